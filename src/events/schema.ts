@@ -1,0 +1,54 @@
+// The wire format of SPEC §2: one JSON object per line.
+
+export const EVENT_TYPES = [
+  "compute.util",
+  "compute.mem",
+  "transport.bw",
+  "transport.drop",
+  "storage.iops",
+  "storage.qdepth",
+  "process.state",
+  "error.hw",
+  "error.net",
+  "topo.link_down",
+  "intent.run",
+  "action.exec",
+] as const;
+
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** Index of each event type, for plain-array counters on the hot path. */
+export const EVENT_TYPE_INDEX: ReadonlyMap<string, number> = new Map(
+  EVENT_TYPES.map((t, i) => [t, i]),
+);
+
+/** An accepted event, normalised: ts filled in, value always a string. */
+export interface XEvent {
+  ts: number;
+  event_type: EventType;
+  entity_id: string;
+  job_id: string | null;
+  pid: number | null;
+  value: string;
+}
+
+export const REJECT_REASONS = [
+  "invalid_json",
+  "invalid_utf8",
+  "not_object",
+  "unknown_event_type",
+  "missing_field",
+  "bad_type",
+  "too_long",
+] as const;
+
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+export const REJECT_REASON_INDEX: ReadonlyMap<string, number> = new Map(
+  REJECT_REASONS.map((r, i) => [r, i]),
+);
+
+export const MAX_ENTITY_ID_LENGTH = 256;
+export const MAX_PID = 2 ** 31 - 1;
+/** Default limit of one line, in bytes. */
+export const DEFAULT_MAX_LINE_BYTES = 64 * 1024;

@@ -1,0 +1,28 @@
+// One interface for everything that produces events: probes, stdin, the demo, nvidia-smi.
+import type { ConsolaInstance } from "consola";
+
+export interface SourceContext {
+  /**
+   * NDJSON bytes as read. Lines are framed per source, so a line split across reads is
+   * joined. A returned promise means the ingest queue is full: read nothing more until it
+   * settles (that is how a probe's pipe fills and the probe blocks instead of losing data).
+   */
+  push(chunk: Uint8Array): Promise<void> | undefined;
+  /** The byte stream ended: flush a last line that had no newline, reset the framing. */
+  end(): void;
+  /** An event built in-process; validated exactly like a parsed line. */
+  emit(event: Record<string, unknown>): void;
+  /** Whether the source is producing (probe running). Shown as xctl_probe_up. */
+  setUp(up: boolean): void;
+  /** The source's process was restarted. Counted in xctl_probe_restarts_total. */
+  restarted(): void;
+  log: ConsolaInstance;
+}
+
+export interface Source {
+  /** Bounded label value (`demo`, `nvidia-smi`, the probe's command name). */
+  readonly name: string;
+  start(ctx: SourceContext): void;
+  /** Stop producing; kill and reap any child process. Resolves within a second. */
+  stop(): Promise<void>;
+}
