@@ -39,6 +39,7 @@ export const REJECT_REASONS = [
   "unknown_event_type",
   "missing_field",
   "bad_type",
+  "bad_value",
   "too_long",
 ] as const;
 

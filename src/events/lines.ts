@@ -1,0 +1,157 @@
+// Line framing for NDJSON byte streams. Survives a line split across reads, CRLF, a last line
+// without newline, blank lines and invalid UTF-8; a line over the limit is rejected as
+// `too_long` and never buffered whole (only its first `maxLineBytes` are ever held).
+import type { RejectReason } from "./schema.ts";
+
+const NL = 10;
+
+export type LineHandler = (line: string) => void;
+export type RejectHandler = (reason: RejectReason, sample: string) => void;
+
+export class LineFramer {
+  private _held: Uint8Array[] = [];
+  private _heldBytes = 0;
+  /** Inside a line already rejected as too long: drop bytes up to the next newline. */
+  private _skipping = false;
+  private readonly _decoder = new TextDecoder("utf-8", { fatal: true });
+
+  constructor(
+    readonly maxLineBytes: number,
+    private readonly _onLine: LineHandler,
+    private readonly _onReject: RejectHandler,
+  ) {}
+
+  push(chunk: Uint8Array): void {
+    const last = chunk.lastIndexOf(NL);
+    if (last === -1) {
+      this._hold(chunk);
+      return;
+    }
+    let start = 0;
+    if (this._heldBytes > 0 || this._skipping) {
+      const first = chunk.indexOf(NL);
+      this._finishHeld(chunk.subarray(0, first));
+      start = first + 1;
+    }
+    if (start <= last) this._block(chunk.subarray(start, last + 1));
+    if (last + 1 < chunk.length) this._hold(chunk.subarray(last + 1));
+  }
+
+  /** End of stream: a last line without newline still counts. */
+  end(): void {
+    if (this._heldBytes > 0 && !this._skipping) this._finishHeld(new Uint8Array(0));
+    this._held = [];
+    this._heldBytes = 0;
+    this._skipping = false;
+  }
+
+  /** Whole lines, each ending in a newline: the common case, decoded in one go. */
+  private _block(bytes: Uint8Array): void {
+    let text: string;
+    try {
+      text = this._decoder.decode(bytes);
+    } catch {
+      this._blockByLine(bytes);
+      return;
+    }
+    let from = 0;
+    const end = text.length;
+    while (from < end) {
+      let nl = text.indexOf("\n", from);
+      if (nl === -1) nl = end;
+      if (nl > from) this._line(text, from, nl);
+      from = nl + 1;
+    }
+  }
+
+  /** Slow path after a decoding error: find the bad lines one by one. */
+  private _blockByLine(bytes: Uint8Array): void {
+    let from = 0;
+    while (from < bytes.length) {
+      let nl = bytes.indexOf(NL, from);
+      if (nl === -1) nl = bytes.length;
+      if (nl > from) this._bytesLine(bytes.subarray(from, nl));
+      from = nl + 1;
+    }
+  }
+
+  private _bytesLine(bytes: Uint8Array): void {
+    if (bytes.length > this.maxLineBytes) {
+      this._onReject("too_long", "");
+      return;
+    }
+    let text: string;
+    try {
+      text = this._decoder.decode(bytes);
+    } catch {
+      this._onReject("invalid_utf8", "");
+      return;
+    }
+    if (text.length > 0) this._line(text, 0, text.length);
+  }
+
+  private _line(text: string, from: number, to: number): void {
+    if (text.charCodeAt(to - 1) === 13) to--; // CRLF
+    if (to <= from) return;
+    const len = to - from;
+    // chars <= bytes <= 3 * chars: only measure bytes when the answer is in doubt.
+    if (len > this.maxLineBytes || (len * 3 > this.maxLineBytes && _utf8Length(text, from, to) > this.maxLineBytes)) {
+      this._onReject("too_long", text.slice(from, from + 80));
+      return;
+    }
+    const line = from === 0 && to === text.length ? text : text.slice(from, to);
+    const c = line.charCodeAt(0);
+    if ((c === 32 || c === 9) && line.trim().length === 0) return; // blank
+    this._onLine(line);
+  }
+
+  private _hold(tail: Uint8Array): void {
+    if (this._skipping) return;
+    if (this._heldBytes + tail.length > this.maxLineBytes) {
+      this._held = [];
+      this._heldBytes = 0;
+      this._skipping = true;
+      this._onReject("too_long", "");
+      return;
+    }
+    this._held.push(tail.slice()); // copy: the reader may reuse its buffer
+    this._heldBytes += tail.length;
+  }
+
+  private _finishHeld(head: Uint8Array): void {
+    if (this._skipping) {
+      this._skipping = false;
+      return;
+    }
+    const total = this._heldBytes + head.length;
+    const parts = this._held;
+    this._held = [];
+    this._heldBytes = 0;
+    if (total > this.maxLineBytes) {
+      this._onReject("too_long", "");
+      return;
+    }
+    const whole = new Uint8Array(total);
+    let at = 0;
+    for (const p of parts) {
+      whole.set(p, at);
+      at += p.length;
+    }
+    whole.set(head, at);
+    this._bytesLine(whole);
+  }
+}
+
+function _utf8Length(s: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}

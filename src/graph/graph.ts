@@ -1,0 +1,401 @@
+// The live state graph of SPEC §3. Every count the metrics report is kept as the graph
+// changes; nothing here walks all nodes or edges per event or per read.
+import type { XEvent } from "../events/schema.ts";
+import {
+  isEnded,
+  type EdgeKind,
+  type EdgeTarget,
+  type ErrorNode,
+  type GraphNode,
+  type ProcessNode,
+  type ResourceMeta,
+  type ResourceNode,
+} from "./nodes.ts";
+
+export interface GraphOptions {
+  /** Error nodes expire this long after their last update (ms). */
+  errorWindowMs?: number;
+  /** A process that is neither running nor ended leaves after this long without updates. */
+  idleProcessMs?: number;
+  /** Resources not updated for this long leave; 0 keeps them forever. */
+  resourceTtlMs?: number;
+  /** Bound on processes + resources + error nodes. */
+  maxNodes?: number;
+  /** How often event time triggers a cleanup (ms of event time). */
+  cleanupEveryMs?: number;
+}
+
+/** Told about every change, so the diagnosis can keep its match state without walking. */
+export interface GraphObserver {
+  edgeAdded(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void;
+  edgeRemoved(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void;
+  /** A node was created or one of its values changed (`key`, or undefined when created). */
+  nodeChanged(node: GraphNode, key: string | undefined): void;
+  nodeRemoved(node: GraphNode): void;
+}
+
+export interface EdgeCounts {
+  consumes: number;
+  waits_on: number;
+  blocked_by: number;
+}
+
+export class StateGraph {
+  readonly processes = new Map<number, ProcessNode>();
+  readonly resources = new Map<string, ResourceNode>();
+  /** Keyed by the entity id (the node id is `error-<entity>`). */
+  readonly errors = new Map<string, ErrorNode>();
+  readonly edges: EdgeCounts = { consumes: 0, waits_on: 0, blocked_by: 0 };
+  /** Processes whose state is not exit or zombie. */
+  activeProcesses = 0;
+  evictions = 0;
+  /** Latest event time seen: the graph's clock for expiry. */
+  eventNow = 0;
+
+  readonly errorWindowMs: number;
+  readonly idleProcessMs: number;
+  readonly resourceTtlMs: number;
+  readonly maxNodes: number;
+  private readonly _cleanupEveryMs: number;
+  private _nextCleanupTs = 0;
+  /** Processes that are not `running`: the only ones cleanup has to look at. */
+  private readonly _notRunning = new Set<ProcessNode>();
+  private _observer: GraphObserver | undefined;
+
+  constructor(opts: GraphOptions = {}) {
+    this.errorWindowMs = opts.errorWindowMs ?? 5 * 60_000;
+    this.idleProcessMs = opts.idleProcessMs ?? 10 * 60_000;
+    this.resourceTtlMs = opts.resourceTtlMs ?? 0;
+    this.maxNodes = opts.maxNodes ?? 100_000;
+    this._cleanupEveryMs = opts.cleanupEveryMs ?? 1000;
+  }
+
+  observe(observer: GraphObserver): void {
+    this._observer = observer;
+  }
+
+  get nodeCount(): number {
+    return this.processes.size + this.resources.size + this.errors.size;
+  }
+
+  /** Folds one accepted event into the graph. `wall` is the receipt time. */
+  apply(ev: XEvent, wall: number): void {
+    const ts = ev.ts;
+    if (ts > this.eventNow) {
+      this.eventNow = ts;
+      if (ts >= this._nextCleanupTs) {
+        this._nextCleanupTs = ts + this._cleanupEveryMs;
+        this.cleanup(wall);
+      }
+    }
+    this._dispatch(ev, wall);
+    if (this.nodeCount > this.maxNodes) this._evict();
+  }
+
+  private _dispatch(ev: XEvent, wall: number): void {
+    switch (ev.event_type) {
+      case "compute.util":
+        return this._compute(ev, "util", wall);
+      case "compute.mem":
+        return this._compute(ev, "mem", wall);
+      case "transport.drop":
+        return this._io(ev, "drop", true, wall);
+      case "transport.bw":
+        return this._io(ev, "bw", _isWait(ev.value), wall);
+      case "storage.iops":
+        return this._io(ev, "iops", _isWait(ev.value), wall);
+      case "storage.qdepth":
+        return this._io(ev, "qdepth", _isWait(ev.value), wall);
+      case "process.state":
+        return this._processState(ev, wall);
+      case "error.hw":
+      case "error.net":
+      case "topo.link_down":
+        return this._error(ev, wall);
+      case "intent.run":
+        return this._intent(ev, wall);
+      case "action.exec":
+        return;
+    }
+  }
+
+  private _compute(ev: XEvent, key: keyof ResourceMeta, wall: number): void {
+    const r = this._resource(ev.entity_id, key, ev.value, ev.ts, wall);
+    if (ev.pid === null) return;
+    const p = this._process(ev.pid, ev.job_id, ev.ts, wall);
+    this._link("consumes", p, r);
+  }
+
+  private _io(ev: XEvent, key: keyof ResourceMeta, waits: boolean, wall: number): void {
+    const r = this._resource(ev.entity_id, key, ev.value, ev.ts, wall);
+    if (ev.pid === null) return;
+    const p = this._process(ev.pid, ev.job_id, ev.ts, wall);
+    if (waits) this._link("waits_on", p, r);
+  }
+
+  private _processState(ev: XEvent, wall: number): void {
+    if (ev.pid === null) return;
+    const value = ev.value;
+    let p = this.processes.get(ev.pid);
+    if (value === "start") {
+      p = this._process(ev.pid, ev.job_id, ev.ts, wall);
+      this._setState(p, "running");
+      return;
+    }
+    // An exit of a process never seen has nothing to remove.
+    if (p === undefined && isEnded(value)) return;
+    p ??= this._process(ev.pid, ev.job_id, ev.ts, wall);
+    if (ev.job_id !== null && p.jobId !== ev.job_id) {
+      p.jobId = ev.job_id;
+      this._observer?.nodeChanged(p, "job_id");
+    }
+    p.updatedTs = ev.ts;
+    p.updatedWall = wall;
+    this._setState(p, value === "" ? "unknown" : value);
+  }
+
+  private _error(ev: XEvent, wall: number): void {
+    const entity = ev.entity_id;
+    let e = this.errors.get(entity);
+    if (e === undefined) {
+      e = {
+        kind: "error",
+        id: "error-" + entity,
+        entityId: entity,
+        errorType: ev.value,
+        updatedTs: ev.ts,
+        updatedWall: wall,
+        blocked: new Set(),
+      };
+      this.errors.set(entity, e);
+      this._observer?.nodeChanged(e, undefined);
+    } else {
+      e.updatedTs = Math.max(e.updatedTs, ev.ts);
+      e.updatedWall = wall;
+      if (e.errorType !== ev.value) {
+        e.errorType = ev.value;
+        this._observer?.nodeChanged(e, "error_type");
+      }
+    }
+    const r = this.resources.get(entity);
+    if (r !== undefined) for (const p of r.consumers) this._link("blocked_by", p, e);
+  }
+
+  private _intent(ev: XEvent, wall: number): void {
+    if (ev.pid === null || ev.job_id === null) return;
+    const p = this.processes.get(ev.pid);
+    if (p === undefined) return;
+    p.updatedTs = ev.ts;
+    p.updatedWall = wall;
+    if (p.jobId !== ev.job_id) {
+      p.jobId = ev.job_id;
+      this._observer?.nodeChanged(p, "job_id");
+    }
+  }
+
+  private _resource(id: string, key: keyof ResourceMeta, value: string, ts: number, wall: number): ResourceNode {
+    let r = this.resources.get(id);
+    if (r === undefined) {
+      r = {
+        kind: "resource",
+        id,
+        meta: {},
+        updatedTs: ts,
+        updatedWall: wall,
+        consumers: new Set(),
+        waiters: new Set(),
+      };
+      r.meta[key] = value;
+      this.resources.set(id, r);
+      this._observer?.nodeChanged(r, undefined);
+      return r;
+    }
+    r.updatedTs = ts;
+    r.updatedWall = wall;
+    if (r.meta[key] !== value) {
+      r.meta[key] = value;
+      this._observer?.nodeChanged(r, key);
+    }
+    return r;
+  }
+
+  private _process(pid: number, jobId: string | null, ts: number, wall: number): ProcessNode {
+    let p = this.processes.get(pid);
+    if (p === undefined) {
+      p = {
+        kind: "process",
+        id: "pid-" + pid,
+        pid,
+        jobId,
+        state: "running",
+        updatedTs: ts,
+        updatedWall: wall,
+        consumes: new Set(),
+        waitsOn: new Set(),
+        blockedBy: new Set(),
+      };
+      this.processes.set(pid, p);
+      this.activeProcesses++;
+      this._observer?.nodeChanged(p, undefined);
+      return p;
+    }
+    p.updatedTs = ts;
+    p.updatedWall = wall;
+    if (jobId !== null && p.jobId !== jobId) {
+      p.jobId = jobId;
+      this._observer?.nodeChanged(p, "job_id");
+    }
+    return p;
+  }
+
+  private _setState(p: ProcessNode, state: string): void {
+    if (p.state === state) return;
+    const wasActive = !isEnded(p.state);
+    p.state = state;
+    const active = !isEnded(state);
+    if (wasActive !== active) this.activeProcesses += active ? 1 : -1;
+    if (state === "running") this._notRunning.delete(p);
+    else this._notRunning.add(p);
+    this._observer?.nodeChanged(p, "state");
+  }
+
+  private _link(kind: EdgeKind, p: ProcessNode, to: EdgeTarget): void {
+    let added: boolean;
+    if (kind === "blocked_by") {
+      const e = to as ErrorNode;
+      added = !p.blockedBy.has(e);
+      if (added) {
+        p.blockedBy.add(e);
+        e.blocked.add(p);
+      }
+    } else {
+      const r = to as ResourceNode;
+      const mine = kind === "consumes" ? p.consumes : p.waitsOn;
+      added = !mine.has(r);
+      if (added) {
+        mine.add(r);
+        (kind === "consumes" ? r.consumers : r.waiters).add(p);
+      }
+    }
+    if (!added) return;
+    this.edges[kind]++;
+    this._observer?.edgeAdded(kind, p, to);
+  }
+
+  /**
+   * Expires what SPEC §3 says leaves: ended processes, idle non-running ones, errors past the
+   * window, resources past their TTL. Looks only at non-running processes and error nodes.
+   */
+  cleanup(wall: number): void {
+    const now = this.eventNow;
+    for (const e of this.errors.values()) {
+      if (now - e.updatedTs > this.errorWindowMs || wall - e.updatedWall > this.errorWindowMs) {
+        this.removeError(e);
+      }
+    }
+    for (const p of this._notRunning) {
+      if (isEnded(p.state) || (now - p.updatedTs > this.idleProcessMs && wall - p.updatedWall > this.idleProcessMs)) {
+        this.removeProcess(p);
+      }
+    }
+    if (this.resourceTtlMs > 0) {
+      for (const r of this.resources.values()) {
+        if (now - r.updatedTs > this.resourceTtlMs && wall - r.updatedWall > this.resourceTtlMs) {
+          this.removeResource(r);
+        }
+      }
+    }
+  }
+
+  removeProcess(p: ProcessNode): void {
+    if (this.processes.get(p.pid) !== p) return;
+    const obs = this._observer;
+    for (const r of p.consumes) {
+      r.consumers.delete(p);
+      this.edges.consumes--;
+      obs?.edgeRemoved("consumes", p, r);
+    }
+    for (const r of p.waitsOn) {
+      r.waiters.delete(p);
+      this.edges.waits_on--;
+      obs?.edgeRemoved("waits_on", p, r);
+    }
+    for (const e of p.blockedBy) {
+      e.blocked.delete(p);
+      this.edges.blocked_by--;
+      obs?.edgeRemoved("blocked_by", p, e);
+    }
+    p.consumes.clear();
+    p.waitsOn.clear();
+    p.blockedBy.clear();
+    this.processes.delete(p.pid);
+    this._notRunning.delete(p);
+    if (!isEnded(p.state)) this.activeProcesses--;
+    obs?.nodeRemoved(p);
+  }
+
+  removeError(e: ErrorNode): void {
+    if (this.errors.get(e.entityId) !== e) return;
+    for (const p of e.blocked) {
+      p.blockedBy.delete(e);
+      this.edges.blocked_by--;
+      this._observer?.edgeRemoved("blocked_by", p, e);
+    }
+    e.blocked.clear();
+    this.errors.delete(e.entityId);
+    this._observer?.nodeRemoved(e);
+  }
+
+  removeResource(r: ResourceNode): void {
+    if (this.resources.get(r.id) !== r) return;
+    for (const p of r.consumers) {
+      p.consumes.delete(r);
+      this.edges.consumes--;
+      this._observer?.edgeRemoved("consumes", p, r);
+    }
+    for (const p of r.waiters) {
+      p.waitsOn.delete(r);
+      this.edges.waits_on--;
+      this._observer?.edgeRemoved("waits_on", p, r);
+    }
+    r.consumers.clear();
+    r.waiters.clear();
+    this.resources.delete(r.id);
+    this._observer?.nodeRemoved(r);
+  }
+
+  /**
+   * Past `maxNodes`, frees a twentieth of the bound in one go (so the sort below is paid
+   * rarely): ended processes first, then the least recently updated processes, then
+   * resources nobody uses. Each removal counts in `evictions`.
+   */
+  private _evict(): void {
+    const target = this.maxNodes - Math.max(1, Math.floor(this.maxNodes / 20));
+    const removeUntil = (nodes: Iterable<GraphNode>) => {
+      for (const n of nodes) {
+        if (this.nodeCount <= target) return;
+        if (n.kind === "process") this.removeProcess(n);
+        else if (n.kind === "resource") this.removeResource(n);
+        this.evictions++;
+      }
+    };
+    removeUntil([...this._notRunning].filter((p) => isEnded(p.state)));
+    if (this.nodeCount > target) {
+      removeUntil([...this.processes.values()].sort((a, b) => a.updatedWall - b.updatedWall || a.updatedTs - b.updatedTs));
+    }
+    if (this.nodeCount > target) {
+      removeUntil(
+        [...this.resources.values()]
+          .filter((r) => r.consumers.size === 0 && r.waiters.size === 0)
+          .sort((a, b) => a.updatedWall - b.updatedWall || a.updatedTs - b.updatedTs),
+      );
+    }
+  }
+}
+
+/** SPEC §3: a bandwidth or storage reading means waiting when it says IO_WAIT or is below 1.0. */
+function _isWait(value: string): boolean {
+  if (value.includes("IO_WAIT")) return true;
+  const n = Number.parseFloat(value);
+  return n < 1.0;
+}

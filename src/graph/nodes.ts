@@ -1,0 +1,75 @@
+// The three node kinds of SPEC §3. Edges live as sets on both ends, so adding, removing and
+// counting them never walks the graph.
+
+export type EdgeKind = "consumes" | "waits_on" | "blocked_by";
+export const EDGE_KINDS: readonly EdgeKind[] = ["consumes", "waits_on", "blocked_by"];
+
+/** The last value a resource reported, per key. */
+export interface ResourceMeta {
+  util?: string;
+  mem?: string;
+  bw?: string;
+  drop?: string;
+  iops?: string;
+  qdepth?: string;
+}
+export const RESOURCE_KEYS = ["util", "mem", "bw", "drop", "iops", "qdepth"] as const;
+
+interface NodeTimes {
+  /** Event time (ms) of the last update. */
+  updatedTs: number;
+  /** Wall-clock time (ms) of the last update, so a quiet stream still expires. */
+  updatedWall: number;
+}
+
+export interface ProcessNode extends NodeTimes {
+  readonly kind: "process";
+  readonly id: string;
+  readonly pid: number;
+  jobId: string | null;
+  state: string;
+  readonly consumes: Set<ResourceNode>;
+  readonly waitsOn: Set<ResourceNode>;
+  readonly blockedBy: Set<ErrorNode>;
+}
+
+export interface ResourceNode extends NodeTimes {
+  readonly kind: "resource";
+  readonly id: string;
+  readonly meta: ResourceMeta;
+  readonly consumers: Set<ProcessNode>;
+  readonly waiters: Set<ProcessNode>;
+}
+
+export interface ErrorNode extends NodeTimes {
+  readonly kind: "error";
+  readonly id: string;
+  readonly entityId: string;
+  errorType: string;
+  readonly blocked: Set<ProcessNode>;
+}
+
+export type GraphNode = ProcessNode | ResourceNode | ErrorNode;
+export type EdgeTarget = ResourceNode | ErrorNode;
+
+/** States after which a process leaves the graph at the next cleanup. */
+export function isEnded(state: string): boolean {
+  return state === "exit" || state === "zombie";
+}
+
+/** The value a rule's `metric` condition reads for `key` on a node. */
+export function nodeValue(node: GraphNode, key: string): string | undefined {
+  switch (node.kind) {
+    case "resource":
+      return (node.meta as Record<string, string | undefined>)[key];
+    case "process":
+      if (key === "state") return node.state;
+      if (key === "job_id") return node.jobId ?? undefined;
+      if (key === "pid") return String(node.pid);
+      return undefined;
+    case "error":
+      if (key === "error_type") return node.errorType;
+      if (key === "entity_id") return node.entityId;
+      return undefined;
+  }
+}
