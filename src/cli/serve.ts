@@ -1,0 +1,103 @@
+// `xctl-exporter [serve]`: flags to a running exporter. Only wiring lives here.
+import { Exporter } from "../exporter.ts";
+import { createApp } from "../http/app.ts";
+import { createLogger, LOG_LEVELS, type LogFormat, type LogLevelName } from "../log.ts";
+import { AddressInUseError, onShutdownSignal, serve } from "../runtime/serve.ts";
+import { createProbe } from "../sources/index.ts";
+import { runtimeName, runtimeVersion } from "../runtime/detect.ts";
+import { VERSION } from "../version.ts";
+import { UsageError } from "./errors.ts";
+import { parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
+import { parseChoice, parseDuration, parseInteger, parsePort, parseSize } from "./parse-values.ts";
+
+export const SERVE_FLAGS: FlagDefs = {
+  port: { type: "string", default: "9091", description: "TCP port to listen on", valueHint: "port" },
+  host: { type: "string", default: "0.0.0.0", description: "Address to listen on", valueHint: "addr" },
+  "metrics-path": { type: "string", default: "/metrics", description: "Path of the metrics page", valueHint: "path" },
+  probe: {
+    type: "string",
+    multiple: true,
+    description: "Run a probe and read its stdout as events; repeatable; builtin:demo, builtin:nvidia-smi",
+    valueHint: "cmd",
+  },
+  stdin: { type: "boolean", default: false, description: "Read events from standard input too" },
+  "error-window": { type: "string", default: "5m", description: "How long an error node lives after its last event", valueHint: "duration" },
+  "max-nodes": { type: "string", default: "100000", description: "Bound on graph nodes; past it the least recent processes are evicted", valueHint: "n" },
+  "resource-ttl": { type: "string", default: "0s", description: "Drop resources not updated for this long (0s keeps them)", valueHint: "duration" },
+  "max-line-bytes": { type: "string", default: "64KiB", description: "Longest accepted event line", valueHint: "size" },
+  "max-sse-clients": { type: "string", default: "64", description: "Concurrent event-stream clients", valueHint: "n" },
+  "log-level": { type: "string", default: "info", description: "silent, error, warn, info, debug or trace", valueHint: "level" },
+  "log-format": { type: "string", default: "pretty", description: "pretty or json", valueHint: "format" },
+};
+
+export interface ServeConfig {
+  port: number;
+  host: string;
+  metricsPath: string;
+  probes: string[];
+  stdin: boolean;
+  errorWindowMs: number;
+  maxNodes: number;
+  resourceTtlMs: number;
+  maxLineBytes: number;
+  maxSseClients: number;
+  logLevel: LogLevelName;
+  logFormat: LogFormat;
+}
+
+export function resolveServeConfig(v: FlagValues): ServeConfig {
+  const metricsPath = v["metrics-path"] as string;
+  if (!metricsPath.startsWith("/")) throw new UsageError(`--metrics-path: "${metricsPath}" must start with /`);
+  return {
+    port: parsePort("port", v.port as string),
+    host: v.host as string,
+    metricsPath,
+    probes: (v.probe as string[] | undefined) ?? [],
+    stdin: v.stdin === true,
+    errorWindowMs: parseDuration("error-window", v["error-window"] as string),
+    maxNodes: parseInteger("max-nodes", v["max-nodes"] as string, 100, 100_000_000),
+    resourceTtlMs: parseDuration("resource-ttl", v["resource-ttl"] as string),
+    maxLineBytes: parseSize("max-line-bytes", v["max-line-bytes"] as string),
+    maxSseClients: parseInteger("max-sse-clients", v["max-sse-clients"] as string, 1, 100_000),
+    logLevel: parseChoice("log-level", v["log-level"] as string, Object.keys(LOG_LEVELS) as LogLevelName[]),
+    logFormat: parseChoice("log-format", v["log-format"] as string, ["pretty", "json"] as const),
+  };
+}
+
+/** Runs until SIGTERM/SIGINT. Throws UsageError (exit 2) or AddressInUseError (exit 1). */
+export async function runServe(argv: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(SERVE_FLAGS, argv);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}" (see --help)`);
+  const config = resolveServeConfig(values);
+  const log = createLogger(config.logLevel, config.logFormat);
+
+  const exporter = new Exporter({
+    log,
+    errorWindowMs: config.errorWindowMs,
+    maxNodes: config.maxNodes,
+    resourceTtlMs: config.resourceTtlMs,
+    maxLineBytes: config.maxLineBytes,
+    maxSseClients: config.maxSseClients,
+  });
+  for (const spec of config.probes) exporter.addSource(createProbe(spec));
+
+  const app = createApp(exporter, { metricsPath: config.metricsPath });
+  const server = await serve({ port: config.port, hostname: config.host, fetch: (req, env) => app.fetch(req, env) });
+  exporter.start();
+  log.info(`xctl-exporter ${VERSION} (${runtimeName} ${runtimeVersion}) listening on http://${_hostForUrl(config.host)}:${server.port}${config.metricsPath}`);
+
+  await new Promise<void>((resolve) => {
+    onShutdownSignal((signal) => {
+      log.info(`${signal}: shutting down`);
+      // A stuck child or connection must not hold the exit past a second.
+      setTimeout(() => process.exit(0), 900).unref?.();
+      Promise.allSettled([exporter.stop(), server.close()]).then(() => resolve());
+    });
+  });
+}
+
+function _hostForUrl(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+export { AddressInUseError };

@@ -1,0 +1,38 @@
+// The whole HTTP surface as one Hono app on web-standard Request/Response. Built from the
+// exporter's state by one factory; the runtime edge (src/runtime/serve.ts) only serves it.
+import { Hono } from "hono";
+import { compress } from "hono/compress";
+import type { Exporter } from "../exporter.ts";
+import type { AppEnv } from "./env.ts";
+import { landingPage } from "./landing.ts";
+
+export interface AppOptions {
+  metricsPath?: string;
+}
+
+export function createApp(exporter: Exporter, opts: AppOptions = {}): Hono<AppEnv> {
+  const metricsPath = opts.metricsPath ?? "/metrics";
+  const app = new Hono<AppEnv>();
+
+  app.use(compress({ encoding: "gzip" }));
+
+  // Hono answers HEAD from the GET route, without the body.
+  app.get(metricsPath, async (c) => {
+    const body = await exporter.metrics.render();
+    return c.body(body, 200, { "Content-Type": exporter.metrics.contentType });
+  });
+
+  app.get("/", (c) => c.html(landingPage(metricsPath.replace(/^\//, ""))));
+  app.get("/healthz", (c) => c.text("ok\n"));
+  app.get("/readyz", (c) => {
+    const reason = exporter.notReadyReason;
+    return reason === null ? c.text("ready\n") : c.json({ error: `not ready: ${reason}` }, 503);
+  });
+
+  app.notFound((c) => c.json({ error: `not found: ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
+  app.onError((err, c) => {
+    exporter.log.error(`${c.req.method} ${new URL(c.req.url).pathname}: ${err.message}`);
+    return c.json({ error: "internal error" }, 500);
+  });
+  return app;
+}

@@ -1,0 +1,128 @@
+// The one place that knows which runtime serves the app: Bun.serve, Deno.serve or
+// @hono/node-server. Everything above it speaks web-standard Request/Response.
+import type { ConnEnv } from "../http/env.ts";
+import { runtimeName } from "./detect.ts";
+
+export type FetchHandler = (req: Request, env: ConnEnv) => Response | Promise<Response>;
+
+export interface ServeOptions {
+  port: number;
+  hostname: string;
+  fetch: FetchHandler;
+}
+
+export interface RunningServer {
+  /** The bound port (useful with port 0). */
+  readonly port: number;
+  /** Stops accepting, closes open connections, resolves once closed. */
+  close(): Promise<void>;
+}
+
+/** The address is taken: the CLI exits 1 for this, as for any run-time failure. */
+export class AddressInUseError extends Error {
+  constructor(hostname: string, port: number) {
+    super(`cannot listen on ${hostname}:${port}: address already in use`);
+    this.name = "AddressInUseError";
+  }
+}
+
+export function serve(opts: ServeOptions): Promise<RunningServer> {
+  if (runtimeName === "bun") return _serveBun(opts);
+  if (runtimeName === "deno") return _serveDeno(opts);
+  return _serveNode(opts);
+}
+
+/** Calls `onSignal` once on the first SIGTERM or SIGINT. */
+export function onShutdownSignal(onSignal: (signal: string) => void): void {
+  let fired = false;
+  const handler = (signal: string) => {
+    if (fired) return;
+    fired = true;
+    onSignal(signal);
+  };
+  for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => handler(sig));
+}
+
+// --- Bun ---------------------------------------------------------------------------------
+
+interface _BunServer {
+  port: number;
+  stop(closeActive?: boolean): Promise<void> | void;
+  requestIP(req: Request): { address: string } | null;
+}
+declare const Bun: { serve(o: Record<string, unknown>): _BunServer };
+
+async function _serveBun(opts: ServeOptions): Promise<RunningServer> {
+  let server: _BunServer;
+  try {
+    server = Bun.serve({
+      port: opts.port,
+      hostname: opts.hostname,
+      // The default (128 MiB) is far above any body we accept; the app enforces its own limit.
+      maxRequestBodySize: 64 * 1024 * 1024,
+      development: false,
+      fetch: (req: Request, srv: _BunServer) => opts.fetch(req, { remoteAddress: srv.requestIP(req)?.address ?? "" }),
+    });
+  } catch (e) {
+    throw _isAddrInUse(e) ? new AddressInUseError(opts.hostname, opts.port) : e;
+  }
+  return {
+    port: server.port,
+    close: async () => {
+      await server.stop(true);
+    },
+  };
+}
+
+// --- Deno --------------------------------------------------------------------------------
+
+interface _DenoServer {
+  addr: { port: number };
+  shutdown(): Promise<void>;
+}
+declare const Deno: {
+  serve(o: Record<string, unknown>, h: (req: Request, info: { remoteAddr: { hostname: string } }) => Response | Promise<Response>): _DenoServer;
+};
+
+async function _serveDeno(opts: ServeOptions): Promise<RunningServer> {
+  let server: _DenoServer;
+  try {
+    server = Deno.serve({ port: opts.port, hostname: opts.hostname, onListen() {} }, (req, info) =>
+      opts.fetch(req, { remoteAddress: info.remoteAddr.hostname }),
+    );
+  } catch (e) {
+    throw _isAddrInUse(e) ? new AddressInUseError(opts.hostname, opts.port) : e;
+  }
+  return {
+    port: server.addr.port,
+    close: () => server.shutdown(),
+  };
+}
+
+// --- Node --------------------------------------------------------------------------------
+
+async function _serveNode(opts: ServeOptions): Promise<RunningServer> {
+  const { createAdaptorServer } = await import("@hono/node-server");
+  const server = createAdaptorServer({
+    fetch: (req: Request, env: { incoming: { socket: { remoteAddress?: string } } }) =>
+      opts.fetch(req, { remoteAddress: env.incoming.socket.remoteAddress ?? "" }),
+  }) as import("node:http").Server;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (e) => reject(_isAddrInUse(e) ? new AddressInUseError(opts.hostname, opts.port) : e));
+    server.listen(opts.port, opts.hostname, () => resolve());
+  });
+  const addr = server.address();
+  return {
+    port: typeof addr === "object" && addr !== null ? addr.port : opts.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function _isAddrInUse(e: unknown): boolean {
+  const err = e as { code?: string; name?: string; message?: string };
+  return err?.code === "EADDRINUSE" || err?.name === "AddrInUse" || /address already in use|EADDRINUSE|in use/i.test(err?.message ?? "");
+}
