@@ -1,0 +1,426 @@
+// The deploy kit is written against the exporter's metric names and HTTP routes; these
+// checks keep it honest: promtool accepts and unit-tests the rules, every expression names
+// only served metrics, and the manifests and the unit carry what an operator relies on.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse, parseAllDocuments } from "yaml";
+import { EXTRA_METRICS, SEED_METRICS } from "../../src/metrics/names.ts";
+
+const DEPLOY = fileURLToPath(new URL("../../deploy/", import.meta.url));
+const SERVED: Record<string, string> = { ...SEED_METRICS, ...EXTRA_METRICS };
+
+function _read(rel: string): string {
+  return readFileSync(join(DEPLOY, rel), "utf8");
+}
+
+/** Runs a tool that must be installed; a missing tool fails the test, it never skips it. */
+function _run(cmd: string, args: string[], hint: string, env?: Record<string, string>) {
+  const r = spawnSync(cmd, args, {
+    cwd: DEPLOY,
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+  });
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") {
+    assert.fail(`${cmd} not found on PATH: ${hint}`);
+  }
+  if (r.error) throw r.error;
+  return { status: r.status, out: `${r.stdout}${r.stderr}`, stderr: r.stderr };
+}
+
+const PROMTOOL_HINT = "install Debian's prometheus package (apt-get install -y prometheus)";
+function _promtool(...args: string[]) {
+  return _run("promtool", args, PROMTOOL_HINT);
+}
+
+function _hasTool(cmd: string): boolean {
+  const r = spawnSync(cmd, ["--version"], { encoding: "utf8" });
+  return !r.error;
+}
+
+/** Every metric name an expression mentions. */
+function _metricNames(expr: string): string[] {
+  return expr.match(/\bxctl_[a-z_]+/g) ?? [];
+}
+
+/** True when the exporter serves this series name (histograms add _bucket, _sum, _count). */
+function _isServed(name: string): boolean {
+  if (name in SERVED) return true;
+  const m = /^(.*)_(bucket|sum|count)$/.exec(name);
+  return m !== null && SERVED[m[1]] === "histogram";
+}
+
+interface AlertRule {
+  alert?: string;
+  record?: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+function _alertRules(): AlertRule[] {
+  const doc = parse(_read("prometheus/alerts.yml")) as { groups: { rules: AlertRule[] }[] };
+  return doc.groups.flatMap((g) => g.rules);
+}
+
+/** Every PromQL string in the dashboard: panel targets and variable queries. */
+function _dashboardExprs(): string[] {
+  const found: string[] = [];
+  const walk = (v: unknown, key: string): void => {
+    if (typeof v === "string") {
+      if (key === "expr" || key === "definition" || key === "query") found.push(v);
+    } else if (Array.isArray(v)) {
+      for (const x of v) walk(x, key);
+    } else if (v && typeof v === "object") {
+      for (const [k, x] of Object.entries(v)) walk(x, k);
+    }
+  };
+  walk(JSON.parse(_read("grafana/xctl-exporter.json")), "");
+  // The datasource variable's query is a plugin type, not PromQL.
+  return found.filter((e) => e !== "prometheus");
+}
+
+function _withTmp<T>(fn: (dir: string) => T): T {
+  const dir = mkdtempSync(join(tmpdir(), "xctl-deploy-"));
+  try {
+    return fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe("prometheus rules and config", () => {
+  it("promtool check rules accepts alerts.yml", () => {
+    const r = _promtool("check", "rules", "--lint-fatal", "prometheus/alerts.yml");
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.out, /SUCCESS: \d+ rules found/);
+  });
+
+  it("the alerts fire as their unit tests expect (promtool test rules)", () => {
+    const r = _promtool("test", "rules", "prometheus/alerts.test.yml");
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.out, /SUCCESS/);
+  });
+
+  it("promtool check config accepts the scrape example", () => {
+    // Targets are not resolved by the check, so the example host names do no harm offline.
+    const r = _promtool("check", "config", "--lint-fatal", "prometheus/prometheus.yml");
+    assert.equal(r.status, 0, r.out);
+  });
+
+  it("has the operator's alerts, each with severity, summary and description", () => {
+    const rules = _alertRules();
+    const names = new Set(rules.map((r) => r.alert));
+    for (const n of [
+      "XctlSceneActive",
+      "XctlDiagnosesRising",
+      "XctlProbeDown",
+      "XctlEventsStopped",
+      "XctlRejectedEventsRising",
+      "XctlExporterDown",
+    ]) {
+      assert.ok(names.has(n), `alert ${n} missing`);
+    }
+    for (const r of rules) {
+      assert.ok(r.alert, `recording rule ${r.record} in an alert file`);
+      assert.match(r.labels?.severity ?? "", /^(critical|warning|info)$/, `${r.alert} severity`);
+      assert.match(r.annotations?.summary ?? "", /\$labels\.instance/, `${r.alert} summary`);
+      assert.ok(r.annotations?.description, `${r.alert} description`);
+    }
+    const down = rules.find((r) => r.alert === "XctlExporterDown");
+    assert.match(down?.expr ?? "", /\bup\{job="xctl"\}\s*==\s*0/);
+    const scene = rules.filter((r) => r.alert === "XctlSceneActive");
+    assert.ok(scene.every((r) => /\bscene\b/.test(r.expr)), "scene alerts keep the scene label");
+  });
+
+  it("the scrape job is the job the alerts select", () => {
+    const cfg = parse(_read("prometheus/prometheus.yml")) as {
+      scrape_configs: { job_name: string; metrics_path?: string }[];
+    };
+    const job = cfg.scrape_configs.find((s) => s.job_name === "xctl");
+    assert.ok(job, "scrape job xctl");
+    assert.equal(job.metrics_path ?? "/metrics", "/metrics");
+  });
+});
+
+describe("metric names in dashboard and alerts", () => {
+  const alertExprs = _alertRules().map((r) => r.expr);
+  const dashExprs = _dashboardExprs();
+
+  it("the extractor sees the expressions", () => {
+    assert.ok(alertExprs.length >= 6, `alert expressions: ${alertExprs.length}`);
+    assert.ok(dashExprs.length >= 10, `dashboard expressions: ${dashExprs.length}`);
+    assert.ok(_isServed("xctl_diagnosis_latency_seconds_bucket"));
+    assert.ok(!_isServed("xctl_events_total_count"), "only histograms take suffixes");
+    assert.ok(!_isServed("xctl_event_total"));
+  });
+
+  it("every metric an expression names is served by the exporter", () => {
+    const unknown = new Set<string>();
+    for (const e of [...alertExprs, ...dashExprs]) {
+      for (const n of _metricNames(e)) if (!_isServed(n)) unknown.add(n);
+    }
+    assert.deepEqual([...unknown], [], "metrics not in src/metrics/names.ts");
+  });
+
+  it("the dashboard covers every seed metric", () => {
+    const used = new Set(dashExprs.flatMap(_metricNames).map((n) => n.replace(/_(bucket|sum|count)$/, "")));
+    const missing = Object.keys(SEED_METRICS).filter((n) => !used.has(n));
+    assert.deepEqual(missing, [], "seed metrics without a dashboard panel");
+  });
+
+  it("the dashboard quantiles go through histogram_quantile", () => {
+    const q = dashExprs.filter((e) => e.includes("xctl_diagnosis_latency_seconds_bucket"));
+    for (const p of ["0.5", "0.9", "0.99"]) {
+      assert.ok(
+        q.some((e) => e.startsWith(`histogram_quantile(${p},`) && /\bby \(le\)/.test(e)),
+        `p${p} latency`,
+      );
+    }
+  });
+
+  it("every dashboard expression is valid PromQL (promtool parses it)", () => {
+    // Grafana's variables become what they stand for, then each expression becomes a
+    // recording rule that promtool must accept.
+    const rules = dashExprs.map((e, i) => {
+      const expr = e
+        .replaceAll("$__rate_interval", "5m")
+        .replaceAll("$instance", ".*")
+        .replace(/^label_values\((\w+), *\w+\)$/, "$1");
+      assert.ok(!expr.includes("$"), `unexpanded variable in ${e}`);
+      return { record: `dashboard:expr_${i}`, expr };
+    });
+    _withTmp((dir) => {
+      const file = join(dir, "dashboard-rules.yml");
+      writeFileSync(file, JSON.stringify({ groups: [{ name: "dashboard", rules }] }));
+      const r = _promtool("check", "rules", file);
+      assert.equal(r.status, 0, r.out);
+    });
+  });
+
+  it("the dashboard takes its data source and host from variables", () => {
+    const d = JSON.parse(_read("grafana/xctl-exporter.json"));
+    assert.ok(d.schemaVersion >= 36, "schemaVersion");
+    const vars = d.templating.list as { name: string; type: string; query: unknown }[];
+    const ds = vars.find((v) => v.name === "datasource");
+    assert.equal(ds?.type, "datasource");
+    assert.equal(ds?.query, "prometheus");
+    assert.ok(vars.some((v) => v.name === "instance" && v.type === "query"));
+    const ids = new Set<number>();
+    for (const p of d.panels as { id: number; type: string; title: string; datasource?: { uid: string }; targets?: { expr: string }[] }[]) {
+      assert.ok(!ids.has(p.id), `duplicate panel id ${p.id}`);
+      ids.add(p.id);
+      if (p.type === "row") continue;
+      assert.equal(p.datasource?.uid, "${datasource}", `${p.title} datasource`);
+      for (const t of p.targets ?? []) assert.match(t.expr, /instance=~"\$instance"/, p.title);
+    }
+  });
+});
+
+interface K8sDoc {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  // deno-lint-ignore no-explicit-any
+  spec?: any;
+  resources?: string[];
+}
+
+function _k8s(file: string): K8sDoc[] {
+  const docs = parseAllDocuments(_read(`kubernetes/${file}`));
+  assert.ok(Array.isArray(docs), `${file}: not a YAML stream`);
+  return docs.map((d) => {
+    assert.deepEqual(d.errors, [], `${file}: YAML errors`);
+    return d.toJS() as K8sDoc;
+  });
+}
+
+function _matches(selector: Record<string, string>, labels: Record<string, string> | undefined) {
+  return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+}
+
+describe("kubernetes manifests", () => {
+  it("each file parses and holds the expected kinds", () => {
+    const expected: Record<string, [string, string]> = {
+      "namespace.yaml": ["v1", "Namespace"],
+      "daemonset.yaml": ["apps/v1", "DaemonSet"],
+      "service.yaml": ["v1", "Service"],
+      "servicemonitor.yaml": ["monitoring.coreos.com/v1", "ServiceMonitor"],
+      "kustomization.yaml": ["kustomize.config.k8s.io/v1beta1", "Kustomization"],
+    };
+    const files = readdirSync(join(DEPLOY, "kubernetes")).filter((f) => f.endsWith(".yaml"));
+    assert.deepEqual(files.sort(), Object.keys(expected).sort());
+    for (const [file, [apiVersion, kind]] of Object.entries(expected)) {
+      const docs = _k8s(file);
+      assert.equal(docs.length, 1, file);
+      assert.equal(docs[0].apiVersion, apiVersion, file);
+      assert.equal(docs[0].kind, kind, file);
+    }
+    const kust = _k8s("kustomization.yaml")[0];
+    assert.deepEqual(
+      [...(kust.resources ?? [])].sort(),
+      files.filter((f) => f !== "kustomization.yaml").sort(),
+      "kustomization lists every manifest",
+    );
+  });
+
+  it("the DaemonSet runs on GPU nodes with host PIDs, limits and health probes", () => {
+    const ds = _k8s("daemonset.yaml")[0];
+    const pod = ds.spec.template.spec;
+    assert.ok(_matches(ds.spec.selector.matchLabels, ds.spec.template.metadata.labels));
+    assert.equal(pod.hostPID, true);
+    assert.ok(pod.tolerations?.some((t: { key: string }) => t.key === "nvidia.com/gpu"));
+    assert.ok(Object.keys(pod.nodeSelector ?? {}).length > 0, "nodeSelector");
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.equal(pod.containers.length, 1);
+    const c = pod.containers[0];
+    assert.match(c.image, /^registry\.example\//, "placeholder image, no real registry");
+    assert.ok(c.args.includes("--probe=builtin:nvidia-smi"));
+    assert.ok(c.resources.limits.cpu && c.resources.limits.memory, "limits");
+    assert.ok(c.resources.requests.cpu && c.resources.requests.memory, "requests");
+    assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+    assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+    const port = c.ports.find((p: { name: string }) => p.name === "metrics");
+    assert.equal(port?.containerPort, 9091);
+    assert.equal(c.livenessProbe.httpGet.path, "/healthz");
+    assert.equal(c.readinessProbe.httpGet.path, "/readyz");
+    assert.equal(c.livenessProbe.httpGet.port, "metrics");
+    assert.equal(c.readinessProbe.httpGet.port, "metrics");
+    const mounts = new Set(c.volumeMounts.map((m: { name: string }) => m.name));
+    for (const v of pod.volumes) assert.ok(mounts.has(v.name), `volume ${v.name} mounted`);
+  });
+
+  it("the image recipe runs the release binary as the user the pod expects", () => {
+    const pod = _k8s("daemonset.yaml")[0].spec.template.spec;
+    const cf = _read("container/Containerfile");
+    assert.match(cf, /^COPY dist\/xctl-exporter-\$\{TARGET\} \/usr\/local\/bin\/xctl-exporter$/m);
+    assert.match(cf, /^ENTRYPOINT \["\/usr\/local\/bin\/xctl-exporter"\]$/m);
+    const user = /^USER (\d+):(\d+)$/m.exec(cf);
+    assert.deepEqual(
+      [Number(user?.[1]), Number(user?.[2])],
+      [pod.securityContext.runAsUser, pod.securityContext.runAsGroup],
+    );
+  });
+
+  it("the Service selects the pods and the ServiceMonitor scrapes it as job xctl", () => {
+    const ds = _k8s("daemonset.yaml")[0];
+    const svc = _k8s("service.yaml")[0];
+    const sm = _k8s("servicemonitor.yaml")[0];
+    const ns = _k8s("namespace.yaml")[0];
+    for (const d of [ds, svc, sm]) assert.equal(d.metadata.namespace, ns.metadata.name);
+    assert.ok(_matches(svc.spec.selector, ds.spec.template.metadata.labels), "service selector");
+    const port = svc.spec.ports.find((p: { name: string }) => p.name === "metrics");
+    assert.equal(port?.port, 9091);
+    assert.ok(_matches(sm.spec.selector.matchLabels, svc.metadata.labels), "monitor selector");
+    assert.equal(sm.spec.endpoints[0].port, "metrics");
+    assert.equal(sm.spec.endpoints[0].interval, "15s");
+    assert.equal(svc.metadata.labels?.[sm.spec.jobLabel], "xctl", "job label the alerts expect");
+  });
+});
+
+/** The unit as section -> key -> values (keys may repeat). */
+function _unit(text: string): Map<string, Map<string, string[]>> {
+  const out = new Map<string, Map<string, string[]>>();
+  let section: Map<string, string[]> | undefined;
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#") || line.startsWith(";")) continue;
+    const head = /^\[(.+)\]$/.exec(line);
+    if (head) {
+      section = new Map();
+      out.set(head[1], section);
+      continue;
+    }
+    const eq = line.indexOf("=");
+    assert.ok(section && eq > 0, `bad unit line: ${line}`);
+    const key = line.slice(0, eq);
+    section.set(key, [...(section.get(key) ?? []), line.slice(eq + 1)]);
+  }
+  return out;
+}
+
+describe("systemd unit", () => {
+  const text = _read("systemd/xctl-exporter.service");
+  const unit = _unit(text);
+  const svc = unit.get("Service") ?? new Map<string, string[]>();
+  const one = (k: string) => svc.get(k)?.at(-1);
+
+  it("has the three sections and starts the installed binary", () => {
+    assert.deepEqual([...unit.keys()], ["Unit", "Service", "Install"]);
+    assert.match(one("ExecStart") ?? "", /^\/usr\/local\/bin\/xctl-exporter serve\b/);
+    assert.equal(one("Restart"), "on-failure");
+    assert.deepEqual(svc.get("EnvironmentFile"), ["-/etc/default/xctl-exporter"]);
+    assert.equal(unit.get("Install")?.get("WantedBy")?.[0], "multi-user.target");
+  });
+
+  it("is hardened", () => {
+    const want: Record<string, string> = {
+      DynamicUser: "yes",
+      NoNewPrivileges: "yes",
+      ProtectSystem: "strict",
+      ProtectHome: "yes",
+      PrivateTmp: "yes",
+      ProtectKernelTunables: "yes",
+      ProtectKernelModules: "yes",
+      ProtectKernelLogs: "yes",
+      ProtectControlGroups: "yes",
+      RestrictNamespaces: "yes",
+      RestrictSUIDSGID: "yes",
+      LockPersonality: "yes",
+      CapabilityBoundingSet: "",
+      DevicePolicy: "closed",
+    };
+    for (const [k, v] of Object.entries(want)) assert.equal(one(k), v, k);
+    assert.match(one("RestrictAddressFamilies") ?? "", /^AF_INET AF_INET6 AF_UNIX$/);
+    assert.equal(svc.get("SystemCallFilter")?.[0], "@system-service");
+    assert.match(one("MemoryMax") ?? "", /^\d+[KMG]$/);
+    // The nvidia-smi probe needs the GPU device nodes: host /dev, cgroup-filtered.
+    assert.notEqual(one("PrivateDevices"), "yes");
+    assert.ok(svc.get("DeviceAllow")?.some((d) => /^char-nvidia/.test(d)), "nvidia devices allowed");
+  });
+
+  it("the environment file sets only XCTL_* variables, with port 9091 and the nvidia probe", () => {
+    const vars = new Map<string, string>();
+    for (const raw of _read("systemd/xctl-exporter.default").split("\n")) {
+      const line = raw.trim();
+      if (line === "" || line.startsWith("#")) continue;
+      const m = /^(XCTL_[A-Z_]+)=(.*)$/.exec(line);
+      assert.ok(m, `not an XCTL_* assignment: ${line}`);
+      vars.set(m[1], m[2]);
+    }
+    assert.equal(vars.get("XCTL_PORT"), "9091");
+    assert.match(vars.get("XCTL_ARGS") ?? "", /--probe builtin:nvidia-smi/);
+    assert.ok(/^#XCTL_INGEST_TOKEN=/m.test(_read("systemd/xctl-exporter.default")));
+  });
+
+  const analyze = _hasTool("systemd-analyze");
+  const itAnalyze = analyze ? it : it.skip;
+
+  itAnalyze("systemd-analyze verifies the unit and its web-config drop-in", () => {
+    _withTmp((dir) => {
+      // verify insists that ExecStart exists; point it at a binary this machine has.
+      const unitText = text.replaceAll("/usr/local/bin/xctl-exporter", "/bin/true");
+      writeFileSync(join(dir, "xctl-exporter.service"), unitText);
+      mkdirSync(join(dir, "xctl-exporter.service.d"));
+      writeFileSync(
+        join(dir, "xctl-exporter.service.d", "web-config.conf"),
+        _read("systemd/web-config.conf"),
+      );
+      const file = join(dir, "xctl-exporter.service");
+      const env = { SYSTEMD_UNIT_PATH: `${dir}:` };
+      const r = _run("systemd-analyze", ["verify", file], "", env);
+      assert.equal(r.status, 0, r.out);
+      // verify exits 0 on unknown keys and bad values, and only says so on stderr.
+      const ours = r.stderr.split("\n").filter((l) => l.includes("xctl-exporter") || l.includes("web-config"));
+      assert.deepEqual(ours, [], "systemd-analyze warnings");
+      // Exposure score, 0 (locked down) .. 100 (wide open); 25 means 2.5 on the printed scale.
+      const s = _run("systemd-analyze", ["security", "--offline=true", "--threshold=25", file], "", env);
+      assert.equal(s.status, 0, s.out.split("\n").slice(-3).join("\n"));
+    });
+  });
+});
