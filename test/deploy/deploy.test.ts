@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse, parseAllDocuments } from "yaml";
+import { envName, parseFlags } from "../../src/cli/flags.ts";
+import { SERVE_FLAGS } from "../../src/cli/serve.ts";
 import { EXTRA_METRICS, SEED_METRICS } from "../../src/metrics/names.ts";
 
 const DEPLOY = fileURLToPath(new URL("../../deploy/", import.meta.url));
@@ -344,6 +346,20 @@ function _unit(text: string): Map<string, Map<string, string[]>> {
   return out;
 }
 
+/** Variables of a systemd environment file: KEY=value, or KEY="value" spanning lines. */
+function _envFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const re = /^[ \t]*([A-Za-z_][A-Za-z0-9_]*)=(?:"((?:[^"\\]|\\.)*)"|(.*))[ \t]*$/gm;
+  const body = text.replace(/^[ \t]*[#;].*$/gm, "");
+  for (const m of body.matchAll(re)) out[m[1]] = m[2] !== undefined ? m[2].replace(/\\(.)/g, "$1") : m[3].trim();
+  return out;
+}
+
+/** The XCTL_* variable of every serve flag. */
+const _FLAG_ENV = new Set(
+  Object.entries(SERVE_FLAGS).map(([name, def]) => envName(name, def)).filter((v) => v !== undefined),
+);
+
 describe("systemd unit", () => {
   const text = _read("systemd/xctl-exporter.service");
   const unit = _unit(text);
@@ -384,18 +400,23 @@ describe("systemd unit", () => {
     assert.ok(svc.get("DeviceAllow")?.some((d) => /^char-nvidia/.test(d)), "nvidia devices allowed");
   });
 
-  it("the environment file sets only XCTL_* variables, with port 9091 and the nvidia probe", () => {
-    const vars = new Map<string, string>();
-    for (const raw of _read("systemd/xctl-exporter.default").split("\n")) {
-      const line = raw.trim();
-      if (line === "" || line.startsWith("#")) continue;
-      const m = /^(XCTL_[A-Z_]+)=(.*)$/.exec(line);
-      assert.ok(m, `not an XCTL_* assignment: ${line}`);
-      vars.set(m[1], m[2]);
-    }
-    assert.equal(vars.get("XCTL_PORT"), "9091");
-    assert.match(vars.get("XCTL_ARGS") ?? "", /--probe builtin:nvidia-smi/);
-    assert.ok(/^#XCTL_INGEST_TOKEN=/m.test(_read("systemd/xctl-exporter.default")));
+  it("its defaults and the environment file mean what they say to the exporter's flag parser", () => {
+    // systemd applies Environment= first, then the file; the exporter reads XCTL_* for
+    // every flag absent from the command line (here: all of them).
+    const env: Record<string, string> = {};
+    for (const e of svc.get("Environment") ?? []) Object.assign(env, _envFile(e.replace(/^"(.*)"$/, "$1")));
+    const file = _envFile(_read("systemd/xctl-exporter.default"));
+    for (const k of Object.keys(file)) assert.ok(_FLAG_ENV.has(k), `${k} is no flag's variable`);
+    Object.assign(env, file);
+    const { values } = parseFlags(SERVE_FLAGS, [], env);
+    assert.equal(values.port, "9091");
+    assert.equal(values.host, "0.0.0.0");
+    assert.deepEqual(values.probe, ["builtin:nvidia-smi"]);
+    // The multi-line form the file shows, uncommented, gives two probes.
+    const example = /^#(XCTL_PROBE="[^"]*)\n#([^"]*")$/m.exec(_read("systemd/xctl-exporter.default"));
+    assert.ok(example, "multi-line XCTL_PROBE example");
+    const two = parseFlags(SERVE_FLAGS, [], _envFile(`${example[1]}\n${example[2]}\n`)).values.probe;
+    assert.deepEqual(two, ["builtin:nvidia-smi", "/opt/xctl/probes/ib-probe --interval 1s"]);
   });
 
   const analyze = _hasTool("systemd-analyze");
