@@ -1,7 +1,9 @@
 // The one place that knows which runtime serves the app: Bun.serve, Deno.serve or
 // @hono/node-server. Everything above it speaks web-standard Request/Response.
 import type { ConnEnv } from "../http/env.ts";
+import type { TlsSettings } from "../http/web-config.ts";
 import { runtimeName } from "./detect.ts";
+import { bunTlsOptions, denoTlsOptions, guardClientCert, nodeTlsOptions, tlsSupportProblem } from "./tls.ts";
 
 export type FetchHandler = (req: Request, env: ConnEnv) => Response | Promise<Response>;
 
@@ -9,6 +11,8 @@ export interface ServeOptions {
   port: number;
   hostname: string;
   fetch: FetchHandler;
+  /** Serve HTTPS (from the web-config file); check it first with checkTlsSupport. */
+  tls?: TlsSettings;
 }
 
 export interface RunningServer {
@@ -27,6 +31,9 @@ export class AddressInUseError extends Error {
 }
 
 export function serve(opts: ServeOptions): Promise<RunningServer> {
+  // Never serve weaker than configured, even if the caller skipped checkTlsSupport.
+  const problem = opts.tls && tlsSupportProblem(opts.tls, runtimeName);
+  if (problem) return Promise.reject(new Error(`${problem.field}: ${problem.reason}`));
   if (runtimeName === "bun") return _serveBun(opts);
   if (runtimeName === "deno") return _serveDeno(opts);
   return _serveNode(opts);
@@ -61,6 +68,7 @@ async function _serveBun(opts: ServeOptions): Promise<RunningServer> {
       // The default (128 MiB) is far above any body we accept; the app enforces its own limit.
       maxRequestBodySize: 64 * 1024 * 1024,
       development: false,
+      ...(opts.tls ? { tls: bunTlsOptions(opts.tls) } : {}),
       fetch: (req: Request, srv: _BunServer) => opts.fetch(req, { remoteAddress: srv.requestIP(req)?.address ?? "" }),
     });
   } catch (e) {
@@ -87,7 +95,8 @@ declare const Deno: {
 async function _serveDeno(opts: ServeOptions): Promise<RunningServer> {
   let server: _DenoServer;
   try {
-    server = Deno.serve({ port: opts.port, hostname: opts.hostname, onListen() {} }, (req, info) =>
+    const tls = opts.tls ? denoTlsOptions(opts.tls) : {};
+    server = Deno.serve({ port: opts.port, hostname: opts.hostname, onListen() {}, ...tls }, (req, info) =>
       opts.fetch(req, { remoteAddress: info.remoteAddr.hostname }),
     );
   } catch (e) {
@@ -103,10 +112,13 @@ async function _serveDeno(opts: ServeOptions): Promise<RunningServer> {
 
 async function _serveNode(opts: ServeOptions): Promise<RunningServer> {
   const { createAdaptorServer } = await import("@hono/node-server");
+  const https = opts.tls ? { createServer: (await import("node:https")).createServer, serverOptions: nodeTlsOptions(opts.tls) } : {};
   const server = createAdaptorServer({
     fetch: (req: Request, env: { incoming: { socket: { remoteAddress?: string } } }) =>
       opts.fetch(req, { remoteAddress: env.incoming.socket.remoteAddress ?? "" }),
+    ...https,
   }) as import("node:http").Server;
+  if (opts.tls) guardClientCert(server as unknown as import("node:https").Server, opts.tls);
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e) => reject(_isAddrInUse(e) ? new AddressInUseError(opts.hostname, opts.port) : e));
     server.listen(opts.port, opts.hostname, () => resolve());
