@@ -25,6 +25,8 @@ export interface ExporterOptions {
   resourceTtlMs?: number;
   maxLineBytes?: number;
   maxSseClients?: number;
+  /** Events buffered per event-stream client before it counts as slow and is cut off. */
+  sseBuffer?: number;
   /** Serve the runtime's process_* metrics too (default true). */
   processMetrics?: boolean;
   /** Run the wall-clock cleanup timer (off for replay, which follows event time only). */
@@ -63,7 +65,7 @@ export class Exporter {
       maxNodes: opts.maxNodes,
       resourceTtlMs: opts.resourceTtlMs,
     });
-    this.hub = new EventHub({ maxClients: opts.maxSseClients });
+    this.hub = new EventHub({ maxClients: opts.maxSseClients, maxBuffered: opts.sseBuffer });
     this._liveClock = opts.liveClock ?? true;
     const hub = this.hub;
     this.metrics = new Metrics({

@@ -5,9 +5,19 @@ import { compress } from "hono/compress";
 import type { Exporter } from "../exporter.ts";
 import type { AppEnv } from "./env.ts";
 import { landingPage } from "./landing.ts";
+import { eventRoutes, type EventRouteOptions } from "./routes/events.ts";
+import { graphRoutes } from "./routes/graph.ts";
+import { streamRoutes } from "./routes/stream.ts";
+import type { ScenesFor } from "../graph/views.ts";
 
 export interface AppOptions {
   metricsPath?: string;
+  /** POST /api/v1/events: body limit, ingest token, remote pushes, queue bound. */
+  ingest?: EventRouteOptions;
+  /** SSE heartbeat interval (default 15 s). */
+  sseHeartbeatMs?: number;
+  /** Scenes naming a process, for GET /api/v1/why/:pid. */
+  scenesFor?: ScenesFor;
 }
 
 export function createApp(exporter: Exporter, opts: AppOptions = {}): Hono<AppEnv> {
@@ -28,6 +38,10 @@ export function createApp(exporter: Exporter, opts: AppOptions = {}): Hono<AppEn
     const reason = exporter.notReadyReason;
     return reason === null ? c.text("ready\n") : c.json({ error: `not ready: ${reason}` }, 503);
   });
+
+  app.route("/", eventRoutes(exporter, opts.ingest));
+  app.route("/", streamRoutes(exporter, { heartbeatMs: opts.sseHeartbeatMs }));
+  app.route("/", graphRoutes(exporter, { scenesFor: opts.scenesFor }));
 
   app.notFound((c) => c.json({ error: `not found: ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
   app.onError((err, c) => {

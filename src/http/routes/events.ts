@@ -1,0 +1,90 @@
+// POST /api/v1/events: NDJSON, a JSON array or one object, behind the ingest guard, with a
+// body limit (413) and a bound on the push bytes in flight across requests (503).
+import { Hono } from "hono";
+import type { Exporter } from "../../exporter.ts";
+import type { AppEnv } from "../env.ts";
+import { ingestGuard, type IngestGuardOptions } from "./ingest-guard.ts";
+import { BodyReadError, BodyTooLarge, ingestPush } from "./push-body.ts";
+
+export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+export interface EventRouteOptions extends IngestGuardOptions {
+  /** Largest accepted body (default 8 MiB). */
+  maxBodyBytes?: number;
+  /** Bound on body bytes being ingested by all pushes together (default 4 × maxBodyBytes). */
+  queueBytes?: number;
+}
+
+// Whatever the type says, the body is framed as NDJSON (a bare array is recognised too);
+// only application/json is parsed as one document. Anything else is refused.
+const _LINE_TYPES = new Set([
+  "",
+  "application/x-ndjson",
+  "application/ndjson",
+  "application/jsonl",
+  "application/x-jsonlines",
+  "text/plain",
+  "application/octet-stream",
+  "application/x-www-form-urlencoded",
+]);
+
+export function eventRoutes(exporter: Exporter, opts: EventRouteOptions = {}): Hono<AppEnv> {
+  const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const bound = opts.queueBytes ?? 4 * maxBody;
+  const ingest = exporter.ingest;
+  const api = new Hono<AppEnv>();
+
+  api.post("/api/v1/events", ingestGuard(opts), async (c) => {
+    const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
+    const json = type === "application/json";
+    if (!json && !_LINE_TYPES.has(type)) {
+      return c.json({ error: `unsupported content type ${type}: send NDJSON or application/json` }, 415);
+    }
+    const encoding = (c.req.header("content-encoding") ?? "identity").trim().toLowerCase();
+    if (encoding !== "identity") return c.json({ error: `unsupported content encoding ${encoding}` }, 415);
+
+    const length = _contentLength(c.req.header("content-length"));
+    if (length > maxBody) return c.json({ error: `request body larger than ${maxBody} bytes` }, 413);
+    // A push always gets through when nothing else is in flight, so a bound below one body
+    // slows pushes down but never locks them out.
+    if (ingest.queueBytes > 0 && ingest.queueBytes + length > bound) {
+      ingest.queueFull.set("http", (ingest.queueFull.get("http") ?? 0) + 1);
+      return c.json({ error: "ingest queue full, retry shortly" }, 503, { "Retry-After": "1" });
+    }
+
+    // Bytes in flight: the declared length up front, then whatever arrives beyond it.
+    let held = length;
+    let read = 0;
+    ingest.queueBytes += held;
+    try {
+      const result = await ingestPush(exporter, c.req.raw.body, {
+        maxBodyBytes: maxBody,
+        json,
+        onBytes: (n) => {
+          read += n;
+          if (read > held) {
+            ingest.queueBytes += read - held;
+            held = read;
+          }
+        },
+      });
+      return c.json(result);
+    } catch (e) {
+      if (e instanceof BodyTooLarge) {
+        return c.json({ error: `request body larger than ${maxBody} bytes`, accepted: e.accepted }, 413);
+      }
+      if (e instanceof BodyReadError) return c.json({ error: e.message }, 400);
+      throw e;
+    } finally {
+      ingest.queueBytes -= held;
+    }
+  });
+
+  return api;
+}
+
+/** The declared body length, 0 when absent or unreadable (the stream is counted anyway). */
+function _contentLength(header: string | undefined): number {
+  if (header === undefined || !/^\s*\d+\s*$/.test(header)) return 0;
+  return Number(header);
+}

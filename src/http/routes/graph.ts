@@ -1,0 +1,64 @@
+// Reads of the live graph: GET /api/v1/processes, /api/v1/why/:pid and /api/v1/graph
+// (JSON, or DOT with ?format=dot). Shapes come from src/graph/views.ts; this only speaks HTTP.
+import { Hono, type Context } from "hono";
+import type { Exporter } from "../../exporter.ts";
+import { MAX_PID } from "../../events/schema.ts";
+import { DEFAULT_VIEW_LIMIT, graphDot, graphView, processRows, whyView, type ScenesFor } from "../../graph/views.ts";
+import type { AppEnv } from "../env.ts";
+
+export interface GraphRouteOptions {
+  /** Scenes naming a process, for the why answer (the diagnosis plugs in here). */
+  scenesFor?: ScenesFor;
+}
+
+const MAX_LIMIT = 1_000_000;
+
+export function graphRoutes(exporter: Exporter, opts: GraphRouteOptions = {}): Hono<AppEnv> {
+  const graph = exporter.graph;
+  const api = new Hono<AppEnv>();
+
+  api.get("/api/v1/processes", (c) => {
+    const limit = _limit(c);
+    if (limit === undefined) return _badLimit(c);
+    const { rows, total } = processRows(graph, limit);
+    // The answer stays a plain array; a cut list says so in headers.
+    const headers: Record<string, string> = { "X-Total-Count": String(total) };
+    if (rows.length < total) headers["X-Truncated"] = "true";
+    return c.json(rows, 200, headers);
+  });
+
+  api.get("/api/v1/why/:pid", (c) => {
+    const text = c.req.param("pid");
+    if (!/^\d{1,10}$/.test(text) || Number(text) > MAX_PID) {
+      return c.json({ error: `pid must be an integer from 0 to ${MAX_PID}` }, 400);
+    }
+    const answer = whyView(graph, Number(text), opts.scenesFor);
+    if (answer === undefined) return c.json({ error: `no process with pid ${text}` }, 404);
+    return c.json(answer);
+  });
+
+  api.get("/api/v1/graph", (c) => {
+    const limit = _limit(c);
+    if (limit === undefined) return _badLimit(c);
+    const format = c.req.query("format") ?? "json";
+    if (format !== "json" && format !== "dot") return c.json({ error: `format must be json or dot` }, 400);
+    const view = graphView(graph, limit);
+    if (format === "dot") return c.body(graphDot(view), 200, { "Content-Type": "text/vnd.graphviz; charset=utf-8" });
+    return c.json(view);
+  });
+
+  return api;
+}
+
+/** ?limit=, default DEFAULT_VIEW_LIMIT; undefined when malformed. */
+function _limit(c: Context<AppEnv>): number | undefined {
+  const text = c.req.query("limit");
+  if (text === undefined || text === "") return DEFAULT_VIEW_LIMIT;
+  if (!/^\d+$/.test(text)) return undefined;
+  const n = Number(text);
+  return n >= 1 && n <= MAX_LIMIT ? n : undefined;
+}
+
+function _badLimit(c: Context<AppEnv>): Response {
+  return c.json({ error: `limit must be an integer from 1 to ${MAX_LIMIT}` }, 400);
+}

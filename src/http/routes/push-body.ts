@@ -1,0 +1,169 @@
+// Reads one pushed body into the exporter as it arrives: NDJSON goes line by line through the
+// same framing as every other source, never held whole; a JSON array or object (a bounded
+// body) is parsed in one piece. Each rejection keeps its 1-based line (or array element).
+import type { Exporter, LineInput } from "../../exporter.ts";
+import type { RejectReason } from "../../events/schema.ts";
+
+/** Rejections listed in the answer; the rest are only counted. */
+export const MAX_LISTED_REJECTIONS = 100;
+
+export interface PushResult {
+  accepted: number;
+  rejected: { line: number; reason: RejectReason }[];
+  rejected_total: number;
+}
+
+export interface PushOptions {
+  maxBodyBytes: number;
+  /** The body is JSON (an array of events or one event), not NDJSON. */
+  json: boolean;
+  /** Told of every chunk read, before it is ingested (the in-flight byte count). */
+  onBytes?: (n: number) => void;
+}
+
+/** The body passed maxBodyBytes: reading stopped there; `accepted` lines were already taken. */
+export class BodyTooLarge extends Error {
+  override name = "BodyTooLarge";
+  constructor(readonly accepted: number) {
+    super("request body too large");
+  }
+}
+
+/** The client went away or sent a broken body. */
+export class BodyReadError extends Error {
+  override name = "BodyReadError";
+}
+
+export async function ingestPush(exporter: Exporter, body: ReadableStream<Uint8Array> | null, opts: PushOptions): Promise<PushResult> {
+  const tally = new _Tally();
+  if (body === null) return tally.result();
+  const lines = new _LineFeed(exporter, tally);
+  const reader = body.getReader();
+  // NDJSON can never start with "[", so a bare array is recognised whatever the content type.
+  let mode: "sniff" | "lines" | "json" = opts.json ? "json" : "sniff";
+  const held: Uint8Array[] = [];
+  let bytes = 0;
+  for (;;) {
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch {
+      throw new BodyReadError("could not read the request body");
+    }
+    if (chunk.done) break;
+    const value = chunk.value;
+    if (value.length === 0) continue;
+    bytes += value.length;
+    if (bytes > opts.maxBodyBytes) {
+      reader.cancel().catch(() => {});
+      throw new BodyTooLarge(tally.accepted);
+    }
+    opts.onBytes?.(value.length);
+    if (mode === "sniff") {
+      const first = _firstNonSpace(value);
+      if (first === -1) {
+        held.push(value);
+        continue;
+      }
+      mode = first === 0x5b ? "json" : "lines";
+      if (mode === "lines") for (const h of held.splice(0)) lines.feed(h);
+    }
+    if (mode === "json") held.push(value);
+    else lines.feed(value);
+  }
+  if (mode === "json") _ingestJson(exporter, _concat(held, bytes), tally, lines);
+  else for (const h of held) lines.feed(h);
+  lines.end();
+  return tally.result();
+}
+
+class _Tally {
+  accepted = 0;
+  total = 0;
+  readonly listed: { line: number; reason: RejectReason }[] = [];
+
+  reject(line: number, reason: RejectReason): void {
+    this.total++;
+    if (this.listed.length < MAX_LISTED_REJECTIONS) this.listed.push({ line, reason });
+  }
+
+  result(): PushResult {
+    return { accepted: this.accepted, rejected: this.listed, rejected_total: this.total };
+  }
+}
+
+/**
+ * Feeds the framer one physical line at a time, so each rejection it reports belongs to the
+ * line being fed. Acceptances are counted from the exporter's counter around each push: the
+ * push is synchronous, so nothing else can move it in between.
+ */
+class _LineFeed {
+  private _line = 1;
+  private readonly _input: LineInput;
+
+  constructor(
+    private readonly _exporter: Exporter,
+    private readonly _tally: _Tally,
+  ) {
+    this._input = _exporter.lineInput("http", undefined, (reason) => _tally.reject(this._line, reason));
+  }
+
+  feed(chunk: Uint8Array): void {
+    let from = 0;
+    while (from < chunk.length) {
+      const nl = chunk.indexOf(10, from);
+      const to = nl === -1 ? chunk.length : nl + 1;
+      this._counted(() => this._input.push(chunk.subarray(from, to)));
+      if (nl === -1) return;
+      this._line++;
+      from = to;
+    }
+  }
+
+  end(): void {
+    this._counted(() => this._input.end());
+  }
+
+  private _counted(f: () => void): void {
+    const before = this._exporter.counters.accepted;
+    f();
+    this._tally.accepted += this._exporter.counters.accepted - before;
+  }
+}
+
+function _ingestJson(exporter: Exporter, bytes: Uint8Array, tally: _Tally, lines: _LineFeed): void {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    // Not one JSON document: NDJSON sent as application/json, or garbage. Frame it as lines,
+    // so every good line still counts and each bad one gets its reason.
+    lines.feed(bytes);
+    return;
+  }
+  const items = Array.isArray(value) ? value : [value];
+  for (let i = 0; i < items.length; i++) {
+    const reason = exporter.ingestObject(items[i], "http");
+    if (reason === undefined) tally.accepted++;
+    else tally.reject(i + 1, reason);
+  }
+}
+
+function _firstNonSpace(b: Uint8Array): number {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i];
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return c;
+  }
+  return -1;
+}
+
+function _concat(parts: Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out.subarray(0, at);
+}

@@ -1,0 +1,115 @@
+// GET /api/v1/events/stream: accepted events as Server-Sent Events. The response body pulls
+// from the reader's bounded hub buffer only when the client has taken the previous batch, so
+// a client that stops reading lets the buffer fill and the hub cuts it off.
+import { Hono } from "hono";
+import type { Exporter } from "../../exporter.ts";
+import type { EventHub, Subscriber } from "../../events/hub.ts";
+import { EVENT_TYPE_INDEX, type XEvent } from "../../events/schema.ts";
+import type { AppEnv } from "../env.ts";
+
+export interface StreamRouteOptions {
+  /** A comment line this often keeps proxies from closing an idle stream (default 15 s). */
+  heartbeatMs?: number;
+}
+
+export function streamRoutes(exporter: Exporter, opts: StreamRouteOptions = {}): Hono<AppEnv> {
+  const heartbeatMs = opts.heartbeatMs ?? 15_000;
+  const api = new Hono<AppEnv>();
+
+  api.get("/api/v1/events/stream", (c) => {
+    const asked = c.req.queries("type");
+    let types: Set<string> | null = null;
+    if (asked !== undefined) {
+      types = new Set(asked.flatMap((t) => t.split(",")).map((t) => t.trim()).filter(Boolean));
+      const unknown = [...types].find((t) => !EVENT_TYPE_INDEX.has(t));
+      if (unknown !== undefined) return c.json({ error: `unknown event type "${unknown}"` }, 400);
+      if (types.size === 0) return c.json({ error: "type: give one or more event types, comma-separated" }, 400);
+    }
+    const sub = exporter.hub.subscribe(types);
+    if (sub === undefined) {
+      return c.json({ error: "too many event-stream clients" }, 503, { "Retry-After": "5" });
+    }
+    return new Response(sseBody(exporter.hub, sub, c.req.raw.signal, heartbeatMs), {
+      headers: {
+        "Content-Type": "text/event-stream; charset=utf-8",
+        "Cache-Control": "no-cache, no-transform",
+        "X-Accel-Buffering": "no",
+      },
+    });
+  });
+
+  return api;
+}
+
+const _enc = new TextEncoder();
+
+/**
+ * The SSE byte stream of one subscriber. It ends when the client leaves (cancel or abort) or
+ * when the hub closes the subscriber (a slow reader cut off, or shutdown): what the client
+ * has not taken yet is dropped and the stream closes.
+ */
+export function sseBody(hub: EventHub, sub: Subscriber, signal: AbortSignal | undefined, heartbeatMs: number): ReadableStream<Uint8Array> {
+  let timer: ReturnType<typeof setInterval> | undefined;
+  let pending: (() => void) | undefined;
+  let done = false;
+  let ctrl: ReadableStreamDefaultController<Uint8Array> | undefined;
+  const release = () => {
+    const p = pending;
+    pending = undefined;
+    p?.();
+  };
+  const stop = () => {
+    if (done) return;
+    done = true;
+    if (timer !== undefined) clearInterval(timer);
+    signal?.removeEventListener("abort", end);
+    hub.unsubscribe(sub);
+    release();
+  };
+  const end = () => {
+    const wasDone = done;
+    stop();
+    if (!wasDone) {
+      try {
+        ctrl?.close();
+      } catch {
+        // already closed or errored by the runtime
+      }
+    }
+  };
+  sub.wake = () => {
+    release();
+    if (sub.closed) end();
+  };
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      ctrl = controller;
+      // Something to send at once, so the client sees the headers before the first event.
+      controller.enqueue(_enc.encode(": xctl-exporter event stream\n\n"));
+      timer = setInterval(() => {
+        // A client that has not taken the last bytes gets no more heartbeats piled up.
+        if (!done && (controller.desiredSize ?? 0) > 0) controller.enqueue(_enc.encode(": heartbeat\n\n"));
+      }, heartbeatMs);
+      if (signal?.aborted || sub.closed) end();
+      else signal?.addEventListener("abort", end);
+    },
+    async pull(controller) {
+      while (!done && sub.buffer.length === 0) {
+        await new Promise<void>((resolve) => {
+          pending = resolve;
+        });
+      }
+      if (done) return;
+      controller.enqueue(_enc.encode(_frames(sub.buffer.splice(0))));
+    },
+    cancel() {
+      stop();
+    },
+  });
+}
+
+function _frames(events: XEvent[]): string {
+  let out = "";
+  for (const ev of events) out += `data: ${JSON.stringify(ev)}\n\n`;
+  return out;
+}
