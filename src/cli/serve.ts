@@ -26,6 +26,10 @@ export const SERVE_FLAGS: FlagDefs = {
   "resource-ttl": { type: "string", default: "0s", description: "Drop resources not updated for this long (0s keeps them)", valueHint: "duration" },
   "max-line-bytes": { type: "string", default: "64KiB", description: "Longest accepted event line", valueHint: "size" },
   "max-sse-clients": { type: "string", default: "64", description: "Concurrent event-stream clients", valueHint: "n" },
+  "max-body": { type: "string", default: "8MiB", description: "Largest body accepted by POST /api/v1/events (413 past it)", valueHint: "size" },
+  "ingest-token": { type: "string", description: "Bearer token required by POST /api/v1/events", valueHint: "token" },
+  "ingest-allow-remote": { type: "boolean", default: false, description: "Without --ingest-token, accept pushes from any address, not loopback only" },
+  "ingest-queue-bytes": { type: "string", description: "Bound on pushed body bytes in flight; past it pushes get 503 (default 4 x --max-body)", valueHint: "size" },
   "log-level": { type: "string", default: "info", description: "silent, error, warn, info, debug or trace", valueHint: "level" },
   "log-format": { type: "string", default: "pretty", description: "pretty or json", valueHint: "format" },
 };
@@ -41,6 +45,10 @@ export interface ServeConfig {
   resourceTtlMs: number;
   maxLineBytes: number;
   maxSseClients: number;
+  maxBodyBytes: number;
+  ingestToken: string | undefined;
+  ingestAllowRemote: boolean;
+  ingestQueueBytes: number;
   logLevel: LogLevelName;
   logFormat: LogFormat;
 }
@@ -48,6 +56,7 @@ export interface ServeConfig {
 export function resolveServeConfig(v: FlagValues): ServeConfig {
   const metricsPath = v["metrics-path"] as string;
   if (!metricsPath.startsWith("/")) throw new UsageError(`--metrics-path: "${metricsPath}" must start with /`);
+  const maxBodyBytes = parseSize("max-body", v["max-body"] as string);
   return {
     port: parsePort("port", v.port as string),
     host: v.host as string,
@@ -59,6 +68,11 @@ export function resolveServeConfig(v: FlagValues): ServeConfig {
     resourceTtlMs: parseDuration("resource-ttl", v["resource-ttl"] as string),
     maxLineBytes: parseSize("max-line-bytes", v["max-line-bytes"] as string),
     maxSseClients: parseInteger("max-sse-clients", v["max-sse-clients"] as string, 1, 100_000),
+    maxBodyBytes,
+    ingestToken: (v["ingest-token"] as string | undefined) || undefined,
+    ingestAllowRemote: v["ingest-allow-remote"] === true,
+    ingestQueueBytes:
+      v["ingest-queue-bytes"] === undefined ? 4 * maxBodyBytes : parseSize("ingest-queue-bytes", v["ingest-queue-bytes"] as string),
     logLevel: parseChoice("log-level", v["log-level"] as string, Object.keys(LOG_LEVELS) as LogLevelName[]),
     logFormat: parseChoice("log-format", v["log-format"] as string, ["pretty", "json"] as const),
   };
@@ -81,7 +95,15 @@ export async function runServe(argv: string[]): Promise<void> {
   });
   for (const spec of config.probes) exporter.addSource(createProbe(spec));
 
-  const app = createApp(exporter, { metricsPath: config.metricsPath });
+  const app = createApp(exporter, {
+    metricsPath: config.metricsPath,
+    ingest: {
+      maxBodyBytes: config.maxBodyBytes,
+      token: config.ingestToken,
+      allowRemote: config.ingestAllowRemote,
+      queueBytes: config.ingestQueueBytes,
+    },
+  });
   const server = await serve({ port: config.port, hostname: config.host, fetch: (req, env) => app.fetch(req, env) });
   exporter.start();
   log.info(`xctl-exporter ${VERSION} (${runtimeName} ${runtimeVersion}) listening on http://${_hostForUrl(config.host)}:${server.port}${config.metricsPath}`);
