@@ -5,6 +5,9 @@ import { VERSION } from "../version.ts";
 import { UsageError } from "./errors.ts";
 import { cittyArgs } from "./flags.ts";
 import { AddressInUseError, runServe, SERVE_FLAGS } from "./serve.ts";
+import { replayCommand } from "./replay.ts";
+import { psCommand } from "./ps.ts";
+import { whyCommand } from "./why.ts";
 
 const serveCommand = defineCommand({
   meta: { name: "serve", description: "Run the exporter (the default command)" },
@@ -14,6 +17,9 @@ const serveCommand = defineCommand({
 
 export const subCommands: Record<string, CommandDef<any>> = {
   serve: serveCommand,
+  replay: replayCommand,
+  ps: psCommand,
+  why: whyCommand,
 };
 
 const mainCommand = defineCommand({

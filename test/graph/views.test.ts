@@ -1,0 +1,137 @@
+// The read views of the graph: process rows, why answers, JSON and DOT, and their limits.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { StateGraph } from "../../src/graph/graph.ts";
+import { graphDot, graphView, isoTime, processRows, whyView } from "../../src/graph/views.ts";
+import type { EventType, XEvent } from "../../src/events/schema.ts";
+
+const T0 = 1_732_500_000_000;
+
+function ev(event_type: EventType, entity_id: string, value: string, pid: number | null = null, job_id: string | null = null, ts = T0): XEvent {
+  return { ts, event_type, entity_id, job_id, pid, value };
+}
+
+/** pid 7 consumes gpu-0 (which then fails) and waits on mlx5_0; pid 3 consumes gpu-1. */
+function scenario(): StateGraph {
+  const g = new StateGraph();
+  g.apply(ev("compute.util", "gpu-0", "85", 7, "job-a", T0), T0);
+  g.apply(ev("compute.mem", "gpu-0", "70000", 7, "job-a", T0 + 1), T0);
+  g.apply(ev("transport.bw", "mlx5_0", "0.2", 7, "job-a", T0 + 2), T0);
+  g.apply(ev("compute.util", "gpu-1", "50", 3, null, T0 + 3), T0);
+  g.apply(ev("error.hw", "gpu-0", "XID_79", null, null, T0 + 4), T0);
+  return g;
+}
+
+describe("processRows", () => {
+  it("lists processes by pid with resources, waits and blocks", () => {
+    const { rows, total } = processRows(scenario());
+    assert.equal(total, 2);
+    assert.deepEqual(rows, [
+      { pid: 3, job_id: null, state: "running", resources: ["gpu-1"], waits_on: [], blocked_by: [], updated_at: isoTime(T0 + 3) },
+      {
+        pid: 7,
+        job_id: "job-a",
+        state: "running",
+        resources: ["gpu-0", "mlx5_0"],
+        waits_on: ["mlx5_0"],
+        blocked_by: ["error-gpu-0"],
+        updated_at: isoTime(T0 + 2),
+      },
+    ]);
+  });
+
+  it("cuts the list at the limit and says how many there are", () => {
+    const g = new StateGraph();
+    for (const pid of [9, 2, 5, 1]) g.apply(ev("process.state", "host", "start", pid), T0);
+    const { rows, total } = processRows(g, 2);
+    assert.equal(total, 4);
+    assert.deepEqual(rows.map((r) => r.pid), [1, 2]);
+  });
+});
+
+describe("whyView", () => {
+  it("names the error reached over blocked_by, what it waits on and consumes", () => {
+    const answer = whyView(scenario(), 7);
+    assert.deepEqual(answer, {
+      pid: 7,
+      job_id: "job-a",
+      state: "running",
+      root_causes: [{ error: "error-gpu-0", entity: "gpu-0", error_type: "XID_79", since: isoTime(T0 + 4) }],
+      waits_on: [{ resource: "mlx5_0", meta: { bw: "0.2" } }],
+      consumes: [{ resource: "gpu-0", meta: { util: "85", mem: "70000" } }],
+      scenes: [],
+    });
+  });
+
+  it("is undefined for an unknown pid and takes scenes from the hook", () => {
+    const g = scenario();
+    assert.equal(whyView(g, 12345), undefined);
+    const seen: number[] = [];
+    const answer = whyView(g, 3, (pid) => {
+      seen.push(pid);
+      return [{ scene: "gpu_oom" }];
+    });
+    assert.deepEqual(seen, [3]);
+    assert.deepEqual(answer?.scenes, [{ scene: "gpu_oom" }]);
+    assert.deepEqual(answer?.root_causes, []);
+  });
+});
+
+describe("graphView", () => {
+  it("gives every node with its metadata and every edge", () => {
+    const view = graphView(scenario());
+    assert.equal(view.truncated, false);
+    assert.deepEqual(
+      view.nodes.map((n) => [n.type, n.id]),
+      [
+        ["process", "pid-3"],
+        ["process", "pid-7"],
+        ["resource", "gpu-0"],
+        ["resource", "gpu-1"],
+        ["resource", "mlx5_0"],
+        ["error", "error-gpu-0"],
+      ],
+    );
+    assert.deepEqual(view.nodes[2], { id: "gpu-0", type: "resource", util: "85", mem: "70000", updated_at: isoTime(T0 + 1) });
+    assert.deepEqual(view.nodes[5], { id: "error-gpu-0", type: "error", entity: "gpu-0", error_type: "XID_79", updated_at: isoTime(T0 + 4) });
+    assert.deepEqual(view.edges, [
+      { type: "consumes", from: "pid-3", to: "gpu-1" },
+      { type: "consumes", from: "pid-7", to: "gpu-0" },
+      { type: "waits_on", from: "pid-7", to: "mlx5_0" },
+      { type: "blocked_by", from: "pid-7", to: "error-gpu-0" },
+    ]);
+  });
+
+  it("keeps only edges between shown nodes under a limit, and says it cut", () => {
+    const view = graphView(scenario(), 3);
+    assert.equal(view.truncated, true);
+    assert.deepEqual(view.nodes.map((n) => n.id), ["pid-3", "pid-7", "gpu-0"]);
+    assert.deepEqual(view.edges, [{ type: "consumes", from: "pid-7", to: "gpu-0" }]);
+  });
+});
+
+describe("graphDot", () => {
+  it("quotes every id, escapes quotes and styles each edge kind differently", () => {
+    const g = scenario();
+    g.apply(ev("compute.util", 'odd "gpu"\\x', "1", 7), T0);
+    const dot = graphDot(graphView(g));
+    assert.match(dot, /^digraph xctl \{\n/);
+    assert.match(dot, /\}\n$/);
+    assert.ok(dot.includes('"odd \\"gpu\\"\\\\x" [label='), dot);
+    const edgeLines = dot.split("\n").filter((l) => l.includes(" -> "));
+    assert.equal(edgeLines.length, 5);
+    for (const l of edgeLines) assert.match(l, /^ {2}"[^"]+" -> "(?:[^"\\]|\\.)+" \[label="(consumes|waits_on|blocked_by)", style=\w+, color="#[0-9a-f]{6}"\];$/);
+    const styleOf = (kind: string) => edgeLines.find((l) => l.includes(`label="${kind}"`))!.replace(/^.*\[label="[a-z_]+", /, "");
+    const styles = new Set(["consumes", "waits_on", "blocked_by"].map(styleOf));
+    assert.equal(styles.size, 3);
+    // Brackets and quotes balance: every quote opened is closed on its line.
+    for (const l of dot.split("\n")) assert.equal((l.replace(/\\./g, "").match(/"/g) ?? []).length % 2, 0, l);
+  });
+});
+
+describe("isoTime", () => {
+  it("formats event time and refuses what a Date cannot hold", () => {
+    assert.equal(isoTime(0), "1970-01-01T00:00:00.000Z");
+    assert.equal(isoTime(Number.MAX_SAFE_INTEGER), null);
+  });
+});
