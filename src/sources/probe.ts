@@ -1,0 +1,212 @@
+// `--probe CMD`: a supervised child whose stdout is NDJSON events. Run without a shell, in its
+// own process group (so a probe script's children die with it), restarted with backoff.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { Backoff, type BackoffOptions } from "./backoff.ts";
+import { StderrLog, type StderrLogOptions } from "./stderr-log.ts";
+import type { Source, SourceContext } from "./source.ts";
+
+export interface CommandProbeOptions {
+  /** Label value; default the basename of argv[0]. */
+  name?: string;
+  /** Restart delays; default 1 s doubling to 30 s, reset after a minute of health. */
+  backoff?: BackoffOptions;
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** SIGTERM, then SIGKILL after this long. */
+  killGraceMs?: number;
+  stderr?: StderrLogOptions;
+}
+
+interface Run {
+  child: ChildProcess;
+  startedAt: number;
+  /** Settles once the child is reaped and its pipes are closed (or it never started). */
+  done: Promise<void>;
+  spawnError?: NodeJS.ErrnoException;
+}
+
+export class CommandProbe implements Source {
+  readonly name: string;
+  readonly argv: readonly string[];
+  readonly killGraceMs: number;
+  private readonly _opts: CommandProbeOptions;
+  private readonly _backoff: Backoff;
+  private _ctx: SourceContext | null = null;
+  private _run: Run | null = null;
+  private _timer: ReturnType<typeof setTimeout> | undefined;
+  private _stopping = false;
+  private _launches = 0;
+  /** The last spawn failure logged, so one that repeats on every retry is logged once. */
+  private _failure: string | null = null;
+
+  constructor(argv: readonly string[], opts: CommandProbeOptions = {}) {
+    if (argv.length === 0 || argv[0] === "") throw new Error("CommandProbe: empty argv");
+    this.argv = argv;
+    this.name = opts.name ?? argv[0].slice(argv[0].lastIndexOf("/") + 1);
+    this.killGraceMs = opts.killGraceMs ?? 500;
+    this._opts = opts;
+    this._backoff = new Backoff(opts.backoff);
+  }
+
+  /** The running child's pid, if any (tests check it is reaped). */
+  get pid(): number | undefined {
+    return this._run?.child.pid;
+  }
+
+  start(ctx: SourceContext): void {
+    this._ctx = ctx;
+    this._stopping = false;
+    this._launch();
+  }
+
+  async stop(): Promise<void> {
+    this._stopping = true;
+    clearTimeout(this._timer);
+    this._timer = undefined;
+    const run = this._run;
+    if (run !== null && run.child.pid !== undefined) {
+      _signal(run.child, "SIGTERM");
+      const kill = setTimeout(() => _signal(run.child, "SIGKILL"), this.killGraceMs);
+      let cap: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([run.done, new Promise<void>((r) => (cap = setTimeout(r, 950)))]);
+      clearTimeout(kill);
+      clearTimeout(cap);
+      // Reaped but a pipe is still held open (a child that left its group): stop reading.
+      run.child.stdout?.destroy();
+      run.child.stderr?.destroy();
+    }
+    this._ctx?.setUp(false);
+  }
+
+  private _launch(): void {
+    const ctx = this._ctx;
+    if (ctx === null || this._stopping) return;
+    if (this._launches++ > 0) ctx.restarted();
+    const [cmd, ...args] = this.argv;
+    let child: ChildProcess;
+    try {
+      child = spawn(cmd, args, {
+        stdio: ["ignore", "pipe", "pipe"],
+        detached: true, // own process group: stop() signals the whole group
+        env: (this._opts.env ?? process.env) as NodeJS.ProcessEnv,
+        cwd: this._opts.cwd,
+      });
+    } catch (e) {
+      this._afterRun(Date.now(), e as NodeJS.ErrnoException);
+      return;
+    }
+    let settle!: () => void;
+    const run: Run = { child, startedAt: Date.now(), done: new Promise<void>((r) => (settle = r)) };
+    this._run = run;
+    let finished = false;
+    const finish = (code: number | null, signal: string | null) => {
+      if (finished) return;
+      finished = true;
+      stderr.end();
+      ctx.end();
+      if (this._run === run) this._run = null;
+      settle();
+      if (run.spawnError === undefined) this._logExit(code, signal);
+      this._afterRun(run.startedAt, run.spawnError);
+    };
+
+    const stderr = new StderrLog((line) => ctx.log.warn(`stderr: ${line}`), this._opts.stderr);
+    child.stderr!.on("data", (chunk: Uint8Array) => stderr.push(chunk));
+    child.stderr!.on("error", () => {});
+    const out = child.stdout!;
+    let pending = 0;
+    const resume = () => {
+      if (--pending === 0 && !out.destroyed) out.resume();
+    };
+    out.on("data", (chunk: Uint8Array) => {
+      const wait = ctx.push(chunk);
+      if (wait === undefined) return;
+      // The ingest queue is full: leave the rest in the pipe, so the probe blocks on write.
+      if (pending++ === 0) out.pause();
+      wait.then(resume, resume);
+    });
+    out.on("error", () => {});
+
+    child.on("error", (e: NodeJS.ErrnoException) => {
+      if (child.pid !== undefined) return; // a failed kill() of a live child: nothing to do
+      run.spawnError = e;
+      finish(null, null); // not every runtime follows a failed spawn with "close"
+    });
+    child.on("exit", () => {
+      // Children the probe left behind would hold the pipe open and pile up with restarts.
+      _signalGroup(child, "SIGTERM");
+      setTimeout(() => finished || _signalGroup(child, "SIGKILL"), this.killGraceMs).unref?.();
+    });
+    child.on("close", (code: number | null, signal: string | null) => finish(code, signal));
+
+    if (child.pid !== undefined) {
+      if (this._failure !== null) ctx.log.info(`started (pid ${child.pid})`);
+      else ctx.log.debug(`started (pid ${child.pid})`);
+      this._failure = null;
+      ctx.setUp(true);
+    }
+  }
+
+  /** A run ended (or never began): mark down and schedule the next one. */
+  private _afterRun(startedAt: number, spawnError: NodeJS.ErrnoException | undefined): void {
+    const ctx = this._ctx!;
+    ctx.setUp(false);
+    if (this._stopping) return;
+    const delay = this._backoff.delayAfter(Date.now() - startedAt);
+    if (spawnError !== undefined) {
+      const why = this._explain(spawnError);
+      if (why !== this._failure) {
+        this._failure = why;
+        ctx.log.error(`cannot run ${JSON.stringify(this.argv[0])}: ${why}; probe down, retrying with backoff`);
+      }
+    } else ctx.log.info(`restarting in ${_seconds(delay)}`);
+    this._timer = setTimeout(() => {
+      this._timer = undefined;
+      this._launch();
+    }, delay);
+  }
+
+  private _logExit(code: number | null, signal: string | null): void {
+    if (this._stopping) return;
+    const how = signal ? `killed by ${signal}` : `exited with status ${code}`;
+    this._ctx!.log.warn(`probe ${how}`);
+  }
+
+  private _explain(e: NodeJS.ErrnoException): string {
+    const cmd = this.argv[0];
+    if (e.code === "ENOENT") {
+      if (cmd.includes("/") && existsSync(cmd)) return "its interpreter (#! line) was not found";
+      return cmd.includes("/") ? "no such file" : "not found on PATH";
+    }
+    if (e.code === "EACCES") return "not executable (permission denied, or a directory)";
+    return e.message;
+  }
+}
+
+function _signal(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.exitCode !== null || child.signalCode !== null) return _signalGroup(child, signal);
+  try {
+    process.kill(-child.pid!, signal);
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      // gone already
+    }
+  }
+}
+
+/** The probe's process group, which outlives the probe while its children run. */
+function _signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // ESRCH: the group is empty
+  }
+}
+
+function _seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
+}
