@@ -1,14 +1,64 @@
-// `--probe` specs to sources: `builtin:NAME` for the built-in ones, anything else a command.
+// `--probe` specs to sources: `builtin:NAME` for the built-in ones, anything else a command
+// split like a shell would and run without one.
 import { UsageError } from "../cli/errors.ts";
+import { splitCommand } from "./argv.ts";
+import { DemoSource } from "./demo.ts";
+import { CommandProbe } from "./probe.ts";
+import { probeName, uniqueName } from "./probe-name.ts";
 import type { Source } from "./source.ts";
 
 export const BUILTIN_PROBES = ["builtin:demo", "builtin:nvidia-smi"] as const;
 
-export function createProbe(spec: string): Source {
+/**
+ * One source per spec, each with a name unique among them and `taken` (sources added
+ * otherwise, such as `stdin`): the second probe whose name is `x` becomes `x-2`.
+ */
+export function createProbes(specs: readonly string[], taken: Iterable<string> = []): Source[] {
+  const names = new Set(taken);
+  return specs.map((spec) => {
+    const src = createProbe(spec, (base) => uniqueName(base, names));
+    if (names.has(src.name)) throw new UsageError(`--probe: "${spec.trim()}" given twice`);
+    names.add(src.name);
+    return src;
+  });
+}
+
+/** `nameFor` maps the natural name of the source to the one it gets (default: unchanged). */
+export function createProbe(spec: string, nameFor: (base: string) => string = (b) => b): Source {
   const s = spec.trim();
   if (s === "") throw new UsageError(`--probe: empty command`);
-  if (s.startsWith("builtin:")) {
-    throw new UsageError(`--probe: unknown built-in probe "${s}" (known: ${BUILTIN_PROBES.join(", ")})`);
+  if (s.startsWith("builtin:")) return _builtin(s, nameFor);
+  const argv = splitCommand(s);
+  if (argv.length === 0 || argv[0] === "") throw new UsageError(`--probe: empty command in ${JSON.stringify(spec)}`);
+  return new CommandProbe(argv, { name: nameFor(probeName(argv)) });
+}
+
+function _builtin(s: string, nameFor: (base: string) => string): Source {
+  const q = s.indexOf("?");
+  const id = q === -1 ? s : s.slice(0, q);
+  const params = new URLSearchParams(q === -1 ? "" : s.slice(q + 1));
+  if (id === "builtin:demo") {
+    const opts = _options(s, params, { rate: "positive", speed: "positive", seed: "integer" });
+    return new DemoSource({ name: nameFor("demo"), rate: opts.rate, speed: opts.speed, seed: opts.seed });
   }
-  throw new UsageError(`--probe: command probes are not available yet`);
+  if (id === "builtin:nvidia-smi") {
+    throw new UsageError(`--probe: builtin:nvidia-smi is not available in this build yet`);
+  }
+  throw new UsageError(`--probe: unknown built-in probe "${id}" (known: ${BUILTIN_PROBES.join(", ")})`);
+}
+
+/** `builtin:demo?rate=1000&speed=10`: numeric options, each checked; anything else refused. */
+function _options(spec: string, params: URLSearchParams, known: Record<string, "positive" | "integer">): Record<string, number | undefined> {
+  const out: Record<string, number | undefined> = {};
+  for (const [key, raw] of params) {
+    const kind = known[key];
+    if (kind === undefined) {
+      throw new UsageError(`--probe ${spec}: unknown option "${key}" (known: ${Object.keys(known).join(", ")})`);
+    }
+    const n = Number(raw);
+    const ok = raw.trim() !== "" && (kind === "integer" ? Number.isSafeInteger(n) && n >= 0 : Number.isFinite(n) && n > 0);
+    if (!ok) throw new UsageError(`--probe ${spec}: ${key} must be ${kind === "integer" ? "a non-negative integer" : "a positive number"}, got "${raw}"`);
+    out[key] = n;
+  }
+  return out;
 }
