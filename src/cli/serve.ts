@@ -3,7 +3,8 @@ import { Exporter } from "../exporter.ts";
 import { createApp } from "../http/app.ts";
 import { createLogger, LOG_LEVELS, type LogFormat, type LogLevelName } from "../log.ts";
 import { AddressInUseError, onShutdownSignal, serve } from "../runtime/serve.ts";
-import { createProbe } from "../sources/index.ts";
+import { createProbes } from "../sources/index.ts";
+import { StdinSource } from "../sources/stdin.ts";
 import { runtimeName, runtimeVersion } from "../runtime/detect.ts";
 import { VERSION } from "../version.ts";
 import { UsageError } from "./errors.ts";
@@ -93,7 +94,9 @@ export async function runServe(argv: string[]): Promise<void> {
     maxLineBytes: config.maxLineBytes,
     maxSseClients: config.maxSseClients,
   });
-  for (const spec of config.probes) exporter.addSource(createProbe(spec));
+  const stdin = config.stdin ? new StdinSource() : null;
+  for (const source of createProbes(config.probes, stdin ? [stdin.name] : [])) exporter.addSource(source);
+  if (stdin) exporter.addSource(stdin);
 
   const app = createApp(exporter, {
     metricsPath: config.metricsPath,
