@@ -68,6 +68,8 @@ async function _serveBun(opts: ServeOptions): Promise<RunningServer> {
       // The default (128 MiB) is far above any body we accept; the app enforces its own limit.
       maxRequestBodySize: 64 * 1024 * 1024,
       development: false,
+      // Bun shares a port between processes unless told not to; a second exporter must fail.
+      reusePort: false,
       ...(opts.tls ? { tls: bunTlsOptions(opts.tls) } : {}),
       fetch: (req: Request, srv: _BunServer) => opts.fetch(req, { remoteAddress: srv.requestIP(req)?.address ?? "" }),
     });

@@ -1,0 +1,175 @@
+// Shared test helpers: start the real exporter as a subprocess (same runtime as the test, or
+// the compiled binary when XCTL_BINARY is set), wait for it, read its metrics.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+declare const Bun: unknown;
+declare const Deno: unknown;
+
+/** argv that runs src/main.ts under the runtime running this test (or the binary). */
+export function exporterCommand(): string[] {
+  const bin = process.env.XCTL_BINARY;
+  if (bin) return [bin];
+  const main = join(ROOT, "src/main.ts");
+  if (typeof Bun !== "undefined") return [process.execPath, main];
+  if (typeof Deno !== "undefined") return [process.execPath, "run", "-A", main];
+  return [process.execPath, "--import", "tsx", main];
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RunningExporter {
+  child: ChildProcess;
+  port: number;
+  url: string;
+  stderr: () => string;
+  stdout: () => string;
+  /** SIGTERM, then resolves with the exit code (SIGKILL after 5 s so a test never hangs). */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+export interface StartOptions {
+  env?: Record<string, string | undefined>;
+  /** Replace the environment entirely (the binary smoke test runs with almost nothing). */
+  cleanEnv?: boolean;
+  stdin?: "pipe" | "ignore";
+  /** Resolve once /healthz answers (default true). */
+  waitHealthy?: boolean;
+  cwd?: string;
+}
+
+export async function startExporter(args: string[], opts: StartOptions = {}): Promise<RunningExporter> {
+  const port = await freePort();
+  const [cmd, ...pre] = exporterCommand();
+  const env = opts.cleanEnv ? { ...opts.env } : { ...process.env, ...opts.env };
+  const child = spawn(cmd, [...pre, "--host", "127.0.0.1", "--port", String(port), ...args], {
+    env: env as NodeJS.ProcessEnv,
+    stdio: [opts.stdin ?? "ignore", "pipe", "pipe"],
+    cwd: opts.cwd ?? ROOT,
+  });
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (err += d));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const running: RunningExporter = {
+    child,
+    port,
+    url,
+    stderr: () => err,
+    stdout: () => out,
+    exited,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      const t = setTimeout(() => child.kill("SIGKILL"), 5000);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+  };
+  if (opts.waitHealthy !== false) {
+    try {
+      await waitFor(`${url}/healthz`, exited);
+    } catch (e) {
+      await running.stop("SIGKILL");
+      throw new Error(`${(e as Error).message}\nstderr: ${err}`);
+    }
+  }
+  return running;
+}
+
+/** Polls `url` until it answers 200; fails early if the process exits. */
+export async function waitFor(url: string, exited?: Promise<unknown>, timeoutMs = 20_000): Promise<void> {
+  let dead = false;
+  exited?.then(() => (dead = true));
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (dead) throw new Error(`exporter exited before ${url} answered`);
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(50);
+  }
+  throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `check` until it returns a truthy value. */
+export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
+}
+
+/** Parses the text exposition into `name{labels}` → value. */
+export function parseExposition(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const sp = line.lastIndexOf(" ");
+    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+  }
+  return out;
+}
+
+export async function scrape(url: string): Promise<Map<string, number>> {
+  const res = await fetch(`${url}/metrics`);
+  return parseExposition(await res.text());
+}
+
+/** Runs a command to completion and collects its output. */
+export function run(cmd: string, args: string[], opts: { input?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...opts.env } as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe"], cwd: ROOT });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const t = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
+    child.once("error", reject);
+    child.once("close", (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? "");
+  });
+}
+
+/** Runs the exporter CLI (same runtime as the test, or the binary) to completion. */
+export function runCli(args: string[], opts: { input?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {}) {
+  const [cmd, ...pre] = exporterCommand();
+  return run(cmd, [...pre, ...args], opts);
+}

@@ -1,0 +1,117 @@
+// The serve command as a user meets it: flags, exit statuses, endpoints, shutdown.
+import { describe, it, after } from "node:test";
+import assert from "node:assert/strict";
+import { gunzipSync } from "node:zlib";
+import { request } from "node:http";
+import { runCli, startExporter, type RunningExporter } from "../_helpers.ts";
+import { SEED_METRICS } from "../../src/metrics/names.ts";
+import { EVENT_TYPES } from "../../src/events/schema.ts";
+
+describe("bad usage exits 2 with one line", () => {
+  const cases: [string[], RegExp][] = [
+    [["--bogus"], /unknown flag --bogus/],
+    [["--port", "70000"], /--port: "70000" is not a port number/],
+    [["--port", "abc"], /--port: "abc" is not a port number/],
+    [["--log-format", "xml"], /--log-format: "xml" is not one of pretty, json/],
+    [["--error-window", "five"], /--error-window: "five" is not a duration/],
+    [["--metrics-path", "metrics"], /--metrics-path: "metrics" must start with \//],
+    [["frobnicate"], /unknown command "frobnicate"/],
+  ];
+  for (const [args, message] of cases) {
+    it(args.join(" "), async () => {
+      const r = await runCli(args);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split("\n").length, 1, `one line: ${r.stderr}`);
+    });
+  }
+  it("a bad XCTL_* variable names the flag", async () => {
+    const r = await runCli([], { env: { XCTL_PORT: "99999" } });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--port/);
+  });
+});
+
+describe("--version and --help", () => {
+  it("prints the package version", async () => {
+    const r = await runCli(["--version"]);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout.trim(), /^\d+\.\d+\.\d+/);
+  });
+  it("lists the flags with their environment variables", async () => {
+    const r = await runCli(["--help"]);
+    assert.equal(r.code, 0);
+    for (const flag of ["--port", "--host", "--metrics-path", "--log-level", "--log-format", "XCTL_PORT"]) assert.ok(r.stdout.includes(flag), flag);
+  });
+});
+
+describe("a running exporter", () => {
+  let ex: RunningExporter;
+  after(() => ex?.stop());
+
+  it("serves every seed metric with its type, and all twelve event types at 0", async () => {
+    ex = await startExporter(["--metrics-path", "/m"]);
+    const res = await fetch(`${ex.url}/m`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+    const body = await res.text();
+    for (const [name, type] of Object.entries(SEED_METRICS)) assert.ok(body.includes(`# TYPE ${name} ${type}\n`), `${name} ${type}`);
+    for (const t of EVENT_TYPES) assert.ok(body.includes(`xctl_events_by_type{event_type="${t}"} 0\n`), t);
+    assert.match(body, /^xctl_build_info\{version="[^"]+",runtime="(bun|deno|node)"\} 1$/m);
+    assert.match(body, /^xctl_diagnosis_latency_seconds_bucket\{le="0\.0001"\} 0$/m);
+    assert.match(body, /^xctl_diagnosis_latency_seconds_bucket\{le="10"\} 0$/m);
+    assert.equal((await fetch(`${ex.url}/metrics`)).status, 404, "the path moved");
+  });
+
+  it("answers HEAD without a body and gzips when asked", async () => {
+    const head = await fetch(`${ex.url}/m`, { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.equal((await head.text()).length, 0);
+    // fetch would decompress transparently; read the raw bytes instead.
+    const raw = await new Promise<{ enc: string | undefined; body: Buffer }>((resolve, reject) => {
+      request(`${ex.url}/m`, { headers: { "accept-encoding": "gzip" } }, (res) => {
+        const parts: Buffer[] = [];
+        res.on("data", (d) => parts.push(d));
+        res.on("end", () => resolve({ enc: res.headers["content-encoding"], body: Buffer.concat(parts) }));
+      }).on("error", reject).end();
+    });
+    assert.equal(raw.enc, "gzip");
+    assert.match(gunzipSync(raw.body).toString(), /# TYPE xctl_events_total counter/);
+  });
+
+  it("has a landing page, health, readiness and JSON errors", async () => {
+    const landing = await fetch(`${ex.url}/`);
+    assert.equal(landing.status, 200);
+    const html = await landing.text();
+    assert.match(html, /href="m"/);
+    assert.match(html, /healthz/);
+    assert.equal((await fetch(`${ex.url}/healthz`)).status, 200);
+    assert.equal((await fetch(`${ex.url}/readyz`)).status, 200);
+    const missing = await fetch(`${ex.url}/nope`);
+    assert.equal(missing.status, 404);
+    assert.deepEqual(await missing.json(), { error: "not found: GET /nope" });
+  });
+
+  it("a second exporter on the same port exits 1 with one line", async () => {
+    const r = await runCli(["--host", "127.0.0.1", "--port", String(ex.port)]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /address already in use/);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  });
+
+  it("SIGTERM exits 0", async () => {
+    assert.equal(await ex.stop("SIGTERM"), 0);
+  });
+
+  it("SIGINT exits 0, flags can come from XCTL_* variables", async () => {
+    const other = await startExporter([], { env: { XCTL_METRICS_PATH: "/x", XCTL_LOG_FORMAT: "json" } });
+    try {
+      assert.equal((await fetch(`${other.url}/x`)).status, 200);
+      const firstLog = JSON.parse(other.stderr().trim().split("\n")[0]);
+      assert.equal(firstLog.level, "info");
+      assert.match(firstLog.msg, /listening on/);
+    } finally {
+      assert.equal(await other.stop("SIGINT"), 0);
+    }
+  });
+});

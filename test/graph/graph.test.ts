@@ -1,0 +1,218 @@
+// One scenario per edge rule and lifecycle rule of SPEC §3, with exact counts.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { StateGraph } from "../../src/graph/graph.ts";
+import type { EventType, XEvent } from "../../src/events/schema.ts";
+
+const T0 = 1_732_500_000_000;
+const MIN = 60_000;
+
+function ev(event_type: EventType, entity_id: string, value: string, pid: number | null = null, ts = T0, job_id: string | null = null): XEvent {
+  return { ts, event_type, entity_id, job_id, pid, value };
+}
+
+function counts(g: StateGraph) {
+  return {
+    consumes: g.edges.consumes,
+    waits_on: g.edges.waits_on,
+    blocked_by: g.edges.blocked_by,
+    processes: g.activeProcesses,
+    resources: g.resources.size,
+    errors: g.errors.size,
+  };
+}
+
+describe("edges", () => {
+  it("consumes: compute.util and compute.mem with a pid, unique per pair", () => {
+    const g = new StateGraph();
+    g.apply(ev("compute.util", "gpu-00", "85", 1), T0);
+    g.apply(ev("compute.mem", "gpu-00", "40", 1), T0); // same pair: still one edge
+    g.apply(ev("compute.util", "gpu-01", "85", 1), T0);
+    g.apply(ev("compute.util", "gpu-01", "85", 2), T0);
+    g.apply(ev("compute.util", "gpu-02", "10"), T0); // no pid: resource only
+    assert.deepEqual(counts(g), { consumes: 3, waits_on: 0, blocked_by: 0, processes: 2, resources: 3, errors: 0 });
+    assert.equal(g.resources.get("gpu-00")!.meta.mem, "40");
+    assert.equal(g.resources.get("gpu-00")!.meta.util, "85");
+  });
+
+  it("waits_on: transport.drop always; transport.bw on IO_WAIT or below 1.0", () => {
+    const g = new StateGraph();
+    g.apply(ev("transport.drop", "mlx5_0", "3", 10), T0);
+    g.apply(ev("transport.bw", "mlx5_1", "200", 11), T0); // busy, not waiting
+    g.apply(ev("transport.bw", "mlx5_1", "0.5", 12), T0);
+    g.apply(ev("transport.bw", "mlx5_2", "IO_WAIT", 13), T0);
+    g.apply(ev("transport.bw", "mlx5_2", "1.0", 14), T0); // not below 1.0
+    assert.deepEqual(counts(g), { consumes: 0, waits_on: 3, blocked_by: 0, processes: 5, resources: 3, errors: 0 });
+  });
+
+  it("waits_on: storage.iops and storage.qdepth under the transport rule", () => {
+    const g = new StateGraph();
+    g.apply(ev("storage.iops", "nvme0n1", "0", 20), T0);
+    g.apply(ev("storage.iops", "nvme0n1", "5000", 21), T0);
+    g.apply(ev("storage.qdepth", "nvme0n1", "IO_WAIT", 22), T0);
+    g.apply(ev("storage.qdepth", "nvme0n1", "32", 23), T0);
+    assert.equal(g.edges.waits_on, 2);
+    assert.equal(g.resources.get("nvme0n1")!.meta.qdepth, "32");
+  });
+
+  it("blocked_by: an error on E blocks every process consuming E", () => {
+    const g = new StateGraph();
+    g.apply(ev("compute.util", "gpu-03", "90", 1), T0);
+    g.apply(ev("compute.util", "gpu-03", "90", 2), T0);
+    g.apply(ev("compute.util", "gpu-04", "90", 3), T0);
+    g.apply(ev("transport.drop", "gpu-03", "1", 4), T0); // waits on, does not consume
+    g.apply(ev("error.hw", "gpu-03", "XID_79"), T0);
+    assert.deepEqual(counts(g), { consumes: 3, waits_on: 1, blocked_by: 2, processes: 4, resources: 2, errors: 1 });
+    g.apply(ev("error.hw", "gpu-03", "XID_48"), T0); // refresh: same node, same edges
+    assert.equal(g.edges.blocked_by, 2);
+    assert.equal(g.errors.get("gpu-03")!.errorType, "XID_48");
+    g.apply(ev("error.net", "mlx5_0", "PFC storm"), T0); // nobody consumes mlx5_0
+    g.apply(ev("topo.link_down", "gpu-04", "NVLINK_DOWN"), T0);
+    assert.deepEqual(counts(g), { consumes: 3, waits_on: 1, blocked_by: 3, processes: 4, resources: 2, errors: 3 });
+  });
+});
+
+describe("lifecycle", () => {
+  it("start makes a running process with its job; exit leaves with its edges at the next cleanup", () => {
+    const g = new StateGraph();
+    g.apply(ev("process.state", "host", "start", 7, T0, "job-1"), T0);
+    assert.equal(g.processes.get(7)!.state, "running");
+    assert.equal(g.processes.get(7)!.jobId, "job-1");
+    g.apply(ev("compute.util", "gpu-00", "80", 7), T0);
+    g.apply(ev("transport.drop", "mlx5_0", "2", 7), T0);
+    g.apply(ev("error.hw", "gpu-00", "OOM"), T0);
+    assert.deepEqual(counts(g), { consumes: 1, waits_on: 1, blocked_by: 1, processes: 1, resources: 2, errors: 1 });
+    g.apply(ev("process.state", "host", "exit", 7), T0);
+    assert.equal(g.activeProcesses, 0, "exited is not active");
+    assert.equal(g.processes.size, 1, "still in the graph until cleanup");
+    assert.equal(g.edges.consumes, 1);
+    g.cleanup(T0);
+    assert.deepEqual(counts(g), { consumes: 0, waits_on: 0, blocked_by: 0, processes: 0, resources: 2, errors: 1 });
+    assert.equal(g.processes.size, 0);
+  });
+
+  it("zombie leaves like exit; start revives before cleanup", () => {
+    const g = new StateGraph();
+    g.apply(ev("process.state", "h", "start", 1), T0);
+    g.apply(ev("process.state", "h", "zombie", 1), T0);
+    g.apply(ev("process.state", "h", "start", 1), T0);
+    g.cleanup(T0);
+    assert.equal(g.processes.get(1)!.state, "running");
+    assert.equal(g.activeProcesses, 1);
+  });
+
+  it("a running process is never removed for being quiet", () => {
+    const g = new StateGraph();
+    g.apply(ev("process.state", "h", "start", 1), T0);
+    g.apply(ev("compute.util", "gpu-00", "1", 99, T0 + 60 * MIN), T0 + 60 * MIN);
+    g.cleanup(T0 + 60 * MIN);
+    assert.equal(g.processes.has(1), true);
+  });
+
+  it("another state is kept, stays active, and leaves after 10 minutes without updates", () => {
+    const g = new StateGraph();
+    g.apply(ev("process.state", "h", "checkpoint_saving", 5), T0);
+    assert.equal(g.processes.get(5)!.state, "checkpoint_saving");
+    assert.equal(g.activeProcesses, 1);
+    g.apply(ev("compute.util", "gpu-00", "1", null, T0 + 9 * MIN), T0 + 9 * MIN);
+    g.cleanup(T0 + 9 * MIN);
+    assert.equal(g.processes.has(5), true);
+    g.apply(ev("compute.util", "gpu-00", "1", null, T0 + 11 * MIN), T0 + 11 * MIN);
+    g.cleanup(T0 + 11 * MIN);
+    assert.equal(g.processes.has(5), false);
+    assert.equal(g.activeProcesses, 0);
+  });
+
+  it("an exit for an unknown pid creates nothing", () => {
+    const g = new StateGraph();
+    g.apply(ev("process.state", "h", "exit", 42), T0);
+    assert.equal(g.processes.size, 0);
+  });
+
+  it("compute, transport and storage events with an unknown pid create the process", () => {
+    const g = new StateGraph();
+    g.apply(ev("compute.mem", "gpu-00", "10", 1, T0, "j"), T0);
+    g.apply(ev("transport.bw", "mlx5_0", "100", 2), T0);
+    g.apply(ev("storage.qdepth", "nvme0n1", "4", 3), T0);
+    g.apply(ev("action.exec", "gpu-00", "kill", 4), T0);
+    g.apply(ev("intent.run", "sched", "", 5, T0, "j5"), T0);
+    assert.deepEqual([...g.processes.keys()].sort(), [1, 2, 3]);
+    assert.equal(g.processes.get(1)!.jobId, "j");
+  });
+});
+
+describe("error window and cleanup clocks", () => {
+  it("an error expires by event time after the window, taking its blocked_by edges", () => {
+    const g = new StateGraph({ errorWindowMs: 5 * MIN });
+    g.apply(ev("compute.util", "gpu-00", "90", 1), T0);
+    g.apply(ev("error.hw", "gpu-00", "XID_79"), T0);
+    g.apply(ev("compute.util", "gpu-00", "90", 1, T0 + 4 * MIN), T0); // wall clock stands still (replay)
+    assert.equal(g.errors.size, 1);
+    g.apply(ev("compute.util", "gpu-00", "90", 1, T0 + 6 * MIN), T0);
+    assert.equal(g.errors.size, 0, "cleanup ran from event time alone");
+    assert.equal(g.edges.blocked_by, 0);
+  });
+
+  it("a stream that goes quiet still expires its errors by wall clock", () => {
+    const g = new StateGraph({ errorWindowMs: 5 * MIN });
+    g.apply(ev("compute.util", "gpu-00", "90", 1), T0);
+    g.apply(ev("error.hw", "gpu-00", "XID_79"), T0);
+    g.cleanup(T0 + 4 * MIN);
+    assert.equal(g.errors.size, 1);
+    g.cleanup(T0 + 6 * MIN);
+    assert.equal(g.errors.size, 0);
+    assert.equal(g.edges.blocked_by, 0);
+  });
+
+  it("a refreshed error lives a window from its last update", () => {
+    const g = new StateGraph({ errorWindowMs: 5 * MIN });
+    g.apply(ev("error.net", "mlx5_0", "CNP"), T0);
+    g.apply(ev("error.net", "mlx5_0", "CNP", null, T0 + 4 * MIN), T0 + 4 * MIN);
+    g.cleanup(T0 + 8 * MIN);
+    assert.equal(g.errors.size, 1);
+    g.cleanup(T0 + 10 * MIN);
+    assert.equal(g.errors.size, 0);
+  });
+
+  it("resources stay unless a TTL is set", () => {
+    const kept = new StateGraph();
+    kept.apply(ev("compute.util", "gpu-00", "1"), T0);
+    kept.cleanup(T0 + 1000 * MIN);
+    assert.equal(kept.resources.size, 1);
+    const ttl = new StateGraph({ resourceTtlMs: 10 * MIN });
+    ttl.apply(ev("compute.util", "gpu-00", "1", 3), T0);
+    ttl.apply(ev("compute.util", "gpu-01", "1", null, T0 + 11 * MIN), T0 + 11 * MIN);
+    ttl.cleanup(T0 + 11 * MIN);
+    assert.deepEqual([...ttl.resources.keys()], ["gpu-01"]);
+    assert.equal(ttl.edges.consumes, 0);
+  });
+});
+
+describe("root cause", () => {
+  it("lists blocked_by errors and waits_on resources of a process", () => {
+    const g = new StateGraph();
+    g.apply(ev("compute.util", "gpu-00", "90", 1), T0);
+    g.apply(ev("transport.drop", "mlx5_0", "20", 1), T0);
+    g.apply(ev("error.hw", "gpu-00", "XID_79"), T0);
+    const p = g.processes.get(1)!;
+    assert.deepEqual([...p.blockedBy].map((e) => [e.id, e.errorType]), [["error-gpu-00", "XID_79"]]);
+    assert.deepEqual([...p.waitsOn].map((r) => r.id), ["mlx5_0"]);
+  });
+});
+
+describe("max nodes", () => {
+  it("evicts ended processes first, then the least recently updated, and counts it", () => {
+    const g = new StateGraph({ maxNodes: 100 });
+    for (let pid = 1; pid <= 20; pid++) g.apply(ev("process.state", "h", "start", pid, T0 + pid), T0 + pid);
+    for (let pid = 1; pid <= 5; pid++) g.apply(ev("process.state", "h", "exit", pid, T0 + 100), T0 + 100);
+    for (let pid = 21; pid <= 101; pid++) g.apply(ev("process.state", "h", "start", pid, T0 + 200 + pid), T0 + 200 + pid);
+    assert.ok(g.nodeCount <= 100);
+    for (let pid = 1; pid <= 5; pid++) assert.equal(g.processes.has(pid), false, `ended ${pid} evicted`);
+    assert.equal(g.processes.has(101), true, "newest kept");
+    assert.ok(g.evictions >= 5);
+    // Counts stay exact after eviction.
+    let active = 0;
+    for (const p of g.processes.values()) if (p.state !== "exit") active++;
+    assert.equal(g.activeProcesses, active);
+  });
+});
