@@ -45,6 +45,35 @@ export interface MetricsInputs {
   processMetrics?: boolean;
 }
 
+/**
+ * prom-client's default metrics that a runtime answers with made-up values (checked on Bun
+ * 1.4 and Deno 2.9): handle counts that are always 0, V8 heap spaces that JavaScriptCore does
+ * not have, a GC histogram no GC ever reaches, and a Node version the runtime only imitates. xctl_build_info names the runtime.
+ */
+const UNTRUTHFUL_DEFAULT_METRICS: Record<string, string[]> = {
+  bun: [
+    "nodejs_active_handles",
+    "nodejs_active_handles_total",
+    "nodejs_active_requests",
+    "nodejs_active_requests_total",
+    "nodejs_active_resources",
+    "nodejs_active_resources_total",
+    "nodejs_heap_space_size_total_bytes",
+    "nodejs_heap_space_size_used_bytes",
+    "nodejs_heap_space_size_available_bytes",
+    "nodejs_version_info",
+    "nodejs_gc_duration_seconds",
+  ],
+  deno: [
+    "nodejs_active_handles",
+    "nodejs_active_handles_total",
+    "nodejs_active_requests",
+    "nodejs_active_requests_total",
+    "nodejs_version_info",
+    "nodejs_gc_duration_seconds",
+  ],
+};
+
 /** Buckets from 100 µs to 10 s: a rule run is usually well under a millisecond. */
 export const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -113,7 +142,10 @@ export class Metrics {
     });
     info.set({ version: inputs.version, runtime: inputs.runtime }, 1);
 
-    if (inputs.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    if (inputs.processMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry });
+      for (const name of UNTRUTHFUL_DEFAULT_METRICS[inputs.runtime] ?? []) this.registry.removeSingleMetric(name);
+    }
   }
 
   get contentType(): string {
