@@ -11,6 +11,7 @@ export interface CommandProbeOptions {
   name?: string;
   /** Restart delays; default 1 s doubling to 30 s, reset after a minute of health. */
   backoff?: BackoffOptions;
+  /** Default: the exporter's environment without XCTL_INGEST_TOKEN. */
   env?: Record<string, string | undefined>;
   cwd?: string;
   /** SIGTERM, then SIGKILL after this long. */
@@ -89,7 +90,7 @@ export class CommandProbe implements Source {
       child = spawn(cmd, args, {
         stdio: ["ignore", "pipe", "pipe"],
         detached: true, // own process group: stop() signals the whole group
-        env: (this._opts.env ?? process.env) as NodeJS.ProcessEnv,
+        env: (this._opts.env ?? _probeEnv()) as NodeJS.ProcessEnv,
         cwd: this._opts.cwd,
       });
     } catch (e) {
@@ -182,6 +183,13 @@ export class CommandProbe implements Source {
     if (e.code === "EACCES") return "not executable (permission denied, or a directory)";
     return e.message;
   }
+}
+
+/** The exporter's environment less its secrets: a probe has no business with the ingest token. */
+function _probeEnv(): Record<string, string | undefined> {
+  const env = { ...process.env };
+  delete env.XCTL_INGEST_TOKEN;
+  return env;
 }
 
 function _signal(child: ChildProcess, signal: NodeJS.Signals): void {
