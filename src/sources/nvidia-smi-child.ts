@@ -1,0 +1,111 @@
+// Small child-process helpers for the nvidia-smi source: PATH lookup, text lines from a pipe,
+// and a kill that is sure to reap. node: modules only, so Bun, Deno and Node all run it.
+import { spawn, type ChildProcess } from "node:child_process";
+import { accessSync, constants, statSync } from "node:fs";
+import { delimiter, isAbsolute, join, resolve } from "node:path";
+
+export type Env = Record<string, string | undefined>;
+
+/** The executable `cmd` would run as, or null: a path is checked as is, a bare name on PATH. */
+export function which(cmd: string, env: Env): string | null {
+  if (cmd.includes("/")) return _executable(cmd) ? (isAbsolute(cmd) ? cmd : resolve(cmd)) : null;
+  for (const dir of (env.PATH ?? "").split(delimiter)) {
+    if (!dir) continue; // an empty entry means the cwd: never trust that for a system tool
+    const p = join(dir, cmd);
+    if (_executable(p)) return p;
+  }
+  return null;
+}
+
+function _executable(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+export interface Child {
+  proc: ChildProcess;
+  /** Settles once the process has exited and its pipes are closed (or it never started). */
+  closed: Promise<{ code: number | null; signal: string | null; error?: Error }>;
+}
+
+/** Spawns with stdout and stderr piped; a failed spawn settles `closed` with the error. */
+export function startChild(path: string, args: string[], env: Env): Child {
+  const proc = spawn(path, args, { stdio: ["ignore", "pipe", "pipe"], env: env as NodeJS.ProcessEnv });
+  const closed = new Promise<{ code: number | null; signal: string | null; error?: Error }>((done) => {
+    proc.once("close", (code, signal) => done({ code, signal }));
+    // A spawn failure may come without a close on some runtimes.
+    proc.once("error", (error) => {
+      if (proc.pid === undefined) done({ code: null, signal: null, error });
+    });
+  });
+  return { proc, closed };
+}
+
+/** SIGTERM, SIGKILL after `graceMs`; resolves when reaped, or after `capMs` whatever happens. */
+export async function reap(child: Child, graceMs = 500, capMs = 950): Promise<void> {
+  const { proc } = child;
+  if (proc.exitCode === null && proc.signalCode === null && proc.pid !== undefined) _kill(proc, "SIGTERM");
+  let kill: ReturnType<typeof setTimeout> | undefined;
+  let cap: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    child.closed,
+    new Promise<void>((done) => {
+      kill = setTimeout(() => _kill(proc, "SIGKILL"), graceMs);
+      cap = setTimeout(done, capMs);
+    }),
+  ]);
+  clearTimeout(kill);
+  clearTimeout(cap);
+  // Past the cap something else holds the pipes (a grandchild): stop reading them.
+  proc.stdout?.destroy();
+  proc.stderr?.destroy();
+}
+
+function _kill(proc: ChildProcess, signal: NodeJS.Signals): void {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  try {
+    proc.kill(signal);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Text lines from a byte stream, CR stripped. A line longer than `maxChars` is cut there, so
+ * output without newlines cannot grow memory.
+ */
+export function lineSplitter(onLine: (line: string) => void, maxChars = 64 * 1024): {
+  push(chunk: Uint8Array): void;
+  end(): void;
+} {
+  const decoder = new TextDecoder();
+  let held = "";
+  const emit = (line: string) => {
+    const text = line.endsWith("\r") ? line.slice(0, -1) : line;
+    if (text.trim() !== "") onLine(text);
+  };
+  return {
+    push(chunk) {
+      held += decoder.decode(chunk, { stream: true });
+      let from = 0;
+      for (let nl = held.indexOf("\n"); nl !== -1; nl = held.indexOf("\n", from)) {
+        emit(held.slice(from, nl));
+        from = nl + 1;
+      }
+      held = held.slice(from);
+      if (held.length > maxChars) {
+        emit(held.slice(0, maxChars));
+        held = "";
+      }
+    },
+    end() {
+      held += decoder.decode();
+      if (held) emit(held);
+      held = "";
+    },
+  };
+}
