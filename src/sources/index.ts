@@ -3,6 +3,7 @@
 import { UsageError } from "../cli/errors.ts";
 import { splitCommand } from "./argv.ts";
 import { DemoSource } from "./demo.ts";
+import { NvidiaSmiSource } from "./nvidia-smi.ts";
 import { CommandProbe } from "./probe.ts";
 import { probeName, uniqueName } from "./probe-name.ts";
 import type { Source } from "./source.ts";
@@ -42,7 +43,8 @@ function _builtin(s: string, nameFor: (base: string) => string): Source {
     return new DemoSource({ name: nameFor("demo"), rate: opts.rate, speed: opts.speed, seed: opts.seed });
   }
   if (id === "builtin:nvidia-smi") {
-    throw new UsageError(`--probe: builtin:nvidia-smi is not available in this build yet`);
+    _options(s, params, {});
+    return new NvidiaSmiSource();
   }
   throw new UsageError(`--probe: unknown built-in probe "${id}" (known: ${BUILTIN_PROBES.join(", ")})`);
 }
@@ -51,9 +53,10 @@ function _builtin(s: string, nameFor: (base: string) => string): Source {
 function _options(spec: string, params: URLSearchParams, known: Record<string, "positive" | "integer">): Record<string, number | undefined> {
   const out: Record<string, number | undefined> = {};
   for (const [key, raw] of params) {
-    const kind = known[key];
+    const kind = Object.hasOwn(known, key) ? known[key] : undefined;
     if (kind === undefined) {
-      throw new UsageError(`--probe ${spec}: unknown option "${key}" (known: ${Object.keys(known).join(", ")})`);
+      const list = Object.keys(known);
+      throw new UsageError(`--probe ${spec}: unknown option "${key}" (${list.length > 0 ? `known: ${list.join(", ")}` : "it takes none"})`);
     }
     const n = Number(raw);
     const ok = raw.trim() !== "" && (kind === "integer" ? Number.isSafeInteger(n) && n >= 0 : Number.isFinite(n) && n > 0);

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { UsageError } from "../../src/cli/errors.ts";
 import { DemoSource } from "../../src/sources/demo.ts";
+import { NvidiaSmiSource } from "../../src/sources/nvidia-smi.ts";
 import { createProbe, createProbes } from "../../src/sources/index.ts";
 import { CommandProbe } from "../../src/sources/probe.ts";
 import { probeName } from "../../src/sources/probe-name.ts";
@@ -26,6 +27,14 @@ describe("createProbe", () => {
     assert.deepEqual([e.rate, e.speed, e.seed], [5000, 2.5, 7]);
   });
 
+  it("makes builtin:nvidia-smi the nvidia-smi source, once", () => {
+    const n = createProbe("builtin:nvidia-smi");
+    assert.ok(n instanceof NvidiaSmiSource);
+    assert.equal(n.name, "nvidia-smi");
+    assert.throws(() => createProbe("builtin:nvidia-smi?interval=5"), usage(/unknown option "interval" \(it takes none\)/));
+    assert.throws(() => createProbes(["builtin:nvidia-smi", " builtin:nvidia-smi"]), usage(/"builtin:nvidia-smi" given twice/));
+  });
+
   it("refuses bad specs with a usage error naming --probe", () => {
     assert.throws(() => createProbe("   "), usage(/--probe: empty/));
     assert.throws(() => createProbe("''"), usage(/--probe: empty/));
@@ -35,6 +44,7 @@ describe("createProbe", () => {
     assert.throws(() => createProbe("builtin:demo?speed=fast"), usage(/speed must be/));
     assert.throws(() => createProbe("builtin:demo?seed=1.5"), usage(/seed must be a non-negative integer/));
     assert.throws(() => createProbe("builtin:demo?colour=red"), usage(/unknown option "colour"/));
+    assert.throws(() => createProbe("builtin:demo?toString=1"), usage(/unknown option "toString"/));
   });
 });
 
