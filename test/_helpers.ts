@@ -77,7 +77,9 @@ export async function startExporter(args: string[], opts: StartOptions = {}): Pr
     exited,
     async stop(signal = "SIGTERM") {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill(signal);
+      // process.kill, not child.kill: Deno's child_process reports a child it signalled
+      // itself as killed by that signal even when the child handled it and exited 0.
+      process.kill(child.pid!, signal);
       const t = setTimeout(() => child.kill("SIGKILL"), 5000);
       const code = await exited;
       clearTimeout(t);
