@@ -38,7 +38,7 @@ export function formatWhy(a: WhyAnswer): string {
   for (const w of a.consumes) out.push(`  ${w.resource}${_meta(w.meta)}`);
   out.push("scenes:");
   if (a.scenes.length === 0) out.push("  none matching");
-  for (const s of a.scenes) out.push(`  ${_scene(s)}`);
+  for (const s of a.scenes) out.push(..._scene(s));
   return out.join("\n") + "\n";
 }
 
@@ -48,14 +48,24 @@ function _meta(meta: Record<string, string>): string {
 }
 
 /** Scenes come from the diagnosis; show the usual fields when present, else the JSON. */
-function _scene(s: unknown): string {
-  if (s === null || typeof s !== "object") return String(s);
+function _scene(s: unknown): string[] {
+  if (s === null || typeof s !== "object") return [`  ${String(s)}`];
   const o = s as Record<string, unknown>;
-  if (typeof o.scene !== "string") return JSON.stringify(s);
-  let line = o.scene;
-  if (typeof o.name === "string") line += ` (${o.name})`;
-  if (typeof o.confidence === "number") line += ` confidence ${o.confidence.toFixed(2)}`;
-  return line;
+  if (typeof o.scene !== "string") return [`  ${JSON.stringify(s)}`];
+  let head = `  ${o.scene}`;
+  const title = typeof o.rule === "string" ? o.rule : typeof o.name === "string" ? o.name : undefined;
+  if (title) head += ` (${title})`;
+  if (typeof o.confidence === "number") head += `, confidence ${o.confidence.toFixed(2)}`;
+  const out = [head];
+  const primary = (o.root_cause as { primary?: unknown } | undefined)?.primary;
+  if (typeof primary === "string" && primary) out.push(`    root cause: ${primary}`);
+  const steps = Array.isArray(o.solution_steps) ? (o.solution_steps as Record<string, unknown>[]) : [];
+  for (const st of steps) {
+    if (st === null || typeof st !== "object") continue;
+    const cmd = typeof st.command === "string" && st.command ? `: ${st.command}` : "";
+    out.push(`    ${st.step ?? "-"}. ${st.action ?? ""}${cmd}${st.manual === true ? " (manual)" : ""}`);
+  }
+  return out;
 }
 
 export const whyCommand = defineCommand({
