@@ -1,0 +1,93 @@
+// A checked diagnosis rule (SPEC §4). rules-load.ts builds these from YAML; nothing else
+// constructs them, so every field here has passed its checks.
+import type { EventType } from "../events/schema.ts";
+import type { EdgeKind } from "../graph/nodes.ts";
+
+export const CONDITION_TYPES = ["event", "graph", "metric", "any", "all"] as const;
+export const METRIC_OPS = ["gt", "lt", "eq", "gte", "lte", "ne", "contains"] as const;
+export const VALUE_TYPES = ["numeric", "string", "auto"] as const;
+export const NODE_TYPES = ["process", "resource", "error"] as const;
+
+export type MetricOp = (typeof METRIC_OPS)[number];
+export type ValueType = (typeof VALUE_TYPES)[number];
+export type NodeType = (typeof NODE_TYPES)[number];
+
+/** The keys a `metric` condition may read, per node type: what the graph records. */
+export const METRIC_KEYS: Readonly<Record<NodeType, readonly string[]>> = {
+  resource: ["util", "mem", "bw", "drop", "iops", "qdepth"],
+  process: ["state", "job_id", "pid"],
+  error: ["error_type", "entity_id"],
+};
+
+export interface EventCondition {
+  type: "event";
+  event_type: EventType;
+  entity_id_pattern?: string;
+  value_pattern?: string;
+  value_threshold?: number;
+}
+
+export interface GraphCondition {
+  type: "graph";
+  edge_type: EdgeKind;
+  from_pattern?: string;
+  to_pattern?: string;
+}
+
+export interface MetricEntry {
+  key: string;
+  op: MetricOp;
+  /** Kept as text; numeric comparisons parse it once when the rule is compiled. */
+  target: string;
+  value_type: ValueType;
+}
+
+export interface MetricCondition {
+  type: "metric";
+  node_type?: NodeType;
+  entity_id_pattern?: string;
+  metrics: MetricEntry[];
+}
+
+export interface GroupCondition {
+  type: "any" | "all";
+  conditions: Condition[];
+}
+
+export type Condition = EventCondition | GraphCondition | MetricCondition | GroupCondition;
+
+export interface SolutionStep {
+  step: number;
+  action: string;
+  command?: string;
+  manual: boolean;
+}
+
+export interface Rule {
+  name: string;
+  scene: string;
+  priority: number;
+  conditions: Condition[];
+  root_cause_pattern: { primary: string; secondary: string[] };
+  /** Sorted by `step`. */
+  solution_steps: SolutionStep[];
+  related_evidences: EventType[];
+  applicability: { min_confidence: number; required_events: EventType[] };
+  /** Where the rule came from: a file path, or `embedded:<file>`. */
+  source: string;
+}
+
+export const SCENE_RE = /^[a-z][a-z0-9_]*$/;
+
+/** A strict decimal number: what a threshold or a numeric comparison accepts. */
+export function parseNumber(text: string): number | undefined {
+  const t = text.trim();
+  if (t === "" || !/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(t)) return undefined;
+  const n = Number(t);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** Highest priority first; the scene id breaks ties, so order never depends on file order. */
+export function sortRules(rules: Rule[]): Rule[] {
+  return rules.sort((a, b) => b.priority - a.priority || (a.scene < b.scene ? -1 : a.scene > b.scene ? 1 : 0));
+}

@@ -1,0 +1,169 @@
+// Rule files to checked rules: the default set loads, and every file of the broken corpus
+// (test/fixtures/rules-bad) is refused naming the field and the reason its header expects.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ConfigError } from "../../src/config-error.ts";
+import { defaultRules, loadRuleFile, loadRulesDir, loadRuleSet, parseRule } from "../../src/diagnosis/rules-load.ts";
+
+const FIXTURES = fileURLToPath(new URL("../fixtures/", import.meta.url));
+const BAD = join(FIXTURES, "rules-bad");
+const GOOD = join(FIXTURES, "rules-good");
+const SCENES = [
+  "gpu_oom", "gpu_util_low", "network_stall", "roce_congestion", "storage_io_error", "storage_slow",
+  "dataloader_io_error", "checkpoint_timeout", "process_crash", "workload_stalled", "npu_subhealth",
+  "npu_ecc_error", "hccs_error", "gpu_xid",
+];
+
+function _refusal(f: () => unknown): ConfigError {
+  try {
+    f();
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${e}`);
+    return e;
+  }
+  assert.fail("expected the rule to be refused");
+}
+
+function _expectation(path: string): { field: string; reason: string } {
+  let text: string;
+  try {
+    text = readFileSync(path.replace(/\.yaml$/, ".expect"), "utf8");
+  } catch {
+    text = readFileSync(path, "utf8");
+  }
+  const field = /expect-field: ?(.*)|^field: ?(.*)/m.exec(text);
+  const reason = /expect-reason: ?(.*)|^reason: ?(.*)/m.exec(text);
+  assert.ok(field && reason, `${path} names no expected field and reason`);
+  return { field: (field[1] ?? field[2]).trim(), reason: (reason[1] ?? reason[2]).trim() };
+}
+
+describe("default rules", () => {
+  it("load one rule per scene of the issue, plus gpu_xid, highest priority first", () => {
+    const rules = defaultRules();
+    assert.deepEqual(rules.map((r) => r.scene).sort(), [...SCENES].sort());
+    const set = loadRuleSet();
+    for (let i = 1; i < set.length; i++) assert.ok(set[i - 1].priority >= set[i].priority);
+    for (const r of rules) {
+      assert.ok(r.solution_steps.length >= 2, `${r.scene} has solution steps`);
+      assert.ok(r.related_evidences.length > 0, `${r.scene} names its evidence`);
+    }
+  });
+
+  it("name the well-known XIDs in gpu_xid's root cause", () => {
+    const xid = defaultRules().find((r) => r.scene === "gpu_xid")!;
+    const text = xid.root_cause_pattern.secondary.join("\n");
+    for (const code of [13, 31, 43, 45, 48, 63, 64, 74, 79, 92, 94, 95]) assert.match(text, new RegExp(`Xid ${code}:`));
+  });
+});
+
+describe("broken rule corpus", () => {
+  const files = readdirSync(BAD).filter((f) => f.endsWith(".yaml")).sort();
+
+  it("has cases", () => assert.ok(files.length >= 30));
+
+  for (const f of files) {
+    it(`refuses ${f}`, () => {
+      const path = join(BAD, f);
+      const want = _expectation(path);
+      const err = _refusal(() => loadRuleFile(path));
+      assert.equal(err.file, path);
+      assert.equal(err.field, want.field, err.message);
+      assert.ok(err.reason.includes(want.reason), `reason "${err.reason}" lacks "${want.reason}"`);
+      assert.ok(!err.message.includes("\n"), "one line");
+      assert.ok(err.message.startsWith(path + ": "));
+    });
+  }
+
+  it("refuses two files with one scene in one directory, naming the second and the first", () => {
+    const err = _refusal(() => loadRulesDir(join(BAD, "dup-scene")));
+    assert.equal(err.file, join(BAD, "dup-scene", "b.yaml"));
+    assert.equal(err.field, "scene");
+    assert.match(err.reason, /same_scene.*a\.yaml/);
+  });
+});
+
+describe("rule directories", () => {
+  it("loads the fixture rule, and the rules/ directory as the embedded set", () => {
+    assert.deepEqual(loadRulesDir(GOOD).map((r) => r.scene), ["example"]);
+    const fromDir = loadRulesDir(fileURLToPath(new URL("../../rules/", import.meta.url)));
+    assert.deepEqual(fromDir.map((r) => r.scene).sort(), [...SCENES].sort());
+  });
+
+  it("skips hidden entries and other extensions, follows links, and accepts an empty directory", () => {
+    const dir = mkdtempSync(join(tmpdir(), "xctl-rules-"));
+    try {
+      assert.deepEqual(loadRulesDir(dir), []);
+      mkdirSync(join(dir, "..data"));
+      writeFileSync(join(dir, "..data", "site.yaml"), readFileSync(join(GOOD, "example.yaml")));
+      symlinkSync(join("..data", "site.yaml"), join(dir, "site.yml"));
+      writeFileSync(join(dir, "README.md"), "# not a rule\n");
+      writeFileSync(join(dir, ".hidden.yaml"), "not: [valid\n");
+      assert.deepEqual(loadRulesDir(dir).map((r) => r.source), [join(dir, "site.yml")]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a missing directory with its path", () => {
+    const err = _refusal(() => loadRulesDir(join(BAD, "no-such-dir")));
+    assert.equal(err.file, join(BAD, "no-such-dir"));
+    assert.match(err.reason, /no such file/);
+  });
+
+  it("adds a directory to the defaults, replacing a scene already loaded, or stands alone", () => {
+    const dir = mkdtempSync(join(tmpdir(), "xctl-rules-"));
+    try {
+      const text = readFileSync(join(GOOD, "example.yaml"), "utf8").replace("scene: example", "scene: gpu_oom").replace("name: Example", "name: Site OOM");
+      writeFileSync(join(dir, "oom.yaml"), text);
+      const set = loadRuleSet({ dir });
+      assert.equal(set.length, SCENES.length);
+      assert.equal(set.find((r) => r.scene === "gpu_oom")!.name, "Site OOM");
+      assert.deepEqual(loadRuleSet({ dir, defaults: false }).map((r) => r.name), ["Site OOM"]);
+      assert.deepEqual(loadRuleSet({ defaults: false }), []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("parsed fields", () => {
+  it("fills defaults and sorts steps", () => {
+    const r = parseRule(
+      `name: N
+scene: s1
+priority: -3
+conditions: [{type: graph, edge_type: waits_on}]
+root_cause_pattern: {primary: P}
+solution_steps:
+  - {step: 2, action: b, manual: true}
+  - {step: 1, action: a, command: "ls", manual: false}
+related_evidences: []
+`,
+      "inline.yaml",
+    );
+    assert.equal(r.priority, -3);
+    assert.deepEqual(r.applicability, { min_confidence: 0.8, required_events: [] });
+    assert.deepEqual(r.root_cause_pattern.secondary, []);
+    assert.deepEqual(r.solution_steps.map((s) => s.step), [1, 2]);
+    assert.equal(r.solution_steps[0].command, "ls");
+  });
+
+  it("keeps a numeric target as text and defaults value_type to auto", () => {
+    const r = parseRule(
+      `name: N
+scene: s2
+priority: 1
+conditions: [{type: metric, metrics: [{key: util, op: gte, target: 7.5}]}]
+root_cause_pattern: {primary: P}
+solution_steps: []
+related_evidences: [compute.util]
+`,
+      "inline.yaml",
+    );
+    assert.deepEqual(r.conditions[0], { type: "metric", metrics: [{ key: "util", op: "gte", target: "7.5", value_type: "auto" }] });
+  });
+});
