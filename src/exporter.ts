@@ -12,6 +12,9 @@ import {
   type RejectReason,
   type XEvent,
 } from "./events/schema.ts";
+import { DiagnosisEngine } from "./diagnosis/engine.ts";
+import type { Rule } from "./diagnosis/rule.ts";
+import { defaultRules } from "./diagnosis/rules-load.ts";
 import { StateGraph } from "./graph/graph.ts";
 import { Metrics, type DiagnosisState, type IngestState, type ProbeState } from "./metrics/registry.ts";
 import { runtimeName } from "./runtime/detect.ts";
@@ -31,6 +34,10 @@ export interface ExporterOptions {
   processMetrics?: boolean;
   /** Run the wall-clock cleanup timer (off for replay, which follows event time only). */
   liveClock?: boolean;
+  /** Diagnosis rules (default: the embedded set). */
+  rules?: readonly Rule[];
+  /** Debounce of automatic diagnosis runs (default 1000 ms; event time when liveClock is off). */
+  diagnosisIntervalMs?: number;
 }
 
 /** A byte stream of NDJSON framed for one source. */
@@ -48,6 +55,8 @@ export class Exporter {
   readonly diagnosis: DiagnosisState = { runs: 0, byScene: new Map(), active: new Set() };
   readonly ingest: IngestState = { queueBytes: 0, queueFull: new Map([["http", 0]]) };
   readonly metrics: Metrics;
+  /** Runs the rules over the graph and the event window; keeps `diagnosis` up to date. */
+  readonly engine: DiagnosisEngine;
   readonly maxLineBytes: number;
   /** Why /readyz says 503; null once rules are loaded and sources started. */
   notReadyReason: string | null = "starting";
@@ -84,6 +93,14 @@ export class Exporter {
       runtime: runtimeName,
       processMetrics: opts.processMetrics,
     });
+    this.engine = new DiagnosisEngine({
+      graph: this.graph,
+      state: this.diagnosis,
+      latency: this.metrics.diagnosisLatency,
+      intervalMs: opts.diagnosisIntervalMs,
+      liveClock: this._liveClock,
+    });
+    this.engine.setRules(opts.rules ?? defaultRules());
   }
 
   /** Takes one accepted event through graph, diagnosis and the live stream. */
@@ -92,6 +109,7 @@ export class Exporter {
     this.counters.byType[EVENT_TYPE_INDEX.get(ev.event_type)!]++;
     const wall = Date.now();
     this.graph.apply(ev, wall);
+    this.engine.accept(ev, wall);
     this.hub.publish(ev);
     if (probe !== undefined) probe.lastEventMs = wall;
   }
@@ -171,6 +189,7 @@ export class Exporter {
 
   async stop(): Promise<void> {
     this.notReadyReason = "shutting down";
+    this.engine.stop();
     if (this._timer !== undefined) clearInterval(this._timer);
     await Promise.all(this._sources.map((s) => s.stop().catch((e) => this.log.warn(`stopping ${s.name}: ${e}`))));
     this.hub.closeAll();

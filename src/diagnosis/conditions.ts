@@ -1,0 +1,279 @@
+// The compiled form of rule conditions, each keeping its own truth up to date: an event
+// condition its last matching event (overall, per entity, per pid), a graph condition its
+// matching edges counted per end, a metric condition the set of matching nodes. A change
+// of truth travels up to the groups and rules that hold the condition.
+import type { XEvent } from "../events/schema.ts";
+import type { EdgeKind, EdgeTarget, GraphNode, ProcessNode } from "../graph/nodes.ts";
+import { nodeValue } from "../graph/nodes.ts";
+import { IdPattern, ValuePattern } from "./pattern.ts";
+import {
+  parseNumber,
+  type EventCondition,
+  type GraphCondition,
+  type MetricCondition,
+  type MetricEntry,
+  type NodeType,
+} from "./rule.ts";
+
+/** Told +1 when a child starts to hold, -1 when it stops. */
+export type FlipListener = (delta: 1 | -1) => void;
+
+export abstract class CondNode {
+  holds = false;
+  readonly listeners: FlipListener[] = [];
+
+  protected _set(v: boolean): void {
+    if (v === this.holds) return;
+    this.holds = v;
+    const d = v ? 1 : -1;
+    for (const l of this.listeners) l(d);
+  }
+}
+
+/** `any` / `all` over child conditions. */
+export class GroupCond extends CondNode {
+  private _true = 0;
+  constructor(
+    readonly op: "any" | "all",
+    readonly children: CondNode[],
+  ) {
+    super();
+    for (const c of children) {
+      if (c.holds) this._true++;
+      c.listeners.push((d) => {
+        this._true += d;
+        this._update();
+      });
+    }
+    this._update();
+  }
+
+  private _update(): void {
+    this._set(this.op === "any" ? this._true > 0 : this._true === this.children.length);
+  }
+}
+
+/** The time an event was received, with its own time stamp: both clocks expire it. */
+export interface Seen {
+  ts: number;
+  wall: number;
+  ev: XEvent;
+}
+
+/** Bounded map whose insertion order is recency: the oldest entry is first. */
+class _RecentMap<K> {
+  readonly map = new Map<K, Seen>();
+  constructor(private readonly _max: number) {}
+
+  put(key: K, seen: Seen): void {
+    const old = this.map.get(key);
+    if (old !== undefined) {
+      if (old.ts > seen.ts) seen = { ...seen, ts: old.ts };
+      this.map.delete(key);
+    } else if (this.map.size >= this._max) {
+      this.map.delete(this.map.keys().next().value as K);
+    }
+    this.map.set(key, seen);
+  }
+
+  /** Drops stale entries from the old end; entries are mostly in time order. */
+  prune(fresh: (s: Seen) => boolean): void {
+    for (const [k, s] of this.map) {
+      if (fresh(s)) return;
+      this.map.delete(k);
+    }
+  }
+}
+
+export class EventCond extends CondNode {
+  readonly eventType: EventCondition["event_type"];
+  private readonly _entity: IdPattern | undefined;
+  private readonly _value: ValuePattern | undefined;
+  private readonly _threshold: number | undefined;
+  /** Newest matching event time and receipt time (max of each). */
+  lastTs = -Infinity;
+  lastWall = -Infinity;
+  /** Matching events inside the window, by entity and by pid, for evidence and per-pid runs. */
+  readonly byEntity: _RecentMap<string>;
+  readonly byPid: _RecentMap<number>;
+
+  constructor(
+    c: EventCondition,
+    readonly windowMs: number,
+    maxTracked: number,
+  ) {
+    super();
+    this.eventType = c.event_type;
+    this._entity = c.entity_id_pattern === undefined ? undefined : new IdPattern(c.entity_id_pattern);
+    this._value = c.value_pattern === undefined ? undefined : new ValuePattern(c.value_pattern);
+    this._threshold = c.value_threshold;
+    this.byEntity = new _RecentMap(maxTracked);
+    this.byPid = new _RecentMap(maxTracked);
+  }
+
+  matches(ev: XEvent): boolean {
+    if (this._entity !== undefined && !this._entity.test(ev.entity_id)) return false;
+    if (this._value !== undefined && !this._value.test(ev.value)) return false;
+    if (this._threshold !== undefined) {
+      const n = parseNumber(ev.value);
+      if (n === undefined || n < this._threshold) return false;
+    }
+    return true;
+  }
+
+  /** Records a matching event; its truth follows at the next refresh or right now if fresh. */
+  record(ev: XEvent, wall: number, nowTs: number): void {
+    const seen: Seen = { ts: ev.ts, wall, ev };
+    if (ev.ts > this.lastTs) this.lastTs = ev.ts;
+    this.lastWall = wall;
+    this.byEntity.put(ev.entity_id, seen);
+    if (ev.pid !== null) this.byPid.put(ev.pid, seen);
+    this._set(this.isFresh(this.lastTs, this.lastWall, nowTs, wall));
+  }
+
+  isFresh(ts: number, wall: number, nowTs: number, nowWall: number): boolean {
+    return nowTs - ts <= this.windowMs && nowWall - wall <= this.windowMs;
+  }
+
+  /** Re-reads the clocks; returns the next event time and wall time it must be looked at again. */
+  refresh(nowTs: number, nowWall: number): void {
+    const fresh = (s: Seen) => this.isFresh(s.ts, s.wall, nowTs, nowWall);
+    this.byEntity.prune(fresh);
+    this.byPid.prune(fresh);
+    this._set(this.isFresh(this.lastTs, this.lastWall, nowTs, nowWall));
+  }
+
+  /** True when some event about one of `entities`, or about `pid`, is inside the window. */
+  holdsFor(entities: Iterable<string>, pid: number, nowTs: number, nowWall: number): boolean {
+    return this.seenFor(entities, pid, nowTs, nowWall, 1).length > 0;
+  }
+
+  seenFor(entities: Iterable<string>, pid: number, nowTs: number, nowWall: number, max: number): Seen[] {
+    const out: Seen[] = [];
+    const p = this.byPid.map.get(pid);
+    if (p !== undefined && this.isFresh(p.ts, p.wall, nowTs, nowWall)) out.push(p);
+    for (const id of entities) {
+      if (out.length >= max) break;
+      const s = this.byEntity.map.get(id);
+      if (s !== undefined && s !== p && this.isFresh(s.ts, s.wall, nowTs, nowWall)) out.push(s);
+    }
+    return out;
+  }
+}
+
+export class GraphCond extends CondNode {
+  readonly kind: EdgeKind;
+  private readonly _from: IdPattern | undefined;
+  private readonly _to: IdPattern | undefined;
+  /** Matching edges per end; both maps drop an end when its count reaches zero. */
+  readonly byFrom = new Map<ProcessNode, number>();
+  readonly byTo = new Map<EdgeTarget, number>();
+  count = 0;
+
+  constructor(c: GraphCondition) {
+    super();
+    this.kind = c.edge_type;
+    this._from = c.from_pattern === undefined ? undefined : new IdPattern(c.from_pattern);
+    this._to = c.to_pattern === undefined ? undefined : new IdPattern(c.to_pattern);
+  }
+
+  test(from: ProcessNode, to: EdgeTarget): boolean {
+    return (this._from === undefined || this._from.test(from.id)) && (this._to === undefined || this._to.test(to.id));
+  }
+
+  added(from: ProcessNode, to: EdgeTarget): void {
+    if (!this.test(from, to)) return;
+    this.byFrom.set(from, (this.byFrom.get(from) ?? 0) + 1);
+    this.byTo.set(to, (this.byTo.get(to) ?? 0) + 1);
+    this.count++;
+    this._set(true);
+  }
+
+  removed(from: ProcessNode, to: EdgeTarget): void {
+    if (!this.test(from, to)) return;
+    _dec(this.byFrom, from);
+    _dec(this.byTo, to);
+    this.count--;
+    this._set(this.count > 0);
+  }
+}
+
+function _dec<K>(m: Map<K, number>, k: K): void {
+  const n = (m.get(k) ?? 0) - 1;
+  if (n <= 0) m.delete(k);
+  else m.set(k, n);
+}
+
+interface _Entry extends MetricEntry {
+  num: number | undefined;
+  contains: ValuePattern | undefined;
+}
+
+export class MetricCond extends CondNode {
+  readonly nodeType: NodeType | undefined;
+  readonly keys: ReadonlySet<string>;
+  private readonly _entity: IdPattern | undefined;
+  private readonly _entries: _Entry[];
+  readonly nodes = new Set<GraphNode>();
+
+  constructor(c: MetricCondition) {
+    super();
+    this.nodeType = c.node_type;
+    this._entity = c.entity_id_pattern === undefined ? undefined : new IdPattern(c.entity_id_pattern);
+    this._entries = c.metrics.map((m) => ({
+      ...m,
+      num: parseNumber(m.target),
+      contains: m.op === "contains" ? new ValuePattern(m.target) : undefined,
+    }));
+    this.keys = new Set(c.metrics.map((m) => m.key));
+  }
+
+  test(node: GraphNode): boolean {
+    if (this.nodeType !== undefined && node.kind !== this.nodeType) return false;
+    if (this._entity !== undefined && !this._entity.test(node.id) && !(node.kind === "error" && this._entity.test(node.entityId))) {
+      return false;
+    }
+    for (const e of this._entries) if (!_compare(nodeValue(node, e.key), e)) return false;
+    return true;
+  }
+
+  update(node: GraphNode): void {
+    if (this.test(node)) this.nodes.add(node);
+    else this.nodes.delete(node);
+    this._set(this.nodes.size > 0);
+  }
+
+  removed(node: GraphNode): void {
+    if (this.nodes.delete(node)) this._set(this.nodes.size > 0);
+  }
+}
+
+function _compare(actual: string | undefined, e: _Entry): boolean {
+  if (actual === undefined) return false;
+  if (e.contains !== undefined) return e.contains.test(actual);
+  if (e.value_type !== "string" && e.num !== undefined) {
+    const a = parseNumber(actual);
+    if (a !== undefined) return _order(a, e.num, e.op);
+    if (e.value_type === "numeric") return false;
+  } else if (e.value_type === "numeric") return false;
+  return _order(actual, e.target, e.op);
+}
+
+function _order<T extends number | string>(a: T, b: T, op: MetricEntry["op"]): boolean {
+  switch (op) {
+    case "gt":
+      return a > b;
+    case "lt":
+      return a < b;
+    case "gte":
+      return a >= b;
+    case "lte":
+      return a <= b;
+    case "eq":
+      return a === b;
+    case "ne":
+      return a !== b;
+    default:
+      return false;
+  }
+}

@@ -1,0 +1,251 @@
+// The rule set compiled into conditions whose truth is kept up to date from graph changes and
+// accepted events (SPEC §4). Identical leaf conditions of different rules are one object.
+// A host-wide run reads only this state, so its cost does not grow with the graph; a per-pid
+// run looks at that process's edges and the nodes they reach.
+import type { EventType, XEvent } from "../events/schema.ts";
+import type { StateGraph } from "../graph/graph.ts";
+import type { EdgeKind, EdgeTarget, GraphNode, ProcessNode } from "../graph/nodes.ts";
+import { CondNode, EventCond, GraphCond, GroupCond, MetricCond } from "./conditions.ts";
+import type { Condition, GroupCondition, Rule } from "./rule.ts";
+
+type NodeKind = GraphNode["kind"];
+const _NODE_KINDS: readonly NodeKind[] = ["process", "resource", "error"];
+
+export class RuleState {
+  /** Top-level conditions holding now. */
+  topTrue = 0;
+  /** `required_events` types seen inside the window now. */
+  gatesTrue = 0;
+
+  constructor(
+    readonly rule: Rule,
+    readonly top: CondNode[],
+    readonly gates: EventCond[],
+  ) {}
+
+  get confidence(): number {
+    return this.topTrue / this.top.length;
+  }
+
+  get matched(): boolean {
+    return this.confidence + 1e-9 >= this.rule.applicability.min_confidence && this.gatesTrue === this.gates.length;
+  }
+}
+
+/** The nodes a per-pid run may look at: the process, what it reaches, and their entity ids. */
+export interface Scope {
+  process: ProcessNode;
+  nodes: GraphNode[];
+  entities: Set<string>;
+}
+
+export class Matcher {
+  readonly rules: RuleState[];
+  readonly windowMs: number;
+  readonly graph: StateGraph;
+  /** Earliest event time / wall time at which some holding event condition may expire. */
+  nextExpiryTs = Infinity;
+  nextExpiryWall = Infinity;
+
+  private readonly _leaves = new Map<string, CondNode>();
+  private readonly _events: EventCond[] = [];
+  private readonly _eventsByType = new Map<EventType, EventCond[]>();
+  private readonly _graphByKind: Record<EdgeKind, GraphCond[]> = { consumes: [], waits_on: [], blocked_by: [] };
+  private readonly _metricByKind: Record<NodeKind, MetricCond[]> = { process: [], resource: [], error: [] };
+  private readonly _metricByKey: Record<NodeKind, Map<string, MetricCond[]>> = {
+    process: new Map(),
+    resource: new Map(),
+    error: new Map(),
+  };
+  private readonly _maxTracked: number;
+
+  /**
+   * `onFlip` hears of every change of a rule's truth inputs (a top-level condition or a
+   * required event type starting or stopping to hold).
+   */
+  constructor(rules: readonly Rule[], graph: StateGraph, windowMs: number, onFlip: (r: RuleState) => void, maxTracked = 4096) {
+    this.graph = graph;
+    this.windowMs = windowMs;
+    this._maxTracked = maxTracked;
+    this.rules = rules.map((rule) => {
+      const top = rule.conditions.map((c) => this._compile(c));
+      const gates = [...new Set(rule.applicability.required_events)].map(
+        (t) => this._compile({ type: "event", event_type: t }) as EventCond,
+      );
+      const rs = new RuleState(rule, top, gates);
+      for (const c of top) {
+        if (c.holds) rs.topTrue++;
+        c.listeners.push((d) => {
+          rs.topTrue += d;
+          onFlip(rs);
+        });
+      }
+      for (const g of gates) {
+        if (g.holds) rs.gatesTrue++;
+        g.listeners.push((d) => {
+          rs.gatesTrue += d;
+          onFlip(rs);
+        });
+      }
+      return rs;
+    });
+    this._seed();
+  }
+
+  private _compile(c: Condition): CondNode {
+    if (c.type === "any" || c.type === "all") {
+      const g = c as GroupCondition;
+      return new GroupCond(g.type, g.conditions.map((x) => this._compile(x)));
+    }
+    return this._leaf(c as Exclude<Condition, GroupCondition>);
+  }
+
+  private _leaf(c: Exclude<Condition, GroupCondition>): CondNode {
+    const key = _canonical(c);
+    const known = this._leaves.get(key);
+    if (known !== undefined) return known;
+    let leaf: CondNode;
+    if (c.type === "event") {
+      const e = new EventCond(c, this.windowMs, this._maxTracked);
+      this._events.push(e);
+      _push(this._eventsByType, e.eventType, e);
+      leaf = e;
+    } else if (c.type === "graph") {
+      const g = new GraphCond(c);
+      this._graphByKind[g.kind].push(g);
+      leaf = g;
+    } else {
+      const m = new MetricCond(c);
+      for (const kind of _NODE_KINDS) {
+        if (m.nodeType !== undefined && m.nodeType !== kind) continue;
+        this._metricByKind[kind].push(m);
+        for (const k of m.keys) _push(this._metricByKey[kind], k, m);
+      }
+      leaf = m;
+    }
+    this._leaves.set(key, leaf);
+    return leaf;
+  }
+
+  /** Rules may be loaded after events arrived: one walk brings the state in line. */
+  private _seed(): void {
+    const g = this.graph;
+    for (const r of g.resources.values()) this.nodeChanged(r, undefined);
+    for (const e of g.errors.values()) this.nodeChanged(e, undefined);
+    for (const p of g.processes.values()) {
+      this.nodeChanged(p, undefined);
+      for (const r of p.consumes) this.edgeAdded("consumes", p, r);
+      for (const r of p.waitsOn) this.edgeAdded("waits_on", p, r);
+      for (const e of p.blockedBy) this.edgeAdded("blocked_by", p, e);
+    }
+  }
+
+  // --- GraphObserver -----------------------------------------------------------------------
+
+  edgeAdded(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void {
+    for (const g of this._graphByKind[kind]) g.added(from, to);
+  }
+
+  edgeRemoved(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void {
+    for (const g of this._graphByKind[kind]) g.removed(from, to);
+  }
+
+  nodeChanged(node: GraphNode, key: string | undefined): void {
+    const list = key === undefined ? this._metricByKind[node.kind] : this._metricByKey[node.kind].get(key);
+    if (list !== undefined) for (const m of list) m.update(node);
+  }
+
+  nodeRemoved(node: GraphNode): void {
+    for (const m of this._metricByKind[node.kind]) m.removed(node);
+  }
+
+  // --- events and time ---------------------------------------------------------------------
+
+  /** An accepted event, after the graph took it. */
+  onEvent(ev: XEvent, wall: number): void {
+    const list = this._eventsByType.get(ev.event_type);
+    if (list === undefined) return;
+    const nowTs = this.graph.eventNow;
+    for (const e of list) {
+      if (!e.matches(ev)) continue;
+      e.record(ev, wall, nowTs);
+      if (e.holds) {
+        this.nextExpiryTs = Math.min(this.nextExpiryTs, e.lastTs + this.windowMs);
+        this.nextExpiryWall = Math.min(this.nextExpiryWall, e.lastWall + this.windowMs);
+      }
+    }
+  }
+
+  /** Expires event conditions whose last match left the window; recomputes the next expiry. */
+  refresh(nowTs: number, nowWall: number): void {
+    let ts = Infinity;
+    let wall = Infinity;
+    for (const e of this._events) {
+      e.refresh(nowTs, nowWall);
+      if (e.holds) {
+        ts = Math.min(ts, e.lastTs + this.windowMs);
+        wall = Math.min(wall, e.lastWall + this.windowMs);
+      }
+    }
+    this.nextExpiryTs = ts;
+    this.nextExpiryWall = wall;
+  }
+
+  // --- per-pid -----------------------------------------------------------------------------
+
+  scope(pid: number): Scope | undefined {
+    const p = this.graph.processes.get(pid);
+    if (p === undefined) return undefined;
+    const nodes: GraphNode[] = [p];
+    const entities = new Set<string>();
+    for (const r of [...p.consumes, ...p.waitsOn]) {
+      if (entities.has(r.id)) continue;
+      entities.add(r.id);
+      nodes.push(r);
+      // An error on a resource the process uses concerns it even without a blocked_by edge
+      // (storage is waited on, never consumed).
+      const e = this.graph.errors.get(r.id);
+      if (e !== undefined && !p.blockedBy.has(e)) nodes.push(e);
+    }
+    for (const e of p.blockedBy) {
+      entities.add(e.entityId);
+      nodes.push(e);
+    }
+    return { process: p, nodes, entities };
+  }
+
+  /** Whether `c` holds when only `scope` is looked at. */
+  holdsIn(c: CondNode, scope: Scope, nowWall: number): boolean {
+    if (c instanceof GroupCond) {
+      return c.op === "any" ? c.children.some((x) => this.holdsIn(x, scope, nowWall)) : c.children.every((x) => this.holdsIn(x, scope, nowWall));
+    }
+    if (c instanceof EventCond) return c.holdsFor(scope.entities, scope.process.pid, this.graph.eventNow, nowWall);
+    if (c instanceof GraphCond) {
+      const p = scope.process;
+      const ends: Iterable<EdgeTarget> = c.kind === "consumes" ? p.consumes : c.kind === "waits_on" ? p.waitsOn : p.blockedBy;
+      for (const to of ends) if (c.test(p, to)) return true;
+      return false;
+    }
+    if (c instanceof MetricCond) return scope.nodes.some((n) => c.test(n));
+    return false;
+  }
+}
+
+/** JSON with sorted keys, so two spellings of one condition share a leaf. */
+function _canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(_canonical).join(",")}]`;
+  if (v !== null && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${_canonical(o[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(v);
+}
+
+function _push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const list = m.get(k);
+  if (list === undefined) m.set(k, [v]);
+  else list.push(v);
+}

@@ -1,0 +1,40 @@
+// A real Exporter fed with events at controlled event times, for diagnosis tests.
+import { Exporter, type ExporterOptions } from "../../src/exporter.ts";
+import { createLogger } from "../../src/log.ts";
+
+export const T0 = 1_732_500_000_000;
+
+export interface Scenario {
+  ex: Exporter;
+  /** Feeds one event `at` ms after T0 (default: 1 ms after the previous one). */
+  send(ev: Record<string, unknown>, at?: number): void;
+  /** A host-wide run now; the scenes matched by it and by any automatic run since the last call. */
+  scenes(): string[];
+  now(): number;
+}
+
+export function scenario(opts: Partial<ExporterOptions> = {}): Scenario {
+  const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false, ...opts });
+  let t = 0;
+  let seenRuns = 0;
+  return {
+    ex,
+    send(ev, at) {
+      t = at ?? t + 1;
+      const reason = ex.ingestObject({ ts: T0 + t, ...ev }, "test");
+      if (reason !== undefined) throw new Error(`event rejected (${reason}): ${JSON.stringify(ev)}`);
+    },
+    scenes() {
+      ex.engine.runNow("api");
+      const fresh = ex.engine.results().filter((r) => r.id > seenRuns);
+      seenRuns = fresh[0].id;
+      return [...new Set(fresh.flatMap((r) => r.matches.map((m) => m.scene)))];
+    },
+    now: () => T0 + t,
+  };
+}
+
+/** Process `pid` starts in job `job-<pid>`. */
+export function start(pid: number): Record<string, unknown> {
+  return { event_type: "process.state", entity_id: "host-01", pid, job_id: `job-${pid}`, value: "start" };
+}

@@ -1,0 +1,216 @@
+// The engine: debounced automatic runs (wall clock live, event time in replay), none in a
+// steady state, expiry ending scenes, brief matches kept, per-pid runs, the result ring and
+// the diagnosis metrics.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { DiagnosisEngine } from "../../src/diagnosis/engine.ts";
+import { defaultRules } from "../../src/diagnosis/rules-load.ts";
+import { StateGraph } from "../../src/graph/graph.ts";
+import type { XEvent } from "../../src/events/schema.ts";
+import type { DiagnosisState } from "../../src/metrics/registry.ts";
+import { scenario, start, T0 } from "./_scenario.ts";
+
+const ev = (event_type: string, entity_id: string, value: string, pid: number | null = null) => ({ event_type, entity_id, value, pid });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `cond` holds; fails after `ms` (a bound on hanging, not a timing assertion). */
+async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+describe("automatic runs (wall clock)", () => {
+  it("run once after a storm of changes, then not at all while nothing changes", async () => {
+    const s = scenario({ liveClock: true, diagnosisIntervalMs: 20 });
+    const st = s.ex.diagnosis;
+    try {
+      s.send(start(1));
+      for (let i = 0; i < 500; i++) s.send(ev("error.hw", `gpu-${i % 8}`, `XID_${i % 2 ? 79 : 48}`));
+      assert.equal(st.runs, 0, "debounced, not run inline");
+      await until(() => st.runs >= 1, "the first automatic run");
+      await sleep(100);
+      assert.equal(st.runs, 1, "one run for the whole storm");
+      const r = s.ex.engine.results()[0];
+      assert.equal(r.trigger, "auto");
+      assert.equal(r.scene, "gpu_xid");
+      assert.equal(st.byScene.get("gpu_xid"), 1);
+      assert.ok(st.active.has("gpu_xid"));
+
+      // Steady state: readings that change nothing a rule looks at start no run.
+      s.send(ev("compute.util", "gpu-0", "70", 1));
+      await until(() => st.runs === 2, "the run after a new consumer");
+      for (let round = 0; round < 5; round++) {
+        for (let i = 0; i < 50; i++) s.send(ev("compute.util", "gpu-0", "70", 1));
+        s.send(ev("compute.util", "gpu-0", String(60 + round), 1));
+        await sleep(30);
+      }
+      assert.equal(st.runs, 2, "no run while no condition changes");
+    } finally {
+      await s.ex.stop();
+    }
+  });
+
+  it("end a scene when its event leaves the window, by a timer on the earliest expiry", async () => {
+    const s = scenario({ liveClock: true, diagnosisIntervalMs: 10, errorWindowMs: 150 });
+    const st = s.ex.diagnosis;
+    try {
+      s.ex.ingestObject(ev("error.hw", "npu-1", "TEMP_HIGH"), "test");
+      await until(() => st.active.has("npu_subhealth"), "the scene to start");
+      const runs = st.runs;
+      await until(() => !st.active.has("npu_subhealth"), "the scene to end without new events");
+      assert.equal(st.runs, runs + 1);
+      assert.equal(s.ex.engine.results()[0].scene, null);
+    } finally {
+      await s.ex.stop();
+    }
+  });
+
+  it("stop after the exporter stops", async () => {
+    const s = scenario({ liveClock: true, diagnosisIntervalMs: 10 });
+    s.send(ev("error.hw", "gpu-1", "XID_79"));
+    await s.ex.stop();
+    await sleep(40);
+    assert.equal(s.ex.diagnosis.runs, 0);
+  });
+});
+
+describe("automatic runs (event time, for replay)", () => {
+  it("run once an interval of event time has passed since the first change, and on flush", async () => {
+    const s = scenario({ diagnosisIntervalMs: 1000 });
+    const st = s.ex.diagnosis;
+    s.send(ev("error.hw", "gpu-1", "XID_79"), 0);
+    s.send(ev("compute.util", "gpu-1", "50"), 500);
+    assert.equal(st.runs, 0);
+    s.send(ev("compute.util", "gpu-1", "50"), 1000);
+    assert.equal(st.runs, 1);
+    assert.equal(s.ex.engine.results()[0].scene, "gpu_xid");
+    s.send(ev("compute.util", "gpu-1", "50"), 9000);
+    assert.equal(st.runs, 1, "nothing changed");
+    assert.equal(s.ex.engine.flush(), undefined);
+    s.send(ev("error.net", "mlx5_0", "CNP storm"), 9100);
+    assert.equal(s.ex.engine.pending, true);
+    assert.equal(s.ex.engine.flush()?.trigger, "auto");
+    assert.equal(st.runs, 2);
+    await s.ex.stop();
+  });
+});
+
+describe("brief matches", () => {
+  it("a process that exits while blocked is reported though it left the graph before the run", async () => {
+    const s = scenario({ diagnosisIntervalMs: 60_000 });
+    s.send(start(42));
+    s.send(ev("compute.util", "gpu-2", "80", 42));
+    s.send(ev("error.hw", "gpu-2", "XID_79"));
+    s.send(ev("process.state", "host-01", "killed", 42));
+    s.send(ev("process.state", "host-01", "exit", 42));
+    s.send(ev("compute.util", "gpu-3", "70"), 5_000);
+    assert.equal(s.ex.graph.processes.has(42), false);
+    const r = s.ex.engine.runNow("api");
+    const crash = r.matches.find((m) => m.scene === "process_crash");
+    assert.ok(crash, "process_crash listed");
+    assert.deepEqual(crash.affected_pids, [42]);
+    assert.equal(s.ex.diagnosis.active.has("process_crash"), false, "no longer matching now");
+    // Reported once: the next run sees only what matches now.
+    assert.ok(!s.ex.engine.runNow("api").matches.some((m) => m.scene === "process_crash"));
+    await s.ex.stop();
+  });
+});
+
+describe("per-pid runs", () => {
+  it("look only at the process's edges and what they reach, ignoring a scene on another process", async () => {
+    const s = scenario();
+    s.send(start(1));
+    s.send(start(2));
+    s.send(ev("compute.mem", "gpu-0", "98", 1));
+    s.send(ev("error.hw", "gpu-0", "OOM"));
+    s.send(ev("compute.util", "gpu-1", "70", 2));
+    s.send(ev("compute.mem", "gpu-1", "40", 2));
+    const host = s.ex.engine.runNow("api");
+    assert.equal(host.scene, "gpu_oom");
+
+    const two = s.ex.engine.runForPid(2)!;
+    assert.equal(two.pid, 2);
+    assert.equal(two.scene, null);
+    assert.deepEqual(two.matches, []);
+    const one = s.ex.engine.runForPid(1)!;
+    assert.equal(one.scene, "gpu_oom");
+    assert.deepEqual(one.affected_pids, [1]);
+    assert.deepEqual(one.affected_jobs, ["job-1"]);
+    assert.ok(one.causes.some((c) => c.kind === "error" && c.entity_id === "gpu-0"));
+    assert.equal(s.ex.engine.runForPid(999), undefined);
+
+    assert.deepEqual(s.ex.engine.scenesFor(2), []);
+    assert.deepEqual(s.ex.engine.scenesFor(1)!.map((m) => m.scene), ["gpu_oom"]);
+    assert.equal(s.ex.engine.scenesFor(999), undefined);
+    assert.equal(s.ex.diagnosis.runs, 3, "scenesFor records no run");
+    await s.ex.stop();
+  });
+
+  it("count events about the process's pid, and errors on storage it waits on", async () => {
+    const s = scenario();
+    s.send(start(5));
+    s.send(start(6));
+    s.send(ev("transport.drop", "mlx5_0", "30", 5));
+    s.send(ev("storage.iops", "storage-01", "IO_WAIT", 6));
+    s.send(ev("error.hw", "storage-01", "I/O error"));
+    assert.deepEqual(s.ex.engine.scenesFor(5)!.map((m) => m.scene), ["network_stall"]);
+    assert.deepEqual(s.ex.engine.scenesFor(6)!.map((m) => m.scene), ["storage_io_error"]);
+    await s.ex.stop();
+  });
+});
+
+describe("result ring", () => {
+  function _engine(ringSize: number) {
+    const graph = new StateGraph();
+    const state: DiagnosisState = { runs: 0, byScene: new Map(), active: new Set() };
+    const engine = new DiagnosisEngine({ graph, state, ringSize, liveClock: false });
+    const feed = (e: Partial<XEvent> & { event_type: XEvent["event_type"]; entity_id: string }, ts: number) => {
+      const full: XEvent = { ts, job_id: null, pid: null, value: "", ...e };
+      graph.apply(full, 0);
+      engine.accept(full, 0);
+    };
+    return { graph, state, engine, feed };
+  }
+
+  it("keeps the newest results, newest first, up to its size and a limit", () => {
+    const { engine } = _engine(3);
+    engine.setRules(defaultRules());
+    for (let i = 0; i < 5; i++) engine.runNow("api");
+    assert.deepEqual(engine.results().map((r) => r.id), [5, 4, 3]);
+    assert.deepEqual(engine.results(2).map((r) => r.id), [5, 4]);
+    engine.stop();
+  });
+
+  it("picks up a graph built before the rules were loaded", () => {
+    const { engine, feed, state } = _engine(10);
+    feed({ event_type: "process.state", entity_id: "h", pid: 3, value: "start" }, T0);
+    feed({ event_type: "storage.iops", entity_id: "disk-a", pid: 3, value: "0.2" }, T0 + 1);
+    engine.setRules(defaultRules());
+    assert.equal(state.byScene.size, 14);
+    assert.equal(engine.runNow("api").scene, "storage_slow");
+    engine.stop();
+  });
+});
+
+describe("diagnosis metrics", () => {
+  it("count runs and concluded scenes, show active scenes, observe latency", async () => {
+    const s = scenario();
+    let page = await s.ex.metrics.render();
+    for (const scene of s.ex.diagnosis.byScene.keys()) {
+      assert.match(page, new RegExp(`^xctl_diagnoses_by_scene\\{scene="${scene}"\\} 0$`, "m"));
+      assert.match(page, new RegExp(`^xctl_scene_active\\{scene="${scene}"\\} 0$`, "m"));
+    }
+    s.send(ev("error.hw", "npu-0", "ECC error"));
+    s.ex.engine.runNow("api");
+    s.ex.engine.runNow("api");
+    page = await s.ex.metrics.render();
+    assert.match(page, /^xctl_diagnoses_total 2$/m);
+    assert.match(page, /^xctl_diagnoses_by_scene\{scene="npu_ecc_error"\} 2$/m);
+    assert.match(page, /^xctl_scene_active\{scene="npu_ecc_error"\} 1$/m);
+    assert.match(page, /^xctl_diagnosis_latency_seconds_count 2$/m);
+    await s.ex.stop();
+  });
+});

@@ -1,0 +1,174 @@
+// SPEC §4's condition semantics on hand-written rules: patterns, the seven operators, the
+// three value types, any/all, confidence and min_confidence, required_events.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { parseRule } from "../../src/diagnosis/rules-load.ts";
+import { IdPattern, ValuePattern } from "../../src/diagnosis/pattern.ts";
+import { scenario, start } from "./_scenario.ts";
+
+const ev = (event_type: string, entity_id: string, value: string, pid: number | null = null) => ({ event_type, entity_id, value, pid });
+
+function rule(scene: string, conditions: string, applicability = "{min_confidence: 1.0}"): ReturnType<typeof parseRule> {
+  return parseRule(
+    `name: ${scene}
+scene: ${scene}
+priority: 1
+conditions: ${conditions}
+root_cause_pattern: {primary: p}
+solution_steps: []
+related_evidences: []
+applicability: ${applicability}
+`,
+    `${scene}.yaml`,
+  );
+}
+
+function withRules(...rules: ReturnType<typeof parseRule>[]) {
+  return scenario({ rules });
+}
+
+describe("patterns", () => {
+  it("match ids whole, with * and | alternatives", () => {
+    const p = new IdPattern("gpu-*|npu-*");
+    assert.ok(p.test("gpu-03"));
+    assert.ok(p.test("npu-"));
+    assert.ok(!p.test("xgpu-03"));
+    assert.ok(!p.test("GPU-03"));
+    assert.ok(new IdPattern("mlx5_*").test("mlx5_0"));
+    assert.ok(!new IdPattern("mlx5_*").test("mlx50"), "_ is literal");
+    assert.ok(new IdPattern("a.b").test("a.b") && !new IdPattern("a.b").test("axb"), ". is literal");
+    assert.ok(new IdPattern("pid-1*3").test("pid-123"));
+    // Cached answers stay right when the cache is full and starts over.
+    const small = new IdPattern("gpu-*", 2);
+    for (const id of ["gpu-1", "cpu-1", "gpu-2", "cpu-1", "gpu-1"]) assert.equal(small.test(id), id.startsWith("gpu-"));
+  });
+
+  it("match values by containing an alternative, ignoring case", () => {
+    const v = new ValuePattern("OOM|out of memory");
+    assert.ok(v.test("CUDA Out Of Memory"));
+    assert.ok(v.test("oom-killer"));
+    assert.ok(!v.test("ECC"));
+    assert.ok(new ValuePattern("XID_*9").test("NVRM XID_79 fallen"));
+  });
+});
+
+describe("event conditions", () => {
+  it("need type, entity, value pattern and a numeric value at the threshold", async () => {
+    const s = withRules(rule("hot", `[{type: event, event_type: compute.util, entity_id_pattern: "gpu-*", value_threshold: 90}]`));
+    s.send(ev("compute.util", "npu-0", "99"));
+    s.send(ev("compute.util", "gpu-0", "89.9"));
+    s.send(ev("compute.util", "gpu-0", "high"));
+    s.send(ev("compute.mem", "gpu-0", "99"));
+    assert.deepEqual(s.scenes(), []);
+    s.send(ev("compute.util", "gpu-0", "90"));
+    assert.deepEqual(s.scenes(), ["hot"]);
+    await s.ex.stop();
+  });
+});
+
+describe("graph conditions", () => {
+  it("hold while a matching edge exists, by node ids at both ends", async () => {
+    const s = withRules(rule("blocked", `[{type: graph, edge_type: blocked_by, from_pattern: "pid-1*", to_pattern: "error-gpu-*"}]`));
+    s.send(start(21));
+    s.send(ev("compute.util", "gpu-0", "50", 21));
+    s.send(ev("error.hw", "gpu-0", "XID_13"));
+    assert.deepEqual(s.scenes(), [], "pid-21 does not match pid-1*");
+    s.send(start(15));
+    s.send(ev("compute.util", "gpu-0", "50", 15));
+    s.send(ev("error.hw", "gpu-0", "XID_13"));
+    assert.deepEqual(s.scenes(), ["blocked"]);
+    s.send(ev("process.state", "h", "exit", 15));
+    s.send(ev("compute.util", "gpu-0", "50"), 10_000);
+    s.scenes();
+    assert.equal(s.ex.diagnosis.active.has("blocked"), false, "the edge left with the process");
+    await s.ex.stop();
+  });
+});
+
+describe("metric conditions", () => {
+  const cases: [string, string, string, boolean][] = [
+    // op, target/value_type, node value, holds
+    ["gt", "10, value_type: numeric", "10.5", true],
+    ["gt", "10, value_type: numeric", "10", false],
+    ["gte", "10, value_type: numeric", "10", true],
+    ["lt", "10, value_type: numeric", "9", true],
+    ["lte", "10, value_type: numeric", "10.1", false],
+    ["eq", "10, value_type: numeric", "10.0", true],
+    ["eq", "\"10\", value_type: string", "10.0", false],
+    ["ne", "10, value_type: numeric", "11", true],
+    ["lt", "10, value_type: numeric", "n/a", false],
+    ["lt", "10, value_type: string", "9", false],
+    ["lt", "10, value_type: auto", "9", true],
+    ["eq", "n/a, value_type: auto", "n/a", true],
+    ["contains", "\"IO_WAIT|stall\", value_type: string", "io_wait", true],
+    ["contains", "IO_WAIT", "0.5", false],
+  ];
+  for (const [op, target, value, holds] of cases) {
+    it(`${op} ${target} on "${value}" ${holds ? "holds" : "does not hold"}`, async () => {
+      const s = withRules(rule("m", `[{type: metric, node_type: resource, entity_id_pattern: "mlx5_*", metrics: [{key: bw, op: ${op}, target: ${target}}]}]`));
+      s.send(ev("transport.bw", "mlx5_0", value));
+      assert.deepEqual(s.scenes(), holds ? ["m"] : []);
+      await s.ex.stop();
+    });
+  }
+
+  it("need one node matching every entry, and follow value changes both ways", async () => {
+    const s = withRules(
+      rule("busy_full", `[{type: metric, node_type: resource, metrics: [{key: util, op: gte, target: 90}, {key: mem, op: gte, target: 90}]}]`),
+    );
+    s.send(ev("compute.util", "gpu-0", "95"));
+    s.send(ev("compute.mem", "gpu-1", "95"));
+    assert.deepEqual(s.scenes(), [], "two nodes each matching one entry");
+    s.send(ev("compute.mem", "gpu-0", "91"));
+    assert.deepEqual(s.scenes(), ["busy_full"]);
+    s.send(ev("compute.util", "gpu-0", "20"));
+    assert.deepEqual(s.scenes(), []);
+    await s.ex.stop();
+  });
+
+  it("match error nodes by their entity id, and processes by state", async () => {
+    const s = withRules(
+      rule("err", `[{type: metric, node_type: error, entity_id_pattern: "gpu-*", metrics: [{key: error_type, op: contains, target: XID}]}]`),
+      rule("ckpt", `[{type: metric, node_type: process, metrics: [{key: state, op: eq, target: D}]}]`),
+    );
+    s.send(ev("error.hw", "gpu-4", "XID_31"));
+    s.send(start(8));
+    s.send(ev("process.state", "h", "D", 8));
+    assert.deepEqual(s.scenes().sort(), ["ckpt", "err"]);
+    await s.ex.stop();
+  });
+});
+
+describe("any, all, confidence", () => {
+  const conds = `[
+    {type: event, event_type: error.net},
+    {type: any, conditions: [{type: graph, edge_type: waits_on}, {type: event, event_type: topo.link_down}]},
+    {type: all, conditions: [{type: event, event_type: transport.drop}, {type: metric, metrics: [{key: drop, op: gt, target: 5}]}]}
+  ]`;
+
+  it("count top-level conditions holding against min_confidence", async () => {
+    const s = withRules(rule("two_thirds", conds, "{min_confidence: 0.66}"), rule("all_three", conds, "{min_confidence: 1}"));
+    s.send(ev("error.net", "mlx5_0", "down"));
+    assert.deepEqual(s.scenes(), [], "1 of 3");
+    s.send(ev("topo.link_down", "mlx5_0", "1"));
+    let r = s.ex.engine.runNow("api");
+    assert.deepEqual(r.matches.map((m) => [m.scene, m.confidence]), [["two_thirds", 0.667]]);
+    s.send(ev("transport.drop", "mlx5_0", "3"));
+    assert.deepEqual(s.scenes(), ["two_thirds"], "all needs both children");
+    s.send(ev("transport.drop", "mlx5_0", "7"));
+    r = s.ex.engine.runNow("api");
+    assert.deepEqual(r.matches.map((m) => [m.scene, m.confidence]).sort(), [["all_three", 1], ["two_thirds", 1]]);
+    await s.ex.stop();
+  });
+
+  it("require every required_events type inside the window", async () => {
+    const s = withRules(rule("gated", `[{type: event, event_type: error.hw}]`, "{min_confidence: 1, required_events: [error.hw, intent.run]}"));
+    s.send(ev("error.hw", "gpu-0", "XID_13"), 0);
+    assert.deepEqual(s.scenes(), []);
+    s.send({ ...ev("intent.run", "sched", "submit", 1), job_id: "j" }, 1000);
+    assert.deepEqual(s.scenes(), ["gated"]);
+    s.send(ev("error.hw", "gpu-0", "XID_13"), 302_000);
+    assert.deepEqual(s.scenes(), [], "intent.run left the window");
+    await s.ex.stop();
+  });
+});

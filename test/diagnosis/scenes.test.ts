@@ -1,0 +1,251 @@
+// Every default rule, driven by events through a real Exporter: a scenario that makes it fire
+// and a near miss that must not.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { scenario, start, type Scenario } from "./_scenario.ts";
+
+type Step = (s: Scenario) => void;
+
+interface Case {
+  scene: string;
+  fires: Step;
+  nearMiss: Step;
+}
+
+const ev = (event_type: string, entity_id: string, value: string, pid: number | null = null) => ({ event_type, entity_id, value, pid });
+
+const CASES: Case[] = [
+  {
+    scene: "gpu_oom",
+    fires: (s) => {
+      s.send(start(100));
+      s.send(ev("compute.mem", "gpu-0", "97", 100));
+      s.send(ev("error.hw", "gpu-0", "CUDA out of memory"));
+    },
+    nearMiss: (s) => {
+      s.send(start(100));
+      s.send(ev("compute.mem", "gpu-0", "80", 100));
+      s.send(ev("error.hw", "gpu-0", "OOM"));
+    },
+  },
+  {
+    scene: "gpu_util_low",
+    fires: (s) => {
+      s.send(start(100));
+      s.send(ev("compute.util", "gpu-1", "3", 100));
+    },
+    nearMiss: (s) => {
+      s.send(start(100));
+      s.send(ev("compute.util", "gpu-1", "55", 100));
+    },
+  },
+  {
+    scene: "network_stall",
+    fires: (s) => {
+      s.send(start(100));
+      s.send(ev("transport.drop", "mlx5_0", "25", 100));
+    },
+    nearMiss: (s) => {
+      s.send(start(100));
+      s.send(ev("transport.drop", "mlx5_0", "4", 100));
+    },
+  },
+  {
+    scene: "roce_congestion",
+    fires: (s) => {
+      s.send(start(100));
+      s.send(ev("transport.bw", "mlx5_1", "0.2", 100));
+      s.send(ev("error.net", "mlx5_1", "PFC pause storm"));
+    },
+    nearMiss: (s) => {
+      s.send(start(100));
+      s.send(ev("transport.bw", "mlx5_1", "0.2", 100));
+      s.send(ev("error.net", "eth0", "ECN marks rising"));
+    },
+  },
+  {
+    scene: "storage_io_error",
+    fires: (s) => {
+      s.send(start(100));
+      s.send(ev("storage.iops", "nvme0n1", "IO_WAIT", 100));
+      s.send(ev("error.hw", "nvme0n1", "EIO on read"));
+    },
+    nearMiss: (s) => {
+      s.send(start(100));
+      s.send(ev("storage.iops", "nvme0n1", "IO_WAIT", 100));
+      s.send(ev("error.hw", "nvme0n1", "SMART temperature warning"));
+    },
+  },
+  {
+    scene: "storage_slow",
+    fires: (s) => {
+      s.send(start(100));
+      s.send(ev("storage.iops", "storage-01", "0.5", 100));
+    },
+    nearMiss: (s) => {
+      s.send(start(100));
+      s.send(ev("storage.qdepth", "storage-01", "0", 100));
+      s.send(ev("storage.iops", "storage-01", "850"));
+    },
+  },
+  {
+    scene: "dataloader_io_error",
+    fires: (s) => {
+      s.send(start(100));
+      s.send(ev("compute.util", "gpu-0", "2", 100));
+      s.send(ev("storage.iops", "storage-01", "IO_WAIT", 100));
+      s.send(ev("error.hw", "storage-01", "read error"));
+    },
+    nearMiss: (s) => {
+      s.send(start(100));
+      s.send(ev("compute.util", "gpu-0", "90", 100));
+      s.send(ev("storage.iops", "storage-01", "IO_WAIT", 100));
+      s.send(ev("error.hw", "storage-01", "read error"));
+    },
+  },
+  {
+    scene: "checkpoint_timeout",
+    fires: (s) => {
+      s.send(start(100));
+      s.send(ev("process.state", "host-01", "checkpoint_saving", 100));
+      s.send(ev("storage.iops", "storage-02", "IO_WAIT", 100));
+      s.send(ev("storage.iops", "storage-02", "20"));
+    },
+    nearMiss: (s) => {
+      s.send(start(100));
+      s.send(ev("process.state", "host-01", "checkpoint_saving", 100));
+      s.send(ev("storage.iops", "storage-02", "IO_WAIT", 100));
+      s.send(ev("storage.iops", "storage-02", "400"));
+    },
+  },
+  {
+    scene: "process_crash",
+    fires: (s) => {
+      s.send(start(100));
+      s.send(ev("compute.util", "gpu-2", "80", 100));
+      s.send(ev("error.hw", "gpu-2", "XID_79"));
+      s.send(ev("process.state", "host-01", "exit", 100));
+      // The exited process and its edges leave at the next cleanup, before the run.
+      s.send(ev("compute.util", "gpu-3", "70"), 5_000);
+      assert.equal(s.ex.graph.processes.has(100), false);
+    },
+    nearMiss: (s) => {
+      s.send(start(100));
+      s.send(ev("compute.util", "gpu-2", "80", 100));
+      s.send(ev("process.state", "host-01", "exit", 100));
+    },
+  },
+  {
+    scene: "workload_stalled",
+    fires: (s) => {
+      s.send(start(100));
+      s.send(ev("compute.util", "gpu-0", "1", 100));
+      s.send(ev("transport.bw", "mlx5_0", "0.1", 100));
+    },
+    nearMiss: (s) => {
+      s.send(start(100));
+      s.send(ev("compute.util", "gpu-0", "60", 100));
+      s.send(ev("transport.bw", "mlx5_0", "0.1", 100));
+    },
+  },
+  {
+    scene: "npu_subhealth",
+    fires: (s) => s.send(ev("error.hw", "npu-3", "TEMP_HIGH")),
+    nearMiss: (s) => s.send(ev("error.hw", "gpu-3", "TEMP_HIGH")),
+  },
+  {
+    scene: "npu_ecc_error",
+    fires: (s) => s.send(ev("error.hw", "npu-0", "ECC_UNCORRECTABLE")),
+    nearMiss: (s) => s.send(ev("error.hw", "npu-0", "FREQ_THROTTLE")),
+  },
+  {
+    scene: "hccs_error",
+    fires: (s) => {
+      s.send(start(100));
+      s.send(ev("transport.bw", "hccs-0", "0.1", 100));
+      s.send(ev("error.net", "hccs-0", "link down"));
+    },
+    nearMiss: (s) => {
+      s.send(start(100));
+      s.send(ev("transport.bw", "hccs-0", "0.1", 100));
+      s.send(ev("error.net", "hccs-0", "link up"));
+    },
+  },
+  {
+    scene: "gpu_xid",
+    fires: (s) => s.send(ev("error.hw", "gpu-1", "XID_79")),
+    nearMiss: (s) => s.send(ev("error.hw", "gpu-1", "ECC_SBE")),
+  },
+];
+
+describe("default scenes", () => {
+  for (const c of CASES) {
+    it(`${c.scene} fires`, async () => {
+      const s = scenario();
+      c.fires(s);
+      assert.ok(s.scenes().includes(c.scene), `${c.scene} should match`);
+      await s.ex.stop();
+    });
+    it(`${c.scene} near miss does not`, async () => {
+      const s = scenario();
+      c.nearMiss(s);
+      assert.ok(!s.scenes().includes(c.scene), `${c.scene} should not match`);
+      await s.ex.stop();
+    });
+  }
+
+  it("covers every loaded scene", async () => {
+    const s = scenario();
+    assert.deepEqual(CASES.map((c) => c.scene).sort(), [...s.ex.diagnosis.byScene.keys()].sort());
+    await s.ex.stop();
+  });
+});
+
+describe("a run's result", () => {
+  it("concludes with the highest-priority scene and lists the concrete causes", async () => {
+    const s = scenario();
+    s.send(start(100));
+    s.send(ev("compute.util", "gpu-0", "80", 100));
+    s.send(ev("compute.mem", "gpu-0", "99", 100));
+    s.send(ev("error.hw", "gpu-0", "OOM"));
+    s.send(ev("error.hw", "gpu-1", "XID_79"));
+    const r = s.ex.engine.runNow("api");
+    assert.equal(r.scene, "gpu_oom");
+    assert.equal(r.rule, "GPU out of memory");
+    assert.equal(r.confidence, 1);
+    assert.deepEqual(r.matches.map((m) => m.scene), ["gpu_oom", "gpu_xid"]);
+    assert.ok(r.causes.some((c) => c.kind === "error" && c.id === "error-gpu-0" && c.error_type === "OOM"));
+    assert.deepEqual(r.affected_pids, [100]);
+    assert.deepEqual(r.affected_jobs, ["job-100"]);
+    assert.equal(r.solution_steps[0].step, 1);
+    assert.match(r.started_at, /^\d{4}-\d\d-\d\dT/);
+    assert.ok(r.duration_ms >= 0);
+    assert.equal(s.ex.diagnosis.byScene.get("gpu_oom"), 1);
+    assert.equal(s.ex.diagnosis.byScene.get("gpu_xid"), 0);
+    assert.deepEqual([...s.ex.diagnosis.active].sort(), ["gpu_oom", "gpu_xid"]);
+    await s.ex.stop();
+  });
+
+  it("names the resources a process waits on", async () => {
+    const s = scenario();
+    s.send(start(7));
+    s.send(ev("storage.iops", "storage-01", "0.5", 7));
+    const r = s.ex.engine.runNow("api");
+    assert.equal(r.scene, "storage_slow");
+    const res = r.causes.find((c) => c.kind === "resource" && c.id === "storage-01");
+    assert.deepEqual(res, { kind: "resource", id: "storage-01", relation: "waits_on", values: { iops: "0.5" } });
+    await s.ex.stop();
+  });
+
+  it("ends an event-driven scene when its events leave the window", async () => {
+    const s = scenario({ errorWindowMs: 60_000 });
+    s.send(ev("error.hw", "gpu-1", "XID_48"), 0);
+    assert.ok(s.scenes().includes("gpu_xid"));
+    s.send(ev("compute.util", "gpu-1", "50"), 59_000);
+    assert.ok(s.scenes().includes("gpu_xid"));
+    s.send(ev("compute.util", "gpu-1", "50"), 61_000);
+    assert.ok(!s.scenes().includes("gpu_xid"));
+    assert.equal(s.ex.diagnosis.active.has("gpu_xid"), false);
+    await s.ex.stop();
+  });
+});
