@@ -8,6 +8,7 @@ import { AddressInUseError, runServe, SERVE_FLAGS } from "./serve.ts";
 import { replayCommand } from "./replay.ts";
 import { psCommand } from "./ps.ts";
 import { whyCommand } from "./why.ts";
+import { rulesCommand } from "./rules.ts";
 
 const serveCommand = defineCommand({
   meta: { name: "serve", description: "Run the exporter (the default command)" },
@@ -20,6 +21,7 @@ export const subCommands: Record<string, CommandDef<any>> = {
   replay: replayCommand,
   ps: psCommand,
   why: whyCommand,
+  rules: rulesCommand,
 };
 
 const mainCommand = defineCommand({

@@ -8,6 +8,7 @@ import { StdinSource } from "../sources/stdin.ts";
 import { runtimeName, runtimeVersion } from "../runtime/detect.ts";
 import { VERSION } from "../version.ts";
 import { UsageError } from "./errors.ts";
+import { RULE_FLAGS, resolveRuleConfig } from "./rules.ts";
 import { parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
 import { parseChoice, parseDuration, parseInteger, parsePort, parseSize } from "./parse-values.ts";
 
@@ -31,6 +32,7 @@ export const SERVE_FLAGS: FlagDefs = {
   "ingest-token": { type: "string", description: "Bearer token required by POST /api/v1/events", valueHint: "token" },
   "ingest-allow-remote": { type: "boolean", default: false, description: "Without --ingest-token, accept pushes from any address, not loopback only" },
   "ingest-queue-bytes": { type: "string", description: "Bound on pushed body bytes in flight; past it pushes get 503 (default 4 x --max-body)", valueHint: "size" },
+  ...RULE_FLAGS,
   "log-level": { type: "string", default: "info", description: "silent, error, warn, info, debug or trace", valueHint: "level" },
   "log-format": { type: "string", default: "pretty", description: "pretty or json", valueHint: "format" },
 };
@@ -85,9 +87,13 @@ export async function runServe(argv: string[]): Promise<void> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}" (see --help)`);
   const config = resolveServeConfig(values);
   const log = createLogger(config.logLevel, config.logFormat);
+  // Rules load before anything starts: a bad rule file exits 2 with one line.
+  const diagnosis = resolveRuleConfig(values);
 
   const exporter = new Exporter({
     log,
+    rules: diagnosis.rules,
+    diagnosisIntervalMs: diagnosis.diagnosisIntervalMs,
     errorWindowMs: config.errorWindowMs,
     maxNodes: config.maxNodes,
     resourceTtlMs: config.resourceTtlMs,

@@ -6,6 +6,7 @@ import type { Exporter } from "../exporter.ts";
 import type { AppEnv } from "./env.ts";
 import { landingPage } from "./landing.ts";
 import { eventRoutes, type EventRouteOptions } from "./routes/events.ts";
+import { diagnosesRoutes } from "./routes/diagnoses.ts";
 import { graphRoutes } from "./routes/graph.ts";
 import { streamRoutes } from "./routes/stream.ts";
 import type { ScenesFor } from "../graph/views.ts";
@@ -41,7 +42,8 @@ export function createApp(exporter: Exporter, opts: AppOptions = {}): Hono<AppEn
 
   app.route("/", eventRoutes(exporter, opts.ingest));
   app.route("/", streamRoutes(exporter, { heartbeatMs: opts.sseHeartbeatMs }));
-  app.route("/", graphRoutes(exporter, { scenesFor: opts.scenesFor }));
+  app.route("/", graphRoutes(exporter, { scenesFor: opts.scenesFor ?? ((pid) => exporter.engine.scenesFor(pid) ?? []) }));
+  app.route("/", diagnosesRoutes(exporter));
 
   app.notFound((c) => c.json({ error: `not found: ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
   app.onError((err, c) => {
