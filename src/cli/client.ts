@@ -11,7 +11,7 @@ export const CLIENT_FLAGS: FlagDefs = {
   url: { type: "string", default: DEFAULT_URL, description: "Base URL of the running exporter (credentials in it are used for basic auth)", valueHint: "url" },
   user: { type: "string", description: "Basic auth user", valueHint: "name" },
   password: { type: "string", description: "Basic auth password", valueHint: "password" },
-  json: { type: "boolean", default: false, description: "Print the API's JSON answer as is" },
+  json: { type: "boolean", default: false, description: "Print the API's JSON answer as is", env: false },
 };
 
 /** A failure talking to the exporter: exit status 1, the message is the one line shown. */
