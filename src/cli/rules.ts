@@ -33,7 +33,8 @@ export async function runRulesCheck(argv: string[]): Promise<void> {
     throw new UsageError(positionals.length === 0 ? "rules check: give a rules directory" : `rules check: unexpected argument "${positionals[1]}"`);
   }
   const rules = loadRulesDir(positionals[0]);
-  process.stdout.write(`${rules.length} ${rules.length === 1 ? "rule" : "rules"} OK\n`);
+  // Always "N rules OK": scripts match this line.
+  process.stdout.write(`${rules.length} rules OK\n`);
 }
 
 /** `rules check DIR`; dispatched here rather than by citty so every misuse exits 2. */

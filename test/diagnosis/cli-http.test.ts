@@ -16,6 +16,9 @@ describe("rules check", () => {
     const r = await runCli(["rules", "check", "rules"]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "14 rules OK\n");
+    const one = await runCli(["rules", "check", GOOD]);
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal(one.stdout, "1 rules OK\n");
   });
 
   it("refuses a bad directory with one line naming the file, the field and the reason (exit 2)", async () => {
