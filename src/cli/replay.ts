@@ -1,5 +1,5 @@
-// `xctl-exporter replay FILE|-`: feeds a recorded event file through the graph (and the
-// diagnosis, once wired) exactly as a live source would, then prints the final exposition on
+// `xctl-exporter replay FILE|-`: feeds a recorded event file through the graph and the
+// diagnosis exactly as a live source would, then prints the final exposition on
 // stdout and a summary on stderr. This is the benchmark path, so the file is read
 // synchronously in large chunks into one reused buffer, straight into one framed input.
 import { defineCommand } from "citty";
@@ -8,6 +8,7 @@ import { Exporter } from "../exporter.ts";
 import { REJECT_REASONS } from "../events/schema.ts";
 import { createLogger, LOG_LEVELS, type LogLevelName } from "../log.ts";
 import { UsageError } from "./errors.ts";
+import { RULE_FLAGS, resolveRuleConfig } from "./rules.ts";
 import { cittyArgs, parseFlags, type FlagDefs } from "./flags.ts";
 import { parseChoice, parseDuration, parseInteger, parseSize } from "./parse-values.ts";
 
@@ -16,6 +17,7 @@ export const REPLAY_FLAGS: FlagDefs = {
   "max-nodes": { type: "string", default: "100000", description: "Bound on graph nodes", valueHint: "n" },
   "resource-ttl": { type: "string", default: "0s", description: "Drop resources not updated for this long (0s keeps them)", valueHint: "duration" },
   "max-line-bytes": { type: "string", default: "64KiB", description: "Longest accepted event line", valueHint: "size" },
+  ...RULE_FLAGS,
   "log-level": { type: "string", default: "warn", description: "silent, error, warn, info, debug or trace", valueHint: "level" },
 };
 
@@ -33,7 +35,11 @@ export async function runReplay(argv: string[]): Promise<void> {
     throw new UsageError(positionals.length === 0 ? "replay: give an event file, or - for standard input" : `replay: unexpected argument "${positionals[1]}"`);
   }
   const file = positionals[0];
+  // A bad rule file stops replay before it reads anything, as it stops serve.
+  const diagnosis = resolveRuleConfig(values);
   const exporter = new Exporter({
+    rules: diagnosis.rules,
+    diagnosisIntervalMs: diagnosis.diagnosisIntervalMs,
     log: createLogger(parseChoice("log-level", values["log-level"] as string, Object.keys(LOG_LEVELS) as LogLevelName[])),
     errorWindowMs: parseDuration("error-window", values["error-window"] as string),
     maxNodes: parseInteger("max-nodes", values["max-nodes"] as string, 100, 100_000_000),
@@ -48,6 +54,8 @@ export async function runReplay(argv: string[]): Promise<void> {
   // What a live exporter shows a moment after the stream ends: its wall-clock cleanup would
   // have removed exited processes and expired errors by then.
   exporter.graph.cleanup(Date.now());
+  // During the replay the engine ran by event time; one last run concludes on the final graph.
+  const final = exporter.engine.runNow("replay");
   const seconds = (performance.now() - started) / 1000;
 
   await _write(process.stdout, await exporter.metrics.render());
@@ -55,6 +63,13 @@ export async function runReplay(argv: string[]): Promise<void> {
   REJECT_REASONS.forEach((r, i) => {
     if (exporter.counters.rejected[i] > 0) rejected.set(r, exporter.counters.rejected[i]);
   });
+  const scenes = final.matches.map((m) => m.scene);
+  await _write(
+    process.stderr,
+    `replay: ${_n(exporter.diagnosis.runs)} diagnosis runs; final: ${final.scene ?? "no scene"}` +
+      (scenes.length > 1 ? ` (matching: ${scenes.join(", ")})` : "") +
+      "\n",
+  );
   await _write(process.stderr, formatSummary({ accepted: exporter.counters.accepted, rejected, seconds }) + "\n");
 }
 

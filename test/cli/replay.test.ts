@@ -2,7 +2,7 @@
 // server fed the same file over HTTP.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventually, parseExposition, runCli, scrape, startExporter } from "../_helpers.ts";
@@ -165,5 +165,43 @@ describe("replay", () => {
     const isDir = await runCli(["replay", dir]);
     assert.equal(isDir.code, 1);
     assert.equal(isDir.stderr, `xctl-exporter: cannot read ${dir}: is a directory\n`);
+  });
+});
+
+describe("replay diagnoses", () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "xctl-replay-diag-"));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("runs the rules over the recorded events and counts the concluding scene", SLOW, async () => {
+    const t = 1_732_500_000_000;
+    const events = [
+      { ts: t, event_type: "process.state", entity_id: "host", pid: 4242, job_id: "job-1", value: "start" },
+      { ts: t + 10, event_type: "compute.util", entity_id: "gpu-03", pid: 4242, value: "97" },
+      { ts: t + 20, event_type: "error.hw", entity_id: "gpu-03", value: "XID_79" },
+      { ts: t + 5000, event_type: "compute.util", entity_id: "gpu-03", pid: 4242, value: "0" },
+    ];
+    const file = join(dir, "xid.ndjson");
+    writeFileSync(file, events.map((e) => JSON.stringify(e)).join("\n") + "\n");
+    const r = await runCli(["replay", file]);
+    assert.equal(r.code, 0, r.stderr);
+    const m = parseExposition(r.stdout);
+    assert.ok(m.get("xctl_diagnoses_total")! >= 1);
+    assert.ok(m.get('xctl_diagnoses_by_scene{scene="gpu_xid"}')! >= 1, r.stdout);
+    assert.equal(m.get('xctl_scene_active{scene="gpu_xid"}'), 1);
+    assert.equal(m.get('xctl_diagnoses_by_scene{scene="npu_ecc_error"}'), 0, "every loaded scene present at 0");
+    assert.match(r.stderr, /final: gpu_xid/);
+  });
+
+  it("refuses a bad rule directory before reading anything: exit 2, one line", SLOW, async () => {
+    const rules = join(dir, "rules");
+    mkdirSync(rules);
+    writeFileSync(join(rules, "broken.yaml"), "name: x\nscene: Bad-Scene\npriority: 1\nconditions: []\n");
+    const r = await runCli(["replay", "--rules", rules, join(dir, "missing.ndjson")]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /broken\.yaml: scene/);
+    assert.equal(r.stderr.trim().split("\n").length, 1);
   });
 });
