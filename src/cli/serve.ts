@@ -3,6 +3,8 @@ import { Exporter } from "../exporter.ts";
 import { createApp } from "../http/app.ts";
 import { createLogger, LOG_LEVELS, type LogFormat, type LogLevelName } from "../log.ts";
 import { AddressInUseError, onShutdownSignal, serve } from "../runtime/serve.ts";
+import { loadWebConfig } from "../http/web-config.ts";
+import { checkTlsSupport } from "../runtime/tls.ts";
 import { createProbes } from "../sources/index.ts";
 import { StdinSource } from "../sources/stdin.ts";
 import { runtimeName, runtimeVersion } from "../runtime/detect.ts";
@@ -33,6 +35,7 @@ export const SERVE_FLAGS: FlagDefs = {
   "ingest-allow-remote": { type: "boolean", default: false, description: "Without --ingest-token, accept pushes from any address, not loopback only" },
   "ingest-queue-bytes": { type: "string", description: "Bound on pushed body bytes in flight; past it pushes get 503 (default 4 x --max-body)", valueHint: "size" },
   ...RULE_FLAGS,
+  "web-config": { type: "string", description: "TLS, basic auth and headers, in Prometheus exporter-toolkit format", valueHint: "file" },
   "log-level": { type: "string", default: "info", description: "silent, error, warn, info, debug or trace", valueHint: "level" },
   "log-format": { type: "string", default: "pretty", description: "pretty or json", valueHint: "format" },
 };
@@ -89,6 +92,9 @@ export async function runServe(argv: string[]): Promise<void> {
   const log = createLogger(config.logLevel, config.logFormat);
   // Rules load before anything starts: a bad rule file exits 2 with one line.
   const diagnosis = resolveRuleConfig(values);
+  const webConfigFile = (values["web-config"] as string | undefined) || undefined;
+  const web = webConfigFile === undefined ? undefined : await loadWebConfig(webConfigFile);
+  if (web?.tls) checkTlsSupport(web.tls, webConfigFile!);
 
   const exporter = new Exporter({
     log,
@@ -106,6 +112,7 @@ export async function runServe(argv: string[]): Promise<void> {
 
   const app = createApp(exporter, {
     metricsPath: config.metricsPath,
+    web,
     ingest: {
       maxBodyBytes: config.maxBodyBytes,
       token: config.ingestToken,
@@ -113,9 +120,9 @@ export async function runServe(argv: string[]): Promise<void> {
       queueBytes: config.ingestQueueBytes,
     },
   });
-  const server = await serve({ port: config.port, hostname: config.host, fetch: (req, env) => app.fetch(req, env) });
+  const server = await serve({ port: config.port, hostname: config.host, tls: web?.tls, fetch: (req, env) => app.fetch(req, env) });
   exporter.start();
-  log.info(`xctl-exporter ${VERSION} (${runtimeName} ${runtimeVersion}) listening on http://${_hostForUrl(config.host)}:${server.port}${config.metricsPath}`);
+  log.info(`xctl-exporter ${VERSION} (${runtimeName} ${runtimeVersion}) listening on ${web?.tls ? "https" : "http"}://${_hostForUrl(config.host)}:${server.port}${config.metricsPath}`);
 
   await new Promise<void>((resolve) => {
     onShutdownSignal((signal) => {

@@ -4,7 +4,9 @@ import { Hono } from "hono";
 import { compress } from "hono/compress";
 import type { Exporter } from "../exporter.ts";
 import type { AppEnv } from "./env.ts";
+import { basicAuth, securityHeaders } from "./basic-auth.ts";
 import { landingPage } from "./landing.ts";
+import type { WebConfig } from "./web-config.ts";
 import { eventRoutes, type EventRouteOptions } from "./routes/events.ts";
 import { diagnosesRoutes } from "./routes/diagnoses.ts";
 import { graphRoutes } from "./routes/graph.ts";
@@ -13,6 +15,8 @@ import type { ScenesFor } from "../graph/views.ts";
 
 export interface AppOptions {
   metricsPath?: string;
+  /** Basic auth users and response headers from --web-config (TLS is the runtime edge's). */
+  web?: Pick<WebConfig, "users" | "headers" | "authExcludedPaths">;
   /** POST /api/v1/events: body limit, ingest token, remote pushes, queue bound. */
   ingest?: EventRouteOptions;
   /** SSE heartbeat interval (default 15 s). */
@@ -25,6 +29,14 @@ export function createApp(exporter: Exporter, opts: AppOptions = {}): Hono<AppEn
   const metricsPath = opts.metricsPath ?? "/metrics";
   const app = new Hono<AppEnv>();
 
+  // Headers first, so that 401s and errors carry them too.
+  if (opts.web) {
+    app.use(securityHeaders(opts.web.headers));
+    // With an ingest token, pushes carry a Bearer credential in the one Authorization header
+    // there is; the token guards that route instead of basic auth.
+    const excluded = [...opts.web.authExcludedPaths, ...(opts.ingest?.token ? ["/api/v1/events"] : [])];
+    app.use(basicAuth(opts.web.users, { excludedPaths: excluded }));
+  }
   app.use(compress({ encoding: "gzip" }));
 
   // Hono answers HEAD from the GET route, without the body.

@@ -1,0 +1,130 @@
+// --web-config on a running exporter: TLS, basic auth, headers, and the ingest token beside
+// basic auth. Runs under each runtime, and against the compiled binary (scripts/test.sh).
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { request } from "node:https";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import bcrypt from "bcryptjs";
+import { runCli, startExporter, waitFor, type RunningExporter } from "../_helpers.ts";
+import { hasOpenssl, makeCerts, type TestCerts } from "../fixtures/tls/certs.ts";
+
+const SLOW = { timeout: 60_000 };
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+function httpsGet(url: string, ca: Buffer, headers: Record<string, string> = {}, method = "GET", body?: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca, method, headers }, (res) => {
+      let text = "";
+      res.on("data", (d) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+const basic = (user: string, password: string) => "Basic " + Buffer.from(`${user}:${password}`).toString("base64");
+
+describe("serve --web-config", { skip: hasOpenssl ? false : "openssl missing" }, () => {
+  let certs: TestCerts;
+  let dir: string;
+  let ex: RunningExporter;
+  let ca: Buffer;
+  let https: string;
+
+  before(async () => {
+    certs = makeCerts();
+    ca = readFileSync(certs.path("ca.crt"));
+    dir = mkdtempSync(join(tmpdir(), "xctl-webcfg-"));
+    const file = join(dir, "web.yml");
+    writeFileSync(
+      file,
+      [
+        "tls_server_config:",
+        `  cert_file: ${certs.path("server.crt")}`,
+        `  key_file: ${certs.path("server.key")}`,
+        "  min_version: TLS12",
+        "basic_auth_users:",
+        `  prometheus: ${bcrypt.hashSync("s3cret", 4)}`,
+        "http_server_config:",
+        "  headers:",
+        "    X-Content-Type-Options: nosniff",
+      ].join("\n") + "\n",
+    );
+    ex = await startExporter(["--web-config", file, "--ingest-token", "tok-123"], { waitHealthy: false });
+    https = ex.url.replace("http:", "https:");
+    // /healthz needs credentials too (as in exporter-toolkit): wait for any TLS answer.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      try {
+        await httpsGet(`${https}/healthz`, ca);
+        break;
+      } catch (e) {
+        if (Date.now() > deadline) throw new Error(`no TLS answer: ${e}\n${ex.stderr()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }, SLOW);
+  after(async () => {
+    await ex?.stop();
+    certs?.cleanup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("serves metrics over TLS to the right user, with the configured header", SLOW, async () => {
+    const ok = await httpsGet(`${https}/metrics`, ca, { authorization: basic("prometheus", "s3cret") });
+    assert.equal(ok.status, 200);
+    assert.match(ok.body, /# TYPE xctl_events_total counter/);
+    assert.equal(ok.headers["x-content-type-options"], "nosniff");
+    assert.match(ex.stderr(), /listening on https:\/\//);
+  });
+
+  it("answers 401 and nothing else to missing or wrong credentials", SLOW, async () => {
+    for (const auth of [undefined, basic("prometheus", "wrong"), basic("nobody", "s3cret")]) {
+      const r = await httpsGet(`${https}/metrics`, ca, auth ? { authorization: auth } : {});
+      assert.equal(r.status, 401);
+      assert.deepEqual(JSON.parse(r.body), { error: "unauthorized" });
+      assert.equal(r.headers["x-content-type-options"], "nosniff");
+      assert.match(String(r.headers["www-authenticate"]), /^Basic realm=/);
+    }
+  });
+
+  it("refuses plain HTTP on the TLS port", SLOW, async () => {
+    await assert.rejects(waitFor(`${ex.url}/healthz`, undefined, 500));
+  });
+
+  it("takes pushes with the ingest token alone, and refuses a wrong token", SLOW, async () => {
+    const line = JSON.stringify({ event_type: "compute.util", entity_id: "gpu-00", pid: 1, value: "50" }) + "\n";
+    const pushed = await httpsGet(`${https}/api/v1/events`, ca, { authorization: "Bearer tok-123", "content-type": "application/x-ndjson" }, "POST", line);
+    assert.equal(pushed.status, 200, pushed.body);
+    assert.equal(JSON.parse(pushed.body).accepted, 1);
+    const wrong = await httpsGet(`${https}/api/v1/events`, ca, { authorization: "Bearer nope" }, "POST", line);
+    assert.equal(wrong.status, 401);
+  });
+});
+
+describe("a bad --web-config stops start-up", () => {
+  it("exits 2 with one line naming the file and the field", SLOW, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "xctl-webcfg-bad-"));
+    try {
+      const file = join(dir, "web.yml");
+      writeFileSync(file, "basic_auth_users:\n  alice: not-a-hash\n");
+      const r = await runCli(["--web-config", file, "--port", "0"]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /web\.yml: basic_auth_users\.alice: /);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      const missing = await runCli(["--web-config", join(dir, "nope.yml"), "--port", "0"]);
+      assert.equal(missing.code, 2);
+      assert.match(missing.stderr, /nope\.yml/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
