@@ -1,0 +1,175 @@
+// `npm run bench`: generates the event files, runs every step, writes BENCHMARKS.md and prints
+// a summary. Knobs (environment): BENCH_RUNS (3), BENCH_EVENTS (1000000), BENCH_SEED (42),
+// BENCH_WRK_SECONDS (4), BENCH_WRK_CONNECTIONS (4), BENCH_STARTS (7),
+// BENCH_TARGETS (binary,bun,deno,node), BENCH_OUT (BENCHMARKS.md).
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
+import { join } from "node:path";
+import { benchDiagnosis } from "./diag.ts";
+import { generate } from "./gen.ts";
+import { benchIngest, graphFigures } from "./ingest.ts";
+import { startExporter } from "./live.ts";
+import { renderReport, summaryLines, type Results, type RuntimeScrape } from "./report.ts";
+import { wrk, type ScrapeResult } from "./scrape.ts";
+import { BIN, freePort, getText, median, procMemory, ROOT, say, startChild, waitReady, type Target } from "./util.ts";
+
+const env = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) : d);
+const RUNS = env("BENCH_RUNS", 3);
+const EVENTS = env("BENCH_EVENTS", 1_000_000);
+const SEED = env("BENCH_SEED", 42);
+const PROCESSES = 1000;
+const WRK = { seconds: env("BENCH_WRK_SECONDS", 4), connections: env("BENCH_WRK_CONNECTIONS", 4), runs: RUNS };
+const STARTS = env("BENCH_STARTS", 7);
+const TARGETS = (process.env.BENCH_TARGETS ?? "binary,bun,deno,node").split(",") as Target[];
+const OUT = join(ROOT, process.env.BENCH_OUT ?? "BENCHMARKS.md");
+const BINARY = join(ROOT, "dist/xctl-exporter-linux-x64");
+
+async function main(): Promise<void> {
+  const began = Date.now();
+  const results: Results = {
+    date: new Date().toISOString(),
+    command: "npm run bench",
+    config: { runs: RUNS, events: EVENTS, seed: SEED, processes: PROCESSES, wrk: WRK, starts: STARTS },
+    machine: _machine(),
+    versions: _versions(),
+    loadBefore: loadavg(),
+    ingest: [],
+    scrape: [],
+    runtimeStarts: [],
+  } as unknown as Results;
+
+  say(`generating event files (seed ${SEED})`);
+  const base = generate({ seed: SEED, events: EVENTS, processes: PROCESSES });
+  const big = generate({ seed: SEED, events: EVENTS * 2, processes: PROCESSES * 10 });
+  results.files = { base: { ...base, bytes: statSync(base.path).size }, big: { ...big, bytes: statSync(big.path).size } };
+
+  // --- ingest -----------------------------------------------------------------------------
+  for (const t of TARGETS) {
+    say(`ingest: ${t} replay vs ${t === "binary" ? "bun" : t} floor, ${RUNS} runs`);
+    const r = await benchIngest(t, base.path, EVENTS, RUNS);
+    say(`  replay ${r.replayWallS.toFixed(2)} s, floor ${r.floorWallS.toFixed(2)} s: ${r.ratioWall.toFixed(2)}x; peak ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MB`);
+    results.ingest.push(r);
+  }
+
+  // --- the binary: scrape, diagnosis, footprint --------------------------------------------
+  if (TARGETS.includes("binary")) {
+    say("scrape: binary, empty graph");
+    const empty = await startExporter("binary");
+    const emptyScrape = wrk(`${empty.url}/metrics`, WRK);
+    const emptyBytes = (await getText(`${empty.url}/metrics`)).length;
+    const emptyDiag = await benchDiagnosis(empty.url, 100, 10);
+    await empty.stop();
+
+    say("scrape: binary, loaded with the event file");
+    const loaded = await startExporter("binary", base.path, EVENTS);
+    const loadedText = await getText(`${loaded.url}/metrics`);
+    const graph = graphFigures(loadedText);
+    const loadedScrape = wrk(`${loaded.url}/metrics`, WRK);
+    const gzipScrape = wrk(`${loaded.url}/metrics`, { ...WRK, header: "Accept-Encoding: gzip" });
+    say("diagnosis: binary, loaded");
+    const diag = await benchDiagnosis(loaded.url);
+    const loadedMem = procMemory(loaded.proc.pid!);
+    await loaded.stop();
+
+    say("diagnosis: binary, ten times the processes");
+    const loaded10 = await startExporter("binary", big.path, big.events);
+    const graph10 = graphFigures(await getText(`${loaded10.url}/metrics`));
+    const diag10 = await benchDiagnosis(loaded10.url);
+    const loaded10Mem = procMemory(loaded10.proc.pid!);
+    await loaded10.stop();
+
+    say("scrape: prometheus-node-exporter, default collectors");
+    const nodeExporter = await _nodeExporter();
+
+    say(`footprint: ${STARTS} starts of the binary`);
+    const starts: { readyMs: number; idleRss: number }[] = [];
+    for (let i = 0; i < STARTS; i++) {
+      const x = await startExporter("binary");
+      starts.push({ readyMs: x.readyMs, idleRss: x.idleRss });
+      await x.stop();
+    }
+    results.binary = {
+      emptyScrape,
+      emptyBytes,
+      loadedScrape,
+      loadedBytes: loadedText.length,
+      gzipScrape,
+      graph,
+      graph10,
+      loadS: loaded.loadS,
+      load10S: loaded10.loadS,
+      diag,
+      diag10,
+      emptyDiag,
+      loadedRss: loadedMem.rss,
+      loadedHwm: loadedMem.hwm,
+      loaded10Rss: loaded10Mem.rss,
+      readyMs: median(starts.map((s) => s.readyMs)),
+      readyAllMs: starts.map((s) => s.readyMs),
+      idleRss: median(starts.map((s) => s.idleRss)),
+      sizeBytes: statSync(BINARY).size,
+      nodeExporter,
+    };
+  }
+
+  // --- the source on each runtime: scrape ----------------------------------------------------
+  for (const t of TARGETS.filter((x) => x !== "binary")) {
+    say(`scrape: ${t} (source), empty and loaded`);
+    const empty = await startExporter(t);
+    const emptyScrape = wrk(`${empty.url}/metrics`, WRK);
+    await empty.stop();
+    const loaded = await startExporter(t, base.path, EVENTS);
+    const loadedScrape = wrk(`${loaded.url}/metrics`, WRK);
+    const mem = procMemory(loaded.proc.pid!);
+    await loaded.stop();
+    const entry: RuntimeScrape = { target: t, emptyScrape, loadedScrape, loadS: loaded.loadS, readyMs: empty.readyMs, idleRss: empty.idleRss, loadedRss: mem.rss };
+    results.scrape.push(entry);
+  }
+
+  results.loadAfter = loadavg();
+  results.elapsedS = (Date.now() - began) / 1000;
+  writeFileSync(OUT, renderReport(results));
+  writeFileSync(join(ROOT, ".bench/results.json"), JSON.stringify(results, null, 2));
+  process.stdout.write("\n" + summaryLines(results).join("\n") + `\n\nwrote ${OUT} in ${results.elapsedS.toFixed(0)} s\n`);
+}
+
+async function _nodeExporter(): Promise<ScrapeResult & { bytes: number; version: string }> {
+  const bin = ["/usr/bin/prometheus-node-exporter", "/usr/sbin/prometheus-node-exporter"].find((p) => existsSync(p));
+  if (!bin) throw new Error("prometheus-node-exporter is not installed (scripts/bench/run.sh installs it)");
+  const port = await freePort();
+  const c = startChild([bin, `--web.listen-address=127.0.0.1:${port}`], port);
+  try {
+    await waitReady(c, "/metrics");
+    const bytes = (await getText(`${c.url}/metrics`)).length;
+    const r = wrk(`${c.url}/metrics`, WRK);
+    const v = spawnSync(bin, ["--version"], { encoding: "utf8" });
+    const version = /version (\S+)/.exec(`${v.stdout}${v.stderr}`)?.[1] ?? "?";
+    return { ...r, bytes, version };
+  } finally {
+    await c.stop();
+  }
+}
+
+function _machine(): Results["machine"] {
+  const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? cpus()[0]?.model ?? "?";
+  const kernel = execFileSync("uname", ["-sr"], { encoding: "utf8" }).trim();
+  return { nproc: Number(execFileSync("nproc", { encoding: "utf8" }).trim()), cpu: model, ramBytes: totalmem(), kernel };
+}
+
+function _versions(): Results["versions"] {
+  const first = (argv: string[]) => {
+    const r = spawnSync(argv[0], argv.slice(1), { encoding: "utf8" });
+    return `${r.stdout}${r.stderr}`.trim().split("\n")[0];
+  };
+  return {
+    bun: first([join(BIN, "bun"), "--version"]),
+    deno: first([join(BIN, "deno"), "--version"]).replace(/^deno /, ""),
+    node: process.versions.node,
+    wrk: first(["wrk", "-v"]).replace(/^wrk /, "").split(" ")[0],
+    exporter: JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version,
+  };
+}
+
+await main();
+process.exit(0);

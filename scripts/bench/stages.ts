@@ -1,0 +1,96 @@
+// Where ingest time goes: the same file through cumulative stages of the pipeline, in one
+// process, so each step's cost is the difference to the one before. Runs under Bun, Deno and
+// Node. Prints one JSON object: {stage: seconds} (CPU time of this process, user + system).
+//
+//   bun scripts/bench/stages.ts FILE
+import { closeSync, openSync, readSync } from "node:fs";
+import { createConsola } from "consola";
+import { Exporter } from "../../src/exporter.ts";
+import { LineFramer } from "../../src/events/lines.ts";
+import { parseLine } from "../../src/events/parse.ts";
+import { StateGraph } from "../../src/graph/graph.ts";
+
+const file = process.argv[process.argv.length - 1];
+const log = createConsola({ level: 1 });
+
+function _feed(push: (chunk: Uint8Array) => void): void {
+  const fd = openSync(file, "r");
+  const buf = new Uint8Array(1024 * 1024);
+  for (;;) {
+    const n = readSync(fd, buf, 0, buf.length, null);
+    if (n === 0) break;
+    push(buf.subarray(0, n));
+  }
+  closeSync(fd);
+}
+
+function _cpu(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+const stages: Record<string, () => void> = {
+  // The floor: decode, split, JSON.parse.
+  floor() {
+    const decoder = new TextDecoder();
+    let tail = "";
+    let sink = 0;
+    _feed((chunk) => {
+      const text = tail + decoder.decode(chunk, { stream: true });
+      let from = 0;
+      for (let nl = text.indexOf("\n"); nl !== -1; nl = text.indexOf("\n", from)) {
+        if (nl > from) sink += JSON.parse(text.slice(from, nl)).ts & 1;
+        from = nl + 1;
+      }
+      tail = text.slice(from);
+    });
+    if (sink < 0) console.log(sink);
+  },
+  framer() {
+    let n = 0;
+    const f = new LineFramer(65536, (line) => (n += line.length), () => {});
+    _feed((c) => f.push(c));
+    f.end();
+  },
+  "framer+parse+validate"() {
+    let n = 0;
+    const f = new LineFramer(65536, (line) => {
+      const r = parseLine(line, 0);
+      if (typeof r !== "string") n += r.ts & 1;
+    }, () => {});
+    _feed((c) => f.push(c));
+    f.end();
+  },
+  "+graph"() {
+    const g = new StateGraph();
+    const f = new LineFramer(65536, (line) => {
+      const r = parseLine(line, 0);
+      if (typeof r !== "string") g.apply(r, Date.now());
+    }, () => {});
+    _feed((c) => f.push(c));
+    f.end();
+  },
+  "exporter, no rules"() {
+    const x = new Exporter({ log, rules: [], processMetrics: false, liveClock: false });
+    const input = x.lineInput("bench");
+    _feed((c) => input.push(c));
+    input.end();
+  },
+  "exporter, default rules"() {
+    const x = new Exporter({ log, processMetrics: false, liveClock: false });
+    const input = x.lineInput("bench");
+    _feed((c) => input.push(c));
+    input.end();
+  },
+};
+
+const only = process.env.STAGES?.split(",");
+const out: Record<string, number> = {};
+for (const [name, run] of Object.entries(stages)) {
+  if (only && !only.includes(name)) continue;
+  (globalThis as { gc?: () => void }).gc?.();
+  const t0 = _cpu();
+  run();
+  out[name] = Math.round((_cpu() - t0) * 1000) / 1000;
+}
+process.stdout.write(JSON.stringify(out) + "\n");
