@@ -25,6 +25,8 @@ export interface AppOptions {
   scenesFor?: ScenesFor;
 }
 
+const _utf8 = new TextEncoder();
+
 export function createApp(exporter: Exporter, opts: AppOptions = {}): Hono<AppEnv> {
   const metricsPath = opts.metricsPath ?? "/metrics";
   const app = new Hono<AppEnv>();
@@ -39,10 +41,11 @@ export function createApp(exporter: Exporter, opts: AppOptions = {}): Hono<AppEn
   }
   app.use(compress({ encoding: "gzip" }));
 
-  // Hono answers HEAD from the GET route, without the body.
+  // Hono answers HEAD from the GET route, without the body. The explicit length keeps HEAD
+  // truthful (Bun and Deno would say 0); compress drops it when it gzips.
   app.get(metricsPath, async (c) => {
-    const body = await exporter.metrics.render();
-    return c.body(body, 200, { "Content-Type": exporter.metrics.contentType });
+    const body = _utf8.encode(await exporter.metrics.render());
+    return c.body(body, 200, { "Content-Type": exporter.metrics.contentType, "Content-Length": String(body.length) });
   });
 
   app.get("/", (c) => c.html(landingPage(metricsPath.replace(/^\//, ""))));
