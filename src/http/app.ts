@@ -2,6 +2,7 @@
 // exporter's state by one factory; the runtime edge (src/runtime/serve.ts) only serves it.
 import { Hono } from "hono";
 import { compress } from "hono/compress";
+import { gzipSync } from "node:zlib";
 import type { Exporter } from "../exporter.ts";
 import type { AppEnv } from "./env.ts";
 import { basicAuth, securityHeaders } from "./basic-auth.ts";
@@ -27,6 +28,22 @@ export interface AppOptions {
 
 const _utf8 = new TextEncoder();
 
+/** Whether an Accept-Encoding header allows gzip (explicitly or by `*`, with q > 0). */
+export function acceptsGzip(header: string | undefined): boolean {
+  if (header === undefined) return false;
+  let star = false;
+  for (const part of header.split(",")) {
+    const [name, ...params] = part.split(";");
+    const coding = name.trim().toLowerCase();
+    if (coding !== "gzip" && coding !== "x-gzip" && coding !== "*") continue;
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
+    const ok = q === undefined || Number(q.slice(2)) > 0;
+    if (coding === "*") star = ok;
+    else return ok;
+  }
+  return star;
+}
+
 export function createApp(exporter: Exporter, opts: AppOptions = {}): Hono<AppEnv> {
   const metricsPath = opts.metricsPath ?? "/metrics";
   const app = new Hono<AppEnv>();
@@ -39,14 +56,23 @@ export function createApp(exporter: Exporter, opts: AppOptions = {}): Hono<AppEn
     const excluded = [...opts.web.authExcludedPaths, ...(opts.ingest?.token ? ["/api/v1/events"] : [])];
     app.use(basicAuth(opts.web.users, { excludedPaths: excluded }));
   }
-  app.use(compress({ encoding: "gzip" }));
-
   // Hono answers HEAD from the GET route, without the body. The explicit length keeps HEAD
-  // truthful (Bun and Deno would say 0); compress drops it when it gzips.
+  // truthful (Bun and Deno would say 0). The route sits before the compress middleware and
+  // gzips in one synchronous call: the streamed compression cost more than the page itself.
   app.get(metricsPath, async (c) => {
-    const body = _utf8.encode(await exporter.metrics.render());
-    return c.body(body, 200, { "Content-Type": exporter.metrics.contentType, "Content-Length": String(body.length) });
+    const text = await exporter.metrics.render();
+    const gzip = acceptsGzip(c.req.header("Accept-Encoding"));
+    const body = gzip ? gzipSync(text, { level: 1 }) : _utf8.encode(text);
+    const headers: Record<string, string> = {
+      "Content-Type": exporter.metrics.contentType,
+      "Content-Length": String(body.length),
+      Vary: "Accept-Encoding",
+    };
+    if (gzip) headers["Content-Encoding"] = "gzip";
+    return c.body(body, 200, headers);
   });
+
+  app.use(compress({ encoding: "gzip" }));
 
   app.get("/", (c) => c.html(landingPage(metricsPath.replace(/^\//, ""))));
   app.get("/healthz", (c) => c.text("ok\n"));

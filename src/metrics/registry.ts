@@ -1,6 +1,9 @@
-// One prom-client Registry per exporter. Hot-path state stays in plain counters; every
-// family here reads it in collect() at scrape time, so an event never touches prom-client.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+// The exporter's metrics page. Hot-path state stays in plain counters and the graph's live
+// counts; every family reads it at scrape time, so an event never touches this module, and a
+// scrape costs the same whatever the size of the graph. The text is written directly
+// (exposition.ts): prom-client's registry cost several times the rest of a scrape.
+import { escapeLabelValue, family, formatValue, Histogram, line, Page, type Collect } from "./exposition.ts";
+import { processMetrics } from "./process.ts";
 import type { EventCounters } from "../events/counters.ts";
 import { EVENT_TYPES, REJECT_REASONS } from "../events/schema.ts";
 import type { StateGraph } from "../graph/graph.ts";
@@ -45,107 +48,55 @@ export interface MetricsInputs {
   processMetrics?: boolean;
 }
 
-/**
- * prom-client's default metrics that a runtime answers with made-up values (checked on Bun
- * 1.4 and Deno 2.9): handle counts that are always 0, V8 heap spaces that JavaScriptCore does
- * not have, a GC histogram no GC ever reaches, and a Node version the runtime only imitates. xctl_build_info names the runtime.
- */
-const UNTRUTHFUL_DEFAULT_METRICS: Record<string, string[]> = {
-  bun: [
-    "nodejs_active_handles",
-    "nodejs_active_handles_total",
-    "nodejs_active_requests",
-    "nodejs_active_requests_total",
-    "nodejs_active_resources",
-    "nodejs_active_resources_total",
-    "nodejs_heap_space_size_total_bytes",
-    "nodejs_heap_space_size_used_bytes",
-    "nodejs_heap_space_size_available_bytes",
-    "nodejs_version_info",
-    "nodejs_gc_duration_seconds",
-  ],
-  deno: [
-    "nodejs_active_handles",
-    "nodejs_active_handles_total",
-    "nodejs_active_requests",
-    "nodejs_active_requests_total",
-    "nodejs_version_info",
-    "nodejs_gc_duration_seconds",
-  ],
-};
-
 /** Buckets from 100 µs to 10 s: a rule run is usually well under a millisecond. */
 export const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export class Metrics {
-  readonly registry = new Registry();
+  /** The page; `registry.metrics()` renders it (prom-client's call, kept for callers). */
+  readonly registry = new Page();
   readonly diagnosisLatency: Histogram;
 
   constructor(inputs: MetricsInputs) {
     const { counters, graph, probes, diagnosis, ingest, stream } = inputs;
-    const registers = [this.registry];
+    const page = this.registry;
 
-    _counter(registers, "xctl_events_total", "Events accepted.", [], () => [[{}, counters.accepted]]);
-    _counter(registers, "xctl_events_by_type", "Events accepted, per event type.", ["event_type"], () =>
-      EVENT_TYPES.map((t, i) => [{ event_type: t }, counters.byType[i]]),
-    );
-    _counter(registers, "xctl_events_rejected_total", "Lines or objects rejected, per reason.", ["reason"], () =>
-      REJECT_REASONS.map((r, i) => [{ reason: r }, counters.rejected[i]]),
-    );
+    page.add(_single("xctl_events_total", "Events accepted.", "counter", () => counters.accepted));
+    page.add(_fixed("xctl_events_by_type", "Events accepted, per event type.", "counter", "event_type", EVENT_TYPES, (i) => counters.byType[i]));
+    page.add(_fixed("xctl_events_rejected_total", "Lines or objects rejected, per reason.", "counter", "reason", REJECT_REASONS, (i) => counters.rejected[i]));
 
-    _gauge(registers, "xctl_waitson_edges", "Current waits_on edges.", [], () => [[{}, graph.edges.waits_on]]);
-    _gauge(registers, "xctl_blockedby_edges", "Current blocked_by edges.", [], () => [[{}, graph.edges.blocked_by]]);
-    _gauge(registers, "xctl_consumes_edges", "Current consumes edges.", [], () => [[{}, graph.edges.consumes]]);
-    _gauge(registers, "xctl_active_processes", "Processes not exited.", [], () => [[{}, graph.activeProcesses]]);
-    _gauge(registers, "xctl_active_resources", "Resource nodes.", [], () => [[{}, graph.resources.size]]);
-    _gauge(registers, "xctl_error_nodes", "Error nodes inside the error window.", [], () => [[{}, graph.errors.size]]);
-    _counter(registers, "xctl_graph_evictions_total", "Nodes evicted to stay within --max-nodes.", [], () => [[{}, graph.evictions]]);
+    page.add(_single("xctl_waitson_edges", "Current waits_on edges.", "gauge", () => graph.edges.waits_on));
+    page.add(_single("xctl_blockedby_edges", "Current blocked_by edges.", "gauge", () => graph.edges.blocked_by));
+    page.add(_single("xctl_consumes_edges", "Current consumes edges.", "gauge", () => graph.edges.consumes));
+    page.add(_single("xctl_active_processes", "Processes not exited.", "gauge", () => graph.activeProcesses));
+    page.add(_single("xctl_active_resources", "Resource nodes.", "gauge", () => graph.resources.size));
+    page.add(_single("xctl_error_nodes", "Error nodes inside the error window.", "gauge", () => graph.errors.size));
+    page.add(_single("xctl_graph_evictions_total", "Nodes evicted to stay within --max-nodes.", "counter", () => graph.evictions));
 
-    _counter(registers, "xctl_diagnoses_total", "Diagnosis runs.", [], () => [[{}, diagnosis.runs]]);
-    _counter(registers, "xctl_diagnoses_by_scene", "Diagnosis runs that concluded with each scene.", ["scene"], () =>
-      [...diagnosis.byScene].map(([scene, n]) => [{ scene }, n]),
+    page.add(_single("xctl_diagnoses_total", "Diagnosis runs.", "counter", () => diagnosis.runs));
+    page.add(_map("xctl_diagnoses_by_scene", "Diagnosis runs that concluded with each scene.", "counter", "scene", () => diagnosis.byScene));
+    page.add(
+      family("xctl_scene_active", "1 while a scene's rule matches, else 0.", "gauge", (out, labels) => {
+        for (const scene of diagnosis.byScene.keys()) line(out, "xctl_scene_active", labels.one("scene", scene), diagnosis.active.has(scene) ? 1 : 0);
+      }),
     );
-    _gauge(registers, "xctl_scene_active", "1 while a scene's rule matches, else 0.", ["scene"], () =>
-      [...diagnosis.byScene.keys()].map((scene) => [{ scene }, diagnosis.active.has(scene) ? 1 : 0]),
-    );
-    this.diagnosisLatency = new Histogram({
-      name: "xctl_diagnosis_latency_seconds",
-      help: "Duration of a diagnosis run.",
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
+    this.diagnosisLatency = new Histogram("xctl_diagnosis_latency_seconds", "Duration of a diagnosis run.", LATENCY_BUCKETS);
+    page.add(this.diagnosisLatency.collect);
 
-    _gauge(registers, "xctl_probe_up", "1 while the probe's process runs, else 0.", ["probe"], () =>
-      [...probes].map(([probe, s]) => [{ probe }, s.up ? 1 : 0]),
-    );
-    _counter(registers, "xctl_probe_restarts_total", "Probe restarts after it exited.", ["probe"], () =>
-      [...probes].map(([probe, s]) => [{ probe }, s.restarts]),
-    );
-    _gauge(registers, "xctl_probe_last_event_timestamp_seconds", "Wall-clock time of the probe's last accepted event.", ["probe"], () =>
-      [...probes].map(([probe, s]) => [{ probe }, s.lastEventMs / 1000]),
+    page.add(_probes("xctl_probe_up", "1 while the probe's process runs, else 0.", "gauge", probes, (s) => (s.up ? 1 : 0)));
+    page.add(_probes("xctl_probe_restarts_total", "Probe restarts after it exited.", "counter", probes, (s) => s.restarts));
+    page.add(
+      _probes("xctl_probe_last_event_timestamp_seconds", "Wall-clock time of the probe's last accepted event.", "gauge", probes, (s) => s.lastEventMs / 1000),
     );
 
-    _gauge(registers, "xctl_ingest_queue_bytes", "Bytes of pushed event bodies being ingested.", [], () => [[{}, ingest.queueBytes]]);
-    _counter(registers, "xctl_ingest_queue_full_total", "Ingest refused or paused at the queue bound, per source kind.", ["source_kind"], () =>
-      [...ingest.queueFull].map(([kind, n]) => [{ source_kind: kind }, n]),
-    );
-    _gauge(registers, "xctl_sse_clients", "Connected event-stream clients.", [], () => [[{}, stream.clients]]);
-    _counter(registers, "xctl_sse_dropped_total", "Event-stream clients cut off, per reason.", ["reason"], () =>
-      [...stream.dropped].map(([reason, n]) => [{ reason }, n]),
-    );
+    page.add(_single("xctl_ingest_queue_bytes", "Bytes of pushed event bodies being ingested.", "gauge", () => ingest.queueBytes));
+    page.add(_map("xctl_ingest_queue_full_total", "Ingest refused or paused at the queue bound, per source kind.", "counter", "source_kind", () => ingest.queueFull));
+    page.add(_single("xctl_sse_clients", "Connected event-stream clients.", "gauge", () => stream.clients));
+    page.add(_map("xctl_sse_dropped_total", "Event-stream clients cut off, per reason.", "counter", "reason", () => stream.dropped));
 
-    const info = new Gauge({
-      name: "xctl_build_info",
-      help: "Build information; the value is always 1.",
-      labelNames: ["version", "runtime"],
-      registers,
-    });
-    info.set({ version: inputs.version, runtime: inputs.runtime }, 1);
+    const info = `xctl_build_info{version="${escapeLabelValue(inputs.version)}",runtime="${escapeLabelValue(inputs.runtime)}"} 1\n`;
+    page.add(family("xctl_build_info", "Build information; the value is always 1.", "gauge", (out) => out.push(info)));
 
-    if (inputs.processMetrics !== false) {
-      collectDefaultMetrics({ register: this.registry });
-      for (const name of UNTRUTHFUL_DEFAULT_METRICS[inputs.runtime] ?? []) this.registry.removeSingleMetric(name);
-    }
+    if (inputs.processMetrics !== false) page.add(processMetrics());
   }
 
   get contentType(): string {
@@ -157,38 +108,28 @@ export class Metrics {
   }
 }
 
-type Labels = Record<string, string>;
-type Read = () => Iterable<[Labels, number]>;
+type Type = "counter" | "gauge";
 
-function _gauge(registers: Registry[], name: string, help: string, labelNames: string[], read: Read): void {
-  new Gauge({
-    name,
-    help,
-    labelNames,
-    registers,
-    collect() {
-      for (const [labels, v] of read()) this.set(labels, v);
-    },
+function _single(name: string, help: string, type: Type, read: () => number): Collect {
+  return family(name, help, type, (out) => line(out, name, "", read()));
+}
+
+/** A family over a fixed list of label values (event types, reasons): label strings made once. */
+function _fixed(name: string, help: string, type: Type, label: string, values: readonly string[], read: (i: number) => number): Collect {
+  const prefixes = values.map((v) => `${name}{${label}="${escapeLabelValue(v)}"} `);
+  return family(name, help, type, (out) => {
+    for (let i = 0; i < prefixes.length; i++) out.push(prefixes[i] + formatValue(read(i)) + "\n");
   });
 }
 
-/** A counter whose total lives elsewhere: each scrape adds what was counted since the last. */
-function _counter(registers: Registry[], name: string, help: string, labelNames: string[], read: Read): void {
-  const reported = new Map<string, number>();
-  new Counter({
-    name,
-    help,
-    labelNames,
-    registers,
-    collect() {
-      for (const [labels, v] of read()) {
-        const key = labelNames.length === 0 ? "" : labelNames.map((l) => labels[l]).join("\u0000");
-        const delta = v - (reported.get(key) ?? 0);
-        if (delta > 0 || !reported.has(key)) {
-          this.inc(labels, Math.max(delta, 0));
-          reported.set(key, v);
-        }
-      }
-    },
+function _map(name: string, help: string, type: Type, label: string, read: () => ReadonlyMap<string, number>): Collect {
+  return family(name, help, type, (out, labels) => {
+    for (const [k, v] of read()) line(out, name, labels.one(label, k), v);
+  });
+}
+
+function _probes(name: string, help: string, type: Type, probes: ReadonlyMap<string, ProbeState>, read: (s: ProbeState) => number): Collect {
+  return family(name, help, type, (out, labels) => {
+    for (const [probe, s] of probes) line(out, name, labels.one("probe", probe), read(s));
   });
 }
