@@ -56,7 +56,15 @@ interface _BunServer {
   port: number;
   stop(closeActive?: boolean): Promise<void> | void;
   requestIP(req: Request): { address: string } | null;
+  timeout(req: Request, seconds: number): void;
 }
+
+/**
+ * Bun closes a connection that moves no bytes for 10 s, and an event stream is quiet between
+ * its heartbeats (15 s): such a response gets this idle timeout instead, so a stream that
+ * moves nothing for a minute (its client stopped reading and the buffers filled) still goes.
+ */
+const _BUN_STREAM_IDLE_S = 60;
 declare const Bun: { serve(o: Record<string, unknown>): _BunServer };
 
 async function _serveBun(opts: ServeOptions): Promise<RunningServer> {
@@ -71,7 +79,11 @@ async function _serveBun(opts: ServeOptions): Promise<RunningServer> {
       // Bun shares a port between processes unless told not to; a second exporter must fail.
       reusePort: false,
       ...(opts.tls ? { tls: bunTlsOptions(opts.tls) } : {}),
-      fetch: (req: Request, srv: _BunServer) => opts.fetch(req, { remoteAddress: srv.requestIP(req)?.address ?? "" }),
+      fetch: async (req: Request, srv: _BunServer) => {
+        const res = await opts.fetch(req, { remoteAddress: srv.requestIP(req)?.address ?? "" });
+        if (res.headers.get("content-type")?.startsWith("text/event-stream")) srv.timeout(req, _BUN_STREAM_IDLE_S);
+        return res;
+      },
     });
   } catch (e) {
     throw _isAddrInUse(e) ? new AddressInUseError(opts.hostname, opts.port) : e;

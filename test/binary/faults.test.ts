@@ -284,6 +284,31 @@ describe("faults, through the compiled binary", { skip: BINARY ? false : "XCTL_B
     });
   });
 
+  it("a quiet event stream stays open past the server's idle timeout and gets heartbeats", { timeout: 40_000 }, async () => {
+    // No source: nothing to send but the heartbeat comment every 15 s. Bun closes a connection
+    // that moves no bytes for 10 s unless told otherwise for that request.
+    await withExporter([], async (ex) => {
+      const ac = new AbortController();
+      try {
+        const res = await fetch(`${ex.url}/api/v1/events/stream`, { signal: ac.signal });
+        assert.equal(res.status, 200);
+        const reader = res.body!.getReader();
+        const dec = new TextDecoder();
+        let text = "";
+        const deadline = Date.now() + 30_000;
+        while (!text.includes(": heartbeat") && Date.now() < deadline) {
+          const { done, value } = await reader.read().catch((e) => assert.fail(`the stream was cut: ${e} after ${JSON.stringify(text)}`));
+          if (done) assert.fail(`the stream ended after ${JSON.stringify(text)}`);
+          text += dec.decode(value, { stream: true });
+        }
+        assert.match(text, /: heartbeat\n\n/);
+        assert.equal(await metric(ex, "xctl_sse_clients"), 1);
+      } finally {
+        ac.abort();
+      }
+    });
+  });
+
   it("event-stream clients over --max-sse-clients get 503 and are counted", { timeout: 20_000 }, async () => {
     await withExporter(["--max-sse-clients", "2", "--probe", "builtin:demo"], async (ex) => {
       const streams = [new AbortController(), new AbortController()];
