@@ -103,11 +103,10 @@ export class Exporter {
     this.engine.setRules(opts.rules ?? defaultRules());
   }
 
-  /** Takes one accepted event through graph, diagnosis and the live stream. */
-  accept(ev: XEvent, probe?: ProbeState): void {
+  /** Takes one accepted event through graph, diagnosis and the live stream. `wall`: its receipt time. */
+  accept(ev: XEvent, probe?: ProbeState, wall = Date.now()): void {
     this.counters.accepted++;
     this.counters.byType[EVENT_TYPE_INDEX.get(ev.event_type)!]++;
-    const wall = Date.now();
     this.graph.apply(ev, wall);
     this.engine.accept(ev, wall);
     this.hub.publish(ev);
@@ -131,14 +130,14 @@ export class Exporter {
     } else rl.suppressed++;
   }
 
-  /** One line of NDJSON. Returns the rejection reason, or undefined when accepted. */
-  ingestLine(line: string, source: string, probe?: ProbeState): RejectReason | undefined {
-    const r = parseLine(line, Date.now());
+  /** One line of NDJSON received at `wall`. Returns the rejection reason, or undefined when accepted. */
+  ingestLine(line: string, source: string, probe?: ProbeState, wall = Date.now()): RejectReason | undefined {
+    const r = parseLine(line, wall);
     if (typeof r === "string") {
       this.reject(r, line, source);
       return r;
     }
-    this.accept(r, probe);
+    this.accept(r, probe, wall);
     return undefined;
   }
 
@@ -155,10 +154,13 @@ export class Exporter {
 
   /** A framed byte input for one source; rejections from framing are counted too. */
   lineInput(source: string, probe?: ProbeState, onReject?: (reason: RejectReason, sample: string) => void): LineInput {
-    return new LineFramer(
+    // The lines of one chunk arrived together: one clock read per chunk, not per line
+    // (Date.now() costs ~40 ns on Bun, as much as a graph update).
+    let received = 0;
+    const framer = new LineFramer(
       this.maxLineBytes,
       (line) => {
-        const reason = this.ingestLine(line, source, probe);
+        const reason = this.ingestLine(line, source, probe, received);
         if (reason !== undefined) onReject?.(reason, line);
       },
       (reason, sample) => {
@@ -166,6 +168,16 @@ export class Exporter {
         onReject?.(reason, sample);
       },
     );
+    return {
+      push(chunk) {
+        received = Date.now();
+        framer.push(chunk);
+      },
+      end() {
+        received = Date.now();
+        framer.end();
+      },
+    };
   }
 
   addSource(source: Source): void {
