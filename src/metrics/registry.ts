@@ -1,12 +1,12 @@
-// The exporter's metrics page. Hot-path state stays in plain counters and the graph's live
-// counts; every family reads it at scrape time, so an event never touches this module, and a
-// scrape costs the same whatever the size of the graph. The text is written directly
-// (exposition.ts): prom-client's registry cost several times the rest of a scrape.
-import { escapeLabelValue, family, formatValue, Histogram, line, Page, type Collect } from "./exposition.ts";
-import { processMetrics } from "./process.ts";
+// The exporter's metrics: one prom-client Registry per exporter. Hot-path state stays in
+// plain counters and the graph's live counts; every family reads it in collect() at scrape
+// time, so an event never touches prom-client, and a scrape costs the same whatever the size
+// of the graph.
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { EventCounters } from "../events/counters.ts";
 import { EVENT_TYPES, REJECT_REASONS } from "../events/schema.ts";
 import type { StateGraph } from "../graph/graph.ts";
+import { ProcessMetrics } from "./process.ts";
 
 /** Per-source state shown as xctl_probe_* (label `probe` = the source's name). */
 export interface ProbeState {
@@ -44,7 +44,7 @@ export interface MetricsInputs {
   stream: StreamState;
   version: string;
   runtime: string;
-  /** Runtime process metrics (process_*, nodejs_*); off for tests that want a small page. */
+  /** Runtime process metrics (process_*, nodejs_heap_*); off for replay's page. */
   processMetrics?: boolean;
 }
 
@@ -52,51 +52,57 @@ export interface MetricsInputs {
 export const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export class Metrics {
-  /** The page; `registry.metrics()` renders it (prom-client's call, kept for callers). */
-  readonly registry = new Page();
+  readonly registry = new Registry();
   readonly diagnosisLatency: Histogram;
+  private readonly _process: ProcessMetrics | undefined;
 
   constructor(inputs: MetricsInputs) {
     const { counters, graph, probes, diagnosis, ingest, stream } = inputs;
-    const page = this.registry;
+    const r = [this.registry];
 
-    page.add(_single("xctl_events_total", "Events accepted.", "counter", () => counters.accepted));
-    page.add(_fixed("xctl_events_by_type", "Events accepted, per event type.", "counter", "event_type", EVENT_TYPES, (i) => counters.byType[i]));
-    page.add(_fixed("xctl_events_rejected_total", "Lines or objects rejected, per reason.", "counter", "reason", REJECT_REASONS, (i) => counters.rejected[i]));
+    _counter(r, "xctl_events_total", "Events accepted.", [], () => [[{}, counters.accepted]]);
+    _counter(r, "xctl_events_by_type", "Events accepted, per event type.", ["event_type"], _fixed("event_type", EVENT_TYPES, (i) => counters.byType[i]));
+    _counter(r, "xctl_events_rejected_total", "Lines or objects rejected, per reason.", ["reason"], _fixed("reason", REJECT_REASONS, (i) => counters.rejected[i]));
 
-    page.add(_single("xctl_waitson_edges", "Current waits_on edges.", "gauge", () => graph.edges.waits_on));
-    page.add(_single("xctl_blockedby_edges", "Current blocked_by edges.", "gauge", () => graph.edges.blocked_by));
-    page.add(_single("xctl_consumes_edges", "Current consumes edges.", "gauge", () => graph.edges.consumes));
-    page.add(_single("xctl_active_processes", "Processes not exited.", "gauge", () => graph.activeProcesses));
-    page.add(_single("xctl_active_resources", "Resource nodes.", "gauge", () => graph.resources.size));
-    page.add(_single("xctl_error_nodes", "Error nodes inside the error window.", "gauge", () => graph.errors.size));
-    page.add(_single("xctl_graph_evictions_total", "Nodes evicted to stay within --max-nodes.", "counter", () => graph.evictions));
+    _gauge(r, "xctl_waitson_edges", "Current waits_on edges.", [], () => [[{}, graph.edges.waits_on]]);
+    _gauge(r, "xctl_blockedby_edges", "Current blocked_by edges.", [], () => [[{}, graph.edges.blocked_by]]);
+    _gauge(r, "xctl_consumes_edges", "Current consumes edges.", [], () => [[{}, graph.edges.consumes]]);
+    _gauge(r, "xctl_active_processes", "Processes not exited.", [], () => [[{}, graph.activeProcesses]]);
+    _gauge(r, "xctl_active_resources", "Resource nodes.", [], () => [[{}, graph.resources.size]]);
+    _gauge(r, "xctl_error_nodes", "Error nodes inside the error window.", [], () => [[{}, graph.errors.size]]);
+    _counter(r, "xctl_graph_evictions_total", "Nodes evicted to stay within --max-nodes.", [], () => [[{}, graph.evictions]]);
 
-    page.add(_single("xctl_diagnoses_total", "Diagnosis runs.", "counter", () => diagnosis.runs));
-    page.add(_map("xctl_diagnoses_by_scene", "Diagnosis runs that concluded with each scene.", "counter", "scene", () => diagnosis.byScene));
-    page.add(
-      family("xctl_scene_active", "1 while a scene's rule matches, else 0.", "gauge", (out, labels) => {
-        for (const scene of diagnosis.byScene.keys()) line(out, "xctl_scene_active", labels.one("scene", scene), diagnosis.active.has(scene) ? 1 : 0);
-      }),
+    _counter(r, "xctl_diagnoses_total", "Diagnosis runs.", [], () => [[{}, diagnosis.runs]]);
+    _counter(r, "xctl_diagnoses_by_scene", "Diagnosis runs that concluded with each scene.", ["scene"], () => _entries("scene", diagnosis.byScene));
+    _gauge(r, "xctl_scene_active", "1 while a scene's rule matches, else 0.", ["scene"], function* () {
+      for (const scene of diagnosis.byScene.keys()) yield [{ scene }, diagnosis.active.has(scene) ? 1 : 0];
+    });
+    this.diagnosisLatency = new Histogram({
+      name: "xctl_diagnosis_latency_seconds",
+      help: "Duration of a diagnosis run.",
+      buckets: LATENCY_BUCKETS,
+      registers: r,
+    });
+
+    _gauge(r, "xctl_probe_up", "1 while the probe's process runs, else 0.", ["probe"], () => _probes(probes, (s) => (s.up ? 1 : 0)));
+    _counter(r, "xctl_probe_restarts_total", "Probe restarts after it exited.", ["probe"], () => _probes(probes, (s) => s.restarts));
+    _gauge(r, "xctl_probe_last_event_timestamp_seconds", "Wall-clock time of the probe's last accepted event.", ["probe"], () =>
+      _probes(probes, (s) => s.lastEventMs / 1000),
     );
-    this.diagnosisLatency = new Histogram("xctl_diagnosis_latency_seconds", "Duration of a diagnosis run.", LATENCY_BUCKETS);
-    page.add(this.diagnosisLatency.collect);
 
-    page.add(_probes("xctl_probe_up", "1 while the probe's process runs, else 0.", "gauge", probes, (s) => (s.up ? 1 : 0)));
-    page.add(_probes("xctl_probe_restarts_total", "Probe restarts after it exited.", "counter", probes, (s) => s.restarts));
-    page.add(
-      _probes("xctl_probe_last_event_timestamp_seconds", "Wall-clock time of the probe's last accepted event.", "gauge", probes, (s) => s.lastEventMs / 1000),
+    _gauge(r, "xctl_ingest_queue_bytes", "Bytes of pushed event bodies being ingested.", [], () => [[{}, ingest.queueBytes]]);
+    _counter(r, "xctl_ingest_queue_full_total", "Ingest refused at the queue bound, per source kind.", ["source_kind"], () =>
+      _entries("source_kind", ingest.queueFull),
+    );
+    _gauge(r, "xctl_sse_clients", "Connected event-stream clients.", [], () => [[{}, stream.clients]]);
+    _counter(r, "xctl_sse_dropped_total", "Event-stream clients cut off, per reason.", ["reason"], () => _entries("reason", stream.dropped));
+
+    new Gauge({ name: "xctl_build_info", help: "Build information; the value is always 1.", labelNames: ["version", "runtime"], registers: r }).set(
+      { version: inputs.version, runtime: inputs.runtime },
+      1,
     );
 
-    page.add(_single("xctl_ingest_queue_bytes", "Bytes of pushed event bodies being ingested.", "gauge", () => ingest.queueBytes));
-    page.add(_map("xctl_ingest_queue_full_total", "Ingest refused or paused at the queue bound, per source kind.", "counter", "source_kind", () => ingest.queueFull));
-    page.add(_single("xctl_sse_clients", "Connected event-stream clients.", "gauge", () => stream.clients));
-    page.add(_map("xctl_sse_dropped_total", "Event-stream clients cut off, per reason.", "counter", "reason", () => stream.dropped));
-
-    const info = `xctl_build_info{version="${escapeLabelValue(inputs.version)}",runtime="${escapeLabelValue(inputs.runtime)}"} 1\n`;
-    page.add(family("xctl_build_info", "Build information; the value is always 1.", "gauge", (out) => out.push(info)));
-
-    if (inputs.processMetrics !== false) page.add(processMetrics());
+    if (inputs.processMetrics !== false) this._process = new ProcessMetrics(this.registry);
   }
 
   get contentType(): string {
@@ -104,32 +110,56 @@ export class Metrics {
   }
 
   render(): Promise<string> {
+    this._process?.refresh();
     return this.registry.metrics();
   }
 }
 
-type Type = "counter" | "gauge";
+type Labels = Record<string, string>;
+type Samples = Iterable<readonly [Labels, number]>;
 
-function _single(name: string, help: string, type: Type, read: () => number): Collect {
-  return family(name, help, type, (out) => line(out, name, "", read()));
+function _fixed(label: string, values: readonly string[], read: (i: number) => number): () => Samples {
+  const labels = values.map((v) => ({ [label]: v }));
+  return () => labels.map((l, i) => [l, read(i)] as const);
 }
 
-/** A family over a fixed list of label values (event types, reasons): label strings made once. */
-function _fixed(name: string, help: string, type: Type, label: string, values: readonly string[], read: (i: number) => number): Collect {
-  const prefixes = values.map((v) => `${name}{${label}="${escapeLabelValue(v)}"} `);
-  return family(name, help, type, (out) => {
-    for (let i = 0; i < prefixes.length; i++) out.push(prefixes[i] + formatValue(read(i)) + "\n");
+function* _entries(label: string, map: ReadonlyMap<string, number>): Samples {
+  for (const [k, v] of map) yield [{ [label]: k }, v];
+}
+
+function* _probes(probes: ReadonlyMap<string, ProbeState>, read: (s: ProbeState) => number): Samples {
+  for (const [probe, s] of probes) yield [{ probe }, read(s)];
+}
+
+function _gauge(registers: Registry[], name: string, help: string, labelNames: string[], read: () => Samples): void {
+  new Gauge({
+    name,
+    help,
+    labelNames,
+    registers,
+    collect() {
+      for (const [labels, v] of read()) this.set(labels, v);
+    },
   });
 }
 
-function _map(name: string, help: string, type: Type, label: string, read: () => ReadonlyMap<string, number>): Collect {
-  return family(name, help, type, (out, labels) => {
-    for (const [k, v] of read()) line(out, name, labels.one(label, k), v);
-  });
-}
-
-function _probes(name: string, help: string, type: Type, probes: ReadonlyMap<string, ProbeState>, read: (s: ProbeState) => number): Collect {
-  return family(name, help, type, (out, labels) => {
-    for (const [probe, s] of probes) line(out, name, labels.one("probe", probe), read(s));
+/** A counter whose total lives elsewhere: each scrape adds what was counted since the last. */
+function _counter(registers: Registry[], name: string, help: string, labelNames: string[], read: () => Samples): void {
+  const reported = new Map<string, number>();
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers,
+    collect() {
+      for (const [labels, v] of read()) {
+        const key = labelNames.length === 0 ? "" : labels[labelNames[0]];
+        const last = reported.get(key);
+        if (last === undefined || v > last) {
+          this.inc(labels, last === undefined ? v : v - last);
+          reported.set(key, v);
+        }
+      }
+    },
   });
 }

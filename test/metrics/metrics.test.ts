@@ -9,7 +9,6 @@ import { Exporter } from "../../src/exporter.ts";
 import { acceptsGzip, createApp } from "../../src/http/app.ts";
 import { createLogger } from "../../src/log.ts";
 import { EVENT_TYPES } from "../../src/events/schema.ts";
-import { escapeLabelValue, formatValue, Histogram, Page } from "../../src/metrics/exposition.ts";
 import { EXTRA_METRICS, SEED_METRICS } from "../../src/metrics/names.ts";
 
 const T0 = 1_732_500_000_000;
@@ -43,8 +42,8 @@ function parse(page: string) {
 }
 
 describe("metrics page", () => {
-  it("promtool parses it; its only lint findings are the two contract names without _total", () => {
-    const page = loaded(true).metrics.registry.render();
+  it("promtool parses it; its only lint findings are the two contract names without _total", async () => {
+    const page = await loaded(true).metrics.render();
     const r = spawnSync("promtool", ["check", "metrics"], { input: page, encoding: "utf8" });
     if ((r.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") {
       assert.fail("promtool not found: install Debian's prometheus package (apt-get install -y prometheus)");
@@ -78,18 +77,19 @@ describe("metrics page", () => {
     assert.ok(!page.includes("process_cpu"), "no process metrics when off");
   });
 
-  it("reads the state at each render: nothing is cached between scrapes", () => {
+  it("reads the state at each render: nothing is cached between scrapes", async () => {
     const ex = loaded();
-    const before = parse(ex.metrics.registry.render()).samples.get("xctl_events_total");
+    const before = parse(await ex.metrics.render()).samples.get("xctl_events_total");
     ex.ingestLine(JSON.stringify({ ts: T0 + 5, event_type: "compute.mem", entity_id: "gpu-01", pid: 8, value: "1" }), "test");
-    const after = parse(ex.metrics.registry.render()).samples;
+    const after = parse(await ex.metrics.render()).samples;
     assert.equal(before, 3);
     assert.equal(after.get("xctl_events_total"), 4);
     assert.equal(after.get("xctl_consumes_edges"), 2);
   });
 
-  it("serves the runtime's process metrics, read fresh", () => {
-    const { samples } = parse(loaded(true).metrics.registry.render());
+  it("serves the runtime's process metrics, read fresh", async () => {
+    const ex = loaded(true);
+    const { samples } = parse(await ex.metrics.render());
     const now = Date.now() / 1000;
     assert.ok(samples.get("process_resident_memory_bytes")! > 1_000_000);
     assert.ok(samples.get("process_virtual_memory_bytes")! >= samples.get("process_resident_memory_bytes")!);
@@ -104,29 +104,31 @@ describe("metrics page", () => {
     // Burn some CPU: the next scrape shows more.
     const t = Date.now();
     while (Date.now() - t < 30);
-    assert.ok(parse(loaded(true).metrics.registry.render()).samples.get("process_cpu_seconds_total")! > cpu);
+    assert.ok(parse(await ex.metrics.render()).samples.get("process_cpu_seconds_total")! > cpu);
   });
 
-  it("writes a cumulative histogram with +Inf, sum and count", () => {
-    const h = new Histogram("x_seconds", "help", [0.1, 1]);
-    const page = new Page();
-    page.add(h.collect);
-    for (const v of [0.05, 0.1, 0.5, 3]) h.observe(v);
-    assert.equal(
-      page.render(),
-      '# HELP x_seconds help\n# TYPE x_seconds histogram\nx_seconds_bucket{le="0.1"} 2\nx_seconds_bucket{le="1"} 3\n' +
-        'x_seconds_bucket{le="+Inf"} 4\nx_seconds_sum 3.65\nx_seconds_count 4\n',
-    );
+  it("writes the diagnosis latency as a cumulative histogram with +Inf, sum and count", async () => {
+    const ex = loaded();
+    for (const v of [0.00005, 0.0001, 0.3, 30]) ex.metrics.diagnosisLatency.observe(v);
+    const { samples } = parse(await ex.metrics.render());
+    assert.equal(samples.get('xctl_diagnosis_latency_seconds_bucket{le="0.0001"}'), 2);
+    assert.equal(samples.get('xctl_diagnosis_latency_seconds_bucket{le="0.5"}'), 3);
+    assert.equal(samples.get('xctl_diagnosis_latency_seconds_bucket{le="10"}'), 3);
+    assert.equal(samples.get('xctl_diagnosis_latency_seconds_bucket{le="+Inf"}'), 4);
+    assert.equal(samples.get("xctl_diagnosis_latency_seconds_count"), 4);
+    assert.ok(Math.abs(samples.get("xctl_diagnosis_latency_seconds_sum")! - 30.30015) < 1e-9);
   });
 
-  it("formats values and escapes label values as the text format wants", () => {
-    assert.equal(formatValue(NaN), "NaN");
-    assert.equal(formatValue(Infinity), "+Inf");
-    assert.equal(formatValue(-Infinity), "-Inf");
-    assert.equal(formatValue(1e21), "1e+21");
-    assert.equal(formatValue(0.25), "0.25");
-    assert.equal(escapeLabelValue('a\\b"c\nd'), 'a\\\\b\\"c\\nd');
-    assert.equal(escapeLabelValue("plain"), "plain");
+  it("counters never go down between scrapes and start at 0 for every label", async () => {
+    const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
+    const first = parse(await ex.metrics.render()).samples;
+    assert.equal(first.get('xctl_events_rejected_total{reason="too_long"}'), 0);
+    ex.ingestLine("garbage", "t");
+    ex.ingestLine("garbage", "t");
+    const second = parse(await ex.metrics.render()).samples;
+    assert.equal(second.get('xctl_events_rejected_total{reason="invalid_json"}'), 2);
+    const third = parse(await ex.metrics.render()).samples;
+    assert.equal(third.get('xctl_events_rejected_total{reason="invalid_json"}'), 2, "a scrape without news repeats the total");
   });
 });
 
