@@ -2,7 +2,7 @@
 // time. Two measures per run: the engine's own duration_ms (performance.now around the run,
 // in the answer) and the round trip minus the median round trip of GET /healthz (the HTTP
 // cost of an empty route), so the figure can be checked from outside too.
-import { median, percentile } from "./util.ts";
+import { median, percentile, request } from "./util.ts";
 
 export interface DiagResult {
   runs: number;
@@ -24,12 +24,12 @@ export async function benchDiagnosis(url: string, runs = 300, warmup = 30): Prom
   let scene: string | null = null;
   for (let i = 0; i < warmup + runs; i++) {
     let t = performance.now();
-    const res = await fetch(`${url}/api/v1/diagnoses`, { method: "POST" });
+    const res = await request(`${url}/api/v1/diagnoses`, { method: "POST" });
     const body = (await res.json()) as { duration_ms: number; scene: string | null };
     const rt = performance.now() - t;
     if (res.status !== 200) throw new Error(`POST /api/v1/diagnoses: ${res.status} ${JSON.stringify(body)}`);
     t = performance.now();
-    const h = await fetch(`${url}/healthz`);
+    const h = await request(`${url}/healthz`);
     await h.arrayBuffer();
     const et = performance.now() - t;
     if (i < warmup) continue;

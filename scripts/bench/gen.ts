@@ -14,7 +14,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { seededRandom } from "../../src/sources/demo-host.ts";
 
-export const GEN_VERSION = 1;
+export const GEN_VERSION = 2;
 export const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), "../../.bench");
 
 const GPUS = Array.from({ length: 64 }, (_, i) => `gpu-${String(i).padStart(2, "0")}`);
@@ -106,7 +106,7 @@ export function generate(o: GenOptions, out = benchFile(o)): GenResult {
     if (r < 0.001) {
       // Errors: mostly network and storage; GPU faults are the rarest (and block the most).
       const e = rand();
-      if (e < 0.15) emit("error.hw", GPUS[pick(p.gpus)], p.job, p.pid, pick(GPU_XIDS));
+      if (e < 0.2) emit("error.hw", GPUS[pick(p.gpus)], p.job, p.pid, pick(GPU_XIDS));
       else if (e < 0.4) emit("error.hw", pick(NVME), null, null, pick(IO_ERRORS));
       else if (e < 0.8) emit("error.net", pick(NICS), null, null, pick(NET_ERRORS));
       else emit("topo.link_down", pick(NICS), null, null, "DOWN");
@@ -121,15 +121,18 @@ export function generate(o: GenOptions, out = benchFile(o)): GenResult {
     } else if (r < 0.002) {
       emit("intent.run", `pid-${p.pid}`, p.job, p.pid, "train");
     } else if (r < 0.32) {
-      emit("compute.util", GPUS[pick(p.gpus)], job, pid, String(Math.floor(rand() * 100)));
+      // Readings in the units the probes use (builtin:demo, nvidia-smi): percent for GPUs.
+      emit("compute.util", GPUS[pick(p.gpus)], job, pid, String(rand() < 0.03 ? Math.floor(rand() * 10) : 60 + Math.floor(rand() * 40)));
     } else if (r < 0.5) {
-      emit("compute.mem", GPUS[pick(p.gpus)], job, pid, String(Math.floor(rand() * 81920)));
+      emit("compute.mem", GPUS[pick(p.gpus)], job, pid, String(rand() < 0.005 ? 95 + Math.floor(rand() * 5) : 40 + Math.floor(rand() * 50)));
     } else if (r < 0.68) {
       // Bandwidth in GB/s; 1 in 50 readings says the process is waiting.
       const w = rand();
       emit("transport.bw", pick(NICS), job, pid, w < 0.01 ? "IO_WAIT" : w < 0.02 ? "0.4" : (1 + rand() * 24).toFixed(1));
     } else if (r < 0.7) {
-      emit("transport.drop", pick(NICS), job, pid, String(1 + Math.floor(rand() * 20)));
+      // Drops: a NIC's count; during a storm (1 in 10) attributed to a process.
+      const storm = rand() < 0.1;
+      emit("transport.drop", pick(NICS), storm ? p.job : null, storm ? p.pid : null, String(storm ? 10 + Math.floor(rand() * 70) : Math.floor(rand() * 2)));
     } else if (r < 0.85) {
       emit("storage.iops", pick(NVME), job, pid, rand() < 0.02 ? "0" : String(1000 + Math.floor(rand() * 200000)));
     } else {

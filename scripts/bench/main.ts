@@ -1,6 +1,6 @@
 // `npm run bench`: generates the event files, runs every step, writes BENCHMARKS.md and prints
 // a summary. Knobs (environment): BENCH_RUNS (3), BENCH_EVENTS (1000000), BENCH_SEED (42),
-// BENCH_WRK_SECONDS (4), BENCH_WRK_CONNECTIONS (4), BENCH_STARTS (7),
+// BENCH_WRK_SECONDS (4), BENCH_WRK_CONNECTIONS (4), BENCH_STARTS (7), BENCH_ENGINE_RUNS (1000),
 // BENCH_TARGETS (binary,bun,deno,node), BENCH_OUT (BENCHMARKS.md).
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -10,7 +10,7 @@ import { benchDiagnosis } from "./diag.ts";
 import { generate } from "./gen.ts";
 import { benchIngest, graphFigures } from "./ingest.ts";
 import { startExporter } from "./live.ts";
-import { renderReport, summaryLines, type Results, type RuntimeScrape } from "./report.ts";
+import { renderReport, summaryLines, type EngineFigures, type Results, type RuntimeScrape } from "./report.ts";
 import { wrk, type ScrapeResult } from "./scrape.ts";
 import { BIN, freePort, getText, median, procMemory, ROOT, say, startChild, waitReady, type Target } from "./util.ts";
 
@@ -21,6 +21,7 @@ const SEED = env("BENCH_SEED", 42);
 const PROCESSES = 1000;
 const WRK = { seconds: env("BENCH_WRK_SECONDS", 4), connections: env("BENCH_WRK_CONNECTIONS", 4), runs: RUNS };
 const STARTS = env("BENCH_STARTS", 7);
+const ENGINE_RUNS = env("BENCH_ENGINE_RUNS", 1000);
 const TARGETS = (process.env.BENCH_TARGETS ?? "binary,bun,deno,node").split(",") as Target[];
 const OUT = join(ROOT, process.env.BENCH_OUT ?? "BENCHMARKS.md");
 const BINARY = join(ROOT, "dist/xctl-exporter-linux-x64");
@@ -52,11 +53,19 @@ async function main(): Promise<void> {
     results.ingest.push(r);
   }
 
+  // --- where ingest time goes, and the diagnosis engine on its own (both on Bun) ----------
+  say("ingest stages on Bun (scripts/bench/stages.ts)");
+  results.stages = _stages(base.path);
+  if (existsSync(join(ROOT, "scripts/bench/diagnosis.ts"))) {
+    say("diagnosis engine on Bun (scripts/bench/diagnosis.ts)");
+    results.engine = _engineBench();
+  }
+
   // --- the binary: scrape, diagnosis, footprint --------------------------------------------
   if (TARGETS.includes("binary")) {
     say("scrape: binary, empty graph");
     const empty = await startExporter("binary");
-    const emptyScrape = wrk(`${empty.url}/metrics`, WRK);
+    const emptyScrape = await wrk(`${empty.url}/metrics`, WRK);
     const emptyBytes = (await getText(`${empty.url}/metrics`)).length;
     const emptyDiag = await benchDiagnosis(empty.url, 100, 10);
     await empty.stop();
@@ -65,8 +74,8 @@ async function main(): Promise<void> {
     const loaded = await startExporter("binary", base.path, EVENTS);
     const loadedText = await getText(`${loaded.url}/metrics`);
     const graph = graphFigures(loadedText);
-    const loadedScrape = wrk(`${loaded.url}/metrics`, WRK);
-    const gzipScrape = wrk(`${loaded.url}/metrics`, { ...WRK, header: "Accept-Encoding: gzip" });
+    const loadedScrape = await wrk(`${loaded.url}/metrics`, WRK);
+    const gzipScrape = await wrk(`${loaded.url}/metrics`, { ...WRK, header: "Accept-Encoding: gzip" });
     say("diagnosis: binary, loaded");
     const diag = await benchDiagnosis(loaded.url);
     const loadedMem = procMemory(loaded.proc.pid!);
@@ -117,10 +126,10 @@ async function main(): Promise<void> {
   for (const t of TARGETS.filter((x) => x !== "binary")) {
     say(`scrape: ${t} (source), empty and loaded`);
     const empty = await startExporter(t);
-    const emptyScrape = wrk(`${empty.url}/metrics`, WRK);
+    const emptyScrape = await wrk(`${empty.url}/metrics`, WRK);
     await empty.stop();
     const loaded = await startExporter(t, base.path, EVENTS);
-    const loadedScrape = wrk(`${loaded.url}/metrics`, WRK);
+    const loadedScrape = await wrk(`${loaded.url}/metrics`, WRK);
     const mem = procMemory(loaded.proc.pid!);
     await loaded.stop();
     const entry: RuntimeScrape = { target: t, emptyScrape, loadedScrape, loadS: loaded.loadS, readyMs: empty.readyMs, idleRss: empty.idleRss, loadedRss: mem.rss };
@@ -134,6 +143,40 @@ async function main(): Promise<void> {
   process.stdout.write("\n" + summaryLines(results).join("\n") + `\n\nwrote ${OUT} in ${results.elapsedS.toFixed(0)} s\n`);
 }
 
+/** Per-stage medians of RUNS runs of scripts/bench/stages.ts. */
+function _stages(file: string): Record<string, number> {
+  const runs: Record<string, number>[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const r = spawnSync(join(BIN, "bun"), [join(ROOT, "scripts/bench/stages.ts"), file], { encoding: "utf8", cwd: ROOT });
+    if (r.status !== 0) throw new Error(`stages.ts failed: ${r.stderr}`);
+    runs.push(JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, number>);
+  }
+  return Object.fromEntries(Object.keys(runs[0]).map((k) => [k, median(runs.map((x) => x[k]))]));
+}
+
+/** scripts/bench/diagnosis.ts (the diagnosis engine's own benchmark), its text parsed. */
+function _engineBench(): EngineFigures[] {
+  const r = spawnSync(join(BIN, "bun"), [join(ROOT, "scripts/bench/diagnosis.ts"), "--runs", String(ENGINE_RUNS)], { encoding: "utf8", cwd: ROOT });
+  if (r.status !== 0) throw new Error(`diagnosis.ts failed: ${r.stderr}`);
+  const out: EngineFigures[] = [];
+  for (const block of r.stdout.split(/^(?=processes=)/m).slice(1)) {
+    const num = (re: RegExp) => Number(re.exec(block)?.[1]);
+    out.push({
+      processes: num(/processes=(\d+)/),
+      edges: num(/edges=(\d+)/),
+      hostMedianMs: num(/host-wide run ms: median=([\d.]+)/),
+      hostP99Ms: num(/host-wide run ms: .*p99=([\d.]+)/),
+      pidMedianMs: num(/per-pid run ms: +median=([\d.]+)/),
+      pidP99Ms: num(/per-pid run ms: .*p99=([\d.]+)/),
+      graphUsPerEvent: num(/graph only=([\d.]+)/),
+      withMatcherUsPerEvent: num(/graph\+matcher=([\d.]+)/),
+      matching: /matching: ([^)]*)\)/.exec(block)?.[1] ?? "",
+    });
+  }
+  if (out.length < 2) throw new Error(`diagnosis.ts: unexpected output\n${r.stdout}`);
+  return out;
+}
+
 async function _nodeExporter(): Promise<ScrapeResult & { bytes: number; version: string }> {
   const bin = ["/usr/bin/prometheus-node-exporter", "/usr/sbin/prometheus-node-exporter"].find((p) => existsSync(p));
   if (!bin) throw new Error("prometheus-node-exporter is not installed (scripts/bench/run.sh installs it)");
@@ -142,7 +185,7 @@ async function _nodeExporter(): Promise<ScrapeResult & { bytes: number; version:
   try {
     await waitReady(c, "/metrics");
     const bytes = (await getText(`${c.url}/metrics`)).length;
-    const r = wrk(`${c.url}/metrics`, WRK);
+    const r = await wrk(`${c.url}/metrics`, WRK);
     const v = spawnSync(bin, ["--version"], { encoding: "utf8" });
     const version = /version (\S+)/.exec(`${v.stdout}${v.stderr}`)?.[1] ?? "?";
     return { ...r, bytes, version };

@@ -1,5 +1,5 @@
 // Scrape throughput: wrk against a metrics URL, a few seconds per run, several runs.
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { median } from "./util.ts";
 
 export interface WrkRun {
@@ -24,15 +24,26 @@ export interface WrkOptions {
   header?: string;
 }
 
-export function wrk(url: string, o: WrkOptions): ScrapeResult {
+/** Runs wrk `o.runs` times. Asynchronous, so the children's pipes keep draining meanwhile. */
+export async function wrk(url: string, o: WrkOptions): Promise<ScrapeResult> {
   const runs: WrkRun[] = [];
   for (let i = 0; i < o.runs; i++) {
     const args = ["-t1", `-c${o.connections}`, `-d${o.seconds}s`, "--latency", ...(o.header ? ["-H", o.header] : []), url];
-    const r = spawnSync("wrk", args, { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`wrk ${args.join(" ")} failed: ${r.stderr}`);
-    runs.push(parseWrk(r.stdout, url));
+    runs.push(parseWrk(await _run("wrk", args), url));
   }
   return { runs, rps: median(runs.map((r) => r.rps)), p50Ms: median(runs.map((r) => r.p50Ms)), p99Ms: median(runs.map((r) => r.p99Ms)) };
+}
+
+function _run(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.once("error", reject);
+    child.once("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(" ")} failed (${code}): ${err}`))));
+  });
 }
 
 export function parseWrk(text: string, url = ""): WrkRun {
@@ -40,6 +51,7 @@ export function parseWrk(text: string, url = ""): WrkRun {
   if (bad) throw new Error(`wrk ${url}: ${bad[1]} responses were not 200`);
   if (/Socket errors:.*(read|write|timeout) [1-9]/.test(text)) throw new Error(`wrk ${url}: socket errors\n${text}`);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1]);
+  if (!(rps > 0)) throw new Error(`wrk ${url}: no answers\n${text}`);
   const lat = (p: string) => _ms(new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s)\\s*$`, "m").exec(text));
   const read = /requests in [\d.]+\w+, ([\d.]+)(B|KB|MB|GB) read/.exec(text);
   const requests = Number(/(\d+) requests in/.exec(text)?.[1]);

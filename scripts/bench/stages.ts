@@ -1,6 +1,7 @@
 // Where ingest time goes: the same file through cumulative stages of the pipeline, in one
 // process, so each step's cost is the difference to the one before. Runs under Bun, Deno and
 // Node. Prints one JSON object: {stage: seconds} (CPU time of this process, user + system).
+// STAGES=a,b runs only those (without the others, the JIT is colder: compare like with like).
 //
 //   bun scripts/bench/stages.ts FILE
 import { closeSync, openSync, readSync } from "node:fs";
@@ -63,20 +64,25 @@ const stages: Record<string, () => void> = {
   },
   "+graph"() {
     const g = new StateGraph();
+    let wall = 0;
     const f = new LineFramer(65536, (line) => {
-      const r = parseLine(line, 0);
-      if (typeof r !== "string") g.apply(r, Date.now());
+      const r = parseLine(line, wall);
+      if (typeof r !== "string") g.apply(r, wall);
     }, () => {});
-    _feed((c) => f.push(c));
+    // One clock read per chunk, as the exporter does.
+    _feed((c) => {
+      wall = Date.now();
+      f.push(c);
+    });
     f.end();
   },
-  "exporter, no rules"() {
+  "exporter-no-rules"() {
     const x = new Exporter({ log, rules: [], processMetrics: false, liveClock: false });
     const input = x.lineInput("bench");
     _feed((c) => input.push(c));
     input.end();
   },
-  "exporter, default rules"() {
+  "exporter-default-rules"() {
     const x = new Exporter({ log, processMetrics: false, liveClock: false });
     const input = x.lineInput("bench");
     _feed((c) => input.push(c));

@@ -158,8 +158,21 @@ export function sample(text: string, name: string): number {
   return m ? Number(m[1]) : NaN;
 }
 
+/**
+ * fetch, retried once when a pooled keep-alive connection turns out closed (the server drops
+ * idle ones, e.g. Bun after 10 s, while wrk held the machine).
+ */
+export async function request(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch {
+    await sleep(50);
+    return fetch(url, init);
+  }
+}
+
 export async function getText(url: string): Promise<string> {
-  const res = await fetch(url);
+  const res = await request(url);
   return res.text();
 }
 
