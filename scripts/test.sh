@@ -26,4 +26,5 @@ bash scripts/build.sh linux-x64
 # The binary's own tests, and the command-line tests again with the binary in place of the
 # source: what a GPU host runs is what is tested.
 step "compiled binary"
-XCTL_BINARY="$PWD/dist/xctl-exporter-linux-x64" node --import tsx --test --test-concurrency=2 test/binary/*.test.ts test/cli/*.test.ts
+XCTL_BINARY="$PWD/dist/xctl-exporter-linux-x64" node --import tsx --test --test-concurrency=2 test/binary/*.test.ts test/cli/*.test.ts \
+  test/diagnosis/cli-http.test.ts test/http/stream.test.ts
