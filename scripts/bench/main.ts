@@ -1,7 +1,8 @@
 // `npm run bench`: generates the event files, runs every step, writes BENCHMARKS.md and prints
 // a summary. Knobs (environment): BENCH_RUNS (3), BENCH_EVENTS (1000000), BENCH_SEED (42),
 // BENCH_WRK_SECONDS (4), BENCH_WRK_CONNECTIONS (4), BENCH_STARTS (7), BENCH_ENGINE_RUNS (1000),
-// BENCH_TARGETS (binary,bun,deno,node), BENCH_OUT (BENCHMARKS.md).
+// BENCH_TARGETS (binary,bun,deno,node), BENCH_OUT (BENCHMARKS.md). `--report-only` re-renders
+// BENCHMARKS.md from .bench/results.json without measuring.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
@@ -214,5 +215,10 @@ function _versions(): Results["versions"] {
   };
 }
 
-await main();
+if (process.argv.includes("--report-only")) {
+  // Re-render BENCHMARKS.md from the last run's results (after a change to report.ts).
+  const results = JSON.parse(readFileSync(join(ROOT, ".bench/results.json"), "utf8")) as Results;
+  writeFileSync(OUT, renderReport(results));
+  process.stdout.write(summaryLines(results).join("\n") + `\nwrote ${OUT}\n`);
+} else await main();
 process.exit(0);

@@ -211,7 +211,7 @@ export function renderReport(r: Results): string {
   if (b) {
     p("## Scrape");
     p();
-    p(`\`GET /metrics\` with wrk, plain (no Accept-Encoding) unless marked gzip, as Prometheus sends it. The loaded exporter got the ` +
+    p(`\`GET /metrics\` with wrk, plain (no Accept-Encoding) unless marked gzip (which Prometheus asks for). The loaded exporter got the ` +
       `event file through \`--stdin\` first (in ${fmt.f(b.loadS, 1)} s: ${fmt.int(f.events / b.loadS)} events/s including HTTP polling of the count).`);
     p();
     head(["server", "scrapes/s", "p50", "p99", "page bytes"]);
