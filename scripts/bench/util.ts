@@ -107,10 +107,18 @@ export interface Child {
   stop(): Promise<void>;
 }
 
+/** Servers still running: killed when the bench exits, even on an error. */
+const _live = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const p of _live) p.kill("SIGKILL");
+});
+
 /** Starts a long-running server child on 127.0.0.1:port. */
 export function startChild(argv: string[], port: number, opts: { stdin?: "pipe" | "ignore" } = {}): Child {
   const startedAt = performance.now();
   const proc = spawn(argv[0], argv.slice(1), { cwd: ROOT, stdio: [opts.stdin ?? "ignore", "ignore", "pipe"] });
+  _live.add(proc);
+  proc.once("exit", () => _live.delete(proc));
   let err = "";
   proc.stderr!.on("data", (d) => {
     if (err.length < 100_000) err += d;
