@@ -7,6 +7,7 @@ import type { EventCounters } from "../events/counters.ts";
 import { EVENT_TYPES, REJECT_REASONS } from "../events/schema.ts";
 import type { StateGraph } from "../graph/graph.ts";
 import { ProcessMetrics } from "./process.ts";
+import { CONTENT_TYPE, TextFormat } from "./text-format.ts";
 
 /** Per-source state shown as xctl_probe_* (label `probe` = the source's name). */
 export interface ProbeState {
@@ -55,6 +56,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly diagnosisLatency: Histogram;
   private readonly _process: ProcessMetrics | undefined;
+  private readonly _text = new TextFormat(this.registry);
 
   constructor(inputs: MetricsInputs) {
     const { counters, graph, probes, diagnosis, ingest, stream } = inputs;
@@ -106,12 +108,12 @@ export class Metrics {
   }
 
   get contentType(): string {
-    return this.registry.contentType;
+    return CONTENT_TYPE;
   }
 
   render(): Promise<string> {
     this._process?.refresh();
-    return this.registry.metrics();
+    return this._text.render();
   }
 }
 

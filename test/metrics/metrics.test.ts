@@ -165,3 +165,24 @@ describe("GET /metrics compression", () => {
     assert.ok(raw.length < text.length / 2);
   });
 });
+
+describe("text format", () => {
+  it("writes exactly the samples prom-client's own writer does", async () => {
+    const ex = loaded(true);
+    ex.metrics.diagnosisLatency.observe(0.002);
+    const ours = parse(await ex.metrics.render()).samples;
+    const theirs = parse(await ex.metrics.registry.metrics()).samples;
+    // Process metrics are read at each render, so they may differ by the time between the two.
+    const stable = (m: Map<string, number>) => new Map([...m].filter(([k]) => !/^(process_|nodejs_)/.test(k)));
+    assert.deepEqual(stable(ours), stable(theirs));
+    assert.deepEqual([...ours.keys()].sort(), [...theirs.keys()].sort());
+  });
+
+  it("keeps escaping label values as the format wants, render after render", async () => {
+    const ex = loaded();
+    for (let i = 0; i < 3; i++) {
+      const page = await ex.metrics.render();
+      assert.ok(page.includes('xctl_probe_restarts_total{probe="odd \\"probe\\"\\\\with\\nnewline"} 2\n'), page);
+    }
+  });
+});
