@@ -79,12 +79,50 @@ export interface Rule {
 
 export const SCENE_RE = /^[a-z][a-z0-9_]*$/;
 
-/** A strict decimal number: what a threshold or a numeric comparison accepts. */
+// Every metric-condition update parses the new value, often the same text for several
+// conditions in a row: the last answer is kept.
+let _lastText = "";
+let _lastNum: number | undefined;
+
+/** A strict decimal number, `[+-]?(d+.?d*|.d+)(e[+-]?d+)?`: what a threshold or a numeric comparison accepts. */
 export function parseNumber(text: string): number | undefined {
+  if (text === _lastText) return _lastNum;
   const t = text.trim();
-  if (t === "" || !/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(t)) return undefined;
-  const n = Number(t);
-  return Number.isFinite(n) ? n : undefined;
+  let n: number | undefined;
+  if (_isDecimal(t)) {
+    n = Number(t);
+    if (!Number.isFinite(n)) n = undefined;
+  }
+  _lastText = text;
+  _lastNum = n;
+  return n;
+}
+
+// A scan instead of a regular expression: this runs once per resource reading.
+function _isDecimal(t: string): boolean {
+  const len = t.length;
+  let i = 0;
+  let c = t.charCodeAt(0);
+  if (c === 43 || c === 45) c = t.charCodeAt(++i); // + -
+  const intStart = i;
+  while (c >= 48 && c <= 57) c = t.charCodeAt(++i);
+  const intDigits = i - intStart;
+  if (c === 46) {
+    // .
+    c = t.charCodeAt(++i);
+    const fracStart = i;
+    while (c >= 48 && c <= 57) c = t.charCodeAt(++i);
+    if (intDigits === 0 && i === fracStart) return false;
+  } else if (intDigits === 0) return false;
+  if (c === 101 || c === 69) {
+    // e E
+    c = t.charCodeAt(++i);
+    if (c === 43 || c === 45) c = t.charCodeAt(++i);
+    const expStart = i;
+    while (c >= 48 && c <= 57) c = t.charCodeAt(++i);
+    if (i === expStart) return false;
+  }
+  return i === len;
 }
 
 /** Highest priority first; the scene id breaks ties, so order never depends on file order. */
