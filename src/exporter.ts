@@ -38,6 +38,8 @@ export interface ExporterOptions {
   rules?: readonly Rule[];
   /** Debounce of automatic diagnosis runs (default 1000 ms; event time when liveClock is off). */
   diagnosisIntervalMs?: number;
+  /** Event-time automatic runs describe their scenes and keep results (default true; replay: false). */
+  describeAutoRuns?: boolean;
 }
 
 /** A byte stream of NDJSON framed for one source. */
@@ -99,6 +101,7 @@ export class Exporter {
       latency: this.metrics.diagnosisLatency,
       intervalMs: opts.diagnosisIntervalMs,
       liveClock: this._liveClock,
+      describeAutoRuns: opts.describeAutoRuns,
     });
     this.engine.setRules(opts.rules ?? defaultRules());
   }

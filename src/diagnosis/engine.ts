@@ -25,6 +25,12 @@ export interface EngineOptions {
   liveClock?: boolean;
   /** Results kept for the API (default 100). */
   ringSize?: number;
+  /**
+   * Whether event-time automatic runs describe their scenes and keep a result (default true).
+   * A replay reads only its final run: without, such a run only counts, like a described
+   * one (runs, top scene, active scenes, latency), and skips building evidence nobody reads.
+   */
+  describeAutoRuns?: boolean;
 }
 
 /** Why a run happened. */
@@ -64,6 +70,7 @@ export class DiagnosisEngine implements GraphObserver {
   readonly intervalMs: number;
   readonly windowMs: number;
   readonly liveClock: boolean;
+  readonly describeAutoRuns: boolean;
   private readonly _state: DiagnosisState;
   private readonly _latency: EngineOptions["latency"];
   private _rules: Rule[] = [];
@@ -88,6 +95,7 @@ export class DiagnosisEngine implements GraphObserver {
     this.windowMs = opts.windowMs ?? opts.graph.errorWindowMs;
     this.intervalMs = opts.intervalMs ?? 1000;
     this.liveClock = opts.liveClock ?? true;
+    this.describeAutoRuns = opts.describeAutoRuns ?? true;
     this._ring = new Array(Math.max(1, opts.ringSize ?? 100));
     this._matcher = this._newMatcher();
     this.graph.observe(this);
@@ -126,7 +134,10 @@ export class DiagnosisEngine implements GraphObserver {
     if (this.graph.eventNow >= m.nextExpiryTs) m.refresh(this.graph.eventNow, wall);
     this._settle();
     this._armExpiry(wall);
-    if (this._pendingTs !== null && this.graph.eventNow - this._pendingTs >= this.intervalMs) this.runNow("auto");
+    if (this._pendingTs !== null && this.graph.eventNow - this._pendingTs >= this.intervalMs) {
+      if (this.describeAutoRuns) this.runNow("auto");
+      else this._countRun();
+    }
   }
 
   edgeAdded(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void {
@@ -172,6 +183,33 @@ export class DiagnosisEngine implements GraphObserver {
     this._latched.clear();
     this._armExpiry(wall);
     return this._record(trigger, null, matches, t0, wall);
+  }
+
+  /** A host-wide run as runNow, reduced to what the counts and metrics read: nothing is described or kept. */
+  private _countRun(): void {
+    const t0 = performance.now();
+    const wall = Date.now();
+    this._cancelPending();
+    const m = this._matcher;
+    m.refresh(this.graph.eventNow, wall);
+    this._settle();
+    const active = this._state.active;
+    active.clear();
+    // runNow's top match: the first rule, by priority, that matches or matched since the last run.
+    let top: string | null = null;
+    for (const rs of m.rules) {
+      if (rs.matched) {
+        top ??= rs.rule.scene;
+        active.add(rs.rule.scene);
+      } else if (top === null && this._latched.has(rs)) top = rs.rule.scene;
+    }
+    this._latched.clear();
+    this._armExpiry(wall);
+    const st = this._state;
+    st.runs++;
+    if (top !== null) st.byScene.set(top, (st.byScene.get(top) ?? 0) + 1);
+    this._latency?.observe((performance.now() - t0) / 1000);
+    this._nextId++;
   }
 
   /** Runs the rule set over one process's edges and the nodes they reach; undefined for an unknown pid. */

@@ -98,6 +98,48 @@ describe("automatic runs (event time, for replay)", () => {
   });
 });
 
+describe("automatic runs that only count (describeAutoRuns: false, replay)", () => {
+  it("count runs, top scenes and active scenes as described runs do, and the final run is the same", async () => {
+    const full = scenario({ diagnosisIntervalMs: 3000, errorWindowMs: 2000 });
+    const lean = scenario({ diagnosisIntervalMs: 3000, errorWindowMs: 2000, describeAutoRuns: false });
+    // A seeded busy little host: utilisation dips, storage stalls, errors, exits and restarts.
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    const gpus = ["gpu-0", "gpu-1", "gpu-2", "npu-0"];
+    const errors = [ev("error.hw", "gpu-1", "XID_79"), ev("error.hw", "npu-0", "ECC error"), ev("error.net", "mlx5_0", "PFC storm"), ev("error.hw", "nvme0n1", "I/O error"), ev("topo.link_down", "hccs-0", "down")];
+    const events: Record<string, unknown>[] = [];
+    for (let pid = 100; pid < 120; pid++) events.push(start(pid));
+    for (let i = 0; i < 6000; i++) {
+      const pid = 100 + rnd(20);
+      const k = rnd(100);
+      if (k < 45) events.push(ev("compute.util", gpus[rnd(4)], String(rnd(3) === 0 ? rnd(8) : 50 + rnd(50)), pid));
+      else if (k < 60) events.push(ev("storage.iops", "nvme0n1", String(rnd(2) === 0 ? rnd(60) : 500), pid));
+      else if (k < 75) events.push(ev("transport.bw", "mlx5_0", rnd(4) === 0 ? "0.5" : "20.0", pid));
+      else if (k < 85) events.push(ev("compute.mem", gpus[rnd(4)], String(80 + rnd(20)), pid));
+      else if (k < 88) events.push(errors[rnd(errors.length)]);
+      else if (k < 89) events.push(ev("process.state", "host-01", rnd(2) === 0 ? "exit" : "checkpoint", pid));
+      else if (k < 90) events.push(start(pid));
+      else events.push(ev("transport.drop", "mlx5_0", String(rnd(20))));
+    }
+    const counts = (x: typeof full) => ({ runs: x.ex.diagnosis.runs, byScene: [...x.ex.diagnosis.byScene], active: [...x.ex.diagnosis.active] });
+    let at = 0;
+    for (const e of events) {
+      at += 1 + rnd(200);
+      full.send(e, at);
+      lean.send(e, at);
+      assert.deepEqual(counts(lean), counts(full));
+    }
+    const st = full.ex.diagnosis;
+    assert.ok(st.runs > 50, `${st.runs} runs`);
+    assert.ok([...st.byScene.values()].filter((n) => n > 0).length >= 3, "several scenes came out on top");
+    assert.equal(lean.ex.engine.results().length, 0);
+    const final = (x: typeof full) => ({ ...x.ex.engine.runNow("replay"), id: 0, duration_ms: 0, started_at: "" });
+    assert.deepEqual(final(lean), final(full));
+    await full.ex.stop();
+    await lean.ex.stop();
+  });
+});
+
 describe("brief matches", () => {
   it("a process that exits while blocked is reported though it left the graph before the run", async () => {
     const s = scenario({ diagnosisIntervalMs: 60_000 });
