@@ -28,7 +28,7 @@ export function formatWhy(a: WhyAnswer): string {
   out.push("root causes:");
   if (a.root_causes.length === 0) out.push("  none known");
   for (const c of a.root_causes) {
-    out.push(`  ${c.error_type || "error"} on ${c.entity} (${c.error}${c.since ? `, last reported ${c.since}` : ""})`);
+    out.push(`  ${c.error_type || "error"} on ${c.entity} (${c.error}${c.since ? `, since ${c.since}` : ""}${c.updated_at && c.updated_at !== c.since ? `, last reported ${c.updated_at}` : ""})`);
   }
   out.push("waits on:");
   if (a.waits_on.length === 0) out.push("  nothing");

@@ -163,6 +163,7 @@ export class StateGraph {
         id: "error-" + entity,
         entityId: entity,
         errorType: ev.value,
+        sinceTs: ev.ts,
         updatedTs: ev.ts,
         updatedWall: wall,
         blocked: new Set(),

@@ -46,6 +46,8 @@ export interface ErrorNode extends NodeTimes {
   readonly id: string;
   readonly entityId: string;
   errorType: string;
+  /** Event time (ms) the error was first reported, for `why`'s "since". */
+  readonly sinceTs: number;
   readonly blocked: Set<ProcessNode>;
 }
 

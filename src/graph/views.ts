@@ -52,8 +52,10 @@ export interface RootCause {
   error: string;
   entity: string;
   error_type: string;
-  /** Event time of the error's last report (its window runs from there). */
+  /** Event time of the error's first report. */
   since: string | null;
+  /** Event time of its last report: the error window runs from there. */
+  updated_at: string | null;
 }
 
 export interface ResourceRef {
@@ -204,7 +206,7 @@ function _errorNode(e: ErrorNode): GraphNodeView {
 }
 
 function _rootCause(e: ErrorNode): RootCause {
-  return { error: e.id, entity: e.entityId, error_type: e.errorType, since: isoTime(e.updatedTs) };
+  return { error: e.id, entity: e.entityId, error_type: e.errorType, since: isoTime(e.sinceTs), updated_at: isoTime(e.updatedTs) };
 }
 
 function _refs(set: Iterable<ResourceNode>): ResourceRef[] {

@@ -76,7 +76,7 @@ describe("ps and why against a running exporter", () => {
         "pid 7  job job-a  state running",
         "",
         "root causes:",
-        `  XID_79 on gpu-0 (error-gpu-0, last reported ${new Date(T0 + 5).toISOString()})`,
+        `  XID_79 on gpu-0 (error-gpu-0, since ${new Date(T0 + 5).toISOString()})`,
         "waits on:",
         "  mlx5_0  bw=IO_WAIT",
         "consumes:",

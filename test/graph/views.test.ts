@@ -50,13 +50,22 @@ describe("processRows", () => {
 });
 
 describe("whyView", () => {
+  it("dates a root cause from its first report; a refresh moves only updated_at", () => {
+    const g = scenario();
+    g.apply(ev("error.hw", "gpu-0", "XID_48", null, null, T0 + 60_000), T0 + 60_000);
+    const [cause] = whyView(g, 7)!.root_causes;
+    assert.equal(cause.since, isoTime(T0 + 4));
+    assert.equal(cause.updated_at, isoTime(T0 + 60_000));
+    assert.equal(cause.error_type, "XID_48");
+  });
+
   it("names the error reached over blocked_by, what it waits on and consumes", () => {
     const answer = whyView(scenario(), 7);
     assert.deepEqual(answer, {
       pid: 7,
       job_id: "job-a",
       state: "running",
-      root_causes: [{ error: "error-gpu-0", entity: "gpu-0", error_type: "XID_79", since: isoTime(T0 + 4) }],
+      root_causes: [{ error: "error-gpu-0", entity: "gpu-0", error_type: "XID_79", since: isoTime(T0 + 4), updated_at: isoTime(T0 + 4) }],
       waits_on: [{ resource: "mlx5_0", meta: { bw: "0.2" } }],
       consumes: [{ resource: "gpu-0", meta: { util: "85", mem: "70000" } }],
       scenes: [],
