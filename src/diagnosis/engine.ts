@@ -164,10 +164,7 @@ export class DiagnosisEngine implements GraphObserver {
   runNow(trigger: RunTrigger = "api"): DiagnosisResult {
     const t0 = performance.now();
     const wall = Date.now();
-    this._cancelPending();
-    const m = this._matcher;
-    m.refresh(this.graph.eventNow, wall);
-    this._settle();
+    const m = this._startHostRun(wall);
     const matches: SceneMatch[] = [];
     const active = this._state.active;
     active.clear();
@@ -189,10 +186,7 @@ export class DiagnosisEngine implements GraphObserver {
   private _countRun(): void {
     const t0 = performance.now();
     const wall = Date.now();
-    this._cancelPending();
-    const m = this._matcher;
-    m.refresh(this.graph.eventNow, wall);
-    this._settle();
+    const m = this._startHostRun(wall);
     const active = this._state.active;
     active.clear();
     // runNow's top match: the first rule, by priority, that matches or matched since the last run.
@@ -210,6 +204,14 @@ export class DiagnosisEngine implements GraphObserver {
     if (top !== null) st.byScene.set(top, (st.byScene.get(top) ?? 0) + 1);
     this._latency?.observe((performance.now() - t0) / 1000);
     this._nextId++;
+  }
+
+  /** What every host-wide run does first: fold in a pending run, bring the state up to `wall`. */
+  private _startHostRun(wall: number): Matcher {
+    this._cancelPending();
+    this._matcher.refresh(this.graph.eventNow, wall);
+    this._settle();
+    return this._matcher;
   }
 
   /** Runs the rule set over one process's edges and the nodes they reach; undefined for an unknown pid. */
