@@ -5,6 +5,7 @@ import { EventCounters } from "./events/counters.ts";
 import { EventHub } from "./events/hub.ts";
 import { LineFramer } from "./events/lines.ts";
 import { parseLine, validateEvent } from "./events/parse.ts";
+import { EventScanner } from "./events/scan.ts";
 import {
   DEFAULT_MAX_LINE_BYTES,
   EVENT_TYPE_INDEX,
@@ -64,6 +65,8 @@ export class Exporter {
   notReadyReason: string | null = "starting";
 
   private readonly _sources: Source[] = [];
+  /** The byte-level fast path of parsing, shared by every line input (one thread reads them all). */
+  private readonly _scanner = new EventScanner();
   private _timer: ReturnType<typeof setInterval> | undefined;
   private readonly _liveClock: boolean;
   private _rejectLog = { windowStart: 0, logged: 0, suppressed: 0 };
@@ -160,6 +163,7 @@ export class Exporter {
     // The lines of one chunk arrived together: one clock read per chunk, not per line
     // (Date.now() costs ~40 ns on Bun, as much as a graph update).
     let received = 0;
+    const scanner = this._scanner;
     const framer = new LineFramer(
       this.maxLineBytes,
       (line) => {
@@ -169,6 +173,12 @@ export class Exporter {
       (reason, sample) => {
         this.reject(reason, sample, source);
         onReject?.(reason, sample);
+      },
+      (buf, from, to) => {
+        const ev = scanner.scan(buf, from, to, received);
+        if (ev === undefined) return false;
+        this.accept(ev, probe, received);
+        return true;
       },
     );
     return {

@@ -4,9 +4,16 @@
 import type { RejectReason } from "./schema.ts";
 
 const NL = 10;
+/** For the start of a rejected line in a log message: never throws. */
+const _sampleDecoder = new TextDecoder("utf-8");
 
 export type LineHandler = (line: string) => void;
 export type RejectHandler = (reason: RejectReason, sample: string) => void;
+/**
+ * Offered each line as bytes `buf[from, to)` (no newline, no CR) before it is decoded;
+ * returns true when it took the line, false to have it decoded and given to the line handler.
+ */
+export type BytesHandler = (buf: Uint8Array, from: number, to: number) => boolean;
 
 export class LineFramer {
   private _held: Uint8Array[] = [];
@@ -19,6 +26,7 @@ export class LineFramer {
     readonly maxLineBytes: number,
     private readonly _onLine: LineHandler,
     private readonly _onReject: RejectHandler,
+    private readonly _onBytes?: BytesHandler,
   ) {}
 
   push(chunk: Uint8Array): void {
@@ -47,6 +55,10 @@ export class LineFramer {
 
   /** Whole lines, each ending in a newline: the common case, decoded in one go. */
   private _block(bytes: Uint8Array): void {
+    if (this._onBytes !== undefined) {
+      this._blockByLine(bytes);
+      return;
+    }
     let text: string;
     try {
       text = this._decoder.decode(bytes);
@@ -64,22 +76,28 @@ export class LineFramer {
     }
   }
 
-  /** Slow path after a decoding error: find the bad lines one by one. */
+  /**
+   * Line by line on the bytes: with a bytes handler, which sees each line before it is
+   * decoded, and after a decoding error, to find the bad lines.
+   */
   private _blockByLine(bytes: Uint8Array): void {
     let from = 0;
     while (from < bytes.length) {
       let nl = bytes.indexOf(NL, from);
       if (nl === -1) nl = bytes.length;
-      if (nl > from) this._bytesLine(bytes.subarray(from, nl));
+      if (nl > from) this._bytesLine(bytes, from, nl);
       from = nl + 1;
     }
   }
 
-  private _bytesLine(bytes: Uint8Array): void {
-    if (bytes.length > this.maxLineBytes) {
-      this._onReject("too_long", "");
+  private _bytesLine(buf: Uint8Array, from: number, to: number): void {
+    if (buf[to - 1] === 13) to--; // CRLF
+    if (to - from > this.maxLineBytes) {
+      this._onReject("too_long", _sampleDecoder.decode(buf.subarray(from, from + 80)));
       return;
     }
+    if (to === from || this._onBytes?.(buf, from, to)) return;
+    const bytes = buf.subarray(from, to);
     let text: string;
     try {
       text = this._decoder.decode(bytes);
@@ -138,7 +156,7 @@ export class LineFramer {
       at += p.length;
     }
     whole.set(head, at);
-    this._bytesLine(whole);
+    this._bytesLine(whole, 0, whole.length);
   }
 }
 

@@ -1,0 +1,308 @@
+// The fast path of event parsing: reads one NDJSON line straight from its bytes, for the
+// lines probes actually print (one flat object, ASCII strings without escapes, integers).
+// It only ever accepts. A line it is not sure of gets `undefined` and takes the full path
+// (decode, JSON.parse, validate), which decides and names the reason; a test holds the two
+// paths to the same answer on every line the scanner accepts. Repeated strings (entity ids,
+// job ids, values) come from a small intern table, so a usual line allocates one object, and
+// the graph's map lookups meet a string whose hash is already known.
+import { EVENT_TYPES, MAX_ENTITY_ID_LENGTH, MAX_PID, type EventType, type XEvent } from "./schema.ts";
+
+const QUOTE = 34;
+const BACKSLASH = 92;
+const COMMA = 44;
+const COLON = 58;
+const OPEN = 123;
+const CLOSE = 125;
+const ZERO = 48;
+const NINE = 57;
+
+// Field bits, so a repeated key (JSON.parse keeps the last one) goes to the full path.
+const F_TS = 1;
+const F_TYPE = 2;
+const F_ENTITY = 4;
+const F_JOB = 8;
+const F_PID = 16;
+const F_VALUE = 32;
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+/** Strings longer than this are made fresh each time instead of interned. */
+const MAX_INTERNED = 64;
+
+export class EventScanner {
+  // Ids (entity, job) and values in separate tables: a value that changes with every event
+  // (an IOPS count) must not push out the handful of ids every event repeats.
+  private readonly _ids: InternTable;
+  private readonly _values: InternTable;
+
+  /** `slots`: size of each intern table, a power of two; the tables never grow. */
+  constructor(slots = 2048) {
+    this._ids = new InternTable(slots);
+    this._values = new InternTable(slots);
+  }
+
+  /** The event on `buf[from, to)` (no newline), or undefined when the full path must decide. */
+  scan(buf: Uint8Array, from: number, to: number, now: number): XEvent | undefined {
+    let i = _skipWs(buf, from, to);
+    if (buf[i] !== OPEN) return undefined;
+    i = _skipWs(buf, i + 1, to);
+    let seen = 0;
+    let ts = now;
+    let type: EventType | undefined;
+    let entity = "";
+    let job: string | null = null;
+    let pid: number | null = null;
+    let value = "";
+    for (;;) {
+      // "key":
+      if (buf[i] !== QUOTE) return undefined;
+      const field = _field(buf, i + 1);
+      if (field !== 0) {
+        if ((seen & field) !== 0) return undefined;
+        seen |= field;
+        i += _KEY_LENGTH[field] + 2;
+      } else {
+        i = _skipString(buf, i + 1, to);
+        if (i < 0) return undefined;
+      }
+      i = _skipWs(buf, i, to);
+      if (buf[i] !== COLON) return undefined;
+      i = _skipWs(buf, i + 1, to);
+      // value
+      let c = buf[i];
+      if (c === QUOTE) {
+        const sFrom = i + 1;
+        let h = FNV_OFFSET;
+        let j = sFrom;
+        for (; j < to; j++) {
+          c = buf[j];
+          if (c === QUOTE) break;
+          if (c < 32 || c === BACKSLASH || c > 126) return undefined;
+          h = Math.imul(h ^ c, FNV_PRIME);
+        }
+        if (j >= to) return undefined;
+        i = j + 1;
+        switch (field) {
+          case F_TYPE:
+            type = _eventType(buf, sFrom, j);
+            if (type === undefined) return undefined;
+            break;
+          case F_ENTITY:
+            if (j === sFrom || j - sFrom > MAX_ENTITY_ID_LENGTH) return undefined;
+            entity = this._ids.get(buf, sFrom, j, h);
+            break;
+          case F_JOB:
+            job = this._ids.get(buf, sFrom, j, h);
+            break;
+          case F_VALUE:
+            value = this._values.get(buf, sFrom, j, h);
+            break;
+          case 0:
+            break;
+          default:
+            return undefined; // ts or pid as a string: a type error, named by the full path
+        }
+      } else if (c >= ZERO && c <= NINE) {
+        // A JSON integer without sign, fraction, exponent or leading zero.
+        const nFrom = i;
+        let n = 0;
+        let h = FNV_OFFSET;
+        for (; i < to; i++) {
+          c = buf[i];
+          if (c < ZERO || c > NINE) break;
+          n = n * 10 + (c - ZERO);
+          h = Math.imul(h ^ c, FNV_PRIME);
+        }
+        if (c === 46 || c === 101 || c === 69 || (buf[nFrom] === ZERO && i - nFrom > 1)) return undefined;
+        if (i - nFrom > 15 && !Number.isSafeInteger(n)) return undefined;
+        switch (field) {
+          case F_TS:
+            ts = n;
+            break;
+          case F_PID:
+            if (n > MAX_PID) return undefined;
+            pid = n;
+            break;
+          case F_VALUE:
+            // A number is kept as its decimal text, which for such an integer is the token itself.
+            value = this._values.get(buf, nFrom, i, h);
+            break;
+          case 0:
+            break;
+          default:
+            return undefined;
+        }
+      } else if (c === 110 && buf[i + 1] === 117 && buf[i + 2] === 108 && buf[i + 3] === 108) {
+        // null, which upstream probes print for a field they do not know: ts, job_id, pid
+        // and value already hold what it means.
+        if (field === F_TYPE || field === F_ENTITY) return undefined;
+        i += 4;
+      } else return undefined;
+      i = _skipWs(buf, i, to);
+      c = buf[i];
+      if (c === COMMA) {
+        i = _skipWs(buf, i + 1, to);
+        continue;
+      }
+      if (c !== CLOSE || _skipWs(buf, i + 1, to) !== to) return undefined;
+      break;
+    }
+    if (type === undefined || (seen & F_ENTITY) === 0) return undefined;
+    return { ts, event_type: type, entity_id: entity, job_id: job, pid, value };
+  }
+}
+
+/**
+ * Strings by their bytes, one per slot of a fixed table (a new string takes the slot of an
+ * old one with the same hash). Keeps the bytes beside each string: comparing bytes with
+ * bytes is much cheaper than reading a string back with charCodeAt.
+ */
+export class InternTable {
+  private readonly _strings: string[];
+  private readonly _bytes: Uint8Array;
+  private readonly _lengths: Int32Array;
+  private readonly _mask: number;
+
+  constructor(slots: number) {
+    this._strings = new Array<string>(slots).fill("");
+    this._bytes = new Uint8Array(slots * MAX_INTERNED);
+    this._lengths = new Int32Array(slots).fill(-1);
+    this._mask = slots - 1;
+  }
+
+  /** The string of the ASCII bytes `buf[from, to)`, whose FNV-1a hash is `hash`. */
+  get(buf: Uint8Array, from: number, to: number, hash: number): string {
+    const len = to - from;
+    if (len > MAX_INTERNED) return _ascii(buf, from, to);
+    const slot = hash & this._mask;
+    const bytes = this._bytes;
+    const at = slot * MAX_INTERNED;
+    if (this._lengths[slot] === len) {
+      let j = 0;
+      while (j < len && bytes[at + j] === buf[from + j]) j++;
+      if (j === len) return this._strings[slot];
+    }
+    const s = _ascii(buf, from, to);
+    this._strings[slot] = s;
+    this._lengths[slot] = len;
+    for (let j = 0; j < len; j++) bytes[at + j] = buf[from + j];
+    return s;
+  }
+}
+
+function _skipWs(buf: Uint8Array, i: number, to: number): number {
+  while (i < to) {
+    const b = buf[i];
+    if (b !== 32 && b !== 9) break;
+    i++;
+  }
+  return i;
+}
+
+const _KEY_BYTES: Uint8Array[] = [];
+const _KEY_LENGTH: number[] = [];
+for (const [k, f] of [
+  ["ts", F_TS],
+  ["event_type", F_TYPE],
+  ["entity_id", F_ENTITY],
+  ["job_id", F_JOB],
+  ["pid", F_PID],
+  ["value", F_VALUE],
+] as const) {
+  _KEY_BYTES[f] = _bytes(k + '"');
+  _KEY_LENGTH[f] = k.length;
+}
+
+/** The field bit of the key starting at `at` (just past its quote), or 0 for any other key. */
+function _field(buf: Uint8Array, at: number): number {
+  let f: number;
+  switch (buf[at]) {
+    case 116: // t
+      f = F_TS;
+      break;
+    case 101: // e
+      f = buf[at + 1] === 118 ? F_TYPE : F_ENTITY;
+      break;
+    case 106: // j
+      f = F_JOB;
+      break;
+    case 112: // p
+      f = F_PID;
+      break;
+    case 118: // v
+      f = F_VALUE;
+      break;
+    default:
+      return 0;
+  }
+  return _sameBytes(_KEY_BYTES[f], buf, at) ? f : 0;
+}
+
+/** Past the closing quote of a key or string starting at `at`; -1 when it needs the full path. */
+function _skipString(buf: Uint8Array, at: number, to: number): number {
+  for (let i = at; i < to; i++) {
+    const c = buf[i];
+    if (c === QUOTE) return i + 1;
+    if (c < 32 || c === BACKSLASH || c > 126) return -1;
+  }
+  return -1;
+}
+
+/** The event types by length and last letter: at most one candidate to compare. */
+const _TYPES: (EventType | undefined)[] = [];
+const _TYPE_BYTES: (Uint8Array | undefined)[] = [];
+for (const t of EVENT_TYPES) {
+  const k = _typeSlot(t.length, t.charCodeAt(t.length - 1));
+  if (_TYPES[k] !== undefined) throw new Error(`event types ${t} and ${_TYPES[k]} share a slot`);
+  _TYPES[k] = t;
+  _TYPE_BYTES[k] = _bytes(t);
+}
+
+function _typeSlot(len: number, last: number): number {
+  return len < 16 ? (len << 6) | (last & 63) : 0;
+}
+
+/** The schema's own string for the event type on `buf[from, to)`, or undefined. */
+function _eventType(buf: Uint8Array, from: number, to: number): EventType | undefined {
+  const k = _typeSlot(to - from, buf[to - 1]);
+  const bytes = _TYPE_BYTES[k];
+  if (bytes === undefined || bytes.length !== to - from || !_sameBytes(bytes, buf, from)) return undefined;
+  return _TYPES[k];
+}
+
+function _bytes(s: string): Uint8Array {
+  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+}
+
+function _sameBytes(k: Uint8Array, buf: Uint8Array, at: number): boolean {
+  for (let j = 0; j < k.length; j++) if (k[j] !== buf[at + j]) return false;
+  return true;
+}
+
+// A flat string (one built by `+=` is a rope, slow to read back char by char); the short
+// ones, which most values are, without allocating an array of codes.
+function _ascii(b: Uint8Array, f: number, to: number): string {
+  switch (to - f) {
+    case 0:
+      return "";
+    case 1:
+      return String.fromCharCode(b[f]);
+    case 2:
+      return String.fromCharCode(b[f], b[f + 1]);
+    case 3:
+      return String.fromCharCode(b[f], b[f + 1], b[f + 2]);
+    case 4:
+      return String.fromCharCode(b[f], b[f + 1], b[f + 2], b[f + 3]);
+    case 5:
+      return String.fromCharCode(b[f], b[f + 1], b[f + 2], b[f + 3], b[f + 4]);
+    case 6:
+      return String.fromCharCode(b[f], b[f + 1], b[f + 2], b[f + 3], b[f + 4], b[f + 5]);
+    case 7:
+      return String.fromCharCode(b[f], b[f + 1], b[f + 2], b[f + 3], b[f + 4], b[f + 5], b[f + 6]);
+    case 8:
+      return String.fromCharCode(b[f], b[f + 1], b[f + 2], b[f + 3], b[f + 4], b[f + 5], b[f + 6], b[f + 7]);
+    default:
+      return String.fromCharCode.apply(null, b.subarray(f, to) as unknown as number[]);
+  }
+}

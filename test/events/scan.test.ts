@@ -1,0 +1,121 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { EventScanner, InternTable } from "../../src/events/scan.ts";
+import { parseLine } from "../../src/events/parse.ts";
+import { EVENT_TYPES } from "../../src/events/schema.ts";
+
+const enc = new TextEncoder();
+const NOW = 1_700_000_000_123;
+
+function scan(sc: EventScanner, line: string) {
+  const b = enc.encode(line);
+  return sc.scan(b, 0, b.length, NOW);
+}
+
+// A seeded generator, so a failure names a line that can be replayed.
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+describe("EventScanner", () => {
+  it("reads the lines probes print, as the full path does", () => {
+    const sc = new EventScanner();
+    const lines = [
+      '{"ts":1732500000000,"event_type":"compute.util","entity_id":"gpu-03","job_id":"job-567","pid":1234,"value":"85"}',
+      '{"ts": 1732500000000, "event_type": "compute.util", "entity_id": "gpu-03", "job_id": "job-567", "pid": 1234, "value": "85"}',
+      '{"event_type":"error.hw","entity_id":"gpu-03","value":"XID_79"}',
+      '{"value":85,"pid":null,"job_id":null,"entity_id":"mlx5_0","event_type":"transport.bw","ts":null}',
+      '{"ts":0,"event_type":"process.state","entity_id":"pid-1","pid":2147483647,"value":null,"host":"a","n":12,"x":null}',
+      ' \t{"event_type":"intent.run","entity_id":"e","value":""}\t ',
+    ];
+    for (const line of lines) {
+      const fast = scan(sc, line);
+      assert.ok(fast !== undefined, `fast path declined ${line}`);
+      assert.deepEqual(fast, parseLine(line, NOW), line);
+    }
+  });
+
+  it("declines what only the full path can judge, and every rejection", () => {
+    const sc = new EventScanner();
+    const lines = [
+      '{"event_type":"compute.util","entity_id":"g\\u0041"}', // escape
+      '{"event_type":"compute.util","entity_id":"gpü"}', // non-ASCII
+      '{"event_type":"compute.util","entity_id":"g","value":1.5}', // fraction
+      '{"event_type":"compute.util","entity_id":"g","value":1e3}', // exponent
+      '{"event_type":"compute.util","entity_id":"g","value":-1}', // sign
+      '{"event_type":"compute.util","entity_id":"g","pid":012}', // leading zero
+      '{"event_type":"compute.util","entity_id":"g","ts":99999999999999999}', // unsafe integer
+      '{"event_type":"compute.util","entity_id":"g","pid":2147483648}', // pid too big
+      '{"event_type":"compute.util","entity_id":"g","entity_id":"h"}', // repeated key
+      '{"event_type":"compute.util","entity_id":"g","x":{"a":1}}', // nested
+      '{"event_type":"compute.util","entity_id":"g","x":true}',
+      '{"event_type":"compute.utilx","entity_id":"g"}', // unknown type
+      '{"event_type":"compute.util","entity_id":""}', // empty entity
+      `{"event_type":"compute.util","entity_id":"${"e".repeat(257)}"}`, // entity too long
+      '{"event_type":"compute.util"}', // missing entity
+      '{"entity_id":"g"}', // missing type
+      '{"event_type":"compute.util","entity_id":"g","pid":"1"}', // pid as string
+      '{"event_type":"compute.util","entity_id":"g","ts":"1"}',
+      '{"event_type":"compute.util","entity_id":"g"} x', // trailing garbage
+      '{"event_type":"compute.util","entity_id":"g",}', // trailing comma
+      '{"event_type":"compute.util" "entity_id":"g"}',
+      '{"event_type":"compute.util","entity_id":"g"',
+      "[]",
+      "{}",
+      "",
+      "   ",
+    ];
+    for (const line of lines) assert.equal(scan(sc, line), undefined, line);
+  });
+
+  it("agrees with the full path on every line it takes among mutated and shuffled ones (seeded)", () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const rand = rng(seed);
+      const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)];
+      const sc = new EventScanner(16); // a small table, so slots are shared and replaced
+      let taken = 0;
+      for (let i = 0; i < 3000; i++) {
+        const fields: [string, string][] = [
+          ["ts", pick(["1732500000000", "0", "null", "17", `"5"`, "1.0", "-3"])],
+          ["event_type", JSON.stringify(pick([...EVENT_TYPES, "compute", "x.y"]))],
+          ["entity_id", JSON.stringify(pick(["gpu-00", "gpu-01", "nvme0n1", "mlx5_3", "", "é", `g${i % 50}`]))],
+          ["job_id", pick(["null", `"job-${i % 7}"`, "3"])],
+          ["pid", pick(["null", String(i % 2000), "2147483647", "2147483648", "07", "\"9\""])],
+          ["value", pick(["null", `"${i % 300}"`, String(i % 1000), `"OOM"`, `"IO_WAIT"`, "0.5", "true", `"a\\"b"`])],
+          ["extra", pick(["1", `"x"`, "null", "[1]"])],
+        ];
+        const keep = fields.filter(() => rand() < 0.9);
+        keep.sort(() => rand() - 0.5);
+        const sep = () => pick(["", " ", "\t"]);
+        let line = "{" + keep.map(([k, v]) => `${sep()}"${k}"${sep()}:${sep()}${v}${sep()}`).join(",") + "}";
+        if (rand() < 0.2) {
+          const b = [...line];
+          b.splice(Math.floor(rand() * b.length), 1, pick(['"', "}", ",", ":", "\\", " ", "x", "9"]));
+          line = b.join("");
+        }
+        const fast = scan(sc, line);
+        if (fast === undefined) continue;
+        taken++;
+        assert.deepEqual(fast, parseLine(line, NOW), `seed ${seed}: ${line}`);
+      }
+      // The test means something only if the fast path took a good share of the lines.
+      assert.ok(taken > 100, `seed ${seed}: only ${taken} lines took the fast path`);
+    }
+  });
+});
+
+describe("InternTable", () => {
+  it("gives back the right string when many strings share few slots", () => {
+    const t = new InternTable(4);
+    for (let i = 0; i < 2000; i++) {
+      const s = `v${i % 37}-${"x".repeat(i % 70)}`;
+      const b = enc.encode(s);
+      // any hash will do for correctness: the table compares the bytes
+      assert.equal(t.get(b, 0, b.length, i % 5), s);
+    }
+  });
+});
