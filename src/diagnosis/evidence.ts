@@ -3,7 +3,7 @@
 // seen) and the processes and jobs affected. Every list is capped, so describing a match
 // costs the same on a small graph as on a large one.
 import type { EventType } from "../events/schema.ts";
-import type { EdgeKind, EdgeTarget, ErrorNode, GraphNode, ProcessNode, ResourceMeta, ResourceNode } from "../graph/nodes.ts";
+import { reportedMeta, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceMeta, type ResourceNode } from "../graph/nodes.ts";
 import { CondNode, EventCond, GraphCond, GroupCond, MetricCond, type Seen } from "./conditions.ts";
 import type { Matcher, RuleState, Scope } from "./matcher.ts";
 import type { SolutionStep } from "./rule.ts";
@@ -22,7 +22,7 @@ export interface ResourceCause {
   id: string;
   /** The edge that made it a cause, when one did. */
   relation?: EdgeKind;
-  values: ResourceMeta;
+  values: Partial<ResourceMeta>;
 }
 
 export interface ProcessCause {
@@ -95,7 +95,7 @@ class _Evidence {
 
   resource(r: ResourceNode, relation?: EdgeKind): void {
     if (!this._room(r.id)) return;
-    const c: ResourceCause = { kind: "resource", id: r.id, values: { ...r.meta } };
+    const c: ResourceCause = { kind: "resource", id: r.id, values: reportedMeta(r.meta) };
     if (relation !== undefined) c.relation = relation;
     this._resources.push(c);
   }
@@ -149,12 +149,17 @@ export function describeHost(m: Matcher, rs: RuleState, nowWall: number): SceneM
       }
     } else if (leaf instanceof GraphCond) {
       _first(leaf.byTo.keys(), (t) => ev.target(t, leaf.kind));
-      _first(leaf.byFrom.keys(), (p) => ev.process(p));
+      for (const p of leaf.sources(_PER_CONDITION)) ev.process(p);
     } else if (leaf instanceof MetricCond) {
       _first(leaf.nodes, (n) => ev.node(n, leaf.nodeType === "process"));
     }
   });
   return _match(rs, rs.confidence, ev);
+}
+
+/** A rule that matched since the last run but no longer does, with the confidence it had; its causes are gone. */
+export function describeLatched(rs: RuleState, confidence: number): SceneMatch {
+  return _match(rs, confidence, undefined);
 }
 
 /** Evaluates a rule inside one process's scope; undefined when it does not match there. */
@@ -197,7 +202,7 @@ export function describeScoped(m: Matcher, rs: RuleState, scope: Scope, nowWall:
   return _match(rs, confidence, ev);
 }
 
-function _match(rs: RuleState, confidence: number, ev: _Evidence): SceneMatch {
+function _match(rs: RuleState, confidence: number, ev: _Evidence | undefined): SceneMatch {
   const r = rs.rule;
   return {
     scene: r.scene,
@@ -205,9 +210,9 @@ function _match(rs: RuleState, confidence: number, ev: _Evidence): SceneMatch {
     priority: r.priority,
     confidence: Math.round(confidence * 1000) / 1000,
     root_cause: { primary: r.root_cause_pattern.primary, secondary: [...r.root_cause_pattern.secondary] },
-    causes: ev.causes(),
-    affected_pids: [...ev.pids],
-    affected_jobs: [...ev.jobs],
+    causes: ev?.causes() ?? [],
+    affected_pids: ev === undefined ? [] : [...ev.pids],
+    affected_jobs: ev === undefined ? [] : [...ev.jobs],
     solution_steps: r.solution_steps.map((s) => ({ ...s })),
   };
 }

@@ -8,8 +8,10 @@ import {
   type ErrorNode,
   type GraphNode,
   type ProcessNode,
+  type ResourceKey,
   type ResourceMeta,
   type ResourceNode,
+  newResourceMeta,
 } from "./nodes.ts";
 
 export interface GraphOptions {
@@ -33,6 +35,10 @@ export interface GraphObserver {
   nodeChanged(node: GraphNode, key: string | undefined): void;
   nodeRemoved(node: GraphNode): void;
 }
+
+const _EDGE_CACHE_BITS = 16;
+const _EDGE_CACHE_SLOTS = 1 << _EDGE_CACHE_BITS;
+const _EDGE_CACHE_SHIFT = 32 - _EDGE_CACHE_BITS;
 
 export interface EdgeCounts {
   consumes: number;
@@ -61,6 +67,16 @@ export class StateGraph {
   /** Processes that are not `running`: the only ones cleanup has to look at. */
   private readonly _notRunning = new Set<ProcessNode>();
   private _observer: GraphObserver | undefined;
+  /** Sequence numbers of nodes; 0 is never used, so an empty cache slot matches nothing. */
+  private _seq = 1;
+  /**
+   * Edges known to exist, by the sequence numbers of their ends: one slot per hash, a new edge
+   * takes the slot of an old one. Nearly every event repeats an edge it already made, and a
+   * hit here spares the two set lookups (slow for object keys). It needs no invalidation:
+   * an edge leaves only with one of its nodes (SPEC §3), and a sequence number is never reused.
+   */
+  private readonly _edgeFrom = new Float64Array(_EDGE_CACHE_SLOTS);
+  private readonly _edgeTo = new Float64Array(_EDGE_CACHE_SLOTS);
 
   constructor(opts: GraphOptions = {}) {
     this.errorWindowMs = opts.errorWindowMs ?? 5 * 60_000;
@@ -119,14 +135,14 @@ export class StateGraph {
     }
   }
 
-  private _compute(ev: XEvent, key: keyof ResourceMeta, wall: number): void {
+  private _compute(ev: XEvent, key: ResourceKey, wall: number): void {
     const r = this._resource(ev.entity_id, key, ev.value, ev.ts, wall);
     if (ev.pid === null) return;
     const p = this._process(ev.pid, ev.job_id, ev.ts, wall);
     this._link("consumes", p, r);
   }
 
-  private _io(ev: XEvent, key: keyof ResourceMeta, waits: boolean, wall: number): void {
+  private _io(ev: XEvent, key: ResourceKey, waits: boolean, wall: number): void {
     const r = this._resource(ev.entity_id, key, ev.value, ev.ts, wall);
     if (ev.pid === null) return;
     const p = this._process(ev.pid, ev.job_id, ev.ts, wall);
@@ -160,6 +176,8 @@ export class StateGraph {
     if (e === undefined) {
       e = {
         kind: "error",
+        seq: this._seq++,
+        marks: 0,
         id: "error-" + entity,
         entityId: entity,
         errorType: ev.value,
@@ -194,29 +212,28 @@ export class StateGraph {
     }
   }
 
-  private _resource(id: string, key: keyof ResourceMeta, value: string, ts: number, wall: number): ResourceNode {
+  private _resource(id: string, key: ResourceKey, value: string, ts: number, wall: number): ResourceNode {
     let r = this.resources.get(id);
     if (r === undefined) {
       r = {
         kind: "resource",
+        seq: this._seq++,
+        marks: 0,
         id,
-        meta: {},
+        meta: newResourceMeta(),
         updatedTs: ts,
         updatedWall: wall,
         consumers: new Set(),
         waiters: new Set(),
       };
-      r.meta[key] = value;
+      _setMeta(r.meta, key, value);
       this.resources.set(id, r);
       this._observer?.nodeChanged(r, undefined);
       return r;
     }
     r.updatedTs = ts;
     r.updatedWall = wall;
-    if (r.meta[key] !== value) {
-      r.meta[key] = value;
-      this._observer?.nodeChanged(r, key);
-    }
+    if (_setMeta(r.meta, key, value)) this._observer?.nodeChanged(r, key);
     return r;
   }
 
@@ -225,6 +242,8 @@ export class StateGraph {
     if (p === undefined) {
       p = {
         kind: "process",
+        seq: this._seq++,
+        marks: 0,
         id: "pid-" + pid,
         pid,
         jobId,
@@ -261,6 +280,11 @@ export class StateGraph {
   }
 
   private _link(kind: EdgeKind, p: ProcessNode, to: EdgeTarget): void {
+    const toKey = to.seq * 4 + (kind === "consumes" ? 1 : kind === "waits_on" ? 2 : 3);
+    const slot = (Math.imul(p.seq | 0, 0x9e3779b1) ^ Math.imul(toKey | 0, 0x85ebca6b)) >>> _EDGE_CACHE_SHIFT;
+    if (this._edgeFrom[slot] === p.seq && this._edgeTo[slot] === toKey) return;
+    this._edgeFrom[slot] = p.seq;
+    this._edgeTo[slot] = toKey;
     let added: boolean;
     if (kind === "blocked_by") {
       const e = to as ErrorNode;
@@ -399,4 +423,34 @@ function _isWait(value: string): boolean {
   if (value.includes("IO_WAIT")) return true;
   const n = Number.parseFloat(value);
   return n < 1.0;
+}
+
+/** Stores a reading; true when it changed the value. A switch, so each store is a plain field store. */
+function _setMeta(m: ResourceMeta, key: ResourceKey, value: string): boolean {
+  switch (key) {
+    case "util":
+      if (m.util === value) return false;
+      m.util = value;
+      return true;
+    case "mem":
+      if (m.mem === value) return false;
+      m.mem = value;
+      return true;
+    case "bw":
+      if (m.bw === value) return false;
+      m.bw = value;
+      return true;
+    case "drop":
+      if (m.drop === value) return false;
+      m.drop = value;
+      return true;
+    case "iops":
+      if (m.iops === value) return false;
+      m.iops = value;
+      return true;
+    case "qdepth":
+      if (m.qdepth === value) return false;
+      m.qdepth = value;
+      return true;
+  }
 }

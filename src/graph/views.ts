@@ -2,7 +2,7 @@
 // nodes and edges as JSON or Graphviz DOT. These walk the graph, so they serve API reads
 // only, never the event path or a scrape; every list is bounded by a caller's limit.
 import type { StateGraph } from "./graph.ts";
-import { RESOURCE_KEYS, type ErrorNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
+import { RESOURCE_KEYS, reportedMeta, type ErrorNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 
 export const DEFAULT_VIEW_LIMIT = 10_000;
 
@@ -214,12 +214,7 @@ function _refs(set: Iterable<ResourceNode>): ResourceRef[] {
 }
 
 function _meta(r: ResourceNode): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const k of RESOURCE_KEYS) {
-    const v = r.meta[k];
-    if (v !== undefined) out[k] = v;
-  }
-  return out;
+  return reportedMeta(r.meta);
 }
 
 function _ids(set: Iterable<{ id: string }>): string[] {
