@@ -165,9 +165,14 @@ export class GraphCond extends CondNode {
   readonly kind: EdgeKind;
   private readonly _from: IdPattern | undefined;
   private readonly _to: IdPattern | undefined;
-  /** Matching edges per end; both maps drop an end when its count reaches zero. */
-  readonly byFrom = new Map<ProcessNode, number>();
+  /** Matching edges per target; an end leaves the map when its count reaches zero. */
   readonly byTo = new Map<EdgeTarget, number>();
+  /**
+   * The same per source, kept only with a `from_pattern`: without one, every edge of the kind
+   * into a target in `byTo` matches, so sources are found from there, and the map update per
+   * new edge (one for each process an error blocks) is saved.
+   */
+  private readonly _byFrom: Map<ProcessNode, number> | undefined;
   count = 0;
 
   constructor(c: GraphCondition) {
@@ -175,6 +180,7 @@ export class GraphCond extends CondNode {
     this.kind = c.edge_type;
     this._from = c.from_pattern === undefined ? undefined : new IdPattern(c.from_pattern);
     this._to = c.to_pattern === undefined ? undefined : new IdPattern(c.to_pattern);
+    this._byFrom = this._from === undefined ? undefined : new Map();
   }
 
   test(from: ProcessNode, to: EdgeTarget): boolean {
@@ -183,7 +189,7 @@ export class GraphCond extends CondNode {
 
   added(from: ProcessNode, to: EdgeTarget): void {
     if (!this.test(from, to)) return;
-    this.byFrom.set(from, (this.byFrom.get(from) ?? 0) + 1);
+    if (this._byFrom !== undefined) this._byFrom.set(from, (this._byFrom.get(from) ?? 0) + 1);
     this.byTo.set(to, (this.byTo.get(to) ?? 0) + 1);
     this.count++;
     this._set(true);
@@ -191,10 +197,30 @@ export class GraphCond extends CondNode {
 
   removed(from: ProcessNode, to: EdgeTarget): void {
     if (!this.test(from, to)) return;
-    _dec(this.byFrom, from);
+    if (this._byFrom !== undefined) _dec(this._byFrom, from);
     _dec(this.byTo, to);
     this.count--;
     this._set(this.count > 0);
+  }
+
+  /** Up to `max` processes at the start of a matching edge. */
+  sources(max: number): ProcessNode[] {
+    const out: ProcessNode[] = [];
+    if (this._byFrom !== undefined) {
+      for (const p of this._byFrom.keys()) {
+        if (out.length >= max) break;
+        out.push(p);
+      }
+      return out;
+    }
+    for (const to of this.byTo.keys()) {
+      const from: Iterable<ProcessNode> = to.kind === "error" ? to.blocked : this.kind === "consumes" ? to.consumers : to.waiters;
+      for (const p of from) {
+        if (out.length >= max) return out;
+        if (!out.includes(p)) out.push(p);
+      }
+    }
+    return out;
   }
 }
 
@@ -214,9 +240,16 @@ export class MetricCond extends CondNode {
   readonly keys: ReadonlySet<string>;
   private readonly _entity: IdPattern | undefined;
   private readonly _entries: _Entry[];
+  /** The matching nodes. */
   readonly nodes = new Set<GraphNode>();
+  /**
+   * This condition's bit in `GraphNode.marks` (set while the node is in `nodes`), or 0 past
+   * the 31st metric condition. A reading that leaves a node on the same side of the
+   * condition, which is nearly every reading, then costs a bit test instead of a set update.
+   */
+  private readonly _bit: number;
 
-  constructor(c: MetricCondition) {
+  constructor(c: MetricCondition, bit = 0) {
     super();
     this.nodeType = c.node_type;
     this._entity = c.entity_id_pattern === undefined ? undefined : new IdPattern(c.entity_id_pattern);
@@ -226,6 +259,7 @@ export class MetricCond extends CondNode {
       contains: m.op === "contains" ? new ValuePattern(m.target) : undefined,
     }));
     this.keys = new Set(c.metrics.map((m) => m.key));
+    this._bit = bit;
   }
 
   test(node: GraphNode): boolean {
@@ -238,12 +272,23 @@ export class MetricCond extends CondNode {
   }
 
   update(node: GraphNode): void {
-    if (this.test(node)) this.nodes.add(node);
+    const now = this.test(node);
+    const bit = this._bit;
+    if (bit !== 0) {
+      if (((node.marks & bit) !== 0) === now) return;
+      node.marks ^= bit;
+    }
+    if (now) this.nodes.add(node);
     else this.nodes.delete(node);
     this._set(this.nodes.size > 0);
   }
 
   removed(node: GraphNode): void {
+    const bit = this._bit;
+    if (bit !== 0) {
+      if ((node.marks & bit) === 0) return;
+      node.marks ^= bit;
+    }
     if (this.nodes.delete(node)) this._set(this.nodes.size > 0);
   }
 }

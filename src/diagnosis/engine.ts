@@ -7,7 +7,7 @@ import type { XEvent } from "../events/schema.ts";
 import type { GraphObserver, StateGraph } from "../graph/graph.ts";
 import { isEnded, type EdgeKind, type EdgeTarget, type GraphNode, type ProcessNode } from "../graph/nodes.ts";
 import type { DiagnosisState } from "../metrics/registry.ts";
-import { describeHost, describeScoped, type Cause, type SceneMatch } from "./evidence.ts";
+import { describeHost, describeLatched, describeScoped, type Cause, type SceneMatch } from "./evidence.ts";
 import { Matcher, type RuleState } from "./matcher.ts";
 import { sortRules, type Rule, type SolutionStep } from "./rule.ts";
 
@@ -76,8 +76,12 @@ export class DiagnosisEngine implements GraphObserver {
   private _rules: Rule[] = [];
   private _matcher: Matcher;
   private readonly _dirty = new Set<RuleState>();
-  /** Snapshot of each rule that matched since the last run (taken when it started to). */
-  private readonly _latched = new Map<RuleState, SceneMatch>();
+  /**
+   * Snapshot of each rule that matched since the last run (taken when it started to). When
+   * automatic runs only count, the snapshot is just the confidence then: describing every
+   * flip cost more than the runs themselves, and only a final run ever reads one.
+   */
+  private readonly _latched = new Map<RuleState, SceneMatch | number>();
   private readonly _ring: (DiagnosisResult | undefined)[];
   private _ringNext = 0;
   private _nextId = 1;
@@ -174,7 +178,8 @@ export class DiagnosisEngine implements GraphObserver {
         active.add(rs.rule.scene);
       } else {
         const snap = this._latched.get(rs);
-        if (snap !== undefined) matches.push(snap);
+        if (typeof snap === "number") matches.push(describeLatched(rs, snap));
+        else if (snap !== undefined) matches.push(snap);
       }
     }
     this._latched.clear();
@@ -282,7 +287,9 @@ export class DiagnosisEngine implements GraphObserver {
     if (this._dirty.size === 0) return;
     const wall = Date.now();
     for (const rs of this._dirty) {
-      if (rs.matched && !this._latched.has(rs)) this._latched.set(rs, describeHost(this._matcher, rs, wall));
+      if (rs.matched && !this._latched.has(rs)) {
+        this._latched.set(rs, this.describeAutoRuns ? describeHost(this._matcher, rs, wall) : rs.confidence);
+      }
     }
     this._dirty.clear();
   }

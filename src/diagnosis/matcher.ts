@@ -58,6 +58,7 @@ export class Matcher {
     error: new Map(),
   };
   private readonly _maxTracked: number;
+  private _metricCount = 0;
 
   /**
    * `onFlip` hears of every change of a rule's truth inputs (a top-level condition or a
@@ -115,7 +116,8 @@ export class Matcher {
       this._graphByKind[g.kind].push(g);
       leaf = g;
     } else {
-      const m = new MetricCond(c);
+      const m = new MetricCond(c, this._metricCount < 31 ? 1 << this._metricCount : 0);
+      this._metricCount++;
       for (const kind of _NODE_KINDS) {
         if (m.nodeType !== undefined && m.nodeType !== kind) continue;
         this._metricByKind[kind].push(m);
@@ -130,9 +132,17 @@ export class Matcher {
   /** Rules may be loaded after events arrived: one walk brings the state in line. */
   private _seed(): void {
     const g = this.graph;
-    for (const r of g.resources.values()) this.nodeChanged(r, undefined);
-    for (const e of g.errors.values()) this.nodeChanged(e, undefined);
+    // The marks are this matcher's from now on (a matcher before it may have left some).
+    for (const r of g.resources.values()) {
+      r.marks = 0;
+      this.nodeChanged(r, undefined);
+    }
+    for (const e of g.errors.values()) {
+      e.marks = 0;
+      this.nodeChanged(e, undefined);
+    }
     for (const p of g.processes.values()) {
+      p.marks = 0;
       this.nodeChanged(p, undefined);
       for (const r of p.consumes) this.edgeAdded("consumes", p, r);
       for (const r of p.waitsOn) this.edgeAdded("waits_on", p, r);

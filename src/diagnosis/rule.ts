@@ -87,6 +87,29 @@ let _lastNum: number | undefined;
 /** A strict decimal number, `[+-]?(d+.?d*|.d+)(e[+-]?d+)?`: what a threshold or a numeric comparison accepts. */
 export function parseNumber(text: string): number | undefined {
   if (text === _lastText) return _lastNum;
+  const n = _smallInteger(text);
+  if (n >= 0) {
+    _lastText = text;
+    _lastNum = n;
+    return n;
+  }
+  return _parseDecimal(text);
+}
+
+/** The value of a string of at most 9 ASCII digits (most readings), else -1. Exact, unlike summing fractions. */
+function _smallInteger(text: string): number {
+  const len = text.length;
+  if (len === 0 || len > 9) return -1;
+  let n = 0;
+  for (let i = 0; i < len; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+function _parseDecimal(text: string): number | undefined {
   const t = text.trim();
   let n: number | undefined;
   if (_isDecimal(t)) {
