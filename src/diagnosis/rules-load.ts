@@ -111,9 +111,9 @@ export function loadRulesDir(dir: string): Rule[] {
 
 let _defaults: readonly Rule[] | undefined;
 
-/** The rule set embedded in the binary (rules/*.yaml at build time); parsed once. */
+/** The rule set embedded in the binary (rules/*.yaml, parsed at build time). */
 export function defaultRules(): Rule[] {
-  _defaults ??= EMBEDDED_RULES.map((r) => parseRule(r.text, `embedded:${r.file}`));
+  _defaults ??= EMBEDDED_RULES.map((r) => r.rule);
   return [..._defaults];
 }
 
