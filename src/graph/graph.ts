@@ -25,6 +25,12 @@ export interface GraphOptions {
   maxNodes?: number;
   /** How often event time triggers a cleanup (ms of event time). */
   cleanupEveryMs?: number;
+  /**
+   * Targets (resources and error nodes) that get a bit in `ProcessNode.edgeBits` at once
+   * (default 4096); the edges of the others are checked in the sets, slower but exact. A host
+   * has a few hundred; the bound caps the bitmaps at 512 bytes per kind per process.
+   */
+  indexedTargets?: number;
 }
 
 /** Told about every change, so the diagnosis can keep its match state without walking. */
@@ -36,9 +42,7 @@ export interface GraphObserver {
   nodeRemoved(node: GraphNode): void;
 }
 
-const _EDGE_CACHE_BITS = 16;
-const _EDGE_CACHE_SLOTS = 1 << _EDGE_CACHE_BITS;
-const _EDGE_CACHE_SHIFT = 32 - _EDGE_CACHE_BITS;
+const _NO_BITS = new Uint32Array(0);
 
 export interface EdgeCounts {
   consumes: number;
@@ -67,16 +71,10 @@ export class StateGraph {
   /** Processes that are not `running`: the only ones cleanup has to look at. */
   private readonly _notRunning = new Set<ProcessNode>();
   private _observer: GraphObserver | undefined;
-  /** Sequence numbers of nodes; 0 is never used, so an empty cache slot matches nothing. */
-  private _seq = 1;
-  /**
-   * Edges known to exist, by the sequence numbers of their ends: one slot per hash, a new edge
-   * takes the slot of an old one. Nearly every event repeats an edge it already made, and a
-   * hit here spares the two set lookups (slow for object keys). It needs no invalidation:
-   * an edge leaves only with one of its nodes (SPEC §3), and a sequence number is never reused.
-   */
-  private readonly _edgeFrom = new Float64Array(_EDGE_CACHE_SLOTS);
-  private readonly _edgeTo = new Float64Array(_EDGE_CACHE_SLOTS);
+  /** Target indexes (bits of `ProcessNode.edgeBits`) given back by removed targets, for reuse. */
+  private readonly _freeIx: number[] = [];
+  private _nextIx = 0;
+  private readonly _indexedTargets: number;
 
   constructor(opts: GraphOptions = {}) {
     this.errorWindowMs = opts.errorWindowMs ?? 5 * 60_000;
@@ -84,6 +82,7 @@ export class StateGraph {
     this.resourceTtlMs = opts.resourceTtlMs ?? 0;
     this.maxNodes = opts.maxNodes ?? 100_000;
     this._cleanupEveryMs = opts.cleanupEveryMs ?? 1000;
+    this._indexedTargets = opts.indexedTargets ?? 4096;
   }
 
   observe(observer: GraphObserver): void {
@@ -176,7 +175,7 @@ export class StateGraph {
     if (e === undefined) {
       e = {
         kind: "error",
-        seq: this._seq++,
+        ix: this._takeIx(),
         marks: 0,
         id: "error-" + entity,
         entityId: entity,
@@ -217,7 +216,7 @@ export class StateGraph {
     if (r === undefined) {
       r = {
         kind: "resource",
-        seq: this._seq++,
+        ix: this._takeIx(),
         marks: 0,
         id,
         meta: newResourceMeta(),
@@ -242,7 +241,6 @@ export class StateGraph {
     if (p === undefined) {
       p = {
         kind: "process",
-        seq: this._seq++,
         marks: 0,
         id: "pid-" + pid,
         pid,
@@ -253,6 +251,7 @@ export class StateGraph {
         consumes: new Set(),
         waitsOn: new Set(),
         blockedBy: new Set(),
+        edgeBits: [_NO_BITS, _NO_BITS, _NO_BITS],
       };
       this.processes.set(pid, p);
       this.activeProcesses++;
@@ -280,31 +279,36 @@ export class StateGraph {
   }
 
   private _link(kind: EdgeKind, p: ProcessNode, to: EdgeTarget): void {
-    const toKey = to.seq * 4 + (kind === "consumes" ? 1 : kind === "waits_on" ? 2 : 3);
-    const slot = (Math.imul(p.seq | 0, 0x9e3779b1) ^ Math.imul(toKey | 0, 0x85ebca6b)) >>> _EDGE_CACHE_SHIFT;
-    if (this._edgeFrom[slot] === p.seq && this._edgeTo[slot] === toKey) return;
-    this._edgeFrom[slot] = p.seq;
-    this._edgeTo[slot] = toKey;
-    let added: boolean;
-    if (kind === "blocked_by") {
+    const k = kind === "consumes" ? 0 : kind === "waits_on" ? 1 : 2;
+    const ix = to.ix;
+    if (ix >= 0) {
+      const bits = p.edgeBits[k];
+      const w = ix >>> 5;
+      if (w < bits.length && (bits[w] & (1 << (ix & 31))) !== 0) return; // the edge is there
+    } else if (k === 2 ? p.blockedBy.has(to as ErrorNode) : (k === 0 ? p.consumes : p.waitsOn).has(to as ResourceNode)) return;
+    if (k === 2) {
       const e = to as ErrorNode;
-      added = !p.blockedBy.has(e);
-      if (added) {
-        p.blockedBy.add(e);
-        e.blocked.add(p);
-      }
+      p.blockedBy.add(e);
+      e.blocked.add(p);
     } else {
       const r = to as ResourceNode;
-      const mine = kind === "consumes" ? p.consumes : p.waitsOn;
-      added = !mine.has(r);
-      if (added) {
-        mine.add(r);
-        (kind === "consumes" ? r.consumers : r.waiters).add(p);
-      }
+      (k === 0 ? p.consumes : p.waitsOn).add(r);
+      (k === 0 ? r.consumers : r.waiters).add(p);
     }
-    if (!added) return;
+    if (ix >= 0) _setBit(p, k, ix, true);
     this.edges[kind]++;
     this._observer?.edgeAdded(kind, p, to);
+  }
+
+  private _takeIx(): number {
+    const free = this._freeIx.pop();
+    if (free !== undefined) return free;
+    return this._nextIx < this._indexedTargets ? this._nextIx++ : -1;
+  }
+
+  /** Gives a removed target's index back; its bits were cleared with its edges. */
+  private _releaseIx(ix: number): void {
+    if (ix >= 0) this._freeIx.push(ix);
   }
 
   /**
@@ -350,6 +354,7 @@ export class StateGraph {
       this.edges.blocked_by--;
       obs?.edgeRemoved("blocked_by", p, e);
     }
+    // The process object dies here: its edge bits need no clearing.
     p.consumes.clear();
     p.waitsOn.clear();
     p.blockedBy.clear();
@@ -363,10 +368,12 @@ export class StateGraph {
     if (this.errors.get(e.entityId) !== e) return;
     for (const p of e.blocked) {
       p.blockedBy.delete(e);
+      if (e.ix >= 0) _setBit(p, 2, e.ix, false);
       this.edges.blocked_by--;
       this._observer?.edgeRemoved("blocked_by", p, e);
     }
     e.blocked.clear();
+    this._releaseIx(e.ix);
     this.errors.delete(e.entityId);
     this._observer?.nodeRemoved(e);
   }
@@ -375,16 +382,19 @@ export class StateGraph {
     if (this.resources.get(r.id) !== r) return;
     for (const p of r.consumers) {
       p.consumes.delete(r);
+      if (r.ix >= 0) _setBit(p, 0, r.ix, false);
       this.edges.consumes--;
       this._observer?.edgeRemoved("consumes", p, r);
     }
     for (const p of r.waiters) {
       p.waitsOn.delete(r);
+      if (r.ix >= 0) _setBit(p, 1, r.ix, false);
       this.edges.waits_on--;
       this._observer?.edgeRemoved("waits_on", p, r);
     }
     r.consumers.clear();
     r.waiters.clear();
+    this._releaseIx(r.ix);
     this.resources.delete(r.id);
     this._observer?.nodeRemoved(r);
   }
@@ -423,6 +433,20 @@ function _isWait(value: string): boolean {
   if (value.includes("IO_WAIT")) return true;
   const n = Number.parseFloat(value);
   return n < 1.0;
+}
+
+/** Sets or clears the bit of edge kind `k` into target index `ix`, growing the array as needed. */
+function _setBit(p: ProcessNode, k: 0 | 1 | 2, ix: number, on: boolean): void {
+  let bits = p.edgeBits[k];
+  const w = ix >>> 5;
+  if (w >= bits.length) {
+    if (!on) return;
+    const grown = new Uint32Array(Math.max(w + 1, bits.length * 2));
+    grown.set(bits);
+    p.edgeBits[k] = bits = grown;
+  }
+  if (on) bits[w] |= 1 << (ix & 31);
+  else bits[w] &= ~(1 << (ix & 31));
 }
 
 /** Stores a reading; true when it changed the value. A switch, so each store is a plain field store. */

@@ -216,3 +216,61 @@ describe("max nodes", () => {
     assert.equal(g.activeProcesses, active);
   });
 });
+
+describe("edge bookkeeping under churn (seeded)", () => {
+  // A naive model of SPEC §3's edges, against which the graph's sets, bits and counts are
+  // checked after every step: resources come and go (TTL), errors expire, processes exit and
+  // come back, so target indexes are given back and reused. Run with a bitmap bound below the
+  // number of targets too, so some targets have bits and the others only sets.
+  for (const indexedTargets of [4096, 5]) {
+    it(`matches a model, with ${indexedTargets} indexed targets`, () => {
+      let s = 7;
+      const rand = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+      const g = new StateGraph({ resourceTtlMs: 3 * MIN, errorWindowMs: 2 * MIN, indexedTargets, cleanupEveryMs: 1000 });
+      const types: EventType[] = ["compute.util", "transport.drop", "storage.iops", "error.hw", "process.state"];
+      let ts = T0;
+      let removed = 0;
+      for (let step = 0; step < 4000; step++) {
+        // now and then a quiet spell longer than the TTL and the window: targets leave
+        ts += rand() < 0.01 ? 4 * MIN : Math.floor(rand() * 2000);
+        const type = types[Math.floor(rand() * types.length)];
+        const entity = `r${Math.floor(rand() * 12)}`;
+        const pid = 1 + Math.floor(rand() * 8);
+        const value = type === "process.state" ? (rand() < 0.5 ? "start" : "exit") : type === "storage.iops" ? "0.5" : "50";
+        const before = g.resources.size + g.errors.size;
+        g.apply(ev(type, entity, value, pid, ts), ts);
+        removed += Math.max(0, before - (g.resources.size + g.errors.size));
+        // The model: what the sets say, and the bits must say the same.
+        const model = { consumes: 0, waits_on: 0, blocked_by: 0 };
+        for (const p of g.processes.values()) {
+          model.consumes += p.consumes.size;
+          model.waits_on += p.waitsOn.size;
+          model.blocked_by += p.blockedBy.size;
+          for (const r of g.resources.values()) {
+            assert.equal(r.consumers.has(p), p.consumes.has(r), `step ${step}`);
+            assert.equal(r.waiters.has(p), p.waitsOn.has(r), `step ${step}`);
+            if (r.ix >= 0) {
+              assert.equal(_bit(p.edgeBits[0], r.ix), p.consumes.has(r), `step ${step}: consumes bit of ${p.id} -> ${r.id}`);
+              assert.equal(_bit(p.edgeBits[1], r.ix), p.waitsOn.has(r), `step ${step}: waits_on bit of ${p.id} -> ${r.id}`);
+            }
+          }
+          for (const e of g.errors.values()) {
+            assert.equal(e.blocked.has(p), p.blockedBy.has(e), `step ${step}`);
+            if (e.ix >= 0) assert.equal(_bit(p.edgeBits[2], e.ix), p.blockedBy.has(e), `step ${step}: blocked_by bit of ${p.id} -> ${e.id}`);
+          }
+        }
+        assert.deepEqual({ ...g.edges }, model, `step ${step}`);
+        // No two live targets share an index.
+        const ixs = [...g.resources.values(), ...g.errors.values()].map((n) => n.ix).filter((i) => i >= 0);
+        assert.equal(new Set(ixs).size, ixs.length, `step ${step}: an index is shared`);
+      }
+      assert.ok(g.resources.size > 0 && g.edges.consumes > 0);
+      assert.ok(removed > 20, `only ${removed} targets left: the test must reuse indexes`);
+    });
+  }
+});
+
+function _bit(bits: Uint32Array, ix: number): boolean {
+  const w = ix >>> 5;
+  return w < bits.length && (bits[w] & (1 << (ix & 31))) !== 0;
+}
