@@ -24,9 +24,6 @@ const F_JOB = 8;
 const F_PID = 16;
 const F_VALUE = 32;
 
-const FNV_OFFSET = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
-
 /** Strings longer than this are made fresh each time instead of interned. */
 const MAX_INTERNED = 64;
 
@@ -73,13 +70,11 @@ export class EventScanner {
       let c = buf[i];
       if (c === QUOTE) {
         const sFrom = i + 1;
-        let h = FNV_OFFSET;
         let j = sFrom;
         for (; j < to; j++) {
           c = buf[j];
           if (c === QUOTE) break;
           if (c < 32 || c === BACKSLASH || c > 126) return undefined;
-          h = Math.imul(h ^ c, FNV_PRIME);
         }
         if (j >= to) return undefined;
         i = j + 1;
@@ -90,13 +85,13 @@ export class EventScanner {
             break;
           case F_ENTITY:
             if (j === sFrom || j - sFrom > MAX_ENTITY_ID_LENGTH) return undefined;
-            entity = this._ids.get(buf, sFrom, j, h);
+            entity = this._ids.get(buf, sFrom, j);
             break;
           case F_JOB:
-            job = this._ids.get(buf, sFrom, j, h);
+            job = this._ids.get(buf, sFrom, j);
             break;
           case F_VALUE:
-            value = this._values.get(buf, sFrom, j, h);
+            value = this._values.get(buf, sFrom, j);
             break;
           case 0:
             break;
@@ -107,12 +102,10 @@ export class EventScanner {
         // A JSON integer without sign, fraction, exponent or leading zero.
         const nFrom = i;
         let n = 0;
-        let h = FNV_OFFSET;
         for (; i < to; i++) {
           c = buf[i];
           if (c < ZERO || c > NINE) break;
           n = n * 10 + (c - ZERO);
-          h = Math.imul(h ^ c, FNV_PRIME);
         }
         if (c === 46 || c === 101 || c === 69 || (buf[nFrom] === ZERO && i - nFrom > 1)) return undefined;
         if (i - nFrom > 15 && !Number.isSafeInteger(n)) return undefined;
@@ -126,7 +119,7 @@ export class EventScanner {
             break;
           case F_VALUE:
             // A number is kept as its decimal text, which for such an integer is the token itself.
-            value = this._values.get(buf, nFrom, i, h);
+            value = this._values.get(buf, nFrom, i);
             break;
           case 0:
             break;
@@ -171,11 +164,16 @@ export class InternTable {
     this._mask = slots - 1;
   }
 
-  /** The string of the ASCII bytes `buf[from, to)`, whose FNV-1a hash is `hash`. */
-  get(buf: Uint8Array, from: number, to: number, hash: number): string {
+  /** The string of the ASCII bytes `buf[from, to)`. */
+  get(buf: Uint8Array, from: number, to: number): string {
     const len = to - from;
-    if (len > MAX_INTERNED) return _ascii(buf, from, to);
-    const slot = hash & this._mask;
+    if (len > MAX_INTERNED || len === 0) return _ascii(buf, from, to);
+    // A hash of the length and the last four bytes, where ids and readings differ ("gpu-07",
+    // "job-0012", "81"), instead of a hash over every byte. For a shorter string the bytes
+    // before it (the line's own `":"`) join in. A clash only costs a slot: bytes are compared.
+    const last = to - 1;
+    const hash = len ^ (buf[last] << 4) ^ (buf[last - 1] << 11) ^ (buf[last - 2] << 18) ^ (buf[last - 3] << 25);
+    const slot = (Math.imul(hash, 0x9e3779b1) >>> 16) & this._mask;
     const bytes = this._bytes;
     const at = slot * MAX_INTERNED;
     if (this._lengths[slot] === len) {

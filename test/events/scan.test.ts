@@ -110,12 +110,11 @@ describe("EventScanner", () => {
 
 describe("InternTable", () => {
   it("gives back the right string when many strings share few slots", () => {
-    const t = new InternTable(4);
+    const t = new InternTable(4); // far fewer slots than strings: clashes on every call
     for (let i = 0; i < 2000; i++) {
       const s = `v${i % 37}-${"x".repeat(i % 70)}`;
       const b = enc.encode(s);
-      // any hash will do for correctness: the table compares the bytes
-      assert.equal(t.get(b, 0, b.length, i % 5), s);
+      assert.equal(t.get(b, 0, b.length), s);
     }
   });
 });
