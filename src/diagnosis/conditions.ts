@@ -264,11 +264,26 @@ export class MetricCond extends CondNode {
 
   test(node: GraphNode): boolean {
     if (this.nodeType !== undefined && node.kind !== this.nodeType) return false;
-    if (this._entity !== undefined && !this._entity.test(node.id) && !(node.kind === "error" && this._entity.test(node.entityId))) {
-      return false;
+    if (this._entity !== undefined && !this._idMatches(node)) return false;
+    const entries = this._entries;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      if (!_compare(nodeValue(node, e.key), e)) return false;
     }
-    for (const e of this._entries) if (!_compare(nodeValue(node, e.key), e)) return false;
     return true;
+  }
+
+  /** The entity pattern against the node's id, which never changes: asked once per node. */
+  private _idMatches(node: GraphNode): boolean {
+    const bit = this._bit;
+    if (bit !== 0 && (node.idTested & bit) !== 0) return (node.idMatched & bit) !== 0;
+    const p = this._entity!;
+    const yes = p.test(node.id) || (node.kind === "error" && p.test(node.entityId));
+    if (bit !== 0) {
+      node.idTested |= bit;
+      if (yes) node.idMatched |= bit;
+    }
+    return yes;
   }
 
   update(node: GraphNode): void {

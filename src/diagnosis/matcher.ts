@@ -134,15 +134,15 @@ export class Matcher {
     const g = this.graph;
     // The marks are this matcher's from now on (a matcher before it may have left some).
     for (const r of g.resources.values()) {
-      r.marks = 0;
+      r.marks = r.idTested = r.idMatched = 0;
       this.nodeChanged(r, undefined);
     }
     for (const e of g.errors.values()) {
-      e.marks = 0;
+      e.marks = e.idTested = e.idMatched = 0;
       this.nodeChanged(e, undefined);
     }
     for (const p of g.processes.values()) {
-      p.marks = 0;
+      p.marks = p.idTested = p.idMatched = 0;
       this.nodeChanged(p, undefined);
       for (const r of p.consumes) this.edgeAdded("consumes", p, r);
       for (const r of p.waitsOn) this.edgeAdded("waits_on", p, r);

@@ -34,6 +34,9 @@ interface NodeTimes {
    * asking costs a field read instead of a set lookup. The graph only starts it at 0.
    */
   marks: number;
+  /** Bits the diagnosis keeps for patterns over the node's id, which never changes: tested, and matched. */
+  idTested: number;
+  idMatched: number;
   /** Event time (ms) of the last update. */
   updatedTs: number;
   /** Wall-clock time (ms) of the last update, so a quiet stream still expires. */
