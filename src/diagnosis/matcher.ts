@@ -49,13 +49,15 @@ export class Matcher {
 
   private readonly _leaves = new Map<string, CondNode>();
   private readonly _events: EventCond[] = [];
-  private readonly _eventsByType = new Map<EventType, EventCond[]>();
+  // Lookups by event type and by key run for nearly every event: plain objects, whose
+  // property lookup by a constant string is cheaper than a Map's.
+  private readonly _eventsByType: Partial<Record<EventType, EventCond[]>> = Object.create(null);
   private readonly _graphByKind: Record<EdgeKind, GraphCond[]> = { consumes: [], waits_on: [], blocked_by: [] };
   private readonly _metricByKind: Record<NodeKind, MetricCond[]> = { process: [], resource: [], error: [] };
-  private readonly _metricByKey: Record<NodeKind, Map<string, MetricCond[]>> = {
-    process: new Map(),
-    resource: new Map(),
-    error: new Map(),
+  private readonly _metricByKey: Record<NodeKind, Record<string, MetricCond[] | undefined>> = {
+    process: Object.create(null),
+    resource: Object.create(null),
+    error: Object.create(null),
   };
   private readonly _maxTracked: number;
   private _metricCount = 0;
@@ -109,7 +111,7 @@ export class Matcher {
     if (c.type === "event") {
       const e = new EventCond(c, this.windowMs, this._maxTracked);
       this._events.push(e);
-      _push(this._eventsByType, e.eventType, e);
+      (this._eventsByType[e.eventType] ??= []).push(e);
       leaf = e;
     } else if (c.type === "graph") {
       const g = new GraphCond(c);
@@ -121,7 +123,7 @@ export class Matcher {
       for (const kind of _NODE_KINDS) {
         if (m.nodeType !== undefined && m.nodeType !== kind) continue;
         this._metricByKind[kind].push(m);
-        for (const k of m.keys) _push(this._metricByKey[kind], k, m);
+        for (const k of m.keys) (this._metricByKey[kind][k] ??= []).push(m);
       }
       leaf = m;
     }
@@ -161,7 +163,7 @@ export class Matcher {
   }
 
   nodeChanged(node: GraphNode, key: string | undefined): void {
-    const list = key === undefined ? this._metricByKind[node.kind] : this._metricByKey[node.kind].get(key);
+    const list = key === undefined ? this._metricByKind[node.kind] : this._metricByKey[node.kind][key];
     if (list !== undefined) for (const m of list) m.update(node);
   }
 
@@ -173,7 +175,7 @@ export class Matcher {
 
   /** An accepted event, after the graph took it. */
   onEvent(ev: XEvent, wall: number): void {
-    const list = this._eventsByType.get(ev.event_type);
+    const list = this._eventsByType[ev.event_type];
     if (list === undefined) return;
     const nowTs = this.graph.eventNow;
     for (const e of list) {
@@ -252,10 +254,4 @@ function _canonical(v: unknown): string {
       .join(",")}}`;
   }
   return JSON.stringify(v);
-}
-
-function _push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
-  const list = m.get(k);
-  if (list === undefined) m.set(k, [v]);
-  else list.push(v);
 }
