@@ -174,9 +174,12 @@ export class GraphCond extends CondNode {
    */
   private readonly _byFrom: Map<ProcessNode, number> | undefined;
   count = 0;
+  /** This condition's bit for cached id tests on target nodes (`GraphNode.idTested`), or 0. */
+  private readonly _bit: number;
 
-  constructor(c: GraphCondition) {
+  constructor(c: GraphCondition, bit = 0) {
     super();
+    this._bit = bit;
     this.kind = c.edge_type;
     this._from = c.from_pattern === undefined ? undefined : new IdPattern(c.from_pattern);
     this._to = c.to_pattern === undefined ? undefined : new IdPattern(c.to_pattern);
@@ -184,7 +187,19 @@ export class GraphCond extends CondNode {
   }
 
   test(from: ProcessNode, to: EdgeTarget): boolean {
-    return (this._from === undefined || this._from.test(from.id)) && (this._to === undefined || this._to.test(to.id));
+    return (this._to === undefined || this._toMatches(to)) && (this._from === undefined || this._from.test(from.id));
+  }
+
+  /** The target pattern against the node's id, which never changes: asked once per node. */
+  private _toMatches(to: EdgeTarget): boolean {
+    const bit = this._bit;
+    if (bit !== 0 && (to.idTested & bit) !== 0) return (to.idMatched & bit) !== 0;
+    const yes = this._to!.test(to.id);
+    if (bit !== 0) {
+      to.idTested |= bit;
+      if (yes) to.idMatched |= bit;
+    }
+    return yes;
   }
 
   added(from: ProcessNode, to: EdgeTarget): void {

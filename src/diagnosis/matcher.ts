@@ -60,7 +60,7 @@ export class Matcher {
     error: Object.create(null),
   };
   private readonly _maxTracked: number;
-  private _metricCount = 0;
+  private _bits = 0;
 
   /**
    * `onFlip` hears of every change of a rule's truth inputs (a top-level condition or a
@@ -114,12 +114,11 @@ export class Matcher {
       (this._eventsByType[e.eventType] ??= []).push(e);
       leaf = e;
     } else if (c.type === "graph") {
-      const g = new GraphCond(c);
+      const g = new GraphCond(c, this._nextBit());
       this._graphByKind[g.kind].push(g);
       leaf = g;
     } else {
-      const m = new MetricCond(c, this._metricCount < 31 ? 1 << this._metricCount : 0);
-      this._metricCount++;
+      const m = new MetricCond(c, this._nextBit());
       for (const kind of _NODE_KINDS) {
         if (m.nodeType !== undefined && m.nodeType !== kind) continue;
         this._metricByKind[kind].push(m);
@@ -129,6 +128,11 @@ export class Matcher {
     }
     this._leaves.set(key, leaf);
     return leaf;
+  }
+
+  /** The next condition's bit in the nodes' marks, or 0 once the 31 bits of a word are given out. */
+  private _nextBit(): number {
+    return this._bits < 31 ? 1 << this._bits++ : 0;
   }
 
   /** Rules may be loaded after events arrived: one walk brings the state in line. */

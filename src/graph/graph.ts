@@ -436,9 +436,17 @@ export class StateGraph {
 
 /** SPEC §3: a bandwidth or storage reading means waiting when it says IO_WAIT or is below 1.0. */
 function _isWait(value: string): boolean {
+  // A plain integer, as most readings are, is below 1.0 only when it is all zeros: no parseFloat.
+  let zeros = true;
+  let i = 0;
+  for (; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    if (c !== 48) zeros = false;
+  }
+  if (i > 0 && i === value.length) return zeros;
   if (value.includes("IO_WAIT")) return true;
-  const n = Number.parseFloat(value);
-  return n < 1.0;
+  return Number.parseFloat(value) < 1.0;
 }
 
 /** Sets or clears the bit of edge kind `k` into target index `ix`, growing the array as needed. */

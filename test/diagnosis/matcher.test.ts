@@ -172,3 +172,28 @@ describe("any, all, confidence", () => {
     await s.ex.stop();
   });
 });
+
+describe("many conditions", () => {
+  // Conditions keep per-node answers in bits of one word; past 31 they fall back to sets.
+  // Both kinds must give the same answers: 40 rules, each its own threshold and pattern.
+  it("answer the same past the 31 condition bits", async () => {
+    const rules = [];
+    for (let i = 0; i < 20; i++) {
+      rules.push(rule(`low${i}`, `[{type: metric, node_type: resource, entity_id_pattern: "gpu-${i}|npu-${i}", metrics: [{key: util, op: lt, target: ${10 + i}, value_type: numeric}]}]`));
+      rules.push(rule(`busy${i}`, `[{type: graph, edge_type: consumes, to_pattern: "gpu-${i}"}]`));
+    }
+    const s = withRules(...rules);
+    for (let i = 0; i < 20; i++) {
+      s.send(start(100 + i));
+      s.send(ev("compute.util", `gpu-${i}`, "50", 100 + i)); // consumes gpu-i, util above every threshold
+    }
+    const expectBusy = Array.from({ length: 20 }, (_, i) => `busy${i}`);
+    assert.deepEqual(s.scenes().sort(), expectBusy.sort());
+    for (let i = 0; i < 20; i++) s.send(ev("compute.util", `gpu-${i}`, String(10 + i - (i % 2)))); // odd ones now below
+    const low = Array.from({ length: 20 }, (_, i) => i).filter((i) => i % 2 === 1).map((i) => `low${i}`);
+    assert.deepEqual(s.scenes().sort(), [...expectBusy, ...low].sort());
+    for (let i = 0; i < 20; i++) s.send(ev("compute.util", `gpu-${i}`, "99"));
+    assert.deepEqual(s.scenes().sort(), expectBusy.sort());
+    await s.ex.stop();
+  });
+});

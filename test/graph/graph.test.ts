@@ -55,6 +55,16 @@ describe("edges", () => {
     assert.equal(g.resources.get("nvme0n1")!.meta.qdepth, "32");
   });
 
+  it("below 1.0 reads integers, decimals and odd spellings alike", () => {
+    const waits = (value: string) => {
+      const g = new StateGraph();
+      g.apply(ev("storage.iops", "nvme0n1", value, 1), T0);
+      return g.edges.waits_on === 1;
+    };
+    for (const v of ["0", "00", "0.0", "0.99", "-3", "1e-3", " 0", "0 IO_WAIT", "5 IO_WAIT"]) assert.equal(waits(v), true, v);
+    for (const v of ["1", "01", "10", "1.0", "5000", "1e3", "", "n/a", "Infinity"]) assert.equal(waits(v), false, v);
+  });
+
   it("blocked_by: an error on E blocks every process consuming E", () => {
     const g = new StateGraph();
     g.apply(ev("compute.util", "gpu-03", "90", 1), T0);
