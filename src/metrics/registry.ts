@@ -134,13 +134,21 @@ function* _probes(probes: ReadonlyMap<string, ProbeState>, read: (s: ProbeState)
 }
 
 function _gauge(registers: Registry[], name: string, help: string, labelNames: string[], read: () => Samples): void {
+  // prom-client keeps each series' last value, and a set() with labels costs a label hash:
+  // only a changed value is set.
+  const shown = new Map<string, number>();
   new Gauge({
     name,
     help,
     labelNames,
     registers,
     collect() {
-      for (const [labels, v] of read()) this.set(labels, v);
+      for (const [labels, v] of read()) {
+        const key = labelNames.length === 0 ? "" : labels[labelNames[0]];
+        if (shown.get(key) === v) continue;
+        this.set(labels, v);
+        shown.set(key, v);
+      }
     },
   });
 }
