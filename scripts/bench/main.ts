@@ -1,5 +1,6 @@
 // `npm run bench`: generates the event files, runs every step, writes BENCHMARKS.md and prints
-// a summary. Knobs (environment): BENCH_RUNS (3), BENCH_EVENTS (1000000), BENCH_SEED (42),
+// a summary. Knobs (environment): BENCH_RUNS (3), BENCH_INGEST_RUNS (5: a replay is short and
+// this machine's noise is not), BENCH_EVENTS (1000000), BENCH_SEED (42),
 // BENCH_WRK_SECONDS (4), BENCH_WRK_CONNECTIONS (4), BENCH_STARTS (7), BENCH_ENGINE_RUNS (1000),
 // BENCH_TARGETS (binary,bun,deno,node), BENCH_OUT (BENCHMARKS.md). `--report-only` re-renders
 // BENCHMARKS.md from .bench/results.json without measuring.
@@ -17,6 +18,7 @@ import { BIN, freePort, getText, median, procMemory, ROOT, say, startChild, wait
 
 const env = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) : d);
 const RUNS = env("BENCH_RUNS", 3);
+const INGEST_RUNS = env("BENCH_INGEST_RUNS", 5);
 const EVENTS = env("BENCH_EVENTS", 1_000_000);
 const SEED = env("BENCH_SEED", 42);
 const PROCESSES = 1000;
@@ -32,7 +34,7 @@ async function main(): Promise<void> {
   const results: Results = {
     date: new Date().toISOString(),
     command: "npm run bench",
-    config: { runs: RUNS, events: EVENTS, seed: SEED, processes: PROCESSES, wrk: WRK, starts: STARTS },
+    config: { runs: RUNS, ingestRuns: INGEST_RUNS, events: EVENTS, seed: SEED, processes: PROCESSES, wrk: WRK, starts: STARTS },
     machine: _machine(),
     versions: _versions(),
     loadBefore: loadavg(),
@@ -48,8 +50,8 @@ async function main(): Promise<void> {
 
   // --- ingest -----------------------------------------------------------------------------
   for (const t of TARGETS) {
-    say(`ingest: ${t} replay vs ${t === "binary" ? "bun" : t} floor, ${RUNS} runs`);
-    const r = await benchIngest(t, base.path, EVENTS, RUNS);
+    say(`ingest: ${t} replay vs ${t === "binary" ? "bun" : t} floor, ${INGEST_RUNS} runs`);
+    const r = await benchIngest(t, base.path, EVENTS, INGEST_RUNS);
     say(`  replay ${r.replayWallS.toFixed(2)} s, floor ${r.floorWallS.toFixed(2)} s: ${r.ratioWall.toFixed(2)}x; peak ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MB`);
     results.ingest.push(r);
   }
