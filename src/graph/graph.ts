@@ -27,8 +27,8 @@ export interface GraphOptions {
   cleanupEveryMs?: number;
   /**
    * Targets (resources and error nodes) that get a bit in `ProcessNode.edgeBits` at once
-   * (default 4096); the edges of the others are checked in the sets, slower but exact. A host
-   * has a few hundred; the bound caps the bitmaps at 512 bytes per kind per process.
+   * (default 1024); the edges of the others are checked in the sets, slower but exact. A host
+   * has a few hundred; the bound caps the bitmaps at 128 bytes per edge kind per process.
    */
   indexedTargets?: number;
 }
@@ -82,7 +82,7 @@ export class StateGraph {
     this.resourceTtlMs = opts.resourceTtlMs ?? 0;
     this.maxNodes = opts.maxNodes ?? 100_000;
     this._cleanupEveryMs = opts.cleanupEveryMs ?? 1000;
-    this._indexedTargets = opts.indexedTargets ?? 4096;
+    this._indexedTargets = opts.indexedTargets ?? 1024;
   }
 
   observe(observer: GraphObserver): void {

@@ -26,7 +26,8 @@ export class TextFormat {
   private _labels = new WeakMap<object, string>();
   /** Histogram buckets get fresh label objects each scrape: keyed by `le` instead. */
   private readonly _le = new Map<string | number, string>();
-  private readonly _headers = new Map<string, string>();
+  /** `# HELP` and `# TYPE` lines per metric object (name, help and type never change). */
+  private readonly _headers = new WeakMap<object, string>();
 
   constructor(private readonly _registry: Registry) {}
 
@@ -34,22 +35,14 @@ export class TextFormat {
     let out = "";
     for (const metric of this._registry.getMetricsAsArray() as unknown as Readable[]) {
       const m = await metric.get();
-      out += this._header(m.name, m.help, m.type);
+      let header = this._headers.get(metric);
+      if (header === undefined) this._headers.set(metric, (header = `# HELP ${m.name} ${escapeHelp(m.help)}\n# TYPE ${m.name} ${m.type}\n`));
+      out += header;
       for (const v of m.values) {
         out += (v.metricName ?? m.name) + this._labelString(v.labels) + " " + formatValue(v.value) + "\n";
       }
     }
     return out;
-  }
-
-  private _header(name: string, help: string, type: string): string {
-    const key = name + "\u0000" + type;
-    let h = this._headers.get(key);
-    if (h === undefined) {
-      h = `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} ${type}\n`;
-      this._headers.set(key, h);
-    }
-    return h;
   }
 
   private _labelString(labels: Labels | undefined): string {
