@@ -436,15 +436,21 @@ export class StateGraph {
 
 /** SPEC §3: a bandwidth or storage reading means waiting when it says IO_WAIT or is below 1.0. */
 function _isWait(value: string): boolean {
-  // A plain integer, as most readings are, is below 1.0 only when it is all zeros: no parseFloat.
+  // A plain decimal ("0", "22.7", ".5"), as readings are, is below 1.0 exactly when its
+  // integer part is all zeros: decided in one pass, without parseFloat.
   let zeros = true;
+  let digits = 0;
+  let dot = false;
   let i = 0;
   for (; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (c < 48 || c > 57) break;
-    if (c !== 48) zeros = false;
+    if (c === 46 && !dot) dot = true;
+    else if (c >= 48 && c <= 57) {
+      digits++;
+      if (!dot && c !== 48) zeros = false;
+    } else break;
   }
-  if (i > 0 && i === value.length) return zeros;
+  if (i === value.length && digits > 0) return zeros;
   if (value.includes("IO_WAIT")) return true;
   return Number.parseFloat(value) < 1.0;
 }
