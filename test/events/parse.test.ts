@@ -3,6 +3,9 @@ import assert from "node:assert/strict";
 import { parseLine } from "../../src/events/parse.ts";
 import { EVENT_TYPES, REJECT_REASONS } from "../../src/events/schema.ts";
 import { LineFramer } from "../../src/events/lines.ts";
+import { createConsola } from "consola";
+import { Exporter } from "../../src/exporter.ts";
+import type { XEvent } from "../../src/events/schema.ts";
 
 const NOW = 1_732_500_000_000;
 
@@ -96,27 +99,53 @@ describe("parser property: garbage never throws, valid lines always count", () =
         at += c.length;
       }
       const seen = new Set<string>();
-      let rejected = 0;
+      const accepted: XEvent[] = [];
+      const reasons: string[] = [];
       const framer = new LineFramer(
         4096,
         (line) => {
           const r = parseLine(line, 0);
           if (typeof r === "string") {
             assert.ok((REJECT_REASONS as readonly string[]).includes(r));
-            rejected++;
-          } else if (r.entity_id.startsWith("v-")) seen.add(r.entity_id);
+            reasons.push(r);
+          } else {
+            accepted.push(r);
+            if (r.entity_id.startsWith("v-")) seen.add(r.entity_id);
+          }
         },
-        () => rejected++,
+        (r) => reasons.push(r),
       );
+      // The same bytes through the exporter's own input, where the byte scanner goes first.
+      const began = Date.now();
+      const ex = new Exporter({ log: createConsola({ level: -999 }), liveClock: false, processMetrics: false, rules: [] });
+      const viaExporter: XEvent[] = [];
+      const sub = ex.hub.subscribe(null)!;
+      const exReasons: string[] = [];
+      const input = ex.lineInput("test", undefined, (r) => exReasons.push(r));
       for (let i = 0; i < all.length; ) {
         const n = 1 + Math.floor(rand() * 700);
         framer.push(all.subarray(i, i + n));
+        input.push(all.subarray(i, i + n));
+        viaExporter.push(...sub.buffer.splice(0));
         i += n;
       }
       framer.end();
+      input.end();
+      viaExporter.push(...sub.buffer.splice(0));
       // Every untouched line among the garbage was accepted, exactly once.
       assert.deepEqual([...seen].sort(), [...expected].sort());
-      assert.ok(rejected > 0);
+      assert.ok(reasons.length > 0);
+      // Both paths accept the same events, in order, and reject the rest for the same reasons.
+      // (An event without ts gets the time of receipt: 0 above, the clock in the exporter.)
+      assert.equal(viaExporter.length, accepted.length);
+      for (let i = 0; i < accepted.length; i++) {
+        const want = accepted[i];
+        const got = viaExporter[i];
+        if (want.ts === 0) assert.ok(got.ts === 0 || got.ts >= began, `event ${i}: ts ${got.ts}`);
+        assert.deepEqual({ ...got, ts: want.ts }, want, `event ${i}`);
+      }
+      assert.deepEqual(exReasons, reasons);
+      assert.equal(ex.counters.accepted, accepted.length);
     });
   }
 });
