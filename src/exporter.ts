@@ -175,10 +175,15 @@ export class Exporter {
         onReject?.(reason, sample);
       },
       (buf, from, to) => {
-        const ev = scanner.scan(buf, from, to, received);
-        if (ev === undefined) return false;
-        this.accept(ev, probe, received);
-        return true;
+        const max = this.maxLineBytes;
+        let at = from;
+        while (at < to) {
+          const ev = scanner.scanLine(buf, at, to, max, received);
+          if (ev === undefined) break;
+          at = scanner.next;
+          this.accept(ev, probe, received);
+        }
+        return at;
       },
     );
     return {

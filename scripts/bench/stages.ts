@@ -76,10 +76,14 @@ const stages: Record<string, () => void> = {
       },
       () => {},
       (buf, from, to) => {
-        const ev = sc.scan(buf, from, to, 0);
-        if (ev === undefined) return false;
-        n += ev.ts & 1;
-        return true;
+        let at = from;
+        while (at < to) {
+          const ev = sc.scanLine(buf, at, to, 65536, 0);
+          if (ev === undefined) break;
+          at = sc.next;
+          n += ev.ts & 1;
+        }
+        return at;
       },
     );
     _feed((c) => f.push(c));
@@ -97,10 +101,14 @@ const stages: Record<string, () => void> = {
       },
       () => {},
       (buf, from, to) => {
-        const ev = sc.scan(buf, from, to, wall);
-        if (ev === undefined) return false;
-        g.apply(ev, wall);
-        return true;
+        let at = from;
+        while (at < to) {
+          const ev = sc.scanLine(buf, at, to, 65536, wall);
+          if (ev === undefined) break;
+          at = sc.next;
+          g.apply(ev, wall);
+        }
+        return at;
       },
     );
     // One clock read per chunk, as the exporter does.

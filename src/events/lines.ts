@@ -10,10 +10,13 @@ const _sampleDecoder = new TextDecoder("utf-8");
 export type LineHandler = (line: string) => void;
 export type RejectHandler = (reason: RejectReason, sample: string) => void;
 /**
- * Offered each line as bytes `buf[from, to)` (no newline, no CR) before it is decoded;
- * returns true when it took the line, false to have it decoded and given to the line handler.
+ * Offered whole lines as bytes before they are decoded: `buf[from, to)` holds one or more
+ * lines, each ending in a newline. It takes lines from the start for as long as it can and
+ * returns where it stopped: `to` once it took them all, else the start of the first line it
+ * declined, which the framer decodes and gives to the line handler (or rejects). It must not
+ * take a line longer than the framer's limit, not counting a CR before the newline.
  */
-export type BytesHandler = (buf: Uint8Array, from: number, to: number) => boolean;
+export type BytesHandler = (buf: Uint8Array, from: number, to: number) => number;
 
 export class LineFramer {
   private _held: Uint8Array[] = [];
@@ -56,7 +59,7 @@ export class LineFramer {
   /** Whole lines, each ending in a newline: the common case, decoded in one go. */
   private _block(bytes: Uint8Array): void {
     if (this._onBytes !== undefined) {
-      this._blockByLine(bytes);
+      this._offer(bytes, this._onBytes);
       return;
     }
     let text: string;
@@ -76,10 +79,21 @@ export class LineFramer {
     }
   }
 
-  /**
-   * Line by line on the bytes: with a bytes handler, which sees each line before it is
-   * decoded, and after a decoding error, to find the bad lines.
-   */
+  /** Whole lines to the bytes handler first; each line it declines is decoded alone. */
+  private _offer(bytes: Uint8Array, handler: BytesHandler): void {
+    const end = bytes.length;
+    let at = 0;
+    while (at < end) {
+      at = handler(bytes, at, end);
+      if (at >= end) return;
+      let nl = bytes.indexOf(NL, at);
+      if (nl === -1) nl = end;
+      if (nl > at) this._bytesLine(bytes, at, nl);
+      at = nl + 1;
+    }
+  }
+
+  /** Line by line on the bytes, after a decoding error, to find the bad lines. */
   private _blockByLine(bytes: Uint8Array): void {
     let from = 0;
     while (from < bytes.length) {
@@ -96,7 +110,7 @@ export class LineFramer {
       this._onReject("too_long", _sampleDecoder.decode(buf.subarray(from, from + 80)));
       return;
     }
-    if (to === from || this._onBytes?.(buf, from, to)) return;
+    if (to === from) return;
     const bytes = buf.subarray(from, to);
     let text: string;
     try {
@@ -149,14 +163,19 @@ export class LineFramer {
       this._onReject("too_long", "");
       return;
     }
-    const whole = new Uint8Array(total);
+    // With a bytes handler the line gets its newline back and is offered like any other.
+    const whole = new Uint8Array(this._onBytes === undefined ? total : total + 1);
     let at = 0;
     for (const p of parts) {
       whole.set(p, at);
       at += p.length;
     }
     whole.set(head, at);
-    this._bytesLine(whole, 0, whole.length);
+    if (this._onBytes === undefined) this._bytesLine(whole, 0, total);
+    else {
+      whole[total] = NL;
+      this._offer(whole, this._onBytes);
+    }
   }
 }
 

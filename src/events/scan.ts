@@ -14,6 +14,7 @@ const COLON = 58;
 const OPEN = 123;
 const CLOSE = 125;
 const ZERO = 48;
+const NEWLINE = 10;
 const NINE = 57;
 
 // Field bits, so a repeated key (JSON.parse keeps the last one) goes to the full path.
@@ -39,8 +40,25 @@ export class EventScanner {
     this._values = new InternTable(slots);
   }
 
-  /** The event on `buf[from, to)` (no newline), or undefined when the full path must decide. */
+  /** Where the line that `scanLine` took ends: one past its newline. */
+  next = 0;
+
+  /** The event on `buf[from, to)` (one line, no newline), or undefined when the full path must decide. */
   scan(buf: Uint8Array, from: number, to: number, now: number): XEvent | undefined {
+    return this._scan(buf, from, to, now, -1);
+  }
+
+  /**
+   * The event on the line that starts at `from` and ends at the next newline before `to`,
+   * which `next` then points past; undefined when the full path must decide, and for a line
+   * longer than `maxLineBytes` (not counting a CR before the newline), which it rejects.
+   */
+  scanLine(buf: Uint8Array, from: number, to: number, maxLineBytes: number, now: number): XEvent | undefined {
+    return this._scan(buf, from, to, now, maxLineBytes);
+  }
+
+  /** `maxLineBytes` < 0: the line is all of `buf[from, to)`; else it ends at a newline. */
+  private _scan(buf: Uint8Array, from: number, to: number, now: number, maxLineBytes: number): XEvent | undefined {
     let i = _skipWs(buf, from, to);
     if (buf[i] !== OPEN) return undefined;
     i = _skipWs(buf, i + 1, to);
@@ -138,7 +156,15 @@ export class EventScanner {
         i = _skipWs(buf, i + 1, to);
         continue;
       }
-      if (c !== CLOSE || _skipWs(buf, i + 1, to) !== to) return undefined;
+      if (c !== CLOSE) return undefined;
+      i = _skipWs(buf, i + 1, to);
+      if (maxLineBytes < 0) {
+        if (i !== to) return undefined;
+      } else {
+        const end = buf[i] === 13 ? i + 1 : i; // CRLF
+        if (end >= to || buf[end] !== NEWLINE || i - from > maxLineBytes) return undefined;
+        this.next = end + 1;
+      }
       break;
     }
     if (type === undefined || (seen & F_ENTITY) === 0) return undefined;

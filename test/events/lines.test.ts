@@ -5,18 +5,25 @@ import { LineFramer, type BytesHandler } from "../../src/events/lines.ts";
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = new TextDecoder();
 
-// Every case runs three ways: decoded by blocks (no bytes handler), line by line with a bytes
-// handler that declines every line, and with one that takes the lines it can read as ASCII
-// digits. The lines seen must not depend on which.
-const modes: [string, ((into: string[]) => BytesHandler) | undefined][] = [
+// Every case runs three ways: decoded by blocks (no bytes handler), with a bytes handler that
+// declines every line, and with one that takes the lines of ASCII digits (CRLF or LF) it finds
+// at the start of what it is offered. The lines seen must not depend on which.
+const modes: [string, ((into: string[], max: number) => BytesHandler) | undefined][] = [
   ["blocks", undefined],
-  ["bytes, declined", () => () => false],
+  ["bytes, declined", () => (_buf, from) => from],
   [
     "bytes, digits taken",
-    (into) => (buf, from, to) => {
-      for (let i = from; i < to; i++) if (buf[i] < 48 || buf[i] > 57) return false;
-      into.push(dec.decode(buf.subarray(from, to)));
-      return true;
+    (into, max) => (buf, from, to) => {
+      let at = from;
+      for (;;) {
+        let i = at;
+        while (i < to && buf[i] >= 48 && buf[i] <= 57) i++;
+        const end = buf[i] === 13 ? i + 1 : i;
+        if (i === at || end >= to || buf[end] !== 10 || i - at > max) return at;
+        into.push(dec.decode(buf.subarray(at, i)));
+        at = end + 1;
+        if (at >= to) return at;
+      }
     },
   ],
 ];
@@ -25,7 +32,7 @@ for (const [mode, handler] of modes) {
   function collect(max = 64) {
     const lines: string[] = [];
     const rejects: string[] = [];
-    const f = new LineFramer(max, (l) => lines.push(l), (r) => rejects.push(r), handler?.(lines));
+    const f = new LineFramer(max, (l) => lines.push(l), (r) => rejects.push(r), handler?.(lines, max));
     return { f, lines, rejects };
   }
 
@@ -85,13 +92,13 @@ for (const [mode, handler] of modes) {
       assert.deepEqual(rejects, []);
     });
 
-    it("hands digits-only lines to the bytes handler and the rest to the line handler, in order", () => {
+    it("sees the same lines, in order, whichever handler takes them", () => {
       const { f, lines, rejects } = collect(16);
       f.push(enc("12\r\nab\n34"));
-      f.push(enc("5\n\n"));
+      f.push(enc("5\n\n67\n\r\n8\n" + "9".repeat(17) + "\n0"));
       f.end();
-      assert.deepEqual(lines, ["12", "ab", "345"]);
-      assert.deepEqual(rejects, []);
+      assert.deepEqual(lines, ["12", "ab", "345", "67", "8", "0"]);
+      assert.deepEqual(rejects, ["too_long"]);
     });
   });
 }

@@ -108,6 +108,34 @@ describe("EventScanner", () => {
   });
 });
 
+describe("EventScanner.scanLine", () => {
+  it("takes one line up to its newline, CRLF too, and says where the next starts", () => {
+    const sc = new EventScanner();
+    const a = '{"event_type":"compute.util","entity_id":"g0","value":"1"}';
+    const b = '{"event_type":"compute.mem","entity_id":"g1","value":"2"} ';
+    const buf = enc.encode(`${a}\n${b}\r\n{bad\n`);
+    const first = sc.scanLine(buf, 0, buf.length, 1000, NOW);
+    assert.deepEqual(first, parseLine(a, NOW));
+    assert.equal(sc.next, a.length + 1);
+    const second = sc.scanLine(buf, sc.next, buf.length, 1000, NOW);
+    assert.deepEqual(second, parseLine(b, NOW));
+    assert.equal(buf[sc.next], "{".charCodeAt(0));
+    assert.equal(sc.scanLine(buf, sc.next, buf.length, 1000, NOW), undefined);
+  });
+
+  it("declines a line without its newline, and one over the limit (the framer rejects it)", () => {
+    const sc = new EventScanner();
+    const a = '{"event_type":"compute.util","entity_id":"g0"}';
+    const noNewline = enc.encode(a);
+    assert.equal(sc.scanLine(noNewline, 0, noNewline.length, 1000, NOW), undefined);
+    const crOnly = enc.encode(a + "\r");
+    assert.equal(sc.scanLine(crOnly, 0, crOnly.length, 1000, NOW), undefined);
+    const line = enc.encode(a + "\r\n");
+    assert.ok(sc.scanLine(line, 0, line.length, a.length, NOW) !== undefined, "at the limit, the CR not counted");
+    assert.equal(sc.scanLine(line, 0, line.length, a.length - 1, NOW), undefined);
+  });
+});
+
 describe("InternTable", () => {
   it("gives back the right string when many strings share few slots", () => {
     const t = new InternTable(4); // far fewer slots than strings: clashes on every call
