@@ -221,7 +221,7 @@ export class Matcher {
       // An error on a resource the process uses concerns it even without a blocked_by edge
       // (storage is waited on, never consumed).
       const e = this.graph.errors.get(r.id);
-      if (e !== undefined && !p.blockedBy.has(e)) nodes.push(e);
+      if (e !== undefined && !p.blockedBy.includes(e)) nodes.push(e);
     }
     for (const e of p.blockedBy) {
       entities.add(e.entityId);

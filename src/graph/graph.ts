@@ -256,7 +256,7 @@ export class StateGraph {
         updatedWall: wall,
         consumes: new Set(),
         waitsOn: new Set(),
-        blockedBy: new Set(),
+        blockedBy: [],
         edgeBits: [_NO_BITS, _NO_BITS, _NO_BITS],
       };
       this.processes.set(pid, p);
@@ -291,10 +291,10 @@ export class StateGraph {
       const bits = p.edgeBits[k];
       const w = ix >>> 5;
       if (w < bits.length && (bits[w] & (1 << (ix & 31))) !== 0) return; // the edge is there
-    } else if (k === 2 ? p.blockedBy.has(to as ErrorNode) : (k === 0 ? p.consumes : p.waitsOn).has(to as ResourceNode)) return;
+    } else if (k === 2 ? p.blockedBy.includes(to as ErrorNode) : (k === 0 ? p.consumes : p.waitsOn).has(to as ResourceNode)) return;
     if (k === 2) {
       const e = to as ErrorNode;
-      p.blockedBy.add(e);
+      p.blockedBy.push(e);
       e.blocked.add(p);
     } else {
       const r = to as ResourceNode;
@@ -363,7 +363,7 @@ export class StateGraph {
     // The process object dies here: its edge bits need no clearing.
     p.consumes.clear();
     p.waitsOn.clear();
-    p.blockedBy.clear();
+    p.blockedBy.length = 0;
     this.processes.delete(p.pid);
     this._notRunning.delete(p);
     if (!isEnded(p.state)) this.activeProcesses--;
@@ -373,7 +373,7 @@ export class StateGraph {
   removeError(e: ErrorNode): void {
     if (this.errors.get(e.entityId) !== e) return;
     for (const p of e.blocked) {
-      p.blockedBy.delete(e);
+      _remove(p.blockedBy, e);
       if (e.ix >= 0) _setBit(p, 2, e.ix, false);
       this.edges.blocked_by--;
       this._observer?.edgeRemoved("blocked_by", p, e);
@@ -453,6 +453,14 @@ function _isWait(value: string): boolean {
   if (i === value.length && digits > 0) return zeros;
   if (value.includes("IO_WAIT")) return true;
   return Number.parseFloat(value) < 1.0;
+}
+
+/** Removes `x` from an unordered array by moving the last element into its place. */
+function _remove<T>(list: T[], x: T): void {
+  const i = list.indexOf(x);
+  if (i === -1) return;
+  const last = list.pop()!;
+  if (i < list.length) list[i] = last;
 }
 
 /** Sets or clears the bit of edge kind `k` into target index `ix`, growing the array as needed. */

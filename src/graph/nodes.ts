@@ -51,7 +51,11 @@ export interface ProcessNode extends NodeTimes {
   state: string;
   readonly consumes: Set<ResourceNode>;
   readonly waitsOn: Set<ResourceNode>;
-  readonly blockedBy: Set<ErrorNode>;
+  /**
+   * An array, not a set: an error blocks every consumer of its entity at once, and a push
+   * costs much less than a set insert; membership is asked of `edgeBits`.
+   */
+  readonly blockedBy: ErrorNode[];
   /**
    * The same edges as bits, one per target index (`EdgeTarget.ix`), one array per kind; grown
    * on demand. Nearly every event repeats an edge: a bit test on memory the event touches

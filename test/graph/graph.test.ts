@@ -255,7 +255,8 @@ describe("edge bookkeeping under churn (seeded)", () => {
         for (const p of g.processes.values()) {
           model.consumes += p.consumes.size;
           model.waits_on += p.waitsOn.size;
-          model.blocked_by += p.blockedBy.size;
+          model.blocked_by += p.blockedBy.length;
+          assert.equal(new Set(p.blockedBy).size, p.blockedBy.length, `step ${step}: ${p.id} blocked twice by one error`);
           for (const r of g.resources.values()) {
             assert.equal(r.consumers.has(p), p.consumes.has(r), `step ${step}`);
             assert.equal(r.waiters.has(p), p.waitsOn.has(r), `step ${step}`);
@@ -265,8 +266,8 @@ describe("edge bookkeeping under churn (seeded)", () => {
             }
           }
           for (const e of g.errors.values()) {
-            assert.equal(e.blocked.has(p), p.blockedBy.has(e), `step ${step}`);
-            if (e.ix >= 0) assert.equal(_bit(p.edgeBits[2], e.ix), p.blockedBy.has(e), `step ${step}: blocked_by bit of ${p.id} -> ${e.id}`);
+            assert.equal(e.blocked.has(p), p.blockedBy.includes(e), `step ${step}`);
+            if (e.ix >= 0) assert.equal(_bit(p.edgeBits[2], e.ix), p.blockedBy.includes(e), `step ${step}: blocked_by bit of ${p.id} -> ${e.id}`);
           }
         }
         assert.deepEqual({ ...g.edges }, model, `step ${step}`);

@@ -54,7 +54,7 @@ describe("DemoSource", () => {
         if (ev.event_type === "storage.iops" && ev.pid !== null && ev.entity_id === DEMO_NVME && n < 1) {
           if (/checkpoint/.test(g.processes.get(ev.pid)!.state)) seen.add("checkpoint_stall");
         }
-        if (ev.event_type === "process.state" && v === "exit" && (g.processes.get(ev.pid!)?.blockedBy.size ?? 0) > 0) seen.add("crash_while_blocked");
+        if (ev.event_type === "process.state" && v === "exit" && (g.processes.get(ev.pid!)?.blockedBy.length ?? 0) > 0) seen.add("crash_while_blocked");
       }),
     );
     demo.advance(60_000);
