@@ -56,7 +56,7 @@ export class LineFramer {
     this._skipping = false;
   }
 
-  /** Whole lines, each ending in a newline: the common case, decoded in one go. */
+  /** Whole lines, each ending in a newline: offered as bytes, or else decoded in one go. */
   private _block(bytes: Uint8Array): void {
     if (this._onBytes !== undefined) {
       this._offer(bytes, this._onBytes);
