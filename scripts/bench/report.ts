@@ -186,13 +186,16 @@ export function renderReport(r: Results): string {
     "runs on Bun. Times are whole processes, start to exit, measured by GNU time, which also gives the peak resident memory; " +
     "the two alternate, so both see the same machine. \"inner\" is the replay's own figure (reading to the last event, without start-up and output).");
   p();
-  head(["runs on", "replay events/s", "floor events/s", "ratio (wall)", "ratio (CPU)", "replay inner events/s", "replay peak RSS", "floor peak RSS"]);
+  head(["runs on", "replay events/s", "floor events/s", "ratio (wall)", "per-run ratios (wall)", "ratio (CPU)", "replay inner events/s", "replay peak RSS", "floor peak RSS"]);
   for (const i of r.ingest) {
+    // The spread says how far one run's ratio can be trusted on this machine.
+    const each = i.runs.map((x) => x.replay.wallS / x.floor.wallS).sort((a, b) => a - b);
     row([
       i.target === "binary" ? "binary (Bun)" : `${i.target} (source)`,
       fmt.int(i.events / i.replayWallS),
       fmt.int(i.events / i.floorWallS),
       `${fmt.f(i.ratioWall)}x`,
+      each.length > 0 ? `${fmt.f(each[0])} to ${fmt.f(each[each.length - 1])}` : "",
       `${fmt.f(i.ratioCpu)}x`,
       fmt.int(i.events / i.replayInnerS),
       `${fmt.mb(i.peakRssBytes)} MB`,
