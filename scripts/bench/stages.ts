@@ -10,6 +10,7 @@ import { Exporter } from "../../src/exporter.ts";
 import { LineFramer } from "../../src/events/lines.ts";
 import { parseLine } from "../../src/events/parse.ts";
 import { EventScanner } from "../../src/events/scan.ts";
+import type { XEvent } from "../../src/events/schema.ts";
 import { StateGraph } from "../../src/graph/graph.ts";
 
 const file = process.argv[process.argv.length - 1];
@@ -29,6 +30,29 @@ function _feed(push: (chunk: Uint8Array) => void): void {
 function _cpu(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
+}
+
+/** A framer as the exporter builds it: the scanner first, parseLine for what it declines. */
+function _scanningFramer(now: () => number, take: (ev: XEvent) => void): LineFramer {
+  const sc = new EventScanner();
+  return new LineFramer(
+    65536,
+    (line) => {
+      const r = parseLine(line, now());
+      if (typeof r !== "string") take(r);
+    },
+    () => {},
+    (buf, from, to) => {
+      let at = from;
+      while (at < to) {
+        const ev = sc.scanLine(buf, at, to, 65536, now());
+        if (ev === undefined) break;
+        at = sc.next;
+        take(ev);
+      }
+      return at;
+    },
+  );
 }
 
 const stages: Record<string, () => void> = {
@@ -67,50 +91,14 @@ const stages: Record<string, () => void> = {
   // What the exporter does: each line's bytes through the scanner, the full path for the rest.
   "framer+scan"() {
     let n = 0;
-    const sc = new EventScanner();
-    const f = new LineFramer(
-      65536,
-      (line) => {
-        const r = parseLine(line, 0);
-        if (typeof r !== "string") n += r.ts & 1;
-      },
-      () => {},
-      (buf, from, to) => {
-        let at = from;
-        while (at < to) {
-          const ev = sc.scanLine(buf, at, to, 65536, 0);
-          if (ev === undefined) break;
-          at = sc.next;
-          n += ev.ts & 1;
-        }
-        return at;
-      },
-    );
+    const f = _scanningFramer(() => 0, (ev) => (n += ev.ts & 1));
     _feed((c) => f.push(c));
     f.end();
   },
   "+graph"() {
     const g = new StateGraph();
-    const sc = new EventScanner();
     let wall = 0;
-    const f = new LineFramer(
-      65536,
-      (line) => {
-        const r = parseLine(line, wall);
-        if (typeof r !== "string") g.apply(r, wall);
-      },
-      () => {},
-      (buf, from, to) => {
-        let at = from;
-        while (at < to) {
-          const ev = sc.scanLine(buf, at, to, 65536, wall);
-          if (ev === undefined) break;
-          at = sc.next;
-          g.apply(ev, wall);
-        }
-        return at;
-      },
-    );
+    const f = _scanningFramer(() => wall, (ev) => g.apply(ev, wall));
     // One clock read per chunk, as the exporter does.
     _feed((c) => {
       wall = Date.now();

@@ -187,19 +187,7 @@ export class GraphCond extends CondNode {
   }
 
   test(from: ProcessNode, to: EdgeTarget): boolean {
-    return (this._to === undefined || this._toMatches(to)) && (this._from === undefined || this._from.test(from.id));
-  }
-
-  /** The target pattern against the node's id, which never changes: asked once per node. */
-  private _toMatches(to: EdgeTarget): boolean {
-    const bit = this._bit;
-    if (bit !== 0 && (to.idTested & bit) !== 0) return (to.idMatched & bit) !== 0;
-    const yes = this._to!.test(to.id);
-    if (bit !== 0) {
-      to.idTested |= bit;
-      if (yes) to.idMatched |= bit;
-    }
-    return yes;
+    return (this._to === undefined || _idMatches(to, this._bit, this._to, false)) && (this._from === undefined || this._from.test(from.id));
   }
 
   added(from: ProcessNode, to: EdgeTarget): void {
@@ -237,6 +225,21 @@ export class GraphCond extends CondNode {
     }
     return out;
   }
+}
+
+/**
+ * A condition's pattern against a node's id, which never changes: tested once per node, the
+ * answer kept in the node's bits (`bit` 0: past the 31 bits, tested every time). With
+ * `entityToo`, an error node also matches by its entity id.
+ */
+function _idMatches(node: GraphNode, bit: number, pattern: IdPattern, entityToo: boolean): boolean {
+  if (bit !== 0 && (node.idTested & bit) !== 0) return (node.idMatched & bit) !== 0;
+  const yes = pattern.test(node.id) || (entityToo && node.kind === "error" && pattern.test(node.entityId));
+  if (bit !== 0) {
+    node.idTested |= bit;
+    if (yes) node.idMatched |= bit;
+  }
+  return yes;
 }
 
 function _dec<K>(m: Map<K, number>, k: K): void {
@@ -279,26 +282,13 @@ export class MetricCond extends CondNode {
 
   test(node: GraphNode): boolean {
     if (this.nodeType !== undefined && node.kind !== this.nodeType) return false;
-    if (this._entity !== undefined && !this._idMatches(node)) return false;
+    if (this._entity !== undefined && !_idMatches(node, this._bit, this._entity, true)) return false;
     const entries = this._entries;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i];
       if (!_compare(nodeValue(node, e.key), e)) return false;
     }
     return true;
-  }
-
-  /** The entity pattern against the node's id, which never changes: asked once per node. */
-  private _idMatches(node: GraphNode): boolean {
-    const bit = this._bit;
-    if (bit !== 0 && (node.idTested & bit) !== 0) return (node.idMatched & bit) !== 0;
-    const p = this._entity!;
-    const yes = p.test(node.id) || (node.kind === "error" && p.test(node.entityId));
-    if (bit !== 0) {
-      node.idTested |= bit;
-      if (yes) node.idMatched |= bit;
-    }
-    return yes;
   }
 
   update(node: GraphNode): void {

@@ -95,13 +95,7 @@ export class LineFramer {
 
   /** Line by line on the bytes, after a decoding error, to find the bad lines. */
   private _blockByLine(bytes: Uint8Array): void {
-    let from = 0;
-    while (from < bytes.length) {
-      let nl = bytes.indexOf(NL, from);
-      if (nl === -1) nl = bytes.length;
-      if (nl > from) this._bytesLine(bytes, from, nl);
-      from = nl + 1;
-    }
+    this._offer(bytes, _declineAll);
   }
 
   private _bytesLine(buf: Uint8Array, from: number, to: number): void {
@@ -178,6 +172,9 @@ export class LineFramer {
     }
   }
 }
+
+/** A bytes handler that takes nothing: every line is decoded on its own. */
+const _declineAll: BytesHandler = (_buf, from) => from;
 
 function _utf8Length(s: string, from: number, to: number): number {
   let n = 0;

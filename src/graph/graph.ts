@@ -477,32 +477,10 @@ function _setBit(p: ProcessNode, k: 0 | 1 | 2, ix: number, on: boolean): void {
   else bits[w] &= ~(1 << (ix & 31));
 }
 
-/** Stores a reading; true when it changed the value. A switch, so each store is a plain field store. */
+/** Stores a reading; true when it changed the value. (Every key exists from the start, so this
+ * is a field store on one shared shape, never a dictionary insert.) */
 function _setMeta(m: ResourceMeta, key: ResourceKey, value: string): boolean {
-  switch (key) {
-    case "util":
-      if (m.util === value) return false;
-      m.util = value;
-      return true;
-    case "mem":
-      if (m.mem === value) return false;
-      m.mem = value;
-      return true;
-    case "bw":
-      if (m.bw === value) return false;
-      m.bw = value;
-      return true;
-    case "drop":
-      if (m.drop === value) return false;
-      m.drop = value;
-      return true;
-    case "iops":
-      if (m.iops === value) return false;
-      m.iops = value;
-      return true;
-    case "qdepth":
-      if (m.qdepth === value) return false;
-      m.qdepth = value;
-      return true;
-  }
+  if (m[key] === value) return false;
+  m[key] = value;
+  return true;
 }

@@ -133,6 +133,11 @@ function* _probes(probes: ReadonlyMap<string, ProbeState>, read: (s: ProbeState)
   for (const [probe, s] of probes) yield [{ probe }, read(s)];
 }
 
+/** Names one series of a family: the value of its only label (families here have at most one). */
+function _seriesKey(labelNames: string[], labels: Labels): string {
+  return labelNames.length === 0 ? "" : labels[labelNames[0]];
+}
+
 function _gauge(registers: Registry[], name: string, help: string, labelNames: string[], read: () => Samples): void {
   // prom-client keeps each series' last value, and a set() with labels costs a label hash:
   // only a changed value is set.
@@ -144,7 +149,7 @@ function _gauge(registers: Registry[], name: string, help: string, labelNames: s
     registers,
     collect() {
       for (const [labels, v] of read()) {
-        const key = labelNames.length === 0 ? "" : labels[labelNames[0]];
+        const key = _seriesKey(labelNames, labels);
         if (shown.get(key) === v) continue;
         this.set(labels, v);
         shown.set(key, v);
@@ -163,7 +168,7 @@ function _counter(registers: Registry[], name: string, help: string, labelNames:
     registers,
     collect() {
       for (const [labels, v] of read()) {
-        const key = labelNames.length === 0 ? "" : labels[labelNames[0]];
+        const key = _seriesKey(labelNames, labels);
         const last = reported.get(key);
         if (last === undefined || v > last) {
           this.inc(labels, last === undefined ? v : v - last);
