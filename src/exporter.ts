@@ -8,7 +8,7 @@ import { parseLine, validateEvent } from "./events/parse.ts";
 import { EventScanner } from "./events/scan.ts";
 import {
   DEFAULT_MAX_LINE_BYTES,
-  EVENT_TYPE_INDEX,
+  eventTypeIndex,
   REJECT_REASON_INDEX,
   type RejectReason,
   type XEvent,
@@ -112,7 +112,7 @@ export class Exporter {
   /** Takes one accepted event through graph, diagnosis and the live stream. `wall`: its receipt time. */
   accept(ev: XEvent, probe?: ProbeState, wall = Date.now()): void {
     this.counters.accepted++;
-    this.counters.byType[EVENT_TYPE_INDEX.get(ev.event_type)!]++;
+    this.counters.byType[eventTypeIndex(ev.event_type)]++;
     this.graph.apply(ev, wall);
     this.engine.accept(ev, wall);
     this.hub.publish(ev);

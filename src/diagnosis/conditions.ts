@@ -248,9 +248,41 @@ function _dec<K>(m: Map<K, number>, k: K): void {
   else m.set(k, n);
 }
 
-interface _Entry extends MetricEntry {
-  num: number | undefined;
-  contains: ValuePattern | undefined;
+// How an entry compares, decided once from its op, target and value_type (SPEC §4): the
+// per-reading work is then one parse and one integer-coded comparison.
+const _NEVER = 0; // numeric, but the target is not a number: nothing passes
+const _NUMERIC = 1; // numeric: both sides as numbers; a non-numeric reading fails
+const _AUTO = 2; // auto with a numeric target: numbers when the reading is one, else text
+const _TEXT = 3; // string, or auto with a non-numeric target: text order
+const _CONTAINS = 4;
+
+const _OPS: readonly MetricEntry["op"][] = ["gt", "lt", "gte", "lte", "eq", "ne"];
+
+interface _Entry {
+  readonly key: string;
+  readonly mode: number;
+  /** Index in `_OPS`. */
+  readonly op: number;
+  readonly target: string;
+  readonly num: number;
+  readonly contains: ValuePattern | undefined;
+}
+
+function _entry(m: MetricEntry): _Entry {
+  const num = parseNumber(m.target);
+  let mode: number;
+  if (m.op === "contains") mode = _CONTAINS;
+  else if (m.value_type === "numeric") mode = num === undefined ? _NEVER : _NUMERIC;
+  else if (m.value_type === "auto" && num !== undefined) mode = _AUTO;
+  else mode = _TEXT;
+  return {
+    key: m.key,
+    mode,
+    op: _OPS.indexOf(m.op),
+    target: m.target,
+    num: num ?? NaN,
+    contains: mode === _CONTAINS ? new ValuePattern(m.target) : undefined,
+  };
 }
 
 export class MetricCond extends CondNode {
@@ -271,11 +303,7 @@ export class MetricCond extends CondNode {
     super();
     this.nodeType = c.node_type;
     this._entity = c.entity_id_pattern === undefined ? undefined : new IdPattern(c.entity_id_pattern);
-    this._entries = c.metrics.map((m) => ({
-      ...m,
-      num: parseNumber(m.target),
-      contains: m.op === "contains" ? new ValuePattern(m.target) : undefined,
-    }));
+    this._entries = c.metrics.map(_entry);
     this.keys = new Set(c.metrics.map((m) => m.key));
     this._bit = bit;
   }
@@ -315,28 +343,37 @@ export class MetricCond extends CondNode {
 
 function _compare(actual: string | undefined, e: _Entry): boolean {
   if (actual === undefined) return false;
-  if (e.contains !== undefined) return e.contains.test(actual);
-  if (e.value_type !== "string" && e.num !== undefined) {
-    const a = parseNumber(actual);
-    if (a !== undefined) return _order(a, e.num, e.op);
-    if (e.value_type === "numeric") return false;
-  } else if (e.value_type === "numeric") return false;
-  return _order(actual, e.target, e.op);
+  switch (e.mode) {
+    case _NUMERIC: {
+      const a = parseNumber(actual);
+      return a !== undefined && _order(a, e.num, e.op);
+    }
+    case _AUTO: {
+      const a = parseNumber(actual);
+      return a !== undefined ? _order(a, e.num, e.op) : _order(actual, e.target, e.op);
+    }
+    case _TEXT:
+      return _order(actual, e.target, e.op);
+    case _CONTAINS:
+      return e.contains!.test(actual);
+    default:
+      return false;
+  }
 }
 
-function _order<T extends number | string>(a: T, b: T, op: MetricEntry["op"]): boolean {
+function _order<T extends number | string>(a: T, b: T, op: number): boolean {
   switch (op) {
-    case "gt":
+    case 0:
       return a > b;
-    case "lt":
+    case 1:
       return a < b;
-    case "gte":
+    case 2:
       return a >= b;
-    case "lte":
+    case 3:
       return a <= b;
-    case "eq":
+    case 4:
       return a === b;
-    case "ne":
+    case 5:
       return a !== b;
     default:
       return false;

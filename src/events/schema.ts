@@ -22,6 +22,21 @@ export const EVENT_TYPE_INDEX: ReadonlyMap<string, number> = new Map(
   EVENT_TYPES.map((t, i) => [t, i]),
 );
 
+/**
+ * The twelve types differ in length or last letter, so those two pick the index of a type
+ * known to be valid: two reads of a string the JIT already holds, where a map lookup hashes.
+ */
+export function eventTypeIndex(t: EventType): number {
+  return _TYPE_BY_SLOT[(t.length << 6) | (t.charCodeAt(t.length - 1) & 63)];
+}
+
+const _TYPE_BY_SLOT = new Int8Array(64 << 6).fill(-1);
+for (const [i, t] of EVENT_TYPES.entries()) {
+  const slot = (t.length << 6) | (t.charCodeAt(t.length - 1) & 63);
+  if (_TYPE_BY_SLOT[slot] !== -1) throw new Error(`event types ${t} and ${EVENT_TYPES[_TYPE_BY_SLOT[slot]]} share a slot`);
+  _TYPE_BY_SLOT[slot] = i;
+}
+
 /** An accepted event, normalised: ts filled in, value always a string. */
 export interface XEvent {
   ts: number;

@@ -102,6 +102,12 @@ describe("metric conditions", () => {
     ["eq", "n/a, value_type: auto", "n/a", true],
     ["contains", "\"IO_WAIT|stall\", value_type: string", "io_wait", true],
     ["contains", "IO_WAIT", "0.5", false],
+    // auto with a numeric target and a reading that is no number: text order
+    ["gt", "10, value_type: auto", "abc", true],
+    ["lt", "10, value_type: auto", "abc", false],
+    ["ne", "\"x\", value_type: string", "y", true],
+    ["gte", "\"b\", value_type: string", "b", true],
+    ["lte", "\"b\", value_type: string", "c", false],
   ];
   for (const [op, target, value, holds] of cases) {
     it(`${op} ${target} on "${value}" ${holds ? "holds" : "does not hold"}`, async () => {

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { EventScanner, InternTable } from "../../src/events/scan.ts";
 import { parseLine } from "../../src/events/parse.ts";
-import { EVENT_TYPES } from "../../src/events/schema.ts";
+import { EVENT_TYPES, eventTypeIndex } from "../../src/events/schema.ts";
 
 const enc = new TextEncoder();
 const NOW = 1_700_000_000_123;
@@ -144,5 +144,27 @@ describe("InternTable", () => {
       const b = enc.encode(s);
       assert.equal(t.get(b, 0, b.length), s);
     }
+  });
+
+  it("keeps a string that repeats while values that never repeat pass through its slot", () => {
+    const t = new InternTable(1); // one slot: every string clashes with every other
+    const get = (s: string) => {
+      const b = enc.encode(s);
+      return t.get(b, 0, b.length);
+    };
+    get("85");
+    get("85");
+    for (let i = 0; i < 100; i++) {
+      assert.equal(get(String(100_000 + i)), String(100_000 + i));
+      assert.equal(get("85"), "85");
+    }
+    // "85" came in once; each one-off value was made once and never took its place.
+    assert.equal(t.misses, 1 + 100);
+  });
+});
+
+describe("eventTypeIndex", () => {
+  it("gives each event type its index in EVENT_TYPES", () => {
+    EVENT_TYPES.forEach((t, i) => assert.equal(eventTypeIndex(t), i, t));
   });
 });
