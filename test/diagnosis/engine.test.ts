@@ -4,7 +4,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { DiagnosisEngine } from "../../src/diagnosis/engine.ts";
-import { defaultRules } from "../../src/diagnosis/rules-load.ts";
+import { defaultRules, parseRule } from "../../src/diagnosis/rules-load.ts";
 import { StateGraph } from "../../src/graph/graph.ts";
 import type { XEvent } from "../../src/events/schema.ts";
 import type { DiagnosisState } from "../../src/metrics/registry.ts";
@@ -223,6 +223,24 @@ describe("result ring", () => {
     for (let i = 0; i < 5; i++) engine.runNow("api");
     assert.deepEqual(engine.results().map((r) => r.id), [5, 4, 3]);
     assert.deepEqual(engine.results(2).map((r) => r.id), [5, 4]);
+    engine.stop();
+  });
+
+  it("judges a new rule set on readings made before it and after it", () => {
+    const { engine, feed, state } = _engine(10);
+    const memHigh = parseRule(
+      "name: m\nscene: mem_high\npriority: 1\nconditions:\n  - {type: metric, node_type: resource, metrics: [{key: mem, op: gte, target: 90}]}\nroot_cause_pattern: {primary: p, secondary: []}\nsolution_steps: []\nrelated_evidences: []\n",
+      "mem_high.yaml",
+    );
+    engine.setRules(defaultRules()); // no default rule reads mem
+    feed({ event_type: "compute.mem", entity_id: "gpu-00", value: "95" }, T0);
+    engine.setRules([memHigh]);
+    assert.equal(engine.runNow("api").scene, "mem_high"); // the reading made before is seen
+    feed({ event_type: "compute.mem", entity_id: "gpu-00", value: "10" }, T0 + 1);
+    assert.equal(engine.runNow("api").scene, null); // and so is the one after
+    feed({ event_type: "compute.mem", entity_id: "gpu-00", value: "91" }, T0 + 2);
+    assert.equal(engine.runNow("api").scene, "mem_high");
+    assert.equal(state.runs, 3);
     engine.stop();
   });
 
