@@ -1,5 +1,5 @@
 // `npm run bench`: generates the event files, runs every step, writes BENCHMARKS.md and prints
-// a summary. Knobs (environment): BENCH_RUNS (3), BENCH_INGEST_RUNS (5: a replay is short and
+// a summary. Knobs (environment): BENCH_RUNS (3), BENCH_INGEST_RUNS (7: a replay is short and
 // this machine's noise is not), BENCH_EVENTS (1000000), BENCH_SEED (42),
 // BENCH_WRK_SECONDS (4), BENCH_WRK_CONNECTIONS (4), BENCH_STARTS (7), BENCH_ENGINE_RUNS (1000),
 // BENCH_TARGETS (binary,bun,deno,node), BENCH_OUT (BENCHMARKS.md). `--report-only` re-renders
@@ -18,7 +18,7 @@ import { BIN, freePort, getText, median, procMemory, ROOT, say, startChild, wait
 
 const env = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) : d);
 const RUNS = env("BENCH_RUNS", 3);
-const INGEST_RUNS = env("BENCH_INGEST_RUNS", 5);
+const INGEST_RUNS = env("BENCH_INGEST_RUNS", 7);
 const EVENTS = env("BENCH_EVENTS", 1_000_000);
 const SEED = env("BENCH_SEED", 42);
 const PROCESSES = 1000;

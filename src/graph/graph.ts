@@ -42,7 +42,9 @@ export interface GraphObserver {
   nodeRemoved(node: GraphNode): void;
 }
 
-const _NO_BITS = new Uint32Array(0);
+// Int32, not Uint32: a word with bit 31 set stays an int32 for the JIT (as a uint32 it
+// would leave int32 range and cost the edge code a deoptimisation and a recompile).
+const _NO_BITS = new Int32Array(0);
 
 export interface EdgeCounts {
   consumes: number;
@@ -475,7 +477,7 @@ function _setBit(p: ProcessNode, k: 0 | 1 | 2, ix: number, on: boolean): void {
   const w = ix >>> 5;
   if (w >= bits.length) {
     if (!on) return;
-    const grown = new Uint32Array(Math.max(w + 1, bits.length * 2));
+    const grown = new Int32Array(Math.max(w + 1, bits.length * 2));
     grown.set(bits);
     p.edgeBits[k] = bits = grown;
   }

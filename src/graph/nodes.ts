@@ -61,7 +61,7 @@ export interface ProcessNode extends NodeTimes {
    * on demand. Nearly every event repeats an edge: a bit test on memory the event touches
    * anyway is far cheaper than a set lookup, which misses the CPU cache on a busy host.
    */
-  edgeBits: [consumes: Uint32Array, waitsOn: Uint32Array, blockedBy: Uint32Array];
+  edgeBits: [consumes: Int32Array, waitsOn: Int32Array, blockedBy: Int32Array];
 }
 
 export interface ResourceNode extends NodeTimes {

@@ -281,7 +281,7 @@ describe("edge bookkeeping under churn (seeded)", () => {
   }
 });
 
-function _bit(bits: Uint32Array, ix: number): boolean {
+function _bit(bits: Int32Array, ix: number): boolean {
   const w = ix >>> 5;
   return w < bits.length && (bits[w] & (1 << (ix & 31))) !== 0;
 }
