@@ -59,6 +59,119 @@ export class EventScanner {
 
   /** `maxLineBytes` < 0: the line is all of `buf[from, to)`; else it ends at a newline. */
   private _scan(buf: Uint8Array, from: number, to: number, now: number, maxLineBytes: number): XEvent | undefined {
+    const ev = this._compact(buf, from, to, now, maxLineBytes);
+    return ev !== undefined ? ev : this._general(buf, from, to, now, maxLineBytes);
+  }
+
+  /**
+   * The line exactly as probes written for xctl print it: SPEC §2's fields in SPEC §2's order,
+   * no spaces. Read front to back against the literal keys, without the general loop's
+   * dispatch per field; anything else (another order, spaces, a missing or extra field) is
+   * left to the general loop, which accepts the same events.
+   */
+  private _compact(buf: Uint8Array, from: number, to: number, now: number, maxLineBytes: number): XEvent | undefined {
+    let i = from;
+    if (!_at(buf, i, to, _K_TS)) return undefined;
+    i += _K_TS.length;
+    let ts = now;
+    let n = this._integer(buf, i, to);
+    if (n >= 0) {
+      ts = n;
+      i = this._intEnd;
+    } else if (_isNull(buf, i, to)) i += 4;
+    else return undefined;
+
+    if (!_at(buf, i, to, _K_TYPE)) return undefined;
+    i += _K_TYPE.length;
+    let j = _stringEnd(buf, i, to);
+    if (j < 0) return undefined;
+    const type = _eventType(buf, i, j);
+    if (type === undefined) return undefined;
+
+    if (!_at(buf, j, to, _K_ENTITY)) return undefined;
+    i = j + _K_ENTITY.length;
+    j = _stringEnd(buf, i, to);
+    if (j <= i || j - i > MAX_ENTITY_ID_LENGTH) return undefined;
+    const entity = this._ids.get(buf, i, j);
+
+    if (!_at(buf, j, to, _K_JOB)) return undefined;
+    i = j + _K_JOB.length;
+    let job: string | null = null;
+    if (buf[i] === QUOTE) {
+      j = _stringEnd(buf, i + 1, to);
+      if (j < 0) return undefined;
+      job = this._ids.get(buf, i + 1, j);
+      i = j + 1;
+    } else if (_isNull(buf, i, to)) i += 4;
+    else return undefined;
+
+    if (!_at(buf, i, to, _K_PID)) return undefined;
+    i += _K_PID.length;
+    let pid: number | null = null;
+    n = this._integer(buf, i, to);
+    if (n >= 0) {
+      if (n > MAX_PID) return undefined;
+      pid = n;
+      i = this._intEnd;
+    } else if (_isNull(buf, i, to)) i += 4;
+    else return undefined;
+
+    if (!_at(buf, i, to, _K_VALUE)) return undefined;
+    i += _K_VALUE.length;
+    let value = "";
+    if (buf[i] === QUOTE) {
+      j = _stringEnd(buf, i + 1, to);
+      if (j < 0) return undefined;
+      value = this._values.get(buf, i + 1, j);
+      i = j + 1;
+    } else if (this._integer(buf, i, to) >= 0) {
+      // A number is kept as its decimal text, which for such an integer is the token itself.
+      value = this._values.get(buf, i, this._intEnd);
+      i = this._intEnd;
+    } else if (_isNull(buf, i, to)) i += 4;
+    else return undefined;
+
+    if (i >= to || buf[i] !== CLOSE) return undefined;
+    return this._end(buf, from, i + 1, to, maxLineBytes) ? { ts, event_type: type, entity_id: entity, job_id: job, pid, value } : undefined;
+  }
+
+  /** Where the token `_integer` read ends. */
+  private _intEnd = 0;
+
+  /**
+   * The JSON integer at `at` (no sign, fraction, exponent or leading zero, and safe), with its
+   * end in `_intEnd`; -1 for anything else.
+   */
+  private _integer(buf: Uint8Array, at: number, to: number): number {
+    let i = at;
+    let n = 0;
+    for (; i < to; i++) {
+      const c = buf[i];
+      if (c < ZERO || c > NINE) break;
+      n = n * 10 + (c - ZERO);
+    }
+    const len = i - at;
+    if (len === 0 || (len > 1 && buf[at] === ZERO) || (len > 15 && !Number.isSafeInteger(n))) return -1;
+    if (i < to) {
+      const c = buf[i];
+      if (c === 46 || c === 101 || c === 69) return -1; // . e E
+    }
+    this._intEnd = i;
+    return n;
+  }
+
+  /** Whether only blanks follow the object up to the line's end; sets `next` in line mode. */
+  private _end(buf: Uint8Array, from: number, at: number, to: number, maxLineBytes: number): boolean {
+    const i = _skipWs(buf, at, to);
+    if (maxLineBytes < 0) return i === to;
+    const end = buf[i] === 13 ? i + 1 : i; // CRLF
+    if (end >= to || buf[end] !== NEWLINE || i - from > maxLineBytes) return false;
+    this.next = end + 1;
+    return true;
+  }
+
+  /** Any flat object, keys in any order, blanks anywhere JSON allows them. */
+  private _general(buf: Uint8Array, from: number, to: number, now: number, maxLineBytes: number): XEvent | undefined {
     let i = _skipWs(buf, from, to);
     if (buf[i] !== OPEN) return undefined;
     i = _skipWs(buf, i + 1, to);
@@ -156,15 +269,7 @@ export class EventScanner {
         i = _skipWs(buf, i + 1, to);
         continue;
       }
-      if (c !== CLOSE) return undefined;
-      i = _skipWs(buf, i + 1, to);
-      if (maxLineBytes < 0) {
-        if (i !== to) return undefined;
-      } else {
-        const end = buf[i] === 13 ? i + 1 : i; // CRLF
-        if (end >= to || buf[end] !== NEWLINE || i - from > maxLineBytes) return undefined;
-        this.next = end + 1;
-      }
+      if (c !== CLOSE || !this._end(buf, from, i + 1, to, maxLineBytes)) return undefined;
       break;
     }
     if (type === undefined || (seen & F_ENTITY) === 0) return undefined;
@@ -240,6 +345,35 @@ function _skipWs(buf: Uint8Array, i: number, to: number): number {
     i++;
   }
   return i;
+}
+
+// The compact layout's literal parts, each up to the next value.
+const _K_TS = _bytes('{"ts":');
+const _K_TYPE = _bytes(',"event_type":"');
+const _K_ENTITY = _bytes('","entity_id":"');
+const _K_JOB = _bytes('","job_id":');
+const _K_PID = _bytes(',"pid":');
+const _K_VALUE = _bytes(',"value":');
+
+/** Whether `buf[at, to)` starts with `k`. */
+function _at(buf: Uint8Array, at: number, to: number, k: Uint8Array): boolean {
+  if (at + k.length > to) return false;
+  for (let j = 0; j < k.length; j++) if (buf[at + j] !== k[j]) return false;
+  return true;
+}
+
+function _isNull(buf: Uint8Array, at: number, to: number): boolean {
+  return at + 4 <= to && buf[at] === 110 && buf[at + 1] === 117 && buf[at + 2] === 108 && buf[at + 3] === 108;
+}
+
+/** The index of the quote closing a string whose content starts at `at`, or -1 when it needs the full path. */
+function _stringEnd(buf: Uint8Array, at: number, to: number): number {
+  for (let j = at; j < to; j++) {
+    const c = buf[j];
+    if (c === QUOTE) return j;
+    if (c < 32 || c === BACKSLASH || c > 126) return -1;
+  }
+  return -1;
 }
 
 const _KEY_BYTES: Uint8Array[] = [];

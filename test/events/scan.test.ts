@@ -109,6 +109,37 @@ describe("EventScanner", () => {
 });
 
 describe("EventScanner.scanLine", () => {
+  it("agrees with the full path on lines in the layout probes print, mutated byte by byte (seeded)", () => {
+    // SPEC §2's order without spaces: the scanner's quickest path, so near-misses of it matter.
+    for (const seed of [11, 12, 13]) {
+      const rand = rng(seed);
+      const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)];
+      // Mostly what a probe prints, sometimes what only the full path may judge.
+      const field = (good: string[], bad: string[]) => (rand() < 0.9 ? pick(good) : pick(bad));
+      const sc = new EventScanner(16);
+      let taken = 0;
+      for (let i = 0; i < 3000; i++) {
+        const ts = field(["1732500000000", "0", "null"], ["07", "1.5", "9007199254740993", "1e3", `"1"`]);
+        const type = JSON.stringify(field([...EVENT_TYPES], ["compute", ""]));
+        const entity = field([`"gpu-00"`, `"nvme${i % 9}n1"`], [`""`, JSON.stringify("x".repeat(257)), `"é"`, `"a\\"b"`, "null"]);
+        const job = field(["null", `"job-${i % 7}"`], ["3", `"j\\n"`]);
+        const pid = field(["null", String(i % 5000), "2147483647"], ["2147483648", "00", "-1", `"9"`]);
+        const value = field(["null", `"${i % 300}"`, String(i % 1000), `"OOM"`], ["0.5", "10e2", "true", "[]", "-2"]);
+        let line = `{"ts":${ts},"event_type":${type},"entity_id":${entity},"job_id":${job},"pid":${pid},"value":${value}}`;
+        if (rand() < 0.3) {
+          const b = [...line];
+          b.splice(Math.floor(rand() * b.length), pick([0, 1]), pick(['"', "}", ",", ":", "\\", " ", "x", "9", "n"]));
+          line = b.join("");
+        }
+        const fast = scan(sc, line);
+        if (fast === undefined) continue;
+        taken++;
+        assert.deepEqual(fast, parseLine(line, NOW), `seed ${seed}: ${line}`);
+      }
+      assert.ok(taken > 300, `seed ${seed}: only ${taken} lines took the fast path`);
+    }
+  });
+
   it("takes one line up to its newline, CRLF too, and says where the next starts", () => {
     const sc = new EventScanner();
     const a = '{"event_type":"compute.util","entity_id":"g0","value":"1"}';
