@@ -112,12 +112,13 @@ export class EventCond extends CondNode {
   }
 
   matches(ev: XEvent): boolean {
-    if (this._entity !== undefined && !this._entity.test(ev.entity_id)) return false;
-    if (this._value !== undefined && !this._value.test(ev.value)) return false;
+    // The threshold first: it turns away nearly every reading, for less than the id lookup.
     if (this._threshold !== undefined) {
       const n = parseNumber(ev.value);
       if (n === undefined || n < this._threshold) return false;
     }
+    if (this._entity !== undefined && !this._entity.test(ev.entity_id)) return false;
+    if (this._value !== undefined && !this._value.test(ev.value)) return false;
     return true;
   }
 

@@ -3,7 +3,7 @@
 // a replay it is event time, so a recorded day is diagnosed as it went. A rule that matched
 // only briefly between two runs (a process that exits while blocked leaves the graph at the
 // next cleanup) is still reported by the next run, from a snapshot taken when it matched.
-import type { XEvent } from "../events/schema.ts";
+import { EVENT_TYPES, eventTypeIndex, type XEvent } from "../events/schema.ts";
 import type { GraphObserver, StateGraph } from "../graph/graph.ts";
 import { isEnded, type EdgeKind, type EdgeTarget, type GraphNode, type ProcessNode } from "../graph/nodes.ts";
 import type { DiagnosisState } from "../metrics/registry.ts";
@@ -90,6 +90,8 @@ export class DiagnosisEngine implements GraphObserver {
   private _expiryAt = Infinity;
   /** Event time of the first change not yet diagnosed (event-time debounce), or null. */
   private _pendingTs: number | null = null;
+  /** Event time at which that pending run is due (Infinity when none): one compare per event. */
+  private _runDueTs = Infinity;
   private _stopped = false;
 
   constructor(opts: EngineOptions) {
@@ -131,14 +133,17 @@ export class DiagnosisEngine implements GraphObserver {
 
   /** An accepted event, after the graph took it. */
   accept(ev: XEvent, wall: number): void {
+    // Most events concern no event condition and start no scene: for them this is a table
+    // read and three compares.
     const m = this._matcher;
-    m.onEvent(ev, wall);
-    const t = ev.event_type;
-    if (t === "error.hw" || t === "error.net" || t === "topo.link_down") this._trigger();
-    if (this.graph.eventNow >= m.nextExpiryTs) m.refresh(this.graph.eventNow, wall);
-    this._settle();
-    this._armExpiry(wall);
-    if (this._pendingTs !== null && this.graph.eventNow - this._pendingTs >= this.intervalMs) {
+    const type = eventTypeIndex(ev.event_type);
+    if (m.watchesEvents(type)) m.onEvent(ev, wall);
+    if (_ERROR_TYPES[type] === 1) this._trigger();
+    const now = this.graph.eventNow;
+    if (now >= m.nextExpiryTs) m.refresh(now, wall);
+    if (this._dirty.size !== 0) this._settle();
+    if (this.liveClock) this._armExpiry(wall);
+    else if (now >= this._runDueTs) {
       if (this.describeAutoRuns) this.runNow("auto");
       else this._countRun();
     }
@@ -297,7 +302,10 @@ export class DiagnosisEngine implements GraphObserver {
   private _trigger(): void {
     if (this._stopped) return;
     if (!this.liveClock) {
-      this._pendingTs ??= this.graph.eventNow;
+      if (this._pendingTs === null) {
+        this._pendingTs = this.graph.eventNow;
+        this._runDueTs = this._pendingTs + this.intervalMs;
+      }
       return;
     }
     if (this._runTimer !== undefined) return;
@@ -312,6 +320,7 @@ export class DiagnosisEngine implements GraphObserver {
     if (this._runTimer !== undefined) clearTimeout(this._runTimer);
     this._runTimer = undefined;
     this._pendingTs = null;
+    this._runDueTs = Infinity;
   }
 
   /** A timer for the earliest wall-clock expiry of an event condition, so expiry ends scenes too. */
@@ -359,6 +368,9 @@ export class DiagnosisEngine implements GraphObserver {
     return result;
   }
 }
+
+/** 1 for the event types that create or refresh an error node: each may start a scene. */
+const _ERROR_TYPES = Uint8Array.from(EVENT_TYPES, (t) => (t === "error.hw" || t === "error.net" || t === "topo.link_down" ? 1 : 0));
 
 function _unref(t: unknown): void {
   (t as { unref?: () => void }).unref?.();

@@ -2,7 +2,7 @@
 // accepted events (SPEC §4). Identical leaf conditions of different rules are one object.
 // A host-wide run reads only this state, so its cost does not grow with the graph; a per-pid
 // run looks at that process's edges and the nodes they reach.
-import type { EventType, XEvent } from "../events/schema.ts";
+import { EVENT_TYPES, eventTypeIndex, type XEvent } from "../events/schema.ts";
 import type { StateGraph } from "../graph/graph.ts";
 import type { EdgeKind, EdgeTarget, GraphNode, ProcessNode } from "../graph/nodes.ts";
 import { CondNode, EventCond, GraphCond, GroupCond, MetricCond } from "./conditions.ts";
@@ -49,9 +49,10 @@ export class Matcher {
 
   private readonly _leaves = new Map<string, CondNode>();
   private readonly _events: EventCond[] = [];
-  // Lookups by event type and by key run for nearly every event: plain objects, whose
-  // property lookup by a constant string is cheaper than a Map's.
-  private readonly _eventsByType: Partial<Record<EventType, EventCond[]>> = Object.create(null);
+  /** Event conditions by `eventTypeIndex` of their type. */
+  private readonly _eventsByIndex: (EventCond[] | undefined)[] = EVENT_TYPES.map(() => undefined);
+  // Lookups by key run for nearly every reading: plain objects, whose property lookup by a
+  // constant string is cheaper than a Map's.
   private readonly _graphByKind: Record<EdgeKind, GraphCond[]> = { consumes: [], waits_on: [], blocked_by: [] };
   private readonly _metricByKind: Record<NodeKind, MetricCond[]> = { process: [], resource: [], error: [] };
   private readonly _metricByKey: Record<NodeKind, Record<string, MetricCond[] | undefined>> = {
@@ -111,7 +112,7 @@ export class Matcher {
     if (c.type === "event") {
       const e = new EventCond(c, this.windowMs, this._maxTracked);
       this._events.push(e);
-      (this._eventsByType[e.eventType] ??= []).push(e);
+      (this._eventsByIndex[eventTypeIndex(e.eventType)] ??= []).push(e);
       leaf = e;
     } else if (c.type === "graph") {
       const g = new GraphCond(c, this._nextBit());
@@ -177,9 +178,14 @@ export class Matcher {
 
   // --- events and time ---------------------------------------------------------------------
 
+  /** Whether some event condition is about events of this type (`eventTypeIndex`). */
+  watchesEvents(typeIndex: number): boolean {
+    return this._eventsByIndex[typeIndex] !== undefined;
+  }
+
   /** An accepted event, after the graph took it. */
   onEvent(ev: XEvent, wall: number): void {
-    const list = this._eventsByType[ev.event_type];
+    const list = this._eventsByIndex[eventTypeIndex(ev.event_type)];
     if (list === undefined) return;
     const nowTs = this.graph.eventNow;
     for (const e of list) {
