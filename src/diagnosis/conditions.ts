@@ -3,7 +3,7 @@
 // matching edges counted per end, a metric condition the set of matching nodes. A change
 // of truth travels up to the groups and rules that hold the condition.
 import type { XEvent } from "../events/schema.ts";
-import type { EdgeKind, EdgeTarget, GraphNode, ProcessNode } from "../graph/nodes.ts";
+import type { EdgeKind, EdgeTarget, GraphNode, ProcessNode, ResourceNode } from "../graph/nodes.ts";
 import { nodeValue } from "../graph/nodes.ts";
 import { IdPattern, ValuePattern } from "./pattern.ts";
 import {
@@ -309,6 +309,15 @@ export class MetricCond extends CondNode {
     this._bit = bit;
   }
 
+  /**
+   * The number this condition compares `key` with, when that comparison is all it asks of a
+   * node's values (one numeric entry, on `key`); otherwise undefined.
+   */
+  threshold(key: string): number | undefined {
+    const e = this._entries;
+    return e.length === 1 && e[0].key === key && e[0].mode === _NUMERIC ? e[0].num : undefined;
+  }
+
   test(node: GraphNode): boolean {
     if (this.nodeType !== undefined && node.kind !== this.nodeType) return false;
     if (this._entity !== undefined && !_idMatches(node, this._bit, this._entity, true)) return false;
@@ -339,6 +348,48 @@ export class MetricCond extends CondNode {
       node.marks ^= bit;
     }
     if (this.nodes.delete(node)) this._set(this.nodes.size > 0);
+  }
+}
+
+/**
+ * The thresholds the metric conditions on one resource key compare with, when nothing else
+ * decides them: a reading's band (how many thresholds lie below it, and whether it equals
+ * one) then decides every one of those conditions, so a reading in the band of the last
+ * one changes none and needs no evaluation. Nearly every reading is such a reading.
+ */
+export class ReadingBands {
+  private readonly _thresholds: Float64Array;
+
+  constructor(
+    /** Index of the key in `RESOURCE_KEYS` (`ResourceNode.bands`). */
+    readonly keyIndex: number,
+    thresholds: Iterable<number>,
+  ) {
+    this._thresholds = Float64Array.from(new Set(thresholds)).sort();
+  }
+
+  /** Records the band of `value` on `node`; true when it differs from the band recorded before. */
+  moved(node: ResourceNode, value: string | undefined): boolean {
+    const band = this._band(value);
+    const bands = node.bands;
+    if (bands[this.keyIndex] === band) return false;
+    bands[this.keyIndex] = band;
+    return true;
+  }
+
+  private _band(value: string | undefined): number {
+    const n = value === undefined ? undefined : parseNumber(value);
+    if (n === undefined) return 126; // no number: every such condition fails alike
+    const t = this._thresholds;
+    let band = 0;
+    for (let i = 0; i < t.length; i++) {
+      if (t[i] < n) band += 2;
+      else {
+        if (t[i] === n) band++;
+        break;
+      }
+    }
+    return band;
   }
 }
 

@@ -4,8 +4,8 @@
 // run looks at that process's edges and the nodes they reach.
 import { EVENT_TYPES, eventTypeIndex, type XEvent } from "../events/schema.ts";
 import type { StateGraph } from "../graph/graph.ts";
-import type { EdgeKind, EdgeTarget, GraphNode, ProcessNode } from "../graph/nodes.ts";
-import { CondNode, EventCond, GraphCond, GroupCond, MetricCond } from "./conditions.ts";
+import { RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type GraphNode, type ProcessNode, type ResourceKey } from "../graph/nodes.ts";
+import { CondNode, EventCond, GraphCond, GroupCond, MetricCond, ReadingBands } from "./conditions.ts";
 import type { Condition, GroupCondition, Rule } from "./rule.ts";
 
 type NodeKind = GraphNode["kind"];
@@ -60,6 +60,8 @@ export class Matcher {
     resource: Object.create(null),
     error: Object.create(null),
   };
+  /** Per resource key, when its conditions are decided by bands of thresholds alone. */
+  private readonly _bands: Record<string, ReadingBands | undefined> = Object.create(null);
   private readonly _maxTracked: number;
   private _bits = 0;
 
@@ -93,6 +95,12 @@ export class Matcher {
       }
       return rs;
     });
+    for (const [key, conds] of Object.entries(this._metricByKey.resource)) {
+      const i = RESOURCE_KEYS.indexOf(key as ResourceKey);
+      const thresholds = conds!.map((m) => m.threshold(key));
+      // A band fits in a byte: up to 60 thresholds per key, past that every reading is evaluated.
+      if (i >= 0 && thresholds.length <= 60 && thresholds.every((t) => t !== undefined)) this._bands[key] = new ReadingBands(i, thresholds as number[]);
+    }
     this._seed();
   }
 
@@ -142,6 +150,7 @@ export class Matcher {
     // The marks are this matcher's from now on (a matcher before it may have left some).
     for (const r of g.resources.values()) {
       r.marks = r.idTested = r.idMatched = 0;
+      r.bands.fill(-1);
       this.nodeChanged(r, undefined);
     }
     for (const e of g.errors.values()) {
@@ -168,6 +177,10 @@ export class Matcher {
   }
 
   nodeChanged(node: GraphNode, key: string | undefined): void {
+    if (node.kind === "resource" && key !== undefined) {
+      const bands = this._bands[key];
+      if (bands !== undefined && !bands.moved(node, node.meta[key as ResourceKey])) return;
+    }
     const list = key === undefined ? this._metricByKind[node.kind] : this._metricByKey[node.kind][key];
     if (list !== undefined) for (const m of list) m.update(node);
   }

@@ -12,6 +12,7 @@ import {
   type ResourceMeta,
   type ResourceNode,
   newResourceMeta,
+  RESOURCE_KEYS,
 } from "./nodes.ts";
 
 export interface GraphOptions {
@@ -232,6 +233,7 @@ export class StateGraph {
         idMatched: 0,
         id,
         meta: newResourceMeta(),
+        bands: new Int8Array(RESOURCE_KEYS.length).fill(-1),
         updatedTs: ts,
         updatedWall: wall,
         consumers: new Set(),

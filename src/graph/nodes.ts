@@ -70,6 +70,12 @@ export interface ResourceNode extends NodeTimes {
   /** Index of the bit for edges into this node (`ProcessNode.edgeBits`), or -1 past the bitmap's bound. */
   readonly ix: number;
   readonly meta: ResourceMeta;
+  /**
+   * Kept by the diagnosis, per key of `RESOURCE_KEYS`: where the last reading fell among the
+   * thresholds its rules compare that key with (-1: not known). A reading that falls in the
+   * same place cannot change any of those conditions. The graph only starts them at -1.
+   */
+  readonly bands: Int8Array;
   readonly consumers: Set<ProcessNode>;
   readonly waiters: Set<ProcessNode>;
 }

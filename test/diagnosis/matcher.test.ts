@@ -203,3 +203,32 @@ describe("many conditions", () => {
     await s.ex.stop();
   });
 });
+
+describe("reading bands", () => {
+  // Readings that fall between the same thresholds as the last one skip the evaluation: the
+  // answers must still be those of evaluating every condition on every reading.
+  it("give every condition on a key the answer of a full evaluation, reading after reading (seeded)", async () => {
+    const ops = ["lt", "lte", "gt", "gte", "eq", "ne"] as const;
+    const targets = [5, 10, 10, 40.5, 90];
+    const rules = targets.flatMap((t, i) => ops.map((op) => rule(`r${i}_${op}`, `[{type: metric, node_type: resource, entity_id_pattern: "gpu-*", metrics: [{key: util, op: ${op}, target: ${t}, value_type: numeric}]}]`)));
+    const holds = (v: string, op: (typeof ops)[number], t: number) => {
+      if (!/^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(v)) return false;
+      const n = Number(v);
+      return { lt: n < t, lte: n <= t, gt: n > t, gte: n >= t, eq: n === t, ne: n !== t }[op];
+    };
+    const s = withRules(...rules);
+    let seed = 7;
+    const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const values = ["0", "4.99", "5", "5.0", "7", "10", "10.000", "11", "40.5", "40", "41", "90", "95", "n/a", "", " 10"];
+    const last = new Map<string, string>();
+    for (let step = 0; step < 400; step++) {
+      const gpu = `gpu-${Math.floor(rand() * 3)}`;
+      const v = values[Math.floor(rand() * values.length)];
+      s.send(ev("compute.util", gpu, v));
+      last.set(gpu, v);
+      const want = targets.flatMap((t, i) => ops.filter((op) => [...last.values()].some((x) => holds(x, op, t))).map((op) => `r${i}_${op}`));
+      assert.deepEqual(s.scenes().sort(), [...new Set(want)].sort(), `step ${step}: ${gpu} = "${v}"`);
+    }
+    await s.ex.stop();
+  });
+});
