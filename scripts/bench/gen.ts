@@ -9,7 +9,7 @@
 // compute.util per GPU of its job: the `consumes` edges), then the steady stream samples
 // readings. Jobs span 32 or 64 GPUs, so ~1000 processes make a graph of about 100k edges, the
 // size the targets are written against.
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { seededRandom } from "../../src/sources/demo-host.ts";
@@ -140,6 +140,9 @@ export function generate(o: GenOptions, out = benchFile(o)): GenResult {
     }
   }
   flush();
+  // On disk before anything is timed: otherwise the first runs read while the kernel still
+  // writes the file back, and time that.
+  fsyncSync(fd);
   closeSync(fd);
   renameSync(tmp, out);
   return { path: out, events: written, bytes, cached: false };

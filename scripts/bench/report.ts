@@ -184,7 +184,7 @@ export function renderReport(r: Results): string {
   p("`xctl-exporter replay FILE` (graph, diagnosis and all, then the exposition) against the floor on the same runtime: " +
     "scripts/bench/floor.ts reads the file in 1 MiB chunks, splits lines and `JSON.parse`s each, nothing else. The binary's floor " +
     "runs on Bun. Times are whole processes, start to exit, measured by GNU time, which also gives the peak resident memory; " +
-    "the two alternate, so both see the same machine. \"inner\" is the replay's own figure (reading to the last event, without start-up and output).");
+    "the two alternate, so both see the same machine, after one untimed run of each. \"inner\" is the replay's own figure (reading to the last event, without start-up and output).");
   p();
   head(["runs on", "replay events/s", "floor events/s", "ratio (wall)", "per-run ratios (wall)", "ratio (CPU)", "replay inner events/s", "replay peak RSS", "floor peak RSS"]);
   for (const i of r.ingest) {
