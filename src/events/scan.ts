@@ -482,3 +482,20 @@ function _ascii(b: Uint8Array, f: number, to: number): string {
       return String.fromCharCode.apply(null, b.subarray(f, to) as unknown as number[]);
   }
 }
+
+// Each shape a probe's line takes, read once when this module loads. A stream often opens
+// with lines of one shape (a placement burst: every line with a pid, a job and a quoted
+// value), and an optimising JIT compiles for what it has seen: the first line without a pid
+// then throws the compiled scanner away, and it runs slower until compiled again. Seen here
+// first, every branch is in the first compile.
+{
+  const shapes = [
+    '{"ts":1,"event_type":"compute.util","entity_id":"gpu-0","job_id":"j","pid":1,"value":"5"}',
+    '{"ts":null,"event_type":"error.hw","entity_id":"gpu-0","job_id":null,"pid":null,"value":"XID_79"}',
+    '{"ts":1,"event_type":"storage.iops","entity_id":"nvme0n1","job_id":null,"pid":null,"value":12}',
+    '{"ts":1,"event_type":"process.state","entity_id":"pid-1","job_id":"j","pid":1,"value":null}',
+  ].join("\n");
+  const bytes = Uint8Array.from(shapes + "\n", (c) => c.charCodeAt(0));
+  const sc = new EventScanner(16);
+  for (let at = 0; at < bytes.length; at = sc.next) if (sc.scanLine(bytes, at, bytes.length, 1024, 0) === undefined) throw new Error("scan: a primed shape was declined");
+}
