@@ -88,9 +88,10 @@ export class DiagnosisEngine implements GraphObserver {
   private _runTimer: ReturnType<typeof setTimeout> | undefined;
   private _expiryTimer: ReturnType<typeof setTimeout> | undefined;
   private _expiryAt = Infinity;
-  /** Event time of the first change not yet diagnosed (event-time debounce), or null. */
-  private _pendingTs: number | null = null;
-  /** Event time at which that pending run is due (Infinity when none): one compare per event. */
+  /**
+   * Event-time debounce: the event time at which the run for the first change not yet
+   * diagnosed is due, or Infinity when there is none. One compare per event.
+   */
   private _runDueTs = Infinity;
   private _stopped = false;
 
@@ -137,7 +138,7 @@ export class DiagnosisEngine implements GraphObserver {
     // read and three compares.
     const m = this._matcher;
     const type = eventTypeIndex(ev.event_type);
-    if (m.watchesEvents(type)) m.onEvent(ev, wall);
+    m.onEvent(ev, type, wall);
     if (_ERROR_TYPES[type] === 1) this._trigger();
     const now = this.graph.eventNow;
     if (now >= m.nextExpiryTs) m.refresh(now, wall);
@@ -256,7 +257,7 @@ export class DiagnosisEngine implements GraphObserver {
 
   /** True while an automatic run is waiting for its debounce. */
   get pending(): boolean {
-    return this._runTimer !== undefined || this._pendingTs !== null;
+    return this._runTimer !== undefined || this._runDueTs !== Infinity;
   }
 
   /** Runs the pending automatic run now, if there is one (the end of a replay). */
@@ -302,10 +303,7 @@ export class DiagnosisEngine implements GraphObserver {
   private _trigger(): void {
     if (this._stopped) return;
     if (!this.liveClock) {
-      if (this._pendingTs === null) {
-        this._pendingTs = this.graph.eventNow;
-        this._runDueTs = this._pendingTs + this.intervalMs;
-      }
+      if (this._runDueTs === Infinity) this._runDueTs = this.graph.eventNow + this.intervalMs;
       return;
     }
     if (this._runTimer !== undefined) return;
@@ -319,7 +317,6 @@ export class DiagnosisEngine implements GraphObserver {
   private _cancelPending(): void {
     if (this._runTimer !== undefined) clearTimeout(this._runTimer);
     this._runTimer = undefined;
-    this._pendingTs = null;
     this._runDueTs = Infinity;
   }
 

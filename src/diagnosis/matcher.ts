@@ -191,14 +191,9 @@ export class Matcher {
 
   // --- events and time ---------------------------------------------------------------------
 
-  /** Whether some event condition is about events of this type (`eventTypeIndex`). */
-  watchesEvents(typeIndex: number): boolean {
-    return this._eventsByIndex[typeIndex] !== undefined;
-  }
-
-  /** An accepted event, after the graph took it. */
-  onEvent(ev: XEvent, wall: number): void {
-    const list = this._eventsByIndex[eventTypeIndex(ev.event_type)];
+  /** An accepted event, after the graph took it; `typeIndex` is `eventTypeIndex` of its type. */
+  onEvent(ev: XEvent, typeIndex: number, wall: number): void {
+    const list = this._eventsByIndex[typeIndex];
     if (list === undefined) return;
     const nowTs = this.graph.eventNow;
     for (const e of list) {

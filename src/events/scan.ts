@@ -5,7 +5,7 @@
 // paths to the same answer on every line the scanner accepts. Repeated strings (entity ids,
 // job ids, values) come from a small intern table, so a usual line allocates one object, and
 // the graph's map lookups meet a string whose hash is already known.
-import { EVENT_TYPES, MAX_ENTITY_ID_LENGTH, MAX_PID, type EventType, type XEvent } from "./schema.ts";
+import { EVENT_TYPES, eventTypeIndexOf, MAX_ENTITY_ID_LENGTH, MAX_PID, type EventType, type XEvent } from "./schema.ts";
 
 const QUOTE = 34;
 const BACKSLASH = 92;
@@ -24,6 +24,9 @@ const F_ENTITY = 4;
 const F_JOB = 8;
 const F_PID = 16;
 const F_VALUE = 32;
+
+/** What `_intOrNull` gives for null: below every integer it gives, and not its -1. */
+const _NULL = -2;
 
 /** Strings longer than this are made fresh each time instead of interned. */
 const MAX_INTERNED = 64;
@@ -73,13 +76,10 @@ export class EventScanner {
     let i = from;
     if (!_at(buf, i, to, _K_TS)) return undefined;
     i += _K_TS.length;
-    let ts = now;
-    let n = this._integer(buf, i, to);
-    if (n >= 0) {
-      ts = n;
-      i = this._intEnd;
-    } else if (_isNull(buf, i, to)) i += 4;
-    else return undefined;
+    let n = this._intOrNull(buf, i, to);
+    if (n === -1) return undefined;
+    const ts = n === _NULL ? now : n;
+    i = this._intEnd;
 
     if (!_at(buf, i, to, _K_TYPE)) return undefined;
     i += _K_TYPE.length;
@@ -107,14 +107,10 @@ export class EventScanner {
 
     if (!_at(buf, i, to, _K_PID)) return undefined;
     i += _K_PID.length;
-    let pid: number | null = null;
-    n = this._integer(buf, i, to);
-    if (n >= 0) {
-      if (n > MAX_PID) return undefined;
-      pid = n;
-      i = this._intEnd;
-    } else if (_isNull(buf, i, to)) i += 4;
-    else return undefined;
+    n = this._intOrNull(buf, i, to);
+    if (n === -1 || n > MAX_PID) return undefined;
+    const pid = n === _NULL ? null : n;
+    i = this._intEnd;
 
     if (!_at(buf, i, to, _K_VALUE)) return undefined;
     i += _K_VALUE.length;
@@ -160,6 +156,13 @@ export class EventScanner {
     return n;
   }
 
+  /** As `_integer`, and `_NULL` for a JSON null. */
+  private _intOrNull(buf: Uint8Array, at: number, to: number): number {
+    if (!_isNull(buf, at, to)) return this._integer(buf, at, to);
+    this._intEnd = at + 4;
+    return _NULL;
+  }
+
   /** Whether only blanks follow the object up to the line's end; sets `next` in line mode. */
   private _end(buf: Uint8Array, from: number, at: number, to: number, maxLineBytes: number): boolean {
     const i = _skipWs(buf, at, to);
@@ -191,8 +194,9 @@ export class EventScanner {
         seen |= field;
         i += _KEY_LENGTH[field] + 2;
       } else {
-        i = _skipString(buf, i + 1, to);
-        if (i < 0) return undefined;
+        const j = _stringEnd(buf, i + 1, to);
+        if (j < 0) return undefined;
+        i = j + 1;
       }
       i = _skipWs(buf, i, to);
       if (buf[i] !== COLON) return undefined;
@@ -201,13 +205,8 @@ export class EventScanner {
       let c = buf[i];
       if (c === QUOTE) {
         const sFrom = i + 1;
-        let j = sFrom;
-        for (; j < to; j++) {
-          c = buf[j];
-          if (c === QUOTE) break;
-          if (c < 32 || c === BACKSLASH || c > 126) return undefined;
-        }
-        if (j >= to) return undefined;
+        const j = _stringEnd(buf, sFrom, to);
+        if (j < 0) return undefined;
         i = j + 1;
         switch (field) {
           case F_TYPE:
@@ -230,16 +229,10 @@ export class EventScanner {
             return undefined; // ts or pid as a string: a type error, named by the full path
         }
       } else if (c >= ZERO && c <= NINE) {
-        // A JSON integer without sign, fraction, exponent or leading zero.
         const nFrom = i;
-        let n = 0;
-        for (; i < to; i++) {
-          c = buf[i];
-          if (c < ZERO || c > NINE) break;
-          n = n * 10 + (c - ZERO);
-        }
-        if (c === 46 || c === 101 || c === 69 || (buf[nFrom] === ZERO && i - nFrom > 1)) return undefined;
-        if (i - nFrom > 15 && !Number.isSafeInteger(n)) return undefined;
+        const n = this._integer(buf, i, to);
+        if (n < 0) return undefined;
+        i = this._intEnd;
         switch (field) {
           case F_TS:
             ts = n;
@@ -257,7 +250,7 @@ export class EventScanner {
           default:
             return undefined;
         }
-      } else if (c === 110 && buf[i + 1] === 117 && buf[i + 2] === 108 && buf[i + 3] === 108) {
+      } else if (_isNull(buf, i, to)) {
         // null, which upstream probes print for a field they do not know: ts, job_id, pid
         // and value already hold what it means.
         if (field === F_TYPE || field === F_ENTITY) return undefined;
@@ -357,9 +350,7 @@ const _K_VALUE = _bytes(',"value":');
 
 /** Whether `buf[at, to)` starts with `k`. */
 function _at(buf: Uint8Array, at: number, to: number, k: Uint8Array): boolean {
-  if (at + k.length > to) return false;
-  for (let j = 0; j < k.length; j++) if (buf[at + j] !== k[j]) return false;
-  return true;
+  return at + k.length <= to && _sameBytes(k, buf, at);
 }
 
 function _isNull(buf: Uint8Array, at: number, to: number): boolean {
@@ -415,36 +406,12 @@ function _field(buf: Uint8Array, at: number): number {
   return _sameBytes(_KEY_BYTES[f], buf, at) ? f : 0;
 }
 
-/** Past the closing quote of a key or string starting at `at`; -1 when it needs the full path. */
-function _skipString(buf: Uint8Array, at: number, to: number): number {
-  for (let i = at; i < to; i++) {
-    const c = buf[i];
-    if (c === QUOTE) return i + 1;
-    if (c < 32 || c === BACKSLASH || c > 126) return -1;
-  }
-  return -1;
-}
-
-/** The event types by length and last letter: at most one candidate to compare. */
-const _TYPES: (EventType | undefined)[] = [];
-const _TYPE_BYTES: (Uint8Array | undefined)[] = [];
-for (const t of EVENT_TYPES) {
-  const k = _typeSlot(t.length, t.charCodeAt(t.length - 1));
-  if (_TYPES[k] !== undefined) throw new Error(`event types ${t} and ${_TYPES[k]} share a slot`);
-  _TYPES[k] = t;
-  _TYPE_BYTES[k] = _bytes(t);
-}
-
-function _typeSlot(len: number, last: number): number {
-  return len < 16 ? (len << 6) | (last & 63) : 0;
-}
+const _TYPE_BYTES = EVENT_TYPES.map(_bytes);
 
 /** The schema's own string for the event type on `buf[from, to)`, or undefined. */
 function _eventType(buf: Uint8Array, from: number, to: number): EventType | undefined {
-  const k = _typeSlot(to - from, buf[to - 1]);
-  const bytes = _TYPE_BYTES[k];
-  if (bytes === undefined || bytes.length !== to - from || !_sameBytes(bytes, buf, from)) return undefined;
-  return _TYPES[k];
+  const i = eventTypeIndexOf(to - from, buf[to - 1]);
+  return i >= 0 && _sameBytes(_TYPE_BYTES[i], buf, from) ? EVENT_TYPES[i] : undefined;
 }
 
 function _bytes(s: string): Uint8Array {

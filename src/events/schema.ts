@@ -23,11 +23,17 @@ export const EVENT_TYPE_INDEX: ReadonlyMap<string, number> = new Map(
 );
 
 /**
- * The twelve types differ in length or last letter, so those two pick the index of a type
- * known to be valid: two reads of a string the JIT already holds, where a map lookup hashes.
+ * The twelve types differ in length or last letter, so those two pick the index of a type:
+ * two reads of a string the JIT already holds, where a map lookup hashes. -1 when no type
+ * has them (a name of that length and last letter may still be no type: compare it).
  */
+export function eventTypeIndexOf(length: number, lastChar: number): number {
+  return length < 64 ? _TYPE_BY_SLOT[(length << 6) | (lastChar & 63)] : -1;
+}
+
+/** The index of a type known to be valid. */
 export function eventTypeIndex(t: EventType): number {
-  return _TYPE_BY_SLOT[(t.length << 6) | (t.charCodeAt(t.length - 1) & 63)];
+  return eventTypeIndexOf(t.length, t.charCodeAt(t.length - 1));
 }
 
 const _TYPE_BY_SLOT = new Int8Array(64 << 6).fill(-1);

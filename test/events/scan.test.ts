@@ -7,6 +7,29 @@ import { EVENT_TYPES, eventTypeIndex } from "../../src/events/schema.ts";
 const enc = new TextEncoder();
 const NOW = 1_700_000_000_123;
 
+/**
+ * 3000 lines from `make` under one seed, through a scanner with a small intern table (slots
+ * shared and replaced): every line it takes must equal the full path's answer. Returns how
+ * many it took.
+ */
+function agreesWithFullPath(
+  seed: number,
+  make: (rand: () => number, pick: <T>(xs: readonly T[]) => T, i: number) => string,
+): number {
+  const rand = rng(seed);
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)];
+  const sc = new EventScanner(16);
+  let taken = 0;
+  for (let i = 0; i < 3000; i++) {
+    const line = make(rand, pick, i);
+    const fast = scan(sc, line);
+    if (fast === undefined) continue;
+    taken++;
+    assert.deepEqual(fast, parseLine(line, NOW), `seed ${seed}: ${line}`);
+  }
+  return taken;
+}
+
 function scan(sc: EventScanner, line: string) {
   const b = enc.encode(line);
   return sc.scan(b, 0, b.length, NOW);
@@ -74,11 +97,7 @@ describe("EventScanner", () => {
 
   it("agrees with the full path on every line it takes among mutated and shuffled ones (seeded)", () => {
     for (const seed of [1, 2, 3, 4, 5]) {
-      const rand = rng(seed);
-      const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)];
-      const sc = new EventScanner(16); // a small table, so slots are shared and replaced
-      let taken = 0;
-      for (let i = 0; i < 3000; i++) {
+      const taken = agreesWithFullPath(seed, (rand, pick, i) => {
         const fields: [string, string][] = [
           ["ts", pick(["1732500000000", "0", "null", "17", `"5"`, "1.0", "-3"])],
           ["event_type", JSON.stringify(pick([...EVENT_TYPES, "compute", "x.y"]))],
@@ -97,28 +116,19 @@ describe("EventScanner", () => {
           b.splice(Math.floor(rand() * b.length), 1, pick(['"', "}", ",", ":", "\\", " ", "x", "9"]));
           line = b.join("");
         }
-        const fast = scan(sc, line);
-        if (fast === undefined) continue;
-        taken++;
-        assert.deepEqual(fast, parseLine(line, NOW), `seed ${seed}: ${line}`);
-      }
+        return line;
+      });
       // The test means something only if the fast path took a good share of the lines.
       assert.ok(taken > 100, `seed ${seed}: only ${taken} lines took the fast path`);
     }
   });
-});
 
-describe("EventScanner.scanLine", () => {
   it("agrees with the full path on lines in the layout probes print, mutated byte by byte (seeded)", () => {
     // SPEC §2's order without spaces: the scanner's quickest path, so near-misses of it matter.
     for (const seed of [11, 12, 13]) {
-      const rand = rng(seed);
-      const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)];
-      // Mostly what a probe prints, sometimes what only the full path may judge.
-      const field = (good: string[], bad: string[]) => (rand() < 0.9 ? pick(good) : pick(bad));
-      const sc = new EventScanner(16);
-      let taken = 0;
-      for (let i = 0; i < 3000; i++) {
+      const taken = agreesWithFullPath(seed, (rand, pick, i) => {
+        // Mostly what a probe prints, sometimes what only the full path may judge.
+        const field = (good: string[], bad: string[]) => (rand() < 0.9 ? pick(good) : pick(bad));
         const ts = field(["1732500000000", "0", "null"], ["07", "1.5", "9007199254740993", "1e3", `"1"`]);
         const type = JSON.stringify(field([...EVENT_TYPES], ["compute", ""]));
         const entity = field([`"gpu-00"`, `"nvme${i % 9}n1"`], [`""`, JSON.stringify("x".repeat(257)), `"é"`, `"a\\"b"`, "null"]);
@@ -131,15 +141,14 @@ describe("EventScanner.scanLine", () => {
           b.splice(Math.floor(rand() * b.length), pick([0, 1]), pick(['"', "}", ",", ":", "\\", " ", "x", "9", "n"]));
           line = b.join("");
         }
-        const fast = scan(sc, line);
-        if (fast === undefined) continue;
-        taken++;
-        assert.deepEqual(fast, parseLine(line, NOW), `seed ${seed}: ${line}`);
-      }
+        return line;
+      });
       assert.ok(taken > 300, `seed ${seed}: only ${taken} lines took the fast path`);
     }
   });
+});
 
+describe("EventScanner.scanLine", () => {
   it("takes one line up to its newline, CRLF too, and says where the next starts", () => {
     const sc = new EventScanner();
     const a = '{"event_type":"compute.util","entity_id":"g0","value":"1"}';
