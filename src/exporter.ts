@@ -241,6 +241,11 @@ export class Exporter {
       restarted: () => {
         probe.restarts++;
       },
+      processes: () => {
+        const out = [];
+        for (const p of this.graph.processes.values()) out.push({ pid: p.pid, jobId: p.jobId ?? null, state: p.state });
+        return out;
+      },
       log: this.log.withTag(source.name),
     };
   }

@@ -6,7 +6,7 @@ import { DemoSource } from "./demo.ts";
 import { NvidiaSmiSource } from "./nvidia-smi.ts";
 import { CommandProbe } from "./probe.ts";
 import { probeName, uniqueName } from "./probe-name.ts";
-import type { Source } from "./source.ts";
+import { DEFAULT_HOST_PATHS, type HostPaths, type Source } from "./source.ts";
 
 export const BUILTIN_PROBES = ["builtin:demo", "builtin:nvidia-smi"] as const;
 
@@ -14,10 +14,10 @@ export const BUILTIN_PROBES = ["builtin:demo", "builtin:nvidia-smi"] as const;
  * One source per spec, each with a name unique among them and `taken` (sources added
  * otherwise, such as `stdin`): the second probe whose name is `x` becomes `x-2`.
  */
-export function createProbes(specs: readonly string[], taken: Iterable<string> = []): Source[] {
+export function createProbes(specs: readonly string[], taken: Iterable<string> = [], host: HostPaths = DEFAULT_HOST_PATHS): Source[] {
   const names = new Set(taken);
   return specs.map((spec) => {
-    const src = createProbe(spec, (base) => uniqueName(base, names));
+    const src = createProbe(spec, (base) => uniqueName(base, names), host);
     if (names.has(src.name)) throw new UsageError(`--probe: "${spec.trim()}" given twice`);
     names.add(src.name);
     return src;
@@ -25,16 +25,17 @@ export function createProbes(specs: readonly string[], taken: Iterable<string> =
 }
 
 /** `nameFor` maps the natural name of the source to the one it gets (default: unchanged). */
-export function createProbe(spec: string, nameFor: (base: string) => string = (b) => b): Source {
+export function createProbe(spec: string, nameFor: (base: string) => string = (b) => b, host: HostPaths = DEFAULT_HOST_PATHS): Source {
   const s = spec.trim();
   if (s === "") throw new UsageError(`--probe: empty command`);
-  if (s.startsWith("builtin:")) return _builtin(s, nameFor);
+  if (s.startsWith("builtin:")) return _builtin(s, nameFor, host);
   const argv = splitCommand(s);
   if (argv.length === 0 || argv[0] === "") throw new UsageError(`--probe: empty command in ${JSON.stringify(spec)}`);
   return new CommandProbe(argv, { name: nameFor(probeName(argv)) });
 }
 
-function _builtin(s: string, nameFor: (base: string) => string): Source {
+// `host`: where host collectors read (--path.procfs, --path.sysfs).
+function _builtin(s: string, nameFor: (base: string) => string, host: HostPaths): Source {
   const q = s.indexOf("?");
   const id = q === -1 ? s : s.slice(0, q);
   const params = new URLSearchParams(q === -1 ? "" : s.slice(q + 1));

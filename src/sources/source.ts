@@ -16,8 +16,28 @@ export interface SourceContext {
   setUp(up: boolean): void;
   /** The source's process was restarted. Counted in xctl_probe_restarts_total. */
   restarted(): void;
+  /**
+   * The processes the graph holds now (pid, job id, state), for collectors that look each of
+   * them up on the host (`builtin:procfs`, the per-process part of `builtin:infiniband`).
+   */
+  processes(): KnownProcess[];
   log: ConsolaInstance;
 }
+
+/** A process as the graph holds it. */
+export interface KnownProcess {
+  pid: number;
+  jobId: string | null;
+  state: string;
+}
+
+/** Where host collectors read, as node_exporter's `--path.procfs` and `--path.sysfs`. */
+export interface HostPaths {
+  procfs: string;
+  sysfs: string;
+}
+
+export const DEFAULT_HOST_PATHS: HostPaths = Object.freeze({ procfs: "/proc", sysfs: "/sys" });
 
 export interface Source {
   /** Bounded label value (`demo`, `nvidia-smi`, the probe's command name). */

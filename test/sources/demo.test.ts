@@ -17,6 +17,7 @@ function watchedContext(ex: Exporter, after: (ev: DemoEvent) => void): SourceCon
   return {
     push: (chunk) => void input.push(chunk),
     end: () => input.end(),
+    processes: () => [],
     emit: (ev) => {
       assert.equal(ex.ingestObject(ev, "demo"), undefined, JSON.stringify(ev));
       after(ev as unknown as DemoEvent);

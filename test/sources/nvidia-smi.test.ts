@@ -41,6 +41,7 @@ function recorder(): Recorder {
   rec.ctx = {
     push: () => undefined,
     end: () => {},
+    processes: () => [],
     emit: (e) => void rec.events.push(e as Ev),
     setUp: (up) => void rec.ups.push(up),
     restarted: () => void rec.restarts++,

@@ -146,6 +146,7 @@ describe("CommandProbe", () => {
         return pushes === 1 ? new Promise<void>((r) => (gate = r)) : undefined;
       },
       end: () => void ended++,
+      processes: () => [],
       emit() {},
       setUp() {},
       restarted() {},
