@@ -1,7 +1,9 @@
 // A configuration problem found at start-up. The CLI prints `message` as its one line and
 // exits 2; `file`, `field` and `reason` stay apart so tests and callers need not parse it.
 
-export class ConfigError extends Error {
+import { XctlError } from "./errors.ts";
+
+export class ConfigError extends XctlError {
   override name = "ConfigError";
   readonly file: string;
   readonly field: string;
@@ -9,7 +11,7 @@ export class ConfigError extends Error {
 
   /** `field` is a dotted path such as `tls_server_config.cert_file`, or "" for the whole file. */
   constructor(file: string, field: string, reason: string) {
-    super(field ? `${file}: ${field}: ${reason}` : `${file}: ${reason}`);
+    super(field ? `${file}: ${field}: ${reason}` : `${file}: ${reason}`, 2);
     this.file = file;
     this.field = field;
     this.reason = reason;

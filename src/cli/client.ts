@@ -1,5 +1,6 @@
 // The HTTP client behind `ps` and `why`: one GET against a running exporter, with basic auth
 // from the flags or the URL, and one clear line for every way it can fail.
+import { XctlError } from "../errors.ts";
 import { Buffer } from "node:buffer";
 import { UsageError } from "./errors.ts";
 import type { FlagDefs, FlagValues } from "./flags.ts";
@@ -15,13 +16,13 @@ export const CLIENT_FLAGS: FlagDefs = {
 };
 
 /** A failure talking to the exporter: exit status 1, the message is the one line shown. */
-export class ClientError extends Error {
+export class ClientError extends XctlError {
   override name = "ClientError";
   constructor(
     message: string,
     readonly status?: number,
   ) {
-    super(message);
+    super(message, 1);
   }
 }
 

@@ -1,6 +1,3 @@
-// Errors the CLI turns into an exit status and one line on stderr.
-
-/** Bad usage or configuration: exit status 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+// Kept for the command modules' imports; the error type lives in src/errors.ts, where every
+// layer can reach it without importing the CLI.
+export { UsageError, XctlError } from "../errors.ts";

@@ -2,9 +2,9 @@
 // flags strictly (src/cli/flags.ts) so that an unknown flag is an error, not a silent no-op.
 import { defineCommand, renderUsage, runCommand, type CommandDef } from "citty";
 import { VERSION } from "../version.ts";
-import { UsageError } from "./errors.ts";
+import { UsageError, XctlError } from "./errors.ts";
 import { cittyArgs } from "./flags.ts";
-import { AddressInUseError, runServe, SERVE_FLAGS } from "./serve.ts";
+import { runServe, SERVE_FLAGS } from "./serve.ts";
 import { replayCommand } from "./replay.ts";
 import { psCommand } from "./ps.ts";
 import { whyCommand } from "./why.ts";
@@ -66,13 +66,9 @@ export async function main(argv: string[]): Promise<number> {
 
 function _report(e: unknown): number {
   const err = e as Error & { code?: string };
-  if (e instanceof UsageError || err?.name === "ConfigError" || err?.name === "UsageError") {
-    process.stderr.write(`xctl-exporter: ${err.message}\n`);
-    return 2;
-  }
-  if (e instanceof AddressInUseError) {
-    process.stderr.write(`xctl-exporter: ${err.message}\n`);
-    return 1;
+  if (e instanceof XctlError) {
+    process.stderr.write(`xctl-exporter: ${e.message}\n`);
+    return e.exitCode;
   }
   process.stderr.write(`xctl-exporter: ${err?.message ?? String(e)}\n`);
   if (process.env.XCTL_DEBUG) process.stderr.write(String(err?.stack) + "\n");

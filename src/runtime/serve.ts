@@ -1,5 +1,6 @@
 // The one place that knows which runtime serves the app: Bun.serve, Deno.serve or
 // @hono/node-server. Everything above it speaks web-standard Request/Response.
+import { XctlError } from "../errors.ts";
 import type { ConnEnv } from "../http/env.ts";
 import type { TlsSettings } from "../http/web-config.ts";
 import { runtimeName } from "./detect.ts";
@@ -23,9 +24,9 @@ export interface RunningServer {
 }
 
 /** The address is taken: the CLI exits 1 for this, as for any run-time failure. */
-export class AddressInUseError extends Error {
+export class AddressInUseError extends XctlError {
   constructor(hostname: string, port: number) {
-    super(`cannot listen on ${hostname}:${port}: address already in use`);
+    super(`cannot listen on ${hostname}:${port}: address already in use`, 1);
     this.name = "AddressInUseError";
   }
 }

@@ -1,7 +1,7 @@
 // `--probe CMD` to argv, split the way a POSIX shell splits words, so that quoting works as
 // users expect. Nothing else a shell does happens: no variables, globs, pipes or redirection,
 // and the probe is never run through a shell.
-import { UsageError } from "../cli/errors.ts";
+import { UsageError } from "../errors.ts";
 
 /** Characters a backslash escapes inside double quotes (POSIX); elsewhere it stays. */
 const DQ_ESCAPABLE = new Set(["$", "`", '"', "\\", "\n"]);

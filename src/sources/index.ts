@@ -1,6 +1,6 @@
 // `--probe` specs to sources: `builtin:NAME` for the built-in ones, anything else a command
 // split like a shell would and run without one.
-import { UsageError } from "../cli/errors.ts";
+import { UsageError } from "../errors.ts";
 import { splitCommand } from "./argv.ts";
 import { DemoSource } from "./demo.ts";
 import { NvidiaSmiSource } from "./nvidia-smi.ts";
