@@ -10,9 +10,16 @@ import { EVENT_TYPES } from "../../src/events/schema.ts";
 describe("bad usage exits 2 with one line", () => {
   const cases: [string[], RegExp][] = [
     [["--bogus"], /unknown flag --bogus/],
-    [["--port", "70000"], /--port: "70000" is not a port number/],
+    [["--port", "70000"], /--port: "70000" is out of range \(a port number is 0-65535\)/],
+    [["--port", "-1"], /--port: "-1" is out of range/],
+    [["--prot", "1"], /unknown flag --prot \(did you mean --port\?\)/],
+    [["--host", "256.1.1.1"], /--host: "256\.1\.1\.1" is not an IPv4 address/],
+    [["--web.listen-address", "nope"], /--web\.listen-address: "nope" is not \[host\]:port/],
+    [["--web.listen-address", "127.0.0.1:99999"], /--web\.listen-address: "99999" is out of range/],
+    [["--log.format", "pretty"], /--log\.format: "pretty" is not one of logfmt, json/],
+    [["stauts"], /unknown command "stauts" \(did you mean status\?\)/],
     [["--port", "abc"], /--port: "abc" is not a port number/],
-    [["--log-format", "xml"], /--log-format: "xml" is not one of pretty, json/],
+    [["--log-format", "xml"], /--log-format: "xml" is not one of pretty, logfmt, json/],
     [["--error-window", "five"], /--error-window: "five" is not a duration/],
     [["--metrics-path", "metrics"], /--metrics-path: "metrics" must start with \//],
     [["frobnicate"], /unknown command "frobnicate"/],
@@ -25,10 +32,24 @@ describe("bad usage exits 2 with one line", () => {
       assert.equal(r.stderr.trim().split("\n").length, 1, `one line: ${r.stderr}`);
     });
   }
-  it("a bad XCTL_* variable names the flag", async () => {
-    const r = await runCli([], { env: { XCTL_PORT: "99999" } });
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /--port/);
+  it("a bad XCTL_* variable names the variable, not a flag the user never typed", async () => {
+    for (const [env, message] of [
+      [{ XCTL_PORT: "99999" }, /^xctl-exporter: XCTL_PORT: "99999" is out of range/],
+      [{ XCTL_MAX_NODES: "0" }, /^xctl-exporter: XCTL_MAX_NODES: "0" is not an integer from 100 to/],
+      [{ XCTL_LOG_FORMAT: "xml" }, /^xctl-exporter: XCTL_LOG_FORMAT: "xml" is not one of/],
+    ] as const) {
+      const r = await runCli([], { env });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    }
+  });
+
+  it("a well-formed address this host does not have: exit 1, one line saying so", async () => {
+    const r = await runCli(["--host", "192.0.2.77", "--port", "0"]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /cannot listen on 192\.0\.2\.77:0: no interface of this host has that address \(--host/);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   });
 });
 
