@@ -69,7 +69,8 @@ export function sseBody(
 ): ReadableStream<Uint8Array> {
   let timer: ReturnType<typeof setInterval> | undefined;
   let unwatch: (() => void) | undefined;
-  let sceneRecords: SceneChange[] = [];
+  /** Scene changes, each with the number of buffered events that came before it. */
+  let sceneRecords: { change: SceneChange; after: number }[] = [];
   const ids = { next: 1 };
   let pending: (() => void) | undefined;
   let done = false;
@@ -118,7 +119,7 @@ export function sseBody(
         unwatch = queries?.onSceneChange((change) => {
           if (done) return;
           if (sceneRecords.length >= _MAX_SCENE_RECORDS) return end();
-          sceneRecords.push(change);
+          sceneRecords.push({ change, after: sub.buffer.length });
           release();
         });
       }
@@ -132,7 +133,15 @@ export function sseBody(
       if (done) return;
       const scenes = sceneRecords;
       sceneRecords = [];
-      controller.enqueue(_enc.encode(_sceneFrames(scenes, ids) + _frames(sub.buffer.splice(0), ids)));
+      const events = sub.buffer.splice(0);
+      // In the order they happened: each scene change after the events accepted before it.
+      let out = "";
+      let at = 0;
+      for (const s of scenes) {
+        out += _frames(events.slice(at, s.after), ids) + _sceneFrame(s.change, ids);
+        at = Math.max(at, s.after);
+      }
+      controller.enqueue(_enc.encode(out + _frames(at === 0 ? events : events.slice(at), ids)));
     },
     cancel() {
       stop();
@@ -146,11 +155,7 @@ function _frames(events: XEvent[], ids: { next: number }): string {
   return out;
 }
 
-function _sceneFrames(changes: SceneChange[], ids: { next: number }): string {
-  let out = "";
-  for (const c of changes) {
-    const data = { scene: c.scene, active: c.active, at: new Date(c.wallMs).toISOString(), event_time: c.eventMs > 0 ? new Date(c.eventMs).toISOString() : null };
-    out += `id: ${ids.next++}\nevent: scene\ndata: ${JSON.stringify(data)}\n\n`;
-  }
-  return out;
+function _sceneFrame(c: SceneChange, ids: { next: number }): string {
+  const data = { scene: c.scene, active: c.active, at: new Date(c.wallMs).toISOString(), event_time: c.eventMs > 0 ? new Date(c.eventMs).toISOString() : null };
+  return `id: ${ids.next++}\nevent: scene\ndata: ${JSON.stringify(data)}\n\n`;
 }
