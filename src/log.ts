@@ -1,5 +1,5 @@
 // consola, configured once from --log-level and --log-format, writing to stderr:
-//   pretty  `2026-12-01T14:15:00.123Z INFO  [tag] message key=value`, the level coloured only
+//   pretty  `2026-12-01T14:15:00.123Z info  [tag] message key=value`, the level coloured only
 //           on a terminal without NO_COLOR;
 //   logfmt  as node_exporter writes it: `ts=... level=info msg="..." key=value`;
 //   json    one object per line: {"time","level","msg",...}, for journald and log shippers.
@@ -84,7 +84,7 @@ function _prettyReporter(colour: boolean): ConsolaReporter {
     log(obj: LogObject) {
       const { msg, fields } = _split(obj);
       const level = _level(obj.type);
-      const word = level.toUpperCase().padEnd(5);
+      const word = level.padEnd(5);
       const shown = colour ? `\x1b[${_COLOURS[level]}m${word}\x1b[0m` : word;
       const tag = obj.tag ? `[${escapeControl(obj.tag)}] ` : "";
       process.stderr.write(`${obj.date.toISOString()} ${shown} ${tag}${escapeControl(msg)}${_pairs(fields)}\n`);
