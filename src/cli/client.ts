@@ -192,7 +192,7 @@ function _why(e: unknown, timeoutMs: number, protocol: string): string {
   if (protocol === "https:" && /wrong version number|packet length too long|http request|record layer|unexpected eof|EPROTO|InvalidContentType|CorruptMessage/i.test(`${text} ${code}`)) {
     return "it does not speak TLS here: use http://";
   }
-  if (protocol === "http:" && /ECONNRESET|socket hang up|connection reset|closed unexpectedly|ConnectionClosed/i.test(`${text} ${code}`)) {
+  if (protocol === "http:" && /ECONNRESET|socket hang up|connection reset|closed unexpectedly|ConnectionClosed|other side closed|UND_ERR_SOCKET/i.test(`${text} ${code}`)) {
     return "the connection was closed: if the exporter serves HTTPS, use https://";
   }
   if (/self.signed|unable to verify|UNABLE_TO_VERIFY|SELF_SIGNED|unknown ?issuer|UnknownIssuer|DEPTH_ZERO/i.test(`${text} ${code}`)) {

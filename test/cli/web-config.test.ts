@@ -100,6 +100,26 @@ describe("serve --web-config", { skip: hasOpenssl ? false : "openssl missing" },
     await assert.rejects(waitFor(`${ex.url}/healthz`, undefined, 500));
   });
 
+  it("clients: --ca-file trusts the CA, --insecure skips the check, and each mistake is one line saying what to do", SLOW, async () => {
+    const auth = ["--user", "prometheus", "--password", "s3cret"];
+    const viaCa = await runCli(["status", "--url", https, "--ca-file", certs.path("ca.crt"), ...auth]);
+    assert.equal(viaCa.code, 0, viaCa.stderr);
+    assert.match(viaCa.stdout, /: ready$/m);
+    const insecure = await runCli(["ps", "--url", https, "--insecure", ...auth]);
+    assert.equal(insecure.code, 0, insecure.stderr);
+    const untrusted = await runCli(["ps", "--url", https, ...auth]);
+    assert.equal(untrusted.code, 1);
+    assert.match(untrusted.stderr, /^xctl-exporter: cannot reach the exporter at https:\/\/127\.0\.0\.1:\d+: its TLS certificate is not trusted \(.*\): give --ca-file CA\.pem, or --insecure\n$/);
+    const plain = await runCli(["ps", "--url", ex.url, ...auth]);
+    assert.equal(plain.code, 1);
+    assert.match(plain.stderr, /^xctl-exporter: cannot reach the exporter at http:\/\/127\.0\.0\.1:\d+: the connection was closed: if the exporter serves HTTPS, use https:\/\/\n$/);
+    // With the service's environment (XCTL_WEB_CONFIG says TLS), ps finds https by itself.
+    const fromEnv = await runCli(["ps", "--insecure", ...auth], {
+      env: { XCTL_URL: undefined, XCTL_HOST: "127.0.0.1", XCTL_PORT: String(ex.port), XCTL_WEB_CONFIG: join(dir, "web.yml") },
+    });
+    assert.equal(fromEnv.code, 0, fromEnv.stderr);
+  });
+
   it("takes pushes with the ingest token alone, and refuses a wrong token", SLOW, async () => {
     const line = JSON.stringify({ event_type: "compute.util", entity_id: "gpu-00", pid: 1, value: "50" }) + "\n";
     const pushed = await httpsGet(`${https}/api/v1/events`, ca, { authorization: "Bearer tok-123", "content-type": "application/x-ndjson" }, "POST", line);
