@@ -160,8 +160,7 @@ declare const Deno: { createHttpClient(o: { caCerts?: string[] }): unknown };
 async function _fetch(url: URL, init: RequestInit, tls: _Tls | undefined): Promise<Response> {
   if (tls === undefined) return fetch(url, init);
   if (runtimeName === "bun") return fetch(url, { ...init, tls: { ca: tls.ca, rejectUnauthorized: !tls.insecure } } as RequestInit);
-  if (runtimeName === "deno") {
-    if (tls.insecure) throw new UsageError("--insecure: not supported under Deno; give --ca-file instead");
+  if (runtimeName === "deno" && !tls.insecure) {
     return fetch(url, { ...init, client: Deno.createHttpClient({ caCerts: tls.ca ? [tls.ca] : [] }) } as RequestInit);
   }
   return _nodeHttpsGet(url, init, tls);
@@ -192,8 +191,8 @@ function _why(e: unknown, timeoutMs: number, protocol: string): string {
   if (protocol === "https:" && /wrong version number|packet length too long|http request|record layer|unexpected eof|EPROTO|InvalidContentType|CorruptMessage/i.test(`${text} ${code}`)) {
     return "it does not speak TLS here: use http://";
   }
-  if (protocol === "http:" && /ECONNRESET|socket hang up|connection reset|closed unexpectedly|ConnectionClosed|other side closed|UND_ERR_SOCKET/i.test(`${text} ${code}`)) {
-    return "the connection was closed: if the exporter serves HTTPS, use https://";
+  if (protocol === "http:" && /ECONNRESET|socket hang up|connection reset|closed unexpectedly|ConnectionClosed|other side closed|UND_ERR_SOCKET|invalid HTTP|HPE_|parse error/i.test(`${text} ${code}`)) {
+    return "no plain HTTP answer: if the exporter serves HTTPS, use https://";
   }
   if (/self.signed|unable to verify|UNABLE_TO_VERIFY|SELF_SIGNED|unknown ?issuer|UnknownIssuer|DEPTH_ZERO/i.test(`${text} ${code}`)) {
     return `its TLS certificate is not trusted (${(err?.cause?.message ?? err?.message ?? "").trim()}): give --ca-file CA.pem, or --insecure`;
