@@ -4,7 +4,7 @@
 import type { ProbeState } from "../metrics/registry.ts";
 import { ageSeconds } from "./time.ts";
 
-export const CRASH_RESTARTS = 3;
+export const CRASH_RESTARTS = 2;
 export const CRASH_WINDOW_MS = 60_000;
 const _SAMPLES = 64;
 
