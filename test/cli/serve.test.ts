@@ -64,6 +64,32 @@ describe("--version and --help", () => {
     assert.equal(r.code, 0);
     for (const flag of ["--port", "--host", "--metrics-path", "--log-level", "--log-format", "XCTL_PORT"]) assert.ok(r.stdout.includes(flag), flag);
   });
+  it("one help per command, 80 columns and no colour when piped", async () => {
+    const root = await runCli(["--help"]);
+    assert.equal((root.stdout.match(/^Usage:/gm) ?? []).length, 1, "one help, not two run together");
+    assert.match(root.stdout, /^Commands:\n {2}serve /m);
+    for (const [args, usage] of [
+      [["ps", "--help"], "xctl-exporter ps [FLAGS]"],
+      [["help", "status"], "xctl-exporter status [FLAGS]"],
+      [["rules", "check", "--help"], "xctl-exporter rules check DIR"],
+    ] as const) {
+      const r = await runCli([...args]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(r.stdout.startsWith(`Usage: ${usage}\n`), r.stdout);
+      assert.equal((r.stdout.match(/^Usage:/gm) ?? []).length, 1);
+    }
+    for (const r of [root, await runCli(["help", "ps"])]) {
+      assert.ok(!r.stdout.includes("\u001b"), "no ANSI codes into a pipe");
+      for (const l of r.stdout.split("\n")) assert.ok(l.length <= 80, `over 80 columns: ${l}`);
+    }
+  });
+  it("version: the version, the runtime and how it was built", async () => {
+    for (const args of [["version"], ["--version"]]) {
+      const r = await runCli(args);
+      assert.equal(r.code, 0);
+      assert.match(r.stdout, /^\d+\.\d+\.\d+\n {2}runtime: (bun|deno|node) \S+ on linux\/\w+\n {2}build: {3}\S/);
+    }
+  });
 });
 
 describe("a running exporter", () => {
