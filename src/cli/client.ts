@@ -10,6 +10,7 @@ import { runtimeName } from "../runtime/detect.ts";
 import { UsageError } from "./errors.ts";
 import type { FlagDefs, FlagValues } from "./flags.ts";
 import { readPassword } from "./password.ts";
+import { describeErrno } from "./errno.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:9091";
 
@@ -85,7 +86,7 @@ export async function clientFromFlags(v: FlagValues, env: Record<string, string 
     try {
       ca = readFileSync(caFile, "utf8");
     } catch (e) {
-      throw new UsageError(`--ca-file: cannot read ${caFile}: ${(e as { code?: string }).code === "ENOENT" ? "no such file" : (e as Error).message}`);
+      throw new UsageError(`--ca-file: cannot read ${caFile}: ${describeErrno(e)}`);
     }
     if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw new UsageError(`--ca-file: ${caFile} holds no PEM certificate`);
   }
