@@ -3,7 +3,7 @@
 import { UsageError } from "../errors.ts";
 import { splitCommand } from "./argv.ts";
 import { DemoSource } from "./demo.ts";
-import { NvidiaSmiSource } from "./nvidia-smi.ts";
+import { NvidiaSmiSource } from "./nvidia-smi/index.ts";
 import { CommandProbe } from "./probe.ts";
 import { probeName, uniqueName } from "./probe-name.ts";
 import { DEFAULT_HOST_PATHS, type HostPaths, type Source } from "./source.ts";

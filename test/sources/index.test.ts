@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { UsageError } from "../../src/cli/errors.ts";
 import { DemoSource } from "../../src/sources/demo.ts";
-import { NvidiaSmiSource } from "../../src/sources/nvidia-smi.ts";
+import { NvidiaSmiSource } from "../../src/sources/nvidia-smi/index.ts";
 import { createProbe, createProbes } from "../../src/sources/index.ts";
 import { CommandProbe } from "../../src/sources/probe.ts";
 import { probeName } from "../../src/sources/probe-name.ts";
