@@ -4,11 +4,12 @@ import { UsageError } from "../errors.ts";
 import { splitCommand } from "./argv.ts";
 import { DemoSource } from "./demo.ts";
 import { NvidiaSmiSource } from "./nvidia-smi/index.ts";
+import { NpuSmiSource } from "./npu-smi/index.ts";
 import { CommandProbe } from "./probe.ts";
 import { probeName, uniqueName } from "./probe-name.ts";
 import { DEFAULT_HOST_PATHS, type HostPaths, type Source } from "./source.ts";
 
-export const BUILTIN_PROBES = ["builtin:demo", "builtin:nvidia-smi"] as const;
+export const BUILTIN_PROBES = ["builtin:demo", "builtin:nvidia-smi", "builtin:npu-smi"] as const;
 
 /**
  * One source per spec, each with a name unique among them and `taken` (sources added
@@ -46,6 +47,15 @@ function _builtin(s: string, nameFor: (base: string) => string, host: HostPaths)
   if (id === "builtin:nvidia-smi") {
     _options(s, params, {});
     return new NvidiaSmiSource();
+  }
+  if (id === "builtin:npu-smi") {
+    // Seconds, as the README documents them.
+    const opts = _options(s, params, { interval: "positive", detail: "positive", temp: "positive" });
+    return new NpuSmiSource({
+      intervalMs: opts.interval === undefined ? undefined : opts.interval * 1000,
+      detailMs: opts.detail === undefined ? undefined : opts.detail * 1000,
+      tempThreshold: opts.temp,
+    });
   }
   throw new UsageError(`--probe: unknown built-in probe "${id}" (known: ${BUILTIN_PROBES.join(", ")})`);
 }
