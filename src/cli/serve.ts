@@ -128,9 +128,9 @@ export async function runServe(argv: string[]): Promise<void> {
   });
   const server = await serve({ port: config.port, hostname: config.host, tls: web?.tls, fetch: (req, env) => app.fetch(req, env) });
   exporter.start();
-  if (hostConfig.collectors !== "none") log.info(describePlan(plan));
-  for (const c of plan.run) if (c.missing !== null) log.warn(`collector ${c.name} listed in --collectors but ${c.missing}: it shows as down until that changes`);
   log.info(`xctl-exporter ${VERSION} (${runtimeName} ${runtimeVersion}) listening on ${web?.tls ? "https" : "http"}://${_hostForUrl(config.host)}:${server.port}${config.metricsPath}`);
+  log.info(hostConfig.collectors === "none" ? "collectors: none (--collectors none)" : describePlan(plan));
+  for (const c of plan.run) if (c.missing !== null) log.warn(`collector ${c.name} listed in --collectors but ${c.missing}: it shows as down until its source appears`);
 
   await new Promise<void>((resolve) => {
     onShutdownSignal((signal) => {

@@ -74,13 +74,10 @@ export function planCollectors(choice: CollectorChoice, h: CollectorHost, probes
       plan.skipped.push({ name: c.name, reason: "given as --probe" });
       continue;
     }
-    if (!known.includes(spec)) {
-      if (choice !== "auto") throw new UsageError(`--collectors: collector "${c.name}" is not built into this binary`);
-      plan.skipped.push({ name: c.name, reason: "not built into this binary" });
-      continue;
-    }
+    if (!known.includes(spec) && choice !== "auto") throw new UsageError(`--collectors: collector "${c.name}" is not built into this binary`);
     const missing = c.missing(h);
     if (missing !== null && choice === "auto") plan.skipped.push({ name: c.name, reason: missing });
+    else if (!known.includes(spec)) plan.skipped.push({ name: c.name, reason: "not built into this binary" });
     else plan.run.push({ name: c.name, spec, missing });
   }
   return plan;
