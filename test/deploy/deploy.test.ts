@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse, parseAllDocuments } from "yaml";
 import { envName, parseFlags } from "../../src/cli/flags.ts";
@@ -242,6 +242,12 @@ function _k8s(file: string): K8sDoc[] {
   });
 }
 
+function _mebibytes(q: string): number {
+  const m = /^(\d+)(Mi|Gi)$/.exec(q);
+  assert.ok(m, `memory quantity ${q}`);
+  return Number(m[1]) * (m[2] === "Gi" ? 1024 : 1);
+}
+
 function _matches(selector: Record<string, string>, labels: Record<string, string> | undefined) {
   return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 }
@@ -282,9 +288,13 @@ describe("kubernetes manifests", () => {
     assert.equal(pod.containers.length, 1);
     const c = pod.containers[0];
     assert.match(c.image, /^registry\.example\//, "placeholder image, no real registry");
-    assert.ok(c.args.includes("--probe=builtin:nvidia-smi"));
+    for (const a of ["--collectors=auto", "--path.procfs=/host/proc", "--path.sysfs=/host/sys"]) assert.ok(c.args.includes(a), a);
     assert.ok(c.resources.limits.cpu && c.resources.limits.memory, "limits");
     assert.ok(c.resources.requests.cpu && c.resources.requests.memory, "requests");
+    // Measured: 57 MiB resident at start with the demo, 70 MiB after ten minutes.
+    assert.ok(_mebibytes(c.resources.requests.memory) >= 96, `request ${c.resources.requests.memory} covers measured use`);
+    assert.ok(_mebibytes(c.resources.limits.memory) >= 2 * _mebibytes(c.resources.requests.memory), "limit leaves room to grow");
+    assert.equal(pod.priorityClassName, "system-node-critical");
     assert.equal(c.securityContext.readOnlyRootFilesystem, true);
     assert.equal(c.securityContext.allowPrivilegeEscalation, false);
     const port = c.ports.find((p: { name: string }) => p.name === "metrics");
@@ -295,6 +305,58 @@ describe("kubernetes manifests", () => {
     assert.equal(c.readinessProbe.httpGet.port, "metrics");
     const mounts = new Set(c.volumeMounts.map((m: { name: string }) => m.name));
     for (const v of pod.volumes) assert.ok(mounts.has(v.name), `volume ${v.name} mounted`);
+  });
+
+  it("the host collectors read the host's /proc and /sys, read-only, and nothing more", () => {
+    const pod = _k8s("daemonset.yaml")[0].spec.template.spec;
+    const c = pod.containers[0];
+    const hostPaths = pod.volumes.filter((v: { hostPath?: unknown }) => v.hostPath);
+    assert.deepEqual(
+      hostPaths.map((v: { name: string; hostPath: { path: string } }) => [v.name, v.hostPath.path]).sort(),
+      [["proc", "/proc"], ["sys", "/sys"]],
+    );
+    for (const v of hostPaths) {
+      const m = c.volumeMounts.find((x: { name: string }) => x.name === v.name);
+      assert.equal(m.readOnly, true, `${v.name} read-only`);
+      assert.equal(m.mountPath, `/host${v.hostPath.path}`);
+    }
+    assert.deepEqual(c.securityContext.capabilities, { drop: ["ALL"] }, "no capability");
+    assert.notEqual(c.securityContext.privileged, true);
+  });
+
+  it("the image has a kustomize images entry, and the privileged component patches what exists", () => {
+    const kust = _k8s("kustomization.yaml")[0] as K8sDoc & { images?: { name: string; newTag?: string }[] };
+    const image = _k8s("daemonset.yaml")[0].spec.template.spec.containers[0].image as string;
+    const [name, tag] = image.split(/:(?=[^:/]+$)/);
+    assert.deepEqual(kust.images?.map((i) => [i.name, i.newTag]), [[name, tag]]);
+    const comp = parse(_read("kubernetes/privileged/kustomization.yaml"));
+    assert.equal(comp.kind, "Component");
+    const ops = parse(comp.patches[0].patch) as { op: string; path: string; value: unknown }[];
+    const ds = _k8s("daemonset.yaml")[0];
+    for (const o of ops) {
+      assert.equal(o.op, "replace");
+      const at = o.path.split("/").slice(1).reduce((n: Record<string, unknown> | undefined, k) => n?.[k] as Record<string, unknown> | undefined, ds as unknown as Record<string, unknown>);
+      assert.notEqual(at, undefined, `${o.path} exists to replace`);
+    }
+    const sc = ops.find((o) => o.path.endsWith("/containers/0/securityContext"))?.value as Record<string, unknown>;
+    assert.deepEqual(sc, { privileged: true, readOnlyRootFilesystem: true });
+  });
+
+  const kubectl = _hasTool("kubectl");
+  (kubectl ? it : it.skip)("kubectl kustomize renders the kit, with and without the privileged component", () => {
+    const plain = _run("kubectl", ["kustomize", join(DEPLOY, "kubernetes")], "");
+    assert.equal(plain.status, 0, plain.out);
+    assert.match(plain.out, /image: registry\.example\/xctl-exporter:0\.1\.0/);
+    _withTmp((dir) => {
+      // A site overlay: the kit as its base, the component on top.
+      const rel = (p: string) => relative(dir, join(DEPLOY, p));
+      writeFileSync(join(dir, "kustomization.yaml"), `resources:\n  - ${rel("kubernetes")}\ncomponents:\n  - ${rel("kubernetes/privileged")}\n`);
+      const r = _run("kubectl", ["kustomize", "--load-restrictor=LoadRestrictionsNone", dir], "");
+      assert.equal(r.status, 0, r.out);
+      const ds = parseAllDocuments(r.out).map((d) => d.toJS()).find((d) => d.kind === "DaemonSet");
+      assert.equal(ds.spec.template.spec.securityContext.runAsUser, 0);
+      assert.equal(ds.spec.template.spec.containers[0].securityContext.privileged, true);
+    });
   });
 
   it("the image recipe runs the release binary as the user the pod expects", () => {
