@@ -1,0 +1,95 @@
+// builtin:kmsg's maps from kernel names to graph entities: GPU bus ids to the names
+// builtin:nvidia-smi gives, block devices to disks, mlx5 functions to RDMA devices.
+import { describe, it, after } from "node:test";
+import assert from "node:assert/strict";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DeviceMap, diskByName } from "../../src/sources/kmsg/devices.ts";
+import { GpuMap, gpuName, normaliseBus, parseDeviceMinor, parseSmiIndex } from "../../src/sources/kmsg/gpu-map.ts";
+import { nvswitchName } from "../../src/sources/kmsg/events.ts";
+import { gpuEntity } from "../../src/sources/nvidia-smi-tracker.ts";
+import { FAKE_SMI, HOST } from "./_kmsg-kit.ts";
+
+describe("GPU bus ids", () => {
+  it("normalise case, domain width and function", () => {
+    for (const s of ["00000000:3B:00.0", "0000:3b:00", "PCI:0000:3b:00", "3b:00.0", "0:3B:0"]) assert.equal(normaliseBus(s), "0000:3b:00", s);
+    assert.equal(normaliseBus("00000009:01:00.0"), "0009:01:00");
+    assert.equal(normaliseBus("not a bus"), null);
+  });
+
+  it("name GPUs exactly as builtin:nvidia-smi does", () => {
+    for (const i of [0, 3, 7, 10, 127]) assert.equal(gpuName(i), gpuEntity(i));
+  });
+
+  it("parse nvidia-smi's index table and the driver's information file", () => {
+    const t = parseSmiIndex("0, 00000000:18:00.0\n1, 00000000:3B:00.0\n\nNo devices were found\n");
+    assert.deepEqual([...t], [["0000:18:00", 0], ["0000:3b:00", 1]]);
+    assert.equal(parseDeviceMinor("Model: \t\t NVIDIA H100\nDevice Minor: \t 5\nGPU Excluded:\t No\n"), 5);
+    assert.equal(parseDeviceMinor("Model: x\n"), null);
+  });
+
+  it("ask the stand-in nvidia-smi, then the procfs tree, then fall back to the bus id", async () => {
+    const smi = new GpuMap({ procfs: HOST.procfs, command: FAKE_SMI });
+    assert.equal(await smi.entity("PCI:0000:3B:00"), "gpu-01");
+    assert.equal(await smi.entity("0000:18:00.0"), "gpu-00");
+    const proc = new GpuMap({ procfs: HOST.procfs, command: null });
+    assert.equal(await proc.entity("0000:3b:00"), "gpu-01");
+    assert.equal(await proc.entity("0000:86:00"), "gpu-04");
+    assert.equal(await proc.entity("PCI:0009:01:00"), "gpu-06");
+    assert.equal(await proc.entity("0000:b3:00.0"), "gpu-0000:b3:00");
+  });
+
+  describe("a hung nvidia-smi", () => {
+    const dir = mkdtempSync(join(tmpdir(), "xctl-smi-hang-"));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    it("is given up after its timeout, and the procfs answer is used", async () => {
+      const hang = join(dir, "nvidia-smi");
+      writeFileSync(hang, "#!/bin/sh\nexec sleep 30\n");
+      chmodSync(hang, 0o755);
+      const warnings: string[] = [];
+      const map = new GpuMap({ procfs: HOST.procfs, command: hang, timeoutMs: 100, warn: (m) => warnings.push(m) });
+      assert.equal(await map.entity("0000:3b:00"), "gpu-01");
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0], /no answer within 100 ms/);
+      // Asked again only after a minute: the next lookup does not wait for it.
+      assert.equal(await map.entity("0000:86:00"), "gpu-04");
+      assert.equal(warnings.length, 1);
+    });
+  });
+
+  it("NVSwitches are named by their driver device number, else their bus id", () => {
+    assert.equal(nvswitchName(3, "0000:c1:00.0"), "nvswitch-3");
+    assert.equal(nvswitchName(null, "0000:C1:00.0"), "nvswitch-0000:c1:00");
+  });
+});
+
+describe("block and NIC devices", () => {
+  it("map partitions to their disk by the kernel's names when sysfs does not know them", () => {
+    const cases = [["nvme0n1p3", "nvme0n1"], ["sdb1", "sdb"], ["sdaa12", "sdaa"], ["vda2", "vda"], ["xvdf1", "xvdf"], ["mmcblk0p1", "mmcblk0"], ["md127p3", "md127"], ["dm-0", "dm-0"], ["nvme1n1", "nvme1n1"], ["sdc", "sdc"]];
+    for (const [part, disk] of cases) assert.equal(diskByName(part), disk, part);
+  });
+
+  it("map through the sysfs tree: partitions, NVMe controllers, mlx5 functions", async () => {
+    const m = new DeviceMap(HOST.sysfs);
+    assert.deepEqual(await m.disks("nvme1n1p2", null), ["nvme1n1"]);
+    assert.deepEqual(await m.disks("sdb1", null), ["sdb"]);
+    assert.deepEqual(await m.disks("sda", null), ["sda"]);
+    assert.deepEqual(await m.disks(null, "nvme1"), ["nvme1n1"]);
+    assert.deepEqual(await m.disks(null, "nvme7"), ["nvme7"]);
+    assert.equal(await m.nic("0000:17:00.0", "ens1f0np0"), "mlx5_0");
+    assert.equal(await m.nic("0000:ab:00.0", "mlx5_5"), "mlx5_5");
+    assert.equal(await m.nic("0000:ab:00.0", null), "ibp171s0");
+    assert.equal(await m.nic("0000:ee:00.1", null), "mlx5-0000:ee:00.1");
+  });
+
+  describe("a multipath NVMe controller", () => {
+    const dir = mkdtempSync(join(tmpdir(), "xctl-sysfs-"));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    it("maps to the disks of its namespaces (nvme2c3n1 is the path of disk nvme2n1)", async () => {
+      mkdirSync(join(dir, "class/nvme/nvme3/nvme2c3n1"), { recursive: true });
+      mkdirSync(join(dir, "class/nvme/nvme3/nvme2c3n2"), { recursive: true });
+      assert.deepEqual(await new DeviceMap(dir).disks(null, "nvme3"), ["nvme2n1", "nvme2n2"]);
+    });
+  });
+});

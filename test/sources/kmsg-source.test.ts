@@ -1,0 +1,185 @@
+// builtin:kmsg end to end in-process: record files in the /dev/kmsg format from several driver
+// generations, read by the real reader, mapped through procfs/sysfs fixture trees and the
+// stand-in nvidia-smi; follow mode on a growing, truncated and rotated file.
+import { describe, it, after } from "node:test";
+import assert from "node:assert/strict";
+import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Registry } from "prom-client";
+import { KmsgSource } from "../../src/sources/kmsg/kmsg-source.ts";
+import { eventually } from "../_helpers.ts";
+import { FAKE_SMI, HOST, KMSG, recorder, shapes } from "./_kmsg-kit.ts";
+
+const BTIME_MS = 1796100000 * 1000; // btime in the fixture procfs/stat
+
+async function readAll(file: string, opts: ConstructorParameters<typeof KmsgSource>[0] = {}) {
+  const src = new KmsgSource({ path: join(KMSG, file), host: HOST, nvidiaSmi: FAKE_SMI, maxAgeMs: Infinity, maxPidAgeMs: Infinity, ...opts });
+  const rec = recorder();
+  src.start(rec.ctx);
+  await rec.up;
+  await src.stop();
+  return { src, ...rec };
+}
+
+describe("builtin:kmsg on record files", () => {
+  it("driver 535: Xid 79 with pid '<unknown>' and the fallen-off line on gpu-01, app Xids with their pid, SXids on nvswitch-N", async () => {
+    const { events, src } = await readAll("r535.kmsg");
+    assert.deepEqual(shapes(events), [
+      "error.hw gpu-01 XID_79",
+      "error.hw gpu-01 XID_79",
+      "error.hw gpu-00 pid=4242 XID_43",
+      "error.hw gpu-00 pid=1797828 XID_109",
+      "error.hw nvswitch-1 SXID_20034",
+      "error.hw nvswitch-1 SXID_20034",
+      "error.hw nvswitch-0 SXID_20009",
+    ]);
+    assert.equal(events[0].value, "XID_79 NVRM: Xid (PCI:0000:3b:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.");
+    assert.equal(events[0].ts, BTIME_MS + 9121); // boot time + 9120570 µs, rounded
+    assert.equal(src.counts.xid, 3);
+    assert.equal(src.counts.fallen_off_bus, 1);
+    assert.equal(src.counts.sxid, 3);
+    assert.equal(src.counts.other, 5);
+  });
+
+  it("driver 470 (no pid field) and 418 (no PCI: prefix) map to the same names", async () => {
+    assert.deepEqual(shapes((await readAll("r470.kmsg")).events), [
+      "error.hw gpu-01 XID_13",
+      "error.hw gpu-01 XID_13",
+      "error.hw gpu-00 XID_31",
+      "error.hw gpu-01 XID_79",
+      "error.hw gpu-01 XID_79",
+    ]);
+    assert.deepEqual(shapes((await readAll("r418.kmsg")).events), [
+      "error.hw gpu-01 XID_48",
+      "error.hw gpu-01 XID_63",
+      "error.hw gpu-00 XID_79",
+      "error.hw gpu-00 XID_79",
+    ]);
+  });
+
+  it("driver 570 without nvidia-smi: Device Minor from procfs, else the bus id; both fallen-off forms", async () => {
+    const { events, logs } = await readAll("r570.kmsg", { nvidiaSmi: join(KMSG, "no-such-nvidia-smi") });
+    assert.deepEqual(shapes(events), [
+      "error.hw gpu-06 XID_149",
+      "error.hw gpu-06 XID_154",
+      "error.hw gpu-04 pid=2024380 XID_119",
+      "error.hw gpu-0000:b3:00 XID_79",
+      "error.hw gpu-04 XID_79",
+    ]);
+    assert.match(String(events[3].value), /^XID_79 NVRM: The NVIDIA GPU 0000:b3:00.0 NVRM: \(PCI ID: 10de:26b5\) installed in this system has NVRM: fallen off/);
+    assert.equal(logs.filter((l) => l.includes("no-such-nvidia-smi")).length, 1, "nvidia-smi's absence said once");
+  });
+
+  it("host faults: I/O errors on the disk (partition and controller mapped), mlx5 on its RDMA device, OOM, hung task, NFS", async () => {
+    const { events, src } = await readAll("host.kmsg");
+    assert.deepEqual(shapes(events), [
+      "error.hw nvme1n1 IO_ERROR",
+      "error.hw sda IO_ERROR",
+      "error.hw sdb IO_ERROR",
+      "error.hw nvme1n1 IO_ERROR",
+      "error.hw nvme1n1 IO_ERROR",
+      "error.hw sdc IO_ERROR",
+      "topo.link_down mlx5_0 MODULE_ERROR",
+      "topo.link_down mlx5_0 LINK_DOWN",
+      "topo.link_down mlx5_5 LINK_DOWN",
+      "process.state memory pid=4242 oom_killed",
+      "process.state memory pid=5151 oom_killed",
+      "process.state kernel pid=6262 D",
+      "error.net nfs-nfs01.example.org NFS_NOT_RESPONDING",
+    ]);
+    // The Xid line written by user space (facility 1) is not evidence.
+    assert.ok(!shapes(events).some((s) => s.includes("XID")));
+    assert.equal(src.counts.io_error, 6);
+    assert.equal(src.counts.nfs, 2);
+  });
+
+  it("counts old records without emitting them: past an hour for device faults, five minutes for pids", async () => {
+    // The fixture's records are hours old by now.
+    const { events, src } = await readAll("host.kmsg", { maxAgeMs: undefined, maxPidAgeMs: undefined });
+    assert.equal(events.length, 0);
+    assert.equal(src.counts.oom_kill, 2);
+  });
+
+  it("shows xctl_kmsg_records_total per kind, summed over kmsg sources", async () => {
+    const registry = new Registry();
+    const a = (await readAll("host.kmsg")).src;
+    const b = (await readAll("r535.kmsg")).src;
+    a.registerMetrics(registry);
+    b.registerMetrics(registry);
+    const page = await registry.metrics();
+    assert.match(page, /^xctl_kmsg_records_total\{kind="io_error"\} 6$/m);
+    assert.match(page, /^xctl_kmsg_records_total\{kind="sxid"\} 3$/m);
+    assert.match(page, /^xctl_kmsg_records_total\{kind="hung_task"\} 1$/m);
+    assert.match(page, /^xctl_kmsg_records_total\{kind="other"\} 17$/m);
+  });
+});
+
+describe("builtin:kmsg follows a file", () => {
+  const dir = mkdtempSync(join(tmpdir(), "xctl-kmsg-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const usec = () => (Date.now() - BTIME_MS) * 1000;
+
+  it("sees appended records, reads a truncated file again, and goes on with a rotated one", async () => {
+    const file = join(dir, "kmsg");
+    writeFileSync(file, "6,1,1000,-;Linux version 6.8.0\n");
+    const src = new KmsgSource({ path: file, host: HOST, nvidiaSmi: FAKE_SMI, pollMs: 20 });
+    const rec = recorder();
+    src.start(rec.ctx);
+    try {
+      await rec.up;
+      assert.equal(rec.events.length, 0);
+      appendFileSync(file, `4,2,${usec()},-;NVRM: Xid (PCI:0000:3b:00): 79, pid=777, name=python3, GPU has fallen off the bus.\n`);
+      await eventually(() => rec.events.length === 1, 5000, "the appended Xid");
+      assert.deepEqual(shapes(rec.events), ["error.hw gpu-01 pid=777 XID_79"]);
+      assert.ok(Math.abs(Number(rec.events[0].ts) - Date.now()) < 60_000, "stamped with boot time + offset");
+
+      // Truncated (a shorter file): read from its start again.
+      writeFileSync(file, `3,1,${usec()},-;I/O error, dev nvme1n1p1, sector 2048 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0\n`);
+      await eventually(() => rec.events.length === 2, 5000, "the record after truncation");
+      assert.equal(shapes(rec.events)[1], "error.hw nvme1n1 IO_ERROR");
+
+      // Rotated: renamed away, a new file at the path.
+      renameSync(file, `${file}.1`);
+      writeFileSync(file, `3,1,${usec()},-;Out of memory: Killed process 4343 (python3) total-vm:1kB\n`);
+      await eventually(() => rec.events.length === 3, 5000, "the record in the new file");
+      assert.equal(shapes(rec.events)[2], "process.state memory pid=4343 oom_killed");
+      assert.equal(readFileSync(`${file}.1`, "utf8").split("\n").length, 2, "the old file was not read again");
+    } finally {
+      await src.stop();
+    }
+  });
+
+  it("keeps the event loop turning through a large backlog", async () => {
+    const file = join(dir, "backlog");
+    const lines: string[] = [];
+    for (let i = 0; i < 20_000; i++) lines.push(i % 1000 === 999 ? `3,${i},${usec()},-;I/O error, dev sda, sector ${i}` : `6,${i},${i},-;usb 1-${i}: new device`);
+    writeFileSync(file, lines.join("\n") + "\n");
+    const src = new KmsgSource({ path: file, host: HOST, nvidiaSmi: null });
+    const rec = recorder();
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 0);
+    src.start(rec.ctx);
+    try {
+      await rec.up;
+    } finally {
+      clearInterval(timer);
+      await src.stop();
+    }
+    assert.equal(rec.events.length, 20);
+    assert.equal(src.counts.other + src.counts.io_error, 20_000);
+    // Records go in batches of 256 with a yield between: the timer ran between batches.
+    assert.ok(ticks >= 20, `timer ran ${ticks} times while 20000 records were read`);
+  });
+
+  it("says why it cannot read, and retries", async () => {
+    const src = new KmsgSource({ path: join(dir, "absent"), host: HOST, nvidiaSmi: null });
+    const rec = recorder();
+    src.start(rec.ctx);
+    await eventually(() => rec.logs.some((l) => l.includes("cannot read") && l.includes("absent")), 5000, "the warning");
+    assert.equal(rec.isUp(), false);
+    writeFileSync(join(dir, "absent"), "6,1,1,-;hello\n");
+    await eventually(() => rec.isUp(), 5000, "up once the file exists");
+    await src.stop();
+  });
+});
