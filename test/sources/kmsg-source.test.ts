@@ -7,6 +7,8 @@ import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Registry } from "prom-client";
+import { UsageError } from "../../src/errors.ts";
+import { createProbe } from "../../src/sources/index.ts";
 import { KmsgSource } from "../../src/sources/kmsg/kmsg-source.ts";
 import { eventually } from "../_helpers.ts";
 import { FAKE_SMI, HOST, KMSG, recorder, shapes } from "./_kmsg-kit.ts";
@@ -112,6 +114,23 @@ describe("builtin:kmsg on record files", () => {
     assert.match(page, /^xctl_kmsg_records_total\{kind="sxid"\} 3$/m);
     assert.match(page, /^xctl_kmsg_records_total\{kind="hung_task"\} 1$/m);
     assert.match(page, /^xctl_kmsg_records_total\{kind="other"\} 17$/m);
+  });
+});
+
+describe("builtin:kmsg as a --probe", () => {
+  it("reads /dev/kmsg by default, ?path=FILE otherwise, under the host paths given", () => {
+    const host = { procfs: "/host/proc", sysfs: "/host/sys" };
+    const def = createProbe("builtin:kmsg", undefined, host);
+    assert.ok(def instanceof KmsgSource);
+    assert.deepEqual([def.name, def.path, def.host], ["kmsg", "/dev/kmsg", host]);
+    const other = createProbe("builtin:kmsg?path=/var/log/kmsg.dump", (b) => `${b}-2`);
+    assert.ok(other instanceof KmsgSource);
+    assert.deepEqual([other.name, other.path], ["kmsg-2", "/var/log/kmsg.dump"]);
+  });
+
+  it("refuses unknown options and an empty path with a usage error", () => {
+    assert.throws(() => createProbe("builtin:kmsg?rate=5"), (e: Error) => e instanceof UsageError && /unknown option "rate" \(known: path\)/.test(e.message));
+    assert.throws(() => createProbe("builtin:kmsg?path="), (e: Error) => e instanceof UsageError && /path must be a file/.test(e.message));
   });
 });
 
