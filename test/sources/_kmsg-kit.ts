@@ -18,7 +18,8 @@ export interface Recorded {
   isUp(): boolean;
 }
 
-export function recorder(): Recorded {
+/** `pids`: the processes the graph holds, as the context reports them. */
+export function recorder(pids: number[] = []): Recorded {
   const events: Record<string, unknown>[] = [];
   const logs: string[] = [];
   let up = false;
@@ -34,7 +35,7 @@ export function recorder(): Recorded {
       if (u) markUp();
     },
     restarted: () => undefined,
-    processes: () => [],
+    processes: () => pids.map((pid) => ({ pid, jobId: null, state: "running" })),
     log,
   };
   return { ctx, events, logs, up: upPromise, isUp: () => up };

@@ -15,9 +15,9 @@ import { FAKE_SMI, HOST, KMSG, recorder, shapes } from "./_kmsg-kit.ts";
 
 const BTIME_MS = 1796100000 * 1000; // btime in the fixture procfs/stat
 
-async function readAll(file: string, opts: ConstructorParameters<typeof KmsgSource>[0] = {}) {
+async function readAll(file: string, opts: ConstructorParameters<typeof KmsgSource>[0] = {}, pids: number[] = []) {
   const src = new KmsgSource({ path: join(KMSG, file), host: HOST, nvidiaSmi: FAKE_SMI, maxAgeMs: Infinity, maxPidAgeMs: Infinity, ...opts });
-  const rec = recorder();
+  const rec = recorder(pids);
   src.start(rec.ctx);
   await rec.up;
   await src.stop();
@@ -74,7 +74,7 @@ describe("builtin:kmsg on record files", () => {
   });
 
   it("host faults: I/O errors on the disk (partition and controller mapped), mlx5 on its RDMA device, OOM, hung task, NFS", async () => {
-    const { events, src } = await readAll("host.kmsg");
+    const { events, src } = await readAll("host.kmsg", {}, [6262]);
     assert.deepEqual(shapes(events), [
       "error.hw nvme1n1 IO_ERROR",
       "error.hw sda IO_ERROR",
@@ -94,6 +94,12 @@ describe("builtin:kmsg on record files", () => {
     assert.ok(!shapes(events).some((s) => s.includes("XID")));
     assert.equal(src.counts.io_error, 6);
     assert.equal(src.counts.nfs, 2);
+  });
+
+  it("a hung task the graph does not hold is counted, not turned into a process", async () => {
+    const { events, src } = await readAll("host.kmsg");
+    assert.ok(!shapes(events).some((s) => s.includes("pid=6262")));
+    assert.equal(src.counts.hung_task, 1);
   });
 
   it("counts old records without emitting them: past an hour for device faults, five minutes for pids", async () => {

@@ -5,7 +5,7 @@
 //   io_error       error.hw      <disk>        IO_ERROR <message>   one event per disk concerned
 //   mlx5_link      topo.link_down <rdma dev>   LINK_DOWN <message> | MODULE_ERROR <message>
 //   oom_kill       process.state memory        oom_killed           for the killed pid
-//   hung_task      process.state kernel        D                    for the blocked pid (what it waits on is not known)
+//   hung_task      process.state kernel        D                    for the blocked pid, if the graph holds it (what it waits on is not known)
 //   nfs            error.net     nfs-<server>  NFS_NOT_RESPONDING <message>   ("OK": nothing)
 import type { DeviceMap } from "./devices.ts";
 import type { GpuMap } from "./gpu-map.ts";

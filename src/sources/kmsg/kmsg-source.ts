@@ -110,7 +110,15 @@ export class KmsgSource implements Source {
     const pidEvent = f.kind === "oom_kill" || f.kind === "hung_task";
     const maxAge = pidEvent ? (this._o.maxPidAgeMs ?? 5 * 60_000) : (this._o.maxAgeMs ?? 60 * 60_000);
     if (now - ts > maxAge) return [];
+    // A hung task the graph does not hold (a kernel thread, a process no probe reported) would
+    // only add a process nobody asked about; the state goes to the processes the graph has.
+    if (f.kind === "hung_task" && !this._known(f.pid)) return [];
     return (await findingEvents(f, ts, this._resolvers)) as unknown as Record<string, unknown>[];
+  }
+
+  private _known(pid: number): boolean {
+    const ctx = this._ctx;
+    return ctx !== null && ctx.processes().some((p) => p.pid === pid);
   }
 
   private _launch(): void {
