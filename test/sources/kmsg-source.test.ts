@@ -10,7 +10,8 @@ import { Registry } from "prom-client";
 import { UsageError } from "../../src/errors.ts";
 import { createProbe } from "../../src/sources/index.ts";
 import { KmsgSource } from "../../src/sources/kmsg/kmsg-source.ts";
-import { eventually } from "../_helpers.ts";
+import { KmsgReader } from "../../src/sources/kmsg/reader.ts";
+import { eventually, sleep } from "../_helpers.ts";
 import { FAKE_SMI, HOST, KMSG, recorder, shapes } from "./_kmsg-kit.ts";
 
 const BTIME_MS = 1796100000 * 1000; // btime in the fixture procfs/stat
@@ -195,6 +196,18 @@ describe("builtin:kmsg follows a file", () => {
     assert.equal(src.counts.other + src.counts.io_error, 20_000);
     // Records go in batches of 256 with a yield between: the timer ran between batches.
     assert.ok(ticks >= 20, `timer ran ${ticks} times while 20000 records were read`);
+  });
+
+  it("sleeps between looks once caught up, when no poll interval is given (a busy loop burnt a tenth of a core)", async () => {
+    const file = join(dir, "quiet");
+    writeFileSync(file, "6,1,1,-;quiet\n");
+    let looks = 0;
+    const reader = new KmsgReader({ path: file, pollMs: undefined, onBlock: () => undefined, onCaughtUp: () => looks++ });
+    const running = reader.run();
+    await sleep(300);
+    await reader.stop();
+    await running;
+    assert.ok(looks >= 1 && looks <= 3, `${looks} looks in 300 ms at the default 500 ms interval`);
   });
 
   it("says why it cannot read, and retries", async () => {

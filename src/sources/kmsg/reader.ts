@@ -35,7 +35,7 @@ export class KmsgReader {
 
   constructor(opts: ReaderOptions) {
     this.path = opts.path;
-    this._o = { pollMs: 500, batch: 256, chunkBytes: 64 * 1024, ...opts };
+    this._o = { ...opts, pollMs: opts.pollMs ?? 500, batch: opts.batch ?? 256, chunkBytes: opts.chunkBytes ?? 64 * 1024 };
   }
 
   /** Reads until stop(); rejects when the file cannot be opened or read. */
