@@ -82,7 +82,7 @@ describe("builtin:kmsg in the binary", { skip: BINARY ? false : "XCTL_BINARY not
     );
   });
 
-  it("an NVMe I/O error on the disk a process waits on: the error node on nvme1n1 and storage_io_error", async () => {
+  it("an NVMe I/O error on the disk a process waits on: the error node on nvme1n1, storage_io_error for that pid", async () => {
     // A storage.iops below 1.0 with a pid is a waits_on edge (SPEC §3).
     await push([
       { event_type: "process.state", entity_id: "nvme1n1", pid: 6262, job_id: "job-9", value: "start" },
@@ -100,6 +100,9 @@ describe("builtin:kmsg in the binary", { skip: BINARY ? false : "XCTL_BINARY not
     // edges, not consumes: the waiter is not blocked_by the error (the diag branch reworks
     // who an error concerns). The host-scope storage rule matches all the same.
     assert.deepEqual(w.root_causes, []);
+    const io = (w.scenes as { scene: string; affected_pids: number[] }[]).find((s) => s.scene === "storage_io_error");
+    assert.ok(io, JSON.stringify(w.scenes.map((s) => s.scene)));
+    assert.deepEqual(io.affected_pids, [6262]);
     const run = (await (await fetch(`${ex.url}/api/v1/diagnoses`, { method: "POST" })).json()) as { matches: { scene: string }[] };
     assert.ok(run.matches.some((m) => m.scene === "storage_io_error"), JSON.stringify(run.matches.map((m) => m.scene)));
   });
