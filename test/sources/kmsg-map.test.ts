@@ -75,6 +75,8 @@ describe("block and NIC devices", () => {
     assert.deepEqual(await m.disks("nvme1n1p2", null), ["nvme1n1"]);
     assert.deepEqual(await m.disks("sdb1", null), ["sdb"]);
     assert.deepEqual(await m.disks("sda", null), ["sda"]);
+    assert.deepEqual(await m.disks("nvme1c3n1", null), ["nvme1n1"]);
+    assert.deepEqual(await m.disks("nvme4c4n1p2", null), ["nvme4n1"]);
     assert.deepEqual(await m.disks(null, "nvme1"), ["nvme1n1"]);
     assert.deepEqual(await m.disks(null, "nvme7"), ["nvme7"]);
     assert.equal(await m.nic("0000:17:00.0", "ens1f0np0"), "mlx5_0");

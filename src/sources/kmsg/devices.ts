@@ -2,7 +2,7 @@
 // - a block device or partition → its disk (`nvme1n1p2` → `nvme1n1`, `sdb1` → `sdb`): the
 //   parent of `class/block/<name>` when that is a partition, else by the kernel's name rules;
 // - an NVMe controller (`nvme1`) → its namespaces' disks, from `class/nvme/<ctrl>/` (a
-//   multipath path `nvme1c1n1` counts as the disk `nvme1n1`) or `class/block/<ctrl>n*`, else
+//   multipath path `nvme1c1n1` counts as the disk `nvme1n1`, in errors too) or `class/block/<ctrl>n*`, else
 //   the controller's own name;
 // - an mlx5 PCI function → its RDMA device (`bus/pci/devices/<addr>/infiniband/*`), else the
 //   name the message gives, else its netdev (`.../net/*`), else `mlx5-<addr>`.
@@ -47,7 +47,9 @@ export class DeviceMap {
     return v;
   }
 
-  private async _disk(dev: string): Promise<string> {
+  private async _disk(name: string): Promise<string> {
+    // A native-multipath path (`nvme0c1n1`, as I/O errors may name it) is the disk `nvme0n1`.
+    const dev = name.replace(/^nvme(\d+)c\d+n(\d+)/, "nvme$1n$2");
     const link = join(this._sysfs, "class/block", dev);
     try {
       await stat(join(link, "partition"));
