@@ -58,6 +58,24 @@ describe("GPU bus ids", () => {
     });
   });
 
+  describe("a GPU gone from nvidia-smi's answer after it fell off the bus", () => {
+    const dir = mkdtempSync(join(tmpdir(), "xctl-smi-lost-"));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    it("keeps the index nvidia-smi gave it before; an index taken by another bus id moves", async () => {
+      const smi = join(dir, "nvidia-smi");
+      const answer = join(dir, "answer");
+      writeFileSync(smi, `#!/bin/sh\ncat "${answer}"\n`);
+      chmodSync(smi, 0o755);
+      writeFileSync(answer, "0, 00000000:18:00.0\n1, 00000000:3B:00.0\n2, 00000000:86:00.0\n");
+      const map = new GpuMap({ procfs: join(dir, "no-procfs"), command: smi, refreshMs: 0 });
+      await map.prefetch();
+      writeFileSync(answer, "0, 00000000:18:00.0\n1, 00000000:AF:00.0\n");
+      assert.equal(await map.entity("0000:86:00"), "gpu-02");
+      assert.equal(await map.entity("0000:af:00"), "gpu-01");
+      assert.equal(await map.entity("0000:3b:00"), "gpu-0000:3b:00");
+    });
+  });
+
   it("NVSwitches are named by their driver device number, else their bus id", () => {
     assert.equal(nvswitchName(3, "0000:c1:00.0"), "nvswitch-3");
     assert.equal(nvswitchName(null, "0000:C1:00.0"), "nvswitch-0000:c1:00");

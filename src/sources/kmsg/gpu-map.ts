@@ -85,24 +85,44 @@ export class GpuMap {
     return minor === null ? `gpu-${key}` : gpuName(minor);
   }
 
-  private _load(): Promise<void> {
-    this._loading ??= this._query()
+  /**
+   * Asks nvidia-smi now, before any fault: a GPU that falls off the bus is gone from its later
+   * answers (or nvidia-smi hangs), so its index must be known beforehand. Quiet when it fails.
+   */
+  prefetch(): Promise<void> {
+    return this._load(true);
+  }
+
+  private _load(quiet = false): Promise<void> {
+    this._loading ??= this._query(quiet)
       .then((table) => {
-        if (table !== null) this._table = table;
+        if (table !== null) this._merge(table);
+        // A quiet failure leaves the next lookup free to ask again, and to say why it failed.
+        if (table !== null || !quiet) this._loadedAt = Date.now();
       })
       .finally(() => {
-        this._loadedAt = Date.now();
         this._loading = null;
       });
     return this._loading;
   }
 
-  /** nvidia-smi's table, or null (absent, failed, timed out: said once). */
-  private async _query(): Promise<Map<string, number> | null> {
+  /**
+   * A new answer replaces what it names; a GPU missing from it keeps its index unless another
+   * bus id took that index (a GPU that fell off the bus keeps its name).
+   */
+  private _merge(table: Map<string, number>): void {
+    const taken = new Set(table.values());
+    for (const [bus, idx] of this._table) if (!table.has(bus) && !taken.has(idx)) table.set(bus, idx);
+    this._table = table;
+  }
+
+  /** nvidia-smi's table, or null (absent, failed, timed out: said once unless quiet). */
+  private async _query(quiet: boolean): Promise<Map<string, number> | null> {
     const cmd = this._o.command;
     if (cmd === null) return null;
     const r = await _run(cmd, ["--query-gpu=index,pci.bus_id", "--format=csv,noheader"], this._o.env, this._o.timeoutMs);
     if (r.ok) return parseSmiIndex(r.out);
+    if (quiet) return null;
     if (!this._warned) this._o.warn?.(`${cmd}: ${r.why}; GPU names from ${join(this._o.procfs, "driver/nvidia/gpus")} or the bus id`);
     this._warned = true;
     return null;

@@ -79,6 +79,7 @@ export class KmsgSource implements Source {
   start(ctx: SourceContext): void {
     this._ctx = ctx;
     this._stopping = false;
+    void this._resolvers.gpus.prefetch();
     this._launch();
   }
 
