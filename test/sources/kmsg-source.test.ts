@@ -3,7 +3,7 @@
 // stand-in nvidia-smi; follow mode on a growing, truncated and rotated file.
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Registry } from "prom-client";
@@ -208,6 +208,31 @@ describe("builtin:kmsg follows a file", () => {
     await reader.stop();
     await running;
     assert.ok(looks >= 1 && looks <= 3, `${looks} looks in 300 ms at the default 500 ms interval`);
+  });
+
+  it("after a failure, reads the file again from its start without repeating what it had read", async () => {
+    const file = join(dir, "flaky");
+    const first = `3,7,${usec()},-;blk_update_request: I/O error, dev sda, sector 1\n`;
+    writeFileSync(file, first);
+    const src = new KmsgSource({ path: file, host: HOST, nvidiaSmi: null, pollMs: 20 });
+    const rec = recorder();
+    src.start(rec.ctx);
+    try {
+      await rec.up;
+      assert.deepEqual(shapes(rec.events), ["error.hw sda IO_ERROR"]);
+      // The path becomes a directory: the reader fails, says so, and retries.
+      rmSync(file);
+      mkdirSync(file);
+      await eventually(() => !rec.isUp(), 5000, "down");
+      rmSync(file, { recursive: true });
+      writeFileSync(file, `${first}3,8,${usec()},-;blk_update_request: I/O error, dev sdb, sector 2\n`);
+      await eventually(() => rec.events.length >= 2, 10_000, "the new record");
+      await rec.up;
+      assert.deepEqual(shapes(rec.events), ["error.hw sda IO_ERROR", "error.hw sdb IO_ERROR"]);
+      assert.ok(rec.logs.some((l) => l.startsWith("warn") && l.includes("cannot read")), rec.logs.join("\n"));
+    } finally {
+      await src.stop();
+    }
   });
 
   it("says why it cannot read, and retries", async () => {

@@ -55,6 +55,9 @@ export class KmsgSource implements Source {
   private _bootMs: number | null = null;
   private _failKey: string | null = null;
   private _isUp = false;
+  /** Sequence number of the last record read, and the one to skip to after a restart. */
+  private _lastSeq: number | null = null;
+  private _resumeAfter: number | null = null;
 
   constructor(opts: KmsgOptions = {}, name = "kmsg") {
     this.name = name;
@@ -90,9 +93,15 @@ export class KmsgSource implements Source {
     await this._running;
   }
 
-  /** The events of one record block (exposed for tests; the reader calls it). */
-  async handle(block: string): Promise<Record<string, unknown>[]> {
+  /** The events of one record block. */
+  private async _handle(block: string): Promise<Record<string, unknown>[]> {
     const rec = parseRecord(block);
+    if (rec !== null && this._resumeAfter !== null) {
+      // Read again after a restart of the reader: what was handled before is not news.
+      if (rec.seq <= this._resumeAfter) return [];
+      this._resumeAfter = null;
+    }
+    if (rec !== null) this._lastSeq = rec.seq;
     if (rec === null || rec.facility !== 0) {
       // Not a record, or written by user space (facility 1 and up): never evidence of a fault.
       this.counts.other++;
@@ -124,14 +133,17 @@ export class KmsgSource implements Source {
 
   private _launch(): void {
     const ctx = this._ctx!;
+    if (this._stopping) return;
+    this._resumeAfter = this._lastSeq;
     this._running = (async () => {
       this._bootMs ??= await bootTimeMs(this.host.procfs);
+      if (this._stopping) return;
       if (this._bootMs === null) ctx.log.warn(`no boot time in ${join(this.host.procfs, "stat")}: kernel records are stamped with the time they are read`);
       const reader = new KmsgReader({
         path: this.path,
         pollMs: this._o.pollMs,
         onBlock: async (block) => {
-          for (const ev of await this.handle(block)) ctx.emit(ev);
+          for (const ev of await this._handle(block)) ctx.emit(ev);
         },
         onCaughtUp: () => this._up(),
         onLost: () => ctx.log.debug(`records overwritten in the ring before they were read; going on`),
