@@ -4,12 +4,13 @@ import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { DeviceMap, diskByName } from "../../src/sources/kmsg/devices.ts";
 import { GpuMap, gpuName, normaliseBus, parseDeviceMinor, parseSmiIndex } from "../../src/sources/kmsg/gpu-map.ts";
 import { nvswitchName } from "../../src/sources/kmsg/events.ts";
-import { gpuEntity } from "../../src/sources/nvidia-smi-tracker.ts";
-import { FAKE_SMI, HOST } from "./_kmsg-kit.ts";
+import { createProbe } from "../../src/sources/index.ts";
+import { eventually } from "../_helpers.ts";
+import { FAKE_SMI, HOST, recorder } from "./_kmsg-kit.ts";
 
 describe("GPU bus ids", () => {
   it("normalise case, domain width and function", () => {
@@ -18,8 +19,23 @@ describe("GPU bus ids", () => {
     assert.equal(normaliseBus("not a bus"), null);
   });
 
-  it("name GPUs exactly as builtin:nvidia-smi does", () => {
-    for (const i of [0, 3, 7, 10, 127]) assert.equal(gpuName(i), gpuEntity(i));
+  it("name GPUs exactly as builtin:nvidia-smi does (the stand-in read by both)", async () => {
+    // Through the probe spec, not the nvidia-smi source's files: only its names matter here.
+    const path = process.env.PATH;
+    process.env.PATH = `${dirname(FAKE_SMI)}:${path ?? "/usr/bin:/bin"}`;
+    const smi = createProbe("builtin:nvidia-smi");
+    const rec = recorder();
+    try {
+      smi.start(rec.ctx);
+      const util = () => new Set(rec.events.filter((e) => e.event_type === "compute.util").map((e) => String(e.entity_id)));
+      await eventually(() => util().size === 2, 10_000, "both GPUs from builtin:nvidia-smi");
+      const map = new GpuMap({ procfs: "/nonexistent", command: FAKE_SMI });
+      assert.deepEqual([...util()].sort(), [await map.entity("00000000:18:00.0"), await map.entity("PCI:0000:3b:00")]);
+    } finally {
+      await smi.stop();
+      process.env.PATH = path;
+    }
+    assert.deepEqual([0, 7, 10, 127].map(gpuName), ["gpu-00", "gpu-07", "gpu-10", "gpu-127"]);
   });
 
   it("parse nvidia-smi's index table and the driver's information file", () => {

@@ -77,7 +77,7 @@ export class GpuMap {
     const key = normaliseBus(bus);
     if (key === null) return `gpu-${bus.toLowerCase()}`;
     const now = Date.now();
-    if (now - this._loadedAt > this._o.refreshMs) await this._load();
+    if (now - this._loadedAt >= this._o.refreshMs) await this._load();
     else if (!this._table.has(key) && now - this._loadedAt > this._o.missRetryMs) await this._load();
     const idx = this._table.get(key);
     if (idx !== undefined) return gpuName(idx);
