@@ -1,15 +1,22 @@
 // builtin:kmsg through the compiled binary: a record file in the /dev/kmsg format is followed;
 // processes are pushed over HTTP; kernel records appended to the file must show in `why`.
-// GPU indexes come from the stand-in nvidia-smi on PATH (GPU 0 at 18:00.0, GPU 1 at 3B:00.0);
-// the boot time from this machine's /proc/stat (the binary has no --path.procfs yet here).
+// GPU indexes come from the stand-in nvidia-smi on PATH (GPU 0 at 18:00.0, GPU 1 at 3B:00.0).
+// When the binary has --path.procfs/--path.sysfs, the boot time and the GPU at 86:00.0 (Device
+// Minor 4) come from a procfs fixture tree and disks from the sysfs one; before that, the boot
+// time is this machine's and the fallen-off GPU is 18:00.0 (gpu-00, from nvidia-smi).
 import { describe, it, after, before } from "node:test";
 import assert from "node:assert/strict";
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, eventually, scrape, startExporter, type RunningExporter } from "../_helpers.ts";
 
 const BINARY = process.env.XCTL_BINARY;
+const HELP = BINARY ? execFileSync(BINARY, ["--help"], { encoding: "utf8" }) : "";
+const PATH_FLAGS = HELP.includes("--path.procfs") && HELP.includes("--path.sysfs");
+const COLLECTORS_FLAG = HELP.includes("--collectors");
+const FIXTURES = join(ROOT, "test/fixtures/kmsg");
 
 interface Why {
   state: string;
@@ -21,7 +28,10 @@ interface Why {
 describe("builtin:kmsg in the binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
   const dir = mkdtempSync(join(tmpdir(), "xctl-kmsg-bin-"));
   const file = join(dir, "kmsg");
-  const btime = Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))![1]);
+  // With the flags, a procfs tree booted an hour ago; else this machine's boot time.
+  const procfs = join(dir, "proc");
+  const btime = PATH_FLAGS ? Math.floor(Date.now() / 1000) - 3600 : Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))![1]);
+  const fallen = PATH_FLAGS ? { bus: "0000:86:00", gpu: "gpu-04" } : { bus: "0000:18:00", gpu: "gpu-00" };
   let seq = 100;
   /** Appends one kernel record stamped now, as the kernel would write it. */
   const kernel = (prio: number, message: string, dict: string[] = []) => {
@@ -43,7 +53,15 @@ describe("builtin:kmsg in the binary", { skip: BINARY ? false : "XCTL_BINARY not
   before(async () => {
     // An old boot record with its dictionary: read, counted, nothing emitted.
     writeFileSync(file, "6,1,1000,-;nvidia 0000:3b:00.0: enabling device (0000 -> 0002)\n SUBSYSTEM=pci\n DEVICE=+pci:0000:3b:00.0\n");
-    ex = await startExporter(["--probe", `builtin:kmsg?path=${file}`], { env: { PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin` } });
+    const args = ["--probe", `builtin:kmsg?path=${file}`];
+    if (COLLECTORS_FLAG) args.push("--collectors", "none"); // only the source under test
+    if (PATH_FLAGS) {
+      mkdirSync(join(procfs, "driver"), { recursive: true });
+      cpSync(join(FIXTURES, "procfs/driver"), join(procfs, "driver"), { recursive: true });
+      writeFileSync(join(procfs, "stat"), `cpu  1 2 3 4 5 6 7 0 0 0\nbtime ${btime}\nprocesses 10\n`);
+      args.push("--path.procfs", procfs, "--path.sysfs", join(FIXTURES, "sysfs"));
+    }
+    ex = await startExporter(args, { env: { PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin` } });
     await eventually(async () => (await scrape(ex.url)).get('xctl_probe_up{probe="kmsg"}') === 1, 15_000, "kmsg up");
   });
   after(async () => {
@@ -66,19 +84,19 @@ describe("builtin:kmsg in the binary", { skip: BINARY ? false : "XCTL_BINARY not
     assert.ok(w.scenes.some((s) => s.scene === "gpu_xid"), JSON.stringify(w.scenes.map((s) => s.scene)));
   });
 
-  it("a GPU fallen off the bus with no Xid line does the same on gpu-00", async () => {
+  it(`a GPU fallen off the bus with no Xid line does the same (${fallen.gpu})`, async () => {
     await push([
-      { event_type: "process.state", entity_id: "gpu-00", pid: 5151, job_id: "job-8", value: "start" },
-      { event_type: "compute.util", entity_id: "gpu-00", pid: 5151, job_id: "job-8", value: "88" },
+      { event_type: "process.state", entity_id: fallen.gpu, pid: 5151, job_id: "job-8", value: "start" },
+      { event_type: "compute.util", entity_id: fallen.gpu, pid: 5151, job_id: "job-8", value: "88" },
     ]);
-    kernel(3, "NVRM: GPU at PCI:0000:18:00: GPU has fallen off the bus.");
+    kernel(3, `NVRM: GPU at PCI:${fallen.bus}: GPU has fallen off the bus.`);
     const w = await eventually(async () => {
       const a = await why(5151);
       return a && a.root_causes.length > 0 ? a : undefined;
     }, 10_000, "a root cause for 5151");
     assert.deepEqual(
       w.root_causes.map((c) => [c.entity, c.error_type.split(" ")[0]]),
-      [["gpu-00", "XID_79"]],
+      [[fallen.gpu, "XID_79"]],
     );
   });
 
