@@ -114,10 +114,11 @@ describe("builtin:kmsg in the binary", { skip: BINARY ? false : "XCTL_BINARY not
     assert.match(String(g.error_type), /^IO_ERROR I\/O error, dev nvme1n1p1, sector 2048/);
     const w = (await why(6262))!;
     assert.deepEqual(w.waits_on.map((r) => r.resource), ["nvme1n1"]);
-    // Today an error blocks the consumers of its entity, and storage events make waits_on
-    // edges, not consumes: the waiter is not blocked_by the error (the diag branch reworks
-    // who an error concerns). The host-scope storage rule matches all the same.
-    assert.deepEqual(w.root_causes, []);
+    // Who an error blocks is the graph's: on main an error blocks the consumers of its entity
+    // and a storage event makes a waits_on edge, so no root cause; with the diag branch's
+    // fault scope a device fault blocks its waiters too, and the cause is this I/O error.
+    const causes = w.root_causes.map((c) => `${c.entity} ${c.error_type.split(" ")[0]}`);
+    assert.ok(causes.length === 0 || (causes.length === 1 && causes[0] === "nvme1n1 IO_ERROR"), JSON.stringify(causes));
     const io = (w.scenes as { scene: string; affected_pids: number[] }[]).find((s) => s.scene === "storage_io_error");
     assert.ok(io, JSON.stringify(w.scenes.map((s) => s.scene)));
     assert.deepEqual(io.affected_pids, [6262]);
