@@ -174,6 +174,10 @@ describe("kmsg matchers", () => {
     for (const msg of [
       "EXT4-fs (nvme1n1p2): mounted filesystem 6a1c4e2b r/w with ordered data mode. Quota mode: none.",
       "EXT4-fs (sdb1): error count since last fsck: 3",
+      "blk_update_request: I/O error, dev loop8, sector 0 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0",
+      "I/O error, dev fd0, sector 0 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0",
+      "Buffer I/O error on dev sr0, logical block 0, async page read",
+      "EXT4-fs error (device loop3): ext4_find_entry:1455: inode #2",
       "nvme nvme1: 32/0/0 default/read/poll queues",
       "NVRM: GPU at PCI:0000:9b:00: GPU-509665ad-b600-ac93-3616-d754b23d636d",
       "NVRM: loading NVIDIA UNIX x86_64 Kernel Module  535.183.01",

@@ -40,6 +40,9 @@ const _BLK = /\b(?:I\/O|critical medium|critical target|critical nexus|critical 
 const _BUFFER = /^Buffer I\/O error on dev(?:ice)? ([A-Za-z0-9_.!-]+),/;
 // "nvme nvme1: I/O 123 QID 4 timeout, aborting", newer "I/O tag 123 (007b) opcode 0x2 (Read) QID 4 timeout".
 const _NVME_TIMEOUT = /^nvme (nvme\d+): I\/O (?:tag )?\d+ .*?QID \d+ timeout/;
+// Loop devices (snap images log I/O errors routinely), floppy and optical drives of virtual
+// machines, RAM disks: their errors concern no job's data.
+const _NOT_A_DISK = /^(?:loop|fd|sr|ram|zram)\d+/;
 const _EXT4 = /^EXT4-fs error \(device ([A-Za-z0-9_.!-]+)\)/;
 const _XFS = /^XFS \(([A-Za-z0-9_.!-]+)\): .*(?:I\/O error|Corruption|metadata I\/O)/;
 // netdev: "mlx5_core 0000:17:00.0 ens1f0np0: Link down"; device: "mlx5_core 0000:17:00.0:
@@ -68,7 +71,7 @@ export function matchMessage(message: string): Finding | null {
     return { kind: "sxid", bus: m[2], index: m[1] === undefined ? null : Number(m[1]), code: Number(m[3]), text };
   }
   if ((m = _BLK.exec(text)) !== null || (m = _BUFFER.exec(text)) !== null || (m = _EXT4.exec(text)) !== null || (m = _XFS.exec(text)) !== null) {
-    return { kind: "io_error", dev: m[1], ctrl: null, text };
+    return _NOT_A_DISK.test(m[1]) ? null : { kind: "io_error", dev: m[1], ctrl: null, text };
   }
   if ((m = _NVME_TIMEOUT.exec(text)) !== null) return { kind: "io_error", dev: null, ctrl: m[1], text };
   if ((m = _MLX5.exec(text)) !== null) {
