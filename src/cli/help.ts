@@ -28,16 +28,25 @@ export function terminalStyle(env: Record<string, string | undefined> = process.
 
 /** Words of `text` in lines of at most `width`, each after `indent` spaces (the first after `first`). */
 export function wrap(text: string, width: number, indent: number, first = ""): string {
+  // A word too long for a line (a comma-separated list) may break after its commas: its
+  // pieces join without a space when they share a line.
+  const room = Math.max(10, width - indent);
+  const pieces: { text: string; glue: boolean }[] = [];
+  for (const w of text.split(/\s+/).filter(Boolean)) {
+    const parts = w.length > room ? w.split(/(?<=,)/) : [w];
+    parts.forEach((p, i) => pieces.push({ text: p, glue: i > 0 }));
+  }
   const lines: string[] = [];
   let line = first.padEnd(indent);
   let empty = true;
-  for (const word of text.split(/\s+/).filter(Boolean)) {
-    if (!empty && line.length + 1 + word.length > width) {
+  for (const { text: word, glue } of pieces) {
+    const sep = empty || glue ? "" : " ";
+    if (!empty && line.length + sep.length + word.length > width) {
       lines.push(line.trimEnd());
       line = " ".repeat(indent);
       empty = true;
     }
-    line += (empty ? "" : " ") + word;
+    line += (empty ? "" : sep) + word;
     empty = false;
   }
   lines.push(line.trimEnd());

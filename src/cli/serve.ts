@@ -5,7 +5,8 @@ import { createLogger, setProcessLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat
 import { AddressInUseError, onShutdownSignal, serve } from "../runtime/serve.ts";
 import { loadWebConfig } from "../http/web-config.ts";
 import { checkTlsSupport } from "../runtime/tls.ts";
-import { createProbes } from "../sources/index.ts";
+import { BUILTIN_PROBES, createProbes } from "../sources/index.ts";
+import { describePlan, planCollectors } from "../sources/collectors.ts";
 import { StdinSource } from "../sources/stdin.ts";
 import { runtimeName, runtimeVersion } from "../runtime/detect.ts";
 import { VERSION } from "../version.ts";
@@ -18,6 +19,7 @@ import { logStartSummary } from "./start-summary.ts";
 import { startServiceLog } from "./service-log.ts";
 import { defaultRules } from "../diagnosis/rules-load.ts";
 import { Queries } from "../query/queries.ts";
+import { COLLECTOR_FLAGS, resolveCollectorConfig } from "./collectors.ts";
 import { parseChoice, parseDuration, parseInteger, parsePort, parseSize } from "./parse-values.ts";
 
 export const SERVE_FLAGS: FlagDefs = {
@@ -27,9 +29,10 @@ export const SERVE_FLAGS: FlagDefs = {
   probe: {
     type: "string",
     multiple: true,
-    description: "Run a probe and read its stdout as events; repeatable; builtin:demo, builtin:nvidia-smi",
+    description: "Run a probe and read its stdout as events; repeatable; builtin:demo, builtin:nvidia-smi, builtin:npu-smi, ...",
     valueHint: "cmd",
   },
+  ...COLLECTOR_FLAGS,
   stdin: { type: "boolean", default: false, description: "Read events from standard input too" },
   "error-window": { type: "string", default: "5m", description: "How long an error node lives after its last event", valueHint: "duration" },
   "max-nodes": { type: "string", default: "100000", description: "Bound on graph nodes; past it the least recent processes are evicted", valueHint: "n" },
@@ -99,6 +102,7 @@ export async function runServe(argv: string[]): Promise<void> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}" (see --help)`);
   applyAliases(values);
   const config = resolveServeConfig(values);
+  const hostConfig = resolveCollectorConfig(values);
   const log = createLogger(config.logLevel, config.logFormat);
   setProcessLogger(log, config.logFormat);
   // Rules load before anything starts: a bad rule file exits 2 with one line.
@@ -118,7 +122,9 @@ export async function runServe(argv: string[]): Promise<void> {
     maxSseClients: config.maxSseClients,
   });
   const stdin = config.stdin ? new StdinSource() : null;
-  for (const source of createProbes(config.probes, stdin ? [stdin.name] : [])) exporter.addSource(source);
+  const plan = planCollectors(hostConfig.collectors, { paths: hostConfig.host, env: process.env }, config.probes, BUILTIN_PROBES);
+  const specs = [...config.probes, ...plan.run.map((c) => c.spec)];
+  for (const source of createProbes(specs, stdin ? [stdin.name] : [], hostConfig.host)) exporter.addSource(source);
   if (stdin) exporter.addSource(stdin);
 
   const queries = new Queries(exporter, VERSION);
@@ -157,6 +163,8 @@ export async function runServe(argv: string[]): Promise<void> {
     ingestAllowRemote: config.ingestAllowRemote,
   });
   const serviceLog = startServiceLog(queries, log);
+  log.info(hostConfig.collectors === "none" ? "collectors: none (--collectors none)" : describePlan(plan));
+  for (const c of plan.run) if (c.missing !== null) log.warn(`collector ${c.name} listed in --collectors but ${c.missing}: it shows as down until its source appears`);
 
   await new Promise<void>((resolve) => {
     onShutdownSignal((signal) => {
