@@ -7,6 +7,7 @@
 import { defineCommand } from "citty";
 import { Exporter } from "../exporter.ts";
 import { REJECT_REASONS } from "../events/schema.ts";
+import { describeRejection } from "../events/parse.ts";
 import { createLogger, LOG_LEVELS, type LogLevelName } from "../log.ts";
 import { UsageError, XctlError } from "./errors.ts";
 import { Queries } from "../query/queries.ts";
@@ -69,7 +70,10 @@ export async function runReplay(argv: string[]): Promise<void> {
   let warned = 0;
   const input = exporter.lineInput("replay", undefined, (reason, sample) => {
     const line = locator.locate(reason, sample);
-    if (warned++ < MAX_WARNINGS) log.warn(`${_shown(file)}:${line}: rejected: ${reason}${sample ? `: ${sample.slice(0, 120)}` : ""}`);
+    if (warned++ < MAX_WARNINGS) {
+      const detail = describeRejection(reason, sample);
+      log.warn(`${_shown(file)}:${line}: rejected: ${detail}${sample ? `: ${sample.slice(0, 120)}` : ""}`);
+    }
   });
   const started = performance.now();
   const progress = process.stderr.isTTY && logLevel !== "silent" && values.json !== true ? new Progress() : undefined;
