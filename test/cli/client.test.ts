@@ -10,7 +10,8 @@ import { basicAuth } from "../../src/http/basic-auth.ts";
 import type { AppEnv } from "../../src/http/env.ts";
 import { createLogger } from "../../src/log.ts";
 import { serve, type RunningServer } from "../../src/runtime/serve.ts";
-import { freePort, runCli, startExporter, type RunningExporter } from "../_helpers.ts";
+import { spawn } from "node:child_process";
+import { eventually, exporterCommand, freePort, runCli, startExporter, type RunningExporter } from "../_helpers.ts";
 
 const T0 = 1_732_500_000_000;
 
@@ -83,6 +84,17 @@ describe("ps and why against a running exporter", () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal((r.stdout.match(/^Every 100ms: /gm) ?? []).length, 2);
     assert.equal((r.stdout.match(/^7 +job-a/gm) ?? []).length, 2);
+  });
+
+  it("ps --watch stops on Ctrl-C (SIGINT) with exit 0", SLOW, async () => {
+    const [cmd, ...pre] = exporterCommand();
+    const child = spawn(cmd, [...pre, "ps", "--url", server.url, "--watch", "--interval", "100ms"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout!.on("data", (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    await eventually(() => (out.match(/^Every 100ms: /gm) ?? []).length >= 2, 30_000, "two frames");
+    process.kill(child.pid!, "SIGINT");
+    assert.equal(await exited, 0);
   });
 
   it("ps and status find the service from its own XCTL_HOST and XCTL_PORT", SLOW, async () => {
