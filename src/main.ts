@@ -2,6 +2,12 @@
 // Entry point for every runtime and for the compiled binary.
 import { main, reportFatal } from "./cli/main.ts";
 
+// A failure nothing caught is a bug; it still ends as one line through the service's logger
+// (in its format), with exit status 1, rather than a runtime's own stack dump.
+for (const event of ["uncaughtException", "unhandledRejection"] as const) {
+  process.on(event, (e: unknown) => process.exit(reportFatal(e)));
+}
+
 let status: number;
 try {
   status = await main(process.argv.slice(2));
