@@ -10,7 +10,7 @@ import { basicAuth } from "../../src/http/basic-auth.ts";
 import type { AppEnv } from "../../src/http/env.ts";
 import { createLogger } from "../../src/log.ts";
 import { serve, type RunningServer } from "../../src/runtime/serve.ts";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { eventually, exporterCommand, freePort, runCli, startExporter, type RunningExporter } from "../_helpers.ts";
 
 const T0 = 1_732_500_000_000;
@@ -213,6 +213,25 @@ describe("behind basic auth", () => {
     const wrong = await runCli(["why", "5", "--url", url, "--user", "ops", "--password", "wrong"]);
     assert.equal(wrong.code, 1);
     assert.equal(wrong.stderr, `xctl-exporter: the exporter at ${url} refused the credentials of user "ops" (401): check the user and password\n`);
+  });
+
+  const hasScript = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
+  it("--user without --password asks on the terminal, without echo", { ...SLOW, skip: !hasScript && "script (util-linux) not installed" }, async () => {
+    const quote = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+    const cmd = [...exporterCommand(), "ps", "--url", url, "--user", "ops", "--no-headers"].map(quote).join(" ");
+    // script(1) gives the command a terminal; the password is typed once it is asked for.
+    const child = spawn("script", ["-qec", cmd, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
+    const r = { stdout: "", stderr: "", code: null as number | null };
+    child.stdout!.on("data", (d) => (r.stdout += d));
+    child.stderr!.on("data", (d) => (r.stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    await eventually(() => r.stdout.includes("Password for ops: "), 30_000, "the prompt");
+    child.stdin!.write("p@ss:word\r");
+    r.code = await exited;
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /Password for ops: /);
+    assert.ok(!r.stdout.includes("p@ss:word"), "the password is not echoed");
+    assert.match(r.stdout, /^5 +job-z +running/m);
   });
 
   it("--user without --password and no terminal to ask on: exit 2, one line", SLOW, async () => {
