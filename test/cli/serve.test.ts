@@ -3,7 +3,8 @@ import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
 import { request } from "node:http";
-import { runCli, startExporter, type RunningExporter } from "../_helpers.ts";
+import { spawn } from "node:child_process";
+import { exporterCommand, freePort, runCli, startExporter, waitFor, type RunningExporter } from "../_helpers.ts";
 import { SEED_METRICS } from "../../src/metrics/names.ts";
 import { EVENT_TYPES } from "../../src/events/schema.ts";
 
@@ -50,6 +51,30 @@ describe("bad usage exits 2 with one line", () => {
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /cannot listen on 192\.0\.2\.77:0: no interface of this host has that address \(--host/);
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  });
+});
+
+describe("node_exporter's flag names", () => {
+  it("--web.listen-address, --web.telemetry-path and --log.format mean what they mean there", { timeout: 60_000 }, async () => {
+    const port = await freePort();
+    const [cmd, ...pre] = exporterCommand();
+    const child = spawn(cmd, [...pre, "--web.listen-address", `127.0.0.1:${port}`, "--web.telemetry-path", "/prom", "--log.format", "logfmt"], {
+      env: { ...process.env, XCTL_COLLECTORS: "none" },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let err = "";
+    child.stderr!.on("data", (d) => (err += d));
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    try {
+      await waitFor(`http://127.0.0.1:${port}/healthz`, exited);
+      const res = await fetch(`http://127.0.0.1:${port}/prom`);
+      assert.equal(res.status, 200);
+      assert.match(await res.text(), /^# HELP xctl_/m);
+      assert.match(err, /^ts=\S+ level=info msg="xctl-exporter [^"]* listening on http:\/\/127\.0\.0\.1:\d+\/prom; /m);
+    } finally {
+      process.kill(child.pid!, "SIGTERM");
+      await exited;
+    }
   });
 });
 
