@@ -210,6 +210,9 @@ export class Progress {
   private _shown = false;
   private readonly _t0 = performance.now();
 
+  /** `totalBytes`: the file's size, when known (a plain file), for a percentage. */
+  constructor(private readonly _totalBytes = 0) {}
+
   tick(s: ReadStats): void {
     const now = performance.now();
     if (now - this._last < 250) return;
@@ -217,7 +220,8 @@ export class Progress {
     this._shown = true;
     const secs = (now - this._t0) / 1000;
     const lines = s.lines === null ? "" : `, ${s.lines.toLocaleString("en-US")} lines`;
-    process.stderr.write(`\r\x1b[Kreplay: ${(s.bytes / 1e6).toFixed(1)} MB${s.gzip ? " (gunzipped)" : ""}${lines}, ${secs.toFixed(1)} s`);
+    const of = this._totalBytes > 0 && !s.gzip ? ` of ${(this._totalBytes / 1e6).toFixed(1)} MB (${Math.floor((100 * s.bytes) / this._totalBytes)}%)` : "";
+    process.stderr.write(`\r\x1b[Kreplay: ${(s.bytes / 1e6).toFixed(1)} MB${of}${s.gzip ? " (gunzipped)" : ""}${lines}, ${secs.toFixed(1)} s`);
   }
 
   done(): void {

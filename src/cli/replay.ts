@@ -5,6 +5,7 @@
 // accepted, 2 when the file cannot be opened. This is the benchmark path, so the file is read
 // synchronously in large chunks into one reused buffer, straight into one framed input.
 import { defineCommand } from "citty";
+import { statSync } from "node:fs";
 import { Exporter } from "../exporter.ts";
 import { REJECT_REASONS } from "../events/schema.ts";
 import { describeRejection } from "../events/parse.ts";
@@ -76,7 +77,7 @@ export async function runReplay(argv: string[]): Promise<void> {
     }
   });
   const started = performance.now();
-  const progress = process.stderr.isTTY && logLevel !== "silent" && values.json !== true ? new Progress() : undefined;
+  const progress = process.stderr.isTTY && logLevel !== "silent" && values.json !== true ? new Progress(_sizeOf(file)) : undefined;
   const read = await readInto(file, input, locator, progress);
   if (warned > MAX_WARNINGS) log.warn(`${_shown(file)}: ${(warned - MAX_WARNINGS).toLocaleString("en-US")} more rejected lines not shown`);
   // The timeline ends with the file: a scene still active then stays open (cleared_at null).
@@ -122,6 +123,14 @@ export async function runReplay(argv: string[]): Promise<void> {
   if (accepted === 0) {
     const total = [...rejected.values()].reduce((a, b) => a + b, 0);
     throw new XctlError(`replay: no event accepted from ${_shown(file)}${total > 0 ? ` (${_n(total)} lines rejected)` : " (it holds no event)"}`, 1);
+  }
+}
+
+function _sizeOf(file: string): number {
+  try {
+    return file === "-" ? 0 : statSync(file).size;
+  } catch {
+    return 0;
   }
 }
 

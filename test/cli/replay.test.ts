@@ -190,6 +190,7 @@ describe("replay", () => {
       assert.deepEqual(warned.map((w) => w.replace(/^(\S+ rejected: \w+).*$/, "$1")), [`${f}:5: rejected: invalid_json`, `${f}:12001: rejected: unknown_event_type`, `${f}:29998: rejected: invalid_utf8`]);
       assert.match(warned[1], /unknown_event_type: "gpu\.melt" \(known: compute\.util, /);
       assert.match(r.stderr, /^replay: 29,997 events accepted, 3 rejected/m);
+      assert.ok(!r.stderr.includes("\r"), "no progress line when stderr is not a terminal");
     }
   });
 
