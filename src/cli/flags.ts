@@ -60,16 +60,19 @@ export function parseFlags(defs: FlagDefs, argv: string[], env: Record<string, s
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: _joinDashValues(defs, argv), options, strict: true, allowPositionals: true });
+    parsed = parseArgs({ args: _joinDashValues(defs, argv), options, strict: true, allowPositionals: true, tokens: true });
   } catch (e) {
     throw new UsageError(_describeParseError(e, defs));
   }
   const values: FlagValues = {};
   const origins = new Map<string, string>();
   _origins.set(values, origins);
+  // As typed: `-o` when the short form was used.
+  const typed = new Map<string, string>();
+  for (const t of parsed.tokens ?? []) if (t.kind === "option") typed.set(t.name, t.rawName);
   for (const [name, def] of Object.entries(defs)) {
     let v = parsed.values[name] as string | string[] | boolean | undefined;
-    if (v !== undefined) origins.set(name, `--${name}`);
+    if (v !== undefined) origins.set(name, typed.get(name) ?? `--${name}`);
     const envVar = envName(name, def);
     const fromEnv = envVar === undefined ? undefined : env[envVar];
     if (v === undefined && fromEnv !== undefined && fromEnv !== "") {

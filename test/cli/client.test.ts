@@ -76,7 +76,7 @@ describe("ps and why against a running exporter", () => {
     assert.deepEqual((JSON.parse(json.stdout) as { pid: number }[]).map((x) => x.pid), [7, 42, 99]);
     const bad = await runCli(["ps", "--url", server.url, "-o", "yaml"]);
     assert.equal(bad.code, 2);
-    assert.equal(bad.stderr, `xctl-exporter: --output: "yaml" is not one of table, wide, json\n`);
+    assert.equal(bad.stderr, `xctl-exporter: -o: "yaml" is not one of table, wide, json\n`);
   });
 
   it("ps --watch redraws (bounded here by --count) and exits 0", SLOW, async () => {
