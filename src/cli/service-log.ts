@@ -16,7 +16,8 @@ export interface ServiceLog {
   stop(): void;
 }
 
-export function startServiceLog(q: Queries, log: ConsolaInstance, opts: { tickMs?: number } = {}): ServiceLog {
+export function startServiceLog(q: Queries, log: ConsolaInstance, opts: { tickMs?: number; evictionEveryMs?: number } = {}): ServiceLog {
+  const evictionEveryMs = opts.evictionEveryMs ?? _EVICTION_EVERY_MS;
   const budget = { start: 0, used: 0, dropped: 0 };
   const allow = (now: number): boolean => {
     if (now - budget.start >= _WINDOW_MS) {
@@ -69,7 +70,7 @@ export function startServiceLog(q: Queries, log: ConsolaInstance, opts: { tickMs
       else if (s.state === "down") log.warn(`source down: ${s.name}`, { source: s.name, restarts: s.restarts });
       else log.error(`source crash-looping: ${s.name}: ${s.recent_restarts} restarts in the last minute`, { source: s.name, restarts: s.restarts });
     }
-    if (now - evictionsAt >= _EVICTION_EVERY_MS) {
+    if (now - evictionsAt >= evictionEveryMs) {
       const n = q.evictions;
       if (n > evictions) log.warn(`graph full: ${n - evictions} nodes evicted in the last ${Math.round((now - evictionsAt) / 1000)}s to stay within --max-nodes`, { evicted: n - evictions });
       evictions = n;
