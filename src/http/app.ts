@@ -26,8 +26,6 @@ export interface AppOptions {
   sseHeartbeatMs?: number;
   /** The query layer over this exporter (default: one made here). */
   queries?: Queries;
-  /** What the landing page says about the service (TLS, auth, listen address). */
-  about?: { listen?: string };
 }
 
 /**
@@ -103,7 +101,7 @@ export function createApp(exporter: Exporter, opts: AppOptions = {}): Hono<AppEn
 
   app.use(compress({ encoding: "gzip" }));
 
-  app.get("/", (c) => c.html(landingPage(queries, { metricsPath, listen: opts.about?.listen })));
+  app.get("/", (c) => c.html(landingPage(queries, { metricsPath })));
 
   app.route("/", statusRoutes(queries));
   app.route("/", eventRoutes(exporter, opts.ingest));

@@ -9,8 +9,6 @@ import { escapeControl } from "../escape.ts";
 
 export interface LandingOptions {
   metricsPath: string;
-  /** The listen address as the start log says it. */
-  listen?: string;
 }
 
 const _STYLE = `body{font-family:system-ui,sans-serif;max-width:60rem;margin:1.5rem auto;padding:0 1rem;line-height:1.45;color:#1d1d1d}
@@ -32,7 +30,7 @@ export function landingPage(q: Queries, opts: LandingOptions): string {
 </head>
 <body>
 <h1>xctl-exporter</h1>
-<p class="muted">Causal diagnosis graph of this AI compute host, as Prometheus metrics. Version ${_h(st.version)}${opts.listen ? `, listening on ${_h(opts.listen)}` : ""}; ${st.ready ? '<span class="ok">ready</span>' : '<span class="bad">not ready</span>'}.</p>
+<p class="muted">Causal diagnosis graph of this AI compute host, as Prometheus metrics. Version ${_h(st.version)}; ${st.ready ? '<span class="ok">ready</span>' : '<span class="bad">not ready</span>'}.</p>
 <h2 id="now">What is wrong now</h2>
 ${_scenes(st.scenes, q)}
 <h2 id="sources">Sources</h2>
