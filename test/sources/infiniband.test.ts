@@ -124,12 +124,13 @@ describe("builtin:infiniband rounds", () => {
       bump("mlx5_0", "counters/link_downed", 1n);
       const down = (await round()).filter((l) => !l.startsWith("transport.bw mlx") || l.includes("pid="));
       assert.deepEqual(down, [
+        "transport.drop mlx5_0 pid=4242 1",
         "topo.link_down mlx5_0 LINK_DOWN port=1 state=DOWN phys_state=Disabled link_layer=InfiniBand",
         "transport.bw mlx5_0 pid=4242 IO_WAIT LINK_DOWN port=1",
-        "transport.drop mlx5_0 pid=4242 1",
       ]);
       const why = whyView(h.exporter.graph, 4242)!;
-      assert.deepEqual(why.waits_on.map((w) => w.resource), ["mlx5_0"]);
+      // What `why` shows: the device it waits on, with the link down as its last bandwidth reading.
+      assert.deepEqual(why.waits_on.map((w) => [w.resource, w.meta.bw, w.meta.drop]), [["mlx5_0", "IO_WAIT LINK_DOWN port=1", "1"]]);
       assert.ok(h.exporter.graph.errors.has("mlx5_0"));
       assert.equal(h.logs.filter((l) => l.msg.includes("mlx5_0 port 1 left ACTIVE")).length, 1);
       // Physical link up again but the port still INIT (no subnet manager yet): still down.
@@ -185,6 +186,7 @@ describe("builtin:infiniband rounds", () => {
       const all = h.events.filter((e) => e.event_type === "topo.link_down").map((e) => e.entity_id);
       assert.deepEqual(all, ["mlx5_1"]);
       assert.ok(h.logs.some((l) => l.msg.includes("mlx5_1 is gone")));
+      assert.deepEqual(h.logs.filter((l) => l.msg.includes("appeared")).map((l) => l.msg), ["mlx5_4 appeared"], "the devices of the first round are no news");
     });
   });
 

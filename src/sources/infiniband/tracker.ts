@@ -47,6 +47,7 @@ export interface IbLog {
 export class IbTracker {
   private readonly _ports = new Map<string, _Port>();
   private _devices = new Set<string>();
+  private _rounds = 0;
 
   constructor(
     readonly congestionPerSec: number,
@@ -66,13 +67,16 @@ export class IbTracker {
       let dataPorts = 0;
       let dtMs = 0;
       const congestion = new Map<string, bigint>();
+      // Link events go after the device's readings, so the last `bw` a user's waits_on edge
+      // shows while a port is down is the IO_WAIT LINK_DOWN one, not a bare 0.
+      const link: IbEvent[] = [];
       for (const p of d.ports) {
         const key = d.device + "/" + p.port;
         seenPorts.add(key);
         const prev = this._ports.get(key);
         const cur: _Port = { counters: p.counters, at: now, everActive: prev?.everActive ?? false, down: prev?.down ?? false };
         this._ports.set(key, cur);
-        this._link(d.device, p, cur, pids, now, out);
+        this._link(d.device, p, cur, pids, now, link);
         if (prev === undefined || now <= prev.at) continue;
         dtMs = now - prev.at;
         const delta = (name: string): bigint | null => {
@@ -95,7 +99,10 @@ export class IbTracker {
           dataPorts++;
         }
       }
-      if (dtMs === 0) continue;
+      if (dtMs === 0) {
+        out.push(...link);
+        continue;
+      }
       const ev = (event_type: IbEvent["event_type"], value: string, pid?: number): IbEvent =>
         pid === undefined ? { ts: now, event_type, entity_id: d.device, value } : { ts: now, event_type, entity_id: d.device, pid, value };
       if (drops > 0n) {
@@ -109,10 +116,11 @@ export class IbTracker {
         out.push(ev("error.net", `ECN/CNP congestion: ${parts} in ${Math.round(dtMs / 1000)}s`));
       }
       if (dataPorts > 0) out.push(ev("transport.bw", _gbps((Number(words) * 4) / (dtMs / 1000))));
+      out.push(...link);
     }
     for (const key of this._ports.keys()) if (!seenPorts.has(key)) this._removed(key, seenDevices, users, now, out);
     for (const dev of this._devices) if (!seenDevices.has(dev)) this._log.warn(`${dev} is gone from class/infiniband`);
-    for (const dev of seenDevices) if (!this._devices.has(dev) && this._devices.size + this._ports.size > 0) this._log.info(`${dev} appeared`);
+    if (this._rounds++ > 0) for (const dev of seenDevices) if (!this._devices.has(dev)) this._log.info(`${dev} appeared`);
     this._devices = seenDevices;
     return out;
   }
