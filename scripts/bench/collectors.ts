@@ -1,6 +1,7 @@
 // The host collectors' CPU share at their default intervals, on a synthetic host tree: 1,000
-// processes in the graph (each with stat, environ, cgroup, mountinfo and 24 fds), 8 GPUs, 8
-// RDMA ports (8 processes holding their verbs devices, 4 of them RoCE), 24 block devices.
+// processes in the graph (each with stat, environ, cgroup, mountinfo and 24 fds, a quarter of
+// them opening or closing a file between rounds), 8 GPUs, 8 RDMA ports (8 processes holding
+// their verbs devices, 4 of them RoCE), 24 block devices.
 // Each round is timed with process.cpuUsage() (user + system of every thread, the fs pool
 // included) around one collector round, and its share of a core is CPU per round x rounds per
 // second at the default interval. Rounds 1-8 include the one-off work (baselines, job lookups,
@@ -11,9 +12,9 @@
 //
 //   node_modules/.bin/bun scripts/bench/collectors.ts      # the binary's runtime
 //   node --import tsx scripts/bench/collectors.ts
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { createConsola } from "consola";
 import { Exporter } from "../../src/exporter.ts";
 import { DiskstatsSource, DISKSTATS_DEFAULT_INTERVAL_MS } from "../../src/sources/diskstats/index.ts";
@@ -30,7 +31,7 @@ const FDS = 24;
 const ROUNDS = 16;
 const STEADY_FROM = 8;
 const RUNS = Number(process.env.BENCH_COLLECTOR_RUNS ?? 5);
-const OUT = join(ROOT, process.env.BENCH_OUT ?? "BENCHMARKS.md");
+const OUT = resolve(ROOT, process.env.BENCH_OUT ?? "BENCHMARKS.md");
 const JSON_OUT = join(ROOT, ".bench/collectors.json");
 const BEGIN = "<!-- collectors:begin -->";
 const END = "<!-- collectors:end -->";
@@ -112,10 +113,25 @@ function buildHost(): { root: string; pids: number[] } {
   return { root, pids };
 }
 
-/** Moves the counters on between rounds (not timed), so deltas and readings are computed. */
-function advanceHost(root: string, round: number): void {
+/**
+ * Moves the host on between rounds (not timed): counters rise, and a quarter of the processes
+ * open or close a file (data loaders do, all the time), so fd scans find changed fd sets.
+ */
+function advanceHost(root: string, pids: number[], round: number): void {
   for (let n = 0; n < PORTS; n++) {
     for (const c of ["port_xmit_data", "port_rcv_data"]) _w(root, `sys/class/infiniband/mlx5_${n}/ports/1/counters/${c}`, `${1000 + round * 3_750_000_000}\n`);
+  }
+  for (let i = round % 4; i < pids.length; i += 4) {
+    const fd = join(root, "proc", String(pids[i]), "fd", String(FDS));
+    // existsSync follows the (dangling) link: ask lstat.
+    let there = true;
+    try {
+      lstatSync(fd);
+    } catch {
+      there = false;
+    }
+    if (there) rmSync(fd);
+    else symlinkSync(`/scratch/data/shard-${round}.bin`, fd);
   }
 }
 
@@ -151,7 +167,7 @@ async function measure(kind: "procfs" | "infiniband" | "diskstats", root: string
   src.attach(ctx);
   const cpu: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    advanceHost(root, r);
+    advanceHost(root, pids, r);
     const before = process.cpuUsage();
     await src.runOnce();
     const used = process.cpuUsage(before);
@@ -174,7 +190,7 @@ function render(r: Results): string {
     BEGIN,
     "## Host collectors",
     "",
-    `CPU share of one core at each collector's default interval, on a synthetic host: ${PROCESSES.toLocaleString("en")} processes in the graph (24 fds each), ${GPUS} GPUs, ${PORTS} RDMA ports (4 InfiniBand, 4 RoCE), 24 block devices. ` +
+    `CPU share of one core at each collector's default interval, on a synthetic host: ${PROCESSES.toLocaleString("en")} processes in the graph (24 fds each, a quarter opening or closing a file between rounds), ${GPUS} GPUs, ${PORTS} RDMA ports (4 InfiniBand, 4 RoCE), 24 block devices. ` +
       `CPU per round is process.cpuUsage() around one round (every thread, the fs pool included); share = steady CPU per round / interval. ` +
       `Steady = mean of rounds ${STEADY_FROM + 1}-${ROUNDS}; first = mean of rounds 1-${STEADY_FROM} (baselines, the one-off job lookups and fd scans). Median of ${r.runs} runs, ${r.runtime}, ${r.date.slice(0, 10)}, ${r.host}. Target: under 1% of a core together.`,
     "",

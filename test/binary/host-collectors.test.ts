@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { eventually, freePort, scrape, startExporter, waitFor, type RunningExporter } from "../_helpers.ts";
-import { hostTree } from "../sources/_host-kit.ts";
+import { hostTree, type HostTree } from "../sources/_host-kit.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 
@@ -22,15 +22,16 @@ const cli = (...args: string[]) => execFileSync(BINARY!, args, { encoding: "utf8
 const start = (pid: number) => ({ event_type: "process.state", entity_id: `pid-${pid}`, pid, value: "start" });
 
 describe("host collectors in the binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
-  const tree = hostTree();
+  let tree: HostTree | undefined;
   let ex: RunningExporter;
   after(async () => {
     await ex?.stop();
-    tree.close();
+    tree?.close();
   });
-  const at = `procfs=${tree.procfs}&sysfs=${tree.sysfs}`;
 
   it("runs the three collectors on a fixture tree: exits, job ids, D waits, link down and drops", async () => {
+    tree = hostTree();
+    const at = `procfs=${tree.procfs}&sysfs=${tree.sysfs}`;
     ex = await startExporter([
       "--probe", `builtin:procfs?${at}&interval=300ms&dwait=600ms`,
       "--probe", `builtin:infiniband?${at}&interval=300ms`,

@@ -190,6 +190,22 @@ describe("builtin:infiniband rounds", () => {
     });
   });
 
+  it("finds a process that opens a verbs device after its first scan at its next rescan (60 s)", async () => {
+    await rig(async ({ tree, h, round, bump }) => {
+      tree.remove("proc/4343/fd/3");
+      h.feed(start(4343, "pod-a"));
+      await round();
+      tree.link("proc/4343/fd/9", "/dev/infiniband/uverbs2");
+      const drops: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        bump("mlx5_2", "hw_counters/local_ack_timeout_err", 1n);
+        drops.push(...(await round()).filter((l) => l.startsWith("transport.drop")));
+      }
+      // Rounds at 15, 30, 45 s: no user known yet; at 60 s the rescan sees the new fd.
+      assert.deepEqual(drops, ["transport.drop mlx5_2 1", "transport.drop mlx5_2 1", "transport.drop mlx5_2 1", "transport.drop mlx5_2 pid=4343 1", "transport.drop mlx5_2 pid=4343 1"]);
+    });
+  });
+
   it("reads this machine's /sys and /proc for two rounds without a false event", async () => {
     const h = harness("infiniband");
     h.feed(start(process.pid, "self"));

@@ -4,10 +4,11 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { whyView } from "../../src/graph/views.ts";
 import { jobFromCgroup, mountOf, nfsServer, parseMountinfo, slurmJobFromEnviron, statState } from "../../src/sources/procfs/parse.ts";
 import { ProcfsSource } from "../../src/sources/procfs/index.ts";
+import { ProcReader } from "../../src/sources/procfs/read.ts";
 import { harness, hostTree, testClock, type Harness, type HostTree } from "./_host-kit.ts";
 
 const STAT_TAIL = " 4100 4444 4444 0 -1 4194560 512034 0 14 0 81244 10311 0 0 20 0 41 0 2318844 82124513280 1250122 18446744073709551615 1 1 0 0 0 0 0 16781312 17642 0 0 0 17 12 0 0 0 0 0\n";
@@ -217,5 +218,12 @@ describe("builtin:procfs on this machine's /proc", () => {
     if (expectJob) want.push(`intent.run ${process.pid} job_id from ${envJob ? "SLURM_JOB_ID" : expectJob.startsWith("pod-") ? "pod-cgroup" : "slurm-cgroup"}`);
     assert.deepEqual(got.sort(), want.sort());
     assert.equal(h.exporter.graph.processes.get(process.pid)?.state, "running");
+  });
+
+  it("finds what this process's open files lie on without error: a real disk or nothing", async () => {
+    const reader = new ProcReader({ procfs: "/proc", sysfs: "/sys" }, () => {});
+    const dev = await reader.waitDevice(process.pid);
+    if (dev !== null) assert.ok(dev.startsWith("nfs-") || existsSync(`/sys/block/${dev}`), `${dev} is no disk of this machine`);
+    assert.equal(await reader.waitDevice(2 ** 22 + 1), null, "a pid that does not exist");
   });
 });

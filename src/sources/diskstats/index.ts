@@ -1,7 +1,6 @@
 // builtin:diskstats: IOPS and queue depth per block device, from <procfs>/diskstats.
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { errCode, PollingSource } from "../poller.ts";
+import { errCode, PollingSource, readText } from "../poller.ts";
 import type { SourceContext } from "../source.ts";
 import { parseDiskstats } from "./parse.ts";
 import { DiskTracker } from "./tracker.ts";
@@ -29,7 +28,7 @@ export class DiskstatsSource extends PollingSource {
   private async _round(ctx: SourceContext, now: number): Promise<void> {
     let text: string;
     try {
-      text = await readFile(this.path, "utf8");
+      text = await readText(this.path);
     } catch (e) {
       // Said once per kind of failure, not every round.
       const code = errCode(e) || String(e);

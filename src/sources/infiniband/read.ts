@@ -1,9 +1,9 @@
 // Reads <sysfs>/class/infiniband into a snapshot: every device, every port, its state and the
 // counters builtin:infiniband looks at. A file that is missing or unreadable is left out of the
 // snapshot (drivers differ in what they expose; devices come and go with hot-plug).
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { mapLimit } from "../poller.ts";
+import { mapLimit, readText } from "../poller.ts";
 import { CONGESTION_HW_COUNTERS, DATA_COUNTERS, DROP_COUNTERS, DROP_HW_COUNTERS, parseCounter, parsePortState } from "./parse.ts";
 
 export interface PortSnapshot {
@@ -25,7 +25,7 @@ const _HW_FILES = [...DROP_HW_COUNTERS, ...CONGESTION_HW_COUNTERS].map((n) => ["
 
 async function _text(path: string): Promise<string | null> {
   try {
-    return await readFile(path, "utf8");
+    return await readText(path, 4096);
   } catch {
     return null;
   }

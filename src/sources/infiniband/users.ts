@@ -2,7 +2,9 @@
 // /dev/infiniband/uverbsN open, and <sysfs>/class/infiniband_verbs/uverbsN/ibdev names the device.
 // Reading every fd of every process each round would cost most of the collector's time, so
 // each process is scanned when first seen and again after `rescanMs`, at most `maxScans` per
-// round, new processes first.
+// round, new processes first; and a rescan that finds the same fd numbers as the last one
+// keeps its answer without reading the links again, unless `FULL_RESCAN_MS` have passed
+// (opening a verbs device adds an fd; a closed one reused for it within a minute is rare).
 import { readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { isDenied, mapLimit } from "../poller.ts";
@@ -10,10 +12,15 @@ import { uverbsOf } from "./parse.ts";
 
 /** Fds looked at per process. */
 export const MAX_FDS = 4096;
+/** Links are read again at least this often even when the fd numbers stay the same. */
+export const FULL_RESCAN_MS = 5 * 60_000;
 
 interface _Scan {
   uverbs: string[];
   at: number;
+  /** The fd numbers of the last full scan, and when it was. */
+  fds: string;
+  fullAt: number;
 }
 
 export class VerbsUsers {
@@ -41,7 +48,7 @@ export class VerbsUsers {
     stale.sort((a, b) => this._scans.get(a)!.at - this._scans.get(b)!.at);
     const due = [...fresh, ...stale].slice(0, this.maxScans);
     await mapLimit(due, 8, async (pid) => {
-      this._scans.set(pid, { uverbs: await this._scan(pid), at: now });
+      this._scans.set(pid, await this._scan(pid, this._scans.get(pid), now));
     });
     const out = new Map<string, number[]>();
     for (const pid of pids) {
@@ -58,15 +65,17 @@ export class VerbsUsers {
     return out;
   }
 
-  private async _scan(pid: number): Promise<string[]> {
+  private async _scan(pid: number, last: _Scan | undefined, now: number): Promise<_Scan> {
     const dir = join(this.procfs, String(pid), "fd");
     let fds: string[];
     try {
       fds = await readdir(dir);
     } catch (e) {
       if (isDenied(e)) this._denied("fd", dir);
-      return [];
+      return { uverbs: [], at: now, fds: "", fullAt: now };
     }
+    const key = fds.join(",");
+    if (last !== undefined && last.fds === key && now - last.fullAt < FULL_RESCAN_MS) return { ...last, at: now };
     const found: string[] = [];
     for (const fd of fds.slice(0, MAX_FDS)) {
       try {
@@ -76,6 +85,6 @@ export class VerbsUsers {
         // The fd closed between the listing and the readlink.
       }
     }
-    return found;
+    return { uverbs: found, at: now, fds: key, fullAt: now };
   }
 }

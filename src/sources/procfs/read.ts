@@ -1,10 +1,10 @@
 // What builtin:procfs reads under --path.procfs and --path.sysfs, one pid at a time. Every
 // read is async and bounded (fds per pid), and a refusal for lack of privilege is reported to
 // `denied` instead of being taken for a vanished process.
-import { readdir, readFile, readlink, stat } from "node:fs/promises";
+import { readdir, readlink, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { parseDiskstats } from "../diskstats/parse.ts";
-import { isDenied, isGone } from "../poller.ts";
+import { isDenied, isGone, readText } from "../poller.ts";
 import type { HostPaths } from "../source.ts";
 import { jobFromCgroup, mountOf, NFS_TYPES, nfsServer, parseMountinfo, slurmJobFromEnviron, statState, type Mount } from "./parse.ts";
 
@@ -57,7 +57,7 @@ export class ProcReader {
   async state(pid: number): Promise<StatRead> {
     const path = join(this.host.procfs, String(pid), "stat");
     try {
-      return statState(await readFile(path, "utf8")) ?? "malformed";
+      return statState(await readText(path, 4096)) ?? "malformed";
     } catch (e) {
       if (isGone(e)) return "gone";
       if (isDenied(e)) {
@@ -72,13 +72,13 @@ export class ProcReader {
   async job(pid: number): Promise<Job | null> {
     const dir = join(this.host.procfs, String(pid));
     try {
-      const id = slurmJobFromEnviron(await readFile(join(dir, "environ"), "latin1"));
+      const id = slurmJobFromEnviron(await readText(join(dir, "environ"), 1 << 20, "latin1"));
       if (id !== null) return { jobId: id, from: "SLURM_JOB_ID" };
     } catch (e) {
       if (isDenied(e)) this._denied("environ", join(dir, "environ"));
     }
     try {
-      const id = jobFromCgroup(await readFile(join(dir, "cgroup"), "utf8"));
+      const id = jobFromCgroup(await readText(join(dir, "cgroup"), 64 * 1024));
       if (id !== null) return { jobId: id, from: id.startsWith("pod-") ? "pod-cgroup" : "slurm-cgroup" };
     } catch (e) {
       if (isDenied(e)) this._denied("cgroup", join(dir, "cgroup"));
@@ -97,7 +97,7 @@ export class ProcReader {
     let mounts: Mount[];
     let fds: string[];
     try {
-      mounts = parseMountinfo(await readFile(join(dir, "mountinfo"), "utf8"));
+      mounts = parseMountinfo(await readText(join(dir, "mountinfo"), 4 << 20));
       fds = await readdir(join(dir, "fd"));
     } catch (e) {
       if (isDenied(e)) this._denied("fd", join(dir, "fd"));
@@ -143,7 +143,7 @@ export class ProcReader {
 
   private async _wchan(dir: string): Promise<string> {
     try {
-      return await readFile(join(dir, "wchan"), "utf8");
+      return await readText(join(dir, "wchan"), 256);
     } catch {
       return "";
     }
@@ -174,7 +174,7 @@ export class ProcReader {
   private async _readInFlight(): Promise<void> {
     this._inFlight = new Map();
     try {
-      for (const d of parseDiskstats(await readFile(join(this.host.procfs, "diskstats"), "utf8"))) this._inFlight.set(d.name, d.inFlight);
+      for (const d of parseDiskstats(await readText(join(this.host.procfs, "diskstats")))) this._inFlight.set(d.name, d.inFlight);
     } catch {
       // No diskstats: several candidate disks stay undecided.
     }
