@@ -241,10 +241,6 @@ export class Exporter {
       restarted: () => {
         probe.restarts++;
       },
-      denied: (kind) => {
-        probe.denied ??= new Map();
-        probe.denied.set(kind, (probe.denied.get(kind) ?? 0) + 1);
-      },
       processes: () => {
         const out = [];
         for (const p of this.graph.processes.values()) out.push({ pid: p.pid, jobId: p.jobId ?? null, state: p.state });

@@ -15,8 +15,6 @@ export interface ProbeState {
   restarts: number;
   /** Wall-clock ms of the last accepted event, 0 before the first. */
   lastEventMs: number;
-  /** Host-collector reads refused for lack of privilege, per kind (a fixed set per collector). */
-  denied?: Map<string, number>;
 }
 
 /** What the diagnosis engine reports; the engine itself is not imported here. */
@@ -93,9 +91,6 @@ export class Metrics {
     _gauge(r, "xctl_probe_last_event_timestamp_seconds", "Wall-clock time of the probe's last accepted event.", ["probe"], () =>
       _probes(probes, (s) => s.lastEventMs / 1000),
     );
-    _counter(r, "xctl_collector_reads_denied_total", "Host-collector reads refused for lack of privilege, per collector and kind of file.", ["probe", "kind"], function* () {
-      for (const [probe, s] of probes) if (s.denied !== undefined) for (const [kind, n] of s.denied) yield [{ probe, kind }, n];
-    });
 
     _gauge(r, "xctl_ingest_queue_bytes", "Bytes of pushed event bodies being ingested.", [], () => [[{}, ingest.queueBytes]]);
     _counter(r, "xctl_ingest_queue_full_total", "Ingest refused at the queue bound, per source kind.", ["source_kind"], () =>

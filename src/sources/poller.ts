@@ -208,7 +208,6 @@ export class DeniedReads {
   note(ctx: SourceContext, kind: string, path: string): void {
     const n = this.counts.get(kind) ?? 0;
     this.counts.set(kind, n + 1);
-    ctx.denied?.(kind);
     if (n === 0) ctx.log.warn(`cannot read ${path} (permission denied); further ${kind} reads refused are counted, not logged. ${this._hint}`);
   }
 }

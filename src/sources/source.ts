@@ -21,12 +21,6 @@ export interface SourceContext {
    * them up on the host (`builtin:procfs`, the per-process part of `builtin:infiniband`).
    */
   processes(): KnownProcess[];
-  /**
-   * A read the collector was refused for lack of privilege (another user's `environ` or
-   * `fd`). `kind` is one of a fixed set per collector; counted in
-   * xctl_collector_reads_denied_total{probe,kind}.
-   */
-  denied?(kind: string): void;
   log: ConsolaInstance;
 }
 

@@ -64,7 +64,6 @@ export interface Harness {
   /** Events the collector emitted, as it emitted them. */
   events: Record<string, unknown>[];
   logs: { type: string; msg: string }[];
-  denied: string[];
   /** Sends events into the graph as another probe would. */
   feed(...events: Record<string, unknown>[]): void;
   /** Events emitted since the last call. */
@@ -79,7 +78,6 @@ export function harness(name: string): Harness {
   });
   const exporter = new Exporter({ log, liveClock: false, processMetrics: false });
   const events: Record<string, unknown>[] = [];
-  const denied: string[] = [];
   let taken = 0;
   const ctx: SourceContext = {
     push: () => undefined,
@@ -92,7 +90,6 @@ export function harness(name: string): Harness {
     setUp: () => {},
     restarted: () => {},
     processes: (): KnownProcess[] => [...exporter.graph.processes.values()].map((p) => ({ pid: p.pid, jobId: p.jobId, state: p.state })),
-    denied: (kind) => void denied.push(kind),
     log,
   };
   return {
@@ -100,7 +97,6 @@ export function harness(name: string): Harness {
     ctx,
     events,
     logs,
-    denied,
     feed: (...evs) => {
       for (const ev of evs) if (exporter.ingestObject(ev, "test") !== undefined) throw new Error(`fed a bad event ${JSON.stringify(ev)}`);
     },
