@@ -22,7 +22,6 @@ export const EXTRA_METRICS = {
   xctl_probe_up: "gauge", // {probe}
   xctl_probe_restarts_total: "counter", // {probe}
   xctl_probe_last_event_timestamp_seconds: "gauge", // {probe}
-  xctl_collector_reads_denied_total: "counter", // {probe, kind}: host-collector reads refused for lack of privilege
   xctl_scene_active: "gauge", // {scene}
   xctl_graph_evictions_total: "counter",
   xctl_ingest_queue_bytes: "gauge",

@@ -5,6 +5,7 @@ import { splitCommand } from "./argv.ts";
 import { DemoSource } from "./demo.ts";
 import { DiskstatsSource } from "./diskstats/index.ts";
 import { InfinibandSource } from "./infiniband/index.ts";
+import { DEFAULT_KMSG_PATH, KmsgSource } from "./kmsg/kmsg-source.ts";
 import { hostOptions, hostPathsFrom } from "./poller.ts";
 import { ProcfsSource } from "./procfs/index.ts";
 import { NvidiaSmiSource } from "./nvidia-smi.ts";
@@ -12,7 +13,7 @@ import { CommandProbe } from "./probe.ts";
 import { probeName, uniqueName } from "./probe-name.ts";
 import { DEFAULT_HOST_PATHS, type HostPaths, type Source } from "./source.ts";
 
-export const BUILTIN_PROBES = ["builtin:demo", "builtin:nvidia-smi", "builtin:infiniband", "builtin:procfs", "builtin:diskstats"] as const;
+export const BUILTIN_PROBES = ["builtin:demo", "builtin:nvidia-smi", "builtin:kmsg", "builtin:infiniband", "builtin:procfs", "builtin:diskstats"] as const;
 
 /**
  * One source per spec, each with a name unique among them and `taken` (sources added
@@ -50,6 +51,16 @@ function _builtin(s: string, nameFor: (base: string) => string, host: HostPaths)
   if (id === "builtin:nvidia-smi") {
     _options(s, params, {});
     return new NvidiaSmiSource();
+  }
+  if (id === "builtin:kmsg") {
+    // builtin:kmsg?path=FILE: a file in the /dev/kmsg format instead of /dev/kmsg.
+    let path = DEFAULT_KMSG_PATH;
+    for (const [key, raw] of params) {
+      if (key !== "path") throw new UsageError(`--probe ${s}: unknown option "${key}" (known: path)`);
+      if (raw.trim() === "") throw new UsageError(`--probe ${s}: path must be a file, got ""`);
+      path = raw;
+    }
+    return new KmsgSource({ path, host }, nameFor("kmsg"));
   }
   // Host collectors: `?interval=`, their own knobs, and `?procfs=`/`?sysfs=` for another tree.
   if (id === "builtin:infiniband") {

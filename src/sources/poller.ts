@@ -1,6 +1,6 @@
 // What the host collectors (builtin:infiniband, builtin:procfs, builtin:diskstats) share: a
-// poll loop that never overlaps itself, their `?name=value` options, bounded-concurrency file
-// reads, and "said once" logging of what a collector cannot read.
+// poll loop that never overlaps itself, their `?name=value` options, and bounded,
+// bounded-concurrency file reads.
 import { close, open, read } from "node:fs";
 import { UsageError } from "../errors.ts";
 import type { HostPaths, Source, SourceContext } from "./source.ts";
@@ -194,20 +194,4 @@ export function isDenied(e: unknown): boolean {
 export function isGone(e: unknown): boolean {
   const c = errCode(e);
   return c === "ENOENT" || c === "ESRCH" || c === "ENOTDIR";
-}
-
-/**
- * Reads refused for lack of privilege, counted per kind (a fixed set per collector, so the
- * counts stay bounded), each kind logged once with what would allow it.
- */
-export class DeniedReads {
-  readonly counts = new Map<string, number>();
-
-  constructor(private readonly _hint: string) {}
-
-  note(ctx: SourceContext, kind: string, path: string): void {
-    const n = this.counts.get(kind) ?? 0;
-    this.counts.set(kind, n + 1);
-    if (n === 0) ctx.log.warn(`cannot read ${path} (permission denied); further ${kind} reads refused are counted, not logged. ${this._hint}`);
-  }
 }

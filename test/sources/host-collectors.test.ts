@@ -2,6 +2,7 @@
 // (rounds on the interval, never two at once, stopped within a second).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { Registry } from "prom-client";
 import { UsageError } from "../../src/errors.ts";
 import { DiskstatsSource } from "../../src/sources/diskstats/index.ts";
 import { createProbe, createProbes } from "../../src/sources/index.ts";
@@ -85,5 +86,26 @@ describe("host collector poll loop", () => {
     await src.runOnce();
     assert.equal(src.rounds, 1);
     assert.ok(h.logs.some((l) => l.type === "warn" && l.msg.includes("round failed: disk on fire")));
+  });
+});
+
+describe("xctl_collector_reads_denied_total", () => {
+  it("counts each collector's refusals per kind in one family, logging each kind once", async () => {
+    const h = harness("procfs");
+    const registry = new Registry();
+    const procfs = new ProcfsSource({ host: HOST });
+    const ib = new InfinibandSource({ ...HOST, name: "infiniband" });
+    procfs.registerMetrics(registry);
+    ib.registerMetrics(registry);
+    for (let i = 0; i < 3; i++) procfs.denied.note(h.ctx, "environ", `/proc/${i}/environ`);
+    ib.denied.note(h.ctx, "fd", "/proc/1/fd");
+    let page = await registry.metrics();
+    assert.match(page, /^xctl_collector_reads_denied_total\{probe="procfs",kind="environ"\} 3$/m);
+    assert.match(page, /^xctl_collector_reads_denied_total\{probe="infiniband",kind="fd"\} 1$/m);
+    assert.equal(page.match(/# TYPE xctl_collector_reads_denied_total counter/g)?.length, 1);
+    procfs.denied.note(h.ctx, "environ", "/proc/9/environ");
+    page = await registry.metrics();
+    assert.match(page, /^xctl_collector_reads_denied_total\{probe="procfs",kind="environ"\} 4$/m);
+    assert.equal(h.logs.filter((l) => l.msg.includes("permission denied")).length, 2, "once per collector and kind");
   });
 });

@@ -1,6 +1,8 @@
 // builtin:infiniband: RDMA ports under <sysfs>/class/infiniband (InfiniBand and RoCE), their
 // link state and counters, and the processes using each device through its verbs file.
-import { DeniedReads, PollingSource } from "../poller.ts";
+import type { Registry } from "prom-client";
+import { PollingSource } from "../poller.ts";
+import { DeniedReads, registerDeniedCounter } from "../reads-denied.ts";
 import type { SourceContext } from "../source.ts";
 import { readInfiniband, readVerbsDevices } from "./read.ts";
 import { IbTracker } from "./tracker.ts";
@@ -37,6 +39,10 @@ export class InfinibandSource extends PollingSource {
     super(opts.name ?? "infiniband", opts.intervalMs ?? INFINIBAND_DEFAULTS.intervalMs, (ctx, now) => this._round(ctx, now), opts.clock);
     this.sysfs = opts.sysfs;
     this.congestionPerSec = opts.congestionPerSec ?? INFINIBAND_DEFAULTS.congestionPerSec;
+  }
+
+  registerMetrics(registry: Registry): void {
+    registerDeniedCounter(registry, this.name, this.denied);
   }
 
   private async _round(ctx: SourceContext, now: number): Promise<void> {

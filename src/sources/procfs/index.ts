@@ -3,7 +3,9 @@
 // host install or a DaemonSet with hostPID does); `Z` is a zombie; `D` past a threshold is a
 // process stuck in I/O, waiting on the disk or NFS server behind its open files when that can
 // be told; a process with no job id gets one from SLURM_JOB_ID or its pod's cgroup.
-import { DeniedReads, mapLimit, PollingSource } from "../poller.ts";
+import type { Registry } from "prom-client";
+import { mapLimit, PollingSource } from "../poller.ts";
+import { DeniedReads, registerDeniedCounter } from "../reads-denied.ts";
 import type { HostPaths, KnownProcess, SourceContext } from "../source.ts";
 import { ProcReader } from "./read.ts";
 import { ProcTracker, type PidObservation } from "./tracker.ts";
@@ -46,6 +48,10 @@ export class ProcfsSource extends PollingSource {
     this.dWaitMs = opts.dWaitMs ?? PROCFS_DEFAULTS.dWaitMs;
     this.maxPids = opts.maxPids ?? PROCFS_DEFAULTS.maxPids;
     this._tracker = new ProcTracker(this.dWaitMs);
+  }
+
+  registerMetrics(registry: Registry): void {
+    registerDeniedCounter(registry, this.name, this.denied);
   }
 
   private async _round(ctx: SourceContext, now: number): Promise<void> {
