@@ -171,20 +171,27 @@ describe("builtin:infiniband rounds", () => {
       assert.ok(out.includes("transport.drop mlx4_0 2"), out.join("\n"));
       assert.ok(!out.some((l) => l.includes("pid=4545")));
 
-      // Hot-plug: mlx5_1 (ACTIVE) removed, mlx5_4 added.
-      tree.remove("sys/class/infiniband/mlx5_1");
-      tree.remove("sys/class/infiniband_verbs/uverbs1");
+      // Hot-plug: mlx5_1 (ACTIVE, unused) and mlx5_2 (ACTIVE, 4343 on it) removed, mlx5_4 added.
+      h.feed(start(4343, "pod-a"));
+      await round();
       copyTree(`${tree.dir}/sys/class/infiniband/mlx5_2`, `${tree.dir}/sys/class/infiniband/mlx5_4`);
+      for (const n of [1, 2]) {
+        tree.remove(`sys/class/infiniband/mlx5_${n}`);
+        tree.remove(`sys/class/infiniband_verbs/uverbs${n}`);
+      }
       out = await round();
       assert.ok(out.includes("topo.link_down mlx5_1 LINK_DOWN port=1 device removed"), out.join("\n"));
+      assert.ok(out.includes("topo.link_down mlx5_2 LINK_DOWN port=1 device removed"), out.join("\n"));
+      assert.ok(out.includes("transport.bw mlx5_2 pid=4343 IO_WAIT LINK_DOWN port=1"), "its user, still holding the fd, waits on it");
+      assert.deepEqual(whyView(h.exporter.graph, 4343)!.waits_on.map((w) => w.resource), ["mlx5_2"]);
       assert.ok(!out.some((l) => l.includes("mlx5_4")), "a new device's first round is its baseline");
       bump("mlx5_4", "hw_counters/rnr_nak_retry_err", 1n);
       out = await round();
       assert.ok(out.includes("transport.drop mlx5_4 1"), out.join("\n"));
-      assert.ok(!out.some((l) => l.includes("mlx5_1")));
+      assert.ok(!out.some((l) => l.includes("mlx5_1") || l.includes("mlx5_2")), "a removed device is said once");
       // Ports down from the start (mlx5_3, mlx4_0 port 2) were never a fault.
       const all = h.events.filter((e) => e.event_type === "topo.link_down").map((e) => e.entity_id);
-      assert.deepEqual(all, ["mlx5_1"]);
+      assert.deepEqual(all, ["mlx5_1", "mlx5_2"]);
       assert.ok(h.logs.some((l) => l.msg.includes("mlx5_1 is gone")));
       assert.deepEqual(h.logs.filter((l) => l.msg.includes("appeared")).map((l) => l.msg), ["mlx5_4 appeared"], "the devices of the first round are no news");
     });

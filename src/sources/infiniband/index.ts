@@ -34,6 +34,9 @@ export class InfinibandSource extends PollingSource {
   private _tracker: IbTracker | null = null;
   private _users: VerbsUsers | null = null;
   private _empty = false;
+  /** uverbsN → device as last read: a device hot-removed is gone from class/infiniband_verbs
+   * too, while its processes still hold the fd; they are its users when it goes. */
+  private _lastVerbs = new Map<string, string>();
 
   constructor(readonly opts: InfinibandOptions) {
     super(opts.name ?? "infiniband", opts.intervalMs ?? INFINIBAND_DEFAULTS.intervalMs, (ctx, now) => this._round(ctx, now), opts.clock);
@@ -50,14 +53,16 @@ export class InfinibandSource extends PollingSource {
     const users = (this._users ??= new VerbsUsers(this.opts.procfs, INFINIBAND_DEFAULTS.maxScans, INFINIBAND_DEFAULTS.rescanMs, (kind, path) =>
       this.denied.note(ctx, kind, path),
     ));
-    const [devices, verbs] = await Promise.all([readInfiniband(this.sysfs), readVerbsDevices(this.sysfs)]);
+    const [devices, current] = await Promise.all([readInfiniband(this.sysfs), readVerbsDevices(this.sysfs)]);
+    const verbs = new Map([...this._lastVerbs, ...current]);
+    this._lastVerbs = current;
     if ((devices.length === 0) !== this._empty) {
       this._empty = devices.length === 0;
       if (this._empty) ctx.log.info(`no RDMA device under ${this.sysfs}/class/infiniband`);
     }
     const live = () => ctx.processes().filter((p) => p.state !== "exit" && p.state !== "zombie");
     let using = new Map<string, number[]>();
-    if (devices.length > 0) using = await users.round(live().map((p) => p.pid), verbs, now);
+    if (devices.length > 0 || verbs.size > 0) using = await users.round(live().map((p) => p.pid), verbs, now);
     // The graph as it is after the reads: a process that ended meanwhile gets no event.
     const alive = new Set(live().map((p) => p.pid));
     for (const [dev, pids] of using) using.set(dev, pids.filter((pid) => alive.has(pid)));
