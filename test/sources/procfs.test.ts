@@ -199,6 +199,27 @@ describe("builtin:procfs rounds", () => {
   });
 });
 
+describe("builtin:procfs past its bound", () => {
+  it("reads maxPids processes a round, the others in the next rounds, and says so once", async () => {
+    const tree = hostTree();
+    try {
+      const h = harness("procfs");
+      const src = new ProcfsSource({ host: { procfs: tree.procfs, sysfs: tree.sysfs }, maxPids: 2 });
+      src.attach(h.ctx);
+      h.feed(start(99997, "a"), start(99998, "b"), start(99999, "c"));
+      const exits: number[][] = [];
+      for (let i = 0; i < 2; i++) {
+        await src.runOnce();
+        exits.push(h.take().map((e) => e.pid as number).sort());
+      }
+      assert.deepEqual(exits, [[99997, 99998], [99999]]);
+      assert.equal(h.logs.filter((l) => l.msg.includes("3 processes in the graph: reading 2 a round")).length, 1);
+    } finally {
+      tree.close();
+    }
+  });
+});
+
 describe("builtin:procfs on this machine's /proc", () => {
   it("ends a dead pid and says nothing false about a live one in two rounds", async () => {
     const child = spawnSync("sh", ["-c", "echo $$"], { encoding: "utf8" });

@@ -41,6 +41,7 @@ export class ProcfsSource extends PollingSource {
   private _reader: ProcReader | null = null;
   private _cursor = 0;
   private _blind: string | null = null;
+  private _overBound = false;
 
   constructor(opts: ProcfsOptions) {
     super(opts.name ?? "procfs", opts.intervalMs ?? PROCFS_DEFAULTS.intervalMs, (ctx, now) => this._round(ctx, now), opts.clock);
@@ -63,7 +64,7 @@ export class ProcfsSource extends PollingSource {
       else if (this._blind !== null) ctx.log.info(`${this.host.procfs} shows exits again`);
       this._blind = blind;
     }
-    const pids = this._batch(ctx.processes());
+    const pids = this._batch(ctx);
     const obs: PidObservation[] = await mapLimit(pids, PROCFS_DEFAULTS.concurrency, async (p) => ({ pid: p.pid, stat: await reader.state(p.pid) }));
     // Lookups that cost several files, bounded per round: what a stuck process waits on, and
     // the job of a process that has none.
@@ -91,9 +92,11 @@ export class ProcfsSource extends PollingSource {
   }
 
   /** The processes to read this round: all of them, or the next `maxPids` in turn. */
-  private _batch(all: KnownProcess[]): KnownProcess[] {
-    const live = all.filter((p) => p.state !== "exit" && p.state !== "zombie");
+  private _batch(ctx: SourceContext): KnownProcess[] {
+    const live = ctx.processes().filter((p) => p.state !== "exit" && p.state !== "zombie");
     if (live.length <= this.maxPids) return live;
+    if (!this._overBound) ctx.log.warn(`${live.length} processes in the graph: reading ${this.maxPids} a round, in turn (their exits and waits are seen later)`);
+    this._overBound = true;
     const start = this._cursor % live.length;
     this._cursor = start + this.maxPids;
     const out = live.slice(start, start + this.maxPids);
