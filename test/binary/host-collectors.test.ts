@@ -11,6 +11,12 @@ import { eventually, freePort, scrape, startExporter, waitFor, type RunningExpor
 import { hostTree, type HostTree } from "../sources/_host-kit.ts";
 
 const BINARY = process.env.XCTL_BINARY;
+// Once the binary has --path.procfs/--path.sysfs the fixture tree is given through them (else
+// through each collector's ?procfs=/?sysfs=), and --collectors none keeps the host's own
+// collectors (which would read this machine's /proc) out of the test.
+const HELP = BINARY ? execFileSync(BINARY, ["--help"], { encoding: "utf8" }) : "";
+const PATH_FLAGS = HELP.includes("--path.procfs") && HELP.includes("--path.sysfs");
+const COLLECTORS_FLAG = HELP.includes("--collectors");
 
 async function push(url: string, events: object[]): Promise<void> {
   const res = await fetch(`${url}/api/v1/events`, { method: "POST", body: events.map((e) => JSON.stringify(e)).join("\n") });
@@ -31,12 +37,15 @@ describe("host collectors in the binary", { skip: BINARY ? false : "XCTL_BINARY 
 
   it("runs the three collectors on a fixture tree: exits, job ids, D waits, link down and drops", async () => {
     tree = hostTree();
-    const at = `procfs=${tree.procfs}&sysfs=${tree.sysfs}`;
-    ex = await startExporter([
-      "--probe", `builtin:procfs?${at}&interval=300ms&dwait=600ms`,
-      "--probe", `builtin:infiniband?${at}&interval=300ms`,
-      "--probe", `builtin:diskstats?procfs=${tree.procfs}&interval=300ms`,
-    ]);
+    const at = PATH_FLAGS ? "" : `procfs=${tree.procfs}&sysfs=${tree.sysfs}&`;
+    const args = [
+      "--probe", `builtin:procfs?${at}interval=300ms&dwait=600ms`,
+      "--probe", `builtin:infiniband?${at}interval=300ms`,
+      "--probe", `builtin:diskstats?${at}interval=300ms`,
+    ];
+    if (PATH_FLAGS) args.push("--path.procfs", tree.procfs, "--path.sysfs", tree.sysfs);
+    if (COLLECTORS_FLAG) args.push("--collectors", "none");
+    ex = await startExporter(args);
     await push(ex.url, [start(4242), start(4444), start(4545), start(99999)]);
 
     // The vanished pid leaves; the Slurm job id from 4242's environment shows in `ps`.
@@ -87,7 +96,9 @@ describe("host collectors in the binary", { skip: BINARY ? false : "XCTL_BINARY 
 describe("builtin:procfs without privilege, on this machine's /proc", { skip: !BINARY ? "XCTL_BINARY not set" : process.getuid?.() !== 0 || !existsSync("/usr/bin/setpriv") ? "needs root and setpriv to drop to nobody" : false }, () => {
   it("says once that it cannot read root's environ, counts every refusal, and still ends a dead pid", async () => {
     const port = await freePort();
-    const child = spawn("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", BINARY!, "--host", "127.0.0.1", "--port", String(port), "--probe", "builtin:procfs?interval=300ms"], {
+    const args = ["--host", "127.0.0.1", "--port", String(port), "--probe", "builtin:procfs?interval=300ms"];
+    if (COLLECTORS_FLAG) args.push("--collectors", "none");
+    const child = spawn("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", BINARY!, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     let err = "";

@@ -91,6 +91,9 @@ export class ProcReader {
    * (partition → disk) and NFS servers (`nfs-<server>`) behind its open files, narrowed by its
    * `wchan` (an NFS/RPC wait) and, among several disks, by which have I/O in flight. Null when
    * none or still more than one remain: better no answer than the wrong device.
+   * The files themselves are never stat()ed (their st_dev would say the same): on a hung NFS
+   * mount that call hangs a thread of the fs pool for good, while readlink of the fd and
+   * mountinfo never touch the file system in question.
    */
   async waitDevice(pid: number): Promise<string | null> {
     const dir = join(this.host.procfs, String(pid));
