@@ -151,6 +151,16 @@ describe("builtin:procfs rounds", () => {
     });
   });
 
+  it("leaves a process in D without its job until it wakes (its environ would wait on the same lock)", async () => {
+    await rig(async ({ tree, h, round }) => {
+      tree.write("proc/4242/stat", stat(4242, "python3", "D"));
+      h.feed(start(4242));
+      assert.deepEqual(await round(), []);
+      tree.write("proc/4242/stat", stat(4242, "python3", "R"));
+      assert.deepEqual(await round(), ["intent.run pid-4242 pid=4242 job=7001 job_id from SLURM_JOB_ID"]);
+    });
+  });
+
   it("names the NFS server for a process waiting in RPC, the partition's disk, and no device when it cannot tell", async () => {
     await rig(async ({ tree, h, round }) => {
       h.feed(start(4343, "a"), start(4242, "b"), start(4444, "c"));

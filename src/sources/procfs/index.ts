@@ -78,7 +78,9 @@ export class ProcfsSource extends PollingSource {
         lookups--;
         extra.push(async () => void (o.device = await reader.waitDevice(o.pid)));
       }
-      if (this._tracker.wantsJob(pids[i]) && lookups > 0) {
+      // Not while in D: reading environ takes the process's mmap lock, which a process stuck
+      // in a page fault holds, and the read would hang a thread of the fs pool with it.
+      if (o.stat !== "D" && this._tracker.wantsJob(pids[i]) && lookups > 0) {
         lookups--;
         extra.push(async () => void (o.job = await reader.job(o.pid)));
       }
