@@ -37,7 +37,8 @@ export class PollingSource implements Source {
 
   /** Takes the context without starting the timer: rounds then run only through `runOnce`. */
   attach(ctx: SourceContext): void {
-    this._ctx = ctx;
+    // A round still reading when stop() gave up on it emits nothing after.
+    this._ctx = { ...ctx, emit: (ev) => void (this._stopping || ctx.emit(ev)) };
     this._stopping = false;
     ctx.setUp(true);
   }

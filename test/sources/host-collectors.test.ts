@@ -52,12 +52,13 @@ describe("host collector poll loop", () => {
     let most = 0;
     let rounds = 0;
     let release: () => void = () => {};
-    const src = new PollingSource("poll", 100, async () => {
+    const src = new PollingSource("poll", 100, async (ctx) => {
       inFlight++;
       most = Math.max(most, inFlight);
       rounds++;
       // The third round hangs until stop: a round slower than the interval.
       if (rounds === 3) await new Promise<void>((r) => (release = r));
+      ctx.emit({ event_type: "storage.iops", entity_id: `round-${rounds}`, value: "1" });
       inFlight--;
     });
     src.start(h.ctx);
@@ -73,6 +74,7 @@ describe("host collector poll loop", () => {
     release();
     await new Promise((r) => setTimeout(r, 250));
     assert.equal(rounds, 3, "no round after stop");
+    assert.deepEqual(h.events.map((e) => e.entity_id), ["round-1", "round-2"], "the round stop gave up on emits nothing");
   });
 
   it("logs a round that throws and carries on", async () => {
