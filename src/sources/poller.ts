@@ -1,6 +1,7 @@
 // What the host collectors (builtin:infiniband, builtin:procfs, builtin:diskstats) share: a
-// poll loop that never overlaps itself, their `?name=value` options, and bounded,
-// bounded-concurrency file reads.
+// poll loop that never overlaps itself, their `?name=value` options, and file reads bounded
+// in size and in how many are in flight.
+import { Buffer } from "node:buffer";
 import { close, open, read } from "node:fs";
 import { UsageError } from "../errors.ts";
 import type { HostPaths, Source, SourceContext } from "./source.ts";
