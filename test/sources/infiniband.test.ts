@@ -125,8 +125,8 @@ describe("builtin:infiniband rounds", () => {
       const down = (await round()).filter((l) => !l.startsWith("transport.bw mlx") || l.includes("pid="));
       assert.deepEqual(down, [
         "transport.drop mlx5_0 pid=4242 1",
-        "topo.link_down mlx5_0 LINK_DOWN port=1 state=DOWN phys_state=Disabled link_layer=InfiniBand",
         "transport.bw mlx5_0 pid=4242 IO_WAIT LINK_DOWN port=1",
+        "topo.link_down mlx5_0 LINK_DOWN port=1 state=DOWN phys_state=Disabled link_layer=InfiniBand",
       ]);
       const why = whyView(h.exporter.graph, 4242)!;
       // What `why` shows: the device it waits on, with the link down as its last bandwidth reading.

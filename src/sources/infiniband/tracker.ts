@@ -139,8 +139,9 @@ export class IbTracker {
     const state = `state=${_word(p.state.name)} phys_state=${_word(p.phys?.name ?? "unknown")} link_layer=${_word(p.linkLayer ?? "unknown")}`;
     if (!cur.down) this._log.warn(`${where} left ACTIVE/LinkUp: ${state}`);
     cur.down = true;
-    out.push({ ts: now, event_type: "topo.link_down", entity_id: device, value: `LINK_DOWN port=${p.port} ${state}` });
+    // The users' waits first: the link down then finds them using the device it is a fault of.
     for (const pid of pids) out.push({ ts: now, event_type: "transport.bw", entity_id: device, pid, value: `IO_WAIT LINK_DOWN port=${p.port}` });
+    out.push({ ts: now, event_type: "topo.link_down", entity_id: device, value: `LINK_DOWN port=${p.port} ${state}` });
   }
 
   private _removed(key: string, devices: ReadonlySet<string>, users: ReadonlyMap<string, readonly number[]>, now: number, out: IbEvent[]): void {
@@ -152,8 +153,8 @@ export class IbTracker {
     // A port that carried traffic vanished (the device was removed or reset): its users lost it.
     if (!gone.everActive || gone.down) return;
     const what = devices.has(device) ? "port removed" : "device removed";
-    out.push({ ts: now, event_type: "topo.link_down", entity_id: device, value: `LINK_DOWN port=${port} ${what}` });
     for (const pid of users.get(device) ?? []) out.push({ ts: now, event_type: "transport.bw", entity_id: device, pid, value: `IO_WAIT LINK_DOWN port=${port}` });
+    out.push({ ts: now, event_type: "topo.link_down", entity_id: device, value: `LINK_DOWN port=${port} ${what}` });
   }
 }
 
