@@ -4,7 +4,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { whyView } from "../../src/graph/views.ts";
 import { jobFromCgroup, mountOf, nfsServer, parseMountinfo, slurmJobFromEnviron, statState } from "../../src/sources/procfs/parse.ts";
 import { ProcfsSource } from "../../src/sources/procfs/index.ts";
@@ -249,6 +249,29 @@ describe("builtin:procfs on this machine's /proc", () => {
     if (expectJob) want.push(`intent.run ${process.pid} job_id from ${envJob ? "SLURM_JOB_ID" : expectJob.startsWith("pod-") ? "pod-cgroup" : "slurm-cgroup"}`);
     assert.deepEqual(got.sort(), want.sort());
     assert.equal(h.exporter.graph.processes.get(process.pid)?.state, "running");
+  });
+
+  it("says of every process on this machine only what /proc confirms after the round", async () => {
+    const pids = readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number);
+    const h = harness("procfs");
+    h.feed(...pids.map((pid) => start(pid)));
+    const src = new ProcfsSource({ host: { procfs: "/proc", sysfs: "/sys" }, intervalMs: 1000 });
+    src.attach(h.ctx);
+    await src.runOnce();
+    await src.runOnce();
+    for (const e of h.take()) {
+      const pid = e.pid as number;
+      const now = (() => {
+        try {
+          return statState(readFileSync(`/proc/${pid}/stat`, "utf8"));
+        } catch {
+          return "gone";
+        }
+      })();
+      if (e.value === "exit") assert.equal(now, "gone", `pid ${pid} reported exited but is there`);
+      else if (e.value === "zombie") assert.ok(now === "Z" || now === "gone", `pid ${pid} reported a zombie, now ${now}`);
+      else assert.equal(e.event_type, "intent.run", JSON.stringify(e));
+    }
   });
 
   it("finds what this process's open files lie on without error: a real disk or nothing", async () => {
