@@ -249,8 +249,11 @@ async function main(): Promise<void> {
   }
   const { cpus } = await import("node:os");
   const results: Results = { date: new Date().toISOString(), runtime, runs: RUNS, host: `${cpus().length} x ${cpus()[0]?.model ?? "cpu"}`, rows };
-  mkdirSync(dirname(JSON_OUT), { recursive: true });
-  writeFileSync(JSON_OUT, JSON.stringify(results, null, 2));
+  // The JSON `--report-only` reads belongs to the default report only.
+  if (process.env.BENCH_OUT === undefined) {
+    mkdirSync(dirname(JSON_OUT), { recursive: true });
+    writeFileSync(JSON_OUT, JSON.stringify(results, null, 2));
+  }
   const section = render(results);
   writeSection(section);
   console.log(section);
