@@ -6,14 +6,15 @@ import { DemoSource } from "./demo.ts";
 import { DiskstatsSource } from "./diskstats/index.ts";
 import { InfinibandSource } from "./infiniband/index.ts";
 import { DEFAULT_KMSG_PATH, KmsgSource } from "./kmsg/kmsg-source.ts";
+import { NpuSmiSource } from "./npu-smi/index.ts";
+import { NvidiaSmiSource } from "./nvidia-smi/index.ts";
 import { hostOptions, hostPathsFrom } from "./poller.ts";
 import { ProcfsSource } from "./procfs/index.ts";
-import { NvidiaSmiSource } from "./nvidia-smi.ts";
 import { CommandProbe } from "./probe.ts";
 import { probeName, uniqueName } from "./probe-name.ts";
 import { DEFAULT_HOST_PATHS, type HostPaths, type Source } from "./source.ts";
 
-export const BUILTIN_PROBES = ["builtin:demo", "builtin:nvidia-smi", "builtin:kmsg", "builtin:infiniband", "builtin:procfs", "builtin:diskstats"] as const;
+export const BUILTIN_PROBES = ["builtin:demo", "builtin:nvidia-smi", "builtin:npu-smi", "builtin:kmsg", "builtin:infiniband", "builtin:procfs", "builtin:diskstats"] as const;
 
 /**
  * One source per spec, each with a name unique among them and `taken` (sources added
@@ -51,6 +52,15 @@ function _builtin(s: string, nameFor: (base: string) => string, host: HostPaths)
   if (id === "builtin:nvidia-smi") {
     _options(s, params, {});
     return new NvidiaSmiSource();
+  }
+  if (id === "builtin:npu-smi") {
+    // Seconds, as the README documents them.
+    const opts = _options(s, params, { interval: "positive", detail: "positive", temp: "positive" });
+    return new NpuSmiSource({
+      intervalMs: opts.interval === undefined ? undefined : opts.interval * 1000,
+      detailMs: opts.detail === undefined ? undefined : opts.detail * 1000,
+      tempThreshold: opts.temp,
+    });
   }
   if (id === "builtin:kmsg") {
     // builtin:kmsg?path=FILE: a file in the /dev/kmsg format instead of /dev/kmsg.

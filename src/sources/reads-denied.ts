@@ -1,5 +1,5 @@
 // xctl_collector_reads_denied_total{probe,kind}: host-collector reads refused for lack of
-// privilege (another user's /proc/<pid>/environ or fd without CAP_SYS_PTRACE or
+// privilege (another user's /proc/<pid>/environ or fd without CAP_SYS_PTRACE and
 // CAP_DAC_READ_SEARCH). Each kind is logged once per collector and counted every time. Labels
 // are bounded: `probe` by the configured sources, `kind` by a fixed set per collector.
 import { Counter, type Registry } from "prom-client";

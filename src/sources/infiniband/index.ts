@@ -30,7 +30,7 @@ export interface InfinibandOptions {
 export class InfinibandSource extends PollingSource {
   readonly sysfs: string;
   readonly congestionPerSec: number;
-  readonly denied = new DeniedReads("Other users' /proc/<pid>/fd need CAP_SYS_PTRACE or CAP_DAC_READ_SEARCH.");
+  readonly denied = new DeniedReads("Other users' /proc/<pid>/fd need CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH together.");
   private _tracker: IbTracker | null = null;
   private _users: VerbsUsers | null = null;
   private _empty = false;

@@ -36,7 +36,7 @@ export class ProcfsSource extends PollingSource {
   readonly host: HostPaths;
   readonly dWaitMs: number;
   readonly maxPids: number;
-  readonly denied = new DeniedReads("Other users' /proc/<pid>/environ and fd need CAP_SYS_PTRACE or CAP_DAC_READ_SEARCH.");
+  readonly denied = new DeniedReads("Other users' /proc/<pid>/environ and fd need CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH together.");
   private readonly _tracker: ProcTracker;
   private _reader: ProcReader | null = null;
   private _cursor = 0;
