@@ -4,7 +4,7 @@
 // loaded. Kept apart from the flag wiring in serve.ts.
 import type { ConsolaInstance } from "consola";
 import { hostname } from "node:os";
-import type { Rule } from "../diagnosis/rule.ts";
+import type { Rule } from "../query/queries.ts";
 import type { WebConfig } from "../http/web-config.ts";
 
 export interface StartFacts {

@@ -1,7 +1,6 @@
 // `xctl-exporter why PID [--url]`: the root cause of one process, readable in a terminal.
 import { defineCommand } from "citty";
-import type { SceneMatch } from "../diagnosis/evidence.ts";
-import type { WhyAnswer } from "../query/why.ts";
+import type { SceneMatch, WhyAnswer } from "../query/why.ts";
 import { UsageError } from "./errors.ts";
 import { CLIENT_FLAGS, ClientError, clientFromFlags } from "./client.ts";
 import { cittyArgs, parseFlags } from "./flags.ts";

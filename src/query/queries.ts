@@ -52,6 +52,7 @@ export interface Status {
 }
 
 export { DEFAULT_VIEW_LIMIT };
+export type { Rule };
 
 export class Queries {
   readonly sources: SourceTracker;

@@ -6,6 +6,8 @@ import { reportedMeta, type ErrorNode, type ResourceNode } from "../graph/nodes.
 import { byId } from "./processes.ts";
 import { isoTime } from "./time.ts";
 
+export type { SceneMatch };
+
 export interface RootCause {
   /** The error node id, `error-<entity>`. */
   error: string;
