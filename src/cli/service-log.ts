@@ -1,6 +1,6 @@
 // What the running service logs as it happens, once per transition and rate-bounded: a scene
 // becoming active or clearing (scene, pids, jobs, the one-line root cause), a source going
-// down, coming back up or crash-looping, and graph evictions. Observed from the query layer
+// down, coming back up or crash-looping, and graph evictions; at debug, every diagnosis run. Observed from the query layer
 // (scene changes after each diagnosis run; source states and the eviction count sampled once
 // a second), so no lower layer knows about logging.
 import type { ConsolaInstance } from "consola";
@@ -54,6 +54,10 @@ export function startServiceLog(q: Queries, log: ConsolaInstance, opts: { tickMs
     });
   });
 
+  // At debug, every run: what an incident looks like from the diagnosis's side.
+  const unwatchRuns = q.onRun((runs, active) => {
+    if (log.level >= 4) log.debug(`diagnosis run ${runs}: ${active.size === 0 ? "no scene active" : `active: ${[...active].join(", ")}`}`, { runs });
+  });
   const states = new Map<string, SourceCondition>();
   let evictions = q.evictions;
   const startedAt = Date.now();
@@ -83,6 +87,7 @@ export function startServiceLog(q: Queries, log: ConsolaInstance, opts: { tickMs
     stop() {
       clearInterval(timer);
       unwatch();
+      unwatchRuns();
     },
   };
 }

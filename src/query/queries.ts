@@ -10,7 +10,7 @@ import type { DiagnosisState, ProbeState } from "../metrics/registry.ts";
 import { graphDot } from "./dot.ts";
 import { graphView, type GraphJson } from "./graph-view.ts";
 import { DEFAULT_VIEW_LIMIT, processRows, type ProcessList } from "./processes.ts";
-import { watchScenes, type SceneListener } from "./scene-watch.ts";
+import { watchRuns, watchScenes, type RunListener, type SceneListener } from "./scene-watch.ts";
 import { SourceTracker, type SourceStatus } from "./sources.ts";
 import { activeScenes, type ActiveScene } from "./status.ts";
 import { whyView, type WhyAnswer } from "./why.ts";
@@ -151,6 +151,11 @@ export class Queries {
   /** Calls `listener` when a scene becomes active or clears; returns the unsubscribe. */
   onSceneChange(listener: SceneListener): () => void {
     return watchScenes(this._in.diagnosis, () => this._in.graph.eventNow, listener);
+  }
+
+  /** Calls `listener` after every diagnosis run; returns the unsubscribe. */
+  onRun(listener: RunListener): () => void {
+    return watchRuns(this._in.diagnosis, () => this._in.graph.eventNow, listener);
   }
 
   private _latestHostRun(): DiagnosisResult | undefined {

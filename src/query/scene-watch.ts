@@ -15,8 +15,12 @@ export interface SceneChange {
 
 export type SceneListener = (change: SceneChange) => void;
 
+/** Called after every run with the run count and the scenes active now. */
+export type RunListener = (runs: number, active: ReadonlySet<string>) => void;
+
 interface _Hook {
   listeners: Set<SceneListener>;
+  runListeners: Set<RunListener>;
   last: Set<string>;
 }
 
@@ -29,9 +33,22 @@ const _hooks = new WeakMap<DiagnosisState, _Hook>();
  * of a handful of scene names per run, nothing per event.
  */
 export function watchScenes(state: DiagnosisState, eventNow: () => number, listener: SceneListener): () => void {
+  const hook = _hook(state, eventNow);
+  hook.listeners.add(listener);
+  return () => void hook.listeners.delete(listener);
+}
+
+/** Calls `listener` after every diagnosis run. Returns the function that stops listening. */
+export function watchRuns(state: DiagnosisState, eventNow: () => number, listener: RunListener): () => void {
+  const hook = _hook(state, eventNow);
+  hook.runListeners.add(listener);
+  return () => void hook.runListeners.delete(listener);
+}
+
+function _hook(state: DiagnosisState, eventNow: () => number): _Hook {
   let hook = _hooks.get(state);
   if (hook === undefined) {
-    const h: _Hook = { listeners: new Set(), last: new Set(state.active) };
+    const h: _Hook = { listeners: new Set(), runListeners: new Set(), last: new Set(state.active) };
     hook = h;
     _hooks.set(state, h);
     let runs = state.runs;
@@ -42,11 +59,17 @@ export function watchScenes(state: DiagnosisState, eventNow: () => number, liste
       set: (n: number) => {
         runs = n;
         _compare(state, h, eventNow);
+        for (const fn of h.runListeners) {
+          try {
+            fn(n, state.active);
+          } catch {
+            // as for scene listeners
+          }
+        }
       },
     });
   }
-  hook.listeners.add(listener);
-  return () => void hook.listeners.delete(listener);
+  return hook;
 }
 
 function _compare(state: DiagnosisState, hook: _Hook, eventNow: () => number): void {

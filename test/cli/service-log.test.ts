@@ -36,6 +36,7 @@ describe("service log", () => {
       ex.ingestLine(line("error.hw", "gpu-0", "OOM", null, T0 + 2), "t");
       ex.engine.runNow("api");
       ex.engine.runNow("api");
+      assert.deepEqual(lines.filter((l) => l.level === "debug").map((l) => l.msg).slice(0, 2), ["diagnosis run 1: active: gpu_oom", "diagnosis run 2: active: gpu_oom"]);
       await eventually(() => lines.some((l) => l.msg.startsWith("scene active: gpu_oom")), 5_000, "the scene line");
       const active = lines.filter((l) => l.msg.startsWith("scene active: gpu_oom"));
       assert.equal(active.length, 1, "a second run with the scene still active logs nothing");
