@@ -1,7 +1,7 @@
 // The graph view as Graphviz DOT. An entity id from an event can hold anything (quotes,
 // backslashes, newlines, NUL): a node is named by its id only when the id is plain (letters,
 // digits and `_.:/@+-`), else by a generated `#n<k>` (`#` is never plain, so the two cannot
-// meet), and a label shows the id with every control character made visible and DOT's
+// meet, nor meet the legend's `#legend_*`), and a label shows the id with every control character made visible and DOT's
 // escapes doubled, so `dot` accepts any graph. An error is drawn on the resource it was
 // reported for.
 import { RESOURCE_KEYS } from "../graph/nodes.ts";
@@ -60,14 +60,14 @@ function _legend(): string[] {
   return [
     "  subgraph cluster_legend {",
     '    label="legend"; style=dashed; color="#999999";',
-    `    legend_process [label="process\\njob state", ${_NODE_STYLE.process}];`,
-    `    legend_resource [label="resource", ${_NODE_STYLE.resource}];`,
-    `    legend_error [label="error\\ntype", ${_NODE_STYLE.error}];`,
-    `    legend_wait [label="resource waited on", ${_NODE_STYLE.resource}];`,
-    `    legend_process -> legend_resource [label="consumes", ${_EDGE_STYLE.consumes}];`,
-    `    legend_process -> legend_wait [label="waits_on", ${_EDGE_STYLE.waits_on}];`,
-    `    legend_process -> legend_error [label="blocked_by", ${_EDGE_STYLE.blocked_by}];`,
-    `    legend_error -> legend_resource [label="on", ${_EDGE_STYLE.on}];`,
+    `    "#legend_process" [label="process\\njob state", ${_NODE_STYLE.process}];`,
+    `    "#legend_resource" [label="resource", ${_NODE_STYLE.resource}];`,
+    `    "#legend_error" [label="error\\ntype", ${_NODE_STYLE.error}];`,
+    `    "#legend_wait" [label="resource waited on", ${_NODE_STYLE.resource}];`,
+    `    "#legend_process" -> "#legend_resource" [label="consumes", ${_EDGE_STYLE.consumes}];`,
+    `    "#legend_process" -> "#legend_wait" [label="waits_on", ${_EDGE_STYLE.waits_on}];`,
+    `    "#legend_process" -> "#legend_error" [label="blocked_by", ${_EDGE_STYLE.blocked_by}];`,
+    `    "#legend_error" -> "#legend_resource" [label="on", ${_EDGE_STYLE.on}];`,
     "  }",
   ];
 }

@@ -3,7 +3,7 @@ import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
 import { request } from "node:http";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { exporterCommand, freePort, runCli, startExporter, waitFor, type RunningExporter } from "../_helpers.ts";
 import { SEED_METRICS } from "../../src/metrics/names.ts";
 import { EVENT_TYPES } from "../../src/events/schema.ts";
@@ -107,6 +107,15 @@ describe("--version and --help", () => {
       assert.ok(!r.stdout.includes("\u001b"), "no ANSI codes into a pipe");
       for (const l of r.stdout.split("\n")) assert.ok(l.length <= 80, `over 80 columns: ${l}`);
     }
+  });
+  const hasScript = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
+  it("bold headings on a terminal, none with NO_COLOR", { skip: !hasScript && "script (util-linux) not installed" }, async () => {
+    const cmd = [...exporterCommand(), "help", "ps"].map((a) => `'${a}'`).join(" ");
+    const tty = spawnSync("script", ["-qec", cmd, "/dev/null"], { encoding: "utf8", env: { ...process.env, NO_COLOR: "" }, timeout: 30_000 });
+    assert.equal(tty.status, 0, tty.stderr);
+    assert.ok(tty.stdout.includes("\u001b[1mUsage:"), JSON.stringify(tty.stdout.slice(0, 80)));
+    const plain = spawnSync("script", ["-qec", cmd, "/dev/null"], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, timeout: 30_000 });
+    assert.ok(plain.stdout.includes("Usage:") && !plain.stdout.includes("\u001b["), JSON.stringify(plain.stdout.slice(0, 80)));
   });
   it("version: the version, the runtime and how it was built", async () => {
     for (const args of [["version"], ["--version"]]) {

@@ -174,7 +174,7 @@ describe("graphDot", () => {
 
   it("is accepted by Graphviz whatever the ids hold (NUL, quotes, backslashes, newlines)", { skip: !hasDot && "dot (graphviz) not installed" }, () => {
     const g = scenario();
-    const nasty = ['a"b', "c\\", "d\\\"e", "line1\nline2", "nul\u0000x", "esc\u001b[31m", "back\\n", "\\", '"', "é ✓", "-", "node", "edge", "#n1"];
+    const nasty = ['a"b', "c\\", "d\\\"e", "line1\nline2", "nul\u0000x", "esc\u001b[31m", "back\\n", "\\", '"', "é ✓", "-", "node", "edge", "#n1", "legend_process", "#legend_error"];
     for (const [i, id] of nasty.entries()) {
       g.apply(ev("compute.util", id, "1", 100 + i, `job\n${id}`), T0);
       g.apply(ev("error.hw", id, `XID_"${i}"\\`, null, null, T0 + 5), T0);
