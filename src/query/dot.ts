@@ -1,9 +1,9 @@
 // The graph view as Graphviz DOT. An entity id from an event can hold anything (quotes,
 // backslashes, newlines, NUL): a node is named by its id only when the id is plain (letters,
 // digits and `_.:/@+-`), else by a generated `#n<k>` (`#` is never plain, so the two cannot
-// meet, nor meet the legend's `#legend_*`), and a label shows the id with every control character made visible and DOT's
-// escapes doubled, so `dot` accepts any graph. An error is drawn on the resource it was
-// reported for.
+// meet, nor meet the legend's `#legend_*`), and a label shows the id with every control
+// character made visible and DOT's escapes doubled, so `dot` accepts any graph. An error is
+// drawn on the resource it was reported for.
 import { RESOURCE_KEYS } from "../graph/nodes.ts";
 import { escapeControl } from "../escape.ts";
 import type { GraphEdgeView, GraphJson, GraphNodeView } from "./graph-view.ts";
