@@ -2,7 +2,7 @@
 # The whole test suite: type check, the tests under Node, Bun and Deno, then the compiled
 # binary built and tested as a GPU host would run it. `npm test` runs this.
 # Each stage's full output goes to .test-logs/<stage>.log; the terminal gets one summary line
-# per stage (and the tail of a failing stage's log), then the total as `N passed, N failed`.
+# per stage (and the failures of a failing stage), then the total as `N passed, N failed`.
 # Colours only on a terminal: NO_COLOR=1 for every runner otherwise.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,6 @@ rel=("${files[@]/#/./}")
 
 total_pass=0
 total_fail=0
-summary=()
 
 # record NAME PASSED FAILED STATUS LOG: records one stage's counts (a runner that exits non-zero
 # with no failure counted, such as a crash, counts as one failure).
@@ -26,7 +25,6 @@ record() {
   total_fail=$((total_fail + fail))
   local line
   line=$(printf '%-28s %6d passed, %d failed' "$name" "$pass" "$fail")
-  summary+=("$line")
   echo "$line"
   if [ "$fail" -gt 0 ]; then
     echo "  --- failures in $log (the whole output is there):"
