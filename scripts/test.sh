@@ -28,7 +28,11 @@ record() {
   echo "$line"
   if [ "$fail" -gt 0 ]; then
     echo "  --- failures in $log (the whole output is there):"
-    grep -E -A12 '^ *not ok |\.\.\. FAILED|^\(fail\)|error TS[0-9]+' "$log" | head -n 60 | sed 's/^/  | /'
+    if grep -qE '^ *not ok |\.\.\. FAILED|^\(fail\)|error TS[0-9]+' "$log"; then
+      grep -E -A12 '^ *not ok |\.\.\. FAILED|^\(fail\)|error TS[0-9]+' "$log" | head -n 60 | sed 's/^/  | /'
+    else
+      tail -n 20 "$log" | sed 's/^/  | /'
+    fi
   fi
 }
 
