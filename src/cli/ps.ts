@@ -43,14 +43,14 @@ function _render(rows: ProcessRow[], output: _Output, v: FlagValues): string {
 const _HEAD = ["PID", "JOB", "STATE", "GPUS", "WAITS_ON", "BLOCKED_BY", "SCENES", "AGE"];
 
 /**
- * PID, JOB, STATE, GPUS (consumed), WAITS_ON, BLOCKED_BY (error type@entity), SCENES, AGE (since
+ * PID, JOB, STATE, GPUS (consumed), WAITS_ON, BLOCKED_BY (error code@entity), SCENES, AGE (since
  * its last event); "-" for what is unknown. Cells are cut at 32 characters unless wide, which
  * adds UPDATED (the event time of the last update).
  */
 export function formatProcessTable(rows: ProcessRow[], opts: { wide?: boolean; headers?: boolean } = {}): string {
   const head = opts.wide ? [..._HEAD, "UPDATED"] : _HEAD;
   const body = rows.map((r) => {
-    const blocked = (r.blocked_by_errors ?? []).map((e) => `${e.error_type || "error"}@${e.entity}`);
+    const blocked = (r.blocked_by_errors ?? []).map((e) => `${_code(e.error_type)}@${e.entity}`);
     const row = [
       String(r.pid),
       r.job_id ?? "-",
@@ -65,6 +65,12 @@ export function formatProcessTable(rows: ProcessRow[], opts: { wide?: boolean; h
     return row;
   });
   return formatTable(head, body, { headers: opts.headers, maxCell: opts.wide ? undefined : 32 });
+}
+
+/** The code an error value starts with (`XID_79`, `IO_ERROR`, `LINK_DOWN`): collectors keep the
+ *  kernel's message after it, which `why` shows in full. */
+function _code(errorType: string): string {
+  return errorType.trim().split(/\s+/, 1)[0] || "error";
 }
 
 export const psCommand = defineCommand({
