@@ -43,11 +43,16 @@ export function formatStatus(st: Status, base: string): string {
   const c = st.counts;
   out.push("");
   out.push(
-    `Graph: ${c.processes} processes (${c.active_processes} running), ${c.resources} resources, ${c.errors} errors; ` +
+    `Graph: ${_count(c.processes, "process", "processes")} (${c.active_processes} running), ${_count(c.resources, "resource")}, ${_count(c.errors, "error")}; ` +
       `edges ${c.edges.consumes} consumes, ${c.edges.waits_on} waits_on, ${c.edges.blocked_by} blocked_by`,
   );
-  out.push(`Events: ${c.events_accepted} accepted, ${c.events_rejected} rejected; ${c.diagnosis_runs} diagnosis runs over ${c.rules} rules`);
+  out.push(`Events: ${c.events_accepted} accepted, ${c.events_rejected} rejected; ${_count(c.diagnosis_runs, "diagnosis run")} over ${_count(c.rules, "rule")}`);
   return out.join("\n") + "\n";
+}
+
+/** `1 error`, `2 errors`. */
+function _count(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 export const statusCommand = defineCommand({

@@ -36,9 +36,9 @@ ${_scenes(st.scenes, q)}
 <h2 id="sources">Sources</h2>
 ${_sources(st.sources)}
 <h2 id="graph">Graph</h2>
-<p>${c.processes} processes (${c.active_processes} running), ${c.resources} resources, ${c.errors} errors in the window;
+<p>${_count(c.processes, "process", "processes")} (${c.active_processes} running), ${_count(c.resources, "resource")}, ${_count(c.errors, "error")} in the window;
 edges: ${c.edges.consumes} consumes, ${c.edges.waits_on} waits_on, ${c.edges.blocked_by} blocked_by.
-${c.events_accepted} events accepted, ${c.events_rejected} rejected; ${c.diagnosis_runs} diagnosis runs over ${c.rules} rules.</p>
+${_count(c.events_accepted, "event")} accepted, ${c.events_rejected} rejected; ${_count(c.diagnosis_runs, "diagnosis run")} over ${_count(c.rules, "rule")}.</p>
 <h2 id="links">Everything else</h2>
 <ul class="links">
 <li><a href="${_h(rel)}">Metrics</a> for Prometheus to scrape</li>
@@ -91,4 +91,9 @@ function _age(s: number): string {
 /** HTML text and attribute escape, after making control characters visible. */
 function _h(s: string): string {
   return escapeControl(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** `1 error`, `2 errors`. */
+function _count(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
 }

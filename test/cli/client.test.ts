@@ -108,7 +108,7 @@ describe("ps and why against a running exporter", () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^xctl-exporter \d+\.\d+\.\d+ at http:\/\/127\.0\.0\.1:\d+: ready$/m);
     assert.match(r.stdout, /^No source configured/m);
-    assert.match(r.stdout, /^Graph: 3 processes \(3 running\), 3 resources, 1 errors; edges 2 consumes, 1 waits_on, 1 blocked_by$/m);
+    assert.match(r.stdout, /^Graph: 3 processes \(3 running\), 3 resources, 1 error; edges 2 consumes, 1 waits_on, 1 blocked_by$/m);
     const json = await runCli(["status", "--url", server.url, "--json"]);
     assert.equal((JSON.parse(json.stdout) as { counts: { events_accepted: number } }).counts.events_accepted, 7);
   });

@@ -35,5 +35,8 @@ describe("landing page", () => {
     assert.ok(!html.includes("<img"));
     assert.match(html, /href="m"/);
     assert.match(html, /<title>xctl-exporter \(1 active\)<\/title>/);
+    // One of each is said in the singular.
+    assert.match(html, /<p>1 process \(1 running\), 1 resource, 1 error in the window;/);
+    assert.match(html, /; 1 diagnosis run over 14 rules\./);
   });
 });
