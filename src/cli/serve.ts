@@ -101,10 +101,12 @@ export async function runServe(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(SERVE_FLAGS, argv);
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}" (see --help)`);
   applyAliases(values);
+  // The logger first, so that a bad value of any other flag stops start-up in the chosen format.
+  const logFormat = parseChoice(flagLabel(values, "log-format"), values["log-format"] as string, LOG_FORMATS);
+  const log = createLogger(parseChoice(flagLabel(values, "log-level"), values["log-level"] as string, Object.keys(LOG_LEVELS) as LogLevelName[]), logFormat);
+  setProcessLogger(log, logFormat);
   const config = resolveServeConfig(values);
   const hostConfig = resolveCollectorConfig(values);
-  const log = createLogger(config.logLevel, config.logFormat);
-  setProcessLogger(log, config.logFormat);
   // Rules load before anything starts: a bad rule file exits 2 with one line.
   const diagnosis = resolveRuleConfig(values);
   const webConfigFile = (values["web-config"] as string | undefined) || undefined;

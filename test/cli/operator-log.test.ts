@@ -66,4 +66,15 @@ describe("the service's log", () => {
     assert.equal(objs[0].level, "error");
     assert.match(objs[0].msg, /^cannot listen on 192\.0\.2\.55:0: /);
   });
+
+  it("json and logfmt: a bad value of another flag or variable is one line in that format too", SLOW, async () => {
+    const { runCli } = await import("../_helpers.ts");
+    const json = await runCli(["--log-format", "json", "--max-nodes", "5"]);
+    assert.equal(json.code, 2, json.stderr);
+    const objs = json.stderr.trimEnd().split("\n").map((l) => JSON.parse(l) as { level: string; msg: string });
+    assert.deepEqual(objs.map((o) => [o.level, o.msg]), [["error", '--max-nodes: "5" is not an integer from 100 to 100000000']]);
+    const logfmt = await runCli(["--log.format", "logfmt"], { env: { XCTL_PORT: "-1" } });
+    assert.equal(logfmt.code, 2, logfmt.stderr);
+    assert.match(logfmt.stderr, /^ts=\S+Z level=error msg="XCTL_PORT: \\"-1\\" is out of range \(a port number is 0-65535\)"\n$/);
+  });
 });
