@@ -62,9 +62,10 @@ export async function runReplay(argv: string[]): Promise<void> {
 
   await _write(process.stdout, await exporter.metrics.render());
   const rejected = new Map<string, number>();
-  REJECT_REASONS.forEach((r, i) => {
-    if (exporter.counters.rejected[i] > 0) rejected.set(r, exporter.counters.rejected[i]);
-  });
+  for (const r of REJECT_REASONS) {
+    const n = exporter.ingest.rejected(r);
+    if (n > 0) rejected.set(r, n);
+  }
   const scenes = final.matches.map((m) => m.scene);
   await _write(
     process.stderr,
@@ -72,12 +73,12 @@ export async function runReplay(argv: string[]): Promise<void> {
       (scenes.length > 1 ? ` (matching: ${scenes.join(", ")})` : "") +
       "\n",
   );
-  await _write(process.stderr, formatSummary({ accepted: exporter.counters.accepted, rejected, seconds }) + "\n");
+  await _write(process.stderr, formatSummary({ accepted: exporter.ingest.accepted, rejected, seconds }) + "\n");
 }
 
 /** Reads `file` ("-": standard input) to the end into the exporter as one source. */
 export async function replayInto(exporter: Exporter, file: string): Promise<void> {
-  const input = exporter.lineInput("replay");
+  const input = exporter.ingest.feed("replay");
   let fd: number;
   try {
     fd = file === "-" ? 0 : openSync(file, "r");
@@ -93,7 +94,7 @@ export async function replayInto(exporter: Exporter, file: string): Promise<void
       } catch (e) {
         // A non-blocking standard input (a terminal, some pipes) cannot be read synchronously.
         if (fd === 0 && (e as { code?: string }).code === "EAGAIN") {
-          for await (const chunk of process.stdin) input.push(chunk as Uint8Array);
+          for await (const chunk of process.stdin) await input.push(chunk as Uint8Array);
           break;
         }
         throw new Error(`cannot read ${file}: ${_reason(e)}`);
@@ -104,7 +105,7 @@ export async function replayInto(exporter: Exporter, file: string): Promise<void
   } finally {
     if (fd !== 0) closeSync(fd);
   }
-  input.end();
+  await input.end();
 }
 
 export function formatSummary(s: ReplaySummary): string {

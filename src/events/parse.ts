@@ -69,7 +69,3 @@ export function validateEvent(obj: unknown, now: number): XEvent | RejectReason 
     value: value as string,
   };
 }
-
-export function isRejection(r: XEvent | RejectReason): r is RejectReason {
-  return typeof r === "string";
-}

@@ -121,7 +121,7 @@ describe("parser property: garbage never throws, valid lines always count", () =
       const viaExporter: XEvent[] = [];
       const sub = ex.hub.subscribe(null)!;
       const exReasons: string[] = [];
-      const input = ex.lineInput("test", undefined, (r) => exReasons.push(r));
+      const input = ex.ingest.feed("test", { onReject: (r) => exReasons.push(r) });
       for (let i = 0; i < all.length; ) {
         const n = 1 + Math.floor(rand() * 700);
         framer.push(all.subarray(i, i + n));
@@ -145,7 +145,7 @@ describe("parser property: garbage never throws, valid lines always count", () =
         assert.deepEqual({ ...got, ts: want.ts }, want, `event ${i}`);
       }
       assert.deepEqual(exReasons, reasons);
-      assert.equal(ex.counters.accepted, accepted.length);
+      assert.equal(ex.ingest.accepted, accepted.length);
     });
   }
 });

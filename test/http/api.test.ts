@@ -5,7 +5,8 @@ import { Exporter } from "../../src/exporter.ts";
 import { createApp, type AppOptions } from "../../src/http/app.ts";
 import { isLoopback } from "../../src/http/routes/ingest-guard.ts";
 import { createLogger } from "../../src/log.ts";
-import { REJECT_REASON_INDEX } from "../../src/events/schema.ts";
+import type { RejectReason } from "../../src/events/schema.ts";
+import { ingestLine } from "../_ingest.ts";
 
 const T0 = 1_732_500_000_000;
 const LOCAL = { remoteAddress: "127.0.0.1" };
@@ -24,8 +25,8 @@ function line(event_type: string, entity_id: string, value: string, pid: number 
   return JSON.stringify({ ts, event_type, entity_id, job_id, pid, value });
 }
 
-function rejectedCount(exporter: Exporter, reason: string): number {
-  return exporter.counters.rejected[REJECT_REASON_INDEX.get(reason)!];
+function rejectedCount(exporter: Exporter, reason: RejectReason): number {
+  return exporter.ingest.rejected(reason);
 }
 
 /** A request body that yields `chunk` until `total` bytes, counting what was pulled. */
@@ -68,7 +69,7 @@ describe("POST /api/v1/events", () => {
       ],
       rejected_total: 3,
     });
-    assert.equal(exporter.counters.accepted, 3);
+    assert.equal(exporter.ingest.accepted, 3);
     assert.equal(rejectedCount(exporter, "invalid_json"), 1);
     assert.equal(exporter.graph.edges.consumes, 1);
     assert.equal(exporter.graph.edges.waits_on, 1);
@@ -111,7 +112,7 @@ describe("POST /api/v1/events", () => {
         rejected_total: 2,
       });
     }
-    assert.equal(exporter.counters.accepted, 6);
+    assert.equal(exporter.ingest.accepted, 6);
   });
 
   it("takes one object, pretty-printed or not, as application/json", async () => {
@@ -161,7 +162,7 @@ describe("body limit", () => {
     const res = await push("x".repeat(1001), "text/plain", LOCAL, { "content-length": "1001" });
     assert.equal(res.status, 413);
     assert.match(((await res.json()) as { error: string }).error, /larger than 1000 bytes/);
-    assert.equal(exporter.counters.accepted, 0);
+    assert.equal(exporter.ingest.accepted, 0);
   });
 
   it("stops reading a streamed body as soon as it passes the limit", async () => {
@@ -178,9 +179,9 @@ describe("body limit", () => {
     // Everything before the chunk that crossed the limit was ingested; nothing after it.
     const fullChunks = Math.floor(limit / chunk.length);
     assert.equal(body.accepted, fullChunks * perChunk);
-    assert.equal(exporter.counters.accepted, body.accepted);
+    assert.equal(exporter.ingest.accepted, body.accepted);
     assert.ok(state.pulled <= limit + 2 * chunk.length, `pulled ${state.pulled} bytes of a 100 MiB body`);
-    assert.equal(exporter.ingest.queueBytes, 0);
+    assert.equal(exporter.ingest.pushQueue.queueBytes, 0);
   });
 });
 
@@ -194,10 +195,10 @@ describe("ingest guard", () => {
       assert.equal(res.status, 401, String(auth));
       assert.deepEqual(await res.json(), { error: "unauthorized" });
     }
-    assert.equal(exporter.counters.accepted, 0);
+    assert.equal(exporter.ingest.accepted, 0);
     const res = await push(ok, "application/x-ndjson", { remoteAddress: "10.1.2.3" }, { authorization: "bearer s3cret-token" });
     assert.equal(res.status, 200);
-    assert.equal(exporter.counters.accepted, 1);
+    assert.equal(exporter.ingest.accepted, 1);
   });
 
   it("without a token: loopback only (403 otherwise), unless remote is allowed", async () => {
@@ -210,7 +211,7 @@ describe("ingest guard", () => {
     for (const remoteAddress of ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"]) {
       assert.equal((await push(ok, "application/x-ndjson", { remoteAddress })).status, 200, remoteAddress);
     }
-    assert.equal(exporter.counters.accepted, 4);
+    assert.equal(exporter.ingest.accepted, 4);
     const open = setup({ ingest: { allowRemote: true } });
     assert.equal((await open.push(ok, "application/x-ndjson", { remoteAddress: "10.0.0.5" })).status, 200);
   });
@@ -234,18 +235,18 @@ describe("ingest queue bound", () => {
     });
     const first = push(held);
     // Wait until the first push has read its bytes and holds them.
-    for (let i = 0; i < 200 && exporter.ingest.queueBytes === 0; i++) await new Promise((r) => setTimeout(r, 5));
-    assert.equal(exporter.ingest.queueBytes, bytes.length);
+    for (let i = 0; i < 200 && exporter.ingest.pushQueue.queueBytes === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(exporter.ingest.pushQueue.queueBytes, bytes.length);
 
     const refused = await push(line("compute.util", "gpu-1", "1"));
     assert.equal(refused.status, 503);
     assert.equal(refused.headers.get("retry-after"), "1");
     assert.match(((await refused.json()) as { error: string }).error, /queue full/);
-    assert.equal(exporter.ingest.queueFull.get("http"), 1);
+    assert.equal(exporter.ingest.pushQueue.queueFull.get("http"), 1);
 
     release();
     assert.deepEqual(await (await first).json(), { accepted: 20, rejected: [], rejected_total: 0 });
-    assert.equal(exporter.ingest.queueBytes, 0);
+    assert.equal(exporter.ingest.pushQueue.queueBytes, 0);
     assert.equal((await push(line("compute.util", "gpu-1", "1"))).status, 200);
   });
 });
@@ -314,7 +315,7 @@ describe("graph routes", () => {
 
   it("GET /api/v1/why/:pid carries the scenes the diagnosis hook returns", async () => {
     const exporter = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
-    exporter.ingestLine(line("compute.util", "gpu-0", "1", 5), "test");
+    await ingestLine(exporter, line("compute.util", "gpu-0", "1", 5), "test");
     const app = createApp(exporter, { scenesFor: (pid) => (pid === 5 ? [{ scene: "gpu_oom", confidence: 1 }] : []) });
     const res = await app.fetch(new Request("http://x/api/v1/why/5"), LOCAL);
     assert.deepEqual(((await res.json()) as { scenes: unknown }).scenes, [{ scene: "gpu_oom", confidence: 1 }]);

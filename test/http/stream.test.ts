@@ -6,6 +6,7 @@ import { Exporter, type ExporterOptions } from "../../src/exporter.ts";
 import { createApp, type AppOptions } from "../../src/http/app.ts";
 import { createLogger } from "../../src/log.ts";
 import { eventually, scrape, startExporter, type RunningExporter } from "../_helpers.ts";
+import { ingestLine } from "../_ingest.ts";
 
 const T0 = 1_732_500_000_000;
 const LOCAL = { remoteAddress: "127.0.0.1" };
@@ -119,7 +120,7 @@ describe("event stream limits", () => {
     assert.equal(exporter.hub.clients, 1);
 
     // The reader takes nothing more while ten events arrive: past four it is dropped.
-    for (let i = 0; i < 10; i++) exporter.ingestLine(line("compute.util", "gpu-0", String(i), 1), "test");
+    for (let i = 0; i < 10; i++) await ingestLine(exporter, line("compute.util", "gpu-0", String(i), 1), "test");
     assert.equal(exporter.hub.clients, 0);
     assert.equal(exporter.hub.dropped.get("slow"), 1);
     assert.match(await exporter.metrics.render(), /^xctl_sse_dropped_total\{reason="slow"\} 1$/m);
@@ -135,8 +136,8 @@ describe("event stream limits", () => {
     const sse = new SseReader((await open("?type=compute.util")).body!);
     await sse.until(() => sse.comments.length > 0);
     for (let i = 0; i < 50; i++) {
-      exporter.ingestLine(line("compute.util", "gpu-0", String(i), 1), "test");
-      exporter.ingestLine(line("compute.mem", "gpu-0", String(i), 1), "test"); // filtered out
+      await ingestLine(exporter, line("compute.util", "gpu-0", String(i), 1), "test");
+      await ingestLine(exporter, line("compute.mem", "gpu-0", String(i), 1), "test"); // filtered out
       await sse.until(() => sse.events.length > i);
     }
     assert.deepEqual(sse.events.map((e) => e.value), Array.from({ length: 50 }, (_, i) => String(i)));

@@ -31,7 +31,7 @@ const _LINE_TYPES = new Set([
 export function eventRoutes(exporter: Exporter, opts: EventRouteOptions = {}): Hono<AppEnv> {
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const bound = opts.queueBytes ?? 4 * maxBody;
-  const ingest = exporter.ingest;
+  const queue = exporter.ingest.pushQueue;
   const api = new Hono<AppEnv>();
 
   api.post("/api/v1/events", ingestGuard(opts), async (c) => {
@@ -45,28 +45,13 @@ export function eventRoutes(exporter: Exporter, opts: EventRouteOptions = {}): H
 
     const length = _contentLength(c.req.header("content-length"));
     if (length > maxBody) return c.json({ error: `request body larger than ${maxBody} bytes` }, 413);
-    // A push always gets through when nothing else is in flight, so a bound below one body
-    // slows pushes down but never locks them out.
-    if (ingest.queueBytes > 0 && ingest.queueBytes + length > bound) {
-      ingest.queueFull.set("http", (ingest.queueFull.get("http") ?? 0) + 1);
-      return c.json({ error: "ingest queue full, retry shortly" }, 503, { "Retry-After": "1" });
-    }
-
-    // Bytes in flight: the declared length up front, then whatever arrives beyond it.
-    let held = length;
-    let read = 0;
-    ingest.queueBytes += held;
+    const reservation = queue.admit(length, bound);
+    if (reservation === undefined) return c.json({ error: "ingest queue full, retry shortly" }, 503, { "Retry-After": "1" });
     try {
-      const result = await ingestPush(exporter, c.req.raw.body, {
+      const result = await ingestPush(exporter.ingest, c.req.raw.body, {
         maxBodyBytes: maxBody,
         json,
-        onBytes: (n) => {
-          read += n;
-          if (read > held) {
-            ingest.queueBytes += read - held;
-            held = read;
-          }
-        },
+        onBytes: (n) => reservation.received(n),
       });
       return c.json(result);
     } catch (e) {
@@ -76,7 +61,7 @@ export function eventRoutes(exporter: Exporter, opts: EventRouteOptions = {}): H
       if (e instanceof BodyReadError) return c.json({ error: e.message }, 400);
       throw e;
     } finally {
-      ingest.queueBytes -= held;
+      reservation.release();
     }
   });
 

@@ -1,8 +1,9 @@
-// Reads one pushed body into the exporter as it arrives: NDJSON goes line by line through the
+// Reads one pushed body into the ingest pipeline as it arrives: NDJSON goes line by line through the
 // same framing as every other source, never held whole; a JSON array or object (a bounded
 // body) is parsed in one piece. Each rejection keeps its 1-based line (or array element).
-import type { Exporter, LineInput } from "../../exporter.ts";
 import type { RejectReason } from "../../events/schema.ts";
+import type { Feed } from "../../ingest/feed.ts";
+import type { IngestPipeline } from "../../ingest/pipeline.ts";
 
 /** Rejections listed in the answer; the rest are only counted. */
 export const MAX_LISTED_REJECTIONS = 100;
@@ -34,10 +35,10 @@ export class BodyReadError extends Error {
   override name = "BodyReadError";
 }
 
-export async function ingestPush(exporter: Exporter, body: ReadableStream<Uint8Array> | null, opts: PushOptions): Promise<PushResult> {
+export async function ingestPush(pipeline: IngestPipeline, body: ReadableStream<Uint8Array> | null, opts: PushOptions): Promise<PushResult> {
   const tally = new _Tally();
   if (body === null) return tally.result();
-  const lines = new _LineFeed(exporter, tally);
+  const lines = new _LineFeed(pipeline, tally);
   const reader = body.getReader();
   // NDJSON can never start with "[", so a bare array is recognised whatever the content type.
   let mode: "sniff" | "lines" | "json" = opts.json ? "json" : "sniff";
@@ -56,7 +57,7 @@ export async function ingestPush(exporter: Exporter, body: ReadableStream<Uint8A
     bytes += value.length;
     if (bytes > opts.maxBodyBytes) {
       reader.cancel().catch(() => {});
-      throw new BodyTooLarge(tally.accepted);
+      throw new BodyTooLarge(tally.accepted + lines.accepted);
     }
     opts.onBytes?.(value.length);
     if (mode === "sniff") {
@@ -66,14 +67,15 @@ export async function ingestPush(exporter: Exporter, body: ReadableStream<Uint8A
         continue;
       }
       mode = first === 0x5b ? "json" : "lines";
-      if (mode === "lines") for (const h of held.splice(0)) lines.feed(h);
+      if (mode === "lines") for (const h of held.splice(0)) await lines.feed(h);
     }
     if (mode === "json") held.push(value);
-    else lines.feed(value);
+    else await lines.feed(value);
   }
-  if (mode === "json") _ingestJson(exporter, _concat(held, bytes), tally, lines);
-  else for (const h of held) lines.feed(h);
-  lines.end();
+  if (mode === "json") await _ingestJson(pipeline, _concat(held, bytes), tally, lines);
+  else for (const h of held) await lines.feed(h);
+  await lines.end();
+  tally.accepted += lines.accepted;
   return tally.result();
 }
 
@@ -93,57 +95,52 @@ class _Tally {
 }
 
 /**
- * Feeds the framer one physical line at a time, so each rejection it reports belongs to the
- * line being fed. Acceptances are counted from the exporter's counter around each push: the
- * push is synchronous, so nothing else can move it in between.
+ * Feeds the pipeline one physical line at a time, so each rejection it reports belongs to the
+ * line being fed; waits when ingest has spent its share of the turn.
  */
 class _LineFeed {
   private _line = 1;
-  private readonly _input: LineInput;
+  private readonly _feed: Feed;
 
-  constructor(
-    private readonly _exporter: Exporter,
-    private readonly _tally: _Tally,
-  ) {
-    this._input = _exporter.lineInput("http", undefined, (reason) => _tally.reject(this._line, reason));
+  constructor(pipeline: IngestPipeline, tally: _Tally) {
+    this._feed = pipeline.feed("http", { onReject: (reason) => tally.reject(this._line, reason) });
   }
 
-  feed(chunk: Uint8Array): void {
+  get accepted(): number {
+    return this._feed.accepted;
+  }
+
+  async feed(chunk: Uint8Array): Promise<void> {
     let from = 0;
     while (from < chunk.length) {
       const nl = chunk.indexOf(10, from);
       const to = nl === -1 ? chunk.length : nl + 1;
-      this._counted(() => this._input.push(chunk.subarray(from, to)));
+      const wait = this._feed.push(chunk.subarray(from, to));
+      if (wait !== undefined) await wait;
       if (nl === -1) return;
       this._line++;
       from = to;
     }
   }
 
-  end(): void {
-    this._counted(() => this._input.end());
-  }
-
-  private _counted(f: () => void): void {
-    const before = this._exporter.counters.accepted;
-    f();
-    this._tally.accepted += this._exporter.counters.accepted - before;
+  async end(): Promise<void> {
+    await this._feed.end();
   }
 }
 
-function _ingestJson(exporter: Exporter, bytes: Uint8Array, tally: _Tally, lines: _LineFeed): void {
+async function _ingestJson(pipeline: IngestPipeline, bytes: Uint8Array, tally: _Tally, lines: _LineFeed): Promise<void> {
   let value: unknown;
   try {
     value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
   } catch {
     // Not one JSON document: NDJSON sent as application/json, or garbage. Frame it as lines,
     // so every good line still counts and each bad one gets its reason.
-    lines.feed(bytes);
+    await lines.feed(bytes);
     return;
   }
   const items = Array.isArray(value) ? value : [value];
   for (let i = 0; i < items.length; i++) {
-    const reason = exporter.ingestObject(items[i], "http");
+    const reason = pipeline.object(items[i], "http");
     if (reason === undefined) tally.accepted++;
     else tally.reject(i + 1, reason);
   }
