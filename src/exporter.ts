@@ -26,6 +26,8 @@ export interface ExporterOptions {
   processMetrics?: boolean;
   /** Run the wall-clock cleanup timer (off for replay, which follows event time only). */
   liveClock?: boolean;
+  /** How far an event's ts may run ahead of the clock (default 5 minutes): SPEC §2's future_ts. */
+  maxClockSkewMs?: number;
   /** Feeds yield to the event loop between slices of work (default: as liveClock). */
   fairIngest?: boolean;
   /** Diagnosis rules (default: the embedded set). */
@@ -67,6 +69,7 @@ export class Exporter {
       log: this.log,
       maxLineBytes: opts.maxLineBytes,
       fair: opts.fairIngest ?? this._liveClock,
+      clock: { maxSkewMs: opts.maxClockSkewMs },
       sink: (ev, wall) => this._accepted(ev, wall),
     });
     const hub = this.hub;

@@ -14,6 +14,7 @@ import { parseChoice, parseDuration, parseInteger, parseSize } from "./parse-val
 
 export const REPLAY_FLAGS: FlagDefs = {
   "error-window": { type: "string", default: "5m", description: "How long an error node lives after its last event", valueHint: "duration" },
+  "max-clock-skew": { type: "string", default: "5m", description: "Reject events whose ts runs further ahead of the wall clock (future_ts)", valueHint: "duration" },
   "max-nodes": { type: "string", default: "100000", description: "Bound on graph nodes", valueHint: "n" },
   "resource-ttl": { type: "string", default: "0s", description: "Drop resources not updated for this long (0s keeps them)", valueHint: "duration" },
   "max-line-bytes": { type: "string", default: "64KiB", description: "Longest accepted event line", valueHint: "size" },
@@ -43,6 +44,7 @@ export async function runReplay(argv: string[]): Promise<void> {
     log: createLogger(parseChoice("log-level", values["log-level"] as string, Object.keys(LOG_LEVELS) as LogLevelName[])),
     errorWindowMs: parseDuration("error-window", values["error-window"] as string),
     maxNodes: parseInteger("max-nodes", values["max-nodes"] as string, 100, 100_000_000),
+    maxClockSkewMs: parseDuration("max-clock-skew", values["max-clock-skew"] as string),
     resourceTtlMs: parseDuration("resource-ttl", values["resource-ttl"] as string),
     maxLineBytes: parseSize("max-line-bytes", values["max-line-bytes"] as string),
     processMetrics: false,

@@ -26,6 +26,7 @@ export const SERVE_FLAGS: FlagDefs = {
   },
   stdin: { type: "boolean", default: false, description: "Read events from standard input too" },
   "error-window": { type: "string", default: "5m", description: "How long an error node lives after its last event", valueHint: "duration" },
+  "max-clock-skew": { type: "string", default: "5m", description: "Reject events whose ts runs further ahead of the wall clock (future_ts)", valueHint: "duration" },
   "max-nodes": { type: "string", default: "100000", description: "Bound on graph nodes; past it the least recent processes are evicted", valueHint: "n" },
   "resource-ttl": { type: "string", default: "0s", description: "Drop resources not updated for this long (0s keeps them)", valueHint: "duration" },
   "max-line-bytes": { type: "string", default: "64KiB", description: "Longest accepted event line", valueHint: "size" },
@@ -50,6 +51,7 @@ export interface ServeConfig {
   maxNodes: number;
   resourceTtlMs: number;
   maxLineBytes: number;
+  maxClockSkewMs: number;
   maxSseClients: number;
   maxBodyBytes: number;
   ingestToken: string | undefined;
@@ -70,6 +72,7 @@ export function resolveServeConfig(v: FlagValues): ServeConfig {
     probes: (v.probe as string[] | undefined) ?? [],
     stdin: v.stdin === true,
     errorWindowMs: parseDuration("error-window", v["error-window"] as string),
+    maxClockSkewMs: parseDuration("max-clock-skew", v["max-clock-skew"] as string),
     maxNodes: parseInteger("max-nodes", v["max-nodes"] as string, 100, 100_000_000),
     resourceTtlMs: parseDuration("resource-ttl", v["resource-ttl"] as string),
     maxLineBytes: parseSize("max-line-bytes", v["max-line-bytes"] as string),
@@ -104,6 +107,7 @@ export async function runServe(argv: string[]): Promise<void> {
     maxNodes: config.maxNodes,
     resourceTtlMs: config.resourceTtlMs,
     maxLineBytes: config.maxLineBytes,
+    maxClockSkewMs: config.maxClockSkewMs,
     maxSseClients: config.maxSseClients,
   });
   const stdin = config.stdin ? new StdinSource() : null;

@@ -62,6 +62,8 @@ export const REJECT_REASONS = [
   "bad_type",
   "bad_value",
   "too_long",
+  "future_ts",
+  "bad_ts",
 ] as const;
 
 export type RejectReason = (typeof REJECT_REASONS)[number];

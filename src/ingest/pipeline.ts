@@ -1,6 +1,6 @@
 // The ingest pipeline: the one way events get in. Bytes (a probe's pipe, standard input, a
 // pushed NDJSON body, a replayed file) go through a `Feed`, parsed objects (a JSON push, a
-// built-in source) through `object()`. Framing, the byte scanner, validation,
+// built-in source) through `object()`. Framing, the byte scanner, validation, the clock checks,
 // the counters, the rejection log and the push queue live here; an accepted event leaves
 // through the sink the composition root wires to graph, diagnosis and the live stream.
 // Nothing else changes an ingest counter.
@@ -13,6 +13,7 @@ import { Feed, type FeedOptions } from "./feed.ts";
 import { Fairness } from "./fairness.ts";
 import { PushQueue } from "./push-queue.ts";
 import { RejectLog } from "./reject-log.ts";
+import { ClockGuard, type ClockOptions } from "./clock.ts";
 
 /** Where accepted events go: `wall` is the receipt time. */
 export type IngestSink = (ev: XEvent, wall: number) => void;
@@ -34,6 +35,8 @@ export interface IngestOptions {
   fair?: boolean;
   /** Work per event-loop turn before feeds yield, in ms (default 4). */
   sliceMs?: number;
+  /** The clock checks of SPEC §2 (future_ts, bad_ts). */
+  clock?: ClockOptions;
 }
 
 export class IngestPipeline {
@@ -45,6 +48,8 @@ export class IngestPipeline {
   readonly fairness: Fairness;
   /** The byte-level fast path of parsing, shared by every feed (one thread reads them all). */
   readonly scanner = new EventScanner();
+  /** Which timestamps to trust. */
+  readonly clock: ClockGuard;
   private readonly _sink: IngestSink;
   private readonly _rejectLog: RejectLog;
 
@@ -54,6 +59,7 @@ export class IngestPipeline {
     this._rejectLog = new RejectLog(opts.log);
     this.fairness = new Fairness(opts.fair ?? true, opts.sliceMs ?? 4);
     this.pushQueue = new PushQueue();
+    this.clock = new ClockGuard(opts.clock);
   }
 
   get accepted(): number {
@@ -84,10 +90,15 @@ export class IngestPipeline {
   }
 
   /**
-   * One event that passed the schema: counted and handed to the sink.
+   * One event that passed the schema: the clock checks, then counted and handed to the sink.
    * @internal for feeds; returns the rejection reason, or undefined when accepted.
    */
   accept(ev: XEvent, source: string, mark: SourceMark | undefined, wall: number): RejectReason | undefined {
+    const bad = this.clock.check(ev.ts, wall);
+    if (bad !== undefined) {
+      this.reject(bad, this.clock.explain(bad, ev.ts, wall), source);
+      return bad;
+    }
     const c = this.counters;
     c.accepted++;
     c.byType[eventTypeIndex(ev.event_type)]++;
