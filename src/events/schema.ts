@@ -64,6 +64,7 @@ export const REJECT_REASONS = [
   "too_long",
   "future_ts",
   "bad_ts",
+  "too_deep",
 ] as const;
 
 export type RejectReason = (typeof REJECT_REASONS)[number];

@@ -14,6 +14,7 @@ import { Fairness } from "./fairness.ts";
 import { PushQueue } from "./push-queue.ts";
 import { RejectLog } from "./reject-log.ts";
 import { ClockGuard, type ClockOptions } from "./clock.ts";
+import { JsonSplitter, MAX_ELEMENT_DEPTH } from "./json-document.ts";
 
 /** Where accepted events go: `wall` is the receipt time. */
 export type IngestSink = (ev: XEvent, wall: number) => void;
@@ -90,6 +91,59 @@ export class IngestPipeline {
   }
 
   /**
+   * A JSON document (one event object or an array of them, as `application/json` pushes send):
+   * each element checked for depth before it is parsed, each parsed and validated on its own,
+   * yielding between slices in live mode. `onReject` gets the 1-based element and the reason.
+   * Returns the count accepted, or undefined when `bytes` is not one array or object (the
+   * caller frames it as lines instead).
+   */
+  async document(bytes: Uint8Array, source: string, onReject: (element: number, reason: RejectReason) => void): Promise<number | undefined> {
+    const fairness = this.fairness;
+    const splitter = new JsonSplitter(bytes);
+    while (!splitter.done) {
+      if (fairness.exhausted) await fairness.nextTurn();
+      const t0 = performance.now();
+      splitter.step();
+      fairness.charge(t0, performance.now());
+    }
+    const elements = splitter.elements;
+    if (elements === undefined) return undefined;
+    let accepted = 0;
+    for (let k = 0; k < elements.length; k++) {
+      if (fairness.exhausted) await fairness.nextTurn();
+      const t0 = performance.now();
+      const { from, to, depth } = elements[k];
+      let reason: RejectReason | undefined;
+      if (depth > MAX_ELEMENT_DEPTH) {
+        reason = "too_deep";
+        this.reject(reason, `nested ${depth} levels deep (at most ${MAX_ELEMENT_DEPTH}): ${_latin1(bytes, from, to)}`, source);
+      } else {
+        let text: string | undefined;
+        try {
+          text = _utf8.decode(bytes.subarray(from, to));
+        } catch {
+          reason = "invalid_utf8";
+          this.reject(reason, "", source);
+        }
+        if (text !== undefined) {
+          let obj: unknown;
+          try {
+            obj = JSON.parse(text);
+          } catch {
+            reason = "invalid_json";
+            this.reject(reason, text, source);
+          }
+          if (reason === undefined) reason = this.object(obj, source);
+        }
+      }
+      if (reason === undefined) accepted++;
+      else onReject(k + 1, reason);
+      fairness.charge(t0, performance.now());
+    }
+    return accepted;
+  }
+
+  /**
    * One event that passed the schema: the clock checks, then counted and handed to the sink.
    * @internal for feeds; returns the rejection reason, or undefined when accepted.
    */
@@ -114,10 +168,17 @@ export class IngestPipeline {
   }
 }
 
+const _utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The start of a rejected value for the log; never throws (a deep or cyclic value included). */
 function _sample(obj: unknown): string {
   try {
-    return JSON.stringify(obj)?.slice(0, 120) ?? String(obj);
+    return JSON.stringify(obj)?.slice(0, 120) ?? typeof obj;
   } catch {
-    return String(obj);
+    return typeof obj;
   }
+}
+
+function _latin1(buf: Uint8Array, from: number, to: number): string {
+  return String.fromCharCode.apply(null, buf.subarray(from, Math.min(to, from + 120)) as unknown as number[]);
 }

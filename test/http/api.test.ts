@@ -101,18 +101,46 @@ describe("POST /api/v1/events", () => {
   it("takes a JSON array, numbering rejections by element", async () => {
     const { exporter, push } = setup();
     const arr = [JSON.parse(line("compute.util", "gpu-0", "1", 1)), 5, { event_type: "compute.util" }, JSON.parse(line("error.hw", "gpu-0", "XID_79"))];
-    for (const type of ["application/json", null, "application/x-ndjson"]) {
+    const res = await push(JSON.stringify(arr), "application/json");
+    assert.deepEqual(await res.json(), {
+      accepted: 2,
+      rejected: [
+        { line: 2, reason: "not_object" },
+        { line: 3, reason: "missing_field" },
+      ],
+      rejected_total: 2,
+    });
+    assert.equal(exporter.ingest.accepted, 2);
+  });
+
+  it("lets the content type decide: an array sent as NDJSON is one line that is not an event", async () => {
+    const { exporter, push } = setup();
+    const arr = [JSON.parse(line("compute.util", "gpu-0", "1", 1))];
+    for (const type of [null, "application/x-ndjson"]) {
       const res = await push(JSON.stringify(arr), type);
-      assert.deepEqual(await res.json(), {
-        accepted: 2,
-        rejected: [
-          { line: 2, reason: "not_object" },
-          { line: 3, reason: "missing_field" },
-        ],
-        rejected_total: 2,
-      });
+      assert.deepEqual(await res.json(), { accepted: 0, rejected: [{ line: 1, reason: "not_object" }], rejected_total: 1 });
     }
-    assert.equal(exporter.ingest.accepted, 6);
+    assert.equal(exporter.ingest.accepted, 0);
+  });
+
+  it("rejects a too deeply nested element alone, before parsing it, and keeps the elements around it", async () => {
+    const { exporter, push } = setup();
+    const deep = "[".repeat(100_000) + "]".repeat(100_000);
+    const nested = `{"event_type":"compute.util","entity_id":"g","x":${"[".repeat(70)}${"]".repeat(70)}}`;
+    const body = `[${line("compute.util", "gpu-0", "1", 1)},${deep},${nested},{"broken":},${line("compute.util", "gpu-1", "2", 2)}]`;
+    const res = await push(body, "application/json");
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), {
+      accepted: 2,
+      rejected: [
+        { line: 2, reason: "too_deep" },
+        { line: 3, reason: "too_deep" },
+        { line: 4, reason: "invalid_json" },
+      ],
+      rejected_total: 3,
+    });
+    assert.equal(exporter.ingest.accepted, 2);
+    assert.equal(rejectedCount(exporter, "too_deep"), 2);
   });
 
   it("takes one object, pretty-printed or not, as application/json", async () => {

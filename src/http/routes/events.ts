@@ -15,8 +15,9 @@ export interface EventRouteOptions extends IngestGuardOptions {
   queueBytes?: number;
 }
 
-// Whatever the type says, the body is framed as NDJSON (a bare array is recognised too);
-// only application/json is parsed as one document. Anything else is refused.
+// The content type decides: application/json is parsed as one document (an array of events or
+// one event); these types are framed as NDJSON, whatever the body starts with (a line holding
+// an array is rejected as not_object). Anything else is refused (415).
 const _LINE_TYPES = new Set([
   "",
   "application/x-ndjson",

@@ -1,6 +1,7 @@
 // Reads one pushed body into the ingest pipeline as it arrives: NDJSON goes line by line through the
 // same framing as every other source, never held whole; a JSON array or object (a bounded
-// body) is parsed in one piece. Each rejection keeps its 1-based line (or array element).
+// body, `application/json`) is split into its elements and each parsed on its own. Each
+// rejection keeps its 1-based line (or array element).
 import type { RejectReason } from "../../events/schema.ts";
 import type { Feed } from "../../ingest/feed.ts";
 import type { IngestPipeline } from "../../ingest/pipeline.ts";
@@ -40,8 +41,8 @@ export async function ingestPush(pipeline: IngestPipeline, body: ReadableStream<
   if (body === null) return tally.result();
   const lines = new _LineFeed(pipeline, tally);
   const reader = body.getReader();
-  // NDJSON can never start with "[", so a bare array is recognised whatever the content type.
-  let mode: "sniff" | "lines" | "json" = opts.json ? "json" : "sniff";
+  // The content type decides: application/json is one document, anything else NDJSON lines.
+  const json = opts.json;
   const held: Uint8Array[] = [];
   let bytes = 0;
   for (;;) {
@@ -60,20 +61,10 @@ export async function ingestPush(pipeline: IngestPipeline, body: ReadableStream<
       throw new BodyTooLarge(tally.accepted + lines.accepted);
     }
     opts.onBytes?.(value.length);
-    if (mode === "sniff") {
-      const first = _firstNonSpace(value);
-      if (first === -1) {
-        held.push(value);
-        continue;
-      }
-      mode = first === 0x5b ? "json" : "lines";
-      if (mode === "lines") for (const h of held.splice(0)) await lines.feed(h);
-    }
-    if (mode === "json") held.push(value);
+    if (json) held.push(value);
     else await lines.feed(value);
   }
-  if (mode === "json") await _ingestJson(pipeline, _concat(held, bytes), tally, lines);
-  else for (const h of held) await lines.feed(h);
+  if (json) await _ingestJson(pipeline, _concat(held, bytes), tally, lines);
   await lines.end();
   tally.accepted += lines.accepted;
   return tally.result();
@@ -129,29 +120,11 @@ class _LineFeed {
 }
 
 async function _ingestJson(pipeline: IngestPipeline, bytes: Uint8Array, tally: _Tally, lines: _LineFeed): Promise<void> {
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch {
-    // Not one JSON document: NDJSON sent as application/json, or garbage. Frame it as lines,
-    // so every good line still counts and each bad one gets its reason.
-    await lines.feed(bytes);
-    return;
-  }
-  const items = Array.isArray(value) ? value : [value];
-  for (let i = 0; i < items.length; i++) {
-    const reason = pipeline.object(items[i], "http");
-    if (reason === undefined) tally.accepted++;
-    else tally.reject(i + 1, reason);
-  }
-}
-
-function _firstNonSpace(b: Uint8Array): number {
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i];
-    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return c;
-  }
-  return -1;
+  const accepted = await pipeline.document(bytes, "http", (element, reason) => tally.reject(element, reason));
+  // Not one JSON document: NDJSON sent as application/json, or garbage. Frame it as lines, so
+  // every good line still counts and each bad one gets its reason.
+  if (accepted === undefined) await lines.feed(bytes);
+  else tally.accepted += accepted;
 }
 
 function _concat(parts: Uint8Array[], total: number): Uint8Array {
