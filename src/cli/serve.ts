@@ -124,7 +124,7 @@ export async function runServe(argv: string[]): Promise<void> {
       queueBytes: config.ingestQueueBytes,
     },
   });
-  const server = await serve({ port: config.port, hostname: config.host, tls: web?.tls, fetch: (req, env) => app.fetch(req, env) });
+  const server = await serve({ port: config.port, hostname: config.host, tls: web?.tls, fetch: (req, env) => app.fetch(req, env), log: (line) => log.warn(line) });
   exporter.start();
   log.info(`xctl-exporter ${VERSION} (${runtimeName} ${runtimeVersion}) listening on ${web?.tls ? "https" : "http"}://${_hostForUrl(config.host)}:${server.port}${config.metricsPath}`);
 

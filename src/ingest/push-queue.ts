@@ -9,39 +9,32 @@ export class PushQueue {
 
   /**
    * Admits a push declaring `declared` bytes under `bound`, or refuses it (undefined, counted).
-   * A push always gets through when nothing else is in flight, so a bound below one body slows
-   * pushes down but never locks them out.
+   * Pushes in flight are charged by the bytes they have sent, not by what they declared, so
+   * slow clients that declare much and send little hold little. A push always gets through
+   * when nothing else is in flight, so a bound below one body slows pushes down but never
+   * locks them out.
    */
   admit(declared: number, bound: number): PushReservation | undefined {
     if (this.queueBytes > 0 && this.queueBytes + declared > bound) {
       this.queueFull.set("http", (this.queueFull.get("http") ?? 0) + 1);
       return undefined;
     }
-    return new PushReservation(this, declared);
+    return new PushReservation(this);
   }
 }
 
-/** One admitted push: holds its declared length up front, then whatever arrives beyond it. */
+/** One admitted push: holds the bytes it has received until it is done. */
 export class PushReservation {
-  private _held: number;
-  private _read = 0;
+  private _held = 0;
   private _released = false;
 
-  constructor(
-    private readonly _queue: PushQueue,
-    declared: number,
-  ) {
-    this._held = declared;
-    _queue.queueBytes += declared;
-  }
+  constructor(private readonly _queue: PushQueue) {}
 
   /** `n` more body bytes arrived. */
   received(n: number): void {
-    this._read += n;
-    if (this._read > this._held && !this._released) {
-      this._queue.queueBytes += this._read - this._held;
-      this._held = this._read;
-    }
+    if (this._released) return;
+    this._held += n;
+    this._queue.queueBytes += n;
   }
 
   release(): void {

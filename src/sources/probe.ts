@@ -134,10 +134,19 @@ export class CommandProbe implements Source {
       run.spawnError = e;
       finish(null, null); // not every runtime follows a failed spawn with "close"
     });
-    child.on("exit", () => {
+    child.on("exit", (code: number | null, signal: string | null) => {
       // Children the probe left behind would hold the pipe open and pile up with restarts.
       _signalGroup(child, "SIGTERM");
       setTimeout(() => finished || _signalGroup(child, "SIGKILL"), this.killGraceMs).unref?.();
+      // The probe's exit is what counts, not the end of its pipes: a grandchild in its own
+      // session (setsid) escapes the group signals and may hold stdout open for ever. Once the
+      // group has had its grace, stop reading and restart whoever still holds the pipe.
+      setTimeout(() => {
+        if (finished) return;
+        out.destroy();
+        child.stderr?.destroy();
+        finish(code, signal);
+      }, this.killGraceMs + 250).unref?.();
     });
     child.on("close", (code: number | null, signal: string | null) => finish(code, signal));
 

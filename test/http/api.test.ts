@@ -279,6 +279,42 @@ describe("ingest queue bound", () => {
   });
 });
 
+describe("slow pushes", () => {
+  it("hold the queue only by the bytes they sent, not by what they declared", async () => {
+    const { exporter, push } = setup({ ingest: { maxBodyBytes: 1 << 20, queueBytes: 1 << 20 } });
+    const releases: (() => void)[] = [];
+    const slow = [];
+    for (let i = 0; i < 4; i++) {
+      const held = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(new TextEncoder().encode("{"));
+          releases.push(() => c.close());
+        },
+      });
+      slow.push(push(held, "application/x-ndjson", LOCAL, { "content-length": String(1 << 20) }));
+    }
+    for (let i = 0; i < 200 && exporter.ingest.pushQueue.queueBytes < 4; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(exporter.ingest.pushQueue.queueBytes, 4, "each holds the one byte it sent");
+    assert.equal((await push(line("compute.util", "gpu-1", "1"))).status, 200);
+    for (const r of releases) r();
+    for (const res of await Promise.all(slow)) assert.equal(res.status, 200);
+    assert.equal(exporter.ingest.pushQueue.queueBytes, 0);
+  });
+
+  it("a body that stops sending gets 408 after the idle timeout and frees its bytes", async () => {
+    const { exporter, push } = setup({ ingest: { bodyIdleMs: 200 } });
+    const stalled = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode(line("compute.util", "gpu-0", "1") + "\n{"));
+      },
+    });
+    const res = await push(stalled);
+    assert.equal(res.status, 408);
+    assert.match(((await res.json()) as { error: string }).error, /idle/);
+    assert.equal(exporter.ingest.pushQueue.queueBytes, 0);
+  });
+});
+
 describe("graph routes", () => {
   async function scenario() {
     const s = setup();

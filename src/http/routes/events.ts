@@ -4,7 +4,7 @@ import { Hono } from "hono";
 import type { Exporter } from "../../exporter.ts";
 import type { AppEnv } from "../env.ts";
 import { ingestGuard, type IngestGuardOptions } from "./ingest-guard.ts";
-import { BodyReadError, BodyTooLarge, ingestPush } from "./push-body.ts";
+import { BodyIdle, BodyReadError, BodyTooLarge, ingestPush } from "./push-body.ts";
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 
@@ -13,6 +13,8 @@ export interface EventRouteOptions extends IngestGuardOptions {
   maxBodyBytes?: number;
   /** Bound on body bytes being ingested by all pushes together (default 4 × maxBodyBytes). */
   queueBytes?: number;
+  /** A body that sends nothing for this long gets 408 (default 10 s). */
+  bodyIdleMs?: number;
 }
 
 // The content type decides: application/json is parsed as one document (an array of events or
@@ -53,6 +55,7 @@ export function eventRoutes(exporter: Exporter, opts: EventRouteOptions = {}): H
         maxBodyBytes: maxBody,
         json,
         onBytes: (n) => reservation.received(n),
+        idleMs: opts.bodyIdleMs,
       });
       return c.json(result);
     } catch (e) {
@@ -60,6 +63,7 @@ export function eventRoutes(exporter: Exporter, opts: EventRouteOptions = {}): H
         return c.json({ error: `request body larger than ${maxBody} bytes`, accepted: e.accepted }, 413);
       }
       if (e instanceof BodyReadError) return c.json({ error: e.message }, 400);
+      if (e instanceof BodyIdle) return c.json({ error: e.message }, 408, { Connection: "close" });
       throw e;
     } finally {
       reservation.release();

@@ -21,6 +21,16 @@ export interface PushOptions {
   json: boolean;
   /** Told of every chunk read, before it is ingested (the in-flight byte count). */
   onBytes?: (n: number) => void;
+  /** A body that sends nothing for this long is given up (BodyIdle); default 10 s. */
+  idleMs?: number;
+}
+
+/** Default idle timeout of a request body. */
+export const DEFAULT_BODY_IDLE_MS = 10_000;
+
+/** The client stopped sending its body for longer than the idle timeout. */
+export class BodyIdle extends Error {
+  override name = "BodyIdle";
 }
 
 /** The body passed maxBodyBytes: reading stopped there; `accepted` lines were already taken. */
@@ -43,14 +53,23 @@ export async function ingestPush(pipeline: IngestPipeline, body: ReadableStream<
   const reader = body.getReader();
   // The content type decides: application/json is one document, anything else NDJSON lines.
   const json = opts.json;
+  const idleMs = opts.idleMs ?? DEFAULT_BODY_IDLE_MS;
   const held: Uint8Array[] = [];
   let bytes = 0;
   for (;;) {
     let chunk: ReadableStreamReadResult<Uint8Array>;
+    let idle: ReturnType<typeof setTimeout> | undefined;
     try {
-      chunk = await reader.read();
-    } catch {
+      chunk = await Promise.race([
+        reader.read(),
+        new Promise<never>((_, reject) => (idle = setTimeout(() => reject(new BodyIdle(`request body idle for ${idleMs / 1000} s`)), idleMs))),
+      ]);
+    } catch (e) {
+      reader.cancel().catch(() => {});
+      if (e instanceof BodyIdle) throw e;
       throw new BodyReadError("could not read the request body");
+    } finally {
+      clearTimeout(idle);
     }
     if (chunk.done) break;
     const value = chunk.value;
