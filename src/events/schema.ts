@@ -65,6 +65,7 @@ export const REJECT_REASONS = [
   "future_ts",
   "bad_ts",
   "too_deep",
+  "truncated",
 ] as const;
 
 export type RejectReason = (typeof REJECT_REASONS)[number];

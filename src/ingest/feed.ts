@@ -32,6 +32,8 @@ export class Feed {
   /** Bytes (and `null` for the end of the stream) waiting for a turn with budget left. */
   private readonly _backlog: (Uint8Array | null)[] = [];
   private _drain: Promise<void> | null = null;
+  /** Inside `end()`: the line being framed is the stream's last, without its newline. */
+  private _ending = false;
 
   constructor(
     private readonly _pipeline: IngestPipeline,
@@ -49,7 +51,9 @@ export class Feed {
     this._framer = new LineFramer(
       max,
       (line) => {
-        const r = parseLine(line, this._received);
+        let r = parseLine(line, this._received);
+        // The stream ended inside this line (a probe killed mid-write): say so, not invalid_json.
+        if (r === "invalid_json" && this._ending) r = "truncated";
         const reason = typeof r === "string" ? (_pipeline.reject(r, line, source), r) : _pipeline.accept(r, source, mark, this._received);
         if (reason === undefined) this.accepted++;
         else rejected(reason, line);
@@ -95,15 +99,27 @@ export class Feed {
     return this._startDrain();
   }
 
-  /** End of the stream: a last line without newline still counts. Ordered after pending bytes. */
+  /**
+   * End of the stream: a last line without newline still counts, and one that is not valid JSON
+   * is `truncated` (the writer stopped mid-line). Ordered after pending bytes.
+   */
   end(): Promise<void> | undefined {
     if (this._drain !== null) {
       this._backlog.push(null);
       return this._drain;
     }
-    this._received = Date.now();
-    this._framer.end();
+    this._end();
     return undefined;
+  }
+
+  private _end(): void {
+    this._received = Date.now();
+    this._ending = true;
+    try {
+      this._framer.end();
+    } finally {
+      this._ending = false;
+    }
   }
 
   /** Frames `chunk` slice by slice while the turn has budget; returns where it stopped. */
@@ -138,8 +154,7 @@ export class Feed {
             const item = backlog[0];
             if (item === null) {
               backlog.shift();
-              this._received = Date.now();
-              this._framer.end();
+              this._end();
               continue;
             }
             const at = this._work(item);

@@ -1,5 +1,7 @@
 // The log of rejected events: a few lines a second, then one line counting what was not logged.
+// Each line shows the start of the rejected text with its control characters escaped.
 import type { ConsolaInstance } from "consola";
+import { escapeControl } from "../escape.ts";
 
 /** Lines logged per second before the rest are only counted. */
 const PER_SECOND = 5;
@@ -23,7 +25,8 @@ export class RejectLog {
     }
     if (this._logged < PER_SECOND) {
       this._logged++;
-      this._log.warn(`rejected event from ${source}: ${reason}${sample ? `: ${sample.slice(0, SAMPLE_CHARS)}` : ""}`);
+      // The sample is whatever a probe or client sent: control characters (ESC, CR, NUL) escaped.
+      this._log.warn(`rejected event from ${source}: ${reason}${sample ? `: ${escapeControl(sample.slice(0, SAMPLE_CHARS))}` : ""}`);
     } else this._suppressed++;
   }
 }

@@ -35,6 +35,21 @@ describe("IngestPipeline", () => {
     assert.deepEqual(got.map((e) => e.value), ["1", "3", "2", "4"]);
   });
 
+  it("counts a last line cut off mid-write as truncated, while a whole last line without newline still counts", () => {
+    const p = new IngestPipeline({ log: quiet, sink: () => {}, fair: false });
+    const reasons: string[] = [];
+    const cut = p.feed("a", { onReject: (r) => reasons.push(r) });
+    cut.push(enc.encode(line(1) + "\n" + line(2).slice(0, 30)));
+    cut.end();
+    const whole = p.feed("b");
+    whole.push(enc.encode(line(3)));
+    whole.end();
+    assert.deepEqual(reasons, ["truncated"]);
+    assert.equal(p.rejected("truncated"), 1);
+    assert.equal(p.rejected("invalid_json"), 0);
+    assert.equal(p.accepted, 2);
+  });
+
   it("marks the source of an accepted event", () => {
     const p = new IngestPipeline({ log: quiet, sink: () => {}, fair: false });
     const mark = { lastEventMs: 0 };
