@@ -163,8 +163,10 @@ export class Feed {
           }
         }
       } catch (e) {
-        backlog.length = 0; // replayed later it would be out of order
-        throw e;
+        // A bug downstream (the sink threw): report it and drop what was held, which replayed
+        // later would be out of order. Never a rejection nobody handles.
+        backlog.length = 0;
+        this._pipeline.log.error(`ingest from ${this.source} failed: ${(e as Error)?.message ?? e}`);
       } finally {
         this._drain = null;
       }

@@ -53,10 +53,13 @@ export class IngestPipeline {
   readonly clock: ClockGuard;
   private readonly _sink: IngestSink;
   private readonly _rejectLog: RejectLog;
+  /** @internal */
+  readonly log: ConsolaInstance;
 
   constructor(opts: IngestOptions) {
     this.maxLineBytes = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     this._sink = opts.sink;
+    this.log = opts.log;
     this._rejectLog = new RejectLog(opts.log);
     this.fairness = new Fairness(opts.fair ?? true, opts.sliceMs ?? 4);
     this.pushQueue = new PushQueue();
