@@ -4,6 +4,7 @@
 // printed for the record; the assertions are generous (the test machine is shared).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -77,5 +78,42 @@ describe("a flooding probe, through the compiled binary", { skip: BINARY ? false
 
   it("valid lines as fast as it can: health, scrapes and SIGTERM stay prompt", { timeout: 40_000 }, async () => {
     await floodCase("flood.sh", "xctl_events_total");
+  });
+});
+
+describe("big API answers, through the compiled binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
+  it("four clients fetching the whole graph dump never stall health checks for long", { timeout: 60_000 }, async () => {
+    const ex = await startExporter([]);
+    try {
+      // 800 processes on 64 GPUs each: 51,200 consumes edges, a dump of about 5 MB.
+      const now = Date.now();
+      const lines: string[] = [];
+      for (let pid = 1; pid <= 800; pid++) {
+        for (let g = 0; g < 64; g++) lines.push(JSON.stringify({ ts: now, event_type: "compute.util", entity_id: `gpu-${g}`, pid, value: "50" }));
+      }
+      const res = await fetch(`${ex.url}/api/v1/events`, { method: "POST", headers: { "Content-Type": "application/x-ndjson" }, body: lines.join("\n") + "\n" });
+      assert.equal(((await res.json()) as { accepted: number }).accepted, lines.length);
+      await timedGet(`${ex.url}/api/v1/graph?limit=1000000`, 10_000); // warm
+      // The dump clients are curl loops: a client that parses what it fetches would slow itself
+      // down more than the server (this machine has few cores).
+      const url = `${ex.url}/api/v1/graph?limit=1000000`;
+      const clients = Array.from({ length: 4 }, () =>
+        spawn("sh", ["-c", `end=$(($(date +%s) + 6)); n=0; while [ $(date +%s) -lt $end ]; do curl -s -o /dev/null "${url}" && n=$((n+1)); done; echo $n`], { stdio: ["ignore", "pipe", "ignore"] }),
+      );
+      const counts = clients.map((c) => new Promise<number>((resolve) => {
+        let out = "";
+        c.stdout!.on("data", (d) => (out += d));
+        c.on("exit", () => resolve(Number(out.trim()) || 0));
+      }));
+      await sleep(300);
+      const health = await latencies(ex, "/healthz", 60, 5000);
+      const dumps = (await Promise.all(counts)).reduce((a, b) => a + b, 0);
+      const max = Math.max(...health);
+      console.log(`/healthz under 4 graph-dump clients: p50 ${percentile(health, 50).toFixed(1)} ms, p90 ${percentile(health, 90).toFixed(1)} ms, max ${max.toFixed(1)} ms (${health.length} checks, ${dumps} dumps)`);
+      assert.ok(dumps >= 4, "the dumps were served");
+      assert.ok(max < 1000, `a health check waited ${max.toFixed(0)} ms behind the dumps`);
+    } finally {
+      await ex.stop();
+    }
   });
 });

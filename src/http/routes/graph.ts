@@ -5,6 +5,7 @@ import type { Exporter } from "../../exporter.ts";
 import { MAX_PID } from "../../events/schema.ts";
 import { DEFAULT_VIEW_LIMIT, graphDot, graphView, processRows, whyView, type ScenesFor } from "../../graph/views.ts";
 import type { AppEnv } from "../env.ts";
+import { heavy } from "../heavy.ts";
 
 export interface GraphRouteOptions {
   /** Scenes naming a process, for the why answer (the diagnosis plugs in here). */
@@ -37,14 +38,18 @@ export function graphRoutes(exporter: Exporter, opts: GraphRouteOptions = {}): H
     return c.json(answer);
   });
 
-  api.get("/api/v1/graph", (c) => {
+  api.get("/api/v1/graph", async (c) => {
     const limit = _limit(c);
     if (limit === undefined) return _badLimit(c);
     const format = c.req.query("format") ?? "json";
     if (format !== "json" && format !== "dot") return c.json({ error: `format must be json or dot` }, 400);
-    const view = graphView(graph, limit);
-    if (format === "dot") return c.body(graphDot(view), 200, { "Content-Type": "text/vnd.graphviz; charset=utf-8" });
-    return c.json(view);
+    // A dump costs tens of ms: one at a time, so scrapes never wait behind several.
+    if (format === "dot") {
+      const dot = await heavy(() => graphDot(graphView(graph, limit)));
+      return c.body(dot, 200, { "Content-Type": "text/vnd.graphviz; charset=utf-8" });
+    }
+    const json = await heavy(() => JSON.stringify(graphView(graph, limit)));
+    return c.body(json, 200, { "Content-Type": "application/json" });
   });
 
   return api;
