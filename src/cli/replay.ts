@@ -8,7 +8,6 @@ import { defineCommand } from "citty";
 import { statSync } from "node:fs";
 import { Exporter } from "../exporter.ts";
 import { REJECT_REASONS } from "../events/schema.ts";
-import { describeRejection } from "../events/parse.ts";
 import { createLogger, LOG_LEVELS, type LogLevelName } from "../log.ts";
 import { UsageError, XctlError } from "./errors.ts";
 import { Queries } from "../query/queries.ts";
@@ -76,7 +75,7 @@ export async function runReplay(argv: string[]): Promise<void> {
     onReject: (reason, sample) => {
       const line = locator.locate(reason, sample);
       if (warned++ < MAX_WARNINGS) {
-        const detail = describeRejection(reason, sample);
+        const detail = exporter.ingest.describe(reason, sample);
         log.warn(`${_shown(file)}:${line}: rejected: ${escapeControl(detail)}${sample ? `: ${escapeControl(sample.slice(0, 120))}` : ""}`);
       }
     },

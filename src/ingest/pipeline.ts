@@ -6,7 +6,7 @@
 // Nothing else changes an ingest counter.
 import type { ConsolaInstance } from "consola";
 import { EventCounters } from "../events/counters.ts";
-import { validateEvent } from "../events/parse.ts";
+import { describeRejection, validateEvent } from "../events/parse.ts";
 import { EventScanner } from "../events/scan.ts";
 import { DEFAULT_MAX_LINE_BYTES, eventTypeIndex, REJECT_REASON_INDEX, type RejectReason, type XEvent } from "../events/schema.ts";
 import { Feed, type FeedOptions } from "./feed.ts";
@@ -164,6 +164,19 @@ export class IngestPipeline {
     return undefined;
   }
 
+  /**
+   * `reason: what was wrong` with `sample` (a rejected line or value) for answers and warnings:
+   * the field and what was expected, or for the clock checks the ts, the bound and the unit it
+   * looks like (as the service log says it). Off the hot path: for the few rejections shown.
+   */
+  describe(reason: RejectReason, sample: string, wall = Date.now()): string {
+    if (reason === "bad_ts" || reason === "future_ts") {
+      const ts = _tsOf(sample);
+      if (ts !== undefined) return `${reason}: ${this.clock.explain(reason, ts, wall)}`;
+    }
+    return describeRejection(reason, sample);
+  }
+
   /** @internal Counts a rejection and logs it, at most a few lines a second. */
   reject(reason: RejectReason, sample: string, source: string): void {
     this.counters.rejected[REJECT_REASON_INDEX.get(reason)!]++;
@@ -172,6 +185,16 @@ export class IngestPipeline {
 }
 
 const _utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The numeric ts of a rejected line, if it has one. */
+function _tsOf(sample: string): number | undefined {
+  try {
+    const ts = (JSON.parse(sample) as { ts?: unknown } | null)?.ts;
+    return typeof ts === "number" ? ts : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The start of a rejected value for the log; never throws (a deep or cyclic value included). */
 function _sample(obj: unknown): string {

@@ -2,7 +2,6 @@
 // same framing as every other source, never held whole; a JSON array or object (a bounded
 // body, `application/json`) is split into its elements and each parsed on its own. Each
 // rejection keeps its 1-based line (or array element).
-import { describeRejection } from "../../events/parse.ts";
 import type { RejectReason } from "../../events/schema.ts";
 import type { Feed } from "../../ingest/feed.ts";
 import type { IngestPipeline } from "../../ingest/pipeline.ts";
@@ -49,7 +48,7 @@ export class BodyReadError extends Error {
 }
 
 export async function ingestPush(pipeline: IngestPipeline, body: ReadableStream<Uint8Array> | null, opts: PushOptions): Promise<PushResult> {
-  const tally = new _Tally();
+  const tally = new _Tally(pipeline);
   if (body === null) return tally.result();
   const lines = new _LineFeed(pipeline, tally);
   const reader = body.getReader();
@@ -96,10 +95,12 @@ class _Tally {
   total = 0;
   readonly listed: { line: number; reason: RejectReason; detail: string }[] = [];
 
+  constructor(private readonly _pipeline: IngestPipeline) {}
+
   reject(line: number, reason: RejectReason, sample = ""): void {
     this.total++;
     // `missing_field: entity_id`: worked out again for the few listed, off the hot path.
-    if (this.listed.length < MAX_LISTED_REJECTIONS) this.listed.push({ line, reason, detail: sample ? describeRejection(reason, sample) : reason });
+    if (this.listed.length < MAX_LISTED_REJECTIONS) this.listed.push({ line, reason, detail: sample ? this._pipeline.describe(reason, sample) : reason });
   }
 
   result(): PushResult {
