@@ -119,7 +119,7 @@ export async function runReplay(argv: string[]): Promise<void> {
     await _write(process.stdout, await exporter.metrics.render());
     await _write(
       process.stderr,
-      `replay: ${_n(exporter.diagnosis.runs)} diagnosis runs; final: ${final.scene ?? "no scene"}` +
+      `replay: ${_count(exporter.diagnosis.runs, "diagnosis run")}; final: ${final.scene ?? "no scene"}` +
         (scenes.length > 1 ? ` (matching: ${scenes.join(", ")})` : "") +
         "\n",
     );
@@ -148,13 +148,18 @@ export function formatSummary(s: ReplaySummary): string {
   const reasons = [...s.rejected].map(([r, n]) => `${r} ${_n(n)}`).join(", ");
   const rate = s.seconds > 0 ? Math.round(s.accepted / s.seconds) : 0;
   return (
-    `replay: ${_n(s.accepted)} events accepted, ${_n(total)} rejected${total > 0 ? ` (${reasons})` : ""}` +
+    `replay: ${_count(s.accepted, "event")} accepted, ${_n(total)} rejected${total > 0 ? ` (${reasons})` : ""}` +
     ` in ${s.seconds.toFixed(3)} s: ${_n(rate)} events/s`
   );
 }
 
 function _n(n: number): string {
   return n.toLocaleString("en-US");
+}
+
+/** `1 event`, `2,000 events`. */
+function _count(n: number, one: string): string {
+  return `${_n(n)} ${n === 1 ? one : `${one}s`}`;
 }
 
 /** Resolves once the text is handed to the OS, so exiting right after loses nothing. */
