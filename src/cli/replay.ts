@@ -127,7 +127,7 @@ export async function runReplay(argv: string[]): Promise<void> {
   }
   if (accepted === 0) {
     const total = [...rejected.values()].reduce((a, b) => a + b, 0);
-    throw new XctlError(`replay: no event accepted from ${_shown(file)}${total > 0 ? ` (${_n(total)} lines rejected)` : " (it holds no event)"}`, 1);
+    throw new XctlError(`replay: no event accepted from ${_shown(file)}${total > 0 ? ` (${_count(total, "line")} rejected)` : " (it holds no event)"}`, 1);
   }
 }
 

@@ -24,4 +24,12 @@ describe("replay summary", () => {
     assert.match(r.stderr, /^replay: 1 diagnosis run; final: no scene$/m, r.stderr);
     assert.match(r.stderr, /^replay: 1 event accepted, 0 rejected in /m, r.stderr);
   });
+
+  it("a file whose one line is rejected: exit 1, 1 line rejected", { timeout: 60_000 }, async () => {
+    const file = join(dir, "bad.ndjson");
+    writeFileSync(file, "garbage\n");
+    const r = await runCli(["replay", file]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^xctl-exporter: replay: no event accepted from .*bad\.ndjson \(1 line rejected\)$/m, r.stderr);
+  });
 });
