@@ -138,8 +138,13 @@ export function createClient(opts: ClientOptions): Client {
       if (res.status === 400 && url.protocol === "http:" && /https/i.test(text)) {
         throw new ClientError(`the exporter at ${base} serves HTTPS: use --url ${base.replace(/^http:/, "https:")}`, 400);
       }
+      const error = _errorText(text);
+      if (res.status === 404 && error?.startsWith("not found: ")) {
+        // The server has no such route (not "no such pid"): the base URL is wrong.
+        throw new ClientError(`${target.href} answered 404 (no such route): is ${base} the exporter's base URL? (e.g. ${DEFAULT_URL})`);
+      }
       if (!res.ok) {
-        throw new ClientError(`${target.pathname} answered ${res.status}: ${_errorText(text) ?? res.statusText}`, res.status);
+        throw new ClientError(`${target.pathname} answered ${res.status}: ${error ?? res.statusText}`, res.status);
       }
       try {
         return JSON.parse(text) as T;
