@@ -42,6 +42,27 @@ export class RuleState {
   get processScoped(): boolean {
     return this.rule.scope === "process";
   }
+
+  /**
+   * Edge kinds whose new edges can change whom a condition of this rule holds for without the
+   * condition saying so itself: a new blocked_by edge makes device faults concern the process,
+   * a new consumes or waits_on edge makes it reach a resource (its readings, its values).
+   */
+  get edgeKinds(): ReadonlySet<EdgeKind> {
+    const kinds = new Set<EdgeKind>();
+    const visit = (c: CondNode): void => {
+      if (c instanceof GroupCond) return c.children.forEach(visit);
+      if (c instanceof EventCond) {
+        if (c.isError) kinds.add("blocked_by");
+        else kinds.add("consumes").add("waits_on");
+      } else if (c instanceof MetricCond && c.nodeType !== "process") {
+        if (c.nodeType !== "error") kinds.add("consumes").add("waits_on");
+        if (c.nodeType !== "resource") kinds.add("blocked_by");
+      }
+    };
+    [...this.top, ...this.gates].forEach(visit);
+    return kinds;
+  }
 }
 
 export class Matcher {

@@ -52,7 +52,9 @@ export class GraphCond extends CondNode {
     if (this._byFrom !== undefined) _dec(this._byFrom, from);
     _dec(this.byTo, to);
     this.count--;
+    const was = this.holds;
     this._set(this.count > 0);
+    if (was === this.holds) this._touch(from);
   }
 
   /** The targets of `p`'s edges of this kind. */

@@ -96,6 +96,11 @@ function* _chain(all: Candidates[]): Iterable<ProcessNode> {
   for (const c of all) yield* c.list();
 }
 
+/** How many processes `usersOf(n)` lists, without making the list. */
+export function userCount(n: GraphNode): number {
+  return n.kind === "process" ? 1 : n.kind === "error" ? n.blocked.size : n.consumers.size + n.waiters.size;
+}
+
 /** Every process that uses (consumes or waits on) or is blocked by `n`, or `n` itself. */
 export function usersOf(n: GraphNode): { size: number; list(): Iterable<ProcessNode> } {
   if (n.kind === "process") return { size: 1, list: () => [n] };
