@@ -8,7 +8,7 @@ import { RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type GraphNode, type Pro
 import { EventCond } from "./conditions/event.ts";
 import { GraphCond } from "./conditions/graph.ts";
 import { MetricCond, ReadingBands } from "./conditions/metric.ts";
-import { CondNode, GroupCond, type Touch } from "./conditions/node.ts";
+import { CondNode, GroupCond } from "./conditions/node.ts";
 import type { Condition, GroupCondition, Rule } from "./rule.ts";
 
 type NodeKind = GraphNode["kind"];
@@ -94,14 +94,14 @@ export class Matcher {
   /**
    * `onFlip` hears of every change of a rule's truth inputs (a top-level condition or a
    * required event type starting or stopping to hold); `onTouch`, for a process-scoped rule
-   * that matches host-wide, of every change of whom its conditions hold for, and whom it concerns.
+   * that matches host-wide, of every change of whom its conditions hold for.
    */
   constructor(
     rules: readonly Rule[],
     graph: StateGraph,
     windowMs: number,
     onFlip: (r: RuleState) => void,
-    onTouch: (r: RuleState, t: Touch) => void = onFlip,
+    onTouch: (r: RuleState) => void = onFlip,
     maxTracked = 4096,
   ) {
     this.graph = graph;
@@ -113,8 +113,8 @@ export class Matcher {
         (t) => this._compile({ type: "event", event_type: t }) as EventCond,
       );
       const rs = new RuleState(rule, top, gates);
-      const touched = (t: Touch) => {
-        if (rs.matched) onTouch(rs, t);
+      const touched = () => {
+        if (rs.matched) onTouch(rs);
       };
       for (const c of top) {
         if (c.holds) rs.topTrue++;

@@ -105,9 +105,7 @@ export class EventCond extends CondNode {
     const newEntity = device && this.byDevice.put(ev.entity_id, seen);
     const was = this.holds;
     this._set(this.isFresh(this.lastTs, this.lastWall, nowTs, wall));
-    if (was !== this.holds) return;
-    if (newPid) this._touch(ev.pid);
-    if (newEntity) this._touch(ev.entity_id);
+    if (was === this.holds && (newPid || newEntity)) this._touch();
   }
 
   isFresh(ts: number, wall: number, nowTs: number, nowWall: number): boolean {
@@ -123,7 +121,7 @@ export class EventCond extends CondNode {
     this.byDevice.prune(fresh);
     const was = this.holds;
     this._set(this.isFresh(this.lastTs, this.lastWall, nowTs, nowWall));
-    if (was === this.holds && this.holds && before !== this.byPid.map.size + this.byDevice.map.size) this._touch(null);
+    if (was === this.holds && this.holds && before !== this.byPid.map.size + this.byDevice.map.size) this._touch();
   }
 
   holdsFor(p: ProcessNode, ctx: ProcessContext): boolean {
