@@ -82,6 +82,21 @@ describe("fault scope in answers", () => {
   });
 });
 
+describe("events about a process", () => {
+  it("another process's exit on a GPU this one uses is not this one's crash", async () => {
+    const s = scenario();
+    s.send(start(1));
+    s.send(start(2));
+    s.send(ev("compute.util", "gpu-0", "80", 1));
+    s.send(ev("compute.util", "gpu-0", "80", 2));
+    s.send(ev("error.hw", "gpu-0", "XID_79")); // both blocked
+    s.send(ev("process.state", "gpu-0", "exit", 1)); // a probe naming the GPU as the entity
+    assert.deepEqual(scenesOf(s, 2), ["gpu_xid"], "pid 2 did not crash");
+    assert.ok(scenesOf(s, 1).includes("process_crash"));
+    await s.ex.stop();
+  });
+});
+
 describe("scope: process", () => {
   it("workload_stalled does not fire for a process whose GPUs are busy when a GPU elsewhere idles", async () => {
     const s = scenario();
