@@ -61,6 +61,13 @@ export class Blocking {
     e.deviceLinked = true;
     const r = this._g.resources.get(e.entityId);
     if (r === undefined || (r.consumers.size === 0 && r.waiters.size === 0)) return;
+    if (r.consumers.size + r.waiters.size <= this._chunk && this._queue.length === 0) {
+      // One chunk or less, nothing queued before it: linked now (a process both consuming and
+      // waiting is linked once: `block` skips an edge that exists).
+      for (const p of r.consumers) this.block(p, e, ev.ts);
+      for (const p of r.waiters) this.block(p, e, ev.ts);
+      return;
+    }
     const users = r.waiters.size === 0 ? [...r.consumers] : [...new Set([...r.consumers, ...r.waiters])];
     this._queue.push({ error: e, users, next: 0, ts: ev.ts });
     this._pending += users.length;
