@@ -68,6 +68,38 @@ describe("fault scope in answers", () => {
     await s.ex.stop();
   });
 
+  it("a process that starts waiting on a device with a live fault is stuck on it; one that starts consuming is not", async () => {
+    const s = scenario();
+    s.send(start(1));
+    s.send(start(2));
+    s.send(ev("error.net", "mlx5_0", "PFC_STORM"));
+    s.send(ev("error.hw", "gpu-0", "XID_79"));
+    s.send(ev("transport.bw", "mlx5_0", "0.12", 1), 2); // waits on the storming NIC right after
+    s.send(ev("compute.util", "gpu-0", "80", 2), 3); // starts using the GPU after its Xid
+    assert.deepEqual(why(s, 1).root_causes.map((c) => c.error_type), ["PFC_STORM"]);
+    assert.ok(scenesOf(s, 1).includes("roce_congestion"));
+    assert.deepEqual(why(s, 2).root_causes, []);
+    assert.deepEqual(scenesOf(s, 2), []);
+    await s.ex.stop();
+  });
+
+  it("an application Xid and another job's OOM on one GPU: each process is told its own fault", async () => {
+    const s = scenario();
+    s.send(start(1));
+    s.send(start(2));
+    s.send(ev("compute.util", "gpu-0", "80", 1));
+    s.send(ev("compute.mem", "gpu-0", "99", 2));
+    s.send(ev("error.hw", "gpu-0", "XID_13", 1));
+    s.send(ev("error.hw", "gpu-0", "CUDA out of memory", 2)); // the error node's last value
+    assert.deepEqual(why(s, 1).root_causes.map((c) => c.error_type), ["XID_13"]);
+    assert.deepEqual(why(s, 2).root_causes.map((c) => c.error_type), ["CUDA out of memory"]);
+    const xid = s.ex.engine.scenesFor(1)!.find((m) => m.scene === "gpu_xid")!;
+    assert.deepEqual(xid.causes.filter((c) => c.kind === "error").map((c) => c.kind === "error" && c.error_type), ["XID_13"]);
+    assert.deepEqual(scenesOf(s, 1), ["gpu_xid"]);
+    assert.deepEqual(scenesOf(s, 2), ["gpu_oom"]);
+    await s.ex.stop();
+  });
+
   it("an I/O error on a kernel block device blocks the process waiting on it", async () => {
     const s = scenario();
     s.send(start(9));
