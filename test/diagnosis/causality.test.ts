@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { defaultRules, parseRule } from "../../src/diagnosis/rules-load.ts";
 import { whyView } from "../../src/graph/views.ts";
-import { scenario, start, type Scenario } from "./_scenario.ts";
+import { scenario, start, T0, type Scenario } from "./_scenario.ts";
 
 const ev = (event_type: string, entity_id: string, value: string, pid: number | null = null) => ({ event_type, entity_id, value, pid });
 const scenesOf = (s: Scenario, pid: number) => s.ex.engine.scenesFor(pid)!.map((m) => m.scene);
@@ -45,7 +45,7 @@ describe("fault scope in answers", () => {
     assert.deepEqual(s.ex.engine.runForPid(3)!.matches, []);
     s.send(ev("error.hw", "gpu-0", "XID_79"), 2000);
     assert.deepEqual(scenesOf(s, 3), ["gpu_xid"]);
-    assert.deepEqual(why(s, 3).root_causes.map((c) => c.error_type), ["XID_79"]);
+    assert.deepEqual(why(s, 3).root_causes.map((c) => [c.error_type, c.since]), [["XID_79", new Date(T0 + 2000).toISOString()]], "since the Xid that hit it");
     await s.ex.stop();
   });
 
