@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { defaultRules, parseRule } from "../../src/diagnosis/rules-load.ts";
-import { whyView } from "../../src/graph/views.ts";
+import { whyView } from "../../src/query/why.ts";
 import { scenario, start, T0, type Scenario } from "./_scenario.ts";
 
 const ev = (event_type: string, entity_id: string, value: string, pid: number | null = null) => ({ event_type, entity_id, value, pid });
