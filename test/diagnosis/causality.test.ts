@@ -192,7 +192,7 @@ describe("scope: process", () => {
     const asked0 = s.ex.engine.processesAsked;
     s.ex.engine.runNow("auto");
     assert.ok(s.ex.engine.processesAsked - asked0 <= 10, `asked ${s.ex.engine.processesAsked - asked0} with no idle GPU`);
-    s.send(ev("compute.util", "gpu-5", "1"), s.now() - 1); // one GPU idles: its ~47 users are the candidates
+    s.send(ev("compute.util", "gpu-5", "1")); // one GPU idles: its ~47 users are the candidates
     const asked1 = s.ex.engine.processesAsked;
     const m = s.ex.engine.runNow("auto").matches.find((x) => x.scene === "workload_stalled");
     assert.equal(m?.affected_pids.length, 32, "capped list of the 47 stalled");
