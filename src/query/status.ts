@@ -1,7 +1,7 @@
 // Active scenes as the status command, the landing page and the logs show them: the rule's
 // title and priority, a one-line root cause, the pids and jobs affected.
 import type { DiagnosisResult } from "../diagnosis/engine.ts";
-import type { Cause } from "../diagnosis/evidence.ts";
+import type { Cause, ConditionEvidence } from "../diagnosis/evidence.ts";
 import type { Rule } from "../diagnosis/rule.ts";
 import { blockedType } from "../graph/blocking.ts";
 import type { StateGraph } from "../graph/graph.ts";
@@ -28,7 +28,9 @@ export function activeScenes(active: ReadonlySet<string>, rules: readonly Rule[]
     const summary = run?.matches.find((m) => m.scene === rule.scene);
     const pids = summary?.affected_pids ?? [];
     const top = run?.scene === rule.scene ? run : undefined;
-    const errors = top !== undefined ? _errorsOf(top.causes) : _errorsOfPids(pids, graph);
+    // A scene that is not the run's top one: the errors in its own evidence, not every fault
+    // that blocks its pids (a network stall is not caused by an Xid on the same process's GPU).
+    const errors = top !== undefined ? _errorsOf(top.causes) : _errorsOfEvidence(summary?.evidence ?? [], graph);
     const jobs = top !== undefined ? [...top.affected_jobs] : _jobsOf(pids, graph);
     const primary = rule.root_cause_pattern.primary;
     out.push({
@@ -50,17 +52,29 @@ function _errorsOf(causes: readonly Cause[]): string[] {
   return out;
 }
 
-function _errorsOfPids(pids: readonly number[], graph: StateGraph): string[] {
-  const out = new Set<string>();
-  for (const pid of pids) {
-    const p = graph.processes.get(pid);
-    if (p === undefined) continue;
-    // The value of the fault that concerns this process, not the error node's last one.
-    p.blockedBy.forEach((e, i) => {
-      if (out.size < _MAX_ERRORS) out.add(`${blockedType(p, i)} on ${e.entityId}`);
-    });
+const _ERROR_EVENTS: ReadonlySet<string> = new Set(["error.hw", "error.net", "topo.link_down"]);
+
+/**
+ * The errors among what made a match's conditions hold: the error events and error nodes its
+ * conditions matched; only when there are none (process_crash: "while it has a blocked_by edge"),
+ * the faults behind the blocked_by edges it matched. A loose "some blocked_by edge" condition
+ * beside a matched I/O error must not add an Xid that blocks the same process.
+ */
+function _errorsOfEvidence(evidence: readonly ConditionEvidence[], graph: StateGraph): string[] {
+  const direct = new Set<string>();
+  const blocking = new Set<string>();
+  for (const c of evidence) {
+    for (const ev of c.events ?? []) if (_ERROR_EVENTS.has(ev.event_type)) direct.add(`${ev.value} on ${ev.entity_id}`);
+    for (const n of c.nodes ?? []) if (n.type === "error" && n.values.error_type) direct.add(`${n.values.error_type} on ${n.values.entity_id}`);
+    for (const ed of c.edges ?? []) {
+      if (ed.type !== "blocked_by") continue;
+      const p = graph.processes.get(Number(ed.from.slice("pid-".length)));
+      const i = p === undefined ? -1 : p.blockedBy.findIndex((e) => e.id === ed.to);
+      // The value of the fault that concerns this process, not the error node's last one.
+      if (p !== undefined && i >= 0) blocking.add(`${blockedType(p, i)} on ${p.blockedBy[i].entityId}`);
+    }
   }
-  return [...out].sort();
+  return [...(direct.size > 0 ? direct : blocking)].sort().slice(0, _MAX_ERRORS);
 }
 
 function _jobsOf(pids: readonly number[], graph: StateGraph): string[] {

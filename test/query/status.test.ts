@@ -1,0 +1,54 @@
+// The root cause status, the landing page and the scene log give each active scene: the errors
+// that made that scene hold, never another scene's fault that happens to block the same pids.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Exporter } from "../../src/exporter.ts";
+import { createLogger } from "../../src/log.ts";
+import { Queries } from "../../src/query/queries.ts";
+import { ingestLine } from "../_ingest.ts";
+
+const T0 = 1_732_500_000_000;
+const line = (event_type: string, entity_id: string, value: string, pid: number | null = null, ts = T0) =>
+  JSON.stringify({ ts, event_type, entity_id, job_id: pid === null ? null : `job-${pid}`, pid, value });
+
+describe("active scenes' root causes", () => {
+  it("a network stall of a pid that an Xid also blocks is not blamed on the Xid", async () => {
+    const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
+    await ingestLine(ex, line("process.state", "pid-7", "start", 7, T0));
+    await ingestLine(ex, line("compute.util", "gpu-01", "90", 7, T0 + 1));
+    await ingestLine(ex, line("error.hw", "gpu-01", "XID_79 GPU has fallen off the bus", null, T0 + 2));
+    await ingestLine(ex, line("transport.drop", "mlx5_2", "40", 7, T0 + 3));
+    ex.engine.runNow("auto");
+    const scenes = new Queries(ex, "test").activeScenes();
+    const by = new Map(scenes.map((s) => [s.scene, s]));
+    assert.ok(by.has("gpu_xid") && by.has("network_stall"), scenes.map((s) => s.scene).join(","));
+    assert.deepEqual(by.get("gpu_xid")!.errors, ["XID_79 GPU has fallen off the bus on gpu-01"]);
+    assert.deepEqual(by.get("network_stall")!.errors, []);
+    assert.doesNotMatch(by.get("network_stall")!.root_cause, /XID/);
+    assert.deepEqual(by.get("network_stall")!.affected_jobs, ["job-7"]);
+  });
+
+  it("a lower scene with an error of its own names that error, and only it", async () => {
+    const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
+    await ingestLine(ex, line("process.state", "pid-8", "start", 8, T0));
+    await ingestLine(ex, line("compute.util", "gpu-02", "90", 8, T0 + 1));
+    await ingestLine(ex, line("storage.qdepth", "nvme1n1", "IO_WAIT", 8, T0 + 2));
+    await ingestLine(ex, line("error.hw", "gpu-02", "XID_79 GPU has fallen off the bus", null, T0 + 3));
+    await ingestLine(ex, line("error.hw", "nvme1n1", "IO_ERROR I/O error, dev nvme1n1", null, T0 + 4));
+    ex.engine.runNow("auto");
+    const by = new Map(new Queries(ex, "test").activeScenes().map((s) => [s.scene, s]));
+    assert.deepEqual(by.get("storage_io_error")?.errors, ["IO_ERROR I/O error, dev nvme1n1 on nvme1n1"]);
+  });
+
+  it("a scene whose only fault is the one blocking its pids (process_crash) still names it", async () => {
+    const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
+    await ingestLine(ex, line("process.state", "pid-9", "start", 9, T0));
+    await ingestLine(ex, line("compute.util", "gpu-03", "90", 9, T0 + 1));
+    await ingestLine(ex, line("error.hw", "gpu-03", "XID_79 GPU has fallen off the bus", null, T0 + 2));
+    await ingestLine(ex, line("process.state", "pid-9", "exit", 9, T0 + 3));
+    ex.engine.runNow("auto");
+    const by = new Map(new Queries(ex, "test").activeScenes().map((s) => [s.scene, s]));
+    assert.ok(by.has("process_crash"), [...by.keys()].join(","));
+    assert.deepEqual(by.get("process_crash")!.errors, ["XID_79 GPU has fallen off the bus on gpu-03"]);
+  });
+});
