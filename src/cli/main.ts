@@ -10,7 +10,7 @@ import { REPLAY_FLAGS, runReplay } from "./replay.ts";
 import { PS_FLAGS, runPs } from "./ps.ts";
 import { runStatus, STATUS_FLAGS } from "./status.ts";
 import { runWhy, WHY_FLAGS } from "./why.ts";
-import { runRules } from "./rules.ts";
+import { CHECK_FLAGS, LIST_FLAGS, runRules } from "./rules.ts";
 import { suggest } from "./suggest.ts";
 
 interface _Command extends CommandHelp {
@@ -55,9 +55,10 @@ const _COMMANDS: _Command[] = [
   },
   {
     name: "rules",
-    usage: "xctl-exporter rules check DIR",
-    description: "Diagnosis rules: `rules check DIR` validates the rule files of a directory (exit 0, or 2 with the file, field and reason).",
-    flags: {},
+    usage: "xctl-exporter rules check PATH... [--strict]\n       xctl-exporter rules list [FLAGS]",
+    description:
+      "Diagnosis rules: `rules check PATH...` validates rule files and directories (*.yaml, *.yml), naming every problem (exit 0, or 2 with the file, field and reason); `rules list` prints the scenes a serve with the same --rules and --no-default-rules would load.",
+    flags: { ...CHECK_FLAGS, ...LIST_FLAGS },
     run: runRules,
   },
   {

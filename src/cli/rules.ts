@@ -38,7 +38,7 @@ export function resolveRuleConfig(v: FlagValues): RuleConfig {
   return { rules, diagnosisIntervalMs, sceneSettleMs, warnings: problems.map(formatProblem) };
 }
 
-const CHECK_FLAGS: FlagDefs = {
+export const CHECK_FLAGS: FlagDefs = {
   strict: { type: "boolean", default: false, description: "Treat warnings (conditions that can never hold) as errors", env: false },
 };
 
@@ -58,7 +58,7 @@ export async function runRulesCheck(argv: string[]): Promise<void> {
   process.stdout.write(`${rules} rules OK${warnings > 0 ? ` (${_count(warnings, "warning")})` : ""}\n`);
 }
 
-const LIST_FLAGS: FlagDefs = {
+export const LIST_FLAGS: FlagDefs = {
   rules: RULE_FLAGS.rules,
   "no-default-rules": RULE_FLAGS["no-default-rules"],
   json: { type: "boolean", default: false, description: "Print JSON", env: false },

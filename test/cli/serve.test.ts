@@ -96,7 +96,7 @@ describe("--version and --help", () => {
     for (const [args, usage] of [
       [["ps", "--help"], "xctl-exporter ps [FLAGS]"],
       [["help", "status"], "xctl-exporter status [FLAGS]"],
-      [["rules", "check", "--help"], "xctl-exporter rules check DIR"],
+      [["rules", "check", "--help"], "xctl-exporter rules check PATH... [--strict]"],
     ] as const) {
       const r = await runCli([...args]);
       assert.equal(r.code, 0, r.stderr);
