@@ -1,6 +1,9 @@
 // The live state graph of SPEC §3. Every count the metrics report is kept as the graph
 // changes; nothing here walks all nodes or edges per event or per read.
 import type { XEvent } from "../events/schema.ts";
+import { Blocking, unblock } from "./blocking.ts";
+import { setEdgeBit } from "./edge-bits.ts";
+import { FaultScopeTable } from "./fault-scope.ts";
 import {
   isEnded,
   type EdgeKind,
@@ -32,7 +35,16 @@ export interface GraphOptions {
    * has a few hundred; the bound caps the bitmaps at 128 bytes per edge kind per process.
    */
   indexedTargets?: number;
+  /** Which error kinds are device faults and which process faults (default: the built-in table). */
+  faultScope?: FaultScopeTable;
+  /**
+   * A device fault links at most this many users at once (default 512); the rest follow in
+   * chunks of the same size on later events or `drainLinks`, so one error on an entity with
+   * 50,000 users never holds the event loop.
+   */
+  linkChunk?: number;
 }
+
 
 /** Told about every change, so the diagnosis can keep its match state without walking. */
 export interface GraphObserver {
@@ -78,6 +90,7 @@ export class StateGraph {
   private readonly _freeIx: number[] = [];
   private _nextIx = 0;
   private readonly _indexedTargets: number;
+  private readonly _blocking: Blocking;
 
   constructor(opts: GraphOptions = {}) {
     this.errorWindowMs = opts.errorWindowMs ?? 5 * 60_000;
@@ -86,6 +99,22 @@ export class StateGraph {
     this.maxNodes = opts.maxNodes ?? 100_000;
     this._cleanupEveryMs = opts.cleanupEveryMs ?? 1000;
     this._indexedTargets = opts.indexedTargets ?? 1024;
+    this._blocking = new Blocking(this, opts.faultScope ?? new FaultScopeTable(), opts.linkChunk ?? 512, () => this._observer);
+  }
+
+  /** The fault-scope table in use (rules may extend it; see `setFaultScope`). */
+  get faultScope(): FaultScopeTable {
+    return this._blocking.faultScope;
+  }
+
+  /** Replaces the fault-scope table; edges made before stay as they are. */
+  setFaultScope(table: FaultScopeTable): void {
+    this._blocking.faultScope = table;
+  }
+
+  /** `blocked_by` links still waiting to be made (a first device fault on a busy entity). */
+  get pendingLinks(): number {
+    return this._blocking.pending;
   }
 
   observe(observer: GraphObserver): void {
@@ -106,6 +135,8 @@ export class StateGraph {
         this.cleanup(wall);
       }
     }
+    // Links a first device fault left pending go one chunk per event (a new fault makes its first chunk itself).
+    if (this._blocking.pending !== 0) this._blocking.drain();
     this._dispatch(ev, wall);
     if (this.nodeCount > this.maxNodes) this._evict();
   }
@@ -178,6 +209,14 @@ export class StateGraph {
     this._setState(p, value === "" ? "unknown" : value);
   }
 
+  /**
+   * An error event creates or refreshes `error-E` and links who it concerns (SPEC §3): a process
+   * fault with a pid blocks only that pid, if it is known; a device fault blocks every process
+   * using E at that moment (consumers and waiters). A process that starts using E afterwards is
+   * not charged with it, but the next device fault on E hits it: each device fault links only the
+   * users that joined since the last one (`ErrorNode.joined`), so a repeated error costs the same
+   * whatever the number of users. The first device fault on E links all its users, in chunks.
+   */
   private _error(ev: XEvent, wall: number): void {
     const entity = ev.entity_id;
     let e = this.errors.get(entity);
@@ -195,6 +234,8 @@ export class StateGraph {
         updatedTs: ev.ts,
         updatedWall: wall,
         blocked: new Set(),
+        deviceLinked: false,
+        joined: [],
       };
       this.errors.set(entity, e);
       this._observer?.nodeChanged(e, undefined);
@@ -206,8 +247,12 @@ export class StateGraph {
         this._observer?.nodeChanged(e, "error_type");
       }
     }
-    const r = this.resources.get(entity);
-    if (r !== undefined) for (const p of r.consumers) this._link("blocked_by", p, e);
+    this._blocking.fault(e, ev);
+  }
+
+  /** Makes up to `max` pending `blocked_by` links (all with no argument); see blocking.ts. */
+  drainLinks(max = Infinity): void {
+    this._blocking.drain(max);
   }
 
   private _intent(ev: XEvent, wall: number): void {
@@ -267,6 +312,7 @@ export class StateGraph {
         consumes: new Set(),
         waitsOn: new Set(),
         blockedBy: [],
+        blockedAt: [],
         edgeBits: [_NO_BITS, _NO_BITS, _NO_BITS],
       };
       this.processes.set(pid, p);
@@ -294,26 +340,24 @@ export class StateGraph {
     this._observer?.nodeChanged(p, "state");
   }
 
-  private _link(kind: EdgeKind, p: ProcessNode, to: EdgeTarget): void {
-    const k = kind === "consumes" ? 0 : kind === "waits_on" ? 1 : 2;
-    const ix = to.ix;
+  /** A `consumes` or `waits_on` edge (blocked_by edges are made by `_block`). */
+  private _link(kind: EdgeKind, p: ProcessNode, r: ResourceNode): void {
+    const k = kind === "consumes" ? 0 : 1;
+    const ix = r.ix;
     if (ix >= 0) {
       const bits = p.edgeBits[k];
       const w = ix >>> 5;
       if (w < bits.length && (bits[w] & (1 << (ix & 31))) !== 0) return; // the edge is there
-    } else if (k === 2 ? p.blockedBy.includes(to as ErrorNode) : (k === 0 ? p.consumes : p.waitsOn).has(to as ResourceNode)) return;
-    if (k === 2) {
-      const e = to as ErrorNode;
-      p.blockedBy.push(e);
-      e.blocked.add(p);
-    } else {
-      const r = to as ResourceNode;
-      (k === 0 ? p.consumes : p.waitsOn).add(r);
-      (k === 0 ? r.consumers : r.waiters).add(p);
-    }
-    if (ix >= 0) _setBit(p, k, ix, true);
+    } else if ((k === 0 ? p.consumes : p.waitsOn).has(r)) return;
+    const mine = k === 0 ? p.consumes : p.waitsOn;
+    const isNew = !p.consumes.has(r) && !p.waitsOn.has(r);
+    mine.add(r);
+    (k === 0 ? r.consumers : r.waiters).add(p);
+    if (ix >= 0) setEdgeBit(p, k, ix, true);
     this.edges[kind]++;
-    this._observer?.edgeAdded(kind, p, to);
+    // A new user of an entity with a device fault: the next device fault there links it.
+    if (isNew && this.errors.size !== 0) this._blocking.newUser(p, r);
+    this._observer?.edgeAdded(kind, p, r);
   }
 
   private _takeIx(): number {
@@ -374,6 +418,7 @@ export class StateGraph {
     p.consumes.clear();
     p.waitsOn.clear();
     p.blockedBy.length = 0;
+    p.blockedAt.length = 0;
     this.processes.delete(p.pid);
     this._notRunning.delete(p);
     if (!isEnded(p.state)) this.activeProcesses--;
@@ -383,12 +428,13 @@ export class StateGraph {
   removeError(e: ErrorNode): void {
     if (this.errors.get(e.entityId) !== e) return;
     for (const p of e.blocked) {
-      _remove(p.blockedBy, e);
-      if (e.ix >= 0) _setBit(p, 2, e.ix, false);
+      unblock(p, e);
+      if (e.ix >= 0) setEdgeBit(p, 2, e.ix, false);
       this.edges.blocked_by--;
       this._observer?.edgeRemoved("blocked_by", p, e);
     }
     e.blocked.clear();
+    e.joined = [];
     this._releaseIx(e.ix);
     this.errors.delete(e.entityId);
     this._observer?.nodeRemoved(e);
@@ -398,13 +444,13 @@ export class StateGraph {
     if (this.resources.get(r.id) !== r) return;
     for (const p of r.consumers) {
       p.consumes.delete(r);
-      if (r.ix >= 0) _setBit(p, 0, r.ix, false);
+      if (r.ix >= 0) setEdgeBit(p, 0, r.ix, false);
       this.edges.consumes--;
       this._observer?.edgeRemoved("consumes", p, r);
     }
     for (const p of r.waiters) {
       p.waitsOn.delete(r);
-      if (r.ix >= 0) _setBit(p, 1, r.ix, false);
+      if (r.ix >= 0) setEdgeBit(p, 1, r.ix, false);
       this.edges.waits_on--;
       this._observer?.edgeRemoved("waits_on", p, r);
     }
@@ -463,28 +509,6 @@ function _isWait(value: string): boolean {
   if (i === value.length && digits > 0) return zeros;
   if (value.includes("IO_WAIT")) return true;
   return Number.parseFloat(value) < 1.0;
-}
-
-/** Removes `x` from an unordered array by moving the last element into its place. */
-function _remove<T>(list: T[], x: T): void {
-  const i = list.indexOf(x);
-  if (i === -1) return;
-  const last = list.pop()!;
-  if (i < list.length) list[i] = last;
-}
-
-/** Sets or clears the bit of edge kind `k` into target index `ix`, growing the array as needed. */
-function _setBit(p: ProcessNode, k: 0 | 1 | 2, ix: number, on: boolean): void {
-  let bits = p.edgeBits[k];
-  const w = ix >>> 5;
-  if (w >= bits.length) {
-    if (!on) return;
-    const grown = new Int32Array(Math.max(w + 1, bits.length * 2));
-    grown.set(bits);
-    p.edgeBits[k] = bits = grown;
-  }
-  if (on) bits[w] |= 1 << (ix & 31);
-  else bits[w] &= ~(1 << (ix & 31));
 }
 
 /** Stores a reading; true when it changed the value. (Every key exists from the start, so this
