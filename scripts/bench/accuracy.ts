@@ -4,9 +4,10 @@
 // reads a file, and each labelled pid is asked about through GET /api/v1/why/:pid on the
 // exporter's own HTTP app, the route `xctl-exporter why` calls. Prints precision and recall
 // per scene and overall, the root causes named and missed, and every miss.
-//   node --import tsx scripts/bench/accuracy.ts [--json] [--only NAME] [DIR]
+//   node --import tsx scripts/bench/accuracy.ts [--json] [--only NAME] [--markdown FILE] [DIR]
+// --markdown writes (or replaces) the "Diagnosis accuracy" section of FILE (BENCHMARKS.md).
 // Exit status: 0 when the target holds, 1 when it does not, 2 for a bad corpus.
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Exporter } from "../../src/exporter.ts";
@@ -371,16 +372,68 @@ export function reportJson(r: Report): Record<string, unknown> {
   };
 }
 
+const _BEGIN = "<!-- accuracy:begin (scripts/bench/accuracy.ts --markdown) -->";
+const _END = "<!-- accuracy:end -->";
+
+/** The "Diagnosis accuracy" section of BENCHMARKS.md. */
+export function markdownSection(r: Report, when = new Date()): string {
+  const f = (n: number) => n.toFixed(3);
+  const row = (name: string, s: SceneScore) => `| ${name} | ${s.tp} | ${s.fp} | ${s.fn} | ${f(precision(s))} | ${f(recall(s))} |`;
+  const fails = targetFailures(r);
+  const out = [
+    _BEGIN,
+    "## Diagnosis accuracy",
+    "",
+    `\`npm run accuracy\` (scripts/bench/accuracy.ts) on ${when.toISOString().slice(0, 19).replace("T", " ")} UTC: the labelled corpus of test/fixtures/incidents/ ` +
+      `(${r.incidents} incidents, ${r.pids} processes asked about, ${r.events.toLocaleString("en-US")} events; its README says what a label means), ` +
+      "each stream fed to an in-process exporter as `replay` reads it, each pid asked through `GET /api/v1/why/:pid`. " +
+      "A scene reported for a pid that its label does not list is a false positive; a listed one not reported is a miss. " +
+      `Target: precision ≥ ${TARGET.precision} and recall ≥ ${TARGET.recall} overall, no scene under ${TARGET.perScene} on either.`,
+    "",
+    "| scene | tp | fp | fn | precision | recall |",
+    "| --- | --- | --- | --- | --- | --- |",
+    ...[...r.byScene].sort().map(([k, s]) => row(`\`${k}\``, s)),
+    row("**overall**", r.overall),
+    row("root causes named", r.causes),
+    "",
+    fails.length === 0 ? "Target met." : `Target **not met**: ${fails.join("; ")}.`,
+    "",
+  ];
+  if (r.misses.length > 0 || r.causeMisses.length > 0) {
+    out.push("Misses:", "");
+    for (const m of r.misses) {
+      const what = m.kind === "missed" ? "missed" : m.kind === "near_miss_reported" ? "near miss reported" : "false positive";
+      out.push(`- ${m.incident} pid ${m.pid}: \`${m.scene}\` ${what} (expected [${m.expected.join(", ")}], got [${m.got.join(", ")}])`);
+    }
+    for (const m of r.causeMisses) out.push(`- ${m.incident} pid ${m.pid}: ${m.kind === "not_named" ? "root cause not named" : "wrong blame"}: ${m.cause}`);
+    out.push("");
+  }
+  out.push(_END);
+  return out.join("\n");
+}
+
+/** Replaces the section in `text`, or puts it before "## Reproduce" (else at the end). */
+export function withSection(text: string, section: string): string {
+  const a = text.indexOf(_BEGIN);
+  const b = text.indexOf(_END);
+  if (a >= 0 && b > a) return text.slice(0, a) + section + text.slice(b + _END.length);
+  const at = text.indexOf("\n## Reproduce");
+  if (at >= 0) return text.slice(0, at + 1) + section + "\n\n" + text.slice(at + 1);
+  return (text.endsWith("\n") || text === "" ? text : text + "\n") + "\n" + section + "\n";
+}
+
 async function _main(argv: string[]): Promise<number> {
   let json = false;
+  let markdown: string | undefined;
   let only: string | undefined;
   let dir = CORPUS_DIR;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--json") json = true;
     else if (a === "--only") only = argv[++i];
+    else if (a === "--markdown") markdown = argv[++i];
     else if (a.startsWith("-")) {
-      process.stderr.write(`accuracy: unknown flag ${a} (--json, --only NAME, DIR)\n`);
+      process.stderr.write(`accuracy: unknown flag ${a} (--json, --only NAME, --markdown FILE, DIR)\n`);
       return 2;
     } else dir = a;
   }
@@ -398,6 +451,11 @@ async function _main(argv: string[]): Promise<number> {
   }
   const report = await runCorpus(incidents);
   process.stdout.write(json ? JSON.stringify(reportJson(report), null, 2) + "\n" : formatReport(report));
+  if (markdown !== undefined) {
+    const text = existsSync(markdown) ? readFileSync(markdown, "utf8") : "";
+    writeFileSync(markdown, withSection(text, markdownSection(report)));
+    process.stderr.write(`accuracy: wrote its section of ${markdown}\n`);
+  }
   return targetFailures(report).length === 0 ? 0 : 1;
 }
 

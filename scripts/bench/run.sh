@@ -24,4 +24,7 @@ if [ ! -x "$bin" ] || [ -n "$(find src rules package.json -newer "$bin" -print -
 fi
 
 mkdir -p .bench
-exec node --import tsx scripts/bench/main.ts "$@"
+node --import tsx scripts/bench/main.ts "$@"
+# Diagnosis accuracy on the labelled incident corpus: its own section of BENCHMARKS.md.
+node --import tsx scripts/bench/accuracy.ts --markdown "${BENCH_OUT:-BENCHMARKS.md}" ||
+  [ $? -eq 1 ] || exit 1
