@@ -4,7 +4,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,6 +12,7 @@ import { parse, parseAllDocuments } from "yaml";
 import { envName, parseFlags } from "../../src/cli/flags.ts";
 import { SERVE_FLAGS } from "../../src/cli/serve.ts";
 import { EXTRA_METRICS, SEED_METRICS } from "../../src/metrics/names.ts";
+import { loadDefaults, RUNBOOK_BASE } from "../../scripts/gen-runbooks.ts";
 
 const DEPLOY = fileURLToPath(new URL("../../deploy/", import.meta.url));
 const SERVED: Record<string, string> = { ...SEED_METRICS, ...EXTRA_METRICS };
@@ -120,6 +121,7 @@ describe("prometheus rules and config", () => {
     const names = new Set(rules.map((r) => r.alert));
     for (const n of [
       "XctlSceneActive",
+      "XctlSceneRecurring",
       "XctlDiagnosesRising",
       "XctlProbeDown",
       "XctlEventsStopped",
@@ -130,7 +132,11 @@ describe("prometheus rules and config", () => {
     }
     for (const r of rules) {
       assert.ok(r.alert, `recording rule ${r.record} in an alert file`);
-      assert.match(r.labels?.severity ?? "", /^(critical|warning|info)$/, `${r.alert} severity`);
+      if (r.alert === "XctlSceneActive") {
+        // Severity is the rule's, joined from xctl_scene_info; a static label would hide it.
+        assert.equal(r.labels?.severity, undefined, `${r.expr}: static severity`);
+        assert.match(r.expr, /\* on \(job, instance, scene\) group_left \(severity\)\s+max by \(job, instance, scene, severity\) \(xctl_scene_info\)/);
+      } else assert.match(r.labels?.severity ?? "", /^(critical|warning|info)$/, `${r.alert} severity`);
       assert.match(r.annotations?.summary ?? "", /\$labels\.instance/, `${r.alert} summary`);
       assert.ok(r.annotations?.description, `${r.alert} description`);
     }
@@ -138,6 +144,27 @@ describe("prometheus rules and config", () => {
     assert.match(down?.expr ?? "", /\bup\{job="xctl"\}\s*==\s*0/);
     const scene = rules.filter((r) => r.alert === "XctlSceneActive");
     assert.ok(scene.every((r) => /\bscene\b/.test(r.expr)), "scene alerts keep the scene label");
+  });
+
+  it("every default scene has its alert with title, root cause and a runbook that exists", () => {
+    const scene = _alertRules().filter((r) => r.alert === "XctlSceneActive");
+    for (const { rule } of loadDefaults()) {
+      const a = scene.find((r) => r.expr.includes(`{scene="${rule.scene}"}`));
+      assert.ok(a, `no alert for ${rule.scene}`);
+      assert.ok(a.annotations?.summary?.startsWith(`${rule.name} on `), `${rule.scene} title`);
+      assert.equal(a.annotations?.root_cause, rule.root_cause_pattern.primary, `${rule.scene} root cause`);
+      const url = a.annotations?.runbook_url ?? "";
+      assert.ok(url.startsWith(`${RUNBOOK_BASE}/`), `${rule.scene} runbook_url ${url}`);
+      assert.ok(existsSync(join(DEPLOY, "runbooks", url.slice(RUNBOOK_BASE.length + 1))), `${url} has no file in deploy/runbooks`);
+    }
+    // And one for every other scene, so a site rule alerts too.
+    assert.ok(scene.some((r) => /scene!~"/.test(r.expr) && r.annotations?.runbook_url?.endsWith("/{{ $labels.scene }}.md")));
+  });
+
+  it("no alert reads a counter that on-demand runs move (diagnosis runs and their conclusions)", () => {
+    for (const r of _alertRules()) assert.doesNotMatch(r.expr, /xctl_diagnoses_(total|by_scene)\b/, r.alert);
+    const rising = _alertRules().find((r) => r.alert === "XctlDiagnosesRising");
+    assert.match(rising?.expr ?? "", /xctl_scene_activations_total/);
   });
 
   it("the scrape job is the job the alerts select", () => {
