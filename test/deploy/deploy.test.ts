@@ -15,6 +15,10 @@ import { EXTRA_METRICS, SEED_METRICS } from "../../src/metrics/names.ts";
 import { loadDefaults, RUNBOOK_BASE } from "../../scripts/gen-runbooks.ts";
 import { Exporter } from "../../src/exporter.ts";
 import { createLogger } from "../../src/log.ts";
+import { createApp } from "../../src/http/app.ts";
+import { replayInto } from "../../src/cli/replay.ts";
+import { CORPUS_DIR } from "../../scripts/bench/accuracy.ts";
+import { parseExposition } from "../_helpers.ts";
 
 const DEPLOY = fileURLToPath(new URL("../../deploy/", import.meta.url));
 const SERVED: Record<string, string> = { ...SEED_METRICS, ...EXTRA_METRICS };
@@ -572,5 +576,27 @@ describe("grafana dashboard: import, provisioning, what it shows", () => {
     const exprs = [...panels.flatMap((p) => p.targets ?? []).map((t) => t.expr), ..._alertRules().map((r) => r.expr)];
     const missing = new Set(exprs.flatMap(_metricNames).filter((n) => !served(n)));
     assert.deepEqual([...missing], [], "not in the exposition");
+  });
+});
+
+describe("what the scene alerts read", () => {
+  it("does not move when runs are asked for on demand (POST /api/v1/diagnoses, why)", async () => {
+    const ex = new Exporter({ log: createLogger("silent"), liveClock: false, processMetrics: false });
+    await replayInto(ex, join(CORPUS_DIR, "08-xid79-fallen-off-bus.ndjson"));
+    const app = createApp(ex);
+    const read = async () => parseExposition(await ex.metrics.render());
+    const pick = (m: Map<string, number>, re: RegExp) => [...m].filter(([k]) => re.test(k)).sort();
+    const before = await read();
+    const alertInputs = /^xctl_scene_(active|activations_total|info)\{/;
+    assert.ok(pick(before, /^xctl_scene_activations_total\{/).length > 0, "xctl_scene_activations_total is served");
+    for (let i = 0; i < 10; i++) {
+      assert.equal((await app.request("/api/v1/diagnoses", { method: "POST" })).status, 200);
+      assert.equal((await app.request("/api/v1/diagnoses?pid=83310", { method: "POST" })).status, 200);
+      assert.equal((await app.request("/api/v1/why/83002")).status, 200);
+    }
+    const after = await read();
+    await ex.stop();
+    assert.ok(after.get("xctl_diagnoses_total")! >= before.get("xctl_diagnoses_total")! + 20, "the runs happened");
+    assert.deepEqual(pick(after, alertInputs), pick(before, alertInputs));
   });
 });
