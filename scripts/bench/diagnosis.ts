@@ -7,7 +7,7 @@ import { DiagnosisEngine } from "../../src/diagnosis/engine.ts";
 import { defaultRules } from "../../src/diagnosis/rules-load.ts";
 import type { XEvent } from "../../src/events/schema.ts";
 import { StateGraph } from "../../src/graph/graph.ts";
-import type { DiagnosisState } from "../../src/metrics/registry.ts";
+import { newDiagnosisState } from "../../src/diagnosis/state.ts";
 
 const RUNS = Number(process.argv[process.argv.indexOf("--runs") + 1]) || 2000;
 const T0 = 1_732_500_000_000;
@@ -20,7 +20,7 @@ interface Setup {
 
 function setup(withEngine: boolean): Setup {
   const graph = new StateGraph({ maxNodes: 10_000_000 });
-  const state: DiagnosisState = { runs: 0, byScene: new Map(), active: new Set() };
+  const state = newDiagnosisState();
   // Event-time debounce with a long interval: only the runs measured here happen.
   const engine = new DiagnosisEngine({ graph, state, liveClock: false, intervalMs: 1e12 });
   if (withEngine) engine.setRules(defaultRules());

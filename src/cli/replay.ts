@@ -40,6 +40,7 @@ export async function runReplay(argv: string[]): Promise<void> {
   const exporter = new Exporter({
     rules: diagnosis.rules,
     diagnosisIntervalMs: diagnosis.diagnosisIntervalMs,
+    sceneSettleMs: diagnosis.sceneSettleMs,
     log: createLogger(parseChoice("log-level", values["log-level"] as string, Object.keys(LOG_LEVELS) as LogLevelName[])),
     errorWindowMs: parseDuration("error-window", values["error-window"] as string),
     maxNodes: parseInteger("max-nodes", values["max-nodes"] as string, 100, 100_000_000),

@@ -100,6 +100,7 @@ export async function runServe(argv: string[]): Promise<void> {
     log,
     rules: diagnosis.rules,
     diagnosisIntervalMs: diagnosis.diagnosisIntervalMs,
+    sceneSettleMs: diagnosis.sceneSettleMs,
     errorWindowMs: config.errorWindowMs,
     maxNodes: config.maxNodes,
     resourceTtlMs: config.resourceTtlMs,
@@ -120,6 +121,7 @@ export async function runServe(argv: string[]): Promise<void> {
       queueBytes: config.ingestQueueBytes,
     },
   });
+  for (const w of diagnosis.warnings) log.warn(w);
   const server = await serve({ port: config.port, hostname: config.host, tls: web?.tls, fetch: (req, env) => app.fetch(req, env) });
   exporter.start();
   log.info(`xctl-exporter ${VERSION} (${runtimeName} ${runtimeVersion}) listening on ${web?.tls ? "https" : "http"}://${_hostForUrl(config.host)}:${server.port}${config.metricsPath}`);

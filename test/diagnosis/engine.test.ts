@@ -7,7 +7,7 @@ import { DiagnosisEngine } from "../../src/diagnosis/engine.ts";
 import { defaultRules, parseRule } from "../../src/diagnosis/rules-load.ts";
 import { StateGraph } from "../../src/graph/graph.ts";
 import type { XEvent } from "../../src/events/schema.ts";
-import type { DiagnosisState } from "../../src/metrics/registry.ts";
+import { newDiagnosisState } from "../../src/diagnosis/state.ts";
 import { scenario, start, T0 } from "./_scenario.ts";
 
 const ev = (event_type: string, entity_id: string, value: string, pid: number | null = null) => ({ event_type, entity_id, value, pid });
@@ -150,13 +150,15 @@ describe("brief matches", () => {
     s.send(ev("process.state", "host-01", "exit", 42));
     s.send(ev("compute.util", "gpu-3", "70"), 5_000);
     assert.equal(s.ex.graph.processes.has(42), false);
-    const r = s.ex.engine.runNow("api");
+    assert.ok(!s.ex.engine.runNow("api").matches.some((m) => m.scene === "process_crash"), "an on-demand run reports what matches now");
+    const r = s.ex.engine.runNow("auto");
     const crash = r.matches.find((m) => m.scene === "process_crash");
-    assert.ok(crash, "process_crash listed");
+    assert.ok(crash, "process_crash listed by the next automatic run");
     assert.deepEqual(crash.affected_pids, [42]);
-    assert.equal(s.ex.diagnosis.active.has("process_crash"), false, "no longer matching now");
+    assert.equal(s.ex.diagnosis.activations.get("process_crash"), 1, "it held: it became active once");
     // Reported once: the next run sees only what matches now.
-    assert.ok(!s.ex.engine.runNow("api").matches.some((m) => m.scene === "process_crash"));
+    assert.ok(!s.ex.engine.runNow("auto").matches.some((m) => m.scene === "process_crash"));
+    assert.equal(s.ex.diagnosis.active.has("process_crash"), false, "cleared (no settle time here)");
     await s.ex.stop();
   });
 });
@@ -187,7 +189,8 @@ describe("per-pid runs", () => {
     assert.deepEqual(s.ex.engine.scenesFor(2), []);
     assert.deepEqual(s.ex.engine.scenesFor(1)!.map((m) => m.scene), ["gpu_oom"]);
     assert.equal(s.ex.engine.scenesFor(999), undefined);
-    assert.equal(s.ex.diagnosis.runs, 3, "scenesFor records no run");
+    assert.equal(s.ex.diagnosis.onDemandRuns, 3, "scenesFor records no run");
+    assert.equal(s.ex.diagnosis.runs, 0, "on-demand runs are not automatic runs");
     await s.ex.stop();
   });
 
@@ -207,7 +210,7 @@ describe("per-pid runs", () => {
 describe("result ring", () => {
   function _engine(ringSize: number) {
     const graph = new StateGraph();
-    const state: DiagnosisState = { runs: 0, byScene: new Map(), active: new Set() };
+    const state = newDiagnosisState();
     const engine = new DiagnosisEngine({ graph, state, ringSize, liveClock: false });
     const feed = (e: Partial<XEvent> & { event_type: XEvent["event_type"]; entity_id: string }, ts: number) => {
       const full: XEvent = { ts, job_id: null, pid: null, value: "", ...e };
@@ -240,7 +243,7 @@ describe("result ring", () => {
     assert.equal(engine.runNow("api").scene, null); // and so is the one after
     feed({ event_type: "compute.mem", entity_id: "gpu-00", value: "91" }, T0 + 2);
     assert.equal(engine.runNow("api").scene, "mem_high");
-    assert.equal(state.runs, 3);
+    assert.equal(state.onDemandRuns, 3);
     engine.stop();
   });
 
@@ -264,13 +267,18 @@ describe("diagnosis metrics", () => {
       assert.match(page, new RegExp(`^xctl_scene_active\\{scene="${scene}"\\} 0$`, "m"));
     }
     s.send(ev("error.hw", "npu-0", "ECC error"));
-    s.ex.engine.runNow("api");
-    s.ex.engine.runNow("api");
+    s.ex.engine.runNow("auto");
+    s.ex.engine.runNow("auto");
+    for (let i = 0; i < 5; i++) s.ex.engine.runNow("api"); // on-demand: counted apart, no scene state
     page = await s.ex.metrics.render();
     assert.match(page, /^xctl_diagnoses_total 2$/m);
     assert.match(page, /^xctl_diagnoses_by_scene\{scene="npu_ecc_error"\} 2$/m);
     assert.match(page, /^xctl_scene_active\{scene="npu_ecc_error"\} 1$/m);
     assert.match(page, /^xctl_diagnosis_latency_seconds_count 2$/m);
+    assert.match(page, /^xctl_diagnoses_on_demand_total 5$/m);
+    assert.match(page, /^xctl_scene_activations_total\{scene="npu_ecc_error"\} 1$/m);
+    assert.match(page, /^xctl_scene_info\{scene="npu_ecc_error",severity="critical"\} 1$/m);
+    assert.match(page, /^xctl_scene_info\{scene="gpu_util_low",severity="info"\} 1$/m);
     await s.ex.stop();
   });
 });
