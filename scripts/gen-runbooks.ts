@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadRulesDir } from "../src/diagnosis/rules-load.ts";
-import type { Condition, Rule } from "../src/diagnosis/rule.ts";
+import type { Condition, Rule, RuleScope, Severity } from "../src/diagnosis/rule.ts";
 import { DEFAULT_FAULT_SCOPE } from "../src/graph/fault-scope.ts";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -22,17 +22,13 @@ export const SCENE_WINDOW = "5m";
 export const SCENE_SHARE = 0.4;
 export const SCENE_FOR = "1m";
 
-type Severity = "critical" | "warning" | "info";
-
-/** The rule's severity: its own, or the default from its priority (SPEC §4). */
+/** The rule's severity: its own, or the default from its priority (the loader fills it in). */
 export function severityOf(r: Rule): Severity {
-  const own = (r as { severity?: Severity }).severity;
-  if (own !== undefined) return own;
-  return r.priority >= 75 ? "critical" : r.priority >= 40 ? "warning" : "info";
+  return r.severity;
 }
 
-export function scopeOf(r: Rule): "host" | "process" {
-  return (r as { scope?: "host" | "process" }).scope ?? "host";
+export function scopeOf(r: Rule): RuleScope {
+  return r.scope;
 }
 
 /** The default rules, highest priority first, each with the comment that opens its file. */
