@@ -77,7 +77,14 @@ export class DiagnosisEngine implements GraphObserver {
    * yet diagnosed, or a scene to clear after its settle time), or Infinity. One compare per event.
    */
   private _runDueTs = Infinity;
+  /** A change waits for its run (event time): later changes join it rather than move it. */
+  private _changeDue = false;
   private _stopped = false;
+  /**
+   * Processes asked about by host-wide runs of process-scoped rules, in all: what those runs
+   * cost, for the benchmark and the tests (it grows with the candidates, not with the graph).
+   */
+  processesAsked = 0;
 
   constructor(opts: EngineOptions) {
     this.graph = opts.graph;
@@ -216,7 +223,7 @@ export class DiagnosisEngine implements GraphObserver {
 
   /** True while an automatic run is waiting for its debounce. */
   get pending(): boolean {
-    return this._runTimer !== undefined || this._runDueTs !== Infinity;
+    return this._runTimer !== undefined || this._changeDue;
   }
 
   /** Runs the pending automatic run now, if there is one (the end of a replay). */
@@ -242,8 +249,8 @@ export class DiagnosisEngine implements GraphObserver {
     const t0 = performance.now();
     const wall = Date.now();
     this._cancelPending();
-    const { matches, held } = this._hostMatches(wall, describe, true);
-    const due = this._scenes.update(held, this.liveClock ? wall : this.graph.eventNow);
+    const { matches, held, matching } = this._hostMatches(wall, describe, true);
+    const due = this._scenes.update(held, matching, this.liveClock ? wall : this.graph.eventNow);
     this._scheduleSettle(due, wall);
     this._latency?.observe((performance.now() - t0) / 1000);
     this._armExpiry(wall);
@@ -255,15 +262,17 @@ export class DiagnosisEngine implements GraphObserver {
   }
 
   /** Every rule's host-wide match now, highest priority first, with those that matched since the last automatic run. */
-  private _hostMatches(wall: number, describe: boolean, consume: boolean): { matches: SceneMatch[]; held: string[] } {
+  private _hostMatches(wall: number, describe: boolean, consume: boolean): { matches: SceneMatch[]; held: string[]; matching: Set<string> } {
     if (!this.liveClock) this.graph.drainLinks();
     this._matcher.refresh(this.graph.eventNow, wall);
     this._latch();
     const ctx = this._context(wall);
     const matches: SceneMatch[] = [];
     const held: string[] = [];
+    const matching = new Set<string>();
     for (const rs of this._matcher.rules) {
       let m = this._matchNow(rs, ctx, describe);
+      if (m !== undefined) matching.add(rs.rule.scene);
       // A brief match since the last automatic run belongs to the next automatic run; an
       // on-demand run reports what matches now.
       if (m === undefined && consume) {
@@ -275,7 +284,7 @@ export class DiagnosisEngine implements GraphObserver {
       if (typeof m !== "number") matches.push(m);
     }
     if (consume) this._latched.clear();
-    return { matches, held };
+    return { matches, held, matching };
   }
 
   /** A rule's match now: host-wide, or for the processes a process-scoped rule holds for. A number when not described. */
@@ -283,6 +292,7 @@ export class DiagnosisEngine implements GraphObserver {
     if (!rs.matched) return undefined;
     if (!rs.processScoped) return describe ? describeHost(rs, ctx) : rs.confidence;
     const found = findProcesses(rs, ctx, describe ? MAX_PIDS : 1);
+    this.processesAsked += found.asked;
     if (found.processes.length === 0) return undefined;
     if (!describe) return found.confidence;
     return describeProcesses(rs, found.processes, found.confidence, ctx, (p, c) => c.holdsFor(p, ctx));
@@ -308,7 +318,10 @@ export class DiagnosisEngine implements GraphObserver {
   private _trigger(): void {
     if (this._stopped) return;
     if (!this.liveClock) {
-      if (this._runDueTs === Infinity) this._runDueTs = this.graph.eventNow + this.intervalMs;
+      if (!this._changeDue) {
+        this._changeDue = true;
+        this._runDueTs = Math.min(this._runDueTs, this.graph.eventNow + this.intervalMs);
+      }
       return;
     }
     if (this._runTimer !== undefined) return;
@@ -323,6 +336,7 @@ export class DiagnosisEngine implements GraphObserver {
     if (this._runTimer !== undefined) clearTimeout(this._runTimer);
     this._runTimer = undefined;
     this._runDueTs = Infinity;
+    this._changeDue = false;
   }
 
   /** A run when an active scene that stopped holding reaches its settle time, so it clears without new events. */

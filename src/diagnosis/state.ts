@@ -49,11 +49,11 @@ export class SceneTracker {
   }
 
   /**
-   * One automatic run at time `now` found `held` holding (in priority order; the first is the
-   * run's conclusion). Returns the time at which an active scene that no longer holds must be
-   * looked at again to clear, or Infinity.
+   * One automatic run at time `now` found `held` holding since the last run (in priority order;
+   * the first is the run's conclusion), `matching` of them still matching now. Returns the time
+   * at which an active scene that no longer matches must be looked at again to clear, or Infinity.
    */
-  update(held: readonly string[], now: number): number {
+  update(held: readonly string[], matching: ReadonlySet<string>, now: number): number {
     const st = this._state;
     st.runs++;
     const top = held[0];
@@ -67,7 +67,7 @@ export class SceneTracker {
     }
     let next = Infinity;
     for (const scene of st.active) {
-      if (held.includes(scene)) continue;
+      if (matching.has(scene)) continue;
       const last = this._lastHeld.get(scene) ?? now;
       if (now - last >= this.settleMs) {
         st.active.delete(scene);
