@@ -73,6 +73,8 @@ export interface SceneScore {
   tp: number;
   fp: number;
   fn: number;
+  /** Near misses held: a scene labelled `not` for a pid and rightly not reported. */
+  tn: number;
 }
 
 export interface Report {
@@ -213,8 +215,8 @@ export async function runCorpus(incidents: Incident[]): Promise<Report> {
     pids: 0,
     events: 0,
     byScene: new Map(),
-    overall: { tp: 0, fp: 0, fn: 0 },
-    causes: { tp: 0, fp: 0, fn: 0 },
+    overall: { tp: 0, fp: 0, fn: 0, tn: 0 },
+    causes: { tp: 0, fp: 0, fn: 0, tn: 0 },
     unevidenced: [],
     misses: [],
     causeMisses: [],
@@ -223,7 +225,7 @@ export async function runCorpus(incidents: Incident[]): Promise<Report> {
   };
   const score = (scene: string) => {
     let s = report.byScene.get(scene);
-    if (s === undefined) report.byScene.set(scene, (s = { tp: 0, fp: 0, fn: 0 }));
+    if (s === undefined) report.byScene.set(scene, (s = { tp: 0, fp: 0, fn: 0, tn: 0 }));
     return s;
   };
   for (const inc of incidents) {
@@ -246,6 +248,11 @@ export async function runCorpus(incidents: Incident[]): Promise<Report> {
           report.overall.fn++;
           report.misses.push({ incident: inc.name, pid, scene, kind: "missed", expected, got: a === null ? ["(pid unknown: 404)"] : got });
         }
+      }
+      for (const scene of truth.not ?? []) {
+        if (got.includes(scene)) continue;
+        score(scene).tn++;
+        report.overall.tn++;
       }
       for (const scene of got) {
         if (expected.includes(scene) || truth.may?.includes(scene)) continue;
@@ -316,14 +323,14 @@ export function formatReport(r: Report): string {
   const f = (n: number) => n.toFixed(3);
   lines.push(`accuracy: ${r.incidents} incidents, ${r.pids} pids asked, ${r.events.toLocaleString("en-US")} events, ${r.seconds.toFixed(2)} s`);
   lines.push("");
-  lines.push(`${"scene".padEnd(22)} ${"tp".padStart(4)} ${"fp".padStart(4)} ${"fn".padStart(4)}  precision  recall`);
-  for (const [scene, s] of [...r.byScene].sort()) {
-    lines.push(`${scene.padEnd(22)} ${String(s.tp).padStart(4)} ${String(s.fp).padStart(4)} ${String(s.fn).padStart(4)}  ${f(precision(s)).padStart(9)}  ${f(recall(s)).padStart(6)}`);
-  }
-  const o = r.overall;
-  lines.push(`${"overall".padEnd(22)} ${String(o.tp).padStart(4)} ${String(o.fp).padStart(4)} ${String(o.fn).padStart(4)}  ${f(precision(o)).padStart(9)}  ${f(recall(o)).padStart(6)}`);
-  const c = r.causes;
-  lines.push(`${"root causes named".padEnd(22)} ${String(c.tp).padStart(4)} ${String(c.fp).padStart(4)} ${String(c.fn).padStart(4)}  ${f(precision(c)).padStart(9)}  ${f(recall(c)).padStart(6)}`);
+  const n = (x: number) => String(x).padStart(4);
+  const row = (name: string, s: SceneScore, tn = true) =>
+    `${name.padEnd(22)} ${n(s.tp)} ${n(s.fp)} ${n(s.fn)} ${tn ? n(s.tn) : "    "}  ${f(precision(s)).padStart(9)}  ${f(recall(s)).padStart(6)}`;
+  lines.push(`${"scene".padEnd(22)} ${"tp".padStart(4)} ${"fp".padStart(4)} ${"fn".padStart(4)} ${"held".padStart(4)}  precision  recall`);
+  for (const [scene, s] of [...r.byScene].sort()) lines.push(row(scene, s));
+  lines.push(row("overall", r.overall));
+  lines.push(row("root causes named", r.causes, false));
+  lines.push("(held: near misses labelled `not` and rightly not reported)");
   lines.push(`scenes reported without evidence: ${r.unevidenced.length}`);
   lines.push("");
   if (r.misses.length === 0) lines.push("misses: none");
@@ -378,7 +385,7 @@ const _END = "<!-- accuracy:end -->";
 /** The "Diagnosis accuracy" section of BENCHMARKS.md. */
 export function markdownSection(r: Report, when = new Date()): string {
   const f = (n: number) => n.toFixed(3);
-  const row = (name: string, s: SceneScore) => `| ${name} | ${s.tp} | ${s.fp} | ${s.fn} | ${f(precision(s))} | ${f(recall(s))} |`;
+  const row = (name: string, s: SceneScore, tn = true) => `| ${name} | ${s.tp} | ${s.fp} | ${s.fn} | ${tn ? s.tn : ""} | ${f(precision(s))} | ${f(recall(s))} |`;
   const fails = targetFailures(r);
   const out = [
     _BEGIN,
@@ -390,11 +397,11 @@ export function markdownSection(r: Report, when = new Date()): string {
       "A scene reported for a pid that its label does not list is a false positive; a listed one not reported is a miss. " +
       `Target: precision ≥ ${TARGET.precision} and recall ≥ ${TARGET.recall} overall, no scene under ${TARGET.perScene} on either.`,
     "",
-    "| scene | tp | fp | fn | precision | recall |",
-    "| --- | --- | --- | --- | --- | --- |",
+    "| scene | tp | fp | fn | near misses held | precision | recall |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
     ...[...r.byScene].sort().map(([k, s]) => row(`\`${k}\``, s)),
     row("**overall**", r.overall),
-    row("root causes named", r.causes),
+    row("root causes named", r.causes, false),
     "",
     fails.length === 0 ? "Target met." : `Target **not met**: ${fails.join("; ")}.`,
     "",
