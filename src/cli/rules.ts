@@ -9,7 +9,7 @@ import type { Rule } from "../diagnosis/rule.ts";
 import { checkRulePaths, formatProblem, loadRuleSet, type RuleProblem } from "../diagnosis/rules-load.ts";
 import { escapeControl } from "../escape.ts";
 import { UsageError, XctlError } from "./errors.ts";
-import { cittyArgs, parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
+import { parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
 import { parseDuration } from "./parse-values.ts";
 
 export const RULE_FLAGS: FlagDefs = {

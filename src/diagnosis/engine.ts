@@ -1,22 +1,21 @@
 // Diagnosis runs (SPEC §4). Automatic runs follow scene-relevant changes, debounced: at most
 // one per interval, none while nothing changes. Live, the interval is wall-clock time; during
-// a replay it is event time, so a recorded day is diagnosed as it went. A rule that matched
-// only briefly between two runs (a process that exits while blocked leaves the graph at the
-// next cleanup) is still reported by the next run, from a snapshot taken when it matched.
-// Only automatic runs move scene state and the run counters alerts read; a run asked for
+// a replay it is event time, so a recorded day is diagnosed as it went; a brief match between
+// two runs is still reported by the next (latch.ts). Only automatic runs move scene state and the run counters alerts read; a run asked for
 // through the API (or `why`) reads the same state and changes none of it, and its result goes
 // to a ring of its own, so on-demand runs never push automatic results out.
 import { EVENT_TYPES, eventTypeIndex, type XEvent } from "../events/schema.ts";
 import type { GraphObserver, StateGraph } from "../graph/graph.ts";
-import { FaultScopeTable, type FaultScopeEntry } from "../graph/fault-scope.ts";
+import { FaultScopeTable } from "../graph/fault-scope.ts";
 import { isEnded, type EdgeKind, type EdgeTarget, type GraphNode, type ProcessNode } from "../graph/nodes.ts";
 import type { ProcessContext } from "./conditions/node.ts";
 import { describeHost, describeLatched, describeProcesses, MAX_PIDS, type SceneMatch } from "./evidence.ts";
+import { Latches } from "./latch.ts";
 import { Matcher, type RuleState } from "./matcher.ts";
 import { findProcesses, judgeProcess } from "./process-scope.ts";
 import { toResult, type DiagnosisResult, type RunTrigger } from "./result.ts";
 import { Ring } from "./ring.ts";
-import { sortRules, type Rule } from "./rule.ts";
+import { faultScopeOverrides, sortRules, type Rule } from "./rule.ts";
 import { SceneTracker, type DiagnosisState } from "./state.ts";
 
 export type { DiagnosisResult, MatchSummary, RunTrigger } from "./result.ts";
@@ -58,12 +57,9 @@ export class DiagnosisEngine implements GraphObserver {
   private readonly _latency: EngineOptions["latency"];
   private _rules: Rule[] = [];
   private _matcher: Matcher;
-  private readonly _dirty = new Set<RuleState>();
-  /**
-   * Snapshot of each rule that matched since the last automatic run (taken when it started
-   * to). When automatic runs only count, the snapshot is just the confidence then.
-   */
-  private readonly _latched = new Map<RuleState, SceneMatch | number>();
+  /** Brief matches between automatic runs. */
+  private readonly _latches: Latches;
+  private _processRules: RuleState[] = [];
   private readonly _ring: Ring<DiagnosisResult>;
   private readonly _onDemand: Ring<DiagnosisResult>;
   private _nextId = 1;
@@ -95,6 +91,7 @@ export class DiagnosisEngine implements GraphObserver {
     this.liveClock = opts.liveClock ?? true;
     this.describeAutoRuns = opts.describeAutoRuns ?? true;
     this._scenes = new SceneTracker(opts.state, opts.sceneSettleMs ?? 60_000);
+    this._latches = new Latches(opts.graph);
     this._ring = new Ring(opts.ringSize ?? 100);
     this._onDemand = new Ring(opts.onDemandRingSize ?? 20);
     this._matcher = this._newMatcher();
@@ -105,29 +102,30 @@ export class DiagnosisEngine implements GraphObserver {
     return this._rules;
   }
 
-  get sceneSettleMs(): number {
-    return this._scenes.settleMs;
-  }
-
   /** Replaces the rule set (highest priority first); every scene starts at 0; rule fault scopes go to the graph. */
   setRules(rules: readonly Rule[]): void {
     this._rules = sortRules([...rules]);
-    const overrides: FaultScopeEntry[] = [];
-    for (const r of this._rules) {
-      for (const [pattern, scope] of Object.entries(r.fault_scope ?? {})) overrides.push({ pattern, scope, source: r.source });
-    }
-    this.graph.setFaultScope(new FaultScopeTable(overrides));
-    this._dirty.clear();
-    this._latched.clear();
+    this.graph.setFaultScope(new FaultScopeTable(faultScopeOverrides(this._rules)));
+    this._latches.reset();
     this._matcher = this._newMatcher();
+    this._processRules = this._matcher.rules.filter((rs) => rs.processScoped);
     this._scenes.reset(this._rules);
   }
 
   private _newMatcher(): Matcher {
-    return new Matcher(this._rules, this.graph, this.windowMs, (rs) => {
-      this._dirty.add(rs);
-      this._trigger();
-    });
+    return new Matcher(
+      this._rules,
+      this.graph,
+      this.windowMs,
+      (rs) => {
+        this._latches.flip(rs);
+        this._trigger();
+      },
+      (rs, t) => {
+        this._latches.touch(rs, t);
+        this._trigger();
+      },
+    );
   }
 
   // --- inputs ------------------------------------------------------------------------------
@@ -142,7 +140,7 @@ export class DiagnosisEngine implements GraphObserver {
     if (_ERROR_TYPES[type] === 1) this._trigger();
     const now = this.graph.eventNow;
     if (now >= m.nextExpiryTs) m.refresh(now, wall);
-    if (this._dirty.size !== 0) this._latch();
+    this._latch();
     if (this.liveClock) {
       this._armExpiry(wall);
       if (this.graph.pendingLinks !== 0) this._armDrain();
@@ -151,6 +149,12 @@ export class DiagnosisEngine implements GraphObserver {
 
   edgeAdded(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void {
     this._matcher.edgeAdded(kind, from, to);
+    // A new edge can make events concern the process (a fault that just linked it).
+    for (const rs of this._processRules) {
+      if (!rs.matched) continue;
+      this._latches.touch(rs, from);
+      this._trigger();
+    }
     if (kind !== "consumes") this._trigger();
   }
 
@@ -276,14 +280,14 @@ export class DiagnosisEngine implements GraphObserver {
       // A brief match since the last automatic run belongs to the next automatic run; an
       // on-demand run reports what matches now.
       if (m === undefined && consume) {
-        const snap = this._latched.get(rs);
+        const snap = this._latches.snapshot(rs);
         m = typeof snap === "number" ? (describe ? describeLatched(rs, snap) : snap) : snap;
       }
       if (m === undefined) continue;
       held.push(rs.rule.scene);
       if (typeof m !== "number") matches.push(m);
     }
-    if (consume) this._latched.clear();
+    if (consume) this._latches.clearSnapshots();
     return { matches, held, matching };
   }
 
@@ -302,17 +306,11 @@ export class DiagnosisEngine implements GraphObserver {
     return { graph: this.graph, nowTs: this.graph.eventNow, nowWall: wall };
   }
 
-  /** Snapshots rules that just started to match, so the next automatic run still sees a brief match. */
+  /** Snapshots rules that just started to match (latch.ts). */
   private _latch(): void {
-    if (this._dirty.size === 0) return;
-    const wall = Date.now();
-    const ctx = this._context(wall);
-    for (const rs of this._dirty) {
-      if (!rs.matched || this._latched.has(rs)) continue;
-      const m = this._matchNow(rs, ctx, this.describeAutoRuns);
-      if (m !== undefined) this._latched.set(rs, m);
-    }
-    this._dirty.clear();
+    if (!this._latches.pending) return;
+    const ctx = this._context(Date.now());
+    this._latches.take(ctx, this.describeAutoRuns, (rs) => this._matchNow(rs, ctx, this.describeAutoRuns));
   }
 
   private _trigger(): void {

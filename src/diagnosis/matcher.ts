@@ -8,7 +8,7 @@ import { RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type GraphNode, type Pro
 import { EventCond } from "./conditions/event.ts";
 import { GraphCond } from "./conditions/graph.ts";
 import { MetricCond, ReadingBands } from "./conditions/metric.ts";
-import { CondNode, GroupCond } from "./conditions/node.ts";
+import { CondNode, GroupCond, type Touch } from "./conditions/node.ts";
 import type { Condition, GroupCondition, Rule } from "./rule.ts";
 
 type NodeKind = GraphNode["kind"];
@@ -72,10 +72,17 @@ export class Matcher {
 
   /**
    * `onFlip` hears of every change of a rule's truth inputs (a top-level condition or a
-   * required event type starting or stopping to hold) and, for a process-scoped rule that
-   * matches host-wide, of every change of whom its conditions hold for.
+   * required event type starting or stopping to hold); `onTouch`, for a process-scoped rule
+   * that matches host-wide, of every change of whom its conditions hold for, and whom it concerns.
    */
-  constructor(rules: readonly Rule[], graph: StateGraph, windowMs: number, onFlip: (r: RuleState) => void, maxTracked = 4096) {
+  constructor(
+    rules: readonly Rule[],
+    graph: StateGraph,
+    windowMs: number,
+    onFlip: (r: RuleState) => void,
+    onTouch: (r: RuleState, t: Touch) => void = onFlip,
+    maxTracked = 4096,
+  ) {
     this.graph = graph;
     this.windowMs = windowMs;
     this._maxTracked = maxTracked;
@@ -85,8 +92,8 @@ export class Matcher {
         (t) => this._compile({ type: "event", event_type: t }) as EventCond,
       );
       const rs = new RuleState(rule, top, gates);
-      const touched = () => {
-        if (rs.matched) onFlip(rs);
+      const touched = (t: Touch) => {
+        if (rs.matched) onTouch(rs, t);
       };
       for (const c of top) {
         if (c.holds) rs.topTrue++;

@@ -1,7 +1,7 @@
 // A checked diagnosis rule (SPEC §4). rules-load.ts builds these from YAML; nothing else
 // constructs them, so every field here has passed its checks.
 import type { EventType } from "../events/schema.ts";
-import type { FaultScope } from "../graph/fault-scope.ts";
+import type { FaultScope, FaultScopeEntry } from "../graph/fault-scope.ts";
 import type { EdgeKind } from "../graph/nodes.ts";
 
 export const CONDITION_TYPES = ["event", "graph", "metric", "any", "all"] as const;
@@ -169,6 +169,11 @@ function _isDecimal(t: string): boolean {
     if (i === expStart) return false;
   }
   return i === len;
+}
+
+/** The fault-scope entries of a rule set, in rule order, for the graph's table. */
+export function faultScopeOverrides(rules: readonly Rule[]): FaultScopeEntry[] {
+  return rules.flatMap((r) => Object.entries(r.fault_scope ?? {}).map(([pattern, scope]) => ({ pattern, scope, source: r.source })));
 }
 
 /** Highest priority first; the scene id breaks ties, so order never depends on file order. */

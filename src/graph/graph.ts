@@ -3,20 +3,10 @@
 import type { XEvent } from "../events/schema.ts";
 import { Blocking, unblock } from "./blocking.ts";
 import { setEdgeBit } from "./edge-bits.ts";
+import { newErrorNode, newProcessNode, newResourceNode } from "./factory.ts";
 import { FaultScopeTable } from "./fault-scope.ts";
-import {
-  isEnded,
-  type EdgeKind,
-  type EdgeTarget,
-  type ErrorNode,
-  type GraphNode,
-  type ProcessNode,
-  type ResourceKey,
-  type ResourceMeta,
-  type ResourceNode,
-  newResourceMeta,
-  RESOURCE_KEYS,
-} from "./nodes.ts";
+import { isWait, setMeta } from "./readings.ts";
+import { isEnded, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceKey, type ResourceNode } from "./nodes.ts";
 
 export interface GraphOptions {
   /** Error nodes expire this long after their last update (ms). */
@@ -54,10 +44,6 @@ export interface GraphObserver {
   nodeChanged(node: GraphNode, key: string | undefined): void;
   nodeRemoved(node: GraphNode): void;
 }
-
-// Int32, not Uint32: a word with bit 31 set stays an int32 for the JIT (as a uint32 it
-// would leave int32 range and cost the edge code a deoptimisation and a recompile).
-const _NO_BITS = new Int32Array(0);
 
 export interface EdgeCounts {
   consumes: number;
@@ -161,15 +147,15 @@ export class StateGraph {
         break;
       case "transport.bw":
         key = "bw";
-        edge = _isWait(ev.value) ? "waits_on" : null;
+        edge = isWait(ev.value) ? "waits_on" : null;
         break;
       case "storage.iops":
         key = "iops";
-        edge = _isWait(ev.value) ? "waits_on" : null;
+        edge = isWait(ev.value) ? "waits_on" : null;
         break;
       case "storage.qdepth":
         key = "qdepth";
-        edge = _isWait(ev.value) ? "waits_on" : null;
+        edge = isWait(ev.value) ? "waits_on" : null;
         break;
       case "process.state":
         return this._processState(ev, wall);
@@ -209,34 +195,12 @@ export class StateGraph {
     this._setState(p, value === "" ? "unknown" : value);
   }
 
-  /**
-   * An error event creates or refreshes `error-E` and links who it concerns (SPEC §3): a process
-   * fault with a pid blocks only that pid, if it is known; a device fault blocks every process
-   * using E at that moment (consumers and waiters). A process that starts using E afterwards is
-   * not charged with it, but the next device fault on E hits it: each device fault links only the
-   * users that joined since the last one (`ErrorNode.joined`), so a repeated error costs the same
-   * whatever the number of users. The first device fault on E links all its users, in chunks.
-   */
+  /** An error event creates or refreshes `error-E` and links whom it concerns (blocking.ts). */
   private _error(ev: XEvent, wall: number): void {
     const entity = ev.entity_id;
     let e = this.errors.get(entity);
     if (e === undefined) {
-      e = {
-        kind: "error",
-        ix: this._takeIx(),
-        marks: 0,
-        idTested: 0,
-        idMatched: 0,
-        id: "error-" + entity,
-        entityId: entity,
-        errorType: ev.value,
-        sinceTs: ev.ts,
-        updatedTs: ev.ts,
-        updatedWall: wall,
-        blocked: new Set(),
-        deviceLinked: false,
-        joined: [],
-      };
+      e = newErrorNode(entity, this._takeIx(), ev.value, ev.ts, wall);
       this.errors.set(entity, e);
       this._observer?.nodeChanged(e, undefined);
     } else {
@@ -270,51 +234,22 @@ export class StateGraph {
   private _resource(id: string, key: ResourceKey, value: string, ts: number, wall: number): ResourceNode {
     let r = this.resources.get(id);
     if (r === undefined) {
-      r = {
-        kind: "resource",
-        ix: this._takeIx(),
-        marks: 0,
-        idTested: 0,
-        idMatched: 0,
-        id,
-        meta: newResourceMeta(),
-        bands: new Int8Array(RESOURCE_KEYS.length).fill(-1),
-        updatedTs: ts,
-        updatedWall: wall,
-        consumers: new Set(),
-        waiters: new Set(),
-      };
-      _setMeta(r.meta, key, value);
+      r = newResourceNode(id, this._takeIx(), ts, wall);
+      setMeta(r.meta, key, value);
       this.resources.set(id, r);
       this._observer?.nodeChanged(r, undefined);
       return r;
     }
     r.updatedTs = ts;
     r.updatedWall = wall;
-    if (_setMeta(r.meta, key, value)) this._observer?.nodeChanged(r, key);
+    if (setMeta(r.meta, key, value)) this._observer?.nodeChanged(r, key);
     return r;
   }
 
   private _process(pid: number, jobId: string | null, ts: number, wall: number): ProcessNode {
     let p = this.processes.get(pid);
     if (p === undefined) {
-      p = {
-        kind: "process",
-        marks: 0,
-        idTested: 0,
-        idMatched: 0,
-        id: "pid-" + pid,
-        pid,
-        jobId,
-        state: "running",
-        updatedTs: ts,
-        updatedWall: wall,
-        consumes: new Set(),
-        waitsOn: new Set(),
-        blockedBy: [],
-        blockedAt: [],
-        edgeBits: [_NO_BITS, _NO_BITS, _NO_BITS],
-      };
+      p = newProcessNode(pid, jobId, ts, wall);
       this.processes.set(pid, p);
       this.activeProcesses++;
       this._observer?.nodeChanged(p, undefined);
@@ -488,33 +423,4 @@ export class StateGraph {
       );
     }
   }
-}
-
-/** SPEC §3: a bandwidth or storage reading means waiting when it says IO_WAIT or is below 1.0. */
-function _isWait(value: string): boolean {
-  // A plain decimal ("0", "22.7", ".5"), as readings are, is below 1.0 exactly when its
-  // integer part is all zeros: decided in one pass, without parseFloat.
-  let zeros = true;
-  let digits = 0;
-  let dot = false;
-  let i = 0;
-  for (; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c === 46 && !dot) dot = true;
-    else if (c >= 48 && c <= 57) {
-      digits++;
-      if (!dot && c !== 48) zeros = false;
-    } else break;
-  }
-  if (i === value.length && digits > 0) return zeros;
-  if (value.includes("IO_WAIT")) return true;
-  return Number.parseFloat(value) < 1.0;
-}
-
-/** Stores a reading; true when it changed the value. (Every key exists from the start, so this
- * is a field store on one shared shape, never a dictionary insert.) */
-function _setMeta(m: ResourceMeta, key: ResourceKey, value: string): boolean {
-  if (m[key] === value) return false;
-  m[key] = value;
-  return true;
 }

@@ -98,14 +98,16 @@ export class EventCond extends CondNode {
     const seen: Seen = { ts: ev.ts, wall, ev };
     if (ev.ts > this.lastTs) this.lastTs = ev.ts;
     this.lastWall = wall;
-    let fresh = this.byEntity.put(ev.entity_id, seen);
-    if (ev.pid !== null && this.byPid.put(ev.pid, seen)) fresh = true;
-    if (device && this.byDevice.put(ev.entity_id, seen)) fresh = true;
-    // A device fault that follows another on the same entity may reach newcomers.
-    if (device && this.isError) fresh = true;
+    this.byEntity.put(ev.entity_id, seen);
+    const newPid = ev.pid !== null && this.byPid.put(ev.pid, seen);
+    // A repeated device event reaches no one new: the processes it newly concerns are those
+    // its fault just linked, and their new blocked_by edges say so.
+    const newEntity = device && this.byDevice.put(ev.entity_id, seen);
     const was = this.holds;
     this._set(this.isFresh(this.lastTs, this.lastWall, nowTs, wall));
-    if (fresh && was === this.holds) this._touch();
+    if (was !== this.holds) return;
+    if (newPid) this._touch(ev.pid);
+    if (newEntity) this._touch(ev.entity_id);
   }
 
   isFresh(ts: number, wall: number, nowTs: number, nowWall: number): boolean {
@@ -121,7 +123,7 @@ export class EventCond extends CondNode {
     this.byDevice.prune(fresh);
     const was = this.holds;
     this._set(this.isFresh(this.lastTs, this.lastWall, nowTs, nowWall));
-    if (was === this.holds && this.holds && before !== this.byPid.map.size + this.byDevice.map.size) this._touch();
+    if (was === this.holds && this.holds && before !== this.byPid.map.size + this.byDevice.map.size) this._touch(null);
   }
 
   holdsFor(p: ProcessNode, ctx: ProcessContext): boolean {

@@ -43,7 +43,7 @@ export class GraphCond extends CondNode {
     if (this._byFrom !== undefined) this._byFrom.set(from, (this._byFrom.get(from) ?? 0) + 1);
     this.byTo.set(to, (this.byTo.get(to) ?? 0) + 1);
     this.count++;
-    if (this.holds) this._touch();
+    if (this.holds) this._touch(from);
     else this._set(true);
   }
 

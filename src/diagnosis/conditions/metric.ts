@@ -67,7 +67,7 @@ export class MetricCond extends CondNode {
     else this.nodes.delete(node);
     const was = this.holds;
     this._set(this.nodes.size > 0);
-    if (changed && was === this.holds) this._touch();
+    if (changed && was === this.holds) this._touch(node);
   }
 
   removed(node: GraphNode): void {
@@ -79,7 +79,7 @@ export class MetricCond extends CondNode {
     if (this.nodes.delete(node)) {
       const was = this.holds;
       this._set(this.nodes.size > 0);
-      if (was === this.holds) this._touch();
+      if (was === this.holds) this._touch(node);
     }
   }
 

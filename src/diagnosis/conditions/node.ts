@@ -17,6 +17,12 @@ export interface ProcessContext {
   readonly nowWall: number;
 }
 
+/**
+ * Whom a change of what a condition holds for concerns: a process, the users of a resource or
+ * error node, a pid, the users of an entity id, or (null) anyone.
+ */
+export type Touch = GraphNode | number | string | null;
+
 /** Processes a condition may hold for: a bound on their number, and the way to list them. */
 export interface Candidates {
   /** An upper bound on the number of processes `list` yields (it may repeat one). */
@@ -32,7 +38,7 @@ export abstract class CondNode {
    * second node starts to match, a new edge, an event about a new pid or entity): a
    * process-scoped rule may start or stop matching for some process then.
    */
-  readonly touched: (() => void)[] = [];
+  readonly touched: ((t: Touch) => void)[] = [];
 
   /** Whether the condition holds for process `p` (its own events, its edges and what they reach). */
   abstract holdsFor(p: ProcessNode, ctx: ProcessContext): boolean;
@@ -47,8 +53,8 @@ export abstract class CondNode {
     for (const l of this.listeners) l(d);
   }
 
-  protected _touch(): void {
-    for (const t of this.touched) t();
+  protected _touch(t: Touch): void {
+    for (const l of this.touched) l(t);
   }
 }
 
@@ -66,7 +72,7 @@ export class GroupCond extends CondNode {
         this._true += d;
         this._update();
       });
-      c.touched.push(() => this._touch());
+      c.touched.push((t) => this._touch(t));
     }
     this._update();
   }
