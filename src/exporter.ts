@@ -206,6 +206,7 @@ export class Exporter {
     if (this.probes.has(source.name)) throw new Error(`two sources named ${source.name}`);
     this._sources.push(source);
     this.probes.set(source.name, { up: false, restarts: 0, lastEventMs: 0 });
+    source.registerMetrics?.(this.metrics.registry);
   }
 
   get sources(): readonly Source[] {

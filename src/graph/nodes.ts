@@ -109,7 +109,7 @@ export type EdgeTarget = ResourceNode | ErrorNode;
 
 /** States after which a process leaves the graph at the next cleanup. */
 export function isEnded(state: string): boolean {
-  return state === "exit" || state === "zombie";
+  return state === "exit" || state === "zombie" || state === "oom_killed" || state === "killed";
 }
 
 /** The value a rule's `metric` condition reads for `key` on a node. */

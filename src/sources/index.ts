@@ -3,12 +3,14 @@
 import { UsageError } from "../errors.ts";
 import { splitCommand } from "./argv.ts";
 import { DemoSource } from "./demo.ts";
-import { NvidiaSmiSource } from "./nvidia-smi.ts";
+import { DEFAULT_KMSG_PATH, KmsgSource } from "./kmsg/kmsg-source.ts";
+import { NvidiaSmiSource } from "./nvidia-smi/index.ts";
+import { NpuSmiSource } from "./npu-smi/index.ts";
 import { CommandProbe } from "./probe.ts";
 import { probeName, uniqueName } from "./probe-name.ts";
 import { DEFAULT_HOST_PATHS, type HostPaths, type Source } from "./source.ts";
 
-export const BUILTIN_PROBES = ["builtin:demo", "builtin:nvidia-smi"] as const;
+export const BUILTIN_PROBES = ["builtin:demo", "builtin:nvidia-smi", "builtin:npu-smi", "builtin:kmsg"] as const;
 
 /**
  * One source per spec, each with a name unique among them and `taken` (sources added
@@ -46,6 +48,25 @@ function _builtin(s: string, nameFor: (base: string) => string, host: HostPaths)
   if (id === "builtin:nvidia-smi") {
     _options(s, params, {});
     return new NvidiaSmiSource();
+  }
+  if (id === "builtin:npu-smi") {
+    // Seconds, as the README documents them.
+    const opts = _options(s, params, { interval: "positive", detail: "positive", temp: "positive" });
+    return new NpuSmiSource({
+      intervalMs: opts.interval === undefined ? undefined : opts.interval * 1000,
+      detailMs: opts.detail === undefined ? undefined : opts.detail * 1000,
+      tempThreshold: opts.temp,
+    });
+  }
+  if (id === "builtin:kmsg") {
+    // builtin:kmsg?path=FILE: a file in the /dev/kmsg format instead of /dev/kmsg.
+    let path = DEFAULT_KMSG_PATH;
+    for (const [key, raw] of params) {
+      if (key !== "path") throw new UsageError(`--probe ${s}: unknown option "${key}" (known: path)`);
+      if (raw.trim() === "") throw new UsageError(`--probe ${s}: path must be a file, got ""`);
+      path = raw;
+    }
+    return new KmsgSource({ path, host }, nameFor("kmsg"));
   }
   throw new UsageError(`--probe: unknown built-in probe "${id}" (known: ${BUILTIN_PROBES.join(", ")})`);
 }

@@ -1,5 +1,6 @@
 // One interface for everything that produces events: probes, stdin, the demo, nvidia-smi.
 import type { ConsolaInstance } from "consola";
+import type { Registry } from "prom-client";
 
 export interface SourceContext {
   /**
@@ -45,4 +46,6 @@ export interface Source {
   start(ctx: SourceContext): void;
   /** Stop producing; kill and reap any child process. Resolves within a second. */
   stop(): Promise<void>;
+  /** Registers the source's own metrics (bounded labels) in the exporter's registry. */
+  registerMetrics?(registry: Registry): void;
 }

@@ -2,8 +2,8 @@
 // hardware errors on change only. The clock is passed in, so no test waits.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { GpuSample } from "../../src/sources/nvidia-smi-csv.ts";
-import { gpuEntity, NvidiaSmiTracker } from "../../src/sources/nvidia-smi-tracker.ts";
+import type { GpuSample } from "../../../src/sources/nvidia-smi/csv.ts";
+import { gpuEntity, NvidiaSmiTracker } from "../../../src/sources/nvidia-smi/tracker.ts";
 
 const gpu0: GpuSample = { index: 0, uuid: "GPU-a", busId: "0:18:00.0", util: 85, memUsed: 61440, memTotal: 81559, temp: 45, eccUncorrected: 0 };
 const gpu1: GpuSample = { index: 1, uuid: "GPU-b", busId: "0:3b:00.0", util: 35, memUsed: 20480, memTotal: 81559, temp: 41, eccUncorrected: 0 };

@@ -8,7 +8,7 @@ import {
   parseAppLine,
   parseGpuLine,
   textField,
-} from "../../src/sources/nvidia-smi-csv.ts";
+} from "../../../src/sources/nvidia-smi/csv.ts";
 
 describe("nvidia-smi CSV", () => {
   it("parses a --query-gpu line in query order", () => {

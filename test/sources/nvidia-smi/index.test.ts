@@ -6,9 +6,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { createConsola, type LogObject } from "consola";
-import { NvidiaSmiSource, type NvidiaSmiOptions } from "../../src/sources/nvidia-smi.ts";
-import type { SourceContext } from "../../src/sources/source.ts";
-import { eventually, ROOT } from "../_helpers.ts";
+import { NvidiaSmiSource, type NvidiaSmiOptions } from "../../../src/sources/nvidia-smi/index.ts";
+import type { SourceContext } from "../../../src/sources/source.ts";
+import { eventually, ROOT } from "../../_helpers.ts";
 
 const FIXTURES = join(ROOT, "test/fixtures");
 const FAKE = join(FIXTURES, "nvidia-smi");

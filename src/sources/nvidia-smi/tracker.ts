@@ -1,6 +1,6 @@
 // Turns nvidia-smi samples into SPEC §2 events. Pure: the caller passes the clock, so the
 // crossing and refresh rules are tested without waiting.
-import { memPercent, type AppSample, type GpuSample } from "./nvidia-smi-csv.ts";
+import { memPercent, type AppSample, type GpuSample } from "./csv.ts";
 
 // A type alias, not an interface, so it passes as Record<string, unknown> to ctx.emit.
 export type SmiEvent = {

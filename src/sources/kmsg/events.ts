@@ -1,0 +1,70 @@
+// Findings to SPEC §2 events. Which entity each names, and the value it carries:
+//   xid            error.hw      gpu-NN        XID_<n> <message>    pid only when the line names one
+//   fallen_off_bus error.hw      gpu-NN        XID_79 <message>
+//   sxid           error.hw      nvswitch-N    SXID_<n> <message>
+//   io_error       error.hw      <disk>        IO_ERROR <message>   one event per disk concerned
+//   mlx5_link      topo.link_down <rdma dev>   LINK_DOWN <message> | MODULE_ERROR <message>
+//   oom_kill       process.state memory        oom_killed           for the killed pid
+//   hung_task      process.state kernel        D                    for the blocked pid, if the graph holds it (what it waits on is not known)
+//   nfs            error.net     nfs-<server>  NFS_NOT_RESPONDING <message>   ("OK": nothing)
+import type { DeviceMap } from "./devices.ts";
+import type { GpuMap } from "./gpu-map.ts";
+import { normaliseBus } from "./gpu-map.ts";
+import type { Finding } from "./matchers.ts";
+
+export interface KmsgEvent {
+  ts: number;
+  event_type: string;
+  entity_id: string;
+  value: string;
+  pid?: number;
+}
+
+/** Longest value kept: the code and the start of the message. */
+export const MAX_VALUE_CHARS = 512;
+
+export interface Resolvers {
+  gpus: GpuMap;
+  devices: DeviceMap;
+}
+
+export async function findingEvents(f: Finding, ts: number, r: Resolvers): Promise<KmsgEvent[]> {
+  switch (f.kind) {
+    case "xid": {
+      const ev: KmsgEvent = { ts, event_type: "error.hw", entity_id: await r.gpus.entity(f.bus), value: _value(`XID_${f.code}`, f.text) };
+      if (f.pid !== null) ev.pid = f.pid;
+      return [ev];
+    }
+    case "fallen_off_bus":
+      return [{ ts, event_type: "error.hw", entity_id: await r.gpus.entity(f.bus), value: _value("XID_79", f.text) }];
+    case "sxid":
+      return [{ ts, event_type: "error.hw", entity_id: nvswitchName(f.index, f.bus), value: _value(`SXID_${f.code}`, f.text) }];
+    case "io_error": {
+      const disks = await r.devices.disks(f.dev, f.ctrl);
+      return disks.map((d) => ({ ts, event_type: "error.hw", entity_id: d, value: _value("IO_ERROR", f.text) }));
+    }
+    case "mlx5_link": {
+      const code = f.text.includes("Port module event[error]") ? "MODULE_ERROR" : "LINK_DOWN";
+      return [{ ts, event_type: "topo.link_down", entity_id: await r.devices.nic(f.pci, f.name), value: _value(code, f.text) }];
+    }
+    case "oom_kill":
+      return [{ ts, event_type: "process.state", entity_id: "memory", pid: f.pid, value: "oom_killed" }];
+    case "hung_task":
+      return [{ ts, event_type: "process.state", entity_id: "kernel", pid: f.pid, value: "D" }];
+    case "nfs":
+      return f.ok ? [] : [{ ts, event_type: "error.net", entity_id: `nfs-${f.server}`, value: _value("NFS_NOT_RESPONDING", f.text) }];
+  }
+}
+
+/**
+ * `nvswitch-N`: N is the number of the driver's `nvidia-nvswitchN` device that printed the
+ * line (the N of /dev/nvidia-nvswitchN); a line without it names the switch by its bus id.
+ */
+export function nvswitchName(index: number | null, bus: string): string {
+  return index !== null ? `nvswitch-${index}` : `nvswitch-${normaliseBus(bus) ?? bus.toLowerCase()}`;
+}
+
+function _value(code: string, text: string): string {
+  const v = `${code} ${text.replace(/\s*\n\s*/g, " ")}`;
+  return v.length > MAX_VALUE_CHARS ? v.slice(0, MAX_VALUE_CHARS) : v;
+}

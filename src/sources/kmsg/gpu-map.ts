@@ -1,0 +1,177 @@
+// PCI bus id of a GPU → the entity `builtin:nvidia-smi` gives it (`gpu-NN`, NN its index):
+// 1. `nvidia-smi --query-gpu=index,pci.bus_id`, run once, asynchronously, with a timeout, again
+//    when older than `refreshMs` or (at most once a minute) when a bus id is not in it;
+// 2. else `<procfs>/driver/nvidia/gpus/<bus>/information`, its "Device Minor:" line;
+// 3. else `gpu-<bus>` with the bus id normalised (`gpu-0000:3b:00`).
+// Bus ids are written `00000000:3B:00.0` by nvidia-smi and `PCI:0000:3b:00` by Xid lines: both
+// normalise to `0000:3b:00` (domain as 4 hex digits at least, lower case, no function).
+import { spawn } from "node:child_process";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+
+/** `0000:3b:00` from any spelling of a bus id, or null when it is not one. */
+export function normaliseBus(text: string): string | null {
+  const m = /^(?:PCI:)?(?:([0-9a-fA-F]{1,8}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})(?:\.[0-7])?$/.exec(text.trim());
+  if (m === null) return null;
+  const domain = Number.parseInt(m[1] ?? "0", 16).toString(16).padStart(4, "0");
+  return `${domain}:${m[2].toLowerCase().padStart(2, "0")}:${m[3].toLowerCase().padStart(2, "0")}`;
+}
+
+/** `gpu-03`: the names builtin:nvidia-smi gives (its gpuEntity), kept equal by a test. */
+export function gpuName(index: number): string {
+  return `gpu-${String(index).padStart(2, "0")}`;
+}
+
+/** Index per normalised bus id from `--query-gpu=index,pci.bus_id --format=csv,noheader` output. */
+export function parseSmiIndex(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const [idx, bus] = line.split(",").map((s) => s.trim());
+    if (idx === undefined || bus === undefined || !/^\d+$/.test(idx)) continue;
+    const key = normaliseBus(bus);
+    if (key !== null) out.set(key, Number(idx));
+  }
+  return out;
+}
+
+/** The "Device Minor:" of a `/proc/driver/nvidia/gpus/<bus>/information` file. */
+export function parseDeviceMinor(text: string): number | null {
+  const m = /^Device Minor:\s*(\d+)\s*$/m.exec(text);
+  return m === null ? null : Number(m[1]);
+}
+
+export interface GpuMapOptions {
+  procfs: string;
+  /** Name looked up on PATH, or a path; null: never run it. */
+  command?: string | null;
+  env?: Record<string, string | undefined>;
+  timeoutMs?: number;
+  refreshMs?: number;
+  /** Least time between two runs caused by unknown bus ids. */
+  missRetryMs?: number;
+  /** Told once why nvidia-smi gave no table. */
+  warn?: (message: string) => void;
+}
+
+export class GpuMap {
+  private readonly _o: Required<Omit<GpuMapOptions, "warn">> & Pick<GpuMapOptions, "warn">;
+  private _table = new Map<string, number>();
+  private _loadedAt = -Infinity;
+  private _loading: Promise<void> | null = null;
+  private _warned = false;
+
+  constructor(opts: GpuMapOptions) {
+    this._o = {
+      procfs: opts.procfs,
+      command: opts.command === undefined ? "nvidia-smi" : opts.command,
+      env: opts.env ?? process.env,
+      timeoutMs: opts.timeoutMs ?? 5000,
+      refreshMs: opts.refreshMs ?? 10 * 60_000,
+      missRetryMs: opts.missRetryMs ?? 60_000,
+      warn: opts.warn,
+    };
+  }
+
+  /** The entity of the GPU at `bus` (any spelling); never throws. */
+  async entity(bus: string): Promise<string> {
+    const key = normaliseBus(bus);
+    if (key === null) return `gpu-${bus.toLowerCase()}`;
+    const now = Date.now();
+    if (now - this._loadedAt >= this._o.refreshMs) await this._load();
+    else if (!this._table.has(key) && now - this._loadedAt > this._o.missRetryMs) await this._load();
+    const idx = this._table.get(key);
+    if (idx !== undefined) return gpuName(idx);
+    const minor = await this._minor(key);
+    return minor === null ? `gpu-${key}` : gpuName(minor);
+  }
+
+  /**
+   * Asks nvidia-smi now, before any fault: a GPU that falls off the bus is gone from its later
+   * answers (or nvidia-smi hangs), so its index must be known beforehand. Quiet when it fails.
+   */
+  prefetch(): Promise<void> {
+    return this._load(true);
+  }
+
+  private _load(quiet = false): Promise<void> {
+    this._loading ??= this._query(quiet)
+      .then((table) => {
+        if (table !== null) this._merge(table);
+        // A quiet failure leaves the next lookup free to ask again, and to say why it failed.
+        if (table !== null || !quiet) this._loadedAt = Date.now();
+      })
+      .finally(() => {
+        this._loading = null;
+      });
+    return this._loading;
+  }
+
+  /**
+   * A new answer replaces what it names; a GPU missing from it keeps its index unless another
+   * bus id took that index (a GPU that fell off the bus keeps its name).
+   */
+  private _merge(table: Map<string, number>): void {
+    const taken = new Set(table.values());
+    for (const [bus, idx] of this._table) if (!table.has(bus) && !taken.has(idx)) table.set(bus, idx);
+    this._table = table;
+  }
+
+  /** nvidia-smi's table, or null (absent, failed, timed out: said once unless quiet). */
+  private async _query(quiet: boolean): Promise<Map<string, number> | null> {
+    const cmd = this._o.command;
+    if (cmd === null) return null;
+    const r = await _run(cmd, ["--query-gpu=index,pci.bus_id", "--format=csv,noheader"], this._o.env, this._o.timeoutMs);
+    if (r.ok) return parseSmiIndex(r.out);
+    if (quiet) return null;
+    if (!this._warned) this._o.warn?.(`${cmd}: ${r.why}; GPU names from ${join(this._o.procfs, "driver/nvidia/gpus")} or the bus id`);
+    this._warned = true;
+    return null;
+  }
+
+  private async _minor(key: string): Promise<number | null> {
+    const dir = join(this._o.procfs, "driver/nvidia/gpus");
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return null;
+    }
+    const name = names.find((n) => normaliseBus(n) === key);
+    if (name === undefined) return null;
+    try {
+      return parseDeviceMinor(await readFile(join(dir, name, "information"), "utf8"));
+    } catch {
+      return null;
+    }
+  }
+}
+
+/** Runs a command to its end or `timeoutMs`, its stdout capped at 64 KiB. */
+function _run(cmd: string, args: string[], env: Record<string, string | undefined>, timeoutMs: number): Promise<{ ok: true; out: string } | { ok: false; why: string }> {
+  return new Promise((done) => {
+    let out = "";
+    let child;
+    try {
+      child = spawn(cmd, args, { stdio: ["ignore", "pipe", "ignore"], env: env as NodeJS.ProcessEnv });
+    } catch (e) {
+      done({ ok: false, why: (e as Error).message });
+      return;
+    }
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      done({ ok: false, why: `no answer within ${timeoutMs} ms` });
+    }, timeoutMs);
+    child.stdout?.setEncoding("utf8");
+    child.stdout?.on("data", (s: string) => {
+      if (out.length < 65536) out += s;
+    });
+    child.once("error", (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      done({ ok: false, why: e.code === "ENOENT" ? "not found" : e.message });
+    });
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      done(code === 0 ? { ok: true, out } : { ok: false, why: `exited with code ${code}` });
+    });
+  });
+}

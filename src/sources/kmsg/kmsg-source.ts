@@ -1,0 +1,198 @@
+// builtin:kmsg: the kernel log as events. Reads /dev/kmsg (or a file in its format) from the
+// start of the ring, so an exporter restarted within the error window loses nothing, then
+// follows it; each record's time is the boot time (`btime` in <procfs>/stat) plus its offset.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Registry } from "prom-client";
+import { Backoff } from "../backoff.ts";
+import { DEFAULT_HOST_PATHS, type HostPaths, type Source, type SourceContext } from "../source.ts";
+import { DeviceMap } from "./devices.ts";
+import { findingEvents, type Resolvers } from "./events.ts";
+import { GpuMap } from "./gpu-map.ts";
+import { FallenOffBusJoiner, matchMessage, type Finding } from "./matchers.ts";
+import { KmsgReader } from "./reader.ts";
+import { parseRecord } from "./record.ts";
+import { newCounts, registerKmsgCounter } from "./stats.ts";
+
+export const DEFAULT_KMSG_PATH = "/dev/kmsg";
+
+export interface KmsgOptions {
+  /** The record file; default /dev/kmsg. */
+  path?: string;
+  host?: HostPaths;
+  /** nvidia-smi for the bus id → index map (null: never run it). */
+  nvidiaSmi?: string | null;
+  env?: Record<string, string | undefined>;
+  /** How often a caught-up reader looks for more. */
+  pollMs?: number;
+  /**
+   * Device faults older than this when read are counted, not emitted: they would expire at
+   * once. Default one hour, above any sensible --error-window.
+   */
+  maxAgeMs?: number;
+  /**
+   * Process states (OOM kill, hung task) older than this are counted, not emitted: the pid
+   * may have been reused since. Default five minutes.
+   */
+  maxPidAgeMs?: number;
+}
+
+export class KmsgSource implements Source {
+  readonly name: string;
+  readonly path: string;
+  readonly host: HostPaths;
+  /** Records read per matcher kind (xctl_kmsg_records_total). */
+  readonly counts = newCounts();
+  private readonly _o: KmsgOptions;
+  private readonly _resolvers: Resolvers;
+  private readonly _joiner = new FallenOffBusJoiner();
+  private readonly _backoff = new Backoff();
+  private _ctx: SourceContext | null = null;
+  private _reader: KmsgReader | null = null;
+  private _running: Promise<void> | null = null;
+  private _retry: ReturnType<typeof setTimeout> | undefined;
+  private _stopping = false;
+  private _bootMs: number | null = null;
+  private _failKey: string | null = null;
+  private _isUp = false;
+  /** Sequence number of the last record read, and the one to skip to after a restart. */
+  private _lastSeq: number | null = null;
+  private _resumeAfter: number | null = null;
+
+  constructor(opts: KmsgOptions = {}, name = "kmsg") {
+    this.name = name;
+    this.path = opts.path ?? DEFAULT_KMSG_PATH;
+    this.host = opts.host ?? DEFAULT_HOST_PATHS;
+    this._o = opts;
+    this._resolvers = {
+      gpus: new GpuMap({
+        procfs: this.host.procfs,
+        command: opts.nvidiaSmi,
+        env: opts.env,
+        warn: (m) => this._ctx?.log.info(m),
+      }),
+      devices: new DeviceMap(this.host.sysfs),
+    };
+  }
+
+  registerMetrics(registry: Registry): void {
+    registerKmsgCounter(registry, this.counts);
+  }
+
+  start(ctx: SourceContext): void {
+    this._ctx = ctx;
+    this._stopping = false;
+    void this._resolvers.gpus.prefetch();
+    this._launch();
+  }
+
+  async stop(): Promise<void> {
+    this._stopping = true;
+    clearTimeout(this._retry);
+    await this._reader?.stop();
+    await this._running;
+  }
+
+  /** The events of one record block. */
+  private async _handle(block: string): Promise<Record<string, unknown>[]> {
+    const rec = parseRecord(block);
+    if (rec !== null && this._resumeAfter !== null) {
+      // Read again after a restart of the reader: what was handled before is not news.
+      if (rec.seq <= this._resumeAfter) return [];
+      this._resumeAfter = null;
+    }
+    if (rec !== null) this._lastSeq = rec.seq;
+    if (rec === null || rec.facility !== 0) {
+      // Not a record, or written by user space (facility 1 and up): never evidence of a fault.
+      this.counts.other++;
+      return [];
+    }
+    let f: Finding | null = matchMessage(rec.message);
+    if (f === null) f = this._joiner.next(rec.message);
+    else this._joiner.next("");
+    if (f === null) {
+      this.counts.other++;
+      return [];
+    }
+    this.counts[f.kind]++;
+    const now = Date.now();
+    const ts = this._bootMs === null ? now : Math.min(now, Math.round(this._bootMs + rec.usec / 1000));
+    const pidEvent = f.kind === "oom_kill" || f.kind === "hung_task";
+    const maxAge = pidEvent ? (this._o.maxPidAgeMs ?? 5 * 60_000) : (this._o.maxAgeMs ?? 60 * 60_000);
+    if (now - ts > maxAge) return [];
+    // A hung task the graph does not hold (a kernel thread, a process no probe reported) would
+    // only add a process nobody asked about; the state goes to the processes the graph has.
+    if (f.kind === "hung_task" && !this._known(f.pid)) return [];
+    return (await findingEvents(f, ts, this._resolvers)) as unknown as Record<string, unknown>[];
+  }
+
+  private _known(pid: number): boolean {
+    const ctx = this._ctx;
+    return ctx !== null && ctx.processes().some((p) => p.pid === pid);
+  }
+
+  private _launch(): void {
+    const ctx = this._ctx!;
+    if (this._stopping) return;
+    this._resumeAfter = this._lastSeq;
+    this._running = (async () => {
+      this._bootMs ??= await bootTimeMs(this.host.procfs);
+      if (this._stopping) return;
+      if (this._bootMs === null) ctx.log.warn(`no boot time in ${join(this.host.procfs, "stat")}: kernel records are stamped with the time they are read`);
+      const reader = new KmsgReader({
+        path: this.path,
+        pollMs: this._o.pollMs,
+        onBlock: async (block) => {
+          for (const ev of await this._handle(block)) ctx.emit(ev);
+        },
+        onCaughtUp: () => this._up(),
+        onLost: () => ctx.log.debug(`records overwritten in the ring before they were read; going on`),
+      });
+      this._reader = reader;
+      const started = Date.now();
+      try {
+        await reader.run();
+      } catch (e) {
+        if (this._stopping) return;
+        this._down(e as NodeJS.ErrnoException);
+        this._retry = setTimeout(() => this._launch(), this._backoff.delayAfter(Date.now() - started));
+      }
+    })();
+  }
+
+  private _up(): void {
+    if (this._isUp) return;
+    this._isUp = true;
+    this._ctx!.setUp(true);
+    this._ctx!.log.info(`${this._failKey !== null ? "reading again" : "reading"} kernel records from ${this.path}`);
+    this._failKey = null;
+  }
+
+  private _down(e: NodeJS.ErrnoException): void {
+    const ctx = this._ctx!;
+    ctx.setUp(false);
+    this._isUp = false;
+    const key = e.code ?? e.message;
+    if (key === this._failKey) return;
+    this._failKey = key;
+    const hint = e.code === "EACCES" || e.code === "EPERM" ? " (reading /dev/kmsg needs CAP_SYSLOG when kernel.dmesg_restrict=1)" : "";
+    ctx.log.warn(`cannot read ${this.path}: ${e.message}${hint}; retrying with backoff`);
+  }
+}
+
+/** Boot time in ms since the epoch: `btime` of <procfs>/stat, else now minus <procfs>/uptime. */
+export async function bootTimeMs(procfs: string): Promise<number | null> {
+  try {
+    const m = /^btime (\d+)$/m.exec(await readFile(join(procfs, "stat"), "utf8"));
+    if (m !== null) return Number(m[1]) * 1000;
+  } catch {
+    // fall through to uptime
+  }
+  try {
+    const up = Number.parseFloat((await readFile(join(procfs, "uptime"), "utf8")).split(" ")[0]);
+    if (Number.isFinite(up)) return Date.now() - Math.round(up * 1000);
+  } catch {
+    // none
+  }
+  return null;
+}

@@ -1,0 +1,118 @@
+// Kernel messages to findings: which fault, on which device as the kernel names it, with
+// which pid. Pure functions on strings; mapping device names to graph entities is
+// resolve.ts's job. Anything else is turned away by one prefilter before any specific regex.
+
+/** The matcher kinds; `other` counts records no matcher took. Bounded: a metric label. */
+export const KMSG_KINDS = ["xid", "fallen_off_bus", "sxid", "io_error", "mlx5_link", "oom_kill", "hung_task", "nfs", "other"] as const;
+export type KmsgKind = (typeof KMSG_KINDS)[number];
+
+export type Finding =
+  /** NVIDIA Xid on the GPU at `bus` (as written: `0000:3b:00`); `pid` only when named. */
+  | { kind: "xid"; bus: string; code: number; pid: number | null; text: string }
+  /** A GPU gone from the bus with no Xid line: reported as Xid 79. */
+  | { kind: "fallen_off_bus"; bus: string; text: string }
+  /** NVSwitch SXid; `index` from the `nvidia-nvswitchN` prefix when the line has it. */
+  | { kind: "sxid"; bus: string; index: number | null; code: number; text: string }
+  /** A block-layer, NVMe or filesystem error; `dev` a block device, `ctrl` an NVMe controller. */
+  | { kind: "io_error"; dev: string | null; ctrl: string | null; text: string }
+  /** An mlx5 port going down or its module failing; `name` the netdev or RDMA device named. */
+  | { kind: "mlx5_link"; pci: string; name: string | null; down: boolean; text: string }
+  | { kind: "oom_kill"; pid: number; comm: string; text: string }
+  | { kind: "hung_task"; pid: number; comm: string; text: string }
+  | { kind: "nfs"; server: string; ok: boolean; text: string };
+
+// Every message a matcher below takes contains one of these; most kernel chatter contains none.
+const _PREFILTER = /NVRM|SXid|error|timeout|mlx5_core|Killed process|blocked for more than|nfs: server/;
+
+const _BUS = "(?:PCI:)?([0-9a-fA-F]{1,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(?:\\.[0-7])?)";
+const _XID = new RegExp(`NVRM: Xid \\(${_BUS}\\): (\\d+)(?:,|$)`);
+const _PID = /(?:^|[\s,])pid=(\d+)(?=[,\s]|$)/;
+// "NVRM: GPU at PCI:0000:3b:00: GPU has fallen off the bus.", "NVRM: GPU 0000:3b:00.0: GPU has
+// fallen off the bus.", "NVRM: GPU at 0000:01:00.0 has fallen off the bus.", and the three-line
+// "NVRM: The NVIDIA GPU 0000:3b:00.0\n NVRM: (PCI ID: 10de:2330) installed in this system has\n
+// NVRM: fallen off the bus and is not responding to commands." (one record, or three).
+const _FALLEN = new RegExp(`NVRM: (?:The NVIDIA )?GPU (?:at )?${_BUS}`);
+const _SXID = new RegExp(`(?:nvidia-nvswitch(\\d+):? )?SXid \\(${_BUS}\\): (\\d+)(?:,|$)`);
+// 5.x and later: "I/O error, dev nvme1n1, sector 2048 op 0x0:(READ) ..."; 4.x:
+// "blk_update_request: I/O error, dev sda, sector 2048"; also "critical medium error, dev sdb,
+// sector ...", "timeout error, dev ...". The device is the disk or the partition.
+const _BLK = /\b(?:I\/O|critical medium|critical target|critical nexus|critical space allocation|critical protection|timeout|recoverable transport) error, dev ([A-Za-z0-9_.!-]+),/;
+const _BUFFER = /^Buffer I\/O error on dev(?:ice)? ([A-Za-z0-9_.!-]+),/;
+// "nvme nvme1: I/O 123 QID 4 timeout, aborting", newer "I/O tag 123 (007b) opcode 0x2 (Read) QID 4 timeout".
+const _NVME_TIMEOUT = /^nvme (nvme\d+): I\/O (?:tag )?\d+ .*?QID \d+ timeout/;
+// Loop devices (snap images log I/O errors routinely), floppy and optical drives of virtual
+// machines, RAM disks: their errors concern no job's data.
+const _NOT_A_DISK = /^(?:loop|fd|sr|ram|zram)\d+/;
+const _EXT4 = /^EXT4-fs error \(device ([A-Za-z0-9_.!-]+)\)/;
+const _XFS = /^XFS \(([A-Za-z0-9_.!-]+)\): .*(?:I\/O error|Corruption|metadata I\/O)/;
+// netdev: "mlx5_core 0000:17:00.0 ens1f0np0: Link down"; device: "mlx5_core 0000:17:00.0:
+// Port module event[error]: module 0, Cable error, High Temperature"; IB: "mlx5_core
+// 0000:ab:00.0 mlx5_5: Port: 1 Link DOWN".
+const _MLX5 = /^mlx5_core ([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])(?: ([A-Za-z0-9_.-]+))?: (.*)$/s;
+const _OOM = /^(?:(?:Memory cgroup )?[Oo]ut of memory(?: \([a-z_]+\))?: )?Killed process (\d+) \(([^)]{0,64})\)/;
+const _HUNG = /^INFO: task (.{1,64}):(\d+) blocked for more than \d+ seconds/;
+const _NFS = /^nfs: server (\S{1,200}) (not responding|OK)/;
+
+/** The finding a message holds, or null; `text` is the message, trimmed. */
+export function matchMessage(message: string): Finding | null {
+  if (!_PREFILTER.test(message)) return null;
+  const text = message.trim();
+  let m: RegExpExecArray | null;
+  if (text.includes("NVRM")) {
+    if ((m = _XID.exec(text)) !== null) {
+      const pid = _PID.exec(text);
+      const n = pid === null ? NaN : Number(pid[1]);
+      return { kind: "xid", bus: m[1], code: Number(m[2]), pid: n > 0 && n < 2 ** 31 ? n : null, text };
+    }
+    if (text.includes("fallen off the bus") && (m = _FALLEN.exec(text)) !== null) return { kind: "fallen_off_bus", bus: m[1], text };
+    return null;
+  }
+  if ((m = _SXID.exec(text)) !== null) {
+    return { kind: "sxid", bus: m[2], index: m[1] === undefined ? null : Number(m[1]), code: Number(m[3]), text };
+  }
+  if ((m = _BLK.exec(text)) !== null || (m = _BUFFER.exec(text)) !== null || (m = _EXT4.exec(text)) !== null || (m = _XFS.exec(text)) !== null) {
+    return _NOT_A_DISK.test(m[1]) ? null : { kind: "io_error", dev: m[1], ctrl: null, text };
+  }
+  if ((m = _NVME_TIMEOUT.exec(text)) !== null) return { kind: "io_error", dev: null, ctrl: m[1], text };
+  if ((m = _MLX5.exec(text)) !== null) {
+    const what = m[3];
+    const down = /^(?:Link down|Port: \d+ Link DOWN)\b/.test(what) || what.includes("Port module event[error]");
+    if (!down) return null; // "Link up", "Port: 1 Link ACTIVE", plugged/unplugged: see the README
+    return { kind: "mlx5_link", pci: m[1], name: m[2] ?? null, down, text };
+  }
+  if ((m = _OOM.exec(text)) !== null) return { kind: "oom_kill", pid: Number(m[1]), comm: m[2], text };
+  if ((m = _HUNG.exec(text)) !== null) return { kind: "hung_task", pid: Number(m[2]), comm: m[1], text };
+  if ((m = _NFS.exec(text)) !== null) return { kind: "nfs", server: m[1].replace(/[,.]$/, ""), ok: m[2] === "OK", text };
+  return null;
+}
+
+/**
+ * The three-line "fallen off the bus" message as three records (drivers that print it line by
+ * line): remembers the GPU of "NVRM: The NVIDIA GPU <bus>" for the next two records.
+ */
+export class FallenOffBusJoiner {
+  private _bus: string | null = null;
+  private _left = 0;
+
+  /** Feeds every record's message; returns the finding when the last line completes one. */
+  next(message: string): Finding | null {
+    if (message.startsWith("NVRM: The NVIDIA GPU ")) {
+      const m = _FALLEN.exec(message);
+      this._bus = m === null ? null : m[1];
+      this._left = 2;
+      return null;
+    }
+    if (this._bus === null || this._left === 0) return null;
+    this._left--;
+    if (!message.startsWith("NVRM:")) {
+      this._bus = null;
+      return null;
+    }
+    if (message.includes("fallen off the bus")) {
+      const bus = this._bus;
+      this._bus = null;
+      return { kind: "fallen_off_bus", bus, text: `NVRM: The NVIDIA GPU ${bus} ... ${message.trim()}` };
+    }
+    return null;
+  }
+}

@@ -1,0 +1,142 @@
+// builtin:kmsg through the compiled binary: a record file in the /dev/kmsg format is followed;
+// processes are pushed over HTTP; kernel records appended to the file must show in `why`.
+// GPU indexes come from the stand-in nvidia-smi on PATH (GPU 0 at 18:00.0, GPU 1 at 3B:00.0).
+// When the binary has --path.procfs/--path.sysfs, the boot time and the GPU at 86:00.0 (Device
+// Minor 4) come from a procfs fixture tree and disks from the sysfs one; before that, the boot
+// time is this machine's and the fallen-off GPU is 18:00.0 (gpu-00, from nvidia-smi).
+import { describe, it, after, before } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT, eventually, scrape, startExporter, type RunningExporter } from "../_helpers.ts";
+
+const BINARY = process.env.XCTL_BINARY;
+const HELP = BINARY ? execFileSync(BINARY, ["--help"], { encoding: "utf8" }) : "";
+const PATH_FLAGS = HELP.includes("--path.procfs") && HELP.includes("--path.sysfs");
+const COLLECTORS_FLAG = HELP.includes("--collectors");
+const FIXTURES = join(ROOT, "test/fixtures/kmsg");
+
+interface Why {
+  state: string;
+  root_causes: { entity: string; error_type: string }[];
+  waits_on: { resource: string }[];
+  scenes: { scene: string }[];
+}
+
+describe("builtin:kmsg in the binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "xctl-kmsg-bin-"));
+  const file = join(dir, "kmsg");
+  // With the flags, a procfs tree booted an hour ago; else this machine's boot time.
+  const procfs = join(dir, "proc");
+  const btime = PATH_FLAGS ? Math.floor(Date.now() / 1000) - 3600 : Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))![1]);
+  const fallen = PATH_FLAGS ? { bus: "0000:86:00", gpu: "gpu-04" } : { bus: "0000:18:00", gpu: "gpu-00" };
+  let seq = 100;
+  /** Appends one kernel record stamped now, as the kernel would write it. */
+  const kernel = (prio: number, message: string, dict: string[] = []) => {
+    const usec = (Date.now() - btime * 1000) * 1000;
+    appendFileSync(file, `${prio},${seq++},${usec},-;${message}\n${dict.map((d) => ` ${d}\n`).join("")}`);
+  };
+  let ex: RunningExporter;
+
+  const push = async (events: object[]) => {
+    const res = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body: events.map((e) => JSON.stringify(e)).join("\n") });
+    assert.equal(res.status, 200, await res.text());
+  };
+  const why = async (pid: number): Promise<Why | undefined> => {
+    const res = await fetch(`${ex.url}/api/v1/why/${pid}`);
+    if (res.status === 404) return undefined;
+    return (await res.json()) as Why;
+  };
+
+  before(async () => {
+    // An old boot record with its dictionary: read, counted, nothing emitted.
+    writeFileSync(file, "6,1,1000,-;nvidia 0000:3b:00.0: enabling device (0000 -> 0002)\n SUBSYSTEM=pci\n DEVICE=+pci:0000:3b:00.0\n");
+    const args = ["--probe", `builtin:kmsg?path=${file}`];
+    if (COLLECTORS_FLAG) args.push("--collectors", "none"); // only the source under test
+    if (PATH_FLAGS) {
+      mkdirSync(join(procfs, "driver"), { recursive: true });
+      cpSync(join(FIXTURES, "procfs/driver"), join(procfs, "driver"), { recursive: true });
+      writeFileSync(join(procfs, "stat"), `cpu  1 2 3 4 5 6 7 0 0 0\nbtime ${btime}\nprocesses 10\n`);
+      args.push("--path.procfs", procfs, "--path.sysfs", join(FIXTURES, "sysfs"));
+    }
+    ex = await startExporter(args, { env: { PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin` } });
+    await eventually(async () => (await scrape(ex.url)).get('xctl_probe_up{probe="kmsg"}') === 1, 15_000, "kmsg up");
+  });
+  after(async () => {
+    await ex?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("an Xid 79 blocks the process on that GPU: why names XID_79 on gpu-01", async () => {
+    await push([
+      { event_type: "process.state", entity_id: "gpu-01", pid: 4242, job_id: "job-7", value: "start" },
+      { event_type: "compute.util", entity_id: "gpu-01", pid: 4242, job_id: "job-7", value: "93" },
+    ]);
+    kernel(4, "NVRM: Xid (PCI:0000:3b:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.");
+    const w = await eventually(async () => {
+      const a = await why(4242);
+      return a && a.root_causes.length > 0 ? a : undefined;
+    }, 10_000, "a root cause for 4242");
+    assert.equal(w.root_causes[0].entity, "gpu-01");
+    assert.match(w.root_causes[0].error_type, /^XID_79 NVRM: Xid \(PCI:0000:3b:00\): 79, /);
+    assert.ok(w.scenes.some((s) => s.scene === "gpu_xid"), JSON.stringify(w.scenes.map((s) => s.scene)));
+  });
+
+  it(`a GPU fallen off the bus with no Xid line does the same (${fallen.gpu})`, async () => {
+    await push([
+      { event_type: "process.state", entity_id: fallen.gpu, pid: 5151, job_id: "job-8", value: "start" },
+      { event_type: "compute.util", entity_id: fallen.gpu, pid: 5151, job_id: "job-8", value: "88" },
+    ]);
+    kernel(3, `NVRM: GPU at PCI:${fallen.bus}: GPU has fallen off the bus.`);
+    const w = await eventually(async () => {
+      const a = await why(5151);
+      return a && a.root_causes.length > 0 ? a : undefined;
+    }, 10_000, "a root cause for 5151");
+    assert.deepEqual(
+      w.root_causes.map((c) => [c.entity, c.error_type.split(" ")[0]]),
+      [[fallen.gpu, "XID_79"]],
+    );
+  });
+
+  it("an NVMe I/O error on the disk a process waits on: the error node on nvme1n1, storage_io_error for that pid", async () => {
+    // A storage.iops below 1.0 with a pid is a waits_on edge (SPEC §3).
+    await push([
+      { event_type: "process.state", entity_id: "nvme1n1", pid: 6262, job_id: "job-9", value: "start" },
+      { event_type: "storage.iops", entity_id: "nvme1n1", pid: 6262, job_id: "job-9", value: "0.4" },
+    ]);
+    kernel(3, "I/O error, dev nvme1n1p1, sector 2048 op 0x0:(READ) flags 0x80700 phys_seg 1 prio class 0");
+    const g = await eventually(async () => {
+      const graph = (await (await fetch(`${ex.url}/api/v1/graph`)).json()) as { nodes: { id: string; error_type?: string }[] };
+      return graph.nodes.find((n) => n.id === "error-nvme1n1");
+    }, 10_000, "the error node of nvme1n1");
+    assert.match(String(g.error_type), /^IO_ERROR I\/O error, dev nvme1n1p1, sector 2048/);
+    const w = (await why(6262))!;
+    assert.deepEqual(w.waits_on.map((r) => r.resource), ["nvme1n1"]);
+    // Who an error blocks is the graph's: on main an error blocks the consumers of its entity
+    // and a storage event makes a waits_on edge, so no root cause; with the diag branch's
+    // fault scope a device fault blocks its waiters too, and the cause is this I/O error.
+    const causes = w.root_causes.map((c) => `${c.entity} ${c.error_type.split(" ")[0]}`);
+    assert.ok(causes.length === 0 || (causes.length === 1 && causes[0] === "nvme1n1 IO_ERROR"), JSON.stringify(causes));
+    const io = (w.scenes as { scene: string; affected_pids: number[] }[]).find((s) => s.scene === "storage_io_error");
+    assert.ok(io, JSON.stringify(w.scenes.map((s) => s.scene)));
+    assert.deepEqual(io.affected_pids, [6262]);
+    const run = (await (await fetch(`${ex.url}/api/v1/diagnoses`, { method: "POST" })).json()) as { matches: { scene: string }[] };
+    assert.ok(run.matches.some((m) => m.scene === "storage_io_error"), JSON.stringify(run.matches.map((m) => m.scene)));
+  });
+
+  it("the OOM killer ends the process: it leaves the graph as an exit does", async () => {
+    const before = (await scrape(ex.url)).get("xctl_active_processes")!;
+    kernel(3, "Out of memory: Killed process 4242 (python3) total-vm:98765432kB, anon-rss:81234567kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:160000kB oom_score_adj:0");
+    await eventually(async () => (await why(4242)) === undefined, 10_000, "pid 4242 gone");
+    const m = await scrape(ex.url);
+    assert.equal(m.get("xctl_active_processes"), before - 1);
+    assert.equal(m.get('xctl_events_by_type{event_type="process.state"}'), 4);
+    assert.equal(m.get('xctl_kmsg_records_total{kind="oom_kill"}'), 1);
+    assert.equal(m.get('xctl_kmsg_records_total{kind="xid"}'), 1);
+    assert.equal(m.get('xctl_kmsg_records_total{kind="fallen_off_bus"}'), 1);
+    assert.equal(m.get('xctl_kmsg_records_total{kind="io_error"}'), 1);
+    assert.equal(m.get('xctl_kmsg_records_total{kind="other"}'), 1);
+  });
+});

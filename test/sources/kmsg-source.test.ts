@@ -1,0 +1,248 @@
+// builtin:kmsg end to end in-process: record files in the /dev/kmsg format from several driver
+// generations, read by the real reader, mapped through procfs/sysfs fixture trees and the
+// stand-in nvidia-smi; follow mode on a growing, truncated and rotated file.
+import { describe, it, after } from "node:test";
+import assert from "node:assert/strict";
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Registry } from "prom-client";
+import { UsageError } from "../../src/errors.ts";
+import { createProbe } from "../../src/sources/index.ts";
+import { KmsgSource } from "../../src/sources/kmsg/kmsg-source.ts";
+import { KmsgReader } from "../../src/sources/kmsg/reader.ts";
+import { eventually, sleep } from "../_helpers.ts";
+import { FAKE_SMI, HOST, KMSG, recorder, shapes } from "./_kmsg-kit.ts";
+
+const BTIME_MS = 1796100000 * 1000; // btime in the fixture procfs/stat
+
+async function readAll(file: string, opts: ConstructorParameters<typeof KmsgSource>[0] = {}, pids: number[] = []) {
+  const src = new KmsgSource({ path: join(KMSG, file), host: HOST, nvidiaSmi: FAKE_SMI, maxAgeMs: Infinity, maxPidAgeMs: Infinity, ...opts });
+  const rec = recorder(pids);
+  src.start(rec.ctx);
+  await rec.up;
+  await src.stop();
+  return { src, ...rec };
+}
+
+describe("builtin:kmsg on record files", () => {
+  it("driver 535: Xid 79 with pid '<unknown>' and the fallen-off line on gpu-01, app Xids with their pid, SXids on nvswitch-N", async () => {
+    const { events, src } = await readAll("r535.kmsg");
+    assert.deepEqual(shapes(events), [
+      "error.hw gpu-01 XID_79",
+      "error.hw gpu-01 XID_79",
+      "error.hw gpu-00 pid=4242 XID_43",
+      "error.hw gpu-00 pid=1797828 XID_109",
+      "error.hw nvswitch-1 SXID_20034",
+      "error.hw nvswitch-1 SXID_20034",
+      "error.hw nvswitch-0 SXID_20009",
+    ]);
+    assert.equal(events[0].value, "XID_79 NVRM: Xid (PCI:0000:3b:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.");
+    assert.equal(events[0].ts, BTIME_MS + 9121); // boot time + 9120570 µs, rounded
+    assert.equal(src.counts.xid, 3);
+    assert.equal(src.counts.fallen_off_bus, 1);
+    assert.equal(src.counts.sxid, 3);
+    assert.equal(src.counts.other, 5);
+  });
+
+  it("driver 470 (no pid field) and 418 (no PCI: prefix) map to the same names", async () => {
+    assert.deepEqual(shapes((await readAll("r470.kmsg")).events), [
+      "error.hw gpu-01 XID_13",
+      "error.hw gpu-01 XID_13",
+      "error.hw gpu-00 XID_31",
+      "error.hw gpu-01 XID_79",
+      "error.hw gpu-01 XID_79",
+    ]);
+    assert.deepEqual(shapes((await readAll("r418.kmsg")).events), [
+      "error.hw gpu-01 XID_48",
+      "error.hw gpu-01 XID_63",
+      "error.hw gpu-00 XID_79",
+      "error.hw gpu-00 XID_79",
+    ]);
+  });
+
+  it("driver 570 without nvidia-smi: Device Minor from procfs, else the bus id; both fallen-off forms", async () => {
+    const { events, logs } = await readAll("r570.kmsg", { nvidiaSmi: join(KMSG, "no-such-nvidia-smi") });
+    assert.deepEqual(shapes(events), [
+      "error.hw gpu-06 XID_149",
+      "error.hw gpu-06 XID_154",
+      "error.hw gpu-04 pid=2024380 XID_119",
+      "error.hw gpu-0000:b3:00 XID_79",
+      "error.hw gpu-04 XID_79",
+    ]);
+    assert.match(String(events[3].value), /^XID_79 NVRM: The NVIDIA GPU 0000:b3:00.0 NVRM: \(PCI ID: 10de:26b5\) installed in this system has NVRM: fallen off/);
+    assert.equal(logs.filter((l) => l.includes("no-such-nvidia-smi")).length, 1, "nvidia-smi's absence said once");
+  });
+
+  it("host faults: I/O errors on the disk (partition and controller mapped), mlx5 on its RDMA device, OOM, hung task, NFS", async () => {
+    const { events, src } = await readAll("host.kmsg", {}, [6262]);
+    assert.deepEqual(shapes(events), [
+      "error.hw nvme1n1 IO_ERROR",
+      "error.hw sda IO_ERROR",
+      "error.hw sdb IO_ERROR",
+      "error.hw nvme1n1 IO_ERROR",
+      "error.hw nvme1n1 IO_ERROR",
+      "error.hw sdc IO_ERROR",
+      "topo.link_down mlx5_0 MODULE_ERROR",
+      "topo.link_down mlx5_0 LINK_DOWN",
+      "topo.link_down mlx5_5 LINK_DOWN",
+      "process.state memory pid=4242 oom_killed",
+      "process.state memory pid=5151 oom_killed",
+      "process.state kernel pid=6262 D",
+      "error.net nfs-nfs01.example.org NFS_NOT_RESPONDING",
+    ]);
+    // The Xid line written by user space (facility 1) is not evidence.
+    assert.ok(!shapes(events).some((s) => s.includes("XID")));
+    assert.equal(src.counts.io_error, 6);
+    assert.equal(src.counts.nfs, 2);
+  });
+
+  it("a hung task the graph does not hold is counted, not turned into a process", async () => {
+    const { events, src } = await readAll("host.kmsg");
+    assert.ok(!shapes(events).some((s) => s.includes("pid=6262")));
+    assert.equal(src.counts.hung_task, 1);
+  });
+
+  it("counts old records without emitting them: past an hour for device faults, five minutes for pids", async () => {
+    // The fixture's records are hours old by now.
+    const { events, src } = await readAll("host.kmsg", { maxAgeMs: undefined, maxPidAgeMs: undefined });
+    assert.equal(events.length, 0);
+    assert.equal(src.counts.oom_kill, 2);
+  });
+
+  it("shows xctl_kmsg_records_total per kind, summed over kmsg sources", async () => {
+    const registry = new Registry();
+    const a = (await readAll("host.kmsg")).src;
+    const b = (await readAll("r535.kmsg")).src;
+    a.registerMetrics(registry);
+    b.registerMetrics(registry);
+    const page = await registry.metrics();
+    assert.match(page, /^xctl_kmsg_records_total\{kind="io_error"\} 6$/m);
+    assert.match(page, /^xctl_kmsg_records_total\{kind="sxid"\} 3$/m);
+    assert.match(page, /^xctl_kmsg_records_total\{kind="hung_task"\} 1$/m);
+    assert.match(page, /^xctl_kmsg_records_total\{kind="other"\} 17$/m);
+  });
+});
+
+describe("builtin:kmsg as a --probe", () => {
+  it("reads /dev/kmsg by default, ?path=FILE otherwise, under the host paths given", () => {
+    const host = { procfs: "/host/proc", sysfs: "/host/sys" };
+    const def = createProbe("builtin:kmsg", undefined, host);
+    assert.ok(def instanceof KmsgSource);
+    assert.deepEqual([def.name, def.path, def.host], ["kmsg", "/dev/kmsg", host]);
+    const other = createProbe("builtin:kmsg?path=/var/log/kmsg.dump", (b) => `${b}-2`);
+    assert.ok(other instanceof KmsgSource);
+    assert.deepEqual([other.name, other.path], ["kmsg-2", "/var/log/kmsg.dump"]);
+  });
+
+  it("refuses unknown options and an empty path with a usage error", () => {
+    assert.throws(() => createProbe("builtin:kmsg?rate=5"), (e: Error) => e instanceof UsageError && /unknown option "rate" \(known: path\)/.test(e.message));
+    assert.throws(() => createProbe("builtin:kmsg?path="), (e: Error) => e instanceof UsageError && /path must be a file/.test(e.message));
+  });
+});
+
+describe("builtin:kmsg follows a file", () => {
+  const dir = mkdtempSync(join(tmpdir(), "xctl-kmsg-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const usec = () => (Date.now() - BTIME_MS) * 1000;
+
+  it("sees appended records, reads a truncated file again, and goes on with a rotated one", async () => {
+    const file = join(dir, "kmsg");
+    writeFileSync(file, "6,1,1000,-;Linux version 6.8.0\n");
+    const src = new KmsgSource({ path: file, host: HOST, nvidiaSmi: FAKE_SMI, pollMs: 20 });
+    const rec = recorder();
+    src.start(rec.ctx);
+    try {
+      await rec.up;
+      assert.equal(rec.events.length, 0);
+      appendFileSync(file, `4,2,${usec()},-;NVRM: Xid (PCI:0000:3b:00): 79, pid=777, name=python3, GPU has fallen off the bus.\n`);
+      await eventually(() => rec.events.length === 1, 5000, "the appended Xid");
+      assert.deepEqual(shapes(rec.events), ["error.hw gpu-01 pid=777 XID_79"]);
+      assert.ok(Math.abs(Number(rec.events[0].ts) - Date.now()) < 60_000, "stamped with boot time + offset");
+
+      // Truncated (a shorter file): read from its start again.
+      writeFileSync(file, `3,1,${usec()},-;I/O error, dev nvme1n1p1, sector 2048 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0\n`);
+      await eventually(() => rec.events.length === 2, 5000, "the record after truncation");
+      assert.equal(shapes(rec.events)[1], "error.hw nvme1n1 IO_ERROR");
+
+      // Rotated: renamed away, a new file at the path.
+      renameSync(file, `${file}.1`);
+      writeFileSync(file, `3,1,${usec()},-;Out of memory: Killed process 4343 (python3) total-vm:1kB\n`);
+      await eventually(() => rec.events.length === 3, 5000, "the record in the new file");
+      assert.equal(shapes(rec.events)[2], "process.state memory pid=4343 oom_killed");
+      assert.equal(readFileSync(`${file}.1`, "utf8").split("\n").length, 2, "the old file was not read again");
+    } finally {
+      await src.stop();
+    }
+  });
+
+  it("keeps the event loop turning through a large backlog", async () => {
+    const file = join(dir, "backlog");
+    const lines: string[] = [];
+    for (let i = 0; i < 20_000; i++) lines.push(i % 1000 === 999 ? `3,${i},${usec()},-;I/O error, dev sda, sector ${i}` : `6,${i},${i},-;usb 1-${i}: new device`);
+    writeFileSync(file, lines.join("\n") + "\n");
+    const src = new KmsgSource({ path: file, host: HOST, nvidiaSmi: null });
+    const rec = recorder();
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 0);
+    src.start(rec.ctx);
+    try {
+      await rec.up;
+    } finally {
+      clearInterval(timer);
+      await src.stop();
+    }
+    assert.equal(rec.events.length, 20);
+    assert.equal(src.counts.other + src.counts.io_error, 20_000);
+    // Records go in batches of 256 with a yield between: the timer ran between batches.
+    assert.ok(ticks >= 20, `timer ran ${ticks} times while 20000 records were read`);
+  });
+
+  it("sleeps between looks once caught up, when no poll interval is given (a busy loop burnt a tenth of a core)", async () => {
+    const file = join(dir, "quiet");
+    writeFileSync(file, "6,1,1,-;quiet\n");
+    let looks = 0;
+    const reader = new KmsgReader({ path: file, pollMs: undefined, onBlock: () => undefined, onCaughtUp: () => looks++ });
+    const running = reader.run();
+    await sleep(300);
+    await reader.stop();
+    await running;
+    assert.ok(looks >= 1 && looks <= 3, `${looks} looks in 300 ms at the default 500 ms interval`);
+  });
+
+  it("after a failure, reads the file again from its start without repeating what it had read", async () => {
+    const file = join(dir, "flaky");
+    const first = `3,7,${usec()},-;blk_update_request: I/O error, dev sda, sector 1\n`;
+    writeFileSync(file, first);
+    const src = new KmsgSource({ path: file, host: HOST, nvidiaSmi: null, pollMs: 20 });
+    const rec = recorder();
+    src.start(rec.ctx);
+    try {
+      await rec.up;
+      assert.deepEqual(shapes(rec.events), ["error.hw sda IO_ERROR"]);
+      // The path becomes a directory: the reader fails, says so, and retries.
+      rmSync(file);
+      mkdirSync(file);
+      await eventually(() => !rec.isUp(), 5000, "down");
+      rmSync(file, { recursive: true });
+      writeFileSync(file, `${first}3,8,${usec()},-;blk_update_request: I/O error, dev sdb, sector 2\n`);
+      await eventually(() => rec.events.length >= 2, 10_000, "the new record");
+      await rec.up;
+      assert.deepEqual(shapes(rec.events), ["error.hw sda IO_ERROR", "error.hw sdb IO_ERROR"]);
+      assert.ok(rec.logs.some((l) => l.startsWith("warn") && l.includes("cannot read")), rec.logs.join("\n"));
+    } finally {
+      await src.stop();
+    }
+  });
+
+  it("says why it cannot read, and retries", async () => {
+    const src = new KmsgSource({ path: join(dir, "absent"), host: HOST, nvidiaSmi: null });
+    const rec = recorder();
+    src.start(rec.ctx);
+    await eventually(() => rec.logs.some((l) => l.includes("cannot read") && l.includes("absent")), 5000, "the warning");
+    assert.equal(rec.isUp(), false);
+    writeFileSync(join(dir, "absent"), "6,1,1,-;hello\n");
+    await eventually(() => rec.isUp(), 5000, "up once the file exists");
+    await src.stop();
+  });
+});
