@@ -12,7 +12,7 @@ import { parse, parseAllDocuments } from "yaml";
 import { envName, parseFlags } from "../../src/cli/flags.ts";
 import { SERVE_FLAGS } from "../../src/cli/serve.ts";
 import { EXTRA_METRICS, SEED_METRICS } from "../../src/metrics/names.ts";
-import { loadDefaults, RUNBOOK_BASE } from "../../scripts/gen-runbooks.ts";
+import { EVENT_SCENES, loadDefaults, RUNBOOK_BASE } from "../../scripts/gen-runbooks.ts";
 import { Exporter } from "../../src/exporter.ts";
 import { createLogger } from "../../src/log.ts";
 import { createApp } from "../../src/http/app.ts";
@@ -127,6 +127,7 @@ describe("prometheus rules and config", () => {
     const names = new Set(rules.map((r) => r.alert));
     for (const n of [
       "XctlSceneActive",
+      "XctlSceneOccurred",
       "XctlSceneRecurring",
       "XctlDiagnosesRising",
       "XctlProbeDown",
@@ -138,7 +139,7 @@ describe("prometheus rules and config", () => {
     }
     for (const r of rules) {
       assert.ok(r.alert, `recording rule ${r.record} in an alert file`);
-      if (r.alert === "XctlSceneActive") {
+      if (r.alert === "XctlSceneActive" || r.alert === "XctlSceneOccurred") {
         // Severity is the rule's, joined from xctl_scene_info; a static label would hide it.
         assert.equal(r.labels?.severity, undefined, `${r.expr}: static severity`);
         assert.match(r.expr, /\* on \(job, instance, scene\) group_left \(severity\)\s+max by \(job, instance, scene, severity\) \(xctl_scene_info\)/);
@@ -153,10 +154,13 @@ describe("prometheus rules and config", () => {
   });
 
   it("every default scene has its alert with title, root cause and a runbook that exists", () => {
-    const scene = _alertRules().filter((r) => r.alert === "XctlSceneActive");
+    const scene = _alertRules().filter((r) => r.alert === "XctlSceneActive" || r.alert === "XctlSceneOccurred");
     for (const { rule } of loadDefaults()) {
-      const a = scene.find((r) => r.expr.includes(`{scene="${rule.scene}"}`));
-      assert.ok(a, `no alert for ${rule.scene}`);
+      const mine = scene.filter((r) => r.expr.includes(`{scene="${rule.scene}"}`));
+      assert.equal(mine.length, 1, `alerts for ${rule.scene}`);
+      const a = mine[0];
+      // A scene that is an event (its process leaves) alerts on activation, every other on its state.
+      assert.equal(a.alert, EVENT_SCENES.has(rule.scene) ? "XctlSceneOccurred" : "XctlSceneActive", rule.scene);
       assert.ok(a.annotations?.summary?.startsWith(`${rule.name} on `), `${rule.scene} title`);
       assert.equal(a.annotations?.root_cause, rule.root_cause_pattern.primary, `${rule.scene} root cause`);
       const url = a.annotations?.runbook_url ?? "";
