@@ -12,7 +12,7 @@ import type { ProcessContext } from "./conditions/node.ts";
 import { describeHost, describeLatched, describeProcesses, MAX_PIDS, type SceneMatch } from "./evidence.ts";
 import { Latches } from "./latch.ts";
 import { Matcher, type RuleState } from "./matcher.ts";
-import { findProcesses, judgeProcess } from "./process-scope.ts";
+import { judgeProcess } from "./process-scope.ts";
 import { toResult, type DiagnosisResult, type RunTrigger } from "./result.ts";
 import { Ring } from "./ring.ts";
 import { faultScopeOverrides, sortRules, type Rule } from "./rule.ts";
@@ -59,7 +59,8 @@ export class DiagnosisEngine implements GraphObserver {
   private _matcher: Matcher;
   /** Brief matches between automatic runs. */
   private readonly _latches: Latches;
-  private _processRules: RuleState[] = [];
+  /** Process-scoped rules, by the kinds of new edges that may change whom they hold for. */
+  private _edgeRules: Record<EdgeKind, RuleState[]> = { consumes: [], waits_on: [], blocked_by: [] };
   private readonly _ring: Ring<DiagnosisResult>;
   private readonly _onDemand: Ring<DiagnosisResult>;
   private _nextId = 1;
@@ -91,7 +92,7 @@ export class DiagnosisEngine implements GraphObserver {
     this.liveClock = opts.liveClock ?? true;
     this.describeAutoRuns = opts.describeAutoRuns ?? true;
     this._scenes = new SceneTracker(opts.state, opts.sceneSettleMs ?? 60_000);
-    this._latches = new Latches(opts.graph);
+    this._latches = new Latches();
     this._ring = new Ring(opts.ringSize ?? 100);
     this._onDemand = new Ring(opts.onDemandRingSize ?? 20);
     this._matcher = this._newMatcher();
@@ -108,7 +109,9 @@ export class DiagnosisEngine implements GraphObserver {
     this.graph.setFaultScope(new FaultScopeTable(faultScopeOverrides(this._rules)));
     this._latches.reset();
     this._matcher = this._newMatcher();
-    this._processRules = this._matcher.rules.filter((rs) => rs.processScoped);
+    for (const kind of ["consumes", "waits_on", "blocked_by"] as const) {
+      this._edgeRules[kind] = this._matcher.rules.filter((rs) => rs.processScoped && rs.edgeKinds.has(kind));
+    }
     this._scenes.reset(this._rules);
   }
 
@@ -121,8 +124,8 @@ export class DiagnosisEngine implements GraphObserver {
         this._latches.flip(rs);
         this._trigger();
       },
-      (rs, t) => {
-        this._latches.touch(rs, t);
+      (rs) => {
+        this._latches.touch(rs);
         this._trigger();
       },
     );
@@ -140,7 +143,12 @@ export class DiagnosisEngine implements GraphObserver {
     if (_ERROR_TYPES[type] === 1) this._trigger();
     const now = this.graph.eventNow;
     if (now >= m.nextExpiryTs) m.refresh(now, wall);
-    this._latch();
+    // Brief matches (latch.ts): host-scoped rules that flipped; process-scoped ones for a process about to end.
+    if (this._latches.flipped) this._latch();
+    if (type === _PROCESS_STATE && ev.pid !== null && isEnded(ev.value)) {
+      const p = this.graph.processes.get(ev.pid);
+      if (p !== undefined) this._latches.ending(p, this._matcher.rules, this._context(wall), this.describeAutoRuns);
+    }
     if (this.liveClock) {
       this._armExpiry(wall);
       if (this.graph.pendingLinks !== 0) this._armDrain();
@@ -150,9 +158,9 @@ export class DiagnosisEngine implements GraphObserver {
   edgeAdded(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void {
     this._matcher.edgeAdded(kind, from, to);
     // A new edge can make events concern the process (a fault that just linked it).
-    for (const rs of this._processRules) {
+    for (const rs of this._edgeRules[kind]) {
       if (!rs.matched) continue;
-      this._latches.touch(rs, from);
+      this._latches.touch(rs);
       this._trigger();
     }
     if (kind !== "consumes") this._trigger();
@@ -169,6 +177,7 @@ export class DiagnosisEngine implements GraphObserver {
 
   nodeRemoved(node: GraphNode): void {
     this._matcher.nodeRemoved(node);
+    if (node.kind === "process") this._latches.processLeft();
   }
 
   // --- runs --------------------------------------------------------------------------------
@@ -295,8 +304,7 @@ export class DiagnosisEngine implements GraphObserver {
   private _matchNow(rs: RuleState, ctx: ProcessContext, describe: boolean): SceneMatch | number | undefined {
     if (!rs.matched) return undefined;
     if (!rs.processScoped) return describe ? describeHost(rs, ctx) : rs.confidence;
-    const found = findProcesses(rs, ctx, describe ? MAX_PIDS : 1);
-    this.processesAsked += found.asked;
+    const found = this._latches.find(rs, ctx, describe ? MAX_PIDS : 1, (n) => (this.processesAsked += n));
     if (found.processes.length === 0) return undefined;
     if (!describe) return found.confidence;
     return describeProcesses(rs, found.processes, found.confidence, ctx, (p, c) => c.holdsFor(p, ctx));
@@ -308,9 +316,8 @@ export class DiagnosisEngine implements GraphObserver {
 
   /** Snapshots rules that just started to match (latch.ts). */
   private _latch(): void {
-    if (!this._latches.pending) return;
     const ctx = this._context(Date.now());
-    this._latches.take(ctx, this.describeAutoRuns, (rs) => this._matchNow(rs, ctx, this.describeAutoRuns));
+    this._latches.take((rs) => this._matchNow(rs, ctx, this.describeAutoRuns));
   }
 
   private _trigger(): void {
@@ -386,6 +393,8 @@ export class DiagnosisEngine implements GraphObserver {
     return result;
   }
 }
+
+const _PROCESS_STATE = eventTypeIndex("process.state");
 
 /** 1 for the event types that create or refresh an error node: each may start a scene. */
 const _ERROR_TYPES = Uint8Array.from(EVENT_TYPES, (t) => (t === "error.hw" || t === "error.net" || t === "topo.link_down" ? 1 : 0));

@@ -1,89 +1,86 @@
 // Brief matches (SPEC §4): a rule that starts to match between two automatic runs and stops
 // before the next (a process that exits while blocked leaves the graph at the next cleanup) is
-// still reported by that run, from a snapshot taken when it started to match. Flips of a rule's
-// conditions and, for a process-scoped rule, changes of whom they hold for are gathered here;
-// `take` snapshots what they made match. A process-scoped rule touched for a few processes is
-// asked about those alone, so a busy host does not pay a candidate search per event.
-import type { StateGraph } from "../graph/graph.ts";
+// still reported by that run, from a snapshot taken when it started to match. A host-scoped
+// rule is snapshot when its conditions flip. A process-scoped rule is snapshot for a process
+// about to end (its exit event), the moment after which it may leave before the next run; every
+// other process stays in the graph until the run, which asks it then. So a busy host pays no
+// candidate search per event.
+//
+// The last processes found for each process-scoped rule are kept here too, until a flip or a
+// touch of that rule (or a process leaving) says whom it holds for may have changed.
 import type { ProcessNode } from "../graph/nodes.ts";
-import { usersOf, type ProcessContext, type Touch } from "./conditions/node.ts";
+import type { ProcessContext } from "./conditions/node.ts";
 import { describeProcesses, type SceneMatch } from "./evidence.ts";
 import type { RuleState } from "./matcher.ts";
-import { judgeProcess } from "./process-scope.ts";
-
-/** Processes a touch may name before it stands for "anyone". */
-const _TOUCH_MAX = 64;
+import { findProcesses, judgeProcess, type ProcessMatches } from "./process-scope.ts";
 
 /** A snapshot: the described match, or only its confidence when runs are not described. */
 export type Snapshot = SceneMatch | number;
 
 export class Latches {
   private readonly _dirty = new Set<RuleState>();
-  private readonly _touched = new Map<RuleState, Set<ProcessNode> | null>();
   private readonly _snaps = new Map<RuleState, Snapshot>();
+  private readonly _found = new Map<RuleState, { limit: number; found: ProcessMatches }>();
+  /** The last process each rule was found to match for: asked first when one match is enough. */
+  private readonly _hint = new Map<RuleState, ProcessNode>();
 
-  constructor(private readonly _graph: StateGraph) {}
-
-  /** Something changed since the last `take`. */
-  get pending(): boolean {
-    return this._dirty.size !== 0 || this._touched.size !== 0;
+  /** A rule's truth inputs changed since the last `take`. */
+  get flipped(): boolean {
+    return this._dirty.size !== 0;
   }
 
   /** A rule's truth inputs changed. */
   flip(rs: RuleState): void {
-    this._dirty.add(rs);
+    this._found.delete(rs);
+    if (!rs.processScoped) this._dirty.add(rs);
   }
 
-  /** Whom a process-scoped rule holds for changed; `t` says whom it concerns (bounded). */
-  touch(rs: RuleState, t: Touch): void {
-    let set = this._touched.get(rs);
-    if (set === null) return;
-    if (set === undefined) this._touched.set(rs, (set = new Set()));
-    const g = this._graph;
-    let add: Iterable<ProcessNode> | null;
-    if (t === null) add = null;
-    else if (typeof t === "number") add = [g.processes.get(t)].filter((p) => p !== undefined);
-    else if (typeof t === "string") {
-      const nodes = [g.resources.get(t), g.errors.get(t)].filter((n) => n !== undefined);
-      add = nodes.reduce((n, x) => n + usersOf(x).size, 0) > _TOUCH_MAX ? null : nodes.flatMap((n) => [...usersOf(n).list()]);
-    } else {
-      const u = usersOf(t);
-      add = u.size > _TOUCH_MAX ? null : u.list();
+  /** Whom a process-scoped rule holds for may have changed. */
+  touch(rs: RuleState): void {
+    this._found.delete(rs);
+  }
+
+  /** A process left the graph: every kept search result may name it. */
+  processLeft(): void {
+    this._found.clear();
+  }
+
+  /** `findProcesses`, or its kept result while nothing the rule reads changed; `asked` counts the processes asked. */
+  find(rs: RuleState, ctx: ProcessContext, limit: number, asked: (n: number) => void): ProcessMatches {
+    const kept = this._found.get(rs);
+    if (kept !== undefined && (kept.limit >= limit || kept.found.processes.length < kept.limit)) return kept.found;
+    let found: ProcessMatches | undefined;
+    const hint = this._hint.get(rs);
+    if (limit === 1 && hint !== undefined && ctx.graph.processes.get(hint.pid) === hint) {
+      const v = judgeProcess(rs, hint, ctx);
+      if (v.matched) found = { processes: [hint], confidence: v.confidence, asked: 1 };
     }
-    if (add !== null) for (const p of add) set.add(p);
-    if (add === null || set.size > _TOUCH_MAX) this._touched.set(rs, null);
+    found ??= findProcesses(rs, ctx, limit);
+    asked(found.asked);
+    this._found.set(rs, { limit, found });
+    if (found.processes.length > 0) this._hint.set(rs, found.processes[0]);
+    else this._hint.delete(rs);
+    return found;
   }
 
-  /**
-   * Snapshots the rules the changes made match and that have none yet. `matchNow` is the
-   * engine's full answer for a rule; touched process-scoped rules are asked per process.
-   */
-  take(ctx: ProcessContext, describe: boolean, matchNow: (rs: RuleState) => Snapshot | undefined): void {
+  /** Snapshots the host-scoped rules that flipped into matching and have none yet; `matchNow` is the engine's answer. */
+  take(matchNow: (rs: RuleState) => Snapshot | undefined): void {
     for (const rs of this._dirty) {
       if (!rs.matched || this._snaps.has(rs)) continue;
       const m = matchNow(rs);
       if (m !== undefined) this._snaps.set(rs, m);
     }
-    for (const [rs, procs] of this._touched) {
-      if (!rs.matched || this._snaps.has(rs) || this._dirty.has(rs)) continue;
-      if (procs === null) {
-        const m = matchNow(rs);
-        if (m !== undefined) this._snaps.set(rs, m);
-        continue;
-      }
-      const found: ProcessNode[] = [];
-      let confidence = 0;
-      for (const p of procs) {
-        const v = judgeProcess(rs, p, ctx);
-        if (!v.matched) continue;
-        found.push(p);
-        confidence = Math.max(confidence, v.confidence);
-      }
-      if (found.length === 0) continue;
-      this._snaps.set(rs, describe ? describeProcesses(rs, found, confidence, ctx, (p, c) => c.holdsFor(p, ctx)) : confidence);
-    }
     this._dirty.clear();
-    this._touched.clear();
+  }
+
+  /** Process `p` is ending: snapshots each process-scoped rule of `rules` that matches for it and has none yet. */
+  ending(p: ProcessNode, rules: readonly RuleState[], ctx: ProcessContext, describe: boolean): void {
+    for (const rs of rules) {
+      if (!rs.processScoped || !rs.matched || this._snaps.has(rs)) continue;
+      const v = judgeProcess(rs, p, ctx);
+      if (!v.matched) continue;
+      this._snaps.set(rs, describe ? describeProcesses(rs, [p], v.confidence, ctx, (_p, c) => v.holds(c)) : v.confidence);
+    }
   }
 
   snapshot(rs: RuleState): Snapshot | undefined {
@@ -96,8 +93,9 @@ export class Latches {
   }
 
   reset(): void {
+    this._found.clear();
+    this._hint.clear();
     this._dirty.clear();
-    this._touched.clear();
     this._snaps.clear();
   }
 }

@@ -8,7 +8,7 @@ import { RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type GraphNode, type Pro
 import { EventCond } from "./conditions/event.ts";
 import { GraphCond } from "./conditions/graph.ts";
 import { MetricCond, ReadingBands } from "./conditions/metric.ts";
-import { CondNode, GroupCond, type Touch } from "./conditions/node.ts";
+import { CondNode, GroupCond } from "./conditions/node.ts";
 import type { Condition, GroupCondition, Rule } from "./rule.ts";
 
 type NodeKind = GraphNode["kind"];
@@ -42,6 +42,27 @@ export class RuleState {
   get processScoped(): boolean {
     return this.rule.scope === "process";
   }
+
+  /**
+   * Edge kinds whose new edges can change whom a condition of this rule holds for without the
+   * condition saying so itself: a new blocked_by edge makes device faults concern the process,
+   * a new consumes or waits_on edge makes it reach a resource (its readings, its values).
+   */
+  get edgeKinds(): ReadonlySet<EdgeKind> {
+    const kinds = new Set<EdgeKind>();
+    const visit = (c: CondNode): void => {
+      if (c instanceof GroupCond) return c.children.forEach(visit);
+      if (c instanceof EventCond) {
+        if (c.isError) kinds.add("blocked_by");
+        else kinds.add("consumes").add("waits_on");
+      } else if (c instanceof MetricCond && c.nodeType !== "process") {
+        if (c.nodeType !== "error") kinds.add("consumes").add("waits_on");
+        if (c.nodeType !== "resource") kinds.add("blocked_by");
+      }
+    };
+    [...this.top, ...this.gates].forEach(visit);
+    return kinds;
+  }
 }
 
 export class Matcher {
@@ -73,14 +94,14 @@ export class Matcher {
   /**
    * `onFlip` hears of every change of a rule's truth inputs (a top-level condition or a
    * required event type starting or stopping to hold); `onTouch`, for a process-scoped rule
-   * that matches host-wide, of every change of whom its conditions hold for, and whom it concerns.
+   * that matches host-wide, of every change of whom its conditions hold for.
    */
   constructor(
     rules: readonly Rule[],
     graph: StateGraph,
     windowMs: number,
     onFlip: (r: RuleState) => void,
-    onTouch: (r: RuleState, t: Touch) => void = onFlip,
+    onTouch: (r: RuleState) => void = onFlip,
     maxTracked = 4096,
   ) {
     this.graph = graph;
@@ -92,8 +113,8 @@ export class Matcher {
         (t) => this._compile({ type: "event", event_type: t }) as EventCond,
       );
       const rs = new RuleState(rule, top, gates);
-      const touched = (t: Touch) => {
-        if (rs.matched) onTouch(rs, t);
+      const touched = () => {
+        if (rs.matched) onTouch(rs);
       };
       for (const c of top) {
         if (c.holds) rs.topTrue++;

@@ -67,6 +67,7 @@ export function findProcesses(rs: RuleState, ctx: ProcessContext, limit: number)
   for (const p of sources) {
     if (seen.has(p)) continue;
     seen.add(p);
+    if (seen.size > _MAX_ASKED) break;
     out.asked++;
     const v = judgeProcess(rs, p, ctx);
     if (!v.matched) continue;
@@ -77,6 +78,13 @@ export function findProcesses(rs: RuleState, ctx: ProcessContext, limit: number)
   out.processes.sort((a, b) => a.pid - b.pid);
   return out;
 }
+
+/**
+ * A bound on the processes one search asks: past it the search gives up with what it found (a
+ * rule that holds host-wide for tens of thousands of candidates and for none of them is not a
+ * case worth stalling the event loop for; the next run asks again).
+ */
+const _MAX_ASKED = 20_000;
 
 function* _chain(lists: Iterable<ProcessNode>[]): Iterable<ProcessNode> {
   for (const l of lists) yield* l;

@@ -8,7 +8,7 @@ import type { XEvent } from "../../events/schema.ts";
 import type { ProcessNode } from "../../graph/nodes.ts";
 import { IdPattern, ValuePattern } from "../pattern.ts";
 import { parseNumber, type EventCondition } from "../rule.ts";
-import { CondNode, usersOf, type Candidates, type ProcessContext } from "./node.ts";
+import { CondNode, userCount, usersOf, type Candidates, type ProcessContext } from "./node.ts";
 
 /** An event with its receipt time: both clocks expire it. */
 export interface Seen {
@@ -105,9 +105,7 @@ export class EventCond extends CondNode {
     const newEntity = device && this.byDevice.put(ev.entity_id, seen);
     const was = this.holds;
     this._set(this.isFresh(this.lastTs, this.lastWall, nowTs, wall));
-    if (was !== this.holds) return;
-    if (newPid) this._touch(ev.pid);
-    if (newEntity) this._touch(ev.entity_id);
+    if (was === this.holds && (newPid || newEntity)) this._touch();
   }
 
   isFresh(ts: number, wall: number, nowTs: number, nowWall: number): boolean {
@@ -123,7 +121,7 @@ export class EventCond extends CondNode {
     this.byDevice.prune(fresh);
     const was = this.holds;
     this._set(this.isFresh(this.lastTs, this.lastWall, nowTs, nowWall));
-    if (was === this.holds && this.holds && before !== this.byPid.map.size + this.byDevice.map.size) this._touch(null);
+    if (was === this.holds && this.holds && before !== this.byPid.map.size + this.byDevice.map.size) this._touch();
   }
 
   holdsFor(p: ProcessNode, ctx: ProcessContext): boolean {
@@ -160,16 +158,15 @@ export class EventCond extends CondNode {
   candidates(ctx: ProcessContext): Candidates {
     if (!this.holds) return { size: 0, list: () => [] };
     const g = ctx.graph;
+    const isError = this.isError;
+    const node = (entity: string) => (isError ? g.errors.get(entity) : g.resources.get(entity));
     let size = this.byPid.map.size;
-    const groups: Iterable<ProcessNode>[] = [];
     for (const entity of this.byDevice.map.keys()) {
-      const node = this.isError ? g.errors.get(entity) : g.resources.get(entity);
-      if (node === undefined) continue;
-      const u = usersOf(node);
-      size += u.size;
-      groups.push(u.list());
+      const n = node(entity);
+      if (n !== undefined) size += userCount(n);
     }
     const pids = this.byPid.map;
+    const devices = this.byDevice.map;
     return {
       size,
       *list() {
@@ -177,7 +174,10 @@ export class EventCond extends CondNode {
           const p = g.processes.get(pid);
           if (p !== undefined) yield p;
         }
-        for (const group of groups) yield* group;
+        for (const entity of devices.keys()) {
+          const n = node(entity);
+          if (n !== undefined) yield* usersOf(n).list();
+        }
       },
     };
   }

@@ -6,7 +6,7 @@ import { nodeValue } from "../../graph/nodes.ts";
 import { IdPattern } from "../pattern.ts";
 import { parseNumber, type MetricCondition, type NodeType } from "../rule.ts";
 import { Comparison } from "./compare.ts";
-import { CondNode, idMatches, usersOf, type Candidates, type ProcessContext } from "./node.ts";
+import { CondNode, idMatches, userCount, usersOf, type Candidates, type ProcessContext } from "./node.ts";
 
 export class MetricCond extends CondNode {
   readonly nodeType: NodeType | undefined;
@@ -67,7 +67,7 @@ export class MetricCond extends CondNode {
     else this.nodes.delete(node);
     const was = this.holds;
     this._set(this.nodes.size > 0);
-    if (changed && was === this.holds) this._touch(node);
+    if (changed && was === this.holds) this._touch();
   }
 
   removed(node: GraphNode): void {
@@ -79,7 +79,7 @@ export class MetricCond extends CondNode {
     if (this.nodes.delete(node)) {
       const was = this.holds;
       this._set(this.nodes.size > 0);
-      if (was === this.holds) this._touch(node);
+      if (was === this.holds) this._touch();
     }
   }
 
@@ -106,7 +106,7 @@ export class MetricCond extends CondNode {
     const nodes = this.nodes;
     if (this.nodeType === "process") return { size: nodes.size, list: () => nodes as Set<ProcessNode> };
     let size = 0;
-    for (const n of nodes) size += usersOf(n).size;
+    for (const n of nodes) size += userCount(n);
     return {
       size,
       *list() {

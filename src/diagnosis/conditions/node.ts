@@ -17,12 +17,6 @@ export interface ProcessContext {
   readonly nowWall: number;
 }
 
-/**
- * Whom a change of what a condition holds for concerns: a process, the users of a resource or
- * error node, a pid, the users of an entity id, or (null) anyone.
- */
-export type Touch = GraphNode | number | string | null;
-
 /** Processes a condition may hold for: a bound on their number, and the way to list them. */
 export interface Candidates {
   /** An upper bound on the number of processes `list` yields (it may repeat one). */
@@ -38,7 +32,7 @@ export abstract class CondNode {
    * second node starts to match, a new edge, an event about a new pid or entity): a
    * process-scoped rule may start or stop matching for some process then.
    */
-  readonly touched: ((t: Touch) => void)[] = [];
+  readonly touched: (() => void)[] = [];
 
   /** Whether the condition holds for process `p` (its own events, its edges and what they reach). */
   abstract holdsFor(p: ProcessNode, ctx: ProcessContext): boolean;
@@ -53,8 +47,8 @@ export abstract class CondNode {
     for (const l of this.listeners) l(d);
   }
 
-  protected _touch(t: Touch): void {
-    for (const l of this.touched) l(t);
+  protected _touch(): void {
+    for (const l of this.touched) l();
   }
 }
 
@@ -72,7 +66,7 @@ export class GroupCond extends CondNode {
         this._true += d;
         this._update();
       });
-      c.touched.push((t) => this._touch(t));
+      c.touched.push(() => this._touch());
     }
     this._update();
   }
@@ -94,6 +88,11 @@ export class GroupCond extends CondNode {
 
 function* _chain(all: Candidates[]): Iterable<ProcessNode> {
   for (const c of all) yield* c.list();
+}
+
+/** How many processes `usersOf(n)` lists, without making the list. */
+export function userCount(n: GraphNode): number {
+  return n.kind === "process" ? 1 : n.kind === "error" ? n.blocked.size : n.consumers.size + n.waiters.size;
 }
 
 /** Every process that uses (consumes or waits on) or is blocked by `n`, or `n` itself. */
