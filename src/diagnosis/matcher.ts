@@ -238,8 +238,9 @@ export class Matcher {
     let device: boolean | undefined;
     for (const e of list) {
       if (!e.matches(ev)) continue;
-      // Whom it concerns (SPEC §3): a reading every user of its entity; an error by fault scope.
-      device ??= !e.isError || this.graph.faultScope.ofEvent(ev.value, ev.pid) === "device";
+      // Whom it concerns (SPEC §3): a reading every user of its entity; an error by fault scope;
+      // a process state only its pid.
+      device ??= e.reachesDevice && (!e.isError || this.graph.faultScope.ofEvent(ev.value, ev.pid) === "device");
       e.record(ev, wall, nowTs, device);
       if (e.holds) {
         this.nextExpiryTs = Math.min(this.nextExpiryTs, e.lastTs + this.windowMs);

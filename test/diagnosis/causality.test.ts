@@ -3,6 +3,8 @@
 // at that moment, a newcomer nothing from before it came; "its GPUs" means its own.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { defaultRules, parseRule } from "../../src/diagnosis/rules-load.ts";
 import { whyView } from "../../src/graph/views.ts";
 import { scenario, start, type Scenario } from "./_scenario.ts";
 
@@ -78,6 +80,38 @@ describe("fault scope in answers", () => {
     assert.ok(!scenesOf(s, 10).includes("storage_io_error"), "sda had no error");
     const host = s.ex.engine.runNow("auto").matches.find((m) => m.scene === "storage_io_error");
     assert.deepEqual(host?.affected_pids, [9]);
+    await s.ex.stop();
+  });
+});
+
+describe("fault scope from the rules", () => {
+  it("a rule file's fault_scope makes a site Xid a process fault for the whole host", async () => {
+    const site = parseRule(readFileSync(new URL("../fixtures/rules-upstream/xid_site.yaml", import.meta.url), "utf8"), "xid_site.yaml");
+    for (const rules of [defaultRules(), [...defaultRules(), site]]) {
+      const s = scenario({ rules });
+      s.send(start(1));
+      s.send(start(2));
+      s.send(ev("compute.util", "gpu-0", "80", 1));
+      s.send(ev("compute.util", "gpu-0", "80", 2));
+      s.send(ev("error.hw", "gpu-0", "XID_99", 1));
+      const blocked = [1, 2].filter((pid) => why(s, pid).root_causes.length > 0);
+      assert.deepEqual(blocked, rules.length === 14 ? [1, 2] : [1], "unknown kinds are device faults; the site says process");
+      await s.ex.stop();
+    }
+  });
+});
+
+describe("events about a process", () => {
+  it("another process's exit on a GPU this one uses is not this one's crash", async () => {
+    const s = scenario();
+    s.send(start(1));
+    s.send(start(2));
+    s.send(ev("compute.util", "gpu-0", "80", 1));
+    s.send(ev("compute.util", "gpu-0", "80", 2));
+    s.send(ev("error.hw", "gpu-0", "XID_79")); // both blocked
+    s.send(ev("process.state", "gpu-0", "exit", 1)); // a probe naming the GPU as the entity
+    assert.deepEqual(scenesOf(s, 2), ["gpu_xid"], "pid 2 did not crash");
+    assert.ok(scenesOf(s, 1).includes("process_crash"));
     await s.ex.stop();
   });
 });

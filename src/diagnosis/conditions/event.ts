@@ -22,6 +22,15 @@ export function isErrorType(type: string): boolean {
   return type === "error.hw" || type === "error.net" || type === "topo.link_down";
 }
 
+/**
+ * Readings (compute, transport, storage) describe their device: they concern every process
+ * using it. Process state, intent and action events are about their pid alone, whatever entity
+ * they name (a probe may put the GPU or the host there).
+ */
+export function isReadingType(type: string): boolean {
+  return type.startsWith("compute.") || type.startsWith("transport.") || type.startsWith("storage.");
+}
+
 /** Bounded map whose insertion order is recency: the oldest entry is first. */
 export class RecentMap<K> {
   readonly map = new Map<K, Seen>();
@@ -52,6 +61,8 @@ export class RecentMap<K> {
 export class EventCond extends CondNode {
   readonly eventType: EventCondition["event_type"];
   readonly isError: boolean;
+  /** Whether a matching event can concern processes other than its pid (a reading, or a device fault). */
+  readonly reachesDevice: boolean;
   private readonly _entity: IdPattern | undefined;
   private readonly _value: ValuePattern | undefined;
   private readonly _threshold: number | undefined;
@@ -71,6 +82,7 @@ export class EventCond extends CondNode {
     const c = spec;
     this.eventType = c.event_type;
     this.isError = isErrorType(c.event_type);
+    this.reachesDevice = this.isError || isReadingType(c.event_type);
     this._entity = c.entity_id_pattern === undefined ? undefined : new IdPattern(c.entity_id_pattern);
     this._value = c.value_pattern === undefined ? undefined : new ValuePattern(c.value_pattern);
     this._threshold = c.value_threshold;
