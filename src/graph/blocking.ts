@@ -61,7 +61,15 @@ export class Blocking {
     e.deviceLinked = true;
     const r = this._g.resources.get(e.entityId);
     if (r === undefined || (r.consumers.size === 0 && r.waiters.size === 0)) return;
-    const users = r.waiters.size === 0 ? [...r.consumers] : [...new Set([...r.consumers, ...r.waiters])];
+    if (r.consumers.size + r.waiters.size <= this._chunk && this._queue.length === 0) {
+      // One chunk or less, nothing queued before it: linked now (a process both consuming and
+      // waiting is linked once: `block` skips an edge that exists).
+      for (const p of r.consumers) this.block(p, e, ev.ts);
+      for (const p of r.waiters) this.block(p, e, ev.ts);
+      return;
+    }
+    const users = [...r.consumers];
+    for (const p of r.waiters) if (!r.consumers.has(p)) users.push(p);
     this._queue.push({ error: e, users, next: 0, ts: ev.ts });
     this._pending += users.length;
     this.drain();
@@ -85,9 +93,12 @@ export class Blocking {
       const job = this._queue[0];
       const live = this._g.errors.get(job.error.entityId) === job.error;
       const end = Math.min(job.users.length, job.next + budget);
-      for (let i = job.next; i < end; i++) {
-        const p = job.users[i];
-        if (live && this._g.processes.get(p.pid) === p) this.block(p, job.error, job.ts);
+      // A user that left the graph since has lost its edges (removeProcess clears them).
+      if (live) {
+        for (let i = job.next; i < end; i++) {
+          const p = job.users[i];
+          if (p.consumes.size !== 0 || p.waitsOn.size !== 0) this.block(p, job.error, job.ts);
+        }
       }
       budget -= end - job.next;
       this._pending -= end - job.next;

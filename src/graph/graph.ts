@@ -284,14 +284,13 @@ export class StateGraph {
       const w = ix >>> 5;
       if (w < bits.length && (bits[w] & (1 << (ix & 31))) !== 0) return; // the edge is there
     } else if ((k === 0 ? p.consumes : p.waitsOn).has(r)) return;
-    const mine = k === 0 ? p.consumes : p.waitsOn;
-    const isNew = !p.consumes.has(r) && !p.waitsOn.has(r);
-    mine.add(r);
+    (k === 0 ? p.consumes : p.waitsOn).add(r);
     (k === 0 ? r.consumers : r.waiters).add(p);
     if (ix >= 0) setEdgeBit(p, k, ix, true);
     this.edges[kind]++;
-    // A new user of an entity with a device fault: the next device fault there links it.
-    if (isNew && this.errors.size !== 0) this._blocking.newUser(p, r);
+    // A new user of an entity with a device fault (not using it the other way already): the
+    // next device fault there links it.
+    if (this.errors.size !== 0 && !(k === 0 ? r.waiters : r.consumers).has(p)) this._blocking.newUser(p, r);
     this._observer?.edgeAdded(kind, p, r);
   }
 

@@ -68,6 +68,19 @@ describe("automatic runs (wall clock)", () => {
     }
   });
 
+  it("make the pending links of a first fault on a busy GPU a chunk per tick while the stream is quiet", async () => {
+    const s = scenario({ liveClock: true, diagnosisIntervalMs: 10 });
+    try {
+      for (let pid = 1; pid <= 2000; pid++) s.ex.ingestObject(ev("compute.util", "gpu-0", "50", pid), "test");
+      s.ex.ingestObject(ev("error.hw", "gpu-0", "XID_79"), "test");
+      assert.equal(s.ex.graph.pendingLinks, 2000 - 512, "one chunk at once");
+      await until(() => s.ex.graph.pendingLinks === 0, "the rest without new events");
+      assert.equal(s.ex.graph.edges.blocked_by, 2000);
+    } finally {
+      await s.ex.stop();
+    }
+  });
+
   it("stop after the exporter stops", async () => {
     const s = scenario({ liveClock: true, diagnosisIntervalMs: 10 });
     s.send(ev("error.hw", "gpu-1", "XID_79"));

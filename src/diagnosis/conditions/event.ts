@@ -137,7 +137,21 @@ export class EventCond extends CondNode {
   }
 
   holdsFor(p: ProcessNode, ctx: ProcessContext): boolean {
-    return this.holds && this.seenFor(p, ctx, 1).length > 0;
+    if (!this.holds) return false;
+    const own = this.byPid.map.get(p.pid);
+    if (own !== undefined && this.isFresh(own.ts, own.wall, ctx.nowTs, ctx.nowWall)) return true;
+    const devices = this.byDevice.map;
+    if (devices.size === 0 || this.isError) return devices.size !== 0 && this.seenFor(p, ctx, 1).length > 0;
+    // A reading: whichever is smaller, the devices with fresh readings or the process's edges.
+    if (devices.size <= p.consumes.size + p.waitsOn.size) {
+      for (const [entity, s] of devices) {
+        if (!this.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall)) continue;
+        const r = ctx.graph.resources.get(entity);
+        if (r !== undefined && (r.consumers.has(p) || r.waiters.has(p))) return true;
+      }
+      return false;
+    }
+    return this.seenFor(p, ctx, 1).length > 0;
   }
 
   /** Up to `max` fresh events that concern `p`: its own first, then device events it was exposed to. */

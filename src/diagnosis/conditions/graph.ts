@@ -64,6 +64,7 @@ export class GraphCond extends CondNode {
 
   holdsFor(p: ProcessNode): boolean {
     if (!this.holds) return false;
+    if (this._to === undefined && this._from === undefined) return this.kind === "blocked_by" ? p.blockedBy.length > 0 : (this.kind === "consumes" ? p.consumes : p.waitsOn).size > 0;
     for (const to of this.ends(p)) if (this.test(p, to)) return true;
     return false;
   }

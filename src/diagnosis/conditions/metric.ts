@@ -99,7 +99,21 @@ export class MetricCond extends CondNode {
   }
 
   holdsFor(p: ProcessNode): boolean {
-    return this.holds && this.reached(p, 1).length > 0;
+    if (!this.holds) return false;
+    const nodes = this.nodes;
+    if (nodes.has(p)) return true;
+    if (this.nodeType === "process") return false;
+    // Whichever is smaller: the matching nodes (asked whether p uses them), or p's edges.
+    if (nodes.size <= p.consumes.size + p.waitsOn.size + p.blockedBy.length) {
+      for (const n of nodes) {
+        if (n.kind === "resource" ? n.consumers.has(p) || n.waiters.has(p) : n.kind === "error" && n.blocked.has(p)) return true;
+      }
+      return false;
+    }
+    for (const r of p.consumes) if (nodes.has(r)) return true;
+    for (const r of p.waitsOn) if (nodes.has(r)) return true;
+    for (const e of p.blockedBy) if (nodes.has(e)) return true;
+    return false;
   }
 
   candidates(_ctx: ProcessContext): Candidates {
