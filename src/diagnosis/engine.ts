@@ -69,18 +69,12 @@ export class DiagnosisEngine implements GraphObserver {
   private _expiryAt = Infinity;
   private _settleTimer: ReturnType<typeof setTimeout> | undefined;
   private _drainTimer: ReturnType<typeof setTimeout> | undefined;
-  /**
-   * Event-time debounce: the event time at which the next automatic run is due (a change not
-   * yet diagnosed, or a scene to clear after its settle time), or Infinity. One compare per event.
-   */
+  /** Event time the next automatic run is due (a change, or a scene to clear), or Infinity. */
   private _runDueTs = Infinity;
   /** A change waits for its run (event time): later changes join it rather than move it. */
   private _changeDue = false;
   private _stopped = false;
-  /**
-   * Processes asked about by host-wide runs of process-scoped rules, in all: what those runs
-   * cost, for the benchmark and the tests (it grows with the candidates, not with the graph).
-   */
+  /** Processes asked by host runs of process-scoped rules, in all (their cost: candidates, not the graph). */
   processesAsked = 0;
 
   constructor(opts: EngineOptions) {

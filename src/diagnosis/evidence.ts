@@ -4,7 +4,7 @@
 // processes and jobs affected. Every list is capped, so describing a match costs the same on a
 // small graph as on a large one.
 import type { EventType } from "../events/schema.ts";
-import { blockedSince } from "../graph/blocking.ts";
+import { blockedSince, blockedType } from "../graph/blocking.ts";
 import { reportedMeta, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceMeta } from "../graph/nodes.ts";
 import { EventCond, type Seen } from "./conditions/event.ts";
 import { GraphCond } from "./conditions/graph.ts";
@@ -129,8 +129,9 @@ class _Evidence {
     return c;
   }
 
-  error(e: ErrorNode): void {
-    if (this._room(e.id)) this._errors.push({ kind: "error", id: e.id, entity_id: e.entityId, error_type: e.errorType, last_seen: e.updatedTs });
+  /** An error node as a cause; `type` is the value of the fault in question (default: the node's last). */
+  error(e: ErrorNode, type = e.errorType): void {
+    if (this._room(e.id)) this._errors.push({ kind: "error", id: e.id, entity_id: e.entityId, error_type: type, last_seen: e.updatedTs });
   }
 
   target(t: EdgeTarget, relation?: EdgeKind): void {
@@ -157,7 +158,7 @@ class _Evidence {
       this._events.push({ kind: "event", event_type: ev.event_type, entity_id: ev.entity_id, value: ev.value, ts: ev.ts, pid: ev.pid, job_id: ev.job_id });
     }
     const e = leaf.isError ? this._ctx.graph.errors.get(ev.entity_id) : undefined;
-    if (e !== undefined) this.error(e);
+    if (e !== undefined) this.error(e, ev.value);
     if (!affects) return;
     // A device fault affects the processes it blocked (those using the device at its time).
     if (e !== undefined && this._ctx.graph.faultScope.ofEvent(ev.value, ev.pid) === "device") {
@@ -183,7 +184,8 @@ class _Evidence {
     const c = this._cond(path, leaf);
     c.edges ??= [];
     if (c.edges.length < _PER_CONDITION && !c.edges.some((x) => x.from === p.id && x.to === to.id)) c.edges.push({ type: leaf.kind, from: p.id, to: to.id });
-    this.target(to, leaf.kind);
+    if (to.kind === "error") this.error(to, blockedType(p, p.blockedBy.indexOf(to)));
+    else this.target(to, leaf.kind);
   }
 
   node(path: string, leaf: MetricCond, n: GraphNode): void {

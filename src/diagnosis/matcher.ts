@@ -226,6 +226,8 @@ export class Matcher {
 
   nodeRemoved(node: GraphNode): void {
     for (const m of this._metricByKind[node.kind]) m.removed(node);
+    // A process that left is asked about no more: its own events stop being candidates.
+    if (node.kind === "process") for (const e of this._events) e.byPid.map.delete(node.pid);
   }
 
   // --- events and time ---------------------------------------------------------------------

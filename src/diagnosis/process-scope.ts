@@ -15,20 +15,23 @@ export interface ProcessVerdict {
   holds: (c: CondNode) => boolean;
 }
 
-/** Evaluates `rs` for process `p`; conditions are asked once each. */
+/**
+ * Evaluates `rs` for process `p`, stopping as soon as the conditions left cannot bring it to
+ * its min_confidence (the confidence of a process that does not match is then a lower bound).
+ */
 export function judgeProcess(rs: RuleState, p: ProcessNode, ctx: ProcessContext): ProcessVerdict {
-  const memo = new Map<CondNode, boolean>();
-  const holds = (c: CondNode): boolean => {
-    let h = memo.get(c);
-    if (h === undefined) memo.set(c, (h = c.holdsFor(p, ctx)));
-    return h;
-  };
+  const holds = (c: CondNode): boolean => c.holdsFor(p, ctx);
   if (!rs.matched) return { confidence: 0, matched: false, holds };
+  const top = rs.top;
+  const n = top.length;
+  const need = rs.rule.applicability.min_confidence * n - 1e-9;
   let topTrue = 0;
-  for (const c of rs.top) if (holds(c)) topTrue++;
-  const confidence = topTrue / rs.top.length;
-  const matched = confidence + 1e-9 >= rs.rule.applicability.min_confidence && rs.gates.every(holds);
-  return { confidence, matched, holds };
+  for (let i = 0; i < n; i++) {
+    if (top[i].holdsFor(p, ctx)) topTrue++;
+    else if (topTrue + (n - 1 - i) < need) return { confidence: topTrue / n, matched: false, holds };
+  }
+  const matched = topTrue >= need && rs.gates.every(holds);
+  return { confidence: topTrue / n, matched, holds };
 }
 
 /** What a host-wide run of a process-scoped rule found: matching processes (up to a limit) and the work it took. */

@@ -1,9 +1,12 @@
 // `blocked_by` edges (SPEC §3): who an error concerns, in time. A process fault with a pid
 // blocks only that pid, if it is known; a device fault blocks every process using the entity
-// at that moment (consumers and waiters). A process that starts using the entity afterwards is
-// not charged with it, but the next device fault there hits it: each device fault links only
+// at that moment (consumers and waiters). A process that starts consuming the entity afterwards
+// is not charged with it, but the next device fault there hits it: each device fault links only
 // the users that joined since the last one (`ErrorNode.joined`), so a repeated error costs the
-// same whatever the number of users. The first device fault on an entity links all its users in
+// same whatever the number of users. A process that starts *waiting* on the entity while its
+// device fault is alive (inside the error window) is blocked by it at once: waiting on a faulted
+// device is being stuck on the fault (a NIC in a PFC storm, a disk returning I/O errors), and a
+// process often reports no use of a device before it starts waiting on it. The first device fault on an entity links all its users in
 // bounded chunks (`drain`), so one error on an entity with 50,000 users never holds the loop.
 import type { XEvent } from "../events/schema.ts";
 import { hasEdgeBit, setEdgeBit } from "./edge-bits.ts";
@@ -24,8 +27,9 @@ interface _Pending {
   error: ErrorNode;
   users: ProcessNode[];
   next: number;
-  /** Event time of the fault: the link's time, however late it is made. */
+  /** Event time and value of the fault: the link's, however late it is made. */
   ts: number;
+  type: string;
 }
 
 export class Blocking {
@@ -48,14 +52,18 @@ export class Blocking {
   fault(e: ErrorNode, ev: XEvent): void {
     if (ev.pid !== null && this.faultScope.of(ev.value) === "process") {
       const p = this._g.processes.get(ev.pid);
-      if (p !== undefined) this.block(p, e, ev.ts);
+      if (p !== undefined) this.block(p, e, ev.ts, ev.value);
       return;
+    }
+    if (ev.ts >= e.deviceTs) {
+      e.deviceTs = ev.ts;
+      e.deviceType = ev.value;
     }
     if (e.deviceLinked) {
       const joined = e.joined;
       if (joined.length === 0) return;
       e.joined = [];
-      for (const p of joined) if (this._g.processes.get(p.pid) === p) this.block(p, e, ev.ts);
+      for (const p of joined) if (this._g.processes.get(p.pid) === p) this.block(p, e, ev.ts, ev.value);
       return;
     }
     e.deviceLinked = true;
@@ -64,21 +72,25 @@ export class Blocking {
     if (r.consumers.size + r.waiters.size <= this._chunk && this._queue.length === 0) {
       // One chunk or less, nothing queued before it: linked now (a process both consuming and
       // waiting is linked once: `block` skips an edge that exists).
-      for (const p of r.consumers) this.block(p, e, ev.ts);
-      for (const p of r.waiters) this.block(p, e, ev.ts);
+      for (const p of r.consumers) this.block(p, e, ev.ts, ev.value);
+      for (const p of r.waiters) this.block(p, e, ev.ts, ev.value);
       return;
     }
     const users = [...r.consumers];
     for (const p of r.waiters) if (!r.consumers.has(p)) users.push(p);
-    this._queue.push({ error: e, users, next: 0, ts: ev.ts });
+    this._queue.push({ error: e, users, next: 0, ts: ev.ts, type: ev.value });
     this._pending += users.length;
     this.drain();
   }
 
-  /** A process started using `r`: remembered when a device fault there already linked its users. */
-  newUser(p: ProcessNode, r: ResourceNode): void {
+  /**
+   * A process started using `r` (`waits` when it waits on it): blocked at once by a live device
+   * fault there when it waits, else remembered for the next device fault.
+   */
+  newUser(p: ProcessNode, r: ResourceNode, waits: boolean): void {
     const e = this._g.errors.get(r.id);
     if (e === undefined || !e.deviceLinked || e.blocked.has(p)) return;
+    if (waits) return this.block(p, e, e.deviceTs, e.deviceType);
     e.joined.push(p);
     const users = r.consumers.size + r.waiters.size;
     if (e.joined.length > 1024 && e.joined.length > 2 * users) {
@@ -97,7 +109,7 @@ export class Blocking {
       if (live) {
         for (let i = job.next; i < end; i++) {
           const p = job.users[i];
-          if (p.consumes.size !== 0 || p.waitsOn.size !== 0) this.block(p, job.error, job.ts);
+          if (p.consumes.size !== 0 || p.waitsOn.size !== 0) this.block(p, job.error, job.ts, job.type);
         }
       }
       budget -= end - job.next;
@@ -107,11 +119,12 @@ export class Blocking {
     }
   }
 
-  /** One `blocked_by` edge made by a fault at event time `ts` (nothing when it exists). */
-  block(p: ProcessNode, e: ErrorNode, ts: number): void {
+  /** One `blocked_by` edge made by a fault of value `type` at event time `ts` (nothing when it exists). */
+  block(p: ProcessNode, e: ErrorNode, ts: number, type: string): void {
     if (e.ix >= 0 ? hasEdgeBit(p, 2, e.ix) : e.blocked.has(p)) return;
     p.blockedBy.push(e);
     p.blockedAt.push(ts);
+    p.blockedType.push(type);
     e.blocked.add(p);
     if (e.ix >= 0) setEdgeBit(p, 2, e.ix, true);
     this._g.edges.blocked_by++;
@@ -126,10 +139,22 @@ export function unblock(p: ProcessNode, e: ErrorNode): void {
   if (i === -1) return;
   const last = list.pop()!;
   const lastAt = p.blockedAt.pop()!;
+  const lastType = p.blockedType.pop()!;
   if (i < list.length) {
     list[i] = last;
     p.blockedAt[i] = lastAt;
+    p.blockedType[i] = lastType;
   }
+}
+
+/**
+ * The value of the fault that concerns `p` in its `i`-th blocked_by edge now: the last device
+ * fault on the entity if one came at or after `p` was linked (it concerns every user), else the
+ * fault that linked it. Never another process's fault on the same entity.
+ */
+export function blockedType(p: ProcessNode, i: number): string {
+  const e = p.blockedBy[i];
+  return e.deviceTs >= p.blockedAt[i] && e.deviceType !== "" ? e.deviceType : p.blockedType[i];
 }
 
 /** Event time at which `p` was first blocked by `e`, or undefined when it is not. */

@@ -22,6 +22,7 @@ export function newProcessNode(pid: number, jobId: string | null, ts: number, wa
     waitsOn: new Set(),
     blockedBy: [],
     blockedAt: [],
+    blockedType: [],
     edgeBits: [_NO_BITS, _NO_BITS, _NO_BITS],
   };
 }
@@ -59,6 +60,8 @@ export function newErrorNode(entity: string, ix: number, errorType: string, ts: 
     updatedWall: wall,
     blocked: new Set(),
     deviceLinked: false,
+    deviceTs: -Infinity,
+    deviceType: "",
     joined: [],
   };
 }

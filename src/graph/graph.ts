@@ -288,9 +288,9 @@ export class StateGraph {
     (k === 0 ? r.consumers : r.waiters).add(p);
     if (ix >= 0) setEdgeBit(p, k, ix, true);
     this.edges[kind]++;
-    // A new user of an entity with a device fault (not using it the other way already): the
-    // next device fault there links it.
-    if (this.errors.size !== 0 && !(k === 0 ? r.waiters : r.consumers).has(p)) this._blocking.newUser(p, r);
+    // A new user of an entity with a device fault: a waiter is blocked by it now, a new
+    // consumer (not waiting on it already) by the next device fault there (blocking.ts).
+    if (this.errors.size !== 0 && (k === 1 || !r.waiters.has(p))) this._blocking.newUser(p, r, k === 1);
     this._observer?.edgeAdded(kind, p, r);
   }
 
@@ -353,6 +353,7 @@ export class StateGraph {
     p.waitsOn.clear();
     p.blockedBy.length = 0;
     p.blockedAt.length = 0;
+    p.blockedType.length = 0;
     this.processes.delete(p.pid);
     this._notRunning.delete(p);
     if (!isEnded(p.state)) this.activeProcesses--;

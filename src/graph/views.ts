@@ -1,6 +1,7 @@
 // Read-only views of the state graph for the API and the CLI: process rows, a why answer,
 // nodes and edges as JSON or Graphviz DOT. These walk the graph, so they serve API reads
 // only, never the event path or a scrape; every list is bounded by a caller's limit.
+import { blockedType } from "./blocking.ts";
 import type { StateGraph } from "./graph.ts";
 import { RESOURCE_KEYS, reportedMeta, type ErrorNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 
@@ -52,7 +53,7 @@ export interface RootCause {
   error: string;
   entity: string;
   error_type: string;
-  /** Event time of the error's first report. */
+  /** Event time of the fault that made this error concern the process (a newcomer: the fault that hit it, not an earlier one). */
   since: string | null;
   /** Event time of its last report: the error window runs from there. */
   updated_at: string | null;
@@ -85,12 +86,15 @@ export type ScenesFor = (pid: number) => unknown[];
 export function whyView(graph: StateGraph, pid: number, scenesFor?: ScenesFor): WhyAnswer | undefined {
   const p = graph.processes.get(pid);
   if (p === undefined) return undefined;
-  const causes = [...p.blockedBy].sort((a, b) => b.updatedTs - a.updatedTs || (a.id < b.id ? -1 : 1));
+  // Each error with the value of the fault that blocked this process (its node keeps only the
+  // last value, which may be another process's fault on the same entity).
+  const causes = p.blockedBy.map((e, i) => ({ e, type: blockedType(p, i), since: p.blockedAt[i] }));
+  causes.sort((a, b) => b.e.updatedTs - a.e.updatedTs || (a.e.id < b.e.id ? -1 : 1));
   return {
     pid,
     job_id: p.jobId,
     state: p.state,
-    root_causes: causes.map(_rootCause),
+    root_causes: causes.map((c) => _rootCause(c.e, c.type, c.since)),
     waits_on: _refs(p.waitsOn),
     consumes: _refs(p.consumes),
     scenes: scenesFor?.(pid) ?? [],
@@ -205,8 +209,8 @@ function _errorNode(e: ErrorNode): GraphNodeView {
   return { id: e.id, type: "error", entity: e.entityId, error_type: e.errorType, updated_at: isoTime(e.updatedTs) };
 }
 
-function _rootCause(e: ErrorNode): RootCause {
-  return { error: e.id, entity: e.entityId, error_type: e.errorType, since: isoTime(e.sinceTs), updated_at: isoTime(e.updatedTs) };
+function _rootCause(e: ErrorNode, type: string, since: number): RootCause {
+  return { error: e.id, entity: e.entityId, error_type: type, since: isoTime(since), updated_at: isoTime(e.updatedTs) };
 }
 
 function _refs(set: Iterable<ResourceNode>): ResourceRef[] {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { defaultRules, parseRule } from "../../src/diagnosis/rules-load.ts";
 import { whyView } from "../../src/graph/views.ts";
-import { scenario, start, type Scenario } from "./_scenario.ts";
+import { scenario, start, T0, type Scenario } from "./_scenario.ts";
 
 const ev = (event_type: string, entity_id: string, value: string, pid: number | null = null) => ({ event_type, entity_id, value, pid });
 const scenesOf = (s: Scenario, pid: number) => s.ex.engine.scenesFor(pid)!.map((m) => m.scene);
@@ -45,7 +45,7 @@ describe("fault scope in answers", () => {
     assert.deepEqual(s.ex.engine.runForPid(3)!.matches, []);
     s.send(ev("error.hw", "gpu-0", "XID_79"), 2000);
     assert.deepEqual(scenesOf(s, 3), ["gpu_xid"]);
-    assert.deepEqual(why(s, 3).root_causes.map((c) => c.error_type), ["XID_79"]);
+    assert.deepEqual(why(s, 3).root_causes.map((c) => [c.error_type, c.since]), [["XID_79", new Date(T0 + 2000).toISOString()]], "since the Xid that hit it");
     await s.ex.stop();
   });
 
@@ -65,6 +65,38 @@ describe("fault scope in answers", () => {
     ]);
     assert.ok(m.causes.some((c) => c.kind === "error" && c.error_type === "XID_79"));
     assert.deepEqual(m.affected_pids, [7]);
+    await s.ex.stop();
+  });
+
+  it("a process that starts waiting on a device with a live fault is stuck on it; one that starts consuming is not", async () => {
+    const s = scenario();
+    s.send(start(1));
+    s.send(start(2));
+    s.send(ev("error.net", "mlx5_0", "PFC_STORM"));
+    s.send(ev("error.hw", "gpu-0", "XID_79"));
+    s.send(ev("transport.bw", "mlx5_0", "0.12", 1), 2); // waits on the storming NIC right after
+    s.send(ev("compute.util", "gpu-0", "80", 2), 3); // starts using the GPU after its Xid
+    assert.deepEqual(why(s, 1).root_causes.map((c) => c.error_type), ["PFC_STORM"]);
+    assert.ok(scenesOf(s, 1).includes("roce_congestion"));
+    assert.deepEqual(why(s, 2).root_causes, []);
+    assert.deepEqual(scenesOf(s, 2), []);
+    await s.ex.stop();
+  });
+
+  it("an application Xid and another job's OOM on one GPU: each process is told its own fault", async () => {
+    const s = scenario();
+    s.send(start(1));
+    s.send(start(2));
+    s.send(ev("compute.util", "gpu-0", "80", 1));
+    s.send(ev("compute.mem", "gpu-0", "99", 2));
+    s.send(ev("error.hw", "gpu-0", "XID_13", 1));
+    s.send(ev("error.hw", "gpu-0", "CUDA out of memory", 2)); // the error node's last value
+    assert.deepEqual(why(s, 1).root_causes.map((c) => c.error_type), ["XID_13"]);
+    assert.deepEqual(why(s, 2).root_causes.map((c) => c.error_type), ["CUDA out of memory"]);
+    const xid = s.ex.engine.scenesFor(1)!.find((m) => m.scene === "gpu_xid")!;
+    assert.deepEqual(xid.causes.filter((c) => c.kind === "error").map((c) => c.kind === "error" && c.error_type), ["XID_13"]);
+    assert.deepEqual(scenesOf(s, 1), ["gpu_xid"]);
+    assert.deepEqual(scenesOf(s, 2), ["gpu_oom"]);
     await s.ex.stop();
   });
 
