@@ -314,6 +314,9 @@ export function targetFailures(r: Report): string[] {
     if (precision(s) < TARGET.perScene) out.push(`${scene}: precision ${precision(s).toFixed(3)} < ${TARGET.perScene}`);
     if (recall(s) < TARGET.perScene) out.push(`${scene}: recall ${recall(s).toFixed(3)} < ${TARGET.perScene}`);
   }
+  // The errors named are held to the same bar: a right scene with the wrong culprit is a wrong answer.
+  if (precision(r.causes) < TARGET.precision) out.push(`root causes named: precision ${precision(r.causes).toFixed(3)} < ${TARGET.precision}`);
+  if (recall(r.causes) < TARGET.recall) out.push(`root causes named: recall ${recall(r.causes).toFixed(3)} < ${TARGET.recall}`);
   if (r.rejected.length > 0) out.push(`corpus lines rejected: ${r.rejected.map((x) => `${x.incident} (${x.count})`).join(", ")}`);
   return out;
 }
@@ -353,7 +356,7 @@ export function formatReport(r: Report): string {
   lines.push("");
   lines.push(
     fails.length === 0
-      ? `target met: precision >= ${TARGET.precision}, recall >= ${TARGET.recall}, every scene >= ${TARGET.perScene}`
+      ? `target met: precision >= ${TARGET.precision}, recall >= ${TARGET.recall}, every scene >= ${TARGET.perScene}, root causes named at the same bar`
       : `target NOT met:\n${fails.map((x) => `  ${x}`).join("\n")}`,
   );
   return lines.join("\n") + "\n";

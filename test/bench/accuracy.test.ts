@@ -61,10 +61,11 @@ describe("accuracy target", () => {
     assert.deepEqual(r.unevidenced, []);
   });
 
-  it("meets precision >= 0.98 and recall >= 0.95 overall, >= 0.9 per scene", async () => {
+  it("meets precision >= 0.98 and recall >= 0.95 overall, >= 0.9 per scene, and names the root causes as well", async () => {
     const r = await _report();
     const fails = targetFailures(r);
     assert.deepEqual(fails, [], formatReport(r));
     assert.ok(precision(r.overall) >= 0.98 && recall(r.overall) >= 0.95);
+    assert.ok(precision(r.causes) >= 0.98 && recall(r.causes) >= 0.95, "root causes");
   });
 });
