@@ -308,15 +308,15 @@ export function targetFailures(r: Report): string[] {
   const out: string[] = [];
   const p = precision(r.overall);
   const rc = recall(r.overall);
-  if (p < TARGET.precision) out.push(`overall precision ${p.toFixed(3)} < ${TARGET.precision}`);
-  if (rc < TARGET.recall) out.push(`overall recall ${rc.toFixed(3)} < ${TARGET.recall}`);
+  if (p < TARGET.precision) out.push(`overall precision ${p.toFixed(4)} < ${TARGET.precision}`);
+  if (rc < TARGET.recall) out.push(`overall recall ${rc.toFixed(4)} < ${TARGET.recall}`);
   for (const [scene, s] of [...r.byScene].sort()) {
-    if (precision(s) < TARGET.perScene) out.push(`${scene}: precision ${precision(s).toFixed(3)} < ${TARGET.perScene}`);
-    if (recall(s) < TARGET.perScene) out.push(`${scene}: recall ${recall(s).toFixed(3)} < ${TARGET.perScene}`);
+    if (precision(s) < TARGET.perScene) out.push(`${scene}: precision ${precision(s).toFixed(4)} < ${TARGET.perScene}`);
+    if (recall(s) < TARGET.perScene) out.push(`${scene}: recall ${recall(s).toFixed(4)} < ${TARGET.perScene}`);
   }
   // The errors named are held to the same bar: a right scene with the wrong culprit is a wrong answer.
-  if (precision(r.causes) < TARGET.precision) out.push(`root causes named: precision ${precision(r.causes).toFixed(3)} < ${TARGET.precision}`);
-  if (recall(r.causes) < TARGET.recall) out.push(`root causes named: recall ${recall(r.causes).toFixed(3)} < ${TARGET.recall}`);
+  if (precision(r.causes) < TARGET.precision) out.push(`root causes named: precision ${precision(r.causes).toFixed(4)} < ${TARGET.precision}`);
+  if (recall(r.causes) < TARGET.recall) out.push(`root causes named: recall ${recall(r.causes).toFixed(4)} < ${TARGET.recall}`);
   if (r.rejected.length > 0) out.push(`corpus lines rejected: ${r.rejected.map((x) => `${x.incident} (${x.count})`).join(", ")}`);
   return out;
 }
