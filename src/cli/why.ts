@@ -3,9 +3,8 @@
 // time, entity, value, pid and job; the edges; the node values), so a scene never stands there
 // unexplained. Text from events is shown with control characters escaped.
 import { defineCommand } from "citty";
-import type { ConditionEvidence, SceneMatch } from "../diagnosis/evidence.ts";
 import { escapeControl } from "../escape.ts";
-import type { WhyAnswer } from "../graph/views.ts";
+import type { ConditionEvidence, SceneMatch, WhyAnswer } from "../query/why.ts";
 import { UsageError } from "./errors.ts";
 import { CLIENT_FLAGS, ClientError, clientFromFlags } from "./client.ts";
 import { cittyArgs, parseFlags } from "./flags.ts";
@@ -17,7 +16,7 @@ export async function runWhy(argv: string[]): Promise<void> {
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "why: give a PID" : `why: unexpected argument "${positionals[1]}"`);
   const pid = positionals[0];
   if (!/^\d{1,10}$/.test(pid)) throw new UsageError(`why: "${pid}" is not a pid`);
-  const client = clientFromFlags(values);
+  const client = await clientFromFlags(values);
   let answer: WhyAnswer;
   try {
     answer = await client.getJson<WhyAnswer>(`/api/v1/why/${pid}`);
@@ -47,7 +46,7 @@ export function formatWhy(a: WhyAnswer): string {
   for (const w of a.consumes) out.push(`  ${_e(w.resource)}${_meta(w.meta)}`);
   out.push("scenes:");
   if (a.scenes.length === 0) out.push("  none matching");
-  for (const s of a.scenes) out.push(..._scene(s as Partial<SceneMatch>));
+  for (const s of a.scenes) out.push(..._scene(s));
   return out.join("\n") + "\n";
 }
 

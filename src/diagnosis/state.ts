@@ -55,7 +55,6 @@ export class SceneTracker {
    */
   update(held: readonly string[], matching: ReadonlySet<string>, now: number): number {
     const st = this._state;
-    st.runs++;
     const top = held[0];
     if (top !== undefined) st.byScene.set(top, (st.byScene.get(top) ?? 0) + 1);
     for (const scene of held) {
@@ -74,6 +73,8 @@ export class SceneTracker {
         this._lastHeld.delete(scene);
       } else next = Math.min(next, last + this.settleMs);
     }
+    // Last: the run counts once the active scenes are set (the query layer watches the count).
+    st.runs++;
     return next;
   }
 }

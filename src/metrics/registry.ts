@@ -64,7 +64,7 @@ export class Metrics {
     _gauge(r, "xctl_active_processes", "Processes not exited.", [], () => [[{}, graph.activeProcesses]]);
     _gauge(r, "xctl_active_resources", "Resource nodes.", [], () => [[{}, graph.resources.size]]);
     _gauge(r, "xctl_error_nodes", "Error nodes inside the error window.", [], () => [[{}, graph.errors.size]]);
-    _counter(r, "xctl_graph_evictions_total", "Nodes evicted to stay within --max-nodes.", [], () => [[{}, graph.evictions]]);
+    _counter(r, "xctl_graph_evictions_total", "Nodes evicted to stay within --max-nodes, per node kind.", ["kind"], () => _entries("kind", graph.evictions));
 
     // Scene state (src/diagnosis/state.ts): automatic runs only; on-demand runs count apart.
     _counter(r, "xctl_diagnoses_total", "Automatic diagnosis runs (the runs scene state follows).", [], () => [[{}, diagnosis.runs]]);

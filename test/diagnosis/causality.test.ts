@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { defaultRules, parseRule } from "../../src/diagnosis/rules-load.ts";
-import { whyView } from "../../src/graph/views.ts";
+import { whyView } from "../../src/query/why.ts";
 import { scenario, start, T0, type Scenario } from "./_scenario.ts";
 
 const ev = (event_type: string, entity_id: string, value: string, pid: number | null = null) => ({ event_type, entity_id, value, pid });
@@ -192,7 +192,7 @@ describe("scope: process", () => {
     const asked0 = s.ex.engine.processesAsked;
     s.ex.engine.runNow("auto");
     assert.ok(s.ex.engine.processesAsked - asked0 <= 10, `asked ${s.ex.engine.processesAsked - asked0} with no idle GPU`);
-    s.send(ev("compute.util", "gpu-5", "1"), s.now() - 1); // one GPU idles: its ~47 users are the candidates
+    s.send(ev("compute.util", "gpu-5", "1")); // one GPU idles: its ~47 users are the candidates
     const asked1 = s.ex.engine.processesAsked;
     const m = s.ex.engine.runNow("auto").matches.find((x) => x.scene === "workload_stalled");
     assert.equal(m?.affected_pids.length, 32, "capped list of the 47 stalled");

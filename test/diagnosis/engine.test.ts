@@ -57,7 +57,7 @@ describe("automatic runs (wall clock)", () => {
     const s = scenario({ liveClock: true, diagnosisIntervalMs: 10, errorWindowMs: 150 });
     const st = s.ex.diagnosis;
     try {
-      s.ex.ingestObject(ev("error.hw", "npu-1", "TEMP_HIGH"), "test");
+      s.ex.ingest.object(ev("error.hw", "npu-1", "TEMP_HIGH"), "test");
       await until(() => st.active.has("npu_subhealth"), "the scene to start");
       const runs = st.runs;
       await until(() => !st.active.has("npu_subhealth"), "the scene to end without new events");
@@ -71,8 +71,8 @@ describe("automatic runs (wall clock)", () => {
   it("make the pending links of a first fault on a busy GPU a chunk per tick while the stream is quiet", async () => {
     const s = scenario({ liveClock: true, diagnosisIntervalMs: 10 });
     try {
-      for (let pid = 1; pid <= 2000; pid++) s.ex.ingestObject(ev("compute.util", "gpu-0", "50", pid), "test");
-      s.ex.ingestObject(ev("error.hw", "gpu-0", "XID_79"), "test");
+      for (let pid = 1; pid <= 2000; pid++) s.ex.ingest.object(ev("compute.util", "gpu-0", "50", pid), "test");
+      s.ex.ingest.object(ev("error.hw", "gpu-0", "XID_79"), "test");
       assert.equal(s.ex.graph.pendingLinks, 2000 - 512, "one chunk at once");
       await until(() => s.ex.graph.pendingLinks === 0, "the rest without new events");
       assert.equal(s.ex.graph.edges.blocked_by, 2000);
