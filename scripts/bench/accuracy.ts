@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { Exporter } from "../../src/exporter.ts";
 import { createApp } from "../../src/http/app.ts";
 import { createLogger } from "../../src/log.ts";
-import { replayInto } from "../../src/cli/replay.ts";
+import { LineLocator, readInto } from "../../src/cli/replay-input.ts";
 
 export const CORPUS_DIR = fileURLToPath(new URL("../../test/fixtures/incidents/", import.meta.url));
 
@@ -154,11 +154,12 @@ export async function askIncident(inc: Incident): Promise<{ answers: Map<number,
     // As replay: event time drives the graph and the diagnosis.
     liveClock: false,
   });
-  await replayInto(exporter, inc.file);
+  await replayFile(exporter, inc.file);
   const app = createApp(exporter);
   const answers = new Map<number, WhyAnswerLike | null>();
   for (const pid of Object.keys(inc.expect.pids)) {
-    const res = await app.request(`/api/v1/why/${pid}`);
+    // Asked from loopback, as `xctl-exporter why` on the host asks.
+    const res = await app.request(`/api/v1/why/${pid}`, {}, { remoteAddress: "127.0.0.1" });
     if (res.status === 404) {
       await res.arrayBuffer();
       answers.set(Number(pid), null);
@@ -168,8 +169,14 @@ export async function askIncident(inc: Incident): Promise<{ answers: Map<number,
     answers.set(Number(pid), (await res.json()) as WhyAnswerLike);
   }
   await exporter.stop();
-  const rejected = exporter.counters.rejected.reduce((a, b) => a + b, 0);
-  return { answers, events: exporter.counters.accepted, rejected };
+  const rejected = exporter.ingest.rejected();
+  return { answers, events: exporter.ingest.accepted, rejected };
+}
+
+/** Reads an event file into the exporter the way `xctl-exporter replay` does (one feed, plain or gzip). */
+export async function replayFile(exporter: Exporter, file: string): Promise<void> {
+  const input = exporter.ingest.feed("replay", {});
+  await readInto(file, input, new LineLocator(exporter.ingest.maxLineBytes), undefined);
 }
 
 /** Every error an answer names: its root causes and the errors in its matches' evidence. */
