@@ -141,7 +141,7 @@ export class DiagnosisEngine implements GraphObserver {
     if (this._latches.flipped) this._latch();
     if (type === _PROCESS_STATE && ev.pid !== null && isEnded(ev.value)) {
       const p = this.graph.processes.get(ev.pid);
-      if (p !== undefined) this._latches.ending(p, this._matcher.rules, this._context(wall), this.describeAutoRuns);
+      if (p !== undefined) this._latches.ending(p, this._matcher.rules, this._context(wall), this.describeAutoRuns, this._clock(wall));
     }
     if (this.liveClock) {
       this._armExpiry(wall);
@@ -228,16 +228,6 @@ export class DiagnosisEngine implements GraphObserver {
     return this._ring.size;
   }
 
-  /** True while an automatic run is waiting for its debounce. */
-  get pending(): boolean {
-    return this._runTimer !== undefined || this._changeDue;
-  }
-
-  /** Runs the pending automatic run now, if there is one (the end of a replay). */
-  flush(): DiagnosisResult | undefined {
-    return this.pending ? this.runNow("auto") : undefined;
-  }
-
   stop(): void {
     this._stopped = true;
     this._cancelPending();
@@ -256,8 +246,8 @@ export class DiagnosisEngine implements GraphObserver {
     const t0 = performance.now();
     const wall = Date.now();
     this._cancelPending();
-    const { matches, held, matching } = this._hostMatches(wall, describe, true);
-    const due = this._scenes.update(held, matching, this.liveClock ? wall : this.graph.eventNow);
+    const { matches, held, matching, heldAt } = this._hostMatches(wall, describe, true);
+    const due = this._scenes.update(held, matching, this._clock(wall), heldAt);
     this._scheduleSettle(due, wall);
     this._latency?.observe((performance.now() - t0) / 1000);
     this._armExpiry(wall);
@@ -269,7 +259,7 @@ export class DiagnosisEngine implements GraphObserver {
   }
 
   /** Every rule's host-wide match now, highest priority first, with those that matched since the last automatic run. */
-  private _hostMatches(wall: number, describe: boolean, consume: boolean): { matches: SceneMatch[]; held: string[]; matching: Set<string> } {
+  private _hostMatches(wall: number, describe: boolean, consume: boolean) {
     if (!this.liveClock) this.graph.drainLinks();
     this._matcher.refresh(this.graph.eventNow, wall);
     this._latch();
@@ -277,6 +267,7 @@ export class DiagnosisEngine implements GraphObserver {
     const matches: SceneMatch[] = [];
     const held: string[] = [];
     const matching = new Set<string>();
+    const heldAt = new Map<string, number>();
     for (const rs of this._matcher.rules) {
       let m = this._matchNow(rs, ctx, describe);
       if (m !== undefined) matching.add(rs.rule.scene);
@@ -284,6 +275,7 @@ export class DiagnosisEngine implements GraphObserver {
       // on-demand run reports what matches now.
       if (m === undefined && consume) {
         const snap = this._latches.snapshot(rs);
+        if (snap !== undefined) heldAt.set(rs.rule.scene, this._latches.snapshotAt(rs)!);
         m = typeof snap === "number" ? (describe ? describeLatched(rs, snap) : snap) : snap;
       }
       if (m === undefined) continue;
@@ -291,7 +283,7 @@ export class DiagnosisEngine implements GraphObserver {
       if (typeof m !== "number") matches.push(m);
     }
     if (consume) this._latches.clearSnapshots();
-    return { matches, held, matching };
+    return { matches, held, matching, heldAt };
   }
 
   /** A rule's match now: host-wide, or for the processes a process-scoped rule holds for. A number when not described. */
@@ -304,6 +296,11 @@ export class DiagnosisEngine implements GraphObserver {
     return describeProcesses(rs, found.processes, found.confidence, ctx, (p, c) => c.holdsFor(p, ctx));
   }
 
+  /** Scene state's clock: wall time live, event time in replay. */
+  private _clock(wall: number): number {
+    return this.liveClock ? wall : this.graph.eventNow;
+  }
+
   private _context(wall: number): ProcessContext {
     return { graph: this.graph, nowTs: this.graph.eventNow, nowWall: wall };
   }
@@ -311,7 +308,7 @@ export class DiagnosisEngine implements GraphObserver {
   /** Snapshots rules that just started to match (latch.ts). */
   private _latch(): void {
     const ctx = this._context(Date.now());
-    this._latches.take((rs) => this._matchNow(rs, ctx, this.describeAutoRuns));
+    this._latches.take(this._clock(ctx.nowWall), (rs) => this._matchNow(rs, ctx, this.describeAutoRuns));
   }
 
   private _trigger(): void {

@@ -20,6 +20,8 @@ export type Snapshot = SceneMatch | number;
 export class Latches {
   private readonly _dirty = new Set<RuleState>();
   private readonly _snaps = new Map<RuleState, Snapshot>();
+  /** When each snapshot was taken (the engine's clock): when the brief match last held. */
+  private readonly _snapAt = new Map<RuleState, number>();
   private readonly _found = new Map<RuleState, { limit: number; found: ProcessMatches }>();
   /** The last process each rule was found to match for: asked first when one match is enough. */
   private readonly _hint = new Map<RuleState, ProcessNode>();
@@ -64,23 +66,33 @@ export class Latches {
   }
 
   /** Snapshots the host-scoped rules that flipped into matching and have none yet; `matchNow` is the engine's answer. */
-  take(matchNow: (rs: RuleState) => Snapshot | undefined): void {
+  take(at: number, matchNow: (rs: RuleState) => Snapshot | undefined): void {
     for (const rs of this._dirty) {
       if (!rs.matched || this._snaps.has(rs)) continue;
       const m = matchNow(rs);
-      if (m !== undefined) this._snaps.set(rs, m);
+      if (m !== undefined) this._keep(rs, m, at);
     }
     this._dirty.clear();
   }
 
   /** Process `p` is ending: snapshots each process-scoped rule of `rules` that matches for it and has none yet. */
-  ending(p: ProcessNode, rules: readonly RuleState[], ctx: ProcessContext, describe: boolean): void {
+  ending(p: ProcessNode, rules: readonly RuleState[], ctx: ProcessContext, describe: boolean, at: number): void {
     for (const rs of rules) {
       if (!rs.processScoped || !rs.matched || this._snaps.has(rs)) continue;
       const v = judgeProcess(rs, p, ctx);
       if (!v.matched) continue;
-      this._snaps.set(rs, describe ? describeProcesses(rs, [p], v.confidence, ctx, (_p, c) => v.holds(c)) : v.confidence);
+      this._keep(rs, describe ? describeProcesses(rs, [p], v.confidence, ctx, (_p, c) => v.holds(c)) : v.confidence, at);
     }
+  }
+
+  private _keep(rs: RuleState, snap: Snapshot, at: number): void {
+    this._snaps.set(rs, snap);
+    this._snapAt.set(rs, at);
+  }
+
+  /** When the snapshot of `rs` was taken. */
+  snapshotAt(rs: RuleState): number | undefined {
+    return this._snapAt.get(rs);
   }
 
   snapshot(rs: RuleState): Snapshot | undefined {
@@ -90,6 +102,7 @@ export class Latches {
   /** An automatic run reported them: the next one starts afresh. */
   clearSnapshots(): void {
     this._snaps.clear();
+    this._snapAt.clear();
   }
 
   reset(): void {
@@ -97,5 +110,6 @@ export class Latches {
     this._hint.clear();
     this._dirty.clear();
     this._snaps.clear();
+    this._snapAt.clear();
   }
 }

@@ -50,15 +50,16 @@ export class SceneTracker {
 
   /**
    * One automatic run at time `now` found `held` holding since the last run (in priority order;
-   * the first is the run's conclusion), `matching` of them still matching now. Returns the time
-   * at which an active scene that no longer matches must be looked at again to clear, or Infinity.
+   * the first is the run's conclusion), `matching` of them still matching now; `heldAt` says
+   * when a brief match (held, not matching) last held. Returns the time at which an active
+   * scene that no longer matches must be looked at again to clear, or Infinity.
    */
-  update(held: readonly string[], matching: ReadonlySet<string>, now: number): number {
+  update(held: readonly string[], matching: ReadonlySet<string>, now: number, heldAt: ReadonlyMap<string, number> = new Map()): number {
     const st = this._state;
     const top = held[0];
     if (top !== undefined) st.byScene.set(top, (st.byScene.get(top) ?? 0) + 1);
     for (const scene of held) {
-      this._lastHeld.set(scene, now);
+      this._lastHeld.set(scene, matching.has(scene) ? now : Math.min(now, heldAt.get(scene) ?? now));
       if (!st.active.has(scene)) {
         st.active.add(scene);
         st.activations.set(scene, (st.activations.get(scene) ?? 0) + 1);
