@@ -3,12 +3,19 @@
 // event in a thousand an error. The same (seed, events, processes) always gives the same bytes,
 // so files are cached under .bench/ by that key.
 //
-//   node --import tsx scripts/bench/gen.ts [--seed 42] [--events 1000000] [--processes 1000] [--out FILE]
+//   node --import tsx scripts/bench/gen.ts [--seed 42] [--events 1000000] [--processes 1000] [--shape jobs|random] [--out FILE]
 //
 // Shape: each process starts with a placement burst (process.state start, intent.run, one
 // compute.util per GPU of its job: the `consumes` edges), then the steady stream samples
 // readings. Jobs span 32 or 64 GPUs, so ~1000 processes make a graph of about 100k edges, the
 // size the targets are written against.
+//
+// `--shape random` gives the same event-type mix and value distributions with no structure:
+// every reading names a uniformly random pid of the P live ones and, for a GPU, a uniformly
+// random GPU of 64 (so every process ends up on every GPU, and the edges, error fan-out and
+// matcher state are spread over the whole graph rather than kept within jobs). A process
+// starts with `process.state start` and `intent.run` only (no placement burst), keeps its job
+// id for life, and a churned pid is replaced by a new one, so P stay live.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,10 +32,14 @@ const NET_ERRORS = ["CQE_ERROR", "PORT_ERR", "RETRY_EXCEEDED", "PFC_STORM"];
 const IO_ERRORS = ["io_error", "timeout", "media_error"];
 const JOB_SPANS = [32, 64, 64, 64];
 
+/** `jobs`: processes placed on their job's GPUs (the default); `random`: uniformly random placement. */
+export type Shape = "jobs" | "random";
+
 export interface GenOptions {
   seed: number;
   events: number;
   processes: number;
+  shape?: Shape;
 }
 
 export interface GenResult {
@@ -45,7 +56,8 @@ interface Proc {
 }
 
 export function benchFile(o: GenOptions): string {
-  return join(BENCH_DIR, `events-v${GEN_VERSION}-s${o.seed}-n${o.events}-p${o.processes}.ndjson`);
+  const shape = o.shape === undefined || o.shape === "jobs" ? "" : `-${o.shape}`;
+  return join(BENCH_DIR, `events-v${GEN_VERSION}-s${o.seed}-n${o.events}-p${o.processes}${shape}.ndjson`);
 }
 
 /** Writes the file unless the cache has it; returns its path. */
@@ -88,12 +100,14 @@ export function generate(o: GenOptions, out = benchFile(o)): GenResult {
   };
   for (let i = 0; i < Math.max(1, Math.round(o.processes / 60)); i++) newJob();
   const procs: Proc[] = [];
+  const random = o.shape === "random";
+  const ALL_GPUS = GPUS.map((_, i) => i);
   const start = (job: { id: string; gpus: number[] }) => {
-    const p: Proc = { pid: nextPid++, job: job.id, gpus: job.gpus };
+    const p: Proc = { pid: nextPid++, job: job.id, gpus: random ? ALL_GPUS : job.gpus };
     procs.push(p);
     emit("process.state", `pid-${p.pid}`, p.job, p.pid, "start");
     emit("intent.run", `pid-${p.pid}`, p.job, p.pid, "train");
-    for (const g of p.gpus) emit("compute.util", GPUS[g], p.job, p.pid, String(50 + Math.floor(rand() * 50)));
+    if (!random) for (const g of p.gpus) emit("compute.util", GPUS[g], p.job, p.pid, String(50 + Math.floor(rand() * 50)));
   };
   for (let i = 0; i < o.processes && written < o.events; i++) start(pick(jobs));
 
@@ -155,7 +169,10 @@ function _flag(argv: string[], name: string, dflt: number): number {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const argv = process.argv.slice(2);
-  const o = { seed: _flag(argv, "seed", 42), events: _flag(argv, "events", 1_000_000), processes: _flag(argv, "processes", 1000) };
+  const s = argv.indexOf("--shape");
+  const shape = (s === -1 ? "jobs" : argv[s + 1]) as Shape;
+  if (shape !== "jobs" && shape !== "random") throw new Error(`--shape: jobs or random, not ${shape}`);
+  const o = { seed: _flag(argv, "seed", 42), events: _flag(argv, "events", 1_000_000), processes: _flag(argv, "processes", 1000), shape };
   const i = argv.indexOf("--out");
   const r = generate(o, i === -1 ? undefined : argv[i + 1]);
   console.log(`${r.cached ? "cached" : "wrote"} ${r.path} (${r.events} events)`);
