@@ -56,7 +56,10 @@ export interface StartOptions {
 export async function startExporter(args: string[], opts: StartOptions = {}): Promise<RunningExporter> {
   const port = await freePort();
   const [cmd, ...pre] = exporterCommand();
-  const env = opts.cleanEnv ? { ...opts.env } : { ...process.env, ...opts.env };
+  // No host collectors unless a test asks (--collectors or XCTL_COLLECTORS): what the test host
+  // has in /proc, /sys and /dev/kmsg must not leak into tests of something else.
+  const quiet = { XCTL_COLLECTORS: "none" };
+  const env = opts.cleanEnv ? { ...quiet, ...opts.env } : { ...process.env, ...quiet, ...opts.env };
   const child = spawn(cmd, [...pre, "--host", "127.0.0.1", "--port", String(port), ...args], {
     env: env as NodeJS.ProcessEnv,
     stdio: [opts.stdin ?? "ignore", "pipe", "pipe"],

@@ -24,4 +24,6 @@ if [ ! -x "$bin" ] || [ -n "$(find src rules package.json -newer "$bin" -print -
 fi
 
 mkdir -p .bench
-exec node --import tsx scripts/bench/main.ts "$@"
+node --import tsx scripts/bench/main.ts "$@"
+# The host collectors' CPU share, on the binary's runtime, into its own BENCHMARKS.md section.
+node_modules/.bin/bun scripts/bench/collectors.ts $([[ " $* " == *" --report-only "* ]] && echo --report-only)

@@ -5,12 +5,14 @@ import { createLogger, LOG_LEVELS, type LogFormat, type LogLevelName } from "../
 import { AddressInUseError, onShutdownSignal, serve } from "../runtime/serve.ts";
 import { loadWebConfig } from "../http/web-config.ts";
 import { checkTlsSupport } from "../runtime/tls.ts";
-import { createProbes } from "../sources/index.ts";
+import { BUILTIN_PROBES, createProbes } from "../sources/index.ts";
+import { describePlan, planCollectors } from "../sources/collectors.ts";
 import { StdinSource } from "../sources/stdin.ts";
 import { runtimeName, runtimeVersion } from "../runtime/detect.ts";
 import { VERSION } from "../version.ts";
 import { UsageError } from "./errors.ts";
 import { RULE_FLAGS, resolveRuleConfig } from "./rules.ts";
+import { COLLECTOR_FLAGS, resolveCollectorConfig } from "./collectors.ts";
 import { parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
 import { parseChoice, parseDuration, parseInteger, parsePort, parseSize } from "./parse-values.ts";
 
@@ -21,9 +23,10 @@ export const SERVE_FLAGS: FlagDefs = {
   probe: {
     type: "string",
     multiple: true,
-    description: "Run a probe and read its stdout as events; repeatable; builtin:demo, builtin:nvidia-smi",
+    description: "Run a probe and read its stdout as events; repeatable; builtin:demo, builtin:nvidia-smi, builtin:npu-smi, ...",
     valueHint: "cmd",
   },
+  ...COLLECTOR_FLAGS,
   stdin: { type: "boolean", default: false, description: "Read events from standard input too" },
   "error-window": { type: "string", default: "5m", description: "How long an error node lives after its last event", valueHint: "duration" },
   "max-nodes": { type: "string", default: "100000", description: "Bound on graph nodes; past it the least recent processes are evicted", valueHint: "n" },
@@ -89,6 +92,7 @@ export async function runServe(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(SERVE_FLAGS, argv);
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}" (see --help)`);
   const config = resolveServeConfig(values);
+  const hostConfig = resolveCollectorConfig(values);
   const log = createLogger(config.logLevel, config.logFormat);
   // Rules load before anything starts: a bad rule file exits 2 with one line.
   const diagnosis = resolveRuleConfig(values);
@@ -107,7 +111,9 @@ export async function runServe(argv: string[]): Promise<void> {
     maxSseClients: config.maxSseClients,
   });
   const stdin = config.stdin ? new StdinSource() : null;
-  for (const source of createProbes(config.probes, stdin ? [stdin.name] : [])) exporter.addSource(source);
+  const plan = planCollectors(hostConfig.collectors, { paths: hostConfig.host, env: process.env }, config.probes, BUILTIN_PROBES);
+  const specs = [...config.probes, ...plan.run.map((c) => c.spec)];
+  for (const source of createProbes(specs, stdin ? [stdin.name] : [], hostConfig.host)) exporter.addSource(source);
   if (stdin) exporter.addSource(stdin);
 
   const app = createApp(exporter, {
@@ -123,6 +129,8 @@ export async function runServe(argv: string[]): Promise<void> {
   const server = await serve({ port: config.port, hostname: config.host, tls: web?.tls, fetch: (req, env) => app.fetch(req, env) });
   exporter.start();
   log.info(`xctl-exporter ${VERSION} (${runtimeName} ${runtimeVersion}) listening on ${web?.tls ? "https" : "http"}://${_hostForUrl(config.host)}:${server.port}${config.metricsPath}`);
+  log.info(hostConfig.collectors === "none" ? "collectors: none (--collectors none)" : describePlan(plan));
+  for (const c of plan.run) if (c.missing !== null) log.warn(`collector ${c.name} listed in --collectors but ${c.missing}: it shows as down until its source appears`);
 
   await new Promise<void>((resolve) => {
     onShutdownSignal((signal) => {

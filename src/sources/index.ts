@@ -3,13 +3,18 @@
 import { UsageError } from "../errors.ts";
 import { splitCommand } from "./argv.ts";
 import { DemoSource } from "./demo.ts";
+import { DiskstatsSource } from "./diskstats/index.ts";
+import { InfinibandSource } from "./infiniband/index.ts";
 import { DEFAULT_KMSG_PATH, KmsgSource } from "./kmsg/kmsg-source.ts";
-import { NvidiaSmiSource } from "./nvidia-smi.ts";
+import { NpuSmiSource } from "./npu-smi/index.ts";
+import { NvidiaSmiSource } from "./nvidia-smi/index.ts";
+import { hostOptions, hostPathsFrom } from "./poller.ts";
+import { ProcfsSource } from "./procfs/index.ts";
 import { CommandProbe } from "./probe.ts";
 import { probeName, uniqueName } from "./probe-name.ts";
 import { DEFAULT_HOST_PATHS, type HostPaths, type Source } from "./source.ts";
 
-export const BUILTIN_PROBES = ["builtin:demo", "builtin:nvidia-smi", "builtin:kmsg"] as const;
+export const BUILTIN_PROBES = ["builtin:demo", "builtin:nvidia-smi", "builtin:npu-smi", "builtin:kmsg", "builtin:infiniband", "builtin:procfs", "builtin:diskstats"] as const;
 
 /**
  * One source per spec, each with a name unique among them and `taken` (sources added
@@ -48,6 +53,15 @@ function _builtin(s: string, nameFor: (base: string) => string, host: HostPaths)
     _options(s, params, {});
     return new NvidiaSmiSource();
   }
+  if (id === "builtin:npu-smi") {
+    // Seconds, as the README documents them.
+    const opts = _options(s, params, { interval: "positive", detail: "positive", temp: "positive" });
+    return new NpuSmiSource({
+      intervalMs: opts.interval === undefined ? undefined : opts.interval * 1000,
+      detailMs: opts.detail === undefined ? undefined : opts.detail * 1000,
+      tempThreshold: opts.temp,
+    });
+  }
   if (id === "builtin:kmsg") {
     // builtin:kmsg?path=FILE: a file in the /dev/kmsg format instead of /dev/kmsg.
     let path = DEFAULT_KMSG_PATH;
@@ -57,6 +71,22 @@ function _builtin(s: string, nameFor: (base: string) => string, host: HostPaths)
       path = raw;
     }
     return new KmsgSource({ path, host }, nameFor("kmsg"));
+  }
+  // Host collectors: `?interval=`, their own knobs, and `?procfs=`/`?sysfs=` for another tree.
+  if (id === "builtin:infiniband") {
+    const h = hostPathsFrom(s, params, host);
+    const o = hostOptions(s, params, { interval: "duration", congestion: "positive" });
+    return new InfinibandSource({ ...h, name: nameFor("infiniband"), intervalMs: o.interval, congestionPerSec: o.congestion });
+  }
+  if (id === "builtin:procfs") {
+    const h = hostPathsFrom(s, params, host);
+    const o = hostOptions(s, params, { interval: "duration", dwait: "duration" });
+    return new ProcfsSource({ host: h, name: nameFor("procfs"), intervalMs: o.interval, dWaitMs: o.dwait });
+  }
+  if (id === "builtin:diskstats") {
+    const h = hostPathsFrom(s, params, host);
+    const o = hostOptions(s, params, { interval: "duration" });
+    return new DiskstatsSource({ procfs: h.procfs, name: nameFor("diskstats"), intervalMs: o.interval });
   }
   throw new UsageError(`--probe: unknown built-in probe "${id}" (known: ${BUILTIN_PROBES.join(", ")})`);
 }

@@ -3,7 +3,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { UsageError } from "../../src/cli/errors.ts";
 import { DemoSource } from "../../src/sources/demo.ts";
-import { NvidiaSmiSource } from "../../src/sources/nvidia-smi.ts";
+import { NvidiaSmiSource } from "../../src/sources/nvidia-smi/index.ts";
+import { NpuSmiSource } from "../../src/sources/npu-smi/index.ts";
 import { createProbe, createProbes } from "../../src/sources/index.ts";
 import { CommandProbe } from "../../src/sources/probe.ts";
 import { probeName } from "../../src/sources/probe-name.ts";
@@ -33,6 +34,16 @@ describe("createProbe", () => {
     assert.equal(n.name, "nvidia-smi");
     assert.throws(() => createProbe("builtin:nvidia-smi?interval=5"), usage(/unknown option "interval" \(it takes none\)/));
     assert.throws(() => createProbes(["builtin:nvidia-smi", " builtin:nvidia-smi"]), usage(/"builtin:nvidia-smi" given twice/));
+  });
+
+  it("makes builtin:npu-smi the npu-smi source, its options in seconds", () => {
+    const n = createProbe("builtin:npu-smi");
+    assert.ok(n instanceof NpuSmiSource);
+    assert.deepEqual([n.name, n.intervalMs, n.detailEvery], ["npu-smi", 5000, 12]);
+    const o = createProbe("builtin:npu-smi?interval=2&detail=30&temp=85") as NpuSmiSource;
+    assert.deepEqual([o.intervalMs, o.detailEvery], [2000, 15]);
+    assert.throws(() => createProbe("builtin:npu-smi?path=/x"), usage(/unknown option "path" \(known: interval, detail, temp\)/));
+    assert.throws(() => createProbe("builtin:npu-smi?temp=hot"), usage(/temp must be a positive number/));
   });
 
   it("refuses bad specs with a usage error naming --probe", () => {

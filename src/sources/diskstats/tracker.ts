@@ -1,0 +1,50 @@
+// diskstats lines of one round against the last: IOPS and queue depth per block device.
+import { DEFAULT_IGNORE, type DiskLine } from "./parse.ts";
+
+// A type alias, not an interface, so it passes as Record<string, unknown> to ctx.emit.
+export type DiskEvent = {
+  ts: number;
+  event_type: "storage.iops" | "storage.qdepth";
+  entity_id: string;
+  value: string;
+};
+
+interface _Seen {
+  ios: number;
+  at: number;
+}
+
+export class DiskTracker {
+  private readonly _last = new Map<string, _Seen>();
+
+  constructor(private readonly _ignore: RegExp = DEFAULT_IGNORE) {}
+
+  /**
+   * Events for one round read at `now` (ms). A device seen for the first time only sets its
+   * baseline; one whose counts went down (a reset, or a new device under the old name) starts a
+   * new baseline instead of a negative rate. Devices gone from the file are forgotten. Readings
+   * are host-level (no pid): a process waiting on a disk is builtin:procfs's to say.
+   */
+  round(lines: readonly DiskLine[], now: number): DiskEvent[] {
+    const out: DiskEvent[] = [];
+    const seen = new Set<string>();
+    for (const d of lines) {
+      if (this._ignore.test(d.name) || seen.has(d.name)) continue;
+      seen.add(d.name);
+      const ios = d.reads + d.writes;
+      const prev = this._last.get(d.name);
+      this._last.set(d.name, { ios, at: now });
+      if (prev === undefined || ios < prev.ios || now <= prev.at) continue;
+      const iops = ((ios - prev.ios) * 1000) / (now - prev.at);
+      out.push({ ts: now, event_type: "storage.iops", entity_id: d.name, value: _rate(iops) });
+      out.push({ ts: now, event_type: "storage.qdepth", entity_id: d.name, value: String(d.inFlight) });
+    }
+    for (const name of this._last.keys()) if (!seen.has(name)) this._last.delete(name);
+    return out;
+  }
+}
+
+/** A rate as readings are written: an integer, or one decimal below 10. */
+function _rate(x: number): string {
+  return x >= 10 ? String(Math.round(x)) : String(Math.round(x * 10) / 10);
+}

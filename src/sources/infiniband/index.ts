@@ -1,0 +1,71 @@
+// builtin:infiniband: RDMA ports under <sysfs>/class/infiniband (InfiniBand and RoCE), their
+// link state and counters, and the processes using each device through its verbs file.
+import type { Registry } from "prom-client";
+import { PollingSource } from "../poller.ts";
+import { DeniedReads, registerDeniedCounter } from "../reads-denied.ts";
+import type { SourceContext } from "../source.ts";
+import { readInfiniband, readVerbsDevices } from "./read.ts";
+import { IbTracker } from "./tracker.ts";
+import { VerbsUsers } from "./users.ts";
+
+export const INFINIBAND_DEFAULTS = Object.freeze({
+  intervalMs: 15_000,
+  /** CNPs and ECN marks per second, all congestion counters of a device together, for error.net. */
+  congestionPerSec: 1000,
+  /** Processes whose fds are scanned per round, and how often each is scanned again. */
+  maxScans: 128,
+  rescanMs: 60_000,
+});
+
+export interface InfinibandOptions {
+  procfs: string;
+  sysfs: string;
+  intervalMs?: number;
+  congestionPerSec?: number;
+  name?: string;
+  /** Wall clock for round times (tests drive it). */
+  clock?: () => number;
+}
+
+export class InfinibandSource extends PollingSource {
+  readonly sysfs: string;
+  readonly congestionPerSec: number;
+  readonly denied = new DeniedReads("Other users' /proc/<pid>/fd need CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH together.");
+  private _tracker: IbTracker | null = null;
+  private _users: VerbsUsers | null = null;
+  private _empty = false;
+  /** uverbsN → device as last read: a device hot-removed is gone from class/infiniband_verbs
+   * too, while its processes still hold the fd; they are its users when it goes. */
+  private _lastVerbs = new Map<string, string>();
+
+  constructor(readonly opts: InfinibandOptions) {
+    super(opts.name ?? "infiniband", opts.intervalMs ?? INFINIBAND_DEFAULTS.intervalMs, (ctx, now) => this._round(ctx, now), opts.clock);
+    this.sysfs = opts.sysfs;
+    this.congestionPerSec = opts.congestionPerSec ?? INFINIBAND_DEFAULTS.congestionPerSec;
+  }
+
+  registerMetrics(registry: Registry): void {
+    registerDeniedCounter(registry, this.name, this.denied);
+  }
+
+  private async _round(ctx: SourceContext, now: number): Promise<void> {
+    const tracker = (this._tracker ??= new IbTracker(this.congestionPerSec, ctx.log));
+    const users = (this._users ??= new VerbsUsers(this.opts.procfs, INFINIBAND_DEFAULTS.maxScans, INFINIBAND_DEFAULTS.rescanMs, (kind, path) =>
+      this.denied.note(ctx, kind, path),
+    ));
+    const [devices, current] = await Promise.all([readInfiniband(this.sysfs), readVerbsDevices(this.sysfs)]);
+    const verbs = new Map([...this._lastVerbs, ...current]);
+    this._lastVerbs = current;
+    if ((devices.length === 0) !== this._empty) {
+      this._empty = devices.length === 0;
+      if (this._empty) ctx.log.info(`no RDMA device under ${this.sysfs}/class/infiniband`);
+    }
+    const live = () => ctx.processes().filter((p) => p.state !== "exit" && p.state !== "zombie");
+    let using = new Map<string, number[]>();
+    if (devices.length > 0 || verbs.size > 0) using = await users.round(live().map((p) => p.pid), verbs, now);
+    // The graph as it is after the reads: a process that ended meanwhile gets no event.
+    const alive = new Set(live().map((p) => p.pid));
+    for (const [dev, pids] of using) using.set(dev, pids.filter((pid) => alive.has(pid)));
+    for (const ev of tracker.round(devices, using, now)) ctx.emit(ev);
+  }
+}

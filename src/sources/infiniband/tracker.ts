@@ -1,0 +1,168 @@
+// One round of RDMA port snapshots against the last: link state changes, counter deltas,
+// bandwidth. Pure: tested on snapshots, no files.
+//
+// Events (entity = the RDMA device, e.g. mlx5_0; a multi-port device sums its ports):
+// - `topo.link_down`, value `LINK_DOWN port=<n> state=<..> phys_state=<..> link_layer=<..>`:
+//   every round while a port that was ACTIVE/LinkUp is not (refreshing the error node), once
+//   with `device removed` when a device with an active port disappears. There is no "up"
+//   event in SPEC §2: recovery is the end of these refreshes (the error node expires one error
+//   window after the last) and a log line; `transport.bw` readings go on meanwhile.
+// - `transport.bw` with a pid and `IO_WAIT LINK_DOWN port=<n>`, for each process using the
+//   device while a port is down: that process waits on the device (SPEC §3 waits_on).
+// - `transport.drop`, value = the summed delta of the error counters (DROP_*), when above 0:
+//   one per process using the device (each makes waits_on), or one without pid when none does.
+// - `error.net`, value naming ECN/CNP and the deltas, when congestion counters rose faster than
+//   `congestionPerSec` (roce_congestion matches `PFC|ECN|CNP|congestion`).
+// - `transport.bw`, no pid, GB/s both directions together (port_xmit_data + port_rcv_data
+//   count 4-byte words). Without a pid it makes no edge, however low it reads.
+// A port's first round sets its baselines; a counter that went down (reset, driver reload)
+// starts a new baseline, never a negative delta.
+import { CONGESTION_HW_COUNTERS, DATA_COUNTERS, DROP_COUNTERS, DROP_HW_COUNTERS, PHYS_LINK_UP, STATE_ACTIVE } from "./parse.ts";
+import type { DeviceSnapshot, PortSnapshot } from "./read.ts";
+
+// A type alias, not an interface, so it passes as Record<string, unknown> to ctx.emit.
+export type IbEvent = {
+  ts: number;
+  event_type: "topo.link_down" | "transport.drop" | "transport.bw" | "error.net";
+  entity_id: string;
+  pid?: number;
+  value: string;
+};
+
+interface _Port {
+  counters: Map<string, bigint>;
+  at: number;
+  /** Has been ACTIVE/LinkUp since first seen: only then is "not active" a link going down. */
+  everActive: boolean;
+  down: boolean;
+}
+
+const _DROPS = [...DROP_COUNTERS, ...DROP_HW_COUNTERS];
+
+export interface IbLog {
+  warn(msg: string): void;
+  info(msg: string): void;
+}
+
+export class IbTracker {
+  private readonly _ports = new Map<string, _Port>();
+  private _devices = new Set<string>();
+  private _rounds = 0;
+
+  constructor(
+    readonly congestionPerSec: number,
+    private readonly _log: IbLog,
+  ) {}
+
+  /** `users`: device → pids of live processes holding it open. */
+  round(devices: readonly DeviceSnapshot[], users: ReadonlyMap<string, readonly number[]>, now: number): IbEvent[] {
+    const out: IbEvent[] = [];
+    const seenPorts = new Set<string>();
+    const seenDevices = new Set<string>();
+    for (const d of devices) {
+      seenDevices.add(d.device);
+      const pids = users.get(d.device) ?? [];
+      let drops = 0n;
+      let words = 0n;
+      let dataPorts = 0;
+      let dtMs = 0;
+      const congestion = new Map<string, bigint>();
+      // Link events go after the device's readings, so the last `bw` a user's waits_on edge
+      // shows while a port is down is the IO_WAIT LINK_DOWN one, not a bare 0.
+      const link: IbEvent[] = [];
+      for (const p of d.ports) {
+        const key = d.device + "/" + p.port;
+        seenPorts.add(key);
+        const prev = this._ports.get(key);
+        const cur: _Port = { counters: p.counters, at: now, everActive: prev?.everActive ?? false, down: prev?.down ?? false };
+        this._ports.set(key, cur);
+        this._link(d.device, p, cur, pids, now, link);
+        if (prev === undefined || now <= prev.at) continue;
+        dtMs = now - prev.at;
+        const delta = (name: string): bigint | null => {
+          const a = prev.counters.get(name);
+          const b = p.counters.get(name);
+          return a === undefined || b === undefined || b < a ? null : b - a;
+        };
+        for (const n of _DROPS) drops += delta(n) ?? 0n;
+        for (const n of CONGESTION_HW_COUNTERS) {
+          const v = delta(n);
+          if (v !== null && v > 0n) congestion.set(n, (congestion.get(n) ?? 0n) + v);
+        }
+        let portWords: bigint | null = null;
+        for (const n of DATA_COUNTERS) {
+          const v = delta(n);
+          if (v !== null) portWords = (portWords ?? 0n) + v;
+        }
+        if (portWords !== null) {
+          words += portWords;
+          dataPorts++;
+        }
+      }
+      if (dtMs === 0) {
+        out.push(...link);
+        continue;
+      }
+      const ev = (event_type: IbEvent["event_type"], value: string, pid?: number): IbEvent =>
+        pid === undefined ? { ts: now, event_type, entity_id: d.device, value } : { ts: now, event_type, entity_id: d.device, pid, value };
+      if (drops > 0n) {
+        if (pids.length === 0) out.push(ev("transport.drop", drops.toString()));
+        for (const pid of pids) out.push(ev("transport.drop", drops.toString(), pid));
+      }
+      let cnp = 0n;
+      for (const v of congestion.values()) cnp += v;
+      if (cnp > 0n && (Number(cnp) * 1000) / dtMs >= this.congestionPerSec) {
+        const parts = [...congestion].map(([n, v]) => `${n} +${v}`).join(", ");
+        out.push(ev("error.net", `ECN/CNP congestion: ${parts} in ${Math.round(dtMs / 1000)}s`));
+      }
+      if (dataPorts > 0) out.push(ev("transport.bw", _gbps((Number(words) * 4) / (dtMs / 1000))));
+      out.push(...link);
+    }
+    for (const key of this._ports.keys()) if (!seenPorts.has(key)) this._removed(key, seenDevices, users, now, out);
+    for (const dev of this._devices) if (!seenDevices.has(dev)) this._log.warn(`${dev} is gone from class/infiniband`);
+    if (this._rounds++ > 0) for (const dev of seenDevices) if (!this._devices.has(dev)) this._log.info(`${dev} appeared`);
+    this._devices = seenDevices;
+    return out;
+  }
+
+  private _link(device: string, p: PortSnapshot, cur: _Port, pids: readonly number[], now: number, out: IbEvent[]): void {
+    if (p.state === null) return; // unreadable: no conclusion either way
+    const active = p.state.code === STATE_ACTIVE && (p.phys === null || p.phys.code === PHYS_LINK_UP);
+    const where = `${device} port ${p.port}`;
+    if (active) {
+      if (cur.down) this._log.info(`${where} is ACTIVE again`);
+      cur.everActive = true;
+      cur.down = false;
+      return;
+    }
+    if (!cur.everActive) return; // never up since we first looked: an unused port, not a fault
+    const state = `state=${_word(p.state.name)} phys_state=${_word(p.phys?.name ?? "unknown")} link_layer=${_word(p.linkLayer ?? "unknown")}`;
+    if (!cur.down) this._log.warn(`${where} left ACTIVE/LinkUp: ${state}`);
+    cur.down = true;
+    // The users' waits first: the link down then finds them using the device it is a fault of.
+    for (const pid of pids) out.push({ ts: now, event_type: "transport.bw", entity_id: device, pid, value: `IO_WAIT LINK_DOWN port=${p.port}` });
+    out.push({ ts: now, event_type: "topo.link_down", entity_id: device, value: `LINK_DOWN port=${p.port} ${state}` });
+  }
+
+  private _removed(key: string, devices: ReadonlySet<string>, users: ReadonlyMap<string, readonly number[]>, now: number, out: IbEvent[]): void {
+    const gone = this._ports.get(key)!;
+    this._ports.delete(key);
+    const slash = key.lastIndexOf("/");
+    const device = key.slice(0, slash);
+    const port = key.slice(slash + 1);
+    // A port that carried traffic vanished (the device was removed or reset): its users lost it.
+    if (!gone.everActive || gone.down) return;
+    const what = devices.has(device) ? "port removed" : "device removed";
+    for (const pid of users.get(device) ?? []) out.push({ ts: now, event_type: "transport.bw", entity_id: device, pid, value: `IO_WAIT LINK_DOWN port=${port}` });
+    out.push({ ts: now, event_type: "topo.link_down", entity_id: device, value: `LINK_DOWN port=${port} ${what}` });
+  }
+}
+
+function _word(s: string): string {
+  return s.replace(/\s+/g, "_");
+}
+
+/** GB/s (10^9 bytes) with up to three decimals. */
+function _gbps(bytesPerSec: number): string {
+  return String(Math.round(bytesPerSec / 1e6) / 1000);
+}

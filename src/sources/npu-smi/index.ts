@@ -1,0 +1,218 @@
+// builtin:npu-smi: Ascend NPU events from `npu-smi`, as builtin:nvidia-smi does for NVIDIA.
+//
+// npu-smi has no loop mode, so each interval runs it once per question, one run at a time:
+// - `npu-smi info`: per chip util, HBM, temperature and the card's health; the processes per NPU.
+// - `npu-smi info -t health -i N -c C` for the chips of a card whose health is not OK: the
+//   error codes and what they mean.
+// - every `detail` seconds, `-t ecc -i N` per card and `-t hccs -i N -c C` per chip: uncorrectable
+//   ECC counts and HCCS link state. Slower, because a host with 16 chips would otherwise run 33
+//   commands per interval against a driver that answers each in tens of milliseconds.
+import { Backoff, type BackoffOptions } from "../backoff.ts";
+import { reap, startChild, which, type Env } from "../nvidia-smi/child.ts";
+import type { Source, SourceContext } from "../source.ts";
+import { parseEcc, parseHccs, parseHealth, parseInfo } from "./parse.ts";
+import { NpuSmiTracker, type NpuEvent } from "./tracker.ts";
+
+export interface NpuSmiOptions {
+  /** Period of `npu-smi info`. Default 5 s. */
+  intervalMs?: number;
+  /** Period of the ECC and HCCS queries, rounded to whole intervals. Default 60 s. */
+  detailMs?: number;
+  /** Name looked up on PATH, or a path. */
+  command?: string;
+  /** error.hw TEMP_HIGH above this many degrees C. Default 90. */
+  tempThreshold?: number;
+  env?: Env;
+  /** Retry delays after a failed `npu-smi info`; default 1 s doubling to 30 s. */
+  backoff?: BackoffOptions;
+  /** A run that has not finished after this long is killed. Default 10 s. */
+  timeoutMs?: number;
+}
+
+interface RunResult {
+  ok: boolean;
+  out: string;
+  /** Why it failed, for the log. */
+  why: string;
+}
+
+const MAX_OUTPUT = 1 << 20;
+
+export class NpuSmiSource implements Source {
+  readonly name = "npu-smi";
+  readonly intervalMs: number;
+  readonly detailEvery: number;
+  readonly command: string;
+  readonly timeoutMs: number;
+  private readonly _env: Env;
+  private readonly _tracker: NpuSmiTracker;
+  private readonly _backoffOptions: BackoffOptions | undefined;
+  private _backoff: Backoff;
+  private _ctx: SourceContext | null = null;
+  private _timer: ReturnType<typeof setTimeout> | undefined;
+  private _running: ReturnType<typeof startChild> | null = null;
+  private _stopping = false;
+  private _up = false;
+  private _cycle = 0;
+  private _downKey: string | null = null;
+  /** Queries this npu-smi refuses (`... does not support ...`): not asked again. */
+  private readonly _unsupported = new Set<string>();
+  private readonly _queryFailKeys = new Map<string, string>();
+
+  constructor(opts: NpuSmiOptions = {}) {
+    this.intervalMs = Math.max(1, Math.round(opts.intervalMs ?? 5000));
+    this.detailEvery = Math.max(1, Math.round((opts.detailMs ?? 60_000) / this.intervalMs));
+    this.command = opts.command ?? "npu-smi";
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this._env = opts.env ?? process.env;
+    this._tracker = new NpuSmiTracker({ tempThreshold: opts.tempThreshold ?? 90 });
+    this._backoffOptions = opts.backoff;
+    this._backoff = new Backoff(opts.backoff);
+  }
+
+  start(ctx: SourceContext): void {
+    this._ctx = ctx;
+    this._stopping = false;
+    this._schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this._stopping = true;
+    clearTimeout(this._timer);
+    if (this._running) await reap(this._running);
+    this._running = null;
+  }
+
+  private _schedule(delayMs: number): void {
+    if (this._stopping) return;
+    this._timer = setTimeout(() => {
+      void this._poll()
+        .catch((e) => this._ctx!.log.error(`npu-smi poll: ${(e as Error).message}`))
+        .then((next) => this._schedule(next ?? this.intervalMs));
+    }, delayMs);
+  }
+
+  /** One interval's questions; resolves with the delay to the next. */
+  private async _poll(): Promise<number> {
+    if (this._downKey !== null) this._ctx!.restarted();
+    const path = which(this.command, this._env);
+    if (path === null) return this._down("missing", `${this.command} not found on PATH`);
+    const info = await this._run(path, ["info"]);
+    if (this._stopping) return this.intervalMs;
+    const table = info.ok ? parseInfo(info.out) : null;
+    if (table === null || table.chips.length === 0) {
+      const why = info.ok ? `${path} info listed no NPU${info.why ? `: ${info.why}` : ""}` : `${path} info ${info.why}`;
+      return this._down(info.ok ? "empty" : `fail:${info.why.split(":")[0]}`, why);
+    }
+    if (!this._up) this._markUp(path);
+    const now = Date.now();
+    this._emit(this._tracker.info(table, now));
+
+    for (const c of table.chips) {
+      if (!this._tracker.unhealthy(c)) {
+        this._tracker.healthy(c.npu, c.chip);
+        continue;
+      }
+      const out = await this._query(path, "health", ["info", "-t", "health", "-i", String(c.npu), "-c", String(c.chip)]);
+      if (this._stopping) return this.intervalMs;
+      this._emit(this._tracker.health(c.npu, c.chip, c.health!, out === null ? null : parseHealth(out), Date.now()));
+    }
+
+    if (this._cycle++ % this.detailEvery === 0) {
+      for (const npu of new Set(table.chips.map((c) => c.npu))) {
+        const out = await this._query(path, "ecc", ["info", "-t", "ecc", "-i", String(npu)]);
+        if (this._stopping) return this.intervalMs;
+        if (out === null) continue;
+        for (const [chip, ecc] of parseEcc(out)) this._emit(this._tracker.ecc(npu, chip, ecc, Date.now()));
+      }
+      for (const c of table.chips) {
+        const out = await this._query(path, "hccs", ["info", "-t", "hccs", "-i", String(c.npu), "-c", String(c.chip)]);
+        if (this._stopping) return this.intervalMs;
+        const hccs = out === null ? null : parseHccs(out);
+        if (hccs !== null) this._emit(this._tracker.hccs(c.npu, c.chip, hccs, Date.now()));
+      }
+    }
+    return this.intervalMs;
+  }
+
+  /** A detail query's output, or null (logged once per kind and reason; unsupported ones stop). */
+  private async _query(path: string, kind: string, args: string[]): Promise<string | null> {
+    if (this._unsupported.has(kind)) return null;
+    const r = await this._run(path, args);
+    if (r.ok) {
+      if (this._queryFailKeys.delete(kind)) this._ctx!.log.info(`npu-smi ${kind} query works again`);
+      return r.out;
+    }
+    if (/not support/i.test(r.why)) {
+      this._unsupported.add(kind);
+      this._ctx!.log.info(`npu-smi does not support the ${kind} query on this host (${r.why}); not asking again`);
+      return null;
+    }
+    if (this._queryFailKeys.get(kind) !== r.why) this._ctx!.log.warn(`npu-smi ${kind} query failed: ${r.why}; its events paused`);
+    this._queryFailKeys.set(kind, r.why);
+    return null;
+  }
+
+  /** Runs npu-smi to its end (or the timeout), keeping at most 1 MiB of its output. */
+  private async _run(path: string, args: string[]): Promise<RunResult> {
+    let child: ReturnType<typeof startChild>;
+    try {
+      child = startChild(path, args, this._env);
+    } catch (e) {
+      return { ok: false, out: "", why: `cannot run: ${(e as Error).message}` };
+    }
+    this._running = child;
+    const chunks: string[] = [];
+    let size = 0;
+    const text = new TextDecoder();
+    child.proc.stdout?.on("data", (b: Uint8Array) => {
+      if (size >= MAX_OUTPUT) return;
+      size += b.length;
+      chunks.push(text.decode(b, { stream: true }));
+    });
+    let err = "";
+    child.proc.stderr?.on("data", (b: Uint8Array) => {
+      if (err.length < 4096) err += new TextDecoder().decode(b);
+    });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      void reap(child, 0);
+    }, this.timeoutMs);
+    const { code, signal, error } = await child.closed;
+    clearTimeout(timer);
+    if (this._running === child) this._running = null;
+    const out = chunks.join("") + text.decode();
+    const said = (err.trim() || out.trim()).split("\n").pop()?.trim().slice(0, 200) ?? "";
+    if (error) return { ok: false, out, why: `cannot run: ${error.message}` };
+    if (timedOut) return { ok: false, out, why: `timed out after ${this.timeoutMs} ms` };
+    if (code !== 0) return { ok: false, out, why: `exited (${signal ?? `code ${code}`})${said ? `: ${said}` : ""}` };
+    return { ok: true, out, why: "" };
+  }
+
+  private _markUp(path: string): void {
+    const ctx = this._ctx!;
+    this._up = true;
+    this._backoff = new Backoff(this._backoffOptions);
+    ctx.setUp(true);
+    if (this._downKey !== null) ctx.log.info(`${this.command} is answering again`);
+    else ctx.log.info(`reading NPUs from ${path} every ${this.intervalMs} ms`);
+    this._downKey = null;
+  }
+
+  /** Shows down, says so once per reason, and returns the backoff delay to the next try. */
+  private _down(key: string, message: string): number {
+    const ctx = this._ctx!;
+    if (this._up || this._downKey === null) ctx.setUp(false);
+    this._up = false;
+    if (key !== this._downKey) ctx.log.warn(`${message}; no NPU events until it works, retrying with backoff`);
+    this._downKey = key;
+    const delay = this._backoff.delayAfter(0);
+    return delay;
+  }
+
+  private _emit(events: NpuEvent[]): void {
+    const ctx = this._ctx!;
+    for (const e of events) ctx.emit(e);
+  }
+}

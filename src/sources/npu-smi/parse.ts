@@ -1,0 +1,225 @@
+// What `npu-smi` prints, as text in, plain records out. Two shapes:
+// - `npu-smi info`: a box-drawn table. Per NPU (card) a row `| id name | Health | Power Temp
+//   Hugepages |`, then one row per chip `| chip [device] | Bus-Id | AICore(%) Memory-Usage
+//   [HBM-Usage] |` (910A/910B/910C have HBM; 310/310P only Memory-Usage), then a process table
+//   `| npu chip | pid | name | memory |` or `No running processes found in NPU n`. Newer
+//   releases put the id and the name in separate cells; both are read.
+// - `npu-smi info -t health|ecc|hccs -i N [-c C]`: `Key : value` lines, one block per chip where
+//   a card has several (a block ends with its `Chip ID : c` line, as ecc/usages print it).
+
+export interface NpuChip {
+  npu: number;
+  chip: number;
+  busId?: string;
+  /** The card's Health column: OK, Warning, Alarm, Critical, ... */
+  health?: string;
+  /** Degrees C. */
+  temp?: number;
+  /** AICore (or NPU Util) percent. */
+  util?: number;
+  /** HBM (or, without HBM, device memory) used and total, MB. */
+  memUsed?: number;
+  memTotal?: number;
+}
+
+export interface NpuProcess {
+  npu: number;
+  chip: number;
+  pid: number;
+  name?: string;
+  /** MB. */
+  memory?: number;
+}
+
+export interface NpuInfo {
+  chips: NpuChip[];
+  processes: NpuProcess[];
+}
+
+const BUS_ID = /^[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]$/;
+const HEALTH = /^(OK|Warning|Alarm|Critical|NA|Unknown|Abnormal|NOK)$/i;
+const INT = /^\d+$/;
+const MAX_PID = 2 ** 31 - 1;
+
+/** The `npu-smi info` table; rows it does not recognise (headers, borders, titles) are skipped. */
+export function parseInfo(text: string): NpuInfo {
+  const chips: NpuChip[] = [];
+  const processes: NpuProcess[] = [];
+  let card: { npu: number; health?: string; temp?: number } | null = null;
+  let inProcesses = false;
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (!line.startsWith("|")) continue;
+    const cells = line.replace(/\|$/, "").slice(1).split("|").map((c) => c.trim());
+    if (cells.some((c) => /^Process id\b/i.test(c))) {
+      inProcesses = true;
+      continue;
+    }
+    if (inProcesses) {
+      const p = _processRow(cells);
+      if (p) processes.push(p);
+      continue;
+    }
+    const bus = cells.findIndex((c) => BUS_ID.test(c));
+    if (bus !== -1) {
+      if (card === null) continue;
+      const ids = cells.slice(0, bus).join(" ").split(/\s+/).filter((t) => INT.test(t));
+      const chip: NpuChip = { npu: card.npu, chip: ids.length > 0 ? Number(ids[0]) : 0, busId: cells[bus]!.toLowerCase() };
+      _set(chip, "health", card.health);
+      _set(chip, "temp", card.temp);
+      const figures = _figures(cells[bus + 1] ?? "");
+      _set(chip, "util", figures.values[0]);
+      const mem = figures.pairs.length >= 2 ? figures.pairs[1] : figures.pairs[0];
+      if (mem) {
+        _set(chip, "memUsed", mem[0]);
+        _set(chip, "memTotal", mem[1]);
+      }
+      chips.push(chip);
+      continue;
+    }
+    const h = cells.findIndex((c) => HEALTH.test(c));
+    if (h === -1) continue;
+    const first = cells.slice(0, h).join(" ").split(/\s+/).filter(Boolean);
+    if (first.length === 0 || !INT.test(first[0]!)) continue;
+    card = { npu: Number(first[0]) };
+    _set(card, "health", cells[h]);
+    _set(card, "temp", _figures(cells[h + 1] ?? "").values[1]);
+  }
+  return { chips, processes };
+}
+
+/** `Key : value` lines to a map per chip (chip 0 when no `Chip ID` line says otherwise). */
+export function parseKeyValues(text: string): Map<number, Map<string, string>> {
+  const out = new Map<number, Map<string, string>>();
+  let block = new Map<string, string>();
+  let any = false;
+  for (const raw of text.split("\n")) {
+    const colon = raw.indexOf(":");
+    if (colon === -1) continue;
+    const key = raw.slice(0, colon).trim().toLowerCase();
+    const value = raw.slice(colon + 1).trim();
+    if (key === "") continue;
+    if (key === "chip id" && INT.test(value)) {
+      out.set(Number(value), _merge(out.get(Number(value)), block));
+      block = new Map();
+      any = false;
+      continue;
+    }
+    block.set(key, value);
+    any = true;
+  }
+  if (any) out.set(0, _merge(out.get(0), block));
+  return out;
+}
+
+export interface NpuHealth {
+  status: string;
+  /** Error codes, `NA` dropped. */
+  codes: string[];
+  info?: string;
+}
+
+/** `npu-smi info -t health -i N -c C`, or null when it says no health status. */
+export function parseHealth(text: string): NpuHealth | null {
+  const kv = parseKeyValues(text).get(0);
+  const status = kv?.get("health status") ?? kv?.get("health");
+  if (!kv || status === undefined) return null;
+  const codes = (kv.get("error code") ?? "").split(/[\s,]+/).filter((c) => c !== "" && c.toUpperCase() !== "NA");
+  const health: NpuHealth = { status, codes };
+  const info = kv.get("error information");
+  if (info !== undefined && info.toUpperCase() !== "NA" && info !== "") health.info = info;
+  return health;
+}
+
+export interface NpuEcc {
+  /** Uncorrectable (double-bit) errors counted by the driver, HBM and DDR. */
+  hbmDoubleBit?: number;
+  ddrDoubleBit?: number;
+}
+
+/** `npu-smi info -t ecc -i N`, per chip. */
+export function parseEcc(text: string): Map<number, NpuEcc> {
+  const out = new Map<number, NpuEcc>();
+  for (const [chip, kv] of parseKeyValues(text)) {
+    const ecc: NpuEcc = {};
+    _set(ecc, "hbmDoubleBit", _num(kv.get("hbm double bit error count")));
+    _set(ecc, "ddrDoubleBit", _num(kv.get("ddr double bit error count")));
+    if (ecc.hbmDoubleBit !== undefined || ecc.ddrDoubleBit !== undefined) out.set(chip, ecc);
+  }
+  return out;
+}
+
+export interface NpuHccs {
+  /** `OK` on a healthy chip, `NOK` otherwise. */
+  health?: string;
+  /** Per link, the lanes up as `1` digits: `1111` all four, `1101` one down. */
+  lanes: string[];
+  errors?: number;
+  retries?: number;
+}
+
+/** `npu-smi info -t hccs -i N -c C`, or null when it prints no hccs field. */
+export function parseHccs(text: string): NpuHccs | null {
+  const kv = parseKeyValues(text).get(0);
+  if (!kv || ![...kv.keys()].some((k) => k.startsWith("hccs"))) return null;
+  const hccs: NpuHccs = { lanes: _list(kv.get("hccs link lane list")) };
+  _set(hccs, "health", kv.get("hccs health status"));
+  _set(hccs, "errors", _sum(kv.get("hccs error count")));
+  _set(hccs, "retries", _sum(kv.get("hccs retry count")));
+  return hccs;
+}
+
+function _processRow(cells: string[]): NpuProcess | null {
+  if (cells.length < 3) return null;
+  const ids = cells[0]!.split(/\s+/).filter((t) => INT.test(t));
+  const pid = cells[1]!;
+  if (ids.length === 0 || !INT.test(pid)) return null;
+  const n = Number(pid);
+  if (n > MAX_PID) return null;
+  const p: NpuProcess = { npu: Number(ids[0]), chip: ids.length > 1 ? Number(ids[1]) : 0, pid: n };
+  _set(p, "name", cells[2] || undefined);
+  _set(p, "memory", _num(cells[3]));
+  return p;
+}
+
+/** `0   1197 / 13553   1365 / 32768` to single values and used/total pairs, NA as undefined. */
+function _figures(cell: string): { values: (number | undefined)[]; pairs: [number | undefined, number | undefined][] } {
+  const tokens = cell.replace(/\s*\/\s*/g, "/").split(/\s+/).filter(Boolean);
+  const values: (number | undefined)[] = [];
+  const pairs: [number | undefined, number | undefined][] = [];
+  for (const t of tokens) {
+    const slash = t.indexOf("/");
+    if (slash === -1) values.push(_num(t));
+    else pairs.push([_num(t.slice(0, slash)), _num(t.slice(slash + 1))]);
+  }
+  return { values, pairs };
+}
+
+function _num(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const t = s.trim();
+  if (!/^-?\d+(\.\d+)?$/.test(t)) return undefined;
+  return Number(t);
+}
+
+/** `[1111 1101 1111]` to its entries. */
+function _list(s: string | undefined): string[] {
+  if (s === undefined) return [];
+  return s.replace(/^\[|\]$/g, "").split(/[\s,]+/).filter(Boolean);
+}
+
+function _sum(s: string | undefined): number | undefined {
+  const items = _list(s).map(_num);
+  if (items.length === 0 || items.some((n) => n === undefined)) return undefined;
+  return items.reduce<number>((a, n) => a + n!, 0);
+}
+
+function _merge(a: Map<string, string> | undefined, b: Map<string, string>): Map<string, string> {
+  if (a === undefined) return b;
+  for (const [k, v] of b) a.set(k, v);
+  return a;
+}
+
+function _set<T extends object, K extends keyof T>(obj: T, key: K, value: T[K] | undefined): void {
+  if (value !== undefined) obj[key] = value;
+}

@@ -1,0 +1,208 @@
+// Turns npu-smi records into SPEC §2 events. Pure: the caller passes the clock.
+//
+// Names: chip 0 of NPU card N is `npu-NN` (`npu-03`), another chip C of that card `npu-NN-C`;
+// its HCCS links are `hccs-N` (`hccs-N-C`). The default rules match `npu-*` and `hccs-*`.
+import type { NpuChip, NpuEcc, NpuHccs, NpuHealth, NpuInfo } from "./parse.ts";
+
+export type NpuEvent = {
+  ts: number;
+  event_type: "compute.util" | "compute.mem" | "process.state" | "error.hw" | "error.net" | "transport.drop";
+  entity_id: string;
+  pid?: number;
+  value: string;
+};
+
+export interface NpuTrackerOptions {
+  /** TEMP_HIGH above this many degrees C. */
+  tempThreshold?: number;
+  /** While a condition lasts (hot, unhealthy, HCCS down), repeat its event this often so its error node stays. */
+  refreshMs?: number;
+}
+
+interface ChipState {
+  entity: string;
+  hccs: string;
+  util?: number;
+  mem?: number;
+  hotSentAt?: number;
+  /** The health condition last reported and when; cleared when the card is OK again. */
+  healthKey?: string;
+  healthSentAt?: number;
+  ecc?: NpuEcc;
+  hccsErrors?: number;
+  hccsRetries?: number;
+  hccsDownSentAt?: number;
+  degradedKey?: string;
+}
+
+export function npuEntity(npu: number, chip = 0): string {
+  const base = `npu-${String(npu).padStart(2, "0")}`;
+  return chip === 0 ? base : `${base}-${chip}`;
+}
+
+export function hccsEntity(npu: number, chip = 0): string {
+  return chip === 0 ? `hccs-${npu}` : `hccs-${npu}-${chip}`;
+}
+
+/** Error information to the word the default rules look for. */
+export function healthKind(h: NpuHealth): string {
+  const text = `${h.info ?? ""}`;
+  if (/temp|thermal|overheat/i.test(text)) return "TEMP_HIGH";
+  if (/ecc|hbm|ddr|memory|multi.?bit|double.?bit/i.test(text)) return "ECC memory error";
+  if (/hccs/i.test(text)) return "HCCS_DEGRADED";
+  if (/freq|throttl|power/i.test(text)) return "FREQ_THROTTLE";
+  return "NPU_FAULT";
+}
+
+export class NpuSmiTracker {
+  readonly tempThreshold: number;
+  readonly refreshMs: number;
+  private readonly _chips = new Map<string, ChipState>();
+  /** Processes in the last table: pid -> the chip it was first listed on. */
+  private _procs = new Map<number, string>();
+  /** pid -> chips it is listed on, from the last table. */
+  private _onChip = new Map<string, number[]>();
+
+  constructor(opts: NpuTrackerOptions = {}) {
+    this.tempThreshold = opts.tempThreshold ?? 90;
+    this.refreshMs = opts.refreshMs ?? 60_000;
+  }
+
+  /** Chips seen so far, as [npu, chip]. */
+  get chips(): [number, number][] {
+    return [...this._chips.keys()].map((k) => k.split(":").map(Number) as [number, number]);
+  }
+
+  /** One `npu-smi info` table: util and HBM per chip, heat, and processes (pid events and exits). */
+  info(t: NpuInfo, now: number): NpuEvent[] {
+    const out: NpuEvent[] = [];
+    for (const c of t.chips) {
+      const st = this._state(c.npu, c.chip);
+      st.util = c.util;
+      st.mem = c.memUsed !== undefined && c.memTotal !== undefined && c.memTotal > 0 ? Math.round((c.memUsed / c.memTotal) * 1000) / 10 : undefined;
+      if (st.util !== undefined) out.push({ ts: now, event_type: "compute.util", entity_id: st.entity, value: String(st.util) });
+      if (st.mem !== undefined) out.push({ ts: now, event_type: "compute.mem", entity_id: st.entity, value: String(st.mem) });
+      this._heat(c, st, now, out);
+    }
+    const seen = new Map<number, string>();
+    const onChip = new Map<string, number[]>();
+    for (const p of t.processes) {
+      const st = this._chips.get(`${p.npu}:${p.chip}`);
+      if (!st) continue;
+      if (!seen.has(p.pid)) seen.set(p.pid, st.entity);
+      onChip.set(st.entity, [...(onChip.get(st.entity) ?? []), p.pid]);
+      if (st.util !== undefined) out.push({ ts: now, event_type: "compute.util", entity_id: st.entity, pid: p.pid, value: String(st.util) });
+      else if (st.mem !== undefined) out.push({ ts: now, event_type: "compute.mem", entity_id: st.entity, pid: p.pid, value: String(st.mem) });
+    }
+    for (const [pid, entity] of this._procs) {
+      if (!seen.has(pid)) out.push({ ts: now, event_type: "process.state", entity_id: entity, pid, value: "exit" });
+    }
+    this._procs = seen;
+    this._onChip = onChip;
+    return out;
+  }
+
+  /** Whether the card's Health column asks for `-t health` of its chips. */
+  unhealthy(c: NpuChip): boolean {
+    return c.health !== undefined && c.health.toUpperCase() !== "OK";
+  }
+
+  /** `-t health` of an unhealthy chip (null: the query gave nothing, the table's word stands). */
+  health(npu: number, chip: number, tableHealth: string, h: NpuHealth | null, now: number): NpuEvent[] {
+    const st = this._state(npu, chip);
+    const status = h?.status ?? tableHealth;
+    if (status.toUpperCase() === "OK") {
+      st.healthKey = undefined;
+      return [];
+    }
+    const kind = h ? healthKind(h) : "NPU_FAULT";
+    const codes = h && h.codes.length > 0 ? ` code=${h.codes.join(",")}` : "";
+    const key = `${kind} health=${status}${codes}`;
+    if (key === st.healthKey && st.healthSentAt !== undefined && now - st.healthSentAt < this.refreshMs) return [];
+    st.healthKey = key;
+    st.healthSentAt = now;
+    const info = h?.info ? ` ${h.info}` : "";
+    return [{ ts: now, event_type: "error.hw", entity_id: st.entity, value: `${key}${info}` }];
+  }
+
+  /** A chip whose card reads OK again: its next unhealthy spell is news. */
+  healthy(npu: number, chip: number): void {
+    const st = this._chips.get(`${npu}:${chip}`);
+    if (st) st.healthKey = undefined;
+  }
+
+  /** `-t ecc`: uncorrectable counts that rose (or are above 0 when first read). A fall is a reset. */
+  ecc(npu: number, chip: number, e: NpuEcc, now: number): NpuEvent[] {
+    const st = this._state(npu, chip);
+    const before = st.ecc ?? {};
+    st.ecc = e;
+    const rose = (k: keyof NpuEcc) => e[k] !== undefined && e[k]! > 0 && e[k]! > (before[k] ?? 0);
+    if (!rose("hbmDoubleBit") && !rose("ddrDoubleBit")) return [];
+    const parts = [e.hbmDoubleBit !== undefined ? `hbm=${e.hbmDoubleBit}` : "", e.ddrDoubleBit !== undefined ? `ddr=${e.ddrDoubleBit}` : ""].filter(Boolean);
+    return [{ ts: now, event_type: "error.hw", entity_id: st.entity, value: `ECC_UNCORRECTED double-bit ${parts.join(" ")}` }];
+  }
+
+  /**
+   * `-t hccs`: health NOK is the link down, rising error counts are link errors (both `error.net`
+   * on `hccs-N`, and the chip's processes wait on the link); a link with some of its lanes down
+   * or rising retries is `HCCS_DEGRADED` on the NPU. The first reading is the baseline.
+   */
+  hccs(npu: number, chip: number, h: NpuHccs, now: number): NpuEvent[] {
+    const st = this._state(npu, chip);
+    const out: NpuEvent[] = [];
+    const pids = this._onChip.get(st.entity) ?? [];
+    const down = h.health !== undefined && h.health.toUpperCase() !== "OK";
+    if (down) {
+      if (st.hccsDownSentAt === undefined || now - st.hccsDownSentAt >= this.refreshMs) {
+        out.push({ ts: now, event_type: "error.net", entity_id: st.hccs, value: `HCCS link down: health=${h.health}` });
+        for (const pid of pids) out.push({ ts: now, event_type: "transport.drop", entity_id: st.hccs, pid, value: "link_down" });
+        st.hccsDownSentAt = now;
+      }
+    } else {
+      st.hccsDownSentAt = undefined;
+    }
+    const errors = _delta(st.hccsErrors, h.errors);
+    st.hccsErrors = h.errors;
+    if (errors > 0) {
+      out.push({ ts: now, event_type: "error.net", entity_id: st.hccs, value: `HCCS error count +${errors} total=${h.errors}` });
+      for (const pid of pids) out.push({ ts: now, event_type: "transport.drop", entity_id: st.hccs, pid, value: String(errors) });
+    }
+    const retries = _delta(st.hccsRetries, h.retries);
+    st.hccsRetries = h.retries;
+    const partial = h.lanes.filter((l) => /^[01]+$/.test(l) && l.includes("1") && l.includes("0"));
+    const degradedKey = partial.length > 0 ? `lanes=${h.lanes.join(",")}` : undefined;
+    if ((degradedKey !== undefined && degradedKey !== st.degradedKey) || retries > 0) {
+      const why = [degradedKey, retries > 0 ? `retries +${retries}` : ""].filter(Boolean).join(" ");
+      out.push({ ts: now, event_type: "error.hw", entity_id: st.entity, value: `HCCS_DEGRADED ${why}` });
+    }
+    st.degradedKey = degradedKey;
+    return out;
+  }
+
+  private _heat(c: NpuChip, st: ChipState, now: number, out: NpuEvent[]): void {
+    if (c.temp === undefined) return;
+    if (c.temp <= this.tempThreshold) {
+      st.hotSentAt = undefined;
+      return;
+    }
+    if (st.hotSentAt !== undefined && now - st.hotSentAt < this.refreshMs) return;
+    out.push({ ts: now, event_type: "error.hw", entity_id: st.entity, value: `TEMP_HIGH temp=${c.temp}` });
+    st.hotSentAt = now;
+  }
+
+  private _state(npu: number, chip: number): ChipState {
+    const key = `${npu}:${chip}`;
+    let st = this._chips.get(key);
+    if (!st) {
+      st = { entity: npuEntity(npu, chip), hccs: hccsEntity(npu, chip) };
+      this._chips.set(key, st);
+    }
+    return st;
+  }
+}
+
+/** Growth of a cumulative counter; 0 on the first reading, on a reset or when unknown. */
+function _delta(before: number | undefined, now: number | undefined): number {
+  if (before === undefined || now === undefined || now < before) return 0;
+  return now - before;
+}

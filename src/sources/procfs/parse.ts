@@ -1,0 +1,97 @@
+// The /proc/<pid> files builtin:procfs reads, parsed from their text (proc(5)).
+
+/**
+ * `/proc/<pid>/stat`: `pid (comm) S ppid ...`. The command name may hold spaces and
+ * parentheses, so the state is the first field after the last ")". Null when malformed.
+ */
+export function statState(text: string): string | null {
+  const close = text.lastIndexOf(")");
+  if (close === -1) return null;
+  const m = /^ ([A-Za-z]) /.exec(text.slice(close + 1, close + 4));
+  return m === null ? null : m[1];
+}
+
+/** `SLURM_JOB_ID` from `/proc/<pid>/environ` (NUL-separated `NAME=value`), or null. */
+export function slurmJobFromEnviron(text: string): string | null {
+  for (const entry of text.split("\0")) {
+    if (entry.startsWith("SLURM_JOB_ID=")) {
+      const v = entry.slice("SLURM_JOB_ID=".length).trim();
+      if (/^[0-9A-Za-z_.-]{1,64}$/.test(v)) return v;
+    }
+  }
+  return null;
+}
+
+const _SLURM_CGROUP = /\/job_(\d+)(?:\/|$)/;
+// A pod's cgroup: cgroup v1 `/kubepods/burstable/pod<uid>/<ctr>`, v2 with the systemd driver
+// `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid_with_underscores>.slice/...`.
+const _POD_CGROUP = /(?:^|[/-])pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})(?:\.slice)?(?:\/|$)/;
+
+/**
+ * A job id from `/proc/<pid>/cgroup` (`hierarchy:controllers:path` lines): Slurm's cgroup
+ * (`.../job_<id>/step_...`) gives the job id itself; a Kubernetes pod gives `pod-<uid>` (the
+ * pod UID with dashes, as `kubectl get pod -o jsonpath='{.metadata.uid}'` prints it). Null when
+ * neither is there.
+ */
+export function jobFromCgroup(text: string): string | null {
+  let pod: string | null = null;
+  for (const line of text.split("\n")) {
+    const a = line.indexOf(":");
+    const b = a === -1 ? -1 : line.indexOf(":", a + 1);
+    if (b === -1) continue;
+    const path = line.slice(b + 1);
+    const slurm = _SLURM_CGROUP.exec(path);
+    if (slurm !== null && /slurm/.test(path)) return slurm[1];
+    const p = _POD_CGROUP.exec(path);
+    if (p !== null) pod ??= "pod-" + p[1].replaceAll("_", "-");
+  }
+  return pod;
+}
+
+export interface Mount {
+  /** `major:minor` of the file system's device (`0:NN` for those with none). */
+  dev: string;
+  /** Where it is mounted, as the process sees it. */
+  mountPoint: string;
+  fsType: string;
+  /** The mount source: `/dev/nvme0n1p1`, `fileserver:/export`. */
+  source: string;
+}
+
+/**
+ * `/proc/<pid>/mountinfo` lines: `id parent maj:min root mountpoint options [optional...] -
+ * fstype source superoptions`, paths with space, tab, newline and backslash octal-escaped.
+ */
+export function parseMountinfo(text: string): Mount[] {
+  const out: Mount[] = [];
+  for (const line of text.split("\n")) {
+    const f = line.split(" ");
+    const sep = f.indexOf("-", 6);
+    if (f.length < 10 || sep === -1 || sep + 2 >= f.length || !/^\d+:\d+$/.test(f[2])) continue;
+    out.push({ dev: f[2], mountPoint: _unescape(f[4]), fsType: f[sep + 1], source: _unescape(f[sep + 2]) });
+  }
+  return out;
+}
+
+function _unescape(s: string): string {
+  return s.includes("\\") ? s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))) : s;
+}
+
+/** The mount a path lies on: the longest mount point that is a prefix of it, the last mounted on a tie. */
+export function mountOf(path: string, mounts: readonly Mount[]): Mount | null {
+  let best: Mount | null = null;
+  for (const m of mounts) {
+    const mp = m.mountPoint;
+    const under = path === mp || mp === "/" || (path.startsWith(mp) && path.charCodeAt(mp.length) === 47);
+    if (under && (best === null || mp.length >= best.mountPoint.length)) best = m;
+  }
+  return best;
+}
+
+/** The server of an NFS mount source (`host:/export`, `[fe80::1]:/export`), or null. */
+export function nfsServer(source: string): string | null {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[^:/\s]+):/.exec(source);
+  return m === null ? null : m[1].replace(/^\[|\]$/g, "");
+}
+
+export const NFS_TYPES = new Set(["nfs", "nfs4"]);

@@ -1,0 +1,185 @@
+// What builtin:procfs reads under --path.procfs and --path.sysfs, one pid at a time. Every
+// read is async and bounded (fds per pid), and a refusal for lack of privilege is reported to
+// `denied` instead of being taken for a vanished process.
+import { readdir, readlink, stat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { parseDiskstats } from "../diskstats/parse.ts";
+import { isDenied, isGone, readText } from "../poller.ts";
+import type { HostPaths } from "../source.ts";
+import { jobFromCgroup, mountOf, NFS_TYPES, nfsServer, parseMountinfo, slurmJobFromEnviron, statState, type Mount } from "./parse.ts";
+
+/** What reading a pid's `stat` found: its state letter, or that it is gone, or unreadable. */
+export type StatRead = string | "gone" | "denied" | "malformed";
+
+export interface Job {
+  jobId: string;
+  /** Where it came from: `SLURM_JOB_ID`, `slurm-cgroup`, `pod-cgroup`. */
+  from: string;
+}
+
+/** Fds looked at per process when finding what it waits on. */
+export const MAX_FDS = 512;
+
+export class ProcReader {
+  /** `maj:min` to disk name, read once per round (devices come and go with hot-plug). */
+  private _disks = new Map<string, string | null>();
+  private _inFlight: Map<string, number> | null = null;
+
+  constructor(
+    readonly host: HostPaths,
+    private readonly _denied: (kind: string, path: string) => void,
+  ) {}
+
+  /** Forgets what was cached for the last round. */
+  newRound(): void {
+    this._disks = new Map();
+    this._inFlight = null;
+  }
+
+  /**
+   * Whether a missing `<procfs>/<pid>` means the process exited: the tree is a procfs (`stat` is
+   * there) and pid 1 is visible (with `hidepid=` other users' pids vanish from view while they run).
+   */
+  async canSeeExits(): Promise<string | null> {
+    try {
+      await stat(join(this.host.procfs, "stat"));
+    } catch {
+      return `${join(this.host.procfs, "stat")} is missing: not a procfs`;
+    }
+    try {
+      await stat(join(this.host.procfs, "1"));
+    } catch {
+      return `pid 1 is not visible under ${this.host.procfs} (mounted with hidepid=?)`;
+    }
+    return null;
+  }
+
+  async state(pid: number): Promise<StatRead> {
+    const path = join(this.host.procfs, String(pid), "stat");
+    try {
+      return statState(await readText(path, 4096)) ?? "malformed";
+    } catch (e) {
+      if (isGone(e)) return "gone";
+      if (isDenied(e)) {
+        this._denied("stat", path);
+        return "denied";
+      }
+      return "malformed";
+    }
+  }
+
+  /** The job a process belongs to: `SLURM_JOB_ID` in its environment, else its cgroup. */
+  async job(pid: number): Promise<Job | null> {
+    const dir = join(this.host.procfs, String(pid));
+    try {
+      const id = slurmJobFromEnviron(await readText(join(dir, "environ"), 1 << 20, "latin1"));
+      if (id !== null) return { jobId: id, from: "SLURM_JOB_ID" };
+    } catch (e) {
+      if (isDenied(e)) this._denied("environ", join(dir, "environ"));
+    }
+    try {
+      const id = jobFromCgroup(await readText(join(dir, "cgroup"), 64 * 1024));
+      if (id !== null) return { jobId: id, from: id.startsWith("pod-") ? "pod-cgroup" : "slurm-cgroup" };
+    } catch (e) {
+      if (isDenied(e)) this._denied("cgroup", join(dir, "cgroup"));
+    }
+    return null;
+  }
+
+  /**
+   * The device a process in uninterruptible sleep waits on, when that can be known: the disks
+   * (partition → disk) and NFS servers (`nfs-<server>`) behind its open files, narrowed by its
+   * `wchan` (an NFS/RPC wait) and, among several disks, by which have I/O in flight. Null when
+   * none or still more than one remain: better no answer than the wrong device.
+   * The files themselves are never stat()ed (their st_dev would say the same): on a hung NFS
+   * mount that call hangs a thread of the fs pool for good, while readlink of the fd and
+   * mountinfo never touch the file system in question.
+   */
+  async waitDevice(pid: number): Promise<string | null> {
+    const dir = join(this.host.procfs, String(pid));
+    let mounts: Mount[];
+    let fds: string[];
+    try {
+      mounts = parseMountinfo(await readText(join(dir, "mountinfo"), 4 << 20));
+      fds = await readdir(join(dir, "fd"));
+    } catch (e) {
+      if (isDenied(e)) this._denied("fd", join(dir, "fd"));
+      return null;
+    }
+    const devices = new Set<Mount>();
+    for (const fd of fds.slice(0, MAX_FDS)) {
+      let target: string;
+      try {
+        target = await readlink(join(dir, "fd", fd));
+      } catch (e) {
+        if (isDenied(e)) {
+          this._denied("fd", join(dir, "fd"));
+          return null;
+        }
+        continue;
+      }
+      // Sockets, pipes, anonymous inodes and device nodes are no storage to wait on.
+      if (!target.startsWith("/") || /^\/(dev|proc|sys)(\/|$)/.test(target)) continue;
+      const m = mountOf(target.replace(/ \(deleted\)$/, ""), mounts);
+      if (m !== null) devices.add(m);
+    }
+    const nfs = new Set<string>();
+    const disks = new Set<string>();
+    for (const m of devices) {
+      if (NFS_TYPES.has(m.fsType)) {
+        const server = nfsServer(m.source);
+        if (server !== null) nfs.add("nfs-" + server);
+      } else if (!m.dev.startsWith("0:")) {
+        const disk = await this._disk(m.dev);
+        if (disk !== null) disks.add(disk);
+      }
+    }
+    if (nfs.size + disks.size === 0) return null;
+    const wchan = await this._wchan(dir);
+    if (/nfs|rpc/.test(wchan)) return nfs.size === 1 ? [...nfs][0] : null;
+    if (nfs.size + disks.size === 1) return [...nfs, ...disks][0];
+    if (nfs.size > 0) return null;
+    if (this._inFlight === null) await this._readInFlight();
+    const busy = [...disks].filter((d) => (this._inFlight?.get(d) ?? 0) > 0);
+    return busy.length === 1 ? busy[0] : null;
+  }
+
+  private async _wchan(dir: string): Promise<string> {
+    try {
+      return await readText(join(dir, "wchan"), 256);
+    } catch {
+      return "";
+    }
+  }
+
+  /** `<sysfs>/dev/block/<maj:min>` → the disk's kernel name (a partition's parent disk). */
+  private async _disk(dev: string): Promise<string | null> {
+    const known = this._disks.get(dev);
+    if (known !== undefined) return known;
+    let disk: string | null = null;
+    const link = join(this.host.sysfs, "dev", "block", dev);
+    try {
+      const target = await readlink(link);
+      let isPartition = true;
+      try {
+        await stat(join(link, "partition"));
+      } catch {
+        isPartition = false;
+      }
+      disk = basename(isPartition ? dirname(target) : target);
+    } catch {
+      disk = null;
+    }
+    this._disks.set(dev, disk);
+    return disk;
+  }
+
+  private async _readInFlight(): Promise<void> {
+    this._inFlight = new Map();
+    try {
+      for (const d of parseDiskstats(await readText(join(this.host.procfs, "diskstats")))) this._inFlight.set(d.name, d.inFlight);
+    } catch {
+      // No diskstats: several candidate disks stay undecided.
+    }
+  }
+}

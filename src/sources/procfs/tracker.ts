@@ -1,0 +1,110 @@
+// What builtin:procfs concludes from one round of reads, against the graph as it stands right
+// after them. Pure: tested on observations, no files.
+//
+// The graph's rules (src/graph/graph.ts) decide the shape of every event here:
+// - `process.state` with any value but `start` creates an unknown pid and sets the state it
+//   names (`running` would revive an exited process), so state events go only to processes
+//   the graph holds and has not ended, and only with the state meant;
+// - a job id travels on `intent.run`, which sets `job_id` on a process the graph holds and
+//   touches nothing else (no state, no creation): scheduler metadata is what that type is for;
+// - `storage.qdepth` with a pid and `IO_WAIT` in its value makes `waits_on` (SPEC §3).
+import type { KnownProcess } from "../source.ts";
+import type { Job, StatRead } from "./read.ts";
+
+// A type alias, not an interface, so it passes as Record<string, unknown> to ctx.emit.
+export type ProcEvent = {
+  ts: number;
+  event_type: "process.state" | "intent.run" | "storage.qdepth";
+  entity_id: string;
+  pid: number;
+  job_id?: string;
+  value: string;
+};
+
+/** One pid's reads in a round. `device`/`job` are present only when they were looked up. */
+export interface PidObservation {
+  pid: number;
+  stat: StatRead;
+  device?: string | null;
+  job?: Job | null;
+}
+
+export class ProcTracker {
+  /** When each pid was first seen in `D` without a break. */
+  private readonly _dSince = new Map<number, number>();
+  /** Pids this collector set to `D` in the graph, to be set back to `running` after. */
+  private readonly _marked = new Set<number>();
+  /** Pids whose job was looked up already (found or not): once per process. */
+  private readonly _jobTried = new Set<number>();
+
+  constructor(readonly dWaitMs: number) {}
+
+  /** Records the state read at `now`; true when the pid has been in `D` for `dWaitMs` or more. */
+  note(pid: number, stat: StatRead, now: number): boolean {
+    if (stat !== "D") {
+      this._dSince.delete(pid);
+      return false;
+    }
+    const since = this._dSince.get(pid);
+    if (since === undefined) {
+      this._dSince.set(pid, now);
+      return this.dWaitMs <= 0;
+    }
+    return now - since >= this.dWaitMs;
+  }
+
+  /** Whether the job of `p` should be looked up this round (the graph has none, not tried yet). */
+  wantsJob(p: KnownProcess): boolean {
+    return p.jobId === null && !this._jobTried.has(p.pid);
+  }
+
+  /**
+   * Events for the round. `graph` is the graph's processes read after the files, so no event
+   * acts on a state the graph has since left; `exitsVisible` is false when a missing pid
+   * cannot be told from a hidden one.
+   */
+  round(obs: readonly PidObservation[], graph: ReadonlyMap<number, KnownProcess>, now: number, exitsVisible: boolean): ProcEvent[] {
+    const out: ProcEvent[] = [];
+    for (const o of obs) {
+      const pid = o.pid;
+      if (o.job !== undefined) this._jobTried.add(pid);
+      const p = graph.get(pid);
+      if (p === undefined || p.state === "exit" || p.state === "zombie") continue;
+      const entity = "pid-" + pid;
+      const ev = (event_type: ProcEvent["event_type"], value: string, entity_id = entity): ProcEvent => ({ ts: now, event_type, entity_id, pid, value });
+      if (o.stat === "gone" || o.stat === "X" || o.stat === "x") {
+        if (exitsVisible) out.push(ev("process.state", "exit"));
+        continue;
+      }
+      if (o.stat === "Z") {
+        out.push(ev("process.state", "zombie"));
+        continue;
+      }
+      const since = this._dSince.get(pid);
+      if (o.stat === "D" && since !== undefined && now - since >= this.dWaitMs) {
+        // Only a state this collector owns is changed: a probe's own state (`checkpoint`,
+        // `loading`) says more than `D` and stays. Repeated every round, so a process stuck
+        // for good is not dropped as idle.
+        if (p.state === "running" || p.state === "D") {
+          out.push(ev("process.state", "D"));
+          this._marked.add(pid);
+        }
+        if (o.device) out.push(ev("storage.qdepth", `IO_WAIT D for ${Math.round((now - since) / 1000)}s`, o.device));
+      } else if (o.stat !== "D" && this._marked.has(pid) && typeof o.stat === "string" && o.stat.length === 1) {
+        this._marked.delete(pid);
+        if (p.state === "D") out.push(ev("process.state", "running"));
+      }
+      if (o.job && p.jobId === null) {
+        out.push({ ts: now, event_type: "intent.run", entity_id: entity, pid, job_id: o.job.jobId, value: `job_id from ${o.job.from}` });
+      }
+    }
+    return out;
+  }
+
+  /** Forgets pids the graph no longer holds. */
+  prune(graph: ReadonlyMap<number, KnownProcess>): void {
+    for (const set of [this._dSince, this._marked, this._jobTried]) {
+      for (const pid of set.keys()) if (!graph.has(pid)) set.delete(pid);
+    }
+  }
+}

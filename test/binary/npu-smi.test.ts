@@ -1,0 +1,63 @@
+// builtin:npu-smi through the compiled binary, with the stand-in npu-smi on PATH: processes
+// consume their NPUs, and when the stand-in's state turns bad (HBM ECC errors, an HCCS link
+// down) the default rules name the scenes and `why` names the cause.
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT, eventually, scrape, startExporter, type RunningExporter } from "../_helpers.ts";
+
+const BINARY = process.env.XCTL_BINARY;
+
+describe("builtin:npu-smi in the binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
+  let ex: RunningExporter | undefined;
+  const dir = mkdtempSync(join(tmpdir(), "xctl-npu-bin-"));
+  const state = join(dir, "state");
+  after(async () => {
+    await ex?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("turns the processes on npu-00 and npu-01 into consumes edges", async () => {
+    writeFileSync(state, "");
+    ex = await startExporter(["--collectors", "none", "--probe", "builtin:npu-smi?interval=0.2&detail=0.2"], {
+      env: { PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin`, FAKE_NPU_STATE: state },
+    });
+    const m = await eventually(async () => {
+      const s = await scrape(ex!.url);
+      return s.get("xctl_consumes_edges") === 2 ? s : undefined;
+    }, 15_000, "two consumes edges");
+    assert.equal(m.get('xctl_probe_up{probe="npu-smi"}'), 1);
+    const rows = (await (await fetch(`${ex!.url}/api/v1/processes`)).json()) as { pid: number; resources: string[] }[];
+    assert.deepEqual(Object.fromEntries(rows.map((r) => [r.pid, r.resources])), { 7101: ["npu-00"], 7202: ["npu-01"] });
+  });
+
+  it("HBM ECC errors and an HCCS link down fire npu_ecc_error and hccs_error; why names them", async () => {
+    writeFileSync(state, "HBM_DBE0=2\nHCCS_HEALTH0=NOK\n");
+    await eventually(async () => {
+      const s = await scrape(ex!.url);
+      return s.get('xctl_scene_active{scene="npu_ecc_error"}') === 1 && s.get('xctl_scene_active{scene="hccs_error"}') === 1;
+    }, 15_000, "both scenes active");
+    const why = (await (await fetch(`${ex!.url}/api/v1/why/7101`)).json()) as {
+      root_causes: { entity: string; error_type: string }[];
+      waits_on: { resource: string }[];
+      scenes: { scene: string }[];
+    };
+    assert.ok(
+      why.root_causes.some((c) => c.entity === "npu-00" && c.error_type === "ECC_UNCORRECTED double-bit hbm=2 ddr=0"),
+      JSON.stringify(why.root_causes),
+    );
+    assert.deepEqual(why.waits_on.map((w) => w.resource), ["hccs-0"]);
+    assert.ok(why.scenes.some((s) => s.scene === "npu_ecc_error"), JSON.stringify(why.scenes));
+    // The process on the healthy NPU is not blamed.
+    const other = (await (await fetch(`${ex!.url}/api/v1/why/7202`)).json()) as { root_causes: unknown[]; waits_on: unknown[] };
+    assert.deepEqual([other.root_causes, other.waits_on], [[], []]);
+  });
+
+  it("a process gone from npu-smi's table leaves, and SIGTERM exits 0", async () => {
+    writeFileSync(state, "PID1=\n");
+    await eventually(async () => (await scrape(ex!.url)).get("xctl_active_processes") === 1, 15_000, "one process left");
+    assert.equal(await ex!.stop(), 0);
+  });
+});

@@ -1,0 +1,146 @@
+// The npu-smi source against the stand-in test/fixtures/npu-smi, run as real child processes.
+// The stand-in reads its state from a file on every run, so a test changes the "hardware"
+// between intervals by rewriting that file.
+import { afterEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { createConsola, type LogObject } from "consola";
+import { NpuSmiSource, type NpuSmiOptions } from "../../../src/sources/npu-smi/index.ts";
+import type { SourceContext } from "../../../src/sources/source.ts";
+import { eventually, ROOT } from "../../_helpers.ts";
+
+const FIXTURES = join(ROOT, "test/fixtures");
+const FAKE = join(FIXTURES, "npu-smi");
+
+type Ev = { ts: number; event_type: string; entity_id: string; pid?: number; value: string };
+
+function recorder() {
+  const rec = {
+    events: [] as Ev[],
+    ups: [] as boolean[],
+    restarts: 0,
+    logs: [] as { type: string; msg: string }[],
+    warns: () => rec.logs.filter((l) => l.type === "warn").map((l) => l.msg),
+    ctx: undefined as unknown as SourceContext,
+  };
+  const log = createConsola({ level: 5, reporters: [{ log: (o: LogObject) => void rec.logs.push({ type: o.type, msg: o.args.map(String).join(" ") }) }] });
+  rec.ctx = {
+    push: () => undefined,
+    end: () => {},
+    processes: () => [],
+    emit: (e) => void rec.events.push(e as Ev),
+    setUp: (up) => void rec.ups.push(up),
+    restarted: () => void rec.restarts++,
+    log,
+  };
+  return rec;
+}
+
+const line = (e: Ev) => `${e.event_type} ${e.entity_id}${e.pid !== undefined ? ` pid=${e.pid}` : ""} ${e.value}`;
+
+describe("NpuSmiSource against the stand-in npu-smi", () => {
+  let source: NpuSmiSource | null = null;
+  const dirs: string[] = [];
+  const dir = () => {
+    const d = mkdtempSync(join(tmpdir(), "xctl-npu-"));
+    dirs.push(d);
+    return d;
+  };
+  const run = (rec: ReturnType<typeof recorder>, opts: NpuSmiOptions) => {
+    source = new NpuSmiSource({ intervalMs: 40, detailMs: 40, backoff: { initialMs: 10, maxMs: 40 }, ...opts });
+    source.start(rec.ctx);
+    return source;
+  };
+  afterEach(async () => {
+    await source?.stop();
+    source = null;
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it("finds npu-smi on PATH: util and HBM per NPU, each process on its NPU, every query asked", async () => {
+    const rec = recorder();
+    const log = join(dir(), "calls");
+    const s = run(rec, { env: { ...process.env, PATH: `${FIXTURES}${delimiter}${process.env.PATH ?? ""}`, FAKE_NPU_LOG: log } });
+    assert.equal(s.name, "npu-smi");
+    const pidLines = () => rec.events.filter((e) => e.pid !== undefined).map(line);
+    await eventually(() => pidLines().filter((l) => l.includes("7202")).length >= 2, 10_000, "pid events");
+    assert.ok(pidLines().includes("compute.util npu-00 pid=7101 87"), pidLines().join("\n"));
+    assert.ok(pidLines().includes("compute.util npu-01 pid=7202 35"));
+    // HBM: (3379 + 87 * 600) / 65536 used.
+    assert.ok(rec.events.some((e) => line(e) === "compute.mem npu-00 84.8"), rec.events.map(line).join("\n"));
+    assert.ok(!rec.events.some((e) => e.event_type.startsWith("error.") || e.event_type === "process.state"), "a healthy host has no error");
+    assert.deepEqual(rec.ups, [true]);
+    assert.deepEqual(rec.warns(), []);
+    const calls = new Set(readFileSync(log, "utf8").trim().split("\n"));
+    assert.deepEqual([...calls].sort(), ["info", "info -t ecc -i 0", "info -t ecc -i 1", "info -t hccs -i 0 -c 0", "info -t hccs -i 1 -c 0"]);
+  });
+
+  it("follows the host between intervals: heat, health codes, ECC, an HCCS link down, a process gone", async () => {
+    const rec = recorder();
+    const state = join(dir(), "state");
+    run(rec, { command: FAKE, tempThreshold: 90, env: { ...process.env, FAKE_NPU_STATE: state } });
+    await eventually(() => rec.events.some((e) => e.pid === 7202), 10_000, "first snapshot");
+    writeFileSync(
+      state,
+      [
+        "TEMP0=95",
+        "HEALTH1=Warning CODE1=80E01801 INFO1='node type=SOC, sensor type=Temperature'",
+        "HBM_DBE0=2",
+        "HCCS_HEALTH0=NOK",
+        "PID1=",
+      ].join("\n"),
+    );
+    const want = [
+      "error.hw npu-00 TEMP_HIGH temp=95",
+      "error.hw npu-01 TEMP_HIGH health=Warning code=80E01801 node type=SOC, sensor type=Temperature",
+      "error.hw npu-00 ECC_UNCORRECTED double-bit hbm=2 ddr=0",
+      "error.net hccs-0 HCCS link down: health=NOK",
+      "transport.drop hccs-0 pid=7101 link_down",
+      "process.state npu-01 pid=7202 exit",
+    ];
+    await eventually(() => want.every((w) => rec.events.some((e) => line(e) === w)), 10_000, "every change");
+    const errors = rec.events.filter((e) => e.event_type.startsWith("error.")).map(line);
+    assert.deepEqual(new Set(errors), new Set(want.filter((w) => w.startsWith("error."))), "each condition once, nothing else");
+    assert.equal(errors.length, 4, "conditions that last are not repeated within the refresh period");
+  });
+
+  it("says once that npu-smi fails, retries with backoff, and comes back up", async () => {
+    const rec = recorder();
+    const state = join(dir(), "state");
+    writeFileSync(state, "FAIL=3\n");
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
+    await eventually(() => rec.restarts >= 3, 10_000, "3 retries");
+    assert.deepEqual(rec.ups, [false]);
+    assert.equal(rec.warns().length, 1);
+    assert.match(rec.warns()[0]!, /exited \(code 3\): dcmi module initialize failed/);
+    writeFileSync(state, "");
+    await eventually(() => rec.ups.at(-1) === true, 10_000, "up again");
+    assert.ok(rec.logs.some((l) => l.type === "info" && /answering again/.test(l.msg)));
+    await eventually(() => rec.events.some((e) => e.pid === 7101), 10_000, "events after recovery");
+  });
+
+  it("says once that npu-smi is missing and stays down", async () => {
+    const rec = recorder();
+    run(rec, { env: { ...process.env, PATH: dir() } });
+    await eventually(() => rec.restarts >= 3, 10_000, "3 retries");
+    assert.deepEqual(rec.ups, [false]);
+    assert.deepEqual(rec.warns().length, 1);
+    assert.match(rec.warns()[0]!, /npu-smi not found on PATH/);
+    assert.deepEqual(rec.events, []);
+  });
+
+  it("stops asking a query this npu-smi does not support, and says so once", async () => {
+    const rec = recorder();
+    const d = dir();
+    writeFileSync(join(d, "state"), "HCCS_UNSUPPORTED=1\n");
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: join(d, "state"), FAKE_NPU_LOG: join(d, "calls") } });
+    await eventually(() => readFileSync(join(d, "calls"), "utf8").split("\n").filter((l) => l === "info").length >= 4, 10_000, "4 intervals");
+    const calls = readFileSync(join(d, "calls"), "utf8").trim().split("\n");
+    assert.equal(calls.filter((c) => c.startsWith("info -t hccs")).length, 1, calls.join("\n"));
+    assert.equal(rec.logs.filter((l) => /does not support the hccs query/.test(l.msg)).length, 1);
+    assert.deepEqual(rec.warns(), []);
+    assert.deepEqual(rec.ups, [true]);
+  });
+});

@@ -1,0 +1,89 @@
+// npu-smi records to events, with the clock passed in: names, pid events and exits, heat and
+// health refreshed while they last, ECC and HCCS counters as deltas.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { NpuChip, NpuInfo } from "../../../src/sources/npu-smi/parse.ts";
+import { healthKind, hccsEntity, npuEntity, NpuSmiTracker } from "../../../src/sources/npu-smi/tracker.ts";
+
+const chip = (npu: number, extra: Partial<NpuChip> = {}): NpuChip => ({ npu, chip: 0, health: "OK", temp: 40, util: 50, memUsed: 16384, memTotal: 65536, ...extra });
+const table = (chips: NpuChip[], pids: [number, number][] = []): NpuInfo => ({ chips, processes: pids.map(([npu, pid]) => ({ npu, chip: 0, pid })) });
+const brief = (es: { event_type: string; entity_id: string; pid?: number; value: string }[]) =>
+  es.map((e) => `${e.event_type} ${e.entity_id}${e.pid !== undefined ? ` pid=${e.pid}` : ""} ${e.value}`);
+
+describe("NpuSmiTracker", () => {
+  it("names chips npu-NN (npu-NN-C past chip 0) and links hccs-N", () => {
+    assert.equal(npuEntity(3), "npu-03");
+    assert.equal(npuEntity(12, 1), "npu-12-1");
+    assert.equal(hccsEntity(3), "hccs-3");
+    assert.equal(hccsEntity(0, 1), "hccs-0-1");
+  });
+
+  it("emits util and HBM percent per chip, a pid event per process, and exit when it is gone", () => {
+    const t = new NpuSmiTracker();
+    assert.deepEqual(brief(t.info(table([chip(0), chip(1, { util: undefined })], [[0, 10], [1, 11]]), 1000)), [
+      "compute.util npu-00 50",
+      "compute.mem npu-00 25",
+      "compute.mem npu-01 25",
+      "compute.util npu-00 pid=10 50",
+      "compute.mem npu-01 pid=11 25",
+    ]);
+    const next = brief(t.info(table([chip(0), chip(1)], [[0, 10]]), 2000));
+    assert.deepEqual(next.filter((l) => l.includes("pid=")), ["compute.util npu-00 pid=10 50", "process.state npu-01 pid=11 exit"]);
+  });
+
+  it("reports heat over the threshold once per refresh period, and again after it cooled", () => {
+    const t = new NpuSmiTracker({ tempThreshold: 90, refreshMs: 60_000 });
+    const hot = (now: number, temp: number) => brief(t.info(table([chip(0, { temp })]), now)).filter((l) => l.startsWith("error.hw"));
+    assert.deepEqual(hot(0, 95), ["error.hw npu-00 TEMP_HIGH temp=95"]);
+    assert.deepEqual(hot(5000, 96), []);
+    assert.deepEqual(hot(60_000, 96), ["error.hw npu-00 TEMP_HIGH temp=96"]);
+    assert.deepEqual(hot(65_000, 90), []);
+    assert.deepEqual(hot(70_000, 91), ["error.hw npu-00 TEMP_HIGH temp=91"]);
+  });
+
+  it("turns -t health into the word the rules read, once per condition and refresh", () => {
+    assert.equal(healthKind({ status: "Warning", codes: ["80E01801"], info: "node type=SOC, sensor type=Temperature" }), "TEMP_HIGH");
+    assert.equal(healthKind({ status: "Alarm", codes: ["80CD8008"], info: "node type=HBM, sensor type=Memory, multi-bit ECC" }), "ECC memory error");
+    assert.equal(healthKind({ status: "Alarm", codes: ["80DE0000"], info: "node type=HCCS, lane down" }), "HCCS_DEGRADED");
+    assert.equal(healthKind({ status: "Alarm", codes: ["81078603"], info: "AI core frequency throttling" }), "FREQ_THROTTLE");
+    assert.equal(healthKind({ status: "Alarm", codes: [] }), "NPU_FAULT");
+
+    const t = new NpuSmiTracker({ refreshMs: 60_000 });
+    const warn = { status: "Warning", codes: ["80E01801"], info: "node type=SOC, sensor type=Temperature" };
+    assert.deepEqual(brief(t.health(1, 0, "Warning", warn, 0)), ["error.hw npu-01 TEMP_HIGH health=Warning code=80E01801 node type=SOC, sensor type=Temperature"]);
+    assert.deepEqual(t.health(1, 0, "Warning", warn, 5000), []);
+    assert.deepEqual(brief(t.health(1, 0, "Alarm", null, 6000)), ["error.hw npu-01 NPU_FAULT health=Alarm"], "a new condition is news at once");
+    t.healthy(1, 0);
+    assert.equal(t.health(1, 0, "Alarm", null, 7000).length, 1, "after OK, the next spell is news");
+    assert.deepEqual(t.health(1, 0, "Warning", { status: "OK", codes: [] }, 8000), [], "the detail says OK");
+  });
+
+  it("reports uncorrectable ECC when the count rises (or is above 0 at first), not on a reset", () => {
+    const t = new NpuSmiTracker();
+    assert.deepEqual(t.ecc(0, 0, { hbmDoubleBit: 0, ddrDoubleBit: 0 }, 0), []);
+    assert.deepEqual(brief(t.ecc(0, 0, { hbmDoubleBit: 2, ddrDoubleBit: 0 }, 1)), ["error.hw npu-00 ECC_UNCORRECTED double-bit hbm=2 ddr=0"]);
+    assert.deepEqual(t.ecc(0, 0, { hbmDoubleBit: 2, ddrDoubleBit: 0 }, 2), []);
+    assert.deepEqual(t.ecc(0, 0, { hbmDoubleBit: 0, ddrDoubleBit: 0 }, 3), []);
+    assert.equal(new NpuSmiTracker().ecc(4, 0, { hbmDoubleBit: 1 }, 0).length, 1);
+  });
+
+  it("reports an HCCS link down and new link errors on hccs-N, and the chip's processes wait on it", () => {
+    const t = new NpuSmiTracker({ refreshMs: 60_000 });
+    t.info(table([chip(0)], [[0, 42]]), 0);
+    const ok = { health: "OK", lanes: ["1111", "1111"], errors: 7, retries: 0 };
+    assert.deepEqual(t.hccs(0, 0, ok, 0), [], "the first reading is the baseline, old errors are not news");
+    assert.deepEqual(brief(t.hccs(0, 0, { ...ok, errors: 9 }, 1000)), ["error.net hccs-0 HCCS error count +2 total=9", "transport.drop hccs-0 pid=42 2"]);
+    assert.deepEqual(brief(t.hccs(0, 0, { ...ok, health: "NOK", errors: 9 }, 2000)), ["error.net hccs-0 HCCS link down: health=NOK", "transport.drop hccs-0 pid=42 link_down"]);
+    assert.deepEqual(t.hccs(0, 0, { ...ok, health: "NOK", errors: 9 }, 3000), [], "refreshed, not repeated");
+    assert.equal(t.hccs(0, 0, { ...ok, health: "NOK", errors: 9 }, 62_000).length, 2);
+  });
+
+  it("reports a link with some lanes down, or rising retries, as HCCS_DEGRADED on the NPU", () => {
+    const t = new NpuSmiTracker();
+    t.hccs(2, 0, { health: "OK", lanes: ["1111", "1111"], retries: 0 }, 0);
+    assert.deepEqual(brief(t.hccs(2, 0, { health: "OK", lanes: ["1111", "1101"], retries: 0 }, 1)), ["error.hw npu-02 HCCS_DEGRADED lanes=1111,1101"]);
+    assert.deepEqual(t.hccs(2, 0, { health: "OK", lanes: ["1111", "1101"], retries: 0 }, 2), []);
+    assert.deepEqual(brief(t.hccs(2, 0, { health: "OK", lanes: ["1111", "1111"], retries: 4 }, 3)), ["error.hw npu-02 HCCS_DEGRADED retries +4"]);
+    assert.deepEqual(t.hccs(2, 0, { health: "OK", lanes: ["1111", "0000"], retries: 4 }, 4), [], "an unconnected link is not a degraded one");
+  });
+});

@@ -1,0 +1,203 @@
+// The nvidia-smi source against the stand-in test/fixtures/nvidia-smi, run as a real child
+// process through PATH or by path. The context only records what the source does with it.
+import { afterEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { createConsola, type LogObject } from "consola";
+import { NvidiaSmiSource, type NvidiaSmiOptions } from "../../../src/sources/nvidia-smi/index.ts";
+import type { SourceContext } from "../../../src/sources/source.ts";
+import { eventually, ROOT } from "../../_helpers.ts";
+
+const FIXTURES = join(ROOT, "test/fixtures");
+const FAKE = join(FIXTURES, "nvidia-smi");
+const INTERVAL = 40;
+
+type Ev = { ts: number; event_type: string; entity_id: string; pid?: number; value: string };
+
+interface Recorder {
+  ctx: SourceContext;
+  events: Ev[];
+  ups: boolean[];
+  restarts: number;
+  logs: { type: string; msg: string }[];
+  warns(): string[];
+}
+
+function recorder(): Recorder {
+  const rec: Recorder = {
+    ctx: undefined as unknown as SourceContext,
+    events: [],
+    ups: [],
+    restarts: 0,
+    logs: [],
+    warns: () => rec.logs.filter((l) => l.type === "warn").map((l) => l.msg),
+  };
+  const log = createConsola({
+    level: 5,
+    reporters: [{ log: (o: LogObject) => void rec.logs.push({ type: o.type, msg: o.args.map(String).join(" ") }) }],
+  });
+  rec.ctx = {
+    push: () => undefined,
+    end: () => {},
+    processes: () => [],
+    emit: (e) => void rec.events.push(e as Ev),
+    setUp: (up) => void rec.ups.push(up),
+    restarted: () => void rec.restarts++,
+    log,
+  };
+  return rec;
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), "xctl-smi-"));
+const pidEvents = (r: Recorder, pid: number) => r.events.filter((e) => e.pid === pid && e.event_type.startsWith("compute."));
+const gpuSamples = (r: Recorder, entity: string, type = "compute.mem") =>
+  r.events.filter((e) => e.entity_id === entity && e.event_type === type && e.pid === undefined);
+
+describe("NvidiaSmiSource against the stand-in nvidia-smi", () => {
+  let source: NvidiaSmiSource | null = null;
+  const dirs: string[] = [];
+  const run = (rec: Recorder, opts: NvidiaSmiOptions) => {
+    source = new NvidiaSmiSource({ intervalMs: INTERVAL, backoff: { initialMs: 10, maxMs: 40 }, ...opts });
+    source.start(rec.ctx);
+    return source;
+  };
+  const dir = () => {
+    const d = tmp();
+    dirs.push(d);
+    return d;
+  };
+  afterEach(async () => {
+    await source?.stop();
+    source = null;
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it("finds nvidia-smi on PATH and gives each compute process pid events on its GPU", async () => {
+    const rec = recorder();
+    const env = { ...process.env, PATH: `${FIXTURES}${delimiter}${process.env.PATH ?? ""}`, FAKE_SMI_PID1: "51001", FAKE_SMI_PID2: "51002" };
+    const s = run(rec, { env });
+    assert.equal(s.name, "nvidia-smi");
+    await eventually(() => pidEvents(rec, 51001).length >= 2 && pidEvents(rec, 51002).length >= 2, 10_000, "pid events");
+
+    assert.deepEqual(new Set(pidEvents(rec, 51001).map((e) => e.entity_id)), new Set(["gpu-00"]));
+    assert.deepEqual(new Set(pidEvents(rec, 51002).map((e) => e.entity_id)), new Set(["gpu-01"]));
+    // GPU-level figures, without pid: util as printed, mem as percent of total.
+    const util0 = gpuSamples(rec, "gpu-00", "compute.util").map((e) => Number(e.value));
+    assert.ok(util0.length >= 2 && util0.every((v) => v >= 80 && v <= 89), String(util0));
+    assert.ok(gpuSamples(rec, "gpu-01").every((e) => e.value === "25.1"));
+    assert.ok(gpuSamples(rec, "gpu-00").every((e) => Number(e.value) >= 75.3 && Number(e.value) < 77));
+    for (const e of rec.events) {
+      assert.ok(Number.isInteger(e.ts) && e.ts > 0);
+      assert.equal(typeof e.value, "string");
+    }
+    assert.ok(!rec.events.some((e) => e.event_type === "process.state" || e.event_type === "error.hw"));
+    assert.deepEqual(rec.ups, [true]);
+    assert.equal(rec.restarts, 0);
+    assert.deepEqual(rec.warns(), []);
+  });
+
+  it("reports exit when a compute process disappears, and sees it come back", async () => {
+    const rec = recorder();
+    const gone = join(dir(), "gone");
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_SMI_GONE_FILE: gone } });
+    await eventually(() => pidEvents(rec, 4343).length > 0, 10_000, "pid 4343");
+    writeFileSync(gone, "");
+    const exit = await eventually(
+      () => rec.events.findIndex((e) => e.event_type === "process.state") + 1,
+      10_000,
+      "an exit",
+    );
+    const after = rec.events.slice(exit - 1);
+    assert.deepEqual(after[0], { ts: after[0]!.ts, event_type: "process.state", entity_id: "gpu-01", pid: 4343, value: "exit" });
+    await eventually(() => pidEvents(rec, 4242).some((e) => rec.events.indexOf(e) >= exit), 10_000, "a later snapshot");
+    assert.ok(!rec.events.slice(exit).some((e) => e.pid === 4343), "no event for the exited pid");
+    assert.equal(rec.events.filter((e) => e.event_type === "process.state").length, 1);
+
+    rmSync(gone);
+    await eventually(() => pidEvents(rec, 4343).some((e) => rec.events.indexOf(e) >= exit), 10_000, "pid 4343 again");
+  });
+
+  it("skips [N/A] and [Not Supported] fields", async () => {
+    const rec = recorder();
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_SMI_NA: "1", FAKE_SMI_TEMP1: "99" } });
+    await eventually(() => pidEvents(rec, 4343).length >= 3, 10_000, "snapshots");
+
+    const gpu1 = rec.events.filter((e) => e.entity_id === "gpu-01");
+    assert.deepEqual(new Set(gpu1.map((e) => e.event_type)), new Set(["compute.mem"]), "util, temperature and ECC of gpu-01 are [N/A]");
+    assert.ok(pidEvents(rec, 4343).every((e) => e.event_type === "compute.mem" && e.value === "25.1"));
+    assert.ok(gpuSamples(rec, "gpu-00", "compute.util").length > 0, "gpu-00 still reports util");
+    for (const e of rec.events.filter((e) => e.event_type.startsWith("compute."))) {
+      assert.ok(Number.isFinite(Number(e.value)), `${e.event_type} ${e.value}`);
+    }
+  });
+
+  it("reports ECC errors and heat once each, not on every sample", async () => {
+    const rec = recorder();
+    run(rec, { command: FAKE, tempThreshold: 90, env: { ...process.env, FAKE_SMI_ECC_AFTER: "2", FAKE_SMI_TEMP1: "95" } });
+    await eventually(() => gpuSamples(rec, "gpu-00").length >= 8, 10_000, "8 samples");
+    const hw = rec.events.filter((e) => e.event_type === "error.hw").map((e) => `${e.entity_id} ${e.value}`);
+    assert.deepEqual(hw.sort(), ["gpu-00 ECC_UNCORRECTED count=2", "gpu-01 TEMP_HIGH temp=95"]);
+  });
+
+  it("says once that nvidia-smi is missing, shows down, and keeps retrying", async () => {
+    const rec = recorder();
+    run(rec, { env: { ...process.env, PATH: dir() } });
+    await eventually(() => rec.restarts >= 3, 10_000, "3 restarts");
+    assert.deepEqual(rec.ups, [false]);
+    assert.equal(rec.warns().length, 1);
+    assert.match(rec.warns()[0]!, /nvidia-smi not found on PATH/);
+    assert.deepEqual(rec.events, []);
+  });
+
+  it("says once that nvidia-smi fails, retries, and comes back up when it works", async () => {
+    const rec = recorder();
+    const fail = join(dir(), "fail");
+    writeFileSync(fail, "");
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_SMI_FAIL_FILE: fail } });
+    await eventually(() => rec.restarts >= 3, 10_000, "3 restarts");
+    assert.deepEqual(rec.ups, [false]);
+    assert.equal(rec.warns().length, 1);
+    assert.match(rec.warns()[0]!, /code 9.*couldn't communicate with the NVIDIA driver/);
+
+    rmSync(fail);
+    await eventually(() => rec.ups.at(-1) === true, 10_000, "up again");
+    assert.deepEqual(rec.ups, [false, true]);
+    assert.equal(rec.warns().length, 1);
+    assert.ok(rec.logs.some((l) => l.type === "info" && /answering again/.test(l.msg)));
+    await eventually(() => pidEvents(rec, 4242).length > 0, 10_000, "pid events after recovery");
+  });
+
+  it("kills and restarts an nvidia-smi that prints nothing", async () => {
+    const rec = recorder();
+    run(rec, { command: FAKE, stallMs: 150, env: { ...process.env, FAKE_SMI_SILENT: "1" } });
+    await eventually(() => rec.restarts >= 2, 10_000, "2 restarts");
+    assert.deepEqual(rec.ups, [false]);
+    assert.equal(rec.warns().length, 1);
+    assert.match(rec.warns()[0]!, /printed nothing for 150 ms/);
+  });
+
+  it("stop() kills and reaps the looping nvidia-smi", async () => {
+    const rec = recorder();
+    const pidfile = join(dir(), "pid");
+    const s = run(rec, { command: FAKE, env: { ...process.env, FAKE_SMI_PIDFILE: pidfile } });
+    await eventually(() => existsSync(pidfile) && rec.events.length > 0, 10_000, "a running child");
+    const pid = Number(readFileSync(pidfile, "utf8"));
+    assert.ok(pid > 0 && _alive(pid));
+    await s.stop();
+    assert.equal(_alive(pid), false, "child still alive after stop()");
+    const n = rec.events.length;
+    await s.stop(); // idempotent
+    assert.equal(rec.events.length, n);
+  });
+});
+
+function _alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,86 @@
+// From nvidia-smi samples to events: GPU figures, consumes-making pid events, exits, and
+// hardware errors on change only. The clock is passed in, so no test waits.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { GpuSample } from "../../../src/sources/nvidia-smi/csv.ts";
+import { gpuEntity, NvidiaSmiTracker } from "../../../src/sources/nvidia-smi/tracker.ts";
+
+const gpu0: GpuSample = { index: 0, uuid: "GPU-a", busId: "0:18:00.0", util: 85, memUsed: 61440, memTotal: 81559, temp: 45, eccUncorrected: 0 };
+const gpu1: GpuSample = { index: 1, uuid: "GPU-b", busId: "0:3b:00.0", util: 35, memUsed: 20480, memTotal: 81559, temp: 41, eccUncorrected: 0 };
+
+describe("NvidiaSmiTracker", () => {
+  it("names GPUs gpu-NN", () => {
+    assert.equal(gpuEntity(0), "gpu-00");
+    assert.equal(gpuEntity(7), "gpu-07");
+    assert.equal(gpuEntity(12), "gpu-12");
+  });
+
+  it("emits util and mem percent per GPU, without pid", () => {
+    const t = new NvidiaSmiTracker();
+    assert.deepEqual(t.gpu(gpu0, 1000), [
+      { ts: 1000, event_type: "compute.util", entity_id: "gpu-00", value: "85" },
+      { ts: 1000, event_type: "compute.mem", entity_id: "gpu-00", value: "75.3" },
+    ]);
+    assert.deepEqual(t.gpu({ index: 1 }, 1000), []);
+  });
+
+  it("gives each compute process a pid event on its GPU, matched by uuid or bus id", () => {
+    const t = new NvidiaSmiTracker();
+    t.gpu(gpu0, 1);
+    t.gpu({ ...gpu1, util: undefined }, 1);
+    const out = t.apps([{ pid: 10, gpuUuid: "GPU-a" }, { pid: 11, gpuBusId: "0:3b:00.0" }, { pid: 12, gpuUuid: "GPU-unknown" }], 2);
+    assert.deepEqual(out, [
+      { ts: 2, event_type: "compute.util", entity_id: "gpu-00", pid: 10, value: "85" },
+      // no util on gpu-01: the GPU's mem percent carries the pid instead
+      { ts: 2, event_type: "compute.mem", entity_id: "gpu-01", pid: 11, value: "25.1" },
+    ]);
+  });
+
+  it("reports exit once when a process leaves every GPU", () => {
+    const t = new NvidiaSmiTracker();
+    t.gpu(gpu0, 1);
+    t.gpu(gpu1, 1);
+    t.apps([{ pid: 10, gpuUuid: "GPU-a" }, { pid: 11, gpuUuid: "GPU-b" }, { pid: 11, gpuUuid: "GPU-a" }], 2);
+    const moved = t.apps([{ pid: 10, gpuUuid: "GPU-a" }, { pid: 11, gpuUuid: "GPU-a" }], 3);
+    assert.equal(moved.filter((e) => e.event_type === "process.state").length, 0);
+    const gone = t.apps([{ pid: 10, gpuUuid: "GPU-a" }], 4);
+    assert.deepEqual(gone.filter((e) => e.event_type === "process.state"), [
+      { ts: 4, event_type: "process.state", entity_id: "gpu-00", pid: 11, value: "exit" },
+    ]);
+    const empty = t.apps([], 5);
+    assert.deepEqual(empty, [{ ts: 5, event_type: "process.state", entity_id: "gpu-00", pid: 10, value: "exit" }]);
+    assert.deepEqual(t.apps([], 6), []);
+  });
+
+  it("reports uncorrected ECC errors when the count rises, not on every sample", () => {
+    const t = new NvidiaSmiTracker();
+    const hw = (s: GpuSample, now: number) => t.gpu(s, now).filter((e) => e.event_type === "error.hw").map((e) => e.value);
+    assert.deepEqual(hw(gpu0, 1), []);
+    assert.deepEqual(hw({ ...gpu0, eccUncorrected: 2 }, 2), ["ECC_UNCORRECTED count=2"]);
+    assert.deepEqual(hw({ ...gpu0, eccUncorrected: 2 }, 3), []);
+    assert.deepEqual(hw({ ...gpu0, eccUncorrected: undefined }, 4), []);
+    assert.deepEqual(hw({ ...gpu0, eccUncorrected: 3 }, 5), ["ECC_UNCORRECTED count=3"]);
+    assert.deepEqual(hw({ ...gpu0, eccUncorrected: 0 }, 6), []); // driver reload resets it
+    assert.deepEqual(hw({ ...gpu0, eccUncorrected: 1 }, 7), ["ECC_UNCORRECTED count=1"]);
+  });
+
+  it("reports a count already above zero at the first sample", () => {
+    const t = new NvidiaSmiTracker();
+    assert.deepEqual(t.gpu({ index: 2, eccUncorrected: 4 }, 1), [
+      { ts: 1, event_type: "error.hw", entity_id: "gpu-02", value: "ECC_UNCORRECTED count=4" },
+    ]);
+  });
+
+  it("reports high temperature on crossing and at most once a minute while it stays high", () => {
+    const t = new NvidiaSmiTracker({ tempThreshold: 90 });
+    const hw = (temp: number, now: number) =>
+      t.gpu({ index: 0, temp }, now).filter((e) => e.event_type === "error.hw").map((e) => e.value);
+    assert.deepEqual(hw(90, 0), []);
+    assert.deepEqual(hw(91, 1_000), ["TEMP_HIGH temp=91"]);
+    assert.deepEqual(hw(95, 2_000), []);
+    assert.deepEqual(hw(95, 60_999), []);
+    assert.deepEqual(hw(96, 61_000), ["TEMP_HIGH temp=96"]);
+    assert.deepEqual(hw(80, 62_000), []);
+    assert.deepEqual(hw(92, 63_000), ["TEMP_HIGH temp=92"]);
+  });
+});

@@ -1,0 +1,283 @@
+// builtin:procfs: the /proc parsers on strings, rounds on the fixture tree rewritten between
+// them through a real graph (exits, zombies, D waits and what they wait on, job ids), and two
+// rounds on this machine's /proc.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { whyView } from "../../src/graph/views.ts";
+import { jobFromCgroup, mountOf, nfsServer, parseMountinfo, slurmJobFromEnviron, statState } from "../../src/sources/procfs/parse.ts";
+import { ProcfsSource } from "../../src/sources/procfs/index.ts";
+import { ProcReader } from "../../src/sources/procfs/read.ts";
+import { harness, hostTree, testClock, type Harness, type HostTree } from "./_host-kit.ts";
+
+const STAT_TAIL = " 4100 4444 4444 0 -1 4194560 512034 0 14 0 81244 10311 0 0 20 0 41 0 2318844 82124513280 1250122 18446744073709551615 1 1 0 0 0 0 0 16781312 17642 0 0 0 17 12 0 0 0 0 0\n";
+const stat = (pid: number, comm: string, state: string) => `${pid} (${comm}) ${state}${STAT_TAIL}`;
+
+describe("procfs parsers", () => {
+  it("takes the state after the last parenthesis, whatever the command name holds", () => {
+    assert.equal(statState(stat(7, "python3", "D")), "D");
+    assert.equal(statState(stat(7, "a) Z (b", "S")), "S");
+    assert.equal(statState(stat(7, "", "Z")), "Z");
+    assert.equal(statState("7 (x"), null);
+    assert.equal(statState(""), null);
+  });
+
+  it("finds SLURM_JOB_ID in a NUL-separated environment, not in a longer name or a bad value", () => {
+    assert.equal(slurmJobFromEnviron("PATH=/bin\0SLURM_JOB_ID=7001\0SLURM_PROCID=3\0"), "7001");
+    assert.equal(slurmJobFromEnviron("XSLURM_JOB_ID=1\0SLURM_JOB_IDX=2\0"), null);
+    assert.equal(slurmJobFromEnviron("SLURM_JOB_ID=\0"), null);
+    assert.equal(slurmJobFromEnviron("SLURM_JOB_ID=1;rm -rf\0"), null);
+  });
+
+  it("reads a Slurm job or a pod from cgroup v1 and v2 paths", () => {
+    assert.equal(jobFromCgroup("0::/system.slice/slurmstepd.scope/job_7001/step_0/user/task_0\n"), "7001");
+    assert.equal(jobFromCgroup("12:pids:/slurm/uid_1000/job_7002/step_0/task_1\n1:name=systemd:/system.slice/slurmd.service\n"), "7002");
+    assert.equal(
+      jobFromCgroup("0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1b4e8c7a_2f3d_4e5b_9a6c_0d1e2f3a4b5c.slice/cri-containerd-8f2b.scope\n"),
+      "pod-1b4e8c7a-2f3d-4e5b-9a6c-0d1e2f3a4b5c",
+    );
+    assert.equal(jobFromCgroup("11:memory:/kubepods/besteffort/pod0a1b2c3d-0000-4111-8222-333344445555/4f1e2d\n"), "pod-0a1b2c3d-0000-4111-8222-333344445555");
+    assert.equal(jobFromCgroup("0::/user.slice/user-1000.slice/session-3.scope\n"), null);
+    assert.equal(jobFromCgroup("0::/system.slice/job_runner.service/job_12\n"), null, "job_N outside a slurm path is not a Slurm job");
+  });
+
+  it("parses mountinfo (escapes, optional fields) and finds the mount of a path", () => {
+    const m = parseMountinfo(readFileSync(new URL("../fixtures/host/proc/4242/mountinfo", import.meta.url), "utf8"));
+    assert.equal(m.length, 8);
+    assert.deepEqual(m[5], { dev: "0:45", mountPoint: "/mnt/datasets", fsType: "nfs4", source: "fileserver-01:/export/datasets" });
+    assert.equal(m[7].mountPoint, "/mnt/check points");
+    assert.equal(mountOf("/scratch/data/x.bin", m)?.dev, "259:3");
+    assert.equal(mountOf("/scratchpad/x", m)?.dev, "259:1", "a prefix that is not a path component does not count");
+    assert.equal(mountOf("/mnt/check points/a", m)?.mountPoint, "/mnt/check points");
+    assert.equal(mountOf("/etc/hosts", m)?.mountPoint, "/");
+    assert.equal(nfsServer("fileserver-01:/export/datasets"), "fileserver-01");
+    assert.equal(nfsServer("[fd00::10]:/export"), "fd00::10");
+    assert.equal(nfsServer("/dev/nvme0n1"), null);
+  });
+});
+
+interface Rig {
+  tree: HostTree;
+  h: Harness;
+  src: ProcfsSource;
+  round(): Promise<string[]>;
+}
+
+async function rig(fn: (r: Rig) => Promise<void>): Promise<void> {
+  const tree = hostTree();
+  const h = harness("procfs");
+  const clock = testClock();
+  const src = new ProcfsSource({ host: { procfs: tree.procfs, sysfs: tree.sysfs }, clock: clock.now });
+  src.attach(h.ctx);
+  let first = true;
+  const round = async () => {
+    if (!first) clock.advance(15_000);
+    first = false;
+    await src.runOnce();
+    h.exporter.graph.cleanup(Date.now());
+    return h.take().map((e) => `${e.event_type} ${e.entity_id} pid=${e.pid} ${e.job_id ? `job=${e.job_id} ` : ""}${e.value}`);
+  };
+  try {
+    await fn({ tree, h, src, round });
+  } finally {
+    tree.close();
+  }
+}
+
+const start = (pid: number, job?: string) => ({ event_type: "process.state", entity_id: `pid-${pid}`, pid, value: "start", ...(job ? { job_id: job } : {}) });
+
+describe("builtin:procfs rounds", () => {
+  it("ends vanished pids and zombies, and gives job ids from SLURM_JOB_ID, Slurm's cgroup and the pod's", async () => {
+    await rig(async ({ tree, h, round }) => {
+      h.feed(start(4242), start(4343), start(4444), start(4545), start(4646), start(99999), start(1, "init"));
+      h.feed({ event_type: "compute.util", entity_id: "gpu-0", pid: 4242, value: "97" });
+      assert.deepEqual((await round()).sort(), [
+        "intent.run pid-4242 pid=4242 job=7001 job_id from SLURM_JOB_ID",
+        "intent.run pid-4343 pid=4343 job=pod-1b4e8c7a-2f3d-4e5b-9a6c-0d1e2f3a4b5c job_id from pod-cgroup",
+        "intent.run pid-4444 pid=4444 job=7002 job_id from slurm-cgroup",
+        "intent.run pid-4545 pid=4545 job=7003 job_id from SLURM_JOB_ID",
+        "process.state pid-4646 pid=4646 zombie",
+        "process.state pid-99999 pid=99999 exit",
+      ]);
+      const g = h.exporter.graph;
+      assert.deepEqual([...g.processes.keys()].sort(), [1, 4242, 4343, 4444, 4545], "the zombie and the vanished pid left at cleanup");
+      assert.equal(g.processes.get(4242)?.jobId, "7001");
+      assert.equal(g.processes.get(4242)?.state, "running", "a job id changes no state");
+      assert.equal(g.processes.get(1)?.jobId, "init", "a job id the graph has is kept");
+      assert.equal(g.edges.consumes, 1);
+
+      // Nothing changed: nothing to say (job ids are looked up once per process).
+      assert.deepEqual(await round(), []);
+      // 4545 exits.
+      tree.remove("proc/4545");
+      assert.deepEqual(await round(), ["process.state pid-4545 pid=4545 exit"]);
+      assert.ok(!g.processes.has(4545));
+      assert.equal(g.activeProcesses, 4);
+    });
+  });
+
+  it("does not revive a process that ended meanwhile, nor touch one already ended", async () => {
+    await rig(async ({ h, round }) => {
+      h.feed(start(4242), start(4545), { event_type: "process.state", entity_id: "x", pid: 4343, value: "exit" });
+      h.feed({ event_type: "process.state", entity_id: "pid-4242", pid: 4242, value: "exit" });
+      const out = await round();
+      assert.deepEqual(out, ["intent.run pid-4545 pid=4545 job=7003 job_id from SLURM_JOB_ID"]);
+      assert.ok(!h.exporter.graph.processes.has(4242));
+    });
+  });
+
+  it("says a process stuck in D waits on the disk behind its open files, and lets it go when it wakes", async () => {
+    await rig(async ({ tree, h, round }) => {
+      h.feed(start(4444, "7002"));
+      await round();
+      tree.write("proc/4444/stat", stat(4444, "pt_data_worker", "D"));
+      assert.deepEqual(await round(), [], "first seen in D: not yet stuck");
+      assert.deepEqual(await round(), [], "15 s in D: still under the 30 s threshold");
+      assert.deepEqual(await round(), [
+        "process.state pid-4444 pid=4444 D",
+        "storage.qdepth nvme1n1 pid=4444 IO_WAIT D for 30s",
+      ]);
+      const g = h.exporter.graph;
+      assert.equal(g.edges.waits_on, 1);
+      const why = whyView(g, 4444)!;
+      assert.equal(why.state, "D");
+      assert.deepEqual(why.waits_on.map((w) => w.resource), ["nvme1n1"]);
+      assert.deepEqual(await round(), ["process.state pid-4444 pid=4444 D", "storage.qdepth nvme1n1 pid=4444 IO_WAIT D for 45s"], "repeated while stuck");
+      tree.write("proc/4444/stat", stat(4444, "pt_data_worker", "S"));
+      assert.deepEqual(await round(), ["process.state pid-4444 pid=4444 running"]);
+      assert.equal(g.processes.get(4444)?.state, "running");
+      assert.deepEqual(await round(), []);
+    });
+  });
+
+  it("leaves a process in D without its job until it wakes (its environ would wait on the same lock)", async () => {
+    await rig(async ({ tree, h, round }) => {
+      tree.write("proc/4242/stat", stat(4242, "python3", "D"));
+      h.feed(start(4242));
+      assert.deepEqual(await round(), []);
+      tree.write("proc/4242/stat", stat(4242, "python3", "R"));
+      assert.deepEqual(await round(), ["intent.run pid-4242 pid=4242 job=7001 job_id from SLURM_JOB_ID"]);
+    });
+  });
+
+  it("names the NFS server for a process waiting in RPC, the partition's disk, and no device when it cannot tell", async () => {
+    await rig(async ({ tree, h, round }) => {
+      h.feed(start(4343, "a"), start(4242, "b"), start(4444, "c"));
+      // A probe's own state says more than D: it is kept, and the wait is still said.
+      h.feed({ event_type: "process.state", entity_id: "pid-4444", pid: 4444, value: "checkpoint" });
+      await round();
+      tree.write("proc/4343/stat", stat(4343, "pt_main_thread", "D"));
+      tree.write("proc/4343/wchan", "rpc_wait_bit_killable");
+      // 4242: files on the root file system (a partition of nvme0n1) and on /scratch (nvme1n1).
+      tree.write("proc/4242/stat", stat(4242, "python3", "D"));
+      tree.link("proc/4242/fd/9", "/home/alice/run/log.txt");
+      tree.write("proc/4444/stat", stat(4444, "pt_data_worker", "D"));
+      await round();
+      await round();
+      const out = await round();
+      // Only nvme1n1 has I/O in flight in diskstats: 4242 waits on it.
+      assert.deepEqual(out.sort(), [
+        "process.state pid-4242 pid=4242 D",
+        "process.state pid-4343 pid=4343 D",
+        "storage.qdepth nfs-fileserver-01 pid=4343 IO_WAIT D for 30s",
+        "storage.qdepth nvme1n1 pid=4242 IO_WAIT D for 30s",
+        "storage.qdepth nvme1n1 pid=4444 IO_WAIT D for 30s",
+      ]);
+      assert.equal(h.exporter.graph.processes.get(4444)?.state, "checkpoint");
+      // Both disks busy: 4242's wait cannot be pinned on one, so no device is named for it.
+      tree.write("proc/diskstats", readFileSync(`${tree.procfs}/diskstats`, "utf8").replace(/(nvme0n1 (\d+ ){8})0 /, "$14 "));
+      const next = await round();
+      assert.ok(next.includes("process.state pid-4242 pid=4242 D"));
+      assert.ok(!next.some((l) => l.startsWith("storage.qdepth") && l.includes("pid=4242")), next.join("\n"));
+      // The partition maps to its disk: only a root-fs file open now.
+      tree.remove("proc/4242/fd/5");
+      const last = await round();
+      assert.ok(last.includes("storage.qdepth nvme0n1 pid=4242 IO_WAIT D for 60s"), last.join("\n"));
+    });
+  });
+
+  it("reports no exit when pids cannot be seen (pid 1 hidden: hidepid), and says so once", async () => {
+    await rig(async ({ tree, h, round }) => {
+      tree.remove("proc/1");
+      h.feed(start(99999, "x"), start(4646, "y"));
+      assert.deepEqual(await round(), ["process.state pid-4646 pid=4646 zombie"]);
+      assert.deepEqual(await round(), []);
+      assert.equal(h.logs.filter((l) => l.msg.includes("pid 1 is not visible")).length, 1);
+      assert.equal(h.exporter.graph.processes.get(99999)?.state, "running");
+    });
+  });
+});
+
+describe("builtin:procfs past its bound", () => {
+  it("reads maxPids processes a round, the others in the next rounds, and says so once", async () => {
+    const tree = hostTree();
+    try {
+      const h = harness("procfs");
+      const src = new ProcfsSource({ host: { procfs: tree.procfs, sysfs: tree.sysfs }, maxPids: 2 });
+      src.attach(h.ctx);
+      h.feed(start(99997, "a"), start(99998, "b"), start(99999, "c"));
+      const exits: number[][] = [];
+      for (let i = 0; i < 2; i++) {
+        await src.runOnce();
+        exits.push(h.take().map((e) => e.pid as number).sort());
+      }
+      assert.deepEqual(exits, [[99997, 99998], [99999]]);
+      assert.equal(h.logs.filter((l) => l.msg.includes("3 processes in the graph: reading 2 a round")).length, 1);
+    } finally {
+      tree.close();
+    }
+  });
+});
+
+describe("builtin:procfs on this machine's /proc", () => {
+  it("ends a dead pid and says nothing false about a live one in two rounds", async () => {
+    const child = spawnSync("sh", ["-c", "echo $$"], { encoding: "utf8" });
+    const dead = Number(child.stdout.trim());
+    assert.ok(dead > 1);
+    const h = harness("procfs");
+    h.feed(start(process.pid), start(dead));
+    const src = new ProcfsSource({ host: { procfs: "/proc", sysfs: "/sys" }, intervalMs: 1000 });
+    src.attach(h.ctx);
+    await src.runOnce();
+    await src.runOnce();
+    const own = readFileSync(`/proc/${process.pid}/cgroup`, "utf8");
+    const envJob = process.env.SLURM_JOB_ID;
+    const expectJob = envJob ?? jobFromCgroup(own);
+    const got = h.take().map((e) => `${e.event_type} ${e.pid} ${e.value}`);
+    const want = [`process.state ${dead} exit`];
+    if (expectJob) want.push(`intent.run ${process.pid} job_id from ${envJob ? "SLURM_JOB_ID" : expectJob.startsWith("pod-") ? "pod-cgroup" : "slurm-cgroup"}`);
+    assert.deepEqual(got.sort(), want.sort());
+    assert.equal(h.exporter.graph.processes.get(process.pid)?.state, "running");
+  });
+
+  it("says of every process on this machine only what /proc confirms after the round", async () => {
+    const pids = readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number);
+    const h = harness("procfs");
+    h.feed(...pids.map((pid) => start(pid)));
+    const src = new ProcfsSource({ host: { procfs: "/proc", sysfs: "/sys" }, intervalMs: 1000 });
+    src.attach(h.ctx);
+    await src.runOnce();
+    await src.runOnce();
+    for (const e of h.take()) {
+      const pid = e.pid as number;
+      const now = (() => {
+        try {
+          return statState(readFileSync(`/proc/${pid}/stat`, "utf8"));
+        } catch {
+          return "gone";
+        }
+      })();
+      if (e.value === "exit") assert.equal(now, "gone", `pid ${pid} reported exited but is there`);
+      else if (e.value === "zombie") assert.ok(now === "Z" || now === "gone", `pid ${pid} reported a zombie, now ${now}`);
+      else assert.equal(e.event_type, "intent.run", JSON.stringify(e));
+    }
+  });
+
+  it("finds what this process's open files lie on without error: a real disk or nothing", async () => {
+    const reader = new ProcReader({ procfs: "/proc", sysfs: "/sys" }, () => {});
+    const dev = await reader.waitDevice(process.pid);
+    if (dev !== null) assert.ok(dev.startsWith("nfs-") || existsSync(`/sys/block/${dev}`), `${dev} is no disk of this machine`);
+    assert.equal(await reader.waitDevice(2 ** 22 + 1), null, "a pid that does not exist");
+  });
+});
