@@ -357,9 +357,10 @@ function _live(r: Results, p: (s?: string) => void, head: (cells: string[]) => v
     const shares = b.paced.map((q) => q.share);
     p(`The binary at a realistic rate: ${fmt.int(x.rate)} events/s of the busy-host file (time stamps set to now) written to \`--stdin\` every 10 ms as due, ` +
       `\`GET /metrics\` once a second, ${fmt.int(x.seconds)} s measured after 2 s of warm-up; CPU share of one core = the process's CPU time ` +
-      "(`/proc/PID/stat` utime + stime) over that span. Median of the runs, each run listed.");
+      "(`/proc/PID/stat` utime + stime) over that span. The exporter runs as installed (`--collectors auto`: the host collectors whose " +
+      "sources this machine has run too, and their events count among those accepted). Median of the runs, each run listed.");
     p();
-    head(["events/s", "scrapes/s", "CPU share of one core (median)", "each run", "CPU µs per event (scrapes and idle work included)", "events written / accepted"]);
+    head(["events/s", "scrapes/s", "CPU share of one core (median)", "each run", "CPU µs per event (scrapes and idle work included)", "events written, accepted (all sources)"]);
     const med = median(shares);
     row([
       fmt.int(x.rate),
@@ -367,7 +368,7 @@ function _live(r: Results, p: (s?: string) => void, head: (cells: string[]) => v
       `${fmt.f(100 * med, 1)}%`,
       shares.map((v) => `${fmt.f(100 * v, 1)}%`).join(", "),
       fmt.f((med * 1e6) / x.rate, 1),
-      b.paced.map((q) => `${fmt.int(q.written)} / ${fmt.int(q.accepted)}`).join(", "),
+      b.paced.map((q) => `${fmt.int(q.written)}, ${fmt.int(q.accepted)}`).join("; "),
     ]);
     p();
   }
