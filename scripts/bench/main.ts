@@ -3,8 +3,9 @@
 // this machine's noise is not), BENCH_EVENTS (1000000), BENCH_SEED (42),
 // BENCH_WRK_SECONDS (4), BENCH_WRK_CONNECTIONS (4), BENCH_STARTS (7), BENCH_ENGINE_RUNS (1000),
 // BENCH_TARGETS (binary,bun,deno,node), BENCH_OUT (BENCHMARKS.md), BENCH_PACED_RATE (10000),
-// BENCH_PACED_SECONDS (20), BENCH_FLOOD_REQUESTS (500). `--report-only` re-renders
-// BENCHMARKS.md from .bench/results.json without measuring.
+// BENCH_PACED_SECONDS (20), BENCH_FLOOD_REQUESTS (500), BENCH_BINARY (another build to measure
+// as the binary). `--report-only` re-renders BENCHMARKS.md from .bench/results.json without
+// measuring.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
