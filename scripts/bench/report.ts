@@ -340,8 +340,10 @@ export function renderReport(r: Results): string {
   p("BENCH_RUNS=5 BENCH_TARGETS=binary npm run bench   # more runs, the binary only");
   p("```");
   p();
-  p("Event files are cached under `.bench/` by seed and size. `scripts/bench/stages.ts FILE` splits ingest time by pipeline stage " +
-    "and `scripts/bench/profile-top.ts` summarises a `--cpu-prof` profile, for finding what to fix.");
+  p("Event files are cached under `.bench/` by seed, size and shape (`scripts/bench/gen.ts --shape random` writes the random-placement one). " +
+    "`scripts/bench/stages.ts FILE` splits ingest time by pipeline stage, `scripts/bench/profile-top.ts` summarises a `--cpu-prof` profile, " +
+    "and `scripts/bench/ab.sh REV N FILE` compares the replay CPU of another revision's source with the working tree's, for finding what to fix; " +
+    "`BENCH_BINARY=PATH npm run bench` measures another build as the binary.");
   p();
   return L.join("\n");
 }
