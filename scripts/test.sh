@@ -1,30 +1,100 @@
 #!/usr/bin/env bash
 # The whole test suite: type check, the tests under Node, Bun and Deno, then the compiled
 # binary built and tested as a GPU host would run it. `npm test` runs this.
-set -euo pipefail
+# Each stage's full output goes to .test-logs/<stage>.log; the terminal gets one summary line
+# per stage (and the failures of a failing stage), then the total as `N passed, N failed`.
+# Colours only on a terminal: NO_COLOR=1 for every runner otherwise.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n== %s\n' "$*"; }
+[ -t 1 ] || export NO_COLOR=1
+logs=.test-logs
+rm -rf "$logs" && mkdir -p "$logs"
 mapfile -t files < <(find test -name '*.test.ts' -not -path 'test/binary/*' | sort)
 rel=("${files[@]/#/./}")
 
-step "type check (tsc)"
-node_modules/.bin/tsc -p .
+total_pass=0
+total_fail=0
 
-step "Bun $(node_modules/.bin/bun --version)"
-node_modules/.bin/bun test --timeout 60000 "${rel[@]}"
+# record NAME PASSED FAILED STATUS LOG: records one stage's counts (a runner that exits non-zero
+# with no failure counted, such as a crash, counts as one failure).
+record() {
+  local name=$1 pass=${2:-0} fail=${3:-0} status=$4 log=$5
+  if [ "$status" -ne 0 ] && [ "$fail" -eq 0 ]; then fail=1; fi
+  total_pass=$((total_pass + pass))
+  total_fail=$((total_fail + fail))
+  local line
+  line=$(printf '%-28s %6d passed, %d failed' "$name" "$pass" "$fail")
+  echo "$line"
+  if [ "$fail" -gt 0 ]; then
+    echo "  --- failures in $log (the whole output is there):"
+    if grep -qE '^ *not ok |\.\.\. FAILED|^\(fail\)|error TS[0-9]+' "$log"; then
+      grep -E -A12 '^ *not ok |\.\.\. FAILED|^\(fail\)|error TS[0-9]+' "$log" | head -n 60 | sed 's/^/  | /'
+    else
+      tail -n 20 "$log" | sed 's/^/  | /'
+    fi
+  fi
+}
 
-step "Deno $(node_modules/.bin/deno --version | head -1 | cut -d' ' -f2)"
-node_modules/.bin/deno test -A --quiet "${files[@]}"
+# Counts from the last summary a runner printed.
+node_counts() { # node:test TAP: "# pass N" / "# fail N"
+  local p f
+  p=$(grep -E '^# pass [0-9]+' "$1" | tail -1 | awk '{print $3}')
+  f=$(grep -E '^# fail [0-9]+' "$1" | tail -1 | awk '{print $3}')
+  echo "${p:-0} ${f:-0}"
+}
+bun_counts() { # bun test: " N pass" / " N fail"
+  local p f
+  p=$(grep -E '^ *[0-9]+ pass$' "$1" | tail -1 | awk '{print $1}')
+  f=$(grep -E '^ *[0-9]+ fail$' "$1" | tail -1 | awk '{print $1}')
+  echo "${p:-0} ${f:-0}"
+}
+deno_counts() { # deno test's per-test lines: leaves only (a describe's closing line is not a test)
+  awk '
+    / \.\.\.$/ { open[$0] = 1; next }
+    / \.\.\. (ok|FAILED|ignored)/ {
+      head = $0; sub(/ \.\.\. (ok|FAILED|ignored).*/, " ...", head)
+      if (head in open) { delete open[head]; next }
+      if ($0 ~ / \.\.\. ok/) p++; else if ($0 ~ / \.\.\. FAILED/) f++
+    }
+    END { print p + 0, f + 0 }' "$1"
+}
 
-step "Node $(node --version)"
-node --import tsx --test --test-concurrency=2 "${files[@]}"
+echo "== xctl-exporter test suite (logs in $logs/)"
 
-step "build the linux-x64 binary"
-bash scripts/build.sh linux-x64
+node_modules/.bin/tsc -p . >"$logs/tsc.log" 2>&1
+st=$?
+record tsc "$([ $st -eq 0 ] && echo 1 || echo 0)" "$([ $st -eq 0 ] && echo 0 || echo 1)" $st "$logs/tsc.log"
+
+node_modules/.bin/bun test --timeout 60000 "${rel[@]}" >"$logs/bun.log" 2>&1
+st=$?
+read -r p f < <(bun_counts "$logs/bun.log")
+record "bun $(node_modules/.bin/bun --version)" "$p" "$f" $st "$logs/bun.log"
+
+deno_version=$(node_modules/.bin/deno --version | head -1 | cut -d' ' -f2)
+node_modules/.bin/deno test -A --quiet "${files[@]}" >"$logs/deno.log" 2>&1
+st=$?
+read -r p f < <(deno_counts "$logs/deno.log")
+record "deno $deno_version" "$p" "$f" $st "$logs/deno.log"
+
+node --import tsx --test --test-reporter=tap --test-concurrency=2 "${files[@]}" >"$logs/node.log" 2>&1
+st=$?
+read -r p f < <(node_counts "$logs/node.log")
+record "node $(node --version)" "$p" "$f" $st "$logs/node.log"
+
+bash scripts/build.sh linux-x64 >"$logs/build.log" 2>&1
+st=$?
+record build "$([ $st -eq 0 ] && echo 1 || echo 0)" 0 $st "$logs/build.log"
 
 # The binary's own tests, and the command-line tests again with the binary in place of the
 # source: what a GPU host runs is what is tested.
-step "compiled binary"
-XCTL_BINARY="$PWD/dist/xctl-exporter-linux-x64" node --import tsx --test --test-concurrency=2 test/binary/*.test.ts test/cli/*.test.ts \
-  test/diagnosis/cli-http.test.ts test/http/stream.test.ts
+if [ $st -eq 0 ]; then
+  XCTL_BINARY="$PWD/dist/xctl-exporter-linux-x64" node --import tsx --test --test-reporter=tap --test-concurrency=2 \
+    test/binary/*.test.ts test/cli/*.test.ts test/diagnosis/cli-http.test.ts test/http/stream.test.ts >"$logs/binary.log" 2>&1
+  st=$?
+  read -r p f < <(node_counts "$logs/binary.log")
+  record binary "$p" "$f" $st "$logs/binary.log"
+fi
+
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]

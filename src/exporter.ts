@@ -4,7 +4,7 @@ import type { ConsolaInstance } from "consola";
 import { EventCounters } from "./events/counters.ts";
 import { EventHub } from "./events/hub.ts";
 import { LineFramer } from "./events/lines.ts";
-import { parseLine, validateEvent } from "./events/parse.ts";
+import { describeRejection, parseLine, validateEvent } from "./events/parse.ts";
 import { EventScanner } from "./events/scan.ts";
 import {
   DEFAULT_MAX_LINE_BYTES,
@@ -132,7 +132,7 @@ export class Exporter {
     }
     if (rl.logged < 5) {
       rl.logged++;
-      this.log.warn(`rejected event from ${source}: ${reason}${sample ? `: ${sample.slice(0, 120)}` : ""}`);
+      this.log.warn(`rejected event from ${source}: ${describeRejection(reason, sample)}${sample ? `: ${sample.slice(0, 120)}` : ""}`);
     } else rl.suppressed++;
   }
 

@@ -1,17 +1,30 @@
-// The HTTP client behind `ps` and `why`: one GET against a running exporter, with basic auth
-// from the flags or the URL, and one clear line for every way it can fail.
-import { XctlError } from "../errors.ts";
+// The HTTP client behind `ps`, `why` and `status`: one GET against a running exporter, with
+// basic auth from the flags or the URL, TLS options, and one clear line for every way it can
+// fail. Without --url (or XCTL_URL) it finds the service from the same XCTL_* settings the
+// service reads (XCTL_PORT, XCTL_HOST, XCTL_WEB_CONFIG's TLS), so with the service's
+// environment file sourced, `ps` needs no flag.
+import { readFileSync } from "node:fs";
 import { Buffer } from "node:buffer";
+import { XctlError } from "../errors.ts";
+import { runtimeName } from "../runtime/detect.ts";
 import { UsageError } from "./errors.ts";
 import type { FlagDefs, FlagValues } from "./flags.ts";
+import { readPassword } from "./password.ts";
+import { describeErrno } from "./errno.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:9091";
 
 /** Flags shared by the client commands. */
 export const CLIENT_FLAGS: FlagDefs = {
-  url: { type: "string", default: DEFAULT_URL, description: "Base URL of the running exporter (credentials in it are used for basic auth)", valueHint: "url" },
-  user: { type: "string", description: "Basic auth user", valueHint: "name" },
+  url: {
+    type: "string",
+    description: "Base URL of the running exporter (default: from XCTL_HOST, XCTL_PORT and XCTL_WEB_CONFIG, else http://127.0.0.1:9091)",
+    valueHint: "url",
+  },
+  user: { type: "string", description: "Basic auth user (asks for the password on a terminal when --password is not given)", valueHint: "name" },
   password: { type: "string", description: "Basic auth password", valueHint: "password" },
+  "ca-file": { type: "string", description: "CA certificate (PEM) that signed the exporter's certificate", valueHint: "file" },
+  insecure: { type: "boolean", default: false, description: "Do not verify the exporter's TLS certificate" },
   json: { type: "boolean", default: false, description: "Print the API's JSON answer as is", env: false },
 };
 
@@ -36,11 +49,48 @@ export interface ClientOptions {
   url: string;
   user?: string;
   password?: string;
+  /** PEM text of a CA to trust. */
+  ca?: string;
+  insecure?: boolean;
   timeoutMs?: number;
 }
 
-export function clientFromFlags(v: FlagValues): Client {
-  return createClient({ url: v.url as string, user: v.user as string | undefined, password: v.password as string | undefined });
+/** The service's address from its own settings, as a client reaches it. */
+export function urlFromServiceEnv(env: Record<string, string | undefined> = process.env): string {
+  let host = env.XCTL_HOST?.trim() || "127.0.0.1";
+  if (host === "0.0.0.0") host = "127.0.0.1";
+  if (host === "::" || host === "[::]") host = "::1";
+  if (host.includes(":") && !host.startsWith("[")) host = `[${host}]`;
+  const port = env.XCTL_PORT?.trim() || "9091";
+  let scheme = "http";
+  const webConfig = env.XCTL_WEB_CONFIG?.trim();
+  if (webConfig) {
+    try {
+      // Only whether TLS is on matters here; the service validates the whole file.
+      if (/^\s*tls_server_config\s*:/m.test(readFileSync(webConfig, "utf8"))) scheme = "https";
+    } catch {
+      // Unreadable here (another user's file): try plain HTTP; a mismatch is explained then.
+    }
+  }
+  return `${scheme}://${host}:${port}`;
+}
+
+export async function clientFromFlags(v: FlagValues, env: Record<string, string | undefined> = process.env): Promise<Client> {
+  const url = (v.url as string | undefined) || urlFromServiceEnv(env);
+  let password = v.password as string | undefined;
+  const user = v.user as string | undefined;
+  if (user !== undefined && password === undefined) password = await readPassword(`Password for ${user}: `);
+  let ca: string | undefined;
+  const caFile = v["ca-file"] as string | undefined;
+  if (caFile) {
+    try {
+      ca = readFileSync(caFile, "utf8");
+    } catch (e) {
+      throw new UsageError(`--ca-file: cannot read ${caFile}: ${describeErrno(e)}`);
+    }
+    if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw new UsageError(`--ca-file: ${caFile} holds no PEM certificate`);
+  }
+  return createClient({ url, user, password, ca, insecure: v.insecure === true });
 }
 
 export function createClient(opts: ClientOptions): Client {
@@ -63,6 +113,7 @@ export function createClient(opts: ClientOptions): Client {
   if (!url.pathname.endsWith("/")) url.pathname += "/";
   const base = url.href.replace(/\/$/, "");
   const timeoutMs = opts.timeoutMs ?? 10_000;
+  const tls = url.protocol === "https:" && (opts.ca !== undefined || opts.insecure) ? { ca: opts.ca, insecure: opts.insecure === true } : undefined;
 
   return {
     base,
@@ -70,13 +121,22 @@ export function createClient(opts: ClientOptions): Client {
       const target = new URL(path.replace(/^\//, ""), url);
       let res: Response;
       try {
-        res = await fetch(target, { headers, signal: AbortSignal.timeout(timeoutMs) });
+        res = await _fetch(target, { headers, signal: AbortSignal.timeout(timeoutMs) }, tls);
       } catch (e) {
-        throw new ClientError(`cannot reach the exporter at ${base}: ${_why(e, timeoutMs)}`);
+        if (e instanceof XctlError) throw e;
+        throw new ClientError(`cannot reach the exporter at ${base}: ${_why(e, timeoutMs, url.protocol)}`);
       }
       const text = await res.text().catch(() => "");
       if (res.status === 401) {
-        throw new ClientError(`the exporter at ${base} wants credentials (401): give --user and --password, or put them in the URL`, 401);
+        throw new ClientError(
+          user !== undefined
+            ? `the exporter at ${base} refused the credentials of user "${user}" (401): check the user and password`
+            : `the exporter at ${base} wants credentials (401): give --user and --password, or put them in the URL`,
+          401,
+        );
+      }
+      if (res.status === 400 && url.protocol === "http:" && /https/i.test(text)) {
+        throw new ClientError(`the exporter at ${base} serves HTTPS: use --url ${base.replace(/^http:/, "https:")}`, 400);
       }
       if (!res.ok) {
         throw new ClientError(`${target.pathname} answered ${res.status}: ${_errorText(text) ?? res.statusText}`, res.status);
@@ -90,15 +150,55 @@ export function createClient(opts: ClientOptions): Client {
   };
 }
 
+interface _Tls {
+  ca?: string;
+  insecure: boolean;
+}
+
+declare const Deno: { createHttpClient(o: { caCerts?: string[] }): unknown };
+
+/** fetch, with a CA or without verification where asked; each runtime says that its own way. */
+async function _fetch(url: URL, init: RequestInit, tls: _Tls | undefined): Promise<Response> {
+  if (tls === undefined) return fetch(url, init);
+  if (runtimeName === "bun") return fetch(url, { ...init, tls: { ca: tls.ca, rejectUnauthorized: !tls.insecure } } as RequestInit);
+  if (runtimeName === "deno" && !tls.insecure) {
+    return fetch(url, { ...init, client: Deno.createHttpClient({ caCerts: tls.ca ? [tls.ca] : [] }) } as RequestInit);
+  }
+  return _nodeHttpsGet(url, init, tls);
+}
+
+async function _nodeHttpsGet(url: URL, init: RequestInit, tls: _Tls): Promise<Response> {
+  const { request } = await import("node:https");
+  return new Promise<Response>((resolve, reject) => {
+    const req = request(url, { method: "GET", headers: init.headers as Record<string, string>, ca: tls.ca, rejectUnauthorized: !tls.insecure, signal: init.signal ?? undefined }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve(new Response(Buffer.concat(chunks), { status: res.statusCode ?? 500, statusText: res.statusMessage })));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 /** Node, Bun and Deno each word a failed connection differently. */
-function _why(e: unknown, timeoutMs: number): string {
+function _why(e: unknown, timeoutMs: number, protocol: string): string {
   const err = e as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string } };
   const code = err?.cause?.code ?? err?.code ?? "";
   const text = `${err?.message ?? ""} ${err?.cause?.message ?? ""}`;
   if (err?.name === "TimeoutError" || err?.name === "AbortError") return `no answer within ${timeoutMs / 1000} s`;
   if (code === "ECONNREFUSED" || code === "ConnectionRefused" || /connection refused|ECONNREFUSED/i.test(text)) return "connection refused (is it running?)";
   if (code === "ENOTFOUND" || code === "EAI_AGAIN" || /failed to lookup|getaddrinfo|ENOTFOUND/i.test(text)) return "unknown host";
-  if (/certificate|self.signed|TLS|SSL/i.test(text) || /CERT|TLS|SSL/.test(code)) return `TLS failed: ${(err?.cause?.message ?? err?.message ?? "").trim()}`;
+  if (protocol === "https:" && /wrong version number|packet length too long|http request|record layer|unexpected eof|EPROTO|InvalidContentType|CorruptMessage/i.test(`${text} ${code}`)) {
+    return "it does not speak TLS here: use http://";
+  }
+  if (protocol === "http:" && /ECONNRESET|socket hang up|connection reset|closed unexpectedly|ConnectionClosed|other side closed|UND_ERR_SOCKET|invalid HTTP|HPE_|parse error/i.test(`${text} ${code}`)) {
+    return "no plain HTTP answer: if the exporter serves HTTPS, use https://";
+  }
+  if (/self.signed|unable to verify|UNABLE_TO_VERIFY|SELF_SIGNED|unknown ?issuer|UnknownIssuer|DEPTH_ZERO/i.test(`${text} ${code}`)) {
+    return `its TLS certificate is not trusted (${(err?.cause?.message ?? err?.message ?? "").trim()}): give --ca-file CA.pem, or --insecure`;
+  }
+  if (/certificate|TLS|SSL/i.test(text) || /CERT|TLS|SSL/.test(code)) return `TLS failed: ${(err?.cause?.message ?? err?.message ?? "").trim()}`;
   return (err?.cause?.message ?? err?.message ?? String(e)).trim();
 }
 

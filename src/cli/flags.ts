@@ -1,8 +1,11 @@
-// Flag definitions: one table drives parsing (strict: an unknown flag is an error), the
-// XCTL_* environment fallback and the --help text.
+// Flag definitions: one table drives parsing (strict: an unknown flag is an error, with a
+// suggestion), the XCTL_* environment fallback and the --help text. Each value remembers
+// where it came from, so an error names what the user actually set: `--max-nodes` or
+// `XCTL_MAX_NODES`.
 import type { ArgsDef } from "citty";
 import { parseArgs } from "node:util";
 import { UsageError } from "./errors.ts";
+import { suggest } from "./suggest.ts";
 
 export interface FlagDef {
   type: "string" | "boolean";
@@ -11,6 +14,8 @@ export interface FlagDef {
   /** May be given more than once (values collect in order). */
   multiple?: boolean;
   valueHint?: string;
+  /** One-letter form (`-o`). */
+  short?: string;
   /** Environment variable read when the flag is absent; default XCTL_<NAME>. */
   env?: string | false;
 }
@@ -18,9 +23,30 @@ export interface FlagDef {
 export type FlagDefs = Record<string, FlagDef>;
 export type FlagValues = Record<string, string | string[] | boolean | undefined>;
 
+/** Where each value came from: `--name`, `-o` or the variable's name. */
+const _origins = new WeakMap<FlagValues, Map<string, string>>();
+
 export function envName(flag: string, def: FlagDef): string | undefined {
   if (def.env === false) return undefined;
-  return def.env ?? "XCTL_" + flag.toUpperCase().replace(/-/g, "_");
+  return def.env ?? "XCTL_" + flag.toUpperCase().replace(/[-.]/g, "_");
+}
+
+/** How the user set `name`: `--name`, or `XCTL_NAME` when it came from the environment. */
+export function flagLabel(values: FlagValues, name: string): string {
+  return _origins.get(values)?.get(name) ?? `--${name}`;
+}
+
+/** Whether `name` was on the command line (`flag`), from its variable (`env`), or neither. */
+export function flagSource(values: FlagValues, name: string): "flag" | "env" | "default" {
+  const o = _origins.get(values)?.get(name);
+  return o === undefined ? "default" : o.startsWith("-") ? "flag" : "env";
+}
+
+/** Records that `name` was set by `label` (a flag alias such as --web.listen-address). */
+export function setFlagLabel(values: FlagValues, name: string, label: string): void {
+  let m = _origins.get(values);
+  if (m === undefined) _origins.set(values, (m = new Map()));
+  m.set(name, label);
 }
 
 /**
@@ -28,20 +54,29 @@ export function envName(flag: string, def: FlagDef): string | undefined {
  * Returns the values and the positionals. Throws UsageError on anything unknown or malformed.
  */
 export function parseFlags(defs: FlagDefs, argv: string[], env: Record<string, string | undefined> = process.env): { values: FlagValues; positionals: string[] } {
-  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {};
-  for (const [name, def] of Object.entries(defs)) options[name] = def.multiple ? { type: def.type, multiple: true } : { type: def.type };
+  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }> = {};
+  for (const [name, def] of Object.entries(defs)) {
+    options[name] = { type: def.type, ...(def.multiple ? { multiple: true } : {}), ...(def.short ? { short: def.short } : {}) };
+  }
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+    parsed = parseArgs({ args: _joinDashValues(defs, argv), options, strict: true, allowPositionals: true, tokens: true });
   } catch (e) {
     throw new UsageError(_describeParseError(e, defs));
   }
   const values: FlagValues = {};
+  const origins = new Map<string, string>();
+  _origins.set(values, origins);
+  // As typed: `-o` when the short form was used.
+  const typed = new Map<string, string>();
+  for (const t of parsed.tokens ?? []) if (t.kind === "option") typed.set(t.name, t.rawName);
   for (const [name, def] of Object.entries(defs)) {
     let v = parsed.values[name] as string | string[] | boolean | undefined;
+    if (v !== undefined) origins.set(name, typed.get(name) ?? `--${name}`);
     const envVar = envName(name, def);
     const fromEnv = envVar === undefined ? undefined : env[envVar];
     if (v === undefined && fromEnv !== undefined && fromEnv !== "") {
+      origins.set(name, envVar!);
       if (def.type === "boolean") v = _envBoolean(envVar!, fromEnv);
       else if (def.multiple) v = fromEnv.split("\n").map((s) => s.trim()).filter(Boolean);
       else v = fromEnv;
@@ -55,6 +90,19 @@ export function parseFlags(defs: FlagDefs, argv: string[], env: Record<string, s
   return { values, positionals: parsed.positionals };
 }
 
+/** `--port -1`: a string flag followed by a negative number takes it as its value. */
+function _joinDashValues(defs: FlagDefs, argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const name = a.startsWith("--") ? a.slice(2) : undefined;
+    if (name !== undefined && defs[name]?.type === "string" && i + 1 < argv.length && /^-\d/.test(argv[i + 1])) {
+      out.push(`${a}=${argv[++i]}`);
+    } else out.push(a);
+  }
+  return out;
+}
+
 /** The definitions in citty's format, for its usage renderer. */
 export function cittyArgs(defs: FlagDefs): ArgsDef {
   const out: ArgsDef = {};
@@ -63,8 +111,8 @@ export function cittyArgs(defs: FlagDefs): ArgsDef {
     const description = def.description + (envVar ? ` [${envVar}]` : "");
     out[name] =
       def.type === "boolean"
-        ? { type: "boolean", description }
-        : { type: "string", description, default: def.default as string | undefined, valueHint: def.valueHint };
+        ? { type: "boolean", description, ...(def.short ? { alias: def.short } : {}) }
+        : { type: "string", description, default: def.default as string | undefined, valueHint: def.valueHint, ...(def.short ? { alias: def.short } : {}) };
   }
   return out;
 }
@@ -81,11 +129,16 @@ function _describeParseError(e: unknown, defs: FlagDefs): string {
   const m = /'(-[^']*)'/.exec(err.message ?? "");
   const flag = m?.[1] ?? "";
   switch (err.code) {
-    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-      return `unknown flag ${flag.split("=")[0]} (see --help)`;
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION": {
+      const given = flag.split("=")[0];
+      const near = suggest(given.replace(/^--?/, ""), Object.keys(defs));
+      return `unknown flag ${given}${near ? ` (did you mean --${near}?)` : " (see --help)"}`;
+    }
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
       const name = flag.replace(/^--?/, "").split(" ")[0].split("=")[0];
-      return defs[name]?.type === "boolean" ? `--${name} takes no value` : `--${name} needs a value`;
+      const def = defs[name] ?? Object.entries(defs).find(([, d]) => d.short === name)?.[1];
+      const label = defs[name] ? `--${name}` : flag;
+      return def?.type === "boolean" ? `${label} takes no value` : `${label} needs a value`;
     }
     default:
       return err.message ?? String(e);

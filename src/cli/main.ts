@@ -1,76 +1,133 @@
-// The command tree. citty routes sub-commands and renders --help; each command parses its own
-// flags strictly (src/cli/flags.ts) so that an unknown flag is an error, not a silent no-op.
-import { defineCommand, renderUsage, runCommand, type CommandDef } from "citty";
-import { VERSION } from "../version.ts";
+// The command tree. Each command parses its own flags strictly (src/cli/flags.ts), so an
+// unknown flag is an error with a suggestion, not a silent no-op; help is rendered from the
+// same tables (src/cli/help.ts). Exit status: 0 success, 1 failure at run time, 2 bad usage
+// or configuration; always one line on stderr, through the logger once serve has one.
+import { currentLogger, LOG_LEVELS } from "../log.ts";
 import { UsageError, XctlError } from "./errors.ts";
-import { cittyArgs } from "./flags.ts";
+import { renderHelp, renderRootHelp, terminalStyle, versionText, type CommandHelp } from "./help.ts";
 import { runServe, SERVE_FLAGS } from "./serve.ts";
-import { replayCommand } from "./replay.ts";
-import { psCommand } from "./ps.ts";
-import { whyCommand } from "./why.ts";
-import { rulesCommand } from "./rules.ts";
+import { REPLAY_FLAGS, runReplay } from "./replay.ts";
+import { PS_FLAGS, runPs } from "./ps.ts";
+import { runStatus, STATUS_FLAGS } from "./status.ts";
+import { runWhy, WHY_FLAGS } from "./why.ts";
+import { runRules } from "./rules.ts";
+import { suggest } from "./suggest.ts";
 
-const serveCommand = defineCommand({
-  meta: { name: "serve", description: "Run the exporter (the default command)" },
-  args: cittyArgs(SERVE_FLAGS),
-  run: ({ rawArgs }) => runServe(rawArgs),
-});
+interface _Command extends CommandHelp {
+  run(argv: string[]): Promise<void>;
+}
 
-export const subCommands: Record<string, CommandDef<any>> = {
-  serve: serveCommand,
-  replay: replayCommand,
-  ps: psCommand,
-  why: whyCommand,
-  rules: rulesCommand,
-};
-
-const mainCommand = defineCommand({
-  meta: {
-    name: "xctl-exporter",
-    version: VERSION,
-    description: "Prometheus exporter for the causal diagnosis graph of AI compute clusters",
+const _COMMANDS: _Command[] = [
+  {
+    name: "serve",
+    usage: "xctl-exporter [serve] [FLAGS]",
+    description: "Run the exporter (the default command): read the sources, keep the graph, diagnose, serve /metrics and the API.",
+    flags: SERVE_FLAGS,
+    run: runServe,
   },
-  subCommands,
-});
+  {
+    name: "status",
+    usage: "xctl-exporter status [FLAGS]",
+    description: "What is wrong on a running exporter's host now: active scenes with their root cause, pids and jobs; sources up or down; counts.",
+    flags: STATUS_FLAGS,
+    run: runStatus,
+  },
+  {
+    name: "ps",
+    usage: "xctl-exporter ps [FLAGS]",
+    description: "The processes of a running exporter: PID, JOB, STATE, GPUS (consumed), WAITS_ON, BLOCKED_BY, SCENES, AGE (since its last event).",
+    flags: PS_FLAGS,
+    run: runPs,
+  },
+  {
+    name: "why",
+    usage: "xctl-exporter why PID [FLAGS]",
+    description: "Root cause of one process of a running exporter, with the evidence of every matching scene.",
+    flags: WHY_FLAGS,
+    run: runWhy,
+  },
+  {
+    name: "replay",
+    usage: "xctl-exporter replay FILE|- [FLAGS]",
+    description: "Feed a recorded event file through the graph and the diagnosis; print the final exposition on stdout and a summary on stderr.",
+    flags: REPLAY_FLAGS,
+    run: runReplay,
+  },
+  {
+    name: "rules",
+    usage: "xctl-exporter rules check DIR",
+    description: "Diagnosis rules: `rules check DIR` validates the rule files of a directory (exit 0, or 2 with the file, field and reason).",
+    flags: {},
+    run: runRules,
+  },
+  {
+    name: "help",
+    usage: "xctl-exporter help [COMMAND]",
+    description: "This help, or one command's.",
+    flags: {},
+    run: async (argv) => _help(argv[0]),
+  },
+  {
+    name: "version",
+    usage: "xctl-exporter version",
+    description: "The version, the runtime and how this program was built (also --version).",
+    flags: {},
+    run: async () => void process.stdout.write(versionText()),
+  },
+];
+
+const _BY_NAME = new Map(_COMMANDS.map((c) => [c.name, c]));
+
+function _unknown(word: string): UsageError {
+  const near = suggest(word, _BY_NAME.keys());
+  return new UsageError(`unknown command "${word}"${near ? ` (did you mean ${near}?)` : " (see --help)"}`);
+}
+
+function _help(name: string | undefined): void {
+  const style = terminalStyle();
+  if (name === undefined) return void process.stdout.write(renderRootHelp(_COMMANDS, _BY_NAME.get("serve")!, style));
+  const cmd = _BY_NAME.get(name);
+  if (cmd === undefined) throw _unknown(name);
+  process.stdout.write(renderHelp(cmd, style));
+}
 
 /** Runs the CLI and returns the exit status (the caller exits with it). */
 export async function main(argv: string[]): Promise<number> {
   try {
-    if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) {
-      process.stdout.write(VERSION + "\n");
+    const first = argv[0];
+    if (argv.length === 1 && (first === "--version" || first === "-v")) {
+      process.stdout.write(versionText());
       return 0;
     }
-    const sub = argv.find((a) => !a.startsWith("-"));
-    const hasSub = sub !== undefined && sub in subCommands && argv.indexOf(sub) === argv.findIndex((a) => !a.startsWith("-"));
-    if (argv.includes("--help") || argv.includes("-h")) {
-      const cmd = hasSub ? subCommands[sub] : mainCommand;
-      process.stdout.write((await renderUsage(cmd as CommandDef, hasSub ? (mainCommand as CommandDef) : undefined)) + "\n");
-      if (!hasSub) process.stdout.write("\n" + (await renderUsage(serveCommand as CommandDef, mainCommand as CommandDef)) + "\n");
+    const isCommand = first !== undefined && !first.startsWith("-");
+    if (isCommand && !_BY_NAME.has(first)) throw _unknown(first);
+    const cmd = isCommand ? _BY_NAME.get(first)! : _BY_NAME.get("serve")!;
+    const rest = isCommand ? argv.slice(1) : argv;
+    if (rest.includes("--help") || rest.includes("-h")) {
+      _help(isCommand ? cmd.name : undefined);
       return 0;
     }
-    // No sub-command means serve, with every argument passed on.
-    if (!hasSub) {
-      const first = argv.find((a) => !a.startsWith("-"));
-      if (first !== undefined && argv.indexOf(first) === 0) throw new UsageError(`unknown command "${first}" (see --help)`);
-      await runServe(argv);
-      return 0;
+    if (!isCommand) {
+      const misplaced = argv.find((a) => _BY_NAME.has(a) && a !== "serve");
+      if (misplaced !== undefined) {
+        throw new UsageError(`put flags after the command: xctl-exporter ${misplaced} ${argv.filter((a) => a !== misplaced).join(" ")}`);
+      }
     }
-    const at = argv.indexOf(sub);
-    if (at !== 0) throw new UsageError(`put flags after the command: xctl-exporter ${sub} ${argv.filter((a) => a !== sub).join(" ")}`);
-    await runCommand(subCommands[sub] as CommandDef, { rawArgs: argv.slice(at + 1) });
+    await cmd.run(rest);
     return 0;
   } catch (e) {
-    return _report(e);
+    return reportFatal(e);
   }
 }
 
-function _report(e: unknown): number {
+/** One line for what stopped the command, through serve's logger when it has one (its format), else plain. */
+export function reportFatal(e: unknown): number {
   const err = e as Error & { code?: string };
-  if (e instanceof XctlError) {
-    process.stderr.write(`xctl-exporter: ${e.message}\n`);
-    return e.exitCode;
-  }
-  process.stderr.write(`xctl-exporter: ${err?.message ?? String(e)}\n`);
-  if (process.env.XCTL_DEBUG) process.stderr.write(String(err?.stack) + "\n");
-  return 1;
+  const message = e instanceof XctlError ? e.message : (err?.message ?? String(e));
+  const status = e instanceof XctlError ? e.exitCode : 1;
+  const log = currentLogger();
+  if (log !== undefined && log.level >= LOG_LEVELS.error) log.error(message);
+  else process.stderr.write(`xctl-exporter: ${message}\n`);
+  if (!(e instanceof XctlError) && process.env.XCTL_DEBUG) process.stderr.write(String(err?.stack) + "\n");
+  return status;
 }

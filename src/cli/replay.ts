@@ -1,15 +1,22 @@
-// `xctl-exporter replay FILE|-`: feeds a recorded event file through the graph and the
-// diagnosis exactly as a live source would, then prints the final exposition on
-// stdout and a summary on stderr. This is the benchmark path, so the file is read
+// `xctl-exporter replay FILE|-`: feeds a recorded event file (plain or gzip) through the graph
+// and the diagnosis exactly as a live source would, then prints the final exposition on
+// stdout and a summary on stderr (or, with --json, a summary with the timeline of scenes on
+// stdout). Rejected lines are warned with their line number; it exits 1 when no event was
+// accepted, 2 when the file cannot be opened. This is the benchmark path, so the file is read
 // synchronously in large chunks into one reused buffer, straight into one framed input.
 import { defineCommand } from "citty";
-import { closeSync, openSync, readSync } from "node:fs";
+import { statSync } from "node:fs";
 import { Exporter } from "../exporter.ts";
 import { REJECT_REASONS } from "../events/schema.ts";
+import { describeRejection } from "../events/parse.ts";
 import { createLogger, LOG_LEVELS, type LogLevelName } from "../log.ts";
-import { UsageError } from "./errors.ts";
+import { UsageError, XctlError } from "./errors.ts";
+import { Queries } from "../query/queries.ts";
+import { VERSION } from "../version.ts";
+import { LineLocator, Progress, readInto } from "./replay-input.ts";
+import { SceneTimeline } from "./replay-timeline.ts";
 import { RULE_FLAGS, resolveRuleConfig } from "./rules.ts";
-import { cittyArgs, parseFlags, type FlagDefs } from "./flags.ts";
+import { cittyArgs, flagLabel, parseFlags, type FlagDefs } from "./flags.ts";
 import { parseChoice, parseDuration, parseInteger, parseSize } from "./parse-values.ts";
 
 export const REPLAY_FLAGS: FlagDefs = {
@@ -19,15 +26,17 @@ export const REPLAY_FLAGS: FlagDefs = {
   "max-line-bytes": { type: "string", default: "64KiB", description: "Longest accepted event line", valueHint: "size" },
   ...RULE_FLAGS,
   "log-level": { type: "string", default: "warn", description: "silent, error, warn, info, debug or trace", valueHint: "level" },
+  json: { type: "boolean", default: false, description: "Print a JSON summary on stdout (counts, the timeline of scenes by event time) instead of the exposition", env: false },
 };
-
-const CHUNK_BYTES = 1024 * 1024;
 
 export interface ReplaySummary {
   accepted: number;
   rejected: Map<string, number>;
   seconds: number;
 }
+
+/** Rejections named one by one with their line; past this, one line says how many more. */
+const MAX_WARNINGS = 20;
 
 export async function runReplay(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(REPLAY_FLAGS, argv);
@@ -37,22 +46,42 @@ export async function runReplay(argv: string[]): Promise<void> {
   const file = positionals[0];
   // A bad rule file stops replay before it reads anything, as it stops serve.
   const diagnosis = resolveRuleConfig(values);
+  const logLevel = parseChoice(flagLabel(values, "log-level"), values["log-level"] as string, Object.keys(LOG_LEVELS) as LogLevelName[]);
+  const log = createLogger(logLevel);
+  const maxLineBytes = parseSize(flagLabel(values, "max-line-bytes"), values["max-line-bytes"] as string);
   const exporter = new Exporter({
     rules: diagnosis.rules,
     diagnosisIntervalMs: diagnosis.diagnosisIntervalMs,
-    log: createLogger(parseChoice("log-level", values["log-level"] as string, Object.keys(LOG_LEVELS) as LogLevelName[])),
-    errorWindowMs: parseDuration("error-window", values["error-window"] as string),
-    maxNodes: parseInteger("max-nodes", values["max-nodes"] as string, 100, 100_000_000),
-    resourceTtlMs: parseDuration("resource-ttl", values["resource-ttl"] as string),
-    maxLineBytes: parseSize("max-line-bytes", values["max-line-bytes"] as string),
+    // Rejections are reported here, with their line numbers.
+    log: createLogger("silent"),
+    errorWindowMs: parseDuration(flagLabel(values, "error-window"), values["error-window"] as string),
+    maxNodes: parseInteger(flagLabel(values, "max-nodes"), values["max-nodes"] as string, 100, 100_000_000),
+    resourceTtlMs: parseDuration(flagLabel(values, "resource-ttl"), values["resource-ttl"] as string),
+    maxLineBytes,
     processMetrics: false,
     liveClock: false,
     // Only the final run is read; the runs on the way only count.
     describeAutoRuns: false,
   });
+  const queries = new Queries(exporter, VERSION);
+  const timeline = new SceneTimeline();
+  const unwatch = queries.onSceneChange((c) => timeline.add(c));
 
+  const locator = new LineLocator(maxLineBytes);
+  let warned = 0;
+  const input = exporter.lineInput("replay", undefined, (reason, sample) => {
+    const line = locator.locate(reason, sample);
+    if (warned++ < MAX_WARNINGS) {
+      const detail = describeRejection(reason, sample);
+      log.warn(`${_shown(file)}:${line}: rejected: ${detail}${sample ? `: ${sample.slice(0, 120)}` : ""}`);
+    }
+  });
   const started = performance.now();
-  await replayInto(exporter, file);
+  const progress = process.stderr.isTTY && logLevel !== "silent" && values.json !== true ? new Progress(_sizeOf(file)) : undefined;
+  const read = await readInto(file, input, locator, progress);
+  if (warned > MAX_WARNINGS) log.warn(`${_shown(file)}: ${(warned - MAX_WARNINGS).toLocaleString("en-US")} more rejected lines not shown`);
+  // The timeline ends with the file: a scene still active then stays open (cleared_at null).
+  unwatch();
   // What a live exporter shows a moment after the stream ends: its wall-clock cleanup would
   // have removed exited processes and expired errors by then.
   exporter.graph.cleanup(Date.now());
@@ -60,51 +89,53 @@ export async function runReplay(argv: string[]): Promise<void> {
   const final = exporter.engine.runNow("replay");
   const seconds = (performance.now() - started) / 1000;
 
-  await _write(process.stdout, await exporter.metrics.render());
   const rejected = new Map<string, number>();
   REJECT_REASONS.forEach((r, i) => {
     if (exporter.counters.rejected[i] > 0) rejected.set(r, exporter.counters.rejected[i]);
   });
+  const accepted = exporter.counters.accepted;
   const scenes = final.matches.map((m) => m.scene);
-  await _write(
-    process.stderr,
-    `replay: ${_n(exporter.diagnosis.runs)} diagnosis runs; final: ${final.scene ?? "no scene"}` +
-      (scenes.length > 1 ? ` (matching: ${scenes.join(", ")})` : "") +
-      "\n",
-  );
-  await _write(process.stderr, formatSummary({ accepted: exporter.counters.accepted, rejected, seconds }) + "\n");
+  if (values.json === true) {
+    const summary = {
+      file: _shown(file),
+      gzip: read.gzip,
+      bytes: read.bytes,
+      lines: read.lines,
+      accepted,
+      rejected: Object.fromEntries(rejected),
+      seconds: Math.round(seconds * 1000) / 1000,
+      diagnosis_runs: exporter.diagnosis.runs,
+      final_scene: final.scene,
+      matching: scenes,
+      timeline: timeline.entries(),
+    };
+    await _write(process.stdout, JSON.stringify(summary, null, 2) + "\n");
+  } else {
+    await _write(process.stdout, await exporter.metrics.render());
+    await _write(
+      process.stderr,
+      `replay: ${_n(exporter.diagnosis.runs)} diagnosis runs; final: ${final.scene ?? "no scene"}` +
+        (scenes.length > 1 ? ` (matching: ${scenes.join(", ")})` : "") +
+        "\n",
+    );
+    await _write(process.stderr, formatSummary({ accepted, rejected, seconds }) + "\n");
+  }
+  if (accepted === 0) {
+    const total = [...rejected.values()].reduce((a, b) => a + b, 0);
+    throw new XctlError(`replay: no event accepted from ${_shown(file)}${total > 0 ? ` (${_n(total)} lines rejected)` : " (it holds no event)"}`, 1);
+  }
 }
 
-/** Reads `file` ("-": standard input) to the end into the exporter as one source. */
-export async function replayInto(exporter: Exporter, file: string): Promise<void> {
-  const input = exporter.lineInput("replay");
-  let fd: number;
+function _sizeOf(file: string): number {
   try {
-    fd = file === "-" ? 0 : openSync(file, "r");
-  } catch (e) {
-    throw new Error(`cannot read ${file}: ${_reason(e)}`);
+    return file === "-" ? 0 : statSync(file).size;
+  } catch {
+    return 0;
   }
-  const buf = new Uint8Array(CHUNK_BYTES);
-  try {
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(fd, buf, 0, buf.length, null);
-      } catch (e) {
-        // A non-blocking standard input (a terminal, some pipes) cannot be read synchronously.
-        if (fd === 0 && (e as { code?: string }).code === "EAGAIN") {
-          for await (const chunk of process.stdin) input.push(chunk as Uint8Array);
-          break;
-        }
-        throw new Error(`cannot read ${file}: ${_reason(e)}`);
-      }
-      if (n === 0) break;
-      input.push(buf.subarray(0, n));
-    }
-  } finally {
-    if (fd !== 0) closeSync(fd);
-  }
-  input.end();
+}
+
+function _shown(file: string): string {
+  return file === "-" ? "<stdin>" : file;
 }
 
 export function formatSummary(s: ReplaySummary): string {
@@ -119,14 +150,6 @@ export function formatSummary(s: ReplaySummary): string {
 
 function _n(n: number): string {
   return n.toLocaleString("en-US");
-}
-
-function _reason(e: unknown): string {
-  const code = (e as { code?: string }).code;
-  if (code === "ENOENT") return "no such file";
-  if (code === "EACCES") return "permission denied";
-  if (code === "EISDIR") return "is a directory";
-  return (e as Error).message ?? String(e);
 }
 
 /** Resolves once the text is handed to the OS, so exiting right after loses nothing. */

@@ -1,7 +1,7 @@
 // `xctl-exporter [serve]`: flags to a running exporter. Only wiring lives here.
 import { Exporter } from "../exporter.ts";
 import { createApp } from "../http/app.ts";
-import { createLogger, LOG_LEVELS, type LogFormat, type LogLevelName } from "../log.ts";
+import { createLogger, setProcessLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevelName } from "../log.ts";
 import { AddressInUseError, onShutdownSignal, serve } from "../runtime/serve.ts";
 import { loadWebConfig } from "../http/web-config.ts";
 import { checkTlsSupport } from "../runtime/tls.ts";
@@ -12,8 +12,14 @@ import { runtimeName, runtimeVersion } from "../runtime/detect.ts";
 import { VERSION } from "../version.ts";
 import { UsageError } from "./errors.ts";
 import { RULE_FLAGS, resolveRuleConfig } from "./rules.ts";
+import { flagLabel, parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
+import { ALIAS_FLAGS, applyAliases } from "./aliases.ts";
+import { checkHost, describeBindError } from "./bind-error.ts";
+import { logStartSummary } from "./start-summary.ts";
+import { startServiceLog } from "./service-log.ts";
+import { defaultRules } from "../diagnosis/rules-load.ts";
+import { Queries } from "../query/queries.ts";
 import { COLLECTOR_FLAGS, resolveCollectorConfig } from "./collectors.ts";
-import { parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
 import { parseChoice, parseDuration, parseInteger, parsePort, parseSize } from "./parse-values.ts";
 
 export const SERVE_FLAGS: FlagDefs = {
@@ -40,7 +46,8 @@ export const SERVE_FLAGS: FlagDefs = {
   ...RULE_FLAGS,
   "web-config": { type: "string", description: "TLS, basic auth and headers, in Prometheus exporter-toolkit format", valueHint: "file" },
   "log-level": { type: "string", default: "info", description: "silent, error, warn, info, debug or trace", valueHint: "level" },
-  "log-format": { type: "string", default: "pretty", description: "pretty or json", valueHint: "format" },
+  "log-format": { type: "string", default: "pretty", description: "pretty, logfmt or json", valueHint: "format" },
+  ...ALIAS_FLAGS,
 };
 
 export interface ServeConfig {
@@ -63,27 +70,29 @@ export interface ServeConfig {
 }
 
 export function resolveServeConfig(v: FlagValues): ServeConfig {
+  // Errors name what the user set: the flag, its node_exporter alias or the variable.
+  const L = (name: string) => flagLabel(v, name);
   const metricsPath = v["metrics-path"] as string;
-  if (!metricsPath.startsWith("/")) throw new UsageError(`--metrics-path: "${metricsPath}" must start with /`);
-  const maxBodyBytes = parseSize("max-body", v["max-body"] as string);
+  if (!metricsPath.startsWith("/")) throw new UsageError(`${L("metrics-path")}: "${metricsPath}" must start with /`);
+  const maxBodyBytes = parseSize(L("max-body"), v["max-body"] as string);
   return {
-    port: parsePort("port", v.port as string),
-    host: v.host as string,
+    port: parsePort(L("port"), v.port as string),
+    host: checkHost(L("host"), v.host as string),
     metricsPath,
     probes: (v.probe as string[] | undefined) ?? [],
     stdin: v.stdin === true,
-    errorWindowMs: parseDuration("error-window", v["error-window"] as string),
-    maxNodes: parseInteger("max-nodes", v["max-nodes"] as string, 100, 100_000_000),
-    resourceTtlMs: parseDuration("resource-ttl", v["resource-ttl"] as string),
-    maxLineBytes: parseSize("max-line-bytes", v["max-line-bytes"] as string),
-    maxSseClients: parseInteger("max-sse-clients", v["max-sse-clients"] as string, 1, 100_000),
+    errorWindowMs: parseDuration(L("error-window"), v["error-window"] as string),
+    maxNodes: parseInteger(L("max-nodes"), v["max-nodes"] as string, 100, 100_000_000),
+    resourceTtlMs: parseDuration(L("resource-ttl"), v["resource-ttl"] as string),
+    maxLineBytes: parseSize(L("max-line-bytes"), v["max-line-bytes"] as string),
+    maxSseClients: parseInteger(L("max-sse-clients"), v["max-sse-clients"] as string, 1, 100_000),
     maxBodyBytes,
     ingestToken: (v["ingest-token"] as string | undefined) || undefined,
     ingestAllowRemote: v["ingest-allow-remote"] === true,
     ingestQueueBytes:
-      v["ingest-queue-bytes"] === undefined ? 4 * maxBodyBytes : parseSize("ingest-queue-bytes", v["ingest-queue-bytes"] as string),
-    logLevel: parseChoice("log-level", v["log-level"] as string, Object.keys(LOG_LEVELS) as LogLevelName[]),
-    logFormat: parseChoice("log-format", v["log-format"] as string, ["pretty", "json"] as const),
+      v["ingest-queue-bytes"] === undefined ? 4 * maxBodyBytes : parseSize(L("ingest-queue-bytes"), v["ingest-queue-bytes"] as string),
+    logLevel: parseChoice(L("log-level"), v["log-level"] as string, Object.keys(LOG_LEVELS) as LogLevelName[]),
+    logFormat: parseChoice(L("log-format"), v["log-format"] as string, LOG_FORMATS),
   };
 }
 
@@ -91,9 +100,11 @@ export function resolveServeConfig(v: FlagValues): ServeConfig {
 export async function runServe(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(SERVE_FLAGS, argv);
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}" (see --help)`);
+  applyAliases(values);
   const config = resolveServeConfig(values);
   const hostConfig = resolveCollectorConfig(values);
   const log = createLogger(config.logLevel, config.logFormat);
+  setProcessLogger(log, config.logFormat);
   // Rules load before anything starts: a bad rule file exits 2 with one line.
   const diagnosis = resolveRuleConfig(values);
   const webConfigFile = (values["web-config"] as string | undefined) || undefined;
@@ -116,7 +127,9 @@ export async function runServe(argv: string[]): Promise<void> {
   for (const source of createProbes(specs, stdin ? [stdin.name] : [], hostConfig.host)) exporter.addSource(source);
   if (stdin) exporter.addSource(stdin);
 
+  const queries = new Queries(exporter, VERSION);
   const app = createApp(exporter, {
+    queries,
     metricsPath: config.metricsPath,
     web,
     ingest: {
@@ -126,24 +139,42 @@ export async function runServe(argv: string[]): Promise<void> {
       queueBytes: config.ingestQueueBytes,
     },
   });
-  const server = await serve({ port: config.port, hostname: config.host, tls: web?.tls, fetch: (req, env) => app.fetch(req, env) });
+  let server: Awaited<ReturnType<typeof serve>>;
+  try {
+    server = await serve({ port: config.port, hostname: config.host, tls: web?.tls, fetch: (req, env) => app.fetch(req, env) });
+  } catch (e) {
+    throw describeBindError(e, config.host, config.port, flagLabel(values, "host"));
+  }
   exporter.start();
-  log.info(`xctl-exporter ${VERSION} (${runtimeName} ${runtimeVersion}) listening on ${web?.tls ? "https" : "http"}://${_hostForUrl(config.host)}:${server.port}${config.metricsPath}`);
+  logStartSummary(log, {
+    version: VERSION,
+    runtime: `${runtimeName} ${runtimeVersion}`,
+    scheme: web?.tls ? "https" : "http",
+    host: config.host,
+    port: server.port,
+    metricsPath: config.metricsPath,
+    sources: [...exporter.probes.keys()],
+    rules: diagnosis.rules,
+    rulesDir: (values.rules as string | undefined) || undefined,
+    defaults: values["no-default-rules"] !== true,
+    defaultScenes: defaultRules().map((r) => r.scene),
+    web,
+    ingestToken: config.ingestToken !== undefined,
+    ingestAllowRemote: config.ingestAllowRemote,
+  });
+  const serviceLog = startServiceLog(queries, log);
   log.info(hostConfig.collectors === "none" ? "collectors: none (--collectors none)" : describePlan(plan));
   for (const c of plan.run) if (c.missing !== null) log.warn(`collector ${c.name} listed in --collectors but ${c.missing}: it shows as down until its source appears`);
 
   await new Promise<void>((resolve) => {
     onShutdownSignal((signal) => {
       log.info(`${signal}: shutting down`);
+      serviceLog.stop();
       // A stuck child or connection must not hold the exit past a second.
       setTimeout(() => process.exit(0), 900).unref?.();
       Promise.allSettled([exporter.stop(), server.close()]).then(() => resolve());
     });
   });
-}
-
-function _hostForUrl(host: string): string {
-  return host.includes(":") ? `[${host}]` : host;
 }
 
 export { AddressInUseError };

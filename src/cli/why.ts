@@ -1,9 +1,10 @@
 // `xctl-exporter why PID [--url]`: the root cause of one process, readable in a terminal.
 import { defineCommand } from "citty";
-import type { WhyAnswer } from "../graph/views.ts";
+import type { SceneMatch, WhyAnswer } from "../query/why.ts";
 import { UsageError } from "./errors.ts";
 import { CLIENT_FLAGS, ClientError, clientFromFlags } from "./client.ts";
 import { cittyArgs, parseFlags } from "./flags.ts";
+import { escapeControl } from "../escape.ts";
 
 export const WHY_FLAGS = CLIENT_FLAGS;
 
@@ -12,7 +13,7 @@ export async function runWhy(argv: string[]): Promise<void> {
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "why: give a PID" : `why: unexpected argument "${positionals[1]}"`);
   const pid = positionals[0];
   if (!/^\d{1,10}$/.test(pid)) throw new UsageError(`why: "${pid}" is not a pid`);
-  const client = clientFromFlags(values);
+  const client = await clientFromFlags(values);
   let answer: WhyAnswer;
   try {
     answer = await client.getJson<WhyAnswer>(`/api/v1/why/${pid}`);
@@ -39,7 +40,7 @@ export function formatWhy(a: WhyAnswer): string {
   out.push("scenes:");
   if (a.scenes.length === 0) out.push("  none matching");
   for (const s of a.scenes) out.push(..._scene(s));
-  return out.join("\n") + "\n";
+  return out.map(escapeControl).join("\n") + "\n";
 }
 
 function _meta(meta: Record<string, string>): string {
@@ -47,23 +48,13 @@ function _meta(meta: Record<string, string>): string {
   return parts.length > 0 ? `  ${parts.join(" ")}` : "";
 }
 
-/** Scenes come from the diagnosis; show the usual fields when present, else the JSON. */
-function _scene(s: unknown): string[] {
-  if (s === null || typeof s !== "object") return [`  ${String(s)}`];
-  const o = s as Record<string, unknown>;
-  if (typeof o.scene !== "string") return [`  ${JSON.stringify(s)}`];
-  let head = `  ${o.scene}`;
-  const title = typeof o.rule === "string" ? o.rule : typeof o.name === "string" ? o.name : undefined;
-  if (title) head += ` (${title})`;
-  if (typeof o.confidence === "number") head += `, confidence ${o.confidence.toFixed(2)}`;
-  const out = [head];
-  const primary = (o.root_cause as { primary?: unknown } | undefined)?.primary;
-  if (typeof primary === "string" && primary) out.push(`    root cause: ${primary}`);
-  const steps = Array.isArray(o.solution_steps) ? (o.solution_steps as Record<string, unknown>[]) : [];
-  for (const st of steps) {
-    if (st === null || typeof st !== "object") continue;
-    const cmd = typeof st.command === "string" && st.command ? `: ${st.command}` : "";
-    out.push(`    ${st.step ?? "-"}. ${st.action ?? ""}${cmd}${st.manual === true ? " (manual)" : ""}`);
+/** One matching scene: title, confidence, root cause and the steps to take. */
+function _scene(s: SceneMatch): string[] {
+  const out = [`  ${s.scene} (${s.rule}), confidence ${s.confidence.toFixed(2)}`];
+  if (s.root_cause.primary) out.push(`    root cause: ${s.root_cause.primary}`);
+  for (const st of s.solution_steps) {
+    const cmd = st.command ? `: ${st.command}` : "";
+    out.push(`    ${st.step}. ${st.action}${cmd}${st.manual ? " (manual)" : ""}`);
   }
   return out;
 }

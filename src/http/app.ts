@@ -12,7 +12,9 @@ import { eventRoutes, type EventRouteOptions } from "./routes/events.ts";
 import { diagnosesRoutes } from "./routes/diagnoses.ts";
 import { graphRoutes } from "./routes/graph.ts";
 import { streamRoutes } from "./routes/stream.ts";
-import type { ScenesFor } from "../graph/views.ts";
+import { statusRoutes } from "./routes/status.ts";
+import { Queries } from "../query/queries.ts";
+import { VERSION } from "../version.ts";
 
 export interface AppOptions {
   metricsPath?: string;
@@ -22,8 +24,32 @@ export interface AppOptions {
   ingest?: EventRouteOptions;
   /** SSE heartbeat interval (default 15 s). */
   sseHeartbeatMs?: number;
-  /** Scenes naming a process, for GET /api/v1/why/:pid. */
-  scenesFor?: ScenesFor;
+  /** The query layer over this exporter (default: one made here). */
+  queries?: Queries;
+}
+
+/**
+ * Every route and its methods (GET answers HEAD too), for 405 with `Allow`. `:metrics` stands
+ * for the configured metrics path.
+ */
+const _ROUTES: [RegExp | ":metrics", string][] = [
+  [":metrics", "GET, HEAD"],
+  [/^\/$/, "GET, HEAD"],
+  [/^\/healthz$/, "GET, HEAD"],
+  [/^\/readyz$/, "GET, HEAD"],
+  [/^\/api\/v1\/events$/, "POST"],
+  [/^\/api\/v1\/events\/stream$/, "GET, HEAD"],
+  [/^\/api\/v1\/processes$/, "GET, HEAD"],
+  [/^\/api\/v1\/status$/, "GET, HEAD"],
+  [/^\/api\/v1\/why\/[^/]+$/, "GET, HEAD"],
+  [/^\/api\/v1\/graph$/, "GET, HEAD"],
+  [/^\/api\/v1\/diagnoses$/, "GET, HEAD, POST"],
+];
+
+/** The methods a path takes, or undefined for a path that is no route. */
+export function allowedMethods(path: string, metricsPath: string): string | undefined {
+  for (const [re, methods] of _ROUTES) if (re === ":metrics" ? path === metricsPath : re.test(path)) return methods;
+  return undefined;
 }
 
 const _utf8 = new TextEncoder();
@@ -46,6 +72,7 @@ export function acceptsGzip(header: string | undefined): boolean {
 
 export function createApp(exporter: Exporter, opts: AppOptions = {}): Hono<AppEnv> {
   const metricsPath = opts.metricsPath ?? "/metrics";
+  const queries = opts.queries ?? new Queries(exporter, VERSION);
   const app = new Hono<AppEnv>();
 
   // Headers first, so that 401s and errors carry them too.
@@ -74,19 +101,21 @@ export function createApp(exporter: Exporter, opts: AppOptions = {}): Hono<AppEn
 
   app.use(compress({ encoding: "gzip" }));
 
-  app.get("/", (c) => c.html(landingPage(metricsPath.replace(/^\//, ""))));
-  app.get("/healthz", (c) => c.text("ok\n"));
-  app.get("/readyz", (c) => {
-    const reason = exporter.notReadyReason;
-    return reason === null ? c.text("ready\n") : c.json({ error: `not ready: ${reason}` }, 503);
-  });
+  app.get("/", (c) => c.html(landingPage(queries, { metricsPath })));
 
+  app.route("/", statusRoutes(queries));
   app.route("/", eventRoutes(exporter, opts.ingest));
-  app.route("/", streamRoutes(exporter, { heartbeatMs: opts.sseHeartbeatMs }));
-  app.route("/", graphRoutes(exporter, { scenesFor: opts.scenesFor ?? ((pid) => exporter.engine.scenesFor(pid) ?? []) }));
-  app.route("/", diagnosesRoutes(exporter));
+  app.route("/", streamRoutes(exporter, { heartbeatMs: opts.sseHeartbeatMs, queries }));
+  app.route("/", graphRoutes(queries));
+  app.route("/", diagnosesRoutes(queries));
 
-  app.notFound((c) => c.json({ error: `not found: ${c.req.method} ${new URL(c.req.url).pathname}` }, 404));
+  app.notFound((c) => {
+    const path = new URL(c.req.url).pathname;
+    const allow = allowedMethods(path, metricsPath);
+    if (allow === undefined) return c.json({ error: `not found: ${c.req.method} ${path}` }, 404);
+    if (c.req.method === "OPTIONS") return c.body(null, 204, { Allow: `${allow}, OPTIONS` });
+    return c.json({ error: `method ${c.req.method} not allowed on ${path}: use ${allow}` }, 405, { Allow: allow });
+  });
   app.onError((err, c) => {
     exporter.log.error(`${c.req.method} ${new URL(c.req.url).pathname}: ${err.message}`);
     return c.json({ error: "internal error" }, 500);

@@ -1,31 +1,94 @@
-// The landing page of GET /: what this is and where everything lives, like node_exporter's.
-import { VERSION } from "../version.ts";
+// The landing page of GET /: what is wrong on this host now (active scenes with their root
+// causes and the jobs they hit), the sources with their state, the graph's size, the rules
+// loaded, and links to the rest. Server-rendered HTML, readable without JavaScript; every
+// text that came from an event or a rule file is escaped.
+import type { Queries } from "../query/queries.ts";
+import type { ActiveScene } from "../query/status.ts";
+import type { SourceStatus } from "../query/sources.ts";
+import { escapeControl } from "../escape.ts";
 
-export function landingPage(metricsPath: string): string {
-  const link = (href: string, text: string, note: string) =>
-    `<li><a href="${href}">${text}</a> ${note}</li>`;
+export interface LandingOptions {
+  metricsPath: string;
+}
+
+const _STYLE = `body{font-family:system-ui,sans-serif;max-width:60rem;margin:1.5rem auto;padding:0 1rem;line-height:1.45;color:#1d1d1d}
+h1{margin-bottom:.2rem}h2{margin-top:1.6rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #eee;vertical-align:top}
+code{background:#f3f3f3;padding:0 .2rem}.ok{color:#1a7f37}.bad{color:#b00020;font-weight:600}.warn{color:#9a6700}
+.scene{border-left:4px solid #b00020;padding:.3rem .8rem;margin:.6rem 0;background:#fdf3f3}.muted{color:#666}
+ul.links li{white-space:nowrap}`;
+
+export function landingPage(q: Queries, opts: LandingOptions): string {
+  const st = q.status();
+  const rel = opts.metricsPath.replace(/^\//, "");
+  const c = st.counts;
   return `<!doctype html>
 <html lang="en">
-<head><meta charset="utf-8"><title>xctl-exporter</title>
-<style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;line-height:1.5}code{background:#f3f3f3;padding:0 .2rem}</style>
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>xctl-exporter${st.scenes.length > 0 ? ` (${st.scenes.length} active)` : ""}</title>
+<style>${_STYLE}</style>
 </head>
 <body>
 <h1>xctl-exporter</h1>
-<p>Causal diagnosis graph of this AI compute host, as Prometheus metrics. Version ${_escape(VERSION)}.</p>
-<ul>
-${link(_escape(metricsPath), "Metrics", "for Prometheus to scrape")}
-${link("healthz", "Health", "200 while serving")}
-${link("readyz", "Readiness", "200 once rules are loaded and sources started")}
-${link("api/v1/processes", "Processes", "what <code>xctl-exporter ps</code> shows")}
-${link("api/v1/graph", "Graph", "nodes and edges as JSON")} (<a href="api/v1/graph?format=dot">Graphviz</a>)
-${link("api/v1/diagnoses", "Diagnoses", "recent diagnosis runs")}
-${link("api/v1/events/stream", "Event stream", "accepted events as Server-Sent Events")}
+<p class="muted">Causal diagnosis graph of this AI compute host, as Prometheus metrics. Version ${_h(st.version)}; ${st.ready ? '<span class="ok">ready</span>' : '<span class="bad">not ready</span>'}.</p>
+<h2 id="now">What is wrong now</h2>
+${_scenes(st.scenes, q)}
+<h2 id="sources">Sources</h2>
+${_sources(st.sources)}
+<h2 id="graph">Graph</h2>
+<p>${c.processes} processes (${c.active_processes} running), ${c.resources} resources, ${c.errors} errors in the window;
+edges: ${c.edges.consumes} consumes, ${c.edges.waits_on} waits_on, ${c.edges.blocked_by} blocked_by.
+${c.events_accepted} events accepted, ${c.events_rejected} rejected; ${c.diagnosis_runs} diagnosis runs over ${c.rules} rules.</p>
+<h2 id="links">Everything else</h2>
+<ul class="links">
+<li><a href="${_h(rel)}">Metrics</a> for Prometheus to scrape</li>
+<li><a href="api/v1/status">Status</a> (JSON: what <code>xctl-exporter status</code> shows)</li>
+<li><a href="api/v1/processes">Processes</a> (JSON: what <code>xctl-exporter ps</code> shows)</li>
+<li><a href="api/v1/graph">Graph as JSON</a> and <a href="api/v1/graph?format=dot">as Graphviz</a></li>
+<li><a href="api/v1/diagnoses">Diagnoses</a>: recent runs</li>
+<li>Event streams: <a href="api/v1/events/stream?type=scene">scene changes</a>, <a href="api/v1/events/stream?type=error.hw,error.net,topo.link_down,scene">errors and scenes</a>, <a href="api/v1/events/stream">everything</a></li>
+<li><a href="healthz">Health</a> and <a href="readyz">readiness</a></li>
 </ul>
 </body>
 </html>
 `;
 }
 
-function _escape(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+function _scenes(scenes: ActiveScene[], q: Queries): string {
+  if (scenes.length === 0) return '<p class="ok">No scene is active.</p>';
+  const rules = new Map(q.rules.map((r) => [r.scene, r]));
+  return scenes
+    .map((s) => {
+      const types = rules.get(s.scene)?.related_evidences ?? [];
+      const stream = `api/v1/events/stream?type=${encodeURIComponent([...types, "scene"].join(","))}`;
+      const jobs = s.affected_jobs.length > 0 ? s.affected_jobs.map((j) => `<code>${_h(j)}</code>`).join(", ") : '<span class="muted">none known</span>';
+      const pids = s.affected_pids.length > 0 ? s.affected_pids.join(", ") : '<span class="muted">none</span>';
+      return `<div class="scene"><strong class="bad">${_h(s.scene)}</strong> ${_h(s.rule)}<br>
+Root cause: ${_h(s.root_cause)}<br>
+Jobs: ${jobs}; pids: ${pids} &middot; <a href="${_h(stream)}">its events</a></div>`;
+    })
+    .join("\n");
+}
+
+function _sources(sources: SourceStatus[]): string {
+  if (sources.length === 0) return '<p class="warn">No source is configured: nothing feeds the graph but pushes to <code>POST /api/v1/events</code>.</p>';
+  const rows = sources.map((s) => {
+    const cls = s.state === "up" ? "ok" : "bad";
+    const age = s.last_event_age_s === null ? '<span class="muted">never</span>' : `${_age(s.last_event_age_s)} ago`;
+    return `<tr><td><code>${_h(s.name)}</code></td><td class="${cls}">${s.state}</td><td>${s.restarts}</td><td>${age}</td></tr>`;
+  });
+  return `<table><thead><tr><th>source</th><th>state</th><th>restarts</th><th>last event</th></tr></thead><tbody>
+${rows.join("\n")}
+</tbody></table>`;
+}
+
+function _age(s: number): string {
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.floor(s / 60)} min`;
+  return `${Math.floor(s / 3600)} h`;
+}
+
+/** HTML text and attribute escape, after making control characters visible. */
+function _h(s: string): string {
+  return escapeControl(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

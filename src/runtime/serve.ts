@@ -5,6 +5,7 @@ import type { ConnEnv } from "../http/env.ts";
 import type { TlsSettings } from "../http/web-config.ts";
 import { runtimeName } from "./detect.ts";
 import { bunTlsOptions, denoTlsOptions, guardClientCert, nodeTlsOptions, tlsSupportProblem } from "./tls.ts";
+import { startTlsFront, type TlsFront } from "./tls-front.ts";
 
 export type FetchHandler = (req: Request, env: ConnEnv) => Response | Promise<Response>;
 
@@ -56,7 +57,7 @@ export function onShutdownSignal(onSignal: (signal: string) => void): void {
 interface _BunServer {
   port: number;
   stop(closeActive?: boolean): Promise<void> | void;
-  requestIP(req: Request): { address: string } | null;
+  requestIP(req: Request): { address: string; port: number } | null;
   timeout(req: Request, seconds: number): void;
 }
 
@@ -70,10 +71,12 @@ declare const Bun: { serve(o: Record<string, unknown>): _BunServer };
 
 async function _serveBun(opts: ServeOptions): Promise<RunningServer> {
   let server: _BunServer;
+  // With TLS, Bun.serve listens on loopback behind the front (src/runtime/tls-front.ts).
+  let front: TlsFront | undefined;
   try {
     server = Bun.serve({
-      port: opts.port,
-      hostname: opts.hostname,
+      port: opts.tls ? 0 : opts.port,
+      hostname: opts.tls ? "127.0.0.1" : opts.hostname,
       // The default (128 MiB) is far above any body we accept; the app enforces its own limit.
       maxRequestBodySize: 64 * 1024 * 1024,
       development: false,
@@ -81,7 +84,9 @@ async function _serveBun(opts: ServeOptions): Promise<RunningServer> {
       reusePort: false,
       ...(opts.tls ? { tls: bunTlsOptions(opts.tls) } : {}),
       fetch: async (req: Request, srv: _BunServer) => {
-        const res = await opts.fetch(req, { remoteAddress: srv.requestIP(req)?.address ?? "" });
+        const ip = srv.requestIP(req);
+        const remoteAddress = opts.tls ? (ip ? (front?.peerOf(ip.port) ?? "") : "") : (ip?.address ?? "");
+        const res = await opts.fetch(req, { remoteAddress });
         if (res.headers.get("content-type")?.startsWith("text/event-stream")) srv.timeout(req, _BUN_STREAM_IDLE_S);
         return res;
       },
@@ -89,12 +94,24 @@ async function _serveBun(opts: ServeOptions): Promise<RunningServer> {
   } catch (e) {
     throw _isAddrInUse(e) ? new AddressInUseError(opts.hostname, opts.port) : e;
   }
+  if (opts.tls) front = await _front(opts, { kind: "relay", port: server.port }, () => server.stop(true));
   return {
-    port: server.port,
+    port: front?.port ?? server.port,
     close: async () => {
+      await front?.close();
       await server.stop(true);
     },
   };
+}
+
+/** The TLS front on the public address; `undo` releases the inner server when it cannot listen. */
+async function _front(opts: ServeOptions, handoff: Parameters<typeof startTlsFront>[2], undo: () => unknown): Promise<TlsFront> {
+  try {
+    return await startTlsFront(opts.hostname, opts.port, handoff);
+  } catch (e) {
+    await undo();
+    throw _isAddrInUse(e) ? new AddressInUseError(opts.hostname, opts.port) : e;
+  }
 }
 
 // --- Deno --------------------------------------------------------------------------------
@@ -104,22 +121,29 @@ interface _DenoServer {
   shutdown(): Promise<void>;
 }
 declare const Deno: {
-  serve(o: Record<string, unknown>, h: (req: Request, info: { remoteAddr: { hostname: string } }) => Response | Promise<Response>): _DenoServer;
+  serve(o: Record<string, unknown>, h: (req: Request, info: { remoteAddr: { hostname: string; port: number } }) => Response | Promise<Response>): _DenoServer;
 };
 
 async function _serveDeno(opts: ServeOptions): Promise<RunningServer> {
   let server: _DenoServer;
+  // With TLS, Deno.serve listens on loopback behind the front (src/runtime/tls-front.ts).
+  let front: TlsFront | undefined;
   try {
     const tls = opts.tls ? denoTlsOptions(opts.tls) : {};
-    server = Deno.serve({ port: opts.port, hostname: opts.hostname, onListen() {}, ...tls }, (req, info) =>
-      opts.fetch(req, { remoteAddress: info.remoteAddr.hostname }),
+    const where = opts.tls ? { port: 0, hostname: "127.0.0.1" } : { port: opts.port, hostname: opts.hostname };
+    server = Deno.serve({ ...where, onListen() {}, ...tls }, (req, info) =>
+      opts.fetch(req, { remoteAddress: opts.tls ? (front?.peerOf(info.remoteAddr.port) ?? "") : info.remoteAddr.hostname }),
     );
   } catch (e) {
     throw _isAddrInUse(e) ? new AddressInUseError(opts.hostname, opts.port) : e;
   }
+  if (opts.tls) front = await _front(opts, { kind: "relay", port: server.addr.port }, () => server.shutdown());
   return {
-    port: server.addr.port,
-    close: () => server.shutdown(),
+    port: front?.port ?? server.addr.port,
+    close: async () => {
+      await front?.close();
+      await server.shutdown();
+    },
   };
 }
 
@@ -134,6 +158,22 @@ async function _serveNode(opts: ServeOptions): Promise<RunningServer> {
     ...https,
   }) as import("node:http").Server;
   if (opts.tls) guardClientCert(server as unknown as import("node:https").Server, opts.tls);
+  const closeServer = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  if (opts.tls) {
+    // The https server takes its connections from the front (src/runtime/tls-front.ts).
+    const front = await _front(opts, { kind: "emit", server }, () => undefined);
+    return {
+      port: front.port,
+      close: async () => {
+        await front.close();
+        server.closeAllConnections();
+      },
+    };
+  }
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e) => reject(_isAddrInUse(e) ? new AddressInUseError(opts.hostname, opts.port) : e));
     server.listen(opts.port, opts.hostname, () => resolve());
@@ -141,11 +181,7 @@ async function _serveNode(opts: ServeOptions): Promise<RunningServer> {
   const addr = server.address();
   return {
     port: typeof addr === "object" && addr !== null ? addr.port : opts.port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: closeServer,
   };
 }
 

@@ -10,7 +10,8 @@ import { basicAuth } from "../../src/http/basic-auth.ts";
 import type { AppEnv } from "../../src/http/env.ts";
 import { createLogger } from "../../src/log.ts";
 import { serve, type RunningServer } from "../../src/runtime/serve.ts";
-import { freePort, runCli, startExporter, type RunningExporter } from "../_helpers.ts";
+import { spawn, spawnSync } from "node:child_process";
+import { eventually, exporterCommand, freePort, runCli, startExporter, type RunningExporter } from "../_helpers.ts";
 
 const T0 = 1_732_500_000_000;
 
@@ -25,7 +26,14 @@ const SCENARIO = [
   line("compute.util", "gpu-1", "40", 42, null, T0 + 3),
   line("process.state", "host", "sleeping", 42, null, T0 + 4),
   line("error.hw", "gpu-0", "XID_79", null, null, T0 + 5),
+  // A job id that tries to forge a row and to colour the terminal.
+  line("process.state", "host", "start", 99, "evil\n1 fake running\u001b[31m", T0 + 6),
 ].join("\n");
+
+/** The table with the AGE column (seconds since the last event, so it moves) made constant. */
+function fixedAge(table: string): string {
+  return table.replace(/ (\d+s|\d+m\d*s?)$/gm, " AGE");
+}
 
 const SLOW = { timeout: 60_000 }; // subprocesses: Deno starts slowly, Bun's default is 5 s
 
@@ -34,19 +42,75 @@ describe("ps and why against a running exporter", () => {
   before(async () => {
     server = await startExporter([]);
     const res = await fetch(`${server.url}/api/v1/events`, { method: "POST", body: SCENARIO });
-    assert.deepEqual(await res.json(), { accepted: 6, rejected: [], rejected_total: 0 });
+    assert.deepEqual(await res.json(), { accepted: 7, rejected: [], rejected_total: 0 });
+    // A run now, rather than after the debounce: the scenes below are then certain.
+    assert.equal((await fetch(`${server.url}/api/v1/diagnoses`, { method: "POST" })).status, 200);
   }, SLOW);
   after(async () => {
     await server.stop();
   });
 
-  it("ps prints PID, JOB_ID, RESOURCES, STATE as a table", SLOW, async () => {
+  it("ps prints PID, JOB, STATE, GPUS, WAITS_ON, BLOCKED_BY, SCENES, AGE; a forged job id stays in its cell", SLOW, async () => {
     const r = await runCli(["ps", "--url", server.url]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(
-      r.stdout,
-      ["PID  JOB_ID  RESOURCES     STATE", "7    job-a   gpu-0,mlx5_0  running", "42   -       gpu-1         sleeping", ""].join("\n"),
+      fixedAge(r.stdout),
+      [
+        "PID  JOB                           STATE     GPUS   WAITS_ON  BLOCKED_BY    SCENES   AGE",
+        "7    job-a                         running   gpu-0  mlx5_0    XID_79@gpu-0  gpu_xid  AGE",
+        "42   -                             sleeping  gpu-1  -         -             -        AGE",
+        "99   evil\\n1 fake running\\x1b[31m  running   -      -         -             -        AGE",
+        "",
+      ].join("\n"),
     );
+    assert.ok(!r.stdout.includes("\u001b"), "no escape character reaches the terminal");
+  });
+
+  it("ps -o wide adds UPDATED, -o json is the API answer, --no-headers drops the header", SLOW, async () => {
+    const wide = await runCli(["ps", "--url", server.url, "-o", "wide", "--no-headers"]);
+    assert.equal(wide.code, 0, wide.stderr);
+    const lines = wide.stdout.trimEnd().split("\n");
+    assert.equal(lines.length, 3);
+    assert.match(lines[0], /^7 +job-a +running .* \d{4}-\d\d-\d\dT[\d:.]+Z$/);
+    const json = await runCli(["ps", "--url", server.url, "-o", "json"]);
+    assert.deepEqual((JSON.parse(json.stdout) as { pid: number }[]).map((x) => x.pid), [7, 42, 99]);
+    const bad = await runCli(["ps", "--url", server.url, "-o", "yaml"]);
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stderr, `xctl-exporter: -o: "yaml" is not one of table, wide, json\n`);
+  });
+
+  it("ps --watch redraws (bounded here by --count) and exits 0", SLOW, async () => {
+    const r = await runCli(["ps", "--url", server.url, "--watch", "--interval", "100ms", "--count", "2", "--no-headers"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((r.stdout.match(/^Every 100ms: /gm) ?? []).length, 2);
+    assert.equal((r.stdout.match(/^7 +job-a/gm) ?? []).length, 2);
+  });
+
+  it("ps --watch stops on Ctrl-C (SIGINT) with exit 0", SLOW, async () => {
+    const [cmd, ...pre] = exporterCommand();
+    const child = spawn(cmd, [...pre, "ps", "--url", server.url, "--watch", "--interval", "100ms"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout!.on("data", (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    await eventually(() => (out.match(/^Every 100ms: /gm) ?? []).length >= 2, 30_000, "two frames");
+    process.kill(child.pid!, "SIGINT");
+    assert.equal(await exited, 0);
+  });
+
+  it("ps and status find the service from its own XCTL_HOST and XCTL_PORT", SLOW, async () => {
+    const r = await runCli(["ps", "--no-headers"], { env: { XCTL_URL: undefined, XCTL_HOST: "0.0.0.0", XCTL_PORT: String(server.port) } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^42 /m);
+  });
+
+  it("status says what is wrong now: scenes, sources and counts", SLOW, async () => {
+    const r = await runCli(["status", "--url", server.url]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^xctl-exporter \d+\.\d+\.\d+ at http:\/\/127\.0\.0\.1:\d+: ready$/m);
+    assert.match(r.stdout, /^No source configured/m);
+    assert.match(r.stdout, /^Graph: 3 processes \(3 running\), 3 resources, 1 errors; edges 2 consumes, 1 waits_on, 1 blocked_by$/m);
+    const json = await runCli(["status", "--url", server.url, "--json"]);
+    assert.equal((JSON.parse(json.stdout) as { counts: { events_accepted: number } }).counts.events_accepted, 7);
   });
 
   it("ps reads XCTL_URL, and --json prints the API answer", SLOW, async () => {
@@ -58,6 +122,7 @@ describe("ps and why against a running exporter", () => {
       [
         [7, ["error-gpu-0"]],
         [42, []],
+        [99, []],
       ],
     );
   });
@@ -135,17 +200,43 @@ describe("behind basic auth", () => {
   it("sends credentials from --user/--password or from the URL", SLOW, async () => {
     const viaFlags = await runCli(["ps", "--url", url, "--user", "ops", "--password", "p@ss:word"]);
     assert.equal(viaFlags.code, 0, viaFlags.stderr);
-    assert.match(viaFlags.stdout, /^5 +job-z +gpu-0 +running$/m);
+    assert.match(viaFlags.stdout, /^5 +job-z +running +gpu-0 +- +- +- +\d+s$/m);
     const viaUrl = await runCli(["ps", "--url", `http://ops:${encodeURIComponent("p@ss:word")}@127.0.0.1:${server.port}`]);
     assert.equal(viaUrl.code, 0, viaUrl.stderr);
-    assert.equal(viaUrl.stdout, viaFlags.stdout);
+    assert.equal(fixedAge(viaUrl.stdout), fixedAge(viaFlags.stdout));
   });
 
-  it("a refusal is one line naming the fix, exit 1", SLOW, async () => {
-    for (const extra of [[], ["--user", "ops", "--password", "wrong"]]) {
-      const r = await runCli(["why", "5", "--url", url, ...extra]);
-      assert.equal(r.code, 1);
-      assert.equal(r.stderr, `xctl-exporter: the exporter at ${url} wants credentials (401): give --user and --password, or put them in the URL\n`);
-    }
+  it("a refusal is one line naming the fix, exit 1; a wrong password is not called missing", SLOW, async () => {
+    const none = await runCli(["why", "5", "--url", url]);
+    assert.equal(none.code, 1);
+    assert.equal(none.stderr, `xctl-exporter: the exporter at ${url} wants credentials (401): give --user and --password, or put them in the URL\n`);
+    const wrong = await runCli(["why", "5", "--url", url, "--user", "ops", "--password", "wrong"]);
+    assert.equal(wrong.code, 1);
+    assert.equal(wrong.stderr, `xctl-exporter: the exporter at ${url} refused the credentials of user "ops" (401): check the user and password\n`);
+  });
+
+  const hasScript = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
+  it("--user without --password asks on the terminal, without echo", { ...SLOW, skip: !hasScript && "script (util-linux) not installed" }, async () => {
+    const quote = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+    const cmd = [...exporterCommand(), "ps", "--url", url, "--user", "ops", "--no-headers"].map(quote).join(" ");
+    // script(1) gives the command a terminal; the password is typed once it is asked for.
+    const child = spawn("script", ["-qec", cmd, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
+    const r = { stdout: "", stderr: "", code: null as number | null };
+    child.stdout!.on("data", (d) => (r.stdout += d));
+    child.stderr!.on("data", (d) => (r.stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    await eventually(() => r.stdout.includes("Password for ops: "), 30_000, "the prompt");
+    child.stdin!.write("p@ss:word\r");
+    r.code = await exited;
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /Password for ops: /);
+    assert.ok(!r.stdout.includes("p@ss:word"), "the password is not echoed");
+    assert.match(r.stdout, /^5 +job-z +running/m);
+  });
+
+  it("--user without --password and no terminal to ask on: exit 2, one line", SLOW, async () => {
+    const r = await runCli(["ps", "--url", url, "--user", "ops"], { input: "" });
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, "xctl-exporter: --user: give --password (or XCTL_PASSWORD) too; there is no terminal to ask on\n");
   });
 });

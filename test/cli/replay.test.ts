@@ -155,16 +155,70 @@ describe("replay", () => {
     }
   });
 
-  it("says what is wrong in one line: exit 2 for usage, 1 for an unreadable file", SLOW, async () => {
+  it("says what is wrong in one line: exit 2 for usage and a file it cannot open (as rules check), 1 when nothing was accepted", SLOW, async () => {
     const none = await runCli(["replay"]);
     assert.equal(none.code, 2);
     assert.equal(none.stderr, "xctl-exporter: replay: give an event file, or - for standard input\n");
     const missing = await runCli(["replay", join(dir, "nope.ndjson")]);
-    assert.equal(missing.code, 1);
+    assert.equal(missing.code, 2);
     assert.equal(missing.stderr, `xctl-exporter: cannot read ${join(dir, "nope.ndjson")}: no such file\n`);
     const isDir = await runCli(["replay", dir]);
-    assert.equal(isDir.code, 1);
+    assert.equal(isDir.code, 2);
     assert.equal(isDir.stderr, `xctl-exporter: cannot read ${dir}: is a directory\n`);
+    const junk = join(dir, "junk.ndjson");
+    writeFileSync(junk, "not json\n{}\n");
+    const r = await runCli(["replay", junk]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim().split("\n").at(-1), `xctl-exporter: replay: no event accepted from ${junk} (2 lines rejected)`);
+  });
+
+  it("warns each rejected line with its number, across read chunks, in plain and gzip files alike", SLOW, async () => {
+    // ~3.5 MB: the bad lines fall in the first, second and fourth 1 MiB read.
+    const good = (i: number) => JSON.stringify({ ts: T0 + i, event_type: "compute.util", entity_id: `gpu-${i % 8}`, job_id: "job-padding-padding-padding-padding", pid: 1000 + (i % 50), value: "50" });
+    const bad: Record<number, string> = { 5: "{oops", 12_001: '{"ts":1,"event_type":"gpu.melt","entity_id":"x","value":"1"}', 29_998: "\u00ff\u00fe not utf-8" };
+    const lines: string[] = [];
+    for (let n = 1; n <= 30_000; n++) lines.push(bad[n] ?? good(n));
+    const file = join(dir, "numbered.ndjson");
+    writeFileSync(file, lines.join("\n") + "\n", "latin1");
+    const { gzipSync } = await import("node:zlib");
+    const { readFileSync } = await import("node:fs");
+    writeFileSync(join(dir, "numbered.gz"), gzipSync(readFileSync(file)));
+    for (const f of [file, join(dir, "numbered.gz")]) {
+      const r = await runCli(["replay", f]);
+      assert.equal(r.code, 0, r.stderr);
+      const warned = r.stderr.split("\n").filter((l) => l.includes("rejected:")).map((l) => l.replace(/^.* warn {2}/, ""));
+      assert.deepEqual(warned.map((w) => w.replace(/^(\S+ rejected: \w+).*$/, "$1")), [`${f}:5: rejected: invalid_json`, `${f}:12001: rejected: unknown_event_type`, `${f}:29998: rejected: invalid_utf8`]);
+      assert.match(warned[1], /unknown_event_type: "gpu\.melt" \(known: compute\.util, /);
+      assert.match(r.stderr, /^replay: 29,997 events accepted, 3 rejected/m);
+      assert.ok(!r.stderr.includes("\r"), "no progress line when stderr is not a terminal");
+    }
+  });
+
+  it("--json: counts and the timeline of scenes by event time, on stdout", SLOW, async () => {
+    const file = join(dir, "scene.ndjson");
+    const ev = (ts: number, event_type: string, entity_id: string, value: string, pid: number | null = null) => JSON.stringify({ ts, event_type, entity_id, pid, job_id: pid === null ? null : `job-${pid}`, value });
+    writeFileSync(
+      file,
+      [
+        ev(T0, "process.state", "host", "start", 7),
+        ev(T0 + 1_000, "compute.util", "gpu-1", "80", 7),
+        ev(T0 + 2_000, "error.hw", "gpu-1", "XID_79"),
+        ev(T0 + 3_000, "compute.util", "gpu-2", "80", 8),
+        // Ten minutes later the error has left its window; the next run sees the scene cleared.
+        ev(T0 + 600_000, "compute.util", "gpu-2", "80", 8),
+        ev(T0 + 602_000, "compute.util", "gpu-2", "81", 8),
+      ].join("\n") + "\n",
+    );
+    const r = await runCli(["replay", "--json", file]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout) as { accepted: number; gzip: boolean; rejected: object; timeline: { scene: string; active_at: string; cleared_at: string | null }[] };
+    assert.equal(s.accepted, 6);
+    assert.equal(s.gzip, false);
+    assert.deepEqual(s.rejected, {});
+    const xid = s.timeline.find((t) => t.scene === "gpu_xid");
+    assert.ok(xid, JSON.stringify(s.timeline));
+    assert.ok(Date.parse(xid.active_at) >= T0 + 2_000 && Date.parse(xid.active_at) < T0 + 600_000, xid.active_at);
+    assert.ok(xid.cleared_at !== null && Date.parse(xid.cleared_at) >= T0 + 600_000, String(xid.cleared_at));
   });
 });
 

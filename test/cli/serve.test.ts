@@ -3,16 +3,24 @@ import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
 import { request } from "node:http";
-import { runCli, startExporter, type RunningExporter } from "../_helpers.ts";
+import { spawn, spawnSync } from "node:child_process";
+import { exporterCommand, freePort, runCli, startExporter, waitFor, type RunningExporter } from "../_helpers.ts";
 import { SEED_METRICS } from "../../src/metrics/names.ts";
 import { EVENT_TYPES } from "../../src/events/schema.ts";
 
 describe("bad usage exits 2 with one line", () => {
   const cases: [string[], RegExp][] = [
     [["--bogus"], /unknown flag --bogus/],
-    [["--port", "70000"], /--port: "70000" is not a port number/],
+    [["--port", "70000"], /--port: "70000" is out of range \(a port number is 0-65535\)/],
+    [["--port", "-1"], /--port: "-1" is out of range/],
+    [["--prot", "1"], /unknown flag --prot \(did you mean --port\?\)/],
+    [["--host", "256.1.1.1"], /--host: "256\.1\.1\.1" is not an IPv4 address/],
+    [["--web.listen-address", "nope"], /--web\.listen-address: "nope" is not \[host\]:port/],
+    [["--web.listen-address", "127.0.0.1:99999"], /--web\.listen-address: "99999" is out of range/],
+    [["--log.format", "pretty"], /--log\.format: "pretty" is not one of logfmt, json/],
+    [["stauts"], /unknown command "stauts" \(did you mean status\?\)/],
     [["--port", "abc"], /--port: "abc" is not a port number/],
-    [["--log-format", "xml"], /--log-format: "xml" is not one of pretty, json/],
+    [["--log-format", "xml"], /--log-format: "xml" is not one of pretty, logfmt, json/],
     [["--error-window", "five"], /--error-window: "five" is not a duration/],
     [["--metrics-path", "metrics"], /--metrics-path: "metrics" must start with \//],
     [["frobnicate"], /unknown command "frobnicate"/],
@@ -25,10 +33,48 @@ describe("bad usage exits 2 with one line", () => {
       assert.equal(r.stderr.trim().split("\n").length, 1, `one line: ${r.stderr}`);
     });
   }
-  it("a bad XCTL_* variable names the flag", async () => {
-    const r = await runCli([], { env: { XCTL_PORT: "99999" } });
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /--port/);
+  it("a bad XCTL_* variable names the variable, not a flag the user never typed", async () => {
+    for (const [env, message] of [
+      [{ XCTL_PORT: "99999" }, /^xctl-exporter: XCTL_PORT: "99999" is out of range/],
+      [{ XCTL_MAX_NODES: "0" }, /^xctl-exporter: XCTL_MAX_NODES: "0" is not an integer from 100 to/],
+      [{ XCTL_LOG_FORMAT: "xml" }, /^xctl-exporter: XCTL_LOG_FORMAT: "xml" is not one of/],
+    ] as const) {
+      const r = await runCli([], { env });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    }
+  });
+
+  it("a well-formed address this host does not have: exit 1, one line saying so", async () => {
+    const r = await runCli(["--host", "192.0.2.77", "--port", "0"]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /cannot listen on 192\.0\.2\.77:0: no interface of this host has that address \(--host/);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  });
+});
+
+describe("node_exporter's flag names", () => {
+  it("--web.listen-address, --web.telemetry-path and --log.format mean what they mean there", { timeout: 60_000 }, async () => {
+    const port = await freePort();
+    const [cmd, ...pre] = exporterCommand();
+    const child = spawn(cmd, [...pre, "--web.listen-address", `127.0.0.1:${port}`, "--web.telemetry-path", "/prom", "--log.format", "logfmt"], {
+      env: { ...process.env, XCTL_COLLECTORS: "none" },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let err = "";
+    child.stderr!.on("data", (d) => (err += d));
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    try {
+      await waitFor(`http://127.0.0.1:${port}/healthz`, exited);
+      const res = await fetch(`http://127.0.0.1:${port}/prom`);
+      assert.equal(res.status, 200);
+      assert.match(await res.text(), /^# HELP xctl_/m);
+      assert.match(err, /^ts=\S+ level=info msg="xctl-exporter [^"]* listening on http:\/\/127\.0\.0\.1:\d+\/prom; /m);
+    } finally {
+      process.kill(child.pid!, "SIGTERM");
+      await exited;
+    }
   });
 });
 
@@ -42,6 +88,41 @@ describe("--version and --help", () => {
     const r = await runCli(["--help"]);
     assert.equal(r.code, 0);
     for (const flag of ["--port", "--host", "--metrics-path", "--log-level", "--log-format", "XCTL_PORT"]) assert.ok(r.stdout.includes(flag), flag);
+  });
+  it("one help per command, 80 columns and no colour when piped", async () => {
+    const root = await runCli(["--help"]);
+    assert.equal((root.stdout.match(/^Usage:/gm) ?? []).length, 1, "one help, not two run together");
+    assert.match(root.stdout, /^Commands:\n {2}serve /m);
+    for (const [args, usage] of [
+      [["ps", "--help"], "xctl-exporter ps [FLAGS]"],
+      [["help", "status"], "xctl-exporter status [FLAGS]"],
+      [["rules", "check", "--help"], "xctl-exporter rules check DIR"],
+    ] as const) {
+      const r = await runCli([...args]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(r.stdout.startsWith(`Usage: ${usage}\n`), r.stdout);
+      assert.equal((r.stdout.match(/^Usage:/gm) ?? []).length, 1);
+    }
+    for (const r of [root, await runCli(["help", "ps"])]) {
+      assert.ok(!r.stdout.includes("\u001b"), "no ANSI codes into a pipe");
+      for (const l of r.stdout.split("\n")) assert.ok(l.length <= 80, `over 80 columns: ${l}`);
+    }
+  });
+  const hasScript = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
+  it("bold headings on a terminal, none with NO_COLOR", { skip: !hasScript && "script (util-linux) not installed" }, async () => {
+    const cmd = [...exporterCommand(), "help", "ps"].map((a) => `'${a}'`).join(" ");
+    const tty = spawnSync("script", ["-qec", cmd, "/dev/null"], { encoding: "utf8", env: { ...process.env, NO_COLOR: "" }, timeout: 30_000 });
+    assert.equal(tty.status, 0, tty.stderr);
+    assert.ok(tty.stdout.includes("\u001b[1mUsage:"), JSON.stringify(tty.stdout.slice(0, 80)));
+    const plain = spawnSync("script", ["-qec", cmd, "/dev/null"], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, timeout: 30_000 });
+    assert.ok(plain.stdout.includes("Usage:") && !plain.stdout.includes("\u001b["), JSON.stringify(plain.stdout.slice(0, 80)));
+  });
+  it("version: the version, the runtime and how it was built", async () => {
+    for (const args of [["version"], ["--version"]]) {
+      const r = await runCli(args);
+      assert.equal(r.code, 0);
+      assert.match(r.stdout, /^\d+\.\d+\.\d+\n {2}runtime: (bun|deno|node) \S+ on linux\/\w+\n {2}build: {3}\S/);
+    }
   });
 });
 

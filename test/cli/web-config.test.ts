@@ -96,8 +96,31 @@ describe("serve --web-config", { skip: hasOpenssl ? false : "openssl missing" },
     }
   });
 
-  it("refuses plain HTTP on the TLS port", SLOW, async () => {
+  it("answers plain HTTP on the TLS port with 400 saying to use https, and serves nothing over it", SLOW, async () => {
+    const r = await fetch(`${ex.url}/metrics`);
+    assert.equal(r.status, 400);
+    assert.match(((await r.json()) as { error: string }).error, /use https:\/\//);
     await assert.rejects(waitFor(`${ex.url}/healthz`, undefined, 500));
+  });
+
+  it("clients: --ca-file trusts the CA, --insecure skips the check, and each mistake is one line saying what to do", SLOW, async () => {
+    const auth = ["--user", "prometheus", "--password", "s3cret"];
+    const viaCa = await runCli(["status", "--url", https, "--ca-file", certs.path("ca.crt"), ...auth]);
+    assert.equal(viaCa.code, 0, viaCa.stderr);
+    assert.match(viaCa.stdout, /: ready$/m);
+    const insecure = await runCli(["ps", "--url", https, "--insecure", ...auth]);
+    assert.equal(insecure.code, 0, insecure.stderr);
+    const untrusted = await runCli(["ps", "--url", https, ...auth]);
+    assert.equal(untrusted.code, 1);
+    assert.match(untrusted.stderr, /^xctl-exporter: cannot reach the exporter at https:\/\/127\.0\.0\.1:\d+: its TLS certificate is not trusted \(.*\): give --ca-file CA\.pem, or --insecure\n$/);
+    const plain = await runCli(["ps", "--url", ex.url, ...auth]);
+    assert.equal(plain.code, 1);
+    assert.equal(plain.stderr, `xctl-exporter: the exporter at ${ex.url} serves HTTPS: use --url ${https}\n`);
+    // With the service's environment (XCTL_WEB_CONFIG says TLS), ps finds https by itself.
+    const fromEnv = await runCli(["ps", "--insecure", ...auth], {
+      env: { XCTL_URL: undefined, XCTL_HOST: "127.0.0.1", XCTL_PORT: String(ex.port), XCTL_WEB_CONFIG: join(dir, "web.yml") },
+    });
+    assert.equal(fromEnv.code, 0, fromEnv.stderr);
   });
 
   it("takes pushes with the ingest token alone, and refuses a wrong token", SLOW, async () => {

@@ -269,17 +269,33 @@ describe("graph routes", () => {
     const res = await call("/api/v1/processes");
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("x-total-count"), "2");
-    assert.deepEqual(await res.json(), [
+    // age_s counts from the wall-clock receipt of the last event: anything from 0 up.
+    const rows = ((await res.json()) as Record<string, unknown>[]).map(({ age_s, ...r }) => (assert.equal(typeof age_s, "number"), r));
+    assert.deepEqual(rows, [
       {
         pid: 100,
         job_id: "job-a",
         state: "running",
         resources: ["gpu-0", "mlx5_0"],
+        consumes: ["gpu-0"],
         waits_on: ["mlx5_0"],
         blocked_by: ["error-gpu-0"],
+        blocked_by_errors: [{ error: "error-gpu-0", entity: "gpu-0", error_type: "XID_79" }],
+        scenes: [],
         updated_at: new Date(T0 + 2).toISOString(),
       },
-      { pid: 200, job_id: "job-b", state: "running", resources: ["gpu-1"], waits_on: [], blocked_by: [], updated_at: new Date(T0 + 3).toISOString() },
+      {
+        pid: 200,
+        job_id: "job-b",
+        state: "running",
+        resources: ["gpu-1"],
+        consumes: ["gpu-1"],
+        waits_on: [],
+        blocked_by: [],
+        blocked_by_errors: [],
+        scenes: [],
+        updated_at: new Date(T0 + 3).toISOString(),
+      },
     ]);
     const cut = await call("/api/v1/processes?limit=1");
     assert.equal(cut.headers.get("x-truncated"), "true");
@@ -312,12 +328,78 @@ describe("graph routes", () => {
     }
   });
 
-  it("GET /api/v1/why/:pid carries the scenes the diagnosis hook returns", async () => {
-    const exporter = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
-    exporter.ingestLine(line("compute.util", "gpu-0", "1", 5), "test");
-    const app = createApp(exporter, { scenesFor: (pid) => (pid === 5 ? [{ scene: "gpu_oom", confidence: 1 }] : []) });
-    const res = await app.fetch(new Request("http://x/api/v1/why/5"), LOCAL);
-    assert.deepEqual(((await res.json()) as { scenes: unknown }).scenes, [{ scene: "gpu_oom", confidence: 1 }]);
+  it("GET /api/v1/why/:pid carries the scenes the diagnosis matches, with their evidence", async () => {
+    const { exporter, call } = setup();
+    exporter.ingestLine(line("process.state", "host", "start", 5, T0, "job-5"), "test");
+    exporter.ingestLine(line("compute.mem", "gpu-0", "98", 5, T0 + 1), "test");
+    exporter.ingestLine(line("error.hw", "gpu-0", "OOM", null, T0 + 2), "test");
+    exporter.ingestLine(line("process.state", "host", "start", 6, T0 + 3, "job-6"), "test");
+    const why = (await (await call("/api/v1/why/5")).json()) as { scenes: { scene: string; rule: string; causes: { kind: string; entity_id?: string }[] }[] };
+    assert.deepEqual(why.scenes.map((s) => s.scene), ["gpu_oom"]);
+    assert.ok(why.scenes[0].rule.length > 0);
+    assert.ok(why.scenes[0].causes.some((c) => c.kind === "error" && c.entity_id === "gpu-0"));
+    const other = (await (await call("/api/v1/why/6")).json()) as { scenes: unknown[] };
+    assert.deepEqual(other.scenes, []);
+  });
+
+  it("ps's rows carry consumed GPUs, blocking errors with their type, and the active scenes", async () => {
+    const { exporter, call } = setup();
+    exporter.ingestLine(line("process.state", "host", "start", 5, T0, "job-5"), "test");
+    exporter.ingestLine(line("compute.mem", "gpu-0", "98", 5, T0 + 1), "test");
+    exporter.ingestLine(line("error.hw", "gpu-0", "OOM", null, T0 + 2), "test");
+    assert.equal((await call("/api/v1/diagnoses", { method: "POST" })).status, 200);
+    const [row] = (await (await call("/api/v1/processes")).json()) as Record<string, unknown>[];
+    assert.deepEqual(row.consumes, ["gpu-0"]);
+    assert.deepEqual(row.blocked_by_errors, [{ error: "error-gpu-0", entity: "gpu-0", error_type: "OOM" }]);
+    assert.deepEqual(row.scenes, ["gpu_oom"]);
+    assert.equal(typeof row.age_s, "number");
+    const status = (await (await call("/api/v1/status")).json()) as { scenes: { scene: string; root_cause: string; affected_pids: number[]; affected_jobs: string[] }[] };
+    assert.deepEqual(status.scenes.map((s) => [s.scene, s.affected_pids, s.affected_jobs]), [["gpu_oom", [5], ["job-5"]]]);
+    assert.match(status.scenes[0].root_cause, /OOM on gpu-0/);
+  });
+
+  it("a wrong method gets 405 with Allow on every route; OPTIONS lists the methods", async () => {
+    const { call } = setup({ metricsPath: "/m" });
+    const cases: [string, string, string][] = [
+      ["DELETE", "/m", "GET, HEAD"],
+      ["POST", "/", "GET, HEAD"],
+      ["PUT", "/healthz", "GET, HEAD"],
+      ["POST", "/readyz", "GET, HEAD"],
+      ["GET", "/api/v1/events", "POST"],
+      ["POST", "/api/v1/events/stream", "GET, HEAD"],
+      ["DELETE", "/api/v1/processes", "GET, HEAD"],
+      ["POST", "/api/v1/status", "GET, HEAD"],
+      ["POST", "/api/v1/why/5", "GET, HEAD"],
+      ["PATCH", "/api/v1/graph", "GET, HEAD"],
+      ["PUT", "/api/v1/diagnoses", "GET, HEAD, POST"],
+    ];
+    for (const [method, path, allow] of cases) {
+      const r = await call(path, { method });
+      assert.equal(r.status, 405, `${method} ${path}`);
+      assert.equal(r.headers.get("allow"), allow, `${method} ${path}`);
+      assert.match(((await r.json()) as { error: string }).error, new RegExp(`^method ${method} not allowed`));
+    }
+    const opt = await call("/api/v1/diagnoses", { method: "OPTIONS" });
+    assert.equal(opt.status, 204);
+    assert.equal(opt.headers.get("allow"), "GET, HEAD, POST, OPTIONS");
+    assert.equal((await call("/nope", { method: "POST" })).status, 404);
+    assert.equal((await call("/metrics")).status, 404, "the default path is not served when another is configured");
+  });
+
+  it("/readyz is 503 before start with the reason, then 200 listing each source", async () => {
+    const { exporter, call } = setup();
+    const before = await call("/readyz");
+    assert.equal(before.status, 503);
+    assert.deepEqual(((await before.json()) as { error: string }).error, "not ready: starting");
+    exporter.start();
+    const after = await call("/readyz");
+    assert.equal(after.status, 200);
+    const body = (await after.json()) as { status: string; rules: number; sources: unknown[] };
+    assert.equal(body.status, "ready");
+    assert.ok(body.rules > 0);
+    assert.deepEqual(body.sources, []);
+    await exporter.stop();
+    assert.equal((await call("/readyz")).status, 503);
   });
 
   it("GET /api/v1/graph gives nodes and edges as JSON, or DOT", async () => {

@@ -20,6 +20,8 @@ class SseReader {
   private readonly _dec = new TextDecoder();
   private _text = "";
   readonly events: Record<string, unknown>[] = [];
+  /** Every record with its `id:` and `event:` fields. */
+  readonly records: { id?: string; event?: string; data: Record<string, unknown> }[] = [];
   readonly comments: string[] = [];
   done = false;
 
@@ -40,9 +42,16 @@ class SseReader {
       while ((end = this._text.indexOf("\n\n")) !== -1) {
         const frame = this._text.slice(0, end);
         this._text = this._text.slice(end + 2);
+        const rec: { id?: string; event?: string; data?: Record<string, unknown> } = {};
         for (const l of frame.split("\n")) {
-          if (l.startsWith("data: ")) this.events.push(JSON.parse(l.slice(6)));
+          if (l.startsWith("data: ")) rec.data = JSON.parse(l.slice(6));
+          else if (l.startsWith("id: ")) rec.id = l.slice(4);
+          else if (l.startsWith("event: ")) rec.event = l.slice(7);
           else if (l.startsWith(":")) this.comments.push(l);
+        }
+        if (rec.data !== undefined) {
+          this.records.push(rec as { data: Record<string, unknown> });
+          if (rec.event !== "scene") this.events.push(rec.data);
         }
       }
     }
@@ -61,6 +70,44 @@ function setup(opts: { exporter?: Partial<ExporterOptions>; app?: AppOptions } =
 }
 
 const SLOW = { timeout: 60_000 }; // a real server: Deno starts slowly, Bun's default is 5 s
+
+describe("stream records", () => {
+  it("carry id: and event:, and scene changes come as `event: scene` records", async () => {
+    const { exporter, open } = setup();
+    const res = await open();
+    const sse = new SseReader(res.body!);
+    await sse.until(() => sse.comments.length > 0);
+    exporter.ingestLine(line("process.state", "host", "start", 5), "test");
+    exporter.ingestLine(line("compute.mem", "gpu-0", "98", 5, T0 + 1), "test");
+    exporter.ingestLine(line("error.hw", "gpu-0", "OOM", null, T0 + 2), "test");
+    exporter.engine.runNow("api");
+    await sse.until(() => sse.records.some((r) => r.event === "scene"));
+    assert.deepEqual(sse.records.slice(0, 3).map((r) => [r.id, r.event, r.data.event_type]), [
+      ["1", "event", "process.state"],
+      ["2", "event", "compute.mem"],
+      ["3", "event", "error.hw"],
+    ]);
+    const scene = sse.records.find((r) => r.event === "scene" && r.data.scene === "gpu_oom")!;
+    assert.equal(scene.data.active, true);
+    assert.equal(scene.data.event_time, new Date(T0 + 2).toISOString());
+    assert.equal(Number(scene.id), sse.records.indexOf(scene) + 1, "ids count up across both kinds");
+
+    // Only scene records with ?type=scene.
+    const only = new SseReader((await open("?type=scene")).body!);
+    await only.until(() => only.comments.length > 0);
+    // An hour of event time later the error has left the window and the process is gone.
+    exporter.ingestLine(line("process.state", "host", "exit", 5, T0 + 3), "test");
+    exporter.ingestLine(line("compute.util", "gpu-9", "1", null, T0 + 3_600_000), "test");
+    exporter.graph.cleanup(Date.now() + 3_600_000);
+    exporter.engine.runNow("api");
+    await only.until(() => only.records.some((r) => r.data.scene === "gpu_oom"));
+    assert.ok(only.records.every((r) => r.event === "scene"));
+    assert.equal(only.records.find((r) => r.data.scene === "gpu_oom")!.data.active, false);
+    await sse.cancel();
+    await only.cancel();
+    await exporter.stop();
+  });
+});
 
 describe("event stream on a live server", () => {
   let server: RunningExporter;

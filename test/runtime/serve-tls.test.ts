@@ -106,17 +106,33 @@ describe(`HTTPS under ${runtimeName}`, { skip: !(hasOpenssl && hasCurl) && "need
   }
   const client = (who: "none" | "client" | "rogue") => (who === "none" ? [] : ["--cert", certs.path(`${who}.crt`), "--key", certs.path(`${who}.key`)]);
 
-  it("serves HTTPS with basic auth and headers, and nothing on plain HTTP", async () => {
+  it("serves HTTPS with basic auth and headers; plain HTTP gets a 400 saying to use https", async () => {
     await withServer("", async (url) => {
       assert.equal(await curl(url), 200);
       assert.equal(await curl(url, "-u", "alice:wrong"), 401);
-      assert.equal(await curl(url.replace("https:", "http:")), "refused");
+      assert.equal(await curl(url.replace("https:", "http:")), 400);
+      const plain = await new Promise<string>((resolve) => execFile("curl", ["-s", "-m", "10", url.replace("https:", "http:")], (_e, out) => resolve(String(out))));
+      assert.match(plain, /^\{"error":"this port serves HTTPS: use https:\/\//);
       const headers = await new Promise<string>((resolve) =>
         execFile("curl", ["-s", "-D", "-", "-o", "/dev/null", "--cacert", certs.path("ca.crt"), url], (_e, out) => resolve(String(out))));
       assert.match(headers, /^HTTP\/[\d.]+ 401/);
       assert.match(headers, /x-content-type-options: nosniff/i);
       assert.match(headers, /www-authenticate: Basic realm="xctl-exporter"/i);
     });
+  });
+
+  it("the app sees the real peer address over TLS (the ingest guard's loopback check depends on it)", async () => {
+    const file = certs.path(`web-${n++}.yml`);
+    writeFileSync(file, "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n");
+    const cfg = await loadWebConfig(file);
+    const server = await serve({ port: 0, hostname: "127.0.0.1", tls: cfg.tls, fetch: (_req, env) => new Response(`peer=${env.remoteAddress}`) });
+    try {
+      const out = await new Promise<string>((resolve) =>
+        execFile("curl", ["-s", "-m", "10", "--cacert", certs.path("ca.crt"), `https://127.0.0.1:${server.port}/`], (_e, o) => resolve(String(o))));
+      assert.equal(out, "peer=127.0.0.1");
+    } finally {
+      await server.close();
+    }
   });
 
   // What each client gets, per mode: [no certificate, CA-signed certificate, self-signed one].

@@ -4,7 +4,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { whyView } from "../../src/graph/views.ts";
+import { whyView } from "../../src/query/why.ts";
 import { InfinibandSource } from "../../src/sources/infiniband/index.ts";
 import { parseCounter, parsePortState, uverbsOf } from "../../src/sources/infiniband/parse.ts";
 import { copyTree, harness, hostTree, testClock, type Harness, type HostTree } from "./_host-kit.ts";

@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { whyView } from "../../src/graph/views.ts";
+import { whyView } from "../../src/query/why.ts";
 import { jobFromCgroup, mountOf, nfsServer, parseMountinfo, slurmJobFromEnviron, statState } from "../../src/sources/procfs/parse.ts";
 import { ProcfsSource } from "../../src/sources/procfs/index.ts";
 import { ProcReader } from "../../src/sources/procfs/read.ts";

@@ -1,26 +1,19 @@
 // Reads of the live graph: GET /api/v1/processes, /api/v1/why/:pid and /api/v1/graph
-// (JSON, or DOT with ?format=dot). Shapes come from src/graph/views.ts; this only speaks HTTP.
+// (JSON, or DOT with ?format=dot). Answers come from the query layer; this only speaks HTTP.
 import { Hono, type Context } from "hono";
-import type { Exporter } from "../../exporter.ts";
 import { MAX_PID } from "../../events/schema.ts";
-import { DEFAULT_VIEW_LIMIT, graphDot, graphView, processRows, whyView, type ScenesFor } from "../../graph/views.ts";
+import { DEFAULT_VIEW_LIMIT, type Queries } from "../../query/queries.ts";
 import type { AppEnv } from "../env.ts";
-
-export interface GraphRouteOptions {
-  /** Scenes naming a process, for the why answer (the diagnosis plugs in here). */
-  scenesFor?: ScenesFor;
-}
 
 const MAX_LIMIT = 1_000_000;
 
-export function graphRoutes(exporter: Exporter, opts: GraphRouteOptions = {}): Hono<AppEnv> {
-  const graph = exporter.graph;
+export function graphRoutes(queries: Queries): Hono<AppEnv> {
   const api = new Hono<AppEnv>();
 
   api.get("/api/v1/processes", (c) => {
     const limit = _limit(c);
     if (limit === undefined) return _badLimit(c);
-    const { rows, total } = processRows(graph, limit);
+    const { rows, total } = queries.processes(limit);
     // The answer stays a plain array; a cut list says so in headers.
     const headers: Record<string, string> = { "X-Total-Count": String(total) };
     if (rows.length < total) headers["X-Truncated"] = "true";
@@ -32,7 +25,7 @@ export function graphRoutes(exporter: Exporter, opts: GraphRouteOptions = {}): H
     if (!/^\d{1,10}$/.test(text) || Number(text) > MAX_PID) {
       return c.json({ error: `pid must be an integer from 0 to ${MAX_PID}` }, 400);
     }
-    const answer = whyView(graph, Number(text), opts.scenesFor);
+    const answer = queries.why(Number(text));
     if (answer === undefined) return c.json({ error: `no process with pid ${text}` }, 404);
     return c.json(answer);
   });
@@ -42,9 +35,8 @@ export function graphRoutes(exporter: Exporter, opts: GraphRouteOptions = {}): H
     if (limit === undefined) return _badLimit(c);
     const format = c.req.query("format") ?? "json";
     if (format !== "json" && format !== "dot") return c.json({ error: `format must be json or dot` }, 400);
-    const view = graphView(graph, limit);
-    if (format === "dot") return c.body(graphDot(view), 200, { "Content-Type": "text/vnd.graphviz; charset=utf-8" });
-    return c.json(view);
+    if (format === "dot") return c.body(queries.graphDot(limit), 200, { "Content-Type": "text/vnd.graphviz; charset=utf-8" });
+    return c.json(queries.graph(limit));
   });
 
   return api;

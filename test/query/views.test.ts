@@ -1,11 +1,20 @@
-// The read views of the graph: process rows, why answers, JSON and DOT, and their limits.
+// The query layer's read views of the graph: process rows, why answers, JSON and DOT, and
+// their limits. The DOT is checked by Graphviz's own `dot`.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { StateGraph } from "../../src/graph/graph.ts";
-import { graphDot, graphView, isoTime, processRows, whyView } from "../../src/graph/views.ts";
+import { graphDot } from "../../src/query/dot.ts";
+import { graphView as _graphView } from "../../src/query/graph-view.ts";
+import { processRows } from "../../src/query/processes.ts";
+import { isoTime } from "../../src/query/time.ts";
+import { whyView } from "../../src/query/why.ts";
+import type { SceneMatch } from "../../src/diagnosis/evidence.ts";
 import type { EventType, XEvent } from "../../src/events/schema.ts";
 
 const T0 = 1_732_500_000_000;
+const graphView = (g: StateGraph, limit = 10_000) => _graphView(g, limit);
+const ROW = { age_s: null, scenes: [], blocked_by_errors: [] };
 
 function ev(event_type: EventType, entity_id: string, value: string, pid: number | null = null, job_id: string | null = null, ts = T0): XEvent {
   return { ts, event_type, entity_id, job_id, pid, value };
@@ -24,18 +33,24 @@ function scenario(): StateGraph {
 
 describe("processRows", () => {
   it("lists processes by pid with resources, waits and blocks", () => {
-    const { rows, total } = processRows(scenario());
+    // The graph was fed with wall time T0: 90 s later, AGE says 90.
+    const { rows, total } = processRows(scenario(), 10_000, new Map([[7, ["gpu_xid"]]]), T0 + 90_000);
     assert.equal(total, 2);
     assert.deepEqual(rows, [
-      { pid: 3, job_id: null, state: "running", resources: ["gpu-1"], waits_on: [], blocked_by: [], updated_at: isoTime(T0 + 3) },
+      { ...ROW, pid: 3, job_id: null, state: "running", resources: ["gpu-1"], consumes: ["gpu-1"], waits_on: [], blocked_by: [], updated_at: isoTime(T0 + 3), age_s: 90 },
       {
+        ...ROW,
         pid: 7,
         job_id: "job-a",
         state: "running",
         resources: ["gpu-0", "mlx5_0"],
+        consumes: ["gpu-0"],
         waits_on: ["mlx5_0"],
         blocked_by: ["error-gpu-0"],
+        blocked_by_errors: [{ error: "error-gpu-0", entity: "gpu-0", error_type: "XID_79" }],
+        scenes: ["gpu_xid"],
         updated_at: isoTime(T0 + 2),
+        age_s: 90,
       },
     ]);
   });
@@ -76,12 +91,23 @@ describe("whyView", () => {
     const g = scenario();
     assert.equal(whyView(g, 12345), undefined);
     const seen: number[] = [];
+    const match: SceneMatch = {
+      scene: "gpu_oom",
+      rule: "GPU out of memory",
+      priority: 90,
+      confidence: 1,
+      root_cause: { primary: "the job needs more GPU memory", secondary: [] },
+      causes: [],
+      affected_pids: [3],
+      affected_jobs: [],
+      solution_steps: [],
+    };
     const answer = whyView(g, 3, (pid) => {
       seen.push(pid);
-      return [{ scene: "gpu_oom" }];
+      return [match];
     });
     assert.deepEqual(seen, [3]);
-    assert.deepEqual(answer?.scenes, [{ scene: "gpu_oom" }]);
+    assert.deepEqual(answer?.scenes, [match]);
     assert.deepEqual(answer?.root_causes, []);
   });
 });
@@ -120,21 +146,48 @@ describe("graphView", () => {
 });
 
 describe("graphDot", () => {
-  it("quotes every id, escapes quotes and styles each edge kind differently", () => {
+  it("names plain ids as they are, escapes every label, and styles each edge kind differently", () => {
     const g = scenario();
     g.apply(ev("compute.util", 'odd "gpu"\\x', "1", 7), T0);
     const dot = graphDot(graphView(g));
     assert.match(dot, /^digraph xctl \{\n/);
     assert.match(dot, /\}\n$/);
-    assert.ok(dot.includes('"odd \\"gpu\\"\\\\x" [label='), dot);
-    const edgeLines = dot.split("\n").filter((l) => l.includes(" -> "));
-    assert.equal(edgeLines.length, 5);
-    for (const l of edgeLines) assert.match(l, /^ {2}"[^"]+" -> "(?:[^"\\]|\\.)+" \[label="(consumes|waits_on|blocked_by)", style=\w+, color="#[0-9a-f]{6}"\];$/);
+    // One font for the graph, its nodes and its edges.
+    assert.equal(new Set(dot.match(/fontname="[^"]*"/g)).size, 1);
+    // The odd id gets a generated name; its label shows it with quote and backslash escaped.
+    assert.ok(dot.includes('[label="odd \\"gpu\\"\\\\x\\nutil=1"'), dot);
+    assert.ok(dot.includes('"pid-7" -> "error-gpu-0" [label="blocked_by"'), dot);
+    const body = dot.slice(0, dot.indexOf("subgraph cluster_legend"));
+    const edgeLines = body.split("\n").filter((l) => l.includes(" -> "));
+    // Five process edges and the error drawn on its resource.
+    assert.equal(edgeLines.length, 6);
+    assert.ok(body.includes('"error-gpu-0" -> "gpu-0" [label="on"'), body);
+    for (const l of edgeLines) assert.match(l, /^ {2}"[^"]+" -> "[^"]+" \[label="(consumes|waits_on|blocked_by|on)", style=\w+, color="#[0-9a-f]{6}"/);
     const styleOf = (kind: string) => edgeLines.find((l) => l.includes(`label="${kind}"`))!.replace(/^.*\[label="[a-z_]+", /, "");
-    const styles = new Set(["consumes", "waits_on", "blocked_by"].map(styleOf));
-    assert.equal(styles.size, 3);
-    // Brackets and quotes balance: every quote opened is closed on its line.
+    const styles = new Set(["consumes", "waits_on", "blocked_by", "on"].map(styleOf));
+    assert.equal(styles.size, 4);
+    assert.match(dot, /subgraph cluster_legend \{[^}]*label="legend"/);
     for (const l of dot.split("\n")) assert.equal((l.replace(/\\./g, "").match(/"/g) ?? []).length % 2, 0, l);
+  });
+
+  const hasDot = spawnSync("dot", ["-V"], { stdio: "ignore" }).status === 0;
+
+  it("is accepted by Graphviz whatever the ids hold (NUL, quotes, backslashes, newlines)", { skip: !hasDot && "dot (graphviz) not installed" }, () => {
+    const g = scenario();
+    const nasty = ['a"b', "c\\", "d\\\"e", "line1\nline2", "nul\u0000x", "esc\u001b[31m", "back\\n", "\\", '"', "é ✓", "-", "node", "edge", "#n1", "legend_process", "#legend_error"];
+    for (const [i, id] of nasty.entries()) {
+      g.apply(ev("compute.util", id, "1", 100 + i, `job\n${id}`), T0);
+      g.apply(ev("error.hw", id, `XID_"${i}"\\`, null, null, T0 + 5), T0);
+    }
+    const dot = graphDot(graphView(g));
+    const r = spawnSync("dot", ["-Tsvg"], { input: dot, encoding: "utf8", timeout: 20_000 });
+    assert.equal(r.status, 0, `${r.stderr}\n${dot}`);
+    assert.equal(r.stderr, "", r.stderr);
+    // Every node is drawn once: a collision of two ids would draw fewer.
+    const nodes = graphView(g).nodes.length;
+    assert.equal((r.stdout.match(/class="node"/g) ?? []).length, nodes + 4, "graph nodes plus the four of the legend");
+    assert.ok(r.stdout.includes("line1\\nline2"), "a newline in an id shows as \\n");
+    assert.ok(r.stdout.includes("nul\\x00x"), "NUL shows as \\x00");
   });
 });
 

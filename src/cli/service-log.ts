@@ -1,0 +1,93 @@
+// What the running service logs as it happens, once per transition and rate-bounded: a scene
+// becoming active or clearing (scene, pids, jobs, the one-line root cause), a source going
+// down, coming back up or crash-looping, and graph evictions; at debug, every diagnosis run. Observed from the query layer
+// (scene changes after each diagnosis run; source states and the eviction count sampled once
+// a second), so no lower layer knows about logging.
+import type { ConsolaInstance } from "consola";
+import type { Queries } from "../query/queries.ts";
+import type { SourceCondition } from "../query/sources.ts";
+
+/** Scene lines per window; past it one line says how many were left out. */
+const _SCENE_LINES = 20;
+const _WINDOW_MS = 10_000;
+const _EVICTION_EVERY_MS = 10_000;
+
+export interface ServiceLog {
+  stop(): void;
+}
+
+export function startServiceLog(q: Queries, log: ConsolaInstance, opts: { tickMs?: number; evictionEveryMs?: number } = {}): ServiceLog {
+  const evictionEveryMs = opts.evictionEveryMs ?? _EVICTION_EVERY_MS;
+  const budget = { start: 0, used: 0, dropped: 0 };
+  const allow = (now: number): boolean => {
+    if (now - budget.start >= _WINDOW_MS) {
+      if (budget.dropped > 0) log.warn(`${budget.dropped} more scene changes not logged`, { window_s: _WINDOW_MS / 1000 });
+      budget.start = now;
+      budget.used = 0;
+      budget.dropped = 0;
+    }
+    if (budget.used < _SCENE_LINES) {
+      budget.used++;
+      return true;
+    }
+    budget.dropped++;
+    return false;
+  };
+  const since = new Map<string, number>();
+  const unwatch = q.onSceneChange((c) => {
+    if (!allow(c.wallMs)) return;
+    if (!c.active) {
+      const from = since.get(c.scene);
+      since.delete(c.scene);
+      log.info(`scene cleared: ${c.scene}`, { scene: c.scene, ...(from !== undefined ? { active_s: Math.round((c.wallMs - from) / 1000) } : {}) });
+      return;
+    }
+    since.set(c.scene, c.wallMs);
+    // The run's result is recorded right after it counts; describe the scene once it is.
+    queueMicrotask(() => {
+      const s = q.activeScenes().find((x) => x.scene === c.scene);
+      log.warn(`scene active: ${c.scene}${s ? `: ${s.root_cause}` : ""}`, {
+        scene: c.scene,
+        pids: s?.affected_pids ?? [],
+        jobs: s?.affected_jobs ?? [],
+      });
+    });
+  });
+
+  // At debug, every run: what an incident looks like from the diagnosis's side.
+  const unwatchRuns = q.onRun((runs, active) => {
+    if (log.level >= 4) log.debug(`diagnosis run ${runs}: ${active.size === 0 ? "no scene active" : `active: ${[...active].join(", ")}`}`, { runs });
+  });
+  const states = new Map<string, SourceCondition>();
+  let evictions = q.evictions;
+  const startedAt = Date.now();
+  let evictionsAt = startedAt;
+  const tick = () => {
+    const now = Date.now();
+    for (const s of q.sources.list(now)) {
+      const before = states.get(s.name);
+      // A source gets a few seconds to come up before "down" means anything.
+      if (before === undefined && s.state === "down" && now - startedAt < 5000) continue;
+      states.set(s.name, s.state);
+      if (before === s.state || (before === undefined && s.state === "up")) continue;
+      if (s.state === "up") log.info(`source up: ${s.name}`, { source: s.name, restarts: s.restarts });
+      else if (s.state === "down") log.warn(`source down: ${s.name}`, { source: s.name, restarts: s.restarts });
+      else log.error(`source crash-looping: ${s.name}: ${s.recent_restarts} restarts in the last minute`, { source: s.name, restarts: s.restarts });
+    }
+    if (now - evictionsAt >= evictionEveryMs) {
+      const n = q.evictions;
+      if (n > evictions) log.warn(`graph full: ${n - evictions} nodes evicted in the last ${Math.round((now - evictionsAt) / 1000)}s to stay within --max-nodes`, { evicted: n - evictions });
+      evictions = n;
+      evictionsAt = now;
+    }
+  };
+  const timer = setInterval(tick, opts.tickMs ?? 1000);
+  (timer as { unref?: () => void }).unref?.();
+  return {
+    stop() {
+      clearInterval(timer);
+      unwatch();
+      unwatchRuns();
+    },
+  };
+}

@@ -1,0 +1,57 @@
+// `xctl-exporter status`: what is wrong on a running exporter's host now, in one screen:
+// active scenes with their root cause and the pids and jobs affected, the sources with their
+// state, and the graph's counts. --json prints the API's answer; --watch redraws.
+import { defineCommand } from "citty";
+import type { Status } from "../query/queries.ts";
+import { escapeControl } from "../escape.ts";
+import { UsageError } from "./errors.ts";
+import { CLIENT_FLAGS, clientFromFlags } from "./client.ts";
+import { cittyArgs, parseFlags, type FlagDefs } from "./flags.ts";
+import { formatAge, formatTable } from "./table.ts";
+import { WATCH_FLAGS, watchLoop } from "./watch.ts";
+
+export const STATUS_FLAGS: FlagDefs = { ...CLIENT_FLAGS, ...WATCH_FLAGS };
+
+export async function runStatus(argv: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(STATUS_FLAGS, argv);
+  if (positionals.length > 0) throw new UsageError(`status: unexpected argument "${positionals[0]}"`);
+  const client = await clientFromFlags(values);
+  await watchLoop(values, async () => {
+    const st = await client.getJson<Status>("/api/v1/status");
+    if (st === null || typeof st !== "object" || !Array.isArray(st.scenes)) throw new UsageError(`${client.base}/api/v1/status did not answer a status: is it an xctl-exporter?`);
+    return values.json ? JSON.stringify(st, null, 2) + "\n" : formatStatus(st, client.base);
+  });
+}
+
+export function formatStatus(st: Status, base: string): string {
+  const e = escapeControl;
+  const out: string[] = [`xctl-exporter ${e(st.version)} at ${e(base)}: ${st.ready ? "ready" : "NOT READY"}`, ""];
+  if (st.scenes.length === 0) out.push("No scene is active.");
+  else out.push(`${st.scenes.length} active scene${st.scenes.length === 1 ? "" : "s"}:`);
+  for (const s of st.scenes) {
+    out.push(`  ${e(s.scene)}  ${e(s.rule)}`);
+    out.push(`    root cause: ${e(s.root_cause)}`);
+    out.push(`    pids: ${s.affected_pids.length > 0 ? s.affected_pids.join(", ") : "-"}   jobs: ${s.affected_jobs.length > 0 ? s.affected_jobs.map(e).join(", ") : "-"}`);
+  }
+  out.push("");
+  if (st.sources.length === 0) out.push("No source configured: only pushes to POST /api/v1/events feed the graph.");
+  else {
+    out.push("Sources:");
+    const rows = st.sources.map((s) => [s.name, s.state, String(s.restarts), s.last_event_age_s === null ? "never" : `${formatAge(s.last_event_age_s)} ago`]);
+    out.push(...formatTable(["NAME", "STATE", "RESTARTS", "LAST EVENT"], rows).trimEnd().split("\n").map((l) => `  ${l}`));
+  }
+  const c = st.counts;
+  out.push("");
+  out.push(
+    `Graph: ${c.processes} processes (${c.active_processes} running), ${c.resources} resources, ${c.errors} errors; ` +
+      `edges ${c.edges.consumes} consumes, ${c.edges.waits_on} waits_on, ${c.edges.blocked_by} blocked_by`,
+  );
+  out.push(`Events: ${c.events_accepted} accepted, ${c.events_rejected} rejected; ${c.diagnosis_runs} diagnosis runs over ${c.rules} rules`);
+  return out.join("\n") + "\n";
+}
+
+export const statusCommand = defineCommand({
+  meta: { name: "status", description: "What is wrong on a running exporter's host now: active scenes, sources, counts" },
+  args: { ...cittyArgs(STATUS_FLAGS) },
+  run: ({ rawArgs }) => runStatus(rawArgs),
+});

@@ -1,0 +1,58 @@
+// --watch for the client commands: redraw every --interval until Ctrl-C (exit 0) or --count
+// frames. On a terminal each frame replaces the last; piped, frames follow each other with a
+// header line. A failed fetch shows in the frame and the watch goes on.
+import { XctlError } from "../errors.ts";
+import type { FlagDefs, FlagValues } from "./flags.ts";
+import { parseDuration, parseInteger } from "./parse-values.ts";
+import { flagLabel } from "./flags.ts";
+
+export const WATCH_FLAGS: FlagDefs = {
+  watch: { type: "boolean", short: "w", default: false, description: "Redraw every --interval until Ctrl-C", env: false },
+  interval: { type: "string", default: "2s", description: "Time between redraws with --watch", valueHint: "duration", env: false },
+  count: { type: "string", default: "0", description: "With --watch, stop after this many redraws (0: until Ctrl-C)", valueHint: "n", env: false },
+};
+
+/** Writes `frame()` once, or with --watch again and again. */
+export async function watchLoop(v: FlagValues, frame: () => Promise<string>): Promise<void> {
+  if (v.watch !== true) {
+    process.stdout.write(await frame());
+    return;
+  }
+  const intervalMs = parseDuration(flagLabel(v, "interval"), v.interval as string);
+  if (intervalMs < 100) throw new XctlError(`${flagLabel(v, "interval")}: "${v.interval}" is too short (at least 100ms)`, 2);
+  const count = parseInteger(flagLabel(v, "count"), v.count as string, 0, 1_000_000_000);
+  const tty = process.stdout.isTTY === true;
+  let stop = false;
+  let wake: (() => void) | undefined;
+  const onSignal = () => {
+    stop = true;
+    wake?.();
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    for (let n = 1; !stop; n++) {
+      let text: string;
+      try {
+        text = await frame();
+      } catch (e) {
+        if (e instanceof XctlError && e.exitCode === 2) throw e;
+        text = `xctl-exporter: ${(e as Error).message}\n`;
+      }
+      if (stop) break;
+      const header = `Every ${v.interval}: ${new Date().toISOString()}\n\n`;
+      process.stdout.write(tty ? `\x1b[H\x1b[2J${header}${text}` : `${n > 1 ? "\n" : ""}${header}${text}`);
+      if (count > 0 && n >= count) break;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, intervalMs);
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}

@@ -1,0 +1,182 @@
+// The query layer: every question the HTTP API, the landing page and the CLI ask of the live
+// state, answered from the graph, the diagnosis and the source states. Routes and commands
+// use this and nothing beneath it. `QueryInputs` is what the composition root hands over.
+import type { DiagnosisEngine, DiagnosisResult } from "../diagnosis/engine.ts";
+import type { SceneMatch } from "../diagnosis/evidence.ts";
+import type { Rule } from "../diagnosis/rule.ts";
+import type { EventCounters } from "../events/counters.ts";
+import type { StateGraph } from "../graph/graph.ts";
+import type { DiagnosisState, ProbeState } from "../metrics/registry.ts";
+import { graphDot } from "./dot.ts";
+import { graphView, type GraphJson } from "./graph-view.ts";
+import { DEFAULT_VIEW_LIMIT, processRows, type ProcessList } from "./processes.ts";
+import { watchRuns, watchScenes, type RunListener, type SceneListener } from "./scene-watch.ts";
+import { SourceTracker, type SourceStatus } from "./sources.ts";
+import { activeScenes, type ActiveScene } from "./status.ts";
+import { whyView, type WhyAnswer } from "./why.ts";
+
+export interface QueryInputs {
+  readonly graph: StateGraph;
+  readonly engine: DiagnosisEngine;
+  readonly diagnosis: DiagnosisState;
+  readonly probes: ReadonlyMap<string, ProbeState>;
+  readonly counters: EventCounters;
+  /** Why the exporter is not ready; null once rules are loaded and sources started. */
+  readonly notReadyReason: string | null;
+}
+
+export interface Readiness {
+  ready: boolean;
+  /** Why not, when not ready. */
+  reason: string | null;
+  rules: number;
+  sources: SourceStatus[];
+}
+
+export interface Status {
+  version: string;
+  ready: boolean;
+  scenes: ActiveScene[];
+  sources: SourceStatus[];
+  counts: {
+    processes: number;
+    active_processes: number;
+    resources: number;
+    errors: number;
+    edges: { consumes: number; waits_on: number; blocked_by: number };
+    events_accepted: number;
+    events_rejected: number;
+    diagnosis_runs: number;
+    rules: number;
+  };
+}
+
+export { DEFAULT_VIEW_LIMIT };
+export type { Rule };
+
+export class Queries {
+  readonly sources: SourceTracker;
+
+  constructor(
+    private readonly _in: QueryInputs,
+    private readonly _version = "",
+  ) {
+    this.sources = new SourceTracker(_in.probes);
+  }
+
+  /** Processes by pid, at most `limit`, each with the active scenes that name it. */
+  processes(limit = DEFAULT_VIEW_LIMIT, now = Date.now()): ProcessList {
+    return processRows(this._in.graph, limit, this._scenesByPid(), now);
+  }
+
+  /** Root causes and matching scenes of one process; undefined for an unknown pid. */
+  why(pid: number): WhyAnswer | undefined {
+    return whyView(this._in.graph, pid, (p) => this._in.engine.scenesFor(p));
+  }
+
+  graph(limit = DEFAULT_VIEW_LIMIT): GraphJson {
+    return graphView(this._in.graph, limit);
+  }
+
+  graphDot(limit = DEFAULT_VIEW_LIMIT): string {
+    return graphDot(graphView(this._in.graph, limit));
+  }
+
+  /** Recent diagnosis results, newest first. */
+  diagnoses(limit: number): DiagnosisResult[] {
+    return this._in.engine.results(Math.min(limit, this._in.engine.ringSize));
+  }
+
+  get diagnosesKept(): number {
+    return this._in.engine.ringSize;
+  }
+
+  /** Runs the rule set now over the host. */
+  runNow(): DiagnosisResult {
+    return this._in.engine.runNow("api");
+  }
+
+  /** Runs the rule set now over one process; undefined for an unknown pid. */
+  runForPid(pid: number): DiagnosisResult | undefined {
+    return this._in.engine.runForPid(pid, "api");
+  }
+
+  /** The scenes that match one process now, with their evidence (no run recorded). */
+  scenesFor(pid: number): SceneMatch[] | undefined {
+    return this._in.engine.scenesFor(pid);
+  }
+
+  get rules(): readonly Rule[] {
+    return this._in.engine.rules;
+  }
+
+  readiness(now = Date.now()): Readiness {
+    const reason = this._in.notReadyReason;
+    return { ready: reason === null, reason, rules: this._in.engine.rules.length, sources: this.sources.list(now) };
+  }
+
+  /** Scenes active now, with their root cause and the pids and jobs they affect. */
+  activeScenes(): ActiveScene[] {
+    return activeScenes(this._in.diagnosis.active, this._in.engine.rules, this._latestHostRun(), this._in.graph);
+  }
+
+  status(now = Date.now()): Status {
+    const g = this._in.graph;
+    let rejected = 0;
+    for (const n of this._in.counters.rejected) rejected += n;
+    return {
+      version: this._version,
+      ready: this._in.notReadyReason === null,
+      scenes: this.activeScenes(),
+      sources: this.sources.list(now),
+      counts: {
+        processes: g.processes.size,
+        active_processes: g.activeProcesses,
+        resources: g.resources.size,
+        errors: g.errors.size,
+        edges: { ...g.edges },
+        events_accepted: this._in.counters.accepted,
+        events_rejected: rejected,
+        diagnosis_runs: this._in.diagnosis.runs,
+        rules: this._in.engine.rules.length,
+      },
+    };
+  }
+
+  /** Graph evictions so far (nodes dropped to stay within --max-nodes). */
+  get evictions(): number {
+    return this._in.graph.evictions;
+  }
+
+  /** Calls `listener` when a scene becomes active or clears; returns the unsubscribe. */
+  onSceneChange(listener: SceneListener): () => void {
+    return watchScenes(this._in.diagnosis, () => this._in.graph.eventNow, listener);
+  }
+
+  /** Calls `listener` after every diagnosis run; returns the unsubscribe. */
+  onRun(listener: RunListener): () => void {
+    return watchRuns(this._in.diagnosis, () => this._in.graph.eventNow, listener);
+  }
+
+  private _latestHostRun(): DiagnosisResult | undefined {
+    for (const r of this._in.engine.results(8)) if (r.pid === null) return r;
+    return undefined;
+  }
+
+  /** pid → active scenes that the latest host-wide run names it in. */
+  private _scenesByPid(): Map<number, string[]> {
+    const out = new Map<number, string[]>();
+    const active = this._in.diagnosis.active;
+    if (active.size === 0) return out;
+    const run = this._latestHostRun();
+    for (const m of run?.matches ?? []) {
+      if (!active.has(m.scene)) continue;
+      for (const pid of m.affected_pids) {
+        const list = out.get(pid);
+        if (list === undefined) out.set(pid, [m.scene]);
+        else list.push(m.scene);
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,68 @@
+// The state of each source (probe, collector, stdin) as the API, /readyz and the logs show it.
+// A source crash-loops when it restarted CRASH_RESTARTS times within CRASH_WINDOW_MS: samples
+// of its restart count, at most one a second per source, tell how many restarts are recent.
+import type { ProbeState } from "../metrics/registry.ts";
+import { ageSeconds } from "./time.ts";
+
+export const CRASH_RESTARTS = 2;
+export const CRASH_WINDOW_MS = 60_000;
+const _SAMPLES = 64;
+
+export type SourceCondition = "up" | "down" | "crash-looping";
+
+export interface SourceStatus {
+  name: string;
+  state: SourceCondition;
+  up: boolean;
+  restarts: number;
+  /** Restarts within the last minute (as far as the samples tell). */
+  recent_restarts: number;
+  /** Seconds since its last accepted event; null before the first. */
+  last_event_age_s: number | null;
+}
+
+interface _History {
+  at: number[];
+  restarts: number[];
+}
+
+export class SourceTracker {
+  private readonly _history = new Map<string, _History>();
+  /** When tracking began: every source starts from 0 restarts then. */
+  private readonly _born: number;
+
+  constructor(private readonly _probes: ReadonlyMap<string, ProbeState>, now = Date.now()) {
+    this._born = now;
+  }
+
+  /** Every source, by name, sampled at `now`. */
+  list(now = Date.now()): SourceStatus[] {
+    const out: SourceStatus[] = [];
+    for (const [name, s] of this._probes) {
+      const recent = this._sample(name, s.restarts, now);
+      const state: SourceCondition = recent >= CRASH_RESTARTS ? "crash-looping" : s.up ? "up" : "down";
+      out.push({ name, state, up: s.up, restarts: s.restarts, recent_restarts: recent, last_event_age_s: ageSeconds(s.lastEventMs, now) });
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  private _sample(name: string, restarts: number, now: number): number {
+    let h = this._history.get(name);
+    if (h === undefined) {
+      h = { at: [this._born], restarts: [0] };
+      this._history.set(name, h);
+    }
+    const last = h.at.length - 1;
+    if (last < 0 || now - h.at[last] >= 1000) {
+      h.at.push(now);
+      h.restarts.push(restarts);
+      if (h.at.length > _SAMPLES) {
+        h.at.shift();
+        h.restarts.shift();
+      }
+    } else h.restarts[last] = restarts;
+    let base = h.restarts[h.restarts.length - 1];
+    for (let i = h.at.length - 1; i >= 0 && now - h.at[i] <= CRASH_WINDOW_MS; i--) base = h.restarts[i];
+    return restarts - base;
+  }
+}

@@ -1,0 +1,67 @@
+// The answer of GET /api/v1/why/:pid and `why`: SPEC §3's root cause of one process, and the
+// diagnosis's own matches for it (typed as the diagnosis produces them).
+import type { SceneMatch } from "../diagnosis/evidence.ts";
+import type { StateGraph } from "../graph/graph.ts";
+import { reportedMeta, type ErrorNode, type ResourceNode } from "../graph/nodes.ts";
+import { byId } from "./processes.ts";
+import { isoTime } from "./time.ts";
+
+export type { SceneMatch };
+
+export interface RootCause {
+  /** The error node id, `error-<entity>`. */
+  error: string;
+  entity: string;
+  error_type: string;
+  /** Event time of the error's first report. */
+  since: string | null;
+  /** Event time of its last report: the error window runs from there. */
+  updated_at: string | null;
+}
+
+export interface ResourceRef {
+  resource: string;
+  meta: Record<string, string>;
+}
+
+export interface WhyAnswer {
+  pid: number;
+  job_id: string | null;
+  state: string;
+  root_causes: RootCause[];
+  waits_on: ResourceRef[];
+  consumes: ResourceRef[];
+  /** Diagnosis scenes that match this process, with their evidence. */
+  scenes: SceneMatch[];
+}
+
+/** Supplies the matching scenes of one process (the diagnosis engine plugs in here). */
+export type ScenesFor = (pid: number) => SceneMatch[] | undefined;
+
+/**
+ * The root cause of one process, or undefined for an unknown pid. blocked_by edges are
+ * followed transitively; in this graph they run process → error and errors have no edges of
+ * their own, so every error reached is one hop away.
+ */
+export function whyView(graph: StateGraph, pid: number, scenesFor?: ScenesFor): WhyAnswer | undefined {
+  const p = graph.processes.get(pid);
+  if (p === undefined) return undefined;
+  const causes = [...p.blockedBy].sort((a, b) => b.updatedTs - a.updatedTs || (a.id < b.id ? -1 : 1));
+  return {
+    pid,
+    job_id: p.jobId,
+    state: p.state,
+    root_causes: causes.map(_rootCause),
+    waits_on: _refs(p.waitsOn),
+    consumes: _refs(p.consumes),
+    scenes: scenesFor?.(pid) ?? [],
+  };
+}
+
+function _rootCause(e: ErrorNode): RootCause {
+  return { error: e.id, entity: e.entityId, error_type: e.errorType, since: isoTime(e.sinceTs), updated_at: isoTime(e.updatedTs) };
+}
+
+function _refs(set: Iterable<ResourceNode>): ResourceRef[] {
+  return [...set].sort(byId).map((r) => ({ resource: r.id, meta: reportedMeta(r.meta) }));
+}

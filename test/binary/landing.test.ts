@@ -1,0 +1,101 @@
+// The landing page as a browser shows it: the compiled binary with a scene active, opened in a
+// real headless Chromium (Debian's `chromium`, installed by .ci/run). The page must say what
+// is wrong without JavaScript, and text from events must stay text.
+// Runs only with XCTL_BINARY set (scripts/test.sh builds the binary and sets it).
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startExporter, type RunningExporter } from "../_helpers.ts";
+
+const BINARY = process.env.XCTL_BINARY;
+const CHROMIUM = ["chromium", "chromium-browser", "google-chrome"].find((c) => spawnSync(c, ["--version"], { stdio: "ignore" }).status === 0);
+const T0 = Date.now() - 5_000;
+const SLOW = { timeout: 90_000 };
+
+function line(event_type: string, entity_id: string, value: string, pid: number | null = null, job_id: string | null = null, ts = T0): string {
+  return JSON.stringify({ ts, event_type, entity_id, job_id, pid, value });
+}
+
+/** Chromium headless, isolated and quiet, on `url`; resolves with stdout. */
+function chromium(profile: string, url: string, extra: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const args = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    `--user-data-dir=${profile}`,
+    ...extra,
+    url,
+  ];
+  return new Promise((resolve) => {
+    const child = spawn(CHROMIUM!, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: out, stderr: err });
+    });
+  });
+}
+
+const skip = !BINARY ? "XCTL_BINARY not set (scripts/test.sh sets it)" : !CHROMIUM ? "chromium not installed (.ci/run installs it)" : false;
+
+describe("the landing page in headless Chromium", { skip }, () => {
+  let ex: RunningExporter;
+  const profile = mkdtempSync(join(tmpdir(), "xctl-chromium-"));
+  before(async () => {
+    ex = await startExporter(["--probe", "builtin:demo?rate=1&seed=7"]);
+    const body = [
+      line("process.state", "host", "start", 5, "job-<b>train</b>"),
+      line("compute.mem", "gpu-0", "98", 5, "job-<b>train</b>", T0 + 1),
+      line("error.hw", "gpu-0", "OOM", null, null, T0 + 2),
+    ].join("\n");
+    const push = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body });
+    assert.equal(((await push.json()) as { accepted: number }).accepted, 3);
+    assert.equal((await fetch(`${ex.url}/api/v1/diagnoses`, { method: "POST" })).status, 200);
+  }, SLOW);
+  after(async () => {
+    await ex?.stop();
+    rmSync(profile, { recursive: true, force: true });
+  });
+
+  it("shows the active scene with its root cause and job, the sources, counts, rules and version, no script needed", SLOW, async () => {
+    const r = await chromium(profile, `${ex.url}/`, ["--dump-dom"]);
+    assert.equal(r.code, 0, r.stderr);
+    const dom = r.stdout;
+    assert.match(dom, /<h2 id="now">What is wrong now<\/h2>/);
+    assert.ok(!/<script/i.test(dom), "server-rendered: the page carries no script");
+    assert.match(dom, /<strong class="bad">gpu_oom<\/strong>/);
+    assert.match(dom, /Root cause: [^<]*OOM on gpu-0/);
+    // The job id is text: its tags arrive escaped and no <b> element exists.
+    assert.ok(dom.includes("job-&lt;b&gt;train&lt;/b&gt;"), dom);
+    assert.ok(!/<b>train<\/b>/.test(dom));
+    assert.match(dom, /<td><code>demo<\/code><\/td><td class="ok">up<\/td>/);
+    assert.match(dom, /\d+ processes \(\d+ running\)/);
+    assert.match(dom, /diagnosis runs over 14 rules/);
+    assert.match(dom, /Version \d+\.\d+\.\d+/);
+    // Its events: a stream filtered to the scene's evidence and the scene records.
+    assert.match(dom, /href="api\/v1\/events\/stream\?type=[^"]*error\.hw[^"]*scene"/);
+  });
+
+  it("renders to a picture (for a person to look at)", SLOW, async () => {
+    const png = join(profile, "landing.png");
+    const r = await chromium(profile, `${ex.url}/`, [`--screenshot=${png}`, "--window-size=1100,1300", "--hide-scrollbars"]);
+    assert.equal(r.code, 0, r.stderr);
+    const bytes = readFileSync(png);
+    assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    assert.ok(bytes.length > 10_000, `a real picture, not a blank: ${bytes.length} bytes`);
+    if (process.env.XCTL_KEEP_SCREENSHOT) spawnSync("cp", [png, process.env.XCTL_KEEP_SCREENSHOT]);
+  });
+});
