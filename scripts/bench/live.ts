@@ -79,7 +79,7 @@ export interface PacedRun {
  */
 export async function pacedRun(target: Target, file: string, rate: number, seconds: number): Promise<PacedRun> {
   const need = rate * (seconds + 3);
-  const lines = _firstLines(file, need);
+  const lines = need === 0 ? [] : _firstLines(file, need);
   const x = await startExporter(target, undefined, 0, ["--stdin"], "pipe");
   try {
     const stdin = x.proc.stdin!;

@@ -113,6 +113,9 @@ async function main(): Promise<void> {
     const paced = [];
     for (let i = 0; i < RUNS; i++) paced.push(await pacedRun("binary", base.path, PACED.rate, PACED.seconds));
     say(`  CPU share of one core: ${paced.map((p) => (100 * p.share).toFixed(1) + "%").join(", ")}`);
+    // The same without events: what the scrapes, the host collectors and the timers cost alone.
+    const pacedIdle = await pacedRun("binary", base.path, 0, PACED.seconds);
+    say(`  without events: ${(100 * pacedIdle.share).toFixed(1)}%`);
 
     say(`flood: /healthz while a probe writes garbage, up to ${FLOOD_REQUESTS} requests`);
     const flood = await floodRun("binary", FLOOD_REQUESTS);
@@ -150,6 +153,7 @@ async function main(): Promise<void> {
       sizeBytes: statSync(BINARY).size,
       nodeExporter,
       paced,
+      pacedIdle,
       flood,
     };
   }

@@ -39,6 +39,8 @@ export interface BinaryResults {
   nodeExporter: ScrapeResult & { bytes: number; version: string };
   /** The binary at a realistic rate (live.ts pacedRun), one entry per run. */
   paced?: PacedRun[];
+  /** The same with no events written (scrapes, collectors and timers alone), one run. */
+  pacedIdle?: PacedRun;
   /** /healthz under a garbage flood (live.ts floodRun). */
   flood?: FloodRun;
 }
@@ -360,7 +362,8 @@ function _live(r: Results, p: (s?: string) => void, head: (cells: string[]) => v
     p(`The binary at a realistic rate: ${fmt.int(x.rate)} events/s of the busy-host file (time stamps set to now) written to \`--stdin\` every 10 ms as due, ` +
       `\`GET /metrics\` once a second, ${fmt.int(x.seconds)} s measured after 2 s of warm-up; CPU share of one core = the process's CPU time ` +
       "(`/proc/PID/stat` utime + stime) over that span. The exporter runs as installed (`--collectors auto`: the host collectors whose " +
-      "sources this machine has run too, and their events count among those accepted). Median of the runs, each run listed.");
+      "sources this machine has run too, and their events count among those accepted). Median of the runs, each run listed; " +
+      "the row with 0 events/s is one run of the same without events (scrapes, collectors and timers alone).");
     p();
     head(["events/s", "scrapes/s", "CPU share of one core (median)", "each run", "CPU µs per event (scrapes and idle work included)", "events written, accepted (all sources)"]);
     const med = median(shares);
@@ -372,6 +375,8 @@ function _live(r: Results, p: (s?: string) => void, head: (cells: string[]) => v
       fmt.f((med * 1e6) / x.rate, 1),
       b.paced.map((q) => `${fmt.int(q.written)}, ${fmt.int(q.accepted)}`).join("; "),
     ]);
+    const idle = b.pacedIdle;
+    if (idle) row(["0", "1", `${fmt.f(100 * idle.share, 1)}%`, "one run", "", `0, ${fmt.int(idle.accepted)}`]);
     p();
   }
   const f = b.flood;
