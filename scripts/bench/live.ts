@@ -116,9 +116,10 @@ export async function pacedRun(target: Target, file: string, rate: number, secon
     await scraper;
     // Let the last lines through, then count them.
     let accepted = 0;
-    for (let i = 0; i < 50 && accepted < written; i++) {
+    for (let i = 0; i < 50; i++) {
       accepted = sample(await getText(`${x.url}/metrics`), "xctl_events_total");
-      if (accepted < written) await sleep(100);
+      if (accepted >= written) break;
+      await sleep(100);
     }
     return { rate, seconds, written, accepted, scrapes, cpuS, wallS, share: cpuS / wallS };
   } finally {
