@@ -3,7 +3,7 @@
 // event in a thousand an error. The same (seed, events, processes) always gives the same bytes,
 // so files are cached under .bench/ by that key.
 //
-//   node --import tsx scripts/bench/gen.ts [--seed 42] [--events 1000000] [--processes 1000] [--shape jobs|random] [--out FILE]
+//   node --import tsx scripts/bench/gen.ts [--seed 42] [--events 1000000] [--processes 1000] [--shape structured|random | --random] [--out FILE]
 //
 // Shape: each process starts with a placement burst (process.state start, intent.run, one
 // compute.util per GPU of its job: the `consumes` edges), then the steady stream samples
@@ -21,7 +21,9 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { seededRandom } from "../../src/sources/demo-host.ts";
 
-export const GEN_VERSION = 2;
+// 3: the random-placement shape as described above (an earlier one, with a placement burst and
+// churned processes back on their job's GPUs, was cached under the same name).
+export const GEN_VERSION = 3;
 export const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), "../../.bench");
 
 const GPUS = Array.from({ length: 64 }, (_, i) => `gpu-${String(i).padStart(2, "0")}`);
@@ -32,8 +34,8 @@ const NET_ERRORS = ["CQE_ERROR", "PORT_ERR", "RETRY_EXCEEDED", "PFC_STORM"];
 const IO_ERRORS = ["io_error", "timeout", "media_error"];
 const JOB_SPANS = [32, 64, 64, 64];
 
-/** `jobs`: processes placed on their job's GPUs (the default); `random`: uniformly random placement. */
-export type Shape = "jobs" | "random";
+/** `structured`: processes placed on their job's GPUs (the default); `random`: uniformly random placement. */
+export type Shape = "structured" | "random";
 
 export interface GenOptions {
   seed: number;
@@ -56,7 +58,7 @@ interface Proc {
 }
 
 export function benchFile(o: GenOptions): string {
-  const shape = o.shape === undefined || o.shape === "jobs" ? "" : `-${o.shape}`;
+  const shape = o.shape === "random" ? "-random" : "";
   return join(BENCH_DIR, `events-v${GEN_VERSION}-s${o.seed}-n${o.events}-p${o.processes}${shape}.ndjson`);
 }
 
@@ -170,8 +172,8 @@ function _flag(argv: string[], name: string, dflt: number): number {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const argv = process.argv.slice(2);
   const s = argv.indexOf("--shape");
-  const shape = (s === -1 ? "jobs" : argv[s + 1]) as Shape;
-  if (shape !== "jobs" && shape !== "random") throw new Error(`--shape: jobs or random, not ${shape}`);
+  const shape = (argv.includes("--random") ? "random" : s === -1 ? "structured" : argv[s + 1]) as Shape;
+  if (shape !== "structured" && shape !== "random") throw new Error(`--shape: structured or random, not ${shape}`);
   const o = { seed: _flag(argv, "seed", 42), events: _flag(argv, "events", 1_000_000), processes: _flag(argv, "processes", 1000), shape };
   const i = argv.indexOf("--out");
   const r = generate(o, i === -1 ? undefined : argv[i + 1]);

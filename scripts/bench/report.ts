@@ -98,7 +98,7 @@ interface Check {
 
 export function checks(r: Results): Check[] {
   const out: Check[] = [];
-  const bin = r.ingest.find((i) => i.target === "binary" && (i.shape ?? "jobs") === "jobs");
+  const bin = r.ingest.find((i) => i.target === "binary" && (i.shape ?? "structured") === "structured");
   if (bin) {
     out.push({ what: "ingest through the binary vs the Bun parse floor (wall)", target: "≤ 2.0x", measured: `${fmt.f(bin.ratioWall)}x`, ok: bin.ratioWall <= 2 });
     out.push({ what: "peak memory of that replay", target: "< 200 MB", measured: `${fmt.mb(bin.peakRssBytes)} MB`, ok: bin.peakRssBytes < 200 * 2 ** 20 });

@@ -13,6 +13,7 @@ import { createLogger, LOG_LEVELS, type LogLevelName } from "../log.ts";
 import { UsageError, XctlError } from "./errors.ts";
 import { Queries } from "../query/queries.ts";
 import { VERSION } from "../version.ts";
+import { escapeControl } from "../escape.ts";
 import { LineLocator, Progress, readInto } from "./replay-input.ts";
 import { SceneTimeline } from "./replay-timeline.ts";
 import { RULE_FLAGS, resolveRuleConfig } from "./rules.ts";
@@ -22,6 +23,7 @@ import { parseChoice, parseDuration, parseInteger, parseSize } from "./parse-val
 export const REPLAY_FLAGS: FlagDefs = {
   "error-window": { type: "string", default: "5m", description: "How long an error node lives after its last event", valueHint: "duration" },
   "max-nodes": { type: "string", default: "100000", description: "Bound on graph nodes", valueHint: "n" },
+  "max-clock-skew": { type: "string", default: "5m", description: "Reject events whose ts runs further ahead of the wall clock (future_ts)", valueHint: "duration" },
   "resource-ttl": { type: "string", default: "0s", description: "Drop resources not updated for this long (0s keeps them)", valueHint: "duration" },
   "max-line-bytes": { type: "string", default: "64KiB", description: "Longest accepted event line", valueHint: "size" },
   ...RULE_FLAGS,
@@ -56,6 +58,7 @@ export async function runReplay(argv: string[]): Promise<void> {
     log: createLogger("silent"),
     errorWindowMs: parseDuration(flagLabel(values, "error-window"), values["error-window"] as string),
     maxNodes: parseInteger(flagLabel(values, "max-nodes"), values["max-nodes"] as string, 100, 100_000_000),
+    maxClockSkewMs: parseDuration(flagLabel(values, "max-clock-skew"), values["max-clock-skew"] as string),
     resourceTtlMs: parseDuration(flagLabel(values, "resource-ttl"), values["resource-ttl"] as string),
     maxLineBytes,
     processMetrics: false,
@@ -69,12 +72,14 @@ export async function runReplay(argv: string[]): Promise<void> {
 
   const locator = new LineLocator(maxLineBytes);
   let warned = 0;
-  const input = exporter.lineInput("replay", undefined, (reason, sample) => {
-    const line = locator.locate(reason, sample);
-    if (warned++ < MAX_WARNINGS) {
-      const detail = describeRejection(reason, sample);
-      log.warn(`${_shown(file)}:${line}: rejected: ${detail}${sample ? `: ${sample.slice(0, 120)}` : ""}`);
-    }
+  const input = exporter.ingest.feed("replay", {
+    onReject: (reason, sample) => {
+      const line = locator.locate(reason, sample);
+      if (warned++ < MAX_WARNINGS) {
+        const detail = describeRejection(reason, sample);
+        log.warn(`${_shown(file)}:${line}: rejected: ${escapeControl(detail)}${sample ? `: ${escapeControl(sample.slice(0, 120))}` : ""}`);
+      }
+    },
   });
   const started = performance.now();
   const progress = process.stderr.isTTY && logLevel !== "silent" && values.json !== true ? new Progress(_sizeOf(file)) : undefined;
@@ -90,10 +95,11 @@ export async function runReplay(argv: string[]): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
 
   const rejected = new Map<string, number>();
-  REJECT_REASONS.forEach((r, i) => {
-    if (exporter.counters.rejected[i] > 0) rejected.set(r, exporter.counters.rejected[i]);
-  });
-  const accepted = exporter.counters.accepted;
+  for (const r of REJECT_REASONS) {
+    const n = exporter.ingest.rejected(r);
+    if (n > 0) rejected.set(r, n);
+  }
+  const accepted = exporter.ingest.accepted;
   const scenes = final.matches.map((m) => m.scene);
   if (values.json === true) {
     const summary = {

@@ -35,6 +35,7 @@ export const SERVE_FLAGS: FlagDefs = {
   ...COLLECTOR_FLAGS,
   stdin: { type: "boolean", default: false, description: "Read events from standard input too" },
   "error-window": { type: "string", default: "5m", description: "How long an error node lives after its last event", valueHint: "duration" },
+  "max-clock-skew": { type: "string", default: "5m", description: "Reject events whose ts runs further ahead of the wall clock (future_ts)", valueHint: "duration" },
   "max-nodes": { type: "string", default: "100000", description: "Bound on graph nodes; past it the least recent processes are evicted", valueHint: "n" },
   "resource-ttl": { type: "string", default: "0s", description: "Drop resources not updated for this long (0s keeps them)", valueHint: "duration" },
   "max-line-bytes": { type: "string", default: "64KiB", description: "Longest accepted event line", valueHint: "size" },
@@ -60,6 +61,7 @@ export interface ServeConfig {
   maxNodes: number;
   resourceTtlMs: number;
   maxLineBytes: number;
+  maxClockSkewMs: number;
   maxSseClients: number;
   maxBodyBytes: number;
   ingestToken: string | undefined;
@@ -82,6 +84,7 @@ export function resolveServeConfig(v: FlagValues): ServeConfig {
     probes: (v.probe as string[] | undefined) ?? [],
     stdin: v.stdin === true,
     errorWindowMs: parseDuration(L("error-window"), v["error-window"] as string),
+    maxClockSkewMs: parseDuration(L("max-clock-skew"), v["max-clock-skew"] as string),
     maxNodes: parseInteger(L("max-nodes"), v["max-nodes"] as string, 100, 100_000_000),
     resourceTtlMs: parseDuration(L("resource-ttl"), v["resource-ttl"] as string),
     maxLineBytes: parseSize(L("max-line-bytes"), v["max-line-bytes"] as string),
@@ -119,6 +122,7 @@ export async function runServe(argv: string[]): Promise<void> {
     maxNodes: config.maxNodes,
     resourceTtlMs: config.resourceTtlMs,
     maxLineBytes: config.maxLineBytes,
+    maxClockSkewMs: config.maxClockSkewMs,
     maxSseClients: config.maxSseClients,
   });
   const stdin = config.stdin ? new StdinSource() : null;
@@ -141,7 +145,7 @@ export async function runServe(argv: string[]): Promise<void> {
   });
   let server: Awaited<ReturnType<typeof serve>>;
   try {
-    server = await serve({ port: config.port, hostname: config.host, tls: web?.tls, fetch: (req, env) => app.fetch(req, env) });
+    server = await serve({ port: config.port, hostname: config.host, tls: web?.tls, fetch: (req, env) => app.fetch(req, env), log: (line) => log.warn(line) });
   } catch (e) {
     throw describeBindError(e, config.host, config.port, flagLabel(values, "host"));
   }

@@ -72,7 +72,7 @@ export class Metrics {
     _gauge(r, "xctl_active_processes", "Processes not exited.", [], () => [[{}, graph.activeProcesses]]);
     _gauge(r, "xctl_active_resources", "Resource nodes.", [], () => [[{}, graph.resources.size]]);
     _gauge(r, "xctl_error_nodes", "Error nodes inside the error window.", [], () => [[{}, graph.errors.size]]);
-    _counter(r, "xctl_graph_evictions_total", "Nodes evicted to stay within --max-nodes.", [], () => [[{}, graph.evictions]]);
+    _counter(r, "xctl_graph_evictions_total", "Nodes evicted to stay within --max-nodes, per node kind.", ["kind"], () => _entries("kind", graph.evictions));
 
     _counter(r, "xctl_diagnoses_total", "Diagnosis runs.", [], () => [[{}, diagnosis.runs]]);
     _counter(r, "xctl_diagnoses_by_scene", "Diagnosis runs that concluded with each scene.", ["scene"], () => _entries("scene", diagnosis.byScene));

@@ -53,7 +53,7 @@ describe("bench event generator", () => {
 
   it("random placement: the structured stream's mix, each process on (nearly) every GPU, a job per pid", () => {
     try {
-      const jobs = _events(dir, "jobs").events;
+      const jobs = _events(dir, "structured").events;
       const random = _events(dir, "random").events;
       assert.equal(random.length, EVENTS);
       // Same event types, in the same proportions but for the placement burst (compute.util,
