@@ -54,6 +54,7 @@ export async function runReplay(argv: string[]): Promise<void> {
   const exporter = new Exporter({
     rules: diagnosis.rules,
     diagnosisIntervalMs: diagnosis.diagnosisIntervalMs,
+    sceneSettleMs: diagnosis.sceneSettleMs,
     // Rejections are reported here, with their line numbers.
     log: createLogger("silent"),
     errorWindowMs: parseDuration(flagLabel(values, "error-window"), values["error-window"] as string),

@@ -23,6 +23,9 @@ export const EXTRA_METRICS = {
   xctl_probe_restarts_total: "counter", // {probe}
   xctl_probe_last_event_timestamp_seconds: "gauge", // {probe}
   xctl_scene_active: "gauge", // {scene}
+  xctl_scene_activations_total: "counter", // {scene}
+  xctl_scene_info: "gauge", // {scene, severity}
+  xctl_diagnoses_on_demand_total: "counter",
   xctl_graph_evictions_total: "counter",
   xctl_ingest_queue_bytes: "gauge",
   xctl_ingest_queue_full_total: "counter", // {source_kind}: pauses and 503s at the queue bound

@@ -3,6 +3,7 @@
 // time, so an event never touches prom-client, and a scrape costs the same whatever the size
 // of the graph.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { DiagnosisState } from "../diagnosis/state.ts";
 import type { EventCounters } from "../events/counters.ts";
 import { EVENT_TYPES, REJECT_REASONS } from "../events/schema.ts";
 import type { StateGraph } from "../graph/graph.ts";
@@ -15,15 +16,6 @@ export interface ProbeState {
   restarts: number;
   /** Wall-clock ms of the last accepted event, 0 before the first. */
   lastEventMs: number;
-}
-
-/** What the diagnosis engine reports; the engine itself is not imported here. */
-export interface DiagnosisState {
-  runs: number;
-  /** Runs that concluded with each scene, every loaded scene present. */
-  byScene: Map<string, number>;
-  /** Scenes matching right now. */
-  active: Set<string>;
 }
 
 export interface IngestState {
@@ -74,11 +66,17 @@ export class Metrics {
     _gauge(r, "xctl_error_nodes", "Error nodes inside the error window.", [], () => [[{}, graph.errors.size]]);
     _counter(r, "xctl_graph_evictions_total", "Nodes evicted to stay within --max-nodes, per node kind.", ["kind"], () => _entries("kind", graph.evictions));
 
-    _counter(r, "xctl_diagnoses_total", "Diagnosis runs.", [], () => [[{}, diagnosis.runs]]);
-    _counter(r, "xctl_diagnoses_by_scene", "Diagnosis runs that concluded with each scene.", ["scene"], () => _entries("scene", diagnosis.byScene));
-    _gauge(r, "xctl_scene_active", "1 while a scene's rule matches, else 0.", ["scene"], function* () {
+    // Scene state (src/diagnosis/state.ts): automatic runs only; on-demand runs count apart.
+    _counter(r, "xctl_diagnoses_total", "Automatic diagnosis runs (the runs scene state follows).", [], () => [[{}, diagnosis.runs]]);
+    _counter(r, "xctl_diagnoses_on_demand_total", "Diagnosis runs asked for through the API or why; they change no scene state.", [], () => [
+      [{}, diagnosis.onDemandRuns],
+    ]);
+    _counter(r, "xctl_diagnoses_by_scene", "Automatic diagnosis runs that concluded with each scene.", ["scene"], () => _entries("scene", diagnosis.byScene));
+    _gauge(r, "xctl_scene_active", "1 while a scene is active (it held within --scene-settle), else 0.", ["scene"], function* () {
       for (const scene of diagnosis.byScene.keys()) yield [{ scene }, diagnosis.active.has(scene) ? 1 : 0];
     });
+    _counter(r, "xctl_scene_activations_total", "Times each scene became active.", ["scene"], () => _entries("scene", diagnosis.activations));
+    _sceneInfo(r, diagnosis.severity);
     this.diagnosisLatency = new Histogram({
       name: "xctl_diagnosis_latency_seconds",
       help: "Duration of a diagnosis run.",
@@ -131,6 +129,27 @@ function* _entries(label: string, map: ReadonlyMap<string, number>): Samples {
 
 function* _probes(probes: ReadonlyMap<string, ProbeState>, read: (s: ProbeState) => number): Samples {
   for (const [probe, s] of probes) yield [{ probe }, read(s)];
+}
+
+/**
+ * xctl_scene_info{scene,severity} = 1 per loaded scene, for alerts to join on. Two labels, so
+ * not the one-label helpers: the series of a scene no longer loaded are dropped.
+ */
+function _sceneInfo(registers: Registry[], severity: ReadonlyMap<string, string>): void {
+  let shown = "";
+  new Gauge({
+    name: "xctl_scene_info",
+    help: "Each loaded scene with its severity; the value is always 1.",
+    labelNames: ["scene", "severity"],
+    registers,
+    collect() {
+      const key = [...severity].join(",");
+      if (key === shown) return;
+      this.reset();
+      for (const [scene, sev] of severity) this.set({ scene, severity: sev }, 1);
+      shown = key;
+    },
+  });
 }
 
 /** Names one series of a family: the value of its only label (families here have at most one). */
