@@ -18,7 +18,7 @@ import type { Rule } from "./diagnosis/rule.ts";
 import { defaultRules } from "./diagnosis/rules-load.ts";
 import { StateGraph } from "./graph/graph.ts";
 import { Metrics, type DiagnosisState, type IngestState, type ProbeState } from "./metrics/registry.ts";
-import { runtimeName } from "./runtime/detect.ts";
+import { runtimeName } from "./runtime-name.ts";
 import type { Source, SourceContext } from "./sources/source.ts";
 import { VERSION } from "./version.ts";
 

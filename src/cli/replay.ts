@@ -17,13 +17,12 @@ import { LineLocator, Progress, readInto } from "./replay-input.ts";
 import { SceneTimeline } from "./replay-timeline.ts";
 import { RULE_FLAGS, resolveRuleConfig } from "./rules.ts";
 import { cittyArgs, flagLabel, parseFlags, type FlagDefs } from "./flags.ts";
-import { parseChoice, parseDuration, parseInteger, parseSize } from "./parse-values.ts";
+import { GRAPH_FLAGS, INGEST_FLAGS, resolveGraphConfig, resolveIngestConfig } from "./graph-flags.ts";
+import { parseChoice } from "./parse-values.ts";
 
 export const REPLAY_FLAGS: FlagDefs = {
-  "error-window": { type: "string", default: "5m", description: "How long an error node lives after its last event", valueHint: "duration" },
-  "max-nodes": { type: "string", default: "100000", description: "Bound on graph nodes", valueHint: "n" },
-  "resource-ttl": { type: "string", default: "0s", description: "Drop resources not updated for this long (0s keeps them)", valueHint: "duration" },
-  "max-line-bytes": { type: "string", default: "64KiB", description: "Longest accepted event line", valueHint: "size" },
+  ...GRAPH_FLAGS,
+  ...INGEST_FLAGS,
   ...RULE_FLAGS,
   "log-level": { type: "string", default: "warn", description: "silent, error, warn, info, debug or trace", valueHint: "level" },
   json: { type: "boolean", default: false, description: "Print a JSON summary on stdout (counts, the timeline of scenes by event time) instead of the exposition", env: false },
@@ -48,16 +47,15 @@ export async function runReplay(argv: string[]): Promise<void> {
   const diagnosis = resolveRuleConfig(values);
   const logLevel = parseChoice(flagLabel(values, "log-level"), values["log-level"] as string, Object.keys(LOG_LEVELS) as LogLevelName[]);
   const log = createLogger(logLevel);
-  const maxLineBytes = parseSize(flagLabel(values, "max-line-bytes"), values["max-line-bytes"] as string);
+  const graph = resolveGraphConfig(values);
+  const ingest = resolveIngestConfig(values);
   const exporter = new Exporter({
     rules: diagnosis.rules,
     diagnosisIntervalMs: diagnosis.diagnosisIntervalMs,
     // Rejections are reported here, with their line numbers.
     log: createLogger("silent"),
-    errorWindowMs: parseDuration(flagLabel(values, "error-window"), values["error-window"] as string),
-    maxNodes: parseInteger(flagLabel(values, "max-nodes"), values["max-nodes"] as string, 100, 100_000_000),
-    resourceTtlMs: parseDuration(flagLabel(values, "resource-ttl"), values["resource-ttl"] as string),
-    maxLineBytes,
+    ...graph,
+    ...ingest,
     processMetrics: false,
     liveClock: false,
     // Only the final run is read; the runs on the way only count.
@@ -67,7 +65,7 @@ export async function runReplay(argv: string[]): Promise<void> {
   const timeline = new SceneTimeline();
   const unwatch = queries.onSceneChange((c) => timeline.add(c));
 
-  const locator = new LineLocator(maxLineBytes);
+  const locator = new LineLocator(ingest.maxLineBytes);
   let warned = 0;
   const input = exporter.lineInput("replay", undefined, (reason, sample) => {
     const line = locator.locate(reason, sample);
