@@ -139,7 +139,7 @@ function context(exporter: Exporter, name: string): SourceContext {
   return {
     push: () => undefined,
     end: () => {},
-    emit: (ev) => void exporter.ingestObject(ev, name),
+    emit: (ev) => void exporter.ingest.object(ev, name),
     setUp: () => {},
     restarted: () => {},
     processes: () => [...exporter.graph.processes.values()].map((p) => ({ pid: p.pid, jobId: p.jobId, state: p.state })),
@@ -150,8 +150,8 @@ function context(exporter: Exporter, name: string): SourceContext {
 async function measure(kind: "procfs" | "infiniband" | "diskstats", root: string, pids: number[]): Promise<Omit<Row, "collector" | "intervalS" | "sharePct">> {
   const log = createConsola({ level: -999 });
   const exporter = new Exporter({ log, liveClock: false, processMetrics: false });
-  for (const pid of pids) exporter.ingestObject({ event_type: "process.state", entity_id: `pid-${pid}`, pid, value: "start" }, "bench");
-  for (let g = 0; g < GPUS; g++) exporter.ingestObject({ event_type: "compute.util", entity_id: `gpu-0${g}`, pid: pids[g], value: "90" }, "bench");
+  for (const pid of pids) exporter.ingest.object({ event_type: "process.state", entity_id: `pid-${pid}`, pid, value: "start" }, "bench");
+  for (let g = 0; g < GPUS; g++) exporter.ingest.object({ event_type: "compute.util", entity_id: `gpu-0${g}`, pid: pids[g], value: "90" }, "bench");
   let t = Date.now();
   const clock = () => t;
   const host = { procfs: join(root, "proc"), sysfs: join(root, "sys") };

@@ -3,7 +3,7 @@
 // event in a thousand an error. The same (seed, events, processes) always gives the same bytes,
 // so files are cached under .bench/ by that key.
 //
-//   node --import tsx scripts/bench/gen.ts [--seed 42] [--events 1000000] [--processes 1000] [--out FILE]
+//   node --import tsx scripts/bench/gen.ts [--seed 42] [--events 1000000] [--processes 1000] [--random] [--out FILE]
 //
 // Shape: each process starts with a placement burst (process.state start, intent.run, one
 // compute.util per GPU of its job: the `consumes` edges), then the steady stream samples
@@ -29,6 +29,13 @@ export interface GenOptions {
   seed: number;
   events: number;
   processes: number;
+  /**
+   * "structured" (default): jobs placed on their GPUs, each process driving its own GPUs.
+   * "random": the same mix of event types, but every pid-carrying event picks a uniformly
+   * random process and (for a GPU) a uniformly random GPU of the 64: no locality at all, so
+   * the consumes edges fill the whole processes x GPUs grid (issue 13's second stream).
+   */
+  shape?: "structured" | "random";
 }
 
 export interface GenResult {
@@ -45,7 +52,8 @@ interface Proc {
 }
 
 export function benchFile(o: GenOptions): string {
-  return join(BENCH_DIR, `events-v${GEN_VERSION}-s${o.seed}-n${o.events}-p${o.processes}.ndjson`);
+  const shape = o.shape === "random" ? "-random" : "";
+  return join(BENCH_DIR, `events-v${GEN_VERSION}-s${o.seed}-n${o.events}-p${o.processes}${shape}.ndjson`);
 }
 
 /** Writes the file unless the cache has it; returns its path. */
@@ -96,6 +104,9 @@ export function generate(o: GenOptions, out = benchFile(o)): GenResult {
     for (const g of p.gpus) emit("compute.util", GPUS[g], p.job, p.pid, String(50 + Math.floor(rand() * 50)));
   };
   for (let i = 0; i < o.processes && written < o.events; i++) start(pick(jobs));
+  // Random placement: every GPU of the host is any process's GPU.
+  const ALL_GPUS = Array.from({ length: GPUS.length }, (_, i) => i);
+  if (o.shape === "random") for (const p of procs) p.gpus = ALL_GPUS;
 
   while (written < o.events) {
     const r = rand();
@@ -116,6 +127,7 @@ export function generate(o: GenOptions, out = benchFile(o)): GenResult {
       procs.splice(i, 1);
       emit("process.state", `pid-${p.pid}`, p.job, p.pid, rand() < 0.9 ? "exit" : "zombie");
       start(jobs.find((j) => j.id === p.job)!);
+      if (o.shape === "random") procs[procs.length - 1].gpus = ALL_GPUS;
     } else if (r < 0.0013) {
       emit("action.exec", `pid-${p.pid}`, p.job, p.pid, "kill");
     } else if (r < 0.002) {
@@ -155,7 +167,12 @@ function _flag(argv: string[], name: string, dflt: number): number {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const argv = process.argv.slice(2);
-  const o = { seed: _flag(argv, "seed", 42), events: _flag(argv, "events", 1_000_000), processes: _flag(argv, "processes", 1000) };
+  const o: GenOptions = {
+    seed: _flag(argv, "seed", 42),
+    events: _flag(argv, "events", 1_000_000),
+    processes: _flag(argv, "processes", 1000),
+    shape: argv.includes("--random") ? "random" : "structured",
+  };
   const i = argv.indexOf("--out");
   const r = generate(o, i === -1 ? undefined : argv[i + 1]);
   console.log(`${r.cached ? "cached" : "wrote"} ${r.path} (${r.events} events)`);

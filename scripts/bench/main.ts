@@ -10,6 +10,7 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { benchDiagnosis } from "./diag.ts";
 import { generate } from "./gen.ts";
+import { benchHardening } from "./hardening.ts";
 import { benchIngest, graphFigures } from "./ingest.ts";
 import { startExporter } from "./live.ts";
 import { renderReport, summaryLines, type EngineFigures, type Results, type RuntimeScrape } from "./report.ts";
@@ -54,6 +55,11 @@ async function main(): Promise<void> {
     const r = await benchIngest(t, base.path, EVENTS, INGEST_RUNS);
     say(`  replay ${r.replayWallS.toFixed(2)} s, floor ${r.floorWallS.toFixed(2)} s: ${r.ratioWall.toFixed(2)}x; peak ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MB`);
     results.ingest.push(r);
+  }
+
+  // --- issue 13: the random-placement stream, CPU share at a realistic rate, a garbage flood --
+  if (TARGETS.includes("binary")) {
+    results.hardening = await benchHardening({ seed: SEED, events: EVENTS, processes: PROCESSES, runs: INGEST_RUNS });
   }
 
   // --- where ingest time goes, and the diagnosis engine on its own (both on Bun) ----------

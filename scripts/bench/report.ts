@@ -1,4 +1,5 @@
 // BENCHMARKS.md and the printed summary, from the results of one `npm run bench`.
+import { renderHardening, type HardeningResults } from "./hardening.ts";
 import type { DiagResult } from "./diag.ts";
 import type { GenResult } from "./gen.ts";
 import type { GraphFigures, IngestResult } from "./ingest.ts";
@@ -68,6 +69,8 @@ export interface Results {
   engine?: EngineFigures[];
   binary?: BinaryResults;
   scrape: RuntimeScrape[];
+  /** scripts/bench/hardening.ts: the random-placement stream, CPU share at 10k events/s, /healthz under a flood. */
+  hardening?: HardeningResults;
 }
 
 interface Check {
@@ -83,6 +86,11 @@ export function checks(r: Results): Check[] {
   if (bin) {
     out.push({ what: "ingest through the binary vs the Bun parse floor (wall)", target: "≤ 2.0x", measured: `${fmt.f(bin.ratioWall)}x`, ok: bin.ratioWall <= 2 });
     out.push({ what: "peak memory of that replay", target: "< 200 MB", measured: `${fmt.mb(bin.peakRssBytes)} MB`, ok: bin.peakRssBytes < 200 * 2 ** 20 });
+  }
+  const h = r.hardening;
+  if (h) {
+    out.push({ what: "ingest of the random-placement stream through the binary vs the floor (wall)", target: "≤ 2.0x", measured: `${fmt.f(h.random.ratioWall)}x`, ok: h.random.ratioWall <= 2 });
+    out.push({ what: "/healthz p99 while a probe floods garbage", target: "< 50 ms", measured: `${fmt.f(h.flood.p99Ms)} ms`, ok: h.flood.p99Ms < 50 });
   }
   const b = r.binary;
   if (b) {
@@ -290,6 +298,10 @@ export function renderReport(r: Results): string {
       ]);
     }
     p();
+  }
+
+  if (r.hardening) {
+    p(renderHardening(r.hardening, r.ingest.find((i) => i.target === "binary")));
   }
 
   p("## Reproduce");

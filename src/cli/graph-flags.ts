@@ -28,15 +28,18 @@ export function resolveGraphConfig(v: FlagValues): GraphConfig {
 
 export const INGEST_FLAGS: FlagDefs = {
   "max-line-bytes": { type: "string", default: "64KiB", description: "Longest accepted event line", valueHint: "size" },
+  "max-clock-skew": { type: "string", default: "5m", description: "Reject events whose ts runs further ahead of the wall clock (future_ts)", valueHint: "duration" },
 };
 
 export interface IngestConfig {
   maxLineBytes: number;
+  maxClockSkewMs: number;
 }
 
 /** Reads INGEST_FLAGS; a bad value throws a UsageError (exit 2) naming the flag or variable. */
 export function resolveIngestConfig(v: FlagValues): IngestConfig {
   return {
     maxLineBytes: parseSize(flagLabel(v, "max-line-bytes"), v["max-line-bytes"] as string),
+    maxClockSkewMs: parseDuration(flagLabel(v, "max-clock-skew"), v["max-clock-skew"] as string),
   };
 }

@@ -13,8 +13,9 @@ const NL = 10;
 
 /** Where a replay pushes its bytes (the exporter's framed input for the file). */
 export interface ReplaySink {
-  push(chunk: Uint8Array): void;
-  end(): void;
+  /** A promise: read nothing more until it settles (the pipeline's back-pressure). */
+  push(chunk: Uint8Array): Promise<void> | undefined;
+  end(): Promise<void> | undefined;
 }
 
 export interface ReadStats {
@@ -110,11 +111,11 @@ export async function readInto(file: string, sink: ReplaySink, locator: LineLoca
     }
     return stats.lines + 1;
   };
-  const feed = (chunk: Uint8Array) => {
+  const feed = async (chunk: Uint8Array) => {
     chunkAt = stats.bytes;
     if (counting && stats.lines === null) stats.lines = 0;
     locator.begin(chunk, startLine);
-    sink.push(chunk);
+    await sink.push(chunk);
     stats.bytes += chunk.length;
     if (counting) stats.lines! += _countLines(chunk);
     progress?.tick(stats);
@@ -130,20 +131,20 @@ export async function readInto(file: string, sink: ReplaySink, locator: LineLoca
       for await (const c of { [Symbol.asyncIterator]: () => raw }) yield Buffer.from(c);
     })());
     try {
-      for await (const chunk of source.pipe(gunzip)) feed(chunk as Uint8Array);
+      for await (const chunk of source.pipe(gunzip)) await feed(chunk as Uint8Array);
     } catch (e) {
       if (e instanceof XctlError) throw e;
       throw new XctlError(`${_name(file)}: not a readable gzip file: ${(e as Error).message}`, 1);
     }
   } else {
-    if (!first.done) feed(first.value);
+    if (!first.done) await feed(first.value);
     for (;;) {
       const next = await raw.next();
       if (next.done) break;
-      feed(next.value);
+      await feed(next.value);
     }
   }
-  sink.end();
+  await sink.end();
   progress?.done();
   return stats;
 }

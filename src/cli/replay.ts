@@ -13,6 +13,7 @@ import { createLogger, LOG_LEVELS, type LogLevelName } from "../log.ts";
 import { UsageError, XctlError } from "./errors.ts";
 import { Queries } from "../query/queries.ts";
 import { VERSION } from "../version.ts";
+import { escapeControl } from "../escape.ts";
 import { LineLocator, Progress, readInto } from "./replay-input.ts";
 import { SceneTimeline } from "./replay-timeline.ts";
 import { RULE_FLAGS, resolveRuleConfig } from "./rules.ts";
@@ -67,12 +68,14 @@ export async function runReplay(argv: string[]): Promise<void> {
 
   const locator = new LineLocator(ingest.maxLineBytes);
   let warned = 0;
-  const input = exporter.lineInput("replay", undefined, (reason, sample) => {
-    const line = locator.locate(reason, sample);
-    if (warned++ < MAX_WARNINGS) {
-      const detail = describeRejection(reason, sample);
-      log.warn(`${_shown(file)}:${line}: rejected: ${detail}${sample ? `: ${sample.slice(0, 120)}` : ""}`);
-    }
+  const input = exporter.ingest.feed("replay", {
+    onReject: (reason, sample) => {
+      const line = locator.locate(reason, sample);
+      if (warned++ < MAX_WARNINGS) {
+        const detail = describeRejection(reason, sample);
+        log.warn(`${_shown(file)}:${line}: rejected: ${escapeControl(detail)}${sample ? `: ${escapeControl(sample.slice(0, 120))}` : ""}`);
+      }
+    },
   });
   const started = performance.now();
   const progress = process.stderr.isTTY && logLevel !== "silent" && values.json !== true ? new Progress(_sizeOf(file)) : undefined;
@@ -88,10 +91,11 @@ export async function runReplay(argv: string[]): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
 
   const rejected = new Map<string, number>();
-  REJECT_REASONS.forEach((r, i) => {
-    if (exporter.counters.rejected[i] > 0) rejected.set(r, exporter.counters.rejected[i]);
-  });
-  const accepted = exporter.counters.accepted;
+  for (const r of REJECT_REASONS) {
+    const n = exporter.ingest.rejected(r);
+    if (n > 0) rejected.set(r, n);
+  }
+  const accepted = exporter.ingest.accepted;
   const scenes = final.matches.map((m) => m.scene);
   if (values.json === true) {
     const summary = {

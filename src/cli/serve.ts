@@ -134,7 +134,7 @@ export async function runServe(argv: string[]): Promise<void> {
   });
   let server: Awaited<ReturnType<typeof serve>>;
   try {
-    server = await serve({ port: config.port, hostname: config.host, tls: web?.tls, fetch: (req, env) => app.fetch(req, env) });
+    server = await serve({ port: config.port, hostname: config.host, tls: web?.tls, fetch: (req, env) => app.fetch(req, env), log: (line) => log.warn(line) });
   } catch (e) {
     throw describeBindError(e, config.host, config.port, flagLabel(values, "host"));
   }

@@ -1,9 +1,12 @@
 // Line framing for NDJSON byte streams. Survives a line split across reads, CRLF, a last line
 // without newline, blank lines and invalid UTF-8; a line over the limit is rejected as
-// `too_long` and never buffered whole (only its first `maxLineBytes` are ever held).
+// `too_long` and never buffered whole (only its first `maxLineBytes` are ever held). A lone CR
+// ends a line too (old Mac line ends, or a probe that prints `\r`): never a silent merge of two
+// events into one invalid line.
 import type { RejectReason } from "./schema.ts";
 
 const NL = 10;
+const CR = 13;
 /** For the start of a rejected line in a log message: never throws. */
 const _sampleDecoder = new TextDecoder("utf-8");
 
@@ -33,6 +36,9 @@ export class LineFramer {
   ) {}
 
   push(chunk: Uint8Array): void {
+    // A CR becomes a newline: a lone CR then ends its line, and a CRLF gives an empty line,
+    // which is skipped. A JSON line never holds a raw CR (inside strings it must be escaped).
+    if (chunk.indexOf(CR) !== -1) chunk = _crToNewline(chunk);
     const last = chunk.lastIndexOf(NL);
     if (last === -1) {
       this._hold(chunk);
@@ -171,6 +177,12 @@ export class LineFramer {
       this._offer(whole, this._onBytes);
     }
   }
+}
+
+function _crToNewline(chunk: Uint8Array): Uint8Array {
+  const out = chunk.slice();
+  for (let i = out.indexOf(CR); i !== -1; i = out.indexOf(CR, i + 1)) out[i] = NL;
+  return out;
 }
 
 /** A bytes handler that takes nothing: every line is decoded on its own. */

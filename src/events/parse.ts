@@ -70,10 +70,6 @@ export function validateEvent(obj: unknown, now: number): XEvent | RejectReason 
   };
 }
 
-export function isRejection(r: XEvent | RejectReason): r is RejectReason {
-  return typeof r === "string";
-}
-
 /**
  * `reason: what was wrong`, for logs and answers: the field and what was expected
  * (`missing_field: entity_id`, `bad_type: pid must be an integer 0..2147483647 or null, got

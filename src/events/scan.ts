@@ -3,8 +3,9 @@
 // It only ever accepts. A line it is not sure of gets `undefined` and takes the full path
 // (decode, JSON.parse, validate), which decides and names the reason; a test holds the two
 // paths to the same answer on every line the scanner accepts. Repeated strings (entity ids,
-// job ids, values) come from a small intern table, so a usual line allocates one object, and
-// the graph's map lookups meet a string whose hash is already known.
+// job ids, values) come from a small intern table (intern.ts), so a usual line allocates one
+// object, and the graph's map lookups meet a string whose hash is already known.
+import { InternTable } from "./intern.ts";
 import { EVENT_TYPES, eventTypeIndexOf, MAX_ENTITY_ID_LENGTH, MAX_PID, type EventType, type XEvent } from "./schema.ts";
 
 const QUOTE = 34;
@@ -28,9 +29,6 @@ const F_VALUE = 32;
 /** What `_intOrNull` gives for null: below every integer it gives, and not its -1. */
 const _NULL = -2;
 
-/** Strings longer than this are made fresh each time instead of interned. */
-const MAX_INTERNED = 64;
-
 export class EventScanner {
   // Ids (entity, job) and values in separate tables: a value that changes with every event
   // (an IOPS count) must not push out the handful of ids every event repeats.
@@ -46,22 +44,12 @@ export class EventScanner {
   /** Where the line that `scanLine` took ends: one past its newline. */
   next = 0;
 
-  /** The event on `buf[from, to)` (one line, no newline), or undefined when the full path must decide. */
-  scan(buf: Uint8Array, from: number, to: number, now: number): XEvent | undefined {
-    return this._scan(buf, from, to, now, -1);
-  }
-
   /**
    * The event on the line that starts at `from` and ends at the next newline before `to`,
    * which `next` then points past; undefined when the full path must decide, and for a line
    * longer than `maxLineBytes` (not counting a CR before the newline), which it rejects.
    */
   scanLine(buf: Uint8Array, from: number, to: number, maxLineBytes: number, now: number): XEvent | undefined {
-    return this._scan(buf, from, to, now, maxLineBytes);
-  }
-
-  /** `maxLineBytes` < 0: the line is all of `buf[from, to)`; else it ends at a newline. */
-  private _scan(buf: Uint8Array, from: number, to: number, now: number, maxLineBytes: number): XEvent | undefined {
     const ev = this._compact(buf, from, to, now, maxLineBytes);
     return ev !== undefined ? ev : this._general(buf, from, to, now, maxLineBytes);
   }
@@ -163,10 +151,9 @@ export class EventScanner {
     return _NULL;
   }
 
-  /** Whether only blanks follow the object up to the line's end; sets `next` in line mode. */
+  /** Whether only blanks follow the object up to the line's newline; sets `next` past it. */
   private _end(buf: Uint8Array, from: number, at: number, to: number, maxLineBytes: number): boolean {
     const i = _skipWs(buf, at, to);
-    if (maxLineBytes < 0) return i === to;
     const end = buf[i] === 13 ? i + 1 : i; // CRLF
     if (end >= to || buf[end] !== NEWLINE || i - from > maxLineBytes) return false;
     this.next = end + 1;
@@ -270,67 +257,6 @@ export class EventScanner {
   }
 }
 
-/**
- * Strings by their bytes, one per slot of a fixed table (a new string takes the slot of an
- * old one with the same hash). Keeps the bytes beside each string: comparing bytes with
- * bytes is much cheaper than reading a string back with charCodeAt.
- */
-export class InternTable {
-  private readonly _strings: string[];
-  private readonly _bytes: Uint8Array;
-  private readonly _lengths: Int32Array;
-  /**
-   * 1 when the slot's string was asked for again since it came in. A miss replaces only a
-   * string that was not, and takes that chance away from the one there: a stream of values
-   * that never repeat (IOPS counts) then passes by without pushing out the ids and readings
-   * that do.
-   */
-  private readonly _reused: Uint8Array;
-  private readonly _mask: number;
-  /** Strings made because the table did not hold them (for tests and benchmarks). */
-  misses = 0;
-
-  constructor(slots: number) {
-    this._strings = new Array<string>(slots).fill("");
-    this._bytes = new Uint8Array(slots * MAX_INTERNED);
-    this._lengths = new Int32Array(slots).fill(-1);
-    this._reused = new Uint8Array(slots);
-    this._mask = slots - 1;
-  }
-
-  /** The string of the ASCII bytes `buf[from, to)`. */
-  get(buf: Uint8Array, from: number, to: number): string {
-    const len = to - from;
-    if (len > MAX_INTERNED || len === 0) return _ascii(buf, from, to);
-    // A hash of the length and the last four bytes, where ids and readings differ ("gpu-07",
-    // "job-0012", "81"), instead of a hash over every byte. For a shorter string the bytes
-    // before it (the line's own `":"`) join in. A clash only costs a slot: bytes are compared.
-    const last = to - 1;
-    const hash = len ^ (buf[last] << 4) ^ (buf[last - 1] << 11) ^ (buf[last - 2] << 18) ^ (buf[last - 3] << 25);
-    const slot = (Math.imul(hash, 0x9e3779b1) >>> 16) & this._mask;
-    const bytes = this._bytes;
-    const at = slot * MAX_INTERNED;
-    if (this._lengths[slot] === len) {
-      let j = 0;
-      while (j < len && bytes[at + j] === buf[from + j]) j++;
-      if (j === len) {
-        this._reused[slot] = 1;
-        return this._strings[slot];
-      }
-    }
-    this.misses++;
-    const s = _ascii(buf, from, to);
-    if (this._reused[slot] === 1) {
-      this._reused[slot] = 0;
-      return s;
-    }
-    this._strings[slot] = s;
-    this._lengths[slot] = len;
-    for (let j = 0; j < len; j++) bytes[at + j] = buf[from + j];
-    return s;
-  }
-}
-
 function _skipWs(buf: Uint8Array, i: number, to: number): number {
   while (i < to) {
     const b = buf[i];
@@ -421,33 +347,6 @@ function _bytes(s: string): Uint8Array {
 function _sameBytes(k: Uint8Array, buf: Uint8Array, at: number): boolean {
   for (let j = 0; j < k.length; j++) if (k[j] !== buf[at + j]) return false;
   return true;
-}
-
-// A flat string (one built by `+=` is a rope, slow to read back char by char); the short
-// ones, which most values are, without allocating an array of codes.
-function _ascii(b: Uint8Array, f: number, to: number): string {
-  switch (to - f) {
-    case 0:
-      return "";
-    case 1:
-      return String.fromCharCode(b[f]);
-    case 2:
-      return String.fromCharCode(b[f], b[f + 1]);
-    case 3:
-      return String.fromCharCode(b[f], b[f + 1], b[f + 2]);
-    case 4:
-      return String.fromCharCode(b[f], b[f + 1], b[f + 2], b[f + 3]);
-    case 5:
-      return String.fromCharCode(b[f], b[f + 1], b[f + 2], b[f + 3], b[f + 4]);
-    case 6:
-      return String.fromCharCode(b[f], b[f + 1], b[f + 2], b[f + 3], b[f + 4], b[f + 5]);
-    case 7:
-      return String.fromCharCode(b[f], b[f + 1], b[f + 2], b[f + 3], b[f + 4], b[f + 5], b[f + 6]);
-    case 8:
-      return String.fromCharCode(b[f], b[f + 1], b[f + 2], b[f + 3], b[f + 4], b[f + 5], b[f + 6], b[f + 7]);
-    default:
-      return String.fromCharCode.apply(null, b.subarray(f, to) as unknown as number[]);
-  }
 }
 
 // Each shape a probe's line takes, read once when this module loads. A stream often opens

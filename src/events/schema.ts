@@ -62,6 +62,10 @@ export const REJECT_REASONS = [
   "bad_type",
   "bad_value",
   "too_long",
+  "future_ts",
+  "bad_ts",
+  "too_deep",
+  "truncated",
 ] as const;
 
 export type RejectReason = (typeof REJECT_REASONS)[number];

@@ -1,6 +1,7 @@
 // The live state graph of SPEC §3. Every count the metrics report is kept as the graph
 // changes; nothing here walks all nodes or edges per event or per read.
 import type { XEvent } from "../events/schema.ts";
+import { evict, newEvictionCounts } from "./evict.ts";
 import {
   isEnded,
   type EdgeKind,
@@ -61,7 +62,8 @@ export class StateGraph {
   readonly edges: EdgeCounts = { consumes: 0, waits_on: 0, blocked_by: 0 };
   /** Processes whose state is not exit or zombie. */
   activeProcesses = 0;
-  evictions = 0;
+  /** Nodes evicted at `maxNodes`, per kind (see evict.ts). */
+  readonly evictions = newEvictionCounts();
   /** Latest event time seen: the graph's clock for expiry. */
   eventNow = 0;
 
@@ -107,7 +109,7 @@ export class StateGraph {
       }
     }
     this._dispatch(ev, wall);
-    if (this.nodeCount > this.maxNodes) this._evict();
+    if (this.nodeCount > this.maxNodes) evict(this, this._notRunning);
   }
 
   private _dispatch(ev: XEvent, wall: number): void {
@@ -413,34 +415,6 @@ export class StateGraph {
     this._releaseIx(r.ix);
     this.resources.delete(r.id);
     this._observer?.nodeRemoved(r);
-  }
-
-  /**
-   * Past `maxNodes`, frees a twentieth of the bound in one go (so the sort below is paid
-   * rarely): ended processes first, then the least recently updated processes, then
-   * resources nobody uses. Each removal counts in `evictions`.
-   */
-  private _evict(): void {
-    const target = this.maxNodes - Math.max(1, Math.floor(this.maxNodes / 20));
-    const removeUntil = (nodes: Iterable<GraphNode>) => {
-      for (const n of nodes) {
-        if (this.nodeCount <= target) return;
-        if (n.kind === "process") this.removeProcess(n);
-        else if (n.kind === "resource") this.removeResource(n);
-        this.evictions++;
-      }
-    };
-    removeUntil([...this._notRunning].filter((p) => isEnded(p.state)));
-    if (this.nodeCount > target) {
-      removeUntil([...this.processes.values()].sort((a, b) => a.updatedWall - b.updatedWall || a.updatedTs - b.updatedTs));
-    }
-    if (this.nodeCount > target) {
-      removeUntil(
-        [...this.resources.values()]
-          .filter((r) => r.consumers.size === 0 && r.waiters.size === 0)
-          .sort((a, b) => a.updatedWall - b.updatedWall || a.updatedTs - b.updatedTs),
-      );
-    }
   }
 }
 

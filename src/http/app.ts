@@ -9,6 +9,7 @@ import { basicAuth, securityHeaders } from "./basic-auth.ts";
 import { landingPage } from "./landing.ts";
 import type { WebConfig } from "./web-config.ts";
 import { eventRoutes, type EventRouteOptions } from "./routes/events.ts";
+import { postGuard } from "./routes/ingest-guard.ts";
 import { diagnosesRoutes } from "./routes/diagnoses.ts";
 import { graphRoutes } from "./routes/graph.ts";
 import { streamRoutes } from "./routes/stream.ts";
@@ -103,6 +104,8 @@ export function createApp(exporter: Exporter, opts: AppOptions = {}): Hono<AppEn
 
   app.get("/", (c) => c.html(landingPage(queries, { metricsPath })));
 
+  // Running a diagnosis moves counters and the result ring: guarded like pushes.
+  app.use("/api/v1/diagnoses", postGuard({ ...opts.ingest, basicAuthed: (opts.web?.users.size ?? 0) > 0 }));
   app.route("/", statusRoutes(queries));
   app.route("/", eventRoutes(exporter, opts.ingest));
   app.route("/", streamRoutes(exporter, { heartbeatMs: opts.sseHeartbeatMs, queries }));

@@ -23,7 +23,14 @@ export function basicAuth(users: ReadonlyMap<string, string>, opts: BasicAuthOpt
   return async (c, next) => {
     if (excluded.has(c.req.path)) return next();
     const creds = _credentials(c.req.header("authorization"));
-    if (creds && (await verifier.check(creds.user, creds.password))) return next();
+    let ok = false;
+    try {
+      ok = creds !== undefined && (await verifier.check(creds.user, creds.password));
+    } catch (e) {
+      if (!(e instanceof AuthBusy)) throw e;
+      return c.json({ error: "too many logins being checked, retry shortly" }, 503, { "Retry-After": "1" });
+    }
+    if (ok) return next();
     return _unauthorized(c);
   };
 }
@@ -57,21 +64,39 @@ function _credentials(header: string | undefined): { user: string; password: str
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
+/** How long a verified password is taken without bcrypt, and a failed one refused without it. */
+const VERIFIED_TTL_MS = 5 * 60_000;
+const FAILED_TTL_MS = 60_000;
+/** Failed (user, password) pairs remembered; the oldest go first. */
+const MAX_FAILED = 10_000;
+/** bcrypt checks waiting their turn; past it a new one is told to retry (503), not queued. */
+const MAX_WAITING = 8;
+
+/** Too many credentials are being checked right now: answered 503 with Retry-After. */
+export class AuthBusy extends Error {
+  override name = "AuthBusy";
+}
+
 /**
- * bcrypt is slow on purpose (tens of ms at cost 10), too slow to pay on every scrape. After a
- * user's password verifies once, a keyed digest of it is kept and later requests compare
- * digests in constant time. The key is random per process, so the cache is no easier to
- * attack than the bcrypt hashes if memory leaks. Failures are never cached: they are either
- * an attacker, who should pay full price, or a typo.
+ * bcrypt is slow on purpose (tens of ms at cost 10), too slow to pay on every scrape, and
+ * bcryptjs runs on the event loop. So: a password that verified is taken for a while from a
+ * keyed digest of (user, password), compared in constant time; a (user, password) that failed
+ * is refused for a while without bcrypt, and the same pair checked by many requests at once
+ * costs one bcrypt; one bcrypt runs at a time, and at most a few wait. A flood of wrong
+ * passwords thus costs a few bcrypts, and a correct login is never queued behind it. The key
+ * is random per process, so the caches are no easier to attack than the bcrypt hashes.
  */
 class _Verifier {
   private readonly _users: ReadonlyMap<string, string>;
   private readonly _macKey = randomBytes(32);
-  private readonly _verified = new Map<string, Buffer>();
+  /** user -> digest of the password that verified, and until when. */
+  private readonly _verified = new Map<string, { digest: Buffer; until: number }>();
+  /** digest (hex) of a failed (user, password) -> until when it is refused. */
+  private readonly _failed = new Map<string, number>();
+  private readonly _inFlight = new Map<string, Promise<boolean>>();
   private readonly _dummyHash: string;
-  // One bcrypt at a time: bcryptjs works in slices of up to 100 ms on the event loop, and a
-  // burst of bad logins running side by side would stall every other request, scrapes included.
   private _queue: Promise<unknown> = Promise.resolve();
+  private _waiting = 0;
 
   constructor(users: ReadonlyMap<string, string>) {
     this._users = users;
@@ -81,15 +106,37 @@ class _Verifier {
   async check(user: string, password: string): Promise<boolean> {
     const hash = this._users.get(user);
     const digest = createHmac("sha256", this._macKey).update(user).update("\0").update(password).digest();
+    const now = Date.now();
     const known = hash === undefined ? undefined : this._verified.get(user);
-    if (known && timingSafeEqual(known, digest)) return true;
+    if (known && known.until > now && timingSafeEqual(known.digest, digest)) return true;
+    const key = digest.toString("hex");
+    const failedUntil = this._failed.get(key);
+    if (failedUntil !== undefined) {
+      if (failedUntil > now) return false;
+      this._failed.delete(key);
+    }
+    const running = this._inFlight.get(key);
+    if (running !== undefined) return running;
+    if (this._waiting >= MAX_WAITING) throw new AuthBusy("too many logins being checked");
+    this._waiting++;
     // An unknown user still pays one bcrypt, so response time does not tell which users exist.
-    const run = this._queue.then(() => bcrypt.compare(password, hash ?? this._dummyHash));
-    this._queue = run.catch(() => false);
-    const ok = await run.catch(() => false);
-    if (!ok || hash === undefined) return false;
-    this._verified.set(user, digest);
-    return true;
+    const run = this._queue
+      .then(() => bcrypt.compare(password, hash ?? this._dummyHash))
+      .catch(() => false)
+      .then((ok) => ok && hash !== undefined)
+      .finally(() => {
+        this._waiting--;
+        this._inFlight.delete(key);
+      });
+    this._queue = run;
+    this._inFlight.set(key, run);
+    const ok = await run;
+    if (ok) this._verified.set(user, { digest, until: Date.now() + VERIFIED_TTL_MS });
+    else {
+      if (this._failed.size >= MAX_FAILED) this._failed.delete(this._failed.keys().next().value!);
+      this._failed.set(key, Date.now() + FAILED_TTL_MS);
+    }
+    return ok;
   }
 }
 

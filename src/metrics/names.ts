@@ -33,7 +33,7 @@ export const FAMILIES = {
   activeProcesses: _family("xctl_active_processes", "gauge", "Processes not exited.", [], SEED),
   activeResources: _family("xctl_active_resources", "gauge", "Resource nodes.", [], SEED),
   errorNodes: _family("xctl_error_nodes", "gauge", "Error nodes inside the error window.", [], SEED),
-  graphEvictions: _family("xctl_graph_evictions_total", "counter", "Nodes evicted to stay within --max-nodes."),
+  graphEvictions: _family("xctl_graph_evictions_total", "counter", "Nodes evicted to stay within --max-nodes, per node kind.", ["kind"]),
 
   diagnosesTotal: _family("xctl_diagnoses_total", "counter", "Diagnosis runs.", [], SEED),
   diagnosesByScene: _family("xctl_diagnoses_by_scene", "counter", "Diagnosis runs that concluded with each scene.", ["scene"], SEED),

@@ -75,7 +75,7 @@ export class Metrics {
     _gauge(r, F.activeProcesses, () => [[{}, graph.activeProcesses]]);
     _gauge(r, F.activeResources, () => [[{}, graph.resources.size]]);
     _gauge(r, F.errorNodes, () => [[{}, graph.errors.size]]);
-    _counter(r, F.graphEvictions, () => [[{}, graph.evictions]]);
+    _counter(r, F.graphEvictions, () => _entries("kind", graph.evictions));
 
     _counter(r, F.diagnosesTotal, () => [[{}, diagnosis.runs]]);
     _counter(r, F.diagnosesByScene, () => _entries("scene", diagnosis.byScene));

@@ -4,7 +4,7 @@
 import type { DiagnosisEngine, DiagnosisResult } from "../diagnosis/engine.ts";
 import type { SceneMatch } from "../diagnosis/evidence.ts";
 import type { Rule } from "../diagnosis/rule.ts";
-import type { EventCounters } from "../events/counters.ts";
+import type { RejectReason } from "../events/schema.ts";
 import type { StateGraph } from "../graph/graph.ts";
 import type { DiagnosisState, ProbeState } from "../metrics/registry.ts";
 import { graphDot } from "./dot.ts";
@@ -20,7 +20,8 @@ export interface QueryInputs {
   readonly engine: DiagnosisEngine;
   readonly diagnosis: DiagnosisState;
   readonly probes: ReadonlyMap<string, ProbeState>;
-  readonly counters: EventCounters;
+  /** Events accepted and rejected so far (the ingest pipeline). */
+  readonly ingest: { readonly accepted: number; rejected(reason?: RejectReason): number };
   /** Why the exporter is not ready; null once rules are loaded and sources started. */
   readonly notReadyReason: string | null;
 }
@@ -122,8 +123,6 @@ export class Queries {
 
   status(now = Date.now()): Status {
     const g = this._in.graph;
-    let rejected = 0;
-    for (const n of this._in.counters.rejected) rejected += n;
     return {
       version: this._version,
       ready: this._in.notReadyReason === null,
@@ -135,8 +134,8 @@ export class Queries {
         resources: g.resources.size,
         errors: g.errors.size,
         edges: { ...g.edges },
-        events_accepted: this._in.counters.accepted,
-        events_rejected: rejected,
+        events_accepted: this._in.ingest.accepted,
+        events_rejected: this._in.ingest.rejected(),
         diagnosis_runs: this._in.diagnosis.runs,
         rules: this._in.engine.rules.length,
       },
@@ -145,7 +144,9 @@ export class Queries {
 
   /** Graph evictions so far (nodes dropped to stay within --max-nodes). */
   get evictions(): number {
-    return this._in.graph.evictions;
+    let n = 0;
+    for (const v of this._in.graph.evictions.values()) n += v;
+    return n;
   }
 
   /** Calls `listener` when a scene becomes active or clears; returns the unsubscribe. */

@@ -1,6 +1,7 @@
 // The one place that knows which runtime serves the app: Bun.serve, Deno.serve or
 // @hono/node-server. Everything above it speaks web-standard Request/Response.
 import { XctlError } from "../errors.ts";
+import { escapeControl } from "../escape.ts";
 import type { ConnEnv } from "../http/env.ts";
 import type { TlsSettings } from "../http/web-config.ts";
 import { runtimeName } from "../runtime-name.ts";
@@ -15,6 +16,11 @@ export interface ServeOptions {
   fetch: FetchHandler;
   /** Serve HTTPS (from the web-config file); check it first with checkTlsSupport. */
   tls?: TlsSettings;
+  /**
+   * Where a request the app never saw (a malformed Host) or an error no route caught is
+   * reported: one short line each, a few a second at most, never a stack.
+   */
+  log?: (line: string) => void;
 }
 
 export interface RunningServer {
@@ -30,6 +36,34 @@ export class AddressInUseError extends XctlError {
     super(`cannot listen on ${hostname}:${port}: address already in use`, 1);
     this.name = "AddressInUseError";
   }
+}
+
+/** A request the edge answers itself, before the app: JSON, like every other error. */
+function _badRequest(why: string): Response {
+  return new Response(JSON.stringify({ error: `bad request: ${why}` }), { status: 400, headers: { "Content-Type": "application/json" } });
+}
+
+function _internalError(): Response {
+  return new Response(JSON.stringify({ error: "internal error" }), { status: 500, headers: { "Content-Type": "application/json" } });
+}
+
+/** At most a few lines a second, each cut short and with control characters escaped. */
+function _edgeLog(log: ((line: string) => void) | undefined): (line: string) => void {
+  let windowStart = 0;
+  let logged = 0;
+  let suppressed = 0;
+  return (line) => {
+    if (log === undefined) return;
+    const now = Date.now();
+    if (now - windowStart >= 1000) {
+      if (suppressed > 0) log(`${suppressed} more bad requests not logged`);
+      windowStart = now;
+      logged = 0;
+      suppressed = 0;
+    }
+    if (logged++ < 5) log(escapeControl(line.length > 200 ? line.slice(0, 200) + "..." : line));
+    else suppressed++;
+  };
 }
 
 export function serve(opts: ServeOptions): Promise<RunningServer> {
@@ -73,6 +107,7 @@ async function _serveBun(opts: ServeOptions): Promise<RunningServer> {
   let server: _BunServer;
   // With TLS, Bun.serve listens on loopback behind the front (src/runtime/tls-front.ts).
   let front: TlsFront | undefined;
+  const log = _edgeLog(opts.log);
   try {
     server = Bun.serve({
       port: opts.tls ? 0 : opts.port,
@@ -83,12 +118,29 @@ async function _serveBun(opts: ServeOptions): Promise<RunningServer> {
       // Bun shares a port between processes unless told not to; a second exporter must fail.
       reusePort: false,
       ...(opts.tls ? { tls: bunTlsOptions(opts.tls) } : {}),
-      fetch: async (req: Request, srv: _BunServer) => {
-        const ip = srv.requestIP(req);
+      fetch: async (raw: Request, srv: _BunServer) => {
+        let req = raw;
+        // Without a Host (HTTP/1.0, a load balancer's health check) Bun leaves the URL relative,
+        // which no URL parser takes: serve it as if sent to this host. A Host that is there but
+        // malformed (`a b`, `x/y`) gets a JSON 400.
+        if (!req.url.startsWith("http")) {
+          const host = req.headers.get("host");
+          if ((host !== null && host !== "") || !req.url.startsWith("/")) {
+            log(`${req.method} ${req.url.slice(0, 100)}: bad request: malformed Host header ${JSON.stringify((host ?? "").slice(0, 60))}`);
+            return _badRequest("malformed Host header");
+          }
+          req = new Request(`http://localhost${req.url}`, req);
+        }
+        const ip = srv.requestIP(raw);
         const remoteAddress = opts.tls ? (ip ? (front?.peerOf(ip.port) ?? "") : "") : (ip?.address ?? "");
         const res = await opts.fetch(req, { remoteAddress });
-        if (res.headers.get("content-type")?.startsWith("text/event-stream")) srv.timeout(req, _BUN_STREAM_IDLE_S);
+        if (res.headers.get("content-type")?.startsWith("text/event-stream")) srv.timeout(raw, _BUN_STREAM_IDLE_S);
         return res;
+      },
+      // Anything the app let through: one line, never Bun's page of source.
+      error: (e: Error) => {
+        log(`request failed: ${e?.name ?? "Error"}: ${e?.message ?? String(e)}`);
+        return _internalError();
       },
     });
   } catch (e) {
@@ -150,13 +202,31 @@ async function _serveDeno(opts: ServeOptions): Promise<RunningServer> {
 // --- Node --------------------------------------------------------------------------------
 
 async function _serveNode(opts: ServeOptions): Promise<RunningServer> {
-  const { createAdaptorServer } = await import("@hono/node-server");
-  const https = opts.tls ? { createServer: (await import("node:https")).createServer, serverOptions: nodeTlsOptions(opts.tls) } : {};
-  const server = createAdaptorServer({
-    fetch: (req: Request, env: { incoming: { socket: { remoteAddress?: string } } }) =>
+  const { getRequestListener } = await import("@hono/node-server");
+  const log = _edgeLog(opts.log);
+  // A missing Host is served as if sent to this host (`hostname`); a malformed one gets a JSON
+  // 400 (the adapter's own is an empty body), and a route's uncaught error a JSON 500.
+  const listener = getRequestListener(
+    (req: Request, env: { incoming: { socket: { remoteAddress?: string } } }) =>
       opts.fetch(req, { remoteAddress: env.incoming.socket.remoteAddress ?? "" }),
-    ...https,
-  }) as import("node:http").Server;
+    {
+      hostname: "localhost",
+      errorHandler: (e: unknown) => {
+        const err = e as Error;
+        if (err?.name === "RequestError") {
+          log(`bad request: ${err.message}`);
+          return _badRequest(err.message.toLowerCase());
+        }
+        log(`request failed: ${err?.name ?? "Error"}: ${err?.message ?? String(e)}`);
+        return _internalError();
+      },
+    },
+  );
+  const server = (
+    opts.tls
+      ? (await import("node:https")).createServer(nodeTlsOptions(opts.tls), listener)
+      : (await import("node:http")).createServer(listener)
+  ) as import("node:http").Server;
   if (opts.tls) guardClientCert(server as unknown as import("node:https").Server, opts.tls);
   const closeServer = () =>
     new Promise<void>((resolve) => {

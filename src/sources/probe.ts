@@ -1,7 +1,9 @@
 // `--probe CMD`: a supervised child whose stdout is NDJSON events. Run without a shell, in its
 // own process group (so a probe script's children die with it), restarted with backoff.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { accessSync, closeSync, constants, existsSync, openSync, readSync, statSync } from "node:fs";
+import { delimiter, isAbsolute, join, resolve } from "node:path";
+import { escapeControl } from "../escape.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { StderrLog, type StderrLogOptions } from "./stderr-log.ts";
 import type { Source, SourceContext } from "./source.ts";
@@ -84,7 +86,7 @@ export class CommandProbe implements Source {
     const ctx = this._ctx;
     if (ctx === null || this._stopping) return;
     if (this._launches++ > 0) ctx.restarted();
-    const [cmd, ...args] = this.argv;
+    const [cmd, ...args] = _withParentDeathSignal(this.argv, this._opts.env ?? process.env, this._opts.cwd);
     let child: ChildProcess;
     try {
       child = spawn(cmd, args, {
@@ -112,7 +114,8 @@ export class CommandProbe implements Source {
       this._afterRun(run.startedAt, run.spawnError);
     };
 
-    const stderr = new StderrLog((line) => ctx.log.warn(`stderr: ${line}`), this._opts.stderr);
+    // A probe's stderr reaches terminals: its control characters (ESC sequences) are escaped.
+    const stderr = new StderrLog((line) => ctx.log.warn(`stderr: ${escapeControl(line)}`), this._opts.stderr);
     child.stderr!.on("data", (chunk: Uint8Array) => stderr.push(chunk));
     child.stderr!.on("error", () => {});
     const out = child.stdout!;
@@ -134,10 +137,19 @@ export class CommandProbe implements Source {
       run.spawnError = e;
       finish(null, null); // not every runtime follows a failed spawn with "close"
     });
-    child.on("exit", () => {
+    child.on("exit", (code: number | null, signal: string | null) => {
       // Children the probe left behind would hold the pipe open and pile up with restarts.
       _signalGroup(child, "SIGTERM");
       setTimeout(() => finished || _signalGroup(child, "SIGKILL"), this.killGraceMs).unref?.();
+      // The probe's exit is what counts, not the end of its pipes: a grandchild in its own
+      // session (setsid) escapes the group signals and may hold stdout open for ever. Once the
+      // group has had its grace, stop reading and restart whoever still holds the pipe.
+      setTimeout(() => {
+        if (finished) return;
+        out.destroy();
+        child.stderr?.destroy();
+        finish(code, signal);
+      }, this.killGraceMs + 250).unref?.();
     });
     child.on("close", (code: number | null, signal: string | null) => finish(code, signal));
 
@@ -183,6 +195,59 @@ export class CommandProbe implements Source {
     if (e.code === "EACCES") return "not executable (permission denied, or a directory)";
     return e.message;
   }
+}
+
+/**
+ * Where util-linux's `setpriv` is found, a probe runs under `setpriv --pdeathsig KILL`: the
+ * kernel kills it when the exporter dies, even by SIGKILL (which no handler sees). Only for a
+ * command that resolves to an executable file, so that a missing or non-executable probe still
+ * fails to spawn with its own error (ENOENT, EACCES) rather than as setpriv's exit status.
+ */
+function _withParentDeathSignal(argv: readonly string[], env: Record<string, string | undefined>, cwd: string | undefined): readonly string[] {
+  if (process.platform !== "linux" || _setpriv === null) return argv;
+  const path = env.PATH ?? process.env.PATH ?? "";
+  if (_setpriv === undefined) _setpriv = _which("setpriv", path, undefined) ?? null;
+  if (_setpriv === null) return argv;
+  const exe = _which(argv[0], path, cwd);
+  if (exe === undefined || !_interpreterFound(exe)) return argv;
+  return [_setpriv, "--pdeathsig", "KILL", "--", ...argv];
+}
+
+/** A script's `#!` interpreter exists (or the file is no script). */
+function _interpreterFound(file: string): boolean {
+  let head = "";
+  try {
+    const fd = openSync(file, "r");
+    try {
+      const buf = new Uint8Array(256);
+      head = new TextDecoder("latin1").decode(buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+  if (!head.startsWith("#!")) return true;
+  const interpreter = head.slice(2).split("\n")[0].trim().split(/\s+/)[0];
+  return interpreter !== undefined && _which(interpreter, "", undefined) !== undefined;
+}
+
+/** The setpriv executable (undefined: not looked for yet; null: none). */
+let _setpriv: string | null | undefined;
+
+function _which(cmd: string, path: string, cwd: string | undefined): string | undefined {
+  const candidates = cmd.includes("/") ? [isAbsolute(cmd) ? cmd : resolve(cwd ?? ".", cmd)] : path.split(delimiter).filter(Boolean).map((d) => join(d, cmd));
+  for (const c of candidates) {
+    try {
+      if (statSync(c).isFile()) {
+        accessSync(c, constants.X_OK);
+        return c;
+      }
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }
 
 /** The exporter's environment less its secrets: a probe has no business with the ingest token. */

@@ -5,11 +5,13 @@ import type { Registry } from "prom-client";
 export interface SourceContext {
   /**
    * NDJSON bytes as read. Lines are framed per source, so a line split across reads is
-   * joined. A returned promise means the ingest queue is full: read nothing more until it
-   * settles (that is how a probe's pipe fills and the probe blocks instead of losing data).
+   * joined. Back-pressure is structural: a returned promise means ingest has spent its share of
+   * this event-loop turn and kept the rest of the chunk; read nothing more until it settles.
+   * That is how a flooding probe's pipe fills and the probe blocks on write instead of the
+   * server stalling or data being lost.
    */
   push(chunk: Uint8Array): Promise<void> | undefined;
-  /** The byte stream ended: flush a last line that had no newline, reset the framing. */
+  /** The byte stream ended: flush a last line that had no newline (after any bytes still held), reset the framing. */
   end(): void;
   /** An event built in-process; validated exactly like a parsed line. */
   emit(event: Record<string, unknown>): void;

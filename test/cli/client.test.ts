@@ -12,6 +12,7 @@ import { createLogger } from "../../src/log.ts";
 import { serve, type RunningServer } from "../../src/runtime/serve.ts";
 import { spawn, spawnSync } from "node:child_process";
 import { eventually, exporterCommand, freePort, runCli, startExporter, type RunningExporter } from "../_helpers.ts";
+import { ingestLine } from "../_ingest.ts";
 
 const T0 = 1_732_500_000_000;
 
@@ -186,7 +187,7 @@ describe("behind basic auth", () => {
   let url: string;
   before(async () => {
     const exporter = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
-    exporter.ingestLine(line("compute.util", "gpu-0", "1", 5, "job-z"), "test");
+    await ingestLine(exporter, line("compute.util", "gpu-0", "1", 5, "job-z"), "test");
     const app = new Hono<AppEnv>();
     app.use(basicAuth(new Map([["ops", bcrypt.hashSync("p@ss:word", 4)]])));
     app.route("/", createApp(exporter));

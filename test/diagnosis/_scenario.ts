@@ -21,7 +21,7 @@ export function scenario(opts: Partial<ExporterOptions> = {}): Scenario {
     ex,
     send(ev, at) {
       t = at ?? t + 1;
-      const reason = ex.ingestObject({ ts: T0 + t, ...ev }, "test");
+      const reason = ex.ingest.object({ ts: T0 + t, ...ev }, "test");
       if (reason !== undefined) throw new Error(`event rejected (${reason}): ${JSON.stringify(ev)}`);
     },
     scenes() {

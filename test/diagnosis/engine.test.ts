@@ -57,7 +57,7 @@ describe("automatic runs (wall clock)", () => {
     const s = scenario({ liveClock: true, diagnosisIntervalMs: 10, errorWindowMs: 150 });
     const st = s.ex.diagnosis;
     try {
-      s.ex.ingestObject(ev("error.hw", "npu-1", "TEMP_HIGH"), "test");
+      s.ex.ingest.object(ev("error.hw", "npu-1", "TEMP_HIGH"), "test");
       await until(() => st.active.has("npu_subhealth"), "the scene to start");
       const runs = st.runs;
       await until(() => !st.active.has("npu_subhealth"), "the scene to end without new events");

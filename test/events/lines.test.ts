@@ -37,6 +37,15 @@ for (const [mode, handler] of modes) {
   }
 
   describe(`LineFramer (${mode})`, () => {
+    it("ends a line at a lone CR as at a newline, and takes CRLF as one line end", () => {
+      const { f, lines, rejects } = collect();
+      f.push(enc('{"a":1}\r{"b":2}\r\n{"c":3}\r'));
+      f.push(enc("\n12\r34\n"));
+      f.end();
+      assert.deepEqual(lines, ['{"a":1}', '{"b":2}', '{"c":3}', "12", "34"]);
+      assert.deepEqual(rejects, []);
+    });
+
     it("joins a line split across reads, at every split point", () => {
       const text = '{"a":1}\n{"b":"héllo"}\n';
       const bytes = enc(text);

@@ -5,7 +5,8 @@ import { Exporter } from "../../src/exporter.ts";
 import { createApp, type AppOptions } from "../../src/http/app.ts";
 import { isLoopback } from "../../src/http/routes/ingest-guard.ts";
 import { createLogger } from "../../src/log.ts";
-import { REJECT_REASON_INDEX } from "../../src/events/schema.ts";
+import type { RejectReason } from "../../src/events/schema.ts";
+import { ingestLine } from "../_ingest.ts";
 
 const T0 = 1_732_500_000_000;
 const LOCAL = { remoteAddress: "127.0.0.1" };
@@ -24,8 +25,8 @@ function line(event_type: string, entity_id: string, value: string, pid: number 
   return JSON.stringify({ ts, event_type, entity_id, job_id, pid, value });
 }
 
-function rejectedCount(exporter: Exporter, reason: string): number {
-  return exporter.counters.rejected[REJECT_REASON_INDEX.get(reason)!];
+function rejectedCount(exporter: Exporter, reason: RejectReason): number {
+  return exporter.ingest.rejected(reason);
 }
 
 /** A request body that yields `chunk` until `total` bytes, counting what was pulled. */
@@ -68,7 +69,7 @@ describe("POST /api/v1/events", () => {
       ],
       rejected_total: 3,
     });
-    assert.equal(exporter.counters.accepted, 3);
+    assert.equal(exporter.ingest.accepted, 3);
     assert.equal(rejectedCount(exporter, "invalid_json"), 1);
     assert.equal(exporter.graph.edges.consumes, 1);
     assert.equal(exporter.graph.edges.waits_on, 1);
@@ -100,18 +101,46 @@ describe("POST /api/v1/events", () => {
   it("takes a JSON array, numbering rejections by element", async () => {
     const { exporter, push } = setup();
     const arr = [JSON.parse(line("compute.util", "gpu-0", "1", 1)), 5, { event_type: "compute.util" }, JSON.parse(line("error.hw", "gpu-0", "XID_79"))];
-    for (const type of ["application/json", null, "application/x-ndjson"]) {
+    const res = await push(JSON.stringify(arr), "application/json");
+    assert.deepEqual(await res.json(), {
+      accepted: 2,
+      rejected: [
+        { line: 2, reason: "not_object" },
+        { line: 3, reason: "missing_field" },
+      ],
+      rejected_total: 2,
+    });
+    assert.equal(exporter.ingest.accepted, 2);
+  });
+
+  it("lets the content type decide: an array sent as NDJSON is one line that is not an event", async () => {
+    const { exporter, push } = setup();
+    const arr = [JSON.parse(line("compute.util", "gpu-0", "1", 1))];
+    for (const type of [null, "application/x-ndjson"]) {
       const res = await push(JSON.stringify(arr), type);
-      assert.deepEqual(await res.json(), {
-        accepted: 2,
-        rejected: [
-          { line: 2, reason: "not_object" },
-          { line: 3, reason: "missing_field" },
-        ],
-        rejected_total: 2,
-      });
+      assert.deepEqual(await res.json(), { accepted: 0, rejected: [{ line: 1, reason: "not_object" }], rejected_total: 1 });
     }
-    assert.equal(exporter.counters.accepted, 6);
+    assert.equal(exporter.ingest.accepted, 0);
+  });
+
+  it("rejects a too deeply nested element alone, before parsing it, and keeps the elements around it", async () => {
+    const { exporter, push } = setup();
+    const deep = "[".repeat(100_000) + "]".repeat(100_000);
+    const nested = `{"event_type":"compute.util","entity_id":"g","x":${"[".repeat(70)}${"]".repeat(70)}}`;
+    const body = `[${line("compute.util", "gpu-0", "1", 1)},${deep},${nested},{"broken":},${line("compute.util", "gpu-1", "2", 2)}]`;
+    const res = await push(body, "application/json");
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), {
+      accepted: 2,
+      rejected: [
+        { line: 2, reason: "too_deep" },
+        { line: 3, reason: "too_deep" },
+        { line: 4, reason: "invalid_json" },
+      ],
+      rejected_total: 3,
+    });
+    assert.equal(exporter.ingest.accepted, 2);
+    assert.equal(rejectedCount(exporter, "too_deep"), 2);
   });
 
   it("takes one object, pretty-printed or not, as application/json", async () => {
@@ -161,7 +190,7 @@ describe("body limit", () => {
     const res = await push("x".repeat(1001), "text/plain", LOCAL, { "content-length": "1001" });
     assert.equal(res.status, 413);
     assert.match(((await res.json()) as { error: string }).error, /larger than 1000 bytes/);
-    assert.equal(exporter.counters.accepted, 0);
+    assert.equal(exporter.ingest.accepted, 0);
   });
 
   it("stops reading a streamed body as soon as it passes the limit", async () => {
@@ -178,9 +207,9 @@ describe("body limit", () => {
     // Everything before the chunk that crossed the limit was ingested; nothing after it.
     const fullChunks = Math.floor(limit / chunk.length);
     assert.equal(body.accepted, fullChunks * perChunk);
-    assert.equal(exporter.counters.accepted, body.accepted);
+    assert.equal(exporter.ingest.accepted, body.accepted);
     assert.ok(state.pulled <= limit + 2 * chunk.length, `pulled ${state.pulled} bytes of a 100 MiB body`);
-    assert.equal(exporter.ingest.queueBytes, 0);
+    assert.equal(exporter.ingest.pushQueue.queueBytes, 0);
   });
 });
 
@@ -194,10 +223,10 @@ describe("ingest guard", () => {
       assert.equal(res.status, 401, String(auth));
       assert.deepEqual(await res.json(), { error: "unauthorized" });
     }
-    assert.equal(exporter.counters.accepted, 0);
+    assert.equal(exporter.ingest.accepted, 0);
     const res = await push(ok, "application/x-ndjson", { remoteAddress: "10.1.2.3" }, { authorization: "bearer s3cret-token" });
     assert.equal(res.status, 200);
-    assert.equal(exporter.counters.accepted, 1);
+    assert.equal(exporter.ingest.accepted, 1);
   });
 
   it("without a token: loopback only (403 otherwise), unless remote is allowed", async () => {
@@ -210,7 +239,7 @@ describe("ingest guard", () => {
     for (const remoteAddress of ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"]) {
       assert.equal((await push(ok, "application/x-ndjson", { remoteAddress })).status, 200, remoteAddress);
     }
-    assert.equal(exporter.counters.accepted, 4);
+    assert.equal(exporter.ingest.accepted, 4);
     const open = setup({ ingest: { allowRemote: true } });
     assert.equal((await open.push(ok, "application/x-ndjson", { remoteAddress: "10.0.0.5" })).status, 200);
   });
@@ -234,19 +263,55 @@ describe("ingest queue bound", () => {
     });
     const first = push(held);
     // Wait until the first push has read its bytes and holds them.
-    for (let i = 0; i < 200 && exporter.ingest.queueBytes === 0; i++) await new Promise((r) => setTimeout(r, 5));
-    assert.equal(exporter.ingest.queueBytes, bytes.length);
+    for (let i = 0; i < 200 && exporter.ingest.pushQueue.queueBytes === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(exporter.ingest.pushQueue.queueBytes, bytes.length);
 
     const refused = await push(line("compute.util", "gpu-1", "1"));
     assert.equal(refused.status, 503);
     assert.equal(refused.headers.get("retry-after"), "1");
     assert.match(((await refused.json()) as { error: string }).error, /queue full/);
-    assert.equal(exporter.ingest.queueFull.get("http"), 1);
+    assert.equal(exporter.ingest.pushQueue.queueFull.get("http"), 1);
 
     release();
     assert.deepEqual(await (await first).json(), { accepted: 20, rejected: [], rejected_total: 0 });
-    assert.equal(exporter.ingest.queueBytes, 0);
+    assert.equal(exporter.ingest.pushQueue.queueBytes, 0);
     assert.equal((await push(line("compute.util", "gpu-1", "1"))).status, 200);
+  });
+});
+
+describe("slow pushes", () => {
+  it("hold the queue only by the bytes they sent, not by what they declared", async () => {
+    const { exporter, push } = setup({ ingest: { maxBodyBytes: 1 << 20, queueBytes: 1 << 20 } });
+    const releases: (() => void)[] = [];
+    const slow = [];
+    for (let i = 0; i < 4; i++) {
+      const held = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(new TextEncoder().encode("{"));
+          releases.push(() => c.close());
+        },
+      });
+      slow.push(push(held, "application/x-ndjson", LOCAL, { "content-length": String(1 << 20) }));
+    }
+    for (let i = 0; i < 200 && exporter.ingest.pushQueue.queueBytes < 4; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(exporter.ingest.pushQueue.queueBytes, 4, "each holds the one byte it sent");
+    assert.equal((await push(line("compute.util", "gpu-1", "1"))).status, 200);
+    for (const r of releases) r();
+    for (const res of await Promise.all(slow)) assert.equal(res.status, 200);
+    assert.equal(exporter.ingest.pushQueue.queueBytes, 0);
+  });
+
+  it("a body that stops sending gets 408 after the idle timeout and frees its bytes", async () => {
+    const { exporter, push } = setup({ ingest: { bodyIdleMs: 200 } });
+    const stalled = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode(line("compute.util", "gpu-0", "1") + "\n{"));
+      },
+    });
+    const res = await push(stalled);
+    assert.equal(res.status, 408);
+    assert.match(((await res.json()) as { error: string }).error, /idle/);
+    assert.equal(exporter.ingest.pushQueue.queueBytes, 0);
   });
 });
 
@@ -330,10 +395,10 @@ describe("graph routes", () => {
 
   it("GET /api/v1/why/:pid carries the scenes the diagnosis matches, with their evidence", async () => {
     const { exporter, call } = setup();
-    exporter.ingestLine(line("process.state", "host", "start", 5, T0, "job-5"), "test");
-    exporter.ingestLine(line("compute.mem", "gpu-0", "98", 5, T0 + 1), "test");
-    exporter.ingestLine(line("error.hw", "gpu-0", "OOM", null, T0 + 2), "test");
-    exporter.ingestLine(line("process.state", "host", "start", 6, T0 + 3, "job-6"), "test");
+    await ingestLine(exporter, line("process.state", "host", "start", 5, T0, "job-5"), "test");
+    await ingestLine(exporter, line("compute.mem", "gpu-0", "98", 5, T0 + 1), "test");
+    await ingestLine(exporter, line("error.hw", "gpu-0", "OOM", null, T0 + 2), "test");
+    await ingestLine(exporter, line("process.state", "host", "start", 6, T0 + 3, "job-6"), "test");
     const why = (await (await call("/api/v1/why/5")).json()) as { scenes: { scene: string; rule: string; causes: { kind: string; entity_id?: string }[] }[] };
     assert.deepEqual(why.scenes.map((s) => s.scene), ["gpu_oom"]);
     assert.ok(why.scenes[0].rule.length > 0);
@@ -344,9 +409,9 @@ describe("graph routes", () => {
 
   it("ps's rows carry consumed GPUs, blocking errors with their type, and the active scenes", async () => {
     const { exporter, call } = setup();
-    exporter.ingestLine(line("process.state", "host", "start", 5, T0, "job-5"), "test");
-    exporter.ingestLine(line("compute.mem", "gpu-0", "98", 5, T0 + 1), "test");
-    exporter.ingestLine(line("error.hw", "gpu-0", "OOM", null, T0 + 2), "test");
+    await ingestLine(exporter, line("process.state", "host", "start", 5, T0, "job-5"), "test");
+    await ingestLine(exporter, line("compute.mem", "gpu-0", "98", 5, T0 + 1), "test");
+    await ingestLine(exporter, line("error.hw", "gpu-0", "OOM", null, T0 + 2), "test");
     assert.equal((await call("/api/v1/diagnoses", { method: "POST" })).status, 200);
     const [row] = (await (await call("/api/v1/processes")).json()) as Record<string, unknown>[];
     assert.deepEqual(row.consumes, ["gpu-0"]);

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { Exporter } from "../../src/exporter.ts";
 import { createApp } from "../../src/http/app.ts";
 import { createLogger } from "../../src/log.ts";
+import { ingestLine } from "../_ingest.ts";
 
 const T0 = 1_732_500_000_000;
 const LOCAL = { remoteAddress: "127.0.0.1" };
@@ -22,9 +23,9 @@ describe("landing page", () => {
   it("shows an active scene with its root cause and job, escaping what events said", async () => {
     const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
     const job = `<img src=x onerror="alert(1)">&"'`;
-    ex.ingestLine(line("process.state", "host", "start", 5, T0, job), "t");
-    ex.ingestLine(line("compute.mem", "gpu-0", "98", 5, T0 + 1), "t");
-    ex.ingestLine(line("error.hw", "gpu-0", "OOM", null, T0 + 2), "t");
+    await ingestLine(ex, line("process.state", "host", "start", 5, T0, job), "t");
+    await ingestLine(ex, line("compute.mem", "gpu-0", "98", 5, T0 + 1), "t");
+    await ingestLine(ex, line("error.hw", "gpu-0", "OOM", null, T0 + 2), "t");
     ex.engine.runNow("api");
     const res = await createApp(ex, { metricsPath: "/m" }).fetch(new Request("http://x/"), LOCAL);
     assert.match(res.headers.get("content-type") ?? "", /^text\/html/);

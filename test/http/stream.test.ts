@@ -6,6 +6,7 @@ import { Exporter, type ExporterOptions } from "../../src/exporter.ts";
 import { createApp, type AppOptions } from "../../src/http/app.ts";
 import { createLogger } from "../../src/log.ts";
 import { eventually, scrape, startExporter, type RunningExporter } from "../_helpers.ts";
+import { ingestLine } from "../_ingest.ts";
 
 const T0 = 1_732_500_000_000;
 const LOCAL = { remoteAddress: "127.0.0.1" };
@@ -77,9 +78,9 @@ describe("stream records", () => {
     const res = await open();
     const sse = new SseReader(res.body!);
     await sse.until(() => sse.comments.length > 0);
-    exporter.ingestLine(line("process.state", "host", "start", 5), "test");
-    exporter.ingestLine(line("compute.mem", "gpu-0", "98", 5, T0 + 1), "test");
-    exporter.ingestLine(line("error.hw", "gpu-0", "OOM", null, T0 + 2), "test");
+    await ingestLine(exporter, line("process.state", "host", "start", 5), "test");
+    await ingestLine(exporter, line("compute.mem", "gpu-0", "98", 5, T0 + 1), "test");
+    await ingestLine(exporter, line("error.hw", "gpu-0", "OOM", null, T0 + 2), "test");
     exporter.engine.runNow("api");
     await sse.until(() => sse.records.some((r) => r.event === "scene"));
     assert.deepEqual(sse.records.slice(0, 3).map((r) => [r.id, r.event, r.data.event_type]), [
@@ -96,8 +97,8 @@ describe("stream records", () => {
     const only = new SseReader((await open("?type=scene")).body!);
     await only.until(() => only.comments.length > 0);
     // An hour of event time later the error has left the window and the process is gone.
-    exporter.ingestLine(line("process.state", "host", "exit", 5, T0 + 3), "test");
-    exporter.ingestLine(line("compute.util", "gpu-9", "1", null, T0 + 3_600_000), "test");
+    await ingestLine(exporter, line("process.state", "host", "exit", 5, T0 + 3), "test");
+    await ingestLine(exporter, line("compute.util", "gpu-9", "1", null, T0 + 3_600_000), "test");
     exporter.graph.cleanup(Date.now() + 3_600_000);
     exporter.engine.runNow("api");
     await only.until(() => only.records.some((r) => r.data.scene === "gpu_oom"));
@@ -166,7 +167,7 @@ describe("event stream limits", () => {
     assert.equal(exporter.hub.clients, 1);
 
     // The reader takes nothing more while ten events arrive: past four it is dropped.
-    for (let i = 0; i < 10; i++) exporter.ingestLine(line("compute.util", "gpu-0", String(i), 1), "test");
+    for (let i = 0; i < 10; i++) await ingestLine(exporter, line("compute.util", "gpu-0", String(i), 1), "test");
     assert.equal(exporter.hub.clients, 0);
     assert.equal(exporter.hub.dropped.get("slow"), 1);
     assert.match(await exporter.metrics.render(), /^xctl_sse_dropped_total\{reason="slow"\} 1$/m);
@@ -182,8 +183,8 @@ describe("event stream limits", () => {
     const sse = new SseReader((await open("?type=compute.util")).body!);
     await sse.until(() => sse.comments.length > 0);
     for (let i = 0; i < 50; i++) {
-      exporter.ingestLine(line("compute.util", "gpu-0", String(i), 1), "test");
-      exporter.ingestLine(line("compute.mem", "gpu-0", String(i), 1), "test"); // filtered out
+      await ingestLine(exporter, line("compute.util", "gpu-0", String(i), 1), "test");
+      await ingestLine(exporter, line("compute.mem", "gpu-0", String(i), 1), "test"); // filtered out
       await sse.until(() => sse.events.length > i);
     }
     assert.deepEqual(sse.events.map((e) => e.value), Array.from({ length: 50 }, (_, i) => String(i)));

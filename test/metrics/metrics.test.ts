@@ -10,13 +10,14 @@ import { acceptsGzip, createApp } from "../../src/http/app.ts";
 import { createLogger } from "../../src/log.ts";
 import { EVENT_TYPES } from "../../src/events/schema.ts";
 import { EXTRA_METRICS, SEED_METRICS } from "../../src/metrics/names.ts";
+import { ingestLine } from "../_ingest.ts";
 
 const T0 = 1_732_500_000_000;
 
 function loaded(processMetrics = false) {
   const ex = new Exporter({ log: createLogger("silent"), processMetrics, liveClock: false });
   ex.probes.set('odd "probe"\\with\nnewline', { up: true, restarts: 2, lastEventMs: 1_500 });
-  const input = ex.lineInput("test");
+  const input = ex.ingest.feed("test");
   const lines = [
     { ts: T0, event_type: "compute.util", entity_id: "gpu-00", job_id: "j", pid: 7, value: "90" },
     { ts: T0 + 1, event_type: "transport.drop", entity_id: "mlx5_0", job_id: "j", pid: 7, value: "12" },
@@ -80,7 +81,7 @@ describe("metrics page", () => {
   it("reads the state at each render: nothing is cached between scrapes", async () => {
     const ex = loaded();
     const before = parse(await ex.metrics.render()).samples.get("xctl_events_total");
-    ex.ingestLine(JSON.stringify({ ts: T0 + 5, event_type: "compute.mem", entity_id: "gpu-01", pid: 8, value: "1" }), "test");
+    await ingestLine(ex, JSON.stringify({ ts: T0 + 5, event_type: "compute.mem", entity_id: "gpu-01", pid: 8, value: "1" }), "test");
     const after = parse(await ex.metrics.render()).samples;
     assert.equal(before, 3);
     assert.equal(after.get("xctl_events_total"), 4);
@@ -123,8 +124,8 @@ describe("metrics page", () => {
     const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
     const first = parse(await ex.metrics.render()).samples;
     assert.equal(first.get('xctl_events_rejected_total{reason="too_long"}'), 0);
-    ex.ingestLine("garbage", "t");
-    ex.ingestLine("garbage", "t");
+    await ingestLine(ex, "garbage", "t");
+    await ingestLine(ex, "garbage", "t");
     const second = parse(await ex.metrics.render()).samples;
     assert.equal(second.get('xctl_events_rejected_total{reason="invalid_json"}'), 2);
     const third = parse(await ex.metrics.render()).samples;

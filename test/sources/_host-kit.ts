@@ -84,7 +84,7 @@ export function harness(name: string): Harness {
     end: () => {},
     emit: (ev) => {
       events.push(ev);
-      const reason = exporter.ingestObject(ev, name);
+      const reason = exporter.ingest.object(ev, name);
       if (reason !== undefined) throw new Error(`${name} emitted an event the exporter rejects (${reason}): ${JSON.stringify(ev)}`);
     },
     setUp: () => {},
@@ -98,7 +98,7 @@ export function harness(name: string): Harness {
     events,
     logs,
     feed: (...evs) => {
-      for (const ev of evs) if (exporter.ingestObject(ev, "test") !== undefined) throw new Error(`fed a bad event ${JSON.stringify(ev)}`);
+      for (const ev of evs) if (exporter.ingest.object(ev, "test") !== undefined) throw new Error(`fed a bad event ${JSON.stringify(ev)}`);
     },
     take: () => events.slice(taken, (taken = events.length)),
   };

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createConsola, type LogObject } from "consola";
 import { Exporter, type ExporterOptions } from "../../src/exporter.ts";
-import { REJECT_REASON_INDEX, type RejectReason } from "../../src/events/schema.ts";
+import type { RejectReason } from "../../src/events/schema.ts";
 import { ROOT } from "../_helpers.ts";
 
 export const PROBES = join(ROOT, "test/fixtures/probes");
@@ -27,7 +27,7 @@ export function testExporter(opts: Partial<ExporterOptions> = {}): { ex: Exporte
 }
 
 export function rejected(ex: Exporter, reason: RejectReason): number {
-  return ex.counters.rejected[REJECT_REASON_INDEX.get(reason)!];
+  return ex.ingest.rejected(reason);
 }
 
 /** Whether `pid` is a live process (a zombie waiting for a reaper counts as gone). */

@@ -13,13 +13,13 @@ import { testExporter } from "./_probe-kit.ts";
 
 /** The exporter's own path for built-in events, with a look at the graph after each one. */
 function watchedContext(ex: Exporter, after: (ev: DemoEvent) => void): SourceContext {
-  const input = ex.lineInput("demo");
+  const input = ex.ingest.feed("demo");
   return {
     push: (chunk) => void input.push(chunk),
-    end: () => input.end(),
+    end: () => void input.end(),
     processes: () => [],
     emit: (ev) => {
-      assert.equal(ex.ingestObject(ev, "demo"), undefined, JSON.stringify(ev));
+      assert.equal(ex.ingest.object(ev, "demo"), undefined, JSON.stringify(ev));
       after(ev as unknown as DemoEvent);
     },
     setUp() {},
@@ -67,10 +67,10 @@ describe("DemoSource", () => {
     assert.ok(g.errors.size >= 4, `error nodes: ${[...g.errors.keys()]}`);
     for (const [i, n] of demo.host!.dealt) assert.ok(n >= 1, `${i} dealt ${n} times`);
     // Every event type shows, and nothing the demo says is ever rejected.
-    for (let i = 0; i < EVENT_TYPES.length; i++) assert.ok(ex.counters.byType[i] > 0, EVENT_TYPES[i]);
-    assert.equal(ex.counters.rejected.reduce((a, b) => a + b, 0), 0);
+    for (let i = 0; i < EVENT_TYPES.length; i++) assert.ok(ex.ingest.counters.byType[i] > 0, EVENT_TYPES[i]);
+    assert.equal(ex.ingest.rejected(), 0);
     // 100 telemetry events a simulated second, plus lifecycle and incident events.
-    assert.ok(ex.counters.accepted >= 6000 && ex.counters.accepted < 6500, String(ex.counters.accepted));
+    assert.ok(ex.ingest.accepted >= 6000 && ex.ingest.accepted < 6500, String(ex.ingest.accepted));
   });
 
   it("repeats itself exactly for a given seed, and differs for another", () => {
@@ -99,8 +99,8 @@ describe("DemoSource", () => {
       await ex.stop();
     }
     assert.equal(ex.probes.get("demo")!.up, false);
-    for (let i = 0; i < EVENT_TYPES.length; i++) assert.ok(ex.counters.byType[i] > 0, EVENT_TYPES[i]);
-    assert.equal(ex.counters.accepted, demo.emitted);
+    for (let i = 0; i < EVENT_TYPES.length; i++) assert.ok(ex.ingest.counters.byType[i] > 0, EVENT_TYPES[i]);
+    assert.equal(ex.ingest.accepted, demo.emitted);
     const page = await ex.metrics.registry.metrics();
     assert.match(page, /^xctl_probe_last_event_timestamp_seconds\{probe="demo"\} [1-9]/m);
     const after = demo.emitted;

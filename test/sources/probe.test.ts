@@ -12,6 +12,7 @@ import { CommandProbe } from "../../src/sources/probe.ts";
 import type { SourceContext } from "../../src/sources/source.ts";
 import { eventually, sleep } from "../_helpers.ts";
 import { alive, FAST, PROBES, recordUp, rejected, testExporter } from "./_probe-kit.ts";
+import { ingestLine } from "../_ingest.ts";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -40,7 +41,7 @@ describe("CommandProbe", () => {
     const flips = recordUp(state);
     started(ex);
 
-    await eventually(() => ex.counters.accepted === 4 && state.up, 5000, "both runs' events");
+    await eventually(() => ex.ingest.accepted === 4 && state.up, 5000, "both runs' events");
     assert.equal(state.restarts, 1);
     assert.deepEqual(flips, [true, false, true]);
     assert.deepEqual([...ex.graph.resources.keys()].sort(), ["gpu-00", "gpu-01", "gpu-02"]);
@@ -62,13 +63,13 @@ describe("CommandProbe", () => {
     const probe = new CommandProbe([join(PROBES, "garbage.sh")], { backoff: FAST });
     ex.addSource(probe);
     started(ex);
-    await eventually(() => ex.counters.accepted === 2 && rejected(ex, "unknown_event_type") === 1, 5000, "lines read");
+    await eventually(() => ex.ingest.accepted === 2 && rejected(ex, "unknown_event_type") === 1, 5000, "lines read");
     assert.equal(rejected(ex, "invalid_json"), 1);
     assert.equal(rejected(ex, "too_long"), 1);
-    assert.equal(ex.counters.rejected.reduce((a, b) => a + b, 0), 3);
+    assert.equal(ex.ingest.rejected(), 3);
     // The last line has no newline: it counts once the stream ends.
     await probe.stop();
-    assert.equal(ex.counters.accepted, 3);
+    assert.equal(ex.ingest.accepted, 3);
     assert.ok(ex.graph.resources.has("gpu-02"));
   });
 
@@ -98,8 +99,8 @@ describe("CommandProbe", () => {
       assert.ok(errors[0].msg.includes(c.says), errors[0].msg);
       assert.ok(errors[0].msg.includes("probe down"), errors[0].msg);
     }
-    assert.equal(ex.ingestLine('{"event_type":"compute.util","entity_id":"gpu-00","value":"5"}', "test"), undefined);
-    assert.equal(ex.counters.accepted, 1);
+    assert.equal(await ingestLine(ex, '{"event_type":"compute.util","entity_id":"gpu-00","value":"5"}', "test"), undefined);
+    assert.equal(ex.ingest.accepted, 1);
     assert.equal(ex.notReadyReason, null);
   });
 
@@ -111,8 +112,8 @@ describe("CommandProbe", () => {
     assert.equal(source.name, "upstream_probe.py");
     ex.addSource(source);
     started(ex);
-    await eventually(() => ex.counters.accepted === 5, 8000, "five events");
-    assert.equal(ex.counters.rejected.reduce((a, b) => a + b, 0), 0);
+    await eventually(() => ex.ingest.accepted === 5, 8000, "five events");
+    assert.equal(ex.ingest.rejected(), 0);
     assert.equal(ex.graph.resources.get("gpu-03")?.meta.mem, "72");
     assert.equal(ex.graph.errors.get("gpu-03")?.errorType, "XID_79");
     assert.equal(ex.probes.get("upstream_probe.py")!.up, true);
@@ -129,7 +130,7 @@ describe("CommandProbe", () => {
     const script = `printf '{"event_type":"compute.util","entity_id":"token-%s-%s","value":"1"}\\n' "\${XCTL_INGEST_TOKEN:-unset}" "\${PATH:+path}"`;
     ex.addSource(new CommandProbe(["sh", "-c", script], { backoff: { initialMs: 60_000 } }));
     started(ex);
-    await eventually(() => ex.counters.accepted === 1, 5000, "one event");
+    await eventually(() => ex.ingest.accepted === 1, 5000, "one event");
     assert.deepEqual([...ex.graph.resources.keys()], ["token-unset-path"]);
   });
 
@@ -172,7 +173,7 @@ describe("CommandProbe", () => {
     const probe = new CommandProbe([join(PROBES, "forks.sh"), pidFile], { backoff: FAST });
     ex.addSource(probe);
     ex.start();
-    await eventually(() => ex.counters.accepted === 1 && existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() !== "", 5000, "probe up");
+    await eventually(() => ex.ingest.accepted === 1 && existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() !== "", 5000, "probe up");
     const pid = probe.pid!;
     const grandchild = Number(readFileSync(pidFile, "utf8").trim());
     assert.ok(alive(pid) && alive(grandchild));

@@ -4,7 +4,7 @@ import { Hono } from "hono";
 import type { Exporter } from "../../exporter.ts";
 import type { AppEnv } from "../env.ts";
 import { ingestGuard, type IngestGuardOptions } from "./ingest-guard.ts";
-import { BodyReadError, BodyTooLarge, ingestPush } from "./push-body.ts";
+import { BodyIdle, BodyReadError, BodyTooLarge, ingestPush } from "./push-body.ts";
 
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 
@@ -13,10 +13,13 @@ export interface EventRouteOptions extends IngestGuardOptions {
   maxBodyBytes?: number;
   /** Bound on body bytes being ingested by all pushes together (default 4 × maxBodyBytes). */
   queueBytes?: number;
+  /** A body that sends nothing for this long gets 408 (default 10 s). */
+  bodyIdleMs?: number;
 }
 
-// Whatever the type says, the body is framed as NDJSON (a bare array is recognised too);
-// only application/json is parsed as one document. Anything else is refused.
+// The content type decides: application/json is parsed as one document (an array of events or
+// one event); these types are framed as NDJSON, whatever the body starts with (a line holding
+// an array is rejected as not_object). Anything else is refused (415).
 const _LINE_TYPES = new Set([
   "",
   "application/x-ndjson",
@@ -31,7 +34,7 @@ const _LINE_TYPES = new Set([
 export function eventRoutes(exporter: Exporter, opts: EventRouteOptions = {}): Hono<AppEnv> {
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const bound = opts.queueBytes ?? 4 * maxBody;
-  const ingest = exporter.ingest;
+  const queue = exporter.ingest.pushQueue;
   const api = new Hono<AppEnv>();
 
   api.post("/api/v1/events", ingestGuard(opts), async (c) => {
@@ -45,28 +48,14 @@ export function eventRoutes(exporter: Exporter, opts: EventRouteOptions = {}): H
 
     const length = _contentLength(c.req.header("content-length"));
     if (length > maxBody) return c.json({ error: `request body larger than ${maxBody} bytes` }, 413);
-    // A push always gets through when nothing else is in flight, so a bound below one body
-    // slows pushes down but never locks them out.
-    if (ingest.queueBytes > 0 && ingest.queueBytes + length > bound) {
-      ingest.queueFull.set("http", (ingest.queueFull.get("http") ?? 0) + 1);
-      return c.json({ error: "ingest queue full, retry shortly" }, 503, { "Retry-After": "1" });
-    }
-
-    // Bytes in flight: the declared length up front, then whatever arrives beyond it.
-    let held = length;
-    let read = 0;
-    ingest.queueBytes += held;
+    const reservation = queue.admit(length, bound);
+    if (reservation === undefined) return c.json({ error: "ingest queue full, retry shortly" }, 503, { "Retry-After": "1" });
     try {
-      const result = await ingestPush(exporter, c.req.raw.body, {
+      const result = await ingestPush(exporter.ingest, c.req.raw.body, {
         maxBodyBytes: maxBody,
         json,
-        onBytes: (n) => {
-          read += n;
-          if (read > held) {
-            ingest.queueBytes += read - held;
-            held = read;
-          }
-        },
+        onBytes: (n) => reservation.received(n),
+        idleMs: opts.bodyIdleMs,
       });
       return c.json(result);
     } catch (e) {
@@ -74,9 +63,10 @@ export function eventRoutes(exporter: Exporter, opts: EventRouteOptions = {}): H
         return c.json({ error: `request body larger than ${maxBody} bytes`, accepted: e.accepted }, 413);
       }
       if (e instanceof BodyReadError) return c.json({ error: e.message }, 400);
+      if (e instanceof BodyIdle) return c.json({ error: e.message }, 408, { Connection: "close" });
       throw e;
     } finally {
-      ingest.queueBytes -= held;
+      reservation.release();
     }
   });
 

@@ -1,5 +1,5 @@
-// Who may push events (SPEC §6, issue 5): with a token, a bearer token compared in constant
-// time; without one, loopback peers only, unless remote pushes are allowed explicitly.
+// Who may push events and run diagnoses (SPEC §6): with a token, a bearer token compared in
+// constant time; without one, loopback peers only, unless remote pushes are allowed explicitly.
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env.ts";
@@ -9,6 +9,14 @@ export interface IngestGuardOptions {
   token?: string;
   /** Without a token, accept pushes from any peer instead of loopback only. */
   allowRemote?: boolean;
+  /** Requests already authenticated by basic auth (web-config users) pass the guard. */
+  basicAuthed?: boolean;
+}
+
+/** The guard on POST only (other methods of the path pass): `POST /api/v1/diagnoses`. */
+export function postGuard(opts: IngestGuardOptions): MiddlewareHandler<AppEnv> {
+  const guard = opts.basicAuthed ? async (_c: unknown, next: () => Promise<void>) => next() : ingestGuard(opts);
+  return async (c, next) => (c.req.method === "POST" ? guard(c, next) : next());
 }
 
 export function ingestGuard(opts: IngestGuardOptions): MiddlewareHandler<AppEnv> {
@@ -25,7 +33,7 @@ export function ingestGuard(opts: IngestGuardOptions): MiddlewareHandler<AppEnv>
   return async (c, next) => {
     if (isLoopback(c.env?.remoteAddress ?? "")) return next();
     return c.json(
-      { error: "pushing events is allowed from loopback only (set --ingest-token, or --ingest-allow-remote)" },
+      { error: "this request is allowed from loopback only (set --ingest-token, or --ingest-allow-remote)" },
       403,
     );
   };

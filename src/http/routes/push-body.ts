@@ -1,8 +1,10 @@
-// Reads one pushed body into the exporter as it arrives: NDJSON goes line by line through the
+// Reads one pushed body into the ingest pipeline as it arrives: NDJSON goes line by line through the
 // same framing as every other source, never held whole; a JSON array or object (a bounded
-// body) is parsed in one piece. Each rejection keeps its 1-based line (or array element).
-import type { Exporter, LineInput } from "../../exporter.ts";
+// body, `application/json`) is split into its elements and each parsed on its own. Each
+// rejection keeps its 1-based line (or array element).
 import type { RejectReason } from "../../events/schema.ts";
+import type { Feed } from "../../ingest/feed.ts";
+import type { IngestPipeline } from "../../ingest/pipeline.ts";
 
 /** Rejections listed in the answer; the rest are only counted. */
 export const MAX_LISTED_REJECTIONS = 100;
@@ -19,6 +21,16 @@ export interface PushOptions {
   json: boolean;
   /** Told of every chunk read, before it is ingested (the in-flight byte count). */
   onBytes?: (n: number) => void;
+  /** A body that sends nothing for this long is given up (BodyIdle); default 10 s. */
+  idleMs?: number;
+}
+
+/** Default idle timeout of a request body. */
+export const DEFAULT_BODY_IDLE_MS = 10_000;
+
+/** The client stopped sending its body for longer than the idle timeout. */
+export class BodyIdle extends Error {
+  override name = "BodyIdle";
 }
 
 /** The body passed maxBodyBytes: reading stopped there; `accepted` lines were already taken. */
@@ -34,21 +46,30 @@ export class BodyReadError extends Error {
   override name = "BodyReadError";
 }
 
-export async function ingestPush(exporter: Exporter, body: ReadableStream<Uint8Array> | null, opts: PushOptions): Promise<PushResult> {
+export async function ingestPush(pipeline: IngestPipeline, body: ReadableStream<Uint8Array> | null, opts: PushOptions): Promise<PushResult> {
   const tally = new _Tally();
   if (body === null) return tally.result();
-  const lines = new _LineFeed(exporter, tally);
+  const lines = new _LineFeed(pipeline, tally);
   const reader = body.getReader();
-  // NDJSON can never start with "[", so a bare array is recognised whatever the content type.
-  let mode: "sniff" | "lines" | "json" = opts.json ? "json" : "sniff";
+  // The content type decides: application/json is one document, anything else NDJSON lines.
+  const json = opts.json;
+  const idleMs = opts.idleMs ?? DEFAULT_BODY_IDLE_MS;
   const held: Uint8Array[] = [];
   let bytes = 0;
   for (;;) {
     let chunk: ReadableStreamReadResult<Uint8Array>;
+    let idle: ReturnType<typeof setTimeout> | undefined;
     try {
-      chunk = await reader.read();
-    } catch {
+      chunk = await Promise.race([
+        reader.read(),
+        new Promise<never>((_, reject) => (idle = setTimeout(() => reject(new BodyIdle(`request body idle for ${idleMs / 1000} s`)), idleMs))),
+      ]);
+    } catch (e) {
+      reader.cancel().catch(() => {});
+      if (e instanceof BodyIdle) throw e;
       throw new BodyReadError("could not read the request body");
+    } finally {
+      clearTimeout(idle);
     }
     if (chunk.done) break;
     const value = chunk.value;
@@ -56,24 +77,15 @@ export async function ingestPush(exporter: Exporter, body: ReadableStream<Uint8A
     bytes += value.length;
     if (bytes > opts.maxBodyBytes) {
       reader.cancel().catch(() => {});
-      throw new BodyTooLarge(tally.accepted);
+      throw new BodyTooLarge(tally.accepted + lines.accepted);
     }
     opts.onBytes?.(value.length);
-    if (mode === "sniff") {
-      const first = _firstNonSpace(value);
-      if (first === -1) {
-        held.push(value);
-        continue;
-      }
-      mode = first === 0x5b ? "json" : "lines";
-      if (mode === "lines") for (const h of held.splice(0)) lines.feed(h);
-    }
-    if (mode === "json") held.push(value);
-    else lines.feed(value);
+    if (json) held.push(value);
+    else await lines.feed(value);
   }
-  if (mode === "json") _ingestJson(exporter, _concat(held, bytes), tally, lines);
-  else for (const h of held) lines.feed(h);
-  lines.end();
+  if (json) await _ingestJson(pipeline, _concat(held, bytes), tally, lines);
+  await lines.end();
+  tally.accepted += lines.accepted;
   return tally.result();
 }
 
@@ -93,68 +105,45 @@ class _Tally {
 }
 
 /**
- * Feeds the framer one physical line at a time, so each rejection it reports belongs to the
- * line being fed. Acceptances are counted from the exporter's counter around each push: the
- * push is synchronous, so nothing else can move it in between.
+ * Feeds the pipeline one physical line at a time, so each rejection it reports belongs to the
+ * line being fed; waits when ingest has spent its share of the turn.
  */
 class _LineFeed {
   private _line = 1;
-  private readonly _input: LineInput;
+  private readonly _feed: Feed;
 
-  constructor(
-    private readonly _exporter: Exporter,
-    private readonly _tally: _Tally,
-  ) {
-    this._input = _exporter.lineInput("http", undefined, (reason) => _tally.reject(this._line, reason));
+  constructor(pipeline: IngestPipeline, tally: _Tally) {
+    this._feed = pipeline.feed("http", { onReject: (reason) => tally.reject(this._line, reason) });
   }
 
-  feed(chunk: Uint8Array): void {
+  get accepted(): number {
+    return this._feed.accepted;
+  }
+
+  async feed(chunk: Uint8Array): Promise<void> {
     let from = 0;
     while (from < chunk.length) {
       const nl = chunk.indexOf(10, from);
       const to = nl === -1 ? chunk.length : nl + 1;
-      this._counted(() => this._input.push(chunk.subarray(from, to)));
+      const wait = this._feed.push(chunk.subarray(from, to));
+      if (wait !== undefined) await wait;
       if (nl === -1) return;
       this._line++;
       from = to;
     }
   }
 
-  end(): void {
-    this._counted(() => this._input.end());
-  }
-
-  private _counted(f: () => void): void {
-    const before = this._exporter.counters.accepted;
-    f();
-    this._tally.accepted += this._exporter.counters.accepted - before;
+  async end(): Promise<void> {
+    await this._feed.end();
   }
 }
 
-function _ingestJson(exporter: Exporter, bytes: Uint8Array, tally: _Tally, lines: _LineFeed): void {
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch {
-    // Not one JSON document: NDJSON sent as application/json, or garbage. Frame it as lines,
-    // so every good line still counts and each bad one gets its reason.
-    lines.feed(bytes);
-    return;
-  }
-  const items = Array.isArray(value) ? value : [value];
-  for (let i = 0; i < items.length; i++) {
-    const reason = exporter.ingestObject(items[i], "http");
-    if (reason === undefined) tally.accepted++;
-    else tally.reject(i + 1, reason);
-  }
-}
-
-function _firstNonSpace(b: Uint8Array): number {
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i];
-    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return c;
-  }
-  return -1;
+async function _ingestJson(pipeline: IngestPipeline, bytes: Uint8Array, tally: _Tally, lines: _LineFeed): Promise<void> {
+  const accepted = await pipeline.document(bytes, "http", (element, reason) => tally.reject(element, reason));
+  // Not one JSON document: NDJSON sent as application/json, or garbage. Frame it as lines, so
+  // every good line still counts and each bad one gets its reason.
+  if (accepted === undefined) await lines.feed(bytes);
+  else tally.accepted += accepted;
 }
 
 function _concat(parts: Uint8Array[], total: number): Uint8Array {

@@ -36,6 +36,11 @@ export function streamRoutes(exporter: Exporter, opts: StreamRouteOptions = {}):
       if (unknown !== undefined) return c.json({ error: `unknown event type "${unknown}"` }, 400);
       if (types.size === 0) return c.json({ error: "type: give one or more event types, comma-separated" }, 400);
     }
+    // HEAD (Hono answers it from this GET route) gets the headers and never takes a slot: the
+    // body would be dropped, and nothing would ever free the subscriber.
+    if (c.req.method === "HEAD") {
+      return new Response(null, { headers: { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache, no-transform" } });
+    }
     const sub = exporter.hub.subscribe(types);
     if (sub === undefined) {
       return c.json({ error: "too many event-stream clients" }, 503, { "Retry-After": "5" });

@@ -1,0 +1,96 @@
+// JSON pushes through the compiled binary (issue 13): depth is bounded before parsing, a
+// too-deep element is rejected alone and counted, no body yields a 500, a big or hostile body
+// never stalls other requests, and the content type (not the first byte) picks JSON or NDJSON.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { scrape, sleep, startExporter, type RunningExporter } from "../_helpers.ts";
+
+const BINARY = process.env.XCTL_BINARY;
+
+function ev(i: number): string {
+  return JSON.stringify({ ts: Date.now(), event_type: "compute.util", entity_id: `gpu-${i % 8}`, pid: 1000 + (i % 50), value: String(i % 100) });
+}
+
+async function post(ex: RunningExporter, body: string, type: string): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${ex.url}/api/v1/events`, { method: "POST", headers: { "Content-Type": type }, body });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: kept as text for the assertion message
+  }
+  return { status: res.status, body: parsed };
+}
+
+/** Polls /healthz every 10 ms until `done` settles; the slowest answer in ms. */
+async function slowestHealth(ex: RunningExporter, done: Promise<unknown>): Promise<{ max: number; n: number }> {
+  let finished = false;
+  void done.finally(() => (finished = true));
+  let max = 0;
+  let n = 0;
+  const deadline = performance.now() + 30_000;
+  while (!finished && performance.now() < deadline) {
+    const t0 = performance.now();
+    const res = await fetch(`${ex.url}/healthz`, { signal: AbortSignal.timeout(10_000) });
+    await res.arrayBuffer();
+    max = Math.max(max, performance.now() - t0);
+    n++;
+    await sleep(10);
+  }
+  return { max, n };
+}
+
+describe("JSON pushes, through the compiled binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
+  it("an element nested 100k levels deep is rejected as too_deep and counted; the elements around it count", { timeout: 30_000 }, async () => {
+    const ex = await startExporter([]);
+    try {
+      const deep = "[".repeat(100_000) + "]".repeat(100_000);
+      const r = await post(ex, `[${ev(1)},${deep},${ev(2)}]`, "application/json");
+      assert.equal(r.status, 200, JSON.stringify(r.body).slice(0, 300));
+      assert.deepEqual(r.body, { accepted: 2, rejected: [{ line: 2, reason: "too_deep" }], rejected_total: 1 });
+      const m = await scrape(ex.url);
+      assert.equal(m.get('xctl_events_rejected_total{reason="too_deep"}'), 1);
+      assert.equal(m.get("xctl_events_total"), 2);
+      assert.doesNotMatch(ex.stderr(), /\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[\[/, "the log shows only the start of a rejected element");
+    } finally {
+      await ex.stop();
+    }
+  });
+
+  it("hostile and big JSON bodies never stall other requests", { timeout: 60_000 }, async () => {
+    const ex = await startExporter([]);
+    try {
+      // Ten deeply nested elements in 2 MB, and an array of 60,000 valid events (~6 MiB).
+      const nested = Array.from({ length: 10 }, () => "[".repeat(100_000) + "]".repeat(100_000));
+      const hostile = post(ex, `[${ev(0)},${nested.join(",")},${ev(1)}]`, "application/json");
+      const big = post(ex, "[" + Array.from({ length: 60_000 }, (_, i) => ev(i)).join(",") + "]", "application/json");
+      const both = Promise.all([hostile, big]);
+      const { max, n } = await slowestHealth(ex, both);
+      const [h, b] = await both;
+      console.log(`slowest /healthz during the pushes: ${max.toFixed(1)} ms of ${n}`);
+      assert.equal(h.status, 200);
+      assert.equal(h.body.accepted, 2);
+      assert.equal(h.body.rejected_total, 10);
+      assert.equal(b.status, 200);
+      assert.equal(b.body.accepted, 60_000);
+      assert.ok(max < 500, `/healthz took ${max.toFixed(0)} ms during the pushes`);
+    } finally {
+      await ex.stop();
+    }
+  });
+
+  it("the content type decides: an array sent as NDJSON is a line that is not an event; no body gets a 500", { timeout: 30_000 }, async () => {
+    const ex = await startExporter([]);
+    try {
+      const r = await post(ex, `[${ev(1)}]`, "application/x-ndjson");
+      assert.deepEqual(r.body, { accepted: 0, rejected: [{ line: 1, reason: "not_object" }], rejected_total: 1 });
+      for (const body of ["[", "]", "[}", "{]", '["\\', "[1,]", "[,]", "\u0000", "[" + "{".repeat(70_000), "[\"\\u12\"]", "{} {}", "[\xff]"]) {
+        const res = await post(ex, body, "application/json");
+        assert.equal(res.status, 200, `${JSON.stringify(body.slice(0, 20))}: ${JSON.stringify(res.body).slice(0, 200)}`);
+      }
+    } finally {
+      await ex.stop();
+    }
+  });
+});
