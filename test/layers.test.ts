@@ -47,7 +47,7 @@ const MAY: Record<string, string[]> = {
   query: ["base", "events", "ingest", "graph", "diagnosis", "metrics"],
   root: ["base", "events", "sources", "ingest", "graph", "diagnosis", "metrics", "query"],
   runtime: ["base"],
-  http: ["base", "events", "ingest", "query", "runtime"],
+  http: ["base", "events", "ingest", "query"],
   cli: ["base", "events", "sources", "root", "query", "http", "runtime"],
   main: ["base", "cli"],
 };
@@ -135,6 +135,8 @@ describe("layers", () => {
     const strays = files.filter((f) => !f.endsWith(".ts") || _layer(f) === undefined).map((f) => relative(ROOT, f));
     assert.deepEqual(strays, []);
     for (const layer of new Set(Object.values(LAYER_OF))) assert.ok(MAY[layer], `${layer} has a row in MAY`);
+    // No stale rows: every name in the table is a file or folder of src/.
+    for (const name of Object.keys(LAYER_OF)) assert.ok(existsSync(join(SRC, name)), `src/${name} exists`);
   });
 
   it("the table itself runs one way: no two layers may import each other", () => {
@@ -161,6 +163,22 @@ describe("layers", () => {
     for (const file of Object.keys(COMPUTED)) {
       const found = _imports(readFileSync(join(ROOT, file), "utf8")).some((i) => i.spec === "<computed>");
       assert.ok(found, `${file} has no computed import(); drop it from COMPUTED`);
+    }
+  });
+
+  it("README's Layout table says what MAY says", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const rows = readme.split("\n").filter((l) => l.startsWith("| `src/"));
+    const said = new Map<string, string[]>();
+    for (const row of rows) {
+      const [path, , may] = row.split(" | ").map((c) => c.replace(/^\| |`| \|$/g, ""));
+      if (may.startsWith("as ")) continue; // a subfolder: as its parent
+      const layer = _layer(join(ROOT, path.split(",")[0].trim()));
+      assert.ok(layer, `README row ${path} names a layer`);
+      said.set(layer, may.split(", ").map((w) => (w === "exporter" ? "root" : w)));
+    }
+    for (const [layer, may] of Object.entries(MAY)) {
+      assert.deepEqual(said.get(layer)?.filter((w) => w !== layer).sort(), [...may].sort(), `README's row for ${layer}`);
     }
   });
 
