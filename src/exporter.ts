@@ -117,10 +117,18 @@ export class Exporter {
   start(): void {
     for (const source of this._sources) source.start(this._context(source));
     if (this._liveClock) {
-      this._timer = setInterval(() => this.graph.cleanup(Date.now()), 1000);
+      this._timer = setInterval(() => this.cleanup(Date.now()), 1000);
       (this._timer as { unref?: () => void }).unref?.();
     }
     this.notReadyReason = null;
+  }
+
+  /**
+   * The wall-clock cleanup: exited processes and expired errors leave the graph. A live
+   * exporter runs it every second; replay, which follows event time, once at the end.
+   */
+  cleanup(wall: number): void {
+    this.graph.cleanup(wall);
   }
 
   async stop(): Promise<void> {

@@ -199,6 +199,19 @@ describe("layers", () => {
     assert.ok(seen > 300, `only ${seen} imports found in src/`);
   });
 
+  it("no route or command reaches past the query layer into the exporter's graph, engine or counters", () => {
+    // By the exporter's name, as the code calls it: routes and commands ask `queries`, feed
+    // the pipeline (`exporter.ingest`), read the live stream (`exporter.hub`) and render
+    // `exporter.metrics`; nothing else beneath.
+    const reach: string[] = [];
+    for (const file of files.filter((f) => ["http", "cli"].includes(_layer(f)!))) {
+      for (const m of readFileSync(file, "utf8").matchAll(/\b(?:exporter|ex)\.(graph|engine|diagnosis|counters|probes)\b/g)) {
+        reach.push(`${relative(ROOT, file)}: ${m[0]}`);
+      }
+    }
+    assert.deepEqual(reach, []);
+  });
+
   it("the scanner finds every form of import and tells type-only from value", () => {
     const text = [
       'import { StateGraph } from "../graph/graph.ts";',

@@ -85,9 +85,9 @@ export async function runReplay(argv: string[]): Promise<void> {
   unwatch();
   // What a live exporter shows a moment after the stream ends: its wall-clock cleanup would
   // have removed exited processes and expired errors by then.
-  exporter.graph.cleanup(Date.now());
+  exporter.cleanup(Date.now());
   // During the replay the engine ran by event time; one last run concludes on the final graph.
-  const final = exporter.engine.runNow("replay");
+  const final = queries.runNow("replay");
   const seconds = (performance.now() - started) / 1000;
 
   const rejected = new Map<string, number>();
@@ -106,7 +106,7 @@ export async function runReplay(argv: string[]): Promise<void> {
       accepted,
       rejected: Object.fromEntries(rejected),
       seconds: Math.round(seconds * 1000) / 1000,
-      diagnosis_runs: exporter.diagnosis.runs,
+      diagnosis_runs: queries.diagnosisRuns,
       final_scene: final.scene,
       matching: scenes,
       timeline: timeline.entries(),
@@ -116,7 +116,7 @@ export async function runReplay(argv: string[]): Promise<void> {
     await _write(process.stdout, await exporter.metrics.render());
     await _write(
       process.stderr,
-      `replay: ${_n(exporter.diagnosis.runs)} diagnosis runs; final: ${final.scene ?? "no scene"}` +
+      `replay: ${_n(queries.diagnosisRuns)} diagnosis runs; final: ${final.scene ?? "no scene"}` +
         (scenes.length > 1 ? ` (matching: ${scenes.join(", ")})` : "") +
         "\n",
     );

@@ -117,8 +117,8 @@ export async function runServe(argv: string[]): Promise<void> {
   const stdin = config.stdin ? new StdinSource() : null;
   const plan = planCollectors(hostConfig.collectors, { paths: hostConfig.host, env: process.env }, config.probes, BUILTIN_PROBES);
   const specs = [...config.probes, ...plan.run.map((c) => c.spec)];
-  for (const source of createProbes(specs, stdin ? [stdin.name] : [], hostConfig.host)) exporter.addSource(source);
-  if (stdin) exporter.addSource(stdin);
+  const sources = [...createProbes(specs, stdin ? [stdin.name] : [], hostConfig.host), ...(stdin ? [stdin] : [])];
+  for (const source of sources) exporter.addSource(source);
 
   const queries = new Queries(exporter, VERSION);
   const app = createApp(exporter, {
@@ -146,7 +146,7 @@ export async function runServe(argv: string[]): Promise<void> {
     host: config.host,
     port: server.port,
     metricsPath: config.metricsPath,
-    sources: [...exporter.probes.keys()],
+    sources: sources.map((s) => s.name),
     rules: diagnosis.rules,
     rulesDir: (values.rules as string | undefined) || undefined,
     defaults: values["no-default-rules"] !== true,
