@@ -170,6 +170,8 @@ export function run(cmd: string, args: string[], opts: { input?: string; env?: R
       clearTimeout(t);
       resolve({ code, stdout, stderr });
     });
+    // A command that exits before reading its input (a usage error) closes the pipe: not a failure.
+    child.stdin.on("error", () => {});
     child.stdin.end(opts.input ?? "");
   });
 }

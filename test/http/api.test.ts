@@ -25,6 +25,12 @@ function line(event_type: string, entity_id: string, value: string, pid: number 
   return JSON.stringify({ ts, event_type, entity_id, job_id, pid, value });
 }
 
+/** A push answer without each rejection's detail text, for comparing lines and reasons. */
+function _lineReasons(body: unknown): unknown {
+  const b = body as { rejected?: { line: number; reason: string }[] };
+  return b.rejected === undefined ? body : { ...b, rejected: b.rejected.map(({ line, reason }) => ({ line, reason })) };
+}
+
 function rejectedCount(exporter: Exporter, reason: RejectReason): number {
   return exporter.ingest.rejected(reason);
 }
@@ -60,7 +66,11 @@ describe("POST /api/v1/events", () => {
     ].join("\n");
     const res = await push(body);
     assert.equal(res.status, 200);
-    assert.deepEqual(await res.json(), {
+    const answer = (await res.json()) as { rejected: { detail: string }[] };
+    // Each listed rejection says what was wrong, by field.
+    assert.match(answer.rejected[0].detail, /^invalid_json: /);
+    assert.equal(answer.rejected[2].detail, "missing_field: entity_id");
+    assert.deepEqual(_lineReasons(answer), {
       accepted: 3,
       rejected: [
         { line: 2, reason: "invalid_json" },
@@ -88,7 +98,7 @@ describe("POST /api/v1/events", () => {
       },
     });
     const res = await push(stream, "application/x-ndjson", LOCAL);
-    assert.deepEqual(await res.json(), {
+    assert.deepEqual(_lineReasons(await res.json()), {
       accepted: 2,
       rejected: [
         { line: 2, reason: "invalid_json" },
@@ -102,7 +112,7 @@ describe("POST /api/v1/events", () => {
     const { exporter, push } = setup();
     const arr = [JSON.parse(line("compute.util", "gpu-0", "1", 1)), 5, { event_type: "compute.util" }, JSON.parse(line("error.hw", "gpu-0", "XID_79"))];
     const res = await push(JSON.stringify(arr), "application/json");
-    assert.deepEqual(await res.json(), {
+    assert.deepEqual(_lineReasons(await res.json()), {
       accepted: 2,
       rejected: [
         { line: 2, reason: "not_object" },
@@ -118,7 +128,7 @@ describe("POST /api/v1/events", () => {
     const arr = [JSON.parse(line("compute.util", "gpu-0", "1", 1))];
     for (const type of [null, "application/x-ndjson"]) {
       const res = await push(JSON.stringify(arr), type);
-      assert.deepEqual(await res.json(), { accepted: 0, rejected: [{ line: 1, reason: "not_object" }], rejected_total: 1 });
+      assert.deepEqual(_lineReasons(await res.json()), { accepted: 0, rejected: [{ line: 1, reason: "not_object" }], rejected_total: 1 });
     }
     assert.equal(exporter.ingest.accepted, 0);
   });
@@ -130,7 +140,7 @@ describe("POST /api/v1/events", () => {
     const body = `[${line("compute.util", "gpu-0", "1", 1)},${deep},${nested},{"broken":},${line("compute.util", "gpu-1", "2", 2)}]`;
     const res = await push(body, "application/json");
     assert.equal(res.status, 200);
-    assert.deepEqual(await res.json(), {
+    assert.deepEqual(_lineReasons(await res.json()), {
       accepted: 2,
       rejected: [
         { line: 2, reason: "too_deep" },
@@ -147,14 +157,14 @@ describe("POST /api/v1/events", () => {
     const { exporter, push } = setup();
     const obj = JSON.parse(line("process.state", "host", "start", 42, T0, "job-1"));
     const res = await push(JSON.stringify(obj, null, 2), "application/json; charset=utf-8");
-    assert.deepEqual(await res.json(), { accepted: 1, rejected: [], rejected_total: 0 });
+    assert.deepEqual(_lineReasons(await res.json()), { accepted: 1, rejected: [], rejected_total: 0 });
     assert.equal(exporter.graph.processes.get(42)?.jobId, "job-1");
   });
 
   it("frames NDJSON sent as application/json line by line", async () => {
     const { push } = setup();
     const res = await push([line("compute.util", "a", "1"), "nope", line("compute.util", "b", "1")].join("\n"), "application/json");
-    assert.deepEqual(await res.json(), { accepted: 2, rejected: [{ line: 2, reason: "invalid_json" }], rejected_total: 1 });
+    assert.deepEqual(_lineReasons(await res.json()), { accepted: 2, rejected: [{ line: 2, reason: "invalid_json" }], rejected_total: 1 });
   });
 
   it("lists at most 100 rejections and counts them all", async () => {
@@ -173,7 +183,7 @@ describe("POST /api/v1/events", () => {
   it("answers an empty body with nothing accepted", async () => {
     const { push } = setup();
     const res = await push("");
-    assert.deepEqual(await res.json(), { accepted: 0, rejected: [], rejected_total: 0 });
+    assert.deepEqual(_lineReasons(await res.json()), { accepted: 0, rejected: [], rejected_total: 0 });
   });
 
   it("refuses a content type it cannot read", async () => {
@@ -221,7 +231,7 @@ describe("ingest guard", () => {
     for (const auth of [undefined, "Bearer wrong", "Bearer s3cret-tokenX", "Basic czNjcmV0LXRva2Vu", "Bearer "]) {
       const res = await push(ok, "application/x-ndjson", LOCAL, auth ? { authorization: auth } : {});
       assert.equal(res.status, 401, String(auth));
-      assert.deepEqual(await res.json(), { error: "unauthorized" });
+      assert.deepEqual(_lineReasons(await res.json()), { error: "unauthorized" });
     }
     assert.equal(exporter.ingest.accepted, 0);
     const res = await push(ok, "application/x-ndjson", { remoteAddress: "10.1.2.3" }, { authorization: "bearer s3cret-token" });
@@ -273,7 +283,7 @@ describe("ingest queue bound", () => {
     assert.equal(exporter.ingest.pushQueue.queueFull.get("http"), 1);
 
     release();
-    assert.deepEqual(await (await first).json(), { accepted: 20, rejected: [], rejected_total: 0 });
+    assert.deepEqual(_lineReasons(await (await first).json()), { accepted: 20, rejected: [], rejected_total: 0 });
     assert.equal(exporter.ingest.pushQueue.queueBytes, 0);
     assert.equal((await push(line("compute.util", "gpu-1", "1"))).status, 200);
   });
