@@ -1,8 +1,9 @@
 // Data flows one way: sources → ingest → graph → diagnosis → metrics and queries → HTTP and
 // CLI. This test reads every import in src/ and fails on one that runs uphill, from the table
-// below of layers and what each may import. A type-only import (`import type`, `export type`;
-// it is erased, so it loads nothing) may cross only where TYPE_CROSSINGS names the pair of
-// files and says why; a value import never does. README's Layout section shows the same table.
+// below of layers and what each may import. An import outside the table passes only where
+// CROSSINGS names the pair of files and says why; most crossings there are type-only (`import
+// type`, `export type`: erased, they load nothing) and admit no value import. README's Layout
+// section shows the same table, and a test below holds the two together.
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
