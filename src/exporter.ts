@@ -7,8 +7,9 @@ import { DiagnosisEngine } from "./diagnosis/engine.ts";
 import type { Rule } from "./diagnosis/rule.ts";
 import { defaultRules } from "./diagnosis/rules-load.ts";
 import { StateGraph } from "./graph/graph.ts";
+import { newDiagnosisState, type DiagnosisState } from "./diagnosis/state.ts";
 import { IngestPipeline } from "./ingest/pipeline.ts";
-import { Metrics, type DiagnosisState, type ProbeState } from "./metrics/registry.ts";
+import { Metrics, type ProbeState } from "./metrics/registry.ts";
 import { runtimeName } from "./runtime-name.ts";
 import type { Source, SourceContext } from "./sources/source.ts";
 import { VERSION } from "./version.ts";
@@ -34,6 +35,8 @@ export interface ExporterOptions {
   rules?: readonly Rule[];
   /** Debounce of automatic diagnosis runs (default 1000 ms; event time when liveClock is off). */
   diagnosisIntervalMs?: number;
+  /** A scene clears only after it has not held for this long (default 60 s). */
+  sceneSettleMs?: number;
   /** Event-time automatic runs describe their scenes and keep results (default true; replay: false). */
   describeAutoRuns?: boolean;
 }
@@ -45,7 +48,7 @@ export class Exporter {
   readonly graph: StateGraph;
   readonly hub: EventHub;
   readonly probes = new Map<string, ProbeState>();
-  readonly diagnosis: DiagnosisState = { runs: 0, byScene: new Map(), active: new Set() };
+  readonly diagnosis: DiagnosisState = newDiagnosisState();
   readonly metrics: Metrics;
   /** Runs the rules over the graph and the event window; keeps `diagnosis` up to date. */
   readonly engine: DiagnosisEngine;
@@ -96,6 +99,7 @@ export class Exporter {
       intervalMs: opts.diagnosisIntervalMs,
       liveClock: this._liveClock,
       describeAutoRuns: opts.describeAutoRuns,
+      sceneSettleMs: opts.sceneSettleMs,
     });
     this.engine.setRules(opts.rules ?? defaultRules());
   }

@@ -2,12 +2,14 @@
 // edges and with ten times the processes (1,000,000 edges), plus per-pid runs and the cost
 // the matcher adds to each event. A run reads only the per-condition state, so its time
 // should not grow with the graph.
-//   node --import tsx scripts/bench/diagnosis.ts [--runs 2000]
+// It also reports how many processes a host run of the process-scoped rules asks about (the
+// candidates, not the graph) and what a repeated error costs on an entity with 50,000 users.
+//   node --import tsx scripts/bench/diagnosis.ts [--runs 2000] [--small]
 import { DiagnosisEngine } from "../../src/diagnosis/engine.ts";
 import { defaultRules } from "../../src/diagnosis/rules-load.ts";
 import type { XEvent } from "../../src/events/schema.ts";
 import { StateGraph } from "../../src/graph/graph.ts";
-import type { DiagnosisState } from "../../src/metrics/registry.ts";
+import { newDiagnosisState } from "../../src/diagnosis/state.ts";
 
 const RUNS = Number(process.argv[process.argv.indexOf("--runs") + 1]) || 2000;
 const T0 = 1_732_500_000_000;
@@ -20,7 +22,7 @@ interface Setup {
 
 function setup(withEngine: boolean): Setup {
   const graph = new StateGraph({ maxNodes: 10_000_000 });
-  const state: DiagnosisState = { runs: 0, byScene: new Map(), active: new Set() };
+  const state = newDiagnosisState();
   // Event-time debounce with a long interval: only the runs measured here happen.
   const engine = new DiagnosisEngine({ graph, state, liveClock: false, intervalMs: 1e12 });
   if (withEngine) engine.setRules(defaultRules());
@@ -86,6 +88,12 @@ function measure(processes: number): void {
     s.engine.runForPid(1 + ((i * 7919) % processes), "api");
     pid.push(performance.now() - t);
   }
+  const asked0 = s.engine.processesAsked;
+  for (let i = 0; i < 100; i++) {
+    s.feed({ event_type: "compute.util", entity_id: "gpu-0", value: i % 2 ? "2" : "80" });
+    s.engine.runNow("auto");
+  }
+  const askedPerRun = (s.engine.processesAsked - asked0) / 100;
   const h = stats(host.slice(Math.floor(RUNS / 10)));
   const p = stats(pid.slice(Math.floor(RUNS / 10)));
   const f = (x: number) => x.toFixed(4);
@@ -93,7 +101,36 @@ function measure(processes: number): void {
     `processes=${processes} edges=${edges} rules=${s.engine.rules.length}\n` +
       `  host-wide run ms: median=${f(h.median)} p99=${f(h.p99)} max=${f(h.max)} (matching: ${scenes})\n` +
       `  per-pid run ms:   median=${f(p.median)} p99=${f(p.p99)} max=${f(p.max)}\n` +
+      `  processes asked per host run (process-scoped rules): ${askedPerRun.toFixed(1)} of ${processes}\n` +
       `  per event us: graph only=${(bareMs * 1000).toFixed(2)} graph+matcher=${(perEventMs * 1000).toFixed(2)}\n`,
+  );
+}
+
+/**
+ * Issue 13 point 5: 50,000 processes on gpu-0, then 20,000 error.hw on gpu-0. The first links
+ * every user (in chunks); each repeat should cost what an error on an unused entity costs.
+ */
+function errorRefresh(users: number, errors: number): void {
+  const s = setup(true);
+  for (let p = 1; p <= users; p++) s.feed({ event_type: "compute.util", entity_id: "gpu-0", pid: p, value: "50" });
+  let t = performance.now();
+  s.feed({ event_type: "error.hw", entity_id: "gpu-0", value: "XID_79" });
+  const first = performance.now() - t;
+  const linkedAtOnce = s.graph.edges.blocked_by;
+  let worst = 0;
+  t = performance.now();
+  for (let i = 0; i < errors; i++) {
+    const t1 = performance.now();
+    s.feed({ event_type: "error.hw", entity_id: "gpu-0", value: i % 2 ? "XID_79" : "XID_48" });
+    worst = Math.max(worst, performance.now() - t1);
+  }
+  const busy = (performance.now() - t) / errors;
+  t = performance.now();
+  for (let i = 0; i < errors; i++) s.feed({ event_type: "error.hw", entity_id: "gpu-idle", value: i % 2 ? "XID_79" : "XID_48" });
+  const idle = (performance.now() - t) / errors;
+  process.stdout.write(
+    `error refresh, ${users} users of gpu-0: first error ms=${first.toFixed(2)} (links ${linkedAtOnce} at once, the rest in chunks)\n` +
+      `  each of ${errors} repeats us: ${(busy * 1000).toFixed(2)}, the first ${Math.ceil((users - linkedAtOnce) / 512)} also making 512 pending links each (worst event ms ${worst.toFixed(2)}); on an entity nobody uses: ${(idle * 1000).toFixed(2)}\n`,
   );
 }
 
@@ -102,4 +139,5 @@ process.stdout.write(`diagnosis benchmark (${RUNS} runs each; first 10% discarde
 populate(setup(false), 5_000);
 populate(setup(true), 5_000);
 measure(25_000);
-measure(250_000);
+if (!process.argv.includes("--small")) measure(250_000);
+errorRefresh(50_000, 20_000);

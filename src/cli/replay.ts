@@ -53,6 +53,7 @@ export async function runReplay(argv: string[]): Promise<void> {
   const exporter = new Exporter({
     rules: diagnosis.rules,
     diagnosisIntervalMs: diagnosis.diagnosisIntervalMs,
+    sceneSettleMs: diagnosis.sceneSettleMs,
     // Rejections are reported here, with their line numbers.
     log: createLogger("silent"),
     ...graph,

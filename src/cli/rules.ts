@@ -1,54 +1,106 @@
-// `xctl-exporter rules check DIR`, and the rule flags that serve (and replay) share.
+// `xctl-exporter rules check PATH... [--strict]` and `rules list`, and the rule flags that serve
+// and replay share.
+//
+// `rules check` takes rule files and directories (`*.yaml` and `*.yml`), and names every
+// problem of every file at once, one line each: `FILE: FIELD: REASON`. Errors exit 2; warnings
+// (a condition that can never hold) are printed and exit 0, unless `--strict` makes them errors.
 import { defineCommand } from "citty";
 import type { Rule } from "../diagnosis/rule.ts";
-import { loadRulesDir, loadRuleSet } from "../diagnosis/rules-load.ts";
-import { UsageError } from "./errors.ts";
-import { cittyArgs, parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
+import { checkRulePaths, formatProblem, loadRuleSet, type RuleProblem } from "../diagnosis/rules-load.ts";
+import { escapeControl } from "../escape.ts";
+import { UsageError, XctlError } from "./errors.ts";
+import { parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
 import { parseDuration } from "./parse-values.ts";
 
 export const RULE_FLAGS: FlagDefs = {
-  rules: { type: "string", description: "Add the rules of this directory (*.yaml); a scene already loaded is replaced", valueHint: "dir" },
+  rules: { type: "string", description: "Add the rules of this directory (*.yaml, *.yml); a scene already loaded is replaced", valueHint: "dir" },
   "no-default-rules": { type: "boolean", default: false, description: "Leave out the embedded rule set" },
   "diagnosis-interval": { type: "string", default: "1s", description: "Debounce of automatic diagnosis runs", valueHint: "duration" },
+  "scene-settle": { type: "string", default: "1m", description: "A scene clears only after it has not held for this long", valueHint: "duration" },
 };
 
 export interface RuleConfig {
   rules: Rule[];
   diagnosisIntervalMs: number;
+  sceneSettleMs: number;
+  /** Problems of the --rules files that do not stop them from loading (conditions that can never hold). */
+  warnings: string[];
 }
 
 /** Reads the rule flags and loads the rules; a bad rule file throws a ConfigError (exit 2). */
 export function resolveRuleConfig(v: FlagValues): RuleConfig {
   const diagnosisIntervalMs = parseDuration("diagnosis-interval", v["diagnosis-interval"] as string);
   if (diagnosisIntervalMs < 1) throw new UsageError(`--diagnosis-interval: must be at least 1ms`);
+  const sceneSettleMs = parseDuration("scene-settle", v["scene-settle"] as string);
   const dir = v.rules as string | undefined;
-  return { rules: loadRuleSet({ dir: dir || undefined, defaults: v["no-default-rules"] !== true }), diagnosisIntervalMs };
+  const problems: RuleProblem[] = [];
+  const rules = loadRuleSet({ dir: dir || undefined, defaults: v["no-default-rules"] !== true, warnings: problems });
+  return { rules, diagnosisIntervalMs, sceneSettleMs, warnings: problems.map(formatProblem) };
 }
 
-const CHECK_FLAGS: FlagDefs = {};
+const CHECK_FLAGS: FlagDefs = {
+  strict: { type: "boolean", default: false, description: "Treat warnings (conditions that can never hold) as errors", env: false },
+};
 
 export async function runRulesCheck(argv: string[]): Promise<void> {
-  const { positionals } = parseFlags(CHECK_FLAGS, argv);
-  if (positionals.length !== 1) {
-    throw new UsageError(positionals.length === 0 ? "rules check: give a rules directory" : `rules check: unexpected argument "${positionals[1]}"`);
-  }
-  const rules = loadRulesDir(positionals[0]);
-  // Always "N rules OK": scripts match this line.
-  process.stdout.write(`${rules.length} rules OK\n`);
+  const { values, positionals } = parseFlags(CHECK_FLAGS, argv);
+  if (positionals.length === 0) throw new UsageError("rules check: give rule files or directories");
+  const { rules, problems } = checkRulePaths(positionals);
+  const strict = values.strict === true;
+  const lines = problems.map((p) => escapeControl(formatProblem(strict ? { ...p, warning: false } : p)));
+  const errors = problems.filter((p) => strict || !p.warning).length;
+  const warnings = problems.length - errors;
+  // One error is the command's one line; with more, each has its line and a count closes them.
+  if (errors === 1 && problems.length === 1) throw new XctlError(lines[0], 2);
+  for (const line of lines) process.stderr.write(`xctl-exporter: ${line}\n`);
+  if (errors > 0) throw new XctlError(`rules check: ${_count(errors, "error")}${warnings > 0 ? `, ${_count(warnings, "warning")}` : ""}`, 2);
+  // Always "N rules OK" first: scripts match this line.
+  process.stdout.write(`${rules} rules OK${warnings > 0 ? ` (${_count(warnings, "warning")})` : ""}\n`);
 }
 
-/** `rules check DIR`; dispatched here rather than by citty so every misuse exits 2. */
+const LIST_FLAGS: FlagDefs = {
+  rules: RULE_FLAGS.rules,
+  "no-default-rules": RULE_FLAGS["no-default-rules"],
+  json: { type: "boolean", default: false, description: "Print JSON", env: false },
+};
+
+/** `rules list`: the scenes a serve with the same rule flags would load, highest priority first. */
+export async function runRulesList(argv: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(LIST_FLAGS, argv);
+  if (positionals.length > 0) throw new UsageError(`rules list: unexpected argument "${positionals[0]}"`);
+  const dir = values.rules as string | undefined;
+  const rules = loadRuleSet({ dir: dir || undefined, defaults: values["no-default-rules"] !== true });
+  if (values.json === true) {
+    const out = rules.map((r) => ({ scene: r.scene, priority: r.priority, severity: r.severity, scope: r.scope, title: r.name, source: r.source }));
+    process.stdout.write(JSON.stringify(out, null, 2) + "\n");
+    return;
+  }
+  const table = [["SCENE", "PRIORITY", "SEVERITY", "SCOPE", "TITLE"]];
+  for (const r of rules) table.push([r.scene, String(r.priority), r.severity, r.scope, escapeControl(r.name)]);
+  const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
+  process.stdout.write(table.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join("  ")).join("\n") + "\n");
+}
+
+/** `rules check` / `rules list`; dispatched here rather than by citty so every misuse exits 2. */
 export async function runRules(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   if (sub === "check") return runRulesCheck(rest);
-  throw new UsageError(sub === undefined ? "rules: give a sub-command: rules check DIR" : `rules: unknown sub-command "${sub}" (known: check)`);
+  if (sub === "list") return runRulesList(rest);
+  throw new UsageError(sub === undefined ? "rules: give a sub-command: rules check PATH... or rules list" : `rules: unknown sub-command "${sub}" (one of check, list)`);
+}
+
+function _count(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? "" : "s"}`;
 }
 
 export const rulesCommand = defineCommand({
-  meta: { name: "rules", description: "Diagnosis rules: `rules check DIR` validates the rule files of a directory" },
+  meta: {
+    name: "rules",
+    description: "Diagnosis rules: `rules check PATH... [--strict]` validates rule files and directories; `rules list [--rules DIR] [--no-default-rules]` prints the loaded scenes",
+  },
   args: {
-    command: { type: "positional" as const, description: "check", required: false },
-    dir: { type: "positional" as const, description: "Rules directory", required: false },
+    command: { type: "positional" as const, description: "check or list", required: false },
+    path: { type: "positional" as const, description: "Rule files or directories (check)", required: false },
   },
   run: ({ rawArgs }) => runRules(rawArgs),
 });

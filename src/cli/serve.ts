@@ -110,6 +110,7 @@ export async function runServe(argv: string[]): Promise<void> {
     log,
     rules: diagnosis.rules,
     diagnosisIntervalMs: diagnosis.diagnosisIntervalMs,
+    sceneSettleMs: diagnosis.sceneSettleMs,
     ...config.graph,
     ...config.ingest,
     maxSseClients: config.maxSseClients,
@@ -132,6 +133,7 @@ export async function runServe(argv: string[]): Promise<void> {
       queueBytes: config.ingestQueueBytes,
     },
   });
+  for (const w of diagnosis.warnings) log.warn(w);
   let server: Awaited<ReturnType<typeof serve>>;
   try {
     server = await serve({ port: config.port, hostname: config.host, tls: web?.tls, fetch: (req, env) => app.fetch(req, env), log: (line) => log.warn(line) });

@@ -1,10 +1,13 @@
-// `xctl-exporter why PID [--url]`: the root cause of one process, readable in a terminal.
+// `xctl-exporter why PID [--url]`: the root cause of one process, readable in a terminal. Every
+// scene is printed with the evidence that made each of its conditions hold (the events with
+// time, entity, value, pid and job; the edges; the node values), so a scene never stands there
+// unexplained. Text from events is shown with control characters escaped.
 import { defineCommand } from "citty";
-import type { SceneMatch, WhyAnswer } from "../query/why.ts";
+import { escapeControl } from "../escape.ts";
+import type { ConditionEvidence, SceneMatch, WhyAnswer } from "../query/why.ts";
 import { UsageError } from "./errors.ts";
 import { CLIENT_FLAGS, ClientError, clientFromFlags } from "./client.ts";
 import { cittyArgs, parseFlags } from "./flags.ts";
-import { escapeControl } from "../escape.ts";
 
 export const WHY_FLAGS = CLIENT_FLAGS;
 
@@ -24,43 +27,74 @@ export async function runWhy(argv: string[]): Promise<void> {
   process.stdout.write(values.json ? JSON.stringify(answer, null, 2) + "\n" : formatWhy(answer));
 }
 
+const _e = escapeControl;
+
 export function formatWhy(a: WhyAnswer): string {
-  const out = [`pid ${a.pid}  job ${a.job_id ?? "-"}  state ${a.state}`, ""];
+  const out = [`pid ${a.pid}  job ${_e(a.job_id ?? "-")}  state ${_e(a.state)}`, ""];
   out.push("root causes:");
-  if (a.root_causes.length === 0) out.push("  none known");
+  if (a.root_causes.length === 0) out.push(a.scenes.length === 0 ? "  none known" : "  no blocking error (the scenes below say what holds)");
   for (const c of a.root_causes) {
-    out.push(`  ${c.error_type || "error"} on ${c.entity} (${c.error}${c.since ? `, since ${c.since}` : ""}${c.updated_at && c.updated_at !== c.since ? `, last reported ${c.updated_at}` : ""})`);
+    out.push(
+      `  ${_e(c.error_type || "error")} on ${_e(c.entity)} (${_e(c.error)}${c.since ? `, since ${c.since}` : ""}${c.updated_at && c.updated_at !== c.since ? `, last reported ${c.updated_at}` : ""})`,
+    );
   }
   out.push("waits on:");
   if (a.waits_on.length === 0) out.push("  nothing");
-  for (const w of a.waits_on) out.push(`  ${w.resource}${_meta(w.meta)}`);
+  for (const w of a.waits_on) out.push(`  ${_e(w.resource)}${_meta(w.meta)}`);
   out.push("consumes:");
   if (a.consumes.length === 0) out.push("  nothing");
-  for (const w of a.consumes) out.push(`  ${w.resource}${_meta(w.meta)}`);
+  for (const w of a.consumes) out.push(`  ${_e(w.resource)}${_meta(w.meta)}`);
   out.push("scenes:");
   if (a.scenes.length === 0) out.push("  none matching");
   for (const s of a.scenes) out.push(..._scene(s));
-  return out.map(escapeControl).join("\n") + "\n";
+  return out.join("\n") + "\n";
 }
 
 function _meta(meta: Record<string, string>): string {
-  const parts = Object.entries(meta).map(([k, v]) => `${k}=${v}`);
+  const parts = Object.entries(meta).map(([k, v]) => `${_e(k)}=${_e(v)}`);
   return parts.length > 0 ? `  ${parts.join(" ")}` : "";
 }
 
-/** One matching scene: title, confidence, root cause and the steps to take. */
-function _scene(s: SceneMatch): string[] {
-  const out = [`  ${s.scene} (${s.rule}), confidence ${s.confidence.toFixed(2)}`];
-  if (s.root_cause.primary) out.push(`    root cause: ${s.root_cause.primary}`);
-  for (const st of s.solution_steps) {
-    const cmd = st.command ? `: ${st.command}` : "";
-    out.push(`    ${st.step}. ${st.action}${cmd}${st.manual ? " (manual)" : ""}`);
+function _scene(s: Partial<SceneMatch>): string[] {
+  if (s === null || typeof s !== "object" || typeof s.scene !== "string") return [`  ${_e(JSON.stringify(s))}`];
+  let head = `  ${_e(s.scene)}`;
+  if (typeof s.rule === "string") head += ` (${_e(s.rule)})`;
+  if (typeof s.severity === "string") head += `, ${s.severity}`;
+  if (typeof s.confidence === "number") head += `, confidence ${s.confidence.toFixed(2)}`;
+  const out = [head];
+  const primary = s.root_cause?.primary;
+  if (typeof primary === "string" && primary) out.push(`    root cause: ${_e(primary)}`);
+  const evidence = Array.isArray(s.evidence) ? s.evidence : [];
+  if (evidence.length > 0) out.push("    evidence:");
+  for (const c of evidence) out.push(..._evidence(c));
+  const steps = Array.isArray(s.solution_steps) ? s.solution_steps : [];
+  if (steps.length > 0) out.push("    steps:");
+  for (const st of steps) {
+    if (st === null || typeof st !== "object") continue;
+    const cmd = typeof st.command === "string" && st.command ? `: ${_e(st.command)}` : "";
+    out.push(`      ${st.step ?? "-"}. ${_e(st.action ?? "")}${cmd}${st.manual === true ? " (manual)" : ""}`);
   }
   return out;
 }
 
+/** One condition and what made it hold, one line each. */
+function _evidence(c: ConditionEvidence): string[] {
+  const out = [`      ${_e(c.condition)}  [${_e(c.path)}]`];
+  for (const ev of c.events ?? []) {
+    const who = `${ev.pid !== null ? ` pid ${ev.pid}` : " (no pid: device)"}${ev.job_id !== null ? ` job ${_e(ev.job_id)}` : ""}`;
+    out.push(`        ${_time(ev.ts)}  ${ev.event_type} ${_e(ev.entity_id)} "${_e(ev.value)}"${who}`);
+  }
+  for (const ed of c.edges ?? []) out.push(`        ${_e(ed.from)} -${ed.type}-> ${_e(ed.to)}`);
+  for (const n of c.nodes ?? []) out.push(`        ${_e(n.id)}${_meta(n.values)}`);
+  return out;
+}
+
+function _time(ms: number): string {
+  return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : String(ms);
+}
+
 export const whyCommand = defineCommand({
-  meta: { name: "why", description: "Root cause of one process of a running exporter" },
+  meta: { name: "why", description: "Root cause of one process of a running exporter, with the evidence of every scene" },
   args: { ...cittyArgs(WHY_FLAGS), pid: { type: "positional" as const, description: "Process id", required: false } },
   run: ({ rawArgs }) => runWhy(rawArgs),
 });

@@ -1,21 +1,30 @@
 // Diagnosis runs (SPEC §4). Automatic runs follow scene-relevant changes, debounced: at most
 // one per interval, none while nothing changes. Live, the interval is wall-clock time; during
-// a replay it is event time, so a recorded day is diagnosed as it went. A rule that matched
-// only briefly between two runs (a process that exits while blocked leaves the graph at the
-// next cleanup) is still reported by the next run, from a snapshot taken when it matched.
+// a replay it is event time, so a recorded day is diagnosed as it went; a brief match between
+// two runs is still reported by the next (latch.ts). Only automatic runs move scene state and the run counters alerts read; a run asked for
+// through the API (or `why`) reads the same state and changes none of it, and its result goes
+// to a ring of its own, so on-demand runs never push automatic results out.
 import { EVENT_TYPES, eventTypeIndex, type XEvent } from "../events/schema.ts";
 import type { GraphObserver, StateGraph } from "../graph/graph.ts";
+import { FaultScopeTable } from "../graph/fault-scope.ts";
 import { isEnded, type EdgeKind, type EdgeTarget, type GraphNode, type ProcessNode } from "../graph/nodes.ts";
-import type { DiagnosisState } from "../metrics/registry.ts";
-import { describeHost, describeLatched, describeScoped, type Cause, type SceneMatch } from "./evidence.ts";
+import type { ProcessContext } from "./conditions/node.ts";
+import { describeHost, describeLatched, describeProcesses, MAX_PIDS, type SceneMatch } from "./evidence.ts";
+import { Latches } from "./latch.ts";
 import { Matcher, type RuleState } from "./matcher.ts";
-import { sortRules, type Rule, type SolutionStep } from "./rule.ts";
+import { judgeProcess } from "./process-scope.ts";
+import { toResult, type DiagnosisResult, type RunTrigger } from "./result.ts";
+import { Ring } from "./ring.ts";
+import { faultScopeOverrides, sortRules, type Rule } from "./rule.ts";
+import { SceneTracker, type DiagnosisState } from "./state.ts";
+
+export type { DiagnosisResult, MatchSummary, RunTrigger } from "./result.ts";
 
 export interface EngineOptions {
   graph: StateGraph;
   /** Shared with the metrics: run and scene counts, active scenes. */
   state: DiagnosisState;
-  /** Observes each run's duration in seconds (xctl_diagnosis_latency_seconds). */
+  /** Observes each automatic run's duration in seconds (xctl_diagnosis_latency_seconds). */
   latency?: { observe(seconds: number): void };
   /** How long an event keeps an event condition true (default: the graph's error window). */
   windowMs?: number;
@@ -23,46 +32,18 @@ export interface EngineOptions {
   intervalMs?: number;
   /** Wall-clock timers (default true); false debounces by event time, for replay. */
   liveClock?: boolean;
-  /** Results kept for the API (default 100). */
+  /** Automatic results kept for the API (default 100). */
   ringSize?: number;
+  /** On-demand results kept for the API, apart from the automatic ones (default 20). */
+  onDemandRingSize?: number;
+  /** A scene clears only after it has not held for this long (default 60 s; wall time live, event time in replay). */
+  sceneSettleMs?: number;
   /**
    * Whether event-time automatic runs describe their scenes and keep a result (default true).
    * A replay reads only its final run: without, such a run only counts, like a described
    * one (runs, top scene, active scenes, latency), and skips building evidence nobody reads.
    */
   describeAutoRuns?: boolean;
-}
-
-/** Why a run happened. */
-export type RunTrigger = "auto" | "api" | "replay";
-
-/** A match as listed among all scenes of a run. */
-export interface MatchSummary {
-  scene: string;
-  rule: string;
-  priority: number;
-  confidence: number;
-  affected_pids: number[];
-}
-
-export interface DiagnosisResult {
-  id: number;
-  trigger: RunTrigger;
-  /** The process a per-pid run looked at, or null for the whole host. */
-  pid: number | null;
-  started_at: string;
-  duration_ms: number;
-  /** The highest-priority matching scene, or null when none matches. */
-  scene: string | null;
-  rule: string | null;
-  confidence: number;
-  root_cause: { primary: string; secondary: string[] } | null;
-  causes: Cause[];
-  affected_pids: number[];
-  affected_jobs: string[];
-  solution_steps: SolutionStep[];
-  /** Every matching scene, highest priority first. */
-  matches: MatchSummary[];
 }
 
 export class DiagnosisEngine implements GraphObserver {
@@ -72,28 +53,29 @@ export class DiagnosisEngine implements GraphObserver {
   readonly liveClock: boolean;
   readonly describeAutoRuns: boolean;
   private readonly _state: DiagnosisState;
+  private readonly _scenes: SceneTracker;
   private readonly _latency: EngineOptions["latency"];
   private _rules: Rule[] = [];
   private _matcher: Matcher;
-  private readonly _dirty = new Set<RuleState>();
-  /**
-   * Snapshot of each rule that matched since the last run (taken when it started to). When
-   * automatic runs only count, the snapshot is just the confidence then: describing every
-   * flip cost more than the runs themselves, and only a final run ever reads one.
-   */
-  private readonly _latched = new Map<RuleState, SceneMatch | number>();
-  private readonly _ring: (DiagnosisResult | undefined)[];
-  private _ringNext = 0;
+  /** Brief matches between automatic runs. */
+  private readonly _latches: Latches;
+  /** Process-scoped rules, by the kinds of new edges that may change whom they hold for. */
+  private _edgeRules: Record<EdgeKind, RuleState[]> = { consumes: [], waits_on: [], blocked_by: [] };
+  private readonly _ring: Ring<DiagnosisResult>;
+  private readonly _onDemand: Ring<DiagnosisResult>;
   private _nextId = 1;
   private _runTimer: ReturnType<typeof setTimeout> | undefined;
   private _expiryTimer: ReturnType<typeof setTimeout> | undefined;
   private _expiryAt = Infinity;
-  /**
-   * Event-time debounce: the event time at which the run for the first change not yet
-   * diagnosed is due, or Infinity when there is none. One compare per event.
-   */
+  private _settleTimer: ReturnType<typeof setTimeout> | undefined;
+  private _drainTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Event time the next automatic run is due (a change, or a scene to clear), or Infinity. */
   private _runDueTs = Infinity;
+  /** A change waits for its run (event time): later changes join it rather than move it. */
+  private _changeDue = false;
   private _stopped = false;
+  /** Processes asked by host runs of process-scoped rules, in all (their cost: candidates, not the graph). */
+  processesAsked = 0;
 
   constructor(opts: EngineOptions) {
     this.graph = opts.graph;
@@ -103,7 +85,10 @@ export class DiagnosisEngine implements GraphObserver {
     this.intervalMs = opts.intervalMs ?? 1000;
     this.liveClock = opts.liveClock ?? true;
     this.describeAutoRuns = opts.describeAutoRuns ?? true;
-    this._ring = new Array(Math.max(1, opts.ringSize ?? 100));
+    this._scenes = new SceneTracker(opts.state, opts.sceneSettleMs ?? 60_000);
+    this._latches = new Latches();
+    this._ring = new Ring(opts.ringSize ?? 100);
+    this._onDemand = new Ring(opts.onDemandRingSize ?? 20);
     this._matcher = this._newMatcher();
     this.graph.observe(this);
   }
@@ -112,22 +97,32 @@ export class DiagnosisEngine implements GraphObserver {
     return this._rules;
   }
 
-  /** Replaces the rule set (highest priority first); every scene starts at 0. */
+  /** Replaces the rule set (highest priority first); every scene starts at 0; rule fault scopes go to the graph. */
   setRules(rules: readonly Rule[]): void {
     this._rules = sortRules([...rules]);
-    this._dirty.clear();
-    this._latched.clear();
+    this.graph.setFaultScope(new FaultScopeTable(faultScopeOverrides(this._rules)));
+    this._latches.reset();
     this._matcher = this._newMatcher();
-    this._state.byScene.clear();
-    for (const r of this._rules) this._state.byScene.set(r.scene, 0);
-    this._state.active.clear();
+    for (const kind of ["consumes", "waits_on", "blocked_by"] as const) {
+      this._edgeRules[kind] = this._matcher.rules.filter((rs) => rs.processScoped && rs.edgeKinds.has(kind));
+    }
+    this._scenes.reset(this._rules);
   }
 
   private _newMatcher(): Matcher {
-    return new Matcher(this._rules, this.graph, this.windowMs, (rs) => {
-      this._dirty.add(rs);
-      this._trigger();
-    });
+    return new Matcher(
+      this._rules,
+      this.graph,
+      this.windowMs,
+      (rs) => {
+        this._latches.flip(rs);
+        this._trigger();
+      },
+      (rs) => {
+        this._latches.touch(rs);
+        this._trigger();
+      },
+    );
   }
 
   // --- inputs ------------------------------------------------------------------------------
@@ -142,16 +137,26 @@ export class DiagnosisEngine implements GraphObserver {
     if (_ERROR_TYPES[type] === 1) this._trigger();
     const now = this.graph.eventNow;
     if (now >= m.nextExpiryTs) m.refresh(now, wall);
-    if (this._dirty.size !== 0) this._settle();
-    if (this.liveClock) this._armExpiry(wall);
-    else if (now >= this._runDueTs) {
-      if (this.describeAutoRuns) this.runNow("auto");
-      else this._countRun();
+    // Brief matches (latch.ts): host-scoped rules that flipped; process-scoped ones for a process about to end.
+    if (this._latches.flipped) this._latch();
+    if (type === _PROCESS_STATE && ev.pid !== null && isEnded(ev.value)) {
+      const p = this.graph.processes.get(ev.pid);
+      if (p !== undefined) this._latches.ending(p, this._matcher.rules, this._context(wall), this.describeAutoRuns, this._clock(wall));
     }
+    if (this.liveClock) {
+      this._armExpiry(wall);
+      if (this.graph.pendingLinks !== 0) this._armDrain();
+    } else if (now >= this._runDueTs) this._autoRun("auto", this.describeAutoRuns);
   }
 
   edgeAdded(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void {
     this._matcher.edgeAdded(kind, from, to);
+    // A new edge can make events concern the process (a fault that just linked it).
+    for (const rs of this._edgeRules[kind]) {
+      if (!rs.matched) continue;
+      this._latches.touch(rs);
+      this._trigger();
+    }
     if (kind !== "consumes") this._trigger();
   }
 
@@ -166,150 +171,159 @@ export class DiagnosisEngine implements GraphObserver {
 
   nodeRemoved(node: GraphNode): void {
     this._matcher.nodeRemoved(node);
+    if (node.kind === "process") this._latches.processLeft();
   }
 
   // --- runs --------------------------------------------------------------------------------
 
-  /** Runs the whole rule set now, synchronously; a pending automatic run is folded in. */
+  /**
+   * Runs the whole rule set now, synchronously. An automatic or replay run folds in a pending
+   * automatic run and moves scene state; an `api` run only reads.
+   */
   runNow(trigger: RunTrigger = "api"): DiagnosisResult {
-    const t0 = performance.now();
-    const wall = Date.now();
-    const m = this._startHostRun(wall);
-    const matches: SceneMatch[] = [];
-    const active = this._state.active;
-    active.clear();
-    for (const rs of m.rules) {
-      if (rs.matched) {
-        matches.push(describeHost(m, rs, wall));
-        active.add(rs.rule.scene);
-      } else {
-        const snap = this._latched.get(rs);
-        if (typeof snap === "number") matches.push(describeLatched(rs, snap));
-        else if (snap !== undefined) matches.push(snap);
-      }
+    if (trigger === "api") {
+      const t0 = performance.now();
+      const wall = Date.now();
+      const matches = this._hostMatches(wall, true, false).matches;
+      this._state.onDemandRuns++;
+      return this._record(this._onDemand, trigger, null, matches, t0, wall);
     }
-    this._latched.clear();
-    this._armExpiry(wall);
-    return this._record(trigger, null, matches, t0, wall);
+    return this._autoRun(trigger, true)!;
   }
 
-  /** A host-wide run as runNow, reduced to what the counts and metrics read: nothing is described or kept. */
-  private _countRun(): void {
-    const t0 = performance.now();
-    const wall = Date.now();
-    const m = this._startHostRun(wall);
-    const active = this._state.active;
-    active.clear();
-    // runNow's top match: the first rule, by priority, that matches or matched since the last run.
-    let top: string | null = null;
-    for (const rs of m.rules) {
-      if (rs.matched) {
-        top ??= rs.rule.scene;
-        active.add(rs.rule.scene);
-      } else if (top === null && this._latched.has(rs)) top = rs.rule.scene;
-    }
-    this._latched.clear();
-    this._armExpiry(wall);
-    const st = this._state;
-    st.runs++;
-    if (top !== null) st.byScene.set(top, (st.byScene.get(top) ?? 0) + 1);
-    this._latency?.observe((performance.now() - t0) / 1000);
-    this._nextId++;
-  }
-
-  /** What every host-wide run does first: fold in a pending run, bring the state up to `wall`. */
-  private _startHostRun(wall: number): Matcher {
-    this._cancelPending();
-    this._matcher.refresh(this.graph.eventNow, wall);
-    this._settle();
-    return this._matcher;
-  }
-
-  /** Runs the rule set over one process's edges and the nodes they reach; undefined for an unknown pid. */
+  /** Runs the rule set for one process (on demand); undefined for an unknown pid. */
   runForPid(pid: number, trigger: RunTrigger = "api"): DiagnosisResult | undefined {
     const t0 = performance.now();
     const wall = Date.now();
-    const matches = this._scoped(pid, wall);
+    const matches = this.scenesFor(pid, wall);
     if (matches === undefined) return undefined;
-    return this._record(trigger, pid, matches, t0, wall);
+    this._state.onDemandRuns++;
+    return this._record(this._onDemand, trigger, pid, matches, t0, wall);
   }
 
-  /** The scenes matching one process right now, without recording a run (for `why`). */
-  scenesFor(pid: number): SceneMatch[] | undefined {
-    return this._scoped(pid, Date.now());
-  }
-
-  /** Recent results, newest first. */
-  results(limit = this._ring.length): DiagnosisResult[] {
-    const out: DiagnosisResult[] = [];
-    const n = this._ring.length;
-    for (let i = 1; i <= n && out.length < limit; i++) {
-      const r = this._ring[(this._ringNext - i + n) % n];
-      if (r === undefined) break;
-      out.push(r);
+  /**
+   * The scenes matching one process right now, without recording a run (for `why`): every rule
+   * is asked about this process alone, its own events and the device faults it was exposed to.
+   */
+  scenesFor(pid: number, wall = Date.now()): SceneMatch[] | undefined {
+    const p = this.graph.processes.get(pid);
+    if (p === undefined) return undefined;
+    const ctx = this._context(wall);
+    const out: SceneMatch[] = [];
+    for (const rs of this._matcher.rules) {
+      const v = judgeProcess(rs, p, ctx);
+      if (!v.matched) continue;
+      out.push(describeProcesses(rs, [p], v.confidence, ctx, (_p, c) => v.holds(c)));
     }
     return out;
   }
 
+  /** Recent results, automatic and on-demand, newest first. */
+  results(limit = this._ring.size): DiagnosisResult[] {
+    const all = [...this._ring.newest(limit), ...this._onDemand.newest(limit)];
+    return all.sort((a, b) => b.id - a.id).slice(0, limit);
+  }
+
   get ringSize(): number {
-    return this._ring.length;
-  }
-
-  /** True while an automatic run is waiting for its debounce. */
-  get pending(): boolean {
-    return this._runTimer !== undefined || this._runDueTs !== Infinity;
-  }
-
-  /** Runs the pending automatic run now, if there is one (the end of a replay). */
-  flush(): DiagnosisResult | undefined {
-    return this.pending ? this.runNow("auto") : undefined;
+    return this._ring.size;
   }
 
   stop(): void {
     this._stopped = true;
     this._cancelPending();
-    if (this._expiryTimer !== undefined) clearTimeout(this._expiryTimer);
-    this._expiryTimer = undefined;
+    for (const t of [this._expiryTimer, this._settleTimer, this._drainTimer]) if (t !== undefined) clearTimeout(t);
+    this._expiryTimer = this._settleTimer = this._drainTimer = undefined;
     this._expiryAt = Infinity;
   }
 
   // --- internals ---------------------------------------------------------------------------
 
-  private _scoped(pid: number, wall: number): SceneMatch[] | undefined {
-    const m = this._matcher;
-    const scope = m.scope(pid);
-    if (scope === undefined) return undefined;
-    m.refresh(this.graph.eventNow, wall);
-    const out: SceneMatch[] = [];
-    for (const rs of m.rules) {
-      const match = describeScoped(m, rs, scope, wall);
-      if (match !== undefined) out.push(match);
+  /**
+   * The one automatic run: folds in a pending run, finds what matches, moves scene state and
+   * the counters, and keeps a result when `describe` (else it only counts, for replay).
+   */
+  private _autoRun(trigger: RunTrigger, describe: boolean): DiagnosisResult | undefined {
+    const t0 = performance.now();
+    const wall = Date.now();
+    this._cancelPending();
+    const { matches, held, matching, heldAt } = this._hostMatches(wall, describe, true);
+    const due = this._scenes.update(held, matching, this._clock(wall), heldAt);
+    this._scheduleSettle(due, wall);
+    this._latency?.observe((performance.now() - t0) / 1000);
+    this._armExpiry(wall);
+    if (!describe) {
+      this._nextId++;
+      return undefined;
     }
-    return out;
+    return this._record(this._ring, trigger, null, matches, t0, wall);
   }
 
-  /** Snapshots rules that just started to match, so a run still sees a brief match. */
-  private _settle(): void {
-    if (this._dirty.size === 0) return;
-    const wall = Date.now();
-    for (const rs of this._dirty) {
-      if (rs.matched && !this._latched.has(rs)) {
-        this._latched.set(rs, this.describeAutoRuns ? describeHost(this._matcher, rs, wall) : rs.confidence);
+  /** Every rule's host-wide match now, highest priority first, with those that matched since the last automatic run. */
+  private _hostMatches(wall: number, describe: boolean, consume: boolean) {
+    if (!this.liveClock) this.graph.drainLinks();
+    this._matcher.refresh(this.graph.eventNow, wall);
+    this._latch();
+    const ctx = this._context(wall);
+    const matches: SceneMatch[] = [];
+    const held: string[] = [];
+    const matching = new Set<string>();
+    const heldAt = new Map<string, number>();
+    for (const rs of this._matcher.rules) {
+      let m = this._matchNow(rs, ctx, describe);
+      if (m !== undefined) matching.add(rs.rule.scene);
+      // A brief match since the last automatic run belongs to the next automatic run; an
+      // on-demand run reports what matches now.
+      if (m === undefined && consume) {
+        const snap = this._latches.snapshot(rs);
+        if (snap !== undefined) heldAt.set(rs.rule.scene, this._latches.snapshotAt(rs)!);
+        m = typeof snap === "number" ? (describe ? describeLatched(rs, snap) : snap) : snap;
       }
+      if (m === undefined) continue;
+      held.push(rs.rule.scene);
+      if (typeof m !== "number") matches.push(m);
     }
-    this._dirty.clear();
+    if (consume) this._latches.clearSnapshots();
+    return { matches, held, matching, heldAt };
+  }
+
+  /** A rule's match now: host-wide, or for the processes a process-scoped rule holds for. A number when not described. */
+  private _matchNow(rs: RuleState, ctx: ProcessContext, describe: boolean): SceneMatch | number | undefined {
+    if (!rs.matched) return undefined;
+    if (!rs.processScoped) return describe ? describeHost(rs, ctx) : rs.confidence;
+    const found = this._latches.find(rs, ctx, describe ? MAX_PIDS : 1, (n) => (this.processesAsked += n));
+    if (found.processes.length === 0) return undefined;
+    if (!describe) return found.confidence;
+    return describeProcesses(rs, found.processes, found.confidence, ctx, (p, c) => c.holdsFor(p, ctx));
+  }
+
+  /** Scene state's clock: wall time live, event time in replay. */
+  private _clock(wall: number): number {
+    return this.liveClock ? wall : this.graph.eventNow;
+  }
+
+  private _context(wall: number): ProcessContext {
+    return { graph: this.graph, nowTs: this.graph.eventNow, nowWall: wall };
+  }
+
+  /** Snapshots rules that just started to match (latch.ts). */
+  private _latch(): void {
+    const ctx = this._context(Date.now());
+    this._latches.take(this._clock(ctx.nowWall), (rs) => this._matchNow(rs, ctx, this.describeAutoRuns));
   }
 
   private _trigger(): void {
     if (this._stopped) return;
     if (!this.liveClock) {
-      if (this._runDueTs === Infinity) this._runDueTs = this.graph.eventNow + this.intervalMs;
+      if (!this._changeDue) {
+        this._changeDue = true;
+        this._runDueTs = Math.min(this._runDueTs, this.graph.eventNow + this.intervalMs);
+      }
       return;
     }
     if (this._runTimer !== undefined) return;
     this._runTimer = setTimeout(() => {
       this._runTimer = undefined;
-      this.runNow("auto");
+      this._autoRun("auto", true);
     }, this.intervalMs);
     _unref(this._runTimer);
   }
@@ -318,6 +332,33 @@ export class DiagnosisEngine implements GraphObserver {
     if (this._runTimer !== undefined) clearTimeout(this._runTimer);
     this._runTimer = undefined;
     this._runDueTs = Infinity;
+    this._changeDue = false;
+  }
+
+  /** A run when an active scene that stopped holding reaches its settle time, so it clears without new events. */
+  private _scheduleSettle(due: number, wall: number): void {
+    if (due === Infinity || this._stopped) return;
+    if (!this.liveClock) {
+      this._runDueTs = Math.min(this._runDueTs, due);
+      return;
+    }
+    if (this._settleTimer !== undefined) clearTimeout(this._settleTimer);
+    this._settleTimer = setTimeout(() => {
+      this._settleTimer = undefined;
+      this._autoRun("auto", true);
+    }, Math.max(0, due - wall));
+    _unref(this._settleTimer);
+  }
+
+  /** Links a first device fault left pending are made a chunk per tick while the stream is quiet. */
+  private _armDrain(): void {
+    if (this._drainTimer !== undefined || this._stopped) return;
+    this._drainTimer = setTimeout(() => {
+      this._drainTimer = undefined;
+      this.graph.drainLinks(512);
+      if (this.graph.pendingLinks !== 0) this._armDrain();
+    }, 0);
+    _unref(this._drainTimer);
   }
 
   /** A timer for the earliest wall-clock expiry of an event condition, so expiry ends scenes too. */
@@ -337,34 +378,14 @@ export class DiagnosisEngine implements GraphObserver {
     _unref(this._expiryTimer);
   }
 
-  private _record(trigger: RunTrigger, pid: number | null, matches: SceneMatch[], t0: number, wall: number): DiagnosisResult {
-    const top = matches[0];
-    const st = this._state;
-    st.runs++;
-    if (top !== undefined) st.byScene.set(top.scene, (st.byScene.get(top.scene) ?? 0) + 1);
-    const seconds = (performance.now() - t0) / 1000;
-    this._latency?.observe(seconds);
-    const result: DiagnosisResult = {
-      id: this._nextId++,
-      trigger,
-      pid,
-      started_at: new Date(wall).toISOString(),
-      duration_ms: Math.round(seconds * 1e6) / 1000,
-      scene: top?.scene ?? null,
-      rule: top?.rule ?? null,
-      confidence: top?.confidence ?? 0,
-      root_cause: top?.root_cause ?? null,
-      causes: top?.causes ?? [],
-      affected_pids: top?.affected_pids ?? [],
-      affected_jobs: top?.affected_jobs ?? [],
-      solution_steps: top?.solution_steps ?? [],
-      matches: matches.map((x) => ({ scene: x.scene, rule: x.rule, priority: x.priority, confidence: x.confidence, affected_pids: x.affected_pids })),
-    };
-    this._ring[this._ringNext] = result;
-    this._ringNext = (this._ringNext + 1) % this._ring.length;
+  private _record(ring: Ring<DiagnosisResult>, trigger: RunTrigger, pid: number | null, matches: SceneMatch[], t0: number, wall: number): DiagnosisResult {
+    const result = toResult(this._nextId++, trigger, pid, matches, (performance.now() - t0) / 1000, wall);
+    ring.push(result);
     return result;
   }
 }
+
+const _PROCESS_STATE = eventTypeIndex("process.state");
 
 /** 1 for the event types that create or refresh an error node: each may start a scene. */
 const _ERROR_TYPES = Uint8Array.from(EVENT_TYPES, (t) => (t === "error.hw" || t === "error.net" || t === "topo.link_down" ? 1 : 0));

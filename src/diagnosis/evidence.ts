@@ -1,12 +1,17 @@
-// What a matching rule says about the host: the concrete causes behind its holding
-// conditions (error nodes with their error_type, resources waited on or consumed, the events
-// seen) and the processes and jobs affected. Every list is capped, so describing a match
-// costs the same on a small graph as on a large one.
+// What a matching rule says: its scene, and for every condition that holds what made it hold
+// (the events with type, entity, value, time, pid and job; the edges; the nodes and their
+// values), the concrete causes behind them (error nodes, resources, processes, events) and the
+// processes and jobs affected. Every list is capped, so describing a match costs the same on a
+// small graph as on a large one.
 import type { EventType } from "../events/schema.ts";
-import { reportedMeta, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceMeta, type ResourceNode } from "../graph/nodes.ts";
-import { CondNode, EventCond, GraphCond, GroupCond, MetricCond, type Seen } from "./conditions.ts";
-import type { Matcher, RuleState, Scope } from "./matcher.ts";
-import type { SolutionStep } from "./rule.ts";
+import { blockedSince, blockedType } from "../graph/blocking.ts";
+import { reportedMeta, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceMeta } from "../graph/nodes.ts";
+import { EventCond, type Seen } from "./conditions/event.ts";
+import { GraphCond } from "./conditions/graph.ts";
+import { MetricCond } from "./conditions/metric.ts";
+import { CondNode, GroupCond, type ProcessContext } from "./conditions/node.ts";
+import type { RuleState } from "./matcher.ts";
+import type { RuleScope, Severity, SolutionStep } from "./rule.ts";
 
 export interface ErrorCause {
   kind: "error";
@@ -45,14 +50,51 @@ export interface EventCause {
 
 export type Cause = ErrorCause | ResourceCause | ProcessCause | EventCause;
 
+/** One event that made an `event` condition hold. */
+export interface EvidenceEvent {
+  event_type: EventType;
+  entity_id: string;
+  value: string;
+  /** Event time, ms since the epoch. */
+  ts: number;
+  pid: number | null;
+  job_id: string | null;
+}
+
+export interface EvidenceEdge {
+  type: EdgeKind;
+  from: string;
+  to: string;
+}
+
+export interface EvidenceNode {
+  id: string;
+  type: GraphNode["kind"];
+  values: Record<string, string>;
+}
+
+/** What made one leaf condition hold; `condition` reads like `event error.hw on gpu-* value OOM`. */
+export interface ConditionEvidence {
+  /** Where the condition sits in the rule: `conditions[1]`, `conditions[2].conditions[0]`. */
+  path: string;
+  condition: string;
+  events?: EvidenceEvent[];
+  edges?: EvidenceEdge[];
+  nodes?: EvidenceNode[];
+}
+
 /** One rule matching: its scene and everything an operator needs to act on it. */
 export interface SceneMatch {
   scene: string;
   rule: string;
   priority: number;
+  severity: Severity;
+  scope: RuleScope;
   confidence: number;
   root_cause: { primary: string; secondary: string[] };
   causes: Cause[];
+  /** Per holding leaf condition, what made it hold. */
+  evidence: ConditionEvidence[];
   affected_pids: number[];
   affected_jobs: string[];
   solution_steps: SolutionStep[];
@@ -62,16 +104,18 @@ export const MAX_CAUSES = 16;
 export const MAX_PIDS = 32;
 const _PER_CONDITION = 4;
 
+/** Collects causes, per-condition evidence, pids and jobs, each capped. */
 class _Evidence {
   private readonly _errors: Cause[] = [];
   private readonly _resources: Cause[] = [];
   private readonly _processes: Cause[] = [];
   private readonly _events: Cause[] = [];
   private readonly _ids = new Set<string>();
+  private readonly _byPath = new Map<string, ConditionEvidence>();
   readonly pids = new Set<number>();
   readonly jobs = new Set<string>();
 
-  constructor(private readonly _m: Matcher) {}
+  constructor(private readonly _ctx: ProcessContext) {}
 
   private _room(id: string): boolean {
     if (this._ids.has(id) || this._ids.size >= MAX_CAUSES) return false;
@@ -79,33 +123,23 @@ class _Evidence {
     return true;
   }
 
-  error(e: ErrorNode): void {
-    if (this._room(e.id)) this._errors.push({ kind: "error", id: e.id, entity_id: e.entityId, error_type: e.errorType, last_seen: e.updatedTs });
-    let n = 0;
-    for (const p of e.blocked) {
-      if (n++ >= _PER_CONDITION) break;
-      this.process(p);
-    }
+  private _cond(path: string, leaf: CondNode): ConditionEvidence {
+    let c = this._byPath.get(path);
+    if (c === undefined) this._byPath.set(path, (c = { path, condition: String(leaf) }));
+    return c;
+  }
+
+  /** An error node as a cause; `type` is the value of the fault in question (default: the node's last). */
+  error(e: ErrorNode, type = e.errorType): void {
+    if (this._room(e.id)) this._errors.push({ kind: "error", id: e.id, entity_id: e.entityId, error_type: type, last_seen: e.updatedTs });
   }
 
   target(t: EdgeTarget, relation?: EdgeKind): void {
-    if (t.kind === "error") this.error(t);
-    else this.resource(t, relation);
-  }
-
-  resource(r: ResourceNode, relation?: EdgeKind): void {
-    if (!this._room(r.id)) return;
-    const c: ResourceCause = { kind: "resource", id: r.id, values: reportedMeta(r.meta) };
+    if (t.kind === "error") return this.error(t);
+    if (!this._room(t.id)) return;
+    const c: ResourceCause = { kind: "resource", id: t.id, values: reportedMeta(t.meta) };
     if (relation !== undefined) c.relation = relation;
     this._resources.push(c);
-  }
-
-  node(n: GraphNode, asCause: boolean): void {
-    if (n.kind === "process") {
-      if (asCause && this._room(n.id)) this._processes.push({ kind: "process", id: n.id, pid: n.pid, state: n.state, job_id: n.jobId });
-      this.process(n);
-    } else if (n.kind === "error") this.error(n);
-    else this.resource(n);
   }
 
   process(p: ProcessNode): void {
@@ -113,93 +147,133 @@ class _Evidence {
     if (p.jobId !== null && this.jobs.size < MAX_PIDS) this.jobs.add(p.jobId);
   }
 
-  event(s: Seen): void {
+  event(path: string, leaf: EventCond, s: Seen, affects: boolean): void {
     const ev = s.ev;
-    if (this._room(`event:${ev.event_type}:${ev.entity_id}`)) {
+    const c = this._cond(path, leaf);
+    c.events ??= [];
+    if (c.events.length < _PER_CONDITION && !c.events.some((x) => x.ts === ev.ts && x.entity_id === ev.entity_id && x.value === ev.value)) {
+      c.events.push({ event_type: ev.event_type, entity_id: ev.entity_id, value: ev.value, ts: ev.ts, pid: ev.pid, job_id: ev.job_id });
+    }
+    if (this._room(`event:${ev.event_type}:${ev.entity_id}:${ev.pid ?? ""}`)) {
       this._events.push({ kind: "event", event_type: ev.event_type, entity_id: ev.entity_id, value: ev.value, ts: ev.ts, pid: ev.pid, job_id: ev.job_id });
     }
+    const e = leaf.isError ? this._ctx.graph.errors.get(ev.entity_id) : undefined;
+    if (e !== undefined) this.error(e, ev.value);
+    if (!affects) return;
+    // A device fault affects the processes it blocked (those using the device at its time).
+    if (e !== undefined && this._ctx.graph.faultScope.ofEvent(ev.value, ev.pid) === "device") {
+      let n = 0;
+      for (const p of e.blocked) {
+        if (n >= _PER_CONDITION) break;
+        const since = blockedSince(p, e);
+        if (since !== undefined && since <= ev.ts) {
+          this.process(p);
+          n++;
+        }
+      }
+    }
     if (ev.pid !== null) {
-      const p = this._m.graph.processes.get(ev.pid);
+      const p = this._ctx.graph.processes.get(ev.pid);
       if (p !== undefined) this.process(p);
       else if (this.pids.size < MAX_PIDS) this.pids.add(ev.pid);
     }
     if (ev.job_id !== null && this.jobs.size < MAX_PIDS) this.jobs.add(ev.job_id);
-    const e = this._m.graph.errors.get(ev.entity_id);
-    if (e !== undefined) this.error(e);
+  }
+
+  edge(path: string, leaf: GraphCond, p: ProcessNode, to: EdgeTarget): void {
+    const c = this._cond(path, leaf);
+    c.edges ??= [];
+    if (c.edges.length < _PER_CONDITION && !c.edges.some((x) => x.from === p.id && x.to === to.id)) c.edges.push({ type: leaf.kind, from: p.id, to: to.id });
+    if (to.kind === "error") this.error(to, blockedType(p, p.blockedBy.indexOf(to)));
+    else this.target(to, leaf.kind);
+  }
+
+  node(path: string, leaf: MetricCond, n: GraphNode): void {
+    const c = this._cond(path, leaf);
+    c.nodes ??= [];
+    if (c.nodes.length < _PER_CONDITION && !c.nodes.some((x) => x.id === n.id)) c.nodes.push({ id: n.id, type: n.kind, values: _values(n) });
+    if (n.kind === "process") {
+      if (this._room(n.id)) this._processes.push({ kind: "process", id: n.id, pid: n.pid, state: n.state, job_id: n.jobId });
+    } else this.target(n);
   }
 
   causes(): Cause[] {
     return [...this._errors, ...this._resources, ...this._processes, ...this._events];
   }
+
+  evidence(): ConditionEvidence[] {
+    return [...this._byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
 }
 
-/** Describes a rule from the live condition state (a host-wide run). */
-export function describeHost(m: Matcher, rs: RuleState, nowWall: number): SceneMatch {
-  const ev = new _Evidence(m);
-  const nowTs = m.graph.eventNow;
-  _walk(rs.top, (c) => c.holds, (leaf) => {
+/** Describes a host-scoped rule from the live, host-wide condition state. */
+export function describeHost(rs: RuleState, ctx: ProcessContext): SceneMatch {
+  const ev = new _Evidence(ctx);
+  _walk(rs.top, "conditions", (c) => c.holds, (leaf, path) => {
     if (leaf instanceof EventCond) {
       let n = 0;
       for (const s of leaf.byEntity.map.values()) {
         if (n >= _PER_CONDITION) break;
-        if (leaf.isFresh(s.ts, s.wall, nowTs, nowWall)) {
-          ev.event(s);
+        if (leaf.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall)) {
+          ev.event(path, leaf, s, true);
           n++;
         }
       }
     } else if (leaf instanceof GraphCond) {
-      _first(leaf.byTo.keys(), (t) => ev.target(t, leaf.kind));
-      for (const p of leaf.sources(_PER_CONDITION)) ev.process(p);
+      let n = 0;
+      for (const to of leaf.byTo.keys()) {
+        for (const p of _froms(leaf, to)) {
+          if (n >= _PER_CONDITION) break;
+          if (!leaf.test(p, to)) continue;
+          ev.edge(path, leaf, p, to);
+          ev.process(p);
+          n++;
+        }
+        if (n >= _PER_CONDITION) break;
+      }
     } else if (leaf instanceof MetricCond) {
-      _first(leaf.nodes, (n) => ev.node(n, leaf.nodeType === "process"));
+      let n = 0;
+      for (const node of leaf.nodes) {
+        if (n++ >= _PER_CONDITION) break;
+        ev.node(path, leaf, node);
+        if (node.kind === "process") ev.process(node);
+      }
     }
   });
   return _match(rs, rs.confidence, ev);
 }
 
-/** A rule that matched since the last run but no longer does, with the confidence it had; its causes are gone. */
-export function describeLatched(rs: RuleState, confidence: number): SceneMatch {
-  return _match(rs, confidence, undefined);
+/**
+ * Describes a rule for the processes it matches (a process-scoped rule in a host run lists each
+ * with its evidence; a per-pid run passes one). `confidence` is the rule's confidence there.
+ */
+export function describeProcesses(rs: RuleState, processes: readonly ProcessNode[], confidence: number, ctx: ProcessContext, holds: (p: ProcessNode, c: CondNode) => boolean): SceneMatch {
+  const ev = new _Evidence(ctx);
+  for (const p of processes) ev.process(p);
+  for (const p of processes.slice(0, _PER_CONDITION)) {
+    _walk(rs.top, "conditions", (c) => holds(p, c), (leaf, path) => {
+      if (leaf instanceof EventCond) {
+        for (const s of leaf.seenFor(p, ctx, _PER_CONDITION)) ev.event(path, leaf, s, false);
+      } else if (leaf instanceof GraphCond) {
+        let n = 0;
+        for (const to of leaf.ends(p)) {
+          if (n >= _PER_CONDITION) break;
+          if (leaf.test(p, to)) {
+            ev.edge(path, leaf, p, to);
+            n++;
+          }
+        }
+      } else if (leaf instanceof MetricCond) {
+        for (const node of leaf.reached(p, _PER_CONDITION)) ev.node(path, leaf, node);
+      }
+    });
+  }
+  return _match(rs, confidence, ev);
 }
 
-/** Evaluates a rule inside one process's scope; undefined when it does not match there. */
-export function describeScoped(m: Matcher, rs: RuleState, scope: Scope, nowWall: number): SceneMatch | undefined {
-  const holds = new Map<CondNode, boolean>();
-  const holdsIn = (c: CondNode) => {
-    let h = holds.get(c);
-    if (h === undefined) holds.set(c, (h = m.holdsIn(c, scope, nowWall)));
-    return h;
-  };
-  const topTrue = rs.top.filter(holdsIn).length;
-  const confidence = topTrue / rs.top.length;
-  if (confidence + 1e-9 < rs.rule.applicability.min_confidence) return undefined;
-  if (!rs.gates.every(holdsIn)) return undefined;
-  const ev = new _Evidence(m);
-  const p = scope.process;
-  ev.process(p);
-  const nowTs = m.graph.eventNow;
-  _walk(rs.top, holdsIn, (leaf) => {
-    if (leaf instanceof EventCond) {
-      for (const s of leaf.seenFor(scope.entities, p.pid, nowTs, nowWall, _PER_CONDITION)) ev.event(s);
-    } else if (leaf instanceof GraphCond) {
-      const ends: Iterable<EdgeTarget> = leaf.kind === "consumes" ? p.consumes : leaf.kind === "waits_on" ? p.waitsOn : p.blockedBy;
-      let n = 0;
-      for (const t of ends) {
-        if (n >= _PER_CONDITION) break;
-        if (leaf.test(p, t)) {
-          ev.target(t, leaf.kind);
-          n++;
-        }
-      }
-    } else if (leaf instanceof MetricCond) {
-      for (const node of scope.nodes) if (leaf.test(node)) ev.node(node, leaf.nodeType === "process");
-    }
-  });
-  // Only this process is affected in a per-pid view, whatever else the causes touch.
-  ev.pids.clear();
-  ev.jobs.clear();
-  ev.process(p);
-  return _match(rs, confidence, ev);
+/** A rule that matched since the last run but no longer does, as snapshot then. */
+export function describeLatched(rs: RuleState, confidence: number): SceneMatch {
+  return _match(rs, confidence, undefined);
 }
 
 function _match(rs: RuleState, confidence: number, ev: _Evidence | undefined): SceneMatch {
@@ -208,28 +282,37 @@ function _match(rs: RuleState, confidence: number, ev: _Evidence | undefined): S
     scene: r.scene,
     rule: r.name,
     priority: r.priority,
+    severity: r.severity,
+    scope: r.scope,
     confidence: Math.round(confidence * 1000) / 1000,
     root_cause: { primary: r.root_cause_pattern.primary, secondary: [...r.root_cause_pattern.secondary] },
     causes: ev?.causes() ?? [],
-    affected_pids: ev === undefined ? [] : [...ev.pids],
-    affected_jobs: ev === undefined ? [] : [...ev.jobs],
+    evidence: ev?.evidence() ?? [],
+    affected_pids: ev === undefined ? [] : [...ev.pids].sort((a, b) => a - b),
+    affected_jobs: ev === undefined ? [] : [...ev.jobs].sort(),
     solution_steps: r.solution_steps.map((s) => ({ ...s })),
   };
 }
 
-/** Visits the leaves under holding conditions (all children of `all`, holding ones of `any`). */
-function _walk(conds: readonly CondNode[], holds: (c: CondNode) => boolean, visit: (leaf: CondNode) => void): void {
-  for (const c of conds) {
-    if (!holds(c)) continue;
-    if (c instanceof GroupCond) _walk(c.children, holds, visit);
-    else visit(c);
-  }
+/** Visits the leaves under holding conditions (all children of `all`, holding ones of `any`), with their paths. */
+function _walk(conds: readonly CondNode[], at: string, holds: (c: CondNode) => boolean, visit: (leaf: CondNode, path: string) => void): void {
+  conds.forEach((c, i) => {
+    if (!holds(c)) return;
+    const path = `${at}[${i}]`;
+    if (c instanceof GroupCond) _walk(c.children, `${path}.conditions`, holds, visit);
+    else visit(c, path);
+  });
 }
 
-function _first<T>(items: Iterable<T>, f: (t: T) => void): void {
-  let n = 0;
-  for (const t of items) {
-    if (n++ >= _PER_CONDITION) return;
-    f(t);
-  }
+function _froms(leaf: GraphCond, to: EdgeTarget): Iterable<ProcessNode> {
+  if (to.kind === "error") return to.blocked;
+  return leaf.kind === "waits_on" ? to.waiters : to.consumers;
+}
+
+function _values(n: GraphNode): Record<string, string> {
+  if (n.kind === "resource") return reportedMeta(n.meta) as Record<string, string>;
+  if (n.kind === "error") return { error_type: n.errorType, entity_id: n.entityId };
+  const v: Record<string, string> = { state: n.state };
+  if (n.jobId !== null) v.job_id = n.jobId;
+  return v;
 }

@@ -1,18 +1,21 @@
 // The rule set compiled into conditions whose truth is kept up to date from graph changes and
 // accepted events (SPEC §4). Identical leaf conditions of different rules are one object.
 // A host-wide run reads only this state, so its cost does not grow with the graph; a per-pid
-// run looks at that process's edges and the nodes they reach.
+// run, and a process-scoped rule, asks the conditions about one process (process-scope.ts).
 import { EVENT_TYPES, eventTypeIndex, type XEvent } from "../events/schema.ts";
 import type { StateGraph } from "../graph/graph.ts";
 import { RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type GraphNode, type ProcessNode, type ResourceKey } from "../graph/nodes.ts";
-import { CondNode, EventCond, GraphCond, GroupCond, MetricCond, ReadingBands } from "./conditions.ts";
+import { EventCond } from "./conditions/event.ts";
+import { GraphCond } from "./conditions/graph.ts";
+import { MetricCond, ReadingBands } from "./conditions/metric.ts";
+import { CondNode, GroupCond } from "./conditions/node.ts";
 import type { Condition, GroupCondition, Rule } from "./rule.ts";
 
 type NodeKind = GraphNode["kind"];
 const _NODE_KINDS: readonly NodeKind[] = ["process", "resource", "error"];
 
 export class RuleState {
-  /** Top-level conditions holding now. */
+  /** Top-level conditions holding now, host-wide. */
   topTrue = 0;
   /** `required_events` types seen inside the window now. */
   gatesTrue = 0;
@@ -27,16 +30,39 @@ export class RuleState {
     return this.topTrue / this.top.length;
   }
 
+  /**
+   * Whether the rule matches host-wide. For a process-scoped rule this is necessary, not
+   * enough: a condition that holds for one process holds host-wide, so a rule that does not
+   * match here matches for no process, and one that does is asked process by process.
+   */
   get matched(): boolean {
     return this.confidence + 1e-9 >= this.rule.applicability.min_confidence && this.gatesTrue === this.gates.length;
   }
-}
 
-/** The nodes a per-pid run may look at: the process, what it reaches, and their entity ids. */
-export interface Scope {
-  process: ProcessNode;
-  nodes: GraphNode[];
-  entities: Set<string>;
+  get processScoped(): boolean {
+    return this.rule.scope === "process";
+  }
+
+  /**
+   * Edge kinds whose new edges can change whom a condition of this rule holds for without the
+   * condition saying so itself: a new blocked_by edge makes device faults concern the process,
+   * a new consumes or waits_on edge makes it reach a resource (its readings, its values).
+   */
+  get edgeKinds(): ReadonlySet<EdgeKind> {
+    const kinds = new Set<EdgeKind>();
+    const visit = (c: CondNode): void => {
+      if (c instanceof GroupCond) return c.children.forEach(visit);
+      if (c instanceof EventCond) {
+        if (c.isError) kinds.add("blocked_by");
+        else kinds.add("consumes").add("waits_on");
+      } else if (c instanceof MetricCond && c.nodeType !== "process") {
+        if (c.nodeType !== "error") kinds.add("consumes").add("waits_on");
+        if (c.nodeType !== "resource") kinds.add("blocked_by");
+      }
+    };
+    [...this.top, ...this.gates].forEach(visit);
+    return kinds;
+  }
 }
 
 export class Matcher {
@@ -67,9 +93,17 @@ export class Matcher {
 
   /**
    * `onFlip` hears of every change of a rule's truth inputs (a top-level condition or a
-   * required event type starting or stopping to hold).
+   * required event type starting or stopping to hold); `onTouch`, for a process-scoped rule
+   * that matches host-wide, of every change of whom its conditions hold for.
    */
-  constructor(rules: readonly Rule[], graph: StateGraph, windowMs: number, onFlip: (r: RuleState) => void, maxTracked = 4096) {
+  constructor(
+    rules: readonly Rule[],
+    graph: StateGraph,
+    windowMs: number,
+    onFlip: (r: RuleState) => void,
+    onTouch: (r: RuleState) => void = onFlip,
+    maxTracked = 4096,
+  ) {
     this.graph = graph;
     this.windowMs = windowMs;
     this._maxTracked = maxTracked;
@@ -79,12 +113,16 @@ export class Matcher {
         (t) => this._compile({ type: "event", event_type: t }) as EventCond,
       );
       const rs = new RuleState(rule, top, gates);
+      const touched = () => {
+        if (rs.matched) onTouch(rs);
+      };
       for (const c of top) {
         if (c.holds) rs.topTrue++;
         c.listeners.push((d) => {
           rs.topTrue += d;
           onFlip(rs);
         });
+        if (rs.processScoped) c.touched.push(touched);
       }
       for (const g of gates) {
         if (g.holds) rs.gatesTrue++;
@@ -92,6 +130,7 @@ export class Matcher {
           rs.gatesTrue += d;
           onFlip(rs);
         });
+        if (rs.processScoped) g.touched.push(touched);
       }
       return rs;
     });
@@ -187,6 +226,8 @@ export class Matcher {
 
   nodeRemoved(node: GraphNode): void {
     for (const m of this._metricByKind[node.kind]) m.removed(node);
+    // A process that left is asked about no more: its own events stop being candidates.
+    if (node.kind === "process") for (const e of this._events) e.byPid.map.delete(node.pid);
   }
 
   // --- events and time ---------------------------------------------------------------------
@@ -196,9 +237,13 @@ export class Matcher {
     const list = this._eventsByIndex[typeIndex];
     if (list === undefined) return;
     const nowTs = this.graph.eventNow;
+    let device: boolean | undefined;
     for (const e of list) {
       if (!e.matches(ev)) continue;
-      e.record(ev, wall, nowTs);
+      // Whom it concerns (SPEC §3): a reading every user of its entity; an error by fault scope;
+      // a process state only its pid.
+      device ??= e.reachesDevice && (!e.isError || this.graph.faultScope.ofEvent(ev.value, ev.pid) === "device");
+      e.record(ev, wall, nowTs, device);
       if (e.holds) {
         this.nextExpiryTs = Math.min(this.nextExpiryTs, e.lastTs + this.windowMs);
         this.nextExpiryWall = Math.min(this.nextExpiryWall, e.lastWall + this.windowMs);
@@ -219,45 +264,6 @@ export class Matcher {
     }
     this.nextExpiryTs = ts;
     this.nextExpiryWall = wall;
-  }
-
-  // --- per-pid -----------------------------------------------------------------------------
-
-  scope(pid: number): Scope | undefined {
-    const p = this.graph.processes.get(pid);
-    if (p === undefined) return undefined;
-    const nodes: GraphNode[] = [p];
-    const entities = new Set<string>();
-    for (const r of [...p.consumes, ...p.waitsOn]) {
-      if (entities.has(r.id)) continue;
-      entities.add(r.id);
-      nodes.push(r);
-      // An error on a resource the process uses concerns it even without a blocked_by edge
-      // (storage is waited on, never consumed).
-      const e = this.graph.errors.get(r.id);
-      if (e !== undefined && !p.blockedBy.includes(e)) nodes.push(e);
-    }
-    for (const e of p.blockedBy) {
-      entities.add(e.entityId);
-      nodes.push(e);
-    }
-    return { process: p, nodes, entities };
-  }
-
-  /** Whether `c` holds when only `scope` is looked at. */
-  holdsIn(c: CondNode, scope: Scope, nowWall: number): boolean {
-    if (c instanceof GroupCond) {
-      return c.op === "any" ? c.children.some((x) => this.holdsIn(x, scope, nowWall)) : c.children.every((x) => this.holdsIn(x, scope, nowWall));
-    }
-    if (c instanceof EventCond) return c.holdsFor(scope.entities, scope.process.pid, this.graph.eventNow, nowWall);
-    if (c instanceof GraphCond) {
-      const p = scope.process;
-      const ends: Iterable<EdgeTarget> = c.kind === "consumes" ? p.consumes : c.kind === "waits_on" ? p.waitsOn : p.blockedBy;
-      for (const to of ends) if (c.test(p, to)) return true;
-      return false;
-    }
-    if (c instanceof MetricCond) return scope.nodes.some((n) => c.test(n));
-    return false;
   }
 }
 

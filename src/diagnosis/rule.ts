@@ -1,12 +1,28 @@
 // A checked diagnosis rule (SPEC §4). rules-load.ts builds these from YAML; nothing else
 // constructs them, so every field here has passed its checks.
 import type { EventType } from "../events/schema.ts";
+import type { FaultScope, FaultScopeEntry } from "../graph/fault-scope.ts";
 import type { EdgeKind } from "../graph/nodes.ts";
 
 export const CONDITION_TYPES = ["event", "graph", "metric", "any", "all"] as const;
 export const METRIC_OPS = ["gt", "lt", "eq", "gte", "lte", "ne", "contains"] as const;
 export const VALUE_TYPES = ["numeric", "string", "auto"] as const;
 export const NODE_TYPES = ["process", "resource", "error"] as const;
+export const SCOPES = ["host", "process"] as const;
+export const SEVERITIES = ["critical", "warning", "info"] as const;
+
+/** `host`: conditions hold anywhere on the host; `process`: for one process and what its edges reach. */
+export type RuleScope = (typeof SCOPES)[number];
+export type Severity = (typeof SEVERITIES)[number];
+
+/**
+ * A rule's severity when it names none: priority 75 and above is critical (the host or a job is
+ * broken: device faults, OOM, stalls that need a person now), 40 to 74 a warning (degraded:
+ * congestion, slow storage), below 40 info (waste, such as an idle GPU).
+ */
+export function severityFromPriority(priority: number): Severity {
+  return priority >= 75 ? "critical" : priority >= 40 ? "warning" : "info";
+}
 
 export type MetricOp = (typeof METRIC_OPS)[number];
 export type ValueType = (typeof VALUE_TYPES)[number];
@@ -67,12 +83,19 @@ export interface Rule {
   name: string;
   scene: string;
   priority: number;
+  scope: RuleScope;
+  severity: Severity;
   conditions: Condition[];
   root_cause_pattern: { primary: string; secondary: string[] };
   /** Sorted by `step`. */
   solution_steps: SolutionStep[];
   related_evidences: EventType[];
   applicability: { min_confidence: number; required_events: EventType[] };
+  /**
+   * Fault-scope entries this rule file adds in front of the built-in table (SPEC §3): error
+   * value pattern → device or process. They apply to the whole host, not only to this rule.
+   */
+  fault_scope?: Record<string, FaultScope>;
   /** Where the rule came from: a file path, or `embedded:<file>`. */
   source: string;
 }
@@ -146,6 +169,11 @@ function _isDecimal(t: string): boolean {
     if (i === expStart) return false;
   }
   return i === len;
+}
+
+/** The fault-scope entries of a rule set, in rule order, for the graph's table. */
+export function faultScopeOverrides(rules: readonly Rule[]): FaultScopeEntry[] {
+  return rules.flatMap((r) => Object.entries(r.fault_scope ?? {}).map(([pattern, scope]) => ({ pattern, scope, source: r.source })));
 }
 
 /** Highest priority first; the scene id breaks ties, so order never depends on file order. */

@@ -1,87 +1,72 @@
-// YAML rule files to checked Rules. Every field is checked for presence, type and range;
-// the first problem is thrown as one ConfigError naming the file, the field path
-// (`conditions[2].metrics[0].op`) and the reason.
+// Rule files to checked Rules: reading files and directories, parsing YAML, and the rule set a
+// run uses. The checks themselves are in rules-check.ts. Loading (serve, replay) refuses the
+// first error as one ConfigError naming the file, the field path and the reason; `checkRulePaths`
+// (rules check) gathers every problem of every file.
+//
+// A rule directory holds `*.yaml` and `*.yml` files (either extension, any case); sub-directories
+// and hidden entries (a Kubernetes ConfigMap's `..data`) are skipped, links followed.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { ConfigError } from "../config-error.ts";
-import { EVENT_TYPES, type EventType } from "../events/schema.ts";
-import { EDGE_KINDS, type EdgeKind } from "../graph/nodes.ts";
 import { EMBEDDED_RULES } from "./embedded.ts";
-import { patternProblem } from "./pattern.ts";
-import {
-  CONDITION_TYPES,
-  METRIC_KEYS,
-  METRIC_OPS,
-  NODE_TYPES,
-  parseNumber,
-  SCENE_RE,
-  sortRules,
-  VALUE_TYPES,
-  type Condition,
-  type MetricEntry,
-  type NodeType,
-  type Rule,
-  type SolutionStep,
-} from "./rule.ts";
+import { sortRules, type Rule } from "./rule.ts";
+import { checkRule, type RuleProblem } from "./rules-check.ts";
+
+export type { RuleProblem } from "./rules-check.ts";
 
 const MAX_FILE_BYTES = 1024 * 1024;
-const MAX_DEPTH = 8;
-const MAX_LEAVES = 64;
-const RULE_FIELDS = [
-  "name",
-  "scene",
-  "priority",
-  "conditions",
-  "root_cause_pattern",
-  "solution_steps",
-  "related_evidences",
-  "applicability",
-];
+export const RULE_FILE_RE = /\.ya?ml$/i;
 
-type Obj = Record<string, unknown>;
-
-/** Parses and checks one rule file's text. `file` is only used in error messages. */
-export function parseRule(text: string, file: string): Rule {
-  if (text.includes("\u0000")) throw new ConfigError(file, "", "not a YAML file (binary content)");
+/** Parses and checks one rule file's text: the rule (undefined on an error) and every problem. */
+export function checkRuleText(text: string, file: string): { rule: Rule | undefined; problems: RuleProblem[] } {
+  const fail = (reason: string) => ({ rule: undefined, problems: [{ file, field: "", reason, warning: false }] });
+  if (text.includes("\u0000")) return fail("not a YAML file (binary content)");
   let docs: ReturnType<typeof parseAllDocuments>;
   try {
     docs = parseAllDocuments(text, { uniqueKeys: true });
   } catch (e) {
-    throw new ConfigError(file, "", `not valid YAML: ${_firstLine(e)}`);
+    return fail(`not valid YAML: ${_firstLine(e)}`);
   }
-  if (!Array.isArray(docs) || docs.length === 0) throw new ConfigError(file, "", "empty file (expected one rule)");
-  if (docs.length > 1) throw new ConfigError(file, "", `${docs.length} YAML documents (expected one rule per file)`);
+  if (!Array.isArray(docs) || docs.length === 0) return fail("empty file (expected one rule)");
+  if (docs.length > 1) return fail(`${docs.length} YAML documents (expected one rule per file)`);
   const doc = docs[0];
-  if (doc.errors.length > 0) throw new ConfigError(file, "", `not valid YAML: ${_firstLine(doc.errors[0])}`);
+  if (doc.errors.length > 0) return fail(`not valid YAML: ${_firstLine(doc.errors[0])}`);
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    throw new ConfigError(file, "", `not valid YAML: ${_firstLine(e)}`);
+    return fail(`not valid YAML: ${_firstLine(e)}`);
   }
-  return new _Checker(file).rule(value);
+  return checkRule(value, file);
 }
 
-/** Reads and checks one rule file. */
-export function loadRuleFile(path: string): Rule {
-  let text: string;
+/** Parses and checks one rule file's text; throws its first error. Warnings go to `warnings` when given. */
+export function parseRule(text: string, file: string, warnings?: RuleProblem[]): Rule {
+  const { rule, problems } = checkRuleText(text, file);
+  const error = problems.find((p) => !p.warning);
+  if (error !== undefined || rule === undefined) throw _configError(error ?? { file, field: "", reason: "not a rule", warning: false });
+  warnings?.push(...problems);
+  return rule;
+}
+
+function _readText(path: string): string {
   try {
     if (statSync(path).size > MAX_FILE_BYTES) throw new ConfigError(path, "", `larger than ${MAX_FILE_BYTES} bytes`);
-    text = readFileSync(path, "utf8");
+    return readFileSync(path, "utf8");
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     throw new ConfigError(path, "", `cannot read: ${_errno(e)}`);
   }
-  return parseRule(text, path);
 }
 
-/**
- * Every `*.yaml` / `*.yml` file of a directory (not its sub-directories; hidden entries such
- * as a Kubernetes ConfigMap's `..data` are skipped). An empty directory gives no rules.
- * Two files with one scene are refused.
- */
-export function loadRulesDir(dir: string): Rule[] {
+/** Reads and checks one rule file. */
+export function loadRuleFile(path: string, warnings?: RuleProblem[]): Rule {
+  return parseRule(_readText(path), path, warnings);
+}
+
+/** The rule files of a directory, sorted (see the top of this file). */
+function _ruleFiles(dir: string): string[] {
   let names: string[];
   try {
     if (!statSync(dir).isDirectory()) throw new ConfigError(dir, "", "not a directory");
@@ -90,23 +75,79 @@ export function loadRulesDir(dir: string): Rule[] {
     if (e instanceof ConfigError) throw e;
     throw new ConfigError(dir, "", `cannot read rules directory: ${_errno(e)}`);
   }
-  const rules: Rule[] = [];
-  const byScene = new Map<string, string>();
+  const out: string[] = [];
   for (const name of names.sort()) {
-    if (name.startsWith(".") || !/\.ya?ml$/i.test(name)) continue;
+    if (name.startsWith(".") || !RULE_FILE_RE.test(name)) continue;
     const path = join(dir, name);
     try {
       if (!statSync(path).isFile()) continue;
     } catch (e) {
       throw new ConfigError(path, "", `cannot read: ${_errno(e)}`);
     }
-    const rule = loadRuleFile(path);
-    const other = byScene.get(rule.scene);
-    if (other !== undefined) throw new ConfigError(path, "scene", `scene "${rule.scene}" is also defined in ${other}`);
-    byScene.set(rule.scene, path);
-    rules.push(rule);
+    out.push(path);
   }
+  return out;
+}
+
+/** Every rule file of a directory; two files with one scene are refused. An empty directory gives no rules. */
+export function loadRulesDir(dir: string, warnings?: RuleProblem[]): Rule[] {
+  const rules: Rule[] = [];
+  for (const path of _ruleFiles(dir)) rules.push(loadRuleFile(path, warnings));
+  const problem = _crossProblems(rules).find((p) => !p.warning);
+  if (problem !== undefined) throw _configError(problem);
   return rules;
+}
+
+/**
+ * `rules check`: every problem of every rule file under `paths` (files or directories), and
+ * the number of rules that loaded. Nothing is thrown for a bad rule; a path that cannot be read
+ * is a problem too.
+ */
+export function checkRulePaths(paths: readonly string[]): { rules: number; problems: RuleProblem[] } {
+  const problems: RuleProblem[] = [];
+  const rules: Rule[] = [];
+  for (const path of paths) {
+    let files: string[];
+    try {
+      files = statSync(path).isDirectory() ? _ruleFiles(path) : [path];
+    } catch (e) {
+      problems.push(e instanceof ConfigError ? _problem(e) : { file: path, field: "", reason: `cannot read: ${_errno(e)}`, warning: false });
+      continue;
+    }
+    for (const file of files) {
+      let text: string;
+      try {
+        text = _readText(file);
+      } catch (e) {
+        problems.push(_problem(e as ConfigError));
+        continue;
+      }
+      const r = checkRuleText(text, file);
+      problems.push(...r.problems);
+      if (r.rule !== undefined) rules.push(r.rule);
+    }
+  }
+  problems.push(..._crossProblems(rules));
+  return { rules: rules.length, problems };
+}
+
+/** Problems between files: one scene twice, one fault-scope pattern given two scopes. */
+function _crossProblems(rules: readonly Rule[]): RuleProblem[] {
+  const out: RuleProblem[] = [];
+  const byScene = new Map<string, string>();
+  const faults = new Map<string, { scope: string; file: string }>();
+  for (const r of rules) {
+    const other = byScene.get(r.scene);
+    if (other !== undefined) out.push({ file: r.source, field: "scene", reason: `scene "${r.scene}" is also defined in ${other}`, warning: false });
+    else byScene.set(r.scene, r.source);
+    for (const [pattern, scope] of Object.entries(r.fault_scope ?? {})) {
+      const seen = faults.get(pattern.toLowerCase());
+      if (seen !== undefined && seen.scope !== scope) {
+        out.push({ file: r.source, field: `fault_scope.${pattern}`, reason: `${scope} here, ${seen.scope} in ${seen.file}`, warning: false });
+      } else faults.set(pattern.toLowerCase(), { scope, file: r.source });
+    }
+  }
+  return out;
 }
 
 let _defaults: readonly Rule[] | undefined;
@@ -122,259 +163,33 @@ export interface RuleSetOptions {
   dir?: string;
   /** Start from the embedded set (default true). */
   defaults?: boolean;
+  /** Collects the warnings of the directory's files. */
+  warnings?: RuleProblem[];
 }
 
 /** The rules a serve or replay run uses, highest priority first. */
 export function loadRuleSet(opts: RuleSetOptions = {}): Rule[] {
   const byScene = new Map<string, Rule>();
   if (opts.defaults !== false) for (const r of defaultRules()) byScene.set(r.scene, r);
-  if (opts.dir !== undefined) for (const r of loadRulesDir(opts.dir)) byScene.set(r.scene, r);
-  return sortRules([...byScene.values()]);
+  if (opts.dir !== undefined) for (const r of loadRulesDir(opts.dir, opts.warnings)) byScene.set(r.scene, r);
+  const rules = sortRules([...byScene.values()]);
+  const problem = _crossProblems(rules).find((p) => !p.warning);
+  if (problem !== undefined) throw _configError(problem);
+  return rules;
 }
 
-class _Checker {
-  private _leaves = 0;
-  constructor(private readonly file: string) {}
-
-  rule(value: unknown): Rule {
-    const o = this._obj(value, "");
-    this._known(o, "", RULE_FIELDS);
-    const name = this._str(o, "name", "");
-    const scene = this._str(o, "scene", "");
-    if (!SCENE_RE.test(scene) || scene.length > 64) {
-      this._fail("scene", `"${scene}" is not a scene id ([a-z][a-z0-9_]*, at most 64 characters)`);
-    }
-    const priority = this._int(o, "priority", "");
-    const list = this._list(o, "conditions", "", true);
-    const conditions = list.map((c, i) => this._condition(c, `conditions[${i}]`, 1));
-    const rcp = this._obj(this._need(o, "root_cause_pattern", ""), "root_cause_pattern");
-    this._known(rcp, "root_cause_pattern", ["primary", "secondary"]);
-    const root_cause_pattern = {
-      primary: this._str(rcp, "primary", "root_cause_pattern"),
-      secondary: rcp.secondary === undefined ? [] : this._strings(rcp, "secondary", "root_cause_pattern"),
-    };
-    const solution_steps = this._list(o, "solution_steps", "", false).map((s, i) => this._step(s, `solution_steps[${i}]`));
-    const seen = new Set<number>();
-    solution_steps.forEach((s, i) => {
-      if (seen.has(s.step)) this._fail(`solution_steps[${i}].step`, `step ${s.step} appears twice`);
-      seen.add(s.step);
-    });
-    solution_steps.sort((a, b) => a.step - b.step);
-    const related_evidences = this._eventTypes(o, "related_evidences", "");
-    const applicability = { min_confidence: 0.8, required_events: [] as EventType[] };
-    if (o.applicability !== undefined && o.applicability !== null) {
-      const a = this._obj(o.applicability, "applicability");
-      this._known(a, "applicability", ["min_confidence", "required_events"]);
-      if (a.min_confidence !== undefined) {
-        const m = a.min_confidence;
-        if (typeof m !== "number" || !Number.isFinite(m)) this._fail("applicability.min_confidence", `must be a number from 0 to 1 (got ${_kind(m)})`);
-        if (m < 0 || m > 1) this._fail("applicability.min_confidence", `${m} is outside 0..1`);
-        applicability.min_confidence = m;
-      }
-      if (a.required_events !== undefined) applicability.required_events = this._eventTypes(a, "required_events", "applicability");
-    }
-    return { name, scene, priority, conditions, root_cause_pattern, solution_steps, related_evidences, applicability, source: this.file };
-  }
-
-  private _condition(value: unknown, path: string, depth: number): Condition {
-    const o = this._obj(value, path);
-    const type = this._str(o, "type", path);
-    const at = (f: string) => `${path}.${f}`;
-    switch (type) {
-      case "event": {
-        this._known(o, path, ["type", "event_type", "entity_id_pattern", "value_pattern", "value_threshold"]);
-        this._leaf(path);
-        const event_type = this._eventType(this._str(o, "event_type", path), at("event_type"));
-        const c: Condition = { type, event_type };
-        const entity = this._pattern(o, "entity_id_pattern", path);
-        if (entity !== undefined) c.entity_id_pattern = entity;
-        const vp = this._pattern(o, "value_pattern", path);
-        if (vp !== undefined) c.value_pattern = vp;
-        if (o.value_threshold !== undefined) {
-          const t = o.value_threshold;
-          if (typeof t !== "number" || !Number.isFinite(t)) this._fail(at("value_threshold"), `must be a number (got ${_kind(t)})`);
-          c.value_threshold = t;
-        }
-        return c;
-      }
-      case "graph": {
-        this._known(o, path, ["type", "edge_type", "from_pattern", "to_pattern"]);
-        this._leaf(path);
-        const edge = this._str(o, "edge_type", path);
-        if (!(EDGE_KINDS as readonly string[]).includes(edge)) {
-          this._fail(at("edge_type"), `unknown edge type "${edge}" (expected ${_or(EDGE_KINDS)})`);
-        }
-        const c: Condition = { type, edge_type: edge as EdgeKind };
-        const from = this._pattern(o, "from_pattern", path);
-        if (from !== undefined) c.from_pattern = from;
-        const to = this._pattern(o, "to_pattern", path);
-        if (to !== undefined) c.to_pattern = to;
-        return c;
-      }
-      case "metric": {
-        this._known(o, path, ["type", "node_type", "entity_id_pattern", "metrics"]);
-        this._leaf(path);
-        let node_type: NodeType | undefined;
-        if (o.node_type !== undefined) {
-          const nt = this._str(o, "node_type", path);
-          if (!(NODE_TYPES as readonly string[]).includes(nt)) this._fail(at("node_type"), `unknown node type "${nt}" (expected ${_or(NODE_TYPES)})`);
-          node_type = nt as NodeType;
-        }
-        const metrics = this._list(o, "metrics", path, true).map((m, i) => this._entry(m, `${at("metrics")}[${i}]`, node_type));
-        const c: Condition = { type, metrics };
-        if (node_type !== undefined) c.node_type = node_type;
-        const entity = this._pattern(o, "entity_id_pattern", path);
-        if (entity !== undefined) c.entity_id_pattern = entity;
-        return c;
-      }
-      case "any":
-      case "all": {
-        this._known(o, path, ["type", "conditions"]);
-        if (depth >= MAX_DEPTH) this._fail(path, `conditions nested deeper than ${MAX_DEPTH}`);
-        const list = this._list(o, "conditions", path, true);
-        return { type, conditions: list.map((c, i) => this._condition(c, `${at("conditions")}[${i}]`, depth + 1)) };
-      }
-      default:
-        return this._fail(at("type"), `unknown condition type "${type}" (expected ${_or(CONDITION_TYPES)})`);
-    }
-  }
-
-  private _entry(value: unknown, path: string, nodeType: NodeType | undefined): MetricEntry {
-    const o = this._obj(value, path);
-    this._known(o, path, ["key", "op", "target", "value_type"]);
-    const key = this._str(o, "key", path);
-    const keys = nodeType === undefined ? Object.values(METRIC_KEYS).flat() : METRIC_KEYS[nodeType];
-    if (!keys.includes(key)) {
-      this._fail(`${path}.key`, `unknown key "${key}"${nodeType ? ` for ${nodeType} nodes` : ""} (expected ${_or(keys)})`);
-    }
-    const op = this._str(o, "op", path);
-    if (!(METRIC_OPS as readonly string[]).includes(op)) this._fail(`${path}.op`, `unknown operator "${op}" (expected ${_or(METRIC_OPS)})`);
-    const raw = this._need(o, "target", path);
-    if (typeof raw !== "string" && (typeof raw !== "number" || !Number.isFinite(raw))) {
-      this._fail(`${path}.target`, `must be a string or a number (got ${_kind(raw)})`);
-    }
-    const target = String(raw);
-    let value_type: MetricEntry["value_type"] = "auto";
-    if (o.value_type !== undefined) {
-      const vt = this._str(o, "value_type", path);
-      if (!(VALUE_TYPES as readonly string[]).includes(vt)) this._fail(`${path}.value_type`, `unknown value type "${vt}" (expected ${_or(VALUE_TYPES)})`);
-      value_type = vt as MetricEntry["value_type"];
-    }
-    if (op === "contains") {
-      if (value_type === "numeric") this._fail(`${path}.value_type`, `contains compares text, not numeric`);
-      const p = patternProblem(target);
-      if (p) this._fail(`${path}.target`, p);
-    } else if (value_type === "numeric" && parseNumber(target) === undefined) {
-      this._fail(`${path}.target`, `"${target}" is not a number (value_type is numeric)`);
-    }
-    return { key, op: op as MetricEntry["op"], target, value_type };
-  }
-
-  private _step(value: unknown, path: string): SolutionStep {
-    const o = this._obj(value, path);
-    this._known(o, path, ["step", "action", "command", "manual"]);
-    const step = this._int(o, "step", path);
-    if (step < 1) this._fail(`${path}.step`, `must be 1 or more (got ${step})`);
-    const action = this._str(o, "action", path);
-    const manual = this._need(o, "manual", path);
-    if (typeof manual !== "boolean") this._fail(`${path}.manual`, `must be true or false (got ${_kind(manual)})`);
-    const s: SolutionStep = { step, action, manual: manual as boolean };
-    if (o.command !== undefined && o.command !== null) s.command = this._str(o, "command", path);
-    return s;
-  }
-
-  private _leaf(path: string): void {
-    if (++this._leaves > MAX_LEAVES) this._fail(path, `more than ${MAX_LEAVES} conditions in one rule`);
-  }
-
-  private _pattern(o: Obj, key: string, path: string): string | undefined {
-    if (o[key] === undefined) return undefined;
-    const text = this._str(o, key, path);
-    const p = patternProblem(text);
-    if (p) this._fail(_join(path, key), p);
-    return text;
-  }
-
-  private _eventTypes(o: Obj, key: string, path: string): EventType[] {
-    const list = this._list(o, key, path, false);
-    return list.map((v, i) => {
-      const at = `${_join(path, key)}[${i}]`;
-      if (typeof v !== "string") this._fail(at, `must be an event type (got ${_kind(v)})`);
-      return this._eventType(v as string, at);
-    });
-  }
-
-  private _eventType(text: string, at: string): EventType {
-    if (!(EVENT_TYPES as readonly string[]).includes(text)) this._fail(at, `unknown event type "${text}"`);
-    return text as EventType;
-  }
-
-  private _need(o: Obj, key: string, path: string): unknown {
-    const v = o[key];
-    if (v === undefined || v === null) this._fail(_join(path, key), "missing");
-    return v;
-  }
-
-  private _str(o: Obj, key: string, path: string): string {
-    const v = this._need(o, key, path);
-    if (typeof v !== "string") this._fail(_join(path, key), `must be a string (got ${_kind(v)})`);
-    if ((v as string).trim() === "") this._fail(_join(path, key), "must not be empty");
-    return v as string;
-  }
-
-  private _strings(o: Obj, key: string, path: string): string[] {
-    return this._list(o, key, path, false).map((v, i) => {
-      if (typeof v !== "string" || v.trim() === "") this._fail(`${_join(path, key)}[${i}]`, `must be a non-empty string (got ${_kind(v)})`);
-      return v as string;
-    });
-  }
-
-  private _int(o: Obj, key: string, path: string): number {
-    const v = this._need(o, key, path);
-    if (typeof v !== "number" || !Number.isSafeInteger(v)) this._fail(_join(path, key), `must be an integer (got ${_kind(v)})`);
-    return v as number;
-  }
-
-  private _list(o: Obj, key: string, path: string, nonEmpty: boolean): unknown[] {
-    const v = this._need(o, key, path);
-    if (!Array.isArray(v)) this._fail(_join(path, key), `must be a list (got ${_kind(v)})`);
-    if (nonEmpty && (v as unknown[]).length === 0) this._fail(_join(path, key), "must not be empty");
-    return v as unknown[];
-  }
-
-  private _obj(v: unknown, path: string): Obj {
-    if (v === null || typeof v !== "object" || Array.isArray(v)) {
-      if (path === "") this._fail("", `not a rule: expected a YAML mapping (got ${_kind(v)})`);
-      this._fail(path, `must be a mapping (got ${_kind(v)})`);
-    }
-    return v as Obj;
-  }
-
-  private _known(o: Obj, path: string, fields: string[]): void {
-    for (const k of Object.keys(o)) {
-      if (!fields.includes(k)) this._fail(_join(path, k), `unknown field (expected ${_or(fields)})`);
-    }
-  }
-
-  private _fail(field: string, reason: string): never {
-    throw new ConfigError(this.file, field, reason);
-  }
+/** One line for a problem: `file: field: reason`, with `warning: ` in front of a warning's reason. */
+export function formatProblem(p: RuleProblem): string {
+  const reason = p.warning ? `warning: ${p.reason}` : p.reason;
+  return p.field ? `${p.file}: ${p.field}: ${reason}` : `${p.file}: ${reason}`;
 }
 
-function _join(path: string, key: string): string {
-  return path === "" ? key : `${path}.${key}`;
+function _configError(p: RuleProblem): ConfigError {
+  return new ConfigError(p.file, p.field, p.reason);
 }
 
-function _or(items: readonly string[]): string {
-  return items.length === 1 ? items[0] : `${items.slice(0, -1).join(", ")} or ${items[items.length - 1]}`;
-}
-
-function _kind(v: unknown): string {
-  if (v === null || v === undefined) return "nothing";
-  if (Array.isArray(v)) return "a list";
-  if (typeof v === "object") return "a mapping";
-  if (typeof v === "string") return `"${v.length > 40 ? v.slice(0, 40) + "…" : v}"`;
-  return `${typeof v} ${String(v)}`;
+function _problem(e: ConfigError): RuleProblem {
+  return { file: e.file, field: e.field, reason: e.reason, warning: false };
 }
 
 function _firstLine(e: unknown): string {

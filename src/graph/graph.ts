@@ -1,20 +1,13 @@
 // The live state graph of SPEC §3. Every count the metrics report is kept as the graph
 // changes; nothing here walks all nodes or edges per event or per read.
 import type { XEvent } from "../events/schema.ts";
+import { Blocking, unblock } from "./blocking.ts";
+import { setEdgeBit } from "./edge-bits.ts";
 import { evict, newEvictionCounts } from "./evict.ts";
-import {
-  isEnded,
-  type EdgeKind,
-  type EdgeTarget,
-  type ErrorNode,
-  type GraphNode,
-  type ProcessNode,
-  type ResourceKey,
-  type ResourceMeta,
-  type ResourceNode,
-  newResourceMeta,
-  RESOURCE_KEYS,
-} from "./nodes.ts";
+import { newErrorNode, newProcessNode, newResourceNode } from "./factory.ts";
+import { FaultScopeTable } from "./fault-scope.ts";
+import { isWait, setMeta } from "./readings.ts";
+import { isEnded, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceKey, type ResourceNode } from "./nodes.ts";
 
 export interface GraphOptions {
   /** Error nodes expire this long after their last update (ms). */
@@ -33,7 +26,16 @@ export interface GraphOptions {
    * has a few hundred; the bound caps the bitmaps at 128 bytes per edge kind per process.
    */
   indexedTargets?: number;
+  /** Which error kinds are device faults and which process faults (default: the built-in table). */
+  faultScope?: FaultScopeTable;
+  /**
+   * A device fault links at most this many users at once (default 512); the rest follow in
+   * chunks of the same size on later events or `drainLinks`, so one error on an entity with
+   * 50,000 users never holds the event loop.
+   */
+  linkChunk?: number;
 }
+
 
 /** Told about every change, so the diagnosis can keep its match state without walking. */
 export interface GraphObserver {
@@ -43,10 +45,6 @@ export interface GraphObserver {
   nodeChanged(node: GraphNode, key: string | undefined): void;
   nodeRemoved(node: GraphNode): void;
 }
-
-// Int32, not Uint32: a word with bit 31 set stays an int32 for the JIT (as a uint32 it
-// would leave int32 range and cost the edge code a deoptimisation and a recompile).
-const _NO_BITS = new Int32Array(0);
 
 export interface EdgeCounts {
   consumes: number;
@@ -80,6 +78,7 @@ export class StateGraph {
   private readonly _freeIx: number[] = [];
   private _nextIx = 0;
   private readonly _indexedTargets: number;
+  private readonly _blocking: Blocking;
 
   constructor(opts: GraphOptions = {}) {
     this.errorWindowMs = opts.errorWindowMs ?? 5 * 60_000;
@@ -88,6 +87,22 @@ export class StateGraph {
     this.maxNodes = opts.maxNodes ?? 100_000;
     this._cleanupEveryMs = opts.cleanupEveryMs ?? 1000;
     this._indexedTargets = opts.indexedTargets ?? 1024;
+    this._blocking = new Blocking(this, opts.faultScope ?? new FaultScopeTable(), opts.linkChunk ?? 512, () => this._observer);
+  }
+
+  /** The fault-scope table in use (rules may extend it; see `setFaultScope`). */
+  get faultScope(): FaultScopeTable {
+    return this._blocking.faultScope;
+  }
+
+  /** Replaces the fault-scope table; edges made before stay as they are. */
+  setFaultScope(table: FaultScopeTable): void {
+    this._blocking.faultScope = table;
+  }
+
+  /** `blocked_by` links still waiting to be made (a first device fault on a busy entity). */
+  get pendingLinks(): number {
+    return this._blocking.pending;
   }
 
   observe(observer: GraphObserver): void {
@@ -108,6 +123,8 @@ export class StateGraph {
         this.cleanup(wall);
       }
     }
+    // Links a first device fault left pending go one chunk per event (a new fault makes its first chunk itself).
+    if (this._blocking.pending !== 0) this._blocking.drain();
     this._dispatch(ev, wall);
     if (this.nodeCount > this.maxNodes) evict(this, this._notRunning);
   }
@@ -132,15 +149,15 @@ export class StateGraph {
         break;
       case "transport.bw":
         key = "bw";
-        edge = _isWait(ev.value) ? "waits_on" : null;
+        edge = isWait(ev.value) ? "waits_on" : null;
         break;
       case "storage.iops":
         key = "iops";
-        edge = _isWait(ev.value) ? "waits_on" : null;
+        edge = isWait(ev.value) ? "waits_on" : null;
         break;
       case "storage.qdepth":
         key = "qdepth";
-        edge = _isWait(ev.value) ? "waits_on" : null;
+        edge = isWait(ev.value) ? "waits_on" : null;
         break;
       case "process.state":
         return this._processState(ev, wall);
@@ -180,24 +197,12 @@ export class StateGraph {
     this._setState(p, value === "" ? "unknown" : value);
   }
 
+  /** An error event creates or refreshes `error-E` and links whom it concerns (blocking.ts). */
   private _error(ev: XEvent, wall: number): void {
     const entity = ev.entity_id;
     let e = this.errors.get(entity);
     if (e === undefined) {
-      e = {
-        kind: "error",
-        ix: this._takeIx(),
-        marks: 0,
-        idTested: 0,
-        idMatched: 0,
-        id: "error-" + entity,
-        entityId: entity,
-        errorType: ev.value,
-        sinceTs: ev.ts,
-        updatedTs: ev.ts,
-        updatedWall: wall,
-        blocked: new Set(),
-      };
+      e = newErrorNode(entity, this._takeIx(), ev.value, ev.ts, wall);
       this.errors.set(entity, e);
       this._observer?.nodeChanged(e, undefined);
     } else {
@@ -208,8 +213,12 @@ export class StateGraph {
         this._observer?.nodeChanged(e, "error_type");
       }
     }
-    const r = this.resources.get(entity);
-    if (r !== undefined) for (const p of r.consumers) this._link("blocked_by", p, e);
+    this._blocking.fault(e, ev);
+  }
+
+  /** Makes up to `max` pending `blocked_by` links (all with no argument); see blocking.ts. */
+  drainLinks(max = Infinity): void {
+    this._blocking.drain(max);
   }
 
   private _intent(ev: XEvent, wall: number): void {
@@ -227,50 +236,22 @@ export class StateGraph {
   private _resource(id: string, key: ResourceKey, value: string, ts: number, wall: number): ResourceNode {
     let r = this.resources.get(id);
     if (r === undefined) {
-      r = {
-        kind: "resource",
-        ix: this._takeIx(),
-        marks: 0,
-        idTested: 0,
-        idMatched: 0,
-        id,
-        meta: newResourceMeta(),
-        bands: new Int8Array(RESOURCE_KEYS.length).fill(-1),
-        updatedTs: ts,
-        updatedWall: wall,
-        consumers: new Set(),
-        waiters: new Set(),
-      };
-      _setMeta(r.meta, key, value);
+      r = newResourceNode(id, this._takeIx(), ts, wall);
+      setMeta(r.meta, key, value);
       this.resources.set(id, r);
       this._observer?.nodeChanged(r, undefined);
       return r;
     }
     r.updatedTs = ts;
     r.updatedWall = wall;
-    if (_setMeta(r.meta, key, value)) this._observer?.nodeChanged(r, key);
+    if (setMeta(r.meta, key, value)) this._observer?.nodeChanged(r, key);
     return r;
   }
 
   private _process(pid: number, jobId: string | null, ts: number, wall: number): ProcessNode {
     let p = this.processes.get(pid);
     if (p === undefined) {
-      p = {
-        kind: "process",
-        marks: 0,
-        idTested: 0,
-        idMatched: 0,
-        id: "pid-" + pid,
-        pid,
-        jobId,
-        state: "running",
-        updatedTs: ts,
-        updatedWall: wall,
-        consumes: new Set(),
-        waitsOn: new Set(),
-        blockedBy: [],
-        edgeBits: [_NO_BITS, _NO_BITS, _NO_BITS],
-      };
+      p = newProcessNode(pid, jobId, ts, wall);
       this.processes.set(pid, p);
       this.activeProcesses++;
       this._observer?.nodeChanged(p, undefined);
@@ -296,26 +277,23 @@ export class StateGraph {
     this._observer?.nodeChanged(p, "state");
   }
 
-  private _link(kind: EdgeKind, p: ProcessNode, to: EdgeTarget): void {
-    const k = kind === "consumes" ? 0 : kind === "waits_on" ? 1 : 2;
-    const ix = to.ix;
+  /** A `consumes` or `waits_on` edge (blocked_by edges are made by `_block`). */
+  private _link(kind: EdgeKind, p: ProcessNode, r: ResourceNode): void {
+    const k = kind === "consumes" ? 0 : 1;
+    const ix = r.ix;
     if (ix >= 0) {
       const bits = p.edgeBits[k];
       const w = ix >>> 5;
       if (w < bits.length && (bits[w] & (1 << (ix & 31))) !== 0) return; // the edge is there
-    } else if (k === 2 ? p.blockedBy.includes(to as ErrorNode) : (k === 0 ? p.consumes : p.waitsOn).has(to as ResourceNode)) return;
-    if (k === 2) {
-      const e = to as ErrorNode;
-      p.blockedBy.push(e);
-      e.blocked.add(p);
-    } else {
-      const r = to as ResourceNode;
-      (k === 0 ? p.consumes : p.waitsOn).add(r);
-      (k === 0 ? r.consumers : r.waiters).add(p);
-    }
-    if (ix >= 0) _setBit(p, k, ix, true);
+    } else if ((k === 0 ? p.consumes : p.waitsOn).has(r)) return;
+    (k === 0 ? p.consumes : p.waitsOn).add(r);
+    (k === 0 ? r.consumers : r.waiters).add(p);
+    if (ix >= 0) setEdgeBit(p, k, ix, true);
     this.edges[kind]++;
-    this._observer?.edgeAdded(kind, p, to);
+    // A new user of an entity with a device fault: a waiter is blocked by it now, a new
+    // consumer (not waiting on it already) by the next device fault there (blocking.ts).
+    if (this.errors.size !== 0 && (k === 1 || !r.waiters.has(p))) this._blocking.newUser(p, r, k === 1);
+    this._observer?.edgeAdded(kind, p, r);
   }
 
   private _takeIx(): number {
@@ -376,6 +354,8 @@ export class StateGraph {
     p.consumes.clear();
     p.waitsOn.clear();
     p.blockedBy.length = 0;
+    p.blockedAt.length = 0;
+    p.blockedType.length = 0;
     this.processes.delete(p.pid);
     this._notRunning.delete(p);
     if (!isEnded(p.state)) this.activeProcesses--;
@@ -385,12 +365,13 @@ export class StateGraph {
   removeError(e: ErrorNode): void {
     if (this.errors.get(e.entityId) !== e) return;
     for (const p of e.blocked) {
-      _remove(p.blockedBy, e);
-      if (e.ix >= 0) _setBit(p, 2, e.ix, false);
+      unblock(p, e);
+      if (e.ix >= 0) setEdgeBit(p, 2, e.ix, false);
       this.edges.blocked_by--;
       this._observer?.edgeRemoved("blocked_by", p, e);
     }
     e.blocked.clear();
+    e.joined = [];
     this._releaseIx(e.ix);
     this.errors.delete(e.entityId);
     this._observer?.nodeRemoved(e);
@@ -400,13 +381,13 @@ export class StateGraph {
     if (this.resources.get(r.id) !== r) return;
     for (const p of r.consumers) {
       p.consumes.delete(r);
-      if (r.ix >= 0) _setBit(p, 0, r.ix, false);
+      if (r.ix >= 0) setEdgeBit(p, 0, r.ix, false);
       this.edges.consumes--;
       this._observer?.edgeRemoved("consumes", p, r);
     }
     for (const p of r.waiters) {
       p.waitsOn.delete(r);
-      if (r.ix >= 0) _setBit(p, 1, r.ix, false);
+      if (r.ix >= 0) setEdgeBit(p, 1, r.ix, false);
       this.edges.waits_on--;
       this._observer?.edgeRemoved("waits_on", p, r);
     }
@@ -416,55 +397,4 @@ export class StateGraph {
     this.resources.delete(r.id);
     this._observer?.nodeRemoved(r);
   }
-}
-
-/** SPEC §3: a bandwidth or storage reading means waiting when it says IO_WAIT or is below 1.0. */
-function _isWait(value: string): boolean {
-  // A plain decimal ("0", "22.7", ".5"), as readings are, is below 1.0 exactly when its
-  // integer part is all zeros: decided in one pass, without parseFloat.
-  let zeros = true;
-  let digits = 0;
-  let dot = false;
-  let i = 0;
-  for (; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c === 46 && !dot) dot = true;
-    else if (c >= 48 && c <= 57) {
-      digits++;
-      if (!dot && c !== 48) zeros = false;
-    } else break;
-  }
-  if (i === value.length && digits > 0) return zeros;
-  if (value.includes("IO_WAIT")) return true;
-  return Number.parseFloat(value) < 1.0;
-}
-
-/** Removes `x` from an unordered array by moving the last element into its place. */
-function _remove<T>(list: T[], x: T): void {
-  const i = list.indexOf(x);
-  if (i === -1) return;
-  const last = list.pop()!;
-  if (i < list.length) list[i] = last;
-}
-
-/** Sets or clears the bit of edge kind `k` into target index `ix`, growing the array as needed. */
-function _setBit(p: ProcessNode, k: 0 | 1 | 2, ix: number, on: boolean): void {
-  let bits = p.edgeBits[k];
-  const w = ix >>> 5;
-  if (w >= bits.length) {
-    if (!on) return;
-    const grown = new Int32Array(Math.max(w + 1, bits.length * 2));
-    grown.set(bits);
-    p.edgeBits[k] = bits = grown;
-  }
-  if (on) bits[w] |= 1 << (ix & 31);
-  else bits[w] &= ~(1 << (ix & 31));
-}
-
-/** Stores a reading; true when it changed the value. (Every key exists from the start, so this
- * is a field store on one shared shape, never a dictionary insert.) */
-function _setMeta(m: ResourceMeta, key: ResourceKey, value: string): boolean {
-  if (m[key] === value) return false;
-  m[key] = value;
-  return true;
 }

@@ -57,6 +57,16 @@ export interface ProcessNode extends NodeTimes {
    */
   readonly blockedBy: ErrorNode[];
   /**
+   * Event time of the fault that made each `blockedBy` edge, index for index: a process is
+   * charged only with faults at or after the moment it was linked (causality in time).
+   */
+  readonly blockedAt: number[];
+  /**
+   * The error's value (`error_type`) of that fault, index for index: an error node keeps only
+   * its last value, and another process's fault on the same entity must not rename this one's cause.
+   */
+  readonly blockedType: string[];
+  /**
    * The same edges as bits, one per target index (`EdgeTarget.ix`), one array per kind; grown
    * on demand. Nearly every event repeats an edge: a bit test on memory the event touches
    * anyway is far cheaper than a set lookup, which misses the CPU cache on a busy host.
@@ -90,6 +100,16 @@ export interface ErrorNode extends NodeTimes {
   /** Event time (ms) the error was first reported, for `why`'s "since". */
   readonly sinceTs: number;
   readonly blocked: Set<ProcessNode>;
+  /** True once a device fault on the entity linked its users (see blocking.ts). */
+  deviceLinked: boolean;
+  /** Event time and value of the last device fault on the entity (-Infinity and "" before the first). */
+  deviceTs: number;
+  deviceType: string;
+  /**
+   * Processes that started using the entity after its last device fault was linked: the next
+   * device fault links these only, so a repeated error costs O(new users), not O(users).
+   */
+  joined: ProcessNode[];
 }
 
 export type GraphNode = ProcessNode | ResourceNode | ErrorNode;

@@ -35,9 +35,12 @@ export const FAMILIES = {
   errorNodes: _family("xctl_error_nodes", "gauge", "Error nodes inside the error window.", [], SEED),
   graphEvictions: _family("xctl_graph_evictions_total", "counter", "Nodes evicted to stay within --max-nodes, per node kind.", ["kind"]),
 
-  diagnosesTotal: _family("xctl_diagnoses_total", "counter", "Diagnosis runs.", [], SEED),
-  diagnosesByScene: _family("xctl_diagnoses_by_scene", "counter", "Diagnosis runs that concluded with each scene.", ["scene"], SEED),
-  sceneActive: _family("xctl_scene_active", "gauge", "1 while a scene's rule matches, else 0.", ["scene"]),
+  diagnosesTotal: _family("xctl_diagnoses_total", "counter", "Automatic diagnosis runs (the runs scene state follows).", [], SEED),
+  diagnosesOnDemand: _family("xctl_diagnoses_on_demand_total", "counter", "Diagnosis runs asked for through the API or why; they change no scene state."),
+  diagnosesByScene: _family("xctl_diagnoses_by_scene", "counter", "Automatic diagnosis runs that concluded with each scene.", ["scene"], SEED),
+  sceneActive: _family("xctl_scene_active", "gauge", "1 while a scene is active (it held within --scene-settle), else 0.", ["scene"]),
+  sceneActivations: _family("xctl_scene_activations_total", "counter", "Times each scene became active.", ["scene"]),
+  sceneInfo: _family("xctl_scene_info", "gauge", "Each loaded scene with its severity; the value is always 1.", ["scene", "severity"]),
   diagnosisLatency: _family("xctl_diagnosis_latency_seconds", "histogram", "Duration of a diagnosis run.", [], SEED),
 
   probeUp: _family("xctl_probe_up", "gauge", "1 while the probe's process runs, else 0.", ["probe"]),

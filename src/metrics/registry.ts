@@ -3,6 +3,7 @@
 // time, so an event never touches prom-client, and a scrape costs the same whatever the size
 // of the graph.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { DiagnosisState } from "../diagnosis/state.ts";
 import type { EventCounters } from "../events/counters.ts";
 import { EVENT_TYPES, REJECT_REASONS } from "../events/schema.ts";
 import type { StateGraph } from "../graph/graph.ts";
@@ -16,15 +17,6 @@ export interface ProbeState {
   restarts: number;
   /** Wall-clock ms of the last accepted event, 0 before the first. */
   lastEventMs: number;
-}
-
-/** What the diagnosis engine reports; the engine itself is not imported here. */
-export interface DiagnosisState {
-  runs: number;
-  /** Runs that concluded with each scene, every loaded scene present. */
-  byScene: Map<string, number>;
-  /** Scenes matching right now. */
-  active: Set<string>;
 }
 
 export interface IngestState {
@@ -77,11 +69,15 @@ export class Metrics {
     _gauge(r, F.errorNodes, () => [[{}, graph.errors.size]]);
     _counter(r, F.graphEvictions, () => _entries("kind", graph.evictions));
 
+    // Scene state (src/diagnosis/state.ts): automatic runs only; on-demand runs count apart.
     _counter(r, F.diagnosesTotal, () => [[{}, diagnosis.runs]]);
+    _counter(r, F.diagnosesOnDemand, () => [[{}, diagnosis.onDemandRuns]]);
     _counter(r, F.diagnosesByScene, () => _entries("scene", diagnosis.byScene));
     _gauge(r, F.sceneActive, function* () {
       for (const scene of diagnosis.byScene.keys()) yield [{ scene }, diagnosis.active.has(scene) ? 1 : 0];
     });
+    _counter(r, F.sceneActivations, () => _entries("scene", diagnosis.activations));
+    _sceneInfo(r, F.sceneInfo, diagnosis.severity);
     this.diagnosisLatency = new Histogram({ ..._declared(F.diagnosisLatency), buckets: LATENCY_BUCKETS, registers: r });
 
     _gauge(r, F.probeUp, () => _probes(probes, (s) => (s.up ? 1 : 0)));
@@ -122,6 +118,25 @@ function* _entries(label: string, map: ReadonlyMap<string, number>): Samples {
 
 function* _probes(probes: ReadonlyMap<string, ProbeState>, read: (s: ProbeState) => number): Samples {
   for (const [probe, s] of probes) yield [{ probe }, read(s)];
+}
+
+/**
+ * xctl_scene_info{scene,severity} = 1 per loaded scene, for alerts to join on. Two labels, so
+ * not the one-label helpers: the series of a scene no longer loaded are dropped.
+ */
+function _sceneInfo(registers: Registry[], family: MetricFamily, severity: ReadonlyMap<string, string>): void {
+  let shown = "";
+  new Gauge({
+    ..._declared(family),
+    registers,
+    collect() {
+      const key = [...severity].join(",");
+      if (key === shown) return;
+      this.reset();
+      for (const [scene, sev] of severity) this.set({ scene, severity: sev }, 1);
+      shown = key;
+    },
+  });
 }
 
 /** Names one series of a family: the value of its only label (families here have at most one). */

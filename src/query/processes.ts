@@ -1,6 +1,7 @@
 // Process rows for GET /api/v1/processes and `ps`: what each process uses, waits on, what
 // blocks it (with the error types) and the scenes that name it. Walks the graph, so it serves
 // API reads only, never the event path or a scrape; the list is bounded by the caller's limit.
+import { blockedType } from "../graph/blocking.ts";
 import type { StateGraph } from "../graph/graph.ts";
 import type { ErrorNode, ProcessNode } from "../graph/nodes.ts";
 import { ageSeconds, isoTime } from "./time.ts";
@@ -57,7 +58,8 @@ export function processRow(p: ProcessNode, scenes: ScenesByPid, nowWall: number)
   const resources = new Set<string>();
   for (const r of p.consumes) resources.add(r.id);
   for (const r of p.waitsOn) resources.add(r.id);
-  const errors = [...p.blockedBy].sort(byId);
+  // Each error with the value of the fault that concerns this process (blocking.ts).
+  const errors = p.blockedBy.map((e, i) => ({ id: e.id, e, type: blockedType(p, i) })).sort(byId);
   return {
     pid: p.pid,
     job_id: p.jobId,
@@ -65,16 +67,16 @@ export function processRow(p: ProcessNode, scenes: ScenesByPid, nowWall: number)
     resources: [...resources].sort(),
     consumes: ids(p.consumes),
     waits_on: ids(p.waitsOn),
-    blocked_by: errors.map((e) => e.id),
-    blocked_by_errors: errors.map(blockingError),
+    blocked_by: errors.map((x) => x.id),
+    blocked_by_errors: errors.map((x) => blockingError(x.e, x.type)),
     scenes: [...(scenes.get(p.pid) ?? [])],
     updated_at: isoTime(p.updatedTs),
     age_s: ageSeconds(p.updatedWall, nowWall),
   };
 }
 
-export function blockingError(e: ErrorNode): BlockingError {
-  return { error: e.id, entity: e.entityId, error_type: e.errorType };
+export function blockingError(e: ErrorNode, type = e.errorType): BlockingError {
+  return { error: e.id, entity: e.entityId, error_type: type };
 }
 
 export function ids(set: Iterable<{ id: string }>): string[] {

@@ -1,7 +1,7 @@
 // Scene transitions, seen from outside the diagnosis: after every run (each run counts in
 // DiagnosisState.runs after it has set the active scenes) the active set is compared with
 // the one before. Logs, the event stream and replay's timeline listen here.
-import type { DiagnosisState } from "../metrics/registry.ts";
+import type { DiagnosisState } from "../diagnosis/state.ts";
 
 export interface SceneChange {
   scene: string;

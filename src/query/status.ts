@@ -3,6 +3,7 @@
 import type { DiagnosisResult } from "../diagnosis/engine.ts";
 import type { Cause } from "../diagnosis/evidence.ts";
 import type { Rule } from "../diagnosis/rule.ts";
+import { blockedType } from "../graph/blocking.ts";
 import type { StateGraph } from "../graph/graph.ts";
 
 export interface ActiveScene {
@@ -52,10 +53,12 @@ function _errorsOf(causes: readonly Cause[]): string[] {
 function _errorsOfPids(pids: readonly number[], graph: StateGraph): string[] {
   const out = new Set<string>();
   for (const pid of pids) {
-    for (const e of graph.processes.get(pid)?.blockedBy ?? []) {
-      if (out.size >= _MAX_ERRORS) break;
-      out.add(`${e.errorType} on ${e.entityId}`);
-    }
+    const p = graph.processes.get(pid);
+    if (p === undefined) continue;
+    // The value of the fault that concerns this process, not the error node's last one.
+    p.blockedBy.forEach((e, i) => {
+      if (out.size < _MAX_ERRORS) out.add(`${blockedType(p, i)} on ${e.entityId}`);
+    });
   }
   return [...out].sort();
 }

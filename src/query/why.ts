@@ -1,19 +1,20 @@
 // The answer of GET /api/v1/why/:pid and `why`: SPEC §3's root cause of one process, and the
 // diagnosis's own matches for it (typed as the diagnosis produces them).
-import type { SceneMatch } from "../diagnosis/evidence.ts";
+import type { ConditionEvidence, SceneMatch } from "../diagnosis/evidence.ts";
+import { blockedType } from "../graph/blocking.ts";
 import type { StateGraph } from "../graph/graph.ts";
 import { reportedMeta, type ErrorNode, type ResourceNode } from "../graph/nodes.ts";
 import { byId } from "./processes.ts";
 import { isoTime } from "./time.ts";
 
-export type { SceneMatch };
+export type { ConditionEvidence, SceneMatch };
 
 export interface RootCause {
   /** The error node id, `error-<entity>`. */
   error: string;
   entity: string;
   error_type: string;
-  /** Event time of the error's first report. */
+  /** Event time of the fault that made this error concern the process (a newcomer: the fault that hit it, not an earlier one). */
   since: string | null;
   /** Event time of its last report: the error window runs from there. */
   updated_at: string | null;
@@ -46,20 +47,23 @@ export type ScenesFor = (pid: number) => SceneMatch[] | undefined;
 export function whyView(graph: StateGraph, pid: number, scenesFor?: ScenesFor): WhyAnswer | undefined {
   const p = graph.processes.get(pid);
   if (p === undefined) return undefined;
-  const causes = [...p.blockedBy].sort((a, b) => b.updatedTs - a.updatedTs || (a.id < b.id ? -1 : 1));
+  // Each error with the value of the fault that blocked this process (its node keeps only the
+  // last value, which may be another process's fault on the same entity).
+  const causes = p.blockedBy.map((e, i) => ({ e, type: blockedType(p, i), since: p.blockedAt[i] }));
+  causes.sort((a, b) => b.e.updatedTs - a.e.updatedTs || (a.e.id < b.e.id ? -1 : 1));
   return {
     pid,
     job_id: p.jobId,
     state: p.state,
-    root_causes: causes.map(_rootCause),
+    root_causes: causes.map((c) => _rootCause(c.e, c.type, c.since)),
     waits_on: _refs(p.waitsOn),
     consumes: _refs(p.consumes),
     scenes: scenesFor?.(pid) ?? [],
   };
 }
 
-function _rootCause(e: ErrorNode): RootCause {
-  return { error: e.id, entity: e.entityId, error_type: e.errorType, since: isoTime(e.sinceTs), updated_at: isoTime(e.updatedTs) };
+function _rootCause(e: ErrorNode, type: string, since: number): RootCause {
+  return { error: e.id, entity: e.entityId, error_type: type, since: isoTime(since), updated_at: isoTime(e.updatedTs) };
 }
 
 function _refs(set: Iterable<ResourceNode>): ResourceRef[] {

@@ -82,7 +82,7 @@ function eventSamples(exposition: Map<string, number>): Map<string, number> {
     if (!k.startsWith("xctl_")) continue;
     // Build info differs by nature. Diagnosis (runs, latency, active scenes) is debounced on
     // the wall clock in a server and on event time in a replay: the diagnosis tests own it.
-    if (/^xctl_(build_info|diagnoses_|diagnosis_latency|scene_active)/.test(k)) continue;
+    if (/^xctl_(build_info|diagnoses_|diagnosis_latency|scene_active|scene_activations)/.test(k)) continue;
     out.set(k, v);
   }
   return out;

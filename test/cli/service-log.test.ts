@@ -35,8 +35,8 @@ describe("service log", () => {
       await ingestLine(ex, line("process.state", "host", "start", 5, T0, "job-5"), "t");
       await ingestLine(ex, line("compute.mem", "gpu-0", "98", 5, T0 + 1), "t");
       await ingestLine(ex, line("error.hw", "gpu-0", "OOM", null, T0 + 2), "t");
-      ex.engine.runNow("api");
-      ex.engine.runNow("api");
+      ex.engine.runNow("auto"); // an automatic run: on-demand runs move no scene
+      ex.engine.runNow("auto"); // an automatic run: on-demand runs move no scene
       assert.deepEqual(lines.filter((l) => l.level === "debug").map((l) => l.msg).slice(0, 2), ["diagnosis run 1: active: gpu_oom", "diagnosis run 2: active: gpu_oom"]);
       await eventually(() => lines.some((l) => l.msg.startsWith("scene active: gpu_oom")), 5_000, "the scene line");
       const active = lines.filter((l) => l.msg.startsWith("scene active: gpu_oom"));
@@ -47,7 +47,7 @@ describe("service log", () => {
       await ingestLine(ex, line("process.state", "host", "exit", 5, T0 + 3), "t");
       await ingestLine(ex, line("compute.util", "gpu-9", "1", null, T0 + 3_600_000), "t");
       ex.graph.cleanup(Date.now() + 3_600_000);
-      ex.engine.runNow("api");
+      ex.engine.runNow("auto"); // an automatic run: on-demand runs move no scene
       assert.ok(lines.some((l) => l.level === "info" && l.msg === "scene cleared: gpu_oom"));
     } finally {
       svc.stop();

@@ -8,13 +8,14 @@ export interface Scenario {
   ex: Exporter;
   /** Feeds one event `at` ms after T0 (default: 1 ms after the previous one). */
   send(ev: Record<string, unknown>, at?: number): void;
-  /** A host-wide run now; the scenes matched by it and by any automatic run since the last call. */
+  /** An automatic host-wide run now; the scenes matched by it and by any automatic run since the last call. */
   scenes(): string[];
   now(): number;
 }
 
 export function scenario(opts: Partial<ExporterOptions> = {}): Scenario {
-  const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false, ...opts });
+  // Scene settle is its own subject (engine.test.ts): here a scene clears as soon as it stops holding.
+  const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false, sceneSettleMs: 0, ...opts });
   let t = 0;
   let seenRuns = 0;
   return {
@@ -25,7 +26,7 @@ export function scenario(opts: Partial<ExporterOptions> = {}): Scenario {
       if (reason !== undefined) throw new Error(`event rejected (${reason}): ${JSON.stringify(ev)}`);
     },
     scenes() {
-      ex.engine.runNow("api");
+      ex.engine.runNow("auto");
       const fresh = ex.engine.results().filter((r) => r.id > seenRuns);
       seenRuns = fresh[0].id;
       return [...new Set(fresh.flatMap((r) => r.matches.map((m) => m.scene)))];

@@ -10,6 +10,7 @@ import { eventually, ROOT, runCli, scrape, startExporter, type RunningExporter }
 
 const BAD = join(ROOT, "test/fixtures/rules-bad");
 const GOOD = join(ROOT, "test/fixtures/rules-good");
+const UPSTREAM = join(ROOT, "test/fixtures/rules-upstream");
 
 describe("rules check", () => {
   it("accepts the default rules directory", async () => {
@@ -26,6 +27,57 @@ describe("rules check", () => {
     assert.equal(r.code, 2);
     assert.equal(r.stdout, "");
     assert.equal(r.stderr, `xctl-exporter: ${join(BAD, "dup-scene", "b.yaml")}: scene: scene "same_scene" is also defined in ${join(BAD, "dup-scene", "a.yaml")}\n`);
+  });
+
+  it("names every problem of every file and path at once, and checks a single file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "xctl-check-"));
+    try {
+      copyFileSync(join(BAD, "metric-op-unknown.yaml"), join(dir, "a.yaml"));
+      copyFileSync(join(BAD, "event-type-unknown.yaml"), join(dir, "b.yml"));
+      const r = await runCli(["rules", "check", dir, join(UPSTREAM, "gpu_overheat.yaml")]);
+      assert.equal(r.code, 2);
+      const lines = r.stderr.trim().split("\n");
+      assert.equal(lines.length, 4, r.stderr);
+      assert.match(lines[0], /a\.yaml: conditions\[2\]\.metrics\[0\]\.op: unknown operator "greater" \(one of gt, lt, eq, gte, lte, ne, contains\)$/);
+      assert.match(lines[1], /b\.yml: .*event_type: unknown event type "[^"]+" \(one of compute\.util, .*\)$/);
+      assert.match(lines[2], /gpu_overheat\.yaml: conditions\.all\[1\]\.metrics\[0\]\.key: warning: no event sets "temperature"/);
+      assert.equal(lines[3], "xctl-exporter: rules check: 2 errors, 1 warning");
+      const one = await runCli(["rules", "check", join(GOOD, "example.yaml")]);
+      assert.equal(one.code, 0, one.stderr);
+      assert.equal(one.stdout, "1 rules OK\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("loads an upstream-style directory with warnings (exit 0); --strict makes them errors (exit 2)", async () => {
+    const r = await runCli(["rules", "check", UPSTREAM]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "4 rules OK (4 warnings)\n");
+    assert.equal(r.stderr.trim().split("\n").length, 4);
+    assert.ok(r.stderr.split("\n").filter(Boolean).every((l) => l.includes(": warning: ") && l.endsWith("this condition can never hold")), r.stderr);
+    const strict = await runCli(["rules", "check", "--strict", UPSTREAM]);
+    assert.equal(strict.code, 2);
+    assert.ok(!strict.stderr.includes("warning: no event"), "errors under --strict");
+    assert.match(strict.stderr, /rules check: 4 errors\n$/);
+  });
+
+  it("rules list prints the loaded scenes with priority, severity, scope and title", async () => {
+    const r = await runCli(["rules", "list"]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split("\n");
+    assert.match(lines[0], /^SCENE +PRIORITY +SEVERITY +SCOPE +TITLE$/);
+    assert.equal(lines.length, 15);
+    assert.match(lines[1], /^gpu_oom +90 +critical +process +GPU out of memory$/);
+    assert.match(lines[14], /^gpu_util_low +20 +info +process +Accelerator utilisation low$/);
+    const mine = await runCli(["rules", "list", "--no-default-rules", "--rules", UPSTREAM]);
+    assert.equal(mine.code, 0, mine.stderr);
+    assert.deepEqual(mine.stdout.trim().split("\n").slice(1).map((l) => l.split(/ +/).slice(0, 3)), [
+      ["hbm_ecc", "86", "critical"],
+      ["gpu_overheat", "72", "warning"],
+      ["nvlink_lane_down", "60", "warning"],
+      ["site_xid99", "30", "info"],
+    ]);
   });
 
   it("exits 2 without a directory or with an unknown sub-command", async () => {
@@ -47,7 +99,7 @@ describe("serve with a bad rule", () => {
       assert.equal(code, 2);
       const lines = ex.stderr().trim().split("\n");
       assert.equal(lines.length, 1, ex.stderr());
-      assert.equal(lines[0], `xctl-exporter: ${join(dir, "site.yaml")}: conditions[2].metrics[0].op: unknown operator "greater" (expected gt, lt, eq, gte, lte, ne or contains)`);
+      assert.equal(lines[0], `xctl-exporter: ${join(dir, "site.yaml")}: conditions[2].metrics[0].op: unknown operator "greater" (one of gt, lt, eq, gte, lte, ne, contains)`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -125,9 +177,62 @@ describe("diagnosis over HTTP", () => {
 
     const m = await scrape(ex.url);
     assert.equal(m.get('xctl_scene_active{scene="gpu_oom"}'), 1);
-    assert.ok((m.get('xctl_diagnoses_by_scene{scene="gpu_oom"}') ?? 0) >= 3);
-    assert.ok((m.get("xctl_diagnoses_total") ?? 0) >= 4);
+    // On-demand runs (three POSTs) move no scene counter; automatic ones do.
+    assert.ok((m.get('xctl_diagnoses_by_scene{scene="gpu_oom"}') ?? 0) >= 1);
+    assert.equal(m.get("xctl_diagnoses_on_demand_total"), 3);
+    assert.equal(m.get('xctl_scene_activations_total{scene="gpu_oom"}'), 1);
+    assert.equal(m.get('xctl_scene_info{scene="gpu_oom",severity="critical"}'), 1);
     assert.equal(m.get("xctl_diagnosis_latency_seconds_count"), m.get("xctl_diagnoses_total"));
+  });
+});
+
+describe("why through the command line", () => {
+  it("charges a process only with what concerns it, and prints the evidence of every scene", async () => {
+    const ex = await startExporter(["--diagnosis-interval", "50ms", "--log-level", "warn"]);
+    try {
+      const now = Date.now();
+      const e = (o: Record<string, unknown>) => JSON.stringify({ ts: now, job_id: null, pid: null, ...o });
+      const lines = [
+        e({ event_type: "process.state", entity_id: "host", pid: 5496, job_id: "job-1020", value: "start" }),
+        e({ event_type: "compute.util", entity_id: "gpu-02", pid: 5496, value: "80" }),
+        e({ event_type: "process.state", entity_id: "host", pid: 5673, job_id: "job-1028", value: "start" }),
+        e({ event_type: "compute.mem", entity_id: "gpu-02", pid: 5673, value: "99" }),
+        // The OOM names pid 5673: a process fault, not pid 5496's.
+        e({ event_type: "error.hw", entity_id: "gpu-02", pid: 5673, job_id: "job-1028", value: "CUDA out of memory" }),
+        // A GPU falls off the bus (no pid: a device fault) under pid 5496.
+        e({ event_type: "compute.util", entity_id: "gpu-03", pid: 5496, value: "0" }),
+        e({ ts: now + 1, event_type: "error.hw", entity_id: "gpu-03", value: "XID_79" }),
+        // job-1037 joins gpu-02 after the OOM and gpu-03 after the Xid.
+        e({ ts: now + 2, event_type: "process.state", entity_id: "host", pid: 5929, job_id: "job-1037", value: "start" }),
+        e({ ts: now + 2, event_type: "compute.util", entity_id: "gpu-02", pid: 5929, value: "75" }),
+        e({ ts: now + 2, event_type: "compute.util", entity_id: "gpu-03", pid: 5929, value: "75" }),
+      ];
+      const res = await fetch(ex.url + "/api/v1/events", { method: "POST", body: lines.join("\n") + "\n", headers: { "content-type": "application/x-ndjson" } });
+      assert.equal(res.status, 200, await res.text());
+
+      const late = await runCli(["why", "5929", "--url", ex.url]);
+      assert.equal(late.code, 0, late.stderr);
+      assert.match(late.stdout, /^root causes:\n  none known\n/m);
+      assert.match(late.stdout, /^scenes:\n  none matching\n$/m, late.stdout);
+
+      const victim = await runCli(["why", "5496", "--url", ex.url]);
+      assert.equal(victim.code, 0, victim.stderr);
+      assert.match(victim.stdout, /^  XID_79 on gpu-03 \(error-gpu-03, since /m);
+      assert.doesNotMatch(victim.stdout, /gpu_oom|out of memory"/, "another job's OOM is not pid 5496's");
+      const xid = victim.stdout.split("\n  gpu_xid ")[1];
+      assert.ok(xid, victim.stdout);
+      assert.match(xid, /^\(GPU Xid error\), critical, confidence 1\.00\n/);
+      assert.match(xid, /\n    evidence:\n      event error\.hw on gpu-\* value XID  \[conditions\[0\]\]\n        \S+Z  error\.hw gpu-03 "XID_79" \(no pid: device\)\n/);
+
+      const oom = await runCli(["why", "5673", "--url", ex.url]);
+      assert.equal(oom.code, 0, oom.stderr);
+      const scene = oom.stdout.split("\n  gpu_oom ")[1];
+      assert.ok(scene, oom.stdout);
+      assert.match(scene, /error\.hw gpu-02 "CUDA out of memory" pid 5673 job job-1028\n/);
+      assert.match(scene, /compute\.mem gpu-02 "99" pid 5673\n/);
+    } finally {
+      await ex.stop();
+    }
   });
 });
 

@@ -7,7 +7,7 @@ import { DiagnosisEngine } from "../../src/diagnosis/engine.ts";
 import { defaultRules, parseRule } from "../../src/diagnosis/rules-load.ts";
 import { StateGraph } from "../../src/graph/graph.ts";
 import type { XEvent } from "../../src/events/schema.ts";
-import type { DiagnosisState } from "../../src/metrics/registry.ts";
+import { newDiagnosisState } from "../../src/diagnosis/state.ts";
 import { scenario, start, T0 } from "./_scenario.ts";
 
 const ev = (event_type: string, entity_id: string, value: string, pid: number | null = null) => ({ event_type, entity_id, value, pid });
@@ -68,6 +68,19 @@ describe("automatic runs (wall clock)", () => {
     }
   });
 
+  it("make the pending links of a first fault on a busy GPU a chunk per tick while the stream is quiet", async () => {
+    const s = scenario({ liveClock: true, diagnosisIntervalMs: 10 });
+    try {
+      for (let pid = 1; pid <= 2000; pid++) s.ex.ingest.object(ev("compute.util", "gpu-0", "50", pid), "test");
+      s.ex.ingest.object(ev("error.hw", "gpu-0", "XID_79"), "test");
+      assert.equal(s.ex.graph.pendingLinks, 2000 - 512, "one chunk at once");
+      await until(() => s.ex.graph.pendingLinks === 0, "the rest without new events");
+      assert.equal(s.ex.graph.edges.blocked_by, 2000);
+    } finally {
+      await s.ex.stop();
+    }
+  });
+
   it("stop after the exporter stops", async () => {
     const s = scenario({ liveClock: true, diagnosisIntervalMs: 10 });
     s.send(ev("error.hw", "gpu-1", "XID_79"));
@@ -78,7 +91,7 @@ describe("automatic runs (wall clock)", () => {
 });
 
 describe("automatic runs (event time, for replay)", () => {
-  it("run once an interval of event time has passed since the first change, and on flush", async () => {
+  it("run once an interval of event time has passed since the first change", async () => {
     const s = scenario({ diagnosisIntervalMs: 1000 });
     const st = s.ex.diagnosis;
     s.send(ev("error.hw", "gpu-1", "XID_79"), 0);
@@ -89,11 +102,12 @@ describe("automatic runs (event time, for replay)", () => {
     assert.equal(s.ex.engine.results()[0].scene, "gpu_xid");
     s.send(ev("compute.util", "gpu-1", "50"), 9000);
     assert.equal(st.runs, 1, "nothing changed");
-    assert.equal(s.ex.engine.flush(), undefined);
     s.send(ev("error.net", "mlx5_0", "CNP storm"), 9100);
-    assert.equal(s.ex.engine.pending, true);
-    assert.equal(s.ex.engine.flush()?.trigger, "auto");
+    s.send(ev("compute.util", "gpu-1", "50"), 10_000);
+    assert.equal(st.runs, 1, "not before its interval");
+    s.send(ev("compute.util", "gpu-1", "50"), 10_100);
     assert.equal(st.runs, 2);
+    assert.equal(s.ex.engine.results()[0].trigger, "auto");
     await s.ex.stop();
   });
 });
@@ -150,13 +164,15 @@ describe("brief matches", () => {
     s.send(ev("process.state", "host-01", "exit", 42));
     s.send(ev("compute.util", "gpu-3", "70"), 5_000);
     assert.equal(s.ex.graph.processes.has(42), false);
-    const r = s.ex.engine.runNow("api");
+    assert.ok(!s.ex.engine.runNow("api").matches.some((m) => m.scene === "process_crash"), "an on-demand run reports what matches now");
+    const r = s.ex.engine.runNow("auto");
     const crash = r.matches.find((m) => m.scene === "process_crash");
-    assert.ok(crash, "process_crash listed");
+    assert.ok(crash, "process_crash listed by the next automatic run");
     assert.deepEqual(crash.affected_pids, [42]);
-    assert.equal(s.ex.diagnosis.active.has("process_crash"), false, "no longer matching now");
+    assert.equal(s.ex.diagnosis.activations.get("process_crash"), 1, "it held: it became active once");
     // Reported once: the next run sees only what matches now.
-    assert.ok(!s.ex.engine.runNow("api").matches.some((m) => m.scene === "process_crash"));
+    assert.ok(!s.ex.engine.runNow("auto").matches.some((m) => m.scene === "process_crash"));
+    assert.equal(s.ex.diagnosis.active.has("process_crash"), false, "cleared (no settle time here)");
     await s.ex.stop();
   });
 });
@@ -187,7 +203,8 @@ describe("per-pid runs", () => {
     assert.deepEqual(s.ex.engine.scenesFor(2), []);
     assert.deepEqual(s.ex.engine.scenesFor(1)!.map((m) => m.scene), ["gpu_oom"]);
     assert.equal(s.ex.engine.scenesFor(999), undefined);
-    assert.equal(s.ex.diagnosis.runs, 3, "scenesFor records no run");
+    assert.equal(s.ex.diagnosis.onDemandRuns, 3, "scenesFor records no run");
+    assert.equal(s.ex.diagnosis.runs, 0, "on-demand runs are not automatic runs");
     await s.ex.stop();
   });
 
@@ -207,7 +224,7 @@ describe("per-pid runs", () => {
 describe("result ring", () => {
   function _engine(ringSize: number) {
     const graph = new StateGraph();
-    const state: DiagnosisState = { runs: 0, byScene: new Map(), active: new Set() };
+    const state = newDiagnosisState();
     const engine = new DiagnosisEngine({ graph, state, ringSize, liveClock: false });
     const feed = (e: Partial<XEvent> & { event_type: XEvent["event_type"]; entity_id: string }, ts: number) => {
       const full: XEvent = { ts, job_id: null, pid: null, value: "", ...e };
@@ -240,7 +257,7 @@ describe("result ring", () => {
     assert.equal(engine.runNow("api").scene, null); // and so is the one after
     feed({ event_type: "compute.mem", entity_id: "gpu-00", value: "91" }, T0 + 2);
     assert.equal(engine.runNow("api").scene, "mem_high");
-    assert.equal(state.runs, 3);
+    assert.equal(state.onDemandRuns, 3);
     engine.stop();
   });
 
@@ -264,13 +281,18 @@ describe("diagnosis metrics", () => {
       assert.match(page, new RegExp(`^xctl_scene_active\\{scene="${scene}"\\} 0$`, "m"));
     }
     s.send(ev("error.hw", "npu-0", "ECC error"));
-    s.ex.engine.runNow("api");
-    s.ex.engine.runNow("api");
+    s.ex.engine.runNow("auto");
+    s.ex.engine.runNow("auto");
+    for (let i = 0; i < 5; i++) s.ex.engine.runNow("api"); // on-demand: counted apart, no scene state
     page = await s.ex.metrics.render();
     assert.match(page, /^xctl_diagnoses_total 2$/m);
     assert.match(page, /^xctl_diagnoses_by_scene\{scene="npu_ecc_error"\} 2$/m);
     assert.match(page, /^xctl_scene_active\{scene="npu_ecc_error"\} 1$/m);
     assert.match(page, /^xctl_diagnosis_latency_seconds_count 2$/m);
+    assert.match(page, /^xctl_diagnoses_on_demand_total 5$/m);
+    assert.match(page, /^xctl_scene_activations_total\{scene="npu_ecc_error"\} 1$/m);
+    assert.match(page, /^xctl_scene_info\{scene="npu_ecc_error",severity="critical"\} 1$/m);
+    assert.match(page, /^xctl_scene_info\{scene="gpu_util_low",severity="info"\} 1$/m);
     await s.ex.stop();
   });
 });

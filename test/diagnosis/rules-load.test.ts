@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "../../src/config-error.ts";
-import { defaultRules, loadRuleFile, loadRulesDir, loadRuleSet, parseRule } from "../../src/diagnosis/rules-load.ts";
+import { checkRulePaths, checkRuleText, defaultRules, loadRuleFile, loadRulesDir, loadRuleSet, parseRule, type RuleProblem } from "../../src/diagnosis/rules-load.ts";
 
 const FIXTURES = fileURLToPath(new URL("../fixtures/", import.meta.url));
 const BAD = join(FIXTURES, "rules-bad");
@@ -165,5 +165,88 @@ related_evidences: [compute.util]
       "inline.yaml",
     );
     assert.deepEqual(r.conditions[0], { type: "metric", metrics: [{ key: "util", op: "gte", target: "7.5", value_type: "auto" }] });
+  });
+});
+
+describe("upstream-style rule files (test/fixtures/rules-upstream)", () => {
+  const UP = join(FIXTURES, "rules-upstream");
+
+  it("load with a warning for every key no event sets; a mapping of conditions is one condition", () => {
+    const warnings: RuleProblem[] = [];
+    const rules = loadRulesDir(UP, warnings);
+    assert.deepEqual(rules.map((r) => r.scene), ["gpu_overheat", "hbm_ecc", "nvlink_lane_down", "site_xid99"]);
+    const hot = rules[0];
+    assert.equal(hot.conditions.length, 1, "{all: [...]} is one condition");
+    assert.equal(hot.conditions[0].type, "all");
+    const ecc = rules[1];
+    assert.equal(ecc.conditions[0].type, "any");
+    assert.equal((ecc.conditions[0] as { conditions: { type: string }[] }).conditions[1].type, "all", "a nested `- all:` is a group");
+    assert.deepEqual(rules[3].fault_scope, { XID_99: "process" });
+    assert.deepEqual(
+      warnings.map((w) => [w.file.slice(UP.length + 1), w.field, w.warning]),
+      [
+        ["gpu_overheat.yaml", "conditions.all[1].metrics[0].key", true],
+        ["hbm_ecc.yml", "conditions.any[1].all[0].metrics[0].key", true],
+        ["nvlink_lanes.yaml", "conditions.all[0].metrics[0].key", true],
+        ["nvlink_lanes.yaml", "conditions.all[1].metrics[0].key", true],
+      ],
+    );
+    assert.match(warnings[0].reason, /no event sets "temperature" on resource nodes \(known keys: util, mem, bw, drop, iops, qdepth\): this condition can never hold/);
+    assert.match(warnings[3].reason, /"io_error" on process nodes/);
+  });
+
+  it("check names every problem of every file, with the valid values", () => {
+    const dir = mkdtempSync(join(tmpdir(), "xctl-rules-"));
+    try {
+      const good = readFileSync(join(GOOD, "example.yaml"), "utf8");
+      writeFileSync(join(dir, "a.yaml"), good.replace("event_type: error.hw", "event_type: error.gpu").replace("op: lt", "op: below"));
+      writeFileSync(join(dir, "b.yml"), good.replace("scene: example", "scene: other").replace("priority: 10", "priority: high"));
+      const { rules, problems } = checkRulePaths([dir, join(UP, "gpu_overheat.yaml")]);
+      assert.equal(rules, 1, "only the upstream file loads");
+      assert.deepEqual(problems.map((p) => [p.file.split("/").pop(), p.field, p.warning]), [
+        ["a.yaml", "conditions[0].event_type", false],
+        ["a.yaml", "conditions[2].metrics[0].op", false],
+        ["b.yml", "priority", false],
+        ["gpu_overheat.yaml", "conditions.all[1].metrics[0].key", true],
+      ]);
+      assert.match(problems[0].reason, /unknown event type "error.gpu" \(one of compute.util, compute.mem, .*action.exec\)/);
+      assert.match(problems[1].reason, /unknown operator "below" \(one of gt, lt, eq, gte, lte, ne, contains\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a fault scope that is neither device nor process, and two files that disagree on one", () => {
+    const text = readFileSync(join(UP, "xid_site.yaml"), "utf8");
+    const bad = checkRuleText(text.replace("XID_99: process", "XID_99: maybe"), "x.yaml").problems;
+    assert.deepEqual(bad.map((p) => [p.field, p.reason]), [["fault_scope.XID_99", 'unknown fault scope "maybe" (one of device, process)']]);
+    const dir = mkdtempSync(join(tmpdir(), "xctl-rules-"));
+    try {
+      writeFileSync(join(dir, "a.yaml"), text);
+      writeFileSync(join(dir, "b.yaml"), text.replace("scene: site_xid99", "scene: other").replace("XID_99: process", "XID_99: device"));
+      const err = _refusal(() => loadRulesDir(dir));
+      assert.equal(err.field, "fault_scope.XID_99");
+      assert.match(err.reason, /device here, process in .*a\.yaml/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("default rules: scope and severity, storage patterns for kernel block devices", () => {
+    const byScene = new Map(defaultRules().map((r) => [r.scene, r]));
+    assert.equal(byScene.get("workload_stalled")!.scope, "process");
+    assert.equal(byScene.get("workload_stalled")!.severity, "critical");
+    assert.equal(byScene.get("gpu_util_low")!.severity, "info");
+    assert.equal(byScene.get("gpu_xid")!.scope, "host");
+    const io = JSON.stringify(byScene.get("storage_io_error")!.conditions);
+    for (const p of ["sd*", "vd*", "nvme*", "md*", "storage-*", "disk-*"]) assert.ok(io.includes(p), p);
+  });
+
+  it("severity defaults from priority", () => {
+    const text = readFileSync(join(GOOD, "example.yaml"), "utf8");
+    const sev = (prio: number) => parseRule(text.replace("priority: 10", `priority: ${prio}`), "x.yaml").severity;
+    assert.deepEqual([sev(90), sev(75), sev(74), sev(40), sev(39), sev(-5)], ["critical", "critical", "warning", "warning", "info", "info"]);
+    assert.equal(parseRule(text + "severity: warning\n", "x.yaml").severity, "warning");
+    assert.equal(parseRule(text, "x.yaml").scope, "host");
   });
 });

@@ -209,7 +209,7 @@ describe("a run's result", () => {
     s.send(ev("compute.mem", "gpu-0", "99", 100));
     s.send(ev("error.hw", "gpu-0", "OOM"));
     s.send(ev("error.hw", "gpu-1", "XID_79"));
-    const r = s.ex.engine.runNow("api");
+    const r = s.ex.engine.runNow("auto");
     assert.equal(r.scene, "gpu_oom");
     assert.equal(r.rule, "GPU out of memory");
     assert.equal(r.confidence, 1);
@@ -217,6 +217,12 @@ describe("a run's result", () => {
     assert.ok(r.causes.some((c) => c.kind === "error" && c.id === "error-gpu-0" && c.error_type === "OOM"));
     assert.deepEqual(r.affected_pids, [100]);
     assert.deepEqual(r.affected_jobs, ["job-100"]);
+    // Evidence per condition: the OOM event and the memory reading that made each hold.
+    assert.deepEqual(r.evidence.map((e) => [e.path, e.events?.map((x) => [x.event_type, x.entity_id, x.value, x.pid])]), [
+      ["conditions[0]", [["error.hw", "gpu-0", "OOM", null]]],
+      ["conditions[1]", [["compute.mem", "gpu-0", "99", 100]]],
+    ]);
+    assert.equal(r.severity, "critical");
     assert.equal(r.solution_steps[0].step, 1);
     assert.match(r.started_at, /^\d{4}-\d\d-\d\dT/);
     assert.ok(r.duration_ms >= 0);

@@ -65,20 +65,20 @@ describe("edges", () => {
     for (const v of ["1", "01", "10", "1.0", "22.7", "5000", "1e3", "", ".", "n/a", "Infinity", "1.5.0"]) assert.equal(waits(v), false, v);
   });
 
-  it("blocked_by: an error on E blocks every process consuming E", () => {
+  it("blocked_by: a device fault on E blocks every process using E (consumers and waiters)", () => {
     const g = new StateGraph();
     g.apply(ev("compute.util", "gpu-03", "90", 1), T0);
     g.apply(ev("compute.util", "gpu-03", "90", 2), T0);
     g.apply(ev("compute.util", "gpu-04", "90", 3), T0);
-    g.apply(ev("transport.drop", "gpu-03", "1", 4), T0); // waits on, does not consume
+    g.apply(ev("transport.drop", "gpu-03", "1", 4), T0); // waits on, does not consume: blocked too
     g.apply(ev("error.hw", "gpu-03", "XID_79"), T0);
-    assert.deepEqual(counts(g), { consumes: 3, waits_on: 1, blocked_by: 2, processes: 4, resources: 2, errors: 1 });
+    assert.deepEqual(counts(g), { consumes: 3, waits_on: 1, blocked_by: 3, processes: 4, resources: 2, errors: 1 });
     g.apply(ev("error.hw", "gpu-03", "XID_48"), T0); // refresh: same node, same edges
-    assert.equal(g.edges.blocked_by, 2);
+    assert.equal(g.edges.blocked_by, 3);
     assert.equal(g.errors.get("gpu-03")!.errorType, "XID_48");
     g.apply(ev("error.net", "mlx5_0", "PFC storm"), T0); // nobody consumes mlx5_0
     g.apply(ev("topo.link_down", "gpu-04", "NVLINK_DOWN"), T0);
-    assert.deepEqual(counts(g), { consumes: 3, waits_on: 1, blocked_by: 3, processes: 4, resources: 2, errors: 3 });
+    assert.deepEqual(counts(g), { consumes: 3, waits_on: 1, blocked_by: 4, processes: 4, resources: 2, errors: 3 });
   });
 });
 

@@ -422,7 +422,10 @@ describe("graph routes", () => {
     await ingestLine(exporter, line("process.state", "host", "start", 5, T0, "job-5"), "test");
     await ingestLine(exporter, line("compute.mem", "gpu-0", "98", 5, T0 + 1), "test");
     await ingestLine(exporter, line("error.hw", "gpu-0", "OOM", null, T0 + 2), "test");
+    // An on-demand run changes no scene state: the automatic run (event time, 1 s on) does.
     assert.equal((await call("/api/v1/diagnoses", { method: "POST" })).status, 200);
+    assert.deepEqual(((await (await call("/api/v1/processes")).json()) as Record<string, unknown>[])[0].scenes, []);
+    await ingestLine(exporter, line("compute.mem", "gpu-0", "98", 5, T0 + 2000), "test");
     const [row] = (await (await call("/api/v1/processes")).json()) as Record<string, unknown>[];
     assert.deepEqual(row.consumes, ["gpu-0"]);
     assert.deepEqual(row.blocked_by_errors, [{ error: "error-gpu-0", entity: "gpu-0", error_type: "OOM" }]);

@@ -26,7 +26,7 @@ describe("landing page", () => {
     await ingestLine(ex, line("process.state", "host", "start", 5, T0, job), "t");
     await ingestLine(ex, line("compute.mem", "gpu-0", "98", 5, T0 + 1), "t");
     await ingestLine(ex, line("error.hw", "gpu-0", "OOM", null, T0 + 2), "t");
-    ex.engine.runNow("api");
+    ex.engine.runNow("auto"); // an automatic run: on-demand runs move no scene
     const res = await createApp(ex, { metricsPath: "/m" }).fetch(new Request("http://x/"), LOCAL);
     assert.match(res.headers.get("content-type") ?? "", /^text\/html/);
     const html = await res.text();

@@ -1,0 +1,220 @@
+// `event` conditions (SPEC §4): hold while a matching event is inside the window. Each keeps its
+// newest matching event overall (host-wide truth), per entity (host evidence), per pid (the
+// events a process is charged with as its own) and per entity again for the events that concern
+// every user of the entity (device faults and readings: SPEC §3's fault scope), so one process
+// is charged only with events that concern it: its own, or a device fault on a resource it was
+// using at that moment (a `blocked_by` edge made at or before the fault's time).
+import type { XEvent } from "../../events/schema.ts";
+import type { ProcessNode } from "../../graph/nodes.ts";
+import { IdPattern, ValuePattern } from "../pattern.ts";
+import { parseNumber, type EventCondition } from "../rule.ts";
+import { CondNode, userCount, usersOf, type Candidates, type ProcessContext } from "./node.ts";
+
+/** An event with its receipt time: both clocks expire it. */
+export interface Seen {
+  ts: number;
+  wall: number;
+  ev: XEvent;
+}
+
+/** The event types that make error nodes: their reach follows the fault-scope table. */
+export function isErrorType(type: string): boolean {
+  return type === "error.hw" || type === "error.net" || type === "topo.link_down";
+}
+
+/**
+ * Readings (compute, transport, storage) describe their device: they concern every process
+ * using it. Process state, intent and action events are about their pid alone, whatever entity
+ * they name (a probe may put the GPU or the host there).
+ */
+export function isReadingType(type: string): boolean {
+  return type.startsWith("compute.") || type.startsWith("transport.") || type.startsWith("storage.");
+}
+
+/** Bounded map whose insertion order is recency: the oldest entry is first. */
+export class RecentMap<K> {
+  readonly map = new Map<K, Seen>();
+  constructor(private readonly _max: number) {}
+
+  /** Stores the newest event for `key`; true when the key was not there before. */
+  put(key: K, seen: Seen): boolean {
+    const old = this.map.get(key);
+    if (old !== undefined) {
+      if (old.ts > seen.ts) seen = { ...seen, ts: old.ts };
+      this.map.delete(key);
+    } else if (this.map.size >= this._max) {
+      this.map.delete(this.map.keys().next().value as K);
+    }
+    this.map.set(key, seen);
+    return old === undefined;
+  }
+
+  /** Drops stale entries from the old end; entries are mostly in time order. */
+  prune(fresh: (s: Seen) => boolean): void {
+    for (const [k, s] of this.map) {
+      if (fresh(s)) return;
+      this.map.delete(k);
+    }
+  }
+}
+
+export class EventCond extends CondNode {
+  readonly eventType: EventCondition["event_type"];
+  readonly isError: boolean;
+  /** Whether a matching event can concern processes other than its pid (a reading, or a device fault). */
+  readonly reachesDevice: boolean;
+  private readonly _entity: IdPattern | undefined;
+  private readonly _value: ValuePattern | undefined;
+  private readonly _threshold: number | undefined;
+  /** Newest matching event time and receipt time (max of each). */
+  lastTs = -Infinity;
+  lastWall = -Infinity;
+  readonly byEntity: RecentMap<string>;
+  readonly byPid: RecentMap<number>;
+  readonly byDevice: RecentMap<string>;
+
+  constructor(
+    readonly spec: EventCondition,
+    readonly windowMs: number,
+    maxTracked: number,
+  ) {
+    super();
+    const c = spec;
+    this.eventType = c.event_type;
+    this.isError = isErrorType(c.event_type);
+    this.reachesDevice = this.isError || isReadingType(c.event_type);
+    this._entity = c.entity_id_pattern === undefined ? undefined : new IdPattern(c.entity_id_pattern);
+    this._value = c.value_pattern === undefined ? undefined : new ValuePattern(c.value_pattern);
+    this._threshold = c.value_threshold;
+    this.byEntity = new RecentMap(maxTracked);
+    this.byPid = new RecentMap(maxTracked);
+    this.byDevice = new RecentMap(maxTracked);
+  }
+
+  matches(ev: XEvent): boolean {
+    // The threshold first: it turns away nearly every reading, for less than the id lookup.
+    if (this._threshold !== undefined) {
+      const n = parseNumber(ev.value);
+      if (n === undefined || n < this._threshold) return false;
+    }
+    if (this._entity !== undefined && !this._entity.test(ev.entity_id)) return false;
+    if (this._value !== undefined && !this._value.test(ev.value)) return false;
+    return true;
+  }
+
+  /**
+   * Records a matching event; `device` says whether it concerns every user of its entity (a
+   * device fault, or a reading) or only its pid. Its truth follows now if it is fresh.
+   */
+  record(ev: XEvent, wall: number, nowTs: number, device: boolean): void {
+    const seen: Seen = { ts: ev.ts, wall, ev };
+    if (ev.ts > this.lastTs) this.lastTs = ev.ts;
+    this.lastWall = wall;
+    this.byEntity.put(ev.entity_id, seen);
+    const newPid = ev.pid !== null && this.byPid.put(ev.pid, seen);
+    // A repeated device event reaches no one new: the processes it newly concerns are those
+    // its fault just linked, and their new blocked_by edges say so.
+    const newEntity = device && this.byDevice.put(ev.entity_id, seen);
+    const was = this.holds;
+    this._set(this.isFresh(this.lastTs, this.lastWall, nowTs, wall));
+    if (was === this.holds && (newPid || newEntity)) this._touch();
+  }
+
+  isFresh(ts: number, wall: number, nowTs: number, nowWall: number): boolean {
+    return nowTs - ts <= this.windowMs && nowWall - wall <= this.windowMs;
+  }
+
+  /** Expires what left the window, by both clocks. */
+  refresh(nowTs: number, nowWall: number): void {
+    const fresh = (s: Seen) => this.isFresh(s.ts, s.wall, nowTs, nowWall);
+    const before = this.byPid.map.size + this.byDevice.map.size;
+    this.byEntity.prune(fresh);
+    this.byPid.prune(fresh);
+    this.byDevice.prune(fresh);
+    const was = this.holds;
+    this._set(this.isFresh(this.lastTs, this.lastWall, nowTs, nowWall));
+    if (was === this.holds && this.holds && before !== this.byPid.map.size + this.byDevice.map.size) this._touch();
+  }
+
+  holdsFor(p: ProcessNode, ctx: ProcessContext): boolean {
+    if (!this.holds) return false;
+    const own = this.byPid.map.get(p.pid);
+    if (own !== undefined && this.isFresh(own.ts, own.wall, ctx.nowTs, ctx.nowWall)) return true;
+    const devices = this.byDevice.map;
+    if (devices.size === 0 || this.isError) return devices.size !== 0 && this.seenFor(p, ctx, 1).length > 0;
+    // A reading: whichever is smaller, the devices with fresh readings or the process's edges.
+    if (devices.size <= p.consumes.size + p.waitsOn.size) {
+      for (const [entity, s] of devices) {
+        if (!this.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall)) continue;
+        const r = ctx.graph.resources.get(entity);
+        if (r !== undefined && (r.consumers.has(p) || r.waiters.has(p))) return true;
+      }
+      return false;
+    }
+    return this.seenFor(p, ctx, 1).length > 0;
+  }
+
+  /** Up to `max` fresh events that concern `p`: its own first, then device events it was exposed to. */
+  seenFor(p: ProcessNode, ctx: ProcessContext, max: number): Seen[] {
+    const out: Seen[] = [];
+    const fresh = (s: Seen | undefined): s is Seen => s !== undefined && this.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall);
+    const own = this.byPid.map.get(p.pid);
+    if (fresh(own)) out.push(own);
+    if (this.byDevice.map.size === 0) return out;
+    if (this.isError) {
+      // A device fault concerns the process when it was using the entity then: the fault (or an
+      // earlier one there) linked it at or before the event's time.
+      const errors = p.blockedBy;
+      for (let i = 0; i < errors.length && out.length < max; i++) {
+        const s = this.byDevice.map.get(errors[i].entityId);
+        if (fresh(s) && s !== own && s.ts >= p.blockedAt[i]) out.push(s);
+      }
+      return out;
+    }
+    for (const set of [p.consumes, p.waitsOn]) {
+      for (const r of set) {
+        if (out.length >= max) return out;
+        const s = this.byDevice.map.get(r.id);
+        if (fresh(s) && s !== own && !out.includes(s)) out.push(s);
+      }
+    }
+    return out;
+  }
+
+  candidates(ctx: ProcessContext): Candidates {
+    if (!this.holds) return { size: 0, list: () => [] };
+    const g = ctx.graph;
+    const isError = this.isError;
+    const node = (entity: string) => (isError ? g.errors.get(entity) : g.resources.get(entity));
+    let size = this.byPid.map.size;
+    for (const entity of this.byDevice.map.keys()) {
+      const n = node(entity);
+      if (n !== undefined) size += userCount(n);
+    }
+    const pids = this.byPid.map;
+    const devices = this.byDevice.map;
+    return {
+      size,
+      *list() {
+        for (const pid of pids.keys()) {
+          const p = g.processes.get(pid);
+          if (p !== undefined) yield p;
+        }
+        for (const entity of devices.keys()) {
+          const n = node(entity);
+          if (n !== undefined) yield* usersOf(n).list();
+        }
+      },
+    };
+  }
+
+  /** `error.hw on gpu-* value OOM|out of memory`, for evidence. */
+  override toString(): string {
+    const c = this.spec;
+    let s = `event ${c.event_type}`;
+    if (c.entity_id_pattern !== undefined) s += ` on ${c.entity_id_pattern}`;
+    if (c.value_pattern !== undefined) s += ` value ${c.value_pattern}`;
+    if (c.value_threshold !== undefined) s += ` >= ${c.value_threshold}`;
+    return s;
+  }
+}

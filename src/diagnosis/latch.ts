@@ -1,0 +1,115 @@
+// Brief matches (SPEC §4): a rule that starts to match between two automatic runs and stops
+// before the next (a process that exits while blocked leaves the graph at the next cleanup) is
+// still reported by that run, from a snapshot taken when it started to match. A host-scoped
+// rule is snapshot when its conditions flip. A process-scoped rule is snapshot for a process
+// about to end (its exit event), the moment after which it may leave before the next run; every
+// other process stays in the graph until the run, which asks it then. So a busy host pays no
+// candidate search per event.
+//
+// The last processes found for each process-scoped rule are kept here too, until a flip or a
+// touch of that rule (or a process leaving) says whom it holds for may have changed.
+import type { ProcessNode } from "../graph/nodes.ts";
+import type { ProcessContext } from "./conditions/node.ts";
+import { describeProcesses, type SceneMatch } from "./evidence.ts";
+import type { RuleState } from "./matcher.ts";
+import { findProcesses, judgeProcess, type ProcessMatches } from "./process-scope.ts";
+
+/** A snapshot: the described match, or only its confidence when runs are not described. */
+export type Snapshot = SceneMatch | number;
+
+export class Latches {
+  private readonly _dirty = new Set<RuleState>();
+  private readonly _snaps = new Map<RuleState, Snapshot>();
+  /** When each snapshot was taken (the engine's clock): when the brief match last held. */
+  private readonly _snapAt = new Map<RuleState, number>();
+  private readonly _found = new Map<RuleState, { limit: number; found: ProcessMatches }>();
+  /** The last process each rule was found to match for: asked first when one match is enough. */
+  private readonly _hint = new Map<RuleState, ProcessNode>();
+
+  /** A rule's truth inputs changed since the last `take`. */
+  get flipped(): boolean {
+    return this._dirty.size !== 0;
+  }
+
+  /** A rule's truth inputs changed. */
+  flip(rs: RuleState): void {
+    this._found.delete(rs);
+    if (!rs.processScoped) this._dirty.add(rs);
+  }
+
+  /** Whom a process-scoped rule holds for may have changed. */
+  touch(rs: RuleState): void {
+    this._found.delete(rs);
+  }
+
+  /** A process left the graph: every kept search result may name it. */
+  processLeft(): void {
+    this._found.clear();
+  }
+
+  /** `findProcesses`, or its kept result while nothing the rule reads changed; `asked` counts the processes asked. */
+  find(rs: RuleState, ctx: ProcessContext, limit: number, asked: (n: number) => void): ProcessMatches {
+    const kept = this._found.get(rs);
+    if (kept !== undefined && (kept.limit >= limit || kept.found.processes.length < kept.limit)) return kept.found;
+    let found: ProcessMatches | undefined;
+    const hint = this._hint.get(rs);
+    if (limit === 1 && hint !== undefined && ctx.graph.processes.get(hint.pid) === hint) {
+      const v = judgeProcess(rs, hint, ctx);
+      if (v.matched) found = { processes: [hint], confidence: v.confidence, asked: 1 };
+    }
+    found ??= findProcesses(rs, ctx, limit);
+    asked(found.asked);
+    this._found.set(rs, { limit, found });
+    if (found.processes.length > 0) this._hint.set(rs, found.processes[0]);
+    else this._hint.delete(rs);
+    return found;
+  }
+
+  /** Snapshots the host-scoped rules that flipped into matching and have none yet; `matchNow` is the engine's answer. */
+  take(at: number, matchNow: (rs: RuleState) => Snapshot | undefined): void {
+    for (const rs of this._dirty) {
+      if (!rs.matched || this._snaps.has(rs)) continue;
+      const m = matchNow(rs);
+      if (m !== undefined) this._keep(rs, m, at);
+    }
+    this._dirty.clear();
+  }
+
+  /** Process `p` is ending: snapshots each process-scoped rule of `rules` that matches for it and has none yet. */
+  ending(p: ProcessNode, rules: readonly RuleState[], ctx: ProcessContext, describe: boolean, at: number): void {
+    for (const rs of rules) {
+      if (!rs.processScoped || !rs.matched || this._snaps.has(rs)) continue;
+      const v = judgeProcess(rs, p, ctx);
+      if (!v.matched) continue;
+      this._keep(rs, describe ? describeProcesses(rs, [p], v.confidence, ctx, (_p, c) => v.holds(c)) : v.confidence, at);
+    }
+  }
+
+  private _keep(rs: RuleState, snap: Snapshot, at: number): void {
+    this._snaps.set(rs, snap);
+    this._snapAt.set(rs, at);
+  }
+
+  /** When the snapshot of `rs` was taken. */
+  snapshotAt(rs: RuleState): number | undefined {
+    return this._snapAt.get(rs);
+  }
+
+  snapshot(rs: RuleState): Snapshot | undefined {
+    return this._snaps.get(rs);
+  }
+
+  /** An automatic run reported them: the next one starts afresh. */
+  clearSnapshots(): void {
+    this._snaps.clear();
+    this._snapAt.clear();
+  }
+
+  reset(): void {
+    this._found.clear();
+    this._hint.clear();
+    this._dirty.clear();
+    this._snaps.clear();
+    this._snapAt.clear();
+  }
+}

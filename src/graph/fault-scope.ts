@@ -1,0 +1,92 @@
+// Who an error concerns (SPEC §3). A *device* fault hits every process using the device at
+// that moment (it consumes or waits on it): a GPU fallen off the bus, an uncorrectable ECC
+// error, a link down, a disk's I/O error. A *process* fault concerns only the pid its event
+// names: a CUDA out-of-memory, the application Xids. An error event without a pid is always a
+// device fault; a kind the table does not know is a device fault too (the safe side: a fault
+// of unknown reach is shown to everyone on the device rather than hidden).
+//
+// The table is a list of patterns over the error's value (`error_type`), first match wins:
+// globs where `*` matches any run of characters and `|` separates alternatives, matched against
+// the whole value, ignoring case. Rule files may put entries in front (`fault_scope:` in a rule,
+// see src/diagnosis/rules-check.ts); the graph uses the merged table for `blocked_by`, and the
+// diagnosis the same table for which events concern a process.
+
+export type FaultScope = "device" | "process";
+export const FAULT_SCOPES: readonly FaultScope[] = ["device", "process"];
+
+export interface FaultScopeEntry {
+  /** Glob over the whole value, case-insensitive, `|` between alternatives. */
+  pattern: string;
+  scope: FaultScope;
+  /** Where the entry comes from: "default" or a rule file. */
+  source?: string;
+}
+
+/**
+ * The built-in table. Xid meanings from NVIDIA's Xid catalogue: 13, 31, 43 and 45 are faults of
+ * the application that caused them (graphics exception, memory page fault, channel stopped,
+ * preemptive cleanup); every other Xid (48 DBE, 63/64 row remapping, 74 NVLink, 79 fallen off
+ * the bus, 92 SBE rate, 94/95 contained/uncontained ECC, ...) is the GPU's.
+ */
+export const DEFAULT_FAULT_SCOPE: readonly FaultScopeEntry[] = [
+  { pattern: "XID_13|XID_31|XID_43|XID_45", scope: "process" },
+  { pattern: "*OOM*|*out of memory*|*CUDA_ERROR_OUT_OF_MEMORY*", scope: "process" },
+  { pattern: "XID_*|SXID_*", scope: "device" },
+  { pattern: "*ECC*|*uncorrectable*|*memory error*", scope: "device" },
+  { pattern: "*link down*|*LINK_DOWN*|down|*link_flap*", scope: "device" },
+  { pattern: "IO_ERROR|*I/O error*|*IO error*|*io_error*|*EIO*|*read error*|*write error*", scope: "device" },
+  { pattern: "NFS_NOT_RESPONDING|*not responding*", scope: "device" },
+  { pattern: "*ECN*|*CNP*|*PFC*|*congestion*", scope: "device" },
+].map((e) => ({ ...e, scope: e.scope as FaultScope, source: "default" }));
+
+/** Why a fault-scope pattern is unusable, or undefined. */
+export function faultPatternProblem(text: string): string | undefined {
+  if (text.length === 0) return "empty pattern";
+  if (text.length > 256) return "pattern longer than 256 characters";
+  if (text.split("|").some((alt) => alt.length === 0)) return `empty alternative in "${text}"`;
+  return undefined;
+}
+
+export class FaultScopeTable {
+  readonly entries: readonly FaultScopeEntry[];
+  private readonly _res: RegExp[];
+  /** Error values repeat (a flapping Xid): answers are kept, bounded, starting over when full. */
+  private readonly _cache = new Map<string, FaultScope>();
+
+  /** `overrides` come before the built-in table, so they win. */
+  constructor(overrides: readonly FaultScopeEntry[] = []) {
+    this.entries = [...overrides, ...DEFAULT_FAULT_SCOPE];
+    this._res = this.entries.map((e) => _glob(e.pattern));
+  }
+
+  /** The scope of an error value, as SPEC §3 reads it for an event with a pid. */
+  of(value: string): FaultScope {
+    let s = this._cache.get(value);
+    if (s !== undefined) return s;
+    s = "device";
+    for (let i = 0; i < this._res.length; i++) {
+      if (this._res[i].test(value)) {
+        s = this.entries[i].scope;
+        break;
+      }
+    }
+    if (this._cache.size >= 4096) this._cache.clear();
+    this._cache.set(value, s);
+    return s;
+  }
+
+  /** The scope of one error event: without a pid it is a device fault whatever its kind. */
+  ofEvent(value: string, pid: number | null): FaultScope {
+    return pid === null ? "device" : this.of(value);
+  }
+}
+
+function _glob(text: string): RegExp {
+  const alts = text.split("|").map((alt) =>
+    alt
+      .split("*")
+      .map((s) => s.replace(/[.+?^${}()[\]\\/-]/g, "\\$&"))
+      .join(".*"),
+  );
+  return new RegExp(`^(?:${alts.join("|")})$`, "is");
+}
