@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Release artefacts: one binary per target, a tarball per target with the binary, README,
-# LICENSE and deploy/, and SHA256SUMS over all of them. Writes to dist/.
+# LICENSE, docs/ and deploy/ (runbooks included), and SHA256SUMS over all of them. Writes to dist/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +17,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$stage/$name"
   cp "dist/xctl-exporter-$t" "$stage/$name/xctl-exporter"
   cp README.md LICENSE "$stage/$name/"
-  cp -r deploy "$stage/$name/"
+  cp -r deploy docs "$stage/$name/"
   # Reproducible archives: fixed owner, order and times.
   tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@${SOURCE_DATE_EPOCH:-0}" \
     -C "$stage" -czf "dist/$name.tar.gz" "$name"

@@ -3,18 +3,27 @@
 // event in a thousand an error. The same (seed, events, processes) always gives the same bytes,
 // so files are cached under .bench/ by that key.
 //
-//   node --import tsx scripts/bench/gen.ts [--seed 42] [--events 1000000] [--processes 1000] [--random] [--out FILE]
+//   node --import tsx scripts/bench/gen.ts [--seed 42] [--events 1000000] [--processes 1000] [--shape structured|random | --random] [--out FILE]
 //
 // Shape: each process starts with a placement burst (process.state start, intent.run, one
 // compute.util per GPU of its job: the `consumes` edges), then the steady stream samples
 // readings. Jobs span 32 or 64 GPUs, so ~1000 processes make a graph of about 100k edges, the
 // size the targets are written against.
+//
+// `--shape random` gives the same event-type mix and value distributions with no structure:
+// every reading names a uniformly random pid of the P live ones and, for a GPU, a uniformly
+// random GPU of 64 (so every process ends up on every GPU, and the edges, error fan-out and
+// matcher state are spread over the whole graph rather than kept within jobs). A process
+// starts with `process.state start` and `intent.run` only (no placement burst), keeps its job
+// id for life, and a churned pid is replaced by a new one, so P stay live.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { seededRandom } from "../../src/sources/demo-host.ts";
 
-export const GEN_VERSION = 2;
+// 3: the random-placement shape as described above (an earlier one, with a placement burst and
+// churned processes back on their job's GPUs, was cached under the same name).
+export const GEN_VERSION = 3;
 export const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), "../../.bench");
 
 const GPUS = Array.from({ length: 64 }, (_, i) => `gpu-${String(i).padStart(2, "0")}`);
@@ -25,17 +34,14 @@ const NET_ERRORS = ["CQE_ERROR", "PORT_ERR", "RETRY_EXCEEDED", "PFC_STORM"];
 const IO_ERRORS = ["io_error", "timeout", "media_error"];
 const JOB_SPANS = [32, 64, 64, 64];
 
+/** `structured`: processes placed on their job's GPUs (the default); `random`: uniformly random placement. */
+export type Shape = "structured" | "random";
+
 export interface GenOptions {
   seed: number;
   events: number;
   processes: number;
-  /**
-   * "structured" (default): jobs placed on their GPUs, each process driving its own GPUs.
-   * "random": the same mix of event types, but every pid-carrying event picks a uniformly
-   * random process and (for a GPU) a uniformly random GPU of the 64: no locality at all, so
-   * the consumes edges fill the whole processes x GPUs grid (issue 13's second stream).
-   */
-  shape?: "structured" | "random";
+  shape?: Shape;
 }
 
 export interface GenResult {
@@ -96,17 +102,16 @@ export function generate(o: GenOptions, out = benchFile(o)): GenResult {
   };
   for (let i = 0; i < Math.max(1, Math.round(o.processes / 60)); i++) newJob();
   const procs: Proc[] = [];
+  const random = o.shape === "random";
+  const ALL_GPUS = GPUS.map((_, i) => i);
   const start = (job: { id: string; gpus: number[] }) => {
-    const p: Proc = { pid: nextPid++, job: job.id, gpus: job.gpus };
+    const p: Proc = { pid: nextPid++, job: job.id, gpus: random ? ALL_GPUS : job.gpus };
     procs.push(p);
     emit("process.state", `pid-${p.pid}`, p.job, p.pid, "start");
     emit("intent.run", `pid-${p.pid}`, p.job, p.pid, "train");
-    for (const g of p.gpus) emit("compute.util", GPUS[g], p.job, p.pid, String(50 + Math.floor(rand() * 50)));
+    if (!random) for (const g of p.gpus) emit("compute.util", GPUS[g], p.job, p.pid, String(50 + Math.floor(rand() * 50)));
   };
   for (let i = 0; i < o.processes && written < o.events; i++) start(pick(jobs));
-  // Random placement: every GPU of the host is any process's GPU.
-  const ALL_GPUS = Array.from({ length: GPUS.length }, (_, i) => i);
-  if (o.shape === "random") for (const p of procs) p.gpus = ALL_GPUS;
 
   while (written < o.events) {
     const r = rand();
@@ -127,7 +132,6 @@ export function generate(o: GenOptions, out = benchFile(o)): GenResult {
       procs.splice(i, 1);
       emit("process.state", `pid-${p.pid}`, p.job, p.pid, rand() < 0.9 ? "exit" : "zombie");
       start(jobs.find((j) => j.id === p.job)!);
-      if (o.shape === "random") procs[procs.length - 1].gpus = ALL_GPUS;
     } else if (r < 0.0013) {
       emit("action.exec", `pid-${p.pid}`, p.job, p.pid, "kill");
     } else if (r < 0.002) {
@@ -167,12 +171,10 @@ function _flag(argv: string[], name: string, dflt: number): number {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const argv = process.argv.slice(2);
-  const o: GenOptions = {
-    seed: _flag(argv, "seed", 42),
-    events: _flag(argv, "events", 1_000_000),
-    processes: _flag(argv, "processes", 1000),
-    shape: argv.includes("--random") ? "random" : "structured",
-  };
+  const s = argv.indexOf("--shape");
+  const shape = (argv.includes("--random") ? "random" : s === -1 ? "structured" : argv[s + 1]) as Shape;
+  if (shape !== "structured" && shape !== "random") throw new Error(`--shape: structured or random, not ${shape}`);
+  const o = { seed: _flag(argv, "seed", 42), events: _flag(argv, "events", 1_000_000), processes: _flag(argv, "processes", 1000), shape };
   const i = argv.indexOf("--out");
   const r = generate(o, i === -1 ? undefined : argv[i + 1]);
   console.log(`${r.cached ? "cached" : "wrote"} ${r.path} (${r.events} events)`);

@@ -1,6 +1,7 @@
 // Ingest: `replay FILE` against the parse floor on the same runtime, run alternately so both
 // see the same machine. Times are of the whole process (start to exit, GNU time), so the
 // exporter's start-up counts against it; peak memory is GNU time's maximum resident size.
+import type { Shape } from "./gen.ts";
 import { exporterArgv, median, sample, scriptArgv, timed, type Target, type Timed } from "./util.ts";
 
 export interface IngestRun {
@@ -12,6 +13,8 @@ export interface IngestRun {
 
 export interface IngestResult {
   target: Target;
+  /** The event file's placement (gen.ts); absent: jobs. */
+  shape?: Shape;
   events: number;
   runs: IngestRun[];
   /** Medians over runs. */

@@ -2,20 +2,21 @@
 // a summary. Knobs (environment): BENCH_RUNS (3), BENCH_INGEST_RUNS (7: a replay is short and
 // this machine's noise is not), BENCH_EVENTS (1000000), BENCH_SEED (42),
 // BENCH_WRK_SECONDS (4), BENCH_WRK_CONNECTIONS (4), BENCH_STARTS (7), BENCH_ENGINE_RUNS (1000),
-// BENCH_TARGETS (binary,bun,deno,node), BENCH_OUT (BENCHMARKS.md). `--report-only` re-renders
-// BENCHMARKS.md from .bench/results.json without measuring.
+// BENCH_TARGETS (binary,bun,deno,node), BENCH_OUT (BENCHMARKS.md), BENCH_PACED_RATE (10000),
+// BENCH_PACED_SECONDS (20), BENCH_FLOOD_REQUESTS (500), BENCH_BINARY (another build to measure
+// as the binary). `--report-only` re-renders BENCHMARKS.md from .bench/results.json without
+// measuring.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { benchDiagnosis } from "./diag.ts";
 import { generate } from "./gen.ts";
-import { benchHardening } from "./hardening.ts";
 import { benchIngest, graphFigures } from "./ingest.ts";
-import { startExporter } from "./live.ts";
+import { floodRun, pacedRun, startExporter } from "./live.ts";
 import { renderReport, summaryLines, type EngineFigures, type Results, type RuntimeScrape } from "./report.ts";
 import { wrk, type ScrapeResult } from "./scrape.ts";
-import { BIN, freePort, getText, median, procMemory, ROOT, say, startChild, waitReady, type Target } from "./util.ts";
+import { BIN, freePort, getText, median, percentile, procMemory, ROOT, say, startChild, waitReady, type Target } from "./util.ts";
 
 const env = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) : d);
 const RUNS = env("BENCH_RUNS", 3);
@@ -26,8 +27,10 @@ const PROCESSES = 1000;
 const WRK = { seconds: env("BENCH_WRK_SECONDS", 4), connections: env("BENCH_WRK_CONNECTIONS", 4), runs: RUNS };
 const STARTS = env("BENCH_STARTS", 7);
 const ENGINE_RUNS = env("BENCH_ENGINE_RUNS", 1000);
+const PACED = { rate: env("BENCH_PACED_RATE", 10_000), seconds: env("BENCH_PACED_SECONDS", 20) };
+const FLOOD_REQUESTS = env("BENCH_FLOOD_REQUESTS", 500);
 const TARGETS = (process.env.BENCH_TARGETS ?? "binary,bun,deno,node").split(",") as Target[];
-const OUT = join(ROOT, process.env.BENCH_OUT ?? "BENCHMARKS.md");
+const OUT = resolve(ROOT, process.env.BENCH_OUT ?? "BENCHMARKS.md");
 const BINARY = join(ROOT, "dist/xctl-exporter-linux-x64");
 
 async function main(): Promise<void> {
@@ -35,7 +38,7 @@ async function main(): Promise<void> {
   const results: Results = {
     date: new Date().toISOString(),
     command: "npm run bench",
-    config: { runs: RUNS, ingestRuns: INGEST_RUNS, events: EVENTS, seed: SEED, processes: PROCESSES, wrk: WRK, starts: STARTS },
+    config: { runs: RUNS, ingestRuns: INGEST_RUNS, events: EVENTS, seed: SEED, processes: PROCESSES, wrk: WRK, starts: STARTS, paced: PACED, floodRequests: FLOOD_REQUESTS },
     machine: _machine(),
     versions: _versions(),
     loadBefore: loadavg(),
@@ -47,7 +50,12 @@ async function main(): Promise<void> {
   say(`generating event files (seed ${SEED})`);
   const base = generate({ seed: SEED, events: EVENTS, processes: PROCESSES });
   const big = generate({ seed: SEED, events: EVENTS * 2, processes: PROCESSES * 10 });
-  results.files = { base: { ...base, bytes: statSync(base.path).size }, big: { ...big, bytes: statSync(big.path).size } };
+  const random = generate({ seed: SEED, events: EVENTS, processes: PROCESSES, shape: "random" });
+  results.files = {
+    base: { ...base, bytes: statSync(base.path).size },
+    big: { ...big, bytes: statSync(big.path).size },
+    random: { ...random, bytes: statSync(random.path).size },
+  };
 
   // --- ingest -----------------------------------------------------------------------------
   for (const t of TARGETS) {
@@ -56,15 +64,19 @@ async function main(): Promise<void> {
     say(`  replay ${r.replayWallS.toFixed(2)} s, floor ${r.floorWallS.toFixed(2)} s: ${r.ratioWall.toFixed(2)}x; peak ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MB`);
     results.ingest.push(r);
   }
-
-  // --- issue 13: the random-placement stream, CPU share at a realistic rate, a garbage flood --
+  // The same through the binary on the stream without structure (issue 13: cost must not depend on the data's shape).
   if (TARGETS.includes("binary")) {
-    results.hardening = await benchHardening({ seed: SEED, events: EVENTS, processes: PROCESSES, runs: INGEST_RUNS });
+    say(`ingest: binary replay vs bun floor, random placement, ${INGEST_RUNS} runs`);
+    const r = await benchIngest("binary", random.path, random.events, INGEST_RUNS);
+    say(`  replay ${r.replayWallS.toFixed(2)} s, floor ${r.floorWallS.toFixed(2)} s: ${r.ratioWall.toFixed(2)}x; peak ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MB`);
+    results.ingest.push({ ...r, shape: "random" });
   }
 
   // --- where ingest time goes, and the diagnosis engine on its own (both on Bun) ----------
   say("ingest stages on Bun (scripts/bench/stages.ts)");
   results.stages = _stages(base.path);
+  say("ingest stages on Bun, random placement");
+  results.stagesRandom = _stages(random.path);
   if (existsSync(join(ROOT, "scripts/bench/diagnosis.ts"))) {
     say("diagnosis engine on Bun (scripts/bench/diagnosis.ts)");
     results.engine = _engineBench();
@@ -97,6 +109,18 @@ async function main(): Promise<void> {
     const loaded10Mem = procMemory(loaded10.proc.pid!);
     await loaded10.stop();
 
+    say(`realistic rate: binary fed ${PACED.rate} events/s with a scrape a second, ${RUNS} x ${PACED.seconds} s`);
+    const paced = [];
+    for (let i = 0; i < RUNS; i++) paced.push(await pacedRun("binary", base.path, PACED.rate, PACED.seconds));
+    say(`  CPU share of one core: ${paced.map((p) => (100 * p.share).toFixed(1) + "%").join(", ")}`);
+    // The same without events: what the scrapes, the host collectors and the timers cost alone.
+    const pacedIdle = await pacedRun("binary", base.path, 0, PACED.seconds);
+    say(`  without events: ${(100 * pacedIdle.share).toFixed(1)}%`);
+
+    say(`flood: /healthz while a probe writes garbage, up to ${FLOOD_REQUESTS} requests`);
+    const flood = await floodRun("binary", FLOOD_REQUESTS);
+    say(`  ${flood.latenciesMs.length} requests, p99 ${percentile(flood.latenciesMs, 99).toFixed(1)} ms, ${flood.timeouts} timed out; SIGTERM to exit ${flood.termMs.toFixed(0)} ms`);
+
     say("scrape: prometheus-node-exporter, default collectors");
     const nodeExporter = await _nodeExporter();
 
@@ -128,6 +152,9 @@ async function main(): Promise<void> {
       idleRss: median(starts.map((s) => s.idleRss)),
       sizeBytes: statSync(BINARY).size,
       nodeExporter,
+      paced,
+      pacedIdle,
+      flood,
     };
   }
 

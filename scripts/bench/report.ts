@@ -1,10 +1,10 @@
 // BENCHMARKS.md and the printed summary, from the results of one `npm run bench`.
-import { renderHardening, type HardeningResults } from "./hardening.ts";
 import type { DiagResult } from "./diag.ts";
 import type { GenResult } from "./gen.ts";
+import type { FloodRun, PacedRun } from "./live.ts";
 import type { GraphFigures, IngestResult } from "./ingest.ts";
 import type { ScrapeResult } from "./scrape.ts";
-import { fmt, type Target } from "./util.ts";
+import { fmt, median, percentile, type Target } from "./util.ts";
 
 export interface RuntimeScrape {
   target: Target;
@@ -37,6 +37,12 @@ export interface BinaryResults {
   idleRss: number;
   sizeBytes: number;
   nodeExporter: ScrapeResult & { bytes: number; version: string };
+  /** The binary at a realistic rate (live.ts pacedRun), one entry per run. */
+  paced?: PacedRun[];
+  /** The same with no events written (scrapes, collectors and timers alone), one run. */
+  pacedIdle?: PacedRun;
+  /** /healthz under a garbage flood (live.ts floodRun). */
+  flood?: FloodRun;
 }
 
 /** One graph size of scripts/bench/diagnosis.ts. */
@@ -56,21 +62,31 @@ export interface Results {
   date: string;
   command: string;
   elapsedS: number;
-  config: { runs: number; ingestRuns?: number; events: number; seed: number; processes: number; wrk: { seconds: number; connections: number; runs: number }; starts: number };
+  config: {
+    runs: number;
+    ingestRuns?: number;
+    events: number;
+    seed: number;
+    processes: number;
+    wrk: { seconds: number; connections: number; runs: number };
+    starts: number;
+    paced?: { rate: number; seconds: number };
+    floodRequests?: number;
+  };
   machine: { nproc: number; cpu: string; ramBytes: number; kernel: string };
   versions: { bun: string; deno: string; node: string; wrk: string; exporter: string };
   loadBefore: number[];
   loadAfter: number[];
-  files: { base: GenResult; big: GenResult };
+  files: { base: GenResult; big: GenResult; random?: GenResult };
   ingest: IngestResult[];
   /** CPU seconds of cumulative pipeline stages (scripts/bench/stages.ts, Bun). */
   stages?: Record<string, number>;
+  /** The same on the random-placement file. */
+  stagesRandom?: Record<string, number>;
   /** scripts/bench/diagnosis.ts, when present. */
   engine?: EngineFigures[];
   binary?: BinaryResults;
   scrape: RuntimeScrape[];
-  /** scripts/bench/hardening.ts: the random-placement stream, CPU share at 10k events/s, /healthz under a flood. */
-  hardening?: HardeningResults;
 }
 
 interface Check {
@@ -82,15 +98,14 @@ interface Check {
 
 export function checks(r: Results): Check[] {
   const out: Check[] = [];
-  const bin = r.ingest.find((i) => i.target === "binary");
+  const bin = r.ingest.find((i) => i.target === "binary" && (i.shape ?? "structured") === "structured");
   if (bin) {
     out.push({ what: "ingest through the binary vs the Bun parse floor (wall)", target: "≤ 2.0x", measured: `${fmt.f(bin.ratioWall)}x`, ok: bin.ratioWall <= 2 });
     out.push({ what: "peak memory of that replay", target: "< 200 MB", measured: `${fmt.mb(bin.peakRssBytes)} MB`, ok: bin.peakRssBytes < 200 * 2 ** 20 });
   }
-  const h = r.hardening;
-  if (h) {
-    out.push({ what: "ingest of the random-placement stream through the binary vs the floor (wall)", target: "≤ 2.0x", measured: `${fmt.f(h.random.ratioWall)}x`, ok: h.random.ratioWall <= 2 });
-    out.push({ what: "/healthz p99 while a probe floods garbage", target: "< 50 ms", measured: `${fmt.f(h.flood.p99Ms)} ms`, ok: h.flood.p99Ms < 50 });
+  const rnd = r.ingest.find((i) => i.target === "binary" && i.shape === "random");
+  if (rnd) {
+    out.push({ what: "the same on the random-placement stream (wall)", target: "≤ 2.0x", measured: `${fmt.f(rnd.ratioWall)}x`, ok: rnd.ratioWall <= 2 });
   }
   const b = r.binary;
   if (b) {
@@ -116,6 +131,10 @@ export function checks(r: Results): Check[] {
       measured: `${fmt.f(b.diag10.engineMedianMs, 3)} ms (${fmt.f(d10)}x)`,
       ok: d10 <= 2,
     });
+    if (b.flood) {
+      const p99 = percentile(b.flood.latenciesMs, 99);
+      out.push({ what: "/healthz p99 while a probe floods garbage (binary)", target: "< 50 ms", measured: `${fmt.f(p99, 1)} ms`, ok: p99 < 50 });
+    }
     out.push({ what: "idle resident memory (binary)", target: "< 80 MB", measured: `${fmt.mb(b.idleRss)} MB`, ok: b.idleRss < 80 * 2 ** 20 });
     out.push({ what: "start to first 200 on /healthz (binary, median)", target: "< 200 ms", measured: `${fmt.int(b.readyMs)} ms`, ok: b.readyMs < 200 });
   }
@@ -176,6 +195,13 @@ export function renderReport(r: Results): string {
     `restarting; readings in the units the project's probes use (GPU utilisation and memory in percent, bandwidth in GB/s), ` +
     `with the occasional low reading, memory spike or drop storm. The ten-times file has ${fmt.int(r.config.processes * 10)} processes and ${fmt.int(r.files.big.events)} events.`);
   p();
+  const fr = r.files.random;
+  if (fr) {
+    p(`The random-placement file (\`gen.ts --shape random\`, same seed): ${fmt.int(fr.events)} events (${fmt.mb(fr.bytes)} MB), the same event-type mix and ` +
+      `value distributions with no structure: each reading names a uniformly random process of the ${fmt.int(r.config.processes)} and, for a GPU, a uniformly ` +
+      "random GPU of the 64, so every process ends up on every GPU and each GPU fault blocks every process.");
+    p();
+  }
   const g = r.binary?.graph ?? r.ingest[0]?.graph;
   const g10 = r.binary?.graph10;
   if (g) {
@@ -199,7 +225,7 @@ export function renderReport(r: Results): string {
     // The spread says how far one run's ratio can be trusted on this machine.
     const each = i.runs.map((x) => x.replay.wallS / x.floor.wallS).sort((a, b) => a - b);
     row([
-      i.target === "binary" ? "binary (Bun)" : `${i.target} (source)`,
+      (i.target === "binary" ? "binary (Bun)" : `${i.target} (source)`) + (i.shape === "random" ? ", random placement" : ""),
       fmt.int(i.events / i.replayWallS),
       fmt.int(i.events / i.floorWallS),
       `${fmt.f(i.ratioWall)}x`,
@@ -218,11 +244,17 @@ export function renderReport(r: Results): string {
       "each stage builds on the one it names; framer+parse+validate is the full path a line takes when the scanner declines it, " +
       "framer+scan the path the exporter takes; the exporter stages add counters, the event stream and the diagnosis engine):");
     p();
-    head(["stage", "CPU s", "on top of", "added by the stage", "vs floor"]);
-    for (const [name, sec] of Object.entries(st)) {
+    const sr = r.stagesRandom;
+    const cols = ["stage", "on top of", "CPU s", "added by the stage", "vs floor"];
+    head(sr ? [...cols, "random: CPU s", "added", "vs floor"] : cols);
+    const added = (x: Record<string, number>, name: string) => {
       const base = _STAGE_BASE[name];
-      const under = base === undefined ? undefined : st[base];
-      row([name, fmt.f(sec, 3), base ?? "", under === undefined ? "" : `${fmt.f(sec - under, 3)} s`, `${fmt.f(sec / st.floor)}x`]);
+      return base === undefined || x[base] === undefined ? "" : `${fmt.f(x[name] - x[base], 3)} s`;
+    };
+    for (const [name, sec] of Object.entries(st)) {
+      const cells = [name, _STAGE_BASE[name] ?? "", fmt.f(sec, 3), added(st, name), `${fmt.f(sec / st.floor)}x`];
+      if (sr) cells.push(fmt.f(sr[name], 3), added(sr, name), `${fmt.f(sr[name] / sr.floor)}x`);
+      row(cells);
     }
     p();
   }
@@ -266,6 +298,8 @@ export function renderReport(r: Results): string {
     dr(`10x processes, ${fmt.int(b.graph10.edges)} edges`, b.diag10);
     p();
 
+    _live(r, p, head, row);
+
     p("## Footprint (binary)");
     p();
     head(["measure", "value"]);
@@ -300,10 +334,6 @@ export function renderReport(r: Results): string {
     p();
   }
 
-  if (r.hardening) {
-    p(renderHardening(r.hardening, r.ingest.find((i) => i.target === "binary")));
-  }
-
   p("## Reproduce");
   p();
   p("```sh");
@@ -312,8 +342,61 @@ export function renderReport(r: Results): string {
   p("BENCH_RUNS=5 BENCH_TARGETS=binary npm run bench   # more runs, the binary only");
   p("```");
   p();
-  p("Event files are cached under `.bench/` by seed and size. `scripts/bench/stages.ts FILE` splits ingest time by pipeline stage " +
-    "and `scripts/bench/profile-top.ts` summarises a `--cpu-prof` profile, for finding what to fix.");
+  p("Event files are cached under `.bench/` by seed, size and shape (`scripts/bench/gen.ts --shape random` writes the random-placement one). " +
+    "`scripts/bench/stages.ts FILE` splits ingest time by pipeline stage, `scripts/bench/profile-top.ts` summarises a `--cpu-prof` profile, " +
+    "and `scripts/bench/ab.sh REV N FILE` compares the replay CPU of another revision's source with the working tree's, for finding what to fix; " +
+    "`BENCH_BINARY=PATH npm run bench` measures another build as the binary.");
   p();
   return L.join("\n");
+}
+
+/** The binary at a realistic rate, and under a garbage flood (live.ts). */
+function _live(r: Results, p: (s?: string) => void, head: (cells: string[]) => void, row: (cells: (string | number)[]) => void): void {
+  const b = r.binary!;
+  if (!b.paced && !b.flood) return;
+  p("## Live");
+  p();
+  if (b.paced && b.paced.length > 0) {
+    const x = b.paced[0];
+    const shares = b.paced.map((q) => q.share);
+    p(`The binary at a realistic rate: ${fmt.int(x.rate)} events/s of the busy-host file (time stamps set to now) written to \`--stdin\` every 10 ms as due, ` +
+      `\`GET /metrics\` once a second, ${fmt.int(x.seconds)} s measured after 2 s of warm-up; CPU share of one core = the process's CPU time ` +
+      "(`/proc/PID/stat` utime + stime) over that span. The exporter runs as installed (`--collectors auto`: the host collectors whose " +
+      "sources this machine has run too, and their events count among those accepted). Median of the runs, each run listed; " +
+      "the row with 0 events/s is one run of the same without events (scrapes, collectors and timers alone).");
+    p();
+    head(["events/s", "scrapes/s", "CPU share of one core (median)", "each run", "CPU µs per event (scrapes and idle work included)", "events written, accepted (all sources)"]);
+    const med = median(shares);
+    row([
+      fmt.int(x.rate),
+      "1",
+      `${fmt.f(100 * med, 1)}%`,
+      shares.map((v) => `${fmt.f(100 * v, 1)}%`).join(", "),
+      fmt.f((med * 1e6) / x.rate, 1),
+      b.paced.map((q) => `${fmt.int(q.written)}, ${fmt.int(q.accepted)}`).join("; "),
+    ]);
+    const idle = b.pacedIdle;
+    if (idle) row(["0", "1", `${fmt.f(100 * idle.share, 1)}%`, "one run", "", `0, ${fmt.int(idle.accepted)}`]);
+    p();
+  }
+  const f = b.flood;
+  if (f) {
+    const l = f.latenciesMs;
+    p("`GET /healthz` while a probe floods the exporter with garbage (scripts/bench/garbage-probe.sh: lines of invalid UTF-8 and of broken JSON, " +
+      `as fast as \`yes\` writes them; the probe runs from start-up): up to ${fmt.int(r.config.floodRequests ?? l.length)} requests one after another, 10 ms apart, ` +
+      "each given up after 5 s (and counted at 5 s), all within 30 s; then SIGTERM (SIGKILL after 5 s).");
+    p();
+    head(["start to first 200", "requests", "timed out", "p50", "p99", "max", "lines rejected meanwhile", "SIGTERM to exit"]);
+    row([
+      Number.isFinite(f.readyMs) ? `${fmt.int(f.readyMs)} ms` : "none within 15 s",
+      fmt.int(l.length),
+      fmt.int(f.timeouts),
+      `${fmt.f(median(l), 1)} ms`,
+      `${fmt.f(percentile(l, 99), 1)} ms`,
+      `${fmt.f(Math.max(...l), 1)} ms`,
+      fmt.int(f.rejected),
+      `${fmt.int(f.termMs)} ms${f.termMs >= 5000 ? " (SIGKILL)" : ""}`,
+    ]);
+    p();
+  }
 }

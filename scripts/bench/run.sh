@@ -27,3 +27,6 @@ mkdir -p .bench
 node --import tsx scripts/bench/main.ts "$@"
 # The host collectors' CPU share, on the binary's runtime, into its own BENCHMARKS.md section.
 node_modules/.bin/bun scripts/bench/collectors.ts $([[ " $* " == *" --report-only "* ]] && echo --report-only)
+# Diagnosis accuracy on the labelled incident corpus: its own section of BENCHMARKS.md.
+node --import tsx scripts/bench/accuracy.ts --markdown "${BENCH_OUT:-BENCHMARKS.md}" ||
+  [ $? -eq 1 ] || exit 1

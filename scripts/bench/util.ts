@@ -14,7 +14,8 @@ export type Target = "binary" | "bun" | "deno" | "node";
 export function exporterArgv(t: Target): string[] {
   switch (t) {
     case "binary":
-      return [join(ROOT, "dist/xctl-exporter-linux-x64")];
+      // BENCH_BINARY: another build of the binary to measure (e.g. a branch's, for an A/B).
+      return [process.env.BENCH_BINARY ?? join(ROOT, "dist/xctl-exporter-linux-x64")];
     case "bun":
       return [join(BIN, "bun"), join(ROOT, "src/main.ts")];
     case "deno":

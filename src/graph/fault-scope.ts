@@ -7,7 +7,8 @@
 //
 // The table is a list of patterns over the error's value (`error_type`), first match wins:
 // globs where `*` matches any run of characters and `|` separates alternatives, matched against
-// the whole value, ignoring case. Rule files may put entries in front (`fault_scope:` in a rule,
+// the whole value or its first word, ignoring case: `XID_13` takes both `XID_13` and the value
+// `builtin:kmsg` writes, `XID_13 NVRM: Xid (PCI:...): 13, pid=...` (but not `XID_130`). Rule files may put entries in front (`fault_scope:` in a rule,
 // see src/diagnosis/rules-check.ts); the graph uses the merged table for `blocked_by`, and the
 // diagnosis the same table for which events concern a process.
 
@@ -15,7 +16,7 @@ export type FaultScope = "device" | "process";
 export const FAULT_SCOPES: readonly FaultScope[] = ["device", "process"];
 
 export interface FaultScopeEntry {
-  /** Glob over the whole value, case-insensitive, `|` between alternatives. */
+  /** Glob over the whole value or its first word, case-insensitive, `|` between alternatives. */
   pattern: string;
   scope: FaultScope;
   /** Where the entry comes from: "default" or a rule file. */
@@ -64,8 +65,10 @@ export class FaultScopeTable {
     let s = this._cache.get(value);
     if (s !== undefined) return s;
     s = "device";
+    const sp = value.indexOf(" ");
+    const word = sp === -1 ? value : value.slice(0, sp);
     for (let i = 0; i < this._res.length; i++) {
-      if (this._res[i].test(value)) {
+      if (this._res[i].test(value) || (sp !== -1 && this._res[i].test(word))) {
         s = this.entries[i].scope;
         break;
       }

@@ -170,6 +170,14 @@ describe("a real Prometheus server scraping the binary", { skip: BINARY ? false 
     await data("histogram_quantile(0.99, rate(xctl_diagnosis_latency_seconds_bucket[30s])) >= 0");
   });
 
+  it("joins every scene's severity as the scene alerts do (xctl_scene_info, group_left)", async () => {
+    const joined = await data(
+      "(avg_over_time(xctl_scene_active[1m]) >= 0) * on (job, instance, scene) group_left (severity) max by (job, instance, scene, severity) (xctl_scene_info)",
+    );
+    assert.ok(joined.length >= 14, `${joined.length} scenes joined`);
+    for (const s of joined) assert.match(s.metric.severity ?? "", /^(critical|warning|info)$/, s.metric.scene);
+  });
+
   it("evaluates the shipped alert rules against the real series without error", async () => {
     type Rule = { name: string; health: string; lastError?: string };
     const deadline = Date.now() + 15_000;

@@ -4,7 +4,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,6 +12,12 @@ import { parse, parseAllDocuments } from "yaml";
 import { envName, parseFlags } from "../../src/cli/flags.ts";
 import { SERVE_FLAGS } from "../../src/cli/serve.ts";
 import { EXTRA_METRICS, SEED_METRICS } from "../../src/metrics/names.ts";
+import { EVENT_SCENES, loadDefaults, RUNBOOK_BASE } from "../../scripts/gen-runbooks.ts";
+import { Exporter } from "../../src/exporter.ts";
+import { createLogger } from "../../src/log.ts";
+import { createApp } from "../../src/http/app.ts";
+import { CORPUS_DIR, replayFile } from "../../scripts/bench/accuracy.ts";
+import { parseExposition } from "../_helpers.ts";
 
 const DEPLOY = fileURLToPath(new URL("../../deploy/", import.meta.url));
 const SERVED: Record<string, string> = { ...SEED_METRICS, ...EXTRA_METRICS };
@@ -120,6 +126,8 @@ describe("prometheus rules and config", () => {
     const names = new Set(rules.map((r) => r.alert));
     for (const n of [
       "XctlSceneActive",
+      "XctlSceneOccurred",
+      "XctlSceneRecurring",
       "XctlDiagnosesRising",
       "XctlProbeDown",
       "XctlEventsStopped",
@@ -130,7 +138,11 @@ describe("prometheus rules and config", () => {
     }
     for (const r of rules) {
       assert.ok(r.alert, `recording rule ${r.record} in an alert file`);
-      assert.match(r.labels?.severity ?? "", /^(critical|warning|info)$/, `${r.alert} severity`);
+      if (r.alert === "XctlSceneActive" || r.alert === "XctlSceneOccurred") {
+        // Severity is the rule's, joined from xctl_scene_info; a static label would hide it.
+        assert.equal(r.labels?.severity, undefined, `${r.expr}: static severity`);
+        assert.match(r.expr, /\* on \(job, instance, scene\) group_left \(severity\)\s+max by \(job, instance, scene, severity\) \(xctl_scene_info\)/);
+      } else assert.match(r.labels?.severity ?? "", /^(critical|warning|info)$/, `${r.alert} severity`);
       assert.match(r.annotations?.summary ?? "", /\$labels\.instance/, `${r.alert} summary`);
       assert.ok(r.annotations?.description, `${r.alert} description`);
     }
@@ -138,6 +150,30 @@ describe("prometheus rules and config", () => {
     assert.match(down?.expr ?? "", /\bup\{job="xctl"\}\s*==\s*0/);
     const scene = rules.filter((r) => r.alert === "XctlSceneActive");
     assert.ok(scene.every((r) => /\bscene\b/.test(r.expr)), "scene alerts keep the scene label");
+  });
+
+  it("every default scene has its alert with title, root cause and a runbook that exists", () => {
+    const scene = _alertRules().filter((r) => r.alert === "XctlSceneActive" || r.alert === "XctlSceneOccurred");
+    for (const { rule } of loadDefaults()) {
+      const mine = scene.filter((r) => r.expr.includes(`{scene="${rule.scene}"}`));
+      assert.equal(mine.length, 1, `alerts for ${rule.scene}`);
+      const a = mine[0];
+      // A scene that is an event (its process leaves) alerts on activation, every other on its state.
+      assert.equal(a.alert, EVENT_SCENES.has(rule.scene) ? "XctlSceneOccurred" : "XctlSceneActive", rule.scene);
+      assert.ok(a.annotations?.summary?.startsWith(`${rule.name} on `), `${rule.scene} title`);
+      assert.equal(a.annotations?.root_cause, rule.root_cause_pattern.primary, `${rule.scene} root cause`);
+      const url = a.annotations?.runbook_url ?? "";
+      assert.ok(url.startsWith(`${RUNBOOK_BASE}/`), `${rule.scene} runbook_url ${url}`);
+      assert.ok(existsSync(join(DEPLOY, "runbooks", url.slice(RUNBOOK_BASE.length + 1))), `${url} has no file in deploy/runbooks`);
+    }
+    // And one for every other scene, so a site rule alerts too.
+    assert.ok(scene.some((r) => /scene!~"/.test(r.expr) && r.annotations?.runbook_url?.endsWith("/{{ $labels.scene }}.md")));
+  });
+
+  it("no alert reads a counter that on-demand runs move (diagnosis runs and their conclusions)", () => {
+    for (const r of _alertRules()) assert.doesNotMatch(r.expr, /xctl_diagnoses_(total|by_scene)\b/, r.alert);
+    const rising = _alertRules().find((r) => r.alert === "XctlDiagnosesRising");
+    assert.match(rising?.expr ?? "", /xctl_scene_activations_total/);
   });
 
   it("the scrape job is the job the alerts select", () => {
@@ -535,5 +571,131 @@ describe("systemd unit", () => {
       const s = _run("systemd-analyze", ["security", "--offline=true", "--threshold=23", file], "", env);
       assert.equal(s.status, 0, s.out.split("\n").slice(-3).join("\n"));
     });
+  });
+});
+
+interface DashPanel {
+  id: number;
+  type: string;
+  title: string;
+  fieldConfig?: { defaults?: { unit?: string; mappings?: unknown[] }; overrides?: unknown[] };
+  targets?: { expr: string }[];
+}
+
+describe("grafana dashboard: import, provisioning, what it shows", () => {
+  const text = _read("grafana/xctl-exporter.json");
+  const d = JSON.parse(text) as {
+    __inputs: { name: string; type: string; pluginId: string }[];
+    __requires: { type: string; id: string }[];
+    id?: unknown;
+    uid: string;
+    panels: DashPanel[];
+    templating: { list: { name: string; current?: { value?: string } }[] };
+  };
+  const panels = d.panels.filter((p) => p.type !== "row");
+
+  it("imports through Grafana's Import dialog: a Prometheus input, every plugin it needs required", () => {
+    assert.equal(d.__inputs.length, 1);
+    assert.deepEqual([d.__inputs[0].type, d.__inputs[0].pluginId], ["datasource", "prometheus"]);
+    // Every ${DS_...} placeholder is a declared input, and the input is used.
+    const used = new Set([...text.matchAll(/\$\{(DS_[A-Z0-9_]+)\}/g)].map((m) => m[1]));
+    assert.deepEqual([...used], [d.__inputs[0].name]);
+    assert.equal(d.templating.list.find((v) => v.name === "datasource")?.current?.value, `\${${d.__inputs[0].name}}`);
+    const req = new Set(d.__requires.map((r) => `${r.type}:${r.id}`));
+    assert.ok(req.has("grafana:grafana") && req.has("datasource:prometheus"));
+    for (const type of new Set(panels.map((p) => p.type))) assert.ok(req.has(`panel:${type}`), `__requires lacks panel ${type}`);
+  });
+
+  it("provisions from a file: a fixed uid, no database id", () => {
+    assert.equal(d.uid, "xctl-exporter");
+    assert.ok(d.id === undefined || d.id === null);
+  });
+
+  it("shows every scene's state over time and activations by scene", () => {
+    const state = panels.find((p) => p.type === "state-timeline" && p.targets?.some((t) => /xctl_scene_active\{/.test(t.expr)));
+    assert.ok(state, "a state timeline of xctl_scene_active");
+    // Every loaded scene, active or clear: no filter that hides the clear ones.
+    for (const t of state.targets ?? []) assert.doesNotMatch(t.expr, /[><]=?\s*0\s*$|==\s*1\s*$/, t.expr);
+    assert.ok(
+      panels.some((p) => p.targets?.some((t) => /increase\(xctl_scene_activations_total\{[^}]*\}\[\$__rate_interval\]\)/.test(t.expr) && /by \(scene\)/.test(t.expr))),
+      "activations by scene",
+    );
+  });
+
+  it("keeps one unit per axis: seconds never share a panel with counts", () => {
+    const seconds = (e: string) => /_seconds\b|_seconds_(bucket|sum|count)\b|\btime\(\)/.test(e);
+    for (const p of panels) {
+      const exprs = (p.targets ?? []).map((t) => t.expr);
+      if (exprs.length === 0) continue;
+      const kinds = new Set(exprs.map(seconds));
+      assert.equal(kinds.size, 1, `${p.title} mixes seconds and counts`);
+      assert.deepEqual(p.fieldConfig?.overrides ?? [], [], `${p.title}: per-series overrides hide a second unit`);
+      if (kinds.has(true)) assert.equal(p.fieldConfig?.defaults?.unit, "s", `${p.title} unit`);
+    }
+  });
+
+  it("shows no silence for a probe that never sent an event (promtool evaluates the panel's query)", () => {
+    const silence = panels.flatMap((p) => p.targets ?? []).map((t) => t.expr).filter((e) => e.includes("xctl_probe_last_event_timestamp_seconds"));
+    assert.ok(silence.length > 0, "a panel on the probes' last event");
+    for (const e of silence) assert.match(e, /xctl_probe_last_event_timestamp_seconds\{[^}]*\}\s*>\s*0/, e);
+    const expr = silence[0].replaceAll('instance=~"$instance"', 'instance=~".*"');
+    // At 10m: "quiet" last sent at 8m (silent 120 s); "never" has sent nothing (its timestamp is 0).
+    const test = {
+      rule_files: [],
+      evaluation_interval: "1m",
+      tests: [
+        {
+          interval: "1m",
+          input_series: [
+            { series: 'xctl_probe_last_event_timestamp_seconds{instance="h:9091",probe="quiet"}', values: "0+60x8 480x4" },
+            { series: 'xctl_probe_last_event_timestamp_seconds{instance="h:9091",probe="never"}', values: "0x12" },
+          ],
+          promql_expr_test: [{ expr, eval_time: "10m", exp_samples: [{ labels: '{instance="h:9091",probe="quiet"}', value: 120 }] }],
+        },
+      ],
+    };
+    _withTmp((dir) => {
+      const file = join(dir, "silence.test.yml");
+      writeFileSync(file, JSON.stringify(test));
+      const r = _promtool("test", "rules", file);
+      assert.equal(r.status, 0, r.out);
+    });
+  });
+
+  it("names only metric families the exporter really serves (its exposition, rendered)", async () => {
+    const ex = new Exporter({ log: createLogger("silent"), liveClock: false, processMetrics: false });
+    const page = await ex.metrics.render();
+    await ex.stop();
+    const families = new Map([...page.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1], m[2]]));
+    const served = (n: string) => families.has(n) || (/_(bucket|sum|count)$/.test(n) && families.get(n.replace(/_(bucket|sum|count)$/, "")) === "histogram");
+    const exprs = [...panels.flatMap((p) => p.targets ?? []).map((t) => t.expr), ..._alertRules().map((r) => r.expr)];
+    const missing = new Set(exprs.flatMap(_metricNames).filter((n) => !served(n)));
+    assert.deepEqual([...missing], [], "not in the exposition");
+  });
+});
+
+const LOCAL = { remoteAddress: "127.0.0.1" };
+
+describe("what the scene alerts read", () => {
+  it("does not move when runs are asked for on demand (POST /api/v1/diagnoses, why)", async () => {
+    const ex = new Exporter({ log: createLogger("silent"), liveClock: false, processMetrics: false });
+    await replayFile(ex, join(CORPUS_DIR, "08-xid79-fallen-off-bus.ndjson"));
+    const app = createApp(ex);
+    const read = async () => parseExposition(await ex.metrics.render());
+    const pick = (m: Map<string, number>, re: RegExp) => [...m].filter(([k]) => re.test(k)).sort();
+    const before = await read();
+    // What the alerts and the dashboard's scene panels read.
+    const alertInputs = /^xctl_(scene_(active|activations_total|info)\{|diagnoses_total$|diagnoses_by_scene\{)/;
+    assert.ok(pick(before, /^xctl_scene_activations_total\{/).length > 0, "xctl_scene_activations_total is served");
+    for (let i = 0; i < 10; i++) {
+      // From loopback, as `xctl-exporter why` on the host asks (POST is guarded like pushes).
+      assert.equal((await app.request("/api/v1/diagnoses", { method: "POST" }, LOCAL)).status, 200);
+      assert.equal((await app.request("/api/v1/diagnoses?pid=83310", { method: "POST" }, LOCAL)).status, 200);
+      assert.equal((await app.request("/api/v1/why/83002", {}, LOCAL)).status, 200);
+    }
+    const after = await read();
+    await ex.stop();
+    assert.equal(after.get("xctl_diagnoses_on_demand_total"), (before.get("xctl_diagnoses_on_demand_total") ?? 0) + 20, "the runs happened");
+    assert.deepEqual(pick(after, alertInputs), pick(before, alertInputs));
   });
 });

@@ -21,6 +21,10 @@ describe("fault scope table", () => {
     }
     for (const v of ["OOM", "CUDA out of memory", "oom", "XID_13", "XID_31", "XID_43", "XID_45"]) assert.equal(t.of(v), "process", v);
     assert.equal(t.of("XID_130"), "device", "a whole-value match, not a prefix");
+    // The values builtin:kmsg writes: the code, then the driver's message.
+    assert.equal(t.of("XID_43 NVRM: Xid (PCI:0000:3b:00): 43, pid=61044, name=python3, Ch 00000008"), "process");
+    assert.equal(t.of("XID_130 NVRM: Xid (PCI:0000:3b:00): 130, pid=61044"), "device");
+    assert.equal(t.of("XID_79 NVRM: Xid (PCI:0000:3b:00): 79, pid='<unknown>', GPU has fallen off the bus."), "device");
     assert.equal(t.ofEvent("OOM", null), "device", "without a pid every error is a device fault");
     const o = new FaultScopeTable([{ pattern: "XID_99", scope: "process" }, { pattern: "xid_79", scope: "process" }]);
     assert.equal(o.of("XID_99"), "process");

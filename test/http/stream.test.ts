@@ -30,8 +30,20 @@ class SseReader {
     this._reader = body.getReader();
   }
 
-  /** Reads until `check` holds or the stream ends. */
-  async until(check: () => boolean): Promise<void> {
+  /** Reads until `check` holds or the stream ends; fails after `timeoutMs` (a stream never ends by itself). */
+  async until(check: () => boolean, timeoutMs = 15_000): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the stream did not show it within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([this._read(check), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async _read(check: () => boolean): Promise<void> {
     while (!check() && !this.done) {
       const { done, value } = await this._reader.read();
       if (done) {
@@ -81,7 +93,7 @@ describe("stream records", () => {
     await ingestLine(exporter, line("process.state", "host", "start", 5), "test");
     await ingestLine(exporter, line("compute.mem", "gpu-0", "98", 5, T0 + 1), "test");
     await ingestLine(exporter, line("error.hw", "gpu-0", "OOM", null, T0 + 2), "test");
-    exporter.engine.runNow("api");
+    exporter.engine.runNow("auto"); // an automatic run: on-demand runs move no scene
     await sse.until(() => sse.records.some((r) => r.event === "scene"));
     assert.deepEqual(sse.records.slice(0, 3).map((r) => [r.id, r.event, r.data.event_type]), [
       ["1", "event", "process.state"],
@@ -100,7 +112,7 @@ describe("stream records", () => {
     await ingestLine(exporter, line("process.state", "host", "exit", 5, T0 + 3), "test");
     await ingestLine(exporter, line("compute.util", "gpu-9", "1", null, T0 + 3_600_000), "test");
     exporter.graph.cleanup(Date.now() + 3_600_000);
-    exporter.engine.runNow("api");
+    exporter.engine.runNow("auto"); // an automatic run: on-demand runs move no scene
     await only.until(() => only.records.some((r) => r.data.scene === "gpu_oom"));
     assert.ok(only.records.every((r) => r.event === "scene"));
     assert.equal(only.records.find((r) => r.data.scene === "gpu_oom")!.data.active, false);
