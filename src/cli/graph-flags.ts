@@ -7,7 +7,7 @@ import { parseDuration, parseInteger, parseSize } from "./parse-values.ts";
 
 export const GRAPH_FLAGS: FlagDefs = {
   "error-window": { type: "string", default: "5m", description: "How long an error node lives after its last event", valueHint: "duration" },
-  "max-nodes": { type: "string", default: "100000", description: "Bound on graph nodes; past it the least recent processes are evicted", valueHint: "n" },
+  "max-nodes": { type: "string", default: "100000", description: "Bound on graph nodes of every kind; past it nodes are evicted, ended processes first", valueHint: "n" },
   "resource-ttl": { type: "string", default: "0s", description: "Drop resources not updated for this long (0s keeps them)", valueHint: "duration" },
 };
 
