@@ -14,7 +14,10 @@ async function push(url: string, events: object[]): Promise<{ accepted: number; 
     body: events.map((e) => JSON.stringify(e)).join("\n") + "\n",
   });
   assert.equal(res.status, 200);
-  return (await res.json()) as { accepted: number; rejected: { line: number; reason: string }[] };
+  const body = (await res.json()) as { accepted: number; rejected: { line: number; reason: string; detail: string }[] };
+  // Each rejection's detail starts with its reason; lines and reasons are compared below.
+  for (const r of body.rejected) assert.ok(r.detail.startsWith(r.reason), r.detail);
+  return { accepted: body.accepted, rejected: body.rejected.map(({ line, reason }) => ({ line, reason })) };
 }
 
 describe("clock trust, through the compiled binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {

@@ -48,7 +48,7 @@ describe("JSON pushes, through the compiled binary", { skip: BINARY ? false : "X
       const deep = "[".repeat(100_000) + "]".repeat(100_000);
       const r = await post(ex, `[${ev(1)},${deep},${ev(2)}]`, "application/json");
       assert.equal(r.status, 200, JSON.stringify(r.body).slice(0, 300));
-      assert.deepEqual(r.body, { accepted: 2, rejected: [{ line: 2, reason: "too_deep" }], rejected_total: 1 });
+      assert.deepEqual(_lineReasons(r.body), { accepted: 2, rejected: [{ line: 2, reason: "too_deep" }], rejected_total: 1 });
       const m = await scrape(ex.url);
       assert.equal(m.get('xctl_events_rejected_total{reason="too_deep"}'), 1);
       assert.equal(m.get("xctl_events_total"), 2);
@@ -84,7 +84,7 @@ describe("JSON pushes, through the compiled binary", { skip: BINARY ? false : "X
     const ex = await startExporter([]);
     try {
       const r = await post(ex, `[${ev(1)}]`, "application/x-ndjson");
-      assert.deepEqual(r.body, { accepted: 0, rejected: [{ line: 1, reason: "not_object" }], rejected_total: 1 });
+      assert.deepEqual(_lineReasons(r.body), { accepted: 0, rejected: [{ line: 1, reason: "not_object" }], rejected_total: 1 });
       for (const body of ["[", "]", "[}", "{]", '["\\', "[1,]", "[,]", "\u0000", "[" + "{".repeat(70_000), "[\"\\u12\"]", "{} {}", "[\xff]"]) {
         const res = await post(ex, body, "application/json");
         assert.equal(res.status, 200, `${JSON.stringify(body.slice(0, 20))}: ${JSON.stringify(res.body).slice(0, 200)}`);
@@ -94,3 +94,9 @@ describe("JSON pushes, through the compiled binary", { skip: BINARY ? false : "X
     }
   });
 });
+
+/** A push answer without each rejection's detail text, for comparing lines and reasons. */
+function _lineReasons(body: unknown): unknown {
+  const b = body as { rejected?: { line: number; reason: string }[] };
+  return b.rejected === undefined ? body : { ...b, rejected: b.rejected.map(({ line, reason }) => ({ line, reason })) };
+}
