@@ -10,7 +10,7 @@ import { StateGraph } from "./graph/graph.ts";
 import { newDiagnosisState, type DiagnosisState } from "./diagnosis/state.ts";
 import { IngestPipeline } from "./ingest/pipeline.ts";
 import { Metrics, type ProbeState } from "./metrics/registry.ts";
-import { runtimeName } from "./runtime/detect.ts";
+import { runtimeName } from "./runtime-name.ts";
 import type { Source, SourceContext } from "./sources/source.ts";
 import { VERSION } from "./version.ts";
 
@@ -121,10 +121,18 @@ export class Exporter {
   start(): void {
     for (const source of this._sources) source.start(this._context(source));
     if (this._liveClock) {
-      this._timer = setInterval(() => this.graph.cleanup(Date.now()), 1000);
+      this._timer = setInterval(() => this.cleanup(Date.now()), 1000);
       (this._timer as { unref?: () => void }).unref?.();
     }
     this.notReadyReason = null;
+  }
+
+  /**
+   * The wall-clock cleanup: exited processes and expired errors leave the graph. A live
+   * exporter runs it every second; replay, which follows event time, once at the end.
+   */
+  cleanup(wall: number): void {
+    this.graph.cleanup(wall);
   }
 
   async stop(): Promise<void> {

@@ -6,11 +6,11 @@
 import { readFileSync } from "node:fs";
 import { Buffer } from "node:buffer";
 import { XctlError } from "../errors.ts";
-import { runtimeName } from "../runtime/detect.ts";
+import { runtimeName } from "../runtime-name.ts";
 import { UsageError } from "./errors.ts";
 import type { FlagDefs, FlagValues } from "./flags.ts";
 import { readPassword } from "./password.ts";
-import { describeErrno } from "./errno.ts";
+import { describeErrno } from "../errno.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:9091";
 

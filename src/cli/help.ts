@@ -2,7 +2,7 @@
 // tables that parse the flags, wrapped to the terminal's width (80 columns when not a
 // terminal), bold headings only on a terminal without NO_COLOR.
 import { arch, platform } from "node:os";
-import { runtimeName, runtimeVersion } from "../runtime/detect.ts";
+import { runtimeName, runtimeVersion } from "../runtime-name.ts";
 import { VERSION } from "../version.ts";
 import { envName, type FlagDefs } from "./flags.ts";
 

@@ -5,7 +5,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { Buffer } from "node:buffer";
-import { describeErrno } from "./errno.ts";
+import { describeErrno } from "../errno.ts";
 import { UsageError, XctlError } from "./errors.ts";
 
 const CHUNK_BYTES = 1024 * 1024;

@@ -17,14 +17,12 @@ import { LineLocator, Progress, readInto } from "./replay-input.ts";
 import { SceneTimeline } from "./replay-timeline.ts";
 import { RULE_FLAGS, resolveRuleConfig } from "./rules.ts";
 import { cittyArgs, flagLabel, parseFlags, type FlagDefs } from "./flags.ts";
-import { parseChoice, parseDuration, parseInteger, parseSize } from "./parse-values.ts";
+import { GRAPH_FLAGS, INGEST_FLAGS, resolveGraphConfig, resolveIngestConfig } from "./graph-flags.ts";
+import { parseChoice } from "./parse-values.ts";
 
 export const REPLAY_FLAGS: FlagDefs = {
-  "error-window": { type: "string", default: "5m", description: "How long an error node lives after its last event", valueHint: "duration" },
-  "max-nodes": { type: "string", default: "100000", description: "Bound on graph nodes", valueHint: "n" },
-  "max-clock-skew": { type: "string", default: "5m", description: "Reject events whose ts runs further ahead of the wall clock (future_ts)", valueHint: "duration" },
-  "resource-ttl": { type: "string", default: "0s", description: "Drop resources not updated for this long (0s keeps them)", valueHint: "duration" },
-  "max-line-bytes": { type: "string", default: "64KiB", description: "Longest accepted event line", valueHint: "size" },
+  ...GRAPH_FLAGS,
+  ...INGEST_FLAGS,
   ...RULE_FLAGS,
   "log-level": { type: "string", default: "warn", description: "silent, error, warn, info, debug or trace", valueHint: "level" },
   json: { type: "boolean", default: false, description: "Print a JSON summary on stdout (counts, the timeline of scenes by event time) instead of the exposition", env: false },
@@ -49,18 +47,16 @@ export async function runReplay(argv: string[]): Promise<void> {
   const diagnosis = resolveRuleConfig(values);
   const logLevel = parseChoice(flagLabel(values, "log-level"), values["log-level"] as string, Object.keys(LOG_LEVELS) as LogLevelName[]);
   const log = createLogger(logLevel);
-  const maxLineBytes = parseSize(flagLabel(values, "max-line-bytes"), values["max-line-bytes"] as string);
+  const graph = resolveGraphConfig(values);
+  const ingest = resolveIngestConfig(values);
   const exporter = new Exporter({
     rules: diagnosis.rules,
     diagnosisIntervalMs: diagnosis.diagnosisIntervalMs,
     sceneSettleMs: diagnosis.sceneSettleMs,
     // Rejections are reported here, with their line numbers.
     log: createLogger("silent"),
-    errorWindowMs: parseDuration(flagLabel(values, "error-window"), values["error-window"] as string),
-    maxNodes: parseInteger(flagLabel(values, "max-nodes"), values["max-nodes"] as string, 100, 100_000_000),
-    maxClockSkewMs: parseDuration(flagLabel(values, "max-clock-skew"), values["max-clock-skew"] as string),
-    resourceTtlMs: parseDuration(flagLabel(values, "resource-ttl"), values["resource-ttl"] as string),
-    maxLineBytes,
+    ...graph,
+    ...ingest,
     processMetrics: false,
     liveClock: false,
     // Only the final run is read; the runs on the way only count.
@@ -70,7 +66,7 @@ export async function runReplay(argv: string[]): Promise<void> {
   const timeline = new SceneTimeline();
   const unwatch = queries.onSceneChange((c) => timeline.add(c));
 
-  const locator = new LineLocator(maxLineBytes);
+  const locator = new LineLocator(ingest.maxLineBytes);
   let warned = 0;
   const input = exporter.ingest.feed("replay", {
     onReject: (reason, sample) => {
@@ -89,9 +85,9 @@ export async function runReplay(argv: string[]): Promise<void> {
   unwatch();
   // What a live exporter shows a moment after the stream ends: its wall-clock cleanup would
   // have removed exited processes and expired errors by then.
-  exporter.graph.cleanup(Date.now());
+  exporter.cleanup(Date.now());
   // During the replay the engine ran by event time; one last run concludes on the final graph.
-  const final = exporter.engine.runNow("replay");
+  const final = queries.runNow("replay");
   const seconds = (performance.now() - started) / 1000;
 
   const rejected = new Map<string, number>();
@@ -110,7 +106,7 @@ export async function runReplay(argv: string[]): Promise<void> {
       accepted,
       rejected: Object.fromEntries(rejected),
       seconds: Math.round(seconds * 1000) / 1000,
-      diagnosis_runs: exporter.diagnosis.runs,
+      diagnosis_runs: queries.diagnosisRuns,
       final_scene: final.scene,
       matching: scenes,
       timeline: timeline.entries(),
@@ -120,7 +116,7 @@ export async function runReplay(argv: string[]): Promise<void> {
     await _write(process.stdout, await exporter.metrics.render());
     await _write(
       process.stderr,
-      `replay: ${_count(exporter.diagnosis.runs, "diagnosis run")}; final: ${final.scene ?? "no scene"}` +
+      `replay: ${_count(queries.diagnosisRuns, "diagnosis run")}; final: ${final.scene ?? "no scene"}` +
         (scenes.length > 1 ? ` (matching: ${scenes.join(", ")})` : "") +
         "\n",
     );

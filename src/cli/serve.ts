@@ -8,7 +8,7 @@ import { checkTlsSupport } from "../runtime/tls.ts";
 import { BUILTIN_PROBES, createProbes } from "../sources/index.ts";
 import { describePlan, planCollectors } from "../sources/collectors.ts";
 import { StdinSource } from "../sources/stdin.ts";
-import { runtimeName, runtimeVersion } from "../runtime/detect.ts";
+import { runtimeName, runtimeVersion } from "../runtime-name.ts";
 import { VERSION } from "../version.ts";
 import { UsageError } from "./errors.ts";
 import { RULE_FLAGS, resolveRuleConfig } from "./rules.ts";
@@ -20,7 +20,8 @@ import { startServiceLog } from "./service-log.ts";
 import { defaultRules } from "../diagnosis/rules-load.ts";
 import { Queries } from "../query/queries.ts";
 import { COLLECTOR_FLAGS, resolveCollectorConfig } from "./collectors.ts";
-import { parseChoice, parseDuration, parseInteger, parsePort, parseSize } from "./parse-values.ts";
+import { GRAPH_FLAGS, INGEST_FLAGS, resolveGraphConfig, resolveIngestConfig, type GraphConfig, type IngestConfig } from "./graph-flags.ts";
+import { parseChoice, parseInteger, parsePort, parseSize } from "./parse-values.ts";
 
 export const SERVE_FLAGS: FlagDefs = {
   port: { type: "string", default: "9091", description: "TCP port to listen on", valueHint: "port" },
@@ -34,11 +35,8 @@ export const SERVE_FLAGS: FlagDefs = {
   },
   ...COLLECTOR_FLAGS,
   stdin: { type: "boolean", default: false, description: "Read events from standard input too" },
-  "error-window": { type: "string", default: "5m", description: "How long an error node lives after its last event", valueHint: "duration" },
-  "max-clock-skew": { type: "string", default: "5m", description: "Reject events whose ts runs further ahead of the wall clock (future_ts)", valueHint: "duration" },
-  "max-nodes": { type: "string", default: "100000", description: "Bound on graph nodes; past it the least recent processes are evicted", valueHint: "n" },
-  "resource-ttl": { type: "string", default: "0s", description: "Drop resources not updated for this long (0s keeps them)", valueHint: "duration" },
-  "max-line-bytes": { type: "string", default: "64KiB", description: "Longest accepted event line", valueHint: "size" },
+  ...GRAPH_FLAGS,
+  ...INGEST_FLAGS,
   "max-sse-clients": { type: "string", default: "64", description: "Concurrent event-stream clients", valueHint: "n" },
   "max-body": { type: "string", default: "8MiB", description: "Largest body accepted by POST /api/v1/events (413 past it)", valueHint: "size" },
   "ingest-token": { type: "string", description: "Bearer token required by POST /api/v1/events", valueHint: "token" },
@@ -57,11 +55,8 @@ export interface ServeConfig {
   metricsPath: string;
   probes: string[];
   stdin: boolean;
-  errorWindowMs: number;
-  maxNodes: number;
-  resourceTtlMs: number;
-  maxLineBytes: number;
-  maxClockSkewMs: number;
+  graph: GraphConfig;
+  ingest: IngestConfig;
   maxSseClients: number;
   maxBodyBytes: number;
   ingestToken: string | undefined;
@@ -83,11 +78,8 @@ export function resolveServeConfig(v: FlagValues): ServeConfig {
     metricsPath,
     probes: (v.probe as string[] | undefined) ?? [],
     stdin: v.stdin === true,
-    errorWindowMs: parseDuration(L("error-window"), v["error-window"] as string),
-    maxClockSkewMs: parseDuration(L("max-clock-skew"), v["max-clock-skew"] as string),
-    maxNodes: parseInteger(L("max-nodes"), v["max-nodes"] as string, 100, 100_000_000),
-    resourceTtlMs: parseDuration(L("resource-ttl"), v["resource-ttl"] as string),
-    maxLineBytes: parseSize(L("max-line-bytes"), v["max-line-bytes"] as string),
+    graph: resolveGraphConfig(v),
+    ingest: resolveIngestConfig(v),
     maxSseClients: parseInteger(L("max-sse-clients"), v["max-sse-clients"] as string, 1, 100_000),
     maxBodyBytes,
     ingestToken: (v["ingest-token"] as string | undefined) || undefined,
@@ -121,18 +113,15 @@ export async function runServe(argv: string[]): Promise<void> {
     rules: diagnosis.rules,
     diagnosisIntervalMs: diagnosis.diagnosisIntervalMs,
     sceneSettleMs: diagnosis.sceneSettleMs,
-    errorWindowMs: config.errorWindowMs,
-    maxNodes: config.maxNodes,
-    resourceTtlMs: config.resourceTtlMs,
-    maxLineBytes: config.maxLineBytes,
-    maxClockSkewMs: config.maxClockSkewMs,
+    ...config.graph,
+    ...config.ingest,
     maxSseClients: config.maxSseClients,
   });
   const stdin = config.stdin ? new StdinSource() : null;
   const plan = planCollectors(hostConfig.collectors, { paths: hostConfig.host, env: process.env }, config.probes, BUILTIN_PROBES);
   const specs = [...config.probes, ...plan.run.map((c) => c.spec)];
-  for (const source of createProbes(specs, stdin ? [stdin.name] : [], hostConfig.host)) exporter.addSource(source);
-  if (stdin) exporter.addSource(stdin);
+  const sources = [...createProbes(specs, stdin ? [stdin.name] : [], hostConfig.host), ...(stdin ? [stdin] : [])];
+  for (const source of sources) exporter.addSource(source);
 
   const queries = new Queries(exporter, VERSION);
   const app = createApp(exporter, {
@@ -161,7 +150,7 @@ export async function runServe(argv: string[]): Promise<void> {
     host: config.host,
     port: server.port,
     metricsPath: config.metricsPath,
-    sources: [...exporter.probes.keys()],
+    sources: sources.map((s) => s.name),
     rules: diagnosis.rules,
     rulesDir: (values.rules as string | undefined) || undefined,
     defaults: values["no-default-rules"] !== true,

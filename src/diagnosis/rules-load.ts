@@ -9,6 +9,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { ConfigError } from "../config-error.ts";
+import { describeErrno } from "../errno.ts";
 import { EMBEDDED_RULES } from "./embedded.ts";
 import { sortRules, type Rule } from "./rule.ts";
 import { checkRule, type RuleProblem } from "./rules-check.ts";
@@ -56,7 +57,7 @@ function _readText(path: string): string {
     return readFileSync(path, "utf8");
   } catch (e) {
     if (e instanceof ConfigError) throw e;
-    throw new ConfigError(path, "", `cannot read: ${_errno(e)}`);
+    throw new ConfigError(path, "", `cannot read: ${describeErrno(e)}`);
   }
 }
 
@@ -73,7 +74,7 @@ function _ruleFiles(dir: string): string[] {
     names = readdirSync(dir);
   } catch (e) {
     if (e instanceof ConfigError) throw e;
-    throw new ConfigError(dir, "", `cannot read rules directory: ${_errno(e)}`);
+    throw new ConfigError(dir, "", `cannot read rules directory: ${describeErrno(e)}`);
   }
   const out: string[] = [];
   for (const name of names.sort()) {
@@ -82,7 +83,7 @@ function _ruleFiles(dir: string): string[] {
     try {
       if (!statSync(path).isFile()) continue;
     } catch (e) {
-      throw new ConfigError(path, "", `cannot read: ${_errno(e)}`);
+      throw new ConfigError(path, "", `cannot read: ${describeErrno(e)}`);
     }
     out.push(path);
   }
@@ -111,7 +112,7 @@ export function checkRulePaths(paths: readonly string[]): { rules: number; probl
     try {
       files = statSync(path).isDirectory() ? _ruleFiles(path) : [path];
     } catch (e) {
-      problems.push(e instanceof ConfigError ? _problem(e) : { file: path, field: "", reason: `cannot read: ${_errno(e)}`, warning: false });
+      problems.push(e instanceof ConfigError ? _problem(e) : { file: path, field: "", reason: `cannot read: ${describeErrno(e)}`, warning: false });
       continue;
     }
     for (const file of files) {
@@ -197,7 +198,3 @@ function _firstLine(e: unknown): string {
   return msg.split("\n")[0].replace(/:$/, "");
 }
 
-function _errno(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  return err?.code === "ENOENT" ? "no such file or directory" : err?.code === "EACCES" ? "permission denied" : (err?.message ?? String(e));
-}

@@ -2,7 +2,7 @@
 // changes; nothing here walks all nodes or edges per event or per read.
 import type { XEvent } from "../events/schema.ts";
 import { Blocking, unblock } from "./blocking.ts";
-import { setEdgeBit } from "./edge-bits.ts";
+import { hasEdgeBit, setEdgeBit, TargetIndexes } from "./edge-bits.ts";
 import { evict, newEvictionCounts } from "./evict.ts";
 import { newErrorNode, newProcessNode, newResourceNode } from "./factory.ts";
 import { FaultScopeTable } from "./fault-scope.ts";
@@ -74,10 +74,8 @@ export class StateGraph {
   /** Processes that are not `running`: the only ones cleanup has to look at. */
   private readonly _notRunning = new Set<ProcessNode>();
   private _observer: GraphObserver | undefined;
-  /** Target indexes (bits of `ProcessNode.edgeBits`) given back by removed targets, for reuse. */
-  private readonly _freeIx: number[] = [];
-  private _nextIx = 0;
-  private readonly _indexedTargets: number;
+  /** Indexes of targets, the bits of `ProcessNode.edgeBits` (edge-bits.ts). */
+  private readonly _ix: TargetIndexes;
   private readonly _blocking: Blocking;
 
   constructor(opts: GraphOptions = {}) {
@@ -86,7 +84,7 @@ export class StateGraph {
     this.resourceTtlMs = opts.resourceTtlMs ?? 0;
     this.maxNodes = opts.maxNodes ?? 100_000;
     this._cleanupEveryMs = opts.cleanupEveryMs ?? 1000;
-    this._indexedTargets = opts.indexedTargets ?? 1024;
+    this._ix = new TargetIndexes(opts.indexedTargets ?? 1024);
     this._blocking = new Blocking(this, opts.faultScope ?? new FaultScopeTable(), opts.linkChunk ?? 512, () => this._observer);
   }
 
@@ -202,7 +200,7 @@ export class StateGraph {
     const entity = ev.entity_id;
     let e = this.errors.get(entity);
     if (e === undefined) {
-      e = newErrorNode(entity, this._takeIx(), ev.value, ev.ts, wall);
+      e = newErrorNode(entity, this._ix.take(), ev.value, ev.ts, wall);
       this.errors.set(entity, e);
       this._observer?.nodeChanged(e, undefined);
     } else {
@@ -236,7 +234,7 @@ export class StateGraph {
   private _resource(id: string, key: ResourceKey, value: string, ts: number, wall: number): ResourceNode {
     let r = this.resources.get(id);
     if (r === undefined) {
-      r = newResourceNode(id, this._takeIx(), ts, wall);
+      r = newResourceNode(id, this._ix.take(), ts, wall);
       setMeta(r.meta, key, value);
       this.resources.set(id, r);
       this._observer?.nodeChanged(r, undefined);
@@ -281,11 +279,7 @@ export class StateGraph {
   private _link(kind: EdgeKind, p: ProcessNode, r: ResourceNode): void {
     const k = kind === "consumes" ? 0 : 1;
     const ix = r.ix;
-    if (ix >= 0) {
-      const bits = p.edgeBits[k];
-      const w = ix >>> 5;
-      if (w < bits.length && (bits[w] & (1 << (ix & 31))) !== 0) return; // the edge is there
-    } else if ((k === 0 ? p.consumes : p.waitsOn).has(r)) return;
+    if (ix >= 0 ? hasEdgeBit(p, k, ix) : (k === 0 ? p.consumes : p.waitsOn).has(r)) return; // the edge is there
     (k === 0 ? p.consumes : p.waitsOn).add(r);
     (k === 0 ? r.consumers : r.waiters).add(p);
     if (ix >= 0) setEdgeBit(p, k, ix, true);
@@ -294,17 +288,6 @@ export class StateGraph {
     // consumer (not waiting on it already) by the next device fault there (blocking.ts).
     if (this.errors.size !== 0 && (k === 1 || !r.waiters.has(p))) this._blocking.newUser(p, r, k === 1);
     this._observer?.edgeAdded(kind, p, r);
-  }
-
-  private _takeIx(): number {
-    const free = this._freeIx.pop();
-    if (free !== undefined) return free;
-    return this._nextIx < this._indexedTargets ? this._nextIx++ : -1;
-  }
-
-  /** Gives a removed target's index back; its bits were cleared with its edges. */
-  private _releaseIx(ix: number): void {
-    if (ix >= 0) this._freeIx.push(ix);
   }
 
   /**
@@ -372,7 +355,7 @@ export class StateGraph {
     }
     e.blocked.clear();
     e.joined = [];
-    this._releaseIx(e.ix);
+    this._ix.release(e.ix);
     this.errors.delete(e.entityId);
     this._observer?.nodeRemoved(e);
   }
@@ -393,7 +376,7 @@ export class StateGraph {
     }
     r.consumers.clear();
     r.waiters.clear();
-    this._releaseIx(r.ix);
+    this._ix.release(r.ix);
     this.resources.delete(r.id);
     this._observer?.nodeRemoved(r);
   }

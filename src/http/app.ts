@@ -107,8 +107,8 @@ export function createApp(exporter: Exporter, opts: AppOptions = {}): Hono<AppEn
   // Running a diagnosis moves counters and the result ring: guarded like pushes.
   app.use("/api/v1/diagnoses", postGuard({ ...opts.ingest, basicAuthed: (opts.web?.users.size ?? 0) > 0 }));
   app.route("/", statusRoutes(queries));
-  app.route("/", eventRoutes(exporter, opts.ingest));
-  app.route("/", streamRoutes(exporter, { heartbeatMs: opts.sseHeartbeatMs, queries }));
+  app.route("/", eventRoutes(exporter.ingest, opts.ingest));
+  app.route("/", streamRoutes(exporter.hub, { heartbeatMs: opts.sseHeartbeatMs, queries }));
   app.route("/", graphRoutes(queries));
   app.route("/", diagnosesRoutes(queries));
 

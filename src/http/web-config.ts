@@ -7,6 +7,7 @@ import { X509Certificate, createPrivateKey } from "node:crypto";
 import type { KeyObject } from "node:crypto";
 import { parseDocument } from "yaml";
 import { ConfigError } from "../config-error.ts";
+import { describeErrno } from "../errno.ts";
 
 export type ClientAuthType =
   | "NoClientCert"
@@ -113,9 +114,7 @@ async function _readText(file: string, path: string, field: string): Promise<str
   try {
     return await readFile(path, "utf8");
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    const why =
-      code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : String((e as Error).message);
+    const why = describeErrno(e);
     throw new ConfigError(file, field, field ? `cannot read ${path}: ${why}` : `cannot read the file: ${why}`);
   }
 }

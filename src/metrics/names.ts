@@ -1,36 +1,66 @@
-// Every metric family the exporter serves. The seed names are the contract of SPEC §5;
-// dashboards, alert rules and tests read this list rather than repeating the strings.
-
-export const SEED_METRICS = {
-  xctl_events_total: "counter",
-  xctl_events_by_type: "counter",
-  xctl_waitson_edges: "gauge",
-  xctl_blockedby_edges: "gauge",
-  xctl_consumes_edges: "gauge",
-  xctl_diagnoses_total: "counter",
-  xctl_diagnoses_by_scene: "counter",
-  xctl_diagnosis_latency_seconds: "histogram",
-  xctl_active_processes: "gauge",
-  xctl_active_resources: "gauge",
-  xctl_error_nodes: "gauge",
-} as const;
-
-/** Operator metrics beyond the seed set. Labels are bounded (reason, probe, scene). */
-export const EXTRA_METRICS = {
-  xctl_build_info: "gauge", // {version, runtime}
-  xctl_events_rejected_total: "counter", // {reason}
-  xctl_probe_up: "gauge", // {probe}
-  xctl_probe_restarts_total: "counter", // {probe}
-  xctl_probe_last_event_timestamp_seconds: "gauge", // {probe}
-  xctl_scene_active: "gauge", // {scene}
-  xctl_scene_activations_total: "counter", // {scene}
-  xctl_scene_info: "gauge", // {scene, severity}
-  xctl_diagnoses_on_demand_total: "counter",
-  xctl_graph_evictions_total: "counter",
-  xctl_ingest_queue_bytes: "gauge",
-  xctl_ingest_queue_full_total: "counter", // {source_kind}: pauses and 503s at the queue bound
-  xctl_sse_clients: "gauge",
-  xctl_sse_dropped_total: "counter", // {reason}: slow or over the client cap
-} as const;
+// Every metric family the exporter's registry serves, each declared once: name, type, help and
+// label names. src/metrics/registry.ts registers each family from its entry here (no name is
+// written there), in the order it serves them; dashboards, alert rules and tests read the
+// SEED_METRICS and EXTRA_METRICS lists made from this table. The seed families are the
+// contract of SPEC §5. Collectors declare their own families beside their code
+// (`Source.registerMetrics`). Labels are bounded: never an entity, pid or job id.
 
 export type MetricType = "counter" | "gauge" | "histogram";
+
+export interface MetricFamily {
+  readonly name: string;
+  readonly type: MetricType;
+  readonly help: string;
+  readonly labels: readonly string[];
+  /** One of SPEC §5's seed families. */
+  readonly seed: boolean;
+}
+
+function _family(name: string, type: MetricType, help: string, labels: readonly string[] = [], seed = false): MetricFamily {
+  return { name, type, help, labels, seed };
+}
+
+const SEED = true;
+
+export const FAMILIES = {
+  eventsTotal: _family("xctl_events_total", "counter", "Events accepted.", [], SEED),
+  eventsByType: _family("xctl_events_by_type", "counter", "Events accepted, per event type.", ["event_type"], SEED),
+  eventsRejected: _family("xctl_events_rejected_total", "counter", "Lines or objects rejected, per reason.", ["reason"]),
+
+  waitsOnEdges: _family("xctl_waitson_edges", "gauge", "Current waits_on edges.", [], SEED),
+  blockedByEdges: _family("xctl_blockedby_edges", "gauge", "Current blocked_by edges.", [], SEED),
+  consumesEdges: _family("xctl_consumes_edges", "gauge", "Current consumes edges.", [], SEED),
+  activeProcesses: _family("xctl_active_processes", "gauge", "Processes not exited.", [], SEED),
+  activeResources: _family("xctl_active_resources", "gauge", "Resource nodes.", [], SEED),
+  errorNodes: _family("xctl_error_nodes", "gauge", "Error nodes inside the error window.", [], SEED),
+  graphEvictions: _family("xctl_graph_evictions_total", "counter", "Nodes evicted to stay within --max-nodes, per node kind.", ["kind"]),
+
+  diagnosesTotal: _family("xctl_diagnoses_total", "counter", "Automatic diagnosis runs (the runs scene state follows).", [], SEED),
+  diagnosesOnDemand: _family("xctl_diagnoses_on_demand_total", "counter", "Diagnosis runs asked for through the API or why; they change no scene state."),
+  diagnosesByScene: _family("xctl_diagnoses_by_scene", "counter", "Automatic diagnosis runs that concluded with each scene.", ["scene"], SEED),
+  sceneActive: _family("xctl_scene_active", "gauge", "1 while a scene is active (it held within --scene-settle), else 0.", ["scene"]),
+  sceneActivations: _family("xctl_scene_activations_total", "counter", "Times each scene became active.", ["scene"]),
+  sceneInfo: _family("xctl_scene_info", "gauge", "Each loaded scene with its severity; the value is always 1.", ["scene", "severity"]),
+  diagnosisLatency: _family("xctl_diagnosis_latency_seconds", "histogram", "Duration of a diagnosis run.", [], SEED),
+
+  probeUp: _family("xctl_probe_up", "gauge", "1 while the probe's process runs, else 0.", ["probe"]),
+  probeRestarts: _family("xctl_probe_restarts_total", "counter", "Probe restarts after it exited.", ["probe"]),
+  probeLastEvent: _family("xctl_probe_last_event_timestamp_seconds", "gauge", "Wall-clock time of the probe's last accepted event.", ["probe"]),
+
+  ingestQueueBytes: _family("xctl_ingest_queue_bytes", "gauge", "Bytes of pushed event bodies being ingested."),
+  ingestQueueFull: _family("xctl_ingest_queue_full_total", "counter", "Ingest refused at the queue bound, per source kind.", ["source_kind"]),
+  sseClients: _family("xctl_sse_clients", "gauge", "Connected event-stream clients."),
+  sseDropped: _family("xctl_sse_dropped_total", "counter", "Event-stream clients cut off, per reason.", ["reason"]),
+
+  buildInfo: _family("xctl_build_info", "gauge", "Build information; the value is always 1.", ["version", "runtime"]),
+} as const satisfies Record<string, MetricFamily>;
+
+function _types(seed: boolean): Record<string, MetricType> {
+  return Object.fromEntries(Object.values(FAMILIES).filter((f) => f.seed === seed).map((f) => [f.name, f.type]));
+}
+
+/** SPEC §5's families, name to type. */
+export const SEED_METRICS: Readonly<Record<string, MetricType>> = _types(true);
+
+/** Operator families beyond the seed set, name to type. */
+export const EXTRA_METRICS: Readonly<Record<string, MetricType>> = _types(false);

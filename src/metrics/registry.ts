@@ -7,6 +7,7 @@ import type { DiagnosisState } from "../diagnosis/state.ts";
 import type { EventCounters } from "../events/counters.ts";
 import { EVENT_TYPES, REJECT_REASONS } from "../events/schema.ts";
 import type { StateGraph } from "../graph/graph.ts";
+import { FAMILIES, type MetricFamily } from "./names.ts";
 import { ProcessMetrics } from "./process.ts";
 import { CONTENT_TYPE, TextFormat } from "./text-format.ts";
 
@@ -54,53 +55,41 @@ export class Metrics {
     const { counters, graph, probes, diagnosis, ingest, stream } = inputs;
     const r = [this.registry];
 
-    _counter(r, "xctl_events_total", "Events accepted.", [], () => [[{}, counters.accepted]]);
-    _counter(r, "xctl_events_by_type", "Events accepted, per event type.", ["event_type"], _fixed("event_type", EVENT_TYPES, (i) => counters.byType[i]));
-    _counter(r, "xctl_events_rejected_total", "Lines or objects rejected, per reason.", ["reason"], _fixed("reason", REJECT_REASONS, (i) => counters.rejected[i]));
+    const F = FAMILIES;
 
-    _gauge(r, "xctl_waitson_edges", "Current waits_on edges.", [], () => [[{}, graph.edges.waits_on]]);
-    _gauge(r, "xctl_blockedby_edges", "Current blocked_by edges.", [], () => [[{}, graph.edges.blocked_by]]);
-    _gauge(r, "xctl_consumes_edges", "Current consumes edges.", [], () => [[{}, graph.edges.consumes]]);
-    _gauge(r, "xctl_active_processes", "Processes not exited.", [], () => [[{}, graph.activeProcesses]]);
-    _gauge(r, "xctl_active_resources", "Resource nodes.", [], () => [[{}, graph.resources.size]]);
-    _gauge(r, "xctl_error_nodes", "Error nodes inside the error window.", [], () => [[{}, graph.errors.size]]);
-    _counter(r, "xctl_graph_evictions_total", "Nodes evicted to stay within --max-nodes, per node kind.", ["kind"], () => _entries("kind", graph.evictions));
+    _counter(r, F.eventsTotal, () => [[{}, counters.accepted]]);
+    _counter(r, F.eventsByType, _fixed("event_type", EVENT_TYPES, (i) => counters.byType[i]));
+    _counter(r, F.eventsRejected, _fixed("reason", REJECT_REASONS, (i) => counters.rejected[i]));
+
+    _gauge(r, F.waitsOnEdges, () => [[{}, graph.edges.waits_on]]);
+    _gauge(r, F.blockedByEdges, () => [[{}, graph.edges.blocked_by]]);
+    _gauge(r, F.consumesEdges, () => [[{}, graph.edges.consumes]]);
+    _gauge(r, F.activeProcesses, () => [[{}, graph.activeProcesses]]);
+    _gauge(r, F.activeResources, () => [[{}, graph.resources.size]]);
+    _gauge(r, F.errorNodes, () => [[{}, graph.errors.size]]);
+    _counter(r, F.graphEvictions, () => _entries("kind", graph.evictions));
 
     // Scene state (src/diagnosis/state.ts): automatic runs only; on-demand runs count apart.
-    _counter(r, "xctl_diagnoses_total", "Automatic diagnosis runs (the runs scene state follows).", [], () => [[{}, diagnosis.runs]]);
-    _counter(r, "xctl_diagnoses_on_demand_total", "Diagnosis runs asked for through the API or why; they change no scene state.", [], () => [
-      [{}, diagnosis.onDemandRuns],
-    ]);
-    _counter(r, "xctl_diagnoses_by_scene", "Automatic diagnosis runs that concluded with each scene.", ["scene"], () => _entries("scene", diagnosis.byScene));
-    _gauge(r, "xctl_scene_active", "1 while a scene is active (it held within --scene-settle), else 0.", ["scene"], function* () {
+    _counter(r, F.diagnosesTotal, () => [[{}, diagnosis.runs]]);
+    _counter(r, F.diagnosesOnDemand, () => [[{}, diagnosis.onDemandRuns]]);
+    _counter(r, F.diagnosesByScene, () => _entries("scene", diagnosis.byScene));
+    _gauge(r, F.sceneActive, function* () {
       for (const scene of diagnosis.byScene.keys()) yield [{ scene }, diagnosis.active.has(scene) ? 1 : 0];
     });
-    _counter(r, "xctl_scene_activations_total", "Times each scene became active.", ["scene"], () => _entries("scene", diagnosis.activations));
-    _sceneInfo(r, diagnosis.severity);
-    this.diagnosisLatency = new Histogram({
-      name: "xctl_diagnosis_latency_seconds",
-      help: "Duration of a diagnosis run.",
-      buckets: LATENCY_BUCKETS,
-      registers: r,
-    });
+    _counter(r, F.sceneActivations, () => _entries("scene", diagnosis.activations));
+    _sceneInfo(r, F.sceneInfo, diagnosis.severity);
+    this.diagnosisLatency = new Histogram({ ..._declared(F.diagnosisLatency), buckets: LATENCY_BUCKETS, registers: r });
 
-    _gauge(r, "xctl_probe_up", "1 while the probe's process runs, else 0.", ["probe"], () => _probes(probes, (s) => (s.up ? 1 : 0)));
-    _counter(r, "xctl_probe_restarts_total", "Probe restarts after it exited.", ["probe"], () => _probes(probes, (s) => s.restarts));
-    _gauge(r, "xctl_probe_last_event_timestamp_seconds", "Wall-clock time of the probe's last accepted event.", ["probe"], () =>
-      _probes(probes, (s) => s.lastEventMs / 1000),
-    );
+    _gauge(r, F.probeUp, () => _probes(probes, (s) => (s.up ? 1 : 0)));
+    _counter(r, F.probeRestarts, () => _probes(probes, (s) => s.restarts));
+    _gauge(r, F.probeLastEvent, () => _probes(probes, (s) => s.lastEventMs / 1000));
 
-    _gauge(r, "xctl_ingest_queue_bytes", "Bytes of pushed event bodies being ingested.", [], () => [[{}, ingest.queueBytes]]);
-    _counter(r, "xctl_ingest_queue_full_total", "Ingest refused at the queue bound, per source kind.", ["source_kind"], () =>
-      _entries("source_kind", ingest.queueFull),
-    );
-    _gauge(r, "xctl_sse_clients", "Connected event-stream clients.", [], () => [[{}, stream.clients]]);
-    _counter(r, "xctl_sse_dropped_total", "Event-stream clients cut off, per reason.", ["reason"], () => _entries("reason", stream.dropped));
+    _gauge(r, F.ingestQueueBytes, () => [[{}, ingest.queueBytes]]);
+    _counter(r, F.ingestQueueFull, () => _entries("source_kind", ingest.queueFull));
+    _gauge(r, F.sseClients, () => [[{}, stream.clients]]);
+    _counter(r, F.sseDropped, () => _entries("reason", stream.dropped));
 
-    new Gauge({ name: "xctl_build_info", help: "Build information; the value is always 1.", labelNames: ["version", "runtime"], registers: r }).set(
-      { version: inputs.version, runtime: inputs.runtime },
-      1,
-    );
+    new Gauge({ ..._declared(F.buildInfo), registers: r }).set({ version: inputs.version, runtime: inputs.runtime }, 1);
 
     if (inputs.processMetrics !== false) this._process = new ProcessMetrics(this.registry);
   }
@@ -135,12 +124,10 @@ function* _probes(probes: ReadonlyMap<string, ProbeState>, read: (s: ProbeState)
  * xctl_scene_info{scene,severity} = 1 per loaded scene, for alerts to join on. Two labels, so
  * not the one-label helpers: the series of a scene no longer loaded are dropped.
  */
-function _sceneInfo(registers: Registry[], severity: ReadonlyMap<string, string>): void {
+function _sceneInfo(registers: Registry[], family: MetricFamily, severity: ReadonlyMap<string, string>): void {
   let shown = "";
   new Gauge({
-    name: "xctl_scene_info",
-    help: "Each loaded scene with its severity; the value is always 1.",
-    labelNames: ["scene", "severity"],
+    ..._declared(family),
     registers,
     collect() {
       const key = [...severity].join(",");
@@ -157,14 +144,18 @@ function _seriesKey(labelNames: string[], labels: Labels): string {
   return labelNames.length === 0 ? "" : labels[labelNames[0]];
 }
 
-function _gauge(registers: Registry[], name: string, help: string, labelNames: string[], read: () => Samples): void {
+/** A family's declaration in prom-client's terms. */
+function _declared(f: MetricFamily): { name: string; help: string; labelNames: string[] } {
+  return { name: f.name, help: f.help, labelNames: [...f.labels] };
+}
+
+function _gauge(registers: Registry[], family: MetricFamily, read: () => Samples): void {
+  const { labelNames } = _declared(family);
   // prom-client keeps each series' last value, and a set() with labels costs a label hash:
   // only a changed value is set.
   const shown = new Map<string, number>();
   new Gauge({
-    name,
-    help,
-    labelNames,
+    ..._declared(family),
     registers,
     collect() {
       for (const [labels, v] of read()) {
@@ -178,12 +169,11 @@ function _gauge(registers: Registry[], name: string, help: string, labelNames: s
 }
 
 /** A counter whose total lives elsewhere: each scrape adds what was counted since the last. */
-function _counter(registers: Registry[], name: string, help: string, labelNames: string[], read: () => Samples): void {
+function _counter(registers: Registry[], family: MetricFamily, read: () => Samples): void {
+  const { labelNames } = _declared(family);
   const reported = new Map<string, number>();
   new Counter({
-    name,
-    help,
-    labelNames,
+    ..._declared(family),
     registers,
     collect() {
       for (const [labels, v] of read()) {

@@ -93,9 +93,14 @@ export class Queries {
     return this._in.engine.ringSize;
   }
 
-  /** Runs the rule set now over the host. */
-  runNow(): DiagnosisResult {
-    return this._in.engine.runNow("api");
+  /** Runs the rule set now over the host (asked through the API, or at the end of a replay). */
+  runNow(trigger: "api" | "replay" = "api"): DiagnosisResult {
+    return this._in.engine.runNow(trigger);
+  }
+
+  /** Diagnosis runs so far. */
+  get diagnosisRuns(): number {
+    return this._in.diagnosis.runs;
   }
 
   /** Runs the rule set now over one process; undefined for an unknown pid. */

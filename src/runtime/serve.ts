@@ -4,7 +4,7 @@ import { XctlError } from "../errors.ts";
 import { escapeControl } from "../escape.ts";
 import type { ConnEnv } from "../http/env.ts";
 import type { TlsSettings } from "../http/web-config.ts";
-import { runtimeName } from "./detect.ts";
+import { runtimeName } from "../runtime-name.ts";
 import { bunTlsOptions, denoTlsOptions, guardClientCert, nodeTlsOptions, tlsSupportProblem } from "./tls.ts";
 import { startTlsFront, type TlsFront } from "./tls-front.ts";
 

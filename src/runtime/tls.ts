@@ -11,8 +11,8 @@ import type { TLSSocket } from "node:tls";
 import type { ServerOptions } from "node:https";
 import { ConfigError } from "../config-error.ts";
 import type { TlsSettings, TlsVersion } from "../http/web-config.ts";
-import type { RuntimeName } from "./detect.ts";
-import { runtimeName } from "./detect.ts";
+import type { RuntimeName } from "../runtime-name.ts";
+import { runtimeName } from "../runtime-name.ts";
 
 /** Why `runtime` cannot serve these settings as asked, or undefined when it can. */
 export function tlsSupportProblem(tls: TlsSettings, runtime: RuntimeName): { field: string; reason: string } | undefined {

@@ -4,7 +4,7 @@
 import { closeSync, existsSync, openSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { UsageError } from "../errors.ts";
-import { which, type Env } from "./nvidia-smi/child.ts";
+import { which, type Env } from "./child.ts";
 import type { HostPaths } from "./source.ts";
 
 /** What the availability checks look at; `kmsg` only differs from /dev/kmsg in tests. */

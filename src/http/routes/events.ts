@@ -1,7 +1,7 @@
 // POST /api/v1/events: NDJSON, a JSON array or one object, behind the ingest guard, with a
 // body limit (413) and a bound on the push bytes in flight across requests (503).
 import { Hono } from "hono";
-import type { Exporter } from "../../exporter.ts";
+import type { IngestPipeline } from "../../ingest/pipeline.ts";
 import type { AppEnv } from "../env.ts";
 import { ingestGuard, type IngestGuardOptions } from "./ingest-guard.ts";
 import { BodyIdle, BodyReadError, BodyTooLarge, ingestPush } from "./push-body.ts";
@@ -31,10 +31,10 @@ const _LINE_TYPES = new Set([
   "application/x-www-form-urlencoded",
 ]);
 
-export function eventRoutes(exporter: Exporter, opts: EventRouteOptions = {}): Hono<AppEnv> {
+export function eventRoutes(pipeline: IngestPipeline, opts: EventRouteOptions = {}): Hono<AppEnv> {
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const bound = opts.queueBytes ?? 4 * maxBody;
-  const queue = exporter.ingest.pushQueue;
+  const queue = pipeline.pushQueue;
   const api = new Hono<AppEnv>();
 
   api.post("/api/v1/events", ingestGuard(opts), async (c) => {
@@ -51,7 +51,7 @@ export function eventRoutes(exporter: Exporter, opts: EventRouteOptions = {}): H
     const reservation = queue.admit(length, bound);
     if (reservation === undefined) return c.json({ error: "ingest queue full, retry shortly" }, 503, { "Retry-After": "1" });
     try {
-      const result = await ingestPush(exporter.ingest, c.req.raw.body, {
+      const result = await ingestPush(pipeline, c.req.raw.body, {
         maxBodyBytes: maxBody,
         json,
         onBytes: (n) => reservation.received(n),

@@ -6,7 +6,6 @@
 // `?type=` filters event types; `scene` among them asks for scene records (without `?type=`,
 // both come). `Last-Event-ID` is not honoured: a reconnecting client starts from now.
 import { Hono } from "hono";
-import type { Exporter } from "../../exporter.ts";
 import type { EventHub, Subscriber } from "../../events/hub.ts";
 import { EVENT_TYPE_INDEX, type XEvent } from "../../events/schema.ts";
 import type { Queries } from "../../query/queries.ts";
@@ -23,7 +22,7 @@ export interface StreamRouteOptions {
 /** Scene records waiting for a reader; past this the stream is cut off like a slow reader. */
 const _MAX_SCENE_RECORDS = 256;
 
-export function streamRoutes(exporter: Exporter, opts: StreamRouteOptions = {}): Hono<AppEnv> {
+export function streamRoutes(hub: EventHub, opts: StreamRouteOptions = {}): Hono<AppEnv> {
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
   const api = new Hono<AppEnv>();
 
@@ -41,12 +40,12 @@ export function streamRoutes(exporter: Exporter, opts: StreamRouteOptions = {}):
     if (c.req.method === "HEAD") {
       return new Response(null, { headers: { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache, no-transform" } });
     }
-    const sub = exporter.hub.subscribe(types);
+    const sub = hub.subscribe(types);
     if (sub === undefined) {
       return c.json({ error: "too many event-stream clients" }, 503, { "Retry-After": "5" });
     }
     const scenes = types === null || types.has("scene") ? opts.queries : undefined;
-    return new Response(sseBody(exporter.hub, sub, c.req.raw.signal, heartbeatMs, scenes), {
+    return new Response(sseBody(hub, sub, c.req.raw.signal, heartbeatMs, scenes), {
       headers: {
         "Content-Type": "text/event-stream; charset=utf-8",
         "Cache-Control": "no-cache, no-transform",

@@ -8,7 +8,7 @@
 //   ECC counts and HCCS link state. Slower, because a host with 16 chips would otherwise run 33
 //   commands per interval against a driver that answers each in tens of milliseconds.
 import { Backoff, type BackoffOptions } from "../backoff.ts";
-import { reap, startChild, which, type Env } from "../nvidia-smi/child.ts";
+import { reap, startChild, which, type Env } from "../child.ts";
 import type { Source, SourceContext } from "../source.ts";
 import { parseEcc, parseHccs, parseHealth, parseInfo } from "./parse.ts";
 import { NpuSmiTracker, type NpuEvent } from "./tracker.ts";

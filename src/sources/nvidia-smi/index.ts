@@ -7,7 +7,7 @@
 //   prints nothing at all while no process is on any GPU: its blocks cannot be told apart, so
 //   "the last process has gone" would be invisible. A one-shot run's exit ends the snapshot.
 import { Backoff, type BackoffOptions } from "../backoff.ts";
-import { lineSplitter, reap, startChild, which, type Child, type Env } from "./child.ts";
+import { lineSplitter, reap, startChild, which, type Child, type Env } from "../child.ts";
 import { APPS_QUERY, CSV_FORMAT, GPU_QUERY, parseAppLine, parseGpuLine, type AppSample } from "./csv.ts";
 import { NvidiaSmiTracker, type SmiEvent } from "./tracker.ts";
 import type { Source, SourceContext } from "../source.ts";

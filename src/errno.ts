@@ -1,4 +1,5 @@
-// A file system error in words, for the one line a command prints.
+// A file system error in words, for the one line a command or a configuration error prints.
+// The one errno describer: the CLI, web-config and rule loading all name a failure this way.
 export function describeErrno(e: unknown): string {
   const code = (e as { code?: string }).code;
   if (code === "ENOENT") return "no such file";

@@ -1,4 +1,5 @@
-// Which runtime runs this code. Only src/runtime/ should need to ask.
+// Which runtime runs this code, by name and version. Code that behaves differently per runtime
+// lives in src/runtime/; this file only names it, for help, logs and build_info.
 export type RuntimeName = "bun" | "deno" | "node";
 
 declare const Bun: unknown;

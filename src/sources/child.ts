@@ -1,5 +1,6 @@
-// Small child-process helpers for the nvidia-smi source: PATH lookup, text lines from a pipe,
-// and a kill that is sure to reap. node: modules only, so Bun, Deno and Node all run it.
+// Child-process helpers the tool sources share (builtin:nvidia-smi, builtin:npu-smi) and the
+// collector plan asks: PATH lookup, text lines from a pipe, and a kill that is sure to reap.
+// node: modules only, so Bun, Deno and Node all run it.
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, isAbsolute, join, resolve } from "node:path";

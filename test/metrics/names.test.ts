@@ -1,0 +1,44 @@
+// Each metric family is declared once: src/metrics/names.ts holds its name, type, help and
+// labels, and the registry serves exactly those families, registered from their entries.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { Exporter } from "../../src/exporter.ts";
+import { createLogger } from "../../src/log.ts";
+import { EXTRA_METRICS, FAMILIES, SEED_METRICS } from "../../src/metrics/names.ts";
+import { ROOT } from "../_helpers.ts";
+
+function _files(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? _files(p) : p.endsWith(".ts") ? [p] : [];
+  });
+}
+
+describe("metric names", () => {
+  it("no xctl_ metric name is written twice in src/", () => {
+    const seen = new Map<string, string[]>();
+    for (const file of _files(join(ROOT, "src"))) {
+      for (const m of readFileSync(file, "utf8").matchAll(/["'`](xctl_[a-z0-9_]+)["'`]/g)) {
+        const at = seen.get(m[1]) ?? [];
+        at.push(relative(ROOT, file));
+        seen.set(m[1], at);
+      }
+    }
+    const twice = [...seen].filter(([, at]) => at.length > 1).map(([name, at]) => `${name}: ${at.join(", ")}`);
+    assert.deepEqual(twice, []);
+    // The scan found the table's names, not nothing.
+    for (const f of Object.values(FAMILIES)) assert.deepEqual(seen.get(f.name), ["src/metrics/names.ts"], f.name);
+  });
+
+  it("the registry serves exactly the declared families, with their type and help", async () => {
+    const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
+    const page = await ex.metrics.render();
+    const served = [...page.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => `${m[1]} ${m[2]}`);
+    assert.deepEqual(served.sort(), Object.values(FAMILIES).map((f) => `${f.name} ${f.type}`).sort());
+    for (const f of Object.values(FAMILIES)) assert.ok(page.includes(`# HELP ${f.name} ${f.help}\n`), f.name);
+    assert.deepEqual(Object.keys({ ...SEED_METRICS, ...EXTRA_METRICS }).sort(), Object.values(FAMILIES).map((f) => f.name).sort());
+    assert.equal(Object.keys(SEED_METRICS).length, 11, "SPEC §5 has eleven seed families");
+  });
+});
