@@ -38,14 +38,9 @@ export interface ProcessCause {
   job_id: string | null;
 }
 
-export interface EventCause {
+/** An event named as a cause: the evidence event, tagged. */
+export interface EventCause extends EvidenceEvent {
   kind: "event";
-  event_type: EventType;
-  entity_id: string;
-  value: string;
-  ts: number;
-  pid: number | null;
-  job_id: string | null;
 }
 
 export type Cause = ErrorCause | ResourceCause | ProcessCause | EventCause;
