@@ -59,7 +59,7 @@ export class DiagnosisEngine implements GraphObserver {
   private _matcher: Matcher;
   /** Brief matches between automatic runs. */
   private readonly _latches: Latches;
-  /** Process-scoped rules, by the kinds of new edges that may change whom they hold for. */
+  /** Process-scoped rules, by the kinds of edges whose changes may change whom they hold for. */
   private _edgeRules: Record<EdgeKind, RuleState[]> = { consumes: [], waits_on: [], blocked_by: [] };
   private readonly _ring: Ring<DiagnosisResult>;
   private readonly _onDemand: Ring<DiagnosisResult>;
@@ -152,17 +152,27 @@ export class DiagnosisEngine implements GraphObserver {
 
   edgeAdded(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void {
     this._matcher.edgeAdded(kind, from, to);
-    // A new edge can make events concern the process (a fault that just linked it).
-    for (const rs of this._edgeRules[kind]) {
-      if (!rs.matched) continue;
-      this._latches.touch(rs);
-      this._trigger();
-    }
-    if (kind !== "consumes") this._trigger();
+    // A new waits_on or blocked_by edge may start a scene; any new edge may change whom a
+    // process-scoped rule holds for (a fault that just linked the process concerns it now).
+    if (this._touchEdgeRules(kind) || kind !== "consumes") this._trigger();
   }
 
   edgeRemoved(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void {
     this._matcher.edgeRemoved(kind, from, to);
+    this._touchEdgeRules(kind);
+  }
+
+  /** Tells the matching process-scoped rules that read edges of `kind` that one changed; whether there was one. */
+  private _touchEdgeRules(kind: EdgeKind): boolean {
+    const rules = this._edgeRules[kind];
+    let touched = false;
+    for (let i = 0; i < rules.length; i++) {
+      const rs = rules[i];
+      if (!rs.matched) continue;
+      this._latches.touch(rs);
+      touched = true;
+    }
+    return touched;
   }
 
   nodeChanged(node: GraphNode, key: string | undefined): void {

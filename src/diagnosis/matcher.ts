@@ -53,15 +53,17 @@ export class RuleState {
   }
 
   /**
-   * Edge kinds whose new edges can change whom a condition of this rule holds for without the
-   * condition saying so itself: a new blocked_by edge makes device faults concern the process,
-   * a new consumes or waits_on edge makes it reach a resource (its readings, its values).
+   * Edge kinds whose edges, made or removed, can change whom a condition of this rule holds
+   * for: a graph condition's own kind; blocked_by, which makes device faults concern the
+   * process; consumes and waits_on, which make it reach a resource (its readings, its values).
+   * The engine tells the rule of those changes itself (a condition does not, per edge).
    */
   get edgeKinds(): ReadonlySet<EdgeKind> {
     const kinds = new Set<EdgeKind>();
     const visit = (c: CondNode): void => {
       if (c instanceof GroupCond) return c.children.forEach(visit);
-      if (c instanceof EventCond) {
+      if (c instanceof GraphCond) kinds.add(c.kind);
+      else if (c instanceof EventCond) {
         if (c.isError) kinds.add("blocked_by");
         else kinds.add("consumes").add("waits_on");
       } else if (c instanceof MetricCond && c.nodeType !== "process") {

@@ -43,8 +43,8 @@ export class GraphCond extends CondNode {
     if (this._byFrom !== undefined) this._byFrom.set(from, (this._byFrom.get(from) ?? 0) + 1);
     this.byTo.set(to, (this.byTo.get(to) ?? 0) + 1);
     this.count++;
-    if (this.holds) this._touch();
-    else this._set(true);
+    // Whom it holds for changed: the engine tells the rules that read edges of this kind (matcher.ts `edgeKinds`).
+    this._set(true);
   }
 
   removed(from: ProcessNode, to: EdgeTarget): void {
@@ -52,9 +52,7 @@ export class GraphCond extends CondNode {
     if (this._byFrom !== undefined) _dec(this._byFrom, from);
     _dec(this.byTo, to);
     this.count--;
-    const was = this.holds;
     this._set(this.count > 0);
-    if (was === this.holds) this._touch();
   }
 
   /** The targets of `p`'s edges of this kind. */
