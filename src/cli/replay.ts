@@ -68,16 +68,17 @@ export async function runReplay(argv: string[]): Promise<void> {
 
   const locator = new LineLocator(ingest.maxLineBytes);
   let warned = 0;
-  // The line of the event the stream clock holds back, found while its chunk is being read: it
-  // is confirmed or rejected only when a later line (perhaps in a later chunk) is read.
-  let heldLine = 0;
+  // Where the event the stream clock holds back is, marked while its chunk is being read: it is
+  // confirmed or rejected only when a later line (perhaps in a later chunk) is read, and its
+  // line number is counted only if it is rejected.
+  let heldLine: () => number = () => 0;
   const input = exporter.ingest.feed("replay", {
     streamClock: true,
     onHold: (sample) => {
-      heldLine = locator.locate("future_ts", sample);
+      heldLine = locator.mark(sample);
     },
     onReject: (reason, sample, late) => {
-      const line = late !== undefined ? heldLine : locator.locate(reason, sample);
+      const line = late !== undefined ? heldLine() : locator.locate(reason, sample);
       if (warned++ < MAX_WARNINGS) {
         const detail = late ?? exporter.ingest.describe(reason, sample);
         log.warn(`${_shown(file)}:${line}: rejected: ${escapeControl(detail)}${sample ? `: ${escapeControl(sample.slice(0, 120))}` : ""}`);

@@ -100,6 +100,10 @@ describe("replay's clock: the stream's own clock plus the skew", () => {
     lines.push(loneLine);
     const loneAt = lines.length;
     for (let i = 0; i < 50; i++) lines.push(filler(t + 2 + i, i));
+    // A broken line in the last chunk: replay starts counting lines there, before the tail.
+    lines.push('{"ts": 1, "event_type": ');
+    const brokenAt = lines.length;
+    for (let i = 0; i < 50; i++) lines.push(filler(t + 60 + i, i));
     lines.push(ev(JAN_2026, "action.exec", "x", "tail"));
     const tailAt = lines.length;
     const file = join(dir, "gap.ndjson");
@@ -108,13 +112,15 @@ describe("replay's clock: the stream's own clock plus the skew", () => {
     const r = await runCli(["replay", "--json", "--error-window", "30m", file]);
     assert.equal(r.code, 0, r.stderr);
     const s = JSON.parse(r.stdout) as { accepted: number; rejected: Record<string, number>; lines: number; final_scene: string | null };
-    assert.equal(s.accepted, lines.length - 2, "every event but the two lone jumps, the gap's included");
-    assert.deepEqual(s.rejected, { future_ts: 2 });
+    assert.equal(s.accepted, lines.length - 3, "every event but the two lone jumps and the broken line, the gap's included");
+    assert.deepEqual(s.rejected, { invalid_json: 1, future_ts: 2 });
+    assert.equal(s.lines, lines.length);
     assert.equal(s.final_scene, "gpu_xid", "the Xid outlived the gap (30m window) and no jump expired it");
     const warned = r.stderr.split("\n").filter((l) => l.includes("rejected:"));
-    assert.equal(warned.length, 2, r.stderr);
+    assert.equal(warned.length, 3, r.stderr);
     assert.match(warned[0], new RegExp(`gap\\.ndjson:${loneAt}: rejected: future_ts: ts 1767225600000 = 2026-01-01T00:00:00\\.000Z is more than 5m ahead of the stream's clock .* did not confirm the jump`));
-    assert.match(warned[1], new RegExp(`gap\\.ndjson:${tailAt}: rejected: future_ts: .* and the stream ended before any event confirmed the jump: \\{.*"value":"tail"`));
+    assert.match(warned[1], new RegExp(`gap\\.ndjson:${brokenAt}: rejected: invalid_json`));
+    assert.match(warned[2], new RegExp(`gap\\.ndjson:${tailAt}: rejected: future_ts: .* and the stream ended before any event confirmed the jump: \\{.*"value":"tail"`));
     assert.ok(gapAt > 1000, "the gap sits at the end of the first chunk");
   });
 });
