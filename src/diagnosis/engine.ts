@@ -71,7 +71,7 @@ export class DiagnosisEngine implements GraphObserver {
   private _drainTimer: ReturnType<typeof setTimeout> | undefined;
   /** Event time the next automatic run is due (a change, or a scene to clear), or Infinity. */
   private _runDueTs = Infinity;
-  /** A change waits for its run (event time): later changes join it rather than move it. */
+  /** A change waits for its run (its timer live, its event time in replay): later changes join it rather than move it. */
   private _changeDue = false;
   private _stopped = false;
   /** Processes asked by host runs of process-scoped rules, in all (their cost: candidates, not the graph). */
@@ -103,6 +103,7 @@ export class DiagnosisEngine implements GraphObserver {
     this.graph.setFaultScope(new FaultScopeTable(faultScopeOverrides(this._rules)));
     this._latches.reset();
     this._matcher = this._newMatcher();
+    this._latches.use(this._matcher.rules);
     for (const kind of ["consumes", "waits_on", "blocked_by"] as const) {
       this._edgeRules[kind] = this._matcher.rules.filter((rs) => rs.processScoped && rs.edgeKinds.has(kind));
     }
@@ -312,15 +313,13 @@ export class DiagnosisEngine implements GraphObserver {
   }
 
   private _trigger(): void {
-    if (this._stopped) return;
+    // Called for nearly every change: a run already due is the common case, and costs one read.
+    if (this._changeDue || this._stopped) return;
+    this._changeDue = true;
     if (!this.liveClock) {
-      if (!this._changeDue) {
-        this._changeDue = true;
-        this._runDueTs = Math.min(this._runDueTs, this.graph.eventNow + this.intervalMs);
-      }
+      this._runDueTs = Math.min(this._runDueTs, this.graph.eventNow + this.intervalMs);
       return;
     }
-    if (this._runTimer !== undefined) return;
     this._runTimer = setTimeout(() => {
       this._runTimer = undefined;
       this._autoRun("auto", true);

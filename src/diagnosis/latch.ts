@@ -6,8 +6,9 @@
 // other process stays in the graph until the run, which asks it then. So a busy host pays no
 // candidate search per event.
 //
-// The last processes found for each process-scoped rule are kept here too, until a flip or a
-// touch of that rule (or a process leaving) says whom it holds for may have changed.
+// The last processes found for each process-scoped rule are kept too (on the rule's state),
+// until a flip or a touch of that rule (or a process leaving) says whom it holds for may have
+// changed.
 import type { ProcessNode } from "../graph/nodes.ts";
 import type { ProcessContext } from "./conditions/node.ts";
 import { describeProcesses, type SceneMatch } from "./evidence.ts";
@@ -18,11 +19,11 @@ import { findProcesses, judgeProcess, type ProcessMatches } from "./process-scop
 export type Snapshot = SceneMatch | number;
 
 export class Latches {
+  private _rules: readonly RuleState[] = [];
   private readonly _dirty = new Set<RuleState>();
   private readonly _snaps = new Map<RuleState, Snapshot>();
   /** When each snapshot was taken (the engine's clock): when the brief match last held. */
   private readonly _snapAt = new Map<RuleState, number>();
-  private readonly _found = new Map<RuleState, { limit: number; found: ProcessMatches }>();
   /** The last process each rule was found to match for: asked first when one match is enough. */
   private readonly _hint = new Map<RuleState, ProcessNode>();
 
@@ -33,23 +34,23 @@ export class Latches {
 
   /** A rule's truth inputs changed. */
   flip(rs: RuleState): void {
-    this._found.delete(rs);
+    rs.kept = undefined;
     if (!rs.processScoped) this._dirty.add(rs);
   }
 
   /** Whom a process-scoped rule holds for may have changed. */
   touch(rs: RuleState): void {
-    this._found.delete(rs);
+    rs.kept = undefined;
   }
 
   /** A process left the graph: every kept search result may name it. */
   processLeft(): void {
-    this._found.clear();
+    for (const rs of this._rules) rs.kept = undefined;
   }
 
   /** `findProcesses`, or its kept result while nothing the rule reads changed; `asked` counts the processes asked. */
   find(rs: RuleState, ctx: ProcessContext, limit: number, asked: (n: number) => void): ProcessMatches {
-    const kept = this._found.get(rs);
+    const kept = rs.kept;
     if (kept !== undefined && (kept.limit >= limit || kept.found.processes.length < kept.limit)) return kept.found;
     let found: ProcessMatches | undefined;
     const hint = this._hint.get(rs);
@@ -59,7 +60,7 @@ export class Latches {
     }
     found ??= findProcesses(rs, ctx, limit);
     asked(found.asked);
-    this._found.set(rs, { limit, found });
+    rs.kept = { limit, found };
     if (found.processes.length > 0) this._hint.set(rs, found.processes[0]);
     else this._hint.delete(rs);
     return found;
@@ -105,8 +106,13 @@ export class Latches {
     this._snapAt.clear();
   }
 
+  /** The rule set whose kept results `processLeft` forgets. */
+  use(rules: readonly RuleState[]): void {
+    this._rules = rules;
+  }
+
   reset(): void {
-    this._found.clear();
+    for (const rs of this._rules) rs.kept = undefined;
     this._hint.clear();
     this._dirty.clear();
     this._snaps.clear();

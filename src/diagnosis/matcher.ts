@@ -9,6 +9,7 @@ import { EventCond } from "./conditions/event.ts";
 import { GraphCond } from "./conditions/graph.ts";
 import { MetricCond, ReadingBands } from "./conditions/metric.ts";
 import { CondNode, GroupCond } from "./conditions/node.ts";
+import type { ProcessMatches } from "./process-scope.ts";
 import type { Condition, GroupCondition, Rule } from "./rule.ts";
 
 type NodeKind = GraphNode["kind"];
@@ -19,28 +20,36 @@ export class RuleState {
   topTrue = 0;
   /** `required_events` types seen inside the window now. */
   gatesTrue = 0;
+  /**
+   * Whether the rule matches host-wide (kept up to date by `recount`, since it is read for
+   * every change a process-scoped rule hears of). For a process-scoped rule this is
+   * necessary, not enough: a condition that holds for one process holds host-wide, so a rule
+   * that does not match here matches for no process, and one that does is asked process by
+   * process.
+   */
+  matched = false;
+  readonly processScoped: boolean;
+  /**
+   * The last processes found for this rule (latch.ts), kept here so that forgetting them, which
+   * every change of whom the rule holds for does, is one field store.
+   */
+  kept: { limit: number; found: ProcessMatches } | undefined = undefined;
 
   constructor(
     readonly rule: Rule,
     readonly top: CondNode[],
     readonly gates: EventCond[],
-  ) {}
+  ) {
+    this.processScoped = rule.scope === "process";
+  }
 
   get confidence(): number {
     return this.topTrue / this.top.length;
   }
 
-  /**
-   * Whether the rule matches host-wide. For a process-scoped rule this is necessary, not
-   * enough: a condition that holds for one process holds host-wide, so a rule that does not
-   * match here matches for no process, and one that does is asked process by process.
-   */
-  get matched(): boolean {
-    return this.confidence + 1e-9 >= this.rule.applicability.min_confidence && this.gatesTrue === this.gates.length;
-  }
-
-  get processScoped(): boolean {
-    return this.rule.scope === "process";
+  /** Brings `matched` in line with the counts. */
+  recount(): void {
+    this.matched = this.confidence + 1e-9 >= this.rule.applicability.min_confidence && this.gatesTrue === this.gates.length;
   }
 
   /**
@@ -120,6 +129,7 @@ export class Matcher {
         if (c.holds) rs.topTrue++;
         c.listeners.push((d) => {
           rs.topTrue += d;
+          rs.recount();
           onFlip(rs);
         });
         if (rs.processScoped) c.touched.push(touched);
@@ -128,10 +138,12 @@ export class Matcher {
         if (g.holds) rs.gatesTrue++;
         g.listeners.push((d) => {
           rs.gatesTrue += d;
+          rs.recount();
           onFlip(rs);
         });
         if (rs.processScoped) g.touched.push(touched);
       }
+      rs.recount();
       return rs;
     });
     for (const [key, conds] of Object.entries(this._metricByKey.resource)) {

@@ -5,14 +5,22 @@
 // it asks only the candidates of the conditions that must hold (the smallest such set), and
 // stops once it has named as many pids as a result lists.
 import type { ProcessNode } from "../graph/nodes.ts";
-import type { CondNode, ProcessContext } from "./conditions/node.ts";
+import type { Candidates, CondNode, ProcessContext } from "./conditions/node.ts";
 import type { RuleState } from "./matcher.ts";
 
 /** How a rule stands for one process: its confidence there, and which conditions hold. */
-export interface ProcessVerdict {
-  confidence: number;
-  matched: boolean;
-  holds: (c: CondNode) => boolean;
+export class ProcessVerdict {
+  constructor(
+    readonly confidence: number,
+    readonly matched: boolean,
+    private readonly _p: ProcessNode,
+    private readonly _ctx: ProcessContext,
+  ) {}
+
+  /** Whether condition `c` holds for the process. */
+  holds(c: CondNode): boolean {
+    return c.holdsFor(this._p, this._ctx);
+  }
 }
 
 /**
@@ -20,18 +28,19 @@ export interface ProcessVerdict {
  * its min_confidence (the confidence of a process that does not match is then a lower bound).
  */
 export function judgeProcess(rs: RuleState, p: ProcessNode, ctx: ProcessContext): ProcessVerdict {
-  const holds = (c: CondNode): boolean => c.holdsFor(p, ctx);
-  if (!rs.matched) return { confidence: 0, matched: false, holds };
+  const n = rs.top.length;
+  if (!rs.matched) return new ProcessVerdict(0, false, p, ctx);
   const top = rs.top;
-  const n = top.length;
   const need = rs.rule.applicability.min_confidence * n - 1e-9;
   let topTrue = 0;
   for (let i = 0; i < n; i++) {
     if (top[i].holdsFor(p, ctx)) topTrue++;
-    else if (topTrue + (n - 1 - i) < need) return { confidence: topTrue / n, matched: false, holds };
+    else if (topTrue + (n - 1 - i) < need) return new ProcessVerdict(topTrue / n, false, p, ctx);
   }
-  const matched = topTrue >= need && rs.gates.every(holds);
-  return { confidence: topTrue / n, matched, holds };
+  let matched = topTrue >= need;
+  const gates = rs.gates;
+  for (let i = 0; matched && i < gates.length; i++) matched = gates[i].holdsFor(p, ctx);
+  return new ProcessVerdict(topTrue / n, matched, p, ctx);
 }
 
 /** What a host-wide run of a process-scoped rule found: matching processes (up to a limit) and the work it took. */
@@ -52,34 +61,60 @@ export interface ProcessMatches {
 export function findProcesses(rs: RuleState, ctx: ProcessContext, limit: number): ProcessMatches {
   const out: ProcessMatches = { processes: [], confidence: 0, asked: 0 };
   if (!rs.matched) return out;
+  const lists = _cheapestSources(rs, ctx);
+  if (lists === undefined) _ask(rs, ctx, limit, ctx.graph.processes.values(), out, new Set());
+  else {
+    const seen = new Set<ProcessNode>();
+    for (let i = 0; i < lists.length && _ask(rs, ctx, limit, lists[i].list(), out, seen); i++);
+  }
+  out.processes.sort((a, b) => a.pid - b.pid);
+  return out;
+}
+
+/**
+ * The candidate lists whose union holds every process the rule can match for, the cheapest
+ * such choice (see findProcesses); undefined when only all processes will do.
+ */
+function _cheapestSources(rs: RuleState, ctx: ProcessContext): Candidates[] | undefined {
   const n = rs.top.length;
   const k = Math.max(0, Math.ceil(rs.rule.applicability.min_confidence * n - 1e-9));
-  let sources: Iterable<ProcessNode>;
-  if (k === 0 && rs.gates.length === 0) sources = ctx.graph.processes.values();
-  else {
-    const tops = rs.top.map((c) => c.candidates(ctx)).sort((a, b) => a.size - b.size);
-    const union = k === 0 ? [] : tops.slice(0, n - k + 1);
-    let best = { size: union.reduce((s, c) => s + c.size, 0), lists: union };
-    for (const g of rs.gates) {
-      const c = g.candidates(ctx);
-      if (k === 0 || c.size < best.size) best = { size: c.size, lists: [c] };
-    }
-    sources = _chain(best.lists.map((c) => c.list()));
+  const gates = rs.gates;
+  if (k === 0 && gates.length === 0) return undefined;
+  let best: Candidates[] = [];
+  let bestSize = Infinity;
+  if (k > 0) {
+    const tops: Candidates[] = [];
+    for (let i = 0; i < n; i++) tops.push(rs.top[i].candidates(ctx));
+    // Any n - k + 1 of them: the smallest ones.
+    if (n - k + 1 < n) tops.sort((a, b) => a.size - b.size);
+    best = tops.length === n - k + 1 ? tops : tops.slice(0, n - k + 1);
+    bestSize = 0;
+    for (const c of best) bestSize += c.size;
   }
-  const seen = new Set<ProcessNode>();
-  for (const p of sources) {
+  for (let i = 0; i < gates.length && bestSize !== 0; i++) {
+    const c = gates[i].candidates(ctx);
+    if (c.size < bestSize) {
+      best = [c];
+      bestSize = c.size;
+    }
+  }
+  return best;
+}
+
+/** Asks each new process of `list` until `limit` matched; false once the search is over. */
+function _ask(rs: RuleState, ctx: ProcessContext, limit: number, list: Iterable<ProcessNode>, out: ProcessMatches, seen: Set<ProcessNode>): boolean {
+  for (const p of list) {
     if (seen.has(p)) continue;
     seen.add(p);
-    if (seen.size > _MAX_ASKED) break;
+    if (seen.size > _MAX_ASKED) return false;
     out.asked++;
     const v = judgeProcess(rs, p, ctx);
     if (!v.matched) continue;
     out.processes.push(p);
     if (v.confidence > out.confidence) out.confidence = v.confidence;
-    if (out.processes.length >= limit) break;
+    if (out.processes.length >= limit) return false;
   }
-  out.processes.sort((a, b) => a.pid - b.pid);
-  return out;
+  return true;
 }
 
 /**
@@ -88,7 +123,3 @@ export function findProcesses(rs: RuleState, ctx: ProcessContext, limit: number)
  * case worth stalling the event loop for; the next run asks again).
  */
 const _MAX_ASKED = 20_000;
-
-function* _chain(lists: Iterable<ProcessNode>[]): Iterable<ProcessNode> {
-  for (const l of lists) yield* l;
-}

@@ -50,9 +50,9 @@ export class RecentMap<K> {
   }
 
   /** Drops stale entries from the old end; entries are mostly in time order. */
-  prune(fresh: (s: Seen) => boolean): void {
+  prune(cond: EventCond, nowTs: number, nowWall: number): void {
     for (const [k, s] of this.map) {
-      if (fresh(s)) return;
+      if (cond.isFresh(s.ts, s.wall, nowTs, nowWall)) return;
       this.map.delete(k);
     }
   }
@@ -126,11 +126,10 @@ export class EventCond extends CondNode {
 
   /** Expires what left the window, by both clocks. */
   refresh(nowTs: number, nowWall: number): void {
-    const fresh = (s: Seen) => this.isFresh(s.ts, s.wall, nowTs, nowWall);
     const before = this.byPid.map.size + this.byDevice.map.size;
-    this.byEntity.prune(fresh);
-    this.byPid.prune(fresh);
-    this.byDevice.prune(fresh);
+    this.byEntity.prune(this, nowTs, nowWall);
+    this.byPid.prune(this, nowTs, nowWall);
+    this.byDevice.prune(this, nowTs, nowWall);
     const was = this.holds;
     this._set(this.isFresh(this.lastTs, this.lastWall, nowTs, nowWall));
     if (was === this.holds && this.holds && before !== this.byPid.map.size + this.byDevice.map.size) this._touch();
