@@ -7,7 +7,7 @@
 // single event moves the graph past the stream's clock plus the skew. That rule lives in
 // stream-clock.ts, a stage only replay's feed has: an event that far ahead is held until the
 // next one confirms the jump (a quiet gap in the recording, applied whole) or does not (rejected
-// as `future_ts`, with `explainStream`'s words).
+// as `future_ts`, with `explainStream`'s words; the first event, with `explainLead`'s).
 import type { RejectReason } from "../events/schema.ts";
 
 /** 2001-01-01T00:00:00Z in ms: no probe of this exporter ever ran before it. */
@@ -50,6 +50,11 @@ export class ClockGuard {
   explainStream(ts: number, clock: number, wall: number, next: number | null): string {
     const why = next === null ? "the stream ended before any event confirmed the jump" : `the next event (${_at(next)}) did not confirm the jump`;
     return `${_at(ts)} is more than ${_duration(this.maxSkewMs)} ahead of the stream's clock (${_at(clock)}), and ${why}${_unit(ts, wall + this.maxSkewMs)}`;
+  }
+
+  /** The same for the stream's first event, rejected because the next one (`next`) was more than the skew behind it. */
+  explainLead(ts: number, next: number, wall: number): string {
+    return `${_at(ts)} is the stream's first event and more than ${_duration(this.maxSkewMs)} ahead of the next one (${_at(next)}), which did not confirm the jump${_unit(ts, wall + this.maxSkewMs)}`;
   }
 }
 

@@ -11,6 +11,11 @@
 // stream ends is rejected too: nothing confirmed it. Events rejected for other reasons (the wall
 // clock included) are no evidence either way and leave the hold as it is. The wall-clock bound
 // still applies first: a recording is never ahead of the wall clock it is replayed under.
+//
+// The first event has no clock to be ahead of, so it is held the other way round: the next
+// event confirms it unless it is more than the skew behind it (the stream did not follow a
+// first event dated ahead of it), and then it is `future_ts`. A first event still held at the
+// end (a file of one event) is applied: nothing speaks against it.
 import type { RejectReason, XEvent } from "../events/schema.ts";
 import type { IngestPipeline, SourceMark } from "./pipeline.ts";
 
@@ -31,15 +36,15 @@ interface _Held {
   ev: XEvent;
   wall: number;
   sample: string;
-  /** The stream's clock when it was held. */
+  /** The stream's clock when it was held (-Infinity: the stream's first event). */
   clock: number;
 }
 
 export class StreamClock {
   /** The largest ts applied so far; -Infinity before the first. */
   clock = -Infinity;
-  /** `clock` plus the skew: the fast path's one comparison (no bound before the first event). */
-  private _limit = Infinity;
+  /** `clock` plus the skew: the fast path's one comparison (every event is beyond it before the first). */
+  private _limit = -Infinity;
   private _held: _Held | null = null;
   private readonly _skew: number;
 
@@ -66,23 +71,37 @@ export class StreamClock {
     if (this._pipeline.clock.check(ts, wall) !== undefined) return this._pipeline.accept(ev, this._source, this._mark, wall);
     const held = this._held;
     this._held = null;
+    if (held.clock === -Infinity) {
+      // The stream's first event: confirmed unless this one is more than the skew behind it.
+      if (ts < held.ev.ts - this._skew) {
+        this._reject(held, ts);
+        return this._hold(ev, wall); // the stream's first event now
+      }
+      this._confirm(held);
+      return ts <= this._limit ? this._apply(ev, wall) : this._hold(ev, wall);
+    }
     if (ts > this._limit && ts >= held.ev.ts - this._skew && ts <= held.ev.ts + this._skew) {
-      // Confirmed: a real gap. The held event first, then this one, in the stream's order. It
-      // passed the wall clock when it was held, and that check is the same now.
-      this._apply(held.ev, held.wall);
-      this._outcome.accepted();
+      // Confirmed: a real gap. The held event first, then this one, in the stream's order.
+      this._confirm(held);
       return this._apply(ev, wall);
     }
     this._reject(held, ts);
     return ts <= this._limit ? this._apply(ev, wall) : this._hold(ev, wall);
   }
 
-  /** End of the stream: an event still held was never confirmed. */
+  /** End of the stream: an event still held was never confirmed (the first event: never refuted). */
   end(): void {
     const held = this._held;
     if (held === null) return;
     this._held = null;
-    this._reject(held, null);
+    if (held.clock === -Infinity) this._confirm(held);
+    else this._reject(held, null);
+  }
+
+  /** Applies the held event. It passed the wall clock when it was held, and that check is the same now. */
+  private _confirm(held: _Held): void {
+    this._apply(held.ev, held.wall);
+    this._outcome.accepted();
   }
 
   private _apply(ev: XEvent, wall: number): RejectReason | undefined {
@@ -108,7 +127,8 @@ export class StreamClock {
   }
 
   private _reject(held: _Held, next: number | null): void {
-    const detail = `future_ts: ${this._pipeline.clock.explainStream(held.ev.ts, held.clock, held.wall, next)}`;
+    const clock = this._pipeline.clock;
+    const detail = `future_ts: ${held.clock === -Infinity ? clock.explainLead(held.ev.ts, next!, held.wall) : clock.explainStream(held.ev.ts, held.clock, held.wall, next)}`;
     this._pipeline.reject("future_ts", held.sample, this._source, detail);
     this._outcome.rejected("future_ts", held.sample, detail);
   }

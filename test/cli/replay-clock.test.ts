@@ -43,13 +43,14 @@ describe("replay's clock: the stream's own clock plus the skew", () => {
   const dir = mkdtempSync(join(tmpdir(), "xctl-replay-clock-"));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("a lone jump (µs, ns, or a wrong date behind the wall clock) is rejected and changes nothing else", SLOW, async () => {
+  it("a lone jump (µs, ns, or a wrong date behind the wall clock, first line included) is rejected and changes nothing else", SLOW, async () => {
     const good = [...xidJob(T0), ev(T0 + 1000, "compute.util", "gpu-0", "96", 4242), ev(T0 + 2000, "compute.util", "gpu-0", "95", 4242), ev(T0 + 3000, "compute.util", "gpu-0", "94", 4242)];
     const micros = ev(Date.now() * 1000, "action.exec", "x", "noop");
     const nanos = ev(Date.now() * 1_000_000, "action.exec", "x", "noop");
     const lone = ev(JAN_2026, "action.exec", "x", "noop");
-    // Lines 4, 6 and 8 are the bad ones; the stream carries on near its clock after each.
-    const withJumps = [...good.slice(0, 3), micros, good[3], nanos, good[4], lone, good[5]];
+    const lead = ev(JAN_2026 + 7, "action.exec", "x", "lead");
+    // Lines 1, 5, 7 and 9 are the bad ones; the stream carries on near its clock after each.
+    const withJumps = [lead, ...good.slice(0, 3), micros, good[3], nanos, good[4], lone, good[5]];
     writeFileSync(join(dir, "jumps.ndjson"), withJumps.join("\n") + "\n");
     writeFileSync(join(dir, "clean.ndjson"), good.join("\n") + "\n");
 
@@ -57,21 +58,26 @@ describe("replay's clock: the stream's own clock plus the skew", () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(clean.code, 0, clean.stderr);
     const m = parseExposition(r.stdout);
-    assert.equal(m.get('xctl_events_rejected_total{reason="future_ts"}'), 2, r.stderr);
+    assert.equal(m.get('xctl_events_rejected_total{reason="future_ts"}'), 3, r.stderr);
     // Nanoseconds since the epoch are past 2^53: not an exact integer, so bad_value before any clock.
     assert.equal(m.get('xctl_events_rejected_total{reason="bad_value"}'), 1, r.stderr);
     assert.equal(m.get("xctl_error_nodes"), 1, "the Xid is still there: no jump moved the graph's clock");
     assert.match(r.stderr, /final: gpu_xid/);
-    assert.match(r.stderr, /^replay: 6 events accepted, 3 rejected \(bad_value 1, future_ts 2\)/m);
-    // Everything else is what the same recording without the three lines gives.
+    assert.match(r.stderr, /^replay: 6 events accepted, 4 rejected \(bad_value 1, future_ts 3\)/m);
+    // Everything else is what the same recording without the four lines gives.
     assert.deepEqual(samples(r.stdout), samples(clean.stdout));
+    assert.ok(samples(clean.stdout).size > 10, "the comparison covers the event metrics");
     assert.match(clean.stderr, /final: gpu_xid/);
 
-    assert.match(r.stderr, /jumps\.ndjson:4: rejected: future_ts: ts \d+ is more than 5m ahead of the clock; it looks like microseconds/);
-    assert.match(r.stderr, /jumps\.ndjson:6: rejected: bad_value: ts must be a non-negative integer of milliseconds, got \d+/);
+    assert.match(r.stderr, /jumps\.ndjson:5: rejected: future_ts: ts \d+ is more than 5m ahead of the clock; it looks like microseconds/);
+    assert.match(r.stderr, /jumps\.ndjson:7: rejected: bad_value: ts must be a non-negative integer of milliseconds, got \d+/);
     assert.match(
       r.stderr,
-      /jumps\.ndjson:8: rejected: future_ts: ts 1767225600000 = 2026-01-01T00:00:00\.000Z is more than 5m ahead of the stream's clock \(ts 1748736002000 = 2025-06-01T00:00:02\.000Z\), and the next event \(ts 1748736003000 = [^)]*\) did not confirm the jump: \{/,
+      /jumps\.ndjson:1: rejected: future_ts: ts 1767225600007 = 2026-01-01T00:00:00\.007Z is the stream's first event and more than 5m ahead of the next one \(ts 1748736000000 = 2025-06-01T00:00:00\.000Z\), which did not confirm the jump: \{/,
+    );
+    assert.match(
+      r.stderr,
+      /jumps\.ndjson:9: rejected: future_ts: ts 1767225600000 = 2026-01-01T00:00:00\.000Z is more than 5m ahead of the stream's clock \(ts 1748736002000 = 2025-06-01T00:00:02\.000Z\), and the next event \(ts 1748736003000 = [^)]*\) did not confirm the jump: \{/,
     );
   });
 

@@ -51,7 +51,7 @@ describe("replay's stream clock", () => {
   it("rejects a lone jump the stream does not follow, keeping every valid line around it in order", () => {
     const r = feed([ev(T0, "a"), ev(T0 + 1000, "b"), ev(Date.UTC(2026, 0, 1), "jump"), ev(T0 + 2000, "c"), ev(T0 + 3000, "d")]);
     assert.deepEqual(r.applied, ["a", "b", "c", "d"]);
-    assert.deepEqual(r.held, ["jump"]);
+    assert.deepEqual(r.held, ["a", "jump"], "the first event is held too, until the next confirms it");
     assert.equal(r.rejected.length, 1);
     assert.equal(r.rejected[0].reason, "future_ts");
     assert.equal(r.rejected[0].value, "jump");
@@ -69,7 +69,7 @@ describe("replay's stream clock", () => {
   it("applies a real gap whole: the held event first, then the one that confirmed it", () => {
     const r = feed([ev(T0, "a"), ev(T0 + 6 * MIN, "after-gap"), ev(T0 + 6 * MIN + 10, "confirms"), ev(T0 + 6 * MIN + 20, "more")]);
     assert.deepEqual(r.applied, ["a", "after-gap", "confirms", "more"]);
-    assert.deepEqual(r.held, ["after-gap"]);
+    assert.deepEqual(r.held, ["a", "after-gap"]);
     assert.deepEqual(r.rejected, []);
     assert.equal(r.accepted, 4);
     assert.equal(r.tallyRejected, 0);
@@ -103,7 +103,7 @@ describe("replay's stream clock", () => {
   it("a second jump far from the held one rejects the first and is held in turn", () => {
     const r = feed([ev(T0, "a"), ev(T0 + 20 * MIN, "first"), ev(T0 + 60 * MIN, "second"), ev(T0 + 60 * MIN + 1, "confirms")]);
     assert.deepEqual(r.applied, ["a", "second", "confirms"]);
-    assert.deepEqual(r.held, ["first", "second"]);
+    assert.deepEqual(r.held, ["a", "first", "second"]);
     assert.deepEqual(r.rejected.map((x) => x.value), ["first"]);
     assert.match(r.rejected[0].detail!, /the next event \(ts \d+ = 2025-06-01T01:00:00\.000Z\) did not confirm the jump/);
   });
@@ -112,7 +112,7 @@ describe("replay's stream clock", () => {
     const micros = Date.now() * 1000;
     const r = feed([ev(micros, "first"), ev(T0, "a"), ev(micros + 1, "again"), ev(T0 + 1, "b")]);
     assert.deepEqual(r.applied, ["a", "b"]);
-    assert.deepEqual(r.held, []);
+    assert.deepEqual(r.held, ["a"]);
     assert.deepEqual(r.rejected.map((x) => x.value), ["first", "again"]);
     const p = r.pipeline;
     assert.match(p.describe("future_ts", ev(micros, "first")), /looks like microseconds/);
@@ -120,7 +120,7 @@ describe("replay's stream clock", () => {
 
   it("follows --max-clock-skew", () => {
     const r = feed([ev(T0, "a"), ev(T0 + 2 * MIN, "two-minutes"), ev(T0 + 2 * MIN + 1, "b")], { skewMs: MIN });
-    assert.deepEqual(r.held, ["two-minutes"]);
+    assert.deepEqual(r.held, ["a", "two-minutes"]);
     assert.deepEqual(r.applied, ["a", "two-minutes", "b"]);
     const strict = feed([ev(T0, "a"), ev(T0 + 2 * MIN, "two-minutes"), ev(T0 + 1, "b")], { skewMs: MIN });
     assert.match(strict.rejected[0].detail!, /more than 1m ahead of the stream's clock/);
@@ -130,5 +130,28 @@ describe("replay's stream clock", () => {
     const r = feed([ev(T0, "a"), ev(Date.UTC(2026, 0, 1), "jump"), ev(T0 + 1, "b")], { streamClock: false });
     assert.deepEqual(r.applied, ["a", "jump", "b"]);
     assert.deepEqual(r.rejected, []);
+  });
+  it("the first event has no clock to be ahead of: the next one refutes it by being more than the skew behind", () => {
+    const r = feed([ev(Date.UTC(2026, 0, 1), "lead"), ev(T0, "a"), ev(T0 + 1000, "b")]);
+    assert.deepEqual(r.applied, ["a", "b"]);
+    assert.deepEqual(r.held, ["lead", "a"], "once the lead is rejected, the next is the stream's first");
+    assert.deepEqual(r.rejected.map((x) => [x.reason, x.value]), [["future_ts", "lead"]]);
+    assert.equal(
+      r.rejected[0].detail,
+      "future_ts: ts 1767225600000 = 2026-01-01T00:00:00.000Z is the stream's first event and more than 5m ahead of the next one " +
+        "(ts 1748736000000 = 2025-06-01T00:00:00.000Z), which did not confirm the jump",
+    );
+    assert.equal(r.accepted, 2);
+    assert.equal(r.tallyRejected, 1);
+  });
+
+  it("a first event is applied when the next is near it, ahead of it, or when it is the only one", () => {
+    assert.deepEqual(feed([ev(T0, "a"), ev(T0 - 1000, "b")]).applied, ["a", "b"], "a little behind is near");
+    const gap = feed([ev(T0, "a"), ev(T0 + 10 * MIN, "gap"), ev(T0 + 10 * MIN + 1, "c")]);
+    assert.deepEqual(gap.applied, ["a", "gap", "c"]);
+    const one = feed([ev(T0, "only")]);
+    assert.deepEqual(one.applied, ["only"]);
+    assert.deepEqual(one.rejected, []);
+    assert.equal(one.accepted, 1);
   });
 });
