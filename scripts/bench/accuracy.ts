@@ -175,7 +175,7 @@ export async function askIncident(inc: Incident): Promise<{ answers: Map<number,
 
 /** Reads an event file into the exporter the way `xctl-exporter replay` does (one feed, plain or gzip). */
 export async function replayFile(exporter: Exporter, file: string): Promise<void> {
-  const input = exporter.ingest.feed("replay", {});
+  const input = exporter.ingest.feed("replay", { streamClock: true });
   await readInto(file, input, new LineLocator(exporter.ingest.maxLineBytes), undefined);
 }
 

@@ -109,13 +109,13 @@ const stages: Record<string, () => void> = {
   // The exporter as replay configures it (automatic runs only count).
   "exporter-no-rules"() {
     const x = new Exporter({ log, rules: [], processMetrics: false, liveClock: false, describeAutoRuns: false });
-    const input = x.ingest.feed("bench");
+    const input = x.ingest.feed("bench", { streamClock: true });
     _feed((c) => input.push(c));
     input.end();
   },
   "exporter-default-rules"() {
     const x = new Exporter({ log, processMetrics: false, liveClock: false, describeAutoRuns: false });
-    const input = x.ingest.feed("bench");
+    const input = x.ingest.feed("bench", { streamClock: true });
     _feed((c) => input.push(c));
     input.end();
   },

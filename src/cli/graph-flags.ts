@@ -28,7 +28,7 @@ export function resolveGraphConfig(v: FlagValues): GraphConfig {
 
 export const INGEST_FLAGS: FlagDefs = {
   "max-line-bytes": { type: "string", default: "64KiB", description: "Longest accepted event line", valueHint: "size" },
-  "max-clock-skew": { type: "string", default: "5m", description: "Reject events whose ts runs further ahead of the wall clock (future_ts)", valueHint: "duration" },
+  "max-clock-skew": { type: "string", default: "5m", description: "Reject events whose ts runs further ahead of the wall clock, in replay also of the stream's (future_ts)", valueHint: "duration" },
 };
 
 export interface IngestConfig {

@@ -36,7 +36,10 @@ export class LineLocator {
 
   constructor(private readonly _maxLineBytes: number) {}
 
-  /** The next chunk begins; `startLine` gives the number of the line it starts in (asked only on a rejection). */
+  /**
+   * The next chunk begins; `startLine` gives the number of the line it starts in (asked only on
+   * a rejection, and for a held event perhaps after later chunks).
+   */
   begin(chunk: Uint8Array, startLine: () => number): void {
     this._chunk = chunk;
     this._startLine = startLine;
@@ -47,6 +50,21 @@ export class LineLocator {
 
   /** The line number of a rejection just reported while the current chunk was pushed. */
   locate(reason: string, sample: string): number {
+    return this._startLine() + this._find(reason, sample);
+  }
+
+  /**
+   * The line of an event just held back (replay's stream clock), as a function to ask only if
+   * it is rejected, perhaps chunks later: marking counts no line before this chunk.
+   */
+  mark(sample: string): () => number {
+    const inChunk = this._find("future_ts", sample);
+    const startLine = this._startLine;
+    return () => startLine() + inChunk;
+  }
+
+  /** Finds the line of `sample` in the chunk from where the last one was found: lines before it in the chunk. */
+  private _find(reason: string, sample: string): number {
     const c = this._chunk;
     let pos = -1;
     const prefix = sample.split("\ufffd")[0].slice(0, 60);
@@ -71,10 +89,9 @@ export class LineLocator {
       this._countedLines++;
       this._countedAt = nl + 1;
     }
-    const line = this._startLine() + this._countedLines;
     const end = c.indexOf(NL, pos);
     this._from = end === -1 ? c.length : end + 1;
-    return line;
+    return this._countedLines;
   }
 
   private _decodes(bytes: Uint8Array): boolean {
@@ -114,8 +131,18 @@ export async function readInto(file: string, sink: ReplaySink, locator: LineLoca
   const feed = async (chunk: Uint8Array) => {
     chunkAt = stats.bytes;
     if (counting && stats.lines === null) stats.lines = 0;
-    locator.begin(chunk, startLine);
+    // The lines before this chunk: known when counting; else counted on its first rejection,
+    // or, when first asked once the chunk is read (an event the stream clock held and rejected
+    // later), counted again up to it (a plain file: once for such an event).
+    const at = chunkAt;
+    let before = counting ? stats.lines : null;
+    let read = false;
+    locator.begin(chunk, () => {
+      before ??= read ? _linesBefore(file, at) : startLine() - 1;
+      return before + 1;
+    });
     await sink.push(chunk);
+    read = true;
     stats.bytes += chunk.length;
     if (counting) stats.lines! += _countLines(chunk);
     progress?.tick(stats);

@@ -68,11 +68,19 @@ export async function runReplay(argv: string[]): Promise<void> {
 
   const locator = new LineLocator(ingest.maxLineBytes);
   let warned = 0;
+  // Where the event the stream clock holds back is, marked while its chunk is being read: it is
+  // confirmed or rejected only when a later line (perhaps in a later chunk) is read, and its
+  // line number is counted only if it is rejected.
+  let heldLine: () => number = () => 0;
   const input = exporter.ingest.feed("replay", {
-    onReject: (reason, sample) => {
-      const line = locator.locate(reason, sample);
+    streamClock: true,
+    onHold: (sample) => {
+      heldLine = locator.mark(sample);
+    },
+    onReject: (reason, sample, late) => {
+      const line = late !== undefined ? heldLine() : locator.locate(reason, sample);
       if (warned++ < MAX_WARNINGS) {
-        const detail = exporter.ingest.describe(reason, sample);
+        const detail = late ?? exporter.ingest.describe(reason, sample);
         log.warn(`${_shown(file)}:${line}: rejected: ${escapeControl(detail)}${sample ? `: ${escapeControl(sample.slice(0, 120))}` : ""}`);
       }
     },

@@ -2,11 +2,12 @@
 // plus the allowed skew: such an event is `future_ts`. A ts before 2001 is `bad_ts`. The log
 // line of either says which unit the value looks like (seconds, microseconds, nanoseconds).
 //
-// Replay uses the same bound. SPEC §2 words replay's bound as the stream's own clock plus the
-// skew, but a recording may hold a quiet gap longer than the skew (test/cli/replay.test.ts has
-// a six-minute one), and that rule would reject every event after it; a recording is never
-// ahead of the wall clock it is replayed under, so the wall clock rejects the same bogus
-// values (microseconds, nanoseconds, 2^53-1) and loses no gap.
+// Replay keeps the wall-clock bound (a recording is never ahead of the wall clock it is replayed
+// under, so a probe's microseconds are caught at once) and adds SPEC's own bound for it: no
+// single event moves the graph past the stream's clock plus the skew. That rule lives in
+// stream-clock.ts, a stage only replay's feed has: an event that far ahead is held until the
+// next one confirms the jump (a quiet gap in the recording, applied whole) or does not (rejected
+// as `future_ts`, with `explainStream`'s words; the first event, with `explainLead`'s).
 import type { RejectReason } from "../events/schema.ts";
 
 /** 2001-01-01T00:00:00Z in ms: no probe of this exporter ever ran before it. */
@@ -38,12 +39,35 @@ export class ClockGuard {
       const unit = _plausible(ts * 1000, wall + this.maxSkewMs) ? "; it looks like seconds, not milliseconds" : "";
       return `ts ${ts} is before 2001${unit}`;
     }
-    const limit = wall + this.maxSkewMs;
-    let unit = "";
-    if (_plausible(ts / 1000, limit)) unit = "; it looks like microseconds, not milliseconds";
-    else if (_plausible(ts / 1_000_000, limit)) unit = "; it looks like nanoseconds, not milliseconds";
-    return `ts ${ts} is more than ${_duration(this.maxSkewMs)} ahead of the clock${unit}`;
+    return `ts ${ts} is more than ${_duration(this.maxSkewMs)} ahead of the clock${_unit(ts, wall + this.maxSkewMs)}`;
   }
+
+  /**
+   * The log line's text for an event replay held back and then rejected: `ts` was more than the
+   * skew ahead of the stream's clock `clock`, and `next` (the next event's ts), or the end of
+   * the stream when null, did not confirm the jump.
+   */
+  explainStream(ts: number, clock: number, wall: number, next: number | null): string {
+    const why = next === null ? "the stream ended before any event confirmed the jump" : `the next event (${_at(next)}) did not confirm the jump`;
+    return `${_at(ts)} is more than ${_duration(this.maxSkewMs)} ahead of the stream's clock (${_at(clock)}), and ${why}${_unit(ts, wall + this.maxSkewMs)}`;
+  }
+
+  /** The same for the stream's first event, rejected because the next one (`next`) was more than the skew behind it. */
+  explainLead(ts: number, next: number, wall: number): string {
+    return `${_at(ts)} is the stream's first event and more than ${_duration(this.maxSkewMs)} ahead of the next one (${_at(next)}), which did not confirm the jump${_unit(ts, wall + this.maxSkewMs)}`;
+  }
+}
+
+/** The unit a ts beyond `limit` looks like, as a clause of the log line, or "". */
+function _unit(ts: number, limit: number): string {
+  if (_plausible(ts / 1000, limit)) return "; it looks like microseconds, not milliseconds";
+  if (_plausible(ts / 1_000_000, limit)) return "; it looks like nanoseconds, not milliseconds";
+  return "";
+}
+
+/** `ts 1764032400000 = 2025-11-25T01:00:00.000Z`: the value and, where a date holds it, the date. */
+function _at(ms: number): string {
+  return Number.isFinite(ms) && ms >= 0 && ms < 8.64e15 ? `ts ${ms} = ${new Date(ms).toISOString()}` : `ts ${ms}`;
 }
 
 function _plausible(ms: number, limit: number): boolean {

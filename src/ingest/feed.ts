@@ -10,6 +10,7 @@ import { LineFramer } from "../events/lines.ts";
 import { parseLine } from "../events/parse.ts";
 import type { RejectReason } from "../events/schema.ts";
 import type { IngestPipeline, SourceMark } from "./pipeline.ts";
+import { StreamClock } from "./stream-clock.ts";
 
 /** Bytes framed in one go between checks of the turn's budget. */
 const SLICE_BYTES = 16 * 1024;
@@ -17,8 +18,19 @@ const SLICE_BYTES = 16 * 1024;
 export interface FeedOptions {
   /** Updated when one of this feed's events is accepted. */
   mark?: SourceMark;
-  /** Told of every rejection, with the line (or its start) when there is one. */
-  onReject?: (reason: RejectReason, sample: string) => void;
+  /**
+   * Told of every rejection, with the line (or its start) when there is one. `detail` comes
+   * with an event the stream clock held and then rejected (after later lines were read): why.
+   */
+  onReject?: (reason: RejectReason, sample: string, detail?: string) => void;
+  /**
+   * Replay: the stream's own clock bounds each event as well as the wall clock (SPEC §2,
+   * stream-clock.ts). An event further ahead of it than the skew is held back until the next
+   * event confirms the jump (then both count) or does not (then it is `future_ts`).
+   */
+  streamClock?: boolean;
+  /** Told when the stream clock holds an event back, with its line (or its start). */
+  onHold?: (sample: string) => void;
 }
 
 export class Feed {
@@ -34,6 +46,8 @@ export class Feed {
   private _drain: Promise<void> | null = null;
   /** Inside `end()`: the line being framed is the stream's last, without its newline. */
   private _ending = false;
+  /** Replay's stage that holds an event too far ahead of the stream's clock; null when live. */
+  private readonly _stream: StreamClock | null;
 
   constructor(
     private readonly _pipeline: IngestPipeline,
@@ -48,14 +62,29 @@ export class Feed {
       this.rejected++;
       onReject?.(reason, sample);
     };
+    const stream = opts.streamClock
+      ? new StreamClock(_pipeline, source, mark, {
+          held: (sample) => opts.onHold?.(sample),
+          accepted: () => {
+            this.accepted++;
+          },
+          rejected: (reason, sample, detail) => {
+            this.rejected++;
+            onReject?.(reason, sample, detail);
+          },
+        })
+      : null;
+    this._stream = stream;
     this._framer = new LineFramer(
       max,
       (line) => {
         let r = parseLine(line, this._received);
         // The stream ended inside this line (a probe killed mid-write): say so, not invalid_json.
         if (r === "invalid_json" && this._ending) r = "truncated";
-        const reason = typeof r === "string" ? (_pipeline.reject(r, line, source), r) : _pipeline.accept(r, source, mark, this._received);
+        const reason =
+          typeof r === "string" ? (_pipeline.reject(r, line, source), r) : stream === null ? _pipeline.accept(r, source, mark, this._received) : stream.offer(r, this._received);
         if (reason === undefined) this.accepted++;
+        else if (reason === "held") stream!.sample(line);
         else rejected(reason, line);
       },
       (reason, sample) => {
@@ -68,8 +97,9 @@ export class Feed {
         while (at < to) {
           const ev = scanner.scanLine(buf, at, to, max, wall);
           if (ev === undefined) break;
-          const reason = _pipeline.accept(ev, source, mark, wall);
+          const reason = stream === null ? _pipeline.accept(ev, source, mark, wall) : stream.offer(ev, wall);
           if (reason === undefined) this.accepted++;
+          else if (reason === "held") stream!.sample(_latin1(buf, at, scanner.next - 1));
           else rejected(reason, _latin1(buf, at, scanner.next - 1));
           at = scanner.next;
         }
@@ -120,6 +150,8 @@ export class Feed {
     } finally {
       this._ending = false;
     }
+    // An event still held back was never confirmed: rejected, after every line before the end.
+    this._stream?.end();
   }
 
   /** Frames `chunk` slice by slice while the turn has budget; returns where it stopped. */

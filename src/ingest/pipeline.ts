@@ -177,10 +177,13 @@ export class IngestPipeline {
     return describeRejection(reason, sample);
   }
 
-  /** @internal Counts a rejection and logs it, at most a few lines a second. */
-  reject(reason: RejectReason, sample: string, source: string): void {
+  /**
+   * @internal Counts a rejection and logs it, at most a few lines a second; `detail` says what
+   * was wrong where the sample alone cannot (replay's stream clock).
+   */
+  reject(reason: RejectReason, sample: string, source: string, detail?: string): void {
     this.counters.rejected[REJECT_REASON_INDEX.get(reason)!]++;
-    this._rejectLog.note(reason, sample, source);
+    this._rejectLog.note(reason, sample, source, detail);
   }
 }
 

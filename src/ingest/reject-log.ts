@@ -17,7 +17,7 @@ export class RejectLog {
 
   constructor(private readonly _log: ConsolaInstance) {}
 
-  note(reason: RejectReason, sample: string, source: string): void {
+  note(reason: RejectReason, sample: string, source: string, detail?: string): void {
     const now = Date.now();
     if (now - this._windowStart >= 1000) {
       if (this._suppressed > 0) this._log.warn(`${this._suppressed} more rejected events not logged`);
@@ -29,7 +29,7 @@ export class RejectLog {
       this._logged++;
       // The sample is whatever a probe or client sent: control characters (ESC, CR, NUL) escaped.
       // The reason with what was wrong (`missing_field: entity_id`), found again off the hot path.
-      this._log.warn(`rejected event from ${source}: ${escapeControl(describeRejection(reason, sample))}${sample ? `: ${escapeControl(sample.slice(0, SAMPLE_CHARS))}` : ""}`);
+      this._log.warn(`rejected event from ${source}: ${escapeControl(detail ?? describeRejection(reason, sample))}${sample ? `: ${escapeControl(sample.slice(0, SAMPLE_CHARS))}` : ""}`);
     } else this._suppressed++;
   }
 }

@@ -122,9 +122,14 @@ async function _serveBun(opts: ServeOptions): Promise<RunningServer> {
         let req = raw;
         // Without a Host (HTTP/1.0, a load balancer's health check) Bun leaves the URL relative,
         // which no URL parser takes: serve it as if sent to this host. A Host that is there but
-        // malformed (`a b`, `x/y`) gets a JSON 400.
+        // malformed gets a JSON 400: Bun leaves the URL relative for `a b` or `x/y`, but builds
+        // one no parser takes for `[::1` or a port past 65535, so the header is checked too.
+        const host = req.headers.get("host");
+        if (host !== null && host !== "" && !_validHost(host)) {
+          log(`${req.method} ${_pathOf(req.url, host).slice(0, 100)}: bad request: malformed Host header ${JSON.stringify(host.slice(0, 60))}`);
+          return _badRequest("malformed Host header");
+        }
         if (!req.url.startsWith("http")) {
-          const host = req.headers.get("host");
           if ((host !== null && host !== "") || !req.url.startsWith("/")) {
             log(`${req.method} ${req.url.slice(0, 100)}: bad request: malformed Host header ${JSON.stringify((host ?? "").slice(0, 60))}`);
             return _badRequest("malformed Host header");
@@ -180,12 +185,21 @@ async function _serveDeno(opts: ServeOptions): Promise<RunningServer> {
   let server: _DenoServer;
   // With TLS, Deno.serve listens on loopback behind the front (src/runtime/tls-front.ts).
   let front: TlsFront | undefined;
+  const log = _edgeLog(opts.log);
   try {
     const tls = opts.tls ? denoTlsOptions(opts.tls) : {};
     const where = opts.tls ? { port: 0, hostname: "127.0.0.1" } : { port: opts.port, hostname: opts.hostname };
-    server = Deno.serve({ ...where, onListen() {}, ...tls }, (req, info) =>
-      opts.fetch(req, { remoteAddress: opts.tls ? (front?.peerOf(info.remoteAddr.port) ?? "") : info.remoteAddr.hostname }),
-    );
+    server = Deno.serve({ ...where, onListen() {}, ...tls }, (req, info) => {
+      // Deno builds the URL as `http://` + the Host header + the path, checking nothing: `a b`
+      // would be served, and `x/y` served at the wrong path (/y/metrics). A missing or empty
+      // Host it replaces with this server's address: served, as on Node and Bun.
+      const host = req.headers.get("host");
+      if (host !== null && host !== "" && !_validHost(host)) {
+        log(`${req.method} ${_pathOf(req.url, host).slice(0, 100)}: bad request: malformed Host header ${JSON.stringify(host.slice(0, 60))}`);
+        return _badRequest("malformed Host header");
+      }
+      return opts.fetch(req, { remoteAddress: opts.tls ? (front?.peerOf(info.remoteAddr.port) ?? "") : info.remoteAddr.hostname });
+    });
   } catch (e) {
     throw _isAddrInUse(e) ? new AddressInUseError(opts.hostname, opts.port) : e;
   }
@@ -197,6 +211,34 @@ async function _serveDeno(opts: ServeOptions): Promise<RunningServer> {
       await server.shutdown();
     },
   };
+}
+
+/** A name or address with an optional port: what a Host header holds, as Node's adapter checks it. */
+const _PLAIN_HOST = /^[a-z0-9._-]+(?::\d{1,5})?$/i;
+
+/**
+ * Whether `host` is one authority a URL keeps as it is: `a b`, `x/y`, `x?y`, `a@b`, `[::1` and
+ * a port past 65535 are not. The plain shape is decided by a pattern, anything else by parsing.
+ */
+function _validHost(host: string): boolean {
+  if (_PLAIN_HOST.test(host)) {
+    const colon = host.indexOf(":");
+    return colon === -1 || Number(host.slice(colon + 1)) <= 65535;
+  }
+  let url: URL;
+  try {
+    url = new URL(`http://${host}/`);
+  } catch {
+    return false;
+  }
+  const name = /^(.*?)(?::\d+)?$/.exec(host)![1];
+  return url.pathname === "/" && url.search === "" && url.hash === "" && url.username === "" && url.hostname === name.toLowerCase();
+}
+
+/** The path of a request URL built from a Host header no parser may take (never throws). */
+function _pathOf(url: string, host: string): string {
+  for (const scheme of ["http://", "https://"]) if (url.startsWith(scheme + host)) return url.slice(scheme.length + host.length);
+  return url;
 }
 
 // --- Node --------------------------------------------------------------------------------

@@ -3,7 +3,10 @@
 // error; it is rejected as future_ts, and a ts in seconds as bad_ts, each log line naming the unit.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { scrape, sleep, startExporter } from "../_helpers.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseExposition, runCli, scrape, sleep, startExporter } from "../_helpers.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 
@@ -81,5 +84,33 @@ describe("clock trust, through the compiled binary", { skip: BINARY ? false : "X
     const code = await broken.exited;
     assert.equal(code, 2);
     assert.match(broken.stderr(), /max-clock-skew/);
+  });
+  it("replay: a lone date ahead of the recording (behind the wall clock) is future_ts; a six-minute gap loses nothing", { timeout: 30_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "xctl-bin-replay-clock-"));
+    try {
+      const t = Date.UTC(2025, 5, 1);
+      const ev = (ts: number, event_type: string, entity_id: string, value: string, pid?: number) => JSON.stringify({ ts, event_type, entity_id, pid, value });
+      const lines = [
+        ev(t, "process.state", "host", "start", 4242),
+        ev(t + 10, "compute.util", "gpu-0", "97", 4242),
+        ev(t + 20, "error.hw", "gpu-0", "XID_79"),
+        ev(Date.UTC(2026, 0, 1), "action.exec", "x", "noop"), // line 4: the lone jump
+        ev(t + 1000, "compute.util", "gpu-0", "96", 4242),
+        ev(t + 6 * 60_000, "compute.util", "gpu-0", "95", 4242), // a quiet gap longer than the skew
+        ev(t + 6 * 60_000 + 500, "compute.util", "gpu-0", "94", 4242),
+      ];
+      const file = join(dir, "rec.ndjson");
+      writeFileSync(file, lines.join("\n") + "\n");
+      const r = await runCli(["replay", "--error-window", "30m", file]);
+      assert.equal(r.code, 0, r.stderr);
+      const m = parseExposition(r.stdout);
+      assert.equal(m.get('xctl_events_rejected_total{reason="future_ts"}'), 1);
+      assert.equal(m.get("xctl_error_nodes"), 1, "the jump did not expire the Xid");
+      assert.match(r.stderr, /^replay: 6 events accepted, 1 rejected \(future_ts 1\)/m);
+      assert.match(r.stderr, /rec\.ndjson:4: rejected: future_ts: ts 1767225600000 = 2026-01-01T00:00:00\.000Z is more than 5m ahead of the stream's clock/);
+      assert.match(r.stderr, /final: gpu_xid/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -57,7 +57,9 @@ describe("odd clients and probes, through the compiled binary", { skip: BINARY ?
         assert.match(r, /^HTTP\/1\.[01] 200 /, `${path} without Host: ${r.slice(0, 100)}`);
       }
       assert.match(await raw(ex.port, "OPTIONS / HTTP/1.0\r\n\r\n"), /^HTTP\/1\.[01] (204 No Content\r\nAllow: |(200|404|405) [^]*application\/json)/);
-      for (const host of ["a b", "x/y"]) {
+      const empty = await raw(ex.port, "GET /metrics HTTP/1.1\r\nHost: \r\nConnection: close\r\n\r\n");
+      assert.match(empty, /^HTTP\/1\.1 200 /, `empty Host: ${empty.slice(0, 100)}`);
+      for (const host of ["a b", "x/y", "[::1", "127.0.0.1:99999"]) {
         const r = await raw(ex.port, `GET /metrics HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
         assert.match(r, /^HTTP\/1\.1 400 /, `Host ${host}: ${r.slice(0, 100)}`);
         assert.match(r, /\r\n\r\n\{"error":"bad request/);
