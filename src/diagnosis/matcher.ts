@@ -157,6 +157,11 @@ export class Matcher {
     this._seed();
   }
 
+  /** The reading keys some metric condition reads: changes of the others concern no rule. */
+  get readingKeys(): string[] {
+    return Object.keys(this._metricByKey.resource);
+  }
+
   private _compile(c: Condition): CondNode {
     if (c.type === "any" || c.type === "all") {
       const g = c as GroupCondition;

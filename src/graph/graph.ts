@@ -7,7 +7,7 @@ import { evict, newEvictionCounts } from "./evict.ts";
 import { newErrorNode, newProcessNode, newResourceNode } from "./factory.ts";
 import { FaultScopeTable } from "./fault-scope.ts";
 import { isWait, setMeta } from "./readings.ts";
-import { isEnded, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceKey, type ResourceNode } from "./nodes.ts";
+import { isEnded, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceKey, type ResourceNode } from "./nodes.ts";
 
 export interface GraphOptions {
   /** Error nodes expire this long after their last update (ms). */
@@ -74,6 +74,8 @@ export class StateGraph {
   /** Processes that are not `running`: the only ones cleanup has to look at. */
   private readonly _notRunning = new Set<ProcessNode>();
   private _observer: GraphObserver | undefined;
+  /** Reading keys the observer is told of (`watchReadings`); one field per key, one shape. */
+  private readonly _watched: Record<ResourceKey, boolean> = { util: true, mem: true, bw: true, drop: true, iops: true, qdepth: true };
   /** Indexes of targets, the bits of `ProcessNode.edgeBits` (edge-bits.ts). */
   private readonly _ix: TargetIndexes;
   private readonly _blocking: Blocking;
@@ -105,6 +107,16 @@ export class StateGraph {
 
   observe(observer: GraphObserver): void {
     this._observer = observer;
+  }
+
+  /**
+   * The reading keys whose changes the observer hears of (all by default): a reading of a key
+   * no rule reads (most readings) then costs the observer nothing. A new node is always told.
+   */
+  watchReadings(keys: Iterable<string> | null): void {
+    const all = keys === null;
+    const set = new Set(keys ?? []);
+    for (const k of RESOURCE_KEYS) this._watched[k] = all || set.has(k);
   }
 
   get nodeCount(): number {
@@ -242,7 +254,7 @@ export class StateGraph {
     }
     r.updatedTs = ts;
     r.updatedWall = wall;
-    if (setMeta(r.meta, key, value)) this._observer?.nodeChanged(r, key);
+    if (setMeta(r.meta, key, value) && this._watched[key]) this._observer?.nodeChanged(r, key);
     return r;
   }
 
