@@ -34,24 +34,67 @@ export class Latches {
 
   /** A rule's truth inputs changed. */
   flip(rs: RuleState): void {
-    rs.kept = undefined;
+    this.touch(rs);
     if (!rs.processScoped) this._dirty.add(rs);
   }
 
   /** Whom a process-scoped rule holds for may have changed. */
   touch(rs: RuleState): void {
     rs.kept = undefined;
+    rs.suspects = null;
+  }
+
+  /**
+   * An edge of `p` was made (`added`) or removed, of a kind `rs` reads. A condition holds for a
+   * process on more edges wherever it held on fewer (no condition asks for an edge's absence),
+   * so only `p` can change: a kept search that found none needs `p` asked (a suspect) after a
+   * new edge, and nothing after a removal; one that named as many processes as it looked for,
+   * each with all conditions holding, stays true after a new edge and needs asking again only
+   * when a removal touched a process it names.
+   */
+  edge(rs: RuleState, p: ProcessNode, added: boolean): void {
+    const kept = rs.kept;
+    if (kept === undefined) return;
+    const found = kept.found;
+    const named = found.processes.length;
+    if (named === 0) {
+      if (!added) return;
+      const suspects = (rs.suspects ??= new Set());
+      suspects.add(p);
+      if (suspects.size > _MAX_SUSPECTS) this.touch(rs);
+      return;
+    }
+    if (added ? named < kept.limit || found.confidence < 1 : found.processes.includes(p)) this.touch(rs);
   }
 
   /** A process left the graph: every kept search result may name it. */
   processLeft(): void {
-    for (const rs of this._rules) rs.kept = undefined;
+    for (const rs of this._rules) this.touch(rs);
   }
 
   /** `findProcesses`, or its kept result while nothing the rule reads changed; `asked` counts the processes asked. */
   find(rs: RuleState, ctx: ProcessContext, limit: number, asked: (n: number) => void): ProcessMatches {
     const kept = rs.kept;
-    if (kept !== undefined && (kept.limit >= limit || kept.found.processes.length < kept.limit)) return kept.found;
+    if (kept !== undefined && (kept.limit >= limit || kept.found.processes.length < kept.limit)) {
+      if (rs.suspects === null) return kept.found;
+      // It found none; processes with new edges since are the only ones that may match now.
+      const found: ProcessMatches = { processes: [], confidence: 0, asked: 0 };
+      for (const p of rs.suspects) {
+        if (ctx.graph.processes.get(p.pid) !== p) continue;
+        found.asked++;
+        const v = judgeProcess(rs, p, ctx);
+        if (!v.matched) continue;
+        found.processes.push(p);
+        if (v.confidence > found.confidence) found.confidence = v.confidence;
+        if (found.processes.length >= limit) break;
+      }
+      rs.suspects = null;
+      asked(found.asked);
+      found.processes.sort((a, b) => a.pid - b.pid);
+      rs.kept = { limit, found };
+      if (found.processes.length > 0) this._hint.set(rs, found.processes[0]);
+      return found;
+    }
     let found: ProcessMatches | undefined;
     const hint = this._hint.get(rs);
     if (limit === 1 && hint !== undefined && ctx.graph.processes.get(hint.pid) === hint) {
@@ -61,6 +104,7 @@ export class Latches {
     found ??= findProcesses(rs, ctx, limit);
     asked(found.asked);
     rs.kept = { limit, found };
+    rs.suspects = null;
     if (found.processes.length > 0) this._hint.set(rs, found.processes[0]);
     else this._hint.delete(rs);
     return found;
@@ -112,10 +156,13 @@ export class Latches {
   }
 
   reset(): void {
-    for (const rs of this._rules) rs.kept = undefined;
+    for (const rs of this._rules) this.touch(rs);
     this._hint.clear();
     this._dirty.clear();
     this._snaps.clear();
     this._snapAt.clear();
   }
 }
+
+/** Suspects kept for one rule before its kept search is dropped instead (a storm of new edges). */
+const _MAX_SUSPECTS = 64;

@@ -34,6 +34,11 @@ export class RuleState {
    * every change of whom the rule holds for does, is one field store.
    */
   kept: { limit: number; found: ProcessMatches } | undefined = undefined;
+  /**
+   * Processes whose edges were made since `kept` found none: the only ones that may match now
+   * (latch.ts `edge`); null when none.
+   */
+  suspects: Set<ProcessNode> | null = null;
 
   constructor(
     readonly rule: Rule,

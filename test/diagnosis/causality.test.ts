@@ -182,6 +182,33 @@ describe("scope: process", () => {
     await s.ex.stop();
   });
 
+  it("a process that starts waiting where drops already storm is named by the next run (a search that found none asks it)", async () => {
+    const s = scenario();
+    s.send(start(1));
+    s.send(start(2));
+    s.send(ev("compute.util", "gpu-0", "80", 1));
+    s.send(ev("transport.bw", "mlx5_5", "0.5", 2)); // a waits_on edge elsewhere: the rule holds host-wide
+    s.send(ev("transport.drop", "mlx5_0", "40")); // drops on a NIC nobody uses yet
+    const stall = () => s.ex.engine.runNow("auto").matches.find((m) => m.scene === "network_stall");
+    assert.equal(stall(), undefined, "nobody waits on mlx5_0");
+    s.send(ev("transport.bw", "mlx5_0", "0.3", 1)); // pid 1 starts waiting on it
+    assert.deepEqual(stall()?.affected_pids, [1]);
+    await s.ex.stop();
+  });
+
+  it("a repeated I/O error reaches a process that started waiting on the disk after an earlier one", async () => {
+    const s = scenario();
+    s.send(start(1));
+    s.send(ev("error.hw", "nvme0n1", "IO_ERROR"), 10); // before pid 1 used the disk: not its fault
+    s.send(ev("error.hw", "nvme0n1", "TIMEOUT"), 20); // the disk's live fault is now a timeout
+    s.send(ev("storage.iops", "nvme0n1", "0.2", 1), 30); // pid 1 starts waiting: blocked by the timeout
+    const io = () => s.ex.engine.runNow("auto").matches.find((m) => m.scene === "storage_io_error")?.affected_pids;
+    assert.equal(io(), undefined, "the I/O error came before pid 1 waited on the disk");
+    s.send(ev("error.hw", "nvme0n1", "IO_ERROR"), 40); // a new I/O error while it waits
+    assert.deepEqual(io(), [1]);
+    await s.ex.stop();
+  });
+
   it("a host run asks only the candidates of a process-scoped rule, not every process", async () => {
     const s = scenario();
     for (let pid = 1; pid <= 3000; pid++) {

@@ -112,13 +112,16 @@ export class EventCond extends CondNode {
     this.lastWall = wall;
     this.byEntity.put(ev.entity_id, seen);
     const newPid = ev.pid !== null && this.byPid.put(ev.pid, seen);
-    // A repeated device event reaches no one new: the processes it newly concerns are those
-    // its fault just linked, and their new blocked_by edges say so.
-    const newEntity = device && this.byDevice.put(ev.entity_id, seen);
+    // A repeated reading reaches no one new (a reading gone stale was pruned by the run that
+    // found whom the condition holds for). A repeated device fault may: a process blocked by the
+    // entity since the last matching one (by a fault of another value) is concerned by this one
+    // (seenFor), so every fault counts as new (faults are rare).
+    const newEntity = device && (this.byDevice.put(ev.entity_id, seen) || this.isError);
     const was = this.holds;
     this._set(this.isFresh(this.lastTs, this.lastWall, nowTs, wall));
     if (was === this.holds && (newPid || newEntity)) this._touch();
   }
+
 
   isFresh(ts: number, wall: number, nowTs: number, nowWall: number): boolean {
     return nowTs - ts <= this.windowMs && nowWall - wall <= this.windowMs;
