@@ -170,8 +170,8 @@ export class DiagnosisEngine implements GraphObserver {
     for (let i = 0; i < rules.length; i++) {
       const rs = rules[i];
       if (!rs.matched) continue;
-      this._latches.edge(rs, p, added);
       told = true;
+      if (rs.kept !== undefined) this._latches.edge(rs, p, added);
     }
     return told;
   }
