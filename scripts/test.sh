@@ -62,39 +62,83 @@ deno_counts() { # deno test's per-test lines: leaves only (a describe's closing 
 
 echo "== xctl-exporter test suite (logs in $logs/)"
 
-node_modules/.bin/tsc -p . >"$logs/tsc.log" 2>&1
-st=$?
-record tsc "$([ $st -eq 0 ] && echo 1 || echo 0)" "$([ $st -eq 0 ] && echo 0 || echo 1)" $st "$logs/tsc.log"
+# Two lanes run side by side, so the 2 cores of a CI machine stay busy: the Node suite (which
+# keeps both cores busy by itself: --test-concurrency=2) after tsc, and Bun, Deno, the build and
+# the binary's tests one after another (each waits on subprocesses and timers much of its time,
+# leaving most of a core idle). Bun and Deno run before the build in their lane, so a stale
+# generated file that the build rewrites (src/diagnosis/embedded.ts) still fails their run.
+# Each stage writes its exit status to $logs/<stage>.status; the summary lines come in the
+# fixed order below as each stage ends.
 
-node_modules/.bin/bun test --timeout 60000 "${rel[@]}" >"$logs/bun.log" 2>&1
-st=$?
+# stage NAME CMD...: runs CMD with its output in $logs/NAME.log, then writes its exit status
+# (and its wall time to $logs/times, to see where the time goes).
+stage() {
+  local name=$1 t0=$EPOCHREALTIME
+  shift
+  "$@" >"$logs/$name.log" 2>&1
+  local st=$?
+  awk -v n="$name" -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%-7s %6.1f s\n", n, b - a }' >>"$logs/times"
+  echo "$st" >"$logs/$name.status.tmp" && mv "$logs/$name.status.tmp" "$logs/$name.status"
+  return "$st"
+}
+# finished NAME: waits for the stage to end and prints its exit status. Bounded: the runners'
+# own timeouts end a stage long before this gives up.
+finished() {
+  local i
+  for ((i = 0; i < 36000; i++)); do
+    [ -e "$logs/$1.status" ] && { cat "$logs/$1.status"; return; }
+    sleep 0.1
+  done
+  echo "$1: no exit status after an hour" >&2
+  echo 1
+}
+
+# Each lane in a process group of its own (set -m), so an interrupted suite stops them and what
+# they started (a script's background jobs would ignore the terminal's Ctrl-C otherwise).
+set -m
+(
+  stage tsc node_modules/.bin/tsc -p .
+  stage node node --import tsx --test --test-reporter=tap --test-concurrency=2 "${files[@]}"
+) &
+lane_a=$!
+(
+  stage bun node_modules/.bin/bun test --timeout 60000 "${rel[@]}"
+  stage deno node_modules/.bin/deno test -A --quiet "${files[@]}"
+  # The binary's own tests, and the command-line tests again with the binary in place of the
+  # source: what a GPU host runs is what is tested.
+  stage build bash scripts/build.sh linux-x64 &&
+    XCTL_BINARY="$PWD/dist/xctl-exporter-linux-x64" stage binary node --import tsx --test --test-reporter=tap --test-concurrency=2 \
+      test/binary/*.test.ts test/cli/*.test.ts test/diagnosis/cli-http.test.ts test/http/stream.test.ts
+) &
+lane_b=$!
+set +m
+trap 'kill -TERM -- -"$lane_a" -"$lane_b" 2>/dev/null; exit 130' INT TERM
+
+st=$(finished tsc)
+record tsc "$([ "$st" -eq 0 ] && echo 1 || echo 0)" "$([ "$st" -eq 0 ] && echo 0 || echo 1)" "$st" "$logs/tsc.log"
+
+st=$(finished bun)
 read -r p f < <(bun_counts "$logs/bun.log")
-record "bun $(node_modules/.bin/bun --version)" "$p" "$f" $st "$logs/bun.log"
+record "bun $(node_modules/.bin/bun --version)" "$p" "$f" "$st" "$logs/bun.log"
 
 deno_version=$(node_modules/.bin/deno --version | head -1 | cut -d' ' -f2)
-node_modules/.bin/deno test -A --quiet "${files[@]}" >"$logs/deno.log" 2>&1
-st=$?
+st=$(finished deno)
 read -r p f < <(deno_counts "$logs/deno.log")
-record "deno $deno_version" "$p" "$f" $st "$logs/deno.log"
+record "deno $deno_version" "$p" "$f" "$st" "$logs/deno.log"
 
-node --import tsx --test --test-reporter=tap --test-concurrency=2 "${files[@]}" >"$logs/node.log" 2>&1
-st=$?
+st=$(finished node)
 read -r p f < <(node_counts "$logs/node.log")
-record "node $(node --version)" "$p" "$f" $st "$logs/node.log"
+record "node $(node --version)" "$p" "$f" "$st" "$logs/node.log"
 
-bash scripts/build.sh linux-x64 >"$logs/build.log" 2>&1
-st=$?
-record build "$([ $st -eq 0 ] && echo 1 || echo 0)" 0 $st "$logs/build.log"
+st=$(finished build)
+record build "$([ "$st" -eq 0 ] && echo 1 || echo 0)" 0 "$st" "$logs/build.log"
 
-# The binary's own tests, and the command-line tests again with the binary in place of the
-# source: what a GPU host runs is what is tested.
-if [ $st -eq 0 ]; then
-  XCTL_BINARY="$PWD/dist/xctl-exporter-linux-x64" node --import tsx --test --test-reporter=tap --test-concurrency=2 \
-    test/binary/*.test.ts test/cli/*.test.ts test/diagnosis/cli-http.test.ts test/http/stream.test.ts >"$logs/binary.log" 2>&1
-  st=$?
+if [ "$st" -eq 0 ]; then
+  st=$(finished binary)
   read -r p f < <(node_counts "$logs/binary.log")
-  record binary "$p" "$f" $st "$logs/binary.log"
+  record binary "$p" "$f" "$st" "$logs/binary.log"
 fi
+wait
 
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]
