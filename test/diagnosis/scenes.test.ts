@@ -172,6 +172,21 @@ const CASES: Case[] = [
     },
   },
   {
+    // A port going down with no drops and no congestion: the link down alone names its users.
+    scene: "nic_link_down",
+    fires: (s) => {
+      s.send(start(100));
+      s.send(ev("transport.bw", "mlx5_0", "IO_WAIT LINK_DOWN port=1", 100));
+      s.send(ev("topo.link_down", "mlx5_0", "LINK_DOWN port=1 state=DOWN phys_state=Disabled link_layer=InfiniBand"));
+    },
+    nearMiss: (s) => {
+      // The port that went down is one nobody uses; the process's own NIC is fine.
+      s.send(start(100));
+      s.send(ev("transport.bw", "mlx5_0", "0.4", 100));
+      s.send(ev("topo.link_down", "mlx5_1", "LINK_DOWN port=1 state=DOWN phys_state=Polling link_layer=InfiniBand"));
+    },
+  },
+  {
     scene: "gpu_xid",
     fires: (s) => s.send(ev("error.hw", "gpu-1", "XID_79")),
     nearMiss: (s) => s.send(ev("error.hw", "gpu-1", "ECC_SBE")),
