@@ -139,4 +139,30 @@ describe("builtin:kmsg in the binary", { skip: BINARY ? false : "XCTL_BINARY not
     assert.equal(m.get('xctl_kmsg_records_total{kind="io_error"}'), 1);
     assert.equal(m.get('xctl_kmsg_records_total{kind="other"}'), 1);
   });
+
+  // After the counts above: this one adds a process and a record of its own.
+  it("an mlx5 port's link down, with no drops: nic_link_down names the pid using mlx5_0", { skip: PATH_FLAGS ? false : "the PCI function maps to mlx5_0 through --path.sysfs" }, async () => {
+    // A probe's reading of the job's traffic on mlx5_0, below 1.0: it waits on the NIC.
+    await push([
+      { event_type: "process.state", entity_id: "mlx5_0", pid: 7373, job_id: "job-11", value: "start" },
+      { event_type: "transport.bw", entity_id: "mlx5_0", pid: 7373, job_id: "job-11", value: "0.2" },
+      { event_type: "process.state", entity_id: "gpu-00", pid: 7474, job_id: "job-12", value: "start" },
+    ]);
+    kernel(6, "mlx5_core 0000:17:00.0 ens1f0np0: Link down");
+    const w = await eventually(async () => {
+      const a = await why(7373);
+      return a && a.scenes.some((s) => s.scene === "nic_link_down") ? a : undefined;
+    }, 10_000, "7373 in nic_link_down");
+    assert.deepEqual(
+      w.root_causes.map((c) => [c.entity, c.error_type]),
+      [["mlx5_0", "LINK_DOWN mlx5_core 0000:17:00.0 ens1f0np0: Link down"]],
+    );
+    assert.deepEqual(w.scenes.map((s) => s.scene), ["nic_link_down"], "no drops, no congestion: the link alone");
+    const text = execFileSync(BINARY!, ["why", "7373", "--url", ex.url], { encoding: "utf8", timeout: 10_000 });
+    assert.match(text, /pid-7373 -blocked_by-> error-mlx5_0/, text);
+    assert.match(text, /topo\.link_down mlx5_0 "LINK_DOWN mlx5_core 0000:17:00\.0 ens1f0np0: Link down" \(no pid: device\)/, text);
+    // 7474 holds no NIC: the link is not its problem.
+    assert.deepEqual((await why(7474))!.scenes.map((s) => s.scene), []);
+    assert.equal((await scrape(ex.url)).get('xctl_kmsg_records_total{kind="mlx5_link"}'), 1);
+  });
 });
