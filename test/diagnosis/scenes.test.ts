@@ -209,6 +209,17 @@ describe("default scenes", () => {
     });
   }
 
+  it("hccs_error fires on an HCCS link down said as topo.link_down too, and nic_link_down does not", async () => {
+    const s = scenario();
+    s.send(start(100));
+    s.send(ev("transport.bw", "hccs-0", "0.1", 100));
+    s.send(ev("topo.link_down", "hccs-0", "LINK_DOWN"));
+    const scenes = s.scenes();
+    assert.ok(scenes.includes("hccs_error"), scenes.join(", "));
+    assert.ok(!scenes.includes("nic_link_down"), "an HCCS link is not a NIC");
+    await s.ex.stop();
+  });
+
   it("covers every loaded scene", async () => {
     const s = scenario();
     assert.deepEqual(CASES.map((c) => c.scene).sort(), [...s.ex.diagnosis.byScene.keys()].sort());
