@@ -67,6 +67,18 @@ export class Latches {
     if (added ? named < kept.limit || found.confidence < 1 : found.processes.includes(p)) this.touch(rs);
   }
 
+  /** An edge of `p` changed, of a kind each of `rules` reads: tells the matching ones (`edge`); whether one matches. */
+  edgeChanged(rules: readonly RuleState[], p: ProcessNode, added: boolean): boolean {
+    let told = false;
+    for (let i = 0; i < rules.length; i++) {
+      const rs = rules[i];
+      if (!rs.matched) continue;
+      told = true;
+      if (rs.kept !== undefined) this.edge(rs, p, added);
+    }
+    return told;
+  }
+
   /** A process left the graph: every kept search result may name it. */
   processLeft(): void {
     for (const rs of this._rules) this.touch(rs);
