@@ -27,7 +27,7 @@ export const SCENE_FOR = "1m";
  * little more than --scene-settle and could never be active 40% of the window. They alert on
  * each activation instead, for `OCCURRED_WINDOW` after it.
  */
-export const EVENT_SCENES: ReadonlySet<string> = new Set(["process_crash"]);
+export const EVENT_SCENES: ReadonlySet<string> = new Set(["process_crash", "host_oom_kill"]);
 export const OCCURRED_WINDOW = "5m";
 
 /** The rule's severity: its own, or the default from its priority (the loader fills it in). */
@@ -149,9 +149,10 @@ export function renderRunbook(rule: Rule, about: string): string {
     "",
     ...(EVENT_SCENES.has(rule.scene)
       ? [
-          "The process this scene is about has ended and leaves the graph a second later, so `why <pid>` soon answers 404 for it: " +
-            "the automatic run that saw it, kept in `GET /api/v1/diagnoses` (the last 100 runs), names its pid, job, evidence and steps, " +
-            "and `why` on the other processes of the job shows whether the blocking error still holds them.",
+          "The process this scene is about has ended and leaves the graph a second later, so `why <pid>` soon answers 404 for it. " +
+            "While the scene settles (`--scene-settle`), `xctl-exporter status` still shows the pids and jobs of the last run that found it; " +
+            "that automatic run, kept in `GET /api/v1/diagnoses` (the last 100 runs), names its pid, job, evidence and steps, " +
+            "and `why` on the other processes of the job shows what still concerns them.",
           "",
         ]
       : []),

@@ -187,6 +187,24 @@ const CASES: Case[] = [
     },
   },
   {
+    // The kernel's OOM killer, as builtin:kmsg reports it: the run after the cleanup still names the pid.
+    scene: "host_oom_kill",
+    fires: (s) => {
+      s.send(start(100));
+      s.send(ev("compute.util", "gpu-0", "90", 100));
+      s.send(ev("process.state", "memory", "oom_killed", 100));
+      s.send(ev("compute.util", "gpu-3", "70"), 5_000);
+      assert.equal(s.ex.graph.processes.has(100), false);
+    },
+    nearMiss: (s) => {
+      // A user's kill -9 (or scancel) and a normal exit: the process ends, no memory ran out.
+      s.send(start(100));
+      s.send(start(101));
+      s.send(ev("process.state", "host-01", "killed", 100));
+      s.send(ev("process.state", "host-01", "exit", 101));
+    },
+  },
+  {
     scene: "gpu_xid",
     fires: (s) => s.send(ev("error.hw", "gpu-1", "XID_79")),
     nearMiss: (s) => s.send(ev("error.hw", "gpu-1", "ECC_SBE")),
