@@ -92,6 +92,8 @@ export interface SceneScore {
 export interface Report {
   incidents: number;
   pids: number;
+  /** Incidents whose host was labelled and asked about (GET /api/v1/status). */
+  hosts: number;
   events: number;
   byScene: Map<string, SceneScore>;
   overall: SceneScore;
@@ -252,6 +254,7 @@ export async function runCorpus(incidents: Incident[]): Promise<Report> {
   const report: Report = {
     incidents: incidents.length,
     pids: 0,
+    hosts: 0,
     events: 0,
     byScene: new Map(),
     overall: { tp: 0, fp: 0, fn: 0, tn: 0 },
@@ -276,6 +279,7 @@ export async function runCorpus(incidents: Incident[]): Promise<Report> {
       // The active scenes with the errors each names (`XID_79 on gpu-03`), as `status` shows them.
       const named = new Set(host.scenes.flatMap((s) => s.errors));
       const scenes = host.scenes.map((s) => ({ scene: s.scene, causes: s.errors }));
+      report.hosts++;
       _score(report, inc.name, HOST, inc.expect.host, { scenes, named });
     }
   }
@@ -379,7 +383,7 @@ export function targetFailures(r: Report): string[] {
 export function formatReport(r: Report): string {
   const lines: string[] = [];
   const f = (n: number) => n.toFixed(3);
-  lines.push(`accuracy: ${r.incidents} incidents, ${r.pids} pids asked, ${r.events.toLocaleString("en-US")} events, ${r.seconds.toFixed(2)} s`);
+  lines.push(`accuracy: ${r.incidents} incidents, ${r.pids} pids and ${r.hosts} hosts asked, ${r.events.toLocaleString("en-US")} events, ${r.seconds.toFixed(2)} s`);
   lines.push("");
   const n = (x: number) => String(x).padStart(4);
   const row = (name: string, s: SceneScore, tn = true) =>
@@ -424,6 +428,7 @@ export function reportJson(r: Report): Record<string, unknown> {
   return {
     incidents: r.incidents,
     pids: r.pids,
+    hosts: r.hosts,
     events: r.events,
     seconds: r.seconds,
     overall: { ...r.overall, precision: precision(r.overall), recall: recall(r.overall) },
@@ -450,7 +455,7 @@ export function markdownSection(r: Report, when = new Date()): string {
     "## Diagnosis accuracy",
     "",
     `\`npm run accuracy\` (scripts/bench/accuracy.ts) on ${when.toISOString().slice(0, 19).replace("T", " ")} UTC: the labelled corpus of test/fixtures/incidents/ ` +
-      `(${r.incidents} incidents, ${r.pids} processes asked about, ${r.events.toLocaleString("en-US")} events; its README says what a label means), ` +
+      `(${r.incidents} incidents, ${r.pids} processes and ${r.hosts} hosts asked about, ${r.events.toLocaleString("en-US")} events; its README says what a label means), ` +
       "each stream fed to an in-process exporter as `replay` reads it, each pid asked through `GET /api/v1/why/:pid` " +
       "(and where an incident labels the host, its active scenes through `GET /api/v1/status`, as `xctl-exporter status` shows them). " +
       "A scene reported for a pid that its label does not list is a false positive; a listed one not reported is a miss. " +
