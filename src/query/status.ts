@@ -16,15 +16,27 @@ export interface ActiveScene {
   errors: string[];
   affected_pids: number[];
   affected_jobs: string[];
+  /**
+   * False while the scene is held only by `--scene-settle`: the latest host-wide run no longer
+   * found it, and the pids, jobs and errors are those of the last run that did (at `matched_at`).
+   */
+  matching: boolean;
+  /** When the run that named these pids started (ISO time), or null when no kept run names the scene. */
+  matched_at: string | null;
 }
 
 const _MAX_ERRORS = 8;
 
-/** The active scenes, highest priority first, described from the latest host-wide run. */
-export function activeScenes(active: ReadonlySet<string>, rules: readonly Rule[], run: DiagnosisResult | undefined, graph: StateGraph): ActiveScene[] {
+/**
+ * The active scenes, highest priority first, each described from the newest of `runs`
+ * (host-wide results, newest first) that found it: the latest run for a scene that still
+ * matches, the last one that matched for a scene that only settles.
+ */
+export function activeScenes(active: ReadonlySet<string>, rules: readonly Rule[], runs: readonly DiagnosisResult[], graph: StateGraph): ActiveScene[] {
   const out: ActiveScene[] = [];
   for (const rule of rules) {
     if (!active.has(rule.scene)) continue;
+    const run = runs.find((r) => r.matches.some((m) => m.scene === rule.scene));
     const summary = run?.matches.find((m) => m.scene === rule.scene);
     const pids = summary?.affected_pids ?? [];
     const top = run?.scene === rule.scene ? run : undefined;
@@ -41,6 +53,8 @@ export function activeScenes(active: ReadonlySet<string>, rules: readonly Rule[]
       errors,
       affected_pids: [...pids],
       affected_jobs: jobs,
+      matching: run !== undefined && run === runs[0],
+      matched_at: run?.started_at ?? null,
     });
   }
   return out.sort((a, b) => b.priority - a.priority);
