@@ -236,7 +236,7 @@ describe("host_oom_kill from the kernel log, in the binary", { skip: BINARY ? fa
   });
 
   it("replay of the labelled incident: the kill is the final scene, and with telemetry after it the scene clears one settle minute after the kill", () => {
-    const incident = join(ROOT, "test/fixtures/incidents/66-host-oom-dataloader.ndjson");
+    const incident = join(ROOT, "test/fixtures/incidents/70-host-oom-dataloader.ndjson");
     const r = spawnSync(BINARY!, ["replay", incident], { encoding: "utf8", timeout: 20_000 });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /final: host_oom_kill/, r.stderr);

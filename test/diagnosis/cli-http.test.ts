@@ -16,7 +16,7 @@ describe("rules check", () => {
   it("accepts the default rules directory", async () => {
     const r = await runCli(["rules", "check", "rules"]);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, "16 rules OK\n");
+    assert.equal(r.stdout, "17 rules OK\n");
     const one = await runCli(["rules", "check", GOOD]);
     assert.equal(one.code, 0, one.stderr);
     assert.equal(one.stdout, "1 rules OK\n");
@@ -85,10 +85,10 @@ describe("rules check", () => {
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split("\n");
     assert.match(lines[0], /^SCENE +PRIORITY +SEVERITY +SCOPE +TITLE$/);
-    assert.equal(lines.length, 17);
+    assert.equal(lines.length, 18);
     assert.match(lines[1], /^gpu_oom +90 +critical +process +GPU out of memory$/);
     assert.ok(lines.some((l) => /^host_oom_kill +82 +critical +process +Host out of memory \(OOM killer\)$/.test(l)), r.stdout);
-    assert.match(lines[16], /^gpu_util_low +20 +info +process +Accelerator utilisation low$/);
+    assert.match(lines[17], /^gpu_util_low +20 +info +process +Accelerator utilisation low$/);
     const mine = await runCli(["rules", "list", "--no-default-rules", "--rules", UPSTREAM]);
     assert.equal(mine.code, 0, mine.stderr);
     assert.deepEqual(mine.stdout.trim().split("\n").slice(1).map((l) => l.split(/ +/).slice(0, 3)), [

@@ -209,6 +209,21 @@ const CASES: Case[] = [
     fires: (s) => s.send(ev("error.hw", "gpu-1", "XID_79")),
     nearMiss: (s) => s.send(ev("error.hw", "gpu-1", "ECC_SBE")),
   },
+  {
+    // As builtin:kmsg reports the driver's line: a fatal SXid on a switch no process uses.
+    scene: "nvswitch_error",
+    fires: (s) => {
+      s.send(start(100));
+      s.send(ev("compute.util", "gpu-0", "90", 100));
+      s.send(ev("error.hw", "nvswitch-1", "SXID_20034 nvidia-nvswitch1: SXid (PCI:0000:06:00.0): 20034, Fatal, Link 48 LTSSM Fault Up"));
+    },
+    // The same switch's non-fatal SXid ("Non-fatal" holds "fatal", case-blind, but not ", Fatal,").
+    nearMiss: (s) => {
+      s.send(start(100));
+      s.send(ev("compute.util", "gpu-0", "90", 100));
+      s.send(ev("error.hw", "nvswitch-0", "SXID_20009 nvidia-nvswitch0: SXid (PCI:0000:05:00.0): 20009, Non-fatal, Link 04 RX Short Error Rate"));
+    },
+  },
 ];
 
 describe("default scenes", () => {
