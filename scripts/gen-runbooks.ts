@@ -27,7 +27,13 @@ export const SCENE_FOR = "1m";
  * little more than --scene-settle and could never be active 40% of the window. They alert on
  * each activation instead, for `OCCURRED_WINDOW` after it.
  */
-export const EVENT_SCENES: ReadonlySet<string> = new Set(["process_crash"]);
+export const EVENT_SCENES: ReadonlySet<string> = new Set(["process_crash", "host_oom_kill"]);
+/**
+ * Host scenes about a device no process uses (an NVSwitch: no event puts it under a pid), so
+ * they name no pid and `why PID` never lists them: `status` and the landing page show them,
+ * with the errors and the steps.
+ */
+export const HOST_DEVICE_SCENES: ReadonlySet<string> = new Set(["nvswitch_error"]);
 export const OCCURRED_WINDOW = "5m";
 
 /** The rule's severity: its own, or the default from its priority (the loader fills it in). */
@@ -127,7 +133,9 @@ export function renderRunbook(rule: Rule, about: string): string {
     "",
     scope === "process"
       ? "Each condition is about the same process: its own state, the resources it consumes or waits on, and the errors that concern it (a device fault of a device it used at the time, or a fault of its own pid)."
-      : "The conditions are read host-wide; `xctl-exporter why <pid>` asks them about one process and the nodes its edges reach.",
+      : HOST_DEVICE_SCENES.has(rule.scene)
+        ? "The conditions are read host-wide. They are about a device no process uses, so the scene names no pid and `xctl-exporter why <pid>` does not list it."
+        : "The conditions are read host-wide; `xctl-exporter why <pid>` asks them about one process and the nodes its edges reach.",
     "",
     "## Root cause",
     "",
@@ -149,13 +157,16 @@ export function renderRunbook(rule: Rule, about: string): string {
     "",
     ...(EVENT_SCENES.has(rule.scene)
       ? [
-          "The process this scene is about has ended and leaves the graph a second later, so `why <pid>` soon answers 404 for it: " +
-            "the automatic run that saw it, kept in `GET /api/v1/diagnoses` (the last 100 runs), names its pid, job, evidence and steps, " +
-            "and `why` on the other processes of the job shows whether the blocking error still holds them.",
+          "The process this scene is about has ended and leaves the graph a second later, so `why <pid>` soon answers 404 for it. " +
+            "While the scene settles (`--scene-settle`), `xctl-exporter status` still shows the pids and jobs of the last run that found it; " +
+            "that automatic run, kept in `GET /api/v1/diagnoses` (the last 100 runs), names its pid, job, evidence and steps, " +
+            "and `why` on the other processes of the job shows what still concerns them.",
           "",
         ]
       : []),
-    `\`why\` lists \`${rule.scene}\` under scenes with the events, edges and node values that made each condition hold, and the errors under root causes. ` +
+    (HOST_DEVICE_SCENES.has(rule.scene)
+      ? `\`status\` lists \`${rule.scene}\` with its root cause and the errors behind it; \`GET /api/v1/diagnoses\` keeps each automatic run with the events that made each condition hold and the steps. `
+      : `\`why\` lists \`${rule.scene}\` under scenes with the events, edges and node values that made each condition hold, and the errors under root causes. `) +
       `The scene is active (\`xctl_scene_active{scene="${rule.scene}"} 1\`) while the rule matches and for \`--scene-settle\` (default 1m) after it last did; ` +
       `\`xctl_scene_activations_total{scene="${rule.scene}"}\` counts the times it became active.`,
     "",
@@ -241,6 +252,7 @@ export function renderSceneAlerts(rules: { rule: Rule }[]): string {
   const lines: string[] = [];
   const active = `Active {{ $value | humanizePercentage }} of the last ${SCENE_WINDOW}.`;
   const ask = "On the host, `xctl-exporter status` lists the affected pids and jobs and `xctl-exporter why PID` the evidence and the steps.";
+  const askHost = "It names no pid (no process uses the device): on the host, `xctl-exporter status` shows the errors and GET /api/v1/diagnoses the evidence and the steps.";
   const occurred =
     `It became active {{ $value | printf "%.0f" }} time(s) in the last ${OCCURRED_WINDOW}. The process is gone, so \`why\` no longer knows it: ` +
     "GET /api/v1/diagnoses on the host keeps the run with its pids, jobs, evidence and steps.";
@@ -251,7 +263,7 @@ export function renderSceneAlerts(rules: { rule: Rule }[]): string {
         `${rule.scene}: from rules/${basename(rule.source)}${event ? " (an event: alerts on each activation)" : ""}`,
         `scene="${rule.scene}"`,
         `${rule.name} on {{ $labels.instance }}`,
-        `${rule.root_cause_pattern.primary}. ${event ? occurred : `${active} ${ask}`}`,
+        `${rule.root_cause_pattern.primary}. ${event ? occurred : `${active} ${HOST_DEVICE_SCENES.has(rule.scene) ? askHost : ask}`}`,
         `${RUNBOOK_BASE}/${rule.scene}.md`,
         rule.scene,
         rule.root_cause_pattern.primary,

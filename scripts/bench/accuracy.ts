@@ -2,8 +2,10 @@
 // in test/fixtures/incidents/ (an NDJSON event stream and the answer an SRE would give per
 // pid) is fed through the real pipeline, an in-process Exporter read exactly as `replay`
 // reads a file, and each labelled pid is asked about through GET /api/v1/why/:pid on the
-// exporter's own HTTP app, the route `xctl-exporter why` calls. Prints precision and recall
-// per scene and overall, the root causes named and missed, and every miss.
+// exporter's own HTTP app, the route `xctl-exporter why` calls. An incident may also label the
+// host: the scenes active once the stream has ended, as GET /api/v1/status (what `xctl-exporter
+// status` prints) lists them, for host scenes about a device no process uses (an NVSwitch).
+// Prints precision and recall per scene and overall, the root causes named and missed, and every miss.
 //   node --import tsx scripts/bench/accuracy.ts [--json] [--only NAME] [--markdown FILE] [DIR]
 // --markdown writes (or replaces) the "Diagnosis accuracy" section of FILE (BENCHMARKS.md).
 // Exit status: 0 when the target holds, 1 when it does not, 2 for a bad corpus.
@@ -45,7 +47,16 @@ export interface Expectation {
   /** Labels of what the incident covers (shared_gpu, reuse, concurrent, near_miss, noise, ...). */
   tags?: string[];
   pids: Record<string, PidTruth>;
+  /**
+   * The host's active scenes once the stream has ended (GET /api/v1/status), scored like a pid:
+   * `scenes` must be active, any other active scene is a false positive, `root_causes` must be
+   * among the errors the active scenes name. Optional: most incidents are about processes.
+   */
+  host?: PidTruth;
 }
+
+/** The label of the host in misses (a pid otherwise). */
+export const HOST = "host";
 
 export interface Incident {
   name: string;
@@ -55,7 +66,8 @@ export interface Incident {
 
 export interface Miss {
   incident: string;
-  pid: number;
+  /** The pid, or "host" for the host's label. */
+  pid: number | typeof HOST;
   scene: string;
   kind: "missed" | "false_positive" | "near_miss_reported";
   expected: string[];
@@ -64,7 +76,7 @@ export interface Miss {
 
 export interface CauseMiss {
   incident: string;
-  pid: number;
+  pid: number | typeof HOST;
   kind: "not_named" | "wrong_blame";
   cause: string;
 }
@@ -80,12 +92,14 @@ export interface SceneScore {
 export interface Report {
   incidents: number;
   pids: number;
+  /** Incidents whose host was labelled and asked about (GET /api/v1/status). */
+  hosts: number;
   events: number;
   byScene: Map<string, SceneScore>;
   overall: SceneScore;
   causes: SceneScore;
   /** Reported scenes that carried no evidence (an answer an SRE cannot check). */
-  unevidenced: { incident: string; pid: number; scene: string }[];
+  unevidenced: { incident: string; pid: number | typeof HOST; scene: string }[];
   misses: Miss[];
   causeMisses: CauseMiss[];
   /** Per-incident rejected lines (a corpus must be clean). */
@@ -121,19 +135,24 @@ function _checkExpectation(file: string, x: Expectation): void {
   if (typeof x.title !== "string" || x.title === "") bad("title: a non-empty string is required");
   if (typeof x.story !== "string" || x.story === "") bad("story: a non-empty string is required");
   if (x.pids === null || typeof x.pids !== "object" || Object.keys(x.pids).length === 0) bad("pids: at least one pid is required");
-  for (const [pid, t] of Object.entries(x.pids)) {
-    if (!/^\d+$/.test(pid)) bad(`pids: "${pid}" is not a pid`);
+  const truth = (where: string, t: PidTruth) => {
+    if (t === null || typeof t !== "object") bad(`${where}: an object is required`);
     for (const k of ["scenes", "not", "may"] as const) {
       const v = t[k];
       if (v === undefined && k !== "scenes") continue;
-      if (!Array.isArray(v) || v.some((s) => typeof s !== "string")) bad(`pids.${pid}.${k}: a list of scene ids is required`);
+      if (!Array.isArray(v) || v.some((s) => typeof s !== "string")) bad(`${where}.${k}: a list of scene ids is required`);
     }
     const both = t.scenes.filter((s) => t.not?.includes(s) || t.may?.includes(s));
-    if (both.length > 0) bad(`pids.${pid}: ${both.join(", ")} both required and not/may`);
+    if (both.length > 0) bad(`${where}: ${both.join(", ")} both required and not/may`);
     for (const c of t.root_causes ?? []) {
-      if (typeof c.entity !== "string" || typeof c.error_type !== "string") bad(`pids.${pid}.root_causes: {entity, error_type} strings are required`);
+      if (typeof c.entity !== "string" || typeof c.error_type !== "string") bad(`${where}.root_causes: {entity, error_type} strings are required`);
     }
+  };
+  for (const [pid, t] of Object.entries(x.pids)) {
+    if (!/^\d+$/.test(pid)) bad(`pids: "${pid}" is not a pid`);
+    truth(`pids.${pid}`, t);
   }
+  if (x.host !== undefined) truth("host", x.host);
 }
 
 interface WhyScene {
@@ -146,8 +165,17 @@ interface WhyAnswerLike {
   scenes: WhyScene[];
 }
 
-/** The answer of GET /api/v1/why/:pid per labelled pid (null for 404), after the whole stream. */
-export async function askIncident(inc: Incident): Promise<{ answers: Map<number, WhyAnswerLike | null>; events: number; rejected: number }> {
+interface StatusLike {
+  scenes: { scene: string; errors: string[]; affected_pids: number[]; affected_jobs: string[] }[];
+}
+
+/**
+ * The answer of GET /api/v1/why/:pid per labelled pid (null for 404), and of GET
+ * /api/v1/status when the host is labelled, after the whole stream.
+ */
+export async function askIncident(
+  inc: Incident,
+): Promise<{ answers: Map<number, WhyAnswerLike | null>; host: StatusLike | undefined; events: number; rejected: number }> {
   const exporter = new Exporter({
     log: createLogger("silent"),
     processMetrics: false,
@@ -168,9 +196,15 @@ export async function askIncident(inc: Incident): Promise<{ answers: Map<number,
     if (res.status !== 200) throw new Error(`${inc.name}: why ${pid} answered ${res.status}: ${await res.text()}`);
     answers.set(Number(pid), (await res.json()) as WhyAnswerLike);
   }
+  let host: StatusLike | undefined;
+  if (inc.expect.host !== undefined) {
+    const res = await app.request("/api/v1/status", {}, { remoteAddress: "127.0.0.1" });
+    if (res.status !== 200) throw new Error(`${inc.name}: status answered ${res.status}: ${await res.text()}`);
+    host = (await res.json()) as StatusLike;
+  }
   await exporter.stop();
   const rejected = exporter.ingest.rejected();
-  return { answers, events: exporter.ingest.accepted, rejected };
+  return { answers, host, events: exporter.ingest.accepted, rejected };
 }
 
 /** Reads an event file into the exporter the way `xctl-exporter replay` does (one feed, plain or gzip). */
@@ -220,6 +254,7 @@ export async function runCorpus(incidents: Incident[]): Promise<Report> {
   const report: Report = {
     incidents: incidents.length,
     pids: 0,
+    hosts: 0,
     events: 0,
     byScene: new Map(),
     overall: { tp: 0, fp: 0, fn: 0, tn: 0 },
@@ -230,76 +265,98 @@ export async function runCorpus(incidents: Incident[]): Promise<Report> {
     rejected: [],
     seconds: 0,
   };
-  const score = (scene: string) => {
-    let s = report.byScene.get(scene);
-    if (s === undefined) report.byScene.set(scene, (s = { tp: 0, fp: 0, fn: 0, tn: 0 }));
-    return s;
-  };
   for (const inc of incidents) {
-    const { answers, events, rejected } = await askIncident(inc);
+    const { answers, host, events, rejected } = await askIncident(inc);
     report.events += events;
     if (rejected > 0) report.rejected.push({ incident: inc.name, count: rejected });
     for (const [pidText, truth] of Object.entries(inc.expect.pids)) {
       const pid = Number(pidText);
       report.pids++;
       const a = answers.get(pid) ?? null;
-      const got = a === null ? [] : [...new Set(a.scenes.map((s) => s.scene))].sort();
-      const expected = [...truth.scenes].sort();
-      for (const scene of truth.scenes) score(scene);
-      for (const scene of expected) {
-        if (got.includes(scene)) {
-          score(scene).tp++;
-          report.overall.tp++;
-        } else {
-          score(scene).fn++;
-          report.overall.fn++;
-          report.misses.push({ incident: inc.name, pid, scene, kind: "missed", expected, got: a === null ? ["(pid unknown: 404)"] : got });
-        }
-      }
-      for (const scene of truth.not ?? []) {
-        if (got.includes(scene)) continue;
-        score(scene).tn++;
-        report.overall.tn++;
-      }
-      for (const scene of got) {
-        if (expected.includes(scene) || truth.may?.includes(scene)) continue;
-        score(scene).fp++;
-        report.overall.fp++;
-        const kind = truth.not?.includes(scene) ? "near_miss_reported" : "false_positive";
-        report.misses.push({ incident: inc.name, pid, scene, kind, expected, got });
-      }
-      if (a === null) {
-        for (const c of truth.root_causes ?? []) {
-          report.causes.fn++;
-          report.causeMisses.push({ incident: inc.name, pid, kind: "not_named", cause: _causeKey(c.entity, c.error_type) });
-        }
-        continue;
-      }
-      for (const s of a.scenes) if (!_evidenced(s)) report.unevidenced.push({ incident: inc.name, pid, scene: s.scene });
-      const named = namedErrors(a);
-      const want = truth.root_causes ?? [];
-      const matched = new Set<string>();
-      for (const c of want) {
-        const hit = [...named].find((n) => n.endsWith(` on ${c.entity}`) && n.toLowerCase().includes(c.error_type.toLowerCase()));
-        if (hit !== undefined) {
-          matched.add(hit);
-          report.causes.tp++;
-        } else {
-          report.causes.fn++;
-          report.causeMisses.push({ incident: inc.name, pid, kind: "not_named", cause: _causeKey(c.entity, c.error_type) });
-        }
-      }
-      for (const n of named) {
-        if (matched.has(n)) continue;
-        // The same error named twice (root causes and evidence) counts once.
-        if (want.some((c) => n.endsWith(` on ${c.entity}`) && n.toLowerCase().includes(c.error_type.toLowerCase()))) continue;
-        report.causes.fp++;
-        report.causeMisses.push({ incident: inc.name, pid, kind: "wrong_blame", cause: n });
-      }
+      _score(report, inc.name, pid, truth, a === null ? null : { scenes: a.scenes, named: namedErrors(a) });
+    }
+    if (inc.expect.host !== undefined && host !== undefined) {
+      // The active scenes with the errors each names (`XID_79 on gpu-03`), as `status` shows them;
+      // a scene that names no error (host_oom_kill: a pid that has left the graph) is evidenced by
+      // the pids and jobs it names.
+      const named = new Set(host.scenes.flatMap((s) => s.errors));
+      const scenes = host.scenes.map((s) => ({
+        scene: s.scene,
+        causes: s.errors.length > 0 ? s.errors : [...s.affected_pids.map((p) => `pid ${p}`), ...s.affected_jobs.map((j) => `job ${j}`)],
+      }));
+      report.hosts++;
+      _score(report, inc.name, HOST, inc.expect.host, { scenes, named });
     }
   }
   report.seconds = (performance.now() - t0) / 1000;
   return report;
+}
+
+/** "pid 123", or "host". */
+export function whoOf(pid: number | typeof HOST): string {
+  return pid === HOST ? HOST : `pid ${pid}`;
+}
+
+/** Scores one label (a pid's, or the host's) against the answer (null: the pid was unknown). */
+function _score(report: Report, incident: string, pid: number | typeof HOST, truth: PidTruth, a: { scenes: WhyScene[]; named: Set<string> } | null): void {
+  const score = (scene: string) => {
+    let s = report.byScene.get(scene);
+    if (s === undefined) report.byScene.set(scene, (s = { tp: 0, fp: 0, fn: 0, tn: 0 }));
+    return s;
+  };
+  const got = a === null ? [] : [...new Set(a.scenes.map((s) => s.scene))].sort();
+  const expected = [...truth.scenes].sort();
+  for (const scene of truth.scenes) score(scene);
+  for (const scene of expected) {
+    if (got.includes(scene)) {
+      score(scene).tp++;
+      report.overall.tp++;
+    } else {
+      score(scene).fn++;
+      report.overall.fn++;
+      report.misses.push({ incident, pid, scene, kind: "missed", expected, got: a === null ? ["(pid unknown: 404)"] : got });
+    }
+  }
+  for (const scene of truth.not ?? []) {
+    if (got.includes(scene)) continue;
+    score(scene).tn++;
+    report.overall.tn++;
+  }
+  for (const scene of got) {
+    if (expected.includes(scene) || truth.may?.includes(scene)) continue;
+    score(scene).fp++;
+    report.overall.fp++;
+    const kind = truth.not?.includes(scene) ? "near_miss_reported" : "false_positive";
+    report.misses.push({ incident, pid, scene, kind, expected, got });
+  }
+  if (a === null) {
+    for (const c of truth.root_causes ?? []) {
+      report.causes.fn++;
+      report.causeMisses.push({ incident, pid, kind: "not_named", cause: _causeKey(c.entity, c.error_type) });
+    }
+    return;
+  }
+  for (const s of a.scenes) if (!_evidenced(s)) report.unevidenced.push({ incident, pid, scene: s.scene });
+  const named = a.named;
+  const want = truth.root_causes ?? [];
+  const matched = new Set<string>();
+  for (const c of want) {
+    const hit = [...named].find((n) => n.endsWith(` on ${c.entity}`) && n.toLowerCase().includes(c.error_type.toLowerCase()));
+    if (hit !== undefined) {
+      matched.add(hit);
+      report.causes.tp++;
+    } else {
+      report.causes.fn++;
+      report.causeMisses.push({ incident, pid, kind: "not_named", cause: _causeKey(c.entity, c.error_type) });
+    }
+  }
+  for (const n of named) {
+    if (matched.has(n)) continue;
+    // The same error named twice (root causes and evidence) counts once.
+    if (want.some((c) => n.endsWith(` on ${c.entity}`) && n.toLowerCase().includes(c.error_type.toLowerCase()))) continue;
+    report.causes.fp++;
+    report.causeMisses.push({ incident, pid, kind: "wrong_blame", cause: n });
+  }
 }
 
 export function precision(s: SceneScore): number {
@@ -331,7 +388,7 @@ export function targetFailures(r: Report): string[] {
 export function formatReport(r: Report): string {
   const lines: string[] = [];
   const f = (n: number) => n.toFixed(3);
-  lines.push(`accuracy: ${r.incidents} incidents, ${r.pids} pids asked, ${r.events.toLocaleString("en-US")} events, ${r.seconds.toFixed(2)} s`);
+  lines.push(`accuracy: ${r.incidents} incidents, ${r.pids} pids and ${r.hosts} hosts asked, ${r.events.toLocaleString("en-US")} events, ${r.seconds.toFixed(2)} s`);
   lines.push("");
   const n = (x: number) => String(x).padStart(4);
   const row = (name: string, s: SceneScore, tn = true) =>
@@ -348,16 +405,16 @@ export function formatReport(r: Report): string {
     lines.push(`misses (${r.misses.length}):`);
     for (const m of r.misses) {
       const what = m.kind === "missed" ? "missed" : m.kind === "near_miss_reported" ? "near miss reported" : "false positive";
-      lines.push(`  ${m.incident} pid ${m.pid}: ${m.scene} ${what}; expected [${m.expected.join(", ")}], got [${m.got.join(", ")}]`);
+      lines.push(`  ${m.incident} ${whoOf(m.pid)}: ${m.scene} ${what}; expected [${m.expected.join(", ")}], got [${m.got.join(", ")}]`);
     }
   }
   if (r.causeMisses.length > 0) {
     lines.push(`root-cause misses (${r.causeMisses.length}):`);
-    for (const m of r.causeMisses) lines.push(`  ${m.incident} pid ${m.pid}: ${m.kind === "not_named" ? "not named" : "wrong blame"}: ${m.cause}`);
+    for (const m of r.causeMisses) lines.push(`  ${m.incident} ${whoOf(m.pid)}: ${m.kind === "not_named" ? "not named" : "wrong blame"}: ${m.cause}`);
   }
   if (r.unevidenced.length > 0) {
     lines.push(`without evidence (${r.unevidenced.length}):`);
-    for (const u of r.unevidenced.slice(0, 50)) lines.push(`  ${u.incident} pid ${u.pid}: ${u.scene}`);
+    for (const u of r.unevidenced.slice(0, 50)) lines.push(`  ${u.incident} ${whoOf(u.pid)}: ${u.scene}`);
   }
   const fails = targetFailures(r);
   lines.push("");
@@ -376,6 +433,7 @@ export function reportJson(r: Report): Record<string, unknown> {
   return {
     incidents: r.incidents,
     pids: r.pids,
+    hosts: r.hosts,
     events: r.events,
     seconds: r.seconds,
     overall: { ...r.overall, precision: precision(r.overall), recall: recall(r.overall) },
@@ -402,8 +460,9 @@ export function markdownSection(r: Report, when = new Date()): string {
     "## Diagnosis accuracy",
     "",
     `\`npm run accuracy\` (scripts/bench/accuracy.ts) on ${when.toISOString().slice(0, 19).replace("T", " ")} UTC: the labelled corpus of test/fixtures/incidents/ ` +
-      `(${r.incidents} incidents, ${r.pids} processes asked about, ${r.events.toLocaleString("en-US")} events; its README says what a label means), ` +
-      "each stream fed to an in-process exporter as `replay` reads it, each pid asked through `GET /api/v1/why/:pid`. " +
+      `(${r.incidents} incidents, ${r.pids} processes and ${r.hosts} hosts asked about, ${r.events.toLocaleString("en-US")} events; its README says what a label means), ` +
+      "each stream fed to an in-process exporter as `replay` reads it, each pid asked through `GET /api/v1/why/:pid` " +
+      "(and where an incident labels the host, its active scenes through `GET /api/v1/status`, as `xctl-exporter status` shows them). " +
       "A scene reported for a pid that its label does not list is a false positive; a listed one not reported is a miss. " +
       `Target: precision ≥ ${TARGET.precision} and recall ≥ ${TARGET.recall} overall, no scene under ${TARGET.perScene} on either.`,
     "",
@@ -420,9 +479,9 @@ export function markdownSection(r: Report, when = new Date()): string {
     out.push("Misses:", "");
     for (const m of r.misses) {
       const what = m.kind === "missed" ? "missed" : m.kind === "near_miss_reported" ? "near miss reported" : "false positive";
-      out.push(`- ${m.incident} pid ${m.pid}: \`${m.scene}\` ${what} (expected [${m.expected.join(", ")}], got [${m.got.join(", ")}])`);
+      out.push(`- ${m.incident} ${whoOf(m.pid)}: \`${m.scene}\` ${what} (expected [${m.expected.join(", ")}], got [${m.got.join(", ")}])`);
     }
-    for (const m of r.causeMisses) out.push(`- ${m.incident} pid ${m.pid}: ${m.kind === "not_named" ? "root cause not named" : "wrong blame"}: ${m.cause}`);
+    for (const m of r.causeMisses) out.push(`- ${m.incident} ${whoOf(m.pid)}: ${m.kind === "not_named" ? "root cause not named" : "wrong blame"}: ${m.cause}`);
     out.push("");
   }
   out.push(_END);

@@ -47,6 +47,9 @@ export async function runReplay(argv: string[]): Promise<void> {
   const diagnosis = resolveRuleConfig(values);
   const logLevel = parseChoice(flagLabel(values, "log-level"), values["log-level"] as string, Object.keys(LOG_LEVELS) as LogLevelName[]);
   const log = createLogger(logLevel);
+  // What would not stop the rules from loading (a rule without solution steps, a condition that
+  // can never hold) is said, as serve says it at start-up.
+  for (const w of diagnosis.warnings) log.warn(w);
   const graph = resolveGraphConfig(values);
   const ingest = resolveIngestConfig(values);
   const exporter = new Exporter({

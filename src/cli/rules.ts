@@ -3,7 +3,8 @@
 //
 // `rules check` takes rule files and directories (`*.yaml` and `*.yml`), and names every
 // problem of every file at once, one line each: `FILE: FIELD: REASON`. Errors exit 2; warnings
-// (a condition that can never hold) are printed and exit 0, unless `--strict` makes them errors.
+// (a condition that can never hold, a rule without solution steps) are printed and exit 0,
+// unless `--strict` makes them errors.
 import { defineCommand } from "citty";
 import type { Rule } from "../diagnosis/rule.ts";
 import { checkRulePaths, formatProblem, loadRuleSet, type RuleProblem } from "../diagnosis/rules-load.ts";
@@ -23,7 +24,7 @@ export interface RuleConfig {
   rules: Rule[];
   diagnosisIntervalMs: number;
   sceneSettleMs: number;
-  /** Problems of the --rules files that do not stop them from loading (conditions that can never hold). */
+  /** Problems of the --rules files that do not stop them from loading (conditions that can never hold, no solution steps). */
   warnings: string[];
 }
 
@@ -39,7 +40,7 @@ export function resolveRuleConfig(v: FlagValues): RuleConfig {
 }
 
 export const CHECK_FLAGS: FlagDefs = {
-  strict: { type: "boolean", default: false, description: "Treat warnings (conditions that can never hold) as errors", env: false },
+  strict: { type: "boolean", default: false, description: "Treat warnings (conditions that can never hold, rules without solution steps) as errors", env: false },
 };
 
 export async function runRulesCheck(argv: string[]): Promise<void> {

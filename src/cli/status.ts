@@ -29,7 +29,8 @@ export function formatStatus(st: Status, base: string): string {
   if (st.scenes.length === 0) out.push("No scene is active.");
   else out.push(`${st.scenes.length} active scene${st.scenes.length === 1 ? "" : "s"}:`);
   for (const s of st.scenes) {
-    out.push(`  ${e(s.scene)}  ${e(s.rule)}`);
+    const settling = s.matching === false ? `  (settling: not found by the latest run${s.matched_at ? `; last found ${e(s.matched_at)}` : ""})` : "";
+    out.push(`  ${e(s.scene)}  ${e(s.rule)}${settling}`);
     out.push(`    root cause: ${e(s.root_cause)}`);
     out.push(`    pids: ${s.affected_pids.length > 0 ? s.affected_pids.join(", ") : "-"}   jobs: ${s.affected_jobs.length > 0 ? s.affected_jobs.map(e).join(", ") : "-"}`);
   }

@@ -155,25 +155,12 @@ export class DiagnosisEngine implements GraphObserver {
     this._matcher.edgeAdded(kind, from, to);
     // A new waits_on or blocked_by edge may start a scene; any new edge may change whom a
     // process-scoped rule holds for (a fault that just linked the process concerns it now).
-    if (this._edgeChanged(kind, from, true) || kind !== "consumes") this._trigger();
+    if (this._latches.edgeChanged(this._edgeRules[kind], from, true) || kind !== "consumes") this._trigger();
   }
 
   edgeRemoved(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void {
     this._matcher.edgeRemoved(kind, from, to);
-    this._edgeChanged(kind, from, false);
-  }
-
-  /** Tells the matching process-scoped rules that read edges of `kind` that one of `p` changed; whether there was one. */
-  private _edgeChanged(kind: EdgeKind, p: ProcessNode, added: boolean): boolean {
-    const rules = this._edgeRules[kind];
-    let told = false;
-    for (let i = 0; i < rules.length; i++) {
-      const rs = rules[i];
-      if (!rs.matched) continue;
-      told = true;
-      if (rs.kept !== undefined) this._latches.edge(rs, p, added);
-    }
-    return told;
+    this._latches.edgeChanged(this._edgeRules[kind], from, false);
   }
 
   nodeChanged(node: GraphNode, key: string | undefined): void {

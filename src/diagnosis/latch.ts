@@ -12,7 +12,7 @@
 import type { ProcessNode } from "../graph/nodes.ts";
 import type { ProcessContext } from "./conditions/node.ts";
 import { describeProcesses, type SceneMatch } from "./evidence.ts";
-import type { RuleState } from "./matcher.ts";
+import type { KeptSearch, RuleState } from "./matcher.ts";
 import { findProcesses, judgeProcess, type ProcessMatches } from "./process-scope.ts";
 
 /** A snapshot: the described match, or only its confidence when runs are not described. */
@@ -64,7 +64,20 @@ export class Latches {
       if (suspects.size > _MAX_SUSPECTS) this.touch(rs);
       return;
     }
-    if (added ? named < kept.limit || found.confidence < 1 : found.processes.includes(p)) this.touch(rs);
+    if (added ? !kept.full : found.processes.includes(p)) this.touch(rs);
+  }
+
+  /** An edge of `p` changed, of a kind each of `rules` reads: tells the matching ones (`edge`); whether one matches. */
+  edgeChanged(rules: readonly RuleState[], p: ProcessNode, added: boolean): boolean {
+    let told = false;
+    for (let i = 0; i < rules.length; i++) {
+      const rs = rules[i];
+      if (!rs.matched) continue;
+      told = true;
+      const kept = rs.kept;
+      if (kept !== undefined && !(added && kept.full)) this.edge(rs, p, added);
+    }
+    return told;
   }
 
   /** A process left the graph: every kept search result may name it. */
@@ -91,7 +104,7 @@ export class Latches {
       rs.suspects = null;
       asked(found.asked);
       found.processes.sort((a, b) => a.pid - b.pid);
-      rs.kept = { limit, found };
+      rs.kept = _kept(limit, found);
       if (found.processes.length > 0) this._hint.set(rs, found.processes[0]);
       return found;
     }
@@ -103,7 +116,7 @@ export class Latches {
     }
     found ??= findProcesses(rs, ctx, limit);
     asked(found.asked);
-    rs.kept = { limit, found };
+    rs.kept = _kept(limit, found);
     rs.suspects = null;
     if (found.processes.length > 0) this._hint.set(rs, found.processes[0]);
     else this._hint.delete(rs);
@@ -162,6 +175,10 @@ export class Latches {
     this._snaps.clear();
     this._snapAt.clear();
   }
+}
+
+function _kept(limit: number, found: ProcessMatches): KeptSearch {
+  return { limit, found, full: found.processes.length >= limit && found.confidence >= 1 };
 }
 
 /** Suspects kept for one rule before its kept search is dropped instead (a storm of new edges). */

@@ -15,6 +15,14 @@ import type { Condition, GroupCondition, Rule } from "./rule.ts";
 type NodeKind = GraphNode["kind"];
 const _NODE_KINDS: readonly NodeKind[] = ["process", "resource", "error"];
 
+/** A process search kept for a rule (latch.ts). */
+export interface KeptSearch {
+  limit: number;
+  found: ProcessMatches;
+  /** It named as many processes as it looked for, each with every condition holding: a new edge leaves it true. */
+  full: boolean;
+}
+
 export class RuleState {
   /** Top-level conditions holding now, host-wide. */
   topTrue = 0;
@@ -33,7 +41,7 @@ export class RuleState {
    * The last processes found for this rule (latch.ts), kept here so that forgetting them, which
    * every change of whom the rule holds for does, is one field store.
    */
-  kept: { limit: number; found: ProcessMatches } | undefined = undefined;
+  kept: KeptSearch | undefined = undefined;
   /**
    * Processes whose edges were made since `kept` found none: the only ones that may match now
    * (latch.ts `edge`); null when none.

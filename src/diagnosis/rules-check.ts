@@ -3,6 +3,12 @@
 // each names the field path (`conditions[2].metrics[0].op`) and the reason, listing the valid
 // values where there is a list. A condition that can never hold (a metric key no event sets,
 // such as upstream xctl's `temperature`) is a warning: the rule loads, that condition stays false.
+//
+// Required: name, scene, priority, conditions. The rest has defaults, so that a quick site rule
+// loads: root_cause_pattern {primary: <name>, secondary: []}, no solution_steps (a warning: a
+// match would carry none), related_evidences the event types its conditions and
+// required_events name, applicability {min_confidence: 0.8, required_events: []}. A field
+// that is given is checked in full all the same.
 import { EVENT_TYPES, type EventType } from "../events/schema.ts";
 import { FAULT_SCOPES, faultPatternProblem, type FaultScope } from "../graph/fault-scope.ts";
 import { EDGE_KINDS, type EdgeKind } from "../graph/nodes.ts";
@@ -76,7 +82,8 @@ class _Checker extends FieldChecker {
     const severity = this._try(() => (o.severity === undefined ? undefined : (this._choice(o, "severity", "", SEVERITIES) as Severity)));
     const conditions = this._try(() => this._conditions(o)) ?? [];
     const root_cause_pattern = this._try(() => {
-      const rcp = this._obj(this._need(o, "root_cause_pattern", ""), "root_cause_pattern");
+      if (_absent(o.root_cause_pattern)) return { primary: name ?? "", secondary: [] };
+      const rcp = this._obj(o.root_cause_pattern, "root_cause_pattern");
       this._known(rcp, "root_cause_pattern", ["primary", "secondary"]);
       return {
         primary: this._str(rcp, "primary", "root_cause_pattern"),
@@ -84,8 +91,11 @@ class _Checker extends FieldChecker {
       };
     });
     const solution_steps = this._try(() => this._steps(o)) ?? [];
-    const related_evidences = this._try(() => this._eventTypes(o, "related_evidences", "")) ?? [];
     const applicability = this._try(() => this._applicability(o)) ?? { min_confidence: 0.8, required_events: [] };
+    const related_evidences =
+      this._try(() =>
+        _absent(o.related_evidences) ? _namedEventTypes(conditions, applicability.required_events) : this._eventTypes(o, "related_evidences", ""),
+      ) ?? [];
     const fault_scope = this._try(() => this._faultScope(o));
     const rule: Rule = {
       name: name ?? "",
@@ -214,6 +224,10 @@ class _Checker extends FieldChecker {
   }
 
   private _steps(o: Obj): SolutionStep[] {
+    if (_absent(o.solution_steps) || (Array.isArray(o.solution_steps) && o.solution_steps.length === 0)) {
+      this._warn("solution_steps", "none given: a match of this rule will carry no solution steps");
+      return [];
+    }
     const steps = this._list(o, "solution_steps", "", false).map((s, i) => this._try(() => this._step(s, `solution_steps[${i}]`)));
     const seen = new Set<number>();
     steps.forEach((s, i) => {
@@ -301,6 +315,23 @@ class _Checker extends FieldChecker {
     if (!(EVENT_TYPES as readonly string[]).includes(text)) this._fail(at, `unknown event type "${text}" (one of ${EVENT_TYPES.join(", ")})`);
     return text as EventType;
   }
+}
+
+/** An optional field left out (or written empty: `field:` is YAML's null). */
+function _absent(v: unknown): boolean {
+  return v === undefined || v === null;
+}
+
+/** The event types a rule's conditions (at any depth) and its required_events name, first seen first. */
+function _namedEventTypes(conditions: readonly Condition[], required: readonly EventType[]): EventType[] {
+  const out = new Set<EventType>();
+  const walk = (c: Condition): void => {
+    if (c.type === "event") out.add(c.event_type);
+    else if (c.type === "any" || c.type === "all") c.conditions.forEach(walk);
+  };
+  conditions.forEach(walk);
+  for (const t of required) out.add(t);
+  return [...out];
 }
 
 /** `all` or `any` when `v` is upstream's one-key group mapping. */

@@ -63,7 +63,9 @@ function _scenes(scenes: ActiveScene[], q: Queries): string {
       const stream = `api/v1/events/stream?type=${encodeURIComponent([...types, "scene"].join(","))}`;
       const jobs = s.affected_jobs.length > 0 ? s.affected_jobs.map((j) => `<code>${_h(j)}</code>`).join(", ") : '<span class="muted">none known</span>';
       const pids = s.affected_pids.length > 0 ? s.affected_pids.join(", ") : '<span class="muted">none</span>';
-      return `<div class="scene"><strong class="bad">${_h(s.scene)}</strong> ${_h(s.rule)}<br>
+      // Held only by --scene-settle: say so, and that the pids are those of the last run that found it.
+      const settling = s.matching ? "" : ` <span class="muted">(settling: not found by the latest run${s.matched_at === null ? "" : `; last found ${_h(s.matched_at)}`})</span>`;
+      return `<div class="scene"><strong class="bad">${_h(s.scene)}</strong> ${_h(s.rule)}${settling}<br>
 Root cause: ${_h(s.root_cause)}<br>
 Jobs: ${jobs}; pids: ${pids} &middot; <a href="${_h(stream)}">its events</a></div>`;
     })

@@ -29,7 +29,7 @@ export interface ProcessRow {
   blocked_by: string[];
   /** The same errors with their entity and type. */
   blocked_by_errors: BlockingError[];
-  /** Active scenes whose last host-wide run named this process. */
+  /** Active scenes whose latest host-wide run naming them named this process (a settling scene: the last run that found it). */
   scenes: string[];
   /** Event time of the last update, ISO 8601. */
   updated_at: string | null;

@@ -124,7 +124,7 @@ export class Queries {
 
   /** Scenes active now, with their root cause and the pids and jobs they affect. */
   activeScenes(): ActiveScene[] {
-    return activeScenes(this._in.diagnosis.active, this._in.engine.rules, this._latestHostRun(), this._in.graph);
+    return activeScenes(this._in.diagnosis.active, this._in.engine.rules, this._hostRuns(), this._in.graph);
   }
 
   status(now = Date.now()): Status {
@@ -165,23 +165,21 @@ export class Queries {
     return watchRuns(this._in.diagnosis, () => this._in.graph.eventNow, listener);
   }
 
-  private _latestHostRun(): DiagnosisResult | undefined {
-    for (const r of this._in.engine.results(8)) if (r.pid === null) return r;
-    return undefined;
+  /** The kept host-wide results, newest first. */
+  private _hostRuns(): DiagnosisResult[] {
+    return this._in.engine.results().filter((r) => r.pid === null);
   }
 
-  /** pid → active scenes that the latest host-wide run names it in. */
+  /** pid → active scenes that the newest host-wide run naming each scene names it in (activeScenes). */
   private _scenesByPid(): Map<number, string[]> {
     const out = new Map<number, string[]>();
     const active = this._in.diagnosis.active;
     if (active.size === 0) return out;
-    const run = this._latestHostRun();
-    for (const m of run?.matches ?? []) {
-      if (!active.has(m.scene)) continue;
-      for (const pid of m.affected_pids) {
+    for (const s of this.activeScenes()) {
+      for (const pid of s.affected_pids) {
         const list = out.get(pid);
-        if (list === undefined) out.set(pid, [m.scene]);
-        else list.push(m.scene);
+        if (list === undefined) out.set(pid, [s.scene]);
+        else list.push(s.scene);
       }
     }
     return out;

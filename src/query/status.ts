@@ -16,22 +16,34 @@ export interface ActiveScene {
   errors: string[];
   affected_pids: number[];
   affected_jobs: string[];
+  /**
+   * False while the scene is held only by `--scene-settle`: the latest host-wide run no longer
+   * found it, and the pids, jobs and errors are those of the last run that did (at `matched_at`).
+   */
+  matching: boolean;
+  /** When the run that named these pids started (ISO time), or null when no kept run names the scene. */
+  matched_at: string | null;
 }
 
 const _MAX_ERRORS = 8;
 
-/** The active scenes, highest priority first, described from the latest host-wide run. */
-export function activeScenes(active: ReadonlySet<string>, rules: readonly Rule[], run: DiagnosisResult | undefined, graph: StateGraph): ActiveScene[] {
+/**
+ * The active scenes, highest priority first, each described from the newest of `runs`
+ * (host-wide results, newest first) that found it: the latest run for a scene that still
+ * matches, the last one that matched for a scene that only settles.
+ */
+export function activeScenes(active: ReadonlySet<string>, rules: readonly Rule[], runs: readonly DiagnosisResult[], graph: StateGraph): ActiveScene[] {
   const out: ActiveScene[] = [];
   for (const rule of rules) {
     if (!active.has(rule.scene)) continue;
+    const run = runs.find((r) => r.matches.some((m) => m.scene === rule.scene));
     const summary = run?.matches.find((m) => m.scene === rule.scene);
     const pids = summary?.affected_pids ?? [];
     const top = run?.scene === rule.scene ? run : undefined;
     // A scene that is not the run's top one: the errors in its own evidence, not every fault
     // that blocks its pids (a network stall is not caused by an Xid on the same process's GPU).
     const errors = top !== undefined ? _errorsOf(top.causes) : _errorsOfEvidence(summary?.evidence ?? [], graph);
-    const jobs = top !== undefined ? [...top.affected_jobs] : _jobsOf(pids, graph);
+    const jobs = top !== undefined ? [...top.affected_jobs] : _jobsOf(pids, graph, summary?.evidence ?? []);
     const primary = rule.root_cause_pattern.primary;
     out.push({
       scene: rule.scene,
@@ -41,6 +53,8 @@ export function activeScenes(active: ReadonlySet<string>, rules: readonly Rule[]
       errors,
       affected_pids: [...pids],
       affected_jobs: jobs,
+      matching: run !== undefined && run === runs[0],
+      matched_at: run?.started_at ?? null,
     });
   }
   return out.sort((a, b) => b.priority - a.priority);
@@ -77,11 +91,24 @@ function _errorsOfEvidence(evidence: readonly ConditionEvidence[], graph: StateG
   return [...(direct.size > 0 ? direct : blocking)].sort().slice(0, _MAX_ERRORS);
 }
 
-function _jobsOf(pids: readonly number[], graph: StateGraph): string[] {
+/**
+ * The jobs of `pids`: from the graph, or, for a process that has left it (an OOM-killed or
+ * crashed one is gone a second after it ended), from the run's evidence of that process.
+ */
+function _jobsOf(pids: readonly number[], graph: StateGraph, evidence: readonly ConditionEvidence[]): string[] {
   const out = new Set<string>();
   for (const pid of pids) {
-    const job = graph.processes.get(pid)?.jobId;
+    const job = graph.processes.get(pid)?.jobId ?? _evidenceJob(pid, evidence);
     if (job) out.add(job);
   }
   return [...out].sort();
+}
+
+function _evidenceJob(pid: number, evidence: readonly ConditionEvidence[]): string | undefined {
+  const id = `pid-${pid}`;
+  for (const c of evidence) {
+    for (const n of c.nodes ?? []) if (n.id === id && n.values.job_id) return n.values.job_id;
+    for (const ev of c.events ?? []) if (ev.pid === pid && ev.job_id) return ev.job_id;
+  }
+  return undefined;
 }

@@ -95,6 +95,58 @@ describe("host collectors in the binary", { skip: BINARY ? false : "XCTL_BINARY 
   });
 });
 
+describe("a port going down in the binary, with no drops", { skip: BINARY ? (PATH_FLAGS ? false : "the binary has no --path.sysfs") : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
+  let tree: HostTree | undefined;
+  let ex: RunningExporter;
+  after(async () => {
+    await ex?.stop();
+    tree?.close();
+  });
+
+  it("names the process using the NIC in nic_link_down with its evidence, and ends the scene once the port is ACTIVE again", async () => {
+    tree = hostTree();
+    // A short error window and settle, so that the recovery shows within the test.
+    const args = ["--probe", "builtin:infiniband?interval=300ms", "--path.procfs", tree.procfs, "--path.sysfs", tree.sysfs];
+    args.push("--error-window", "2s", "--scene-settle", "1s", "--diagnosis-interval", "100ms");
+    if (COLLECTORS_FLAG) args.push("--collectors", "none");
+    ex = await startExporter(args);
+    await eventually(async () => (await scrape(ex.url)).get('xctl_probe_up{probe="infiniband"}') === 1, 10_000, "infiniband up");
+    await push(ex.url, [{ ...start(4242), job_id: "job-7001" }, start(4444)]);
+    const active = async () => (await scrape(ex.url)).get('xctl_scene_active{scene="nic_link_down"}');
+    assert.equal(await active(), 0);
+
+    // mlx5_0 (4242 holds it through uverbs0; 4444 holds no RDMA device) goes down: no counter moves.
+    const port = "sys/class/infiniband/mlx5_0/ports/1";
+    tree.write(`${port}/state`, "1: DOWN\n");
+    tree.write(`${port}/phys_state`, "3: Disabled\n");
+    const why = await eventually(() => {
+      const w = cli("why", "4242", "--url", ex.url);
+      return /nic_link_down/.test(w) ? w : undefined;
+    }, 10_000, "4242 in nic_link_down");
+    assert.match(why, /^ {2}LINK_DOWN port=1 state=DOWN phys_state=Disabled link_layer=InfiniBand on mlx5_0 \(error-mlx5_0,/m, why);
+    assert.match(why, /nic_link_down \(NIC link down\), critical, confidence 1\.00/, why);
+    assert.match(why, /topo\.link_down mlx5_0 "LINK_DOWN port=1 state=DOWN phys_state=Disabled link_layer=InfiniBand" \(no pid: device\)/, why);
+    assert.match(why, /pid-4242 -blocked_by-> error-mlx5_0/, why);
+    assert.match(why, /1\. Read the port state.*ibstat <mlx5_device>/, why);
+    assert.doesNotMatch(why, /network_stall|roce_congestion/, "no drops, no congestion: only the link");
+    const other = cli("why", "4444", "--url", ex.url);
+    assert.doesNotMatch(other, /nic_link_down|mlx5_0/, other);
+    // why asks on demand; the automatic run that makes the scene active follows within the debounce.
+    await eventually(async () => ((await active()) === 1 ? true : undefined), 10_000, "nic_link_down active");
+
+    // The port is ACTIVE again: the collector stops refreshing the error, which expires one
+    // error window later; the scene clears after the settle time.
+    tree.write(`${port}/state`, "4: ACTIVE\n");
+    tree.write(`${port}/phys_state`, "5: LinkUp\n");
+    await eventually(async () => ((await active()) === 0 ? true : undefined), 15_000, "nic_link_down cleared");
+    const after = cli("why", "4242", "--url", ex.url);
+    assert.match(after, /root causes:\n {2}none known/, after);
+    assert.match(after, /scenes:\n {2}none matching/, after);
+    assert.match(ex.stderr(), /mlx5_0 port 1 is ACTIVE again/);
+    assert.match(ex.stderr(), /scene cleared: nic_link_down/);
+  });
+});
+
 describe("builtin:procfs without privilege, on this machine's /proc", { skip: !BINARY ? "XCTL_BINARY not set" : process.getuid?.() !== 0 || !existsSync("/usr/bin/setpriv") ? "needs root and setpriv to drop to nobody" : false }, () => {
   it("says once that it cannot read root's environ, counts every refusal, and still ends a dead pid", async () => {
     const port = await freePort();

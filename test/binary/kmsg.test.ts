@@ -6,7 +6,7 @@
 // time is this machine's and the fallen-off GPU is 18:00.0 (gpu-00, from nvidia-smi).
 import { describe, it, after, before } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -138,5 +138,119 @@ describe("builtin:kmsg in the binary", { skip: BINARY ? false : "XCTL_BINARY not
     assert.equal(m.get('xctl_kmsg_records_total{kind="fallen_off_bus"}'), 1);
     assert.equal(m.get('xctl_kmsg_records_total{kind="io_error"}'), 1);
     assert.equal(m.get('xctl_kmsg_records_total{kind="other"}'), 1);
+  });
+
+  // After the counts above: this one adds a process and a record of its own.
+  it("an mlx5 port's link down, with no drops: nic_link_down names the pid using mlx5_0", { skip: PATH_FLAGS ? false : "the PCI function maps to mlx5_0 through --path.sysfs" }, async () => {
+    // A probe's reading of the job's traffic on mlx5_0, below 1.0: it waits on the NIC.
+    await push([
+      { event_type: "process.state", entity_id: "mlx5_0", pid: 7373, job_id: "job-11", value: "start" },
+      { event_type: "transport.bw", entity_id: "mlx5_0", pid: 7373, job_id: "job-11", value: "0.2" },
+      { event_type: "process.state", entity_id: "gpu-00", pid: 7474, job_id: "job-12", value: "start" },
+    ]);
+    kernel(6, "mlx5_core 0000:17:00.0 ens1f0np0: Link down");
+    const w = await eventually(async () => {
+      const a = await why(7373);
+      return a && a.scenes.some((s) => s.scene === "nic_link_down") ? a : undefined;
+    }, 10_000, "7373 in nic_link_down");
+    assert.deepEqual(
+      w.root_causes.map((c) => [c.entity, c.error_type]),
+      [["mlx5_0", "LINK_DOWN mlx5_core 0000:17:00.0 ens1f0np0: Link down"]],
+    );
+    assert.deepEqual(w.scenes.map((s) => s.scene), ["nic_link_down"], "no drops, no congestion: the link alone");
+    const text = execFileSync(BINARY!, ["why", "7373", "--url", ex.url], { encoding: "utf8", timeout: 10_000 });
+    assert.match(text, /pid-7373 -blocked_by-> error-mlx5_0/, text);
+    assert.match(text, /topo\.link_down mlx5_0 "LINK_DOWN mlx5_core 0000:17:00\.0 ens1f0np0: Link down" \(no pid: device\)/, text);
+    // 7474 holds no NIC: the link is not its problem.
+    assert.deepEqual((await why(7474))!.scenes.map((s) => s.scene), []);
+    assert.equal((await scrape(ex.url)).get('xctl_kmsg_records_total{kind="mlx5_link"}'), 1);
+  });
+});
+
+// The kernel's OOM killer through the binary: the full report of test/fixtures/kmsg/oom-kill.kmsg
+// (re-stamped to now) ends pid 4242, which a push made known first. host_oom_kill becomes active
+// naming the pid and its job, stays active for --scene-settle after the process left the graph
+// (why answers 404 by then), and clears; `replay` of the labelled incident finds it too.
+describe("host_oom_kill from the kernel log, in the binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "xctl-oom-bin-"));
+  const file = join(dir, "kmsg");
+  const procfs = join(dir, "proc");
+  const btime = PATH_FLAGS ? Math.floor(Date.now() / 1000) - 3600 : Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))![1]);
+  let ex: RunningExporter;
+
+  before(async () => {
+    writeFileSync(file, "6,1,1000,-;Linux version 5.15.0-112-generic (buildd@lcy02-amd64-051) #122-Ubuntu SMP\n");
+    const args = ["--probe", `builtin:kmsg?path=${file}`, "--scene-settle", "4s"];
+    if (COLLECTORS_FLAG) args.push("--collectors", "none");
+    if (PATH_FLAGS) {
+      mkdirSync(procfs, { recursive: true });
+      writeFileSync(join(procfs, "stat"), `cpu  1 2 3 4 5 6 7 0 0 0\nbtime ${btime}\nprocesses 10\n`);
+      args.push("--path.procfs", procfs, "--path.sysfs", join(FIXTURES, "sysfs"));
+    }
+    ex = await startExporter(args, { env: { PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin` } });
+    await eventually(async () => (await scrape(ex.url)).get('xctl_probe_up{probe="kmsg"}') === 1, 15_000, "kmsg up");
+  });
+  after(async () => {
+    await ex?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("names the killed pid and its job, stays active for --scene-settle after the pid left the graph, then clears", async () => {
+    const body = [
+      { event_type: "process.state", entity_id: "gpu-00", pid: 4242, job_id: "job-6600", value: "start" },
+      { event_type: "compute.util", entity_id: "gpu-00", pid: 4242, job_id: "job-6600", value: "91" },
+      { event_type: "process.state", entity_id: "gpu-01", pid: 4343, job_id: "job-6610", value: "start" },
+      { event_type: "compute.util", entity_id: "gpu-01", pid: 4343, job_id: "job-6610", value: "88" },
+    ];
+    const res = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body: body.map((e) => JSON.stringify(e)).join("\n") });
+    assert.equal(res.status, 200, await res.text());
+    // The report as the kernel wrote it, one record per line, stamped now.
+    const usec = (Date.now() - btime * 1000) * 1000;
+    const records = readFileSync(join(FIXTURES, "oom-kill.kmsg"), "utf8").trimEnd().split("\n");
+    appendFileSync(file, records.map((r, i) => r.replace(/^(\d+),\d+,\d+,/, (_m, prio) => `${prio},${10 + i},${usec + i * 37},`) + "\n").join(""));
+
+    await eventually(async () => (await scrape(ex.url)).get('xctl_scene_active{scene="host_oom_kill"}') === 1, 10_000, "host_oom_kill active");
+    const runs = (await (await fetch(`${ex.url}/api/v1/diagnoses`)).json()) as { trigger: string; scene: string | null; affected_jobs: string[]; matches: { scene: string; affected_pids: number[] }[] }[];
+    const run = runs.find((r) => r.trigger === "auto" && r.matches.some((m) => m.scene === "host_oom_kill"))!;
+    assert.ok(run, JSON.stringify(runs.map((r) => r.scene)));
+    assert.equal(run.scene, "host_oom_kill");
+    assert.deepEqual(run.matches.find((m) => m.scene === "host_oom_kill")!.affected_pids, [4242]);
+    assert.deepEqual(run.affected_jobs, ["job-6600"]);
+
+    // The process leaves the graph a second after its end; the scene stays for the settle time.
+    await eventually(async () => (await fetch(`${ex.url}/api/v1/why/4242`)).status === 404, 10_000, "pid 4242 gone");
+    const m = await scrape(ex.url);
+    assert.equal(m.get('xctl_scene_active{scene="host_oom_kill"}'), 1);
+    assert.equal(m.get('xctl_scene_activations_total{scene="host_oom_kill"}'), 1);
+    assert.equal(m.get('xctl_kmsg_records_total{kind="oom_kill"}'), 1);
+    assert.equal(m.get('xctl_kmsg_records_total{kind="other"}'), 37, "the boot record and every other line of the report");
+    const status = execFileSync(BINARY!, ["status", "--url", ex.url], { encoding: "utf8", timeout: 10_000 });
+    assert.match(status, /^ {2}host_oom_kill {2}Host out of memory \(OOM killer\)/m, status);
+    assert.match(status, /pids: 4242 {3}jobs: job-6600$/m, status);
+    // pid 4343 of another job is not concerned.
+    const other = (await (await fetch(`${ex.url}/api/v1/why/4343`)).json()) as Why;
+    assert.deepEqual(other.scenes.map((s) => s.scene), []);
+
+    await eventually(async () => (await scrape(ex.url)).get('xctl_scene_active{scene="host_oom_kill"}') === 0, 15_000, "host_oom_kill cleared after --scene-settle");
+    assert.equal((await scrape(ex.url)).get('xctl_scene_activations_total{scene="host_oom_kill"}'), 1);
+  });
+
+  it("replay of the labelled incident: the kill is the final scene, and with telemetry after it the scene clears one settle minute after the kill", () => {
+    const incident = join(ROOT, "test/fixtures/incidents/70-host-oom-dataloader.ndjson");
+    const r = spawnSync(BINARY!, ["replay", incident], { encoding: "utf8", timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /final: host_oom_kill/, r.stderr);
+    assert.match(r.stdout, /^xctl_scene_active\{scene="host_oom_kill"\} 1$/m);
+    // Two more minutes of another GPU's readings: the killed process has left the graph.
+    const text = readFileSync(incident, "utf8");
+    const lines = text.trimEnd().split("\n");
+    const kill = JSON.parse(lines.at(-1)!) as { ts: number; value: string };
+    assert.equal(kill.value, "oom_killed");
+    const after = Array.from({ length: 12 }, (_, i) => JSON.stringify({ ts: kill.ts + (i + 1) * 10_000, event_type: "compute.util", entity_id: "gpu-01", value: "92" }));
+    const j = spawnSync(BINARY!, ["replay", "--json", "-"], { input: text + after.join("\n") + "\n", encoding: "utf8", timeout: 20_000 });
+    assert.equal(j.status, 0, j.stderr);
+    const summary = JSON.parse(j.stdout) as { final_scene: string | null; timeline: { scene: string; active_at: string; cleared_at: string | null }[] };
+    assert.equal(summary.final_scene, null);
+    assert.deepEqual(summary.timeline, [{ scene: "host_oom_kill", active_at: new Date(kill.ts + 10_000).toISOString(), cleared_at: new Date(kill.ts + 60_000).toISOString() }]);
   });
 });

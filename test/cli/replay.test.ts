@@ -249,6 +249,48 @@ describe("replay diagnoses", () => {
     assert.match(r.stderr, /final: gpu_xid/);
   });
 
+  it("loads a quick site rule (name, scene, priority, conditions) and fires it, saying it has no steps", SLOW, async () => {
+    const rules = join(dir, "quick");
+    mkdirSync(rules);
+    writeFileSync(
+      join(rules, "nvlink.yaml"),
+      [
+        "name: NVLink down",
+        "scene: nvlink_down",
+        "priority: 84",
+        "scope: process",
+        "conditions:",
+        '  - {type: event, event_type: topo.link_down, entity_id_pattern: "gpu-*"}',
+        '  - {type: graph, edge_type: blocked_by, to_pattern: "error-gpu-*"}',
+        "",
+      ].join("\n"),
+    );
+    const events = [
+      { ts: T0, event_type: "process.state", entity_id: "gpu-04", pid: 4747, job_id: "job-47", value: "start" },
+      { ts: T0 + 1000, event_type: "compute.util", entity_id: "gpu-04", pid: 4747, job_id: "job-47", value: "96" },
+      { ts: T0 + 2000, event_type: "topo.link_down", entity_id: "gpu-04", value: "NVLINK_DOWN link=3" },
+      { ts: T0 + 3000, event_type: "compute.util", entity_id: "gpu-04", pid: 4747, job_id: "job-47", value: "97" },
+    ];
+    const file = join(dir, "nvlink.ndjson");
+    writeFileSync(file, events.map((e) => JSON.stringify(e)).join("\n") + "\n");
+    const r = await runCli(["replay", "--rules", rules, file]);
+    assert.equal(r.code, 0, r.stderr);
+    const m = parseExposition(r.stdout);
+    assert.equal(m.get('xctl_scene_active{scene="nvlink_down"}'), 1, r.stdout);
+    assert.equal(m.get('xctl_scene_info{scene="nvlink_down",severity="critical"}'), 1, "severity from priority 84");
+    assert.match(r.stderr, /final: nvlink_down/);
+    assert.match(r.stderr, /nvlink\.yaml: solution_steps: warning: none given: a match of this rule will carry no solution steps/);
+  });
+
+  it("refuses a quick rule whose optional field is malformed: exit 2, one line naming it", SLOW, async () => {
+    const rules = join(dir, "malformed");
+    mkdirSync(rules);
+    writeFileSync(join(rules, "site.yaml"), "name: x\nscene: x\npriority: 1\nconditions: [{type: graph, edge_type: waits_on}]\nsolution_steps: check the cable\n");
+    const r = await runCli(["replay", "--rules", rules, join(dir, "missing.ndjson")]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr, `xctl-exporter: ${join(rules, "site.yaml")}: solution_steps: must be a list (got "check the cable")\n`);
+  });
+
   it("refuses a bad rule directory before reading anything: exit 2, one line", SLOW, async () => {
     const rules = join(dir, "rules");
     mkdirSync(rules);

@@ -3,7 +3,7 @@
 // answer's scenes, and the diagnosis metrics on /metrics.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventually, ROOT, runCli, scrape, startExporter, type RunningExporter } from "../_helpers.ts";
@@ -16,7 +16,7 @@ describe("rules check", () => {
   it("accepts the default rules directory", async () => {
     const r = await runCli(["rules", "check", "rules"]);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, "14 rules OK\n");
+    assert.equal(r.stdout, "17 rules OK\n");
     const one = await runCli(["rules", "check", GOOD]);
     assert.equal(one.code, 0, one.stderr);
     assert.equal(one.stdout, "1 rules OK\n");
@@ -62,14 +62,33 @@ describe("rules check", () => {
     assert.match(strict.stderr, /rules check: 4 errors\n$/);
   });
 
+  it("accepts a quick rule with no root cause, steps or evidences, warning that a match carries no steps; --strict refuses it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "xctl-check-"));
+    try {
+      const file = join(dir, "quick.yaml");
+      writeFileSync(file, "name: Scratch disk errors\nscene: scratch_io\npriority: 70\nconditions:\n  - {type: event, event_type: error.hw, entity_id_pattern: nvme2n1}\n");
+      const r = await runCli(["rules", "check", dir]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, "1 rules OK (1 warning)\n");
+      assert.equal(r.stderr, `xctl-exporter: ${file}: solution_steps: warning: none given: a match of this rule will carry no solution steps\n`);
+      const strict = await runCli(["rules", "check", "--strict", dir]);
+      assert.equal(strict.code, 2);
+      assert.equal(strict.stdout, "");
+      assert.equal(strict.stderr, `xctl-exporter: ${file}: solution_steps: none given: a match of this rule will carry no solution steps\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("rules list prints the loaded scenes with priority, severity, scope and title", async () => {
     const r = await runCli(["rules", "list"]);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split("\n");
     assert.match(lines[0], /^SCENE +PRIORITY +SEVERITY +SCOPE +TITLE$/);
-    assert.equal(lines.length, 15);
+    assert.equal(lines.length, 18);
     assert.match(lines[1], /^gpu_oom +90 +critical +process +GPU out of memory$/);
-    assert.match(lines[14], /^gpu_util_low +20 +info +process +Accelerator utilisation low$/);
+    assert.ok(lines.some((l) => /^host_oom_kill +82 +critical +process +Host out of memory \(OOM killer\)$/.test(l)), r.stdout);
+    assert.match(lines[17], /^gpu_util_low +20 +info +process +Accelerator utilisation low$/);
     const mine = await runCli(["rules", "list", "--no-default-rules", "--rules", UPSTREAM]);
     assert.equal(mine.code, 0, mine.stderr);
     assert.deepEqual(mine.stdout.trim().split("\n").slice(1).map((l) => l.split(/ +/).slice(0, 3)), [

@@ -15,7 +15,7 @@ const GOOD = join(FIXTURES, "rules-good");
 const SCENES = [
   "gpu_oom", "gpu_util_low", "network_stall", "roce_congestion", "storage_io_error", "storage_slow",
   "dataloader_io_error", "checkpoint_timeout", "process_crash", "workload_stalled", "npu_subhealth",
-  "npu_ecc_error", "hccs_error", "gpu_xid",
+  "npu_ecc_error", "hccs_error", "gpu_xid", "nic_link_down", "nvswitch_error", "host_oom_kill",
 ];
 
 function _refusal(f: () => unknown): ConfigError {
@@ -165,6 +165,54 @@ related_evidences: [compute.util]
       "inline.yaml",
     );
     assert.deepEqual(r.conditions[0], { type: "metric", metrics: [{ key: "util", op: "gte", target: "7.5", value_type: "auto" }] });
+  });
+});
+
+describe("a quick site rule (name, scene, priority, conditions)", () => {
+  const QUICK = `name: NVLink down
+scene: nvlink_down
+priority: 84
+scope: process
+conditions:
+  - {type: event, event_type: topo.link_down, entity_id_pattern: "gpu-*"}
+  - any:
+      - {type: graph, edge_type: blocked_by, to_pattern: "error-gpu-*"}
+      - {type: event, event_type: error.hw, value_pattern: NVLINK}
+applicability: {required_events: [process.state]}
+`;
+
+  it("loads with defaults: the name as root cause, no steps, the event types its conditions name", () => {
+    const warnings: RuleProblem[] = [];
+    const r = parseRule(QUICK, "site/nvlink.yaml", warnings);
+    assert.deepEqual(r.root_cause_pattern, { primary: "NVLink down", secondary: [] });
+    assert.deepEqual(r.solution_steps, []);
+    assert.deepEqual(r.related_evidences, ["topo.link_down", "error.hw", "process.state"]);
+    assert.deepEqual(r.applicability, { min_confidence: 0.8, required_events: ["process.state"] });
+    assert.equal(r.severity, "critical");
+    assert.deepEqual(
+      warnings.map((w) => [w.file, w.field, w.reason, w.warning]),
+      [["site/nvlink.yaml", "solution_steps", "none given: a match of this rule will carry no solution steps", true]],
+    );
+  });
+
+  it("takes an empty field (YAML null) as left out, and keeps what is given", () => {
+    const warnings: RuleProblem[] = [];
+    const r = parseRule(QUICK + "root_cause_pattern:\nsolution_steps:\nrelated_evidences: [compute.util]\n", "x.yaml", warnings);
+    assert.equal(r.root_cause_pattern.primary, "NVLink down");
+    assert.deepEqual(r.related_evidences, ["compute.util"]);
+    assert.deepEqual(warnings.map((w) => w.field), ["solution_steps"]);
+    const steps = parseRule(QUICK + "solution_steps: [{step: 1, action: Look, manual: true}]\n", "x.yaml", (warnings.length = 0, warnings));
+    assert.equal(steps.solution_steps.length, 1);
+    assert.deepEqual(warnings, [], "steps given: no warning");
+  });
+
+  it("is a rule check warning, not an error; a malformed optional field is still an error", () => {
+    const { rule, problems } = checkRuleText(QUICK, "x.yaml");
+    assert.ok(rule);
+    assert.deepEqual(problems.map((p) => p.warning), [true]);
+    const bad = checkRuleText(QUICK + "solution_steps: {step: 1}\n", "x.yaml");
+    assert.equal(bad.rule, undefined);
+    assert.deepEqual(bad.problems.map((p) => [p.field, p.reason, p.warning]), [["solution_steps", "must be a list (got a mapping)", false]]);
   });
 });
 

@@ -172,9 +172,57 @@ const CASES: Case[] = [
     },
   },
   {
+    // A port going down with no drops and no congestion: the link down alone names its users.
+    scene: "nic_link_down",
+    fires: (s) => {
+      s.send(start(100));
+      s.send(ev("transport.bw", "mlx5_0", "IO_WAIT LINK_DOWN port=1", 100));
+      s.send(ev("topo.link_down", "mlx5_0", "LINK_DOWN port=1 state=DOWN phys_state=Disabled link_layer=InfiniBand"));
+    },
+    nearMiss: (s) => {
+      // The port that went down is one nobody uses; the process's own NIC is fine.
+      s.send(start(100));
+      s.send(ev("transport.bw", "mlx5_0", "0.4", 100));
+      s.send(ev("topo.link_down", "mlx5_1", "LINK_DOWN port=1 state=DOWN phys_state=Polling link_layer=InfiniBand"));
+    },
+  },
+  {
+    // The kernel's OOM killer, as builtin:kmsg reports it: the run after the cleanup still names the pid.
+    scene: "host_oom_kill",
+    fires: (s) => {
+      s.send(start(100));
+      s.send(ev("compute.util", "gpu-0", "90", 100));
+      s.send(ev("process.state", "memory", "oom_killed", 100));
+      s.send(ev("compute.util", "gpu-3", "70"), 5_000);
+      assert.equal(s.ex.graph.processes.has(100), false);
+    },
+    nearMiss: (s) => {
+      // A user's kill -9 (or scancel) and a normal exit: the process ends, no memory ran out.
+      s.send(start(100));
+      s.send(start(101));
+      s.send(ev("process.state", "host-01", "killed", 100));
+      s.send(ev("process.state", "host-01", "exit", 101));
+    },
+  },
+  {
     scene: "gpu_xid",
     fires: (s) => s.send(ev("error.hw", "gpu-1", "XID_79")),
     nearMiss: (s) => s.send(ev("error.hw", "gpu-1", "ECC_SBE")),
+  },
+  {
+    // As builtin:kmsg reports the driver's line: a fatal SXid on a switch no process uses.
+    scene: "nvswitch_error",
+    fires: (s) => {
+      s.send(start(100));
+      s.send(ev("compute.util", "gpu-0", "90", 100));
+      s.send(ev("error.hw", "nvswitch-1", "SXID_20034 nvidia-nvswitch1: SXid (PCI:0000:06:00.0): 20034, Fatal, Link 48 LTSSM Fault Up"));
+    },
+    // The same switch's non-fatal SXid ("Non-fatal" holds "fatal", case-blind, but not ", Fatal,").
+    nearMiss: (s) => {
+      s.send(start(100));
+      s.send(ev("compute.util", "gpu-0", "90", 100));
+      s.send(ev("error.hw", "nvswitch-0", "SXID_20009 nvidia-nvswitch0: SXid (PCI:0000:05:00.0): 20009, Non-fatal, Link 04 RX Short Error Rate"));
+    },
   },
 ];
 
@@ -193,6 +241,17 @@ describe("default scenes", () => {
       await s.ex.stop();
     });
   }
+
+  it("hccs_error fires on an HCCS link down said as topo.link_down too, and nic_link_down does not", async () => {
+    const s = scenario();
+    s.send(start(100));
+    s.send(ev("transport.bw", "hccs-0", "0.1", 100));
+    s.send(ev("topo.link_down", "hccs-0", "LINK_DOWN"));
+    const scenes = s.scenes();
+    assert.ok(scenes.includes("hccs_error"), scenes.join(", "));
+    assert.ok(!scenes.includes("nic_link_down"), "an HCCS link is not a NIC");
+    await s.ex.stop();
+  });
 
   it("covers every loaded scene", async () => {
     const s = scenario();

@@ -51,4 +51,25 @@ describe("active scenes' root causes", () => {
     assert.ok(by.has("process_crash"), [...by.keys()].join(","));
     assert.deepEqual(by.get("process_crash")!.errors, ["XID_79 GPU has fallen off the bus on gpu-03"]);
   });
+
+  it("a scene held only by --scene-settle keeps the pids of the last run that found it, and says it is settling", async () => {
+    const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false, errorWindowMs: 1000, sceneSettleMs: 60_000 });
+    await ingestLine(ex, line("process.state", "pid-7", "start", 7, T0));
+    await ingestLine(ex, line("transport.bw", "mlx5_2", "0.3", 7, T0 + 1));
+    await ingestLine(ex, line("transport.drop", "mlx5_2", "40", 7, T0 + 2));
+    const found = ex.engine.runNow("auto");
+    assert.ok(found.matches.some((m) => m.scene === "network_stall"));
+    // The drops leave the window; the next run no longer finds the scene, which settles.
+    await ingestLine(ex, line("compute.util", "gpu-9", "50", null, T0 + 5000));
+    const later = ex.engine.runNow("auto");
+    assert.ok(!later.matches.some((m) => m.scene === "network_stall"));
+    assert.ok(ex.diagnosis.active.has("network_stall"), "still active within the settle time");
+    const s = new Queries(ex, "test").activeScenes().find((x) => x.scene === "network_stall")!;
+    assert.deepEqual(s.affected_pids, [7]);
+    assert.deepEqual(s.affected_jobs, ["job-7"]);
+    assert.equal(s.matching, false);
+    assert.equal(s.matched_at, found.started_at);
+    const ps = new Queries(ex, "test").processes().rows.find((p) => p.pid === 7);
+    assert.deepEqual(ps?.scenes, ["network_stall"]);
+  });
 });

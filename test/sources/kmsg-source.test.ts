@@ -97,6 +97,13 @@ describe("builtin:kmsg on record files", () => {
     assert.equal(src.counts.nfs, 2);
   });
 
+  it("a whole OOM-killer report (stack, Mem-Info, the task table with other pids, oom-kill:constraint=...pid=, the reaper) is one kill of the victim", async () => {
+    const { events, src } = await readAll("oom-kill.kmsg");
+    assert.deepEqual(shapes(events), ["process.state memory pid=4242 oom_killed"]);
+    assert.equal(src.counts.oom_kill, 1);
+    assert.equal(src.counts.other, 36);
+  });
+
   it("a hung task the graph does not hold is counted, not turned into a process", async () => {
     const { events, src } = await readAll("host.kmsg");
     assert.ok(!shapes(events).some((s) => s.includes("pid=6262")));
