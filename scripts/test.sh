@@ -84,16 +84,20 @@ stage() {
   echo "$st" >"$logs/$name.status.tmp" && mv "$logs/$name.status.tmp" "$logs/$name.status"
   return "$st"
 }
-# finished NAME: waits for the stage to end and prints its exit status. Bounded: the runners'
-# own timeouts end a stage long before this gives up.
+# finished NAME: waits for the stage to end and sets st to its exit status. Bounded: the
+# runners' own timeouts end a stage long before this gives up. (Not in a $(...): a signal to
+# the suite must not wait for a subshell to end before the trap below runs.)
 finished() {
   local i
   for ((i = 0; i < 36000; i++)); do
-    [ -e "$logs/$1.status" ] && { cat "$logs/$1.status"; return; }
+    if [ -e "$logs/$1.status" ]; then
+      read -r st <"$logs/$1.status"
+      return
+    fi
     sleep 0.1
   done
   echo "$1: no exit status after an hour" >&2
-  echo 1
+  st=1
 }
 
 # Each lane in a process group of its own (set -m), so an interrupted suite stops them and what
@@ -122,27 +126,27 @@ lane_b=$!
 set +m
 trap 'kill -TERM -- -"$lane_a" -"$lane_b" 2>/dev/null; exit 130' INT TERM
 
-st=$(finished tsc)
+finished tsc
 record tsc "$([ "$st" -eq 0 ] && echo 1 || echo 0)" "$([ "$st" -eq 0 ] && echo 0 || echo 1)" "$st" "$logs/tsc.log"
 
-st=$(finished bun)
+finished bun
 read -r p f < <(bun_counts "$logs/bun.log")
 record "bun $(node_modules/.bin/bun --version)" "$p" "$f" "$st" "$logs/bun.log"
 
 deno_version=$(node_modules/.bin/deno --version | head -1 | cut -d' ' -f2)
-st=$(finished deno)
+finished deno
 read -r p f < <(deno_counts "$logs/deno.log")
 record "deno $deno_version" "$p" "$f" "$st" "$logs/deno.log"
 
-st=$(finished node)
+finished node
 read -r p f < <(node_counts "$logs/node.log")
 record "node $(node --version)" "$p" "$f" "$st" "$logs/node.log"
 
-st=$(finished build)
+finished build
 record build "$([ "$st" -eq 0 ] && echo 1 || echo 0)" 0 "$st" "$logs/build.log"
 
 if [ "$st" -eq 0 ]; then
-  st=$(finished binary)
+  finished binary
   read -r p f < <(bun_counts "$logs/binary.log")
   record binary "$p" "$f" "$st" "$logs/binary.log"
 fi
