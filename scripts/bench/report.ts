@@ -264,7 +264,9 @@ export function renderReport(r: Results): string {
     p("## Scrape");
     p();
     p(`\`GET /metrics\` with wrk, plain (no Accept-Encoding) unless marked gzip (which Prometheus asks for). The loaded exporter got the ` +
-      `event file through \`--stdin\` first (in ${fmt.f(b.loadS, 1)} s: ${fmt.int(f.events / b.loadS)} events/s including HTTP polling of the count).`);
+      `event file through \`--stdin\` first (in ${fmt.f(b.loadS, 1)} s: ${fmt.int(f.events / b.loadS)} events/s including HTTP polling of the count). ` +
+      `These exporters and the diagnosis ones below run with \`--collectors none\`: the file's pids are synthetic, and builtin:procfs would end ` +
+      `them all as vanished within its first poll, emptying the graph being measured.`);
     p();
     head(["server", "scrapes/s", "p50", "p99", "page bytes"]);
     const sr = (name: string, s: ScrapeResult, bytes: number) => row([name, fmt.int(s.rps), `${fmt.f(s.p50Ms, 2)} ms`, `${fmt.f(s.p99Ms, 2)} ms`, fmt.int(bytes)]);
