@@ -7,15 +7,13 @@
 import { describe, it, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, eventually, scrape, startExporter, type RunningExporter } from "../_helpers.ts";
+import { ROOT, eventually, scrape, type RunningExporter } from "../_helpers.ts";
+import { PATH_FLAGS, startKmsgExporter } from "./_kmsg.ts";
 
 const BINARY = process.env.XCTL_BINARY;
-const HELP = BINARY ? execFileSync(BINARY, ["--help"], { encoding: "utf8" }) : "";
-const PATH_FLAGS = HELP.includes("--path.procfs") && HELP.includes("--path.sysfs");
-const COLLECTORS_FLAG = HELP.includes("--collectors");
 const FIXTURES = join(ROOT, "test/fixtures/kmsg");
 
 interface Why {
@@ -53,16 +51,7 @@ describe("builtin:kmsg in the binary", { skip: BINARY ? false : "XCTL_BINARY not
   before(async () => {
     // An old boot record with its dictionary: read, counted, nothing emitted.
     writeFileSync(file, "6,1,1000,-;nvidia 0000:3b:00.0: enabling device (0000 -> 0002)\n SUBSYSTEM=pci\n DEVICE=+pci:0000:3b:00.0\n");
-    const args = ["--probe", `builtin:kmsg?path=${file}`];
-    if (COLLECTORS_FLAG) args.push("--collectors", "none"); // only the source under test
-    if (PATH_FLAGS) {
-      mkdirSync(join(procfs, "driver"), { recursive: true });
-      cpSync(join(FIXTURES, "procfs/driver"), join(procfs, "driver"), { recursive: true });
-      writeFileSync(join(procfs, "stat"), `cpu  1 2 3 4 5 6 7 0 0 0\nbtime ${btime}\nprocesses 10\n`);
-      args.push("--path.procfs", procfs, "--path.sysfs", join(FIXTURES, "sysfs"));
-    }
-    ex = await startExporter(args, { env: { PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin` } });
-    await eventually(async () => (await scrape(ex.url)).get('xctl_probe_up{probe="kmsg"}') === 1, 15_000, "kmsg up");
+    ex = await startKmsgExporter(file, { procfs, btime, sysfs: join(FIXTURES, "sysfs"), driver: join(FIXTURES, "procfs/driver") });
   });
   after(async () => {
     await ex?.stop();
@@ -180,15 +169,7 @@ describe("host_oom_kill from the kernel log, in the binary", { skip: BINARY ? fa
 
   before(async () => {
     writeFileSync(file, "6,1,1000,-;Linux version 5.15.0-112-generic (buildd@lcy02-amd64-051) #122-Ubuntu SMP\n");
-    const args = ["--probe", `builtin:kmsg?path=${file}`, "--scene-settle", "4s"];
-    if (COLLECTORS_FLAG) args.push("--collectors", "none");
-    if (PATH_FLAGS) {
-      mkdirSync(procfs, { recursive: true });
-      writeFileSync(join(procfs, "stat"), `cpu  1 2 3 4 5 6 7 0 0 0\nbtime ${btime}\nprocesses 10\n`);
-      args.push("--path.procfs", procfs, "--path.sysfs", join(FIXTURES, "sysfs"));
-    }
-    ex = await startExporter(args, { env: { PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin` } });
-    await eventually(async () => (await scrape(ex.url)).get('xctl_probe_up{probe="kmsg"}') === 1, 15_000, "kmsg up");
+    ex = await startKmsgExporter(file, { procfs, btime, sysfs: join(FIXTURES, "sysfs"), extra: ["--scene-settle", "4s"] });
   });
   after(async () => {
     await ex?.stop();

@@ -6,15 +6,13 @@
 import { describe, it, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, eventually, scrape, startExporter, type RunningExporter } from "../_helpers.ts";
+import { ROOT, eventually, scrape, type RunningExporter } from "../_helpers.ts";
+import { PATH_FLAGS, startKmsgExporter } from "./_kmsg.ts";
 
 const BINARY = process.env.XCTL_BINARY;
-const HELP = BINARY ? execFileSync(BINARY, ["--help"], { encoding: "utf8" }) : "";
-const PATH_FLAGS = HELP.includes("--path.procfs");
-const COLLECTORS_FLAG = HELP.includes("--collectors");
 const INCIDENTS = join(ROOT, "test/fixtures/incidents");
 const ACTIVE = 'xctl_scene_active{scene="nvswitch_error"}';
 
@@ -40,15 +38,7 @@ describe("nvswitch_error in the binary", { skip: BINARY ? false : "XCTL_BINARY n
 
   before(async () => {
     writeFileSync(file, "6,1,6120554,-;nvidia-nvswitch: Probing device 0000:05:00.0, Vendor Id = 0x10de, Device Id = 0x22a3, Class = 0x068000\n SUBSYSTEM=pci\n DEVICE=+pci:0000:05:00.0\n");
-    const args = ["--probe", `builtin:kmsg?path=${file}`, "--diagnosis-interval", "100ms"];
-    if (COLLECTORS_FLAG) args.push("--collectors", "none");
-    if (PATH_FLAGS) {
-      mkdirSync(procfs, { recursive: true });
-      writeFileSync(join(procfs, "stat"), `cpu  1 2 3 4 5 6 7 0 0 0\nbtime ${btime}\nprocesses 10\n`);
-      args.push("--path.procfs", procfs);
-    }
-    ex = await startExporter(args, { env: { PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin` } });
-    await eventually(async () => (await scrape(ex.url)).get('xctl_probe_up{probe="kmsg"}') === 1, 15_000, "kmsg up");
+    ex = await startKmsgExporter(file, { procfs, btime, extra: ["--diagnosis-interval", "100ms"] });
   });
   after(async () => {
     await ex?.stop();
