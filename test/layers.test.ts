@@ -68,9 +68,7 @@ const CROSSINGS: { from: string; to: string; type: boolean; why: string }[] = [
 ];
 
 /** Files allowed an import() whose specifier is computed, with the reason. */
-const COMPUTED: Record<string, string> = {
-  "src/metrics/process.ts": "bun:jsc, Bun's built-in, named at run time so that other runtimes never resolve it",
-};
+const COMPUTED: Record<string, string> = {};
 
 function _files(dir: string): string[] {
   const out: string[] = [];
