@@ -1,6 +1,21 @@
 // One interface for everything that produces events: probes, stdin, the demo, nvidia-smi.
 import type { ConsolaInstance } from "consola";
 import type { Registry } from "prom-client";
+import type { EventType } from "../events/schema.ts";
+
+/**
+ * An event a built-in collector emits (SPEC §2's fields, `ts` in milliseconds), typed by the
+ * event types it may carry. A type alias, not an interface, so it passes as
+ * Record<string, unknown> to `emit`.
+ */
+export type SourceEvent<T extends EventType = EventType> = {
+  ts: number;
+  event_type: T;
+  entity_id: string;
+  pid?: number;
+  job_id?: string;
+  value: string;
+};
 
 export interface SourceContext {
   /**

@@ -1,13 +1,9 @@
 // diskstats lines of one round against the last: IOPS and queue depth per block device.
 import { DEFAULT_IGNORE, type DiskLine } from "./parse.ts";
+import type { SourceEvent } from "../source.ts";
 
 // A type alias, not an interface, so it passes as Record<string, unknown> to ctx.emit.
-export type DiskEvent = {
-  ts: number;
-  event_type: "storage.iops" | "storage.qdepth";
-  entity_id: string;
-  value: string;
-};
+export type DiskEvent = SourceEvent<"storage.iops" | "storage.qdepth">;
 
 interface _Seen {
   ios: number;

@@ -19,15 +19,9 @@
 // starts a new baseline, never a negative delta.
 import { CONGESTION_HW_COUNTERS, DATA_COUNTERS, DROP_COUNTERS, DROP_HW_COUNTERS, PHYS_LINK_UP, STATE_ACTIVE } from "./parse.ts";
 import type { DeviceSnapshot, PortSnapshot } from "./read.ts";
+import type { SourceEvent } from "../source.ts";
 
-// A type alias, not an interface, so it passes as Record<string, unknown> to ctx.emit.
-export type IbEvent = {
-  ts: number;
-  event_type: "topo.link_down" | "transport.drop" | "transport.bw" | "error.net";
-  entity_id: string;
-  pid?: number;
-  value: string;
-};
+export type IbEvent = SourceEvent<"topo.link_down" | "transport.drop" | "transport.bw" | "error.net">;
 
 interface _Port {
   counters: Map<string, bigint>;

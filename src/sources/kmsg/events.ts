@@ -11,14 +11,9 @@ import type { DeviceMap } from "./devices.ts";
 import type { GpuMap } from "./gpu-map.ts";
 import { normaliseBus } from "./gpu-map.ts";
 import type { Finding } from "./matchers.ts";
+import type { SourceEvent } from "../source.ts";
 
-export interface KmsgEvent {
-  ts: number;
-  event_type: string;
-  entity_id: string;
-  value: string;
-  pid?: number;
-}
+export type KmsgEvent = SourceEvent;
 
 /** Longest value kept: the code and the start of the message. */
 export const MAX_VALUE_CHARS = 512;

@@ -3,14 +3,9 @@
 // Names: chip 0 of NPU card N is `npu-NN` (`npu-03`), another chip C of that card `npu-NN-C`;
 // its HCCS links are `hccs-N` (`hccs-N-C`). The default rules match `npu-*` and `hccs-*`.
 import type { NpuChip, NpuEcc, NpuHccs, NpuHealth, NpuInfo } from "./parse.ts";
+import type { SourceEvent } from "../source.ts";
 
-export type NpuEvent = {
-  ts: number;
-  event_type: "compute.util" | "compute.mem" | "process.state" | "error.hw" | "error.net" | "transport.drop";
-  entity_id: string;
-  pid?: number;
-  value: string;
-};
+export type NpuEvent = SourceEvent<"compute.util" | "compute.mem" | "process.state" | "error.hw" | "error.net" | "transport.drop">;
 
 export interface NpuTrackerOptions {
   /** TEMP_HIGH above this many degrees C. */

@@ -1,15 +1,9 @@
 // Turns nvidia-smi samples into SPEC §2 events. Pure: the caller passes the clock, so the
 // crossing and refresh rules are tested without waiting.
 import { memPercent, type AppSample, type GpuSample } from "./csv.ts";
+import type { SourceEvent } from "../source.ts";
 
-// A type alias, not an interface, so it passes as Record<string, unknown> to ctx.emit.
-export type SmiEvent = {
-  ts: number;
-  event_type: "compute.util" | "compute.mem" | "process.state" | "error.hw";
-  entity_id: string;
-  pid?: number;
-  value: string;
-};
+export type SmiEvent = SourceEvent<"compute.util" | "compute.mem" | "process.state" | "error.hw">;
 
 export interface TrackerOptions {
   /** TEMP_HIGH above this many degrees C. */

@@ -8,18 +8,12 @@
 // - a job id travels on `intent.run`, which sets `job_id` on a process the graph holds and
 //   touches nothing else (no state, no creation): scheduler metadata is what that type is for;
 // - `storage.qdepth` with a pid and `IO_WAIT` in its value makes `waits_on` (SPEC §3).
-import type { KnownProcess } from "../source.ts";
+import type { KnownProcess, SourceEvent } from "../source.ts";
 import type { Job, StatRead } from "./read.ts";
 
 // A type alias, not an interface, so it passes as Record<string, unknown> to ctx.emit.
-export type ProcEvent = {
-  ts: number;
-  event_type: "process.state" | "intent.run" | "storage.qdepth";
-  entity_id: string;
-  pid: number;
-  job_id?: string;
-  value: string;
-};
+/** Every one names its pid. */
+export type ProcEvent = SourceEvent<"process.state" | "intent.run" | "storage.qdepth"> & { pid: number };
 
 /** One pid's reads in a round. `device`/`job` are present only when they were looked up. */
 export interface PidObservation {
