@@ -13,7 +13,7 @@ import type { ProcessNode } from "../graph/nodes.ts";
 import type { ProcessContext } from "./conditions/node.ts";
 import { describeProcesses, type SceneMatch } from "./evidence.ts";
 import type { KeptSearch, RuleState } from "./matcher.ts";
-import { findProcesses, judgeProcess, type ProcessMatches } from "./process-scope.ts";
+import { askProcesses, findProcesses, judgeProcess, type ProcessMatches } from "./process-scope.ts";
 
 /** A snapshot: the described match, or only its confidence when runs are not described. */
 export type Snapshot = SceneMatch | number;
@@ -92,15 +92,8 @@ export class Latches {
       if (rs.suspects === null) return kept.found;
       // It found none; processes with new edges since are the only ones that may match now.
       const found: ProcessMatches = { processes: [], confidence: 0, asked: 0 };
-      for (const p of rs.suspects) {
-        if (ctx.graph.processes.get(p.pid) !== p) continue;
-        found.asked++;
-        const v = judgeProcess(rs, p, ctx);
-        if (!v.matched) continue;
-        found.processes.push(p);
-        if (v.confidence > found.confidence) found.confidence = v.confidence;
-        if (found.processes.length >= limit) break;
-      }
+      const live = [...rs.suspects].filter((p) => ctx.graph.processes.get(p.pid) === p);
+      askProcesses(rs, ctx, limit, live, found, new Set());
       rs.suspects = null;
       asked(found.asked);
       found.processes.sort((a, b) => a.pid - b.pid);

@@ -62,10 +62,10 @@ export function findProcesses(rs: RuleState, ctx: ProcessContext, limit: number)
   const out: ProcessMatches = { processes: [], confidence: 0, asked: 0 };
   if (!rs.matched) return out;
   const lists = _cheapestSources(rs, ctx);
-  if (lists === undefined) _ask(rs, ctx, limit, ctx.graph.processes.values(), out, new Set());
+  if (lists === undefined) askProcesses(rs, ctx, limit, ctx.graph.processes.values(), out, new Set());
   else {
     const seen = new Set<ProcessNode>();
-    for (let i = 0; i < lists.length && _ask(rs, ctx, limit, lists[i].list(), out, seen); i++);
+    for (let i = 0; i < lists.length && askProcesses(rs, ctx, limit, lists[i].list(), out, seen); i++);
   }
   out.processes.sort((a, b) => a.pid - b.pid);
   return out;
@@ -101,8 +101,8 @@ function _cheapestSources(rs: RuleState, ctx: ProcessContext): Candidates[] | un
   return best;
 }
 
-/** Asks each new process of `list` until `limit` matched; false once the search is over. */
-function _ask(rs: RuleState, ctx: ProcessContext, limit: number, list: Iterable<ProcessNode>, out: ProcessMatches, seen: Set<ProcessNode>): boolean {
+/** Asks each new process of `list` until `limit` matched, into `out`; false once the search is over. */
+export function askProcesses(rs: RuleState, ctx: ProcessContext, limit: number, list: Iterable<ProcessNode>, out: ProcessMatches, seen: Set<ProcessNode>): boolean {
   for (const p of list) {
     if (seen.has(p)) continue;
     seen.add(p);
