@@ -77,7 +77,7 @@ export function renderHelp(cmd: CommandHelp, style: HelpStyle): string {
   return out.join("\n") + "\n";
 }
 
-export function renderRootHelp(commands: readonly CommandHelp[], serve: CommandHelp, style: HelpStyle): string {
+export function renderRootHelp(commands: readonly Pick<CommandHelp, "name" | "description">[], serve: CommandHelp, style: HelpStyle): string {
   const out = [
     `${_bold("Usage:", style)} xctl-exporter [serve] [FLAGS]      run the exporter (the default command)`,
     `       xctl-exporter COMMAND [ARGS] [FLAGS]`,

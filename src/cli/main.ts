@@ -4,17 +4,23 @@
 // or configuration; always one line on stderr, through the logger once serve has one.
 import { currentLogger, LOG_LEVELS } from "../log.ts";
 import { UsageError, XctlError } from "./errors.ts";
+import type { FlagDefs } from "./flags.ts";
 import { renderHelp, renderRootHelp, terminalStyle, versionText, type CommandHelp } from "./help.ts";
-import { runServe, SERVE_FLAGS } from "./serve.ts";
-import { REPLAY_FLAGS, runReplay } from "./replay.ts";
-import { PS_FLAGS, runPs } from "./ps.ts";
-import { runStatus, STATUS_FLAGS } from "./status.ts";
-import { runWhy, WHY_FLAGS } from "./why.ts";
-import { CHECK_FLAGS, LIST_FLAGS, runRules } from "./rules.ts";
 import { suggest } from "./suggest.ts";
 
-interface _Command extends CommandHelp {
+/** What a command's module gives once loaded: its flags (for help) and its run. */
+interface _Loaded {
+  flags: FlagDefs;
   run(argv: string[]): Promise<void>;
+}
+
+/**
+ * A command, named and described here; its module is loaded only when it runs or its help is
+ * asked for. `status` then loads the HTTP client and its tables, not the exporter, the
+ * server and the rules (on Node, about half of a CLI start).
+ */
+interface _Command extends Omit<CommandHelp, "flags"> {
+  load(): Promise<_Loaded>;
 }
 
 const _COMMANDS: _Command[] = [
@@ -22,58 +28,68 @@ const _COMMANDS: _Command[] = [
     name: "serve",
     usage: "xctl-exporter [serve] [FLAGS]",
     description: "Run the exporter (the default command): read the sources, keep the graph, diagnose, serve /metrics and the API.",
-    flags: SERVE_FLAGS,
-    run: runServe,
+    load: async () => {
+      const m = await import("./serve.ts");
+      return { flags: m.SERVE_FLAGS, run: m.runServe };
+    },
   },
   {
     name: "status",
     usage: "xctl-exporter status [FLAGS]",
     description: "What is wrong on a running exporter's host now: active scenes with their root cause, pids and jobs; sources up or down; counts.",
-    flags: STATUS_FLAGS,
-    run: runStatus,
+    load: async () => {
+      const m = await import("./status.ts");
+      return { flags: m.STATUS_FLAGS, run: m.runStatus };
+    },
   },
   {
     name: "ps",
     usage: "xctl-exporter ps [FLAGS]",
     description: "The processes of a running exporter: PID, JOB, STATE, GPUS (consumed), WAITS_ON, BLOCKED_BY, SCENES, AGE (since its last event).",
-    flags: PS_FLAGS,
-    run: runPs,
+    load: async () => {
+      const m = await import("./ps.ts");
+      return { flags: m.PS_FLAGS, run: m.runPs };
+    },
   },
   {
     name: "why",
     usage: "xctl-exporter why PID [FLAGS]",
     description: "Root cause of one process of a running exporter, with the evidence of every matching scene.",
-    flags: WHY_FLAGS,
-    run: runWhy,
+    load: async () => {
+      const m = await import("./why.ts");
+      return { flags: m.WHY_FLAGS, run: m.runWhy };
+    },
   },
   {
     name: "replay",
     usage: "xctl-exporter replay FILE|- [FLAGS]",
     description: "Feed a recorded event file through the graph and the diagnosis; print the final exposition on stdout and a summary on stderr.",
-    flags: REPLAY_FLAGS,
-    run: runReplay,
+    load: async () => {
+      const m = await import("./replay.ts");
+      return { flags: m.REPLAY_FLAGS, run: m.runReplay };
+    },
   },
   {
     name: "rules",
     usage: "xctl-exporter rules check PATH... [--strict]\n       xctl-exporter rules list [FLAGS]",
     description:
       "Diagnosis rules: `rules check PATH...` validates rule files and directories (*.yaml, *.yml), naming every problem (exit 0, or 2 with the file, field and reason); `rules list` prints the scenes a serve with the same --rules and --no-default-rules would load.",
-    flags: { ...CHECK_FLAGS, ...LIST_FLAGS },
-    run: runRules,
+    load: async () => {
+      const m = await import("./rules.ts");
+      return { flags: { ...m.CHECK_FLAGS, ...m.LIST_FLAGS }, run: m.runRules };
+    },
   },
   {
     name: "help",
     usage: "xctl-exporter help [COMMAND]",
     description: "This help, or one command's.",
-    flags: {},
-    run: async (argv) => _help(argv[0]),
+    load: async () => ({ flags: {}, run: (argv) => _help(argv[0]) }),
   },
   {
     name: "version",
     usage: "xctl-exporter version",
     description: "The version, the runtime and how this program was built (also --version).",
-    flags: {},
-    run: async () => void process.stdout.write(versionText()),
+    load: async () => ({ flags: {}, run: async () => void process.stdout.write(versionText()) }),
   },
 ];
 
@@ -84,12 +100,16 @@ function _unknown(word: string): UsageError {
   return new UsageError(`unknown command "${word}"${near ? ` (did you mean ${near}?)` : " (see --help)"}`);
 }
 
-function _help(name: string | undefined): void {
+async function _help(name: string | undefined): Promise<void> {
   const style = terminalStyle();
-  if (name === undefined) return void process.stdout.write(renderRootHelp(_COMMANDS, _BY_NAME.get("serve")!, style));
+  if (name === undefined) return void process.stdout.write(renderRootHelp(_COMMANDS, await _withFlags(_BY_NAME.get("serve")!), style));
   const cmd = _BY_NAME.get(name);
   if (cmd === undefined) throw _unknown(name);
-  process.stdout.write(renderHelp(cmd, style));
+  process.stdout.write(renderHelp(await _withFlags(cmd), style));
+}
+
+async function _withFlags(cmd: _Command): Promise<CommandHelp> {
+  return { ...cmd, flags: (await cmd.load()).flags };
 }
 
 /** Runs the CLI and returns the exit status (the caller exits with it). */
@@ -105,7 +125,7 @@ export async function main(argv: string[]): Promise<number> {
     const cmd = isCommand ? _BY_NAME.get(first)! : _BY_NAME.get("serve")!;
     const rest = isCommand ? argv.slice(1) : argv;
     if (rest.includes("--help") || rest.includes("-h")) {
-      _help(isCommand ? cmd.name : undefined);
+      await _help(isCommand ? cmd.name : undefined);
       return 0;
     }
     if (!isCommand) {
@@ -114,7 +134,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`put flags after the command: xctl-exporter ${misplaced} ${argv.filter((a) => a !== misplaced).join(" ")}`);
       }
     }
-    await cmd.run(rest);
+    await (await cmd.load()).run(rest);
     return 0;
   } catch (e) {
     return reportFatal(e);
