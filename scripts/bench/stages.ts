@@ -133,7 +133,7 @@ for (const [name, run] of Object.entries(stages)) {
   if (!only || only.includes(name)) time(name, run);
 }
 // The floor and the whole exporter once more, with the JIT warm: the first pass above pays for
-// tiering up (the exporter's code runs in lower tiers for its first ~100k events; JSON.parse is
+// tiering up (the exporter's code runs in lower tiers for tens of thousands of events; JSON.parse is
 // native from the start). What a long-running exporter pays per event is the warm pass.
 if (!only) {
   time("floor (warm)", stages.floor);
