@@ -8,9 +8,10 @@
 // The table is a list of patterns over the error's value (`error_type`), first match wins:
 // globs where `*` matches any run of characters and `|` separates alternatives, matched against
 // the whole value or its first word, ignoring case: `XID_13` takes both `XID_13` and the value
-// `builtin:kmsg` writes, `XID_13 NVRM: Xid (PCI:...): 13, pid=...` (but not `XID_130`). Rule files may put entries in front (`fault_scope:` in a rule,
-// see src/diagnosis/rules-check.ts); the graph uses the merged table for `blocked_by`, and the
-// diagnosis the same table for which events concern a process.
+// `builtin:kmsg` writes, `XID_13 NVRM: Xid (PCI:...): 13, pid=...` (but not `XID_130`). Rule
+// files may put entries in front (`fault_scope:` in a rule, see src/diagnosis/rules-check.ts);
+// the graph uses the merged table for `blocked_by`, and the diagnosis the same table for which
+// events concern a process.
 
 export type FaultScope = "device" | "process";
 export const FAULT_SCOPES: readonly FaultScope[] = ["device", "process"];

@@ -150,12 +150,13 @@ function _declared(f: MetricFamily): { name: string; help: string; labelNames: s
 }
 
 function _gauge(registers: Registry[], family: MetricFamily, read: () => Samples): void {
-  const { labelNames } = _declared(family);
+  const declared = _declared(family);
+  const labelNames = declared.labelNames;
   // prom-client keeps each series' last value, and a set() with labels costs a label hash:
   // only a changed value is set.
   const shown = new Map<string, number>();
   new Gauge({
-    ..._declared(family),
+    ...declared,
     registers,
     collect() {
       for (const [labels, v] of read()) {
@@ -170,10 +171,11 @@ function _gauge(registers: Registry[], family: MetricFamily, read: () => Samples
 
 /** A counter whose total lives elsewhere: each scrape adds what was counted since the last. */
 function _counter(registers: Registry[], family: MetricFamily, read: () => Samples): void {
-  const { labelNames } = _declared(family);
+  const declared = _declared(family);
+  const labelNames = declared.labelNames;
   const reported = new Map<string, number>();
   new Counter({
-    ..._declared(family),
+    ...declared,
     registers,
     collect() {
       for (const [labels, v] of read()) {

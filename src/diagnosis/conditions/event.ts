@@ -122,7 +122,6 @@ export class EventCond extends CondNode {
     if (was === this.holds && (newPid || newEntity)) this._touch();
   }
 
-
   isFresh(ts: number, wall: number, nowTs: number, nowWall: number): boolean {
     return nowTs - ts <= this.windowMs && nowWall - wall <= this.windowMs;
   }
