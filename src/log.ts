@@ -5,8 +5,11 @@
 //   json    one object per line: {"time","level","msg",...}, for journald and log shippers.
 // Extra fields come as objects after the message: log.info("scene active", { scene: "x" }).
 // Every value is escaped, so text from events cannot forge a line.
-import { createConsola, type ConsolaInstance, type ConsolaReporter, type LogObject } from "consola";
+// consola/core: the package root also builds a default instance and probes the terminal when
+// it loads, which costs a CLI start more than all its own work.
+import { createConsola, type ConsolaInstance, type ConsolaReporter, type LogObject } from "consola/core";
 import { escapeControl } from "./escape.ts";
+import { isTerminal, writeErr } from "./stdio.ts";
 
 export const LOG_LEVELS = { silent: -999, error: 0, warn: 1, info: 3, debug: 4, trace: 5 } as const;
 export type LogLevelName = keyof typeof LOG_LEVELS;
@@ -53,7 +56,7 @@ const _jsonReporter: ConsolaReporter = {
     const line: _Fields = { time: obj.date.toISOString(), level: _level(obj.type), msg };
     if (obj.tag) line.source = obj.tag;
     Object.assign(line, fields);
-    process.stderr.write(JSON.stringify(line) + "\n");
+    writeErr(JSON.stringify(line) + "\n");
   },
 };
 
@@ -73,7 +76,7 @@ const _logfmtReporter: ConsolaReporter = {
   log(obj: LogObject) {
     const { msg, fields } = _split(obj);
     const source = obj.tag ? ` source=${logfmtValue(obj.tag)}` : "";
-    process.stderr.write(`ts=${obj.date.toISOString()} level=${_level(obj.type)}${source} msg=${logfmtValue(msg)}${_pairs(fields)}\n`);
+    writeErr(`ts=${obj.date.toISOString()} level=${_level(obj.type)}${source} msg=${logfmtValue(msg)}${_pairs(fields)}\n`);
   },
 };
 
@@ -87,19 +90,19 @@ function _prettyReporter(colour: boolean): ConsolaReporter {
       const word = level.padEnd(5);
       const shown = colour ? `\x1b[${_COLOURS[level]}m${word}\x1b[0m` : word;
       const tag = obj.tag ? `[${escapeControl(obj.tag)}] ` : "";
-      process.stderr.write(`${obj.date.toISOString()} ${shown} ${tag}${escapeControl(msg)}${_pairs(fields)}\n`);
+      writeErr(`${obj.date.toISOString()} ${shown} ${tag}${escapeControl(msg)}${_pairs(fields)}\n`);
     },
   };
 }
 
 /** Colour on stderr only for a terminal, and never with NO_COLOR set (https://no-color.org). */
 export function stderrColour(env: Record<string, string | undefined> = process.env): boolean {
-  return process.stderr.isTTY === true && !env.NO_COLOR && env.TERM !== "dumb";
+  return isTerminal(2) && !env.NO_COLOR && env.TERM !== "dumb";
 }
 
 export function createLogger(level: LogLevelName = "info", format: LogFormat = "pretty"): ConsolaInstance {
   const reporter = format === "json" ? _jsonReporter : format === "logfmt" ? _logfmtReporter : _prettyReporter(stderrColour());
-  return createConsola({ level: LOG_LEVELS[level], reporters: [reporter], stdout: process.stderr, stderr: process.stderr });
+  return createConsola({ level: LOG_LEVELS[level], reporters: [reporter] });
 }
 
 let _current: ConsolaInstance | undefined;

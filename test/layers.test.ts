@@ -22,6 +22,7 @@ const LAYER_OF: Record<string, string> = {
   "version.ts": "base",
   "runtime-name.ts": "base",
   "log.ts": "base",
+  "stdio.ts": "base",
   events: "events",
   sources: "sources",
   ingest: "ingest",

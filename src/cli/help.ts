@@ -5,6 +5,7 @@ import { arch, platform } from "node:os";
 import { runtimeName, runtimeVersion } from "../runtime-name.ts";
 import { VERSION } from "../version.ts";
 import { envName, type FlagDefs } from "./flags.ts";
+import { isTerminal } from "../stdio.ts";
 
 export interface CommandHelp {
   name: string;
@@ -21,7 +22,7 @@ export interface HelpStyle {
 }
 
 export function terminalStyle(env: Record<string, string | undefined> = process.env): HelpStyle {
-  const tty = process.stdout.isTTY === true;
+  const tty = isTerminal(1);
   const cols = tty ? (process.stdout.columns ?? 80) : 80;
   return { width: Math.max(40, Math.min(cols, 120)), colour: tty && !env.NO_COLOR && env.TERM !== "dumb" };
 }

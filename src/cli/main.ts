@@ -3,6 +3,7 @@
 // same tables (src/cli/help.ts). Exit status: 0 success, 1 failure at run time, 2 bad usage
 // or configuration; always one line on stderr, through the logger once serve has one.
 import { currentLogger, LOG_LEVELS } from "../log.ts";
+import { writeErr, writeOut } from "../stdio.ts";
 import { UsageError, XctlError } from "./errors.ts";
 import type { FlagDefs } from "./flags.ts";
 import { renderHelp, renderRootHelp, terminalStyle, versionText, type CommandHelp } from "./help.ts";
@@ -89,7 +90,7 @@ const _COMMANDS: _Command[] = [
     name: "version",
     usage: "xctl-exporter version",
     description: "The version, the runtime and how this program was built (also --version).",
-    load: async () => ({ flags: {}, run: async () => void process.stdout.write(versionText()) }),
+    load: async () => ({ flags: {}, run: async () => void writeOut(versionText()) }),
   },
 ];
 
@@ -102,10 +103,10 @@ function _unknown(word: string): UsageError {
 
 async function _help(name: string | undefined): Promise<void> {
   const style = terminalStyle();
-  if (name === undefined) return void process.stdout.write(renderRootHelp(_COMMANDS, await _withFlags(_BY_NAME.get("serve")!), style));
+  if (name === undefined) return void writeOut(renderRootHelp(_COMMANDS, await _withFlags(_BY_NAME.get("serve")!), style));
   const cmd = _BY_NAME.get(name);
   if (cmd === undefined) throw _unknown(name);
-  process.stdout.write(renderHelp(await _withFlags(cmd), style));
+  writeOut(renderHelp(await _withFlags(cmd), style));
 }
 
 async function _withFlags(cmd: _Command): Promise<CommandHelp> {
@@ -117,7 +118,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const first = argv[0];
     if (argv.length === 1 && (first === "--version" || first === "-v")) {
-      process.stdout.write(versionText());
+      writeOut(versionText());
       return 0;
     }
     const isCommand = first !== undefined && !first.startsWith("-");
@@ -148,7 +149,7 @@ export function reportFatal(e: unknown): number {
   const status = e instanceof XctlError ? e.exitCode : 1;
   const log = currentLogger();
   if (log !== undefined && log.level >= LOG_LEVELS.error) log.error(message);
-  else process.stderr.write(`xctl-exporter: ${message}\n`);
-  if (!(e instanceof XctlError) && process.env.XCTL_DEBUG) process.stderr.write(String(err?.stack) + "\n");
+  else writeErr(`xctl-exporter: ${message}\n`);
+  if (!(e instanceof XctlError) && process.env.XCTL_DEBUG) writeErr(String(err?.stack) + "\n");
   return status;
 }

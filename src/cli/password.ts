@@ -1,5 +1,6 @@
 // Reads a password from the terminal without echo, for `--user` without `--password`.
 import { UsageError } from "./errors.ts";
+import { writeErr } from "../stdio.ts";
 
 /** Prompts on stderr and reads one line from a terminal; refuses when stdin is not one. */
 export async function readPassword(prompt: string): Promise<string> {
@@ -7,7 +8,7 @@ export async function readPassword(prompt: string): Promise<string> {
   if (!stdin.isTTY || typeof stdin.setRawMode !== "function") {
     throw new UsageError("--user: give --password (or XCTL_PASSWORD) too; there is no terminal to ask on");
   }
-  process.stderr.write(prompt);
+  writeErr(prompt);
   stdin.setRawMode(true);
   stdin.resume();
   try {
@@ -32,6 +33,6 @@ export async function readPassword(prompt: string): Promise<string> {
   } finally {
     stdin.setRawMode(false);
     stdin.pause();
-    process.stderr.write("\n");
+    writeErr("\n");
   }
 }

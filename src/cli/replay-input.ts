@@ -7,6 +7,7 @@ import { createGunzip } from "node:zlib";
 import { Buffer } from "node:buffer";
 import { describeErrno } from "../errno.ts";
 import { UsageError, XctlError } from "./errors.ts";
+import { writeErr } from "../stdio.ts";
 
 const CHUNK_BYTES = 1024 * 1024;
 const NL = 10;
@@ -249,10 +250,10 @@ export class Progress {
     const secs = (now - this._t0) / 1000;
     const lines = s.lines === null ? "" : `, ${s.lines.toLocaleString("en-US")} lines`;
     const of = this._totalBytes > 0 && !s.gzip ? ` of ${(this._totalBytes / 1e6).toFixed(1)} MB (${Math.floor((100 * s.bytes) / this._totalBytes)}%)` : "";
-    process.stderr.write(`\r\x1b[Kreplay: ${(s.bytes / 1e6).toFixed(1)} MB${of}${s.gzip ? " (gunzipped)" : ""}${lines}, ${secs.toFixed(1)} s`);
+    writeErr(`\r\x1b[Kreplay: ${(s.bytes / 1e6).toFixed(1)} MB${of}${s.gzip ? " (gunzipped)" : ""}${lines}, ${secs.toFixed(1)} s`);
   }
 
   done(): void {
-    if (this._shown) process.stderr.write("\r\x1b[K");
+    if (this._shown) writeErr("\r\x1b[K");
   }
 }

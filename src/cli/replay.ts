@@ -13,6 +13,7 @@ import { UsageError, XctlError } from "./errors.ts";
 import { Queries } from "../query/queries.ts";
 import { VERSION } from "../version.ts";
 import { escapeControl } from "../escape.ts";
+import { isTerminal, writeErr, writeOut } from "../stdio.ts";
 import { LineLocator, Progress, readInto } from "./replay-input.ts";
 import { SceneTimeline } from "./replay-timeline.ts";
 import { RULE_FLAGS, resolveRuleConfig } from "./rules.ts";
@@ -89,7 +90,7 @@ export async function runReplay(argv: string[]): Promise<void> {
     },
   });
   const started = performance.now();
-  const progress = process.stderr.isTTY && logLevel !== "silent" && values.json !== true ? new Progress(_sizeOf(file)) : undefined;
+  const progress = isTerminal(2) && logLevel !== "silent" && values.json !== true ? new Progress(_sizeOf(file)) : undefined;
   const read = await readInto(file, input, locator, progress);
   if (warned > MAX_WARNINGS) log.warn(`${_shown(file)}: ${(warned - MAX_WARNINGS).toLocaleString("en-US")} more rejected lines not shown`);
   // The timeline ends with the file: a scene still active then stays open (cleared_at null).
@@ -122,16 +123,15 @@ export async function runReplay(argv: string[]): Promise<void> {
       matching: scenes,
       timeline: timeline.entries(),
     };
-    await _write(process.stdout, JSON.stringify(summary, null, 2) + "\n");
+    writeOut(JSON.stringify(summary, null, 2) + "\n");
   } else {
-    await _write(process.stdout, await exporter.metrics.render());
-    await _write(
-      process.stderr,
+    writeOut(await exporter.metrics.render());
+    writeErr(
       `replay: ${_count(queries.diagnosisRuns, "diagnosis run")}; final: ${final.scene ?? "no scene"}` +
         (scenes.length > 1 ? ` (matching: ${scenes.join(", ")})` : "") +
         "\n",
     );
-    await _write(process.stderr, formatSummary({ accepted, rejected, seconds }) + "\n");
+    writeErr(formatSummary({ accepted, rejected, seconds }) + "\n");
   }
   if (accepted === 0) {
     const total = [...rejected.values()].reduce((a, b) => a + b, 0);
@@ -168,11 +168,6 @@ function _n(n: number): string {
 /** `1 event`, `2,000 events`. */
 function _count(n: number, one: string): string {
   return `${_n(n)} ${n === 1 ? one : `${one}s`}`;
-}
-
-/** Resolves once the text is handed to the OS, so exiting right after loses nothing. */
-function _write(stream: NodeJS.WriteStream, text: string): Promise<void> {
-  return new Promise((resolve, reject) => stream.write(text, (err) => (err ? reject(err) : resolve())));
 }
 
 export const replayCommand = defineCommand({

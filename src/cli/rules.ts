@@ -12,6 +12,7 @@ import { escapeControl } from "../escape.ts";
 import { UsageError, XctlError } from "./errors.ts";
 import { parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
 import { parseDuration } from "./parse-values.ts";
+import { writeErr, writeOut } from "../stdio.ts";
 
 export const RULE_FLAGS: FlagDefs = {
   rules: { type: "string", description: "Add the rules of this directory (*.yaml, *.yml); a scene already loaded is replaced", valueHint: "dir" },
@@ -53,10 +54,10 @@ export async function runRulesCheck(argv: string[]): Promise<void> {
   const warnings = problems.length - errors;
   // One error is the command's one line; with more, each has its line and a count closes them.
   if (errors === 1 && problems.length === 1) throw new XctlError(lines[0], 2);
-  for (const line of lines) process.stderr.write(`xctl-exporter: ${line}\n`);
+  for (const line of lines) writeErr(`xctl-exporter: ${line}\n`);
   if (errors > 0) throw new XctlError(`rules check: ${_count(errors, "error")}${warnings > 0 ? `, ${_count(warnings, "warning")}` : ""}`, 2);
   // Always "N rules OK" first: scripts match this line.
-  process.stdout.write(`${rules} rules OK${warnings > 0 ? ` (${_count(warnings, "warning")})` : ""}\n`);
+  writeOut(`${rules} rules OK${warnings > 0 ? ` (${_count(warnings, "warning")})` : ""}\n`);
 }
 
 export const LIST_FLAGS: FlagDefs = {
@@ -73,13 +74,13 @@ export async function runRulesList(argv: string[]): Promise<void> {
   const rules = loadRuleSet({ dir: dir || undefined, defaults: values["no-default-rules"] !== true });
   if (values.json === true) {
     const out = rules.map((r) => ({ scene: r.scene, priority: r.priority, severity: r.severity, scope: r.scope, title: r.name, source: r.source }));
-    process.stdout.write(JSON.stringify(out, null, 2) + "\n");
+    writeOut(JSON.stringify(out, null, 2) + "\n");
     return;
   }
   const table = [["SCENE", "PRIORITY", "SEVERITY", "SCOPE", "TITLE"]];
   for (const r of rules) table.push([r.scene, String(r.priority), r.severity, r.scope, escapeControl(r.name)]);
   const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
-  process.stdout.write(table.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join("  ")).join("\n") + "\n");
+  writeOut(table.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join("  ")).join("\n") + "\n");
 }
 
 /** `rules check` / `rules list`; dispatched here rather than by citty so every misuse exits 2. */

@@ -5,6 +5,7 @@ import { XctlError } from "../errors.ts";
 import type { FlagDefs, FlagValues } from "./flags.ts";
 import { parseDuration, parseInteger } from "./parse-values.ts";
 import { flagLabel } from "./flags.ts";
+import { isTerminal, writeOut } from "../stdio.ts";
 
 export const WATCH_FLAGS: FlagDefs = {
   watch: { type: "boolean", short: "w", default: false, description: "Redraw every --interval until Ctrl-C", env: false },
@@ -15,13 +16,13 @@ export const WATCH_FLAGS: FlagDefs = {
 /** Writes `frame()` once, or with --watch again and again. */
 export async function watchLoop(v: FlagValues, frame: () => Promise<string>): Promise<void> {
   if (v.watch !== true) {
-    process.stdout.write(await frame());
+    writeOut(await frame());
     return;
   }
   const intervalMs = parseDuration(flagLabel(v, "interval"), v.interval as string);
   if (intervalMs < 100) throw new XctlError(`${flagLabel(v, "interval")}: "${v.interval}" is too short (at least 100ms)`, 2);
   const count = parseInteger(flagLabel(v, "count"), v.count as string, 0, 1_000_000_000);
-  const tty = process.stdout.isTTY === true;
+  const tty = isTerminal(1);
   let stop = false;
   let wake: (() => void) | undefined;
   const onSignal = () => {
@@ -41,7 +42,7 @@ export async function watchLoop(v: FlagValues, frame: () => Promise<string>): Pr
       }
       if (stop) break;
       const header = `Every ${v.interval}: ${new Date().toISOString()}\n\n`;
-      process.stdout.write(tty ? `\x1b[H\x1b[2J${header}${text}` : `${n > 1 ? "\n" : ""}${header}${text}`);
+      writeOut(tty ? `\x1b[H\x1b[2J${header}${text}` : `${n > 1 ? "\n" : ""}${header}${text}`);
       if (count > 0 && n >= count) break;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, intervalMs);

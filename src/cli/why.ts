@@ -8,6 +8,7 @@ import type { ConditionEvidence, SceneMatch, WhyAnswer } from "../query/why.ts";
 import { UsageError } from "./errors.ts";
 import { CLIENT_FLAGS, ClientError, clientFromFlags } from "./client.ts";
 import { cittyArgs, parseFlags } from "./flags.ts";
+import { writeOut } from "../stdio.ts";
 
 export const WHY_FLAGS = CLIENT_FLAGS;
 
@@ -24,7 +25,7 @@ export async function runWhy(argv: string[]): Promise<void> {
     if (e instanceof ClientError && e.status === 404) throw new ClientError(`no process with pid ${pid} at ${client.base}`);
     throw e;
   }
-  process.stdout.write(values.json ? JSON.stringify(answer, null, 2) + "\n" : formatWhy(answer));
+  writeOut(values.json ? JSON.stringify(answer, null, 2) + "\n" : formatWhy(answer));
 }
 
 const _e = escapeControl;

@@ -1,0 +1,47 @@
+// Standard output and standard error, written straight to their file descriptors. The first
+// touch of `process.stdout` or `process.stderr` builds a Node stream, about 13 ms of a compiled
+// binary's start: more than the rest of a CLI command that prints a line and exits. Writes are
+// synchronous and whole, as Node's own are to files, pipes and terminals on Linux.
+import { writeSync } from "node:fs";
+import { isatty } from "node:tty";
+
+/** Writes all of `text` to standard output; throws what the write throws (EPIPE: the reader left). */
+export function writeOut(text: string): void {
+  _writeAll(1, text);
+}
+
+/** Writes all of `text` to standard error; a reader that left (EPIPE) loses it, nothing throws. */
+export function writeErr(text: string): void {
+  try {
+    _writeAll(2, text);
+  } catch {
+    // Nowhere left to say it.
+  }
+}
+
+/** Whether standard output (1) or standard error (2) is a terminal. */
+export function isTerminal(fd: 1 | 2): boolean {
+  try {
+    return isatty(fd);
+  } catch {
+    return false;
+  }
+}
+
+const _encoder = new TextEncoder();
+/** For a short wait when the descriptor is non-blocking and full. */
+const _pause = new Int32Array(new SharedArrayBuffer(4));
+
+function _writeAll(fd: number, text: string): void {
+  const bytes = _encoder.encode(text);
+  let at = 0;
+  while (at < bytes.length) {
+    try {
+      at += writeSync(fd, bytes, at, bytes.length - at);
+    } catch (e) {
+      // A descriptor another process left non-blocking, and its pipe is full: wait for the reader.
+      if ((e as { code?: string }).code !== "EAGAIN") throw e;
+      Atomics.wait(_pause, 0, 0, 1);
+    }
+  }
+}
