@@ -104,7 +104,7 @@ export class DiagnosisEngine implements GraphObserver {
     this._latches.reset();
     this._matcher = this._newMatcher();
     this._latches.use(this._matcher.rules);
-    this.graph.watchReadings(this._matcher.readingKeys);
+    this.graph.watchReadings(this._matcher.readingWatch);
     for (const kind of ["consumes", "waits_on", "blocked_by"] as const) {
       this._edgeRules[kind] = this._matcher.rules.filter((rs) => rs.processScoped && rs.edgeKinds.has(kind));
     }

@@ -4,10 +4,10 @@
 // run, and a process-scoped rule, asks the conditions about one process (process-scope.ts).
 import { EVENT_TYPES, eventTypeIndex, type XEvent } from "../events/schema.ts";
 import type { StateGraph } from "../graph/graph.ts";
-import { RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type GraphNode, type ProcessNode, type ResourceKey } from "../graph/nodes.ts";
+import type { EdgeKind, EdgeTarget, GraphNode, ProcessNode } from "../graph/nodes.ts";
 import { EventCond } from "./conditions/event.ts";
 import { GraphCond } from "./conditions/graph.ts";
-import { MetricCond, ReadingBands } from "./conditions/metric.ts";
+import { MetricCond } from "./conditions/metric.ts";
 import { CondNode, GroupCond } from "./conditions/node.ts";
 import type { ProcessMatches } from "./process-scope.ts";
 import type { Condition, GroupCondition, Rule } from "./rule.ts";
@@ -110,8 +110,6 @@ export class Matcher {
     resource: Object.create(null),
     error: Object.create(null),
   };
-  /** Per resource key, when its conditions are decided by bands of thresholds alone. */
-  private readonly _bands: Record<string, ReadingBands | undefined> = Object.create(null);
   private readonly _maxTracked: number;
   private _bits = 0;
 
@@ -161,18 +159,21 @@ export class Matcher {
       rs.recount();
       return rs;
     });
-    for (const [key, conds] of Object.entries(this._metricByKey.resource)) {
-      const i = RESOURCE_KEYS.indexOf(key as ResourceKey);
-      const thresholds = conds!.map((m) => m.threshold(key));
-      // A band fits in a byte: up to 60 thresholds per key, past that every reading is evaluated.
-      if (i >= 0 && thresholds.length <= 60 && thresholds.every((t) => t !== undefined)) this._bands[key] = new ReadingBands(i, thresholds as number[]);
-    }
     this._seed();
   }
 
-  /** The reading keys some metric condition reads: changes of the others concern no rule. */
-  get readingKeys(): string[] {
-    return Object.keys(this._metricByKey.resource);
+  /**
+   * The readings the graph tells this matcher of (`StateGraph.watchReadings`): the keys some
+   * metric condition reads; for a key whose conditions each compare it with one number and
+   * nothing else, only its crossings of those numbers; changes of the other keys concern no rule.
+   */
+  get readingWatch(): Map<string, number[] | null> {
+    const watch = new Map<string, number[] | null>();
+    for (const [key, conds] of Object.entries(this._metricByKey.resource)) {
+      const thresholds = conds!.map((m) => m.threshold(key));
+      watch.set(key, thresholds.every((t) => t !== undefined) ? (thresholds as number[]) : null);
+    }
+    return watch;
   }
 
   private _compile(c: Condition): CondNode {
@@ -221,7 +222,6 @@ export class Matcher {
     // The marks are this matcher's from now on (a matcher before it may have left some).
     for (const r of g.resources.values()) {
       r.marks = r.idTested = r.idMatched = 0;
-      r.bands.fill(-1);
       this.nodeChanged(r, undefined);
     }
     for (const e of g.errors.values()) {
@@ -248,10 +248,6 @@ export class Matcher {
   }
 
   nodeChanged(node: GraphNode, key: string | undefined): void {
-    if (node.kind === "resource" && key !== undefined) {
-      const bands = this._bands[key];
-      if (bands !== undefined && !bands.moved(node, node.meta[key as ResourceKey])) return;
-    }
     const list = key === undefined ? this._metricByKind[node.kind] : this._metricByKey[node.kind][key];
     if (list !== undefined) for (const m of list) m.update(node);
   }

@@ -12,6 +12,7 @@
 import { EVENT_TYPES, type EventType } from "../events/schema.ts";
 import { FAULT_SCOPES, faultPatternProblem, type FaultScope } from "../graph/fault-scope.ts";
 import { EDGE_KINDS, type EdgeKind } from "../graph/nodes.ts";
+import { parseNumber } from "../events/number.ts";
 import { patternProblem } from "./pattern.ts";
 import { FieldChecker, joinPath as _join, kindOf as _kind, Stop, type Obj, type RuleProblem } from "./rules-fields.ts";
 import {
@@ -19,7 +20,6 @@ import {
   METRIC_KEYS,
   METRIC_OPS,
   NODE_TYPES,
-  parseNumber,
   SCENE_RE,
   SCOPES,
   SEVERITIES,

@@ -6,8 +6,8 @@ import { hasEdgeBit, setEdgeBit, TargetIndexes } from "./edge-bits.ts";
 import { evict, newEvictionCounts } from "./evict.ts";
 import { newErrorNode, newProcessNode, newResourceNode } from "./factory.ts";
 import { FaultScopeTable } from "./fault-scope.ts";
-import { isWait, setMeta } from "./readings.ts";
-import { isEnded, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceKey, type ResourceNode } from "./nodes.ts";
+import { isWait, ReadingWatch, setMeta } from "./readings.ts";
+import { isEnded, KEY_INDEX, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 
 export interface GraphOptions {
   /** Error nodes expire this long after their last update (ms). */
@@ -74,8 +74,8 @@ export class StateGraph {
   /** Processes that are not `running`: the only ones cleanup has to look at. */
   private readonly _notRunning = new Set<ProcessNode>();
   private _observer: GraphObserver | undefined;
-  /** Reading keys the observer is told of (`watchReadings`); one field per key, one shape. */
-  private readonly _watched: Record<ResourceKey, boolean> = { util: true, mem: true, bw: true, drop: true, iops: true, qdepth: true };
+  /** Which readings the observer is told of (`watchReadings`). */
+  private readonly _watch = new ReadingWatch();
   /** Indexes of targets, the bits of `ProcessNode.edgeBits` (edge-bits.ts). */
   private readonly _ix: TargetIndexes;
   private readonly _blocking: Blocking;
@@ -110,13 +110,14 @@ export class StateGraph {
   }
 
   /**
-   * The reading keys whose changes the observer hears of (all by default): a reading of a key
-   * no rule reads (most readings) then costs the observer nothing. A new node is always told.
+   * Which readings the observer hears of, per key (all, by default): every change (null), only
+   * a change of band among the thresholds given (a reading that stays on the same side of each
+   * cannot change a comparison with any of them), or none (a key not in `watch`, which no rule
+   * reads: most readings). A new node is always told. Forgets every resource's bands.
    */
-  watchReadings(keys: Iterable<string> | null): void {
-    const all = keys === null;
-    const set = new Set(keys ?? []);
-    for (const k of RESOURCE_KEYS) this._watched[k] = all || set.has(k);
+  watchReadings(watch: ReadonlyMap<string, readonly number[] | null> | null): void {
+    this._watch.set(watch);
+    for (const r of this.resources.values()) r.bands.fill(-1);
   }
 
   get nodeCount(): number {
@@ -142,31 +143,31 @@ export class StateGraph {
   private _dispatch(ev: XEvent, wall: number): void {
     // A reading picks its key and edge here and is folded in at one place below: one copy of
     // the resource, process and edge code for the JIT to compile, not one per event type.
-    let key: ResourceKey;
+    let k: number;
     let edge: EdgeKind | null;
     switch (ev.event_type) {
       case "compute.util":
-        key = "util";
+        k = KEY_INDEX.util;
         edge = "consumes";
         break;
       case "compute.mem":
-        key = "mem";
+        k = KEY_INDEX.mem;
         edge = "consumes";
         break;
       case "transport.drop":
-        key = "drop";
+        k = KEY_INDEX.drop;
         edge = "waits_on";
         break;
       case "transport.bw":
-        key = "bw";
+        k = KEY_INDEX.bw;
         edge = isWait(ev.value) ? "waits_on" : null;
         break;
       case "storage.iops":
-        key = "iops";
+        k = KEY_INDEX.iops;
         edge = isWait(ev.value) ? "waits_on" : null;
         break;
       case "storage.qdepth":
-        key = "qdepth";
+        k = KEY_INDEX.qdepth;
         edge = isWait(ev.value) ? "waits_on" : null;
         break;
       case "process.state":
@@ -180,7 +181,7 @@ export class StateGraph {
       default:
         return; // action.exec: an intervention, not state
     }
-    const r = this._resource(ev.entity_id, key, ev.value, ev.ts, wall);
+    const r = this._resource(ev.entity_id, k, ev.value, ev.ts, wall);
     if (ev.pid === null) return;
     const p = this._process(ev.pid, ev.job_id, ev.ts, wall);
     if (edge !== null) this._link(edge, p, r);
@@ -243,7 +244,9 @@ export class StateGraph {
     }
   }
 
-  private _resource(id: string, key: ResourceKey, value: string, ts: number, wall: number): ResourceNode {
+  /** A reading of key `RESOURCE_KEYS[k]` on resource `id`. */
+  private _resource(id: string, k: number, value: string, ts: number, wall: number): ResourceNode {
+    const key = RESOURCE_KEYS[k];
     let r = this.resources.get(id);
     if (r === undefined) {
       r = newResourceNode(id, this._ix.take(), ts, wall);
@@ -254,7 +257,7 @@ export class StateGraph {
     }
     r.updatedTs = ts;
     r.updatedWall = wall;
-    if (setMeta(r.meta, key, value) && this._watched[key]) this._observer?.nodeChanged(r, key);
+    if (setMeta(r.meta, key, value) && this._watch.tells(r, k, value)) this._observer?.nodeChanged(r, key);
     return r;
   }
 
@@ -393,3 +396,4 @@ export class StateGraph {
     this._observer?.nodeRemoved(r);
   }
 }
+

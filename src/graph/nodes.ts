@@ -6,6 +6,8 @@ export const EDGE_KINDS: readonly EdgeKind[] = ["consumes", "waits_on", "blocked
 
 export const RESOURCE_KEYS = ["util", "mem", "bw", "drop", "iops", "qdepth"] as const;
 export type ResourceKey = (typeof RESOURCE_KEYS)[number];
+/** The index of each key in `RESOURCE_KEYS`. */
+export const KEY_INDEX = Object.freeze(Object.fromEntries(RESOURCE_KEYS.map((k, i) => [k, i])) as Record<ResourceKey, number>);
 
 /**
  * The last value a resource reported, per key. Every key is there from the start, so all
@@ -81,9 +83,9 @@ export interface ResourceNode extends NodeTimes {
   readonly ix: number;
   readonly meta: ResourceMeta;
   /**
-   * Kept by the diagnosis, per key of `RESOURCE_KEYS`: where the last reading fell among the
-   * thresholds its rules compare that key with (-1: not known). A reading that falls in the
-   * same place cannot change any of those conditions. The graph only starts them at -1.
+   * Per key of `RESOURCE_KEYS`: where the last reading fell among the thresholds the observer
+   * watches that key at (`StateGraph.watchReadings`; -1: not known). A reading that falls in the
+   * same place cannot change a comparison with any of them: the observer is not told of it.
    */
   readonly bands: Int8Array;
   readonly consumers: Set<ProcessNode>;

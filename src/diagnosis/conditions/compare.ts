@@ -1,7 +1,8 @@
 // How a metric entry compares a node's value with its target (SPEC §4): decided once from the
 // op, the target and the value_type, so each reading costs one parse and one comparison.
 import { ValuePattern } from "../pattern.ts";
-import { parseNumber, type MetricEntry, type MetricOp } from "../rule.ts";
+import { parseNumber } from "../../events/number.ts";
+import type { MetricEntry, MetricOp } from "../rule.ts";
 
 /** How the two sides are read. */
 export const Mode = {

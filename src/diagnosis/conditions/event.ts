@@ -7,7 +7,8 @@
 import type { XEvent } from "../../events/schema.ts";
 import type { ProcessNode } from "../../graph/nodes.ts";
 import { IdPattern, ValuePattern } from "../pattern.ts";
-import { parseNumber, type EventCondition } from "../rule.ts";
+import { parseNumber } from "../../events/number.ts";
+import type { EventCondition } from "../rule.ts";
 import { CondNode, userCount, usersOf, type Candidates, type ProcessContext } from "./node.ts";
 
 /** An event with its receipt time: both clocks expire it. */
@@ -51,6 +52,7 @@ export class RecentMap<K> {
 
   /** Drops stale entries from the old end; entries are mostly in time order. */
   prune(cond: EventCond, nowTs: number, nowWall: number): void {
+    if (this.map.size === 0) return; // most are: no iterator made
     for (const [k, s] of this.map) {
       if (cond.isFresh(s.ts, s.wall, nowTs, nowWall)) return;
       this.map.delete(k);

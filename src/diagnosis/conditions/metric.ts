@@ -1,10 +1,10 @@
 // `metric` conditions (SPEC §4): hold while some node matches every entry. The matching nodes
 // are kept as a set (and a bit on each node); a process holds the condition when it matches
 // itself or reaches a matching node over its edges.
-import type { GraphNode, ProcessNode, ResourceNode } from "../../graph/nodes.ts";
+import type { GraphNode, ProcessNode } from "../../graph/nodes.ts";
 import { nodeValue } from "../../graph/nodes.ts";
 import { IdPattern } from "../pattern.ts";
-import { parseNumber, type MetricCondition, type NodeType } from "../rule.ts";
+import type { MetricCondition, NodeType } from "../rule.ts";
 import { Comparison } from "./compare.ts";
 import { CondNode, idMatches, userCount, usersOf, type Candidates, type ProcessContext } from "./node.ts";
 
@@ -136,47 +136,5 @@ export class MetricCond extends CondNode {
     if (c.node_type !== undefined) s += ` ${c.node_type}`;
     if (c.entity_id_pattern !== undefined) s += ` ${c.entity_id_pattern}`;
     return `${s} ${this.entries.join(", ")}`;
-  }
-}
-
-/**
- * The thresholds the metric conditions on one resource key compare with, when nothing else
- * decides them: a reading's band (how many thresholds lie below it, and whether it equals
- * one) then decides every one of those conditions, so a reading in the band of the last
- * one changes none and needs no evaluation. Nearly every reading is such a reading.
- */
-export class ReadingBands {
-  private readonly _thresholds: Float64Array;
-
-  constructor(
-    /** Index of the key in `RESOURCE_KEYS` (`ResourceNode.bands`). */
-    readonly keyIndex: number,
-    thresholds: Iterable<number>,
-  ) {
-    this._thresholds = Float64Array.from(new Set(thresholds)).sort();
-  }
-
-  /** Records the band of `value` on `node`; true when it differs from the band recorded before. */
-  moved(node: ResourceNode, value: string | undefined): boolean {
-    const band = this._band(value);
-    const bands = node.bands;
-    if (bands[this.keyIndex] === band) return false;
-    bands[this.keyIndex] = band;
-    return true;
-  }
-
-  private _band(value: string | undefined): number {
-    const n = value === undefined ? undefined : parseNumber(value);
-    if (n === undefined) return 126; // no number: every such condition fails alike
-    const t = this._thresholds;
-    let band = 0;
-    for (let i = 0; i < t.length; i++) {
-      if (t[i] < n) band += 2;
-      else {
-        if (t[i] === n) band++;
-        break;
-      }
-    }
-    return band;
   }
 }
