@@ -43,6 +43,9 @@ export class EventScanner {
 
   /** Where the line that `scanLine` took ends: one past its newline. */
   next = 0;
+  /** A view of the last buffer `_compact` read, for four bytes at a time. */
+  private _dvOf: Uint8Array | null = null;
+  private _dv: DataView = new DataView(new ArrayBuffer(0));
 
   /**
    * The event on the line that starts at `from` and ends at the next newline before `to`,
@@ -61,28 +64,34 @@ export class EventScanner {
    * left to the general loop, which accepts the same events.
    */
   private _compact(buf: Uint8Array, from: number, to: number, now: number, maxLineBytes: number): XEvent | undefined {
+    let dv = this._dv;
+    if (this._dvOf !== buf) {
+      // One view per chunk read, not per line.
+      this._dvOf = buf;
+      this._dv = dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
     let i = from;
-    if (!_at(buf, i, to, _K_TS)) return undefined;
+    if (!_at(dv, i, to, _K_TS)) return undefined;
     i += _K_TS.length;
     let n = this._intOrNull(buf, i, to);
     if (n === -1) return undefined;
     const ts = n === _NULL ? now : n;
     i = this._intEnd;
 
-    if (!_at(buf, i, to, _K_TYPE)) return undefined;
+    if (!_at(dv, i, to, _K_TYPE)) return undefined;
     i += _K_TYPE.length;
     let j = _stringEnd(buf, i, to);
     if (j < 0) return undefined;
     const type = _eventType(buf, i, j);
     if (type === undefined) return undefined;
 
-    if (!_at(buf, j, to, _K_ENTITY)) return undefined;
+    if (!_at(dv, j, to, _K_ENTITY)) return undefined;
     i = j + _K_ENTITY.length;
     j = _stringEnd(buf, i, to);
     if (j <= i || j - i > MAX_ENTITY_ID_LENGTH) return undefined;
     const entity = this._ids.get(buf, i, j);
 
-    if (!_at(buf, j, to, _K_JOB)) return undefined;
+    if (!_at(dv, j, to, _K_JOB)) return undefined;
     i = j + _K_JOB.length;
     let job: string | null = null;
     if (buf[i] === QUOTE) {
@@ -93,14 +102,14 @@ export class EventScanner {
     } else if (_isNull(buf, i, to)) i += 4;
     else return undefined;
 
-    if (!_at(buf, i, to, _K_PID)) return undefined;
+    if (!_at(dv, i, to, _K_PID)) return undefined;
     i += _K_PID.length;
     n = this._intOrNull(buf, i, to);
     if (n === -1 || n > MAX_PID) return undefined;
     const pid = n === _NULL ? null : n;
     i = this._intEnd;
 
-    if (!_at(buf, i, to, _K_VALUE)) return undefined;
+    if (!_at(dv, i, to, _K_VALUE)) return undefined;
     i += _K_VALUE.length;
     let value = "";
     if (buf[i] === QUOTE) {
@@ -266,17 +275,41 @@ function _skipWs(buf: Uint8Array, i: number, to: number): number {
   return i;
 }
 
-// The compact layout's literal parts, each up to the next value.
-const _K_TS = _bytes('{"ts":');
-const _K_TYPE = _bytes(',"event_type":"');
-const _K_ENTITY = _bytes('","entity_id":"');
-const _K_JOB = _bytes('","job_id":');
-const _K_PID = _bytes(',"pid":');
-const _K_VALUE = _bytes(',"value":');
+// The compact layout's literal parts, each up to the next value, compared four bytes at a time.
+const _K_TS = _literal('{"ts":');
+const _K_TYPE = _literal(',"event_type":"');
+const _K_ENTITY = _literal('","entity_id":"');
+const _K_JOB = _literal('","job_id":');
+const _K_PID = _literal(',"pid":');
+const _K_VALUE = _literal(',"value":');
 
-/** Whether `buf[at, to)` starts with `k`. */
-function _at(buf: Uint8Array, at: number, to: number, k: Uint8Array): boolean {
-  return at + k.length <= to && _sameBytes(k, buf, at);
+/**
+ * A literal as little-endian 32-bit words, at offsets 0, 4, 8, ... and one more ending at its
+ * last byte (overlapping the one before).
+ */
+interface _Literal {
+  length: number;
+  offsets: Int32Array;
+  words: Int32Array;
+}
+
+function _literal(text: string): _Literal {
+  const k = _bytes(text);
+  if (k.length < 4) throw new Error(`scan: literal ${text} is shorter than a word`);
+  const dv = new DataView(k.buffer);
+  const offsets: number[] = [];
+  for (let j = 0; j + 4 <= k.length; j += 4) offsets.push(j);
+  if (k.length % 4 !== 0) offsets.push(k.length - 4);
+  return { length: k.length, offsets: Int32Array.from(offsets), words: Int32Array.from(offsets, (j) => dv.getInt32(j, true)) };
+}
+
+/** Whether the bytes `dv` views start with the literal `k` at `at`, before `to`. */
+function _at(dv: DataView, at: number, to: number, k: _Literal): boolean {
+  if (at + k.length > to) return false;
+  const offsets = k.offsets;
+  const words = k.words;
+  for (let j = 0; j < offsets.length; j++) if (dv.getInt32(at + offsets[j], true) !== words[j]) return false;
+  return true;
 }
 
 function _isNull(buf: Uint8Array, at: number, to: number): boolean {
