@@ -5,9 +5,18 @@
 import { writeSync } from "node:fs";
 import { isatty } from "node:tty";
 
-/** Writes all of `text` to standard output; throws what the write throws (EPIPE: the reader left). */
+/** Standard output's reader left (`| head`): the command ends quietly, its status 0. */
+export class StdoutClosed extends Error {
+  override name = "StdoutClosed";
+}
+
+/** Writes all of `text` to standard output; throws `StdoutClosed` when its reader left, else what the write throws. */
 export function writeOut(text: string): void {
-  _writeAll(1, text);
+  try {
+    _writeAll(1, text);
+  } catch (e) {
+    throw (e as { code?: string }).code === "EPIPE" ? new StdoutClosed("standard output closed") : e;
+  }
 }
 
 /** Writes all of `text` to standard error; a reader that left (EPIPE) loses it, nothing throws. */

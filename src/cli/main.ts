@@ -3,7 +3,7 @@
 // same tables (src/cli/help.ts). Exit status: 0 success, 1 failure at run time, 2 bad usage
 // or configuration; always one line on stderr, through the logger once serve has one.
 import { currentLogger, LOG_LEVELS } from "../log.ts";
-import { writeErr, writeOut } from "../stdio.ts";
+import { StdoutClosed, writeErr, writeOut } from "../stdio.ts";
 import { UsageError, XctlError } from "./errors.ts";
 import type { FlagDefs } from "./flags.ts";
 import { renderHelp, renderRootHelp, terminalStyle, versionText, type CommandHelp } from "./help.ts";
@@ -144,6 +144,8 @@ export async function main(argv: string[]): Promise<number> {
 
 /** One line for what stopped the command, through serve's logger when it has one (its format), else plain. */
 export function reportFatal(e: unknown): number {
+  // Nobody reads the output any more (`| head`): nothing to say, as a command killed by SIGPIPE says nothing.
+  if (e instanceof StdoutClosed) return 0;
   const err = e as Error & { code?: string };
   const message = e instanceof XctlError ? e.message : (err?.message ?? String(e));
   const status = e instanceof XctlError ? e.exitCode : 1;

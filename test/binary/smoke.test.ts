@@ -2,7 +2,7 @@
 // Runs only with XCTL_BINARY set (scripts/test.sh builds the binary and sets it).
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, existsSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,5 +53,17 @@ describe("compiled binary", { skip: BINARY ? false : "XCTL_BINARY not set (scrip
     const bad = spawnSync(BINARY!, ["--port", "70000"], { env: {} });
     assert.equal(bad.status, 2);
     assert.equal(bad.stderr.toString().trim().split("\n").length, 1);
+  });
+
+  it("ends quietly with status 0 when the reader of its output leaves (| head)", async () => {
+    // Standard output's read end is closed before the binary has even started: its first
+    // write fails with EPIPE, which a command ends on without a word, as `| head` expects.
+    const child = spawn(BINARY!, ["rules", "list", "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const status = await new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+    assert.equal(stderr, "");
+    assert.equal(status, 0);
   });
 });
