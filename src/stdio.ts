@@ -40,13 +40,19 @@ export function isTerminal(fd: 1 | 2): boolean {
 const _encoder = new TextEncoder();
 /** For a short wait when the descriptor is non-blocking and full. */
 const _pause = new Int32Array(new SharedArrayBuffer(4));
+/**
+ * Bytes per write: PIPE_BUF, which a pipe takes whole or not at all. A write that fails with
+ * EAGAIN then wrote nothing, so it is simply tried again; a larger one may have written part,
+ * which Deno's `writeSync` does not report when it throws.
+ */
+const _PIECE = 4096;
 
 function _writeAll(fd: number, text: string): void {
   const bytes = _encoder.encode(text);
   let at = 0;
   while (at < bytes.length) {
     try {
-      at += writeSync(fd, bytes, at, bytes.length - at);
+      at += writeSync(fd, bytes, at, Math.min(_PIECE, bytes.length - at));
     } catch (e) {
       // A descriptor another process left non-blocking, and its pipe is full: wait for the reader.
       if ((e as { code?: string }).code !== "EAGAIN") throw e;
