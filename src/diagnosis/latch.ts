@@ -12,7 +12,7 @@
 import type { ProcessNode } from "../graph/nodes.ts";
 import type { ProcessContext } from "./conditions/node.ts";
 import { describeProcesses, type SceneMatch } from "./evidence.ts";
-import type { KeptSearch, RuleState } from "./matcher.ts";
+import type { RuleState } from "./matcher.ts";
 import { askProcesses, findProcesses, judgeProcess, type ProcessMatches } from "./process-scope.ts";
 
 /** A snapshot: the described match, or only its confidence when runs are not described. */
@@ -94,12 +94,8 @@ export class Latches {
       const found: ProcessMatches = { processes: [], confidence: 0, asked: 0 };
       const live = [...rs.suspects].filter((p) => ctx.graph.processes.get(p.pid) === p);
       askProcesses(rs, ctx, limit, live, found, new Set());
-      rs.suspects = null;
-      asked(found.asked);
       found.processes.sort((a, b) => a.pid - b.pid);
-      rs.kept = _kept(limit, found);
-      if (found.processes.length > 0) this._hint.set(rs, found.processes[0]);
-      return found;
+      return this._keepSearch(rs, limit, found, asked);
     }
     let found: ProcessMatches | undefined;
     const hint = this._hint.get(rs);
@@ -107,9 +103,13 @@ export class Latches {
       const v = judgeProcess(rs, hint, ctx);
       if (v.matched) found = { processes: [hint], confidence: v.confidence, asked: 1 };
     }
-    found ??= findProcesses(rs, ctx, limit);
+    return this._keepSearch(rs, limit, found ?? findProcesses(rs, ctx, limit), asked);
+  }
+
+  /** Keeps a search's result on the rule, and its first process as the next hint. */
+  private _keepSearch(rs: RuleState, limit: number, found: ProcessMatches, asked: (n: number) => void): ProcessMatches {
     asked(found.asked);
-    rs.kept = _kept(limit, found);
+    rs.kept = { limit, found, full: found.processes.length >= limit && found.confidence >= 1 };
     rs.suspects = null;
     if (found.processes.length > 0) this._hint.set(rs, found.processes[0]);
     else this._hint.delete(rs);
@@ -168,10 +168,6 @@ export class Latches {
     this._snaps.clear();
     this._snapAt.clear();
   }
-}
-
-function _kept(limit: number, found: ProcessMatches): KeptSearch {
-  return { limit, found, full: found.processes.length >= limit && found.confidence >= 1 };
 }
 
 /** Suspects kept for one rule before its kept search is dropped instead (a storm of new edges). */

@@ -125,15 +125,9 @@ async function _serveBun(opts: ServeOptions): Promise<RunningServer> {
         // malformed gets a JSON 400: Bun leaves the URL relative for `a b` or `x/y`, but builds
         // one no parser takes for `[::1` or a port past 65535, so the header is checked too.
         const host = req.headers.get("host");
-        if (host !== null && host !== "" && !_validHost(host)) {
-          log(`${req.method} ${_pathOf(req.url, host).slice(0, 100)}: bad request: malformed Host header ${JSON.stringify(host.slice(0, 60))}`);
-          return _badRequest("malformed Host header");
-        }
+        if (host !== null && host !== "" && !_validHost(host)) return _badHost(req.method, _pathOf(req.url, host), host, log);
         if (!req.url.startsWith("http")) {
-          if ((host !== null && host !== "") || !req.url.startsWith("/")) {
-            log(`${req.method} ${req.url.slice(0, 100)}: bad request: malformed Host header ${JSON.stringify((host ?? "").slice(0, 60))}`);
-            return _badRequest("malformed Host header");
-          }
+          if ((host !== null && host !== "") || !req.url.startsWith("/")) return _badHost(req.method, req.url, host ?? "", log);
           req = new Request(`http://localhost${req.url}`, req);
         }
         const ip = srv.requestIP(raw);
@@ -194,10 +188,7 @@ async function _serveDeno(opts: ServeOptions): Promise<RunningServer> {
       // would be served, and `x/y` served at the wrong path (/y/metrics). A missing or empty
       // Host it replaces with this server's address: served, as on Node and Bun.
       const host = req.headers.get("host");
-      if (host !== null && host !== "" && !_validHost(host)) {
-        log(`${req.method} ${_pathOf(req.url, host).slice(0, 100)}: bad request: malformed Host header ${JSON.stringify(host.slice(0, 60))}`);
-        return _badRequest("malformed Host header");
-      }
+      if (host !== null && host !== "" && !_validHost(host)) return _badHost(req.method, _pathOf(req.url, host), host, log);
       return opts.fetch(req, { remoteAddress: opts.tls ? (front?.peerOf(info.remoteAddr.port) ?? "") : info.remoteAddr.hostname });
     });
   } catch (e) {
@@ -233,6 +224,12 @@ function _validHost(host: string): boolean {
   }
   const name = /^(.*?)(?::\d+)?$/.exec(host)![1];
   return url.pathname === "/" && url.search === "" && url.hash === "" && url.username === "" && url.hostname === name.toLowerCase();
+}
+
+/** The JSON 400 for a malformed Host header, logged in one bounded line. */
+function _badHost(method: string, path: string, host: string, log: (line: string) => void): Response {
+  log(`${method} ${path.slice(0, 100)}: bad request: malformed Host header ${JSON.stringify(host.slice(0, 60))}`);
+  return _badRequest("malformed Host header");
 }
 
 /** The path of a request URL built from a Host header no parser may take (never throws). */
