@@ -39,3 +39,8 @@ export function scenario(opts: Partial<ExporterOptions> = {}): Scenario {
 export function start(pid: number): Record<string, unknown> {
   return { event_type: "process.state", entity_id: "host-01", pid, job_id: `job-${pid}`, value: "start" };
 }
+
+/** An event of `event_type` on `entity_id` with `value`, for `pid` (none by default); `send` fills in ts. */
+export function ev(event_type: string, entity_id: string, value: string, pid: number | null = null): Record<string, unknown> {
+  return { event_type, entity_id, value, pid };
+}

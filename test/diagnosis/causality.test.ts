@@ -6,9 +6,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { defaultRules, parseRule } from "../../src/diagnosis/rules-load.ts";
 import { whyView } from "../../src/query/why.ts";
-import { scenario, start, T0, type Scenario } from "./_scenario.ts";
+import { ev, scenario, start, T0, type Scenario } from "./_scenario.ts";
 
-const ev = (event_type: string, entity_id: string, value: string, pid: number | null = null) => ({ event_type, entity_id, value, pid });
 const scenesOf = (s: Scenario, pid: number) => s.ex.engine.scenesFor(pid)!.map((m) => m.scene);
 const why = (s: Scenario, pid: number) => whyView(s.ex.graph, pid, (p) => s.ex.engine.scenesFor(p) ?? [])!;
 

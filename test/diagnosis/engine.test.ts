@@ -8,9 +8,8 @@ import { defaultRules, parseRule } from "../../src/diagnosis/rules-load.ts";
 import { StateGraph } from "../../src/graph/graph.ts";
 import type { XEvent } from "../../src/events/schema.ts";
 import { newDiagnosisState } from "../../src/diagnosis/state.ts";
-import { scenario, start, T0 } from "./_scenario.ts";
+import { ev, scenario, start, T0 } from "./_scenario.ts";
 
-const ev = (event_type: string, entity_id: string, value: string, pid: number | null = null) => ({ event_type, entity_id, value, pid });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls until `cond` holds; fails after `ms` (a bound on hanging, not a timing assertion). */

@@ -4,9 +4,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { parseRule } from "../../src/diagnosis/rules-load.ts";
 import { IdPattern, ValuePattern } from "../../src/diagnosis/pattern.ts";
-import { scenario, start } from "./_scenario.ts";
-
-const ev = (event_type: string, entity_id: string, value: string, pid: number | null = null) => ({ event_type, entity_id, value, pid });
+import { ev, scenario, start } from "./_scenario.ts";
 
 function rule(scene: string, conditions: string, applicability = "{min_confidence: 1.0}"): ReturnType<typeof parseRule> {
   return parseRule(

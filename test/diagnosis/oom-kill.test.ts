@@ -4,9 +4,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { activeScenes } from "../../src/query/status.ts";
-import { scenario, start, type Scenario } from "./_scenario.ts";
+import { ev, scenario, start, type Scenario } from "./_scenario.ts";
 
-const ev = (event_type: string, entity_id: string, value: string, pid: number | null = null) => ({ event_type, entity_id, value, pid });
 /** As builtin:kmsg writes "Out of memory: Killed process N (...)": no job id, entity `memory`. */
 const oomKill = (pid: number) => ev("process.state", "memory", "oom_killed", pid);
 

@@ -2,7 +2,7 @@
 // and a near miss that must not.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { scenario, start, type Scenario } from "./_scenario.ts";
+import { ev, scenario, start, type Scenario } from "./_scenario.ts";
 
 type Step = (s: Scenario) => void;
 
@@ -11,8 +11,6 @@ interface Case {
   fires: Step;
   nearMiss: Step;
 }
-
-const ev = (event_type: string, entity_id: string, value: string, pid: number | null = null) => ({ event_type, entity_id, value, pid });
 
 const CASES: Case[] = [
   {
