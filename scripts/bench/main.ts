@@ -11,8 +11,8 @@ import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { benchDiagnosis } from "./diag.ts";
-import { generate } from "./gen.ts";
-import { benchIngest, graphFigures } from "./ingest.ts";
+import { generate, type Shape } from "./gen.ts";
+import { benchIngest, graphFigures, type IngestResult } from "./ingest.ts";
 import { floodRun, pacedRun, startExporter } from "./live.ts";
 import { renderReport, summaryLines, type EngineFigures, type Results, type RuntimeScrape } from "./report.ts";
 import { wrk, type ScrapeResult } from "./scrape.ts";
@@ -65,18 +65,23 @@ async function main(): Promise<void> {
   };
 
   // --- ingest -----------------------------------------------------------------------------
+  const ingest = async (what: string, run: () => Promise<IngestResult>, shape?: Shape) => {
+    say(`ingest: ${what}, ${INGEST_RUNS} runs`);
+    const r = await run();
+    say(`  replay ${r.replayWallS.toFixed(2)} s, floor ${r.floorWallS.toFixed(2)} s: ${r.ratioWall.toFixed(2)}x; peak ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MB`);
+    results.ingest.push(shape === undefined ? r : { ...r, shape });
+  };
   for (const t of TARGETS) {
-    say(`ingest: ${t} replay vs ${t === "binary" ? "bun" : t} floor, ${INGEST_RUNS} runs`);
-    const r = await benchIngest(t, base.path, EVENTS, INGEST_RUNS);
-    say(`  replay ${r.replayWallS.toFixed(2)} s, floor ${r.floorWallS.toFixed(2)} s: ${r.ratioWall.toFixed(2)}x; peak ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MB`);
-    results.ingest.push(r);
+    await ingest(`${t} replay vs ${t === "binary" ? "bun" : t} floor`, () => benchIngest(t, base.path, EVENTS, INGEST_RUNS, { jit: t === "binary" }));
   }
-  // The same through the binary on the stream without structure (issue 13: cost must not depend on the data's shape).
   if (TARGETS.includes("binary")) {
-    say(`ingest: binary replay vs bun floor, random placement, ${INGEST_RUNS} runs`);
-    const r = await benchIngest("binary", random.path, random.events, INGEST_RUNS);
-    say(`  replay ${r.replayWallS.toFixed(2)} s, floor ${r.floorWallS.toFixed(2)} s: ${r.ratioWall.toFixed(2)}x; peak ${(r.peakRssBytes / 2 ** 20).toFixed(0)} MB`);
-    results.ingest.push({ ...r, shape: "random" });
+    // The same on the stream without structure (issue 13: cost must not depend on the data's
+    // shape); then both without the diagnosis engine's rules, to show what share of the ratio
+    // the engine (and its JIT warm-up) takes.
+    await ingest("binary replay vs bun floor, random placement", () => benchIngest("binary", random.path, random.events, INGEST_RUNS, { jit: true }), "random");
+    for (const [file, n, shape] of [[base.path, EVENTS, undefined], [random.path, random.events, "random"]] as const) {
+      await ingest(`binary replay --no-default-rules vs bun floor${shape ? ", random placement" : ""}`, () => benchIngest("binary", file, n, INGEST_RUNS, { args: ["--no-default-rules"], jit: true }), shape);
+    }
   }
 
   // --- where ingest time goes, and the diagnosis engine on its own (both on Bun) ----------

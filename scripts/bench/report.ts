@@ -2,7 +2,7 @@
 import type { DiagResult } from "./diag.ts";
 import type { GenResult } from "./gen.ts";
 import type { FloodRun, PacedRun } from "./live.ts";
-import type { GraphFigures, IngestResult } from "./ingest.ts";
+import type { GraphFigures, IngestResult, JitWork } from "./ingest.ts";
 import type { ScrapeResult } from "./scrape.ts";
 import { fmt, median, percentile, type Target } from "./util.ts";
 
@@ -98,12 +98,12 @@ interface Check {
 
 export function checks(r: Results): Check[] {
   const out: Check[] = [];
-  const bin = r.ingest.find((i) => i.target === "binary" && (i.shape ?? "structured") === "structured");
+  const bin = r.ingest.find((i) => i.target === "binary" && (i.shape ?? "structured") === "structured" && !i.args);
   if (bin) {
     out.push({ what: "ingest through the binary vs the Bun parse floor (wall)", target: "≤ 2.0x", measured: `${fmt.f(bin.ratioWall)}x`, ok: bin.ratioWall <= 2 });
     out.push({ what: "peak memory of that replay", target: "< 200 MB", measured: `${fmt.mb(bin.peakRssBytes)} MB`, ok: bin.peakRssBytes < 200 * 2 ** 20 });
   }
-  const rnd = r.ingest.find((i) => i.target === "binary" && i.shape === "random");
+  const rnd = r.ingest.find((i) => i.target === "binary" && i.shape === "random" && !i.args);
   if (rnd) {
     out.push({ what: "the same on the random-placement stream (wall)", target: "≤ 2.0x", measured: `${fmt.f(rnd.ratioWall)}x`, ok: rnd.ratioWall <= 2 });
   }
@@ -218,14 +218,15 @@ export function renderReport(r: Results): string {
   p("`xctl-exporter replay FILE` (graph, diagnosis and all, then the exposition) against the floor on the same runtime: " +
     "scripts/bench/floor.ts reads the file in 1 MiB chunks, splits lines and `JSON.parse`s each, nothing else. The binary's floor " +
     "runs on Bun. Times are whole processes, start to exit, measured by GNU time, which also gives the peak resident memory; " +
-    "the two alternate, so both see the same machine, after one untimed run of each. \"inner\" is the replay's own figure (reading to the last event, without start-up and output).");
+    "the two alternate, so both see the same machine, after one untimed run of each. \"inner\" is the replay's own figure (reading to the last event, without start-up and output). " +
+    "A row with `--no-default-rules` replays without the rules: the graph, the counters and the exposition, and no diagnosis.");
   p();
   head(["runs on", "replay events/s", "floor events/s", "ratio (wall)", "per-run ratios (wall)", "ratio (CPU)", "replay inner events/s", "replay peak RSS", "floor peak RSS"]);
   for (const i of r.ingest) {
     // The spread says how far one run's ratio can be trusted on this machine.
     const each = i.runs.map((x) => x.replay.wallS / x.floor.wallS).sort((a, b) => a - b);
     row([
-      (i.target === "binary" ? "binary (Bun)" : `${i.target} (source)`) + (i.shape === "random" ? ", random placement" : ""),
+      _ingestLabel(i),
       fmt.int(i.events / i.replayWallS),
       fmt.int(i.events / i.floorWallS),
       `${fmt.f(i.ratioWall)}x`,
@@ -237,6 +238,24 @@ export function renderReport(r: Results): string {
     ]);
   }
   p();
+  const jit = r.ingest.filter((i) => i.jit !== undefined);
+  if (jit.length > 0) {
+    p("What the JIT compiled: one more run of each with `BUN_JSC_reportCompileTimes=1`, JavaScriptCore's own account of its compiles " +
+      "(counted per tier, Baseline / DFG / FTL, and their CPU time). The compiler runs on two threads of its own, which share this " +
+      "machine's cores with the replay, and until a function is compiled it runs in a slower tier. A process that ends after a " +
+      "second pays this in full; a long-running exporter pays it once.");
+    p();
+    head(["replay on", "replay: compiles", "compile CPU", "floor: compiles", "compile CPU"]);
+    // FTL here includes its compiles for entry in the middle of a loop (FTLForOSREntry).
+    const tier = (w: JitWork, t: string) => {
+      let k = 0;
+      for (const [name, x] of Object.entries(w.tiers)) if (name === t || (t === "FTL" && name.startsWith("FTL"))) k += x.compiles;
+      return k;
+    };
+    const n = (w: JitWork) => `${w.compiles} (${["Baseline", "DFG", "FTL"].map((t) => tier(w, t)).join(" / ")})`;
+    for (const i of jit) row([_ingestLabel(i), n(i.jit!.replay), `${fmt.f(i.jit!.replay.ms / 1000, 3)} s`, n(i.jit!.floor), `${fmt.f(i.jit!.floor.ms / 1000, 3)} s`]);
+    p();
+  }
 
   if (r.stages) {
     const st = r.stages;
@@ -405,4 +424,12 @@ function _live(r: Results, p: (s?: string) => void, head: (cells: string[]) => v
     ]);
     p();
   }
+}
+
+/** "binary (Bun), random placement, `--no-default-rules`": the runtime, the stream and the flags of an ingest row. */
+function _ingestLabel(i: IngestResult): string {
+  let s = i.target === "binary" ? "binary (Bun)" : `${i.target} (source)`;
+  if (i.shape === "random") s += ", random placement";
+  if (i.args !== undefined) s += `, \`${i.args.join(" ")}\``;
+  return s;
 }

@@ -51,11 +51,12 @@ export interface Timed {
 
 const TIME_MARK = "@@bench-time@@";
 
-/** Runs argv to completion under GNU time; stdout goes to `stdoutFile` when given. */
-export function timed(argv: string[], opts: { stdin?: string; stdoutFile?: string } = {}): Promise<Timed> {
+/** Runs argv to completion under GNU time, with `env` added to this process's environment. */
+export function timed(argv: string[], env: Record<string, string> = {}): Promise<Timed> {
   return new Promise((resolve, reject) => {
     const child = spawn("/usr/bin/time", ["-f", `${TIME_MARK} %e %U %S %M`, ...argv], {
       cwd: ROOT,
+      env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
