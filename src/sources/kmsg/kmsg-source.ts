@@ -27,7 +27,7 @@ export interface KmsgOptions {
   pollMs?: number;
   /**
    * Device faults older than this when read are counted, not emitted: they would expire at
-   * once. Default one hour, above any sensible --error-window.
+   * once. Default one hour; the graph's error window (SourceContext.errorWindowMs) when shorter.
    */
   maxAgeMs?: number;
   /**
@@ -118,7 +118,11 @@ export class KmsgSource implements Source {
     const now = Date.now();
     const ts = this._bootMs === null ? now : Math.min(now, Math.round(this._bootMs + rec.usec / 1000));
     const pidEvent = f.kind === "oom_kill" || f.kind === "hung_task";
-    const maxAge = pidEvent ? (this._o.maxPidAgeMs ?? 5 * 60_000) : (this._o.maxAgeMs ?? 60 * 60_000);
+    // A device fault older than the error window is over as far as the graph goes: emitted, it
+    // would make an error node (and a scene) that the graph's clock, moved back by its old
+    // time, keeps alive for a window of wall time. Read again after a restart, it is not news.
+    const window = this._ctx?.errorWindowMs ?? Number.POSITIVE_INFINITY;
+    const maxAge = pidEvent ? (this._o.maxPidAgeMs ?? 5 * 60_000) : Math.min(this._o.maxAgeMs ?? 60 * 60_000, window);
     if (now - ts > maxAge) return [];
     // A hung task the graph does not hold (a kernel thread, a process no probe reported) would
     // only add a process nobody asked about; the state goes to the processes the graph has.
