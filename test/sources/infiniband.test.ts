@@ -231,3 +231,31 @@ describe("builtin:infiniband rounds", () => {
     assert.equal(h.exporter.graph.edges.waits_on, 0);
   });
 });
+
+describe("builtin:infiniband with no RDMA stack on the host", () => {
+  it("is down while <sysfs>/class/infiniband is missing, says so once, and comes up when it appears", async () => {
+    const tree = hostTree();
+    const h = harness("infiniband");
+    const ups: boolean[] = [];
+    const ctx = { ...h.ctx, setUp: (u: boolean) => void ups.push(u) };
+    const ib = `${tree.dir}/sys/class/infiniband`;
+    copyTree(ib, `${tree.dir}/ib-later`);
+    tree.remove("sys/class/infiniband");
+    try {
+      const src = new InfinibandSource({ procfs: tree.procfs, sysfs: tree.sysfs, clock: testClock().now });
+      src.attach(ctx);
+      await src.runOnce();
+      await src.runOnce();
+      // As README says of a collector listed in --collectors whose source is missing.
+      assert.equal(ups.at(-1), false, `ups: ${JSON.stringify(ups)}`);
+      const said = h.logs.filter((l) => l.msg.includes("class/infiniband"));
+      assert.equal(said.length, 1, JSON.stringify(said));
+      assert.equal(said[0].type, "warn");
+      copyTree(`${tree.dir}/ib-later`, ib);
+      await src.runOnce();
+      assert.equal(ups.at(-1), true);
+    } finally {
+      tree.close();
+    }
+  });
+});
