@@ -124,6 +124,27 @@ describe("kmsg matchers", () => {
     }
   });
 
+  it("reads ext4's I/O error warnings and an NVMe controller that died (CSTS all ones, not ready, removed)", () => {
+    const cases: [string, string | null, string | null][] = [
+      // ext4_end_bio under a failing LVM volume: the only line that names dm-1 (the block layer names the disk below).
+      ["EXT4-fs warning (device dm-1): ext4_end_bio:343: I/O error 10 writing to inode 1234 starting block 5678)", "dm-1", null],
+      ["EXT4-fs (sda1): I/O error while writing superblock", "sda1", null],
+      ["EXT4-fs error (device sda1) in ext4_reserve_inode_write:5876: IO failure", "sda1", null],
+      ["nvme nvme0: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS=0xffff", null, "nvme0"],
+      ["nvme nvme3: Device not ready; aborting reset, CSTS=0x1", null, "nvme3"],
+      ["nvme nvme3: Removing after probe failure status: -19", null, "nvme3"],
+      ["nvme nvme2: Disabling device after reset failure: -19", null, "nvme2"],
+    ];
+    for (const [msg, dev, ctrl] of cases) {
+      const f = matchMessage(msg);
+      assert.ok(f && f.kind === "io_error", msg);
+      assert.deepEqual([f.dev, f.ctrl], [dev, ctrl], msg);
+    }
+    for (const msg of ["EXT4-fs warning (device sda1): ext4_dx_add_entry:2484: Directory (ino: 2) index full, reach max htree level :2", "nvme nvme0: resetting controller"]) {
+      assert.equal(matchMessage(msg), null, msg);
+    }
+  });
+
   it("reads mlx5 link down and module errors, not link up or a plugged cable", () => {
     const down = matchMessage("mlx5_core 0000:17:00.0 ens1f0np0: Link down");
     assert.ok(down && down.kind === "mlx5_link");
