@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { whyView } from "../../src/query/why.ts";
-import { jobFromCgroup, mountOf, nfsServer, parseMountinfo, slurmJobFromEnviron, statState } from "../../src/sources/procfs/parse.ts";
+import { jobFromCgroup, mountOf, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState } from "../../src/sources/procfs/parse.ts";
 import { ProcfsSource } from "../../src/sources/procfs/index.ts";
 import { ProcReader } from "../../src/sources/procfs/read.ts";
 import { harness, hostTree, testClock, type Harness, type HostTree } from "./_host-kit.ts";
@@ -21,6 +21,8 @@ describe("procfs parsers", () => {
     assert.equal(statState(stat(7, "", "Z")), "Z");
     assert.equal(statState("7 (x"), null);
     assert.equal(statState(""), null);
+    assert.equal(statStart(stat(7, "a) Z (b", "S")), 2318844);
+    assert.equal(statStart("7 (x) S 1 2 3"), null);
   });
 
   it("finds SLURM_JOB_ID in a NUL-separated environment, not in a longer name or a bad value", () => {
@@ -114,6 +116,23 @@ describe("builtin:procfs rounds", () => {
       assert.deepEqual(await round(), ["process.state pid-4545 pid=4545 exit"]);
       assert.ok(!g.processes.has(4545));
       assert.equal(g.activeProcesses, 4);
+    });
+  });
+
+  it("ends a process whose pid a new process took between two rounds (another start time in stat)", async () => {
+    await rig(async ({ tree, h, round }) => {
+      h.feed(start(4242, "job-a"));
+      assert.deepEqual(await round(), []);
+      const old = readFileSync(`${tree.procfs}/4242/stat`, "utf8");
+      // The same pid, a later start time (field 22, clock ticks after boot): not the process the job ran.
+      const fields = old.slice(old.lastIndexOf(")") + 2).split(" ");
+      assert.equal(fields[19], "2318844", "field 22 is the start time");
+      fields[19] = "2999999";
+      tree.write("proc/4242/stat", `4242 (bash) ${fields.join(" ")}`);
+      assert.deepEqual(await round(), ["process.state pid-4242 pid=4242 exit"]);
+      assert.ok(!h.exporter.graph.processes.has(4242), "the job's process left the graph");
+      // Nothing more about the pid's new owner, which no probe reported.
+      assert.deepEqual(await round(), []);
     });
   });
 

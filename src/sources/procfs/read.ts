@@ -6,7 +6,7 @@ import { basename, dirname, join } from "node:path";
 import { parseDiskstats } from "../diskstats/parse.ts";
 import { isDenied, isGone, readText } from "../poller.ts";
 import type { HostPaths } from "../source.ts";
-import { jobFromCgroup, mountOf, NFS_TYPES, nfsServer, parseMountinfo, slurmJobFromEnviron, statState, type Mount } from "./parse.ts";
+import { jobFromCgroup, mountOf, NFS_TYPES, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState, type Mount } from "./parse.ts";
 
 /** What reading a pid's `stat` found: its state letter, or that it is gone, or unreadable. */
 export type StatRead = string | "gone" | "denied" | "malformed";
@@ -55,16 +55,22 @@ export class ProcReader {
   }
 
   async state(pid: number): Promise<StatRead> {
+    return (await this.stat(pid)).read;
+  }
+
+  /** The state letter (or why there is none) and the start time, from one read of `stat`. */
+  async stat(pid: number): Promise<{ read: StatRead; start: number | null }> {
     const path = join(this.host.procfs, String(pid), "stat");
     try {
-      return statState(await readText(path, 4096)) ?? "malformed";
+      const text = await readText(path, 4096);
+      return { read: statState(text) ?? "malformed", start: statStart(text) };
     } catch (e) {
-      if (isGone(e)) return "gone";
+      if (isGone(e)) return { read: "gone", start: null };
       if (isDenied(e)) {
         this._denied("stat", path);
-        return "denied";
+        return { read: "denied", start: null };
       }
-      return "malformed";
+      return { read: "malformed", start: null };
     }
   }
 
