@@ -252,4 +252,32 @@ describe("builtin:kmsg follows a file", () => {
     await eventually(() => rec.isUp(), 5000, "up once the file exists");
     await src.stop();
   });
+
+  it("with no boot time (no stat or uptime under --path.procfs), takes nothing from the backlog as news, only what comes after", async () => {
+    const file = join(dir, "kmsg-noboot");
+    const procfs = join(dir, "proc-noboot");
+    mkdirSync(procfs, { recursive: true });
+    // Faults from boot: without btime their time is unknown; stamped with the time read they
+    // would all be fresh errors.
+    writeFileSync(
+      file,
+      "4,1,5000000,-;NVRM: Xid (PCI:0000:3b:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.\n" +
+        "3,2,6000000,-;I/O error, dev nvme1n1, sector 2048 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0\n",
+    );
+    const src = new KmsgSource({ path: file, host: { procfs, sysfs: HOST.sysfs }, nvidiaSmi: FAKE_SMI, pollMs: 20 });
+    const rec = recorder();
+    src.start(rec.ctx);
+    try {
+      await rec.up;
+      assert.deepEqual(rec.events, []);
+      assert.equal(src.counts.xid + src.counts.io_error, 2, "read and counted");
+      assert.ok(rec.logs.some((l) => /no boot time/.test(l)), rec.logs.join("\n"));
+      appendFileSync(file, "4,3,7000000,-;NVRM: Xid (PCI:0000:18:00): 48, pid=777, name=python3, An uncorrectable double bit error\n");
+      await eventually(() => rec.events.length === 1, 5000, "the record after start");
+      assert.deepEqual(shapes(rec.events), ["error.hw gpu-00 pid=777 XID_48"]);
+      assert.ok(Math.abs(Number(rec.events[0].ts) - Date.now()) < 60_000, "stamped with the time read");
+    } finally {
+      await src.stop();
+    }
+  });
 });

@@ -55,6 +55,9 @@ export class KmsgSource implements Source {
   private _bootMs: number | null = null;
   private _failKey: string | null = null;
   private _isUp = false;
+  /** The reader has caught up with the ring once since it was launched: records now are new. */
+  private _live = false;
+  private _saidNoBoot = false;
   /** Sequence number of the last record read, and the one to skip to after a restart. */
   private _lastSeq: number | null = null;
   private _resumeAfter: number | null = null;
@@ -115,6 +118,9 @@ export class KmsgSource implements Source {
       return [];
     }
     this.counts[f.kind]++;
+    // Without a boot time a record's age is unknown: what the ring held before the reader caught
+    // up (faults from boot, read again after every restart) would all be stamped now, as news.
+    if (this._bootMs === null && !this._live) return [];
     const now = Date.now();
     const ts = this._bootMs === null ? now : Math.min(now, Math.round(this._bootMs + rec.usec / 1000));
     const pidEvent = f.kind === "oom_kill" || f.kind === "hung_task";
@@ -139,17 +145,24 @@ export class KmsgSource implements Source {
     const ctx = this._ctx!;
     if (this._stopping) return;
     this._resumeAfter = this._lastSeq;
+    this._live = false;
     this._running = (async () => {
       this._bootMs ??= await bootTimeMs(this.host.procfs);
       if (this._stopping) return;
-      if (this._bootMs === null) ctx.log.warn(`no boot time in ${join(this.host.procfs, "stat")}: kernel records are stamped with the time they are read`);
+      if (this._bootMs === null && !this._saidNoBoot) {
+        this._saidNoBoot = true;
+        ctx.log.warn(`no boot time in ${join(this.host.procfs, "stat")}: records already in the ring are counted, not emitted; new ones are stamped with the time they are read`);
+      }
       const reader = new KmsgReader({
         path: this.path,
         pollMs: this._o.pollMs,
         onBlock: async (block) => {
           for (const ev of await this._handle(block)) ctx.emit(ev);
         },
-        onCaughtUp: () => this._up(),
+        onCaughtUp: () => {
+          this._live = true;
+          this._up();
+        },
         onLost: () => ctx.log.debug(`records overwritten in the ring before they were read; going on`),
       });
       this._reader = reader;
