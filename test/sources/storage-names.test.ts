@@ -27,4 +27,26 @@ describe("storage device names and the default storage rules", () => {
       assert.ok(s.scenes().includes("storage_slow"), dev);
     });
   }
+
+  it("nfs-<server>: a process in D on the mount of an NFS server that stopped answering: storage_io_error for that pid", () => {
+    const s = scenario();
+    s.send(start(4242));
+    s.send(start(5151));
+    s.send(ev("compute.util", "gpu-00", "0", 4242));
+    // builtin:procfs: 4242 in D on an NFS mount; builtin:kmsg: the server does not answer.
+    s.send(ev("process.state", "pid-4242", "D", 4242));
+    s.send(ev("storage.qdepth", "nfs-fs01", "IO_WAIT D for 45s", 4242));
+    s.send(ev("error.net", "nfs-fs01", "NFS_NOT_RESPONDING nfs: server fs01 not responding, still trying"));
+    assert.ok(s.scenes().includes("storage_io_error"));
+    const run = s.ex.engine.results()[0];
+    const m = run.matches.find((x) => x.scene === "storage_io_error")!;
+    assert.deepEqual(m.affected_pids, [4242], "only the process on that mount");
+  });
+
+  it("an NFS server that answers again (nfs: server OK emits nothing) or one no process waits on makes no scene", () => {
+    const s = scenario();
+    s.send(start(4242));
+    s.send(ev("error.net", "nfs-fs01", "NFS_NOT_RESPONDING nfs: server fs01 not responding, still trying"));
+    assert.ok(!s.scenes().includes("storage_io_error"));
+  });
 });
