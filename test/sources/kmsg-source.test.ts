@@ -280,4 +280,27 @@ describe("builtin:kmsg follows a file", () => {
       await src.stop();
     }
   });
+
+  it("a hung thread of a process the graph holds (the kernel names the thread's id) puts that process in D", async () => {
+    const file = join(dir, "kmsg-thread");
+    const procfs = join(dir, "proc-thread");
+    // /proc/<tid>/status of a thread of 4242 (threads are readable by id, though not listed).
+    mkdirSync(join(procfs, "4250"), { recursive: true });
+    writeFileSync(join(procfs, "stat"), `btime ${BTIME_MS / 1000}\n`);
+    writeFileSync(join(procfs, "4250", "status"), "Name:\tpt_autograd_0\nUmask:\t0022\nState:\tD (disk sleep)\nTgid:\t4242\nNgid:\t0\nPid:\t4250\nPPid:\t4100\n");
+    writeFileSync(file, "6,1,1000,-;Linux version 6.8.0\n");
+    const src = new KmsgSource({ path: file, host: { procfs, sysfs: HOST.sysfs }, nvidiaSmi: null, pollMs: 20 });
+    const rec = recorder([4242]);
+    src.start(rec.ctx);
+    try {
+      await rec.up;
+      appendFileSync(file, `3,2,${usec()},-;INFO: task pt_autograd_0:4250 blocked for more than 122 seconds.\n`);
+      // A thread of no process the graph holds (its status gone, or another Tgid): nothing.
+      appendFileSync(file, `3,3,${usec()},-;INFO: task kworker/u8:2:77 blocked for more than 122 seconds.\n`);
+      await eventually(() => src.counts.hung_task === 2, 5000, "both records read");
+      assert.deepEqual(shapes(rec.events), ["process.state kernel pid=4242 D"]);
+    } finally {
+      await src.stop();
+    }
+  });
 });

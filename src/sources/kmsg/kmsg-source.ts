@@ -131,8 +131,13 @@ export class KmsgSource implements Source {
     const maxAge = pidEvent ? (this._o.maxPidAgeMs ?? 5 * 60_000) : Math.min(this._o.maxAgeMs ?? 60 * 60_000, window);
     if (now - ts > maxAge) return [];
     // A hung task the graph does not hold (a kernel thread, a process no probe reported) would
-    // only add a process nobody asked about; the state goes to the processes the graph has.
-    if (f.kind === "hung_task" && !this._known(f.pid)) return [];
+    // only add a process nobody asked about; the state goes to the processes the graph has. The
+    // kernel names the task, a thread: a hung worker thread stalls the process it belongs to.
+    if (f.kind === "hung_task" && !this._known(f.pid)) {
+      const tgid = await threadGroup(this.host.procfs, f.pid);
+      if (tgid === null || !this._known(tgid)) return [];
+      f = { ...f, pid: tgid };
+    }
     return (await findingEvents(f, ts, this._resolvers)) as unknown as Record<string, unknown>[];
   }
 
@@ -212,4 +217,14 @@ export async function bootTimeMs(procfs: string): Promise<number | null> {
     // none
   }
   return null;
+}
+
+/** The process (thread group) a thread id belongs to, from `<procfs>/<tid>/status`; null when gone. */
+export async function threadGroup(procfs: string, tid: number): Promise<number | null> {
+  try {
+    const m = /^Tgid:\s*(\d+)$/m.exec(await readFile(join(procfs, String(tid), "status"), "utf8"));
+    return m === null ? null : Number(m[1]);
+  } catch {
+    return null;
+  }
 }
