@@ -226,6 +226,18 @@ describe("builtin:procfs rounds", () => {
       assert.equal(h.exporter.graph.processes.get(99999)?.state, "running");
     });
   });
+
+  it("reports no exit from a container's own pid namespace (its /proc has no kthreadd as pid 2), and says so once", async () => {
+    await rig(async ({ tree, h, round }) => {
+      // What `unshare --pid --mount-proc` or a pod without hostPID shows: its own pid 1 and 2.
+      tree.write("proc/2/stat", "2 (python3) S 1 2 1 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 26 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n");
+      h.feed(start(99999, "x"), start(4646, "y"));
+      assert.deepEqual(await round(), ["process.state pid-4646 pid=4646 zombie"]);
+      assert.deepEqual(await round(), []);
+      assert.equal(h.logs.filter((l) => l.msg.includes("not the host's pid namespace")).length, 1, JSON.stringify(h.logs));
+      assert.equal(h.exporter.graph.processes.get(99999)?.state, "running", "a host pid not in this view is not an exit");
+    });
+  });
 });
 
 describe("builtin:procfs past its bound", () => {

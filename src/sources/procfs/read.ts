@@ -51,6 +51,18 @@ export class ProcReader {
     } catch {
       return `pid 1 is not visible under ${this.host.procfs} (mounted with hidepid=?)`;
     }
+    // In the host's pid namespace pid 2 is kthreadd (parent 0). A container's own namespace has
+    // a pid 1 too, but none of the host's pids: every probe-reported pid would read as exited.
+    let kthreadd = false;
+    try {
+      const text = await readText(join(this.host.procfs, "2", "stat"), 4096);
+      kthreadd = /^2 \(kthreadd\) \S 0 /.test(text);
+    } catch (e) {
+      if (isDenied(e)) return null; // cannot tell: hidepid=invisible handled above
+    }
+    if (!kthreadd) {
+      return `${this.host.procfs} is not the host's pid namespace (pid 2 is not kthreadd): run with the host's pids (hostPID) and its /proc as --path.procfs`;
+    }
     return null;
   }
 
