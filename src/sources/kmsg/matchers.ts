@@ -22,7 +22,7 @@ export type Finding =
   | { kind: "nfs"; server: string; ok: boolean; text: string };
 
 // Every message a matcher below takes contains one of these; most kernel chatter contains none.
-const _PREFILTER = /NVRM|SXid|error|timeout|mlx5_core|Killed process|blocked for more than|nfs: server|^nvme nvme/;
+const _PREFILTER = /NVRM|SXid|error|timeout|mlx5_core|Killed process|blocked for more than|nfs: server|^nvme nvme|^XFS \(/;
 
 const _BUS = "(?:PCI:)?([0-9a-fA-F]{1,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(?:\\.[0-7])?)";
 const _XID = new RegExp(`NVRM: Xid \\(${_BUS}\\): (\\d+)(?:,|$)`);
@@ -52,7 +52,9 @@ const _NOT_A_DISK = /^(?:loop|fd|sr|ram|zram)\d+/;
 // "EXT4-fs warning (device dm-1): ext4_end_bio:343: I/O error 10 writing to inode ...",
 // "EXT4-fs (sda1): I/O error while writing superblock".
 const _EXT4 = /^EXT4-fs (?:error \(device ([A-Za-z0-9_.!-]+)\)|warning \(device ([A-Za-z0-9_.!-]+)\): .*\bI\/O error\b|\(([A-Za-z0-9_.!-]+)\): I\/O error\b)/;
-const _XFS = /^XFS \(([A-Za-z0-9_.!-]+)\): .*(?:I\/O error|Corruption|metadata I\/O)/;
+// XFS: I/O errors, corruption found ("Metadata corruption detected at ...", "Corruption of
+// in-memory data ... Shutting down filesystem.") and a shutdown, after which every I/O on it fails.
+const _XFS = /^XFS \(([A-Za-z0-9_.!-]+)\): .*(?:I\/O error|[Cc]orruption (?:of|detected)|metadata I\/O|[Ss]hutting down filesystem|[Ff]ilesystem has been shut down)/;
 // netdev: "mlx5_core 0000:17:00.0 ens1f0np0: Link down"; device: "mlx5_core 0000:17:00.0:
 // Port module event[error]: module 0, Cable error, High Temperature"; IB: "mlx5_core
 // 0000:ab:00.0 mlx5_5: Port: 1 Link DOWN".
