@@ -6,6 +6,7 @@ import { gzipSync } from "node:zlib";
 import type { Exporter } from "../exporter.ts";
 import type { AppEnv } from "./env.ts";
 import { basicAuth, securityHeaders } from "./basic-auth.ts";
+import { headLikeGet } from "./head.ts";
 import { landingPage } from "./landing.ts";
 import type { WebConfig } from "./web-config.ts";
 import { eventRoutes, type EventRouteOptions } from "./routes/events.ts";
@@ -76,6 +77,8 @@ export function createApp(exporter: Exporter, opts: AppOptions = {}): Hono<AppEn
   const queries = opts.queries ?? new Queries(exporter, VERSION);
   const app = new Hono<AppEnv>();
 
+  // HEAD gets the length (and encoding) GET would send, 401s and errors included.
+  app.use(headLikeGet(acceptsGzip));
   // Headers first, so that 401s and errors carry them too.
   if (opts.web) {
     app.use(securityHeaders(opts.web.headers));

@@ -1,0 +1,93 @@
+// What the compiled binary serves over HTTP, as a client sees it on the wire (node:http, so
+// nothing is decoded or added on the way): HEAD answers with GET's headers.
+// Runs only with XCTL_BINARY set (scripts/test.sh builds the binary and sets it).
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { request } from "node:http";
+import { startExporter, type RunningExporter } from "../_helpers.ts";
+
+const BINARY = process.env.XCTL_BINARY;
+
+interface Raw {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** One request; the answer's status, headers and raw bytes, undecoded. */
+function raw(url: string, method: string, headers: Record<string, string> = {}): Promise<Raw> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers, agent: false }, (res) => {
+      const parts: Buffer[] = [];
+      res.on("data", (d: Buffer) => parts.push(d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));
+      res.on("error", reject);
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error(`${method} ${url} timed out`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("HTTP on the wire, through the compiled binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
+  let ex: RunningExporter;
+  before(async () => {
+    ex = await startExporter([]);
+    // A graph that stands still: a few processes, an error, and a diagnosis run.
+    const ts = Date.now() - 1000;
+    const lines = [];
+    for (let pid = 100; pid < 130; pid++) {
+      lines.push(JSON.stringify({ ts, event_type: "process.state", entity_id: "host", pid, job_id: `job-${pid}`, value: "start" }));
+      lines.push(JSON.stringify({ ts, event_type: "compute.util", entity_id: `gpu-${pid % 8}`, pid, value: "50" }));
+    }
+    lines.push(JSON.stringify({ ts, event_type: "error.hw", entity_id: "gpu-1", value: "XID_79" }));
+    const res = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body: lines.join("\n") });
+    assert.equal(((await res.json()) as { accepted: number }).accepted, lines.length);
+    await (await fetch(`${ex.url}/api/v1/diagnoses`, { method: "POST" })).arrayBuffer();
+  });
+  after(async () => {
+    await ex?.stop();
+  });
+
+  const paths = ["/", "/healthz", "/readyz", "/api/v1/status", "/api/v1/processes", "/api/v1/graph", "/api/v1/graph?format=dot", "/api/v1/diagnoses", "/api/v1/why/100", "/api/v1/why/1", "/nope", "/api/v1/events"];
+  /** Errors that name the method (`not found: HEAD /nope`): a HEAD body would say HEAD. */
+  const namesMethod = (path: string) => path === "/nope" || path === "/api/v1/events";
+  const asHead = (get: Buffer) => Buffer.byteLength(get.toString("utf8").replace(/\bGET\b/, "HEAD"));
+
+  it("HEAD gives GET's status, type and length, never a Content-Length of 0 for a body GET sends", async () => {
+    for (const path of paths) {
+      // Ages in seconds may tick between the two requests: a few tries.
+      let last = "";
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const head = await raw(`${ex.url}${path}`, "HEAD", { "Accept-Encoding": "identity" });
+        const get = await raw(`${ex.url}${path}`, "GET", { "Accept-Encoding": "identity" });
+        assert.equal(head.status, get.status, path);
+        assert.equal(head.headers["content-type"], get.headers["content-type"], path);
+        assert.equal(head.body.length, 0, `${path}: HEAD has no body`);
+        assert.ok(get.body.length > 0, `${path}: GET has a body`);
+        const want = namesMethod(path) ? asHead(get.body) : get.body.length;
+        last = `${path}: HEAD says Content-Length ${head.headers["content-length"]}, GET sent ${get.body.length} bytes`;
+        if (head.headers["content-length"] === String(want)) break;
+        assert.ok(attempt < 2, last);
+      }
+    }
+  });
+
+  it("HEAD with Accept-Encoding: gzip announces the gzip GET applies, and the length of a gzip body", async () => {
+    for (const path of paths) {
+      for (let attempt = 0; ; attempt++) {
+        const head = await raw(`${ex.url}${path}`, "HEAD", { "Accept-Encoding": "gzip" });
+        const get = await raw(`${ex.url}${path}`, "GET", { "Accept-Encoding": "gzip" });
+        assert.equal(head.status, get.status, path);
+        assert.equal(head.headers["content-encoding"], get.headers["content-encoding"], path);
+        assert.equal(head.headers.vary, get.headers.vary, path);
+        const length = Number(head.headers["content-length"]);
+        assert.ok(length > 0, `${path}: HEAD says Content-Length ${head.headers["content-length"]}`);
+        // Where both bodies are the same, so are their gzip lengths (GET streams it: no header).
+        // Ages in seconds may tick between the two requests: a few tries.
+        if (namesMethod(path) || length === get.body.length) break;
+        assert.ok(attempt < 2, `${path}: HEAD says Content-Length ${length}, GET sent ${get.body.length} bytes`);
+      }
+    }
+  });
+});
