@@ -25,6 +25,7 @@ export function landingPage(q: Queries, opts: LandingOptions): string {
   return `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>xctl-exporter${st.scenes.length > 0 ? ` (${st.scenes.length} active)` : ""}</title>
 <style>${_STYLE}</style>
 </head>
