@@ -54,6 +54,19 @@ export function allowedMethods(path: string, metricsPath: string): string | unde
   return undefined;
 }
 
+/**
+ * Why `path` cannot serve the metrics, or undefined. `/` may: the exposition then takes the
+ * landing page's place, as node_exporter does with `--web.telemetry-path=/`.
+ */
+export function metricsPathProblem(path: string): string | undefined {
+  if (!path.startsWith("/")) return "must start with /";
+  if (/[?#]/.test(path)) return "must be a path alone: a ? or # never reaches the server as part of the path";
+  if (path.includes("%")) return "must be written as it is, not percent-encoded";
+  if (path.includes("//")) return "has an empty segment (//)";
+  if (path !== "/" && allowedMethods(path, "") !== undefined) return "is already a route of the exporter (pick another path)";
+  return undefined;
+}
+
 const _utf8 = new TextEncoder();
 
 /** Whether an Accept-Encoding header allows gzip (explicitly or by `*`, with q > 0). */

@@ -4,7 +4,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:http";
-import { startExporter, type RunningExporter } from "../_helpers.ts";
+import { runCli, startExporter, type RunningExporter } from "../_helpers.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 
@@ -88,6 +88,45 @@ describe("HTTP on the wire, through the compiled binary", { skip: BINARY ? false
         if (namesMethod(path) || length === get.body.length) break;
         assert.ok(attempt < 2, `${path}: HEAD says Content-Length ${length}, GET sent ${get.body.length} bytes`);
       }
+    }
+  });
+});
+
+describe("--metrics-path / --web.telemetry-path, through the compiled binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
+  it("a path the exposition could not be served at, or that another route answers, stops start-up with one line", async () => {
+    for (const [path, why] of [
+      ["/healthz", /is already a route of the exporter/],
+      ["/api/v1/status", /is already a route of the exporter/],
+      ["/api/v1/why/7", /is already a route of the exporter/],
+      ["/metrics?x=1", /must be a path alone/],
+      ["/m#x", /must be a path alone/],
+      ["/m%20x", /not percent-encoded/],
+      ["//metrics", /empty segment/],
+    ] as const) {
+      const r = await runCli(["--host", "127.0.0.1", "--port", "0", "--web.telemetry-path", path], { timeoutMs: 10_000, env: { XCTL_COLLECTORS: "none" } });
+      assert.equal(r.code, 2, `${path}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.ok(r.stderr.includes(`--web.telemetry-path: "${path}" `), r.stderr);
+      assert.match(r.stderr, why);
+    }
+  });
+
+  it("/ serves the exposition in the landing page's place, as node_exporter does; another path is linked from the landing page", async () => {
+    const root = await startExporter(["--web.telemetry-path", "/"]);
+    try {
+      const res = await fetch(`${root.url}/`);
+      assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+      assert.match(await res.text(), /^# HELP xctl_events_total /m);
+    } finally {
+      await root.stop();
+    }
+    const deep = await startExporter(["--web.telemetry-path", "/prom/metrics"]);
+    try {
+      assert.match(await (await fetch(`${deep.url}/`)).text(), /<a href="prom\/metrics">Metrics<\/a>/);
+      assert.equal((await fetch(`${deep.url}/prom/metrics`)).status, 200);
+      assert.equal((await fetch(`${deep.url}/metrics`)).status, 404);
+    } finally {
+      await deep.stop();
     }
   });
 });
