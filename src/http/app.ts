@@ -7,7 +7,7 @@ import type { Exporter } from "../exporter.ts";
 import type { AppEnv } from "./env.ts";
 import { basicAuth, securityHeaders } from "./basic-auth.ts";
 import { headLikeGet } from "./head.ts";
-import { landingPage } from "./landing.ts";
+import { LANDING_CSS, LANDING_ICON, landingPage } from "./landing.ts";
 import type { WebConfig } from "./web-config.ts";
 import { eventRoutes, type EventRouteOptions } from "./routes/events.ts";
 import { postGuard } from "./routes/ingest-guard.ts";
@@ -37,6 +37,8 @@ export interface AppOptions {
 const _ROUTES: [RegExp | ":metrics", string][] = [
   [":metrics", "GET, HEAD"],
   [/^\/$/, "GET, HEAD"],
+  [/^\/landing\.css$/, "GET, HEAD"],
+  [/^\/favicon\.svg$/, "GET, HEAD"],
   [/^\/healthz$/, "GET, HEAD"],
   [/^\/readyz$/, "GET, HEAD"],
   [/^\/api\/v1\/events$/, "POST"],
@@ -119,6 +121,8 @@ export function createApp(exporter: Exporter, opts: AppOptions = {}): Hono<AppEn
   app.use(compress({ encoding: "gzip" }));
 
   app.get("/", (c) => c.html(landingPage(queries, { metricsPath })));
+  app.get("/landing.css", (c) => c.body(LANDING_CSS, 200, { "Content-Type": "text/css; charset=utf-8", "Cache-Control": "max-age=3600" }));
+  app.get("/favicon.svg", (c) => c.body(LANDING_ICON, 200, { "Content-Type": "image/svg+xml", "Cache-Control": "max-age=3600" }));
 
   // Running a diagnosis moves counters and the result ring: guarded like pushes.
   app.use("/api/v1/diagnoses", postGuard({ ...opts.ingest, basicAuthed: (opts.web?.users.size ?? 0) > 0 }));

@@ -49,7 +49,7 @@ describe("HTTP on the wire, through the compiled binary", { skip: BINARY ? false
     await ex?.stop();
   });
 
-  const paths = ["/", "/healthz", "/readyz", "/api/v1/status", "/api/v1/processes", "/api/v1/graph", "/api/v1/graph?format=dot", "/api/v1/diagnoses", "/api/v1/why/100", "/api/v1/why/1", "/nope", "/api/v1/events"];
+  const paths = ["/", "/landing.css", "/favicon.svg", "/healthz", "/readyz", "/api/v1/status", "/api/v1/processes", "/api/v1/graph", "/api/v1/graph?format=dot", "/api/v1/diagnoses", "/api/v1/why/100", "/api/v1/why/1", "/nope", "/api/v1/events"];
   /** Errors that name the method (`not found: HEAD /nope`): a HEAD body would say HEAD. */
   const namesMethod = (path: string) => path === "/nope" || path === "/api/v1/events";
   const asHead = (get: Buffer) => Buffer.byteLength(get.toString("utf8").replace(/\bGET\b/, "HEAD"));

@@ -118,7 +118,8 @@ describe("the landing page as a person sees it (Chromium over the DevTools proto
   const gpu = `gpu-<img src=x onerror="alert('pwned-gpu')">`;
   const cause = `OOM</code><script>alert("pwned-value")</script>`;
   before(async () => {
-    writeFileSync(join(dir, "web.yml"), `basic_auth_users:\n  prometheus: ${HASH}\n`);
+    // A strict Content-Security-Policy, one of the headers the web-config file may set.
+    writeFileSync(join(dir, "web.yml"), `basic_auth_users:\n  prometheus: ${HASH}\nhttp_server_config:\n  headers:\n    Content-Security-Policy: "default-src 'self'"\n`);
     ex = await startExporter(["--web-config", join(dir, "web.yml")], { waitHealthy: false });
     const auth = { Authorization: `Basic ${Buffer.from("prometheus:right").toString("base64")}` };
     await eventually(async () => (await fetch(`${ex.url}/healthz`, { headers: auth })).status === 200, 20_000, "exporter up");
@@ -140,15 +141,22 @@ describe("the landing page as a person sees it (Chromium over the DevTools proto
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("renders behind basic auth with nothing in the console (no failed favicon request) and runs nothing it was sent", SLOW, async () => {
+  it("renders styled behind basic auth and a strict CSP, with nothing in the console (no failed favicon request), running nothing it was sent", SLOW, async () => {
     const seen = await visit(`${ex.url}/`, {
       headers: { Authorization: `Basic ${Buffer.from("prometheus:right").toString("base64")}` },
-      expressions: ["document.title", "document.scripts.length + document.images.length", "document.querySelector('.scene')?.innerText ?? ''"],
+      expressions: [
+        "document.title",
+        "document.scripts.length + document.images.length",
+        "document.querySelector('.scene')?.innerText ?? ''",
+        "getComputedStyle(document.body).fontFamily",
+      ],
     });
     assert.deepEqual(seen.console, [], "the DevTools console stays empty");
     assert.deepEqual(seen.dialogs, [], "no script sent as an id ran");
     assert.ok(seen.responses.every((r) => r.startsWith("200 ")), seen.responses.join("\n"));
-    const [title, elements, scene] = seen.values as [string, number, string];
+    const [title, elements, scene, font] = seen.values as [string, number, string, string];
+    assert.match(font, /system-ui/, "the stylesheet applies under the CSP");
+    assert.ok(seen.responses.includes(`200 ${ex.url}/landing.css`), seen.responses.join("\n"));
     assert.equal(title, "xctl-exporter (1 active)");
     assert.equal(elements, 0, "no script or image element came from the pushed ids");
     // The ids are shown as the text they are.
