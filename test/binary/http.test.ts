@@ -4,7 +4,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:http";
-import { runCli, startExporter, type RunningExporter } from "../_helpers.ts";
+import { connect } from "node:net";
+import { eventually, runCli, scrape, startExporter, type RunningExporter } from "../_helpers.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 
@@ -127,6 +128,42 @@ describe("--metrics-path / --web.telemetry-path, through the compiled binary", {
       assert.equal((await fetch(`${deep.url}/metrics`)).status, 404);
     } finally {
       await deep.stop();
+    }
+  });
+});
+
+describe("a slow event-stream reader, through the compiled binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
+  it("is told why its stream ends when it falls too far behind, and the stream ends cleanly", { timeout: 30_000 }, async () => {
+    const ex = await startExporter(["--max-body", "16MiB"]);
+    try {
+      // A reader that asks for the stream and then reads nothing for a while.
+      const sock = connect(ex.port, "127.0.0.1");
+      await new Promise<void>((resolve, reject) => {
+        sock.once("connect", () => resolve());
+        sock.once("error", reject);
+      });
+      sock.pause();
+      sock.write("GET /api/v1/events/stream HTTP/1.1\r\nHost: x\r\n\r\n");
+      await eventually(async () => (await scrape(ex.url)).get("xctl_sse_clients") === 1, 10_000, "the stream open");
+      // Far more than the socket buffers hold (about 150 bytes an event on the stream).
+      const ts = Date.now();
+      const body = Array.from({ length: 60_000 }, (_, i) => JSON.stringify({ ts, event_type: "compute.util", entity_id: `gpu-${i % 8}`, pid: 1000 + (i % 50), value: String(i % 100) })).join("\n");
+      const push = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body });
+      assert.equal(((await push.json()) as { accepted: number }).accepted, 60_000);
+      await eventually(async () => (await scrape(ex.url)).get('xctl_sse_dropped_total{reason="slow"}') === 1, 10_000, "the reader cut off");
+      // Now read everything it was sent: the last record says why, then the response ends.
+      const chunks: Buffer[] = [];
+      sock.on("data", (d: Buffer) => chunks.push(d));
+      sock.resume();
+      const text = await eventually(() => {
+        const all = Buffer.concat(chunks).toString("latin1");
+        return all.endsWith("\r\n0\r\n\r\n") ? all : undefined;
+      }, 10_000, "the end of the response");
+      sock.destroy();
+      const tail = text.slice(-400);
+      assert.match(tail, /: cut off: this reader fell too far behind \(1024 events[^\n]*\n\n\r\n0\r\n\r\n$/, tail);
+    } finally {
+      await ex.stop();
     }
   });
 });
