@@ -96,9 +96,10 @@ export class IngestPipeline {
   /**
    * A JSON document (one event object or an array of them, as `application/json` pushes send):
    * each element checked for depth before it is parsed, each parsed and validated on its own,
-   * yielding between slices in live mode. `onReject` gets the 1-based element, the reason and
-   * the element's text (what `describe` explains; for `too_deep`, the detail itself). Returns the count accepted, or undefined when `bytes` is not one array or object (the
-   * caller frames it as lines instead).
+   * yielding between slices in live mode. `onReject` gets the 1-based element, the reason, the
+   * element's text (what `describe` explains) and, for `too_deep`, the detail itself. Returns the
+   * count accepted, or undefined when `bytes` is not one array or object (the caller frames it as
+   * lines instead).
    */
   async document(
     bytes: Uint8Array,
