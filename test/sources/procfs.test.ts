@@ -133,6 +133,29 @@ describe("builtin:procfs rounds", () => {
       assert.ok(!h.exporter.graph.processes.has(4242), "the job's process left the graph");
       // Nothing more about the pid's new owner, which no probe reported.
       assert.deepEqual(await round(), []);
+      // A probe now reports the new owner: it is alive, and no exit of the old one is charged to it.
+      h.feed(start(4242, "job-b"));
+      assert.deepEqual(await round(), []);
+      assert.deepEqual(await round(), []);
+      assert.equal(h.exporter.graph.processes.get(4242)?.state, "running");
+    });
+  });
+
+  it("does not end the new owner of a reused pid that a probe reports before the old one has left the graph", async () => {
+    await rig(async ({ tree, h, round }) => {
+      h.feed(start(4242, "job-a"));
+      assert.deepEqual(await round(), []);
+      const old = readFileSync(`${tree.procfs}/4242/stat`, "utf8");
+      const fields = old.slice(old.lastIndexOf(")") + 2).split(" ");
+      fields[19] = "2999999";
+      tree.write("proc/4242/stat", `4242 (bash) ${fields.join(" ")}`);
+      // The old process's exit and the new one's start arrive in one go, before any cleanup.
+      const events = await round();
+      assert.deepEqual(events, ["process.state pid-4242 pid=4242 exit"]);
+      h.feed(start(4242, "job-b"));
+      assert.deepEqual(await round(), [], "the new owner's start time is its own, not a reuse");
+      assert.equal(h.exporter.graph.processes.get(4242)?.jobId, "job-b");
+      assert.equal(h.exporter.graph.processes.get(4242)?.state, "running");
     });
   });
 

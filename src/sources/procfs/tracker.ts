@@ -75,7 +75,11 @@ export class ProcTracker {
       const reused = typeof o.start === "number" && first !== undefined && first !== o.start;
       if (typeof o.start === "number" && first === undefined) this._started.set(pid, o.start);
       if (o.stat === "gone" || o.stat === "X" || o.stat === "x" || reused) {
-        if (exitsVisible || reused) out.push(ev("process.state", "exit"));
+        if (exitsVisible || reused) {
+          out.push(ev("process.state", "exit"));
+          // A process a probe reports on this pid from now on is another one: its own start time counts.
+          this._started.delete(pid);
+        }
         continue;
       }
       if (o.stat === "Z") {
