@@ -169,7 +169,8 @@ class _Evidence {
     }
     if (ev.pid !== null) {
       const p = this._ctx.graph.processes.get(ev.pid);
-      if (p !== undefined) this.process(p);
+      // Not a process that started after the event with its pid (reused): that one is not affected.
+      if (p !== undefined && ev.ts >= p.bornTs) this.process(p);
       else if (this.pids.size < MAX_PIDS) this.pids.add(ev.pid);
     }
     if (ev.job_id !== null && this.jobs.size < MAX_PIDS) this.jobs.add(ev.job_id);

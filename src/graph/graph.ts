@@ -192,7 +192,15 @@ export class StateGraph {
     const value = ev.value;
     let p = this.processes.get(ev.pid);
     if (value === "start") {
+      // The start of an ended process, or of another job's, is a new process that reuses the
+      // pid: the old one leaves with its edges, so no fault of its is charged to the new one.
+      if (p !== undefined && (isEnded(p.state) || (ev.job_id !== null && p.jobId !== null && p.jobId !== ev.job_id))) {
+        this.removeProcess(p);
+        p = undefined;
+      }
+      const born = p === undefined;
       p = this._process(ev.pid, ev.job_id, ev.ts, wall);
+      if (born) p.bornTs = ev.ts;
       this._setState(p, "running");
       return;
     }

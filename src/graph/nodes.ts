@@ -51,6 +51,11 @@ export interface ProcessNode extends NodeTimes {
   readonly pid: number;
   jobId: string | null;
   state: string;
+  /**
+   * Event time of the `process.state start` that made this node (-Infinity when another event
+   * made it): events of its pid from before it are another process's, one that had the pid.
+   */
+  bornTs: number;
   readonly consumes: Set<ResourceNode>;
   readonly waitsOn: Set<ResourceNode>;
   /**

@@ -175,8 +175,12 @@ export class Queries {
     const out = new Map<number, string[]>();
     const active = this._in.diagnosis.active;
     if (active.size === 0) return out;
+    const graph = this._in.graph;
     for (const s of this.activeScenes()) {
       for (const pid of s.affected_pids) {
+        // A pid now held by a process of a job the run did not name is another process (reused).
+        const job = graph.processes.get(pid)?.jobId ?? null;
+        if (job !== null && s.affected_jobs.length > 0 && !s.affected_jobs.includes(job)) continue;
         const list = out.get(pid);
         if (list === undefined) out.set(pid, [s.scene]);
         else list.push(s.scene);
