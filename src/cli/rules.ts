@@ -2,7 +2,7 @@
 // and replay share.
 //
 // `rules check` takes rule files and directories (`*.yaml` and `*.yml`), and names every
-// problem of every file at once, one line each: `FILE: FIELD: REASON`. Errors exit 2; warnings
+// problem of every file at once, one line each: `FILE:LINE: FIELD: REASON`. Errors exit 2; warnings
 // (a condition that can never hold, a rule without solution steps) are printed and exit 0,
 // unless `--strict` makes them errors.
 import { defineCommand } from "citty";

@@ -288,7 +288,7 @@ describe("replay diagnoses", () => {
     writeFileSync(join(rules, "site.yaml"), "name: x\nscene: x\npriority: 1\nconditions: [{type: graph, edge_type: waits_on}]\nsolution_steps: check the cable\n");
     const r = await runCli(["replay", "--rules", rules, join(dir, "missing.ndjson")]);
     assert.equal(r.code, 2, r.stderr);
-    assert.equal(r.stderr, `xctl-exporter: ${join(rules, "site.yaml")}: solution_steps: must be a list (got "check the cable")\n`);
+    assert.equal(r.stderr, `xctl-exporter: ${join(rules, "site.yaml")}:5: solution_steps: must be a list (got "check the cable")\n`);
   });
 
   it("refuses a bad rule directory before reading anything: exit 2, one line", SLOW, async () => {
@@ -297,7 +297,7 @@ describe("replay diagnoses", () => {
     writeFileSync(join(rules, "broken.yaml"), "name: x\nscene: Bad-Scene\npriority: 1\nconditions: []\n");
     const r = await runCli(["replay", "--rules", rules, join(dir, "missing.ndjson")]);
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /broken\.yaml: scene/);
+    assert.match(r.stderr, /broken\.yaml:2: scene/);
     assert.equal(r.stderr.trim().split("\n").length, 1);
   });
 });

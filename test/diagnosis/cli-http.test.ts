@@ -38,9 +38,9 @@ describe("rules check", () => {
       assert.equal(r.code, 2);
       const lines = r.stderr.trim().split("\n");
       assert.equal(lines.length, 4, r.stderr);
-      assert.match(lines[0], /a\.yaml: conditions\[2\]\.metrics\[0\]\.op: unknown operator "greater" \(one of gt, lt, eq, gte, lte, ne, contains\)$/);
-      assert.match(lines[1], /b\.yml: .*event_type: unknown event type "[^"]+" \(one of compute\.util, .*\)$/);
-      assert.match(lines[2], /gpu_overheat\.yaml: conditions\.all\[1\]\.metrics\[0\]\.key: warning: no event sets "temperature"/);
+      assert.match(lines[0], /a\.yaml:19: conditions\[2\]\.metrics\[0\]\.op: unknown operator "greater" \(one of gt, lt, eq, gte, lte, ne, contains\)$/);
+      assert.match(lines[1], /b\.yml:8: .*event_type: unknown event type "[^"]+" \(one of compute\.util, .*\)$/);
+      assert.match(lines[2], /gpu_overheat\.yaml:17: conditions\.all\[1\]\.metrics\[0\]\.key: warning: no event sets "temperature"/);
       assert.equal(lines[3], "xctl-exporter: rules check: 2 errors, 1 warning");
       const one = await runCli(["rules", "check", join(GOOD, "example.yaml")]);
       assert.equal(one.code, 0, one.stderr);
@@ -118,7 +118,7 @@ describe("serve with a bad rule", () => {
       assert.equal(code, 2);
       const lines = ex.stderr().trim().split("\n");
       assert.equal(lines.length, 1, ex.stderr());
-      assert.equal(lines[0], `xctl-exporter: ${join(dir, "site.yaml")}: conditions[2].metrics[0].op: unknown operator "greater" (one of gt, lt, eq, gte, lte, ne, contains)`);
+      assert.equal(lines[0], `xctl-exporter: ${join(dir, "site.yaml")}:19: conditions[2].metrics[0].op: unknown operator "greater" (one of gt, lt, eq, gte, lte, ne, contains)`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
