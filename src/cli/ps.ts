@@ -26,7 +26,7 @@ export async function runPs(argv: string[]): Promise<void> {
   const output: _Output = values.json === true ? "json" : parseChoice(flagLabel(values, "output"), values.output as string, _OUTPUTS);
   const client = await clientFromFlags(values);
   const frame = async () => _render(await _rows(client), output, values);
-  await watchLoop(values, frame);
+  await watchLoop(values, frame, { json: output === "json" });
 }
 
 async function _rows(client: Client): Promise<ProcessRow[]> {

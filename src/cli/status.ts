@@ -20,7 +20,7 @@ export async function runStatus(argv: string[]): Promise<void> {
     const st = await client.getJson<Status>("/api/v1/status");
     if (st === null || typeof st !== "object" || !Array.isArray(st.scenes)) throw new UsageError(`${client.base}/api/v1/status did not answer a status: is it an xctl-exporter?`);
     return values.json ? JSON.stringify(st, null, 2) + "\n" : formatStatus(st, client.base);
-  });
+  }, { json: values.json === true });
 }
 
 export function formatStatus(st: Status, base: string): string {

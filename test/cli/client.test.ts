@@ -91,6 +91,32 @@ describe("ps and why against a running exporter", () => {
     assert.equal((r.stdout.match(/^7 +job-a/gm) ?? []).length, 2);
   });
 
+  it("piped, ps -o json --watch and status --json --watch print JSON documents and nothing else", SLOW, async () => {
+    for (const args of [["ps", "-o", "json"], ["status", "--json"]]) {
+      const r = await runCli([...args, "--url", server.url, "--watch", "--interval", "100ms", "--count", "2"]);
+      assert.equal(r.code, 0, r.stderr);
+      const docs: unknown[] = [];
+      let rest = r.stdout.trim();
+      while (rest !== "") {
+        // Each document is pretty-printed: it ends at the first line that closes it.
+        const end = rest.search(/^[\]}]$/m);
+        assert.ok(end >= 0, `not JSON: ${rest.slice(0, 80)}`);
+        docs.push(JSON.parse(rest.slice(0, end + 1)));
+        rest = rest.slice(end + 1).trim();
+      }
+      assert.equal(docs.length, 2, args.join(" "));
+    }
+  });
+
+  it("a bad --count or --interval is refused with exit 2, with or without --watch", SLOW, async () => {
+    for (const args of [["ps", "--count", "abc"], ["ps", "--count", "-1"], ["status", "--interval", "soon"], ["status", "--watch", "--interval", "10ms"]]) {
+      const r = await runCli([...args, "--url", server.url]);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, /^xctl-exporter: --(count|interval): "[^"]+" /, args.join(" "));
+      assert.equal(r.stdout, "");
+    }
+  });
+
   it("ps --watch stops on Ctrl-C (SIGINT) with exit 0", SLOW, async () => {
     const [cmd, ...pre] = exporterCommand();
     const child = spawn(cmd, [...pre, "ps", "--url", server.url, "--watch", "--interval", "100ms"], { stdio: ["ignore", "pipe", "pipe"] });
