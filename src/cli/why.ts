@@ -16,7 +16,7 @@ export async function runWhy(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(WHY_FLAGS, argv);
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "why: give a PID" : `why: unexpected argument "${positionals[1]}"`);
   const pid = positionals[0];
-  if (!/^\d{1,10}$/.test(pid)) throw new UsageError(`why: "${pid}" is not a pid`);
+  if (!/^\d{1,10}$/.test(pid) || Number(pid) > 2 ** 31 - 1) throw new UsageError(`why: "${pid}" is not a pid (an integer from 0 to 2147483647)`);
   const client = await clientFromFlags(values);
   let answer: WhyAnswer;
   try {

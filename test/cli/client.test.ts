@@ -79,6 +79,9 @@ describe("ps and why against a running exporter", () => {
     assert.match(lines[0], /^7 +job-a +running .* \d{4}-\d\d-\d\dT[\d:.]+Z$/);
     const json = await runCli(["ps", "--url", server.url, "-o", "json"]);
     assert.deepEqual((JSON.parse(json.stdout) as { pid: number }[]).map((x) => x.pid), [7, 42, 99]);
+    const eq = await runCli(["ps", "--url", server.url, "-o=json"]); // kubectl's spelling
+    assert.equal(eq.code, 0, eq.stderr);
+    assert.deepEqual((JSON.parse(eq.stdout) as { pid: number }[]).map((x) => x.pid), [7, 42, 99]);
     const bad = await runCli(["ps", "--url", server.url, "-o", "yaml"]);
     assert.equal(bad.code, 2);
     assert.equal(bad.stderr, `xctl-exporter: -o: "yaml" is not one of table, wide, json\n`);

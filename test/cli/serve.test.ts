@@ -24,6 +24,12 @@ describe("bad usage exits 2 with one line", () => {
     [["--error-window", "five"], /--error-window: "five" is not a duration/],
     [["--metrics-path", "metrics"], /--metrics-path: "metrics" must start with \//],
     [["frobnicate"], /unknown command "frobnicate"/],
+    [["version", "--json"], /unknown flag --json/],
+    [["version", "now"], /version: unexpected argument "now"/],
+    [["help", "ps", "--foo"], /unknown flag --foo/],
+    [["help", "ps", "why"], /help: unexpected argument "why"/],
+    [["why", "2147483648"], /why: "2147483648" is not a pid \(an integer from 0 to 2147483647\)/],
+    [["ps", "-o=yaml"], /-o: "yaml" is not one of table, wide, json/],
   ];
   for (const [args, message] of cases) {
     it(args.join(" "), async () => {
