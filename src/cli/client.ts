@@ -8,7 +8,7 @@ import { Buffer } from "node:buffer";
 import { XctlError } from "../errors.ts";
 import { runtimeName } from "../runtime-name.ts";
 import { UsageError } from "./errors.ts";
-import type { FlagDefs, FlagValues } from "./flags.ts";
+import { flagLabel, type FlagDefs, type FlagValues } from "./flags.ts";
 import { readPassword } from "./password.ts";
 import { describeErrno } from "../errno.ts";
 
@@ -53,6 +53,8 @@ export interface ClientOptions {
   ca?: string;
   insecure?: boolean;
   timeoutMs?: number;
+  /** What set the URL, for errors: `--url` (default), `XCTL_URL`, or the service's variables. */
+  label?: string;
 }
 
 /** The service's address from its own settings, as a client reaches it. */
@@ -62,6 +64,7 @@ export function urlFromServiceEnv(env: Record<string, string | undefined> = proc
   if (host === "::" || host === "[::]") host = "::1";
   if (host.includes(":") && !host.startsWith("[")) host = `[${host}]`;
   const port = env.XCTL_PORT?.trim() || "9091";
+  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw new UsageError(`XCTL_PORT: "${env.XCTL_PORT}" is not a port number (0-65535)`);
   let scheme = "http";
   const webConfig = env.XCTL_WEB_CONFIG?.trim();
   if (webConfig) {
@@ -72,11 +75,16 @@ export function urlFromServiceEnv(env: Record<string, string | undefined> = proc
       // Unreadable here (another user's file): try plain HTTP; a mismatch is explained then.
     }
   }
-  return `${scheme}://${host}:${port}`;
+  const url = `${scheme}://${host}:${port}`;
+  if (!URL.canParse(url)) throw new UsageError(`XCTL_HOST: "${env.XCTL_HOST}" is not a host name or address`);
+  return url;
 }
 
 export async function clientFromFlags(v: FlagValues, env: Record<string, string | undefined> = process.env): Promise<Client> {
-  const url = (v.url as string | undefined) || urlFromServiceEnv(env);
+  const given = v.url as string | undefined;
+  const url = given || urlFromServiceEnv(env);
+  // Errors name what the user set: --url, XCTL_URL, or the service's XCTL_HOST it came from.
+  const label = given ? flagLabel(v, "url") : "XCTL_HOST";
   let password = v.password as string | undefined;
   const user = v.user as string | undefined;
   if (user !== undefined && password === undefined) password = await readPassword(`Password for ${user}: `);
@@ -90,7 +98,7 @@ export async function clientFromFlags(v: FlagValues, env: Record<string, string 
     }
     if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw new UsageError(`--ca-file: ${caFile} holds no PEM certificate`);
   }
-  return createClient({ url, user, password, ca, insecure: v.insecure === true });
+  return createClient({ url, user, password, ca, insecure: v.insecure === true, label });
 }
 
 export function createClient(opts: ClientOptions): Client {
@@ -98,9 +106,9 @@ export function createClient(opts: ClientOptions): Client {
   try {
     url = new URL(opts.url);
   } catch {
-    throw new UsageError(`--url: "${opts.url}" is not a URL (e.g. ${DEFAULT_URL})`);
+    throw new UsageError(`${opts.label ?? "--url"}: "${opts.url}" is not a URL (e.g. ${DEFAULT_URL})`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`--url: "${opts.url}" must be http:// or https://`);
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`${opts.label ?? "--url"}: "${opts.url}" must be http:// or https://`);
   // fetch refuses URLs that carry credentials, so they move into a header.
   let user = opts.user ?? (url.username ? decodeURIComponent(url.username) : undefined);
   let password = opts.password ?? (url.password ? decodeURIComponent(url.password) : undefined);

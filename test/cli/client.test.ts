@@ -111,6 +111,18 @@ describe("ps and why against a running exporter", () => {
     }
   });
 
+  it("a bad XCTL_URL, XCTL_PORT or XCTL_HOST is named as the variable the user set (exit 2)", SLOW, async () => {
+    for (const [env, message] of [
+      [{ XCTL_URL: "ftp://x" }, /^xctl-exporter: XCTL_URL: "ftp:\/\/x" must be http:\/\/ or https:\/\/\n$/],
+      [{ XCTL_URL: undefined, XCTL_PORT: "abc" }, /^xctl-exporter: XCTL_PORT: "abc" is not a port number \(0-65535\)\n$/],
+      [{ XCTL_URL: undefined, XCTL_HOST: "bad^host" }, /^xctl-exporter: XCTL_HOST: "bad\^host" is not a host name or address\n$/],
+    ] as const) {
+      const r = await runCli(["status"], { env });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+    }
+  });
+
   it("a bad --count or --interval is refused with exit 2, with or without --watch", SLOW, async () => {
     for (const args of [["ps", "--count", "abc"], ["ps", "--count", "-1"], ["status", "--interval", "soon"], ["status", "--watch", "--interval", "10ms"]]) {
       const r = await runCli([...args, "--url", server.url]);

@@ -44,6 +44,8 @@ describe("bad usage exits 2 with one line", () => {
       [{ XCTL_PORT: "99999" }, /^xctl-exporter: XCTL_PORT: "99999" is out of range/],
       [{ XCTL_MAX_NODES: "0" }, /^xctl-exporter: XCTL_MAX_NODES: "0" is not an integer from 100 to/],
       [{ XCTL_LOG_FORMAT: "xml" }, /^xctl-exporter: XCTL_LOG_FORMAT: "xml" is not one of/],
+      [{ XCTL_COLLECTORS: "gpu" }, /^xctl-exporter: XCTL_COLLECTORS: unknown collector "gpu"/],
+      [{ XCTL_PATH_PROCFS: "/nonexistent-procfs" }, /^xctl-exporter: XCTL_PATH_PROCFS: "\/nonexistent-procfs" does not exist/],
     ] as const) {
       const r = await runCli([], { env });
       assert.equal(r.code, 2, r.stderr);
