@@ -220,6 +220,22 @@ describe("replay", () => {
     assert.ok(Date.parse(xid.active_at) >= T0 + 2_000 && Date.parse(xid.active_at) < T0 + 600_000, xid.active_at);
     assert.ok(xid.cleared_at !== null && Date.parse(xid.cleared_at) >= T0 + 600_000, String(xid.cleared_at));
   });
+
+  it("--json: a scene that only the final run finds (a file shorter than the debounce) is in the timeline, as it is active in the exposition", SLOW, async () => {
+    const file = join(dir, "short.ndjson");
+    const ev = (ts: number, event_type: string, entity_id: string, value: string, pid: number | null = null) => JSON.stringify({ ts, event_type, entity_id, pid, job_id: pid === null ? null : `job-${pid}`, value });
+    writeFileSync(file, [ev(T0, "process.state", "host", "start", 7), ev(T0 + 100, "compute.util", "gpu-1", "80", 7), ev(T0 + 200, "error.hw", "gpu-1", "XID_79")].join("\n") + "\n");
+    const r = await runCli(["replay", "--json", file]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout) as { matching: string[]; timeline: { scene: string; active_at: string; cleared_at: string | null }[] };
+    assert.ok(s.matching.includes("gpu_xid"), JSON.stringify(s.matching));
+    const xid = s.timeline.find((t) => t.scene === "gpu_xid");
+    assert.ok(xid, `gpu_xid matches but the timeline lacks it: ${JSON.stringify(s.timeline)}`);
+    assert.equal(xid.active_at, new Date(T0 + 200).toISOString());
+    assert.equal(xid.cleared_at, null);
+    const prom = await runCli(["replay", file]);
+    assert.match(prom.stdout, /^xctl_scene_active\{scene="gpu_xid"\} 1$/m);
+  });
 });
 
 describe("replay diagnoses", () => {
