@@ -127,6 +127,15 @@ export function isEnded(state: string): boolean {
   return state === "exit" || state === "zombie" || state === "oom_killed" || state === "killed";
 }
 
+/**
+ * Whether a `start` naming `jobId` begins a new process on `p`'s pid: `p` has ended, or belongs
+ * to another job (its exit never reported). The old process leaves with its edges, so no fault
+ * of its is charged to the new one.
+ */
+export function startsAnew(p: ProcessNode, jobId: string | null): boolean {
+  return isEnded(p.state) || (jobId !== null && p.jobId !== null && p.jobId !== jobId);
+}
+
 /** The value a rule's `metric` condition reads for `key` on a node. */
 export function nodeValue(node: GraphNode, key: string): string | undefined {
   switch (node.kind) {
