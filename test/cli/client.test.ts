@@ -205,6 +205,28 @@ describe("ps and why against a running exporter", () => {
     assert.equal(r.stderr, `xctl-exporter: no process with pid 999 at ${server.url}\n`);
   });
 
+  it("why of a pid that has left the graph says which active scene still names it", SLOW, async () => {
+    const ex = await startExporter(["--diagnosis-interval", "50ms"]);
+    try {
+      const now = Date.now() - 5_000;
+      const body = [
+        line("process.state", "host", "start", 4242, "job-oom", now),
+        line("compute.util", "gpu-0", "90", 4242, "job-oom", now + 1),
+        // The kernel's OOM killer, as builtin:kmsg reports it; the process leaves a second later.
+        line("process.state", "memory", "oom_killed", 4242, null, now + 2),
+        line("compute.util", "gpu-1", "50", 4243, "job-other", now + 2_500),
+      ].join("\n");
+      await fetch(`${ex.url}/api/v1/events`, { method: "POST", body });
+      await eventually(async () => (await fetch(`${ex.url}/api/v1/why/4242`)).status === 404, 20_000, "the killed process to leave");
+      const r = await runCli(["why", "4242", "--url", ex.url]);
+      assert.equal(r.code, 1);
+      assert.equal(r.stdout, "");
+      assert.equal(r.stderr, `xctl-exporter: no process with pid 4242 at ${ex.url}: it has left the graph; active scene host_oom_kill names it (job job-oom): see xctl-exporter status\n`);
+    } finally {
+      await ex.stop();
+    }
+  });
+
   it("bad usage is exit 2", SLOW, async () => {
     for (const args of [["why", "abc"], ["ps", "extra"], ["ps", "--url", "not a url"], ["ps", "--nope"]]) {
       const r = await runCli([...args, ...(args.includes("--url") ? [] : ["--url", server.url])]);
