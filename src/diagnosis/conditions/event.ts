@@ -113,7 +113,9 @@ export class EventCond extends CondNode {
     if (ev.ts > this.lastTs) this.lastTs = ev.ts;
     this.lastWall = wall;
     this.byEntity.put(ev.entity_id, seen);
-    const newPid = ev.pid !== null && this.byPid.put(ev.pid, seen);
+    // A device fault is not its pid's own: the kernel names whoever was in the driver (a
+    // process on another GPU, nvidia-smi); it concerns the users of the device (byDevice).
+    const newPid = ev.pid !== null && !(device && this.isError) && this.byPid.put(ev.pid, seen);
     // A repeated reading reaches no one new (a reading gone stale was pruned by the run that
     // found whom the condition holds for). A repeated device fault may: a process blocked by the
     // entity since the last matching one (by a fault of another value) is concerned by this one
