@@ -77,8 +77,12 @@ export async function runRulesList(argv: string[]): Promise<void> {
     writeOut(JSON.stringify(out, null, 2) + "\n");
     return;
   }
-  const table = [["SCENE", "PRIORITY", "SEVERITY", "SCOPE", "TITLE"]];
-  for (const r of rules) table.push([r.scene, String(r.priority), r.severity, r.scope, escapeControl(r.name)]);
+  // SOURCE: `embedded`, or the file a --rules directory added it from (replacing a built-in scene or not).
+  const table = [["SCENE", "PRIORITY", "SEVERITY", "SCOPE", "SOURCE", "TITLE"]];
+  for (const r of rules) {
+    const source = r.source.startsWith("embedded:") ? "embedded" : escapeControl(r.source);
+    table.push([r.scene, String(r.priority), r.severity, r.scope, source, escapeControl(r.name)]);
+  }
   const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
   writeOut(table.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join("  ")).join("\n") + "\n");
 }
