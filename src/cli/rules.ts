@@ -12,6 +12,7 @@ import { escapeControl } from "../escape.ts";
 import { UsageError, XctlError } from "./errors.ts";
 import { parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
 import { parseDuration } from "./parse-values.ts";
+import { suggest } from "./suggest.ts";
 import { writeErr, writeOut } from "../stdio.ts";
 
 export const RULE_FLAGS: FlagDefs = {
@@ -92,7 +93,9 @@ export async function runRules(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   if (sub === "check") return runRulesCheck(rest);
   if (sub === "list") return runRulesList(rest);
-  throw new UsageError(sub === undefined ? "rules: give a sub-command: rules check PATH... or rules list" : `rules: unknown sub-command "${sub}" (one of check, list)`);
+  if (sub === undefined) throw new UsageError("rules: give a sub-command: rules check PATH... or rules list");
+  const near = suggest(sub, ["check", "list"]);
+  throw new UsageError(`rules: unknown sub-command "${sub}" (${near ? `did you mean ${near}?` : "one of check, list"})`);
 }
 
 function _count(n: number, what: string): string {

@@ -30,6 +30,7 @@ describe("bad usage exits 2 with one line", () => {
     [["help", "ps", "why"], /help: unexpected argument "why"/],
     [["why", "2147483648"], /why: "2147483648" is not a pid \(an integer from 0 to 2147483647\)/],
     [["ps", "-o=yaml"], /-o: "yaml" is not one of table, wide, json/],
+    [["rules", "chek", "rules"], /rules: unknown sub-command "chek" \(did you mean check\?\)/],
   ];
   for (const [args, message] of cases) {
     it(args.join(" "), async () => {
