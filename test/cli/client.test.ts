@@ -217,7 +217,8 @@ describe("ps and why against a running exporter", () => {
         line("compute.util", "gpu-1", "50", 4243, "job-other", now + 2_500),
       ].join("\n");
       await fetch(`${ex.url}/api/v1/events`, { method: "POST", body });
-      await eventually(async () => (await fetch(`${ex.url}/api/v1/why/4242`)).status === 404, 20_000, "the killed process to leave");
+      const named = async () => ((await (await fetch(`${ex.url}/api/v1/status`)).json()) as { scenes: { scene: string; affected_pids: number[] }[] }).scenes.some((x) => x.scene === "host_oom_kill" && x.affected_pids.includes(4242));
+      await eventually(async () => (await fetch(`${ex.url}/api/v1/why/4242`)).status === 404 && (await named()), 20_000, "the killed process to leave, named by host_oom_kill");
       const r = await runCli(["why", "4242", "--url", ex.url]);
       assert.equal(r.code, 1);
       assert.equal(r.stdout, "");
