@@ -44,7 +44,8 @@ export class ClientError extends XctlError {
 export interface Client {
   /** The base URL without credentials, for messages. */
   readonly base: string;
-  getJson<T>(path: string): Promise<T>;
+  /** The answer's JSON; `onHeaders` sees the headers of a successful answer (X-Truncated). */
+  getJson<T>(path: string, onHeaders?: (headers: Headers) => void): Promise<T>;
 }
 
 export interface ClientOptions {
@@ -150,7 +151,7 @@ export function createClient(opts: ClientOptions): Client {
 
   return {
     base,
-    async getJson<T>(path: string): Promise<T> {
+    async getJson<T>(path: string, onHeaders?: (headers: Headers) => void): Promise<T> {
       const target = new URL(path.replace(/^\//, ""), url);
       let res: Response;
       try {
@@ -183,6 +184,7 @@ export function createClient(opts: ClientOptions): Client {
       if (!res.ok) {
         throw new ClientError(`${target.pathname} answered ${res.status}: ${error ?? res.statusText}`, res.status);
       }
+      onHeaders?.(res.headers);
       try {
         return JSON.parse(text) as T;
       } catch {
@@ -219,7 +221,9 @@ async function _nodeHttpsGet(url: URL, init: RequestInit, tls: _Tls): Promise<Re
     const req = request(url, opts, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve(new Response(Buffer.concat(chunks), { status: res.statusCode ?? 500, statusText: res.statusMessage })));
+      const headers = new Headers();
+      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
+      res.on("end", () => resolve(new Response(Buffer.concat(chunks), { status: res.statusCode ?? 500, statusText: res.statusMessage, headers })));
       res.on("error", reject);
     });
     req.on("error", reject);

@@ -228,6 +228,22 @@ describe("ps and why against a running exporter", () => {
     }
   });
 
+  it("ps says so on stderr when the API cut the list (more than 10,000 processes)", SLOW, async () => {
+    const ex = await startExporter([]);
+    try {
+      const now = Date.now();
+      const body = Array.from({ length: 10_005 }, (_, i) => line("compute.util", `gpu-${i % 8}`, "50", 100_000 + i, null, now)).join("\n");
+      const res = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body });
+      assert.equal(((await res.json()) as { accepted: number }).accepted, 10_005);
+      const r = await runCli(["ps", "--url", ex.url, "--no-headers"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trimEnd().split("\n").length, 10_000);
+      assert.equal(r.stderr, "xctl-exporter: ps: showing the first 10000 of 10005 processes (by pid), the API's limit\n");
+    } finally {
+      await ex.stop();
+    }
+  });
+
   it("bad usage is exit 2", SLOW, async () => {
     for (const args of [["why", "abc"], ["ps", "extra"], ["ps", "--url", "not a url"], ["ps", "--nope"]]) {
       const r = await runCli([...args, ...(args.includes("--url") ? [] : ["--url", server.url])]);
