@@ -154,6 +154,8 @@ export function checkRulePaths(paths: readonly string[]): { rules: number; probl
       problems.push(e instanceof ConfigError ? _problem(e) : { file: path, field: "", reason: `cannot read: ${describeErrno(e)}`, warning: false });
       continue;
     }
+    // A directory with nothing to check is most likely the wrong one: not "0 rules OK" in silence.
+    if (files.length === 0) problems.push({ file: path, field: "", reason: "no rule files here (*.yaml, *.yml)", warning: true });
     for (const file of files) {
       let text: string;
       try {

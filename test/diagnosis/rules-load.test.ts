@@ -114,6 +114,8 @@ describe("rule directories", () => {
     const dir = mkdtempSync(join(tmpdir(), "xctl-rules-"));
     try {
       assert.deepEqual(loadRulesDir(dir), []);
+      // rules check warns about it: a directory with nothing to check is likely the wrong one.
+      assert.deepEqual(checkRulePaths([dir]).problems.map(formatProblem), [`${dir}: warning: no rule files here (*.yaml, *.yml)`]);
       mkdirSync(join(dir, "..data"));
       writeFileSync(join(dir, "..data", "site.yaml"), readFileSync(join(GOOD, "example.yaml")));
       symlinkSync(join("..data", "site.yaml"), join(dir, "site.yml"));
