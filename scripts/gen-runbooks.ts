@@ -24,8 +24,12 @@ export const SCENE_FOR = "1m";
 /**
  * Scenes that are events rather than states: what they are about leaves right after (a
  * process that ended is gone from the graph at the next cleanup), so the scene is active for
- * little more than --scene-settle and could never be active 40% of the window. They alert on
- * each activation instead, for `OCCURRED_WINDOW` after it.
+ * little more than --scene-settle and could never be active 40% of the window. They alert
+ * while active and for `OCCURRED_WINDOW` after, and on an activation Prometheus saw begin even
+ * if no scrape found the scene active. Not on activations alone: a crash found before the first
+ * scrape starts the counter at 1 (no increase), and crashes that keep coming keep the scene
+ * active without a new activation (a real Prometheus never fired on the demo host's 20 minutes
+ * of process_crash).
  */
 export const EVENT_SCENES: ReadonlySet<string> = new Set(["process_crash", "host_oom_kill"]);
 /**
@@ -230,9 +234,12 @@ function _sceneAlert(comment: string, selector: string, summary: string, descrip
     `      # ${comment}`,
     `      - alert: ${occurred ? "XctlSceneOccurred" : "XctlSceneActive"}`,
     "        expr: >-",
-    occurred
-      ? `          (increase(xctl_scene_activations_total{${selector}}[${OCCURRED_WINDOW}]) > 0)`
-      : `          (avg_over_time(xctl_scene_active{${selector}}[${SCENE_WINDOW}]) >= ${SCENE_SHARE})`,
+    ...(occurred
+      ? [
+          `          ((max_over_time(xctl_scene_active{${selector}}[${OCCURRED_WINDOW}]) > 0)`,
+          `          or (increase(xctl_scene_activations_total{${selector}}[${OCCURRED_WINDOW}]) > 0))`,
+        ]
+      : [`          (avg_over_time(xctl_scene_active{${selector}}[${SCENE_WINDOW}]) >= ${SCENE_SHARE})`]),
     "          * on (job, instance, scene) group_left (severity)",
     "          max by (job, instance, scene, severity) (xctl_scene_info)",
     ...(occurred ? [] : [`        for: ${SCENE_FOR}`]),
@@ -254,13 +261,13 @@ export function renderSceneAlerts(rules: { rule: Rule }[]): string {
   const ask = "On the host, `xctl-exporter status` lists the affected pids and jobs and `xctl-exporter why PID` the evidence and the steps.";
   const askHost = "It names no pid (no process uses the device): on the host, `xctl-exporter status` shows the errors and GET /api/v1/diagnoses the evidence and the steps.";
   const occurred =
-    `It became active {{ $value | printf "%.0f" }} time(s) in the last ${OCCURRED_WINDOW}. The process is gone, so \`why\` no longer knows it: ` +
+    `It was active within the last ${OCCURRED_WINDOW}. The process is gone, so \`why\` no longer knows it: ` +
     "GET /api/v1/diagnoses on the host keeps the run with its pids, jobs, evidence and steps.";
   for (const { rule } of rules) {
     const event = EVENT_SCENES.has(rule.scene);
     lines.push(
       ..._sceneAlert(
-        `${rule.scene}: from rules/${basename(rule.source)}${event ? " (an event: alerts on each activation)" : ""}`,
+        `${rule.scene}: from rules/${basename(rule.source)}${event ? ` (an event: alerts while active and ${OCCURRED_WINDOW} after)` : ""}`,
         `scene="${rule.scene}"`,
         `${rule.name} on {{ $labels.instance }}`,
         `${rule.root_cause_pattern.primary}. ${event ? occurred : `${active} ${HOST_DEVICE_SCENES.has(rule.scene) ? askHost : ask}`}`,

@@ -161,6 +161,7 @@ export class Exporter {
         for (const p of this.graph.processes.values()) out.push({ pid: p.pid, jobId: p.jobId ?? null, state: p.state });
         return out;
       },
+      errorWindowMs: this.graph.errorWindowMs,
       log: this.log.withTag(source.name),
     };
   }

@@ -1,6 +1,6 @@
 // `xctl-exporter [serve]`: flags to a running exporter. Only wiring lives here.
 import { Exporter } from "../exporter.ts";
-import { createApp } from "../http/app.ts";
+import { createApp, metricsPathProblem } from "../http/app.ts";
 import { createLogger, setProcessLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevelName } from "../log.ts";
 import { AddressInUseError, onShutdownSignal, serve } from "../runtime/serve.ts";
 import { loadWebConfig } from "../http/web-config.ts";
@@ -70,7 +70,8 @@ export function resolveServeConfig(v: FlagValues): ServeConfig {
   // Errors name what the user set: the flag, its node_exporter alias or the variable.
   const L = (name: string) => flagLabel(v, name);
   const metricsPath = v["metrics-path"] as string;
-  if (!metricsPath.startsWith("/")) throw new UsageError(`${L("metrics-path")}: "${metricsPath}" must start with /`);
+  const pathProblem = metricsPathProblem(metricsPath);
+  if (pathProblem !== undefined) throw new UsageError(`${L("metrics-path")}: "${metricsPath}" ${pathProblem}`);
   const maxBodyBytes = parseSize(L("max-body"), v["max-body"] as string);
   return {
     port: parsePort(L("port"), v.port as string),

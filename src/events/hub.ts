@@ -11,6 +11,8 @@ export interface HubOptions {
 export class Subscriber {
   readonly buffer: XEvent[] = [];
   closed = false;
+  /** Why the hub closed it: `slow` when it fell `maxBuffered` events behind. */
+  cutOff: "slow" | undefined = undefined;
   /** Set by the reader: called when the buffer gets events or the subscriber closes. */
   wake: () => void = () => {};
   constructor(readonly types: ReadonlySet<string> | null) {}
@@ -57,13 +59,20 @@ export class EventHub {
     for (const s of this._subs) {
       if (s.types !== null && !s.types.has(ev.event_type)) continue;
       if (s.buffer.length >= this.maxBuffered) {
-        this._count("slow");
-        this.unsubscribe(s);
+        this.cutOff(s);
         continue;
       }
       s.buffer.push(ev);
       if (s.buffer.length === 1) s.wake();
     }
+  }
+
+  /** Cuts a reader off for falling behind (counted as `slow`); its reader is woken to end. */
+  cutOff(s: Subscriber): void {
+    if (s.closed) return;
+    this._count("slow");
+    s.cutOff = "slow";
+    this.unsubscribe(s);
   }
 
   closeAll(): void {

@@ -6,7 +6,8 @@ import { gzipSync } from "node:zlib";
 import type { Exporter } from "../exporter.ts";
 import type { AppEnv } from "./env.ts";
 import { basicAuth, securityHeaders } from "./basic-auth.ts";
-import { landingPage } from "./landing.ts";
+import { headLikeGet } from "./head.ts";
+import { LANDING_CSS, LANDING_ICON, landingPage } from "./landing.ts";
 import type { WebConfig } from "./web-config.ts";
 import { eventRoutes, type EventRouteOptions } from "./routes/events.ts";
 import { postGuard } from "./routes/ingest-guard.ts";
@@ -36,6 +37,8 @@ export interface AppOptions {
 const _ROUTES: [RegExp | ":metrics", string][] = [
   [":metrics", "GET, HEAD"],
   [/^\/$/, "GET, HEAD"],
+  [/^\/landing\.css$/, "GET, HEAD"],
+  [/^\/favicon\.svg$/, "GET, HEAD"],
   [/^\/healthz$/, "GET, HEAD"],
   [/^\/readyz$/, "GET, HEAD"],
   [/^\/api\/v1\/events$/, "POST"],
@@ -50,6 +53,19 @@ const _ROUTES: [RegExp | ":metrics", string][] = [
 /** The methods a path takes, or undefined for a path that is no route. */
 export function allowedMethods(path: string, metricsPath: string): string | undefined {
   for (const [re, methods] of _ROUTES) if (re === ":metrics" ? path === metricsPath : re.test(path)) return methods;
+  return undefined;
+}
+
+/**
+ * Why `path` cannot serve the metrics, or undefined. `/` may: the exposition then takes the
+ * landing page's place, as node_exporter does with `--web.telemetry-path=/`.
+ */
+export function metricsPathProblem(path: string): string | undefined {
+  if (!path.startsWith("/")) return "must start with /";
+  if (/[?#]/.test(path)) return "must be a path alone: a ? or # never reaches the server as part of the path";
+  if (path.includes("%")) return "must be written as it is, not percent-encoded";
+  if (path.includes("//")) return "has an empty segment (//)";
+  if (path !== "/" && allowedMethods(path, "") !== undefined) return "is already a route of the exporter (pick another path)";
   return undefined;
 }
 
@@ -76,6 +92,8 @@ export function createApp(exporter: Exporter, opts: AppOptions = {}): Hono<AppEn
   const queries = opts.queries ?? new Queries(exporter, VERSION);
   const app = new Hono<AppEnv>();
 
+  // HEAD gets the length (and encoding) GET would send, 401s and errors included.
+  app.use(headLikeGet(acceptsGzip));
   // Headers first, so that 401s and errors carry them too.
   if (opts.web) {
     app.use(securityHeaders(opts.web.headers));
@@ -103,6 +121,8 @@ export function createApp(exporter: Exporter, opts: AppOptions = {}): Hono<AppEn
   app.use(compress({ encoding: "gzip" }));
 
   app.get("/", (c) => c.html(landingPage(queries, { metricsPath })));
+  app.get("/landing.css", (c) => c.body(LANDING_CSS, 200, { "Content-Type": "text/css; charset=utf-8", "Cache-Control": "max-age=3600" }));
+  app.get("/favicon.svg", (c) => c.body(LANDING_ICON, 200, { "Content-Type": "image/svg+xml", "Cache-Control": "max-age=3600" }));
 
   // Running a diagnosis moves counters and the result ring: guarded like pushes.
   app.use("/api/v1/diagnoses", postGuard({ ...opts.ingest, basicAuthed: (opts.web?.users.size ?? 0) > 0 }));

@@ -11,12 +11,23 @@ export interface LandingOptions {
   metricsPath: string;
 }
 
-const _STYLE = `body{font-family:system-ui,sans-serif;max-width:60rem;margin:1.5rem auto;padding:0 1rem;line-height:1.45;color:#1d1d1d}
+/**
+ * The page's stylesheet and icon, served from this origin (`/landing.css`, `/favicon.svg`) rather
+ * than inline: a `Content-Security-Policy` such as `default-src 'self'` (a header the web-config
+ * file may set) then still lets the page be styled, and the browser asks for no `/favicon.ico`
+ * (a 404, or a 401 behind basic auth: an error in the console either way).
+ */
+export const LANDING_CSS = `body{font-family:system-ui,sans-serif;max-width:60rem;margin:1.5rem auto;padding:0 1rem;line-height:1.45;color:#1d1d1d}
 h1{margin-bottom:.2rem}h2{margin-top:1.6rem;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #eee;vertical-align:top}
 code{background:#f3f3f3;padding:0 .2rem}.ok{color:#1a7f37}.bad{color:#b00020;font-weight:600}.warn{color:#9a6700}
 .scene{border-left:4px solid #b00020;padding:.3rem .8rem;margin:.6rem 0;background:#fdf3f3}.muted{color:#666}
-ul.links li{white-space:nowrap}`;
+ul.links li{white-space:nowrap}
+`;
+
+/** A red dot on a dark square: the tab of a page about faults. */
+export const LANDING_ICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#1d1d1d"/><circle cx="8" cy="8" r="4" fill="#e5484d"/></svg>
+`;
 
 export function landingPage(q: Queries, opts: LandingOptions): string {
   const st = q.status();
@@ -25,8 +36,9 @@ export function landingPage(q: Queries, opts: LandingOptions): string {
   return `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="landing.css">
 <title>xctl-exporter${st.scenes.length > 0 ? ` (${st.scenes.length} active)` : ""}</title>
-<style>${_STYLE}</style>
 </head>
 <body>
 <h1>xctl-exporter</h1>

@@ -96,11 +96,16 @@ export class IngestPipeline {
   /**
    * A JSON document (one event object or an array of them, as `application/json` pushes send):
    * each element checked for depth before it is parsed, each parsed and validated on its own,
-   * yielding between slices in live mode. `onReject` gets the 1-based element and the reason.
-   * Returns the count accepted, or undefined when `bytes` is not one array or object (the
-   * caller frames it as lines instead).
+   * yielding between slices in live mode. `onReject` gets the 1-based element, the reason, the
+   * element's text (what `describe` explains) and, for `too_deep`, the detail itself. Returns the
+   * count accepted, or undefined when `bytes` is not one array or object (the caller frames it as
+   * lines instead).
    */
-  async document(bytes: Uint8Array, source: string, onReject: (element: number, reason: RejectReason) => void): Promise<number | undefined> {
+  async document(
+    bytes: Uint8Array,
+    source: string,
+    onReject: (element: number, reason: RejectReason, sample: string, detail?: string) => void,
+  ): Promise<number | undefined> {
     const fairness = this.fairness;
     const splitter = new JsonSplitter(bytes);
     while (!splitter.done) {
@@ -117,11 +122,13 @@ export class IngestPipeline {
       const t0 = performance.now();
       const { from, to, depth } = elements[k];
       let reason: RejectReason | undefined;
+      let text: string | undefined;
+      let detail: string | undefined;
       if (depth > MAX_ELEMENT_DEPTH) {
         reason = "too_deep";
+        detail = `too_deep: nested ${depth} levels deep (at most ${MAX_ELEMENT_DEPTH})`;
         this.reject(reason, `nested ${depth} levels deep (at most ${MAX_ELEMENT_DEPTH}): ${_latin1(bytes, from, to)}`, source);
       } else {
-        let text: string | undefined;
         try {
           text = _utf8.decode(bytes.subarray(from, to));
         } catch {
@@ -140,7 +147,7 @@ export class IngestPipeline {
         }
       }
       if (reason === undefined) accepted++;
-      else onReject(k + 1, reason);
+      else onReject(k + 1, reason, text ?? "", detail);
       fairness.charge(t0, performance.now());
     }
     return accepted;

@@ -1,5 +1,9 @@
 // builtin:demo: a simulated busy GPU host (see demo-host.ts), run on timers. `speed` runs
-// simulated time faster than the clock (tests, demos); events carry simulated timestamps.
+// simulated time faster than the clock (tests, demos). On timers each event carries the real
+// time it is emitted: simulated time only paces the story, so a fast demo never runs ahead of
+// the wall clock (past --max-clock-skew every event would be refused as future_ts) and a slow
+// or suspended one never lags behind it (its errors would expire as they came). Driven by
+// advance() (tests), events keep their simulated times.
 import { DemoHost, type DemoEvent } from "./demo-host.ts";
 import type { Source, SourceContext } from "./source.ts";
 
@@ -98,6 +102,7 @@ export class DemoSource implements Source {
 
   private _push(ev: DemoEvent): void {
     if (this._ctx === null) return;
+    if (!this._manual) ev.ts = Date.now();
     this.emitted++;
     this._ctx.emit(ev as unknown as Record<string, unknown>);
   }

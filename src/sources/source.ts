@@ -39,6 +39,12 @@ export interface SourceContext {
    * them up on the host (`builtin:procfs`, the per-process part of `builtin:infiniband`).
    */
   processes(): KnownProcess[];
+  /**
+   * How long the graph keeps an error node after its last event (--error-window). A fault read
+   * from a backlog (the kernel ring at start) older than this is no news: the graph would
+   * expire it, yet it would start a scene first.
+   */
+  errorWindowMs?: number;
   log: ConsolaInstance;
 }
 

@@ -5,10 +5,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventually, startExporter, type RunningExporter } from "../_helpers.ts";
+import { visit } from "../_cdp.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 const CHROMIUM = ["chromium", "chromium-browser", "google-chrome"].find((c) => spawnSync(c, ["--version"], { stdio: "ignore" }).status === 0);
@@ -102,5 +103,69 @@ describe("the landing page in headless Chromium", { skip }, () => {
     assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     assert.ok(bytes.length > 10_000, `a real picture, not a blank: ${bytes.length} bytes`);
     if (process.env.XCTL_KEEP_SCREENSHOT) spawnSync("cp", [png, process.env.XCTL_KEEP_SCREENSHOT]);
+  });
+});
+
+// bcrypt of "right" at cost 10 (bcryptjs), as in edge.test.ts.
+const HASH = "$2b$10$trF/U/pOYREWk1LSOZ9Gf.3xksaQq8zkxN1pUHrZiYmjLpIQNStxK";
+
+describe("the landing page as a person sees it (Chromium over the DevTools protocol)", { skip }, () => {
+  let ex: RunningExporter;
+  const dir = mkdtempSync(join(tmpdir(), "xctl-landing-"));
+  // Hostile ids pushed through the API: each would run a script or change the page if it
+  // reached the HTML unescaped.
+  const job = `<script>document.title="pwned-job"</script>`;
+  const gpu = `gpu-<img src=x onerror="alert('pwned-gpu')">`;
+  const cause = `OOM</code><script>alert("pwned-value")</script>`;
+  before(async () => {
+    // A strict Content-Security-Policy, one of the headers the web-config file may set.
+    writeFileSync(join(dir, "web.yml"), `basic_auth_users:\n  prometheus: ${HASH}\nhttp_server_config:\n  headers:\n    Content-Security-Policy: "default-src 'self'"\n`);
+    ex = await startExporter(["--web-config", join(dir, "web.yml")], { waitHealthy: false });
+    const auth = { Authorization: `Basic ${Buffer.from("prometheus:right").toString("base64")}` };
+    await eventually(async () => (await fetch(`${ex.url}/healthz`, { headers: auth })).status === 200, 20_000, "exporter up");
+    const body = [
+      line("process.state", "host", "start", 9, job),
+      line("compute.mem", gpu, "99", 9, job, T0 + 1),
+      line("error.hw", gpu, cause, null, null, T0 + 2),
+    ].join("\n");
+    const push = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body, headers: auth });
+    assert.equal(((await push.json()) as { accepted: number }).accepted, 3);
+    await eventually(
+      async () => ((await (await fetch(`${ex.url}/api/v1/status`, { headers: auth })).json()) as { scenes: { scene: string }[] }).scenes.some((x) => x.scene === "gpu_oom"),
+      10_000,
+      "gpu_oom active",
+    );
+  }, SLOW);
+  after(async () => {
+    await ex?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("renders styled behind basic auth and a strict CSP, with nothing in the console (no failed favicon request), running nothing it was sent", SLOW, async () => {
+    const seen = await visit(`${ex.url}/`, {
+      headers: { Authorization: `Basic ${Buffer.from("prometheus:right").toString("base64")}` },
+      expressions: [
+        "document.title",
+        "document.scripts.length + document.images.length",
+        "document.querySelector('.scene')?.innerText ?? ''",
+        "getComputedStyle(document.body).fontFamily",
+      ],
+    });
+    assert.deepEqual(seen.console, [], "the DevTools console stays empty");
+    assert.deepEqual(seen.dialogs, [], "no script sent as an id ran");
+    assert.ok(seen.responses.every((r) => r.startsWith("200 ")), seen.responses.join("\n"));
+    const [title, elements, scene, font] = seen.values as [string, number, string, string];
+    assert.match(font, /system-ui/, "the stylesheet applies under the CSP");
+    assert.ok(seen.responses.includes(`200 ${ex.url}/landing.css`), seen.responses.join("\n"));
+    assert.equal(title, "xctl-exporter (1 active)");
+    assert.equal(elements, 0, "no script or image element came from the pushed ids");
+    // The ids are shown as the text they are.
+    assert.ok(scene.includes(job) && scene.includes(gpu) && scene.includes(cause), scene);
+  });
+
+  it("without credentials the browser gets the 401 and nothing of the page", SLOW, async () => {
+    const seen = await visit(`${ex.url}/`, { expressions: ["document.documentElement.outerHTML"] });
+    assert.deepEqual(seen.responses.filter((r) => r.endsWith("/")), [`401 ${ex.url}/`]);
+    assert.doesNotMatch(String(seen.values[0]), /What is wrong now|gpu_oom/);
   });
 });

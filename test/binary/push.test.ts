@@ -4,6 +4,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { scrape, sleep, startExporter, type RunningExporter } from "../_helpers.ts";
+import { EVENT_TYPES } from "../../src/events/schema.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 
@@ -75,6 +76,35 @@ describe("JSON pushes, through the compiled binary", { skip: BINARY ? false : "X
       assert.equal(b.status, 200);
       assert.equal(b.body.accepted, 60_000);
       assert.ok(max < 500, `/healthz took ${max.toFixed(0)} ms during the pushes`);
+    } finally {
+      await ex.stop();
+    }
+  });
+
+  it("a JSON push says what was wrong with each rejected element, as an NDJSON push does for each line", { timeout: 30_000 }, async () => {
+    const ex = await startExporter([]);
+    try {
+      const bad = [
+        JSON.stringify({ event_type: "compute.util" }),
+        JSON.stringify({ ts: 1_732_500_000, event_type: "compute.util", entity_id: "gpu-0", value: "1" }),
+        JSON.stringify({ event_type: "gpu.util", entity_id: "gpu-0" }),
+        JSON.stringify({ event_type: "compute.util", entity_id: "gpu-0", pid: "12" }),
+        "5",
+      ];
+      const nd = await post(ex, bad.join("\n"), "application/x-ndjson");
+      const js = await post(ex, `[${bad.join(",")},${"[".repeat(100)}${"]".repeat(100)}]`, "application/json");
+      assert.equal(js.status, 200);
+      const details = (b: { rejected: { detail: string }[] }) => b.rejected.map((r) => r.detail);
+      // The same elements get the same explanation whichever way they came.
+      assert.deepEqual(details(js.body).slice(0, bad.length), details(nd.body));
+      assert.deepEqual(details(js.body), [
+        "missing_field: entity_id",
+        "bad_ts: ts 1732500000 is before 2001; it looks like seconds, not milliseconds",
+        `unknown_event_type: "gpu.util" (known: ${EVENT_TYPES.join(", ")})`,
+        "bad_type: pid must be an integer 0..2147483647 or null, got a string",
+        "not_object: an event is a JSON object, got the number 5",
+        "too_deep: nested 100 levels deep (at most 64)",
+      ]);
     } finally {
       await ex.stop();
     }

@@ -306,7 +306,7 @@ describe("upstream-style rule files (test/fixtures/rules-upstream)", () => {
     assert.equal(byScene.get("gpu_util_low")!.severity, "info");
     assert.equal(byScene.get("gpu_xid")!.scope, "host");
     const io = JSON.stringify(byScene.get("storage_io_error")!.conditions);
-    for (const p of ["sd*", "vd*", "nvme*", "md*", "storage-*", "disk-*"]) assert.ok(io.includes(p), p);
+    for (const p of ["sd*", "vd*", "xvd*", "nvme*", "md*", "dm-*", "storage-*", "disk-*"]) assert.ok(io.includes(p), p);
   });
 
   it("severity defaults from priority", () => {

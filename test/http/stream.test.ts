@@ -4,6 +4,10 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Exporter, type ExporterOptions } from "../../src/exporter.ts";
 import { createApp, type AppOptions } from "../../src/http/app.ts";
+import { sseBody } from "../../src/http/routes/stream.ts";
+import { EventHub } from "../../src/events/hub.ts";
+import type { Queries } from "../../src/query/queries.ts";
+import type { SceneChange } from "../../src/query/scene-watch.ts";
 import { createLogger } from "../../src/log.ts";
 import { eventually, scrape, startExporter, type RunningExporter } from "../_helpers.ts";
 import { ingestLine } from "../_ingest.ts";
@@ -184,10 +188,27 @@ describe("event stream limits", () => {
     assert.equal(exporter.hub.dropped.get("slow"), 1);
     assert.match(await exporter.metrics.render(), /^xctl_sse_dropped_total\{reason="slow"\} 1$/m);
 
-    // What it had not taken is gone and the stream ends.
+    // What it had not taken is gone and the stream ends, saying why.
     await sse.until(() => false);
     assert.equal(sse.done, true);
     assert.ok(sse.events.length <= 4, `got ${sse.events.length} events after being cut off`);
+    assert.match(sse.comments.at(-1) ?? "", /^: cut off: this reader fell too far behind \(4 events /);
+  });
+
+  it("cuts off a reader that leaves scene changes unread: counted as slow, told why", async () => {
+    const hub = new EventHub();
+    const sub = hub.subscribe(null)!;
+    let emit: (c: SceneChange) => void = () => {};
+    const queries = { onSceneChange: (f: (c: SceneChange) => void) => ((emit = f), () => {}) } as unknown as Queries;
+    const sse = new SseReader(sseBody(hub, sub, undefined, 60_000, queries));
+    await sse.until(() => sse.comments.length > 0);
+    // The reader takes nothing while 300 scene changes happen: past 256 it is cut off.
+    for (let i = 0; i < 300; i++) emit({ scene: "gpu_oom", active: i % 2 === 0, wallMs: T0 + i, eventMs: T0 + i });
+    await sse.until(() => false);
+    assert.equal(sse.done, true);
+    assert.equal(hub.clients, 0);
+    assert.equal(hub.dropped.get("slow"), 1);
+    assert.match(sse.comments.at(-1) ?? "", /^: cut off: /);
   });
 
   it("keeps up a reader that reads, whatever the volume", async () => {

@@ -145,6 +145,25 @@ describe("builtin:infiniband rounds", () => {
     });
   });
 
+  it("a port already down when first read (the exporter restarted, the host rebooted with a dead link) is a fault once a process uses its device", async () => {
+    await rig(async ({ h, round, set }) => {
+      set("mlx5_0", "state", "1: DOWN\n");
+      set("mlx5_0", "phys_state", "2: Polling\n");
+      // 4242 holds mlx5_0 (one port, down); 4545 holds mlx4_0, whose port 1 is up and port 2
+      // unused; mlx5_3 is down and nobody's.
+      h.feed(start(4242, "7001"), start(4545, "7003"));
+      assert.deepEqual((await round()).filter((l) => !l.startsWith("transport.bw mlx") || l.includes("pid=")), [
+        "transport.bw mlx5_0 pid=4242 IO_WAIT LINK_DOWN port=1",
+        "topo.link_down mlx5_0 LINK_DOWN port=1 state=DOWN phys_state=Polling link_layer=InfiniBand",
+      ]);
+      assert.equal(h.logs.filter((l) => l.type === "warn" && l.msg.includes("mlx5_0 port 1")).length, 1);
+      const run = h.exporter.engine.runNow();
+      assert.ok(run.matches.some((m) => m.scene === "nic_link_down" && m.affected_pids.includes(4242)), JSON.stringify(run.matches.map((m) => m.scene)));
+      // Every round while it lasts, as for a port seen going down.
+      assert.ok((await round()).includes("topo.link_down mlx5_0 LINK_DOWN port=1 state=DOWN phys_state=Polling link_layer=InfiniBand"));
+    });
+  });
+
   it("handles a counter going down, missing files, unused ports, devices removed and added, and ended users", async () => {
     await rig(async ({ tree, h, round, bump, set }) => {
       h.feed(start(4242, "7001"), start(4545, "7003"));
@@ -229,5 +248,33 @@ describe("builtin:infiniband rounds", () => {
       assert.equal(e.pid, undefined, "this test process holds no verbs device");
     }
     assert.equal(h.exporter.graph.edges.waits_on, 0);
+  });
+});
+
+describe("builtin:infiniband with no RDMA stack on the host", () => {
+  it("is down while <sysfs>/class/infiniband is missing, says so once, and comes up when it appears", async () => {
+    const tree = hostTree();
+    const h = harness("infiniband");
+    const ups: boolean[] = [];
+    const ctx = { ...h.ctx, setUp: (u: boolean) => void ups.push(u) };
+    const ib = `${tree.dir}/sys/class/infiniband`;
+    copyTree(ib, `${tree.dir}/ib-later`);
+    tree.remove("sys/class/infiniband");
+    try {
+      const src = new InfinibandSource({ procfs: tree.procfs, sysfs: tree.sysfs, clock: testClock().now });
+      src.attach(ctx);
+      await src.runOnce();
+      await src.runOnce();
+      // As README says of a collector listed in --collectors whose source is missing.
+      assert.equal(ups.at(-1), false, `ups: ${JSON.stringify(ups)}`);
+      const said = h.logs.filter((l) => l.msg.includes("class/infiniband"));
+      assert.equal(said.length, 1, JSON.stringify(said));
+      assert.equal(said[0].type, "warn");
+      copyTree(`${tree.dir}/ib-later`, ib);
+      await src.runOnce();
+      assert.equal(ups.at(-1), true);
+    } finally {
+      tree.close();
+    }
   });
 });

@@ -124,6 +124,36 @@ describe("kmsg matchers", () => {
     }
   });
 
+  it("reads ext4's I/O error warnings, an NVMe controller that died (CSTS all ones, not ready, removed) and an XFS shutdown", () => {
+    const cases: [string, string | null, string | null][] = [
+      // ext4_end_bio under a failing LVM volume: the only line that names dm-1 (the block layer names the disk below).
+      ["EXT4-fs warning (device dm-1): ext4_end_bio:343: I/O error 10 writing to inode 1234 starting block 5678)", "dm-1", null],
+      ["EXT4-fs (sda1): I/O error while writing superblock", "sda1", null],
+      ["EXT4-fs error (device sda1) in ext4_reserve_inode_write:5876: IO failure", "sda1", null],
+      ["nvme nvme0: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS=0xffff", null, "nvme0"],
+      ["nvme nvme3: Device not ready; aborting reset, CSTS=0x1", null, "nvme3"],
+      ["nvme nvme3: Removing after probe failure status: -19", null, "nvme3"],
+      ["nvme nvme2: Disabling device after reset failure: -19", null, "nvme2"],
+      // XFS found corruption or shut down: every I/O on it fails from then on.
+      ["XFS (sda1): Corruption of in-memory data (0x8) detected at xfs_trans_cancel+0x1b0/0x1e0 [xfs] (fs/xfs/xfs_trans.c:1097).  Shutting down filesystem.", "sda1", null],
+      ["XFS (dm-0): Metadata corruption detected at xfs_dinode_verify+0xa0/0x6b0 [xfs], inode 0x2000085 dinode", "dm-0", null],
+      ["XFS (nvme0n1): Filesystem has been shut down due to log error (0x2).", "nvme0n1", null],
+    ];
+    for (const [msg, dev, ctrl] of cases) {
+      const f = matchMessage(msg);
+      assert.ok(f && f.kind === "io_error", msg);
+      assert.deepEqual([f.dev, f.ctrl], [dev, ctrl], msg);
+    }
+    for (const msg of [
+      "EXT4-fs warning (device sda1): ext4_dx_add_entry:2484: Directory (ino: 2) index full, reach max htree level :2",
+      "nvme nvme0: resetting controller",
+      "XFS (nvme1n1): Mounting V5 Filesystem 5c0d2e1a-8f3b-4a6e-9d1c-2b7e4f6a8c90",
+      "XFS (nvme1n1): Ending clean mount",
+    ]) {
+      assert.equal(matchMessage(msg), null, msg);
+    }
+  });
+
   it("reads mlx5 link down and module errors, not link up or a plugged cable", () => {
     const down = matchMessage("mlx5_core 0000:17:00.0 ens1f0np0: Link down");
     assert.ok(down && down.kind === "mlx5_link");

@@ -252,4 +252,55 @@ describe("builtin:kmsg follows a file", () => {
     await eventually(() => rec.isUp(), 5000, "up once the file exists");
     await src.stop();
   });
+
+  it("with no boot time (no stat or uptime under --path.procfs), takes nothing from the backlog as news, only what comes after", async () => {
+    const file = join(dir, "kmsg-noboot");
+    const procfs = join(dir, "proc-noboot");
+    mkdirSync(procfs, { recursive: true });
+    // Faults from boot: without btime their time is unknown; stamped with the time read they
+    // would all be fresh errors.
+    writeFileSync(
+      file,
+      "4,1,5000000,-;NVRM: Xid (PCI:0000:3b:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus.\n" +
+        "3,2,6000000,-;I/O error, dev nvme1n1, sector 2048 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0\n",
+    );
+    const src = new KmsgSource({ path: file, host: { procfs, sysfs: HOST.sysfs }, nvidiaSmi: FAKE_SMI, pollMs: 20 });
+    const rec = recorder();
+    src.start(rec.ctx);
+    try {
+      await rec.up;
+      assert.equal(rec.events.length, 0, JSON.stringify(rec.events));
+      assert.equal(src.counts.xid + src.counts.io_error, 2, "read and counted");
+      assert.ok(rec.logs.some((l) => /no boot time/.test(l)), rec.logs.join("\n"));
+      appendFileSync(file, "4,3,7000000,-;NVRM: Xid (PCI:0000:18:00): 48, pid=777, name=python3, An uncorrectable double bit error\n");
+      await eventually(() => rec.events.length === 1, 5000, "the record after start");
+      assert.deepEqual(shapes(rec.events), ["error.hw gpu-00 pid=777 XID_48"]);
+      assert.ok(Math.abs(Number(rec.events[0].ts) - Date.now()) < 60_000, "stamped with the time read");
+    } finally {
+      await src.stop();
+    }
+  });
+
+  it("a hung thread of a process the graph holds (the kernel names the thread's id) puts that process in D", async () => {
+    const file = join(dir, "kmsg-thread");
+    const procfs = join(dir, "proc-thread");
+    // /proc/<tid>/status of a thread of 4242 (threads are readable by id, though not listed).
+    mkdirSync(join(procfs, "4250"), { recursive: true });
+    writeFileSync(join(procfs, "stat"), `btime ${BTIME_MS / 1000}\n`);
+    writeFileSync(join(procfs, "4250", "status"), "Name:\tpt_autograd_0\nUmask:\t0022\nState:\tD (disk sleep)\nTgid:\t4242\nNgid:\t0\nPid:\t4250\nPPid:\t4100\n");
+    writeFileSync(file, "6,1,1000,-;Linux version 6.8.0\n");
+    const src = new KmsgSource({ path: file, host: { procfs, sysfs: HOST.sysfs }, nvidiaSmi: null, pollMs: 20 });
+    const rec = recorder([4242]);
+    src.start(rec.ctx);
+    try {
+      await rec.up;
+      appendFileSync(file, `3,2,${usec()},-;INFO: task pt_autograd_0:4250 blocked for more than 122 seconds.\n`);
+      // A thread of no process the graph holds (its status gone, or another Tgid): nothing.
+      appendFileSync(file, `3,3,${usec()},-;INFO: task kworker/u8:2:77 blocked for more than 122 seconds.\n`);
+      await eventually(() => src.counts.hung_task === 2, 5000, "both records read");
+      assert.deepEqual(shapes(rec.events), ["process.state kernel pid=4242 D"]);
+    } finally {
+      await src.stop();
+    }
+  });
 });

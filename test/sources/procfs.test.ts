@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { whyView } from "../../src/query/why.ts";
-import { jobFromCgroup, mountOf, nfsServer, parseMountinfo, slurmJobFromEnviron, statState } from "../../src/sources/procfs/parse.ts";
+import { jobFromCgroup, mountOf, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState } from "../../src/sources/procfs/parse.ts";
 import { ProcfsSource } from "../../src/sources/procfs/index.ts";
 import { ProcReader } from "../../src/sources/procfs/read.ts";
 import { harness, hostTree, testClock, type Harness, type HostTree } from "./_host-kit.ts";
@@ -21,6 +21,8 @@ describe("procfs parsers", () => {
     assert.equal(statState(stat(7, "", "Z")), "Z");
     assert.equal(statState("7 (x"), null);
     assert.equal(statState(""), null);
+    assert.equal(statStart(stat(7, "a) Z (b", "S")), 2318844);
+    assert.equal(statStart("7 (x) S 1 2 3"), null);
   });
 
   it("finds SLURM_JOB_ID in a NUL-separated environment, not in a longer name or a bad value", () => {
@@ -117,6 +119,23 @@ describe("builtin:procfs rounds", () => {
     });
   });
 
+  it("ends a process whose pid a new process took between two rounds (another start time in stat)", async () => {
+    await rig(async ({ tree, h, round }) => {
+      h.feed(start(4242, "job-a"));
+      assert.deepEqual(await round(), []);
+      const old = readFileSync(`${tree.procfs}/4242/stat`, "utf8");
+      // The same pid, a later start time (field 22, clock ticks after boot): not the process the job ran.
+      const fields = old.slice(old.lastIndexOf(")") + 2).split(" ");
+      assert.equal(fields[19], "2318844", "field 22 is the start time");
+      fields[19] = "2999999";
+      tree.write("proc/4242/stat", `4242 (bash) ${fields.join(" ")}`);
+      assert.deepEqual(await round(), ["process.state pid-4242 pid=4242 exit"]);
+      assert.ok(!h.exporter.graph.processes.has(4242), "the job's process left the graph");
+      // Nothing more about the pid's new owner, which no probe reported.
+      assert.deepEqual(await round(), []);
+    });
+  });
+
   it("does not revive a process that ended meanwhile, nor touch one already ended", async () => {
     await rig(async ({ h, round }) => {
       h.feed(start(4242), start(4545), { event_type: "process.state", entity_id: "x", pid: 4343, value: "exit" });
@@ -205,6 +224,18 @@ describe("builtin:procfs rounds", () => {
       assert.deepEqual(await round(), []);
       assert.equal(h.logs.filter((l) => l.msg.includes("pid 1 is not visible")).length, 1);
       assert.equal(h.exporter.graph.processes.get(99999)?.state, "running");
+    });
+  });
+
+  it("reports no exit from a container's own pid namespace (its /proc has no kthreadd as pid 2), and says so once", async () => {
+    await rig(async ({ tree, h, round }) => {
+      // What `unshare --pid --mount-proc` or a pod without hostPID shows: its own pid 1 and 2.
+      tree.write("proc/2/stat", "2 (python3) S 1 2 1 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 26 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n");
+      h.feed(start(99999, "x"), start(4646, "y"));
+      assert.deepEqual(await round(), ["process.state pid-4646 pid=4646 zombie"]);
+      assert.deepEqual(await round(), []);
+      assert.equal(h.logs.filter((l) => l.msg.includes("not the host's pid namespace")).length, 1, JSON.stringify(h.logs));
+      assert.equal(h.exporter.graph.processes.get(99999)?.state, "running", "a host pid not in this view is not an exit");
     });
   });
 });

@@ -97,10 +97,12 @@ class _Tally {
 
   constructor(private readonly _pipeline: IngestPipeline) {}
 
-  reject(line: number, reason: RejectReason, sample = ""): void {
+  reject(line: number, reason: RejectReason, sample = "", detail?: string): void {
     this.total++;
     // `missing_field: entity_id`: worked out again for the few listed, off the hot path.
-    if (this.listed.length < MAX_LISTED_REJECTIONS) this.listed.push({ line, reason, detail: sample ? this._pipeline.describe(reason, sample) : reason });
+    if (this.listed.length < MAX_LISTED_REJECTIONS) {
+      this.listed.push({ line, reason, detail: detail ?? (sample ? this._pipeline.describe(reason, sample) : reason) });
+    }
   }
 
   result(): PushResult {
@@ -143,7 +145,7 @@ class _LineFeed {
 }
 
 async function _ingestJson(pipeline: IngestPipeline, bytes: Uint8Array, tally: _Tally, lines: _LineFeed): Promise<void> {
-  const accepted = await pipeline.document(bytes, "http", (element, reason) => tally.reject(element, reason));
+  const accepted = await pipeline.document(bytes, "http", (element, reason, sample, detail) => tally.reject(element, reason, sample, detail));
   // Not one JSON document: NDJSON sent as application/json, or garbage. Frame it as lines, so
   // every good line still counts and each bad one gets its reason.
   if (accepted === undefined) await lines.feed(bytes);

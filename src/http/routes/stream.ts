@@ -4,7 +4,8 @@
 // Records: `id:` counts up per stream, `event: event` carries an accepted event and
 // `event: scene` a scene that became active or cleared ({scene, active, at, event_time}).
 // `?type=` filters event types; `scene` among them asks for scene records (without `?type=`,
-// both come). `Last-Event-ID` is not honoured: a reconnecting client starts from now.
+// both come). `Last-Event-ID` is not honoured: a reconnecting client starts from now. A reader
+// cut off for falling behind (events or scene records) is counted and told so in a last comment.
 import { Hono } from "hono";
 import type { EventHub, Subscriber } from "../../events/hub.ts";
 import { EVENT_TYPE_INDEX, type XEvent } from "../../events/schema.ts";
@@ -98,6 +99,9 @@ export function sseBody(
     stop();
     if (!wasDone) {
       try {
+        // A reader cut off for being slow is told so, after what it was sent (one more
+        // small record past the bound), rather than seeing its stream just stop.
+        if (sub.cutOff === "slow") ctrl?.enqueue(_enc.encode(`: cut off: this reader fell too far behind (${hub.maxBuffered} events or ${_MAX_SCENE_RECORDS} scene changes unread); reconnect to go on from now\n\n`));
         ctrl?.close();
       } catch {
         // already closed or errored by the runtime
@@ -122,7 +126,7 @@ export function sseBody(
         signal?.addEventListener("abort", end);
         unwatch = queries?.onSceneChange((change) => {
           if (done) return;
-          if (sceneRecords.length >= _MAX_SCENE_RECORDS) return end();
+          if (sceneRecords.length >= _MAX_SCENE_RECORDS) return hub.cutOff(sub);
           sceneRecords.push({ change, after: sub.buffer.length });
           release();
         });

@@ -1,5 +1,7 @@
 // builtin:infiniband: RDMA ports under <sysfs>/class/infiniband (InfiniBand and RoCE), their
 // link state and counters, and the processes using each device through its verbs file.
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
 import type { Registry } from "prom-client";
 import { PollingSource } from "../poller.ts";
 import { DeniedReads, registerDeniedCounter } from "../reads-denied.ts";
@@ -34,6 +36,8 @@ export class InfinibandSource extends PollingSource {
   private _tracker: IbTracker | null = null;
   private _users: VerbsUsers | null = null;
   private _empty = false;
+  /** Whether class/infiniband was missing at the last round (null before the first). */
+  private _missing: boolean | null = null;
   /** uverbsN → device as last read: a device hot-removed is gone from class/infiniband_verbs
    * too, while its processes still hold the fd; they are its users when it goes. */
   private _lastVerbs = new Map<string, string>();
@@ -49,6 +53,17 @@ export class InfinibandSource extends PollingSource {
   }
 
   private async _round(ctx: SourceContext, now: number): Promise<void> {
+    // No RDMA stack at all (the collector listed on a host without it): down, as a listed
+    // collector whose source is missing shows, until the class appears (a driver loaded later).
+    const root = join(this.sysfs, "class", "infiniband");
+    const missing = !(await _isDir(root));
+    if (missing !== this._missing) {
+      if (missing) ctx.log.warn(`no ${root}: no RDMA port to read; down until it appears`);
+      else if (this._missing !== null) ctx.log.info(`${root} appeared`);
+      this._missing = missing;
+      ctx.setUp(!missing);
+    }
+    if (missing) return;
     const tracker = (this._tracker ??= new IbTracker(this.congestionPerSec, ctx.log));
     const users = (this._users ??= new VerbsUsers(this.opts.procfs, INFINIBAND_DEFAULTS.maxScans, INFINIBAND_DEFAULTS.rescanMs, (kind, path) =>
       this.denied.note(ctx, kind, path),
@@ -67,5 +82,13 @@ export class InfinibandSource extends PollingSource {
     const alive = new Set(live().map((p) => p.pid));
     for (const [dev, pids] of using) using.set(dev, pids.filter((pid) => alive.has(pid)));
     for (const ev of tracker.round(devices, using, now)) ctx.emit(ev);
+  }
+}
+
+async function _isDir(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
   }
 }

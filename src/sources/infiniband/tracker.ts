@@ -3,7 +3,8 @@
 //
 // Events (entity = the RDMA device, e.g. mlx5_0; a multi-port device sums its ports):
 // - `topo.link_down`, value `LINK_DOWN port=<n> state=<..> phys_state=<..> link_layer=<..>`:
-//   every round while a port that was ACTIVE/LinkUp is not (refreshing the error node), once
+//   every round while a port that was ACTIVE/LinkUp is not (or one never seen up whose device
+//   processes hold open with no port up) (refreshing the error node), once
 //   with `device removed` when a device with an active port disappears. There is no "up"
 //   event in SPEC §2: recovery is the end of these refreshes (the error node expires one error
 //   window after the last) and a log line; `transport.bw` readings go on meanwhile.
@@ -64,13 +65,14 @@ export class IbTracker {
       // Link events go after the device's readings, so the last `bw` a user's waits_on edge
       // shows while a port is down is the IO_WAIT LINK_DOWN one, not a bare 0.
       const link: IbEvent[] = [];
+      const deviceActive = d.ports.some(_active);
       for (const p of d.ports) {
         const key = d.device + "/" + p.port;
         seenPorts.add(key);
         const prev = this._ports.get(key);
         const cur: _Port = { counters: p.counters, at: now, everActive: prev?.everActive ?? false, down: prev?.down ?? false };
         this._ports.set(key, cur);
-        this._link(d.device, p, cur, pids, now, link);
+        this._link(d.device, p, cur, pids, deviceActive, now, link);
         if (prev === undefined || now <= prev.at) continue;
         dtMs = now - prev.at;
         const delta = (name: string): bigint | null => {
@@ -119,19 +121,24 @@ export class IbTracker {
     return out;
   }
 
-  private _link(device: string, p: PortSnapshot, cur: _Port, pids: readonly number[], now: number, out: IbEvent[]): void {
+  /**
+   * `deviceActive`: some port of the device is ACTIVE. A port never seen up is an unused one,
+   * not a fault, unless processes hold its device open and no port of it is up: then it is the
+   * link they use, down since before the collector first looked (it restarted, or the host came
+   * up with a dead link), and saying nothing would end their scene while the link stays down.
+   */
+  private _link(device: string, p: PortSnapshot, cur: _Port, pids: readonly number[], deviceActive: boolean, now: number, out: IbEvent[]): void {
     if (p.state === null) return; // unreadable: no conclusion either way
-    const active = p.state.code === STATE_ACTIVE && (p.phys === null || p.phys.code === PHYS_LINK_UP);
     const where = `${device} port ${p.port}`;
-    if (active) {
+    if (_active(p)) {
       if (cur.down) this._log.info(`${where} is ACTIVE again`);
       cur.everActive = true;
       cur.down = false;
       return;
     }
-    if (!cur.everActive) return; // never up since we first looked: an unused port, not a fault
+    if (!cur.everActive && (pids.length === 0 || deviceActive)) return;
     const state = `state=${_word(p.state.name)} phys_state=${_word(p.phys?.name ?? "unknown")} link_layer=${_word(p.linkLayer ?? "unknown")}`;
-    if (!cur.down) this._log.warn(`${where} left ACTIVE/LinkUp: ${state}`);
+    if (!cur.down) this._log.warn(cur.everActive ? `${where} left ACTIVE/LinkUp: ${state}` : `${where} is not ACTIVE/LinkUp while in use: ${state}`);
     cur.down = true;
     // The users' waits first: the link down then finds them using the device it is a fault of.
     for (const pid of pids) out.push({ ts: now, event_type: "transport.bw", entity_id: device, pid, value: `IO_WAIT LINK_DOWN port=${p.port}` });
@@ -150,6 +157,10 @@ export class IbTracker {
     for (const pid of users.get(device) ?? []) out.push({ ts: now, event_type: "transport.bw", entity_id: device, pid, value: `IO_WAIT LINK_DOWN port=${port}` });
     out.push({ ts: now, event_type: "topo.link_down", entity_id: device, value: `LINK_DOWN port=${port} ${what}` });
   }
+}
+
+function _active(p: PortSnapshot): boolean {
+  return p.state !== null && p.state.code === STATE_ACTIVE && (p.phys === null || p.phys.code === PHYS_LINK_UP);
 }
 
 function _word(s: string): string {

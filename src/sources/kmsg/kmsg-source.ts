@@ -27,7 +27,7 @@ export interface KmsgOptions {
   pollMs?: number;
   /**
    * Device faults older than this when read are counted, not emitted: they would expire at
-   * once. Default one hour, above any sensible --error-window.
+   * once. Default one hour; the graph's error window (SourceContext.errorWindowMs) when shorter.
    */
   maxAgeMs?: number;
   /**
@@ -55,6 +55,9 @@ export class KmsgSource implements Source {
   private _bootMs: number | null = null;
   private _failKey: string | null = null;
   private _isUp = false;
+  /** The reader has caught up with the ring once since it was launched: records now are new. */
+  private _live = false;
+  private _saidNoBoot = false;
   /** Sequence number of the last record read, and the one to skip to after a restart. */
   private _lastSeq: number | null = null;
   private _resumeAfter: number | null = null;
@@ -115,14 +118,26 @@ export class KmsgSource implements Source {
       return [];
     }
     this.counts[f.kind]++;
+    // Without a boot time a record's age is unknown: what the ring held before the reader caught
+    // up (faults from boot, read again after every restart) would all be stamped now, as news.
+    if (this._bootMs === null && !this._live) return [];
     const now = Date.now();
     const ts = this._bootMs === null ? now : Math.min(now, Math.round(this._bootMs + rec.usec / 1000));
     const pidEvent = f.kind === "oom_kill" || f.kind === "hung_task";
-    const maxAge = pidEvent ? (this._o.maxPidAgeMs ?? 5 * 60_000) : (this._o.maxAgeMs ?? 60 * 60_000);
+    // A device fault older than the error window is over as far as the graph goes: emitted, it
+    // would make an error node (and a scene) that the graph's clock, moved back by its old
+    // time, keeps alive for a window of wall time. Read again after a restart, it is not news.
+    const window = this._ctx?.errorWindowMs ?? Number.POSITIVE_INFINITY;
+    const maxAge = pidEvent ? (this._o.maxPidAgeMs ?? 5 * 60_000) : Math.min(this._o.maxAgeMs ?? 60 * 60_000, window);
     if (now - ts > maxAge) return [];
     // A hung task the graph does not hold (a kernel thread, a process no probe reported) would
-    // only add a process nobody asked about; the state goes to the processes the graph has.
-    if (f.kind === "hung_task" && !this._known(f.pid)) return [];
+    // only add a process nobody asked about; the state goes to the processes the graph has. The
+    // kernel names the task, a thread: a hung worker thread stalls the process it belongs to.
+    if (f.kind === "hung_task" && !this._known(f.pid)) {
+      const tgid = await threadGroup(this.host.procfs, f.pid);
+      if (tgid === null || !this._known(tgid)) return [];
+      f = { ...f, pid: tgid };
+    }
     return (await findingEvents(f, ts, this._resolvers)) as unknown as Record<string, unknown>[];
   }
 
@@ -135,17 +150,24 @@ export class KmsgSource implements Source {
     const ctx = this._ctx!;
     if (this._stopping) return;
     this._resumeAfter = this._lastSeq;
+    this._live = false;
     this._running = (async () => {
       this._bootMs ??= await bootTimeMs(this.host.procfs);
       if (this._stopping) return;
-      if (this._bootMs === null) ctx.log.warn(`no boot time in ${join(this.host.procfs, "stat")}: kernel records are stamped with the time they are read`);
+      if (this._bootMs === null && !this._saidNoBoot) {
+        this._saidNoBoot = true;
+        ctx.log.warn(`no boot time in ${join(this.host.procfs, "stat")}: records already in the ring are counted, not emitted; new ones are stamped with the time they are read`);
+      }
       const reader = new KmsgReader({
         path: this.path,
         pollMs: this._o.pollMs,
         onBlock: async (block) => {
           for (const ev of await this._handle(block)) ctx.emit(ev);
         },
-        onCaughtUp: () => this._up(),
+        onCaughtUp: () => {
+          this._live = true;
+          this._up();
+        },
         onLost: () => ctx.log.debug(`records overwritten in the ring before they were read; going on`),
       });
       this._reader = reader;
@@ -195,4 +217,14 @@ export async function bootTimeMs(procfs: string): Promise<number | null> {
     // none
   }
   return null;
+}
+
+/** The process (thread group) a thread id belongs to, from `<procfs>/<tid>/status`; null when gone. */
+export async function threadGroup(procfs: string, tid: number): Promise<number | null> {
+  try {
+    const m = /^Tgid:\s*(\d+)$/m.exec(await readFile(join(procfs, String(tid), "status"), "utf8"));
+    return m === null ? null : Number(m[1]);
+  } catch {
+    return null;
+  }
 }

@@ -22,7 +22,7 @@ export type Finding =
   | { kind: "nfs"; server: string; ok: boolean; text: string };
 
 // Every message a matcher below takes contains one of these; most kernel chatter contains none.
-const _PREFILTER = /NVRM|SXid|error|timeout|mlx5_core|Killed process|blocked for more than|nfs: server/;
+const _PREFILTER = /NVRM|SXid|error|timeout|mlx5_core|Killed process|blocked for more than|nfs: server|^nvme nvme|^XFS \(/;
 
 const _BUS = "(?:PCI:)?([0-9a-fA-F]{1,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(?:\\.[0-7])?)";
 const _XID = new RegExp(`NVRM: Xid \\(${_BUS}\\): (\\d+)(?:,|$)`);
@@ -40,11 +40,21 @@ const _BLK = /\b(?:I\/O|critical medium|critical target|critical nexus|critical 
 const _BUFFER = /^Buffer I\/O error on dev(?:ice)? ([A-Za-z0-9_.!-]+),/;
 // "nvme nvme1: I/O 123 QID 4 timeout, aborting", newer "I/O tag 123 (007b) opcode 0x2 (Read) QID 4 timeout".
 const _NVME_TIMEOUT = /^nvme (nvme\d+): I\/O (?:tag )?\d+ .*?QID \d+ timeout/;
+// A controller gone (the NVMe form of fallen off the bus: registers read all ones) or that will
+// not come back: "controller is down; will reset: CSTS=0xffffffff, PCI_STATUS=0xffff", "Device
+// not ready; aborting reset, CSTS=0x1", "Removing after probe failure status: -19", "Disabling
+// device after reset failure: -19". Every namespace on it is lost to its users.
+const _NVME_DEAD = /^nvme (nvme\d+): (?:controller is down; will reset|Device not ready; aborting (?:reset|initiali[sz]ation)|Removing after probe failure|Disabling device after reset failure)/;
 // Loop devices (snap images log I/O errors routinely), floppy and optical drives of virtual
 // machines, RAM disks: their errors concern no job's data.
 const _NOT_A_DISK = /^(?:loop|fd|sr|ram|zram)\d+/;
-const _EXT4 = /^EXT4-fs error \(device ([A-Za-z0-9_.!-]+)\)/;
-const _XFS = /^XFS \(([A-Za-z0-9_.!-]+)\): .*(?:I\/O error|Corruption|metadata I\/O)/;
+// "EXT4-fs error (device sda1): ...", and I/O errors ext4 reports as a warning or a message:
+// "EXT4-fs warning (device dm-1): ext4_end_bio:343: I/O error 10 writing to inode ...",
+// "EXT4-fs (sda1): I/O error while writing superblock".
+const _EXT4 = /^EXT4-fs (?:error \(device ([A-Za-z0-9_.!-]+)\)|warning \(device ([A-Za-z0-9_.!-]+)\): .*\bI\/O error\b|\(([A-Za-z0-9_.!-]+)\): I\/O error\b)/;
+// XFS: I/O errors, corruption found ("Metadata corruption detected at ...", "Corruption of
+// in-memory data ... Shutting down filesystem.") and a shutdown, after which every I/O on it fails.
+const _XFS = /^XFS \(([A-Za-z0-9_.!-]+)\): .*(?:I\/O error|[Cc]orruption (?:of|detected)|metadata I\/O|[Ss]hutting down filesystem|[Ff]ilesystem has been shut down)/;
 // netdev: "mlx5_core 0000:17:00.0 ens1f0np0: Link down"; device: "mlx5_core 0000:17:00.0:
 // Port module event[error]: module 0, Cable error, High Temperature"; IB: "mlx5_core
 // 0000:ab:00.0 mlx5_5: Port: 1 Link DOWN".
@@ -71,9 +81,10 @@ export function matchMessage(message: string): Finding | null {
     return { kind: "sxid", bus: m[2], index: m[1] === undefined ? null : Number(m[1]), code: Number(m[3]), text };
   }
   if ((m = _BLK.exec(text)) !== null || (m = _BUFFER.exec(text)) !== null || (m = _EXT4.exec(text)) !== null || (m = _XFS.exec(text)) !== null) {
-    return _NOT_A_DISK.test(m[1]) ? null : { kind: "io_error", dev: m[1], ctrl: null, text };
+    const dev = m[1] ?? m[2] ?? m[3];
+    return _NOT_A_DISK.test(dev) ? null : { kind: "io_error", dev, ctrl: null, text };
   }
-  if ((m = _NVME_TIMEOUT.exec(text)) !== null) return { kind: "io_error", dev: null, ctrl: m[1], text };
+  if ((m = _NVME_TIMEOUT.exec(text)) !== null || (m = _NVME_DEAD.exec(text)) !== null) return { kind: "io_error", dev: null, ctrl: m[1], text };
   if ((m = _MLX5.exec(text)) !== null) {
     const what = m[3];
     const down = /^(?:Link down|Port: \d+ Link DOWN)\b/.test(what) || what.includes("Port module event[error]");

@@ -94,7 +94,8 @@ export class NpuSmiSource implements Source {
 
   /** One interval's questions; resolves with the delay to the next. */
   private async _poll(): Promise<number> {
-    if (this._downKey !== null) this._ctx!.restarted();
+    // A retry after a run that failed is a restart; npu-smi missing from PATH ran nothing.
+    if (this._downKey !== null && this._downKey !== "missing") this._ctx!.restarted();
     const path = which(this.command, this._env);
     if (path === null) return this._down("missing", `${this.command} not found on PATH`);
     const info = await this._run(path, ["info"]);

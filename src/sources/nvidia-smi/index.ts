@@ -81,7 +81,7 @@ export class NvidiaSmiSource implements Source {
     const path = which(this.command, this._env);
     if (path === null) {
       this._down("missing", `${this.command} not found on PATH`);
-      this._scheduleRestart(0);
+      this._scheduleRestart(0, false);
       return;
     }
     this._path = path;
@@ -91,7 +91,7 @@ export class NvidiaSmiSource implements Source {
       child = startChild(path, args, this._env);
     } catch (e) {
       this._down("spawn", `cannot run ${path}: ${(e as Error).message}`);
-      this._scheduleRestart(0);
+      this._scheduleRestart(0, false);
       return;
     }
     this._main = child;
@@ -113,7 +113,7 @@ export class NvidiaSmiSource implements Source {
       const why = error ? `cannot run ${path}: ${error.message}` : `${path} exited (${signal ?? `code ${code}`})`;
       const key = this._stalled === child ? "stall" : error ? "spawn" : `exit:${signal ?? code}`;
       this._down(key, said ? `${why}: ${said.slice(0, 200)}` : why);
-      this._scheduleRestart(Date.now() - this._mainStartedAt);
+      this._scheduleRestart(Date.now() - this._mainStartedAt, !error);
     });
   }
 
@@ -144,12 +144,17 @@ export class NvidiaSmiSource implements Source {
     this._downKey = key;
   }
 
-  private _scheduleRestart(ranMs: number): void {
+  /**
+   * Tries again after the backoff. `ran`: a process ran and exited, so the next launch is a
+   * restart (xctl_probe_restarts_total); a tool that is not there, or would not start, is
+   * retried without counting: it is down, not crash-looping.
+   */
+  private _scheduleRestart(ranMs: number, ran = true): void {
     if (this._stopping) return;
     const delay = this._backoff.delayAfter(ranMs);
     this._restartTimer = setTimeout(() => {
       if (this._stopping) return;
-      this._ctx!.restarted();
+      if (ran) this._ctx!.restarted();
       this._launch();
     }, delay);
   }

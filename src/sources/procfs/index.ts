@@ -65,7 +65,10 @@ export class ProcfsSource extends PollingSource {
       this._blind = blind;
     }
     const pids = this._batch(ctx);
-    const obs: PidObservation[] = await mapLimit(pids, PROCFS_DEFAULTS.concurrency, async (p) => ({ pid: p.pid, stat: await reader.state(p.pid) }));
+    const obs: PidObservation[] = await mapLimit(pids, PROCFS_DEFAULTS.concurrency, async (p) => {
+      const { read, start } = await reader.stat(p.pid);
+      return { pid: p.pid, stat: read, start };
+    });
     // Lookups that cost several files, bounded per round: what a stuck process waits on, and
     // the job of a process that has none.
     let lookups = PROCFS_DEFAULTS.maxLookups;

@@ -11,6 +11,18 @@ export function statState(text: string): string | null {
   return m === null ? null : m[1];
 }
 
+/**
+ * The start time in `/proc/<pid>/stat` (field 22: clock ticks after boot): with the pid, it tells
+ * one process from a later one that took the same pid. Null when malformed.
+ */
+export function statStart(text: string): number | null {
+  const close = text.lastIndexOf(")");
+  if (close === -1) return null;
+  const f = text.slice(close + 2).split(" ", 21);
+  const v = f.length === 21 ? f[19] : "";
+  return /^\d{1,19}$/.test(v) ? Number(v) : null;
+}
+
 /** `SLURM_JOB_ID` from `/proc/<pid>/environ` (NUL-separated `NAME=value`), or null. */
 export function slurmJobFromEnviron(text: string): string | null {
   for (const entry of text.split("\0")) {

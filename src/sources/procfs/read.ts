@@ -6,7 +6,7 @@ import { basename, dirname, join } from "node:path";
 import { parseDiskstats } from "../diskstats/parse.ts";
 import { isDenied, isGone, readText } from "../poller.ts";
 import type { HostPaths } from "../source.ts";
-import { jobFromCgroup, mountOf, NFS_TYPES, nfsServer, parseMountinfo, slurmJobFromEnviron, statState, type Mount } from "./parse.ts";
+import { jobFromCgroup, mountOf, NFS_TYPES, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState, type Mount } from "./parse.ts";
 
 /** What reading a pid's `stat` found: its state letter, or that it is gone, or unreadable. */
 export type StatRead = string | "gone" | "denied" | "malformed";
@@ -51,20 +51,38 @@ export class ProcReader {
     } catch {
       return `pid 1 is not visible under ${this.host.procfs} (mounted with hidepid=?)`;
     }
+    // In the host's pid namespace pid 2 is kthreadd (parent 0). A container's own namespace has
+    // a pid 1 too, but none of the host's pids: every probe-reported pid would read as exited.
+    let kthreadd = false;
+    try {
+      const text = await readText(join(this.host.procfs, "2", "stat"), 4096);
+      kthreadd = /^2 \(kthreadd\) \S 0 /.test(text);
+    } catch (e) {
+      if (isDenied(e)) return null; // cannot tell: hidepid=invisible handled above
+    }
+    if (!kthreadd) {
+      return `${this.host.procfs} is not the host's pid namespace (pid 2 is not kthreadd): run with the host's pids (hostPID) and its /proc as --path.procfs`;
+    }
     return null;
   }
 
   async state(pid: number): Promise<StatRead> {
+    return (await this.stat(pid)).read;
+  }
+
+  /** The state letter (or why there is none) and the start time, from one read of `stat`. */
+  async stat(pid: number): Promise<{ read: StatRead; start: number | null }> {
     const path = join(this.host.procfs, String(pid), "stat");
     try {
-      return statState(await readText(path, 4096)) ?? "malformed";
+      const text = await readText(path, 4096);
+      return { read: statState(text) ?? "malformed", start: statStart(text) };
     } catch (e) {
-      if (isGone(e)) return "gone";
+      if (isGone(e)) return { read: "gone", start: null };
       if (isDenied(e)) {
         this._denied("stat", path);
-        return "denied";
+        return { read: "denied", start: null };
       }
-      return "malformed";
+      return { read: "malformed", start: null };
     }
   }
 

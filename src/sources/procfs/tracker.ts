@@ -19,6 +19,8 @@ export type ProcEvent = SourceEvent<"process.state" | "intent.run" | "storage.qd
 export interface PidObservation {
   pid: number;
   stat: StatRead;
+  /** Start time from `stat` (clock ticks after boot), when it was read. */
+  start?: number | null;
   device?: string | null;
   job?: Job | null;
 }
@@ -30,6 +32,8 @@ export class ProcTracker {
   private readonly _marked = new Set<number>();
   /** Pids whose job was looked up already (found or not): once per process. */
   private readonly _jobTried = new Set<number>();
+  /** Each pid's start time when first read: another one later means the pid was reused. */
+  private readonly _started = new Map<number, number>();
 
   constructor(readonly dWaitMs: number) {}
 
@@ -66,8 +70,12 @@ export class ProcTracker {
       if (p === undefined || p.state === "exit" || p.state === "zombie") continue;
       const entity = "pid-" + pid;
       const ev = (event_type: ProcEvent["event_type"], value: string, entity_id = entity): ProcEvent => ({ ts: now, event_type, entity_id, pid, value });
-      if (o.stat === "gone" || o.stat === "X" || o.stat === "x") {
-        if (exitsVisible) out.push(ev("process.state", "exit"));
+      // The pid now belongs to a later process: the one the graph holds exited between rounds.
+      const first = this._started.get(pid);
+      const reused = typeof o.start === "number" && first !== undefined && first !== o.start;
+      if (typeof o.start === "number" && first === undefined) this._started.set(pid, o.start);
+      if (o.stat === "gone" || o.stat === "X" || o.stat === "x" || reused) {
+        if (exitsVisible || reused) out.push(ev("process.state", "exit"));
         continue;
       }
       if (o.stat === "Z") {
@@ -97,7 +105,7 @@ export class ProcTracker {
 
   /** Forgets pids the graph no longer holds. */
   prune(graph: ReadonlyMap<number, KnownProcess>): void {
-    for (const set of [this._dSince, this._marked, this._jobTried]) {
+    for (const set of [this._dSince, this._marked, this._jobTried, this._started]) {
       for (const pid of set.keys()) if (!graph.has(pid)) set.delete(pid);
     }
   }
