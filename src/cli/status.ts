@@ -34,6 +34,12 @@ export function formatStatus(st: Status, base: string): string {
     out.push(`    root cause: ${e(s.root_cause)}`);
     out.push(`    pids: ${s.affected_pids.length > 0 ? s.affected_pids.join(", ") : "-"}   jobs: ${s.affected_jobs.length > 0 ? s.affected_jobs.map(e).join(", ") : "-"}`);
   }
+  // A fault the graph holds that no scene explains is said, not hidden behind "No scene is active".
+  const loose = Array.isArray(st.unexplained_errors) ? st.unexplained_errors : [];
+  if (loose.length > 0) {
+    out.push("", `${loose.length} error${loose.length === 1 ? "" : "s"} no active scene explains${loose.length >= 8 ? " (the newest 8)" : ""}:`);
+    for (const x of loose) out.push(`  ${e(x.error_type)} on ${e(x.entity)} (since ${e(x.since)}${x.updated_at !== x.since ? `, last reported ${e(x.updated_at)}` : ""})`);
+  }
   out.push("");
   if (st.sources.length === 0) out.push("No source configured: only pushes to POST /api/v1/events feed the graph.");
   else {

@@ -13,7 +13,7 @@ import { graphView, type GraphJson } from "./graph-view.ts";
 import { DEFAULT_VIEW_LIMIT, processRows, type ProcessList } from "./processes.ts";
 import { watchRuns, watchScenes, type RunListener, type SceneListener } from "./scene-watch.ts";
 import { SourceTracker, type SourceStatus } from "./sources.ts";
-import { activeScenes, type ActiveScene } from "./status.ts";
+import { activeScenes, unexplainedErrors, type ActiveScene, type UnexplainedError } from "./status.ts";
 import { whyView, type WhyAnswer } from "./why.ts";
 
 export interface QueryInputs {
@@ -39,6 +39,8 @@ export interface Status {
   version: string;
   ready: boolean;
   scenes: ActiveScene[];
+  /** Errors inside the window that no active scene names (at most 8, newest first). */
+  unexplained_errors: UnexplainedError[];
   sources: SourceStatus[];
   counts: {
     processes: number;
@@ -129,10 +131,12 @@ export class Queries {
 
   status(now = Date.now()): Status {
     const g = this._in.graph;
+    const scenes = this.activeScenes();
     return {
       version: this._version,
       ready: this._in.notReadyReason === null,
-      scenes: this.activeScenes(),
+      scenes,
+      unexplained_errors: unexplainedErrors(g, scenes),
       sources: this.sources.list(now),
       counts: {
         processes: g.processes.size,

@@ -93,3 +93,32 @@ function _errorsOfEvidence(evidence: readonly ConditionEvidence[], graph: StateG
   return [...(direct.size > 0 ? direct : blocking)].sort().slice(0, _MAX_ERRORS);
 }
 
+/** An error node inside the window that no active scene names: a fault no rule explains. */
+export interface UnexplainedError {
+  entity: string;
+  error_type: string;
+  /** Event times (ISO) of its first and last report. */
+  since: string;
+  updated_at: string;
+}
+
+const _MAX_UNEXPLAINED = 8;
+
+/**
+ * The errors in the graph that none of `scenes` names (an NFS server not responding, a
+ * non-fatal SXid, a probe's own error kind), newest first, at most 8: so "no scene is active"
+ * never hides a fault the graph holds. Walks the error nodes, which the error window keeps few.
+ */
+export function unexplainedErrors(graph: StateGraph, scenes: readonly ActiveScene[]): UnexplainedError[] {
+  const named = (entity: string) => scenes.some((s) => s.errors.some((x) => x.endsWith(` on ${entity}`)));
+  const out: UnexplainedError[] = [];
+  for (const e of graph.errors.values()) {
+    if (named(e.entityId)) continue;
+    out.push({ entity: e.entityId, error_type: e.errorType, since: _iso(e.sinceTs), updated_at: _iso(e.updatedTs) });
+  }
+  return out.sort((a, b) => (a.updated_at < b.updated_at ? 1 : a.updated_at > b.updated_at ? -1 : 0)).slice(0, _MAX_UNEXPLAINED);
+}
+
+function _iso(ms: number): string {
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : "";
+}
