@@ -30,6 +30,10 @@ describe("bad usage exits 2 with one line", () => {
     [["help", "ps", "why"], /help: unexpected argument "why"/],
     [["why", "2147483648"], /why: "2147483648" is not a pid \(an integer from 0 to 2147483647\)/],
     [["ps", "-o=yaml"], /-o: "yaml" is not one of table, wide, json/],
+    [["--error-window", "0s"], /--error-window: "0s" is too small \(at least 1s\)/],
+    [["--max-clock-skew", "0s"], /--max-clock-skew: "0s" is too small \(at least 1s\)/],
+    [["--max-line-bytes", "10"], /--max-line-bytes: "10" is too small \(at least 256 bytes\)/],
+    [["replay", "--error-window", "500ms", "x.ndjson"], /--error-window: "500ms" is too small/],
     [["rules", "chek", "rules"], /rules: unknown sub-command "chek" \(did you mean check\?\)/],
   ];
   for (const [args, message] of cases) {
