@@ -114,6 +114,26 @@ function _joinDashValues(defs: FlagDefs, argv: string[]): string[] {
   return out;
 }
 
+/**
+ * Warnings for XCTL_* variables that are set, are none of `tables`' (nor `extra`), and are one
+ * typo from one that is (`XCTL_PROT` for `XCTL_PORT`): such a setting would be ignored in silence.
+ * Other XCTL_* names are left alone (upstream xctl, or a wrapper, may have its own).
+ */
+export function misspeltVariables(tables: readonly FlagDefs[], extra: readonly string[], env: Record<string, string | undefined> = process.env): string[] {
+  const known = new Set(extra);
+  for (const defs of tables) for (const [name, def] of Object.entries(defs)) {
+    const v = envName(name, def);
+    if (v !== undefined) known.add(v);
+  }
+  const out: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith("XCTL_") || known.has(name)) continue;
+    const near = suggest(name, known);
+    if (near !== undefined) out.push(`${name} is not a variable of xctl-exporter and is ignored (did you mean ${near}?)`);
+  }
+  return out;
+}
+
 /** The definitions in citty's format, for its usage renderer. */
 export function cittyArgs(defs: FlagDefs): ArgsDef {
   const out: ArgsDef = {};

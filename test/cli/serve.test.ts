@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
 import { request } from "node:http";
 import { spawn, spawnSync } from "node:child_process";
-import { exporterCommand, freePort, runCli, startExporter, waitFor, type RunningExporter } from "../_helpers.ts";
+import { eventually, exporterCommand, freePort, runCli, startExporter, waitFor, type RunningExporter } from "../_helpers.ts";
 import { SEED_METRICS } from "../../src/metrics/names.ts";
 import { EVENT_TYPES } from "../../src/events/schema.ts";
 
@@ -56,6 +56,17 @@ describe("bad usage exits 2 with one line", () => {
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, message);
       assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    }
+  });
+
+  it("a misspelt XCTL_* variable is named at start-up with the one it resembles (a warning: it would be ignored in silence)", async () => {
+    const ex = await startExporter([], { env: { XCTL_MAX_NODE: "500", XCTL_SITE_TAG: "rack-7" } });
+    try {
+      await eventually(() => /listening on/.test(ex.stderr()), 20_000, "the start-up log");
+      assert.match(ex.stderr(), /warn +XCTL_MAX_NODE is not a variable of xctl-exporter and is ignored \(did you mean XCTL_MAX_NODES\?\)/);
+      assert.doesNotMatch(ex.stderr(), /XCTL_SITE_TAG/, "a name like no variable of ours is someone else's");
+    } finally {
+      assert.equal(await ex.stop(), 0);
     }
   });
 
