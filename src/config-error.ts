@@ -8,12 +8,16 @@ export class ConfigError extends XctlError {
   readonly file: string;
   readonly field: string;
   readonly reason: string;
+  /** 1-based line in the file, when known (the message then names `file:line`). */
+  readonly line: number | undefined;
 
   /** `field` is a dotted path such as `tls_server_config.cert_file`, or "" for the whole file. */
-  constructor(file: string, field: string, reason: string) {
-    super(field ? `${file}: ${field}: ${reason}` : `${file}: ${reason}`, 2);
+  constructor(file: string, field: string, reason: string, line?: number) {
+    const where = line !== undefined ? `${file}:${line}` : file;
+    super(field ? `${where}: ${field}: ${reason}` : `${where}: ${reason}`, 2);
     this.file = file;
     this.field = field;
     this.reason = reason;
+    this.line = line;
   }
 }

@@ -4,7 +4,7 @@ import { statSync } from "node:fs";
 import { parseCollectorChoice, type CollectorChoice } from "../sources/collectors.ts";
 import type { HostPaths } from "../sources/source.ts";
 import { UsageError } from "./errors.ts";
-import type { FlagDefs, FlagValues } from "./flags.ts";
+import { flagLabel, type FlagDefs, type FlagValues } from "./flags.ts";
 
 export const COLLECTOR_FLAGS: FlagDefs = {
   collectors: {
@@ -25,20 +25,21 @@ export interface CollectorConfig {
 /** Throws UsageError naming the flag, the value and the reason. */
 export function resolveCollectorConfig(v: FlagValues): CollectorConfig {
   return {
-    collectors: parseCollectorChoice(v.collectors as string),
-    host: { procfs: _dir("path.procfs", v["path.procfs"] as string), sysfs: _dir("path.sysfs", v["path.sysfs"] as string) },
+    collectors: parseCollectorChoice(v.collectors as string, flagLabel(v, "collectors")),
+    host: { procfs: _dir(flagLabel(v, "path.procfs"), v["path.procfs"] as string), sysfs: _dir(flagLabel(v, "path.sysfs"), v["path.sysfs"] as string) },
   };
 }
 
-function _dir(flag: string, path: string): string {
+/** `label`: what set it, `--path.procfs` or `XCTL_PATH_PROCFS`. */
+function _dir(label: string, path: string): string {
   let isDir: boolean;
   try {
     isDir = statSync(path).isDirectory();
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === "ENOENT" ? "does not exist" : code === "EACCES" ? "cannot be read (permission denied)" : `cannot be read (${code ?? (e as Error).message})`;
-    throw new UsageError(`--${flag}: "${path}" ${why}`);
+    throw new UsageError(`${label}: "${path}" ${why}`);
   }
-  if (!isDir) throw new UsageError(`--${flag}: "${path}" is not a directory`);
+  if (!isDir) throw new UsageError(`${label}: "${path}" is not a directory`);
   return path;
 }

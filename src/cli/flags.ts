@@ -90,15 +90,46 @@ export function parseFlags(defs: FlagDefs, argv: string[], env: Record<string, s
   return { values, positionals: parsed.positionals };
 }
 
-/** `--port -1`: a string flag followed by a negative number takes it as its value. */
+/**
+ * `--port -1`: a string flag followed by a negative number takes it as its value. `-o=json`
+ * (kubectl's spelling) is `-o json`.
+ */
 function _joinDashValues(defs: FlagDefs, argv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    const short = /^-([A-Za-z])=/.exec(a);
+    const long = short === null ? undefined : Object.entries(defs).find(([, d]) => d.short === short[1] && d.type === "string")?.[0];
+    if (long !== undefined) {
+      const value = a.slice(3);
+      if (value.startsWith("-")) out.push(`--${long}=${value}`);
+      else out.push(a.slice(0, 2), value); // as typed, so an error names -o
+      continue;
+    }
     const name = a.startsWith("--") ? a.slice(2) : undefined;
     if (name !== undefined && defs[name]?.type === "string" && i + 1 < argv.length && /^-\d/.test(argv[i + 1])) {
       out.push(`${a}=${argv[++i]}`);
     } else out.push(a);
+  }
+  return out;
+}
+
+/**
+ * Warnings for XCTL_* variables that are set, are none of `tables`' (nor `extra`), and are one
+ * typo from one that is (`XCTL_PROT` for `XCTL_PORT`): such a setting would be ignored in silence.
+ * Other XCTL_* names are left alone (upstream xctl, or a wrapper, may have its own).
+ */
+export function misspeltVariables(tables: readonly FlagDefs[], extra: readonly string[], env: Record<string, string | undefined> = process.env): string[] {
+  const known = new Set(extra);
+  for (const defs of tables) for (const [name, def] of Object.entries(defs)) {
+    const v = envName(name, def);
+    if (v !== undefined) known.add(v);
+  }
+  const out: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith("XCTL_") || known.has(name)) continue;
+    const near = suggest(name, known);
+    if (near !== undefined) out.push(`${name} is not a variable of xctl-exporter and is ignored (did you mean ${near}?)`);
   }
   return out;
 }

@@ -2,6 +2,7 @@
 // sees the graph a live exporter with the same flags would: graph bounds (GRAPH_FLAGS) and
 // ingest bounds (INGEST_FLAGS). Each table is declared and parsed here once, as RULE_FLAGS is
 // in rules.ts; errors name what the user set (the flag or its XCTL_* variable).
+import { UsageError } from "./errors.ts";
 import { flagLabel, type FlagDefs, type FlagValues } from "./flags.ts";
 import { parseDuration, parseInteger, parseSize } from "./parse-values.ts";
 
@@ -20,7 +21,8 @@ export interface GraphConfig {
 /** Reads GRAPH_FLAGS; a bad value throws a UsageError (exit 2) naming the flag or variable. */
 export function resolveGraphConfig(v: FlagValues): GraphConfig {
   return {
-    errorWindowMs: parseDuration(flagLabel(v, "error-window"), v["error-window"] as string),
+    // 0s would expire every error as it arrives: no fault would ever be diagnosed.
+    errorWindowMs: _atLeast(flagLabel(v, "error-window"), v["error-window"] as string, parseDuration(flagLabel(v, "error-window"), v["error-window"] as string), 1000, "1s"),
     maxNodes: parseInteger(flagLabel(v, "max-nodes"), v["max-nodes"] as string, 100, 100_000_000),
     resourceTtlMs: parseDuration(flagLabel(v, "resource-ttl"), v["resource-ttl"] as string),
   };
@@ -38,8 +40,17 @@ export interface IngestConfig {
 
 /** Reads INGEST_FLAGS; a bad value throws a UsageError (exit 2) naming the flag or variable. */
 export function resolveIngestConfig(v: FlagValues): IngestConfig {
+  const line = flagLabel(v, "max-line-bytes");
+  const skew = flagLabel(v, "max-clock-skew");
   return {
-    maxLineBytes: parseSize(flagLabel(v, "max-line-bytes"), v["max-line-bytes"] as string),
-    maxClockSkewMs: parseDuration(flagLabel(v, "max-clock-skew"), v["max-clock-skew"] as string),
+    // Below these every event would be rejected: too_long (an event line is 100 to 300 bytes),
+    // or future_ts for a probe clock a few milliseconds ahead.
+    maxLineBytes: _atLeast(line, v["max-line-bytes"] as string, parseSize(line, v["max-line-bytes"] as string), 256, "256 bytes"),
+    maxClockSkewMs: _atLeast(skew, v["max-clock-skew"] as string, parseDuration(skew, v["max-clock-skew"] as string), 1000, "1s"),
   };
+}
+
+function _atLeast(label: string, text: string, value: number, min: number, minText: string): number {
+  if (value < min) throw new UsageError(`${label}: "${text}" is too small (at least ${minText})`);
+  return value;
 }

@@ -5,7 +5,7 @@
 import { currentLogger, LOG_LEVELS } from "../log.ts";
 import { StdoutClosed, writeErr, writeOut } from "../stdio.ts";
 import { UsageError, XctlError } from "./errors.ts";
-import type { FlagDefs } from "./flags.ts";
+import { parseFlags, type FlagDefs } from "./flags.ts";
 import { renderHelp, renderRootHelp, terminalStyle, versionText, type CommandHelp } from "./help.ts";
 import { suggest } from "./suggest.ts";
 
@@ -84,13 +84,27 @@ const _COMMANDS: _Command[] = [
     name: "help",
     usage: "xctl-exporter help [COMMAND]",
     description: "This help, or one command's.",
-    load: async () => ({ flags: {}, run: (argv) => _help(argv[0]) }),
+    load: async () => ({
+      flags: {},
+      run: (argv) => {
+        const { positionals } = parseFlags({}, argv);
+        if (positionals.length > 1) throw new UsageError(`help: unexpected argument "${positionals[1]}"`);
+        return _help(positionals[0]);
+      },
+    }),
   },
   {
     name: "version",
     usage: "xctl-exporter version",
     description: "The version, the runtime and how this program was built (also --version).",
-    load: async () => ({ flags: {}, run: async () => void writeOut(versionText()) }),
+    load: async () => ({
+      flags: {},
+      run: async (argv) => {
+        const { positionals } = parseFlags({}, argv);
+        if (positionals.length > 0) throw new UsageError(`version: unexpected argument "${positionals[0]}"`);
+        writeOut(versionText());
+      },
+    }),
   },
 ];
 

@@ -9,6 +9,7 @@ import { cittyArgs, flagLabel, parseFlags, type FlagDefs, type FlagValues } from
 import { parseChoice } from "./parse-values.ts";
 import { formatAge, formatTable, listCell } from "./table.ts";
 import { WATCH_FLAGS, watchLoop } from "./watch.ts";
+import { writeErr } from "../stdio.ts";
 
 export const PS_FLAGS: FlagDefs = {
   ...CLIENT_FLAGS,
@@ -26,12 +27,17 @@ export async function runPs(argv: string[]): Promise<void> {
   const output: _Output = values.json === true ? "json" : parseChoice(flagLabel(values, "output"), values.output as string, _OUTPUTS);
   const client = await clientFromFlags(values);
   const frame = async () => _render(await _rows(client), output, values);
-  await watchLoop(values, frame);
+  await watchLoop(values, frame, { json: output === "json" });
 }
 
 async function _rows(client: Client): Promise<ProcessRow[]> {
-  const rows = await client.getJson<ProcessRow[]>("/api/v1/processes");
+  let total: number | undefined;
+  const rows = await client.getJson<ProcessRow[]>("/api/v1/processes", (h) => {
+    if (h.get("x-truncated") === "true") total = Number(h.get("x-total-count")) || undefined;
+  });
   if (!Array.isArray(rows)) throw new UsageError(`${client.base}/api/v1/processes did not answer a list: is it an xctl-exporter?`);
+  // A cut list is never passed off as the whole graph.
+  if (total !== undefined) writeErr(`xctl-exporter: ps: showing the first ${rows.length} of ${total} processes (by pid), the API's limit\n`);
   return rows;
 }
 

@@ -93,13 +93,14 @@ export async function runReplay(argv: string[]): Promise<void> {
   const progress = isTerminal(2) && logLevel !== "silent" && values.json !== true ? new Progress(_sizeOf(file)) : undefined;
   const read = await readInto(file, input, locator, progress);
   if (warned > MAX_WARNINGS) log.warn(`${_shown(file)}: ${(warned - MAX_WARNINGS).toLocaleString("en-US")} more rejected lines not shown`);
-  // The timeline ends with the file: a scene still active then stays open (cleared_at null).
-  unwatch();
   // What a live exporter shows a moment after the stream ends: its wall-clock cleanup would
   // have removed exited processes and expired errors by then.
   exporter.cleanup(Date.now());
   // During the replay the engine ran by event time; one last run concludes on the final graph.
+  // A scene it makes active (the end of a file shorter than the debounce) is in the timeline,
+  // as in xctl_scene_active; the timeline ends with it: a scene still active stays open.
   const final = queries.runNow("replay");
+  unwatch();
   const seconds = (performance.now() - started) / 1000;
 
   const rejected = new Map<string, number>();

@@ -2,7 +2,7 @@
 // and replay share.
 //
 // `rules check` takes rule files and directories (`*.yaml` and `*.yml`), and names every
-// problem of every file at once, one line each: `FILE: FIELD: REASON`. Errors exit 2; warnings
+// problem of every file at once, one line each: `FILE:LINE: FIELD: REASON`. Errors exit 2; warnings
 // (a condition that can never hold, a rule without solution steps) are printed and exit 0,
 // unless `--strict` makes them errors.
 import { defineCommand } from "citty";
@@ -12,6 +12,7 @@ import { escapeControl } from "../escape.ts";
 import { UsageError, XctlError } from "./errors.ts";
 import { parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
 import { parseDuration } from "./parse-values.ts";
+import { suggest } from "./suggest.ts";
 import { writeErr, writeOut } from "../stdio.ts";
 
 export const RULE_FLAGS: FlagDefs = {
@@ -77,8 +78,12 @@ export async function runRulesList(argv: string[]): Promise<void> {
     writeOut(JSON.stringify(out, null, 2) + "\n");
     return;
   }
-  const table = [["SCENE", "PRIORITY", "SEVERITY", "SCOPE", "TITLE"]];
-  for (const r of rules) table.push([r.scene, String(r.priority), r.severity, r.scope, escapeControl(r.name)]);
+  // SOURCE: `embedded`, or the file a --rules directory added it from (replacing a built-in scene or not).
+  const table = [["SCENE", "PRIORITY", "SEVERITY", "SCOPE", "SOURCE", "TITLE"]];
+  for (const r of rules) {
+    const source = r.source.startsWith("embedded:") ? "embedded" : escapeControl(r.source);
+    table.push([r.scene, String(r.priority), r.severity, r.scope, source, escapeControl(r.name)]);
+  }
   const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
   writeOut(table.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join("  ")).join("\n") + "\n");
 }
@@ -88,7 +93,9 @@ export async function runRules(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   if (sub === "check") return runRulesCheck(rest);
   if (sub === "list") return runRulesList(rest);
-  throw new UsageError(sub === undefined ? "rules: give a sub-command: rules check PATH... or rules list" : `rules: unknown sub-command "${sub}" (one of check, list)`);
+  if (sub === undefined) throw new UsageError("rules: give a sub-command: rules check PATH... or rules list");
+  const near = suggest(sub, ["check", "list"]);
+  throw new UsageError(`rules: unknown sub-command "${sub}" (${near ? `did you mean ${near}?` : "one of check, list"})`);
 }
 
 function _count(n: number, what: string): string {

@@ -12,7 +12,8 @@ import { runtimeName, runtimeVersion } from "../runtime-name.ts";
 import { VERSION } from "../version.ts";
 import { UsageError } from "./errors.ts";
 import { RULE_FLAGS, resolveRuleConfig } from "./rules.ts";
-import { flagLabel, parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
+import { flagLabel, misspeltVariables, parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
+import { CLIENT_FLAGS } from "./client.ts";
 import { ALIAS_FLAGS, applyAliases } from "./aliases.ts";
 import { checkHost, describeBindError } from "./bind-error.ts";
 import { logStartSummary } from "./start-summary.ts";
@@ -137,6 +138,8 @@ export async function runServe(argv: string[]): Promise<void> {
     },
   });
   for (const w of diagnosis.warnings) log.warn(w);
+  // The clients read the same environment file: their variables are known too.
+  for (const w of misspeltVariables([SERVE_FLAGS, CLIENT_FLAGS], ["XCTL_DEBUG"])) log.warn(w);
   let server: Awaited<ReturnType<typeof serve>>;
   try {
     server = await serve({ port: config.port, hostname: config.host, tls: web?.tls, fetch: (req, env) => app.fetch(req, env), log: (line) => log.warn(line) });

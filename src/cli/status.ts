@@ -20,7 +20,7 @@ export async function runStatus(argv: string[]): Promise<void> {
     const st = await client.getJson<Status>("/api/v1/status");
     if (st === null || typeof st !== "object" || !Array.isArray(st.scenes)) throw new UsageError(`${client.base}/api/v1/status did not answer a status: is it an xctl-exporter?`);
     return values.json ? JSON.stringify(st, null, 2) + "\n" : formatStatus(st, client.base);
-  });
+  }, { json: values.json === true });
 }
 
 export function formatStatus(st: Status, base: string): string {
@@ -33,6 +33,12 @@ export function formatStatus(st: Status, base: string): string {
     out.push(`  ${e(s.scene)}  ${e(s.rule)}${settling}`);
     out.push(`    root cause: ${e(s.root_cause)}`);
     out.push(`    pids: ${s.affected_pids.length > 0 ? s.affected_pids.join(", ") : "-"}   jobs: ${s.affected_jobs.length > 0 ? s.affected_jobs.map(e).join(", ") : "-"}`);
+  }
+  // A fault the graph holds that no scene explains is said, not hidden behind "No scene is active".
+  const loose = Array.isArray(st.unexplained_errors) ? st.unexplained_errors : [];
+  if (loose.length > 0) {
+    out.push("", `${loose.length} error${loose.length === 1 ? "" : "s"} no active scene explains${loose.length >= 8 ? " (the newest 8)" : ""}:`);
+    for (const x of loose) out.push(`  ${e(x.error_type)} on ${e(x.entity)} (since ${e(x.since)}${x.updated_at !== x.since ? `, last reported ${e(x.updated_at)}` : ""})`);
   }
   out.push("");
   if (st.sources.length === 0) out.push("No source configured: only pushes to POST /api/v1/events feed the graph.");

@@ -1,11 +1,12 @@
 // --watch for the client commands: redraw every --interval until Ctrl-C (exit 0) or --count
 // frames. On a terminal each frame replaces the last; piped, frames follow each other with a
-// header line. A failed fetch shows in the frame and the watch goes on.
+// header line, except JSON: piped, each frame is one JSON document and nothing else, so `jq`
+// reads the stream. A failed fetch shows in the frame (piped JSON: on stderr) and the watch goes on.
 import { XctlError } from "../errors.ts";
 import type { FlagDefs, FlagValues } from "./flags.ts";
 import { parseDuration, parseInteger } from "./parse-values.ts";
 import { flagLabel } from "./flags.ts";
-import { isTerminal, writeOut } from "../stdio.ts";
+import { isTerminal, writeErr, writeOut } from "../stdio.ts";
 
 export const WATCH_FLAGS: FlagDefs = {
   watch: { type: "boolean", short: "w", default: false, description: "Redraw every --interval until Ctrl-C", env: false },
@@ -13,16 +14,18 @@ export const WATCH_FLAGS: FlagDefs = {
   count: { type: "string", default: "0", description: "With --watch, stop after this many redraws (0: until Ctrl-C)", valueHint: "n", env: false },
 };
 
-/** Writes `frame()` once, or with --watch again and again. */
-export async function watchLoop(v: FlagValues, frame: () => Promise<string>): Promise<void> {
+/** Writes `frame()` once, or with --watch again and again; `json`: each frame is a JSON document. */
+export async function watchLoop(v: FlagValues, frame: () => Promise<string>, opts: { json?: boolean } = {}): Promise<void> {
+  // Checked whether or not --watch is given: a bad value is a usage error, never ignored.
+  const intervalMs = parseDuration(flagLabel(v, "interval"), v.interval as string);
+  if (intervalMs < 100) throw new XctlError(`${flagLabel(v, "interval")}: "${v.interval}" is too short (at least 100ms)`, 2);
+  const count = parseInteger(flagLabel(v, "count"), v.count as string, 0, 1_000_000_000);
   if (v.watch !== true) {
     writeOut(await frame());
     return;
   }
-  const intervalMs = parseDuration(flagLabel(v, "interval"), v.interval as string);
-  if (intervalMs < 100) throw new XctlError(`${flagLabel(v, "interval")}: "${v.interval}" is too short (at least 100ms)`, 2);
-  const count = parseInteger(flagLabel(v, "count"), v.count as string, 0, 1_000_000_000);
   const tty = isTerminal(1);
+  const bare = opts.json === true && !tty;
   let stop = false;
   let wake: (() => void) | undefined;
   const onSignal = () => {
@@ -33,16 +36,21 @@ export async function watchLoop(v: FlagValues, frame: () => Promise<string>): Pr
   process.once("SIGTERM", onSignal);
   try {
     for (let n = 1; !stop; n++) {
-      let text: string;
+      let text: string | undefined;
       try {
         text = await frame();
       } catch (e) {
         if (e instanceof XctlError && e.exitCode === 2) throw e;
-        text = `xctl-exporter: ${(e as Error).message}\n`;
+        const msg = `xctl-exporter: ${(e as Error).message}\n`;
+        if (bare) writeErr(msg);
+        else text = msg;
       }
       if (stop) break;
       const header = `Every ${v.interval}: ${new Date().toISOString()}\n\n`;
-      writeOut(tty ? `\x1b[H\x1b[2J${header}${text}` : `${n > 1 ? "\n" : ""}${header}${text}`);
+      if (text === undefined) {
+        // piped JSON: the failure went to stderr
+      } else if (bare) writeOut(text);
+      else writeOut(tty ? `\x1b[H\x1b[2J${header}${text}` : `${n > 1 ? "\n" : ""}${header}${text}`);
       if (count > 0 && n >= count) break;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, intervalMs);

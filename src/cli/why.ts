@@ -6,7 +6,8 @@ import { defineCommand } from "citty";
 import { escapeControl } from "../escape.ts";
 import type { ConditionEvidence, SceneMatch, WhyAnswer } from "../query/why.ts";
 import { UsageError } from "./errors.ts";
-import { CLIENT_FLAGS, ClientError, clientFromFlags } from "./client.ts";
+import { CLIENT_FLAGS, ClientError, clientFromFlags, type Client } from "./client.ts";
+import type { Status } from "../query/queries.ts";
 import { cittyArgs, parseFlags } from "./flags.ts";
 import { writeOut } from "../stdio.ts";
 
@@ -16,19 +17,37 @@ export async function runWhy(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(WHY_FLAGS, argv);
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "why: give a PID" : `why: unexpected argument "${positionals[1]}"`);
   const pid = positionals[0];
-  if (!/^\d{1,10}$/.test(pid)) throw new UsageError(`why: "${pid}" is not a pid`);
+  if (!/^\d{1,10}$/.test(pid) || Number(pid) > 2 ** 31 - 1) throw new UsageError(`why: "${pid}" is not a pid (an integer from 0 to 2147483647)`);
   const client = await clientFromFlags(values);
   let answer: WhyAnswer;
   try {
     answer = await client.getJson<WhyAnswer>(`/api/v1/why/${pid}`);
   } catch (e) {
-    if (e instanceof ClientError && e.status === 404) throw new ClientError(`no process with pid ${pid} at ${client.base}`);
+    if (e instanceof ClientError && e.status === 404) throw new ClientError(`no process with pid ${pid} at ${client.base}${await _namedBy(client, Number(pid))}`);
     throw e;
   }
   writeOut(values.json ? JSON.stringify(answer, null, 2) + "\n" : formatWhy(answer));
 }
 
 const _e = escapeControl;
+
+/**
+ * For a pid the graph no longer holds (an OOM-killed or crashed process leaves a second after
+ * it ended): the active scenes that still name it, so `why` does not end in a dead end.
+ */
+async function _namedBy(client: Client, pid: number): Promise<string> {
+  let st: Status;
+  try {
+    st = await client.getJson<Status>("/api/v1/status");
+  } catch {
+    return "";
+  }
+  const scenes = Array.isArray(st?.scenes) ? st.scenes.filter((s) => Array.isArray(s.affected_pids) && s.affected_pids.includes(pid)) : [];
+  if (scenes.length === 0) return "";
+  const jobs = [...new Set(scenes.flatMap((s) => s.affected_jobs ?? []))];
+  const names = scenes.map((s) => _e(s.scene)).join(", ");
+  return `: it has left the graph; active scene${scenes.length === 1 ? "" : "s"} ${names} name${scenes.length === 1 ? "s" : ""} it${jobs.length > 0 ? ` (job ${jobs.map(_e).join(", ")})` : ""}: see xctl-exporter status`;
+}
 
 export function formatWhy(a: WhyAnswer): string {
   const out = [`pid ${a.pid}  job ${_e(a.job_id ?? "-")}  state ${_e(a.state)}`, ""];

@@ -155,8 +155,10 @@ class _Evidence {
     const e = leaf.isError ? this._ctx.graph.errors.get(ev.entity_id) : undefined;
     if (e !== undefined) this.error(e, ev.value);
     if (!affects) return;
-    // A device fault affects the processes it blocked (those using the device at its time).
-    if (e !== undefined && this._ctx.graph.faultScope.ofEvent(ev.value, ev.pid) === "device") {
+    // A device fault affects the processes it blocked (those using the device at its time),
+    // not the pid its line names unless that one was among them.
+    const deviceFault = leaf.isError && this._ctx.graph.faultScope.ofEvent(ev.value, ev.pid) === "device";
+    if (e !== undefined && deviceFault) {
       let n = 0;
       for (const p of e.blocked) {
         if (n >= _PER_CONDITION) break;
@@ -167,12 +169,13 @@ class _Evidence {
         }
       }
     }
-    if (ev.pid !== null) {
+    if (ev.pid !== null && !deviceFault) {
       const p = this._ctx.graph.processes.get(ev.pid);
-      if (p !== undefined) this.process(p);
+      // Not a process that started after the event with its pid (reused): that one is not affected.
+      if (p !== undefined && ev.ts >= p.bornTs) this.process(p);
       else if (this.pids.size < MAX_PIDS) this.pids.add(ev.pid);
     }
-    if (ev.job_id !== null && this.jobs.size < MAX_PIDS) this.jobs.add(ev.job_id);
+    if (ev.job_id !== null && !deviceFault && this.jobs.size < MAX_PIDS) this.jobs.add(ev.job_id);
   }
 
   edge(path: string, leaf: GraphCond, p: ProcessNode, to: EdgeTarget): void {

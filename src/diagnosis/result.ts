@@ -13,6 +13,8 @@ export interface MatchSummary {
   severity: Severity;
   confidence: number;
   affected_pids: number[];
+  /** The jobs of those pids when the run found them (a pid may belong to another job later). */
+  affected_jobs: string[];
 }
 
 export interface DiagnosisResult {
@@ -63,6 +65,7 @@ export function toResult(id: number, trigger: RunTrigger, pid: number | null, ma
       severity: x.severity,
       confidence: x.confidence,
       affected_pids: x.affected_pids,
+      affected_jobs: x.affected_jobs,
       evidence: x.evidence,
     })),
   };

@@ -9,6 +9,8 @@ export interface RuleProblem {
   field: string;
   reason: string;
   warning: boolean;
+  /** 1-based line of the field (or of the deepest part of its path the file has), when known. */
+  line?: number;
 }
 
 export type Obj = Record<string, unknown>;

@@ -7,7 +7,7 @@
 // and hidden entries (a Kubernetes ConfigMap's `..data`) are skipped, links followed.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { parseAllDocuments } from "yaml";
+import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document } from "yaml";
 import { ConfigError } from "../config-error.ts";
 import { describeErrno } from "../errno.ts";
 import { EMBEDDED_RULES } from "./embedded.ts";
@@ -21,25 +21,64 @@ export const RULE_FILE_RE = /\.ya?ml$/i;
 
 /** Parses and checks one rule file's text: the rule (undefined on an error) and every problem. */
 export function checkRuleText(text: string, file: string): { rule: Rule | undefined; problems: RuleProblem[] } {
-  const fail = (reason: string) => ({ rule: undefined, problems: [{ file, field: "", reason, warning: false }] });
+  const fail = (reason: string, line?: number) => ({ rule: undefined, problems: [{ file, field: "", reason, warning: false, ...(line !== undefined ? { line } : {}) }] });
   if (text.includes("\u0000")) return fail("not a YAML file (binary content)");
+  const lc = new LineCounter();
   let docs: ReturnType<typeof parseAllDocuments>;
   try {
-    docs = parseAllDocuments(text, { uniqueKeys: true });
+    docs = parseAllDocuments(text, { uniqueKeys: true, lineCounter: lc });
   } catch (e) {
     return fail(`not valid YAML: ${_firstLine(e)}`);
   }
   if (!Array.isArray(docs) || docs.length === 0) return fail("empty file (expected one rule)");
-  if (docs.length > 1) return fail(`${docs.length} YAML documents (expected one rule per file)`);
+  if (docs.length > 1) return fail(`${docs.length} YAML documents (expected one rule per file)`, docs[1].contents?.range?.[0] === undefined ? undefined : _lineAt(lc, docs[1].contents.range[0]));
   const doc = docs[0];
-  if (doc.errors.length > 0) return fail(`not valid YAML: ${_firstLine(doc.errors[0])}`);
+  if (doc.errors.length > 0) {
+    const err = doc.errors[0];
+    // The line goes in front (`file:7:`), as every other problem's does.
+    return fail(`not valid YAML: ${_firstLine(err).replace(/ at line \d+, column \d+$/, "")}`, err.linePos?.[0].line);
+  }
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
     return fail(`not valid YAML: ${_firstLine(e)}`);
   }
-  return checkRule(value, file);
+  const checked = checkRule(value, file);
+  for (const p of checked.problems) {
+    const line = _lineOf(doc, lc, p.field);
+    if (line !== undefined) p.line = line;
+  }
+  return checked;
+}
+
+/**
+ * The line of a problem's field (`conditions[1].metrics[0].op`): of its key, or of the deepest
+ * part of the path the file has (a missing field: the mapping it is missing from).
+ */
+function _lineOf(doc: Document, lc: LineCounter, field: string): number | undefined {
+  let node: unknown = doc.contents;
+  let line: number | undefined;
+  for (const part of field.match(/\[\d+\]|[^.[\]]+/g) ?? []) {
+    if (part.startsWith("[")) {
+      const item: unknown = isSeq(node) ? node.items[Number(part.slice(1, -1))] : undefined;
+      if (item === undefined) break;
+      const at = (item as { range?: [number, number, number] }).range?.[0];
+      if (at !== undefined) line = _lineAt(lc, at);
+      node = item;
+    } else {
+      const pair = isMap(node) ? node.items.find((it) => isScalar(it.key) && String(it.key.value) === part) : undefined;
+      if (pair === undefined) break;
+      const at = (pair.key as { range?: [number, number, number] }).range?.[0];
+      if (at !== undefined) line = _lineAt(lc, at);
+      node = pair.value;
+    }
+  }
+  return line;
+}
+
+function _lineAt(lc: LineCounter, offset: number): number {
+  return lc.linePos(offset).line;
 }
 
 /** Parses and checks one rule file's text; throws its first error. Warnings go to `warnings` when given. */
@@ -115,6 +154,8 @@ export function checkRulePaths(paths: readonly string[]): { rules: number; probl
       problems.push(e instanceof ConfigError ? _problem(e) : { file: path, field: "", reason: `cannot read: ${describeErrno(e)}`, warning: false });
       continue;
     }
+    // A directory with nothing to check is most likely the wrong one: not "0 rules OK" in silence.
+    if (files.length === 0) problems.push({ file: path, field: "", reason: "no rule files here (*.yaml, *.yml)", warning: true });
     for (const file of files) {
       let text: string;
       try {
@@ -179,18 +220,19 @@ export function loadRuleSet(opts: RuleSetOptions = {}): Rule[] {
   return rules;
 }
 
-/** One line for a problem: `file: field: reason`, with `warning: ` in front of a warning's reason. */
+/** One line for a problem: `file:line: field: reason` (no line when none is known), with `warning: ` in front of a warning's reason. */
 export function formatProblem(p: RuleProblem): string {
   const reason = p.warning ? `warning: ${p.reason}` : p.reason;
-  return p.field ? `${p.file}: ${p.field}: ${reason}` : `${p.file}: ${reason}`;
+  const where = p.line !== undefined ? `${p.file}:${p.line}` : p.file;
+  return p.field ? `${where}: ${p.field}: ${reason}` : `${where}: ${reason}`;
 }
 
 function _configError(p: RuleProblem): ConfigError {
-  return new ConfigError(p.file, p.field, p.reason);
+  return new ConfigError(p.file, p.field, p.reason, p.line);
 }
 
 function _problem(e: ConfigError): RuleProblem {
-  return { file: e.file, field: e.field, reason: e.reason, warning: false };
+  return { file: e.file, field: e.field, reason: e.reason, warning: false, ...(e.line !== undefined ? { line: e.line } : {}) };
 }
 
 function _firstLine(e: unknown): string {

@@ -16,6 +16,7 @@ export function newProcessNode(pid: number, jobId: string | null, ts: number, wa
     pid,
     jobId,
     state: "running",
+    bornTs: -Infinity,
     updatedTs: ts,
     updatedWall: wall,
     consumes: new Set(),

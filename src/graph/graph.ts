@@ -7,7 +7,7 @@ import { evict, newEvictionCounts } from "./evict.ts";
 import { newErrorNode, newProcessNode, newResourceNode } from "./factory.ts";
 import { FaultScopeTable } from "./fault-scope.ts";
 import { isWait, ReadingWatch, setMeta } from "./readings.ts";
-import { isEnded, KEY_INDEX, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
+import { isEnded, KEY_INDEX, startsAnew, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 
 export interface GraphOptions {
   /** Error nodes expire this long after their last update (ms). */
@@ -35,7 +35,6 @@ export interface GraphOptions {
    */
   linkChunk?: number;
 }
-
 
 /** Told about every change, so the diagnosis can keep its match state without walking. */
 export interface GraphObserver {
@@ -192,7 +191,8 @@ export class StateGraph {
     const value = ev.value;
     let p = this.processes.get(ev.pid);
     if (value === "start") {
-      p = this._process(ev.pid, ev.job_id, ev.ts, wall);
+      if (p !== undefined && startsAnew(p, ev.job_id)) this.removeProcess(p); // pid reuse
+      p = this._process(ev.pid, ev.job_id, ev.ts, wall, true);
       this._setState(p, "running");
       return;
     }
@@ -261,10 +261,11 @@ export class StateGraph {
     return r;
   }
 
-  private _process(pid: number, jobId: string | null, ts: number, wall: number): ProcessNode {
+  private _process(pid: number, jobId: string | null, ts: number, wall: number, start = false): ProcessNode {
     let p = this.processes.get(pid);
     if (p === undefined) {
       p = newProcessNode(pid, jobId, ts, wall);
+      if (start) p.bornTs = ts; // made by `process.state start`: its birth
       this.processes.set(pid, p);
       this.activeProcesses++;
       this._observer?.nodeChanged(p, undefined);

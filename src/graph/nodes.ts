@@ -51,6 +51,11 @@ export interface ProcessNode extends NodeTimes {
   readonly pid: number;
   jobId: string | null;
   state: string;
+  /**
+   * Event time of the `process.state start` that made this node (-Infinity when another event
+   * made it): events of its pid from before it are another process's, one that had the pid.
+   */
+  bornTs: number;
   readonly consumes: Set<ResourceNode>;
   readonly waitsOn: Set<ResourceNode>;
   /**
@@ -120,6 +125,15 @@ export type EdgeTarget = ResourceNode | ErrorNode;
 /** States after which a process leaves the graph at the next cleanup. */
 export function isEnded(state: string): boolean {
   return state === "exit" || state === "zombie" || state === "oom_killed" || state === "killed";
+}
+
+/**
+ * Whether a `start` naming `jobId` begins a new process on `p`'s pid: `p` has ended, or belongs
+ * to another job (its exit never reported). The old process leaves with its edges, so no fault
+ * of its is charged to the new one.
+ */
+export function startsAnew(p: ProcessNode, jobId: string | null): boolean {
+  return isEnded(p.state) || (jobId !== null && p.jobId !== null && p.jobId !== jobId);
 }
 
 /** The value a rule's `metric` condition reads for `key` on a node. */

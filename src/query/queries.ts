@@ -13,7 +13,7 @@ import { graphView, type GraphJson } from "./graph-view.ts";
 import { DEFAULT_VIEW_LIMIT, processRows, type ProcessList } from "./processes.ts";
 import { watchRuns, watchScenes, type RunListener, type SceneListener } from "./scene-watch.ts";
 import { SourceTracker, type SourceStatus } from "./sources.ts";
-import { activeScenes, type ActiveScene } from "./status.ts";
+import { activeScenes, unexplainedErrors, type ActiveScene, type UnexplainedError } from "./status.ts";
 import { whyView, type WhyAnswer } from "./why.ts";
 
 export interface QueryInputs {
@@ -39,6 +39,8 @@ export interface Status {
   version: string;
   ready: boolean;
   scenes: ActiveScene[];
+  /** Errors inside the window that no active scene names (at most 8, newest first). */
+  unexplained_errors: UnexplainedError[];
   sources: SourceStatus[];
   counts: {
     processes: number;
@@ -129,10 +131,12 @@ export class Queries {
 
   status(now = Date.now()): Status {
     const g = this._in.graph;
+    const scenes = this.activeScenes();
     return {
       version: this._version,
       ready: this._in.notReadyReason === null,
-      scenes: this.activeScenes(),
+      scenes,
+      unexplained_errors: unexplainedErrors(g, scenes),
       sources: this.sources.list(now),
       counts: {
         processes: g.processes.size,
@@ -175,8 +179,12 @@ export class Queries {
     const out = new Map<number, string[]>();
     const active = this._in.diagnosis.active;
     if (active.size === 0) return out;
+    const graph = this._in.graph;
     for (const s of this.activeScenes()) {
       for (const pid of s.affected_pids) {
+        // A pid now held by a process of a job the run did not name is another process (reused).
+        const job = graph.processes.get(pid)?.jobId ?? null;
+        if (job !== null && s.affected_jobs.length > 0 && !s.affected_jobs.includes(job)) continue;
         const list = out.get(pid);
         if (list === undefined) out.set(pid, [s.scene]);
         else list.push(s.scene);

@@ -43,7 +43,9 @@ export function activeScenes(active: ReadonlySet<string>, rules: readonly Rule[]
     // A scene that is not the run's top one: the errors in its own evidence, not every fault
     // that blocks its pids (a network stall is not caused by an Xid on the same process's GPU).
     const errors = top !== undefined ? _errorsOf(top.causes) : _errorsOfEvidence(summary?.evidence ?? [], graph);
-    const jobs = top !== undefined ? [...top.affected_jobs] : _jobsOf(pids, graph, summary?.evidence ?? []);
+    // The jobs as the run found them (from the process then, or its events): a pid it named may
+    // belong to another job now (reused), and one that ended has left the graph.
+    const jobs = [...(summary?.affected_jobs ?? [])];
     const primary = rule.root_cause_pattern.primary;
     out.push({
       scene: rule.scene,
@@ -91,24 +93,32 @@ function _errorsOfEvidence(evidence: readonly ConditionEvidence[], graph: StateG
   return [...(direct.size > 0 ? direct : blocking)].sort().slice(0, _MAX_ERRORS);
 }
 
-/**
- * The jobs of `pids`: from the graph, or, for a process that has left it (an OOM-killed or
- * crashed one is gone a second after it ended), from the run's evidence of that process.
- */
-function _jobsOf(pids: readonly number[], graph: StateGraph, evidence: readonly ConditionEvidence[]): string[] {
-  const out = new Set<string>();
-  for (const pid of pids) {
-    const job = graph.processes.get(pid)?.jobId ?? _evidenceJob(pid, evidence);
-    if (job) out.add(job);
-  }
-  return [...out].sort();
+/** An error node inside the window that no active scene names: a fault no rule explains. */
+export interface UnexplainedError {
+  entity: string;
+  error_type: string;
+  /** Event times (ISO) of its first and last report. */
+  since: string;
+  updated_at: string;
 }
 
-function _evidenceJob(pid: number, evidence: readonly ConditionEvidence[]): string | undefined {
-  const id = `pid-${pid}`;
-  for (const c of evidence) {
-    for (const n of c.nodes ?? []) if (n.id === id && n.values.job_id) return n.values.job_id;
-    for (const ev of c.events ?? []) if (ev.pid === pid && ev.job_id) return ev.job_id;
+const _MAX_UNEXPLAINED = 8;
+
+/**
+ * The errors in the graph that none of `scenes` names (an NFS server not responding, a
+ * non-fatal SXid, a probe's own error kind), newest first, at most 8: so "no scene is active"
+ * never hides a fault the graph holds. Walks the error nodes, which the error window keeps few.
+ */
+export function unexplainedErrors(graph: StateGraph, scenes: readonly ActiveScene[]): UnexplainedError[] {
+  const named = (entity: string) => scenes.some((s) => s.errors.some((x) => x.endsWith(` on ${entity}`)));
+  const out: UnexplainedError[] = [];
+  for (const e of graph.errors.values()) {
+    if (named(e.entityId)) continue;
+    out.push({ entity: e.entityId, error_type: e.errorType, since: _iso(e.sinceTs), updated_at: _iso(e.updatedTs) });
   }
-  return undefined;
+  return out.sort((a, b) => (a.updated_at < b.updated_at ? 1 : a.updated_at > b.updated_at ? -1 : 0)).slice(0, _MAX_UNEXPLAINED);
+}
+
+function _iso(ms: number): string {
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : "";
 }

@@ -79,6 +79,9 @@ describe("ps and why against a running exporter", () => {
     assert.match(lines[0], /^7 +job-a +running .* \d{4}-\d\d-\d\dT[\d:.]+Z$/);
     const json = await runCli(["ps", "--url", server.url, "-o", "json"]);
     assert.deepEqual((JSON.parse(json.stdout) as { pid: number }[]).map((x) => x.pid), [7, 42, 99]);
+    const eq = await runCli(["ps", "--url", server.url, "-o=json"]); // kubectl's spelling
+    assert.equal(eq.code, 0, eq.stderr);
+    assert.deepEqual((JSON.parse(eq.stdout) as { pid: number }[]).map((x) => x.pid), [7, 42, 99]);
     const bad = await runCli(["ps", "--url", server.url, "-o", "yaml"]);
     assert.equal(bad.code, 2);
     assert.equal(bad.stderr, `xctl-exporter: -o: "yaml" is not one of table, wide, json\n`);
@@ -89,6 +92,44 @@ describe("ps and why against a running exporter", () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal((r.stdout.match(/^Every 100ms: /gm) ?? []).length, 2);
     assert.equal((r.stdout.match(/^7 +job-a/gm) ?? []).length, 2);
+  });
+
+  it("piped, ps -o json --watch and status --json --watch print JSON documents and nothing else", SLOW, async () => {
+    for (const args of [["ps", "-o", "json"], ["status", "--json"]]) {
+      const r = await runCli([...args, "--url", server.url, "--watch", "--interval", "100ms", "--count", "2"]);
+      assert.equal(r.code, 0, r.stderr);
+      const docs: unknown[] = [];
+      let rest = r.stdout.trim();
+      while (rest !== "") {
+        // Each document is pretty-printed: it ends at the first line that closes it.
+        const end = rest.search(/^[\]}]$/m);
+        assert.ok(end >= 0, `not JSON: ${rest.slice(0, 80)}`);
+        docs.push(JSON.parse(rest.slice(0, end + 1)));
+        rest = rest.slice(end + 1).trim();
+      }
+      assert.equal(docs.length, 2, args.join(" "));
+    }
+  });
+
+  it("a bad XCTL_URL, XCTL_PORT or XCTL_HOST is named as the variable the user set (exit 2)", SLOW, async () => {
+    for (const [env, message] of [
+      [{ XCTL_URL: "ftp://x" }, /^xctl-exporter: XCTL_URL: "ftp:\/\/x" must be http:\/\/ or https:\/\/\n$/],
+      [{ XCTL_URL: undefined, XCTL_PORT: "abc" }, /^xctl-exporter: XCTL_PORT: "abc" is not a port number \(0-65535\)\n$/],
+      [{ XCTL_URL: undefined, XCTL_HOST: "bad^host" }, /^xctl-exporter: XCTL_HOST: "bad\^host" is not a host name or address\n$/],
+    ] as const) {
+      const r = await runCli(["status"], { env });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+    }
+  });
+
+  it("a bad --count or --interval is refused with exit 2, with or without --watch", SLOW, async () => {
+    for (const args of [["ps", "--count", "abc"], ["ps", "--count", "-1"], ["status", "--interval", "soon"], ["status", "--watch", "--interval", "10ms"]]) {
+      const r = await runCli([...args, "--url", server.url]);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, /^xctl-exporter: --(count|interval): "[^"]+" /, args.join(" "));
+      assert.equal(r.stdout, "");
+    }
   });
 
   it("ps --watch stops on Ctrl-C (SIGINT) with exit 0", SLOW, async () => {
@@ -162,6 +203,45 @@ describe("ps and why against a running exporter", () => {
     assert.equal(r.code, 1);
     assert.equal(r.stdout, "");
     assert.equal(r.stderr, `xctl-exporter: no process with pid 999 at ${server.url}\n`);
+  });
+
+  it("why of a pid that has left the graph says which active scene still names it", SLOW, async () => {
+    const ex = await startExporter(["--diagnosis-interval", "50ms"]);
+    try {
+      const now = Date.now() - 5_000;
+      const body = [
+        line("process.state", "host", "start", 4242, "job-oom", now),
+        line("compute.util", "gpu-0", "90", 4242, "job-oom", now + 1),
+        // The kernel's OOM killer, as builtin:kmsg reports it; the process leaves a second later.
+        line("process.state", "memory", "oom_killed", 4242, null, now + 2),
+        line("compute.util", "gpu-1", "50", 4243, "job-other", now + 2_500),
+      ].join("\n");
+      await fetch(`${ex.url}/api/v1/events`, { method: "POST", body });
+      const named = async () => ((await (await fetch(`${ex.url}/api/v1/status`)).json()) as { scenes: { scene: string; affected_pids: number[] }[] }).scenes.some((x) => x.scene === "host_oom_kill" && x.affected_pids.includes(4242));
+      await eventually(async () => (await fetch(`${ex.url}/api/v1/why/4242`)).status === 404 && (await named()), 20_000, "the killed process to leave, named by host_oom_kill");
+      const r = await runCli(["why", "4242", "--url", ex.url]);
+      assert.equal(r.code, 1);
+      assert.equal(r.stdout, "");
+      assert.equal(r.stderr, `xctl-exporter: no process with pid 4242 at ${ex.url}: it has left the graph; active scene host_oom_kill names it (job job-oom): see xctl-exporter status\n`);
+    } finally {
+      await ex.stop();
+    }
+  });
+
+  it("ps says so on stderr when the API cut the list (more than 10,000 processes)", SLOW, async () => {
+    const ex = await startExporter([]);
+    try {
+      const now = Date.now();
+      const body = Array.from({ length: 10_005 }, (_, i) => line("compute.util", `gpu-${i % 8}`, "50", 100_000 + i, null, now)).join("\n");
+      const res = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body });
+      assert.equal(((await res.json()) as { accepted: number }).accepted, 10_005);
+      const r = await runCli(["ps", "--url", ex.url, "--no-headers"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trimEnd().split("\n").length, 10_000);
+      assert.equal(r.stderr, "xctl-exporter: ps: showing the first 10000 of 10005 processes (by pid), the API's limit\n");
+    } finally {
+      await ex.stop();
+    }
   });
 
   it("bad usage is exit 2", SLOW, async () => {

@@ -20,7 +20,7 @@ describe("host collector flags: bad values exit 2 with one line", () => {
   const cases: [string[], Record<string, string>, RegExp][] = [
     [["--path.procfs", "/nonexistent-xctl"], {}, /^xctl-exporter: --path\.procfs: "\/nonexistent-xctl" does not exist$/],
     [["--path.sysfs", join(tree, "file")], {}, /^xctl-exporter: --path\.sysfs: ".*\/file" is not a directory$/],
-    [[], { XCTL_PATH_SYSFS: "/nonexistent-xctl" }, /--path\.sysfs: "\/nonexistent-xctl" does not exist/],
+    [[], { XCTL_PATH_SYSFS: "/nonexistent-xctl" }, /^xctl-exporter: XCTL_PATH_SYSFS: "\/nonexistent-xctl" does not exist$/],
     [["--collectors", "gpu"], {}, /--collectors: unknown collector "gpu" \(valid: nvidia-smi, npu-smi, kmsg, infiniband, procfs, diskstats, or auto, none\)/],
     [["--probe", "builtin:npu-smi?interval=0"], {}, /--probe builtin:npu-smi\?interval=0: interval must be a positive number, got "0"/],
   ];

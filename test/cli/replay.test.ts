@@ -220,6 +220,22 @@ describe("replay", () => {
     assert.ok(Date.parse(xid.active_at) >= T0 + 2_000 && Date.parse(xid.active_at) < T0 + 600_000, xid.active_at);
     assert.ok(xid.cleared_at !== null && Date.parse(xid.cleared_at) >= T0 + 600_000, String(xid.cleared_at));
   });
+
+  it("--json: a scene that only the final run finds (a file shorter than the debounce) is in the timeline, as it is active in the exposition", SLOW, async () => {
+    const file = join(dir, "short.ndjson");
+    const ev = (ts: number, event_type: string, entity_id: string, value: string, pid: number | null = null) => JSON.stringify({ ts, event_type, entity_id, pid, job_id: pid === null ? null : `job-${pid}`, value });
+    writeFileSync(file, [ev(T0, "process.state", "host", "start", 7), ev(T0 + 100, "compute.util", "gpu-1", "80", 7), ev(T0 + 200, "error.hw", "gpu-1", "XID_79")].join("\n") + "\n");
+    const r = await runCli(["replay", "--json", file]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout) as { matching: string[]; timeline: { scene: string; active_at: string; cleared_at: string | null }[] };
+    assert.ok(s.matching.includes("gpu_xid"), JSON.stringify(s.matching));
+    const xid = s.timeline.find((t) => t.scene === "gpu_xid");
+    assert.ok(xid, `gpu_xid matches but the timeline lacks it: ${JSON.stringify(s.timeline)}`);
+    assert.equal(xid.active_at, new Date(T0 + 200).toISOString());
+    assert.equal(xid.cleared_at, null);
+    const prom = await runCli(["replay", file]);
+    assert.match(prom.stdout, /^xctl_scene_active\{scene="gpu_xid"\} 1$/m);
+  });
 });
 
 describe("replay diagnoses", () => {
@@ -288,7 +304,7 @@ describe("replay diagnoses", () => {
     writeFileSync(join(rules, "site.yaml"), "name: x\nscene: x\npriority: 1\nconditions: [{type: graph, edge_type: waits_on}]\nsolution_steps: check the cable\n");
     const r = await runCli(["replay", "--rules", rules, join(dir, "missing.ndjson")]);
     assert.equal(r.code, 2, r.stderr);
-    assert.equal(r.stderr, `xctl-exporter: ${join(rules, "site.yaml")}: solution_steps: must be a list (got "check the cable")\n`);
+    assert.equal(r.stderr, `xctl-exporter: ${join(rules, "site.yaml")}:5: solution_steps: must be a list (got "check the cable")\n`);
   });
 
   it("refuses a bad rule directory before reading anything: exit 2, one line", SLOW, async () => {
@@ -297,7 +313,7 @@ describe("replay diagnoses", () => {
     writeFileSync(join(rules, "broken.yaml"), "name: x\nscene: Bad-Scene\npriority: 1\nconditions: []\n");
     const r = await runCli(["replay", "--rules", rules, join(dir, "missing.ndjson")]);
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /broken\.yaml: scene/);
+    assert.match(r.stderr, /broken\.yaml:2: scene/);
     assert.equal(r.stderr.trim().split("\n").length, 1);
   });
 });

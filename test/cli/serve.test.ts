@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
 import { request } from "node:http";
 import { spawn, spawnSync } from "node:child_process";
-import { exporterCommand, freePort, runCli, startExporter, waitFor, type RunningExporter } from "../_helpers.ts";
+import { eventually, exporterCommand, freePort, runCli, startExporter, waitFor, type RunningExporter } from "../_helpers.ts";
 import { SEED_METRICS } from "../../src/metrics/names.ts";
 import { EVENT_TYPES } from "../../src/events/schema.ts";
 
@@ -24,6 +24,17 @@ describe("bad usage exits 2 with one line", () => {
     [["--error-window", "five"], /--error-window: "five" is not a duration/],
     [["--metrics-path", "metrics"], /--metrics-path: "metrics" must start with \//],
     [["frobnicate"], /unknown command "frobnicate"/],
+    [["version", "--json"], /unknown flag --json/],
+    [["version", "now"], /version: unexpected argument "now"/],
+    [["help", "ps", "--foo"], /unknown flag --foo/],
+    [["help", "ps", "why"], /help: unexpected argument "why"/],
+    [["why", "2147483648"], /why: "2147483648" is not a pid \(an integer from 0 to 2147483647\)/],
+    [["ps", "-o=yaml"], /-o: "yaml" is not one of table, wide, json/],
+    [["--error-window", "0s"], /--error-window: "0s" is too small \(at least 1s\)/],
+    [["--max-clock-skew", "0s"], /--max-clock-skew: "0s" is too small \(at least 1s\)/],
+    [["--max-line-bytes", "10"], /--max-line-bytes: "10" is too small \(at least 256 bytes\)/],
+    [["replay", "--error-window", "500ms", "x.ndjson"], /--error-window: "500ms" is too small/],
+    [["rules", "chek", "rules"], /rules: unknown sub-command "chek" \(did you mean check\?\)/],
   ];
   for (const [args, message] of cases) {
     it(args.join(" "), async () => {
@@ -38,11 +49,24 @@ describe("bad usage exits 2 with one line", () => {
       [{ XCTL_PORT: "99999" }, /^xctl-exporter: XCTL_PORT: "99999" is out of range/],
       [{ XCTL_MAX_NODES: "0" }, /^xctl-exporter: XCTL_MAX_NODES: "0" is not an integer from 100 to/],
       [{ XCTL_LOG_FORMAT: "xml" }, /^xctl-exporter: XCTL_LOG_FORMAT: "xml" is not one of/],
+      [{ XCTL_COLLECTORS: "gpu" }, /^xctl-exporter: XCTL_COLLECTORS: unknown collector "gpu"/],
+      [{ XCTL_PATH_PROCFS: "/nonexistent-procfs" }, /^xctl-exporter: XCTL_PATH_PROCFS: "\/nonexistent-procfs" does not exist/],
     ] as const) {
       const r = await runCli([], { env });
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, message);
       assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    }
+  });
+
+  it("a misspelt XCTL_* variable is named at start-up with the one it resembles (a warning: it would be ignored in silence)", async () => {
+    const ex = await startExporter([], { env: { XCTL_MAX_NODE: "500", XCTL_SITE_TAG: "rack-7" } });
+    try {
+      await eventually(() => /listening on/.test(ex.stderr()), 20_000, "the start-up log");
+      assert.match(ex.stderr(), /warn +XCTL_MAX_NODE is not a variable of xctl-exporter and is ignored \(did you mean XCTL_MAX_NODES\?\)/);
+      assert.doesNotMatch(ex.stderr(), /XCTL_SITE_TAG/, "a name like no variable of ours is someone else's");
+    } finally {
+      assert.equal(await ex.stop(), 0);
     }
   });
 

@@ -2,12 +2,16 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { formatStatus } from "../../src/cli/status.ts";
-import type { Status } from "../../src/query/queries.ts";
+import { Exporter } from "../../src/exporter.ts";
+import { createLogger } from "../../src/log.ts";
+import { Queries, type Status } from "../../src/query/queries.ts";
+import { ingestLine } from "../_ingest.ts";
 
 const status = (n: number): Status => ({
   version: "0.1.0",
   ready: true,
   scenes: [],
+  unexplained_errors: [],
   sources: [],
   counts: {
     processes: n, active_processes: n, resources: n, errors: n,
@@ -27,5 +31,32 @@ describe("status text", () => {
     const out = formatStatus(status(0), "http://127.0.0.1:9091") + formatStatus(status(2), "http://127.0.0.1:9091");
     assert.match(out, /^Graph: 0 processes \(0 running\), 0 resources, 0 errors;/m, out);
     assert.match(out, /^Events: 2 accepted, 0 rejected; 2 diagnosis runs over 2 rules$/m, out);
+  });
+});
+
+describe("status and the errors no scene explains", () => {
+  it("an NFS server not responding is listed, not hidden behind the Xid scene or 'No scene is active'", async () => {
+    const T0 = 1_732_500_000_000;
+    const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
+    const line = (ts: number, event_type: string, entity_id: string, value: string, pid: number | null = null) => JSON.stringify({ ts, event_type, entity_id, pid, job_id: pid === null ? null : `job-${pid}`, value });
+    await ingestLine(ex, line(T0, "process.state", "host", "start", 7));
+    await ingestLine(ex, line(T0 + 1, "compute.util", "gpu-01", "90", 7));
+    // What builtin:kmsg emits for "nfs: server nfs01 not responding, still trying": no default rule reads it.
+    await ingestLine(ex, line(T0 + 2, "error.net", "nfs-nfs01", "NFS_NOT_RESPONDING nfs: server nfs01 not responding, still trying"));
+    const q = new Queries(ex, "test");
+    ex.engine.runNow("auto");
+    const quiet = q.status();
+    assert.deepEqual(quiet.scenes, []);
+    assert.deepEqual(quiet.unexplained_errors.map((x) => [x.entity, x.since]), [["nfs-nfs01", new Date(T0 + 2).toISOString()]]);
+    const text = formatStatus(quiet, "http://127.0.0.1:9091");
+    assert.match(text, /^No scene is active\.$/m);
+    assert.match(text, /^1 error no active scene explains:\n  NFS_NOT_RESPONDING nfs: server nfs01 not responding, still trying on nfs-nfs01 \(since 2024-11-25T02:00:00\.002Z\)$/m);
+    // An Xid that gpu_xid explains is not listed; the NFS error still is.
+    await ingestLine(ex, line(T0 + 3, "error.hw", "gpu-01", "XID_79"));
+    ex.engine.runNow("auto");
+    const both = q.status();
+    assert.deepEqual(both.scenes.map((x) => x.scene), ["gpu_xid"]);
+    assert.deepEqual(both.unexplained_errors.map((x) => x.entity), ["nfs-nfs01"]);
+    await ex.stop();
   });
 });

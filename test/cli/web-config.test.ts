@@ -7,8 +7,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import bcrypt from "bcryptjs";
-import { runCli, startExporter, waitFor, type RunningExporter } from "../_helpers.ts";
+import { eventually, runCli, startExporter, waitFor, type RunningExporter } from "../_helpers.ts";
 import { hasOpenssl, makeCerts, type TestCerts } from "../fixtures/tls/certs.ts";
+import { runtimeName } from "../../src/runtime-name.ts";
 
 const SLOW = { timeout: 60_000 };
 
@@ -149,5 +150,58 @@ describe("a bad --web-config stops start-up", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+// The exporter runs under this test's runtime (or is the binary): under Deno it cannot ask for client certificates.
+const mtlsSkip = !hasOpenssl ? "openssl missing" : runtimeName === "deno" && !process.env.XCTL_BINARY ? "a Deno server cannot request client certificates" : false;
+
+describe("clients of an exporter that asks for a client certificate", { skip: mtlsSkip }, () => {
+  let certs: TestCerts;
+  let dir: string;
+  let ex: RunningExporter;
+  let https: string;
+
+  before(async () => {
+    certs = makeCerts();
+    dir = mkdtempSync(join(tmpdir(), "xctl-mtls-"));
+    const file = join(dir, "web.yml");
+    writeFileSync(
+      file,
+      [
+        "tls_server_config:",
+        `  cert_file: ${certs.path("server.crt")}`,
+        `  key_file: ${certs.path("server.key")}`,
+        "  client_auth_type: RequireAndVerifyClientCert",
+        `  client_ca_file: ${certs.path("ca.crt")}`,
+      ].join("\n") + "\n",
+    );
+    ex = await startExporter(["--web-config", file], { waitHealthy: false });
+    https = ex.url.replace("http:", "https:");
+    await eventually(() => /listening on https/.test(ex.stderr()), 20_000, "the exporter to listen");
+  }, SLOW);
+  after(async () => {
+    await ex?.stop();
+    certs?.cleanup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("--cert-file and --key-file present one; without it, or with one it refuses, the line says so (exit 1)", SLOW, async () => {
+    const ca = ["--url", https, "--ca-file", certs.path("ca.crt")];
+    const ok = await runCli(["status", ...ca, "--cert-file", certs.path("client.crt"), "--key-file", certs.path("client.key")]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /: ready$/m);
+    const none = await runCli(["ps", ...ca]);
+    assert.equal(none.code, 1);
+    assert.equal(
+      none.stderr,
+      `xctl-exporter: cannot reach the exporter at ${https}: the exporter ended the TLS handshake: it asks for a client certificate (client_auth_type): give --cert-file and --key-file\n`,
+    );
+    const rogue = await runCli(["ps", ...ca, "--cert-file", certs.path("rogue.crt"), "--key-file", certs.path("rogue.key")]);
+    assert.equal(rogue.code, 1);
+    assert.equal(rogue.stderr, `xctl-exporter: cannot reach the exporter at ${https}: the exporter refused the client certificate: check --cert-file against its client_ca_file\n`);
+    const half = await runCli(["ps", ...ca, "--cert-file", certs.path("client.crt")]);
+    assert.equal(half.code, 2);
+    assert.equal(half.stderr, "xctl-exporter: --cert-file: give --key-file too\n");
   });
 });

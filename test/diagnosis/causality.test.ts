@@ -30,6 +30,28 @@ describe("fault scope in answers", () => {
     await s.ex.stop();
   });
 
+  it("an Xid 79 whose kernel line names the pid of a process on another GPU hits the GPU's user, not that pid", async () => {
+    const s = scenario();
+    s.send(start(1));
+    s.send(start(2));
+    s.send(ev("compute.util", "gpu-0", "90", 1));
+    s.send(ev("compute.util", "gpu-1", "90", 2));
+    // NVRM names whoever was in the driver when it saw the fault: here pid 2, which uses gpu-1.
+    s.send({ ...ev("error.hw", "gpu-0", "XID_79 NVRM: Xid (PCI:0000:3b:00): 79, pid=2, name=python3, GPU has fallen off the bus.", 2), job_id: "job-2" });
+    const host = s.ex.engine.runNow("auto");
+    const xid = host.matches.find((m) => m.scene === "gpu_xid");
+    assert.ok(xid, "gpu_xid matches");
+    assert.deepEqual(xid.affected_pids, [1]);
+    assert.deepEqual(xid.affected_jobs, ["job-1"]);
+    assert.deepEqual(scenesOf(s, 1), ["gpu_xid"]);
+    assert.deepEqual(scenesOf(s, 2), [], "pid 2 was only named by the line");
+    assert.deepEqual(why(s, 2).root_causes, []);
+    // An application Xid (a process fault) with that pid is its own, wherever it ran.
+    s.send({ ...ev("error.hw", "gpu-1", "XID_13 Graphics SM Warp Exception", 2), job_id: "job-2" });
+    assert.deepEqual(scenesOf(s, 2), ["gpu_xid"]);
+    await s.ex.stop();
+  });
+
   it("a process that joined a GPU after another job's OOM shows nothing of it; a fresh Xid 79 hits it", async () => {
     const s = scenario();
     s.send(start(1));

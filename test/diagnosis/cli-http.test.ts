@@ -38,9 +38,9 @@ describe("rules check", () => {
       assert.equal(r.code, 2);
       const lines = r.stderr.trim().split("\n");
       assert.equal(lines.length, 4, r.stderr);
-      assert.match(lines[0], /a\.yaml: conditions\[2\]\.metrics\[0\]\.op: unknown operator "greater" \(one of gt, lt, eq, gte, lte, ne, contains\)$/);
-      assert.match(lines[1], /b\.yml: .*event_type: unknown event type "[^"]+" \(one of compute\.util, .*\)$/);
-      assert.match(lines[2], /gpu_overheat\.yaml: conditions\.all\[1\]\.metrics\[0\]\.key: warning: no event sets "temperature"/);
+      assert.match(lines[0], /a\.yaml:19: conditions\[2\]\.metrics\[0\]\.op: unknown operator "greater" \(one of gt, lt, eq, gte, lte, ne, contains\)$/);
+      assert.match(lines[1], /b\.yml:8: .*event_type: unknown event type "[^"]+" \(one of compute\.util, .*\)$/);
+      assert.match(lines[2], /gpu_overheat\.yaml:17: conditions\.all\[1\]\.metrics\[0\]\.key: warning: no event sets "temperature"/);
       assert.equal(lines[3], "xctl-exporter: rules check: 2 errors, 1 warning");
       const one = await runCli(["rules", "check", join(GOOD, "example.yaml")]);
       assert.equal(one.code, 0, one.stderr);
@@ -80,15 +80,26 @@ describe("rules check", () => {
     }
   });
 
-  it("rules list prints the loaded scenes with priority, severity, scope and title", async () => {
+  it("rules list prints the loaded scenes with priority, severity, scope, source and title", async () => {
     const r = await runCli(["rules", "list"]);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split("\n");
-    assert.match(lines[0], /^SCENE +PRIORITY +SEVERITY +SCOPE +TITLE$/);
+    assert.match(lines[0], /^SCENE +PRIORITY +SEVERITY +SCOPE +SOURCE +TITLE$/);
     assert.equal(lines.length, 18);
-    assert.match(lines[1], /^gpu_oom +90 +critical +process +GPU out of memory$/);
-    assert.ok(lines.some((l) => /^host_oom_kill +82 +critical +process +Host out of memory \(OOM killer\)$/.test(l)), r.stdout);
-    assert.match(lines[17], /^gpu_util_low +20 +info +process +Accelerator utilisation low$/);
+    assert.match(lines[1], /^gpu_oom +90 +critical +process +embedded +GPU out of memory$/);
+    assert.ok(lines.some((l) => /^host_oom_kill +82 +critical +process +embedded +Host out of memory \(OOM killer\)$/.test(l)), r.stdout);
+    assert.match(lines[17], /^gpu_util_low +20 +info +process +embedded +Accelerator utilisation low$/);
+    // A directory's rule that replaces a built-in scene says which file it came from.
+    const dir = mkdtempSync(join(tmpdir(), "xctl-list-"));
+    try {
+      writeFileSync(join(dir, "oom.yaml"), "name: Site OOM\nscene: gpu_oom\npriority: 95\nconditions:\n  - type: event\n    event_type: error.hw\n    value_pattern: OOM\n");
+      const site = await runCli(["rules", "list", "--rules", dir]);
+      assert.equal(site.code, 0, site.stderr);
+      const row = site.stdout.split("\n").find((l) => l.startsWith("gpu_oom "));
+      assert.equal(row?.split(/ {2,}/).join("|"), `gpu_oom|95|critical|host|${join(dir, "oom.yaml")}|Site OOM`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     const mine = await runCli(["rules", "list", "--no-default-rules", "--rules", UPSTREAM]);
     assert.equal(mine.code, 0, mine.stderr);
     assert.deepEqual(mine.stdout.trim().split("\n").slice(1).map((l) => l.split(/ +/).slice(0, 3)), [
@@ -118,7 +129,7 @@ describe("serve with a bad rule", () => {
       assert.equal(code, 2);
       const lines = ex.stderr().trim().split("\n");
       assert.equal(lines.length, 1, ex.stderr());
-      assert.equal(lines[0], `xctl-exporter: ${join(dir, "site.yaml")}: conditions[2].metrics[0].op: unknown operator "greater" (one of gt, lt, eq, gte, lte, ne, contains)`);
+      assert.equal(lines[0], `xctl-exporter: ${join(dir, "site.yaml")}:19: conditions[2].metrics[0].op: unknown operator "greater" (one of gt, lt, eq, gte, lte, ne, contains)`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

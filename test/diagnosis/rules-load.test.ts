@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "../../src/config-error.ts";
-import { checkRulePaths, checkRuleText, defaultRules, loadRuleFile, loadRulesDir, loadRuleSet, parseRule, type RuleProblem } from "../../src/diagnosis/rules-load.ts";
+import { checkRulePaths, checkRuleText, defaultRules, formatProblem, loadRuleFile, loadRulesDir, loadRuleSet, parseRule, type RuleProblem } from "../../src/diagnosis/rules-load.ts";
 
 const FIXTURES = fileURLToPath(new URL("../fixtures/", import.meta.url));
 const BAD = join(FIXTURES, "rules-bad");
@@ -74,9 +74,26 @@ describe("broken rule corpus", () => {
       assert.equal(err.field, want.field, err.message);
       assert.ok(err.reason.includes(want.reason), `reason "${err.reason}" lacks "${want.reason}"`);
       assert.ok(!err.message.includes("\n"), "one line");
-      assert.ok(err.message.startsWith(path + ": "));
+      assert.ok(err.message.startsWith(`${path}${err.line !== undefined ? `:${err.line}` : ""}: `), err.message);
+      // A field's problem names its line: the key's own, or (missing) the mapping it is missing
+      // from; a top-level field missing has none.
+      if (want.field !== "" && !(/^[a-z_]+$/.test(want.field) && err.reason.startsWith("missing"))) {
+        assert.ok(err.line !== undefined && err.line > 0, `no line in ${err.message}`);
+        const key = /(?:^|\.)([^.[\]]+)$/.exec(want.field)?.[1];
+        const text = readFileSync(path, "utf8").split("\n")[err.line - 1];
+        if (key !== undefined && !err.reason.startsWith("missing")) assert.ok(text.includes(`${key}:`), `line ${err.line} "${text}" is not the line of ${key}`);
+      }
     });
   }
+
+  it("names the line of a YAML syntax error and of a second document, as file:line", () => {
+    const tab = checkRuleText("name: t\nscene: t\npriority: 5\nconditions:\n  - type: event\n\tevent_type: error.hw\n", "t.yaml");
+    assert.deepEqual(tab.problems.map(formatProblem), ["t.yaml:6: not valid YAML: Tabs are not allowed as indentation"]);
+    const two = checkRuleText("name: a\nscene: a\npriority: 1\nconditions:\n  - type: event\n    event_type: error.hw\n---\nname: b\n", "two.yaml");
+    assert.deepEqual(two.problems.map(formatProblem), ["two.yaml:8: 2 YAML documents (expected one rule per file)"]);
+    const op = checkRuleText("name: d\nscene: d\npriority: 10\nconditions:\n  all:\n    - type: event\n      event_type: error.hw\n    - type: metric\n      metrics:\n        - key: util\n          op: gtt\n          target: 5\n", "d.yaml");
+    assert.match(op.problems.map(formatProblem).join("\n"), /^d\.yaml:11: conditions\.all\[1\]\.metrics\[0\]\.op: unknown operator "gtt"/m);
+  });
 
   it("refuses two files with one scene in one directory, naming the second and the first", () => {
     const err = _refusal(() => loadRulesDir(join(BAD, "dup-scene")));
@@ -97,6 +114,8 @@ describe("rule directories", () => {
     const dir = mkdtempSync(join(tmpdir(), "xctl-rules-"));
     try {
       assert.deepEqual(loadRulesDir(dir), []);
+      // rules check warns about it: a directory with nothing to check is likely the wrong one.
+      assert.deepEqual(checkRulePaths([dir]).problems.map(formatProblem), [`${dir}: warning: no rule files here (*.yaml, *.yml)`]);
       mkdirSync(join(dir, "..data"));
       writeFileSync(join(dir, "..data", "site.yaml"), readFileSync(join(GOOD, "example.yaml")));
       symlinkSync(join("..data", "site.yaml"), join(dir, "site.yml"));

@@ -111,6 +111,34 @@ describe("lifecycle", () => {
     assert.equal(g.activeProcesses, 1);
   });
 
+  it("a start on an ended pid, or naming another job, is a new process: the old one's edges leave with it", () => {
+    const g = new StateGraph();
+    g.apply(ev("process.state", "h", "start", 3, T0, "job-a"), T0);
+    g.apply(ev("compute.util", "gpu-00", "80", 3, T0, "job-a"), T0);
+    g.apply(ev("error.hw", "gpu-00", "XID_79", null, T0 + 1), T0);
+    assert.equal(g.edges.blocked_by, 1);
+    g.apply(ev("process.state", "h", "exit", 3, T0 + 2, "job-a"), T0);
+    // Before any cleanup, the pid is taken again by another job's process on another GPU.
+    g.apply(ev("process.state", "h", "start", 3, T0 + 3, "job-b"), T0);
+    g.apply(ev("compute.util", "gpu-01", "80", 3, T0 + 4, "job-b"), T0);
+    const p = g.processes.get(3)!;
+    assert.equal(p.jobId, "job-b");
+    assert.deepEqual([...p.consumes].map((r) => r.id), ["gpu-01"]);
+    assert.deepEqual(p.blockedBy, [], "the old process's Xid is not the new one's");
+    assert.equal(p.bornTs, T0 + 3);
+    assert.deepEqual(counts(g), { consumes: 1, waits_on: 0, blocked_by: 0, processes: 1, resources: 2, errors: 1 });
+    // An exit never reported: a start naming another job replaces the running process too.
+    g.apply(ev("error.hw", "gpu-01", "XID_79", null, T0 + 5), T0);
+    assert.equal(g.edges.blocked_by, 1);
+    g.apply(ev("process.state", "h", "start", 3, T0 + 6, "job-c"), T0);
+    assert.deepEqual(counts(g), { consumes: 0, waits_on: 0, blocked_by: 0, processes: 1, resources: 2, errors: 2 });
+    // A repeated start of the same job keeps the process and its edges.
+    g.apply(ev("compute.util", "gpu-01", "80", 3, T0 + 7, "job-c"), T0);
+    g.apply(ev("process.state", "h", "start", 3, T0 + 8, "job-c"), T0);
+    assert.equal(g.edges.consumes, 1);
+    assert.equal(g.processes.get(3)!.bornTs, T0 + 6);
+  });
+
   it("a running process is never removed for being quiet", () => {
     const g = new StateGraph();
     g.apply(ev("process.state", "h", "start", 1), T0);

@@ -52,6 +52,27 @@ describe("active scenes' root causes", () => {
     assert.deepEqual(by.get("process_crash")!.errors, ["XID_79 GPU has fallen off the bus on gpu-03"]);
   });
 
+  it("a pid that another job's process took since keeps the old job in status, and the new process gets none of its scenes in ps", async () => {
+    const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
+    await ingestLine(ex, line("process.state", "pid-9", "start", 9, T0));
+    await ingestLine(ex, line("compute.util", "gpu-03", "90", 9, T0 + 1));
+    await ingestLine(ex, line("error.hw", "gpu-03", "XID_79 GPU has fallen off the bus", null, T0 + 2));
+    await ingestLine(ex, line("process.state", "pid-9", "exit", 9, T0 + 3));
+    ex.engine.runNow("auto");
+    // At once the pid is taken again, by a process of job-new on a healthy GPU.
+    const reused = (event_type: string, entity_id: string, value: string, ts: number) => JSON.stringify({ ts, event_type, entity_id, job_id: "job-new", pid: 9, value });
+    await ingestLine(ex, reused("process.state", "pid-9", "start", T0 + 4));
+    await ingestLine(ex, reused("compute.util", "gpu-00", "90", T0 + 5));
+    const q = new Queries(ex, "test");
+    const by = new Map(q.activeScenes().map((s) => [s.scene, s]));
+    assert.ok(by.has("process_crash"), [...by.keys()].join(","));
+    assert.notEqual(by.get("process_crash")!.scene, ex.engine.results()[0].scene, "a scene below the run's top one");
+    assert.deepEqual(by.get("process_crash")!.affected_jobs, ["job-9"], "the crash was job-9's");
+    const row = q.processes().rows.find((r) => r.pid === 9)!;
+    assert.equal(row.job_id, "job-new");
+    assert.deepEqual(row.scenes, [], "the new process is not the one that crashed");
+  });
+
   it("a scene held only by --scene-settle keeps the pids of the last run that found it, and says it is settling", async () => {
     const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false, errorWindowMs: 1000, sceneSettleMs: 60_000 });
     await ingestLine(ex, line("process.state", "pid-7", "start", 7, T0));

@@ -113,7 +113,9 @@ export class EventCond extends CondNode {
     if (ev.ts > this.lastTs) this.lastTs = ev.ts;
     this.lastWall = wall;
     this.byEntity.put(ev.entity_id, seen);
-    const newPid = ev.pid !== null && this.byPid.put(ev.pid, seen);
+    // A device fault is not its pid's own: the kernel names whoever was in the driver (a
+    // process on another GPU, nvidia-smi); it concerns the users of the device (byDevice).
+    const newPid = ev.pid !== null && !(device && this.isError) && this.byPid.put(ev.pid, seen);
     // A repeated reading reaches no one new (a reading gone stale was pruned by the run that
     // found whom the condition holds for). A repeated device fault may: a process blocked by the
     // entity since the last matching one (by a fault of another value) is concerned by this one
@@ -142,7 +144,7 @@ export class EventCond extends CondNode {
   holdsFor(p: ProcessNode, ctx: ProcessContext): boolean {
     if (!this.holds) return false;
     const own = this.byPid.map.get(p.pid);
-    if (own !== undefined && this.isFresh(own.ts, own.wall, ctx.nowTs, ctx.nowWall)) return true;
+    if (own !== undefined && own.ts >= p.bornTs && this.isFresh(own.ts, own.wall, ctx.nowTs, ctx.nowWall)) return true;
     const devices = this.byDevice.map;
     if (devices.size === 0 || this.isError) return devices.size !== 0 && this.seenFor(p, ctx, 1).length > 0;
     // A reading: whichever is smaller, the devices with fresh readings or the process's edges.
@@ -161,7 +163,9 @@ export class EventCond extends CondNode {
   seenFor(p: ProcessNode, ctx: ProcessContext, max: number): Seen[] {
     const out: Seen[] = [];
     const fresh = (s: Seen | undefined): s is Seen => s !== undefined && this.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall);
-    const own = this.byPid.map.get(p.pid);
+    // Its own events since it started: an earlier process with the pid is not this one.
+    const found = this.byPid.map.get(p.pid);
+    const own = found !== undefined && found.ts >= p.bornTs ? found : undefined;
     if (fresh(own)) out.push(own);
     if (this.byDevice.map.size === 0) return out;
     if (this.isError) {
