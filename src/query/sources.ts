@@ -1,6 +1,10 @@
 // The state of each source (probe, collector, stdin) as the API, /readyz and the logs show it.
 // A source crash-loops when it restarted CRASH_RESTARTS times within CRASH_WINDOW_MS: samples
 // of its restart count, at most one a second per source, tell how many restarts are recent.
+// It stays crash-looping until a whole window passes without a restart: at the longest backoff
+// (30 s) a probe that always fails restarts twice a minute, give or take the ms each run takes,
+// and the count alone would drop to 1 for a moment every cycle (a "source down" and a new
+// "crash-looping" line in the log every minute or so, for as long as it fails).
 import type { ProbeState } from "../metrics/registry.ts";
 import { ageSeconds } from "./time.ts";
 
@@ -24,6 +28,8 @@ export interface SourceStatus {
 interface _History {
   at: number[];
   restarts: number[];
+  /** Crash-looping now: entered at CRASH_RESTARTS recent restarts, left at none. */
+  looping: boolean;
 }
 
 export class SourceTracker {
@@ -39,19 +45,23 @@ export class SourceTracker {
   list(now = Date.now()): SourceStatus[] {
     const out: SourceStatus[] = [];
     for (const [name, s] of this._probes) {
-      const recent = this._sample(name, s.restarts, now);
-      const state: SourceCondition = recent >= CRASH_RESTARTS ? "crash-looping" : s.up ? "up" : "down";
+      const h = this._history.get(name) ?? this._start(name);
+      const recent = this._sample(h, s.restarts, now);
+      if (recent >= CRASH_RESTARTS) h.looping = true;
+      else if (recent === 0) h.looping = false;
+      const state: SourceCondition = h.looping ? "crash-looping" : s.up ? "up" : "down";
       out.push({ name, state, up: s.up, restarts: s.restarts, recent_restarts: recent, last_event_age_s: ageSeconds(s.lastEventMs, now) });
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  private _sample(name: string, restarts: number, now: number): number {
-    let h = this._history.get(name);
-    if (h === undefined) {
-      h = { at: [this._born], restarts: [0] };
-      this._history.set(name, h);
-    }
+  private _start(name: string): _History {
+    const h: _History = { at: [this._born], restarts: [0], looping: false };
+    this._history.set(name, h);
+    return h;
+  }
+
+  private _sample(h: _History, restarts: number, now: number): number {
     const last = h.at.length - 1;
     if (last < 0 || now - h.at[last] >= 1000) {
       h.at.push(now);
