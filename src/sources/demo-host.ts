@@ -55,6 +55,11 @@ interface Job {
 /** What an incident does to the readings of one entity or job, until `until`. */
 type EffectKind = "oom" | "link_down" | "drops" | "pfc" | "io_wait" | "stall" | "ckpt_stall";
 
+/** Linux's largest pid_max (PID_MAX_LIMIT on 64-bit), the default where systemd sets it. */
+export const DEMO_PID_MAX = 4_194_304;
+/** Where the kernel starts again after wrapping: pids below it are reserved for early daemons. */
+const DEMO_PID_FIRST = 300;
+
 const WORKLOADS = ["train llama-70b", "finetune mistral-7b", "pretrain moe-8x7b", "eval resnet-152", "train vit-h"];
 const JOB_SIZES = [1, 2, 2, 4, 4, 8];
 
@@ -86,9 +91,13 @@ export class DemoHost {
   /** Per-NIC counter so storm drops are spread over the NIC's ranks. */
   private _dropTurn = 0;
 
-  constructor(opts: { startTs: number; rate: number; seed: number }, emit: (ev: DemoEvent) => void) {
+  /** Pids go up to this and start again from the bottom, as the kernel's do (its pid_max). */
+  readonly pidMax: number;
+
+  constructor(opts: { startTs: number; rate: number; seed: number; pidMax?: number }, emit: (ev: DemoEvent) => void) {
     this.now = opts.startTs;
     this.rate = opts.rate;
+    this.pidMax = opts.pidMax ?? DEMO_PID_MAX;
     this._rand = seededRandom(opts.seed);
     this._emit = emit;
     this._pidSeq = 4000 + this._int(0, 3000);
@@ -139,8 +148,7 @@ export class DemoHost {
     const job: Job = { id: `job-${++this._jobSeq}`, ranks: [], alive: true };
     const workload = this._pick(WORKLOADS);
     for (const gpu of gpus) {
-      this._pidSeq += this._int(1, 40);
-      const rank = { pid: this._pidSeq, gpu };
+      const rank = { pid: this._nextPid(), gpu };
       job.ranks.push(rank);
       this._gpuRank[gpu] = rank;
       this._gpuJob[gpu] = job;
@@ -157,6 +165,22 @@ export class DemoHost {
       this._after(2000, () => job.alive && this._state(job, "running"));
     });
     this._after(life, () => this._endJob(job));
+  }
+
+  /**
+   * The next rank's pid: a step up, wrapping past `pidMax` back to the first pid after the
+   * kernel's reserved ones, skipping the pids of live ranks. Without the wrap a demo left
+   * running (at speed 20: about three pids a simulated second) passes the pid_max of any real
+   * host within a day, and after months the 2^31 bound of a valid pid: from then on every
+   * process event it sends would be rejected.
+   */
+  private _nextPid(): number {
+    for (;;) {
+      this._pidSeq += this._int(1, 40);
+      if (this._pidSeq > this.pidMax) this._pidSeq = DEMO_PID_FIRST + this._int(0, 40);
+      const pid = this._pidSeq;
+      if (!this._gpuRank.some((r) => r !== null && r.pid === pid)) return pid;
+    }
   }
 
   private _endJob(job: Job): void {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createConsola } from "consola";
 import type { Exporter } from "../../src/exporter.ts";
 import { EVENT_TYPES } from "../../src/events/schema.ts";
-import { DEMO_GPUS, DEMO_NICS, DEMO_NVME, DEMO_STORAGE, INCIDENTS, type DemoEvent } from "../../src/sources/demo-host.ts";
+import { DEMO_GPUS, DEMO_NICS, DEMO_NVME, DEMO_STORAGE, DemoHost, INCIDENTS, type DemoEvent } from "../../src/sources/demo-host.ts";
 import { DemoSource } from "../../src/sources/demo.ts";
 import type { SourceContext } from "../../src/sources/source.ts";
 import { eventually, sleep } from "../_helpers.ts";
@@ -71,6 +71,28 @@ describe("DemoSource", () => {
     assert.equal(ex.ingest.rejected(), 0);
     // 100 telemetry events a simulated second, plus lifecycle and incident events.
     assert.ok(ex.ingest.accepted >= 6000 && ex.ingest.accepted < 6500, String(ex.ingest.accepted));
+  });
+
+  it("left running, wraps its pids at pid_max like the kernel, never onto a live one", () => {
+    // A small pid_max stands for months at a high speed: several wraps in a few simulated hours.
+    const pidMax = 9000;
+    const live = new Map<number, string>();
+    let starts = 0;
+    let wraps = 0;
+    let last = 0;
+    const host = new DemoHost({ startTs: 1_800_000_000_000, rate: 1, seed: 7, pidMax }, (ev) => {
+      if (ev.pid === null || ev.event_type !== "process.state") return;
+      if (ev.value === "start") {
+        starts++;
+        assert.ok(ev.pid >= 300 && ev.pid <= pidMax, `pid ${ev.pid} outside 300..${pidMax}`);
+        assert.equal(live.get(ev.pid), undefined, `pid ${ev.pid} started while ${live.get(ev.pid)} still holds it`);
+        live.set(ev.pid, ev.job_id!);
+        if (ev.pid < last) wraps++;
+        last = ev.pid;
+      } else if (ev.value === "exit" || ev.value === "oom_killed" || ev.value === "killed") live.delete(ev.pid);
+    });
+    for (let i = 0; i < 6 * 3600; i++) host.tick(1000);
+    assert.ok(wraps >= 3, `${wraps} wraps in ${starts} starts`);
   });
 
   it("repeats itself exactly for a given seed, and differs for another", () => {
