@@ -55,9 +55,8 @@ interface Job {
 /** What an incident does to the readings of one entity or job, until `until`. */
 type EffectKind = "oom" | "link_down" | "drops" | "pfc" | "io_wait" | "stall" | "ckpt_stall";
 
-/** Linux's largest pid_max (PID_MAX_LIMIT on 64-bit), the default where systemd sets it. */
+/** Linux's largest pid_max (64-bit PID_MAX_LIMIT), and where it wraps to (lower pids are reserved). */
 export const DEMO_PID_MAX = 4_194_304;
-/** Where the kernel starts again after wrapping: pids below it are reserved for early daemons. */
 const DEMO_PID_FIRST = 300;
 
 const WORKLOADS = ["train llama-70b", "finetune mistral-7b", "pretrain moe-8x7b", "eval resnet-152", "train vit-h"];
@@ -91,8 +90,7 @@ export class DemoHost {
   /** Per-NIC counter so storm drops are spread over the NIC's ranks. */
   private _dropTurn = 0;
 
-  /** Pids go up to this and start again from the bottom, as the kernel's do (its pid_max). */
-  readonly pidMax: number;
+  readonly pidMax: number; // pids wrap past it, as the kernel's past its pid_max
 
   constructor(opts: { startTs: number; rate: number; seed: number; pidMax?: number }, emit: (ev: DemoEvent) => void) {
     this.now = opts.startTs;
@@ -167,19 +165,12 @@ export class DemoHost {
     this._after(life, () => this._endJob(job));
   }
 
-  /**
-   * The next rank's pid: a step up, wrapping past `pidMax` back to the first pid after the
-   * kernel's reserved ones, skipping the pids of live ranks. Without the wrap a demo left
-   * running (at speed 20: about three pids a simulated second) passes the pid_max of any real
-   * host within a day, and after months the 2^31 bound of a valid pid: from then on every
-   * process event it sends would be rejected.
-   */
+  /** A step up; past `pidMax` back to the bottom as the kernel wraps (else a demo left running passes 2^31 and every process event is rejected); never a live rank's. */
   private _nextPid(): number {
     for (;;) {
       this._pidSeq += this._int(1, 40);
       if (this._pidSeq > this.pidMax) this._pidSeq = DEMO_PID_FIRST + this._int(0, 40);
-      const pid = this._pidSeq;
-      if (!this._gpuRank.some((r) => r !== null && r.pid === pid)) return pid;
+      if (!this._gpuRank.some((r) => r !== null && r.pid === this._pidSeq)) return this._pidSeq;
     }
   }
 
