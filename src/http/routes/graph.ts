@@ -4,7 +4,7 @@ import { Hono, type Context } from "hono";
 import { MAX_PID } from "../../events/schema.ts";
 import { DEFAULT_VIEW_LIMIT, type Queries } from "../../query/queries.ts";
 import type { AppEnv } from "../env.ts";
-import { heavy } from "../heavy.ts";
+import { heavy, HeavyAborted, HeavyBusy } from "../heavy.ts";
 
 const MAX_LIMIT = 1_000_000;
 
@@ -36,13 +36,22 @@ export function graphRoutes(queries: Queries): Hono<AppEnv> {
     if (limit === undefined) return _badLimit(c);
     const format = c.req.query("format") ?? "json";
     if (format !== "json" && format !== "dot") return c.json({ error: `format must be json or dot` }, 400);
-    // A dump costs tens of ms: one at a time, so scrapes never wait behind several.
-    if (format === "dot") {
-      const dot = await heavy(() => queries.graphDot(limit));
-      return c.body(dot, 200, { "Content-Type": "text/vnd.graphviz; charset=utf-8" });
+    // A dump costs tens of ms: one at a time, so scrapes never wait behind several; not
+    // built at all for a client that left while it waited.
+    const signal = c.req.raw.signal;
+    try {
+      if (format === "dot") {
+        const dot = await heavy(() => queries.graphDot(limit), signal);
+        return c.body(dot, 200, { "Content-Type": "text/vnd.graphviz; charset=utf-8" });
+      }
+      const json = await heavy(() => JSON.stringify(queries.graph(limit)), signal);
+      return c.body(json, 200, { "Content-Type": "application/json" });
+    } catch (e) {
+      if (e instanceof HeavyBusy) return c.json({ error: `busy: ${e.message}; retry shortly` }, 503, { "Retry-After": "1" });
+      // Nobody reads this answer: the client is gone.
+      if (e instanceof HeavyAborted) return c.json({ error: e.message }, 503);
+      throw e;
     }
-    const json = await heavy(() => JSON.stringify(queries.graph(limit)));
-    return c.body(json, 200, { "Content-Type": "application/json" });
   });
 
   return api;
