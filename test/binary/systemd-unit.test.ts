@@ -41,8 +41,8 @@ interface Started {
 }
 
 /** Starts ExecStart= of the unit (with drop-ins) under its sandbox, listening on loopback. */
-async function startUnit(dir: string, dropIns: string[], probe: string): Promise<Started> {
-  const settings = unitSettings(UNIT, ...dropIns);
+async function startUnit(dir: string, dropIns: string[], probe: string, unit = UNIT): Promise<Started> {
+  const settings = unitSettings(unit, ...dropIns);
   const exec = settings.get("ExecStart")!.at(-1)!.split(/\s+/);
   assert.equal(exec[0], "/usr/local/bin/xctl-exporter");
   const port = await freePort();
@@ -141,6 +141,36 @@ describe("the systemd unit, sandbox and all", { skip: SKIP }, () => {
       const m = await scrape(ex.url);
       assert.equal(m.get('xctl_collector_reads_denied_total{probe="procfs",kind="environ"}'), undefined);
       assert.equal(m.get('xctl_probe_up{probe="unit-probe.sh"}'), 1, ex.stderr());
+    } finally {
+      await ex.stop();
+    }
+  });
+});
+
+describe("a unit with systemd's usual filter, capset refused", { skip: SKIP }, () => {
+  const dir = SKIP ? "" : mkdtempSync(join(tmpdir(), "xctl-unit-"));
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("still runs the probes, without setpriv, and says so once", async () => {
+    // As an operator's own hardened unit would have it: @system-service less @privileged.
+    const unit = UNIT.replace(/^SystemCallFilter=capset$/m, "");
+    assert.notEqual(unit, UNIT);
+    chmodSync(dir, 0o755);
+    const probes = ["a", "b"].map((n) => join(dir, `${n}.sh`));
+    for (const p of probes) {
+      writeFileSync(p, '#!/bin/sh\nwhile :; do echo \'{"event_type":"compute.util","entity_id":"gpu-00","value":"50"}\'; sleep 0.1; done\n');
+      chmodSync(p, 0o755);
+    }
+    const ex = await startUnit(dir, [], probes.join("\n"), unit);
+    try {
+      const m = await eventually(async () => {
+        const s = await scrape(ex.url);
+        return s.get('xctl_probe_up{probe="a.sh"}') === 1 && s.get('xctl_probe_up{probe="b.sh"}') === 1 && (s.get("xctl_events_total") ?? 0) >= 5 ? s : undefined;
+      }, 10_000, `both probes up\n${ex.stderr()}`);
+      assert.equal(m.get('xctl_probe_restarts_total{probe="a.sh"}'), 0, ex.stderr());
+      assert.equal(ex.stderr().match(/setpriv cannot start probes here \(setpriv: activate capabilities: Operation not permitted\)/g)?.length, 1, ex.stderr());
     } finally {
       await ex.stop();
     }
