@@ -241,7 +241,9 @@ function _sceneAlert(comment: string, selector: string, summary: string, descrip
         ]
       : [`          (avg_over_time(xctl_scene_active{${selector}}[${SCENE_WINDOW}]) >= ${SCENE_SHARE})`]),
     "          * on (job, instance, scene) group_left (severity)",
-    "          max by (job, instance, scene, severity) (xctl_scene_info)",
+    // The rule's severity: the last known within the window, so a scrape gap (the exporter
+    // restarted, its pod replaced) resolves no alert only to fire it again a minute later.
+    `          max by (job, instance, scene, severity) (xctl_scene_info or on (job, instance, scene) last_over_time(xctl_scene_info[${SCENE_WINDOW}]))`,
     ...(occurred ? [] : [`        for: ${SCENE_FOR}`]),
     // The scene again as a static label: one rule per scene, told apart by promtool's lint.
     ...(scene !== undefined ? ["        labels:", `          scene: ${scene}`] : []),

@@ -218,13 +218,18 @@ export class DiagnosisEngine implements GraphObserver {
   }
 
   /** Recent results, automatic and on-demand, newest first. */
-  results(limit = this._ring.size): DiagnosisResult[] {
+  results(limit = this.kept): DiagnosisResult[] {
     const all = [...this._ring.newest(limit), ...this._onDemand.newest(limit)];
     return all.sort((a, b) => b.id - a.id).slice(0, limit);
   }
 
   get ringSize(): number {
     return this._ring.size;
+  }
+
+  /** How many results are kept at most: the automatic ring and the on-demand one. */
+  get kept(): number {
+    return this._ring.size + this._onDemand.size;
   }
 
   stop(): void {

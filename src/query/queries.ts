@@ -88,11 +88,12 @@ export class Queries {
 
   /** Recent diagnosis results, newest first. */
   diagnoses(limit: number): DiagnosisResult[] {
-    return this._in.engine.results(Math.min(limit, this._in.engine.ringSize));
+    return this._in.engine.results(Math.min(limit, this._in.engine.kept));
   }
 
+  /** Results kept at most (automatic and on-demand runs). */
   get diagnosesKept(): number {
-    return this._in.engine.ringSize;
+    return this._in.engine.kept;
   }
 
   /** Runs the rule set now over the host (asked through the API, or at the end of a replay). */

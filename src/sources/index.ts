@@ -51,7 +51,7 @@ function _builtin(s: string, nameFor: (base: string) => string, host: HostPaths)
   }
   if (id === "builtin:nvidia-smi") {
     _options(s, params, {});
-    return new NvidiaSmiSource();
+    return new NvidiaSmiSource({ procfs: host.procfs });
   }
   if (id === "builtin:npu-smi") {
     // Seconds, as the README documents them.
@@ -60,6 +60,7 @@ function _builtin(s: string, nameFor: (base: string) => string, host: HostPaths)
       intervalMs: opts.interval === undefined ? undefined : opts.interval * 1000,
       detailMs: opts.detail === undefined ? undefined : opts.detail * 1000,
       tempThreshold: opts.temp,
+      procfs: host.procfs,
     });
   }
   if (id === "builtin:kmsg") {

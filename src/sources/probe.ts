@@ -1,6 +1,6 @@
 // `--probe CMD`: a supervised child whose stdout is NDJSON events. Run without a shell, in its
 // own process group (so a probe script's children die with it), restarted with backoff.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { accessSync, closeSync, constants, existsSync, openSync, readSync, statSync } from "node:fs";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 import { escapeControl } from "../escape.ts";
@@ -87,6 +87,10 @@ export class CommandProbe implements Source {
     if (ctx === null || this._stopping) return;
     if (this._launches++ > 0) ctx.restarted();
     const [cmd, ...args] = _withParentDeathSignal(this.argv, this._opts.env ?? process.env, this._opts.cwd);
+    if (_setprivRefused !== undefined && !_setprivRefusalLogged) {
+      _setprivRefusalLogged = true;
+      ctx.log.warn(`setpriv cannot start probes here (${escapeControl(_setprivRefused)}): probes run without it, and outlive the exporter if it is killed by SIGKILL`);
+    }
     let child: ChildProcess;
     try {
       child = spawn(cmd, args, {
@@ -206,7 +210,13 @@ export class CommandProbe implements Source {
 function _withParentDeathSignal(argv: readonly string[], env: Record<string, string | undefined>, cwd: string | undefined): readonly string[] {
   if (process.platform !== "linux" || _setpriv === null) return argv;
   const path = env.PATH ?? process.env.PATH ?? "";
-  if (_setpriv === undefined) _setpriv = _which("setpriv", path, undefined) ?? null;
+  if (_setpriv === undefined) {
+    _setpriv = _which("setpriv", path, undefined) ?? null;
+    if (_setpriv !== null) {
+      _setprivRefused = _setprivFails(_setpriv);
+      if (_setprivRefused !== undefined) _setpriv = null;
+    }
+  }
   if (_setpriv === null) return argv;
   const exe = _which(argv[0], path, cwd);
   if (exe === undefined || !_interpreterFound(exe)) return argv;
@@ -232,8 +242,23 @@ function _interpreterFound(file: string): boolean {
   return interpreter !== undefined && _which(interpreter, "", undefined) !== undefined;
 }
 
-/** The setpriv executable (undefined: not looked for yet; null: none). */
+/** The setpriv executable (undefined: not looked for yet; null: none, or it cannot run here). */
 let _setpriv: string | null | undefined;
+/** Why setpriv was found but cannot start a command here (logged once). */
+let _setprivRefused: string | undefined;
+let _setprivRefusalLogged = false;
+
+/**
+ * Why setpriv cannot start a command in this process's sandbox, or undefined when it can. It
+ * re-applies its capabilities first, and a system call filter that refuses capset(2) (systemd's
+ * `SystemCallFilter=~@privileged`, a common hardening) makes it exit 127 before the probe runs:
+ * every probe would crash-loop. Checked once, on setpriv itself (a few milliseconds).
+ */
+function _setprivFails(setpriv: string): string | undefined {
+  const r = spawnSync(setpriv, ["--pdeathsig", "KILL", "--", setpriv, "--version"], { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8", timeout: 5000 });
+  if (r.status === 0) return undefined;
+  return r.stderr?.trim().split("\n")[0] || r.error?.message || `exit status ${r.status}`;
+}
 
 function _which(cmd: string, path: string, cwd: string | undefined): string | undefined {
   const candidates = cmd.includes("/") ? [isAbsolute(cmd) ? cmd : resolve(cwd ?? ".", cmd)] : path.split(delimiter).filter(Boolean).map((d) => join(d, cmd));

@@ -233,12 +233,15 @@ describe("result ring", () => {
     return { graph, state, engine, feed };
   }
 
-  it("keeps the newest results, newest first, up to its size and a limit", () => {
+  it("keeps the newest results, newest first, up to its size and a limit; on-demand runs in a ring of their own", () => {
     const { engine } = _engine(3);
     engine.setRules(defaultRules());
-    for (let i = 0; i < 5; i++) engine.runNow("api");
+    for (let i = 0; i < 5; i++) engine.runNow("replay");
     assert.deepEqual(engine.results().map((r) => r.id), [5, 4, 3]);
-    assert.deepEqual(engine.results(2).map((r) => r.id), [5, 4]);
+    for (let i = 0; i < 2; i++) engine.runNow("api");
+    assert.equal(engine.kept, 23, "3 automatic, 20 on-demand");
+    assert.deepEqual(engine.results().map((r) => r.id), [7, 6, 5, 4, 3], "on-demand runs push no automatic one out");
+    assert.deepEqual(engine.results(2).map((r) => r.id), [7, 6]);
     engine.stop();
   });
 

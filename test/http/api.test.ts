@@ -417,6 +417,24 @@ describe("graph routes", () => {
     assert.deepEqual(other.scenes, []);
   });
 
+  it("GET /api/v1/diagnoses?limit= lists every kept run, automatic and on-demand, newest first", async () => {
+    const { exporter, call } = setup();
+    for (let i = 0; i < 105; i++) exporter.engine.runNow("replay"); // the automatic ring keeps 100
+    for (let i = 0; i < 20; i++) assert.equal((await call("/api/v1/diagnoses", { method: "POST" })).status, 200);
+    const list = async (q: string) => (await (await call(`/api/v1/diagnoses${q}`)).json()) as { id: number; trigger: string }[];
+    const all = await list("?limit=1000");
+    assert.equal(all.length, 120, "100 automatic and 20 on-demand runs are kept");
+    assert.deepEqual(all.map((r) => r.id), [...all.map((r) => r.id)].sort((a, b) => b - a));
+    assert.equal(all.filter((r) => r.trigger === "api").length, 20);
+    assert.equal((await list("?limit=120")).length, 120);
+    assert.equal((await list("")).length, 20, "20 by default");
+    for (const bad of ["0", "-1", "abc", "1.5"]) {
+      const res = await call(`/api/v1/diagnoses?limit=${bad}`);
+      assert.equal(res.status, 400, bad);
+      assert.match(((await res.json()) as { error: string }).error, /^limit must be a positive integer \(120 runs are kept\)$/);
+    }
+  });
+
   it("ps's rows carry consumed GPUs, blocking errors with their type, and the active scenes", async () => {
     const { exporter, call } = setup();
     await ingestLine(exporter, line("process.state", "host", "start", 5, T0, "job-5"), "test");

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { whyView } from "../../src/query/why.ts";
-import { jobFromCgroup, mountOf, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState } from "../../src/sources/procfs/parse.ts";
+import { childPids, jobFromCgroup, mountOf, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState, statusSwitches } from "../../src/sources/procfs/parse.ts";
 import { ProcfsSource } from "../../src/sources/procfs/index.ts";
 import { ProcReader } from "../../src/sources/procfs/read.ts";
 import { harness, hostTree, testClock, type Harness, type HostTree } from "./_host-kit.ts";
@@ -15,6 +15,14 @@ const STAT_TAIL = " 4100 4444 4444 0 -1 4194560 512034 0 14 0 81244 10311 0 0 20
 const stat = (pid: number, comm: string, state: string) => `${pid} (${comm}) ${state}${STAT_TAIL}`;
 
 describe("procfs parsers", () => {
+  it("sums a task's context switches from status, and lists the pids of a children file", () => {
+    const status = "Name:\tpython3\nState:\tD (disk sleep)\nThreads:\t41\nvoluntary_ctxt_switches:\t1523\nnonvoluntary_ctxt_switches:\t88\n";
+    assert.equal(statusSwitches(status), 1611);
+    assert.equal(statusSwitches("Name:\tpython3\nvoluntary_ctxt_switches:\t3\n"), null, "both counts or none");
+    assert.deepEqual(childPids("5555 5561 5570 "), [5555, 5561, 5570]);
+    assert.deepEqual(childPids(""), []);
+    assert.deepEqual(childPids("12 x 99999999999 "), [12]);
+  });
   it("takes the state after the last parenthesis, whatever the command name holds", () => {
     assert.equal(statState(stat(7, "python3", "D")), "D");
     assert.equal(statState(stat(7, "a) Z (b", "S")), "S");
@@ -189,6 +197,55 @@ describe("builtin:procfs rounds", () => {
       tree.write("proc/4444/stat", stat(4444, "pt_data_worker", "S"));
       assert.deepEqual(await round(), ["process.state pid-4444 pid=4444 running"]);
       assert.equal(g.processes.get(4444)?.state, "running");
+      assert.deepEqual(await round(), []);
+    });
+  });
+
+  it("says a process waits on the disk its data-loader child is stuck on (in D, not switching), and not while the child still switches", async () => {
+    await rig(async ({ tree, h, round }) => {
+      const status = (switches: number) => `Name:\tpt_data_worker\nState:\tD (disk sleep)\nvoluntary_ctxt_switches:\t${switches}\nnonvoluntary_ctxt_switches:\t7\n`;
+      // 4242, asleep on its queue; its worker 5555 reads /scratch (nvme1n1).
+      tree.write("proc/4242/stat", stat(4242, "python3", "S"));
+      tree.write("proc/4242/task/4242/stat", stat(4242, "python3", "S"));
+      tree.write("proc/4242/task/4242/children", "5555 ");
+      tree.write("proc/5555/stat", stat(5555, "pt_data_worker", "D"));
+      tree.write("proc/5555/status", status(100));
+      tree.write("proc/5555/mountinfo", readFileSync(`${tree.procfs}/4444/mountinfo`, "utf8"));
+      tree.link("proc/5555/fd/3", "/scratch/data/shard-00017.bin");
+      h.feed(start(4242, "job-a"));
+      await round();
+      // Busy, not stuck: the worker switches between its reads, in D each time it is looked at.
+      tree.write("proc/5555/status", status(140));
+      assert.deepEqual(await round(), []);
+      tree.write("proc/5555/status", status(180));
+      assert.deepEqual(await round(), []);
+      // Now it does not run at all: stuck from the first look without a switch.
+      assert.deepEqual(await round(), []);
+      assert.deepEqual(await round(), ["storage.qdepth nvme1n1 pid=4242 IO_WAIT D for 30s (child 5555)"]);
+      const why = whyView(h.exporter.graph, 4242)!;
+      assert.equal(why.state, "running", "the process itself is not in D");
+      assert.deepEqual(why.waits_on.map((w) => w.resource), ["nvme1n1"]);
+      // It wakes: nothing more is said.
+      tree.write("proc/5555/stat", stat(5555, "pt_data_worker", "S"));
+      assert.deepEqual(await round(), []);
+    });
+  });
+
+  it("says a process waits on the NFS server one of its threads is stuck on in RPC", async () => {
+    await rig(async ({ tree, h, round }) => {
+      // 4343 (files on /mnt/datasets over NFS), its main thread asleep, thread 4350 stuck in RPC.
+      tree.write("proc/4343/stat", stat(4343, "pt_main_thread", "S"));
+      tree.write("proc/4343/task/4343/stat", stat(4343, "pt_main_thread", "S"));
+      tree.write("proc/4343/task/4350/stat", stat(4350, "pt_ckpt_writer", "D"));
+      tree.write("proc/4343/task/4350/status", "Name:\tpt_ckpt_writer\nvoluntary_ctxt_switches:\t12\nnonvoluntary_ctxt_switches:\t0\n");
+      tree.write("proc/4343/task/4350/wchan", "rpc_wait_bit_killable");
+      h.feed(start(4343, "job-b"));
+      assert.deepEqual(await round(), []);
+      assert.deepEqual(await round(), []);
+      assert.deepEqual(await round(), ["storage.qdepth nfs-fileserver-01 pid=4343 IO_WAIT D for 30s (thread 4350)"]);
+      assert.equal(h.exporter.graph.processes.get(4343)?.state, "running");
+      // A thread whose status cannot be read is never taken for stuck.
+      tree.remove("proc/4343/task/4350/status");
       assert.deepEqual(await round(), []);
     });
   });

@@ -15,7 +15,8 @@ export function diagnosesRoutes(queries: Queries): Hono<AppEnv> {
     let limit = DEFAULT_LIMIT;
     if (text !== undefined && text !== "") {
       const n = /^\d{1,9}$/.test(text) ? Number(text) : 0;
-      if (n < 1) return c.json({ error: `limit must be an integer from 1 to ${queries.diagnosesKept}` }, 400);
+      // A limit past what is kept lists them all.
+      if (n < 1) return c.json({ error: `limit must be a positive integer (${queries.diagnosesKept} runs are kept)` }, 400);
       limit = Math.min(n, queries.diagnosesKept);
     }
     return c.json(queries.diagnoses(limit));

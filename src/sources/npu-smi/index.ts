@@ -9,6 +9,7 @@
 //   commands per interval against a driver that answers each in tens of milliseconds.
 import { Backoff, type BackoffOptions } from "../backoff.ts";
 import { reap, startChild, which, type Env } from "../child.ts";
+import { ExitCheck } from "../exit-check.ts";
 import type { Source, SourceContext } from "../source.ts";
 import { parseEcc, parseHccs, parseHealth, parseInfo } from "./parse.ts";
 import { NpuSmiTracker, type NpuEvent } from "./tracker.ts";
@@ -27,6 +28,8 @@ export interface NpuSmiOptions {
   backoff?: BackoffOptions;
   /** A run that has not finished after this long is killed. Default 10 s. */
   timeoutMs?: number;
+  /** The host's /proc, to check that a pid no longer listed has exited (exit-check.ts). */
+  procfs?: string;
 }
 
 interface RunResult {
@@ -48,6 +51,7 @@ export class NpuSmiSource implements Source {
   private readonly _tracker: NpuSmiTracker;
   private readonly _backoffOptions: BackoffOptions | undefined;
   private _backoff: Backoff;
+  private readonly _exits: ExitCheck;
   private _ctx: SourceContext | null = null;
   private _timer: ReturnType<typeof setTimeout> | undefined;
   private _running: ReturnType<typeof startChild> | null = null;
@@ -68,6 +72,7 @@ export class NpuSmiSource implements Source {
     this._tracker = new NpuSmiTracker({ tempThreshold: opts.tempThreshold ?? 90 });
     this._backoffOptions = opts.backoff;
     this._backoff = new Backoff(opts.backoff);
+    this._exits = new ExitCheck(opts.procfs);
   }
 
   start(ctx: SourceContext): void {
@@ -107,7 +112,8 @@ export class NpuSmiSource implements Source {
     }
     if (!this._up) this._markUp(path);
     const now = Date.now();
-    this._emit(this._tracker.info(table, now));
+    this._emit(await this._exits.check(this._tracker.info(table, now), now));
+    if (this._stopping) return this.intervalMs;
 
     for (const c of table.chips) {
       if (!this._tracker.unhealthy(c)) {

@@ -8,6 +8,7 @@
 //   "the last process has gone" would be invisible. A one-shot run's exit ends the snapshot.
 import { Backoff, type BackoffOptions } from "../backoff.ts";
 import { lineSplitter, reap, startChild, which, type Child, type Env } from "../child.ts";
+import { ExitCheck } from "../exit-check.ts";
 import { APPS_QUERY, CSV_FORMAT, GPU_QUERY, parseAppLine, parseGpuLine, type AppSample } from "./csv.ts";
 import { NvidiaSmiTracker, type SmiEvent } from "./tracker.ts";
 import type { Source, SourceContext } from "../source.ts";
@@ -25,6 +26,8 @@ export interface NvidiaSmiOptions {
   backoff?: BackoffOptions;
   /** No GPU line for this long: the looping run is taken as hung and restarted. */
   stallMs?: number;
+  /** The host's /proc, to check that a pid no longer listed has exited (exit-check.ts). */
+  procfs?: string;
 }
 
 export class NvidiaSmiSource implements Source {
@@ -35,6 +38,7 @@ export class NvidiaSmiSource implements Source {
   private readonly _env: Env;
   private readonly _tracker: NvidiaSmiTracker;
   private readonly _backoff: Backoff;
+  private readonly _exits: ExitCheck;
   private _ctx: SourceContext | null = null;
   private _path: string | null = null;
   private _main: Child | null = null;
@@ -58,6 +62,7 @@ export class NvidiaSmiSource implements Source {
     this._env = opts.env ?? process.env;
     this._tracker = new NvidiaSmiTracker({ tempThreshold: opts.tempThreshold ?? 90 });
     this._backoff = new Backoff(opts.backoff);
+    this._exits = new ExitCheck(opts.procfs);
   }
 
   start(ctx: SourceContext): void {
@@ -180,7 +185,10 @@ export class NvidiaSmiSource implements Source {
     }
     if (!this._up || this._path === null || this._tracker.gpuCount === 0) return;
     const rows = await this._snapshot(this._path);
-    if (rows !== null && !this._stopping) this._emit(this._tracker.apps(rows, Date.now()));
+    if (rows === null || this._stopping) return;
+    const now = Date.now();
+    const events = await this._exits.check(this._tracker.apps(rows, now), now);
+    if (!this._stopping) this._emit(events);
   }
 
   /** All compute processes, or null when the query failed (then nothing is concluded). */

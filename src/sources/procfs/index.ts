@@ -7,7 +7,8 @@ import type { Registry } from "prom-client";
 import { mapLimit, PollingSource } from "../poller.ts";
 import { DeniedReads, registerDeniedCounter } from "../reads-denied.ts";
 import type { HostPaths, KnownProcess, SourceContext } from "../source.ts";
-import { ProcReader } from "./read.ts";
+import { ProcReader, type TaskInD } from "./read.ts";
+import { StuckTasks } from "./stuck-tasks.ts";
 import { ProcTracker, type PidObservation } from "./tracker.ts";
 
 export const PROCFS_DEFAULTS = Object.freeze({
@@ -20,6 +21,8 @@ export const PROCFS_DEFAULTS = Object.freeze({
   maxLookups: 256,
   /** Reads in flight at once (the fs thread pool has four threads). */
   concurrency: 16,
+  /** File reads per round looking for threads and child processes in `D` (stuck-tasks.ts). */
+  maxTaskReads: 16_384,
 });
 
 export interface ProcfsOptions {
@@ -38,6 +41,7 @@ export class ProcfsSource extends PollingSource {
   readonly maxPids: number;
   readonly denied = new DeniedReads("Other users' /proc/<pid>/environ and fd need CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH together.");
   private readonly _tracker: ProcTracker;
+  private readonly _stuck: StuckTasks;
   private _reader: ProcReader | null = null;
   private _cursor = 0;
   private _blind: string | null = null;
@@ -49,6 +53,7 @@ export class ProcfsSource extends PollingSource {
     this.dWaitMs = opts.dWaitMs ?? PROCFS_DEFAULTS.dWaitMs;
     this.maxPids = opts.maxPids ?? PROCFS_DEFAULTS.maxPids;
     this._tracker = new ProcTracker(this.dWaitMs);
+    this._stuck = new StuckTasks(this.dWaitMs);
   }
 
   registerMetrics(registry: Registry): void {
@@ -69,6 +74,17 @@ export class ProcfsSource extends PollingSource {
       const { read, start } = await reader.stat(p.pid);
       return { pid: p.pid, stat: read, start };
     });
+    // A process that is not in D itself may be held up by a thread or a child (a data-loader
+    // worker) that is: looked for in every process asleep or running, within a read budget.
+    const budget = { left: PROCFS_DEFAULTS.maxTaskReads };
+    const stuckTasks = new Map<number, TaskInD>();
+    await mapLimit(obs, PROCFS_DEFAULTS.concurrency, async (o) => {
+      if (o.stat !== "S" && o.stat !== "R") return;
+      const found = this._stuck.observe(o.pid, await reader.tasksInD(o.pid, budget), now);
+      if (found === null) return;
+      o.stuckTask = { what: found.task.what, since: found.since, device: null };
+      stuckTasks.set(o.pid, found.task);
+    });
     // Lookups that cost several files, bounded per round: what a stuck process waits on, and
     // the job of a process that has none.
     let lookups = PROCFS_DEFAULTS.maxLookups;
@@ -81,9 +97,15 @@ export class ProcfsSource extends PollingSource {
         lookups--;
         extra.push(async () => void (o.device = await reader.waitDevice(o.pid)));
       }
-      // Not while in D: reading environ takes the process's mmap lock, which a process stuck
-      // in a page fault holds, and the read would hang a thread of the fs pool with it.
-      if (o.stat !== "D" && this._tracker.wantsJob(pids[i]) && lookups > 0) {
+      const stuckTask = o.stuckTask;
+      const task = stuckTasks.get(o.pid);
+      if (stuckTask !== undefined && task !== undefined && lookups > 0) {
+        lookups--;
+        extra.push(async () => void (stuckTask.device = await reader.waitDevice(task.filesOf, task.dir)));
+      }
+      // Not while in D (nor a thread of it): reading environ takes the process's mmap lock, which
+      // a process stuck in a page fault holds, and the read would hang a thread of the fs pool with it.
+      if (o.stat !== "D" && !(stuckTask !== undefined && stuckTask.what.startsWith("thread")) && this._tracker.wantsJob(pids[i]) && lookups > 0) {
         lookups--;
         extra.push(async () => void (o.job = await reader.job(o.pid)));
       }
@@ -94,6 +116,7 @@ export class ProcfsSource extends PollingSource {
     for (const p of ctx.processes()) graph.set(p.pid, p);
     for (const ev of this._tracker.round(obs, graph, now, blind === null)) ctx.emit(ev);
     this._tracker.prune(graph);
+    this._stuck.prune(graph);
   }
 
   /** The processes to read this round: all of them, or the next `maxPids` in turn. */

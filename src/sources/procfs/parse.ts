@@ -23,6 +23,23 @@ export function statStart(text: string): number | null {
   return /^\d{1,19}$/.test(v) ? Number(v) : null;
 }
 
+/**
+ * Context switches so far (voluntary and not) from `/proc/<pid>/status`: a task that has not
+ * switched between two looks has not run at all, and in `D` it is stuck, not busy. Null when absent.
+ */
+export function statusSwitches(text: string): number | null {
+  const v = /^voluntary_ctxt_switches:\s*(\d+)$/m.exec(text);
+  const n = /^nonvoluntary_ctxt_switches:\s*(\d+)$/m.exec(text);
+  return v === null || n === null ? null : Number(v[1]) + Number(n[1]);
+}
+
+/** The pids in `/proc/<pid>/task/<tid>/children` (space-separated). */
+export function childPids(text: string): number[] {
+  const out: number[] = [];
+  for (const w of text.split(/\s+/)) if (/^\d{1,10}$/.test(w)) out.push(Number(w));
+  return out;
+}
+
 /** `SLURM_JOB_ID` from `/proc/<pid>/environ` (NUL-separated `NAME=value`), or null. */
 export function slurmJobFromEnviron(text: string): string | null {
   for (const entry of text.split("\0")) {

@@ -6,7 +6,7 @@ import { basename, dirname, join } from "node:path";
 import { parseDiskstats } from "../diskstats/parse.ts";
 import { isDenied, isGone, readText } from "../poller.ts";
 import type { HostPaths } from "../source.ts";
-import { jobFromCgroup, mountOf, NFS_TYPES, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState, type Mount } from "./parse.ts";
+import { childPids, jobFromCgroup, mountOf, NFS_TYPES, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState, statusSwitches, type Mount } from "./parse.ts";
 
 /** What reading a pid's `stat` found: its state letter, or that it is gone, or unreadable. */
 export type StatRead = string | "gone" | "denied" | "malformed";
@@ -19,6 +19,21 @@ export interface Job {
 
 /** Fds looked at per process when finding what it waits on. */
 export const MAX_FDS = 512;
+/** Threads, and child processes, looked at per process for one in uninterruptible sleep. */
+export const MAX_THREADS = 512;
+export const MAX_CHILDREN = 64;
+
+/** A thread of a process, or one of its child processes, found in uninterruptible sleep. */
+export interface TaskInD {
+  /** `thread <tid>` or `child <pid>`: what the wait's value names. */
+  what: string;
+  /** Whose open files tell the device: the process's own for a thread, the child's for a child. */
+  filesOf: number;
+  /** The task's directory, for its `wchan`. */
+  dir: string;
+  /** Context switches so far; null when unreadable (then it is never taken as stuck). */
+  switches: number | null;
+}
 
 export class ProcReader {
   /** `maj:min` to disk name, read once per round (devices come and go with hot-plug). */
@@ -105,15 +120,55 @@ export class ProcReader {
   }
 
   /**
+   * The threads of `pid` (other than its main one) and its child processes (data-loader workers)
+   * that are in `D`, with their context switches. Each file read takes one from `budget`; none
+   * are read once it is spent. Children come from each thread's `task/<tid>/children`
+   * (CONFIG_PROC_CHILDREN; without it none are found).
+   */
+  async tasksInD(pid: number, budget: { left: number }): Promise<TaskInD[]> {
+    const root = join(this.host.procfs, String(pid), "task");
+    let tids: string[];
+    try {
+      budget.left--;
+      tids = (await readdir(root)).filter((t) => /^\d+$/.test(t)).slice(0, MAX_THREADS);
+    } catch {
+      return [];
+    }
+    const out: TaskInD[] = [];
+    const children: number[] = [];
+    for (const tid of tids) {
+      if (budget.left <= 0) break;
+      budget.left -= 2;
+      const dir = join(root, tid);
+      const [st, ch] = await Promise.all([_text(join(dir, "stat")), _text(join(dir, "children"))]);
+      for (const c of childPids(ch)) if (children.length < MAX_CHILDREN && c !== pid) children.push(c);
+      if (tid !== String(pid) && statState(st) === "D") out.push({ what: `thread ${tid}`, filesOf: pid, dir, switches: await this._switches(dir, budget) });
+    }
+    for (const c of children) {
+      if (budget.left <= 0) break;
+      budget.left--;
+      const dir = join(this.host.procfs, String(c));
+      if (statState(await _text(join(dir, "stat"))) === "D") out.push({ what: `child ${c}`, filesOf: c, dir, switches: await this._switches(dir, budget) });
+    }
+    return out;
+  }
+
+  private async _switches(dir: string, budget: { left: number }): Promise<number | null> {
+    budget.left--;
+    return statusSwitches(await _text(join(dir, "status")));
+  }
+
+  /**
    * The device a process in uninterruptible sleep waits on, when that can be known: the disks
    * (partition → disk) and NFS servers (`nfs-<server>`) behind its open files, narrowed by its
    * `wchan` (an NFS/RPC wait) and, among several disks, by which have I/O in flight. Null when
-   * none or still more than one remain: better no answer than the wrong device.
+   * none or still more than one remain: better no answer than the wrong device. `taskDir`: the
+   * thread whose `wchan` to read (a thread of the process in `D`); default the process's own.
    * The files themselves are never stat()ed (their st_dev would say the same): on a hung NFS
    * mount that call hangs a thread of the fs pool for good, while readlink of the fd and
    * mountinfo never touch the file system in question.
    */
-  async waitDevice(pid: number): Promise<string | null> {
+  async waitDevice(pid: number, taskDir?: string): Promise<string | null> {
     const dir = join(this.host.procfs, String(pid));
     let mounts: Mount[];
     let fds: string[];
@@ -153,7 +208,7 @@ export class ProcReader {
       }
     }
     if (nfs.size + disks.size === 0) return null;
-    const wchan = await this._wchan(dir);
+    const wchan = await this._wchan(taskDir ?? dir);
     if (/nfs|rpc/.test(wchan)) return nfs.size === 1 ? [...nfs][0] : null;
     if (nfs.size + disks.size === 1) return [...nfs, ...disks][0];
     if (nfs.size > 0) return null;
@@ -200,4 +255,9 @@ export class ProcReader {
       // No diskstats: several candidate disks stay undecided.
     }
   }
+}
+
+/** A file's text, or "" when it cannot be read (the task has gone meanwhile). */
+function _text(path: string): Promise<string> {
+  return readText(path, 64 * 1024).catch(() => "");
 }

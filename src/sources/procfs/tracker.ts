@@ -23,6 +23,8 @@ export interface PidObservation {
   start?: number | null;
   device?: string | null;
   job?: Job | null;
+  /** A thread or child process stuck in `D` while the process itself is not (stuck-tasks.ts). */
+  stuckTask?: { what: string; since: number; device: string | null };
 }
 
 export class ProcTracker {
@@ -99,6 +101,12 @@ export class ProcTracker {
       } else if (o.stat !== "D" && this._marked.has(pid) && typeof o.stat === "string" && o.stat.length === 1) {
         this._marked.delete(pid);
         if (p.state === "D") out.push(ev("process.state", "running"));
+      }
+      // A thread or a child (a data-loader worker) stuck while the process itself is not: the
+      // process waits on that device through it; its own state is left as it is.
+      const t = o.stuckTask;
+      if (o.stat !== "D" && t !== undefined && t.device) {
+        out.push(ev("storage.qdepth", `IO_WAIT D for ${Math.round((now - t.since) / 1000)}s (${t.what})`, t.device));
       }
       if (o.job && p.jobId === null) {
         out.push({ ts: now, event_type: "intent.run", entity_id: entity, pid, job_id: o.job.jobId, value: `job_id from ${o.job.from}` });

@@ -3,7 +3,7 @@
 // between intervals by rewriting that file.
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { createConsola, type LogObject } from "consola";
@@ -104,6 +104,24 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
     const errors = rec.events.filter((e) => e.event_type.startsWith("error.")).map(line);
     assert.deepEqual(new Set(errors), new Set(want.filter((w) => w.startsWith("error."))), "each condition once, nothing else");
     assert.equal(errors.length, 4, "conditions that last are not repeated within the refresh period");
+  });
+
+  it("holds back the exit of a pid that still runs on the host, until /proc loses it", async () => {
+    const rec = recorder();
+    const d = dir();
+    const state = join(d, "state");
+    for (const [pid, text] of [["2", "2 (kthreadd) S 0 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 26\n"], ["7202", "7202 (python3) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 2318844\n"]]) {
+      mkdirSync(join(d, "proc", pid), { recursive: true });
+      writeFileSync(join(d, "proc", pid, "stat"), text);
+    }
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state }, procfs: join(d, "proc") });
+    await eventually(() => rec.events.some((e) => e.pid === 7202), 10_000, "first snapshot");
+    writeFileSync(state, "PID1=\n");
+    const mark = rec.events.length;
+    await eventually(() => rec.events.filter((e) => e.pid === 7101).length - rec.events.slice(0, mark).filter((e) => e.pid === 7101).length >= 2 || undefined, 10_000, "later tables");
+    assert.ok(!rec.events.some((e) => e.event_type === "process.state"), "no exit while /proc has it running");
+    rmSync(join(d, "proc", "7202"), { recursive: true });
+    await eventually(() => rec.events.some((e) => line(e) === "process.state npu-01 pid=7202 exit"), 10_000, "the exit");
   });
 
   it("says once that npu-smi fails, retries with backoff, and comes back up", async () => {

@@ -2,7 +2,7 @@
 // process through PATH or by path. The context only records what the source does with it.
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { createConsola, type LogObject } from "consola";
@@ -117,6 +117,27 @@ describe("NvidiaSmiSource against the stand-in nvidia-smi", () => {
 
     rmSync(gone);
     await eventually(() => pidEvents(rec, 4343).some((e) => rec.events.indexOf(e) >= exit), 10_000, "pid 4343 again");
+  });
+
+  it("holds back the exit of a pid that still runs on the host (its GPU left the list), until /proc loses it", async () => {
+    const rec = recorder();
+    const d = dir();
+    const gone = join(d, "gone");
+    // The host's /proc: pid 2 is kthreadd, and 4343 hangs in the driver (D).
+    for (const [pid, text] of [["2", "2 (kthreadd) S 0 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 26\n"], ["4343", "4343 (python3) D 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 2318844\n"]]) {
+      mkdirSync(join(d, "proc", pid), { recursive: true });
+      writeFileSync(join(d, "proc", pid, "stat"), text);
+    }
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_SMI_GONE_FILE: gone }, procfs: join(d, "proc") });
+    await eventually(() => pidEvents(rec, 4343).length > 0, 10_000, "pid 4343");
+    writeFileSync(gone, "");
+    const mark = rec.events.length;
+    // Snapshots without 4343 go by (4242's events keep coming), and no exit is said.
+    await eventually(() => pidEvents(rec, 4242).filter((e) => rec.events.indexOf(e) >= mark).length >= 3 || undefined, 10_000, "later snapshots");
+    assert.ok(!rec.events.some((e) => e.event_type === "process.state"), "no exit while /proc has it running");
+    rmSync(join(d, "proc", "4343"), { recursive: true });
+    const exit = await eventually(() => rec.events.find((e) => e.event_type === "process.state"), 10_000, "the exit");
+    assert.deepEqual(exit, { ts: exit.ts, event_type: "process.state", entity_id: "gpu-01", pid: 4343, value: "exit" });
   });
 
   it("skips [N/A] and [Not Supported] fields", async () => {
