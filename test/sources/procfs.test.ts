@@ -151,8 +151,8 @@ describe("builtin:procfs rounds", () => {
 
   it("does not end the new owner of a reused pid that a probe reports before the old one has left the graph", async () => {
     await rig(async ({ tree, h, round }) => {
-      h.feed(start(4242, "job-a"));
-      assert.deepEqual(await round(), []);
+      h.feed(start(4242));
+      assert.deepEqual(await round(), ["intent.run pid-4242 pid=4242 job=7001 job_id from SLURM_JOB_ID"]);
       const old = readFileSync(`${tree.procfs}/4242/stat`, "utf8");
       const fields = old.slice(old.lastIndexOf(")") + 2).split(" ");
       fields[19] = "2999999";
@@ -160,9 +160,10 @@ describe("builtin:procfs rounds", () => {
       // The old process's exit and the new one's start arrive in one go, before any cleanup.
       const events = await round();
       assert.deepEqual(events, ["process.state pid-4242 pid=4242 exit"]);
-      h.feed(start(4242, "job-b"));
-      assert.deepEqual(await round(), [], "the new owner's start time is its own, not a reuse");
-      assert.equal(h.exporter.graph.processes.get(4242)?.jobId, "job-b");
+      // The new owner comes without a job id: it is looked up for it (the old one's was already).
+      h.feed({ event_type: "process.state", entity_id: "pid-4242", pid: 4242, value: "start" });
+      assert.deepEqual(await round(), ["intent.run pid-4242 pid=4242 job=7001 job_id from SLURM_JOB_ID"], "the new owner's start time is its own, not a reuse");
+      assert.equal(h.exporter.graph.processes.get(4242)?.jobId, "7001");
       assert.equal(h.exporter.graph.processes.get(4242)?.state, "running");
     });
   });

@@ -79,8 +79,9 @@ export class ProcTracker {
       if (o.stat === "gone" || o.stat === "X" || o.stat === "x" || reused) {
         if (exitsVisible || reused) {
           out.push(ev("process.state", "exit"));
-          // A process a probe reports on this pid from now on is another one: its own start time counts.
-          this._started.delete(pid);
+          // A process a probe reports on this pid from now on is another one: its own start time,
+          // job and waits count, not the old one's.
+          this._forget(pid);
         }
         continue;
       }
@@ -113,6 +114,10 @@ export class ProcTracker {
       }
     }
     return out;
+  }
+
+  private _forget(pid: number): void {
+    for (const set of [this._dSince, this._marked, this._jobTried, this._started]) set.delete(pid);
   }
 
   /** Forgets pids the graph no longer holds. */
