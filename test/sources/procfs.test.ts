@@ -342,6 +342,35 @@ describe("builtin:procfs past its bound", () => {
   });
 });
 
+describe("builtin:procfs past its read budget for stuck threads", () => {
+  it("looks through as many processes as the budget allows, and goes on from there the next round", async () => {
+    const tree = hostTree();
+    try {
+      const h = harness("procfs");
+      // Four reads a process are handed out (its task directory, its children, its two threads), and
+      // the stuck thread's status comes from what is left: a budget of six takes one process a round.
+      const src = new ProcfsSource({ host: { procfs: tree.procfs, sysfs: tree.sysfs }, dWaitMs: 0, maxTaskReads: 6 });
+      src.attach(h.ctx);
+      for (const [pid, comm] of [[4242, "python3"], [4343, "pt_main_thread"], [4444, "pt_data_worker"]] as const) {
+        tree.write(`proc/${pid}/stat`, stat(pid, comm, "S"));
+        tree.write(`proc/${pid}/task/${pid}/stat`, stat(pid, comm, "S"));
+        tree.write(`proc/${pid}/task/${pid + 1}/stat`, stat(pid + 1, "pt_io", "D"));
+        tree.write(`proc/${pid}/task/${pid + 1}/status`, "voluntary_ctxt_switches:\t5\nnonvoluntary_ctxt_switches:\t0\n");
+        tree.write(`proc/${pid}/task/${pid + 1}/wchan`, pid === 4343 ? "rpc_wait_bit_killable" : "io_schedule");
+      }
+      h.feed(start(4242, "a"), start(4343, "b"), start(4444, "c"));
+      const waits: string[][] = [];
+      for (let i = 0; i < 4; i++) {
+        await src.runOnce();
+        waits.push(h.take().filter((e) => e.event_type === "storage.qdepth").map((e) => `${e.pid} ${e.value}`));
+      }
+      assert.deepEqual(waits, [["4242 IO_WAIT D for 0s (thread 4243)"], ["4343 IO_WAIT D for 0s (thread 4344)"], ["4444 IO_WAIT D for 0s (thread 4445)"], ["4242 IO_WAIT D for 0s (thread 4243)"]], "each in turn");
+    } finally {
+      tree.close();
+    }
+  });
+});
+
 describe("builtin:procfs on this machine's /proc", () => {
   it("ends a dead pid and says nothing false about a live one in two rounds", async () => {
     const child = spawnSync("sh", ["-c", "echo $$"], { encoding: "utf8" });

@@ -21,8 +21,11 @@ export const PROCFS_DEFAULTS = Object.freeze({
   maxLookups: 256,
   /** Reads in flight at once (the fs thread pool has four threads). */
   concurrency: 16,
-  /** File reads per round looking for threads and child processes in `D` (stuck-tasks.ts). */
-  maxTaskReads: 16_384,
+  /**
+   * File reads per round looking for threads and child processes in `D` (stuck-tasks.ts); past
+   * it the next round goes on from the process where this one stopped.
+   */
+  maxTaskReads: 1024,
 });
 
 export interface ProcfsOptions {
@@ -30,6 +33,8 @@ export interface ProcfsOptions {
   intervalMs?: number;
   dWaitMs?: number;
   maxPids?: number;
+  /** File reads per round looking for stuck threads and children (default PROCFS_DEFAULTS). */
+  maxTaskReads?: number;
   name?: string;
   /** Wall clock for round times (tests drive it). */
   clock?: () => number;
@@ -39,6 +44,7 @@ export class ProcfsSource extends PollingSource {
   readonly host: HostPaths;
   readonly dWaitMs: number;
   readonly maxPids: number;
+  readonly maxTaskReads: number;
   readonly denied = new DeniedReads("Other users' /proc/<pid>/environ and fd need CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH together.");
   private readonly _tracker: ProcTracker;
   private readonly _stuck: StuckTasks;
@@ -46,12 +52,15 @@ export class ProcfsSource extends PollingSource {
   private _cursor = 0;
   private _blind: string | null = null;
   private _overBound = false;
+  /** Where the next round's look for stuck threads and children starts (past the read budget). */
+  private _taskCursor = 0;
 
   constructor(opts: ProcfsOptions) {
     super(opts.name ?? "procfs", opts.intervalMs ?? PROCFS_DEFAULTS.intervalMs, (ctx, now) => this._round(ctx, now), opts.clock);
     this.host = opts.host;
     this.dWaitMs = opts.dWaitMs ?? PROCFS_DEFAULTS.dWaitMs;
     this.maxPids = opts.maxPids ?? PROCFS_DEFAULTS.maxPids;
+    this.maxTaskReads = opts.maxTaskReads ?? PROCFS_DEFAULTS.maxTaskReads;
     this._tracker = new ProcTracker(this.dWaitMs);
     this._stuck = new StuckTasks(this.dWaitMs);
   }
@@ -76,15 +85,42 @@ export class ProcfsSource extends PollingSource {
     });
     // A process that is not in D itself may be held up by a thread or a child (a data-loader
     // worker) that is: looked for in every process asleep or running, within a read budget.
-    const budget = { left: PROCFS_DEFAULTS.maxTaskReads };
+    const budget = { left: this.maxTaskReads };
     const stuckTasks = new Map<number, TaskInD>();
-    await mapLimit(obs, PROCFS_DEFAULTS.concurrency, async (o) => {
-      if (o.stat !== "S" && o.stat !== "R") return;
-      const found = this._stuck.observe(o.pid, await reader.tasksInD(o.pid, budget), now);
-      if (found === null) return;
-      o.stuckTask = { what: found.task.what, since: found.since, device: null };
-      stuckTasks.set(o.pid, found.task);
-    });
+    const from = obs.length === 0 ? 0 : this._taskCursor % obs.length;
+    const order = [...obs.slice(from), ...obs.slice(0, from)];
+    const looked = order.map((o) => o.stat !== "S" && o.stat !== "R");
+    // In batches: the thread lists at once, the budget handed out in turn (the listing, the
+    // main thread's children and each other thread's stat), then the batch's files at once.
+    const BATCH = PROCFS_DEFAULTS.concurrency;
+    let spent = false;
+    for (let at = 0; at < order.length && !spent; at += BATCH) {
+      const batch: number[] = [];
+      for (let k = at; k < Math.min(order.length, at + BATCH); k++) if (!looked[k]) batch.push(k);
+      const lists = await Promise.all(batch.map((k) => reader.threads(order[k].pid)));
+      const chosen: { k: number; tids: string[] }[] = [];
+      for (let b = 0; b < batch.length; b++) {
+        const need = 2 + lists[b].length;
+        if (budget.left < need) {
+          spent = true; // the next round goes on from here
+          break;
+        }
+        budget.left -= need;
+        chosen.push({ k: batch[b], tids: lists[b] });
+      }
+      const found = await Promise.all(chosen.map((c) => reader.tasksInD(order[c.k].pid, c.tids, budget)));
+      for (let c = 0; c < chosen.length; c++) {
+        const o = order[chosen[c].k];
+        looked[chosen[c].k] = true;
+        const stuck = this._stuck.observe(o.pid, found[c], now);
+        if (stuck === null) continue;
+        o.stuckTask = { what: stuck.task.what, since: stuck.since, device: null };
+        stuckTasks.set(o.pid, stuck.task);
+      }
+    }
+    // The next round begins at the first process this one could not look through.
+    const next = looked.indexOf(false);
+    this._taskCursor = next === -1 ? 0 : from + next;
     // Lookups that cost several files, bounded per round: what a stuck process waits on, and
     // the job of a process that has none.
     let lookups = PROCFS_DEFAULTS.maxLookups;

@@ -119,30 +119,33 @@ export class ProcReader {
     return null;
   }
 
-  /**
-   * The threads of `pid` (other than its main one) and its child processes (data-loader workers)
-   * that are in `D`, with their context switches. Each file read takes one from `budget`; none
-   * are read once it is spent. Children come from each thread's `task/<tid>/children`
-   * (CONFIG_PROC_CHILDREN; without it none are found).
-   */
-  async tasksInD(pid: number, budget: { left: number }): Promise<TaskInD[]> {
-    const root = join(this.host.procfs, String(pid), "task");
-    let tids: string[];
+  /** The thread ids under `<procfs>/<pid>/task` (at most MAX_THREADS); none when it cannot be listed. */
+  async threads(pid: number): Promise<string[]> {
     try {
-      budget.left--;
-      tids = (await readdir(root)).filter((t) => /^\d+$/.test(t)).slice(0, MAX_THREADS);
+      return (await readdir(join(this.host.procfs, String(pid), "task"))).filter((t) => /^\d+$/.test(t)).slice(0, MAX_THREADS);
     } catch {
       return [];
     }
+  }
+
+  /**
+   * Of `pid`'s threads `tids` (from `threads`) other than its main one, and of its child
+   * processes (data-loader workers), those in `D`, with their context switches. Reads each
+   * thread's `stat` and the main thread's `children` (CONFIG_PROC_CHILDREN; without it none are
+   * found); the `status` of a task in `D` and the children's `stat` take from `budget`, as far
+   * as it goes.
+   */
+  async tasksInD(pid: number, tids: readonly string[], budget: { left: number }): Promise<TaskInD[]> {
+    const root = join(this.host.procfs, String(pid), "task");
     const out: TaskInD[] = [];
     const children: number[] = [];
-    for (const tid of tids) {
-      if (budget.left <= 0) break;
-      budget.left -= 2;
-      const dir = join(root, tid);
-      const [st, ch] = await Promise.all([_text(join(dir, "stat")), _text(join(dir, "children"))]);
-      for (const c of childPids(ch)) if (children.length < MAX_CHILDREN && c !== pid) children.push(c);
-      if (tid !== String(pid) && statState(st) === "D") out.push({ what: `thread ${tid}`, filesOf: pid, dir, switches: await this._switches(dir, budget) });
+    // The main thread's children: the workers a data loader forks (threads seldom fork).
+    for (const c of childPids(await _text(join(root, String(pid), "children")))) if (children.length < MAX_CHILDREN) children.push(c);
+    const states = await Promise.all(tids.map((tid) => (tid === String(pid) ? "" : _text(join(root, tid, "stat")))));
+    for (let i = 0; i < tids.length; i++) {
+      if (statState(states[i]) !== "D") continue;
+      const dir = join(root, tids[i]);
+      out.push({ what: `thread ${tids[i]}`, filesOf: pid, dir, switches: await this._switches(dir, budget) });
     }
     for (const c of children) {
       if (budget.left <= 0) break;
