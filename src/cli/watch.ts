@@ -47,10 +47,8 @@ export async function watchLoop(v: FlagValues, frame: () => Promise<string>, opt
       }
       if (stop) break;
       const header = `Every ${v.interval}: ${new Date().toISOString()}\n\n`;
-      if (text === undefined) {
-        // piped JSON: the failure went to stderr
-      } else if (bare) writeOut(text);
-      else writeOut(tty ? `\x1b[H\x1b[2J${header}${text}` : `${n > 1 ? "\n" : ""}${header}${text}`);
+      // (text is undefined when piped JSON's failure went to stderr)
+      if (text !== undefined) writeOut(bare ? text : tty ? `\x1b[H\x1b[2J${header}${text}` : `${n > 1 ? "\n" : ""}${header}${text}`);
       if (count > 0 && n >= count) break;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, intervalMs);

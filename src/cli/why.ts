@@ -4,6 +4,7 @@
 // unexplained. Text from events is shown with control characters escaped.
 import { defineCommand } from "citty";
 import { escapeControl } from "../escape.ts";
+import { MAX_PID } from "../events/schema.ts";
 import type { ConditionEvidence, SceneMatch, WhyAnswer } from "../query/why.ts";
 import { UsageError } from "./errors.ts";
 import { CLIENT_FLAGS, ClientError, clientFromFlags, type Client } from "./client.ts";
@@ -17,7 +18,7 @@ export async function runWhy(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(WHY_FLAGS, argv);
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "why: give a PID" : `why: unexpected argument "${positionals[1]}"`);
   const pid = positionals[0];
-  if (!/^\d{1,10}$/.test(pid) || Number(pid) > 2 ** 31 - 1) throw new UsageError(`why: "${pid}" is not a pid (an integer from 0 to 2147483647)`);
+  if (!/^\d{1,10}$/.test(pid) || Number(pid) > MAX_PID) throw new UsageError(`why: "${pid}" is not a pid (an integer from 0 to ${MAX_PID})`);
   const client = await clientFromFlags(values);
   let answer: WhyAnswer;
   try {

@@ -110,13 +110,14 @@ const _MAX_UNEXPLAINED = 8;
  * never hides a fault the graph holds. Walks the error nodes, which the error window keeps few.
  */
 export function unexplainedErrors(graph: StateGraph, scenes: readonly ActiveScene[]): UnexplainedError[] {
-  const named = (entity: string) => scenes.some((s) => s.errors.some((x) => x.endsWith(` on ${entity}`)));
-  const out: UnexplainedError[] = [];
-  for (const e of graph.errors.values()) {
-    if (named(e.entityId)) continue;
-    out.push({ entity: e.entityId, error_type: e.errorType, since: _iso(e.sinceTs), updated_at: _iso(e.updatedTs) });
+  // Every entity a scene's error line (`TYPE on ENTITY`) can end with: one lookup per error node.
+  const named = new Set<string>();
+  for (const s of scenes) {
+    for (const x of s.errors) for (let i = x.indexOf(" on "); i >= 0; i = x.indexOf(" on ", i + 1)) named.add(x.slice(i + 4));
   }
-  return out.sort((a, b) => (a.updated_at < b.updated_at ? 1 : a.updated_at > b.updated_at ? -1 : 0)).slice(0, _MAX_UNEXPLAINED);
+  const left = [...graph.errors.values()].filter((e) => !named.has(e.entityId));
+  left.sort((a, b) => b.updatedTs - a.updatedTs);
+  return left.slice(0, _MAX_UNEXPLAINED).map((e) => ({ entity: e.entityId, error_type: e.errorType, since: _iso(e.sinceTs), updated_at: _iso(e.updatedTs) }));
 }
 
 function _iso(ms: number): string {

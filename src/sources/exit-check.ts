@@ -42,6 +42,7 @@ export class ExitCheck {
   async check<E extends ToolEvent>(events: E[], now: number): Promise<E[]> {
     if (this._procfs === undefined || !(await this._usable())) return events;
     const out: E[] = [];
+    const heldNow = new Set<number>();
     for (const e of events) {
       if (typeof e.pid !== "number") {
         out.push(e);
@@ -52,11 +53,13 @@ export class ExitCheck {
         out.push(e);
         continue;
       }
-      if (this._watched.size < this._max && (await this._alive(e.pid)) === true) this._watched.set(e.pid, e);
-      else out.push(e);
+      if (this._watched.size < this._max && (await this._alive(e.pid)) === true) {
+        this._watched.set(e.pid, e);
+        heldNow.add(e.pid);
+      } else out.push(e);
     }
     for (const [pid, e] of this._watched) {
-      if (events.includes(e as E)) continue; // held back this round
+      if (heldNow.has(pid)) continue; // held back this round
       if ((await this._alive(pid)) === true) continue;
       this._watched.delete(pid);
       out.push({ ...(e as E), ts: now });
