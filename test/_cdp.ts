@@ -11,6 +11,22 @@ import type { Readable, Writable } from "node:stream";
 
 export const CHROMIUM = ["chromium", "chromium-browser", "google-chrome"].find((c) => spawnSync(c, ["--version"], { stdio: "ignore" }).status === 0);
 
+/** Headless, isolated and quiet: no sandbox (CI runs as root), no GPU, nothing fetched in the background. */
+export function headlessFlags(profile: string): string[] {
+  return [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    `--user-data-dir=${profile}`,
+  ];
+}
+
 export interface PageVisit {
   /** Console calls, exceptions and log entries, one line each: `error [network] Failed to load ...`. */
   console: string[];
@@ -41,21 +57,7 @@ export async function visit(url: string, opts: { expressions?: string[]; headers
   const profile = mkdtempSync(join(tmpdir(), "xctl-cdp-"));
   const child: ChildProcess = spawn(
     CHROMIUM,
-    [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--disable-dev-shm-usage",
-      "--ignore-certificate-errors",
-      `--user-data-dir=${profile}`,
-      "--remote-debugging-pipe",
-      "about:blank",
-    ],
+    [...headlessFlags(profile), "--ignore-certificate-errors", "--remote-debugging-pipe", "about:blank"],
     { stdio: ["ignore", "ignore", "ignore", "pipe", "pipe"] },
   );
   const out = child.stdio[3] as Writable;

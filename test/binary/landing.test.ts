@@ -9,10 +9,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventually, startExporter, type RunningExporter } from "../_helpers.ts";
-import { visit } from "../_cdp.ts";
+import { CHROMIUM, headlessFlags, visit } from "../_cdp.ts";
 
 const BINARY = process.env.XCTL_BINARY;
-const CHROMIUM = ["chromium", "chromium-browser", "google-chrome"].find((c) => spawnSync(c, ["--version"], { stdio: "ignore" }).status === 0);
 const T0 = Date.now() - 5_000;
 const SLOW = { timeout: 90_000 };
 
@@ -22,20 +21,7 @@ function line(event_type: string, entity_id: string, value: string, pid: number 
 
 /** Chromium headless, isolated and quiet, on `url`; resolves with stdout. */
 function chromium(profile: string, url: string, extra: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const args = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    `--user-data-dir=${profile}`,
-    ...extra,
-    url,
-  ];
+  const args = [...headlessFlags(profile), ...extra, url];
   return new Promise((resolve) => {
     const child = spawn(CHROMIUM!, args, { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";

@@ -31,6 +31,14 @@ function httpsGet(url: string, ca: Buffer, headers: Record<string, string> = {},
   });
 }
 
+/** A web-config file in a new directory: TLS with the test server's pair, then `more` lines (inside tls_server_config first). */
+function _webConfig(certs: TestCerts, prefix: string, more: string[]): { dir: string; file: string } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const file = join(dir, "web.yml");
+  writeFileSync(file, ["tls_server_config:", `  cert_file: ${certs.path("server.crt")}`, `  key_file: ${certs.path("server.key")}`, ...more].join("\n") + "\n");
+  return { dir, file };
+}
+
 const basic = (user: string, password: string) => "Basic " + Buffer.from(`${user}:${password}`).toString("base64");
 
 describe("serve --web-config", { skip: hasOpenssl ? false : "openssl missing" }, () => {
@@ -43,22 +51,15 @@ describe("serve --web-config", { skip: hasOpenssl ? false : "openssl missing" },
   before(async () => {
     certs = makeCerts();
     ca = readFileSync(certs.path("ca.crt"));
-    dir = mkdtempSync(join(tmpdir(), "xctl-webcfg-"));
-    const file = join(dir, "web.yml");
-    writeFileSync(
-      file,
-      [
-        "tls_server_config:",
-        `  cert_file: ${certs.path("server.crt")}`,
-        `  key_file: ${certs.path("server.key")}`,
-        "  min_version: TLS12",
-        "basic_auth_users:",
-        `  prometheus: ${bcrypt.hashSync("s3cret", 4)}`,
-        "http_server_config:",
-        "  headers:",
-        "    X-Content-Type-Options: nosniff",
-      ].join("\n") + "\n",
-    );
+    let file: string;
+    ({ dir, file } = _webConfig(certs, "xctl-webcfg-", [
+      "  min_version: TLS12",
+      "basic_auth_users:",
+      `  prometheus: ${bcrypt.hashSync("s3cret", 4)}`,
+      "http_server_config:",
+      "  headers:",
+      "    X-Content-Type-Options: nosniff",
+    ]));
     ex = await startExporter(["--web-config", file, "--ingest-token", "tok-123"], { waitHealthy: false });
     https = ex.url.replace("http:", "https:");
     // /healthz needs credentials too (as in exporter-toolkit): wait for any TLS answer.
@@ -164,18 +165,8 @@ describe("clients of an exporter that asks for a client certificate", { skip: mt
 
   before(async () => {
     certs = makeCerts();
-    dir = mkdtempSync(join(tmpdir(), "xctl-mtls-"));
-    const file = join(dir, "web.yml");
-    writeFileSync(
-      file,
-      [
-        "tls_server_config:",
-        `  cert_file: ${certs.path("server.crt")}`,
-        `  key_file: ${certs.path("server.key")}`,
-        "  client_auth_type: RequireAndVerifyClientCert",
-        `  client_ca_file: ${certs.path("ca.crt")}`,
-      ].join("\n") + "\n",
-    );
+    let file: string;
+    ({ dir, file } = _webConfig(certs, "xctl-mtls-", ["  client_auth_type: RequireAndVerifyClientCert", `  client_ca_file: ${certs.path("ca.crt")}`]));
     ex = await startExporter(["--web-config", file], { waitHealthy: false });
     https = ex.url.replace("http:", "https:");
     await eventually(() => /listening on https/.test(ex.stderr()), 20_000, "the exporter to listen");

@@ -11,9 +11,20 @@ const T0 = 1_732_500_000_000;
 const line = (event_type: string, entity_id: string, value: string, pid: number | null = null, ts = T0) =>
   JSON.stringify({ ts, event_type, entity_id, job_id: pid === null ? null : `job-${pid}`, pid, value });
 
+const _exporter = () => new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
+
+/** A process on `gpu`, an Xid 79 on it, the process's exit, and an automatic run: process_crash. */
+async function _crashAfterXid(ex: Exporter, pid: number, gpu: string): Promise<void> {
+  await ingestLine(ex, line("process.state", `pid-${pid}`, "start", pid, T0));
+  await ingestLine(ex, line("compute.util", gpu, "90", pid, T0 + 1));
+  await ingestLine(ex, line("error.hw", gpu, "XID_79 GPU has fallen off the bus", null, T0 + 2));
+  await ingestLine(ex, line("process.state", `pid-${pid}`, "exit", pid, T0 + 3));
+  ex.engine.runNow("auto");
+}
+
 describe("active scenes' root causes", () => {
   it("a network stall of a pid that an Xid also blocks is not blamed on the Xid", async () => {
-    const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
+    const ex = _exporter();
     await ingestLine(ex, line("process.state", "pid-7", "start", 7, T0));
     await ingestLine(ex, line("compute.util", "gpu-01", "90", 7, T0 + 1));
     await ingestLine(ex, line("error.hw", "gpu-01", "XID_79 GPU has fallen off the bus", null, T0 + 2));
@@ -29,7 +40,7 @@ describe("active scenes' root causes", () => {
   });
 
   it("a lower scene with an error of its own names that error, and only it", async () => {
-    const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
+    const ex = _exporter();
     await ingestLine(ex, line("process.state", "pid-8", "start", 8, T0));
     await ingestLine(ex, line("compute.util", "gpu-02", "90", 8, T0 + 1));
     await ingestLine(ex, line("storage.qdepth", "nvme1n1", "IO_WAIT", 8, T0 + 2));
@@ -41,24 +52,16 @@ describe("active scenes' root causes", () => {
   });
 
   it("a scene whose only fault is the one blocking its pids (process_crash) still names it", async () => {
-    const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
-    await ingestLine(ex, line("process.state", "pid-9", "start", 9, T0));
-    await ingestLine(ex, line("compute.util", "gpu-03", "90", 9, T0 + 1));
-    await ingestLine(ex, line("error.hw", "gpu-03", "XID_79 GPU has fallen off the bus", null, T0 + 2));
-    await ingestLine(ex, line("process.state", "pid-9", "exit", 9, T0 + 3));
-    ex.engine.runNow("auto");
+    const ex = _exporter();
+    await _crashAfterXid(ex, 9, "gpu-03");
     const by = new Map(new Queries(ex, "test").activeScenes().map((s) => [s.scene, s]));
     assert.ok(by.has("process_crash"), [...by.keys()].join(","));
     assert.deepEqual(by.get("process_crash")!.errors, ["XID_79 GPU has fallen off the bus on gpu-03"]);
   });
 
   it("a pid that another job's process took since keeps the old job in status, and the new process gets none of its scenes in ps", async () => {
-    const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
-    await ingestLine(ex, line("process.state", "pid-9", "start", 9, T0));
-    await ingestLine(ex, line("compute.util", "gpu-03", "90", 9, T0 + 1));
-    await ingestLine(ex, line("error.hw", "gpu-03", "XID_79 GPU has fallen off the bus", null, T0 + 2));
-    await ingestLine(ex, line("process.state", "pid-9", "exit", 9, T0 + 3));
-    ex.engine.runNow("auto");
+    const ex = _exporter();
+    await _crashAfterXid(ex, 9, "gpu-03");
     // At once the pid is taken again, by a process of job-new on a healthy GPU.
     const reused = (event_type: string, entity_id: string, value: string, ts: number) => JSON.stringify({ ts, event_type, entity_id, job_id: "job-new", pid: 9, value });
     await ingestLine(ex, reused("process.state", "pid-9", "start", T0 + 4));

@@ -109,3 +109,17 @@ export function testClock(start = Date.now()): { now: () => number; advance(ms: 
   let t = start;
   return { now: () => t, advance: (ms) => void (t += ms) };
 }
+
+/**
+ * A /proc tree at `root` as the host's pid namespace has it (pid 2 is kthreadd), with a `stat`
+ * for each of `procs` (pid → state letter): enough for a collector to tell a live pid from a gone one.
+ */
+export function writeProcTree(root: string, procs: Record<number, string>): void {
+  const stat = (pid: number, comm: string, state: string, ppid: number) => `${pid} (${comm}) ${state} ${ppid} ${pid} ${pid} 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 2318844\n`;
+  mkdirSync(join(root, "2"), { recursive: true });
+  writeFileSync(join(root, "2", "stat"), stat(2, "kthreadd", "S", 0));
+  for (const [pid, state] of Object.entries(procs)) {
+    mkdirSync(join(root, pid), { recursive: true });
+    writeFileSync(join(root, pid, "stat"), stat(Number(pid), "python3", state, 1));
+  }
+}

@@ -3,13 +3,14 @@
 // between intervals by rewriting that file.
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { createConsola, type LogObject } from "consola";
 import { NpuSmiSource, type NpuSmiOptions } from "../../../src/sources/npu-smi/index.ts";
 import type { SourceContext } from "../../../src/sources/source.ts";
 import { eventually, ROOT } from "../../_helpers.ts";
+import { writeProcTree } from "../_host-kit.ts";
 
 const FIXTURES = join(ROOT, "test/fixtures");
 const FAKE = join(FIXTURES, "npu-smi");
@@ -110,10 +111,7 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
     const rec = recorder();
     const d = dir();
     const state = join(d, "state");
-    for (const [pid, text] of [["2", "2 (kthreadd) S 0 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 26\n"], ["7202", "7202 (python3) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 2318844\n"]]) {
-      mkdirSync(join(d, "proc", pid), { recursive: true });
-      writeFileSync(join(d, "proc", pid, "stat"), text);
-    }
+    writeProcTree(join(d, "proc"), { 7202: "S" });
     run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state }, procfs: join(d, "proc") });
     await eventually(() => rec.events.some((e) => e.pid === 7202), 10_000, "first snapshot");
     writeFileSync(state, "PID1=\n");

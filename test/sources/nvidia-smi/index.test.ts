@@ -2,13 +2,14 @@
 // process through PATH or by path. The context only records what the source does with it.
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { createConsola, type LogObject } from "consola";
 import { NvidiaSmiSource, type NvidiaSmiOptions } from "../../../src/sources/nvidia-smi/index.ts";
 import type { SourceContext } from "../../../src/sources/source.ts";
 import { eventually, ROOT } from "../../_helpers.ts";
+import { writeProcTree } from "../_host-kit.ts";
 
 const FIXTURES = join(ROOT, "test/fixtures");
 const FAKE = join(FIXTURES, "nvidia-smi");
@@ -124,10 +125,7 @@ describe("NvidiaSmiSource against the stand-in nvidia-smi", () => {
     const d = dir();
     const gone = join(d, "gone");
     // The host's /proc: pid 2 is kthreadd, and 4343 hangs in the driver (D).
-    for (const [pid, text] of [["2", "2 (kthreadd) S 0 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 26\n"], ["4343", "4343 (python3) D 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 2318844\n"]]) {
-      mkdirSync(join(d, "proc", pid), { recursive: true });
-      writeFileSync(join(d, "proc", pid, "stat"), text);
-    }
+    writeProcTree(join(d, "proc"), { 4343: "D" });
     run(rec, { command: FAKE, env: { ...process.env, FAKE_SMI_GONE_FILE: gone }, procfs: join(d, "proc") });
     await eventually(() => pidEvents(rec, 4343).length > 0, 10_000, "pid 4343");
     writeFileSync(gone, "");
