@@ -205,11 +205,13 @@ describe("builtin:procfs rounds", () => {
   it("says a process waits on the disk its data-loader child is stuck on (in D, not switching), and not while the child still switches", async () => {
     await rig(async ({ tree, h, round }) => {
       const status = (switches: number) => `Name:\tpt_data_worker\nState:\tD (disk sleep)\nvoluntary_ctxt_switches:\t${switches}\nnonvoluntary_ctxt_switches:\t7\n`;
+      // The worker's stat names 4242 as its parent (a pid listed there that names another is not its child).
+      const worker = (state: string) => stat(5555, "pt_data_worker", state).replace(`) ${state} 4100 `, `) ${state} 4242 `);
       // 4242, asleep on its queue; its worker 5555 reads /scratch (nvme1n1).
       tree.write("proc/4242/stat", stat(4242, "python3", "S"));
       tree.write("proc/4242/task/4242/stat", stat(4242, "python3", "S"));
       tree.write("proc/4242/task/4242/children", "5555 ");
-      tree.write("proc/5555/stat", stat(5555, "pt_data_worker", "D"));
+      tree.write("proc/5555/stat", worker("D"));
       tree.write("proc/5555/status", status(100));
       tree.write("proc/5555/mountinfo", readFileSync(`${tree.procfs}/4444/mountinfo`, "utf8"));
       tree.link("proc/5555/fd/3", "/scratch/data/shard-00017.bin");
@@ -227,7 +229,7 @@ describe("builtin:procfs rounds", () => {
       assert.equal(why.state, "running", "the process itself is not in D");
       assert.deepEqual(why.waits_on.map((w) => w.resource), ["nvme1n1"]);
       // It wakes: nothing more is said.
-      tree.write("proc/5555/stat", stat(5555, "pt_data_worker", "S"));
+      tree.write("proc/5555/stat", worker("S"));
       assert.deepEqual(await round(), []);
     });
   });
@@ -347,8 +349,8 @@ describe("builtin:procfs past its read budget for stuck threads", () => {
     const tree = hostTree();
     try {
       const h = harness("procfs");
-      // Four reads a process are handed out (its task directory, its children, its two threads), and
-      // the stuck thread's status comes from what is left: a budget of six takes one process a round.
+      // Five reads a process (its task directory, its other thread's stat, both threads' children,
+      // the stuck thread's status): a budget of six takes one process a round.
       const src = new ProcfsSource({ host: { procfs: tree.procfs, sysfs: tree.sysfs }, dWaitMs: 0, maxTaskReads: 6 });
       src.attach(h.ctx);
       for (const [pid, comm] of [[4242, "python3"], [4343, "pt_main_thread"], [4444, "pt_data_worker"]] as const) {

@@ -7,8 +7,9 @@ import type { Registry } from "prom-client";
 import { mapLimit, PollingSource } from "../poller.ts";
 import { DeniedReads, registerDeniedCounter } from "../reads-denied.ts";
 import type { HostPaths, KnownProcess, SourceContext } from "../source.ts";
-import { ProcReader, type TaskInD } from "./read.ts";
+import { ProcReader } from "./read.ts";
 import { StuckTasks } from "./stuck-tasks.ts";
+import { TaskTree, type TaskInD } from "./task-tree.ts";
 import { ProcTracker, type PidObservation } from "./tracker.ts";
 
 export const PROCFS_DEFAULTS = Object.freeze({
@@ -22,8 +23,8 @@ export const PROCFS_DEFAULTS = Object.freeze({
   /** Reads in flight at once (the fs thread pool has four threads). */
   concurrency: 16,
   /**
-   * File reads per round looking for threads and child processes in `D` (stuck-tasks.ts); past
-   * it the next round goes on from the process where this one stopped.
+   * File reads per round looking for threads and descendants in `D` (task-tree.ts); past it the
+   * next round goes on from the process where this one stopped.
    */
   maxTaskReads: 1024,
 });
@@ -33,7 +34,7 @@ export interface ProcfsOptions {
   intervalMs?: number;
   dWaitMs?: number;
   maxPids?: number;
-  /** File reads per round looking for stuck threads and children (default PROCFS_DEFAULTS). */
+  /** File reads per round looking for stuck threads and descendants (default PROCFS_DEFAULTS). */
   maxTaskReads?: number;
   name?: string;
   /** Wall clock for round times (tests drive it). */
@@ -52,8 +53,9 @@ export class ProcfsSource extends PollingSource {
   private _cursor = 0;
   private _blind: string | null = null;
   private _overBound = false;
-  /** Where the next round's look for stuck threads and children starts (past the read budget). */
+  /** The pid the next round's look for stuck tasks starts from (past the read budget): the first at or above it. */
   private _taskCursor = 0;
+  private _tree: TaskTree | null = null;
 
   constructor(opts: ProcfsOptions) {
     super(opts.name ?? "procfs", opts.intervalMs ?? PROCFS_DEFAULTS.intervalMs, (ctx, now) => this._round(ctx, now), opts.clock);
@@ -78,49 +80,15 @@ export class ProcfsSource extends PollingSource {
       else if (this._blind !== null) ctx.log.info(`${this.host.procfs} shows exits again`);
       this._blind = blind;
     }
-    const pids = this._batch(ctx);
+    const live = ctx.processes().filter((p) => p.state !== "exit" && p.state !== "zombie");
+    const pids = this._batch(ctx, live);
     const obs: PidObservation[] = await mapLimit(pids, PROCFS_DEFAULTS.concurrency, async (p) => {
       const { read, start } = await reader.stat(p.pid);
       return { pid: p.pid, stat: read, start };
     });
-    // A process that is not in D itself may be held up by a thread or a child (a data-loader
-    // worker) that is: looked for in every process asleep or running, within a read budget.
-    const budget = { left: this.maxTaskReads };
-    const stuckTasks = new Map<number, TaskInD>();
-    const from = obs.length === 0 ? 0 : this._taskCursor % obs.length;
-    const order = [...obs.slice(from), ...obs.slice(0, from)];
-    const looked = order.map((o) => o.stat !== "S" && o.stat !== "R");
-    // In batches: the thread lists at once, the budget handed out in turn (the listing, the
-    // main thread's children and each other thread's stat), then the batch's files at once.
-    const BATCH = PROCFS_DEFAULTS.concurrency;
-    let spent = false;
-    for (let at = 0; at < order.length && !spent; at += BATCH) {
-      const batch: number[] = [];
-      for (let k = at; k < Math.min(order.length, at + BATCH); k++) if (!looked[k]) batch.push(k);
-      const lists = await Promise.all(batch.map((k) => reader.threads(order[k].pid)));
-      const chosen: { k: number; tids: string[] }[] = [];
-      for (let b = 0; b < batch.length; b++) {
-        const need = 2 + lists[b].length;
-        if (budget.left < need) {
-          spent = true; // the next round goes on from here
-          break;
-        }
-        budget.left -= need;
-        chosen.push({ k: batch[b], tids: lists[b] });
-      }
-      const found = await Promise.all(chosen.map((c) => reader.tasksInD(order[c.k].pid, c.tids, budget)));
-      for (let c = 0; c < chosen.length; c++) {
-        const o = order[chosen[c].k];
-        looked[chosen[c].k] = true;
-        const stuck = this._stuck.observe(o.pid, found[c], now);
-        if (stuck === null) continue;
-        o.stuckTask = { what: stuck.task.what, since: stuck.since, device: null };
-        stuckTasks.set(o.pid, stuck.task);
-      }
-    }
-    // The next round begins at the first process this one could not look through.
-    const next = looked.indexOf(false);
-    this._taskCursor = next === -1 ? 0 : from + next;
+    // A process that is not in D itself may be held up by a thread or a descendant (a rank, a
+    // data-loader worker) that is: looked for in every process asleep or running, within a read budget.
+    const { stuckTasks, ownThreadInD } = await this._lookForStuckTasks(obs, live, now);
     // Lookups that cost several files, bounded per round: what a stuck process waits on, and
     // the job of a process that has none.
     let lookups = PROCFS_DEFAULTS.maxLookups;
@@ -139,9 +107,10 @@ export class ProcfsSource extends PollingSource {
         lookups--;
         extra.push(async () => void (stuckTask.device = await reader.waitDevice(task.filesOf, task.dir)));
       }
-      // Not while in D (nor a thread of it): reading environ takes the process's mmap lock, which
-      // a process stuck in a page fault holds, and the read would hang a thread of the fs pool with it.
-      if (o.stat !== "D" && !(stuckTask !== undefined && stuckTask.what.startsWith("thread")) && this._tracker.wantsJob(pids[i]) && lookups > 0) {
+      // Not while it or one of its own threads is in D: reading environ takes the process's mmap
+      // lock, which a task stuck in a page fault holds, and the read would hang a thread of the
+      // fs pool with it. (A descendant's D is no bar: it has its own memory.)
+      if (o.stat !== "D" && !ownThreadInD.has(o.pid) && this._tracker.wantsJob(pids[i]) && lookups > 0) {
         lookups--;
         extra.push(async () => void (o.job = await reader.job(o.pid)));
       }
@@ -155,9 +124,48 @@ export class ProcfsSource extends PollingSource {
     this._stuck.prune(graph);
   }
 
+  /**
+   * Looks through the threads and descendants (task-tree.ts, stuck-tasks.ts) of the round's
+   * processes asleep or running, in pid order from where the last round stopped, one process
+   * at a time within the round's read budget. A process whose look the budget cuts short is
+   * looked at again first next round, with the whole budget; the first of a round keeps what
+   * the whole budget found (a tree larger than the budget is looked at as far as it goes).
+   * Descendants that the graph holds are looked at on their own, not under their parent.
+   * Returns the stuck task of each process that has one (and sets its `stuckTask`), and the
+   * processes with a thread of their own in `D` now.
+   */
+  private async _lookForStuckTasks(obs: PidObservation[], live: readonly KnownProcess[], now: number): Promise<{ stuckTasks: Map<number, TaskInD>; ownThreadInD: Set<number> }> {
+    const stuckTasks = new Map<number, TaskInD>();
+    const ownThreadInD = new Set<number>();
+    const tree = (this._tree ??= new TaskTree(this.host.procfs, PROCFS_DEFAULTS.concurrency));
+    const inGraph = new Set(live.map((p) => p.pid));
+    const skip = (pid: number) => inGraph.has(pid);
+    const order = obs.filter((o) => o.stat === "S" || o.stat === "R").sort((a, b) => a.pid - b.pid);
+    const from = Math.max(0, order.findIndex((o) => o.pid >= this._taskCursor));
+    const budget = { left: this.maxTaskReads };
+    const seen = new Set<number>();
+    let stopped: number | null = null;
+    for (let n = 0; n < order.length; n++) {
+      const o = order[(from + n) % order.length];
+      const first = n === 0;
+      const look = await tree.look(o.pid, skip, seen, budget);
+      if (!look.complete && !first) {
+        stopped = o.pid; // the next round goes on from here
+        break;
+      }
+      if (look.tasks.some((t) => t.depth === 0)) ownThreadInD.add(o.pid);
+      const stuck = this._stuck.observe(o.pid, look.tasks, now);
+      if (stuck !== null) {
+        o.stuckTask = { what: stuck.task.what, since: stuck.since, device: null };
+        stuckTasks.set(o.pid, stuck.task);
+      }
+    }
+    this._taskCursor = stopped ?? 0;
+    return { stuckTasks, ownThreadInD };
+  }
+
   /** The processes to read this round: all of them, or the next `maxPids` in turn. */
-  private _batch(ctx: SourceContext): KnownProcess[] {
-    const live = ctx.processes().filter((p) => p.state !== "exit" && p.state !== "zombie");
+  private _batch(ctx: SourceContext, live: KnownProcess[]): KnownProcess[] {
     if (live.length <= this.maxPids) return live;
     if (!this._overBound) ctx.log.warn(`${live.length} processes in the graph: reading ${this.maxPids} a round, in turn (their exits and waits are seen later)`);
     this._overBound = true;

@@ -11,6 +11,14 @@ export function statState(text: string): string | null {
   return m === null ? null : m[1];
 }
 
+/** The parent's pid in `/proc/<pid>/stat` (field 4; the process, not the thread, that made it). Null when malformed. */
+export function statPpid(text: string): number | null {
+  const close = text.lastIndexOf(")");
+  if (close === -1) return null;
+  const m = /^ [A-Za-z] (\d{1,10}) /.exec(text.slice(close + 1, close + 16));
+  return m === null ? null : Number(m[1]);
+}
+
 /**
  * The start time in `/proc/<pid>/stat` (field 22: clock ticks after boot): with the pid, it tells
  * one process from a later one that took the same pid. Null when malformed.

@@ -6,7 +6,7 @@ import { basename, dirname, join } from "node:path";
 import { parseDiskstats } from "../diskstats/parse.ts";
 import { isDenied, isGone, readText } from "../poller.ts";
 import type { HostPaths } from "../source.ts";
-import { childPids, jobFromCgroup, mountOf, NFS_TYPES, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState, statusSwitches, type Mount } from "./parse.ts";
+import { jobFromCgroup, mountOf, NFS_TYPES, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState, type Mount } from "./parse.ts";
 
 /** What reading a pid's `stat` found: its state letter, or that it is gone, or unreadable. */
 export type StatRead = string | "gone" | "denied" | "malformed";
@@ -19,21 +19,6 @@ export interface Job {
 
 /** Fds looked at per process when finding what it waits on. */
 export const MAX_FDS = 512;
-/** Threads, and child processes, looked at per process for one in uninterruptible sleep. */
-export const MAX_THREADS = 512;
-export const MAX_CHILDREN = 64;
-
-/** A thread of a process, or one of its child processes, found in uninterruptible sleep. */
-export interface TaskInD {
-  /** `thread <tid>` or `child <pid>`: what the wait's value names. */
-  what: string;
-  /** Whose open files tell the device: the process's own for a thread, the child's for a child. */
-  filesOf: number;
-  /** The task's directory, for its `wchan`. */
-  dir: string;
-  /** Context switches so far; null when unreadable (then it is never taken as stuck). */
-  switches: number | null;
-}
 
 export class ProcReader {
   /** `maj:min` to disk name, read once per round (devices come and go with hot-plug). */
@@ -117,48 +102,6 @@ export class ProcReader {
       if (isDenied(e)) this._denied("cgroup", join(dir, "cgroup"));
     }
     return null;
-  }
-
-  /** The thread ids under `<procfs>/<pid>/task` (at most MAX_THREADS); none when it cannot be listed. */
-  async threads(pid: number): Promise<string[]> {
-    try {
-      return (await readdir(join(this.host.procfs, String(pid), "task"))).filter((t) => /^\d+$/.test(t)).slice(0, MAX_THREADS);
-    } catch {
-      return [];
-    }
-  }
-
-  /**
-   * Of `pid`'s threads `tids` (from `threads`) other than its main one, and of its child
-   * processes (data-loader workers), those in `D`, with their context switches. Reads each
-   * thread's `stat` and the main thread's `children` (CONFIG_PROC_CHILDREN; without it none are
-   * found); the `status` of a task in `D` and the children's `stat` take from `budget`, as far
-   * as it goes.
-   */
-  async tasksInD(pid: number, tids: readonly string[], budget: { left: number }): Promise<TaskInD[]> {
-    const root = join(this.host.procfs, String(pid), "task");
-    const out: TaskInD[] = [];
-    const children: number[] = [];
-    // The main thread's children: the workers a data loader forks (threads seldom fork).
-    for (const c of childPids(await _text(join(root, String(pid), "children")))) if (children.length < MAX_CHILDREN) children.push(c);
-    const states = await Promise.all(tids.map((tid) => (tid === String(pid) ? "" : _text(join(root, tid, "stat")))));
-    for (let i = 0; i < tids.length; i++) {
-      if (statState(states[i]) !== "D") continue;
-      const dir = join(root, tids[i]);
-      out.push({ what: `thread ${tids[i]}`, filesOf: pid, dir, switches: await this._switches(dir, budget) });
-    }
-    for (const c of children) {
-      if (budget.left <= 0) break;
-      budget.left--;
-      const dir = join(this.host.procfs, String(c));
-      if (statState(await _text(join(dir, "stat"))) === "D") out.push({ what: `child ${c}`, filesOf: c, dir, switches: await this._switches(dir, budget) });
-    }
-    return out;
-  }
-
-  private async _switches(dir: string, budget: { left: number }): Promise<number | null> {
-    budget.left--;
-    return statusSwitches(await _text(join(dir, "status")));
   }
 
   /**
@@ -260,7 +203,3 @@ export class ProcReader {
   }
 }
 
-/** A file's text, or "" when it cannot be read (the task has gone meanwhile). */
-function _text(path: string): Promise<string> {
-  return readText(path, 64 * 1024).catch(() => "");
-}

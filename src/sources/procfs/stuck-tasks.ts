@@ -1,8 +1,8 @@
-// Threads and child processes stuck in uninterruptible sleep, per process the graph holds. A
+// Threads and descendant processes stuck in uninterruptible sleep, per process the graph holds. A
 // task counts as stuck once it has been in `D` for the threshold without one context switch
 // between looks: a thread doing slow I/O wakes between requests and switches; one that has
 // not run at all in that time waits on something that does not answer.
-import type { TaskInD } from "./read.ts";
+import type { TaskInD } from "./task-tree.ts";
 
 /** A stuck task and when it was first seen in `D` (without switching since). */
 export interface StuckTask {
@@ -11,7 +11,7 @@ export interface StuckTask {
 }
 
 export class StuckTasks {
-  /** pid → its tasks in `D` at the last look: first seen, and switches then. */
+  /** pid → its tasks in `D` at the last look (by name and start time): first seen, and switches then. */
   private readonly _seen = new Map<number, Map<string, { since: number; switches: number }>>();
 
   constructor(readonly dWaitMs: number) {}
@@ -23,9 +23,11 @@ export class StuckTasks {
     let best: StuckTask | null = null;
     for (const task of tasks) {
       if (task.switches === null) continue;
-      const b = before?.get(task.what);
+      // A tid or pid taken by a later task (another start time) is another task.
+      const key = `${task.what} ${task.start}`;
+      const b = before?.get(key);
       const since = b !== undefined && b.switches === task.switches ? b.since : now;
-      now_.set(task.what, { since, switches: task.switches });
+      now_.set(key, { since, switches: task.switches });
       if (now - since >= this.dWaitMs && (best === null || since < best.since)) best = { task, since };
     }
     if (now_.size === 0) this._seen.delete(pid);
