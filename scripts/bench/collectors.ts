@@ -1,7 +1,8 @@
 // The host collectors' CPU share at their default intervals, on a synthetic host tree: 1,000
 // processes in the graph (each with stat, environ, cgroup, mountinfo, 24 fds and 8 threads, a
-// quarter of them opening or closing a file between rounds), 8 GPUs, 8 RDMA ports (8 processes
-// holding their verbs devices, 4 of them RoCE), 24 block devices.
+// quarter of them opening or closing a file between rounds; every eighth with 4 data-loader
+// workers of 4 threads each, not in the graph), 8 GPUs, 8 RDMA ports (8 processes holding their
+// verbs devices, 4 of them RoCE), 24 block devices.
 // Each round is timed with process.cpuUsage() (user + system of every thread, the fs pool
 // included) around one collector round, and its share of a core is CPU per round x rounds per
 // second at the default interval. Rounds 1-8 include the one-off work (baselines, job lookups,
@@ -30,6 +31,10 @@ const PORTS = 8;
 const FDS = 24;
 /** Threads per process (task/), looked through for one stuck in D. */
 const THREADS = 8;
+/** Every WORKERS_EVERY-th process has WORKERS child processes (data-loader workers) of WORKER_THREADS threads. */
+const WORKERS_EVERY = 8;
+const WORKERS = 4;
+const WORKER_THREADS = 4;
 const ROUNDS = 16;
 const STEADY_FROM = 8;
 const RUNS = Number(process.env.BENCH_COLLECTOR_RUNS ?? 5);
@@ -87,11 +92,20 @@ function buildHost(): { root: string; pids: number[] } {
     _w(root, `${d}/cgroup`, i % 2 === 0 ? `0::/system.slice/slurmstepd.scope/job_${9000 + (i % 50)}/step_0/user/task_${i % 8}\n` : "0::/user.slice/user-1000.slice/session-3.scope\n");
     _w(root, `${d}/mountinfo`, mounts);
     _w(root, `${d}/wchan`, "do_epoll_wait");
-    // Threads: the main one and THREADS - 1 more, asleep, no children.
+    // Threads: the main one and THREADS - 1 more, asleep; the main one the parent of the workers.
+    const workers = i % WORKERS_EVERY === 0 ? Array.from({ length: WORKERS }, (_, w) => 3_000_000 + i * WORKERS + w) : [];
     for (let t = 0; t < THREADS; t++) {
       const tid = t === 0 ? pid : 1_000_000 + i * THREADS + t;
       _w(root, `${d}/task/${tid}/stat`, `${tid} (python3) S 1 ${pid} ${pid} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 41 0 2318844 0 0\n`);
-      _w(root, `${d}/task/${tid}/children`, "");
+      _w(root, `${d}/task/${tid}/children`, t === 0 ? workers.map((w) => `${w} `).join("") : "");
+    }
+    for (const w of workers) {
+      _w(root, `proc/${w}/stat`, `${w} (pt_data_worker) S ${pid} ${pid} ${pid} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 ${WORKER_THREADS} 0 2318900 0 0\n`);
+      for (let t = 0; t < WORKER_THREADS; t++) {
+        const tid = t === 0 ? w : 5_000_000 + (w - 3_000_000) * WORKER_THREADS + t;
+        _w(root, `proc/${w}/task/${tid}/stat`, `${tid} (pt_data_worker) S ${pid} ${pid} ${pid} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 ${WORKER_THREADS} 0 2318900 0 0\n`);
+        _w(root, `proc/${w}/task/${tid}/children`, "");
+      }
     }
     mkdirSync(join(root, d, "fd"), { recursive: true });
     for (let fd = 0; fd < FDS; fd++) {
@@ -198,7 +212,7 @@ function render(r: Results): string {
     BEGIN,
     "## Host collectors",
     "",
-    `CPU share of one core at each collector's default interval, on a synthetic host: ${PROCESSES.toLocaleString("en")} processes in the graph (24 fds and ${THREADS} threads each, a quarter opening or closing a file between rounds; the threads are looked through within procfs's read budget of 1,024 a round), ${GPUS} GPUs, ${PORTS} RDMA ports (4 InfiniBand, 4 RoCE), 24 block devices. ` +
+    `CPU share of one core at each collector's default interval, on a synthetic host: ${PROCESSES.toLocaleString("en")} processes in the graph (24 fds and ${THREADS} threads each, a quarter opening or closing a file between rounds; one in ${WORKERS_EVERY} with ${WORKERS} child processes of ${WORKER_THREADS} threads each; threads and descendants are looked through within procfs's read budget of ${PROCFS_DEFAULTS.maxTaskReads.toLocaleString("en")} a round), ${GPUS} GPUs, ${PORTS} RDMA ports (4 InfiniBand, 4 RoCE), 24 block devices. ` +
       `CPU per round is process.cpuUsage() around one round (every thread, the fs pool included); share = steady CPU per round / interval. ` +
       `Steady = mean of rounds ${STEADY_FROM + 1}-${ROUNDS}; first = mean of rounds 1-${STEADY_FROM} (baselines, the one-off job lookups and fd scans). Median of ${r.runs} runs, ${r.runtime}, ${r.date.slice(0, 10)}, ${r.host}. Target: under 1% of a core together.`,
     "",

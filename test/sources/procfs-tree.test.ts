@@ -216,6 +216,8 @@ describe("builtin:procfs below a process, within the read budget", () => {
           const all = (await rounds(round, 2)).flat();
           const want = found ? ["nvme1n1 pid=4242 IO_WAIT D for 0s (thread 5556 of child 5555)", "nvme1n1 pid=4242 IO_WAIT D for 15s (thread 5556 of child 5555)"] : [];
           assert.deepEqual(all, want, `budget ${reads}`);
+          const said = h.logs.filter((l) => l.type === "warn" && l.msg.includes(`pid 4242: its threads and descendants take more than the ${reads} reads of a round`));
+          assert.equal(said.length, found ? 0 : 1, JSON.stringify(h.logs));
         },
         { maxTaskReads: reads, dWaitMs: 0 },
       );

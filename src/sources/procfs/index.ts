@@ -56,6 +56,7 @@ export class ProcfsSource extends PollingSource {
   /** The pid the next round's look for stuck tasks starts from (past the read budget): the first at or above it. */
   private _taskCursor = 0;
   private _tree: TaskTree | null = null;
+  private _saidTreeCut = false;
 
   constructor(opts: ProcfsOptions) {
     super(opts.name ?? "procfs", opts.intervalMs ?? PROCFS_DEFAULTS.intervalMs, (ctx, now) => this._round(ctx, now), opts.clock);
@@ -88,7 +89,7 @@ export class ProcfsSource extends PollingSource {
     });
     // A process that is not in D itself may be held up by a thread or a descendant (a rank, a
     // data-loader worker) that is: looked for in every process asleep or running, within a read budget.
-    const { stuckTasks, ownThreadInD } = await this._lookForStuckTasks(obs, live, now);
+    const { stuckTasks, ownThreadInD } = await this._lookForStuckTasks(ctx, obs, live, now);
     // Lookups that cost several files, bounded per round: what a stuck process waits on, and
     // the job of a process that has none.
     let lookups = PROCFS_DEFAULTS.maxLookups;
@@ -134,7 +135,7 @@ export class ProcfsSource extends PollingSource {
    * Returns the stuck task of each process that has one (and sets its `stuckTask`), and the
    * processes with a thread of their own in `D` now.
    */
-  private async _lookForStuckTasks(obs: PidObservation[], live: readonly KnownProcess[], now: number): Promise<{ stuckTasks: Map<number, TaskInD>; ownThreadInD: Set<number> }> {
+  private async _lookForStuckTasks(ctx: SourceContext, obs: PidObservation[], live: readonly KnownProcess[], now: number): Promise<{ stuckTasks: Map<number, TaskInD>; ownThreadInD: Set<number> }> {
     const stuckTasks = new Map<number, TaskInD>();
     const ownThreadInD = new Set<number>();
     const tree = (this._tree ??= new TaskTree(this.host.procfs, PROCFS_DEFAULTS.concurrency));
@@ -152,6 +153,10 @@ export class ProcfsSource extends PollingSource {
       if (!look.complete && !first) {
         stopped = o.pid; // the next round goes on from here
         break;
+      }
+      if (!look.complete && !this._saidTreeCut) {
+        this._saidTreeCut = true;
+        ctx.log.warn(`pid ${o.pid}: its threads and descendants take more than the ${this.maxTaskReads} reads of a round; looked at as far as they go (said once)`);
       }
       if (look.tasks.some((t) => t.depth === 0)) ownThreadInD.add(o.pid);
       const stuck = this._stuck.observe(o.pid, look.tasks, now);

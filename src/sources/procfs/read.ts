@@ -1,6 +1,7 @@
 // What builtin:procfs reads under --path.procfs and --path.sysfs, one pid at a time. Every
 // read is async and bounded (fds per pid), and a refusal for lack of privilege is reported to
 // `denied` instead of being taken for a vanished process.
+import { close, open, read } from "node:fs";
 import { readdir, readlink, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { parseDiskstats } from "../diskstats/parse.ts";
@@ -74,7 +75,7 @@ export class ProcReader {
   async stat(pid: number): Promise<{ read: StatRead; start: number | null }> {
     const path = join(this.host.procfs, String(pid), "stat");
     try {
-      const text = await readText(path, 4096);
+      const text = await readSmall(path);
       return { read: statState(text) ?? "malformed", start: statStart(text) };
     } catch (e) {
       if (isGone(e)) return { read: "gone", start: null };
@@ -203,3 +204,25 @@ export class ProcReader {
   }
 }
 
+const _FIRST = 4096;
+
+/**
+ * The text of a small procfs file (`stat`, `status`, `children`): open, one read, close. procfs
+ * fills the buffer as far as the text goes (seq_file keeps each record whole), so a short read
+ * is the end and the read that would return 0 is skipped (one call in four); a read that
+ * (nearly) fills the buffer reads on, up to 64 KiB. Fails with the fs error, as readText does.
+ */
+export function readSmall(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    open(path, "r", (err, fd) => {
+      if (err) return reject(err);
+      const buf = Buffer.allocUnsafe(_FIRST);
+      read(fd, buf, 0, _FIRST, 0, (e, n) => {
+        close(fd, () => {});
+        if (e) return reject(e);
+        if (n < _FIRST - 256) return resolve(buf.toString("utf8", 0, n));
+        resolve(readText(path, 64 * 1024));
+      });
+    });
+  });
+}

@@ -4,8 +4,9 @@
 // a process is its parent there). What was found in `D` is handed to stuck-tasks.ts.
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { mapLimit, readText } from "../poller.ts";
+import { mapLimit } from "../poller.ts";
 import { childPids, statPpid, statStart, statState, statusSwitches } from "./parse.ts";
+import { readSmall } from "./read.ts";
 
 /** Generations below a process looked through: its children (1) and grandchildren (2). */
 export const MAX_DEPTH = 2;
@@ -155,5 +156,5 @@ async function _switches(dir: string): Promise<number | null> {
 
 /** A file's text, or "" when it cannot be read (the task has gone meanwhile). */
 function _text(path: string): Promise<string> {
-  return readText(path, 64 * 1024).catch(() => "");
+  return readSmall(path).catch(() => "");
 }
