@@ -58,6 +58,8 @@ interface Results {
   runtime: string;
   runs: number;
   host: string;
+  /** The 1-minute load average when the runs began (other work on the machine inflates CPU time). */
+  load?: number;
   rows: Row[];
 }
 
@@ -214,7 +216,7 @@ function render(r: Results): string {
     "",
     `CPU share of one core at each collector's default interval, on a synthetic host: ${PROCESSES.toLocaleString("en")} processes in the graph (24 fds and ${THREADS} threads each, a quarter opening or closing a file between rounds; one in ${WORKERS_EVERY} with ${WORKERS} child processes of ${WORKER_THREADS} threads each; threads and descendants are looked through within procfs's read budget of ${PROCFS_DEFAULTS.maxTaskReads.toLocaleString("en")} a round), ${GPUS} GPUs, ${PORTS} RDMA ports (4 InfiniBand, 4 RoCE), 24 block devices. ` +
       `CPU per round is process.cpuUsage() around one round (every thread, the fs pool included); share = steady CPU per round / interval. ` +
-      `Steady = mean of rounds ${STEADY_FROM + 1}-${ROUNDS}; first = mean of rounds 1-${STEADY_FROM} (baselines, the one-off job lookups and fd scans). Median of ${r.runs} runs, ${r.runtime}, ${r.date.slice(0, 10)}, ${r.host}. Target: under 1% of a core together.`,
+      `Steady = mean of rounds ${STEADY_FROM + 1}-${ROUNDS}; first = mean of rounds 1-${STEADY_FROM} (baselines, the one-off job lookups and fd scans). Median of ${r.runs} runs, ${r.runtime}, ${r.date.slice(0, 10)}, ${r.host}${r.load === undefined ? "" : `, load average ${r.load.toFixed(1)} at the start`}. Target: under 1% of a core together.`,
     "",
     "| collector | interval | CPU per round, first rounds | CPU per round, steady | events per round | share of a core |",
     "| --- | --- | --- | --- | --- | --- |",
@@ -248,6 +250,8 @@ async function main(): Promise<void> {
     return;
   }
   const { root, pids } = buildHost();
+  const { loadavg } = await import("node:os");
+  const load = loadavg()[0];
   const rows: Row[] = [];
   try {
     const intervals = { procfs: PROCFS_DEFAULTS.intervalMs, infiniband: INFINIBAND_DEFAULTS.intervalMs, diskstats: DISKSTATS_DEFAULT_INTERVAL_MS };
@@ -270,7 +274,7 @@ async function main(): Promise<void> {
     rmSync(root, { recursive: true, force: true });
   }
   const { cpus } = await import("node:os");
-  const results: Results = { date: new Date().toISOString(), runtime, runs: RUNS, host: `${cpus().length} x ${cpus()[0]?.model ?? "cpu"}`, rows };
+  const results: Results = { date: new Date().toISOString(), runtime, runs: RUNS, host: `${cpus().length} x ${cpus()[0]?.model ?? "cpu"}`, load, rows };
   // The JSON `--report-only` reads belongs to the default report only.
   if (process.env.BENCH_OUT === undefined) {
     mkdirSync(dirname(JSON_OUT), { recursive: true });
