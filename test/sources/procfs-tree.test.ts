@@ -177,6 +177,21 @@ describe("builtin:procfs below a process", () => {
   });
 });
 
+describe("builtin:procfs and a process's own thread in D", () => {
+  it("does not read its environ for a job while one of its own threads is in D, stuck yet or not", async () => {
+    await rig(async ({ tree, h, round }) => {
+      proc(tree, 4242, 1, "S", { 4250: "D" });
+      h.feed(start(4242));
+      await round();
+      const jobs = () => h.events.filter((e) => e.event_type === "intent.run").map((e) => `${e.pid} ${e.job_id}`);
+      assert.deepEqual(jobs(), [], "thread 4250 in D since this round: environ waits on the lock it may hold");
+      tree.write("proc/4242/task/4250/stat", stat(4250, "python3", "S", 1));
+      await round();
+      assert.deepEqual(jobs(), ["4242 7001"]);
+    });
+  });
+});
+
 describe("builtin:procfs below a process, within the read budget", () => {
   // 4242 → 5555 (threads 5555, 5556 in D): 4242's task/ and its thread's children (2), 5555's
   // stat, task/, 5556's stat, both threads' children and 5556's status (6): 8 reads. 4343 the same.
