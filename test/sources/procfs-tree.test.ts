@@ -6,13 +6,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { closeSync, lstatSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { whyView } from "../../src/query/why.ts";
 import { statPpid } from "../../src/sources/procfs/parse.ts";
 import { ProcfsSource } from "../../src/sources/procfs/index.ts";
-import { harness, hostTree, testClock, type Harness, type HostTree } from "./_host-kit.ts";
+import { FIXTURE, harness, testClock, writeProcTree, type Harness, type HostTree } from "./_host-kit.ts";
 import { fileOnDisk, stuckTree, waitForD } from "./_stuck-tree-kit.ts";
 
 /** A `stat` line as the kernel writes it: ppid is field 4, the start time field 22. */
@@ -37,7 +37,7 @@ describe("procfs parsers: the parent in stat", () => {
 function proc(tree: HostTree, pid: number, ppid: number, state: string, threads: Record<number, string> = {}, children: Record<number, number[]> = {}): void {
   tree.write(`proc/${pid}/stat`, stat(pid, "python3", state, ppid));
   tree.write(`proc/${pid}/status`, status(100));
-  tree.write(`proc/${pid}/mountinfo`, readFileSync(`${tree.procfs}/4444/mountinfo`, "utf8"));
+  tree.write(`proc/${pid}/mountinfo`, MOUNTINFO);
   // existsSync follows the link (to nowhere here): ask lstat.
   if (!_isLink(`${tree.procfs}/${pid}/fd/3`)) tree.link(`proc/${pid}/fd/3`, "/scratch/data/shard-00017.bin");
   for (const tid of [pid, ...Object.keys(threads).map(Number)]) {
@@ -63,8 +63,35 @@ interface Rig {
   round(): Promise<string[]>;
 }
 
+const MOUNTINFO = readFileSync(join(FIXTURE, "proc/4444/mountinfo"), "utf8");
+
+/** A host tree with only what these tests read: the host's pid namespace, /scratch's disk nvme1n1. */
+function smallTree(): HostTree {
+  const dir = mkdtempSync(join(tmpdir(), "xctl-tree-"));
+  const at = (rel: string) => join(dir, rel);
+  const tree: HostTree = {
+    dir,
+    procfs: at("proc"),
+    sysfs: at("sys"),
+    write(rel, text) {
+      mkdirSync(dirname(at(rel)), { recursive: true });
+      writeFileSync(at(rel), text);
+    },
+    remove: (rel) => rmSync(at(rel), { recursive: true, force: true }),
+    link(rel, target) {
+      mkdirSync(dirname(at(rel)), { recursive: true });
+      symlinkSync(target, at(rel));
+    },
+    close: () => rmSync(dir, { recursive: true, force: true }),
+  };
+  writeProcTree(tree.procfs, { 1: "S" });
+  tree.write("proc/stat", "cpu  1 2 3 4 5 6 7 0 0 0\nbtime 1732500000\n");
+  tree.link("sys/dev/block/259:3", "../../devices/pci0000:00/0000:00:01.2/0000:02:00.0/nvme/nvme1/nvme1n1");
+  return tree;
+}
+
 async function rig(fn: (r: Rig) => Promise<void>, opts: { maxTaskReads?: number; dWaitMs?: number } = {}): Promise<void> {
-  const tree = hostTree();
+  const tree = smallTree();
   const h = harness("procfs");
   const clock = testClock();
   const src = new ProcfsSource({ host: { procfs: tree.procfs, sysfs: tree.sysfs }, clock: clock.now, ...opts });
@@ -181,6 +208,7 @@ describe("builtin:procfs and a process's own thread in D", () => {
   it("does not read its environ for a job while one of its own threads is in D, stuck yet or not", async () => {
     await rig(async ({ tree, h, round }) => {
       proc(tree, 4242, 1, "S", { 4250: "D" });
+      tree.write("proc/4242/environ", "PATH=/usr/bin\0SLURM_JOB_ID=7001\0");
       h.feed(start(4242));
       await round();
       const jobs = () => h.events.filter((e) => e.event_type === "intent.run").map((e) => `${e.pid} ${e.job_id}`);
