@@ -100,9 +100,17 @@ describe("metric conditions", () => {
     ["eq", "n/a, value_type: auto", "n/a", true],
     ["contains", "\"IO_WAIT|stall\", value_type: string", "io_wait", true],
     ["contains", "IO_WAIT", "0.5", false],
-    // auto with a numeric target and a reading that is no number: text order
-    ["gt", "10, value_type: auto", "abc", true],
+    // auto (the default) with a numeric target and a reading that is no number: it passes no
+    // ordering and equals nothing (text order would put "[N/A]" above 90 and "100%" below it)
+    ["gt", "10, value_type: auto", "abc", false],
     ["lt", "10, value_type: auto", "abc", false],
+    ["gt", "90", "[N/A]", false],
+    ["gte", "90", "[Not Supported]", false],
+    ["lt", "90", "100%", false],
+    ["lte", "90", "N/A", false],
+    ["eq", "90", "ninety", false],
+    ["ne", "90", "[N/A]", true],
+    ["gt", "90", "95", true],
     ["ne", "\"x\", value_type: string", "y", true],
     ["gte", "\"b\", value_type: string", "b", true],
     ["lte", "\"b\", value_type: string", "c", false],
