@@ -173,6 +173,31 @@ describe("any, all, confidence", () => {
     await s.ex.stop();
   });
 
+  it("min_confidence 0 means any one condition: a rule with none holding matches nothing, host-wide or per process", async () => {
+    const two = `[{type: event, event_type: error.net, entity_id_pattern: "mlx5_*"}, {type: graph, edge_type: waits_on}]`;
+    const s = withRules(
+      rule("zero_host", two, "{min_confidence: 0}"),
+      { ...rule("zero_proc", two, "{min_confidence: 0}"), scope: "process" },
+      rule("zero_gated", `[{type: graph, edge_type: waits_on}]`, "{min_confidence: 0, required_events: [transport.drop]}"),
+    );
+    s.send(start(7));
+    s.send(ev("compute.util", "gpu-0", "50", 7));
+    s.send(ev("error.hw", "nvme0n1", "IO_ERROR"));
+    assert.deepEqual(s.scenes(), [], "nothing holds: no scene, not one with confidence 0 and no evidence");
+    assert.deepEqual(s.ex.engine.scenesFor(7), [], "nor for pid 7");
+    s.send(ev("transport.drop", "mlx5_0", "3"));
+    assert.deepEqual(s.scenes(), [], "a required event seen, still no condition holding");
+    s.send(ev("transport.drop", "mlx5_0", "3", 7)); // pid 7 now waits on mlx5_0
+    const r = s.ex.engine.runNow("api");
+    assert.deepEqual(r.matches.map((m) => [m.scene, m.confidence, m.affected_pids]).sort(), [
+      ["zero_gated", 1, [7]],
+      ["zero_host", 0.5, [7]],
+      ["zero_proc", 0.5, [7]],
+    ]);
+    for (const m of r.matches) assert.ok(m.evidence.length > 0, `${m.scene} carries evidence`);
+    await s.ex.stop();
+  });
+
   it("require every required_events type inside the window", async () => {
     const s = withRules(rule("gated", `[{type: event, event_type: error.hw}]`, "{min_confidence: 1, required_events: [error.hw, intent.run]}"));
     s.send(ev("error.hw", "gpu-0", "XID_13"), 0);
