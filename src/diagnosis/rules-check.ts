@@ -14,6 +14,7 @@ import { FAULT_SCOPES, faultPatternProblem, type FaultScope } from "../graph/fau
 import { EDGE_KINDS, type EdgeKind } from "../graph/nodes.ts";
 import { parseNumber } from "../events/number.ts";
 import { patternProblem } from "./pattern.ts";
+import { edgeEndProblem, foreignSyntax, type PatternUse } from "./rules-patterns.ts";
 import { FieldChecker, joinPath as _join, kindOf as _kind, Stop, type Obj, type RuleProblem } from "./rules-fields.ts";
 import {
   CONDITION_TYPES,
@@ -141,9 +142,9 @@ class _Checker extends FieldChecker {
         this._leaf(path);
         const event_type = this._eventType(this._str(o, "event_type", path), at("event_type"));
         const c: Condition = { type, event_type };
-        const entity = this._pattern(o, "entity_id_pattern", path);
+        const entity = this._pattern(o, "entity_id_pattern", path, "id");
         if (entity !== undefined) c.entity_id_pattern = entity;
-        const vp = this._pattern(o, "value_pattern", path);
+        const vp = this._pattern(o, "value_pattern", path, "value");
         if (vp !== undefined) c.value_pattern = vp;
         if (o.value_threshold !== undefined) {
           const t = o.value_threshold;
@@ -157,10 +158,14 @@ class _Checker extends FieldChecker {
         this._leaf(path);
         const edge = this._choice(o, "edge_type", path, EDGE_KINDS, "edge type");
         const c: Condition = { type, edge_type: edge as EdgeKind };
-        const from = this._pattern(o, "from_pattern", path);
+        const from = this._pattern(o, "from_pattern", path, "id");
         if (from !== undefined) c.from_pattern = from;
-        const to = this._pattern(o, "to_pattern", path);
+        const to = this._pattern(o, "to_pattern", path, "id");
         if (to !== undefined) c.to_pattern = to;
+        for (const [end, text] of [["from", from], ["to", to]] as const) {
+          const p = text === undefined ? undefined : edgeEndProblem(text, end, edge);
+          if (p !== undefined) this._warn(at(`${end}_pattern`), `${p}: this condition can never hold`);
+        }
         return c;
       }
       case "metric": {
@@ -169,7 +174,7 @@ class _Checker extends FieldChecker {
         const node_type = o.node_type === undefined ? undefined : (this._choice(o, "node_type", path, NODE_TYPES, "node type") as NodeType);
         const list = this._list(o, "metrics", path, true);
         const metrics = list.map((m, i) => this._try(() => this._entry(m, `${at("metrics")}[${i}]`, node_type)));
-        const entity = this._try(() => this._pattern(o, "entity_id_pattern", path));
+        const entity = this._try(() => this._pattern(o, "entity_id_pattern", path, "id"));
         if (metrics.some((m) => m === undefined) || this.problems.some((p) => !p.warning && p.field === at("entity_id_pattern"))) throw new Stop();
         const c: Condition = { type, metrics: metrics as MetricEntry[] };
         if (node_type !== undefined) c.node_type = node_type;
@@ -217,6 +222,8 @@ class _Checker extends FieldChecker {
       if (value_type === "numeric") this._fail(`${path}.value_type`, `contains compares text, not numeric`);
       const p = patternProblem(target);
       if (p) this._fail(`${path}.target`, p);
+      const foreign = foreignSyntax(target, "value");
+      if (foreign !== undefined) this._warn(`${path}.target`, foreign);
     } else if (value_type === "numeric" && parseNumber(target) === undefined) {
       this._fail(`${path}.target`, `"${target}" is not a number (value_type is numeric)`);
     }
@@ -286,15 +293,20 @@ class _Checker extends FieldChecker {
     return out;
   }
 
+  /** Counts a leaf condition; past the bound, the first one over it names the problem and the rest stop quietly. */
   private _leaf(path: string): void {
-    if (++this._leaves > MAX_LEAVES) this._fail(path, `more than ${MAX_LEAVES} conditions in one rule`);
+    if (++this._leaves <= MAX_LEAVES) return;
+    if (this._leaves === MAX_LEAVES + 1) this._fail(path, `more than ${MAX_LEAVES} conditions in one rule`);
+    throw new Stop();
   }
 
-  private _pattern(o: Obj, key: string, path: string): string | undefined {
+  private _pattern(o: Obj, key: string, path: string, use: PatternUse): string | undefined {
     if (o[key] === undefined) return undefined;
     const text = this._str(o, key, path);
     const p = patternProblem(text);
     if (p) this._fail(_join(path, key), p);
+    const foreign = foreignSyntax(text, use);
+    if (foreign !== undefined) this._warn(_join(path, key), foreign);
     return text;
   }
 

@@ -129,10 +129,15 @@ function _ruleFiles(dir: string): string[] {
   return out;
 }
 
-/** Every rule file of a directory; two files with one scene are refused. An empty directory gives no rules. */
+/**
+ * Every rule file of a directory; two files with one scene are refused. An empty directory gives
+ * no rules, and the warning `rules check` gives for it.
+ */
 export function loadRulesDir(dir: string, warnings?: RuleProblem[]): Rule[] {
   const rules: Rule[] = [];
-  for (const path of _ruleFiles(dir)) rules.push(loadRuleFile(path, warnings));
+  const files = _ruleFiles(dir);
+  if (files.length === 0) warnings?.push(_noFiles(dir));
+  for (const path of files) rules.push(loadRuleFile(path, warnings));
   const problem = _crossProblems(rules).find((p) => !p.warning);
   if (problem !== undefined) throw _configError(problem);
   return rules;
@@ -154,8 +159,7 @@ export function checkRulePaths(paths: readonly string[]): { rules: number; probl
       problems.push(e instanceof ConfigError ? _problem(e) : { file: path, field: "", reason: `cannot read: ${describeErrno(e)}`, warning: false });
       continue;
     }
-    // A directory with nothing to check is most likely the wrong one: not "0 rules OK" in silence.
-    if (files.length === 0) problems.push({ file: path, field: "", reason: "no rule files here (*.yaml, *.yml)", warning: true });
+    if (files.length === 0) problems.push(_noFiles(path));
     for (const file of files) {
       let text: string;
       try {
@@ -171,6 +175,11 @@ export function checkRulePaths(paths: readonly string[]): { rules: number; probl
   }
   problems.push(..._crossProblems(rules));
   return { rules: rules.length, problems };
+}
+
+/** A directory with nothing to load: most likely the wrong one, so not "0 rules" in silence. */
+function _noFiles(dir: string): RuleProblem {
+  return { file: dir, field: "", reason: "no rule files here (*.yaml, *.yml)", warning: true };
 }
 
 /** Problems between files: one scene twice, one fault-scope pattern given two scopes. */

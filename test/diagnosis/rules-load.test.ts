@@ -113,8 +113,11 @@ describe("rule directories", () => {
   it("skips hidden entries and other extensions, follows links, and accepts an empty directory", () => {
     const dir = mkdtempSync(join(tmpdir(), "xctl-rules-"));
     try {
-      assert.deepEqual(loadRulesDir(dir), []);
-      // rules check warns about it: a directory with nothing to check is likely the wrong one.
+      // rules check warns about it: a directory with nothing to check is likely the wrong one;
+      // loading it (serve, replay, rules list) gives the same warning.
+      const warnings: RuleProblem[] = [];
+      assert.deepEqual(loadRulesDir(dir, warnings), []);
+      assert.deepEqual(warnings.map(formatProblem), [`${dir}: warning: no rule files here (*.yaml, *.yml)`]);
       assert.deepEqual(checkRulePaths([dir]).problems.map(formatProblem), [`${dir}: warning: no rule files here (*.yaml, *.yml)`]);
       mkdirSync(join(dir, "..data"));
       writeFileSync(join(dir, "..data", "site.yaml"), readFileSync(join(GOOD, "example.yaml")));
@@ -315,5 +318,65 @@ describe("upstream-style rule files (test/fixtures/rules-upstream)", () => {
     assert.deepEqual([sev(90), sev(75), sev(74), sev(40), sev(39), sev(-5)], ["critical", "critical", "warning", "warning", "info", "info"]);
     assert.equal(parseRule(text + "severity: warning\n", "x.yaml").severity, "warning");
     assert.equal(parseRule(text, "x.yaml").scope, "host");
+  });
+});
+
+describe("patterns that load but would not match what they say", () => {
+  const rule = (cond: string) => `name: P\nscene: p\npriority: 1\nconditions:\n  - ${cond}\nsolution_steps: [{step: 1, action: a, manual: true}]\n`;
+  const warned = (cond: string) => {
+    const r = checkRuleText(rule(cond), "p.yaml");
+    assert.ok(r.rule, r.problems.map(formatProblem).join("\n"));
+    return r.problems.filter((p) => p.warning).map((p) => `${p.field}: ${p.reason}`);
+  };
+
+  it("warn on regular-expression and shell-glob syntax, which matches literally", () => {
+    for (const [cond, bit] of [
+      [`{type: event, event_type: error.hw, entity_id_pattern: "gpu-[0-3]"}`, `"[0-3]"`],
+      [`{type: event, event_type: error.hw, entity_id_pattern: "gpu-0?"}`, `"?"`],
+      [`{type: event, event_type: error.hw, entity_id_pattern: "gpu-.*"}`, `".*"`],
+      [`{type: event, event_type: error.hw, entity_id_pattern: "^mlx5_0$"}`, `"^"`],
+      [`{type: graph, edge_type: consumes, to_pattern: "(gpu|npu)-*"}`, `"(gpu|npu)"`],
+      [`{type: event, event_type: error.hw, value_pattern: "XID_.*"}`, `".*"`],
+      [`{type: event, event_type: error.hw, value_pattern: "XID_[0-9]+"}`, `"[0-9]"`],
+      [`{type: metric, metrics: [{key: state, op: contains, target: "check.*point"}]}`, `".*"`],
+    ] as const) {
+      const w = warned(cond);
+      assert.equal(w.length, 1, `${cond}: ${w.join("; ")}`);
+      assert.ok(w[0].includes(`looks like a regular expression or a shell glob (${bit})`), w[0]);
+      assert.match(w[0], /patterns know only \* .* and \| .*so this may never match$/);
+    }
+  });
+
+  it("warn on a graph end no node id takes: a process is pid-<pid>, a blocked_by edge ends at error-<entity>", () => {
+    assert.deepEqual(warned(`{type: graph, edge_type: blocked_by, to_pattern: "gpu-*|npu-*"}`), [
+      'conditions[0].to_pattern: "gpu-*|npu-*" matches no error node: a blocked_by edge ends at error-<entity> (error-gpu-03, error-gpu-*): this condition can never hold',
+    ]);
+    assert.deepEqual(warned(`{type: graph, edge_type: consumes, from_pattern: "4242|python*"}`), [
+      'conditions[0].from_pattern: "4242|python*" matches no process: the edge starts at a process, whose id is pid-<pid> (pid-4242, pid-*): this condition can never hold',
+    ]);
+    assert.equal(warned(`{type: graph, edge_type: waits_on, to_pattern: "error-nvme*"}`).length, 1);
+    assert.equal(warned(`{type: graph, edge_type: consumes, from_pattern: "pid-x*"}`).length, 1, "pids are digits");
+  });
+
+  it("leave patterns that can match alone, the default rules' included", () => {
+    for (const cond of [
+      `{type: graph, edge_type: blocked_by, from_pattern: "pid-1*|pid-42", to_pattern: "error-gpu-*|*nvme*"}`,
+      `{type: graph, edge_type: blocked_by, to_pattern: "e*"}`,
+      `{type: graph, edge_type: consumes, from_pattern: "*4", to_pattern: "gpu-*|mlx5_*"}`,
+      `{type: event, event_type: error.hw, entity_id_pattern: "nvswitch-*", value_pattern: ", Fatal,|[N/A]|I/O error"}`,
+    ]) {
+      assert.deepEqual(warned(cond), [], cond);
+    }
+    const warnings: RuleProblem[] = [];
+    loadRulesDir(fileURLToPath(new URL("../../rules/", import.meta.url)), warnings);
+    assert.deepEqual(warnings, []);
+  });
+});
+
+describe("a rule over the bound of leaf conditions", () => {
+  it("is one problem, at the first condition past it", () => {
+    const conds = Array.from({ length: 100 }, (_, i) => `  - {type: event, event_type: error.hw, value_pattern: v${i}}`).join("\n");
+    const r = checkRuleText(`name: M\nscene: m\npriority: 1\nconditions:\n${conds}\n`, "m.yaml");
+    assert.deepEqual(r.problems.filter((p) => !p.warning).map(formatProblem), ["m.yaml:69: conditions[64]: more than 64 conditions in one rule"]);
   });
 });
