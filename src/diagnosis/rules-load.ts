@@ -26,7 +26,8 @@ export function checkRuleText(text: string, file: string): { rule: Rule | undefi
   const lc = new LineCounter();
   let docs: ReturnType<typeof parseAllDocuments>;
   try {
-    docs = parseAllDocuments(text, { uniqueKeys: true, lineCounter: lc });
+    // `merge`: YAML's `<<: *anchor` merge key, which rule authors use to share a condition's fields.
+    docs = parseAllDocuments(text, { uniqueKeys: true, lineCounter: lc, merge: true });
   } catch (e) {
     return fail(`not valid YAML: ${_firstLine(e)}`);
   }
@@ -91,12 +92,40 @@ export function parseRule(text: string, file: string, warnings?: RuleProblem[]):
 }
 
 function _readText(path: string): string {
+  let bytes: Uint8Array;
   try {
     if (statSync(path).size > MAX_FILE_BYTES) throw new ConfigError(path, "", `larger than ${MAX_FILE_BYTES} bytes`);
-    return readFileSync(path, "utf8");
+    bytes = readFileSync(path);
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     throw new ConfigError(path, "", `cannot read: ${describeErrno(e)}`);
+  }
+  const { text, badLine } = decodeRuleBytes(bytes);
+  if (badLine !== undefined) throw new ConfigError(path, "", "not UTF-8 text (save the file as UTF-8)", badLine);
+  return text;
+}
+
+/**
+ * A rule file's bytes as text, or the first line that is not UTF-8 (a file saved as Latin-1 would
+ * otherwise load with U+FFFD in its names and patterns, which then match nothing).
+ */
+export function decodeRuleBytes(bytes: Uint8Array): { text: string; badLine?: number } {
+  try {
+    return { text: new TextDecoder("utf-8", { fatal: true }).decode(bytes) };
+  } catch {
+    // Byte 0x0A is never part of a multi-byte sequence, so lines can be tried one by one.
+    const strict = new TextDecoder("utf-8", { fatal: true });
+    let start = 0;
+    for (let line = 1; ; line++) {
+      const end = bytes.indexOf(0x0a, start);
+      try {
+        strict.decode(bytes.subarray(start, end === -1 ? bytes.length : end));
+      } catch {
+        return { text: "", badLine: line };
+      }
+      if (end === -1) return { text: "", badLine: line };
+      start = end + 1;
+    }
   }
 }
 

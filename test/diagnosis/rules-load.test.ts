@@ -380,3 +380,42 @@ describe("a rule over the bound of leaf conditions", () => {
     assert.deepEqual(r.problems.filter((p) => !p.warning).map(formatProblem), ["m.yaml:69: conditions[64]: more than 64 conditions in one rule"]);
   });
 });
+
+describe("YAML as rule authors write it", () => {
+  it("takes merge keys (<<: *anchor) to share a condition's fields", () => {
+    const r = parseRule(
+      `name: Merge
+scene: merge
+priority: 10
+conditions:
+  - &xid {type: event, event_type: error.hw, entity_id_pattern: "gpu-*", value_pattern: XID_79}
+  - <<: *xid
+    value_pattern: XID_74
+solution_steps: [{step: 1, action: a, manual: true}]
+`,
+      "merge.yaml",
+    );
+    assert.deepEqual(r.conditions, [
+      { type: "event", event_type: "error.hw", entity_id_pattern: "gpu-*", value_pattern: "XID_79" },
+      { type: "event", event_type: "error.hw", entity_id_pattern: "gpu-*", value_pattern: "XID_74" },
+    ]);
+  });
+
+  it("refuses a file that is not UTF-8 with its first bad line, and takes a BOM and CRLF line ends", () => {
+    const dir = mkdtempSync(join(tmpdir(), "xctl-rules-"));
+    try {
+      const good = readFileSync(join(GOOD, "example.yaml"), "utf8");
+      const latin1 = Buffer.from(good.replace("name: Example", "name: Temp\u00e9rature"), "latin1");
+      writeFileSync(join(dir, "latin1.yaml"), latin1);
+      const err = _refusal(() => loadRuleFile(join(dir, "latin1.yaml")));
+      const line = good.split("\n").findIndex((l) => l.startsWith("name: ")) + 1;
+      assert.equal(err.message, `${join(dir, "latin1.yaml")}:${line}: not UTF-8 text (save the file as UTF-8)`);
+      assert.deepEqual(checkRulePaths([dir]).problems.map(formatProblem), [err.message], "rules check agrees");
+      rmSync(join(dir, "latin1.yaml"));
+      writeFileSync(join(dir, "bom.yaml"), "\ufeff" + good.replace(/\n/g, "\r\n"));
+      assert.deepEqual(loadRulesDir(dir).map((r) => [r.scene, r.name]), [["example", "Example"]]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
