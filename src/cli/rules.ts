@@ -10,13 +10,14 @@ import type { Rule } from "../diagnosis/rule.ts";
 import { checkRulePaths, formatProblem, loadRuleSet, type RuleProblem } from "../diagnosis/rules-load.ts";
 import { escapeControl } from "../escape.ts";
 import { UsageError, XctlError } from "./errors.ts";
-import { parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
+import { flagLabel, parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
 import { parseDuration } from "./parse-values.ts";
 import { suggest } from "./suggest.ts";
 import { writeErr, writeOut } from "../stdio.ts";
 
 export const RULE_FLAGS: FlagDefs = {
-  rules: { type: "string", description: "Add the rules of this directory (*.yaml, *.yml); a scene already loaded is replaced", valueHint: "dir" },
+  // `multiple` only so that a second --rules is refused (rulesDir) rather than dropping the first in silence.
+  rules: { type: "string", multiple: true, description: "Add the rules of this directory (*.yaml, *.yml); a scene already loaded is replaced", valueHint: "dir" },
   "no-default-rules": { type: "boolean", default: false, description: "Leave out the embedded rule set" },
   "diagnosis-interval": { type: "string", default: "1s", description: "Debounce of automatic diagnosis runs", valueHint: "duration" },
   "scene-settle": { type: "string", default: "1m", description: "A scene clears only after it has not held for this long", valueHint: "duration" },
@@ -30,14 +31,26 @@ export interface RuleConfig {
   warnings: string[];
 }
 
+/**
+ * The --rules directory, if any. It takes one: a second one is refused (exit 2), since taking the
+ * last would leave the rules of the first out with nothing said.
+ */
+export function rulesDir(v: FlagValues): string | undefined {
+  const given = v.rules === undefined ? [] : ([] as string[]).concat(v.rules as string | string[]).filter((d) => d !== "");
+  const dirs = [...new Set(given)];
+  if (dirs.length > 1) {
+    throw new UsageError(`${flagLabel(v, "rules")}: given ${dirs.length} directories (${dirs.join(", ")}); it takes one: put the rule files in one directory`);
+  }
+  return dirs[0];
+}
+
 /** Reads the rule flags and loads the rules; a bad rule file throws a ConfigError (exit 2). */
 export function resolveRuleConfig(v: FlagValues): RuleConfig {
   const diagnosisIntervalMs = parseDuration("diagnosis-interval", v["diagnosis-interval"] as string);
   if (diagnosisIntervalMs < 1) throw new UsageError(`--diagnosis-interval: must be at least 1ms`);
   const sceneSettleMs = parseDuration("scene-settle", v["scene-settle"] as string);
-  const dir = v.rules as string | undefined;
   const problems: RuleProblem[] = [];
-  const rules = loadRuleSet({ dir: dir || undefined, defaults: v["no-default-rules"] !== true, warnings: problems });
+  const rules = loadRuleSet({ dir: rulesDir(v), defaults: v["no-default-rules"] !== true, warnings: problems });
   return { rules, diagnosisIntervalMs, sceneSettleMs, warnings: problems.map(formatProblem) };
 }
 
@@ -71,8 +84,7 @@ export const LIST_FLAGS: FlagDefs = {
 export async function runRulesList(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(LIST_FLAGS, argv);
   if (positionals.length > 0) throw new UsageError(`rules list: unexpected argument "${positionals[0]}"`);
-  const dir = values.rules as string | undefined;
-  const rules = loadRuleSet({ dir: dir || undefined, defaults: values["no-default-rules"] !== true });
+  const rules = loadRuleSet({ dir: rulesDir(values), defaults: values["no-default-rules"] !== true });
   if (values.json === true) {
     const out = rules.map((r) => ({ scene: r.scene, priority: r.priority, severity: r.severity, scope: r.scope, title: r.name, source: r.source }));
     writeOut(JSON.stringify(out, null, 2) + "\n");

@@ -11,7 +11,7 @@ import { StdinSource } from "../sources/stdin.ts";
 import { runtimeName, runtimeVersion } from "../runtime-name.ts";
 import { VERSION } from "../version.ts";
 import { UsageError } from "./errors.ts";
-import { RULE_FLAGS, resolveRuleConfig } from "./rules.ts";
+import { RULE_FLAGS, resolveRuleConfig, rulesDir } from "./rules.ts";
 import { flagLabel, misspeltVariables, parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
 import { CLIENT_FLAGS } from "./client.ts";
 import { ALIAS_FLAGS, applyAliases } from "./aliases.ts";
@@ -156,7 +156,7 @@ export async function runServe(argv: string[]): Promise<void> {
     metricsPath: config.metricsPath,
     sources: sources.map((s) => s.name),
     rules: diagnosis.rules,
-    rulesDir: (values.rules as string | undefined) || undefined,
+    rulesDir: rulesDir(values),
     defaults: values["no-default-rules"] !== true,
     defaultScenes: defaultRules().map((r) => r.scene),
     web,
