@@ -200,7 +200,9 @@ class _Evidence {
   }
 
   evidence(): ConditionEvidence[] {
-    return [...this._byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    // In rule order: conditions[2] before conditions[10].
+    const key = (path: string) => path.replace(/\d+/g, (d) => d.padStart(6, "0"));
+    return [...this._byPath.values()].map((c) => [key(c.path), c] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, c]) => c);
   }
 }
 

@@ -235,6 +235,17 @@ describe("many conditions", () => {
   });
 });
 
+describe("evidence", () => {
+  it("lists the conditions that held in rule order, conditions[2] before conditions[10]", async () => {
+    const conds = Array.from({ length: 12 }, (_, i) => `{type: event, event_type: error.hw, value_pattern: "E${i}"}`).join(", ");
+    const s = withRules(rule("twelve", `[${conds}]`, "{min_confidence: 0.5}"));
+    for (let i = 0; i < 12; i++) s.send(ev("error.hw", "gpu-0", `E${i}`));
+    const m = s.ex.engine.runNow("api").matches[0];
+    assert.deepEqual(m.evidence.map((e) => e.path), Array.from({ length: 12 }, (_, i) => `conditions[${i}]`));
+    await s.ex.stop();
+  });
+});
+
 describe("reading bands", () => {
   // Readings that fall between the same thresholds as the last one skip the evaluation: the
   // answers must still be those of evaluating every condition on every reading.
