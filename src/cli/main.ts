@@ -72,7 +72,7 @@ const _COMMANDS: _Command[] = [
   },
   {
     name: "rules",
-    usage: "xctl-exporter rules check PATH... [--strict]\n       xctl-exporter rules list [FLAGS]",
+    usage: "xctl-exporter rules check PATH... [--strict]\n       xctl-exporter rules list [--rules DIR] [--no-default-rules] [--json]",
     description:
       "Diagnosis rules: `rules check PATH...` validates rule files and directories (*.yaml, *.yml), naming every problem (exit 0, or 2 with the file, field and reason); `rules list` prints the scenes a serve with the same --rules and --no-default-rules would load.",
     load: async () => {

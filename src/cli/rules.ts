@@ -56,12 +56,15 @@ export function resolveRuleConfig(v: FlagValues): RuleConfig {
 
 export const CHECK_FLAGS: FlagDefs = {
   strict: { type: "boolean", default: false, description: "Treat warnings (conditions that can never hold, rules without solution steps) as errors", env: false },
+  // serve's flag, so that `rules check --rules DIR` checks what `serve --rules DIR` would load (not XCTL_RULES: the paths are what is checked).
+  rules: { ...RULE_FLAGS.rules, env: false },
 };
 
 export async function runRulesCheck(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(CHECK_FLAGS, argv);
-  if (positionals.length === 0) throw new UsageError("rules check: give rule files or directories");
-  const { rules, problems } = checkRulePaths(positionals);
+  const paths = [...positionals, ...((values.rules as string[] | undefined) ?? [])];
+  if (paths.length === 0) throw new UsageError("rules check: give rule files or directories");
+  const { rules, problems } = checkRulePaths(paths);
   const strict = values.strict === true;
   const lines = problems.map((p) => escapeControl(formatProblem(strict ? { ...p, warning: false } : p)));
   const errors = problems.filter((p) => strict || !p.warning).length;

@@ -59,9 +59,12 @@ describe("site rules, compiled binary", { skip: BINARY ? false : "XCTL_BINARY no
       const prefix = `xctl-exporter: ${join(d, where)}: `;
       assert.ok(lines[0].startsWith(prefix), `${name}: "${lines[0]}" starts with "${prefix}"`);
       assert.match(lines[0].slice(prefix.length), says, name);
-      const check = await run(BINARY!, ["rules", "check", d], { timeoutMs: 10_000 });
-      assert.equal(check.code, 2, `${name}: ${check.stderr}`);
-      assert.ok(check.stderr.split("\n").includes(lines[0]), `${name}: rules check names it too:\n${check.stderr}`);
+      // As a path, and with serve's own flag.
+      for (const args of [["rules", "check", d], ["rules", "check", "--rules", d]]) {
+        const check = await run(BINARY!, args, { timeoutMs: 10_000 });
+        assert.equal(check.code, 2, `${name}: ${check.stderr}`);
+        assert.ok(check.stderr.split("\n").includes(lines[0]), `${name}: ${args.join(" ")} names it too:\n${check.stderr}`);
+      }
     }
   });
 
