@@ -294,13 +294,17 @@ function _match(rs: RuleState, confidence: number, ev: _Evidence | undefined): S
   };
 }
 
-/** Visits the leaves under holding conditions (all children of `all`, holding ones of `any`), with their paths. */
+/**
+ * Visits the leaves under holding conditions (all children of `all`, holding ones of `any`), with
+ * their paths as the rule file has them: `conditions[2].conditions[0]`, or in upstream's form
+ * `conditions.all[1].any[0]`.
+ */
 function _walk(conds: readonly CondNode[], at: string, holds: (c: CondNode) => boolean, visit: (leaf: CondNode, path: string) => void): void {
   conds.forEach((c, i) => {
     if (!holds(c)) return;
-    const path = `${at}[${i}]`;
-    if (c instanceof GroupCond) _walk(c.children, `${path}.conditions`, holds, visit);
-    else visit(c, path);
+    if (!(c instanceof GroupCond)) return visit(c, `${at}[${i}]`);
+    const path = c.written === "top" ? at : `${at}[${i}]`;
+    _walk(c.children, `${path}.${c.written === undefined ? "conditions" : c.op}`, holds, visit);
   });
 }
 

@@ -187,7 +187,7 @@ export class Matcher {
   private _compile(c: Condition): CondNode {
     if (c.type === "any" || c.type === "all") {
       const g = c as GroupCondition;
-      return new GroupCond(g.type, g.conditions.map((x) => this._compile(x)));
+      return new GroupCond(g.type, g.conditions.map((x) => this._compile(x)), g.written);
     }
     return this._leaf(c as Exclude<Condition, GroupCondition>);
   }

@@ -27,6 +27,7 @@ import {
   severityFromPriority,
   VALUE_TYPES,
   type Condition,
+  type GroupCondition,
   type MetricEntry,
   type NodeType,
   type Rule,
@@ -118,7 +119,7 @@ class _Checker extends FieldChecker {
   /** A list of conditions, or upstream xctl's mapping `{all: [...]}` / `{any: [...]}`, which is that one condition. */
   private _conditions(o: Obj): Condition[] {
     const v = this._need(o, "conditions", "");
-    if (!Array.isArray(v) && _groupKey(v) !== undefined) return [this._condition(v, "conditions", 1)];
+    if (!Array.isArray(v) && _groupKey(v) !== undefined) return [{ ...(this._condition(v, "conditions", 1) as GroupCondition), written: "top" }];
     if (!Array.isArray(v)) this._fail("conditions", `must be a list, or a mapping {all: [...]} or {any: [...]} (got ${_kind(v)})`);
     const list = v as unknown[];
     if (list.length === 0) this._fail("conditions", "must not be empty");
@@ -133,7 +134,7 @@ class _Checker extends FieldChecker {
     const group = o.type === undefined ? _groupKey(o) : undefined;
     if (group !== undefined) {
       // Upstream's `{all: [...]}` inside a list of conditions: the same as {type: all, conditions: [...]}.
-      return this._group(group, o[group], `${path}.${group}`, depth);
+      return { ...this._group(group, o[group], `${path}.${group}`, depth), written: "mapping" };
     }
     const type = this._str(o, "type", path);
     switch (type) {
@@ -190,7 +191,7 @@ class _Checker extends FieldChecker {
     }
   }
 
-  private _group(type: "any" | "all", value: unknown, path: string, depth: number): Condition {
+  private _group(type: "any" | "all", value: unknown, path: string, depth: number): GroupCondition {
     if (depth >= MAX_DEPTH) this._fail(path, `conditions nested deeper than ${MAX_DEPTH}`);
     if (!Array.isArray(value)) this._fail(path, `must be a list (got ${_kind(value)})`);
     const list = value as unknown[];

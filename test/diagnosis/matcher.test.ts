@@ -246,6 +246,32 @@ describe("evidence", () => {
   });
 });
 
+describe("evidence paths of upstream's form", () => {
+  it("read as the file has them, as rules check names them", async () => {
+    const up = parseRule(
+      `name: up
+scene: up
+priority: 1
+conditions:
+  all:
+    - {type: event, event_type: error.net}
+    - any:
+        - {type: graph, edge_type: blocked_by}
+        - {type: all, conditions: [{type: event, event_type: topo.link_down}]}
+root_cause_pattern: {primary: p}
+solution_steps: []
+`,
+      "up.yaml",
+    );
+    const s = withRules(up);
+    s.send(ev("error.net", "mlx5_0", "down"));
+    s.send(ev("topo.link_down", "mlx5_0", "1"));
+    const m = s.ex.engine.runNow("api").matches[0];
+    assert.deepEqual(m.evidence.map((e) => e.path), ["conditions.all[0]", "conditions.all[1].any[1].conditions[0]"]);
+    await s.ex.stop();
+  });
+});
+
 describe("reading bands", () => {
   // Readings that fall between the same thresholds as the last one skip the evaluation: the
   // answers must still be those of evaluating every condition on every reading.
