@@ -73,7 +73,7 @@ class _Checker extends FieldChecker {
   rule(value: unknown): Rule {
     const o = this._obj(value, "");
     this._try(() => this._known(o, "", RULE_FIELDS));
-    const name = this._try(() => this._str(o, "name", ""));
+    const name = this._try(() => _prose(this._str(o, "name", "")));
     const scene = this._try(() => {
       const s = this._str(o, "scene", "");
       if (!SCENE_RE.test(s) || s.length > 64) this._fail("scene", `"${s}" is not a scene id ([a-z][a-z0-9_]*, at most 64 characters)`);
@@ -88,8 +88,8 @@ class _Checker extends FieldChecker {
       const rcp = this._obj(o.root_cause_pattern, "root_cause_pattern");
       this._known(rcp, "root_cause_pattern", ["primary", "secondary"]);
       return {
-        primary: this._str(rcp, "primary", "root_cause_pattern"),
-        secondary: rcp.secondary === undefined ? [] : this._strings(rcp, "secondary", "root_cause_pattern"),
+        primary: _prose(this._str(rcp, "primary", "root_cause_pattern")),
+        secondary: rcp.secondary === undefined ? [] : this._strings(rcp, "secondary", "root_cause_pattern").map(_prose),
       };
     });
     const solution_steps = this._try(() => this._steps(o)) ?? [];
@@ -252,11 +252,12 @@ class _Checker extends FieldChecker {
     this._known(o, path, ["step", "action", "command", "manual"]);
     const step = this._int(o, "step", path);
     if (step < 1) this._fail(`${path}.step`, `must be 1 or more (got ${step})`);
-    const action = this._str(o, "action", path);
+    const action = _prose(this._str(o, "action", path));
     const manual = this._need(o, "manual", path);
     if (typeof manual !== "boolean") this._fail(`${path}.manual`, `must be true or false (got ${_kind(manual)})`);
     const s: SolutionStep = { step, action, manual: manual as boolean };
-    if (o.command !== undefined && o.command !== null) s.command = this._str(o, "command", path);
+    // A block scalar (`command: |`) ends in a newline; lines inside stay, one command each.
+    if (o.command !== undefined && o.command !== null) s.command = this._str(o, "command", path).trim();
     return s;
   }
 
@@ -328,6 +329,15 @@ class _Checker extends FieldChecker {
     if (!(EVENT_TYPES as readonly string[]).includes(text)) this._fail(at, `unknown event type "${text}" (one of ${EVENT_TYPES.join(", ")})`);
     return text as EventType;
   }
+}
+
+/**
+ * A title, cause or action as one line: YAML's block scalars (`primary: >`, `action: |`), which
+ * authors use for long text, end in a newline and may hold more, which `why` and `status` would
+ * print as `\n`.
+ */
+function _prose(text: string): string {
+  return text.trim().replace(/\s*\n\s*/g, " ");
 }
 
 /** An optional field left out (or written empty: `field:` is YAML's null). */

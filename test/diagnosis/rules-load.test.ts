@@ -401,6 +401,38 @@ solution_steps: [{step: 1, action: a, manual: true}]
     ]);
   });
 
+  it("takes block scalars (> and |) for long text without the newlines why and status would print as \\n", () => {
+    const r = parseRule(
+      `name: >
+  Multi-line
+  title
+scene: blocks
+priority: 10
+conditions: [{type: event, event_type: error.hw}]
+root_cause_pattern:
+  primary: >
+    A long root cause folded
+    over two lines
+  secondary:
+    - |
+      one cause
+      on two lines
+solution_steps:
+  - step: 1
+    action: |
+      Collect the logs
+    command: |
+      dmesg -T | tail -n 50
+      journalctl -k --since "-10 min"
+    manual: false
+`,
+      "blocks.yaml",
+    );
+    assert.equal(r.name, "Multi-line title");
+    assert.deepEqual(r.root_cause_pattern, { primary: "A long root cause folded over two lines", secondary: ["one cause on two lines"] });
+    assert.deepEqual(r.solution_steps[0], { step: 1, action: "Collect the logs", command: 'dmesg -T | tail -n 50\njournalctl -k --since "-10 min"', manual: false });
+  });
+
   it("refuses a file that is not UTF-8 with its first bad line, and takes a BOM and CRLF line ends", () => {
     const dir = mkdtempSync(join(tmpdir(), "xctl-rules-"));
     try {
