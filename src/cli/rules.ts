@@ -87,7 +87,10 @@ export const LIST_FLAGS: FlagDefs = {
 export async function runRulesList(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(LIST_FLAGS, argv);
   if (positionals.length > 0) throw new UsageError(`rules list: unexpected argument "${positionals[0]}"`);
-  const rules = loadRuleSet({ dir: rulesDir(values), defaults: values["no-default-rules"] !== true });
+  const warnings: RuleProblem[] = [];
+  const rules = loadRuleSet({ dir: rulesDir(values), defaults: values["no-default-rules"] !== true, warnings });
+  // What a serve would log at start-up, on stderr: the list on stdout stays the list.
+  for (const w of warnings) writeErr(`xctl-exporter: ${escapeControl(formatProblem(w))}\n`);
   if (values.json === true) {
     const out = rules.map((r) => ({ scene: r.scene, priority: r.priority, severity: r.severity, scope: r.scope, title: r.name, source: r.source }));
     writeOut(JSON.stringify(out, null, 2) + "\n");

@@ -68,7 +68,7 @@ describe("site rules, compiled binary", { skip: BINARY ? false : "XCTL_BINARY no
     }
   });
 
-  it("says at start-up that a --rules directory holds no rule file, as rules check does", async () => {
+  it("says at start-up that a --rules directory holds no rule file, as rules check and rules list do", async () => {
     const d = join(dir, "wrong-dir");
     mkdirSync(d);
     writeFileSync(join(d, "gpu.yaml.txt"), GOOD);
@@ -76,9 +76,11 @@ describe("site rules, compiled binary", { skip: BINARY ? false : "XCTL_BINARY no
     try {
       const line = `${d}: warning: no rule files here (*.yaml, *.yml)`;
       await eventually(() => ex.stderr().includes(line), 5000, "the warning");
-      const check = await run(BINARY!, ["rules", "check", d], { timeoutMs: 10_000 });
-      assert.equal(check.code, 0);
-      assert.ok(check.stderr.includes(line), check.stderr);
+      for (const args of [["rules", "check", d], ["rules", "list", "--rules", d]]) {
+        const r = await run(BINARY!, args, { timeoutMs: 10_000 });
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(r.stderr.includes(`xctl-exporter: ${line}\n`), `${args.join(" ")}: ${r.stderr}`);
+      }
     } finally {
       await ex.stop();
     }
