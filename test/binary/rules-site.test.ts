@@ -1,8 +1,9 @@
 // Site rules as an SRE writes them, against the compiled binary: a bad --rules directory stops
 // start-up with one line (file, line, field, reason; exit 2) that `rules check` also prints; a
 // directory with no rule file and a second --rules are said, not passed over; and a running
-// exporter with a threshold copy of a default rule, a rule on nvidia-smi's "[N/A]" and a
-// min_confidence 0 rule shows in /metrics what the rules say.
+// exporter with a threshold copy of a default rule, a rule on nvidia-smi's "[N/A]", a
+// min_confidence 0 rule and one on a key named `constructor` takes pushes and shows in /metrics
+// what the rules say.
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -108,6 +109,8 @@ describe("site rules, compiled binary", { skip: BINARY ? false : "XCTL_BINARY no
     // value_type left out (auto): nvidia-smi's "[N/A]" is no number and is not above 90.
     writeFileSync(join(d, "gpu_busy.yaml"), GOOD.replace("scene: good", "scene: gpu_busy").replace("  - {type: event, event_type: error.hw}", "  - {type: metric, node_type: resource, entity_id_pattern: \"gpu-*\", metrics: [{key: util, op: gt, target: 90}]}"));
     writeFileSync(join(d, "any_nic.yaml"), GOOD.replace("scene: good", "scene: any_nic").replace("  - {type: event, event_type: error.hw}", "  - {type: event, event_type: error.net}\n  - {type: graph, edge_type: waits_on}") + "applicability: {min_confidence: 0}\n");
+    // A key no event sets loads with a warning; one that Object.prototype has broke every push (500).
+    writeFileSync(join(d, "proto.yaml"), GOOD.replace("scene: good", "scene: proto").replace("  - {type: event, event_type: error.hw}", "  - {type: metric, metrics: [{key: constructor, op: gt, target: 5}]}"));
     const listed = await run(BINARY!, ["rules", "list", "--rules", d, "--json"], { timeoutMs: 10_000 });
     const rows = JSON.parse(listed.stdout) as { scene: string; source: string }[];
     assert.equal(rows.find((r) => r.scene === "gpu_util_low")?.source, join(d, "gpu_util_low.yaml"));
@@ -131,6 +134,7 @@ describe("site rules, compiled binary", { skip: BINARY ? false : "XCTL_BINARY no
       assert.equal(m.get('xctl_scene_active{scene="gpu_busy"}'), 0, '"[N/A]" is not above 90');
       assert.equal(m.get('xctl_scene_active{scene="any_nic"}'), 0, "min_confidence 0 with no condition holding");
       assert.equal(m.get('xctl_diagnoses_by_scene{scene="any_nic"}'), 0);
+      assert.equal(m.get('xctl_scene_active{scene="proto"}'), 0);
     } finally {
       await ex.stop();
     }

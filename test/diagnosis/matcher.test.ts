@@ -124,6 +124,21 @@ describe("metric conditions", () => {
     });
   }
 
+  it("on a key no event sets, even one Object.prototype has (constructor, toString), never hold and never break a push", async () => {
+    const keys = ["constructor", "toString", "__proto__", "hasOwnProperty", "valueOf", "temperature"];
+    const s = withRules(
+      ...keys.map((k, i) => rule(`k${i}`, `[{type: metric, node_type: resource, metrics: [{key: "${k}", op: gt, target: 5}]}]`)),
+      ...keys.map((k, i) => rule(`c${i}`, `[{type: metric, metrics: [{key: "${k}", op: contains, target: "function"}]}]`)),
+      ...keys.map((k, i) => rule(`n${i}`, `[{type: metric, node_type: resource, metrics: [{key: "${k}", op: ne, target: x, value_type: string}]}]`)),
+    );
+    s.send(start(3));
+    s.send(ev("compute.util", "gpu-0", "50", 3));
+    s.send(ev("error.hw", "gpu-0", "XID_13", 3));
+    assert.deepEqual(s.scenes(), []);
+    assert.equal(s.ex.graph.resources.get("gpu-0")?.meta.util, "50", "the reading was taken");
+    await s.ex.stop();
+  });
+
   it("need one node matching every entry, and follow value changes both ways", async () => {
     const s = withRules(
       rule("busy_full", `[{type: metric, node_type: resource, metrics: [{key: util, op: gte, target: 90}, {key: mem, op: gte, target: 90}]}]`),
