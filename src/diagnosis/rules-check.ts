@@ -212,6 +212,8 @@ class _Checker extends FieldChecker {
         `no event sets "${key}"${nodeType ? ` on ${nodeType} nodes` : ""} (known keys: ${keys.join(", ")}): this condition can never hold`,
       );
     }
+    const symbol = typeof o.op === "string" ? _SYMBOLS[o.op.trim()] : undefined;
+    if (symbol !== undefined) this._fail(`${path}.op`, `unknown operator "${o.op}" (write ${symbol}; one of ${METRIC_OPS.join(", ")})`);
     const op = this._choice(o, "op", path, METRIC_OPS, "operator");
     const raw = this._need(o, "target", path);
     if (typeof raw !== "string" && (typeof raw !== "number" || !Number.isFinite(raw))) {
@@ -339,6 +341,9 @@ class _Checker extends FieldChecker {
 function _prose(text: string): string {
   return text.trim().replace(/\s*\n\s*/g, " ");
 }
+
+/** Operators as PromQL and code write them, for the reason that refuses them. */
+const _SYMBOLS: Readonly<Record<string, string>> = { ">": "gt", "<": "lt", "==": "eq", "=": "eq", ">=": "gte", "<=": "lte", "!=": "ne", "=~": "contains" };
 
 /** An optional field left out (or written empty: `field:` is YAML's null). */
 function _absent(v: unknown): boolean {

@@ -373,6 +373,18 @@ describe("patterns that load but would not match what they say", () => {
   });
 });
 
+describe("operators written as symbols", () => {
+  it("are refused with the name to write", () => {
+    for (const [sym, name] of [[">", "gt"], ["<=", "lte"], ["==", "eq"], ["!=", "ne"]]) {
+      const r = checkRuleText(`name: S\nscene: s\npriority: 1\nconditions:\n  - {type: metric, metrics: [{key: util, op: "${sym}", target: 90}]}\n`, "s.yaml");
+      assert.deepEqual(
+        r.problems.filter((p) => !p.warning).map(formatProblem),
+        [`s.yaml:5: conditions[0].metrics[0].op: unknown operator "${sym}" (write ${name}; one of gt, lt, eq, gte, lte, ne, contains)`],
+      );
+    }
+  });
+});
+
 describe("a rule over the bound of leaf conditions", () => {
   it("is one problem, at the first condition past it", () => {
     const conds = Array.from({ length: 100 }, (_, i) => `  - {type: event, event_type: error.hw, value_pattern: v${i}}`).join("\n");
