@@ -7,7 +7,7 @@ import { StdoutClosed, writeErr, writeOut } from "../stdio.ts";
 import { UsageError, XctlError } from "./errors.ts";
 import { parseFlags, type FlagDefs } from "./flags.ts";
 import { renderHelp, renderRootHelp, terminalStyle, versionText, type CommandHelp } from "./help.ts";
-import { suggest } from "./suggest.ts";
+import { suggest } from "../suggest.ts";
 
 /** What a command's module gives once loaded: its flags (for help) and its run. */
 interface _Loaded {

@@ -12,7 +12,7 @@ import { escapeControl } from "../escape.ts";
 import { UsageError, XctlError } from "./errors.ts";
 import { flagLabel, parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
 import { parseDuration } from "./parse-values.ts";
-import { suggest } from "./suggest.ts";
+import { suggest } from "../suggest.ts";
 import { writeErr, writeOut } from "../stdio.ts";
 
 export const RULE_FLAGS: FlagDefs = {

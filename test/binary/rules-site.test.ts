@@ -23,7 +23,7 @@ solution_steps: [{step: 1, action: look, manual: true}]
 
 /** Bad directories: name → files, and what the one line must say after `file:line: `. */
 const BAD: [string, Record<string, string | Buffer>, string, RegExp][] = [
-  ["typo", { "r.yaml": GOOD.replace("priority:", "prority:") }, "r.yaml:3", /^prority: unknown field \(one of name, scene, priority, /],
+  ["typo", { "r.yaml": GOOD.replace("priority:", "prority:") }, "r.yaml:3", /^prority: unknown field \(did you mean priority\? one of name, scene, priority, /],
   ["wrong-type", { "r.yaml": GOOD.replace("priority: 50", "priority: high") }, "r.yaml:3", /^priority: must be an integer \(got "high"\)$/],
   ["latin1", { "r.yaml": Buffer.from(GOOD.replace("name: Good", "name: Temp\u00e9rature"), "latin1") }, "r.yaml:1", /^not UTF-8 text/],
   ["list", { "r.yaml": "- " + GOOD.trimEnd().split("\n").join("\n  ") + "\n" }, "r.yaml", /^not a rule: expected a YAML mapping \(got a list\)$/],

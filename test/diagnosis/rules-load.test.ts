@@ -373,6 +373,19 @@ describe("patterns that load but would not match what they say", () => {
   });
 });
 
+describe("unknown fields", () => {
+  it("name the field meant when one is a typo away, and list them all", () => {
+    const base = `name: T\nscene: t\npriority: 1\nconditions:\n  - {type: event, event_type: error.hw, value_treshold: 5}\nsolution_steps: [{step: 1, action: a, manual: true, comand: ls}]\nprority: 2\nfoo: 1\n`;
+    const reasons = checkRuleText(base, "t.yaml").problems.map((p) => `${p.field}: ${p.reason}`);
+    assert.deepEqual(reasons, [
+      "prority: unknown field (did you mean priority? one of name, scene, priority, scope, severity, conditions, root_cause_pattern, solution_steps, related_evidences, applicability, fault_scope)",
+      "foo: unknown field (one of name, scene, priority, scope, severity, conditions, root_cause_pattern, solution_steps, related_evidences, applicability, fault_scope)",
+      "conditions[0].value_treshold: unknown field (did you mean value_threshold? one of type, event_type, entity_id_pattern, value_pattern, value_threshold)",
+      "solution_steps[0].comand: unknown field (did you mean command? one of step, action, command, manual)",
+    ]);
+  });
+});
+
 describe("operators written as symbols", () => {
   it("are refused with the name to write", () => {
     for (const [sym, name] of [[">", "gt"], ["<=", "lte"], ["==", "eq"], ["!=", "ne"]]) {
