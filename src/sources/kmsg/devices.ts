@@ -22,6 +22,11 @@ export function diskByName(name: string): string {
   return name;
 }
 
+/** A native-multipath NVMe path (`nvme0c1n1`, `nvme0c1n1p2`) by the name of its disk (`nvme0n1`, `nvme0n1p2`). */
+export function blockName(name: string): string {
+  return name.replace(/^nvme(\d+)c\d+n(\d+)/, "nvme$1n$2");
+}
+
 export class DeviceMap {
   private readonly _cache = new Map<string, { at: number; value: string[] }>();
 
@@ -49,7 +54,7 @@ export class DeviceMap {
 
   private async _disk(name: string): Promise<string> {
     // A native-multipath path (`nvme0c1n1`, as I/O errors may name it) is the disk `nvme0n1`.
-    const dev = name.replace(/^nvme(\d+)c\d+n(\d+)/, "nvme$1n$2");
+    const dev = blockName(name);
     const link = join(this._sysfs, "class/block", dev);
     try {
       await stat(join(link, "partition"));
