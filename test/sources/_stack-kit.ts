@@ -16,6 +16,8 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 
 export interface StackTree {
+  /** The tree's folder: `sys/` is the sysfs; tests may write a `proc/` beside it. */
+  root: string;
   sysfs: string;
   close(): void;
 }
@@ -97,5 +99,5 @@ export function stackTree(): StackTree {
   lvm("dm-9", 9, ["sdg"], "loop-a");
   lvm("dm-10", 10, ["dm-9"], "loop-b");
   link(`devices/virtual/block/dm-10/holders/dm-9`, "devices/virtual/block/dm-9");
-  return { sysfs, close: () => rmSync(root, { recursive: true, force: true }) };
+  return { root, sysfs, close: () => rmSync(root, { recursive: true, force: true }) };
 }
