@@ -67,8 +67,8 @@ describe("an I/O error on a member, through a sysfs tree of stacked devices", ()
     const msg = "blk_update_request: I/O error, dev sda, sector 2099200 op 0x0:(READ) flags 0x80700 phys_seg 1 prio class 0";
     assert.deepEqual(await events(msg), [
       `sda IO_ERROR ${msg}`,
-      `dm-0 IO_ERROR on sda2 under dm-0 (vg0-root): ${msg}`,
-      `dm-1 IO_ERROR on sda2 under dm-1 (vg0-home): ${msg}`,
+      `dm-0 IO_ERROR from sda2 under dm-0 (vg0-root): ${msg}`,
+      `dm-1 IO_ERROR from sda2 under dm-1 (vg0-home): ${msg}`,
     ]);
   });
 
@@ -80,7 +80,7 @@ describe("an I/O error on a member, through a sysfs tree of stacked devices", ()
 
   it("a partition named, or a disk with no sector: its volumes (every partition's, when unsaid)", async () => {
     const r = await events("Buffer I/O error on dev sda2, logical block 0, async page read");
-    assert.deepEqual(r.map((e) => e.split(":")[0]), ["sda IO_ERROR Buffer I/O error on dev sda2, logical block 0, async page read", "dm-0 IO_ERROR on sda2 under dm-0 (vg0-root)", "dm-1 IO_ERROR on sda2 under dm-1 (vg0-home)"]);
+    assert.deepEqual(r.map((e) => e.split(":")[0]), ["sda IO_ERROR Buffer I/O error on dev sda2, logical block 0, async page read", "dm-0 IO_ERROR from sda2 under dm-0 (vg0-root)", "dm-1 IO_ERROR from sda2 under dm-1 (vg0-home)"]);
     const s = await events("EXT4-fs error (device sda): ext4_find_entry:1455: inode #2: comm ls: reading directory lblock 0");
     assert.deepEqual(s.map((e) => e.split(" ")[0]), ["sda", "dm-0", "dm-1"]);
   });
@@ -88,7 +88,7 @@ describe("an I/O error on a member, through a sysfs tree of stacked devices", ()
   it("LVM on LUKS: up two levels, the path names both", async () => {
     assert.deepEqual(
       (await events("I/O error, dev sdd, sector 77 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0")).map((e) => e.split(": ")[0]),
-      ["sdd IO_ERROR I/O error, dev sdd, sector 77 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0", "dm-2 IO_ERROR on sdd under dm-2 (luks-data)", "dm-3 IO_ERROR on sdd under dm-2 (luks-data) under dm-3 (vgdata-scratch)"],
+      ["sdd IO_ERROR I/O error, dev sdd, sector 77 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0", "dm-2 IO_ERROR from sdd under dm-2 (luks-data)", "dm-3 IO_ERROR from sdd under dm-2 (luks-data) under dm-3 (vgdata-scratch)"],
     );
   });
 
@@ -96,7 +96,7 @@ describe("an I/O error on a member, through a sysfs tree of stacked devices", ()
     assert.deepEqual((await events("I/O error, dev sdb, sector 4096 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0")).map((e) => e.split(" ")[0]), ["sdb"]);
     assert.deepEqual(
       (await events("I/O error, dev sdb, sector 5000000 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0")).map((e) => e.split(": ")[0]),
-      ["sdb IO_ERROR I/O error, dev sdb, sector 5000000 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0", "md1 IO_ERROR on sdb2 under md1"],
+      ["sdb IO_ERROR I/O error, dev sdb, sector 5000000 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0", "md1 IO_ERROR from sdb2 under md1"],
     );
   });
 
@@ -108,7 +108,7 @@ describe("an I/O error on a member, through a sysfs tree of stacked devices", ()
   it("errors naming a stacked device go up from it; a loop in the links ends", async () => {
     assert.deepEqual((await events("Buffer I/O error on dev dm-2, logical block 9, lost async page write")).map((e) => e.split(": ")[0]), [
       "dm-2 IO_ERROR Buffer I/O error on dev dm-2, logical block 9, lost async page write",
-      "dm-3 IO_ERROR on dm-2 under dm-3 (vgdata-scratch)",
+      "dm-3 IO_ERROR from dm-2 under dm-3 (vgdata-scratch)",
     ]);
     assert.deepEqual((await events("I/O error, dev sdg, sector 1 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0")).map((e) => e.split(" ")[0]), ["sdg", "dm-9", "dm-10"]);
   });

@@ -71,9 +71,9 @@ describe("a member disk's fault reaches the processes on the devices stacked abo
     assert.deepEqual(why(7003).waits_on.map((r) => r.resource), ["md1"]);
 
     const causes = (pid: number) => why(pid).root_causes.map((c) => `${c.entity} ${c.error_type.split(": ")[0]}`);
-    assert.deepEqual(causes(7001), ["dm-0 IO_ERROR on sda2 under dm-0 (vg0-root)"]);
+    assert.deepEqual(causes(7001), ["dm-0 IO_ERROR from sda2 under dm-0 (vg0-root)"]);
     assert.deepEqual(causes(7002), [], "md0 is a RAID1: sdb1's errors were served from sdc1");
-    assert.deepEqual(causes(7003), ["md1 IO_ERROR on sdc2 under md1"]);
+    assert.deepEqual(causes(7003), ["md1 IO_ERROR from sdc2 under md1"]);
     // The member disks carry their own errors, with no process on them.
     assert.ok(g.errors.has("sda") && g.errors.has("sdb") && g.errors.has("sdc"));
     assert.ok(!g.errors.has("md0"));

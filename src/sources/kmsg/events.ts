@@ -3,7 +3,7 @@
 //   fallen_off_bus error.hw      gpu-NN        XID_79 <message>
 //   sxid           error.hw      nvswitch-N    SXID_<n> <message>
 //   io_error       error.hw      <disk>        IO_ERROR <message>   one event per disk concerned
-//                  error.hw      <holder>      IO_ERROR on sda2 under dm-0 (vg0-root): <message>
+//                  error.hw      <holder>      IO_ERROR from sda2 under dm-0 (vg0-root): <message>
 //                                                                   one per stacked device it makes fail (stack.ts)
 //   mlx5_link      topo.link_down <rdma dev>   LINK_DOWN <message> | MODULE_ERROR <message>
 //   oom_kill       process.state memory        oom_killed           for the killed pid
@@ -43,7 +43,7 @@ export async function findingEvents(f: Finding, ts: number, r: Resolvers): Promi
       const out: KmsgEvent[] = disks.map((d) => ({ ts, event_type: "error.hw", entity_id: d, value: _value("IO_ERROR", f.text) }));
       // The LVM volumes, dm-crypt maps and md arrays that fail with it: where processes wait.
       for (const a of await r.stack.above(f.dev === null ? null : blockName(f.dev), disks, f.sector ?? null)) {
-        out.push({ ts, event_type: "error.hw", entity_id: a.entity, value: _value("IO_ERROR", `on ${a.path}: ${f.text}`) });
+        out.push({ ts, event_type: "error.hw", entity_id: a.entity, value: _value("IO_ERROR", `from ${a.path}: ${f.text}`) });
       }
       return out;
     }
