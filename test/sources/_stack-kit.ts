@@ -7,8 +7,10 @@
 //   sda  (boot disk)  sda1 /boot [2048, +1048576)   sda2 [1050624, +200000000) LVM PV of vg0
 //        sda2 -> dm-0 vg0-root (LVM, linear), dm-1 vg0-home (LVM, linear)
 //   sdd  (whole disk) -> dm-2 luks-data (CRYPT-LUKS2) -> dm-3 vgdata-scratch (LVM on LUKS)
-//   sdb1 + sdc1 -> md0 (raid1)          sdb2 + sdc2 -> md1 (raid0)
-//   sde + sdf  (two paths of one LUN) -> dm-4 mpatha (multipath) -> dm-5 mpatha1 (its partition)
+//   sdb1 + sdc1 -> md0 (raid1, both in sync)          sdb2 + sdc2 -> md1 (raid0)
+//   sdh1 + sdi1 -> md2 (raid1, degraded: sdi1 faulty)
+//   sde + sdf  (two paths of one LUN, both running) -> dm-4 mpatha (multipath) -> dm-5 mpatha1 (its partition)
+//   sdj (transport-offline) + sdk -> dm-11 mpathb (multipath, one path left) -> dm-12 mpathb1
 //   nvme0n1p1 -> dm-6 vg1-lv_rimage_0, nvme1n1p1 -> dm-7 vg1-lv_rimage_1; dm-6 + dm-7 -> dm-8 vg1-lv (LVM raid1)
 //   sdg -> dm-9 -> dm-10 -> dm-9 (a loop no kernel makes: the walk must end anyway)
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -49,10 +51,13 @@ export function stackTree(): StackTree {
     link(`dev/block/${majMin}`, dir);
   };
   let scsi = 0;
-  const disk = (name: string, major: number, minor: number, parts: [number, number][] = []) => {
-    const dir = `devices/pci0000:00/0000:00:17.0/ata${scsi + 1}/host${scsi}/target${scsi}:0:0/${scsi}:0:0:0/block/${name}`;
+  const disk = (name: string, major: number, minor: number, parts: [number, number][] = [], state = "running") => {
+    const scsiDev = `devices/pci0000:00/0000:00:17.0/ata${scsi + 1}/host${scsi}/target${scsi}:0:0/${scsi}:0:0:0`;
+    const dir = `${scsiDev}/block/${name}`;
     scsi++;
     add(name, dir, `${major}:${minor}`);
+    write(`${scsiDev}/state`, `${state}\n`);
+    link(`${dir}/device`, scsiDev);
     mkdirSync(join(sysfs, dir, "slaves"), { recursive: true });
     parts.forEach(([start, size], i) => {
       const p = /\d$/.test(name) ? `${name}p${i + 1}` : `${name}${i + 1}`;
@@ -84,12 +89,24 @@ export function stackTree(): StackTree {
   lvm("dm-3", 3, ["dm-2"], "vgdata-scratch");
   disk("sdb", 8, 16, [[2048, 4194304], [4196352, 100000000]]);
   disk("sdc", 8, 32, [[2048, 4194304], [4196352, 100000000]]);
-  virtual("md0", "9:0", ["sdb1", "sdc1"], { "md/level": "raid1", "md/raid_disks": "2", "md/degraded": "0" });
-  virtual("md1", "9:1", ["sdb2", "sdc2"], { "md/level": "raid0", "md/raid_disks": "2" });
+  const md = (name: string, n: number, level: string, members: Record<string, string>) => {
+    const meta: Record<string, string> = { "md/level": level, "md/raid_disks": String(Object.keys(members).length) };
+    for (const [m, state] of Object.entries(members)) meta[`md/dev-${m}/state`] = state;
+    virtual(name, `9:${n}`, Object.keys(members), meta);
+  };
+  md("md0", 0, "raid1", { sdb1: "in_sync", sdc1: "in_sync" });
+  md("md1", 1, "raid0", { sdb2: "in_sync", sdc2: "in_sync" });
+  disk("sdh", 8, 112, [[2048, 4194304]]);
+  disk("sdi", 8, 128, [[2048, 4194304]]);
+  md("md2", 2, "raid1", { sdh1: "in_sync", sdi1: "faulty" });
   disk("sde", 8, 64);
   disk("sdf", 8, 80);
   virtual("dm-4", "253:4", ["sde", "sdf"], { "dm/name": "mpatha", "dm/uuid": "mpath-3600508b400105e210000900000490000" });
   virtual("dm-5", "253:5", ["dm-4"], { "dm/name": "mpatha1", "dm/uuid": "part1-mpath-3600508b400105e210000900000490000" });
+  disk("sdj", 8, 144, [], "transport-offline");
+  disk("sdk", 8, 160);
+  virtual("dm-11", "253:11", ["sdj", "sdk"], { "dm/name": "mpathb", "dm/uuid": "mpath-3600508b400105e210000900000500000" });
+  virtual("dm-12", "253:12", ["dm-11"], { "dm/name": "mpathb1", "dm/uuid": "part1-mpath-3600508b400105e210000900000500000" });
   disk("nvme0n1", 259, 0, [[2048, 50000000]]);
   disk("nvme1n1", 259, 2, [[2048, 50000000]]);
   lvm("dm-6", 6, ["nvme0n1p1"], "vg1-lv_rimage_0");

@@ -13,18 +13,28 @@ import { BlockStack, dmFailsWithMember, mdFailsWithMember, partitionOf } from ".
 import { stackTree } from "./_stack-kit.ts";
 
 describe("which stacked devices fail with a member (strings)", () => {
-  it("md: raid0 and linear fail with any member; mirrors, parity and multipath do not; an unknown level neither", () => {
-    for (const l of ["raid0\n", "linear", "RAID-0"]) assert.equal(mdFailsWithMember(l), true, l);
-    for (const l of ["raid1\n", "raid4", "raid5", "raid6", "raid10", "multipath", "RAID-5", "", "container"]) assert.equal(mdFailsWithMember(l), false, l);
+  it("md: raid0 and linear fail with any member; mirrors and parity only with too few other members in sync", () => {
+    for (const l of ["raid0\n", "linear", "RAID-0"]) assert.equal(mdFailsWithMember(l, 2, 1), true, l);
+    for (const l of ["raid1\n", "raid4", "raid5", "raid6", "raid10", "multipath", "RAID-5", "", "container"]) {
+      assert.equal(mdFailsWithMember(l), false, `${l}: members not known`);
+      assert.equal(mdFailsWithMember(l, 4, 3), false, `${l}: all the others in sync`);
+    }
+    assert.equal(mdFailsWithMember("raid1", 2, 0), true, "the last mirror");
+    assert.equal(mdFailsWithMember("raid1", 3, 1), false);
+    assert.equal(mdFailsWithMember("raid5", 4, 2), true, "a RAID5 already one member down");
+    assert.equal(mdFailsWithMember("raid6", 6, 4), false, "a RAID6 one member down still has parity");
+    assert.equal(mdFailsWithMember("raid6", 6, 3), true);
+    assert.equal(mdFailsWithMember("raid10", 4, 0), false, "which members a RAID10 can lose depends on its layout");
   });
 
-  it("dm: a multipath map never; an LVM RAID or mirror leg never; one device always; several only for LVM", () => {
+  it("dm: a multipath map only with no other path running; an LVM RAID or mirror leg never; one device always; several only for LVM", () => {
     assert.equal(dmFailsWithMember("LVM-abc", 1, null), true);
     assert.equal(dmFailsWithMember("CRYPT-LUKS2-abc-luks-data", 1, null), true);
     assert.equal(dmFailsWithMember("", 1, null), true);
     assert.equal(dmFailsWithMember("LVM-abc", 2, null), true, "linear or striped across two PVs");
     assert.equal(dmFailsWithMember("mpath-3600508b4", 2, null), false);
-    assert.equal(dmFailsWithMember("mpath-3600508b4", 1, null), false, "a multipath map with one path left still fails the path, not itself");
+    assert.equal(dmFailsWithMember("mpath-3600508b4", 2, null, 1), false, "another path takes the I/O");
+    assert.equal(dmFailsWithMember("mpath-3600508b4", 2, null, 0), true, "the last path");
     for (const leg of ["vg1-lv_rimage_0", "vg1-lv_rmeta_1", "vg1-lv_mimage_0", "vg1-lv_mlog"]) assert.equal(dmFailsWithMember("LVM-abc", 2, leg), false, leg);
     assert.equal(dmFailsWithMember("", 2, null), false, "an unknown target over several devices may be a mirror");
   });
@@ -100,8 +110,24 @@ describe("an I/O error on a member, through a sysfs tree of stacked devices", ()
     );
   });
 
-  it("multipath: a failing path stays on the path; LVM RAID1: a leg's error stays on the leg", async () => {
+  it("md: the last mirror in sync fails the degraded array", async () => {
+    assert.deepEqual(
+      (await events("I/O error, dev sdh, sector 4096 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0")).map((e) => e.split(": ")[0]),
+      ["sdh IO_ERROR I/O error, dev sdh, sector 4096 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0", "md2 IO_ERROR from sdh1 under md2"],
+    );
+    assert.deepEqual((await events("I/O error, dev sdi, sector 4096 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0")).map((e) => e.split(" ")[0]), ["sdi"], "the faulty member's own errors: the array has sdh1");
+  });
+
+  it("multipath: a failing path stays on the path while another runs; the last path fails the map and its partition", async () => {
     assert.deepEqual((await events("I/O error, dev sde, sector 2048 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0")).map((e) => e.split(" ")[0]), ["sde"]);
+    assert.deepEqual((await events("I/O error, dev sdk, sector 2048 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0")).map((e) => e.split(": ")[0]), [
+      "sdk IO_ERROR I/O error, dev sdk, sector 2048 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0",
+      "dm-11 IO_ERROR from sdk under dm-11 (mpathb)",
+      "dm-12 IO_ERROR from sdk under dm-11 (mpathb) under dm-12 (mpathb1)",
+    ]);
+  });
+
+  it("LVM RAID1: a leg's error stays on the leg", async () => {
     assert.deepEqual((await events("nvme nvme0: I/O 123 QID 4 timeout, aborting")).map((e) => e.split(" ")[0]), ["nvme0n1", "dm-6"]);
   });
 

@@ -7,14 +7,18 @@
 // partition's), `<holder>/slaves/*`, `<holder>/dm/{name,uuid}`, `<holder>/md/level`, and a disk's
 // partitions `<disk>/<part>/{start,size}` (in 512-byte sectors, as the block layer's
 // `sector N` is). A member's fault goes up to a holder only where the holder fails with it:
-//   - md: `raid0` and `linear` (no redundancy); not `raid1/4/5/6/10` or `multipath`, whose I/O
-//     the array retries on another member (the array's own failure names it: `Buffer I/O error
-//     on dev md0`, `EXT4-fs error (device md0)`); an unknown or empty level neither;
-//   - dm: not a multipath map (uuid `mpath-`: the path is failed, the I/O goes down another);
-//     not from an LVM RAID or mirror leg (`*_rimage_N`, `*_rmeta_N`, `*_mimage_N`, `*_mlog`) to
-//     its LV; a map over one device (linear LV, dm-crypt, a thin pool's data) yes; over several
-//     yes when it is LVM's (linear or striped across PVs), else no (an unknown target over
-//     several devices may be redundant);
+//   - md `raid0` and `linear` (no redundancy) always; `raid1`, `raid4/5`, `raid6` only when the
+//     other members in sync (`md/dev-<member>/state`) are too few to serve the I/O without this
+//     one (none for a mirror, fewer than `raid_disks` - 1 or - 2 for parity): else md retries on
+//     another member and the process never sees the error. `raid10`, `multipath` and unknown
+//     levels never (the array's own failure names it: `Buffer I/O error on dev md0`,
+//     `EXT4-fs error (device md0)`);
+//   - dm: a multipath map (uuid `mpath-`) only when no other path is `running`
+//     (`<path>/device/state`; a path without that file counts as running): else the path is
+//     failed and the I/O goes down another. Never from an LVM RAID or mirror leg (`*_rimage_N`,
+//     `*_rmeta_N`, `*_mimage_N`, `*_mlog`) to its LV. A map over one device (linear LV, dm-crypt,
+//     a thin pool's data) yes; over several yes when it is LVM's (linear or striped across
+//     PVs), else no (an unknown target over several devices may be redundant);
 //   - any other holder (bcache, drbd): only over one device.
 // Better to blame no holder than a process whose I/O the array served from another member.
 import { readdir, readFile } from "node:fs/promises";
@@ -25,7 +29,9 @@ export const MAX_DEPTH = 8;
 export const MAX_ABOVE = 16;
 /** Partitions of one disk looked at. */
 const _MAX_PARTS = 128;
+/** Partitions change seldom; a walk's answer depends on members' states, so it is kept briefly. */
 const _TTL_MS = 60_000;
+const _WALK_TTL_MS = 5_000;
 const _MAX_CACHED = 256;
 
 /** A stacked device an error reaches, and how: `sda2 under dm-0 (vg0-root)`. */
@@ -40,16 +46,28 @@ export interface Partition {
   size: number;
 }
 
-/** Whether an md array of `level` (the text of `md/level`) fails with any one member. */
-export function mdFailsWithMember(level: string): boolean {
+/**
+ * Whether an md array of `level` (the text of `md/level`) with `raidDisks` slots fails with a
+ * member while `othersInSync` other members are in sync (null: not known, taken as enough).
+ */
+export function mdFailsWithMember(level: string, raidDisks: number | null = null, othersInSync: number | null = null): boolean {
   const l = level.trim().toLowerCase().replace(/^raid-/, "raid");
-  return l === "raid0" || l === "linear";
+  if (l === "raid0" || l === "linear") return true;
+  if (othersInSync === null) return false;
+  if (l === "raid1") return othersInSync === 0;
+  if (raidDisks === null || !Number.isSafeInteger(raidDisks)) return false;
+  if (l === "raid4" || l === "raid5") return othersInSync < raidDisks - 1;
+  if (l === "raid6") return othersInSync < raidDisks - 2;
+  return false;
 }
 
-/** Whether a device-mapper map fails with the member `member` (its dm name when a dm device, else null). */
-export function dmFailsWithMember(uuid: string, slaves: number, member: string | null): boolean {
+/**
+ * Whether a device-mapper map fails with the member `member` (its dm name when a dm device, else
+ * null); `othersRunning`: for a multipath map, its other paths that are up.
+ */
+export function dmFailsWithMember(uuid: string, slaves: number, member: string | null, othersRunning = 1): boolean {
   const u = uuid.trim();
-  if (/^mpath-/i.test(u)) return false;
+  if (/^mpath-/i.test(u)) return othersRunning === 0;
   if (member !== null && /_(?:rimage|rmeta|mimage)_\d+$|_mlog$/.test(member)) return false;
   if (slaves <= 1) return true;
   return u.startsWith("LVM-");
@@ -88,7 +106,7 @@ export class BlockStack {
         for (const p of parts) from.push(p.name);
       }
     }
-    return this._cached(`a:${from.join(",")}`, () => this._walk(from));
+    return this._cached(`a:${from.join(",")}`, () => this._walk(from), _WALK_TTL_MS);
   }
 
   private async _walk(from: readonly string[]): Promise<Above[]> {
@@ -119,14 +137,47 @@ export class BlockStack {
   private async _failsWith(h: string, m: string): Promise<string | null> {
     const dir = join(this._sysfs, "class/block", h);
     const level = await _read(join(dir, "md/level"));
-    if (level !== null) return mdFailsWithMember(level) ? h : null;
+    if (level !== null) {
+      const { raidDisks, othersInSync } = await this._mdMembers(dir, m);
+      return mdFailsWithMember(level, raidDisks, othersInSync) ? h : null;
+    }
     const uuid = await _read(join(dir, "dm/uuid"));
-    const slaves = (await _list(join(dir, "slaves"))).length;
-    if (uuid === null && (await _read(join(dir, "dm/name"))) === null) return slaves === 1 ? h : null;
+    const slaves = await _list(join(dir, "slaves"));
+    if (uuid === null && (await _read(join(dir, "dm/name"))) === null) return slaves.length === 1 ? h : null;
     const member = await _read(join(this._sysfs, "class/block", m, "dm/name"));
-    if (!dmFailsWithMember(uuid ?? "", slaves, member?.trim() ?? null)) return null;
+    let othersRunning = 1;
+    if (uuid !== null && /^mpath-/i.test(uuid.trim())) {
+      othersRunning = 0;
+      for (const s of slaves) {
+        if (s === m) continue;
+        const state = await _read(join(dir, "slaves", s, "device/state"));
+        if (state === null || state.trim() === "running") othersRunning++;
+      }
+    }
+    if (!dmFailsWithMember(uuid ?? "", slaves.length, member?.trim() ?? null, othersRunning)) return null;
     const name = (await _read(join(dir, "dm/name")))?.trim() ?? "";
     return name === "" ? h : `${h} (${name.slice(0, 128)})`;
+  }
+
+  /**
+   * An md array's slots and its members other than `m` in sync (`md/dev-*\/state`); null when
+   * `m` is not among them (the listing could not be read: not known).
+   */
+  private async _mdMembers(dir: string, m: string): Promise<{ raidDisks: number | null; othersInSync: number | null }> {
+    const disks = Number((await _read(join(dir, "md/raid_disks")))?.trim() ?? NaN);
+    const raidDisks = Number.isSafeInteger(disks) ? disks : null;
+    let own = false;
+    let others = 0;
+    for (const e of await _list(join(dir, "md"))) {
+      if (!e.startsWith("dev-")) continue;
+      if (e === `dev-${m}`) {
+        own = true;
+        continue;
+      }
+      const state = await _read(join(dir, "md", e, "state"));
+      if (state !== null && state.trim().split(",").includes("in_sync") && !state.includes("faulty")) others++;
+    }
+    return { raidDisks, othersInSync: own ? others : null };
   }
 
   /** A disk's partitions with their place on it (none for a partition or an unknown name). */
@@ -145,10 +196,10 @@ export class BlockStack {
     });
   }
 
-  private async _cached<T>(key: string, make: () => Promise<T>): Promise<T> {
+  private async _cached<T>(key: string, make: () => Promise<T>, ttl = _TTL_MS): Promise<T> {
     const now = Date.now();
     const hit = this._cache.get(key);
-    if (hit !== undefined && now - hit.at < _TTL_MS) return hit.value as T;
+    if (hit !== undefined && now - hit.at < ttl) return hit.value as T;
     const value = await make();
     if (this._cache.size >= _MAX_CACHED) this._cache.clear();
     this._cache.set(key, { at: now, value });
