@@ -12,6 +12,7 @@
 //   sde + sdf  (two paths of one LUN, both running) -> dm-4 mpatha (multipath) -> dm-5 mpatha1 (its partition)
 //   sdj (transport-offline) + sdk -> dm-11 mpathb (multipath, one path left) -> dm-12 mpathb1
 //   nvme0n1p1 -> dm-6 vg1-lv_rimage_0, nvme1n1p1 -> dm-7 vg1-lv_rimage_1; dm-6 + dm-7 -> dm-8 vg1-lv (LVM raid1)
+//   nvme2n1p1 + nvme2n2p1 (two namespaces of controller nvme2) -> md3 (raid1)
 //   sdg -> dm-9 -> dm-10 -> dm-9 (a loop no kernel makes: the walk must end anyway)
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -112,6 +113,9 @@ export function stackTree(): StackTree {
   lvm("dm-6", 6, ["nvme0n1p1"], "vg1-lv_rimage_0");
   lvm("dm-7", 7, ["nvme1n1p1"], "vg1-lv_rimage_1");
   lvm("dm-8", 8, ["dm-6", "dm-7"], "vg1-lv");
+  disk("nvme2n1", 259, 4, [[2048, 50000000]]);
+  disk("nvme2n2", 259, 6, [[2048, 50000000]]);
+  md("md3", 3, "raid1", { nvme2n1p1: "in_sync", nvme2n2p1: "in_sync" });
   disk("sdg", 8, 96);
   lvm("dm-9", 9, ["sdg"], "loop-a");
   lvm("dm-10", 10, ["dm-9"], "loop-b");

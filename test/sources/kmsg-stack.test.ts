@@ -118,6 +118,15 @@ describe("an I/O error on a member, through a sysfs tree of stacked devices", ()
     assert.deepEqual((await events("I/O error, dev sdi, sector 4096 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0")).map((e) => e.split(" ")[0]), ["sdi"], "the faulty member's own errors: the array has sdh1");
   });
 
+  it("md: a fault that hits every mirror at once (a dead controller with both namespaces) fails the array", async () => {
+    assert.deepEqual((await events("nvme nvme2: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS=0xffff")).map((e) => e.split(": ")[0]), [
+      "nvme2n1 IO_ERROR nvme nvme2",
+      "nvme2n2 IO_ERROR nvme nvme2",
+      "md3 IO_ERROR from nvme2n1p1 under md3",
+    ]);
+    assert.deepEqual((await events("I/O error, dev nvme2n1, sector 4096 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0")).map((e) => e.split(" ")[0]), ["nvme2n1"], "one namespace: the other mirror serves");
+  });
+
   it("multipath: a failing path stays on the path while another runs; the last path fails the map and its partition", async () => {
     assert.deepEqual((await events("I/O error, dev sde, sector 2048 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0")).map((e) => e.split(" ")[0]), ["sde"]);
     assert.deepEqual((await events("I/O error, dev sdk, sector 2048 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0")).map((e) => e.split(": ")[0]), [

@@ -111,6 +111,7 @@ export class BlockStack {
 
   private async _walk(from: readonly string[]): Promise<Above[]> {
     const out: Above[] = [];
+    // Every device this fault hits: a mirror is not served by a member that fails with it.
     const seen = new Set<string>(from);
     let level = from.map((name) => ({ name, path: name }));
     for (let depth = 0; depth < MAX_DEPTH && level.length > 0 && out.length < MAX_ABOVE; depth++) {
@@ -118,14 +119,19 @@ export class BlockStack {
       for (const m of level) {
         for (const h of await _list(join(this._sysfs, "class/block", m.name, "holders"))) {
           if (seen.has(h) || out.length >= MAX_ABOVE) continue;
-          seen.add(h);
-          const label = await this._failsWith(h, m.name);
+          // Asked again from another member when it does not fail with this one.
+          const label = await this._failsWith(h, m.name, seen);
           if (label === null) continue;
+          seen.add(h);
           const path = `${m.path} under ${label}`;
           out.push({ entity: h, path });
           // Partitions of a holder (an md array or a multipath map partitioned) hold more above.
           next.push({ name: h, path });
-          for (const p of await this._partitions(h)) if (!seen.has(p.name)) next.push({ name: p.name, path });
+          for (const p of await this._partitions(h)) {
+            if (seen.has(p.name)) continue;
+            seen.add(p.name);
+            next.push({ name: p.name, path });
+          }
         }
       }
       level = next;
@@ -133,12 +139,15 @@ export class BlockStack {
     return out;
   }
 
-  /** How to name holder `h` when a fault of member `m` makes it fail; null when it does not. */
-  private async _failsWith(h: string, m: string): Promise<string | null> {
+  /**
+   * How to name holder `h` when a fault of member `m` makes it fail; null when it does not.
+   * `hit`: the devices the fault hits (none of them serves the I/O in place of `m`).
+   */
+  private async _failsWith(h: string, m: string, hit: ReadonlySet<string>): Promise<string | null> {
     const dir = join(this._sysfs, "class/block", h);
     const level = await _read(join(dir, "md/level"));
     if (level !== null) {
-      const { raidDisks, othersInSync } = await this._mdMembers(dir, m);
+      const { raidDisks, othersInSync } = await this._mdMembers(dir, m, hit);
       return mdFailsWithMember(level, raidDisks, othersInSync) ? h : null;
     }
     const uuid = await _read(join(dir, "dm/uuid"));
@@ -149,7 +158,7 @@ export class BlockStack {
     if (uuid !== null && /^mpath-/i.test(uuid.trim())) {
       othersRunning = 0;
       for (const s of slaves) {
-        if (s === m) continue;
+        if (s === m || hit.has(s)) continue;
         const state = await _read(join(dir, "slaves", s, "device/state"));
         if (state === null || state.trim() === "running") othersRunning++;
       }
@@ -163,17 +172,15 @@ export class BlockStack {
    * An md array's slots and its members other than `m` in sync (`md/dev-*\/state`); null when
    * `m` is not among them (the listing could not be read: not known).
    */
-  private async _mdMembers(dir: string, m: string): Promise<{ raidDisks: number | null; othersInSync: number | null }> {
+  private async _mdMembers(dir: string, m: string, hit: ReadonlySet<string>): Promise<{ raidDisks: number | null; othersInSync: number | null }> {
     const disks = Number((await _read(join(dir, "md/raid_disks")))?.trim() ?? NaN);
     const raidDisks = Number.isSafeInteger(disks) ? disks : null;
     let own = false;
     let others = 0;
     for (const e of await _list(join(dir, "md"))) {
       if (!e.startsWith("dev-")) continue;
-      if (e === `dev-${m}`) {
-        own = true;
-        continue;
-      }
+      if (e === `dev-${m}`) own = true;
+      if (hit.has(e.slice(4))) continue;
       const state = await _read(join(dir, "md", e, "state"));
       if (state !== null && state.trim().split(",").includes("in_sync") && !state.includes("faulty")) others++;
     }
