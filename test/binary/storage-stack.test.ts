@@ -74,6 +74,11 @@ describe("stacked storage in the binary", { skip: !BINARY ? "XCTL_BINARY not set
     assert.match(text, /storage_io_error/, text);
     assert.match(text, /^\s+dm-0\b/m, text);
 
+    // `ps`: the volume's and the RAID0's jobs blocked by their device's error, the RAID1's not.
+    const ps = execFileSync(BINARY!, ["ps", "--url", ex.url], { encoding: "utf8", timeout: 10_000 });
+    assert.match(ps, /^7001\s+job-7001\s+D\s+-\s+dm-0\s+IO_ERROR@dm-0\s/m, ps);
+    assert.match(ps, /^7002\s+job-7002\s+D\s+-\s+md0\s+-\s/m, ps);
+    assert.match(ps, /^7003\s+job-7003\s+D\s+-\s+md1\s+IO_ERROR@md1\s/m, ps);
     const run = (await (await fetch(`${ex.url}/api/v1/diagnoses`, { method: "POST" })).json()) as { matches: { scene: string; affected_pids: number[] }[] };
     const io = run.matches.find((m) => m.scene === "storage_io_error");
     assert.ok(io, JSON.stringify(run.matches.map((m) => m.scene)));
