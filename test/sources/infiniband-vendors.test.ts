@@ -5,7 +5,7 @@
 // as mlx5's.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { whyView } from "../../src/query/why.ts";
@@ -109,6 +109,19 @@ describe("builtin:infiniband congestion and errors per driver", () => {
         "error.net rocep65s0f0 ECN/CNP congestion: cnpSent +20000, cnpHandled +4000, RxECNMrkd +21000 in 15s",
       ]);
       assert.ok(scenesFor(h, 5151).includes("roce_congestion"), JSON.stringify(scenesFor(h, 5151)));
+    });
+  });
+
+  it("a RoCE port under an rdma-core persistent name going down puts its job in nic_link_down", async () => {
+    await rig([{ device: "rocep65s0f0", linkLayer: "Ethernet", portHw: IRDMA_HW, uverbs: 2 }], async ({ root, h, round }) => {
+      await round();
+      writeFileSync(join(root, "sys/class/infiniband/rocep65s0f0/ports/1/state"), "1: DOWN\n");
+      writeFileSync(join(root, "sys/class/infiniband/rocep65s0f0/ports/1/phys_state"), "3: Disabled\n");
+      assert.deepEqual(await round(), [
+        "transport.bw rocep65s0f0 pid=5151 IO_WAIT LINK_DOWN port=1",
+        "topo.link_down rocep65s0f0 LINK_DOWN port=1 state=DOWN phys_state=Disabled link_layer=Ethernet",
+      ]);
+      assert.ok(scenesFor(h, 5151).includes("nic_link_down"), JSON.stringify(scenesFor(h, 5151)));
     });
   });
 
