@@ -6,7 +6,8 @@
 //   the controller's own name;
 // - an mlx5 PCI function → its RDMA device (`bus/pci/devices/<addr>/infiniband/*`), else the
 //   name the message gives, else its netdev (`.../net/*`), else `mlx5-<addr>`.
-// Answers are cached for a minute (bounded), so a burst of errors costs a few reads.
+// Answers are cached for a minute (bounded), so a burst of errors costs a few reads. The LVM,
+// dm-crypt and md devices stacked above a disk, which its errors reach too, are stack.ts's.
 import { readdir, realpath, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
