@@ -14,7 +14,7 @@ import { FAULT_SCOPES, faultPatternProblem, type FaultScope } from "../graph/fau
 import { EDGE_KINDS, type EdgeKind } from "../graph/nodes.ts";
 import { parseNumber } from "../events/number.ts";
 import { patternProblem } from "./pattern.ts";
-import { edgeEndProblem, foreignSyntax, type PatternUse } from "./rules-patterns.ts";
+import { edgeEndProblem, foreignSyntax, processIdProblem, type PatternUse } from "./rules-patterns.ts";
 import { FieldChecker, joinPath as _join, kindOf as _kind, Stop, type Obj, type RuleProblem } from "./rules-fields.ts";
 import {
   CONDITION_TYPES,
@@ -177,6 +177,8 @@ class _Checker extends FieldChecker {
         const metrics = list.map((m, i) => this._try(() => this._entry(m, `${at("metrics")}[${i}]`, node_type)));
         const entity = this._try(() => this._pattern(o, "entity_id_pattern", path, "id"));
         if (metrics.some((m) => m === undefined) || this.problems.some((p) => !p.warning && p.field === at("entity_id_pattern"))) throw new Stop();
+        const notPid = node_type === "process" && entity !== undefined ? processIdProblem(entity) : undefined;
+        if (notPid !== undefined) this._warn(at("entity_id_pattern"), `${notPid}: this condition can never hold`);
         const c: Condition = { type, metrics: metrics as MetricEntry[] };
         if (node_type !== undefined) c.node_type = node_type;
         if (entity !== undefined) c.entity_id_pattern = entity;

@@ -33,10 +33,7 @@ const _ERROR = { prefix: "error-", tail: (_c: string) => true, example: "error-g
  */
 export function edgeEndProblem(text: string, end: "from" | "to", edge: string): string | undefined {
   const alts = text.split("|");
-  if (end === "from") {
-    if (alts.some((a) => _globMeets(a, _PROCESS))) return undefined;
-    return `"${text}" matches no process: the edge starts at a process, whose id is pid-<pid> (${_PROCESS.example}, pid-*)`;
-  }
+  if (end === "from") return processIdProblem(text, "the edge starts at a process, whose");
   if (edge === "blocked_by") {
     if (alts.some((a) => _globMeets(a, _ERROR))) return undefined;
     return `"${text}" matches no error node: a blocked_by edge ends at error-<entity> (${_ERROR.example}, error-gpu-*)`;
@@ -45,6 +42,12 @@ export function edgeEndProblem(text: string, end: "from" | "to", edge: string): 
     return `"${text}" names error nodes, which only blocked_by edges reach: a ${edge} edge ends at a resource (gpu-03, mlx5_*)`;
   }
   return undefined;
+}
+
+/** Why `text` matches no process id (`pid-<pid>`), or undefined; `whose` leads the explanation. */
+export function processIdProblem(text: string, whose = "a process's"): string | undefined {
+  if (text.split("|").some((a) => _globMeets(a, _PROCESS))) return undefined;
+  return `"${text}" matches no process: ${whose} id is pid-<pid> (${_PROCESS.example}, pid-*)`;
 }
 
 /**

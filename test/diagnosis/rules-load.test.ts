@@ -356,6 +356,10 @@ describe("patterns that load but would not match what they say", () => {
     ]);
     assert.equal(warned(`{type: graph, edge_type: waits_on, to_pattern: "error-nvme*"}`).length, 1);
     assert.equal(warned(`{type: graph, edge_type: consumes, from_pattern: "pid-x*"}`).length, 1, "pids are digits");
+    assert.deepEqual(warned(`{type: metric, node_type: process, entity_id_pattern: "4001", metrics: [{key: state, op: eq, target: D}]}`), [
+      `conditions[0].entity_id_pattern: "4001" matches no process: a process's id is pid-<pid> (pid-4242, pid-*): this condition can never hold`,
+    ]);
+    assert.deepEqual(warned(`{type: metric, node_type: process, entity_id_pattern: "pid-4001", metrics: [{key: state, op: eq, target: D}]}`), []);
   });
 
   it("leave patterns that can match alone, the default rules' included", () => {
