@@ -1,5 +1,5 @@
-// `xctl-exporter rules check PATH... [--strict]` and `rules list`, and the rule flags that serve
-// and replay share.
+// `xctl-exporter rules check PATH... [--strict]`, `rules list` and `rules show SCENE`, and the
+// rule flags that serve and replay share.
 //
 // `rules check` takes rule files and directories (`*.yaml` and `*.yml`), and names every
 // problem of every file at once, one line each: `FILE:LINE: FIELD: REASON`. Errors exit 2; warnings
@@ -7,7 +7,7 @@
 // unless `--strict` makes them errors.
 import { defineCommand } from "citty";
 import type { Rule } from "../diagnosis/rule.ts";
-import { checkRulePaths, formatProblem, loadRuleSet, type RuleProblem } from "../diagnosis/rules-load.ts";
+import { checkRulePaths, formatProblem, loadRuleSet, ruleText, type RuleProblem } from "../diagnosis/rules-load.ts";
 import { escapeControl } from "../escape.ts";
 import { UsageError, XctlError } from "./errors.ts";
 import { flagLabel, parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
@@ -106,14 +106,38 @@ export async function runRulesList(argv: string[]): Promise<void> {
   writeOut(table.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join("  ")).join("\n") + "\n");
 }
 
-/** `rules check` / `rules list`; dispatched here rather than by citty so every misuse exits 2. */
+export const SHOW_FLAGS: FlagDefs = {
+  rules: RULE_FLAGS.rules,
+  "no-default-rules": RULE_FLAGS["no-default-rules"],
+};
+
+/**
+ * `rules show SCENE`: the YAML of one scene's rule as a serve with the same rule flags would load
+ * it, comments and all, so that `rules show gpu_oom > site/gpu_oom.yaml` starts a site copy
+ * (which then replaces the embedded scene).
+ */
+export async function runRulesShow(argv: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(SHOW_FLAGS, argv);
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "rules show: give a scene: rules show SCENE" : `rules show: one scene at a time (got ${positionals.length})`);
+  const scene = positionals[0];
+  const rules = loadRuleSet({ dir: rulesDir(values), defaults: values["no-default-rules"] !== true });
+  const rule = rules.find((r) => r.scene === scene);
+  if (rule === undefined) {
+    const near = suggest(scene, rules.map((r) => r.scene));
+    throw new UsageError(`rules show: no scene "${scene}" is loaded (${near ? `did you mean ${near}? ` : ""}rules list names them)`);
+  }
+  writeOut(ruleText(rule));
+}
+
+/** `rules check` / `rules list` / `rules show`; dispatched here rather than by citty so every misuse exits 2. */
 export async function runRules(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   if (sub === "check") return runRulesCheck(rest);
   if (sub === "list") return runRulesList(rest);
-  if (sub === undefined) throw new UsageError("rules: give a sub-command: rules check PATH... or rules list");
-  const near = suggest(sub, ["check", "list"]);
-  throw new UsageError(`rules: unknown sub-command "${sub}" (${near ? `did you mean ${near}?` : "one of check, list"})`);
+  if (sub === "show") return runRulesShow(rest);
+  if (sub === undefined) throw new UsageError("rules: give a sub-command: rules check PATH..., rules list or rules show SCENE");
+  const near = suggest(sub, ["check", "list", "show"]);
+  throw new UsageError(`rules: unknown sub-command "${sub}" (${near ? `did you mean ${near}?` : "one of check, list, show"})`);
 }
 
 function _count(n: number, what: string): string {
@@ -123,7 +147,8 @@ function _count(n: number, what: string): string {
 export const rulesCommand = defineCommand({
   meta: {
     name: "rules",
-    description: "Diagnosis rules: `rules check PATH... [--strict]` validates rule files and directories; `rules list [--rules DIR] [--no-default-rules]` prints the loaded scenes",
+    description:
+      "Diagnosis rules: `rules check PATH... [--strict]` validates rule files and directories; `rules list [--rules DIR] [--no-default-rules]` prints the loaded scenes; `rules show SCENE` prints one rule's YAML",
   },
   args: {
     command: { type: "positional" as const, description: "check or list", required: false },

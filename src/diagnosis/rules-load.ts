@@ -247,6 +247,20 @@ export interface RuleSetOptions {
   warnings?: RuleProblem[];
 }
 
+/**
+ * The YAML a rule came from, as written (comments too): an embedded rule's file as the binary was
+ * built with it, or the file a directory rule was read from (read again now).
+ */
+export function ruleText(rule: Rule): string {
+  if (rule.source.startsWith("embedded:")) {
+    const file = rule.source.slice("embedded:".length);
+    const e = EMBEDDED_RULES.find((r) => r.file === file);
+    if (e === undefined) throw new ConfigError(rule.source, "", "no such embedded rule");
+    return e.text;
+  }
+  return _readText(rule.source);
+}
+
 /** The rules a serve or replay run uses, highest priority first. */
 export function loadRuleSet(opts: RuleSetOptions = {}): Rule[] {
   const byScene = new Map<string, Rule>();

@@ -100,10 +100,14 @@ describe("site rules, compiled binary", { skip: BINARY ? false : "XCTL_BINARY no
     assert.deepEqual([list.code, list.stderr], [2, want]);
   });
 
-  it("runs a threshold copy of gpu_util_low in place of the embedded one, and shows in /metrics only what holds", async () => {
+  it("runs a threshold copy of gpu_util_low (from rules show) in place of the embedded one, and shows in /metrics only what holds", async () => {
     const d = join(dir, "site");
     mkdirSync(d);
-    const low = readFileSync(join(ROOT, "rules/gpu_util_low.yaml"), "utf8").replace("target: 10,", "target: 30,");
+    // The copy starts from what the binary carries: `rules show SCENE`, the file as written.
+    const shown = await run(BINARY!, ["rules", "show", "gpu_util_low"], { timeoutMs: 10_000 });
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.equal(shown.stdout, readFileSync(join(ROOT, "rules/gpu_util_low.yaml"), "utf8"));
+    const low = shown.stdout.replace("target: 10,", "target: 30,");
     assert.ok(low.includes("target: 30,"));
     writeFileSync(join(d, "gpu_util_low.yaml"), low);
     // value_type left out (auto): nvidia-smi's "[N/A]" is no number and is not above 90.
@@ -114,6 +118,10 @@ describe("site rules, compiled binary", { skip: BINARY ? false : "XCTL_BINARY no
     const listed = await run(BINARY!, ["rules", "list", "--rules", d, "--json"], { timeoutMs: 10_000 });
     const rows = JSON.parse(listed.stdout) as { scene: string; source: string }[];
     assert.equal(rows.find((r) => r.scene === "gpu_util_low")?.source, join(d, "gpu_util_low.yaml"));
+    const mine = await run(BINARY!, ["rules", "show", "gpu_util_low", "--rules", d], { timeoutMs: 10_000 });
+    assert.equal(mine.stdout, low, "with --rules, the site's copy");
+    const typo = await run(BINARY!, ["rules", "show", "gpu_util_lo"], { timeoutMs: 10_000 });
+    assert.deepEqual([typo.code, typo.stderr], [2, 'xctl-exporter: rules show: no scene "gpu_util_lo" is loaded (did you mean gpu_util_low? rules list names them)\n']);
 
     const ex = await startExporter(["--rules", d, "--diagnosis-interval", "50ms"]);
     try {
