@@ -94,7 +94,8 @@ export function parseRule(text: string, file: string, warnings?: RuleProblem[]):
 function _readText(path: string): string {
   let bytes: Uint8Array;
   try {
-    if (statSync(path).size > MAX_FILE_BYTES) throw new ConfigError(path, "", `larger than ${MAX_FILE_BYTES} bytes`);
+    const size = statSync(path).size;
+    if (size > MAX_FILE_BYTES) throw new ConfigError(path, "", `${size} bytes, larger than the ${MAX_FILE_BYTES} a rule file may have`);
     bytes = readFileSync(path);
   } catch (e) {
     if (e instanceof ConfigError) throw e;

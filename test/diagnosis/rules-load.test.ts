@@ -462,7 +462,7 @@ solution_steps:
     assert.deepEqual(r.solution_steps[0], { step: 1, action: "Collect the logs", command: 'dmesg -T | tail -n 50\njournalctl -k --since "-10 min"', manual: false });
   });
 
-  it("refuses a file that is not UTF-8 with its first bad line, and takes a BOM and CRLF line ends", () => {
+  it("refuses a file that is not UTF-8 with its first bad line, and one over 1 MiB with its size; takes a BOM and CRLF line ends", () => {
     const dir = mkdtempSync(join(tmpdir(), "xctl-rules-"));
     try {
       const good = readFileSync(join(GOOD, "example.yaml"), "utf8");
@@ -473,6 +473,10 @@ solution_steps:
       assert.equal(err.message, `${join(dir, "latin1.yaml")}:${line}: not UTF-8 text (save the file as UTF-8)`);
       assert.deepEqual(checkRulePaths([dir]).problems.map(formatProblem), [err.message], "rules check agrees");
       rmSync(join(dir, "latin1.yaml"));
+      writeFileSync(join(dir, "huge.yaml"), good + "# " + "x".repeat(1024 * 1024) + "\n");
+      const huge = _refusal(() => loadRuleFile(join(dir, "huge.yaml")));
+      assert.equal(huge.message, `${join(dir, "huge.yaml")}: ${good.length + 1024 * 1024 + 3} bytes, larger than the 1048576 a rule file may have`);
+      rmSync(join(dir, "huge.yaml"));
       writeFileSync(join(dir, "bom.yaml"), "\ufeff" + good.replace(/\n/g, "\r\n"));
       assert.deepEqual(loadRulesDir(dir).map((r) => [r.scene, r.name]), [["example", "Example"]]);
     } finally {
