@@ -94,8 +94,10 @@ export function parseRule(text: string, file: string, warnings?: RuleProblem[]):
 function _readText(path: string): string {
   let bytes: Uint8Array;
   try {
-    const size = statSync(path).size;
-    if (size > MAX_FILE_BYTES) throw new ConfigError(path, "", `${size} bytes, larger than the ${MAX_FILE_BYTES} a rule file may have`);
+    const st = statSync(path);
+    // A device or a pipe given to `rules check` (/dev/zero, a FIFO) would be read without end.
+    if (!st.isFile()) throw new ConfigError(path, "", "not a regular file");
+    if (st.size > MAX_FILE_BYTES) throw new ConfigError(path, "", `${st.size} bytes, larger than the ${MAX_FILE_BYTES} a rule file may have`);
     bytes = readFileSync(path);
   } catch (e) {
     if (e instanceof ConfigError) throw e;

@@ -130,6 +130,12 @@ describe("rule directories", () => {
     }
   });
 
+  it("checks a device or a pipe named as a file without reading it (rules check /dev/zero)", () => {
+    // /dev/null first: before the fix it read as an empty file, and /dev/zero never ended.
+    assert.match(_refusal(() => loadRuleFile("/dev/null")).message, /^\/dev\/null: not a regular file$/);
+    assert.deepEqual(checkRulePaths(["/dev/zero"]).problems.map(formatProblem), ["/dev/zero: not a regular file"]);
+  });
+
   it("refuses a missing directory with its path", () => {
     const err = _refusal(() => loadRulesDir(join(BAD, "no-such-dir")));
     assert.equal(err.file, join(BAD, "no-such-dir"));
