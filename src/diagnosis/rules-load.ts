@@ -5,8 +5,8 @@
 //
 // A rule directory holds `*.yaml` and `*.yml` files (either extension, any case); sub-directories
 // and hidden entries (a Kubernetes ConfigMap's `..data`) are skipped, links followed.
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document } from "yaml";
 import { ConfigError } from "../config-error.ts";
 import { describeErrno } from "../errno.ts";
@@ -183,6 +183,9 @@ export function loadRulesDir(dir: string, warnings?: RuleProblem[]): Rule[] {
 export function checkRulePaths(paths: readonly string[]): { rules: number; problems: RuleProblem[] } {
   const problems: RuleProblem[] = [];
   const rules: Rule[] = [];
+  // Each file once, however it is reached (`rules check site site/new.yaml`): a second reading
+  // would be "defined in" itself.
+  const seen = new Set<string>();
   for (const path of paths) {
     let files: string[];
     try {
@@ -193,6 +196,9 @@ export function checkRulePaths(paths: readonly string[]): { rules: number; probl
     }
     if (files.length === 0) problems.push(_noFiles(path));
     for (const file of files) {
+      const id = _identity(file);
+      if (seen.has(id)) continue;
+      seen.add(id);
       let text: string;
       try {
         text = _readText(file);
@@ -207,6 +213,15 @@ export function checkRulePaths(paths: readonly string[]): { rules: number; probl
   }
   problems.push(..._crossProblems(rules));
   return { rules: rules.length, problems };
+}
+
+/** A file's identity: its real path (links resolved), or the absolute path when it has none. */
+function _identity(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return resolve(file);
+  }
 }
 
 /** A directory with nothing to load: most likely the wrong one, so not "0 rules" in silence. */

@@ -136,6 +136,11 @@ describe("rule directories", () => {
     assert.deepEqual(checkRulePaths(["/dev/zero"]).problems.map(formatProblem), ["/dev/zero: not a regular file"]);
   });
 
+  it("check each file once, however often the paths reach it", () => {
+    const r = checkRulePaths([GOOD, GOOD + "/", join(GOOD, "example.yaml"), join(GOOD, "..", "rules-good", "example.yaml")]);
+    assert.deepEqual([r.rules, r.problems.filter((p) => !p.warning)], [1, []]);
+  });
+
   it("refuses a missing directory with its path", () => {
     const err = _refusal(() => loadRulesDir(join(BAD, "no-such-dir")));
     assert.equal(err.file, join(BAD, "no-such-dir"));
