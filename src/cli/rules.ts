@@ -151,7 +151,7 @@ export const rulesCommand = defineCommand({
       "Diagnosis rules: `rules check PATH... [--strict]` validates rule files and directories; `rules list [--rules DIR] [--no-default-rules]` prints the loaded scenes; `rules show SCENE` prints one rule's YAML",
   },
   args: {
-    command: { type: "positional" as const, description: "check or list", required: false },
+    command: { type: "positional" as const, description: "check, list or show", required: false },
     path: { type: "positional" as const, description: "Rule files or directories (check)", required: false },
   },
   run: ({ rawArgs }) => runRules(rawArgs),
