@@ -123,7 +123,7 @@ export class IbTracker {
       for (const v of congestion.values()) cnp += v;
       if (cnp > 0n && (Number(cnp) * 1000) / dtMs >= this.congestionPerSec) {
         const parts = [...congestion].map(([n, v]) => `${n} +${v}`).join(", ");
-        out.push(ev("error.net", `ECN/CNP congestion: ${parts} in ${Math.round(dtMs / 1000)}s`));
+        out.push(ev("error.net", `ECN/CNP congestion: ${parts} in ${_seconds(dtMs)}s`));
       }
       if (dataPorts > 0) out.push(ev("transport.bw", _gbps((Number(words) * 4) / (dtMs / 1000))));
       out.push(...link);
@@ -195,4 +195,9 @@ function _word(s: string): string {
 /** GB/s (10^9 bytes) with up to three decimals. */
 function _gbps(bytesPerSec: number): string {
   return String(Math.round(bytesPerSec / 1e6) / 1000);
+}
+
+/** A round's span for a value: whole seconds, or tenths under ten seconds (a short interval). */
+function _seconds(ms: number): string {
+  return ms >= 10_000 ? String(Math.round(ms / 1000)) : (Math.round(ms / 100) / 10).toString();
 }
