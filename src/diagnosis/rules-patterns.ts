@@ -12,8 +12,18 @@ export type PatternUse = "id" | "value";
 const _REGEX_VALUE = /\.[*+]|\\[dswDSW.*+?|()[\]]|\[[^\]]*-[^\]]*\]/;
 const _REGEX_ID = /\.[*+]|\\|\[[^\]]*\]|\?|^\^|\$$|\([^)]*\|[^)]*\)|[{}]/;
 
-/** Why `text` looks like a regular expression or a shell glob, or undefined. */
+/**
+ * Why `text` most likely does not say what its author meant, or undefined: regular-expression or
+ * shell-glob syntax, or spaces around `|` (`gpu-* | npu-*`), which belong to the alternatives.
+ */
 export function foreignSyntax(text: string, use: PatternUse): string | undefined {
+  const spaced = use === "id" ? text.split("|").some((a) => a.trim() !== a) : /\s\||\|\s/.test(text);
+  if (spaced) {
+    return (
+      `"${text}" has spaces around | , which belong to the alternatives (${JSON.stringify(text.split("|")[0])} ...)` +
+      (use === "id" ? ": no id has them, so this may never match" : ": write a|b unless the spaces are meant")
+    );
+  }
   const hit = (use === "id" ? _REGEX_ID : _REGEX_VALUE).exec(text);
   if (hit === null) return undefined;
   return (

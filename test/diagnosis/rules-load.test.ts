@@ -358,6 +358,16 @@ describe("patterns that load but would not match what they say", () => {
     }
   });
 
+  it("warn on spaces around | (they belong to the alternatives)", () => {
+    assert.deepEqual(warned(`{type: event, event_type: error.hw, entity_id_pattern: "gpu-* | npu-*"}`), [
+      'conditions[0].entity_id_pattern: "gpu-* | npu-*" has spaces around | , which belong to the alternatives ("gpu-* " ...): no id has them, so this may never match',
+    ]);
+    assert.deepEqual(warned(`{type: event, event_type: error.hw, value_pattern: "OOM | out of memory"}`), [
+      'conditions[0].value_pattern: "OOM | out of memory" has spaces around | , which belong to the alternatives ("OOM " ...): write a|b unless the spaces are meant',
+    ]);
+    assert.deepEqual(warned(`{type: event, event_type: error.hw, value_pattern: "out of memory|I/O error"}`), [], "spaces inside an alternative are fine");
+  });
+
   it("warn on a graph end no node id takes: a process is pid-<pid>, a blocked_by edge ends at error-<entity>", () => {
     assert.deepEqual(warned(`{type: graph, edge_type: blocked_by, to_pattern: "gpu-*|npu-*"}`), [
       'conditions[0].to_pattern: "gpu-*|npu-*" matches no error node: a blocked_by edge ends at error-<entity> (error-gpu-03, error-gpu-*): this condition can never hold',
