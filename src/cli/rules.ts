@@ -10,7 +10,7 @@ import type { Rule } from "../diagnosis/rule.ts";
 import { checkRulePaths, formatProblem, loadRuleSet, type RuleProblem } from "../diagnosis/rules-load.ts";
 import { escapeControl } from "../escape.ts";
 import { UsageError, XctlError } from "./errors.ts";
-import { parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
+import { flagLabel, parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
 import { parseDuration } from "./parse-values.ts";
 import { suggest } from "./suggest.ts";
 import { writeErr, writeOut } from "../stdio.ts";
@@ -32,9 +32,12 @@ export interface RuleConfig {
 
 /** Reads the rule flags and loads the rules; a bad rule file throws a ConfigError (exit 2). */
 export function resolveRuleConfig(v: FlagValues): RuleConfig {
-  const diagnosisIntervalMs = parseDuration("diagnosis-interval", v["diagnosis-interval"] as string);
-  if (diagnosisIntervalMs < 1) throw new UsageError(`--diagnosis-interval: must be at least 1ms`);
-  const sceneSettleMs = parseDuration("scene-settle", v["scene-settle"] as string);
+  // Errors name what the user set: the flag, or its XCTL_* variable.
+  const interval = flagLabel(v, "diagnosis-interval");
+  const intervalText = v["diagnosis-interval"] as string;
+  const diagnosisIntervalMs = parseDuration(interval, intervalText);
+  if (diagnosisIntervalMs < 1) throw new UsageError(`${interval}: "${intervalText}" is too small (at least 1ms)`);
+  const sceneSettleMs = parseDuration(flagLabel(v, "scene-settle"), v["scene-settle"] as string);
   const dir = v.rules as string | undefined;
   const problems: RuleProblem[] = [];
   const rules = loadRuleSet({ dir: dir || undefined, defaults: v["no-default-rules"] !== true, warnings: problems });
