@@ -46,9 +46,12 @@ export function rulesDir(v: FlagValues): string | undefined {
 
 /** Reads the rule flags and loads the rules; a bad rule file throws a ConfigError (exit 2). */
 export function resolveRuleConfig(v: FlagValues): RuleConfig {
-  const diagnosisIntervalMs = parseDuration("diagnosis-interval", v["diagnosis-interval"] as string);
-  if (diagnosisIntervalMs < 1) throw new UsageError(`--diagnosis-interval: must be at least 1ms`);
-  const sceneSettleMs = parseDuration("scene-settle", v["scene-settle"] as string);
+  // Errors name what the user set: the flag, or its XCTL_* variable.
+  const interval = flagLabel(v, "diagnosis-interval");
+  const intervalText = v["diagnosis-interval"] as string;
+  const diagnosisIntervalMs = parseDuration(interval, intervalText);
+  if (diagnosisIntervalMs < 1) throw new UsageError(`${interval}: "${intervalText}" is too small (at least 1ms)`);
+  const sceneSettleMs = parseDuration(flagLabel(v, "scene-settle"), v["scene-settle"] as string);
   const problems: RuleProblem[] = [];
   const rules = loadRuleSet({ dir: rulesDir(v), defaults: v["no-default-rules"] !== true, warnings: problems });
   return { rules, diagnosisIntervalMs, sceneSettleMs, warnings: problems.map(formatProblem) };

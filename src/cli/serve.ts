@@ -122,7 +122,7 @@ export async function runServe(argv: string[]): Promise<void> {
   const stdin = config.stdin ? new StdinSource() : null;
   const plan = planCollectors(hostConfig.collectors, { paths: hostConfig.host, env: process.env }, config.probes, BUILTIN_PROBES);
   const specs = [...config.probes, ...plan.run.map((c) => c.spec)];
-  const sources = [...createProbes(specs, stdin ? [stdin.name] : [], hostConfig.host), ...(stdin ? [stdin] : [])];
+  const sources = [..._probesNamingVariable(values, () => createProbes(specs, stdin ? [stdin.name] : [], hostConfig.host)), ...(stdin ? [stdin] : [])];
   for (const source of sources) exporter.addSource(source);
 
   const queries = new Queries(exporter, VERSION);
@@ -179,3 +179,17 @@ export async function runServe(argv: string[]): Promise<void> {
 }
 
 export { AddressInUseError };
+
+/**
+ * Runs `make` (which parses the probe specs); a spec it refuses names `--probe`, so when the
+ * probes came from XCTL_PROBE the error is said of that variable, which is what the user set.
+ */
+function _probesNamingVariable<T>(values: FlagValues, make: () => T): T {
+  try {
+    return make();
+  } catch (e) {
+    const label = flagLabel(values, "probe");
+    if (!(e instanceof UsageError) || label === "--probe" || !e.message.startsWith("--probe")) throw e;
+    throw new UsageError(label + e.message.slice("--probe".length));
+  }
+}
