@@ -2,7 +2,7 @@
 import { Exporter } from "../exporter.ts";
 import { createApp, metricsPathProblem } from "../http/app.ts";
 import { createLogger, setProcessLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevelName } from "../log.ts";
-import { AddressInUseError, onShutdownSignal, serve } from "../runtime/serve.ts";
+import { AddressInUseError, onHangupSignal, onShutdownSignal, serve } from "../runtime/serve.ts";
 import { loadWebConfig } from "../http/web-config.ts";
 import { checkTlsSupport } from "../runtime/tls.ts";
 import { BUILTIN_PROBES, createProbes } from "../sources/index.ts";
@@ -167,6 +167,9 @@ export async function runServe(argv: string[]): Promise<void> {
   log.info(hostConfig.collectors === "none" ? "collectors: none (--collectors none)" : describePlan(plan));
   for (const c of plan.run) if (c.missing !== null) log.warn(`collector ${c.name} listed in --collectors but ${c.missing}: it shows as down until its source appears`);
 
+  // Rules, probes and flags are read once, at start: a reload would lose the diagnosis's event
+  // window. SIGHUP is said and otherwise ignored.
+  onHangupSignal(() => log.warn("SIGHUP: nothing reloaded (rules and flags are read at start only); check rules with `xctl-exporter rules check DIR`, then restart the exporter"));
   await new Promise<void>((resolve) => {
     onShutdownSignal((signal) => {
       log.info(`${signal}: shutting down`);

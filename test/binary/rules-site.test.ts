@@ -87,6 +87,20 @@ describe("site rules, compiled binary", { skip: BINARY ? false : "XCTL_BINARY no
     }
   });
 
+  it("keeps serving on SIGHUP (Prometheus's reload signal) and says that nothing was reloaded", async () => {
+    const ex = await startExporter(["--collectors", "none"]);
+    try {
+      ex.child.kill("SIGHUP");
+      await eventually(() => ex.stderr().includes("SIGHUP: nothing reloaded"), 5000, "the SIGHUP warning");
+      const r = await fetch(`${ex.url}/healthz`);
+      assert.equal(r.status, 200);
+      assert.equal(ex.child.exitCode, null, ex.stderr());
+      assert.equal(await ex.stop("SIGTERM"), 0);
+    } finally {
+      await ex.stop();
+    }
+  });
+
   it("refuses a second --rules directory (serve, rules list) rather than dropping the first", async () => {
     const a = join(dir, "a");
     const b = join(dir, "b");
