@@ -23,6 +23,7 @@ const LAYER_OF: Record<string, string> = {
   "runtime-name.ts": "base",
   "log.ts": "base",
   "stdio.ts": "base",
+  "suggest.ts": "base",
   events: "events",
   sources: "sources",
   ingest: "ingest",

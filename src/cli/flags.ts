@@ -5,7 +5,7 @@
 import type { ArgsDef } from "citty";
 import { parseArgs } from "node:util";
 import { UsageError } from "./errors.ts";
-import { suggest } from "./suggest.ts";
+import { suggest } from "../suggest.ts";
 
 export interface FlagDef {
   type: "string" | "boolean";

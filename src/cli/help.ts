@@ -90,7 +90,7 @@ export function renderRootHelp(commands: readonly Pick<CommandHelp, "name" | "de
   const col = Math.max(...commands.map((c) => c.name.length)) + 4;
   for (const c of commands) out.push(wrap(c.description, style.width, col + 2, `  ${c.name}`));
   out.push("", _bold("Flags of serve:", style), ...flagLines(serve.flags, style));
-  out.push("", wrap("`xctl-exporter help COMMAND` or `xctl-exporter COMMAND --help` shows one command's flags. Every flag can also be set by its XCTL_* variable; a flag on the command line wins.", style.width, 0));
+  out.push("", wrap("`xctl-exporter help COMMAND` or `xctl-exporter COMMAND --help` shows one command's flags. A flag with an [XCTL_*] variable can also be set by it; a flag on the command line wins.", style.width, 0));
   return out.join("\n") + "\n";
 }
 

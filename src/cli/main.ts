@@ -7,7 +7,7 @@ import { StdoutClosed, writeErr, writeOut } from "../stdio.ts";
 import { UsageError, XctlError } from "./errors.ts";
 import { parseFlags, type FlagDefs } from "./flags.ts";
 import { renderHelp, renderRootHelp, terminalStyle, versionText, type CommandHelp } from "./help.ts";
-import { suggest } from "./suggest.ts";
+import { suggest } from "../suggest.ts";
 
 /** What a command's module gives once loaded: its flags (for help) and its run. */
 interface _Loaded {
@@ -72,9 +72,10 @@ const _COMMANDS: _Command[] = [
   },
   {
     name: "rules",
-    usage: "xctl-exporter rules check PATH... [--strict]\n       xctl-exporter rules list [FLAGS]",
+    usage:
+      "xctl-exporter rules check PATH... [--strict]\n       xctl-exporter rules list [--rules DIR] [--no-default-rules] [--json]\n       xctl-exporter rules show SCENE [--rules DIR] [--no-default-rules]",
     description:
-      "Diagnosis rules: `rules check PATH...` validates rule files and directories (*.yaml, *.yml), naming every problem (exit 0, or 2 with the file, field and reason); `rules list` prints the scenes a serve with the same --rules and --no-default-rules would load.",
+      "Diagnosis rules: `rules check PATH...` validates rule files and directories (*.yaml, *.yml), naming every problem (exit 0, or 2 with the file, field and reason); `rules list` prints the scenes a serve with the same --rules and --no-default-rules would load; `rules show SCENE` prints that scene's rule file, to start a site copy from.",
     load: async () => {
       const m = await import("./rules.ts");
       return { flags: { ...m.CHECK_FLAGS, ...m.LIST_FLAGS }, run: m.runRules };

@@ -1,5 +1,5 @@
-// `xctl-exporter rules check PATH... [--strict]` and `rules list`, and the rule flags that serve
-// and replay share.
+// `xctl-exporter rules check PATH... [--strict]`, `rules list` and `rules show SCENE`, and the
+// rule flags that serve and replay share.
 //
 // `rules check` takes rule files and directories (`*.yaml` and `*.yml`), and names every
 // problem of every file at once, one line each: `FILE:LINE: FIELD: REASON`. Errors exit 2; warnings
@@ -7,16 +7,17 @@
 // unless `--strict` makes them errors.
 import { defineCommand } from "citty";
 import type { Rule } from "../diagnosis/rule.ts";
-import { checkRulePaths, formatProblem, loadRuleSet, type RuleProblem } from "../diagnosis/rules-load.ts";
+import { checkRulePaths, formatProblem, loadRuleSet, ruleText, type RuleProblem } from "../diagnosis/rules-load.ts";
 import { escapeControl } from "../escape.ts";
 import { UsageError, XctlError } from "./errors.ts";
-import { parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
+import { flagLabel, parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
 import { parseDuration } from "./parse-values.ts";
-import { suggest } from "./suggest.ts";
+import { suggest } from "../suggest.ts";
 import { writeErr, writeOut } from "../stdio.ts";
 
 export const RULE_FLAGS: FlagDefs = {
-  rules: { type: "string", description: "Add the rules of this directory (*.yaml, *.yml); a scene already loaded is replaced", valueHint: "dir" },
+  // `multiple` only so that a second --rules is refused (rulesDir) rather than dropping the first in silence.
+  rules: { type: "string", multiple: true, description: "Add the rules of this directory (*.yaml, *.yml); a scene already loaded is replaced", valueHint: "dir" },
   "no-default-rules": { type: "boolean", default: false, description: "Leave out the embedded rule set" },
   "diagnosis-interval": { type: "string", default: "1s", description: "Debounce of automatic diagnosis runs", valueHint: "duration" },
   "scene-settle": { type: "string", default: "1m", description: "A scene clears only after it has not held for this long", valueHint: "duration" },
@@ -30,25 +31,43 @@ export interface RuleConfig {
   warnings: string[];
 }
 
+/**
+ * The --rules directory, if any. It takes one: a second one is refused (exit 2), since taking the
+ * last would leave the rules of the first out with nothing said.
+ */
+export function rulesDir(v: FlagValues): string | undefined {
+  const given = v.rules === undefined ? [] : ([] as string[]).concat(v.rules as string | string[]).filter((d) => d !== "");
+  const dirs = [...new Set(given)];
+  if (dirs.length > 1) {
+    throw new UsageError(`${flagLabel(v, "rules")}: given ${dirs.length} directories (${dirs.join(", ")}); it takes one: put the rule files in one directory`);
+  }
+  return dirs[0];
+}
+
 /** Reads the rule flags and loads the rules; a bad rule file throws a ConfigError (exit 2). */
 export function resolveRuleConfig(v: FlagValues): RuleConfig {
-  const diagnosisIntervalMs = parseDuration("diagnosis-interval", v["diagnosis-interval"] as string);
-  if (diagnosisIntervalMs < 1) throw new UsageError(`--diagnosis-interval: must be at least 1ms`);
-  const sceneSettleMs = parseDuration("scene-settle", v["scene-settle"] as string);
-  const dir = v.rules as string | undefined;
+  // Errors name what the user set: the flag, or its XCTL_* variable.
+  const interval = flagLabel(v, "diagnosis-interval");
+  const intervalText = v["diagnosis-interval"] as string;
+  const diagnosisIntervalMs = parseDuration(interval, intervalText);
+  if (diagnosisIntervalMs < 1) throw new UsageError(`${interval}: "${intervalText}" is too small (at least 1ms)`);
+  const sceneSettleMs = parseDuration(flagLabel(v, "scene-settle"), v["scene-settle"] as string);
   const problems: RuleProblem[] = [];
-  const rules = loadRuleSet({ dir: dir || undefined, defaults: v["no-default-rules"] !== true, warnings: problems });
+  const rules = loadRuleSet({ dir: rulesDir(v), defaults: v["no-default-rules"] !== true, warnings: problems });
   return { rules, diagnosisIntervalMs, sceneSettleMs, warnings: problems.map(formatProblem) };
 }
 
 export const CHECK_FLAGS: FlagDefs = {
   strict: { type: "boolean", default: false, description: "Treat warnings (conditions that can never hold, rules without solution steps) as errors", env: false },
+  // serve's flag, so that `rules check --rules DIR` checks what `serve --rules DIR` would load (not XCTL_RULES: the paths are what is checked).
+  rules: { ...RULE_FLAGS.rules, env: false },
 };
 
 export async function runRulesCheck(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(CHECK_FLAGS, argv);
-  if (positionals.length === 0) throw new UsageError("rules check: give rule files or directories");
-  const { rules, problems } = checkRulePaths(positionals);
+  const paths = [...positionals, ...((values.rules as string[] | undefined) ?? [])];
+  if (paths.length === 0) throw new UsageError("rules check: give rule files or directories");
+  const { rules, problems } = checkRulePaths(paths);
   const strict = values.strict === true;
   const lines = problems.map((p) => escapeControl(formatProblem(strict ? { ...p, warning: false } : p)));
   const errors = problems.filter((p) => strict || !p.warning).length;
@@ -71,8 +90,10 @@ export const LIST_FLAGS: FlagDefs = {
 export async function runRulesList(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(LIST_FLAGS, argv);
   if (positionals.length > 0) throw new UsageError(`rules list: unexpected argument "${positionals[0]}"`);
-  const dir = values.rules as string | undefined;
-  const rules = loadRuleSet({ dir: dir || undefined, defaults: values["no-default-rules"] !== true });
+  const warnings: RuleProblem[] = [];
+  const rules = loadRuleSet({ dir: rulesDir(values), defaults: values["no-default-rules"] !== true, warnings });
+  // What a serve would log at start-up, on stderr: the list on stdout stays the list.
+  for (const w of warnings) writeErr(`xctl-exporter: ${escapeControl(formatProblem(w))}\n`);
   if (values.json === true) {
     const out = rules.map((r) => ({ scene: r.scene, priority: r.priority, severity: r.severity, scope: r.scope, title: r.name, source: r.source }));
     writeOut(JSON.stringify(out, null, 2) + "\n");
@@ -88,14 +109,38 @@ export async function runRulesList(argv: string[]): Promise<void> {
   writeOut(table.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join("  ")).join("\n") + "\n");
 }
 
-/** `rules check` / `rules list`; dispatched here rather than by citty so every misuse exits 2. */
+export const SHOW_FLAGS: FlagDefs = {
+  rules: RULE_FLAGS.rules,
+  "no-default-rules": RULE_FLAGS["no-default-rules"],
+};
+
+/**
+ * `rules show SCENE`: the YAML of one scene's rule as a serve with the same rule flags would load
+ * it, comments and all, so that `rules show gpu_oom > site/gpu_oom.yaml` starts a site copy
+ * (which then replaces the embedded scene).
+ */
+export async function runRulesShow(argv: string[]): Promise<void> {
+  const { values, positionals } = parseFlags(SHOW_FLAGS, argv);
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? "rules show: give a scene: rules show SCENE" : `rules show: one scene at a time (got ${positionals.length})`);
+  const scene = positionals[0];
+  const rules = loadRuleSet({ dir: rulesDir(values), defaults: values["no-default-rules"] !== true });
+  const rule = rules.find((r) => r.scene === scene);
+  if (rule === undefined) {
+    const near = suggest(scene, rules.map((r) => r.scene));
+    throw new UsageError(`rules show: no scene "${scene}" is loaded (${near ? `did you mean ${near}? ` : ""}rules list names them)`);
+  }
+  writeOut(ruleText(rule));
+}
+
+/** `rules check` / `rules list` / `rules show`; dispatched here rather than by citty so every misuse exits 2. */
 export async function runRules(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   if (sub === "check") return runRulesCheck(rest);
   if (sub === "list") return runRulesList(rest);
-  if (sub === undefined) throw new UsageError("rules: give a sub-command: rules check PATH... or rules list");
-  const near = suggest(sub, ["check", "list"]);
-  throw new UsageError(`rules: unknown sub-command "${sub}" (${near ? `did you mean ${near}?` : "one of check, list"})`);
+  if (sub === "show") return runRulesShow(rest);
+  if (sub === undefined) throw new UsageError("rules: give a sub-command: rules check PATH..., rules list or rules show SCENE");
+  const near = suggest(sub, ["check", "list", "show"]);
+  throw new UsageError(`rules: unknown sub-command "${sub}" (${near ? `did you mean ${near}?` : "one of check, list, show"})`);
 }
 
 function _count(n: number, what: string): string {
@@ -105,10 +150,11 @@ function _count(n: number, what: string): string {
 export const rulesCommand = defineCommand({
   meta: {
     name: "rules",
-    description: "Diagnosis rules: `rules check PATH... [--strict]` validates rule files and directories; `rules list [--rules DIR] [--no-default-rules]` prints the loaded scenes",
+    description:
+      "Diagnosis rules: `rules check PATH... [--strict]` validates rule files and directories; `rules list [--rules DIR] [--no-default-rules]` prints the loaded scenes; `rules show SCENE` prints one rule's YAML",
   },
   args: {
-    command: { type: "positional" as const, description: "check or list", required: false },
+    command: { type: "positional" as const, description: "check, list or show", required: false },
     path: { type: "positional" as const, description: "Rule files or directories (check)", required: false },
   },
   run: ({ rawArgs }) => runRules(rawArgs),

@@ -2,7 +2,7 @@
 import { Exporter } from "../exporter.ts";
 import { createApp, metricsPathProblem } from "../http/app.ts";
 import { createLogger, setProcessLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevelName } from "../log.ts";
-import { AddressInUseError, onShutdownSignal, serve } from "../runtime/serve.ts";
+import { AddressInUseError, onHangupSignal, onShutdownSignal, serve } from "../runtime/serve.ts";
 import { loadWebConfig } from "../http/web-config.ts";
 import { checkTlsSupport } from "../runtime/tls.ts";
 import { BUILTIN_PROBES, createProbes } from "../sources/index.ts";
@@ -11,7 +11,7 @@ import { StdinSource } from "../sources/stdin.ts";
 import { runtimeName, runtimeVersion } from "../runtime-name.ts";
 import { VERSION } from "../version.ts";
 import { UsageError } from "./errors.ts";
-import { RULE_FLAGS, resolveRuleConfig } from "./rules.ts";
+import { RULE_FLAGS, resolveRuleConfig, rulesDir } from "./rules.ts";
 import { flagLabel, misspeltVariables, parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
 import { CLIENT_FLAGS } from "./client.ts";
 import { ALIAS_FLAGS, applyAliases } from "./aliases.ts";
@@ -122,7 +122,7 @@ export async function runServe(argv: string[]): Promise<void> {
   const stdin = config.stdin ? new StdinSource() : null;
   const plan = planCollectors(hostConfig.collectors, { paths: hostConfig.host, env: process.env }, config.probes, BUILTIN_PROBES);
   const specs = [...config.probes, ...plan.run.map((c) => c.spec)];
-  const sources = [...createProbes(specs, stdin ? [stdin.name] : [], hostConfig.host), ...(stdin ? [stdin] : [])];
+  const sources = [..._probesNamingVariable(values, () => createProbes(specs, stdin ? [stdin.name] : [], hostConfig.host)), ...(stdin ? [stdin] : [])];
   for (const source of sources) exporter.addSource(source);
 
   const queries = new Queries(exporter, VERSION);
@@ -156,7 +156,7 @@ export async function runServe(argv: string[]): Promise<void> {
     metricsPath: config.metricsPath,
     sources: sources.map((s) => s.name),
     rules: diagnosis.rules,
-    rulesDir: (values.rules as string | undefined) || undefined,
+    rulesDir: rulesDir(values),
     defaults: values["no-default-rules"] !== true,
     defaultScenes: defaultRules().map((r) => r.scene),
     web,
@@ -167,6 +167,9 @@ export async function runServe(argv: string[]): Promise<void> {
   log.info(hostConfig.collectors === "none" ? "collectors: none (--collectors none)" : describePlan(plan));
   for (const c of plan.run) if (c.missing !== null) log.warn(`collector ${c.name} listed in --collectors but ${c.missing}: it shows as down until its source appears`);
 
+  // Rules, probes and flags are read once, at start: a reload would lose the diagnosis's event
+  // window. SIGHUP is said and otherwise ignored.
+  onHangupSignal(() => log.warn("SIGHUP: nothing reloaded (rules and flags are read at start only); check rules with `xctl-exporter rules check DIR`, then restart the exporter"));
   await new Promise<void>((resolve) => {
     onShutdownSignal((signal) => {
       log.info(`${signal}: shutting down`);
@@ -179,3 +182,17 @@ export async function runServe(argv: string[]): Promise<void> {
 }
 
 export { AddressInUseError };
+
+/**
+ * Runs `make` (which parses the probe specs); a spec it refuses names `--probe`, so when the
+ * probes came from XCTL_PROBE the error is said of that variable, which is what the user set.
+ */
+function _probesNamingVariable<T>(values: FlagValues, make: () => T): T {
+  try {
+    return make();
+  } catch (e) {
+    const label = flagLabel(values, "probe");
+    if (!(e instanceof UsageError) || label === "--probe" || !e.message.startsWith("--probe")) throw e;
+    throw new UsageError(label + e.message.slice("--probe".length));
+  }
+}

@@ -39,7 +39,9 @@ export function startSummary(f: StartFacts): ["info" | "warn", string, Record<st
   const out: ["info" | "warn", string, Record<string, unknown>][] = [];
   const listen = `${f.scheme}://${f.host.includes(":") ? `[${f.host}]` : f.host}:${f.port}`;
   const base = publicBase(f);
-  out.push(["info", `xctl-exporter ${f.version} (${f.runtime}) listening on ${listen}${f.metricsPath}; landing page ${base}/`, {}]);
+  // `--metrics-path /` serves the exposition in the landing page's place: there is none to name.
+  const where = f.metricsPath === "/" ? `${listen}/ (metrics at /, in place of the landing page)` : `${listen}${f.metricsPath}; landing page ${base}/`;
+  out.push(["info", `xctl-exporter ${f.version} (${f.runtime}) listening on ${where}`, {}]);
   if (f.sources.length === 0) {
     out.push(["warn", "no sources: nothing feeds the graph except POST /api/v1/events (give --probe, --stdin or a collector)", {}]);
   } else out.push(["info", `sources: ${f.sources.join(", ")}`, { count: f.sources.length }]);

@@ -200,7 +200,9 @@ class _Evidence {
   }
 
   evidence(): ConditionEvidence[] {
-    return [...this._byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    // In rule order: conditions[2] before conditions[10].
+    const key = (path: string) => path.replace(/\d+/g, (d) => d.padStart(6, "0"));
+    return [...this._byPath.values()].map((c) => [key(c.path), c] as const).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, c]) => c);
   }
 }
 
@@ -292,13 +294,17 @@ function _match(rs: RuleState, confidence: number, ev: _Evidence | undefined): S
   };
 }
 
-/** Visits the leaves under holding conditions (all children of `all`, holding ones of `any`), with their paths. */
+/**
+ * Visits the leaves under holding conditions (all children of `all`, holding ones of `any`), with
+ * their paths as the rule file has them: `conditions[2].conditions[0]`, or in upstream's form
+ * `conditions.all[1].any[0]`.
+ */
 function _walk(conds: readonly CondNode[], at: string, holds: (c: CondNode) => boolean, visit: (leaf: CondNode, path: string) => void): void {
   conds.forEach((c, i) => {
     if (!holds(c)) return;
-    const path = `${at}[${i}]`;
-    if (c instanceof GroupCond) _walk(c.children, `${path}.conditions`, holds, visit);
-    else visit(c, path);
+    if (!(c instanceof GroupCond)) return visit(c, `${at}[${i}]`);
+    const path = c.written === "top" ? at : `${at}[${i}]`;
+    _walk(c.children, `${path}.${c.written === undefined ? "conditions" : c.op}`, holds, visit);
   });
 }
 

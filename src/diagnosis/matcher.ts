@@ -48,12 +48,20 @@ export class RuleState {
    */
   suspects: Set<ProcessNode> | null = null;
 
+  /**
+   * Top-level conditions that must hold for a match: min_confidence of them, and at least one,
+   * so that a match always carries evidence (`min_confidence: 0` means "any one of them", not
+   * "always": a scene that held with nothing holding would stay active with nothing to show).
+   */
+  readonly need: number;
+
   constructor(
     readonly rule: Rule,
     readonly top: CondNode[],
     readonly gates: EventCond[],
   ) {
     this.processScoped = rule.scope === "process";
+    this.need = Math.max(1, Math.ceil(rule.applicability.min_confidence * top.length - 1e-9));
   }
 
   get confidence(): number {
@@ -62,7 +70,7 @@ export class RuleState {
 
   /** Brings `matched` in line with the counts. */
   recount(): void {
-    this.matched = this.confidence + 1e-9 >= this.rule.applicability.min_confidence && this.gatesTrue === this.gates.length;
+    this.matched = this.topTrue >= this.need && this.gatesTrue === this.gates.length;
   }
 
   /**
@@ -179,7 +187,7 @@ export class Matcher {
   private _compile(c: Condition): CondNode {
     if (c.type === "any" || c.type === "all") {
       const g = c as GroupCondition;
-      return new GroupCond(g.type, g.conditions.map((x) => this._compile(x)));
+      return new GroupCond(g.type, g.conditions.map((x) => this._compile(x)), g.written);
     }
     return this._leaf(c as Exclude<Condition, GroupCondition>);
   }

@@ -31,7 +31,7 @@ export function judgeProcess(rs: RuleState, p: ProcessNode, ctx: ProcessContext)
   const n = rs.top.length;
   if (!rs.matched) return new ProcessVerdict(0, false, p, ctx);
   const top = rs.top;
-  const need = rs.rule.applicability.min_confidence * n - 1e-9;
+  const need = rs.need;
   let topTrue = 0;
   for (let i = 0; i < n; i++) {
     if (top[i].holdsFor(p, ctx)) topTrue++;
@@ -54,7 +54,7 @@ export interface ProcessMatches {
 
 /**
  * The processes a process-scoped rule matches for, up to `limit`. A process matches only if at
- * least k = ceil(min_confidence × n) of the n top-level conditions hold for it, so it is among
+ * least k = max(1, ceil(min_confidence × n)) of the n top-level conditions hold for it, so it is among
  * the candidates of any n - k + 1 of them, and of every required event: the cheapest such
  * union is asked, each candidate once.
  */
@@ -62,35 +62,27 @@ export function findProcesses(rs: RuleState, ctx: ProcessContext, limit: number)
   const out: ProcessMatches = { processes: [], confidence: 0, asked: 0 };
   if (!rs.matched) return out;
   const lists = _cheapestSources(rs, ctx);
-  if (lists === undefined) askProcesses(rs, ctx, limit, ctx.graph.processes.values(), out, new Set());
-  else {
-    const seen = new Set<ProcessNode>();
-    for (let i = 0; i < lists.length && askProcesses(rs, ctx, limit, lists[i].list(), out, seen); i++);
-  }
+  const seen = new Set<ProcessNode>();
+  for (let i = 0; i < lists.length && askProcesses(rs, ctx, limit, lists[i].list(), out, seen); i++);
   out.processes.sort((a, b) => a.pid - b.pid);
   return out;
 }
 
 /**
  * The candidate lists whose union holds every process the rule can match for, the cheapest
- * such choice (see findProcesses); undefined when only all processes will do.
+ * such choice (see findProcesses). At least one condition must hold, so there is always one.
  */
-function _cheapestSources(rs: RuleState, ctx: ProcessContext): Candidates[] | undefined {
+function _cheapestSources(rs: RuleState, ctx: ProcessContext): Candidates[] {
   const n = rs.top.length;
-  const k = Math.max(0, Math.ceil(rs.rule.applicability.min_confidence * n - 1e-9));
+  const k = rs.need;
   const gates = rs.gates;
-  if (k === 0 && gates.length === 0) return undefined;
-  let best: Candidates[] = [];
-  let bestSize = Infinity;
-  if (k > 0) {
-    const tops: Candidates[] = [];
-    for (let i = 0; i < n; i++) tops.push(rs.top[i].candidates(ctx));
-    // Any n - k + 1 of them: the smallest ones.
-    if (n - k + 1 < n) tops.sort((a, b) => a.size - b.size);
-    best = tops.length === n - k + 1 ? tops : tops.slice(0, n - k + 1);
-    bestSize = 0;
-    for (const c of best) bestSize += c.size;
-  }
+  const tops: Candidates[] = [];
+  for (let i = 0; i < n; i++) tops.push(rs.top[i].candidates(ctx));
+  // Any n - k + 1 of them: the smallest ones.
+  if (n - k + 1 < n) tops.sort((a, b) => a.size - b.size);
+  let best: Candidates[] = tops.length === n - k + 1 ? tops : tops.slice(0, n - k + 1);
+  let bestSize = 0;
+  for (const c of best) bestSize += c.size;
   for (let i = 0; i < gates.length && bestSize !== 0; i++) {
     const c = gates[i].candidates(ctx);
     if (c.size < bestSize) {

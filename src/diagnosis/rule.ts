@@ -68,6 +68,12 @@ export interface MetricCondition {
 export interface GroupCondition {
   type: "any" | "all";
   conditions: Condition[];
+  /**
+   * How the file wrote it, when in upstream xctl's form: `{all: [...]}` in a list (`mapping`), or
+   * as the rule's whole `conditions:` (`top`). Evidence paths then read as the file does
+   * (`conditions.all[1].any[0]`, as `rules check` names them).
+   */
+  written?: "mapping" | "top";
 }
 
 export type Condition = EventCondition | GraphCondition | MetricCondition | GroupCondition;

@@ -14,6 +14,7 @@ import { FAULT_SCOPES, faultPatternProblem, type FaultScope } from "../graph/fau
 import { EDGE_KINDS, type EdgeKind } from "../graph/nodes.ts";
 import { parseNumber } from "../events/number.ts";
 import { patternProblem } from "./pattern.ts";
+import { edgeEndProblem, foreignSyntax, processIdProblem, type PatternUse } from "./rules-patterns.ts";
 import { FieldChecker, joinPath as _join, kindOf as _kind, Stop, type Obj, type RuleProblem } from "./rules-fields.ts";
 import {
   CONDITION_TYPES,
@@ -26,6 +27,7 @@ import {
   severityFromPriority,
   VALUE_TYPES,
   type Condition,
+  type GroupCondition,
   type MetricEntry,
   type NodeType,
   type Rule,
@@ -71,7 +73,7 @@ class _Checker extends FieldChecker {
   rule(value: unknown): Rule {
     const o = this._obj(value, "");
     this._try(() => this._known(o, "", RULE_FIELDS));
-    const name = this._try(() => this._str(o, "name", ""));
+    const name = this._try(() => _prose(this._str(o, "name", "")));
     const scene = this._try(() => {
       const s = this._str(o, "scene", "");
       if (!SCENE_RE.test(s) || s.length > 64) this._fail("scene", `"${s}" is not a scene id ([a-z][a-z0-9_]*, at most 64 characters)`);
@@ -86,8 +88,8 @@ class _Checker extends FieldChecker {
       const rcp = this._obj(o.root_cause_pattern, "root_cause_pattern");
       this._known(rcp, "root_cause_pattern", ["primary", "secondary"]);
       return {
-        primary: this._str(rcp, "primary", "root_cause_pattern"),
-        secondary: rcp.secondary === undefined ? [] : this._strings(rcp, "secondary", "root_cause_pattern"),
+        primary: _prose(this._str(rcp, "primary", "root_cause_pattern")),
+        secondary: rcp.secondary === undefined ? [] : this._strings(rcp, "secondary", "root_cause_pattern").map(_prose),
       };
     });
     const solution_steps = this._try(() => this._steps(o)) ?? [];
@@ -117,7 +119,7 @@ class _Checker extends FieldChecker {
   /** A list of conditions, or upstream xctl's mapping `{all: [...]}` / `{any: [...]}`, which is that one condition. */
   private _conditions(o: Obj): Condition[] {
     const v = this._need(o, "conditions", "");
-    if (!Array.isArray(v) && _groupKey(v) !== undefined) return [this._condition(v, "conditions", 1)];
+    if (!Array.isArray(v) && _groupKey(v) !== undefined) return [{ ...(this._condition(v, "conditions", 1) as GroupCondition), written: "top" }];
     if (!Array.isArray(v)) this._fail("conditions", `must be a list, or a mapping {all: [...]} or {any: [...]} (got ${_kind(v)})`);
     const list = v as unknown[];
     if (list.length === 0) this._fail("conditions", "must not be empty");
@@ -132,7 +134,7 @@ class _Checker extends FieldChecker {
     const group = o.type === undefined ? _groupKey(o) : undefined;
     if (group !== undefined) {
       // Upstream's `{all: [...]}` inside a list of conditions: the same as {type: all, conditions: [...]}.
-      return this._group(group, o[group], `${path}.${group}`, depth);
+      return { ...this._group(group, o[group], `${path}.${group}`, depth), written: "mapping" };
     }
     const type = this._str(o, "type", path);
     switch (type) {
@@ -141,9 +143,9 @@ class _Checker extends FieldChecker {
         this._leaf(path);
         const event_type = this._eventType(this._str(o, "event_type", path), at("event_type"));
         const c: Condition = { type, event_type };
-        const entity = this._pattern(o, "entity_id_pattern", path);
+        const entity = this._pattern(o, "entity_id_pattern", path, "id");
         if (entity !== undefined) c.entity_id_pattern = entity;
-        const vp = this._pattern(o, "value_pattern", path);
+        const vp = this._pattern(o, "value_pattern", path, "value");
         if (vp !== undefined) c.value_pattern = vp;
         if (o.value_threshold !== undefined) {
           const t = o.value_threshold;
@@ -157,10 +159,14 @@ class _Checker extends FieldChecker {
         this._leaf(path);
         const edge = this._choice(o, "edge_type", path, EDGE_KINDS, "edge type");
         const c: Condition = { type, edge_type: edge as EdgeKind };
-        const from = this._pattern(o, "from_pattern", path);
+        const from = this._pattern(o, "from_pattern", path, "id");
         if (from !== undefined) c.from_pattern = from;
-        const to = this._pattern(o, "to_pattern", path);
+        const to = this._pattern(o, "to_pattern", path, "id");
         if (to !== undefined) c.to_pattern = to;
+        for (const [end, text] of [["from", from], ["to", to]] as const) {
+          const p = text === undefined ? undefined : edgeEndProblem(text, end, edge);
+          if (p !== undefined) this._warn(at(`${end}_pattern`), `${p}: this condition can never hold`);
+        }
         return c;
       }
       case "metric": {
@@ -169,8 +175,10 @@ class _Checker extends FieldChecker {
         const node_type = o.node_type === undefined ? undefined : (this._choice(o, "node_type", path, NODE_TYPES, "node type") as NodeType);
         const list = this._list(o, "metrics", path, true);
         const metrics = list.map((m, i) => this._try(() => this._entry(m, `${at("metrics")}[${i}]`, node_type)));
-        const entity = this._try(() => this._pattern(o, "entity_id_pattern", path));
+        const entity = this._try(() => this._pattern(o, "entity_id_pattern", path, "id"));
         if (metrics.some((m) => m === undefined) || this.problems.some((p) => !p.warning && p.field === at("entity_id_pattern"))) throw new Stop();
+        const notPid = node_type === "process" && entity !== undefined ? processIdProblem(entity) : undefined;
+        if (notPid !== undefined) this._warn(at("entity_id_pattern"), `${notPid}: this condition can never hold`);
         const c: Condition = { type, metrics: metrics as MetricEntry[] };
         if (node_type !== undefined) c.node_type = node_type;
         if (entity !== undefined) c.entity_id_pattern = entity;
@@ -185,7 +193,7 @@ class _Checker extends FieldChecker {
     }
   }
 
-  private _group(type: "any" | "all", value: unknown, path: string, depth: number): Condition {
+  private _group(type: "any" | "all", value: unknown, path: string, depth: number): GroupCondition {
     if (depth >= MAX_DEPTH) this._fail(path, `conditions nested deeper than ${MAX_DEPTH}`);
     if (!Array.isArray(value)) this._fail(path, `must be a list (got ${_kind(value)})`);
     const list = value as unknown[];
@@ -206,6 +214,8 @@ class _Checker extends FieldChecker {
         `no event sets "${key}"${nodeType ? ` on ${nodeType} nodes` : ""} (known keys: ${keys.join(", ")}): this condition can never hold`,
       );
     }
+    const symbol = typeof o.op === "string" ? _SYMBOLS[o.op.trim()] : undefined;
+    if (symbol !== undefined) this._fail(`${path}.op`, `unknown operator "${o.op}" (write ${symbol}; one of ${METRIC_OPS.join(", ")})`);
     const op = this._choice(o, "op", path, METRIC_OPS, "operator");
     const raw = this._need(o, "target", path);
     if (typeof raw !== "string" && (typeof raw !== "number" || !Number.isFinite(raw))) {
@@ -217,6 +227,8 @@ class _Checker extends FieldChecker {
       if (value_type === "numeric") this._fail(`${path}.value_type`, `contains compares text, not numeric`);
       const p = patternProblem(target);
       if (p) this._fail(`${path}.target`, p);
+      const foreign = foreignSyntax(target, "value");
+      if (foreign !== undefined) this._warn(`${path}.target`, foreign);
     } else if (value_type === "numeric" && parseNumber(target) === undefined) {
       this._fail(`${path}.target`, `"${target}" is not a number (value_type is numeric)`);
     }
@@ -244,11 +256,12 @@ class _Checker extends FieldChecker {
     this._known(o, path, ["step", "action", "command", "manual"]);
     const step = this._int(o, "step", path);
     if (step < 1) this._fail(`${path}.step`, `must be 1 or more (got ${step})`);
-    const action = this._str(o, "action", path);
+    const action = _prose(this._str(o, "action", path));
     const manual = this._need(o, "manual", path);
     if (typeof manual !== "boolean") this._fail(`${path}.manual`, `must be true or false (got ${_kind(manual)})`);
     const s: SolutionStep = { step, action, manual: manual as boolean };
-    if (o.command !== undefined && o.command !== null) s.command = this._str(o, "command", path);
+    // A block scalar (`command: |`) ends in a newline; lines inside stay, one command each.
+    if (o.command !== undefined && o.command !== null) s.command = this._str(o, "command", path).trim();
     return s;
   }
 
@@ -286,15 +299,20 @@ class _Checker extends FieldChecker {
     return out;
   }
 
+  /** Counts a leaf condition; past the bound, the first one over it names the problem and the rest stop quietly. */
   private _leaf(path: string): void {
-    if (++this._leaves > MAX_LEAVES) this._fail(path, `more than ${MAX_LEAVES} conditions in one rule`);
+    if (++this._leaves <= MAX_LEAVES) return;
+    if (this._leaves === MAX_LEAVES + 1) this._fail(path, `more than ${MAX_LEAVES} conditions in one rule`);
+    throw new Stop();
   }
 
-  private _pattern(o: Obj, key: string, path: string): string | undefined {
+  private _pattern(o: Obj, key: string, path: string, use: PatternUse): string | undefined {
     if (o[key] === undefined) return undefined;
     const text = this._str(o, key, path);
     const p = patternProblem(text);
     if (p) this._fail(_join(path, key), p);
+    const foreign = foreignSyntax(text, use);
+    if (foreign !== undefined) this._warn(_join(path, key), foreign);
     return text;
   }
 
@@ -316,6 +334,18 @@ class _Checker extends FieldChecker {
     return text as EventType;
   }
 }
+
+/**
+ * A title, cause or action as one line: YAML's block scalars (`primary: >`, `action: |`), which
+ * authors use for long text, end in a newline and may hold more, which `why` and `status` would
+ * print as `\n`.
+ */
+function _prose(text: string): string {
+  return text.trim().replace(/\s*\n\s*/g, " ");
+}
+
+/** Operators as PromQL and code write them, for the reason that refuses them. */
+const _SYMBOLS: Readonly<Record<string, string>> = { ">": "gt", "<": "lt", "==": "eq", "=": "eq", ">=": "gte", "<=": "lte", "!=": "ne", "=~": "contains" };
 
 /** An optional field left out (or written empty: `field:` is YAML's null). */
 function _absent(v: unknown): boolean {

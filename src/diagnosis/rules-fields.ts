@@ -1,6 +1,7 @@
 // The field checks a rule file's checker is built from: presence, type, lists, mappings, one
 // of a set of values. A failed check records its problem and throws `Stop`, which the rule
 // checker catches at the next field, so one run names every problem of a file.
+import { suggest } from "../suggest.ts";
 
 /** One problem of one rule file. A warning does not stop the rule from loading. */
 export interface RuleProblem {
@@ -82,7 +83,9 @@ export class FieldChecker {
 
   protected _known(o: Obj, path: string, fields: string[]): void {
     for (const k of Object.keys(o)) {
-      if (!fields.includes(k)) this._try(() => this._fail(joinPath(path, k), `unknown field (one of ${fields.join(", ")})`));
+      if (fields.includes(k)) continue;
+      const near = suggest(k, fields);
+      this._try(() => this._fail(joinPath(path, k), `unknown field (${near !== undefined ? `did you mean ${near}? ` : ""}one of ${fields.join(", ")})`));
     }
   }
 

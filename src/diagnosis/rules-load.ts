@@ -5,8 +5,8 @@
 //
 // A rule directory holds `*.yaml` and `*.yml` files (either extension, any case); sub-directories
 // and hidden entries (a Kubernetes ConfigMap's `..data`) are skipped, links followed.
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document } from "yaml";
 import { ConfigError } from "../config-error.ts";
 import { describeErrno } from "../errno.ts";
@@ -26,7 +26,8 @@ export function checkRuleText(text: string, file: string): { rule: Rule | undefi
   const lc = new LineCounter();
   let docs: ReturnType<typeof parseAllDocuments>;
   try {
-    docs = parseAllDocuments(text, { uniqueKeys: true, lineCounter: lc });
+    // `merge`: YAML's `<<: *anchor` merge key, which rule authors use to share a condition's fields.
+    docs = parseAllDocuments(text, { uniqueKeys: true, lineCounter: lc, merge: true });
   } catch (e) {
     return fail(`not valid YAML: ${_firstLine(e)}`);
   }
@@ -91,12 +92,43 @@ export function parseRule(text: string, file: string, warnings?: RuleProblem[]):
 }
 
 function _readText(path: string): string {
+  let bytes: Uint8Array;
   try {
-    if (statSync(path).size > MAX_FILE_BYTES) throw new ConfigError(path, "", `larger than ${MAX_FILE_BYTES} bytes`);
-    return readFileSync(path, "utf8");
+    const st = statSync(path);
+    // A device or a pipe given to `rules check` (/dev/zero, a FIFO) would be read without end.
+    if (!st.isFile()) throw new ConfigError(path, "", "not a regular file");
+    if (st.size > MAX_FILE_BYTES) throw new ConfigError(path, "", `${st.size} bytes, larger than the ${MAX_FILE_BYTES} a rule file may have`);
+    bytes = readFileSync(path);
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     throw new ConfigError(path, "", `cannot read: ${describeErrno(e)}`);
+  }
+  const { text, badLine } = decodeRuleBytes(bytes);
+  if (badLine !== undefined) throw new ConfigError(path, "", "not UTF-8 text (save the file as UTF-8)", badLine);
+  return text;
+}
+
+/**
+ * A rule file's bytes as text, or the first line that is not UTF-8 (a file saved as Latin-1 would
+ * otherwise load with U+FFFD in its names and patterns, which then match nothing).
+ */
+export function decodeRuleBytes(bytes: Uint8Array): { text: string; badLine?: number } {
+  try {
+    return { text: new TextDecoder("utf-8", { fatal: true }).decode(bytes) };
+  } catch {
+    // Byte 0x0A is never part of a multi-byte sequence, so lines can be tried one by one.
+    const strict = new TextDecoder("utf-8", { fatal: true });
+    let start = 0;
+    for (let line = 1; ; line++) {
+      const end = bytes.indexOf(0x0a, start);
+      try {
+        strict.decode(bytes.subarray(start, end === -1 ? bytes.length : end));
+      } catch {
+        return { text: "", badLine: line };
+      }
+      if (end === -1) return { text: "", badLine: line };
+      start = end + 1;
+    }
   }
 }
 
@@ -129,10 +161,15 @@ function _ruleFiles(dir: string): string[] {
   return out;
 }
 
-/** Every rule file of a directory; two files with one scene are refused. An empty directory gives no rules. */
+/**
+ * Every rule file of a directory; two files with one scene are refused. An empty directory gives
+ * no rules, and the warning `rules check` gives for it.
+ */
 export function loadRulesDir(dir: string, warnings?: RuleProblem[]): Rule[] {
   const rules: Rule[] = [];
-  for (const path of _ruleFiles(dir)) rules.push(loadRuleFile(path, warnings));
+  const files = _ruleFiles(dir);
+  if (files.length === 0) warnings?.push(_noFiles(dir));
+  for (const path of files) rules.push(loadRuleFile(path, warnings));
   const problem = _crossProblems(rules).find((p) => !p.warning);
   if (problem !== undefined) throw _configError(problem);
   return rules;
@@ -146,6 +183,9 @@ export function loadRulesDir(dir: string, warnings?: RuleProblem[]): Rule[] {
 export function checkRulePaths(paths: readonly string[]): { rules: number; problems: RuleProblem[] } {
   const problems: RuleProblem[] = [];
   const rules: Rule[] = [];
+  // Each file once, however it is reached (`rules check site site/new.yaml`): a second reading
+  // would be "defined in" itself.
+  const seen = new Set<string>();
   for (const path of paths) {
     let files: string[];
     try {
@@ -154,9 +194,11 @@ export function checkRulePaths(paths: readonly string[]): { rules: number; probl
       problems.push(e instanceof ConfigError ? _problem(e) : { file: path, field: "", reason: `cannot read: ${describeErrno(e)}`, warning: false });
       continue;
     }
-    // A directory with nothing to check is most likely the wrong one: not "0 rules OK" in silence.
-    if (files.length === 0) problems.push({ file: path, field: "", reason: "no rule files here (*.yaml, *.yml)", warning: true });
+    if (files.length === 0) problems.push(_noFiles(path));
     for (const file of files) {
+      const id = _identity(file);
+      if (seen.has(id)) continue;
+      seen.add(id);
       let text: string;
       try {
         text = _readText(file);
@@ -171,6 +213,20 @@ export function checkRulePaths(paths: readonly string[]): { rules: number; probl
   }
   problems.push(..._crossProblems(rules));
   return { rules: rules.length, problems };
+}
+
+/** A file's identity: its real path (links resolved), or the absolute path when it has none. */
+function _identity(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return resolve(file);
+  }
+}
+
+/** A directory with nothing to load: most likely the wrong one, so not "0 rules" in silence. */
+function _noFiles(dir: string): RuleProblem {
+  return { file: dir, field: "", reason: "no rule files here (*.yaml, *.yml)", warning: true };
 }
 
 /** Problems between files: one scene twice, one fault-scope pattern given two scopes. */
@@ -207,6 +263,20 @@ export interface RuleSetOptions {
   defaults?: boolean;
   /** Collects the warnings of the directory's files. */
   warnings?: RuleProblem[];
+}
+
+/**
+ * The YAML a rule came from, as written (comments too): an embedded rule's file as the binary was
+ * built with it, or the file a directory rule was read from (read again now).
+ */
+export function ruleText(rule: Rule): string {
+  if (rule.source.startsWith("embedded:")) {
+    const file = rule.source.slice("embedded:".length);
+    const e = EMBEDDED_RULES.find((r) => r.file === file);
+    if (e === undefined) throw new ConfigError(rule.source, "", "no such embedded rule");
+    return e.text;
+  }
+  return _readText(rule.source);
 }
 
 /** The rules a serve or replay run uses, highest priority first. */

@@ -84,7 +84,9 @@ export function describeRejection(reason: RejectReason, input: unknown): string 
     try {
       obj = JSON.parse(input);
     } catch (e) {
-      return reason === "invalid_json" ? `invalid_json: ${(e as Error).message.split("\n")[0]}` : reason;
+      if (reason === "invalid_json") return `invalid_json: ${(e as Error).message.split("\n")[0]}`;
+      if (reason === "truncated") return "truncated: the input ended inside this line (no newline after it, and it is not a whole JSON object)";
+      return reason;
     }
   }
   const found = _detail(obj);

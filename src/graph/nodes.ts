@@ -140,7 +140,9 @@ export function startsAnew(p: ProcessNode, jobId: string | null): boolean {
 export function nodeValue(node: GraphNode, key: string): string | undefined {
   switch (node.kind) {
     case "resource":
-      return (node.meta as Record<string, string | undefined>)[key];
+      // Own keys only: a rule's key is any text, and `constructor` or `toString` would read
+      // Object.prototype's functions.
+      return Object.hasOwn(node.meta, key) ? (node.meta as Record<string, string | undefined>)[key] : undefined;
     case "process":
       if (key === "state") return node.state;
       if (key === "job_id") return node.jobId ?? undefined;

@@ -86,6 +86,15 @@ export function onShutdownSignal(onSignal: (signal: string) => void): void {
   for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => handler(sig));
 }
 
+/**
+ * Calls `onSignal` on each SIGHUP. Left unhandled, SIGHUP ends the process, and systemd counts
+ * that a clean exit (`Restart=on-failure` does not bring it back): an operator who sends it out
+ * of Prometheus habit must not lose the exporter.
+ */
+export function onHangupSignal(onSignal: () => void): void {
+  process.on("SIGHUP", onSignal);
+}
+
 // --- Bun ---------------------------------------------------------------------------------
 
 interface _BunServer {

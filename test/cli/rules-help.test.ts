@@ -8,7 +8,13 @@ describe("rules help", () => {
     for (const args of [["help", "rules"], ["rules", "check", "--help"], ["rules", "list", "--help"]]) {
       const r = await runCli(args);
       assert.equal(r.code, 0, r.stderr);
-      assert.ok(r.stdout.startsWith("Usage: xctl-exporter rules check PATH... [--strict]\n       xctl-exporter rules list [FLAGS]\n"), r.stdout);
+      // Which flags go with which sub-command: the flag list below is the two together.
+      assert.ok(
+        r.stdout.startsWith(
+          "Usage: xctl-exporter rules check PATH... [--strict]\n       xctl-exporter rules list [--rules DIR] [--no-default-rules] [--json]\n       xctl-exporter rules show SCENE [--rules DIR] [--no-default-rules]\n",
+        ),
+        r.stdout,
+      );
       for (const flag of ["--strict", "--rules DIR", "--no-default-rules", "--json"]) assert.ok(r.stdout.includes(flag), `${args.join(" ")}: ${flag}\n${r.stdout}`);
       assert.doesNotMatch(r.stdout, /rules check DIR\b/);
     }

@@ -133,6 +133,7 @@ describe("prometheus rules and config", () => {
       "XctlEventsStopped",
       "XctlRejectedEventsRising",
       "XctlExporterDown",
+      "XctlExporterNotRunning",
     ]) {
       assert.ok(names.has(n), `alert ${n} missing`);
     }
@@ -143,7 +144,9 @@ describe("prometheus rules and config", () => {
         assert.equal(r.labels?.severity, undefined, `${r.expr}: static severity`);
         assert.match(r.expr, /\* on \(job, instance, scene\) group_left \(severity\)\s+max by \(job, instance, scene, severity\) \(xctl_scene_info or on \(job, instance, scene\) last_over_time\(xctl_scene_info\[5m\]\)\)/);
       } else assert.match(r.labels?.severity ?? "", /^(critical|warning|info)$/, `${r.alert} severity`);
-      assert.match(r.annotations?.summary ?? "", /\$labels\.instance/, `${r.alert} summary`);
+      // A host's alert names the host; the DaemonSet's (kube-state-metrics) names the DaemonSet.
+      if (r.expr.includes("kube_daemonset_")) assert.match(r.annotations?.description ?? "", /\$labels\.namespace.*\$labels\.daemonset/s, `${r.alert} description`);
+      else assert.match(r.annotations?.summary ?? "", /\$labels\.instance/, `${r.alert} summary`);
       assert.ok(r.annotations?.description, `${r.alert} description`);
     }
     const down = rules.find((r) => r.alert === "XctlExporterDown");

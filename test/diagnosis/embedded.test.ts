@@ -20,5 +20,6 @@ it("embedded rules are rules/*.yaml as parseRule reads them", () => {
   for (const r of EMBEDDED_RULES) {
     const fresh = parseRule(readFileSync(join(RULES, r.file), "utf8"), `embedded:${r.file}`);
     assert.deepEqual(r.rule, fresh, `${r.file} differs: run node --import tsx scripts/embed-rules.ts`);
+    assert.equal(r.text, readFileSync(join(RULES, r.file), "utf8"), `${r.file}'s text differs: run node --import tsx scripts/embed-rules.ts`);
   }
 });

@@ -100,9 +100,17 @@ describe("metric conditions", () => {
     ["eq", "n/a, value_type: auto", "n/a", true],
     ["contains", "\"IO_WAIT|stall\", value_type: string", "io_wait", true],
     ["contains", "IO_WAIT", "0.5", false],
-    // auto with a numeric target and a reading that is no number: text order
-    ["gt", "10, value_type: auto", "abc", true],
+    // auto (the default) with a numeric target and a reading that is no number: it passes no
+    // ordering and equals nothing (text order would put "[N/A]" above 90 and "100%" below it)
+    ["gt", "10, value_type: auto", "abc", false],
     ["lt", "10, value_type: auto", "abc", false],
+    ["gt", "90", "[N/A]", false],
+    ["gte", "90", "[Not Supported]", false],
+    ["lt", "90", "100%", false],
+    ["lte", "90", "N/A", false],
+    ["eq", "90", "ninety", false],
+    ["ne", "90", "[N/A]", true],
+    ["gt", "90", "95", true],
     ["ne", "\"x\", value_type: string", "y", true],
     ["gte", "\"b\", value_type: string", "b", true],
     ["lte", "\"b\", value_type: string", "c", false],
@@ -115,6 +123,21 @@ describe("metric conditions", () => {
       await s.ex.stop();
     });
   }
+
+  it("on a key no event sets, even one Object.prototype has (constructor, toString), never hold and never break a push", async () => {
+    const keys = ["constructor", "toString", "__proto__", "hasOwnProperty", "valueOf", "temperature"];
+    const s = withRules(
+      ...keys.map((k, i) => rule(`k${i}`, `[{type: metric, node_type: resource, metrics: [{key: "${k}", op: gt, target: 5}]}]`)),
+      ...keys.map((k, i) => rule(`c${i}`, `[{type: metric, metrics: [{key: "${k}", op: contains, target: "function"}]}]`)),
+      ...keys.map((k, i) => rule(`n${i}`, `[{type: metric, node_type: resource, metrics: [{key: "${k}", op: ne, target: x, value_type: string}]}]`)),
+    );
+    s.send(start(3));
+    s.send(ev("compute.util", "gpu-0", "50", 3));
+    s.send(ev("error.hw", "gpu-0", "XID_13", 3));
+    assert.deepEqual(s.scenes(), []);
+    assert.equal(s.ex.graph.resources.get("gpu-0")?.meta.util, "50", "the reading was taken");
+    await s.ex.stop();
+  });
 
   it("need one node matching every entry, and follow value changes both ways", async () => {
     const s = withRules(
@@ -165,6 +188,31 @@ describe("any, all, confidence", () => {
     await s.ex.stop();
   });
 
+  it("min_confidence 0 means any one condition: a rule with none holding matches nothing, host-wide or per process", async () => {
+    const two = `[{type: event, event_type: error.net, entity_id_pattern: "mlx5_*"}, {type: graph, edge_type: waits_on}]`;
+    const s = withRules(
+      rule("zero_host", two, "{min_confidence: 0}"),
+      { ...rule("zero_proc", two, "{min_confidence: 0}"), scope: "process" },
+      rule("zero_gated", `[{type: graph, edge_type: waits_on}]`, "{min_confidence: 0, required_events: [transport.drop]}"),
+    );
+    s.send(start(7));
+    s.send(ev("compute.util", "gpu-0", "50", 7));
+    s.send(ev("error.hw", "nvme0n1", "IO_ERROR"));
+    assert.deepEqual(s.scenes(), [], "nothing holds: no scene, not one with confidence 0 and no evidence");
+    assert.deepEqual(s.ex.engine.scenesFor(7), [], "nor for pid 7");
+    s.send(ev("transport.drop", "mlx5_0", "3"));
+    assert.deepEqual(s.scenes(), [], "a required event seen, still no condition holding");
+    s.send(ev("transport.drop", "mlx5_0", "3", 7)); // pid 7 now waits on mlx5_0
+    const r = s.ex.engine.runNow("api");
+    assert.deepEqual(r.matches.map((m) => [m.scene, m.confidence, m.affected_pids]).sort(), [
+      ["zero_gated", 1, [7]],
+      ["zero_host", 0.5, [7]],
+      ["zero_proc", 0.5, [7]],
+    ]);
+    for (const m of r.matches) assert.ok(m.evidence.length > 0, `${m.scene} carries evidence`);
+    await s.ex.stop();
+  });
+
   it("require every required_events type inside the window", async () => {
     const s = withRules(rule("gated", `[{type: event, event_type: error.hw}]`, "{min_confidence: 1, required_events: [error.hw, intent.run]}"));
     s.send(ev("error.hw", "gpu-0", "XID_13"), 0);
@@ -198,6 +246,43 @@ describe("many conditions", () => {
     assert.deepEqual(s.scenes().sort(), [...expectBusy, ...low].sort());
     for (let i = 0; i < 20; i++) s.send(ev("compute.util", `gpu-${i}`, "99"));
     assert.deepEqual(s.scenes().sort(), expectBusy.sort());
+    await s.ex.stop();
+  });
+});
+
+describe("evidence", () => {
+  it("lists the conditions that held in rule order, conditions[2] before conditions[10]", async () => {
+    const conds = Array.from({ length: 12 }, (_, i) => `{type: event, event_type: error.hw, value_pattern: "E${i}"}`).join(", ");
+    const s = withRules(rule("twelve", `[${conds}]`, "{min_confidence: 0.5}"));
+    for (let i = 0; i < 12; i++) s.send(ev("error.hw", "gpu-0", `E${i}`));
+    const m = s.ex.engine.runNow("api").matches[0];
+    assert.deepEqual(m.evidence.map((e) => e.path), Array.from({ length: 12 }, (_, i) => `conditions[${i}]`));
+    await s.ex.stop();
+  });
+});
+
+describe("evidence paths of upstream's form", () => {
+  it("read as the file has them, as rules check names them", async () => {
+    const up = parseRule(
+      `name: up
+scene: up
+priority: 1
+conditions:
+  all:
+    - {type: event, event_type: error.net}
+    - any:
+        - {type: graph, edge_type: blocked_by}
+        - {type: all, conditions: [{type: event, event_type: topo.link_down}]}
+root_cause_pattern: {primary: p}
+solution_steps: []
+`,
+      "up.yaml",
+    );
+    const s = withRules(up);
+    s.send(ev("error.net", "mlx5_0", "down"));
+    s.send(ev("topo.link_down", "mlx5_0", "1"));
+    const m = s.ex.engine.runNow("api").matches[0];
+    assert.deepEqual(m.evidence.map((e) => e.path), ["conditions.all[0]", "conditions.all[1].any[1].conditions[0]"]);
     await s.ex.stop();
   });
 });

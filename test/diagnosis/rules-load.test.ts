@@ -113,8 +113,11 @@ describe("rule directories", () => {
   it("skips hidden entries and other extensions, follows links, and accepts an empty directory", () => {
     const dir = mkdtempSync(join(tmpdir(), "xctl-rules-"));
     try {
-      assert.deepEqual(loadRulesDir(dir), []);
-      // rules check warns about it: a directory with nothing to check is likely the wrong one.
+      // rules check warns about it: a directory with nothing to check is likely the wrong one;
+      // loading it (serve, replay, rules list) gives the same warning.
+      const warnings: RuleProblem[] = [];
+      assert.deepEqual(loadRulesDir(dir, warnings), []);
+      assert.deepEqual(warnings.map(formatProblem), [`${dir}: warning: no rule files here (*.yaml, *.yml)`]);
       assert.deepEqual(checkRulePaths([dir]).problems.map(formatProblem), [`${dir}: warning: no rule files here (*.yaml, *.yml)`]);
       mkdirSync(join(dir, "..data"));
       writeFileSync(join(dir, "..data", "site.yaml"), readFileSync(join(GOOD, "example.yaml")));
@@ -125,6 +128,17 @@ describe("rule directories", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("checks a device or a pipe named as a file without reading it (rules check /dev/zero)", () => {
+    // /dev/null first: before the fix it read as an empty file, and /dev/zero never ended.
+    assert.match(_refusal(() => loadRuleFile("/dev/null")).message, /^\/dev\/null: not a regular file$/);
+    assert.deepEqual(checkRulePaths(["/dev/zero"]).problems.map(formatProblem), ["/dev/zero: not a regular file"]);
+  });
+
+  it("check each file once, however often the paths reach it", () => {
+    const r = checkRulePaths([GOOD, GOOD + "/", join(GOOD, "example.yaml"), join(GOOD, "..", "rules-good", "example.yaml")]);
+    assert.deepEqual([r.rules, r.problems.filter((p) => !p.warning)], [1, []]);
   });
 
   it("refuses a missing directory with its path", () => {
@@ -315,5 +329,179 @@ describe("upstream-style rule files (test/fixtures/rules-upstream)", () => {
     assert.deepEqual([sev(90), sev(75), sev(74), sev(40), sev(39), sev(-5)], ["critical", "critical", "warning", "warning", "info", "info"]);
     assert.equal(parseRule(text + "severity: warning\n", "x.yaml").severity, "warning");
     assert.equal(parseRule(text, "x.yaml").scope, "host");
+  });
+});
+
+describe("patterns that load but would not match what they say", () => {
+  const rule = (cond: string) => `name: P\nscene: p\npriority: 1\nconditions:\n  - ${cond}\nsolution_steps: [{step: 1, action: a, manual: true}]\n`;
+  const warned = (cond: string) => {
+    const r = checkRuleText(rule(cond), "p.yaml");
+    assert.ok(r.rule, r.problems.map(formatProblem).join("\n"));
+    return r.problems.filter((p) => p.warning).map((p) => `${p.field}: ${p.reason}`);
+  };
+
+  it("warn on regular-expression and shell-glob syntax, which matches literally", () => {
+    for (const [cond, bit] of [
+      [`{type: event, event_type: error.hw, entity_id_pattern: "gpu-[0-3]"}`, `"[0-3]"`],
+      [`{type: event, event_type: error.hw, entity_id_pattern: "gpu-0?"}`, `"?"`],
+      [`{type: event, event_type: error.hw, entity_id_pattern: "gpu-.*"}`, `".*"`],
+      [`{type: event, event_type: error.hw, entity_id_pattern: "^mlx5_0$"}`, `"^"`],
+      [`{type: graph, edge_type: consumes, to_pattern: "(gpu|npu)-*"}`, `"(gpu|npu)"`],
+      [`{type: event, event_type: error.hw, value_pattern: "XID_.*"}`, `".*"`],
+      [`{type: event, event_type: error.hw, value_pattern: "XID_[0-9]+"}`, `"[0-9]"`],
+      [`{type: metric, metrics: [{key: state, op: contains, target: "check.*point"}]}`, `".*"`],
+    ] as const) {
+      const w = warned(cond);
+      assert.equal(w.length, 1, `${cond}: ${w.join("; ")}`);
+      assert.ok(w[0].includes(`looks like a regular expression or a shell glob (${bit})`), w[0]);
+      assert.match(w[0], /patterns know only \* .* and \| .*so this may never match$/);
+    }
+  });
+
+  it("warn on spaces around | (they belong to the alternatives)", () => {
+    assert.deepEqual(warned(`{type: event, event_type: error.hw, entity_id_pattern: "gpu-* | npu-*"}`), [
+      'conditions[0].entity_id_pattern: "gpu-* | npu-*" has spaces around | , which belong to the alternatives ("gpu-* " ...): no id has them, so this may never match',
+    ]);
+    assert.deepEqual(warned(`{type: event, event_type: error.hw, value_pattern: "OOM | out of memory"}`), [
+      'conditions[0].value_pattern: "OOM | out of memory" has spaces around | , which belong to the alternatives ("OOM " ...): write a|b unless the spaces are meant',
+    ]);
+    assert.deepEqual(warned(`{type: event, event_type: error.hw, value_pattern: "out of memory|I/O error"}`), [], "spaces inside an alternative are fine");
+  });
+
+  it("warn on a graph end no node id takes: a process is pid-<pid>, a blocked_by edge ends at error-<entity>", () => {
+    assert.deepEqual(warned(`{type: graph, edge_type: blocked_by, to_pattern: "gpu-*|npu-*"}`), [
+      'conditions[0].to_pattern: "gpu-*|npu-*" matches no error node: a blocked_by edge ends at error-<entity> (error-gpu-03, error-gpu-*): this condition can never hold',
+    ]);
+    assert.deepEqual(warned(`{type: graph, edge_type: consumes, from_pattern: "4242|python*"}`), [
+      'conditions[0].from_pattern: "4242|python*" matches no process: the edge starts at a process, whose id is pid-<pid> (pid-4242, pid-*): this condition can never hold',
+    ]);
+    assert.equal(warned(`{type: graph, edge_type: waits_on, to_pattern: "error-nvme*"}`).length, 1);
+    assert.equal(warned(`{type: graph, edge_type: consumes, from_pattern: "pid-x*"}`).length, 1, "pids are digits");
+    assert.deepEqual(warned(`{type: metric, node_type: process, entity_id_pattern: "4001", metrics: [{key: state, op: eq, target: D}]}`), [
+      `conditions[0].entity_id_pattern: "4001" matches no process: a process's id is pid-<pid> (pid-4242, pid-*): this condition can never hold`,
+    ]);
+    assert.deepEqual(warned(`{type: metric, node_type: process, entity_id_pattern: "pid-4001", metrics: [{key: state, op: eq, target: D}]}`), []);
+  });
+
+  it("leave patterns that can match alone, the default rules' included", () => {
+    for (const cond of [
+      `{type: graph, edge_type: blocked_by, from_pattern: "pid-1*|pid-42", to_pattern: "error-gpu-*|*nvme*"}`,
+      `{type: graph, edge_type: blocked_by, to_pattern: "e*"}`,
+      `{type: graph, edge_type: consumes, from_pattern: "*4", to_pattern: "gpu-*|mlx5_*"}`,
+      `{type: event, event_type: error.hw, entity_id_pattern: "nvswitch-*", value_pattern: ", Fatal,|[N/A]|I/O error"}`,
+    ]) {
+      assert.deepEqual(warned(cond), [], cond);
+    }
+    const warnings: RuleProblem[] = [];
+    loadRulesDir(fileURLToPath(new URL("../../rules/", import.meta.url)), warnings);
+    assert.deepEqual(warnings, []);
+  });
+});
+
+describe("unknown fields", () => {
+  it("name the field meant when one is a typo away, and list them all", () => {
+    const base = `name: T\nscene: t\npriority: 1\nconditions:\n  - {type: event, event_type: error.hw, value_treshold: 5}\nsolution_steps: [{step: 1, action: a, manual: true, comand: ls}]\nprority: 2\nfoo: 1\n`;
+    const reasons = checkRuleText(base, "t.yaml").problems.map((p) => `${p.field}: ${p.reason}`);
+    assert.deepEqual(reasons, [
+      "prority: unknown field (did you mean priority? one of name, scene, priority, scope, severity, conditions, root_cause_pattern, solution_steps, related_evidences, applicability, fault_scope)",
+      "foo: unknown field (one of name, scene, priority, scope, severity, conditions, root_cause_pattern, solution_steps, related_evidences, applicability, fault_scope)",
+      "conditions[0].value_treshold: unknown field (did you mean value_threshold? one of type, event_type, entity_id_pattern, value_pattern, value_threshold)",
+      "solution_steps[0].comand: unknown field (did you mean command? one of step, action, command, manual)",
+    ]);
+  });
+});
+
+describe("operators written as symbols", () => {
+  it("are refused with the name to write", () => {
+    for (const [sym, name] of [[">", "gt"], ["<=", "lte"], ["==", "eq"], ["!=", "ne"]]) {
+      const r = checkRuleText(`name: S\nscene: s\npriority: 1\nconditions:\n  - {type: metric, metrics: [{key: util, op: "${sym}", target: 90}]}\n`, "s.yaml");
+      assert.deepEqual(
+        r.problems.filter((p) => !p.warning).map(formatProblem),
+        [`s.yaml:5: conditions[0].metrics[0].op: unknown operator "${sym}" (write ${name}; one of gt, lt, eq, gte, lte, ne, contains)`],
+      );
+    }
+  });
+});
+
+describe("a rule over the bound of leaf conditions", () => {
+  it("is one problem, at the first condition past it", () => {
+    const conds = Array.from({ length: 100 }, (_, i) => `  - {type: event, event_type: error.hw, value_pattern: v${i}}`).join("\n");
+    const r = checkRuleText(`name: M\nscene: m\npriority: 1\nconditions:\n${conds}\n`, "m.yaml");
+    assert.deepEqual(r.problems.filter((p) => !p.warning).map(formatProblem), ["m.yaml:69: conditions[64]: more than 64 conditions in one rule"]);
+  });
+});
+
+describe("YAML as rule authors write it", () => {
+  it("takes merge keys (<<: *anchor) to share a condition's fields", () => {
+    const r = parseRule(
+      `name: Merge
+scene: merge
+priority: 10
+conditions:
+  - &xid {type: event, event_type: error.hw, entity_id_pattern: "gpu-*", value_pattern: XID_79}
+  - <<: *xid
+    value_pattern: XID_74
+solution_steps: [{step: 1, action: a, manual: true}]
+`,
+      "merge.yaml",
+    );
+    assert.deepEqual(r.conditions, [
+      { type: "event", event_type: "error.hw", entity_id_pattern: "gpu-*", value_pattern: "XID_79" },
+      { type: "event", event_type: "error.hw", entity_id_pattern: "gpu-*", value_pattern: "XID_74" },
+    ]);
+  });
+
+  it("takes block scalars (> and |) for long text without the newlines why and status would print as \\n", () => {
+    const r = parseRule(
+      `name: >
+  Multi-line
+  title
+scene: blocks
+priority: 10
+conditions: [{type: event, event_type: error.hw}]
+root_cause_pattern:
+  primary: >
+    A long root cause folded
+    over two lines
+  secondary:
+    - |
+      one cause
+      on two lines
+solution_steps:
+  - step: 1
+    action: |
+      Collect the logs
+    command: |
+      dmesg -T | tail -n 50
+      journalctl -k --since "-10 min"
+    manual: false
+`,
+      "blocks.yaml",
+    );
+    assert.equal(r.name, "Multi-line title");
+    assert.deepEqual(r.root_cause_pattern, { primary: "A long root cause folded over two lines", secondary: ["one cause on two lines"] });
+    assert.deepEqual(r.solution_steps[0], { step: 1, action: "Collect the logs", command: 'dmesg -T | tail -n 50\njournalctl -k --since "-10 min"', manual: false });
+  });
+
+  it("refuses a file that is not UTF-8 with its first bad line, and one over 1 MiB with its size; takes a BOM and CRLF line ends", () => {
+    const dir = mkdtempSync(join(tmpdir(), "xctl-rules-"));
+    try {
+      const good = readFileSync(join(GOOD, "example.yaml"), "utf8");
+      const latin1 = Buffer.from(good.replace("name: Example", "name: Temp\u00e9rature"), "latin1");
+      writeFileSync(join(dir, "latin1.yaml"), latin1);
+      const err = _refusal(() => loadRuleFile(join(dir, "latin1.yaml")));
+      const line = good.split("\n").findIndex((l) => l.startsWith("name: ")) + 1;
+      assert.equal(err.message, `${join(dir, "latin1.yaml")}:${line}: not UTF-8 text (save the file as UTF-8)`);
+      assert.deepEqual(checkRulePaths([dir]).problems.map(formatProblem), [err.message], "rules check agrees");
+      rmSync(join(dir, "latin1.yaml"));
+      writeFileSync(join(dir, "huge.yaml"), good + "# " + "x".repeat(1024 * 1024) + "\n");
+      const huge = _refusal(() => loadRuleFile(join(dir, "huge.yaml")));
+      assert.equal(huge.message, `${join(dir, "huge.yaml")}: ${good.length + 1024 * 1024 + 3} bytes, larger than the 1048576 a rule file may have`);
+      rmSync(join(dir, "huge.yaml"));
+      writeFileSync(join(dir, "bom.yaml"), "\ufeff" + good.replace(/\n/g, "\r\n"));
+      assert.deepEqual(loadRulesDir(dir).map((r) => [r.scene, r.name]), [["example", "Example"]]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -36,6 +36,8 @@ describe("describeRejection", () => {
     const line = '{"event_type": compute.util}';
     assert.equal(parseLine(line, 0), "invalid_json");
     assert.match(describeRejection("invalid_json", line), /^invalid_json: \S/);
+    // A body or probe output that ended mid-line: the push answer says what happened to it.
+    assert.match(describeRejection("truncated", '{"event_type":"compute.util","entity_id":"gpu-0","val'), /^truncated: the input ended inside this line /);
   });
 
   it("keeps the bare reason when the sample does not show it (a cut or foreign sample)", () => {

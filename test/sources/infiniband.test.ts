@@ -30,7 +30,8 @@ const P = (dev: string, port = 1) => `sys/class/infiniband/${dev}/ports/${port}`
 interface Rig {
   tree: HostTree;
   h: Harness;
-  round(): Promise<string[]>;
+  /** One round, `ms` after the last (15 s, the default interval). */
+  round(ms?: number): Promise<string[]>;
   /** Adds `by` to a counter file (`counters/symbol_error`, `hw_counters/np_cnp_sent`). */
   bump(dev: string, file: string, by: bigint, port?: number): void;
   set(dev: string, file: string, text: string, port?: number): void;
@@ -46,8 +47,8 @@ async function rig(fn: (r: Rig) => Promise<void>): Promise<void> {
   const r: Rig = {
     tree,
     h,
-    round: async () => {
-      if (!first) clock.advance(15_000);
+    round: async (ms = 15_000) => {
+      if (!first) clock.advance(ms);
       first = false;
       await src.runOnce();
       h.exporter.graph.cleanup(Date.now());
@@ -112,6 +113,12 @@ describe("builtin:infiniband rounds", () => {
       // Congestion under the threshold (1000/s): no error.
       bump("mlx5_2", "hw_counters/np_cnp_sent", 14_000n);
       assert.deepEqual((await round()).filter((l) => l.startsWith("error.net")), []);
+
+      // A short interval (?interval=500ms) says how short, not "in 0s" or "in 1s".
+      bump("mlx5_2", "hw_counters/np_cnp_sent", 2_000n);
+      assert.deepEqual((await round(500)).filter((l) => l.startsWith("error.net")), [
+        "error.net mlx5_2 ECN/CNP congestion: np_cnp_sent +2000 in 0.5s",
+      ]);
     });
   });
 

@@ -10,7 +10,10 @@ export const Mode = {
   Never: 0,
   /** numeric: both sides as numbers; a non-numeric reading fails */
   Numeric: 1,
-  /** auto with a numeric target: numbers when the reading is one, else text */
+  /**
+   * auto with a numeric target: numbers when the reading is one; a reading that is not (`[N/A]`,
+   * `85%`) passes no ordering (gt lt gte lte) and equals nothing, as it passes no threshold
+   */
   Auto: 2,
   /** string, or auto with a non-numeric target: text order */
   Text: 3,
@@ -67,7 +70,9 @@ export class Comparison {
       }
       case Mode.Auto: {
         const a = parseNumber(actual);
-        return a !== undefined ? this._order(a, this.num) : this._order(actual, this.target);
+        // Text order would put "[N/A]" above 90 and "100%" below it.
+        if (a !== undefined) return this._order(a, this.num);
+        return this.op === "ne";
       }
       case Mode.Text:
         return this._order(actual, this.target);

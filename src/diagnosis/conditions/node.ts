@@ -58,6 +58,8 @@ export class GroupCond extends CondNode {
   constructor(
     readonly op: "any" | "all",
     readonly children: CondNode[],
+    /** The rule file's form of it (GroupCondition.written), for evidence paths. */
+    readonly written?: "mapping" | "top",
   ) {
     super();
     for (const c of children) {

@@ -12,8 +12,13 @@
 //   device while a port is down: that process waits on the device (SPEC §3 waits_on).
 // - `transport.drop`, value = the summed delta of the error counters (DROP_*), when above 0:
 //   one per process using the device (each makes waits_on), or one without pid when none does.
-// - `error.net`, value naming ECN/CNP and the deltas, when congestion counters rose faster than
-//   `congestionPerSec` (roce_congestion matches `PFC|ECN|CNP|congestion`).
+// - `error.net`, value naming ECN/CNP and the deltas under the driver's own counter names, when
+//   congestion counters rose faster than `congestionPerSec` (roce_congestion matches
+//   `PFC|ECN|CNP|congestion`).
+// A counter's delta for the device is the larger of its ports' summed deltas and the delta of
+// the device-level file of that name: mlx5 in switchdev mode counts congestion only at the
+// device level (its port files stay 0), and where a driver has both, the device-level file
+// counts no more than its ports together, so nothing is counted twice.
 // - `transport.bw`, no pid, GB/s both directions together (port_xmit_data + port_rcv_data
 //   count 4-byte words). Without a pid it makes no edge, however low it reads.
 // A port's first round sets its baselines; a counter that went down (reset, driver reload)
@@ -41,6 +46,8 @@ export interface IbLog {
 
 export class IbTracker {
   private readonly _ports = new Map<string, _Port>();
+  /** Device-level counters as last read, by device. */
+  private readonly _deviceCounters = new Map<string, { counters: Map<string, bigint>; at: number }>();
   private _devices = new Set<string>();
   private _rounds = 0;
 
@@ -57,11 +64,11 @@ export class IbTracker {
     for (const d of devices) {
       seenDevices.add(d.device);
       const pids = users.get(d.device) ?? [];
-      let drops = 0n;
       let words = 0n;
       let dataPorts = 0;
       let dtMs = 0;
-      const congestion = new Map<string, bigint>();
+      // Counter name → delta over the device's ports this round.
+      const portDeltas = new Map<string, bigint>();
       // Link events go after the device's readings, so the last `bw` a user's waits_on edge
       // shows while a port is down is the IO_WAIT LINK_DOWN one, not a bare 0.
       const link: IbEvent[] = [];
@@ -75,25 +82,32 @@ export class IbTracker {
         this._link(d.device, p, cur, pids, deviceActive, now, link);
         if (prev === undefined || now <= prev.at) continue;
         dtMs = now - prev.at;
-        const delta = (name: string): bigint | null => {
-          const a = prev.counters.get(name);
-          const b = p.counters.get(name);
-          return a === undefined || b === undefined || b < a ? null : b - a;
-        };
-        for (const n of _DROPS) drops += delta(n) ?? 0n;
-        for (const n of CONGESTION_HW_COUNTERS) {
-          const v = delta(n);
-          if (v !== null && v > 0n) congestion.set(n, (congestion.get(n) ?? 0n) + v);
-        }
+        for (const [name, v] of _deltas(prev.counters, p.counters)) portDeltas.set(name, (portDeltas.get(name) ?? 0n) + v);
         let portWords: bigint | null = null;
         for (const n of DATA_COUNTERS) {
-          const v = delta(n);
-          if (v !== null) portWords = (portWords ?? 0n) + v;
+          const a = prev.counters.get(n);
+          const b = p.counters.get(n);
+          if (a !== undefined && b !== undefined && b >= a) portWords = (portWords ?? 0n) + (b - a);
         }
         if (portWords !== null) {
           words += portWords;
           dataPorts++;
         }
+      }
+      const prevDevice = this._deviceCounters.get(d.device);
+      this._deviceCounters.set(d.device, { counters: d.counters, at: now });
+      const deviceDeltas = prevDevice !== undefined && now > prevDevice.at ? _deltas(prevDevice.counters, d.counters) : new Map<string, bigint>();
+      const delta = (name: string): bigint => {
+        const a = portDeltas.get(name) ?? 0n;
+        const b = deviceDeltas.get(name) ?? 0n;
+        return a > b ? a : b;
+      };
+      let drops = 0n;
+      for (const n of _DROPS) drops += delta(n);
+      const congestion = new Map<string, bigint>();
+      for (const n of CONGESTION_HW_COUNTERS) {
+        const v = delta(n);
+        if (v > 0n) congestion.set(n, v);
       }
       if (dtMs === 0) {
         out.push(...link);
@@ -109,12 +123,13 @@ export class IbTracker {
       for (const v of congestion.values()) cnp += v;
       if (cnp > 0n && (Number(cnp) * 1000) / dtMs >= this.congestionPerSec) {
         const parts = [...congestion].map(([n, v]) => `${n} +${v}`).join(", ");
-        out.push(ev("error.net", `ECN/CNP congestion: ${parts} in ${Math.round(dtMs / 1000)}s`));
+        out.push(ev("error.net", `ECN/CNP congestion: ${parts} in ${_seconds(dtMs)}s`));
       }
       if (dataPorts > 0) out.push(ev("transport.bw", _gbps((Number(words) * 4) / (dtMs / 1000))));
       out.push(...link);
     }
     for (const key of this._ports.keys()) if (!seenPorts.has(key)) this._removed(key, seenDevices, users, now, out);
+    for (const dev of this._deviceCounters.keys()) if (!seenDevices.has(dev)) this._deviceCounters.delete(dev);
     for (const dev of this._devices) if (!seenDevices.has(dev)) this._log.warn(`${dev} is gone from class/infiniband`);
     if (this._rounds++ > 0) for (const dev of seenDevices) if (!this._devices.has(dev)) this._log.info(`${dev} appeared`);
     this._devices = seenDevices;
@@ -159,6 +174,16 @@ export class IbTracker {
   }
 }
 
+/** Name → rise for each counter read both times; one that went down (reset, reload) gives none. */
+function _deltas(prev: ReadonlyMap<string, bigint>, cur: ReadonlyMap<string, bigint>): Map<string, bigint> {
+  const out = new Map<string, bigint>();
+  for (const [name, b] of cur) {
+    const a = prev.get(name);
+    if (a !== undefined && b >= a) out.set(name, b - a);
+  }
+  return out;
+}
+
 function _active(p: PortSnapshot): boolean {
   return p.state !== null && p.state.code === STATE_ACTIVE && (p.phys === null || p.phys.code === PHYS_LINK_UP);
 }
@@ -170,4 +195,9 @@ function _word(s: string): string {
 /** GB/s (10^9 bytes) with up to three decimals. */
 function _gbps(bytesPerSec: number): string {
   return String(Math.round(bytesPerSec / 1e6) / 1000);
+}
+
+/** A round's span for a value: whole seconds, or tenths under ten seconds (a short interval). */
+function _seconds(ms: number): string {
+  return ms >= 10_000 ? String(Math.round(ms / 1000)) : (Math.round(ms / 100) / 10).toString();
 }

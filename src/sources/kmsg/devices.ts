@@ -6,7 +6,8 @@
 //   the controller's own name;
 // - an mlx5 PCI function → its RDMA device (`bus/pci/devices/<addr>/infiniband/*`), else the
 //   name the message gives, else its netdev (`.../net/*`), else `mlx5-<addr>`.
-// Answers are cached for a minute (bounded), so a burst of errors costs a few reads.
+// Answers are cached for a minute (bounded), so a burst of errors costs a few reads. The LVM,
+// dm-crypt and md devices stacked above a disk, which its errors reach too, are stack.ts's.
 import { readdir, realpath, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
@@ -20,6 +21,11 @@ export function diskByName(name: string): string {
   m = /^((?:sd|vd|xvd|hd)[a-z]+)\d+$/.exec(name);
   if (m !== null) return m[1];
   return name;
+}
+
+/** A native-multipath NVMe path (`nvme0c1n1`, `nvme0c1n1p2`) by the name of its disk (`nvme0n1`, `nvme0n1p2`). */
+export function blockName(name: string): string {
+  return name.replace(/^nvme(\d+)c\d+n(\d+)/, "nvme$1n$2");
 }
 
 export class DeviceMap {
@@ -49,7 +55,7 @@ export class DeviceMap {
 
   private async _disk(name: string): Promise<string> {
     // A native-multipath path (`nvme0c1n1`, as I/O errors may name it) is the disk `nvme0n1`.
-    const dev = name.replace(/^nvme(\d+)c\d+n(\d+)/, "nvme$1n$2");
+    const dev = blockName(name);
     const link = join(this._sysfs, "class/block", dev);
     try {
       await stat(join(link, "partition"));

@@ -3,14 +3,17 @@
 //   fallen_off_bus error.hw      gpu-NN        XID_79 <message>
 //   sxid           error.hw      nvswitch-N    SXID_<n> <message>
 //   io_error       error.hw      <disk>        IO_ERROR <message>   one event per disk concerned
+//                  error.hw      <holder>      IO_ERROR from sda2 under dm-0 (vg0-root): <message>
+//                                                                   one per stacked device it makes fail (stack.ts)
 //   mlx5_link      topo.link_down <rdma dev>   LINK_DOWN <message> | MODULE_ERROR <message>
 //   oom_kill       process.state memory        oom_killed           for the killed pid
 //   hung_task      process.state kernel        D                    for the blocked pid, if the graph holds it (what it waits on is not known)
 //   nfs            error.net     nfs-<server>  NFS_NOT_RESPONDING <message>   ("OK": nothing)
-import type { DeviceMap } from "./devices.ts";
+import { blockName, type DeviceMap } from "./devices.ts";
 import type { GpuMap } from "./gpu-map.ts";
 import { normaliseBus } from "./gpu-map.ts";
 import type { Finding } from "./matchers.ts";
+import type { BlockStack } from "./stack.ts";
 import type { SourceEvent } from "../source.ts";
 
 export type KmsgEvent = SourceEvent;
@@ -21,6 +24,7 @@ export const MAX_VALUE_CHARS = 512;
 export interface Resolvers {
   gpus: GpuMap;
   devices: DeviceMap;
+  stack: BlockStack;
 }
 
 export async function findingEvents(f: Finding, ts: number, r: Resolvers): Promise<KmsgEvent[]> {
@@ -36,7 +40,12 @@ export async function findingEvents(f: Finding, ts: number, r: Resolvers): Promi
       return [{ ts, event_type: "error.hw", entity_id: nvswitchName(f.index, f.bus), value: _value(`SXID_${f.code}`, f.text) }];
     case "io_error": {
       const disks = await r.devices.disks(f.dev, f.ctrl);
-      return disks.map((d) => ({ ts, event_type: "error.hw", entity_id: d, value: _value("IO_ERROR", f.text) }));
+      const out: KmsgEvent[] = disks.map((d) => ({ ts, event_type: "error.hw", entity_id: d, value: _value("IO_ERROR", f.text) }));
+      // The LVM volumes, dm-crypt maps and md arrays that fail with it: where processes wait.
+      for (const a of await r.stack.above(f.dev === null ? null : blockName(f.dev), disks, f.sector ?? null)) {
+        out.push({ ts, event_type: "error.hw", entity_id: a.entity, value: _value("IO_ERROR", `from ${a.path}: ${f.text}`) });
+      }
+      return out;
     }
     case "mlx5_link": {
       const code = f.text.includes("Port module event[error]") ? "MODULE_ERROR" : "LINK_DOWN";

@@ -11,6 +11,7 @@ import { findingEvents, type Resolvers } from "./events.ts";
 import { GpuMap } from "./gpu-map.ts";
 import { FallenOffBusJoiner, matchMessage, type Finding } from "./matchers.ts";
 import { KmsgReader } from "./reader.ts";
+import { BlockStack } from "./stack.ts";
 import { parseRecord } from "./record.ts";
 import { newCounts, registerKmsgCounter } from "./stats.ts";
 
@@ -75,6 +76,7 @@ export class KmsgSource implements Source {
         warn: (m) => this._ctx?.log.info(m),
       }),
       devices: new DeviceMap(this.host.sysfs),
+      stack: new BlockStack(this.host.sysfs),
     };
   }
 

@@ -13,8 +13,11 @@ export type Finding =
   | { kind: "fallen_off_bus"; bus: string; text: string }
   /** NVSwitch SXid; `index` from the `nvidia-nvswitchN` prefix when the line has it. */
   | { kind: "sxid"; bus: string; index: number | null; code: number; text: string }
-  /** A block-layer, NVMe or filesystem error; `dev` a block device, `ctrl` an NVMe controller. */
-  | { kind: "io_error"; dev: string | null; ctrl: string | null; text: string }
+  /**
+   * A block-layer, NVMe or filesystem error; `dev` a block device, `ctrl` an NVMe controller;
+   * `sector` where the block layer gives one (512-byte units from the start of `dev`).
+   */
+  | { kind: "io_error"; dev: string | null; ctrl: string | null; sector?: number; text: string }
   /** An mlx5 port going down or its module failing; `name` the netdev or RDMA device named. */
   | { kind: "mlx5_link"; pci: string; name: string | null; down: boolean; text: string }
   | { kind: "oom_kill"; pid: number; comm: string; text: string }
@@ -35,8 +38,9 @@ const _FALLEN = new RegExp(`NVRM: (?:The NVIDIA )?GPU (?:at )?${_BUS}`);
 const _SXID = new RegExp(`(?:nvidia-nvswitch(\\d+):? )?SXid \\(${_BUS}\\): (\\d+)(?:,|$)`);
 // 5.x and later: "I/O error, dev nvme1n1, sector 2048 op 0x0:(READ) ..."; 4.x:
 // "blk_update_request: I/O error, dev sda, sector 2048"; also "critical medium error, dev sdb,
-// sector ...", "timeout error, dev ...". The device is the disk or the partition.
-const _BLK = /\b(?:I\/O|critical medium|critical target|critical nexus|critical space allocation|critical protection|timeout|recoverable transport) error, dev ([A-Za-z0-9_.!-]+),/;
+// sector ...", "timeout error, dev ...". The device is the disk or the partition; the sector
+// counts from its start (what tells which partition, and so which LVM volume, it hit).
+const _BLK = /\b(?:I\/O|critical medium|critical target|critical nexus|critical space allocation|critical protection|timeout|recoverable transport) error, dev ([A-Za-z0-9_.!-]+),(?: sector (\d{1,19})\b)?/;
 const _BUFFER = /^Buffer I\/O error on dev(?:ice)? ([A-Za-z0-9_.!-]+),/;
 // "nvme nvme1: I/O 123 QID 4 timeout, aborting", newer "I/O tag 123 (007b) opcode 0x2 (Read) QID 4 timeout".
 const _NVME_TIMEOUT = /^nvme (nvme\d+): I\/O (?:tag )?\d+ .*?QID \d+ timeout/;
@@ -80,7 +84,12 @@ export function matchMessage(message: string): Finding | null {
   if ((m = _SXID.exec(text)) !== null) {
     return { kind: "sxid", bus: m[2], index: m[1] === undefined ? null : Number(m[1]), code: Number(m[3]), text };
   }
-  if ((m = _BLK.exec(text)) !== null || (m = _BUFFER.exec(text)) !== null || (m = _EXT4.exec(text)) !== null || (m = _XFS.exec(text)) !== null) {
+  if ((m = _BLK.exec(text)) !== null) {
+    const sector = m[2] === undefined ? NaN : Number(m[2]);
+    if (_NOT_A_DISK.test(m[1])) return null;
+    return Number.isSafeInteger(sector) ? { kind: "io_error", dev: m[1], ctrl: null, sector, text } : { kind: "io_error", dev: m[1], ctrl: null, text };
+  }
+  if ((m = _BUFFER.exec(text)) !== null || (m = _EXT4.exec(text)) !== null || (m = _XFS.exec(text)) !== null) {
     const dev = m[1] ?? m[2] ?? m[3];
     return _NOT_A_DISK.test(dev) ? null : { kind: "io_error", dev, ctrl: null, text };
   }
