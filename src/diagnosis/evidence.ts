@@ -129,10 +129,12 @@ class _Evidence {
     if (this._room(e.id)) this._errors.push({ kind: "error", id: e.id, entity_id: e.entityId, error_type: type, last_seen: e.updatedTs });
   }
 
-  target(t: EdgeTarget, relation?: EdgeKind): void {
+  /** `own`: the readings of the process whose wait made it a cause (ProcessNode.waitReadings), shown over the resource's last. */
+  target(t: EdgeTarget, relation?: EdgeKind, own?: ResourceMeta): void {
     if (t.kind === "error") return this.error(t);
     if (!this._room(t.id)) return;
-    const c: ResourceCause = { kind: "resource", id: t.id, values: reportedMeta(t.meta) };
+    const values = own === undefined ? reportedMeta(t.meta) : { ...reportedMeta(t.meta), ...reportedMeta(own) };
+    const c: ResourceCause = { kind: "resource", id: t.id, values };
     if (relation !== undefined) c.relation = relation;
     this._resources.push(c);
   }
@@ -183,7 +185,7 @@ class _Evidence {
     c.edges ??= [];
     if (c.edges.length < _PER_CONDITION && !c.edges.some((x) => x.from === p.id && x.to === to.id)) c.edges.push({ type: leaf.kind, from: p.id, to: to.id });
     if (to.kind === "error") this.error(to, blockedType(p, p.blockedBy.indexOf(to)));
-    else this.target(to, leaf.kind);
+    else this.target(to, leaf.kind, leaf.kind === "waits_on" ? p.waitReadings?.get(to) : undefined);
   }
 
   node(path: string, leaf: MetricCond, n: GraphNode): void {

@@ -21,6 +21,7 @@ export function newProcessNode(pid: number, jobId: string | null, ts: number, wa
     updatedWall: wall,
     consumes: new Set(),
     waitsOn: new Set(),
+    waitReadings: null,
     blockedBy: [],
     blockedAt: [],
     blockedType: [],

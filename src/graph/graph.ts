@@ -6,7 +6,7 @@ import { hasEdgeBit, setEdgeBit, TargetIndexes } from "./edge-bits.ts";
 import { evict, newEvictionCounts } from "./evict.ts";
 import { newErrorNode, newProcessNode, newResourceNode } from "./factory.ts";
 import { FaultScopeTable } from "./fault-scope.ts";
-import { isWait, ReadingWatch, setMeta } from "./readings.ts";
+import { isWait, ownWaitReading, ReadingWatch, setMeta } from "./readings.ts";
 import { isEnded, KEY_INDEX, startsAnew, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 
 export interface GraphOptions {
@@ -45,11 +45,7 @@ export interface GraphObserver {
   nodeRemoved(node: GraphNode): void;
 }
 
-export interface EdgeCounts {
-  consumes: number;
-  waits_on: number;
-  blocked_by: number;
-}
+export type EdgeCounts = Record<EdgeKind, number>;
 
 export class StateGraph {
   readonly processes = new Map<number, ProcessNode>();
@@ -184,6 +180,7 @@ export class StateGraph {
     if (ev.pid === null) return;
     const p = this._process(ev.pid, ev.job_id, ev.ts, wall);
     if (edge !== null) this._link(edge, p, r);
+    if (edge === "waits_on") ownWaitReading(p, r, k, ev.value);
   }
 
   private _processState(ev: XEvent, wall: number): void {
@@ -352,6 +349,7 @@ export class StateGraph {
     // The process object dies here: its edge bits need no clearing.
     p.consumes.clear();
     p.waitsOn.clear();
+    p.waitReadings = null;
     p.blockedBy.length = 0;
     p.blockedAt.length = 0;
     p.blockedType.length = 0;
@@ -386,6 +384,7 @@ export class StateGraph {
     }
     for (const p of r.waiters) {
       p.waitsOn.delete(r);
+      p.waitReadings?.delete(r);
       if (r.ix >= 0) setEdgeBit(p, 1, r.ix, false);
       this.edges.waits_on--;
       this._observer?.edgeRemoved("waits_on", p, r);
@@ -397,4 +396,3 @@ export class StateGraph {
     this._observer?.nodeRemoved(r);
   }
 }
-

@@ -59,6 +59,12 @@ export interface ProcessNode extends NodeTimes {
   readonly consumes: Set<ResourceNode>;
   readonly waitsOn: Set<ResourceNode>;
   /**
+   * This process's own readings on the resources it waits on (the ones that made or kept the
+   * wait), per key; null until its first. A resource keeps only its last value per key, which
+   * may be another process's wait on the same disk or NIC: `why` shows these over it.
+   */
+  waitReadings: Map<ResourceNode, ResourceMeta> | null;
+  /**
    * An array, not a set: an error blocks every consumer of its entity at once, and a push
    * costs much less than a set insert; membership is asked of `edgeBits`.
    */

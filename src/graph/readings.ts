@@ -1,7 +1,7 @@
 // How a reading is folded into a resource: whether it means waiting (SPEC §3), the store of its
 // value, and where it falls among the thresholds the observer watches.
 import { parseNumber } from "../events/number.ts";
-import { RESOURCE_KEYS, type ResourceKey, type ResourceMeta, type ResourceNode } from "./nodes.ts";
+import { newResourceMeta, RESOURCE_KEYS, type ProcessNode, type ResourceKey, type ResourceMeta, type ResourceNode } from "./nodes.ts";
 
 /** SPEC §3: a bandwidth or storage reading means waiting when it says IO_WAIT or is below 1.0. */
 export function isWait(value: string): boolean {
@@ -22,6 +22,13 @@ export function isWait(value: string): boolean {
   if (i === value.length && digits > 0) return zeros;
   if (value.includes("IO_WAIT")) return true;
   return Number.parseFloat(value) < 1.0;
+}
+
+/** Keeps `p`'s own reading (key index `k`) on `r`, which it waits on (ProcessNode.waitReadings). */
+export function ownWaitReading(p: ProcessNode, r: ResourceNode, k: number, value: string): void {
+  let own = (p.waitReadings ??= new Map()).get(r);
+  if (own === undefined) p.waitReadings.set(r, (own = newResourceMeta()));
+  own[RESOURCE_KEYS[k]] = value;
 }
 
 /** Stores a reading; true when it changed the value. (Every key exists from the start, so this

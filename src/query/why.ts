@@ -3,7 +3,7 @@
 import type { ConditionEvidence, SceneMatch } from "../diagnosis/evidence.ts";
 import { blockedType } from "../graph/blocking.ts";
 import type { StateGraph } from "../graph/graph.ts";
-import { reportedMeta, type ErrorNode, type ResourceNode } from "../graph/nodes.ts";
+import { reportedMeta, type ErrorNode, type ResourceMeta, type ResourceNode } from "../graph/nodes.ts";
 import { byId } from "./processes.ts";
 import { isoTime } from "./time.ts";
 
@@ -56,7 +56,7 @@ export function whyView(graph: StateGraph, pid: number, scenesFor?: ScenesFor): 
     job_id: p.jobId,
     state: p.state,
     root_causes: causes.map((c) => _rootCause(c.e, c.type, c.since)),
-    waits_on: _refs(p.waitsOn),
+    waits_on: _refs(p.waitsOn, p.waitReadings),
     consumes: _refs(p.consumes),
     scenes: scenesFor?.(pid) ?? [],
   };
@@ -66,6 +66,10 @@ function _rootCause(e: ErrorNode, type: string, since: number): RootCause {
   return { error: e.id, entity: e.entityId, error_type: type, since: isoTime(since), updated_at: isoTime(e.updatedTs) };
 }
 
-function _refs(set: Iterable<ResourceNode>): ResourceRef[] {
-  return [...set].sort(byId).map((r) => ({ resource: r.id, meta: reportedMeta(r.meta) }));
+/** `own`: the process's own readings, shown over the resource's last (another process's, maybe). */
+function _refs(set: Iterable<ResourceNode>, own: ReadonlyMap<ResourceNode, ResourceMeta> | null = null): ResourceRef[] {
+  return [...set].sort(byId).map((r) => {
+    const mine = own?.get(r);
+    return { resource: r.id, meta: mine === undefined ? reportedMeta(r.meta) : { ...reportedMeta(r.meta), ...reportedMeta(mine) } };
+  });
 }

@@ -12,6 +12,24 @@ const scenesOf = (s: Scenario, pid: number) => s.ex.engine.scenesFor(pid)!.map((
 const why = (s: Scenario, pid: number) => whyView(s.ex.graph, pid, (p) => s.ex.engine.scenesFor(p) ?? [])!;
 
 describe("fault scope in answers", () => {
+  it("two jobs wait on one slow disk: each one's why and scene evidence show its own wait", async () => {
+    const s = scenario();
+    s.send(start(1));
+    s.send(start(2));
+    s.send(ev("storage.qdepth", "vda", "IO_WAIT D for 30s (child 11)", 1));
+    s.send(ev("storage.qdepth", "vda", "IO_WAIT D for 45s (thread 22)", 2));
+    s.send(ev("storage.iops", "vda", "12"));
+    for (const [pid, own] of [[1, "IO_WAIT D for 30s (child 11)"], [2, "IO_WAIT D for 45s (thread 22)"]] as const) {
+      const w = why(s, pid);
+      assert.deepEqual(w.waits_on, [{ resource: "vda", meta: { iops: "12", qdepth: own } }]);
+      const slow = w.scenes.find((m) => m.scene === "storage_slow");
+      assert.ok(slow, `storage_slow for ${pid}`);
+      const vda = slow.causes.find((c) => c.kind === "resource" && c.id === "vda");
+      assert.deepEqual(vda, { kind: "resource", id: "vda", relation: "waits_on", values: { iops: "12", qdepth: own } }, `pid ${pid}`);
+    }
+    await s.ex.stop();
+  });
+
   it("two processes share a GPU and the OOM names one: only it is blamed", async () => {
     const s = scenario();
     s.send(start(1));

@@ -113,6 +113,22 @@ describe("whyView", () => {
     assert.deepEqual(answer?.scenes, [match]);
     assert.deepEqual(answer?.root_causes, []);
   });
+
+  it("shows each process its own wait on a shared disk, not the last process's", () => {
+    // Two jobs stuck on vda (builtin:procfs names the stuck task); diskstats adds host readings.
+    const g = new StateGraph();
+    g.apply(ev("storage.qdepth", "vda", "IO_WAIT D for 30s (child 4960)", 4874, null, T0), T0);
+    g.apply(ev("storage.qdepth", "vda", "IO_WAIT D for 45s (thread 5002)", 5001, null, T0 + 1), T0);
+    g.apply(ev("storage.iops", "vda", "12", null, null, T0 + 2), T0);
+    g.apply(ev("storage.qdepth", "vda", "3", null, null, T0 + 3), T0);
+    assert.deepEqual(whyView(g, 4874)?.waits_on, [{ resource: "vda", meta: { iops: "12", qdepth: "IO_WAIT D for 30s (child 4960)" } }]);
+    assert.deepEqual(whyView(g, 5001)?.waits_on, [{ resource: "vda", meta: { iops: "12", qdepth: "IO_WAIT D for 45s (thread 5002)" } }]);
+    // A later wait reading of its own replaces the earlier one; the disk leaving takes them along.
+    g.apply(ev("storage.qdepth", "vda", "IO_WAIT D for 60s (child 4960)", 4874, null, T0 + 4), T0);
+    assert.equal(whyView(g, 4874)?.waits_on[0].meta.qdepth, "IO_WAIT D for 60s (child 4960)");
+    g.removeResource(g.resources.get("vda")!);
+    assert.equal(g.processes.get(4874)?.waitReadings?.size, 0);
+  });
 });
 
 describe("graphView", () => {
