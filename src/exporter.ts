@@ -150,8 +150,9 @@ export class Exporter {
       push: (chunk) => feed.push(chunk),
       end: () => void feed.end(),
       emit: (event) => void this.ingest.object(event, source.name, probe),
-      setUp: (up) => {
+      setUp: (up, reason) => {
         probe.up = up;
+        probe.reason = up ? null : (reason ?? null);
       },
       restarted: () => {
         probe.restarts++;

@@ -44,8 +44,14 @@ export function formatStatus(st: Status, base: string): string {
   if (st.sources.length === 0) out.push("No source configured: only pushes to POST /api/v1/events feed the graph.");
   else {
     out.push("Sources:");
-    const rows = st.sources.map((s) => [s.name, s.state, String(s.restarts), s.last_event_age_s === null ? "never" : `${formatAge(s.last_event_age_s)} ago`]);
-    out.push(...formatTable(["NAME", "STATE", "RESTARTS", "LAST EVENT"], rows).trimEnd().split("\n").map((l) => `  ${l}`));
+    // Why a source is down, where it says (a probe that cannot be started): the last column.
+    const why = st.sources.some((s) => typeof s.reason === "string");
+    const rows = st.sources.map((s) => {
+      const row = [s.name, s.state, String(s.restarts), s.last_event_age_s === null ? "never" : `${formatAge(s.last_event_age_s)} ago`];
+      return why ? [...row, typeof s.reason === "string" ? s.reason : ""] : row;
+    });
+    const head = ["NAME", "STATE", "RESTARTS", "LAST EVENT", ...(why ? ["WHY"] : [])];
+    out.push(...formatTable(head, rows).trimEnd().split("\n").map((l) => `  ${l.trimEnd()}`));
   }
   const c = st.counts;
   out.push("");

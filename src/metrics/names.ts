@@ -43,8 +43,8 @@ export const FAMILIES = {
   sceneInfo: _family("xctl_scene_info", "gauge", "Each loaded scene with its severity; the value is always 1.", ["scene", "severity"]),
   diagnosisLatency: _family("xctl_diagnosis_latency_seconds", "histogram", "Duration of a diagnosis run.", [], SEED),
 
-  probeUp: _family("xctl_probe_up", "gauge", "1 while the probe's process runs, else 0.", ["probe"]),
-  probeRestarts: _family("xctl_probe_restarts_total", "counter", "Probe restarts after it exited.", ["probe"]),
+  probeUp: _family("xctl_probe_up", "gauge", "1 while the probe's process runs, else 0 (also while it cannot be started).", ["probe"]),
+  probeRestarts: _family("xctl_probe_restarts_total", "counter", "Probe restarts after it exited; retries of a probe that cannot be started are not counted.", ["probe"]),
   probeLastEvent: _family("xctl_probe_last_event_timestamp_seconds", "gauge", "Wall-clock time of the probe's last accepted event.", ["probe"]),
 
   ingestQueueBytes: _family("xctl_ingest_queue_bytes", "gauge", "Bytes of pushed event bodies being ingested."),

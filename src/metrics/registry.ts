@@ -15,6 +15,8 @@ import { CONTENT_TYPE, TextFormat } from "./text-format.ts";
 export interface ProbeState {
   up: boolean;
   restarts: number;
+  /** Why the source is down when it cannot run at all (a probe that cannot be started). */
+  reason?: string | null;
   /** Wall-clock ms of the last accepted event, 0 before the first. */
   lastEventMs: number;
 }

@@ -1,4 +1,6 @@
 // The state of each source (probe, collector, stdin) as the API, /readyz and the logs show it.
+// A source that cannot run at all (a probe whose program cannot be started) is down with its
+// reason; it is never crash-looping, since nothing ran to crash.
 // A source crash-loops when it restarted CRASH_RESTARTS times within CRASH_WINDOW_MS: samples
 // of its restart count, at most one a second per source, tell how many restarts are recent.
 // It stays crash-looping until a whole window passes without a restart: at the longest backoff
@@ -19,6 +21,8 @@ export interface SourceStatus {
   state: SourceCondition;
   up: boolean;
   restarts: number;
+  /** Why it is down when it cannot run at all (`cannot start: ...`); null otherwise. */
+  reason: string | null;
   /** Restarts within the last minute (as far as the samples tell). */
   recent_restarts: number;
   /** Seconds since its last accepted event; null before the first. */
@@ -49,8 +53,10 @@ export class SourceTracker {
       const recent = this._sample(h, s.restarts, now);
       if (recent >= CRASH_RESTARTS) h.looping = true;
       else if (recent === 0) h.looping = false;
-      const state: SourceCondition = h.looping ? "crash-looping" : s.up ? "up" : "down";
-      out.push({ name, state, up: s.up, restarts: s.restarts, recent_restarts: recent, last_event_age_s: ageSeconds(s.lastEventMs, now) });
+      // A program that cannot be started is down, whatever it did before: it is not crashing.
+      const reason = s.up ? null : (s.reason ?? null);
+      const state: SourceCondition = reason !== null ? "down" : h.looping ? "crash-looping" : s.up ? "up" : "down";
+      out.push({ name, state, up: s.up, restarts: s.restarts, reason, recent_restarts: recent, last_event_age_s: ageSeconds(s.lastEventMs, now) });
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }

@@ -1,11 +1,14 @@
 // `--probe CMD`: a supervised child whose stdout is NDJSON events. Run without a shell, in its
-// own process group (so a probe script's children die with it), restarted with backoff.
+// own process group (so a probe script's children die with it), restarted with backoff. A
+// program that cannot be started (missing, not executable: start-failure.ts) is retried with the
+// same backoff but is no restart: it never ran, so it is down with the reason, not crash-looping.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { accessSync, closeSync, constants, existsSync, openSync, readSync, statSync } from "node:fs";
+import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 import { escapeControl } from "../escape.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import { StderrLog, type StderrLogOptions } from "./stderr-log.ts";
+import { isLauncherLine, launcherFailure, launchers, shebangInterpreter, spawnFailure } from "./start-failure.ts";
 import type { Source, SourceContext } from "./source.ts";
 
 export interface CommandProbeOptions {
@@ -39,9 +42,13 @@ export class CommandProbe implements Source {
   private _run: Run | null = null;
   private _timer: ReturnType<typeof setTimeout> | undefined;
   private _stopping = false;
-  private _launches = 0;
-  /** The last spawn failure logged, so one that repeats on every retry is logged once. */
+  private _attempts = 0;
+  /** A run of the program exited since the last start: the next start is a restart. */
+  private _exited = false;
+  /** The cannot-start reason last logged, so one that repeats on every retry is logged once. */
   private _failure: string | null = null;
+  /** Stderr lines of launchers (setpriv, env, sh -c) held per run until the run is judged. */
+  static readonly HELD_LINES = 4;
 
   constructor(argv: readonly string[], opts: CommandProbeOptions = {}) {
     if (argv.length === 0 || argv[0] === "") throw new Error("CommandProbe: empty argv");
@@ -50,6 +57,11 @@ export class CommandProbe implements Source {
     this.killGraceMs = opts.killGraceMs ?? 500;
     this._opts = opts;
     this._backoff = new Backoff(opts.backoff);
+  }
+
+  /** Starts tried, failed ones included (restarts count only starts after the program exited). */
+  get attempts(): number {
+    return this._attempts;
   }
 
   /** The running child's pid, if any (tests check it is reaped). */
@@ -85,8 +97,13 @@ export class CommandProbe implements Source {
   private _launch(): void {
     const ctx = this._ctx;
     if (ctx === null || this._stopping) return;
-    if (this._launches++ > 0) ctx.restarted();
-    const [cmd, ...args] = _withParentDeathSignal(this.argv, this._opts.env ?? process.env, this._opts.cwd);
+    this._attempts++;
+    const env = this._opts.env ?? process.env;
+    const exe = _which(this.argv[0], env.PATH ?? process.env.PATH ?? "", this._opts.cwd);
+    const spawnArgv = _withParentDeathSignal(this.argv, exe, env);
+    const [cmd, ...args] = spawnArgv;
+    // Who would report a failed exec as exit status 126/127 rather than as a spawn error.
+    const names = launchers(this.argv, spawnArgv !== this.argv, exe);
     if (_setprivRefused !== undefined && !_setprivRefusalLogged) {
       _setprivRefusalLogged = true;
       ctx.log.warn(`setpriv cannot start probes here (${escapeControl(_setprivRefused)}): probes run without it, and outlive the exporter if it is killed by SIGKILL`);
@@ -100,7 +117,7 @@ export class CommandProbe implements Source {
         cwd: this._opts.cwd,
       });
     } catch (e) {
-      this._afterRun(Date.now(), e as NodeJS.ErrnoException);
+      this._afterRun(Date.now(), spawnFailure(this.argv[0], e as NodeJS.ErrnoException));
       return;
     }
     let settle!: () => void;
@@ -114,12 +131,32 @@ export class CommandProbe implements Source {
       ctx.end();
       if (this._run === run) this._run = null;
       settle();
-      if (run.spawnError === undefined) this._logExit(code, signal);
-      this._afterRun(run.startedAt, run.spawnError);
+      const cannot = run.spawnError !== undefined ? spawnFailure(this.argv[0], run.spawnError) : launcherFailure(this.argv[0], signal === null ? code : null, outBytes, held, names);
+      if (cannot === null) {
+        proven();
+        this._exited = true;
+        this._logExit(code, signal);
+      }
+      this._afterRun(run.startedAt, cannot);
     };
 
     // A probe's stderr reaches terminals: its control characters (ESC sequences) are escaped.
-    const stderr = new StderrLog((line) => ctx.log.warn(`stderr: ${escapeControl(line)}`), this._opts.stderr);
+    const logLine = (line: string) => ctx.log.warn(`stderr: ${escapeControl(line)}`);
+    // A launcher's "cannot execute" line is the reason of a failed start, said once with it,
+    // not on every retry; it is logged as it is only once the run turns out to be the program's.
+    const held: string[] = [];
+    let outBytes = 0;
+    let judged = names.length === 0;
+    const proven = () => {
+      if (judged) return;
+      judged = true;
+      for (const line of held.splice(0)) logLine(line);
+      this._started(ctx, child.pid);
+    };
+    const stderr = new StderrLog((line) => {
+      if (!judged && held.length < CommandProbe.HELD_LINES && isLauncherLine(line, names)) held.push(line);
+      else logLine(line);
+    }, this._opts.stderr);
     child.stderr!.on("data", (chunk: Uint8Array) => stderr.push(chunk));
     child.stderr!.on("error", () => {});
     const out = child.stdout!;
@@ -128,6 +165,8 @@ export class CommandProbe implements Source {
       if (--pending === 0 && !out.destroyed) out.resume();
     };
     out.on("data", (chunk: Uint8Array) => {
+      if (outBytes === 0) proven();
+      outBytes += chunk.length;
       const wait = ctx.push(chunk);
       if (wait === undefined) return;
       // The ingest queue is full: leave the rest in the pipe, so the probe blocks on write.
@@ -158,24 +197,35 @@ export class CommandProbe implements Source {
     child.on("close", (code: number | null, signal: string | null) => finish(code, signal));
 
     if (child.pid !== undefined) {
-      if (this._failure !== null) ctx.log.info(`started (pid ${child.pid})`);
-      else ctx.log.debug(`started (pid ${child.pid})`);
-      this._failure = null;
+      // A start after the program exited is a restart; one after failed starts only is not.
+      if (this._exited) ctx.restarted();
+      this._exited = false;
+      if (judged) this._started(ctx, child.pid);
+      else ctx.log.debug(`started (pid ${child.pid}) through ${names.join(", ")}`);
       ctx.setUp(true);
     }
   }
 
-  /** A run ended (or never began): mark down and schedule the next one. */
-  private _afterRun(startedAt: number, spawnError: NodeJS.ErrnoException | undefined): void {
+  /** The program runs (after failed starts: said at info, the counterpart of the reason). */
+  private _started(ctx: SourceContext, pid: number | undefined): void {
+    if (this._failure !== null) ctx.log.info(`started (pid ${pid}): ${JSON.stringify(this.argv[0])} runs now`);
+    else ctx.log.debug(`started (pid ${pid})`);
+    this._failure = null;
+  }
+
+  /**
+   * A run ended, or never began (`cannot`: why it could not start): mark down and schedule the
+   * next start. A reason that repeats on every retry is logged once; a new one is logged.
+   */
+  private _afterRun(startedAt: number, cannot: string | null): void {
     const ctx = this._ctx!;
-    ctx.setUp(false);
+    ctx.setUp(false, cannot ?? undefined);
     if (this._stopping) return;
     const delay = this._backoff.delayAfter(Date.now() - startedAt);
-    if (spawnError !== undefined) {
-      const why = this._explain(spawnError);
-      if (why !== this._failure) {
-        this._failure = why;
-        ctx.log.error(`cannot run ${JSON.stringify(this.argv[0])}: ${why}; probe down, retrying with backoff`);
+    if (cannot !== null) {
+      if (cannot !== this._failure) {
+        this._failure = cannot;
+        ctx.log.error(`${cannot}; probe down, retrying with backoff (not counted as a restart)`);
       }
     } else ctx.log.info(`restarting in ${_seconds(delay)}`);
     this._timer = setTimeout(() => {
@@ -189,16 +239,6 @@ export class CommandProbe implements Source {
     const how = signal ? `killed by ${signal}` : `exited with status ${code}`;
     this._ctx!.log.warn(`probe ${how}`);
   }
-
-  private _explain(e: NodeJS.ErrnoException): string {
-    const cmd = this.argv[0];
-    if (e.code === "ENOENT") {
-      if (cmd.includes("/") && existsSync(cmd)) return "its interpreter (#! line) was not found";
-      return cmd.includes("/") ? "no such file" : "not found on PATH";
-    }
-    if (e.code === "EACCES") return "not executable (permission denied, or a directory)";
-    return e.message;
-  }
 }
 
 /**
@@ -207,39 +247,24 @@ export class CommandProbe implements Source {
  * command that resolves to an executable file, so that a missing or non-executable probe still
  * fails to spawn with its own error (ENOENT, EACCES) rather than as setpriv's exit status.
  */
-function _withParentDeathSignal(argv: readonly string[], env: Record<string, string | undefined>, cwd: string | undefined): readonly string[] {
+function _withParentDeathSignal(argv: readonly string[], exe: string | undefined, env: Record<string, string | undefined>): readonly string[] {
   if (process.platform !== "linux" || _setpriv === null) return argv;
-  const path = env.PATH ?? process.env.PATH ?? "";
   if (_setpriv === undefined) {
-    _setpriv = _which("setpriv", path, undefined) ?? null;
+    _setpriv = _which("setpriv", env.PATH ?? process.env.PATH ?? "", undefined) ?? null;
     if (_setpriv !== null) {
       _setprivRefused = _setprivFails(_setpriv);
       if (_setprivRefused !== undefined) _setpriv = null;
     }
   }
   if (_setpriv === null) return argv;
-  const exe = _which(argv[0], path, cwd);
   if (exe === undefined || !_interpreterFound(exe)) return argv;
   return [_setpriv, "--pdeathsig", "KILL", "--", ...argv];
 }
 
 /** A script's `#!` interpreter exists (or the file is no script). */
 function _interpreterFound(file: string): boolean {
-  let head = "";
-  try {
-    const fd = openSync(file, "r");
-    try {
-      const buf = new Uint8Array(256);
-      head = new TextDecoder("latin1").decode(buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)));
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return false;
-  }
-  if (!head.startsWith("#!")) return true;
-  const interpreter = head.slice(2).split("\n")[0].trim().split(/\s+/)[0];
-  return interpreter !== undefined && _which(interpreter, "", undefined) !== undefined;
+  const interpreter = shebangInterpreter(file);
+  return interpreter === null || _which(interpreter, "", undefined) !== undefined;
 }
 
 /** The setpriv executable (undefined: not looked for yet; null: none, or it cannot run here). */

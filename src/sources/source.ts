@@ -30,9 +30,13 @@ export interface SourceContext {
   end(): void;
   /** An event built in-process; validated exactly like a parsed line. */
   emit(event: Record<string, unknown>): void;
-  /** Whether the source is producing (probe running). Shown as xctl_probe_up. */
-  setUp(up: boolean): void;
-  /** The source's process was restarted. Counted in xctl_probe_restarts_total. */
+  /**
+   * Whether the source is producing (probe running). Shown as xctl_probe_up. `reason`, with
+   * `up` false: why it cannot run at all (`cannot start: /x/probe: no such file`), shown beside
+   * its state until it runs again.
+   */
+  setUp(up: boolean, reason?: string): void;
+  /** The source's process was restarted after it exited. Counted in xctl_probe_restarts_total. */
   restarted(): void;
   /**
    * The processes the graph holds now (pid, job id, state), for collectors that look each of

@@ -1,8 +1,8 @@
 // Command probes as real child processes: restart with backoff, bad lines among good ones,
-// commands that cannot run, an upstream Python probe, backpressure, and reaping on stop.
+// commands that cannot be started (down with the reason, not restarts), an upstream Python probe, backpressure, and reaping on stop.
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { createConsola } from "consola";
@@ -10,7 +10,8 @@ import type { Exporter } from "../../src/exporter.ts";
 import { createProbe } from "../../src/sources/index.ts";
 import { CommandProbe } from "../../src/sources/probe.ts";
 import type { SourceContext } from "../../src/sources/source.ts";
-import { eventually, sleep } from "../_helpers.ts";
+import { eventually, ROOT, sleep } from "../_helpers.ts";
+import { SourceTracker } from "../../src/query/sources.ts";
 import { alive, FAST, PROBES, recordUp, rejected, testExporter } from "./_probe-kit.ts";
 import { ingestLine } from "../_ingest.ts";
 
@@ -73,7 +74,8 @@ describe("CommandProbe", () => {
     assert.ok(ex.graph.resources.has("gpu-02"));
   });
 
-  it("marks a command that cannot run down, says why once, and leaves the exporter working", async () => {
+  it("a program that cannot be started is down with the reason, retried, never a restart, said once", async () => {
+    // Retried with the backoff all the same: a program installed later is picked up.
     const dir = tmp();
     const noexec = join(dir, "noexec.sh");
     writeFileSync(noexec, "#!/bin/sh\necho '{}'\n");
@@ -81,27 +83,94 @@ describe("CommandProbe", () => {
     const badInterp = join(dir, "bad-interp.sh");
     writeFileSync(badInterp, "#!/nonexistent/interpreter\n");
     chmodSync(badInterp, 0o755);
+    // `#!/usr/bin/env NAME` with NAME missing: env runs, and exits 127 saying so on stderr.
+    const envInterp = join(dir, "env-interp.py");
+    writeFileSync(envInterp, "#!/usr/bin/env xctl-no-such-interpreter\nprint('{}')\n");
+    chmodSync(envInterp, 0o755);
+    const folder = join(dir, "a-folder");
+    mkdirSync(folder);
     const { ex, logs } = testExporter();
     const cases = [
-      { argv: ["/nonexistent/xctl-probe"], name: "xctl-probe", says: "no such file" },
-      { argv: ["xctl-no-such-command"], name: "xctl-no-such-command", says: "not found on PATH" },
-      { argv: [noexec], name: "noexec.sh", says: "not executable" },
-      { argv: [badInterp], name: "bad-interp.sh", says: "interpreter" },
+      { argv: ["/nonexistent/xctl-probe"], name: "xctl-probe", says: "cannot start: /nonexistent/xctl-probe: no such file" },
+      { argv: ["xctl-no-such-command"], name: "xctl-no-such-command", says: "cannot start: xctl-no-such-command: not found on PATH" },
+      { argv: [noexec], name: "noexec.sh", says: `cannot start: ${noexec}: not executable` },
+      { argv: [folder], name: "a-folder", says: `cannot start: ${folder}: is a directory` },
+      { argv: [badInterp], name: "bad-interp.sh", says: `cannot start: ${badInterp}: its #! interpreter /nonexistent/interpreter was not found` },
+      { argv: [envInterp], name: "env-interp.py", says: `cannot start: ${envInterp}: `, also: ["env: ", "xctl-no-such-interpreter", "(exit status 127)"] },
+      { argv: ["sh", "-c", "xctl-no-such-command --flag"], name: "sh", says: "cannot start: sh: sh: ", also: ["xctl-no-such-command", "not found", "(exit status 127)"] },
     ];
-    for (const c of cases) ex.addSource(new CommandProbe(c.argv, { backoff: FAST }));
+    const probes = cases.map((c) => new CommandProbe(c.argv, { backoff: FAST }));
+    for (const p of probes) ex.addSource(p);
+    // Born a second ago, so that its first sample already sees the restarts since then.
+    const tracker = new SourceTracker(ex.probes, Date.now() - 1000);
     started(ex);
-    // Several retries each, so "once" means something.
-    await eventually(() => cases.every((c) => ex.probes.get(c.name)!.restarts >= 3), 5000, "retries");
+    // Several tries each, so "once" and "no restart" mean something.
+    await eventually(() => probes.every((p) => p.attempts >= 4), 8000, "retries");
+    const status = new Map(tracker.list().map((s) => [s.name, s]));
     for (const c of cases) {
-      assert.equal(ex.probes.get(c.name)!.up, false, c.name);
-      const errors = logs.filter((l) => l.tag === c.name && l.type === "error");
-      assert.equal(errors.length, 1, `${c.name}: ${JSON.stringify(errors)}`);
-      assert.ok(errors[0].msg.includes(c.says), errors[0].msg);
+      const st = status.get(c.name)!;
+      assert.equal(st.state, "down", c.name);
+      assert.equal(st.restarts, 0, c.name);
+      assert.equal(st.up, false, c.name);
+      assert.ok(st.reason?.startsWith(c.says), `${c.name}: ${st.reason}`);
+      for (const part of c.also ?? []) assert.ok(st.reason!.includes(part), `${c.name}: ${st.reason}`);
+      const mine = logs.filter((l) => l.tag === c.name);
+      const errors = mine.filter((l) => l.type === "error");
+      assert.equal(errors.length, 1, `${c.name}: ${JSON.stringify(mine)}`);
+      assert.ok(errors[0].msg.startsWith(st.reason!), errors[0].msg);
       assert.ok(errors[0].msg.includes("probe down"), errors[0].msg);
+      // The launcher's own message is in the reason, not repeated as a stderr line per retry.
+      assert.deepEqual(mine.filter((l) => l.msg.startsWith("stderr:") || l.msg.includes("exited with status")), [], c.name);
     }
+    const page = await ex.metrics.registry.metrics();
+    assert.match(page, /^xctl_probe_restarts_total\{probe="xctl-probe"\} 0$/m);
+    assert.match(page, /^xctl_probe_up\{probe="xctl-probe"\} 0$/m);
     assert.equal(await ingestLine(ex, '{"event_type":"compute.util","entity_id":"gpu-00","value":"5"}', "test"), undefined);
     assert.equal(ex.ingest.accepted, 1);
     assert.equal(ex.notReadyReason, null);
+  });
+
+  it("a program that appears later runs as soon as a retry finds it, and its exits are restarts again", async () => {
+    const dir = tmp();
+    const late = join(dir, "late-probe");
+    const { ex, logs } = testExporter();
+    const probe = new CommandProbe([late], { backoff: FAST });
+    ex.addSource(probe);
+    // Born a second ago, so that its first sample already sees the restarts since then.
+    const tracker = new SourceTracker(ex.probes, Date.now() - 1000);
+    started(ex);
+    await eventually(() => probe.attempts >= 3, 5000, "retries while it is missing");
+    assert.equal(tracker.list()[0].reason, `cannot start: ${late}: no such file`);
+    // Installed now (written aside, then renamed, as a package manager does): it prints one
+    // event and dies, every run.
+    writeFileSync(`${late}.tmp`, `#!/bin/sh\necho '{"event_type":"compute.util","entity_id":"gpu-07","value":"1"}'\nexit 3\n`);
+    chmodSync(`${late}.tmp`, 0o755);
+    renameSync(`${late}.tmp`, late);
+    await eventually(() => ex.ingest.accepted >= 3 && ex.probes.get("late-probe")!.restarts >= 2, 5000, "runs and restarts");
+    const st = tracker.list()[0];
+    // The first run after the failed starts was no restart: one restart per exit before the last run.
+    assert.ok(st.restarts === ex.ingest.accepted - 1 || st.restarts === ex.ingest.accepted, `${st.restarts} restarts, ${ex.ingest.accepted} runs`);
+    assert.equal(st.reason, null);
+    assert.equal(st.state, "crash-looping");
+    const mine = logs.filter((l) => l.tag === "late-probe");
+    assert.equal(mine.filter((l) => l.type === "error").length, 1, JSON.stringify(mine));
+    assert.ok(mine.some((l) => l.type === "info" && l.msg.includes("runs now")), JSON.stringify(mine));
+    assert.ok(mine.some((l) => l.msg.includes("exited with status 3")), JSON.stringify(mine));
+  });
+
+  it("a program that runs and exits non-zero is restarted and crash-loops, as before", async () => {
+    const { ex } = testExporter();
+    const probe = new CommandProbe([join(ROOT, "test/fixtures/fault-probes/crash-loop.sh")], { backoff: FAST });
+    ex.addSource(probe);
+    // Born a second ago, so that its first sample already sees the restarts since then.
+    const tracker = new SourceTracker(ex.probes, Date.now() - 1000);
+    started(ex);
+    await eventually(() => ex.probes.get("crash-loop.sh")!.restarts >= 2, 5000, "two restarts");
+    const st = tracker.list()[0];
+    assert.equal(st.state, "crash-looping");
+    assert.equal(st.reason, null);
+    // One restart per start after the first: the attempts all started the program.
+    assert.ok(probe.attempts - st.restarts <= 1, `${probe.attempts} attempts, ${st.restarts} restarts`);
   });
 
   it("runs a probe written for upstream xctl (Python, null fields, flush per line) unchanged", async (t) => {
