@@ -1,4 +1,4 @@
-// `status` as text: the counts line reads as English for one and for many.
+// `status` as text: the counts line reads as English for one and for many; a source's reason.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { formatStatus } from "../../src/cli/status.ts";
@@ -25,6 +25,18 @@ describe("status text", () => {
     const out = formatStatus(status(1), "http://127.0.0.1:9091");
     assert.match(out, /^Graph: 1 process \(1 running\), 1 resource, 1 error; edges 1 consumes, 0 waits_on, 1 blocked_by$/m, out);
     assert.match(out, /^Events: 1 accepted, 0 rejected; 1 diagnosis run over 1 rule$/m, out);
+  });
+
+  it("says why a source that cannot be started is down, in a last column only then", () => {
+    const source = (name: string, state: "up" | "down" | "crash-looping", restarts: number, reason: string | null) => ({ name, state, up: state === "up", restarts, reason, recent_restarts: 0, last_event_age_s: null });
+    const st = status(0);
+    st.sources = [source("ib.sh", "crash-looping", 4, null), source("myprobe", "down", 0, "cannot start: /nonexistent/myprobe: no such file")];
+    const out = formatStatus(st, "http://127.0.0.1:9091");
+    assert.match(out, /^  NAME +STATE +RESTARTS +LAST EVENT +WHY$/m, out);
+    assert.match(out, /^  myprobe +down +0 +never +cannot start: \/nonexistent\/myprobe: no such file$/m, out);
+    assert.match(out, /^  ib\.sh +crash-looping +4 +never$/m, out);
+    st.sources = [source("ib.sh", "up", 0, null)];
+    assert.match(formatStatus(st, "http://127.0.0.1:9091"), /^  NAME +STATE +RESTARTS +LAST EVENT$/m);
   });
 
   it("keeps the plural for none and for many", () => {

@@ -4,6 +4,8 @@ import assert from "node:assert/strict";
 import { Exporter } from "../../src/exporter.ts";
 import { createApp } from "../../src/http/app.ts";
 import { createLogger } from "../../src/log.ts";
+import { CommandProbe } from "../../src/sources/probe.ts";
+import { eventually } from "../_helpers.ts";
 import { ingestLine } from "../_ingest.ts";
 
 const T0 = 1_732_500_000_000;
@@ -39,5 +41,18 @@ describe("landing page", () => {
     // One of each is said in the singular.
     assert.match(html, /<p>1 process \(1 running\), 1 resource, 1 error in the window;/);
     assert.match(html, /; 1 diagnosis run over 17 rules\./);
+  });
+
+  it("shows a probe that cannot be started as down, with the reason, escaped", async () => {
+    const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
+    ex.addSource(new CommandProbe(["/nonexistent/<b>probe"], { backoff: { initialMs: 60_000 } }));
+    ex.start();
+    try {
+      await eventually(() => ex.probes.get("<b>probe")!.reason != null, 5000, "the failed start");
+      const html = await (await createApp(ex).fetch(new Request("http://x/"), LOCAL)).text();
+      assert.ok(html.includes('<td class="bad">down<br><span class="muted">cannot start: /nonexistent/&#60;b&#62;probe: no such file</span></td><td>0</td>'), html);
+    } finally {
+      await ex.stop();
+    }
   });
 });

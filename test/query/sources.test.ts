@@ -59,3 +59,22 @@ describe("a crash-looping source", () => {
     assert.ok(!states.includes("crash-looping"));
   });
 });
+
+describe("a source that cannot be started", () => {
+  it("is down with its reason, even right after crash-looping, and up clears the reason", () => {
+    const probe: ProbeState = { up: false, restarts: 0, lastEventMs: 0 };
+    const t0 = 1_800_000_000_000;
+    const tracker = new SourceTracker(new Map([["p", probe]]), t0);
+    probe.restarts = 2;
+    assert.equal(tracker.list(t0 + 2000)[0].state, "crash-looping");
+    // Its program was removed: restarts stop, and the state says why at once, not a minute later.
+    probe.reason = "cannot start: /opt/p: no such file";
+    const st = tracker.list(t0 + 3000)[0];
+    assert.deepEqual([st.state, st.reason, st.restarts], ["down", "cannot start: /opt/p: no such file", 2]);
+    // It runs again (the source clears the reason as it marks itself up).
+    probe.up = true;
+    probe.reason = null;
+    assert.deepEqual([tracker.list(t0 + 4000)[0].state, tracker.list(t0 + 4000)[0].reason], ["crash-looping", null]);
+    assert.equal(tracker.list(t0 + 4000 + CRASH_WINDOW_MS)[0].state, "up");
+  });
+});
