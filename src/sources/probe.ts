@@ -200,8 +200,8 @@ export class CommandProbe implements Source {
       // A start after the program exited is a restart; one after failed starts only is not.
       if (this._exited) ctx.restarted();
       this._exited = false;
+      // Through a launcher, the program is known to run once it writes or exits on its own.
       if (judged) this._started(ctx, child.pid);
-      else ctx.log.debug(`started (pid ${child.pid}) through ${names.join(", ")}`);
       ctx.setUp(true);
     }
   }
@@ -227,6 +227,7 @@ export class CommandProbe implements Source {
         this._failure = cannot;
         ctx.log.error(`${cannot}; probe down, retrying with backoff (not counted as a restart)`);
       }
+      ctx.log.debug(`start failed; next try in ${_seconds(delay)}`);
     } else ctx.log.info(`restarting in ${_seconds(delay)}`);
     this._timer = setTimeout(() => {
       this._timer = undefined;

@@ -135,29 +135,41 @@ describe("faults, through the compiled binary", { skip: BINARY ? false : "XCTL_B
     });
   });
 
-  it("a probe not found or not executable: one clear log line each, probe down, exporter up", { timeout: 30_000 }, async () => {
+  it("a probe that cannot be started: down with the reason in status, no restarts, said once, exporter up", { timeout: 30_000 }, async () => {
     const probes = [
-      { spec: "/nonexistent/xctl-probe", name: "xctl-probe", why: /no such file/ },
-      { spec: "xctl-no-such-probe", name: "xctl-no-such-probe", why: /not found on PATH/ },
-      { spec: join(FAULTS, "not-executable.sh"), name: "not-executable.sh", why: /not executable/ },
+      { spec: "/nonexistent/xctl-probe", name: "xctl-probe", why: "cannot start: /nonexistent/xctl-probe: no such file" },
+      { spec: "xctl-no-such-probe", name: "xctl-no-such-probe", why: "cannot start: xctl-no-such-probe: not found on PATH" },
+      { spec: join(FAULTS, "not-executable.sh"), name: "not-executable.sh", why: `cannot start: ${join(FAULTS, "not-executable.sh")}: not executable (permission denied)` },
     ];
-    await withExporter(probes.flatMap((p) => ["--probe", p.spec]), async (ex) => {
-      // Two retries each, so a message repeated on every retry would show.
+    // Beside them, one that starts and dies at once: it still counts restarts and crash-loops.
+    const args = [...probes.flatMap((p) => ["--probe", p.spec]), "--probe", join(FAULTS, "crash-loop.sh"), "--log-level", "debug"];
+    await withExporter(args, async (ex) => {
+      // Two retries each (debug says each), so a reason repeated on every retry would show.
       await until("two retries of each probe", async () => {
-        const m = await scrape(ex.url);
-        return probes.every((p) => (m.get(`xctl_probe_restarts_total{probe="${p.name}"}`) ?? 0) >= 2);
+        const tries = ex.stderr().split("\n").filter((l) => l.includes("start failed; next try in"));
+        return probes.every((p) => tries.filter((l) => l.includes(`[${p.name}]`) || l.includes(`tag=${p.name}`) || l.includes(`"tag":"${p.name}"`)).length >= 3);
       });
+      await until("the crash loop", async () => (await metric(ex, 'xctl_probe_restarts_total{probe="crash-loop.sh"}')) >= 2);
       const m = await scrape(ex.url);
       const lines = ex.stderr().split("\n");
+      const cli = await runCli(["status", "--url", ex.url]);
+      assert.equal(cli.code, 0, cli.stderr);
+      const json = JSON.parse((await runCli(["status", "--url", ex.url, "--json"])).stdout) as { sources: { name: string; state: string; restarts: number; reason: string | null }[] };
       for (const p of probes) {
         assert.equal(m.get(`xctl_probe_up{probe="${p.name}"}`), 0, p.name);
-        // The start summary's list of sources and the service's transition lines (source down,
-        // crash-looping) name the source, not the cause.
-        const said = lines.filter((l) => l.includes(p.spec) && !/ (sources|source (down|up|crash-looping)): /.test(l));
+        assert.equal(m.get(`xctl_probe_restarts_total{probe="${p.name}"}`), 0, p.name);
+        const row = cli.stdout.split("\n").find((l) => l.trim().startsWith(`${p.name} `));
+        assert.match(row ?? "", new RegExp(`^  ${p.name.replace(/\./g, "\\.")} +down +0 +never +${p.why.replace(/[.()/]/g, "\\$&")}$`), cli.stdout);
+        assert.deepEqual(json.sources.filter((s) => s.name === p.name).map((s) => [s.state, s.restarts, s.reason]), [["down", 0, p.why]]);
+        // The start summary's list of sources, the service's transition lines (source down) and
+        // the debug retry lines name the source, not the cause: the cause is said once.
+        const said = lines.filter((l) => l.includes(p.spec) && !/ (sources|source (down|up|crash-looping)): |start failed; next try in/.test(l));
         assert.equal(said.length, 1, `one line for ${p.spec}:\n${ex.stderr()}`);
         assert.match(said[0], /error/);
-        assert.match(said[0], p.why);
+        assert.ok(said[0].includes(p.why), said[0]);
       }
+      assert.match(cli.stdout, /^  crash-loop\.sh +crash-looping +[2-9] /m, cli.stdout);
+      assert.doesNotMatch(ex.stderr(), /source crash-looping: (xctl-probe|xctl-no-such-probe|not-executable\.sh)/);
       await assertServing(ex);
     });
   });
