@@ -49,6 +49,8 @@ export class CommandProbe implements Source {
   private _failure: string | null = null;
   /** Stderr lines of launchers (setpriv, env, sh -c) held per run until the run is judged. */
   static readonly HELD_LINES = 4;
+  /** A launcher reports a failed exec within milliseconds: a run through one that lasts this long is the program's. */
+  static readonly JUDGE_MS = 1000;
 
   constructor(argv: readonly string[], opts: CommandProbeOptions = {}) {
     if (argv.length === 0 || argv[0] === "") throw new Error("CommandProbe: empty argv");
@@ -127,6 +129,7 @@ export class CommandProbe implements Source {
     const finish = (code: number | null, signal: string | null) => {
       if (finished) return;
       finished = true;
+      clearTimeout(judge);
       stderr.end();
       ctx.end();
       if (this._run === run) this._run = null;
@@ -147,11 +150,14 @@ export class CommandProbe implements Source {
     const held: string[] = [];
     let outBytes = 0;
     let judged = names.length === 0;
+    let judge: ReturnType<typeof setTimeout> | undefined;
     const proven = () => {
       if (judged) return;
       judged = true;
+      clearTimeout(judge);
       for (const line of held.splice(0)) logLine(line);
       this._started(ctx, child.pid);
+      if (!finished) ctx.setUp(true);
     };
     const stderr = new StderrLog((line) => {
       if (!judged && held.length < CommandProbe.HELD_LINES && isLauncherLine(line, names)) held.push(line);
@@ -200,9 +206,15 @@ export class CommandProbe implements Source {
       // A start after the program exited is a restart; one after failed starts only is not.
       if (this._exited) ctx.restarted();
       this._exited = false;
-      // Through a launcher, the program is known to run once it writes or exits on its own.
+      // Through a launcher, the program is known to run once it writes, lasts, or exits on its own.
       if (judged) this._started(ctx, child.pid);
-      ctx.setUp(true);
+      else {
+        judge = setTimeout(proven, CommandProbe.JUDGE_MS);
+        (judge as { unref?: () => void }).unref?.();
+      }
+      // After failed starts the probe stays down with its reason until this run proves itself:
+      // a retry through env or setpriv that fails again never shows as up for a moment.
+      if (judged || this._failure === null) ctx.setUp(true);
     }
   }
 

@@ -130,6 +130,32 @@ describe("CommandProbe", () => {
     assert.equal(ex.notReadyReason, null);
   });
 
+  it("a retry through a launcher that fails again stays down with the reason while it runs", async () => {
+    // A shell that takes a while to say it cannot run its command (a slow NFS PATH lookup);
+    // once the tool is there, it runs quietly.
+    const tool = join(tmp(), "xctl-slow-tool");
+    const slow = `if [ -e '${tool}' ]; then exec sleep 30; fi; echo "sh: 1: xctl-slow-tool: not found" >&2; sleep 0.3; exit 127`;
+    const { ex, logs } = testExporter();
+    const probe = new CommandProbe(["sh", "-c", slow], { backoff: FAST });
+    ex.addSource(probe);
+    const state = ex.probes.get("sh")!;
+    started(ex);
+    await eventually(() => probe.attempts >= 2 && probe.pid !== undefined, 5000, "a retry running");
+    const tracker = new SourceTracker(ex.probes);
+    const st = tracker.list()[0];
+    assert.deepEqual([st.state, st.up, st.restarts], ["down", false, 0]);
+    assert.equal(st.reason, "cannot start: sh: sh: 1: xctl-slow-tool: not found (exit status 127)");
+    await eventually(() => probe.attempts >= 3, 5000, "another retry");
+    assert.equal(state.restarts, 0);
+    assert.equal(logs.filter((l) => l.tag === "sh" && l.type === "error").length, 1);
+    // Installed: a run that lasts without a word from the launcher is the program's, and up.
+    writeFileSync(tool, "");
+    await eventually(() => state.up, 5000, "up once the tool runs");
+    assert.equal(tracker.list()[0].reason, null);
+    assert.equal(state.restarts, 0);
+    assert.ok(logs.some((l) => l.tag === "sh" && l.type === "info" && l.msg.includes("runs now")), JSON.stringify(logs));
+  });
+
   it("a program that appears later runs as soon as a retry finds it, and its exits are restarts again", async () => {
     const dir = tmp();
     const late = join(dir, "late-probe");
@@ -146,10 +172,12 @@ describe("CommandProbe", () => {
     writeFileSync(`${late}.tmp`, `#!/bin/sh\necho '{"event_type":"compute.util","entity_id":"gpu-07","value":"1"}'\nexit 3\n`);
     chmodSync(`${late}.tmp`, 0o755);
     renameSync(`${late}.tmp`, late);
-    await eventually(() => ex.ingest.accepted >= 3 && ex.probes.get("late-probe")!.restarts >= 2, 5000, "runs and restarts");
+    // Every try so far found nothing (a try is synchronous: none is half-way now).
+    const failed = probe.attempts;
+    await eventually(() => ex.ingest.accepted >= 2 && ex.probes.get("late-probe")!.restarts >= 2, 5000, "runs and restarts");
     const st = tracker.list()[0];
-    // The first run after the failed starts was no restart: one restart per exit before the last run.
-    assert.ok(st.restarts === ex.ingest.accepted - 1 || st.restarts === ex.ingest.accepted, `${st.restarts} restarts, ${ex.ingest.accepted} runs`);
+    // The first run after the failed starts was no restart; every start after it was.
+    assert.equal(st.restarts, probe.attempts - failed - 1, `${failed} failed tries, ${probe.attempts} in all`);
     assert.equal(st.reason, null);
     assert.equal(st.state, "crash-looping");
     const mine = logs.filter((l) => l.tag === "late-probe");
