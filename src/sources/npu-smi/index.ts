@@ -210,7 +210,9 @@ export class NpuSmiSource implements Source {
   /** Shows down, says so once per reason, and returns the backoff delay to the next try. */
   private _down(key: string, message: string): number {
     const ctx = this._ctx!;
-    if (this._up || this._downKey === null) ctx.setUp(false);
+    // npu-smi not on PATH is down with the reason `status` shows.
+    const cannot = key === "missing" ? `cannot start: ${this.command}: not found on PATH` : undefined;
+    if (this._up || this._downKey === null || (key !== this._downKey && (key === "missing" || this._downKey === "missing"))) ctx.setUp(false, cannot);
     this._up = false;
     if (key !== this._downKey) ctx.log.warn(`${message}; no NPU events until it works, retrying with backoff`);
     this._downKey = key;

@@ -143,7 +143,9 @@ export class NvidiaSmiSource implements Source {
 
   private _down(key: string, message: string): void {
     const ctx = this._ctx!;
-    if (this._up || this._downKey === null) ctx.setUp(false);
+    // A tool that is not there, or would not start, is down with the reason `status` shows.
+    const cannot = key === "missing" ? `cannot start: ${this.command}: not found on PATH` : key === "spawn" ? `cannot start: ${message.replace(/^cannot run /, "")}` : undefined;
+    if (this._up || this._downKey === null || (key !== this._downKey && (cannot !== undefined || this._downKey === "missing" || this._downKey === "spawn"))) ctx.setUp(false, cannot);
     this._up = false;
     if (key !== this._downKey) ctx.log.warn(`${message}; no GPU events until it works, retrying with backoff`);
     this._downKey = key;

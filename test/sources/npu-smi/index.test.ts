@@ -21,6 +21,7 @@ function recorder() {
   const rec = {
     events: [] as Ev[],
     ups: [] as boolean[],
+    reasons: [] as (string | undefined)[],
     restarts: 0,
     logs: [] as { type: string; msg: string }[],
     warns: () => rec.logs.filter((l) => l.type === "warn").map((l) => l.msg),
@@ -32,7 +33,10 @@ function recorder() {
     end: () => {},
     processes: () => [],
     emit: (e) => void rec.events.push(e as Ev),
-    setUp: (up) => void rec.ups.push(up),
+    setUp: (up, reason) => {
+      rec.ups.push(up);
+      rec.reasons.push(reason);
+    },
     restarted: () => void rec.restarts++,
     log,
   };
@@ -143,6 +147,8 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
     run(rec, { env: { ...process.env, PATH: bin } });
     await eventually(() => rec.warns().length > 0, 10_000, "a warning");
     assert.deepEqual(rec.ups, [false]);
+    // `status` shows why beside "down".
+    assert.deepEqual(rec.reasons, ["cannot start: npu-smi: not found on PATH"]);
     assert.match(rec.warns()[0]!, /npu-smi not found on PATH/);
     assert.deepEqual(rec.events, []);
     symlinkSync(FAKE, join(bin, "npu-smi"));

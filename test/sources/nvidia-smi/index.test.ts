@@ -21,6 +21,8 @@ interface Recorder {
   ctx: SourceContext;
   events: Ev[];
   ups: boolean[];
+  /** The reason given with each setUp(false), if any. */
+  reasons: (string | undefined)[];
   restarts: number;
   logs: { type: string; msg: string }[];
   warns(): string[];
@@ -31,6 +33,7 @@ function recorder(): Recorder {
     ctx: undefined as unknown as SourceContext,
     events: [],
     ups: [],
+    reasons: [],
     restarts: 0,
     logs: [],
     warns: () => rec.logs.filter((l) => l.type === "warn").map((l) => l.msg),
@@ -44,7 +47,10 @@ function recorder(): Recorder {
     end: () => {},
     processes: () => [],
     emit: (e) => void rec.events.push(e as Ev),
-    setUp: (up) => void rec.ups.push(up),
+    setUp: (up, reason) => {
+      rec.ups.push(up);
+      rec.reasons.push(reason);
+    },
     restarted: () => void rec.restarts++,
     log,
   };
@@ -166,6 +172,8 @@ describe("NvidiaSmiSource against the stand-in nvidia-smi", () => {
     run(rec, { env: { ...process.env, PATH: bin } });
     await eventually(() => rec.warns().length > 0, 10_000, "a warning");
     assert.deepEqual(rec.ups, [false]);
+    // `status` shows why beside "down".
+    assert.deepEqual(rec.reasons, ["cannot start: nvidia-smi: not found on PATH"]);
     assert.match(rec.warns()[0]!, /nvidia-smi not found on PATH/);
     assert.deepEqual(rec.events, []);
     // Installed later (a driver rolled out after the exporter): found on a retry.
