@@ -156,15 +156,10 @@ export class Latches {
     this._snapAt.clear();
   }
 
-  /** The rule set whose kept results `processLeft` forgets. */
-  use(rules: readonly RuleState[]): void {
-    this._rules = rules;
-  }
-
   /**
-   * A new rule set (a reload) replaces `before` with `after`: a rule whose scene is in both and
-   * not `changed` keeps its snapshot (a brief match the next run reports) and its hint; the
-   * rest are forgotten.
+   * A new rule set, `after` (whose kept results `processLeft` forgets from now on): a rule whose
+   * scene was loaded before and is not `changed` keeps its snapshot (a brief match the next run
+   * reports) and its hint; the rest are forgotten.
    */
   carry(after: readonly RuleState[], changed: readonly string[]): void {
     const next = new Map(after.filter((rs) => !changed.includes(rs.rule.scene)).map((rs) => [rs.rule.scene, rs]));

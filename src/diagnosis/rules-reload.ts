@@ -128,19 +128,31 @@ export class RulesReloader {
       rules = await loadRuleSetAsync({ dir: source.dir, defaults: source.defaults, warnings: problems });
     } catch (e) {
       const error = e instanceof ConfigError ? e.message : `cannot load rules: ${(e as Error)?.message ?? String(e)}`;
-      state.successful = false;
-      state.reloads.set("failure", (state.reloads.get("failure") ?? 0) + 1);
-      log.error(`rules reload failed, the ${this._opts.current().length} rules loaded before stay in force: ${error}`);
-      return { ok: false, error };
+      return this._failed(`the ${this._opts.current().length} rules loaded before stay in force: ${error}`, error);
     }
     const warnings = problems.map(formatProblem);
     for (const w of warnings) log.warn(w);
-    const change = this._opts.apply(rules);
+    let change: RuleSetChange;
+    try {
+      change = this._opts.apply(rules);
+    } catch (e) {
+      // Not a rule problem (those were all found above): said, and never a crash of the server.
+      const error = `applying the rules: ${(e as Error)?.message ?? String(e)}`;
+      return this._failed(error, error);
+    }
     state.successful = true;
     state.lastSuccessMs = Date.now();
     state.reloads.set("success", (state.reloads.get("success") ?? 0) + 1);
     log.info(describeReload(rules, change, source.dir));
     return { ok: true, rules, change, warnings };
+  }
+
+  private _failed(line: string, error: string): ReloadOutcome {
+    const state = this._opts.state;
+    state.successful = false;
+    state.reloads.set("failure", (state.reloads.get("failure") ?? 0) + 1);
+    this._opts.log.error(`rules reload failed, ${line}`);
+    return { ok: false, error };
   }
 }
 
