@@ -111,6 +111,20 @@ describe("a reload keeps what is known", () => {
     }
   });
 
+  it("reports a brief match of an unchanged rule, seen before the reload, in the run after it", () => {
+    const s = scenario({ rules: [rule(XID), rule(util(50))], errorWindowMs: 100, diagnosisIntervalMs: 10_000 });
+    try {
+      s.send(ev("error.hw", "gpu-1", "XID_79"), 1);
+      s.send(ev("compute.util", "gpu-0", "10"), 500); // the fault has left the window: a brief match
+      s.ex.engine.setRules([rule(XID), rule(util(80))]);
+      const run = s.ex.engine.runNow("auto");
+      assert.deepEqual(run.matches.map((m) => m.scene), ["site_xid"]);
+      assert.equal(s.ex.diagnosis.activations.get("site_xid"), 1);
+    } finally {
+      void s.ex.stop();
+    }
+  });
+
   it("takes a removed scene out of the state and /metrics, and shows a new one at 0", async () => {
     const s = _busyHost();
     try {
