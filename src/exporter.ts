@@ -34,7 +34,7 @@ export interface ExporterOptions {
   fairIngest?: boolean;
   /** Diagnosis rules (default: the embedded set). */
   rules?: readonly Rule[];
-  /** Where `reloadRules` reads the rules again (default: the embedded set alone). */
+  /** Where `reloadRules` reads the rules again; without it (replay) no reload metrics are served. */
   ruleSource?: { dir?: string; defaults: boolean };
   /** Debounce of automatic diagnosis runs (default 1000 ms; event time when liveClock is off). */
   diagnosisIntervalMs?: number;
@@ -87,7 +87,7 @@ export class Exporter {
       graph: this.graph,
       probes: this.probes,
       diagnosis: this.diagnosis,
-      rules: this.rulesReload,
+      rules: opts.ruleSource === undefined ? undefined : this.rulesReload,
       ingest: this.ingest.pushQueue,
       stream: {
         get clients() {

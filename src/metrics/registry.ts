@@ -35,8 +35,8 @@ export interface MetricsInputs {
   graph: StateGraph;
   probes: Map<string, ProbeState>;
   diagnosis: DiagnosisState;
-  /** Rule loads and reloads (rules-reload.ts). */
-  rules: RulesReloadState;
+  /** Rule loads and reloads (rules-reload.ts); none for replay, which never reloads. */
+  rules?: RulesReloadState;
   ingest: IngestState;
   stream: StreamState;
   version: string;
@@ -83,9 +83,11 @@ export class Metrics {
     _sceneInfo(r, F.sceneInfo, diagnosis.severity);
     this.diagnosisLatency = new Histogram({ ..._declared(F.diagnosisLatency), buckets: LATENCY_BUCKETS, registers: r });
 
-    _gauge(r, F.rulesReloadSuccessful, () => [[{}, rules.successful ? 1 : 0]]);
-    _gauge(r, F.rulesReloadSuccessTime, () => [[{}, rules.lastSuccessMs / 1000]]);
-    _counter(r, F.rulesReloads, () => _entries("result", rules.reloads));
+    if (rules !== undefined) {
+      _gauge(r, F.rulesReloadSuccessful, () => [[{}, rules.successful ? 1 : 0]]);
+      _gauge(r, F.rulesReloadSuccessTime, () => [[{}, rules.lastSuccessMs / 1000]]);
+      _counter(r, F.rulesReloads, () => _entries("result", rules.reloads));
+    }
 
     _gauge(r, F.probeUp, () => _probes(probes, (s) => (s.up ? 1 : 0)));
     _counter(r, F.probeRestarts, () => _probes(probes, (s) => s.restarts));
