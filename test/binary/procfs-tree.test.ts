@@ -5,11 +5,11 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventually, startExporter } from "../_helpers.ts";
-import { fileOnDisk, stuckTree, waitForD, type StuckTree } from "../sources/_stuck-tree-kit.ts";
+import { fileOnDisk, releaseTrees, stuckTree, waitForD, type StuckTree } from "../sources/_stuck-tree-kit.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 const PYTHON = spawnSync("python3", ["--version"]).status === 0;
@@ -58,25 +58,21 @@ describe("stuck descendants through the binary, on this machine's /proc", { skip
         assert.equal(ev.entity_id, DISK!.disk);
         assert.match(ev.value, re);
       }
-      // `why` lists the disk for each root; the roots themselves run on (state running).
+      // `why` lists the disk for each root with its own stuck task (not the other root's, which
+      // the disk's last reading is); the roots themselves run on (state running).
       for (const t of trees) {
+        const own = want.get(t.root)!.source.replace(/^\^|\$$/g, "");
         const why = await eventually(() => {
           const w = execFileSync(BINARY!, ["why", String(t.root), "--url", ex.url], { encoding: "utf8", timeout: 10_000 });
-          return new RegExp(`waits on:\\n\\s+${DISK!.disk} `).test(w) ? w : undefined;
-        }, 10_000, `${t.root} waits on ${DISK!.disk}`);
+          return new RegExp(`waits on:\\n\\s+${DISK!.disk} .*qdepth=${own}`).test(w) ? w : undefined;
+        }, 10_000, `${t.root} waits on ${DISK!.disk} through its own task`);
         assert.match(why, new RegExp(`^pid ${t.root}\\s+job \\S+\\s+state running$`, "m"), why);
       }
       assert.doesNotMatch(ex.stderr(), /round failed|TypeError|ERROR/i);
     } finally {
       ac.abort();
       await ex.stop();
-      const fd = openSync(fifo, "r+");
-      try {
-        await Promise.all(trees.map((t) => t.done(10_000)));
-      } finally {
-        closeSync(fd);
-        rmSync(dir, { recursive: true, force: true });
-      }
+      await releaseTrees(fifo, trees, dir);
     }
   });
 });

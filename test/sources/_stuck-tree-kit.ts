@@ -2,7 +2,7 @@
 // test/fixtures/proc-tree/stuck_tree.py: for the procfs collector's tests in process and through
 // the binary.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readlinkSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { mountOf, parseMountinfo, statState } from "../../src/sources/procfs/parse.ts";
 import { ROOT } from "../_helpers.ts";
@@ -85,5 +85,19 @@ function _alive(pid: number): boolean {
     return statState(readFileSync(`/proc/${pid}/stat`, "utf8")) !== "Z";
   } catch {
     return false;
+  }
+}
+
+/**
+ * Lets every tree go and cleans up: opening the FIFO read-write never blocks, so every open
+ * waiting on it goes on and each tree exits bottom up; then `dir` is removed.
+ */
+export async function releaseTrees(fifo: string, trees: readonly StuckTree[], dir: string): Promise<void> {
+  const fd = openSync(fifo, "r+");
+  try {
+    await Promise.all(trees.map((t) => t.done(10_000)));
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -6,14 +6,14 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { whyView } from "../../src/query/why.ts";
 import { statPpid } from "../../src/sources/procfs/parse.ts";
 import { ProcfsSource } from "../../src/sources/procfs/index.ts";
 import { FIXTURE, harness, testClock, writeProcTree, type Harness, type HostTree } from "./_host-kit.ts";
-import { fileOnDisk, stuckTree, waitForD } from "./_stuck-tree-kit.ts";
+import { fileOnDisk, releaseTrees, stuckTree, waitForD } from "./_stuck-tree-kit.ts";
 
 /** A `stat` line as the kernel writes it: ppid is field 4, the start time field 22. */
 const stat = (pid: number, comm: string, state: string, ppid: number, start = 2318844) =>
@@ -294,14 +294,7 @@ describe("builtin:procfs below a process on this machine's /proc", { skip: !PYTH
       assert.deepEqual(got.sort(), want.sort());
       assert.deepEqual(whyView(h.exporter.graph, trees[0].root)!.waits_on.map((w) => w.resource), [DISK!.disk]);
     } finally {
-      // Read-write never blocks on a FIFO: every open waiting on it goes on, and each tree exits bottom up.
-      const fd = openSync(fifo, "r+");
-      try {
-        await Promise.all(trees.map((t) => t.done(10_000)));
-      } finally {
-        closeSync(fd);
-        rmSync(dir, { recursive: true, force: true });
-      }
+      await releaseTrees(fifo, trees, dir);
     }
   });
 });

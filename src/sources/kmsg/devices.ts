@@ -8,11 +8,9 @@
 //   name the message gives, else its netdev (`.../net/*`), else `mlx5-<addr>`.
 // Answers are cached for a minute (bounded), so a burst of errors costs a few reads. The LVM,
 // dm-crypt and md devices stacked above a disk, which its errors reach too, are stack.ts's.
-import { readdir, realpath, stat } from "node:fs/promises";
+import { realpath, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-
-const _TTL_MS = 60_000;
-const _MAX_CACHED = 256;
+import { listSorted as _list, TtlCache } from "./sysfs-cache.ts";
 
 /** The disk of a partition by name alone (used when sysfs does not know the device). */
 export function diskByName(name: string): string {
@@ -29,7 +27,7 @@ export function blockName(name: string): string {
 }
 
 export class DeviceMap {
-  private readonly _cache = new Map<string, { at: number; value: string[] }>();
+  private readonly _cache = new TtlCache(60_000);
 
   constructor(private readonly _sysfs: string) {}
 
@@ -83,22 +81,8 @@ export class DeviceMap {
     return found.size > 0 ? [...found].sort() : [ctrl];
   }
 
-  private async _cached(key: string, make: () => Promise<string[]>): Promise<string[]> {
-    const now = Date.now();
-    const hit = this._cache.get(key);
-    if (hit !== undefined && now - hit.at < _TTL_MS) return hit.value;
-    const value = await make();
-    if (this._cache.size >= _MAX_CACHED) this._cache.clear();
-    this._cache.set(key, { at: now, value });
-    return value;
-  }
-}
-
-async function _list(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir)).sort();
-  } catch {
-    return [];
+  private _cached(key: string, make: () => Promise<string[]>): Promise<string[]> {
+    return this._cache.get(key, make);
   }
 }
 

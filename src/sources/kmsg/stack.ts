@@ -21,8 +21,9 @@
 //     PVs), else no (an unknown target over several devices may be redundant);
 //   - any other holder (bcache, drbd): only over one device.
 // Better to blame no holder than a process whose I/O the array served from another member.
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { listSorted as _list, TtlCache } from "./sysfs-cache.ts";
 
 /** Levels above a member looked at, holders reported per error (cycles are cut by name). */
 export const MAX_DEPTH = 8;
@@ -32,7 +33,6 @@ const _MAX_PARTS = 128;
 /** Partitions change seldom; a walk's answer depends on members' states, so it is kept briefly. */
 const _TTL_MS = 60_000;
 const _WALK_TTL_MS = 5_000;
-const _MAX_CACHED = 256;
 
 /** A stacked device an error reaches, and how: `sda2 under dm-0 (vg0-root)`. */
 export interface Above {
@@ -80,7 +80,7 @@ export function partitionOf(parts: readonly Partition[], sector: number): string
 }
 
 export class BlockStack {
-  private readonly _cache = new Map<string, { at: number; value: unknown }>();
+  private readonly _cache = new TtlCache(_TTL_MS);
 
   constructor(private readonly _sysfs: string) {}
 
@@ -203,22 +203,8 @@ export class BlockStack {
     });
   }
 
-  private async _cached<T>(key: string, make: () => Promise<T>, ttl = _TTL_MS): Promise<T> {
-    const now = Date.now();
-    const hit = this._cache.get(key);
-    if (hit !== undefined && now - hit.at < ttl) return hit.value as T;
-    const value = await make();
-    if (this._cache.size >= _MAX_CACHED) this._cache.clear();
-    this._cache.set(key, { at: now, value });
-    return value;
-  }
-}
-
-async function _list(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir)).sort();
-  } catch {
-    return [];
+  private _cached<T>(key: string, make: () => Promise<T>, ttl = _TTL_MS): Promise<T> {
+    return this._cache.get(key, make, ttl);
   }
 }
 
