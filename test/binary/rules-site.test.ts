@@ -125,7 +125,8 @@ describe("site rules, compiled binary", { skip: BINARY ? false : "XCTL_BINARY no
         const s = await scrape(ex.url);
         return s.get('xctl_scene_active{scene="site_util"}') === 1 ? s : undefined;
       }, 10_000, `site_util active at util 60 after the reload\n${ex.stderr()}`);
-      assert.ok(ex.stderr().includes(`rules reloaded: 2 loaded (2 from ${d}); removed site_old; changed site_util`), ex.stderr());
+      // The line is written before the run's result is served, but reaches this pipe on its own time.
+      await eventually(() => ex.stderr().includes(`rules reloaded: 2 loaded (2 from ${d}); removed site_old; changed site_util`), 5000, `the reload line\n${ex.stderr()}`);
       assert.equal(after.get('xctl_scene_active{scene="site_xid"}'), 1, "the Xid seen before the reload still holds");
       assert.equal(after.get('xctl_scene_activations_total{scene="site_xid"}'), 1, "not cleared and fired again");
       assert.ok(after.get('xctl_diagnoses_by_scene{scene="site_xid"}')! >= xidRuns, "its counts kept");
@@ -143,8 +144,8 @@ describe("site rules, compiled binary", { skip: BINARY ? false : "XCTL_BINARY no
       }, 10_000, `the failed reload in the metrics\n${ex.stderr()}`);
       assert.equal(failed.get('xctl_rules_reloads_total{result="failure"}'), 1);
       assert.ok(failed.get("xctl_rules_last_reload_success_timestamp_seconds")! * 1000 >= now - 1000, "the success before it");
-      const line = ex.stderr().split("\n").find((l) => l.includes("rules reload failed"));
-      assert.ok(line?.endsWith(`rules reload failed, the 2 rules loaded before stay in force: ${join(d, "site_bad.yaml")}:3: priority: must be an integer (got "high")`), ex.stderr());
+      const line = await eventually(() => ex.stderr().split("\n").find((l) => l.includes("rules reload failed")), 5000, "the failure line");
+      assert.ok(line.endsWith(`rules reload failed, the 2 rules loaded before stay in force: ${join(d, "site_bad.yaml")}:3: priority: must be an integer (got "high")`), ex.stderr());
       const run = (await (await fetch(`${ex.url}/api/v1/diagnoses`, { method: "POST" })).json()) as { scene: string; matches: { scene: string }[] };
       assert.deepEqual(run.matches.map((m) => m.scene), ["site_xid", "site_util"], "the rules in force answer");
       assert.equal(failed.get('xctl_scene_active{scene="site_bad"}'), undefined);
