@@ -8,6 +8,7 @@ import type { Rule } from "./diagnosis/rule.ts";
 import { defaultRules } from "./diagnosis/rules-load.ts";
 import { StateGraph } from "./graph/graph.ts";
 import { newDiagnosisState, type DiagnosisState } from "./diagnosis/state.ts";
+import { newRulesReloadState, RulesReloader, type ReloadOutcome, type RulesReloadState } from "./diagnosis/rules-reload.ts";
 import { IngestPipeline } from "./ingest/pipeline.ts";
 import { Metrics, type ProbeState } from "./metrics/registry.ts";
 import { runtimeName } from "./runtime-name.ts";
@@ -33,6 +34,8 @@ export interface ExporterOptions {
   fairIngest?: boolean;
   /** Diagnosis rules (default: the embedded set). */
   rules?: readonly Rule[];
+  /** Where `reloadRules` reads the rules again; without it (replay) no reload metrics are served. */
+  ruleSource?: { dir?: string; defaults: boolean };
   /** Debounce of automatic diagnosis runs (default 1000 ms; event time when liveClock is off). */
   diagnosisIntervalMs?: number;
   /** A scene clears only after it has not held for this long (default 60 s). */
@@ -50,12 +53,15 @@ export class Exporter {
   readonly probes = new Map<string, ProbeState>();
   readonly diagnosis: DiagnosisState = newDiagnosisState();
   readonly metrics: Metrics;
+  /** Rule loads and reloads, for the metrics. */
+  readonly rulesReload: RulesReloadState = newRulesReloadState();
   /** Runs the rules over the graph and the event window; keeps `diagnosis` up to date. */
   readonly engine: DiagnosisEngine;
   /** Why /readyz says 503; null once rules are loaded and sources started. */
   notReadyReason: string | null = "starting";
 
   private readonly _sources: Source[] = [];
+  private readonly _reloader: RulesReloader;
   private _timer: ReturnType<typeof setInterval> | undefined;
   private readonly _liveClock: boolean;
 
@@ -81,6 +87,7 @@ export class Exporter {
       graph: this.graph,
       probes: this.probes,
       diagnosis: this.diagnosis,
+      rules: opts.ruleSource === undefined ? undefined : this.rulesReload,
       ingest: this.ingest.pushQueue,
       stream: {
         get clients() {
@@ -102,6 +109,24 @@ export class Exporter {
       sceneSettleMs: opts.sceneSettleMs,
     });
     this.engine.setRules(opts.rules ?? defaultRules());
+    const engine = this.engine;
+    this._reloader = new RulesReloader({
+      source: opts.ruleSource ?? { defaults: true },
+      state: this.rulesReload,
+      current: () => engine.rules,
+      apply: (rules) => {
+        const change = engine.setRules(rules);
+        // The verdict of the new rules now, not at the next change.
+        engine.runNow("auto");
+        return change;
+      },
+      log: this.log,
+    });
+  }
+
+  /** Reads the rules again (SIGHUP); a bad set leaves the rules in force. Serialised (rules-reload.ts). */
+  reloadRules(): Promise<ReloadOutcome> {
+    return this._reloader.request();
   }
 
   /** An accepted event (the pipeline's sink) through graph, diagnosis and the live stream. */

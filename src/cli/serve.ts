@@ -113,6 +113,7 @@ export async function runServe(argv: string[]): Promise<void> {
   const exporter = new Exporter({
     log,
     rules: diagnosis.rules,
+    ruleSource: { dir: rulesDir(values), defaults: values["no-default-rules"] !== true },
     diagnosisIntervalMs: diagnosis.diagnosisIntervalMs,
     sceneSettleMs: diagnosis.sceneSettleMs,
     ...config.graph,
@@ -167,9 +168,10 @@ export async function runServe(argv: string[]): Promise<void> {
   log.info(hostConfig.collectors === "none" ? "collectors: none (--collectors none)" : describePlan(plan));
   for (const c of plan.run) if (c.missing !== null) log.warn(`collector ${c.name} listed in --collectors but ${c.missing}: it shows as down until its source appears`);
 
-  // Rules, probes and flags are read once, at start: a reload would lose the diagnosis's event
-  // window. SIGHUP is said and otherwise ignored.
-  onHangupSignal(() => log.warn("SIGHUP: nothing reloaded (rules and flags are read at start only); check rules with `xctl-exporter rules check DIR`, then restart the exporter"));
+  // SIGHUP reloads the rules (as it reloads Prometheus's configuration), keeping what the
+  // diagnosis knows; a bad rule set is refused and the one in force stays. Flags and probes are
+  // read at start only.
+  onHangupSignal(() => void exporter.reloadRules());
   await new Promise<void>((resolve) => {
     onShutdownSignal((signal) => {
       log.info(`${signal}: shutting down`);

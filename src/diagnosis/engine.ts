@@ -15,7 +15,7 @@ import { Matcher, type RuleState } from "./matcher.ts";
 import { judgeProcess } from "./process-scope.ts";
 import { toResult, type DiagnosisResult, type RunTrigger } from "./result.ts";
 import { Ring } from "./ring.ts";
-import { faultScopeOverrides, sortRules, type Rule } from "./rule.ts";
+import { faultScopeOverrides, ruleSetChange, sortRules, type Rule, type RuleSetChange } from "./rule.ts";
 import { SceneTracker, type DiagnosisState } from "./state.ts";
 
 export type { DiagnosisResult, MatchSummary, RunTrigger } from "./result.ts";
@@ -59,8 +59,6 @@ export class DiagnosisEngine implements GraphObserver {
   private _matcher: Matcher;
   /** Brief matches between automatic runs. */
   private readonly _latches: Latches;
-  /** Process-scoped rules, by the kinds of edges whose changes may change whom they hold for. */
-  private _edgeRules: Record<EdgeKind, RuleState[]> = { consumes: [], waits_on: [], blocked_by: [] };
   private readonly _ring: Ring<DiagnosisResult>;
   private readonly _onDemand: Ring<DiagnosisResult>;
   private _nextId = 1;
@@ -97,18 +95,23 @@ export class DiagnosisEngine implements GraphObserver {
     return this._rules;
   }
 
-  /** Replaces the rule set (highest priority first); every scene starts at 0; rule fault scopes go to the graph. */
-  setRules(rules: readonly Rule[]): void {
+  /**
+   * Replaces the rule set, keeping what is known (a reload; then `runNow("auto")`): an event
+   * condition whose canonical form the old set had keeps its window (a new one starts empty); a
+   * scene in both keeps its counts, active state and settle time, an unchanged rule its brief
+   * match; a scene gone leaves the metrics, a new one starts at 0. Fault scopes go to the graph.
+   */
+  setRules(rules: readonly Rule[]): RuleSetChange & { windowsKept: number; windowsNew: number } {
+    const before = this._matcher;
+    const change = ruleSetChange(this._rules, rules);
     this._rules = sortRules([...rules]);
     this.graph.setFaultScope(new FaultScopeTable(faultScopeOverrides(this._rules)));
-    this._latches.reset();
     this._matcher = this._newMatcher();
-    this._latches.use(this._matcher.rules);
+    const windows = this._matcher.adopt(before);
+    this._latches.carry(this._matcher.rules, change.changed);
     this.graph.watchReadings(this._matcher.readingWatch);
-    for (const kind of ["consumes", "waits_on", "blocked_by"] as const) {
-      this._edgeRules[kind] = this._matcher.rules.filter((rs) => rs.processScoped && rs.edgeKinds.has(kind));
-    }
-    this._scenes.reset(this._rules);
+    this._scenes.load(this._rules);
+    return { ...change, ...windows };
   }
 
   private _newMatcher(): Matcher {
@@ -155,12 +158,12 @@ export class DiagnosisEngine implements GraphObserver {
     this._matcher.edgeAdded(kind, from, to);
     // A new waits_on or blocked_by edge may start a scene; any new edge may change whom a
     // process-scoped rule holds for (a fault that just linked the process concerns it now).
-    if (this._latches.edgeChanged(this._edgeRules[kind], from, true) || kind !== "consumes") this._trigger();
+    if (this._latches.edgeChanged(this._matcher.edgeRules[kind], from, true) || kind !== "consumes") this._trigger();
   }
 
   edgeRemoved(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void {
     this._matcher.edgeRemoved(kind, from, to);
-    this._latches.edgeChanged(this._edgeRules[kind], from, false);
+    this._latches.edgeChanged(this._matcher.edgeRules[kind], from, false);
   }
 
   nodeChanged(node: GraphNode, key: string | undefined): void {

@@ -156,17 +156,28 @@ export class Latches {
     this._snapAt.clear();
   }
 
-  /** The rule set whose kept results `processLeft` forgets. */
-  use(rules: readonly RuleState[]): void {
-    this._rules = rules;
-  }
-
-  reset(): void {
-    for (const rs of this._rules) this.touch(rs);
-    this._hint.clear();
-    this._dirty.clear();
-    this._snaps.clear();
-    this._snapAt.clear();
+  /**
+   * A new rule set, `after` (whose kept results `processLeft` forgets from now on): a rule whose
+   * scene was loaded before and is not `changed` keeps its snapshot (a brief match the next run
+   * reports) and its hint; the rest are forgotten.
+   */
+  carry(after: readonly RuleState[], changed: readonly string[]): void {
+    const next = new Map(after.filter((rs) => !changed.includes(rs.rule.scene)).map((rs) => [rs.rule.scene, rs]));
+    const fresh = new Set(after);
+    const move = <V>(m: Map<RuleState, V>): void => {
+      const old = [...m];
+      m.clear();
+      for (const [rs, v] of old) {
+        const to = fresh.has(rs) ? rs : next.get(rs.rule.scene);
+        if (to !== undefined) m.set(to, v);
+      }
+    };
+    move(this._snaps);
+    move(this._snapAt);
+    move(this._hint);
+    // Flips the new rules heard while they were built stay; the old rules' go.
+    for (const rs of this._dirty) if (!fresh.has(rs)) this._dirty.delete(rs);
+    this._rules = after;
   }
 }
 

@@ -10,7 +10,7 @@ import { GraphCond } from "./conditions/graph.ts";
 import { MetricCond } from "./conditions/metric.ts";
 import { CondNode, GroupCond } from "./conditions/node.ts";
 import type { ProcessMatches } from "./process-scope.ts";
-import type { Condition, GroupCondition, Rule } from "./rule.ts";
+import { canonical, type Condition, type GroupCondition, type Rule } from "./rule.ts";
 
 type NodeKind = GraphNode["kind"];
 const _NODE_KINDS: readonly NodeKind[] = ["process", "resource", "error"];
@@ -99,6 +99,8 @@ export class RuleState {
 
 export class Matcher {
   readonly rules: RuleState[];
+  /** Process-scoped rules, by the kinds of edges whose changes may change whom they hold for. */
+  readonly edgeRules: Record<EdgeKind, RuleState[]>;
   readonly windowMs: number;
   readonly graph: StateGraph;
   /** Earliest event time / wall time at which some holding event condition may expire. */
@@ -167,6 +169,8 @@ export class Matcher {
       rs.recount();
       return rs;
     });
+    const scoped = (kind: EdgeKind) => this.rules.filter((rs) => rs.processScoped && rs.edgeKinds.has(kind));
+    this.edgeRules = { consumes: scoped("consumes"), waits_on: scoped("waits_on"), blocked_by: scoped("blocked_by") };
     this._seed();
   }
 
@@ -193,7 +197,7 @@ export class Matcher {
   }
 
   private _leaf(c: Exclude<Condition, GroupCondition>): CondNode {
-    const key = _canonical(c);
+    const key = canonical(c);
     const known = this._leaves.get(key);
     if (known !== undefined) return known;
     let leaf: CondNode;
@@ -243,6 +247,26 @@ export class Matcher {
       for (const r of p.waitsOn) this.edgeAdded("waits_on", p, r);
       for (const e of p.blockedBy) this.edgeAdded("blocked_by", p, e);
     }
+  }
+
+  /**
+   * A reload: each event condition whose canonical form `before` has too takes over its window
+   * (the events that make it hold, which the graph does not keep); a new one starts empty. Graph
+   * and metric conditions need nothing: the walk at construction read them from the graph.
+   */
+  adopt(before: Matcher): { windowsKept: number; windowsNew: number } {
+    let kept = 0;
+    for (const [key, leaf] of this._leaves) {
+      const old = before._leaves.get(key);
+      if (!(leaf instanceof EventCond) || !(old instanceof EventCond)) continue;
+      leaf.adopt(old);
+      kept++;
+      if (leaf.holds) {
+        this.nextExpiryTs = Math.min(this.nextExpiryTs, leaf.lastTs + this.windowMs);
+        this.nextExpiryWall = Math.min(this.nextExpiryWall, leaf.lastWall + this.windowMs);
+      }
+    }
+    return { windowsKept: kept, windowsNew: this._events.length - kept };
   }
 
   // --- GraphObserver -----------------------------------------------------------------------
@@ -301,17 +325,4 @@ export class Matcher {
     this.nextExpiryTs = ts;
     this.nextExpiryWall = wall;
   }
-}
-
-/** JSON with sorted keys, so two spellings of one condition share a leaf. */
-function _canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(_canonical).join(",")}]`;
-  if (v !== null && typeof v === "object") {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${_canonical(o[k])}`)
-      .join(",")}}`;
-  }
-  return JSON.stringify(v);
 }

@@ -117,3 +117,35 @@ export function faultScopeOverrides(rules: readonly Rule[]): FaultScopeEntry[] {
 export function sortRules(rules: Rule[]): Rule[] {
   return rules.sort((a, b) => b.priority - a.priority || (a.scene < b.scene ? -1 : a.scene > b.scene ? 1 : 0));
 }
+
+/** JSON with sorted keys: two spellings of one condition (or rule) give one string. */
+export function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+  if (v !== null && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** What a new rule set changes, by scene (each list sorted): a rule is changed when anything but its source differs. */
+export interface RuleSetChange {
+  added: string[];
+  removed: string[];
+  changed: string[];
+}
+
+export function ruleSetChange(before: readonly Rule[], after: readonly Rule[]): RuleSetChange {
+  const old = new Map(before.map((r) => [r.scene, r]));
+  const scenes = new Set(after.map((r) => r.scene));
+  const form = (r: Rule) => canonical({ ...r, source: undefined });
+  return {
+    added: after.filter((r) => !old.has(r.scene)).map((r) => r.scene).sort(),
+    removed: before.filter((r) => !scenes.has(r.scene)).map((r) => r.scene).sort(),
+    changed: after.filter((r) => old.has(r.scene) && form(old.get(r.scene)!) !== form(r)).map((r) => r.scene).sort(),
+  };
+}

@@ -94,15 +94,27 @@ export function parseRule(text: string, file: string, warnings?: RuleProblem[]):
 function _readText(path: string): string {
   let bytes: Uint8Array;
   try {
-    const st = statSync(path);
-    // A device or a pipe given to `rules check` (/dev/zero, a FIFO) would be read without end.
-    if (!st.isFile()) throw new ConfigError(path, "", "not a regular file");
-    if (st.size > MAX_FILE_BYTES) throw new ConfigError(path, "", `${st.size} bytes, larger than the ${MAX_FILE_BYTES} a rule file may have`);
+    checkRuleFileStat(path, statSync(path));
     bytes = readFileSync(path);
   } catch (e) {
-    if (e instanceof ConfigError) throw e;
-    throw new ConfigError(path, "", `cannot read: ${describeErrno(e)}`);
+    throw readError(path, e);
   }
+  return decodeRuleFile(path, bytes);
+}
+
+/** Refuses what is no rule file to read: a device or a pipe (/dev/zero, a FIFO) would be read without end. */
+export function checkRuleFileStat(path: string, st: { isFile(): boolean; size: number }): void {
+  if (!st.isFile()) throw new ConfigError(path, "", "not a regular file");
+  if (st.size > MAX_FILE_BYTES) throw new ConfigError(path, "", `${st.size} bytes, larger than the ${MAX_FILE_BYTES} a rule file may have`);
+}
+
+/** The error for a rule file that could not be read (a ConfigError passes as it is). */
+export function readError(path: string, e: unknown): ConfigError {
+  return e instanceof ConfigError ? e : new ConfigError(path, "", `cannot read: ${describeErrno(e)}`);
+}
+
+/** A rule file's bytes as its text, or the ConfigError naming its first line that is not UTF-8. */
+export function decodeRuleFile(path: string, bytes: Uint8Array): string {
   const { text, badLine } = decodeRuleBytes(bytes);
   if (badLine !== undefined) throw new ConfigError(path, "", "not UTF-8 text (save the file as UTF-8)", badLine);
   return text;
@@ -144,21 +156,28 @@ function _ruleFiles(dir: string): string[] {
     if (!statSync(dir).isDirectory()) throw new ConfigError(dir, "", "not a directory");
     names = readdirSync(dir);
   } catch (e) {
-    if (e instanceof ConfigError) throw e;
-    throw new ConfigError(dir, "", `cannot read rules directory: ${describeErrno(e)}`);
+    throw dirError(dir, e);
   }
   const out: string[] = [];
-  for (const name of names.sort()) {
-    if (name.startsWith(".") || !RULE_FILE_RE.test(name)) continue;
-    const path = join(dir, name);
+  for (const path of ruleFileCandidates(dir, names)) {
     try {
       if (!statSync(path).isFile()) continue;
     } catch (e) {
-      throw new ConfigError(path, "", `cannot read: ${describeErrno(e)}`);
+      throw readError(path, e);
     }
     out.push(path);
   }
   return out;
+}
+
+/** The error for a rules directory that could not be listed (a ConfigError passes as it is). */
+export function dirError(dir: string, e: unknown): ConfigError {
+  return e instanceof ConfigError ? e : new ConfigError(dir, "", `cannot read rules directory: ${describeErrno(e)}`);
+}
+
+/** The paths of a directory's entries that may be rule files, sorted: `*.yaml`, `*.yml`, not hidden. */
+export function ruleFileCandidates(dir: string, names: readonly string[]): string[] {
+  return [...names].sort().filter((name) => !name.startsWith(".") && RULE_FILE_RE.test(name)).map((name) => join(dir, name));
 }
 
 /**
@@ -166,10 +185,17 @@ function _ruleFiles(dir: string): string[] {
  * no rules, and the warning `rules check` gives for it.
  */
 export function loadRulesDir(dir: string, warnings?: RuleProblem[]): Rule[] {
-  const rules: Rule[] = [];
   const files = _ruleFiles(dir);
-  if (files.length === 0) warnings?.push(_noFiles(dir));
-  for (const path of files) rules.push(loadRuleFile(path, warnings));
+  return checkDirRules(
+    dir,
+    files.map((path) => loadRuleFile(path, warnings)),
+    warnings,
+  );
+}
+
+/** A directory's rules, loaded in file order: refused when two share a scene; none is a warning. */
+export function checkDirRules(dir: string, rules: Rule[], warnings?: RuleProblem[]): Rule[] {
+  if (rules.length === 0) warnings?.push(_noFiles(dir));
   const problem = _crossProblems(rules).find((p) => !p.warning);
   if (problem !== undefined) throw _configError(problem);
   return rules;
@@ -281,9 +307,14 @@ export function ruleText(rule: Rule): string {
 
 /** The rules a serve or replay run uses, highest priority first. */
 export function loadRuleSet(opts: RuleSetOptions = {}): Rule[] {
+  return mergeRuleSet(opts.defaults !== false, opts.dir === undefined ? [] : loadRulesDir(opts.dir, opts.warnings));
+}
+
+/** The embedded set (when `defaults`) with a directory's rules over it, highest priority first. */
+export function mergeRuleSet(defaults: boolean, dirRules: readonly Rule[]): Rule[] {
   const byScene = new Map<string, Rule>();
-  if (opts.defaults !== false) for (const r of defaultRules()) byScene.set(r.scene, r);
-  if (opts.dir !== undefined) for (const r of loadRulesDir(opts.dir, opts.warnings)) byScene.set(r.scene, r);
+  if (defaults) for (const r of defaultRules()) byScene.set(r.scene, r);
+  for (const r of dirRules) byScene.set(r.scene, r);
   const rules = sortRules([...byScene.values()]);
   const problem = _crossProblems(rules).find((p) => !p.warning);
   if (problem !== undefined) throw _configError(problem);

@@ -33,17 +33,21 @@ export class SceneTracker {
     readonly settleMs: number,
   ) {}
 
-  /** A new rule set: every scene at 0 and inactive. */
-  reset(scenes: readonly { scene: string; severity: Severity }[]): void {
+  /**
+   * The scenes of a (new) rule set. A scene loaded before keeps its counts, its active state and
+   * when it last held (its settle time); a new one starts at 0, inactive; one no longer loaded
+   * leaves every map, and so the metrics.
+   */
+  load(scenes: readonly { scene: string; severity: Severity }[]): void {
     const st = this._state;
-    st.byScene.clear();
-    st.activations.clear();
-    st.severity.clear();
-    st.active.clear();
-    this._lastHeld.clear();
+    const loaded = new Set(scenes.map((r) => r.scene));
+    for (const m of [st.byScene, st.activations, st.severity, this._lastHeld]) {
+      for (const scene of m.keys()) if (!loaded.has(scene)) m.delete(scene);
+    }
+    for (const scene of st.active) if (!loaded.has(scene)) st.active.delete(scene);
     for (const r of scenes) {
-      st.byScene.set(r.scene, 0);
-      st.activations.set(r.scene, 0);
+      if (!st.byScene.has(r.scene)) st.byScene.set(r.scene, 0);
+      if (!st.activations.has(r.scene)) st.activations.set(r.scene, 0);
       st.severity.set(r.scene, r.severity);
     }
   }

@@ -3,6 +3,7 @@
 // time, so an event never touches prom-client, and a scrape costs the same whatever the size
 // of the graph.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { RulesReloadState } from "../diagnosis/rules-reload.ts";
 import type { DiagnosisState } from "../diagnosis/state.ts";
 import type { EventCounters } from "../events/counters.ts";
 import { EVENT_TYPES, REJECT_REASONS } from "../events/schema.ts";
@@ -36,6 +37,8 @@ export interface MetricsInputs {
   graph: StateGraph;
   probes: Map<string, ProbeState>;
   diagnosis: DiagnosisState;
+  /** Rule loads and reloads (rules-reload.ts); none for replay, which never reloads. */
+  rules?: RulesReloadState;
   ingest: IngestState;
   stream: StreamState;
   version: string;
@@ -54,7 +57,7 @@ export class Metrics {
   private readonly _text = new TextFormat(this.registry);
 
   constructor(inputs: MetricsInputs) {
-    const { counters, graph, probes, diagnosis, ingest, stream } = inputs;
+    const { counters, graph, probes, diagnosis, rules, ingest, stream } = inputs;
     const r = [this.registry];
 
     const F = FAMILIES;
@@ -81,6 +84,12 @@ export class Metrics {
     _counter(r, F.sceneActivations, () => _entries("scene", diagnosis.activations));
     _sceneInfo(r, F.sceneInfo, diagnosis.severity);
     this.diagnosisLatency = new Histogram({ ..._declared(F.diagnosisLatency), buckets: LATENCY_BUCKETS, registers: r });
+
+    if (rules !== undefined) {
+      _gauge(r, F.rulesReloadSuccessful, () => [[{}, rules.successful ? 1 : 0]]);
+      _gauge(r, F.rulesReloadSuccessTime, () => [[{}, rules.lastSuccessMs / 1000]]);
+      _counter(r, F.rulesReloads, () => _entries("result", rules.reloads));
+    }
 
     _gauge(r, F.probeUp, () => _probes(probes, (s) => (s.up ? 1 : 0)));
     _counter(r, F.probeRestarts, () => _probes(probes, (s) => s.restarts));
@@ -146,6 +155,20 @@ function _seriesKey(labelNames: string[], labels: Labels): string {
   return labelNames.length === 0 ? "" : labels[labelNames[0]];
 }
 
+/**
+ * Removes the series `read` no longer yields (a scene a reload removed), so they leave the page
+ * rather than stay at their last value. Only labelled families lose series.
+ */
+function _dropUnread(metric: { remove(labels: Labels): void }, labelNames: string[], shown: Map<string, number>, read: () => Samples): void {
+  const keys = new Set<string>();
+  for (const [labels] of read()) keys.add(_seriesKey(labelNames, labels));
+  for (const key of shown.keys()) {
+    if (keys.has(key)) continue;
+    metric.remove({ [labelNames[0]]: key });
+    shown.delete(key);
+  }
+}
+
 /** A family's declaration in prom-client's terms. */
 function _declared(f: MetricFamily): { name: string; help: string; labelNames: string[] } {
   return { name: f.name, help: f.help, labelNames: [...f.labels] };
@@ -161,12 +184,15 @@ function _gauge(registers: Registry[], family: MetricFamily, read: () => Samples
     ...declared,
     registers,
     collect() {
+      let n = 0;
       for (const [labels, v] of read()) {
+        n++;
         const key = _seriesKey(labelNames, labels);
         if (shown.get(key) === v) continue;
         this.set(labels, v);
         shown.set(key, v);
       }
+      if (n < shown.size) _dropUnread(this, labelNames, shown, read);
     },
   });
 }
@@ -180,14 +206,20 @@ function _counter(registers: Registry[], family: MetricFamily, read: () => Sampl
     ...declared,
     registers,
     collect() {
+      let n = 0;
       for (const [labels, v] of read()) {
+        n++;
         const key = _seriesKey(labelNames, labels);
         const last = reported.get(key);
-        if (last === undefined || v > last) {
-          this.inc(labels, last === undefined ? v : v - last);
+        // Below what was reported: the total started again (a scene removed and added back by
+        // reloads between two scrapes), and so does the series.
+        if (last !== undefined && v < last) this.remove(labels);
+        if (last === undefined || v !== last) {
+          this.inc(labels, last === undefined || v < last ? v : v - last);
           reported.set(key, v);
         }
       }
+      if (n < reported.size) _dropUnread(this, labelNames, reported, read);
     },
   });
 }

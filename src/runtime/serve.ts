@@ -87,9 +87,8 @@ export function onShutdownSignal(onSignal: (signal: string) => void): void {
 }
 
 /**
- * Calls `onSignal` on each SIGHUP. Left unhandled, SIGHUP ends the process, and systemd counts
- * that a clean exit (`Restart=on-failure` does not bring it back): an operator who sends it out
- * of Prometheus habit must not lose the exporter.
+ * Calls `onSignal` on each SIGHUP (serve reloads its rules; `systemctl reload` sends it). Left
+ * unhandled, SIGHUP would end the process, and systemd counts that a clean exit.
  */
 export function onHangupSignal(onSignal: () => void): void {
   process.on("SIGHUP", onSignal);

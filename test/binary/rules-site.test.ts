@@ -3,7 +3,7 @@
 // directory with no rule file and a second --rules are said, not passed over; and a running
 // exporter with a threshold copy of a default rule, a rule on nvidia-smi's "[N/A]", a
 // min_confidence 0 rule and one on a key named `constructor` takes pushes and shows in /metrics
-// what the rules say.
+// what the rules say; SIGHUP reloads the directory, keeping what the diagnosis knew.
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -87,14 +87,68 @@ describe("site rules, compiled binary", { skip: BINARY ? false : "XCTL_BINARY no
     }
   });
 
-  it("keeps serving on SIGHUP (Prometheus's reload signal) and says that nothing was reloaded", async () => {
-    const ex = await startExporter(["--collectors", "none"]);
+  it("reloads its rules on SIGHUP: a changed threshold judged at once, an active scene kept with its count, a removed one gone, a bad file refused", async () => {
+    const d = join(dir, "reload");
+    mkdirSync(d);
+    const util = (target: number) =>
+      GOOD.replace("scene: good", "scene: site_util").replace("priority: 50", "priority: 30").replace("  - {type: event, event_type: error.hw}", `  - {type: metric, node_type: resource, entity_id_pattern: "gpu-*", metrics: [{key: util, op: gte, target: ${target}}]}`);
+    // Held by the event window alone: the graph keeps no event.
+    writeFileSync(join(d, "site_xid.yaml"), GOOD.replace("scene: good", "scene: site_xid").replace("{type: event, event_type: error.hw}", "{type: event, event_type: error.hw, value_pattern: XID_79}"));
+    writeFileSync(join(d, "site_util.yaml"), util(90));
+    writeFileSync(join(d, "site_old.yaml"), GOOD.replace("scene: good", "scene: site_old").replace("error.hw", "error.net"));
+    const ex = await startExporter(["--rules", d, "--no-default-rules", "--diagnosis-interval", "50ms"]);
     try {
+      const now = Date.now();
+      const res = await fetch(`${ex.url}/api/v1/events`, {
+        method: "POST",
+        body: [
+          { event_type: "process.state", entity_id: "gpu-01", pid: 4001, job_id: "job-1", value: "start" },
+          { event_type: "compute.util", entity_id: "gpu-01", pid: 4001, job_id: "job-1", value: "60" },
+          { event_type: "error.hw", entity_id: "gpu-00", value: "XID_79" },
+        ].map((l) => JSON.stringify({ ts: now, ...l })).join("\n"),
+      });
+      assert.equal(((await res.json()) as { accepted: number }).accepted, 3);
+      const before = await eventually(async () => {
+        const s = await scrape(ex.url);
+        return s.get('xctl_scene_active{scene="site_xid"}') === 1 ? s : undefined;
+      }, 10_000, "site_xid active");
+      assert.equal(before.get('xctl_scene_active{scene="site_util"}'), 0, "util 60 is under 90");
+      assert.equal(before.get('xctl_scene_activations_total{scene="site_xid"}'), 1);
+      assert.equal(before.get("xctl_rules_last_reload_successful"), 1, "start-up's load");
+      const xidRuns = before.get('xctl_diagnoses_by_scene{scene="site_xid"}')!;
+
+      // The SRE lowers the threshold and drops a rule, then reloads.
+      writeFileSync(join(d, "site_util.yaml"), util(50));
+      rmSync(join(d, "site_old.yaml"));
       ex.child.kill("SIGHUP");
-      await eventually(() => ex.stderr().includes("SIGHUP: nothing reloaded"), 5000, "the SIGHUP warning");
-      const r = await fetch(`${ex.url}/healthz`);
-      assert.equal(r.status, 200);
-      assert.equal(ex.child.exitCode, null, ex.stderr());
+      const after = await eventually(async () => {
+        const s = await scrape(ex.url);
+        return s.get('xctl_scene_active{scene="site_util"}') === 1 ? s : undefined;
+      }, 10_000, `site_util active at util 60 after the reload\n${ex.stderr()}`);
+      // The line is written before the run's result is served, but reaches this pipe on its own time.
+      await eventually(() => ex.stderr().includes(`rules reloaded: 2 loaded (2 from ${d}); removed site_old; changed site_util`), 5000, `the reload line\n${ex.stderr()}`);
+      assert.equal(after.get('xctl_scene_active{scene="site_xid"}'), 1, "the Xid seen before the reload still holds");
+      assert.equal(after.get('xctl_scene_activations_total{scene="site_xid"}'), 1, "not cleared and fired again");
+      assert.ok(after.get('xctl_diagnoses_by_scene{scene="site_xid"}')! >= xidRuns, "its counts kept");
+      assert.equal(after.get('xctl_scene_activations_total{scene="site_util"}'), 1);
+      assert.deepEqual([...after.keys()].filter((k) => k.includes('scene="site_old"')), [], "the removed scene's series are gone");
+      assert.equal(after.get("xctl_rules_last_reload_successful"), 1);
+      assert.equal(after.get('xctl_rules_reloads_total{result="success"}'), 1);
+
+      // A broken file: refused, said in one line and in the metrics, the rules in force answer.
+      writeFileSync(join(d, "site_bad.yaml"), GOOD.replace("scene: good", "scene: site_bad").replace("priority: 50", "priority: high"));
+      ex.child.kill("SIGHUP");
+      const failed = await eventually(async () => {
+        const s = await scrape(ex.url);
+        return s.get("xctl_rules_last_reload_successful") === 0 ? s : undefined;
+      }, 10_000, `the failed reload in the metrics\n${ex.stderr()}`);
+      assert.equal(failed.get('xctl_rules_reloads_total{result="failure"}'), 1);
+      assert.ok(failed.get("xctl_rules_last_reload_success_timestamp_seconds")! * 1000 >= now - 1000, "the success before it");
+      const line = await eventually(() => ex.stderr().split("\n").find((l) => l.includes("rules reload failed")), 5000, "the failure line");
+      assert.ok(line.endsWith(`rules reload failed, the 2 rules loaded before stay in force: ${join(d, "site_bad.yaml")}:3: priority: must be an integer (got "high")`), ex.stderr());
+      const run = (await (await fetch(`${ex.url}/api/v1/diagnoses`, { method: "POST" })).json()) as { scene: string; matches: { scene: string }[] };
+      assert.deepEqual(run.matches.map((m) => m.scene), ["site_xid", "site_util"], "the rules in force answer");
+      assert.equal(failed.get('xctl_scene_active{scene="site_bad"}'), undefined);
       assert.equal(await ex.stop("SIGTERM"), 0);
     } finally {
       await ex.stop();

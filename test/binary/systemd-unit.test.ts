@@ -1,7 +1,7 @@
 // deploy/systemd/xctl-exporter.service started as systemd would start it, on a machine where
 // systemd is not PID 1: the unit's user kind, capabilities, no_new_privs, environment, command
 // line and system call filter (test/binary/_unit.ts), with and without the process-details.conf
-// drop-in. A probe configured through XCTL_PROBE runs and its events count; the kernel log is
+// drop-in; its ExecReload (SIGHUP) reloads the rules under that filter. A probe configured through XCTL_PROBE runs and its events count; the kernel log is
 // read with the unit's CAP_SYSLOG; other users' environ is refused without the drop-in and read
 // with it.
 import { describe, it, after } from "node:test";
@@ -37,6 +37,8 @@ function _defaults(): Record<string, string> {
 interface Started {
   url: string;
   stderr: () => string;
+  /** Signals the exporter, as systemd signals its main pid. */
+  signal: (signal: NodeJS.Signals) => void;
   stop: () => Promise<void>;
 }
 
@@ -75,6 +77,7 @@ async function startUnit(dir: string, dropIns: string[], probe: string, unit = U
   return {
     url,
     stderr: () => err,
+    signal: kill,
     stop: async () => {
       kill("SIGTERM");
       const t = setTimeout(() => {
@@ -125,6 +128,11 @@ describe("the systemd unit, sandbox and all", { skip: SKIP }, () => {
       if (_kmsgReadable()) assert.match(ex.stderr(), /collectors: running [^;]*\bkmsg\b/, ex.stderr());
       const rows = (await (await fetch(`${ex.url}/api/v1/processes`)).json()) as { pid: number; job_id: string | null }[];
       assert.equal(rows.find((r) => r.pid === job!.pid)?.job_id, null, "no job id without the drop-in");
+      // `systemctl reload`: ExecReload's SIGHUP reloads the rules, under the unit's filter too.
+      assert.deepEqual(unitSettings(UNIT).get("ExecReload"), ["/bin/kill -HUP $MAINPID"]);
+      ex.signal("SIGHUP");
+      await eventually(() => ex.stderr().includes("rules reloaded: 17 loaded (17 embedded); nothing changed"), 10_000, `the reload line\n${ex.stderr()}`);
+      assert.equal((await scrape(ex.url)).get("xctl_rules_last_reload_successful"), 1);
     } finally {
       await ex.stop();
     }

@@ -81,8 +81,9 @@ function eventSamples(exposition: Map<string, number>): Map<string, number> {
   for (const [k, v] of exposition) {
     if (!k.startsWith("xctl_")) continue;
     // Build info differs by nature. Diagnosis (runs, latency, active scenes) is debounced on
-    // the wall clock in a server and on event time in a replay: the diagnosis tests own it.
-    if (/^xctl_(build_info|diagnoses_|diagnosis_latency|scene_active|scene_activations)/.test(k)) continue;
+    // the wall clock in a server and on event time in a replay: the diagnosis tests own it. Rule
+    // reloads (SIGHUP) are a server's alone.
+    if (/^xctl_(build_info|diagnoses_|diagnosis_latency|scene_active|scene_activations|rules_)/.test(k)) continue;
     out.set(k, v);
   }
   return out;

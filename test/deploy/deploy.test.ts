@@ -134,6 +134,7 @@ describe("prometheus rules and config", () => {
       "XctlRejectedEventsRising",
       "XctlExporterDown",
       "XctlExporterNotRunning",
+      "XctlRulesReloadFailed",
     ]) {
       assert.ok(names.has(n), `alert ${n} missing`);
     }

@@ -50,6 +50,11 @@ export class RecentMap<K> {
     return old === undefined;
   }
 
+  /** Takes `other`'s entries, oldest first (a reload hands a window to a new condition). */
+  copyFrom(other: RecentMap<K>): void {
+    for (const [k, s] of other.map) this.map.set(k, s);
+  }
+
   /** Drops stale entries from the old end; entries are mostly in time order. */
   prune(cond: EventCond, nowTs: number, nowWall: number): void {
     if (this.map.size === 0) return; // most are: no iterator made
@@ -124,6 +129,16 @@ export class EventCond extends CondNode {
     const was = this.holds;
     this._set(this.isFresh(this.lastTs, this.lastWall, nowTs, wall));
     if (was === this.holds && (newPid || newEntity)) this._touch();
+  }
+
+  /** Takes over the window of `old`, a condition of the same canonical form before a reload, and its truth. */
+  adopt(old: EventCond): void {
+    this.lastTs = old.lastTs;
+    this.lastWall = old.lastWall;
+    this.byEntity.copyFrom(old.byEntity);
+    this.byPid.copyFrom(old.byPid);
+    this.byDevice.copyFrom(old.byDevice);
+    this._set(old.holds);
   }
 
   isFresh(ts: number, wall: number, nowTs: number, nowWall: number): boolean {
