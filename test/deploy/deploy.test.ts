@@ -720,7 +720,7 @@ describe("grafana dashboard: import, provisioning, what it shows", () => {
   });
 
   it("names only metric families the exporter really serves (its exposition, rendered)", async () => {
-    const ex = new Exporter({ log: createLogger("silent"), liveClock: false, processMetrics: false });
+    const ex = new Exporter({ log: createLogger("silent"), liveClock: false, processMetrics: false, ruleSource: { defaults: true } });
     const page = await ex.metrics.render();
     await ex.stop();
     const families = new Map([...page.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1], m[2]]));

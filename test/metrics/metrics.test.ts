@@ -15,7 +15,8 @@ import { ingestLine } from "../_ingest.ts";
 const T0 = 1_732_500_000_000;
 
 function loaded(processMetrics = false) {
-  const ex = new Exporter({ log: createLogger("silent"), processMetrics, liveClock: false });
+  // With a rule source, as serve has it: the rule-reload families are served too.
+  const ex = new Exporter({ log: createLogger("silent"), processMetrics, liveClock: false, ruleSource: { defaults: true } });
   ex.probes.set('odd "probe"\\with\nnewline', { up: true, restarts: 2, lastEventMs: 1_500 });
   const input = ex.ingest.feed("test");
   const lines = [
