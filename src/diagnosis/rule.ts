@@ -137,6 +137,9 @@ export interface RuleSetChange {
   added: string[];
   removed: string[];
   changed: string[];
+  /** Event conditions whose window a new set kept (same canonical form), and those that start empty (the engine's). */
+  windowsKept?: number;
+  windowsNew?: number;
 }
 
 export function ruleSetChange(before: readonly Rule[], after: readonly Rule[]): RuleSetChange {

@@ -12,6 +12,7 @@ import type { WebConfig } from "./web-config.ts";
 import { eventRoutes, type EventRouteOptions } from "./routes/events.ts";
 import { postGuard } from "./routes/ingest-guard.ts";
 import { diagnosesRoutes } from "./routes/diagnoses.ts";
+import { reloadRoutes } from "./routes/reload.ts";
 import { graphRoutes } from "./routes/graph.ts";
 import { streamRoutes } from "./routes/stream.ts";
 import { statusRoutes } from "./routes/status.ts";
@@ -48,6 +49,7 @@ const _ROUTES: [RegExp | ":metrics", string][] = [
   [/^\/api\/v1\/why\/[^/]+$/, "GET, HEAD"],
   [/^\/api\/v1\/graph$/, "GET, HEAD"],
   [/^\/api\/v1\/diagnoses$/, "GET, HEAD, POST"],
+  [/^\/-\/reload$/, "POST"],
 ];
 
 /** The methods a path takes, or undefined for a path that is no route. */
@@ -126,11 +128,13 @@ export function createApp(exporter: Exporter, opts: AppOptions = {}): Hono<AppEn
 
   // Running a diagnosis moves counters and the result ring: guarded like pushes.
   app.use("/api/v1/diagnoses", postGuard({ ...opts.ingest, basicAuthed: (opts.web?.users.size ?? 0) > 0 }));
+  app.use("/-/reload", postGuard({ ...opts.ingest, basicAuthed: (opts.web?.users.size ?? 0) > 0 }));
   app.route("/", statusRoutes(queries));
   app.route("/", eventRoutes(exporter.ingest, opts.ingest));
   app.route("/", streamRoutes(exporter.hub, { heartbeatMs: opts.sseHeartbeatMs, queries }));
   app.route("/", graphRoutes(queries));
   app.route("/", diagnosesRoutes(queries));
+  app.route("/", reloadRoutes(queries));
 
   app.notFound((c) => {
     const path = new URL(c.req.url).pathname;

@@ -4,6 +4,7 @@
 import type { DiagnosisEngine, DiagnosisResult } from "../diagnosis/engine.ts";
 import type { SceneMatch } from "../diagnosis/evidence.ts";
 import type { Rule } from "../diagnosis/rule.ts";
+import type { ReloadOutcome } from "../diagnosis/rules-reload.ts";
 import type { RejectReason } from "../events/schema.ts";
 import type { StateGraph } from "../graph/graph.ts";
 import type { DiagnosisState } from "../diagnosis/state.ts";
@@ -25,7 +26,14 @@ export interface QueryInputs {
   readonly ingest: { readonly accepted: number; rejected(reason?: RejectReason): number };
   /** Why the exporter is not ready; null once rules are loaded and sources started. */
   readonly notReadyReason: string | null;
+  /** Reads the rules again (SIGHUP, POST /-/reload); serialised, a bad set keeps the rules in force. */
+  reloadRules(): Promise<ReloadOutcome>;
 }
+
+/** What a reload asked through the API did. */
+export type ReloadAnswer =
+  | { ok: true; rules: number; added: string[]; removed: string[]; changed: string[]; event_windows: { kept: number; new: number }; warnings: string[] }
+  | { ok: false; error: string };
 
 export interface Readiness {
   ready: boolean;
@@ -99,6 +107,15 @@ export class Queries {
   /** Runs the rule set now over the host (asked through the API, or at the end of a replay). */
   runNow(trigger: "api" | "replay" = "api"): DiagnosisResult {
     return this._in.engine.runNow(trigger);
+  }
+
+  /** Reloads the rule set as SIGHUP does, and says what changed or why nothing did. */
+  async reloadRules(): Promise<ReloadAnswer> {
+    const out = await this._in.reloadRules();
+    if (!out.ok) return { ok: false, error: out.error };
+    const c = out.change;
+    const windows = { kept: c.windowsKept ?? 0, new: c.windowsNew ?? 0 };
+    return { ok: true, rules: out.rules.length, added: c.added, removed: c.removed, changed: c.changed, event_windows: windows, warnings: out.warnings };
   }
 
   /** Diagnosis runs so far. */

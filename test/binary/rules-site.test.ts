@@ -149,6 +149,21 @@ describe("site rules, compiled binary", { skip: BINARY ? false : "XCTL_BINARY no
       const run = (await (await fetch(`${ex.url}/api/v1/diagnoses`, { method: "POST" })).json()) as { scene: string; matches: { scene: string }[] };
       assert.deepEqual(run.matches.map((m) => m.scene), ["site_xid", "site_util"], "the rules in force answer");
       assert.equal(failed.get('xctl_scene_active{scene="site_bad"}'), undefined);
+
+      // The same through POST /-/reload (Prometheus's path, for a reloader sidecar): refused
+      // with the reason while the file is bad, then what changed once it is fixed.
+      const refused = await fetch(`${ex.url}/-/reload`, { method: "POST" });
+      assert.equal(refused.status, 500);
+      assert.match(((await refused.json()) as { error: string }).error, /^rules reload failed, the rules loaded before stay in force: .*site_bad\.yaml:3: priority: must be an integer/);
+      writeFileSync(join(d, "site_bad.yaml"), GOOD.replace("scene: good", "scene: site_new"));
+      const ok = await fetch(`${ex.url}/-/reload`, { method: "POST" });
+      assert.equal(ok.status, 200);
+      assert.deepEqual(await ok.json(), { ok: true, rules: 3, added: ["site_new"], removed: [], changed: [], event_windows: { kept: 1, new: 1 }, warnings: [] });
+      const reloaded = await scrape(ex.url);
+      assert.equal(reloaded.get("xctl_rules_last_reload_successful"), 1);
+      // A new condition starts with an empty window (the graph keeps no event): seen at 0.
+      assert.equal(reloaded.get('xctl_scene_active{scene="site_new"}'), 0);
+      assert.equal((await fetch(`${ex.url}/-/reload`)).status, 405, "POST only");
       assert.equal(await ex.stop("SIGTERM"), 0);
     } finally {
       await ex.stop();

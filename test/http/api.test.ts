@@ -254,6 +254,22 @@ describe("ingest guard", () => {
     assert.equal((await open.push(ok, "application/x-ndjson", { remoteAddress: "10.0.0.5" })).status, 200);
   });
 
+  it("POST /-/reload is guarded as pushes are: loopback, or the token", async () => {
+    const { exporter, call } = setup();
+    const before = exporter.rulesReload.reloads.get("success");
+    const remote = await call("/-/reload", { method: "POST" }, { remoteAddress: "10.0.0.5" });
+    assert.equal(remote.status, 403);
+    assert.equal(exporter.rulesReload.reloads.get("success"), before, "nothing reloaded");
+    const local = await call("/-/reload", { method: "POST" });
+    assert.equal(local.status, 200);
+    assert.equal(exporter.rulesReload.reloads.get("success"), before! + 1);
+    const body = (await local.json()) as { ok: boolean; rules: number; changed: string[] };
+    assert.deepEqual([body.ok, body.rules, body.changed], [true, exporter.engine.rules.length, []]);
+    const token = setup({ ingest: { token: "s3cret-token" } });
+    assert.equal((await token.call("/-/reload", { method: "POST" }, { remoteAddress: "10.0.0.5" })).status, 401);
+    assert.equal((await token.call("/-/reload", { method: "POST", headers: { authorization: "Bearer s3cret-token" } }, { remoteAddress: "10.0.0.5" })).status, 200);
+  });
+
   it("recognises loopback addresses and nothing else", () => {
     for (const a of ["127.0.0.1", "127.255.255.254", "::1", "[::1]", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1", "::ffff:7f00:1"]) assert.ok(isLoopback(a), a);
     for (const a of ["", "128.0.0.1", "10.127.0.1", "127.0.0", "127.0.0.1.5", "127.0.0.256", "::2", "::ffff:10.0.0.1", "localhost"]) assert.ok(!isLoopback(a), a);
