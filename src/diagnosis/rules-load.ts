@@ -4,8 +4,10 @@
 // (rules check) gathers every problem of every file.
 //
 // A rule directory holds `*.yaml` and `*.yml` files (either extension, any case); sub-directories
-// and hidden entries (a Kubernetes ConfigMap's `..data`) are skipped, links followed.
-import { readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+// and hidden entries (a Kubernetes ConfigMap's `..data`) are skipped, links followed. In a
+// ConfigMap volume a key the kubelet just removed is, for a moment, a link through `..data` to
+// nothing (the kubelet swaps `..data` first, then deletes the link): it is skipped, not an error.
+import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document } from "yaml";
 import { ConfigError } from "../config-error.ts";
@@ -163,11 +165,32 @@ function _ruleFiles(dir: string): string[] {
     try {
       if (!statSync(path).isFile()) continue;
     } catch (e) {
+      if (isRemovedProjectedKey(e, _linkTarget(path))) continue;
       throw readError(path, e);
     }
     out.push(path);
   }
   return out;
+}
+
+/** The link a Kubernetes ConfigMap or Secret volume swaps atomically to update its files. */
+export const PROJECTION_LINK = "..data";
+
+/**
+ * Whether an entry stat could not follow (`e`) is a key the kubelet has just removed from a
+ * ConfigMap volume: a link (`target`, undefined when it is none) through `..data/` to a file the
+ * new `..data` no longer has. The kubelet deletes the link next; until then it is no rule file.
+ */
+export function isRemovedProjectedKey(e: unknown, target: string | undefined): boolean {
+  return (e as { code?: unknown })?.code === "ENOENT" && target !== undefined && target.startsWith(`${PROJECTION_LINK}/`);
+}
+
+function _linkTarget(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The error for a rules directory that could not be listed (a ConfigError passes as it is). */

@@ -5,7 +5,8 @@
 // field and reason, and xctl_rules_last_reload_successful says 0. A good one goes to the engine,
 // which keeps what it knows for what did not change (DiagnosisEngine.setRules), and an automatic
 // run follows. Reloads run one at a time: a request during one runs once more after it.
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, readFile, readlink, stat } from "node:fs/promises";
+import { join } from "node:path";
 import type { Rule, RuleSetChange } from "./rule.ts";
 import {
   checkDirRules,
@@ -13,8 +14,10 @@ import {
   decodeRuleFile,
   dirError,
   formatProblem,
+  isRemovedProjectedKey,
   mergeRuleSet,
   parseRule,
+  PROJECTION_LINK,
   readError,
   ruleFileCandidates,
   type RuleProblem,
@@ -36,14 +39,53 @@ export function newRulesReloadState(now = Date.now()): RulesReloadState {
   return { successful: true, lastSuccessMs: now, reloads: new Map([["success", 0], ["failure", 0]]) };
 }
 
-/** `loadRuleSet`, reading the files asynchronously (a reload runs beside the server). */
-export async function loadRuleSetAsync(opts: RuleSetOptions = {}): Promise<Rule[]> {
+/**
+ * `loadRuleSet`, reading the files asynchronously (a reload runs beside the server). A directory
+ * that a Kubernetes ConfigMap volume projects (a `..data` link) is read as one version: when the
+ * kubelet swapped `..data` while the files were read (some old, some new, a removed key's link
+ * dangling), it is read again, up to three times. `listed` is for tests: it runs once the files
+ * of each reading are listed, before they are read.
+ */
+export async function loadRuleSetAsync(opts: RuleSetOptions = {}, listed?: () => Promise<void> | void): Promise<Rule[]> {
   const dir = opts.dir;
   if (dir === undefined) return mergeRuleSet(opts.defaults !== false, []);
+  for (let attempt = 1; ; attempt++) {
+    const version = await _projectedVersion(dir);
+    const warnings: RuleProblem[] = [];
+    let rules: Rule[] | undefined;
+    let error: unknown;
+    try {
+      rules = await _readDirRules(dir, warnings, listed);
+    } catch (e) {
+      error = e;
+    }
+    const swapped = version !== undefined && (await _projectedVersion(dir)) !== version;
+    if (swapped && attempt < _MAX_READS) continue;
+    if (rules === undefined) throw error;
+    opts.warnings?.push(...warnings);
+    return mergeRuleSet(opts.defaults !== false, rules);
+  }
+}
+
+/** Readings of a directory whose `..data` keeps being swapped before the last one is taken. */
+const _MAX_READS = 3;
+
+/** Where the `..data` link of a ConfigMap volume points (its version), or undefined when there is none. */
+async function _projectedVersion(dir: string): Promise<string | undefined> {
+  try {
+    return await readlink(join(dir, PROJECTION_LINK));
+  } catch {
+    return undefined;
+  }
+}
+
+async function _readDirRules(dir: string, warnings: RuleProblem[], listed?: () => Promise<void> | void): Promise<Rule[]> {
   const rules: Rule[] = [];
+  const files = await _ruleFilesAsync(dir);
+  await listed?.();
   // Each file read then parsed before the next, as `loadRulesDir` does: the same first error.
-  for (const path of await _ruleFilesAsync(dir)) rules.push(parseRule(await _readTextAsync(path), path, opts.warnings));
-  return mergeRuleSet(opts.defaults !== false, checkDirRules(dir, rules, opts.warnings));
+  for (const path of files) rules.push(parseRule(await _readTextAsync(path), path, warnings));
+  return checkDirRules(dir, rules, warnings);
 }
 
 async function _ruleFilesAsync(dir: string): Promise<string[]> {
@@ -59,6 +101,7 @@ async function _ruleFilesAsync(dir: string): Promise<string[]> {
     try {
       if (!(await stat(path)).isFile()) continue;
     } catch (e) {
+      if (isRemovedProjectedKey(e, await readlink(path).catch(() => undefined))) continue;
       throw readError(path, e);
     }
     out.push(path);
