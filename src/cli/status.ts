@@ -26,6 +26,13 @@ export async function runStatus(argv: string[]): Promise<void> {
 export function formatStatus(st: Status, base: string): string {
   const e = escapeControl;
   const out: string[] = [`xctl-exporter ${e(st.version)} at ${e(base)}: ${st.ready ? "ready" : "NOT READY"}`, ""];
+  // A refused reload leaves older rules in force than the files say: said first, with why.
+  const rules = st.rules;
+  if (rules !== undefined && rules.last_reload_successful === false) {
+    const when = rules.last_failure === null ? "" : ` at ${e(rules.last_failure.at)}`;
+    out.push(`RULE RELOAD FAILED${when}: ${e(rules.last_failure?.error ?? "(no reason given)")}`);
+    out.push(`  the ${_count(rules.loaded, "rule")} loaded at ${e(rules.loaded_at)} stay in force; fix the file, check it (rules check), reload again`, "");
+  }
   if (st.scenes.length === 0) out.push("No scene is active.");
   else out.push(`${st.scenes.length} active scene${st.scenes.length === 1 ? "" : "s"}:`);
   for (const s of st.scenes) {

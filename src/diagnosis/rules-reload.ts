@@ -33,10 +33,14 @@ export interface RulesReloadState {
   lastSuccessMs: number;
   /** Reloads tried, by result. */
   reloads: Map<"success" | "failure", number>;
+  /** Wall-clock ms of the last reload that failed, or null when none has. */
+  lastFailureMs: number | null;
+  /** Why the last failed reload failed (file, line, field, reason), or null when none has; kept after a later success. */
+  lastError: string | null;
 }
 
 export function newRulesReloadState(now = Date.now()): RulesReloadState {
-  return { successful: true, lastSuccessMs: now, reloads: new Map([["success", 0], ["failure", 0]]) };
+  return { successful: true, lastSuccessMs: now, reloads: new Map([["success", 0], ["failure", 0]]), lastFailureMs: null, lastError: null };
 }
 
 /**
@@ -193,6 +197,8 @@ export class RulesReloader {
   private _failed(line: string, error: string): ReloadOutcome {
     const state = this._opts.state;
     state.successful = false;
+    state.lastFailureMs = Date.now();
+    state.lastError = error;
     state.reloads.set("failure", (state.reloads.get("failure") ?? 0) + 1);
     this._opts.log.error(`rules reload failed, ${line}`);
     return { ok: false, error };

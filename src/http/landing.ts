@@ -2,7 +2,7 @@
 // causes and the jobs they hit), the sources with their state, the graph's size, the rules
 // loaded, and links to the rest. Server-rendered HTML, readable without JavaScript; every
 // text that came from an event or a rule file is escaped.
-import type { Queries } from "../query/queries.ts";
+import type { Queries, Status } from "../query/queries.ts";
 import type { ActiveScene } from "../query/status.ts";
 import type { SourceStatus } from "../query/sources.ts";
 import { escapeControl } from "../escape.ts";
@@ -44,7 +44,7 @@ export function landingPage(q: Queries, opts: LandingOptions): string {
 <h1>xctl-exporter</h1>
 <p class="muted">Causal diagnosis graph of this AI compute host, as Prometheus metrics. Version ${_h(st.version)}; ${st.ready ? '<span class="ok">ready</span>' : '<span class="bad">not ready</span>'}.</p>
 <h2 id="now">What is wrong now</h2>
-${_scenes(st.scenes, q)}
+${_rulesReload(st)}${_scenes(st.scenes, q)}
 <h2 id="sources">Sources</h2>
 ${_sources(st.sources)}
 <h2 id="graph">Graph</h2>
@@ -82,6 +82,16 @@ Root cause: ${_h(s.root_cause)}<br>
 Jobs: ${jobs}; pids: ${pids} &middot; <a href="${_h(stream)}">its events</a></div>`;
     })
     .join("\n");
+}
+
+/** A refused rule reload (the rules in force are older than the files), with why; nothing otherwise. */
+function _rulesReload(st: Status): string {
+  const r = st.rules;
+  if (r === undefined || r.last_reload_successful) return "";
+  const when = r.last_failure === null ? "" : ` at ${_h(r.last_failure.at)}`;
+  return `<p class="bad" id="rules-reload">The last rule reload failed${when}: ${_h(r.last_failure?.error ?? "no reason given")}</p>
+<p>The ${_count(r.loaded, "rule")} loaded at ${_h(r.loaded_at)} stay in force. Fix the file, check it (<code>xctl-exporter rules check</code>) and reload again.</p>
+`;
 }
 
 function _sources(sources: SourceStatus[]): string {

@@ -4,7 +4,7 @@
 import type { DiagnosisEngine, DiagnosisResult } from "../diagnosis/engine.ts";
 import type { SceneMatch } from "../diagnosis/evidence.ts";
 import type { Rule } from "../diagnosis/rule.ts";
-import type { ReloadOutcome } from "../diagnosis/rules-reload.ts";
+import type { ReloadOutcome, RulesReloadState } from "../diagnosis/rules-reload.ts";
 import type { RejectReason } from "../events/schema.ts";
 import type { StateGraph } from "../graph/graph.ts";
 import type { DiagnosisState } from "../diagnosis/state.ts";
@@ -28,6 +28,21 @@ export interface QueryInputs {
   readonly notReadyReason: string | null;
   /** Reads the rules again (SIGHUP, POST /-/reload); serialised, a bad set keeps the rules in force. */
   reloadRules(): Promise<ReloadOutcome>;
+  /** How rule loads and reloads went (absent where nothing reloads). */
+  readonly rulesReload?: RulesReloadState;
+}
+
+/** How the rule set's reloads went, as status and the landing page say it. */
+export interface RulesStatus {
+  /** Rules in force. */
+  loaded: number;
+  /** False after a refused reload, until one succeeds: the rules in force are older than the files. */
+  last_reload_successful: boolean;
+  /** When the rules in force were loaded (start-up or the last good reload), ISO. */
+  loaded_at: string;
+  /** The last refused reload: when (ISO) and why; null when none was refused. Kept after a later success. */
+  last_failure: { at: string; error: string } | null;
+  reloads: { success: number; failure: number };
 }
 
 /** What a reload asked through the API did. */
@@ -50,6 +65,8 @@ export interface Status {
   /** Errors inside the window that no active scene names (at most 8, newest first). */
   unexplained_errors: UnexplainedError[];
   sources: SourceStatus[];
+  /** The rule set and its reloads (absent from an exporter older than this field, or one that cannot reload). */
+  rules?: RulesStatus;
   counts: {
     processes: number;
     active_processes: number;
@@ -118,6 +135,19 @@ export class Queries {
     return { ok: true, rules: out.rules.length, added: c.added, removed: c.removed, changed: c.changed, event_windows: windows, warnings: out.warnings };
   }
 
+  /** The rule set in force and how its reloads went; undefined where nothing reloads. */
+  rulesStatus(): RulesStatus | undefined {
+    const r = this._in.rulesReload;
+    if (r === undefined) return undefined;
+    return {
+      loaded: this._in.engine.rules.length,
+      last_reload_successful: r.successful,
+      loaded_at: new Date(r.lastSuccessMs).toISOString(),
+      last_failure: r.lastFailureMs === null || r.lastError === null ? null : { at: new Date(r.lastFailureMs).toISOString(), error: r.lastError },
+      reloads: { success: r.reloads.get("success") ?? 0, failure: r.reloads.get("failure") ?? 0 },
+    };
+  }
+
   /** Diagnosis runs so far. */
   get diagnosisRuns(): number {
     return this._in.diagnosis.runs;
@@ -156,6 +186,7 @@ export class Queries {
       scenes,
       unexplained_errors: unexplainedErrors(g, scenes),
       sources: this.sources.list(now),
+      ...(this._in.rulesReload === undefined ? {} : { rules: this.rulesStatus()! }),
       counts: {
         processes: g.processes.size,
         active_processes: g.activeProcesses,
