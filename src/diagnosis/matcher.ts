@@ -10,7 +10,7 @@ import { GraphCond } from "./conditions/graph.ts";
 import { MetricCond } from "./conditions/metric.ts";
 import { CondNode, GroupCond } from "./conditions/node.ts";
 import type { ProcessMatches } from "./process-scope.ts";
-import { canonical, type Condition, type GroupCondition, type Rule } from "./rule.ts";
+import { canonicalOf, type Condition, type GroupCondition, type Rule } from "./rule.ts";
 
 type NodeKind = GraphNode["kind"];
 const _NODE_KINDS: readonly NodeKind[] = ["process", "resource", "error"];
@@ -197,7 +197,7 @@ export class Matcher {
   }
 
   private _leaf(c: Exclude<Condition, GroupCondition>): CondNode {
-    const key = canonical(c);
+    const key = canonicalOf(c);
     const known = this._leaves.get(key);
     if (known !== undefined) return known;
     let leaf: CondNode;

@@ -132,6 +132,36 @@ export function canonical(v: unknown): string {
   return JSON.stringify(v);
 }
 
+// A rule does not change once loaded: its canonical forms are kept with it, so that a reload
+// (ruleSetChange, the matcher's shared leaves) compares strings made while its files were read,
+// not thousands of fresh walks while the event loop waits.
+const _ruleForms = new WeakMap<Rule, string>();
+const _forms = new WeakMap<object, string>();
+
+/** `canonical` of a rule less its source: what says whether a reload changed it. Kept per rule. */
+export function ruleForm(r: Rule): string {
+  let f = _ruleForms.get(r);
+  if (f === undefined) _ruleForms.set(r, (f = canonical({ ...r, source: undefined })));
+  return f;
+}
+
+/** `canonical` of a condition (or any loaded object that does not change), kept per object. */
+export function canonicalOf(v: object): string {
+  let f = _forms.get(v);
+  if (f === undefined) _forms.set(v, (f = canonical(v)));
+  return f;
+}
+
+/** Works out and keeps a loaded rule's forms (its own, and every condition's), ahead of a reload's swap. */
+export function prepareForms(r: Rule): void {
+  ruleForm(r);
+  const visit = (c: Condition): void => {
+    if (c.type === "any" || c.type === "all") (c as GroupCondition).conditions.forEach(visit);
+    else canonicalOf(c);
+  };
+  r.conditions.forEach(visit);
+}
+
 /** What a new rule set changes, by scene (each list sorted): a rule is changed when anything but its source differs. */
 export interface RuleSetChange {
   added: string[];
@@ -145,7 +175,7 @@ export interface RuleSetChange {
 export function ruleSetChange(before: readonly Rule[], after: readonly Rule[]): RuleSetChange {
   const old = new Map(before.map((r) => [r.scene, r]));
   const scenes = new Set(after.map((r) => r.scene));
-  const form = (r: Rule) => canonical({ ...r, source: undefined });
+  const form = ruleForm;
   return {
     added: after.filter((r) => !old.has(r.scene)).map((r) => r.scene).sort(),
     removed: before.filter((r) => !scenes.has(r.scene)).map((r) => r.scene).sort(),

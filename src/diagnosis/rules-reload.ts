@@ -7,7 +7,7 @@
 // run follows. Reloads run one at a time: a request during one runs once more after it.
 import { readdir, readFile, readlink, stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { Rule, RuleSetChange } from "./rule.ts";
+import { prepareForms, type Rule, type RuleSetChange } from "./rule.ts";
 import {
   checkDirRules,
   checkRuleFileStat,
@@ -88,7 +88,12 @@ async function _readDirRules(dir: string, warnings: RuleProblem[], listed?: () =
   const files = await _ruleFilesAsync(dir);
   await listed?.();
   // Each file read then parsed before the next, as `loadRulesDir` does: the same first error.
-  for (const path of files) rules.push(parseRule(await _readTextAsync(path), path, warnings));
+  for (const path of files) {
+    const rule = parseRule(await _readTextAsync(path), path, warnings);
+    // Its forms now, between two reads, rather than all at once in the swap (setRules).
+    prepareForms(rule);
+    rules.push(rule);
+  }
   return checkDirRules(dir, rules, warnings);
 }
 
