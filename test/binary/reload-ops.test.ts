@@ -1,0 +1,109 @@
+// Rule reload as operators drive it, against the compiled binary: a Kubernetes ConfigMap volume
+// updated by the kubelet's atomic swap (a removed key's link still dangling when the reloader
+// sidecar posts /-/reload) reloads the new version with nothing odd logged; a refused reload is
+// said by `status` and the landing page with its reason until a good one.
+import { describe, it, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { eventually, run, scrape, startExporter } from "../_helpers.ts";
+
+const BINARY = process.env.XCTL_BINARY;
+
+const rule = (scene: string, priority: number) => `name: Rule ${scene}
+scene: ${scene}
+priority: ${priority}
+conditions:
+  - {type: event, event_type: error.hw, value_pattern: XID_79}
+solution_steps: [{step: 1, action: look, manual: true}]
+`;
+
+/** The kubelet's update of a ConfigMap volume, up to the swap of `..data` and the links of new keys; returns the old directory. */
+function swap(dir: string, ts: string, files: Record<string, string>): string | undefined {
+  mkdirSync(join(dir, ts));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, ts, name), text);
+  let old: string | undefined;
+  try {
+    old = readlinkSync(join(dir, "..data"));
+  } catch {
+    old = undefined;
+  }
+  symlinkSync(ts, join(dir, "..data_tmp"));
+  renameSync(join(dir, "..data_tmp"), join(dir, "..data"));
+  for (const name of Object.keys(files)) {
+    try {
+      symlinkSync(`..data/${name}`, join(dir, name));
+    } catch {
+      // a key it had before
+    }
+  }
+  return old;
+}
+
+describe("rule reload as operators drive it, compiled binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
+  const tmp = BINARY ? mkdtempSync(join(tmpdir(), "xctl-reload-ops-")) : "";
+  after(() => {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("reloads a ConfigMap volume mid-update: the new version, a removed key gone, nothing odd logged", async () => {
+    const dir = join(tmp, "cm");
+    mkdirSync(dir);
+    swap(dir, "..2026_12_02_01_00_00.111", { "a.yaml": rule("site_a", 50), "b.yaml": rule("site_b", 40) });
+    const ex = await startExporter(["--rules", dir, "--no-default-rules", "--log-level", "info"]);
+    try {
+      // The update lands; the sidecar posts before the kubelet deletes b.yaml's link.
+      const old = swap(dir, "..2026_12_02_01_05_00.222", { "a.yaml": rule("site_a", 60), "c.yaml": rule("site_c", 30) });
+      const res = await fetch(`${ex.url}/-/reload`, { method: "POST" });
+      const body = await res.json();
+      assert.equal(res.status, 200, JSON.stringify(body));
+      assert.deepEqual([body.added, body.removed, body.changed, body.warnings], [["site_c"], ["site_b"], ["site_a"], []]);
+      // The kubelet finishes: the removed key's link and the old directory go; another reload changes nothing.
+      rmSync(join(dir, "b.yaml"));
+      rmSync(join(dir, old!), { recursive: true });
+      const again = await (await fetch(`${ex.url}/-/reload`, { method: "POST" })).json();
+      assert.deepEqual([again.ok, again.added, again.removed, again.changed], [true, [], [], []]);
+      const m = await scrape(ex.url);
+      const loaded = [...m.keys()].filter((k) => k.startsWith("xctl_scene_info{")).map((k) => /scene="(\w+)"/.exec(k)![1]);
+      assert.deepEqual(loaded.sort(), ["site_a", "site_c"]);
+      assert.equal(m.get('xctl_rules_reloads_total{result="failure"}'), 0);
+      await eventually(() => ex.stderr().includes("rules reloaded: 2 loaded (2 from"), 5000, `the reload line\n${ex.stderr()}`);
+      const odd = ex.stderr().split("\n").filter((l) => / (warn|error) /.test(l) && !l.includes("no sources"));
+      assert.deepEqual(odd, []);
+    } finally {
+      await ex.stop();
+    }
+  });
+
+  it("says a refused reload, when and why, in status and on the landing page, until a good one", async () => {
+    const dir = join(tmp, "plain");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "a.yaml"), rule("site_a", 50));
+    const ex = await startExporter(["--rules", dir, "--log-level", "error"]);
+    try {
+      writeFileSync(join(dir, "a.yaml"), rule("site_a", 50).replace("priority: 50", "priority: high"));
+      process.kill(ex.child.pid!, "SIGHUP");
+      const why = `${join(dir, "a.yaml")}:3: priority: must be an integer (got "high")`;
+      await eventually(async () => (await scrape(ex.url)).get("xctl_rules_last_reload_successful") === 0, 10_000, "the failed reload");
+      const status = await run(BINARY!, ["status", "--url", ex.url], { timeoutMs: 10_000 });
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, /^RULE RELOAD FAILED at \S+: (.*)$/m);
+      assert.equal(/^RULE RELOAD FAILED at \S+: (.*)$/m.exec(status.stdout)![1], why);
+      assert.match(status.stdout, /^ {2}the 18 rules loaded at \S+ stay in force/m);
+      const json = JSON.parse((await run(BINARY!, ["status", "--json", "--url", ex.url], { timeoutMs: 10_000 })).stdout);
+      assert.equal(json.rules.last_reload_successful, false);
+      assert.equal(json.rules.last_failure.error, why);
+      assert.match(await (await fetch(`${ex.url}/`)).text(), /The last rule reload failed at /);
+
+      writeFileSync(join(dir, "a.yaml"), rule("site_a", 50));
+      process.kill(ex.child.pid!, "SIGHUP");
+      await eventually(async () => (await scrape(ex.url)).get("xctl_rules_last_reload_successful") === 1, 10_000, "the good reload");
+      const fixed = await run(BINARY!, ["status", "--url", ex.url], { timeoutMs: 10_000 });
+      assert.doesNotMatch(fixed.stdout, /RELOAD FAILED/);
+      assert.doesNotMatch(await (await fetch(`${ex.url}/`)).text(), /rule reload failed/);
+    } finally {
+      await ex.stop();
+    }
+  });
+});
