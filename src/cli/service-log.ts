@@ -39,7 +39,10 @@ export function startServiceLog(q: Queries, log: ConsolaInstance, opts: { tickMs
     if (!c.active) {
       const from = since.get(c.scene);
       since.delete(c.scene);
-      log.info(`scene cleared: ${c.scene}`, { scene: c.scene, ...(from !== undefined ? { active_s: Math.round((c.wallMs - from) / 1000) } : {}) });
+      // A scene whose rule a reload removed did not stop holding: said so, at warn, not as a recovery.
+      const fields = { scene: c.scene, ...(from !== undefined ? { active_s: Math.round((c.wallMs - from) / 1000) } : {}) };
+      if (c.unloaded) log.warn(`scene cleared: ${c.scene}: its rule was removed by a rule reload (not resolved: what it saw may still hold)`, { ...fields, reason: "rule_removed" });
+      else log.info(`scene cleared: ${c.scene}`, fields);
       return;
     }
     since.set(c.scene, c.wallMs);

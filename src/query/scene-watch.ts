@@ -11,6 +11,11 @@ export interface SceneChange {
   wallMs: number;
   /** The graph's event time (ms) at that run: the replay timeline's clock. */
   eventMs: number;
+  /**
+   * A clear because a rule reload removed the scene's rule, not because it stopped holding:
+   * what it saw may still be there. Absent otherwise.
+   */
+  unloaded?: true;
 }
 
 export type SceneListener = (change: SceneChange) => void;
@@ -84,7 +89,8 @@ function _compare(state: DiagnosisState, hook: _Hook, eventNow: () => number): v
   const wallMs = Date.now();
   const eventMs = eventNow();
   for (const s of now) if (!last.has(s)) changes.push({ scene: s, active: true, wallMs, eventMs });
-  for (const s of last) if (!now.has(s)) changes.push({ scene: s, active: false, wallMs, eventMs });
+  // Every loaded scene has a severity (state.ts): one without was removed by a reload.
+  for (const s of last) if (!now.has(s)) changes.push({ scene: s, active: false, wallMs, eventMs, ...(state.severity.has(s) ? {} : { unloaded: true as const }) });
   hook.last = new Set(now);
   for (const c of changes) {
     for (const fn of hook.listeners) {

@@ -164,6 +164,13 @@ function _frames(events: XEvent[], ids: { next: number }): string {
 }
 
 function _sceneFrame(c: SceneChange, ids: { next: number }): string {
-  const data = { scene: c.scene, active: c.active, at: new Date(c.wallMs).toISOString(), event_time: c.eventMs > 0 ? new Date(c.eventMs).toISOString() : null };
+  const data = {
+    scene: c.scene,
+    active: c.active,
+    at: new Date(c.wallMs).toISOString(),
+    event_time: c.eventMs > 0 ? new Date(c.eventMs).toISOString() : null,
+    // A clear because a reload removed the rule: not a recovery.
+    ...(c.unloaded ? { reason: "rule_removed" } : {}),
+  };
   return `id: ${ids.next++}\nevent: scene\ndata: ${JSON.stringify(data)}\n\n`;
 }
