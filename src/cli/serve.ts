@@ -95,6 +95,12 @@ export function resolveServeConfig(v: FlagValues): ServeConfig {
 
 /** Runs until SIGTERM/SIGINT. Throws UsageError (exit 2) or AddressInUseError (exit 1). */
 export async function runServe(argv: string[]): Promise<void> {
+  // SIGHUP from here on reloads the rules (below) rather than ending the process: one that comes
+  // while start-up reads the rules, the web config or binds (`systemctl reload` right after a
+  // start) is kept, and one reload runs once the exporter serves.
+  let reload: (() => void) | undefined;
+  let hangupDuringStart = false;
+  onHangupSignal(() => (reload !== undefined ? reload() : (hangupDuringStart = true)));
   const { values, positionals } = parseFlags(SERVE_FLAGS, argv);
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}" (see --help)`);
   applyAliases(values);
@@ -171,7 +177,8 @@ export async function runServe(argv: string[]): Promise<void> {
   // SIGHUP reloads the rules (as it reloads Prometheus's configuration), keeping what the
   // diagnosis knows; a bad rule set is refused and the one in force stays. Flags and probes are
   // read at start only.
-  onHangupSignal(() => void exporter.reloadRules());
+  reload = () => void exporter.reloadRules();
+  if (hangupDuringStart) reload();
   await new Promise<void>((resolve) => {
     onShutdownSignal((signal) => {
       log.info(`${signal}: shutting down`);

@@ -1,10 +1,13 @@
 // Rule reload as operators drive it, against the compiled binary: a Kubernetes ConfigMap volume
 // updated by the kubelet's atomic swap (a removed key's link still dangling when the reloader
 // sidecar posts /-/reload) reloads the new version with nothing odd logged; a refused reload is
-// said by `status` and the landing page with its reason until a good one.
+// said by `status` and the landing page with its reason until a good one; a SIGHUP while the
+// exporter starts (`systemctl reload` just after a start) reloads once it serves, never kills it.
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventually, run, scrape, startExporter } from "../_helpers.ts";
@@ -104,6 +107,36 @@ describe("rule reload as operators drive it, compiled binary", { skip: BINARY ? 
       assert.doesNotMatch(await (await fetch(`${ex.url}/`)).text(), /rule reload failed/);
     } finally {
       await ex.stop();
+    }
+  });
+
+  it("takes a SIGHUP during start-up as a reload once it serves, not as the end of the process", async () => {
+    const dir = join(tmp, "early");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "a.yaml"), rule("site_a", 50));
+    // The web config is a FIFO: start-up, past reading the rules, waits in it until the test writes.
+    const fifo = join(tmp, "web.yml");
+    execFileSync("mkfifo", [fifo]);
+    const ex = await startExporter(["--rules", dir, "--no-default-rules", "--web-config", fifo], { waitHealthy: false });
+    try {
+      const w = await open(fifo, "w"); // resolves once the exporter opened it to read
+      writeFileSync(join(dir, "b.yaml"), rule("site_b", 40));
+      process.kill(ex.child.pid!, "SIGHUP");
+      await w.writeFile("{}\n");
+      await w.close();
+      const m = await eventually(async () => {
+        if (ex.child.exitCode !== null || ex.child.signalCode !== null) throw new Error(`exited ${ex.child.exitCode ?? ex.child.signalCode}\n${ex.stderr()}`);
+        try {
+          const s = await scrape(ex.url);
+          return s.get('xctl_rules_reloads_total{result="success"}') === 1 ? s : undefined;
+        } catch {
+          return undefined;
+        }
+      }, 15_000, `the reload after start-up\n${ex.stderr()}`);
+      assert.equal(m.get('xctl_scene_active{scene="site_b"}'), 0, "the rule added during start-up is loaded");
+      assert.equal(await ex.stop("SIGTERM"), 0);
+    } finally {
+      await ex.stop("SIGKILL");
     }
   });
 });
