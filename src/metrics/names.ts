@@ -43,9 +43,9 @@ export const FAMILIES = {
   sceneInfo: _family("xctl_scene_info", "gauge", "Each loaded scene with its severity; the value is always 1.", ["scene", "severity"]),
   diagnosisLatency: _family("xctl_diagnosis_latency_seconds", "histogram", "Duration of a diagnosis run.", [], SEED),
 
-  rulesReloadSuccessful: _family("xctl_rules_last_reload_successful", "gauge", "1 if the last rule load (start-up, or a reload on SIGHUP) succeeded, else 0: the rules of the last success stay in force."),
+  rulesReloadSuccessful: _family("xctl_rules_last_reload_successful", "gauge", "1 if the last rule load (start-up, or a reload: SIGHUP, POST /-/reload) succeeded, else 0: the rules of the last success stay in force."),
   rulesReloadSuccessTime: _family("xctl_rules_last_reload_success_timestamp_seconds", "gauge", "Wall-clock time of the last rule load that succeeded (start-up counts)."),
-  rulesReloads: _family("xctl_rules_reloads_total", "counter", "Rule reloads (SIGHUP), by result: success or failure.", ["result"]),
+  rulesReloads: _family("xctl_rules_reloads_total", "counter", "Rule reloads run (SIGHUP, POST /-/reload; requests during a reload make one more), by result: success or failure.", ["result"]),
 
   probeUp: _family("xctl_probe_up", "gauge", "1 while the probe's process runs, else 0 (also while it cannot be started).", ["probe"]),
   probeRestarts: _family("xctl_probe_restarts_total", "counter", "Probe restarts after it exited; retries of a probe that cannot be started are not counted.", ["probe"]),
