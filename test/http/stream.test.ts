@@ -211,6 +211,29 @@ describe("event stream limits", () => {
     assert.match(sse.comments.at(-1) ?? "", /^: cut off: /);
   });
 
+  it("says a clear that a rule reload caused (the rule removed) apart from a recovery", async () => {
+    const hub = new EventHub();
+    const sub = hub.subscribe(null)!;
+    let emit: (c: SceneChange) => void = () => {};
+    const queries = { onSceneChange: (f: (c: SceneChange) => void) => ((emit = f), () => {}) } as unknown as Queries;
+    const sse = new SseReader(sseBody(hub, sub, undefined, 60_000, queries));
+    await sse.until(() => sse.comments.length > 0);
+    emit({ scene: "gpu_oom", active: false, wallMs: T0, eventMs: T0 });
+    emit({ scene: "site_xid", active: false, wallMs: T0, eventMs: T0, unloaded: true });
+    try {
+      await sse.until(() => sse.records.length === 2);
+      assert.deepEqual(
+        sse.records.map((r) => [r.data.scene, r.data.reason]),
+        [
+          ["gpu_oom", undefined],
+          ["site_xid", "rule_removed"],
+        ],
+      );
+    } finally {
+      await sse.cancel();
+    }
+  });
+
   it("keeps up a reader that reads, whatever the volume", async () => {
     const { exporter, open } = setup({ exporter: { sseBuffer: 4 } });
     const sse = new SseReader((await open("?type=compute.util")).body!);
