@@ -6,11 +6,12 @@
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventually, run, scrape, startExporter } from "../_helpers.ts";
+import { swapConfigMap } from "../fixtures/configmap.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 
@@ -22,28 +23,6 @@ conditions:
 solution_steps: [{step: 1, action: look, manual: true}]
 `;
 
-/** The kubelet's update of a ConfigMap volume, up to the swap of `..data` and the links of new keys; returns the old directory. */
-function swap(dir: string, ts: string, files: Record<string, string>): string | undefined {
-  mkdirSync(join(dir, ts));
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, ts, name), text);
-  let old: string | undefined;
-  try {
-    old = readlinkSync(join(dir, "..data"));
-  } catch {
-    old = undefined;
-  }
-  symlinkSync(ts, join(dir, "..data_tmp"));
-  renameSync(join(dir, "..data_tmp"), join(dir, "..data"));
-  for (const name of Object.keys(files)) {
-    try {
-      symlinkSync(`..data/${name}`, join(dir, name));
-    } catch {
-      // a key it had before
-    }
-  }
-  return old;
-}
-
 describe("rule reload as operators drive it, compiled binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
   const tmp = BINARY ? mkdtempSync(join(tmpdir(), "xctl-reload-ops-")) : "";
   after(() => {
@@ -53,11 +32,11 @@ describe("rule reload as operators drive it, compiled binary", { skip: BINARY ? 
   it("reloads a ConfigMap volume mid-update: the new version, a removed key gone, nothing odd logged", async () => {
     const dir = join(tmp, "cm");
     mkdirSync(dir);
-    swap(dir, "..2026_12_02_01_00_00.111", { "a.yaml": rule("site_a", 50), "b.yaml": rule("site_b", 40) });
+    swapConfigMap(dir, "..2026_12_02_01_00_00.111", { "a.yaml": rule("site_a", 50), "b.yaml": rule("site_b", 40) });
     const ex = await startExporter(["--rules", dir, "--no-default-rules", "--log-level", "info"]);
     try {
       // The update lands; the sidecar posts before the kubelet deletes b.yaml's link.
-      const old = swap(dir, "..2026_12_02_01_05_00.222", { "a.yaml": rule("site_a", 60), "c.yaml": rule("site_c", 30) });
+      const old = swapConfigMap(dir, "..2026_12_02_01_05_00.222", { "a.yaml": rule("site_a", 60), "c.yaml": rule("site_c", 30) });
       const res = await fetch(`${ex.url}/-/reload`, { method: "POST" });
       const body = await res.json();
       assert.equal(res.status, 200, JSON.stringify(body));

@@ -4,11 +4,12 @@
 // old directory deleted (in that order). Reading it at start-up and on reload sees one version.
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadRuleSet, type RuleProblem } from "../../src/diagnosis/rules-load.ts";
 import { loadRuleSetAsync } from "../../src/diagnosis/rules-reload.ts";
+import { finishConfigMap, swapConfigMap } from "../fixtures/configmap.ts";
 
 const TMP = mkdtempSync(join(tmpdir(), "xctl-configmap-"));
 after(() => rmSync(TMP, { recursive: true, force: true }));
@@ -29,31 +30,14 @@ let _version = 0;
 function project(dir: string, files: Record<string, string>, stop?: "swapped"): void {
   mkdirSync(dir, { recursive: true });
   const ts = `..2026_12_02_01_0${_version}_00.${100 + _version++}`;
-  mkdirSync(join(dir, ts));
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, ts, name), text);
-  let old: string | undefined;
-  try {
-    old = readlinkSync(join(dir, "..data"));
-  } catch {
-    old = undefined;
-  }
-  symlinkSync(ts, join(dir, "..data_tmp"));
-  renameSync(join(dir, "..data_tmp"), join(dir, "..data"));
-  for (const name of Object.keys(files)) {
-    try {
-      symlinkSync(`..data/${name}`, join(dir, name));
-    } catch {
-      // the key was there before
-    }
-  }
+  const old = swapConfigMap(dir, ts, files);
   if (stop === "swapped") return;
   finish(dir, Object.keys(files), old);
 }
 
 /** The rest of an update: the links of removed keys and the old directory go. */
 function finish(dir: string, keys: string[], old?: string): void {
-  for (const name of ["a.yaml", "b.yaml", "c.yaml"]) if (!keys.includes(name)) rmSync(join(dir, name), { force: true });
-  if (old !== undefined) rmSync(join(dir, old), { recursive: true, force: true });
+  finishConfigMap(dir, keys, ["a.yaml", "b.yaml", "c.yaml"], old);
 }
 
 const scenes = (rules: { scene: string; priority: number }[]) => rules.map((r) => `${r.scene}:${r.priority}`).sort();
