@@ -52,10 +52,10 @@ export function formatStatus(st: Status, base: string): string {
   else {
     out.push("Sources:");
     // Why a source is down, where it says (a probe that cannot be started): the last column.
-    const why = st.sources.some((s) => typeof s.reason === "string");
+    const why = st.sources.some((s) => s.reason != null);
     const rows = st.sources.map((s) => {
       const row = [s.name, s.state, String(s.restarts), s.last_event_age_s === null ? "never" : `${formatAge(s.last_event_age_s)} ago`];
-      return why ? [...row, typeof s.reason === "string" ? s.reason : ""] : row;
+      return why ? [...row, s.reason ?? ""] : row;
     });
     const head = ["NAME", "STATE", "RESTARTS", "LAST EVENT", ...(why ? ["WHY"] : [])];
     out.push(...formatTable(head, rows).trimEnd().split("\n").map((l) => `  ${l.trimEnd()}`));

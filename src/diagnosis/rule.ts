@@ -175,10 +175,9 @@ export interface RuleSetChange {
 export function ruleSetChange(before: readonly Rule[], after: readonly Rule[]): RuleSetChange {
   const old = new Map(before.map((r) => [r.scene, r]));
   const scenes = new Set(after.map((r) => r.scene));
-  const form = ruleForm;
   return {
     added: after.filter((r) => !old.has(r.scene)).map((r) => r.scene).sort(),
     removed: before.filter((r) => !scenes.has(r.scene)).map((r) => r.scene).sort(),
-    changed: after.filter((r) => old.has(r.scene) && form(old.get(r.scene)!) !== form(r)).map((r) => r.scene).sort(),
+    changed: after.filter((r) => old.has(r.scene) && ruleForm(old.get(r.scene)!) !== ruleForm(r)).map((r) => r.scene).sort(),
   };
 }

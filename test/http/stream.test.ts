@@ -196,12 +196,7 @@ describe("event stream limits", () => {
   });
 
   it("cuts off a reader that leaves scene changes unread: counted as slow, told why", async () => {
-    const hub = new EventHub();
-    const sub = hub.subscribe(null)!;
-    let emit: (c: SceneChange) => void = () => {};
-    const queries = { onSceneChange: (f: (c: SceneChange) => void) => ((emit = f), () => {}) } as unknown as Queries;
-    const sse = new SseReader(sseBody(hub, sub, undefined, 60_000, queries));
-    await sse.until(() => sse.comments.length > 0);
+    const { hub, sse, emit } = await _sceneStream();
     // The reader takes nothing while 300 scene changes happen: past 256 it is cut off.
     for (let i = 0; i < 300; i++) emit({ scene: "gpu_oom", active: i % 2 === 0, wallMs: T0 + i, eventMs: T0 + i });
     await sse.until(() => false);
@@ -212,12 +207,7 @@ describe("event stream limits", () => {
   });
 
   it("says a clear that a rule reload caused (the rule removed) apart from a recovery", async () => {
-    const hub = new EventHub();
-    const sub = hub.subscribe(null)!;
-    let emit: (c: SceneChange) => void = () => {};
-    const queries = { onSceneChange: (f: (c: SceneChange) => void) => ((emit = f), () => {}) } as unknown as Queries;
-    const sse = new SseReader(sseBody(hub, sub, undefined, 60_000, queries));
-    await sse.until(() => sse.comments.length > 0);
+    const { hub, sse, emit } = await _sceneStream();
     emit({ scene: "gpu_oom", active: false, wallMs: T0, eventMs: T0 });
     emit({ scene: "site_xid", active: false, wallMs: T0, eventMs: T0, unloaded: true });
     try {
@@ -274,3 +264,14 @@ describe("event stream limits", () => {
     assert.equal(exporter.hub.clients, 0);
   });
 });
+
+/** A stream with no events of its own whose scene changes the test emits, once it has started. */
+async function _sceneStream(): Promise<{ hub: EventHub; sse: SseReader; emit: (c: SceneChange) => void }> {
+  const hub = new EventHub();
+  const sub = hub.subscribe(null)!;
+  let listener: (c: SceneChange) => void = () => {};
+  const queries = { onSceneChange: (f: (c: SceneChange) => void) => ((listener = f), () => {}) } as unknown as Queries;
+  const sse = new SseReader(sseBody(hub, sub, undefined, 60_000, queries));
+  await sse.until(() => sse.comments.length > 0);
+  return { hub, sse, emit: (c) => listener(c) };
+}
