@@ -4,7 +4,7 @@
 // processes and jobs affected. Every list is capped, so describing a match costs the same on a
 // small graph as on a large one.
 import type { EventType } from "../events/schema.ts";
-import { blockedSince, blockedType } from "../graph/blocking.ts";
+import { blockedLastTs, blockedSince, blockedType } from "../graph/blocking.ts";
 import { reportedMeta, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceMeta } from "../graph/nodes.ts";
 import { EventCond, type Seen } from "./conditions/event.ts";
 import { GraphCond } from "./conditions/graph.ts";
@@ -124,9 +124,9 @@ class _Evidence {
     return c;
   }
 
-  /** An error node as a cause; `type` is the value of the fault in question (default: the node's last). */
-  error(e: ErrorNode, type = e.errorType): void {
-    if (this._room(e.id)) this._errors.push({ kind: "error", id: e.id, entity_id: e.entityId, error_type: type, last_seen: e.updatedTs });
+  /** An error node as a cause; `type` is the value of the fault in question and `last` its time (default: the node's last). */
+  error(e: ErrorNode, type = e.errorType, last = e.updatedTs): void {
+    if (this._room(e.id)) this._errors.push({ kind: "error", id: e.id, entity_id: e.entityId, error_type: type, last_seen: last });
   }
 
   /** `own`: the readings of the process whose wait made it a cause (ProcessNode.waitReadings), shown over the resource's last. */
@@ -155,7 +155,7 @@ class _Evidence {
       this._events.push({ kind: "event", event_type: ev.event_type, entity_id: ev.entity_id, value: ev.value, ts: ev.ts, pid: ev.pid, job_id: ev.job_id });
     }
     const e = leaf.isError ? this._ctx.graph.errors.get(ev.entity_id) : undefined;
-    if (e !== undefined) this.error(e, ev.value);
+    if (e !== undefined) this.error(e, ev.value, ev.ts);
     if (!affects) return;
     // A device fault affects the processes it blocked (those using the device at its time),
     // not the pid its line names unless that one was among them.
@@ -184,7 +184,10 @@ class _Evidence {
     const c = this._cond(path, leaf);
     c.edges ??= [];
     if (c.edges.length < _PER_CONDITION && !c.edges.some((x) => x.from === p.id && x.to === to.id)) c.edges.push({ type: leaf.kind, from: p.id, to: to.id });
-    if (to.kind === "error") this.error(to, blockedType(p, p.blockedBy.indexOf(to)));
+    if (to.kind === "error") {
+      const i = p.blockedBy.indexOf(to);
+      this.error(to, blockedType(p, i), blockedLastTs(p, i));
+    }
     else this.target(to, leaf.kind, leaf.kind === "waits_on" ? p.waitReadings?.get(to) : undefined);
   }
 

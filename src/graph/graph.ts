@@ -221,7 +221,7 @@ export class StateGraph {
         this._observer?.nodeChanged(e, "error_type");
       }
     }
-    this._blocking.fault(e, ev);
+    this._blocking.fault(e, ev, wall);
   }
 
   /** Makes up to `max` pending `blocked_by` links (all with no argument); see blocking.ts. */
@@ -312,6 +312,9 @@ export class StateGraph {
     for (const e of this.errors.values()) {
       if (now - e.updatedTs > this.errorWindowMs || wall - e.updatedWall > this.errorWindowMs) {
         this.removeError(e);
+      } else {
+        // Another process's fault keeps the node: each edge still leaves with its own fault.
+        this._blocking.sweep(e, now, wall, this.errorWindowMs, (p) => this._unblock(p, e));
       }
     }
     for (const p of this._notRunning) {
@@ -343,6 +346,7 @@ export class StateGraph {
     }
     for (const e of p.blockedBy) {
       e.blocked.delete(p);
+      e.ownEdges.delete(p);
       this.edges.blocked_by--;
       obs?.edgeRemoved("blocked_by", p, e);
     }
@@ -353,10 +357,22 @@ export class StateGraph {
     p.blockedBy.length = 0;
     p.blockedAt.length = 0;
     p.blockedType.length = 0;
+    p.blockedLast.length = 0;
+    p.blockedLastWall.length = 0;
     this.processes.delete(p.pid);
     this._notRunning.delete(p);
     if (!isEnded(p.state)) this.activeProcesses--;
     obs?.nodeRemoved(p);
+  }
+
+  /** Removes one `blocked_by` edge, its fault over while the error node stays. */
+  private _unblock(p: ProcessNode, e: ErrorNode): void {
+    if (!e.blocked.delete(p)) return;
+    e.ownEdges.delete(p);
+    unblock(p, e);
+    if (e.ix >= 0) setEdgeBit(p, 2, e.ix, false);
+    this.edges.blocked_by--;
+    this._observer?.edgeRemoved("blocked_by", p, e);
   }
 
   removeError(e: ErrorNode): void {
@@ -368,6 +384,7 @@ export class StateGraph {
       this._observer?.edgeRemoved("blocked_by", p, e);
     }
     e.blocked.clear();
+    e.ownEdges.clear();
     e.joined = [];
     this._ix.release(e.ix);
     this.errors.delete(e.entityId);

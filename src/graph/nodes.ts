@@ -80,6 +80,14 @@ export interface ProcessNode extends NodeTimes {
    */
   readonly blockedType: string[];
   /**
+   * Event time and receipt time of that fault, index for index: the newest fault of this
+   * process's own on the entity (or the one that linked it). The edge stays while this, or a
+   * later device fault on the entity, is inside the error window: another process's fault
+   * that keeps the error node alive does not keep this process's blame alive.
+   */
+  readonly blockedLast: number[];
+  readonly blockedLastWall: number[];
+  /**
    * The same edges as bits, one per target index (`EdgeTarget.ix`), one array per kind; grown
    * on demand. Nearly every event repeats an edge: a bit test on memory the event touches
    * anyway is far cheaper than a set lookup, which misses the CPU cache on a busy host.
@@ -118,6 +126,12 @@ export interface ErrorNode extends NodeTimes {
   /** Event time and value of the last device fault on the entity (-Infinity and "" before the first). */
   deviceTs: number;
   deviceType: string;
+  /** Receipt time of the last device fault (both clocks expire it). */
+  deviceWall: number;
+  /** True once the last device fault left the error window (its edges were swept then). */
+  deviceSwept: boolean;
+  /** Processes a fault of their own on the entity linked or refreshed: their edges expire on their own. */
+  readonly ownEdges: Set<ProcessNode>;
   /**
    * Processes that started using the entity after its last device fault was linked: the next
    * device fault links these only, so a repeated error costs O(new users), not O(users).

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { StateGraph, type GraphObserver } from "../../src/graph/graph.ts";
 import { FaultScopeTable } from "../../src/graph/fault-scope.ts";
+import { blockedType } from "../../src/graph/blocking.ts";
 import type { EventType, XEvent } from "../../src/events/schema.ts";
 
 const T0 = 1_732_500_000_000;
@@ -69,6 +70,61 @@ describe("blocked_by follows fault scope", () => {
     const p2 = g.processes.get(2)!;
     assert.deepEqual(p2.blockedAt, [T0 + 30], "linked at the time of the fault that hit it");
     assert.deepEqual(g.processes.get(1)!.blockedAt, [T0]);
+  });
+});
+
+describe("each blocked_by edge leaves the window with the fault that made it", () => {
+  const MIN = 60_000;
+  const at = (g: StateGraph, e: XEvent) => g.apply(e, e.ts);
+  const why = (g: StateGraph, pid: number) => {
+    const p = g.processes.get(pid)!;
+    return p.blockedBy.map((e, i) => `${blockedType(p, i)} on ${e.entityId}`);
+  };
+
+  it("a device fault over for 7 minutes is no one's cause, though another process's own faults keep the error node", () => {
+    const g = new StateGraph();
+    at(g, ev("compute.util", "gpu-1", "80", 1));
+    at(g, ev("compute.util", "gpu-1", "80", 2));
+    at(g, ev("error.hw", "gpu-1", "XID_63"));
+    assert.deepEqual(why(g, 1), ["XID_63 on gpu-1"]);
+    for (const m of [2, 4, 6]) at(g, ev("error.hw", "gpu-1", "XID_13", 2, T0 + m * MIN));
+    at(g, ev("compute.util", "gpu-1", "80", 1, T0 + 7 * MIN));
+    assert.ok(g.errors.has("gpu-1"), "pid 2's Xid 13 keeps the error node");
+    assert.deepEqual(why(g, 1), [], "pid 1 was concerned by the Xid 63 only, over since 10:02");
+    assert.deepEqual(why(g, 2), ["XID_13 on gpu-1"], "pid 2's cause is its own fault, not the old Xid 63");
+    assert.equal(g.edges.blocked_by, 1);
+  });
+
+  it("one process's OOM is over once the window passes, though another's OOM on the GPU is recent", () => {
+    const g = new StateGraph();
+    at(g, ev("compute.util", "gpu-0", "90", 1));
+    at(g, ev("compute.util", "gpu-0", "90", 2));
+    at(g, ev("error.hw", "gpu-0", "OOM", 1));
+    at(g, ev("error.hw", "gpu-0", "OOM", 2, T0 + 4 * MIN));
+    at(g, ev("error.hw", "gpu-0", "OOM", 2, T0 + 8 * MIN));
+    assert.deepEqual(why(g, 1), []);
+    assert.deepEqual(why(g, 2), ["OOM on gpu-0"]);
+  });
+
+  it("a device fault keeps its own edges fresh when it repeats, and a process fault of one user does not end them", () => {
+    const g = new StateGraph();
+    at(g, ev("compute.util", "gpu-0", "90", 1));
+    at(g, ev("compute.util", "gpu-0", "90", 2));
+    at(g, ev("error.hw", "gpu-0", "XID_13", 1)); // pid 1's own
+    at(g, ev("error.hw", "gpu-0", "XID_48", null, T0 + 4 * MIN)); // the device, later: both
+    at(g, ev("compute.util", "gpu-0", "90", 2, T0 + 8 * MIN));
+    assert.deepEqual(why(g, 1), ["XID_48 on gpu-0"], "pid 1's Xid 13 is over; the Xid 48 is not");
+    assert.deepEqual(why(g, 2), ["XID_48 on gpu-0"]);
+  });
+
+  it("a process that starts waiting after a device fault left the window is not blocked by it", () => {
+    const g = new StateGraph({ faultScope: new FaultScopeTable([{ pattern: "QP_ERROR*", scope: "process" }]) });
+    at(g, ev("transport.bw", "mlx5_0", "IO_WAIT", 1));
+    at(g, ev("topo.link_down", "mlx5_0", "LINK_DOWN port=1"));
+    for (const m of [3, 6]) at(g, ev("error.net", "mlx5_0", "QP_ERROR qp=7", 1, T0 + m * MIN)); // pid 1's own, keeping the node
+    at(g, ev("transport.bw", "mlx5_0", "IO_WAIT", 2, T0 + 7 * MIN));
+    assert.deepEqual(why(g, 2), [], "the link went down 7 minutes before pid 2 waited on the NIC");
+    assert.deepEqual(why(g, 1), ["QP_ERROR qp=7 on mlx5_0"]);
   });
 });
 
