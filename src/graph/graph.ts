@@ -7,7 +7,7 @@ import { evict, newEvictionCounts } from "./evict.ts";
 import { newErrorNode, newProcessNode, newResourceNode } from "./factory.ts";
 import { FaultScopeTable } from "./fault-scope.ts";
 import { isWait, ownWaitReading, ReadingWatch, setMeta } from "./readings.ts";
-import { isEnded, KEY_INDEX, startsAnew, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
+import { isEnded, KEY_INDEX, otherJob, startsAnew, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 
 export interface GraphOptions {
   /** Error nodes expire this long after their last update (ms). */
@@ -193,9 +193,16 @@ export class StateGraph {
       this._setState(p, "running");
       return;
     }
+    // Another job's state on the pid: the process the graph holds ended unreported (pid reuse).
+    let reborn = false;
+    if (p !== undefined && otherJob(p, ev.job_id)) {
+      this.removeProcess(p);
+      p = undefined;
+      reborn = true;
+    }
     // An exit of a process never seen has nothing to remove.
     if (p === undefined && isEnded(value)) return;
-    p ??= this._process(ev.pid, ev.job_id, ev.ts, wall);
+    p ??= this._process(ev.pid, ev.job_id, ev.ts, wall, reborn);
     if (ev.job_id !== null && p.jobId !== ev.job_id) {
       p.jobId = ev.job_id;
       this._observer?.nodeChanged(p, "job_id");
@@ -231,8 +238,13 @@ export class StateGraph {
 
   private _intent(ev: XEvent, wall: number): void {
     if (ev.pid === null || ev.job_id === null) return;
-    const p = this.processes.get(ev.pid);
+    let p = this.processes.get(ev.pid);
     if (p === undefined) return;
+    // Another job on the pid: a new process whose start no probe reported (pid reuse).
+    if (otherJob(p, ev.job_id)) {
+      this.removeProcess(p);
+      p = this._process(ev.pid, ev.job_id, ev.ts, wall, true);
+    }
     p.updatedTs = ev.ts;
     p.updatedWall = wall;
     if (p.jobId !== ev.job_id) {
@@ -260,9 +272,15 @@ export class StateGraph {
 
   private _process(pid: number, jobId: string | null, ts: number, wall: number, start = false): ProcessNode {
     let p = this.processes.get(pid);
+    if (p !== undefined && otherJob(p, jobId)) {
+      // A reading of another job's process on the pid: the one the graph holds ended unreported.
+      this.removeProcess(p);
+      p = undefined;
+      start = true;
+    }
     if (p === undefined) {
       p = newProcessNode(pid, jobId, ts, wall);
-      if (start) p.bornTs = ts; // made by `process.state start`: its birth
+      if (start) p.bornTs = ts; // made by `process.state start` (or another job's event on a reused pid): its birth
       this.processes.set(pid, p);
       this.activeProcesses++;
       this._observer?.nodeChanged(p, undefined);

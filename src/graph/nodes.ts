@@ -153,7 +153,16 @@ export function isEnded(state: string): boolean {
  * of its is charged to the new one.
  */
 export function startsAnew(p: ProcessNode, jobId: string | null): boolean {
-  return isEnded(p.state) || (jobId !== null && p.jobId !== null && p.jobId !== jobId);
+  return isEnded(p.state) || otherJob(p, jobId);
+}
+
+/**
+ * Whether an event naming `jobId` for `p`'s pid is another process's: `p` belongs to another
+ * job. A process never changes jobs (its scheduler environment and cgroup are fixed at its
+ * start), so the pid was reused by a process whose start no probe reported.
+ */
+export function otherJob(p: ProcessNode, jobId: string | null): boolean {
+  return jobId !== null && p.jobId !== null && p.jobId !== jobId;
 }
 
 /** The value a rule's `metric` condition reads for `key` on a node. */

@@ -139,6 +139,41 @@ describe("lifecycle", () => {
     assert.equal(g.processes.get(3)!.bornTs, T0 + 6);
   });
 
+  it("any event naming another job than the pid's is a new process's (pid reuse, no start seen): intent, reading or state", () => {
+    const g = new StateGraph();
+    const hit = (pid: number, job: string, gpu: string, ts: number) => {
+      g.apply(ev("process.state", "h", "start", pid, ts, job), ts);
+      g.apply(ev("compute.util", gpu, "80", pid, ts, job), ts);
+      g.apply(ev("error.hw", gpu, "XID_79", null, ts + 1), ts + 1);
+      assert.equal(g.processes.get(pid)!.blockedBy.length, 1);
+    };
+    // The scheduler's intent names a new job on the pid.
+    hit(3, "job-a", "gpu-00", T0);
+    g.apply(ev("intent.run", "gpu-01", "train", 3, T0 + 10, "job-b"), T0 + 10);
+    let p = g.processes.get(3)!;
+    assert.equal(p.jobId, "job-b");
+    assert.deepEqual(p.blockedBy, [], "job-a's Xid is not job-b's");
+    assert.equal(p.consumes.size, 0);
+    assert.equal(p.bornTs, T0 + 10);
+    assert.equal(p.state, "running");
+    // A reading naming a new job.
+    hit(4, "job-c", "gpu-02", T0 + 20);
+    g.apply(ev("compute.util", "gpu-03", "80", 4, T0 + 30, "job-d"), T0 + 30);
+    p = g.processes.get(4)!;
+    assert.deepEqual([p.jobId, p.blockedBy.length, [...p.consumes].map((r) => r.id)], ["job-d", 0, ["gpu-03"]]);
+    // A state naming a new job.
+    hit(5, "job-e", "gpu-01", T0 + 40);
+    g.apply(ev("process.state", "h", "checkpoint_saving", 5, T0 + 50, "job-f"), T0 + 50);
+    p = g.processes.get(5)!;
+    assert.deepEqual([p.jobId, p.state, p.blockedBy.length, p.consumes.size], ["job-f", "checkpoint_saving", 0, 0]);
+    // A job id learnt late (none before) or repeated is the same process.
+    g.apply(ev("compute.util", "gpu-03", "80", 6, T0 + 60), T0 + 60);
+    g.apply(ev("error.hw", "gpu-03", "XID_48", null, T0 + 61), T0 + 61);
+    g.apply(ev("intent.run", "gpu-03", "train", 6, T0 + 62, "job-g"), T0 + 62);
+    g.apply(ev("compute.util", "gpu-03", "80", 6, T0 + 63, "job-g"), T0 + 63);
+    assert.deepEqual([g.processes.get(6)!.jobId, g.processes.get(6)!.blockedBy.length], ["job-g", 1]);
+  });
+
   it("a running process is never removed for being quiet", () => {
     const g = new StateGraph();
     g.apply(ev("process.state", "h", "start", 1), T0);
