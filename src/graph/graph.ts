@@ -6,7 +6,7 @@ import { hasEdgeBit, setEdgeBit, TargetIndexes } from "./edge-bits.ts";
 import { evict, newEvictionCounts } from "./evict.ts";
 import { newErrorNode, newProcessNode, newResourceNode } from "./factory.ts";
 import { FaultScopeTable } from "./fault-scope.ts";
-import { isWait, ownWaitReading, ReadingWatch, setMeta } from "./readings.ts";
+import { isWait, ownWaitReading, ReadingWatch, setMeta, waitOver } from "./readings.ts";
 import { isEnded, KEY_INDEX, otherJob, startsAnew, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 
 export interface GraphOptions {
@@ -181,6 +181,17 @@ export class StateGraph {
     const p = this._process(ev.pid, ev.job_id, ev.ts, wall);
     if (edge !== null) this._link(edge, p, r);
     if (edge === "waits_on") ownWaitReading(p, r, k, ev.value);
+    else if (edge === null && p.waitsOn.has(r) && waitOver(p, r, k, ev.value)) this._unwait(p, r);
+  }
+
+  /** Removes `p`'s `waits_on` edge to `r`: its own reading there says it moves data again. */
+  private _unwait(p: ProcessNode, r: ResourceNode): void {
+    p.waitsOn.delete(r);
+    r.waiters.delete(p);
+    p.waitReadings?.delete(r);
+    if (r.ix >= 0) setEdgeBit(p, 1, r.ix, false);
+    this.edges.waits_on--;
+    this._observer?.edgeRemoved("waits_on", p, r);
   }
 
   private _processState(ev: XEvent, wall: number): void {

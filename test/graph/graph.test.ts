@@ -55,6 +55,34 @@ describe("edges", () => {
     assert.equal(g.resources.get("nvme0n1")!.meta.qdepth, "32");
   });
 
+  it("waits_on ends when the process's own readings there say it moves data again, not another's or the device's", () => {
+    const g = new StateGraph();
+    const waits = (pid: number) => [...g.processes.get(pid)!.waitsOn].map((r) => r.id);
+    g.apply(ev("storage.qdepth", "nvme0n1", "IO_WAIT D for 30s", 1), T0);
+    g.apply(ev("storage.qdepth", "nvme0n1", "IO_WAIT D for 30s", 2), T0);
+    g.apply(ev("storage.iops", "nvme0n1", "0"), T0); // the disk, no pid: nobody's wait changes
+    g.apply(ev("storage.qdepth", "nvme0n1", "D ended after 45s", 2), T0); // builtin:procfs: 2 is out of D
+    assert.deepEqual([waits(1), waits(2)], [["nvme0n1"], []], "only 2's own reading ends 2's wait");
+    assert.equal(g.edges.waits_on, 1);
+    // A wait made by drops and a stalled bandwidth ends when its own bandwidth flows again.
+    g.apply(ev("transport.drop", "mlx5_0", "40", 3), T0);
+    g.apply(ev("transport.bw", "mlx5_0", "0.2", 3), T0);
+    g.apply(ev("transport.bw", "mlx5_0", "12.5", 4), T0); // another process's traffic
+    assert.deepEqual(waits(3), ["mlx5_0"]);
+    g.apply(ev("transport.bw", "mlx5_0", "12.5", 3), T0);
+    assert.deepEqual(waits(3), []);
+    // While one of its own readings there still says it waits, it waits.
+    g.apply(ev("storage.iops", "storage-01", "IO_WAIT", 5), T0);
+    g.apply(ev("storage.qdepth", "storage-01", "64", 5), T0);
+    assert.deepEqual(waits(5), ["storage-01"]);
+    g.apply(ev("storage.iops", "storage-01", "850", 5), T0);
+    assert.deepEqual(waits(5), []);
+    assert.equal(g.edges.waits_on, 1);
+    // A new wait is a new edge.
+    g.apply(ev("storage.iops", "storage-01", "IO_WAIT", 5), T0);
+    assert.deepEqual(waits(5), ["storage-01"]);
+  });
+
   it("below 1.0 reads integers, decimals and odd spellings alike", () => {
     const waits = (value: string) => {
       const g = new StateGraph();
