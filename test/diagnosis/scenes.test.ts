@@ -251,6 +251,18 @@ describe("default scenes", () => {
     await s.ex.stop();
   });
 
+  it("hccs_error does not fire for an HCCS link nobody uses because another process is blocked by an NPU's ECC error", async () => {
+    const s = scenario();
+    s.send(start(100));
+    s.send(ev("compute.util", "npu-06", "88", 100));
+    s.send(ev("error.hw", "npu-06", "ECC_UNCORRECTABLE double-bit"));
+    s.send(ev("error.net", "hccs-1", "HCCS error count +3 total=3"));
+    const scenes = s.scenes();
+    assert.ok(scenes.includes("npu_ecc_error"), scenes.join(", "));
+    assert.ok(!scenes.includes("hccs_error"), `pid 100's ECC error is no HCCS link's doing: ${scenes.join(", ")}`);
+    await s.ex.stop();
+  });
+
   it("covers every loaded scene", async () => {
     const s = scenario();
     assert.deepEqual(CASES.map((c) => c.scene).sort(), [...s.ex.diagnosis.byScene.keys()].sort());
