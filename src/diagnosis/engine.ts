@@ -146,7 +146,8 @@ export class DiagnosisEngine implements GraphObserver {
     if (this._latches.flipped) this._latch();
     if (type === _PROCESS_STATE && ev.pid !== null && isEnded(ev.value)) {
       const p = this.graph.processes.get(ev.pid);
-      if (p !== undefined) this._latches.ending(p, this._matcher.rules, this._context(wall), this.describeAutoRuns, this._clock(wall));
+      // Ended by it (not an event from before the start of the process that has the pid now).
+      if (p !== undefined && isEnded(p.state)) this._latches.ending(p, this._matcher.rules, this._context(wall), this.describeAutoRuns, this._clock(wall));
     }
     if (this.liveClock) {
       this._armExpiry(wall);

@@ -53,7 +53,8 @@ export class Blocking {
   fault(e: ErrorNode, ev: XEvent, wall: number): void {
     if (ev.pid !== null && this.faultScope.of(ev.value) === "process") {
       const p = this._g.processes.get(ev.pid);
-      if (p === undefined) return;
+      // Unknown, or a fault from before its start: the pid's earlier process's.
+      if (p === undefined || ev.ts < p.bornTs) return;
       e.ownEdges.add(p);
       const i = p.blockedBy.indexOf(e);
       if (i === -1) return this.block(p, e, ev.ts, ev.value, wall);

@@ -9,6 +9,13 @@ import { FaultScopeTable } from "./fault-scope.ts";
 import { isWait, ownWaitReading, ReadingWatch, setMeta, waitOver } from "./readings.ts";
 import { isEnded, KEY_INDEX, otherJob, startsAnew, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 
+/**
+ * How far an end (exit, kill) may be stamped before the process's latest event and still be its
+ * own: sources stamp by different clocks (a kernel record's time is the boot time plus its
+ * offset, a poll's is when it ended).
+ */
+const _END_SLACK_MS = 5000;
+
 export interface GraphOptions {
   /** Error nodes expire this long after their last update (ms). */
   errorWindowMs?: number;
@@ -177,7 +184,7 @@ export class StateGraph {
         return; // action.exec: an intervention, not state
     }
     const r = this._resource(ev.entity_id, k, ev.value, ev.ts, wall);
-    if (ev.pid === null) return;
+    if (ev.pid === null || this._before(ev)) return;
     const p = this._process(ev.pid, ev.job_id, ev.ts, wall);
     if (edge !== null) this._link(edge, p, r);
     if (edge === "waits_on") ownWaitReading(p, r, k, ev.value);
@@ -194,8 +201,18 @@ export class StateGraph {
     this._observer?.edgeRemoved("waits_on", p, r);
   }
 
+  /**
+   * Whether `ev` (with a pid) is stamped before the start of the process the graph holds for its
+   * pid: it is about the pid's earlier process (a kernel log's backlog read after a restart, a
+   * probe that lags), and changes nothing of this one (an old OOM kill does not end it).
+   */
+  private _before(ev: XEvent): boolean {
+    const p = this.processes.get(ev.pid!);
+    return p !== undefined && ev.ts < p.bornTs;
+  }
+
   private _processState(ev: XEvent, wall: number): void {
-    if (ev.pid === null) return;
+    if (ev.pid === null || this._before(ev)) return;
     const value = ev.value;
     let p = this.processes.get(ev.pid);
     if (value === "start") {
@@ -211,8 +228,9 @@ export class StateGraph {
       p = undefined;
       reborn = true;
     }
-    // An exit of a process never seen has nothing to remove.
-    if (p === undefined && isEnded(value)) return;
+    // An exit of a process never seen has nothing to remove; nor has one stamped well before the
+    // process was last heard of alive: it is the pid's earlier owner's (a kernel log's old record).
+    if (isEnded(value) && (p === undefined || ev.ts < p.updatedTs - _END_SLACK_MS)) return;
     p ??= this._process(ev.pid, ev.job_id, ev.ts, wall, reborn);
     if (ev.job_id !== null && p.jobId !== ev.job_id) {
       p.jobId = ev.job_id;
@@ -248,7 +266,7 @@ export class StateGraph {
   }
 
   private _intent(ev: XEvent, wall: number): void {
-    if (ev.pid === null || ev.job_id === null) return;
+    if (ev.pid === null || ev.job_id === null || this._before(ev)) return;
     let p = this.processes.get(ev.pid);
     if (p === undefined) return;
     // Another job on the pid: a new process whose start no probe reported (pid reuse).

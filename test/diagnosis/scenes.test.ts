@@ -263,6 +263,17 @@ describe("default scenes", () => {
     await s.ex.stop();
   });
 
+  it("process_crash does not fire for a running process blocked by a fault whose pid an unknown process's kill had before", async () => {
+    const s = scenario();
+    s.send(ev("process.state", "memory", "oom_killed", 100)); // a process no probe reported
+    s.send(ev("compute.util", "gpu-0", "90", 100)); // the pid's new owner, from nvidia-smi
+    s.send(ev("error.hw", "gpu-0", "XID_79"));
+    const scenes = s.scenes();
+    assert.ok(scenes.includes("gpu_xid"), scenes.join(", "));
+    assert.ok(!scenes.includes("process_crash"), `pid 100 runs: ${scenes.join(", ")}`);
+    await s.ex.stop();
+  });
+
   it("covers every loaded scene", async () => {
     const s = scenario();
     assert.deepEqual(CASES.map((c) => c.scene).sort(), [...s.ex.diagnosis.byScene.keys()].sort());

@@ -202,6 +202,32 @@ describe("lifecycle", () => {
     assert.deepEqual([g.processes.get(6)!.jobId, g.processes.get(6)!.blockedBy.length], ["job-g", 1]);
   });
 
+  it("events stamped before the process that has the pid now are its earlier owner's: an old kill ends it not, an old OOM blocks it not", () => {
+    const g = new StateGraph();
+    // Known from its start: anything stamped before it is another process's.
+    g.apply(ev("process.state", "h", "start", 7, T0, "job-b"), T0);
+    g.apply(ev("compute.util", "gpu-00", "90", 7, T0 + 10, "job-b"), T0 + 10);
+    g.apply(ev("process.state", "memory", "oom_killed", 7, T0 - 2 * MIN), T0 + 20); // a kernel log's backlog, read late
+    g.apply(ev("error.hw", "gpu-00", "CUDA out of memory", 7, T0 - MIN), T0 + 20);
+    g.apply(ev("compute.util", "gpu-03", "90", 7, T0 - MIN, "job-b"), T0 + 20);
+    g.apply(ev("intent.run", "gpu-03", "train", 7, T0 - MIN, "job-a"), T0 + 20);
+    g.apply(ev("compute.util", "gpu-01", "90", null, T0 + 2000), T0 + 2000); // a cleanup runs
+    let p = g.processes.get(7)!;
+    assert.deepEqual([p.state, p.jobId, p.blockedBy.length, [...p.consumes].map((r) => r.id)], ["running", "job-b", 0, ["gpu-00"]]);
+    // Known from readings only: an end stamped well before it was last heard of alive is not its own.
+    g.apply(ev("compute.util", "gpu-02", "90", 8, T0 + 60_000), T0 + 60_000);
+    g.apply(ev("process.state", "memory", "oom_killed", 8, T0 + 30_000), T0 + 60_000);
+    g.apply(ev("compute.util", "gpu-01", "90", null, T0 + 62_000), T0 + 62_000);
+    assert.equal(g.processes.get(8)?.state, "running");
+    // Its own end, stamped a little before its last reading (another clock), ends it.
+    g.apply(ev("process.state", "memory", "oom_killed", 8, T0 + 59_000), T0 + 62_000);
+    assert.equal(g.processes.get(8)?.state, "oom_killed");
+    // And from its start on, its own events count.
+    g.apply(ev("error.hw", "gpu-00", "CUDA out of memory", 7, T0 + 3000), T0 + 63_000);
+    p = g.processes.get(7)!;
+    assert.equal(p.blockedBy.length, 1);
+  });
+
   it("a running process is never removed for being quiet", () => {
     const g = new StateGraph();
     g.apply(ev("process.state", "h", "start", 1), T0);
