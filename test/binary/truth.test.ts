@@ -77,4 +77,14 @@ describe("the diagnosis blames no job wrongly, through the compiled binary", { s
       assert.match(status, /npu_ecc_error .*\n.*\n {4}pids: 82006 {3}jobs: job-8210\n/, status);
     });
   });
+
+  it("an OOM kill of the pid's earlier owner makes no process_crash or host_oom_kill of the process running on the pid now", { timeout: 30_000 }, async () => {
+    await pushed("83-old-kill-of-pid-then-xid-on-new-owner", async (ex, cli) => {
+      assert.deepEqual(await active(ex), ["gpu_xid"]);
+      const ps = await cli("ps");
+      assert.match(ps, /83001\s+-\s+running\s+gpu-00\s+-\s+XID_79@gpu-00\s+gpu_xid\s/, ps);
+      const why = await cli("why", "83001");
+      assert.doesNotMatch(why, /process_crash|host_oom_kill/, why);
+    });
+  });
 });
