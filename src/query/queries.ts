@@ -230,9 +230,13 @@ export class Queries {
     if (active.size === 0) return out;
     const graph = this._in.graph;
     for (const s of this.activeScenes()) {
+      const at = s.matched_at === null ? Infinity : Date.parse(s.matched_at);
       for (const pid of s.affected_pids) {
-        // A pid now held by a process of a job the run did not name is another process (reused).
-        const job = graph.processes.get(pid)?.jobId ?? null;
+        // A pid now held by a process of a job the run did not name, or by one the graph came to
+        // hold after that run (the one it named ended: an OOM kill, a crash), is another process (reused).
+        const p = graph.processes.get(pid);
+        if (p !== undefined && p.createdWall > at) continue;
+        const job = p?.jobId ?? null;
         if (job !== null && s.affected_jobs.length > 0 && !s.affected_jobs.includes(job)) continue;
         const list = out.get(pid);
         if (list === undefined) out.set(pid, [s.scene]);

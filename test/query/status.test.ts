@@ -76,6 +76,23 @@ describe("active scenes' root causes", () => {
     assert.deepEqual(row.scenes, [], "the new process is not the one that crashed");
   });
 
+  it("a process with no job that the graph came to hold on a pid after the run naming it gets none of the scene in ps", async () => {
+    const ex = _exporter();
+    await ingestLine(ex, line("process.state", "pid-11", "start", 11, T0));
+    await ingestLine(ex, line("compute.util", "gpu-00", "90", 11, T0 + 1));
+    await ingestLine(ex, JSON.stringify({ ts: T0 + 2, event_type: "process.state", entity_id: "memory", pid: 11, value: "oom_killed" }));
+    ex.engine.runNow("auto");
+    await ingestLine(ex, line("compute.util", "gpu-01", "50", null, T0 + 2000)); // the killed one leaves at cleanup
+    ex.engine.runNow("auto");
+    const q = new Queries(ex, "test");
+    assert.ok(q.activeScenes().some((s) => s.scene === "host_oom_kill" && s.affected_pids.includes(11)));
+    await new Promise((r) => setTimeout(r, 5)); // a later millisecond than the runs
+    // nvidia-smi lists a new process with the pid: no start, no job.
+    await ingestLine(ex, JSON.stringify({ ts: T0 + 3000, event_type: "compute.util", entity_id: "gpu-00", pid: 11, value: "90" }));
+    const row = q.processes().rows.find((r) => r.pid === 11)!;
+    assert.deepEqual([row.job_id, row.state, row.scenes], [null, "running", []], "the OOM kill was of the process before it");
+  });
+
   it("a scene held only by --scene-settle keeps the pids of the last run that found it, and says it is settling", async () => {
     const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false, errorWindowMs: 1000, sceneSettleMs: 60_000 });
     await ingestLine(ex, line("process.state", "pid-7", "start", 7, T0));
