@@ -6,7 +6,8 @@
 // same whatever the number of users. A process that starts *waiting* on the entity while its
 // device fault is alive (inside the error window) is blocked by it at once: waiting on a faulted
 // device is being stuck on the fault (a NIC in a PFC storm, a disk returning I/O errors), and a
-// process often reports no use of a device before it starts waiting on it. The first device fault on an entity links all its users in
+// process often reports no use of a device before it starts waiting on it; unless it started
+// (`process.state start`) after the fault's last report, when only a new report links it. The first device fault on an entity links all its users in
 // bounded chunks (`drain`), so one error on an entity with 50,000 users never holds the loop.
 import type { XEvent } from "../events/schema.ts";
 import { hasEdgeBit, setEdgeBit } from "./edge-bits.ts";
@@ -130,8 +131,11 @@ export class Blocking {
   newUser(p: ProcessNode, r: ResourceNode, waits: boolean): void {
     const e = this._g.errors.get(r.id);
     if (e === undefined || !e.deviceLinked || e.blocked.has(p)) return;
-    // A device fault that left the window (another process's fault keeps the node) is over.
-    if (waits) return e.deviceSwept ? undefined : this.block(p, e, e.deviceTs, e.deviceType, e.deviceWall);
+    // A device fault that left the window (another process's fault keeps the node) is over; a
+    // process that started after the fault's last report was not on the device then: like a new
+    // consumer, the next report of the fault (a collector repeats one that lasts) links it.
+    if (e.deviceSwept) return;
+    if (waits && p.bornTs <= e.deviceTs) return this.block(p, e, e.deviceTs, e.deviceType, e.deviceWall);
     e.joined.push(p);
     const users = r.consumers.size + r.waiters.size;
     if (e.joined.length > 1024 && e.joined.length > 2 * users) {

@@ -128,6 +128,25 @@ describe("each blocked_by edge leaves the window with the fault that made it", (
   });
 });
 
+describe("a process that starts waiting on a device with a live fault", () => {
+  const at = (g: StateGraph, e: XEvent) => g.apply(e, e.ts);
+  it("is blocked at once when it may have used the device then, not when it started after the fault's last report", () => {
+    const g = new StateGraph();
+    at(g, ev("transport.bw", "mlx5_1", "IO_WAIT LINK_DOWN port=1", 1));
+    at(g, ev("topo.link_down", "mlx5_1", "LINK_DOWN port=1"));
+    // Known from readings only: it may have been on the NIC unreported; its wait is the fault's.
+    at(g, ev("transport.bw", "mlx5_1", "0.2", 2, T0 + 30_000));
+    assert.deepEqual(blockers(g, 2), ["error-mlx5_1"]);
+    // Started a minute after the port was last seen down (it came back): not its fault.
+    at(g, { ...ev("process.state", "gpu-3", "start", 3, T0 + 60_000), job_id: "job-b" });
+    at(g, ev("transport.bw", "mlx5_1", "0.3", 3, T0 + 61_000));
+    assert.deepEqual(blockers(g, 3), []);
+    // The port goes down again: now it is.
+    at(g, ev("topo.link_down", "mlx5_1", "LINK_DOWN port=1", null, T0 + 90_000));
+    assert.deepEqual(blockers(g, 3), ["error-mlx5_1"]);
+  });
+});
+
 describe("cost of an error", () => {
   /** Counts the work an error does: iterations over the entity's user sets, and edges made. */
   function counting(g: StateGraph, entity: string) {
