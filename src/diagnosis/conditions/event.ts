@@ -193,11 +193,14 @@ export class EventCond extends CondNode {
       }
       return out;
     }
+    // A device's reading, unless the process has its own there: the newest may be another
+    // process's event (a collector names each user of the GPU with the GPU's own figures).
+    const ownOn = fresh(own) ? own.ev.entity_id : undefined;
     for (const set of [p.consumes, p.waitsOn]) {
       for (const r of set) {
         if (out.length >= max) return out;
         const s = this.byDevice.map.get(r.id);
-        if (fresh(s) && s !== own && !out.includes(s)) out.push(s);
+        if (fresh(s) && s !== own && !out.includes(s) && !(r.id === ownOn && s.ev.pid !== null && s.ev.pid !== p.pid)) out.push(s);
       }
     }
     return out;
