@@ -77,7 +77,7 @@ export class Blocking {
       const joined = e.joined;
       if (joined.length === 0) return;
       e.joined = [];
-      for (const p of joined) if (this._g.processes.get(p.pid) === p) this.block(p, e, ev.ts, ev.value, wall);
+      for (const p of joined) if (this._g.processes.get(p.pid) === p) this._hit(p, e, ev.ts, ev.value, wall);
       return;
     }
     e.deviceLinked = true;
@@ -86,8 +86,8 @@ export class Blocking {
     if (r.consumers.size + r.waiters.size <= this._chunk && this._queue.length === 0) {
       // One chunk or less, nothing queued before it: linked now (a process both consuming and
       // waiting is linked once: `block` skips an edge that exists).
-      for (const p of r.consumers) this.block(p, e, ev.ts, ev.value, wall);
-      for (const p of r.waiters) this.block(p, e, ev.ts, ev.value, wall);
+      for (const p of r.consumers) this._hit(p, e, ev.ts, ev.value, wall);
+      for (const p of r.waiters) this._hit(p, e, ev.ts, ev.value, wall);
       return;
     }
     const users = [...r.consumers];
@@ -154,7 +154,7 @@ export class Blocking {
       if (live) {
         for (let i = job.next; i < end; i++) {
           const p = job.users[i];
-          if (p.consumes.size !== 0 || p.waitsOn.size !== 0) this.block(p, job.error, job.ts, job.type, job.wall);
+          if (p.consumes.size !== 0 || p.waitsOn.size !== 0) this._hit(p, job.error, job.ts, job.type, job.wall);
         }
       }
       budget -= end - job.next;
@@ -162,6 +162,15 @@ export class Blocking {
       job.next = end;
       if (end === job.users.length) this._queue.shift();
     }
+  }
+
+  /**
+   * A device fault at `ts` reaches a user of its entity: blocked, unless the process started
+   * after it (a record read late, a kernel log's backlog): then the next fault there reaches it.
+   */
+  private _hit(p: ProcessNode, e: ErrorNode, ts: number, type: string, wall: number): void {
+    if (ts >= p.bornTs) this.block(p, e, ts, type, wall);
+    else e.joined.push(p);
   }
 
   /** One `blocked_by` edge made by a fault of value `type` at event time `ts`, received at `wall` (nothing when it exists). */

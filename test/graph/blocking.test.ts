@@ -147,6 +147,19 @@ describe("a process that starts waiting on a device with a live fault", () => {
   });
 });
 
+describe("a device fault stamped before a process started", () => {
+  it("does not reach it (a kernel record read late); the next fault there does", () => {
+    const g = new StateGraph();
+    g.apply({ ...ev("process.state", "gpu-0", "start", 5, T0), job_id: "job-b" }, T0);
+    g.apply(ev("compute.util", "gpu-0", "90", 5, T0 + 1), T0 + 1);
+    g.apply(ev("compute.util", "gpu-0", "90", 6, T0 + 1), T0 + 1); // known from readings only: it may have been there
+    g.apply(ev("error.hw", "gpu-0", "XID_48", null, T0 - 60_000), T0 + 2);
+    assert.deepEqual([blockers(g, 5), blockers(g, 6)], [[], ["error-gpu-0"]]);
+    g.apply(ev("error.hw", "gpu-0", "XID_48", null, T0 + 10), T0 + 10);
+    assert.deepEqual(blockers(g, 5), ["error-gpu-0"]);
+  });
+});
+
 describe("cost of an error", () => {
   /** Counts the work an error does: iterations over the entity's user sets, and edges made. */
   function counting(g: StateGraph, entity: string) {
