@@ -46,6 +46,20 @@ describe("fault scope in answers", () => {
     await s.ex.stop();
   });
 
+  it("drops that stopped before a process started are not its network stall; drops after it started are", async () => {
+    const s = scenario();
+    s.send(start(1));
+    s.send(ev("transport.bw", "mlx5_1", "0.2", 1));
+    s.send(ev("transport.drop", "mlx5_1", "380"), 1000);
+    s.send(ev("transport.drop", "mlx5_1", "0"), 30_000);
+    s.send(start(2), 90_000);
+    s.send(ev("transport.bw", "mlx5_1", "0.3", 2), 91_000);
+    assert.deepEqual([scenesOf(s, 1).includes("network_stall"), scenesOf(s, 2).includes("network_stall")], [true, false]);
+    s.send(ev("transport.drop", "mlx5_1", "120"), 100_000);
+    assert.ok(scenesOf(s, 2).includes("network_stall"));
+    await s.ex.stop();
+  });
+
   it("two processes share a GPU and the OOM names one: only it is blamed", async () => {
     const s = scenario();
     s.send(start(1));

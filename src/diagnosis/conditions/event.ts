@@ -163,9 +163,11 @@ export class EventCond extends CondNode {
     const devices = this.byDevice.map;
     if (devices.size === 0 || this.isError) return devices.size !== 0 && this.seenFor(p, ctx, 1).length > 0;
     // A reading: whichever is smaller, the devices with fresh readings or the process's edges.
+    // One from before the process started is of the device before it came (drops that stopped
+    // before a job started did not stall it).
     if (devices.size <= p.consumes.size + p.waitsOn.size) {
       for (const [entity, s] of devices) {
-        if (!this.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall)) continue;
+        if (s.ts < p.bornTs || !this.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall)) continue;
         const r = ctx.graph.resources.get(entity);
         if (r !== undefined && (r.consumers.has(p) || r.waiters.has(p))) return true;
       }
@@ -200,7 +202,7 @@ export class EventCond extends CondNode {
       for (const r of set) {
         if (out.length >= max) return out;
         const s = this.byDevice.map.get(r.id);
-        if (fresh(s) && s !== own && !out.includes(s) && !(r.id === ownOn && s.ev.pid !== null && s.ev.pid !== p.pid)) out.push(s);
+        if (fresh(s) && s.ts >= p.bornTs && s !== own && !out.includes(s) && !(r.id === ownOn && s.ev.pid !== null && s.ev.pid !== p.pid)) out.push(s);
       }
     }
     return out;
