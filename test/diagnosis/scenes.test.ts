@@ -274,6 +274,18 @@ describe("default scenes", () => {
     await s.ex.stop();
   });
 
+  it("an OOM kill of a process an Xid blocked is host_oom_kill, not process_crash (the Xid did not end it)", async () => {
+    const s = scenario();
+    s.send(start(100));
+    s.send(ev("compute.util", "gpu-0", "90", 100));
+    s.send(ev("error.hw", "gpu-0", "XID_63"));
+    s.send(ev("process.state", "memory", "oom_killed", 100));
+    const scenes = s.scenes();
+    assert.ok(scenes.includes("host_oom_kill"), scenes.join(", "));
+    assert.ok(!scenes.includes("process_crash"), scenes.join(", "));
+    await s.ex.stop();
+  });
+
   it("covers every loaded scene", async () => {
     const s = scenario();
     assert.deepEqual(CASES.map((c) => c.scene).sort(), [...s.ex.diagnosis.byScene.keys()].sort());
