@@ -173,9 +173,10 @@ class _Evidence {
     }
     if (ev.pid !== null && !deviceFault) {
       const p = this._ctx.graph.processes.get(ev.pid);
-      // Not a process that started after the event with its pid (reused): that one is not affected.
+      // Not a process that started after the event with its pid (reused): that one is not
+      // affected, and the pid names it now (`ps` would show it the scene), not the one that left.
       if (p !== undefined && ev.ts >= p.bornTs) this.process(p);
-      else if (this.pids.size < MAX_PIDS) this.pids.add(ev.pid);
+      else if (p === undefined && this.pids.size < MAX_PIDS) this.pids.add(ev.pid);
     }
     if (ev.job_id !== null && !deviceFault && this.jobs.size < MAX_PIDS) this.jobs.add(ev.job_id);
   }

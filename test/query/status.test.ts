@@ -93,6 +93,25 @@ describe("active scenes' root causes", () => {
     assert.deepEqual([row.job_id, row.state, row.scenes], [null, "running", []], "the OOM kill was of the process before it");
   });
 
+  it("a host scene about an earlier process's Xid 13 does not name the pid's new owner, in status or ps", async () => {
+    const ex = _exporter();
+    await ingestLine(ex, line("process.state", "pid-12", "start", 12, T0));
+    await ingestLine(ex, line("compute.util", "gpu-00", "90", 12, T0 + 1));
+    // The kernel's Xid line names the pid, no job; the process exits.
+    await ingestLine(ex, JSON.stringify({ ts: T0 + 2, event_type: "error.hw", entity_id: "gpu-00", pid: 12, value: "XID_13 NVRM: Xid (PCI:0000:3b:00): 13, pid=12" }));
+    await ingestLine(ex, line("process.state", "pid-12", "exit", 12, T0 + 3));
+    await ingestLine(ex, line("compute.util", "gpu-01", "50", null, T0 + 2000)); // it leaves at cleanup
+    // A process with no job gets the pid, on another GPU.
+    await ingestLine(ex, JSON.stringify({ ts: T0 + 3000, event_type: "process.state", entity_id: "pid-12", pid: 12, value: "start" }));
+    await ingestLine(ex, JSON.stringify({ ts: T0 + 3001, event_type: "compute.util", entity_id: "gpu-01", pid: 12, value: "50" }));
+    ex.engine.runNow("auto");
+    const q = new Queries(ex, "test");
+    const xid = q.activeScenes().find((s) => s.scene === "gpu_xid");
+    assert.ok(xid, q.activeScenes().map((s) => s.scene).join(","));
+    assert.deepEqual(xid.affected_pids, [], "the pid names another process now");
+    assert.deepEqual(q.processes().rows.find((r) => r.pid === 12)!.scenes, []);
+  });
+
   it("a scene held only by --scene-settle keeps the pids of the last run that found it, and says it is settling", async () => {
     const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false, errorWindowMs: 1000, sceneSettleMs: 60_000 });
     await ingestLine(ex, line("process.state", "pid-7", "start", 7, T0));
