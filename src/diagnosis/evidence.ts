@@ -109,6 +109,8 @@ class _Evidence {
   private readonly _byPath = new Map<string, ConditionEvidence>();
   readonly pids = new Set<number>();
   readonly jobs = new Set<string>();
+  /** The processes behind `pids` (those the graph held): a pid may name another process later. */
+  readonly nodes = new Set<ProcessNode>();
 
   constructor(private readonly _ctx: ProcessContext) {}
 
@@ -140,7 +142,10 @@ class _Evidence {
   }
 
   process(p: ProcessNode): void {
-    if (this.pids.size < MAX_PIDS) this.pids.add(p.pid);
+    if (this.pids.size < MAX_PIDS) {
+      this.pids.add(p.pid);
+      this.nodes.add(p);
+    }
     if (p.jobId !== null && this.jobs.size < MAX_PIDS) this.jobs.add(p.jobId);
   }
 
@@ -282,7 +287,28 @@ export function describeLatched(rs: RuleState, confidence: number): SceneMatch {
   return _match(rs, confidence, undefined);
 }
 
+/**
+ * The process nodes each described match names, by its `affected_pids` list (which a run's
+ * result shares; not in any JSON): `ps` tells a pid's new owner from them.
+ */
+const _named = new WeakMap<readonly number[], ReadonlySet<ProcessNode>>();
+
+/**
+ * The processes `m` named as affected, as the graph held them when it was described; undefined
+ * for a match described elsewhere (a brief match's snapshot without evidence). A process on one
+ * of its pids that is not among them is another process (the pid was reused).
+ */
+export function namedProcesses(m: { readonly affected_pids: readonly number[] }): ReadonlySet<ProcessNode> | undefined {
+  return _named.get(m.affected_pids);
+}
+
 function _match(rs: RuleState, confidence: number, ev: _Evidence | undefined): SceneMatch {
+  const m = _describe(rs, confidence, ev);
+  if (ev !== undefined) _named.set(m.affected_pids, ev.nodes);
+  return m;
+}
+
+function _describe(rs: RuleState, confidence: number, ev: _Evidence | undefined): SceneMatch {
   const r = rs.rule;
   return {
     scene: r.scene,

@@ -17,7 +17,6 @@ export function newProcessNode(pid: number, jobId: string | null, ts: number, wa
     jobId,
     state: "running",
     bornTs: -Infinity,
-    createdWall: wall,
     updatedTs: ts,
     updatedWall: wall,
     consumes: new Set(),

@@ -56,8 +56,6 @@ export interface ProcessNode extends NodeTimes {
    * made it): events of its pid from before it are another process's, one that had the pid.
    */
   bornTs: number;
-  /** Receipt time (wall clock) of the event that made this node: a run before it named another process with the pid. */
-  readonly createdWall: number;
   readonly consumes: Set<ResourceNode>;
   readonly waitsOn: Set<ResourceNode>;
   /**
