@@ -164,7 +164,9 @@ export class DiagnosisEngine implements GraphObserver {
 
   edgeRemoved(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void {
     this._matcher.edgeRemoved(kind, from, to);
-    this._latches.edgeChanged(this._matcher.edgeRules[kind], from, false);
+    // A fault that stopped concerning a process (its edge left the window while the error node
+    // stays, kept by another process's faults) may end a scene for it: the next run says so.
+    if (this._latches.edgeChanged(this._matcher.edgeRules[kind], from, false) && kind === "blocked_by") this._trigger();
   }
 
   nodeChanged(node: GraphNode, key: string | undefined): void {
