@@ -184,8 +184,9 @@ export class StateGraph {
         return; // action.exec: an intervention, not state
     }
     const r = this._resource(ev.entity_id, k, ev.value, ev.ts, wall);
-    if (ev.pid === null || this._before(ev)) return;
+    if (ev.pid === null) return;
     const p = this._process(ev.pid, ev.job_id, ev.ts, wall);
+    if (p === null) return; // the pid's earlier owner's reading
     if (edge !== null) this._link(edge, p, r);
     if (edge === "waits_on") ownWaitReading(p, r, k, ev.value);
     else if (edge === null && p.waitsOn.has(r) && waitOver(p, r, k, ev.value)) this._unwait(p, r);
@@ -217,7 +218,7 @@ export class StateGraph {
     let p = this.processes.get(ev.pid);
     if (value === "start") {
       if (p !== undefined && startsAnew(p, ev.job_id)) this.removeProcess(p); // pid reuse
-      p = this._process(ev.pid, ev.job_id, ev.ts, wall, true);
+      p = this._process(ev.pid, ev.job_id, ev.ts, wall, true)!;
       this._setState(p, "running");
       return;
     }
@@ -231,7 +232,7 @@ export class StateGraph {
     // An exit of a process never seen has nothing to remove; nor has one stamped well before the
     // process was last heard of alive: it is the pid's earlier owner's (a kernel log's old record).
     if (isEnded(value) && (p === undefined || ev.ts < p.updatedTs - _END_SLACK_MS)) return;
-    p ??= this._process(ev.pid, ev.job_id, ev.ts, wall, reborn);
+    p ??= this._process(ev.pid, ev.job_id, ev.ts, wall, reborn)!;
     if (ev.job_id !== null && p.jobId !== ev.job_id) {
       p.jobId = ev.job_id;
       this._observer?.nodeChanged(p, "job_id");
@@ -272,7 +273,7 @@ export class StateGraph {
     // Another job on the pid: a new process whose start no probe reported (pid reuse).
     if (otherJob(p, ev.job_id)) {
       this.removeProcess(p);
-      p = this._process(ev.pid, ev.job_id, ev.ts, wall, true);
+      p = this._process(ev.pid, ev.job_id, ev.ts, wall, true)!;
     }
     p.updatedTs = ev.ts;
     p.updatedWall = wall;
@@ -299,8 +300,10 @@ export class StateGraph {
     return r;
   }
 
-  private _process(pid: number, jobId: string | null, ts: number, wall: number, start = false): ProcessNode {
+  /** The process of `pid` for an event at `ts` (made or renewed); null when it started after `ts` (see `_before`). */
+  private _process(pid: number, jobId: string | null, ts: number, wall: number, start = false): ProcessNode | null {
     let p = this.processes.get(pid);
+    if (p !== undefined && ts < p.bornTs) return null;
     if (p !== undefined && otherJob(p, jobId)) {
       // A reading of another job's process on the pid: the one the graph holds ended unreported.
       this.removeProcess(p);
