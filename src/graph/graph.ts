@@ -222,6 +222,9 @@ export class StateGraph {
       this._setState(p, "running");
       return;
     }
+    // An end stamped well before the process was last heard of alive is the pid's earlier
+    // owner's (a kernel log's old record, a late exit of the job before): it changes nothing.
+    if (p !== undefined && isEnded(value) && ev.ts < p.updatedTs - _END_SLACK_MS) return;
     // Another job's state on the pid: the process the graph holds ended unreported (pid reuse).
     let reborn = false;
     if (p !== undefined && otherJob(p, ev.job_id)) {
@@ -229,9 +232,8 @@ export class StateGraph {
       p = undefined;
       reborn = true;
     }
-    // An exit of a process never seen has nothing to remove; nor has one stamped well before the
-    // process was last heard of alive: it is the pid's earlier owner's (a kernel log's old record).
-    if (isEnded(value) && (p === undefined || ev.ts < p.updatedTs - _END_SLACK_MS)) return;
+    // An exit of a process never seen has nothing to remove.
+    if (p === undefined && isEnded(value)) return;
     p ??= this._process(ev.pid, ev.job_id, ev.ts, wall, reborn)!;
     if (ev.job_id !== null && p.jobId !== ev.job_id) {
       p.jobId = ev.job_id;

@@ -219,6 +219,9 @@ describe("lifecycle", () => {
     g.apply(ev("process.state", "memory", "oom_killed", 8, T0 + 30_000), T0 + 60_000);
     g.apply(ev("compute.util", "gpu-01", "90", null, T0 + 62_000), T0 + 62_000);
     assert.equal(g.processes.get(8)?.state, "running");
+    // A late exit of the job that had the pid before (stamped before this one was heard of) ends it not either.
+    g.apply(ev("process.state", "h", "exit", 8, T0 + 20_000, "job-old"), T0 + 62_000);
+    assert.equal(g.processes.get(8)?.state, "running");
     // Its own end, stamped a little before its last reading (another clock), ends it.
     g.apply(ev("process.state", "memory", "oom_killed", 8, T0 + 59_000), T0 + 62_000);
     assert.equal(g.processes.get(8)?.state, "oom_killed");
