@@ -220,8 +220,9 @@ describe("lifecycle", () => {
     g.apply(ev("compute.util", "gpu-01", "90", null, T0 + 62_000), T0 + 62_000);
     assert.equal(g.processes.get(8)?.state, "running");
     // A late exit of the job that had the pid before (stamped before this one was heard of) ends it not either.
-    g.apply(ev("process.state", "h", "exit", 8, T0 + 20_000, "job-old"), T0 + 62_000);
-    assert.equal(g.processes.get(8)?.state, "running");
+    g.apply(ev("compute.util", "gpu-02", "90", 9, T0 + 60_000, "job-new"), T0 + 60_000);
+    g.apply(ev("process.state", "h", "exit", 9, T0 + 20_000, "job-old"), T0 + 62_000);
+    assert.deepEqual([g.processes.get(9)?.jobId, g.processes.get(9)?.state, g.processes.get(9)?.consumes.size], ["job-new", "running", 1]);
     // Its own end, stamped a little before its last reading (another clock), ends it.
     g.apply(ev("process.state", "memory", "oom_killed", 8, T0 + 59_000), T0 + 62_000);
     assert.equal(g.processes.get(8)?.state, "oom_killed");
