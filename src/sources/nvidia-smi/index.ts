@@ -14,21 +14,8 @@
 import { Backoff, type BackoffOptions } from "../backoff.ts";
 import { lineSplitter, reap, startChild, which, type Child, type Env } from "../child.ts";
 import { ExitCheck } from "../exit-check.ts";
-import {
-  APPS_QUERY,
-  CSV_FORMAT,
-  GPU_QUERY,
-  REMAP_QUERY,
-  gpuQuery,
-  helpFields,
-  parseAppLine,
-  parseGpuLine,
-  parseLostLine,
-  parseRemapLine,
-  refusedField,
-  type AppSample,
-} from "./csv.ts";
-import { runOnce } from "./once.ts";
+import { APPS_QUERY, CSV_FORMAT, GPU_QUERY, REMAP_QUERY, parseAppLine, parseGpuLine, parseLostLine, parseRemapLine, refusedField, type AppSample } from "./csv.ts";
+import { discover, runOnce } from "./once.ts";
 import { NvidiaSmiTracker, type SmiEvent } from "./tracker.ts";
 import type { Source, SourceContext } from "../source.ts";
 
@@ -80,6 +67,14 @@ export class NvidiaSmiSource implements Source {
   private _remapFailKey: string | null = null;
   /** Told once that a lost GPU makes nvidia-smi exit after each sample. */
   private _lostSaid = false;
+  /**
+   * Faults read before the first process snapshot, held until it is in (at most stallMs): a
+   * fault standing when the exporter starts concerns the processes already on the GPU, and the
+   * graph charges a device fault only to the processes using the device when it arrives.
+   */
+  private _held: SmiEvent[] = [];
+  private _holdUntil: number | null = null;
+  private _appsSeen = false;
   /** The looping run killed for printing nothing; its exit is not news. */
   private _stalled: Child | null = null;
   private _restartTimer: ReturnType<typeof setTimeout> | undefined;
@@ -140,23 +135,15 @@ export class NvidiaSmiSource implements Source {
     this._run(path, this._gpuFields);
   }
 
-  /**
-   * Reads which health fields this driver knows. Kept once a list was read; when nvidia-smi
-   * gives none (it failed), the base query runs and the next launch asks again.
-   */
+  /** Reads which health fields this driver knows; kept once a list was read (see discover). */
   private async _discover(path: string): Promise<void> {
-    const keep = (c: Child | null) => void (this._once = c);
-    const gpu = await runOnce(path, ["--help-query-gpu"], this._env, this.stallMs, keep);
-    const known = gpu.code === 0 ? helpFields(gpu.lines.join("\n")) : new Set<string>();
-    if (this._stopping || !known.has("index")) return;
-    const remap = await runOnce(path, ["--help-query-remapped-rows"], this._env, this.stallMs, keep);
-    if (this._stopping) return;
-    this._gpuFields = gpuQuery(known);
-    this._remapOk = remap.code === 0 && REMAP_QUERY.every((f) => helpFields(remap.lines.join("\n")).has(f));
-    const extra = this._gpuFields.slice(GPU_QUERY.length);
-    this._ctx!.log.info(
-      `${this.command} knows ${extra.length > 0 ? extra.join(", ") : "none of the health fields"}; row remapping ${this._remapOk ? "every " + this.healthIntervalMs + " ms" : "not queried (no --query-remapped-rows)"}`,
-    );
+    const found = await discover(path, this._env, this.stallMs, (c) => void (this._once = c));
+    if (this._stopping || found === null) return;
+    this._gpuFields = found.gpuFields;
+    this._remapOk = found.remapOk;
+    const extra = found.gpuFields.slice(GPU_QUERY.length);
+    const remap = found.remapOk ? `every ${this.healthIntervalMs} ms` : "not queried (no --query-remapped-rows)";
+    this._ctx!.log.info(`${this.command} knows ${extra.length > 0 ? extra.join(", ") : "none of the health fields"}; row remapping ${remap}`);
   }
 
   private _run(path: string, fields: string[]): void {
@@ -299,12 +286,24 @@ export class NvidiaSmiSource implements Source {
       void reap(this._main, 0);
       return;
     }
+    if (this._held.length > 0 && this._holdUntil !== null && Date.now() >= this._holdUntil) this._release();
     if (!this._up || this._path === null || this._tracker.gpuCount === 0) return;
     const rows = await this._snapshot(this._path);
     if (rows === null || this._stopping) return;
     const now = Date.now();
     const events = await this._exits.check(this._tracker.apps(rows, now), now);
-    if (!this._stopping) this._emit(events);
+    if (this._stopping) return;
+    this._emit(events);
+    this._appsSeen = true;
+    this._release();
+  }
+
+  /** The held faults, stamped now: each is a condition still standing or a count still risen. */
+  private _release(): void {
+    const now = Date.now();
+    const held = this._held;
+    this._held = [];
+    this._emit(held.map((e) => ({ ...e, ts: now })));
   }
 
   /** One row remapping snapshot per health interval, once the driver answers it. */
@@ -321,7 +320,7 @@ export class NvidiaSmiSource implements Source {
   private async _pollRemap(): Promise<boolean> {
     if (this._stopping || this._gpuFields === null) return false;
     if (!this._remapOk) return true;
-    if (!this._up || this._path === null || this._tracker.gpuCount === 0) return false;
+    if (!this._up || this._path === null || this._tracker.gpuCount === 0 || this._held.length > 0) return false;
     const args = [`--query-remapped-rows=${REMAP_QUERY.join(",")}`, CSV_FORMAT];
     const r = await runOnce(this._path, args, this._env, this.stallMs, (c) => void (this._once = c));
     if (this._stopping) return true;
@@ -384,6 +383,15 @@ export class NvidiaSmiSource implements Source {
 
   private _emit(events: SmiEvent[]): void {
     const ctx = this._ctx!;
-    for (const e of events) ctx.emit(e);
+    for (const e of events) {
+      if (e.event_type === "error.hw" && !this._appsSeen) {
+        this._holdUntil ??= Date.now() + this.stallMs;
+        if (Date.now() < this._holdUntil) {
+          if (this._held.length < 1024) this._held.push(e);
+          continue;
+        }
+      }
+      ctx.emit(e);
+    }
   }
 }

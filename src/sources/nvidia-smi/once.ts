@@ -1,7 +1,8 @@
 // One short nvidia-smi run (a --help-query-* list, a --query-remapped-rows snapshot): its stdout
 // lines, bounded in count, and how it ended; killed when it outlasts its time. The caller keeps
-// the child (`onChild`) so that stop() can reap it.
+// the child (`onChild`) so that stop() can reap it. And the driver's field lists, read so.
 import { lineSplitter, reap, startChild, type Child, type Env } from "../child.ts";
+import { REMAP_QUERY, gpuQuery, helpFields } from "./csv.ts";
 
 export interface OnceResult {
   lines: string[];
@@ -47,4 +48,23 @@ export async function runOnce(
   if (timedOut) return { lines, code: null, failed: `no answer in ${timeoutMs} ms` };
   if (signal) return { lines, code: null, failed: `killed by ${signal}` };
   return { lines, code };
+}
+
+/**
+ * Which health fields this driver knows, from `--help-query-gpu` and
+ * `--help-query-remapped-rows`. Null when nvidia-smi gave no list (it failed): the caller runs
+ * the base query and asks again at its next launch.
+ */
+export async function discover(
+  path: string,
+  env: Env,
+  timeoutMs: number,
+  onChild: (child: Child | null) => void,
+): Promise<{ gpuFields: string[]; remapOk: boolean } | null> {
+  const gpu = await runOnce(path, ["--help-query-gpu"], env, timeoutMs, onChild);
+  const known = gpu.code === 0 ? helpFields(gpu.lines.join("\n")) : new Set<string>();
+  if (!known.has("index")) return null;
+  const remap = await runOnce(path, ["--help-query-remapped-rows"], env, timeoutMs, onChild);
+  const remapKnown = remap.code === 0 ? helpFields(remap.lines.join("\n")) : new Set<string>();
+  return { gpuFields: gpuQuery(known), remapOk: REMAP_QUERY.every((f) => remapKnown.has(f)) };
 }

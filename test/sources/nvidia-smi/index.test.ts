@@ -183,6 +183,10 @@ describe("NvidiaSmiSource against the stand-in nvidia-smi", () => {
     ]);
     // Each once: they are repeated each minute, not each sample.
     assert.equal(rec.events.filter((e) => e.event_type === "error.hw").length, 4);
+    // Standing when the collector started, they follow the first process snapshot: the graph
+    // charges a device fault to the processes on the GPU when it arrives.
+    const firstPid = rec.events.findIndex((e) => e.pid !== undefined);
+    assert.ok(firstPid >= 0 && firstPid < rec.events.findIndex((e) => e.event_type === "error.hw"));
     assert.ok(gpuSamples(rec, "gpu-01", "compute.util").length > 0);
     assert.deepEqual(rec.ups, [true]);
     assert.equal(rec.restarts, 0);
@@ -217,7 +221,8 @@ describe("NvidiaSmiSource against the stand-in nvidia-smi", () => {
       const rec = recorder();
       const lost = join(dir(), "lost");
       run(rec, { command: FAKE, env: { ...process.env, FAKE_SMI_LOST_FILE: lost, FAKE_SMI_LOST_FORM: form }, ...HEALTH });
-      await eventually(() => gpuSamples(rec, "gpu-01").length > 0, 10_000, "gpu-01 sampled");
+      // Lost after the exporter started, while pid 4343 runs on it.
+      await eventually(() => pidEvents(rec, 4343).length > 0, 10_000, "gpu-01 sampled");
       writeFileSync(lost, "");
       const e = await eventually(() => rec.events.find((e) => e.event_type === "error.hw"), 10_000, "GPU_LOST");
       const said = form === "fields" ? "fields read [GPU is lost]" : "Unable to determine the device handle for GPU 0000:3B:00.0: Unknown Error";
