@@ -115,7 +115,7 @@ export function numField(raw: string | undefined): number | undefined {
 export function helpFields(text: string): Set<string> {
   const out = new Set<string>();
   for (const line of text.split("\n")) {
-    if (!line.startsWith('"')) continue;
+    if (!line.trimStart().startsWith('"')) continue;
     for (const m of line.matchAll(/"([A-Za-z0-9_.]+)"/g)) out.add(m[1]);
   }
   return out;

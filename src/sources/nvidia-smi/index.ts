@@ -211,13 +211,10 @@ export class NvidiaSmiSource implements Source {
    * answered, so it is neither down nor a crash; it runs again each interval while that lasts.
    */
   private _lostExit(code: number | null, signal: string | null): void {
-    if (!this._lostSaid) {
-      this._ctx!.log.warn(`${this.command} has no handle for a GPU (GPU_LOST) and exits after each sample (${signal ?? `code ${code}`}); running it every ${this.intervalMs} ms while that lasts`);
-    }
+    const why = `${this.command} has no handle for a GPU (GPU_LOST) and exits after each sample (${signal ?? `code ${code}`})`;
+    if (!this._lostSaid) this._ctx!.log.warn(`${why}; running it every ${this.intervalMs} ms while that lasts`);
     this._lostSaid = true;
-    this._restartTimer = setTimeout(() => {
-      if (!this._stopping) this._launch();
-    }, this.intervalMs);
+    this._restartTimer = setTimeout(() => !this._stopping && this._launch(), this.intervalMs);
   }
 
   /** Emits the events of one GPU line; false when the line is not one. */
@@ -328,6 +325,11 @@ export class NvidiaSmiSource implements Source {
     // A GPU without a handle is GPU_LOST from the looping query already; the rest still count.
     const bad = r.lines.find((l) => l.trim() !== "" && parseRemapLine(l) === null && parseLostLine(l) === null);
     const failed = r.failed ?? (bad !== undefined ? `unexpected output: ${bad.slice(0, 200)}` : rows.length === 0 && r.code !== 0 ? `exit ${r.code}` : undefined);
+    if (bad !== undefined && refusedField(bad) !== undefined) {
+      this._ctx!.log.warn(`${this.command} refused the row remapping query (${bad.trim()}); not asked again`);
+      this._remapOk = false;
+      return true;
+    }
     if (failed !== undefined) {
       if (failed !== this._remapFailKey) this._ctx!.log.warn(`row remapping query failed (${failed}); tried again every ${this.healthIntervalMs} ms`);
       this._remapFailKey = failed;

@@ -62,9 +62,10 @@ export async function discover(
   onChild: (child: Child | null) => void,
 ): Promise<{ gpuFields: string[]; remapOk: boolean } | null> {
   const gpu = await runOnce(path, ["--help-query-gpu"], env, timeoutMs, onChild);
-  const known = gpu.code === 0 ? helpFields(gpu.lines.join("\n")) : new Set<string>();
+  // A list is trusted whatever the exit status, once it names the base query's first field.
+  const known = helpFields(gpu.lines.join("\n"));
   if (!known.has("index")) return null;
   const remap = await runOnce(path, ["--help-query-remapped-rows"], env, timeoutMs, onChild);
-  const remapKnown = remap.code === 0 ? helpFields(remap.lines.join("\n")) : new Set<string>();
+  const remapKnown = helpFields(remap.lines.join("\n"));
   return { gpuFields: gpuQuery(known), remapOk: REMAP_QUERY.every((f) => remapKnown.has(f)) };
 }

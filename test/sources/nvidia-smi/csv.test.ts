@@ -109,6 +109,7 @@ describe("nvidia-smi CSV", () => {
     assert.ok(known.has("clocks_event_reasons.hw_slowdown") && known.has("clocks_throttle_reasons.hw_slowdown"));
     assert.ok(known.has("index") && known.has("retired_pages.pending"));
     assert.ok(!known.has("--query-gpu") && !known.has("Active"), [...known].join(","));
+    assert.ok(helpFields('  "remapped_rows.failure"\n').has("remapped_rows.failure"), "an indented list too");
   });
 
   it("adds to the base query only the health fields the driver knows, under its names", () => {
