@@ -9,6 +9,7 @@ import { DeviceMap } from "../../src/sources/kmsg/devices.ts";
 import { findingEvents, type Resolvers } from "../../src/sources/kmsg/events.ts";
 import { GpuMap } from "../../src/sources/kmsg/gpu-map.ts";
 import { matchMessage } from "../../src/sources/kmsg/matchers.ts";
+import { PciMap } from "../../src/sources/kmsg/pci.ts";
 import { BlockStack, dmFailsWithMember, mdFailsWithMember, partitionOf } from "../../src/sources/kmsg/stack.ts";
 import { stackTree } from "./_stack-kit.ts";
 
@@ -66,6 +67,7 @@ describe("an I/O error on a member, through a sysfs tree of stacked devices", ()
     gpus: new GpuMap({ procfs: join(tree.sysfs, "none"), command: null }),
     devices: new DeviceMap(tree.sysfs),
     stack: new BlockStack(tree.sysfs),
+    pci: new PciMap(tree.sysfs),
   });
   const events = async (message: string, r = resolvers()) => {
     const f = matchMessage(message);

@@ -11,6 +11,7 @@ import { findingEvents, type Resolvers } from "./events.ts";
 import { GpuMap } from "./gpu-map.ts";
 import { FallenOffBusJoiner, matchMessage, type Finding } from "./matchers.ts";
 import { KmsgReader } from "./reader.ts";
+import { PciMap } from "./pci.ts";
 import { BlockStack } from "./stack.ts";
 import { parseRecord } from "./record.ts";
 import { newCounts, registerKmsgCounter } from "./stats.ts";
@@ -77,6 +78,7 @@ export class KmsgSource implements Source {
       }),
       devices: new DeviceMap(this.host.sysfs),
       stack: new BlockStack(this.host.sysfs),
+      pci: new PciMap(this.host.sysfs),
     };
   }
 
