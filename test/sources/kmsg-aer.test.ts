@@ -22,6 +22,9 @@ describe("AER and NVMe error lines (strings)", () => {
       ["mlx5_core 0000:17:00.0: AER: PCIe Bus Error: severity=Uncorrectable (Non-Fatal), type=Transaction Layer, (Completer ID)", "mlx5_core", "0000:17:00.0", "nonfatal"],
       ["nvidia 0000:03:00.0: AER: can't recover (no error_detected callback)", "nvidia", "0000:03:00.0", "unrecovered"],
       ["nvidia 0000:02:00.0: device has no AER-aware driver", "nvidia", "0000:02:00.0", "unrecovered"],
+      ["nvidia 0000:41:00.0: AER: Can't recover (no error_detected callback)", "nvidia", "0000:41:00.0", "unrecovered"],
+      ["pcieport 0000:00:03.1: DPC: containment event, status:0x1f01 source:0x0000", "pcieport", "0000:00:03.1", "fatal"],
+      ["dpc 0000:00:1c.0:pcie010: DPC containment event, status:0x1f09 source:0x0000", "dpc", "0000:00:1c.0", "fatal"],
     ];
     for (const [text, driver, pci, severity] of cases) {
       const f = matchMessage(text);
@@ -47,6 +50,8 @@ describe("AER and NVMe error lines (strings)", () => {
       "pcieport 0000:00:03.0: AER: device recovery failed",
       "pcieport 0000:00:03.0: AER: Root Port link has been reset (0)",
       "nvme nvme1: frozen state error detected, reset controller",
+      "pcieport 0000:00:03.1: DPC: unmasked uncorrectable error detected",
+      "pcieport 0000:00:03.1: DPC: error containment capabilities: Int Msg #0, RPExt+ PoisonedTLP+ SwTrigger+ RP PIO Log 4, DL_ActiveErr+",
     ]) {
       assert.equal(matchMessage(text), null, text);
     }
@@ -140,17 +145,19 @@ describe("builtin:kmsg on a record file of AER and NVMe errors", () => {
       // nvme_log_error: a read and a write; not the discard or the admin command
       "error.hw nvme1n1 IO_ERROR",
       "error.hw nvme1n1 IO_ERROR",
+      // DPC contained the root port above the ConnectX at 17:00.0: its link is gone
+      "error.hw mlx5_0 PCIE_AER_FATAL",
     ]);
     assert.match(String(events[2].value), /^PCIE_AER_FATAL pcieport 0000:00:03\.1: PCIe Bus Error: severity=Uncorrected \(Fatal\)/);
     assert.equal(events[6].value, "IO_ERROR nvme1n1: Read(0x2) @ LBA 262400, 8 blocks, Unrecovered Read Error (sct 0x2 / sc 0x81) DNR");
-    assert.equal(src.counts.pcie_aer, 6);
+    assert.equal(src.counts.pcie_aer, 7);
     assert.equal(src.counts.pcie_aer_corrected, 7);
     assert.equal(src.counts.io_error, 2);
     const registry = new Registry();
     src.registerMetrics(registry);
     const page = await registry.metrics();
     assert.match(page, /^xctl_kmsg_records_total\{kind="pcie_aer_corrected"\} 7$/m);
-    assert.match(page, /^xctl_kmsg_records_total\{kind="pcie_aer"\} 6$/m);
+    assert.match(page, /^xctl_kmsg_records_total\{kind="pcie_aer"\} 7$/m);
   });
 
   it("a corrected-error storm is bounded: thousands of records, no event, one count each", async () => {

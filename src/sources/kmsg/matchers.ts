@@ -35,7 +35,7 @@ export type Finding =
 export type AerSeverity = "fatal" | "nonfatal" | "unrecovered";
 
 // Every message a matcher below takes contains one of these; most kernel chatter contains none.
-const _PREFILTER = /NVRM|SXid|error|timeout|mlx5_core|Killed process|blocked for more than|nfs: server|^nvme nvme|^XFS \(|PCIe Bus Error|AER-aware|@ LBA /;
+const _PREFILTER = /NVRM|SXid|error|timeout|mlx5_core|Killed process|blocked for more than|nfs: server|^nvme nvme|^XFS \(|PCIe Bus Error|AER-aware|DPC|@ LBA /;
 
 const _BUS = "(?:PCI:)?([0-9a-fA-F]{1,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(?:\\.[0-7])?)";
 const _XID = new RegExp(`NVRM: Xid \\(${_BUS}\\): (\\d+)(?:,|$)`);
@@ -81,9 +81,14 @@ const _MLX5 = /^mlx5_core ([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]
 const _PCI_DEV = "([A-Za-z0-9_.-]{1,64}) ([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7]): (?:AER: )?";
 const _AER = new RegExp(`^${_PCI_DEV}PCIe Bus Error: (?:severity=)?(?:Uncorrect(?:ed|able) \\((Fatal|Non-Fatal)\\)|(Correct(?:ed|able)))`);
 // Error recovery (drivers/pci/pcie/err.c) reaching a function whose driver has no AER callbacks,
-// as NVIDIA's has none: "nvidia 0000:03:00.0: AER: can't recover (no error_detected callback)",
-// on 4.x "nvidia 0000:02:00.0: device has no AER-aware driver". The function is left in error.
-const _AER_UNRECOVERED = new RegExp(`^${_PCI_DEV}(?:can't recover \\(no error_detected callback\\)|device has no AER-aware driver)`);
+// as NVIDIA's has none: "nvidia 0000:03:00.0: AER: can't recover (no error_detected callback)"
+// (5.4: "... AER: Can't recover ..."), on 4.x "nvidia 0000:02:00.0: device has no AER-aware
+// driver". The function is left in error.
+const _AER_UNRECOVERED = new RegExp(`^${_PCI_DEV}(?:[Cc]an't recover \\(no error_detected callback\\)|device has no AER-aware driver)`);
+// Downstream Port Containment (drivers/pci/pcie/dpc.c) disabled a port's link on a fatal error:
+// "pcieport 0000:00:03.1: DPC: containment event, status:0x1f01 source:0x0000"; 4.x "dpc
+// 0000:00:03.1:pcie010: DPC containment event, ...". Every function below has lost its link.
+const _DPC = /^([A-Za-z0-9_.-]{1,64}) ([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])(?::pcie\d+)?: DPC:? containment event\b/;
 // A failed read or write as the NVMe driver logs it (nvme_log_error, 5.18 and later): "nvme0n1:
 // Read(0x2) @ LBA 1234, 8 blocks, Unrecovered Read Error (sct 0x2 / sc 0x81) DNR", or without
 // CONFIG_NVME_VERBOSE_ERRORS "nvme0n1: I/O Cmd(0x2) @ LBA 1234, 8 blocks, I/O Error (sct 0x2 /
@@ -128,6 +133,7 @@ export function matchMessage(message: string): Finding | null {
     return { kind: "pcie_aer", pci: m[2].toLowerCase(), driver: m[1], severity: m[3] === "Fatal" ? "fatal" : "nonfatal", text };
   }
   if ((m = _AER_UNRECOVERED.exec(text)) !== null) return { kind: "pcie_aer", pci: m[2].toLowerCase(), driver: m[1], severity: "unrecovered", text };
+  if ((m = _DPC.exec(text)) !== null) return { kind: "pcie_aer", pci: m[2].toLowerCase(), driver: m[1], severity: "fatal", text };
   if ((m = _NVME_LOG.exec(text)) !== null) {
     if (!_NVME_DATA_OPS.has(Number.parseInt(m[2], 16))) return null;
     const lba = Number(m[3]);
