@@ -1,7 +1,7 @@
-// builtin:kmsg on PCIe AER errors and the NVMe driver's own error lines: the matchers on the
-// kernel's strings (4.x, 5.x and 6.x wordings), the PCI functions named through a sysfs tree in
-// the kernel's layout (a root port over a PCIe switch with a GPU and a ConnectX behind it, an
-// NVMe controller), and a record file read end to end.
+// builtin:kmsg on PCIe AER errors, the NVMe driver's own error lines and host memory failures:
+// the matchers on the kernel's strings (4.x, 5.x and 6.x wordings), the PCI functions named
+// through a sysfs tree in the kernel's layout (a root port over a PCIe switch with a GPU and a
+// ConnectX behind it, an NVMe controller), and record files read end to end.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -180,5 +180,42 @@ describe("builtin:kmsg on a record file of AER and NVMe errors", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("host memory failures", () => {
+  it("the kernel's SIGBUS to a task on a bad page, in each wording, names the task; EDAC and mce summaries name none", () => {
+    const cases: [string, number, string][] = [
+      ["Memory failure: 0x3f2c5d: Sending SIGBUS to python3:4242 due to hardware memory corruption", 4242, "python3"],
+      ["Memory failure: 0x1840200: Killing cellsrv:33395 due to hardware memory corruption", 33395, "cellsrv"],
+      ["MCE 0x1840200: Killing pt_data_worker:7:4250 early due to hardware memory corruption", 4250, "pt_data_worker:7"],
+      ["MCE: Killing uffd-unit-tests:1321817 due to hardware memory corruption fault at 4631e000", 1321817, "uffd-unit-tests"],
+      ["Memory error may not recovered: 0x3f2c5d: Sending SIGBUS to python3:4242 due to hardware memory corruption", 4242, "python3"],
+    ];
+    for (const [text, pid, comm] of cases) {
+      const f = matchMessage(text);
+      assert.ok(f && f.kind === "memory_failure", text);
+      assert.deepEqual([f.pid, f.comm], [pid, comm], text);
+    }
+    for (const text of [
+      "EDAC MC0: 1 UE memory read error on CPU_SrcID#0_Ha#0_Chan#1_DIMM#0 (channel:1 slot:0 page:0x3f2c5d offset:0x0 grain:32 syndrome:0x0 - area:DRAM err_code:0000:009f socket:0 ha:0 channel_mask:2 rank:0)",
+      "mce: [Hardware Error]: Machine check events logged",
+      "mce: Uncorrected hardware memory error in user-access at 3f2c5d000",
+      "Memory failure: 0x3f2c5d: recovery action for dirty LRU page: Recovered",
+    ]) {
+      assert.equal(matchMessage(text), null, text);
+    }
+  });
+
+  it("a record file: an error of the process the graph holds, for its pid; a task it does not hold is counted only", async () => {
+    const src = new KmsgSource({ path: join(KMSG, "memory.kmsg"), host: HOST, nvidiaSmi: null, maxAgeMs: Infinity, maxPidAgeMs: Infinity });
+    const rec = recorder([4242]);
+    src.start(rec.ctx);
+    await rec.up;
+    await src.stop();
+    assert.deepEqual(shapes(rec.events), ["error.hw memory pid=4242 HW_MEMORY_CORRUPTION"]);
+    assert.equal(rec.events[0].value, "HW_MEMORY_CORRUPTION Memory failure: 0x3f2c5d: Sending SIGBUS to python3:4242 due to hardware memory corruption");
+    assert.equal(src.counts.memory_failure, 2);
+    assert.equal(src.counts.other, 4);
   });
 });

@@ -24,6 +24,7 @@ const _JUSTIFY: Record<string, RegExp> = {
   IO_ERROR: /error|timeout|@ LBA /i,
   PCIE_AER_FATAL: /PCIe Bus Error: (?:severity=)?Uncorrect(?:ed|able) \(Fatal\)|DPC:? containment event/,
   PCIE_AER_NONFATAL: /PCIe Bus Error: (?:severity=)?Uncorrect(?:ed|able) \(Non-Fatal\)/,
+  HW_MEMORY_CORRUPTION: /due to hardware memory corruption/,
   PCIE_AER_UNRECOVERED: /[Cc]an't recover \(no error_detected callback\)|no AER-aware driver/,
   LINK_DOWN: /^mlx5_core .*Link (down|DOWN)/,
   MODULE_ERROR: /Port module event\[error\]/,

@@ -11,6 +11,7 @@
 //                                stacked on it): PCIE_AER_FATAL | PCIE_AER_UNRECOVERED <message>
 //                                on a bridge, fatal only: the same for each of those below it (pci.ts)
 //   pcie_aer_corrected            nothing (counted)
+//   memory_failure error.hw      memory        HW_MEMORY_CORRUPTION <message>   for the signalled pid (a process fault)
 //   oom_kill       process.state memory        oom_killed           for the killed pid
 //   hung_task      process.state kernel        D                    for the blocked pid, if the graph holds it (what it waits on is not known)
 //   nfs            error.net     nfs-<server>  NFS_NOT_RESPONDING <message>   ("OK": nothing)
@@ -66,6 +67,8 @@ export async function findingEvents(f: Finding, ts: number, r: Resolvers): Promi
       const code = f.text.includes("Port module event[error]") ? "MODULE_ERROR" : "LINK_DOWN";
       return [{ ts, event_type: "topo.link_down", entity_id: await r.devices.nic(f.pci, f.name), value: _value(code, f.text) }];
     }
+    case "memory_failure":
+      return [{ ts, event_type: "error.hw", entity_id: "memory", pid: f.pid, value: _value("HW_MEMORY_CORRUPTION", f.text) }];
     case "oom_kill":
       return [{ ts, event_type: "process.state", entity_id: "memory", pid: f.pid, value: "oom_killed" }];
     case "hung_task":

@@ -3,7 +3,7 @@
 // resolve.ts's job. Anything else is turned away by one prefilter before any specific regex.
 
 /** The matcher kinds; `other` counts records no matcher took. Bounded: a metric label. */
-export const KMSG_KINDS = ["xid", "fallen_off_bus", "sxid", "io_error", "mlx5_link", "pcie_aer", "pcie_aer_corrected", "oom_kill", "hung_task", "nfs", "other"] as const;
+export const KMSG_KINDS = ["xid", "fallen_off_bus", "sxid", "io_error", "mlx5_link", "pcie_aer", "pcie_aer_corrected", "memory_failure", "oom_kill", "hung_task", "nfs", "other"] as const;
 export type KmsgKind = (typeof KMSG_KINDS)[number];
 
 export type Finding =
@@ -28,6 +28,8 @@ export type Finding =
   | { kind: "pcie_aer"; pci: string; driver: string; severity: AerSeverity; text: string }
   /** A corrected PCIe error: counted, never an event (the link retried it; a storm shows in the count). */
   | { kind: "pcie_aer_corrected"; pci: string; text: string }
+  /** The kernel signalled a task that used a page of host memory gone bad (uncorrectable). */
+  | { kind: "memory_failure"; pid: number; comm: string; text: string }
   | { kind: "oom_kill"; pid: number; comm: string; text: string }
   | { kind: "hung_task"; pid: number; comm: string; text: string }
   | { kind: "nfs"; server: string; ok: boolean; text: string };
@@ -35,7 +37,7 @@ export type Finding =
 export type AerSeverity = "fatal" | "nonfatal" | "unrecovered";
 
 // Every message a matcher below takes contains one of these; most kernel chatter contains none.
-const _PREFILTER = /NVRM|SXid|error|timeout|mlx5_core|Killed process|blocked for more than|nfs: server|^nvme nvme|^XFS \(|PCIe Bus Error|AER-aware|DPC|@ LBA /;
+const _PREFILTER = /NVRM|SXid|error|timeout|mlx5_core|Killed process|blocked for more than|nfs: server|^nvme nvme|^XFS \(|PCIe Bus Error|AER-aware|DPC|@ LBA |hardware memory corruption/;
 
 const _BUS = "(?:PCI:)?([0-9a-fA-F]{1,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(?:\\.[0-7])?)";
 const _XID = new RegExp(`NVRM: Xid \\(${_BUS}\\): (\\d+)(?:,|$)`);
@@ -97,6 +99,13 @@ const _DPC = /^([A-Za-z0-9_.-]{1,64}) ([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-
 // without "@ LBA") loses no job's data.
 const _NVME_LOG = /^(nvme\d+(?:c\d+)?n\d+): [A-Za-z /]{1,40}\(0x([0-9a-fA-F]{1,2})\) @ LBA (\d{1,20}), \d+ blocks, [^(]{1,80} \(sct 0x[0-9a-fA-F]+ \/ sc 0x[0-9a-fA-F]+\)/;
 const _NVME_DATA_OPS = new Set([0x0, 0x1, 0x2, 0x8, 0x7d]);
+// Host memory that failed uncorrectably under a task (mm/memory-failure.c, the x86 machine-check
+// and page-fault paths), which gets SIGBUS, most likely its end: "Memory failure: 0x3f2c5d:
+// Sending SIGBUS to python3:4242 due to hardware memory corruption" (5.15 on), earlier "Memory
+// failure: 0x3f2c5d: Killing python3:4242 due to ...", "MCE 0x3f2c5d: Killing python3:4242 early
+// due to ...", "MCE: Killing python3:4242 due to hardware memory corruption fault at 7f1c2a000",
+// "Memory error may not recovered: 0x3f2c5d: Sending SIGBUS to python3:4242 due to ...".
+const _MEM_FAILURE = /^(?:Memory failure: 0x[0-9a-f]+: (?:Sending SIGBUS to|Killing)|MCE:? (?:0x[0-9a-f]+: )?Killing|Memory error may not recovered: 0x[0-9a-f]+: Sending SIGBUS to) (.{1,64}):(\d{1,10}) (?:early )?due to hardware memory corruption/;
 const _OOM = /^(?:(?:Memory cgroup )?[Oo]ut of memory(?: \([a-z_]+\))?: )?Killed process (\d+) \(([^)]{0,64})\)/;
 const _HUNG = /^INFO: task (.{1,64}):(\d+) blocked for more than \d+ seconds/;
 const _NFS = /^nfs: server (\S{1,200}) (not responding|OK)/;
@@ -144,6 +153,10 @@ export function matchMessage(message: string): Finding | null {
     const down = /^(?:Link down|Port: \d+ Link DOWN)\b/.test(what) || what.includes("Port module event[error]");
     if (!down) return null; // "Link up", "Port: 1 Link ACTIVE", plugged/unplugged: see the README
     return { kind: "mlx5_link", pci: m[1], name: m[2] ?? null, down, text };
+  }
+  if ((m = _MEM_FAILURE.exec(text)) !== null) {
+    const pid = Number(m[2]);
+    return pid > 0 && pid < 2 ** 31 ? { kind: "memory_failure", pid, comm: m[1], text } : null;
   }
   if ((m = _OOM.exec(text)) !== null) return { kind: "oom_kill", pid: Number(m[1]), comm: m[2], text };
   if ((m = _HUNG.exec(text)) !== null) return { kind: "hung_task", pid: Number(m[2]), comm: m[1], text };
