@@ -1,7 +1,8 @@
 // builtin:kmsg through the compiled binary on PCIe AER records: a corrected-error storm on a
 // root port is counted and makes no error; a fatal error on that port reaches the GPU behind its
 // PCIe switch (found in the sysfs fixture tree; index 1 from the stand-in nvidia-smi on PATH), and
-// `why` of the process on that GPU names the fault and the gpu_xid scene.
+// `why` of the process on that GPU names the fault and the gpu_xid scene. A SIGBUS for hardware
+// memory corruption is charged to the process it names, not to its neighbour.
 import { describe, it, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -24,9 +25,13 @@ describe("builtin:kmsg in the binary: PCIe AER", { skip }, () => {
   const file = join(dir, "kmsg");
   const btime = Math.floor(Date.now() / 1000) - 3600;
   let seq = 10;
-  const kernel = (prio: number, message: string, pci: string) => {
+  const kernel = (prio: number, message: string, pci: string | null) => {
     const usec = (Date.now() - btime * 1000) * 1000;
-    appendFileSync(file, `${prio},${seq++},${usec},-;${message}\n SUBSYSTEM=pci\n DEVICE=+pci:${pci}\n`);
+    appendFileSync(file, `${prio},${seq++},${usec},-;${message}\n${pci === null ? "" : ` SUBSYSTEM=pci\n DEVICE=+pci:${pci}\n`}`);
+  };
+  const push = async (events: object[]) => {
+    const res = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body: events.map((e) => JSON.stringify(e)).join("\n") });
+    assert.equal(res.status, 200, await res.text());
   };
   let ex: RunningExporter;
 
@@ -63,5 +68,23 @@ describe("builtin:kmsg in the binary: PCIe AER", { skip }, () => {
     assert.match(w.root_causes[0].error_type, /^PCIE_AER_(?:FATAL pcieport 0000:00:03\.1: PCIe Bus Error: severity=Uncorrected \(Fatal\)|UNRECOVERED nvidia 0000:3b:00\.0: AER: can't recover)/);
     assert.ok(w.scenes.some((s) => s.scene === "gpu_xid"), JSON.stringify(w.scenes.map((s) => s.scene)));
     assert.equal((await scrape(ex.url)).get('xctl_kmsg_records_total{kind="pcie_aer"}'), 2);
+  });
+
+  it("a SIGBUS for hardware memory corruption: why of that process names it; its neighbour is not charged", async () => {
+    await push([
+      { event_type: "process.state", entity_id: "gpu-00", pid: 8181, job_id: "job-81", value: "start" },
+      { event_type: "compute.util", entity_id: "gpu-00", pid: 8181, job_id: "job-81", value: "90" },
+      { event_type: "process.state", entity_id: "gpu-00", pid: 8282, job_id: "job-82", value: "start" },
+      { event_type: "compute.util", entity_id: "gpu-00", pid: 8282, job_id: "job-82", value: "90" },
+    ]);
+    kernel(3, "Memory failure: 0x3f2c5d: Sending SIGBUS to python3:8181 due to hardware memory corruption", null);
+    const w = await eventually(async () => {
+      const r = await fetch(`${ex.url}/api/v1/why/8181`);
+      const a = r.status === 200 ? ((await r.json()) as Why) : undefined;
+      return a && a.root_causes.length > 0 ? a : undefined;
+    }, 10_000, "a root cause for 8181");
+    assert.deepEqual(w.root_causes.map((c) => [c.entity, c.error_type.split(" ")[0]]), [["memory", "HW_MEMORY_CORRUPTION"]]);
+    const other = (await (await fetch(`${ex.url}/api/v1/why/8282`)).json()) as Why;
+    assert.deepEqual(other.root_causes, []);
   });
 });
