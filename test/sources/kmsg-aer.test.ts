@@ -94,12 +94,12 @@ describe("PCI functions through a sysfs tree", () => {
   const pci = new PciMap(HOST.sysfs);
 
   it("names the GPU, the NVMe controller, the RDMA NIC and the bridges; a function sysfs lacks by its driver", async () => {
-    assert.deepEqual(await pci.function("0000:3b:00.0", "nvidia"), { kind: "gpu", pci: "0000:3b:00.0" });
-    assert.deepEqual(await pci.function("0000:02:00.0", "nvme"), { kind: "nvme", pci: "0000:02:00.0", ctrls: ["nvme1"] });
-    assert.deepEqual(await pci.function("0000:3d:00.0", null), { kind: "rdma", pci: "0000:3d:00.0" });
-    assert.deepEqual(await pci.function("0000:00:03.1", "pcieport"), { kind: "bridge", pci: "0000:00:03.1" });
-    assert.deepEqual(await pci.function("0000:c1:00.0", "nvidia"), { kind: "gpu", pci: "0000:c1:00.0" });
-    assert.deepEqual(await pci.function("0000:c1:00.0", "pcieport"), { kind: "other", pci: "0000:c1:00.0" });
+    assert.deepEqual(await pci.identify("0000:3b:00.0", "nvidia"), { kind: "gpu", pci: "0000:3b:00.0" });
+    assert.deepEqual(await pci.identify("0000:02:00.0", "nvme"), { kind: "nvme", pci: "0000:02:00.0", ctrls: ["nvme1"] });
+    assert.deepEqual(await pci.identify("0000:3d:00.0", null), { kind: "rdma", pci: "0000:3d:00.0" });
+    assert.deepEqual(await pci.identify("0000:00:03.1", "pcieport"), { kind: "bridge", pci: "0000:00:03.1" });
+    assert.deepEqual(await pci.identify("0000:c1:00.0", "nvidia"), { kind: "gpu", pci: "0000:c1:00.0" });
+    assert.deepEqual(await pci.identify("0000:c1:00.0", "pcieport"), { kind: "other", pci: "0000:c1:00.0" });
   });
 
   it("below a root port: through both levels of the switch, the GPU and the NIC", async () => {

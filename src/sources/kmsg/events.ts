@@ -85,7 +85,7 @@ export async function findingEvents(f: Finding, ts: number, r: Resolvers): Promi
  * recovery, so on a GPU it counts, and so does a function the kernel could not recover.
  */
 async function _aerEvents(pci: string, driver: string, severity: AerSeverity, text: string, ts: number, r: Resolvers): Promise<KmsgEvent[]> {
-  const f = await r.pci.function(pci, driver);
+  const f = await r.pci.identify(pci, driver);
   let hit: PciFunction[];
   if (f.kind === "bridge") hit = severity === "fatal" ? await r.pci.below(f.pci) : [];
   else hit = severity === "nonfatal" && f.kind !== "gpu" ? [] : [f];

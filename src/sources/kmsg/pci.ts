@@ -25,13 +25,15 @@ export type PciFunction =
 
 const _ADDR = /^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
 
-/** What a function is, from its `class` and `vendor` text and the driver bound to it. */
-export function classifyPci(cls: string | null, vendor: string | null, driver: string | null): PciFunction["kind"] | null {
+/**
+ * A GPU, a bridge or something else, from a function's `class` and `vendor` text and the driver
+ * bound to it (NVMe controllers and RDMA NICs are told by their sysfs children instead).
+ */
+export function classifyPci(cls: string | null, vendor: string | null, driver: string | null): "gpu" | "bridge" | "other" {
   const c = cls === null ? NaN : Number.parseInt(cls.trim(), 16);
   const v = vendor === null ? NaN : Number.parseInt(vendor.trim(), 16);
   if (driver === "nvidia" || (v === 0x10de && (c >> 8 === 0x0300 || c >> 8 === 0x0302))) return "gpu";
   if (c >> 8 === 0x0604) return "bridge";
-  if (Number.isNaN(c) && driver === null) return null;
   return "other";
 }
 
@@ -41,7 +43,7 @@ export class PciMap {
   constructor(private readonly _sysfs: string) {}
 
   /** What the function at `pci` is; `driver` the one the kernel's line named. */
-  async function(pci: string, driver: string | null): Promise<PciFunction> {
+  async identify(pci: string, driver: string | null): Promise<PciFunction> {
     return this._cache.get(`f:${pci}:${driver ?? ""}`, () => this._function(pci.toLowerCase(), driver));
   }
 
@@ -62,8 +64,7 @@ export class PciMap {
     const ctrls = (await _list(join(base, "nvme"))).filter((n) => /^nvme\d+$/.test(n));
     if (ctrls.length > 0) return { kind: "nvme", pci, ctrls };
     if ((await _list(join(base, "infiniband"))).length > 0) return { kind: "rdma", pci };
-    const kind = classifyPci(cls, await _read(join(base, "vendor")), await _driver(base));
-    return kind === "gpu" || kind === "bridge" ? { kind, pci } : { kind: "other", pci };
+    return { kind: classifyPci(cls, await _read(join(base, "vendor")), await _driver(base)), pci };
   }
 
   private async _below(bridge: string): Promise<PciFunction[]> {
@@ -82,7 +83,7 @@ export class PciMap {
         for (const n of await _list(d)) {
           if (!_ADDR.test(n) || seen >= MAX_BELOW) continue;
           seen++;
-          const f = await this.function(n, null);
+          const f = await this.identify(n, null);
           if (f.kind === "bridge") next.push(join(d, n));
           else if (f.kind !== "other") out.push(f);
         }
