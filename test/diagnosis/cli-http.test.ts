@@ -252,7 +252,7 @@ describe("why through the command line", () => {
       const xid = victim.stdout.split("\n  gpu_xid ")[1];
       assert.ok(xid, victim.stdout);
       assert.match(xid, /^\(GPU Xid error\), critical, confidence 1\.00\n/);
-      assert.match(xid, /\n    evidence:\n      event error\.hw on gpu-\* value XID\|GPU_LOST\|\S+  \[conditions\[0\]\]\n        \S+Z  error\.hw gpu-03 "XID_79" \(no pid: device\)\n/);
+      assert.match(xid, /\n    evidence:\n      event error\.hw on gpu-\* value XID\|PCIE_AER_FATAL\|PCIE_AER_UNRECOVERED\|GPU_LOST\|\S+  \[conditions\[0\]\]\n        \S+Z  error\.hw gpu-03 "XID_79" \(no pid: device\)\n/);
 
       const oom = await runCli(["why", "5673", "--url", ex.url]);
       assert.equal(oom.code, 0, oom.stderr);
