@@ -146,7 +146,6 @@ export class DiagnosisEngine implements GraphObserver {
     if (this._latches.flipped) this._latch();
     if (type === _PROCESS_STATE && ev.pid !== null && isEnded(ev.value)) {
       const p = this.graph.processes.get(ev.pid);
-      // Ended by it (not an event from before the start of the process that has the pid now).
       if (p !== undefined && isEnded(p.state)) this._latches.ending(p, this._matcher.rules, this._context(wall), this.describeAutoRuns, this._clock(wall));
     }
     if (this.liveClock) {
@@ -164,9 +163,7 @@ export class DiagnosisEngine implements GraphObserver {
 
   edgeRemoved(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void {
     this._matcher.edgeRemoved(kind, from, to);
-    // A fault that stopped concerning a process (its edge left the window while the error node
-    // stays, kept by another process's faults) may end a scene for it: the next run says so.
-    if (this._latches.edgeChanged(this._matcher.edgeRules[kind], from, false) && kind === "blocked_by") this._trigger();
+    if (this._latches.edgeChanged(this._matcher.edgeRules[kind], from, false) && kind === "blocked_by") this._trigger(); // a fault over for it may end a scene
   }
 
   nodeChanged(node: GraphNode, key: string | undefined): void {

@@ -13,7 +13,7 @@ import type { XEvent } from "../events/schema.ts";
 import { hasEdgeBit, setEdgeBit } from "./edge-bits.ts";
 import type { FaultScopeTable } from "./fault-scope.ts";
 import type { EdgeCounts, GraphObserver } from "./graph.ts";
-import type { ErrorNode, ProcessNode, ResourceNode } from "./nodes.ts";
+import { CLOCK_SLACK_MS, type ErrorNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 
 /** What the linker reads of the graph. */
 export interface BlockingGraph {
@@ -135,7 +135,7 @@ export class Blocking {
     // process that started after the fault's last report was not on the device then: like a new
     // consumer, the next report of the fault (a collector repeats one that lasts) links it.
     if (e.deviceSwept) return;
-    if (waits && p.bornTs <= e.deviceTs) return this.block(p, e, e.deviceTs, e.deviceType, e.deviceWall);
+    if (waits && p.bornTs <= e.deviceTs + CLOCK_SLACK_MS) return this.block(p, e, e.deviceTs, e.deviceType, e.deviceWall);
     e.joined.push(p);
     const users = r.consumers.size + r.waiters.size;
     if (e.joined.length > 1024 && e.joined.length > 2 * users) {
@@ -166,10 +166,11 @@ export class Blocking {
 
   /**
    * A device fault at `ts` reaches a user of its entity: blocked, unless the process started
-   * after it (a record read late, a kernel log's backlog): then the next fault there reaches it.
+   * after it (a record read late, a kernel log's backlog; beyond the clocks' slack): then the next
+   * fault there reaches it.
    */
   private _hit(p: ProcessNode, e: ErrorNode, ts: number, type: string, wall: number): void {
-    if (ts >= p.bornTs) this.block(p, e, ts, type, wall);
+    if (ts >= p.bornTs - CLOCK_SLACK_MS) this.block(p, e, ts, type, wall);
     else e.joined.push(p);
   }
 

@@ -6,53 +6,12 @@ import { hasEdgeBit, setEdgeBit, TargetIndexes } from "./edge-bits.ts";
 import { evict, newEvictionCounts } from "./evict.ts";
 import { newErrorNode, newProcessNode, newResourceNode } from "./factory.ts";
 import { FaultScopeTable } from "./fault-scope.ts";
+import type { EdgeCounts, GraphObserver, GraphOptions } from "./options.ts";
+import { unblockOne, unwait } from "./unlink.ts";
 import { isWait, ownWaitReading, ReadingWatch, setMeta, waitOver } from "./readings.ts";
-import { isEnded, KEY_INDEX, otherJob, startsAnew, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
+import { CLOCK_SLACK_MS, isEnded, KEY_INDEX, otherJob, startsAnew, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 
-/**
- * How far an end (exit, kill) may be stamped before the process's latest event and still be its
- * own: sources stamp by different clocks (a kernel record's time is the boot time plus its
- * offset, a poll's is when it ended).
- */
-const _END_SLACK_MS = 5000;
-
-export interface GraphOptions {
-  /** Error nodes expire this long after their last update (ms). */
-  errorWindowMs?: number;
-  /** A process that is neither running nor ended leaves after this long without updates. */
-  idleProcessMs?: number;
-  /** Resources not updated for this long leave; 0 keeps them forever. */
-  resourceTtlMs?: number;
-  /** Bound on processes + resources + error nodes. */
-  maxNodes?: number;
-  /** How often event time triggers a cleanup (ms of event time). */
-  cleanupEveryMs?: number;
-  /**
-   * Targets (resources and error nodes) that get a bit in `ProcessNode.edgeBits` at once
-   * (default 1024); the edges of the others are checked in the sets, slower but exact. A host
-   * has a few hundred; the bound caps the bitmaps at 128 bytes per edge kind per process.
-   */
-  indexedTargets?: number;
-  /** Which error kinds are device faults and which process faults (default: the built-in table). */
-  faultScope?: FaultScopeTable;
-  /**
-   * A device fault links at most this many users at once (default 512); the rest follow in
-   * chunks of the same size on later events or `drainLinks`, so one error on an entity with
-   * 50,000 users never holds the event loop.
-   */
-  linkChunk?: number;
-}
-
-/** Told about every change, so the diagnosis can keep its match state without walking. */
-export interface GraphObserver {
-  edgeAdded(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void;
-  edgeRemoved(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void;
-  /** A node was created or one of its values changed (`key`, or undefined when created). */
-  nodeChanged(node: GraphNode, key: string | undefined): void;
-  nodeRemoved(node: GraphNode): void;
-}
-
-export type EdgeCounts = Record<EdgeKind, number>;
+export type { EdgeCounts, GraphObserver, GraphOptions } from "./options.ts";
 
 export class StateGraph {
   readonly processes = new Map<number, ProcessNode>();
@@ -189,24 +148,10 @@ export class StateGraph {
     if (p === null) return; // the pid's earlier owner's reading
     if (edge !== null) this._link(edge, p, r);
     if (edge === "waits_on") ownWaitReading(p, r, k, ev.value);
-    else if (edge === null && p.waitsOn.has(r) && waitOver(p, r, k, ev.value)) this._unwait(p, r);
+    else if (edge === null && p.waitsOn.has(r) && waitOver(p, r, k, ev.value)) unwait(p, r, this.edges, this._observer);
   }
 
-  /** Removes `p`'s `waits_on` edge to `r`: its own reading there says it moves data again. */
-  private _unwait(p: ProcessNode, r: ResourceNode): void {
-    p.waitsOn.delete(r);
-    r.waiters.delete(p);
-    p.waitReadings?.delete(r);
-    if (r.ix >= 0) setEdgeBit(p, 1, r.ix, false);
-    this.edges.waits_on--;
-    this._observer?.edgeRemoved("waits_on", p, r);
-  }
-
-  /**
-   * Whether `ev` (with a pid) is stamped before the start of the process the graph holds for its
-   * pid: it is about the pid's earlier process (a kernel log's backlog read after a restart, a
-   * probe that lags), and changes nothing of this one (an old OOM kill does not end it).
-   */
+  /** Whether `ev` (with a pid) is stamped before its pid's process started: an earlier owner's (an old kernel record), it changes nothing of it. */
   private _before(ev: XEvent): boolean {
     const p = this.processes.get(ev.pid!);
     return p !== undefined && ev.ts < p.bornTs;
@@ -224,16 +169,14 @@ export class StateGraph {
     }
     // An end stamped well before the process was last heard of alive is the pid's earlier
     // owner's (a kernel log's old record, a late exit of the job before): it changes nothing.
-    if (p !== undefined && isEnded(value) && ev.ts < p.updatedTs - _END_SLACK_MS) return;
+    if (p !== undefined && isEnded(value) && ev.ts < p.updatedTs - CLOCK_SLACK_MS) return;
     // Another job's state on the pid: the process the graph holds ended unreported (pid reuse).
-    let reborn = false;
-    if (p !== undefined && otherJob(p, ev.job_id)) {
-      this.removeProcess(p);
+    const reborn = p !== undefined && otherJob(p, ev.job_id);
+    if (reborn) this.removeProcess(p!);
+    if (reborn || p === undefined) {
+      if (isEnded(value)) return; // an exit of a process never seen has nothing to remove
       p = undefined;
-      reborn = true;
     }
-    // An exit of a process never seen has nothing to remove.
-    if (p === undefined && isEnded(value)) return;
     p ??= this._process(ev.pid, ev.job_id, ev.ts, wall, reborn)!;
     if (ev.job_id !== null && p.jobId !== ev.job_id) {
       p.jobId = ev.job_id;
@@ -366,7 +309,7 @@ export class StateGraph {
         this.removeError(e);
       } else {
         // Another process's fault keeps the node: each edge still leaves with its own fault.
-        this._blocking.sweep(e, now, wall, this.errorWindowMs, (p) => this._unblock(p, e));
+        this._blocking.sweep(e, now, wall, this.errorWindowMs, (p) => unblockOne(p, e, this.edges, this._observer));
       }
     }
     for (const p of this._notRunning) {
@@ -415,16 +358,6 @@ export class StateGraph {
     this._notRunning.delete(p);
     if (!isEnded(p.state)) this.activeProcesses--;
     obs?.nodeRemoved(p);
-  }
-
-  /** Removes one `blocked_by` edge, its fault over while the error node stays. */
-  private _unblock(p: ProcessNode, e: ErrorNode): void {
-    if (!e.blocked.delete(p)) return;
-    e.ownEdges.delete(p);
-    unblock(p, e);
-    if (e.ix >= 0) setEdgeBit(p, 2, e.ix, false);
-    this.edges.blocked_by--;
-    this._observer?.edgeRemoved("blocked_by", p, e);
   }
 
   removeError(e: ErrorNode): void {

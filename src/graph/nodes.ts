@@ -142,6 +142,14 @@ export interface ErrorNode extends NodeTimes {
 export type GraphNode = ProcessNode | ResourceNode | ErrorNode;
 export type EdgeTarget = ResourceNode | ErrorNode;
 
+/**
+ * How far apart two sources' stamps of one moment may be (a kernel record's time is the boot
+ * time plus its offset; a probe's `start` without `ts` is stamped when received; a poll's when it
+ * ended). Comparisons that decide whose an event is (before a process's start, after it was last
+ * heard of alive) allow this much.
+ */
+export const CLOCK_SLACK_MS = 5000;
+
 /** States after which a process leaves the graph at the next cleanup. */
 export function isEnded(state: string): boolean {
   return state === "exit" || state === "zombie" || state === "oom_killed" || state === "killed";

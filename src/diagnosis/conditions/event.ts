@@ -5,7 +5,7 @@
 // is charged only with events that concern it: its own, or a device fault on a resource it was
 // using at that moment (a `blocked_by` edge made at or before the fault's time).
 import type { XEvent } from "../../events/schema.ts";
-import type { ProcessNode } from "../../graph/nodes.ts";
+import { CLOCK_SLACK_MS, type ProcessNode } from "../../graph/nodes.ts";
 import { IdPattern, ValuePattern } from "../pattern.ts";
 import { parseNumber } from "../../events/number.ts";
 import type { EventCondition } from "../rule.ts";
@@ -167,7 +167,7 @@ export class EventCond extends CondNode {
     // before a job started did not stall it).
     if (devices.size <= p.consumes.size + p.waitsOn.size) {
       for (const [entity, s] of devices) {
-        if (s.ts < p.bornTs || !this.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall)) continue;
+        if (s.ts < p.bornTs - CLOCK_SLACK_MS || !this.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall)) continue;
         const r = ctx.graph.resources.get(entity);
         if (r !== undefined && (r.consumers.has(p) || r.waiters.has(p))) return true;
       }
@@ -202,7 +202,7 @@ export class EventCond extends CondNode {
       for (const r of set) {
         if (out.length >= max) return out;
         const s = this.byDevice.map.get(r.id);
-        if (fresh(s) && s.ts >= p.bornTs && s !== own && !out.includes(s) && !(r.id === ownOn && s.ev.pid !== null && s.ev.pid !== p.pid)) out.push(s);
+        if (fresh(s) && s.ts >= p.bornTs - CLOCK_SLACK_MS && s !== own && !out.includes(s) && !(r.id === ownOn && s.ev.pid !== null && s.ev.pid !== p.pid)) out.push(s);
       }
     }
     return out;
