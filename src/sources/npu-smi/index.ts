@@ -37,6 +37,9 @@ interface RunResult {
   out: string;
   /** Why it failed, for the log. */
   why: string;
+  /** The last line it printed (stderr first), at most 200 characters. */
+  said: string;
+  timedOut?: boolean;
 }
 
 const MAX_OUTPUT = 1 << 20;
@@ -62,6 +65,10 @@ export class NpuSmiSource implements Source {
   /** Queries this npu-smi refuses (`... does not support ...`): not asked again. */
   private readonly _unsupported = new Set<string>();
   private readonly _queryFailKeys = new Map<string, string>();
+  /** Why the last `info` run failed though it printed chips; null after a clean one. */
+  private _partialKey: string | null = null;
+  /** A query of this round timed out: the rest of the round is skipped. */
+  private _hung = false;
 
   constructor(opts: NpuSmiOptions = {}) {
     this.intervalMs = Math.max(1, Math.round(opts.intervalMs ?? 5000));
@@ -105,15 +112,22 @@ export class NpuSmiSource implements Source {
     if (path === null) return this._down("missing", `${this.command} not found on PATH`);
     const info = await this._run(path, ["info"]);
     if (this._stopping) return this.intervalMs;
-    const table = info.ok ? parseInfo(info.out) : null;
-    if (table === null || table.chips.length === 0) {
-      const why = info.ok ? `${path} info listed no NPU${info.why ? `: ${info.why}` : ""}` : `${path} info ${info.why}`;
+    // A run that failed yet printed the table (a chip the driver could not read) still tells
+    // about the others: its chips are used, and one it left out is said lost by the tracker.
+    const table = parseInfo(info.out);
+    if (table.chips.length === 0) {
+      const why = info.ok ? `${path} info listed no NPU${info.said ? `: ${info.said}` : ""}` : `${path} info ${info.why}`;
       return this._down(info.ok ? "empty" : `fail:${info.why.split(":")[0]}`, why);
     }
     if (!this._up) this._markUp(path);
+    this._partial(info);
     const now = Date.now();
-    this._emit(await this._exits.check(this._tracker.info(table, now), now));
+    const events = this._tracker.info(table, now);
+    for (const e of this._tracker.lostNow) this._ctx!.log.warn(`${path} info no longer lists ${e}: said as NPU_LOST on it until it is listed again`);
+    for (const e of this._tracker.backNow) this._ctx!.log.info(`${path} info lists ${e} again`);
+    this._emit(await this._exits.check(events, now));
     if (this._stopping) return this.intervalMs;
+    this._hung = false;
 
     for (const c of table.chips) {
       if (!this._tracker.unhealthy(c)) {
@@ -121,20 +135,20 @@ export class NpuSmiSource implements Source {
         continue;
       }
       const out = await this._query(path, "health", ["info", "-t", "health", "-i", String(c.npu), "-c", String(c.chip)]);
-      if (this._stopping) return this.intervalMs;
+      if (this._stopping || this._hung) return this.intervalMs;
       this._emit(this._tracker.health(c.npu, c.chip, c.health!, out === null ? null : parseHealth(out), Date.now()));
     }
 
     if (this._cycle++ % this.detailEvery === 0) {
       for (const npu of new Set(table.chips.map((c) => c.npu))) {
         const out = await this._query(path, "ecc", ["info", "-t", "ecc", "-i", String(npu)]);
-        if (this._stopping) return this.intervalMs;
+        if (this._stopping || this._hung) return this.intervalMs;
         if (out === null) continue;
         for (const [chip, ecc] of parseEcc(out)) this._emit(this._tracker.ecc(npu, chip, ecc, Date.now()));
       }
       for (const c of table.chips) {
         const out = await this._query(path, "hccs", ["info", "-t", "hccs", "-i", String(c.npu), "-c", String(c.chip)]);
-        if (this._stopping) return this.intervalMs;
+        if (this._stopping || this._hung) return this.intervalMs;
         const hccs = out === null ? null : parseHccs(out);
         if (hccs !== null) this._emit(this._tracker.hccs(c.npu, c.chip, hccs, Date.now()));
       }
@@ -142,10 +156,26 @@ export class NpuSmiSource implements Source {
     return this.intervalMs;
   }
 
-  /** A detail query's output, or null (logged once per kind and reason; unsupported ones stop). */
+  /** `npu-smi info` failed but printed chips: said once per reason, until a run succeeds. */
+  private _partial(info: RunResult): void {
+    if (info.ok) {
+      if (this._partialKey !== null) this._ctx!.log.info(`${this.command} info exits cleanly again`);
+      this._partialKey = null;
+      return;
+    }
+    if (info.why !== this._partialKey) this._ctx!.log.warn(`${this.command} info ${info.why}; using the chips it listed`);
+    this._partialKey = info.why;
+  }
+
+  /**
+   * A detail query's output, or null (logged once per kind and reason; unsupported ones stop).
+   * One that timed out ends the round (`_hung`): the driver is not answering, and each further
+   * query would hold the next `info` back by the whole timeout.
+   */
   private async _query(path: string, kind: string, args: string[]): Promise<string | null> {
     if (this._unsupported.has(kind)) return null;
     const r = await this._run(path, args);
+    if (r.timedOut) this._hung = true;
     if (r.ok) {
       if (this._queryFailKeys.delete(kind)) this._ctx!.log.info(`npu-smi ${kind} query works again`);
       return r.out;
@@ -155,7 +185,10 @@ export class NpuSmiSource implements Source {
       this._ctx!.log.info(`npu-smi does not support the ${kind} query on this host (${r.why}); not asking again`);
       return null;
     }
-    if (this._queryFailKeys.get(kind) !== r.why) this._ctx!.log.warn(`npu-smi ${kind} query failed: ${r.why}; its events paused`);
+    if (this._queryFailKeys.get(kind) !== r.why) {
+      const rest = r.timedOut ? "; the other queries of this round skipped" : "";
+      this._ctx!.log.warn(`npu-smi ${kind} query failed: ${r.why}; its events paused${rest}`);
+    }
     this._queryFailKeys.set(kind, r.why);
     return null;
   }
@@ -166,7 +199,7 @@ export class NpuSmiSource implements Source {
     try {
       child = startChild(path, args, this._env);
     } catch (e) {
-      return { ok: false, out: "", why: `cannot run: ${(e as Error).message}` };
+      return { ok: false, out: "", said: "", why: `cannot run: ${(e as Error).message}` };
     }
     this._running = child;
     const chunks: string[] = [];
@@ -191,10 +224,10 @@ export class NpuSmiSource implements Source {
     if (this._running === child) this._running = null;
     const out = chunks.join("") + text.decode();
     const said = (err.trim() || out.trim()).split("\n").pop()?.trim().slice(0, 200) ?? "";
-    if (error) return { ok: false, out, why: `cannot run: ${error.message}` };
-    if (timedOut) return { ok: false, out, why: `timed out after ${this.timeoutMs} ms` };
-    if (code !== 0) return { ok: false, out, why: `exited (${signal ?? `code ${code}`})${said ? `: ${said}` : ""}` };
-    return { ok: true, out, why: "" };
+    if (error) return { ok: false, out, said, why: `cannot run: ${error.message}` };
+    if (timedOut) return { ok: false, out, said, why: `timed out after ${this.timeoutMs} ms`, timedOut };
+    if (code !== 0) return { ok: false, out, said, why: `exited (${signal ?? `code ${code}`})${said ? `: ${said}` : ""}` };
+    return { ok: true, out, said, why: "" };
   }
 
   private _markUp(path: string): void {

@@ -158,6 +158,68 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
     assert.equal(rec.restarts, 0);
   });
 
+  it("says a chip that falls out of the table lost before its process's exit, and once in the log", async () => {
+    const rec = recorder();
+    const state = join(dir(), "state");
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
+    await eventually(() => rec.events.some((e) => e.pid === 7202), 10_000, "first snapshot");
+    writeFileSync(state, "MISSING1=1\n");
+    await eventually(() => rec.events.some((e) => line(e) === "process.state npu-01 pid=7202 exit"), 10_000, "the exit");
+    const lines = rec.events.map(line);
+    const lost = lines.indexOf("error.hw npu-01 NPU_LOST no longer listed by npu-smi info");
+    assert.ok(lost !== -1 && lost < lines.indexOf("process.state npu-01 pid=7202 exit"), lines.join("\n"));
+    const mark = rec.events.length;
+    await eventually(() => rec.events.slice(mark).filter((e) => e.pid === 7101).length >= 3, 10_000, "later tables");
+    assert.equal(rec.warns().filter((w) => /no longer lists npu-01/.test(w)).length, 1, rec.warns().join("\n"));
+    assert.deepEqual(rec.ups, [true]);
+  });
+
+  it("asks the health of a chip whose row reads NA, and blames that chip, not its neighbour", async () => {
+    const rec = recorder();
+    const state = join(dir(), "state");
+    writeFileSync(state, "BROKEN1=1\nHEALTH1=Critical\nCODE1=80A28008\nINFO1='node type=AICORE, sensor type=Hang'\n");
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
+    await eventually(() => rec.events.some((e) => e.event_type === "error.hw"), 10_000, "the health event");
+    assert.deepEqual(rec.events.filter((e) => e.event_type.startsWith("error.")).map(line), ["error.hw npu-01 NPU_FAULT health=Critical code=80A28008 node type=AICORE, sensor type=Hang"]);
+    // Its process is still listed: no figures for it (none were read), and no exit.
+    assert.ok(!rec.events.some((e) => e.pid === 7202 && e.event_type !== "compute.util"), rec.events.map(line).join("\n"));
+    assert.ok(!rec.events.some((e) => e.entity_id === "npu-01" && e.event_type.startsWith("compute.")), "no figure is made up for it");
+  });
+
+  it("uses the table of an info run that failed after printing it, and says the failure once", async () => {
+    const rec = recorder();
+    const state = join(dir(), "state");
+    writeFileSync(state, "INFO_EXIT=1\n");
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
+    await eventually(() => rec.events.filter((e) => e.pid === 7202).length >= 3, 10_000, "three tables");
+    assert.deepEqual(rec.ups, [true]);
+    assert.equal(rec.restarts, 0);
+    assert.deepEqual(rec.warns(), [`${FAKE} info exited (code 1): dcmi get device health failed. ret is -8020; using the chips it listed`]);
+  });
+
+  it("says what npu-smi printed when it lists no NPU and exits 0 (the device held by another container)", async () => {
+    const rec = recorder();
+    const state = join(dir(), "state");
+    writeFileSync(state, "FAIL=0\n");
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
+    await eventually(() => rec.warns().length > 0, 10_000, "a warning");
+    assert.match(rec.warns()[0]!, /info listed no NPU: dcmi module initialize failed\. ret is -8005; no NPU events/);
+    assert.deepEqual(rec.ups, [false]);
+  });
+
+  it("ends the round at a query that hangs, so the next info is not held back by each chip's timeout", async () => {
+    const rec = recorder();
+    const d = dir();
+    writeFileSync(join(d, "state"), "HANG=health\nHEALTH1=Warning\n");
+    run(rec, { command: FAKE, timeoutMs: 300, env: { ...process.env, FAKE_NPU_STATE: join(d, "state"), FAKE_NPU_LOG: join(d, "calls") } });
+    const calls = () => readFileSync(join(d, "calls"), "utf8").trim().split("\n");
+    await eventually(() => calls().filter((c) => c === "info").length >= 3, 10_000, "three rounds");
+    const after = calls().map((c, i, all) => (c.startsWith("info -t health") ? all[i + 1] : null)).filter((c) => c !== null && c !== undefined);
+    assert.ok(after.length >= 2 && after.every((c) => c === "info"), calls().join("\n"));
+    assert.equal(rec.warns().filter((w) => /health query failed: timed out after 300 ms; its events paused; the other queries of this round skipped/.test(w)).length, 1, rec.warns().join("\n"));
+    assert.deepEqual(rec.ups, [true]);
+  });
+
   it("stops asking a query this npu-smi does not support, and says so once", async () => {
     const rec = recorder();
     const d = dir();

@@ -58,6 +58,35 @@ describe("NpuSmiTracker", () => {
     assert.deepEqual(t.health(1, 0, "Warning", { status: "OK", codes: [] }, 8000), [], "the detail says OK");
   });
 
+  it("says every alarm -t health lists: a temperature and an ECC alarm at once are both words; an HBM temperature is heat", () => {
+    const both = { status: "Alarm", codes: ["80E01801", "80CB8009"], info: "node type=SOC, sensor type=Temperature; node type=HBM, sensor type=Memory, multi-bit ECC" };
+    assert.equal(healthKind(both), "TEMP_HIGH ECC memory error");
+    assert.equal(healthKind({ status: "Warning", codes: ["80E18402"], info: "node type=HBM, sensor type=Temperature" }), "TEMP_HIGH");
+    assert.equal(healthKind({ status: "Alarm", codes: ["8C084E00"], info: "node type=AICORE, sensor type=Hang; node type=HBM, sensor type=Memory, ECC" }), "ECC memory error");
+    const t = new NpuSmiTracker();
+    assert.deepEqual(brief(t.health(0, 1, "Alarm", both, 0)), [
+      "error.hw npu-00-1 TEMP_HIGH ECC memory error health=Alarm code=80E01801,80CB8009 node type=SOC, sensor type=Temperature; node type=HBM, sensor type=Memory, multi-bit ECC",
+    ]);
+  });
+
+  it("says a chip left out of the table lost, each refresh period while it is out; its listed process is not ended", () => {
+    const t = new NpuSmiTracker({ refreshMs: 60_000 });
+    const info = (now: number, chips: NpuChip[], pids: [number, number][]) => brief(t.info(table(chips, pids), now));
+    info(0, [chip(0), chip(1)], [[0, 10], [1, 11]]);
+    assert.deepEqual(info(5000, [chip(0)], [[0, 10], [1, 11]]), [
+      "error.hw npu-01 NPU_LOST no longer listed by npu-smi info",
+      "compute.util npu-00 50",
+      "compute.mem npu-00 25",
+      "compute.util npu-00 pid=10 50",
+    ]);
+    assert.deepEqual(t.lostNow, ["npu-01"]);
+    assert.deepEqual(info(10_000, [chip(0)], [[0, 10]]).filter((l) => !l.includes("npu-00")), ["process.state npu-01 pid=11 exit"], "said once per period");
+    assert.deepEqual(info(65_000, [chip(0)], []).filter((l) => l.includes("npu-01")), ["error.hw npu-01 NPU_LOST no longer listed by npu-smi info"]);
+    assert.deepEqual(info(70_000, [chip(0), chip(1)], []).filter((l) => l.startsWith("error")), [], "listed again: no more");
+    assert.deepEqual(t.backNow, ["npu-01"]);
+    assert.deepEqual(brief(t.info(table([]), 80_000)), [], "an empty table (npu-smi failing) is not every chip lost");
+  });
+
   it("reports uncorrectable ECC when the count rises (or is above 0 at first), not on a reset", () => {
     const t = new NpuSmiTracker();
     assert.deepEqual(t.ecc(0, 0, { hbmDoubleBit: 0, ddrDoubleBit: 0 }, 0), []);
