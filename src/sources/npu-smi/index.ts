@@ -8,7 +8,7 @@
 //   ECC counts and HCCS link state. Slower, because a host with 16 chips would otherwise run 33
 //   commands per interval against a driver that answers each in tens of milliseconds.
 import { Backoff, type BackoffOptions } from "../backoff.ts";
-import { reap, startChild, which, type Env } from "../child.ts";
+import { reap, startChild, which, type Child, type Env } from "../child.ts";
 import { ExitCheck } from "../exit-check.ts";
 import type { Source, SourceContext } from "../source.ts";
 import { parseEcc, parseHccs, parseHealth, parseInfo } from "./parse.ts";
@@ -30,6 +30,10 @@ export interface NpuSmiOptions {
   timeoutMs?: number;
   /** The host's /proc, to check that a pid no longer listed has exited (exit-check.ts). */
   procfs?: string;
+  /** A run killed at its timeout and still not gone this much later is stuck in the driver. Default 2 s. */
+  killWaitMs?: number;
+  /** Starts a run; tests give one whose child never dies, as a chip wedged in the driver makes it. */
+  spawn?: (path: string, args: string[], env: Env) => Child;
 }
 
 interface RunResult {
@@ -50,7 +54,9 @@ export class NpuSmiSource implements Source {
   readonly detailEvery: number;
   readonly command: string;
   readonly timeoutMs: number;
+  readonly killWaitMs: number;
   private readonly _env: Env;
+  private readonly _spawn: (path: string, args: string[], env: Env) => Child;
   private readonly _tracker: NpuSmiTracker;
   private readonly _backoffOptions: BackoffOptions | undefined;
   private _backoff: Backoff;
@@ -69,12 +75,19 @@ export class NpuSmiSource implements Source {
   private _partialKey: string | null = null;
   /** A query of this round timed out: the rest of the round is skipped. */
   private _hung = false;
+  /**
+   * A run killed at its timeout that did not die (uninterruptible in the driver): no other run
+   * starts until it is gone, so a wedged chip costs one stuck process, not one per interval.
+   */
+  private _stuck: Child | null = null;
 
   constructor(opts: NpuSmiOptions = {}) {
     this.intervalMs = Math.max(1, Math.round(opts.intervalMs ?? 5000));
     this.detailEvery = Math.max(1, Math.round((opts.detailMs ?? 60_000) / this.intervalMs));
     this.command = opts.command ?? "npu-smi";
     this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.killWaitMs = opts.killWaitMs ?? 2000;
+    this._spawn = opts.spawn ?? startChild;
     this._env = opts.env ?? process.env;
     this._tracker = new NpuSmiTracker({ tempThreshold: opts.tempThreshold ?? 90 });
     this._backoffOptions = opts.backoff;
@@ -106,6 +119,9 @@ export class NpuSmiSource implements Source {
 
   /** One interval's questions; resolves with the delay to the next. */
   private async _poll(): Promise<number> {
+    if (this._stuck !== null) {
+      return this._down("stuck", `${this.command} (pid ${this._stuck.proc.pid}) was killed at its ${this.timeoutMs} ms timeout and is still there, stuck in the driver (a wedged chip?); no new run until it is gone`);
+    }
     // A retry after a run that failed is a restart; npu-smi missing from PATH ran nothing.
     if (this._downKey !== null && this._downKey !== "missing") this._ctx!.restarted();
     const path = which(this.command, this._env);
@@ -115,10 +131,7 @@ export class NpuSmiSource implements Source {
     // A run that failed yet printed the table (a chip the driver could not read) still tells
     // about the others: its chips are used, and one it left out is said lost by the tracker.
     const table = parseInfo(info.out);
-    if (table.chips.length === 0) {
-      const why = info.ok ? `${path} info listed no NPU${info.said ? `: ${info.said}` : ""}` : `${path} info ${info.why}`;
-      return this._down(info.ok ? "empty" : `fail:${info.why.split(":")[0]}`, why);
-    }
+    if (table.chips.length === 0) return this._down(info.ok ? "empty" : `fail:${info.why.split(":")[0]}`, `${path} info ${_noTable(info)}`);
     if (!this._up) this._markUp(path);
     this._partial(info);
     const now = Date.now();
@@ -195,9 +208,9 @@ export class NpuSmiSource implements Source {
 
   /** Runs npu-smi to its end (or the timeout), keeping at most 1 MiB of its output. */
   private async _run(path: string, args: string[]): Promise<RunResult> {
-    let child: ReturnType<typeof startChild>;
+    let child: Child;
     try {
-      child = startChild(path, args, this._env);
+      child = this._spawn(path, args, this._env);
     } catch (e) {
       return { ok: false, out: "", said: "", why: `cannot run: ${(e as Error).message}` };
     }
@@ -219,9 +232,21 @@ export class NpuSmiSource implements Source {
       timedOut = true;
       void reap(child, 0);
     }, this.timeoutMs);
-    const { code, signal, error } = await child.closed;
+    let wait: ReturnType<typeof setTimeout> | undefined;
+    const ended = await Promise.race([child.closed, new Promise<null>((done) => (wait = setTimeout(() => done(null), this.timeoutMs + this.killWaitMs)))]);
     clearTimeout(timer);
+    clearTimeout(wait);
     if (this._running === child) this._running = null;
+    if (ended === null) {
+      this._stuck = child;
+      void child.closed.then(() => {
+        if (this._stuck !== child) return;
+        this._stuck = null;
+        this._ctx?.log.info(`${this.command} (pid ${child.proc.pid}) that was stuck has ended`);
+      });
+      return { ok: false, out: "", said: "", timedOut: true, why: `timed out after ${this.timeoutMs} ms and did not die when killed (stuck in the driver)` };
+    }
+    const { code, signal, error } = ended;
     const out = chunks.join("") + text.decode();
     const said = (err.trim() || out.trim()).split("\n").pop()?.trim().slice(0, 200) ?? "";
     if (error) return { ok: false, out, said, why: `cannot run: ${error.message}` };
@@ -243,9 +268,11 @@ export class NpuSmiSource implements Source {
   /** Shows down, says so once per reason, and returns the backoff delay to the next try. */
   private _down(key: string, message: string): number {
     const ctx = this._ctx!;
-    // npu-smi not on PATH is down with the reason `status` shows.
-    const cannot = key === "missing" ? `cannot start: ${this.command}: not found on PATH` : undefined;
-    if (this._up || this._downKey === null || (key !== this._downKey && (key === "missing" || this._downKey === "missing"))) ctx.setUp(false, cannot);
+    // npu-smi not on PATH, or one stuck in the driver, is down with the reason `status` shows.
+    const cannot =
+      key === "missing" ? `cannot start: ${this.command}: not found on PATH` : key === "stuck" ? `${this.command} pid ${this._stuck?.proc.pid} stuck in the driver: killed, not gone` : undefined;
+    const reasoned = (k: string | null) => k === "missing" || k === "stuck";
+    if (this._up || this._downKey === null || (key !== this._downKey && (reasoned(key) || reasoned(this._downKey)))) ctx.setUp(false, cannot);
     this._up = false;
     if (key !== this._downKey) ctx.log.warn(`${message}; no NPU events until it works, retrying with backoff`);
     this._downKey = key;
@@ -257,4 +284,14 @@ export class NpuSmiSource implements Source {
     const ctx = this._ctx!;
     for (const e of events) ctx.emit(e);
   }
+}
+
+/** Why an `info` run gave no chip, for the log: what npu-smi said, or that its table was not read. */
+function _noTable(info: RunResult): string {
+  if (!info.ok) {
+    return info.timedOut && !/stuck/.test(info.why) ? `${info.why} (a wedged chip, or an npu-smi slower than that: builtin:npu-smi?timeout=S)` : info.why;
+  }
+  const version = /npu-smi\s+(\S+)/.exec(info.out)?.[1];
+  if (/^\s*\|/m.test(info.out)) return `printed a table with no chip row this collector reads${version ? ` (npu-smi ${version})` : ""}`;
+  return `listed no NPU${info.said ? `: ${info.said}` : ""}`;
 }

@@ -34,6 +34,9 @@ interface ChipState {
   lostSentAt?: number;
 }
 
+const MAX_CODES = 8;
+const MAX_INFO = 300;
+
 export function npuEntity(npu: number, chip = 0): string {
   const base = `npu-${String(npu).padStart(2, "0")}`;
   return chip === 0 ? base : `${base}-${chip}`;
@@ -139,12 +142,13 @@ export class NpuSmiTracker {
       return [];
     }
     const kind = h ? healthKind(h) : "NPU_FAULT";
-    const codes = h && h.codes.length > 0 ? ` code=${h.codes.join(",")}` : "";
+    // Bounded: a chip can list many alarms; the first codes and 300 characters of text tell it.
+    const codes = h && h.codes.length > 0 ? ` code=${h.codes.slice(0, MAX_CODES).join(",")}${h.codes.length > MAX_CODES ? ",..." : ""}` : "";
     const key = `${kind} health=${status}${codes}`;
     if (key === st.healthKey && st.healthSentAt !== undefined && now - st.healthSentAt < this.refreshMs) return [];
     st.healthKey = key;
     st.healthSentAt = now;
-    const info = h?.info ? ` ${h.info}` : "";
+    const info = h?.info ? ` ${h.info.length > MAX_INFO ? `${h.info.slice(0, MAX_INFO)}...` : h.info}` : "";
     return [{ ts: now, event_type: "error.hw", entity_id: st.entity, value: `${key}${info}` }];
   }
 

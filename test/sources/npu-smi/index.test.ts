@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { createConsola, type LogObject } from "consola";
+import { startChild, type Child, type Env } from "../../../src/sources/child.ts";
 import { NpuSmiSource, type NpuSmiOptions } from "../../../src/sources/npu-smi/index.ts";
 import type { SourceContext } from "../../../src/sources/source.ts";
 import { eventually, ROOT } from "../../_helpers.ts";
@@ -218,6 +219,35 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
     assert.ok(after.length >= 2 && after.every((c) => c === "info"), calls().join("\n"));
     assert.equal(rec.warns().filter((w) => /health query failed: timed out after 300 ms; its events paused; the other queries of this round skipped/.test(w)).length, 1, rec.warns().join("\n"));
     assert.deepEqual(rec.ups, [true]);
+  });
+
+  it("shows down with why while a killed run stays stuck in the driver, starts no other, and resumes once it is gone", async () => {
+    // A process in uninterruptible sleep survives SIGKILL; none can be made here, so the health
+    // query's child is one whose kill does nothing and whose end the test decides.
+    const rec = recorder();
+    const d = dir();
+    writeFileSync(join(d, "state"), "HEALTH1=Warning\n");
+    let release = () => {};
+    let kills = 0;
+    const spawn = (path: string, args: string[], env: Env): Child => {
+      if (!args.includes("health")) return startChild(path, args, env);
+      const closed = new Promise<{ code: number | null; signal: string | null }>((done) => (release = () => done({ code: null, signal: "SIGKILL" })));
+      const proc = { pid: 424242, exitCode: null, signalCode: null, kill: () => void kills++, stdout: null, stderr: null } as unknown as Child["proc"];
+      return { proc, closed };
+    };
+    run(rec, { command: FAKE, timeoutMs: 200, killWaitMs: 200, spawn, env: { ...process.env, FAKE_NPU_STATE: join(d, "state"), FAKE_NPU_LOG: join(d, "calls") } });
+    await eventually(() => rec.ups.at(-1) === false, 10_000, "down");
+    assert.equal(rec.reasons.at(-1), `${FAKE} pid 424242 stuck in the driver: killed, not gone`);
+    assert.ok(kills >= 1);
+    const calls = () => readFileSync(join(d, "calls"), "utf8").trim().split("\n").length;
+    const before = calls();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(calls(), before, "no run starts while one is stuck");
+    assert.equal(rec.restarts, 0);
+    assert.equal(rec.warns().filter((w) => /stuck in the driver/.test(w)).length, 2, rec.warns().join("\n"));
+    release();
+    await eventually(() => rec.ups.at(-1) === true, 10_000, "up again");
+    assert.ok(calls() > before);
   });
 
   it("stops asking a query this npu-smi does not support, and says so once", async () => {

@@ -69,6 +69,13 @@ describe("NpuSmiTracker", () => {
     ]);
   });
 
+  it("keeps the health event bounded when a chip lists many alarms", () => {
+    const many = { status: "Critical", codes: Array.from({ length: 20 }, (_, i) => `80E0${1000 + i}`), info: Array.from({ length: 40 }, (_, i) => `node type=SOC, sensor type=Sensor${i}`).join("; ") };
+    const [e] = new NpuSmiTracker().health(2, 0, "Critical", many, 0);
+    assert.ok(e!.value.length < 500, String(e!.value.length));
+    assert.match(e!.value, /code=80E01000,80E01001,80E01002,80E01003,80E01004,80E01005,80E01006,80E01007,\.\.\. node type=SOC, sensor type=Sensor0; .*\.\.\.$/);
+  });
+
   it("says a chip left out of the table lost, each refresh period while it is out; its listed process is not ended", () => {
     const t = new NpuSmiTracker({ refreshMs: 60_000 });
     const info = (now: number, chips: NpuChip[], pids: [number, number][]) => brief(t.info(table(chips, pids), now));
