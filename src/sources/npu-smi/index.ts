@@ -47,6 +47,8 @@ interface RunResult {
 }
 
 const MAX_OUTPUT = 1 << 20;
+/** The header of the process table, the last part of `npu-smi info`. */
+const PROCESS_TABLE = /^\s*\|.*\|\s*Process id\s*\|/im;
 
 export class NpuSmiSource implements Source {
   readonly name = "npu-smi";
@@ -130,7 +132,10 @@ export class NpuSmiSource implements Source {
     if (this._stopping) return this.intervalMs;
     // A run that failed yet printed the table (a chip the driver could not read) still tells
     // about the others: its chips are used, and one it left out is said lost by the tracker.
-    const table = parseInfo(info.out);
+    // Only a whole table, down to its process part, and never one cut by the timeout's kill:
+    // the chips and processes missing from half a table have not gone.
+    const whole = info.ok || (!info.timedOut && PROCESS_TABLE.test(info.out));
+    const table = whole ? parseInfo(info.out) : { chips: [], processes: [] };
     if (table.chips.length === 0) return this._down(info.ok ? "empty" : `fail:${info.why.split(":")[0]}`, `${path} info ${_noTable(info)}`);
     if (!this._up) this._markUp(path);
     this._partial(info);
@@ -189,14 +194,15 @@ export class NpuSmiSource implements Source {
     if (this._unsupported.has(kind)) return null;
     const r = await this._run(path, args);
     if (r.timedOut) this._hung = true;
+    // Some releases say it and exit 0: the words decide (an answer has `Key : value` lines, this none).
+    if (/not support/i.test(r.why) || (r.ok && !r.out.includes(":") && /not support/i.test(r.said))) {
+      this._unsupported.add(kind);
+      this._ctx!.log.info(`npu-smi does not support the ${kind} query on this host (${r.why || r.said}); not asking again`);
+      return null;
+    }
     if (r.ok) {
       if (this._queryFailKeys.delete(kind)) this._ctx!.log.info(`npu-smi ${kind} query works again`);
       return r.out;
-    }
-    if (/not support/i.test(r.why)) {
-      this._unsupported.add(kind);
-      this._ctx!.log.info(`npu-smi does not support the ${kind} query on this host (${r.why}); not asking again`);
-      return null;
     }
     if (this._queryFailKeys.get(kind) !== r.why) {
       const rest = r.timedOut ? "; the other queries of this round skipped" : "";

@@ -198,6 +198,17 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
     assert.deepEqual(rec.warns(), [`${FAKE} info exited (code 1): dcmi get device health failed. ret is -8020; using the chips it listed`]);
   });
 
+  it("takes nothing from half a table: a failed run cut before its process part loses no chip and ends no process", async () => {
+    const rec = recorder();
+    const state = join(dir(), "state");
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
+    await eventually(() => rec.events.some((e) => e.pid === 7202), 10_000, "first snapshot");
+    writeFileSync(state, "INFO_EXIT=1\nINFO_CUT=1\n");
+    await eventually(() => rec.ups.at(-1) === false, 10_000, "down");
+    assert.ok(!rec.events.some((e) => e.event_type.startsWith("error.") || e.event_type === "process.state"), rec.events.map(line).join("\n"));
+    assert.match(rec.warns().at(-1)!, /info exited \(code 1\): dcmi get device info failed\. ret is -8020; no NPU events until it works/);
+  });
+
   it("says what npu-smi printed when it lists no NPU and exits 0 (the device held by another container)", async () => {
     const rec = recorder();
     const state = join(dir(), "state");
@@ -250,10 +261,10 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
     assert.ok(calls() > before);
   });
 
-  it("stops asking a query this npu-smi does not support, and says so once", async () => {
+  for (const exit of [255, 0]) it(`stops asking a query this npu-smi does not support (exit ${exit}), and says so once`, async () => {
     const rec = recorder();
     const d = dir();
-    writeFileSync(join(d, "state"), "HCCS_UNSUPPORTED=1\n");
+    writeFileSync(join(d, "state"), `HCCS_UNSUPPORTED=1\nUNSUPPORTED_EXIT=${exit}\n`);
     run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: join(d, "state"), FAKE_NPU_LOG: join(d, "calls") } });
     await eventually(() => readFileSync(join(d, "calls"), "utf8").split("\n").filter((l) => l === "info").length >= 4, 10_000, "4 intervals");
     const calls = readFileSync(join(d, "calls"), "utf8").trim().split("\n");
