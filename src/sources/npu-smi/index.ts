@@ -75,6 +75,8 @@ export class NpuSmiSource implements Source {
   private readonly _queryFailKeys = new Map<string, string>();
   /** Why the last `info` run failed though it printed chips; null after a clean one. */
   private _partialKey: string | null = null;
+  /** Chips named only by the process table, logged once each (at most 64). */
+  private readonly _strays = new Set<string>();
   /** A query of this round timed out: the rest of the round is skipped. */
   private _hung = false;
   /**
@@ -143,6 +145,11 @@ export class NpuSmiSource implements Source {
     const events = this._tracker.info(table, now);
     for (const e of this._tracker.lostNow) this._ctx!.log.warn(`${path} info no longer lists ${e}: said as NPU_LOST on it until it is listed again`);
     for (const e of this._tracker.backNow) this._ctx!.log.info(`${path} info lists ${e} again`);
+    for (const c of this._tracker.strayNow) {
+      if (this._strays.has(c) || this._strays.size >= 64) continue;
+      this._strays.add(c);
+      this._ctx!.log.warn(`${path} info lists a process on ${c}, a chip its table does not list: that process is not tied to any NPU`);
+    }
     this._emit(await this._exits.check(events, now));
     if (this._stopping) return this.intervalMs;
     this._hung = false;

@@ -77,6 +77,8 @@ export class NpuSmiTracker {
   /** Chips the last table left out after listing them before, and those it lists again: for the log. */
   lostNow: string[] = [];
   backNow: string[] = [];
+  /** Chips the process part of the last table names and its chip part never listed. */
+  strayNow: string[] = [];
 
   constructor(opts: NpuTrackerOptions = {}) {
     this.tempThreshold = opts.tempThreshold ?? 90;
@@ -94,6 +96,7 @@ export class NpuSmiTracker {
     const listed = new Set(t.chips.map((c) => `${c.npu}:${c.chip}`));
     this.lostNow = [];
     this.backNow = [];
+    this.strayNow = [];
     if (listed.size > 0) this._lost(listed, now, out);
     for (const c of t.chips) {
       const st = this._state(c.npu, c.chip);
@@ -112,7 +115,13 @@ export class NpuSmiTracker {
     const onChip = new Map<string, number[]>();
     for (const p of t.processes) {
       const st = this._chips.get(`${p.npu}:${p.chip}`);
-      if (!st) continue;
+      if (!st) {
+        // A chip no table has listed: not made up, and the pid, alive, is not ended either.
+        const was = this._procs.get(p.pid);
+        if (was !== undefined && !seen.has(p.pid)) seen.set(p.pid, was);
+        this.strayNow.push(`NPU ${p.npu} chip ${p.chip}`);
+        continue;
+      }
       if (!seen.has(p.pid)) seen.set(p.pid, st.entity);
       // Still listed on a chip the table left out: alive, but its chip's figures are not known.
       if (!listed.has(`${p.npu}:${p.chip}`)) continue;

@@ -69,6 +69,15 @@ describe("NpuSmiTracker", () => {
     ]);
   });
 
+  it("ties no process to a chip the table never listed, and does not end a pid seen before for being listed there", () => {
+    const t = new NpuSmiTracker();
+    t.info(table([chip(2)], [[2, 20]]), 0);
+    const next = { chips: [chip(2)], processes: [{ npu: 2, chip: 3, pid: 20 }, { npu: 2, chip: 3, pid: 21 }] };
+    assert.deepEqual(brief(t.info(next, 1000)), ["compute.util npu-02 50", "compute.mem npu-02 25"]);
+    assert.deepEqual(t.strayNow, ["NPU 2 chip 3", "NPU 2 chip 3"]);
+    assert.deepEqual(brief(t.info(table([chip(2)]), 2000)).filter((l) => l.startsWith("process")), ["process.state npu-02 pid=20 exit"]);
+  });
+
   it("keeps the health event bounded when a chip lists many alarms", () => {
     const many = { status: "Critical", codes: Array.from({ length: 20 }, (_, i) => `80E0${1000 + i}`), info: Array.from({ length: 40 }, (_, i) => `node type=SOC, sensor type=Sensor${i}`).join("; ") };
     const [e] = new NpuSmiTracker().health(2, 0, "Critical", many, 0);
