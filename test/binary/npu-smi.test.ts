@@ -101,4 +101,18 @@ describe("builtin:npu-smi in the binary when a chip goes bad", { skip: BINARY ? 
     await eventually(async () => (await status()).unexplained_errors.some((x) => x.entity === "npu-01" && x.error_type === "NPU_LOST no longer listed by npu-smi info"), 15_000, "NPU_LOST in status");
     assert.equal((await scrape(ex!.url)).get('xctl_probe_up{probe="npu-smi"}'), 1);
   });
+
+  it("shows npu-smi refused by the driver (dcmi -8005) as down with why in status, not crash-looping", async () => {
+    writeFileSync(state, "FAIL=0\n");
+    const src = await eventually(async () => {
+      const s = (await status()).sources as unknown as { name: string; state: string; restarts: number; reason: string | null }[];
+      return s[0]?.state === "down" ? s[0] : undefined;
+    }, 15_000, "npu-smi down");
+    assert.equal(src.reason, "npu-smi cannot reach the NPU driver: dcmi module initialize failed. ret is -8005");
+    assert.equal((await scrape(ex!.url)).get('xctl_probe_up{probe="npu-smi"}'), 0);
+    const restarts = src.restarts;
+    await new Promise((r) => setTimeout(r, 1500));
+    const again = (await status()).sources as unknown as { state: string; restarts: number }[];
+    assert.deepEqual([again[0]!.state, again[0]!.restarts], ["down", restarts], "retried without counting restarts");
+  });
 });

@@ -47,6 +47,12 @@ interface RunResult {
 }
 
 const MAX_OUTPUT = 1 << 20;
+/**
+ * The driver refusing npu-smi (`dcmi module initialize failed. ret is -8005`; `dcmi model
+ * initialized failed, because the device is used. ret is -8020`): no NPU this npu-smi may open,
+ * as in a container whose device another holds, or without the device nodes' permission.
+ */
+const DCMI_REFUSED = /^.*dcmi mod\w* initiali[sz]ed? failed.*$/im;
 /** The header of the process table, the last part of `npu-smi info`. */
 const PROCESS_TABLE = /^\s*\|.*\|\s*Process id\s*\|/im;
 
@@ -126,8 +132,9 @@ export class NpuSmiSource implements Source {
     if (this._stuck !== null) {
       return this._down("stuck", `${this.command} (pid ${this._stuck.proc.pid}) was killed at its ${this.timeoutMs} ms timeout and is still there, stuck in the driver (a wedged chip?); no new run until it is gone`);
     }
-    // A retry after a run that failed is a restart; npu-smi missing from PATH ran nothing.
-    if (this._downKey !== null && this._downKey !== "missing") this._ctx!.restarted();
+    // A retry after a run that failed is a restart; npu-smi missing from PATH ran nothing, and one
+    // the driver refuses (dcmi) is waited on, not crashing.
+    if (this._downKey !== null && this._downKey !== "missing" && this._downKey !== "dcmi") this._ctx!.restarted();
     const path = which(this.command, this._env);
     if (path === null) return this._down("missing", `${this.command} not found on PATH`);
     const info = await this._run(path, ["info"]);
@@ -138,7 +145,11 @@ export class NpuSmiSource implements Source {
     // the chips and processes missing from half a table have not gone.
     const whole = info.ok || (!info.timedOut && PROCESS_TABLE.test(info.out));
     const table = whole ? parseInfo(info.out) : { chips: [], processes: [] };
-    if (table.chips.length === 0) return this._down(info.ok ? "empty" : `fail:${info.why.split(":")[0]}`, `${path} info ${_noTable(info)}`);
+    if (table.chips.length === 0) {
+      const dcmi = DCMI_REFUSED.exec(info.out)?.[0].trim();
+      if (dcmi !== undefined) return this._down("dcmi", `${path} info: ${dcmi} (npu-smi cannot reach the NPU driver)`, `${this.command} cannot reach the NPU driver: ${dcmi}`);
+      return this._down(info.ok ? "empty" : `fail:${info.why.split(":")[0]}`, `${path} info ${_noTable(info)}`);
+    }
     if (!this._up) this._markUp(path);
     this._partial(info);
     const now = Date.now();
@@ -279,12 +290,16 @@ export class NpuSmiSource implements Source {
   }
 
   /** Shows down, says so once per reason, and returns the backoff delay to the next try. */
-  private _down(key: string, message: string): number {
+  private _down(key: string, message: string, refused?: string): number {
     const ctx = this._ctx!;
-    // npu-smi not on PATH, or one stuck in the driver, is down with the reason `status` shows.
+    // npu-smi not on PATH, stuck in the driver or refused by it is down with the reason `status` shows.
     const cannot =
-      key === "missing" ? `cannot start: ${this.command}: not found on PATH` : key === "stuck" ? `${this.command} pid ${this._stuck?.proc.pid} stuck in the driver: killed, not gone` : undefined;
-    const reasoned = (k: string | null) => k === "missing" || k === "stuck";
+      key === "missing"
+        ? `cannot start: ${this.command}: not found on PATH`
+        : key === "stuck"
+          ? `${this.command} pid ${this._stuck?.proc.pid} stuck in the driver: killed, not gone`
+          : refused;
+    const reasoned = (k: string | null) => k === "missing" || k === "stuck" || k === "dcmi";
     if (this._up || this._downKey === null || (key !== this._downKey && (reasoned(key) || reasoned(this._downKey)))) ctx.setUp(false, cannot);
     this._up = false;
     if (key !== this._downKey) ctx.log.warn(`${message}; no NPU events until it works, retrying with backoff`);

@@ -130,12 +130,12 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
   it("says once that npu-smi fails, retries with backoff, and comes back up", async () => {
     const rec = recorder();
     const state = join(dir(), "state");
-    writeFileSync(state, "FAIL=3\n");
+    writeFileSync(state, "FAIL=3\nFAIL_SAYS='npu-smi: error while loading shared libraries: libdrvdsmi_host.so: cannot open shared object file'\n");
     run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
     await eventually(() => rec.restarts >= 3, 10_000, "3 retries");
     assert.deepEqual(rec.ups, [false]);
     assert.equal(rec.warns().length, 1);
-    assert.match(rec.warns()[0]!, /exited \(code 3\): dcmi module initialize failed/);
+    assert.match(rec.warns()[0]!, /exited \(code 3\): npu-smi: error while loading shared libraries/);
     writeFileSync(state, "");
     await eventually(() => rec.ups.at(-1) === true, 10_000, "up again");
     assert.ok(rec.logs.some((l) => l.type === "info" && /answering again/.test(l.msg)));
@@ -209,14 +209,26 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
     assert.match(rec.warns().at(-1)!, /info exited \(code 1\): dcmi get device info failed\. ret is -8020; no NPU events until it works/);
   });
 
-  it("says what npu-smi printed when it lists no NPU and exits 0 (the device held by another container)", async () => {
+  const refusals: [number, string][] = [
+    [0, "dcmi module initialize failed. ret is -8005"],
+    [255, "dcmi model initialized failed, because the device is used. ret is -8020"],
+  ];
+  for (const [exit, says] of refusals) it(`shows an npu-smi the driver refuses (exit ${exit}: ${says}) down with why, waiting, not crash-looping`, async () => {
     const rec = recorder();
     const state = join(dir(), "state");
-    writeFileSync(state, "FAIL=0\n");
+    writeFileSync(state, exit === 0 ? "FAIL=0\n" : `FAIL=${exit}\nFAIL_SAYS='${says}'\n`);
     run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
     await eventually(() => rec.warns().length > 0, 10_000, "a warning");
-    assert.match(rec.warns()[0]!, /info listed no NPU: dcmi module initialize failed\. ret is -8005; no NPU events/);
+    assert.equal(rec.warns()[0], `${FAKE} info: ${says} (npu-smi cannot reach the NPU driver); no NPU events until it works, retrying with backoff`);
     assert.deepEqual(rec.ups, [false]);
+    assert.deepEqual(rec.reasons, [`${FAKE} cannot reach the NPU driver: ${says}`]);
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(rec.restarts, 0);
+    assert.equal(rec.warns().length, 1);
+    writeFileSync(state, "FAIL_SAYS='This npu-smi prints no table.'\nFAIL=0\n");
+    await eventually(() => rec.warns().length > 1, 10_000, "the next reason");
+    assert.match(rec.warns()[1]!, /info listed no NPU: This npu-smi prints no table\./);
+    assert.deepEqual(rec.reasons.at(-1), undefined, "no longer refused: the reason goes");
   });
 
   it("ends the round at a query that hangs, so the next info is not held back by each chip's timeout", async () => {
