@@ -55,16 +55,20 @@ export function parseInfo(text: string): NpuInfo {
   let col = 1;
   let afterCard = false;
   let inProcesses = false;
+  let pidCol = 1;
   for (const raw of text.split("\n")) {
     const line = raw.trim();
     if (!line.startsWith("|")) continue;
     const cells = line.replace(/\|$/, "").slice(1).split("|").map((c) => c.trim());
-    if (cells.some((c) => /^Process id\b/i.test(c))) {
+    // The process header names the pid's column (the ids before it, whatever cells they take).
+    const pc = cells.findIndex((c) => /^Process id$/i.test(c));
+    if (pc > 0) {
       inProcesses = true;
+      pidCol = pc;
       continue;
     }
     if (inProcesses) {
-      const p = _processRow(cells);
+      const p = _processRow(cells, pidCol);
       if (p) processes.push(p);
       continue;
     }
@@ -204,16 +208,16 @@ export function parseHccs(text: string): NpuHccs | null {
   return hccs;
 }
 
-function _processRow(cells: string[]): NpuProcess | null {
-  if (cells.length < 3) return null;
-  const ids = cells[0]!.split(/\s+/).filter((t) => INT.test(t));
-  const pid = cells[1]!;
-  if (ids.length === 0 || !INT.test(pid)) return null;
+function _processRow(cells: string[], pidCol: number): NpuProcess | null {
+  if (cells.length < pidCol + 2) return null;
+  const ids = cells.slice(0, pidCol).join(" ").split(/\s+/).filter(Boolean);
+  const pid = cells[pidCol]!;
+  if (ids.length === 0 || !ids.every((t) => INT.test(t)) || !INT.test(pid)) return null;
   const n = Number(pid);
   if (n > MAX_PID) return null;
   const p: NpuProcess = { npu: Number(ids[0]), chip: ids.length > 1 ? Number(ids[1]) : 0, pid: n };
-  _set(p, "name", cells[2] || undefined);
-  _set(p, "memory", _num(cells[3]));
+  _set(p, "name", cells[pidCol + 1] || undefined);
+  _set(p, "memory", _num(cells[pidCol + 2]));
   return p;
 }
 

@@ -168,6 +168,16 @@ describe("parseInfo", () => {
     ]);
   });
 
+  it("finds the pid in the column its header names, should a release give the chip a cell of its own", () => {
+    const t = parseInfo(`| NPU     | Chip    | Process id    | Process name             | Process memory(MB)      |
++=========+=========+===============+==========================+=========================+
+| 3       | 1       | 4711          | python3                  | 1024                    |
++=========+=========+===============+==========================+=========================+
+| No running processes found in NPU 4                                                      |
+`);
+    assert.deepEqual(t.processes, [{ npu: 3, chip: 1, pid: 4711, name: "python3", memory: 1024 }]);
+  });
+
   it("finds nothing in an error message or an empty answer", () => {
     assert.deepEqual(parseInfo("dcmi module initialize failed. ret is -8005\n"), { chips: [], processes: [] });
     assert.deepEqual(parseInfo(""), { chips: [], processes: [] });
