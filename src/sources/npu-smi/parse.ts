@@ -174,16 +174,21 @@ export interface NpuEcc {
   /** Uncorrectable (double-bit) errors counted by the driver, HBM and DDR. */
   hbmDoubleBit?: number;
   ddrDoubleBit?: number;
+  /** Where npu-smi names no memory (`Double-bit Error Count`, as the 200I A2 prints it). */
+  doubleBit?: number;
 }
 
 /** `npu-smi info -t ecc -i N`, per chip. */
 export function parseEcc(text: string): Map<number, NpuEcc> {
   const out = new Map<number, NpuEcc>();
-  for (const [chip, kv] of parseKeyValues(text)) {
+  for (const [chip, raw] of parseKeyValues(text)) {
+    // `Double Bit` and `Double-bit` alike.
+    const kv = new Map([...raw].map(([k, v]) => [k.replace(/-/g, " "), v]));
     const ecc: NpuEcc = {};
     _set(ecc, "hbmDoubleBit", _num(kv.get("hbm double bit error count")));
     _set(ecc, "ddrDoubleBit", _num(kv.get("ddr double bit error count")));
-    if (ecc.hbmDoubleBit !== undefined || ecc.ddrDoubleBit !== undefined) out.set(chip, ecc);
+    _set(ecc, "doubleBit", _num(kv.get("double bit error count")));
+    if (Object.keys(ecc).length > 0) out.set(chip, ecc);
   }
   return out;
 }

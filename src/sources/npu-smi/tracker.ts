@@ -173,8 +173,12 @@ export class NpuSmiTracker {
     const before = st.ecc ?? {};
     st.ecc = e;
     const rose = (k: keyof NpuEcc) => e[k] !== undefined && e[k]! > 0 && e[k]! > (before[k] ?? 0);
-    if (!rose("hbmDoubleBit") && !rose("ddrDoubleBit")) return [];
-    const parts = [e.hbmDoubleBit !== undefined ? `hbm=${e.hbmDoubleBit}` : "", e.ddrDoubleBit !== undefined ? `ddr=${e.ddrDoubleBit}` : ""].filter(Boolean);
+    if (!rose("hbmDoubleBit") && !rose("ddrDoubleBit") && !rose("doubleBit")) return [];
+    const parts = [
+      e.hbmDoubleBit !== undefined ? `hbm=${e.hbmDoubleBit}` : "",
+      e.ddrDoubleBit !== undefined ? `ddr=${e.ddrDoubleBit}` : "",
+      e.doubleBit !== undefined ? `count=${e.doubleBit}` : "",
+    ].filter(Boolean);
     return [{ ts: now, event_type: "error.hw", entity_id: st.entity, value: `ECC_UNCORRECTED double-bit ${parts.join(" ")}` }];
   }
 

@@ -222,6 +222,8 @@ describe("npu-smi key : value answers", () => {
     assert.deepEqual([...parseEcc(one)], [[0, { hbmDoubleBit: 3, ddrDoubleBit: 0 }]]);
     const two = one + one.replace("Chip ID                                  : 0", "Chip ID                                  : 1").replace(": 3", ": 0");
     assert.deepEqual([...parseEcc(two)], [[0, { hbmDoubleBit: 3, ddrDoubleBit: 0 }], [1, { hbmDoubleBit: 0, ddrDoubleBit: 0 }]]);
+    // The short form of a chip's query on the 200I A2: no memory named, `Double-bit`.
+    assert.deepEqual([...parseEcc("        Single-bit Error Count                   : 0\n        Double-bit Error Count                   : 4\n")], [[0, { doubleBit: 4 }]]);
     assert.deepEqual([...parseKeyValues("a : 1\nChip ID : 0\nb : 2\n")].map(([c, kv]) => [c, [...kv]]), [[0, [["a", "1"], ["b", "2"]]]]);
   });
 

@@ -110,6 +110,7 @@ describe("NpuSmiTracker", () => {
     assert.deepEqual(t.ecc(0, 0, { hbmDoubleBit: 2, ddrDoubleBit: 0 }, 2), []);
     assert.deepEqual(t.ecc(0, 0, { hbmDoubleBit: 0, ddrDoubleBit: 0 }, 3), []);
     assert.equal(new NpuSmiTracker().ecc(4, 0, { hbmDoubleBit: 1 }, 0).length, 1);
+    assert.deepEqual(brief(new NpuSmiTracker().ecc(1, 0, { doubleBit: 4 }, 0)), ["error.hw npu-01 ECC_UNCORRECTED double-bit count=4"]);
   });
 
   it("reports an HCCS link down and new link errors on hccs-N, and the chip's processes wait on it", () => {
