@@ -111,7 +111,8 @@ function _rowKind(lead: string[], at: string, afterCard: boolean): "card" | "chi
   if (!INT.test(lead[0]!)) return null;
   const ids = lead.every((t) => INT.test(t));
   if (BUS_ID.test(at)) return ids ? "chip" : null;
-  if (afterCard && ids) return "chip";
+  // Ids only, and a Bus-Id the driver could not read: a chip (a card's Health is a word).
+  if (ids && (afterCard || /^(NA|N\/A|-)?$/i.test(at))) return "chip";
   return lead.length >= 2 && /^[A-Za-z][\w-]*$/.test(at) ? "card" : null;
 }
 

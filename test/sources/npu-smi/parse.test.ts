@@ -168,6 +168,12 @@ describe("parseInfo", () => {
     ]);
   });
 
+  it("keeps the second chip of a card under that card when its Bus-Id reads NA", () => {
+    const t = parseInfo(INFO_TWO_CHIPS.replace("| 1       1                   | 0000:9F:00.0    | 14 ", "| 1       1                   | NA              | NA "));
+    assert.deepEqual(t.chips.map((c) => [c.npu, c.chip, c.busId ?? null, c.util ?? null]), [[0, 0, "0000:9d:00.0", 12], [0, 1, null, null]]);
+    assert.deepEqual(t.processes.map((p) => [p.npu, p.chip, p.pid]), [[0, 0, 1803913], [0, 1, 1803992]]);
+  });
+
   it("finds the pid in the column its header names, should a release give the chip a cell of its own", () => {
     const t = parseInfo(`| NPU     | Chip    | Process id    | Process name             | Process memory(MB)      |
 +=========+=========+===============+==========================+=========================+
