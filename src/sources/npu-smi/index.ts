@@ -83,6 +83,8 @@ export class NpuSmiSource implements Source {
   private _partialKey: string | null = null;
   /** Chips named only by the process table, logged once each (at most 64). */
   private readonly _strays = new Set<string>();
+  /** Queries that timed out (their arguments) and the round up to which they are not asked. */
+  private readonly _resting = new Map<string, number>();
   /** A query of this round timed out: the rest of the round is skipped. */
   private _hung = false;
   /**
@@ -206,12 +208,20 @@ export class NpuSmiSource implements Source {
   /**
    * A detail query's output, or null (logged once per kind and reason; unsupported ones stop).
    * One that timed out ends the round (`_hung`): the driver is not answering, and each further
-   * query would hold the next `info` back by the whole timeout.
+   * query would hold the next `info` back by the whole timeout. It then rests for `detail`
+   * rounds, so one chip whose query hangs each time does not starve the others' queries.
    */
   private async _query(path: string, kind: string, args: string[]): Promise<string | null> {
     if (this._unsupported.has(kind)) return null;
+    const which = args.join(" ");
+    if ((this._resting.get(which) ?? -1) >= this._cycle) return null;
     const r = await this._run(path, args);
-    if (r.timedOut) this._hung = true;
+    this._resting.delete(which);
+    if (r.timedOut) {
+      // Rests for the next `detail` rounds, so the other queries get their turn meanwhile.
+      this._hung = true;
+      this._resting.set(which, this._cycle + this.detailEvery);
+    }
     // Some releases say it and exit 0: the words decide (an answer has `Key : value` lines, this none).
     if (/not support/i.test(r.why) || (r.ok && !r.out.includes(":") && /not support/i.test(r.said))) {
       this._unsupported.add(kind);
