@@ -128,6 +128,9 @@ export class NpuSmiTracker {
       onChip.set(st.entity, [...(onChip.get(st.entity) ?? []), p.pid]);
       if (st.util !== undefined) out.push({ ts: now, event_type: "compute.util", entity_id: st.entity, pid: p.pid, value: String(st.util) });
       else if (st.mem !== undefined) out.push({ ts: now, event_type: "compute.mem", entity_id: st.entity, pid: p.pid, value: String(st.mem) });
+      // A chip whose figures read NA still runs this process: said as npu-smi says it (no rule
+      // reads `NA` as a number), so a fault on that chip reaches it.
+      else out.push({ ts: now, event_type: "compute.util", entity_id: st.entity, pid: p.pid, value: "NA" });
     }
     for (const [pid, entity] of this._procs) {
       if (!seen.has(pid)) out.push({ ts: now, event_type: "process.state", entity_id: entity, pid, value: "exit" });

@@ -182,9 +182,10 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
     run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
     await eventually(() => rec.events.some((e) => e.event_type === "error.hw"), 10_000, "the health event");
     assert.deepEqual(rec.events.filter((e) => e.event_type.startsWith("error.")).map(line), ["error.hw npu-01 NPU_FAULT health=Critical code=80A28008 node type=AICORE, sensor type=Hang"]);
-    // Its process is still listed: no figures for it (none were read), and no exit.
-    assert.ok(!rec.events.some((e) => e.pid === 7202 && e.event_type !== "compute.util"), rec.events.map(line).join("\n"));
-    assert.ok(!rec.events.some((e) => e.entity_id === "npu-01" && e.event_type.startsWith("compute.")), "no figure is made up for it");
+    // Its process is still listed: it uses the chip, with its figures as npu-smi gives them (NA), and no exit.
+    await eventually(() => rec.events.some((e) => line(e) === "compute.util npu-01 pid=7202 NA"), 10_000, "the pid on the chip");
+    assert.ok(!rec.events.some((e) => e.pid === 7202 && line(e) !== "compute.util npu-01 pid=7202 NA"), rec.events.map(line).join("\n"));
+    assert.ok(!rec.events.some((e) => e.entity_id === "npu-01" && e.pid === undefined && e.event_type.startsWith("compute.")), "no figure is made up for it");
   });
 
   it("uses the table of an info run that failed after printing it, and says the failure once", async () => {
