@@ -213,14 +213,14 @@ export class NpuSmiSource implements Source {
    */
   private async _query(path: string, kind: string, args: string[]): Promise<string | null> {
     if (this._unsupported.has(kind)) return null;
-    const which = args.join(" ");
-    if ((this._resting.get(which) ?? -1) >= this._cycle) return null;
+    const asked = args.join(" ");
+    if ((this._resting.get(asked) ?? -1) >= this._cycle) return null;
     const r = await this._run(path, args);
-    this._resting.delete(which);
+    this._resting.delete(asked);
     if (r.timedOut) {
       // Rests for the next `detail` rounds, so the other queries get their turn meanwhile.
       this._hung = true;
-      this._resting.set(which, this._cycle + this.detailEvery);
+      this._resting.set(asked, this._cycle + this.detailEvery);
     }
     // Some releases say it and exit 0: the words decide (an answer has `Key : value` lines, this none).
     if (/not support/i.test(r.why) || (r.ok && !r.out.includes(":") && /not support/i.test(r.said))) {
