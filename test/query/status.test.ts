@@ -111,6 +111,22 @@ describe("active scenes' root causes", () => {
     assert.deepEqual(q.processes().rows.find((r) => r.pid === 12)!.scenes, []);
   });
 
+  it("an Xid whose error node --max-nodes evicted blames no process any more, and status still names the Xid the scene is about", async () => {
+    const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false, maxNodes: 12 });
+    await ingestLine(ex, line("process.state", "pid-1", "start", 1, T0));
+    await ingestLine(ex, line("compute.util", "gpu-00", "90", 1, T0 + 1));
+    await ingestLine(ex, line("error.hw", "gpu-00", "XID_79", null, T0 + 2));
+    // A storm of distinct errors on devices nobody uses: the oldest error node (the Xid's) goes first.
+    for (let i = 0; i < 20; i++) await ingestLine(ex, line("error.hw", `disk-${i}`, "SMART_WARN", null, T0 + 10 + i));
+    ex.engine.runNow("auto");
+    assert.ok(!ex.graph.errors.has("gpu-00"), "evicted");
+    const q = new Queries(ex, "test");
+    const xid = q.activeScenes().find((s) => s.scene === "gpu_xid")!;
+    assert.deepEqual([xid.affected_pids, xid.errors], [[], ["XID_79 on gpu-00"]]);
+    assert.deepEqual(q.processes().rows.find((r) => r.pid === 1)!.blocked_by, []);
+    await ex.stop();
+  });
+
   it("a scene held only by --scene-settle keeps the pids of the last run that found it, and says it is settling", async () => {
     const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false, errorWindowMs: 1000, sceneSettleMs: 60_000 });
     await ingestLine(ex, line("process.state", "pid-7", "start", 7, T0));
