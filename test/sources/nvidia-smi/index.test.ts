@@ -356,6 +356,20 @@ describe("NvidiaSmiSource against the stand-in nvidia-smi", () => {
     assert.equal(rec.warns().filter((w) => /stuck in the driver/.test(w)).length, 1, rec.warns().join("\n"));
   });
 
+  it("starts the looping query only once a stuck field-list run (--help-query-gpu) is gone", async () => {
+    const rec = recorder();
+    const { st, spawn } = stuckSpawn("--help-query-gpu");
+    run(rec, { command: FAKE, stallMs: 150, killWaitMs: 150, spawn });
+    await eventually(() => rec.reasons.at(-1) !== undefined, 10_000, "down with a reason");
+    assert.equal(rec.reasons.at(-1), `${FAKE} pid 424242 stuck in the driver: killed, not gone`);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(st.runs, ["--help-query-gpu"], "nothing else runs while it is stuck");
+    st.release();
+    await eventually(() => rec.ups.at(-1) === true && pidEvents(rec, 4242).length > 0, 10_000, "up once it is gone");
+    assert.equal(st.runs.filter((a) => a === "--help-query-gpu").length, 2, "the field list asked again");
+    assert.equal(rec.restarts, 0);
+  });
+
   it("stop() kills and reaps the looping nvidia-smi", async () => {
     const rec = recorder();
     const pidfile = join(dir(), "pid");
