@@ -153,12 +153,6 @@ export class StuckRuns {
   reason(): string {
     return `${this._command} pid ${this.first?.proc.pid} stuck in the driver: killed, not gone`;
   }
-
-  /** Forgets them all and what waited (the collector stops). */
-  clear(): void {
-    this._held.clear();
-    this._then = null;
-  }
 }
 
 function _kill(proc: ChildProcess, signal: NodeJS.Signals): void {

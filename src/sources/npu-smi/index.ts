@@ -119,7 +119,6 @@ export class NpuSmiSource implements Source {
     clearTimeout(this._timer);
     if (this._running) await reap(this._running);
     this._running = null;
-    this._stuck.clear();
   }
 
   private _schedule(delayMs: number): void {

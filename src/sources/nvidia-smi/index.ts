@@ -135,7 +135,6 @@ export class NvidiaSmiSource implements Source {
     this._main = null;
     this._apps = null;
     this._once = null;
-    this._stuck.clear();
   }
 
   private _launch(): void {
@@ -222,7 +221,8 @@ export class NvidiaSmiSource implements Source {
       lines.end();
       if (this._main === child) this._main = null;
       if (this._stopping) return;
-      // One that was stuck and went at last: started again as after any stall, nothing new to say.
+      // One that was stuck and went at last (this handler runs before StuckRuns lets it go):
+      // started again as after any stall, nothing new to say.
       if (this._stuck.has(child)) return this._scheduleRestart(Date.now() - this._mainStartedAt);
       if (refused !== undefined && this._dropField(refused)) return;
       if (lost && this._stalled !== child && !error) return this._lostExit(code, signal);
