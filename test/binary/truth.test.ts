@@ -36,7 +36,7 @@ const active = async (ex: RunningExporter) =>
 
 describe("the diagnosis blames no job wrongly, through the compiled binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
   it("a 12-minute-old Xid 63 that a co-tenant's own Xid 13s kept in the graph is neither cause of a clean exit nor the co-tenant's cause", { timeout: 30_000 }, async () => {
-    await pushed("91-stale-xid-kept-alive-by-cotenant", async (ex, cli) => {
+    await pushed("93-stale-xid-kept-alive-by-cotenant", async (ex, cli) => {
       assert.deepEqual(await active(ex), ["gpu_xid"], "no process_crash for 79001's clean exit");
       const status = await cli("status");
       assert.doesNotMatch(status, /process_crash|79001|job-7900/, status);
@@ -48,7 +48,7 @@ describe("the diagnosis blames no job wrongly, through the compiled binary", { s
   });
 
   it("a new job's process on a reused pid, seen only through intent.run, is not blamed for the old process's Xid 79", { timeout: 30_000 }, async () => {
-    await pushed("92-pid-reused-job-seen-through-intent", async (_ex, cli) => {
+    await pushed("94-pid-reused-job-seen-through-intent", async (_ex, cli) => {
       const why = await cli("why", "80101");
       assert.match(why, /pid 80101 {2}job job-8030 {2}state running/, why);
       assert.match(why, /root causes:\n {2}none known/, why);
@@ -59,7 +59,7 @@ describe("the diagnosis blames no job wrongly, through the compiled binary", { s
   });
 
   it("a job whose checkpoint wait ended is not storage_slow or workload_stalled when another job's checkpoint crawls", { timeout: 30_000 }, async () => {
-    await pushed("93-wait-over-then-storage-slows", async (ex, cli) => {
+    await pushed("95-wait-over-then-storage-slows", async (ex, cli) => {
       assert.deepEqual(await active(ex), ["checkpoint_timeout", "gpu_util_low", "storage_slow"]);
       const ps = await cli("ps");
       assert.match(ps, /81001\s+job-8100\s+running\s+gpu-00\s+-\s+-\s+gpu_util_low\s/, ps);
@@ -70,7 +70,7 @@ describe("the diagnosis blames no job wrongly, through the compiled binary", { s
   });
 
   it("errors on an HCCS link nobody uses make no hccs_error naming the job an NPU's ECC error stopped", { timeout: 30_000 }, async () => {
-    await pushed("94-hccs-errors-on-idle-link-and-ecc-elsewhere", async (ex, cli) => {
+    await pushed("96-hccs-errors-on-idle-link-and-ecc-elsewhere", async (ex, cli) => {
       assert.deepEqual(await active(ex), ["npu_ecc_error"]);
       const status = await cli("status");
       assert.doesNotMatch(status, /hccs_error/, status);
@@ -79,7 +79,7 @@ describe("the diagnosis blames no job wrongly, through the compiled binary", { s
   });
 
   it("an OOM kill of the pid's earlier owner makes no process_crash or host_oom_kill of the process running on the pid now", { timeout: 30_000 }, async () => {
-    await pushed("95-old-kill-of-pid-then-xid-on-new-owner", async (ex, cli) => {
+    await pushed("97-old-kill-of-pid-then-xid-on-new-owner", async (ex, cli) => {
       assert.deepEqual(await active(ex), ["gpu_xid"]);
       const ps = await cli("ps");
       assert.match(ps, /83001\s+-\s+running\s+gpu-00\s+-\s+XID_79@gpu-00\s+gpu_xid\s/, ps);
