@@ -25,7 +25,18 @@ async function pushed(incident: string, body: (ex: RunningExporter, cli: (...arg
       const r = await runCli([...args, "--url", ex.url], { timeoutMs: 10_000 });
       return r.stdout + r.stderr;
     };
-    await body(ex, cli);
+    // The answers after the run that follows the last event: the push is read in chunks, and a
+    // run may come between them, so the checks are retried until that run has come.
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        await body(ex, cli);
+        break;
+      } catch (e) {
+        if (Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
   } finally {
     await ex.stop();
   }
