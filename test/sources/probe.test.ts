@@ -201,6 +201,23 @@ describe("CommandProbe", () => {
     assert.ok(probe.attempts - st.restarts <= 1, `${probe.attempts} attempts, ${st.restarts} restarts`);
   });
 
+
+  it("a probe that keeps crashing the same way is logged until the longest delay, then at debug, not on every restart", async () => {
+    const { ex, logs } = testExporter();
+    // 20 ms doubling to 80 ms: 20, 40, 80, then 80 for good.
+    const probe = new CommandProbe([join(ROOT, "test/fixtures/fault-probes/crash-loop.sh")], { backoff: FAST });
+    ex.addSource(probe);
+    started(ex);
+    await eventually(() => ex.probes.get("crash-loop.sh")!.restarts >= 10, 8000, "ten restarts");
+    const mine = logs.filter((l) => l.tag === "crash-loop.sh");
+    const loud = mine.filter((l) => l.type !== "debug" && l.msg.includes("exited with status 3"));
+    const quiet = mine.filter((l) => l.type === "debug" && l.msg.includes("exited with status 3"));
+    // Before: one warn per exit (and an info "restarting in") for as long as the loop lasts.
+    assert.equal(loud.length, 3, JSON.stringify(mine));
+    assert.ok(quiet.length >= 6, JSON.stringify(mine));
+    assert.equal(mine.filter((l) => l.type === "info" && l.msg.startsWith("restarting in")).length, 3, JSON.stringify(mine));
+    assert.ok(mine.some((l) => l.msg === "restarting in 0.1s (the longest delay: the same exit again is logged at debug)"), JSON.stringify(mine));
+  });
   it("runs a probe written for upstream xctl (Python, null fields, flush per line) unchanged", async (t) => {
     const python = (process.env.PATH ?? "").split(delimiter).some((d) => d && existsSync(join(d, "python3")));
     if (!python) return t.skip("python3 is not installed");
