@@ -51,10 +51,14 @@ export class CommandProbe implements Source {
   private _lastExit: string | undefined;
   private _quietExits = 0;
   private _lastDelay = 0;
+  /** What the last run wrote on stderr (its first COMPARED_LINES lines). */
+  private _prevStderr: string[] = [];
   /** Stderr lines of launchers (setpriv, env, sh -c) held per run until the run is judged. */
   static readonly HELD_LINES = 4;
   /** A launcher reports a failed exec within milliseconds: a run through one that lasts this long is the program's. */
   static readonly JUDGE_MS = 1000;
+  /** Stderr lines of a run kept to compare with the next run's, in a crash loop. */
+  static readonly COMPARED_LINES = 64;
 
   constructor(argv: readonly string[], opts: CommandProbeOptions = {}) {
     if (argv.length === 0 || argv[0] === "") throw new Error("CommandProbe: empty argv");
@@ -147,7 +151,19 @@ export class CommandProbe implements Source {
     };
 
     // A probe's stderr reaches terminals: its control characters (ESC sequences) are escaped.
-    const logLine = (line: string) => ctx.log.warn(`stderr: ${escapeControl(line)}`);
+    // A run started after a crash at the longest delay (a crash loop) says again what the last
+    // run said, a traceback say: a line the same as the last run's at that place is logged at
+    // debug; from the first that differs, the run's lines are logged as ever.
+    const prev = this._lastDelay >= this._backoff.maxMs ? this._prevStderr : [];
+    const said: string[] = [];
+    this._prevStderr = said;
+    let same = prev.length > 0;
+    const logLine = (line: string) => {
+      if (said.length < CommandProbe.COMPARED_LINES) said.push(line);
+      same &&= said.length <= prev.length && prev[said.length - 1] === line;
+      if (same) ctx.log.debug(`stderr: ${escapeControl(line)} (as the last run said)`);
+      else ctx.log.warn(`stderr: ${escapeControl(line)}`);
+    };
     // A launcher's "cannot execute" line is the reason of a failed start, said once with it,
     // not on every retry; it is logged as it is only once the run turns out to be the program's.
     const held: string[] = [];
