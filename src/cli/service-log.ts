@@ -6,6 +6,7 @@
 // (scene changes after each diagnosis run; source states and the eviction count sampled once
 // a second), so no lower layer knows about logging.
 import type { ConsolaInstance } from "consola";
+import { elapsed } from "../elapsed.ts";
 import type { Queries } from "../query/queries.ts";
 import type { SourceCondition } from "../query/sources.ts";
 
@@ -36,7 +37,7 @@ export function startServiceLog(q: Queries, log: ConsolaInstance, opts: ServiceL
   const clock = opts.now ?? Date.now;
   const budget = { start: 0, used: 0, dropped: 0 };
   const allow = (now: number): boolean => {
-    if (now - budget.start >= _WINDOW_MS) {
+    if (elapsed(now, budget.start) >= _WINDOW_MS) {
       if (budget.dropped > 0) log.warn(`${budget.dropped} more scene changes not logged`, { window_s: _WINDOW_MS / 1000 });
       budget.start = now;
       budget.used = 0;
@@ -98,24 +99,24 @@ export function startServiceLog(q: Queries, log: ConsolaInstance, opts: ServiceL
       else if (s.state === "down") log.warn(`source down: ${s.name}`, { source: s.name, restarts: s.restarts });
       else log.error(`source crash-looping: ${s.name}: ${s.recent_restarts} restarts in the last minute`, { source: s.name, restarts: s.restarts });
     }
-    if (now - evictionsAt >= evictionEveryMs) {
+    if (elapsed(now, evictionsAt) >= evictionEveryMs) {
       const n = q.evictions;
       const d = n - evictions;
       if (d > 0 && full.since === null) {
         full.since = evictionsAt;
         full.lastAt = full.lineAt = now;
-        log.warn(`graph full: ${d} nodes evicted in the last ${Math.round((now - evictionsAt) / 1000)}s to stay within --max-nodes`, { evicted: d });
+        log.warn(`graph full: ${d} nodes evicted in the last ${Math.round(Math.max(0, now - evictionsAt) / 1000)}s to stay within --max-nodes`, { evicted: d });
       } else if (d > 0) {
         // Still full: the count goes into one line per evictionPersistMs, not one per period.
         full.lastAt = now;
         full.untold += d;
-        if (now - full.lineAt >= evictionPersistMs) {
-          log.warn(`graph still full: ${full.untold} nodes evicted in the last ${Math.round((now - full.lineAt) / 1000)}s to stay within --max-nodes (evicting since ${new Date(full.since!).toISOString()})`, { evicted: full.untold });
+        if (elapsed(now, full.lineAt) >= evictionPersistMs) {
+          log.warn(`graph still full: ${full.untold} nodes evicted in the last ${Math.round(Math.max(0, now - full.lineAt) / 1000)}s to stay within --max-nodes (evicting since ${new Date(full.since!).toISOString()})`, { evicted: full.untold });
           full.lineAt = now;
           full.untold = 0;
         }
-      } else if (full.since !== null && now - full.lastAt >= evictionPersistMs) {
-        if (full.untold > 0) log.info(`graph no longer evicting: ${full.untold} more nodes evicted after the last line, the last ${Math.round((now - full.lastAt) / 1000)}s ago`, { evicted: full.untold });
+      } else if (full.since !== null && elapsed(now, full.lastAt) >= evictionPersistMs) {
+        if (full.untold > 0) log.info(`graph no longer evicting: ${full.untold} more nodes evicted after the last line, the last ${Math.round(Math.max(0, now - full.lastAt) / 1000)}s ago`, { evicted: full.untold });
         full.since = null;
         full.untold = 0;
       }

@@ -6,6 +6,7 @@
 // xctl_events_rejected_total. Each line shows the start of the rejected text with its control
 // characters escaped.
 import type { ConsolaInstance } from "consola";
+import { elapsed } from "../elapsed.ts";
 import { escapeControl } from "../escape.ts";
 import { describeRejection } from "../events/parse.ts";
 import type { RejectReason } from "../events/schema.ts";
@@ -42,7 +43,7 @@ export class RejectLog {
 
   note(reason: RejectReason, sample: string, source: string, detail?: string): void {
     const now = this._now();
-    if (now - this._windowStart >= 1000) {
+    if (elapsed(now, this._windowStart) >= 1000) {
       if (this._suppressed > 0) this._log.warn(`${this._suppressed} more rejected events not logged`);
       this._windowStart = now;
       this._logged = 0;
@@ -50,7 +51,7 @@ export class RejectLog {
     }
     const r = this._repeat(`${source}\0${reason}`, now);
     // A persistent fault: one line a minute for it, with the count of those left out.
-    if (r.logged >= REJECT_FULL_LINES && now - r.lastLogged < REJECT_REPEAT_MS) {
+    if (r.logged >= REJECT_FULL_LINES && elapsed(now, r.lastLogged) < REJECT_REPEAT_MS) {
       r.left++;
       return;
     }
@@ -63,7 +64,7 @@ export class RejectLog {
     r.logged++;
     r.lastLogged = now;
     r.left = 0;
-    const more = left > 0 ? ` (and ${left} more like it in the last ${Math.round((now - lastLogged) / 1000)}s, not logged)` : "";
+    const more = left > 0 ? ` (and ${left} more like it in the last ${Math.round(Math.max(0, now - lastLogged) / 1000)}s, not logged)` : "";
     // The sample is whatever a probe or client sent: control characters (ESC, CR, NUL) escaped.
     // The reason with what was wrong (`missing_field: entity_id`), found again off the hot path.
     this._log.warn(`rejected event from ${source}: ${escapeControl(detail ?? describeRejection(reason, sample))}${sample ? `: ${escapeControl(sample.slice(0, SAMPLE_CHARS))}` : ""}${more}`);
@@ -71,7 +72,7 @@ export class RejectLog {
 
   private _repeat(key: string, now: number): _Repeat {
     let r = this._repeats.get(key);
-    if (r !== undefined && now - r.lastSeen >= REJECT_REPEAT_MS) {
+    if (r !== undefined && elapsed(now, r.lastSeen) >= REJECT_REPEAT_MS) {
       // Quiet for a minute: a new episode, logged in full again (its first line owns up to
       // what the last one left out).
       r.logged = 0;

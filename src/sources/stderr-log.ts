@@ -3,6 +3,7 @@
 // burst is cut at `linesPerWindow` a window, and a probe that keeps writing (a persistent fault
 // said every second, for days) at `linesPerLongWindow` a long window, past which one line per
 // long window says how many were left out.
+import { elapsed } from "../elapsed.ts";
 
 export interface StderrLogOptions {
   /** Longest line logged, in characters; the rest of the line is dropped. */
@@ -92,13 +93,13 @@ export class StderrLog {
     if (line.endsWith("\r")) line = line.slice(0, -1);
     if (line.trim() === "") return;
     const now = this._now();
-    if (this._longStart === null || now - this._longStart >= this.longWindowMs) {
+    if (this._longStart === null || elapsed(now, this._longStart) >= this.longWindowMs) {
       this._flushSuppressed();
       this._flushLong();
       this._longStart = now;
       this._longUsed = 0;
     }
-    if (now - this._windowStart >= this.windowMs) {
+    if (elapsed(now, this._windowStart) >= this.windowMs) {
       this._flushSuppressed();
       this._windowStart = now;
       this._logged = 0;

@@ -66,4 +66,17 @@ describe("RejectLog", () => {
     log.note("invalid_json", "x", "stdin");
     assert.equal(lines[5], "65 more rejected events not logged");
   });
+
+  it("goes on logging after the wall clock steps back an hour, not an hour later", () => {
+    const { lines, clock, log } = setup();
+    for (let i = 0; i < 30; i++) {
+      log.note("invalid_json", "{x", "http");
+      clock.now += 1000;
+    }
+    assert.equal(lines.length, REJECT_FULL_LINES);
+    clock.now -= 3_600_000; // an NTP step back, or a VM restored from a snapshot
+    log.note("invalid_json", "{x", "http");
+    assert.equal(lines.length, REJECT_FULL_LINES + 1);
+    assert.match(lines.at(-1)!, /\(and 25 more like it in the last 0s, not logged\)$/);
+  });
 });

@@ -96,4 +96,16 @@ describe("StderrLog over days", () => {
       "x600",
     ]);
   });
+
+  it("goes on after the wall clock steps back an hour, not an hour later", () => {
+    const out: string[] = [];
+    const clock = { now: 1_800_000_000_000 };
+    const s = new StderrLog((l) => out.push(l), { now: () => clock.now, linesPerWindow: 2, windowMs: 1000, linesPerLongWindow: 4, longWindowMs: 60_000 });
+    for (let i = 0; i < 10; i++) s.push(enc.encode(`a${i}\n`));
+    assert.deepEqual(out, ["a0", "a1"]);
+    clock.now -= 3_600_000;
+    s.push(enc.encode("b0\n"));
+    // The step back ends both windows: the counts are said, and the line is logged.
+    assert.deepEqual(out.slice(2), ["(8 more stderr lines not logged)", "b0"]);
+  });
 });
