@@ -64,7 +64,9 @@ export class RejectLog {
     r.logged++;
     r.lastLogged = now;
     r.left = 0;
-    const more = left > 0 ? ` (and ${left} more like it in the last ${Math.round(Math.max(0, now - lastLogged) / 1000)}s, not logged)` : "";
+    let more = left > 0 ? ` (and ${left} more like it in the last ${Math.round(Math.max(0, now - lastLogged) / 1000)}s, not logged)` : "";
+    // The last line in full says what comes next, so five lines and then quiet do not read as five rejections.
+    if (r.logged === REJECT_FULL_LINES) more += ` (more like it: one line a minute, with their count, while it goes on; all in xctl_events_rejected_total)`;
     // The sample is whatever a probe or client sent: control characters (ESC, CR, NUL) escaped.
     // The reason with what was wrong (`missing_field: entity_id`), found again off the hot path.
     this._log.warn(`rejected event from ${source}: ${escapeControl(detail ?? describeRejection(reason, sample))}${sample ? `: ${escapeControl(sample.slice(0, SAMPLE_CHARS))}` : ""}${more}`);

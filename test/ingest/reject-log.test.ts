@@ -30,6 +30,9 @@ describe("RejectLog", () => {
     }
     const leftSinceLast = 3600 - shown;
     assert.ok(leftSinceLast >= 0 && leftSinceLast < 60, `${leftSinceLast} not yet accounted for`);
+    // The last line in full says what follows.
+    assert.match(lines[REJECT_FULL_LINES - 1], /\(more like it: one line a minute, with their count, while it goes on; all in xctl_events_rejected_total\)$/);
+    assert.doesNotMatch(lines[REJECT_FULL_LINES - 2], /more like it/);
     const repeat = lines[REJECT_FULL_LINES + 1];
     assert.match(repeat, _LEFT);
     assert.equal(Number(_LEFT.exec(repeat)![2]), 60);
