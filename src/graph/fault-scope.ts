@@ -1,7 +1,8 @@
 // Who an error concerns (SPEC §3). A *device* fault hits every process using the device at
 // that moment (it consumes or waits on it): a GPU fallen off the bus, an uncorrectable ECC
 // error, a link down, a disk's I/O error. A *process* fault concerns only the pid its event
-// names: a CUDA out-of-memory, the application Xids. An error event without a pid is always a
+// names: a CUDA out-of-memory, the application Xids, a process the kernel signals for a page of
+// host memory gone bad. An error event without a pid is always a
 // device fault; a kind the table does not know is a device fault too (the safe side: a fault
 // of unknown reach is shown to everyone on the device rather than hidden).
 //
@@ -33,6 +34,9 @@ export interface FaultScopeEntry {
 export const DEFAULT_FAULT_SCOPE: readonly FaultScopeEntry[] = [
   { pattern: "XID_13|XID_31|XID_43|XID_45", scope: "process" },
   { pattern: "*OOM*|*out of memory*|*CUDA_ERROR_OUT_OF_MEMORY*", scope: "process" },
+  // builtin:kmsg's "Memory failure: ...: Sending SIGBUS to python3:4242 due to hardware memory
+  // corruption": the kernel names each process that mapped the bad page, one line each.
+  { pattern: "HW_MEMORY_CORRUPTION|*hardware memory corruption*", scope: "process" },
   { pattern: "XID_*|SXID_*", scope: "device" },
   { pattern: "*ECC*|*uncorrectable*|*memory error*", scope: "device" },
   { pattern: "*link down*|*LINK_DOWN*|down|*link_flap*", scope: "device" },

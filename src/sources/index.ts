@@ -55,11 +55,12 @@ function _builtin(s: string, nameFor: (base: string) => string, host: HostPaths)
   }
   if (id === "builtin:npu-smi") {
     // Seconds, as the README documents them.
-    const opts = _options(s, params, { interval: "positive", detail: "positive", temp: "positive" });
+    const opts = _options(s, params, { interval: "positive", detail: "positive", temp: "positive", timeout: "positive" });
     return new NpuSmiSource({
       intervalMs: opts.interval === undefined ? undefined : opts.interval * 1000,
       detailMs: opts.detail === undefined ? undefined : opts.detail * 1000,
       tempThreshold: opts.temp,
+      timeoutMs: opts.timeout === undefined ? undefined : opts.timeout * 1000,
       procfs: host.procfs,
     });
   }

@@ -61,3 +61,58 @@ describe("builtin:npu-smi in the binary", { skip: BINARY ? false : "XCTL_BINARY 
     assert.equal(await ex!.stop(), 0);
   });
 });
+
+// A chip going bad as npu-smi shows it: its row turns Critical with NA in every cell while the run
+// exits non-zero after printing the table, then the chip drops out of the table altogether.
+describe("builtin:npu-smi in the binary when a chip goes bad", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
+  let ex: RunningExporter | undefined;
+  const dir = mkdtempSync(join(tmpdir(), "xctl-npu-bad-"));
+  const state = join(dir, "state");
+  after(async () => {
+    await ex?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  type Status = {
+    sources: { name: string; state: string; restarts: number }[];
+    unexplained_errors: { entity: string; error_type: string }[];
+  };
+  const status = async () => (await (await fetch(`${ex!.url}/api/v1/status`)).json()) as Status;
+
+  it("blames the Critical chip whose row reads NA, stays up on a run that failed after its table, and says a chip that left the table", async () => {
+    writeFileSync(state, "");
+    ex = await startExporter(["--collectors", "none", "--probe", "builtin:npu-smi?interval=0.2&detail=0.2"], {
+      env: { PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin`, FAKE_NPU_STATE: state },
+    });
+    await eventually(async () => (await scrape(ex!.url)).get("xctl_consumes_edges") === 2, 15_000, "two consumes edges");
+    writeFileSync(state, "BROKEN1=1\nINFO_EXIT=1\nHEALTH1=Critical\nCODE1=80A28008\nINFO1='node type=AICORE, sensor type=Hang'\n");
+    const fault = "NPU_FAULT health=Critical code=80A28008 node type=AICORE, sensor type=Hang";
+    const why = await eventually(async () => {
+      const w = (await (await fetch(`${ex!.url}/api/v1/why/7202`)).json()) as { root_causes: { entity: string; error_type: string }[] };
+      return w.root_causes.length > 0 ? w : undefined;
+    }, 15_000, "a root cause for pid 7202");
+    assert.deepEqual(why.root_causes.map((c) => [c.entity, c.error_type]), [["npu-01", fault]]);
+    const other = (await (await fetch(`${ex!.url}/api/v1/why/7101`)).json()) as { root_causes: unknown[] };
+    assert.deepEqual(other.root_causes, [], "the healthy neighbour is not blamed");
+    const st = await status();
+    assert.deepEqual(st.sources.map((s) => [s.name, s.state, s.restarts]), [["npu-smi", "up", 0]]);
+    assert.ok(st.unexplained_errors.some((x) => x.entity === "npu-01" && x.error_type === fault), JSON.stringify(st.unexplained_errors));
+
+    writeFileSync(state, "MISSING1=1\n");
+    await eventually(async () => (await status()).unexplained_errors.some((x) => x.entity === "npu-01" && x.error_type === "NPU_LOST no longer listed by npu-smi info"), 15_000, "NPU_LOST in status");
+    assert.equal((await scrape(ex!.url)).get('xctl_probe_up{probe="npu-smi"}'), 1);
+  });
+
+  it("shows npu-smi refused by the driver (dcmi -8005) as down with why in status, not crash-looping", async () => {
+    writeFileSync(state, "FAIL=0\n");
+    const src = await eventually(async () => {
+      const s = (await status()).sources as unknown as { name: string; state: string; restarts: number; reason: string | null }[];
+      return s[0]?.state === "down" ? s[0] : undefined;
+    }, 15_000, "npu-smi down");
+    assert.equal(src.reason, "npu-smi cannot reach the NPU driver: dcmi module initialize failed. ret is -8005");
+    assert.equal((await scrape(ex!.url)).get('xctl_probe_up{probe="npu-smi"}'), 0);
+    const restarts = src.restarts;
+    await new Promise((r) => setTimeout(r, 1500));
+    const again = (await status()).sources as unknown as { state: string; restarts: number }[];
+    assert.deepEqual([again[0]!.state, again[0]!.restarts], ["down", restarts], "retried without counting restarts");
+  });
+});

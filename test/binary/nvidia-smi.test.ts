@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, eventually, scrape, startExporter, type RunningExporter } from "../_helpers.ts";
+import { ROOT, eventually, runCli, scrape, startExporter, type RunningExporter } from "../_helpers.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 
@@ -37,5 +37,27 @@ describe("builtin:nvidia-smi in the binary", { skip: BINARY ? false : "XCTL_BINA
     assert.ok(existsSync(`/proc/${smiPid}`), "the looping nvidia-smi runs");
     assert.equal(await ex.stop(), 0);
     await eventually(() => !existsSync(`/proc/${smiPid}`), 3000, "nvidia-smi reaped");
+  });
+
+  it("says why a process on a GPU whose row remapping failed is stuck, and status shows gpu_xid", async () => {
+    const smi = await startExporter(["--probe", "builtin:nvidia-smi"], {
+      env: { PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin`, FAKE_SMI_PID1: "7171", FAKE_SMI_PID2: "7272", FAKE_SMI_REMAP_FAILURE: "1" },
+    });
+    try {
+      await eventually(async () => (await scrape(smi.url)).get('xctl_scene_active{scene="gpu_xid"}') === 1, 15_000, "gpu_xid active");
+      const why = await runCli(["why", "7272", "--url", smi.url]);
+      assert.equal(why.code, 0, why.stderr);
+      assert.match(why.stdout, /^ {2}ROW_REMAP_FAILURE remapped_rows\.failure=Yes: replace the GPU on gpu-01 \(error-gpu-01, since /m, why.stdout);
+      assert.match(why.stdout, /^ {2}gpu_xid \(GPU Xid error\), critical/m, why.stdout);
+      // pid 7171 on gpu-00 is not concerned.
+      const other = await runCli(["why", "7171", "--url", smi.url]);
+      assert.doesNotMatch(other.stdout, /ROW_REMAP|gpu_xid/, other.stdout);
+      const status = await runCli(["status", "--url", smi.url]);
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, /gpu_xid/, status.stdout);
+      assert.match(status.stdout, /7272/, status.stdout);
+    } finally {
+      await smi.stop();
+    }
   });
 });

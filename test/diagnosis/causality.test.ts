@@ -98,7 +98,7 @@ describe("fault scope in answers", () => {
     assert.deepEqual(m.evidence, [
       {
         path: "conditions[0]",
-        condition: "event error.hw on gpu-* value XID",
+        condition: "event error.hw on gpu-* value XID|PCIE_AER_FATAL|PCIE_AER_UNRECOVERED|GPU_LOST|GPU_RESET_REQUIRED|ROW_REMAP_FAILURE|ROW_REMAP_PENDING|RETIRED_PAGES_PENDING|ECC_UNCORRECTED",
         events: [{ event_type: "error.hw", entity_id: "gpu-4", value: "XID_79", ts: s.now(), pid: null, job_id: null }],
       },
     ]);

@@ -16,7 +16,7 @@ describe("rules check", () => {
   it("accepts the default rules directory", async () => {
     const r = await runCli(["rules", "check", "rules"]);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, "17 rules OK\n");
+    assert.equal(r.stdout, "18 rules OK\n");
     const one = await runCli(["rules", "check", GOOD]);
     assert.equal(one.code, 0, one.stderr);
     assert.equal(one.stdout, "1 rules OK\n");
@@ -85,10 +85,10 @@ describe("rules check", () => {
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split("\n");
     assert.match(lines[0], /^SCENE +PRIORITY +SEVERITY +SCOPE +SOURCE +TITLE$/);
-    assert.equal(lines.length, 18);
+    assert.equal(lines.length, 19);
     assert.match(lines[1], /^gpu_oom +90 +critical +process +embedded +GPU out of memory$/);
     assert.ok(lines.some((l) => /^host_oom_kill +82 +critical +process +embedded +Host out of memory \(OOM killer\)$/.test(l)), r.stdout);
-    assert.match(lines[17], /^gpu_util_low +20 +info +process +embedded +Accelerator utilisation low$/);
+    assert.match(lines[18], /^gpu_util_low +20 +info +process +embedded +Accelerator utilisation low$/);
     // A directory's rule that replaces a built-in scene says which file it came from.
     const dir = mkdtempSync(join(tmpdir(), "xctl-list-"));
     try {
@@ -252,7 +252,7 @@ describe("why through the command line", () => {
       const xid = victim.stdout.split("\n  gpu_xid ")[1];
       assert.ok(xid, victim.stdout);
       assert.match(xid, /^\(GPU Xid error\), critical, confidence 1\.00\n/);
-      assert.match(xid, /\n    evidence:\n      event error\.hw on gpu-\* value XID  \[conditions\[0\]\]\n        \S+Z  error\.hw gpu-03 "XID_79" \(no pid: device\)\n/);
+      assert.match(xid, /\n    evidence:\n      event error\.hw on gpu-\* value XID\|PCIE_AER_FATAL\|PCIE_AER_UNRECOVERED\|GPU_LOST\|\S+  \[conditions\[0\]\]\n        \S+Z  error\.hw gpu-03 "XID_79" \(no pid: device\)\n/);
 
       const oom = await runCli(["why", "5673", "--url", ex.url]);
       assert.equal(oom.code, 0, oom.stderr);

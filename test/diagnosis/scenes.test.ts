@@ -152,6 +152,12 @@ const CASES: Case[] = [
     nearMiss: (s) => s.send(ev("error.hw", "gpu-3", "TEMP_HIGH")),
   },
   {
+    scene: "gpu_slowdown",
+    fires: (s) => s.send(ev("error.hw", "gpu-3", "HW_SLOWDOWN hw_slowdown,hw_thermal_slowdown")),
+    // sw_power_cap and gpu_idle are the GPU at work or at rest, never asked for nor sent.
+    nearMiss: (s) => s.send(ev("error.hw", "npu-3", "TEMP_HIGH")),
+  },
+  {
     scene: "npu_ecc_error",
     fires: (s) => s.send(ev("error.hw", "npu-0", "ECC_UNCORRECTABLE")),
     nearMiss: (s) => s.send(ev("error.hw", "npu-0", "FREQ_THROTTLE")),

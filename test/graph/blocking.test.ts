@@ -20,6 +20,7 @@ describe("fault scope table", () => {
       assert.equal(t.of(v), "device", v);
     }
     for (const v of ["OOM", "CUDA out of memory", "oom", "XID_13", "XID_31", "XID_43", "XID_45"]) assert.equal(t.of(v), "process", v);
+    assert.equal(t.of("HW_MEMORY_CORRUPTION Memory failure: 0x3f2c5d: Sending SIGBUS to python3:4242 due to hardware memory corruption"), "process");
     assert.equal(t.of("XID_130"), "device", "a whole-value match, not a prefix");
     // The values builtin:kmsg writes: the code, then the driver's message.
     assert.equal(t.of("XID_43 NVRM: Xid (PCI:0000:3b:00): 43, pid=61044, name=python3, Ch 00000008"), "process");
@@ -47,6 +48,15 @@ describe("blocked_by follows fault scope", () => {
     g.apply(ev("error.hw", "gpu-0", "OOM", 77, T0 + 2), T0 + 2); // an unknown pid: nothing
     assert.equal(g.edges.blocked_by, 2);
     assert.equal(g.processes.has(77), false);
+  });
+
+  it("host memory gone bad under one process (the kernel names it) blocks that process only", () => {
+    const g = new StateGraph();
+    g.apply(ev("compute.util", "gpu-0", "90", 1), T0);
+    g.apply(ev("compute.util", "gpu-1", "90", 2), T0);
+    g.apply(ev("error.hw", "memory", "HW_MEMORY_CORRUPTION Memory failure: 0x3f2c5d: Sending SIGBUS to python3:1 due to hardware memory corruption", 1), T0);
+    assert.deepEqual(blockers(g, 1), ["error-memory"]);
+    assert.deepEqual(blockers(g, 2), []);
   });
 
   it("an I/O error blocks the process waiting on the disk", () => {

@@ -14,6 +14,9 @@
 //   nvme0n1p1 -> dm-6 vg1-lv_rimage_0, nvme1n1p1 -> dm-7 vg1-lv_rimage_1; dm-6 + dm-7 -> dm-8 vg1-lv (LVM raid1)
 //   nvme2n1p1 + nvme2n2p1 (two namespaces of controller nvme2) -> md3 (raid1)
 //   sdg -> dm-9 -> dm-10 -> dm-9 (a loop no kernel makes: the walk must end anyway)
+//   nvme3n1 (4 KiB blocks: queue/logical_block_size) nvme3n1p1 /boot [2048, +1048576)
+//        nvme3n1p2 [1050624, +200000000) -> dm-13 vg2-data (LVM); its controller nvme3 is the
+//        PCI function 0000:5e:00.0 (class 0x010802) under root port 0000:5d:00.0
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
@@ -116,6 +119,17 @@ export function stackTree(): StackTree {
   disk("nvme2n1", 259, 4, [[2048, 50000000]]);
   disk("nvme2n2", 259, 6, [[2048, 50000000]]);
   md("md3", 3, "raid1", { nvme2n1p1: "in_sync", nvme2n2p1: "in_sync" });
+  disk("nvme3n1", 259, 8, [[2048, 1048576], [1050624, 200000000]]);
+  write(`${devs.get("nvme3n1")!.dir}/queue/logical_block_size`, "4096\n");
+  lvm("dm-13", 13, ["nvme3n1p2"], "vg2-data");
+  const ctrl = "devices/pci0000:5d/0000:5d:00.0/0000:5e:00.0";
+  write("devices/pci0000:5d/0000:5d:00.0/class", "0x060400\n");
+  write(`${ctrl}/class`, "0x010802\n");
+  write(`${ctrl}/vendor`, "0x144d\n");
+  link(`${ctrl}/nvme/nvme3/nvme3n1`, devs.get("nvme3n1")!.dir);
+  link("class/nvme/nvme3", `${ctrl}/nvme/nvme3`);
+  link("bus/pci/devices/0000:5d:00.0", "devices/pci0000:5d/0000:5d:00.0");
+  link("bus/pci/devices/0000:5e:00.0", ctrl);
   disk("sdg", 8, 96);
   lvm("dm-9", 9, ["sdg"], "loop-a");
   lvm("dm-10", 10, ["dm-9"], "loop-b");

@@ -40,9 +40,10 @@ describe("createProbe", () => {
     const n = createProbe("builtin:npu-smi");
     assert.ok(n instanceof NpuSmiSource);
     assert.deepEqual([n.name, n.intervalMs, n.detailEvery], ["npu-smi", 5000, 12]);
-    const o = createProbe("builtin:npu-smi?interval=2&detail=30&temp=85") as NpuSmiSource;
-    assert.deepEqual([o.intervalMs, o.detailEvery], [2000, 15]);
-    assert.throws(() => createProbe("builtin:npu-smi?path=/x"), usage(/unknown option "path" \(known: interval, detail, temp\)/));
+    assert.equal(n.timeoutMs, 10_000);
+    const o = createProbe("builtin:npu-smi?interval=2&detail=30&temp=85&timeout=45") as NpuSmiSource;
+    assert.deepEqual([o.intervalMs, o.detailEvery, o.timeoutMs], [2000, 15, 45_000]);
+    assert.throws(() => createProbe("builtin:npu-smi?path=/x"), usage(/unknown option "path" \(known: interval, detail, temp, timeout\)/));
     assert.throws(() => createProbe("builtin:npu-smi?temp=hot"), usage(/temp must be a positive number/));
   });
 

@@ -21,7 +21,11 @@ function _readable(path: string): boolean {
 const _JUSTIFY: Record<string, RegExp> = {
   XID: /NVRM: Xid \(|fallen off the bus/,
   SXID: /SXid \(/,
-  IO_ERROR: /error|timeout/,
+  IO_ERROR: /error|timeout|@ LBA /i,
+  PCIE_AER_FATAL: /PCIe Bus Error: (?:severity=)?Uncorrect(?:ed|able) \(Fatal\)|DPC:? containment event/,
+  PCIE_AER_NONFATAL: /PCIe Bus Error: (?:severity=)?Uncorrect(?:ed|able) \(Non-Fatal\)/,
+  HW_MEMORY_CORRUPTION: /due to hardware memory corruption/,
+  PCIE_AER_UNRECOVERED: /[Cc]an't recover \(no error_detected callback\)|no AER-aware driver/,
   LINK_DOWN: /^mlx5_core .*Link (down|DOWN)/,
   MODULE_ERROR: /Port module event\[error\]/,
   NFS_NOT_RESPONDING: /^nfs: server .* not responding/,

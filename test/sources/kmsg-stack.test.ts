@@ -9,6 +9,7 @@ import { DeviceMap } from "../../src/sources/kmsg/devices.ts";
 import { findingEvents, type Resolvers } from "../../src/sources/kmsg/events.ts";
 import { GpuMap } from "../../src/sources/kmsg/gpu-map.ts";
 import { matchMessage } from "../../src/sources/kmsg/matchers.ts";
+import { PciMap } from "../../src/sources/kmsg/pci.ts";
 import { BlockStack, dmFailsWithMember, mdFailsWithMember, partitionOf } from "../../src/sources/kmsg/stack.ts";
 import { stackTree } from "./_stack-kit.ts";
 
@@ -66,6 +67,7 @@ describe("an I/O error on a member, through a sysfs tree of stacked devices", ()
     gpus: new GpuMap({ procfs: join(tree.sysfs, "none"), command: null }),
     devices: new DeviceMap(tree.sysfs),
     stack: new BlockStack(tree.sysfs),
+    pci: new PciMap(tree.sysfs),
   });
   const events = async (message: string, r = resolvers()) => {
     const f = matchMessage(message);
@@ -138,6 +140,21 @@ describe("an I/O error on a member, through a sysfs tree of stacked devices", ()
 
   it("LVM RAID1: a leg's error stays on the leg", async () => {
     assert.deepEqual((await events("nvme nvme0: I/O 123 QID 4 timeout, aborting")).map((e) => e.split(" ")[0]), ["nvme0n1", "dm-6"]);
+  });
+
+  it("the NVMe driver's own line: its LBA, in 4 KiB blocks, picks the partition (an LVM volume's, or /boot's)", async () => {
+    const read = "nvme3n1: Read(0x2) @ LBA 262400, 8 blocks, Unrecovered Read Error (sct 0x2 / sc 0x81) DNR";
+    assert.deepEqual(await events(read), [`nvme3n1 IO_ERROR ${read}`, `dm-13 IO_ERROR from nvme3n1p2 under dm-13 (vg2-data): ${read}`]);
+    assert.deepEqual((await events("nvme3n1: Write(0x1) @ LBA 300, 8 blocks, Write Fault (sct 0x2 / sc 0x80) ")).map((e) => e.split(" ")[0]), ["nvme3n1"], "sector 2400: /boot");
+  });
+
+  it("a fatal PCIe error on the NVMe controller, or on the port above it: its namespace and every volume on it", async () => {
+    const direct = "nvme 0000:5e:00.0: AER: PCIe Bus Error: severity=Uncorrected (Fatal), type=Transaction Layer, (Receiver ID)";
+    assert.deepEqual(await events(direct), [`nvme3n1 PCIE_AER_FATAL ${direct}`, `dm-13 PCIE_AER_FATAL from nvme3n1p2 under dm-13 (vg2-data): ${direct}`]);
+    const port = "pcieport 0000:5d:00.0: DPC: containment event, status:0x1f01 source:0x0000";
+    assert.deepEqual((await events(port)).map((e) => e.split(" ").slice(0, 2).join(" ")), ["nvme3n1 PCIE_AER_FATAL", "dm-13 PCIE_AER_FATAL"]);
+    const nonFatal = "nvme 0000:5e:00.0: AER: PCIe Bus Error: severity=Uncorrected (Non-Fatal), type=Transaction Layer, (Requester ID)";
+    assert.deepEqual(await events(nonFatal), [], "the nvme driver recovers a non-fatal one");
   });
 
   it("errors naming a stacked device go up from it; a loop in the links ends", async () => {

@@ -8,7 +8,7 @@
 //   name the message gives, else its netdev (`.../net/*`), else `mlx5-<addr>`.
 // Answers are cached for a minute (bounded), so a burst of errors costs a few reads. The LVM,
 // dm-crypt and md devices stacked above a disk, which its errors reach too, are stack.ts's.
-import { realpath, stat } from "node:fs/promises";
+import { readFile, realpath, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { listSorted as _list, TtlCache } from "./sysfs-cache.ts";
 
@@ -49,6 +49,24 @@ export class DeviceMap {
       return [net.length > 0 ? net[0] : `mlx5-${pci.toLowerCase()}`];
     });
     return v;
+  }
+
+  /**
+   * The 512-byte sector of logical block `lba` of disk `dev` (NVMe counts in the namespace's
+   * block size, `queue/logical_block_size`); null when sysfs does not say that size.
+   */
+  async sectorOfLba(dev: string, lba: number): Promise<number | null> {
+    const [size] = await this._cached(`l:${dev}`, async () => {
+      try {
+        return [(await readFile(join(this._sysfs, "class/block", blockName(dev), "queue/logical_block_size"), "utf8")).trim()];
+      } catch {
+        return [""];
+      }
+    });
+    const bytes = Number(size);
+    if (size === "" || !Number.isSafeInteger(bytes) || bytes < 512 || bytes % 512 !== 0) return null;
+    const sector = lba * (bytes / 512);
+    return Number.isSafeInteger(sector) ? sector : null;
   }
 
   private async _disk(name: string): Promise<string> {

@@ -6,13 +6,20 @@
 //                  error.hw      <holder>      IO_ERROR from sda2 under dm-0 (vg0-root): <message>
 //                                                                   one per stacked device it makes fail (stack.ts)
 //   mlx5_link      topo.link_down <rdma dev>   LINK_DOWN <message> | MODULE_ERROR <message>
+//   pcie_aer       error.hw      gpu-NN        PCIE_AER_FATAL | PCIE_AER_NONFATAL | PCIE_AER_UNRECOVERED <message>
+//                  error.hw      <rdma dev>, each namespace of an NVMe controller (and what is
+//                                stacked on it): PCIE_AER_FATAL | PCIE_AER_UNRECOVERED <message>
+//                                on a bridge, fatal only: the same for each of those below it (pci.ts)
+//   pcie_aer_corrected            nothing (counted)
+//   memory_failure error.hw      memory        HW_MEMORY_CORRUPTION <message>   for the signalled pid (a process fault)
 //   oom_kill       process.state memory        oom_killed           for the killed pid
 //   hung_task      process.state kernel        D                    for the blocked pid, if the graph holds it (what it waits on is not known)
 //   nfs            error.net     nfs-<server>  NFS_NOT_RESPONDING <message>   ("OK": nothing)
 import { blockName, type DeviceMap } from "./devices.ts";
 import type { GpuMap } from "./gpu-map.ts";
 import { normaliseBus } from "./gpu-map.ts";
-import type { Finding } from "./matchers.ts";
+import type { AerSeverity, Finding } from "./matchers.ts";
+import type { PciFunction, PciMap } from "./pci.ts";
 import type { BlockStack } from "./stack.ts";
 import type { SourceEvent } from "../source.ts";
 
@@ -25,7 +32,10 @@ export interface Resolvers {
   gpus: GpuMap;
   devices: DeviceMap;
   stack: BlockStack;
+  pci: PciMap;
 }
+
+const _AER_CODE: Record<AerSeverity, string> = { fatal: "PCIE_AER_FATAL", nonfatal: "PCIE_AER_NONFATAL", unrecovered: "PCIE_AER_UNRECOVERED" };
 
 export async function findingEvents(f: Finding, ts: number, r: Resolvers): Promise<KmsgEvent[]> {
   switch (f.kind) {
@@ -41,16 +51,24 @@ export async function findingEvents(f: Finding, ts: number, r: Resolvers): Promi
     case "io_error": {
       const disks = await r.devices.disks(f.dev, f.ctrl);
       const out: KmsgEvent[] = disks.map((d) => ({ ts, event_type: "error.hw", entity_id: d, value: _value("IO_ERROR", f.text) }));
+      // NVMe gives the block in the namespace's own block size: which partition it is in needs it in sectors.
+      const sector = f.sector ?? (f.lba !== undefined && f.dev !== null ? await r.devices.sectorOfLba(f.dev, f.lba) : null);
       // The LVM volumes, dm-crypt maps and md arrays that fail with it: where processes wait.
-      for (const a of await r.stack.above(f.dev === null ? null : blockName(f.dev), disks, f.sector ?? null)) {
+      for (const a of await r.stack.above(f.dev === null ? null : blockName(f.dev), disks, sector)) {
         out.push({ ts, event_type: "error.hw", entity_id: a.entity, value: _value("IO_ERROR", `from ${a.path}: ${f.text}`) });
       }
       return out;
     }
+    case "pcie_aer":
+      return _aerEvents(f.pci, f.driver, f.severity, f.text, ts, r);
+    case "pcie_aer_corrected":
+      return [];
     case "mlx5_link": {
       const code = f.text.includes("Port module event[error]") ? "MODULE_ERROR" : "LINK_DOWN";
       return [{ ts, event_type: "topo.link_down", entity_id: await r.devices.nic(f.pci, f.name), value: _value(code, f.text) }];
     }
+    case "memory_failure":
+      return [{ ts, event_type: "error.hw", entity_id: "memory", pid: f.pid, value: _value("HW_MEMORY_CORRUPTION", f.text) }];
     case "oom_kill":
       return [{ ts, event_type: "process.state", entity_id: "memory", pid: f.pid, value: "oom_killed" }];
     case "hung_task":
@@ -58,6 +76,39 @@ export async function findingEvents(f: Finding, ts: number, r: Resolvers): Promi
     case "nfs":
       return f.ok ? [] : [{ ts, event_type: "error.net", entity_id: `nfs-${f.server}`, value: _value("NFS_NOT_RESPONDING", f.text) }];
   }
+}
+
+/**
+ * An uncorrectable PCIe error on a function. A fatal one resets the link: the function, or every
+ * function below a bridge, loses what it had in flight. A non-fatal one on an NVMe controller or
+ * an RDMA NIC is their driver's to recover (it logs its own failure); NVIDIA's driver has no AER
+ * recovery, so on a GPU it counts, and so does a function the kernel could not recover.
+ */
+async function _aerEvents(pci: string, driver: string, severity: AerSeverity, text: string, ts: number, r: Resolvers): Promise<KmsgEvent[]> {
+  const f = await r.pci.identify(pci, driver);
+  let hit: PciFunction[];
+  if (f.kind === "bridge") hit = severity === "fatal" ? await r.pci.below(f.pci) : [];
+  else hit = severity === "nonfatal" && f.kind !== "gpu" ? [] : [f];
+  const code = _AER_CODE[severity];
+  const out: KmsgEvent[] = [];
+  const named = new Set<string>();
+  const add = (entity: string, value: string) => {
+    if (named.has(entity)) return;
+    named.add(entity);
+    out.push({ ts, event_type: "error.hw", entity_id: entity, value: _value(code, value) });
+  };
+  for (const h of hit) {
+    if (h.kind === "gpu") add(await r.gpus.entity(h.pci), text);
+    else if (h.kind === "rdma") add(await r.devices.nic(h.pci, null), text);
+    else if (h.kind === "nvme") {
+      for (const ctrl of h.ctrls) {
+        const disks = await r.devices.disks(null, ctrl);
+        for (const d of disks) add(d, text);
+        for (const a of await r.stack.above(null, disks, null)) add(a.entity, `from ${a.path}: ${text}`);
+      }
+    }
+  }
+  return out;
 }
 
 /**

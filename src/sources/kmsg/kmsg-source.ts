@@ -11,6 +11,7 @@ import { findingEvents, type Resolvers } from "./events.ts";
 import { GpuMap } from "./gpu-map.ts";
 import { FallenOffBusJoiner, matchMessage, type Finding } from "./matchers.ts";
 import { KmsgReader } from "./reader.ts";
+import { PciMap } from "./pci.ts";
 import { BlockStack } from "./stack.ts";
 import { parseRecord } from "./record.ts";
 import { newCounts, registerKmsgCounter } from "./stats.ts";
@@ -77,6 +78,7 @@ export class KmsgSource implements Source {
       }),
       devices: new DeviceMap(this.host.sysfs),
       stack: new BlockStack(this.host.sysfs),
+      pci: new PciMap(this.host.sysfs),
     };
   }
 
@@ -125,7 +127,7 @@ export class KmsgSource implements Source {
     if (this._bootMs === null && !this._live) return [];
     const now = Date.now();
     const ts = this._bootMs === null ? now : Math.min(now, Math.round(this._bootMs + rec.usec / 1000));
-    const pidEvent = f.kind === "oom_kill" || f.kind === "hung_task";
+    const pidEvent = f.kind === "oom_kill" || f.kind === "hung_task" || f.kind === "memory_failure";
     // A device fault older than the error window is over as far as the graph goes: emitted, it
     // would make an error node (and a scene) that the graph's clock, moved back by its old
     // time, keeps alive for a window of wall time. Read again after a restart, it is not news.
@@ -134,8 +136,9 @@ export class KmsgSource implements Source {
     if (now - ts > maxAge) return [];
     // A hung task the graph does not hold (a kernel thread, a process no probe reported) would
     // only add a process nobody asked about; the state goes to the processes the graph has. The
-    // kernel names the task, a thread: a hung worker thread stalls the process it belongs to.
-    if (f.kind === "hung_task" && !this._known(f.pid)) {
+    // kernel names the task, a thread: a hung worker thread stalls the process it belongs to. So
+    // does a thread a memory failure signals (the signal takes its whole process down).
+    if ((f.kind === "hung_task" || f.kind === "memory_failure") && !this._known(f.pid)) {
       const tgid = await threadGroup(this.host.procfs, f.pid);
       if (tgid === null || !this._known(tgid)) return [];
       f = { ...f, pid: tgid };

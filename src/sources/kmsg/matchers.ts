@@ -3,7 +3,7 @@
 // resolve.ts's job. Anything else is turned away by one prefilter before any specific regex.
 
 /** The matcher kinds; `other` counts records no matcher took. Bounded: a metric label. */
-export const KMSG_KINDS = ["xid", "fallen_off_bus", "sxid", "io_error", "mlx5_link", "oom_kill", "hung_task", "nfs", "other"] as const;
+export const KMSG_KINDS = ["xid", "fallen_off_bus", "sxid", "io_error", "mlx5_link", "pcie_aer", "pcie_aer_corrected", "memory_failure", "oom_kill", "hung_task", "nfs", "other"] as const;
 export type KmsgKind = (typeof KMSG_KINDS)[number];
 
 export type Finding =
@@ -17,15 +17,27 @@ export type Finding =
    * A block-layer, NVMe or filesystem error; `dev` a block device, `ctrl` an NVMe controller;
    * `sector` where the block layer gives one (512-byte units from the start of `dev`).
    */
-  | { kind: "io_error"; dev: string | null; ctrl: string | null; sector?: number; text: string }
+  | { kind: "io_error"; dev: string | null; ctrl: string | null; sector?: number; lba?: number; text: string }
   /** An mlx5 port going down or its module failing; `name` the netdev or RDMA device named. */
   | { kind: "mlx5_link"; pci: string; name: string | null; down: boolean; text: string }
+  /**
+   * An uncorrectable PCIe error the kernel's AER driver logged for the function at `pci`
+   * (`0000:3b:00.0`), printed by `driver` (`nvidia`, `pcieport`, `nvme`, `mlx5_core`, `pci` when
+   * none is bound); `unrecovered`: the kernel could not recover that function from one.
+   */
+  | { kind: "pcie_aer"; pci: string; driver: string; severity: AerSeverity; text: string }
+  /** A corrected PCIe error: counted, never an event (the link retried it; a storm shows in the count). */
+  | { kind: "pcie_aer_corrected"; pci: string; text: string }
+  /** The kernel signalled a task that used a page of host memory gone bad (uncorrectable). */
+  | { kind: "memory_failure"; pid: number; comm: string; text: string }
   | { kind: "oom_kill"; pid: number; comm: string; text: string }
   | { kind: "hung_task"; pid: number; comm: string; text: string }
   | { kind: "nfs"; server: string; ok: boolean; text: string };
 
+export type AerSeverity = "fatal" | "nonfatal" | "unrecovered";
+
 // Every message a matcher below takes contains one of these; most kernel chatter contains none.
-const _PREFILTER = /NVRM|SXid|error|timeout|mlx5_core|Killed process|blocked for more than|nfs: server|^nvme nvme|^XFS \(/;
+const _PREFILTER = /NVRM|SXid|error|timeout|mlx5_core|Killed process|blocked for more than|nfs: server|^nvme nvme|^XFS \(|PCIe Bus Error|AER-aware|DPC|@ LBA |hardware memory corruption/;
 
 const _BUS = "(?:PCI:)?([0-9a-fA-F]{1,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(?:\\.[0-7])?)";
 const _XID = new RegExp(`NVRM: Xid \\(${_BUS}\\): (\\d+)(?:,|$)`);
@@ -63,6 +75,37 @@ const _XFS = /^XFS \(([A-Za-z0-9_.!-]+)\): .*(?:I\/O error|[Cc]orruption (?:of|d
 // Port module event[error]: module 0, Cable error, High Temperature"; IB: "mlx5_core
 // 0000:ab:00.0 mlx5_5: Port: 1 Link DOWN".
 const _MLX5 = /^mlx5_core ([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])(?: ([A-Za-z0-9_.-]+))?: (.*)$/s;
+// The AER driver's line per function in error, prefixed by the device's driver and address
+// (drivers/pci/pcie/aer.c, aer_print_error): 4.x "pcieport 0000:00:02.0: PCIe Bus Error:
+// severity=Uncorrected (Fatal), type=Transaction Layer, id=0010(Receiver ID)"; 5.x "nvidia
+// 0000:3b:00.0: AER: PCIe Bus Error: severity=Uncorrected (Non-Fatal), type=Transaction Layer,
+// (Requester ID)"; 6.x spells the severities "Uncorrectable (Fatal)", "Correctable".
+const _PCI_DEV = "([A-Za-z0-9_.-]{1,64}) ([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7]): (?:AER: )?";
+const _AER = new RegExp(`^${_PCI_DEV}PCIe Bus Error: (?:severity=)?(?:Uncorrect(?:ed|able) \\((Fatal|Non-Fatal)\\)|(Correct(?:ed|able)))`);
+// Error recovery (drivers/pci/pcie/err.c) reaching a function whose driver has no AER callbacks,
+// as NVIDIA's has none: "nvidia 0000:03:00.0: AER: can't recover (no error_detected callback)"
+// (5.4: "... AER: Can't recover ..."), on 4.x "nvidia 0000:02:00.0: device has no AER-aware
+// driver". The function is left in error.
+const _AER_UNRECOVERED = new RegExp(`^${_PCI_DEV}(?:[Cc]an't recover \\(no error_detected callback\\)|device has no AER-aware driver)`);
+// Downstream Port Containment (drivers/pci/pcie/dpc.c) disabled a port's link on a fatal error:
+// "pcieport 0000:00:03.1: DPC: containment event, status:0x1f01 source:0x0000"; 4.x "dpc
+// 0000:00:03.1:pcie010: DPC containment event, ...". Every function below has lost its link.
+const _DPC = /^([A-Za-z0-9_.-]{1,64}) ([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])(?::pcie\d+)?: DPC:? containment event\b/;
+// A failed read or write as the NVMe driver logs it (nvme_log_error, 5.18 and later): "nvme0n1:
+// Read(0x2) @ LBA 1234, 8 blocks, Unrecovered Read Error (sct 0x2 / sc 0x81) DNR", or without
+// CONFIG_NVME_VERBOSE_ERRORS "nvme0n1: I/O Cmd(0x2) @ LBA 1234, 8 blocks, I/O Error (sct 0x2 /
+// sc 0x81) DNR". Only data commands count (flush 0x0, write 0x1, read 0x2, write zeroes 0x8,
+// zone append 0x7d): a failed discard or a command a tool sent through passthrough (logged
+// without "@ LBA") loses no job's data.
+const _NVME_LOG = /^(nvme\d+(?:c\d+)?n\d+): [A-Za-z /]{1,40}\(0x([0-9a-fA-F]{1,2})\) @ LBA (\d{1,20}), \d+ blocks, [^(]{1,80} \(sct 0x[0-9a-fA-F]+ \/ sc 0x[0-9a-fA-F]+\)/;
+const _NVME_DATA_OPS = new Set([0x0, 0x1, 0x2, 0x8, 0x7d]);
+// Host memory that failed uncorrectably under a task (mm/memory-failure.c, the x86 machine-check
+// and page-fault paths), which gets SIGBUS, most likely its end: "Memory failure: 0x3f2c5d:
+// Sending SIGBUS to python3:4242 due to hardware memory corruption" (5.15 on), earlier "Memory
+// failure: 0x3f2c5d: Killing python3:4242 due to ...", "MCE 0x3f2c5d: Killing python3:4242 early
+// due to ...", "MCE: Killing python3:4242 due to hardware memory corruption fault at 7f1c2a000",
+// "Memory error may not recovered: 0x3f2c5d: Sending SIGBUS to python3:4242 due to ...".
+const _MEM_FAILURE = /^(?:Memory failure: 0x[0-9a-f]+: (?:Sending SIGBUS to|Killing)|MCE:? (?:0x[0-9a-f]+: )?Killing|Memory error may not recovered: 0x[0-9a-f]+: Sending SIGBUS to) (.{1,64}):(\d{1,10}) (?:early )?due to hardware memory corruption/;
 const _OOM = /^(?:(?:Memory cgroup )?[Oo]ut of memory(?: \([a-z_]+\))?: )?Killed process (\d+) \(([^)]{0,64})\)/;
 const _HUNG = /^INFO: task (.{1,64}):(\d+) blocked for more than \d+ seconds/;
 const _NFS = /^nfs: server (\S{1,200}) (not responding|OK)/;
@@ -94,11 +137,26 @@ export function matchMessage(message: string): Finding | null {
     return _NOT_A_DISK.test(dev) ? null : { kind: "io_error", dev, ctrl: null, text };
   }
   if ((m = _NVME_TIMEOUT.exec(text)) !== null || (m = _NVME_DEAD.exec(text)) !== null) return { kind: "io_error", dev: null, ctrl: m[1], text };
+  if ((m = _AER.exec(text)) !== null) {
+    if (m[4] !== undefined) return { kind: "pcie_aer_corrected", pci: m[2].toLowerCase(), text };
+    return { kind: "pcie_aer", pci: m[2].toLowerCase(), driver: m[1], severity: m[3] === "Fatal" ? "fatal" : "nonfatal", text };
+  }
+  if ((m = _AER_UNRECOVERED.exec(text)) !== null) return { kind: "pcie_aer", pci: m[2].toLowerCase(), driver: m[1], severity: "unrecovered", text };
+  if ((m = _DPC.exec(text)) !== null) return { kind: "pcie_aer", pci: m[2].toLowerCase(), driver: m[1], severity: "fatal", text };
+  if ((m = _NVME_LOG.exec(text)) !== null) {
+    if (!_NVME_DATA_OPS.has(Number.parseInt(m[2], 16))) return null;
+    const lba = Number(m[3]);
+    return Number.isSafeInteger(lba) ? { kind: "io_error", dev: m[1], ctrl: null, lba, text } : { kind: "io_error", dev: m[1], ctrl: null, text };
+  }
   if ((m = _MLX5.exec(text)) !== null) {
     const what = m[3];
     const down = /^(?:Link down|Port: \d+ Link DOWN)\b/.test(what) || what.includes("Port module event[error]");
     if (!down) return null; // "Link up", "Port: 1 Link ACTIVE", plugged/unplugged: see the README
     return { kind: "mlx5_link", pci: m[1], name: m[2] ?? null, down, text };
+  }
+  if ((m = _MEM_FAILURE.exec(text)) !== null) {
+    const pid = Number(m[2]);
+    return pid > 0 && pid < 2 ** 31 ? { kind: "memory_failure", pid, comm: m[1], text } : null;
   }
   if ((m = _OOM.exec(text)) !== null) return { kind: "oom_kill", pid: Number(m[1]), comm: m[2], text };
   if ((m = _HUNG.exec(text)) !== null) return { kind: "hung_task", pid: Number(m[2]), comm: m[1], text };

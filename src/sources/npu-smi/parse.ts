@@ -37,67 +37,106 @@ export interface NpuInfo {
 }
 
 const BUS_ID = /^[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]$/;
-const HEALTH = /^(OK|Warning|Alarm|Critical|NA|Unknown|Abnormal|NOK)$/i;
 const INT = /^\d+$/;
 const MAX_PID = 2 ** 31 - 1;
 
-/** The `npu-smi info` table; rows it does not recognise (headers, borders, titles) are skipped. */
+/**
+ * The `npu-smi info` table; rows it does not recognise (headers, borders, titles) are skipped.
+ * Rows are told apart by their shape, so a faulty chip whose cells read `NA` keeps its place:
+ * the header says which column holds Health (and, a row below, Bus-Id); a card row starts with
+ * the NPU id and a name and has a word there; a chip row starts with ids only (nothing where
+ * the NPU id has a cell of its own) and has its Bus-Id there, or, right after its card row,
+ * whatever the driver could not read (`NA`).
+ */
 export function parseInfo(text: string): NpuInfo {
   const chips: NpuChip[] = [];
   const processes: NpuProcess[] = [];
   let card: { npu: number; health?: string; temp?: number } | null = null;
+  let col = 1;
+  let afterCard = false;
   let inProcesses = false;
+  let pidCol = 1;
   for (const raw of text.split("\n")) {
     const line = raw.trim();
     if (!line.startsWith("|")) continue;
     const cells = line.replace(/\|$/, "").slice(1).split("|").map((c) => c.trim());
-    if (cells.some((c) => /^Process id\b/i.test(c))) {
+    // The process header names the pid's column (the ids before it, whatever cells they take).
+    const pc = cells.findIndex((c) => /^Process id$/i.test(c));
+    if (pc > 0) {
       inProcesses = true;
+      pidCol = pc;
       continue;
     }
     if (inProcesses) {
-      const p = _processRow(cells);
+      const p = _processRow(cells, pidCol);
       if (p) processes.push(p);
       continue;
     }
-    const bus = cells.findIndex((c) => BUS_ID.test(c));
-    if (bus !== -1) {
-      if (card === null) continue;
-      const ids = cells.slice(0, bus).join(" ").split(/\s+/).filter((t) => INT.test(t));
-      const chip: NpuChip = { npu: card.npu, chip: ids.length > 0 ? Number(ids[0]) : 0, busId: cells[bus]!.toLowerCase() };
-      _set(chip, "health", card.health);
-      _set(chip, "temp", card.temp);
-      const figures = _figures(cells[bus + 1] ?? "");
-      _set(chip, "util", figures.values[0]);
-      const mem = figures.pairs.length >= 2 ? figures.pairs[1] : figures.pairs[0];
-      if (mem) {
-        _set(chip, "memUsed", mem[0]);
-        _set(chip, "memTotal", mem[1]);
-      }
-      chips.push(chip);
+    const h = cells.findIndex((c) => /^Health$/i.test(c));
+    if (h > 0) {
+      col = h;
       continue;
     }
-    const h = cells.findIndex((c) => HEALTH.test(c));
-    if (h === -1) continue;
-    const first = cells.slice(0, h).join(" ").split(/\s+/).filter(Boolean);
-    if (first.length === 0 || !INT.test(first[0]!)) continue;
-    card = { npu: Number(first[0]) };
-    _set(card, "health", cells[h]);
-    _set(card, "temp", _figures(cells[h + 1] ?? "").values[1]);
+    if (cells.length <= col) continue;
+    const lead = cells.slice(0, col).join(" ").split(/\s+/).filter(Boolean);
+    const at = cells[col]!;
+    const kind = _rowKind(lead, at, afterCard);
+    afterCard = kind === "card";
+    if (kind === "card") {
+      card = { npu: Number(lead[0]) };
+      if (at !== "") card.health = at;
+      _set(card, "temp", _figures(cells[col + 1] ?? "").values[1]);
+      continue;
+    }
+    if (kind !== "chip" || card === null) continue;
+    const chip: NpuChip = { npu: card.npu, chip: lead.length > 0 ? Number(lead[0]) : 0 };
+    if (BUS_ID.test(at)) chip.busId = at.toLowerCase();
+    _set(chip, "health", card.health);
+    _set(chip, "temp", card.temp);
+    const figures = _figures(cells[col + 1] ?? "");
+    _set(chip, "util", figures.values[0]);
+    const mem = figures.pairs.length >= 2 ? figures.pairs[1] : figures.pairs[0];
+    if (mem) {
+      _set(chip, "memUsed", mem[0]);
+      _set(chip, "memTotal", mem[1]);
+    }
+    chips.push(chip);
   }
   return { chips, processes };
 }
 
-/** `Key : value` lines to a map per chip (chip 0 when no `Chip ID` line says otherwise). */
+/** A data row of the chip table by its leading cells and the Health / Bus-Id cell. */
+function _rowKind(lead: string[], at: string, afterCard: boolean): "card" | "chip" | null {
+  if (lead.length === 0) return BUS_ID.test(at) ? "chip" : null;
+  if (!INT.test(lead[0]!)) return null;
+  const ids = lead.every((t) => INT.test(t));
+  if (BUS_ID.test(at)) return ids ? "chip" : null;
+  // Ids only, and a Bus-Id the driver could not read: a chip (a card's Health is a word).
+  if (ids && (afterCard || /^(NA|N\/A|-)?$/i.test(at))) return "chip";
+  return lead.length >= 2 && /^[A-Za-z][\w-]*$/.test(at) ? "card" : null;
+}
+
+/**
+ * `Key : value` lines to a map per chip (chip 0 when no `Chip ID` line says otherwise). A line
+ * with no colon right below a key continues its value (`Error Information` prints one line per
+ * alarm), joined with `; `.
+ */
 export function parseKeyValues(text: string): Map<number, Map<string, string>> {
   const out = new Map<number, Map<string, string>>();
   let block = new Map<string, string>();
   let any = false;
+  let last: string | null = null;
   for (const raw of text.split("\n")) {
     const colon = raw.indexOf(":");
-    if (colon === -1) continue;
+    if (colon === -1) {
+      const more = raw.trim();
+      if (more === "") last = null;
+      else if (last !== null) block.set(last, `${block.get(last)}; ${more}`);
+      continue;
+    }
     const key = raw.slice(0, colon).trim().toLowerCase();
     const value = raw.slice(colon + 1).trim();
+    last = null;
     if (key === "") continue;
     if (key === "chip id" && INT.test(value)) {
       out.set(Number(value), _merge(out.get(Number(value)), block));
@@ -106,6 +145,7 @@ export function parseKeyValues(text: string): Map<number, Map<string, string>> {
       continue;
     }
     block.set(key, value);
+    last = key;
     any = true;
   }
   if (any) out.set(0, _merge(out.get(0), block));
@@ -135,16 +175,21 @@ export interface NpuEcc {
   /** Uncorrectable (double-bit) errors counted by the driver, HBM and DDR. */
   hbmDoubleBit?: number;
   ddrDoubleBit?: number;
+  /** Where npu-smi names no memory (`Double-bit Error Count`, as the 200I A2 prints it). */
+  doubleBit?: number;
 }
 
 /** `npu-smi info -t ecc -i N`, per chip. */
 export function parseEcc(text: string): Map<number, NpuEcc> {
   const out = new Map<number, NpuEcc>();
-  for (const [chip, kv] of parseKeyValues(text)) {
+  for (const [chip, raw] of parseKeyValues(text)) {
+    // `Double Bit` and `Double-bit` alike.
+    const kv = new Map([...raw].map(([k, v]) => [k.replace(/-/g, " "), v]));
     const ecc: NpuEcc = {};
     _set(ecc, "hbmDoubleBit", _num(kv.get("hbm double bit error count")));
     _set(ecc, "ddrDoubleBit", _num(kv.get("ddr double bit error count")));
-    if (ecc.hbmDoubleBit !== undefined || ecc.ddrDoubleBit !== undefined) out.set(chip, ecc);
+    _set(ecc, "doubleBit", _num(kv.get("double bit error count")));
+    if (Object.keys(ecc).length > 0) out.set(chip, ecc);
   }
   return out;
 }
@@ -169,16 +214,16 @@ export function parseHccs(text: string): NpuHccs | null {
   return hccs;
 }
 
-function _processRow(cells: string[]): NpuProcess | null {
-  if (cells.length < 3) return null;
-  const ids = cells[0]!.split(/\s+/).filter((t) => INT.test(t));
-  const pid = cells[1]!;
-  if (ids.length === 0 || !INT.test(pid)) return null;
+function _processRow(cells: string[], pidCol: number): NpuProcess | null {
+  if (cells.length < pidCol + 2) return null;
+  const ids = cells.slice(0, pidCol).join(" ").split(/\s+/).filter(Boolean);
+  const pid = cells[pidCol]!;
+  if (ids.length === 0 || !ids.every((t) => INT.test(t)) || !INT.test(pid)) return null;
   const n = Number(pid);
   if (n > MAX_PID) return null;
   const p: NpuProcess = { npu: Number(ids[0]), chip: ids.length > 1 ? Number(ids[1]) : 0, pid: n };
-  _set(p, "name", cells[2] || undefined);
-  _set(p, "memory", _num(cells[3]));
+  _set(p, "name", cells[pidCol + 1] || undefined);
+  _set(p, "memory", _num(cells[pidCol + 2]));
   return p;
 }
 

@@ -28,7 +28,14 @@ interface ChipState {
   hccsRetries?: number;
   hccsDownSentAt?: number;
   degradedKey?: string;
+  /** Listed by some `info` table so far. */
+  listed?: boolean;
+  /** Missing from the tables since it was listed: when NPU_LOST was last said. */
+  lostSentAt?: number;
 }
+
+const MAX_CODES = 8;
+const MAX_INFO = 300;
 
 export function npuEntity(npu: number, chip = 0): string {
   const base = `npu-${String(npu).padStart(2, "0")}`;
@@ -39,9 +46,19 @@ export function hccsEntity(npu: number, chip = 0): string {
   return chip === 0 ? `hccs-${npu}` : `hccs-${npu}-${chip}`;
 }
 
-/** Error information to the word the default rules look for. */
+/**
+ * Error information to the words the default rules look for: each alarm line (`; `-separated)
+ * gives one, so a temperature alarm and an ECC alarm at once are both said, while one line's
+ * sensor (`node type=HBM, sensor type=Temperature`) is read before the node it sits on.
+ */
 export function healthKind(h: NpuHealth): string {
-  const text = `${h.info ?? ""}`;
+  const kinds = new Set<string>();
+  for (const text of (h.info ?? "").split("; ")) kinds.add(_kindOf(text));
+  if (kinds.size > 1) kinds.delete("NPU_FAULT");
+  return [...kinds].join(" ");
+}
+
+function _kindOf(text: string): string {
   if (/temp|thermal|overheat/i.test(text)) return "TEMP_HIGH";
   if (/ecc|hbm|ddr|memory|multi.?bit|double.?bit/i.test(text)) return "ECC memory error";
   if (/hccs/i.test(text)) return "HCCS_DEGRADED";
@@ -57,6 +74,11 @@ export class NpuSmiTracker {
   private _procs = new Map<number, string>();
   /** pid -> chips it is listed on, from the last table. */
   private _onChip = new Map<string, number[]>();
+  /** Chips the last table left out after listing them before, and those it lists again: for the log. */
+  lostNow: string[] = [];
+  backNow: string[] = [];
+  /** Chips the process part of the last table names and its chip part never listed. */
+  strayNow: string[] = [];
 
   constructor(opts: NpuTrackerOptions = {}) {
     this.tempThreshold = opts.tempThreshold ?? 90;
@@ -71,8 +93,18 @@ export class NpuSmiTracker {
   /** One `npu-smi info` table: util and HBM per chip, heat, and processes (pid events and exits). */
   info(t: NpuInfo, now: number): NpuEvent[] {
     const out: NpuEvent[] = [];
+    const listed = new Set(t.chips.map((c) => `${c.npu}:${c.chip}`));
+    this.lostNow = [];
+    this.backNow = [];
+    this.strayNow = [];
+    if (listed.size > 0) this._lost(listed, now, out);
     for (const c of t.chips) {
       const st = this._state(c.npu, c.chip);
+      st.listed = true;
+      if (st.lostSentAt !== undefined) {
+        st.lostSentAt = undefined;
+        this.backNow.push(st.entity);
+      }
       st.util = c.util;
       st.mem = c.memUsed !== undefined && c.memTotal !== undefined && c.memTotal > 0 ? Math.round((c.memUsed / c.memTotal) * 1000) / 10 : undefined;
       if (st.util !== undefined) out.push({ ts: now, event_type: "compute.util", entity_id: st.entity, value: String(st.util) });
@@ -83,11 +115,22 @@ export class NpuSmiTracker {
     const onChip = new Map<string, number[]>();
     for (const p of t.processes) {
       const st = this._chips.get(`${p.npu}:${p.chip}`);
-      if (!st) continue;
+      if (!st) {
+        // A chip no table has listed: not made up, and the pid, alive, is not ended either.
+        const was = this._procs.get(p.pid);
+        if (was !== undefined && !seen.has(p.pid)) seen.set(p.pid, was);
+        this.strayNow.push(`NPU ${p.npu} chip ${p.chip}`);
+        continue;
+      }
       if (!seen.has(p.pid)) seen.set(p.pid, st.entity);
+      // Still listed on a chip the table left out: alive, but its chip's figures are not known.
+      if (!listed.has(`${p.npu}:${p.chip}`)) continue;
       onChip.set(st.entity, [...(onChip.get(st.entity) ?? []), p.pid]);
       if (st.util !== undefined) out.push({ ts: now, event_type: "compute.util", entity_id: st.entity, pid: p.pid, value: String(st.util) });
       else if (st.mem !== undefined) out.push({ ts: now, event_type: "compute.mem", entity_id: st.entity, pid: p.pid, value: String(st.mem) });
+      // A chip whose figures read NA still runs this process: said as npu-smi says it (no rule
+      // reads `NA` as a number), so a fault on that chip reaches it.
+      else out.push({ ts: now, event_type: "compute.util", entity_id: st.entity, pid: p.pid, value: "NA" });
     }
     for (const [pid, entity] of this._procs) {
       if (!seen.has(pid)) out.push({ ts: now, event_type: "process.state", entity_id: entity, pid, value: "exit" });
@@ -111,12 +154,13 @@ export class NpuSmiTracker {
       return [];
     }
     const kind = h ? healthKind(h) : "NPU_FAULT";
-    const codes = h && h.codes.length > 0 ? ` code=${h.codes.join(",")}` : "";
+    // Bounded: a chip can list many alarms; the first codes and 300 characters of text tell it.
+    const codes = h && h.codes.length > 0 ? ` code=${h.codes.slice(0, MAX_CODES).join(",")}${h.codes.length > MAX_CODES ? ",..." : ""}` : "";
     const key = `${kind} health=${status}${codes}`;
     if (key === st.healthKey && st.healthSentAt !== undefined && now - st.healthSentAt < this.refreshMs) return [];
     st.healthKey = key;
     st.healthSentAt = now;
-    const info = h?.info ? ` ${h.info}` : "";
+    const info = h?.info ? ` ${h.info.length > MAX_INFO ? `${h.info.slice(0, MAX_INFO)}...` : h.info}` : "";
     return [{ ts: now, event_type: "error.hw", entity_id: st.entity, value: `${key}${info}` }];
   }
 
@@ -132,8 +176,12 @@ export class NpuSmiTracker {
     const before = st.ecc ?? {};
     st.ecc = e;
     const rose = (k: keyof NpuEcc) => e[k] !== undefined && e[k]! > 0 && e[k]! > (before[k] ?? 0);
-    if (!rose("hbmDoubleBit") && !rose("ddrDoubleBit")) return [];
-    const parts = [e.hbmDoubleBit !== undefined ? `hbm=${e.hbmDoubleBit}` : "", e.ddrDoubleBit !== undefined ? `ddr=${e.ddrDoubleBit}` : ""].filter(Boolean);
+    if (!rose("hbmDoubleBit") && !rose("ddrDoubleBit") && !rose("doubleBit")) return [];
+    const parts = [
+      e.hbmDoubleBit !== undefined ? `hbm=${e.hbmDoubleBit}` : "",
+      e.ddrDoubleBit !== undefined ? `ddr=${e.ddrDoubleBit}` : "",
+      e.doubleBit !== undefined ? `count=${e.doubleBit}` : "",
+    ].filter(Boolean);
     return [{ ts: now, event_type: "error.hw", entity_id: st.entity, value: `ECC_UNCORRECTED double-bit ${parts.join(" ")}` }];
   }
 
@@ -172,6 +220,22 @@ export class NpuSmiTracker {
     }
     st.degradedKey = degradedKey;
     return out;
+  }
+
+  /**
+   * A chip listed before and left out of this table (the others still listed) has fallen off:
+   * a device fault on it, said at once and each refresh period while it stays out, so the
+   * processes that used it are blocked by it (their exits wait for /proc, see exit-check.ts).
+   */
+  private _lost(listed: Set<string>, now: number, out: NpuEvent[]): void {
+    for (const [key, st] of this._chips) {
+      if (listed.has(key) || !st.listed) continue;
+      st.util = st.mem = undefined;
+      if (st.lostSentAt === undefined) this.lostNow.push(st.entity);
+      else if (now - st.lostSentAt < this.refreshMs) continue;
+      st.lostSentAt = now;
+      out.push({ ts: now, event_type: "error.hw", entity_id: st.entity, value: "NPU_LOST no longer listed by npu-smi info" });
+    }
   }
 
   private _heat(c: NpuChip, st: ChipState, now: number, out: NpuEvent[]): void {

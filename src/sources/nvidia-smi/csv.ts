@@ -14,6 +14,28 @@ export const GPU_QUERY = [
   "ecc.errors.uncorrected.volatile.total",
 ] as const;
 
+/**
+ * GPU health fields added to the `--query-gpu` list when the driver lists them in
+ * `--help-query-gpu` (an nvidia-smi asked for a field it does not know refuses the whole query).
+ * Each signal by its names, newest first: R535 renamed `clocks_throttle_reasons.*` to
+ * `clocks_event_reasons.*` and keeps the old names as aliases. Retired pages are pre-Ampere
+ * (Ampere and later read `[N/A]` and remap rows instead, see REMAP_QUERY).
+ */
+export const HEALTH_FIELDS = {
+  retiredPending: ["retired_pages.pending"],
+  hwSlowdown: ["clocks_event_reasons.hw_slowdown", "clocks_throttle_reasons.hw_slowdown"],
+  hwThermalSlowdown: ["clocks_event_reasons.hw_thermal_slowdown", "clocks_throttle_reasons.hw_thermal_slowdown"],
+  hwPowerBrakeSlowdown: ["clocks_event_reasons.hw_power_brake_slowdown", "clocks_throttle_reasons.hw_power_brake_slowdown"],
+} as const;
+export type HealthKey = keyof typeof HEALTH_FIELDS;
+const _HEALTH_KEYS = Object.keys(HEALTH_FIELDS) as HealthKey[];
+
+/**
+ * `--query-remapped-rows` (one line per GPU with a row remapper, Ampere and later): the
+ * separate query every driver since R450 answers, where `--query-gpu` learnt these names late.
+ */
+export const REMAP_QUERY = ["gpu_bus_id", "gpu_uuid", "remapped_rows.pending", "remapped_rows.failure"] as const;
+
 /** Fields asked of `--query-compute-apps`; `used_memory` is an alias of `used_gpu_memory`. */
 export const APPS_QUERY = ["pid", "gpu_uuid", "gpu_bus_id", "used_memory"] as const;
 
@@ -31,6 +53,31 @@ export interface GpuSample {
   /** Degrees C. */
   temp?: number;
   eccUncorrected?: number;
+  /** Pages pending retirement at the next reset (pre-Ampere). */
+  retiredPending?: boolean;
+  /** Clock event reasons: HW slowdown, and its thermal and power-brake causes. */
+  hwSlowdown?: boolean;
+  hwThermalSlowdown?: boolean;
+  hwPowerBrakeSlowdown?: boolean;
+  /** The driver lost the GPU: what its fields read instead of values (`GPU is lost`). */
+  lost?: string;
+}
+
+/** A `--query-remapped-rows` line. */
+export interface RemapSample {
+  busId?: string;
+  uuid?: string;
+  /** A remapping waits for the next GPU reset. */
+  pending?: boolean;
+  /** A remapping failed: the GPU must be replaced. */
+  failure?: boolean;
+}
+
+/** A GPU nvidia-smi printed no line for: `Unable to determine the device handle for GPU ...`. */
+export interface LostGpu {
+  busId: string;
+  /** nvidia-smi's line. */
+  said: string;
 }
 
 export interface AppSample {
@@ -64,10 +111,42 @@ export function numField(raw: string | undefined): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-/** One `--query-gpu` line, or null when it is not one (an error message, a header, a short line). */
-export function parseGpuLine(line: string): GpuSample | null {
+/** Every field name `--help-query-*` lists (its lines `"name"` and `"name" or "alias"`). */
+export function helpFields(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of text.split("\n")) {
+    if (!line.trimStart().startsWith('"')) continue;
+    for (const m of line.matchAll(/"([A-Za-z0-9_.]+)"/g)) out.add(m[1]);
+  }
+  return out;
+}
+
+/**
+ * The `--query-gpu` list: GPU_QUERY, then each health signal under the first of its names the
+ * driver knows. `known` null (the driver's list could not be read): GPU_QUERY alone.
+ */
+export function gpuQuery(known: ReadonlySet<string> | null): string[] {
+  const out: string[] = [...GPU_QUERY];
+  if (known === null) return out;
+  for (const key of _HEALTH_KEYS) {
+    const name = HEALTH_FIELDS[key].find((n) => known.has(n));
+    if (name !== undefined) out.push(name);
+  }
+  return out;
+}
+
+/** The field nvidia-smi refused (`Field "X" is not a valid field to query.`), or undefined. */
+export function refusedField(line: string): string | undefined {
+  return /^Field "([^"]+)" is not a valid field to query/.exec(line.trim())?.[1];
+}
+
+/**
+ * One `--query-gpu` line of the query `fields` (GPU_QUERY, then health fields in any order),
+ * or null when it is not one (an error message, a header, a short line).
+ */
+export function parseGpuLine(line: string, fields: readonly string[] = GPU_QUERY): GpuSample | null {
   const f = splitCsvLine(line);
-  if (f.length !== GPU_QUERY.length) return null;
+  if (f.length !== fields.length) return null;
   const index = numField(f[0]);
   if (index === undefined || !Number.isInteger(index) || index < 0) return null;
   const sample: GpuSample = { index };
@@ -78,7 +157,50 @@ export function parseGpuLine(line: string): GpuSample | null {
   _set(sample, "memTotal", numField(f[5]));
   _set(sample, "temp", numField(f[6]));
   _set(sample, "eccUncorrected", numField(f[7]));
+  for (let i = GPU_QUERY.length; i < fields.length; i++) {
+    const key = _HEALTH_KEYS.find((k) => (HEALTH_FIELDS[k] as readonly string[]).includes(fields[i]));
+    if (key !== undefined) _set(sample, key, key === "retiredPending" ? yesNo(f[i]) : activeField(f[i]));
+  }
+  // A lost GPU keeps its index and bus id (nvidia-smi has them from enumeration) and reads a
+  // marker in every field the driver would have to answer.
+  const lost = f.find((v) => /^\[GPU (is lost|requires reset)\]$/i.test(v));
+  if (lost !== undefined) sample.lost = lost.slice(1, -1);
   return sample;
+}
+
+/** One `--query-remapped-rows` line of REMAP_QUERY, or null when it is not one. */
+export function parseRemapLine(line: string): RemapSample | null {
+  const f = splitCsvLine(line);
+  if (f.length !== REMAP_QUERY.length) return null;
+  const row: RemapSample = {};
+  _set(row, "busId", _busId(textField(f[0])));
+  _set(row, "uuid", textField(f[1]));
+  if (row.busId === undefined && row.uuid === undefined) return null;
+  _set(row, "pending", yesNo(f[2]));
+  _set(row, "failure", yesNo(f[3]));
+  return row;
+}
+
+/**
+ * nvidia-smi's line for a GPU the driver has no handle for (fallen off the bus, or lost):
+ * `Unable to determine the device handle for GPU 0000:3B:00.0: Unknown Error`. Null otherwise.
+ */
+export function parseLostLine(line: string): LostGpu | null {
+  const s = line.trim();
+  const m = /^Unable to determine the device handle for GPU ?([0-9A-Fa-f]{1,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7])\b/.exec(s);
+  return m === null ? null : { busId: _busId(m[1])!, said: s.slice(0, 200) };
+}
+
+/** `Yes`/`No` (also `1`/`0`), or undefined for `[N/A]` and anything else. */
+export function yesNo(raw: string | undefined): boolean | undefined {
+  const s = textField(raw)?.toLowerCase();
+  return s === "yes" || s === "1" ? true : s === "no" || s === "0" ? false : undefined;
+}
+
+/** A clock event reason: `Active`/`Not Active`, or undefined for `[Not Supported]` and the rest. */
+export function activeField(raw: string | undefined): boolean | undefined {
+  const s = textField(raw)?.toLowerCase();
+  return s === "active" ? true : s === "not active" ? false : undefined;
 }
 
 /** One `--query-compute-apps` line, or null when it is not one. */

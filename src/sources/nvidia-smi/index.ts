@@ -6,10 +6,16 @@
 // - `--query-compute-apps=...` runs once per interval instead of looping, because a looping run
 //   prints nothing at all while no process is on any GPU: its blocks cannot be told apart, so
 //   "the last process has gone" would be invisible. A one-shot run's exit ends the snapshot.
+// - `--query-remapped-rows=...` once per health interval (30 s): row remapping pending or failed.
+// Health fields join the looping query only where this driver's `--help-query-gpu` lists them,
+// read once before the first run: an nvidia-smi asked for a field it does not know refuses the
+// whole query, so a collector that asked blindly would go dark on an older driver. Should a
+// driver still refuse one, the query is asked again without it at once.
 import { Backoff, type BackoffOptions } from "../backoff.ts";
 import { lineSplitter, reap, startChild, which, type Child, type Env } from "../child.ts";
 import { ExitCheck } from "../exit-check.ts";
-import { APPS_QUERY, CSV_FORMAT, GPU_QUERY, parseAppLine, parseGpuLine, type AppSample } from "./csv.ts";
+import { APPS_QUERY, CSV_FORMAT, GPU_QUERY, REMAP_QUERY, parseAppLine, parseGpuLine, parseLostLine, parseRemapLine, refusedField, type AppSample } from "./csv.ts";
+import { discover, runOnce } from "./once.ts";
 import { NvidiaSmiTracker, type SmiEvent } from "./tracker.ts";
 import type { Source, SourceContext } from "../source.ts";
 
@@ -28,13 +34,19 @@ export interface NvidiaSmiOptions {
   stallMs?: number;
   /** The host's /proc, to check that a pid no longer listed has exited (exit-check.ts). */
   procfs?: string;
+  /** Period of the row remapping query; default 30 s. */
+  healthIntervalMs?: number;
 }
+
+/** nvidia-smi's words when it cannot talk to the driver at all: `status` shows them. */
+const _DRIVER_FAULT = /Failed to initialize NVML|couldn't communicate with the NVIDIA driver|NVML Shared Library Not Found|Driver Not Loaded/i;
 
 export class NvidiaSmiSource implements Source {
   readonly name = "nvidia-smi";
   readonly intervalMs: number;
   readonly command: string;
   readonly stallMs: number;
+  readonly healthIntervalMs: number;
   private readonly _env: Env;
   private readonly _tracker: NvidiaSmiTracker;
   private readonly _backoff: Backoff;
@@ -45,6 +57,24 @@ export class NvidiaSmiSource implements Source {
   private _mainStartedAt = 0;
   private _lastLineAt = 0;
   private _apps: Child | null = null;
+  /** A --help-query-* or --query-remapped-rows run in flight. */
+  private _once: Child | null = null;
+  /** The looping query's fields; null until this driver's list was read. */
+  private _gpuFields: string[] | null = null;
+  /** Whether this driver answers REMAP_QUERY. */
+  private _remapOk = false;
+  private _remapTimer: ReturnType<typeof setTimeout> | undefined;
+  private _remapFailKey: string | null = null;
+  /** Told once that a lost GPU makes nvidia-smi exit after each sample. */
+  private _lostSaid = false;
+  /**
+   * Faults read before the first process snapshot, held until it is in (at most stallMs): a
+   * fault standing when the exporter starts concerns the processes already on the GPU, and the
+   * graph charges a device fault only to the processes using the device when it arrives.
+   */
+  private _held: SmiEvent[] = [];
+  private _holdUntil: number | null = null;
+  private _appsSeen = false;
   /** The looping run killed for printing nothing; its exit is not news. */
   private _stalled: Child | null = null;
   private _restartTimer: ReturnType<typeof setTimeout> | undefined;
@@ -53,12 +83,15 @@ export class NvidiaSmiSource implements Source {
   private _up = false;
   /** What the last warning was about, so a failure that repeats is logged once. */
   private _downKey: string | null = null;
+  /** The reason `status` was given with the last setUp(false), if any. */
+  private _downReason: string | undefined;
   private _appsFailKey: string | null = null;
 
   constructor(opts: NvidiaSmiOptions = {}) {
     this.intervalMs = Math.max(1, Math.round(opts.intervalMs ?? 1000));
     this.command = opts.command ?? "nvidia-smi";
     this.stallMs = opts.stallMs ?? Math.max(10_000, 10 * this.intervalMs);
+    this.healthIntervalMs = Math.max(this.intervalMs, opts.healthIntervalMs ?? 30_000);
     this._env = opts.env ?? process.env;
     this._tracker = new NvidiaSmiTracker({ tempThreshold: opts.tempThreshold ?? 90 });
     this._backoff = new Backoff(opts.backoff);
@@ -70,16 +103,19 @@ export class NvidiaSmiSource implements Source {
     this._stopping = false;
     this._launch();
     this._schedulePoll();
+    this._scheduleRemap(this.intervalMs);
   }
 
   async stop(): Promise<void> {
     this._stopping = true;
     clearTimeout(this._restartTimer);
     clearTimeout(this._pollTimer);
-    const children = [this._main, this._apps].filter((c): c is Child => c !== null);
+    clearTimeout(this._remapTimer);
+    const children = [this._main, this._apps, this._once].filter((c): c is Child => c !== null);
     await Promise.all(children.map((c) => reap(c)));
     this._main = null;
     this._apps = null;
+    this._once = null;
   }
 
   private _launch(): void {
@@ -90,7 +126,28 @@ export class NvidiaSmiSource implements Source {
       return;
     }
     this._path = path;
-    const args = [`--query-gpu=${GPU_QUERY.join(",")}`, CSV_FORMAT, "-lms", String(this.intervalMs)];
+    if (this._gpuFields === null) {
+      void this._discover(path).then(() => {
+        if (!this._stopping) this._run(path, this._gpuFields ?? [...GPU_QUERY]);
+      });
+      return;
+    }
+    this._run(path, this._gpuFields);
+  }
+
+  /** Reads which health fields this driver knows; kept once a list was read (see discover). */
+  private async _discover(path: string): Promise<void> {
+    const found = await discover(path, this._env, this.stallMs, (c) => void (this._once = c));
+    if (this._stopping || found === null) return;
+    this._gpuFields = found.gpuFields;
+    this._remapOk = found.remapOk;
+    const extra = found.gpuFields.slice(GPU_QUERY.length);
+    const remap = found.remapOk ? `every ${this.healthIntervalMs} ms` : "not queried (no --query-remapped-rows)";
+    this._ctx!.log.info(`${this.command} knows ${extra.length > 0 ? extra.join(", ") : "none of the health fields"}; row remapping ${remap}`);
+  }
+
+  private _run(path: string, fields: string[]): void {
+    const args = [`--query-gpu=${fields.join(",")}`, CSV_FORMAT, "-lms", String(this.intervalMs)];
     let child: Child;
     try {
       child = startChild(path, args, this._env);
@@ -103,8 +160,21 @@ export class NvidiaSmiSource implements Source {
     this._mainStartedAt = this._lastLineAt = Date.now();
     // The last line that was not a GPU line: nvidia-smi explains its failures on stdout.
     let said = "";
+    let refused: string | undefined;
+    let lost = false;
     const lines = lineSplitter((line) => {
-      if (!this._gpuLine(line)) said = line;
+      if (this._gpuLine(line, fields)) return;
+      const l = parseLostLine(line);
+      if (l !== null) {
+        lost = true;
+        this._lastLineAt = Date.now();
+        if (!this._up) this._markUp();
+        this._emit(this._tracker.lost(l, this._lastLineAt));
+        return;
+      }
+      if (line.trim() === "") return;
+      said = line;
+      refused ??= refusedField(line);
     });
     child.proc.stdout?.on("data", (b: Uint8Array) => lines.push(b));
     const text = new TextDecoder();
@@ -115,16 +185,41 @@ export class NvidiaSmiSource implements Source {
       lines.end();
       if (this._main === child) this._main = null;
       if (this._stopping) return;
+      if (refused !== undefined && this._dropField(refused)) return;
+      if (lost && this._stalled !== child && !error) return this._lostExit(code, signal);
       const why = error ? `cannot run ${path}: ${error.message}` : `${path} exited (${signal ?? `code ${code}`})`;
       const key = this._stalled === child ? "stall" : error ? "spawn" : `exit:${signal ?? code}`;
-      this._down(key, said ? `${why}: ${said.slice(0, 200)}` : why);
+      const driver = !error && _DRIVER_FAULT.test(said) ? `${this.command}: ${said.trim().slice(0, 200)}` : undefined;
+      this._down(key, said ? `${why}: ${said.slice(0, 200)}` : why, driver);
       this._scheduleRestart(Date.now() - this._mainStartedAt, !error);
     });
   }
 
+  /** A health field this driver refused after all: ask again at once without it. */
+  private _dropField(field: string): boolean {
+    const fields = this._gpuFields;
+    const at = fields === null ? -1 : fields.indexOf(field);
+    if (fields === null || at < GPU_QUERY.length) return false;
+    this._gpuFields = fields.filter((f) => f !== field);
+    this._ctx!.log.warn(`${this.command} refused the field ${field}; asking without it`);
+    this._launch();
+    return true;
+  }
+
+  /**
+   * nvidia-smi printed a GPU it has no handle for and exited (the others were read): the run
+   * answered, so it is neither down nor a crash; it runs again each interval while that lasts.
+   */
+  private _lostExit(code: number | null, signal: string | null): void {
+    const why = `${this.command} has no handle for a GPU (GPU_LOST) and exits after each sample (${signal ?? `code ${code}`})`;
+    if (!this._lostSaid) this._ctx!.log.warn(`${why}; running it every ${this.intervalMs} ms while that lasts`);
+    this._lostSaid = true;
+    this._restartTimer = setTimeout(() => !this._stopping && this._launch(), this.intervalMs);
+  }
+
   /** Emits the events of one GPU line; false when the line is not one. */
-  private _gpuLine(line: string): boolean {
-    const sample = parseGpuLine(line);
+  private _gpuLine(line: string, fields: readonly string[]): boolean {
+    const sample = parseGpuLine(line, fields);
     if (sample === null) return false;
     this._lastLineAt = Date.now();
     if (!this._up) this._markUp();
@@ -139,13 +234,16 @@ export class NvidiaSmiSource implements Source {
     if (this._downKey !== null) ctx.log.info(`${this.command} is answering again`);
     else ctx.log.info(`reading GPUs from ${this._path} every ${this.intervalMs} ms`);
     this._downKey = null;
+    this._downReason = undefined;
   }
 
-  private _down(key: string, message: string): void {
+  private _down(key: string, message: string, driver?: string): void {
     const ctx = this._ctx!;
-    // A tool that is not there, or would not start, is down with the reason `status` shows.
-    const cannot = key === "missing" ? `cannot start: ${this.command}: not found on PATH` : key === "spawn" ? `cannot start: ${message.replace(/^cannot run /, "")}` : undefined;
-    if (this._up || this._downKey === null || (key !== this._downKey && (cannot !== undefined || this._downKey === "missing" || this._downKey === "spawn"))) ctx.setUp(false, cannot);
+    // A tool that is not there, or would not start, or cannot reach the driver (not loaded, a
+    // driver/library version mismatch after an upgrade) is down with the reason `status` shows.
+    const reason = key === "missing" ? `cannot start: ${this.command}: not found on PATH` : key === "spawn" ? `cannot start: ${message.replace(/^cannot run /, "")}` : driver;
+    if (this._up || this._downKey === null || (key !== this._downKey && (reason !== undefined || this._downReason !== undefined))) ctx.setUp(false, reason);
+    this._downReason = reason;
     this._up = false;
     if (key !== this._downKey) ctx.log.warn(`${message}; no GPU events until it works, retrying with backoff`);
     this._downKey = key;
@@ -185,12 +283,61 @@ export class NvidiaSmiSource implements Source {
       void reap(this._main, 0);
       return;
     }
+    if (this._held.length > 0 && this._holdUntil !== null && Date.now() >= this._holdUntil) this._release();
     if (!this._up || this._path === null || this._tracker.gpuCount === 0) return;
     const rows = await this._snapshot(this._path);
     if (rows === null || this._stopping) return;
     const now = Date.now();
     const events = await this._exits.check(this._tracker.apps(rows, now), now);
-    if (!this._stopping) this._emit(events);
+    if (this._stopping) return;
+    this._emit(events);
+    this._appsSeen = true;
+    this._release();
+  }
+
+  /** The held faults, stamped now: each is a condition still standing or a count still risen. */
+  private _release(): void {
+    const now = Date.now();
+    const held = this._held;
+    this._held = [];
+    this._emit(held.map((e) => ({ ...e, ts: now })));
+  }
+
+  /** One row remapping snapshot per health interval, once the driver answers it. */
+  private _scheduleRemap(delayMs: number): void {
+    if (this._stopping) return;
+    this._remapTimer = setTimeout(() => {
+      void this._pollRemap()
+        .catch((e) => this._ctx!.log.error(`row remapping poll: ${(e as Error).message}`))
+        .then((done) => this._scheduleRemap(done === true ? this.healthIntervalMs : this.intervalMs));
+    }, delayMs);
+  }
+
+  /** True when a snapshot was read (or never will be); false to try again next interval. */
+  private async _pollRemap(): Promise<boolean> {
+    if (this._stopping || this._gpuFields === null) return false;
+    if (!this._remapOk) return true;
+    if (!this._up || this._path === null || this._tracker.gpuCount === 0 || this._held.length > 0) return false;
+    const args = [`--query-remapped-rows=${REMAP_QUERY.join(",")}`, CSV_FORMAT];
+    const r = await runOnce(this._path, args, this._env, this.stallMs, (c) => void (this._once = c));
+    if (this._stopping) return true;
+    const rows = r.lines.map(parseRemapLine).filter((row) => row !== null);
+    // A GPU without a handle is GPU_LOST from the looping query already; the rest still count.
+    const bad = r.lines.find((l) => l.trim() !== "" && parseRemapLine(l) === null && parseLostLine(l) === null);
+    const failed = r.failed ?? (bad !== undefined ? `unexpected output: ${bad.slice(0, 200)}` : rows.length === 0 && r.code !== 0 ? `exit ${r.code}` : undefined);
+    if (bad !== undefined && refusedField(bad) !== undefined) {
+      this._ctx!.log.warn(`${this.command} refused the row remapping query (${bad.trim()}); not asked again`);
+      this._remapOk = false;
+      return true;
+    }
+    if (failed !== undefined) {
+      if (failed !== this._remapFailKey) this._ctx!.log.warn(`row remapping query failed (${failed}); tried again every ${this.healthIntervalMs} ms`);
+      this._remapFailKey = failed;
+      return true;
+    }
+    this._remapFailKey = null;
+    this._emit(this._tracker.remap(rows, Date.now()));
+    return true;
   }
 
   /** All compute processes, or null when the query failed (then nothing is concluded). */
@@ -238,6 +385,15 @@ export class NvidiaSmiSource implements Source {
 
   private _emit(events: SmiEvent[]): void {
     const ctx = this._ctx!;
-    for (const e of events) ctx.emit(e);
+    for (const e of events) {
+      if (e.event_type === "error.hw" && !this._appsSeen) {
+        this._holdUntil ??= Date.now() + this.stallMs;
+        if (Date.now() < this._holdUntil) {
+          if (this._held.length < 1024) this._held.push(e);
+          continue;
+        }
+      }
+      ctx.emit(e);
+    }
   }
 }

@@ -1,6 +1,7 @@
 // Turns nvidia-smi samples into SPEC §2 events. Pure: the caller passes the clock, so the
 // crossing and refresh rules are tested without waiting.
-import { memPercent, type AppSample, type GpuSample } from "./csv.ts";
+import { memPercent, type AppSample, type GpuSample, type LostGpu, type RemapSample } from "./csv.ts";
+import { normaliseBus } from "../kmsg/gpu-map.ts";
 import type { SourceEvent } from "../source.ts";
 
 export type SmiEvent = SourceEvent<"compute.util" | "compute.mem" | "process.state" | "error.hw">;
@@ -8,18 +9,38 @@ export type SmiEvent = SourceEvent<"compute.util" | "compute.mem" | "process.sta
 export interface TrackerOptions {
   /** TEMP_HIGH above this many degrees C. */
   tempThreshold?: number;
-  /** While a GPU stays hot, repeat TEMP_HIGH this often so its error node does not expire. */
+  /**
+   * While a condition lasts (hot, lost, rows or pages pending, a remap failure, HW slowdown),
+   * repeat its event this often so its error node does not expire.
+   */
   tempRefreshMs?: number;
+  /**
+   * HW slowdown is reported after this many samples in a row: nvidia-smi may also show it for
+   * an instant during a P-state or clock change.
+   */
+  slowdownSamples?: number;
 }
+
+/** Conditions that last, each repeated like TEMP_HIGH while it holds. */
+type Held = "hot" | "lost" | "retired" | "remapPending" | "remapFailure" | "slowdown";
 
 interface GpuState {
   entity: string;
   util?: number;
   mem?: number;
   ecc?: number;
-  /** When TEMP_HIGH was last sent; undefined while the GPU is at or below the threshold. */
-  hotSentAt?: number;
+  /** When each condition's event was last sent; absent while it does not hold. */
+  sentAt: Map<Held, number>;
+  /** HW slowdown samples in a row. */
+  slowRun: number;
 }
+
+/** Names of the HW clock event reasons, as the event value lists them. */
+const _SLOWDOWN_REASONS = [
+  ["hwSlowdown", "hw_slowdown"],
+  ["hwThermalSlowdown", "hw_thermal_slowdown"],
+  ["hwPowerBrakeSlowdown", "hw_power_brake_slowdown"],
+] as const;
 
 /** `gpu-00`, `gpu-01`, ...: the names the default rules match with `gpu-*`. */
 export function gpuEntity(index: number): string {
@@ -29,7 +50,10 @@ export function gpuEntity(index: number): string {
 export class NvidiaSmiTracker {
   readonly tempThreshold: number;
   readonly tempRefreshMs: number;
+  readonly slowdownSamples: number;
   private readonly _gpus = new Map<number, GpuState>();
+  /** GPUs nvidia-smi has no handle for and no index was known: entity -> state (bounded). */
+  private readonly _unindexed = new Map<string, GpuState>();
   private readonly _byUuid = new Map<string, number>();
   private readonly _byBus = new Map<string, number>();
   /** Compute processes in the last snapshot: pid -> the GPU it was first listed on. */
@@ -38,6 +62,7 @@ export class NvidiaSmiTracker {
   constructor(opts: TrackerOptions = {}) {
     this.tempThreshold = opts.tempThreshold ?? 90;
     this.tempRefreshMs = opts.tempRefreshMs ?? 60_000;
+    this.slowdownSamples = Math.max(1, opts.slowdownSamples ?? 3);
   }
 
   get gpuCount(): number {
@@ -46,11 +71,7 @@ export class NvidiaSmiTracker {
 
   /** One `--query-gpu` line: the GPU's own util and mem, and hardware errors on change. */
   gpu(s: GpuSample, now: number): SmiEvent[] {
-    let st = this._gpus.get(s.index);
-    if (!st) {
-      st = { entity: gpuEntity(s.index) };
-      this._gpus.set(s.index, st);
-    }
+    const st = this._state(s.index);
     if (s.uuid !== undefined) this._byUuid.set(s.uuid, s.index);
     if (s.busId !== undefined) this._byBus.set(s.busId, s.index);
     const entity = st.entity;
@@ -69,15 +90,57 @@ export class NvidiaSmiTracker {
       st.ecc = ecc;
     }
 
-    const temp = s.temp;
-    if (temp !== undefined) {
-      if (temp > this.tempThreshold) {
-        if (st.hotSentAt === undefined || now - st.hotSentAt >= this.tempRefreshMs) {
-          out.push({ ts: now, event_type: "error.hw", entity_id: entity, value: `TEMP_HIGH temp=${temp}` });
-          st.hotSentAt = now;
-        }
-      } else {
-        st.hotSentAt = undefined;
+    if (s.temp !== undefined) this._hold(st, "hot", s.temp > this.tempThreshold, now, `TEMP_HIGH temp=${s.temp}`, out);
+    // [GPU requires reset] is a GPU the driver still holds but cannot use until a reset.
+    const lost = s.lost === undefined ? "" : /reset/i.test(s.lost) ? "GPU_RESET_REQUIRED" : "GPU_LOST";
+    this._hold(st, "lost", lost !== "", now, `${lost} fields read [${s.lost}]`, out);
+    if (s.retiredPending !== undefined) {
+      this._hold(st, "retired", s.retiredPending, now, "RETIRED_PAGES_PENDING retired_pages.pending=Yes: takes effect at the next GPU reset", out);
+    }
+    const reasons = _SLOWDOWN_REASONS.filter(([key]) => s[key] === true).map(([, name]) => name);
+    const known = _SLOWDOWN_REASONS.some(([key]) => s[key] !== undefined);
+    if (known) {
+      st.slowRun = reasons.length > 0 ? st.slowRun + 1 : 0;
+      this._hold(st, "slowdown", st.slowRun >= this.slowdownSamples, now, `HW_SLOWDOWN ${reasons.join(",")}`, out);
+    }
+    return out;
+  }
+
+  /**
+   * A GPU nvidia-smi has no handle for: GPU_LOST on its `gpu-NN` when its bus id was seen in an
+   * earlier sample, else on `gpu-<bus>` as builtin:kmsg names a GPU it cannot map.
+   */
+  lost(l: LostGpu, now: number): SmiEvent[] {
+    const out: SmiEvent[] = [];
+    const index = this._byBus.get(l.busId);
+    let st: GpuState;
+    if (index !== undefined) {
+      st = this._state(index);
+    } else {
+      const entity = `gpu-${normaliseBus(l.busId) ?? l.busId}`;
+      st = this._unindexed.get(entity) ?? { entity, sentAt: new Map(), slowRun: 0 };
+      if (!this._unindexed.has(entity) && this._unindexed.size >= 64) this._unindexed.clear();
+      this._unindexed.set(entity, st);
+    }
+    this._hold(st, "lost", true, now, `GPU_LOST ${l.said}`, out);
+    return out;
+  }
+
+  /**
+   * One `--query-remapped-rows` snapshot: ROW_REMAP_FAILURE (replace the GPU) and
+   * ROW_REMAP_PENDING (reset it once drained) on the GPU of each row, while they last.
+   */
+  remap(rows: readonly RemapSample[], now: number): SmiEvent[] {
+    const out: SmiEvent[] = [];
+    for (const row of rows) {
+      const index = this._indexOf({ gpuUuid: row.uuid, gpuBusId: row.busId });
+      if (index === undefined) continue; // GPU not sampled yet: next snapshot
+      const st = this._state(index);
+      if (row.failure !== undefined) {
+        this._hold(st, "remapFailure", row.failure, now, "ROW_REMAP_FAILURE remapped_rows.failure=Yes: replace the GPU", out);
+      }
+      if (row.pending !== undefined) {
+        this._hold(st, "remapPending", row.pending, now, "ROW_REMAP_PENDING remapped_rows.pending=Yes: reset the GPU once drained", out);
       }
     }
     return out;
@@ -110,7 +173,28 @@ export class NvidiaSmiTracker {
     return out;
   }
 
-  private _indexOf(row: AppSample): number | undefined {
+  private _state(index: number): GpuState {
+    let st = this._gpus.get(index);
+    if (!st) {
+      st = { entity: gpuEntity(index), sentAt: new Map(), slowRun: 0 };
+      this._gpus.set(index, st);
+    }
+    return st;
+  }
+
+  /** A lasting condition: its event on onset and every tempRefreshMs while it holds. */
+  private _hold(st: GpuState, what: Held, holds: boolean, now: number, value: string, out: SmiEvent[]): void {
+    if (!holds) {
+      st.sentAt.delete(what);
+      return;
+    }
+    const at = st.sentAt.get(what);
+    if (at !== undefined && now - at < this.tempRefreshMs) return;
+    out.push({ ts: now, event_type: "error.hw", entity_id: st.entity, value });
+    st.sentAt.set(what, now);
+  }
+
+  private _indexOf(row: Pick<AppSample, "gpuUuid" | "gpuBusId">): number | undefined {
     if (row.gpuUuid !== undefined) {
       const i = this._byUuid.get(row.gpuUuid);
       if (i !== undefined) return i;

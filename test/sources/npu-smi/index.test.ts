@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { createConsola, type LogObject } from "consola";
+import { startChild, type Child, type Env } from "../../../src/sources/child.ts";
 import { NpuSmiSource, type NpuSmiOptions } from "../../../src/sources/npu-smi/index.ts";
 import type { SourceContext } from "../../../src/sources/source.ts";
 import { eventually, ROOT } from "../../_helpers.ts";
@@ -129,12 +130,12 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
   it("says once that npu-smi fails, retries with backoff, and comes back up", async () => {
     const rec = recorder();
     const state = join(dir(), "state");
-    writeFileSync(state, "FAIL=3\n");
+    writeFileSync(state, "FAIL=3\nFAIL_SAYS='npu-smi: error while loading shared libraries: libdrvdsmi_host.so: cannot open shared object file'\n");
     run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
     await eventually(() => rec.restarts >= 3, 10_000, "3 retries");
     assert.deepEqual(rec.ups, [false]);
     assert.equal(rec.warns().length, 1);
-    assert.match(rec.warns()[0]!, /exited \(code 3\): dcmi module initialize failed/);
+    assert.match(rec.warns()[0]!, /exited \(code 3\): npu-smi: error while loading shared libraries/);
     writeFileSync(state, "");
     await eventually(() => rec.ups.at(-1) === true, 10_000, "up again");
     assert.ok(rec.logs.some((l) => l.type === "info" && /answering again/.test(l.msg)));
@@ -158,10 +159,128 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
     assert.equal(rec.restarts, 0);
   });
 
-  it("stops asking a query this npu-smi does not support, and says so once", async () => {
+  it("says a chip that falls out of the table lost before its process's exit, and once in the log", async () => {
+    const rec = recorder();
+    const state = join(dir(), "state");
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
+    await eventually(() => rec.events.some((e) => e.pid === 7202), 10_000, "first snapshot");
+    writeFileSync(state, "MISSING1=1\n");
+    await eventually(() => rec.events.some((e) => line(e) === "process.state npu-01 pid=7202 exit"), 10_000, "the exit");
+    const lines = rec.events.map(line);
+    const lost = lines.indexOf("error.hw npu-01 NPU_LOST no longer listed by npu-smi info");
+    assert.ok(lost !== -1 && lost < lines.indexOf("process.state npu-01 pid=7202 exit"), lines.join("\n"));
+    const mark = rec.events.length;
+    await eventually(() => rec.events.slice(mark).filter((e) => e.pid === 7101).length >= 3, 10_000, "later tables");
+    assert.equal(rec.warns().filter((w) => /no longer lists npu-01/.test(w)).length, 1, rec.warns().join("\n"));
+    assert.deepEqual(rec.ups, [true]);
+  });
+
+  it("asks the health of a chip whose row reads NA, and blames that chip, not its neighbour", async () => {
+    const rec = recorder();
+    const state = join(dir(), "state");
+    writeFileSync(state, "BROKEN1=1\nHEALTH1=Critical\nCODE1=80A28008\nINFO1='node type=AICORE, sensor type=Hang'\n");
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
+    await eventually(() => rec.events.some((e) => e.event_type === "error.hw"), 10_000, "the health event");
+    assert.deepEqual(rec.events.filter((e) => e.event_type.startsWith("error.")).map(line), ["error.hw npu-01 NPU_FAULT health=Critical code=80A28008 node type=AICORE, sensor type=Hang"]);
+    // Its process is still listed: it uses the chip, with its figures as npu-smi gives them (NA), and no exit.
+    await eventually(() => rec.events.some((e) => line(e) === "compute.util npu-01 pid=7202 NA"), 10_000, "the pid on the chip");
+    assert.ok(!rec.events.some((e) => e.pid === 7202 && line(e) !== "compute.util npu-01 pid=7202 NA"), rec.events.map(line).join("\n"));
+    assert.ok(!rec.events.some((e) => e.entity_id === "npu-01" && e.pid === undefined && e.event_type.startsWith("compute.")), "no figure is made up for it");
+  });
+
+  it("uses the table of an info run that failed after printing it, and says the failure once", async () => {
+    const rec = recorder();
+    const state = join(dir(), "state");
+    writeFileSync(state, "INFO_EXIT=1\n");
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
+    await eventually(() => rec.events.filter((e) => e.pid === 7202).length >= 3, 10_000, "three tables");
+    assert.deepEqual(rec.ups, [true]);
+    assert.equal(rec.restarts, 0);
+    assert.deepEqual(rec.warns(), [`${FAKE} info exited (code 1): dcmi get device health failed. ret is -8020; using the chips it listed`]);
+  });
+
+  it("takes nothing from half a table: a failed run cut before its process part loses no chip and ends no process", async () => {
+    const rec = recorder();
+    const state = join(dir(), "state");
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
+    await eventually(() => rec.events.some((e) => e.pid === 7202), 10_000, "first snapshot");
+    writeFileSync(state, "INFO_EXIT=1\nINFO_CUT=1\n");
+    await eventually(() => rec.ups.at(-1) === false, 10_000, "down");
+    assert.ok(!rec.events.some((e) => e.event_type.startsWith("error.") || e.event_type === "process.state"), rec.events.map(line).join("\n"));
+    assert.match(rec.warns().at(-1)!, /info exited \(code 1\): dcmi get device info failed\. ret is -8020; no NPU events until it works/);
+  });
+
+  const refusals: [number, string][] = [
+    [0, "dcmi module initialize failed. ret is -8005"],
+    [255, "dcmi model initialized failed, because the device is used. ret is -8020"],
+  ];
+  for (const [exit, says] of refusals) it(`shows an npu-smi the driver refuses (exit ${exit}: ${says}) down with why, waiting, not crash-looping`, async () => {
+    const rec = recorder();
+    const state = join(dir(), "state");
+    writeFileSync(state, exit === 0 ? "FAIL=0\n" : `FAIL=${exit}\nFAIL_SAYS='${says}'\n`);
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
+    await eventually(() => rec.warns().length > 0, 10_000, "a warning");
+    assert.equal(rec.warns()[0], `${FAKE} info: ${says} (npu-smi cannot reach the NPU driver); no NPU events until it works, retrying with backoff`);
+    assert.deepEqual(rec.ups, [false]);
+    assert.deepEqual(rec.reasons, [`${FAKE} cannot reach the NPU driver: ${says}`]);
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(rec.restarts, 0);
+    assert.equal(rec.warns().length, 1);
+    writeFileSync(state, "FAIL_SAYS='This npu-smi prints no table.'\nFAIL=0\n");
+    await eventually(() => rec.warns().length > 1, 10_000, "the next reason");
+    assert.match(rec.warns()[1]!, /info listed no NPU: This npu-smi prints no table\./);
+    assert.deepEqual(rec.reasons.at(-1), undefined, "no longer refused: the reason goes");
+  });
+
+  it("ends the round at a query that hangs, so the next info is not held back by each chip's timeout, and rests it so the others are asked", async () => {
     const rec = recorder();
     const d = dir();
-    writeFileSync(join(d, "state"), "HCCS_UNSUPPORTED=1\n");
+    writeFileSync(join(d, "state"), "HANG=health\nHEALTH1=Warning\n");
+    run(rec, { command: FAKE, timeoutMs: 300, env: { ...process.env, FAKE_NPU_STATE: join(d, "state"), FAKE_NPU_LOG: join(d, "calls") } });
+    const calls = () => readFileSync(join(d, "calls"), "utf8").trim().split("\n");
+    await eventually(() => calls().filter((c) => c.startsWith("info -t health")).length >= 2, 10_000, "the hung query asked again");
+    const after = calls().map((c, i, all) => (c.startsWith("info -t health") ? all[i + 1] : null)).filter((c) => c !== null && c !== undefined);
+    assert.ok(after.length >= 1 && after.every((c) => c === "info"), calls().join("\n"));
+    // The hung query rests a round, so the ECC and HCCS queries of the chips are still asked.
+    const between = calls().slice(calls().indexOf("info -t health -i 1 -c 0") + 1, calls().lastIndexOf("info -t health -i 1 -c 0"));
+    assert.ok(between.includes("info -t ecc -i 0") && between.includes("info -t hccs -i 1 -c 0"), calls().join("\n"));
+    assert.equal(rec.warns().filter((w) => /health query failed: timed out after 300 ms; its events paused; the other queries of this round skipped/.test(w)).length, 1, rec.warns().join("\n"));
+    assert.deepEqual(rec.ups, [true]);
+  });
+
+  it("shows down with why while a killed run stays stuck in the driver, starts no other, and resumes once it is gone", async () => {
+    // A process in uninterruptible sleep survives SIGKILL; none can be made here, so the health
+    // query's child is one whose kill does nothing and whose end the test decides.
+    const rec = recorder();
+    const d = dir();
+    writeFileSync(join(d, "state"), "HEALTH1=Warning\n");
+    let release = () => {};
+    let kills = 0;
+    const spawn = (path: string, args: string[], env: Env): Child => {
+      if (!args.includes("health")) return startChild(path, args, env);
+      const closed = new Promise<{ code: number | null; signal: string | null }>((done) => (release = () => done({ code: null, signal: "SIGKILL" })));
+      const proc = { pid: 424242, exitCode: null, signalCode: null, kill: () => void kills++, stdout: null, stderr: null } as unknown as Child["proc"];
+      return { proc, closed };
+    };
+    run(rec, { command: FAKE, timeoutMs: 200, killWaitMs: 200, spawn, env: { ...process.env, FAKE_NPU_STATE: join(d, "state"), FAKE_NPU_LOG: join(d, "calls") } });
+    await eventually(() => rec.ups.at(-1) === false, 10_000, "down");
+    assert.equal(rec.reasons.at(-1), `${FAKE} pid 424242 stuck in the driver: killed, not gone`);
+    assert.ok(kills >= 1);
+    const calls = () => readFileSync(join(d, "calls"), "utf8").trim().split("\n").length;
+    const before = calls();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(calls(), before, "no run starts while one is stuck");
+    assert.equal(rec.restarts, 0);
+    assert.equal(rec.warns().filter((w) => /stuck in the driver/.test(w)).length, 2, rec.warns().join("\n"));
+    release();
+    await eventually(() => rec.ups.at(-1) === true, 10_000, "up again");
+    assert.ok(calls() > before);
+  });
+
+  for (const exit of [255, 0]) it(`stops asking a query this npu-smi does not support (exit ${exit}), and says so once`, async () => {
+    const rec = recorder();
+    const d = dir();
+    writeFileSync(join(d, "state"), `HCCS_UNSUPPORTED=1\nUNSUPPORTED_EXIT=${exit}\n`);
     run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: join(d, "state"), FAKE_NPU_LOG: join(d, "calls") } });
     await eventually(() => readFileSync(join(d, "calls"), "utf8").split("\n").filter((l) => l === "info").length >= 4, 10_000, "4 intervals");
     const calls = readFileSync(join(d, "calls"), "utf8").trim().split("\n");

@@ -58,6 +58,51 @@ describe("NpuSmiTracker", () => {
     assert.deepEqual(t.health(1, 0, "Warning", { status: "OK", codes: [] }, 8000), [], "the detail says OK");
   });
 
+  it("says every alarm -t health lists: a temperature and an ECC alarm at once are both words; an HBM temperature is heat", () => {
+    const both = { status: "Alarm", codes: ["80E01801", "80CB8009"], info: "node type=SOC, sensor type=Temperature; node type=HBM, sensor type=Memory, multi-bit ECC" };
+    assert.equal(healthKind(both), "TEMP_HIGH ECC memory error");
+    assert.equal(healthKind({ status: "Warning", codes: ["80E18402"], info: "node type=HBM, sensor type=Temperature" }), "TEMP_HIGH");
+    assert.equal(healthKind({ status: "Alarm", codes: ["8C084E00"], info: "node type=AICORE, sensor type=Hang; node type=HBM, sensor type=Memory, ECC" }), "ECC memory error");
+    const t = new NpuSmiTracker();
+    assert.deepEqual(brief(t.health(0, 1, "Alarm", both, 0)), [
+      "error.hw npu-00-1 TEMP_HIGH ECC memory error health=Alarm code=80E01801,80CB8009 node type=SOC, sensor type=Temperature; node type=HBM, sensor type=Memory, multi-bit ECC",
+    ]);
+  });
+
+  it("ties no process to a chip the table never listed, and does not end a pid seen before for being listed there", () => {
+    const t = new NpuSmiTracker();
+    t.info(table([chip(2)], [[2, 20]]), 0);
+    const next = { chips: [chip(2)], processes: [{ npu: 2, chip: 3, pid: 20 }, { npu: 2, chip: 3, pid: 21 }] };
+    assert.deepEqual(brief(t.info(next, 1000)), ["compute.util npu-02 50", "compute.mem npu-02 25"]);
+    assert.deepEqual(t.strayNow, ["NPU 2 chip 3", "NPU 2 chip 3"]);
+    assert.deepEqual(brief(t.info(table([chip(2)]), 2000)).filter((l) => l.startsWith("process")), ["process.state npu-02 pid=20 exit"]);
+  });
+
+  it("keeps the health event bounded when a chip lists many alarms", () => {
+    const many = { status: "Critical", codes: Array.from({ length: 20 }, (_, i) => `80E0${1000 + i}`), info: Array.from({ length: 40 }, (_, i) => `node type=SOC, sensor type=Sensor${i}`).join("; ") };
+    const [e] = new NpuSmiTracker().health(2, 0, "Critical", many, 0);
+    assert.ok(e!.value.length < 500, String(e!.value.length));
+    assert.match(e!.value, /code=80E01000,80E01001,80E01002,80E01003,80E01004,80E01005,80E01006,80E01007,\.\.\. node type=SOC, sensor type=Sensor0; .*\.\.\.$/);
+  });
+
+  it("says a chip left out of the table lost, each refresh period while it is out; its listed process is not ended", () => {
+    const t = new NpuSmiTracker({ refreshMs: 60_000 });
+    const info = (now: number, chips: NpuChip[], pids: [number, number][]) => brief(t.info(table(chips, pids), now));
+    info(0, [chip(0), chip(1)], [[0, 10], [1, 11]]);
+    assert.deepEqual(info(5000, [chip(0)], [[0, 10], [1, 11]]), [
+      "error.hw npu-01 NPU_LOST no longer listed by npu-smi info",
+      "compute.util npu-00 50",
+      "compute.mem npu-00 25",
+      "compute.util npu-00 pid=10 50",
+    ]);
+    assert.deepEqual(t.lostNow, ["npu-01"]);
+    assert.deepEqual(info(10_000, [chip(0)], [[0, 10]]).filter((l) => !l.includes("npu-00")), ["process.state npu-01 pid=11 exit"], "said once per period");
+    assert.deepEqual(info(65_000, [chip(0)], []).filter((l) => l.includes("npu-01")), ["error.hw npu-01 NPU_LOST no longer listed by npu-smi info"]);
+    assert.deepEqual(info(70_000, [chip(0), chip(1)], []).filter((l) => l.startsWith("error")), [], "listed again: no more");
+    assert.deepEqual(t.backNow, ["npu-01"]);
+    assert.deepEqual(brief(t.info(table([]), 80_000)), [], "an empty table (npu-smi failing) is not every chip lost");
+  });
+
   it("reports uncorrectable ECC when the count rises (or is above 0 at first), not on a reset", () => {
     const t = new NpuSmiTracker();
     assert.deepEqual(t.ecc(0, 0, { hbmDoubleBit: 0, ddrDoubleBit: 0 }, 0), []);
@@ -65,6 +110,7 @@ describe("NpuSmiTracker", () => {
     assert.deepEqual(t.ecc(0, 0, { hbmDoubleBit: 2, ddrDoubleBit: 0 }, 2), []);
     assert.deepEqual(t.ecc(0, 0, { hbmDoubleBit: 0, ddrDoubleBit: 0 }, 3), []);
     assert.equal(new NpuSmiTracker().ecc(4, 0, { hbmDoubleBit: 1 }, 0).length, 1);
+    assert.deepEqual(brief(new NpuSmiTracker().ecc(1, 0, { doubleBit: 4 }, 0)), ["error.hw npu-01 ECC_UNCORRECTED double-bit count=4"]);
   });
 
   it("reports an HCCS link down and new link errors on hccs-N, and the chip's processes wait on it", () => {

@@ -146,7 +146,8 @@ describe("NvidiaSmiSource against the stand-in nvidia-smi", () => {
 
   it("skips [N/A] and [Not Supported] fields", async () => {
     const rec = recorder();
-    run(rec, { command: FAKE, env: { ...process.env, FAKE_SMI_NA: "1", FAKE_SMI_TEMP1: "99" } });
+    // GPU 1 as a MIG-enabled GPU reads it: row remapping and clock reasons unavailable too.
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_SMI_NA: "1", FAKE_SMI_TEMP1: "99" }, healthIntervalMs: 40 });
     await eventually(() => pidEvents(rec, 4343).length >= 3, 10_000, "snapshots");
 
     const gpu1 = rec.events.filter((e) => e.entity_id === "gpu-01");
@@ -164,6 +165,96 @@ describe("NvidiaSmiSource against the stand-in nvidia-smi", () => {
     await eventually(() => gpuSamples(rec, "gpu-00").length >= 8, 10_000, "8 samples");
     const hw = rec.events.filter((e) => e.event_type === "error.hw").map((e) => `${e.entity_id} ${e.value}`);
     assert.deepEqual(hw.sort(), ["gpu-00 ECC_UNCORRECTED count=2", "gpu-01 TEMP_HIGH temp=95"]);
+  });
+
+  const hwOf = (r: Recorder) => [...new Set(r.events.filter((e) => e.event_type === "error.hw").map((e) => `${e.entity_id} ${e.value}`))].sort();
+  const HEALTH = { healthIntervalMs: 80 };
+
+  it("reads row remapping, pages pending retirement and HW slowdown from a driver that knows them", async () => {
+    const rec = recorder();
+    const env = { ...process.env, FAKE_SMI_REMAP_FAILURE: "1", FAKE_SMI_REMAP_PENDING: "0", FAKE_SMI_RETIRED_PENDING: "1", FAKE_SMI_THROTTLE0: "hw_slowdown hw_thermal_slowdown" };
+    run(rec, { command: FAKE, env, ...HEALTH });
+    await eventually(() => hwOf(rec).length >= 4, 10_000, "four health events");
+    assert.deepEqual(hwOf(rec), [
+      "gpu-00 HW_SLOWDOWN hw_slowdown,hw_thermal_slowdown",
+      "gpu-00 ROW_REMAP_PENDING remapped_rows.pending=Yes: reset the GPU once drained",
+      "gpu-01 RETIRED_PAGES_PENDING retired_pages.pending=Yes: takes effect at the next GPU reset",
+      "gpu-01 ROW_REMAP_FAILURE remapped_rows.failure=Yes: replace the GPU",
+    ]);
+    // Each once: they are repeated each minute, not each sample.
+    assert.equal(rec.events.filter((e) => e.event_type === "error.hw").length, 4);
+    // Standing when the collector started, they follow the first process snapshot: the graph
+    // charges a device fault to the processes on the GPU when it arrives.
+    const firstPid = rec.events.findIndex((e) => e.pid !== undefined);
+    assert.ok(firstPid >= 0 && firstPid < rec.events.findIndex((e) => e.event_type === "error.hw"));
+    assert.ok(gpuSamples(rec, "gpu-01", "compute.util").length > 0);
+    assert.deepEqual(rec.ups, [true]);
+    assert.equal(rec.restarts, 0);
+    assert.deepEqual(rec.warns(), []);
+  });
+
+  it("asks an older driver for the names it knows (clocks_throttle_reasons.*, no row remapping) and never goes dark", async () => {
+    const rec = recorder();
+    const env = { ...process.env, FAKE_SMI_UNKNOWN: "clocks_event_reasons.* remapped_rows.*", FAKE_SMI_THROTTLE0: "hw_slowdown hw_power_brake_slowdown" };
+    run(rec, { command: FAKE, env, ...HEALTH });
+    await eventually(() => hwOf(rec).length > 0 && gpuSamples(rec, "gpu-01", "compute.util").length >= 5, 10_000, "HW slowdown and samples");
+    assert.deepEqual(hwOf(rec), ["gpu-00 HW_SLOWDOWN hw_slowdown,hw_power_brake_slowdown"]);
+    assert.deepEqual(rec.ups, [true]);
+    assert.equal(rec.restarts, 0);
+    assert.deepEqual(rec.warns(), []);
+    assert.ok(rec.logs.some((l) => l.type === "info" && /clocks_throttle_reasons\.hw_slowdown.*row remapping not queried/.test(l.msg)), JSON.stringify(rec.logs));
+  });
+
+  it("asks again at once without a field the driver lists but refuses, without going down", async () => {
+    const rec = recorder();
+    const env = { ...process.env, FAKE_SMI_REFUSE: "clocks_event_reasons.hw_power*", FAKE_SMI_THROTTLE1: "hw_slowdown hw_thermal_slowdown" };
+    run(rec, { command: FAKE, env, ...HEALTH });
+    await eventually(() => hwOf(rec).length > 0, 10_000, "HW slowdown");
+    assert.deepEqual(hwOf(rec), ["gpu-01 HW_SLOWDOWN hw_slowdown,hw_thermal_slowdown"]);
+    assert.deepEqual(rec.warns(), ["nvidia-smi refused the field clocks_event_reasons.hw_power_brake_slowdown; asking without it".replace("nvidia-smi", FAKE)]);
+    assert.deepEqual(rec.ups, [true]);
+    assert.equal(rec.restarts, 0);
+  });
+
+  for (const form of ["fields", "handle"] as const) {
+    it(`reports a GPU the driver lost (${form === "fields" ? "[GPU is lost] fields" : "no device handle"}) as GPU_LOST on its name while the other GPU keeps reporting`, async () => {
+      const rec = recorder();
+      const lost = join(dir(), "lost");
+      run(rec, { command: FAKE, env: { ...process.env, FAKE_SMI_LOST_FILE: lost, FAKE_SMI_LOST_FORM: form }, ...HEALTH });
+      // Lost after the exporter started, while pid 4343 runs on it.
+      await eventually(() => pidEvents(rec, 4343).length > 0, 10_000, "gpu-01 sampled");
+      writeFileSync(lost, "");
+      const e = await eventually(() => rec.events.find((e) => e.event_type === "error.hw"), 10_000, "GPU_LOST");
+      const said = form === "fields" ? "fields read [GPU is lost]" : "Unable to determine the device handle for GPU 0000:3B:00.0: Unknown Error";
+      assert.deepEqual(e, { ts: e.ts, event_type: "error.hw", entity_id: "gpu-01", value: `GPU_LOST ${said}` });
+      const mark = rec.events.indexOf(e);
+      await eventually(() => gpuSamples(rec, "gpu-00").filter((x) => rec.events.indexOf(x) > mark).length >= 3, 10_000, "gpu-00 samples go on");
+      assert.ok(!gpuSamples(rec, "gpu-01").some((x) => rec.events.indexOf(x) > mark), "no figures for the lost GPU");
+      assert.equal(rec.events.filter((x) => x.event_type === "error.hw").length, 1, "repeated each minute, not each sample");
+      // The collector answered all along: not down, nothing crashed.
+      assert.deepEqual(rec.ups, [true]);
+      assert.equal(rec.restarts, 0);
+      if (form === "handle") assert.match(rec.warns().join("\n"), /no handle for a GPU \(GPU_LOST\) and exits after each sample \(code 15\)/);
+      rmSync(lost);
+      await eventually(() => gpuSamples(rec, "gpu-01").some((x) => rec.events.indexOf(x) > mark), 10_000, "gpu-01 back");
+    });
+  }
+
+  it("shows nvidia-smi's words as the reason when it cannot reach the driver (version mismatch), with no GPU event", async () => {
+    const rec = recorder();
+    const env = {
+      ...process.env,
+      PATH: `${FIXTURES}${delimiter}${process.env.PATH ?? ""}`,
+      FAKE_SMI_FAIL: "18",
+      FAKE_SMI_FAIL_MSG: "Failed to initialize NVML: Driver/library version mismatch",
+    };
+    run(rec, { env });
+    await eventually(() => rec.restarts >= 2, 10_000, "2 restarts");
+    assert.deepEqual(rec.ups, [false]);
+    assert.deepEqual(rec.reasons, ["nvidia-smi: Failed to initialize NVML: Driver/library version mismatch"]);
+    // Running jobs keep their GPUs through a driver upgrade: nothing to blame them with.
+    assert.deepEqual(rec.events, []);
+    assert.equal(rec.warns().length, 1);
   });
 
   it("says once that nvidia-smi is missing, shows down without counting restarts, and comes up once it is installed", async () => {

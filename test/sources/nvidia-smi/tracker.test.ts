@@ -83,4 +83,77 @@ describe("NvidiaSmiTracker", () => {
     assert.deepEqual(hw(80, 62_000), []);
     assert.deepEqual(hw(92, 63_000), ["TEMP_HIGH temp=92"]);
   });
+
+  it("reports a lost GPU on its name, each minute while it lasts, and forgets it once it answers", () => {
+    const t = new NvidiaSmiTracker();
+    const hw = (s: GpuSample, now: number) => t.gpu(s, now).filter((e) => e.event_type === "error.hw").map((e) => `${e.entity_id} ${e.value}`);
+    assert.deepEqual(hw(gpu1, 0), []);
+    const lost: GpuSample = { index: 1, uuid: "GPU-b", busId: "0:3b:00.0", lost: "GPU is lost" };
+    assert.deepEqual(t.gpu(lost, 1_000), [{ ts: 1_000, event_type: "error.hw", entity_id: "gpu-01", value: "GPU_LOST fields read [GPU is lost]" }]);
+    assert.deepEqual(hw(lost, 2_000), []);
+    assert.deepEqual(hw(lost, 61_000), ["gpu-01 GPU_LOST fields read [GPU is lost]"]);
+    assert.deepEqual(hw(gpu1, 62_000), []);
+    assert.deepEqual(hw(lost, 63_000), ["gpu-01 GPU_LOST fields read [GPU is lost]"]);
+    assert.deepEqual(hw({ index: 2, lost: "GPU requires reset" }, 64_000), ["gpu-02 GPU_RESET_REQUIRED fields read [GPU requires reset]"]);
+  });
+
+  it("names a GPU without a handle by its index when its bus id was seen, else by the bus id as builtin:kmsg does", () => {
+    const t = new NvidiaSmiTracker();
+    t.gpu(gpu1, 0);
+    const said = "Unable to determine the device handle for GPU 0000:3B:00.0: Unknown Error";
+    assert.deepEqual(t.lost({ busId: "0:3b:00.0", said }, 1_000), [{ ts: 1_000, event_type: "error.hw", entity_id: "gpu-01", value: `GPU_LOST ${said}` }]);
+    assert.deepEqual(t.lost({ busId: "0:3b:00.0", said }, 30_000), []);
+    assert.equal(t.lost({ busId: "0:3b:00.0", said }, 61_000).length, 1);
+    const other = "Unable to determine the device handle for GPU 0000:86:00.0: Unknown Error";
+    assert.deepEqual(t.lost({ busId: "0:86:00.0", said: other }, 2_000).map((e) => e.entity_id), ["gpu-0000:86:00"]);
+    assert.deepEqual(t.lost({ busId: "0:86:00.0", said: other }, 3_000), []);
+  });
+
+  it("reports row remapping failed or pending on the row's GPU, each minute while it lasts", () => {
+    const t = new NvidiaSmiTracker();
+    t.gpu(gpu0, 0);
+    t.gpu(gpu1, 0);
+    const rm = (rows: Parameters<NvidiaSmiTracker["remap"]>[0], now: number) => t.remap(rows, now).map((e) => `${e.entity_id} ${e.value}`);
+    assert.deepEqual(rm([{ busId: "0:18:00.0", pending: false, failure: false }, { uuid: "GPU-b", pending: false, failure: true }], 1_000), [
+      "gpu-01 ROW_REMAP_FAILURE remapped_rows.failure=Yes: replace the GPU",
+    ]);
+    assert.deepEqual(rm([{ busId: "0:18:00.0", pending: true, failure: false }, { uuid: "GPU-b", pending: false, failure: true }], 31_000), [
+      "gpu-00 ROW_REMAP_PENDING remapped_rows.pending=Yes: reset the GPU once drained",
+    ]);
+    assert.deepEqual(rm([{ busId: "0:18:00.0", pending: true }, { uuid: "GPU-b", failure: true }], 61_000), [
+      "gpu-01 ROW_REMAP_FAILURE remapped_rows.failure=Yes: replace the GPU",
+    ]);
+    // A reset cleared the pending flag; [N/A] (MIG) says nothing; an unknown GPU waits for a sample.
+    assert.deepEqual(rm([{ busId: "0:18:00.0", pending: false }, { uuid: "GPU-b" }, { uuid: "GPU-new", failure: true }], 62_000), []);
+    assert.deepEqual(rm([{ busId: "0:18:00.0", pending: true }], 63_000), ["gpu-00 ROW_REMAP_PENDING remapped_rows.pending=Yes: reset the GPU once drained"]);
+  });
+
+  it("reports pages pending retirement while they wait for a reset", () => {
+    const t = new NvidiaSmiTracker();
+    const hw = (retiredPending: boolean | undefined, now: number) =>
+      t.gpu({ ...gpu0, ...(retiredPending === undefined ? {} : { retiredPending }) }, now).filter((e) => e.event_type === "error.hw").map((e) => e.value);
+    assert.deepEqual(hw(false, 0), []);
+    assert.deepEqual(hw(true, 1_000), ["RETIRED_PAGES_PENDING retired_pages.pending=Yes: takes effect at the next GPU reset"]);
+    assert.deepEqual(hw(undefined, 2_000), []);
+    assert.deepEqual(hw(true, 3_000), []);
+    assert.deepEqual(hw(true, 61_000).length, 1);
+  });
+
+  it("reports HW slowdown once it held 3 samples in a row, not a blip, and each minute while it lasts", () => {
+    const t = new NvidiaSmiTracker();
+    const hw = (on: { hwSlowdown?: boolean; hwThermalSlowdown?: boolean; hwPowerBrakeSlowdown?: boolean }, now: number) =>
+      t.gpu({ index: 3, hwSlowdown: false, hwThermalSlowdown: false, hwPowerBrakeSlowdown: false, ...on }, now).map((e) => e.value);
+    const hot = { hwSlowdown: true, hwThermalSlowdown: true };
+    // A clock change shows hw_slowdown for a sample or two: nothing.
+    assert.deepEqual([hw({ hwSlowdown: true }, 0), hw({ hwSlowdown: true }, 1_000), hw({}, 2_000)], [[], [], []]);
+    assert.deepEqual([hw(hot, 3_000), hw(hot, 4_000)], [[], []]);
+    assert.deepEqual(hw(hot, 5_000), ["HW_SLOWDOWN hw_slowdown,hw_thermal_slowdown"]);
+    assert.deepEqual(hw(hot, 6_000), []);
+    assert.deepEqual(hw({ hwSlowdown: true, hwPowerBrakeSlowdown: true }, 65_000), ["HW_SLOWDOWN hw_slowdown,hw_power_brake_slowdown"]);
+    assert.deepEqual(hw({}, 66_000), []);
+    // Fields the driver does not have ([Not Supported]) neither start nor end a run.
+    const t2 = new NvidiaSmiTracker({ slowdownSamples: 1 });
+    assert.deepEqual(t2.gpu({ index: 0 }, 0), []);
+    assert.deepEqual(t2.gpu({ index: 0, hwSlowdown: true }, 1).map((e) => e.value), ["HW_SLOWDOWN hw_slowdown"]);
+  });
 });
