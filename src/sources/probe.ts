@@ -279,7 +279,6 @@ export class CommandProbe implements Source {
       this._launch();
     }, delay);
   }
-
 }
 
 /**
