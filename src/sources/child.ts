@@ -27,11 +27,21 @@ function _executable(p: string): boolean {
   }
 }
 
+/** How a child ended. */
+export interface Ended {
+  code: number | null;
+  signal: string | null;
+  error?: Error;
+}
+
 export interface Child {
   proc: ChildProcess;
   /** Settles once the process has exited and its pipes are closed (or it never started). */
-  closed: Promise<{ code: number | null; signal: string | null; error?: Error }>;
+  closed: Promise<Ended>;
 }
+
+/** Starts a child: `startChild`, or one a test makes (a child that never dies, say). */
+export type Spawn = (path: string, args: string[], env: Env) => Child;
 
 /** Spawns with stdout and stderr piped; a failed spawn settles `closed` with the error. */
 export function startChild(path: string, args: string[], env: Env): Child {
@@ -64,6 +74,85 @@ export async function reap(child: Child, graceMs = 500, capMs = 950): Promise<vo
   // Past the cap something else holds the pipes (a grandchild): stop reading them.
   proc.stdout?.destroy();
   proc.stderr?.destroy();
+}
+
+/**
+ * Kills a child (SIGTERM, then SIGKILL at once); true once it is gone, false when it is still
+ * there `killWaitMs` later. A process asleep in the driver (a GPU or NPU fallen off the bus, state
+ * D) does not die of SIGKILL until the driver lets it go, which may be never: nothing may wait on
+ * its end unbounded. Its `closed` still settles if it does go.
+ */
+export async function killChild(child: Child, killWaitMs: number): Promise<boolean> {
+  void reap(child, 0);
+  let wait: ReturnType<typeof setTimeout> | undefined;
+  const gone = await Promise.race([child.closed.then(() => true), new Promise<boolean>((done) => (wait = setTimeout(() => done(false), killWaitMs)))]);
+  clearTimeout(wait);
+  return gone;
+}
+
+/**
+ * Waits for a child to end, killing it once it has run `timeoutMs`. `ended` is null when it
+ * outlived the kill by `killWaitMs` (see killChild); `timedOut` when it was killed.
+ */
+export async function waitChild(child: Child, timeoutMs: number, killWaitMs: number): Promise<{ ended: Ended | null; timedOut: boolean }> {
+  let timedOut = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const ended = await Promise.race([
+    child.closed,
+    new Promise<null>((done) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        void killChild(child, killWaitMs).then((gone) => gone || done(null));
+      }, timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  return { ended, timedOut };
+}
+
+/**
+ * The runs of one tool that did not die when killed. While one is held the tool is not run
+ * again (each run would stick the same way on the same device): one stuck process, never one
+ * per interval. Once the last has ended, `info` is told so and what waited on it runs.
+ */
+export class StuckRuns {
+  private readonly _held = new Set<Child>();
+  private _then: (() => void) | null = null;
+
+  constructor(
+    private readonly _command: string,
+    private readonly _info: (message: string) => void,
+  ) {}
+
+  /** The first run still stuck, if any. */
+  get first(): Child | undefined {
+    return this._held.values().next().value;
+  }
+
+  has(child: Child): boolean {
+    return this._held.has(child);
+  }
+
+  hold(child: Child): void {
+    this._held.add(child);
+    void child.closed.then(() => {
+      if (!this._held.delete(child) || this._held.size > 0) return;
+      this._info(`${this._command} (pid ${child.proc.pid}) that was stuck in the driver has ended`);
+      const then = this._then;
+      this._then = null;
+      then?.();
+    });
+  }
+
+  /** Runs `fn` once the last stuck run has ended (one waits: a later call replaces it). */
+  whenGone(fn: () => void): void {
+    this._then = fn;
+  }
+
+  /** `nvidia-smi pid N stuck in the driver: killed, not gone`, the reason `status` shows. */
+  reason(): string {
+    return `${this._command} pid ${this.first?.proc.pid} stuck in the driver: killed, not gone`;
+  }
 }
 
 function _kill(proc: ChildProcess, signal: NodeJS.Signals): void {

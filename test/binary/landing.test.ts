@@ -75,7 +75,7 @@ describe("the landing page in headless Chromium", { skip }, () => {
     assert.ok(!/<b>train<\/b>/.test(dom));
     assert.match(dom, /<td><code>demo<\/code><\/td><td class="ok">up<\/td>/);
     assert.match(dom, /\d+ processes \(\d+ running\)/);
-    assert.match(dom, /\d+ diagnosis runs? over 18 rules/);
+    assert.match(dom, /\d+ diagnosis runs? over 19 rules/);
     assert.match(dom, /Version \d+\.\d+\.\d+/);
     // Its events: a stream filtered to the scene's evidence and the scene records.
     assert.match(dom, /href="api\/v1\/events\/stream\?type=[^"]*error\.hw[^"]*scene"/);

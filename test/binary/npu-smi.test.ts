@@ -63,7 +63,8 @@ describe("builtin:npu-smi in the binary", { skip: BINARY ? false : "XCTL_BINARY 
 });
 
 // A chip going bad as npu-smi shows it: its row turns Critical with NA in every cell while the run
-// exits non-zero after printing the table, then the chip drops out of the table altogether.
+// exits non-zero after printing the table, then the chip drops out of the table altogether. Both
+// are the scene npu_fault; a general (Warning) alarm of the same unnamed kind is not.
 describe("builtin:npu-smi in the binary when a chip goes bad", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
   let ex: RunningExporter | undefined;
   const dir = mkdtempSync(join(tmpdir(), "xctl-npu-bad-"));
@@ -75,30 +76,52 @@ describe("builtin:npu-smi in the binary when a chip goes bad", { skip: BINARY ? 
   type Status = {
     sources: { name: string; state: string; restarts: number }[];
     unexplained_errors: { entity: string; error_type: string }[];
+    scenes: { scene: string; errors: string[]; affected_pids: number[] }[];
   };
+  type Why = { root_causes: { entity: string; error_type: string }[]; scenes: { scene: string }[] };
+  const why = async (pid: number) => (await (await fetch(`${ex!.url}/api/v1/why/${pid}`)).json()) as Why;
+  const active = async (scene: string) => (await scrape(ex!.url)).get(`xctl_scene_active{scene="${scene}"}`);
   const status = async () => (await (await fetch(`${ex!.url}/api/v1/status`)).json()) as Status;
 
-  it("blames the Critical chip whose row reads NA, stays up on a run that failed after its table, and says a chip that left the table", async () => {
-    writeFileSync(state, "");
+  it("a general (Warning) alarm no kind names is evidence in why, no scene", async () => {
+    writeFileSync(state, "HEALTH1=Warning\nCODE1=80C98000\nINFO1='node type=DVPP, sensor type=General Purpose'\n");
     ex = await startExporter(["--collectors", "none", "--probe", "builtin:npu-smi?interval=0.2&detail=0.2"], {
       env: { PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin`, FAKE_NPU_STATE: state },
     });
-    await eventually(async () => (await scrape(ex!.url)).get("xctl_consumes_edges") === 2, 15_000, "two consumes edges");
+    const warning = "NPU_FAULT health=Warning code=80C98000 node type=DVPP, sensor type=General Purpose";
+    const w = await eventually(async () => ((await why(7202)).root_causes.length > 0 ? await why(7202) : undefined), 15_000, "a root cause for pid 7202");
+    assert.deepEqual(w.root_causes.map((c) => [c.entity, c.error_type]), [["npu-01", warning]]);
+    assert.deepEqual(w.scenes.map((x) => x.scene), []);
+    assert.equal(await active("npu_fault"), 0);
+    assert.ok((await status()).unexplained_errors.some((x) => x.entity === "npu-01" && x.error_type === warning));
+  });
+
+  it("blames the Critical chip whose row reads NA under npu_fault, stays up on a run that failed after its table, and says a chip that left the table", async () => {
     writeFileSync(state, "BROKEN1=1\nINFO_EXIT=1\nHEALTH1=Critical\nCODE1=80A28008\nINFO1='node type=AICORE, sensor type=Hang'\n");
     const fault = "NPU_FAULT health=Critical code=80A28008 node type=AICORE, sensor type=Hang";
-    const why = await eventually(async () => {
-      const w = (await (await fetch(`${ex!.url}/api/v1/why/7202`)).json()) as { root_causes: { entity: string; error_type: string }[] };
-      return w.root_causes.length > 0 ? w : undefined;
-    }, 15_000, "a root cause for pid 7202");
-    assert.deepEqual(why.root_causes.map((c) => [c.entity, c.error_type]), [["npu-01", fault]]);
-    const other = (await (await fetch(`${ex!.url}/api/v1/why/7101`)).json()) as { root_causes: unknown[] };
-    assert.deepEqual(other.root_causes, [], "the healthy neighbour is not blamed");
-    const st = await status();
+    const w = await eventually(async () => {
+      const x = await why(7202);
+      return x.root_causes.some((c) => c.error_type === fault) && x.scenes.length > 0 ? x : undefined;
+    }, 15_000, "npu_fault for pid 7202");
+    // The Warning of the test before is still in the error window: both are its chip's.
+    assert.deepEqual(w.root_causes.filter((c) => c.error_type === fault).map((c) => c.entity), ["npu-01"]);
+    assert.deepEqual(w.scenes.map((x) => x.scene), ["npu_fault"]);
+    const other = await why(7101);
+    assert.deepEqual([other.root_causes, other.scenes], [[], []], "the healthy neighbour is not blamed");
+    await eventually(async () => (await active("npu_fault")) === 1, 15_000, "npu_fault active");
+    const st = await eventually(async () => {
+      const x = await status();
+      return x.scenes.some((s) => s.scene === "npu_fault" && s.affected_pids.includes(7202)) ? x : undefined;
+    }, 15_000, "npu_fault in status with pid 7202");
     assert.deepEqual(st.sources.map((s) => [s.name, s.state, s.restarts]), [["npu-smi", "up", 0]]);
-    assert.ok(st.unexplained_errors.some((x) => x.entity === "npu-01" && x.error_type === fault), JSON.stringify(st.unexplained_errors));
+    assert.ok(!st.unexplained_errors.some((x) => x.error_type === fault), JSON.stringify(st.unexplained_errors));
 
+    // The chip leaves the table (its process rows with it: the stand-in's pid is no process here,
+    // so it is said to have exited): npu_fault now names NPU_LOST, explained, not loose.
     writeFileSync(state, "MISSING1=1\n");
-    await eventually(async () => (await status()).unexplained_errors.some((x) => x.entity === "npu-01" && x.error_type === "NPU_LOST no longer listed by npu-smi info"), 15_000, "NPU_LOST in status");
+    const lost = "NPU_LOST no longer listed by npu-smi info";
+    await eventually(async () => (await status()).scenes.some((s) => s.scene === "npu_fault" && s.errors.some((e) => e.includes(lost))), 15_000, "NPU_LOST under npu_fault in status");
+    assert.ok(!(await status()).unexplained_errors.some((x) => x.error_type === lost));
     assert.equal((await scrape(ex!.url)).get('xctl_probe_up{probe="npu-smi"}'), 1);
   });
 

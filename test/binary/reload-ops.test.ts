@@ -72,7 +72,7 @@ describe("rule reload as operators drive it, compiled binary", { skip: BINARY ? 
       assert.equal(status.code, 0, status.stderr);
       assert.match(status.stdout, /^RULE RELOAD FAILED at \S+: (.*)$/m);
       assert.equal(/^RULE RELOAD FAILED at \S+: (.*)$/m.exec(status.stdout)![1], why);
-      assert.match(status.stdout, /^ {2}the 18 rules loaded at \S+ stay in force/m);
+      assert.match(status.stdout, /^ {2}the 20 rules loaded at \S+ stay in force/m);
       const json = JSON.parse((await run(BINARY!, ["status", "--json", "--url", ex.url], { timeoutMs: 10_000 })).stdout);
       assert.equal(json.rules.last_reload_successful, false);
       assert.equal(json.rules.last_failure.error, why);

@@ -131,7 +131,7 @@ describe("the systemd unit, sandbox and all", { skip: SKIP }, () => {
       // `systemctl reload`: ExecReload's SIGHUP reloads the rules, under the unit's filter too.
       assert.deepEqual(unitSettings(UNIT).get("ExecReload"), ["/bin/kill -HUP $MAINPID"]);
       ex.signal("SIGHUP");
-      await eventually(() => ex.stderr().includes("rules reloaded: 18 loaded (18 embedded); nothing changed"), 10_000, `the reload line\n${ex.stderr()}`);
+      await eventually(() => ex.stderr().includes("rules reloaded: 19 loaded (19 embedded); nothing changed"), 10_000, `the reload line\n${ex.stderr()}`);
       assert.equal((await scrape(ex.url)).get("xctl_rules_last_reload_successful"), 1);
     } finally {
       await ex.stop();

@@ -32,7 +32,7 @@ describe("the service's log", () => {
     const text = ex.stderr();
     assert.match(text, /info  xctl-exporter \d+\.\d+\.\d+ \(\w+ [^)]+\) listening on http:\/\/127\.0\.0\.1:\d+\/metrics; landing page http:\/\/127\.0\.0\.1:\d+\//);
     assert.match(text, /warn  no sources: nothing feeds the graph/);
-    assert.match(text, /info  rules: 18 loaded \(18 embedded\)/);
+    assert.match(text, /info  rules: 19 loaded \(19 embedded\)/);
     assert.match(text, /info  TLS off/);
     assert.match(text, /info  basic auth off/);
     assert.match(text, /info  pushes \(POST \/api\/v1\/events\) accepted from loopback only/);

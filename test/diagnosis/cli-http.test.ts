@@ -16,7 +16,7 @@ describe("rules check", () => {
   it("accepts the default rules directory", async () => {
     const r = await runCli(["rules", "check", "rules"]);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, "18 rules OK\n");
+    assert.equal(r.stdout, "19 rules OK\n");
     const one = await runCli(["rules", "check", GOOD]);
     assert.equal(one.code, 0, one.stderr);
     assert.equal(one.stdout, "1 rules OK\n");
@@ -85,10 +85,10 @@ describe("rules check", () => {
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split("\n");
     assert.match(lines[0], /^SCENE +PRIORITY +SEVERITY +SCOPE +SOURCE +TITLE$/);
-    assert.equal(lines.length, 19);
+    assert.equal(lines.length, 20);
     assert.match(lines[1], /^gpu_oom +90 +critical +process +embedded +GPU out of memory$/);
     assert.ok(lines.some((l) => /^host_oom_kill +82 +critical +process +embedded +Host out of memory \(OOM killer\)$/.test(l)), r.stdout);
-    assert.match(lines[18], /^gpu_util_low +20 +info +process +embedded +Accelerator utilisation low$/);
+    assert.match(lines[19], /^gpu_util_low +20 +info +process +embedded +Accelerator utilisation low$/);
     // A directory's rule that replaces a built-in scene says which file it came from.
     const dir = mkdtempSync(join(tmpdir(), "xctl-list-"));
     try {

@@ -268,7 +268,7 @@ describe("result ring", () => {
     feed({ event_type: "process.state", entity_id: "h", pid: 3, value: "start" }, T0);
     feed({ event_type: "storage.iops", entity_id: "disk-a", pid: 3, value: "0.2" }, T0 + 1);
     engine.setRules(defaultRules());
-    assert.equal(state.byScene.size, 18);
+    assert.equal(state.byScene.size, 19);
     assert.equal(engine.runNow("api").scene, "storage_slow");
     engine.stop();
   });

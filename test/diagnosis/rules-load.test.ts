@@ -16,7 +16,7 @@ const SCENES = [
   "gpu_oom", "gpu_util_low", "network_stall", "roce_congestion", "storage_io_error", "storage_slow",
   "dataloader_io_error", "checkpoint_timeout", "process_crash", "workload_stalled", "npu_subhealth",
   "npu_ecc_error", "hccs_error", "gpu_xid", "nic_link_down", "nvswitch_error", "host_oom_kill",
-  "gpu_slowdown",
+  "gpu_slowdown", "npu_fault",
 ];
 
 function _refusal(f: () => unknown): ConfigError {

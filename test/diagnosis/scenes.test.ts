@@ -214,6 +214,19 @@ const CASES: Case[] = [
     nearMiss: (s) => s.send(ev("error.hw", "gpu-1", "ECC_SBE")),
   },
   {
+    // As builtin:npu-smi says them: a critical alarm its kinds do not name, and a chip gone from its table.
+    scene: "npu_fault",
+    fires: (s) => {
+      s.send(ev("error.hw", "npu-03", "NPU_FAULT health=Critical code=80A28008 node type=AICORE, sensor type=Hang"));
+      s.send(ev("error.hw", "npu-05", "NPU_LOST no longer listed by npu-smi info"));
+    },
+    // A general (minor) alarm of the same kind, and one that could not be read: not a fault.
+    nearMiss: (s) => {
+      s.send(ev("error.hw", "npu-03", "NPU_FAULT health=Warning code=80818C00 node type=SOC, sensor type=Sensor0"));
+      s.send(ev("error.hw", "npu-04", "NPU_FAULT health=UNKNOWN"));
+    },
+  },
+  {
     // As builtin:kmsg reports the driver's line: a fatal SXid on a switch no process uses.
     scene: "nvswitch_error",
     fires: (s) => {

@@ -27,7 +27,7 @@ describe("runbooks and docs/rules.md", () => {
   });
 
   it("have one runbook per default scene with its title, severity, causes, every step's command and how to confirm", () => {
-    assert.equal(defaults.length, 18);
+    assert.equal(defaults.length, 19);
     for (const { rule } of defaults) {
       const text = readFileSync(join(RUNBOOKS, `${rule.scene}.md`), "utf8");
       assert.ok(text.includes(`# ${rule.name} (\`${rule.scene}\`)`), `${rule.scene} title`);

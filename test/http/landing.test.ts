@@ -40,7 +40,7 @@ describe("landing page", () => {
     assert.match(html, /<title>xctl-exporter \(1 active\)<\/title>/);
     // One of each is said in the singular.
     assert.match(html, /<p>1 process \(1 running\), 1 resource, 1 error in the window;/);
-    assert.match(html, /; 1 diagnosis run over 18 rules\./);
+    assert.match(html, /; 1 diagnosis run over 19 rules\./);
   });
 
   it("shows a probe that cannot be started as down, with the reason, escaped", async () => {

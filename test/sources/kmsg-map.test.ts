@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { startChild, type Child, type Env } from "../../src/sources/child.ts";
 import { DeviceMap, diskByName } from "../../src/sources/kmsg/devices.ts";
 import { GpuMap, gpuName, normaliseBus, parseDeviceMinor, parseSmiIndex } from "../../src/sources/kmsg/gpu-map.ts";
 import { nvswitchName } from "../../src/sources/kmsg/events.ts";
@@ -72,6 +73,32 @@ describe("GPU bus ids", () => {
       assert.equal(await map.entity("0000:86:00"), "gpu-04");
       assert.equal(warnings.length, 1);
     });
+  });
+
+  it("holds an nvidia-smi that survives its kill (stuck in the driver), runs none other meanwhile, and asks again once it is gone", async () => {
+    // A process asleep in the driver survives SIGKILL; none can be made here, so the first run
+    // is one whose kill does nothing and whose end the test decides.
+    let runs = 0;
+    let kills = 0;
+    let release = () => {};
+    const spawn = (path: string, args: string[], env: Env): Child => {
+      if (++runs > 1) return startChild(path, args, env);
+      const closed = new Promise<{ code: number | null; signal: string | null }>((done) => (release = () => done({ code: null, signal: "SIGKILL" })));
+      const proc = { pid: 434343, exitCode: null, signalCode: null, kill: () => void kills++, stdout: null, stderr: null } as unknown as Child["proc"];
+      return { proc, closed };
+    };
+    const warnings: string[] = [];
+    const map = new GpuMap({ procfs: "/nonexistent", command: FAKE_SMI, timeoutMs: 100, killWaitMs: 100, refreshMs: 0, spawn, warn: (m) => warnings.push(m) });
+    assert.equal(await map.entity("0000:18:00"), "gpu-0000:18:00");
+    assert.ok(kills >= 1);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /pid 434343 stuck in the driver/);
+    assert.equal(await map.entity("0000:18:00"), "gpu-0000:18:00");
+    assert.equal(runs, 1, "no second run while the first is stuck");
+    release();
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(await map.entity("0000:18:00"), "gpu-00");
+    assert.equal(runs, 2);
   });
 
   describe("a GPU gone from nvidia-smi's answer after it fell off the bus", () => {

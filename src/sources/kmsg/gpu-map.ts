@@ -5,9 +5,9 @@
 // 3. else `gpu-<bus>` with the bus id normalised (`gpu-0000:3b:00`).
 // Bus ids are written `00000000:3B:00.0` by nvidia-smi and `PCI:0000:3b:00` by Xid lines: both
 // normalise to `0000:3b:00` (domain as 4 hex digits at least, lower case, no function).
-import { spawn } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { startChild, StuckRuns, waitChild, which, type Spawn } from "../child.ts";
 
 /** `0000:3b:00` from any spelling of a bus id, or null when it is not one. */
 export function normaliseBus(text: string): string | null {
@@ -49,12 +49,18 @@ export interface GpuMapOptions {
   refreshMs?: number;
   /** Least time between two runs caused by unknown bus ids. */
   missRetryMs?: number;
+  /** A run killed at its timeout and still there this much later is stuck in the driver. Default 2 s. */
+  killWaitMs?: number;
+  /** Starts a run; tests give one whose child never dies. */
+  spawn?: Spawn;
   /** Told once why nvidia-smi gave no table. */
   warn?: (message: string) => void;
 }
 
 export class GpuMap {
   private readonly _o: Required<Omit<GpuMapOptions, "warn">> & Pick<GpuMapOptions, "warn">;
+  /** A run that did not die when killed (a GPU fallen off the bus): none other until it is gone. */
+  private readonly _stuck: StuckRuns;
   private _table = new Map<string, number>();
   private _loadedAt = -Infinity;
   private _loading: Promise<void> | null = null;
@@ -68,8 +74,11 @@ export class GpuMap {
       timeoutMs: opts.timeoutMs ?? 5000,
       refreshMs: opts.refreshMs ?? 10 * 60_000,
       missRetryMs: opts.missRetryMs ?? 60_000,
+      killWaitMs: opts.killWaitMs ?? 2000,
+      spawn: opts.spawn ?? startChild,
       warn: opts.warn,
     };
+    this._stuck = new StuckRuns(this._o.command ?? "nvidia-smi", () => undefined);
   }
 
   /** The entity of the GPU at `bus` (any spelling); never throws. */
@@ -120,7 +129,9 @@ export class GpuMap {
   private async _query(quiet: boolean): Promise<Map<string, number> | null> {
     const cmd = this._o.command;
     if (cmd === null) return null;
-    const r = await _run(cmd, ["--query-gpu=index,pci.bus_id", "--format=csv,noheader"], this._o.env, this._o.timeoutMs);
+    // Each run would hang as the stuck one does: the table known so far and /proc serve meanwhile.
+    if (this._stuck.first !== undefined) return null;
+    const r = await this._run(cmd, ["--query-gpu=index,pci.bus_id", "--format=csv,noheader"]);
     if (r.ok) return parseSmiIndex(r.out);
     if (quiet) return null;
     if (!this._warned) this._o.warn?.(`${cmd}: ${r.why}; GPU names from ${join(this._o.procfs, "driver/nvidia/gpus")} or the bus id`);
@@ -144,34 +155,30 @@ export class GpuMap {
       return null;
     }
   }
-}
 
-/** Runs a command to its end or `timeoutMs`, its stdout capped at 64 KiB. */
-function _run(cmd: string, args: string[], env: Record<string, string | undefined>, timeoutMs: number): Promise<{ ok: true; out: string } | { ok: false; why: string }> {
-  return new Promise((done) => {
-    let out = "";
+  /** Runs a command to its end or `timeoutMs`, its stdout capped at 64 KiB. */
+  private async _run(cmd: string, args: string[]): Promise<{ ok: true; out: string } | { ok: false; why: string }> {
+    const path = which(cmd, this._o.env);
+    if (path === null) return { ok: false, why: "not found" };
     let child;
     try {
-      child = spawn(cmd, args, { stdio: ["ignore", "pipe", "ignore"], env: env as NodeJS.ProcessEnv });
+      child = this._o.spawn(path, args, this._o.env);
     } catch (e) {
-      done({ ok: false, why: (e as Error).message });
-      return;
+      return { ok: false, why: (e as Error).message };
     }
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      done({ ok: false, why: `no answer within ${timeoutMs} ms` });
-    }, timeoutMs);
-    child.stdout?.setEncoding("utf8");
-    child.stdout?.on("data", (s: string) => {
-      if (out.length < 65536) out += s;
+    let out = "";
+    const text = new TextDecoder();
+    child.proc.stdout?.on("data", (b: Uint8Array) => {
+      if (out.length < 65536) out += text.decode(b, { stream: true });
     });
-    child.once("error", (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      done({ ok: false, why: e.code === "ENOENT" ? "not found" : e.message });
-    });
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      done(code === 0 ? { ok: true, out } : { ok: false, why: `exited with code ${code}` });
-    });
-  });
+    child.proc.stderr?.resume();
+    const { ended, timedOut } = await waitChild(child, this._o.timeoutMs, this._o.killWaitMs);
+    if (ended === null) {
+      this._stuck.hold(child);
+      return { ok: false, why: `no answer within ${this._o.timeoutMs} ms, and killed it is still there (pid ${child.proc.pid} stuck in the driver); not run again until it is gone` };
+    }
+    if (ended.error) return { ok: false, why: ended.error.message };
+    if (timedOut) return { ok: false, why: `no answer within ${this._o.timeoutMs} ms` };
+    return ended.code === 0 ? { ok: true, out } : { ok: false, why: `exited with code ${ended.code}` };
+  }
 }

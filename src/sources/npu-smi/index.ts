@@ -8,7 +8,7 @@
 //   ECC counts and HCCS link state. Slower, because a host with 16 chips would otherwise run 33
 //   commands per interval against a driver that answers each in tens of milliseconds.
 import { Backoff, type BackoffOptions } from "../backoff.ts";
-import { reap, startChild, which, type Child, type Env } from "../child.ts";
+import { reap, startChild, StuckRuns, waitChild, which, type Child, type Env, type Spawn } from "../child.ts";
 import { ExitCheck } from "../exit-check.ts";
 import type { Source, SourceContext } from "../source.ts";
 import { parseEcc, parseHccs, parseHealth, parseInfo } from "./parse.ts";
@@ -33,7 +33,7 @@ export interface NpuSmiOptions {
   /** A run killed at its timeout and still not gone this much later is stuck in the driver. Default 2 s. */
   killWaitMs?: number;
   /** Starts a run; tests give one whose child never dies, as a chip wedged in the driver makes it. */
-  spawn?: (path: string, args: string[], env: Env) => Child;
+  spawn?: Spawn;
 }
 
 interface RunResult {
@@ -64,7 +64,7 @@ export class NpuSmiSource implements Source {
   readonly timeoutMs: number;
   readonly killWaitMs: number;
   private readonly _env: Env;
-  private readonly _spawn: (path: string, args: string[], env: Env) => Child;
+  private readonly _spawn: Spawn;
   private readonly _tracker: NpuSmiTracker;
   private readonly _backoffOptions: BackoffOptions | undefined;
   private _backoff: Backoff;
@@ -91,7 +91,7 @@ export class NpuSmiSource implements Source {
    * A run killed at its timeout that did not die (uninterruptible in the driver): no other run
    * starts until it is gone, so a wedged chip costs one stuck process, not one per interval.
    */
-  private _stuck: Child | null = null;
+  private readonly _stuck: StuckRuns;
 
   constructor(opts: NpuSmiOptions = {}) {
     this.intervalMs = Math.max(1, Math.round(opts.intervalMs ?? 5000));
@@ -100,6 +100,7 @@ export class NpuSmiSource implements Source {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.killWaitMs = opts.killWaitMs ?? 2000;
     this._spawn = opts.spawn ?? startChild;
+    this._stuck = new StuckRuns(this.command, (m) => this._ctx?.log.info(m));
     this._env = opts.env ?? process.env;
     this._tracker = new NpuSmiTracker({ tempThreshold: opts.tempThreshold ?? 90 });
     this._backoffOptions = opts.backoff;
@@ -131,8 +132,8 @@ export class NpuSmiSource implements Source {
 
   /** One interval's questions; resolves with the delay to the next. */
   private async _poll(): Promise<number> {
-    if (this._stuck !== null) {
-      return this._down("stuck", `${this.command} (pid ${this._stuck.proc.pid}) was killed at its ${this.timeoutMs} ms timeout and is still there, stuck in the driver (a wedged chip?); no new run until it is gone`);
+    if (this._stuck.first !== undefined) {
+      return this._down("stuck", `${this.command} (pid ${this._stuck.first.proc.pid}) was killed at its ${this.timeoutMs} ms timeout and is still there, stuck in the driver (a wedged chip?); no new run until it is gone`);
     }
     // A retry after a run that failed is a restart; npu-smi missing from PATH ran nothing, and one
     // the driver refuses (dcmi) is waited on, not crashing.
@@ -261,23 +262,10 @@ export class NpuSmiSource implements Source {
     child.proc.stderr?.on("data", (b: Uint8Array) => {
       if (err.length < 4096) err += new TextDecoder().decode(b);
     });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      void reap(child, 0);
-    }, this.timeoutMs);
-    let wait: ReturnType<typeof setTimeout> | undefined;
-    const ended = await Promise.race([child.closed, new Promise<null>((done) => (wait = setTimeout(() => done(null), this.timeoutMs + this.killWaitMs)))]);
-    clearTimeout(timer);
-    clearTimeout(wait);
+    const { ended, timedOut } = await waitChild(child, this.timeoutMs, this.killWaitMs);
     if (this._running === child) this._running = null;
     if (ended === null) {
-      this._stuck = child;
-      void child.closed.then(() => {
-        if (this._stuck !== child) return;
-        this._stuck = null;
-        this._ctx?.log.info(`${this.command} (pid ${child.proc.pid}) that was stuck has ended`);
-      });
+      this._stuck.hold(child);
       return { ok: false, out: "", said: "", timedOut: true, why: `timed out after ${this.timeoutMs} ms and did not die when killed (stuck in the driver)` };
     }
     const { code, signal, error } = ended;
@@ -307,7 +295,7 @@ export class NpuSmiSource implements Source {
       key === "missing"
         ? `cannot start: ${this.command}: not found on PATH`
         : key === "stuck"
-          ? `${this.command} pid ${this._stuck?.proc.pid} stuck in the driver: killed, not gone`
+          ? this._stuck.reason()
           : refused;
     const reasoned = (k: string | null) => k === "missing" || k === "stuck" || k === "dcmi";
     if (this._up || this._downKey === null || (key !== this._downKey && (reasoned(key) || reasoned(this._downKey)))) ctx.setUp(false, cannot);

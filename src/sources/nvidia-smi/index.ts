@@ -12,10 +12,12 @@
 // whole query, so a collector that asked blindly would go dark on an older driver. Should a
 // driver still refuse one, the query is asked again without it at once.
 import { Backoff, type BackoffOptions } from "../backoff.ts";
-import { lineSplitter, reap, startChild, which, type Child, type Env } from "../child.ts";
+import { killChild, lineSplitter, reap, startChild, StuckRuns, waitChild, which, type Child, type Env, type Spawn } from "../child.ts";
 import { ExitCheck } from "../exit-check.ts";
-import { APPS_QUERY, CSV_FORMAT, GPU_QUERY, REMAP_QUERY, parseAppLine, parseGpuLine, parseLostLine, parseRemapLine, refusedField, type AppSample } from "./csv.ts";
+import { APPS_QUERY, CSV_FORMAT, GPU_QUERY, parseAppLine, parseGpuLine, parseLostLine, refusedField, type AppSample } from "./csv.ts";
+import { FaultHold } from "./hold.ts";
 import { discover, runOnce } from "./once.ts";
+import { RemapPoll } from "./remap.ts";
 import { NvidiaSmiTracker, type SmiEvent } from "./tracker.ts";
 import type { Source, SourceContext } from "../source.ts";
 
@@ -36,6 +38,10 @@ export interface NvidiaSmiOptions {
   procfs?: string;
   /** Period of the row remapping query; default 30 s. */
   healthIntervalMs?: number;
+  /** A run killed (at stallMs, or for printing nothing) and still not gone this much later is stuck in the driver. Default 2 s. */
+  killWaitMs?: number;
+  /** Starts a run; tests give one whose child never dies, as a GPU fallen off the bus makes it. */
+  spawn?: Spawn;
 }
 
 /** nvidia-smi's words when it cannot talk to the driver at all: `status` shows them. */
@@ -47,7 +53,9 @@ export class NvidiaSmiSource implements Source {
   readonly command: string;
   readonly stallMs: number;
   readonly healthIntervalMs: number;
+  readonly killWaitMs: number;
   private readonly _env: Env;
+  private readonly _spawn: Spawn;
   private readonly _tracker: NvidiaSmiTracker;
   private readonly _backoff: Backoff;
   private readonly _exits: ExitCheck;
@@ -61,20 +69,11 @@ export class NvidiaSmiSource implements Source {
   private _once: Child | null = null;
   /** The looping query's fields; null until this driver's list was read. */
   private _gpuFields: string[] | null = null;
-  /** Whether this driver answers REMAP_QUERY. */
-  private _remapOk = false;
-  private _remapTimer: ReturnType<typeof setTimeout> | undefined;
-  private _remapFailKey: string | null = null;
+  private readonly _remap: RemapPoll;
   /** Told once that a lost GPU makes nvidia-smi exit after each sample. */
   private _lostSaid = false;
-  /**
-   * Faults read before the first process snapshot, held until it is in (at most stallMs): a
-   * fault standing when the exporter starts concerns the processes already on the GPU, and the
-   * graph charges a device fault only to the processes using the device when it arrives.
-   */
-  private _held: SmiEvent[] = [];
-  private _holdUntil: number | null = null;
-  private _appsSeen = false;
+  /** Faults held until the first process snapshot is in (hold.ts). */
+  private readonly _faults: FaultHold;
   /** The looping run killed for printing nothing; its exit is not news. */
   private _stalled: Child | null = null;
   private _restartTimer: ReturnType<typeof setTimeout> | undefined;
@@ -86,16 +85,36 @@ export class NvidiaSmiSource implements Source {
   /** The reason `status` was given with the last setUp(false), if any. */
   private _downReason: string | undefined;
   private _appsFailKey: string | null = null;
+  /**
+   * Runs killed that did not die (asleep in the driver: a GPU fallen off the bus): no other
+   * nvidia-smi starts until they are gone, and the collector shows down with why meanwhile.
+   */
+  private readonly _stuck: StuckRuns;
 
   constructor(opts: NvidiaSmiOptions = {}) {
     this.intervalMs = Math.max(1, Math.round(opts.intervalMs ?? 1000));
     this.command = opts.command ?? "nvidia-smi";
     this.stallMs = opts.stallMs ?? Math.max(10_000, 10 * this.intervalMs);
     this.healthIntervalMs = Math.max(this.intervalMs, opts.healthIntervalMs ?? 30_000);
+    this.killWaitMs = opts.killWaitMs ?? 2000;
+    this._spawn = opts.spawn ?? startChild;
+    this._stuck = new StuckRuns(this.command, (m) => this._ctx?.log.info(m));
     this._env = opts.env ?? process.env;
     this._tracker = new NvidiaSmiTracker({ tempThreshold: opts.tempThreshold ?? 90 });
     this._backoff = new Backoff(opts.backoff);
     this._exits = new ExitCheck(opts.procfs);
+    this._faults = new FaultHold(this.stallMs);
+    this._remap = new RemapPoll({
+      command: this.command,
+      intervalMs: this.intervalMs,
+      healthIntervalMs: this.healthIntervalMs,
+      warn: (m) => this._ctx!.log.warn(m),
+      error: (m) => this._ctx!.log.error(m),
+      once: () => this._onceOptions(),
+      ready: () => (!this._up || this._tracker.gpuCount === 0 || this._faults.waiting ? null : this._path),
+      known: () => this._gpuFields !== null,
+      rows: (rows) => this._emit(this._tracker.remap(rows, Date.now())),
+    });
   }
 
   start(ctx: SourceContext): void {
@@ -103,14 +122,14 @@ export class NvidiaSmiSource implements Source {
     this._stopping = false;
     this._launch();
     this._schedulePoll();
-    this._scheduleRemap(this.intervalMs);
+    this._remap.start();
   }
 
   async stop(): Promise<void> {
     this._stopping = true;
     clearTimeout(this._restartTimer);
     clearTimeout(this._pollTimer);
-    clearTimeout(this._remapTimer);
+    this._remap.stop();
     const children = [this._main, this._apps, this._once].filter((c): c is Child => c !== null);
     await Promise.all(children.map((c) => reap(c)));
     this._main = null;
@@ -137,20 +156,37 @@ export class NvidiaSmiSource implements Source {
 
   /** Reads which health fields this driver knows; kept once a list was read (see discover). */
   private async _discover(path: string): Promise<void> {
-    const found = await discover(path, this._env, this.stallMs, (c) => void (this._once = c));
+    const found = await discover(path, this._onceOptions());
     if (this._stopping || found === null) return;
     this._gpuFields = found.gpuFields;
-    this._remapOk = found.remapOk;
+    this._remap.ok = found.remapOk;
     const extra = found.gpuFields.slice(GPU_QUERY.length);
     const remap = found.remapOk ? `every ${this.healthIntervalMs} ms` : "not queried (no --query-remapped-rows)";
     this._ctx!.log.info(`${this.command} knows ${extra.length > 0 ? extra.join(", ") : "none of the health fields"}; row remapping ${remap}`);
   }
 
+  /** How runOnce runs a short query: the child kept for stop(), one stuck held. */
+  private _onceOptions() {
+    return {
+      env: this._env,
+      timeoutMs: this.stallMs,
+      killWaitMs: this.killWaitMs,
+      spawn: this._spawn,
+      onChild: (c: Child | null) => void (this._once = c),
+      onStuck: (c: Child) => this._hold(c),
+    };
+  }
+
   private _run(path: string, fields: string[]): void {
+    if (this._stuck.first !== undefined) {
+      // The looping query starts once the stuck runs are gone.
+      this._stuck.whenGone(() => !this._stopping && this._launch());
+      return this._stuckDown();
+    }
     const args = [`--query-gpu=${fields.join(",")}`, CSV_FORMAT, "-lms", String(this.intervalMs)];
     let child: Child;
     try {
-      child = startChild(path, args, this._env);
+      child = this._spawn(path, args, this._env);
     } catch (e) {
       this._down("spawn", `cannot run ${path}: ${(e as Error).message}`);
       this._scheduleRestart(0, false);
@@ -185,6 +221,9 @@ export class NvidiaSmiSource implements Source {
       lines.end();
       if (this._main === child) this._main = null;
       if (this._stopping) return;
+      // One that was stuck and went at last (this handler runs before StuckRuns lets it go):
+      // started again as after any stall, nothing new to say.
+      if (this._stuck.has(child)) return this._scheduleRestart(Date.now() - this._mainStartedAt);
       if (refused !== undefined && this._dropField(refused)) return;
       if (lost && this._stalled !== child && !error) return this._lostExit(code, signal);
       const why = error ? `cannot run ${path}: ${error.message}` : `${path} exited (${signal ?? `code ${code}`})`;
@@ -228,6 +267,8 @@ export class NvidiaSmiSource implements Source {
   }
 
   private _markUp(): void {
+    // Lines of the looping query while another run is stuck are read, but the collector is not well.
+    if (this._stuck.first !== undefined) return;
     const ctx = this._ctx!;
     this._up = true;
     ctx.setUp(true);
@@ -241,12 +282,33 @@ export class NvidiaSmiSource implements Source {
     const ctx = this._ctx!;
     // A tool that is not there, or would not start, or cannot reach the driver (not loaded, a
     // driver/library version mismatch after an upgrade) is down with the reason `status` shows.
-    const reason = key === "missing" ? `cannot start: ${this.command}: not found on PATH` : key === "spawn" ? `cannot start: ${message.replace(/^cannot run /, "")}` : driver;
-    if (this._up || this._downKey === null || (key !== this._downKey && (reason !== undefined || this._downReason !== undefined))) ctx.setUp(false, reason);
+    // A run stuck in the driver stays the reason, whatever else fails meanwhile.
+    const reason =
+      this._stuck.first !== undefined
+        ? this._stuck.reason()
+        : key === "missing"
+          ? `cannot start: ${this.command}: not found on PATH`
+          : key === "spawn"
+            ? `cannot start: ${message.replace(/^cannot run /, "")}`
+            : driver;
+    if (this._up || this._downKey === null || reason !== this._downReason) ctx.setUp(false, reason);
     this._downReason = reason;
     this._up = false;
     if (key !== this._downKey) ctx.log.warn(`${message}; no GPU events until it works, retrying with backoff`);
     this._downKey = key;
+  }
+
+  /** A run that did not die when killed: held, and the collector down with why until it goes. */
+  private _hold(child: Child): void {
+    if (this._stopping) return;
+    this._stuck.hold(child);
+    this._stuckDown();
+  }
+
+  private _stuckDown(): void {
+    const child = this._stuck.first;
+    if (child === undefined) return;
+    this._down("stuck", `${this.command} (pid ${child.proc.pid}) was killed and is still there ${this.killWaitMs} ms later, stuck in the driver (a GPU fallen off the bus?); no new run until it is gone`);
   }
 
   /**
@@ -279,11 +341,12 @@ export class NvidiaSmiSource implements Source {
     if (this._main !== null && this._stalled !== this._main && Date.now() - this._lastLineAt > this.stallMs) {
       // A wedged driver can hang nvidia-smi for minutes; its exit then restarts it.
       this._down("stall", `${this.command} printed nothing for ${this.stallMs} ms, killing it`);
-      this._stalled = this._main;
-      void reap(this._main, 0);
+      const main = (this._stalled = this._main);
+      void killChild(main, this.killWaitMs).then((gone) => gone || this._hold(main));
       return;
     }
-    if (this._held.length > 0 && this._holdUntil !== null && Date.now() >= this._holdUntil) this._release();
+    if (this._stuck.first !== undefined) return this._stuckDown();
+    this._send(this._faults.release(Date.now(), false));
     if (!this._up || this._path === null || this._tracker.gpuCount === 0) return;
     const rows = await this._snapshot(this._path);
     if (rows === null || this._stopping) return;
@@ -291,109 +354,32 @@ export class NvidiaSmiSource implements Source {
     const events = await this._exits.check(this._tracker.apps(rows, now), now);
     if (this._stopping) return;
     this._emit(events);
-    this._appsSeen = true;
-    this._release();
-  }
-
-  /** The held faults, stamped now: each is a condition still standing or a count still risen. */
-  private _release(): void {
-    const now = Date.now();
-    const held = this._held;
-    this._held = [];
-    this._emit(held.map((e) => ({ ...e, ts: now })));
-  }
-
-  /** One row remapping snapshot per health interval, once the driver answers it. */
-  private _scheduleRemap(delayMs: number): void {
-    if (this._stopping) return;
-    this._remapTimer = setTimeout(() => {
-      void this._pollRemap()
-        .catch((e) => this._ctx!.log.error(`row remapping poll: ${(e as Error).message}`))
-        .then((done) => this._scheduleRemap(done === true ? this.healthIntervalMs : this.intervalMs));
-    }, delayMs);
-  }
-
-  /** True when a snapshot was read (or never will be); false to try again next interval. */
-  private async _pollRemap(): Promise<boolean> {
-    if (this._stopping || this._gpuFields === null) return false;
-    if (!this._remapOk) return true;
-    if (!this._up || this._path === null || this._tracker.gpuCount === 0 || this._held.length > 0) return false;
-    const args = [`--query-remapped-rows=${REMAP_QUERY.join(",")}`, CSV_FORMAT];
-    const r = await runOnce(this._path, args, this._env, this.stallMs, (c) => void (this._once = c));
-    if (this._stopping) return true;
-    const rows = r.lines.map(parseRemapLine).filter((row) => row !== null);
-    // A GPU without a handle is GPU_LOST from the looping query already; the rest still count.
-    const bad = r.lines.find((l) => l.trim() !== "" && parseRemapLine(l) === null && parseLostLine(l) === null);
-    const failed = r.failed ?? (bad !== undefined ? `unexpected output: ${bad.slice(0, 200)}` : rows.length === 0 && r.code !== 0 ? `exit ${r.code}` : undefined);
-    if (bad !== undefined && refusedField(bad) !== undefined) {
-      this._ctx!.log.warn(`${this.command} refused the row remapping query (${bad.trim()}); not asked again`);
-      this._remapOk = false;
-      return true;
-    }
-    if (failed !== undefined) {
-      if (failed !== this._remapFailKey) this._ctx!.log.warn(`row remapping query failed (${failed}); tried again every ${this.healthIntervalMs} ms`);
-      this._remapFailKey = failed;
-      return true;
-    }
-    this._remapFailKey = null;
-    this._emit(this._tracker.remap(rows, Date.now()));
-    return true;
+    this._send(this._faults.release(Date.now(), true));
   }
 
   /** All compute processes, or null when the query failed (then nothing is concluded). */
   private async _snapshot(path: string): Promise<AppSample[] | null> {
-    const ctx = this._ctx!;
-    let child: Child;
-    try {
-      child = startChild(path, [`--query-compute-apps=${APPS_QUERY.join(",")}`, CSV_FORMAT], this._env);
-    } catch (e) {
-      this._appsFailed("spawn", (e as Error).message);
+    const args = [`--query-compute-apps=${APPS_QUERY.join(",")}`, CSV_FORMAT];
+    const r = await runOnce(path, args, { ...this._onceOptions(), onChild: (c) => void (this._apps = c) });
+    if (this._stopping || r.stuck) return null;
+    const rows = r.lines.map(parseAppLine).filter((row) => row !== null);
+    const bad = r.lines.find((l) => parseAppLine(l) === null);
+    const failed = r.failed ?? (r.code !== 0 ? `exit ${r.code}` : bad !== undefined ? "unexpected output" : undefined);
+    if (failed !== undefined) {
+      if (failed !== this._appsFailKey) this._ctx!.log.warn(`compute process query failed (${failed})${bad ? `: ${bad.slice(0, 200)}` : ""}; process events paused`);
+      this._appsFailKey = failed;
       return null;
     }
-    this._apps = child;
-    const rows: AppSample[] = [];
-    let bad = "";
-    const lines = lineSplitter((line) => {
-      const row = parseAppLine(line);
-      if (row) rows.push(row);
-      else bad = line;
-    });
-    child.proc.stdout?.on("data", (b: Uint8Array) => lines.push(b));
-    child.proc.stderr?.resume();
-    const hung = setTimeout(() => void reap(child, 0), this.stallMs);
-    const { code, signal, error } = await child.closed;
-    clearTimeout(hung);
-    lines.end();
-    if (this._apps === child) this._apps = null;
-    if (this._stopping) return null;
-    if (error || code !== 0 || bad) {
-      const why = error ? error.message : code !== 0 ? `exit ${signal ?? code}` : "unexpected output";
-      this._appsFailed(why, bad.slice(0, 200));
-      return null;
-    }
-    if (this._appsFailKey !== null) ctx.log.info("compute process query works again");
+    if (this._appsFailKey !== null) this._ctx!.log.info("compute process query works again");
     this._appsFailKey = null;
     return rows;
   }
 
-  private _appsFailed(key: string, said: string): void {
-    if (key !== this._appsFailKey) {
-      this._ctx!.log.warn(`compute process query failed (${key})${said ? `: ${said}` : ""}; process events paused`);
-    }
-    this._appsFailKey = key;
+  private _emit(events: SmiEvent[]): void {
+    this._send(this._faults.pass(events, Date.now()));
   }
 
-  private _emit(events: SmiEvent[]): void {
-    const ctx = this._ctx!;
-    for (const e of events) {
-      if (e.event_type === "error.hw" && !this._appsSeen) {
-        this._holdUntil ??= Date.now() + this.stallMs;
-        if (Date.now() < this._holdUntil) {
-          if (this._held.length < 1024) this._held.push(e);
-          continue;
-        }
-      }
-      ctx.emit(e);
-    }
+  private _send(events: SmiEvent[]): void {
+    for (const e of events) this._ctx!.emit(e);
   }
 }

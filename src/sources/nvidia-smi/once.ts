@@ -1,7 +1,8 @@
 // One short nvidia-smi run (a --help-query-* list, a --query-remapped-rows snapshot): its stdout
 // lines, bounded in count, and how it ended; killed when it outlasts its time. The caller keeps
-// the child (`onChild`) so that stop() can reap it. And the driver's field lists, read so.
-import { lineSplitter, reap, startChild, type Child, type Env } from "../child.ts";
+// the child (`onChild`) so that stop() can reap it, and is told of one that does not die when
+// killed (`onStuck`). And the driver's field lists, read so.
+import { lineSplitter, waitChild, type Child, type Env, type Spawn } from "../child.ts";
 import { REMAP_QUERY, gpuQuery, helpFields } from "./csv.ts";
 
 export interface OnceResult {
@@ -10,42 +11,48 @@ export interface OnceResult {
   code: number | null;
   /** Why it did not answer: not started, killed by a signal, or timed out. */
   failed?: string;
+  /** Killed, and still there `killWaitMs` later: stuck in the driver (given to `onStuck`). */
+  stuck?: boolean;
+}
+
+export interface OnceOptions {
+  env: Env;
+  /** Killed after this long. */
+  timeoutMs: number;
+  /** Given up on this long after the kill. */
+  killWaitMs: number;
+  spawn: Spawn;
+  onChild: (child: Child | null) => void;
+  onStuck: (child: Child) => void;
 }
 
 /** At most this many lines are kept (a --help-query-gpu list is about 1,500 lines on R590). */
 const MAX_LINES = 10_000;
 
-export async function runOnce(
-  path: string,
-  args: string[],
-  env: Env,
-  timeoutMs: number,
-  onChild: (child: Child | null) => void,
-): Promise<OnceResult> {
+export async function runOnce(path: string, args: string[], o: OnceOptions): Promise<OnceResult> {
   let child: Child;
   try {
-    child = startChild(path, args, env);
+    child = o.spawn(path, args, o.env);
   } catch (e) {
     return { lines: [], code: null, failed: (e as Error).message };
   }
-  onChild(child);
+  o.onChild(child);
   const lines: string[] = [];
   const split = lineSplitter((line) => {
     if (lines.length < MAX_LINES) lines.push(line);
   });
   child.proc.stdout?.on("data", (b: Uint8Array) => split.push(b));
   child.proc.stderr?.resume();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    void reap(child, 0);
-  }, timeoutMs);
-  const { code, signal, error } = await child.closed;
-  clearTimeout(timer);
+  const { ended, timedOut } = await waitChild(child, o.timeoutMs, o.killWaitMs);
   split.end();
-  onChild(null);
+  o.onChild(null);
+  if (ended === null) {
+    o.onStuck(child);
+    return { lines, code: null, failed: `no answer in ${o.timeoutMs} ms and still there ${o.killWaitMs} ms after the kill`, stuck: true };
+  }
+  const { code, signal, error } = ended;
   if (error) return { lines, code: null, failed: error.message };
-  if (timedOut) return { lines, code: null, failed: `no answer in ${timeoutMs} ms` };
+  if (timedOut) return { lines, code: null, failed: `no answer in ${o.timeoutMs} ms` };
   if (signal) return { lines, code: null, failed: `killed by ${signal}` };
   return { lines, code };
 }
@@ -55,17 +62,15 @@ export async function runOnce(
  * `--help-query-remapped-rows`. Null when nvidia-smi gave no list (it failed): the caller runs
  * the base query and asks again at its next launch.
  */
-export async function discover(
-  path: string,
-  env: Env,
-  timeoutMs: number,
-  onChild: (child: Child | null) => void,
-): Promise<{ gpuFields: string[]; remapOk: boolean } | null> {
-  const gpu = await runOnce(path, ["--help-query-gpu"], env, timeoutMs, onChild);
+export async function discover(path: string, o: OnceOptions): Promise<{ gpuFields: string[]; remapOk: boolean } | null> {
+  const gpu = await runOnce(path, ["--help-query-gpu"], o);
   // A list is trusted whatever the exit status, once it names the base query's first field.
   const known = helpFields(gpu.lines.join("\n"));
   if (!known.has("index")) return null;
-  const remap = await runOnce(path, ["--help-query-remapped-rows"], env, timeoutMs, onChild);
+  // One stuck (held by the caller) is not asked after: no second run while it is there.
+  if (gpu.stuck) return null;
+  const remap = await runOnce(path, ["--help-query-remapped-rows"], o);
+  if (remap.stuck) return null;
   const remapKnown = helpFields(remap.lines.join("\n"));
   return { gpuFields: gpuQuery(known), remapOk: REMAP_QUERY.every((f) => remapKnown.has(f)) };
 }

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSy
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { createConsola, type LogObject } from "consola";
+import { startChild, type Child, type Env } from "../../../src/sources/child.ts";
 import { NvidiaSmiSource, type NvidiaSmiOptions } from "../../../src/sources/nvidia-smi/index.ts";
 import type { SourceContext } from "../../../src/sources/source.ts";
 import { eventually, ROOT } from "../../_helpers.ts";
@@ -300,6 +301,73 @@ describe("NvidiaSmiSource against the stand-in nvidia-smi", () => {
     assert.deepEqual(rec.ups, [false]);
     assert.equal(rec.warns().length, 1);
     assert.match(rec.warns()[0]!, /printed nothing for 150 ms/);
+  });
+
+  // A process asleep in the driver (a GPU fallen off the bus) survives SIGKILL; none can be made
+  // here, so the run `which` picks is one whose kill does nothing and whose end the test decides.
+  const stuckSpawn = (which: string) => {
+    const st = { runs: [] as string[], kills: 0, release: () => {} };
+    const spawn = (path: string, args: string[], env: Env): Child => {
+      st.runs.push(args[0]!);
+      if (!args[0]!.startsWith(which) || st.runs.filter((a) => a.startsWith(which)).length > 1) return startChild(path, args, env);
+      const closed = new Promise<{ code: number | null; signal: string | null }>((done) => (st.release = () => done({ code: null, signal: "SIGKILL" })));
+      const proc = { pid: 424242, exitCode: null, signalCode: null, kill: () => void st.kills++, stdout: null, stderr: null } as unknown as Child["proc"];
+      return { proc, closed };
+    };
+    return { st, spawn };
+  };
+
+  it("shows down with why while a killed compute-apps run stays stuck in the driver, starts no other, and resumes once it is gone", async () => {
+    const rec = recorder();
+    const { st, spawn } = stuckSpawn("--query-compute-apps");
+    run(rec, { command: FAKE, stallMs: 200, killWaitMs: 200, spawn });
+    await eventually(() => rec.ups.at(-1) === false, 10_000, "down");
+    assert.deepEqual(rec.ups, [true, false]);
+    assert.equal(rec.reasons.at(-1), `${FAKE} pid 424242 stuck in the driver: killed, not gone`);
+    assert.ok(st.kills >= 1);
+    const before = st.runs.length;
+    const gpuLines = gpuSamples(rec, "gpu-00").length;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(st.runs.length, before, `no run starts while one is stuck: ${st.runs.join(" ")}`);
+    // The looping query still runs: a GPU's own faults are still read meanwhile.
+    assert.ok(gpuSamples(rec, "gpu-00").length > gpuLines);
+    assert.equal(rec.restarts, 0);
+    assert.equal(rec.warns().filter((w) => /stuck in the driver/.test(w)).length, 1, rec.warns().join("\n"));
+    const pids = pidEvents(rec, 4242).length;
+    st.release();
+    await eventually(() => rec.ups.at(-1) === true && pidEvents(rec, 4242).length > pids, 10_000, "up again, processes read again");
+    assert.ok(rec.logs.some((l) => /pid 424242\) that was stuck in the driver has ended/.test(l.msg)));
+  });
+
+  it("holds a looping run that printed nothing and survives its kill, starts none meanwhile, and restarts it once it is gone", async () => {
+    const rec = recorder();
+    const { st, spawn } = stuckSpawn("--query-gpu");
+    run(rec, { command: FAKE, stallMs: 150, killWaitMs: 150, spawn });
+    await eventually(() => rec.reasons.at(-1) !== undefined, 10_000, "down with a reason");
+    assert.equal(rec.reasons.at(-1), `${FAKE} pid 424242 stuck in the driver: killed, not gone`);
+    const before = st.runs.length;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(st.runs.length, before, `no run starts while one is stuck: ${st.runs.join(" ")}`);
+    assert.equal(rec.restarts, 0);
+    assert.ok(!rec.ups.includes(true));
+    st.release();
+    await eventually(() => rec.ups.at(-1) === true && pidEvents(rec, 4242).length > 0, 10_000, "restarted and up");
+    assert.equal(rec.restarts, 1);
+    assert.equal(rec.warns().filter((w) => /stuck in the driver/.test(w)).length, 1, rec.warns().join("\n"));
+  });
+
+  it("starts the looping query only once a stuck field-list run (--help-query-gpu) is gone", async () => {
+    const rec = recorder();
+    const { st, spawn } = stuckSpawn("--help-query-gpu");
+    run(rec, { command: FAKE, stallMs: 150, killWaitMs: 150, spawn });
+    await eventually(() => rec.reasons.at(-1) !== undefined, 10_000, "down with a reason");
+    assert.equal(rec.reasons.at(-1), `${FAKE} pid 424242 stuck in the driver: killed, not gone`);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(st.runs, ["--help-query-gpu"], "nothing else runs while it is stuck");
+    st.release();
+    await eventually(() => rec.ups.at(-1) === true && pidEvents(rec, 4242).length > 0, 10_000, "up once it is gone");
+    assert.equal(st.runs.filter((a) => a === "--help-query-gpu").length, 2, "the field list asked again");
+    assert.equal(rec.restarts, 0);
   });
 
   it("stop() kills and reaps the looping nvidia-smi", async () => {
