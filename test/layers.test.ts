@@ -17,6 +17,7 @@ const SRC = join(ROOT, "src");
 const LAYER_OF: Record<string, string> = {
   "errors.ts": "base",
   "escape.ts": "base",
+  "elapsed.ts": "base",
   "config-error.ts": "base",
   "errno.ts": "base",
   "version.ts": "base",

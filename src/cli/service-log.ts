@@ -1,9 +1,12 @@
 // What the running service logs as it happens, once per transition and rate-bounded: a scene
 // becoming active or clearing (scene, pids, jobs, the one-line root cause), a source going
-// down, coming back up or crash-looping, and graph evictions; at debug, every diagnosis run. Observed from the query layer
+// down, coming back up or crash-looping, and graph evictions (a graph that stays full, as one
+// fed ever new entity ids does, is said once, then once per 10 minutes with the count, and when
+// it stops); at debug, every diagnosis run. Observed from the query layer
 // (scene changes after each diagnosis run; source states and the eviction count sampled once
 // a second), so no lower layer knows about logging.
 import type { ConsolaInstance } from "consola";
+import { elapsed } from "../elapsed.ts";
 import type { Queries } from "../query/queries.ts";
 import type { SourceCondition } from "../query/sources.ts";
 
@@ -11,16 +14,30 @@ import type { SourceCondition } from "../query/sources.ts";
 const _SCENE_LINES = 20;
 const _WINDOW_MS = 10_000;
 const _EVICTION_EVERY_MS = 10_000;
+/** While evictions go on period after period, one line per this long. */
+const _EVICTION_PERSIST_MS = 10 * 60_000;
 
 export interface ServiceLog {
   stop(): void;
+  /** One look at the sources and evictions, as the timer does (tests call it with their clock). */
+  tick(): void;
 }
 
-export function startServiceLog(q: Queries, log: ConsolaInstance, opts: { tickMs?: number; evictionEveryMs?: number } = {}): ServiceLog {
+export interface ServiceLogOptions {
+  tickMs?: number;
+  evictionEveryMs?: number;
+  evictionPersistMs?: number;
+  /** The clock; tests move it by hand. */
+  now?: () => number;
+}
+
+export function startServiceLog(q: Queries, log: ConsolaInstance, opts: ServiceLogOptions = {}): ServiceLog {
   const evictionEveryMs = opts.evictionEveryMs ?? _EVICTION_EVERY_MS;
+  const evictionPersistMs = opts.evictionPersistMs ?? _EVICTION_PERSIST_MS;
+  const clock = opts.now ?? Date.now;
   const budget = { start: 0, used: 0, dropped: 0 };
   const allow = (now: number): boolean => {
-    if (now - budget.start >= _WINDOW_MS) {
+    if (elapsed(now, budget.start) >= _WINDOW_MS) {
       if (budget.dropped > 0) log.warn(`${budget.dropped} more scene changes not logged`, { window_s: _WINDOW_MS / 1000 });
       budget.start = now;
       budget.used = 0;
@@ -63,10 +80,15 @@ export function startServiceLog(q: Queries, log: ConsolaInstance, opts: { tickMs
   });
   const states = new Map<string, SourceCondition>();
   let evictions = q.evictions;
-  const startedAt = Date.now();
+  const startedAt = clock();
   let evictionsAt = startedAt;
+  /**
+   * An episode of evictions: when it began (null: none for evictionPersistMs), the last
+   * eviction, the last line, and the evictions since that line.
+   */
+  const full = { since: null as number | null, lastAt: 0, lineAt: 0, untold: 0 };
   const tick = () => {
-    const now = Date.now();
+    const now = clock();
     for (const s of q.sources.list(now)) {
       const before = states.get(s.name);
       // A source gets a few seconds to come up before "down" means anything.
@@ -77,9 +99,27 @@ export function startServiceLog(q: Queries, log: ConsolaInstance, opts: { tickMs
       else if (s.state === "down") log.warn(`source down: ${s.name}`, { source: s.name, restarts: s.restarts });
       else log.error(`source crash-looping: ${s.name}: ${s.recent_restarts} restarts in the last minute`, { source: s.name, restarts: s.restarts });
     }
-    if (now - evictionsAt >= evictionEveryMs) {
+    if (elapsed(now, evictionsAt) >= evictionEveryMs) {
       const n = q.evictions;
-      if (n > evictions) log.warn(`graph full: ${n - evictions} nodes evicted in the last ${Math.round((now - evictionsAt) / 1000)}s to stay within --max-nodes`, { evicted: n - evictions });
+      const d = n - evictions;
+      if (d > 0 && full.since === null) {
+        full.since = evictionsAt;
+        full.lastAt = full.lineAt = now;
+        log.warn(`graph full: ${d} nodes evicted in the last ${Math.round(Math.max(0, now - evictionsAt) / 1000)}s to stay within --max-nodes`, { evicted: d });
+      } else if (d > 0) {
+        // Still full: the count goes into one line per evictionPersistMs, not one per period.
+        full.lastAt = now;
+        full.untold += d;
+        if (elapsed(now, full.lineAt) >= evictionPersistMs) {
+          log.warn(`graph still full: ${full.untold} nodes evicted in the last ${Math.round(Math.max(0, now - full.lineAt) / 1000)}s to stay within --max-nodes (evicting since ${new Date(full.since!).toISOString()})`, { evicted: full.untold });
+          full.lineAt = now;
+          full.untold = 0;
+        }
+      } else if (full.since !== null && elapsed(now, full.lastAt) >= evictionPersistMs) {
+        if (full.untold > 0) log.info(`graph no longer evicting: ${full.untold} more nodes evicted after the last line, the last ${Math.round(Math.max(0, now - full.lastAt) / 1000)}s ago`, { evicted: full.untold });
+        full.since = null;
+        full.untold = 0;
+      }
       evictions = n;
       evictionsAt = now;
     }
@@ -92,5 +132,6 @@ export function startServiceLog(q: Queries, log: ConsolaInstance, opts: { tickMs
       unwatch();
       unwatchRuns();
     },
+    tick,
   };
 }

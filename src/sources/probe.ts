@@ -47,10 +47,18 @@ export class CommandProbe implements Source {
   private _exited = false;
   /** The cannot-start reason last logged, so one that repeats on every retry is logged once. */
   private _failure: string | null = null;
+  /** How the last run ended (`exited with status 3`), and how often it repeated since at the longest delay. */
+  private _lastExit: string | undefined;
+  private _quietExits = 0;
+  private _lastDelay = 0;
+  /** What the last run wrote on stderr (its first COMPARED_LINES lines). */
+  private _prevStderr: string[] = [];
   /** Stderr lines of launchers (setpriv, env, sh -c) held per run until the run is judged. */
   static readonly HELD_LINES = 4;
   /** A launcher reports a failed exec within milliseconds: a run through one that lasts this long is the program's. */
   static readonly JUDGE_MS = 1000;
+  /** Stderr lines of a run kept to compare with the next run's, in a crash loop. */
+  static readonly COMPARED_LINES = 64;
 
   constructor(argv: readonly string[], opts: CommandProbeOptions = {}) {
     if (argv.length === 0 || argv[0] === "") throw new Error("CommandProbe: empty argv");
@@ -138,13 +146,24 @@ export class CommandProbe implements Source {
       if (cannot === null) {
         proven();
         this._exited = true;
-        this._logExit(code, signal);
       }
-      this._afterRun(run.startedAt, cannot);
+      this._afterRun(run.startedAt, cannot, signal ? `killed by ${signal}` : `exited with status ${code}`);
     };
 
     // A probe's stderr reaches terminals: its control characters (ESC sequences) are escaped.
-    const logLine = (line: string) => ctx.log.warn(`stderr: ${escapeControl(line)}`);
+    // A run started after a crash at the longest delay (a crash loop) says again what the last
+    // run said, a traceback say: a line the same as the last run's at that place is logged at
+    // debug; from the first that differs, the run's lines are logged as ever.
+    const prev = this._lastDelay >= this._backoff.maxMs ? this._prevStderr : [];
+    const said: string[] = [];
+    this._prevStderr = said;
+    let same = prev.length > 0;
+    const logLine = (line: string) => {
+      if (said.length < CommandProbe.COMPARED_LINES) said.push(line);
+      same &&= said.length <= prev.length && prev[said.length - 1] === line;
+      if (same) ctx.log.debug(`stderr: ${escapeControl(line)} (as the last run said)`);
+      else ctx.log.warn(`stderr: ${escapeControl(line)}`);
+    };
     // A launcher's "cannot execute" line is the reason of a failed start, said once with it,
     // not on every retry; it is logged as it is only once the run turns out to be the program's.
     const held: string[] = [];
@@ -229,7 +248,7 @@ export class CommandProbe implements Source {
    * A run ended, or never began (`cannot`: why it could not start): mark down and schedule the
    * next start. A reason that repeats on every retry is logged once; a new one is logged.
    */
-  private _afterRun(startedAt: number, cannot: string | null): void {
+  private _afterRun(startedAt: number, cannot: string | null, exit?: string): void {
     const ctx = this._ctx!;
     ctx.setUp(false, cannot ?? undefined);
     if (this._stopping) return;
@@ -240,17 +259,25 @@ export class CommandProbe implements Source {
         ctx.log.error(`${cannot}; probe down, retrying with backoff (not counted as a restart)`);
       }
       ctx.log.debug(`start failed; next try in ${_seconds(delay)}`);
-    } else ctx.log.info(`restarting in ${_seconds(delay)}`);
+      this._lastDelay = 0;
+    } else if (delay >= this._backoff.maxMs && this._lastDelay >= this._backoff.maxMs && exit === this._lastExit) {
+      // The same crash again at the longest delay: the crash loop that status, the source's
+      // state and xctl_probe_restarts_total show. Said once, as a start that keeps failing is,
+      // not twice a minute for as long as it lasts; a run that lasts resets the backoff.
+      this._quietExits++;
+      ctx.log.debug(`probe ${exit}; restarting in ${_seconds(delay)} (${this._quietExits} such exits at the longest delay)`);
+    } else {
+      if (this._quietExits > 0) ctx.log.info(`before this: ${this._quietExits} more runs ${this._lastExit} at the longest delay (logged at debug)`);
+      this._quietExits = 0;
+      this._lastExit = exit;
+      ctx.log.warn(`probe ${exit}`);
+      ctx.log.info(`restarting in ${_seconds(delay)}${delay >= this._backoff.maxMs ? " (the longest delay: the same exit again is logged at debug)" : ""}`);
+      this._lastDelay = delay;
+    }
     this._timer = setTimeout(() => {
       this._timer = undefined;
       this._launch();
     }, delay);
-  }
-
-  private _logExit(code: number | null, signal: string | null): void {
-    if (this._stopping) return;
-    const how = signal ? `killed by ${signal}` : `exited with status ${code}`;
-    this._ctx!.log.warn(`probe ${how}`);
   }
 }
 

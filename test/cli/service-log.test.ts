@@ -72,4 +72,48 @@ describe("service log", () => {
       await ex.stop();
     }
   });
+
+  it("logs a graph that stays full once, then once per persist window with the count, and when it stops", async () => {
+    const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false, maxNodes: 100 });
+    const q = new Queries(ex, "test");
+    const { log, lines } = kept();
+    // The clock is the test's: the timer never fires (an hour), each tick is called by hand.
+    const clock = { now: 1_800_000_000_000 };
+    const svc = startServiceLog(q, log, { tickMs: 3_600_000, evictionEveryMs: 10_000, evictionPersistMs: 300_000, now: () => clock.now });
+    const evicted = () => [...ex.graph.evictions.values()].reduce((a, b) => a + b, 0);
+    try {
+      let pid = 1;
+      // Twenty minutes of a full graph fed new pids: evictions in every 10 s period.
+      for (let period = 0; period < 120; period++) {
+        for (let i = 0; i < 10; i++, pid++) await ingestLine(ex, line("process.state", "host", "start", pid, T0 + pid), "t");
+        clock.now += 10_000;
+        svc.tick();
+      }
+      const ours = () => lines.filter((x) => x.msg.startsWith("graph "));
+      // Before: one line per period, 120 of them (8,640 a day).
+      assert.equal(ours().filter((x) => x.msg.startsWith("graph full: ")).length, 1, JSON.stringify(ours()));
+      const still = ours().filter((x) => x.msg.startsWith("graph still full: "));
+      assert.equal(still.length, 3, JSON.stringify(ours()));
+      assert.match(still[0].msg, /^graph still full: \d+ nodes evicted in the last 300s to stay within --max-nodes \(evicting since \S+Z\)$/);
+      // Quiet for longer than the window: said once, with what the last lines did not count.
+      for (let period = 0; period < 40; period++) {
+        clock.now += 10_000;
+        svc.tick();
+      }
+      const over = ours().filter((x) => x.msg.startsWith("graph no longer evicting: "));
+      assert.equal(over.length, 1, JSON.stringify(ours()));
+      assert.equal(over[0].level, "info");
+      // Every eviction is told: the lines' counts add up to the graph's.
+      const told = ours().reduce((n, x) => n + Number(x.fields.evicted ?? 0), 0);
+      assert.equal(told, evicted());
+      // A new episode is news again.
+      for (let i = 0; i < 10; i++, pid++) await ingestLine(ex, line("process.state", "host", "start", pid, T0 + pid), "t");
+      clock.now += 10_000;
+      svc.tick();
+      assert.equal(ours().filter((x) => x.msg.startsWith("graph full: ")).length, 2);
+    } finally {
+      svc.stop();
+      await ex.stop();
+    }
+  });
 });

@@ -88,7 +88,7 @@ describe("GPU bus ids", () => {
       return { proc, closed };
     };
     const warnings: string[] = [];
-    const map = new GpuMap({ procfs: "/nonexistent", command: FAKE_SMI, timeoutMs: 100, killWaitMs: 100, refreshMs: 0, spawn, warn: (m) => warnings.push(m) });
+    const map = new GpuMap({ procfs: "/nonexistent", command: FAKE_SMI, timeoutMs: 1000, killWaitMs: 100, refreshMs: 0, spawn, warn: (m) => warnings.push(m) });
     assert.equal(await map.entity("0000:18:00"), "gpu-0000:18:00");
     assert.ok(kills >= 1);
     assert.equal(warnings.length, 1);

@@ -201,6 +201,43 @@ describe("CommandProbe", () => {
     assert.ok(probe.attempts - st.restarts <= 1, `${probe.attempts} attempts, ${st.restarts} restarts`);
   });
 
+
+  it("a probe that keeps crashing the same way is logged until the longest delay, then at debug, not on every restart", async () => {
+    const { ex, logs } = testExporter();
+    // 20 ms doubling to 80 ms: 20, 40, 80, then 80 for good.
+    const probe = new CommandProbe([join(ROOT, "test/fixtures/fault-probes/crash-loop.sh")], { backoff: FAST });
+    ex.addSource(probe);
+    started(ex);
+    await eventually(() => ex.probes.get("crash-loop.sh")!.restarts >= 10, 8000, "ten restarts");
+    const mine = logs.filter((l) => l.tag === "crash-loop.sh");
+    const loud = mine.filter((l) => l.type !== "debug" && l.msg.includes("exited with status 3"));
+    const quiet = mine.filter((l) => l.type === "debug" && l.msg.includes("exited with status 3"));
+    // Before: one warn per exit (and an info "restarting in") for as long as the loop lasts.
+    assert.equal(loud.length, 3, JSON.stringify(mine));
+    assert.ok(quiet.length >= 6, JSON.stringify(mine));
+    assert.equal(mine.filter((l) => l.type === "info" && l.msg.startsWith("restarting in")).length, 3, JSON.stringify(mine));
+    assert.ok(mine.some((l) => l.msg === "restarting in 0.1s (the longest delay: the same exit again is logged at debug)"), JSON.stringify(mine));
+    // Its stderr, the same each run, likewise: the runs up to the longest delay at warn, the rest at debug.
+    assert.equal(mine.filter((l) => l.type === "warn" && l.msg === "stderr: crash-loop: giving up").length, 3, JSON.stringify(mine));
+    assert.ok(mine.filter((l) => l.type === "debug" && l.msg === "stderr: crash-loop: giving up (as the last run said)").length >= 6, JSON.stringify(mine));
+  });
+
+  it("a crash loop's stderr that changes is logged at warn from the first line that differs", async () => {
+    const dir = tmp();
+    const script = join(dir, "says.sh");
+    // Each run says the same two lines, then a third that counts the runs.
+    writeFileSync(script, `#!/bin/sh\necho "Traceback (most recent call last):" >&2\necho '  File "probe.py", line 3' >&2\nn=$(cat "${dir}/n" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "${dir}/n"\necho "run $n failed" >&2\nexit 3\n`);
+    chmodSync(script, 0o755);
+    const { ex, logs } = testExporter();
+    ex.addSource(new CommandProbe([script], { backoff: FAST }));
+    started(ex);
+    await eventually(() => ex.probes.get("says.sh")!.restarts >= 8, 8000, "eight restarts");
+    const mine = logs.filter((l) => l.tag === "says.sh" && l.msg.startsWith("stderr: "));
+    // The same first two lines: at warn for the first three runs only; the counting line always at warn.
+    assert.equal(mine.filter((l) => l.type === "warn" && l.msg === "stderr: Traceback (most recent call last):").length, 3, JSON.stringify(mine));
+    const counted = mine.filter((l) => /^stderr: run \d+ failed$/.test(l.msg));
+    assert.ok(counted.length >= 8 && counted.every((l) => l.type === "warn"), JSON.stringify(mine));
+  });
   it("runs a probe written for upstream xctl (Python, null fields, flush per line) unchanged", async (t) => {
     const python = (process.env.PATH ?? "").split(delimiter).some((d) => d && existsSync(join(d, "python3")));
     if (!python) return t.skip("python3 is not installed");

@@ -320,7 +320,7 @@ describe("NvidiaSmiSource against the stand-in nvidia-smi", () => {
   it("shows down with why while a killed compute-apps run stays stuck in the driver, starts no other, and resumes once it is gone", async () => {
     const rec = recorder();
     const { st, spawn } = stuckSpawn("--query-compute-apps");
-    run(rec, { command: FAKE, stallMs: 200, killWaitMs: 200, spawn });
+    run(rec, { command: FAKE, stallMs: 1000, killWaitMs: 200, spawn });
     await eventually(() => rec.ups.at(-1) === false, 10_000, "down");
     assert.deepEqual(rec.ups, [true, false]);
     assert.equal(rec.reasons.at(-1), `${FAKE} pid 424242 stuck in the driver: killed, not gone`);
@@ -342,7 +342,7 @@ describe("NvidiaSmiSource against the stand-in nvidia-smi", () => {
   it("holds a looping run that printed nothing and survives its kill, starts none meanwhile, and restarts it once it is gone", async () => {
     const rec = recorder();
     const { st, spawn } = stuckSpawn("--query-gpu");
-    run(rec, { command: FAKE, stallMs: 150, killWaitMs: 150, spawn });
+    run(rec, { command: FAKE, stallMs: 1000, killWaitMs: 150, spawn });
     await eventually(() => rec.reasons.at(-1) !== undefined, 10_000, "down with a reason");
     assert.equal(rec.reasons.at(-1), `${FAKE} pid 424242 stuck in the driver: killed, not gone`);
     const before = st.runs.length;
@@ -359,7 +359,7 @@ describe("NvidiaSmiSource against the stand-in nvidia-smi", () => {
   it("starts the looping query only once a stuck field-list run (--help-query-gpu) is gone", async () => {
     const rec = recorder();
     const { st, spawn } = stuckSpawn("--help-query-gpu");
-    run(rec, { command: FAKE, stallMs: 150, killWaitMs: 150, spawn });
+    run(rec, { command: FAKE, stallMs: 1000, killWaitMs: 150, spawn });
     await eventually(() => rec.reasons.at(-1) !== undefined, 10_000, "down with a reason");
     assert.equal(rec.reasons.at(-1), `${FAKE} pid 424242 stuck in the driver: killed, not gone`);
     await new Promise((r) => setTimeout(r, 300));
