@@ -146,7 +146,7 @@ export class DiagnosisEngine implements GraphObserver {
     if (this._latches.flipped) this._latch();
     if (type === _PROCESS_STATE && ev.pid !== null && isEnded(ev.value)) {
       const p = this.graph.processes.get(ev.pid);
-      if (p !== undefined) this._latches.ending(p, this._matcher.rules, this._context(wall), this.describeAutoRuns, this._clock(wall));
+      if (p !== undefined && isEnded(p.state)) this._latches.ending(p, this._matcher.rules, this._context(wall), this.describeAutoRuns, this._clock(wall));
     }
     if (this.liveClock) {
       this._armExpiry(wall);
@@ -163,7 +163,7 @@ export class DiagnosisEngine implements GraphObserver {
 
   edgeRemoved(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void {
     this._matcher.edgeRemoved(kind, from, to);
-    this._latches.edgeChanged(this._matcher.edgeRules[kind], from, false);
+    if (this._latches.edgeChanged(this._matcher.edgeRules[kind], from, false) && kind === "blocked_by") this._trigger(); // a fault over for it may end a scene
   }
 
   nodeChanged(node: GraphNode, key: string | undefined): void {

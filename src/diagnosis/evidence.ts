@@ -4,7 +4,7 @@
 // processes and jobs affected. Every list is capped, so describing a match costs the same on a
 // small graph as on a large one.
 import type { EventType } from "../events/schema.ts";
-import { blockedSince, blockedType } from "../graph/blocking.ts";
+import { blockedLastTs, blockedSince, blockedType } from "../graph/blocking.ts";
 import { reportedMeta, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceMeta } from "../graph/nodes.ts";
 import { EventCond, type Seen } from "./conditions/event.ts";
 import { GraphCond } from "./conditions/graph.ts";
@@ -109,6 +109,8 @@ class _Evidence {
   private readonly _byPath = new Map<string, ConditionEvidence>();
   readonly pids = new Set<number>();
   readonly jobs = new Set<string>();
+  /** The processes behind `pids` (those the graph held): a pid may name another process later. */
+  readonly nodes = new Set<ProcessNode>();
 
   constructor(private readonly _ctx: ProcessContext) {}
 
@@ -124,9 +126,9 @@ class _Evidence {
     return c;
   }
 
-  /** An error node as a cause; `type` is the value of the fault in question (default: the node's last). */
-  error(e: ErrorNode, type = e.errorType): void {
-    if (this._room(e.id)) this._errors.push({ kind: "error", id: e.id, entity_id: e.entityId, error_type: type, last_seen: e.updatedTs });
+  /** An error node as a cause; `type` is the value of the fault in question and `last` its time (default: the node's last). */
+  error(e: ErrorNode, type = e.errorType, last = e.updatedTs): void {
+    if (this._room(e.id)) this._errors.push({ kind: "error", id: e.id, entity_id: e.entityId, error_type: type, last_seen: last });
   }
 
   /** `own`: the readings of the process whose wait made it a cause (ProcessNode.waitReadings), shown over the resource's last. */
@@ -140,7 +142,10 @@ class _Evidence {
   }
 
   process(p: ProcessNode): void {
-    if (this.pids.size < MAX_PIDS) this.pids.add(p.pid);
+    if (this.pids.size < MAX_PIDS) {
+      this.pids.add(p.pid);
+      this.nodes.add(p);
+    }
     if (p.jobId !== null && this.jobs.size < MAX_PIDS) this.jobs.add(p.jobId);
   }
 
@@ -155,7 +160,7 @@ class _Evidence {
       this._events.push({ kind: "event", event_type: ev.event_type, entity_id: ev.entity_id, value: ev.value, ts: ev.ts, pid: ev.pid, job_id: ev.job_id });
     }
     const e = leaf.isError ? this._ctx.graph.errors.get(ev.entity_id) : undefined;
-    if (e !== undefined) this.error(e, ev.value);
+    if (e !== undefined) this.error(e, ev.value, ev.ts);
     if (!affects) return;
     // A device fault affects the processes it blocked (those using the device at its time),
     // not the pid its line names unless that one was among them.
@@ -173,9 +178,10 @@ class _Evidence {
     }
     if (ev.pid !== null && !deviceFault) {
       const p = this._ctx.graph.processes.get(ev.pid);
-      // Not a process that started after the event with its pid (reused): that one is not affected.
+      // Not a process that started after the event with its pid (reused): that one is not
+      // affected, and the pid names it now (`ps` would show it the scene), not the one that left.
       if (p !== undefined && ev.ts >= p.bornTs) this.process(p);
-      else if (this.pids.size < MAX_PIDS) this.pids.add(ev.pid);
+      else if (p === undefined && this.pids.size < MAX_PIDS) this.pids.add(ev.pid);
     }
     if (ev.job_id !== null && !deviceFault && this.jobs.size < MAX_PIDS) this.jobs.add(ev.job_id);
   }
@@ -184,7 +190,10 @@ class _Evidence {
     const c = this._cond(path, leaf);
     c.edges ??= [];
     if (c.edges.length < _PER_CONDITION && !c.edges.some((x) => x.from === p.id && x.to === to.id)) c.edges.push({ type: leaf.kind, from: p.id, to: to.id });
-    if (to.kind === "error") this.error(to, blockedType(p, p.blockedBy.indexOf(to)));
+    if (to.kind === "error") {
+      const i = p.blockedBy.indexOf(to);
+      this.error(to, blockedType(p, i), blockedLastTs(p, i));
+    }
     else this.target(to, leaf.kind, leaf.kind === "waits_on" ? p.waitReadings?.get(to) : undefined);
   }
 
@@ -278,7 +287,28 @@ export function describeLatched(rs: RuleState, confidence: number): SceneMatch {
   return _match(rs, confidence, undefined);
 }
 
+/**
+ * The process nodes each described match names, by its `affected_pids` list (which a run's
+ * result shares; not in any JSON): `ps` tells a pid's new owner from them.
+ */
+const _named = new WeakMap<readonly number[], ReadonlySet<ProcessNode>>();
+
+/**
+ * The processes `m` named as affected, as the graph held them when it was described; undefined
+ * for a match described elsewhere (a brief match's snapshot without evidence). A process on one
+ * of its pids that is not among them is another process (the pid was reused).
+ */
+export function namedProcesses(m: { readonly affected_pids: readonly number[] }): ReadonlySet<ProcessNode> | undefined {
+  return _named.get(m.affected_pids);
+}
+
 function _match(rs: RuleState, confidence: number, ev: _Evidence | undefined): SceneMatch {
+  const m = _describe(rs, confidence, ev);
+  if (ev !== undefined) _named.set(m.affected_pids, ev.nodes);
+  return m;
+}
+
+function _describe(rs: RuleState, confidence: number, ev: _Evidence | undefined): SceneMatch {
   const r = rs.rule;
   return {
     scene: r.scene,

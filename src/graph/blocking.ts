@@ -6,13 +6,14 @@
 // same whatever the number of users. A process that starts *waiting* on the entity while its
 // device fault is alive (inside the error window) is blocked by it at once: waiting on a faulted
 // device is being stuck on the fault (a NIC in a PFC storm, a disk returning I/O errors), and a
-// process often reports no use of a device before it starts waiting on it. The first device fault on an entity links all its users in
+// process often reports no use of a device before it starts waiting on it; unless it started
+// (`process.state start`) after the fault's last report, when only a new report links it. The first device fault on an entity links all its users in
 // bounded chunks (`drain`), so one error on an entity with 50,000 users never holds the loop.
 import type { XEvent } from "../events/schema.ts";
 import { hasEdgeBit, setEdgeBit } from "./edge-bits.ts";
 import type { FaultScopeTable } from "./fault-scope.ts";
 import type { EdgeCounts, GraphObserver } from "./graph.ts";
-import type { ErrorNode, ProcessNode, ResourceNode } from "./nodes.ts";
+import { CLOCK_SLACK_MS, type ErrorNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 
 /** What the linker reads of the graph. */
 export interface BlockingGraph {
@@ -30,6 +31,7 @@ interface _Pending {
   /** Event time and value of the fault: the link's, however late it is made. */
   ts: number;
   type: string;
+  wall: number;
 }
 
 export class Blocking {
@@ -48,22 +50,34 @@ export class Blocking {
     return this._pending;
   }
 
-  /** An error event on `e` (already created or refreshed): links the processes it concerns. */
-  fault(e: ErrorNode, ev: XEvent): void {
+  /** An error event on `e` (already created or refreshed), received at `wall`: links the processes it concerns. */
+  fault(e: ErrorNode, ev: XEvent, wall: number): void {
     if (ev.pid !== null && this.faultScope.of(ev.value) === "process") {
       const p = this._g.processes.get(ev.pid);
-      if (p !== undefined) this.block(p, e, ev.ts, ev.value);
+      // Unknown, or a fault from before its start: the pid's earlier process's.
+      if (p === undefined || ev.ts < p.bornTs) return;
+      e.ownEdges.add(p);
+      const i = p.blockedBy.indexOf(e);
+      if (i === -1) return this.block(p, e, ev.ts, ev.value, wall);
+      // Its own fault again: the edge is fresh from now, and says this fault.
+      if (ev.ts >= p.blockedLast[i]) {
+        p.blockedType[i] = ev.value;
+        p.blockedLast[i] = ev.ts;
+        p.blockedLastWall[i] = wall;
+      }
       return;
     }
     if (ev.ts >= e.deviceTs) {
       e.deviceTs = ev.ts;
       e.deviceType = ev.value;
+      e.deviceWall = wall;
+      e.deviceSwept = false;
     }
     if (e.deviceLinked) {
       const joined = e.joined;
       if (joined.length === 0) return;
       e.joined = [];
-      for (const p of joined) if (this._g.processes.get(p.pid) === p) this.block(p, e, ev.ts, ev.value);
+      for (const p of joined) if (this._g.processes.get(p.pid) === p) this._hit(p, e, ev.ts, ev.value, wall);
       return;
     }
     e.deviceLinked = true;
@@ -72,15 +86,42 @@ export class Blocking {
     if (r.consumers.size + r.waiters.size <= this._chunk && this._queue.length === 0) {
       // One chunk or less, nothing queued before it: linked now (a process both consuming and
       // waiting is linked once: `block` skips an edge that exists).
-      for (const p of r.consumers) this.block(p, e, ev.ts, ev.value);
-      for (const p of r.waiters) this.block(p, e, ev.ts, ev.value);
+      for (const p of r.consumers) this._hit(p, e, ev.ts, ev.value, wall);
+      for (const p of r.waiters) this._hit(p, e, ev.ts, ev.value, wall);
       return;
     }
     const users = [...r.consumers];
     for (const p of r.waiters) if (!r.consumers.has(p)) users.push(p);
-    this._queue.push({ error: e, users, next: 0, ts: ev.ts, type: ev.value });
+    this._queue.push({ error: e, users, next: 0, ts: ev.ts, type: ev.value, wall });
     this._pending += users.length;
     this.drain();
+  }
+
+  /**
+   * Edges of `e` (an error node inside the window) whose faults left the window: those the last
+   * device fault made or kept once it is over, those a process's own fault made once that is
+   * over. `drop` removes one. A device fault's edges are looked at once, when it leaves the window.
+   */
+  sweep(e: ErrorNode, nowTs: number, nowWall: number, windowMs: number, drop: (p: ProcessNode) => void): void {
+    const stale = (ts: number, wall: number) => nowTs - ts > windowMs || nowWall - wall > windowMs;
+    if (!e.deviceSwept && e.deviceTs !== -Infinity && stale(e.deviceTs, e.deviceWall)) {
+      e.deviceSwept = true;
+      for (const p of [...e.blocked]) {
+        const i = p.blockedBy.indexOf(e);
+        if (i !== -1 && stale(p.blockedLast[i], p.blockedLastWall[i])) drop(p);
+      }
+    }
+    if (e.ownEdges.size === 0) return;
+    const deviceFresh = e.deviceTs !== -Infinity && !stale(e.deviceTs, e.deviceWall);
+    for (const p of e.ownEdges) {
+      const i = p.blockedBy.indexOf(e);
+      if (i === -1) {
+        e.ownEdges.delete(p);
+        continue;
+      }
+      if (deviceFresh && e.deviceTs >= p.blockedAt[i]) continue; // the device fault concerns it still
+      if (stale(p.blockedLast[i], p.blockedLastWall[i])) drop(p);
+    }
   }
 
   /**
@@ -90,7 +131,11 @@ export class Blocking {
   newUser(p: ProcessNode, r: ResourceNode, waits: boolean): void {
     const e = this._g.errors.get(r.id);
     if (e === undefined || !e.deviceLinked || e.blocked.has(p)) return;
-    if (waits) return this.block(p, e, e.deviceTs, e.deviceType);
+    // A device fault that left the window (another process's fault keeps the node) is over; a
+    // process that started after the fault's last report was not on the device then: like a new
+    // consumer, the next report of the fault (a collector repeats one that lasts) links it.
+    if (e.deviceSwept) return;
+    if (waits && p.bornTs <= e.deviceTs + CLOCK_SLACK_MS) return this.block(p, e, e.deviceTs, e.deviceType, e.deviceWall);
     e.joined.push(p);
     const users = r.consumers.size + r.waiters.size;
     if (e.joined.length > 1024 && e.joined.length > 2 * users) {
@@ -109,7 +154,7 @@ export class Blocking {
       if (live) {
         for (let i = job.next; i < end; i++) {
           const p = job.users[i];
-          if (p.consumes.size !== 0 || p.waitsOn.size !== 0) this.block(p, job.error, job.ts, job.type);
+          if (p.consumes.size !== 0 || p.waitsOn.size !== 0) this._hit(p, job.error, job.ts, job.type, job.wall);
         }
       }
       budget -= end - job.next;
@@ -119,12 +164,24 @@ export class Blocking {
     }
   }
 
-  /** One `blocked_by` edge made by a fault of value `type` at event time `ts` (nothing when it exists). */
-  block(p: ProcessNode, e: ErrorNode, ts: number, type: string): void {
+  /**
+   * A device fault at `ts` reaches a user of its entity: blocked, unless the process started
+   * after it (a record read late, a kernel log's backlog; beyond the clocks' slack): then the next
+   * fault there reaches it.
+   */
+  private _hit(p: ProcessNode, e: ErrorNode, ts: number, type: string, wall: number): void {
+    if (ts >= p.bornTs - CLOCK_SLACK_MS) this.block(p, e, ts, type, wall);
+    else e.joined.push(p);
+  }
+
+  /** One `blocked_by` edge made by a fault of value `type` at event time `ts`, received at `wall` (nothing when it exists). */
+  block(p: ProcessNode, e: ErrorNode, ts: number, type: string, wall: number): void {
     if (e.ix >= 0 ? hasEdgeBit(p, 2, e.ix) : e.blocked.has(p)) return;
     p.blockedBy.push(e);
     p.blockedAt.push(ts);
     p.blockedType.push(type);
+    p.blockedLast.push(ts);
+    p.blockedLastWall.push(wall);
     e.blocked.add(p);
     if (e.ix >= 0) setEdgeBit(p, 2, e.ix, true);
     this._g.edges.blocked_by++;
@@ -140,21 +197,32 @@ export function unblock(p: ProcessNode, e: ErrorNode): void {
   const last = list.pop()!;
   const lastAt = p.blockedAt.pop()!;
   const lastType = p.blockedType.pop()!;
+  const lastLast = p.blockedLast.pop()!;
+  const lastWall = p.blockedLastWall.pop()!;
   if (i < list.length) {
     list[i] = last;
     p.blockedAt[i] = lastAt;
     p.blockedType[i] = lastType;
+    p.blockedLast[i] = lastLast;
+    p.blockedLastWall[i] = lastWall;
   }
 }
 
 /**
- * The value of the fault that concerns `p` in its `i`-th blocked_by edge now: the last device
- * fault on the entity if one came at or after `p` was linked (it concerns every user), else the
- * fault that linked it. Never another process's fault on the same entity.
+ * The value of the fault that concerns `p` in its `i`-th blocked_by edge now: the newer of the
+ * last device fault on the entity, if it came at or after `p` was linked (it concerns every
+ * user), and the process's own last fault there (or the fault that linked it). Never another
+ * process's fault on the same entity.
  */
 export function blockedType(p: ProcessNode, i: number): string {
   const e = p.blockedBy[i];
-  return e.deviceTs >= p.blockedAt[i] && e.deviceType !== "" ? e.deviceType : p.blockedType[i];
+  return e.deviceTs >= p.blockedAt[i] && e.deviceTs >= p.blockedLast[i] && e.deviceType !== "" ? e.deviceType : p.blockedType[i];
+}
+
+/** Event time of the newest fault that concerns `p` in its `i`-th blocked_by edge: its window runs from there. */
+export function blockedLastTs(p: ProcessNode, i: number): number {
+  const e = p.blockedBy[i];
+  return e.deviceTs >= p.blockedAt[i] ? Math.max(e.deviceTs, p.blockedLast[i]) : p.blockedLast[i];
 }
 
 /** Event time at which `p` was first blocked by `e`, or undefined when it is not. */

@@ -25,6 +25,8 @@ export function newProcessNode(pid: number, jobId: string | null, ts: number, wa
     blockedBy: [],
     blockedAt: [],
     blockedType: [],
+    blockedLast: [],
+    blockedLastWall: [],
     edgeBits: [_NO_BITS, _NO_BITS, _NO_BITS],
   };
 }
@@ -64,6 +66,9 @@ export function newErrorNode(entity: string, ix: number, errorType: string, ts: 
     deviceLinked: false,
     deviceTs: -Infinity,
     deviceType: "",
+    deviceWall: -Infinity,
+    deviceSwept: false,
+    ownEdges: new Set(),
     joined: [],
   };
 }

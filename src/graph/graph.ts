@@ -6,46 +6,12 @@ import { hasEdgeBit, setEdgeBit, TargetIndexes } from "./edge-bits.ts";
 import { evict, newEvictionCounts } from "./evict.ts";
 import { newErrorNode, newProcessNode, newResourceNode } from "./factory.ts";
 import { FaultScopeTable } from "./fault-scope.ts";
-import { isWait, ownWaitReading, ReadingWatch, setMeta } from "./readings.ts";
-import { isEnded, KEY_INDEX, startsAnew, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
+import type { EdgeCounts, GraphObserver, GraphOptions } from "./options.ts";
+import { unblockOne, unwait } from "./unlink.ts";
+import { isWait, ownWaitReading, ReadingWatch, setMeta, waitOver } from "./readings.ts";
+import { CLOCK_SLACK_MS, isEnded, KEY_INDEX, otherJob, startsAnew, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 
-export interface GraphOptions {
-  /** Error nodes expire this long after their last update (ms). */
-  errorWindowMs?: number;
-  /** A process that is neither running nor ended leaves after this long without updates. */
-  idleProcessMs?: number;
-  /** Resources not updated for this long leave; 0 keeps them forever. */
-  resourceTtlMs?: number;
-  /** Bound on processes + resources + error nodes. */
-  maxNodes?: number;
-  /** How often event time triggers a cleanup (ms of event time). */
-  cleanupEveryMs?: number;
-  /**
-   * Targets (resources and error nodes) that get a bit in `ProcessNode.edgeBits` at once
-   * (default 1024); the edges of the others are checked in the sets, slower but exact. A host
-   * has a few hundred; the bound caps the bitmaps at 128 bytes per edge kind per process.
-   */
-  indexedTargets?: number;
-  /** Which error kinds are device faults and which process faults (default: the built-in table). */
-  faultScope?: FaultScopeTable;
-  /**
-   * A device fault links at most this many users at once (default 512); the rest follow in
-   * chunks of the same size on later events or `drainLinks`, so one error on an entity with
-   * 50,000 users never holds the event loop.
-   */
-  linkChunk?: number;
-}
-
-/** Told about every change, so the diagnosis can keep its match state without walking. */
-export interface GraphObserver {
-  edgeAdded(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void;
-  edgeRemoved(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void;
-  /** A node was created or one of its values changed (`key`, or undefined when created). */
-  nodeChanged(node: GraphNode, key: string | undefined): void;
-  nodeRemoved(node: GraphNode): void;
-}
-
-export type EdgeCounts = Record<EdgeKind, number>;
+export type { EdgeCounts, GraphObserver, GraphOptions } from "./options.ts";
 
 export class StateGraph {
   readonly processes = new Map<number, ProcessNode>();
@@ -179,23 +145,39 @@ export class StateGraph {
     const r = this._resource(ev.entity_id, k, ev.value, ev.ts, wall);
     if (ev.pid === null) return;
     const p = this._process(ev.pid, ev.job_id, ev.ts, wall);
+    if (p === null) return; // the pid's earlier owner's reading
     if (edge !== null) this._link(edge, p, r);
     if (edge === "waits_on") ownWaitReading(p, r, k, ev.value);
+    else if (edge === null && p.waitsOn.has(r) && waitOver(p, r, k, ev.value)) unwait(p, r, this.edges, this._observer);
+  }
+
+  /** Whether `ev` (with a pid) is stamped before its pid's process started: an earlier owner's (an old kernel record), it changes nothing of it. */
+  private _before(ev: XEvent): boolean {
+    const p = this.processes.get(ev.pid!);
+    return p !== undefined && ev.ts < p.bornTs;
   }
 
   private _processState(ev: XEvent, wall: number): void {
-    if (ev.pid === null) return;
+    if (ev.pid === null || this._before(ev)) return;
     const value = ev.value;
     let p = this.processes.get(ev.pid);
     if (value === "start") {
       if (p !== undefined && startsAnew(p, ev.job_id)) this.removeProcess(p); // pid reuse
-      p = this._process(ev.pid, ev.job_id, ev.ts, wall, true);
+      p = this._process(ev.pid, ev.job_id, ev.ts, wall, true)!;
       this._setState(p, "running");
       return;
     }
-    // An exit of a process never seen has nothing to remove.
-    if (p === undefined && isEnded(value)) return;
-    p ??= this._process(ev.pid, ev.job_id, ev.ts, wall);
+    // An end stamped well before the process was last heard of alive is the pid's earlier
+    // owner's (a kernel log's old record, a late exit of the job before): it changes nothing.
+    if (p !== undefined && isEnded(value) && ev.ts < p.updatedTs - CLOCK_SLACK_MS) return;
+    // Another job's state on the pid: the process the graph holds ended unreported (pid reuse).
+    const reborn = p !== undefined && otherJob(p, ev.job_id);
+    if (reborn) this.removeProcess(p!);
+    if (reborn || p === undefined) {
+      if (isEnded(value)) return; // an exit of a process never seen has nothing to remove
+      p = undefined;
+    }
+    p ??= this._process(ev.pid, ev.job_id, ev.ts, wall, reborn)!;
     if (ev.job_id !== null && p.jobId !== ev.job_id) {
       p.jobId = ev.job_id;
       this._observer?.nodeChanged(p, "job_id");
@@ -221,7 +203,7 @@ export class StateGraph {
         this._observer?.nodeChanged(e, "error_type");
       }
     }
-    this._blocking.fault(e, ev);
+    this._blocking.fault(e, ev, wall);
   }
 
   /** Makes up to `max` pending `blocked_by` links (all with no argument); see blocking.ts. */
@@ -230,9 +212,14 @@ export class StateGraph {
   }
 
   private _intent(ev: XEvent, wall: number): void {
-    if (ev.pid === null || ev.job_id === null) return;
-    const p = this.processes.get(ev.pid);
+    if (ev.pid === null || ev.job_id === null || this._before(ev)) return;
+    let p = this.processes.get(ev.pid);
     if (p === undefined) return;
+    // Another job on the pid: a new process whose start no probe reported (pid reuse).
+    if (otherJob(p, ev.job_id)) {
+      this.removeProcess(p);
+      p = this._process(ev.pid, ev.job_id, ev.ts, wall, true)!;
+    }
     p.updatedTs = ev.ts;
     p.updatedWall = wall;
     if (p.jobId !== ev.job_id) {
@@ -258,11 +245,19 @@ export class StateGraph {
     return r;
   }
 
-  private _process(pid: number, jobId: string | null, ts: number, wall: number, start = false): ProcessNode {
+  /** The process of `pid` for an event at `ts` (made or renewed); null when it started after `ts` (see `_before`). */
+  private _process(pid: number, jobId: string | null, ts: number, wall: number, start = false): ProcessNode | null {
     let p = this.processes.get(pid);
+    if (p !== undefined && ts < p.bornTs) return null;
+    if (p !== undefined && otherJob(p, jobId)) {
+      // A reading of another job's process on the pid: the one the graph holds ended unreported.
+      this.removeProcess(p);
+      p = undefined;
+      start = true;
+    }
     if (p === undefined) {
       p = newProcessNode(pid, jobId, ts, wall);
-      if (start) p.bornTs = ts; // made by `process.state start`: its birth
+      if (start) p.bornTs = ts; // made by `process.state start` (or another job's event on a reused pid): its birth
       this.processes.set(pid, p);
       this.activeProcesses++;
       this._observer?.nodeChanged(p, undefined);
@@ -312,6 +307,9 @@ export class StateGraph {
     for (const e of this.errors.values()) {
       if (now - e.updatedTs > this.errorWindowMs || wall - e.updatedWall > this.errorWindowMs) {
         this.removeError(e);
+      } else {
+        // Another process's fault keeps the node: each edge still leaves with its own fault.
+        this._blocking.sweep(e, now, wall, this.errorWindowMs, (p) => unblockOne(p, e, this.edges, this._observer));
       }
     }
     for (const p of this._notRunning) {
@@ -343,6 +341,7 @@ export class StateGraph {
     }
     for (const e of p.blockedBy) {
       e.blocked.delete(p);
+      e.ownEdges.delete(p);
       this.edges.blocked_by--;
       obs?.edgeRemoved("blocked_by", p, e);
     }
@@ -353,6 +352,8 @@ export class StateGraph {
     p.blockedBy.length = 0;
     p.blockedAt.length = 0;
     p.blockedType.length = 0;
+    p.blockedLast.length = 0;
+    p.blockedLastWall.length = 0;
     this.processes.delete(p.pid);
     this._notRunning.delete(p);
     if (!isEnded(p.state)) this.activeProcesses--;
@@ -368,6 +369,7 @@ export class StateGraph {
       this._observer?.edgeRemoved("blocked_by", p, e);
     }
     e.blocked.clear();
+    e.ownEdges.clear();
     e.joined = [];
     this._ix.release(e.ix);
     this.errors.delete(e.entityId);

@@ -80,6 +80,14 @@ export interface ProcessNode extends NodeTimes {
    */
   readonly blockedType: string[];
   /**
+   * Event time and receipt time of that fault, index for index: the newest fault of this
+   * process's own on the entity (or the one that linked it). The edge stays while this, or a
+   * later device fault on the entity, is inside the error window: another process's fault
+   * that keeps the error node alive does not keep this process's blame alive.
+   */
+  readonly blockedLast: number[];
+  readonly blockedLastWall: number[];
+  /**
    * The same edges as bits, one per target index (`EdgeTarget.ix`), one array per kind; grown
    * on demand. Nearly every event repeats an edge: a bit test on memory the event touches
    * anyway is far cheaper than a set lookup, which misses the CPU cache on a busy host.
@@ -118,6 +126,12 @@ export interface ErrorNode extends NodeTimes {
   /** Event time and value of the last device fault on the entity (-Infinity and "" before the first). */
   deviceTs: number;
   deviceType: string;
+  /** Receipt time of the last device fault (both clocks expire it). */
+  deviceWall: number;
+  /** True once the last device fault left the error window (its edges were swept then). */
+  deviceSwept: boolean;
+  /** Processes a fault of their own on the entity linked or refreshed: their edges expire on their own. */
+  readonly ownEdges: Set<ProcessNode>;
   /**
    * Processes that started using the entity after its last device fault was linked: the next
    * device fault links these only, so a repeated error costs O(new users), not O(users).
@@ -127,6 +141,14 @@ export interface ErrorNode extends NodeTimes {
 
 export type GraphNode = ProcessNode | ResourceNode | ErrorNode;
 export type EdgeTarget = ResourceNode | ErrorNode;
+
+/**
+ * How far apart two sources' stamps of one moment may be (a kernel record's time is the boot
+ * time plus its offset; a probe's `start` without `ts` is stamped when received; a poll's when it
+ * ended). Comparisons that decide whose an event is (before a process's start, after it was last
+ * heard of alive) allow this much.
+ */
+export const CLOCK_SLACK_MS = 5000;
 
 /** States after which a process leaves the graph at the next cleanup. */
 export function isEnded(state: string): boolean {
@@ -139,7 +161,16 @@ export function isEnded(state: string): boolean {
  * of its is charged to the new one.
  */
 export function startsAnew(p: ProcessNode, jobId: string | null): boolean {
-  return isEnded(p.state) || (jobId !== null && p.jobId !== null && p.jobId !== jobId);
+  return isEnded(p.state) || otherJob(p, jobId);
+}
+
+/**
+ * Whether an event naming `jobId` for `p`'s pid is another process's: `p` belongs to another
+ * job. A process never changes jobs (its scheduler environment and cgroup are fixed at its
+ * start), so the pid was reused by a process whose start no probe reported.
+ */
+export function otherJob(p: ProcessNode, jobId: string | null): boolean {
+  return jobId !== null && p.jobId !== null && p.jobId !== jobId;
 }
 
 /** The value a rule's `metric` condition reads for `key` on a node. */

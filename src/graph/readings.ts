@@ -31,6 +31,24 @@ export function ownWaitReading(p: ProcessNode, r: ResourceNode, k: number, value
   own[RESOURCE_KEYS[k]] = value;
 }
 
+/**
+ * `p`'s own reading (key index `k`) on `r`, which it waits on, that is no wait (a bandwidth,
+ * IOPS or queue figure at or above 1.0, or a collector's `D ended`): kept with its own readings;
+ * true when none of its own bandwidth, IOPS and queue readings there says it waits any more, so
+ * its wait is over. (A drop is a count, not a state: a later reading that moves data ends it.)
+ */
+export function waitOver(p: ProcessNode, r: ResourceNode, k: number, value: string): boolean {
+  ownWaitReading(p, r, k, value);
+  const own = p.waitReadings!.get(r)!;
+  for (const key of _WAIT_KEYS) {
+    const v = own[key];
+    if (v !== undefined && isWait(v)) return false;
+  }
+  return true;
+}
+
+const _WAIT_KEYS = ["bw", "iops", "qdepth"] as const;
+
 /** Stores a reading; true when it changed the value. (Every key exists from the start, so this
  * is a field store on one shared shape, never a dictionary insert.) */
 export function setMeta(m: ResourceMeta, key: ResourceKey, value: string): boolean {

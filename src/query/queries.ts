@@ -2,11 +2,12 @@
 // state, answered from the graph, the diagnosis and the source states. Routes and commands
 // use this and nothing beneath it. `QueryInputs` is what the composition root hands over.
 import type { DiagnosisEngine, DiagnosisResult } from "../diagnosis/engine.ts";
-import type { SceneMatch } from "../diagnosis/evidence.ts";
+import { namedProcesses, type SceneMatch } from "../diagnosis/evidence.ts";
 import type { Rule } from "../diagnosis/rule.ts";
 import type { ReloadOutcome, RulesReloadState } from "../diagnosis/rules-reload.ts";
 import type { RejectReason } from "../events/schema.ts";
 import type { StateGraph } from "../graph/graph.ts";
+import type { ProcessNode } from "../graph/nodes.ts";
 import type { DiagnosisState } from "../diagnosis/state.ts";
 import type { ProbeState } from "../metrics/registry.ts";
 import { graphDot } from "./dot.ts";
@@ -229,10 +230,16 @@ export class Queries {
     const active = this._in.diagnosis.active;
     if (active.size === 0) return out;
     const graph = this._in.graph;
+    const runs = this._hostRuns();
     for (const s of this.activeScenes()) {
+      // The processes the run named (activeScenes' run for the scene): a pid held now by another
+      // process (the one named ended, an OOM kill, a crash, and the pid was reused) is not named.
+      const named = _namedIn(runs, s.scene);
       for (const pid of s.affected_pids) {
+        const p = graph.processes.get(pid);
+        if (p !== undefined && named !== undefined && !named.has(p)) continue;
         // A pid now held by a process of a job the run did not name is another process (reused).
-        const job = graph.processes.get(pid)?.jobId ?? null;
+        const job = p?.jobId ?? null;
         if (job !== null && s.affected_jobs.length > 0 && !s.affected_jobs.includes(job)) continue;
         const list = out.get(pid);
         if (list === undefined) out.set(pid, [s.scene]);
@@ -241,4 +248,13 @@ export class Queries {
     }
     return out;
   }
+}
+
+/** The processes the newest of `runs` that found `scene` named for it (see activeScenes). */
+function _namedIn(runs: readonly DiagnosisResult[], scene: string): ReadonlySet<ProcessNode> | undefined {
+  for (const r of runs) {
+    const m = r.matches.find((x) => x.scene === scene);
+    if (m !== undefined) return namedProcesses(m);
+  }
+  return undefined;
 }

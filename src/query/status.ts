@@ -65,6 +65,12 @@ export function activeScenes(active: ReadonlySet<string>, rules: readonly Rule[]
 function _errorsOf(causes: readonly Cause[]): string[] {
   const out: string[] = [];
   for (const c of causes) if (c.kind === "error" && out.length < _MAX_ERRORS) out.push(`${c.error_type} on ${c.entity_id}`);
+  // An error event whose node has left (evicted at --max-nodes) is still the scene's evidence: named.
+  for (const c of causes) {
+    if (c.kind !== "event" || !_ERROR_EVENTS.has(c.event_type) || out.length >= _MAX_ERRORS) continue;
+    const named = `${c.value} on ${c.entity_id}`;
+    if (!out.some((x) => x.endsWith(` on ${c.entity_id}`))) out.push(named);
+  }
   return out;
 }
 

@@ -1,7 +1,7 @@
 // The answer of GET /api/v1/why/:pid and `why`: SPEC §3's root cause of one process, and the
 // diagnosis's own matches for it (typed as the diagnosis produces them).
 import type { ConditionEvidence, SceneMatch } from "../diagnosis/evidence.ts";
-import { blockedType } from "../graph/blocking.ts";
+import { blockedLastTs, blockedType } from "../graph/blocking.ts";
 import type { StateGraph } from "../graph/graph.ts";
 import { reportedMeta, type ErrorNode, type ResourceMeta, type ResourceNode } from "../graph/nodes.ts";
 import { byId } from "./processes.ts";
@@ -16,7 +16,7 @@ export interface RootCause {
   error_type: string;
   /** Event time of the fault that made this error concern the process (a newcomer: the fault that hit it, not an earlier one). */
   since: string | null;
-  /** Event time of its last report: the error window runs from there. */
+  /** Event time of the last fault there that concerns this process (its own, or a device fault): the error window runs from there. */
   updated_at: string | null;
 }
 
@@ -49,21 +49,21 @@ export function whyView(graph: StateGraph, pid: number, scenesFor?: ScenesFor): 
   if (p === undefined) return undefined;
   // Each error with the value of the fault that blocked this process (its node keeps only the
   // last value, which may be another process's fault on the same entity).
-  const causes = p.blockedBy.map((e, i) => ({ e, type: blockedType(p, i), since: p.blockedAt[i] }));
-  causes.sort((a, b) => b.e.updatedTs - a.e.updatedTs || (a.e.id < b.e.id ? -1 : 1));
+  const causes = p.blockedBy.map((e, i) => ({ e, type: blockedType(p, i), since: p.blockedAt[i], last: blockedLastTs(p, i) }));
+  causes.sort((a, b) => b.last - a.last || (a.e.id < b.e.id ? -1 : 1));
   return {
     pid,
     job_id: p.jobId,
     state: p.state,
-    root_causes: causes.map((c) => _rootCause(c.e, c.type, c.since)),
+    root_causes: causes.map((c) => _rootCause(c.e, c.type, c.since, c.last)),
     waits_on: _refs(p.waitsOn, p.waitReadings),
     consumes: _refs(p.consumes),
     scenes: scenesFor?.(pid) ?? [],
   };
 }
 
-function _rootCause(e: ErrorNode, type: string, since: number): RootCause {
-  return { error: e.id, entity: e.entityId, error_type: type, since: isoTime(since), updated_at: isoTime(e.updatedTs) };
+function _rootCause(e: ErrorNode, type: string, since: number, last: number): RootCause {
+  return { error: e.id, entity: e.entityId, error_type: type, since: isoTime(since), updated_at: isoTime(last) };
 }
 
 /** `own`: the process's own readings, shown over the resource's last (another process's, maybe). */

@@ -30,6 +30,36 @@ describe("fault scope in answers", () => {
     await s.ex.stop();
   });
 
+  it("two jobs on one GPU: the evidence of one's scene shows its own reading of the GPU, not the other job's event", async () => {
+    const s = scenario();
+    s.send(start(1));
+    s.send(start(2));
+    // nvidia-smi names each user of the GPU with the GPU's own figures: 2's event comes last.
+    s.send(ev("compute.mem", "gpu-0", "98", 1));
+    s.send(ev("compute.mem", "gpu-0", "98", 2));
+    s.send(ev("error.hw", "gpu-0", "CUDA out of memory", 1));
+    const oom = why(s, 1).scenes.find((m) => m.scene === "gpu_oom");
+    assert.ok(oom, "gpu_oom for 1");
+    const pids = oom.evidence.flatMap((e) => (e.events ?? []).map((x) => x.pid));
+    assert.deepEqual(pids, [1, 1], JSON.stringify(oom.evidence));
+    assert.deepEqual(oom.affected_pids, [1]);
+    await s.ex.stop();
+  });
+
+  it("drops that stopped before a process started are not its network stall; drops after it started are", async () => {
+    const s = scenario();
+    s.send(start(1));
+    s.send(ev("transport.bw", "mlx5_1", "0.2", 1));
+    s.send(ev("transport.drop", "mlx5_1", "380"), 1000);
+    s.send(ev("transport.drop", "mlx5_1", "0"), 30_000);
+    s.send(start(2), 90_000);
+    s.send(ev("transport.bw", "mlx5_1", "0.3", 2), 91_000);
+    assert.deepEqual([scenesOf(s, 1).includes("network_stall"), scenesOf(s, 2).includes("network_stall")], [true, false]);
+    s.send(ev("transport.drop", "mlx5_1", "120"), 100_000);
+    assert.ok(scenesOf(s, 2).includes("network_stall"));
+    await s.ex.stop();
+  });
+
   it("two processes share a GPU and the OOM names one: only it is blamed", async () => {
     const s = scenario();
     s.send(start(1));

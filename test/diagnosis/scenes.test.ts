@@ -270,6 +270,41 @@ describe("default scenes", () => {
     await s.ex.stop();
   });
 
+  it("hccs_error does not fire for an HCCS link nobody uses because another process is blocked by an NPU's ECC error", async () => {
+    const s = scenario();
+    s.send(start(100));
+    s.send(ev("compute.util", "npu-06", "88", 100));
+    s.send(ev("error.hw", "npu-06", "ECC_UNCORRECTABLE double-bit"));
+    s.send(ev("error.net", "hccs-1", "HCCS error count +3 total=3"));
+    const scenes = s.scenes();
+    assert.ok(scenes.includes("npu_ecc_error"), scenes.join(", "));
+    assert.ok(!scenes.includes("hccs_error"), `pid 100's ECC error is no HCCS link's doing: ${scenes.join(", ")}`);
+    await s.ex.stop();
+  });
+
+  it("process_crash does not fire for a running process blocked by a fault whose pid an unknown process's kill had before", async () => {
+    const s = scenario();
+    s.send(ev("process.state", "memory", "oom_killed", 100)); // a process no probe reported
+    s.send(ev("compute.util", "gpu-0", "90", 100)); // the pid's new owner, from nvidia-smi
+    s.send(ev("error.hw", "gpu-0", "XID_79"));
+    const scenes = s.scenes();
+    assert.ok(scenes.includes("gpu_xid"), scenes.join(", "));
+    assert.ok(!scenes.includes("process_crash"), `pid 100 runs: ${scenes.join(", ")}`);
+    await s.ex.stop();
+  });
+
+  it("an OOM kill of a process an Xid blocked is host_oom_kill, not process_crash (the Xid did not end it)", async () => {
+    const s = scenario();
+    s.send(start(100));
+    s.send(ev("compute.util", "gpu-0", "90", 100));
+    s.send(ev("error.hw", "gpu-0", "XID_63"));
+    s.send(ev("process.state", "memory", "oom_killed", 100));
+    const scenes = s.scenes();
+    assert.ok(scenes.includes("host_oom_kill"), scenes.join(", "));
+    assert.ok(!scenes.includes("process_crash"), scenes.join(", "));
+    await s.ex.stop();
+  });
+
   it("covers every loaded scene", async () => {
     const s = scenario();
     assert.deepEqual(CASES.map((c) => c.scene).sort(), [...s.ex.diagnosis.byScene.keys()].sort());

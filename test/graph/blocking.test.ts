@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { StateGraph, type GraphObserver } from "../../src/graph/graph.ts";
 import { FaultScopeTable } from "../../src/graph/fault-scope.ts";
+import { blockedType } from "../../src/graph/blocking.ts";
 import type { EventType, XEvent } from "../../src/events/schema.ts";
 
 const T0 = 1_732_500_000_000;
@@ -79,6 +80,93 @@ describe("blocked_by follows fault scope", () => {
     const p2 = g.processes.get(2)!;
     assert.deepEqual(p2.blockedAt, [T0 + 30], "linked at the time of the fault that hit it");
     assert.deepEqual(g.processes.get(1)!.blockedAt, [T0]);
+  });
+});
+
+describe("each blocked_by edge leaves the window with the fault that made it", () => {
+  const MIN = 60_000;
+  const at = (g: StateGraph, e: XEvent) => g.apply(e, e.ts);
+  const why = (g: StateGraph, pid: number) => {
+    const p = g.processes.get(pid)!;
+    return p.blockedBy.map((e, i) => `${blockedType(p, i)} on ${e.entityId}`);
+  };
+
+  it("a device fault over for 7 minutes is no one's cause, though another process's own faults keep the error node", () => {
+    const g = new StateGraph();
+    at(g, ev("compute.util", "gpu-1", "80", 1));
+    at(g, ev("compute.util", "gpu-1", "80", 2));
+    at(g, ev("error.hw", "gpu-1", "XID_63"));
+    assert.deepEqual(why(g, 1), ["XID_63 on gpu-1"]);
+    for (const m of [2, 4, 6]) at(g, ev("error.hw", "gpu-1", "XID_13", 2, T0 + m * MIN));
+    at(g, ev("compute.util", "gpu-1", "80", 1, T0 + 7 * MIN));
+    assert.ok(g.errors.has("gpu-1"), "pid 2's Xid 13 keeps the error node");
+    assert.deepEqual(why(g, 1), [], "pid 1 was concerned by the Xid 63 only, over since 10:02");
+    assert.deepEqual(why(g, 2), ["XID_13 on gpu-1"], "pid 2's cause is its own fault, not the old Xid 63");
+    assert.equal(g.edges.blocked_by, 1);
+  });
+
+  it("one process's OOM is over once the window passes, though another's OOM on the GPU is recent", () => {
+    const g = new StateGraph();
+    at(g, ev("compute.util", "gpu-0", "90", 1));
+    at(g, ev("compute.util", "gpu-0", "90", 2));
+    at(g, ev("error.hw", "gpu-0", "OOM", 1));
+    at(g, ev("error.hw", "gpu-0", "OOM", 2, T0 + 4 * MIN));
+    at(g, ev("error.hw", "gpu-0", "OOM", 2, T0 + 8 * MIN));
+    assert.deepEqual(why(g, 1), []);
+    assert.deepEqual(why(g, 2), ["OOM on gpu-0"]);
+  });
+
+  it("a device fault keeps its own edges fresh when it repeats, and a process fault of one user does not end them", () => {
+    const g = new StateGraph();
+    at(g, ev("compute.util", "gpu-0", "90", 1));
+    at(g, ev("compute.util", "gpu-0", "90", 2));
+    at(g, ev("error.hw", "gpu-0", "XID_13", 1)); // pid 1's own
+    at(g, ev("error.hw", "gpu-0", "XID_48", null, T0 + 4 * MIN)); // the device, later: both
+    at(g, ev("compute.util", "gpu-0", "90", 2, T0 + 8 * MIN));
+    assert.deepEqual(why(g, 1), ["XID_48 on gpu-0"], "pid 1's Xid 13 is over; the Xid 48 is not");
+    assert.deepEqual(why(g, 2), ["XID_48 on gpu-0"]);
+  });
+
+  it("a process that starts waiting after a device fault left the window is not blocked by it", () => {
+    const g = new StateGraph({ faultScope: new FaultScopeTable([{ pattern: "QP_ERROR*", scope: "process" }]) });
+    at(g, ev("transport.bw", "mlx5_0", "IO_WAIT", 1));
+    at(g, ev("topo.link_down", "mlx5_0", "LINK_DOWN port=1"));
+    for (const m of [3, 6]) at(g, ev("error.net", "mlx5_0", "QP_ERROR qp=7", 1, T0 + m * MIN)); // pid 1's own, keeping the node
+    at(g, ev("transport.bw", "mlx5_0", "IO_WAIT", 2, T0 + 7 * MIN));
+    assert.deepEqual(why(g, 2), [], "the link went down 7 minutes before pid 2 waited on the NIC");
+    assert.deepEqual(why(g, 1), ["QP_ERROR qp=7 on mlx5_0"]);
+  });
+});
+
+describe("a process that starts waiting on a device with a live fault", () => {
+  const at = (g: StateGraph, e: XEvent) => g.apply(e, e.ts);
+  it("is blocked at once when it may have used the device then, not when it started after the fault's last report", () => {
+    const g = new StateGraph();
+    at(g, ev("transport.bw", "mlx5_1", "IO_WAIT LINK_DOWN port=1", 1));
+    at(g, ev("topo.link_down", "mlx5_1", "LINK_DOWN port=1"));
+    // Known from readings only: it may have been on the NIC unreported; its wait is the fault's.
+    at(g, ev("transport.bw", "mlx5_1", "0.2", 2, T0 + 30_000));
+    assert.deepEqual(blockers(g, 2), ["error-mlx5_1"]);
+    // Started a minute after the port was last seen down (it came back): not its fault.
+    at(g, { ...ev("process.state", "gpu-3", "start", 3, T0 + 60_000), job_id: "job-b" });
+    at(g, ev("transport.bw", "mlx5_1", "0.3", 3, T0 + 61_000));
+    assert.deepEqual(blockers(g, 3), []);
+    // The port goes down again: now it is.
+    at(g, ev("topo.link_down", "mlx5_1", "LINK_DOWN port=1", null, T0 + 90_000));
+    assert.deepEqual(blockers(g, 3), ["error-mlx5_1"]);
+  });
+});
+
+describe("a device fault stamped before a process started", () => {
+  it("does not reach it (a kernel record read late); the next fault there does", () => {
+    const g = new StateGraph();
+    g.apply({ ...ev("process.state", "gpu-0", "start", 5, T0), job_id: "job-b" }, T0);
+    g.apply(ev("compute.util", "gpu-0", "90", 5, T0 + 1), T0 + 1);
+    g.apply(ev("compute.util", "gpu-0", "90", 6, T0 + 1), T0 + 1); // known from readings only: it may have been there
+    g.apply(ev("error.hw", "gpu-0", "XID_48", null, T0 - 60_000), T0 + 2);
+    assert.deepEqual([blockers(g, 5), blockers(g, 6)], [[], ["error-gpu-0"]]);
+    g.apply(ev("error.hw", "gpu-0", "XID_48", null, T0 + 10), T0 + 10);
+    assert.deepEqual(blockers(g, 5), ["error-gpu-0"]);
   });
 });
 

@@ -55,6 +55,34 @@ describe("edges", () => {
     assert.equal(g.resources.get("nvme0n1")!.meta.qdepth, "32");
   });
 
+  it("waits_on ends when the process's own readings there say it moves data again, not another's or the device's", () => {
+    const g = new StateGraph();
+    const waits = (pid: number) => [...g.processes.get(pid)!.waitsOn].map((r) => r.id);
+    g.apply(ev("storage.qdepth", "nvme0n1", "IO_WAIT D for 30s", 1), T0);
+    g.apply(ev("storage.qdepth", "nvme0n1", "IO_WAIT D for 30s", 2), T0);
+    g.apply(ev("storage.iops", "nvme0n1", "0"), T0); // the disk, no pid: nobody's wait changes
+    g.apply(ev("storage.qdepth", "nvme0n1", "D ended after 45s", 2), T0); // builtin:procfs: 2 is out of D
+    assert.deepEqual([waits(1), waits(2)], [["nvme0n1"], []], "only 2's own reading ends 2's wait");
+    assert.equal(g.edges.waits_on, 1);
+    // A wait made by drops and a stalled bandwidth ends when its own bandwidth flows again.
+    g.apply(ev("transport.drop", "mlx5_0", "40", 3), T0);
+    g.apply(ev("transport.bw", "mlx5_0", "0.2", 3), T0);
+    g.apply(ev("transport.bw", "mlx5_0", "12.5", 4), T0); // another process's traffic
+    assert.deepEqual(waits(3), ["mlx5_0"]);
+    g.apply(ev("transport.bw", "mlx5_0", "12.5", 3), T0);
+    assert.deepEqual(waits(3), []);
+    // While one of its own readings there still says it waits, it waits.
+    g.apply(ev("storage.iops", "storage-01", "IO_WAIT", 5), T0);
+    g.apply(ev("storage.qdepth", "storage-01", "64", 5), T0);
+    assert.deepEqual(waits(5), ["storage-01"]);
+    g.apply(ev("storage.iops", "storage-01", "850", 5), T0);
+    assert.deepEqual(waits(5), []);
+    assert.equal(g.edges.waits_on, 1);
+    // A new wait is a new edge.
+    g.apply(ev("storage.iops", "storage-01", "IO_WAIT", 5), T0);
+    assert.deepEqual(waits(5), ["storage-01"]);
+  });
+
   it("below 1.0 reads integers, decimals and odd spellings alike", () => {
     const waits = (value: string) => {
       const g = new StateGraph();
@@ -137,6 +165,71 @@ describe("lifecycle", () => {
     g.apply(ev("process.state", "h", "start", 3, T0 + 8, "job-c"), T0);
     assert.equal(g.edges.consumes, 1);
     assert.equal(g.processes.get(3)!.bornTs, T0 + 6);
+  });
+
+  it("any event naming another job than the pid's is a new process's (pid reuse, no start seen): intent, reading or state", () => {
+    const g = new StateGraph();
+    const hit = (pid: number, job: string, gpu: string, ts: number) => {
+      g.apply(ev("process.state", "h", "start", pid, ts, job), ts);
+      g.apply(ev("compute.util", gpu, "80", pid, ts, job), ts);
+      g.apply(ev("error.hw", gpu, "XID_79", null, ts + 1), ts + 1);
+      assert.equal(g.processes.get(pid)!.blockedBy.length, 1);
+    };
+    // The scheduler's intent names a new job on the pid.
+    hit(3, "job-a", "gpu-00", T0);
+    g.apply(ev("intent.run", "gpu-01", "train", 3, T0 + 10, "job-b"), T0 + 10);
+    let p = g.processes.get(3)!;
+    assert.equal(p.jobId, "job-b");
+    assert.deepEqual(p.blockedBy, [], "job-a's Xid is not job-b's");
+    assert.equal(p.consumes.size, 0);
+    assert.equal(p.bornTs, T0 + 10);
+    assert.equal(p.state, "running");
+    // A reading naming a new job.
+    hit(4, "job-c", "gpu-02", T0 + 20);
+    g.apply(ev("compute.util", "gpu-03", "80", 4, T0 + 30, "job-d"), T0 + 30);
+    p = g.processes.get(4)!;
+    assert.deepEqual([p.jobId, p.blockedBy.length, [...p.consumes].map((r) => r.id)], ["job-d", 0, ["gpu-03"]]);
+    // A state naming a new job.
+    hit(5, "job-e", "gpu-01", T0 + 40);
+    g.apply(ev("process.state", "h", "checkpoint_saving", 5, T0 + 50, "job-f"), T0 + 50);
+    p = g.processes.get(5)!;
+    assert.deepEqual([p.jobId, p.state, p.blockedBy.length, p.consumes.size], ["job-f", "checkpoint_saving", 0, 0]);
+    // A job id learnt late (none before) or repeated is the same process.
+    g.apply(ev("compute.util", "gpu-03", "80", 6, T0 + 60), T0 + 60);
+    g.apply(ev("error.hw", "gpu-03", "XID_48", null, T0 + 61), T0 + 61);
+    g.apply(ev("intent.run", "gpu-03", "train", 6, T0 + 62, "job-g"), T0 + 62);
+    g.apply(ev("compute.util", "gpu-03", "80", 6, T0 + 63, "job-g"), T0 + 63);
+    assert.deepEqual([g.processes.get(6)!.jobId, g.processes.get(6)!.blockedBy.length], ["job-g", 1]);
+  });
+
+  it("events stamped before the process that has the pid now are its earlier owner's: an old kill ends it not, an old OOM blocks it not", () => {
+    const g = new StateGraph();
+    // Known from its start: anything stamped before it is another process's.
+    g.apply(ev("process.state", "h", "start", 7, T0, "job-b"), T0);
+    g.apply(ev("compute.util", "gpu-00", "90", 7, T0 + 10, "job-b"), T0 + 10);
+    g.apply(ev("process.state", "memory", "oom_killed", 7, T0 - 2 * MIN), T0 + 20); // a kernel log's backlog, read late
+    g.apply(ev("error.hw", "gpu-00", "CUDA out of memory", 7, T0 - MIN), T0 + 20);
+    g.apply(ev("compute.util", "gpu-03", "90", 7, T0 - MIN, "job-b"), T0 + 20);
+    g.apply(ev("intent.run", "gpu-03", "train", 7, T0 - MIN, "job-a"), T0 + 20);
+    g.apply(ev("compute.util", "gpu-01", "90", null, T0 + 2000), T0 + 2000); // a cleanup runs
+    let p = g.processes.get(7)!;
+    assert.deepEqual([p.state, p.jobId, p.blockedBy.length, [...p.consumes].map((r) => r.id)], ["running", "job-b", 0, ["gpu-00"]]);
+    // Known from readings only: an end stamped well before it was last heard of alive is not its own.
+    g.apply(ev("compute.util", "gpu-02", "90", 8, T0 + 60_000), T0 + 60_000);
+    g.apply(ev("process.state", "memory", "oom_killed", 8, T0 + 30_000), T0 + 60_000);
+    g.apply(ev("compute.util", "gpu-01", "90", null, T0 + 62_000), T0 + 62_000);
+    assert.equal(g.processes.get(8)?.state, "running");
+    // A late exit of the job that had the pid before (stamped before this one was heard of) ends it not either.
+    g.apply(ev("compute.util", "gpu-02", "90", 9, T0 + 60_000, "job-new"), T0 + 60_000);
+    g.apply(ev("process.state", "h", "exit", 9, T0 + 20_000, "job-old"), T0 + 62_000);
+    assert.deepEqual([g.processes.get(9)?.jobId, g.processes.get(9)?.state, g.processes.get(9)?.consumes.size], ["job-new", "running", 1]);
+    // Its own end, stamped a little before its last reading (another clock), ends it.
+    g.apply(ev("process.state", "memory", "oom_killed", 8, T0 + 59_000), T0 + 62_000);
+    assert.equal(g.processes.get(8)?.state, "oom_killed");
+    // And from its start on, its own events count.
+    g.apply(ev("error.hw", "gpu-00", "CUDA out of memory", 7, T0 + 3000), T0 + 63_000);
+    p = g.processes.get(7)!;
+    assert.equal(p.blockedBy.length, 1);
   });
 
   it("a running process is never removed for being quiet", () => {

@@ -76,6 +76,57 @@ describe("active scenes' root causes", () => {
     assert.deepEqual(row.scenes, [], "the new process is not the one that crashed");
   });
 
+  it("a process with no job that has the pid of an OOM-killed one since gets none of its scene in ps", async () => {
+    const ex = _exporter();
+    await ingestLine(ex, line("process.state", "pid-11", "start", 11, T0));
+    await ingestLine(ex, line("compute.util", "gpu-00", "90", 11, T0 + 1));
+    await ingestLine(ex, JSON.stringify({ ts: T0 + 2, event_type: "process.state", entity_id: "memory", pid: 11, value: "oom_killed" }));
+    ex.engine.runNow("auto");
+    await ingestLine(ex, line("compute.util", "gpu-01", "50", null, T0 + 2000)); // the killed one leaves at cleanup
+    ex.engine.runNow("auto");
+    const q = new Queries(ex, "test");
+    assert.ok(q.activeScenes().some((s) => s.scene === "host_oom_kill" && s.affected_pids.includes(11)));
+    // nvidia-smi lists a new process with the pid: no start, no job.
+    await ingestLine(ex, JSON.stringify({ ts: T0 + 3000, event_type: "compute.util", entity_id: "gpu-00", pid: 11, value: "90" }));
+    const row = q.processes().rows.find((r) => r.pid === 11)!;
+    assert.deepEqual([row.job_id, row.state, row.scenes], [null, "running", []], "the OOM kill was of the process before it");
+  });
+
+  it("a host scene about an earlier process's Xid 13 does not name the pid's new owner, in status or ps", async () => {
+    const ex = _exporter();
+    await ingestLine(ex, line("process.state", "pid-12", "start", 12, T0));
+    await ingestLine(ex, line("compute.util", "gpu-00", "90", 12, T0 + 1));
+    // The kernel's Xid line names the pid, no job; the process exits.
+    await ingestLine(ex, JSON.stringify({ ts: T0 + 2, event_type: "error.hw", entity_id: "gpu-00", pid: 12, value: "XID_13 NVRM: Xid (PCI:0000:3b:00): 13, pid=12" }));
+    await ingestLine(ex, line("process.state", "pid-12", "exit", 12, T0 + 3));
+    await ingestLine(ex, line("compute.util", "gpu-01", "50", null, T0 + 2000)); // it leaves at cleanup
+    // A process with no job gets the pid, on another GPU.
+    await ingestLine(ex, JSON.stringify({ ts: T0 + 3000, event_type: "process.state", entity_id: "pid-12", pid: 12, value: "start" }));
+    await ingestLine(ex, JSON.stringify({ ts: T0 + 3001, event_type: "compute.util", entity_id: "gpu-01", pid: 12, value: "50" }));
+    ex.engine.runNow("auto");
+    const q = new Queries(ex, "test");
+    const xid = q.activeScenes().find((s) => s.scene === "gpu_xid");
+    assert.ok(xid, q.activeScenes().map((s) => s.scene).join(","));
+    assert.deepEqual(xid.affected_pids, [], "the pid names another process now");
+    assert.deepEqual(q.processes().rows.find((r) => r.pid === 12)!.scenes, []);
+  });
+
+  it("an Xid whose error node --max-nodes evicted blames no process any more, and status still names the Xid the scene is about", async () => {
+    const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false, maxNodes: 12 });
+    await ingestLine(ex, line("process.state", "pid-1", "start", 1, T0));
+    await ingestLine(ex, line("compute.util", "gpu-00", "90", 1, T0 + 1));
+    await ingestLine(ex, line("error.hw", "gpu-00", "XID_79", null, T0 + 2));
+    // A storm of distinct errors on devices nobody uses: the oldest error node (the Xid's) goes first.
+    for (let i = 0; i < 20; i++) await ingestLine(ex, line("error.hw", `disk-${i}`, "SMART_WARN", null, T0 + 10 + i));
+    ex.engine.runNow("auto");
+    assert.ok(!ex.graph.errors.has("gpu-00"), "evicted");
+    const q = new Queries(ex, "test");
+    const xid = q.activeScenes().find((s) => s.scene === "gpu_xid")!;
+    assert.deepEqual([xid.affected_pids, xid.errors], [[], ["XID_79 on gpu-00"]]);
+    assert.deepEqual(q.processes().rows.find((r) => r.pid === 1)!.blocked_by, []);
+    await ex.stop();
+  });
+
   it("a scene held only by --scene-settle keeps the pids of the last run that found it, and says it is settling", async () => {
     const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false, errorWindowMs: 1000, sceneSettleMs: 60_000 });
     await ingestLine(ex, line("process.state", "pid-7", "start", 7, T0));

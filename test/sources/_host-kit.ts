@@ -104,8 +104,12 @@ export function harness(name: string): Harness {
   };
 }
 
-/** A clock the test moves. */
-export function testClock(start = Date.now()): { now: () => number; advance(ms: number): void } {
+/**
+ * A clock the test moves. It starts a second ahead of now: a collector's round reads after the
+ * processes it reports on started, and the starts a test feeds are stamped when received (an
+ * event stamped before a process's start is its pid's earlier owner's, and changes nothing of it).
+ */
+export function testClock(start = Date.now() + 1000): { now: () => number; advance(ms: number): void } {
   let t = start;
   return { now: () => t, advance: (ms) => void (t += ms) };
 }

@@ -148,6 +148,9 @@ describe("builtin:infiniband rounds", () => {
       const up = await round();
       assert.deepEqual(up.filter((l) => !l.startsWith("transport.bw")), [], "recovery: no more link_down");
       assert.ok(up.includes("transport.bw mlx5_0 0"));
+      // Its user is told its wait on the link is over: it waits on the NIC no more.
+      assert.ok(up.includes("transport.bw mlx5_0 pid=4242 LINK_UP port=1"), up.join("\n"));
+      assert.deepEqual(whyView(h.exporter.graph, 4242)!.waits_on, []);
       assert.equal(h.logs.filter((l) => l.msg.includes("mlx5_0 port 1 is ACTIVE again")).length, 1);
     });
   });

@@ -196,8 +196,11 @@ describe("builtin:procfs rounds", () => {
       assert.deepEqual(why.waits_on.map((w) => w.resource), ["nvme1n1"]);
       assert.deepEqual(await round(), ["process.state pid-4444 pid=4444 D", "storage.qdepth nvme1n1 pid=4444 IO_WAIT D for 45s"], "repeated while stuck");
       tree.write("proc/4444/stat", stat(4444, "pt_data_worker", "S"));
-      assert.deepEqual(await round(), ["process.state pid-4444 pid=4444 running"]);
+      // Awake: its wait is said to be over, so it waits on the disk no more (a slow disk later is not its trouble).
+      assert.deepEqual(await round(), ["process.state pid-4444 pid=4444 running", "storage.qdepth nvme1n1 pid=4444 D ended after 60s"]);
       assert.equal(g.processes.get(4444)?.state, "running");
+      assert.deepEqual(whyView(g, 4444)!.waits_on, []);
+      assert.equal(g.edges.waits_on, 0);
       assert.deepEqual(await round(), []);
     });
   });
@@ -228,8 +231,10 @@ describe("builtin:procfs rounds", () => {
       const why = whyView(h.exporter.graph, 4242)!;
       assert.equal(why.state, "running", "the process itself is not in D");
       assert.deepEqual(why.waits_on.map((w) => w.resource), ["nvme1n1"]);
-      // It wakes: nothing more is said.
+      // It wakes: the wait is said to be over, once.
       tree.write("proc/5555/stat", worker("S"));
+      assert.deepEqual(await round(), ["storage.qdepth nvme1n1 pid=4242 D ended after 45s (child 5555)"]);
+      assert.deepEqual(whyView(h.exporter.graph, 4242)!.waits_on, []);
       assert.deepEqual(await round(), []);
     });
   });

@@ -5,7 +5,7 @@
 // is charged only with events that concern it: its own, or a device fault on a resource it was
 // using at that moment (a `blocked_by` edge made at or before the fault's time).
 import type { XEvent } from "../../events/schema.ts";
-import type { ProcessNode } from "../../graph/nodes.ts";
+import { CLOCK_SLACK_MS, type ProcessNode } from "../../graph/nodes.ts";
 import { IdPattern, ValuePattern } from "../pattern.ts";
 import { parseNumber } from "../../events/number.ts";
 import type { EventCondition } from "../rule.ts";
@@ -163,9 +163,11 @@ export class EventCond extends CondNode {
     const devices = this.byDevice.map;
     if (devices.size === 0 || this.isError) return devices.size !== 0 && this.seenFor(p, ctx, 1).length > 0;
     // A reading: whichever is smaller, the devices with fresh readings or the process's edges.
+    // One from before the process started is of the device before it came (drops that stopped
+    // before a job started did not stall it).
     if (devices.size <= p.consumes.size + p.waitsOn.size) {
       for (const [entity, s] of devices) {
-        if (!this.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall)) continue;
+        if (s.ts < p.bornTs - CLOCK_SLACK_MS || !this.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall)) continue;
         const r = ctx.graph.resources.get(entity);
         if (r !== undefined && (r.consumers.has(p) || r.waiters.has(p))) return true;
       }
@@ -193,11 +195,14 @@ export class EventCond extends CondNode {
       }
       return out;
     }
+    // A device's reading, unless the process has its own there: the newest may be another
+    // process's event (a collector names each user of the GPU with the GPU's own figures).
+    const ownOn = fresh(own) ? own.ev.entity_id : undefined;
     for (const set of [p.consumes, p.waitsOn]) {
       for (const r of set) {
         if (out.length >= max) return out;
         const s = this.byDevice.map.get(r.id);
-        if (fresh(s) && s !== own && !out.includes(s)) out.push(s);
+        if (fresh(s) && s.ts >= p.bornTs - CLOCK_SLACK_MS && s !== own && !out.includes(s) && !(r.id === ownOn && s.ev.pid !== null && s.ev.pid !== p.pid)) out.push(s);
       }
     }
     return out;

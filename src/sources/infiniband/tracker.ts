@@ -9,7 +9,8 @@
 //   event in SPEC §2: recovery is the end of these refreshes (the error node expires one error
 //   window after the last) and a log line; `transport.bw` readings go on meanwhile.
 // - `transport.bw` with a pid and `IO_WAIT LINK_DOWN port=<n>`, for each process using the
-//   device while a port is down: that process waits on the device (SPEC §3 waits_on).
+//   device while a port is down: that process waits on the device (SPEC §3 waits_on); once the
+//   port is ACTIVE again, `LINK_UP port=<n>` for each (a reading that is no wait: the wait ends).
 // - `transport.drop`, value = the summed delta of the error counters (DROP_*), when above 0:
 //   one per process using the device (each makes waits_on), or one without pid when none does.
 // - `error.net`, value naming ECN/CNP and the deltas under the driver's own counter names, when
@@ -146,7 +147,11 @@ export class IbTracker {
     if (p.state === null) return; // unreadable: no conclusion either way
     const where = `${device} port ${p.port}`;
     if (_active(p)) {
-      if (cur.down) this._log.info(`${where} is ACTIVE again`);
+      if (cur.down) {
+        this._log.info(`${where} is ACTIVE again`);
+        // Its users' waits on the link are over (a reading that is no wait ends their waits_on).
+        for (const pid of pids) out.push({ ts: now, event_type: "transport.bw", entity_id: device, pid, value: `LINK_UP port=${p.port}` });
+      }
       cur.everActive = true;
       cur.down = false;
       return;

@@ -5,7 +5,7 @@
 import type { NpuChip, NpuEcc, NpuHccs, NpuHealth, NpuInfo } from "./parse.ts";
 import type { SourceEvent } from "../source.ts";
 
-export type NpuEvent = SourceEvent<"compute.util" | "compute.mem" | "process.state" | "error.hw" | "error.net" | "transport.drop">;
+export type NpuEvent = SourceEvent<"compute.util" | "compute.mem" | "process.state" | "error.hw" | "error.net" | "transport.drop" | "transport.bw">;
 
 export interface NpuTrackerOptions {
   /** TEMP_HIGH above this many degrees C. */
@@ -202,6 +202,8 @@ export class NpuSmiTracker {
         st.hccsDownSentAt = now;
       }
     } else {
+      // Back up: the chip's processes are told their wait on the link is over (a reading that is no wait).
+      if (st.hccsDownSentAt !== undefined) for (const pid of pids) out.push({ ts: now, event_type: "transport.bw", entity_id: st.hccs, pid, value: `LINK_UP health=${h.health ?? "OK"}` });
       st.hccsDownSentAt = undefined;
     }
     const errors = _delta(st.hccsErrors, h.errors);

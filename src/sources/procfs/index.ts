@@ -158,6 +158,7 @@ export class ProcfsSource extends PollingSource {
         this._saidTreeCut = true;
         ctx.log.warn(`pid ${o.pid}: its threads and descendants take more than the ${this.maxTaskReads} reads of a round; looked at as far as they go (said once)`);
       }
+      o.treeClear = look.complete && look.tasks.length === 0;
       if (look.tasks.some((t) => t.depth === 0)) ownThreadInD.add(o.pid);
       const stuck = this._stuck.observe(o.pid, look.tasks, now);
       if (stuck !== null) {

@@ -7,7 +7,8 @@
 //   the graph holds and has not ended, and only with the state meant;
 // - a job id travels on `intent.run`, which sets `job_id` on a process the graph holds and
 //   touches nothing else (no state, no creation): scheduler metadata is what that type is for;
-// - `storage.qdepth` with a pid and `IO_WAIT` in its value makes `waits_on` (SPEC §3).
+// - `storage.qdepth` with a pid and `IO_WAIT` in its value makes `waits_on` (SPEC §3); once the
+//   wait is over, `D ended after Ns` on the same device (a reading that is no wait) ends it.
 import type { KnownProcess, SourceEvent } from "../source.ts";
 import type { Job, StatRead } from "./read.ts";
 
@@ -23,6 +24,8 @@ export interface PidObservation {
   start?: number | null;
   device?: string | null;
   job?: Job | null;
+  /** True when its threads and descendants were all looked through this round and none is in `D` (the read budget may leave a process for the next). */
+  treeClear?: boolean;
   /** A thread or child process stuck in `D` while the process itself is not (stuck-tasks.ts). */
   stuckTask?: { what: string; since: number; device: string | null };
 }
@@ -36,6 +39,8 @@ export class ProcTracker {
   private readonly _jobTried = new Set<number>();
   /** Each pid's start time when first read: another one later means the pid was reused. */
   private readonly _started = new Map<number, number>();
+  /** Devices each pid was last said to wait on, with when the wait began and through what (`child 5555`, or ""). */
+  private readonly _waits = new Map<number, Map<string, { since: number; what: string }>>();
 
   constructor(readonly dWaitMs: number) {}
 
@@ -90,6 +95,7 @@ export class ProcTracker {
         continue;
       }
       const since = this._dSince.get(pid);
+      const waits = new Map<string, { since: number; what: string }>();
       if (o.stat === "D" && since !== undefined && now - since >= this.dWaitMs) {
         // Only a state this collector owns is changed: a probe's own state (`checkpoint`,
         // `loading`) says more than `D` and stays. Repeated every round, so a process stuck
@@ -98,7 +104,10 @@ export class ProcTracker {
           out.push(ev("process.state", "D"));
           this._marked.add(pid);
         }
-        if (o.device) out.push(ev("storage.qdepth", `IO_WAIT D for ${Math.round((now - since) / 1000)}s`, o.device));
+        if (o.device) {
+          out.push(ev("storage.qdepth", `IO_WAIT D for ${Math.round((now - since) / 1000)}s`, o.device));
+          waits.set(o.device, { since, what: "" });
+        }
       } else if (o.stat !== "D" && this._marked.has(pid) && typeof o.stat === "string" && o.stat.length === 1) {
         this._marked.delete(pid);
         if (p.state === "D") out.push(ev("process.state", "running"));
@@ -108,7 +117,9 @@ export class ProcTracker {
       const t = o.stuckTask;
       if (o.stat !== "D" && t !== undefined && t.device) {
         out.push(ev("storage.qdepth", `IO_WAIT D for ${Math.round((now - t.since) / 1000)}s (${t.what})`, t.device));
+        waits.set(t.device, { since: t.since, what: t.what });
       }
+      this._endWaits(o, waits, now, out);
       if (o.job && p.jobId === null) {
         out.push({ ts: now, event_type: "intent.run", entity_id: entity, pid, job_id: o.job.jobId, value: `job_id from ${o.job.from}` });
       }
@@ -116,13 +127,39 @@ export class ProcTracker {
     return out;
   }
 
+  /**
+   * Says of each device `o`'s process waited on last round and no longer does that its wait is
+   * over (a reading that is no wait: the graph ends the process's waits_on edge). Only what this
+   * round saw: its own wait ends when it is out of D; a thread's or child's when its whole tree
+   * was looked through (the read budget may skip it a round) and no task in it is in D.
+   */
+  private _endWaits(o: PidObservation, waits: Map<string, { since: number; what: string }>, now: number, out: ProcEvent[]): void {
+    const pid = o.pid;
+    const before = this._waits.get(pid);
+    if (before !== undefined) {
+      const stateRead = typeof o.stat === "string" && o.stat.length === 1;
+      for (const [device, w] of before) {
+        if (waits.has(device)) continue;
+        const over = w.what === "" ? stateRead && o.stat !== "D" : o.treeClear === true;
+        if (!over) {
+          waits.set(device, w);
+          continue;
+        }
+        const through = w.what === "" ? "" : ` (${w.what})`;
+        out.push({ ts: now, event_type: "storage.qdepth", entity_id: device, pid, value: `D ended after ${Math.round((now - w.since) / 1000)}s${through}` });
+      }
+    }
+    if (waits.size > 0) this._waits.set(pid, waits);
+    else this._waits.delete(pid);
+  }
+
   private _forget(pid: number): void {
-    for (const set of [this._dSince, this._marked, this._jobTried, this._started]) set.delete(pid);
+    for (const set of [this._dSince, this._marked, this._jobTried, this._started, this._waits]) set.delete(pid);
   }
 
   /** Forgets pids the graph no longer holds. */
   prune(graph: ReadonlyMap<number, KnownProcess>): void {
-    for (const set of [this._dSince, this._marked, this._jobTried, this._started]) {
+    for (const set of [this._dSince, this._marked, this._jobTried, this._started, this._waits]) {
       for (const pid of set.keys()) if (!graph.has(pid)) set.delete(pid);
     }
   }

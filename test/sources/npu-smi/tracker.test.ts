@@ -122,6 +122,9 @@ describe("NpuSmiTracker", () => {
     assert.deepEqual(brief(t.hccs(0, 0, { ...ok, health: "NOK", errors: 9 }, 2000)), ["error.net hccs-0 HCCS link down: health=NOK", "transport.drop hccs-0 pid=42 link_down"]);
     assert.deepEqual(t.hccs(0, 0, { ...ok, health: "NOK", errors: 9 }, 3000), [], "refreshed, not repeated");
     assert.equal(t.hccs(0, 0, { ...ok, health: "NOK", errors: 9 }, 62_000).length, 2);
+    // Back up: the chip's process is told its wait on the link is over, once.
+    assert.deepEqual(brief(t.hccs(0, 0, { ...ok, errors: 9 }, 63_000)), ["transport.bw hccs-0 pid=42 LINK_UP health=OK"]);
+    assert.deepEqual(t.hccs(0, 0, { ...ok, errors: 9 }, 64_000), []);
   });
 
   it("reports a link with some lanes down, or rising retries, as HCCS_DEGRADED on the NPU", () => {

@@ -1,0 +1,26 @@
+// Removing one edge whose reason is over while both its ends stay (graph.ts): a wait the
+// process's own readings say ended, a fault that left the error window for this process.
+import { unblock } from "./blocking.ts";
+import { setEdgeBit } from "./edge-bits.ts";
+import type { ErrorNode, ProcessNode, ResourceNode } from "./nodes.ts";
+import type { EdgeCounts, GraphObserver } from "./options.ts";
+
+/** Removes `p`'s `waits_on` edge to `r`: its own reading there says it moves data again. */
+export function unwait(p: ProcessNode, r: ResourceNode, edges: EdgeCounts, observer: GraphObserver | undefined): void {
+  p.waitsOn.delete(r);
+  r.waiters.delete(p);
+  p.waitReadings?.delete(r);
+  if (r.ix >= 0) setEdgeBit(p, 1, r.ix, false);
+  edges.waits_on--;
+  observer?.edgeRemoved("waits_on", p, r);
+}
+
+/** Removes `p`'s `blocked_by` edge to `e`: the fault that concerned it is over while the error node stays. */
+export function unblockOne(p: ProcessNode, e: ErrorNode, edges: EdgeCounts, observer: GraphObserver | undefined): void {
+  if (!e.blocked.delete(p)) return;
+  e.ownEdges.delete(p);
+  unblock(p, e);
+  if (e.ix >= 0) setEdgeBit(p, 2, e.ix, false);
+  edges.blocked_by--;
+  observer?.edgeRemoved("blocked_by", p, e);
+}
