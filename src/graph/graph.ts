@@ -151,10 +151,10 @@ export class StateGraph {
     else if (edge === null && p.waitsOn.has(r) && waitOver(p, r, k, ev.value)) unwait(p, r, this.edges, this._observer);
   }
 
-  /** Whether `ev` (with a pid) is stamped before its pid's process started: an earlier owner's (an old kernel record), it changes nothing of it. */
+  /** Whether `ev` (with a pid) is stamped before its pid's process started, beyond the clocks' slack (sources stamp by their own clocks): an earlier owner's, it changes nothing of it. */
   private _before(ev: XEvent): boolean {
     const p = this.processes.get(ev.pid!);
-    return p !== undefined && ev.ts < p.bornTs;
+    return p !== undefined && ev.ts < p.bornTs - CLOCK_SLACK_MS;
   }
 
   private _processState(ev: XEvent, wall: number): void {
@@ -248,7 +248,7 @@ export class StateGraph {
   /** The process of `pid` for an event at `ts` (made or renewed); null when it started after `ts` (see `_before`). */
   private _process(pid: number, jobId: string | null, ts: number, wall: number, start = false): ProcessNode | null {
     let p = this.processes.get(pid);
-    if (p !== undefined && ts < p.bornTs) return null;
+    if (p !== undefined && ts < p.bornTs - CLOCK_SLACK_MS) return null;
     if (p !== undefined && otherJob(p, jobId)) {
       // A reading of another job's process on the pid: the one the graph holds ended unreported.
       this.removeProcess(p);

@@ -232,6 +232,16 @@ describe("lifecycle", () => {
     assert.equal(p.blockedBy.length, 1);
   });
 
+  it("events stamped a little before a start (another source's clock) are the process's own: a job id read once is kept", () => {
+    const g = new StateGraph();
+    // A start pushed and stamped on receipt; a collector's round stamped 300 ms earlier by its own clock.
+    g.apply(ev("process.state", "h", "start", 7, T0), T0);
+    g.apply(ev("intent.run", "h", "job_id from SLURM_JOB_ID", 7, T0 - 300, "7001"), T0 + 10);
+    g.apply(ev("compute.util", "gpu-00", "90", 7, T0 - 200, "7001"), T0 + 10);
+    const p = g.processes.get(7)!;
+    assert.deepEqual([p.jobId, p.state, [...p.consumes].map((r) => r.id)], ["7001", "running", ["gpu-00"]]);
+  });
+
   it("a running process is never removed for being quiet", () => {
     const g = new StateGraph();
     g.apply(ev("process.state", "h", "start", 1), T0);
