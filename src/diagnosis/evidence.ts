@@ -5,7 +5,7 @@
 // small graph as on a large one.
 import type { EventType } from "../events/schema.ts";
 import { blockedLastTs, blockedSince, blockedType } from "../graph/blocking.ts";
-import { CLOCK_SLACK_MS, reportedMeta, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceMeta } from "../graph/nodes.ts";
+import { reportedMeta, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceMeta } from "../graph/nodes.ts";
 import { EventCond, type Seen } from "./conditions/event.ts";
 import { GraphCond } from "./conditions/graph.ts";
 import { MetricCond } from "./conditions/metric.ts";
@@ -180,7 +180,7 @@ class _Evidence {
       const p = this._ctx.graph.processes.get(ev.pid);
       // Not a process that started after the event with its pid (reused): that one is not
       // affected, and the pid names it now (`ps` would show it the scene), not the one that left.
-      if (p !== undefined && ev.ts >= p.bornTs - CLOCK_SLACK_MS) this.process(p);
+      if (p !== undefined && ev.ts >= p.bornTs) this.process(p);
       else if (p === undefined && this.pids.size < MAX_PIDS) this.pids.add(ev.pid);
     }
     if (ev.job_id !== null && !deviceFault && this.jobs.size < MAX_PIDS) this.jobs.add(ev.job_id);

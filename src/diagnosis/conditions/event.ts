@@ -159,7 +159,7 @@ export class EventCond extends CondNode {
   holdsFor(p: ProcessNode, ctx: ProcessContext): boolean {
     if (!this.holds) return false;
     const own = this.byPid.map.get(p.pid);
-    if (own !== undefined && own.ts >= p.bornTs - CLOCK_SLACK_MS && this.isFresh(own.ts, own.wall, ctx.nowTs, ctx.nowWall)) return true;
+    if (own !== undefined && own.ts >= p.bornTs && this.isFresh(own.ts, own.wall, ctx.nowTs, ctx.nowWall)) return true;
     const devices = this.byDevice.map;
     if (devices.size === 0 || this.isError) return devices.size !== 0 && this.seenFor(p, ctx, 1).length > 0;
     // A reading: whichever is smaller, the devices with fresh readings or the process's edges.
@@ -182,7 +182,7 @@ export class EventCond extends CondNode {
     const fresh = (s: Seen | undefined): s is Seen => s !== undefined && this.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall);
     // Its own events since it started: an earlier process with the pid is not this one.
     const found = this.byPid.map.get(p.pid);
-    const own = found !== undefined && found.ts >= p.bornTs - CLOCK_SLACK_MS ? found : undefined;
+    const own = found !== undefined && found.ts >= p.bornTs ? found : undefined;
     if (fresh(own)) out.push(own);
     if (this.byDevice.map.size === 0) return out;
     if (this.isError) {
