@@ -110,6 +110,66 @@ export async function waitChild(child: Child, timeoutMs: number, killWaitMs: num
   return { ended, timedOut };
 }
 
+/** One bounded run of a tool (`runTool`): what it printed and how it ended. */
+export interface ToolRun {
+  /** The child; null when it could not be started (`spawnError` says why). */
+  child: Child | null;
+  spawnError?: string;
+  /** Its stdout, kept until it reached `maxOut` characters (empty when `onOut` took it), and the start of its stderr. */
+  out: string;
+  err: string;
+  /** How it ended; null when it was killed and is still there `killWaitMs` later (stuck in the driver). */
+  ended: Ended | null;
+  /** It was killed at `timeoutMs`. */
+  timedOut: boolean;
+}
+
+export interface ToolRunOptions {
+  timeoutMs: number;
+  killWaitMs: number;
+  /** Characters of stdout kept (default 1 MiB). */
+  maxOut?: number;
+  /** Takes stdout chunk by chunk instead (a caller that splits lines as they come). */
+  onOut?: (chunk: Uint8Array) => void;
+  /** The child once started, to reap it on stop. */
+  onStart?: (child: Child) => void;
+}
+
+/** Characters of stderr `runTool` keeps: enough for the tool's last words. */
+const _MAX_ERR = 4096;
+
+/**
+ * Runs a tool to its end or `timeoutMs` (then kills it, and gives up on it `killWaitMs` after
+ * the kill: see killChild): the short queries of nvidia-smi and npu-smi. Never throws.
+ */
+export async function runTool(start: Spawn, path: string, args: string[], env: Env, o: ToolRunOptions): Promise<ToolRun> {
+  let child: Child;
+  try {
+    child = start(path, args, env);
+  } catch (e) {
+    return { child: null, spawnError: (e as Error).message, out: "", err: "", ended: { code: null, signal: null, error: e as Error }, timedOut: false };
+  }
+  o.onStart?.(child);
+  const maxOut = o.maxOut ?? 1 << 20;
+  const outText = new TextDecoder();
+  const errText = new TextDecoder();
+  let out = "";
+  let err = "";
+  child.proc.stdout?.on(
+    "data",
+    o.onOut ??
+      ((b: Uint8Array) => {
+        if (out.length < maxOut) out += outText.decode(b, { stream: true });
+      }),
+  );
+  child.proc.stderr?.on("data", (b: Uint8Array) => {
+    if (err.length < _MAX_ERR) err += errText.decode(b, { stream: true });
+  });
+  const { ended, timedOut } = await waitChild(child, o.timeoutMs, o.killWaitMs);
+  if (o.onOut === undefined && out.length < maxOut) out += outText.decode();
+  return { child, out, err, ended, timedOut };
+}
+
 /**
  * The runs of one tool that did not die when killed. While one is held the tool is not run
  * again (each run would stick the same way on the same device): one stuck process, never one

@@ -7,7 +7,7 @@
 // normalise to `0000:3b:00` (domain as 4 hex digits at least, lower case, no function).
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { startChild, StuckRuns, waitChild, which, type Spawn } from "../child.ts";
+import { runTool, startChild, StuckRuns, which, type Spawn } from "../child.ts";
 
 /** `0000:3b:00` from any spelling of a bus id, or null when it is not one. */
 export function normaliseBus(text: string): string | null {
@@ -160,25 +160,15 @@ export class GpuMap {
   private async _run(cmd: string, args: string[]): Promise<{ ok: true; out: string } | { ok: false; why: string }> {
     const path = which(cmd, this._o.env);
     if (path === null) return { ok: false, why: "not found" };
-    let child;
-    try {
-      child = this._o.spawn(path, args, this._o.env);
-    } catch (e) {
-      return { ok: false, why: (e as Error).message };
+    const run = await runTool(this._o.spawn, path, args, this._o.env, { timeoutMs: this._o.timeoutMs, killWaitMs: this._o.killWaitMs, maxOut: 65536 });
+    if (run.child === null) return { ok: false, why: run.spawnError! };
+    if (run.ended === null) {
+      this._stuck.hold(run.child);
+      return { ok: false, why: `no answer within ${this._o.timeoutMs} ms, and killed it is still there (pid ${run.child.proc.pid} stuck in the driver); not run again until it is gone` };
     }
-    let out = "";
-    const text = new TextDecoder();
-    child.proc.stdout?.on("data", (b: Uint8Array) => {
-      if (out.length < 65536) out += text.decode(b, { stream: true });
-    });
-    child.proc.stderr?.resume();
-    const { ended, timedOut } = await waitChild(child, this._o.timeoutMs, this._o.killWaitMs);
-    if (ended === null) {
-      this._stuck.hold(child);
-      return { ok: false, why: `no answer within ${this._o.timeoutMs} ms, and killed it is still there (pid ${child.proc.pid} stuck in the driver); not run again until it is gone` };
-    }
-    if (ended.error) return { ok: false, why: ended.error.message };
-    if (timedOut) return { ok: false, why: `no answer within ${this._o.timeoutMs} ms` };
-    return ended.code === 0 ? { ok: true, out } : { ok: false, why: `exited with code ${ended.code}` };
+    if (run.ended.error) return { ok: false, why: run.ended.error.message };
+    if (run.timedOut) return { ok: false, why: `no answer within ${this._o.timeoutMs} ms` };
+    return run.ended.code === 0 ? { ok: true, out: run.out } : { ok: false, why: `exited with code ${run.ended.code}` };
   }
+
 }

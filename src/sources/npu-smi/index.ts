@@ -8,7 +8,7 @@
 //   ECC counts and HCCS link state. Slower, because a host with 16 chips would otherwise run 33
 //   commands per interval against a driver that answers each in tens of milliseconds.
 import { Backoff, type BackoffOptions } from "../backoff.ts";
-import { reap, startChild, StuckRuns, waitChild, which, type Child, type Env, type Spawn } from "../child.ts";
+import { reap, runTool, startChild, StuckRuns, which, type Child, type Env, type Spawn } from "../child.ts";
 import { ExitCheck } from "../exit-check.ts";
 import type { Source, SourceContext } from "../source.ts";
 import { parseEcc, parseHccs, parseHealth, parseInfo } from "./parse.ts";
@@ -71,7 +71,7 @@ export class NpuSmiSource implements Source {
   private readonly _exits: ExitCheck;
   private _ctx: SourceContext | null = null;
   private _timer: ReturnType<typeof setTimeout> | undefined;
-  private _running: ReturnType<typeof startChild> | null = null;
+  private _running: Child | null = null;
   private _stopping = false;
   private _up = false;
   private _cycle = 0;
@@ -243,34 +243,21 @@ export class NpuSmiSource implements Source {
 
   /** Runs npu-smi to its end (or the timeout), keeping at most 1 MiB of its output. */
   private async _run(path: string, args: string[]): Promise<RunResult> {
-    let child: Child;
-    try {
-      child = this._spawn(path, args, this._env);
-    } catch (e) {
-      return { ok: false, out: "", said: "", why: `cannot run: ${(e as Error).message}` };
-    }
-    this._running = child;
-    const chunks: string[] = [];
-    let size = 0;
-    const text = new TextDecoder();
-    child.proc.stdout?.on("data", (b: Uint8Array) => {
-      if (size >= MAX_OUTPUT) return;
-      size += b.length;
-      chunks.push(text.decode(b, { stream: true }));
+    const run = await runTool(this._spawn, path, args, this._env, {
+      timeoutMs: this.timeoutMs,
+      killWaitMs: this.killWaitMs,
+      maxOut: MAX_OUTPUT,
+      onStart: (child) => (this._running = child),
     });
-    let err = "";
-    child.proc.stderr?.on("data", (b: Uint8Array) => {
-      if (err.length < 4096) err += new TextDecoder().decode(b);
-    });
-    const { ended, timedOut } = await waitChild(child, this.timeoutMs, this.killWaitMs);
-    if (this._running === child) this._running = null;
-    if (ended === null) {
-      this._stuck.hold(child);
+    if (run.child === null) return { ok: false, out: "", said: "", why: `cannot run: ${run.spawnError}` };
+    if (this._running === run.child) this._running = null;
+    if (run.ended === null) {
+      this._stuck.hold(run.child);
       return { ok: false, out: "", said: "", timedOut: true, why: `timed out after ${this.timeoutMs} ms and did not die when killed (stuck in the driver)` };
     }
-    const { code, signal, error } = ended;
-    const out = chunks.join("") + text.decode();
-    const said = (err.trim() || out.trim()).split("\n").pop()?.trim().slice(0, 200) ?? "";
+    const { code, signal, error } = run.ended;
+    const { out, timedOut } = run;
+    const said = (run.err.trim() || out.trim()).split("\n").pop()?.trim().slice(0, 200) ?? "";
     if (error) return { ok: false, out, said, why: `cannot run: ${error.message}` };
     if (timedOut) return { ok: false, out, said, why: `timed out after ${this.timeoutMs} ms`, timedOut };
     if (code !== 0) return { ok: false, out, said, why: `exited (${signal ?? `code ${code}`})${said ? `: ${said}` : ""}` };

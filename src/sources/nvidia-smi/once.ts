@@ -2,7 +2,7 @@
 // lines, bounded in count, and how it ended; killed when it outlasts its time. The caller keeps
 // the child (`onChild`) so that stop() can reap it, and is told of one that does not die when
 // killed (`onStuck`). And the driver's field lists, read so.
-import { lineSplitter, waitChild, type Child, type Env, type Spawn } from "../child.ts";
+import { lineSplitter, runTool, type Child, type Env, type Spawn } from "../child.ts";
 import { REMAP_QUERY, gpuQuery, helpFields } from "./csv.ts";
 
 export interface OnceResult {
@@ -30,29 +30,21 @@ export interface OnceOptions {
 const MAX_LINES = 10_000;
 
 export async function runOnce(path: string, args: string[], o: OnceOptions): Promise<OnceResult> {
-  let child: Child;
-  try {
-    child = o.spawn(path, args, o.env);
-  } catch (e) {
-    return { lines: [], code: null, failed: (e as Error).message };
-  }
-  o.onChild(child);
   const lines: string[] = [];
   const split = lineSplitter((line) => {
     if (lines.length < MAX_LINES) lines.push(line);
   });
-  child.proc.stdout?.on("data", (b: Uint8Array) => split.push(b));
-  child.proc.stderr?.resume();
-  const { ended, timedOut } = await waitChild(child, o.timeoutMs, o.killWaitMs);
+  const run = await runTool(o.spawn, path, args, o.env, { timeoutMs: o.timeoutMs, killWaitMs: o.killWaitMs, onOut: (b) => split.push(b), onStart: o.onChild });
+  if (run.child === null) return { lines: [], code: null, failed: run.spawnError };
   split.end();
   o.onChild(null);
-  if (ended === null) {
-    o.onStuck(child);
+  if (run.ended === null) {
+    o.onStuck(run.child);
     return { lines, code: null, failed: `no answer in ${o.timeoutMs} ms and still there ${o.killWaitMs} ms after the kill`, stuck: true };
   }
-  const { code, signal, error } = ended;
+  const { code, signal, error } = run.ended;
   if (error) return { lines, code: null, failed: error.message };
-  if (timedOut) return { lines, code: null, failed: `no answer in ${o.timeoutMs} ms` };
+  if (run.timedOut) return { lines, code: null, failed: `no answer in ${o.timeoutMs} ms` };
   if (signal) return { lines, code: null, failed: `killed by ${signal}` };
   return { lines, code };
 }
