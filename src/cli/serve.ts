@@ -15,7 +15,7 @@ import { RULE_FLAGS, resolveRuleConfig, rulesDir } from "./rules.ts";
 import { flagLabel, misspeltVariables, parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
 import { CLIENT_FLAGS } from "./client.ts";
 import { ALIAS_FLAGS, applyAliases } from "./aliases.ts";
-import { checkHost, describeBindError } from "./bind-error.ts";
+import { checkHost, checkResolves, describeBindError } from "./bind-error.ts";
 import { logStartSummary } from "./start-summary.ts";
 import { startServiceLog } from "./service-log.ts";
 import { defaultRules } from "../diagnosis/rules-load.ts";
@@ -148,6 +148,7 @@ export async function runServe(argv: string[]): Promise<void> {
   // The clients read the same environment file: their variables are known too.
   for (const w of misspeltVariables([SERVE_FLAGS, CLIENT_FLAGS], ["XCTL_DEBUG"])) log.warn(w);
   let server: Awaited<ReturnType<typeof serve>>;
+  await checkResolves(config.host, config.port, flagLabel(values, "host"));
   try {
     server = await serve({ port: config.port, hostname: config.host, tls: web?.tls, fetch: (req, env) => app.fetch(req, env), log: (line) => log.warn(line) });
   } catch (e) {

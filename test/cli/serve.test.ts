@@ -76,6 +76,19 @@ describe("bad usage exits 2 with one line", () => {
     assert.match(r.stderr, /cannot listen on 192\.0\.2\.77:0: no interface of this host has that address \(--host/);
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   });
+
+  it("a host name that does not resolve: exit 1, one line saying so (Bun calls it a port in use)", async () => {
+    // `.invalid` never resolves (RFC 6761). Bun.serve reports a failed lookup as "Failed to start
+    // server. Is port 0 in use?" (EADDRINUSE), which sent an operator after a port conflict.
+    for (const [args, label] of [
+      [["--host", "nosuchhost.invalid", "--port", "0"], "--host"],
+      [["--web.listen-address", "nosuchhost.invalid:0"], "--web.listen-address"],
+    ] as const) {
+      const r = await runCli([...args, "--collectors", "none"]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stderr.trim(), `xctl-exporter: cannot listen on nosuchhost.invalid:0: ${label} names a host that does not resolve`);
+    }
+  });
 });
 
 describe("node_exporter's flag names", () => {
