@@ -162,6 +162,9 @@ function _describeParseError(e: unknown, defs: FlagDefs): string {
   switch (err.code) {
     case "ERR_PARSE_ARGS_UNKNOWN_OPTION": {
       const given = flag.split("=")[0];
+      if (defs.collectors !== undefined && /^--(no-)?collector\./.test(given)) {
+        return `unknown flag ${given} (node_exporter's --collector.NAME and --no-collector.NAME are one list here: --collectors auto, none or names such as kmsg,diskstats)`;
+      }
       const near = suggest(given.replace(/^--?/, ""), Object.keys(defs));
       return `unknown flag ${given}${near ? ` (did you mean --${near}?)` : " (see --help)"}`;
     }
