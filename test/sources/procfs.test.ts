@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { whyView } from "../../src/query/why.ts";
-import { childPids, jobFromCgroup, mountOf, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState, statusSwitches } from "../../src/sources/procfs/parse.ts";
+import { childPids, jobFromCgroup, mountOf, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState, statusSwitches, wchanNotStorage } from "../../src/sources/procfs/parse.ts";
 import { ProcfsSource } from "../../src/sources/procfs/index.ts";
 import { ProcReader } from "../../src/sources/procfs/read.ts";
 import { harness, hostTree, testClock, type Harness, type HostTree } from "./_host-kit.ts";
@@ -15,6 +15,15 @@ const STAT_TAIL = " 4100 4444 4444 0 -1 4194560 512034 0 14 0 81244 10311 0 0 20
 const stat = (pid: number, comm: string, state: string) => `${pid} (${comm}) ${state}${STAT_TAIL}`;
 
 describe("procfs parsers", () => {
+  it("tells a wchan that is no storage wait from one that may be", () => {
+    for (const w of ["kernel_clone", "wait_for_vfork_done", "uvm_spin_loop", "nvidia_close", "nv_wait_open_complete", "_nv012345rm", "os_acquire_mutex", "ib_uverbs_close", "rdma_destroy_id", "mlx5_cmd_exec", "devdrv_manager_ioctl", "drm_ioctl"]) {
+      assert.ok(wchanNotStorage(w), w);
+    }
+    for (const w of ["io_schedule", "folio_wait_bit_common", "nvme_submit_user_cmd", "rpc_wait_bit_killable", "jbd2_log_wait_commit", "blk_mq_get_tag", "0", "", "schedule_timeout", "down", "rwsem_down_read_slowpath"]) {
+      assert.ok(!wchanNotStorage(w), w);
+    }
+  });
+
   it("sums a task's context switches from status, and lists the pids of a children file", () => {
     const status = "Name:\tpython3\nState:\tD (disk sleep)\nThreads:\t41\nvoluntary_ctxt_switches:\t1523\nnonvoluntary_ctxt_switches:\t88\n";
     assert.equal(statusSwitches(status), 1611);
@@ -203,6 +212,23 @@ describe("builtin:procfs rounds", () => {
       assert.equal(g.edges.waits_on, 0);
       assert.deepEqual(await round(), []);
     });
+  });
+
+  it("names no disk for a process in D whose wchan is no storage wait (a vfork parent, the GPU driver), though it has files open on one", async () => {
+    // Seen on a real host: a parent blocked in vfork() sits in D with wchan kernel_clone while
+    // its child runs; its open log file is on a disk, which it was named waiting on.
+    for (const wchan of ["kernel_clone", "uvm_spin_loop"]) {
+      await rig(async ({ tree, h, round }) => {
+        h.feed(start(4444, "7002"));
+        await round();
+        tree.write("proc/4444/stat", stat(4444, "pt_data_worker", "D"));
+        tree.write("proc/4444/wchan", wchan);
+        await round();
+        await round();
+        assert.deepEqual(await round(), ["process.state pid-4444 pid=4444 D"], wchan);
+        assert.deepEqual(whyView(h.exporter.graph, 4444)!.waits_on, [], wchan);
+      });
+    }
   });
 
   it("says a process waits on the disk its data-loader child is stuck on (in D, not switching), and not while the child still switches", async () => {

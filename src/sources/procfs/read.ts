@@ -7,7 +7,7 @@ import { basename, dirname, join } from "node:path";
 import { parseDiskstats } from "../diskstats/parse.ts";
 import { isDenied, isGone, readText } from "../poller.ts";
 import type { HostPaths } from "../source.ts";
-import { jobFromCgroup, mountOf, NFS_TYPES, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState, type Mount } from "./parse.ts";
+import { jobFromCgroup, mountOf, NFS_TYPES, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState, wchanNotStorage, type Mount } from "./parse.ts";
 
 /** What reading a pid's `stat` found: its state letter, or that it is gone, or unreadable. */
 export type StatRead = string | "gone" | "denied" | "malformed";
@@ -156,6 +156,7 @@ export class ProcReader {
     }
     if (nfs.size + disks.size === 0) return null;
     const wchan = await this._wchan(taskDir ?? dir);
+    if (wchanNotStorage(wchan)) return null;
     if (/nfs|rpc/.test(wchan)) return nfs.size === 1 ? [...nfs][0] : null;
     if (nfs.size + disks.size === 1) return [...nfs, ...disks][0];
     if (nfs.size > 0) return null;
