@@ -28,7 +28,8 @@ export interface CollectorConfig {
 export function resolveCollectorConfig(v: FlagValues): CollectorConfig {
   const given = v.collectors as string | string[];
   if (Array.isArray(given) && given.length > 1) {
-    throw new UsageError(`--collectors: given ${given.length} times (${given.join("; ")}); it takes one list: --collectors ${given.join(",")}`);
+    const whole = given.some((g) => g.trim() === "auto" || g.trim() === "none");
+    throw new UsageError(`--collectors: given ${given.length} times (${given.join("; ")}); it takes one value: ${whole ? "auto, none or one list" : `--collectors ${given.join(",")}`}`);
   }
   return {
     collectors: parseCollectorChoice(Array.isArray(given) ? given[0] : given, flagLabel(v, "collectors")),
