@@ -133,6 +133,8 @@ export async function runServe(argv: string[]): Promise<void> {
   for (const source of sources) exporter.addSource(source);
 
   const queries = new Queries(exporter, VERSION);
+  // What auto left out stays visible in `status` and on the landing page, not in the start log alone.
+  if (hostConfig.collectors === "auto") queries.collectorsSkipped = plan.skipped.filter((s) => s.reason !== "given as --probe");
   const app = createApp(exporter, {
     queries,
     metricsPath: config.metricsPath,

@@ -60,6 +60,8 @@ export function formatStatus(st: Status, base: string): string {
     const head = ["NAME", "STATE", "RESTARTS", "LAST EVENT", ...(why ? ["WHY"] : [])];
     out.push(...formatTable(head, rows).trimEnd().split("\n").map((l) => `  ${l.trimEnd()}`));
   }
+  const skipped = Array.isArray(st.collectors_skipped) ? st.collectors_skipped : [];
+  if (skipped.length > 0) out.push(`Collectors skipped: ${skipped.map((c) => `${e(c.name)} (${e(c.reason)})`).join(", ")}`);
   const c = st.counts;
   out.push("");
   out.push(

@@ -46,7 +46,7 @@ export function landingPage(q: Queries, opts: LandingOptions): string {
 <h2 id="now">What is wrong now</h2>
 ${_rulesReload(st)}${_scenes(st.scenes, q)}
 <h2 id="sources">Sources</h2>
-${_sources(st.sources)}
+${_sources(st.sources)}${_skipped(st)}
 <h2 id="graph">Graph</h2>
 <p>${_count(c.processes, "process", "processes")} (${c.active_processes} running), ${_count(c.resources, "resource")}, ${_count(c.errors, "error")} in the window;
 edges: ${c.edges.consumes} consumes, ${c.edges.waits_on} waits_on, ${c.edges.blocked_by} blocked_by.
@@ -105,6 +105,13 @@ function _sources(sources: SourceStatus[]): string {
   return `<table><thead><tr><th>source</th><th>state</th><th>restarts</th><th>last event</th></tr></thead><tbody>
 ${rows.join("\n")}
 </tbody></table>`;
+}
+
+/** The collectors `--collectors auto` left out, with why. */
+function _skipped(st: Status): string {
+  const list = st.collectors_skipped ?? [];
+  if (list.length === 0) return "";
+  return `\n<p><span class="muted">Collectors skipped:</span> ${list.map((c) => `<code>${_h(c.name)}</code> (${_h(c.reason)})`).join(", ")}</p>`;
 }
 
 function _age(s: number): string {

@@ -1,7 +1,9 @@
 // A host collector listed in --collectors whose source is not on the host shows `down` in
 // `status`, GET /api/v1/status and /readyz with why, as a missing nvidia-smi does: an operator
 // reading `status` on a host without RDMA, without a readable diskstats or kernel log must not
-// be left with a bare `down`.
+// be left with a bare `down`. One that --collectors auto skipped (no nvidia-smi on the service's
+// PATH, on a GPU host: "why are there no GPU events?") is named with why in `status` and the
+// landing page too, not in the start log alone.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -50,6 +52,33 @@ describe("a listed collector whose source is missing", { skip: BINARY ? false : 
         const line = text.split("\n").find((l) => l.trimStart().startsWith(`${s.name} `));
         assert.ok(line?.includes(want[s.name]), `${s.name} has no reason in status:\n${text}`);
       }
+    } finally {
+      assert.equal(await ex.stop(), 0);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("auto: the collectors it skipped, with why, in status, the status API and the landing page", { timeout: 30_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "xctl-skip-"));
+    mkdirSync(join(dir, "proc"));
+    mkdirSync(join(dir, "sys"));
+    mkdirSync(join(dir, "bin"));
+    const ex = await startExporter(["--path.procfs", join(dir, "proc"), "--path.sysfs", join(dir, "sys"), "--probe", `builtin:kmsg?path=${join(dir, "kmsg")}`], {
+      env: { XCTL_COLLECTORS: "auto", PATH: join(dir, "bin") },
+    });
+    try {
+      const want = [
+        { name: "nvidia-smi", reason: "nvidia-smi not on PATH" },
+        { name: "npu-smi", reason: "npu-smi not on PATH" },
+        { name: "infiniband", reason: `no ${join(dir, "sys", "class", "infiniband")}` },
+        { name: "diskstats", reason: `no ${join(dir, "proc", "diskstats")}` },
+      ];
+      const st = (await (await fetch(`${ex.url}/api/v1/status`)).json()) as { collectors_skipped?: { name: string; reason: string }[] };
+      assert.deepEqual(st.collectors_skipped, want);
+      const text = execFileSync(BINARY!, ["status", "--url", ex.url], { encoding: "utf8", timeout: 10_000 });
+      assert.match(text, new RegExp(`^Collectors skipped: nvidia-smi \\(nvidia-smi not on PATH\\), npu-smi \\(npu-smi not on PATH\\), infiniband \\(no [^)]*\\), diskstats \\(no [^)]*\\)$`, "m"), text);
+      const page = await (await fetch(`${ex.url}/`)).text();
+      assert.match(page, /Collectors skipped[^<]*<\/[a-z]+>[^]*nvidia-smi not on PATH/, "landing page");
     } finally {
       assert.equal(await ex.stop(), 0);
       rmSync(dir, { recursive: true, force: true });
