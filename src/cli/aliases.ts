@@ -9,8 +9,14 @@ import { UsageError } from "./errors.ts";
 import { flagSource, setFlagLabel, type FlagDefs, type FlagValues } from "./flags.ts";
 
 export const ALIAS_FLAGS: FlagDefs = {
-  // `multiple` only so that a second address is refused rather than the first dropped in silence.
-  "web.listen-address": { type: "string", multiple: true, description: "node_exporter's name: [host]:port to listen on", valueHint: "addr", env: false },
+  // node_exporter listens on each address given; a second one is refused rather than dropped in silence.
+  "web.listen-address": {
+    type: "string",
+    once: () => "xctl-exporter listens on one ([::]:PORT is every address)",
+    description: "node_exporter's name: [host]:port to listen on",
+    valueHint: "addr",
+    env: false,
+  },
   "web.config.file": { type: "string", description: "node_exporter's name for --web-config", valueHint: "file", env: false },
   "web.telemetry-path": { type: "string", description: "node_exporter's name for --metrics-path", valueHint: "path", env: false },
   "log.level": { type: "string", description: "node_exporter's name for --log-level", valueHint: "level", env: false },
@@ -35,11 +41,7 @@ export function applyAliases(v: FlagValues): void {
     v[target] = value;
     setFlagLabel(v, target, `--${alias}`);
   }
-  const all = v["web.listen-address"];
-  if (Array.isArray(all) && all.length > 1) {
-    throw new UsageError(`--web.listen-address: given ${all.length} addresses (${all.join(", ")}); xctl-exporter listens on one ([::]:PORT is every address)`);
-  }
-  const listen = Array.isArray(all) ? all[0] : all;
+  const listen = v["web.listen-address"];
   if (typeof listen === "string") {
     const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):([^:]*)$/.exec(listen.trim());
     if (m === null) throw new UsageError(`--web.listen-address: "${listen}" is not [host]:port (e.g. :9091 or 127.0.0.1:9091)`);

@@ -9,8 +9,8 @@ import { flagLabel, type FlagDefs, type FlagValues } from "./flags.ts";
 export const COLLECTOR_FLAGS: FlagDefs = {
   collectors: {
     type: "string",
-    // `multiple` only so that a second --collectors is refused rather than the first dropped in silence.
-    multiple: true,
+    // A second one is refused rather than the first dropped in silence (it looks like it adds).
+    once: (given) => `it takes one value: ${given.some((g) => g.trim() === "auto" || g.trim() === "none") ? "auto, none or one list" : `--collectors ${given.join(",")}`}`,
     default: "auto",
     description: "Host collectors: auto (those whose source exists), none, or a list of nvidia-smi,npu-smi,kmsg,infiniband,procfs,diskstats",
     valueHint: "auto|none|list",
@@ -26,13 +26,8 @@ export interface CollectorConfig {
 
 /** Throws UsageError naming the flag, the value and the reason. */
 export function resolveCollectorConfig(v: FlagValues): CollectorConfig {
-  const given = v.collectors as string | string[];
-  if (Array.isArray(given) && given.length > 1) {
-    const whole = given.some((g) => g.trim() === "auto" || g.trim() === "none");
-    throw new UsageError(`--collectors: given ${given.length} times (${given.join("; ")}); it takes one value: ${whole ? "auto, none or one list" : `--collectors ${given.join(",")}`}`);
-  }
   return {
-    collectors: parseCollectorChoice(Array.isArray(given) ? given[0] : given, flagLabel(v, "collectors")),
+    collectors: parseCollectorChoice(v.collectors as string, flagLabel(v, "collectors")),
     host: { procfs: _dir(flagLabel(v, "path.procfs"), v["path.procfs"] as string), sysfs: _dir(flagLabel(v, "path.sysfs"), v["path.sysfs"] as string) },
   };
 }

@@ -18,7 +18,7 @@ describe("bad usage exits 2 with one line", () => {
     [["--web.listen-address", "nope"], /--web\.listen-address: "nope" is not \[host\]:port/],
     [["--web.listen-address", "127.0.0.1:99999"], /--web\.listen-address: "99999" is out of range/],
     // node_exporter listens on each address given; one address only here, said rather than the last taken in silence.
-    [["--web.listen-address", "127.0.0.1:0", "--web.listen-address", "[::1]:0"], /^xctl-exporter: --web\.listen-address: given 2 addresses \(127\.0\.0\.1:0, \[::1\]:0\); xctl-exporter listens on one \(\[::\]:PORT is every address\)\n$/],
+    [["--web.listen-address", "127.0.0.1:0", "--web.listen-address", "[::1]:0"], /^xctl-exporter: --web\.listen-address: given 2 times \(127\.0\.0\.1:0; \[::1\]:0\); xctl-exporter listens on one \(\[::\]:PORT is every address\)\n$/],
     [["--log.format", "pretty"], /--log\.format: "pretty" is not one of logfmt, json/],
     [["stauts"], /unknown command "stauts" \(did you mean status\?\)/],
     [["--port", "abc"], /--port: "abc" is not a port number/],
