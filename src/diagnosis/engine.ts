@@ -71,6 +71,14 @@ export class DiagnosisEngine implements GraphObserver {
   private _runDueTs = Infinity;
   /** A change waits for its run (its timer live, its event time in replay): later changes join it rather than move it. */
   private _changeDue = false;
+  /**
+   * When that change came, on the scene clock: live, the wall time it was heard of; in replay,
+   * the time of the event before the one that brought it (an expiry is found only when the next
+   * event comes, maybe minutes after it). A scene it ended held until then.
+   */
+  private _changeAt = 0;
+  /** Event time after the last event taken (replay's `_changeAt`). */
+  private _lastEventTs = -Infinity;
   private _stopped = false;
   /** Processes asked by host runs of process-scoped rules, in all (their cost: candidates, not the graph). */
   processesAsked = 0;
@@ -151,7 +159,10 @@ export class DiagnosisEngine implements GraphObserver {
     if (this.liveClock) {
       this._armExpiry(wall);
       if (this.graph.pendingLinks !== 0) this._armDrain();
-    } else if (now >= this._runDueTs) this._autoRun("auto", this.describeAutoRuns);
+    } else {
+      this._lastEventTs = now;
+      if (now >= this._runDueTs) this._autoRun("auto", this.describeAutoRuns);
+    }
   }
 
   edgeAdded(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void {
@@ -252,9 +263,12 @@ export class DiagnosisEngine implements GraphObserver {
   private _autoRun(trigger: RunTrigger, describe: boolean): DiagnosisResult | undefined {
     const t0 = performance.now();
     const wall = Date.now();
+    const now = this._clock(wall);
+    // A scene that stopped matching since the last run held until the change that brought this run.
+    const changedAt = this._changeDue ? Math.min(now, this._changeAt) : now;
     this._cancelPending();
     const { matches, held, matching, heldAt } = this._hostMatches(wall, describe, true);
-    const due = this._scenes.update(held, matching, this._clock(wall), heldAt);
+    const due = this._scenes.update(held, matching, now, heldAt, changedAt);
     this._scheduleSettle(due, wall);
     this._latency?.observe((performance.now() - t0) / 1000);
     this._armExpiry(wall);
@@ -322,6 +336,7 @@ export class DiagnosisEngine implements GraphObserver {
     // Called for nearly every change: a run already due is the common case, and costs one read.
     if (this._changeDue || this._stopped) return;
     this._changeDue = true;
+    this._changeAt = this.liveClock ? Date.now() : this._lastEventTs === -Infinity ? this.graph.eventNow : this._lastEventTs;
     if (!this.liveClock) {
       this._runDueTs = Math.min(this._runDueTs, this.graph.eventNow + this.intervalMs);
       return;
