@@ -8,47 +8,43 @@
 import { isWait } from "./readings.ts";
 import type { ProcessNode, ResourceNode } from "./nodes.ts";
 
-/** When a process's last drop on a resource came, by both clocks. */
+/** A process's last drop on a resource it waits on, by both clocks. */
 interface _Last {
+  p: ProcessNode;
+  r: ResourceNode;
   ts: number;
   wall: number;
 }
 
 export class DropWaits {
-  /** Per process, per resource it waits on: its last drop there. Only processes that had a drop. */
-  private readonly _last = new Map<ProcessNode, Map<ResourceNode, _Last>>();
+  /**
+   * Per process and resource (`pid|resource`), its last drop there, in the order they came: a
+   * drop moves its entry to the end, so a sweep looks only at the stale ones at the front.
+   */
+  private readonly _last = new Map<string, _Last>();
 
   /** Process `p`'s drop on `r` at event time `ts`, received at `wall` (it waits on `r` now). */
   note(p: ProcessNode, r: ResourceNode, ts: number, wall: number): void {
-    let m = this._last.get(p);
-    if (m === undefined) this._last.set(p, (m = new Map()));
-    const last = m.get(r);
-    if (last === undefined) m.set(r, { ts, wall });
-    else {
-      if (ts > last.ts) last.ts = ts;
-      last.wall = wall;
-    }
+    const key = p.pid + "|" + r.id;
+    const last = this._last.get(key);
+    this._last.delete(key);
+    this._last.set(key, last !== undefined && last.p === p && last.ts > ts ? { p, r, ts: last.ts, wall } : { p, r, ts, wall });
   }
 
   /**
    * Ends (`unwait`) each wait whose last drop left the window and that no reading of the
-   * process's own holds; forgets processes that left (`live`) and waits already over.
+   * process's own holds (one that does ends with those readings); forgets processes that left
+   * (`live`) and waits already over. Stops at the first drop still inside the window.
    */
   sweep(nowTs: number, nowWall: number, windowMs: number, live: (p: ProcessNode) => boolean, unwait: (p: ProcessNode, r: ResourceNode) => void): void {
     if (this._last.size === 0) return;
-    for (const [p, m] of this._last) {
-      if (!live(p)) {
-        this._last.delete(p);
-        continue;
+    for (const [key, last] of this._last) {
+      const { p, r } = last;
+      if (live(p) && p.waitsOn.has(r)) {
+        if (nowTs - last.ts <= windowMs && nowWall - last.wall <= windowMs) return;
+        if (!_heldByReading(p, r)) unwait(p, r);
       }
-      for (const [r, last] of m) {
-        if (!p.waitsOn.has(r)) m.delete(r);
-        else if ((nowTs - last.ts > windowMs || nowWall - last.wall > windowMs) && !_heldByReading(p, r)) {
-          m.delete(r);
-          unwait(p, r);
-        }
-      }
-      if (m.size === 0) this._last.delete(p);
+      this._last.delete(key);
     }
   }
 }

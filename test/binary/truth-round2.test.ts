@@ -1,0 +1,89 @@
+// Wrong answers found by the second audit of the diagnosis, through the compiled binary as a user
+// meets them: scene state as an alert sees it (a scene clears only after it has not held for
+// --scene-settle, SPEC §4, however long it held before), and labelled incidents pushed to `serve`
+// (shifted to end now) read back with `why`, `ps` and `status`.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, eventually, runCli, scrape, startExporter, type RunningExporter } from "../_helpers.ts";
+
+const BINARY = process.env.XCTL_BINARY;
+const INCIDENTS = join(ROOT, "test/fixtures/incidents");
+
+/** Pushes an incident's events, shifted to end 2 s ago, and returns a client runner once a run followed them. */
+async function pushIncident(ex: RunningExporter, incident: string): Promise<(...args: string[]) => Promise<string>> {
+  const events = readFileSync(join(INCIDENTS, `${incident}.ndjson`), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { ts: number });
+  const shift = Date.now() - 2000 - events[events.length - 1].ts;
+  const res = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body: events.map((e) => JSON.stringify({ ...e, ts: e.ts + shift })).join("\n") });
+  assert.equal(res.status, 200);
+  await eventually(async () => ((await scrape(ex.url)).get("xctl_diagnoses_total") ?? 0) >= 1, 10_000, "a diagnosis run");
+  return async (...args: string[]) => {
+    const r = await runCli([...args, "--url", ex.url], { timeoutMs: 10_000 });
+    return r.stdout + r.stderr;
+  };
+}
+
+/** Retries `check` for a while: the push is read in chunks, and a run may come between them. */
+async function settled(check: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      return await check();
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+async function push(ex: RunningExporter, events: object[]): Promise<void> {
+  const res = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body: events.map((e) => JSON.stringify({ ts: Date.now(), ...e })).join("\n") });
+  assert.equal(res.status, 200, await res.text());
+}
+
+const util = (value: string) => ({ event_type: "compute.util", entity_id: "gpu-00", pid: 4100, job_id: "job-41", value });
+
+describe("scene settle, through the compiled binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
+  it("a scene that held longer than --scene-settle and stops for a moment stays active: one activation", { timeout: 30_000 }, async () => {
+    const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms", "--scene-settle", "3s"]);
+    try {
+      const metric = async (name: string) => (await scrape(ex.url)).get(`${name}{scene="gpu_util_low"}`);
+      await push(ex, [{ event_type: "process.state", entity_id: "host", pid: 4100, job_id: "job-41", value: "start" }, util("2")]);
+      await eventually(async () => (await metric("xctl_scene_active")) === 1, 10_000, "gpu_util_low active");
+      // It holds, steadily, for longer than the settle time: no change, no run.
+      await new Promise((r) => setTimeout(r, 4000));
+      await push(ex, [util("50")]);
+      await eventually(async () => ((await scrape(ex.url)).get("xctl_diagnoses_total") ?? 0) >= 2, 10_000, "the run after the change");
+      assert.equal(await metric("xctl_scene_active"), 1, "it stopped holding a moment ago: it settles for 3 s");
+      await push(ex, [util("2")]);
+      await eventually(async () => ((await scrape(ex.url)).get("xctl_diagnoses_total") ?? 0) >= 3, 10_000, "the run after it holds again");
+      assert.equal(await metric("xctl_scene_activations_total"), 1, "one episode, one alert");
+      assert.doesNotMatch(ex.stderr(), /scene cleared: gpu_util_low/);
+    } finally {
+      await ex.stop();
+    }
+  });
+
+  it("drops twenty minutes ago keep no job waiting on its NIC or HCCS link: an idle GPU or NPU is not workload_stalled", { timeout: 60_000 }, async () => {
+    for (const [incident, pid, link] of [
+      ["102-nic-error-burst-long-over-then-gpu-idles", "98001", "mlx5_0"],
+      ["103-hccs-error-count-long-over-then-npu-idles", "99000", "hccs-0"],
+    ] as const) {
+      const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms", "--log-level", "warn"]);
+      try {
+        const cli = await pushIncident(ex, incident);
+        await settled(async () => {
+          const why = await cli("why", pid);
+          assert.match(why, /waits on:\n {2}nothing\n/, why);
+          assert.match(why, /gpu_util_low/, why);
+          assert.doesNotMatch(why, new RegExp(`workload_stalled|network_stall|hccs_error|${link}`), why);
+          const status = await cli("status");
+          assert.doesNotMatch(status, /workload_stalled|hccs_error/, status);
+        });
+      } finally {
+        await ex.stop();
+      }
+    }
+  });
+});
