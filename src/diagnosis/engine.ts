@@ -270,7 +270,7 @@ export class DiagnosisEngine implements GraphObserver {
       if (m !== undefined) matching.add(rs.rule.scene);
       // A brief match since the last automatic run belongs to the next automatic run; an
       // on-demand run reports what matches now.
-      if (m === undefined && consume) {
+      if (m === undefined && consume && !this._staleLatch(rs)) {
         const snap = this._latches.snapshot(rs);
         if (snap !== undefined) heldAt.set(rs.rule.scene, this._latches.snapshotAt(rs)!);
         m = typeof snap === "number" ? (describe ? describeLatched(rs, snap) : snap) : snap;
@@ -293,6 +293,12 @@ export class DiagnosisEngine implements GraphObserver {
     return describeProcesses(rs, found.processes, found.confidence, ctx, (p, c) => c.holdsFor(p, ctx));
   }
 
+  /** Live, a brief match that last held over the settle time ago by the stream's clock (a backlog pushed at once) would have cleared by now: no scene now. */
+  private _staleLatch(rs: RuleState): boolean {
+    const held = this.liveClock ? this._latches.heldTs(rs) : undefined;
+    return held !== undefined && this.graph.eventNow - held > this._scenes.settleMs;
+  }
+
   /** Scene state's clock: wall time live, event time in replay. */
   private _clock(wall: number): number {
     return this.liveClock ? wall : this.graph.eventNow;
@@ -305,7 +311,7 @@ export class DiagnosisEngine implements GraphObserver {
   /** Snapshots rules that just started to match (latch.ts). */
   private _latch(): void {
     const ctx = this._context(Date.now());
-    this._latches.take(this._clock(ctx.nowWall), (rs) => this._matchNow(rs, ctx, this.describeAutoRuns));
+    this._latches.take(this._clock(ctx.nowWall), ctx.nowTs, (rs) => this._matchNow(rs, ctx, this.describeAutoRuns));
   }
 
   private _trigger(): void {

@@ -86,4 +86,27 @@ describe("scene settle, through the compiled binary", { skip: BINARY ? false : "
       }
     }
   });
+
+  it("a backlog pushed at once starts no scene for a fault that came and left its window half an hour ago; a recent brief match still does", { timeout: 30_000 }, async () => {
+    const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms"]);
+    try {
+      const now = Date.now();
+      const ev = (ago: number, e: object) => ({ ts: now - ago * 1000, ...e });
+      const events = [ev(1900, { event_type: "process.state", entity_id: "host", pid: 5100, job_id: "job-51", value: "start" })];
+      for (let t = 1890; t > 0; t -= 30) events.push(ev(t, { event_type: "compute.util", entity_id: "gpu-00", pid: 5100, job_id: "job-51", value: "90" }));
+      events.push(ev(1800, { event_type: "error.hw", entity_id: "gpu-00", value: "XID_94 contained ECC error" }));
+      // A kill 2 s ago of another process: the process leaves the graph before the run, which reports it.
+      events.push(ev(3, { event_type: "process.state", entity_id: "host", pid: 5200, job_id: "job-52", value: "start" }));
+      events.push(ev(2, { event_type: "process.state", entity_id: "memory", pid: 5200, value: "oom_killed" }));
+      events.sort((a, b) => a.ts - b.ts);
+      const res = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body: events.map((e) => JSON.stringify(e)).join("\n") });
+      assert.equal(res.status, 200);
+      await eventually(async () => (await scrape(ex.url)).get('xctl_scene_active{scene="host_oom_kill"}') === 1, 10_000, "host_oom_kill active");
+      const m = await scrape(ex.url);
+      assert.equal(m.get('xctl_scene_activations_total{scene="gpu_xid"}'), 0, "the Xid 94 left its window 25 minutes ago");
+      assert.doesNotMatch(ex.stderr(), /scene active: gpu_xid/);
+    } finally {
+      await ex.stop();
+    }
+  });
 });
