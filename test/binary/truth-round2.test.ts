@@ -67,8 +67,8 @@ describe("scene settle, through the compiled binary", { skip: BINARY ? false : "
 
   it("drops twenty minutes ago keep no job waiting on its NIC or HCCS link: an idle GPU or NPU is not workload_stalled", { timeout: 60_000 }, async () => {
     for (const [incident, pid, link] of [
-      ["102-nic-error-burst-long-over-then-gpu-idles", "98001", "mlx5_0"],
-      ["103-hccs-error-count-long-over-then-npu-idles", "99000", "hccs-0"],
+      ["106-nic-error-burst-long-over-then-gpu-idles", "98001", "mlx5_0"],
+      ["107-hccs-error-count-long-over-then-npu-idles", "99000", "hccs-0"],
     ] as const) {
       const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms", "--log-level", "warn"]);
       try {
