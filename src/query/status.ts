@@ -3,7 +3,7 @@
 import type { DiagnosisResult } from "../diagnosis/engine.ts";
 import type { Cause, ConditionEvidence } from "../diagnosis/evidence.ts";
 import type { Rule } from "../diagnosis/rule.ts";
-import { blockedType } from "../graph/blocking.ts";
+import { blockingFaults } from "../graph/blocking.ts";
 import type { StateGraph } from "../graph/graph.ts";
 
 export interface ActiveScene {
@@ -92,8 +92,8 @@ function _errorsOfEvidence(evidence: readonly ConditionEvidence[], graph: StateG
       if (ed.type !== "blocked_by") continue;
       const p = graph.processes.get(Number(ed.from.slice("pid-".length)));
       const i = p === undefined ? -1 : p.blockedBy.findIndex((e) => e.id === ed.to);
-      // The value of the fault that concerns this process, not the error node's last one.
-      if (p !== undefined && i >= 0) blocking.add(`${blockedType(p, i)} on ${p.blockedBy[i].entityId}`);
+      // The value of the fault that concerns this process, not the error node's last one (its own and a device fault since: both).
+      if (p !== undefined && i >= 0) for (const f of blockingFaults(p, i, graph.eventNow, Date.now(), graph.errorWindowMs)) blocking.add(`${f.type} on ${p.blockedBy[i].entityId}`);
     }
   }
   return [...(direct.size > 0 ? direct : blocking)].sort().slice(0, _MAX_ERRORS);

@@ -109,4 +109,31 @@ describe("scene settle, through the compiled binary", { skip: BINARY ? false : "
       await ex.stop();
     }
   });
+
+  it("a process's own Xid 13 is still its root cause in why and ps after its GPU starts to report heat each minute", { timeout: 30_000 }, async () => {
+    const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms", "--log-level", "warn"]);
+    try {
+      const now = Date.now();
+      const events = [
+        { ts: now - 200_000, event_type: "process.state", entity_id: "host", pid: 9000, job_id: "job-90", value: "start" },
+        { ts: now - 199_000, event_type: "compute.util", entity_id: "gpu-01", pid: 9000, job_id: "job-90", value: "90" },
+        { ts: now - 120_000, event_type: "error.hw", entity_id: "gpu-01", pid: 9000, value: "XID_13 NVRM: Xid (PCI:0000:3b:00): 13, pid=9000, name=python3, Graphics SM Warp Exception" },
+        { ts: now - 60_000, event_type: "error.hw", entity_id: "gpu-01", value: "TEMP_HIGH temp=92" },
+        { ts: now - 2_000, event_type: "compute.util", entity_id: "gpu-01", pid: 9000, job_id: "job-90", value: "90" },
+      ];
+      const res = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body: events.map((e) => JSON.stringify(e)).join("\n") });
+      assert.equal(res.status, 200);
+      await eventually(async () => ((await scrape(ex.url)).get("xctl_diagnoses_total") ?? 0) >= 1, 10_000, "a diagnosis run");
+      const cli = async (...args: string[]) => {
+        const r = await runCli([...args, "--url", ex.url], { timeoutMs: 10_000 });
+        return r.stdout + r.stderr;
+      };
+      const why = await cli("why", "9000");
+      assert.match(why, /root causes:\n {2}TEMP_HIGH temp=92 on gpu-01 \(error-gpu-01, last reported [^)]+\)\n {2}XID_13 NVRM: [^\n]* on gpu-01 \(error-gpu-01, since /, why);
+      const ps = await cli("ps", "-o", "wide");
+      assert.match(ps, /9000\s+job-90\s+running\s+gpu-01\s+-\s+TEMP_HIGH@gpu-01,XID_13@gpu-01\s/, ps);
+    } finally {
+      await ex.stop();
+    }
+  });
 });
