@@ -98,6 +98,8 @@ export interface SceneMatch {
 export const MAX_CAUSES = 16;
 export const MAX_PIDS = 32;
 const _PER_CONDITION = 4;
+/** Entities of a host-scoped event condition whose errors and processes a match names. */
+const _ENTITIES = 2 * MAX_PIDS;
 
 /** Collects causes, per-condition evidence, pids and jobs, each capped. */
 class _Evidence {
@@ -166,9 +168,10 @@ class _Evidence {
     // not the pid its line names unless that one was among them.
     const deviceFault = leaf.isError && this._ctx.graph.faultScope.ofEvent(ev.value, ev.pid) === "device";
     if (e !== undefined && deviceFault) {
+      // Every process it concerns, up to the cap on pids (eight tenants of a GPU fallen off the bus).
       let n = 0;
       for (const p of e.blocked) {
-        if (n >= _PER_CONDITION) break;
+        if (n >= MAX_PIDS) break;
         const since = blockedSince(p, e);
         if (since !== undefined && since <= ev.ts) {
           this.process(p);
@@ -222,25 +225,29 @@ export function describeHost(rs: RuleState, ctx: ProcessContext): SceneMatch {
   const ev = new _Evidence(ctx);
   _walk(rs.top, "conditions", (c) => c.holds, (leaf, path) => {
     if (leaf instanceof EventCond) {
-      let n = 0;
-      for (const s of leaf.byEntity.map.values()) {
-        if (n >= _PER_CONDITION) break;
+      // Newest first, and past the events the evidence shows (four): every entity the condition
+      // holds on names its error and the processes it concerns (eight hot GPUs: eight jobs), up
+      // to the caps on causes and pids.
+      const seen = [...leaf.byEntity.map.values()];
+      for (let i = seen.length - 1, n = 0; i >= 0 && n < _ENTITIES; i--) {
+        const s = seen[i];
         if (leaf.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall)) {
           ev.event(path, leaf, s, true);
           n++;
         }
       }
     } else if (leaf instanceof GraphCond) {
+      // The evidence shows four edges (`edge` caps them); every process at the start of one is named, up to the cap on pids.
       let n = 0;
       for (const to of leaf.byTo.keys()) {
         for (const p of _froms(leaf, to)) {
-          if (n >= _PER_CONDITION) break;
+          if (n >= MAX_PIDS) break;
           if (!leaf.test(p, to)) continue;
           ev.edge(path, leaf, p, to);
           ev.process(p);
           n++;
         }
-        if (n >= _PER_CONDITION) break;
+        if (n >= MAX_PIDS) break;
       }
     } else if (leaf instanceof MetricCond) {
       let n = 0;
@@ -302,9 +309,20 @@ export function namedProcesses(m: { readonly affected_pids: readonly number[] })
   return _named.get(m.affected_pids);
 }
 
+/** The causes of each described match, by its `affected_pids` list as `_named` (a run's result keeps only its top scene's). */
+const _causes = new WeakMap<readonly number[], readonly Cause[]>();
+
+/** The causes `m` named (errors, resources, events), up to MAX_CAUSES; undefined for a match described elsewhere. */
+export function matchCauses(m: { readonly affected_pids: readonly number[] }): readonly Cause[] | undefined {
+  return _causes.get(m.affected_pids);
+}
+
 function _match(rs: RuleState, confidence: number, ev: _Evidence | undefined): SceneMatch {
   const m = _describe(rs, confidence, ev);
-  if (ev !== undefined) _named.set(m.affected_pids, ev.nodes);
+  if (ev !== undefined) {
+    _named.set(m.affected_pids, ev.nodes);
+    _causes.set(m.affected_pids, m.causes);
+  }
   return m;
 }
 

@@ -136,4 +136,36 @@ describe("scene settle, through the compiled binary", { skip: BINARY ? false : "
       await ex.stop();
     }
   });
+
+  it("a host scene names every job it concerns: six hot GPUs, six jobs; six tenants of a GPU fallen off the bus, six jobs", { timeout: 30_000 }, async () => {
+    const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms", "--log-level", "warn"]);
+    try {
+      const now = Date.now();
+      const events: object[] = [];
+      for (let g = 0; g < 6; g++) {
+        events.push({ ts: now - 100_000, event_type: "process.state", entity_id: "host", pid: 7100 + g, job_id: `job-71${g}`, value: "start" });
+        events.push({ ts: now - 99_000, event_type: "compute.util", entity_id: `gpu-0${g}`, pid: 7100 + g, job_id: `job-71${g}`, value: "90" });
+        // Six processes of one job on gpu-07 (MIG instances).
+        events.push({ ts: now - 100_000, event_type: "process.state", entity_id: "host", pid: 7200 + g, job_id: "job-72", value: "start" });
+        events.push({ ts: now - 99_000, event_type: "compute.util", entity_id: "gpu-07", pid: 7200 + g, job_id: "job-72", value: "90" });
+      }
+      for (let g = 0; g < 6; g++) events.push({ ts: now - 60_000 + g * 1000, event_type: "error.hw", entity_id: `gpu-0${g}`, value: `TEMP_HIGH temp=9${g}` });
+      events.push({ ts: now - 30_000, event_type: "error.hw", entity_id: "gpu-07", value: "XID_79 GPU has fallen off the bus" });
+      events.push({ ts: now - 2_000, event_type: "compute.util", entity_id: "gpu-00", value: "90" });
+      const res = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body: events.map((e) => JSON.stringify(e)).join("\n") });
+      assert.equal(res.status, 200);
+      await eventually(async () => ((await scrape(ex.url)).get("xctl_diagnoses_total") ?? 0) >= 1, 10_000, "a diagnosis run");
+      await settled(async () => {
+        const status = (await runCli(["status", "--url", ex.url], { timeoutMs: 10_000 })).stdout;
+        assert.match(status, /gpu_slowdown .*\n.*\n {4}pids: 7100, 7101, 7102, 7103, 7104, 7105 /, status);
+        assert.match(status, /gpu_xid .*\n.*\n {4}pids: 7200, 7201, 7202, 7203, 7204, 7205 /, status);
+        assert.doesNotMatch(status, /errors? no active scene explains/, status);
+        const ps = (await runCli(["ps", "--url", ex.url], { timeoutMs: 10_000 })).stdout;
+        assert.match(ps, /7104\s+job-714\s+running\s+gpu-04\s+-\s+TEMP_HIGH@gpu-04\s+gpu_slowdown\s/, ps);
+        assert.match(ps, /7205\s+job-72\s+running\s+gpu-07\s+-\s+XID_79@gpu-07\s+gpu_xid\s/, ps);
+      });
+    } finally {
+      await ex.stop();
+    }
+  });
 });
