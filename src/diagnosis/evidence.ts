@@ -130,7 +130,8 @@ class _Evidence {
 
   /** An error node as a cause; `type` is the value of the fault in question and `last` its time (default: the node's last). */
   error(e: ErrorNode, type = e.errorType, last = e.updatedTs): void {
-    if (this._room(e.id)) this._errors.push({ kind: "error", id: e.id, entity_id: e.entityId, error_type: type, last_seen: last });
+    // One per error and value: a device's Xid 79 and each tenant's own Xid 45 after it are all causes.
+    if (this._room(`${e.id}\u0000${type}`)) this._errors.push({ kind: "error", id: e.id, entity_id: e.entityId, error_type: type, last_seen: last });
   }
 
   /** `own`: the readings of the process whose wait made it a cause (ProcessNode.waitReadings), shown over the resource's last. */
@@ -227,15 +228,10 @@ export function describeHost(rs: RuleState, ctx: ProcessContext): SceneMatch {
     if (leaf instanceof EventCond) {
       // Newest first, and past the events the evidence shows (four): every entity the condition
       // holds on names its error and the processes it concerns (eight hot GPUs: eight jobs), up
-      // to the caps on causes and pids.
-      const seen = [...leaf.byEntity.map.values()];
-      for (let i = seen.length - 1, n = 0; i >= 0 && n < _ENTITIES; i--) {
-        const s = seen[i];
-        if (leaf.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall)) {
-          ev.event(path, leaf, s, true);
-          n++;
-        }
-      }
+      // to the caps on causes and pids; and on one entity, the device's last fault and each
+      // process's own (an Xid 79, then the Xid 45 of each of its tenants: the newest alone is one
+      // tenant's, and hid the fault that hit them all).
+      for (const s of _freshNewestFirst(leaf, ctx).slice(0, _ENTITIES)) ev.event(path, leaf, s, true);
     } else if (leaf instanceof GraphCond) {
       // The evidence shows four edges (`edge` caps them); every process at the start of one is named, up to the cap on pids.
       let n = 0;
@@ -356,6 +352,15 @@ function _walk(conds: readonly CondNode[], at: string, holds: (c: CondNode) => b
     const path = c.written === "top" ? at : `${at}[${i}]`;
     _walk(c.children, `${path}.${c.written === undefined ? "conditions" : c.op}`, holds, visit);
   });
+}
+
+/** The fresh events of a condition that concern someone: the last per entity concerning its users, the last per pid of its own; newest first. */
+function _freshNewestFirst(leaf: EventCond, ctx: ProcessContext): Seen[] {
+  const out = new Map<Seen["ev"], Seen>();
+  for (const m of [leaf.byDevice.map, leaf.byPid.map, leaf.byEntity.map]) {
+    for (const s of m.values()) if (!out.has(s.ev) && leaf.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall)) out.set(s.ev, s);
+  }
+  return [...out.values()].sort((a, b) => b.ts - a.ts);
 }
 
 function _froms(leaf: GraphCond, to: EdgeTarget): Iterable<ProcessNode> {

@@ -168,4 +168,20 @@ describe("scene settle, through the compiled binary", { skip: BINARY ? false : "
       await ex.stop();
     }
   });
+
+  it("a GPU fallen off the bus and then each tenant's own Xid 45: status names the Xid 79 and both jobs, ps shows gpu_xid on both", { timeout: 30_000 }, async () => {
+    const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms", "--log-level", "warn"]);
+    try {
+      const cli = await pushIncident(ex, "109-xid79-then-each-tenants-xid45");
+      await settled(async () => {
+        const status = await cli("status");
+        assert.match(status, /gpu_xid .*\n.*XID_79 .*\n {4}pids: 10901, 10902 {3}jobs: job-1090, job-1091\n/, status);
+        const ps = await cli("ps");
+        assert.match(ps, /10901\s+job-1090\s+running\s+gpu-00\s+-\s+\S+\s+gpu_xid\s/, ps);
+        assert.match(ps, /10902\s+job-1091\s+running\s+gpu-00\s+-\s+\S+\s+gpu_xid\s/, ps);
+      });
+    } finally {
+      await ex.stop();
+    }
+  });
 });
