@@ -58,6 +58,10 @@ async function _namedBy(client: Client, pid: number): Promise<string> {
 export function formatWhy(a: WhyAnswer | EndedAnswer): string {
   const out = [`pid ${a.pid}  job ${_e(a.job_id ?? "-")}  state ${_e(a.state)}`];
   if (a.ended === true) out.push(..._ended(a as EndedAnswer));
+  const before = a.ended === true ? undefined : a.ended_before;
+  if (before != null && typeof before === "object") {
+    out.push(`(an earlier process on this pid, job ${_e(before.job_id ?? "-")}, state ${_e(String(before.state))}, left the graph at ${_e(String(before.left_at))}: xctl-exporter why ${a.pid} --ended gives its last answer)`);
+  }
   out.push("");
   out.push("root causes:");
   if (a.root_causes.length === 0) out.push(a.scenes.length === 0 ? "  none known" : "  no blocking error (the scenes below say what holds)");

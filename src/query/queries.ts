@@ -104,10 +104,16 @@ export class Queries {
 
   /**
    * Root causes and matching scenes of one process; for a pid no process holds, the last answer
-   * about the one that left the graph lately (`ended: true`); undefined for an unknown pid.
+   * about the one that left the graph lately (`ended: true`); undefined for an unknown pid. A
+   * live process's answer names an earlier one on its pid that left lately (`ended_before`).
    */
   why(pid: number): WhyAnswer | EndedAnswer | undefined {
-    return whyView(this._in.graph, pid, (p) => this._in.engine.scenesFor(p)) ?? this._in.ended?.get(pid);
+    const last = this._in.ended?.get(pid);
+    const live = whyView(this._in.graph, pid, (p) => this._in.engine.scenesFor(p));
+    if (live === undefined) return last;
+    // The live process wins; an earlier one on the pid that ended lately is named, for `--ended`.
+    if (last !== undefined) live.ended_before = { job_id: last.job_id, state: last.state, left_at: last.left_at };
+    return live;
   }
 
   /** The last answer about the process on `pid` that left the graph lately, whoever holds the pid now. */

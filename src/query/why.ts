@@ -36,6 +36,8 @@ export interface WhyAnswer {
   consumes: ResourceRef[];
   /** Diagnosis scenes that match this process, with their evidence. */
   scenes: SceneMatch[];
+  /** A live process's pid held by an earlier process that left the graph lately: which (its answer: `?ended=true`). */
+  ended_before?: { job_id: string | null; state: string; left_at: string | null };
 }
 
 /** Supplies the matching scenes of one process (the diagnosis engine plugs in here). */

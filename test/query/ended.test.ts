@@ -68,6 +68,7 @@ describe("the last why answer of a process that left the graph", () => {
     s.send({ ...start(100), job_id: "job-new" }, 13_000);
     const live = q.why(100)!;
     assert.deepEqual([live.ended, live.job_id, live.state, live.root_causes.length], [false, "job-new", "running", 0]);
+    assert.deepEqual(live.ended_before, { job_id: "job-100", state: "exit", left_at: isoTime(T0 + 12_000) });
     s.send({ ...ev("process.state", "host-01", "exit", 100), job_id: "job-new" }, 14_000);
     s.send(ev("compute.util", "gpu-9", "1"), 16_000);
     const a = q.why(100) as EndedAnswer;
