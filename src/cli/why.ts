@@ -85,7 +85,7 @@ export function formatWhy(a: WhyAnswer | EndedAnswer): string {
 
 /** What an answer about a process that has left the graph says first: that it ended, and that this is its last answer. */
 function _ended(a: EndedAnswer): string[] {
-  const why = _LEFT[a.left_because] ?? _e(String(a.left_because));
+  const why = Object.hasOwn(_LEFT, a.left_because) ? _LEFT[a.left_because] : _e(String(a.left_because));
   const last = a.last_event_at ? `; its last event ${_e(String(a.last_event_at))}` : "";
   return [
     `ended: this process has ended and left the graph at ${_e(String(a.left_at ?? "?"))} (${why}${last}).`,
