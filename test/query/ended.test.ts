@@ -3,6 +3,7 @@
 // what it keeps, for how long, how many, what goes at the bound, and that a live process wins.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { formatWhy } from "../../src/cli/why.ts";
 import { createApp } from "../../src/http/app.ts";
 import { Queries } from "../../src/query/queries.ts";
 import { EndedProcesses, type EndedAnswer } from "../../src/query/ended.ts";
@@ -143,6 +144,9 @@ describe("the last why answer of a process that left the graph", () => {
     assert.deepEqual(answers[4].scenes, []);
     assert.deepEqual(answers.map((a) => a.root_causes.map((c) => c.error_type).join()), pids.map(() => "XID_79"));
     assert.equal(store.scenesSkipped, 3);
+    // `why` says the scenes were not asked, not that none matched.
+    assert.match(formatWhy(answers[4]), /\nscenes:\n {2}not asked as it left \(more processes left at once than the rules are asked about\): see xctl-exporter status\n$/);
+    assert.match(formatWhy(answers[0]), /\nscenes:\n(.*\n)* {2}process_crash \(Process crash\), critical/);
     // A second later the budget is there again.
     now += 1000;
     s.send(start(6), 9_000);
