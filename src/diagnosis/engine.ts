@@ -7,7 +7,7 @@
 import { EVENT_TYPES, eventTypeIndex, type XEvent } from "../events/schema.ts";
 import type { GraphObserver, StateGraph } from "../graph/graph.ts";
 import { FaultScopeTable } from "../graph/fault-scope.ts";
-import { isEnded, type EdgeKind, type EdgeTarget, type GraphNode, type ProcessNode } from "../graph/nodes.ts";
+import { CLOCK_SLACK_MS, isEnded, type EdgeKind, type EdgeTarget, type GraphNode, type ProcessNode } from "../graph/nodes.ts";
 import type { ProcessContext } from "./conditions/node.ts";
 import { describeHost, describeLatched, describeProcesses, MAX_PIDS, type SceneMatch } from "./evidence.ts";
 import { Latches } from "./latch.ts";
@@ -296,7 +296,8 @@ export class DiagnosisEngine implements GraphObserver {
   /** Live, a brief match that last held over the settle time ago by the stream's clock (a backlog pushed at once) would have cleared by now: no scene now. */
   private _staleLatch(rs: RuleState): boolean {
     const held = this.liveClock ? this._latches.heldTs(rs) : undefined;
-    return held !== undefined && this.graph.eventNow - held > this._scenes.settleMs;
+    // At least a debounce and the clocks' slack: with no settle time a kill a second ago still counts.
+    return held !== undefined && this.graph.eventNow - held > Math.max(this._scenes.settleMs, this.intervalMs + CLOCK_SLACK_MS);
   }
 
   /** Scene state's clock: wall time live, event time in replay. */
