@@ -89,6 +89,7 @@ export class Exporter {
         max: opts.maxEndedAnswers,
         scenesFor: (pid) => this.engine.scenesFor(pid),
         now: (opts.liveClock ?? true) ? Date.now : () => this.graph.eventNow,
+        faultClock: this.graph,
       });
       this.graph.onLeave((p, reason) => ended.keep(p, reason));
       this.ended = ended;

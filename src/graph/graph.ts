@@ -2,12 +2,13 @@
 // changes; nothing here walks all nodes or edges per event or per read.
 import type { XEvent } from "../events/schema.ts";
 import { Blocking, unblock } from "./blocking.ts";
+import { DropWaits } from "./drop-waits.ts";
 import { hasEdgeBit, setEdgeBit, TargetIndexes } from "./edge-bits.ts";
 import { evict, newEvictionCounts } from "./evict.ts";
 import { newErrorNode, newProcessNode, newResourceNode } from "./factory.ts";
 import { FaultScopeTable } from "./fault-scope.ts";
 import type { EdgeCounts, GraphObserver, GraphOptions, LeaveReason, ProcessLeaving } from "./options.ts";
-import { detachProcess, unblockOne, unwait } from "./unlink.ts";
+import { detachProcess, unblockOne, unlinkResource, unwait } from "./unlink.ts";
 import { isWait, ownWaitReading, ReadingWatch, setMeta, waitOver } from "./readings.ts";
 import { CLOCK_SLACK_MS, isEnded, KEY_INDEX, otherJob, startsAnew, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 
@@ -41,6 +42,8 @@ export class StateGraph {
   /** Indexes of targets, the bits of `ProcessNode.edgeBits` (edge-bits.ts). */
   private readonly _ix: TargetIndexes;
   private readonly _blocking: Blocking;
+  /** Waits that only drops hold: they end an error window after the last (drop-waits.ts). */
+  private readonly _drops = new DropWaits();
 
   constructor(opts: GraphOptions = {}) {
     this.errorWindowMs = opts.errorWindowMs ?? 5 * 60_000;
@@ -153,8 +156,10 @@ export class StateGraph {
     const p = this._process(ev.pid, ev.job_id, ev.ts, wall);
     if (p === null) return; // the pid's earlier owner's reading
     if (edge !== null) this._link(edge, p, r);
-    if (edge === "waits_on") ownWaitReading(p, r, k, ev.value);
-    else if (edge === null && p.waitsOn.has(r) && waitOver(p, r, k, ev.value)) unwait(p, r, this.edges, this._observer);
+    if (edge === "waits_on") {
+      ownWaitReading(p, r, k, ev.value);
+      if (k === KEY_INDEX.drop) this._drops.note(p, r, ev.ts, wall);
+    } else if (edge === null && p.waitsOn.has(r) && waitOver(p, r, k, ev.value)) unwait(p, r, this.edges, this._observer);
   }
 
   /** Whether `ev` (with a pid) is stamped before its pid's process started, beyond the clocks' slack (sources stamp by their own clocks): an earlier owner's, it changes nothing of it. */
@@ -318,6 +323,7 @@ export class StateGraph {
         this._blocking.sweep(e, now, wall, this.errorWindowMs, (p) => unblockOne(p, e, this.edges, this._observer));
       }
     }
+    this._drops.sweep(now, wall, this.errorWindowMs, (p) => this.processes.get(p.pid) === p, (p, r) => unwait(p, r, this.edges, this._observer));
     for (const p of this._notRunning) {
       if (isEnded(p.state) || (now - p.updatedTs > this.idleProcessMs && wall - p.updatedWall > this.idleProcessMs)) {
         this.removeProcess(p, isEnded(p.state) ? "ended" : "idle");
@@ -361,21 +367,7 @@ export class StateGraph {
 
   removeResource(r: ResourceNode): void {
     if (this.resources.get(r.id) !== r) return;
-    for (const p of r.consumers) {
-      p.consumes.delete(r);
-      if (r.ix >= 0) setEdgeBit(p, 0, r.ix, false);
-      this.edges.consumes--;
-      this._observer?.edgeRemoved("consumes", p, r);
-    }
-    for (const p of r.waiters) {
-      p.waitsOn.delete(r);
-      p.waitReadings?.delete(r);
-      if (r.ix >= 0) setEdgeBit(p, 1, r.ix, false);
-      this.edges.waits_on--;
-      this._observer?.edgeRemoved("waits_on", p, r);
-    }
-    r.consumers.clear();
-    r.waiters.clear();
+    unlinkResource(r, this.edges, this._observer);
     this._ix.release(r.ix);
     this.resources.delete(r.id);
     this._observer?.nodeRemoved(r);

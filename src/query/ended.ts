@@ -13,7 +13,7 @@ import type { SceneMatch } from "../diagnosis/evidence.ts";
 import type { LeaveReason } from "../graph/graph.ts";
 import type { ProcessNode } from "../graph/nodes.ts";
 import { isoTime } from "./time.ts";
-import { whyOf, type WhyAnswer } from "./why.ts";
+import { whyOf, type FaultClock, type WhyAnswer } from "./why.ts";
 
 export type { LeaveReason };
 
@@ -45,6 +45,8 @@ export interface EndedOptions {
   scenesPerSecond?: number;
   /** The store's clock, ms (default Date.now; a replay gives event time). */
   now?: () => number;
+  /** The graph's clock and error window, for which of a process's faults are still inside it. */
+  faultClock?: FaultClock;
 }
 
 export const MAX_ENDED = 500;
@@ -72,6 +74,7 @@ export class EndedProcesses {
   private readonly _scenesFor: EndedOptions["scenesFor"];
   private readonly _rate: number;
   private readonly _now: () => number;
+  private readonly _faultClock: FaultClock | undefined;
   private _tokens: number;
   private _tokensAt = -Infinity;
 
@@ -82,6 +85,7 @@ export class EndedProcesses {
     this._rate = Math.max(0, opts.scenesPerSecond ?? SCENES_PER_SECOND);
     this._tokens = this._rate;
     this._now = opts.now ?? Date.now;
+    this._faultClock = opts.faultClock;
   }
 
   /** Answers kept now. */
@@ -101,7 +105,7 @@ export class EndedProcesses {
     const scenes = asked ? (this._scenesFor(p.pid) ?? []).map(_own) : [];
     if (!asked) this.scenesSkipped++;
     const answer: EndedAnswer = {
-      ...whyOf(p, scenes, MAX_LIST),
+      ...whyOf(p, scenes, MAX_LIST, this._faultClock),
       ended: true,
       left_because: reason,
       left_at: isoTime(now),

@@ -1,7 +1,7 @@
 // The answer of GET /api/v1/why/:pid and `why`: SPEC §3's root cause of one process, and the
 // diagnosis's own matches for it (typed as the diagnosis produces them).
 import type { ConditionEvidence, SceneMatch } from "../diagnosis/evidence.ts";
-import { blockedLastTs, blockedType } from "../graph/blocking.ts";
+import { blockedLastTs, blockedType, blockingFaults } from "../graph/blocking.ts";
 import type { StateGraph } from "../graph/graph.ts";
 import { reportedMeta, type ErrorNode, type ProcessNode, type ResourceMeta, type ResourceNode } from "../graph/nodes.ts";
 import { byId } from "./processes.ts";
@@ -51,14 +51,24 @@ export type ScenesFor = (pid: number) => SceneMatch[] | undefined;
 export function whyView(graph: StateGraph, pid: number, scenesFor?: ScenesFor): WhyAnswer | undefined {
   const p = graph.processes.get(pid);
   if (p === undefined) return undefined;
-  return whyOf(p, scenesFor?.(pid) ?? []);
+  return whyOf(p, scenesFor?.(pid) ?? [], Infinity, graph);
+}
+
+/** The graph's clock and error window: which faults are still inside it (blocking.ts `blockingFaults`). */
+export interface FaultClock {
+  readonly eventNow: number;
+  readonly errorWindowMs: number;
 }
 
 /** The answer about process `p` as the graph holds it now, with `scenes`; each list cut at `max` entries. */
-export function whyOf(p: ProcessNode, scenes: SceneMatch[], max = Infinity): WhyAnswer {
+export function whyOf(p: ProcessNode, scenes: SceneMatch[], max = Infinity, clock?: FaultClock): WhyAnswer {
   // Each error with the value of the fault that blocked this process (its node keeps only the
-  // last value, which may be another process's fault on the same entity).
-  const causes = p.blockedBy.map((e, i) => ({ e, type: blockedType(p, i), since: p.blockedAt[i], last: blockedLastTs(p, i) }));
+  // last value, which may be another process's fault on the same entity); its own fault there
+  // and a device fault since, both (blocking.ts `blockingFaults`).
+  const wall = Date.now();
+  const causes = p.blockedBy.flatMap((e, i) =>
+    (clock === undefined ? [{ type: blockedType(p, i), since: p.blockedAt[i], last: blockedLastTs(p, i) }] : blockingFaults(p, i, clock.eventNow, wall, clock.errorWindowMs)).map((f) => ({ e, type: f.type, since: f.since, last: f.last })),
+  );
   causes.sort((a, b) => b.last - a.last || (a.e.id < b.e.id ? -1 : 1));
   if (causes.length > max) causes.length = max;
   return {
@@ -73,8 +83,8 @@ export function whyOf(p: ProcessNode, scenes: SceneMatch[], max = Infinity): Why
   };
 }
 
-function _rootCause(e: ErrorNode, type: string, since: number, last: number): RootCause {
-  return { error: e.id, entity: e.entityId, error_type: type, since: isoTime(since), updated_at: isoTime(last) };
+function _rootCause(e: ErrorNode, type: string, since: number | null, last: number): RootCause {
+  return { error: e.id, entity: e.entityId, error_type: type, since: since === null ? null : isoTime(since), updated_at: isoTime(last) };
 }
 
 /** `own`: the process's own readings, shown over the resource's last (another process's, maybe). */

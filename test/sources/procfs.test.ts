@@ -268,6 +268,20 @@ describe("builtin:procfs rounds", () => {
     });
   });
 
+  it("names no disk for a process asleep in the GPU driver (its GPU fell off the bus), whatever files it has open", async () => {
+    await rig(async ({ tree, h, round }) => {
+      h.feed(start(4444, "7003"));
+      await round();
+      tree.write("proc/4444/stat", stat(4444, "pt_main_thread", "D"));
+      tree.write("proc/4444/wchan", "os_acquire_mutex");
+      await round();
+      await round();
+      assert.deepEqual(await round(), ["process.state pid-4444 pid=4444 D"], "stuck, but on no disk: its log file on nvme1n1 is not what it waits on");
+      tree.write("proc/4444/wchan", "io_schedule");
+      assert.deepEqual(await round(), ["process.state pid-4444 pid=4444 D", "storage.qdepth nvme1n1 pid=4444 IO_WAIT D for 45s"]);
+    });
+  });
+
   it("names the NFS server for a process waiting in RPC, the partition's disk, and no device when it cannot tell", async () => {
     await rig(async ({ tree, h, round }) => {
       h.feed(start(4343, "a"), start(4242, "b"), start(4444, "c"));

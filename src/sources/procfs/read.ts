@@ -156,6 +156,9 @@ export class ProcReader {
     }
     if (nfs.size + disks.size === 0) return null;
     const wchan = await this._wchan(taskDir ?? dir);
+    // Asleep in the GPU or NPU driver (a GPU fallen off the bus holds its processes there): it
+    // waits on the device, not on the disk its log file lies on.
+    if (_DRIVER_WAIT.test(wchan)) return null;
     if (/nfs|rpc/.test(wchan)) return nfs.size === 1 ? [...nfs][0] : null;
     if (nfs.size + disks.size === 1) return [...nfs, ...disks][0];
     if (nfs.size > 0) return null;
@@ -226,3 +229,6 @@ export function readSmall(path: string): Promise<string> {
     });
   });
 }
+
+/** `wchan` of a task asleep in the NVIDIA driver (nvidia.ko, nvidia-uvm, its OS layer) or Ascend's (devdrv, hdcdrv, tsdrv). */
+const _DRIVER_WAIT = /^(?:nvidia|nv_|_nv\d|uvm_|os_|rm_|nvkms_|devdrv_|hdcdrv_|tsdrv_)/;
