@@ -85,6 +85,7 @@ export function describeCondition(c: Condition): string {
       let s = `${_a(c.event_type)} ${_code(c.event_type)} event`;
       if (c.entity_id_pattern) s += ` on ${_alts(c.entity_id_pattern)}`;
       if (c.value_pattern) s += ` whose value contains ${_alts(c.value_pattern)}`;
+      if (c.value_exclude) s += `${c.value_pattern ? " and" : " whose value contains"} none of ${_alts(c.value_exclude)}`;
       if (c.value_threshold !== undefined) s += ` with a value of at least ${c.value_threshold}`;
       return s + " within the error window";
     }

@@ -10,6 +10,7 @@ import { StateGraph } from "./graph/graph.ts";
 import { newDiagnosisState, type DiagnosisState } from "./diagnosis/state.ts";
 import { newRulesReloadState, RulesReloader, type ReloadOutcome, type RulesReloadState } from "./diagnosis/rules-reload.ts";
 import { IngestPipeline } from "./ingest/pipeline.ts";
+import { EndedProcesses } from "./query/ended.ts";
 import { Metrics, type ProbeState } from "./metrics/registry.ts";
 import { runtimeName } from "./runtime-name.ts";
 import type { Source, SourceContext } from "./sources/source.ts";
@@ -42,6 +43,10 @@ export interface ExporterOptions {
   sceneSettleMs?: number;
   /** Event-time automatic runs describe their scenes and keep results (default true; replay: false). */
   describeAutoRuns?: boolean;
+  /** Last `why` answers kept for processes that left the graph (default 500; query/ended.ts). */
+  maxEndedAnswers?: number;
+  /** Keep them at all (default true; replay, which nobody asks `why`, does not). */
+  keepEnded?: boolean;
 }
 
 export class Exporter {
@@ -57,6 +62,12 @@ export class Exporter {
   readonly rulesReload: RulesReloadState = newRulesReloadState();
   /** Runs the rules over the graph and the event window; keeps `diagnosis` up to date. */
   readonly engine: DiagnosisEngine;
+  /**
+   * The last `why` answer about each process that left the graph, kept for the error window
+   * (or --scene-settle, if longer): "why did my job die" outlives the job's node (query/ended.ts).
+   * None in a replay.
+   */
+  readonly ended: EndedProcesses | undefined;
   /** Why /readyz says 503; null once rules are loaded and sources started. */
   notReadyReason: string | null = "starting";
 
@@ -72,6 +83,17 @@ export class Exporter {
       maxNodes: opts.maxNodes,
       resourceTtlMs: opts.resourceTtlMs,
     });
+    if (opts.keepEnded ?? true) {
+      const ended = new EndedProcesses({
+        keepMs: Math.max(this.graph.errorWindowMs, opts.sceneSettleMs ?? 60_000),
+        max: opts.maxEndedAnswers,
+        scenesFor: (pid) => this.engine.scenesFor(pid),
+        now: (opts.liveClock ?? true) ? Date.now : () => this.graph.eventNow,
+        faultClock: this.graph,
+      });
+      this.graph.onLeave((p, reason) => ended.keep(p, reason));
+      this.ended = ended;
+    }
     this.hub = new EventHub({ maxClients: opts.maxSseClients, maxBuffered: opts.sseBuffer });
     this._liveClock = opts.liveClock ?? true;
     this.ingest = new IngestPipeline({
@@ -95,6 +117,7 @@ export class Exporter {
         },
         dropped: hub.dropped,
       },
+      ended: this.ended,
       version: VERSION,
       runtime: runtimeName,
       processMetrics: opts.processMetrics,

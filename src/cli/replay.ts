@@ -65,6 +65,8 @@ export async function runReplay(argv: string[]): Promise<void> {
     liveClock: false,
     // Only the final run is read; the runs on the way only count.
     describeAutoRuns: false,
+    // Nobody asks a replay `why`: no last answers of the processes that leave.
+    keepEnded: false,
   });
   const queries = new Queries(exporter, VERSION);
   const timeline = new SceneTimeline();

@@ -5,14 +5,18 @@
 import { defineCommand } from "citty";
 import { escapeControl } from "../escape.ts";
 import { MAX_PID } from "../events/schema.ts";
+import type { EndedAnswer } from "../query/ended.ts";
 import type { ConditionEvidence, SceneMatch, WhyAnswer } from "../query/why.ts";
 import { UsageError } from "./errors.ts";
 import { CLIENT_FLAGS, ClientError, clientFromFlags, type Client } from "./client.ts";
 import type { Status } from "../query/queries.ts";
-import { cittyArgs, parseFlags } from "./flags.ts";
+import { cittyArgs, parseFlags, type FlagDefs } from "./flags.ts";
 import { writeOut } from "../stdio.ts";
 
-export const WHY_FLAGS = CLIENT_FLAGS;
+export const WHY_FLAGS: FlagDefs = {
+  ...CLIENT_FLAGS,
+  ended: { type: "boolean", default: false, description: "The last answer of the process that left the graph on this pid, even where a new one holds it now", env: false },
+};
 
 export async function runWhy(argv: string[]): Promise<void> {
   const { values, positionals } = parseFlags(WHY_FLAGS, argv);
@@ -20,10 +24,11 @@ export async function runWhy(argv: string[]): Promise<void> {
   const pid = positionals[0];
   if (!/^\d{1,10}$/.test(pid) || Number(pid) > MAX_PID) throw new UsageError(`why: "${pid}" is not a pid (an integer from 0 to ${MAX_PID})`);
   const client = await clientFromFlags(values);
-  let answer: WhyAnswer;
+  let answer: WhyAnswer | EndedAnswer;
   try {
-    answer = await client.getJson<WhyAnswer>(`/api/v1/why/${pid}`);
+    answer = await client.getJson<WhyAnswer | EndedAnswer>(`/api/v1/why/${pid}${values.ended ? "?ended=true" : ""}`);
   } catch (e) {
+    if (e instanceof ClientError && e.status === 404 && values.ended) throw new ClientError(`no process with pid ${pid} left the graph lately at ${client.base}`);
     if (e instanceof ClientError && e.status === 404) throw new ClientError(`no process with pid ${pid} at ${client.base}${await _namedBy(client, Number(pid))}`);
     throw e;
   }
@@ -50,8 +55,14 @@ async function _namedBy(client: Client, pid: number): Promise<string> {
   return `: it has left the graph; active scene${scenes.length === 1 ? "" : "s"} ${names} name${scenes.length === 1 ? "s" : ""} it${jobs.length > 0 ? ` (job ${jobs.map(_e).join(", ")})` : ""}: see xctl-exporter status`;
 }
 
-export function formatWhy(a: WhyAnswer): string {
-  const out = [`pid ${a.pid}  job ${_e(a.job_id ?? "-")}  state ${_e(a.state)}`, ""];
+export function formatWhy(a: WhyAnswer | EndedAnswer): string {
+  const out = [`pid ${a.pid}  job ${_e(a.job_id ?? "-")}  state ${_e(a.state)}`];
+  if (a.ended === true) out.push(..._ended(a as EndedAnswer));
+  const before = a.ended === true ? undefined : a.ended_before;
+  if (before != null && typeof before === "object") {
+    out.push(`(an earlier process on this pid, job ${_e(before.job_id ?? "-")}, state ${_e(String(before.state))}, left the graph at ${_e(String(before.left_at))}: xctl-exporter why ${a.pid} --ended gives its last answer)`);
+  }
+  out.push("");
   out.push("root causes:");
   if (a.root_causes.length === 0) out.push(a.scenes.length === 0 ? "  none known" : "  no blocking error (the scenes below say what holds)");
   for (const c of a.root_causes) {
@@ -66,10 +77,28 @@ export function formatWhy(a: WhyAnswer): string {
   if (a.consumes.length === 0) out.push("  nothing");
   for (const w of a.consumes) out.push(`  ${_e(w.resource)}${_meta(w.meta)}`);
   out.push("scenes:");
-  if (a.scenes.length === 0) out.push("  none matching");
+  if (a.ended === true && (a as EndedAnswer).scenes_asked === false) out.push("  not asked as it left (more processes left at once than the rules are asked about): see xctl-exporter status");
+  else if (a.scenes.length === 0) out.push("  none matching");
   for (const s of a.scenes) out.push(..._scene(s));
   return out.join("\n") + "\n";
 }
+
+/** What an answer about a process that has left the graph says first: that it ended, and that this is its last answer. */
+function _ended(a: EndedAnswer): string[] {
+  const why = Object.hasOwn(_LEFT, a.left_because) ? _LEFT[a.left_because] : _e(String(a.left_because));
+  const last = a.last_event_at ? `; its last event ${_e(String(a.last_event_at))}` : "";
+  return [
+    `ended: this process has ended and left the graph at ${_e(String(a.left_at ?? "?"))} (${why}${last}).`,
+    `This is its last answer, as it stood just before it left; kept until ${_e(String(a.kept_until ?? "?"))}.`,
+  ];
+}
+
+const _LEFT: Record<string, string> = {
+  ended: "removed after it ended",
+  idle: "removed after it stayed neither running nor ended without news for the idle time",
+  pid_reused: "another process took its pid; its end was never reported",
+  evicted: "evicted at --max-nodes",
+};
 
 function _meta(meta: Record<string, string>): string {
   const parts = Object.entries(meta).map(([k, v]) => `${_e(k)}=${_e(v)}`);

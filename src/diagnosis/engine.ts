@@ -7,7 +7,7 @@
 import { EVENT_TYPES, eventTypeIndex, type XEvent } from "../events/schema.ts";
 import type { GraphObserver, StateGraph } from "../graph/graph.ts";
 import { FaultScopeTable } from "../graph/fault-scope.ts";
-import { isEnded, type EdgeKind, type EdgeTarget, type GraphNode, type ProcessNode } from "../graph/nodes.ts";
+import { CLOCK_SLACK_MS, isEnded, type EdgeKind, type EdgeTarget, type GraphNode, type ProcessNode } from "../graph/nodes.ts";
 import type { ProcessContext } from "./conditions/node.ts";
 import { describeHost, describeLatched, describeProcesses, MAX_PIDS, type SceneMatch } from "./evidence.ts";
 import { Latches } from "./latch.ts";
@@ -16,35 +16,11 @@ import { judgeProcess } from "./process-scope.ts";
 import { toResult, type DiagnosisResult, type RunTrigger } from "./result.ts";
 import { Ring } from "./ring.ts";
 import { faultScopeOverrides, ruleSetChange, sortRules, type Rule, type RuleSetChange } from "./rule.ts";
+import type { EngineOptions } from "./engine-options.ts";
 import { SceneTracker, type DiagnosisState } from "./state.ts";
 
 export type { DiagnosisResult, MatchSummary, RunTrigger } from "./result.ts";
-
-export interface EngineOptions {
-  graph: StateGraph;
-  /** Shared with the metrics: run and scene counts, active scenes. */
-  state: DiagnosisState;
-  /** Observes each automatic run's duration in seconds (xctl_diagnosis_latency_seconds). */
-  latency?: { observe(seconds: number): void };
-  /** How long an event keeps an event condition true (default: the graph's error window). */
-  windowMs?: number;
-  /** Debounce of automatic runs (default 1000 ms). */
-  intervalMs?: number;
-  /** Wall-clock timers (default true); false debounces by event time, for replay. */
-  liveClock?: boolean;
-  /** Automatic results kept for the API (default 100). */
-  ringSize?: number;
-  /** On-demand results kept for the API, apart from the automatic ones (default 20). */
-  onDemandRingSize?: number;
-  /** A scene clears only after it has not held for this long (default 60 s; wall time live, event time in replay). */
-  sceneSettleMs?: number;
-  /**
-   * Whether event-time automatic runs describe their scenes and keep a result (default true).
-   * A replay reads only its final run: without, such a run only counts, like a described
-   * one (runs, top scene, active scenes, latency), and skips building evidence nobody reads.
-   */
-  describeAutoRuns?: boolean;
-}
+export type { EngineOptions } from "./engine-options.ts";
 
 export class DiagnosisEngine implements GraphObserver {
   readonly graph: StateGraph;
@@ -71,6 +47,14 @@ export class DiagnosisEngine implements GraphObserver {
   private _runDueTs = Infinity;
   /** A change waits for its run (its timer live, its event time in replay): later changes join it rather than move it. */
   private _changeDue = false;
+  /**
+   * When that change came, on the scene clock: live, the wall time it was heard of; in replay,
+   * the time of the event before the one that brought it (an expiry is found only when the next
+   * event comes, maybe minutes after it). A scene it ended held until then.
+   */
+  private _changeAt = 0;
+  /** Event time after the last event taken (replay's `_changeAt`). */
+  private _lastEventTs = -Infinity;
   private _stopped = false;
   /** Processes asked by host runs of process-scoped rules, in all (their cost: candidates, not the graph). */
   processesAsked = 0;
@@ -151,7 +135,10 @@ export class DiagnosisEngine implements GraphObserver {
     if (this.liveClock) {
       this._armExpiry(wall);
       if (this.graph.pendingLinks !== 0) this._armDrain();
-    } else if (now >= this._runDueTs) this._autoRun("auto", this.describeAutoRuns);
+    } else {
+      this._lastEventTs = now;
+      if (now >= this._runDueTs) this._autoRun("auto", this.describeAutoRuns);
+    }
   }
 
   edgeAdded(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void {
@@ -252,9 +239,12 @@ export class DiagnosisEngine implements GraphObserver {
   private _autoRun(trigger: RunTrigger, describe: boolean): DiagnosisResult | undefined {
     const t0 = performance.now();
     const wall = Date.now();
+    const now = this._clock(wall);
+    // A scene that stopped matching since the last run held until the change that brought this run.
+    const changedAt = this._changeDue ? Math.min(now, this._changeAt) : now;
     this._cancelPending();
     const { matches, held, matching, heldAt } = this._hostMatches(wall, describe, true);
-    const due = this._scenes.update(held, matching, this._clock(wall), heldAt);
+    const due = this._scenes.update(held, matching, now, heldAt, changedAt);
     this._scheduleSettle(due, wall);
     this._latency?.observe((performance.now() - t0) / 1000);
     this._armExpiry(wall);
@@ -280,7 +270,7 @@ export class DiagnosisEngine implements GraphObserver {
       if (m !== undefined) matching.add(rs.rule.scene);
       // A brief match since the last automatic run belongs to the next automatic run; an
       // on-demand run reports what matches now.
-      if (m === undefined && consume) {
+      if (m === undefined && consume && !this._staleLatch(rs)) {
         const snap = this._latches.snapshot(rs);
         if (snap !== undefined) heldAt.set(rs.rule.scene, this._latches.snapshotAt(rs)!);
         m = typeof snap === "number" ? (describe ? describeLatched(rs, snap) : snap) : snap;
@@ -303,6 +293,13 @@ export class DiagnosisEngine implements GraphObserver {
     return describeProcesses(rs, found.processes, found.confidence, ctx, (p, c) => c.holdsFor(p, ctx));
   }
 
+  /** Live, a brief match that last held over the settle time ago by the stream's clock (a backlog pushed at once) would have cleared by now: no scene now. */
+  private _staleLatch(rs: RuleState): boolean {
+    const held = this.liveClock ? this._latches.heldTs(rs) : undefined;
+    // At least a debounce and the clocks' slack: with no settle time a kill a second ago still counts.
+    return held !== undefined && this.graph.eventNow - held > Math.max(this._scenes.settleMs, this.intervalMs + CLOCK_SLACK_MS);
+  }
+
   /** Scene state's clock: wall time live, event time in replay. */
   private _clock(wall: number): number {
     return this.liveClock ? wall : this.graph.eventNow;
@@ -315,13 +312,14 @@ export class DiagnosisEngine implements GraphObserver {
   /** Snapshots rules that just started to match (latch.ts). */
   private _latch(): void {
     const ctx = this._context(Date.now());
-    this._latches.take(this._clock(ctx.nowWall), (rs) => this._matchNow(rs, ctx, this.describeAutoRuns));
+    this._latches.take(this._clock(ctx.nowWall), ctx.nowTs, (rs) => this._matchNow(rs, ctx, this.describeAutoRuns));
   }
 
   private _trigger(): void {
     // Called for nearly every change: a run already due is the common case, and costs one read.
     if (this._changeDue || this._stopped) return;
     this._changeDue = true;
+    this._changeAt = this.liveClock ? Date.now() : this._lastEventTs === -Infinity ? this.graph.eventNow : this._lastEventTs;
     if (!this.liveClock) {
       this._runDueTs = Math.min(this._runDueTs, this.graph.eventNow + this.intervalMs);
       return;

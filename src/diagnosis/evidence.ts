@@ -98,6 +98,8 @@ export interface SceneMatch {
 export const MAX_CAUSES = 16;
 export const MAX_PIDS = 32;
 const _PER_CONDITION = 4;
+/** Entities of a host-scoped event condition whose errors and processes a match names. */
+const _ENTITIES = 2 * MAX_PIDS;
 
 /** Collects causes, per-condition evidence, pids and jobs, each capped. */
 class _Evidence {
@@ -128,7 +130,8 @@ class _Evidence {
 
   /** An error node as a cause; `type` is the value of the fault in question and `last` its time (default: the node's last). */
   error(e: ErrorNode, type = e.errorType, last = e.updatedTs): void {
-    if (this._room(e.id)) this._errors.push({ kind: "error", id: e.id, entity_id: e.entityId, error_type: type, last_seen: last });
+    // One per error and value: a device's Xid 79 and each tenant's own Xid 45 after it are all causes.
+    if (this._room(`${e.id}\u0000${type}`)) this._errors.push({ kind: "error", id: e.id, entity_id: e.entityId, error_type: type, last_seen: last });
   }
 
   /** `own`: the readings of the process whose wait made it a cause (ProcessNode.waitReadings), shown over the resource's last. */
@@ -166,9 +169,10 @@ class _Evidence {
     // not the pid its line names unless that one was among them.
     const deviceFault = leaf.isError && this._ctx.graph.faultScope.ofEvent(ev.value, ev.pid) === "device";
     if (e !== undefined && deviceFault) {
+      // Every process it concerns, up to the cap on pids (eight tenants of a GPU fallen off the bus).
       let n = 0;
       for (const p of e.blocked) {
-        if (n >= _PER_CONDITION) break;
+        if (n >= MAX_PIDS) break;
         const since = blockedSince(p, e);
         if (since !== undefined && since <= ev.ts) {
           this.process(p);
@@ -222,25 +226,24 @@ export function describeHost(rs: RuleState, ctx: ProcessContext): SceneMatch {
   const ev = new _Evidence(ctx);
   _walk(rs.top, "conditions", (c) => c.holds, (leaf, path) => {
     if (leaf instanceof EventCond) {
-      let n = 0;
-      for (const s of leaf.byEntity.map.values()) {
-        if (n >= _PER_CONDITION) break;
-        if (leaf.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall)) {
-          ev.event(path, leaf, s, true);
-          n++;
-        }
-      }
+      // Newest first, and past the events the evidence shows (four): every entity the condition
+      // holds on names its error and the processes it concerns (eight hot GPUs: eight jobs), up
+      // to the caps on causes and pids; and on one entity, the device's last fault and each
+      // process's own (an Xid 79, then the Xid 45 of each of its tenants: the newest alone is one
+      // tenant's, and hid the fault that hit them all).
+      for (const s of _freshNewestFirst(leaf, ctx).slice(0, _ENTITIES)) ev.event(path, leaf, s, true);
     } else if (leaf instanceof GraphCond) {
+      // The evidence shows four edges (`edge` caps them); every process at the start of one is named, up to the cap on pids.
       let n = 0;
       for (const to of leaf.byTo.keys()) {
         for (const p of _froms(leaf, to)) {
-          if (n >= _PER_CONDITION) break;
+          if (n >= MAX_PIDS) break;
           if (!leaf.test(p, to)) continue;
           ev.edge(path, leaf, p, to);
           ev.process(p);
           n++;
         }
-        if (n >= _PER_CONDITION) break;
+        if (n >= MAX_PIDS) break;
       }
     } else if (leaf instanceof MetricCond) {
       let n = 0;
@@ -302,9 +305,20 @@ export function namedProcesses(m: { readonly affected_pids: readonly number[] })
   return _named.get(m.affected_pids);
 }
 
+/** The causes of each described match, by its `affected_pids` list as `_named` (a run's result keeps only its top scene's). */
+const _causes = new WeakMap<readonly number[], readonly Cause[]>();
+
+/** The causes `m` named (errors, resources, events), up to MAX_CAUSES; undefined for a match described elsewhere. */
+export function matchCauses(m: { readonly affected_pids: readonly number[] }): readonly Cause[] | undefined {
+  return _causes.get(m.affected_pids);
+}
+
 function _match(rs: RuleState, confidence: number, ev: _Evidence | undefined): SceneMatch {
   const m = _describe(rs, confidence, ev);
-  if (ev !== undefined) _named.set(m.affected_pids, ev.nodes);
+  if (ev !== undefined) {
+    _named.set(m.affected_pids, ev.nodes);
+    _causes.set(m.affected_pids, m.causes);
+  }
   return m;
 }
 
@@ -338,6 +352,15 @@ function _walk(conds: readonly CondNode[], at: string, holds: (c: CondNode) => b
     const path = c.written === "top" ? at : `${at}[${i}]`;
     _walk(c.children, `${path}.${c.written === undefined ? "conditions" : c.op}`, holds, visit);
   });
+}
+
+/** The fresh events of a condition that concern someone: the last per entity concerning its users, the last per pid of its own; newest first. */
+function _freshNewestFirst(leaf: EventCond, ctx: ProcessContext): Seen[] {
+  const out = new Map<Seen["ev"], Seen>();
+  for (const m of [leaf.byDevice.map, leaf.byPid.map, leaf.byEntity.map]) {
+    for (const s of m.values()) if (!out.has(s.ev) && leaf.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall)) out.set(s.ev, s);
+  }
+  return [...out.values()].sort((a, b) => b.ts - a.ts);
 }
 
 function _froms(leaf: GraphCond, to: EdgeTarget): Iterable<ProcessNode> {

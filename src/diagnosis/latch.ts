@@ -24,6 +24,8 @@ export class Latches {
   private readonly _snaps = new Map<RuleState, Snapshot>();
   /** When each snapshot was taken (the engine's clock): when the brief match last held. */
   private readonly _snapAt = new Map<RuleState, number>();
+  /** The stream's time (event time) each brief match was last seen to hold: its snapshot, or a later flip. */
+  private readonly _heldTs = new Map<RuleState, number>();
   /** The last process each rule was found to match for: asked first when one match is enough. */
   private readonly _hint = new Map<RuleState, ProcessNode>();
 
@@ -117,28 +119,39 @@ export class Latches {
   }
 
   /** Snapshots the host-scoped rules that flipped into matching and have none yet; `matchNow` is the engine's answer. */
-  take(at: number, matchNow: (rs: RuleState) => Snapshot | undefined): void {
+  take(at: number, nowTs: number, matchNow: (rs: RuleState) => Snapshot | undefined): void {
     for (const rs of this._dirty) {
-      if (!rs.matched || this._snaps.has(rs)) continue;
+      if (this._snaps.has(rs)) {
+        this._heldTs.set(rs, nowTs); // it held until this flip, or holds again
+        continue;
+      }
+      if (!rs.matched) continue;
       const m = matchNow(rs);
-      if (m !== undefined) this._keep(rs, m, at);
+      if (m !== undefined) this._keep(rs, m, at, nowTs);
     }
     this._dirty.clear();
   }
 
   /** Process `p` is ending: snapshots each process-scoped rule of `rules` that matches for it and has none yet. */
   ending(p: ProcessNode, rules: readonly RuleState[], ctx: ProcessContext, describe: boolean, at: number): void {
+    const nowTs = ctx.nowTs;
     for (const rs of rules) {
       if (!rs.processScoped || !rs.matched || this._snaps.has(rs)) continue;
       const v = judgeProcess(rs, p, ctx);
       if (!v.matched) continue;
-      this._keep(rs, describe ? describeProcesses(rs, [p], v.confidence, ctx, (_p, c) => v.holds(c)) : v.confidence, at);
+      this._keep(rs, describe ? describeProcesses(rs, [p], v.confidence, ctx, (_p, c) => v.holds(c)) : v.confidence, at, nowTs);
     }
   }
 
-  private _keep(rs: RuleState, snap: Snapshot, at: number): void {
+  private _keep(rs: RuleState, snap: Snapshot, at: number, nowTs: number): void {
     this._snaps.set(rs, snap);
     this._snapAt.set(rs, at);
+    this._heldTs.set(rs, nowTs);
+  }
+
+  /** The stream's time at which the brief match of `rs` was last seen to hold. */
+  heldTs(rs: RuleState): number | undefined {
+    return this._heldTs.get(rs);
   }
 
   /** When the snapshot of `rs` was taken. */
@@ -154,6 +167,7 @@ export class Latches {
   clearSnapshots(): void {
     this._snaps.clear();
     this._snapAt.clear();
+    this._heldTs.clear();
   }
 
   /**
@@ -174,6 +188,7 @@ export class Latches {
     };
     move(this._snaps);
     move(this._snapAt);
+    move(this._heldTs);
     move(this._hint);
     // Flips the new rules heard while they were built stay; the old rules' go.
     for (const rs of this._dirty) if (!fresh.has(rs)) this._dirty.delete(rs);

@@ -40,6 +40,8 @@ export interface EventCondition {
   event_type: EventType;
   entity_id_pattern?: string;
   value_pattern?: string;
+  /** Beyond SPEC §4: a value containing any of these alternatives does not match (see docs/rules.md). */
+  value_exclude?: string;
   value_threshold?: number;
 }
 

@@ -139,7 +139,7 @@ class _Checker extends FieldChecker {
     const type = this._str(o, "type", path);
     switch (type) {
       case "event": {
-        this._known(o, path, ["type", "event_type", "entity_id_pattern", "value_pattern", "value_threshold"]);
+        this._known(o, path, ["type", "event_type", "entity_id_pattern", "value_pattern", "value_exclude", "value_threshold"]);
         this._leaf(path);
         const event_type = this._eventType(this._str(o, "event_type", path), at("event_type"));
         const c: Condition = { type, event_type };
@@ -147,6 +147,8 @@ class _Checker extends FieldChecker {
         if (entity !== undefined) c.entity_id_pattern = entity;
         const vp = this._pattern(o, "value_pattern", path, "value");
         if (vp !== undefined) c.value_pattern = vp;
+        const vx = this._pattern(o, "value_exclude", path, "value");
+        if (vx !== undefined) c.value_exclude = vx;
         if (o.value_threshold !== undefined) {
           const t = o.value_threshold;
           if (typeof t !== "number" || !Number.isFinite(t)) this._fail(at("value_threshold"), `must be a number (got ${_kind(t)})`);

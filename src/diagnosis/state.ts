@@ -27,6 +27,12 @@ export function newDiagnosisState(): DiagnosisState {
 export class SceneTracker {
   /** When each active scene last held (the run's clock: wall time live, event time in replay). */
   private readonly _lastHeld = new Map<string, number>();
+  /**
+   * Scenes that matched at the last run. Runs follow changes, not the clock (a steady state runs
+   * nothing): one that matched then and does not now held until the change that brought this
+   * run, not only until that run, so its settle time starts there, not at a run minutes ago.
+   */
+  private _matching: ReadonlySet<string> = new Set();
 
   constructor(
     private readonly _state: DiagnosisState,
@@ -55,10 +61,12 @@ export class SceneTracker {
   /**
    * One automatic run at time `now` found `held` holding since the last run (in priority order;
    * the first is the run's conclusion), `matching` of them still matching now; `heldAt` says
-   * when a brief match (held, not matching) last held. Returns the time at which an active
-   * scene that no longer matches must be looked at again to clear, or Infinity.
+   * when a brief match (held, not matching) last held; `changedAt`, when the change that brought
+   * this run came (a scene that matched at the last run and no longer does held until then).
+   * Returns the time at which an active scene that no longer matches must be looked at again to
+   * clear, or Infinity.
    */
-  update(held: readonly string[], matching: ReadonlySet<string>, now: number, heldAt: ReadonlyMap<string, number> = new Map()): number {
+  update(held: readonly string[], matching: ReadonlySet<string>, now: number, heldAt: ReadonlyMap<string, number> = new Map(), changedAt = now): number {
     const st = this._state;
     const top = held[0];
     if (top !== undefined) st.byScene.set(top, (st.byScene.get(top) ?? 0) + 1);
@@ -72,12 +80,16 @@ export class SceneTracker {
     let next = Infinity;
     for (const scene of st.active) {
       if (matching.has(scene)) continue;
+      // It stopped matching since the last run, which saw it match: it held until the change
+      // that brought this run, so it settles from there.
+      if (this._matching.has(scene)) this._lastHeld.set(scene, Math.max(this._lastHeld.get(scene) ?? changedAt, changedAt));
       const last = this._lastHeld.get(scene) ?? now;
       if (now - last >= this.settleMs) {
         st.active.delete(scene);
         this._lastHeld.delete(scene);
       } else next = Math.min(next, last + this.settleMs);
     }
+    this._matching = new Set(matching);
     // Last: the run counts once the active scenes are set (the query layer watches the count).
     st.runs++;
     return next;

@@ -56,7 +56,8 @@ export class Blocking {
       const p = this._g.processes.get(ev.pid);
       // Unknown, or a fault from before its start: the pid's earlier process's.
       if (p === undefined || ev.ts < p.bornTs) return;
-      e.ownEdges.add(p);
+      const ownAt = e.ownEdges.get(p);
+      if (ownAt === undefined || ev.ts < ownAt) e.ownEdges.set(p, ev.ts);
       const i = p.blockedBy.indexOf(e);
       if (i === -1) return this.block(p, e, ev.ts, ev.value, wall);
       // Its own fault again: the edge is fresh from now, and says this fault.
@@ -113,7 +114,7 @@ export class Blocking {
     }
     if (e.ownEdges.size === 0) return;
     const deviceFresh = e.deviceTs !== -Infinity && !stale(e.deviceTs, e.deviceWall);
-    for (const p of e.ownEdges) {
+    for (const p of e.ownEdges.keys()) {
       const i = p.blockedBy.indexOf(e);
       if (i === -1) {
         e.ownEdges.delete(p);
@@ -223,6 +224,33 @@ export function blockedType(p: ProcessNode, i: number): string {
 export function blockedLastTs(p: ProcessNode, i: number): number {
   const e = p.blockedBy[i];
   return e.deviceTs >= p.blockedAt[i] ? Math.max(e.deviceTs, p.blockedLast[i]) : p.blockedLast[i];
+}
+
+/** One fault that concerns a process in one of its blocked_by edges: its value, since when (null: not known), and its last report. */
+export interface BlockingFault {
+  type: string;
+  since: number | null;
+  last: number;
+}
+
+/**
+ * The faults that concern `p` in its `i`-th blocked_by edge now, newest first. One, as
+ * `blockedType` and `blockedLastTs` say, unless the process had a fault of its own there (an
+ * Xid 13, an OOM) and a device fault came there since it was linked (a heat report, an ECC
+ * error), both inside the error window: then both, since the node keeps one value and the
+ * device's repeated warning would hide the process's own fault.
+ */
+export function blockingFaults(p: ProcessNode, i: number, nowTs: number, nowWall: number, windowMs: number): BlockingFault[] {
+  const e = p.blockedBy[i];
+  const ownAt = e.ownEdges.get(p);
+  const fresh = (ts: number, wall: number) => nowTs - ts <= windowMs && nowWall - wall <= windowMs;
+  if (ownAt !== undefined && e.deviceTs >= p.blockedAt[i] && e.deviceType !== "" && e.deviceType !== p.blockedType[i] && fresh(p.blockedLast[i], p.blockedLastWall[i]) && fresh(e.deviceTs, e.deviceWall)) {
+    const own: BlockingFault = { type: p.blockedType[i], since: ownAt, last: p.blockedLast[i] };
+    // The device fault concerned it since the link when that link was a device fault's.
+    const device: BlockingFault = { type: e.deviceType, since: p.blockedAt[i] < ownAt ? p.blockedAt[i] : null, last: e.deviceTs };
+    return own.last >= device.last ? [own, device] : [device, own];
+  }
+  return [{ type: blockedType(p, i), since: p.blockedAt[i], last: blockedLastTs(p, i) }];
 }
 
 /** Event time at which `p` was first blocked by `e`, or undefined when it is not. */

@@ -4,6 +4,7 @@
 // running processes last. Past the bound a twentieth of it is freed in one go, so the sorts
 // are paid rarely. Each removal counts under its node kind (xctl_graph_evictions_total{kind}).
 import { isEnded, type ErrorNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
+import type { LeaveReason } from "./options.ts";
 
 export type EvictedKind = "process" | "resource" | "error";
 
@@ -15,7 +16,7 @@ export interface Evictable {
   readonly nodeCount: number;
   readonly maxNodes: number;
   readonly evictions: Map<EvictedKind, number>;
-  removeProcess(p: ProcessNode): void;
+  removeProcess(p: ProcessNode, reason?: LeaveReason): void;
   removeResource(r: ResourceNode): void;
   removeError(e: ErrorNode): void;
 }
@@ -37,7 +38,7 @@ export function evict(g: Evictable, notRunning: Iterable<ProcessNode>): void {
   const processes = (ps: Iterable<ProcessNode>) => {
     for (const p of ps) {
       if (g.nodeCount <= target) return;
-      g.removeProcess(p);
+      g.removeProcess(p, "evicted");
       count("process");
     }
   };

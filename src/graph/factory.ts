@@ -68,7 +68,7 @@ export function newErrorNode(entity: string, ix: number, errorType: string, ts: 
     deviceType: "",
     deviceWall: -Infinity,
     deviceSwept: false,
-    ownEdges: new Set(),
+    ownEdges: new Map(),
     joined: [],
   };
 }

@@ -34,6 +34,9 @@ export interface FaultScopeEntry {
 export const DEFAULT_FAULT_SCOPE: readonly FaultScopeEntry[] = [
   { pattern: "XID_13|XID_31|XID_43|XID_45", scope: "process" },
   { pattern: "*OOM*|*out of memory*|*CUDA_ERROR_OUT_OF_MEMORY*", scope: "process" },
+  // What a process's own CUDA call raises for its own bad access (the driver logs Xid 13 or 31
+  // with its pid for the same fault): an application's probe reporting it names its pid.
+  { pattern: "*ILLEGAL_ADDRESS*|*IllegalAddress*|*illegal memory access*|*MISALIGNED_ADDRESS*|*misaligned address*|*ILLEGAL_INSTRUCTION*|*illegal instruction*", scope: "process" },
   // builtin:kmsg's "Memory failure: ...: Sending SIGBUS to python3:4242 due to hardware memory
   // corruption": the kernel names each process that mapped the bad page, one line each.
   { pattern: "HW_MEMORY_CORRUPTION|*hardware memory corruption*", scope: "process" },

@@ -2,16 +2,17 @@
 // changes; nothing here walks all nodes or edges per event or per read.
 import type { XEvent } from "../events/schema.ts";
 import { Blocking, unblock } from "./blocking.ts";
+import { DropWaits } from "./drop-waits.ts";
 import { hasEdgeBit, setEdgeBit, TargetIndexes } from "./edge-bits.ts";
 import { evict, newEvictionCounts } from "./evict.ts";
 import { newErrorNode, newProcessNode, newResourceNode } from "./factory.ts";
 import { FaultScopeTable } from "./fault-scope.ts";
-import type { EdgeCounts, GraphObserver, GraphOptions } from "./options.ts";
-import { unblockOne, unwait } from "./unlink.ts";
+import type { EdgeCounts, GraphObserver, GraphOptions, LeaveReason, ProcessLeaving } from "./options.ts";
+import { detachProcess, unblockOne, unlinkResource, unwait } from "./unlink.ts";
 import { isWait, ownWaitReading, ReadingWatch, setMeta, waitOver } from "./readings.ts";
 import { CLOCK_SLACK_MS, isEnded, KEY_INDEX, otherJob, startsAnew, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 
-export type { EdgeCounts, GraphObserver, GraphOptions } from "./options.ts";
+export type { EdgeCounts, GraphObserver, GraphOptions, LeaveReason, ProcessLeaving } from "./options.ts";
 
 export class StateGraph {
   readonly processes = new Map<number, ProcessNode>();
@@ -35,11 +36,14 @@ export class StateGraph {
   /** Processes that are not `running`: the only ones cleanup has to look at. */
   private readonly _notRunning = new Set<ProcessNode>();
   private _observer: GraphObserver | undefined;
+  private _leaving: ProcessLeaving | undefined;
   /** Which readings the observer is told of (`watchReadings`). */
   private readonly _watch = new ReadingWatch();
   /** Indexes of targets, the bits of `ProcessNode.edgeBits` (edge-bits.ts). */
   private readonly _ix: TargetIndexes;
   private readonly _blocking: Blocking;
+  /** Waits that only drops hold: they end an error window after the last (drop-waits.ts). */
+  private readonly _drops = new DropWaits();
 
   constructor(opts: GraphOptions = {}) {
     this.errorWindowMs = opts.errorWindowMs ?? 5 * 60_000;
@@ -68,6 +72,11 @@ export class StateGraph {
 
   observe(observer: GraphObserver): void {
     this._observer = observer;
+  }
+
+  /** Told of each process about to leave the graph (why, below), while it still has its edges. */
+  onLeave(leaving: ProcessLeaving): void {
+    this._leaving = leaving;
   }
 
   /**
@@ -147,8 +156,10 @@ export class StateGraph {
     const p = this._process(ev.pid, ev.job_id, ev.ts, wall);
     if (p === null) return; // the pid's earlier owner's reading
     if (edge !== null) this._link(edge, p, r);
-    if (edge === "waits_on") ownWaitReading(p, r, k, ev.value);
-    else if (edge === null && p.waitsOn.has(r) && waitOver(p, r, k, ev.value)) unwait(p, r, this.edges, this._observer);
+    if (edge === "waits_on") {
+      ownWaitReading(p, r, k, ev.value);
+      if (k === KEY_INDEX.drop) this._drops.note(p, r, ev.ts, wall);
+    } else if (edge === null && p.waitsOn.has(r) && waitOver(p, r, k, ev.value)) unwait(p, r, this.edges, this._observer);
   }
 
   /** Whether `ev` (with a pid) is stamped before its pid's process started, beyond the clocks' slack (sources stamp by their own clocks): an earlier owner's, it changes nothing of it. */
@@ -162,7 +173,7 @@ export class StateGraph {
     const value = ev.value;
     let p = this.processes.get(ev.pid);
     if (value === "start") {
-      if (p !== undefined && startsAnew(p, ev.job_id)) this.removeProcess(p); // pid reuse
+      if (p !== undefined && startsAnew(p, ev.job_id)) this.removeProcess(p, _taken(p)); // pid reuse
       p = this._process(ev.pid, ev.job_id, ev.ts, wall, true)!;
       this._setState(p, "running");
       return;
@@ -172,7 +183,7 @@ export class StateGraph {
     if (p !== undefined && isEnded(value) && ev.ts < p.updatedTs - CLOCK_SLACK_MS) return;
     // Another job's state on the pid: the process the graph holds ended unreported (pid reuse).
     const reborn = p !== undefined && otherJob(p, ev.job_id);
-    if (reborn) this.removeProcess(p!);
+    if (reborn) this.removeProcess(p!, _taken(p!));
     if (reborn || p === undefined) {
       if (isEnded(value)) return; // an exit of a process never seen has nothing to remove
       p = undefined;
@@ -217,7 +228,7 @@ export class StateGraph {
     if (p === undefined) return;
     // Another job on the pid: a new process whose start no probe reported (pid reuse).
     if (otherJob(p, ev.job_id)) {
-      this.removeProcess(p);
+      this.removeProcess(p, _taken(p));
       p = this._process(ev.pid, ev.job_id, ev.ts, wall, true)!;
     }
     p.updatedTs = ev.ts;
@@ -251,7 +262,7 @@ export class StateGraph {
     if (p !== undefined && ts < p.bornTs - CLOCK_SLACK_MS) return null;
     if (p !== undefined && otherJob(p, jobId)) {
       // A reading of another job's process on the pid: the one the graph holds ended unreported.
-      this.removeProcess(p);
+      this.removeProcess(p, _taken(p));
       p = undefined;
       start = true;
     }
@@ -312,9 +323,10 @@ export class StateGraph {
         this._blocking.sweep(e, now, wall, this.errorWindowMs, (p) => unblockOne(p, e, this.edges, this._observer));
       }
     }
+    this._drops.sweep(now, wall, this.errorWindowMs, (p) => this.processes.get(p.pid) === p, (p, r) => unwait(p, r, this.edges, this._observer));
     for (const p of this._notRunning) {
       if (isEnded(p.state) || (now - p.updatedTs > this.idleProcessMs && wall - p.updatedWall > this.idleProcessMs)) {
-        this.removeProcess(p);
+        this.removeProcess(p, isEnded(p.state) ? "ended" : "idle");
       }
     }
     if (this.resourceTtlMs > 0) {
@@ -326,38 +338,15 @@ export class StateGraph {
     }
   }
 
-  removeProcess(p: ProcessNode): void {
+  /** Removes `p` with every edge it has; `leaving` hears of it first, its edges still there. */
+  removeProcess(p: ProcessNode, reason: LeaveReason = "ended"): void {
     if (this.processes.get(p.pid) !== p) return;
-    const obs = this._observer;
-    for (const r of p.consumes) {
-      r.consumers.delete(p);
-      this.edges.consumes--;
-      obs?.edgeRemoved("consumes", p, r);
-    }
-    for (const r of p.waitsOn) {
-      r.waiters.delete(p);
-      this.edges.waits_on--;
-      obs?.edgeRemoved("waits_on", p, r);
-    }
-    for (const e of p.blockedBy) {
-      e.blocked.delete(p);
-      e.ownEdges.delete(p);
-      this.edges.blocked_by--;
-      obs?.edgeRemoved("blocked_by", p, e);
-    }
-    // The process object dies here: its edge bits need no clearing.
-    p.consumes.clear();
-    p.waitsOn.clear();
-    p.waitReadings = null;
-    p.blockedBy.length = 0;
-    p.blockedAt.length = 0;
-    p.blockedType.length = 0;
-    p.blockedLast.length = 0;
-    p.blockedLastWall.length = 0;
+    this._leaving?.(p, reason);
+    detachProcess(p, this.edges, this._observer);
     this.processes.delete(p.pid);
     this._notRunning.delete(p);
     if (!isEnded(p.state)) this.activeProcesses--;
-    obs?.nodeRemoved(p);
+    this._observer?.nodeRemoved(p);
   }
 
   removeError(e: ErrorNode): void {
@@ -378,23 +367,14 @@ export class StateGraph {
 
   removeResource(r: ResourceNode): void {
     if (this.resources.get(r.id) !== r) return;
-    for (const p of r.consumers) {
-      p.consumes.delete(r);
-      if (r.ix >= 0) setEdgeBit(p, 0, r.ix, false);
-      this.edges.consumes--;
-      this._observer?.edgeRemoved("consumes", p, r);
-    }
-    for (const p of r.waiters) {
-      p.waitsOn.delete(r);
-      p.waitReadings?.delete(r);
-      if (r.ix >= 0) setEdgeBit(p, 1, r.ix, false);
-      this.edges.waits_on--;
-      this._observer?.edgeRemoved("waits_on", p, r);
-    }
-    r.consumers.clear();
-    r.waiters.clear();
+    unlinkResource(r, this.edges, this._observer);
     this._ix.release(r.ix);
     this.resources.delete(r.id);
     this._observer?.nodeRemoved(r);
   }
+}
+
+/** Why a process another one replaces on its pid leaves: it had ended, or it ended unreported. */
+function _taken(p: ProcessNode): LeaveReason {
+  return isEnded(p.state) ? "ended" : "pid_reused";
 }

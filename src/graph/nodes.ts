@@ -130,8 +130,11 @@ export interface ErrorNode extends NodeTimes {
   deviceWall: number;
   /** True once the last device fault left the error window (its edges were swept then). */
   deviceSwept: boolean;
-  /** Processes a fault of their own on the entity linked or refreshed: their edges expire on their own. */
-  readonly ownEdges: Set<ProcessNode>;
+  /**
+   * Processes a fault of their own on the entity linked or refreshed, with the event time of the
+   * first: their edges expire on their own, and `why` names that fault beside a device fault.
+   */
+  readonly ownEdges: Map<ProcessNode, number>;
   /**
    * Processes that started using the entity after its last device fault was linked: the next
    * device fault links these only, so a repeated error costs O(new users), not O(users).

@@ -39,3 +39,14 @@ export interface GraphObserver {
 }
 
 export type EdgeCounts = Record<EdgeKind, number>;
+
+/**
+ * Why a process leaves the graph: `ended` (cleanup after its exit, kill or zombie, or a new
+ * process on its pid after it ended), `idle` (neither running nor ended, quiet for the idle
+ * time), `pid_reused` (another process took its pid before any end was reported), `evicted`
+ * (`--max-nodes`).
+ */
+export type LeaveReason = "ended" | "idle" | "pid_reused" | "evicted";
+
+/** Told of a process about to leave the graph, while it still has every edge (StateGraph.onLeave). */
+export type ProcessLeaving = (p: ProcessNode, reason: LeaveReason) => void;

@@ -34,6 +34,9 @@ export const FAMILIES = {
   activeResources: _family("xctl_active_resources", "gauge", "Resource nodes.", [], SEED),
   errorNodes: _family("xctl_error_nodes", "gauge", "Error nodes inside the error window.", [], SEED),
   graphEvictions: _family("xctl_graph_evictions_total", "counter", "Nodes evicted to stay within --max-nodes, per node kind.", ["kind"]),
+  endedAnswers: _family("xctl_ended_answers", "gauge", "Last why answers kept for processes that left the graph (GET /api/v1/why/:pid answers them with ended: true)."),
+  endedAnswersDropped: _family("xctl_ended_answers_dropped_total", "counter", "Last why answers dropped before their keep time to stay within their bound: the oldest, those with neither scene nor root cause first."),
+  endedScenesSkipped: _family("xctl_ended_answers_scenes_skipped_total", "counter", "Processes that left the graph past the budget of rule asks per second: their last answer keeps no scenes."),
 
   diagnosesTotal: _family("xctl_diagnoses_total", "counter", "Automatic diagnosis runs (the runs scene state follows).", [], SEED),
   diagnosesOnDemand: _family("xctl_diagnoses_on_demand_total", "counter", "Diagnosis runs asked for through the API or why; they change no scene state."),

@@ -32,6 +32,13 @@ export interface StreamState {
   dropped: Map<string, number>;
 }
 
+/** The last why answers kept for processes that left the graph (query/ended.ts). */
+export interface EndedState {
+  readonly size: number;
+  readonly dropped: number;
+  readonly scenesSkipped: number;
+}
+
 export interface MetricsInputs {
   counters: EventCounters;
   graph: StateGraph;
@@ -41,6 +48,8 @@ export interface MetricsInputs {
   rules?: RulesReloadState;
   ingest: IngestState;
   stream: StreamState;
+  /** Absent: no such answers are kept, and the families are not served. */
+  ended?: EndedState;
   version: string;
   runtime: string;
   /** Runtime process metrics (process_*, nodejs_heap_*); off for replay's page. */
@@ -73,6 +82,12 @@ export class Metrics {
     _gauge(r, F.activeResources, () => [[{}, graph.resources.size]]);
     _gauge(r, F.errorNodes, () => [[{}, graph.errors.size]]);
     _counter(r, F.graphEvictions, () => _entries("kind", graph.evictions));
+    const ended = inputs.ended;
+    if (ended !== undefined) {
+      _gauge(r, F.endedAnswers, () => [[{}, ended.size]]);
+      _counter(r, F.endedAnswersDropped, () => [[{}, ended.dropped]]);
+      _counter(r, F.endedScenesSkipped, () => [[{}, ended.scenesSkipped]]);
+    }
 
     // Scene state (src/diagnosis/state.ts): automatic runs only; on-demand runs count apart.
     _counter(r, F.diagnosesTotal, () => [[{}, diagnosis.runs]]);

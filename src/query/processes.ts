@@ -1,7 +1,7 @@
 // Process rows for GET /api/v1/processes and `ps`: what each process uses, waits on, what
 // blocks it (with the error types) and the scenes that name it. Walks the graph, so it serves
 // API reads only, never the event path or a scrape; the list is bounded by the caller's limit.
-import { blockedType } from "../graph/blocking.ts";
+import { blockingFaults } from "../graph/blocking.ts";
 import type { StateGraph } from "../graph/graph.ts";
 import type { ErrorNode, ProcessNode } from "../graph/nodes.ts";
 import { ageSeconds, isoTime } from "./time.ts";
@@ -50,16 +50,17 @@ export type ScenesByPid = ReadonlyMap<number, readonly string[]>;
 export function processRows(graph: StateGraph, limit = DEFAULT_VIEW_LIMIT, scenes: ScenesByPid = new Map(), nowWall = Date.now()): ProcessList {
   const pids = [...graph.processes.keys()].sort((a, b) => a - b);
   const rows: ProcessRow[] = [];
-  for (const pid of pids.length > limit ? pids.slice(0, limit) : pids) rows.push(processRow(graph.processes.get(pid)!, scenes, nowWall));
+  for (const pid of pids.length > limit ? pids.slice(0, limit) : pids) rows.push(processRow(graph.processes.get(pid)!, scenes, nowWall, graph));
   return { rows, total: pids.length };
 }
 
-export function processRow(p: ProcessNode, scenes: ScenesByPid, nowWall: number): ProcessRow {
+export function processRow(p: ProcessNode, scenes: ScenesByPid, nowWall: number, clock: { eventNow: number; errorWindowMs: number }): ProcessRow {
   const resources = new Set<string>();
   for (const r of p.consumes) resources.add(r.id);
   for (const r of p.waitsOn) resources.add(r.id);
   // Each error with the value of the fault that concerns this process (blocking.ts).
-  const errors = p.blockedBy.map((e, i) => ({ id: e.id, e, type: blockedType(p, i) })).sort(byId);
+  // Its own fault there and a device fault since are both said (blocking.ts `blockingFaults`).
+  const errors = p.blockedBy.map((e, i) => ({ id: e.id, e, types: blockingFaults(p, i, clock.eventNow, nowWall, clock.errorWindowMs).map((f) => f.type) })).sort(byId);
   return {
     pid: p.pid,
     job_id: p.jobId,
@@ -68,7 +69,7 @@ export function processRow(p: ProcessNode, scenes: ScenesByPid, nowWall: number)
     consumes: ids(p.consumes),
     waits_on: ids(p.waitsOn),
     blocked_by: errors.map((x) => x.id),
-    blocked_by_errors: errors.map((x) => blockingError(x.e, x.type)),
+    blocked_by_errors: errors.flatMap((x) => x.types.map((t) => blockingError(x.e, t))),
     scenes: [...(scenes.get(p.pid) ?? [])],
     updated_at: isoTime(p.updatedTs),
     age_s: ageSeconds(p.updatedWall, nowWall),

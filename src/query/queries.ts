@@ -16,6 +16,7 @@ import { DEFAULT_VIEW_LIMIT, processRows, type ProcessList } from "./processes.t
 import { watchRuns, watchScenes, type RunListener, type SceneListener } from "./scene-watch.ts";
 import { SourceTracker, type SourceStatus } from "./sources.ts";
 import { activeScenes, unexplainedErrors, type ActiveScene, type UnexplainedError } from "./status.ts";
+import type { EndedAnswer } from "./ended.ts";
 import { whyView, type WhyAnswer } from "./why.ts";
 
 export interface QueryInputs {
@@ -29,6 +30,8 @@ export interface QueryInputs {
   readonly notReadyReason: string | null;
   /** Reads the rules again (SIGHUP, POST /-/reload); serialised, a bad set keeps the rules in force. */
   reloadRules(): Promise<ReloadOutcome>;
+  /** The last answers about processes that left the graph (absent: an unknown pid is only unknown). */
+  readonly ended?: { get(pid: number): EndedAnswer | undefined };
   /** How rule loads and reloads went (absent where nothing reloads). */
   readonly rulesReload?: RulesReloadState;
 }
@@ -111,9 +114,23 @@ export class Queries {
     return processRows(this._in.graph, limit, this._scenesByPid(), now);
   }
 
-  /** Root causes and matching scenes of one process; undefined for an unknown pid. */
-  why(pid: number): WhyAnswer | undefined {
-    return whyView(this._in.graph, pid, (p) => this._in.engine.scenesFor(p));
+  /**
+   * Root causes and matching scenes of one process; for a pid no process holds, the last answer
+   * about the one that left the graph lately (`ended: true`); undefined for an unknown pid. A
+   * live process's answer names an earlier one on its pid that left lately (`ended_before`).
+   */
+  why(pid: number): WhyAnswer | EndedAnswer | undefined {
+    const last = this._in.ended?.get(pid);
+    const live = whyView(this._in.graph, pid, (p) => this._in.engine.scenesFor(p));
+    if (live === undefined) return last;
+    // The live process wins; an earlier one on the pid that ended lately is named, for `--ended`.
+    if (last !== undefined) live.ended_before = { job_id: last.job_id, state: last.state, left_at: last.left_at };
+    return live;
+  }
+
+  /** The last answer about the process on `pid` that left the graph lately, whoever holds the pid now. */
+  endedWhy(pid: number): EndedAnswer | undefined {
+    return this._in.ended?.get(pid);
   }
 
   graph(limit = DEFAULT_VIEW_LIMIT): GraphJson {

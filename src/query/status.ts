@@ -1,9 +1,9 @@
 // Active scenes as the status command, the landing page and the logs show them: the rule's
 // title and priority, a one-line root cause, the pids and jobs affected.
 import type { DiagnosisResult } from "../diagnosis/engine.ts";
-import type { Cause, ConditionEvidence } from "../diagnosis/evidence.ts";
+import { matchCauses, type Cause, type ConditionEvidence } from "../diagnosis/evidence.ts";
 import type { Rule } from "../diagnosis/rule.ts";
-import { blockedType } from "../graph/blocking.ts";
+import { blockingFaults } from "../graph/blocking.ts";
 import type { StateGraph } from "../graph/graph.ts";
 
 export interface ActiveScene {
@@ -42,7 +42,7 @@ export function activeScenes(active: ReadonlySet<string>, rules: readonly Rule[]
     const top = run?.scene === rule.scene ? run : undefined;
     // A scene that is not the run's top one: the errors in its own evidence, not every fault
     // that blocks its pids (a network stall is not caused by an Xid on the same process's GPU).
-    const errors = top !== undefined ? _errorsOf(top.causes) : _errorsOfEvidence(summary?.evidence ?? [], graph);
+    const errors = top !== undefined ? _errorsOf(top.causes) : _errorsOfEvidence(summary?.evidence ?? [], graph, (summary && matchCauses(summary)) ?? []);
     // The jobs as the run found them (from the process then, or its events): a pid it named may
     // belong to another job now (reused), and one that ended has left the graph.
     const jobs = [...(summary?.affected_jobs ?? [])];
@@ -82,9 +82,12 @@ const _ERROR_EVENTS: ReadonlySet<string> = new Set(["error.hw", "error.net", "to
  * the faults behind the blocked_by edges it matched. A loose "some blocked_by edge" condition
  * beside a matched I/O error must not add an Xid that blocks the same process.
  */
-function _errorsOfEvidence(evidence: readonly ConditionEvidence[], graph: StateGraph): string[] {
+function _errorsOfEvidence(evidence: readonly ConditionEvidence[], graph: StateGraph, causes: readonly Cause[]): string[] {
   const direct = new Set<string>();
   const blocking = new Set<string>();
+  // The error events its conditions matched: the evidence shows four per condition, the causes
+  // name the rest (six hot GPUs are six errors the scene explains).
+  for (const c of causes) if (c.kind === "event" && _ERROR_EVENTS.has(c.event_type)) direct.add(`${c.value} on ${c.entity_id}`);
   for (const c of evidence) {
     for (const ev of c.events ?? []) if (_ERROR_EVENTS.has(ev.event_type)) direct.add(`${ev.value} on ${ev.entity_id}`);
     for (const n of c.nodes ?? []) if (n.type === "error" && n.values.error_type) direct.add(`${n.values.error_type} on ${n.values.entity_id}`);
@@ -92,8 +95,8 @@ function _errorsOfEvidence(evidence: readonly ConditionEvidence[], graph: StateG
       if (ed.type !== "blocked_by") continue;
       const p = graph.processes.get(Number(ed.from.slice("pid-".length)));
       const i = p === undefined ? -1 : p.blockedBy.findIndex((e) => e.id === ed.to);
-      // The value of the fault that concerns this process, not the error node's last one.
-      if (p !== undefined && i >= 0) blocking.add(`${blockedType(p, i)} on ${p.blockedBy[i].entityId}`);
+      // The value of the fault that concerns this process, not the error node's last one (its own and a device fault since: both).
+      if (p !== undefined && i >= 0) for (const f of blockingFaults(p, i, graph.eventNow, Date.now(), graph.errorWindowMs)) blocking.add(`${f.type} on ${p.blockedBy[i].entityId}`);
     }
   }
   return [...(direct.size > 0 ? direct : blocking)].sort().slice(0, _MAX_ERRORS);

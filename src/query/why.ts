@@ -1,9 +1,9 @@
 // The answer of GET /api/v1/why/:pid and `why`: SPEC §3's root cause of one process, and the
 // diagnosis's own matches for it (typed as the diagnosis produces them).
 import type { ConditionEvidence, SceneMatch } from "../diagnosis/evidence.ts";
-import { blockedLastTs, blockedType } from "../graph/blocking.ts";
+import { blockedLastTs, blockedType, blockingFaults } from "../graph/blocking.ts";
 import type { StateGraph } from "../graph/graph.ts";
-import { reportedMeta, type ErrorNode, type ResourceMeta, type ResourceNode } from "../graph/nodes.ts";
+import { reportedMeta, type ErrorNode, type ProcessNode, type ResourceMeta, type ResourceNode } from "../graph/nodes.ts";
 import { byId } from "./processes.ts";
 import { isoTime } from "./time.ts";
 
@@ -29,11 +29,15 @@ export interface WhyAnswer {
   pid: number;
   job_id: string | null;
   state: string;
+  /** False for a process in the graph; true for the last answer about one that has left it (ended.ts). */
+  ended: boolean;
   root_causes: RootCause[];
   waits_on: ResourceRef[];
   consumes: ResourceRef[];
   /** Diagnosis scenes that match this process, with their evidence. */
   scenes: SceneMatch[];
+  /** A live process's pid held by an earlier process that left the graph lately: which (its answer: `?ended=true`). */
+  ended_before?: { job_id: string | null; state: string; left_at: string | null };
 }
 
 /** Supplies the matching scenes of one process (the diagnosis engine plugs in here). */
@@ -47,28 +51,47 @@ export type ScenesFor = (pid: number) => SceneMatch[] | undefined;
 export function whyView(graph: StateGraph, pid: number, scenesFor?: ScenesFor): WhyAnswer | undefined {
   const p = graph.processes.get(pid);
   if (p === undefined) return undefined;
+  return whyOf(p, scenesFor?.(pid) ?? [], Infinity, graph);
+}
+
+/** The graph's clock and error window: which faults are still inside it (blocking.ts `blockingFaults`). */
+export interface FaultClock {
+  readonly eventNow: number;
+  readonly errorWindowMs: number;
+}
+
+/** The answer about process `p` as the graph holds it now, with `scenes`; each list cut at `max` entries. */
+export function whyOf(p: ProcessNode, scenes: SceneMatch[], max = Infinity, clock?: FaultClock): WhyAnswer {
   // Each error with the value of the fault that blocked this process (its node keeps only the
-  // last value, which may be another process's fault on the same entity).
-  const causes = p.blockedBy.map((e, i) => ({ e, type: blockedType(p, i), since: p.blockedAt[i], last: blockedLastTs(p, i) }));
+  // last value, which may be another process's fault on the same entity); its own fault there
+  // and a device fault since, both (blocking.ts `blockingFaults`).
+  const wall = Date.now();
+  const causes = p.blockedBy.flatMap((e, i) =>
+    (clock === undefined ? [{ type: blockedType(p, i), since: p.blockedAt[i], last: blockedLastTs(p, i) }] : blockingFaults(p, i, clock.eventNow, wall, clock.errorWindowMs)).map((f) => ({ e, type: f.type, since: f.since, last: f.last })),
+  );
   causes.sort((a, b) => b.last - a.last || (a.e.id < b.e.id ? -1 : 1));
+  if (causes.length > max) causes.length = max;
   return {
-    pid,
+    pid: p.pid,
     job_id: p.jobId,
     state: p.state,
+    ended: false,
     root_causes: causes.map((c) => _rootCause(c.e, c.type, c.since, c.last)),
-    waits_on: _refs(p.waitsOn, p.waitReadings),
-    consumes: _refs(p.consumes),
-    scenes: scenesFor?.(pid) ?? [],
+    waits_on: _refs(p.waitsOn, p.waitReadings, max),
+    consumes: _refs(p.consumes, null, max),
+    scenes,
   };
 }
 
-function _rootCause(e: ErrorNode, type: string, since: number, last: number): RootCause {
-  return { error: e.id, entity: e.entityId, error_type: type, since: isoTime(since), updated_at: isoTime(last) };
+function _rootCause(e: ErrorNode, type: string, since: number | null, last: number): RootCause {
+  return { error: e.id, entity: e.entityId, error_type: type, since: since === null ? null : isoTime(since), updated_at: isoTime(last) };
 }
 
 /** `own`: the process's own readings, shown over the resource's last (another process's, maybe). */
-function _refs(set: Iterable<ResourceNode>, own: ReadonlyMap<ResourceNode, ResourceMeta> | null = null): ResourceRef[] {
-  return [...set].sort(byId).map((r) => {
+function _refs(set: Iterable<ResourceNode>, own: ReadonlyMap<ResourceNode, ResourceMeta> | null, max: number): ResourceRef[] {
+  const sorted = [...set].sort(byId);
+  if (sorted.length > max) sorted.length = max;
+  return sorted.map((r) => {
     const mine = own?.get(r);
     return { resource: r.id, meta: mine === undefined ? reportedMeta(r.meta) : { ...reportedMeta(r.meta), ...reportedMeta(mine) } };
   });

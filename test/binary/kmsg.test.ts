@@ -18,6 +18,8 @@ const FIXTURES = join(ROOT, "test/fixtures/kmsg");
 
 interface Why {
   state: string;
+  ended?: boolean;
+  left_because?: string;
   root_causes: { entity: string; error_type: string }[];
   waits_on: { resource: string }[];
   scenes: { scene: string }[];
@@ -118,7 +120,12 @@ describe("builtin:kmsg in the binary", { skip: BINARY ? false : "XCTL_BINARY not
   it("the OOM killer ends the process: it leaves the graph as an exit does", async () => {
     const before = (await scrape(ex.url)).get("xctl_active_processes")!;
     kernel(3, "Out of memory: Killed process 4242 (python3) total-vm:98765432kB, anon-rss:81234567kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:160000kB oom_score_adj:0");
-    await eventually(async () => (await why(4242)) === undefined, 10_000, "pid 4242 gone");
+    // Gone from the graph; why gives its last answer, marked ended.
+    const last = await eventually(async () => {
+      const a = await why(4242);
+      return a?.ended === true ? a : undefined;
+    }, 10_000, "pid 4242 gone");
+    assert.deepEqual([last.state, last.left_because], ["oom_killed", "ended"]);
     const m = await scrape(ex.url);
     assert.equal(m.get("xctl_active_processes"), before - 1);
     assert.equal(m.get('xctl_events_by_type{event_type="process.state"}'), 4);
@@ -159,7 +166,7 @@ describe("builtin:kmsg in the binary", { skip: BINARY ? false : "XCTL_BINARY not
 // The kernel's OOM killer through the binary: the full report of test/fixtures/kmsg/oom-kill.kmsg
 // (re-stamped to now) ends pid 4242, which a push made known first. host_oom_kill becomes active
 // naming the pid and its job, stays active for --scene-settle after the process left the graph
-// (why answers 404 by then), and clears; `replay` of the labelled incident finds it too.
+// (why answers with its last answer, ended, by then), and clears; `replay` of the labelled incident finds it too.
 describe("host_oom_kill from the kernel log, in the binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
   const dir = mkdtempSync(join(tmpdir(), "xctl-oom-bin-"));
   const file = join(dir, "kmsg");
@@ -198,8 +205,9 @@ describe("host_oom_kill from the kernel log, in the binary", { skip: BINARY ? fa
     assert.deepEqual(run.matches.find((m) => m.scene === "host_oom_kill")!.affected_pids, [4242]);
     assert.deepEqual(run.affected_jobs, ["job-6600"]);
 
-    // The process leaves the graph a second after its end; the scene stays for the settle time.
-    await eventually(async () => (await fetch(`${ex.url}/api/v1/why/4242`)).status === 404, 10_000, "pid 4242 gone");
+    // The process leaves the graph a second after its end (why answers with its last answer, ended);
+    // the scene stays for the settle time.
+    await eventually(async () => ((await (await fetch(`${ex.url}/api/v1/why/4242`)).json()) as { ended?: boolean }).ended === true, 10_000, "pid 4242 gone");
     const m = await scrape(ex.url);
     assert.equal(m.get('xctl_scene_active{scene="host_oom_kill"}'), 1);
     assert.equal(m.get('xctl_scene_activations_total{scene="host_oom_kill"}'), 1);

@@ -214,7 +214,7 @@ describe("ps and why against a running exporter", () => {
     assert.equal(r.stderr, `xctl-exporter: no process with pid 999 at ${server.url}\n`);
   });
 
-  it("why of a pid that has left the graph says which active scene still names it", SLOW, async () => {
+  it("why of a pid that has left the graph says it ended and prints its last answer, with the scene that named it", SLOW, async () => {
     const ex = await startExporter(["--diagnosis-interval", "50ms"]);
     try {
       const now = Date.now() - 5_000;
@@ -226,12 +226,14 @@ describe("ps and why against a running exporter", () => {
         line("compute.util", "gpu-1", "50", 4243, "job-other", now + 2_500),
       ].join("\n");
       await fetch(`${ex.url}/api/v1/events`, { method: "POST", body });
-      const named = async () => ((await (await fetch(`${ex.url}/api/v1/status`)).json()) as { scenes: { scene: string; affected_pids: number[] }[] }).scenes.some((x) => x.scene === "host_oom_kill" && x.affected_pids.includes(4242));
-      await eventually(async () => (await fetch(`${ex.url}/api/v1/why/4242`)).status === 404 && (await named()), 20_000, "the killed process to leave, named by host_oom_kill");
+      const gone = async () => ((await (await fetch(`${ex.url}/api/v1/processes`)).json()) as { pid: number }[]).every((p) => p.pid !== 4242);
+      await eventually(gone, 20_000, "the killed process to leave the graph");
+      const api = (await (await fetch(`${ex.url}/api/v1/why/4242`)).json()) as { ended: boolean; left_because: string; state: string; scenes: { scene: string }[] };
+      assert.deepEqual([api.ended, api.left_because, api.state, api.scenes.map((x) => x.scene)], [true, "ended", "oom_killed", ["host_oom_kill"]]);
       const r = await runCli(["why", "4242", "--url", ex.url]);
-      assert.equal(r.code, 1);
-      assert.equal(r.stdout, "");
-      assert.equal(r.stderr, `xctl-exporter: no process with pid 4242 at ${ex.url}: it has left the graph; active scene host_oom_kill names it (job job-oom): see xctl-exporter status\n`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^pid 4242 {2}job job-oom {2}state oom_killed\nended: this process has ended and left the graph at \S+ \(removed after it ended; its last event \S+\)\.\nThis is its last answer, as it stood just before it left; kept until \S+\.\n/, r.stdout);
+      assert.match(r.stdout, /^scenes:\n {2}host_oom_kill \(/m, r.stdout);
     } finally {
       await ex.stop();
     }

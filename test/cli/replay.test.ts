@@ -82,8 +82,8 @@ function eventSamples(exposition: Map<string, number>): Map<string, number> {
     if (!k.startsWith("xctl_")) continue;
     // Build info differs by nature. Diagnosis (runs, latency, active scenes) is debounced on
     // the wall clock in a server and on event time in a replay: the diagnosis tests own it. Rule
-    // reloads (SIGHUP) are a server's alone.
-    if (/^xctl_(build_info|diagnoses_|diagnosis_latency|scene_active|scene_activations|rules_)/.test(k)) continue;
+    // reloads (SIGHUP) and the last why answers of processes that ended are a server's alone.
+    if (/^xctl_(build_info|diagnoses_|diagnosis_latency|scene_active|scene_activations|rules_|ended_answers)/.test(k)) continue;
     out.set(k, v);
   }
   return out;

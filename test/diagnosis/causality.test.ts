@@ -329,6 +329,33 @@ describe("scene settle", () => {
     await s.ex.stop();
   });
 
+  it("a scene that held steadily for longer than the settle time settles from when it stopped, not from the last run that found it", async () => {
+    // Runs follow changes: a steady state runs nothing, so the last run that found the scene
+    // may be minutes before it stopped holding. It cleared at once then, and the next flap
+    // was a new activation (a new alert) a second later.
+    const s = scenario({ sceneSettleMs: 60_000, diagnosisIntervalMs: 1000 });
+    const st = s.ex.diagnosis;
+    s.send(start(1), 0);
+    s.send(ev("compute.util", "gpu-0", "3", 1), 1000);
+    s.send(ev("compute.util", "gpu-0", "3", 1), 2500); // the run after it
+    assert.equal(st.active.has("gpu_util_low"), true);
+    // Five minutes of the same readings: nothing changes, no run.
+    let at = 2500;
+    for (let i = 0; i < 20; i++) s.send(ev("compute.util", "gpu-0", "3", 1), (at += 15_000));
+    s.send(ev("compute.util", "gpu-0", "70", 1), (at += 15_000)); // stops holding
+    s.send(ev("compute.util", "gpu-0", "70", 1), (at += 1500)); // the run after it
+    assert.equal(st.active.has("gpu_util_low"), true, "it stopped holding 1.5 s ago: it settles for a minute");
+    s.send(ev("compute.util", "gpu-0", "2", 1), (at += 10_000)); // it holds again 10 s later
+    s.send(ev("compute.util", "gpu-0", "2", 1), (at += 1500));
+    assert.equal(st.activations.get("gpu_util_low"), 1, "the same episode, no second alert");
+    s.send(ev("compute.util", "gpu-0", "70", 1), (at += 1000));
+    s.send(ev("compute.util", "gpu-0", "70", 1), (at += 50_000));
+    assert.equal(st.active.has("gpu_util_low"), true, "51 s after it stopped");
+    s.send(ev("compute.util", "gpu-0", "70", 1), (at += 10_000));
+    assert.equal(st.active.has("gpu_util_low"), false, "61 s after it stopped: cleared");
+    await s.ex.stop();
+  });
+
   it("on-demand runs keep their own ring and do not push automatic results out", async () => {
     const s = scenario();
     s.send(ev("error.hw", "gpu-1", "XID_79"));

@@ -62,6 +62,21 @@ describe("event conditions", () => {
     assert.deepEqual(s.scenes(), ["hot"]);
     await s.ex.stop();
   });
+
+  it("turn away a value containing an alternative of value_exclude, with or without value_pattern", async () => {
+    const s = withRules(
+      rule("fatal", `[{type: event, event_type: error.hw, value_exclude: "TEMP_HIGH|slowdown"}]`),
+      rule("xid", `[{type: event, event_type: error.hw, value_pattern: "XID", value_exclude: "XID_63"}]`),
+    );
+    s.send(ev("error.hw", "gpu-0", "TEMP_HIGH temp=93"));
+    s.send(ev("error.hw", "gpu-1", "HW_SLOWDOWN hw_thermal_SLOWDOWN"));
+    s.send(ev("error.hw", "gpu-2", "XID_63 row remapping recorded"));
+    // XID_63 is no TEMP_HIGH: the first rule takes it; the second turns it away.
+    assert.deepEqual(s.scenes(), ["fatal"]);
+    s.send(ev("error.hw", "gpu-3", "XID_48"));
+    assert.deepEqual(s.scenes().sort(), ["fatal", "xid"]);
+    await s.ex.stop();
+  });
 });
 
 describe("graph conditions", () => {

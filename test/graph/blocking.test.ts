@@ -21,6 +21,11 @@ describe("fault scope table", () => {
       assert.equal(t.of(v), "device", v);
     }
     for (const v of ["OOM", "CUDA out of memory", "oom", "XID_13", "XID_31", "XID_43", "XID_45"]) assert.equal(t.of(v), "process", v);
+    // A process's own CUDA error for its own bad access, as an application's probe reports it.
+    for (const v of ["CUDA_ERROR_ILLEGAL_ADDRESS an illegal memory access was encountered", "cudaErrorIllegalAddress", "CUDA error: misaligned address", "CUDA_ERROR_ILLEGAL_INSTRUCTION"]) {
+      assert.equal(t.of(v), "process", v);
+    }
+    assert.equal(t.of("CUDA_ERROR_ECC_UNCORRECTABLE uncorrectable ECC error encountered"), "device", "the GPU's memory, not the process's access");
     assert.equal(t.of("HW_MEMORY_CORRUPTION Memory failure: 0x3f2c5d: Sending SIGBUS to python3:4242 due to hardware memory corruption"), "process");
     assert.equal(t.of("XID_130"), "device", "a whole-value match, not a prefix");
     // The values builtin:kmsg writes: the code, then the driver's message.

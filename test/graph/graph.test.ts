@@ -83,6 +83,27 @@ describe("edges", () => {
     assert.deepEqual(waits(5), ["storage-01"]);
   });
 
+  it("a wait that only drops hold ends an error window after the process's last drop there; one its own reading holds stays", () => {
+    // builtin:infiniband and builtin:npu-smi send a drop when error counters rise and nothing
+    // when they stop: a burst twenty minutes ago is not what the job waits on now.
+    const g = new StateGraph({ errorWindowMs: 5 * MIN });
+    const waits = (pid: number) => [...g.processes.get(pid)!.waitsOn].map((r) => r.id).sort();
+    g.apply(ev("transport.drop", "mlx5_0", "3", 1, T0), T0);
+    g.apply(ev("transport.drop", "hccs-0", "6", 2, T0), T0);
+    g.apply(ev("transport.drop", "mlx5_1", "5", 2, T0), T0);
+    g.apply(ev("transport.bw", "mlx5_1", "IO_WAIT LINK_DOWN port=1", 2, T0), T0); // its own reading holds this one
+    g.apply(ev("transport.drop", "mlx5_0", "2", 1, T0 + 3 * MIN), T0 + 3 * MIN); // 1's drops go on
+    g.apply(ev("compute.util", "gpu-00", "90", 9, T0 + 5 * MIN + 1000), T0 + 5 * MIN + 1000);
+    assert.deepEqual([waits(1), waits(2)], [["mlx5_0"], ["mlx5_1"]], "2's drops on hccs-0 are over; 1's last came 2 minutes ago");
+    g.apply(ev("compute.util", "gpu-00", "90", 9, T0 + 8 * MIN + 1000), T0 + 8 * MIN + 1000);
+    assert.deepEqual([waits(1), waits(2)], [[], ["mlx5_1"]]);
+    assert.equal(g.edges.waits_on, 1);
+    // By the wall clock too: a stream that goes quiet.
+    g.apply(ev("transport.drop", "mlx5_0", "2", 1, T0 + 9 * MIN), T0 + 9 * MIN);
+    g.cleanup(T0 + 15 * MIN);
+    assert.deepEqual(waits(1), []);
+  });
+
   it("below 1.0 reads integers, decimals and odd spellings alike", () => {
     const waits = (value: string) => {
       const g = new StateGraph();

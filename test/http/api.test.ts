@@ -405,6 +405,7 @@ describe("graph routes", () => {
       pid: 100,
       job_id: "job-a",
       state: "running",
+      ended: false,
       root_causes: [{ error: "error-gpu-0", entity: "gpu-0", error_type: "XID_79", since: new Date(T0 + 4).toISOString(), updated_at: new Date(T0 + 4).toISOString() }],
       waits_on: [{ resource: "mlx5_0", meta: { bw: "IO_WAIT" } }],
       consumes: [{ resource: "gpu-0", meta: { util: "85" } }],

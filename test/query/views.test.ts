@@ -80,6 +80,7 @@ describe("whyView", () => {
       pid: 7,
       job_id: "job-a",
       state: "running",
+      ended: false,
       root_causes: [{ error: "error-gpu-0", entity: "gpu-0", error_type: "XID_79", since: isoTime(T0 + 4), updated_at: isoTime(T0 + 4) }],
       waits_on: [{ resource: "mlx5_0", meta: { bw: "0.2" } }],
       consumes: [{ resource: "gpu-0", meta: { util: "85", mem: "70000" } }],

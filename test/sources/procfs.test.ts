@@ -16,7 +16,7 @@ const stat = (pid: number, comm: string, state: string) => `${pid} (${comm}) ${s
 
 describe("procfs parsers", () => {
   it("tells a wchan that is no storage wait from one that may be", () => {
-    for (const w of ["kernel_clone", "wait_for_vfork_done", "uvm_spin_loop", "nvidia_close", "nv_wait_open_complete", "_nv012345rm", "os_acquire_mutex", "ib_uverbs_close", "rdma_destroy_id", "mlx5_cmd_exec", "devdrv_manager_ioctl", "drm_ioctl"]) {
+    for (const w of ["kernel_clone", "wait_for_vfork_done", "uvm_spin_loop", "nvidia_close", "nv_wait_open_complete", "_nv012345rm", "os_acquire_mutex", "ib_uverbs_close", "rdma_destroy_id", "mlx5_cmd_exec", "devdrv_manager_ioctl", "hdcdrv_recv", "tsdrv_ioctl", "rm_isr", "drm_ioctl"]) {
       assert.ok(wchanNotStorage(w), w);
     }
     for (const w of ["io_schedule", "folio_wait_bit_common", "nvme_submit_user_cmd", "rpc_wait_bit_killable", "jbd2_log_wait_commit", "blk_mq_get_tag", "0", "", "schedule_timeout", "down", "rwsem_down_read_slowpath"]) {
@@ -291,6 +291,20 @@ describe("builtin:procfs rounds", () => {
       assert.deepEqual(await round(), []);
       tree.write("proc/4242/stat", stat(4242, "python3", "R"));
       assert.deepEqual(await round(), ["intent.run pid-4242 pid=4242 job=7001 job_id from SLURM_JOB_ID"]);
+    });
+  });
+
+  it("names no disk for a process asleep in the GPU driver (its GPU fell off the bus), whatever files it has open", async () => {
+    await rig(async ({ tree, h, round }) => {
+      h.feed(start(4444, "7003"));
+      await round();
+      tree.write("proc/4444/stat", stat(4444, "pt_main_thread", "D"));
+      tree.write("proc/4444/wchan", "os_acquire_mutex");
+      await round();
+      await round();
+      assert.deepEqual(await round(), ["process.state pid-4444 pid=4444 D"], "stuck, but on no disk: its log file on nvme1n1 is not what it waits on");
+      tree.write("proc/4444/wchan", "io_schedule");
+      assert.deepEqual(await round(), ["process.state pid-4444 pid=4444 D", "storage.qdepth nvme1n1 pid=4444 IO_WAIT D for 45s"]);
     });
   });
 

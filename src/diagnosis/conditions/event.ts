@@ -72,6 +72,7 @@ export class EventCond extends CondNode {
   readonly reachesDevice: boolean;
   private readonly _entity: IdPattern | undefined;
   private readonly _value: ValuePattern | undefined;
+  private readonly _exclude: ValuePattern | undefined;
   private readonly _threshold: number | undefined;
   /** Newest matching event time and receipt time (max of each). */
   lastTs = -Infinity;
@@ -92,6 +93,7 @@ export class EventCond extends CondNode {
     this.reachesDevice = this.isError || isReadingType(c.event_type);
     this._entity = c.entity_id_pattern === undefined ? undefined : new IdPattern(c.entity_id_pattern);
     this._value = c.value_pattern === undefined ? undefined : new ValuePattern(c.value_pattern);
+    this._exclude = c.value_exclude === undefined ? undefined : new ValuePattern(c.value_exclude);
     this._threshold = c.value_threshold;
     this.byEntity = new RecentMap(maxTracked);
     this.byPid = new RecentMap(maxTracked);
@@ -106,7 +108,7 @@ export class EventCond extends CondNode {
     }
     if (this._entity !== undefined && !this._entity.test(ev.entity_id)) return false;
     if (this._value !== undefined && !this._value.test(ev.value)) return false;
-    return true;
+    return this._exclude === undefined || !this._exclude.test(ev.value);
   }
 
   /**
@@ -241,6 +243,7 @@ export class EventCond extends CondNode {
     let s = `event ${c.event_type}`;
     if (c.entity_id_pattern !== undefined) s += ` on ${c.entity_id_pattern}`;
     if (c.value_pattern !== undefined) s += ` value ${c.value_pattern}`;
+    if (c.value_exclude !== undefined) s += ` not ${c.value_exclude}`;
     if (c.value_threshold !== undefined) s += ` >= ${c.value_threshold}`;
     return s;
   }

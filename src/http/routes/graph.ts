@@ -26,6 +26,14 @@ export function graphRoutes(queries: Queries): Hono<AppEnv> {
     if (!/^\d{1,10}$/.test(text) || Number(text) > MAX_PID) {
       return c.json({ error: `pid must be an integer from 0 to ${MAX_PID}` }, 400);
     }
+    // ?ended=true: only the last answer of a process that left the graph, even where a new process holds the pid now.
+    const ended = c.req.query("ended");
+    if (ended !== undefined && ended !== "true" && ended !== "false") return c.json({ error: `ended must be true or false` }, 400);
+    if (ended === "true") {
+      const last = queries.endedWhy(Number(text));
+      if (last === undefined) return c.json({ error: `no process with pid ${text} left the graph lately` }, 404);
+      return c.json(last);
+    }
     const answer = queries.why(Number(text));
     if (answer === undefined) return c.json({ error: `no process with pid ${text}` }, 404);
     return c.json(answer);

@@ -54,7 +54,11 @@ export function hccsEntity(npu: number, chip = 0): string {
 export function healthKind(h: NpuHealth): string {
   const kinds = new Set<string>();
   for (const text of (h.info ?? "").split("; ")) kinds.add(_kindOf(text));
-  if (kinds.size > 1) kinds.delete("NPU_FAULT");
+  // An alarm none of the words names beside an ECC alarm is read as the ECC error's doing (a
+  // hang on bad memory): the ECC error says it. Beside heat, HCCS lanes or throttling alone it
+  // is a fault of its own (an AI Core hang with a heat alarm is an NPU fault, not only
+  // sub-health, a warning): said last, next to the health, as `npu_fault` reads it.
+  if (kinds.delete("NPU_FAULT") && (kinds.size === 0 || !kinds.has("ECC memory error"))) kinds.add("NPU_FAULT");
   return [...kinds].join(" ");
 }
 

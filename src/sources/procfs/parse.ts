@@ -136,8 +136,10 @@ export const NFS_TYPES = new Set(["nfs", "nfs4"]);
 /**
  * Whether a task's `wchan` (the kernel function it sleeps in) names a wait on something that is
  * no storage, though the task is in `D`: a parent blocked in vfork() until its child execs
- * (`kernel_clone`), or the GPU, NPU or RDMA driver (`uvm_*`, `nvidia_*`, `nv_*`, the NVIDIA
- * driver's `_nvNNNNNNrm` and `os_*` locks; Ascend's `devdrv_*`; `ib_*`, `rdma_*`, `mlx5_*`, DRM).
+ * (`kernel_clone`), or the GPU, NPU or RDMA driver (nvidia.ko, nvidia-uvm and their OS layer:
+ * `nvidia*`, `nv_*`, `_nvNNNNNNrm`, `uvm_*`, `os_*`, `rm_*`; Ascend's `devdrv_*`, `hdcdrv_*`,
+ * `tsdrv_*`; `ib_*`, `rdma_*`, `mlx5_*`, DRM). A GPU fallen off the bus holds its processes in
+ * its driver.
  * A process there is not waiting on the disk behind its open files. A wchan that says nothing
  * (`0` without the privilege to read it, `schedule_timeout`, a lock) is no proof either way.
  */
@@ -146,4 +148,4 @@ export function wchanNotStorage(wchan: string): boolean {
 }
 
 const _NOT_STORAGE =
-  /^(kernel_clone|wait_for_vfork_done|_do_fork|do_fork|uvm_\w*|nvidia_\w*|nv_\w*|nvkms_\w*|_nv\d+rm|os_acquire_\w*|devdrv_\w*|ib_\w*|rdma_\w*|mlx[45]_\w*|irdma_\w*|bnxt_re_\w*|efa_\w*|drm_\w*|amdgpu_\w*)$/;
+  /^(kernel_clone|wait_for_vfork_done|_do_fork|do_fork|nvidia\w*|nv_\w*|_nv\d\w*|uvm_\w*|os_\w*|rm_\w*|nvkms_\w*|devdrv_\w*|hdcdrv_\w*|tsdrv_\w*|ib_\w*|rdma_\w*|mlx[45]_\w*|irdma_\w*|bnxt_re_\w*|efa_\w*|drm_\w*|amdgpu_\w*)$/;

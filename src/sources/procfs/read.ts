@@ -156,6 +156,8 @@ export class ProcReader {
     }
     if (nfs.size + disks.size === 0) return null;
     const wchan = await this._wchan(taskDir ?? dir);
+    // Asleep somewhere that is no storage (a vfork() parent; the GPU, NPU or RDMA driver: a GPU
+    // fallen off the bus holds its processes there): not on the disk its log file lies on.
     if (wchanNotStorage(wchan)) return null;
     if (/nfs|rpc/.test(wchan)) return nfs.size === 1 ? [...nfs][0] : null;
     if (nfs.size + disks.size === 1) return [...nfs, ...disks][0];

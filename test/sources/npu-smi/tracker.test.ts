@@ -47,6 +47,8 @@ describe("NpuSmiTracker", () => {
     assert.equal(healthKind({ status: "Alarm", codes: ["80DE0000"], info: "node type=HCCS, lane down" }), "HCCS_DEGRADED");
     assert.equal(healthKind({ status: "Alarm", codes: ["81078603"], info: "AI core frequency throttling" }), "FREQ_THROTTLE");
     assert.equal(healthKind({ status: "Alarm", codes: [] }), "NPU_FAULT");
+    // A Critical chip with an AI Core hang and a heat alarm: both, the unnamed fault last (npu_fault reads `NPU_FAULT health=`).
+    assert.equal(healthKind({ status: "Critical", codes: ["80A28008", "80E01801"], info: "node type=AICORE, sensor type=Hang; node type=SOC, sensor type=Temperature" }), "TEMP_HIGH NPU_FAULT");
 
     const t = new NpuSmiTracker({ refreshMs: 60_000 });
     const warn = { status: "Warning", codes: ["80E01801"], info: "node type=SOC, sensor type=Temperature" };
