@@ -153,6 +153,33 @@ describe("builtin:kmsg follows a file", () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
   const usec = () => (Date.now() - BTIME_MS) * 1000;
 
+  it("stamps records with the kernel clock's drift that records read live show (a host up for months: its clock 3 min behind)", async () => {
+    const file = join(dir, "kmsg-drift");
+    const behind = 180_000;
+    const drifted = () => usec() - behind * 1000;
+    // In the ring at start: a fault 30 s ago by the kernel's clock (no drift known yet).
+    writeFileSync(file, `6,1,1000,-;Linux version 6.8.0\n4,2,${drifted() - 30_000_000},-;NVRM: Xid (PCI:0000:3b:00): 48, pid=776, name=python3, DBE\n`);
+    const src = new KmsgSource({ path: file, host: HOST, nvidiaSmi: FAKE_SMI, pollMs: 20 });
+    const rec = recorder();
+    src.start(rec.ctx);
+    try {
+      await rec.up;
+      await eventually(() => rec.events.length === 1, 5000, "the Xid in the ring");
+      const early = Date.now() - Number(rec.events[0].ts);
+      assert.ok(early >= behind + 29_000, `before any live record the ring's stamp stands (${early} ms old)`);
+      // Live: a line of no interest, then a fault, each written now by a clock 3 min behind.
+      appendFileSync(file, `6,3,${drifted()},-;usb 1-1: new device\n`);
+      await eventually(() => Math.abs(src.clock.driftMs - behind) < 2000, 5000, "the drift learnt");
+      appendFileSync(file, `4,4,${drifted()},-;NVRM: Xid (PCI:0000:3b:00): 79, pid=777, name=python3, GPU has fallen off the bus.\n`);
+      await eventually(() => rec.events.length === 2, 5000, "the appended Xid");
+      const lag = Date.now() - Number(rec.events[1].ts);
+      assert.ok(lag >= 0 && lag < 2000, `a live fault is stamped now, not 3 min ago (${lag} ms)`);
+      assert.ok(rec.logs.some((l) => /kernel's clock runs 18\d\.\d s behind the wall clock/.test(l)), rec.logs.join("\n"));
+    } finally {
+      await src.stop();
+    }
+  });
+
   it("sees appended records, reads a truncated file again, and goes on with a rotated one", async () => {
     const file = join(dir, "kmsg");
     writeFileSync(file, "6,1,1000,-;Linux version 6.8.0\n");

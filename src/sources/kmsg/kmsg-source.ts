@@ -1,11 +1,13 @@
 // builtin:kmsg: the kernel log as events. Reads /dev/kmsg (or a file in its format) from the
 // start of the ring, so an exporter restarted within the error window loses nothing, then
-// follows it; each record's time is the boot time (`btime` in <procfs>/stat) plus its offset.
+// follows it; each record's time is the boot time (`btime` in <procfs>/stat) plus its offset,
+// corrected by the drift of the kernel's clock that records read live show (clock.ts).
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Registry } from "prom-client";
 import { describeErrno } from "../../errno.ts";
 import { Backoff } from "../backoff.ts";
+import { KmsgClock } from "./clock.ts";
 import { DEFAULT_HOST_PATHS, type HostPaths, type Source, type SourceContext } from "../source.ts";
 import { DeviceMap } from "./devices.ts";
 import { findingEvents, type Resolvers } from "./events.ts";
@@ -56,6 +58,9 @@ export class KmsgSource implements Source {
   private _retry: ReturnType<typeof setTimeout> | undefined;
   private _stopping = false;
   private _bootMs: number | null = null;
+  /** The kernel clock's drift against the wall clock, learnt from records read live. */
+  readonly clock = new KmsgClock();
+  private _saidDrift = false;
   private _failKey: string | null = null;
   private _isUp = false;
   /** The reader has caught up with the ring once since it was launched: records now are new. */
@@ -110,6 +115,8 @@ export class KmsgSource implements Source {
       this._resumeAfter = null;
     }
     if (rec !== null) this._lastSeq = rec.seq;
+    // A record read live is news: what it says of the kernel's clock, whatever it says.
+    if (rec !== null && this._live && this._bootMs !== null) this._learnClock(this._bootMs + rec.usec / 1000);
     if (rec === null || rec.facility !== 0) {
       // Not a record, or written by user space (facility 1 and up): never evidence of a fault.
       this.counts.other++;
@@ -127,7 +134,7 @@ export class KmsgSource implements Source {
     // up (faults from boot, read again after every restart) would all be stamped now, as news.
     if (this._bootMs === null && !this._live) return [];
     const now = Date.now();
-    const ts = this._bootMs === null ? now : Math.min(now, Math.round(this._bootMs + rec.usec / 1000));
+    const ts = this._bootMs === null ? now : this.clock.stamp(this._bootMs + rec.usec / 1000, now);
     const pidEvent = f.kind === "oom_kill" || f.kind === "hung_task" || f.kind === "memory_failure";
     // A device fault older than the error window is over as far as the graph goes: emitted, it
     // would make an error node (and a scene) that the graph's clock, moved back by its old
@@ -188,6 +195,15 @@ export class KmsgSource implements Source {
     })();
   }
 
+  private _learnClock(stamped: number): void {
+    this.clock.sample(stamped, Date.now());
+    const drift = this.clock.driftMs;
+    if (this._saidDrift || Math.abs(drift) < _SAY_DRIFT_MS) return;
+    this._saidDrift = true;
+    const s = (Math.abs(drift) / 1000).toFixed(1);
+    this._ctx?.log.info(`the kernel's clock runs ${s} s ${drift > 0 ? "behind" : "ahead of"} the wall clock (boot time plus a record's offset); records are stamped with that correction`);
+  }
+
   private _up(): void {
     if (this._isUp) return;
     this._isUp = true;
@@ -207,6 +223,9 @@ export class KmsgSource implements Source {
     ctx.log.warn(`cannot read ${this.path}: ${e.message}${hint}; retrying with backoff`);
   }
 }
+
+/** A drift past this (the graph's clock slack) is said once at info. */
+const _SAY_DRIFT_MS = 5000;
 
 /** Boot time in ms since the epoch: `btime` of <procfs>/stat, else now minus <procfs>/uptime. */
 export async function bootTimeMs(procfs: string): Promise<number | null> {
