@@ -99,7 +99,8 @@ function _sources(sources: SourceStatus[]): string {
   const rows = sources.map((s) => {
     const cls = s.state === "up" ? "ok" : "bad";
     const age = s.last_event_age_s === null ? '<span class="muted">never</span>' : `${_age(s.last_event_age_s)} ago`;
-    const why = s.reason ? `<br><span class="muted">${_h(s.reason)}</span>` : "";
+    const reason = s.reason ?? (s.state !== "up" && s.last_exit ? `last run ${s.last_exit}` : "");
+    const why = reason ? `<br><span class="muted">${_h(reason)}</span>` : "";
     return `<tr><td><code>${_h(s.name)}</code></td><td class="${cls}">${s.state}${why}</td><td>${s.restarts}</td><td>${age}</td></tr>`;
   });
   return `<table><thead><tr><th>source</th><th>state</th><th>restarts</th><th>last event</th></tr></thead><tbody>

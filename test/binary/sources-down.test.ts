@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { eventually, startExporter } from "../_helpers.ts";
+import { eventually, ROOT, startExporter } from "../_helpers.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 
@@ -82,6 +82,25 @@ describe("a listed collector whose source is missing", { skip: BINARY ? false : 
     } finally {
       assert.equal(await ex.stop(), 0);
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a probe that keeps exiting", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
+  it("is crash-looping with how its last run ended in status, the status API and the landing page", { timeout: 30_000 }, async () => {
+    const ex = await startExporter(["--probe", join(ROOT, "test/fixtures/fault-probes/crash-loop.sh")]);
+    try {
+      const src = await eventually(async () => {
+        const s = ((await (await fetch(`${ex.url}/api/v1/status`)).json()) as { sources: (Src & { last_exit?: string | null })[] }).sources;
+        return s[0]?.state === "crash-looping" ? s[0] : undefined;
+      }, 15_000, "crash-looping");
+      assert.equal(src.reason, null, "it starts: no reason it cannot");
+      assert.equal(src.last_exit, "exited with status 3");
+      const text = execFileSync(BINARY!, ["status", "--url", ex.url], { encoding: "utf8", timeout: 10_000 });
+      assert.match(text, /^ {2}crash-loop\.sh +crash-looping +\d+ +\S.* +last run exited with status 3$/m, text);
+      assert.match(await (await fetch(`${ex.url}/`)).text(), /crash-looping<br><span class="muted">last run exited with status 3<\/span>/);
+    } finally {
+      assert.equal(await ex.stop(), 0);
     }
   });
 });
