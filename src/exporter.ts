@@ -205,6 +205,9 @@ export class Exporter {
       restarted: () => {
         probe.restarts++;
       },
+      exited: (how) => {
+        probe.lastExit = how;
+      },
       processes: () => {
         const out = [];
         for (const p of this.graph.processes.values()) out.push({ pid: p.pid, jobId: p.jobId ?? null, state: p.state });

@@ -9,7 +9,14 @@ import { UsageError } from "./errors.ts";
 import { flagSource, setFlagLabel, type FlagDefs, type FlagValues } from "./flags.ts";
 
 export const ALIAS_FLAGS: FlagDefs = {
-  "web.listen-address": { type: "string", description: "node_exporter's name: [host]:port to listen on", valueHint: "addr", env: false },
+  // node_exporter listens on each address given; a second one is refused rather than dropped in silence.
+  "web.listen-address": {
+    type: "string",
+    once: () => "xctl-exporter listens on one ([::]:PORT is every address)",
+    description: "node_exporter's name: [host]:port to listen on",
+    valueHint: "addr",
+    env: false,
+  },
   "web.config.file": { type: "string", description: "node_exporter's name for --web-config", valueHint: "file", env: false },
   "web.telemetry-path": { type: "string", description: "node_exporter's name for --metrics-path", valueHint: "path", env: false },
   "log.level": { type: "string", description: "node_exporter's name for --log-level", valueHint: "level", env: false },

@@ -1,7 +1,8 @@
 // The listen address, checked before binding (a malformed one is bad usage, exit 2), and a
 // failure to bind a well-formed one said in one line (a run-time failure, exit 1, like a port
 // already in use).
-import { isIPv4, isIPv6 } from "node:net";
+import { lookup } from "node:dns/promises";
+import { isIP, isIPv4, isIPv6 } from "node:net";
 import { XctlError } from "../errors.ts";
 import { UsageError } from "./errors.ts";
 
@@ -15,6 +16,20 @@ export function checkHost(label: string, host: string): string {
     throw new UsageError(`${label}: "${host}" is neither an address nor a host name`);
   }
   return h;
+}
+
+/**
+ * Looks a host name up before it is bound: Bun reports a name that does not resolve as "Is port
+ * N in use?" (EADDRINUSE), which would send the operator after a port conflict. An address is
+ * left to the bind. Throws the one-line error of describeBindError.
+ */
+export async function checkResolves(host: string, port: number, label: string): Promise<void> {
+  if (isIP(host) !== 0) return;
+  try {
+    await lookup(host);
+  } catch (e) {
+    throw describeBindError(e, host, port, label);
+  }
 }
 
 /** The error a failed bind becomes: one line with the address and the reason. */

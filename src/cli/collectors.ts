@@ -9,6 +9,8 @@ import { flagLabel, type FlagDefs, type FlagValues } from "./flags.ts";
 export const COLLECTOR_FLAGS: FlagDefs = {
   collectors: {
     type: "string",
+    // A second one is refused rather than the first dropped in silence (it looks like it adds).
+    once: (given) => `it takes one value: ${given.some((g) => g.trim() === "auto" || g.trim() === "none") ? "auto, none or one list" : `--collectors ${given.join(",")}`}`,
     default: "auto",
     description: "Host collectors: auto (those whose source exists), none, or a list of nvidia-smi,npu-smi,kmsg,infiniband,procfs,diskstats",
     valueHint: "auto|none|list",

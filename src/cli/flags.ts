@@ -13,6 +13,11 @@ export interface FlagDef {
   default?: string | boolean;
   /** May be given more than once (values collect in order). */
   multiple?: boolean;
+  /**
+   * Refused when given twice on the command line (where the last would win and drop the first in
+   * silence); the text says what to give instead (`it takes one list: ...`), from the values given.
+   */
+  once?: (values: string[]) => string;
   valueHint?: string;
   /** One-letter form (`-o`). */
   short?: string;
@@ -69,7 +74,16 @@ export function parseFlags(defs: FlagDefs, argv: string[], env: Record<string, s
   _origins.set(values, origins);
   // As typed: `-o` when the short form was used.
   const typed = new Map<string, string>();
-  for (const t of parsed.tokens ?? []) if (t.kind === "option") typed.set(t.name, t.rawName);
+  const given = new Map<string, string[]>();
+  for (const t of parsed.tokens ?? []) {
+    if (t.kind !== "option") continue;
+    typed.set(t.name, t.rawName);
+    if (t.value !== undefined) given.set(t.name, [...(given.get(t.name) ?? []), t.value]);
+  }
+  for (const [name, list] of given) {
+    const once = defs[name]?.once;
+    if (once !== undefined && list.length > 1) throw new UsageError(`--${name}: given ${list.length} times (${list.join("; ")}); ${once(list)}`);
+  }
   for (const [name, def] of Object.entries(defs)) {
     let v = parsed.values[name] as string | string[] | boolean | undefined;
     if (v !== undefined) origins.set(name, typed.get(name) ?? `--${name}`);
@@ -162,6 +176,9 @@ function _describeParseError(e: unknown, defs: FlagDefs): string {
   switch (err.code) {
     case "ERR_PARSE_ARGS_UNKNOWN_OPTION": {
       const given = flag.split("=")[0];
+      if (defs.collectors !== undefined && /^--(no-)?collector\./.test(given)) {
+        return `unknown flag ${given} (node_exporter's --collector.NAME and --no-collector.NAME are one list here: --collectors auto, none or names such as kmsg,diskstats)`;
+      }
       const near = suggest(given.replace(/^--?/, ""), Object.keys(defs));
       return `unknown flag ${given}${near ? ` (did you mean --${near}?)` : " (see --help)"}`;
     }

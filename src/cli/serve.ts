@@ -15,7 +15,7 @@ import { RULE_FLAGS, resolveRuleConfig, rulesDir } from "./rules.ts";
 import { flagLabel, misspeltVariables, parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
 import { CLIENT_FLAGS } from "./client.ts";
 import { ALIAS_FLAGS, applyAliases } from "./aliases.ts";
-import { checkHost, describeBindError } from "./bind-error.ts";
+import { checkHost, checkResolves, describeBindError } from "./bind-error.ts";
 import { logStartSummary } from "./start-summary.ts";
 import { startServiceLog } from "./service-log.ts";
 import { defaultRules } from "../diagnosis/rules-load.ts";
@@ -133,6 +133,8 @@ export async function runServe(argv: string[]): Promise<void> {
   for (const source of sources) exporter.addSource(source);
 
   const queries = new Queries(exporter, VERSION);
+  // What auto left out stays visible in `status` and on the landing page, not in the start log alone.
+  if (hostConfig.collectors === "auto") queries.collectorsSkipped = plan.skipped.filter((s) => s.reason !== "given as --probe");
   const app = createApp(exporter, {
     queries,
     metricsPath: config.metricsPath,
@@ -148,6 +150,7 @@ export async function runServe(argv: string[]): Promise<void> {
   // The clients read the same environment file: their variables are known too.
   for (const w of misspeltVariables([SERVE_FLAGS, CLIENT_FLAGS], ["XCTL_DEBUG"])) log.warn(w);
   let server: Awaited<ReturnType<typeof serve>>;
+  await checkResolves(config.host, config.port, flagLabel(values, "host"));
   try {
     server = await serve({ port: config.port, hostname: config.host, tls: web?.tls, fetch: (req, env) => app.fetch(req, env), log: (line) => log.warn(line) });
   } catch (e) {

@@ -51,15 +51,19 @@ export function formatStatus(st: Status, base: string): string {
   if (st.sources.length === 0) out.push("No source configured: only pushes to POST /api/v1/events feed the graph.");
   else {
     out.push("Sources:");
-    // Why a source is down, where it says (a probe that cannot be started): the last column.
-    const why = st.sources.some((s) => s.reason != null);
+    // Why a source is down, where it says (a probe that cannot be started; how the last run of
+    // one that is down or crash-looping ended): the last column.
+    const whyOf = (s: (typeof st.sources)[number]) => s.reason ?? (s.state !== "up" && s.last_exit ? `last run ${s.last_exit}` : "");
+    const why = st.sources.some((s) => whyOf(s) !== "");
     const rows = st.sources.map((s) => {
       const row = [s.name, s.state, String(s.restarts), s.last_event_age_s === null ? "never" : `${formatAge(s.last_event_age_s)} ago`];
-      return why ? [...row, s.reason ?? ""] : row;
+      return why ? [...row, e(whyOf(s))] : row;
     });
     const head = ["NAME", "STATE", "RESTARTS", "LAST EVENT", ...(why ? ["WHY"] : [])];
     out.push(...formatTable(head, rows).trimEnd().split("\n").map((l) => `  ${l.trimEnd()}`));
   }
+  const skipped = Array.isArray(st.collectors_skipped) ? st.collectors_skipped : [];
+  if (skipped.length > 0) out.push(`Collectors skipped: ${skipped.map((c) => `${e(c.name)} (${e(c.reason)})`).join(", ")}`);
   const c = st.counts;
   out.push("");
   out.push(

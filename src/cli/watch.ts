@@ -5,7 +5,7 @@
 import { XctlError } from "../errors.ts";
 import type { FlagDefs, FlagValues } from "./flags.ts";
 import { parseDuration, parseInteger } from "./parse-values.ts";
-import { flagLabel } from "./flags.ts";
+import { flagLabel, flagSource } from "./flags.ts";
 import { isTerminal, writeErr, writeOut } from "../stdio.ts";
 
 export const WATCH_FLAGS: FlagDefs = {
@@ -21,6 +21,10 @@ export async function watchLoop(v: FlagValues, frame: () => Promise<string>, opt
   if (intervalMs < 100) throw new XctlError(`${flagLabel(v, "interval")}: "${v.interval}" is too short (at least 100ms)`, 2);
   const count = parseInteger(flagLabel(v, "count"), v.count as string, 0, 1_000_000_000);
   if (v.watch !== true) {
+    // Given without --watch they would do nothing: one frame printed as if they had.
+    for (const name of ["count", "interval"]) {
+      if (flagSource(v, name) === "flag") throw new XctlError(`${flagLabel(v, name)} redraws only with --watch (-w): add -w, or leave ${flagLabel(v, name)} out`, 2);
+    }
     writeOut(await frame());
     return;
   }

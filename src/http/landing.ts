@@ -46,7 +46,7 @@ export function landingPage(q: Queries, opts: LandingOptions): string {
 <h2 id="now">What is wrong now</h2>
 ${_rulesReload(st)}${_scenes(st.scenes, q)}
 <h2 id="sources">Sources</h2>
-${_sources(st.sources)}
+${_sources(st.sources)}${_skipped(st)}
 <h2 id="graph">Graph</h2>
 <p>${_count(c.processes, "process", "processes")} (${c.active_processes} running), ${_count(c.resources, "resource")}, ${_count(c.errors, "error")} in the window;
 edges: ${c.edges.consumes} consumes, ${c.edges.waits_on} waits_on, ${c.edges.blocked_by} blocked_by.
@@ -99,12 +99,20 @@ function _sources(sources: SourceStatus[]): string {
   const rows = sources.map((s) => {
     const cls = s.state === "up" ? "ok" : "bad";
     const age = s.last_event_age_s === null ? '<span class="muted">never</span>' : `${_age(s.last_event_age_s)} ago`;
-    const why = s.reason ? `<br><span class="muted">${_h(s.reason)}</span>` : "";
+    const reason = s.reason ?? (s.state !== "up" && s.last_exit ? `last run ${s.last_exit}` : "");
+    const why = reason ? `<br><span class="muted">${_h(reason)}</span>` : "";
     return `<tr><td><code>${_h(s.name)}</code></td><td class="${cls}">${s.state}${why}</td><td>${s.restarts}</td><td>${age}</td></tr>`;
   });
   return `<table><thead><tr><th>source</th><th>state</th><th>restarts</th><th>last event</th></tr></thead><tbody>
 ${rows.join("\n")}
 </tbody></table>`;
+}
+
+/** The collectors `--collectors auto` left out, with why. */
+function _skipped(st: Status): string {
+  const list = st.collectors_skipped ?? [];
+  if (list.length === 0) return "";
+  return `\n<p><span class="muted">Collectors skipped:</span> ${list.map((c) => `<code>${_h(c.name)}</code> (${_h(c.reason)})`).join(", ")}</p>`;
 }
 
 function _age(s: number): string {

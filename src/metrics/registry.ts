@@ -18,6 +18,8 @@ export interface ProbeState {
   restarts: number;
   /** Why the source is down when it cannot run at all (a probe that cannot be started). */
   reason?: string | null;
+  /** How its last run ended (`exited with status 3`), null before the first end. */
+  lastExit?: string | null;
   /** Wall-clock ms of the last accepted event, 0 before the first. */
   lastEventMs: number;
 }

@@ -69,6 +69,11 @@ export interface Status {
   /** Errors inside the window that no active scene names (at most 8, newest first). */
   unexplained_errors: UnexplainedError[];
   sources: SourceStatus[];
+  /**
+   * The host collectors `--collectors auto` left out, with why (`nvidia-smi not on PATH`): what
+   * the start log said, for as long as the exporter runs. Absent when the choice was not auto.
+   */
+  collectors_skipped?: SkippedCollector[];
   /** The rule set and its reloads (absent from an exporter older than this field, or one that cannot reload). */
   rules?: RulesStatus;
   counts: {
@@ -87,8 +92,15 @@ export interface Status {
 export { DEFAULT_VIEW_LIMIT };
 export type { Rule };
 
+export interface SkippedCollector {
+  name: string;
+  reason: string;
+}
+
 export class Queries {
   readonly sources: SourceTracker;
+  /** Set by `serve` under `--collectors auto`: the collectors it did not start, and why. */
+  collectorsSkipped: SkippedCollector[] | undefined;
 
   constructor(
     private readonly _in: QueryInputs,
@@ -204,6 +216,7 @@ export class Queries {
       scenes,
       unexplained_errors: unexplainedErrors(g, scenes),
       sources: this.sources.list(now),
+      ...(this.collectorsSkipped === undefined ? {} : { collectors_skipped: this.collectorsSkipped }),
       ...(this._in.rulesReload === undefined ? {} : { rules: this.rulesStatus()! }),
       counts: {
         processes: g.processes.size,

@@ -23,6 +23,11 @@ export interface SourceStatus {
   restarts: number;
   /** Why it is down when it cannot run at all (`cannot start: ...`); null otherwise. */
   reason: string | null;
+  /**
+   * How its last run ended (`exited with status 3`, `killed by SIGKILL`); null before one ended.
+   * Optional for the clients: an exporter older than the field leaves it out.
+   */
+  last_exit?: string | null;
   /** Restarts within the last minute (as far as the samples tell). */
   recent_restarts: number;
   /** Seconds since its last accepted event; null before the first. */
@@ -56,7 +61,7 @@ export class SourceTracker {
       // A program that cannot be started is down, whatever it did before: it is not crashing.
       const reason = s.up ? null : (s.reason ?? null);
       const state: SourceCondition = reason !== null ? "down" : h.looping ? "crash-looping" : s.up ? "up" : "down";
-      out.push({ name, state, up: s.up, restarts: s.restarts, reason, recent_restarts: recent, last_event_age_s: ageSeconds(s.lastEventMs, now) });
+      out.push({ name, state, up: s.up, restarts: s.restarts, reason, last_exit: s.lastExit ?? null, recent_restarts: recent, last_event_age_s: ageSeconds(s.lastEventMs, now) });
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }

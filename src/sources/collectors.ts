@@ -43,6 +43,9 @@ export function parseCollectorChoice(text: string, flag = "--collectors"): Colle
   const names = t.split(",").map((s) => s.trim()).filter((s) => s !== "");
   if (names.length === 0) throw new UsageError(`${flag}: "${text}" names no collector (use auto, none, or a list of ${COLLECTOR_NAMES.join(", ")})`);
   for (const n of names) {
+    if (n === "auto" || n === "none") {
+      throw new UsageError(`${flag}: "${text}": ${n} stands alone (${flag}${flag.startsWith("-") ? " " : "="}${n}); a list names collectors only: ${COLLECTOR_NAMES.join(", ")}`);
+    }
     if (!COLLECTOR_NAMES.includes(n)) {
       throw new UsageError(`${flag}: unknown collector "${n}" (valid: ${COLLECTOR_NAMES.join(", ")}, or auto, none)`);
     }

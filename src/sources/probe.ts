@@ -251,6 +251,7 @@ export class CommandProbe implements Source {
   private _afterRun(startedAt: number, cannot: string | null, exit?: string): void {
     const ctx = this._ctx!;
     ctx.setUp(false, cannot ?? undefined);
+    if (cannot === null && exit !== undefined) ctx.exited?.(exit);
     if (this._stopping) return;
     const delay = this._backoff.delayAfter(Date.now() - startedAt);
     if (cannot !== null) {

@@ -39,6 +39,11 @@ export interface SourceContext {
   /** The source's process was restarted after it exited. Counted in xctl_probe_restarts_total. */
   restarted(): void;
   /**
+   * How its last run ended (`exited with status 3`, `killed by SIGSEGV`), shown beside a
+   * crash-looping or down state, so `status` says why without the log.
+   */
+  exited?(how: string): void;
+  /**
    * The processes the graph holds now (pid, job id, state), for collectors that look each of
    * them up on the host (`builtin:procfs`, the per-process part of `builtin:infiniband`).
    */

@@ -1,14 +1,16 @@
 // builtin:procfs in the compiled binary on this machine's /proc: two real process trees, each
-// with one task stuck in vfork's uninterruptible wait (test/fixtures/proc-tree/stuck_tree.py) a
-// child's thread under one, a grandchild under the other. Each root waits on the disk of the
-// file its stuck task holds (`why`), and the event says which task it was.
+// with one task stuck in vfork's uninterruptible wait (test/fixtures/proc-tree/stuck_tree.py), a
+// child's thread under one, a grandchild under the other, and a file of each tree open on a disk.
+// A vfork wait (wchan kernel_clone) is no storage wait: the binary names no disk for either root
+// (it did: each root was said to wait on the disk of that open file), while a dead pid pushed
+// beside them shows the rounds ran.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { eventually, startExporter } from "../_helpers.ts";
+import { eventually, sleep, startExporter } from "../_helpers.ts";
 import { fileOnDisk, releaseTrees, stuckTree, waitForD, type StuckTree } from "../sources/_stuck-tree-kit.ts";
 
 const BINARY = process.env.XCTL_BINARY;
@@ -17,7 +19,7 @@ const DISK = fileOnDisk();
 const skip = !BINARY ? "XCTL_BINARY not set (scripts/test.sh sets it)" : !PYTHON ? "no python3" : DISK === null ? "no file on a block device here" : false;
 
 describe("stuck descendants through the binary, on this machine's /proc", { skip }, () => {
-  it("says each root waits on the disk its child's thread or grandchild is stuck on, naming that task", async () => {
+  it("names no disk for roots whose child's thread or grandchild waits in vfork, though they hold a file on one", async () => {
     const dir = mkdtempSync(join(tmpdir(), "xctl-stuck-"));
     const fifo = join(dir, "fifo");
     spawnSync("mkfifo", [fifo]);
@@ -27,46 +29,49 @@ describe("stuck descendants through the binary, on this machine's /proc", { skip
     try {
       const [child, grandchild] = await Promise.all(trees.map((t) => t.stuck));
       await waitForD([child, grandchild]);
-      // Watch the accepted storage events, then tell the exporter about the two roots.
-      const stream = await fetch(`${ex.url}/api/v1/events/stream?type=storage.qdepth`, { signal: ac.signal });
+      // A pid that has exited: its `exit` says a round ran after the push.
+      const gone = spawnSync("sh", ["-c", "echo $$"], { encoding: "utf8" }).stdout.trim();
+      const stream = await fetch(`${ex.url}/api/v1/events/stream?type=storage.qdepth,process.state`, { signal: ac.signal });
       assert.equal(stream.status, 200);
-      const body = trees.map((t) => JSON.stringify({ event_type: "process.state", entity_id: `pid-${t.root}`, pid: t.root, value: "start" })).join("\n");
+      const pids = [...trees.map((t) => t.root), Number(gone)];
+      const body = pids.map((pid) => JSON.stringify({ event_type: "process.state", entity_id: `pid-${pid}`, pid, value: "start" })).join("\n");
       const res = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body });
-      assert.equal(((await res.json()) as { accepted: number }).accepted, 2);
-      const want = new Map([
-        [trees[0].root, new RegExp(`^IO_WAIT D for \\d+s \\(thread ${child.tid} of child ${child.pid}\\)$`)],
-        [trees[1].root, new RegExp(`^IO_WAIT D for \\d+s \\(grandchild ${grandchild.pid}\\)$`)],
-      ]);
-      const seen = new Map<number, { entity_id: string; value: string }>();
+      assert.equal(((await res.json()) as { accepted: number }).accepted, 3);
       const reader = stream.body!.getReader();
       const dec = new TextDecoder();
       let text = "";
+      const events = () =>
+        text
+          .split("\n")
+          .filter((l) => l.startsWith("data: "))
+          .map((l) => JSON.parse(l.slice(6)) as { event_type: string; pid: number; entity_id: string; value: string });
       const deadline = Date.now() + 15_000;
-      while (seen.size < want.size && Date.now() < deadline) {
+      while (!events().some((e) => e.pid === Number(gone) && e.value === "exit") && Date.now() < deadline) {
         const { done, value } = await reader.read();
         if (done) break;
         text += dec.decode(value, { stream: true });
-        for (const line of text.split("\n")) {
-          if (!line.startsWith("data: ")) continue;
-          const ev = JSON.parse(line.slice(6)) as { pid: number; entity_id: string; value: string };
-          if (want.has(ev.pid)) seen.set(ev.pid, ev);
+      }
+      assert.ok(events().some((e) => e.pid === Number(gone) && e.value === "exit"), `no round within 15 s: ${ex.stderr()}`);
+      // The stuck tasks are past dwait (600 ms) by now or within the next rounds: give them three.
+      const more = (async () => {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          text += dec.decode(value, { stream: true });
         }
-      }
-      for (const [root, re] of want) {
-        const ev = seen.get(root);
-        assert.ok(ev, `no storage.qdepth for ${root} within 15 s: ${text.slice(-2000)}\n${ex.stderr()}`);
-        assert.equal(ev.entity_id, DISK!.disk);
-        assert.match(ev.value, re);
-      }
-      // `why` lists the disk for each root with its own stuck task (not the other root's, which
-      // the disk's last reading is); the roots themselves run on (state running).
+      })().catch(() => {});
+      await sleep(1500);
+      ac.abort();
+      await more;
+      const roots = new Set(trees.map((t) => t.root));
+      assert.deepEqual(events().filter((e) => roots.has(e.pid) && e.event_type === "storage.qdepth"), []);
       for (const t of trees) {
-        const own = want.get(t.root)!.source.replace(/^\^|\$$/g, "");
         const why = await eventually(() => {
           const w = execFileSync(BINARY!, ["why", String(t.root), "--url", ex.url], { encoding: "utf8", timeout: 10_000 });
-          return new RegExp(`waits on:\\n\\s+${DISK!.disk} .*qdepth=${own}`).test(w) ? w : undefined;
-        }, 10_000, `${t.root} waits on ${DISK!.disk} through its own task`);
+          return /^pid \d+/.test(w) ? w : undefined;
+        }, 10_000, `why ${t.root}`);
         assert.match(why, new RegExp(`^pid ${t.root}\\s+job \\S+\\s+state running$`, "m"), why);
+        assert.doesNotMatch(why, new RegExp(`waits on:\\n\\s+${DISK!.disk}`), why);
       }
       assert.doesNotMatch(ex.stderr(), /round failed|TypeError|ERROR/i);
     } finally {

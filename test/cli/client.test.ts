@@ -132,6 +132,15 @@ describe("ps and why against a running exporter", () => {
     }
   });
 
+  it("--count or --interval without --watch is refused with exit 2, not one frame printed as if they did nothing", SLOW, async () => {
+    for (const [args, flag] of [[["ps", "--count", "3"], "--count"], [["status", "--interval", "5s"], "--interval"], [["ps", "--json", "--count", "2", "--interval", "1s"], "--count"]] as const) {
+      const r = await runCli([...args, "--url", server.url]);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.equal(r.stderr, `xctl-exporter: ${flag} redraws only with --watch (-w): add -w, or leave ${flag} out\n`);
+      assert.equal(r.stdout, "");
+    }
+  });
+
   it("ps --watch stops on Ctrl-C (SIGINT) with exit 0", SLOW, async () => {
     const [cmd, ...pre] = exporterCommand();
     const child = spawn(cmd, [...pre, "ps", "--url", server.url, "--watch", "--interval", "100ms"], { stdio: ["ignore", "pipe", "pipe"] });

@@ -23,6 +23,13 @@ describe("host collector flags: bad values exit 2 with one line", () => {
     [[], { XCTL_PATH_SYSFS: "/nonexistent-xctl" }, /^xctl-exporter: XCTL_PATH_SYSFS: "\/nonexistent-xctl" does not exist$/],
     [["--collectors", "gpu"], {}, /--collectors: unknown collector "gpu" \(valid: nvidia-smi, npu-smi, kmsg, infiniband, procfs, diskstats, or auto, none\)/],
     [["--probe", "builtin:npu-smi?interval=0"], {}, /--probe builtin:npu-smi\?interval=0: interval must be a positive number, got "0"/],
+    // Given twice: refused, not the first list dropped in silence.
+    [["--collectors", "kmsg", "--collectors", "procfs"], {}, /^xctl-exporter: --collectors: given 2 times \(kmsg; procfs\); it takes one value: --collectors kmsg,procfs$/],
+    [["--collectors", "kmsg", "--collectors", "none"], {}, /^xctl-exporter: --collectors: given 2 times \(kmsg; none\); it takes one value: auto, none or one list$/],
+    // node_exporter's per-collector flags: said where the setting is here, not a bare "see --help".
+    [["--collector.diskstats"], {}, /^xctl-exporter: unknown flag --collector\.diskstats \(node_exporter's --collector\.NAME and --no-collector\.NAME are one list here: --collectors auto, none or names such as kmsg,diskstats\)$/],
+    [["--no-collector.kmsg"], {}, /^xctl-exporter: unknown flag --no-collector\.kmsg \(node_exporter's --collector\.NAME .*\)$/],
+    [["--collector.disable-defaults"], {}, /^xctl-exporter: unknown flag --collector\.disable-defaults \(node_exporter's --collector\.NAME .*\)$/],
   ];
   for (const [args, env, message] of cases) {
     it([...args, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)].join(" "), async () => {

@@ -17,6 +17,8 @@ describe("bad usage exits 2 with one line", () => {
     [["--host", "256.1.1.1"], /--host: "256\.1\.1\.1" is not an IPv4 address/],
     [["--web.listen-address", "nope"], /--web\.listen-address: "nope" is not \[host\]:port/],
     [["--web.listen-address", "127.0.0.1:99999"], /--web\.listen-address: "99999" is out of range/],
+    // node_exporter listens on each address given; one address only here, said rather than the last taken in silence.
+    [["--web.listen-address", "127.0.0.1:0", "--web.listen-address", "[::1]:0"], /^xctl-exporter: --web\.listen-address: given 2 times \(127\.0\.0\.1:0; \[::1\]:0\); xctl-exporter listens on one \(\[::\]:PORT is every address\)\n$/],
     [["--log.format", "pretty"], /--log\.format: "pretty" is not one of logfmt, json/],
     [["stauts"], /unknown command "stauts" \(did you mean status\?\)/],
     [["--port", "abc"], /--port: "abc" is not a port number/],
@@ -75,6 +77,19 @@ describe("bad usage exits 2 with one line", () => {
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /cannot listen on 192\.0\.2\.77:0: no interface of this host has that address \(--host/);
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  });
+
+  it("a host name that does not resolve: exit 1, one line saying so (Bun calls it a port in use)", async () => {
+    // `.invalid` never resolves (RFC 6761). Bun.serve reports a failed lookup as "Failed to start
+    // server. Is port 0 in use?" (EADDRINUSE), which sent an operator after a port conflict.
+    for (const [args, label] of [
+      [["--host", "nosuchhost.invalid", "--port", "0"], "--host"],
+      [["--web.listen-address", "nosuchhost.invalid:0"], "--web.listen-address"],
+    ] as const) {
+      const r = await runCli([...args, "--collectors", "none"]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stderr.trim(), `xctl-exporter: cannot listen on nosuchhost.invalid:0: ${label} names a host that does not resolve`);
+    }
   });
 });
 

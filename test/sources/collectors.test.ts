@@ -41,6 +41,16 @@ describe("--collectors", () => {
     assert.throws(() => parseCollectorChoice(","), /names no collector/);
   });
 
+  it("auto or none inside a list is said to stand alone, not called an unknown collector that the same line lists as valid", () => {
+    for (const [text, word] of [["auto,infiniband", "auto"], ["kmsg, none", "none"]]) {
+      assert.throws(() => parseCollectorChoice(text), (e: Error) => {
+        assert.ok(e instanceof UsageError);
+        assert.equal(e.message, `--collectors: "${text}": ${word} stands alone (--collectors ${word}); a list names collectors only: nvidia-smi, npu-smi, kmsg, infiniband, procfs, diskstats`);
+        return true;
+      });
+    }
+  });
+
   it("auto on a bare host runs procfs only, and says why it skipped each of the others", () => {
     const plan = planCollectors("auto", host("bare", {}), [], ALL);
     assert.deepEqual(plan.run.map((r) => r.spec), ["builtin:procfs"]);

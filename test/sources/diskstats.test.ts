@@ -27,8 +27,8 @@ describe("diskstats parser", () => {
   });
 
   it("leaves out RAM disks, loop devices and partitions, as node_exporter does, and keeps dm and md", () => {
-    for (const n of ["loop0", "ram1", "zram0", "sda1", "vdb12", "xvda1", "nvme0n1p1", "mmcblk0p2", "fd0"]) assert.ok(DEFAULT_IGNORE.test(n), n);
-    for (const n of ["sda", "vdb", "nvme0n1", "nvme10n2", "dm-0", "md127", "mmcblk0"]) assert.ok(!DEFAULT_IGNORE.test(n), n);
+    for (const n of ["loop0", "ram1", "zram0", "sda1", "vdb12", "xvda1", "nvme0n1p1", "mmcblk0p2", "sdaa1", "fd0"]) assert.ok(DEFAULT_IGNORE.test(n), n);
+    for (const n of ["sda", "vdb", "nvme0n1", "nvme10n2", "dm-0", "md127", "mmcblk0", "sr0", "nbd0"]) assert.ok(!DEFAULT_IGNORE.test(n), n);
   });
 });
 

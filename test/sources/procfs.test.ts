@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { whyView } from "../../src/query/why.ts";
-import { childPids, jobFromCgroup, mountOf, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState, statusSwitches } from "../../src/sources/procfs/parse.ts";
+import { childPids, jobFromCgroup, mountOf, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState, statusSwitches, syscallFd, wchanNotStorage } from "../../src/sources/procfs/parse.ts";
 import { ProcfsSource } from "../../src/sources/procfs/index.ts";
 import { ProcReader } from "../../src/sources/procfs/read.ts";
 import { harness, hostTree, testClock, type Harness, type HostTree } from "./_host-kit.ts";
@@ -15,6 +15,31 @@ const STAT_TAIL = " 4100 4444 4444 0 -1 4194560 512034 0 14 0 81244 10311 0 0 20
 const stat = (pid: number, comm: string, state: string) => `${pid} (${comm}) ${state}${STAT_TAIL}`;
 
 describe("procfs parsers", () => {
+  it("reads the fd of the file system call a task is blocked in from its syscall file, on x86-64 and arm64", () => {
+    // `NR arg1 ... arg6 SP PC`, the arguments in hex; `running`, or `-1 SP PC` outside a system call.
+    assert.equal(syscallFd("1 0x9 0x7f2a1c000000 0x100000 0x0 0x0 0x0 0x7ffd8e0 0x7f2a1d1", "x64"), 9, "write");
+    assert.equal(syscallFd("75 0x5 0x0 0x0 0x0 0x0 0x0 0x7ffd8e0 0x7f2a1d1", "x64"), 5, "fdatasync");
+    assert.equal(syscallFd("17 0x1c 0x7f 0x1000 0x2000 0x0 0x0 0x7ffd 0x7f2a", "x64"), 28, "pread64");
+    assert.equal(syscallFd("64 0x9 0xffff8000 0x1000 0x0 0x0 0x0 0xffffd0 0xffff80", "arm64"), 9, "write on arm64");
+    assert.equal(syscallFd("82 0x3 0x0 0x0 0x0 0x0 0x0 0xffffd0 0xffff80", "arm64"), 3, "fsync on arm64");
+    assert.equal(syscallFd("64 0x9 0x0 0x0 0x0 0x0 0x0 0x7ffd 0x7f2a", "x64"), null, "64 is semop on x86-64");
+    assert.equal(syscallFd("16 0x3 0xc0104601 0x7ffd 0x0 0x0 0x0 0x7ffd 0x7f2a", "x64"), null, "ioctl names a device, not a wait on a file");
+    assert.equal(syscallFd("202 0x7f2a 0x80 0x0 0x0 0x0 0x0 0x7ffd 0x7f2a", "x64"), null, "futex");
+    assert.equal(syscallFd("running", "x64"), null);
+    assert.equal(syscallFd("-1 0x7ffd8e0 0x7f2a1d1", "x64"), null);
+    assert.equal(syscallFd("1 0x9 0x0 0x0 0x0 0x0 0x0 0x0 0x0", "ia32"), null, "an architecture without a table");
+    assert.equal(syscallFd("", "x64"), null);
+  });
+
+  it("tells a wchan that is no storage wait from one that may be", () => {
+    for (const w of ["kernel_clone", "wait_for_vfork_done", "uvm_spin_loop", "nvidia_close", "nv_wait_open_complete", "_nv012345rm", "os_acquire_mutex", "ib_uverbs_close", "rdma_destroy_id", "mlx5_cmd_exec", "devdrv_manager_ioctl", "hdcdrv_recv", "tsdrv_ioctl", "rm_isr", "drm_ioctl"]) {
+      assert.ok(wchanNotStorage(w), w);
+    }
+    for (const w of ["io_schedule", "folio_wait_bit_common", "nvme_submit_user_cmd", "rpc_wait_bit_killable", "jbd2_log_wait_commit", "blk_mq_get_tag", "0", "", "schedule_timeout", "down", "rwsem_down_read_slowpath"]) {
+      assert.ok(!wchanNotStorage(w), w);
+    }
+  });
+
   it("sums a task's context switches from status, and lists the pids of a children file", () => {
     const status = "Name:\tpython3\nState:\tD (disk sleep)\nThreads:\t41\nvoluntary_ctxt_switches:\t1523\nnonvoluntary_ctxt_switches:\t88\n";
     assert.equal(statusSwitches(status), 1611);
@@ -205,6 +230,23 @@ describe("builtin:procfs rounds", () => {
     });
   });
 
+  it("names no disk for a process in D whose wchan is no storage wait (a vfork parent, the GPU driver), though it has files open on one", async () => {
+    // Seen on a real host: a parent blocked in vfork() sits in D with wchan kernel_clone while
+    // its child runs; its open log file is on a disk, which it was named waiting on.
+    for (const wchan of ["kernel_clone", "uvm_spin_loop"]) {
+      await rig(async ({ tree, h, round }) => {
+        h.feed(start(4444, "7002"));
+        await round();
+        tree.write("proc/4444/stat", stat(4444, "pt_data_worker", "D"));
+        tree.write("proc/4444/wchan", wchan);
+        await round();
+        await round();
+        assert.deepEqual(await round(), ["process.state pid-4444 pid=4444 D"], wchan);
+        assert.deepEqual(whyView(h.exporter.graph, 4444)!.waits_on, [], wchan);
+      });
+    }
+  });
+
   it("says a process waits on the disk its data-loader child is stuck on (in D, not switching), and not while the child still switches", async () => {
     await rig(async ({ tree, h, round }) => {
       const status = (switches: number) => `Name:\tpt_data_worker\nState:\tD (disk sleep)\nvoluntary_ctxt_switches:\t${switches}\nnonvoluntary_ctxt_switches:\t7\n`;
@@ -311,10 +353,17 @@ describe("builtin:procfs rounds", () => {
       const next = await round();
       assert.ok(next.includes("process.state pid-4242 pid=4242 D"));
       assert.ok(!next.some((l) => l.startsWith("storage.qdepth") && l.includes("pid=4242")), next.join("\n"));
+      // Blocked writing fd 9 (its log on the root file system, nvme0n1): that is the disk it
+      // waits on, whatever other disk is busy (a write to a frozen file system has no I/O in flight).
+      tree.write("proc/diskstats", readFileSync(`${tree.procfs}/diskstats`, "utf8").replace(/(nvme0n1 (\d+ ){8})4 /, "$10 "));
+      tree.write("proc/4242/syscall", `${process.arch === "arm64" ? 64 : 1} 0x9 0x7f2a1c000000 0x1000 0x0 0x0 0x0 0x7ffd8e0 0x7f2a1d1`);
+      const blocked = await round();
+      assert.ok(blocked.includes("storage.qdepth nvme0n1 pid=4242 IO_WAIT D for 60s"), blocked.join("\n"));
+      tree.remove("proc/4242/syscall");
       // The partition maps to its disk: only a root-fs file open now.
       tree.remove("proc/4242/fd/5");
       const last = await round();
-      assert.ok(last.includes("storage.qdepth nvme0n1 pid=4242 IO_WAIT D for 60s"), last.join("\n"));
+      assert.ok(last.includes("storage.qdepth nvme0n1 pid=4242 IO_WAIT D for 75s"), last.join("\n"));
     });
   });
 

@@ -1,5 +1,6 @@
 // builtin:diskstats: IOPS and queue depth per block device, from <procfs>/diskstats.
 import { join } from "node:path";
+import { describeErrno } from "../../errno.ts";
 import { errCode, PollingSource, readText } from "../poller.ts";
 import type { SourceContext } from "../source.ts";
 import { parseDiskstats } from "./parse.ts";
@@ -34,7 +35,7 @@ export class DiskstatsSource extends PollingSource {
       const code = errCode(e) || String(e);
       if (code !== this._failed) ctx.log.warn(`cannot read ${this.path}: ${code}; no disk readings until it can`);
       this._failed = code;
-      ctx.setUp(false);
+      ctx.setUp(false, `cannot read ${this.path}: ${describeErrno(e)}`);
       return;
     }
     if (this._failed !== "") ctx.log.info(`${this.path} readable again`);

@@ -61,7 +61,7 @@ export class InfinibandSource extends PollingSource {
       if (missing) ctx.log.warn(`no ${root}: no RDMA port to read; down until it appears`);
       else if (this._missing !== null) ctx.log.info(`${root} appeared`);
       this._missing = missing;
-      ctx.setUp(!missing);
+      ctx.setUp(!missing, missing ? `no ${root}` : undefined);
     }
     if (missing) return;
     const tracker = (this._tracker ??= new IbTracker(this.congestionPerSec, ctx.log));

@@ -5,6 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Registry } from "prom-client";
+import { describeErrno } from "../../errno.ts";
 import { Backoff } from "../backoff.ts";
 import { KmsgClock } from "./clock.ts";
 import { DEFAULT_HOST_PATHS, type HostPaths, type Source, type SourceContext } from "../source.ts";
@@ -213,12 +214,12 @@ export class KmsgSource implements Source {
 
   private _down(e: NodeJS.ErrnoException): void {
     const ctx = this._ctx!;
-    ctx.setUp(false);
+    const hint = e.code === "EACCES" || e.code === "EPERM" ? " (reading /dev/kmsg needs CAP_SYSLOG when kernel.dmesg_restrict=1)" : "";
+    ctx.setUp(false, `cannot read ${this.path}: ${describeErrno(e)}${hint}`);
     this._isUp = false;
     const key = e.code ?? e.message;
     if (key === this._failKey) return;
     this._failKey = key;
-    const hint = e.code === "EACCES" || e.code === "EPERM" ? " (reading /dev/kmsg needs CAP_SYSLOG when kernel.dmesg_restrict=1)" : "";
     ctx.log.warn(`cannot read ${this.path}: ${e.message}${hint}; retrying with backoff`);
   }
 }

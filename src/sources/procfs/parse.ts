@@ -132,3 +132,43 @@ export function nfsServer(source: string): string | null {
 }
 
 export const NFS_TYPES = new Set(["nfs", "nfs4"]);
+
+/**
+ * Whether a task's `wchan` (the kernel function it sleeps in) names a wait on something that is
+ * no storage, though the task is in `D`: a parent blocked in vfork() until its child execs
+ * (`kernel_clone`), or the GPU, NPU or RDMA driver (nvidia.ko, nvidia-uvm and their OS layer:
+ * `nvidia*`, `nv_*`, `_nvNNNNNNrm`, `uvm_*`, `os_*`, `rm_*`; Ascend's `devdrv_*`, `hdcdrv_*`,
+ * `tsdrv_*`; `ib_*`, `rdma_*`, `mlx5_*`, DRM). A GPU fallen off the bus holds its processes in
+ * its driver.
+ * A process there is not waiting on the disk behind its open files. A wchan that says nothing
+ * (`0` without the privilege to read it, `schedule_timeout`, a lock) is no proof either way.
+ */
+export function wchanNotStorage(wchan: string): boolean {
+  return _NOT_STORAGE.test(wchan.trim());
+}
+
+const _NOT_STORAGE =
+  /^(kernel_clone|wait_for_vfork_done|_do_fork|do_fork|nvidia\w*|nv_\w*|_nv\d\w*|uvm_\w*|os_\w*|rm_\w*|nvkms_\w*|devdrv_\w*|hdcdrv_\w*|tsdrv_\w*|ib_\w*|rdma_\w*|mlx[45]_\w*|irdma_\w*|bnxt_re_\w*|efa_\w*|drm_\w*|amdgpu_\w*)$/;
+
+/**
+ * The file descriptor a task is blocked on, from its `syscall` file (`NR arg1 ... arg6 SP PC`,
+ * arguments in hex; `running`, or `-1 SP PC` outside a system call): the first argument of a
+ * system call that reads, writes or syncs a file (`read`, `write`, `pread64`, `fsync`, ...). Null
+ * for any other call (an `ioctl` names a device, `futex` no file), and on an architecture
+ * without a table. `arch` is `process.arch`: the numbers differ between x86-64 and arm64.
+ */
+export function syscallFd(text: string, arch: string): number | null {
+  const f = text.trim().split(" ");
+  const calls = _FD_CALLS[arch];
+  if (calls === undefined || f.length < 2 || !/^\d{1,4}$/.test(f[0]) || !calls.has(Number(f[0]))) return null;
+  if (!/^0x[0-9a-f]{1,16}$/.test(f[1])) return null;
+  const fd = Number.parseInt(f[1], 16);
+  return fd <= 0x7fffffff ? fd : null;
+}
+
+// read, write, pread64, pwrite64, readv, writev, fsync, fdatasync, ftruncate, getdents64,
+// sync_file_range, fallocate, preadv, pwritev, syncfs, copy_file_range, preadv2, pwritev2.
+const _FD_CALLS: Record<string, ReadonlySet<number>> = {
+  x64: new Set([0, 1, 17, 18, 19, 20, 74, 75, 77, 217, 277, 285, 295, 296, 306, 326, 327, 328]),
+  arm64: new Set([63, 64, 67, 68, 65, 66, 82, 83, 46, 61, 84, 47, 69, 70, 267, 285, 286, 287]),
+};

@@ -7,7 +7,7 @@ import { basename, dirname, join } from "node:path";
 import { parseDiskstats } from "../diskstats/parse.ts";
 import { isDenied, isGone, readText } from "../poller.ts";
 import type { HostPaths } from "../source.ts";
-import { jobFromCgroup, mountOf, NFS_TYPES, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState, type Mount } from "./parse.ts";
+import { jobFromCgroup, mountOf, NFS_TYPES, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState, syscallFd, wchanNotStorage, type Mount } from "./parse.ts";
 
 /** What reading a pid's `stat` found: its state letter, or that it is gone, or unreadable. */
 export type StatRead = string | "gone" | "denied" | "malformed";
@@ -127,6 +127,7 @@ export class ProcReader {
       return null;
     }
     const devices = new Set<Mount>();
+    const byFd = new Map<string, Mount>();
     for (const fd of fds.slice(0, MAX_FDS)) {
       let target: string;
       try {
@@ -141,24 +142,38 @@ export class ProcReader {
       // Sockets, pipes, anonymous inodes and device nodes are no storage to wait on.
       if (!target.startsWith("/") || /^\/(dev|proc|sys)(\/|$)/.test(target)) continue;
       const m = mountOf(target.replace(/ \(deleted\)$/, ""), mounts);
-      if (m !== null) devices.add(m);
+      if (m !== null) {
+        devices.add(m);
+        byFd.set(fd, m);
+      }
     }
     const nfs = new Set<string>();
     const disks = new Set<string>();
+    const named = new Map<Mount, string>();
     for (const m of devices) {
       if (NFS_TYPES.has(m.fsType)) {
         const server = nfsServer(m.source);
-        if (server !== null) nfs.add("nfs-" + server);
+        if (server === null) continue;
+        nfs.add("nfs-" + server);
+        named.set(m, "nfs-" + server);
       } else if (!m.dev.startsWith("0:")) {
         const disk = await this._disk(m.dev);
-        if (disk !== null) disks.add(disk);
+        if (disk === null) continue;
+        disks.add(disk);
+        named.set(m, disk);
       }
     }
     if (nfs.size + disks.size === 0) return null;
     const wchan = await this._wchan(taskDir ?? dir);
-    // Asleep in the GPU or NPU driver (a GPU fallen off the bus holds its processes there): it
-    // waits on the device, not on the disk its log file lies on.
-    if (_DRIVER_WAIT.test(wchan)) return null;
+    // Asleep somewhere that is no storage (a vfork() parent; the GPU, NPU or RDMA driver: a GPU
+    // fallen off the bus holds its processes there): not on the disk its log file lies on.
+    if (wchanNotStorage(wchan)) return null;
+    // Blocked in a read, write or sync of one of its files: that file's device, ahead of any
+    // guess (a write to a frozen file system has no I/O in flight, while the disk of its log is busy).
+    const fd = syscallFd(await this._small(join(taskDir ?? dir, "syscall")), process.arch);
+    const mount = fd === null ? undefined : byFd.get(String(fd));
+    const device = mount === undefined ? undefined : named.get(mount);
+    if (device !== undefined) return device;
     if (/nfs|rpc/.test(wchan)) return nfs.size === 1 ? [...nfs][0] : null;
     if (nfs.size + disks.size === 1) return [...nfs, ...disks][0];
     if (nfs.size > 0) return null;
@@ -168,8 +183,13 @@ export class ProcReader {
   }
 
   private async _wchan(dir: string): Promise<string> {
+    return this._small(join(dir, "wchan"));
+  }
+
+  /** A short file's text, or "" when it cannot be read (`syscall` needs the privilege to trace the task). */
+  private async _small(path: string): Promise<string> {
     try {
-      return await readText(join(dir, "wchan"), 256);
+      return await readText(path, 256);
     } catch {
       return "";
     }
@@ -229,6 +249,3 @@ export function readSmall(path: string): Promise<string> {
     });
   });
 }
-
-/** `wchan` of a task asleep in the NVIDIA driver (nvidia.ko, nvidia-uvm, its OS layer) or Ascend's (devdrv, hdcdrv, tsdrv). */
-const _DRIVER_WAIT = /^(?:nvidia|nv_|_nv\d|uvm_|os_|rm_|nvkms_|devdrv_|hdcdrv_|tsdrv_)/;
