@@ -39,7 +39,7 @@ export interface WhyAnswer {
   /** A live process's pid held by an earlier process that left the graph lately: which (its answer: `?ended=true`). */
   ended_before?: { job_id: string | null; state: string; left_at: string | null };
   /**
-   * Other processes of its job that errors block now, each with its errors (`TYPE@entity`), at
+   * Other processes of its job that errors block now, each with the faults that block it, at
    * most `MAX_JOB_PEERS` (a live answer about a process with a job id only). Facts beside its
    * root causes, never among them: a rank whose GPU fell off the bus holds every rank of its
    * collective, whose own devices are fine, and their `why` said "none known".
@@ -51,7 +51,7 @@ export interface WhyAnswer {
 export interface JobPeer {
   pid: number;
   state: string;
-  errors: string[];
+  errors: { entity: string; error_type: string }[];
 }
 
 /** Peers `job_blocked` names at most. */
@@ -85,7 +85,7 @@ export function jobBlocked(graph: StateGraph, p: ProcessNode): JobPeer[] {
   const out: JobPeer[] = [];
   for (const q of graph.processes.values()) {
     if (q === p || q.jobId !== job || q.blockedBy.length === 0) continue;
-    const errors = q.blockedBy.flatMap((e, i) => blockingFaults(q, i, graph.eventNow, wall, graph.errorWindowMs).map((f) => `${f.type}@${e.entityId}`));
+    const errors = q.blockedBy.flatMap((e, i) => blockingFaults(q, i, graph.eventNow, wall, graph.errorWindowMs).map((f) => ({ entity: e.entityId, error_type: f.type })));
     out.push({ pid: q.pid, state: q.state, errors });
   }
   out.sort((a, b) => a.pid - b.pid);

@@ -228,7 +228,9 @@ describe("why: the other processes of its job", () => {
     g.apply(ev("error.hw", "gpu-02", "GPU_LOST Unknown Error", null, null, T0 + 60_000), Date.now());
     const rank0 = whyView(g, 100)!;
     assert.deepEqual(rank0.root_causes, [], "the fault is not its own: its GPU is fine");
-    assert.deepEqual(rank0.job_blocked, [{ pid: 102, state: "running", errors: ["GPU_LOST Unknown Error@gpu-02", "XID_79@gpu-02"] }]);
+    assert.deepEqual(rank0.job_blocked, [
+      { pid: 102, state: "running", errors: [{ entity: "gpu-02", error_type: "GPU_LOST Unknown Error" }, { entity: "gpu-02", error_type: "XID_79" }] },
+    ]);
     assert.equal(whyView(g, 102)!.job_blocked, undefined, "no other rank of job-a is blocked");
     assert.equal(whyView(g, 200)!.job_blocked, undefined, "job-b's only process");
     assert.equal(whyView(g, 300)!.job_blocked, undefined, "no job id: no job to speak of");
