@@ -77,7 +77,7 @@ export class EventCond extends CondNode {
   /** Newest matching event time and receipt time (max of each). */
   lastTs = -Infinity;
   lastWall = -Infinity;
-  /** The newest per entity (per entity and code for an error: `_entityCode`), for host evidence. */
+  /** The newest per entity and code of an error (`_entityCode`), or per entity of an event that is no reading, for host evidence. */
   readonly byEntity: RecentMap<string>;
   readonly byPid: RecentMap<number>;
   readonly byDevice: RecentMap<string>;
@@ -121,8 +121,9 @@ export class EventCond extends CondNode {
     if (ev.ts > this.lastTs) this.lastTs = ev.ts;
     this.lastWall = wall;
     // Host evidence: an error's last event of each code there (nvidia-smi's GPU_LOST each minute
-    // would hide the kernel's Xid 79 of the same GPU), a reading's last.
-    this.byEntity.put(this.isError ? _entityCode(ev) : ev.entity_id, seen);
+    // would hide the kernel's Xid 79 of the same GPU). A reading's last is byDevice's, below.
+    if (this.isError) this.byEntity.put(_entityCode(ev), seen);
+    else if (!device) this.byEntity.put(ev.entity_id, seen);
     // A device fault is not its pid's own: the kernel names whoever was in the driver (a
     // process on another GPU, nvidia-smi); it concerns the users of the device (byDevice).
     const newPid = ev.pid !== null && !(device && this.isError) && this.byPid.put(ev.pid, seen);
