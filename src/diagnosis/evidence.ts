@@ -116,6 +116,11 @@ class _Evidence {
 
   constructor(private readonly _ctx: ProcessContext) {}
 
+  /** Whether more would add nothing: the pids and the causes are at their caps. */
+  get full(): boolean {
+    return this.pids.size >= MAX_PIDS && this._ids.size >= MAX_CAUSES;
+  }
+
   private _room(id: string): boolean {
     if (this._ids.has(id) || this._ids.size >= MAX_CAUSES) return false;
     this._ids.add(id);
@@ -172,7 +177,7 @@ class _Evidence {
       // Every process it concerns, up to the cap on pids (eight tenants of a GPU fallen off the bus).
       let n = 0;
       for (const p of e.blocked) {
-        if (n >= MAX_PIDS) break;
+        if (n >= MAX_PIDS || this.pids.size >= MAX_PIDS) break;
         const since = blockedSince(p, e);
         if (since !== undefined && since <= ev.ts) {
           this.process(p);
@@ -231,19 +236,23 @@ export function describeHost(rs: RuleState, ctx: ProcessContext): SceneMatch {
       // to the caps on causes and pids; and on one entity, the device's last fault and each
       // process's own (an Xid 79, then the Xid 45 of each of its tenants: the newest alone is one
       // tenant's, and hid the fault that hit them all).
-      for (const s of _freshNewestFirst(leaf, ctx).slice(0, _ENTITIES)) ev.event(path, leaf, s, true);
+      // Once pids and causes are full, the rest would name nobody new (a run names 32 at most).
+      for (const s of _freshNewestFirst(leaf, ctx, _ENTITIES)) {
+        ev.event(path, leaf, s, true);
+        if (ev.full) break;
+      }
     } else if (leaf instanceof GraphCond) {
       // The evidence shows four edges (`edge` caps them); every process at the start of one is named, up to the cap on pids.
       let n = 0;
       for (const to of leaf.byTo.keys()) {
         for (const p of _froms(leaf, to)) {
-          if (n >= MAX_PIDS) break;
+          if (n >= MAX_PIDS || (n >= _PER_CONDITION && ev.pids.size >= MAX_PIDS)) break;
           if (!leaf.test(p, to)) continue;
           ev.edge(path, leaf, p, to);
           ev.process(p);
           n++;
         }
-        if (n >= MAX_PIDS) break;
+        if (n >= MAX_PIDS || (n >= _PER_CONDITION && ev.pids.size >= MAX_PIDS)) break;
       }
     } else if (leaf instanceof MetricCond) {
       let n = 0;
@@ -354,13 +363,17 @@ function _walk(conds: readonly CondNode[], at: string, holds: (c: CondNode) => b
   });
 }
 
-/** The fresh events of a condition that concern someone: the last per entity concerning its users, the last per pid of its own; newest first. */
-function _freshNewestFirst(leaf: EventCond, ctx: ProcessContext): Seen[] {
+/**
+ * Up to `max` fresh events of a condition that concern someone, newest first: the last per
+ * entity concerning its users, the last per pid of its own. Each map gives its `max` newest
+ * (a reading condition tracks thousands of pids: a run must not sort them all).
+ */
+function _freshNewestFirst(leaf: EventCond, ctx: ProcessContext, max: number): Seen[] {
   const out = new Map<Seen["ev"], Seen>();
-  for (const m of [leaf.byDevice.map, leaf.byPid.map, leaf.byEntity.map]) {
-    for (const s of m.values()) if (!out.has(s.ev) && leaf.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall)) out.set(s.ev, s);
+  for (const m of [leaf.byDevice, leaf.byPid, leaf.byEntity]) {
+    for (const s of m.newest(max)) if (!out.has(s.ev) && leaf.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall)) out.set(s.ev, s);
   }
-  return [...out.values()].sort((a, b) => b.ts - a.ts);
+  return [...out.values()].sort((a, b) => b.ts - a.ts).slice(0, max);
 }
 
 function _froms(leaf: GraphCond, to: EdgeTarget): Iterable<ProcessNode> {

@@ -50,6 +50,14 @@ export class RecentMap<K> {
     return old === undefined;
   }
 
+  /** The last `k` entries stored, newest first (insertion order is recency); no copy of the rest. */
+  newest(k: number): Seen[] {
+    const out: Seen[] = [];
+    let skip = this.map.size - k;
+    for (const s of this.map.values()) if (skip-- <= 0) out.push(s);
+    return out.reverse();
+  }
+
   /** Takes `other`'s entries, oldest first (a reload hands a window to a new condition). */
   copyFrom(other: RecentMap<K>): void {
     for (const [k, s] of other.map) this.map.set(k, s);
