@@ -76,6 +76,15 @@ export function formatWhy(a: WhyAnswer | EndedAnswer): string {
   out.push("consumes:");
   if (a.consumes.length === 0) out.push("  nothing");
   for (const w of a.consumes) out.push(`  ${_e(w.resource)}${_meta(w.meta)}`);
+  const peers = a.ended === true ? undefined : a.job_blocked;
+  if (Array.isArray(peers) && peers.length > 0) {
+    // Beside its causes, not among them: a collective waits for its slowest rank.
+    out.push(`other processes of job ${_e(a.job_id ?? "-")} blocked by errors:`);
+    for (const q of peers) {
+      const errors = (Array.isArray(q.errors) ? q.errors : []).map((x) => `${_e(String(x?.error_type ?? "").split(" ")[0])}@${_e(String(x?.entity ?? ""))}`);
+      out.push(`  pid ${q.pid} (${_e(String(q.state))}): ${errors.join(", ")}`);
+    }
+  }
   out.push("scenes:");
   if (a.ended === true && (a as EndedAnswer).scenes_asked === false) out.push("  not asked as it left (more processes left at once than the rules are asked about): see xctl-exporter status");
   else if (a.scenes.length === 0) out.push("  none matching");

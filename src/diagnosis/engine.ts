@@ -150,7 +150,8 @@ export class DiagnosisEngine implements GraphObserver {
 
   edgeRemoved(kind: EdgeKind, from: ProcessNode, to: EdgeTarget): void {
     this._matcher.edgeRemoved(kind, from, to);
-    if (this._latches.edgeChanged(this._matcher.edgeRules[kind], from, false) && kind === "blocked_by") this._trigger(); // a fault over for it may end a scene
+    // A fault or wait over may end a scene for it while the rule holds host-wide for another's.
+    if (this._latches.edgeChanged(this._matcher.edgeRules[kind], from, false) && kind !== "consumes") this._trigger();
   }
 
   nodeChanged(node: GraphNode, key: string | undefined): void {

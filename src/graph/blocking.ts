@@ -13,7 +13,7 @@ import type { XEvent } from "../events/schema.ts";
 import { hasEdgeBit, setEdgeBit } from "./edge-bits.ts";
 import type { FaultScopeTable } from "./fault-scope.ts";
 import type { EdgeCounts, GraphObserver } from "./graph.ts";
-import { CLOCK_SLACK_MS, type ErrorNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
+import { CLOCK_SLACK_MS, DEVICE_CODES_KEPT, type ErrorNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 
 /** What the linker reads of the graph. */
 export interface BlockingGraph {
@@ -74,6 +74,7 @@ export class Blocking {
       e.deviceWall = wall;
       e.deviceSwept = false;
     }
+    _noteDevice(e, ev.value, ev.ts, wall);
     if (e.deviceLinked) {
       const joined = e.joined;
       if (joined.length === 0) return;
@@ -234,23 +235,47 @@ export interface BlockingFault {
 }
 
 /**
- * The faults that concern `p` in its `i`-th blocked_by edge now, newest first. One, as
- * `blockedType` and `blockedLastTs` say, unless the process had a fault of its own there (an
- * Xid 13, an OOM) and a device fault came there since it was linked (a heat report, an ECC
- * error), both inside the error window: then both, since the node keeps one value and the
- * device's repeated warning would hide the process's own fault.
+ * The faults that concern `p` in its `i`-th blocked_by edge now, newest first: the process's
+ * own last fault there (an Xid 13, an OOM) and the last device fault of each code there since
+ * it was linked (`ErrorNode.deviceRecent`), those inside the error window. The node keeps one
+ * value, and a repeated report would hide the rest: a heat report each minute the process's
+ * own Xid or an Xid 48, nvidia-smi's GPU_LOST each minute the kernel's Xid 79. With none inside
+ * the window (an edge the next cleanup sweeps), the one `blockedType` says.
  */
 export function blockingFaults(p: ProcessNode, i: number, nowTs: number, nowWall: number, windowMs: number): BlockingFault[] {
   const e = p.blockedBy[i];
   const ownAt = e.ownEdges.get(p);
   const fresh = (ts: number, wall: number) => nowTs - ts <= windowMs && nowWall - wall <= windowMs;
-  if (ownAt !== undefined && e.deviceTs >= p.blockedAt[i] && e.deviceType !== "" && e.deviceType !== p.blockedType[i] && fresh(p.blockedLast[i], p.blockedLastWall[i]) && fresh(e.deviceTs, e.deviceWall)) {
-    const own: BlockingFault = { type: p.blockedType[i], since: ownAt, last: p.blockedLast[i] };
-    // The device fault concerned it since the link when that link was a device fault's.
-    const device: BlockingFault = { type: e.deviceType, since: p.blockedAt[i] < ownAt ? p.blockedAt[i] : null, last: e.deviceTs };
-    return own.last >= device.last ? [own, device] : [device, own];
+  const out: BlockingFault[] = [];
+  if (ownAt !== undefined && fresh(p.blockedLast[i], p.blockedLastWall[i])) out.push({ type: p.blockedType[i], since: ownAt, last: p.blockedLast[i] });
+  // A device fault concerned it since the link when that link was a device fault's.
+  const since = ownAt === undefined || p.blockedAt[i] < ownAt ? p.blockedAt[i] : null;
+  for (const d of e.deviceRecent) {
+    if (d.ts >= p.blockedAt[i] && fresh(d.ts, d.wall) && !out.some((f) => f.type === d.type)) out.push({ type: d.type, since, last: d.ts });
   }
-  return [{ type: blockedType(p, i), since: p.blockedAt[i], last: blockedLastTs(p, i) }];
+  if (out.length === 0) return [{ type: blockedType(p, i), since: p.blockedAt[i], last: blockedLastTs(p, i) }];
+  return out.sort((a, b) => b.last - a.last);
+}
+
+/** Keeps a device fault in `e.deviceRecent`: the newest of its code, newest first, a few codes. */
+function _noteDevice(e: ErrorNode, type: string, ts: number, wall: number): void {
+  const list = e.deviceRecent;
+  const code = _code(type);
+  const at = list.findIndex((d) => _code(d.type) === code);
+  if (at !== -1) {
+    if (list[at].ts > ts) return;
+    list.splice(at, 1);
+  }
+  let k = 0;
+  while (k < list.length && list[k].ts > ts) k++;
+  list.splice(k, 0, { type, ts, wall });
+  if (list.length > DEVICE_CODES_KEPT) list.length = DEVICE_CODES_KEPT;
+}
+
+/** A fault value's code: its first word (`TEMP_HIGH temp=93` → `TEMP_HIGH`). */
+function _code(type: string): string {
+  const sp = type.indexOf(" ");
+  return sp === -1 ? type : type.slice(0, sp);
 }
 
 /** Event time at which `p` was first blocked by `e`, or undefined when it is not. */

@@ -68,6 +68,7 @@ export function newErrorNode(entity: string, ix: number, errorType: string, ts: 
     deviceType: "",
     deviceWall: -Infinity,
     deviceSwept: false,
+    deviceRecent: [],
     ownEdges: new Map(),
     joined: [],
   };

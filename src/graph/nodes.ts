@@ -111,6 +111,16 @@ export interface ResourceNode extends NodeTimes {
   readonly waiters: Set<ProcessNode>;
 }
 
+/** One device fault on an error node's entity: its value, event time and receipt time. */
+export interface DeviceFault {
+  type: string;
+  ts: number;
+  wall: number;
+}
+
+/** Device fault codes an error node keeps (`ErrorNode.deviceRecent`). */
+export const DEVICE_CODES_KEPT = 4;
+
 export interface ErrorNode extends NodeTimes {
   readonly kind: "error";
   readonly id: string;
@@ -130,6 +140,12 @@ export interface ErrorNode extends NodeTimes {
   deviceWall: number;
   /** True once the last device fault left the error window (its edges were swept then). */
   deviceSwept: boolean;
+  /**
+   * The last device fault of each code (the value's first word: `XID_79`, `GPU_LOST`,
+   * `TEMP_HIGH`), newest first, at most `DEVICE_CODES_KEPT`: `why` names each that concerns a
+   * process, not the last alone (nvidia-smi's GPU_LOST each minute hid the kernel's Xid 79).
+   */
+  deviceRecent: DeviceFault[];
   /**
    * Processes a fault of their own on the entity linked or refreshed, with the event time of the
    * first: their edges expire on their own, and `why` names that fault beside a device fault.

@@ -38,7 +38,24 @@ export interface WhyAnswer {
   scenes: SceneMatch[];
   /** A live process's pid held by an earlier process that left the graph lately: which (its answer: `?ended=true`). */
   ended_before?: { job_id: string | null; state: string; left_at: string | null };
+  /**
+   * Other processes of its job that errors block now, each with the faults that block it, at
+   * most `MAX_JOB_PEERS` (a live answer about a process with a job id only). Facts beside its
+   * root causes, never among them: a rank whose GPU fell off the bus holds every rank of its
+   * collective, whose own devices are fine, and their `why` said "none known".
+   */
+  job_blocked?: JobPeer[];
 }
+
+/** A process of the same job and the faults that block it. */
+export interface JobPeer {
+  pid: number;
+  state: string;
+  errors: { entity: string; error_type: string }[];
+}
+
+/** Peers `job_blocked` names at most. */
+export const MAX_JOB_PEERS = 8;
 
 /** Supplies the matching scenes of one process (the diagnosis engine plugs in here). */
 export type ScenesFor = (pid: number) => SceneMatch[] | undefined;
@@ -51,7 +68,28 @@ export type ScenesFor = (pid: number) => SceneMatch[] | undefined;
 export function whyView(graph: StateGraph, pid: number, scenesFor?: ScenesFor): WhyAnswer | undefined {
   const p = graph.processes.get(pid);
   if (p === undefined) return undefined;
-  return whyOf(p, scenesFor?.(pid) ?? [], Infinity, graph);
+  const a = whyOf(p, scenesFor?.(pid) ?? [], Infinity, graph);
+  const peers = jobBlocked(graph, p);
+  if (peers.length > 0) a.job_blocked = peers;
+  return a;
+}
+
+/**
+ * The other processes of `p`'s job that errors block now (see `WhyAnswer.job_blocked`), by pid.
+ * One walk over the processes: an on-demand answer's cost, never an event's.
+ */
+export function jobBlocked(graph: StateGraph, p: ProcessNode): JobPeer[] {
+  const job = p.jobId;
+  if (job === null) return [];
+  const wall = Date.now();
+  const out: JobPeer[] = [];
+  for (const q of graph.processes.values()) {
+    if (q === p || q.jobId !== job || q.blockedBy.length === 0) continue;
+    const errors = q.blockedBy.flatMap((e, i) => blockingFaults(q, i, graph.eventNow, wall, graph.errorWindowMs).map((f) => ({ entity: e.entityId, error_type: f.type })));
+    out.push({ pid: q.pid, state: q.state, errors });
+  }
+  out.sort((a, b) => a.pid - b.pid);
+  return out.length > MAX_JOB_PEERS ? out.slice(0, MAX_JOB_PEERS) : out;
 }
 
 /** The graph's clock and error window: which faults are still inside it (blocking.ts `blockingFaults`). */

@@ -281,6 +281,7 @@ export class DemoHost {
     for (const nic of DEMO_NICS) s.push(() => this._nicDrops(nic));
     s.push(
       () => this._event("storage.qdepth", DEMO_STORAGE, null, null, String(this._int(2, 12))),
+      () => this._event("storage.qdepth", DEMO_NVME, null, null, String(this._anyEffect("ckpt_stall") ? this._int(32, 128) : this._int(0, 2))), // a stalled checkpoint queues its writes
       () => this._storageIops(DEMO_STORAGE),
       () => this._storageIops(DEMO_NVME),
     );
@@ -331,10 +332,9 @@ export class DemoHost {
   }
 
   private _storageIops(entity: string): void {
-    let iops: number;
-    if (entity === DEMO_STORAGE && this._anyEffect("io_wait")) iops = this._int(0, 20);
-    else if (entity === DEMO_NVME && this._anyEffect("ckpt_stall")) iops = this._int(10, 40);
-    else iops = entity === DEMO_NVME ? this._int(20_000, 90_000) : this._int(3000, 12_000);
+    const nvme = entity === DEMO_NVME;
+    const stalled = nvme ? this._anyEffect("ckpt_stall") : entity === DEMO_STORAGE && this._anyEffect("io_wait");
+    const iops = stalled ? (nvme ? this._int(10, 40) : this._int(0, 20)) : nvme ? this._int(20_000, 90_000) : this._int(3000, 12_000);
     this._event("storage.iops", entity, null, null, String(iops));
   }
 

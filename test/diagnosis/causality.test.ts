@@ -16,6 +16,7 @@ describe("fault scope in answers", () => {
     const s = scenario();
     s.send(start(1));
     s.send(start(2));
+    s.send(ev("storage.qdepth", "vda", "9")); // builtin:diskstats: I/O queued on it
     s.send(ev("storage.qdepth", "vda", "IO_WAIT D for 30s (child 11)", 1));
     s.send(ev("storage.qdepth", "vda", "IO_WAIT D for 45s (thread 22)", 2));
     s.send(ev("storage.iops", "vda", "12"));

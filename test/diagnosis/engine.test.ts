@@ -126,7 +126,7 @@ describe("automatic runs that only count (describeAutoRuns: false, replay)", () 
       const pid = 100 + rnd(20);
       const k = rnd(100);
       if (k < 45) events.push(ev("compute.util", gpus[rnd(4)], String(rnd(3) === 0 ? rnd(8) : 50 + rnd(50)), pid));
-      else if (k < 60) events.push(ev("storage.iops", "nvme0n1", String(rnd(2) === 0 ? rnd(60) : 500), pid));
+      else if (k < 60) events.push(ev("storage.iops", "nvme0n1", String(rnd(2) === 0 ? rnd(60) : 500), pid), ev("storage.qdepth", "nvme0n1", "8"));
       else if (k < 75) events.push(ev("transport.bw", "mlx5_0", rnd(4) === 0 ? "0.5" : "20.0", pid));
       else if (k < 85) events.push(ev("compute.mem", gpus[rnd(4)], String(80 + rnd(20)), pid));
       else if (k < 88) events.push(errors[rnd(errors.length)]);
@@ -266,10 +266,10 @@ describe("result ring", () => {
   it("picks up a graph built before the rules were loaded", () => {
     const { engine, feed, state } = _engine(10);
     feed({ event_type: "process.state", entity_id: "h", pid: 3, value: "start" }, T0);
-    feed({ event_type: "storage.iops", entity_id: "disk-a", pid: 3, value: "0.2" }, T0 + 1);
+    feed({ event_type: "compute.util", entity_id: "gpu-00", pid: 3, value: "2" }, T0 + 1);
     engine.setRules(defaultRules());
     assert.equal(state.byScene.size, 19);
-    assert.equal(engine.runNow("api").scene, "storage_slow");
+    assert.equal(engine.runNow("api").scene, "gpu_util_low");
     engine.stop();
   });
 });

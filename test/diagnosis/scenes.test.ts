@@ -78,6 +78,7 @@ const CASES: Case[] = [
     scene: "storage_slow",
     fires: (s) => {
       s.send(start(100));
+      s.send(ev("storage.qdepth", "storage-01", "32"));
       s.send(ev("storage.iops", "storage-01", "0.5", 100));
     },
     nearMiss: (s) => {
@@ -108,6 +109,7 @@ const CASES: Case[] = [
       s.send(ev("process.state", "host-01", "checkpoint_saving", 100));
       s.send(ev("storage.iops", "storage-02", "IO_WAIT", 100));
       s.send(ev("storage.iops", "storage-02", "20"));
+      s.send(ev("storage.qdepth", "storage-02", "64"));
     },
     nearMiss: (s) => {
       s.send(start(100));
@@ -346,11 +348,12 @@ describe("a run's result", () => {
   it("names the resources a process waits on", async () => {
     const s = scenario();
     s.send(start(7));
+    s.send(ev("storage.qdepth", "storage-01", "6"));
     s.send(ev("storage.iops", "storage-01", "0.5", 7));
     const r = s.ex.engine.runNow("api");
     assert.equal(r.scene, "storage_slow");
     const res = r.causes.find((c) => c.kind === "resource" && c.id === "storage-01");
-    assert.deepEqual(res, { kind: "resource", id: "storage-01", relation: "waits_on", values: { iops: "0.5" } });
+    assert.deepEqual(res, { kind: "resource", id: "storage-01", relation: "waits_on", values: { iops: "0.5", qdepth: "6" } });
     await s.ex.stop();
   });
 

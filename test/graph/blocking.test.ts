@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { StateGraph, type GraphObserver } from "../../src/graph/graph.ts";
 import { FaultScopeTable } from "../../src/graph/fault-scope.ts";
-import { blockedType } from "../../src/graph/blocking.ts";
+import { blockedType, blockingFaults } from "../../src/graph/blocking.ts";
 import type { EventType, XEvent } from "../../src/events/schema.ts";
 
 const T0 = 1_732_500_000_000;
@@ -232,5 +232,38 @@ describe("cost of an error", () => {
     g.drainLinks();
     assert.equal(g.pendingLinks, 0);
     assert.equal(g.edges.blocked_by, 9, "only the gpu-0 edges");
+  });
+});
+
+describe("the device faults a process is told of", () => {
+  const faults = (g: StateGraph, pid: number) => {
+    const p = g.processes.get(pid)!;
+    return blockingFaults(p, 0, g.eventNow, Date.now(), g.errorWindowMs).map((f) => f.type);
+  };
+  it("names the last of each code since it was linked, not only the last report: a repeated one hides no other", () => {
+    const g = new StateGraph();
+    g.apply(ev("compute.util", "gpu-02", "97", 7, T0), Date.now());
+    // The kernel's Xid 79, then nvidia-smi's GPU_LOST each minute.
+    g.apply(ev("error.hw", "gpu-02", "XID_79", null, T0 + 1000), Date.now());
+    g.apply(ev("error.hw", "gpu-02", "GPU_LOST Unknown Error", null, T0 + 2000), Date.now());
+    g.apply(ev("error.hw", "gpu-02", "GPU_LOST Unknown Error", null, T0 + 62_000), Date.now());
+    assert.equal(blockedType(g.processes.get(7)!, 0), "GPU_LOST Unknown Error", "the node keeps one value");
+    assert.deepEqual(faults(g, 7), ["GPU_LOST Unknown Error", "XID_79"]);
+    // A heat report each minute with its temperature is one code, its last value.
+    g.apply(ev("error.hw", "gpu-02", "TEMP_HIGH temp=91", null, T0 + 63_000), Date.now());
+    g.apply(ev("error.hw", "gpu-02", "TEMP_HIGH temp=94", null, T0 + 123_000), Date.now());
+    assert.deepEqual(faults(g, 7), ["TEMP_HIGH temp=94", "GPU_LOST Unknown Error", "XID_79"]);
+  });
+
+  it("leaves out those before it used the device and those past the error window", () => {
+    const g = new StateGraph({ errorWindowMs: 60_000 });
+    g.apply(ev("compute.util", "gpu-02", "97", 7, T0), Date.now());
+    g.apply(ev("error.hw", "gpu-02", "XID_48", null, T0 + 1000), Date.now());
+    g.apply(ev("compute.util", "gpu-02", "97", 8, T0 + 2000), Date.now());
+    g.apply(ev("error.hw", "gpu-02", "TEMP_HIGH temp=91", null, T0 + 30_000), Date.now());
+    assert.deepEqual(faults(g, 7), ["TEMP_HIGH temp=91", "XID_48"]);
+    assert.deepEqual(faults(g, 8), ["TEMP_HIGH temp=91"], "it came to the GPU after the Xid 48");
+    g.apply(ev("error.hw", "gpu-02", "TEMP_HIGH temp=92", null, T0 + 75_000), Date.now());
+    assert.deepEqual(faults(g, 7), ["TEMP_HIGH temp=92"], "the Xid 48 left the window");
   });
 });

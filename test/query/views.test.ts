@@ -217,3 +217,22 @@ describe("isoTime", () => {
     assert.equal(isoTime(Number.MAX_SAFE_INTEGER), null);
   });
 });
+
+describe("why: the other processes of its job", () => {
+  it("names the ranks of its job that errors block, beside its own root causes (none here), and no other job's", () => {
+    const g = new StateGraph();
+    for (let i = 0; i < 4; i++) g.apply(ev("compute.util", `gpu-0${i}`, "100", 100 + i, "job-a", T0 + i), Date.now());
+    g.apply(ev("compute.util", "gpu-02", "100", 200, "job-b", T0 + 5), Date.now()); // another job shares gpu-02
+    g.apply(ev("compute.util", "gpu-03", "100", 300, null, T0 + 6), Date.now()); // a process with no job id
+    g.apply(ev("error.hw", "gpu-02", "XID_79", null, null, T0 + 10), Date.now());
+    g.apply(ev("error.hw", "gpu-02", "GPU_LOST Unknown Error", null, null, T0 + 60_000), Date.now());
+    const rank0 = whyView(g, 100)!;
+    assert.deepEqual(rank0.root_causes, [], "the fault is not its own: its GPU is fine");
+    assert.deepEqual(rank0.job_blocked, [
+      { pid: 102, state: "running", errors: [{ entity: "gpu-02", error_type: "GPU_LOST Unknown Error" }, { entity: "gpu-02", error_type: "XID_79" }] },
+    ]);
+    assert.equal(whyView(g, 102)!.job_blocked, undefined, "no other rank of job-a is blocked");
+    assert.equal(whyView(g, 200)!.job_blocked, undefined, "job-b's only process");
+    assert.equal(whyView(g, 300)!.job_blocked, undefined, "no job id: no job to speak of");
+  });
+});

@@ -4,7 +4,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { DiskstatsSource } from "../../src/sources/diskstats/index.ts";
-import { DEFAULT_IGNORE, parseDiskstats } from "../../src/sources/diskstats/parse.ts";
+import { DEFAULT_IGNORE, parseDiskstats, type DiskLine } from "../../src/sources/diskstats/parse.ts";
+import { queueDepth } from "../../src/sources/diskstats/tracker.ts";
 import { harness, hostTree, testClock } from "./_host-kit.ts";
 
 describe("diskstats parser", () => {
@@ -20,15 +21,27 @@ describe("diskstats parser", () => {
       "",
     ].join("\n");
     assert.deepEqual(parseDiskstats(text), [
-      { major: 259, minor: 0, name: "nvme0n1", reads: 163219, writes: 588221, inFlight: 7 },
-      { major: 8, minor: 0, name: "sda", reads: 4211, writes: 900, inFlight: 3 },
-      { major: 8, minor: 16, name: "sdb", reads: 10, writes: 20, inFlight: 0 },
+      { major: 259, minor: 0, name: "nvme0n1", reads: 163219, writes: 588221, inFlight: 7, weightedMs: 559430 },
+      { major: 8, minor: 0, name: "sda", reads: 4211, writes: 900, inFlight: 3, weightedMs: 10122 },
+      { major: 8, minor: 16, name: "sdb", reads: 10, writes: 20, inFlight: 0, weightedMs: 3 },
     ]);
   });
 
   it("leaves out RAM disks, loop devices and partitions, as node_exporter does, and keeps dm and md", () => {
     for (const n of ["loop0", "ram1", "zram0", "sda1", "vdb12", "xvda1", "nvme0n1p1", "mmcblk0p2", "sdaa1", "fd0"]) assert.ok(DEFAULT_IGNORE.test(n), n);
     for (const n of ["sda", "vdb", "nvme0n1", "nvme10n2", "dm-0", "md127", "mmcblk0", "sr0", "nbd0"]) assert.ok(!DEFAULT_IGNORE.test(n), n);
+  });
+});
+
+describe("diskstats queue depth", () => {
+  const line = (inFlight: number, weightedMs: number): DiskLine => ({ major: 8, minor: 0, name: "sda", reads: 0, writes: 0, inFlight, weightedMs });
+  it("is the average in flight over the round, across the 32-bit wrap of the weighted time", () => {
+    assert.equal(queueDepth(line(0, 45_000), { weightedMs: 0 }, 900, 15_000), 3);
+    assert.equal(queueDepth(line(5, 14_000), { weightedMs: 2 ** 32 - 1000 }, 900, 15_000), 1);
+  });
+  it("is the count in flight now when nothing completed in the round (a hung device adds no weighted time)", () => {
+    assert.equal(queueDepth(line(32, 100), { weightedMs: 100 }, 0, 15_000), 32);
+    assert.equal(queueDepth(line(1, 130), { weightedMs: 100 }, 40, 15_000), 0.002);
   });
 });
 
@@ -42,10 +55,14 @@ describe("builtin:diskstats rounds", () => {
       src.attach(h.ctx);
       await src.runOnce();
       assert.deepEqual(h.take(), [], "the first round only sets baselines");
-      // 15 s later: nvme1n1 did 300 reads and 150 writes with 9 in flight; sda nothing; dm-0 30 writes.
+      // 15 s later: nvme1n1 did 300 reads and 150 writes, 9 in flight on average over the round
+      // (135 s of weighted time in 15 s) and 2 now; sda completed nothing and has 3 in flight
+      // now (stuck: their time is added only when they complete); dm-0 did 30 writes, 15 ms
+      // of I/O in all, and has one in flight at the instant it is read: its queue is empty.
       const text = readFileSync(`${tree.procfs}/diskstats`, "utf8")
-        .replace("nvme1n1 841203 103 107612440 402718 2201 17 330512 1900 2 ", "nvme1n1 841503 103 107614840 402818 2351 17 331712 1990 9 ")
-        .replace("dm-0 1200 0 9600 540 300 0 2400 210 0 ", "dm-0 1200 0 9600 540 330 0 2640 230 1 ");
+        .replace("nvme1n1 841203 103 107612440 402718 2201 17 330512 1900 2 230718 404618 ", "nvme1n1 841503 103 107614840 402818 2351 17 331712 1990 2 244718 539618 ")
+        .replace("sda 4211 1002 301244 3110 900 1203 84012 7012 0 ", "sda 4211 1002 301244 3110 900 1203 84012 7012 3 ")
+        .replace("dm-0 1200 0 9600 540 300 0 2400 210 0 700 750 ", "dm-0 1200 0 9600 540 330 0 2640 230 1 715 765 ");
       tree.write("proc/diskstats", text);
       clock.advance(15_000);
       await src.runOnce();
@@ -56,9 +73,9 @@ describe("builtin:diskstats rounds", () => {
         "storage.iops nvme1n1 30 pid=-",
         "storage.qdepth nvme1n1 9 pid=-",
         "storage.iops sda 0 pid=-",
-        "storage.qdepth sda 0 pid=-",
+        "storage.qdepth sda 3 pid=-",
         "storage.iops dm-0 2 pid=-",
-        "storage.qdepth dm-0 1 pid=-",
+        "storage.qdepth dm-0 0 pid=-",
       ]);
       const g = h.exporter.graph;
       assert.equal(g.resources.get("nvme1n1")?.meta.iops, "30");

@@ -230,6 +230,25 @@ describe("builtin:procfs rounds", () => {
     });
   });
 
+  it("sets a process back to running once none of its tasks is in D, after the kernel's hung-task message put it in D", async () => {
+    await rig(async ({ tree, h, round }) => {
+      h.feed(start(4444, "7002"));
+      await round();
+      // builtin:kmsg: "INFO: task pt_data_worker:4444 blocked for more than 120 seconds." (sent once; nothing says when it ends).
+      h.feed({ event_type: "process.state", entity_id: "kernel", pid: 4444, value: "D" });
+      tree.write("proc/4444/stat", stat(4444, "pt_data_worker", "D"));
+      assert.deepEqual(await round(), [], "still in D: the kernel's word stands");
+      assert.equal(h.exporter.graph.processes.get(4444)?.state, "D");
+      tree.write("proc/4444/stat", stat(4444, "pt_data_worker", "S"));
+      assert.deepEqual(await round(), ["process.state pid-4444 pid=4444 running"], "awake, and no thread or child of it in D");
+      assert.equal(h.exporter.graph.processes.get(4444)?.state, "running");
+      assert.deepEqual(await round(), []);
+      // A probe's own state says more than D and is left alone.
+      h.feed({ event_type: "process.state", entity_id: "pid-4444", pid: 4444, value: "checkpoint_saving" });
+      assert.deepEqual(await round(), []);
+    });
+  });
+
   it("names no disk for a process in D whose wchan is no storage wait (a vfork parent, the GPU driver), though it has files open on one", async () => {
     // Seen on a real host: a parent blocked in vfork() sits in D with wchan kernel_clone while
     // its child runs; its open log file is on a disk, which it was named waiting on.

@@ -22,9 +22,20 @@ describe("storage device names and the default storage rules", () => {
     it(`${dev}: a process waiting on it while it does 20 IOPS: storage_slow`, () => {
       const s = scenario();
       s.send(start(4242));
+      // builtin:diskstats' round, then builtin:procfs's (its IO_WAIT lands in the same qdepth key).
       s.send(ev("storage.iops", dev, "20"));
+      s.send(ev("storage.qdepth", dev, "16"));
       s.send(ev("storage.qdepth", dev, "IO_WAIT D for 45s", 4242));
       assert.ok(s.scenes().includes("storage_slow"), dev);
+    });
+
+    it(`${dev}: a process in D on it while it does 20 IOPS with nothing queued (idle): no storage_slow`, () => {
+      const s = scenario();
+      s.send(start(4242));
+      s.send(ev("storage.iops", dev, "20"));
+      s.send(ev("storage.qdepth", dev, "0"));
+      s.send(ev("storage.qdepth", dev, "IO_WAIT D for 45s", 4242));
+      assert.ok(!s.scenes().includes("storage_slow"), dev);
     });
   }
 

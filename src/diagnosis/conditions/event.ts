@@ -85,6 +85,7 @@ export class EventCond extends CondNode {
   /** Newest matching event time and receipt time (max of each). */
   lastTs = -Infinity;
   lastWall = -Infinity;
+  /** The newest per entity and code of an error (`_entityCode`), or per entity of an event that is no reading, for host evidence. */
   readonly byEntity: RecentMap<string>;
   readonly byPid: RecentMap<number>;
   readonly byDevice: RecentMap<string>;
@@ -127,7 +128,10 @@ export class EventCond extends CondNode {
     const seen: Seen = { ts: ev.ts, wall, ev };
     if (ev.ts > this.lastTs) this.lastTs = ev.ts;
     this.lastWall = wall;
-    this.byEntity.put(ev.entity_id, seen);
+    // Host evidence: an error's last event of each code there (nvidia-smi's GPU_LOST each minute
+    // would hide the kernel's Xid 79 of the same GPU). A reading's last is byDevice's, below.
+    if (this.isError) this.byEntity.put(_entityCode(ev), seen);
+    else if (!device) this.byEntity.put(ev.entity_id, seen);
     // A device fault is not its pid's own: the kernel names whoever was in the driver (a
     // process on another GPU, nvidia-smi); it concerns the users of the device (byDevice).
     const newPid = ev.pid !== null && !(device && this.isError) && this.byPid.put(ev.pid, seen);
@@ -255,4 +259,10 @@ export class EventCond extends CondNode {
     if (c.value_threshold !== undefined) s += ` >= ${c.value_threshold}`;
     return s;
   }
+}
+
+/** `gpu-02 XID_79`: an error event's entity and code (its value's first word). */
+function _entityCode(ev: XEvent): string {
+  const sp = ev.value.indexOf(" ");
+  return ev.entity_id + " " + (sp === -1 ? ev.value : ev.value.slice(0, sp));
 }

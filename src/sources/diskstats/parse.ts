@@ -13,6 +13,11 @@ export interface DiskLine {
   writes: number;
   /** I/Os in flight now (field 12). */
   inFlight: number;
+  /**
+   * Weighted milliseconds doing I/O (field 14): each I/O's time in flight, added as it completes
+   * (the kernel keeps it in 32 bits: it wraps after 49.7 days of such time).
+   */
+  weightedMs: number;
 }
 
 /**
@@ -29,8 +34,8 @@ export function parseDiskstats(text: string): DiskLine[] {
     const f = line.trim().split(/\s+/);
     if (f.length < 14) continue;
     const n = (i: number) => (/^\d+$/.test(f[i]) ? Number(f[i]) : Number.NaN);
-    const d = { major: n(0), minor: n(1), name: f[2], reads: n(3), writes: n(7), inFlight: n(11) };
-    if (Number.isNaN(d.major + d.minor + d.reads + d.writes + d.inFlight)) continue;
+    const d = { major: n(0), minor: n(1), name: f[2], reads: n(3), writes: n(7), inFlight: n(11), weightedMs: n(13) };
+    if (Number.isNaN(d.major + d.minor + d.reads + d.writes + d.inFlight + d.weightedMs)) continue;
     out.push(d);
   }
   return out;

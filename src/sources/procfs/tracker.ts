@@ -108,7 +108,9 @@ export class ProcTracker {
           out.push(ev("storage.qdepth", `IO_WAIT D for ${Math.round((now - since) / 1000)}s`, o.device));
           waits.set(o.device, { since, what: "" });
         }
-      } else if (o.stat !== "D" && this._marked.has(pid) && typeof o.stat === "string" && o.stat.length === 1) {
+      } else if (o.stat !== "D" && typeof o.stat === "string" && o.stat.length === 1 && (this._marked.has(pid) || (p.state === "D" && o.treeClear === true))) {
+        // Out of D. builtin:kmsg's hung-task message (said once; nothing says when it ends) put
+        // it in D too: that D is over once no thread or child of it is in D (all looked through).
         this._marked.delete(pid);
         if (p.state === "D") out.push(ev("process.state", "running"));
       }
