@@ -2,7 +2,7 @@
 // two compute processes become `consumes` edges on their GPUs.
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, eventually, runCli, scrape, startExporter, type RunningExporter } from "../_helpers.ts";
@@ -11,8 +11,12 @@ const BINARY = process.env.XCTL_BINARY;
 
 describe("builtin:nvidia-smi in the binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
   let ex: RunningExporter;
-  after(() => ex?.stop());
-  const pidFile = join(mkdtempSync(join(tmpdir(), "xctl-smi-")), "smi.pid");
+  const pidDir = mkdtempSync(join(tmpdir(), "xctl-smi-"));
+  const pidFile = join(pidDir, "smi.pid");
+  after(async () => {
+    await ex?.stop();
+    rmSync(pidDir, { recursive: true, force: true });
+  });
 
   it("turns two compute processes into consumes edges on gpu-00 and gpu-01", async () => {
     ex = await startExporter(["--probe", "builtin:nvidia-smi"], {

@@ -3,7 +3,7 @@
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, existsSync, symlinkSync } from "node:fs";
+import { mkdtempSync, existsSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startExporter, type RunningExporter } from "../_helpers.ts";
@@ -13,10 +13,12 @@ const BINARY = process.env.XCTL_BINARY;
 
 describe("compiled binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
   let ex: RunningExporter;
-  after(() => ex?.stop());
-
   // A PATH with curl only: proves the binary needs no runtime on the host.
   const bin = mkdtempSync(join(tmpdir(), "xctl-path-"));
+  after(async () => {
+    await ex?.stop();
+    rmSync(bin, { recursive: true, force: true });
+  });
   const curl = execFileSync("sh", ["-c", "command -v curl"]).toString().trim();
   symlinkSync(curl, join(bin, "curl"));
 
