@@ -123,6 +123,22 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/**
+ * Retries `check`, an assertion that throws until it holds, for up to `timeoutMs`; the last
+ * failure is thrown (a pushed stream is read in chunks, and a diagnosis run may come between them).
+ */
+export async function settled(check: () => Promise<void>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 /** Polls `check` until it returns a truthy value. */
 type Falsy = undefined | null | false | 0 | "";
 export async function eventually<T>(check: () => Promise<T | Falsy> | T | Falsy, timeoutMs = 10_000, what = "condition"): Promise<T> {

@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, eventually, runCli, scrape, startExporter, type RunningExporter } from "../_helpers.ts";
+import { ROOT, eventually, runCli, scrape, settled, startExporter, type RunningExporter } from "../_helpers.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 const INCIDENTS = join(ROOT, "test/fixtures/incidents");
@@ -22,19 +22,6 @@ async function pushIncident(ex: RunningExporter, incident: string): Promise<(...
     const r = await runCli([...args, "--url", ex.url], { timeoutMs: 10_000 });
     return r.stdout + r.stderr;
   };
-}
-
-/** Retries `check` for a while: the push is read in chunks, and a run may come between them. */
-async function settled(check: () => Promise<void>): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
 }
 
 async function push(ex: RunningExporter, events: object[]): Promise<void> {

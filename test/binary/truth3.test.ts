@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, eventually, runCli, scrape, startExporter, type RunningExporter } from "../_helpers.ts";
+import { ROOT, eventually, runCli, scrape, settled, startExporter, type RunningExporter } from "../_helpers.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 const INCIDENTS = join(ROOT, "test/fixtures/incidents");
@@ -21,19 +21,6 @@ async function pushIncident(ex: RunningExporter, incident: string): Promise<void
   const shift = Date.now() - 2000 - events[events.length - 1].ts;
   await push(ex, events.map((e) => ({ ...e, ts: e.ts + shift })));
   await eventually(async () => ((await scrape(ex.url)).get("xctl_diagnoses_total") ?? 0) >= 1, 10_000, "a diagnosis run");
-}
-
-/** Retries `check` for a while: the push is read in chunks, and a run may come between them. */
-async function settled(check: () => Promise<void>): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      return await check();
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
 }
 
 const cli = (ex: RunningExporter) => async (...args: string[]) => {
