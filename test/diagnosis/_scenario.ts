@@ -1,4 +1,5 @@
 // A real Exporter fed with events at controlled event times, for diagnosis tests.
+import assert from "node:assert/strict";
 import { Exporter, type ExporterOptions } from "../../src/exporter.ts";
 import { createLogger } from "../../src/log.ts";
 
@@ -43,4 +44,15 @@ export function start(pid: number): Record<string, unknown> {
 /** An event of `event_type` on `entity_id` with `value`, for `pid` (none by default); `send` fills in ts. */
 export function ev(event_type: string, entity_id: string, value: string, pid: number | null = null): Record<string, unknown> {
   return { event_type, entity_id, value, pid };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `cond` holds; fails after `ms` (a bound on hanging, not a timing assertion). */
+export async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
 }

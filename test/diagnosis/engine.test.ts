@@ -8,18 +8,7 @@ import { defaultRules, parseRule } from "../../src/diagnosis/rules-load.ts";
 import { StateGraph } from "../../src/graph/graph.ts";
 import type { XEvent } from "../../src/events/schema.ts";
 import { newDiagnosisState } from "../../src/diagnosis/state.ts";
-import { ev, scenario, start, T0 } from "./_scenario.ts";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `cond` holds; fails after `ms` (a bound on hanging, not a timing assertion). */
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+import { ev, scenario, sleep, start, T0, until } from "./_scenario.ts";
 
 describe("automatic runs (wall clock)", () => {
   it("run once after a storm of changes, then not at all while nothing changes", async () => {

@@ -4,17 +4,7 @@
 // the process, and the scene stayed active, until some unrelated change brought a run.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ev, scenario, start, T0 } from "./_scenario.ts";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+import { ev, scenario, start, T0, until } from "./_scenario.ts";
 
 /** A slow vda with I/O queued, a fast storage-01; pid 1 in D on vda, pid 2 in D on storage-01 (as builtin:diskstats and builtin:procfs say it). */
 function host() {
