@@ -244,15 +244,17 @@ export function describeHost(rs: RuleState, ctx: ProcessContext): SceneMatch {
     } else if (leaf instanceof GraphCond) {
       // The evidence shows four edges (`edge` caps them); every process at the start of one is named, up to the cap on pids.
       let n = 0;
+      // Enough: the cap on pids, or the edges the evidence shows once no pid can be added.
+      const enough = () => n >= MAX_PIDS || (n >= _PER_CONDITION && ev.pids.size >= MAX_PIDS);
       for (const to of leaf.byTo.keys()) {
         for (const p of _froms(leaf, to)) {
-          if (n >= MAX_PIDS || (n >= _PER_CONDITION && ev.pids.size >= MAX_PIDS)) break;
+          if (enough()) break;
           if (!leaf.test(p, to)) continue;
           ev.edge(path, leaf, p, to);
           ev.process(p);
           n++;
         }
-        if (n >= MAX_PIDS || (n >= _PER_CONDITION && ev.pids.size >= MAX_PIDS)) break;
+        if (enough()) break;
       }
     } else if (leaf instanceof MetricCond) {
       let n = 0;
