@@ -10,11 +10,12 @@ import { FaultScopeTable } from "../graph/fault-scope.ts";
 import { CLOCK_SLACK_MS, isEnded, type EdgeKind, type EdgeTarget, type GraphNode, type ProcessNode } from "../graph/nodes.ts";
 import type { ProcessContext } from "./conditions/node.ts";
 import { describeHost, describeLatched, describeProcesses, MAX_PIDS, type SceneMatch } from "./evidence.ts";
-import { Latches } from "./latch.ts";
+import { CatchUp } from "./catch-up.ts";
+import { Latches, type Snapshot } from "./latch.ts";
 import { Matcher, type RuleState } from "./matcher.ts";
 import { judgeProcess } from "./process-scope.ts";
-import { toResult, type DiagnosisResult, type RunTrigger } from "./result.ts";
-import { Ring } from "./ring.ts";
+import type { DiagnosisResult, RunTrigger } from "./result.ts";
+import { Results } from "./ring.ts";
 import { faultScopeOverrides, ruleSetChange, sortRules, type Rule, type RuleSetChange } from "./rule.ts";
 import type { EngineOptions } from "./engine-options.ts";
 import { SceneTracker, type DiagnosisState } from "./state.ts";
@@ -35,9 +36,8 @@ export class DiagnosisEngine implements GraphObserver {
   private _matcher: Matcher;
   /** Brief matches between automatic runs. */
   private readonly _latches: Latches;
-  private readonly _ring: Ring<DiagnosisResult>;
-  private readonly _onDemand: Ring<DiagnosisResult>;
-  private _nextId = 1;
+  private readonly _catchUp = new CatchUp();
+  private readonly _results: Results;
   private _runTimer: ReturnType<typeof setTimeout> | undefined;
   private _expiryTimer: ReturnType<typeof setTimeout> | undefined;
   private _expiryAt = Infinity;
@@ -69,8 +69,7 @@ export class DiagnosisEngine implements GraphObserver {
     this.describeAutoRuns = opts.describeAutoRuns ?? true;
     this._scenes = new SceneTracker(opts.state, opts.sceneSettleMs ?? 60_000);
     this._latches = new Latches();
-    this._ring = new Ring(opts.ringSize ?? 100);
-    this._onDemand = new Ring(opts.onDemandRingSize ?? 20);
+    this._results = new Results(opts.ringSize ?? 100, opts.onDemandRingSize ?? 20);
     this._matcher = this._newMatcher();
     this.graph.observe(this);
   }
@@ -133,6 +132,7 @@ export class DiagnosisEngine implements GraphObserver {
       if (p !== undefined && isEnded(p.state)) this._latches.ending(p, this._matcher.rules, this._context(wall), this.describeAutoRuns, this._clock(wall));
     }
     if (this.liveClock) {
+      this._catchUp.first(now, wall);
       this._armExpiry(wall);
       if (this.graph.pendingLinks !== 0) this._armDrain();
     } else {
@@ -176,7 +176,7 @@ export class DiagnosisEngine implements GraphObserver {
       const wall = Date.now();
       const matches = this._hostMatches(wall, true, false).matches;
       this._state.onDemandRuns++;
-      return this._record(this._onDemand, trigger, null, matches, t0, wall);
+      return this._results.record(this._results.onDemand, trigger, null, matches, t0, wall);
     }
     return this._autoRun(trigger, true)!;
   }
@@ -188,7 +188,7 @@ export class DiagnosisEngine implements GraphObserver {
     const matches = this.scenesFor(pid, wall);
     if (matches === undefined) return undefined;
     this._state.onDemandRuns++;
-    return this._record(this._onDemand, trigger, pid, matches, t0, wall);
+    return this._results.record(this._results.onDemand, trigger, pid, matches, t0, wall);
   }
 
   /**
@@ -210,17 +210,12 @@ export class DiagnosisEngine implements GraphObserver {
 
   /** Recent results, automatic and on-demand, newest first. */
   results(limit = this.kept): DiagnosisResult[] {
-    const all = [...this._ring.newest(limit), ...this._onDemand.newest(limit)];
-    return all.sort((a, b) => b.id - a.id).slice(0, limit);
-  }
-
-  get ringSize(): number {
-    return this._ring.size;
+    return this._results.newest(limit);
   }
 
   /** How many results are kept at most: the automatic ring and the on-demand one. */
   get kept(): number {
-    return this._ring.size + this._onDemand.size;
+    return this._results.kept;
   }
 
   stop(): void {
@@ -250,37 +245,48 @@ export class DiagnosisEngine implements GraphObserver {
     this._latency?.observe((performance.now() - t0) / 1000);
     this._armExpiry(wall);
     if (!describe) {
-      this._nextId++;
+      this._results.skip();
       return undefined;
     }
-    return this._record(this._ring, trigger, null, matches, t0, wall);
+    return this._results.record(this._results.auto, trigger, null, matches, t0, wall);
   }
 
-  /** Every rule's host-wide match now, highest priority first, with those that matched since the last automatic run. */
+  /**
+   * Every rule's host-wide match now, highest priority first, with those that matched since the
+   * last automatic run. An automatic run while the stream catches up (catch-up.ts) starts no
+   * scene: what it found waits, as a brief match, for the next run, which it asks for.
+   */
   private _hostMatches(wall: number, describe: boolean, consume: boolean) {
     if (!this.liveClock) this.graph.drainLinks();
     this._matcher.refresh(this.graph.eventNow, wall);
     this._latch();
     const ctx = this._context(wall);
+    const catchingUp = consume && this.liveClock && this._catchUp.run(ctx.nowTs, wall, this.intervalMs + CLOCK_SLACK_MS);
     const matches: SceneMatch[] = [];
     const held: string[] = [];
     const matching = new Set<string>();
     const heldAt = new Map<string, number>();
+    const waiting: [RuleState, Snapshot, number, number][] = [];
     for (const rs of this._matcher.rules) {
-      let m = this._matchNow(rs, ctx, describe);
-      if (m !== undefined) matching.add(rs.rule.scene);
+      const scene = rs.rule.scene;
+      const now = this._matchNow(rs, ctx, describe);
       // A brief match since the last automatic run belongs to the next automatic run; an
       // on-demand run reports what matches now.
-      if (m === undefined && consume && !this._staleLatch(rs)) {
-        const snap = this._latches.snapshot(rs);
-        if (snap !== undefined) heldAt.set(rs.rule.scene, this._latches.snapshotAt(rs)!);
-        m = typeof snap === "number" ? (describe ? describeLatched(rs, snap) : snap) : snap;
+      const snap = now === undefined && consume && !this._staleLatch(rs) ? this._latches.snapshot(rs) : undefined;
+      if (now === undefined && snap === undefined) continue;
+      if (catchingUp && !this._state.active.has(scene)) {
+        waiting.push(now !== undefined ? [rs, now, wall, ctx.nowTs] : [rs, snap!, this._latches.snapshotAt(rs)!, this._latches.heldTs(rs)!]);
+        continue;
       }
-      if (m === undefined) continue;
-      held.push(rs.rule.scene);
+      if (now !== undefined) matching.add(scene);
+      else heldAt.set(scene, this._latches.snapshotAt(rs)!);
+      const m = now ?? (typeof snap === "number" && describe ? describeLatched(rs, snap) : snap!);
+      held.push(scene);
       if (typeof m !== "number") matches.push(m);
     }
     if (consume) this._latches.clearSnapshots();
+    for (const [rs, snap, at, ts] of waiting) this._latches.hold(rs, snap, at, ts);
+    if (waiting.length !== 0) this._trigger();
     return { matches, held, matching, heldAt };
   }
 
@@ -380,12 +386,6 @@ export class DiagnosisEngine implements GraphObserver {
       this._armExpiry(now);
     }, Math.max(0, at - wall + 1));
     _unref(this._expiryTimer);
-  }
-
-  private _record(ring: Ring<DiagnosisResult>, trigger: RunTrigger, pid: number | null, matches: SceneMatch[], t0: number, wall: number): DiagnosisResult {
-    const result = toResult(this._nextId++, trigger, pid, matches, (performance.now() - t0) / 1000, wall);
-    ring.push(result);
-    return result;
   }
 }
 

@@ -143,6 +143,11 @@ export class Latches {
     }
   }
 
+  /** Keeps `snap` of `rs` for the next run, taken `at`, held at the stream's time `nowTs` (a match a run could not report yet). */
+  hold(rs: RuleState, snap: Snapshot, at: number, nowTs: number): void {
+    if (!this._snaps.has(rs)) this._keep(rs, snap, at, nowTs);
+  }
+
   private _keep(rs: RuleState, snap: Snapshot, at: number, nowTs: number): void {
     this._snaps.set(rs, snap);
     this._snapAt.set(rs, at);
