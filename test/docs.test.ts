@@ -5,7 +5,13 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./_helpers.ts";
 import { SERVE_FLAGS } from "../src/cli/serve.ts";
-import { envName } from "../src/cli/flags.ts";
+import { REPLAY_FLAGS } from "../src/cli/replay.ts";
+import { CLIENT_FLAGS } from "../src/cli/client.ts";
+import { PS_FLAGS } from "../src/cli/ps.ts";
+import { STATUS_FLAGS } from "../src/cli/status.ts";
+import { WHY_FLAGS } from "../src/cli/why.ts";
+import { CHECK_FLAGS, LIST_FLAGS, SHOW_FLAGS } from "../src/cli/rules.ts";
+import { envName, type FlagDefs } from "../src/cli/flags.ts";
 import { EXTRA_METRICS, SEED_METRICS } from "../src/metrics/names.ts";
 
 const readme = readFileSync(join(ROOT, "README.md"), "utf8");
@@ -26,6 +32,39 @@ describe("README", () => {
     }
   });
 
+  it("gives each serve flag's default as --help does", () => {
+    for (const [name, def] of Object.entries(SERVE_FLAGS)) {
+      if (def.default === undefined) continue;
+      const row = readme.split("\n").find((l) => l.startsWith(`| \`--${name}`));
+      assert.ok(row, `no row for --${name}`);
+      const cell = row.split(" | ")[2];
+      const want = def.default === false ? "off" : `\`${String(def.default)}\``;
+      assert.equal(cell, want, `--${name}: the README says ${cell}, --help says ${want}`);
+    }
+  });
+
+  it("names the flags replay and the clients take, no more and no fewer", () => {
+    // The two sentences under the flag table that list them.
+    const replay = _between("`replay` takes ", ". The\nclients take");
+    assert.deepEqual(_flags(replay), Object.keys(REPLAY_FLAGS).sort(), "replay's flags");
+    const clients = _between("clients take ", "(see Clients above)");
+    assert.deepEqual(_flags(clients), Object.keys(CLIENT_FLAGS).sort(), "the clients' connection flags");
+    for (const [name, def] of Object.entries(CLIENT_FLAGS)) {
+      const env = envName(name, def);
+      if (env) assert.ok(readme.includes(`\`${env}\``), `--${name}: ${env} is not in the README`);
+    }
+  });
+
+  it("names every flag of every command", () => {
+    const commands: Record<string, FlagDefs> = { status: STATUS_FLAGS, ps: PS_FLAGS, why: WHY_FLAGS, replay: REPLAY_FLAGS, "rules check": CHECK_FLAGS, "rules list": LIST_FLAGS, "rules show": SHOW_FLAGS };
+    for (const [command, defs] of Object.entries(commands)) {
+      for (const [name, def] of Object.entries(defs)) {
+        assert.ok(_names(`--${name}`), `${command} --${name} is not in the README`);
+        if (def.short) assert.ok(_names(`-${def.short}`), `${command} -${def.short} is not in the README`);
+      }
+    }
+  });
+
   it("lists every metric with its type", () => {
     for (const [name, type] of Object.entries({ ...SEED_METRICS, ...EXTRA_METRICS })) {
       const row = readme.split("\n").find((l) => l.startsWith(`| \`${name}\``));
@@ -34,3 +73,22 @@ describe("README", () => {
     }
   });
 });
+
+/** The README's text from `start` to `end` (both must be there). */
+function _between(start: string, end: string): string {
+  const i = readme.indexOf(start);
+  assert.ok(i >= 0, `README lacks "${start}"`);
+  const j = readme.indexOf(end, i);
+  assert.ok(j > i, `README lacks "${end}" after "${start}"`);
+  return readme.slice(i, j);
+}
+
+/** Whether the README names `flag` as a word of its own (not the start of a longer flag). */
+function _names(flag: string): boolean {
+  return new RegExp(`(?<![\\w-])${flag.replace(/\./g, "\\.")}(?![\\w-])`).test(readme);
+}
+
+/** The `--flag` names a text shows in code spans, sorted and each once. */
+function _flags(text: string): string[] {
+  return [...new Set([...text.matchAll(/`--([a-z][a-z.-]*)`/g)].map((m) => m[1]))].sort();
+}
