@@ -1,8 +1,8 @@
 // The README is part of the interface: every flag and every metric the exporter has is in it.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { ROOT } from "./_helpers.ts";
 import { SERVE_FLAGS } from "../src/cli/serve.ts";
 import { REPLAY_FLAGS } from "../src/cli/replay.ts";
@@ -65,6 +65,24 @@ describe("README", () => {
     }
   });
 
+  it("names in its Layout table only files and folders that exist", () => {
+    // Rows of src/ and scripts/: a lower-case name in code (`parse`, `run.sh`) in the second
+    // column is a file (`.ts` left out) or folder of the row's folders or of a folder in them, or
+    // a top-level folder (`rules/`).
+    const missing: string[] = [];
+    for (const row of readme.split("\n").filter((l) => l.startsWith("| `src/") || l.startsWith("| `scripts/`"))) {
+      const [paths, what] = row.slice(2).split(" | ");
+      const given = paths.split(",").map((p) => p.trim().replace(/`/g, ""));
+      const top = given[0].endsWith(".ts") ? dirname(given[0]) : given[0].replace(/\/$/, "");
+      const dirs = given.map((p) => (p.endsWith(".ts") ? top : p.startsWith("src/") || p.startsWith("scripts/") ? p.replace(/\/$/, "") : join(dirname(top), p.replace(/\/$/, ""))));
+      const all = [".", ...dirs.flatMap((d) => [d, ..._subdirs(d)])];
+      for (const m of what.matchAll(/`([a-z][a-z0-9-]*(?:\.(?:ts|sh))?)\/?`/g)) {
+        if (!all.some((d) => existsSync(join(ROOT, d, m[1])) || existsSync(join(ROOT, d, `${m[1]}.ts`)))) missing.push(`${given[0]}: ${m[1]}`);
+      }
+    }
+    assert.deepEqual(missing, []);
+  });
+
   it("lists every metric with its type", () => {
     for (const [name, type] of Object.entries({ ...SEED_METRICS, ...EXTRA_METRICS })) {
       const row = readme.split("\n").find((l) => l.startsWith(`| \`${name}\``));
@@ -73,6 +91,14 @@ describe("README", () => {
     }
   });
 });
+
+/** The folders directly inside `dir` (relative to ROOT). */
+function _subdirs(dir: string): string[] {
+  if (!existsSync(join(ROOT, dir))) return [];
+  return readdirSync(join(ROOT, dir))
+    .map((f) => join(dir, f))
+    .filter((d) => statSync(join(ROOT, d)).isDirectory());
+}
 
 /** The README's text from `start` to `end` (both must be there). */
 function _between(start: string, end: string): string {
