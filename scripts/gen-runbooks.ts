@@ -221,7 +221,7 @@ export function renderRulesTable(rules: { rule: Rule }[]): string {
 }
 
 export function renderFaultScopeTable(): string {
-  const lines = ["| error value (glob, case-blind, whole value) | scope |", "| --- | --- |"];
+  const lines = ["| error value (glob, case-blind, whole value or first word) | scope |", "| --- | --- |"];
   for (const e of DEFAULT_FAULT_SCOPE) lines.push(`| ${e.pattern.split("|").map(_code).join(" ")} | ${e.scope} |`);
   lines.push("| anything else | device |");
   return lines.join("\n");

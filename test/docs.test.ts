@@ -12,6 +12,7 @@ import { STATUS_FLAGS } from "../src/cli/status.ts";
 import { WHY_FLAGS } from "../src/cli/why.ts";
 import { CHECK_FLAGS, LIST_FLAGS, SHOW_FLAGS } from "../src/cli/rules.ts";
 import { envName, type FlagDefs } from "../src/cli/flags.ts";
+import { DEFAULT_FAULT_SCOPE } from "../src/graph/fault-scope.ts";
 import { EXTRA_METRICS, SEED_METRICS } from "../src/metrics/names.ts";
 
 const readme = readFileSync(join(ROOT, "README.md"), "utf8");
@@ -81,6 +82,18 @@ describe("README", () => {
       }
     }
     assert.deepEqual(missing, []);
+  });
+
+  it("gives every pattern of the built-in fault-scope table, with its scope", () => {
+    const table = _between("**Who an error concerns**", "A rule file may put entries in front");
+    const rows = table.split("\n").filter((l) => l.startsWith("| ") && !l.startsWith("| ---"));
+    for (const { pattern, scope } of DEFAULT_FAULT_SCOPE) {
+      for (const alt of pattern.split("|")) {
+        const row = rows.find((r) => r.includes(`\`${alt}\``));
+        assert.ok(row, `the README's fault-scope table lacks ${alt}`);
+        assert.ok(row.endsWith(`| ${scope} |`), `${alt} is a ${scope} fault, not as the README's row says: ${row}`);
+      }
+    }
   });
 
   it("lists every metric with its type", () => {
