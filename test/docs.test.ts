@@ -13,6 +13,7 @@ import { WHY_FLAGS } from "../src/cli/why.ts";
 import { CHECK_FLAGS, LIST_FLAGS, SHOW_FLAGS } from "../src/cli/rules.ts";
 import { envName, type FlagDefs } from "../src/cli/flags.ts";
 import { DEFAULT_FAULT_SCOPE } from "../src/graph/fault-scope.ts";
+import { loadDefaults } from "../scripts/gen-runbooks.ts";
 import { EXTRA_METRICS, SEED_METRICS } from "../src/metrics/names.ts";
 
 const readme = readFileSync(join(ROOT, "README.md"), "utf8");
@@ -94,6 +95,19 @@ describe("README", () => {
         assert.ok(row.endsWith(`| ${scope} |`), `${alt} is a ${scope} fault, not as the README's row says: ${row}`);
       }
     }
+  });
+
+  it("lists every default rule with its priority, severity and scope, and says how many there are", () => {
+    const defaults = loadDefaults().map((d) => d.rule);
+    const table = _between("| scene | priority | severity | scope | fires when |", "Storage patterns are");
+    const rows = table.split("\n").filter((l) => l.startsWith("| `"));
+    assert.deepEqual(
+      rows.map((r) => r.split(" | ").slice(0, 4).join(" | ")),
+      defaults.map((r) => `| \`${r.scene}\` | ${r.priority} | ${r.severity} | ${r.scope}`),
+    );
+    const words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "twenty-one", "twenty-two", "twenty-three", "twenty-four", "twenty-five"];
+    const n = words[defaults.length];
+    assert.match(readme, new RegExp(`${n[0].toUpperCase()}${n.slice(1)} are embedded in the binary`), `the README should say ${n} rules are embedded`);
   });
 
   it("lists every metric with its type", () => {
