@@ -14,7 +14,7 @@ import { CHECK_FLAGS, LIST_FLAGS, SHOW_FLAGS } from "../src/cli/rules.ts";
 import { envName, type FlagDefs } from "../src/cli/flags.ts";
 import { DEFAULT_FAULT_SCOPE } from "../src/graph/fault-scope.ts";
 import { loadDefaults } from "../scripts/gen-runbooks.ts";
-import { EXTRA_METRICS, SEED_METRICS } from "../src/metrics/names.ts";
+import { EXTRA_METRICS, FAMILIES, SEED_METRICS } from "../src/metrics/names.ts";
 
 const readme = readFileSync(join(ROOT, "README.md"), "utf8");
 
@@ -115,6 +115,13 @@ describe("README", () => {
       const row = readme.split("\n").find((l) => l.startsWith(`| \`${name}\``));
       assert.ok(row, `no row for ${name}`);
       assert.ok(row.includes(`| ${type} |`), `${name} row lacks its type ${type}`);
+    }
+  });
+
+  it("gives every metric's labels as the exporter declares them", () => {
+    for (const f of Object.values(FAMILIES)) {
+      const row = readme.split("\n").find((l) => l.startsWith(`| \`${f.name}\``))!;
+      assert.equal(row.split("|")[3].trim(), f.labels.map((l) => `\`${l}\``).join(", "), `${f.name}'s labels`);
     }
   });
 });
