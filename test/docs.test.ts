@@ -14,6 +14,9 @@ import { CHECK_FLAGS, LIST_FLAGS, SHOW_FLAGS } from "../src/cli/rules.ts";
 import { envName, type FlagDefs } from "../src/cli/flags.ts";
 import { DEFAULT_FAULT_SCOPE } from "../src/graph/fault-scope.ts";
 import { loadDefaults } from "../scripts/gen-runbooks.ts";
+import { createApp } from "../src/http/app.ts";
+import { Exporter } from "../src/exporter.ts";
+import { createLogger } from "../src/log.ts";
 import { EXTRA_METRICS, FAMILIES, SEED_METRICS } from "../src/metrics/names.ts";
 
 const readme = readFileSync(join(ROOT, "README.md"), "utf8");
@@ -108,6 +111,20 @@ describe("README", () => {
     const words = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "twenty-one", "twenty-two", "twenty-three", "twenty-four", "twenty-five"];
     const n = words[defaults.length];
     assert.match(readme, new RegExp(`${n[0].toUpperCase()}${n.slice(1)} are embedded in the binary`), `the README should say ${n} rules are embedded`);
+  });
+
+  it("lists every route the HTTP app serves, and no other", async () => {
+    const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
+    const served = new Set(createApp(ex).routes.filter((r) => r.method === "GET" || r.method === "POST").map((r) => `${r.method} ${r.path}`));
+    await ex.stop();
+    const section = _between("## HTTP API", "\n## Security");
+    const table = section.split("\n").filter((l) => l.startsWith("| `"));
+    // `GET /x`, `POST /x`, and `GET`/`HEAD /x`, in the route column or named inside a row.
+    const said = new Set<string>();
+    for (const row of table) {
+      for (const m of row.matchAll(/`(GET|POST)(?:`\/`HEAD)? (\/[^`\s]*)`/g)) said.add(`${m[1]} ${m[2]}`);
+    }
+    assert.deepEqual([...said].sort(), [...served].sort());
   });
 
   it("lists every metric with its type", () => {
