@@ -17,6 +17,7 @@ import { loadDefaults } from "../scripts/gen-runbooks.ts";
 import { createApp } from "../src/http/app.ts";
 import { Exporter } from "../src/exporter.ts";
 import { createLogger } from "../src/log.ts";
+import { EVENT_TYPES, REJECT_REASONS } from "../src/events/schema.ts";
 import { EXTRA_METRICS, FAMILIES, SEED_METRICS } from "../src/metrics/names.ts";
 
 const readme = readFileSync(join(ROOT, "README.md"), "utf8");
@@ -125,6 +126,14 @@ describe("README", () => {
       for (const m of row.matchAll(/`(GET|POST)(?:`\/`HEAD)? (\/[^`\s]*)`/g)) said.add(`${m[1]} ${m[2]}`);
     }
     assert.deepEqual([...said].sort(), [...served].sort());
+  });
+
+  it("names the event types and rejection reasons the exporter has, in its order", () => {
+    const spans = (text: string) => [...text.matchAll(/`([a-z0-9_.]+)`/g)].map((m) => m[1]);
+    assert.deepEqual(spans(_between("`event_type` is one of", "; `entity_id`")).slice(1), [...EVENT_TYPES]);
+    assert.deepEqual(spans(_between("Rejection reasons (`xctl_events_rejected_total{reason}`):", "\n\n")), [...REJECT_REASONS]);
+    const row = readme.split("\n").find((l) => l.startsWith("| `xctl_events_rejected_total`"))!;
+    assert.deepEqual(spans(row.split("|")[4]), [...REJECT_REASONS]);
   });
 
   it("lists every metric with its type", () => {
