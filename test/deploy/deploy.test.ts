@@ -115,6 +115,29 @@ describe("prometheus rules and config", () => {
     assert.match(r.out, /SUCCESS/);
   });
 
+  it("the README's runbook base change leaves every alert on the new base and the unit tests passing", () => {
+    // The commands of deploy/README.md's "Runbook URLs" paragraph, run as written on a copy.
+    const readme = _read("README.md");
+    const at = readme.indexOf("**Runbook URLs.**");
+    const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(at));
+    assert.ok(at >= 0 && block, "the Runbook URLs paragraph and its commands");
+    const base = /s\|https:\/\/runbooks\.example\/xctl-exporter\|([^|]+)\|/.exec(block[1])?.[1];
+    assert.ok(base, block[1]);
+    _withTmp((dir) => {
+      mkdirSync(join(dir, "deploy/prometheus"), { recursive: true });
+      for (const f of ["alerts.yml", "alerts.test.yml"]) writeFileSync(join(dir, "deploy/prometheus", f), _read(`prometheus/${f}`));
+      const r = spawnSync("bash", ["-euo", "pipefail", "-c", block[1]], { cwd: dir, encoding: "utf8" });
+      assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+      const rules = (parse(readFileSync(join(dir, "deploy/prometheus/alerts.yml"), "utf8")) as { groups: { rules: AlertRule[] }[] }).groups.flatMap((g) => g.rules);
+      const urls = rules.map((x) => x.annotations?.runbook_url).filter((u) => u !== undefined);
+      assert.ok(urls.length > 19, `${urls.length} runbook links`);
+      for (const u of urls) assert.ok(u.startsWith(`${base}/`), u);
+      // The README's next step after changing a rule: the unit tests, which expect each runbook_url.
+      const t = spawnSync("promtool", ["test", "rules", "alerts.test.yml"], { cwd: join(dir, "deploy/prometheus"), encoding: "utf8" });
+      assert.equal(t.status, 0, `${t.stdout}${t.stderr}`.slice(0, 1500));
+    });
+  });
+
   it("promtool check config accepts the scrape example", () => {
     // Targets are not resolved by the check, so the example host names do no harm offline.
     const r = _promtool("check", "config", "--lint-fatal", "prometheus/prometheus.yml");
