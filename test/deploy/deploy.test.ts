@@ -153,6 +153,7 @@ describe("prometheus rules and config", () => {
       "XctlSceneRecurring",
       "XctlDiagnosesRising",
       "XctlProbeDown",
+      "XctlProbeCrashLooping",
       "XctlEventsStopped",
       "XctlRejectedEventsRising",
       "XctlExporterDown",
