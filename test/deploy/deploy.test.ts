@@ -11,7 +11,8 @@ import { fileURLToPath } from "node:url";
 import { parse, parseAllDocuments } from "yaml";
 import { envName, parseFlags } from "../../src/cli/flags.ts";
 import { SERVE_FLAGS } from "../../src/cli/serve.ts";
-import { EXTRA_METRICS, SEED_METRICS } from "../../src/metrics/names.ts";
+import { EXTRA_METRICS, FAMILIES, SEED_METRICS } from "../../src/metrics/names.ts";
+import { REJECT_REASONS } from "../../src/events/schema.ts";
 import { EVENT_SCENES, loadDefaults, RUNBOOK_BASE } from "../../scripts/gen-runbooks.ts";
 import { Exporter } from "../../src/exporter.ts";
 import { createLogger } from "../../src/log.ts";
@@ -136,6 +137,34 @@ describe("prometheus rules and config", () => {
       const t = spawnSync("promtool", ["test", "rules", "alerts.test.yml"], { cwd: join(dir, "deploy/prometheus"), encoding: "utf8" });
       assert.equal(t.status, 0, `${t.stdout}${t.stderr}`.slice(0, 1500));
     });
+  });
+
+  it("the unit tests feed series as the binary serves them: each family's own labels, and values it can take", () => {
+    // Labels a scrape adds to every target: Prometheus's own, the scrape example's cluster, the
+    // ServiceMonitor's namespace and service.
+    const target = new Set(["job", "instance", "cluster", "namespace", "service"]);
+    const families = new Map(Object.values(FAMILIES).map((f) => [f.name, f]));
+    const scenes = new Set([...loadDefaults().map((r) => r.rule.scene), "nvlink_error"]);
+    const tests = (parse(_read("prometheus/alerts.test.yml")) as { tests: { input_series: { series: string }[] }[] }).tests;
+    let n = 0;
+    for (const s of tests.flatMap((t) => t.input_series.map((i) => i.series))) {
+      const m = /^([a-z_]+)\{(.*)\}$/.exec(s);
+      assert.ok(m, s);
+      if (!m[1].startsWith("xctl_")) continue;
+      n++;
+      const f = families.get(m[1]);
+      assert.ok(f, `${s}: the exporter serves no ${m[1]}`);
+      const labels = Object.fromEntries([...m[2].matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+      assert.deepEqual(Object.keys(labels).filter((k) => !target.has(k)).sort(), [...f.labels].sort(), s);
+      if (labels.scene !== undefined) assert.ok(scenes.has(labels.scene), `${s}: no rule has scene ${labels.scene}`);
+      if (labels.severity !== undefined) assert.match(labels.severity, /^(critical|warning|info)$/, s);
+      if (labels.reason !== undefined) assert.ok((REJECT_REASONS as readonly string[]).includes(labels.reason), `${s}: no rejection reason ${labels.reason}`);
+      if (labels.scene !== undefined && labels.severity !== undefined) {
+        const rule = loadDefaults().find((r) => r.rule.scene === labels.scene)?.rule;
+        if (rule) assert.equal(labels.severity, rule.severity, `${s}: the embedded rule's severity`);
+      }
+    }
+    assert.ok(n > 50, `${n} exporter series`);
   });
 
   it("promtool check config accepts the scrape example", () => {
