@@ -91,7 +91,8 @@ describe("the DaemonSet's container", { skip: SKIP }, () => {
       assert.equal(metrics.status, 200);
       assert.match(await metrics.text(), /^xctl_probe_up\{probe="procfs"\} 1$/m);
     } finally {
-      child.kill("SIGTERM");
+      // process.kill, not child.kill: Deno reports a child it signalled itself as killed (code null).
+      process.kill(child.pid!, "SIGTERM");
     }
     assert.equal(await exited, 0, err);
     assert.doesNotMatch(err, /\b(warn|error)\b.*(unknown|did you mean|XCTL_)/i, err);
@@ -135,7 +136,8 @@ describe("the DaemonSet's container", { skip: SKIP }, () => {
       await auth.arrayBuffer();
       assert.equal(auth.status, 200);
     } finally {
-      child.kill("SIGTERM");
+      // process.kill, not child.kill: Deno reports a child it signalled itself as killed (code null).
+      process.kill(child.pid!, "SIGTERM");
     }
     assert.equal(await exited, 0, err);
   });
