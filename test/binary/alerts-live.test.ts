@@ -166,31 +166,45 @@ describe("the shipped alert rules in a real Prometheus, scraping the binary", { 
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("a GPU Xid fires XctlSceneActive, critical, with the rule's title and its runbook, and it resolves when the scene clears", async () => {
+  it("a GPU Xid fires XctlSceneActive and an OOM kill XctlSceneOccurred, each critical with the rule's title and runbook, and both resolve", async () => {
     const instance = `127.0.0.1:${busy!.port}`;
     const mine = (a: Alert[]) => a.filter((x) => x.labels.instance === instance);
-    assert.deepEqual(mine(await alerts()), [], "nothing fires before the fault");
+    assert.deepEqual(mine(await alerts()), [], "nothing fires before the faults");
 
-    const res = await fetch(`${busy!.url}/api/v1/events`, {
-      method: "POST",
-      headers: { "content-type": "application/x-ndjson" },
-      body: `${JSON.stringify({ event_type: "error.hw", entity_id: "gpu-00", value: "XID_79" })}\n`,
-    });
-    assert.equal(res.status, 200, await res.text());
+    const push = async (...events: object[]) => {
+      const res = await fetch(`${busy!.url}/api/v1/events`, {
+        method: "POST",
+        headers: { "content-type": "application/x-ndjson" },
+        body: events.map((e) => `${JSON.stringify(e)}\n`).join(""),
+      });
+      assert.equal(res.status, 200, await res.text());
+    };
+    // A job on gpu-01 that the kernel's OOM killer ends (a state, then an event: host_oom_kill),
+    // and an Xid on gpu-00 (gpu_xid, a host scene for one --error-window).
+    await push({ event_type: "process.state", entity_id: "gpu-01", pid: 4242, job_id: "job-7", value: "start" });
+    await sleep(200);
+    await push({ event_type: "process.state", entity_id: "host", pid: 4242, value: "oom_killed" });
+    await push({ event_type: "error.hw", entity_id: "gpu-00", value: "XID_79" });
 
-    const firing = await until("firing gpu_xid alert", (a) => mine(a).find((x) => x.state === "firing"));
-    assert.deepEqual(firing.labels, { alertname: "XctlSceneActive", job: "xctl", instance, cluster: CLUSTER, scene: "gpu_xid", severity: "critical" });
-    assert.equal(firing.annotations.summary, `GPU Xid error on ${instance}`);
-    assert.ok(firing.annotations.runbook_url.startsWith(RUNBOOKS), firing.annotations.runbook_url);
-    const page = firing.annotations.runbook_url.slice(RUNBOOKS.length);
-    assert.equal(page, "gpu_xid.md");
-    assert.ok(existsSync(join(ROOT, "deploy/runbooks", page)), `deploy/runbooks/${page}`);
-    assert.match(firing.annotations.description, /^The NVIDIA driver reported an Xid error .* Active \d+(\.\d+)?% of the last 5m\./);
+    const firing = (a: Alert[], scene: string) => mine(a).find((x) => x.state === "firing" && x.labels.scene === scene);
+    const checks: [string, string, string, RegExp][] = [
+      ["gpu_xid", "XctlSceneActive", "GPU Xid error", /^The NVIDIA driver reported an Xid error .* Active \d+(\.\d+)?% of the last 5m\./],
+      ["host_oom_kill", "XctlSceneOccurred", "Host out of memory (OOM killer)", /^The kernel's OOM killer killed the process .* It was active within the last 5m\./],
+    ];
+    for (const [scene, alertname, title, description] of checks) {
+      const a = await until(`firing ${scene} alert`, (x) => firing(x, scene));
+      assert.deepEqual(a.labels, { alertname, job: "xctl", instance, cluster: CLUSTER, scene, severity: "critical" });
+      assert.equal(a.annotations.summary, `${title} on ${instance}`);
+      assert.equal(a.annotations.runbook_url, `${RUNBOOKS}${scene}.md`);
+      assert.ok(existsSync(join(ROOT, "deploy/runbooks", `${scene}.md`)), `deploy/runbooks/${scene}.md`);
+      assert.match(a.annotations.description, description);
+    }
 
-    // One Xid: the scene clears after --error-window and --scene-settle, and the alert with it.
-    await until("resolve of the gpu_xid alert", (a) => (mine(a).length === 0 ? true : undefined));
+    // The Xid's scene clears after --error-window and --scene-settle, the kill's after the
+    // settle; both alerts with them.
+    await until("resolve of both alerts", (a) => (mine(a).length === 0 ? true : undefined));
     const names = new Set(seen.filter((x) => x.labels.instance === instance).map((x) => `${x.labels.alertname} ${x.labels.scene}`));
-    assert.deepEqual([...names], ["XctlSceneActive gpu_xid"], "only the scene's alert, never XctlSceneOccurred or a recurrence");
+    assert.deepEqual([...names].sort(), ["XctlSceneActive gpu_xid", "XctlSceneOccurred host_oom_kill"], "only the scenes' alerts: no process_crash, no recurrence");
   });
 
   it("a healthy idle diskless host fires nothing, not even pending (its diskstats collector has no disk to report)", async () => {
