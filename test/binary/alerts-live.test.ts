@@ -3,8 +3,9 @@
 // fires when its condition is met, with the labels and annotations the operator routes and reads
 // by, resolves when the scene clears, and nothing fires on a healthy idle host. Every duration of
 // the rules (range windows, `for:`, XctlEventsStopped's 300 s) is divided by SCALE so that one
-// alert minute passes in one second; the exporter's --scene-settle and --error-window are as
-// short. The expressions, labels and annotations are the file's own. Runs only with XCTL_BINARY.
+// alert minute passes in one second; the exporter's --scene-settle (1 s) and --error-window (3 s)
+// are short too. The expressions, labels and annotations are the file's own. Runs only with
+// XCTL_BINARY.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
