@@ -658,6 +658,9 @@ describe("systemd unit", () => {
       writeFileSync(join(dir, "xctl-exporter.service"), text.replaceAll("/usr/local/bin/xctl-exporter", "/bin/true"));
       const alone = _run("systemd-analyze", ["security", "--offline=true", "--threshold=20", join(dir, "xctl-exporter.service")], "", { SYSTEMD_UNIT_PATH: `${dir}:` });
       assert.equal(alone.status, 0, alone.out.split("\n").slice(-3).join("\n"));
+      // Exactly what deploy/README.md says, not only as good.
+      const said = /security` rates it (\d+\.\d) \("OK"\)/.exec(_read("README.md").replace(/\n\s*/g, " "))?.[1];
+      assert.equal(/Overall exposure level for xctl-exporter\.service: (\d+\.\d)/.exec(alone.out)?.[1], said, "deploy/README.md's rating");
     });
     _withTmp((dir) => {
       // verify insists that ExecStart exists; point it at a binary this machine has.
@@ -680,6 +683,9 @@ describe("systemd unit", () => {
       // documents: 0 (locked down) .. 100 (wide open), 24 means 2.4 on the printed scale.
       const s = _run("systemd-analyze", ["security", "--offline=true", "--threshold=24", file], "", env);
       assert.equal(s.status, 0, s.out.split("\n").slice(-3).join("\n"));
+      const said = /the rating becomes (\d+\.\d)/.exec(_read("README.md").replace(/\n\s*/g, " "))?.[1];
+      assert.equal(/Overall exposure level for xctl-exporter\.service: (\d+\.\d)/.exec(s.out)?.[1], said, "deploy/README.md's rating with process-details.conf");
+      assert.match(_read("systemd/process-details.conf"), new RegExp(`rates the unit with this drop-in ${said} instead of`));
     });
   });
 });
