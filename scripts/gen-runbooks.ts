@@ -222,7 +222,7 @@ export function renderRulesTable(rules: { rule: Rule }[]): string {
 }
 
 export function renderFaultScopeTable(): string {
-  const lines = ["| error value (glob, case-blind, whole value) | scope |", "| --- | --- |"];
+  const lines = ["| error value (glob, case-blind, first word then whole value) | scope |", "| --- | --- |"];
   for (const e of DEFAULT_FAULT_SCOPE) lines.push(`| ${e.pattern.split("|").map(_code).join(" ")} | ${e.scope} |`);
   lines.push("| anything else | device |");
   return lines.join("\n");
