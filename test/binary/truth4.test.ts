@@ -1,0 +1,161 @@
+// Wrong answers found by the fourth audit of the diagnosis, through the compiled binary as a user
+// meets them (`why`, `ps -o wide`, `status`, /metrics): an HCCS link's errors charged to a job
+// waiting on another link, a queue of the busy minutes before a file system froze read as slow
+// storage now, a process name in the driver's Xid line read as an OOM, and a contained ECC error
+// (Xid 94) charged to the other tenant of the GPU.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { runCli, scrape, settled, sleep, startExporter, type RunningExporter } from "../_helpers.ts";
+
+const BINARY = process.env.XCTL_BINARY;
+
+/** Pushes `events`, each `ago` seconds before now (0 when not given). */
+async function push(ex: RunningExporter, events: ({ ago?: number } & object)[]): Promise<void> {
+  const now = Date.now();
+  const body = events.map(({ ago, ...e }) => JSON.stringify({ ts: now - (ago ?? 0) * 1000, ...e })).join("\n");
+  const res = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body });
+  assert.equal(res.status, 200, await res.text());
+}
+
+/** After the runs the last push started: a run, then twice the interval for any it asked for. */
+async function afterRuns(ex: RunningExporter, runsBefore: number): Promise<void> {
+  await settled(async () => assert.ok(((await scrape(ex.url)).get("xctl_diagnoses_total") ?? 0) > runsBefore, "a diagnosis run"));
+  await sleep(400);
+}
+
+const runs = async (ex: RunningExporter) => (await scrape(ex.url)).get("xctl_diagnoses_total") ?? 0;
+
+const cli = (ex: RunningExporter) => async (...args: string[]) => {
+  const r = await runCli([...args, "--url", ex.url], { timeoutMs: 10_000 });
+  return r.stdout + r.stderr;
+};
+
+const start = (pid: number, job: string, ago = 0) => ({ ago, event_type: "process.state", entity_id: `pid-${pid}`, pid, job_id: job, value: "start" });
+/** A device reading with the pid of a process using it, as builtin:nvidia-smi and npu-smi send them. */
+const uses = (pid: number, job: string, dev: string, key: "compute.util" | "compute.mem", value: string, ago = 0) => ({ ago, event_type: key, entity_id: dev, pid, job_id: job, value });
+/** builtin:diskstats' round for `dev`. */
+const disk = (dev: string, iops: string, qdepth: string, ago: number) => [
+  { ago, event_type: "storage.iops", entity_id: dev, value: iops },
+  { ago, event_type: "storage.qdepth", entity_id: dev, value: qdepth },
+];
+/** The row of `pid` in `ps -o wide`. */
+const row = (ps: string, pid: number) => ps.split("\n").find((l) => l.startsWith(`${pid} `)) ?? "";
+
+describe("truth, fourth audit, through the compiled binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
+  it("errors of an HCCS link nobody uses start no hccs_error for a job waiting on another, healthy link", { timeout: 30_000 }, async () => {
+    const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms", "--log-level", "warn"]);
+    try {
+      const before = await runs(ex);
+      await push(ex, [
+        start(5300, "job-53", 30),
+        uses(5300, "job-53", "npu-00", "compute.util", "91", 25),
+        start(5304, "job-54", 30),
+        uses(5304, "job-54", "npu-04", "compute.util", "90", 25),
+        // job-54's own probe: its HCCS bandwidth on hccs-4 between exchanges, below 1 (waits_on).
+        { ago: 20, event_type: "transport.bw", entity_id: "hccs-4", pid: 5304, job_id: "job-54", value: "0.3" },
+        // hccs-1, a link no process uses, counts errors (builtin:npu-smi).
+        { event_type: "error.net", entity_id: "hccs-1", value: "HCCS error count +3 total=3" },
+      ]);
+      await afterRuns(ex, before);
+      const run = cli(ex);
+      const status = await run("status");
+      assert.doesNotMatch(status, /hccs_error/, status);
+      assert.equal((await scrape(ex.url)).get('xctl_scene_active{scene="hccs_error"}'), 0);
+      const ps = await run("ps", "-o", "wide");
+      assert.match(row(ps, 5304), /hccs-4/, ps);
+      assert.doesNotMatch(row(ps, 5304), /hccs_error|HCCS error/, ps);
+      // The link it waits on fails: now it is held up by it.
+      await push(ex, [{ event_type: "error.net", entity_id: "hccs-4", value: "HCCS link down: health=NOK" }]);
+      await settled(async () => {
+        const s = await run("status");
+        assert.match(s, /hccs_error[\s\S]*pids: 5304\b/, s);
+      });
+    } finally {
+      await ex.stop();
+    }
+  });
+
+  it("a process in D on storage whose queue emptied when its file system froze is not storage_slow for the busy minutes before", { timeout: 30_000 }, async () => {
+    const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms", "--log-level", "warn"]);
+    try {
+      const before = await runs(ex);
+      await push(ex, [
+        start(5401, "job-54", 120),
+        // Busy until 50 s ago (4 in flight), then 40 IOPS and nothing in flight, round after round.
+        ...[100, 90, 80, 70, 60].flatMap((ago) => disk("storage-01", "5200", "4", ago)),
+        ...[50, 40, 30, 20, 10, 0].flatMap((ago) => disk("storage-01", "40", "0", ago)),
+        // builtin:procfs: in D on it for 45 s (after the disk's round).
+        { event_type: "process.state", entity_id: "pid-5401", pid: 5401, value: "D" },
+        { event_type: "storage.qdepth", entity_id: "storage-01", pid: 5401, value: "IO_WAIT D for 45s" },
+      ]);
+      await afterRuns(ex, before);
+      const run = cli(ex);
+      const why = await run("why", "5401");
+      assert.match(why, /waits on:\n {2}storage-01 /, why);
+      assert.doesNotMatch(why, /storage_slow/, why);
+      assert.doesNotMatch(row(await run("ps", "-o", "wide"), 5401), /storage_slow/);
+      // The storage now queues I/O at 30 IOPS: that is slow storage.
+      await push(ex, [...disk("storage-01", "30", "12", 0), { event_type: "storage.qdepth", entity_id: "storage-01", pid: 5401, value: "IO_WAIT D for 55s" }]);
+      await settled(async () => {
+        const w = await run("why", "5401");
+        assert.match(w, /storage_slow/, w);
+      });
+    } finally {
+      await ex.stop();
+    }
+  });
+
+  it("an Xid 48 whose driver line names a process called bloom-serve is both tenants' GPU fault and no one's OOM", { timeout: 30_000 }, async () => {
+    const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms", "--log-level", "warn"]);
+    try {
+      await push(ex, [
+        start(5500, "job-55", 30),
+        start(5501, "job-56", 30),
+        uses(5500, "job-55", "gpu-00", "compute.mem", "97", 20),
+        uses(5501, "job-56", "gpu-00", "compute.mem", "97", 20),
+        { event_type: "error.hw", entity_id: "gpu-00", pid: 5500, value: "XID_48 NVRM: Xid (PCI:0000:18:00): 48, pid=5500, name=bloom-serve, An uncorrectable double bit error (DBE) has been detected on GPU in the framebuffer at partition 2, subpartition 0." },
+      ]);
+      const run = cli(ex);
+      await settled(async () => {
+        const other = await run("why", "5501");
+        assert.match(other, /root causes:\n {2}XID_48 /, other);
+        assert.match(other, /gpu_xid/, other);
+      });
+      const named = await run("why", "5500");
+      assert.match(named, /gpu_xid/, named);
+      assert.doesNotMatch(named, /gpu_oom/, named);
+      assert.doesNotMatch(await run("status"), /gpu_oom/);
+    } finally {
+      await ex.stop();
+    }
+  });
+
+  it("a contained ECC error (Xid 94) is the named tenant's alone: the other tenant's clean exit a minute later is no crash", { timeout: 30_000 }, async () => {
+    const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms", "--log-level", "warn"]);
+    try {
+      await push(ex, [
+        start(5600, "job-57", 120),
+        start(5601, "job-58", 120),
+        uses(5600, "job-57", "gpu-01", "compute.util", "90", 110),
+        uses(5601, "job-58", "gpu-01", "compute.util", "90", 110),
+        { ago: 60, event_type: "error.hw", entity_id: "gpu-01", pid: 5600, value: "XID_94 NVRM: Xid (PCI:0000:2a:00): 94, pid=5600, name=python3, Contained: SM (0x1). RST: No, D-RST: No" },
+      ]);
+      const run = cli(ex);
+      await settled(async () => {
+        const hit = await run("why", "5600");
+        assert.match(hit, /root causes:\n {2}XID_94 /, hit);
+      });
+      const other = await run("why", "5601");
+      assert.match(other, /root causes:\n {2}none known/, other);
+      const before = await runs(ex);
+      await push(ex, [{ event_type: "process.state", entity_id: "pid-5601", pid: 5601, job_id: "job-58", value: "exit" }]);
+      await afterRuns(ex, before);
+      const status = await run("status");
+      assert.doesNotMatch(status, /process_crash/, status);
+      assert.match(status, /gpu_xid[\s\S]*pids: 5600\s/, status);
+      assert.equal((await scrape(ex.url)).get('xctl_scene_activations_total{scene="process_crash"}'), 0);
+    } finally {
+      await ex.stop();
+    }
+  });
+});
