@@ -2,15 +2,19 @@
 // meets them (`why`, `ps -o wide`, `status`, /metrics): an HCCS link's errors charged to a job
 // waiting on another link, a queue of the busy minutes before a file system froze read as slow
 // storage now, a process name in the driver's Xid line read as an OOM, and a contained ECC error
-// (Xid 94) charged to the other tenant of the GPU.
+// (Xid 94) charged to the other tenant of the GPU, and an NPU's ECC count from before the
+// exporter started charged to the job on the chip now.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { runCli, scrape, settled, sleep, startExporter, type RunningExporter } from "../_helpers.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT, eventually, runCli, scrape, settled, sleep, startExporter, type RunningExporter } from "../_helpers.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 
 /** Pushes `events`, each `ago` seconds before now (0 when not given). */
-async function push(ex: RunningExporter, events: ({ ago?: number } & object)[]): Promise<void> {
+async function push(ex: RunningExporter, events: ({ ago?: number } & Record<string, unknown>)[]): Promise<void> {
   const now = Date.now();
   const body = events.map(({ ago, ...e }) => JSON.stringify({ ts: now - (ago ?? 0) * 1000, ...e })).join("\n");
   const res = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body });
@@ -127,6 +131,34 @@ describe("truth, fourth audit, through the compiled binary", { skip: BINARY ? fa
       assert.doesNotMatch(await run("status"), /gpu_oom/);
     } finally {
       await ex.stop();
+    }
+  });
+
+  it("builtin:npu-smi takes an ECC count from before the exporter started as the baseline, not a fault of the job on the chip now; a rise is", { timeout: 30_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "xctl-truth4-npu-"));
+    const state = join(dir, "state");
+    // npu-00 counted two double-bit HBM errors last week; nobody cleared the counter.
+    writeFileSync(state, "HBM_DBE0=2\n");
+    const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms", "--probe", "builtin:npu-smi?interval=0.2&detail=0.2"], {
+      env: { PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin`, FAKE_NPU_STATE: state },
+    });
+    try {
+      await eventually(() => /uncorrectable ECC errors counted before this exporter started on npu-00: double-bit hbm=2/.test(ex.stderr()), 15_000, "the baseline's warning");
+      await eventually(async () => (await scrape(ex.url)).get("xctl_consumes_edges") === 2, 15_000, "both processes on their NPUs");
+      await sleep(600);
+      const run = cli(ex);
+      const why = await run("why", "7101");
+      assert.match(why, /root causes:\n {2}none known/, why);
+      assert.equal((await scrape(ex.url)).get('xctl_scene_active{scene="npu_ecc_error"}'), 0);
+      // A new double-bit error while it runs: that one is its.
+      writeFileSync(state, "HBM_DBE0=3\n");
+      await settled(async () => {
+        const st = await run("status");
+        assert.match(st, /npu_ecc_error[\s\S]*ECC_UNCORRECTED double-bit hbm=3[\s\S]*pids: 7101\s/, st);
+      });
+    } finally {
+      await ex.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -70,6 +70,8 @@ function _kindOf(text: string): string {
   return "NPU_FAULT";
 }
 
+const _ECC_NAMES = { hbmDoubleBit: "hbm", ddrDoubleBit: "ddr", doubleBit: "count" } as const;
+
 export class NpuSmiTracker {
   readonly tempThreshold: number;
   readonly refreshMs: number;
@@ -83,6 +85,8 @@ export class NpuSmiTracker {
   backNow: string[] = [];
   /** Chips the process part of the last table names and its chip part never listed. */
   strayNow: string[] = [];
+  /** `npu-NN: double-bit hbm=N` for each chip whose first ECC reading counted errors: the index logs and empties it. */
+  staleEcc: string[] = [];
 
   constructor(opts: NpuTrackerOptions = {}) {
     this.tempThreshold = opts.tempThreshold ?? 90;
@@ -174,11 +178,22 @@ export class NpuSmiTracker {
     if (st) st.healthKey = undefined;
   }
 
-  /** `-t ecc`: uncorrectable counts that rose (or are above 0 when first read). A fall is a reset. */
+  /**
+   * `-t ecc`: uncorrectable counts that rose. A fall is a reset. The first reading is the baseline:
+   * errors counted before this exporter started, at a time nothing tells, are no fault of the
+   * processes on the chip now (an exporter restart made last week's double-bit error theirs); a
+   * chip still unwell says so through its health, and `staleEcc` names it for the log.
+   */
   ecc(npu: number, chip: number, e: NpuEcc, now: number): NpuEvent[] {
     const st = this._state(npu, chip);
+    const first = st.ecc === undefined;
     const before = st.ecc ?? {};
     st.ecc = e;
+    if (first) {
+      const counted = (["hbmDoubleBit", "ddrDoubleBit", "doubleBit"] as const).filter((k) => (e[k] ?? 0) > 0).map((k) => `${_ECC_NAMES[k]}=${e[k]}`);
+      if (counted.length > 0) this.staleEcc.push(`${st.entity}: double-bit ${counted.join(" ")}`);
+      return [];
+    }
     const rose = (k: keyof NpuEcc) => e[k] !== undefined && e[k]! > 0 && e[k]! > (before[k] ?? 0);
     if (!rose("hbmDoubleBit") && !rose("ddrDoubleBit") && !rose("doubleBit")) return [];
     const parts = [

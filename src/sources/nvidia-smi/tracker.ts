@@ -58,6 +58,8 @@ export class NvidiaSmiTracker {
   private readonly _byBus = new Map<string, number>();
   /** Compute processes in the last snapshot: pid -> the GPU it was first listed on. */
   private _procs = new Map<number, string>();
+  /** `gpu-NN: N` for each GPU whose first count of uncorrected ECC errors was above 0: the index logs and empties it. */
+  staleEcc: string[] = [];
 
   constructor(opts: TrackerOptions = {}) {
     this.tempThreshold = opts.tempThreshold ?? 90;
@@ -81,10 +83,16 @@ export class NvidiaSmiTracker {
     if (st.util !== undefined) out.push({ ts: now, event_type: "compute.util", entity_id: entity, value: String(st.util) });
     if (st.mem !== undefined) out.push({ ts: now, event_type: "compute.mem", entity_id: entity, value: String(st.mem) });
 
-    // Volatile counts only grow until the driver reloads; a fall is a reset, not news.
+    // Volatile counts only grow until the driver reloads or the GPU resets; a fall is a reset,
+    // not news. The first count read is a baseline: errors counted before this exporter started,
+    // at a time nothing tells, are no fault of the processes on the GPU now (an exporter
+    // restart made a week-old double-bit error theirs); the GPU's standing state says itself
+    // (ROW_REMAP_PENDING, RETIRED_PAGES_PENDING), and the index logs the count.
     const ecc = s.eccUncorrected;
     if (ecc !== undefined) {
-      if (ecc > 0 && ecc > (st.ecc ?? 0)) {
+      if (st.ecc === undefined) {
+        if (ecc > 0) this.staleEcc.push(`${entity}: ${ecc}`);
+      } else if (ecc > 0 && ecc > st.ecc) {
         out.push({ ts: now, event_type: "error.hw", entity_id: entity, value: `ECC_UNCORRECTED count=${ecc}` });
       }
       st.ecc = ecc;
