@@ -2,8 +2,9 @@
 // meets them (`why`, `ps -o wide`, `status`, /metrics): an HCCS link's errors charged to a job
 // waiting on another link, a queue of the busy minutes before a file system froze read as slow
 // storage now, a process name in the driver's Xid line read as an OOM, and a contained ECC error
-// (Xid 94) charged to the other tenant of the GPU, and an NPU's ECC count from before the
-// exporter started charged to the job on the chip now.
+// (Xid 94) charged to the other tenant of the GPU, an NPU's ECC count from before the exporter
+// started charged to the job on the chip now, and a GPU fallen off the bus "idle" for good on the
+// utilisation it read before it fell.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -155,6 +156,33 @@ describe("truth, fourth audit, through the compiled binary", { skip: BINARY ? fa
       await settled(async () => {
         const st = await run("status");
         assert.match(st, /npu_ecc_error[\s\S]*ECC_UNCORRECTED double-bit hbm=3[\s\S]*pids: 7101\s/, st);
+      });
+    } finally {
+      await ex.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a GPU that falls off the bus while it idles is lost, not idle: its last utilisation does not stand for now", { timeout: 30_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "xctl-truth4-smi-"));
+    const lost = join(dir, "lost");
+    // GPU 1 idles at 2% under the process (a checkpoint, the input pipeline); the process is this
+    // test's own pid, so that /proc holds it alive when nvidia-smi stops listing it.
+    const env = { PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin`, FAKE_SMI_UTIL1: "2", FAKE_SMI_PID2: String(process.pid), FAKE_SMI_LOST_FILE: lost };
+    const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms", "--scene-settle", "0s", "--probe", "builtin:nvidia-smi"], { env });
+    try {
+      const run = cli(ex);
+      const pid = String(process.pid);
+      await settled(async () => {
+        const w = await run("why", pid);
+        assert.match(w, /gpu_util_low/, w);
+      });
+      writeFileSync(lost, "");
+      await settled(async () => {
+        const w = await run("why", pid);
+        assert.match(w, /gpu_xid/, w);
+        assert.match(w, /consumes:\n {2}gpu-01 {2}util=\[GPU is lost\]/, w);
+        assert.doesNotMatch(w, /gpu_util_low|workload_stalled/, w);
       });
     } finally {
       await ex.stop();

@@ -256,6 +256,10 @@ export class NpuSmiTracker {
       else if (now - st.lostSentAt < this.refreshMs) continue;
       st.lostSentAt = now;
       out.push({ ts: now, event_type: "error.hw", entity_id: st.entity, value: "NPU_LOST no longer listed by npu-smi info" });
+      // No load to read: its last figures from before the fall do not stand for now (0% read
+      // then made the chip "idle" for good: gpu_util_low for the process stuck on it).
+      out.push({ ts: now, event_type: "compute.util", entity_id: st.entity, value: "[not listed]" });
+      out.push({ ts: now, event_type: "compute.mem", entity_id: st.entity, value: "[not listed]" });
     }
   }
 

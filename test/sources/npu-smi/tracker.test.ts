@@ -93,13 +93,20 @@ describe("NpuSmiTracker", () => {
     info(0, [chip(0), chip(1)], [[0, 10], [1, 11]]);
     assert.deepEqual(info(5000, [chip(0)], [[0, 10], [1, 11]]), [
       "error.hw npu-01 NPU_LOST no longer listed by npu-smi info",
+      // Its load is unknown now: its last figures (50%) do not stand for it.
+      "compute.util npu-01 [not listed]",
+      "compute.mem npu-01 [not listed]",
       "compute.util npu-00 50",
       "compute.mem npu-00 25",
       "compute.util npu-00 pid=10 50",
     ]);
     assert.deepEqual(t.lostNow, ["npu-01"]);
     assert.deepEqual(info(10_000, [chip(0)], [[0, 10]]).filter((l) => !l.includes("npu-00")), ["process.state npu-01 pid=11 exit"], "said once per period");
-    assert.deepEqual(info(65_000, [chip(0)], []).filter((l) => l.includes("npu-01")), ["error.hw npu-01 NPU_LOST no longer listed by npu-smi info"]);
+    assert.deepEqual(info(65_000, [chip(0)], []).filter((l) => l.includes("npu-01")), [
+      "error.hw npu-01 NPU_LOST no longer listed by npu-smi info",
+      "compute.util npu-01 [not listed]",
+      "compute.mem npu-01 [not listed]",
+    ]);
     assert.deepEqual(info(70_000, [chip(0), chip(1)], []).filter((l) => l.startsWith("error")), [], "listed again: no more");
     assert.deepEqual(t.backNow, ["npu-01"]);
     assert.deepEqual(brief(t.info(table([]), 80_000)), [], "an empty table (npu-smi failing) is not every chip lost");

@@ -95,7 +95,13 @@ describe("NvidiaSmiTracker", () => {
     const hw = (s: GpuSample, now: number) => t.gpu(s, now).filter((e) => e.event_type === "error.hw").map((e) => `${e.entity_id} ${e.value}`);
     assert.deepEqual(hw(gpu1, 0), []);
     const lost: GpuSample = { index: 1, uuid: "GPU-b", busId: "0:3b:00.0", lost: "GPU is lost" };
-    assert.deepEqual(t.gpu(lost, 1_000), [{ ts: 1_000, event_type: "error.hw", entity_id: "gpu-01", value: "GPU_LOST fields read [GPU is lost]" }]);
+    assert.deepEqual(t.gpu(lost, 1_000), [
+      { ts: 1_000, event_type: "error.hw", entity_id: "gpu-01", value: "GPU_LOST fields read [GPU is lost]" },
+      // Its load reads as nvidia-smi prints it, no number: its last figures do not stand for now.
+      { ts: 1_000, event_type: "compute.util", entity_id: "gpu-01", value: "[GPU is lost]" },
+      { ts: 1_000, event_type: "compute.mem", entity_id: "gpu-01", value: "[GPU is lost]" },
+    ]);
+    assert.deepEqual(t.gpu(lost, 2_000), [], "said with the GPU_LOST event, not each sample");
     assert.deepEqual(hw(lost, 2_000), []);
     assert.deepEqual(hw(lost, 61_000), ["gpu-01 GPU_LOST fields read [GPU is lost]"]);
     assert.deepEqual(hw(gpu1, 62_000), []);
@@ -107,11 +113,15 @@ describe("NvidiaSmiTracker", () => {
     const t = new NvidiaSmiTracker();
     t.gpu(gpu1, 0);
     const said = "Unable to determine the device handle for GPU 0000:3B:00.0: Unknown Error";
-    assert.deepEqual(t.lost({ busId: "0:3b:00.0", said }, 1_000), [{ ts: 1_000, event_type: "error.hw", entity_id: "gpu-01", value: `GPU_LOST ${said}` }]);
+    assert.deepEqual(t.lost({ busId: "0:3b:00.0", said }, 1_000), [
+      { ts: 1_000, event_type: "error.hw", entity_id: "gpu-01", value: `GPU_LOST ${said}` },
+      { ts: 1_000, event_type: "compute.util", entity_id: "gpu-01", value: "[GPU is lost]" },
+      { ts: 1_000, event_type: "compute.mem", entity_id: "gpu-01", value: "[GPU is lost]" },
+    ]);
     assert.deepEqual(t.lost({ busId: "0:3b:00.0", said }, 30_000), []);
-    assert.equal(t.lost({ busId: "0:3b:00.0", said }, 61_000).length, 1);
+    assert.equal(t.lost({ busId: "0:3b:00.0", said }, 61_000).filter((e) => e.event_type === "error.hw").length, 1);
     const other = "Unable to determine the device handle for GPU 0000:86:00.0: Unknown Error";
-    assert.deepEqual(t.lost({ busId: "0:86:00.0", said: other }, 2_000).map((e) => e.entity_id), ["gpu-0000:86:00"]);
+    assert.deepEqual(t.lost({ busId: "0:86:00.0", said: other }, 2_000).map((e) => e.entity_id), ["gpu-0000:86:00", "gpu-0000:86:00", "gpu-0000:86:00"]);
     assert.deepEqual(t.lost({ busId: "0:86:00.0", said: other }, 3_000), []);
   });
 
