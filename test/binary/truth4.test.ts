@@ -190,6 +190,31 @@ describe("truth, fourth audit, through the compiled binary", { skip: BINARY ? fa
     }
   });
 
+  it("an empty job id on a process's own readings is no job: its Xid 13 stays its root cause", { timeout: 30_000 }, async () => {
+    const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms", "--log-level", "warn"]);
+    try {
+      // The scheduler's start names the job; the script's own probe writes SLURM_JOB_ID or "".
+      const own = (ago: number) => ({ ago, event_type: "compute.mem", entity_id: "gpu-00", pid: 5700, job_id: "", value: "77" });
+      await push(ex, [
+        start(5700, "job-59", 60),
+        own(50),
+        { ago: 40, event_type: "error.hw", entity_id: "gpu-00", pid: 5700, value: "XID_13 NVRM: Xid (PCI:0000:18:00): 13, pid=5700, name=python3, Graphics Exception: ESR 0x51a730=0x400000c" },
+        own(30),
+        own(20),
+      ]);
+      const run = cli(ex);
+      await settled(async () => {
+        const w = await run("why", "5700");
+        assert.match(w, /^pid 5700 {2}job job-59 /, w);
+        assert.match(w, /root causes:\n {2}XID_13 /, w);
+        assert.match(w, /gpu_xid/, w);
+        assert.doesNotMatch(w, /an earlier process on this pid/, w);
+      });
+    } finally {
+      await ex.stop();
+    }
+  });
+
   it("a contained ECC error (Xid 94) is the named tenant's alone: the other tenant's clean exit a minute later is no crash", { timeout: 30_000 }, async () => {
     const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms", "--log-level", "warn"]);
     try {
