@@ -4,7 +4,8 @@
 // storage now, a process name in the driver's Xid line read as an OOM, and a contained ECC error
 // (Xid 94) charged to the other tenant of the GPU, an NPU's ECC count from before the exporter
 // started charged to the job on the chip now, and a GPU fallen off the bus "idle" for good on the
-// utilisation it read before it fell.
+// utilisation it read before it fell, an empty job id read as another job, and a job that finished
+// after an Xid 63 taken for a crash.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -210,6 +211,26 @@ describe("truth, fourth audit, through the compiled binary", { skip: BINARY ? fa
         assert.match(w, /gpu_xid/, w);
         assert.doesNotMatch(w, /an earlier process on this pid/, w);
       });
+    } finally {
+      await ex.stop();
+    }
+  });
+
+  it("a job that finishes two minutes after an Xid 63 (a row marked for remapping) on its GPU did not crash of it", { timeout: 30_000 }, async () => {
+    const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms", "--log-level", "warn"]);
+    try {
+      await push(ex, [
+        start(5800, "job-60", 200),
+        uses(5800, "job-60", "gpu-01", "compute.util", "92", 190),
+        { ago: 120, event_type: "error.hw", entity_id: "gpu-01", pid: 5800, value: "XID_63 NVRM: Xid (PCI:0000:2a:00): 63, pid=5800, name=python3, Row Remapper: New row (0x0000000000001a2b) is marked for remapping, reset gpu to activate." },
+      ]);
+      const run = cli(ex);
+      await settled(async () => assert.match(await run("status"), /gpu_xid[\s\S]*pids: 5800\s/));
+      const before = await runs(ex);
+      await push(ex, [{ event_type: "process.state", entity_id: "pid-5800", pid: 5800, job_id: "job-60", value: "exit" }]);
+      await afterRuns(ex, before);
+      assert.doesNotMatch(await run("status"), /process_crash/);
+      assert.equal((await scrape(ex.url)).get('xctl_scene_activations_total{scene="process_crash"}'), 0);
     } finally {
       await ex.stop();
     }
