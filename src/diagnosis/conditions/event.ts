@@ -170,7 +170,7 @@ export class EventCond extends CondNode {
     else {
       drop(this.byDevice, ev.entity_id);
       drop(this.byEntity, ev.entity_id);
-      for (const pid of [...this.byPid.map.keys()]) drop(this.byPid, pid);
+      if (this.byPid.map.size !== 0) for (const pid of [...this.byPid.map.keys()]) drop(this.byPid, pid);
     }
     if (!changed) return;
     let ts = -Infinity;
