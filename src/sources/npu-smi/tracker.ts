@@ -106,6 +106,9 @@ export class NpuSmiTracker {
     this.backNow = [];
     this.strayNow = [];
     if (listed.size > 0) this._lost(listed, now, out);
+    // Heat goes after the processes: an error reaches the processes using the chip when it comes,
+    // so a process already on a hot chip at the first table must be known by then.
+    const heat: NpuEvent[] = [];
     for (const c of t.chips) {
       const st = this._state(c.npu, c.chip);
       st.listed = true;
@@ -117,7 +120,7 @@ export class NpuSmiTracker {
       st.mem = c.memUsed !== undefined && c.memTotal !== undefined && c.memTotal > 0 ? Math.round((c.memUsed / c.memTotal) * 1000) / 10 : undefined;
       if (st.util !== undefined) out.push({ ts: now, event_type: "compute.util", entity_id: st.entity, value: String(st.util) });
       if (st.mem !== undefined) out.push({ ts: now, event_type: "compute.mem", entity_id: st.entity, value: String(st.mem) });
-      this._heat(c, st, now, out);
+      this._heat(c, st, now, heat);
     }
     const seen = new Map<number, string>();
     const onChip = new Map<string, number[]>();
@@ -145,6 +148,7 @@ export class NpuSmiTracker {
     }
     this._procs = seen;
     this._onChip = onChip;
+    for (const e of heat) out.push(e);
     return out;
   }
 

@@ -4,6 +4,10 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { NpuChip, NpuInfo } from "../../../src/sources/npu-smi/parse.ts";
 import { healthKind, hccsEntity, npuEntity, NpuSmiTracker } from "../../../src/sources/npu-smi/tracker.ts";
+import { StateGraph } from "../../../src/graph/graph.ts";
+import type { XEvent } from "../../../src/events/schema.ts";
+
+const T = 1_800_000_000_000;
 
 const chip = (npu: number, extra: Partial<NpuChip> = {}): NpuChip => ({ npu, chip: 0, health: "OK", temp: 40, util: 50, memUsed: 16384, memTotal: 65536, ...extra });
 const table = (chips: NpuChip[], pids: [number, number][] = []): NpuInfo => ({ chips, processes: pids.map(([npu, pid]) => ({ npu, chip: 0, pid })) });
@@ -39,6 +43,17 @@ describe("NpuSmiTracker", () => {
     assert.deepEqual(hot(60_000, 96), ["error.hw npu-00 TEMP_HIGH temp=96"]);
     assert.deepEqual(hot(65_000, 90), []);
     assert.deepEqual(hot(70_000, 91), ["error.hw npu-00 TEMP_HIGH temp=91"]);
+  });
+
+  it("says a chip's heat after its processes, so a process already on a hot chip at the first table is blocked by it", () => {
+    const t = new NpuSmiTracker({ tempThreshold: 90 });
+    const g = new StateGraph();
+    for (const e of t.info(table([chip(0, { temp: 95 }), chip(1)], [[0, 10], [1, 11]]), T)) {
+      g.apply({ ts: e.ts, event_type: e.event_type, entity_id: e.entity_id, pid: e.pid ?? null, job_id: null, value: e.value } as XEvent, T);
+    }
+    g.drainLinks();
+    assert.deepEqual(g.processes.get(10)!.blockedBy.map((e) => e.id), ["error-npu-00"]);
+    assert.equal(g.processes.get(11)!.blockedBy.length, 0, "the cool chip's process is not");
   });
 
   it("turns -t health into the word the rules read, once per condition and refresh", () => {
