@@ -37,11 +37,17 @@ export class RecentMap<K> {
   readonly map = new Map<K, Seen>();
   constructor(private readonly _max: number) {}
 
-  /** Stores the newest event for `key`; true when the key was not there before. */
+  /**
+   * Stores the newest event for `key`; true when the key was not there before. An event older
+   * than the one kept (a late line, another source's clock) changes nothing: the one kept is
+   * what evidence shows and what the window runs from, and the two must be one event (a late
+   * reading from before the window, or before the process started, shown as what made a
+   * condition hold that a newer one holds).
+   */
   put(key: K, seen: Seen): boolean {
     const old = this.map.get(key);
     if (old !== undefined) {
-      if (old.ts > seen.ts) seen = { ...seen, ts: old.ts };
+      if (old.ts > seen.ts) return false;
       this.map.delete(key);
     } else if (this.map.size >= this._max) {
       this.map.delete(this.map.keys().next().value as K);
