@@ -39,7 +39,8 @@ export function formatStatus(st: Status, base: string): string {
     const settling = s.matching === false ? `  (settling: not found by the latest run${s.matched_at ? `; last found ${e(s.matched_at)}` : ""})` : "";
     out.push(`  ${e(s.scene)}  ${e(s.rule)}${settling}`);
     out.push(`    root cause: ${e(s.root_cause)}`);
-    out.push(`    pids: ${s.affected_pids.length > 0 ? s.affected_pids.join(", ") : "-"}   jobs: ${s.affected_jobs.length > 0 ? s.affected_jobs.map(e).join(", ") : "-"}`);
+    const more = s.affected_pids_cut === true ? `, ... (the first ${s.affected_pids.length}; more are affected: xctl-exporter ps)` : "";
+    out.push(`    pids: ${s.affected_pids.length > 0 ? s.affected_pids.join(", ") + more : "-"}   jobs: ${s.affected_jobs.length > 0 ? s.affected_jobs.map(e).join(", ") + (more ? ", ..." : "") : "-"}`);
   }
   // A fault the graph holds that no scene explains is said, not hidden behind "No scene is active".
   const loose = Array.isArray(st.unexplained_errors) ? st.unexplained_errors : [];

@@ -208,6 +208,15 @@ export class DiagnosisEngine implements GraphObserver {
     return out;
   }
 
+  /**
+   * Whether `scene`'s rule matches for process `p` now (asked alone, as `scenesFor` asks it):
+   * `ps` asks it of the processes a match left out at the cap on pids.
+   */
+  matchesFor(scene: string, p: ProcessNode, wall = Date.now()): boolean {
+    const rs = this._matcher.rules.find((r) => r.rule.scene === scene);
+    return rs !== undefined && judgeProcess(rs, p, this._context(wall)).matched;
+  }
+
   /** Recent results, automatic and on-demand, newest first. */
   results(limit = this.kept): DiagnosisResult[] {
     return this._results.newest(limit);
@@ -294,10 +303,12 @@ export class DiagnosisEngine implements GraphObserver {
   private _matchNow(rs: RuleState, ctx: ProcessContext, describe: boolean): SceneMatch | number | undefined {
     if (!rs.matched) return undefined;
     if (!rs.processScoped) return describe ? describeHost(rs, ctx) : rs.confidence;
-    const found = this._latches.find(rs, ctx, describe ? MAX_PIDS : 1, (n) => (this.processesAsked += n));
+    // One past the cap: whether the list it names is cut.
+    const found = this._latches.find(rs, ctx, describe ? MAX_PIDS + 1 : 1, (n) => (this.processesAsked += n));
     if (found.processes.length === 0) return undefined;
     if (!describe) return found.confidence;
-    return describeProcesses(rs, found.processes, found.confidence, ctx, (p, c) => c.holdsFor(p, ctx));
+    const more = found.processes.length > MAX_PIDS;
+    return describeProcesses(rs, more ? found.processes.slice(0, MAX_PIDS) : found.processes, found.confidence, ctx, (p, c) => c.holdsFor(p, ctx), more);
   }
 
   /** Live, a brief match that last held over the settle time ago by the stream's clock (a backlog pushed at once) would have cleared by now: no scene now. */

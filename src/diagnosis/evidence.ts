@@ -92,6 +92,12 @@ export interface SceneMatch {
   evidence: ConditionEvidence[];
   affected_pids: number[];
   affected_jobs: string[];
+  /**
+   * True when more processes are affected than `affected_pids` lists (it names MAX_PIDS at most;
+   * the jobs of those left out may be missing from `affected_jobs`): `status`, the landing page
+   * and the API say the list was cut, and `ps` asks each process it shows.
+   */
+  affected_pids_cut: boolean;
   solution_steps: SolutionStep[];
 }
 
@@ -113,6 +119,8 @@ class _Evidence {
   readonly jobs = new Set<string>();
   /** The processes behind `pids` (those the graph held): a pid may name another process later. */
   readonly nodes = new Set<ProcessNode>();
+  /** Whether a process was left out of `pids` at the cap. */
+  cut = false;
 
   constructor(private readonly _ctx: ProcessContext) {}
 
@@ -153,7 +161,7 @@ class _Evidence {
     if (this.pids.size < MAX_PIDS) {
       this.pids.add(p.pid);
       this.nodes.add(p);
-    }
+    } else if (!this.pids.has(p.pid)) this.cut = true;
     if (p.jobId !== null && this.jobs.size < MAX_PIDS) this.jobs.add(p.jobId);
   }
 
@@ -175,14 +183,19 @@ class _Evidence {
     const deviceFault = leaf.isError && this._ctx.graph.faultScope.ofEvent(ev.value, ev.pid) === "device";
     if (e !== undefined && deviceFault) {
       // Every process it concerns, up to the cap on pids (eight tenants of a GPU fallen off the bus).
+      // Past the cap, the first one it concerns that is left out says the list was cut.
       let n = 0;
       for (const p of e.blocked) {
-        if (n >= MAX_PIDS || this.pids.size >= MAX_PIDS) break;
+        const full = n >= MAX_PIDS || this.pids.size >= MAX_PIDS;
+        if (full && this.cut) break;
         const since = blockedSince(p, e);
-        if (since !== undefined && since <= ev.ts) {
-          this.process(p);
-          n++;
+        if (since === undefined || since > ev.ts) continue;
+        if (full) {
+          if (!this.pids.has(p.pid)) this.cut = true;
+          continue;
         }
+        this.process(p);
+        n++;
       }
     }
     if (ev.pid !== null && !deviceFault) {
@@ -191,6 +204,7 @@ class _Evidence {
       // affected, and the pid names it now (`ps` would show it the scene), not the one that left.
       if (p !== undefined && ev.ts >= p.bornTs) this.process(p);
       else if (p === undefined && this.pids.size < MAX_PIDS) this.pids.add(ev.pid);
+      else if (p === undefined && !this.pids.has(ev.pid)) this.cut = true;
     }
     if (ev.job_id !== null && !deviceFault && this.jobs.size < MAX_PIDS) this.jobs.add(ev.job_id);
   }
@@ -239,27 +253,38 @@ export function describeHost(rs: RuleState, ctx: ProcessContext): SceneMatch {
       // Once pids and causes are full, the rest would name nobody new (a run names 32 at most).
       for (const s of _freshNewestFirst(leaf, ctx, _ENTITIES)) {
         ev.event(path, leaf, s, true);
-        if (ev.full) break;
+        if (ev.full && ev.cut) break;
       }
     } else if (leaf instanceof GraphCond) {
       // The evidence shows four edges (`edge` caps them); every process at the start of one is named, up to the cap on pids.
       let n = 0;
       // Enough: the cap on pids, or the edges the evidence shows once no pid can be added.
       const enough = () => n >= MAX_PIDS || (n >= _PER_CONDITION && ev.pids.size >= MAX_PIDS);
+      // Past that, the first process left out says the list was cut.
+      const done = () => enough() && (ev.cut || n < MAX_PIDS);
       for (const to of leaf.byTo.keys()) {
         for (const p of _froms(leaf, to)) {
-          if (enough()) break;
+          if (done()) break;
           if (!leaf.test(p, to)) continue;
+          if (enough()) {
+            if (!ev.pids.has(p.pid)) ev.cut = true;
+            continue;
+          }
           ev.edge(path, leaf, p, to);
           ev.process(p);
           n++;
         }
-        if (enough()) break;
+        if (done()) break;
       }
     } else if (leaf instanceof MetricCond) {
       let n = 0;
       for (const node of leaf.nodes) {
-        if (n++ >= _PER_CONDITION) break;
+        if (n++ >= _PER_CONDITION) {
+          // Not shown: a process among them is named nowhere.
+          if (node.kind === "process" && !ev.pids.has(node.pid)) ev.cut = true;
+          if (ev.cut || leaf.nodeType !== "process") break;
+          continue;
+        }
         ev.node(path, leaf, node);
         if (node.kind === "process") ev.process(node);
       }
@@ -272,9 +297,10 @@ export function describeHost(rs: RuleState, ctx: ProcessContext): SceneMatch {
  * Describes a rule for the processes it matches (a process-scoped rule in a host run lists each
  * with its evidence; a per-pid run passes one). `confidence` is the rule's confidence there.
  */
-export function describeProcesses(rs: RuleState, processes: readonly ProcessNode[], confidence: number, ctx: ProcessContext, holds: (p: ProcessNode, c: CondNode) => boolean): SceneMatch {
+export function describeProcesses(rs: RuleState, processes: readonly ProcessNode[], confidence: number, ctx: ProcessContext, holds: (p: ProcessNode, c: CondNode) => boolean, more = false): SceneMatch {
   const ev = new _Evidence(ctx);
   for (const p of processes) ev.process(p);
+  if (more) ev.cut = true;
   for (const p of processes.slice(0, _PER_CONDITION)) {
     _walk(rs.top, "conditions", (c) => holds(p, c), (leaf, path) => {
       if (leaf instanceof EventCond) {
@@ -347,6 +373,7 @@ function _describe(rs: RuleState, confidence: number, ev: _Evidence | undefined)
     evidence: ev?.evidence() ?? [],
     affected_pids: ev === undefined ? [] : [...ev.pids].sort((a, b) => a - b),
     affected_jobs: ev === undefined ? [] : [...ev.jobs].sort(),
+    affected_pids_cut: ev?.cut ?? false,
     solution_steps: r.solution_steps.map((s) => ({ ...s })),
   };
 }

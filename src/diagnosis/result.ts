@@ -15,6 +15,8 @@ export interface MatchSummary {
   affected_pids: number[];
   /** The jobs of those pids when the run found them (a pid may belong to another job later). */
   affected_jobs: string[];
+  /** True when more processes are affected than `affected_pids` lists (SceneMatch.affected_pids_cut). */
+  affected_pids_cut: boolean;
 }
 
 export interface DiagnosisResult {
@@ -35,6 +37,7 @@ export interface DiagnosisResult {
   evidence: ConditionEvidence[];
   affected_pids: number[];
   affected_jobs: string[];
+  affected_pids_cut: boolean;
   solution_steps: SolutionStep[];
   /** Every matching scene, highest priority first, each with its evidence. */
   matches: (MatchSummary & { evidence: ConditionEvidence[] })[];
@@ -57,6 +60,7 @@ export function toResult(id: number, trigger: RunTrigger, pid: number | null, ma
     evidence: top?.evidence ?? [],
     affected_pids: top?.affected_pids ?? [],
     affected_jobs: top?.affected_jobs ?? [],
+    affected_pids_cut: top?.affected_pids_cut ?? false,
     solution_steps: top?.solution_steps ?? [],
     matches: matches.map((x) => ({
       scene: x.scene,
@@ -66,6 +70,7 @@ export function toResult(id: number, trigger: RunTrigger, pid: number | null, ma
       confidence: x.confidence,
       affected_pids: x.affected_pids,
       affected_jobs: x.affected_jobs,
+      affected_pids_cut: x.affected_pids_cut,
       evidence: x.evidence,
     })),
   };

@@ -73,8 +73,10 @@ function _scenes(scenes: ActiveScene[], q: Queries): string {
     .map((s) => {
       const types = rules.get(s.scene)?.related_evidences ?? [];
       const stream = `api/v1/events/stream?type=${encodeURIComponent([...types, "scene"].join(","))}`;
-      const jobs = s.affected_jobs.length > 0 ? s.affected_jobs.map((j) => `<code>${_h(j)}</code>`).join(", ") : '<span class="muted">none known</span>';
-      const pids = s.affected_pids.length > 0 ? s.affected_pids.join(", ") : '<span class="muted">none</span>';
+      // A list cut at its cap says so (eight tenants past the 32 named are affected too).
+      const more = s.affected_pids_cut ? `, ... <span class="muted">(the first ${s.affected_pids.length}; more are affected: see <a href="api/v1/processes">the processes</a>)</span>` : "";
+      const jobs = s.affected_jobs.length > 0 ? s.affected_jobs.map((j) => `<code>${_h(j)}</code>`).join(", ") + (more ? ", ..." : "") : '<span class="muted">none known</span>';
+      const pids = s.affected_pids.length > 0 ? s.affected_pids.join(", ") + more : '<span class="muted">none</span>';
       // Held only by --scene-settle: say so, and that the pids are those of the last run that found it.
       const settling = s.matching ? "" : ` <span class="muted">(settling: not found by the latest run${s.matched_at === null ? "" : `; last found ${_h(s.matched_at)}`})</span>`;
       return `<div class="scene"><strong class="bad">${_h(s.scene)}</strong> ${_h(s.rule)}${settling}<br>

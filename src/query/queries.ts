@@ -111,7 +111,7 @@ export class Queries {
 
   /** Processes by pid, at most `limit`, each with the active scenes that name it. */
   processes(limit = DEFAULT_VIEW_LIMIT, now = Date.now()): ProcessList {
-    return processRows(this._in.graph, limit, this._scenesByPid(), now);
+    return processRows(this._in.graph, limit, this._scenesByPid(limit), now);
   }
 
   /**
@@ -255,12 +255,13 @@ export class Queries {
   }
 
   /** pid → active scenes that the newest host-wide run naming each scene names it in (activeScenes). */
-  private _scenesByPid(): Map<number, string[]> {
+  private _scenesByPid(limit: number): Map<number, string[]> {
     const out = new Map<number, string[]>();
     const active = this._in.diagnosis.active;
     if (active.size === 0) return out;
     const graph = this._in.graph;
     const runs = this._hostRuns();
+    let pids: number[] | undefined;
     for (const s of this.activeScenes()) {
       // The processes the run named (activeScenes' run for the scene): a pid held now by another
       // process (the one named ended, an OOM kill, a crash, and the pid was reused) is not named.
@@ -275,9 +276,27 @@ export class Queries {
         if (list === undefined) out.set(pid, [s.scene]);
         else list.push(s.scene);
       }
+      // The run named the first 32 it found: each other process the rows show is asked (a GPU
+      // fallen off the bus under 40 tenants: the 33rd is blocked by it as the first is).
+      if (s.affected_pids_cut && s.matching) {
+        const wall = Date.now();
+        for (const pid of (pids ??= _firstPids(graph, limit))) {
+          const list = out.get(pid);
+          if (list?.includes(s.scene)) continue;
+          if (!this._in.engine.matchesFor(s.scene, graph.processes.get(pid)!, wall)) continue;
+          if (list === undefined) out.set(pid, [s.scene]);
+          else list.push(s.scene);
+        }
+      }
     }
     return out;
   }
+}
+
+/** The pids `processRows` shows: the first `limit` by pid. */
+function _firstPids(graph: StateGraph, limit: number): number[] {
+  const pids = [...graph.processes.keys()].sort((a, b) => a - b);
+  return pids.length > limit ? pids.slice(0, limit) : pids;
 }
 
 /** The processes the newest of `runs` that found `scene` named for it (see activeScenes). */

@@ -16,6 +16,8 @@ export interface ActiveScene {
   errors: string[];
   affected_pids: number[];
   affected_jobs: string[];
+  /** True when more processes are affected than `affected_pids` lists (the first 32 the run found); `ps` shows each. */
+  affected_pids_cut: boolean;
   /**
    * False while the scene is held only by `--scene-settle`: the latest host-wide run no longer
    * found it, and the pids, jobs and errors are those of the last run that did (at `matched_at`).
@@ -55,6 +57,7 @@ export function activeScenes(active: ReadonlySet<string>, rules: readonly Rule[]
       errors,
       affected_pids: [...pids],
       affected_jobs: jobs,
+      affected_pids_cut: summary?.affected_pids_cut === true,
       matching: run !== undefined && run === runs[0],
       matched_at: run?.started_at ?? null,
     });

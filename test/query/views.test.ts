@@ -104,6 +104,7 @@ describe("whyView", () => {
       evidence: [],
       affected_pids: [3],
       affected_jobs: [],
+      affected_pids_cut: false,
       solution_steps: [],
     };
     const answer = whyView(g, 3, (pid) => {
