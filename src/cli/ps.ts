@@ -64,7 +64,7 @@ export function formatProcessTable(rows: ProcessRow[], opts: { wide?: boolean; h
       listCell(r.consumes),
       listCell(r.waits_on),
       listCell(blocked.length > 0 ? blocked : r.blocked_by),
-      listCell(r.scenes),
+      listCell((r.scenes ?? []).map((s) => (r.settling_scenes?.includes(s) ? `${s} (settling)` : s))),
       formatAge(r.age_s),
     ];
     if (opts.wide) row.push(r.updated_at ?? "-");

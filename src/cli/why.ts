@@ -89,6 +89,12 @@ export function formatWhy(a: WhyAnswer | EndedAnswer): string {
   if (a.ended === true && (a as EndedAnswer).scenes_asked === false) out.push("  not asked as it left (more processes left at once than the rules are asked about): see xctl-exporter status");
   else if (a.scenes.length === 0) out.push("  none matching");
   for (const s of a.scenes) out.push(..._scene(s));
+  const settling = a.ended === true ? undefined : a.settling;
+  if (Array.isArray(settling) && settling.length > 0) {
+    // ps and status show them; said apart, as what held and no longer does.
+    out.push("settling (active until --scene-settle passes; they no longer match this process):");
+    for (const s of settling) out.push(`  ${_e(String(s?.scene))} (${_e(String(s?.rule))}): last found for it at ${_e(String(s?.matched_at ?? "?"))}; its evidence then: GET /api/v1/diagnoses`);
+  }
   return out.join("\n") + "\n";
 }
 

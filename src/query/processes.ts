@@ -31,6 +31,8 @@ export interface ProcessRow {
   blocked_by_errors: BlockingError[];
   /** Active scenes whose latest host-wide run naming them named this process (a settling scene: the last run that found it). */
   scenes: string[];
+  /** Those of `scenes` that only settle (`--scene-settle`): the latest run no longer found them; `ps` marks them. */
+  settling_scenes: string[];
   /** Event time of the last update, ISO 8601. */
   updated_at: string | null;
   /** Seconds since the exporter last received an event about this process. */
@@ -47,14 +49,15 @@ export interface ProcessList {
 export type ScenesByPid = ReadonlyMap<number, readonly string[]>;
 
 /** Processes sorted by pid, at most `limit` of them. */
-export function processRows(graph: StateGraph, limit = DEFAULT_VIEW_LIMIT, scenes: ScenesByPid = new Map(), nowWall = Date.now()): ProcessList {
+export function processRows(graph: StateGraph, limit = DEFAULT_VIEW_LIMIT, scenes: ScenesByPid = new Map(), nowWall = Date.now(), settling: ReadonlySet<string> = new Set()): ProcessList {
   const pids = [...graph.processes.keys()].sort((a, b) => a - b);
   const rows: ProcessRow[] = [];
-  for (const pid of pids.length > limit ? pids.slice(0, limit) : pids) rows.push(processRow(graph.processes.get(pid)!, scenes, nowWall, graph));
+  for (const pid of pids.length > limit ? pids.slice(0, limit) : pids) rows.push(processRow(graph.processes.get(pid)!, scenes, nowWall, graph, settling));
   return { rows, total: pids.length };
 }
 
-export function processRow(p: ProcessNode, scenes: ScenesByPid, nowWall: number, clock: { eventNow: number; errorWindowMs: number }): ProcessRow {
+export function processRow(p: ProcessNode, scenes: ScenesByPid, nowWall: number, clock: { eventNow: number; errorWindowMs: number }, settling: ReadonlySet<string> = new Set()): ProcessRow {
+  const named = scenes.get(p.pid) ?? [];
   const resources = new Set<string>();
   for (const r of p.consumes) resources.add(r.id);
   for (const r of p.waitsOn) resources.add(r.id);
@@ -70,7 +73,8 @@ export function processRow(p: ProcessNode, scenes: ScenesByPid, nowWall: number,
     waits_on: ids(p.waitsOn),
     blocked_by: errors.map((x) => x.id),
     blocked_by_errors: errors.flatMap((x) => x.types.map((t) => blockingError(x.e, t))),
-    scenes: [...(scenes.get(p.pid) ?? [])],
+    scenes: [...named],
+    settling_scenes: named.filter((s) => settling.has(s)),
     updated_at: isoTime(p.updatedTs),
     age_s: ageSeconds(p.updatedWall, nowWall),
   };

@@ -111,7 +111,8 @@ export class Queries {
 
   /** Processes by pid, at most `limit`, each with the active scenes that name it. */
   processes(limit = DEFAULT_VIEW_LIMIT, now = Date.now()): ProcessList {
-    return processRows(this._in.graph, limit, this._scenesByPid(limit), now);
+    const settling = new Set(this.activeScenes().flatMap((s) => (s.matching ? [] : [s.scene])));
+    return processRows(this._in.graph, limit, this._scenesByPid(limit), now, settling);
   }
 
   /**
@@ -123,6 +124,12 @@ export class Queries {
     const last = this._in.ended?.get(pid);
     const live = whyView(this._in.graph, pid, (p) => this._in.engine.scenesFor(p));
     if (live === undefined) return last;
+    // Scenes that only settle and named this process when last found (ps shows them): said
+    // apart, since they match it no longer and `scenes` is what matches now.
+    const settling = this.activeScenes().filter((s) => !s.matching && s.affected_pids.includes(pid) && !live.scenes.some((m) => m.scene === s.scene));
+    const named = settling.length === 0 ? [] : (this._scenesByPid(DEFAULT_VIEW_LIMIT).get(pid) ?? []);
+    const held = settling.filter((s) => named.includes(s.scene));
+    if (held.length > 0) live.settling = held.map((s) => ({ scene: s.scene, rule: s.rule, matched_at: s.matched_at }));
     // The live process wins; an earlier one on the pid that ended lately is named, for `--ended`.
     if (last !== undefined) live.ended_before = { job_id: last.job_id, state: last.state, left_at: last.left_at };
     return live;

@@ -36,6 +36,12 @@ export interface WhyAnswer {
   consumes: ResourceRef[];
   /** Diagnosis scenes that match this process, with their evidence. */
   scenes: SceneMatch[];
+  /**
+   * Active scenes that only settle (`--scene-settle`: the latest run no longer found them) whose
+   * last run that found them named this process (`ps` shows them); not among `scenes`, which is
+   * what matches it now. Their evidence then is in that run (GET /api/v1/diagnoses).
+   */
+  settling?: { scene: string; rule: string; matched_at: string | null }[];
   /** A live process's pid held by an earlier process that left the graph lately: which (its answer: `?ended=true`). */
   ended_before?: { job_id: string | null; state: string; left_at: string | null };
   /**

@@ -115,4 +115,30 @@ describe("the evidence answers carry, through the compiled binary", { skip: BINA
       await ex.stop();
     }
   });
+  it("a scene that only settles: ps marks it settling and why says it named the process and matches it no longer, as status does", { timeout: 30_000 }, async () => {
+    const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms", "--scene-settle", "30s", "--log-level", "warn"]);
+    try {
+      const job = { pid: 400, job_id: "job-e" };
+      await push(ex, [
+        { ago: 30, event_type: "process.state", entity_id: "host", ...job, value: "start" },
+        { ago: 20, event_type: "compute.util", entity_id: "gpu-00", ...job, value: "2" },
+      ]);
+      await eventually(async () => (await cli(ex, "ps")).includes("gpu_util_low"), 10_000, "gpu_util_low in ps");
+      await push(ex, [{ ago: 0, event_type: "compute.util", entity_id: "gpu-00", ...job, value: "60" }]);
+      await settled(async () => {
+        const status = await cli(ex, "status");
+        assert.match(status, /gpu_util_low .*settling/, status);
+        const ps = await cli(ex, "ps");
+        assert.match(ps, /^400 .*gpu_util_low \(settling\)/m, ps);
+        const rows = await json<{ pid: number; scenes: string[]; settling_scenes: string[] }[]>(ex, "/api/v1/processes");
+        assert.deepEqual(rows.map((r) => [r.pid, r.scenes, r.settling_scenes]), [[400, ["gpu_util_low"], ["gpu_util_low"]]]);
+        const why = await cli(ex, "why", "400");
+        assert.match(why, /scenes:\n {2}none matching\nsettling [^\n]*\n {2}gpu_util_low \(Accelerator utilisation low\): last found for it at 20\d\d-/, why);
+        const answer = await json<{ settling?: { scene: string }[] }>(ex, "/api/v1/why/400");
+        assert.deepEqual(answer.settling?.map((s) => s.scene), ["gpu_util_low"]);
+      });
+    } finally {
+      await ex.stop();
+    }
+  });
 });

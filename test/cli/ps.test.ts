@@ -6,7 +6,7 @@ import type { ProcessRow } from "../../src/query/processes.ts";
 
 const row = (over: Partial<ProcessRow>): ProcessRow => ({
   pid: 4242, job_id: "7001", state: "running", resources: ["gpu-01"], consumes: ["gpu-01"], waits_on: [],
-  blocked_by: [], blocked_by_errors: [], scenes: [], updated_at: null, age_s: 3, ...over,
+  blocked_by: [], blocked_by_errors: [], scenes: [], settling_scenes: [], updated_at: null, age_s: 3, ...over,
 });
 
 describe("ps table", () => {

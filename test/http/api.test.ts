@@ -373,6 +373,7 @@ describe("graph routes", () => {
         blocked_by: ["error-gpu-0"],
         blocked_by_errors: [{ error: "error-gpu-0", entity: "gpu-0", error_type: "XID_79" }],
         scenes: [],
+        settling_scenes: [],
         updated_at: new Date(T0 + 2).toISOString(),
       },
       {
@@ -385,6 +386,7 @@ describe("graph routes", () => {
         blocked_by: [],
         blocked_by_errors: [],
         scenes: [],
+        settling_scenes: [],
         updated_at: new Date(T0 + 3).toISOString(),
       },
     ]);

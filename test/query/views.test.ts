@@ -14,7 +14,7 @@ import type { EventType, XEvent } from "../../src/events/schema.ts";
 
 const T0 = 1_732_500_000_000;
 const graphView = (g: StateGraph, limit = 10_000) => _graphView(g, limit);
-const ROW = { age_s: null, scenes: [], blocked_by_errors: [] };
+const ROW = { age_s: null, scenes: [], settling_scenes: [], blocked_by_errors: [] };
 
 function ev(event_type: EventType, entity_id: string, value: string, pid: number | null = null, job_id: string | null = null, ts = T0): XEvent {
   return { ts, event_type, entity_id, job_id, pid, value };
