@@ -121,6 +121,8 @@ class _Evidence {
   readonly nodes = new Set<ProcessNode>();
   /** Whether a process was left out of `pids` at the cap. */
   cut = false;
+  /** Causes only, no evidence rows (a process past the four whose evidence a match shows). */
+  quiet = false;
 
   constructor(private readonly _ctx: ProcessContext) {}
 
@@ -167,9 +169,9 @@ class _Evidence {
 
   event(path: string, leaf: EventCond, s: Seen, affects: boolean): void {
     const ev = s.ev;
-    const c = this._cond(path, leaf);
+    const c = this.quiet ? { path, condition: "", events: [] as EvidenceEvent[] } : this._cond(path, leaf);
     c.events ??= [];
-    if (c.events.length < _PER_CONDITION && !c.events.some((x) => x.ts === ev.ts && x.entity_id === ev.entity_id && x.value === ev.value)) {
+    if (!this.quiet && c.events.length < _PER_CONDITION && !c.events.some((x) => x.ts === ev.ts && x.entity_id === ev.entity_id && x.value === ev.value)) {
       c.events.push({ event_type: ev.event_type, entity_id: ev.entity_id, value: ev.value, ts: ev.ts, pid: ev.pid, job_id: ev.job_id });
     }
     if (this._room(`event:${ev.event_type}:${ev.entity_id}:${ev.pid ?? ""}`)) {
@@ -210,9 +212,9 @@ class _Evidence {
   }
 
   edge(path: string, leaf: GraphCond, p: ProcessNode, to: EdgeTarget): void {
-    const c = this._cond(path, leaf);
+    const c = this.quiet ? { path, condition: "", edges: [] as EvidenceEdge[] } : this._cond(path, leaf);
     c.edges ??= [];
-    if (c.edges.length < _PER_CONDITION && !c.edges.some((x) => x.from === p.id && x.to === to.id)) c.edges.push({ type: leaf.kind, from: p.id, to: to.id });
+    if (!this.quiet && c.edges.length < _PER_CONDITION && !c.edges.some((x) => x.from === p.id && x.to === to.id)) c.edges.push({ type: leaf.kind, from: p.id, to: to.id });
     if (to.kind === "error") {
       const i = p.blockedBy.indexOf(to);
       this.error(to, blockedType(p, i), blockedLastTs(p, i));
@@ -221,9 +223,9 @@ class _Evidence {
   }
 
   node(path: string, leaf: MetricCond, n: GraphNode): void {
-    const c = this._cond(path, leaf);
+    const c = this.quiet ? { path, condition: "", nodes: [] as EvidenceNode[] } : this._cond(path, leaf);
     c.nodes ??= [];
-    if (c.nodes.length < _PER_CONDITION && !c.nodes.some((x) => x.id === n.id)) c.nodes.push({ id: n.id, type: n.kind, values: _values(n) });
+    if (!this.quiet && c.nodes.length < _PER_CONDITION && !c.nodes.some((x) => x.id === n.id)) c.nodes.push({ id: n.id, type: n.kind, values: _values(n) });
     if (n.kind === "process") {
       if (this._room(n.id)) this._processes.push({ kind: "process", id: n.id, pid: n.pid, state: n.state, job_id: n.jobId });
     } else this.target(n);
@@ -301,7 +303,10 @@ export function describeProcesses(rs: RuleState, processes: readonly ProcessNode
   const ev = new _Evidence(ctx);
   for (const p of processes) ev.process(p);
   if (more) ev.cut = true;
-  for (const p of processes.slice(0, _PER_CONDITION)) {
+  // The evidence shows the first four; the causes name every one's (up to MAX_CAUSES): six jobs'
+  // own OOMs are six errors the scene explains, not two that `status` calls unexplained.
+  for (const [i, p] of processes.entries()) {
+    ev.quiet = i >= _PER_CONDITION;
     _walk(rs.top, "conditions", (c) => holds(p, c), (leaf, path) => {
       if (leaf instanceof EventCond) {
         for (const s of leaf.seenFor(p, ctx, _PER_CONDITION)) ev.event(path, leaf, s, false);

@@ -44,12 +44,13 @@ export function activeScenes(active: ReadonlySet<string>, rules: readonly Rule[]
     const top = run?.scene === rule.scene ? run : undefined;
     // A scene that is not the run's top one: the errors in its own evidence, not every fault
     // that blocks its pids (a network stall is not caused by an Xid on the same process's GPU).
-    const errors = top !== undefined ? _errorsOf(top.causes) : _errorsOfEvidence(summary?.evidence ?? [], graph, (summary && matchCauses(summary)) ?? []);
+    const all = top !== undefined ? _errorsOf(top.causes) : _errorsOfEvidence(summary?.evidence ?? [], graph, (summary && matchCauses(summary)) ?? []);
+    const errors = all.slice(0, _MAX_ERRORS);
     // The jobs as the run found them (from the process then, or its events): a pid it named may
     // belong to another job now (reused), and one that ended has left the graph.
     const jobs = [...(summary?.affected_jobs ?? [])];
     const primary = rule.root_cause_pattern.primary;
-    out.push({
+    const scene: ActiveScene = {
       scene: rule.scene,
       rule: rule.name,
       priority: rule.priority,
@@ -60,17 +61,22 @@ export function activeScenes(active: ReadonlySet<string>, rules: readonly Rule[]
       affected_pids_cut: summary?.affected_pids_cut === true,
       matching: run !== undefined && run === runs[0],
       matched_at: run?.started_at ?? null,
-    });
+    };
+    _allErrors.set(scene, all);
+    out.push(scene);
   }
   return out.sort((a, b) => b.priority - a.priority);
 }
 
+/** Every error a scene names (`errors` shows the first 8): none of them is unexplained. */
+const _allErrors = new WeakMap<ActiveScene, readonly string[]>();
+
 function _errorsOf(causes: readonly Cause[]): string[] {
   const out: string[] = [];
-  for (const c of causes) if (c.kind === "error" && out.length < _MAX_ERRORS) out.push(`${c.error_type} on ${c.entity_id}`);
+  for (const c of causes) if (c.kind === "error") out.push(`${c.error_type} on ${c.entity_id}`);
   // An error event whose node has left (evicted at --max-nodes) is still the scene's evidence: named.
   for (const c of causes) {
-    if (c.kind !== "event" || !_ERROR_EVENTS.has(c.event_type) || out.length >= _MAX_ERRORS) continue;
+    if (c.kind !== "event" || !_ERROR_EVENTS.has(c.event_type)) continue;
     const named = `${c.value} on ${c.entity_id}`;
     if (!out.some((x) => x.endsWith(` on ${c.entity_id}`))) out.push(named);
   }
@@ -102,7 +108,7 @@ function _errorsOfEvidence(evidence: readonly ConditionEvidence[], graph: StateG
       if (p !== undefined && i >= 0) for (const f of blockingFaults(p, i, graph.eventNow, Date.now(), graph.errorWindowMs)) blocking.add(`${f.type} on ${p.blockedBy[i].entityId}`);
     }
   }
-  return [...(direct.size > 0 ? direct : blocking)].sort().slice(0, _MAX_ERRORS);
+  return [...(direct.size > 0 ? direct : blocking)].sort();
 }
 
 /** An error node inside the window that no active scene names: a fault no rule explains. */
@@ -125,7 +131,7 @@ export function unexplainedErrors(graph: StateGraph, scenes: readonly ActiveScen
   // Every entity a scene's error line (`TYPE on ENTITY`) can end with: one lookup per error node.
   const named = new Set<string>();
   for (const s of scenes) {
-    for (const x of s.errors) for (let i = x.indexOf(" on "); i >= 0; i = x.indexOf(" on ", i + 1)) named.add(x.slice(i + 4));
+    for (const x of _allErrors.get(s) ?? s.errors) for (let i = x.indexOf(" on "); i >= 0; i = x.indexOf(" on ", i + 1)) named.add(x.slice(i + 4));
   }
   const left = [...graph.errors.values()].filter((e) => !named.has(e.entityId));
   left.sort((a, b) => b.updatedTs - a.updatedTs);

@@ -141,4 +141,28 @@ describe("the evidence answers carry, through the compiled binary", { skip: BINA
       await ex.stop();
     }
   });
+  it("six jobs each out of memory on its own GPU: gpu_oom names all six errors, and status calls none of them unexplained", { timeout: 30_000 }, async () => {
+    const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms", "--log-level", "warn"]);
+    try {
+      const events: ({ ago: number } & Record<string, unknown>)[] = [];
+      for (let i = 0; i < 6; i++) {
+        const job = { pid: 500 + i, job_id: `job-${i}` };
+        events.push({ ago: 60, event_type: "process.state", entity_id: "host", ...job, value: "start" });
+        events.push({ ago: 10, event_type: "compute.mem", entity_id: `gpu-0${i}`, ...job, value: "98" });
+        events.push({ ago: 5, event_type: "error.hw", entity_id: `gpu-0${i}`, ...job, value: "CUDA_ERROR_OUT_OF_MEMORY" });
+      }
+      await push(ex, events);
+      await settled(async () => {
+        const st = await json<{ scenes: ActiveScene[]; unexplained_errors: unknown[] }>(ex, "/api/v1/status");
+        const oom = st.scenes.find((s) => s.scene === "gpu_oom");
+        assert.deepEqual(oom?.affected_pids, [500, 501, 502, 503, 504, 505]);
+        assert.deepEqual([...(oom?.errors ?? [])].sort(), [0, 1, 2, 3, 4, 5].map((i) => `CUDA_ERROR_OUT_OF_MEMORY on gpu-0${i}`));
+        assert.deepEqual(st.unexplained_errors, [], "every OOM is gpu_oom's");
+        const status = await cli(ex, "status");
+        assert.doesNotMatch(status, /no active scene explains/, status);
+      });
+    } finally {
+      await ex.stop();
+    }
+  });
 });
