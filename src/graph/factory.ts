@@ -42,6 +42,7 @@ export function newResourceNode(id: string, ix: number, ts: number, wall: number
     id,
     meta: newResourceMeta(),
     bands: new Int8Array(RESOURCE_KEYS.length).fill(-1),
+    metaTs: new Float64Array(RESOURCE_KEYS.length).fill(-Infinity),
     updatedTs: ts,
     updatedWall: wall,
     consumers: new Set(),

@@ -246,12 +246,16 @@ export class StateGraph {
     if (r === undefined) {
       r = newResourceNode(id, this._ix.take(), ts, wall);
       setMeta(r.meta, key, value);
+      r.metaTs[k] = ts;
       this.resources.set(id, r);
       this._observer?.nodeChanged(r, undefined);
       return r;
     }
-    r.updatedTs = ts;
+    if (ts > r.updatedTs) r.updatedTs = ts;
     r.updatedWall = wall;
+    // An older reading than the one kept (beyond the clock slack between sources) is history.
+    if (ts < r.metaTs[k] - CLOCK_SLACK_MS) return r;
+    if (ts > r.metaTs[k]) r.metaTs[k] = ts;
     if (setMeta(r.meta, key, value) && this._watch.tells(r, k, value)) this._observer?.nodeChanged(r, key);
     return r;
   }

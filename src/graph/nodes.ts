@@ -107,6 +107,12 @@ export interface ResourceNode extends NodeTimes {
    * same place cannot change a comparison with any of them: the observer is not told of it.
    */
   readonly bands: Int8Array;
+  /**
+   * Per key of `RESOURCE_KEYS`: the event time of the value `meta` keeps (-Infinity: none). A
+   * reading stamped more than CLOCK_SLACK_MS before it (a late line, a backlog) does not replace
+   * it: a GPU at 90% five seconds ago is not idle because a line from ten minutes ago said 2.
+   */
+  readonly metaTs: Float64Array;
   readonly consumers: Set<ProcessNode>;
   readonly waiters: Set<ProcessNode>;
 }

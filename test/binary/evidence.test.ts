@@ -165,4 +165,26 @@ describe("the evidence answers carry, through the compiled binary", { skip: BINA
       await ex.stop();
     }
   });
+  it("a late reading from before the window does not replace a GPU's newer one: no gpu_util_low on a GPU at 90%, and why shows the 90", { timeout: 30_000 }, async () => {
+    const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms", "--log-level", "warn"]);
+    try {
+      const job = { pid: 600, job_id: "job-f" };
+      await push(ex, [
+        { ago: 30, event_type: "process.state", entity_id: "host", ...job, value: "start" },
+        { ago: 5, event_type: "compute.util", entity_id: "gpu-00", ...job, value: "90" },
+      ]);
+      await eventually(async () => (await cli(ex, "why", "600")).includes("util=90"), 10_000, "util=90");
+      await push(ex, [{ ago: 400, event_type: "compute.util", entity_id: "gpu-00", ...job, value: "2" }]);
+      // A later push and a run after it: the late line has been taken in.
+      await push(ex, [{ ago: 0, event_type: "compute.mem", entity_id: "gpu-00", ...job, value: "40" }]);
+      await settled(async () => {
+        const why = await cli(ex, "why", "600");
+        assert.match(why, /gpu-00 {2}util=90 mem=40/, why);
+        assert.match(why, /scenes:\n {2}none matching/, why);
+        assert.doesNotMatch(await cli(ex, "status"), /gpu_util_low/);
+      });
+    } finally {
+      await ex.stop();
+    }
+  });
 });
