@@ -13,7 +13,7 @@ import type { XEvent } from "../events/schema.ts";
 import { hasEdgeBit, setEdgeBit } from "./edge-bits.ts";
 import type { FaultScopeTable } from "./fault-scope.ts";
 import type { EdgeCounts, GraphObserver } from "./graph.ts";
-import { CLOCK_SLACK_MS, DEVICE_CODES_KEPT, type ErrorNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
+import { CLOCK_SLACK_MS, DEVICE_CODES_KEPT, type DeviceFault, type ErrorNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 
 /** What the linker reads of the graph. */
 export interface BlockingGraph {
@@ -60,8 +60,14 @@ export class Blocking {
       if (ownAt === undefined || ev.ts < ownAt) e.ownEdges.set(p, ev.ts);
       const i = p.blockedBy.indexOf(e);
       if (i === -1) return this.block(p, e, ev.ts, ev.value, wall);
-      // Its own fault again: the edge is fresh from now, and says this fault.
+      // Its own fault again: the edge is fresh from now, and says this fault; an own fault of
+      // another code it said is kept beside it (an Xid 13, then an OOM: both are its causes).
       if (ev.ts >= p.blockedLast[i]) {
+        if (ownAt !== undefined && _code(p.blockedType[i]) !== _code(ev.value)) {
+          const list = (p.ownEarlier ??= new Map()).get(e) ?? [];
+          _keepCode(list, p.blockedType[i], p.blockedLast[i], p.blockedLastWall[i]);
+          p.ownEarlier.set(e, list);
+        }
         p.blockedType[i] = ev.value;
         p.blockedLast[i] = ev.ts;
         p.blockedLastWall[i] = wall;
@@ -196,6 +202,7 @@ export function unblock(p: ProcessNode, e: ErrorNode): void {
   const list = p.blockedBy;
   const i = list.indexOf(e);
   if (i === -1) return;
+  p.ownEarlier?.delete(e);
   const last = list.pop()!;
   const lastAt = p.blockedAt.pop()!;
   const lastType = p.blockedType.pop()!;
@@ -248,6 +255,10 @@ export function blockingFaults(p: ProcessNode, i: number, nowTs: number, nowWall
   const fresh = (ts: number, wall: number) => nowTs - ts <= windowMs && nowWall - wall <= windowMs;
   const out: BlockingFault[] = [];
   if (ownAt !== undefined && fresh(p.blockedLast[i], p.blockedLastWall[i])) out.push({ type: p.blockedType[i], since: ownAt, last: p.blockedLast[i] });
+  // Its own earlier faults of other codes there, inside the window.
+  for (const o of (ownAt === undefined ? undefined : p.ownEarlier?.get(e)) ?? []) {
+    if (o.ts >= ownAt! && fresh(o.ts, o.wall) && !out.some((f) => _code(f.type) === _code(o.type))) out.push({ type: o.type, since: o.ts, last: o.ts });
+  }
   // A device fault concerned it since the link when that link was a device fault's.
   const since = ownAt === undefined || p.blockedAt[i] < ownAt ? p.blockedAt[i] : null;
   for (const d of e.deviceRecent) {
@@ -259,7 +270,11 @@ export function blockingFaults(p: ProcessNode, i: number, nowTs: number, nowWall
 
 /** Keeps a device fault in `e.deviceRecent`: the newest of its code, newest first, a few codes. */
 function _noteDevice(e: ErrorNode, type: string, ts: number, wall: number): void {
-  const list = e.deviceRecent;
+  _keepCode(e.deviceRecent, type, ts, wall);
+}
+
+/** Keeps a fault in `list`: the newest of its code, newest first, DEVICE_CODES_KEPT codes. */
+function _keepCode(list: DeviceFault[], type: string, ts: number, wall: number): void {
   const code = _code(type);
   const at = list.findIndex((d) => _code(d.type) === code);
   if (at !== -1) {

@@ -27,6 +27,7 @@ export function newProcessNode(pid: number, jobId: string | null, ts: number, wa
     blockedType: [],
     blockedLast: [],
     blockedLastWall: [],
+    ownEarlier: null,
     edgeBits: [_NO_BITS, _NO_BITS, _NO_BITS],
   };
 }

@@ -88,6 +88,11 @@ export interface ProcessNode extends NodeTimes {
   readonly blockedLast: number[];
   readonly blockedLastWall: number[];
   /**
+   * Its own earlier faults of other codes on an entity than the one `blockedType` says (an Xid 13,
+   * then its OOM: both are its causes), newest of each code, a few codes; null until there is one.
+   */
+  ownEarlier: Map<ErrorNode, DeviceFault[]> | null;
+  /**
    * The same edges as bits, one per target index (`EdgeTarget.ix`), one array per kind; grown
    * on demand. Nearly every event repeats an edge: a bit test on memory the event touches
    * anyway is far cheaper than a set lookup, which misses the CPU cache on a busy host.

@@ -52,6 +52,7 @@ export function detachProcess(p: ProcessNode, edges: EdgeCounts, obs: GraphObser
   p.blockedType.length = 0;
   p.blockedLast.length = 0;
   p.blockedLastWall.length = 0;
+  p.ownEarlier = null;
 }
 
 /** Removes every edge into `r`, which leaves the graph (its TTL, eviction). */

@@ -187,4 +187,31 @@ describe("the evidence answers carry, through the compiled binary", { skip: BINA
       await ex.stop();
     }
   });
+  it("a process's own Xid 13 and then its own OOM on one GPU: why and ps name both as its causes, as gpu_xid and gpu_oom name it", { timeout: 30_000 }, async () => {
+    const ex = await startExporter(["--collectors", "none", "--diagnosis-interval", "100ms", "--log-level", "warn"]);
+    try {
+      const g = { pid: 700, job_id: "job-g" };
+      const h = { pid: 701, job_id: "job-h" };
+      await push(ex, [
+        { ago: 60, event_type: "process.state", entity_id: "host", ...g, value: "start" },
+        { ago: 60, event_type: "process.state", entity_id: "host", ...h, value: "start" },
+        { ago: 50, event_type: "compute.util", entity_id: "gpu-00", ...g, value: "90" },
+        { ago: 50, event_type: "compute.util", entity_id: "gpu-00", ...h, value: "90" },
+        { ago: 10, event_type: "compute.mem", entity_id: "gpu-00", ...g, value: "97" },
+        { ago: 5, event_type: "error.hw", entity_id: "gpu-00", ...g, value: "XID_13 Graphics Exception" },
+        { ago: 4, event_type: "error.hw", entity_id: "gpu-00", ...g, value: "CUDA_ERROR_OUT_OF_MEMORY" },
+      ]);
+      await settled(async () => {
+        const ps = await cli(ex, "ps", "-o", "wide");
+        assert.match(ps, /^700 .*CUDA_ERROR_OUT_OF_MEMORY@gpu-00,XID_13@gpu-00 +gpu_oom,gpu_xid /m, ps);
+        assert.match(ps, /^701 .*gpu-00 +- +- +- +\d+s /m, "the co-tenant is blocked by neither: " + ps);
+        const why = await json<{ root_causes: { error_type: string }[] }>(ex, "/api/v1/why/700");
+        assert.deepEqual(why.root_causes.map((c) => c.error_type), ["CUDA_ERROR_OUT_OF_MEMORY", "XID_13 Graphics Exception"]);
+        const other = await json<{ root_causes: unknown[]; scenes: unknown[] }>(ex, "/api/v1/why/701");
+        assert.deepEqual([other.root_causes, other.scenes], [[], []]);
+      });
+    } finally {
+      await ex.stop();
+    }
+  });
 });
