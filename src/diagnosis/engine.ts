@@ -1,9 +1,9 @@
-// Diagnosis runs (SPEC §4). Automatic runs follow scene-relevant changes, debounced: at most
-// one per interval, none while nothing changes. Live, the interval is wall-clock time; during
-// a replay it is event time, so a recorded day is diagnosed as it went; a brief match between
-// two runs is still reported by the next (latch.ts). Only automatic runs move scene state and the run counters alerts read; a run asked for
-// through the API (or `why`) reads the same state and changes none of it, and its result goes
-// to a ring of its own, so on-demand runs never push automatic results out.
+// Diagnosis runs (SPEC §4). Automatic runs follow scene-relevant changes, debounced: at most one
+// per interval, none while nothing changes. Live, the interval is wall-clock time; in a replay it
+// is event time, so a recorded day is diagnosed as it went; a brief match between two runs is
+// still reported by the next (latch.ts). Only automatic runs move scene state and the run counters
+// alerts read; a run asked for through the API (or `why`) reads the same state and changes none
+// of it, and its result goes to a ring of its own: on-demand runs never push automatic ones out.
 import { EVENT_TYPES, eventTypeIndex, type XEvent } from "../events/schema.ts";
 import type { GraphObserver, StateGraph } from "../graph/graph.ts";
 import { FaultScopeTable } from "../graph/fault-scope.ts";
@@ -193,28 +193,21 @@ export class DiagnosisEngine implements GraphObserver {
 
   /**
    * The scenes matching one process right now, without recording a run (for `why`): every rule
-   * is asked about this process alone, its own events and the device faults it was exposed to.
+   * is asked about this process alone, its own events and the device faults it was exposed to
+   * (`only`: that scene's rule alone, as `ps` asks of the processes a match left out at its cap).
    */
-  scenesFor(pid: number, wall = Date.now()): SceneMatch[] | undefined {
+  scenesFor(pid: number, wall = Date.now(), only?: string): SceneMatch[] | undefined {
     const p = this.graph.processes.get(pid);
     if (p === undefined) return undefined;
     const ctx = this._context(wall);
     const out: SceneMatch[] = [];
     for (const rs of this._matcher.rules) {
+      if (only !== undefined && rs.rule.scene !== only) continue;
       const v = judgeProcess(rs, p, ctx);
       if (!v.matched) continue;
       out.push(describeProcesses(rs, [p], v.confidence, ctx, (_p, c) => v.holds(c)));
     }
     return out;
-  }
-
-  /**
-   * Whether `scene`'s rule matches for process `p` now (asked alone, as `scenesFor` asks it):
-   * `ps` asks it of the processes a match left out at the cap on pids.
-   */
-  matchesFor(scene: string, p: ProcessNode, wall = Date.now()): boolean {
-    const rs = this._matcher.rules.find((r) => r.rule.scene === scene);
-    return rs !== undefined && judgeProcess(rs, p, this._context(wall)).matched;
   }
 
   /** Recent results, automatic and on-demand, newest first. */
@@ -260,11 +253,9 @@ export class DiagnosisEngine implements GraphObserver {
     return this._results.record(this._results.auto, trigger, null, matches, t0, wall);
   }
 
-  /**
-   * Every rule's host-wide match now, highest priority first, with those that matched since the
-   * last automatic run. An automatic run while the stream catches up (catch-up.ts) starts no
-   * scene: what it found waits, as a brief match, for the next run, which it asks for.
-   */
+  /** Every rule's host-wide match now, highest priority first, with those that matched since the
+   * last automatic run. One while the stream catches up (catch-up.ts) starts no scene: what it
+   * found waits, as a brief match, for the next run, which it asks for. */
   private _hostMatches(wall: number, describe: boolean, consume: boolean) {
     if (!this.liveClock) this.graph.drainLinks();
     this._matcher.refresh(this.graph.eventNow, wall);
@@ -303,11 +294,10 @@ export class DiagnosisEngine implements GraphObserver {
   private _matchNow(rs: RuleState, ctx: ProcessContext, describe: boolean): SceneMatch | number | undefined {
     if (!rs.matched) return undefined;
     if (!rs.processScoped) return describe ? describeHost(rs, ctx) : rs.confidence;
-    // One past the cap: whether the list it names is cut.
     const found = this._latches.find(rs, ctx, describe ? MAX_PIDS + 1 : 1, (n) => (this.processesAsked += n));
     if (found.processes.length === 0) return undefined;
     if (!describe) return found.confidence;
-    const more = found.processes.length > MAX_PIDS;
+    const more = found.processes.length > MAX_PIDS; // found one past the cap: the list it names is cut
     return describeProcesses(rs, more ? found.processes.slice(0, MAX_PIDS) : found.processes, found.confidence, ctx, (p, c) => c.holdsFor(p, ctx), more);
   }
 

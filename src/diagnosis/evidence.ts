@@ -9,7 +9,8 @@ import { reportedMeta, type EdgeKind, type EdgeTarget, type ErrorNode, type Grap
 import { EventCond, type Seen } from "./conditions/event.ts";
 import { GraphCond } from "./conditions/graph.ts";
 import { MetricCond } from "./conditions/metric.ts";
-import { CondNode, GroupCond, type ProcessContext } from "./conditions/node.ts";
+import type { CondNode, ProcessContext } from "./conditions/node.ts";
+import { edgeFroms, freshNewestFirst, nodeValues, walkHolding } from "./evidence-walk.ts";
 import type { RuleState } from "./matcher.ts";
 import type { RuleScope, Severity, SolutionStep } from "./rule.ts";
 
@@ -225,7 +226,7 @@ class _Evidence {
   node(path: string, leaf: MetricCond, n: GraphNode): void {
     const c = this.quiet ? { path, condition: "", nodes: [] as EvidenceNode[] } : this._cond(path, leaf);
     c.nodes ??= [];
-    if (!this.quiet && c.nodes.length < _PER_CONDITION && !c.nodes.some((x) => x.id === n.id)) c.nodes.push({ id: n.id, type: n.kind, values: _values(n) });
+    if (!this.quiet && c.nodes.length < _PER_CONDITION && !c.nodes.some((x) => x.id === n.id)) c.nodes.push({ id: n.id, type: n.kind, values: nodeValues(n) });
     if (n.kind === "process") {
       if (this._room(n.id)) this._processes.push({ kind: "process", id: n.id, pid: n.pid, state: n.state, job_id: n.jobId });
     } else this.target(n);
@@ -245,7 +246,7 @@ class _Evidence {
 /** Describes a host-scoped rule from the live, host-wide condition state. */
 export function describeHost(rs: RuleState, ctx: ProcessContext): SceneMatch {
   const ev = new _Evidence(ctx);
-  _walk(rs.top, "conditions", (c) => c.holds, (leaf, path) => {
+  walkHolding(rs.top, "conditions", (c) => c.holds, (leaf, path) => {
     if (leaf instanceof EventCond) {
       // Newest first, and past the events the evidence shows (four): every entity the condition
       // holds on names its error and the processes it concerns (eight hot GPUs: eight jobs), up
@@ -253,7 +254,7 @@ export function describeHost(rs: RuleState, ctx: ProcessContext): SceneMatch {
       // process's own (an Xid 79, then the Xid 45 of each of its tenants: the newest alone is one
       // tenant's, and hid the fault that hit them all).
       // Once pids and causes are full, the rest would name nobody new (a run names 32 at most).
-      for (const s of _freshNewestFirst(leaf, ctx, _ENTITIES)) {
+      for (const s of freshNewestFirst(leaf, ctx, _ENTITIES)) {
         ev.event(path, leaf, s, true);
         if (ev.full && ev.cut) break;
       }
@@ -265,7 +266,7 @@ export function describeHost(rs: RuleState, ctx: ProcessContext): SceneMatch {
       // Past that, the first process left out says the list was cut.
       const done = () => enough() && (ev.cut || n < MAX_PIDS);
       for (const to of leaf.byTo.keys()) {
-        for (const p of _froms(leaf, to)) {
+        for (const p of edgeFroms(leaf, to)) {
           if (done()) break;
           if (!leaf.test(p, to)) continue;
           if (enough()) {
@@ -307,7 +308,7 @@ export function describeProcesses(rs: RuleState, processes: readonly ProcessNode
   // own OOMs are six errors the scene explains, not two that `status` calls unexplained.
   for (const [i, p] of processes.entries()) {
     ev.quiet = i >= _PER_CONDITION;
-    _walk(rs.top, "conditions", (c) => holds(p, c), (leaf, path) => {
+    walkHolding(rs.top, "conditions", (c) => holds(p, c), (leaf, path) => {
       if (leaf instanceof EventCond) {
         for (const s of leaf.seenFor(p, ctx, _PER_CONDITION)) ev.event(path, leaf, s, false);
       } else if (leaf instanceof GraphCond) {
@@ -381,44 +382,4 @@ function _describe(rs: RuleState, confidence: number, ev: _Evidence | undefined)
     affected_pids_cut: ev?.cut ?? false,
     solution_steps: r.solution_steps.map((s) => ({ ...s })),
   };
-}
-
-/**
- * Visits the leaves under holding conditions (all children of `all`, holding ones of `any`), with
- * their paths as the rule file has them: `conditions[2].conditions[0]`, or in upstream's form
- * `conditions.all[1].any[0]`.
- */
-function _walk(conds: readonly CondNode[], at: string, holds: (c: CondNode) => boolean, visit: (leaf: CondNode, path: string) => void): void {
-  conds.forEach((c, i) => {
-    if (!holds(c)) return;
-    if (!(c instanceof GroupCond)) return visit(c, `${at}[${i}]`);
-    const path = c.written === "top" ? at : `${at}[${i}]`;
-    _walk(c.children, `${path}.${c.written === undefined ? "conditions" : c.op}`, holds, visit);
-  });
-}
-
-/**
- * Up to `max` fresh events of a condition that concern someone, newest first: the last per
- * entity concerning its users, the last per pid of its own. Each map gives its `max` newest
- * (a reading condition tracks thousands of pids: a run must not sort them all).
- */
-function _freshNewestFirst(leaf: EventCond, ctx: ProcessContext, max: number): Seen[] {
-  const out = new Map<Seen["ev"], Seen>();
-  for (const m of [leaf.byDevice, leaf.byPid, leaf.byEntity]) {
-    for (const s of m.newest(max)) if (!out.has(s.ev) && leaf.isFresh(s.ts, s.wall, ctx.nowTs, ctx.nowWall)) out.set(s.ev, s);
-  }
-  return [...out.values()].sort((a, b) => b.ts - a.ts).slice(0, max);
-}
-
-function _froms(leaf: GraphCond, to: EdgeTarget): Iterable<ProcessNode> {
-  if (to.kind === "error") return to.blocked;
-  return leaf.kind === "waits_on" ? to.waiters : to.consumers;
-}
-
-function _values(n: GraphNode): Record<string, string> {
-  if (n.kind === "resource") return reportedMeta(n.meta) as Record<string, string>;
-  if (n.kind === "error") return { error_type: n.errorType, entity_id: n.entityId };
-  const v: Record<string, string> = { state: n.state };
-  if (n.jobId !== null) v.job_id = n.jobId;
-  return v;
 }

@@ -290,7 +290,7 @@ export class Queries {
         for (const pid of (pids ??= _firstPids(graph, limit))) {
           const list = out.get(pid);
           if (list?.includes(s.scene)) continue;
-          if (!this._in.engine.matchesFor(s.scene, graph.processes.get(pid)!, wall)) continue;
+          if ((this._in.engine.scenesFor(pid, wall, s.scene)?.length ?? 0) === 0) continue;
           if (list === undefined) out.set(pid, [s.scene]);
           else list.push(s.scene);
         }
