@@ -67,6 +67,9 @@ describe("kmsg matchers", () => {
       ["NVRM: Xid (PCI:0000:18:00): 31, pid=0, name=kworker, Ch 00000010", "0000:18:00", 31, null],
       // A MIG-enabled GPU names the GPU instance too (NVIDIA's GPU memory error management).
       ["NVRM: Xid (PCI:0000:01:00 GPU-I:05): 94, pid=7194, Contained: CE User Channel (0x9). RST: No, D-RST: No", "0000:01:00", 94, 7194],
+      // ... and the compute instance after it when the error is that instance's (the driver's
+      // `GPU-I:%02u GPU-CI:%02u` form, NVIDIA's open kernel modules, kernel_rc.c).
+      ["NVRM: Xid (PCI:0000:4b:00 GPU-I:02 GPU-CI:00): 43, pid=51234, name=python3, Ch 00000009", "0000:4b:00", 43, 51234],
     ];
     for (const [msg, bus, code, pid] of cases) {
       const f = matchMessage(msg);
@@ -113,6 +116,12 @@ describe("kmsg matchers", () => {
       ["blk_update_request: I/O error, dev sda, sector 88123 op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 0", "sda", null],
       ["blk_update_request: I/O error, dev sdc, sector 2048", "sdc", null],
       ["print_req_error: critical medium error, dev sdd, sector 12345", "sdd", null],
+      // Status names the block layer added: 4.13 "protection" (a T10 PI check failed), 5.18
+      // "device offline", 6.5 "reservation conflict" (what was "critical nexus").
+      ["protection error, dev sde, sector 4096 op 0x0:(READ) flags 0x80700 phys_seg 1 prio class 2", "sde", null],
+      ["blk_update_request: protection error, dev sdf, sector 8 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0", "sdf", null],
+      ["device offline error, dev sdg, sector 1024 op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 2", "sdg", null],
+      ["reservation conflict error, dev sdh, sector 2048 op 0x1:(WRITE) flags 0x8800 phys_seg 1 prio class 2", "sdh", null],
       ["Buffer I/O error on dev sdb1, logical block 0, async page read", "sdb1", null],
       ["nvme nvme1: I/O 123 QID 4 timeout, aborting", null, "nvme1"],
       ["nvme nvme0: I/O tag 17 (0011) opcode 0x2 (Read) QID 3 timeout, reset controller", null, "nvme0"],
@@ -208,6 +217,8 @@ describe("kmsg matchers", () => {
       "EXT4-fs (sdb1): error count since last fsck: 3",
       "blk_update_request: I/O error, dev loop8, sector 0 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0",
       "I/O error, dev fd0, sector 0 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0",
+      // A write-zeroes or discard the disk does not support loses no data.
+      "operation not supported error, dev sdb, sector 0 op 0x9:(WRITE_ZEROES) flags 0x0 phys_seg 0 prio class 2",
       "Buffer I/O error on dev sr0, logical block 0, async page read",
       "EXT4-fs error (device loop3): ext4_find_entry:1455: inode #2",
       "nvme nvme1: 32/0/0 default/read/poll queues",
