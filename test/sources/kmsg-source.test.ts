@@ -74,6 +74,18 @@ describe("builtin:kmsg on record files", () => {
     assert.equal(logs.filter((l) => l.includes("no-such-nvidia-smi")).length, 1, "nvidia-smi's absence said once");
   });
 
+  it("driver 550 with MIG and a 6.x kernel with caller ids: both MIG Xid forms on the GPU, an offline disk and a PI error on theirs", async () => {
+    const { events, src } = await readAll("r550-mig.kmsg");
+    assert.deepEqual(shapes(events), [
+      "error.hw gpu-00 pid=4242 XID_43",
+      "error.hw gpu-00 pid=4243 XID_94",
+      "error.hw sdb IO_ERROR",
+      "error.hw sda IO_ERROR",
+    ]);
+    assert.equal(src.counts.xid, 2);
+    assert.equal(src.counts.io_error, 2);
+  });
+
   it("host faults: I/O errors on the disk (partition and controller mapped), mlx5 on its RDMA device, OOM, hung task, NFS", async () => {
     const { events, src } = await readAll("host.kmsg", {}, [6262]);
     assert.deepEqual(shapes(events), [
