@@ -197,6 +197,10 @@ describe("kmsg matchers", () => {
     assert.equal(cg.pid, 5151);
     const old = matchMessage("Killed process 77 (java) total-vm:2036340kB, anon-rss:1046000kB, file-rss:0kB");
     assert.ok(old && old.kind === "oom_kill");
+    // RHEL/CentOS 7 (3.10) names the owner after the command.
+    const el7 = matchMessage("Killed process 45465 (torchrun), UID 1000, total-vm:7582132kB, anon-rss:7420324kB, file-rss:0kB, shmem-rss:0kB");
+    assert.ok(el7 && el7.kind === "oom_kill");
+    assert.deepEqual([el7.pid, el7.comm], [45465, "torchrun"]);
     // Choosing a victim is not killing it; the reaper's note comes after the kill.
     assert.equal(matchMessage("Out of memory: Kill process 77 (java) score 900 or sacrifice child"), null);
     assert.equal(matchMessage("oom_reaper: reaped process 4242 (python3), now anon-rss:0kB"), null);
