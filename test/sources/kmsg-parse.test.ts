@@ -22,6 +22,10 @@ describe("kmsg records", () => {
     assert.equal(r.message, "NVRM: The NVIDIA GPU 0000:b3:00.0\nNVRM: fallen off the bus \\x41");
     assert.equal(parseRecord("12,406,1404000,-;hello")?.facility, 1);
     assert.equal(unescapeKmsg("plain"), "plain");
+    // Bytes from 127 up are escaped one by one (printk's msg_add_ext_text): UTF-8 text comes back whole.
+    const x = parseRecord("4,2217,9314002,-;NVRM: Xid (PCI:0000:18:00): 43, pid=4242, name=\\xe8\\xae\\xad\\xe7\\xbb\\x83.py, Ch 00000008");
+    assert.equal(x?.message, "NVRM: Xid (PCI:0000:18:00): 43, pid=4242, name=训练.py, Ch 00000008");
+    assert.equal(unescapeKmsg("caf\\xc3\\xa9\\x0a\\xff"), "café\n\ufffd");
   });
 
   it("refuses what is not a record", () => {
