@@ -230,6 +230,9 @@ describe("kmsg matchers", () => {
       "Buffer I/O error on dev sr0, logical block 0, async page read",
       "EXT4-fs error (device loop3): ext4_find_entry:1455: inode #2",
       "nvme nvme1: 32/0/0 default/read/poll queues",
+      // A lost interrupt: the command had completed when the driver polled for it.
+      "nvme nvme0: I/O 978 QID 3 timeout, completion polled",
+      "nvme nvme0: I/O tag 12 (100c) QID 0 timeout, completion polled",
       "NVRM: GPU at PCI:0000:9b:00: GPU-509665ad-b600-ac93-3616-d754b23d636d",
       "NVRM: loading NVIDIA UNIX x86_64 Kernel Module  535.183.01",
       "python3 invoked oom-killer: gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0",

@@ -74,7 +74,7 @@ describe("builtin:kmsg on record files", () => {
     assert.equal(logs.filter((l) => l.includes("no-such-nvidia-smi")).length, 1, "nvidia-smi's absence said once");
   });
 
-  it("driver 550 with MIG and a 6.x kernel with caller ids: both MIG Xid forms on the GPU (a UTF-8 name intact), an offline disk and a PI error on theirs", async () => {
+  it("driver 550 with MIG and a 6.x kernel with caller ids: both MIG Xid forms on the GPU (a UTF-8 name intact), an offline disk and a PI error on theirs, an NVMe completion found by polling on none", async () => {
     const { events, src } = await readAll("r550-mig.kmsg");
     assert.deepEqual(shapes(events), [
       "error.hw gpu-00 pid=4242 XID_43",
@@ -85,6 +85,7 @@ describe("builtin:kmsg on record files", () => {
     // A command name in UTF-8 comes escaped byte by byte and reads as it was written.
     assert.equal(events[1].value, "XID_94 NVRM: Xid (PCI:0000:18:00 GPU-I:05): 94, pid=4243, name=训练.py, Contained: CE User Channel (0x9). RST: No, D-RST: No");
     assert.equal(src.counts.xid, 2);
+    // The NVMe command whose completion the driver polled (its interrupt lost) failed nothing.
     assert.equal(src.counts.io_error, 2);
   });
 

@@ -61,8 +61,10 @@ const _SXID = new RegExp(`(?:nvidia-nvswitch(\\d+):? )?SXid \\(${_BUS}\\): (\\d+
 // write-zeroes the disk lacks) and the retried resource statuses, which lose no data.
 const _BLK = /\b(?:I\/O|critical medium|critical target|critical nexus|reservation conflict|critical space allocation|protection|device offline|timeout|recoverable transport) error, dev ([A-Za-z0-9_.!-]+),(?: sector (\d{1,19})\b)?/;
 const _BUFFER = /^Buffer I\/O error on dev(?:ice)? ([A-Za-z0-9_.!-]+),/;
-// "nvme nvme1: I/O 123 QID 4 timeout, aborting", newer "I/O tag 123 (007b) opcode 0x2 (Read) QID 4 timeout".
-const _NVME_TIMEOUT = /^nvme (nvme\d+): I\/O (?:tag )?\d+ .*?QID \d+ timeout/;
+// "nvme nvme1: I/O 123 QID 4 timeout, aborting", newer "I/O tag 123 (007b) opcode 0x2 (Read) QID 4
+// timeout". Not "..., completion polled": the driver found the command done when it looked, its
+// interrupt lost (broken MSI, a VMD erratum, a VM): the I/O was slow, its data is whole.
+const _NVME_TIMEOUT = /^nvme (nvme\d+): I\/O (?:tag )?\d+ .*?QID \d+ timeout(?!, completion polled)/;
 // A controller gone (the NVMe form of fallen off the bus: registers read all ones) or that will
 // not come back: "controller is down; will reset: CSTS=0xffffffff, PCI_STATUS=0xffff", "Device
 // not ready; aborting reset, CSTS=0x1", "Removing after probe failure status: -19", "Disabling
