@@ -168,6 +168,15 @@ export async function eventually<T>(check: () => Promise<T | Falsy> | T | Falsy,
   throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
 }
 
+/**
+ * Waits until the exporter's log (stderr) matches `re`, and returns it. The log reaches the test
+ * through a pipe, apart from the HTTP answers: a line written before the state a test saw over
+ * HTTP may still be on its way when the answer is read.
+ */
+export function logged(ex: Pick<RunningExporter, "stderr">, re: RegExp, timeoutMs = 10_000): Promise<string> {
+  return eventually(() => (re.test(ex.stderr()) ? ex.stderr() : undefined), timeoutMs, `a log line matching ${re}`);
+}
+
 /** Parses the text exposition into `name{labels}` → value. */
 export function parseExposition(text: string): Map<string, number> {
   const out = new Map<string, number>();
