@@ -87,6 +87,7 @@ export function describeCondition(c: Condition): string {
       if (c.value_pattern) s += ` whose value contains ${_alts(c.value_pattern)}`;
       if (c.value_exclude) s += `${c.value_pattern ? " and" : " whose value contains"} none of ${_alts(c.value_exclude)}`;
       if (c.value_threshold !== undefined) s += ` with a value of at least ${c.value_threshold}`;
+      if (c.latest) s += ", the newest reading of its entity (a later one under it takes it back)";
       return s + " within the error window";
     }
     case "graph": {
@@ -221,7 +222,7 @@ export function renderRulesTable(rules: { rule: Rule }[]): string {
 }
 
 export function renderFaultScopeTable(): string {
-  const lines = ["| error value (glob, case-blind, whole value) | scope |", "| --- | --- |"];
+  const lines = ["| error value (glob, case-blind, first word then whole value) | scope |", "| --- | --- |"];
   for (const e of DEFAULT_FAULT_SCOPE) lines.push(`| ${e.pattern.split("|").map(_code).join(" ")} | ${e.scope} |`);
   lines.push("| anything else | device |");
   return lines.join("\n");

@@ -75,7 +75,7 @@ const _COMMANDS: _Command[] = [
     usage:
       "xctl-exporter rules check PATH... [--strict]\n       xctl-exporter rules list [--rules DIR] [--no-default-rules] [--json]\n       xctl-exporter rules show SCENE [--rules DIR] [--no-default-rules]",
     description:
-      "Diagnosis rules: `rules check PATH...` validates rule files and directories (*.yaml, *.yml), naming every problem (exit 0, or 2 with the file, field and reason); `rules list` prints the scenes a serve with the same --rules and --no-default-rules would load; `rules show SCENE` prints that scene's rule file, to start a site copy from.",
+      "Diagnosis rules: `rules check PATH...` validates rule files and directories (*.yaml, *.yml), naming every problem (exit 0, or 2 with the file, field and reason); `rules list` prints the scenes a serve with the same --rules and --no-default-rules would load; `rules show SCENE` prints that scene's rule file, to start a site copy from. `rules check` reads only what it is given (PATH..., or --rules DIR as serve's flag), never XCTL_RULES.",
     load: async () => {
       const m = await import("./rules.ts");
       return { flags: { ...m.CHECK_FLAGS, ...m.LIST_FLAGS }, run: m.runRules };

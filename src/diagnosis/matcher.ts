@@ -299,7 +299,10 @@ export class Matcher {
     const nowTs = this.graph.eventNow;
     let device: boolean | undefined;
     for (const e of list) {
-      if (!e.matches(ev)) continue;
+      if (!e.matches(ev)) {
+        if (e.latest) e.takeBack(ev, wall, nowTs);
+        continue;
+      }
       // Whom it concerns (SPEC §3): a reading every user of its entity; an error by fault scope;
       // a process state only its pid.
       device ??= e.reachesDevice && (!e.isError || this.graph.faultScope.ofEvent(ev.value, ev.pid) === "device");

@@ -33,7 +33,7 @@ export class Ring<T> {
 }
 
 /**
- * The results of runs: automatic ones in a ring of their own, on-demand ones (the API, `why`) in
+ * The results of runs: automatic ones in a ring of their own, on-demand ones (POST /api/v1/diagnoses) in
  * another, so on-demand runs never push automatic results out. Ids count every automatic run,
  * kept or not, so a gap says runs were not described (replay).
  */

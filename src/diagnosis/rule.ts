@@ -43,6 +43,11 @@ export interface EventCondition {
   /** Beyond SPEC §4: a value containing any of these alternatives does not match (see docs/rules.md). */
   value_exclude?: string;
   value_threshold?: number;
+  /**
+   * Beyond SPEC §4: each entity's newest numeric reading decides (a state such as a queue depth):
+   * a newer one under `value_threshold` takes back what older ones said (see docs/rules.md).
+   */
+  latest?: boolean;
 }
 
 export interface GraphCondition {

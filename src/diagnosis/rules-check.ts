@@ -139,7 +139,7 @@ class _Checker extends FieldChecker {
     const type = this._str(o, "type", path);
     switch (type) {
       case "event": {
-        this._known(o, path, ["type", "event_type", "entity_id_pattern", "value_pattern", "value_exclude", "value_threshold"]);
+        this._known(o, path, ["type", "event_type", "entity_id_pattern", "value_pattern", "value_exclude", "value_threshold", "latest"]);
         this._leaf(path);
         const event_type = this._eventType(this._str(o, "event_type", path), at("event_type"));
         const c: Condition = { type, event_type };
@@ -153,6 +153,11 @@ class _Checker extends FieldChecker {
           const t = o.value_threshold;
           if (typeof t !== "number" || !Number.isFinite(t)) this._fail(at("value_threshold"), `must be a number (got ${_kind(t)})`);
           c.value_threshold = t;
+        }
+        if (o.latest !== undefined) {
+          if (typeof o.latest !== "boolean") this._fail(at("latest"), `must be true or false (got ${_kind(o.latest)})`);
+          if (o.latest && c.value_threshold === undefined) this._fail(at("latest"), "needs value_threshold: the newest reading under it takes back older ones");
+          if (o.latest) c.latest = true;
         }
         return c;
       }

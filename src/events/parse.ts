@@ -42,8 +42,10 @@ export function validateEvent(obj: unknown, now: number): XEvent | RejectReason 
   // plainly in the future: the clock check names it `future_ts` and the unit (SPEC §2).
   else if (!Number.isInteger(ts) || ts < 0) return "bad_value";
 
+  // An empty job id is no job (`os.environ.get("SLURM_JOB_ID", "")` in a probe): as a job, it
+  // made the pid's process a new one each time it met the job the graph holds (pid reuse).
   let job = o.job_id;
-  if (job === undefined) job = null;
+  if (job === undefined || job === "") job = null;
   else if (job !== null && typeof job !== "string") return "bad_type";
 
   let pid = o.pid;

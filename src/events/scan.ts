@@ -97,7 +97,7 @@ export class EventScanner {
     if (buf[i] === QUOTE) {
       j = _stringEnd(buf, i + 1, to);
       if (j < 0) return undefined;
-      job = this._ids.get(buf, i + 1, j);
+      job = j === i + 1 ? null : this._ids.get(buf, i + 1, j); // "" is no job (parse.ts)
       i = j + 1;
     } else if (_isNull(buf, i, to)) i += 4;
     else return undefined;
@@ -214,7 +214,7 @@ export class EventScanner {
             entity = this._ids.get(buf, sFrom, j);
             break;
           case F_JOB:
-            job = this._ids.get(buf, sFrom, j);
+            job = j === sFrom ? null : this._ids.get(buf, sFrom, j); // "" is no job (parse.ts)
             break;
           case F_VALUE:
             value = this._values.get(buf, sFrom, j);

@@ -8,8 +8,10 @@
 //
 // The table is a list of patterns over the error's value (`error_type`), first match wins:
 // globs where `*` matches any run of characters and `|` separates alternatives, matched against
-// the whole value or its first word, ignoring case: `XID_13` takes both `XID_13` and the value
-// `builtin:kmsg` writes, `XID_13 NVRM: Xid (PCI:...): 13, pid=...` (but not `XID_130`). Rule
+// the value's first word, then the whole value, ignoring case: `XID_13` takes both `XID_13` and
+// the value `builtin:kmsg` writes, `XID_13 NVRM: Xid (PCI:...): 13, pid=...` (but not `XID_130`);
+// an entry that takes the first word decides before any that takes only the whole value (a rule
+// file's entries before the defaults all the same). Rule
 // files may put entries in front (`fault_scope:` in a rule, see src/diagnosis/rules-check.ts);
 // the graph uses the merged table for `blocked_by`, and the diagnosis the same table for which
 // events concern a process.
@@ -18,7 +20,7 @@ export type FaultScope = "device" | "process";
 export const FAULT_SCOPES: readonly FaultScope[] = ["device", "process"];
 
 export interface FaultScopeEntry {
-  /** Glob over the whole value or its first word, case-insensitive, `|` between alternatives. */
+  /** Glob over the value's first word, else the whole value, case-insensitive, `|` between alternatives. */
   pattern: string;
   scope: FaultScope;
   /** Where the entry comes from: "default" or a rule file. */
@@ -28,11 +30,14 @@ export interface FaultScopeEntry {
 /**
  * The built-in table. Xid meanings from NVIDIA's Xid catalogue: 13, 31, 43 and 45 are faults of
  * the application that caused them (graphics exception, memory page fault, channel stopped,
- * preemptive cleanup); every other Xid (48 DBE, 63/64 row remapping, 74 NVLink, 79 fallen off
- * the bus, 92 SBE rate, 94/95 contained/uncontained ECC, ...) is the GPU's.
+ * preemptive cleanup), and 94 a contained uncorrectable ECC error: the GPU contained it to the
+ * contexts that touched the bad memory, whose pid the driver names (`94, pid=7062, Contained:
+ * ...`), and the other applications on the GPU run on (NVIDIA's GPU memory error management);
+ * every other Xid (48 DBE, 63/64 row remapping, 74 NVLink, 79 fallen off the bus, 92 SBE rate,
+ * 95 uncontained ECC, ...) is the GPU's.
  */
 export const DEFAULT_FAULT_SCOPE: readonly FaultScopeEntry[] = [
-  { pattern: "XID_13|XID_31|XID_43|XID_45", scope: "process" },
+  { pattern: "XID_13|XID_31|XID_43|XID_45|XID_94", scope: "process" },
   { pattern: "*OOM*|*out of memory*|*CUDA_ERROR_OUT_OF_MEMORY*", scope: "process" },
   // What a process's own CUDA call raises for its own bad access (the driver logs Xid 13 or 31
   // with its pid for the same fault): an application's probe reporting it names its pid.
@@ -73,14 +78,15 @@ export class FaultScopeTable {
     let s = this._cache.get(value);
     if (s !== undefined) return s;
     s = "device";
+    // The first word first (a collector's code: `XID_48 NVRM: ...`), then the whole value: the
+    // driver's message after the code holds the process's name (`name=bloom-serve`), which must
+    // not make a GPU's double-bit error one process's "OOM".
+    // A rule file's entries still come before every default one.
     const sp = value.indexOf(" ");
-    const word = sp === -1 ? value : value.slice(0, sp);
-    for (let i = 0; i < this._res.length; i++) {
-      if (this._res[i].test(value) || (sp !== -1 && this._res[i].test(word))) {
-        s = this.entries[i].scope;
-        break;
-      }
-    }
+    const word = sp === -1 ? undefined : value.slice(0, sp);
+    const n = this.entries.length - DEFAULT_FAULT_SCOPE.length;
+    const j = _find(this._res, 0, n, value, word) ?? _find(this._res, n, this._res.length, value, word);
+    if (j !== undefined) s = this.entries[j].scope;
     if (this._cache.size >= 4096) this._cache.clear();
     this._cache.set(value, s);
     return s;
@@ -90,6 +96,13 @@ export class FaultScopeTable {
   ofEvent(value: string, pid: number | null): FaultScope {
     return pid === null ? "device" : this.of(value);
   }
+}
+
+/** The first of `res[from..to)` that takes `word`, else the first that takes the whole `value`. */
+function _find(res: readonly RegExp[], from: number, to: number, value: string, word: string | undefined): number | undefined {
+  if (word !== undefined) for (let i = from; i < to; i++) if (res[i].test(word)) return i;
+  for (let i = from; i < to; i++) if (res[i].test(value)) return i;
+  return undefined;
 }
 
 function _glob(text: string): RegExp {

@@ -39,7 +39,7 @@ export const FAMILIES = {
   endedScenesSkipped: _family("xctl_ended_answers_scenes_skipped_total", "counter", "Processes that left the graph past the budget of rule asks per second: their last answer keeps no scenes."),
 
   diagnosesTotal: _family("xctl_diagnoses_total", "counter", "Automatic diagnosis runs (the runs scene state follows).", [], SEED),
-  diagnosesOnDemand: _family("xctl_diagnoses_on_demand_total", "counter", "Diagnosis runs asked for through the API or why; they change no scene state."),
+  diagnosesOnDemand: _family("xctl_diagnoses_on_demand_total", "counter", "Diagnosis runs asked for through POST /api/v1/diagnoses; they change no scene state."),
   diagnosesByScene: _family("xctl_diagnoses_by_scene", "counter", "Automatic diagnosis runs that concluded with each scene.", ["scene"], SEED),
   sceneActive: _family("xctl_scene_active", "gauge", "1 while a scene is active (it held within --scene-settle), else 0.", ["scene"]),
   sceneActivations: _family("xctl_scene_activations_total", "counter", "Times each scene became active.", ["scene"]),

@@ -16,7 +16,7 @@ export interface CommandProbeOptions {
   name?: string;
   /** Restart delays; default 1 s doubling to 30 s, reset after a minute of health. */
   backoff?: BackoffOptions;
-  /** Default: the exporter's environment without XCTL_INGEST_TOKEN. */
+  /** Default: the exporter's environment without XCTL_INGEST_TOKEN and XCTL_PASSWORD. */
   env?: Record<string, string | undefined>;
   cwd?: string;
   /** SIGTERM, then SIGKILL after this long. */
@@ -341,10 +341,11 @@ function _which(cmd: string, path: string, cwd: string | undefined): string | un
   return undefined;
 }
 
-/** The exporter's environment less its secrets: a probe has no business with the ingest token. */
+/** The exporter's environment less its secrets: a probe has no business with the ingest token or the clients' password. */
 function _probeEnv(): Record<string, string | undefined> {
   const env = { ...process.env };
   delete env.XCTL_INGEST_TOKEN;
+  delete env.XCTL_PASSWORD;
   return env;
 }
 

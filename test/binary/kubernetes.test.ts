@@ -9,7 +9,7 @@
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
@@ -91,7 +91,8 @@ describe("the DaemonSet's container", { skip: SKIP }, () => {
       assert.equal(metrics.status, 200);
       assert.match(await metrics.text(), /^xctl_probe_up\{probe="procfs"\} 1$/m);
     } finally {
-      child.kill("SIGTERM");
+      // process.kill, not child.kill: Deno reports a child it signalled itself as killed (code null).
+      process.kill(child.pid!, "SIGTERM");
     }
     assert.equal(await exited, 0, err);
     assert.doesNotMatch(err, /\b(warn|error)\b.*(unknown|did you mean|XCTL_)/i, err);
@@ -110,6 +111,35 @@ describe("the DaemonSet's container", { skip: SKIP }, () => {
     assert.ok(line, err);
     assert.match(line.msg, /running [^;]*\bprocfs\b/);
     assert.doesNotMatch(line.msg, /running [^;]*\bkmsg\b/, "no kernel log unprivileged (as deploy/README.md says)");
+  });
+
+  it("with basic auth on, the probes' paths answer the kubelet (no credentials) when the web-config excludes them as deploy/README.md says", async () => {
+    const readme = readFileSync(join(ROOT, "deploy/README.md"), "utf8");
+    const excluded = /`(auth_excluded_paths: \[[^\]]*\])`/.exec(readme)?.[1];
+    assert.ok(excluded, "deploy/README.md names auth_excluded_paths for the kubelet's probes");
+    const { argv, env, port } = await container();
+    const wc = join(root, "web-config.yml");
+    // bcrypt of "secret" (cost 4).
+    writeFileSync(wc, `basic_auth_users:\n  prometheus: "$2b$04$vXtY4ZtwFcOw/nDDm89vL.pQJGNteruddK2oQwp2uklLuSsVYDaBW"\n${excluded}\n`);
+    const child = spawn(argv[0], [...argv.slice(1), `--web-config=${wc}`], { cwd: "/", env, stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (d) => (err += d));
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    try {
+      const at = (path: string) => `http://127.0.0.1:${port}${path}`;
+      await waitFor(at(c.livenessProbe.httpGet.path), exited).catch((e) => assert.fail(`${e.message}\n${err}`));
+      await waitFor(at(c.readinessProbe.httpGet.path), exited, 10_000).catch((e) => assert.fail(`${e.message}\n${err}`));
+      const anon = await fetch(at(sm.spec.endpoints[0].path));
+      await anon.arrayBuffer();
+      assert.equal(anon.status, 401, "the exposition still asks for credentials");
+      const auth = await fetch(at(sm.spec.endpoints[0].path), { headers: { authorization: `Basic ${btoa("prometheus:secret")}` } });
+      await auth.arrayBuffer();
+      assert.equal(auth.status, 200);
+    } finally {
+      // process.kill, not child.kill: Deno reports a child it signalled itself as killed (code null).
+      process.kill(child.pid!, "SIGTERM");
+    }
+    assert.equal(await exited, 0, err);
   });
 
   it("with the privileged component (root, every capability) reads the kernel log too", { skip: spawnSync("sh", ["-c", "exec 3</dev/kmsg"]).status !== 0 ? "no readable /dev/kmsg here" : false }, async () => {

@@ -11,7 +11,8 @@ import { fileURLToPath } from "node:url";
 import { parse, parseAllDocuments } from "yaml";
 import { envName, parseFlags } from "../../src/cli/flags.ts";
 import { SERVE_FLAGS } from "../../src/cli/serve.ts";
-import { EXTRA_METRICS, SEED_METRICS } from "../../src/metrics/names.ts";
+import { EXTRA_METRICS, FAMILIES, SEED_METRICS } from "../../src/metrics/names.ts";
+import { REJECT_REASONS } from "../../src/events/schema.ts";
 import { EVENT_SCENES, loadDefaults, RUNBOOK_BASE } from "../../scripts/gen-runbooks.ts";
 import { Exporter } from "../../src/exporter.ts";
 import { createLogger } from "../../src/log.ts";
@@ -115,6 +116,57 @@ describe("prometheus rules and config", () => {
     assert.match(r.out, /SUCCESS/);
   });
 
+  it("the README's runbook base change leaves every alert on the new base and the unit tests passing", () => {
+    // The commands of deploy/README.md's "Runbook URLs" paragraph, run as written on a copy.
+    const readme = _read("README.md");
+    const at = readme.indexOf("**Runbook URLs.**");
+    const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(at));
+    assert.ok(at >= 0 && block, "the Runbook URLs paragraph and its commands");
+    const base = /s\|https:\/\/runbooks\.example\/xctl-exporter\|([^|]+)\|/.exec(block[1])?.[1];
+    assert.ok(base, block[1]);
+    _withTmp((dir) => {
+      mkdirSync(join(dir, "deploy/prometheus"), { recursive: true });
+      for (const f of ["alerts.yml", "alerts.test.yml"]) writeFileSync(join(dir, "deploy/prometheus", f), _read(`prometheus/${f}`));
+      const r = spawnSync("bash", ["-euo", "pipefail", "-c", block[1]], { cwd: dir, encoding: "utf8" });
+      assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+      const rules = (parse(readFileSync(join(dir, "deploy/prometheus/alerts.yml"), "utf8")) as { groups: { rules: AlertRule[] }[] }).groups.flatMap((g) => g.rules);
+      const urls = rules.map((x) => x.annotations?.runbook_url).filter((u) => u !== undefined);
+      assert.ok(urls.length > 19, `${urls.length} runbook links`);
+      for (const u of urls) assert.ok(u.startsWith(`${base}/`), u);
+      // The README's next step after changing a rule: the unit tests, which expect each runbook_url.
+      const t = spawnSync("promtool", ["test", "rules", "alerts.test.yml"], { cwd: join(dir, "deploy/prometheus"), encoding: "utf8" });
+      assert.equal(t.status, 0, `${t.stdout}${t.stderr}`.slice(0, 1500));
+    });
+  });
+
+  it("the unit tests feed series as the binary serves them: each family's own labels, and values it can take", () => {
+    // Labels a scrape adds to every target: Prometheus's own, the scrape example's cluster, the
+    // ServiceMonitor's namespace and service.
+    const target = new Set(["job", "instance", "cluster", "namespace", "service"]);
+    const families = new Map(Object.values(FAMILIES).map((f) => [f.name, f]));
+    const scenes = new Set([...loadDefaults().map((r) => r.rule.scene), "nvlink_error"]);
+    const tests = (parse(_read("prometheus/alerts.test.yml")) as { tests: { input_series: { series: string }[] }[] }).tests;
+    let n = 0;
+    for (const s of tests.flatMap((t) => t.input_series.map((i) => i.series))) {
+      const m = /^([a-z_]+)\{(.*)\}$/.exec(s);
+      assert.ok(m, s);
+      if (!m[1].startsWith("xctl_")) continue;
+      n++;
+      const f = families.get(m[1]);
+      assert.ok(f, `${s}: the exporter serves no ${m[1]}`);
+      const labels = Object.fromEntries([...m[2].matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+      assert.deepEqual(Object.keys(labels).filter((k) => !target.has(k)).sort(), [...f.labels].sort(), s);
+      if (labels.scene !== undefined) assert.ok(scenes.has(labels.scene), `${s}: no rule has scene ${labels.scene}`);
+      if (labels.severity !== undefined) assert.match(labels.severity, /^(critical|warning|info)$/, s);
+      if (labels.reason !== undefined) assert.ok((REJECT_REASONS as readonly string[]).includes(labels.reason), `${s}: no rejection reason ${labels.reason}`);
+      if (labels.scene !== undefined && labels.severity !== undefined) {
+        const rule = loadDefaults().find((r) => r.rule.scene === labels.scene)?.rule;
+        if (rule) assert.equal(labels.severity, rule.severity, `${s}: the embedded rule's severity`);
+      }
+    }
+    assert.ok(n > 50, `${n} exporter series`);
+  });
+
   it("promtool check config accepts the scrape example", () => {
     // Targets are not resolved by the check, so the example host names do no harm offline.
     const r = _promtool("check", "config", "--lint-fatal", "prometheus/prometheus.yml");
@@ -130,6 +182,7 @@ describe("prometheus rules and config", () => {
       "XctlSceneRecurring",
       "XctlDiagnosesRising",
       "XctlProbeDown",
+      "XctlProbeCrashLooping",
       "XctlEventsStopped",
       "XctlRejectedEventsRising",
       "XctlExporterDown",
@@ -605,6 +658,9 @@ describe("systemd unit", () => {
       writeFileSync(join(dir, "xctl-exporter.service"), text.replaceAll("/usr/local/bin/xctl-exporter", "/bin/true"));
       const alone = _run("systemd-analyze", ["security", "--offline=true", "--threshold=20", join(dir, "xctl-exporter.service")], "", { SYSTEMD_UNIT_PATH: `${dir}:` });
       assert.equal(alone.status, 0, alone.out.split("\n").slice(-3).join("\n"));
+      // Exactly what deploy/README.md says, not only as good.
+      const said = /security` rates it (\d+\.\d) \("OK"\)/.exec(_read("README.md").replace(/\n\s*/g, " "))?.[1];
+      assert.equal(/Overall exposure level for xctl-exporter\.service: (\d+\.\d)/.exec(alone.out)?.[1], said, "deploy/README.md's rating");
     });
     _withTmp((dir) => {
       // verify insists that ExecStart exists; point it at a binary this machine has.
@@ -627,6 +683,9 @@ describe("systemd unit", () => {
       // documents: 0 (locked down) .. 100 (wide open), 24 means 2.4 on the printed scale.
       const s = _run("systemd-analyze", ["security", "--offline=true", "--threshold=24", file], "", env);
       assert.equal(s.status, 0, s.out.split("\n").slice(-3).join("\n"));
+      const said = /the rating becomes (\d+\.\d)/.exec(_read("README.md").replace(/\n\s*/g, " "))?.[1];
+      assert.equal(/Overall exposure level for xctl-exporter\.service: (\d+\.\d)/.exec(s.out)?.[1], said, "deploy/README.md's rating with process-details.conf");
+      assert.match(_read("systemd/process-details.conf"), new RegExp(`rates the unit with this drop-in ${said} instead of`));
     });
   });
 });

@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { parseRule } from "../../src/diagnosis/rules-load.ts";
 import { IdPattern, ValuePattern } from "../../src/diagnosis/pattern.ts";
-import { ev, scenario, start } from "./_scenario.ts";
+import { ev, scenario, start, T0 } from "./_scenario.ts";
 
 function rule(scene: string, conditions: string, applicability = "{min_confidence: 1.0}"): ReturnType<typeof parseRule> {
   return parseRule(
@@ -76,6 +76,46 @@ describe("event conditions", () => {
     s.send(ev("error.hw", "gpu-3", "XID_48"));
     assert.deepEqual(s.scenes().sort(), ["fatal", "xid"]);
     await s.ex.stop();
+  });
+});
+
+describe("event conditions with latest: true", () => {
+  const queued = () => rule("queued", `[{type: event, event_type: storage.qdepth, entity_id_pattern: "sd*", value_threshold: 1, latest: true}]`);
+  /** Whether the condition holds now: a run, after the one that reports a brief match since the last. */
+  const holdsNow = (s: ReturnType<typeof withRules>) => {
+    s.scenes();
+    return s.scenes().includes("queued");
+  };
+
+  it("hold on each entity's newest numeric reading: a later one under the threshold takes back the older ones there", async () => {
+    const s = withRules(queued());
+    s.send(ev("storage.qdepth", "sda", "4"), 0);
+    s.send(ev("storage.qdepth", "sdb", "2"), 10);
+    assert.equal(holdsNow(s), true);
+    s.send(ev("storage.qdepth", "sda", "0"), 10_000);
+    assert.equal(holdsNow(s), true, "sdb's queue is still the newest there");
+    s.send(ev("storage.qdepth", "sdb", "0.4"), 20_000);
+    assert.equal(holdsNow(s), false, "both queues emptied: nothing is queued anywhere, though 4 was queued 20 s ago");
+    s.send(ev("storage.qdepth", "sdb", "IO_WAIT D for 30s", 7), 30_000);
+    assert.equal(holdsNow(s), false, "a non-numeric reading neither matches nor takes back");
+    s.send(ev("storage.qdepth", "sdb", "3"), 40_000);
+    assert.equal(holdsNow(s), true);
+    await s.ex.stop();
+  });
+
+  it("take back nothing with a reading older than the one kept, and a pid's reading only that pid's own", async () => {
+    const s = withRules(queued());
+    s.send(ev("storage.qdepth", "sda", "5"), 10_000);
+    s.send({ ...ev("storage.qdepth", "sda", "0"), ts: T0 + 5_000 });
+    assert.equal(holdsNow(s), true, "an older reading read late");
+    s.send(ev("storage.qdepth", "sda", "0", 9), 11_000);
+    assert.equal(holdsNow(s), true, "pid 9's empty queue is not the device's");
+    await s.ex.stop();
+  });
+
+  it("is refused without value_threshold, and must be true or false", () => {
+    assert.throws(() => rule("x", `[{type: event, event_type: storage.qdepth, latest: true}]`), /latest: needs value_threshold/);
+    assert.throws(() => rule("x", `[{type: event, event_type: storage.qdepth, value_threshold: 1, latest: "yes"}]`), /latest: must be true or false/);
   });
 });
 

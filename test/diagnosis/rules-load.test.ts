@@ -406,7 +406,7 @@ describe("unknown fields", () => {
     assert.deepEqual(reasons, [
       "prority: unknown field (did you mean priority? one of name, scene, priority, scope, severity, conditions, root_cause_pattern, solution_steps, related_evidences, applicability, fault_scope)",
       "foo: unknown field (one of name, scene, priority, scope, severity, conditions, root_cause_pattern, solution_steps, related_evidences, applicability, fault_scope)",
-      "conditions[0].value_treshold: unknown field (did you mean value_threshold? one of type, event_type, entity_id_pattern, value_pattern, value_exclude, value_threshold)",
+      "conditions[0].value_treshold: unknown field (did you mean value_threshold? one of type, event_type, entity_id_pattern, value_pattern, value_exclude, value_threshold, latest)",
       "solution_steps[0].comand: unknown field (did you mean command? one of step, action, command, manual)",
     ]);
   });

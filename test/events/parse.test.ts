@@ -23,6 +23,13 @@ describe("parseLine", () => {
     assert.deepEqual(bare, { ts: NOW, event_type: "topo.link_down", entity_id: "mlx5_0", job_id: null, pid: null, value: "" });
   });
 
+  it("reads an empty job id as no job, as probes write one they do not know", () => {
+    // os.environ.get("SLURM_JOB_ID", ""): as a job of its own, "" made the pid's process a new
+    // one (pid reuse) each time it met the job the graph holds, and its faults were lost.
+    const ev = parseLine('{"event_type": "compute.mem", "entity_id": "gpu-0", "job_id": "", "pid": 7, "value": "80"}', NOW);
+    assert.equal(ev && typeof ev === "object" ? ev.job_id : ev, null);
+  });
+
   it("keeps a numeric value as its decimal text", () => {
     const ev = parseLine('{"event_type":"compute.util","entity_id":"gpu-1","value":85.5}', NOW);
     assert.equal(typeof ev === "object" && ev.value, "85.5");

@@ -56,11 +56,15 @@ describe("EventScanner", () => {
       '{"value":85,"pid":null,"job_id":null,"entity_id":"mlx5_0","event_type":"transport.bw","ts":null}',
       '{"ts":0,"event_type":"process.state","entity_id":"pid-1","pid":2147483647,"value":null,"host":"a","n":12,"x":null}',
       ' \t{"event_type":"intent.run","entity_id":"e","value":""}\t ',
+      // An empty job id is no job, on both paths.
+      '{"ts":1732500000000,"event_type":"compute.mem","entity_id":"gpu-0","job_id":"","pid":7,"value":"80"}',
+      '{"value":"80","pid":7,"job_id":"","entity_id":"gpu-0","event_type":"compute.mem"}',
     ];
     for (const line of lines) {
       const fast = scan(sc, line);
       assert.ok(fast !== undefined, `fast path declined ${line}`);
       assert.deepEqual(fast, parseLine(line, NOW), line);
+      if (line.includes('"job_id":""')) assert.equal(fast.job_id, null, line);
     }
   });
 

@@ -17,10 +17,17 @@ const blockers = (g: StateGraph, pid: number) => g.processes.get(pid)!.blockedBy
 describe("fault scope table", () => {
   it("knows device and process faults, ignores case, and lets overrides win", () => {
     const t = new FaultScopeTable();
-    for (const v of ["XID_79", "XID_48", "XID_63", "XID_64", "XID_94", "XID_95", "SXID_12028", "IO_ERROR", "NFS_NOT_RESPONDING", "ECN marks", "CNP storm", "uncorrectable ECC", "link down", "something new"]) {
+    for (const v of ["XID_79", "XID_48", "XID_63", "XID_64", "XID_95", "SXID_12028", "IO_ERROR", "NFS_NOT_RESPONDING", "ECN marks", "CNP storm", "uncorrectable ECC", "link down", "something new"]) {
       assert.equal(t.of(v), "device", v);
     }
     for (const v of ["OOM", "CUDA out of memory", "oom", "XID_13", "XID_31", "XID_43", "XID_45"]) assert.equal(t.of(v), "process", v);
+    // Xid 94: an uncorrectable ECC error the GPU contained to the contexts that touched it (the
+    // driver names their pid); the other applications on the GPU run on. Xid 95 is uncontained.
+    assert.equal(t.of("XID_94 NVRM: Xid (PCI:0000:01:00): 94, pid=7062, name=python3, Contained: SM (0x1). RST: No, D-RST: No"), "process");
+    assert.equal(t.of("XID_95 NVRM: Xid (PCI:0000:01:00): 95, pid=7062, name=python3, Uncontained: LTC TAG (0x2,0x0). RST: Yes, D-RST: No"), "device");
+    // The code decides, not the process name in the driver's message: "bloom" holds "oom".
+    assert.equal(t.of("XID_48 NVRM: Xid (PCI:0000:3b:00): 48, pid=4242, name=bloom-serve, An uncorrectable double bit error (DBE) has been detected on GPU in the framebuffer at partition 2, subpartition 0."), "device");
+    assert.equal(t.of("XID_79 NVRM: Xid (PCI:0000:3b:00): 79, pid=4242, name=illegal memory access, GPU has fallen off the bus."), "device");
     // A process's own CUDA error for its own bad access, as an application's probe reports it.
     for (const v of ["CUDA_ERROR_ILLEGAL_ADDRESS an illegal memory access was encountered", "cudaErrorIllegalAddress", "CUDA error: misaligned address", "CUDA_ERROR_ILLEGAL_INSTRUCTION"]) {
       assert.equal(t.of(v), "process", v);
@@ -37,6 +44,10 @@ describe("fault scope table", () => {
     assert.equal(o.of("XID_99"), "process");
     assert.equal(o.of("XID_79"), "process");
     assert.equal(o.of("XID_48"), "device");
+    // A rule file's entry comes before the defaults even when it takes only the whole value.
+    const w = new FaultScopeTable([{ pattern: "*Contained: CE User Channel*", scope: "device" }]);
+    assert.equal(w.of("XID_94 NVRM: Xid (PCI:0000:01:00 GPU-I:05): 94, pid=7194, Contained: CE User Channel (0x9). RST: No, D-RST: No"), "device");
+    assert.equal(w.of("XID_94 NVRM: Xid (PCI:0000:01:00): 94, pid=7062, Contained: SM (0x1)."), "process");
   });
 });
 

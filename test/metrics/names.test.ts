@@ -7,6 +7,7 @@ import { join, relative } from "node:path";
 import { Exporter } from "../../src/exporter.ts";
 import { createLogger } from "../../src/log.ts";
 import { EXTRA_METRICS, FAMILIES, SEED_METRICS } from "../../src/metrics/names.ts";
+import { Queries } from "../../src/query/queries.ts";
 import { ROOT } from "../_helpers.ts";
 
 function _files(dir: string): string[] {
@@ -41,5 +42,21 @@ describe("metric names", () => {
     for (const f of Object.values(FAMILIES)) assert.ok(page.includes(`# HELP ${f.name} ${f.help}\n`), f.name);
     assert.deepEqual(Object.keys({ ...SEED_METRICS, ...EXTRA_METRICS }).sort(), Object.values(FAMILIES).map((f) => f.name).sort());
     assert.equal(Object.keys(SEED_METRICS).length, 11, "SPEC §5 has eleven seed families");
+  });
+
+  it("xctl_diagnoses_on_demand_total counts what its help says: the API's runs, not why", async () => {
+    const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false, ruleSource: { defaults: true } });
+    const q = new Queries(ex, "0.1.0");
+    const t = Date.now();
+    ex.ingest.object({ ts: t, event_type: "process.state", entity_id: "host", pid: 7, job_id: "j", value: "start" }, "test");
+    ex.ingest.object({ ts: t + 1, event_type: "compute.util", entity_id: "gpu-00", pid: 7, value: "2" }, "test");
+    const count = async () => Number(/^xctl_diagnoses_on_demand_total (\d+)$/m.exec(await ex.metrics.render())![1]);
+    assert.ok(q.why(7), "why answers for pid 7");
+    assert.equal(await count(), 0, "why runs no on-demand diagnosis");
+    q.runForPid(7);
+    q.runNow();
+    assert.equal(await count(), 2, "POST /api/v1/diagnoses (?pid=) runs count");
+    assert.doesNotMatch(FAMILIES.diagnosesOnDemand.help, /\bwhy\b/, "the help names why, which it does not count");
+    await ex.stop();
   });
 });

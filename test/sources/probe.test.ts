@@ -253,19 +253,21 @@ describe("CommandProbe", () => {
     assert.equal(ex.probes.get("upstream_probe.py")!.up, true);
   });
 
-  it("runs the probe without the exporter's ingest token in its environment", async () => {
-    const before = process.env.XCTL_INGEST_TOKEN;
-    process.env.XCTL_INGEST_TOKEN = "s3cret";
-    cleanups.push(() => {
-      if (before === undefined) delete process.env.XCTL_INGEST_TOKEN;
-      else process.env.XCTL_INGEST_TOKEN = before;
-    });
+  it("runs the probe without the exporter's ingest token or the clients' password in its environment", async () => {
+    for (const [name, value] of [["XCTL_INGEST_TOKEN", "s3cret"], ["XCTL_PASSWORD", "hunter2"]]) {
+      const before = process.env[name];
+      process.env[name] = value;
+      cleanups.push(() => {
+        if (before === undefined) delete process.env[name];
+        else process.env[name] = before;
+      });
+    }
     const { ex } = testExporter();
-    const script = `printf '{"event_type":"compute.util","entity_id":"token-%s-%s","value":"1"}\\n' "\${XCTL_INGEST_TOKEN:-unset}" "\${PATH:+path}"`;
+    const script = `printf '{"event_type":"compute.util","entity_id":"token-%s-%s-%s","value":"1"}\\n' "\${XCTL_INGEST_TOKEN:-unset}" "\${XCTL_PASSWORD:-unset}" "\${PATH:+path}"`;
     ex.addSource(new CommandProbe(["sh", "-c", script], { backoff: { initialMs: 60_000 } }));
     started(ex);
     await eventually(() => ex.ingest.accepted === 1, 5000, "one event");
-    assert.deepEqual([...ex.graph.resources.keys()], ["token-unset-path"]);
+    assert.deepEqual([...ex.graph.resources.keys()], ["token-unset-unset-path"]);
   });
 
   it("stops reading while the ingest queue is full and reads on when it drains", async () => {

@@ -82,6 +82,8 @@ export class EventCond extends CondNode {
   private readonly _value: ValuePattern | undefined;
   private readonly _exclude: ValuePattern | undefined;
   private readonly _threshold: number | undefined;
+  /** `latest: true`: each entity's newest numeric reading decides (takeBack). */
+  readonly latest: boolean;
   /** Newest matching event time and receipt time (max of each). */
   lastTs = -Infinity;
   lastWall = -Infinity;
@@ -104,6 +106,7 @@ export class EventCond extends CondNode {
     this._value = c.value_pattern === undefined ? undefined : new ValuePattern(c.value_pattern);
     this._exclude = c.value_exclude === undefined ? undefined : new ValuePattern(c.value_exclude);
     this._threshold = c.value_threshold;
+    this.latest = c.latest === true && c.value_threshold !== undefined;
     this.byEntity = new RecentMap(maxTracked);
     this.byPid = new RecentMap(maxTracked);
     this.byDevice = new RecentMap(maxTracked);
@@ -143,6 +146,46 @@ export class EventCond extends CondNode {
     const was = this.holds;
     this._set(this.isFresh(this.lastTs, this.lastWall, nowTs, wall));
     if (was === this.holds && (newPid || newEntity)) this._touch();
+  }
+
+  /**
+   * A `latest` condition and an event it did not match: when that is a numeric reading under the
+   * threshold of an entity it matches (a queue that emptied), it takes back the older readings
+   * there that held it (a device's reading those of the entity, a pid's its own there). Its
+   * truth follows what is left. An older reading than the one kept takes back nothing.
+   */
+  takeBack(ev: XEvent, wall: number, nowTs: number): void {
+    if (!this.latest || !this.holds) return;
+    const n = parseNumber(ev.value);
+    if (n === undefined || n >= this._threshold!) return;
+    if (this._entity !== undefined && !this._entity.test(ev.entity_id)) return;
+    let changed = false;
+    const drop = <K>(m: RecentMap<K>, key: K) => {
+      const s = m.map.get(key);
+      if (s === undefined || s.ev.entity_id !== ev.entity_id || s.ts > ev.ts) return;
+      m.map.delete(key);
+      changed = true;
+    };
+    if (ev.pid !== null) drop(this.byPid, ev.pid);
+    else {
+      drop(this.byDevice, ev.entity_id);
+      drop(this.byEntity, ev.entity_id);
+      if (this.byPid.map.size !== 0) for (const pid of [...this.byPid.map.keys()]) drop(this.byPid, pid);
+    }
+    if (!changed) return;
+    let ts = -Infinity;
+    let w = -Infinity;
+    for (const m of [this.byDevice, this.byPid, this.byEntity] as RecentMap<unknown>[]) {
+      for (const s of m.map.values()) {
+        if (s.ts > ts) ts = s.ts;
+        if (s.wall > w) w = s.wall;
+      }
+    }
+    this.lastTs = ts;
+    this.lastWall = w;
+    const was = this.holds;
+    this._set(this.isFresh(ts, w, nowTs, wall));
+    if (was === this.holds) this._touch();
   }
 
   /** Takes over the window of `old`, a condition of the same canonical form before a reload, and its truth. */
@@ -257,6 +300,7 @@ export class EventCond extends CondNode {
     if (c.value_pattern !== undefined) s += ` value ${c.value_pattern}`;
     if (c.value_exclude !== undefined) s += ` not ${c.value_exclude}`;
     if (c.value_threshold !== undefined) s += ` >= ${c.value_threshold}`;
+    if (this.latest) s += " (newest reading)";
     return s;
   }
 }

@@ -40,7 +40,8 @@ export type AerSeverity = "fatal" | "nonfatal" | "unrecovered";
 const _PREFILTER = /NVRM|SXid|error|timeout|mlx5_core|Killed process|blocked for more than|nfs: server|^nvme nvme|^XFS \(|PCIe Bus Error|AER-aware|DPC|@ LBA |hardware memory corruption/;
 
 const _BUS = "(?:PCI:)?([0-9a-fA-F]{1,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(?:\\.[0-7])?)";
-const _XID = new RegExp(`NVRM: Xid \\(${_BUS}\\): (\\d+)(?:,|$)`);
+// A MIG-enabled GPU names the GPU instance after the bus id: `Xid (PCI:0000:01:00 GPU-I:05): 94`.
+const _XID = new RegExp(`NVRM: Xid \\(${_BUS}(?: GPU-I:\\d+)?\\): (\\d+)(?:,|$)`);
 const _PID = /(?:^|[\s,])pid=(\d+)(?=[,\s]|$)/;
 // "NVRM: GPU at PCI:0000:3b:00: GPU has fallen off the bus.", "NVRM: GPU 0000:3b:00.0: GPU has
 // fallen off the bus.", "NVRM: GPU at 0000:01:00.0 has fallen off the bus.", and the three-line

@@ -184,6 +184,9 @@ export class NpuSmiSource implements Source {
         if (this._stopping || this._hung) return this.intervalMs;
         if (out === null) continue;
         for (const [chip, ecc] of parseEcc(out)) this._emit(this._tracker.ecc(npu, chip, ecc, Date.now()));
+        for (const e of this._tracker.staleEcc.splice(0)) {
+          this._ctx!.log.warn(`uncorrectable ECC errors counted before this exporter started on ${e}: not reported as a fault of the processes on it now; a rise is`);
+        }
       }
       for (const c of table.chips) {
         const out = await this._query(path, "hccs", ["info", "-t", "hccs", "-i", String(c.npu), "-c", String(c.chip)]);

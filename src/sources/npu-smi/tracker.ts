@@ -70,6 +70,8 @@ function _kindOf(text: string): string {
   return "NPU_FAULT";
 }
 
+const _ECC_NAMES = { hbmDoubleBit: "hbm", ddrDoubleBit: "ddr", doubleBit: "count" } as const;
+
 export class NpuSmiTracker {
   readonly tempThreshold: number;
   readonly refreshMs: number;
@@ -83,6 +85,8 @@ export class NpuSmiTracker {
   backNow: string[] = [];
   /** Chips the process part of the last table names and its chip part never listed. */
   strayNow: string[] = [];
+  /** `npu-NN: double-bit hbm=N` for each chip whose first ECC reading counted errors: the index logs and empties it. */
+  staleEcc: string[] = [];
 
   constructor(opts: NpuTrackerOptions = {}) {
     this.tempThreshold = opts.tempThreshold ?? 90;
@@ -102,6 +106,9 @@ export class NpuSmiTracker {
     this.backNow = [];
     this.strayNow = [];
     if (listed.size > 0) this._lost(listed, now, out);
+    // Heat goes after the processes: an error reaches the processes using the chip when it comes,
+    // so a process already on a hot chip at the first table must be known by then.
+    const heat: NpuEvent[] = [];
     for (const c of t.chips) {
       const st = this._state(c.npu, c.chip);
       st.listed = true;
@@ -113,7 +120,7 @@ export class NpuSmiTracker {
       st.mem = c.memUsed !== undefined && c.memTotal !== undefined && c.memTotal > 0 ? Math.round((c.memUsed / c.memTotal) * 1000) / 10 : undefined;
       if (st.util !== undefined) out.push({ ts: now, event_type: "compute.util", entity_id: st.entity, value: String(st.util) });
       if (st.mem !== undefined) out.push({ ts: now, event_type: "compute.mem", entity_id: st.entity, value: String(st.mem) });
-      this._heat(c, st, now, out);
+      this._heat(c, st, now, heat);
     }
     const seen = new Map<number, string>();
     const onChip = new Map<string, number[]>();
@@ -141,6 +148,7 @@ export class NpuSmiTracker {
     }
     this._procs = seen;
     this._onChip = onChip;
+    for (const e of heat) out.push(e);
     return out;
   }
 
@@ -174,11 +182,22 @@ export class NpuSmiTracker {
     if (st) st.healthKey = undefined;
   }
 
-  /** `-t ecc`: uncorrectable counts that rose (or are above 0 when first read). A fall is a reset. */
+  /**
+   * `-t ecc`: uncorrectable counts that rose. A fall is a reset. The first reading is the baseline:
+   * errors counted before this exporter started, at a time nothing tells, are no fault of the
+   * processes on the chip now (an exporter restart made last week's double-bit error theirs); a
+   * chip still unwell says so through its health, and `staleEcc` names it for the log.
+   */
   ecc(npu: number, chip: number, e: NpuEcc, now: number): NpuEvent[] {
     const st = this._state(npu, chip);
+    const first = st.ecc === undefined;
     const before = st.ecc ?? {};
     st.ecc = e;
+    if (first) {
+      const counted = (["hbmDoubleBit", "ddrDoubleBit", "doubleBit"] as const).filter((k) => (e[k] ?? 0) > 0).map((k) => `${_ECC_NAMES[k]}=${e[k]}`);
+      if (counted.length > 0) this.staleEcc.push(`${st.entity}: double-bit ${counted.join(" ")}`);
+      return [];
+    }
     const rose = (k: keyof NpuEcc) => e[k] !== undefined && e[k]! > 0 && e[k]! > (before[k] ?? 0);
     if (!rose("hbmDoubleBit") && !rose("ddrDoubleBit") && !rose("doubleBit")) return [];
     const parts = [
@@ -241,6 +260,10 @@ export class NpuSmiTracker {
       else if (now - st.lostSentAt < this.refreshMs) continue;
       st.lostSentAt = now;
       out.push({ ts: now, event_type: "error.hw", entity_id: st.entity, value: "NPU_LOST no longer listed by npu-smi info" });
+      // No load to read: its last figures from before the fall do not stand for now (0% read
+      // then made the chip "idle" for good: gpu_util_low for the process stuck on it).
+      out.push({ ts: now, event_type: "compute.util", entity_id: st.entity, value: "[not listed]" });
+      out.push({ ts: now, event_type: "compute.mem", entity_id: st.entity, value: "[not listed]" });
     }
   }
 

@@ -263,6 +263,9 @@ export class NvidiaSmiSource implements Source {
     this._lastLineAt = Date.now();
     if (!this._up) this._markUp();
     this._emit(this._tracker.gpu(sample, this._lastLineAt));
+    for (const e of this._tracker.staleEcc.splice(0)) {
+      this._ctx!.log.warn(`uncorrected ECC errors counted before this exporter started on ${e} (volatile, since the driver loaded or the GPU was reset): not reported as a fault of the processes on it now; a rise is`);
+    }
     return true;
   }
 

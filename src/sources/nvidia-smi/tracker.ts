@@ -58,6 +58,8 @@ export class NvidiaSmiTracker {
   private readonly _byBus = new Map<string, number>();
   /** Compute processes in the last snapshot: pid -> the GPU it was first listed on. */
   private _procs = new Map<number, string>();
+  /** `gpu-NN: N` for each GPU whose first count of uncorrected ECC errors was above 0: the index logs and empties it. */
+  staleEcc: string[] = [];
 
   constructor(opts: TrackerOptions = {}) {
     this.tempThreshold = opts.tempThreshold ?? 90;
@@ -81,10 +83,16 @@ export class NvidiaSmiTracker {
     if (st.util !== undefined) out.push({ ts: now, event_type: "compute.util", entity_id: entity, value: String(st.util) });
     if (st.mem !== undefined) out.push({ ts: now, event_type: "compute.mem", entity_id: entity, value: String(st.mem) });
 
-    // Volatile counts only grow until the driver reloads; a fall is a reset, not news.
+    // Volatile counts only grow until the driver reloads or the GPU resets; a fall is a reset,
+    // not news. The first count read is a baseline: errors counted before this exporter started,
+    // at a time nothing tells, are no fault of the processes on the GPU now (an exporter
+    // restart made a week-old double-bit error theirs); the GPU's standing state says itself
+    // (ROW_REMAP_PENDING, RETIRED_PAGES_PENDING), and the index logs the count.
     const ecc = s.eccUncorrected;
     if (ecc !== undefined) {
-      if (ecc > 0 && ecc > (st.ecc ?? 0)) {
+      if (st.ecc === undefined) {
+        if (ecc > 0) this.staleEcc.push(`${entity}: ${ecc}`);
+      } else if (ecc > 0 && ecc > st.ecc) {
         out.push({ ts: now, event_type: "error.hw", entity_id: entity, value: `ECC_UNCORRECTED count=${ecc}` });
       }
       st.ecc = ecc;
@@ -93,7 +101,9 @@ export class NvidiaSmiTracker {
     if (s.temp !== undefined) this._hold(st, "hot", s.temp > this.tempThreshold, now, `TEMP_HIGH temp=${s.temp}`, out);
     // [GPU requires reset] is a GPU the driver still holds but cannot use until a reset.
     const lost = s.lost === undefined ? "" : /reset/i.test(s.lost) ? "GPU_RESET_REQUIRED" : "GPU_LOST";
+    const before = out.length;
     this._hold(st, "lost", lost !== "", now, `${lost} fields read [${s.lost}]`, out);
+    if (out.length > before) _unknownLoad(st, `[${s.lost}]`, now, out);
     if (s.retiredPending !== undefined) {
       this._hold(st, "retired", s.retiredPending, now, "RETIRED_PAGES_PENDING retired_pages.pending=Yes: takes effect at the next GPU reset", out);
     }
@@ -123,6 +133,7 @@ export class NvidiaSmiTracker {
       this._unindexed.set(entity, st);
     }
     this._hold(st, "lost", true, now, `GPU_LOST ${l.said}`, out);
+    if (out.length > 0) _unknownLoad(st, "[GPU is lost]", now, out);
     return out;
   }
 
@@ -201,4 +212,17 @@ export class NvidiaSmiTracker {
     }
     return row.gpuBusId !== undefined ? this._byBus.get(row.gpuBusId) : undefined;
   }
+}
+
+/**
+ * A GPU the driver lost has no utilisation or memory to read: said as readings that are no number
+ * (what nvidia-smi prints in those fields), so that its last figures from before the fall do not
+ * stand for now (a GPU that fell off the bus during a checkpoint read 0% and was "idle" for good:
+ * gpu_util_low for the rank stuck on it). Said with the GPU_LOST event, at onset and each time it
+ * is repeated; the per-process readings stop with the process rows.
+ */
+function _unknownLoad(st: GpuState, said: string, now: number, out: SmiEvent[]): void {
+  st.util = st.mem = undefined;
+  out.push({ ts: now, event_type: "compute.util", entity_id: st.entity, value: said });
+  out.push({ ts: now, event_type: "compute.mem", entity_id: st.entity, value: said });
 }

@@ -230,14 +230,20 @@ describe("NvidiaSmiSource against the stand-in nvidia-smi", () => {
       assert.deepEqual(e, { ts: e.ts, event_type: "error.hw", entity_id: "gpu-01", value: `GPU_LOST ${said}` });
       const mark = rec.events.indexOf(e);
       await eventually(() => gpuSamples(rec, "gpu-00").filter((x) => rec.events.indexOf(x) > mark).length >= 3, 10_000, "gpu-00 samples go on");
-      assert.ok(!gpuSamples(rec, "gpu-01").some((x) => rec.events.indexOf(x) > mark), "no figures for the lost GPU");
+      const after = (x: (typeof rec.events)[number]) => rec.events.indexOf(x) > mark;
+      const figure = (x: (typeof rec.events)[number]) => Number.isFinite(Number(x.value));
+      assert.ok(!gpuSamples(rec, "gpu-01").some((x) => after(x) && figure(x)), "no figures for the lost GPU");
+      assert.deepEqual(rec.events.filter((x) => x.entity_id === "gpu-01" && x.event_type.startsWith("compute.") && rec.events.indexOf(x) >= mark).map((x) => `${x.event_type} ${x.value}`), [
+        "compute.util [GPU is lost]",
+        "compute.mem [GPU is lost]",
+      ], "its load is unknown: the figures from before the fall do not stand for now");
       assert.equal(rec.events.filter((x) => x.event_type === "error.hw").length, 1, "repeated each minute, not each sample");
       // The collector answered all along: not down, nothing crashed.
       assert.deepEqual(rec.ups, [true]);
       assert.equal(rec.restarts, 0);
       if (form === "handle") assert.match(rec.warns().join("\n"), /no handle for a GPU \(GPU_LOST\) and exits after each sample \(code 15\)/);
       rmSync(lost);
-      await eventually(() => gpuSamples(rec, "gpu-01").some((x) => rec.events.indexOf(x) > mark), 10_000, "gpu-01 back");
+      await eventually(() => gpuSamples(rec, "gpu-01").some((x) => after(x) && figure(x)), 10_000, "gpu-01 back");
     });
   }
 
@@ -328,8 +334,9 @@ describe("NvidiaSmiSource against the stand-in nvidia-smi", () => {
     const before = st.runs.length;
     const gpuLines = gpuSamples(rec, "gpu-00").length;
     // The looping query still runs: a GPU's own faults are still read meanwhile. Its samples are
-    // the clock here (after a fixed 300 ms a slow machine may have read none yet): several
-    // rounds of it pass, and no run starts in them.
+    // the clock here (after a fixed 300 ms a slow machine may have read none yet): 300 ms and
+    // several rounds of it pass, and no run starts in them.
+    await new Promise((r) => setTimeout(r, 300));
     await eventually(() => gpuSamples(rec, "gpu-00").length >= gpuLines + 5, 10_000, "five more samples of the looping query");
     assert.equal(st.runs.length, before, `no run starts while one is stuck: ${st.runs.join(" ")}`);
     assert.equal(rec.restarts, 0);
