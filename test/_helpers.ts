@@ -54,7 +54,19 @@ export interface StartOptions {
 }
 
 export async function startExporter(args: string[], opts: StartOptions = {}): Promise<RunningExporter> {
-  const port = await freePort();
+  // freePort's port is free when it answers, not when the exporter binds it: another process
+  // (a test beside this one, a connection's local port) may take it in between. Such a start
+  // is tried again on another port; a test that does not wait for health sees its own failure.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await _startOnce(args, opts, await freePort());
+    } catch (e) {
+      if (attempt >= 3 || !/cannot listen on \S+: address already in use/.test((e as Error).message)) throw e;
+    }
+  }
+}
+
+async function _startOnce(args: string[], opts: StartOptions, port: number): Promise<RunningExporter> {
   const [cmd, ...pre] = exporterCommand();
   // No host collectors unless a test asks (--collectors or XCTL_COLLECTORS): what the test host
   // has in /proc, /sys and /dev/kmsg must not leak into tests of something else.
@@ -154,6 +166,15 @@ export async function eventually<T>(check: () => Promise<T | Falsy> | T | Falsy,
     await sleep(50);
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
+}
+
+/**
+ * Waits until the exporter's log (stderr) matches `re`, and returns it. The log reaches the test
+ * through a pipe, apart from the HTTP answers: a line written before the state a test saw over
+ * HTTP may still be on its way when the answer is read.
+ */
+export function logged(ex: Pick<RunningExporter, "stderr">, re: RegExp, timeoutMs = 10_000): Promise<string> {
+  return eventually(() => (re.test(ex.stderr()) ? ex.stderr() : undefined), timeoutMs, `a log line matching ${re}`);
 }
 
 /** Parses the text exposition into `name{labels}` → value. */

@@ -5,27 +5,43 @@
 // fault still looks current. Such a run starts no scene; what it found is kept as a brief match
 // held at the stream's time, which the next run reports if it is not stale by then (engine.ts).
 //
-// Racing is told from a clock that is merely behind (a host without NTP): behind the wall by more
-// than `slackMs`, and ahead by more than `slackMs` of where the wall clock alone would have moved
-// it since the last run. A steady stream on a skewed clock moves with the wall and runs as usual.
+// Racing is told from a clock that is merely behind (a host without NTP) by the events, not the
+// runs: each event's offset (its stream time less the wall time it came) is noted, and the stream
+// races when the latest offset is more than `slackMs` above the least of the events heard in the
+// last `slackMs` to 2 x `slackMs` of wall time. A steady stream on a skewed clock keeps one offset.
+// A backlog sent in parts (pushes one after another, a probe's pipe read under load) pauses
+// between them: a run in the pause still sees the race, so a pause is not taken for the backlog's
+// end until the stream has been quiet for `slackMs`.
 
 export class CatchUp {
-  private _ts = NaN;
-  private _wall = NaN;
+  /** Least offset of the events heard since `_spanAt` (wall time), and in the span before it. */
+  private _min = Infinity;
+  private _prevMin = Infinity;
+  private _spanAt = -Infinity;
+  /** The latest event's offset and wall time. */
+  private _last = -Infinity;
+  private _lastWall = -Infinity;
 
-  /** The stream's time and the wall time of the first event: what the first run compares with. */
-  first(ts: number, wall: number): void {
-    if (!Number.isNaN(this._ts)) return;
-    this._ts = ts;
-    this._wall = wall;
+  constructor(readonly slackMs: number) {}
+
+  /** An event heard at `wall`, the stream's clock then at `ts`. */
+  event(ts: number, wall: number): void {
+    const age = wall - this._spanAt;
+    if (age > this.slackMs) {
+      // After a quiet longer than the slack the race, if any, is over: what came before is no base.
+      this._prevMin = age > 2 * this.slackMs || wall - this._lastWall > this.slackMs ? Infinity : this._min;
+      this._min = Infinity;
+      this._spanAt = wall;
+    }
+    const offset = ts - wall;
+    if (offset < this._min) this._min = offset;
+    this._last = offset;
+    this._lastWall = wall;
   }
 
-  /** Whether a run at `wall`, the stream at `ts`, is catching up; the run becomes the next one's base. */
-  run(ts: number, wall: number, slackMs: number): boolean {
-    const behind = wall - ts > slackMs;
-    const racing = !Number.isNaN(this._ts) && ts - this._ts - (wall - this._wall) > slackMs;
-    this._ts = ts;
-    this._wall = wall;
-    return behind && racing;
+  /** Whether a run at `wall`, the stream at `ts`, is catching up: behind the wall, and racing or paused a moment in a race. */
+  catchingUp(ts: number, wall: number): boolean {
+    if (wall - ts <= this.slackMs || wall - this._lastWall > this.slackMs) return false;
+    return this._last - Math.min(this._min, this._prevMin) > this.slackMs;
   }
 }

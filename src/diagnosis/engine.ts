@@ -36,7 +36,7 @@ export class DiagnosisEngine implements GraphObserver {
   private _matcher: Matcher;
   /** Brief matches between automatic runs. */
   private readonly _latches: Latches;
-  private readonly _catchUp = new CatchUp();
+  private readonly _catchUp: CatchUp;
   private readonly _results: Results;
   private _runTimer: ReturnType<typeof setTimeout> | undefined;
   private _expiryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -65,6 +65,7 @@ export class DiagnosisEngine implements GraphObserver {
     this._latency = opts.latency;
     this.windowMs = opts.windowMs ?? opts.graph.errorWindowMs;
     this.intervalMs = opts.intervalMs ?? 1000;
+    this._catchUp = new CatchUp(this.intervalMs + CLOCK_SLACK_MS);
     this.liveClock = opts.liveClock ?? true;
     this.describeAutoRuns = opts.describeAutoRuns ?? true;
     this._scenes = new SceneTracker(opts.state, opts.sceneSettleMs ?? 60_000);
@@ -132,7 +133,7 @@ export class DiagnosisEngine implements GraphObserver {
       if (p !== undefined && isEnded(p.state)) this._latches.ending(p, this._matcher.rules, this._context(wall), this.describeAutoRuns, this._clock(wall));
     }
     if (this.liveClock) {
-      this._catchUp.first(now, wall);
+      this._catchUp.event(now, wall);
       this._armExpiry(wall);
       if (this.graph.pendingLinks !== 0) this._armDrain();
     } else {
@@ -261,7 +262,7 @@ export class DiagnosisEngine implements GraphObserver {
     this._matcher.refresh(this.graph.eventNow, wall);
     this._latch();
     const ctx = this._context(wall);
-    const catchingUp = consume && this.liveClock && this._catchUp.run(ctx.nowTs, wall, this.intervalMs + CLOCK_SLACK_MS);
+    const catchingUp = consume && this.liveClock && this._catchUp.catchingUp(ctx.nowTs, wall);
     const matches: SceneMatch[] = [];
     const held: string[] = [];
     const matching = new Set<string>();

@@ -44,3 +44,19 @@ export function isRunning(pid: number): boolean {
   const f = _statFields(pid);
   return f !== null && f[0] !== "Z";
 }
+
+/**
+ * Milliseconds of CPU the main thread of `pid` has run: a JavaScript runtime's event loop, where
+ * requests wait behind whatever else it does. How long a request waited for it to get round to
+ * them is what a busy machine stretches; the loop's own CPU in that time is what the exporter
+ * made it wait (from /proc/<pid>/task/<pid>/schedstat in ns, or stat's clock ticks).
+ */
+export function loopCpuMs(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
+  } catch {
+    const text = readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8");
+    const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) / _clockTicks()) * 1000;
+  }
+}

@@ -9,6 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, scrape, sleep, startExporter } from "../_helpers.ts";
+import { loopCpuMs } from "./_proc.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 const FAULTS = join(ROOT, "test/fixtures/fault-probes");
@@ -160,14 +161,17 @@ describe("odd clients and probes, through the compiled binary", { skip: BINARY ?
         }
       });
       await sleep(1500);
+      const c0 = loopCpuMs(ex.child.pid!);
       const t0 = performance.now();
       const res = await fetch(`${ex.url}/metrics`, { headers: auth("right"), signal: AbortSignal.timeout(15_000) });
       const ms = performance.now() - t0;
-      console.log(`first correct login under 100 wrong-password clients: ${res.status} in ${ms.toFixed(0)} ms`);
+      const loop = loopCpuMs(ex.child.pid!) - c0;
+      console.log(`first correct login under 100 wrong-password clients: ${res.status} in ${ms.toFixed(0)} ms (the loop's CPU meanwhile: ${loop.toFixed(0)} ms)`);
       assert.equal(res.status, 200);
-      // The target is 1 s (6.35 s before: queued behind the wrong ones); the bound leaves room
-      // for a busy test machine running other suites beside this one (the figure is printed).
-      assert.ok(ms < 2500, `the correct login took ${ms.toFixed(0)} ms`);
+      // The target is 1 s (6.35 s before: queued behind the wrong ones' bcrypt, which runs on the
+      // event loop). What the login waited for is the loop's CPU meanwhile (_proc.ts loopCpuMs):
+      // the clock also counts the waits of a busy machine, the 100 clients in this test runner too.
+      assert.ok(loop < 1000, `the correct login waited behind ${loop.toFixed(0)} ms of the loop's work (${ms.toFixed(0)} ms by the clock)`);
       stop = true;
       await Promise.all(attackers);
     } finally {

@@ -9,7 +9,7 @@ import { connect, createServer, type Socket } from "node:net";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, runCli, scrape, sleep, startExporter, type RunningExporter, type StartOptions } from "../_helpers.ts";
+import { logged, ROOT, runCli, scrape, sleep, startExporter, type RunningExporter, type StartOptions } from "../_helpers.ts";
 import { SEED_METRICS } from "../../src/metrics/names.ts";
 import { cpuSeconds, isRunning, memoryBytes } from "./_proc.ts";
 
@@ -179,7 +179,7 @@ describe("faults, through the compiled binary", { skip: BINARY ? false : "XCTL_B
       ["--stdin"],
       async (ex) => {
         await until("stdin down", async () => (await metric(ex, 'xctl_probe_up{probe="stdin"}')) === 0, 10_000, 100);
-        assert.match(ex.stderr(), /standard input closed/);
+        await logged(ex, /standard input closed/);
         const push = await fetch(`${ex.url}/api/v1/events`, {
           method: "POST",
           body: '{"event_type":"compute.util","entity_id":"gpu-0","value":"5"}\n',

@@ -79,9 +79,15 @@ describe("a process blocked writing to a frozen file system, through the binary"
       assert.deepEqual(row.waits_on, [loop], `not ${DISK!.disk}, the disk of its other file`);
     } finally {
       if (frozen) spawnSync("fsfreeze", ["-u", mnt]);
-      writer?.kill("SIGKILL");
+      // The writer's file keeps the file system busy until the writer is gone, not merely signalled:
+      // unmounting at once failed now and then (EBUSY), and left the mount behind.
+      if (writer !== undefined && writer.exitCode === null && writer.signalCode === null) {
+        const gone = new Promise((r) => writer!.once("exit", r));
+        writer.kill("SIGKILL");
+        await gone;
+      }
       await ex.stop();
-      if (mounted) spawnSync("umount", [mnt]);
+      if (mounted) await eventually(() => spawnSync("umount", [mnt]).status === 0, 10_000, `umount ${mnt}`);
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -5,6 +5,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { scrape, sleep, startExporter, type RunningExporter } from "../_helpers.ts";
 import { EVENT_TYPES } from "../../src/events/schema.ts";
+import { loopCpuMs } from "./_proc.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 
@@ -24,22 +25,30 @@ async function post(ex: RunningExporter, body: string, type: string): Promise<{ 
   return { status: res.status, body: parsed };
 }
 
-/** Polls /healthz every 10 ms until `done` settles; the slowest answer in ms. */
-async function slowestHealth(ex: RunningExporter, done: Promise<unknown>): Promise<{ max: number; n: number }> {
+/**
+ * Polls /healthz every 10 ms until `done` settles: the slowest answer in ms by the clock, and the
+ * most CPU the exporter's event loop spent while one waited (_proc.ts loopCpuMs): what the pushes
+ * made it wait, which a loaded machine does not stretch (by the clock, 397 ms of a 500 ms bound
+ * was seen under load).
+ */
+async function slowestHealth(ex: RunningExporter, done: Promise<unknown>): Promise<{ max: number; loop: number; n: number }> {
   let finished = false;
   void done.finally(() => (finished = true));
   let max = 0;
+  let loop = 0;
   let n = 0;
   const deadline = performance.now() + 30_000;
   while (!finished && performance.now() < deadline) {
+    const c0 = loopCpuMs(ex.child.pid!);
     const t0 = performance.now();
     const res = await fetch(`${ex.url}/healthz`, { signal: AbortSignal.timeout(10_000) });
     await res.arrayBuffer();
     max = Math.max(max, performance.now() - t0);
+    loop = Math.max(loop, loopCpuMs(ex.child.pid!) - c0);
     n++;
     await sleep(10);
   }
-  return { max, n };
+  return { max, loop, n };
 }
 
 describe("JSON pushes, through the compiled binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
@@ -67,15 +76,15 @@ describe("JSON pushes, through the compiled binary", { skip: BINARY ? false : "X
       const hostile = post(ex, `[${ev(0)},${nested.join(",")},${ev(1)}]`, "application/json");
       const big = post(ex, "[" + Array.from({ length: 60_000 }, (_, i) => ev(i)).join(",") + "]", "application/json");
       const both = Promise.all([hostile, big]);
-      const { max, n } = await slowestHealth(ex, both);
+      const { max, loop, n } = await slowestHealth(ex, both);
       const [h, b] = await both;
-      console.log(`slowest /healthz during the pushes: ${max.toFixed(1)} ms of ${n}`);
+      console.log(`slowest /healthz during the pushes: ${max.toFixed(1)} ms of ${n} (the loop's CPU meanwhile: ${loop.toFixed(1)} ms at most)`);
       assert.equal(h.status, 200);
       assert.equal(h.body.accepted, 2);
       assert.equal(h.body.rejected_total, 10);
       assert.equal(b.status, 200);
       assert.equal(b.body.accepted, 60_000);
-      assert.ok(max < 500, `/healthz took ${max.toFixed(0)} ms during the pushes`);
+      assert.ok(loop < 500, `/healthz waited behind ${loop.toFixed(0)} ms of the pushes' work (${max.toFixed(0)} ms by the clock)`);
     } finally {
       await ex.stop();
     }

@@ -3,7 +3,7 @@
 // the line must not send a person to a landing page that is not there.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startExporter } from "../_helpers.ts";
+import { logged, startExporter } from "../_helpers.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 
@@ -11,7 +11,7 @@ describe("the start line of the compiled binary", { skip: BINARY ? false : "XCTL
   it("names the landing page beside the metrics path", { timeout: 20_000 }, async () => {
     const ex = await startExporter([]);
     try {
-      assert.match(ex.stderr(), /listening on http:\/\/127\.0\.0\.1:\d+\/metrics; landing page http:\/\/127\.0\.0\.1:\d+\/\n/);
+      await logged(ex, /listening on http:\/\/127\.0\.0\.1:\d+\/metrics; landing page http:\/\/127\.0\.0\.1:\d+\/\n/);
       assert.equal((await fetch(`${ex.url}/`)).headers.get("content-type")?.startsWith("text/html"), true);
     } finally {
       await ex.stop();

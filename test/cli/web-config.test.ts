@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import bcrypt from "bcryptjs";
-import { eventually, runCli, startExporter, waitFor, type RunningExporter } from "../_helpers.ts";
+import { eventually, logged, runCli, startExporter, waitFor, type RunningExporter } from "../_helpers.ts";
 import { hasOpenssl, makeCerts, type TestCerts } from "../fixtures/tls/certs.ts";
 import { runtimeName } from "../../src/runtime-name.ts";
 
@@ -85,7 +85,7 @@ describe("serve --web-config", { skip: hasOpenssl ? false : "openssl missing" },
     assert.equal(ok.status, 200);
     assert.match(ok.body, /# TYPE xctl_events_total counter/);
     assert.equal(ok.headers["x-content-type-options"], "nosniff");
-    assert.match(ex.stderr(), /listening on https:\/\//);
+    await logged(ex, /listening on https:\/\//);
   });
 
   it("answers 401 and nothing else to missing or wrong credentials", SLOW, async () => {

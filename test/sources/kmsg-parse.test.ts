@@ -22,6 +22,10 @@ describe("kmsg records", () => {
     assert.equal(r.message, "NVRM: The NVIDIA GPU 0000:b3:00.0\nNVRM: fallen off the bus \\x41");
     assert.equal(parseRecord("12,406,1404000,-;hello")?.facility, 1);
     assert.equal(unescapeKmsg("plain"), "plain");
+    // Bytes from 127 up are escaped one by one (printk's msg_add_ext_text): UTF-8 text comes back whole.
+    const x = parseRecord("4,2217,9314002,-;NVRM: Xid (PCI:0000:18:00): 43, pid=4242, name=\\xe8\\xae\\xad\\xe7\\xbb\\x83.py, Ch 00000008");
+    assert.equal(x?.message, "NVRM: Xid (PCI:0000:18:00): 43, pid=4242, name=训练.py, Ch 00000008");
+    assert.equal(unescapeKmsg("caf\\xc3\\xa9\\x0a\\xff"), "café\n\ufffd");
   });
 
   it("refuses what is not a record", () => {
@@ -67,6 +71,9 @@ describe("kmsg matchers", () => {
       ["NVRM: Xid (PCI:0000:18:00): 31, pid=0, name=kworker, Ch 00000010", "0000:18:00", 31, null],
       // A MIG-enabled GPU names the GPU instance too (NVIDIA's GPU memory error management).
       ["NVRM: Xid (PCI:0000:01:00 GPU-I:05): 94, pid=7194, Contained: CE User Channel (0x9). RST: No, D-RST: No", "0000:01:00", 94, 7194],
+      // ... and the compute instance after it when the error is that instance's (the driver's
+      // `GPU-I:%02u GPU-CI:%02u` form, NVIDIA's open kernel modules, kernel_rc.c).
+      ["NVRM: Xid (PCI:0000:4b:00 GPU-I:02 GPU-CI:00): 43, pid=51234, name=python3, Ch 00000009", "0000:4b:00", 43, 51234],
     ];
     for (const [msg, bus, code, pid] of cases) {
       const f = matchMessage(msg);
@@ -113,6 +120,12 @@ describe("kmsg matchers", () => {
       ["blk_update_request: I/O error, dev sda, sector 88123 op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 0", "sda", null],
       ["blk_update_request: I/O error, dev sdc, sector 2048", "sdc", null],
       ["print_req_error: critical medium error, dev sdd, sector 12345", "sdd", null],
+      // Status names the block layer added: 4.13 "protection" (a T10 PI check failed), 5.18
+      // "device offline", 6.5 "reservation conflict" (what was "critical nexus").
+      ["protection error, dev sde, sector 4096 op 0x0:(READ) flags 0x80700 phys_seg 1 prio class 2", "sde", null],
+      ["blk_update_request: protection error, dev sdf, sector 8 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0", "sdf", null],
+      ["device offline error, dev sdg, sector 1024 op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 2", "sdg", null],
+      ["reservation conflict error, dev sdh, sector 2048 op 0x1:(WRITE) flags 0x8800 phys_seg 1 prio class 2", "sdh", null],
       ["Buffer I/O error on dev sdb1, logical block 0, async page read", "sdb1", null],
       ["nvme nvme1: I/O 123 QID 4 timeout, aborting", null, "nvme1"],
       ["nvme nvme0: I/O tag 17 (0011) opcode 0x2 (Read) QID 3 timeout, reset controller", null, "nvme0"],
@@ -188,6 +201,10 @@ describe("kmsg matchers", () => {
     assert.equal(cg.pid, 5151);
     const old = matchMessage("Killed process 77 (java) total-vm:2036340kB, anon-rss:1046000kB, file-rss:0kB");
     assert.ok(old && old.kind === "oom_kill");
+    // RHEL/CentOS 7 (3.10) names the owner after the command.
+    const el7 = matchMessage("Killed process 45465 (torchrun), UID 1000, total-vm:7582132kB, anon-rss:7420324kB, file-rss:0kB, shmem-rss:0kB");
+    assert.ok(el7 && el7.kind === "oom_kill");
+    assert.deepEqual([el7.pid, el7.comm], [45465, "torchrun"]);
     // Choosing a victim is not killing it; the reaper's note comes after the kill.
     assert.equal(matchMessage("Out of memory: Kill process 77 (java) score 900 or sacrifice child"), null);
     assert.equal(matchMessage("oom_reaper: reaped process 4242 (python3), now anon-rss:0kB"), null);
@@ -208,9 +225,14 @@ describe("kmsg matchers", () => {
       "EXT4-fs (sdb1): error count since last fsck: 3",
       "blk_update_request: I/O error, dev loop8, sector 0 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0",
       "I/O error, dev fd0, sector 0 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0",
+      // A write-zeroes or discard the disk does not support loses no data.
+      "operation not supported error, dev sdb, sector 0 op 0x9:(WRITE_ZEROES) flags 0x0 phys_seg 0 prio class 2",
       "Buffer I/O error on dev sr0, logical block 0, async page read",
       "EXT4-fs error (device loop3): ext4_find_entry:1455: inode #2",
       "nvme nvme1: 32/0/0 default/read/poll queues",
+      // A lost interrupt: the command had completed when the driver polled for it.
+      "nvme nvme0: I/O 978 QID 3 timeout, completion polled",
+      "nvme nvme0: I/O tag 12 (100c) QID 0 timeout, completion polled",
       "NVRM: GPU at PCI:0000:9b:00: GPU-509665ad-b600-ac93-3616-d754b23d636d",
       "NVRM: loading NVIDIA UNIX x86_64 Kernel Module  535.183.01",
       "python3 invoked oom-killer: gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0",

@@ -40,8 +40,10 @@ export type AerSeverity = "fatal" | "nonfatal" | "unrecovered";
 const _PREFILTER = /NVRM|SXid|error|timeout|mlx5_core|Killed process|blocked for more than|nfs: server|^nvme nvme|^XFS \(|PCIe Bus Error|AER-aware|DPC|@ LBA |hardware memory corruption/;
 
 const _BUS = "(?:PCI:)?([0-9a-fA-F]{1,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(?:\\.[0-7])?)";
-// A MIG-enabled GPU names the GPU instance after the bus id: `Xid (PCI:0000:01:00 GPU-I:05): 94`.
-const _XID = new RegExp(`NVRM: Xid \\(${_BUS}(?: GPU-I:\\d+)?\\): (\\d+)(?:,|$)`);
+// A MIG-enabled GPU names the GPU instance after the bus id, and the compute instance after it
+// when the error is the compute instance's (the driver's three forms: none, `GPU-I:05`, `GPU-I:05
+// GPU-CI:00`): `Xid (PCI:0000:01:00 GPU-I:05): 94`, `Xid (PCI:0000:4b:00 GPU-I:02 GPU-CI:00): 43`.
+const _XID = new RegExp(`NVRM: Xid \\(${_BUS}(?: GPU-I:\\d+(?: GPU-CI:\\d+)?)?\\): (\\d+)(?:,|$)`);
 const _PID = /(?:^|[\s,])pid=(\d+)(?=[,\s]|$)/;
 // "NVRM: GPU at PCI:0000:3b:00: GPU has fallen off the bus.", "NVRM: GPU 0000:3b:00.0: GPU has
 // fallen off the bus.", "NVRM: GPU at 0000:01:00.0 has fallen off the bus.", and the three-line
@@ -52,11 +54,17 @@ const _SXID = new RegExp(`(?:nvidia-nvswitch(\\d+):? )?SXid \\(${_BUS}\\): (\\d+
 // 5.x and later: "I/O error, dev nvme1n1, sector 2048 op 0x0:(READ) ..."; 4.x:
 // "blk_update_request: I/O error, dev sda, sector 2048"; also "critical medium error, dev sdb,
 // sector ...", "timeout error, dev ...". The device is the disk or the partition; the sector
-// counts from its start (what tells which partition, and so which LVM volume, it hit).
-const _BLK = /\b(?:I\/O|critical medium|critical target|critical nexus|critical space allocation|critical protection|timeout|recoverable transport) error, dev ([A-Za-z0-9_.!-]+),(?: sector (\d{1,19})\b)?/;
+// counts from its start (what tells which partition, and so which LVM volume, it hit). The
+// names are the block layer's status names (blk_errors): 4.13 added "protection" (a T10 PI
+// integrity check failed), 5.18 "device offline" (SCSI took the disk offline), and 6.5 renamed
+// "critical nexus" "reservation conflict". Left out: "operation not supported" (a discard or
+// write-zeroes the disk lacks) and the retried resource statuses, which lose no data.
+const _BLK = /\b(?:I\/O|critical medium|critical target|critical nexus|reservation conflict|critical space allocation|protection|device offline|timeout|recoverable transport) error, dev ([A-Za-z0-9_.!-]+),(?: sector (\d{1,19})\b)?/;
 const _BUFFER = /^Buffer I\/O error on dev(?:ice)? ([A-Za-z0-9_.!-]+),/;
-// "nvme nvme1: I/O 123 QID 4 timeout, aborting", newer "I/O tag 123 (007b) opcode 0x2 (Read) QID 4 timeout".
-const _NVME_TIMEOUT = /^nvme (nvme\d+): I\/O (?:tag )?\d+ .*?QID \d+ timeout/;
+// "nvme nvme1: I/O 123 QID 4 timeout, aborting", newer "I/O tag 123 (007b) opcode 0x2 (Read) QID 4
+// timeout". Not "..., completion polled": the driver found the command done when it looked, its
+// interrupt lost (broken MSI, a VMD erratum, a VM): the I/O was slow, its data is whole.
+const _NVME_TIMEOUT = /^nvme (nvme\d+): I\/O (?:tag )?\d+ .*?QID \d+ timeout(?!, completion polled)/;
 // A controller gone (the NVMe form of fallen off the bus: registers read all ones) or that will
 // not come back: "controller is down; will reset: CSTS=0xffffffff, PCI_STATUS=0xffff", "Device
 // not ready; aborting reset, CSTS=0x1", "Removing after probe failure status: -19", "Disabling

@@ -47,10 +47,20 @@ export function parseRecord(block: string): KmsgRecord | null {
   return { facility: prio >> 3, level: prio & 7, seq, usec, message: unescapeKmsg(raw), dict };
 }
 
-/** Decodes the kernel's `\xNN` escapes (a backslash itself is written `\x5c`). */
+const _UTF8 = new TextDecoder("utf-8");
+
+/**
+ * Decodes the kernel's `\xNN` escapes (a backslash itself is written `\x5c`). The kernel escapes
+ * every byte from 127 up, so UTF-8 text (a command name, a path) comes as a run of escapes, one
+ * per byte: a run is decoded as UTF-8 bytes (a byte that is none reads U+FFFD), not byte by byte.
+ */
 export function unescapeKmsg(s: string): string {
   if (s.indexOf("\\x") === -1) return s;
-  return s.replace(/\\x([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+  return s.replace(/(?:\\x[0-9a-fA-F]{2})+/g, (run: string) => {
+    const bytes = new Uint8Array(run.length / 4);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Number.parseInt(run.slice(i * 4 + 2, i * 4 + 4), 16);
+    return _UTF8.decode(bytes);
+  });
 }
 
 /**

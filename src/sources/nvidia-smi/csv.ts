@@ -183,11 +183,13 @@ export function parseRemapLine(line: string): RemapSample | null {
 
 /**
  * nvidia-smi's line for a GPU the driver has no handle for (fallen off the bus, or lost):
- * `Unable to determine the device handle for GPU 0000:3B:00.0: Unknown Error`. Null otherwise.
+ * `Unable to determine the device handle for GPU 0000:3B:00.0: Unknown Error`, and as later
+ * drivers print it, with the GPU's index first: `... for GPU3: 0000:5F:00.0: Unknown Error`.
+ * Null otherwise (also for `... for GPU2: Unknown Error`, which names no bus id).
  */
 export function parseLostLine(line: string): LostGpu | null {
   const s = line.trim();
-  const m = /^Unable to determine the device handle for GPU ?([0-9A-Fa-f]{1,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7])\b/.exec(s);
+  const m = /^Unable to determine the device handle for GPU ?(?:\d{1,4}: )?([0-9A-Fa-f]{1,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7])\b/.exec(s);
   return m === null ? null : { busId: _busId(m[1])!, said: s.slice(0, 200) };
 }
 

@@ -180,6 +180,12 @@ describe("nvidia-smi CSV", () => {
     });
     const lost = parseLostLine("Unable to determine the device handle for GPU0000:4F:00.0: GPU is lost.  Reboot the system to recover this GPU");
     assert.equal(lost?.busId, "0:4f:00.0");
+    // Later drivers put the GPU's index before the bus id (seen on R5xx hosts after an Xid 79).
+    assert.deepEqual(parseLostLine("Unable to determine the device handle for GPU3: 0000:5F:00.0: Unknown Error"), {
+      busId: "0:5f:00.0",
+      said: "Unable to determine the device handle for GPU3: 0000:5F:00.0: Unknown Error",
+    });
+    assert.equal(parseLostLine("Unable to determine the device handle for GPU1: 0000:44:00.0: GPU is lost.  Reboot the system to recover this GPU")?.busId, "0:44:00.0");
     for (const line of ["Failed to initialize NVML: Driver/library version mismatch", "No devices were found", "0, GPU-aa, 00000000:18:00.0, 1, 1, 1, 1, 0"]) {
       assert.equal(parseLostLine(line), null, line);
     }
