@@ -34,8 +34,7 @@ export class DiagnosisEngine implements GraphObserver {
   private readonly _latency: EngineOptions["latency"];
   private _rules: Rule[] = [];
   private _matcher: Matcher;
-  /** Brief matches between automatic runs. */
-  private readonly _latches: Latches;
+  private readonly _latches: Latches; // brief matches between automatic runs
   private readonly _catchUp: CatchUp;
   private readonly _results: Results;
   private _runTimer: ReturnType<typeof setTimeout> | undefined;
