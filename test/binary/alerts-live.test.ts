@@ -8,11 +8,12 @@
 // XCTL_BINARY.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
+import { startPrometheus, type RunningPrometheus } from "./_prometheus.ts";
 import { ROOT, freePort, sleep, startExporter, type RunningExporter } from "../_helpers.ts";
 
 const BINARY = process.env.XCTL_BINARY;
@@ -65,9 +66,7 @@ interface Alert {
 describe("the shipped alert rules in a real Prometheus, scraping the binary", { skip: SKIP }, () => {
   let busy: RunningExporter | undefined;
   let idle: RunningExporter | undefined;
-  let prom: ChildProcess | undefined;
-  let promExited: Promise<unknown> | undefined;
-  let promLog = "";
+  let prom: RunningPrometheus | undefined;
   let dir = "";
   let api = "";
   /** Every alert Prometheus reported while the test ran, by instance. */
@@ -88,7 +87,7 @@ describe("the shipped alert rules in a real Prometheus, scraping the binary", { 
     for (;;) {
       const got = pick(await alerts());
       if (got !== undefined) return got;
-      if (Date.now() > deadline) assert.fail(`no ${what} within 30 s; alerts seen: ${JSON.stringify(seen.slice(-5))}\n${promLog.slice(-1500)}`);
+      if (Date.now() > deadline) assert.fail(`no ${what} within 30 s; alerts seen: ${JSON.stringify(seen.slice(-5))}\n${prom?.log(1500)}`);
       await sleep(100);
     }
   }
@@ -115,33 +114,15 @@ describe("the shipped alert rules in a real Prometheus, scraping the binary", { 
         scrape_configs: [{ job_name: "xctl", static_configs: [{ targets: [`127.0.0.1:${busy.port}`, `127.0.0.1:${idle.port}`], labels: { cluster: CLUSTER } }] }],
       }),
     );
-    prom = spawn("prometheus", [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${promPort}`], {
-      stdio: ["ignore", "pipe", "pipe"],
-      cwd: dir,
-    });
-    prom.stdout!.on("data", (d) => (promLog += d));
-    prom.stderr!.on("data", (d) => (promLog += d));
-    promExited = new Promise((resolve) => prom!.once("exit", resolve));
-    let dead = false;
-    void promExited.then(() => (dead = true));
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (dead) throw new Error(`prometheus exited:\n${promLog.slice(-2000)}`);
-      try {
-        if ((await fetch(`${api}/-/ready`)).status === 200) break;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) throw new Error(`prometheus not ready:\n${promLog.slice(-2000)}`);
-      await sleep(100);
-    }
+    prom = await startPrometheus(dir, promPort);
     // Both targets scraped and every rule evaluated at least once.
+    const deadline = Date.now() + 30_000;
     for (const t of [busy, idle]) {
       const q = encodeURIComponent(`count_over_time(up{instance="127.0.0.1:${t.port}"}[10s]) >= 3`);
       for (;;) {
         const body = (await (await fetch(`${api}/api/v1/query?query=${q}`)).json()) as { data: { result: unknown[] } };
         if (body.data.result.length > 0) break;
-        if (Date.now() > deadline) throw new Error(`no scrapes of ${t.url}:\n${promLog.slice(-2000)}`);
+        if (Date.now() > deadline) throw new Error(`no scrapes of ${t.url}:\n${prom?.log()}`);
         await sleep(100);
       }
     }
@@ -156,12 +137,7 @@ describe("the shipped alert rules in a real Prometheus, scraping the binary", { 
   after(async () => {
     watching = false;
     await watcher;
-    if (prom && prom.exitCode === null && prom.signalCode === null) {
-      prom.kill("SIGTERM");
-      const t = setTimeout(() => prom!.kill("SIGKILL"), 5000);
-      await promExited;
-      clearTimeout(t);
-    }
+    await prom?.stop();
     await busy?.stop();
     await idle?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });

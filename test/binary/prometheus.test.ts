@@ -4,10 +4,11 @@
 // XCTL_BINARY set (scripts/test.sh builds the binary and sets it).
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { startPrometheus, type RunningPrometheus } from "./_prometheus.ts";
 import { ROOT, freePort, sleep, startExporter, type RunningExporter } from "../_helpers.ts";
 import { SEED_METRICS } from "../../src/metrics/names.ts";
 import { EVENT_TYPES } from "../../src/events/schema.ts";
@@ -27,9 +28,7 @@ function seriesToQuery(name: string, type: string): string[] {
 
 describe("a real Prometheus server scraping the binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
   let ex: RunningExporter | undefined;
-  let prom: ChildProcess | undefined;
-  let promExited: Promise<unknown> | undefined;
-  let promLog = "";
+  let prom: RunningPrometheus | undefined;
   let dir = "";
   let api = "";
 
@@ -46,7 +45,7 @@ describe("a real Prometheus server scraping the binary", { skip: BINARY ? false 
     for (;;) {
       const result = await query(expr);
       if (result.length > 0) return result;
-      if (Date.now() > deadline) assert.fail(`Prometheus has no data for ${expr}\nPrometheus log:\n${promLog.slice(-2000)}`);
+      if (Date.now() > deadline) assert.fail(`Prometheus has no data for ${expr}\nPrometheus log:\n${prom?.log()}`);
       await sleep(250);
     }
   }
@@ -76,43 +75,13 @@ describe("a real Prometheus server scraping the binary", { skip: BINARY ? false 
         "",
       ].join("\n"),
     );
-    prom = spawn(
-      "prometheus",
-      [
-        `--config.file=${join(dir, "prometheus.yml")}`,
-        `--storage.tsdb.path=${join(dir, "data")}`,
-        `--web.listen-address=127.0.0.1:${promPort}`,
-      ],
-      { stdio: ["ignore", "pipe", "pipe"], cwd: dir },
-    );
-    prom.stdout!.on("data", (d) => (promLog += d));
-    prom.stderr!.on("data", (d) => (promLog += d));
-    promExited = new Promise((resolve) => prom!.once("exit", resolve));
-    let dead = false;
-    void promExited.then(() => (dead = true));
-
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (dead) throw new Error(`prometheus exited:\n${promLog.slice(-2000)}`);
-      try {
-        if ((await fetch(`${api}/-/ready`)).status === 200) break;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) throw new Error(`prometheus not ready:\n${promLog.slice(-2000)}`);
-      await sleep(100);
-    }
+    prom = await startPrometheus(dir, promPort);
     // A few scrapes: `up` has three samples in the last minute.
     await data("count_over_time(up[1m]) >= 3", 30_000);
   });
 
   after(async () => {
-    if (prom && prom.exitCode === null && prom.signalCode === null) {
-      prom.kill("SIGTERM");
-      const t = setTimeout(() => prom!.kill("SIGKILL"), 5000);
-      await promExited;
-      clearTimeout(t);
-    }
+    await prom?.stop();
     await ex?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
