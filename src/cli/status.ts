@@ -45,7 +45,10 @@ export function formatStatus(st: Status, base: string): string {
   // A fault the graph holds that no scene explains is said, not hidden behind "No scene is active".
   const loose = Array.isArray(st.unexplained_errors) ? st.unexplained_errors : [];
   if (loose.length > 0) {
-    out.push("", `${loose.length} error${loose.length === 1 ? "" : "s"} no active scene explains${loose.length >= 8 ? " (the newest 8)" : ""}:`);
+    // An older exporter sends no total: then only what it listed is known.
+    const total = typeof st.unexplained_errors_total === "number" ? Math.max(st.unexplained_errors_total, loose.length) : loose.length;
+    const cut = total > loose.length ? ` (the newest ${loose.length}; xctl-exporter why PID or GET /api/v1/graph shows the rest)` : "";
+    out.push("", `${total} error${total === 1 ? "" : "s"} no active scene explains${cut}:`);
     for (const x of loose) out.push(`  ${e(x.error_type)} on ${e(x.entity)} (since ${e(x.since)}${x.updated_at !== x.since ? `, last reported ${e(x.updated_at)}` : ""})`);
   }
   out.push("");

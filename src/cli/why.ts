@@ -79,7 +79,9 @@ export function formatWhy(a: WhyAnswer | EndedAnswer): string {
   const peers = a.ended === true ? undefined : a.job_blocked;
   if (Array.isArray(peers) && peers.length > 0) {
     // Beside its causes, not among them: a collective waits for its slowest rank.
-    out.push(`other processes of job ${_e(a.job_id ?? "-")} blocked by errors:`);
+    const total = a.ended === true ? undefined : a.job_blocked_total;
+    const more = typeof total === "number" && total > peers.length ? ` (${peers.length} of ${total}, lowest pids first)` : "";
+    out.push(`other processes of job ${_e(a.job_id ?? "-")} blocked by errors${more}:`);
     for (const q of peers) {
       const errors = (Array.isArray(q.errors) ? q.errors : []).map((x) => `${_e(String(x?.error_type ?? "").split(" ")[0])}@${_e(String(x?.entity ?? ""))}`);
       out.push(`  pid ${q.pid} (${_e(String(q.state))}): ${errors.join(", ")}`);

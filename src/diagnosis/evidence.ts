@@ -99,6 +99,8 @@ export interface SceneMatch {
    * and the API say the list was cut, and `ps` asks each process it shows.
    */
   affected_pids_cut: boolean;
+  /** True when a cause was left out of `causes` at its cap (MAX_CAUSES): there are more than it lists. */
+  causes_cut: boolean;
   solution_steps: SolutionStep[];
 }
 
@@ -122,6 +124,8 @@ class _Evidence {
   readonly nodes = new Set<ProcessNode>();
   /** Whether a process was left out of `pids` at the cap. */
   cut = false;
+  /** Whether a cause was left out at MAX_CAUSES. */
+  causesCut = false;
   /** Causes only, no evidence rows (a process past the four whose evidence a match shows). */
   quiet = false;
 
@@ -133,7 +137,11 @@ class _Evidence {
   }
 
   private _room(id: string): boolean {
-    if (this._ids.has(id) || this._ids.size >= MAX_CAUSES) return false;
+    if (this._ids.has(id)) return false;
+    if (this._ids.size >= MAX_CAUSES) {
+      this.causesCut = true;
+      return false;
+    }
     this._ids.add(id);
     return true;
   }
@@ -380,6 +388,7 @@ function _describe(rs: RuleState, confidence: number, ev: _Evidence | undefined)
     affected_pids: ev === undefined ? [] : [...ev.pids].sort((a, b) => a - b),
     affected_jobs: ev === undefined ? [] : [...ev.jobs].sort(),
     affected_pids_cut: ev?.cut ?? false,
+    causes_cut: ev?.causesCut ?? false,
     solution_steps: r.solution_steps.map((s) => ({ ...s })),
   };
 }

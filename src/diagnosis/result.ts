@@ -17,6 +17,8 @@ export interface MatchSummary {
   affected_jobs: string[];
   /** True when more processes are affected than `affected_pids` lists (SceneMatch.affected_pids_cut). */
   affected_pids_cut: boolean;
+  /** True when the match named more causes than its cap (SceneMatch.causes_cut). */
+  causes_cut: boolean;
 }
 
 export interface DiagnosisResult {
@@ -33,6 +35,8 @@ export interface DiagnosisResult {
   confidence: number;
   root_cause: { primary: string; secondary: string[] } | null;
   causes: Cause[];
+  /** True when more causes were found than `causes` lists (it names 16 at most). */
+  causes_cut: boolean;
   /** What made each condition of the top scene hold. */
   evidence: ConditionEvidence[];
   affected_pids: number[];
@@ -57,6 +61,7 @@ export function toResult(id: number, trigger: RunTrigger, pid: number | null, ma
     confidence: top?.confidence ?? 0,
     root_cause: top?.root_cause ?? null,
     causes: top?.causes ?? [],
+    causes_cut: top?.causes_cut ?? false,
     evidence: top?.evidence ?? [],
     affected_pids: top?.affected_pids ?? [],
     affected_jobs: top?.affected_jobs ?? [],
@@ -71,6 +76,7 @@ export function toResult(id: number, trigger: RunTrigger, pid: number | null, ma
       affected_pids: x.affected_pids,
       affected_jobs: x.affected_jobs,
       affected_pids_cut: x.affected_pids_cut,
+      causes_cut: x.causes_cut,
       evidence: x.evidence,
     })),
   };

@@ -68,6 +68,8 @@ export interface Status {
   scenes: ActiveScene[];
   /** Errors inside the window that no active scene names (at most 8, newest first). */
   unexplained_errors: UnexplainedError[];
+  /** How many there are in all: more than `unexplained_errors` lists when it is cut. */
+  unexplained_errors_total: number;
   sources: SourceStatus[];
   /**
    * The host collectors `--collectors auto` left out, with why (`nvidia-smi not on PATH`): what
@@ -217,11 +219,13 @@ export class Queries {
   status(now = Date.now()): Status {
     const g = this._in.graph;
     const scenes = this.activeScenes();
+    const unexplained = unexplainedErrors(g, scenes);
     return {
       version: this._version,
       ready: this._in.notReadyReason === null,
       scenes,
-      unexplained_errors: unexplainedErrors(g, scenes),
+      unexplained_errors: unexplained.shown,
+      unexplained_errors_total: unexplained.total,
       sources: this.sources.list(now),
       ...(this.collectorsSkipped === undefined ? {} : { collectors_skipped: this.collectorsSkipped }),
       ...(this._in.rulesReload === undefined ? {} : { rules: this.rulesStatus()! }),

@@ -12,8 +12,10 @@ export interface ActiveScene {
   priority: number;
   /** The rule's root cause, with the concrete errors behind it where the run named them. */
   root_cause: string;
-  /** Error nodes among the evidence: `XID_79 on gpu-0`. */
+  /** Error nodes among the evidence: `XID_79 on gpu-0`; the first 8, sorted. */
   errors: string[];
+  /** True when the scene names more errors than `errors` lists (8), or its run found more causes than it kept. */
+  errors_cut: boolean;
   affected_pids: number[];
   affected_jobs: string[];
   /** True when more processes are affected than `affected_pids` lists (the first 32 the run found); `ps` shows each. */
@@ -56,6 +58,7 @@ export function activeScenes(active: ReadonlySet<string>, rules: readonly Rule[]
       priority: rule.priority,
       root_cause: errors.length > 0 ? `${primary} (${errors.slice(0, 3).join(", ")}${errors.length > 3 ? ", ..." : ""})` : primary,
       errors,
+      errors_cut: all.length > errors.length || (top ?? summary)?.causes_cut === true,
       affected_pids: [...pids],
       affected_jobs: jobs,
       affected_pids_cut: summary?.affected_pids_cut === true,
@@ -68,7 +71,7 @@ export function activeScenes(active: ReadonlySet<string>, rules: readonly Rule[]
   return out.sort((a, b) => b.priority - a.priority);
 }
 
-/** Every error a scene names (`errors` shows the first 8): none of them is unexplained. */
+/** Every error a scene names (`errors` lists the first 8): none of them is unexplained. */
 const _allErrors = new WeakMap<ActiveScene, readonly string[]>();
 
 function _errorsOf(causes: readonly Cause[]): string[] {
@@ -127,7 +130,7 @@ const _MAX_UNEXPLAINED = 8;
  * non-fatal SXid, a probe's own error kind), newest first, at most 8: so "no scene is active"
  * never hides a fault the graph holds. Walks the error nodes, which the error window keeps few.
  */
-export function unexplainedErrors(graph: StateGraph, scenes: readonly ActiveScene[]): UnexplainedError[] {
+export function unexplainedErrors(graph: StateGraph, scenes: readonly ActiveScene[]): { shown: UnexplainedError[]; total: number } {
   // Every entity a scene's error line (`TYPE on ENTITY`) can end with: one lookup per error node.
   const named = new Set<string>();
   for (const s of scenes) {
@@ -135,7 +138,8 @@ export function unexplainedErrors(graph: StateGraph, scenes: readonly ActiveScen
   }
   const left = [...graph.errors.values()].filter((e) => !named.has(e.entityId));
   left.sort((a, b) => b.updatedTs - a.updatedTs);
-  return left.slice(0, _MAX_UNEXPLAINED).map((e) => ({ entity: e.entityId, error_type: e.errorType, since: _iso(e.sinceTs), updated_at: _iso(e.updatedTs) }));
+  const shown = left.slice(0, _MAX_UNEXPLAINED).map((e) => ({ entity: e.entityId, error_type: e.errorType, since: _iso(e.sinceTs), updated_at: _iso(e.updatedTs) }));
+  return { shown, total: left.length };
 }
 
 function _iso(ms: number): string {

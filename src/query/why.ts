@@ -51,6 +51,8 @@ export interface WhyAnswer {
    * collective, whose own devices are fine, and their `why` said "none known".
    */
   job_blocked?: JobPeer[];
+  /** How many such processes there are: more than `job_blocked` lists when it is cut (present with it). */
+  job_blocked_total?: number;
 }
 
 /** A process of the same job and the faults that block it. */
@@ -76,12 +78,15 @@ export function whyView(graph: StateGraph, pid: number, scenesFor?: ScenesFor): 
   if (p === undefined) return undefined;
   const a = whyOf(p, scenesFor?.(pid) ?? [], Infinity, graph);
   const peers = jobBlocked(graph, p);
-  if (peers.length > 0) a.job_blocked = peers;
+  if (peers.length > 0) {
+    a.job_blocked = peers.length > MAX_JOB_PEERS ? peers.slice(0, MAX_JOB_PEERS) : peers;
+    a.job_blocked_total = peers.length;
+  }
   return a;
 }
 
 /**
- * The other processes of `p`'s job that errors block now (see `WhyAnswer.job_blocked`), by pid.
+ * Every other process of `p`'s job that errors block now (see `WhyAnswer.job_blocked`), by pid.
  * One walk over the processes: an on-demand answer's cost, never an event's.
  */
 export function jobBlocked(graph: StateGraph, p: ProcessNode): JobPeer[] {
@@ -95,7 +100,7 @@ export function jobBlocked(graph: StateGraph, p: ProcessNode): JobPeer[] {
     out.push({ pid: q.pid, state: q.state, errors });
   }
   out.sort((a, b) => a.pid - b.pid);
-  return out.length > MAX_JOB_PEERS ? out.slice(0, MAX_JOB_PEERS) : out;
+  return out;
 }
 
 /** The graph's clock and error window: which faults are still inside it (blocking.ts `blockingFaults`). */

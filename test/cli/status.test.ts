@@ -12,6 +12,7 @@ const status = (n: number): Status => ({
   ready: true,
   scenes: [],
   unexplained_errors: [],
+  unexplained_errors_total: 0,
   sources: [],
   counts: {
     processes: n, active_processes: n, resources: n, errors: n,
@@ -69,6 +70,44 @@ describe("status and the errors no scene explains", () => {
     const both = q.status();
     assert.deepEqual(both.scenes.map((x) => x.scene), ["gpu_xid"]);
     assert.deepEqual(both.unexplained_errors.map((x) => x.entity), ["nfs-nfs01"]);
+    await ex.stop();
+  });
+
+  it("says how many there are when it lists only the newest 8, and when a scene names more errors than it lists", async () => {
+    const T0 = 1_732_500_000_000;
+    const ex = new Exporter({ log: createLogger("silent"), processMetrics: false, liveClock: false });
+    const line = (ts: number, event_type: string, entity_id: string, value: string, pid: number | null = null) => JSON.stringify({ ts, event_type, entity_id, pid, job_id: pid === null ? null : `job-${pid}`, value });
+    // A first Xid on one GPU: one error, nothing cut.
+    await ingestLine(ex, line(T0 - 10, "process.state", "host", "start", 6));
+    await ingestLine(ex, line(T0 - 9, "compute.util", "gpu-a", "90", 6));
+    await ingestLine(ex, line(T0 - 8, "error.hw", "gpu-a", "XID_79"));
+    assert.equal(ex.engine.runNow("auto").causes_cut, false);
+    assert.equal(new Queries(ex, "test").status().scenes[0].errors_cut, false);
+    for (let i = 0; i < 11; i++) await ingestLine(ex, line(T0 + i, "error.net", `nfs-nfs${String(i).padStart(2, "0")}`, "NFS_NOT_RESPONDING"));
+    const q = new Queries(ex, "test");
+    ex.engine.runNow("auto");
+    const st = q.status();
+    assert.equal(st.unexplained_errors.length, 8);
+    assert.equal(st.unexplained_errors_total, 11);
+    assert.equal(st.unexplained_errors[0].entity, "nfs-nfs10", "newest first");
+    const text = formatStatus(st, "http://127.0.0.1:9091");
+    assert.match(text, /^11 errors no active scene explains \(the newest 8; /m, text);
+    // Eight listed of eight: no "newest 8" that suggests more.
+    const eight = { ...st, unexplained_errors_total: 8 };
+    assert.match(formatStatus(eight, "http://127.0.0.1:9091"), /^8 errors no active scene explains:$/m);
+    // Ten GPUs fall off the bus under one process: the scene lists 8 of its 10 errors and says 10.
+    await ingestLine(ex, line(T0 + 20, "process.state", "host", "start", 7));
+    for (let i = 0; i < 10; i++) await ingestLine(ex, line(T0 + 21 + i, "compute.util", `gpu-${i}`, "90", 7));
+    for (let i = 0; i < 10; i++) await ingestLine(ex, line(T0 + 40 + i, "error.hw", `gpu-${i}`, "XID_79"));
+    const run = ex.engine.runNow("auto");
+    // The run names 16 causes at most (8 errors and their 8 events here): it says it left some out.
+    assert.equal(run.scene, "gpu_xid");
+    assert.equal(run.causes.length, 16);
+    assert.equal(run.causes_cut, true);
+    const xid = q.status().scenes.find((x) => x.scene === "gpu_xid");
+    assert.ok(xid !== undefined);
+    assert.equal(xid.errors.length, 8);
+    assert.equal(xid.errors_cut, true);
     await ex.stop();
   });
 });

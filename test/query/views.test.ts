@@ -9,6 +9,7 @@ import { graphView as _graphView } from "../../src/query/graph-view.ts";
 import { processRows } from "../../src/query/processes.ts";
 import { isoTime } from "../../src/query/time.ts";
 import { whyView } from "../../src/query/why.ts";
+import { formatWhy } from "../../src/cli/why.ts";
 import type { SceneMatch } from "../../src/diagnosis/evidence.ts";
 import type { EventType, XEvent } from "../../src/events/schema.ts";
 
@@ -104,7 +105,7 @@ describe("whyView", () => {
       evidence: [],
       affected_pids: [3],
       affected_jobs: [],
-      affected_pids_cut: false,
+      affected_pids_cut: false, causes_cut: false,
       solution_steps: [],
     };
     const answer = whyView(g, 3, (pid) => {
@@ -235,5 +236,29 @@ describe("why: the other processes of its job", () => {
     assert.equal(whyView(g, 102)!.job_blocked, undefined, "no other rank of job-a is blocked");
     assert.equal(whyView(g, 200)!.job_blocked, undefined, "job-b's only process");
     assert.equal(whyView(g, 300)!.job_blocked, undefined, "no job id: no job to speak of");
+  });
+});
+
+describe("why: a job with more blocked ranks than it lists", () => {
+  it("lists 8 and says how many there are, in the API and in the text", () => {
+    const g = new StateGraph();
+    // Twelve ranks of job-a, each on its own GPU; each GPU but rank 0's falls off the bus.
+    for (let i = 0; i < 12; i++) g.apply(ev("compute.util", `gpu-${i}`, "100", 100 + i, "job-a", T0 + i), Date.now());
+    for (let i = 1; i < 12; i++) g.apply(ev("error.hw", `gpu-${i}`, "XID_79", null, null, T0 + 100 + i), Date.now());
+    const rank0 = whyView(g, 100)!;
+    assert.equal(rank0.job_blocked!.length, 8);
+    assert.deepEqual(rank0.job_blocked!.map((q) => q.pid), [101, 102, 103, 104, 105, 106, 107, 108]);
+    assert.equal(rank0.job_blocked_total, 11);
+    assert.match(formatWhy(rank0), /^other processes of job job-a blocked by errors \(8 of 11, lowest pids first\):$/m);
+    // All of them listed: no count.
+    const rank1 = whyView(g, 101)!;
+    assert.equal(rank1.job_blocked!.length, 8);
+    assert.equal(rank1.job_blocked_total, 10);
+    g.apply(ev("compute.util", "gpu-20", "100", 120, "job-b", T0 + 200), Date.now());
+    g.apply(ev("compute.util", "gpu-21", "100", 121, "job-b", T0 + 201), Date.now());
+    g.apply(ev("error.hw", "gpu-21", "XID_79", null, null, T0 + 202), Date.now());
+    const b = whyView(g, 120)!;
+    assert.equal(b.job_blocked_total, 1);
+    assert.match(formatWhy(b), /^other processes of job job-b blocked by errors:$/m);
   });
 });
