@@ -86,6 +86,9 @@ describe("the last why answer of a process that left the graph", () => {
     };
     const [code, body] = await get("/api/v1/why/100");
     assert.deepEqual([code, body.ended, body.state], [200, true, "exit"]);
+    // A run for it cannot be asked (the rules read the graph); the 404 points to its last answer.
+    const run = await app.request("/api/v1/diagnoses?pid=100", { method: "POST" }, { remoteAddress: "127.0.0.1" });
+    assert.deepEqual([run.status, await run.json()], [404, { error: `pid 100 has left the graph (ended at ${isoTime(T0 + 12_000)}): GET /api/v1/why/100 gives its last answer` }]);
     s.send({ ...start(100), job_id: "job-new" }, 13_000);
     assert.deepEqual((await get("/api/v1/why/100"))[1].job_id, "job-new");
     assert.deepEqual((await get("/api/v1/why/100?ended=false"))[1].job_id, "job-new");

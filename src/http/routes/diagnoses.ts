@@ -1,5 +1,6 @@
 // GET /api/v1/diagnoses: recent run results, newest first (?limit=). POST runs the rule set
-// now, for the whole host or, with ?pid=, for one process (404 when the pid is unknown).
+// now, for the whole host or, with ?pid=, for one process (404 when no process holds the pid; for one that left lately,
+// the error points to its last answer).
 import { Hono } from "hono";
 import { MAX_PID } from "../../events/schema.ts";
 import type { Queries } from "../../query/queries.ts";
@@ -28,8 +29,14 @@ export function diagnosesRoutes(queries: Queries): Hono<AppEnv> {
     if (!/^\d{1,10}$/.test(text) || Number(text) > MAX_PID) {
       return c.json({ error: `pid must be an integer from 0 to ${MAX_PID}` }, 400);
     }
-    const result = queries.runForPid(Number(text));
-    if (result === undefined) return c.json({ error: `no process with pid ${text}` }, 404);
+    const pid = Number(text);
+    const result = queries.runForPid(pid);
+    if (result === undefined) {
+      // A process that left lately cannot be asked (the rules read the graph), but its last answer is kept.
+      const last = queries.endedWhy(pid);
+      if (last !== undefined) return c.json({ error: `pid ${pid} has left the graph (${last.left_because} at ${last.left_at}): GET /api/v1/why/${pid} gives its last answer` }, 404);
+      return c.json({ error: `no process with pid ${text}` }, 404);
+    }
     return c.json(result);
   });
 
