@@ -8,7 +8,7 @@ import { defineCommand } from "citty";
 import { statSync } from "node:fs";
 import { Exporter } from "../exporter.ts";
 import { REJECT_REASONS } from "../events/schema.ts";
-import { createLogger, LOG_LEVELS, type LogLevelName } from "../log.ts";
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogLevelName } from "../log.ts";
 import { UsageError, XctlError } from "./errors.ts";
 import { Queries } from "../query/queries.ts";
 import { VERSION } from "../version.ts";
@@ -26,6 +26,7 @@ export const REPLAY_FLAGS: FlagDefs = {
   ...INGEST_FLAGS,
   ...RULE_FLAGS,
   "log-level": { type: "string", default: "warn", description: "silent, error, warn, info, debug or trace", valueHint: "level" },
+  "log-format": { type: "string", default: "pretty", description: "pretty, logfmt or json (warnings on stderr: rejected lines, rule warnings)", valueHint: "format" },
   json: { type: "boolean", default: false, description: "Print a JSON summary on stdout (counts, the timeline of scenes by event time) instead of the exposition", env: false },
 };
 
@@ -47,7 +48,7 @@ export async function runReplay(argv: string[]): Promise<void> {
   // A bad rule file stops replay before it reads anything, as it stops serve.
   const diagnosis = resolveRuleConfig(values);
   const logLevel = parseChoice(flagLabel(values, "log-level"), values["log-level"] as string, Object.keys(LOG_LEVELS) as LogLevelName[]);
-  const log = createLogger(logLevel);
+  const log = createLogger(logLevel, parseChoice(flagLabel(values, "log-format"), values["log-format"] as string, LOG_FORMATS));
   // What would not stop the rules from loading (a rule without solution steps, a condition that
   // can never hold) is said, as serve says it at start-up.
   for (const w of diagnosis.warnings) log.warn(w);

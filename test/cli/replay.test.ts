@@ -195,6 +195,17 @@ describe("replay", () => {
     }
   });
 
+  it("--log-format json: each warning is one JSON object on stderr, as serve logs; a wrong format stops it with status 2", async () => {
+    const file = join(dir, "one-bad.ndjson");
+    writeFileSync(file, [JSON.stringify({ ts: T0, event_type: "compute.util", entity_id: "gpu-0", job_id: null, pid: null, value: "5" }), "{oops"].join("\n") + "\n");
+    const r = await runCli(["replay", "--log-format", "json", file]);
+    assert.equal(r.code, 0, r.stderr);
+    const warn = r.stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { level: string; msg: string });
+    assert.deepEqual(warn.map((w) => [w.level, w.msg.replace(/: rejected: (\w+).*$/, " $1")]), [["warn", `${file}:2 invalid_json`]]);
+    const bad = await runCli(["replay", "--log-format", "xml", file]);
+    assert.deepEqual([bad.code, bad.stderr], [2, 'xctl-exporter: --log-format: "xml" is not one of pretty, logfmt, json\n']);
+  });
+
   it("--json: counts and the timeline of scenes by event time, on stdout", SLOW, async () => {
     const file = join(dir, "scene.ndjson");
     const ev = (ts: number, event_type: string, entity_id: string, value: string, pid: number | null = null) => JSON.stringify({ ts, event_type, entity_id, pid, job_id: pid === null ? null : `job-${pid}`, value });
