@@ -2,8 +2,11 @@
 // which pid. Pure functions on strings; mapping device names to graph entities is
 // resolve.ts's job. Anything else is turned away by one prefilter before any specific regex.
 
-/** The matcher kinds; `other` counts records no matcher took. Bounded: a metric label. */
-export const KMSG_KINDS = ["xid", "fallen_off_bus", "sxid", "io_error", "mlx5_link", "pcie_aer", "pcie_aer_corrected", "memory_failure", "oom_kill", "hung_task", "nfs", "other"] as const;
+/**
+ * The matcher kinds; `other` counts the kernel's records no matcher took, `user_space` the records
+ * user space wrote into the log (never evidence). Bounded: a metric label.
+ */
+export const KMSG_KINDS = ["xid", "fallen_off_bus", "sxid", "io_error", "mlx5_link", "pcie_aer", "pcie_aer_corrected", "memory_failure", "oom_kill", "hung_task", "nfs", "other", "user_space"] as const;
 export type KmsgKind = (typeof KMSG_KINDS)[number];
 
 export type Finding =
