@@ -143,7 +143,7 @@ export class KmsgSource implements Source {
     if (this._bootMs === null && !this._live) return [];
     const now = Date.now();
     const ts = this._bootMs === null ? now : this.clock.stamp(this._bootMs + rec.usec / 1000, now);
-    const pidEvent = f.kind === "oom_kill" || f.kind === "hung_task" || f.kind === "memory_failure";
+    const pidEvent = f.kind === "oom_kill" || f.kind === "hung_task" || f.kind === "memory_failure" || f.kind === "fatal_signal";
     // A device fault older than the error window is over as far as the graph goes: emitted, it
     // would make an error node (and a scene) that the graph's clock, moved back by its old
     // time, keeps alive for a window of wall time. Read again after a restart, it is not news.
@@ -153,8 +153,9 @@ export class KmsgSource implements Source {
     // A hung task the graph does not hold (a kernel thread, a process no probe reported) would
     // only add a process nobody asked about; the state goes to the processes the graph has. The
     // kernel names the task, a thread: a hung worker thread stalls the process it belongs to. So
-    // does a thread a memory failure signals (the signal takes its whole process down).
-    if ((f.kind === "hung_task" || f.kind === "memory_failure") && !this._known(f.pid)) {
+    // does a thread a memory failure signals (the signal takes its whole process down), and
+    // one that dies of a fault signal (its process dies with it: the state says how it ended).
+    if ((f.kind === "hung_task" || f.kind === "memory_failure" || f.kind === "fatal_signal") && !this._known(f.pid)) {
       const tgid = await threadGroup(this.host.procfs, f.pid);
       if (tgid === null || !this._known(tgid)) return [];
       f = { ...f, pid: tgid };
