@@ -176,7 +176,7 @@ export class KmsgSource implements Source {
     if (this._bootMs !== null ? now - (this._bootMs + usec / 1000) > 5 * 60_000 : !this._live) return;
     this._saidUserSpace.add(f.kind);
     const text = f.text.length > 160 ? f.text.slice(0, 160) + "..." : f.text;
-    this._ctx?.log.info(`ignored a ${f.kind} line written to the kernel log from user space (facility ${facility}), not by the kernel: only the kernel's own records are evidence: ${JSON.stringify(text)}`);
+    this._ctx?.log.info(`ignored a line written to the kernel log from user space (facility ${facility}), not by the kernel, that reads as ${f.kind}: only the kernel's own records are evidence: ${JSON.stringify(text)}`);
   }
 
   private _known(pid: number): boolean {
