@@ -163,7 +163,8 @@ export function renderRunbook(rule: Rule, about: string): string {
     "",
     ...(EVENT_SCENES.has(rule.scene)
       ? [
-          "The process this scene is about has ended and leaves the graph a second later, so `why <pid>` soon answers 404 for it. " +
+          "The process this scene is about has ended and leaves the graph a second later; `why <pid>` then gives its last answer, as it stood just before it left " +
+            "(state, job, root causes, scenes with their evidence), for `--error-window` (default 5m; `--scene-settle` when longer), and 404 after. " +
             "While the scene settles (`--scene-settle`), `xctl-exporter status` still shows the pids and jobs of the last run that found it; " +
             "that automatic run, kept in `GET /api/v1/diagnoses` (the last 100 runs), names its pid, job, evidence and steps, " +
             "and `why` on the other processes of the job shows what still concerns them.",
@@ -265,8 +266,8 @@ export function renderSceneAlerts(rules: { rule: Rule }[]): string {
   const ask = "On the host, `xctl-exporter status` lists the affected pids and jobs and `xctl-exporter why PID` the evidence and the steps.";
   const askHost = "It names no pid (no process uses the device): on the host, `xctl-exporter status` shows the errors and GET /api/v1/diagnoses the evidence and the steps.";
   const occurred =
-    `It was active within the last ${OCCURRED_WINDOW}. The process is gone, so \`why\` no longer knows it: ` +
-    "GET /api/v1/diagnoses on the host keeps the run with its pids, jobs, evidence and steps.";
+    `It was active within the last ${OCCURRED_WINDOW}. The process has left the graph, but \`xctl-exporter why PID\` on the host gives its last answer ` +
+    "(state, job, root causes, scenes with their evidence) for --error-window (5m) after it ended, and GET /api/v1/diagnoses keeps the run with its pids, jobs, evidence and steps.";
   for (const { rule } of rules) {
     const event = EVENT_SCENES.has(rule.scene);
     lines.push(

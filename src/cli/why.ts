@@ -37,6 +37,12 @@ export async function runWhy(argv: string[]): Promise<void> {
 
 const _e = escapeControl;
 
+// A pid the exporter does not know is most often a process of the host that no probe reported
+// (an SRE asks about the stuck job they see in `ps aux`): "no process" alone reads as "no such
+// process", which the host contradicts.
+const _NOT_REPORTED =
+  ": no probe reported it, or it ended longer ago than --error-window (the graph holds the processes that probes, pushes and the nvidia-smi and npu-smi collectors report, not every process of the host: xctl-exporter ps lists them)";
+
 /**
  * For a pid the graph no longer holds (an OOM-killed or crashed process leaves a second after
  * it ended): the active scenes that still name it, so `why` does not end in a dead end.
@@ -46,10 +52,10 @@ async function _namedBy(client: Client, pid: number): Promise<string> {
   try {
     st = await client.getJson<Status>("/api/v1/status");
   } catch {
-    return "";
+    return _NOT_REPORTED;
   }
   const scenes = Array.isArray(st?.scenes) ? st.scenes.filter((s) => Array.isArray(s.affected_pids) && s.affected_pids.includes(pid)) : [];
-  if (scenes.length === 0) return "";
+  if (scenes.length === 0) return _NOT_REPORTED;
   const jobs = [...new Set(scenes.flatMap((s) => s.affected_jobs ?? []))];
   const names = scenes.map((s) => _e(s.scene)).join(", ");
   return `: it has left the graph; active scene${scenes.length === 1 ? "" : "s"} ${names} name${scenes.length === 1 ? "s" : ""} it${jobs.length > 0 ? ` (job ${jobs.map(_e).join(", ")})` : ""}: see xctl-exporter status`;

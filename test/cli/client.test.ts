@@ -207,11 +207,17 @@ describe("ps and why against a running exporter", () => {
     );
   });
 
-  it("why of an unknown pid is one clear line and exit 1", SLOW, async () => {
-    const r = await runCli(["why", "999", "--url", server.url]);
+  it("why of an unknown pid is one clear line and exit 1, which says the graph is not every process of the host", SLOW, async () => {
+    // A process that runs (this test's own), as an SRE asks about a job they see in `ps aux`.
+    const pid = process.pid;
+    const r = await runCli(["why", String(pid), "--url", server.url]);
     assert.equal(r.code, 1);
     assert.equal(r.stdout, "");
-    assert.equal(r.stderr, `xctl-exporter: no process with pid 999 at ${server.url}\n`);
+    assert.equal(
+      r.stderr,
+      `xctl-exporter: no process with pid ${pid} at ${server.url}: no probe reported it, or it ended longer ago than --error-window ` +
+        "(the graph holds the processes that probes, pushes and the nvidia-smi and npu-smi collectors report, not every process of the host: xctl-exporter ps lists them)\n",
+    );
   });
 
   it("why of a pid that has left the graph says it ended and prints its last answer, with the scene that named it", SLOW, async () => {

@@ -227,6 +227,21 @@ describe("prometheus rules and config", () => {
     assert.ok(scene.some((r) => /scene!~"/.test(r.expr) && r.annotations?.runbook_url?.endsWith("/{{ $labels.scene }}.md")));
   });
 
+  it("an event scene's alert and runbook send the reader to `why PID`, which gives an ended process's last answer (test/binary/ended.test.ts), not away from it", () => {
+    const occurred = _alertRules().filter((r) => r.alert === "XctlSceneOccurred" && /\{scene="/.test(r.expr));
+    assert.ok(occurred.length >= 2);
+    for (const a of occurred) {
+      const text = a.annotations?.description ?? "";
+      assert.doesNotMatch(text, /no longer knows/, text);
+      assert.match(text, /`xctl-exporter why PID` on the host gives its last answer/, text);
+    }
+    for (const scene of EVENT_SCENES) {
+      const runbook = _read(`runbooks/${scene}.md`);
+      assert.doesNotMatch(runbook, /soon answers 404|knows the pid only until/, scene);
+      assert.match(runbook, /`why <pid>` then gives its last answer/, scene);
+    }
+  });
+
   it("no alert reads a counter that on-demand runs move (diagnosis runs and their conclusions)", () => {
     for (const r of _alertRules()) assert.doesNotMatch(r.expr, /xctl_diagnoses_(total|by_scene)\b/, r.alert);
     const rising = _alertRules().find((r) => r.alert === "XctlDiagnosesRising");

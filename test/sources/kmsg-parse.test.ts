@@ -2,6 +2,9 @@
 // messages into findings (real message shapes from several driver and kernel generations).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT } from "../_helpers.ts";
 import { FallenOffBusJoiner, matchMessage } from "../../src/sources/kmsg/matchers.ts";
 import { parseRecord, RecordSplitter, unescapeKmsg } from "../../src/sources/kmsg/record.ts";
 
@@ -217,6 +220,23 @@ describe("kmsg matchers", () => {
     const ok = matchMessage("nfs: server 10.0.0.5 OK");
     assert.ok(ok && ok.kind === "nfs");
     assert.deepEqual([ok.server, ok.ok], ["10.0.0.5", true]);
+  });
+
+  it("reads the kernel's reports of fault signals that kill a task (x86-64, Linux 6.18's own lines), not other signals' lines", () => {
+    const lines = readFileSync(join(ROOT, "test/fixtures/kmsg/signals.kmsg"), "utf8").trim().split("\n");
+    const found = lines.map((l) => matchMessage(parseRecord(l)!.message));
+    assert.deepEqual(
+      found.map((f) => (f?.kind === "fatal_signal" ? [f.pid, f.comm, f.signal] : f)),
+      [[15910, "python3", "SIGSEGV"], [15443, "python3", "SIGILL"], [15484, "python3", "SIGSEGV"], [15525, "python3", "SIGFPE"]],
+    );
+    // Older kernels: "general protection" without "fault", a comm with a space, no "likely on CPU".
+    const old = matchMessage("traps: Web Content[3141] general protection ip:7f3a sp:7ffc error:0 in libxul.so[7f2a+5e3b000]");
+    assert.ok(old?.kind === "fatal_signal" && old.pid === 3141 && old.comm === "Web Content");
+    const seg = matchMessage("pt_main_thread[4242]: segfault at 10 ip 00007f1c sp 00007ffd error 4 in libcuda.so.1[7f1b+2b4a000]");
+    assert.ok(seg?.kind === "fatal_signal" && seg.pid === 4242 && seg.signal === "SIGSEGV");
+    // What a handled or sent signal leaves, and the fatal-signal debug line, name no kill of a fault.
+    assert.equal(matchMessage("potentially unexpected fatal signal 11."), null);
+    assert.equal(matchMessage("traps: python3[1] trap invalid opcode"), null, "no ip: not the trap report");
   });
 
   it("takes nothing from ordinary kernel chatter", () => {

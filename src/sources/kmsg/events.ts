@@ -14,6 +14,7 @@
 //   memory_failure error.hw      memory        HW_MEMORY_CORRUPTION <message>   for the signalled pid (a process fault)
 //   oom_kill       process.state memory        oom_killed           for the killed pid
 //   hung_task      process.state kernel        D                    for the blocked pid, if the graph holds it (what it waits on is not known)
+//   fatal_signal   process.state SIGSEGV, ...  killed               for the task's process, if the graph holds it
 //   nfs            error.net     nfs-<server>  NFS_NOT_RESPONDING <message>   ("OK": nothing)
 import { blockName, type DeviceMap } from "./devices.ts";
 import type { GpuMap } from "./gpu-map.ts";
@@ -73,6 +74,8 @@ export async function findingEvents(f: Finding, ts: number, r: Resolvers): Promi
       return [{ ts, event_type: "process.state", entity_id: "memory", pid: f.pid, value: "oom_killed" }];
     case "hung_task":
       return [{ ts, event_type: "process.state", entity_id: "kernel", pid: f.pid, value: "D" }];
+    case "fatal_signal":
+      return [{ ts, event_type: "process.state", entity_id: f.signal, pid: f.pid, value: "killed" }];
     case "nfs":
       return f.ok ? [] : [{ ts, event_type: "error.net", entity_id: `nfs-${f.server}`, value: _value("NFS_NOT_RESPONDING", f.text) }];
   }

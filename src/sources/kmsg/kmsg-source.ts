@@ -66,6 +66,8 @@ export class KmsgSource implements Source {
   /** The reader has caught up with the ring once since it was launched: records now are new. */
   private _live = false;
   private _saidNoBoot = false;
+  /** Matcher kinds of user-space records already said to be ignored (once each). */
+  private readonly _saidUserSpace = new Set<string>();
   /** Sequence number of the last record read, and the one to skip to after a restart. */
   private _lastSeq: number | null = null;
   private _resumeAfter: number | null = null;
@@ -117,9 +119,15 @@ export class KmsgSource implements Source {
     if (rec !== null) this._lastSeq = rec.seq;
     // A record read live is news: what it says of the kernel's clock, whatever it says.
     if (rec !== null && this._live && this._bootMs !== null) this._learnClock(this._bootMs + rec.usec / 1000);
-    if (rec === null || rec.facility !== 0) {
-      // Not a record, or written by user space (facility 1 and up): never evidence of a fault.
+    if (rec === null) {
       this.counts.other++;
+      return [];
+    }
+    if (rec.facility !== 0) {
+      // Written by user space (facility 1 and up: the kernel gives every line written to
+      // /dev/kmsg one, whatever its prefix): never evidence of a fault.
+      this.counts.user_space++;
+      this._ignoredUserSpace(rec.message, rec.facility, rec.usec);
       return [];
     }
     let f: Finding | null = matchMessage(rec.message);
@@ -135,7 +143,7 @@ export class KmsgSource implements Source {
     if (this._bootMs === null && !this._live) return [];
     const now = Date.now();
     const ts = this._bootMs === null ? now : this.clock.stamp(this._bootMs + rec.usec / 1000, now);
-    const pidEvent = f.kind === "oom_kill" || f.kind === "hung_task" || f.kind === "memory_failure";
+    const pidEvent = f.kind === "oom_kill" || f.kind === "hung_task" || f.kind === "memory_failure" || f.kind === "fatal_signal";
     // A device fault older than the error window is over as far as the graph goes: emitted, it
     // would make an error node (and a scene) that the graph's clock, moved back by its old
     // time, keeps alive for a window of wall time. Read again after a restart, it is not news.
@@ -145,13 +153,30 @@ export class KmsgSource implements Source {
     // A hung task the graph does not hold (a kernel thread, a process no probe reported) would
     // only add a process nobody asked about; the state goes to the processes the graph has. The
     // kernel names the task, a thread: a hung worker thread stalls the process it belongs to. So
-    // does a thread a memory failure signals (the signal takes its whole process down).
-    if ((f.kind === "hung_task" || f.kind === "memory_failure") && !this._known(f.pid)) {
+    // does a thread a memory failure signals (the signal takes its whole process down), and
+    // one that dies of a fault signal (its process dies with it: the state says how it ended).
+    if ((f.kind === "hung_task" || f.kind === "memory_failure" || f.kind === "fatal_signal") && !this._known(f.pid)) {
       const tgid = await threadGroup(this.host.procfs, f.pid);
       if (tgid === null || !this._known(tgid)) return [];
       f = { ...f, pid: tgid };
     }
     return (await findingEvents(f, ts, this._resolvers)) as unknown as Record<string, unknown>[];
+  }
+
+  /**
+   * Says once per matcher kind, at info, that a recent record written from user space that reads
+   * as a fault was ignored: an operator who echoes a test Xid line into /dev/kmsg learns why no
+   * scene came, where it would otherwise only be counted. Old records (a restart reading the
+   * ring again) are not news and say nothing.
+   */
+  private _ignoredUserSpace(message: string, facility: number, usec: number): void {
+    const f = matchMessage(message);
+    if (f === null || this._saidUserSpace.has(f.kind)) return;
+    const now = Date.now();
+    if (this._bootMs !== null ? now - (this._bootMs + usec / 1000) > 5 * 60_000 : !this._live) return;
+    this._saidUserSpace.add(f.kind);
+    const text = f.text.length > 160 ? f.text.slice(0, 160) + "..." : f.text;
+    this._ctx?.log.info(`ignored a line written to the kernel log from user space (facility ${facility}), not by the kernel, that reads as ${f.kind}: only the kernel's own records are evidence: ${JSON.stringify(text)}`);
   }
 
   private _known(pid: number): boolean {

@@ -2,8 +2,11 @@
 // which pid. Pure functions on strings; mapping device names to graph entities is
 // resolve.ts's job. Anything else is turned away by one prefilter before any specific regex.
 
-/** The matcher kinds; `other` counts records no matcher took. Bounded: a metric label. */
-export const KMSG_KINDS = ["xid", "fallen_off_bus", "sxid", "io_error", "mlx5_link", "pcie_aer", "pcie_aer_corrected", "memory_failure", "oom_kill", "hung_task", "nfs", "other"] as const;
+/**
+ * The matcher kinds; `other` counts the kernel's records no matcher took, `user_space` the records
+ * user space wrote into the log (never evidence). Bounded: a metric label.
+ */
+export const KMSG_KINDS = ["xid", "fallen_off_bus", "sxid", "io_error", "mlx5_link", "pcie_aer", "pcie_aer_corrected", "memory_failure", "oom_kill", "hung_task", "fatal_signal", "nfs", "other", "user_space"] as const;
 export type KmsgKind = (typeof KMSG_KINDS)[number];
 
 export type Finding =
@@ -32,12 +35,14 @@ export type Finding =
   | { kind: "memory_failure"; pid: number; comm: string; text: string }
   | { kind: "oom_kill"; pid: number; comm: string; text: string }
   | { kind: "hung_task"; pid: number; comm: string; text: string }
+  /** The kernel's report of a fault signal the task had no handler for (`SIGSEGV`, ...): it dies of it. */
+  | { kind: "fatal_signal"; pid: number; comm: string; signal: string; text: string }
   | { kind: "nfs"; server: string; ok: boolean; text: string };
 
 export type AerSeverity = "fatal" | "nonfatal" | "unrecovered";
 
 // Every message a matcher below takes contains one of these; most kernel chatter contains none.
-const _PREFILTER = /NVRM|SXid|error|timeout|mlx5_core|Killed process|blocked for more than|nfs: server|^nvme nvme|^XFS \(|PCIe Bus Error|AER-aware|DPC|@ LBA |hardware memory corruption/;
+const _PREFILTER = /NVRM|SXid|error|timeout|mlx5_core|Killed process|blocked for more than|nfs: server|^nvme nvme|^XFS \(|PCIe Bus Error|AER-aware|DPC|@ LBA |hardware memory corruption|segfault at |^traps: /;
 
 const _BUS = "(?:PCI:)?([0-9a-fA-F]{1,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}(?:\\.[0-7])?)";
 // A MIG-enabled GPU names the GPU instance after the bus id, and the compute instance after it
@@ -117,6 +122,23 @@ const _NVME_DATA_OPS = new Set([0x0, 0x1, 0x2, 0x8, 0x7d]);
 const _MEM_FAILURE = /^(?:Memory failure: 0x[0-9a-f]+: (?:Sending SIGBUS to|Killing)|MCE:? (?:0x[0-9a-f]+: )?Killing|Memory error may not recovered: 0x[0-9a-f]+: Sending SIGBUS to) (.{1,64}):(\d{1,10}) (?:early )?due to hardware memory corruption/;
 const _OOM = /^(?:(?:Memory cgroup )?[Oo]ut of memory(?: \([a-z_]+\))?: )?Killed process (\d+) \(([^)]{0,64})\)/;
 const _HUNG = /^INFO: task (.{1,64}):(\d+) blocked for more than \d+ seconds/;
+// A fault signal that kills the task (no handler for it), as x86-64 reports it when
+// debug.exception-trace (show_unhandled_signals) is 1, the default (Linux 6.18, read here):
+// "python3[15910]: segfault at 0 ip 00007fec9b774219 sp 00007ffc74db67f8 error 4 in
+// libc.so.6[...]", "traps: python3[15484] general protection fault ip:... error:0 in ...", "traps:
+// python3[15525] trap divide error ip:...", "traps: python3[15443] trap invalid opcode ip:...".
+// The pid is the faulting thread's. Nothing is printed for a signal sent with kill(2) or abort(3).
+const _SEGFAULT = /^(.{1,64})\[(\d{1,10})\]: segfault at /;
+const _TRAP = /^traps: (.{1,64})\[(\d{1,10})\] (?:general protection|trap ([a-z0-9 ]{1,40}) ip:)/;
+// do_trap's signal per trap name (arch/x86/kernel/traps.c); the rest, and a GP fault, SIGSEGV.
+const _TRAP_SIGNAL: Record<string, string> = {
+  "divide error": "SIGFPE",
+  "coprocessor segment overrun": "SIGFPE",
+  "invalid opcode": "SIGILL",
+  "segment not present": "SIGBUS",
+  "stack segment": "SIGBUS",
+  "alignment check": "SIGBUS",
+};
 const _NFS = /^nfs: server (\S{1,200}) (not responding|OK)/;
 
 /** The finding a message holds, or null; `text` is the message, trimmed. */
@@ -169,6 +191,11 @@ export function matchMessage(message: string): Finding | null {
   }
   if ((m = _OOM.exec(text)) !== null) return { kind: "oom_kill", pid: Number(m[1]), comm: m[2], text };
   if ((m = _HUNG.exec(text)) !== null) return { kind: "hung_task", pid: Number(m[2]), comm: m[1], text };
+  if ((m = _SEGFAULT.exec(text)) !== null || (m = _TRAP.exec(text)) !== null) {
+    const pid = Number(m[2]);
+    const signal = m[3] === undefined ? "SIGSEGV" : (_TRAP_SIGNAL[m[3]] ?? "SIGSEGV");
+    return pid > 0 && pid < 2 ** 31 ? { kind: "fatal_signal", pid, comm: m[1], signal, text } : null;
+  }
   if ((m = _NFS.exec(text)) !== null) return { kind: "nfs", server: m[1].replace(/[,.]$/, ""), ok: m[2] === "OK", text };
   return null;
 }
