@@ -46,7 +46,7 @@ describe("host collector specs", () => {
 });
 
 describe("host collector poll loop", () => {
-  it("runs a round at start and then every interval, never two at once, and stops within a second", async () => {
+  it("runs a round at start and then every interval, never two at once, and stops without waiting for a hung round", async () => {
     const h = harness("poll");
     let inFlight = 0;
     let most = 0;
@@ -68,9 +68,12 @@ describe("host collector poll loop", () => {
     await new Promise((r) => setTimeout(r, 350));
     assert.equal(rounds, 3, "no round starts while one is in flight");
     assert.equal(most, 1);
-    const t0 = Date.now();
-    await src.stop();
-    assert.ok(Date.now() - t0 < 1500, "stop waits at most a second for a hung round");
+    // stop gives up on the hung round after its second (a timer): it resolves with the round
+    // still in flight. Raced against a far bound so a stop that waits for the round fails here
+    // instead of hanging; no tighter wall-clock bound, which a loaded machine would break.
+    const stopped = await Promise.race([src.stop().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 20_000))]);
+    assert.ok(stopped, "stop returns without waiting for the hung round");
+    assert.equal(inFlight, 1, "the round was still hung when stop returned");
     release();
     await new Promise((r) => setTimeout(r, 250));
     assert.equal(rounds, 3, "no round after stop");
