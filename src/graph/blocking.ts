@@ -79,6 +79,8 @@ export class Blocking {
       e.deviceType = ev.value;
       e.deviceWall = wall;
       e.deviceSwept = false;
+      const seen = this._g.resources.get(e.entityId);
+      e.deviceBlind = seen === undefined || ev.ts < seen.firstTs - CLOCK_SLACK_MS;
     }
     _noteDevice(e, ev.value, ev.ts, wall);
     if (e.deviceLinked) {
@@ -148,6 +150,24 @@ export class Blocking {
     const users = r.consumers.size + r.waiters.size;
     if (e.joined.length > 1024 && e.joined.length > 2 * users) {
       e.joined = e.joined.filter((q) => r.consumers.has(q) || r.waiters.has(q));
+    }
+  }
+
+  /**
+   * The start of `p` became known (it was -Infinity: first seen through readings) and is `bornTs`:
+   * a live device fault from before the graph saw its device (a kernel log's backlog at the
+   * exporter's start, while the job ran on) concerns it when it had started by then.
+   */
+  born(p: ProcessNode): void {
+    for (const users of [p.consumes, p.waitsOn]) {
+      for (const r of users) {
+        const e = this._g.errors.get(r.id);
+        if (e === undefined || !e.deviceLinked || e.deviceSwept || !e.deviceBlind || e.blocked.has(p)) continue;
+        if (p.bornTs > e.deviceTs + CLOCK_SLACK_MS) continue;
+        const i = e.joined.indexOf(p);
+        if (i !== -1) e.joined.splice(i, 1);
+        this.block(p, e, e.deviceTs, e.deviceType, e.deviceWall);
+      }
     }
   }
 
