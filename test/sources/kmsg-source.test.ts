@@ -349,4 +349,46 @@ describe("builtin:kmsg follows a file", () => {
       await src.stop();
     }
   });
+
+  it("an OOM kill of a data-loader worker (a child or grandchild of a process the graph holds) is an error of that process on memory", async () => {
+    const file = join(dir, "kmsg-oom-child");
+    const procfs = join(dir, "proc-oom-child");
+    const ticks = (ms: number) => Math.round((ms - BTIME_MS) / 10);
+    const task = (pid: number, ppid: number, state: string, startMs: number, comm = "python3") => {
+      mkdirSync(join(procfs, String(pid)), { recursive: true });
+      writeFileSync(join(procfs, String(pid), "status"), `Name:\t${comm}\nState:\t${state}\nTgid:\t${pid}\nNgid:\t0\nPid:\t${pid}\nPPid:\t${ppid}\n`);
+      writeFileSync(join(procfs, String(pid), "stat"), `${pid} (${comm}) ${state[0]} ${ppid} ${pid} ${pid} 0 -1 4227148 0 0 0 0 0 0 0 0 20 0 1 0 ${ticks(startMs)} 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 3 0 0 0 0 0\n`);
+    };
+    mkdirSync(procfs, { recursive: true });
+    writeFileSync(join(procfs, "stat"), `btime ${BTIME_MS / 1000}\n`);
+    const before = Date.now() - 600_000;
+    task(5555, 4242, "Z (zombie)", before); // the rank's worker, killed, not reaped yet
+    task(6001, 6000, "Z (zombie)", before); // a worker of a worker of 4343
+    task(6000, 4343, "S (sleeping)", before);
+    task(7001, 4444, "Z (zombie)", Date.now() + 60_000); // the pid taken by a later process than the one killed
+    task(8001, 1, "Z (zombie)", before); // a process of no job the graph holds
+    writeFileSync(file, "6,1,1000,-;Linux version 6.8.0\n");
+    const src = new KmsgSource({ path: file, host: { procfs, sysfs: HOST.sysfs }, nvidiaSmi: null, pollMs: 20 });
+    const rec = recorder([4242, 4343, 4444]);
+    src.start(rec.ctx);
+    try {
+      await rec.up;
+      const line = (seq: number, pid: number) =>
+        `3,${seq},${usec()},-;Out of memory: Killed process ${pid} (python3) total-vm:30241612kB, anon-rss:25165824kB, file-rss:0kB, shmem-rss:8192kB, UID:1000 pgtables:50212kB oom_score_adj:0\n`;
+      appendFileSync(file, line(2, 5555) + line(3, 6001) + line(4, 7001) + line(5, 8001));
+      await eventually(() => src.counts.oom_kill === 4, 5000, "the four records read");
+      assert.deepEqual(shapes(rec.events), [
+        "process.state memory pid=5555 oom_killed",
+        "error.hw memory pid=4242 OOM_KILL_CHILD",
+        "process.state memory pid=6001 oom_killed",
+        "error.hw memory pid=4343 OOM_KILL_CHILD",
+        "process.state memory pid=7001 oom_killed",
+        "process.state memory pid=8001 oom_killed",
+      ]);
+      assert.match(String(rec.events[1].value), /^OOM_KILL_CHILD child 5555 \(python3\): Out of memory: Killed process 5555 /);
+      assert.match(String(rec.events[3].value), /^OOM_KILL_CHILD grandchild 6001 \(python3\): /);
+    } finally {
+      await src.stop();
+    }
+  });
 });

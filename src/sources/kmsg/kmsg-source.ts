@@ -10,7 +10,8 @@ import { Backoff } from "../backoff.ts";
 import { KmsgClock } from "./clock.ts";
 import { DEFAULT_HOST_PATHS, type HostPaths, type Source, type SourceContext } from "../source.ts";
 import { DeviceMap } from "./devices.ts";
-import { findingEvents, type Resolvers } from "./events.ts";
+import { findingEvents, oomChildEvent, type Resolvers } from "./events.ts";
+import { oomOwner, type OomOwner } from "./oom-owner.ts";
 import { GpuMap } from "./gpu-map.ts";
 import { FallenOffBusJoiner, matchMessage, type Finding } from "./matchers.ts";
 import { KmsgReader } from "./reader.ts";
@@ -151,7 +152,15 @@ export class KmsgSource implements Source {
       if (tgid === null || !this._known(tgid)) return [];
       f = { ...f, pid: tgid };
     }
-    return (await findingEvents(f, ts, this._resolvers)) as unknown as Record<string, unknown>[];
+    // The OOM killer's victim may be below the process the graph holds (its data-loader worker).
+    let owner: OomOwner | null = null;
+    if (f.kind === "oom_kill" && !this._known(f.pid)) {
+      owner = await oomOwner(this.host.procfs, f.pid, f.comm, ts, this._bootMs, (pid) => this._known(pid));
+      if (owner !== null && owner.via === null) f = { ...f, pid: owner.pid };
+    }
+    const out = await findingEvents(f, ts, this._resolvers);
+    if (owner !== null && owner.via !== null && f.kind === "oom_kill") out.push(oomChildEvent(ts, owner.pid, owner.via, f.text));
+    return out as unknown as Record<string, unknown>[];
   }
 
   private _known(pid: number): boolean {
