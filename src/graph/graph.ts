@@ -277,6 +277,7 @@ export class StateGraph {
       this.processes.set(pid, p);
       this.activeProcesses++;
       this._observer?.nodeChanged(p, undefined);
+      if (start) this._blocking.born(p); // its own faults that came before its start was told
       return p;
     }
     p.updatedTs = ts;
