@@ -61,14 +61,15 @@ describe("builtin:kmsg on record files", () => {
     ]);
   });
 
-  it("driver 570 without nvidia-smi: Device Minor from procfs, else the bus id; both fallen-off forms", async () => {
+  it("driver 570 without nvidia-smi: nvidia-smi's order (PCI bus order) of the driver's GPUs in procfs, else the bus id; both fallen-off forms", async () => {
     const { events, logs } = await readAll("r570.kmsg", { nvidiaSmi: join(KMSG, "no-such-nvidia-smi") });
+    // The driver's GPUs: 0000:18:00, 0000:3b:00, 0000:86:00, 0009:01:00 (Device Minors 0 1 4 6).
     assert.deepEqual(shapes(events), [
-      "error.hw gpu-06 XID_149",
-      "error.hw gpu-06 XID_154",
-      "error.hw gpu-04 pid=2024380 XID_119",
+      "error.hw gpu-03 XID_149",
+      "error.hw gpu-03 XID_154",
+      "error.hw gpu-02 pid=2024380 XID_119",
       "error.hw gpu-0000:b3:00 XID_79",
-      "error.hw gpu-04 XID_79",
+      "error.hw gpu-02 XID_79",
     ]);
     assert.match(String(events[3].value), /^XID_79 NVRM: The NVIDIA GPU 0000:b3:00.0 NVRM: \(PCI ID: 10de:26b5\) installed in this system has NVRM: fallen off/);
     assert.equal(logs.filter((l) => l.includes("no-such-nvidia-smi")).length, 1, "nvidia-smi's absence said once");
