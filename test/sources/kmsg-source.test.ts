@@ -377,7 +377,8 @@ describe("builtin:kmsg follows a file", () => {
       const line = (seq: number, pid: number) =>
         `3,${seq},${usec()},-;Out of memory: Killed process ${pid} (python3) total-vm:30241612kB, anon-rss:25165824kB, file-rss:0kB, shmem-rss:8192kB, UID:1000 pgtables:50212kB oom_score_adj:0\n`;
       appendFileSync(file, line(2, 5555) + line(3, 6001) + line(4, 7001) + line(5, 8001));
-      await eventually(() => src.counts.oom_kill === 4, 5000, "the four records read");
+      // Each record's events come after its reads of /proc (counted first): wait for the last one's.
+      await eventually(() => src.counts.oom_kill === 4 && rec.events.some((e) => e.pid === 8001), 5000, "the four records read");
       assert.deepEqual(shapes(rec.events), [
         "process.state memory pid=5555 oom_killed",
         "error.hw memory pid=4242 OOM_KILL_CHILD",
@@ -388,6 +389,11 @@ describe("builtin:kmsg follows a file", () => {
       ]);
       assert.match(String(rec.events[1].value), /^OOM_KILL_CHILD child 5555 \(python3\): Out of memory: Killed process 5555 /);
       assert.match(String(rec.events[3].value), /^OOM_KILL_CHILD grandchild 6001 \(python3\): /);
+      // A worker the kernel signals for a page of host memory gone bad: its process fails of it.
+      appendFileSync(file, `3,6,${usec()},-;Memory failure: 0x3f2c5d: Sending SIGBUS to python3:5555 due to hardware memory corruption\n`);
+      await eventually(() => rec.events.length === 7, 5000, "the memory failure read");
+      assert.deepEqual(shapes(rec.events.slice(6)), ["error.hw memory pid=4242 HW_MEMORY_CORRUPTION"]);
+      assert.match(String(rec.events[6].value), /^HW_MEMORY_CORRUPTION child 5555 \(python3\): Memory failure: 0x3f2c5d: Sending SIGBUS/);
     } finally {
       await src.stop();
     }

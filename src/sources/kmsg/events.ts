@@ -11,7 +11,9 @@
 //                                stacked on it): PCIE_AER_FATAL | PCIE_AER_UNRECOVERED <message>
 //                                on a bridge, fatal only: the same for each of those below it (pci.ts)
 //   pcie_aer_corrected            nothing (counted)
-//   memory_failure error.hw      memory        HW_MEMORY_CORRUPTION <message>   for the signalled pid (a process fault)
+//   memory_failure error.hw      memory        HW_MEMORY_CORRUPTION <message>   for the signalled pid (a process fault);
+//                                              HW_MEMORY_CORRUPTION child 5555 (python3): <message>  for the graph's
+//                                                                   process the signalled task is a child or grandchild of
 //   oom_kill       process.state memory        oom_killed           for the killed pid (its process's, a thread of one the graph holds)
 //                  error.hw      memory        OOM_KILL_CHILD child 5555 (python3): <message>   for the graph's process
 //                                                                   the killed task is a child or grandchild of (oom-owner.ts)

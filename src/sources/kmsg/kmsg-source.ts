@@ -149,8 +149,14 @@ export class KmsgSource implements Source {
     // does a thread a memory failure signals (the signal takes its whole process down).
     if ((f.kind === "hung_task" || f.kind === "memory_failure") && !this._known(f.pid)) {
       const tgid = await threadGroup(this.host.procfs, f.pid);
-      if (tgid === null || !this._known(tgid)) return [];
-      f = { ...f, pid: tgid };
+      if (tgid !== null && this._known(tgid)) f = { ...f, pid: tgid };
+      else if (f.kind === "hung_task") return [];
+      else {
+        // A worker of a process the graph holds, signalled for a page it mapped: the process fails of it.
+        const up = await oomOwner(this.host.procfs, f.pid, f.comm, ts, this._bootMs, (pid) => this._known(pid));
+        if (up === null || up.via === null) return [];
+        f = { ...f, pid: up.pid, text: `${up.via}: ${f.text}` };
+      }
     }
     // The OOM killer's victim may be below the process the graph holds (its data-loader worker).
     let owner: OomOwner | null = null;

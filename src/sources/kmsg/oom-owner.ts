@@ -1,4 +1,5 @@
-// Whose an OOM kill is when the kernel names a task the graph does not hold. The OOM killer
+// Whose an OOM kill (or a memory failure's SIGBUS) is when the kernel names a task the graph
+// does not hold. The OOM killer
 // picks the task with the most memory, often not the process a collector reports (nvidia-smi
 // lists the rank that holds the GPU) but a process below it: a data-loader worker, a compile
 // worker. The rank then fails of it ("DataLoader worker (pid 5555) is killed by signal:
