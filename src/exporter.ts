@@ -210,7 +210,7 @@ export class Exporter {
       },
       processes: () => {
         const out = [];
-        for (const p of this.graph.processes.values()) out.push({ pid: p.pid, jobId: p.jobId ?? null, state: p.state });
+        for (const p of this.graph.processes.values()) out.push({ pid: p.pid, jobId: p.jobId ?? null, state: p.state, startKnown: p.bornTs !== -Infinity });
         return out;
       },
       errorWindowMs: this.graph.errorWindowMs,

@@ -34,8 +34,12 @@ interface _Pending {
   wall: number;
 }
 
+/** Pids whose process faults are kept while the graph does not hold them (`Blocking.born`). */
+const _UNCLAIMED_PIDS = 4096;
+
 export class Blocking {
   private readonly _queue: _Pending[] = [];
+  private readonly _unclaimed = new Map<number, { error: ErrorNode; ts: number; type: string; wall: number }[]>();
   private _pending = 0;
 
   constructor(
@@ -54,8 +58,10 @@ export class Blocking {
   fault(e: ErrorNode, ev: XEvent, wall: number): void {
     if (ev.pid !== null && this.faultScope.of(ev.value) === "process") {
       const p = this._g.processes.get(ev.pid);
-      // Unknown, or a fault from before its start: the pid's earlier process's.
-      if (p === undefined || ev.ts < p.bornTs) return;
+      // Unknown (kept for `born`: a kernel log's backlog read before any collector listed it), or a
+      // fault from before its start: the pid's earlier process's.
+      if (p === undefined) return this._unclaim(ev.pid, e, ev.ts, ev.value, wall);
+      if (ev.ts < p.bornTs) return;
       const ownAt = e.ownEdges.get(p);
       if (ownAt === undefined || ev.ts < ownAt) e.ownEdges.set(p, ev.ts);
       const i = p.blockedBy.indexOf(e);
@@ -79,6 +85,8 @@ export class Blocking {
       e.deviceType = ev.value;
       e.deviceWall = wall;
       e.deviceSwept = false;
+      const seen = this._g.resources.get(e.entityId);
+      e.deviceBlind = seen === undefined || ev.ts < seen.firstTs - CLOCK_SLACK_MS;
     }
     _noteDevice(e, ev.value, ev.ts, wall);
     if (e.deviceLinked) {
@@ -149,6 +157,44 @@ export class Blocking {
     if (e.joined.length > 1024 && e.joined.length > 2 * users) {
       e.joined = e.joined.filter((q) => r.consumers.has(q) || r.waiters.has(q));
     }
+  }
+
+  /**
+   * The start of `p` became known (it was -Infinity: first seen through readings) and is `bornTs`:
+   * a live device fault from before the graph saw its device (a kernel log's backlog at the
+   * exporter's start, while the job ran on) concerns it when it had started by then.
+   */
+  born(p: ProcessNode): void {
+    // Its own faults that came before the graph held it, from its start on.
+    const own = this._unclaimed.get(p.pid);
+    if (own !== undefined) {
+      this._unclaimed.delete(p.pid);
+      for (const f of own) {
+        if (this._g.errors.get(f.error.entityId) !== f.error || f.ts < p.bornTs) continue;
+        this.fault(f.error, { ts: f.ts, event_type: "error.hw", entity_id: f.error.entityId, job_id: null, pid: p.pid, value: f.type }, f.wall);
+      }
+    }
+    for (const users of [p.consumes, p.waitsOn]) {
+      for (const r of users) {
+        const e = this._g.errors.get(r.id);
+        if (e === undefined || !e.deviceLinked || e.deviceSwept || !e.deviceBlind || e.blocked.has(p)) continue;
+        if (p.bornTs > e.deviceTs + CLOCK_SLACK_MS) continue;
+        const i = e.joined.indexOf(p);
+        if (i !== -1) e.joined.splice(i, 1);
+        this.block(p, e, e.deviceTs, e.deviceType, e.deviceWall);
+      }
+    }
+  }
+
+  /** A process fault of a pid the graph does not hold, kept (newest few per pid, a bounded number of pids) until its start is told. */
+  private _unclaim(pid: number, error: ErrorNode, ts: number, type: string, wall: number): void {
+    let list = this._unclaimed.get(pid);
+    if (list === undefined) {
+      if (this._unclaimed.size >= _UNCLAIMED_PIDS) this._unclaimed.delete(this._unclaimed.keys().next().value!);
+      this._unclaimed.set(pid, (list = []));
+    }
+    list.push({ error, ts, type, wall });
+    if (list.length > DEVICE_CODES_KEPT) list.shift();
   }
 
   /** Makes up to `max` pending links (one chunk by default); a link whose error or process left is skipped. */

@@ -174,6 +174,7 @@ export class StateGraph {
     let p = this.processes.get(ev.pid);
     if (value === "start") {
       if (p !== undefined && startsAnew(p, ev.job_id)) this.removeProcess(p, _taken(p)); // pid reuse
+      else if (p !== undefined && ev.ts < p.updatedTs) return this._born(p, ev); // a late word of its start
       p = this._process(ev.pid, ev.job_id, ev.ts, wall, true)!;
       this._setState(p, "running");
       return;
@@ -276,6 +277,7 @@ export class StateGraph {
       this.processes.set(pid, p);
       this.activeProcesses++;
       this._observer?.nodeChanged(p, undefined);
+      if (start) this._blocking.born(p); // its own faults that came before its start was told
       return p;
     }
     p.updatedTs = ts;
@@ -285,6 +287,17 @@ export class StateGraph {
       this._observer?.nodeChanged(p, "job_id");
     }
     return p;
+  }
+
+  /** The start of a process the graph holds, told after its readings (builtin:procfs reads it from /proc): its birth, if not known. */
+  private _born(p: ProcessNode, ev: XEvent): void {
+    if (p.bornTs !== -Infinity) return;
+    p.bornTs = ev.ts;
+    if (ev.job_id !== null && p.jobId === null) {
+      p.jobId = ev.job_id;
+      this._observer?.nodeChanged(p, "job_id");
+    }
+    this._blocking.born(p);
   }
 
   private _setState(p: ProcessNode, state: string): void {

@@ -118,6 +118,8 @@ export interface ResourceNode extends NodeTimes {
    * it: a GPU at 90% five seconds ago is not idle because a line from ten minutes ago said 2.
    */
   readonly metaTs: Float64Array;
+  /** Event time of its first reading: before it, who used the device is not known to the graph. */
+  readonly firstTs: number;
   readonly consumers: Set<ProcessNode>;
   readonly waiters: Set<ProcessNode>;
 }
@@ -151,6 +153,12 @@ export interface ErrorNode extends NodeTimes {
   deviceWall: number;
   /** True once the last device fault left the error window (its edges were swept then). */
   deviceSwept: boolean;
+  /**
+   * The last device fault is from before the graph's first reading of its device (a kernel log's
+   * backlog read at the exporter's start): that a process was first seen there later says nothing
+   * of whether it was there then; its start time, once known, does (blocking.ts `born`).
+   */
+  deviceBlind: boolean;
   /**
    * The last device fault of each code (the value's first word: `XID_79`, `GPU_LOST`,
    * `TEMP_HIGH`), newest first, at most `DEVICE_CODES_KEPT`: `why` names each that concerns a

@@ -62,6 +62,8 @@ export interface KnownProcess {
   pid: number;
   jobId: string | null;
   state: string;
+  /** False when the graph knows the process only from readings (nvidia-smi lists it), not its start; absent: not said. */
+  startKnown?: boolean;
 }
 
 /** Where host collectors read, as node_exporter's `--path.procfs` and `--path.sysfs`. */

@@ -166,7 +166,7 @@ describe("the shipped alert rules in a real Prometheus, scraping the binary", { 
     const firing = (a: Alert[], scene: string) => mine(a).find((x) => x.state === "firing" && x.labels.scene === scene);
     const checks: [string, string, string, RegExp][] = [
       ["gpu_xid", "XctlSceneActive", "GPU Xid error", /^The NVIDIA driver reported an Xid error .* Active \d+(\.\d+)?% of the last 5m\./],
-      ["host_oom_kill", "XctlSceneOccurred", "Host out of memory (OOM killer)", /^The kernel's OOM killer killed the process .* It was active within the last 5m\./],
+      ["host_oom_kill", "XctlSceneOccurred", "Host out of memory (OOM killer)", /^The kernel's OOM killer killed the process\b.* It was active within the last 5m\./],
     ];
     for (const [scene, alertname, title, description] of checks) {
       const a = await until(`firing ${scene} alert`, (x) => firing(x, scene));

@@ -1,8 +1,8 @@
 // builtin:kmsg through the compiled binary: a record file in the /dev/kmsg format is followed;
 // processes are pushed over HTTP; kernel records appended to the file must show in `why`.
 // GPU indexes come from the stand-in nvidia-smi on PATH (GPU 0 at 18:00.0, GPU 1 at 3B:00.0).
-// When the binary has --path.procfs/--path.sysfs, the boot time and the GPU at 86:00.0 (Device
-// Minor 4) come from a procfs fixture tree and disks from the sysfs one; before that, the boot
+// When the binary has --path.procfs/--path.sysfs, the boot time and the GPU at 86:00.0 (the third
+// of the driver's GPUs in bus order: gpu-02) come from a procfs fixture tree and disks from the sysfs one; before that, the boot
 // time is this machine's and the fallen-off GPU is 18:00.0 (gpu-00, from nvidia-smi).
 import { describe, it, after, before } from "node:test";
 import assert from "node:assert/strict";
@@ -31,7 +31,7 @@ describe("builtin:kmsg in the binary", { skip: BINARY ? false : "XCTL_BINARY not
   // With the flags, a procfs tree booted an hour ago; else this machine's boot time.
   const procfs = join(dir, "proc");
   const btime = PATH_FLAGS ? Math.floor(Date.now() / 1000) - 3600 : Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))![1]);
-  const fallen = PATH_FLAGS ? { bus: "0000:86:00", gpu: "gpu-04" } : { bus: "0000:18:00", gpu: "gpu-00" };
+  const fallen = PATH_FLAGS ? { bus: "0000:86:00", gpu: "gpu-02" } : { bus: "0000:18:00", gpu: "gpu-00" };
   let seq = 100;
   /** Appends one kernel record stamped now, as the kernel would write it. */
   const kernel = (prio: number, message: string, dict: string[] = []) => {

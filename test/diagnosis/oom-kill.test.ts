@@ -38,8 +38,8 @@ describe("host_oom_kill", () => {
     assert.deepEqual(
       run.evidence.map((e) => [e.path, e.events?.map((x) => [x.event_type, x.entity_id, x.value, x.pid]) ?? e.nodes?.map((n) => [n.id, n.values.state, n.values.job_id])]),
       [
-        ["conditions[0]", [["process.state", "memory", "oom_killed", 100]]],
-        ["conditions[1]", [["pid-100", "oom_killed", "job-100"]]],
+        ["conditions[0].conditions[0].conditions[0]", [["process.state", "memory", "oom_killed", 100]]],
+        ["conditions[0].conditions[0].conditions[1]", [["pid-100", "oom_killed", "job-100"]]],
       ],
     );
     assert.match(run.solution_steps[0].command ?? "", /dmesg -T \| grep -i -E 'killed process\|out of memory/);

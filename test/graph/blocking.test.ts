@@ -186,6 +186,62 @@ describe("a device fault stamped before a process started", () => {
   });
 });
 
+describe("a device fault from before the graph saw its device (a kernel log's backlog at the exporter's start)", () => {
+  const at = (g: StateGraph, e: XEvent, wall = e.ts) => g.apply(e, wall);
+  const START = (pid: number, ts: number) => ev("process.state", `pid-${pid}`, "start", pid, ts);
+  it("reaches a process first seen on the device later once its start is known and before the fault; not one started after it", () => {
+    const g = new StateGraph();
+    // Read from the ring at T0: logged 100 s and 240 s before, no reading of either GPU yet.
+    at(g, ev("error.hw", "gpu-1", "XID_74", null, T0 - 100_000), T0);
+    at(g, ev("error.hw", "gpu-2", "XID_48", null, T0 - 240_000), T0);
+    // nvidia-smi lists the processes: their start is not known, so neither is whether they were there.
+    for (const [pid, gpu] of [[1, "gpu-1"], [2, "gpu-2"], [3, "gpu-1"]] as const) at(g, ev("compute.util", gpu, "100", pid, T0 + 1000));
+    assert.deepEqual([blockers(g, 1), blockers(g, 2), blockers(g, 3)], [[], [], []]);
+    // builtin:procfs reads their starts: 1 ran for hours, 2 started after gpu-2's fault, 3 after gpu-1's.
+    at(g, START(1, T0 - 3 * 3600_000), T0 + 15_000);
+    at(g, START(2, T0 - 60_000), T0 + 15_000);
+    at(g, START(3, T0 - 30_000), T0 + 15_000);
+    assert.deepEqual([blockers(g, 1), blockers(g, 2), blockers(g, 3)], [["error-gpu-1"], [], []]);
+    assert.equal(g.processes.get(1)!.blockedAt[0], T0 - 100_000, "charged at the fault's time");
+    assert.equal(g.processes.get(1)!.state, "running");
+    assert.equal(g.processes.get(1)!.updatedTs, T0 + 1000, "a late word of its start does not move its last news back");
+    // A process whose start was told before its first reading there (a probe's start) came to
+    // the device when that reading says, as any consumer does: after the fault.
+    at(g, START(4, T0 - 7200_000), T0 + 16_000);
+    at(g, ev("compute.util", "gpu-1", "100", 4, T0 + 16_000));
+    assert.deepEqual(blockers(g, 4), []);
+  });
+
+  it("a process fault of a pid the graph did not hold yet reaches the process once its start is told, if it started by then", () => {
+    const g = new StateGraph();
+    // The ring's Xid 31 of pid 1 (an inference server that runs on with a broken context), and
+    // an Xid 13 of pid 2 from before pid 2's process started (its earlier owner's).
+    at(g, ev("error.hw", "gpu-0", "XID_31 NVRM: Xid (PCI:0000:18:00): 31, pid=1, name=tritonserver, Ch 00000010", 1, T0 - 90_000), T0);
+    at(g, ev("error.hw", "gpu-1", "XID_13 NVRM: Xid (PCI:0000:3b:00): 13, pid=2, name=python3, Graphics Exception", 2, T0 - 200_000), T0);
+    at(g, ev("compute.util", "gpu-0", "0", 1, T0 + 1000));
+    at(g, ev("compute.util", "gpu-1", "90", 2, T0 + 1000));
+    assert.deepEqual([blockers(g, 1), blockers(g, 2)], [[], []], "start not known: the pid may have been another process's then");
+    at(g, START(1, T0 - 3 * 3600_000), T0 + 15_000);
+    at(g, START(2, T0 - 100_000), T0 + 15_000);
+    assert.deepEqual([blockers(g, 1), blockers(g, 2)], [["error-gpu-0"], []]);
+    assert.match(g.processes.get(1)!.blockedType[0], /^XID_31 /);
+    // A probe's start that comes after the kernel's line of the process's own fault, stamped before it.
+    at(g, ev("error.hw", "gpu-2", "XID_43 NVRM: Xid (PCI:0000:5e:00): 43, pid=3, name=python3, Ch 00000008", 3, T0 + 20_000), T0 + 20_000);
+    at(g, { ...START(3, T0 + 19_800), job_id: "job-c" }, T0 + 20_100);
+    assert.deepEqual(blockers(g, 3), ["error-gpu-2"]);
+  });
+
+  it("does not reach a process that started before a fault on a device the graph watched, but came to the device after it", () => {
+    const g = new StateGraph();
+    at(g, ev("compute.util", "gpu-1", "0", null, T0 - 300_000));
+    at(g, ev("error.hw", "gpu-1", "XID_92", null, T0 - 100_000));
+    // Started at T0 - 200 s (loading data on the CPU), first on the GPU at T0: nvidia-smi watched the GPU all along.
+    at(g, ev("compute.util", "gpu-1", "90", 1, T0));
+    at(g, START(1, T0 - 200_000), T0 + 15_000);
+    assert.deepEqual(blockers(g, 1), []);
+  });
+});
+
 describe("cost of an error", () => {
   /** Counts the work an error does: iterations over the entity's user sets, and edges made. */
   function counting(g: StateGraph, entity: string) {

@@ -89,7 +89,7 @@ export function harness(name: string): Harness {
     },
     setUp: () => {},
     restarted: () => {},
-    processes: (): KnownProcess[] => [...exporter.graph.processes.values()].map((p) => ({ pid: p.pid, jobId: p.jobId, state: p.state })),
+    processes: (): KnownProcess[] => [...exporter.graph.processes.values()].map((p) => ({ pid: p.pid, jobId: p.jobId, state: p.state, startKnown: p.bornTs !== -Infinity })),
     log,
   };
   return {

@@ -7,6 +7,9 @@ import { readFileSync } from "node:fs";
 import { whyView } from "../../src/query/why.ts";
 import { InfinibandSource } from "../../src/sources/infiniband/index.ts";
 import { parseCounter, parsePortState, uverbsOf } from "../../src/sources/infiniband/parse.ts";
+import { join } from "node:path";
+import { ROOT } from "../_helpers.ts";
+import { narrowUsers, parseRdmaPds } from "../../src/sources/infiniband/rdma-pds.ts";
 import { copyTree, harness, hostTree, testClock, type Harness, type HostTree } from "./_host-kit.ts";
 
 describe("infiniband parsers", () => {
@@ -37,11 +40,19 @@ interface Rig {
   set(dev: string, file: string, text: string, port?: number): void;
 }
 
-async function rig(fn: (r: Rig) => Promise<void>): Promise<void> {
+/** `pds`: the protection domains the stand-in rdma tool (test/fixtures/rdma) reports; absent: the tool is not run. */
+async function rig(fn: (r: Rig) => Promise<void>, pds?: { ifname: string; pid: number; comm: string }[]): Promise<void> {
   const tree = hostTree();
   const h = harness("infiniband");
   const clock = testClock();
-  const src = new InfinibandSource({ procfs: tree.procfs, sysfs: tree.sysfs, clock: clock.now });
+  let rdma: { rdma: string | null; env?: Record<string, string> } = { rdma: null };
+  if (pds !== undefined) {
+    // As iproute2 6.x prints `rdma -j res show pd`: the kernel's own PDs with their module's name, no pid.
+    const rows = pds.map((d, i) => (d.pid === 0 ? { ifindex: 0, ifname: d.ifname, local_dma_lkey: "0x1000", users: 4, comm: d.comm, pdn: i } : { ifindex: 0, ifname: d.ifname, users: 3, pid: d.pid, comm: d.comm, ctxn: i, pdn: i }));
+    tree.write("pds.json", JSON.stringify(rows));
+    rdma = { rdma: join(ROOT, "test/fixtures/rdma"), env: { PATH: process.env.PATH ?? "", FAKE_RDMA_PDS: join(tree.dir, "pds.json") } };
+  }
+  const src = new InfinibandSource({ procfs: tree.procfs, sysfs: tree.sysfs, clock: clock.now, ...rdma });
   src.attach(h.ctx);
   let first = true;
   const r: Rig = {
@@ -69,6 +80,19 @@ async function rig(fn: (r: Rig) => Promise<void>): Promise<void> {
 
 const start = (pid: number, job: string) => ({ event_type: "process.state", entity_id: `pid-${pid}`, pid, job_id: job, value: "start" });
 const GB_WORDS = 250_000_000n; // 10^9 bytes in 4-byte words
+
+describe("protection domains per process (rdma -j res show pd)", () => {
+  it("reads the devices each process has allocated on, leaving out the kernel's, and narrows the holders of a device to them", () => {
+    const text = `[{"ifindex":2,"ifname":"mlx5_0","local_dma_lkey":"0x1000","users":6,"comm":"[ib_ipoib]","pdn":1},{"ifindex":2,"ifname":"mlx5_0","users":5,"pid":4242,"comm":"python3","ctxn":3,"pdn":9},{"ifindex":3,"ifname":"mlx5_1","users":2,"pid":4444,"comm":"python3","ctxn":1,"pdn":4}]`;
+    const pds = parseRdmaPds(text)!;
+    assert.deepEqual([...pds].map(([pid, devs]) => [pid, [...devs]]), [[4242, ["mlx5_0"]], [4444, ["mlx5_1"]]]);
+    assert.deepEqual(parseRdmaPds(`[{"ifname":"mlx5_0","users":1,"pid":7,"comm":"a"}]\n[{"ifname":"mlx5_2","users":1,"pid":7,"comm":"a"}]\n`)?.get(7), new Set(["mlx5_0", "mlx5_2"]));
+    assert.equal(parseRdmaPds("Failed to open NETLINK_RDMA socket"), null);
+    const using = new Map([["mlx5_0", [4242, 4444, 4646]], ["mlx5_1", [4444]]]);
+    assert.deepEqual([...narrowUsers(using, pds)], [["mlx5_0", [4242, 4646]], ["mlx5_1", [4444]]]);
+    assert.deepEqual([...narrowUsers(using, null)], [...using], "not known: every holder");
+  });
+});
 
 describe("builtin:infiniband rounds", () => {
   it("turns error and congestion counter deltas into drops and ECN/CNP errors, and a job using the NIC waits on it", async () => {
@@ -153,6 +177,37 @@ describe("builtin:infiniband rounds", () => {
       assert.deepEqual(whyView(h.exporter.graph, 4242)!.waits_on, []);
       assert.equal(h.logs.filter((l) => l.msg.includes("mlx5_0 port 1 is ACTIVE again")).length, 1);
     });
+  });
+
+  it("a port down concerns the holders of its device that allocated on it, not another job's ranks that hold every NIC open (NCCL) and talk through their own", async () => {
+    await rig(
+      async ({ h, round, set, tree }) => {
+        // 4242 (job 7001) and 4444 (job 7002) both hold mlx5_0 open, as NCCL opens every NIC; 4444
+        // holds mlx5_1 too, the NIC it talks through (its protection domain is there). 4646 holds
+        // mlx5_0 and has allocated nothing yet (not connected): nothing says it does not use it.
+        tree.link("proc/4444/fd/31", "/dev/infiniband/uverbs0");
+        tree.link("proc/4444/fd/32", "/dev/infiniband/uverbs1");
+        tree.write("proc/4646/stat", "4646 (python3) S 1 4646 4646 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 100 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n");
+        tree.link("proc/4646/fd/40", "/dev/infiniband/uverbs0");
+        h.feed(start(4242, "7001"), start(4444, "7002"), start(4646, "7003"));
+        await round();
+        set("mlx5_0", "state", "1: DOWN\n");
+        set("mlx5_0", "phys_state", "3: Disabled\n");
+        const down = (await round()).filter((l) => l.includes("LINK_DOWN"));
+        assert.deepEqual(down, [
+          "transport.bw mlx5_0 pid=4242 IO_WAIT LINK_DOWN port=1",
+          "transport.bw mlx5_0 pid=4646 IO_WAIT LINK_DOWN port=1",
+          "topo.link_down mlx5_0 LINK_DOWN port=1 state=DOWN phys_state=Disabled link_layer=InfiniBand",
+        ]);
+        assert.deepEqual(whyView(h.exporter.graph, 4444)!.root_causes, [], "it allocated on mlx5_1 only");
+        assert.deepEqual(whyView(h.exporter.graph, 4242)!.root_causes.map((c) => c.entity), ["mlx5_0"]);
+      },
+      [
+        { ifname: "mlx5_0", pid: 4242, comm: "python3" },
+        { ifname: "mlx5_1", pid: 4444, comm: "python3" },
+        { ifname: "mlx5_0", pid: 0, comm: "[ib_ipoib]" },
+      ],
+    );
   });
 
   it("a port already down when first read (the exporter restarted, the host rebooted with a dead link) is a fault once a process uses its device", async () => {

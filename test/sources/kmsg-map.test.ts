@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { startChild, type Child, type Env } from "../../src/sources/child.ts";
 import { DeviceMap, diskByName } from "../../src/sources/kmsg/devices.ts";
-import { GpuMap, gpuName, normaliseBus, parseDeviceMinor, parseSmiIndex } from "../../src/sources/kmsg/gpu-map.ts";
+import { GpuMap, gpuName, normaliseBus, parseSmiIndex } from "../../src/sources/kmsg/gpu-map.ts";
 import { nvswitchName } from "../../src/sources/kmsg/events.ts";
 import { createProbe } from "../../src/sources/index.ts";
 import { eventually } from "../_helpers.ts";
@@ -39,21 +39,21 @@ describe("GPU bus ids", () => {
     assert.deepEqual([0, 7, 10, 127].map(gpuName), ["gpu-00", "gpu-07", "gpu-10", "gpu-127"]);
   });
 
-  it("parse nvidia-smi's index table and the driver's information file", () => {
+  it("parse nvidia-smi's index table", () => {
     const t = parseSmiIndex("0, 00000000:18:00.0\n1, 00000000:3B:00.0\n\nNo devices were found\n");
     assert.deepEqual([...t], [["0000:18:00", 0], ["0000:3b:00", 1]]);
-    assert.equal(parseDeviceMinor("Model: \t\t NVIDIA H100\nDevice Minor: \t 5\nGPU Excluded:\t No\n"), 5);
-    assert.equal(parseDeviceMinor("Model: x\n"), null);
   });
 
   it("ask the stand-in nvidia-smi, then the procfs tree, then fall back to the bus id", async () => {
     const smi = new GpuMap({ procfs: HOST.procfs, command: FAKE_SMI });
     assert.equal(await smi.entity("PCI:0000:3B:00"), "gpu-01");
     assert.equal(await smi.entity("0000:18:00.0"), "gpu-00");
+    // Without nvidia-smi: its order, the rank in PCI bus order among the driver's GPUs (the
+    // fixture's Device Minors, 0 1 4 6, are not it).
     const proc = new GpuMap({ procfs: HOST.procfs, command: null });
     assert.equal(await proc.entity("0000:3b:00"), "gpu-01");
-    assert.equal(await proc.entity("0000:86:00"), "gpu-04");
-    assert.equal(await proc.entity("PCI:0009:01:00"), "gpu-06");
+    assert.equal(await proc.entity("0000:86:00"), "gpu-02");
+    assert.equal(await proc.entity("PCI:0009:01:00"), "gpu-03");
     assert.equal(await proc.entity("0000:b3:00.0"), "gpu-0000:b3:00");
   });
 
@@ -70,7 +70,7 @@ describe("GPU bus ids", () => {
       assert.equal(warnings.length, 1);
       assert.match(warnings[0], /no answer within 100 ms/);
       // Asked again only after a minute: the next lookup does not wait for it.
-      assert.equal(await map.entity("0000:86:00"), "gpu-04");
+      assert.equal(await map.entity("0000:86:00"), "gpu-02");
       assert.equal(warnings.length, 1);
     });
   });
@@ -99,6 +99,31 @@ describe("GPU bus ids", () => {
     await new Promise((r) => setTimeout(r, 10));
     assert.equal(await map.entity("0000:18:00"), "gpu-00");
     assert.equal(runs, 2);
+  });
+
+  describe("an exporter started while a GPU is off the bus", () => {
+    const dir = mkdtempSync(join(tmpdir(), "xctl-smi-start-lost-"));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    it("takes the indexes nvidia-smi printed before it failed on the lost GPU, and names that one in nvidia-smi's order, not by its device minor", async () => {
+      // An HGX board whose driver numbered its minors out of bus order: /dev/nvidia0 is GPU 2.
+      const procfs = join(dir, "proc");
+      const gpus: [string, number][] = [["0000:07:00.0", 2], ["0000:0f:00.0", 3], ["0000:47:00.0", 0], ["0000:4e:00.0", 1]];
+      for (const [bus, minor] of gpus) {
+        mkdirSync(join(procfs, "driver/nvidia/gpus", bus), { recursive: true });
+        writeFileSync(join(procfs, "driver/nvidia/gpus", bus, "information"), `Model: \t\t NVIDIA A100-SXM4-80GB\nIRQ:   \t\t 196\nDevice Minor: \t ${minor}\n`);
+      }
+      // GPU 1 (0000:0f:00) fell off the bus: nvidia-smi prints the others and exits 15.
+      const smi = join(dir, "nvidia-smi");
+      writeFileSync(smi, `#!/bin/sh\necho "0, 00000000:07:00.0"\necho "Unable to determine the device handle for GPU1: 0000:0F:00.0: Unknown Error"\necho "2, 00000000:47:00.0"\necho "3, 00000000:4E:00.0"\nexit 15\n`);
+      chmodSync(smi, 0o755);
+      const warnings: string[] = [];
+      const map = new GpuMap({ procfs, command: smi, warn: (m) => warnings.push(m) });
+      await map.prefetch();
+      assert.equal(await map.entity("PCI:0000:47:00"), "gpu-02", "an Xid on a healthy GPU lands on its own index");
+      assert.equal(await map.entity("PCI:0000:07:00"), "gpu-00");
+      assert.equal(await map.entity("PCI:0000:0f:00"), "gpu-01", "the lost one, by bus order");
+      assert.deepEqual(warnings, []);
+    });
   });
 
   describe("a GPU gone from nvidia-smi's answer after it fell off the bus", () => {

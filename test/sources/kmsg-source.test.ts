@@ -61,14 +61,15 @@ describe("builtin:kmsg on record files", () => {
     ]);
   });
 
-  it("driver 570 without nvidia-smi: Device Minor from procfs, else the bus id; both fallen-off forms", async () => {
+  it("driver 570 without nvidia-smi: nvidia-smi's order (PCI bus order) of the driver's GPUs in procfs, else the bus id; both fallen-off forms", async () => {
     const { events, logs } = await readAll("r570.kmsg", { nvidiaSmi: join(KMSG, "no-such-nvidia-smi") });
+    // The driver's GPUs: 0000:18:00, 0000:3b:00, 0000:86:00, 0009:01:00 (Device Minors 0 1 4 6).
     assert.deepEqual(shapes(events), [
-      "error.hw gpu-06 XID_149",
-      "error.hw gpu-06 XID_154",
-      "error.hw gpu-04 pid=2024380 XID_119",
+      "error.hw gpu-03 XID_149",
+      "error.hw gpu-03 XID_154",
+      "error.hw gpu-02 pid=2024380 XID_119",
       "error.hw gpu-0000:b3:00 XID_79",
-      "error.hw gpu-04 XID_79",
+      "error.hw gpu-02 XID_79",
     ]);
     assert.match(String(events[3].value), /^XID_79 NVRM: The NVIDIA GPU 0000:b3:00.0 NVRM: \(PCI ID: 10de:26b5\) installed in this system has NVRM: fallen off/);
     assert.equal(logs.filter((l) => l.includes("no-such-nvidia-smi")).length, 1, "nvidia-smi's absence said once");
@@ -347,6 +348,54 @@ describe("builtin:kmsg follows a file", () => {
       appendFileSync(file, `3,3,${usec()},-;INFO: task kworker/u8:2:77 blocked for more than 122 seconds.\n`);
       await eventually(() => src.counts.hung_task === 2, 5000, "both records read");
       assert.deepEqual(shapes(rec.events), ["process.state kernel pid=4242 D"]);
+    } finally {
+      await src.stop();
+    }
+  });
+
+  it("an OOM kill of a data-loader worker (a child or grandchild of a process the graph holds) is an error of that process on memory", async () => {
+    const file = join(dir, "kmsg-oom-child");
+    const procfs = join(dir, "proc-oom-child");
+    const ticks = (ms: number) => Math.round((ms - BTIME_MS) / 10);
+    const task = (pid: number, ppid: number, state: string, startMs: number, comm = "python3") => {
+      mkdirSync(join(procfs, String(pid)), { recursive: true });
+      writeFileSync(join(procfs, String(pid), "status"), `Name:\t${comm}\nState:\t${state}\nTgid:\t${pid}\nNgid:\t0\nPid:\t${pid}\nPPid:\t${ppid}\n`);
+      writeFileSync(join(procfs, String(pid), "stat"), `${pid} (${comm}) ${state[0]} ${ppid} ${pid} ${pid} 0 -1 4227148 0 0 0 0 0 0 0 0 20 0 1 0 ${ticks(startMs)} 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 3 0 0 0 0 0\n`);
+    };
+    mkdirSync(procfs, { recursive: true });
+    writeFileSync(join(procfs, "stat"), `btime ${BTIME_MS / 1000}\n`);
+    const before = Date.now() - 600_000;
+    task(5555, 4242, "Z (zombie)", before); // the rank's worker, killed, not reaped yet
+    task(6001, 6000, "Z (zombie)", before); // a worker of a worker of 4343
+    task(6000, 4343, "S (sleeping)", before);
+    task(7001, 4444, "Z (zombie)", Date.now() + 60_000); // the pid taken by a later process than the one killed
+    task(8001, 1, "Z (zombie)", before); // a process of no job the graph holds
+    writeFileSync(file, "6,1,1000,-;Linux version 6.8.0\n");
+    const src = new KmsgSource({ path: file, host: { procfs, sysfs: HOST.sysfs }, nvidiaSmi: null, pollMs: 20 });
+    const rec = recorder([4242, 4343, 4444]);
+    src.start(rec.ctx);
+    try {
+      await rec.up;
+      const line = (seq: number, pid: number) =>
+        `3,${seq},${usec()},-;Out of memory: Killed process ${pid} (python3) total-vm:30241612kB, anon-rss:25165824kB, file-rss:0kB, shmem-rss:8192kB, UID:1000 pgtables:50212kB oom_score_adj:0\n`;
+      appendFileSync(file, line(2, 5555) + line(3, 6001) + line(4, 7001) + line(5, 8001));
+      // Each record's events come after its reads of /proc (counted first): wait for the last one's.
+      await eventually(() => src.counts.oom_kill === 4 && rec.events.some((e) => e.pid === 8001), 5000, "the four records read");
+      assert.deepEqual(shapes(rec.events), [
+        "process.state memory pid=5555 oom_killed",
+        "error.hw memory pid=4242 OOM_KILL_CHILD",
+        "process.state memory pid=6001 oom_killed",
+        "error.hw memory pid=4343 OOM_KILL_CHILD",
+        "process.state memory pid=7001 oom_killed",
+        "process.state memory pid=8001 oom_killed",
+      ]);
+      assert.match(String(rec.events[1].value), /^OOM_KILL_CHILD child 5555 \(python3\): Out of memory: Killed process 5555 /);
+      assert.match(String(rec.events[3].value), /^OOM_KILL_CHILD grandchild 6001 \(python3\): /);
+      // A worker the kernel signals for a page of host memory gone bad: its process fails of it.
+      appendFileSync(file, `3,6,${usec()},-;Memory failure: 0x3f2c5d: Sending SIGBUS to python3:5555 due to hardware memory corruption\n`);
+      await eventually(() => rec.events.length === 7, 5000, "the memory failure read");
+      assert.deepEqual(shapes(rec.events.slice(6)), ["error.hw memory pid=4242 HW_MEMORY_CORRUPTION"]);
+      assert.match(String(rec.events[6].value), /^HW_MEMORY_CORRUPTION child 5555 \(python3\): Memory failure: 0x3f2c5d: Sending SIGBUS/);
     } finally {
       await src.stop();
     }

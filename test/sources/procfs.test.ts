@@ -152,6 +152,24 @@ describe("builtin:procfs rounds", () => {
     });
   });
 
+  it("says the start of a process the graph knows only from readings, stamped at its start time, once; not of one whose start it knows", async () => {
+    await rig(async ({ tree, h, round }) => {
+      // btime 1732500000 in the fixture's stat, 4242 started 2318844 ticks (100 a second) after boot.
+      const started = (1732500000 + 23188.44) * 1000;
+      assert.equal(readFileSync(`${tree.procfs}/stat`, "utf8").match(/^btime (\d+)$/m)?.[1], "1732500000");
+      // The kernel log's backlog, read as the exporter starts: an Xid on gpu-1 no collector has read yet.
+      h.feed({ ts: Date.now() - 100_000, event_type: "error.hw", entity_id: "gpu-1", value: "XID_74 NVRM: Xid (PCI:0000:1a:00): 74, NVLink: fatal error detected on link 2" });
+      // nvidia-smi lists 4242 on gpu-1 (no start, no job); a probe reported 4343's start.
+      h.feed({ event_type: "compute.util", entity_id: "gpu-1", pid: 4242, value: "100" }, start(4343, "job-b"));
+      assert.deepEqual(h.exporter.graph.processes.get(4242)?.blockedBy.length, 0, "first seen after the fault: not known to have been there");
+      await round();
+      assert.deepEqual(h.events.filter((e) => e.value === "start").map((e) => [e.pid, e.ts, e.entity_id]), [[4242, started, "pid-4242"]]);
+      assert.deepEqual(h.exporter.graph.processes.get(4242)?.blockedBy.map((e) => e.id), ["error-gpu-1"], "started long before the fault: it was on its GPU");
+      assert.equal(h.exporter.graph.processes.get(4242)?.state, "running");
+      assert.ok(!(await round()).some((e) => e.endsWith(" start")), "said once");
+    });
+  });
+
   it("ends a process whose pid a new process took between two rounds (another start time in stat)", async () => {
     await rig(async ({ tree, h, round }) => {
       h.feed(start(4242, "job-a"));

@@ -8,6 +8,7 @@ import { DeniedReads, registerDeniedCounter } from "../reads-denied.ts";
 import type { SourceContext } from "../source.ts";
 import { readInfiniband, readVerbsDevices } from "./read.ts";
 import { IbTracker } from "./tracker.ts";
+import { narrowUsers, RdmaPds } from "./rdma-pds.ts";
 import { VerbsUsers } from "./users.ts";
 
 export const INFINIBAND_DEFAULTS = Object.freeze({
@@ -27,6 +28,9 @@ export interface InfinibandOptions {
   name?: string;
   /** Wall clock for round times (tests drive it). */
   clock?: () => number;
+  /** iproute2's `rdma` (name on PATH, or a path), for the protection domains of each process; null: not asked. */
+  rdma?: string | null;
+  env?: Record<string, string | undefined>;
 }
 
 export class InfinibandSource extends PollingSource {
@@ -41,11 +45,13 @@ export class InfinibandSource extends PollingSource {
   /** uverbsN → device as last read: a device hot-removed is gone from class/infiniband_verbs
    * too, while its processes still hold the fd; they are its users when it goes. */
   private _lastVerbs = new Map<string, string>();
+  private readonly _pds: RdmaPds;
 
   constructor(readonly opts: InfinibandOptions) {
     super(opts.name ?? "infiniband", opts.intervalMs ?? INFINIBAND_DEFAULTS.intervalMs, (ctx, now) => this._round(ctx, now), opts.clock);
     this.sysfs = opts.sysfs;
     this.congestionPerSec = opts.congestionPerSec ?? INFINIBAND_DEFAULTS.congestionPerSec;
+    this._pds = new RdmaPds({ command: opts.rdma, env: opts.env });
   }
 
   registerMetrics(registry: Registry): void {
@@ -81,6 +87,8 @@ export class InfinibandSource extends PollingSource {
     // The graph as it is after the reads: a process that ended meanwhile gets no event.
     const alive = new Set(live().map((p) => p.pid));
     for (const [dev, pids] of using) using.set(dev, pids.filter((pid) => alive.has(pid)));
+    // A holder of a device is its user only if it has allocated on it, where that is known.
+    if (using.size > 0) using = narrowUsers(using, await this._pds.read((m) => ctx.log.info(m)));
     for (const ev of tracker.round(devices, using, now)) ctx.emit(ev);
   }
 }

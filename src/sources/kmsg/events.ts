@@ -11,8 +11,12 @@
 //                                stacked on it): PCIE_AER_FATAL | PCIE_AER_UNRECOVERED <message>
 //                                on a bridge, fatal only: the same for each of those below it (pci.ts)
 //   pcie_aer_corrected            nothing (counted)
-//   memory_failure error.hw      memory        HW_MEMORY_CORRUPTION <message>   for the signalled pid (a process fault)
-//   oom_kill       process.state memory        oom_killed           for the killed pid
+//   memory_failure error.hw      memory        HW_MEMORY_CORRUPTION <message>   for the signalled pid (a process fault);
+//                                              HW_MEMORY_CORRUPTION child 5555 (python3): <message>  for the graph's
+//                                                                   process the signalled task is a child or grandchild of
+//   oom_kill       process.state memory        oom_killed           for the killed pid (its process's, a thread of one the graph holds)
+//                  error.hw      memory        OOM_KILL_CHILD child 5555 (python3): <message>   for the graph's process
+//                                                                   the killed task is a child or grandchild of (oom-owner.ts)
 //   hung_task      process.state kernel        D                    for the blocked pid, if the graph holds it (what it waits on is not known)
 //   fatal_signal   process.state SIGSEGV, ...  killed               for the task's process, if the graph holds it
 //   nfs            error.net     nfs-<server>  NFS_NOT_RESPONDING <message>   ("OK": nothing)
@@ -79,6 +83,14 @@ export async function findingEvents(f: Finding, ts: number, r: Resolvers): Promi
     case "nfs":
       return f.ok ? [] : [{ ts, event_type: "error.net", entity_id: `nfs-${f.server}`, value: _value("NFS_NOT_RESPONDING", f.text) }];
   }
+}
+
+/**
+ * The OOM killer killed a task below process `pid` (`via`: `child 5555 (python3)`): an error of
+ * that process on `memory`, which it fails of (a data loader raises when a worker is killed).
+ */
+export function oomChildEvent(ts: number, pid: number, via: string, text: string): KmsgEvent {
+  return { ts, event_type: "error.hw", entity_id: "memory", pid, value: _value("OOM_KILL_CHILD", `${via}: ${text}`) };
 }
 
 /**

@@ -1,11 +1,12 @@
 // PCI bus id of a GPU → the entity `builtin:nvidia-smi` gives it (`gpu-NN`, NN its index):
 // 1. `nvidia-smi --query-gpu=index,pci.bus_id`, run once, asynchronously, with a timeout, again
 //    when older than `refreshMs` or (at most once a minute) when a bus id is not in it;
-// 2. else `<procfs>/driver/nvidia/gpus/<bus>/information`, its "Device Minor:" line;
+// 2. else the GPU's rank in PCI bus order among `<procfs>/driver/nvidia/gpus/<bus>` (nvidia-smi's
+//    own order; not the "Device Minor:" of its `information`, which need not follow it);
 // 3. else `gpu-<bus>` with the bus id normalised (`gpu-0000:3b:00`).
 // Bus ids are written `00000000:3B:00.0` by nvidia-smi and `PCI:0000:3b:00` by Xid lines: both
 // normalise to `0000:3b:00` (domain as 4 hex digits at least, lower case, no function).
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { runTool, startChild, StuckRuns, which, type Spawn } from "../child.ts";
 
@@ -32,12 +33,6 @@ export function parseSmiIndex(text: string): Map<string, number> {
     if (key !== null) out.set(key, Number(idx));
   }
   return out;
-}
-
-/** The "Device Minor:" of a `/proc/driver/nvidia/gpus/<bus>/information` file. */
-export function parseDeviceMinor(text: string): number | null {
-  const m = /^Device Minor:\s*(\d+)\s*$/m.exec(text);
-  return m === null ? null : Number(m[1]);
 }
 
 export interface GpuMapOptions {
@@ -133,31 +128,37 @@ export class GpuMap {
     if (this._stuck.first !== undefined) return null;
     const r = await this._run(cmd, ["--query-gpu=index,pci.bus_id", "--format=csv,noheader"]);
     if (r.ok) return parseSmiIndex(r.out);
+    // A GPU without a handle (fallen off the bus) fails the run once the others are printed
+    // ("Unable to determine the device handle for GPU ...", exit 15): their indexes stand.
+    const partial = parseSmiIndex(r.out ?? "");
+    if (partial.size > 0) return partial;
     if (quiet) return null;
     if (!this._warned) this._o.warn?.(`${cmd}: ${r.why}; GPU names from ${join(this._o.procfs, "driver/nvidia/gpus")} or the bus id`);
     this._warned = true;
     return null;
   }
 
+  /**
+   * The index nvidia-smi gives the GPU at `key`, told from the driver's own list of its GPUs:
+   * nvidia-smi numbers them in PCI bus order, so its index is the GPU's rank among their bus ids.
+   * Not the `Device Minor:` (the N of /dev/nvidiaN): the driver numbers minors in the order it
+   * probed the GPUs, which on HGX A100 boards and AMD hosts is not bus order (/dev/nvidia0 is
+   * nvidia-smi's GPU 6), and an Xid would land on another GPU, and its job.
+   */
   private async _minor(key: string): Promise<number | null> {
-    const dir = join(this._o.procfs, "driver/nvidia/gpus");
     let names: string[];
     try {
-      names = await readdir(dir);
+      names = await readdir(join(this._o.procfs, "driver/nvidia/gpus"));
     } catch {
       return null;
     }
-    const name = names.find((n) => normaliseBus(n) === key);
-    if (name === undefined) return null;
-    try {
-      return parseDeviceMinor(await readFile(join(dir, name, "information"), "utf8"));
-    } catch {
-      return null;
-    }
+    const buses = [...new Set(names.map((n) => normaliseBus(n)).filter((b) => b !== null))].sort();
+    const rank = buses.indexOf(key);
+    return rank === -1 ? null : rank;
   }
 
   /** Runs a command to its end or `timeoutMs`, its stdout capped at 64 KiB. */
-  private async _run(cmd: string, args: string[]): Promise<{ ok: true; out: string } | { ok: false; why: string }> {
+  private async _run(cmd: string, args: string[]): Promise<{ ok: true; out: string } | { ok: false; why: string; out?: string }> {
     const path = which(cmd, this._o.env);
     if (path === null) return { ok: false, why: "not found" };
     const run = await runTool(this._o.spawn, path, args, this._o.env, { timeoutMs: this._o.timeoutMs, killWaitMs: this._o.killWaitMs, maxOut: 65536 });
@@ -168,7 +169,7 @@ export class GpuMap {
     }
     if (run.ended.error) return { ok: false, why: run.ended.error.message };
     if (run.timedOut) return { ok: false, why: `no answer within ${this._o.timeoutMs} ms` };
-    return run.ended.code === 0 ? { ok: true, out: run.out } : { ok: false, why: `exited with code ${run.ended.code}` };
+    return run.ended.code === 0 ? { ok: true, out: run.out } : { ok: false, why: `exited with code ${run.ended.code}`, out: run.out };
   }
 
 }

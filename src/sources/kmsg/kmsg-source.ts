@@ -10,7 +10,8 @@ import { Backoff } from "../backoff.ts";
 import { KmsgClock } from "./clock.ts";
 import { DEFAULT_HOST_PATHS, type HostPaths, type Source, type SourceContext } from "../source.ts";
 import { DeviceMap } from "./devices.ts";
-import { findingEvents, type Resolvers } from "./events.ts";
+import { findingEvents, oomChildEvent, type Resolvers } from "./events.ts";
+import { oomOwner, type OomOwner } from "./oom-owner.ts";
 import { GpuMap } from "./gpu-map.ts";
 import { FallenOffBusJoiner, matchMessage, type Finding } from "./matchers.ts";
 import { KmsgReader } from "./reader.ts";
@@ -157,10 +158,24 @@ export class KmsgSource implements Source {
     // one that dies of a fault signal (its process dies with it: the state says how it ended).
     if ((f.kind === "hung_task" || f.kind === "memory_failure" || f.kind === "fatal_signal") && !this._known(f.pid)) {
       const tgid = await threadGroup(this.host.procfs, f.pid);
-      if (tgid === null || !this._known(tgid)) return [];
-      f = { ...f, pid: tgid };
+      if (tgid !== null && this._known(tgid)) f = { ...f, pid: tgid };
+      else if (f.kind === "hung_task") return [];
+      else {
+        // A worker of a process the graph holds, signalled for a page it mapped: the process fails of it.
+        const up = await oomOwner(this.host.procfs, f.pid, f.comm, ts, this._bootMs, (pid) => this._known(pid));
+        if (up === null || up.via === null) return [];
+        f = { ...f, pid: up.pid, text: `${up.via}: ${f.text}` };
+      }
     }
-    return (await findingEvents(f, ts, this._resolvers)) as unknown as Record<string, unknown>[];
+    // The OOM killer's victim may be below the process the graph holds (its data-loader worker).
+    let owner: OomOwner | null = null;
+    if (f.kind === "oom_kill" && !this._known(f.pid)) {
+      owner = await oomOwner(this.host.procfs, f.pid, f.comm, ts, this._bootMs, (pid) => this._known(pid));
+      if (owner !== null && owner.via === null) f = { ...f, pid: owner.pid };
+    }
+    const out = await findingEvents(f, ts, this._resolvers);
+    if (owner !== null && owner.via !== null && f.kind === "oom_kill") out.push(oomChildEvent(ts, owner.pid, owner.via, f.text));
+    return out as unknown as Record<string, unknown>[];
   }
 
   /**

@@ -76,6 +76,8 @@ export interface RemapSample {
 /** A GPU nvidia-smi printed no line for: `Unable to determine the device handle for GPU ...`. */
 export interface LostGpu {
   busId: string;
+  /** The index later drivers print before the bus id (`for GPU3: 0000:5F:00.0`). */
+  index?: number;
   /** nvidia-smi's line. */
   said: string;
 }
@@ -189,8 +191,11 @@ export function parseRemapLine(line: string): RemapSample | null {
  */
 export function parseLostLine(line: string): LostGpu | null {
   const s = line.trim();
-  const m = /^Unable to determine the device handle for GPU ?(?:\d{1,4}: )?([0-9A-Fa-f]{1,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7])\b/.exec(s);
-  return m === null ? null : { busId: _busId(m[1])!, said: s.slice(0, 200) };
+  const m = /^Unable to determine the device handle for GPU ?(?:(\d{1,4}): )?([0-9A-Fa-f]{1,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7])\b/.exec(s);
+  if (m === null) return null;
+  const lost: LostGpu = { busId: _busId(m[2])!, said: s.slice(0, 200) };
+  if (m[1] !== undefined) lost.index = Number(m[1]);
+  return lost;
 }
 
 /** `Yes`/`No` (also `1`/`0`), or undefined for `[N/A]` and anything else. */

@@ -118,11 +118,12 @@ export class NvidiaSmiTracker {
 
   /**
    * A GPU nvidia-smi has no handle for: GPU_LOST on its `gpu-NN` when its bus id was seen in an
-   * earlier sample, else on `gpu-<bus>` as builtin:kmsg names a GPU it cannot map.
+   * earlier sample or the line names its index, else on `gpu-<bus>` as builtin:kmsg names a GPU it cannot map.
    */
   lost(l: LostGpu, now: number): SmiEvent[] {
     const out: SmiEvent[] = [];
-    const index = this._byBus.get(l.busId);
+    // Its index from an earlier sample, else the one later drivers print in the line itself.
+    const index = this._byBus.get(l.busId) ?? l.index;
     let st: GpuState;
     if (index !== undefined) {
       st = this._state(index);

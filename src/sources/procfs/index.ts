@@ -11,6 +11,7 @@ import { ProcReader } from "./read.ts";
 import { StuckTasks } from "./stuck-tasks.ts";
 import { TaskTree, type TaskInD } from "./task-tree.ts";
 import { ProcTracker, type PidObservation } from "./tracker.ts";
+import { bootTimeMs } from "../kmsg/kmsg-source.ts";
 
 export const PROCFS_DEFAULTS = Object.freeze({
   intervalMs: 15_000,
@@ -76,6 +77,7 @@ export class ProcfsSource extends PollingSource {
     const reader = (this._reader ??= new ProcReader(this.host, (kind, path) => this.denied.note(ctx, kind, path)));
     reader.newRound();
     const blind = await reader.canSeeExits();
+    this._tracker.bootMs ??= await bootTimeMs(this.host.procfs);
     if (blind !== this._blind) {
       if (blind !== null) ctx.log.warn(`${blind}; vanished pids are not reported as exits`);
       else if (this._blind !== null) ctx.log.info(`${this.host.procfs} shows exits again`);

@@ -30,6 +30,9 @@ export interface PidObservation {
   stuckTask?: { what: string; since: number; device: string | null };
 }
 
+/** `stat`'s start time counts USER_HZ ticks, 100 a second on every Linux ABI. */
+const _MS_PER_TICK = 10;
+
 export class ProcTracker {
   /** When each pid was first seen in `D` without a break. */
   private readonly _dSince = new Map<number, number>();
@@ -41,6 +44,12 @@ export class ProcTracker {
   private readonly _started = new Map<number, number>();
   /** Devices each pid was last said to wait on, with when the wait began and through what (`child 5555`, or ""). */
   private readonly _waits = new Map<number, Map<string, { since: number; what: string }>>();
+
+  /**
+   * Boot time in ms since the epoch (`btime` of `<procfs>/stat`), when read: a process's start
+   * time in `stat` counts clock ticks from it. Null: starts are not said.
+   */
+  bootMs: number | null = null;
 
   constructor(readonly dWaitMs: number) {}
 
@@ -80,7 +89,16 @@ export class ProcTracker {
       // The pid now belongs to a later process: the one the graph holds exited between rounds.
       const first = this._started.get(pid);
       const reused = typeof o.start === "number" && first !== undefined && first !== o.start;
-      if (typeof o.start === "number" && first === undefined) this._started.set(pid, o.start);
+      if (typeof o.start === "number" && first === undefined) {
+        this._started.set(pid, o.start);
+        // Its start, once: the graph knew the process only from readings (nvidia-smi lists it), so
+        // not whether it was on its GPU at a fault logged before the exporter started and read from
+        // the kernel log's backlog; started before that fault, it was. Stamped at the start.
+        const born = this.bootMs === null || p.startKnown !== false ? null : this.bootMs + o.start * _MS_PER_TICK;
+        if (born !== null && born < now && o.stat !== "gone" && o.stat !== "X" && o.stat !== "x" && o.stat !== "Z") {
+          out.push({ ts: Math.round(born), event_type: "process.state", entity_id: entity, pid, value: "start" });
+        }
+      }
       if (o.stat === "gone" || o.stat === "X" || o.stat === "x" || reused) {
         if (exitsVisible || reused) {
           out.push(ev("process.state", "exit"));

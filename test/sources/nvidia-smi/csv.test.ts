@@ -183,6 +183,7 @@ describe("nvidia-smi CSV", () => {
     // Later drivers put the GPU's index before the bus id (seen on R5xx hosts after an Xid 79).
     assert.deepEqual(parseLostLine("Unable to determine the device handle for GPU3: 0000:5F:00.0: Unknown Error"), {
       busId: "0:5f:00.0",
+      index: 3,
       said: "Unable to determine the device handle for GPU3: 0000:5F:00.0: Unknown Error",
     });
     assert.equal(parseLostLine("Unable to determine the device handle for GPU1: 0000:44:00.0: GPU is lost.  Reboot the system to recover this GPU")?.busId, "0:44:00.0");

@@ -123,6 +123,10 @@ describe("NvidiaSmiTracker", () => {
     const other = "Unable to determine the device handle for GPU 0000:86:00.0: Unknown Error";
     assert.deepEqual(t.lost({ busId: "0:86:00.0", said: other }, 2_000).map((e) => e.entity_id), ["gpu-0000:86:00", "gpu-0000:86:00", "gpu-0000:86:00"]);
     assert.deepEqual(t.lost({ busId: "0:86:00.0", said: other }, 3_000), []);
+    // Started after the fall: no sample had its bus id, but later drivers print its index first.
+    const fresh = new NvidiaSmiTracker();
+    const indexed = "Unable to determine the device handle for GPU3: 0000:5F:00.0: Unknown Error";
+    assert.deepEqual(fresh.lost({ busId: "0:5f:00.0", index: 3, said: indexed }, 1_000).map((e) => e.entity_id), ["gpu-03", "gpu-03", "gpu-03"]);
   });
 
   it("reports row remapping failed or pending on the row's GPU, each minute while it lasts", () => {
