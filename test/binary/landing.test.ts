@@ -40,9 +40,10 @@ const skip = !BINARY ? "XCTL_BINARY not set (scripts/test.sh sets it)" : !CHROMI
 
 // Every Chromium run of this file sees HOME set to an empty directory (and no XDG directories);
 // the last test checks that it is still empty. The environment is put back after the file.
-const HOME = mkdtempSync(join(tmpdir(), "xctl-home-"));
+let HOME = "";
 const SAVED = { HOME: process.env.HOME, XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME, XDG_CACHE_HOME: process.env.XDG_CACHE_HOME };
 before(() => {
+  HOME = mkdtempSync(join(tmpdir(), "xctl-home-"));
   process.env.HOME = HOME;
   delete process.env.XDG_CONFIG_HOME;
   delete process.env.XDG_CACHE_HOME;
@@ -52,7 +53,7 @@ after(() => {
     if (v === undefined) delete process.env[k];
     else process.env[k] = v;
   }
-  rmSync(HOME, { recursive: true, force: true });
+  if (HOME) rmSync(HOME, { recursive: true, force: true });
 });
 
 describe("the landing page in headless Chromium", { skip }, () => {
