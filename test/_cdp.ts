@@ -11,6 +11,16 @@ import type { Readable, Writable } from "node:stream";
 
 export const CHROMIUM = ["chromium", "chromium-browser", "google-chrome"].find((c) => spawnSync(c, ["--version"], { stdio: "ignore" }).status === 0);
 
+/**
+ * The environment Chromium runs in: HOME and the XDG directories inside the profile. Besides the
+ * profile of --user-data-dir, Chromium writes its crash database to ~/.config/chromium, GTK's
+ * dconf to ~/.cache/dconf and, now and then, a scoped_dir of its disk cache to
+ * ~/.cache/chromium-headless: each test run left them in the home directory of whoever ran it.
+ */
+export function headlessEnv(profile: string): NodeJS.ProcessEnv {
+  return { ...process.env, HOME: profile, XDG_CONFIG_HOME: join(profile, ".config"), XDG_CACHE_HOME: join(profile, ".cache") };
+}
+
 /** Headless, isolated and quiet: no sandbox (CI runs as root), no GPU, nothing fetched in the background. */
 export function headlessFlags(profile: string): string[] {
   return [
@@ -58,7 +68,7 @@ export async function visit(url: string, opts: { expressions?: string[]; headers
   const child: ChildProcess = spawn(
     CHROMIUM,
     [...headlessFlags(profile), "--ignore-certificate-errors", "--remote-debugging-pipe", "about:blank"],
-    { stdio: ["ignore", "ignore", "ignore", "pipe", "pipe"] },
+    { stdio: ["ignore", "ignore", "ignore", "pipe", "pipe"], env: headlessEnv(profile) },
   );
   const out = child.stdio[3] as Writable;
   const input = child.stdio[4] as Readable;

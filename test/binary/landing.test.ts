@@ -5,11 +5,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventually, startExporter, type RunningExporter } from "../_helpers.ts";
-import { CHROMIUM, headlessFlags, visit } from "../_cdp.ts";
+import { CHROMIUM, headlessEnv, headlessFlags, visit } from "../_cdp.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 const T0 = Date.now() - 5_000;
@@ -23,7 +23,7 @@ function line(event_type: string, entity_id: string, value: string, pid: number 
 function chromium(profile: string, url: string, extra: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const args = [...headlessFlags(profile), ...extra, url];
   return new Promise((resolve) => {
-    const child = spawn(CHROMIUM!, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(CHROMIUM!, args, { stdio: ["ignore", "pipe", "pipe"], env: headlessEnv(profile) });
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => (out += d));
@@ -37,6 +37,24 @@ function chromium(profile: string, url: string, extra: string[]): Promise<{ code
 }
 
 const skip = !BINARY ? "XCTL_BINARY not set (scripts/test.sh sets it)" : !CHROMIUM ? "chromium not installed (.ci/run installs it)" : false;
+
+// Every Chromium run of this file sees HOME set to an empty directory (and no XDG directories);
+// the last test checks that it is still empty. The environment is put back after the file.
+let HOME = "";
+const SAVED = { HOME: process.env.HOME, XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME, XDG_CACHE_HOME: process.env.XDG_CACHE_HOME };
+before(() => {
+  HOME = mkdtempSync(join(tmpdir(), "xctl-home-"));
+  process.env.HOME = HOME;
+  delete process.env.XDG_CONFIG_HOME;
+  delete process.env.XDG_CACHE_HOME;
+});
+after(() => {
+  for (const [k, v] of Object.entries(SAVED)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  if (HOME) rmSync(HOME, { recursive: true, force: true });
+});
 
 describe("the landing page in headless Chromium", { skip }, () => {
   let ex: RunningExporter;
@@ -153,5 +171,11 @@ describe("the landing page as a person sees it (Chromium over the DevTools proto
     const seen = await visit(`${ex.url}/`, { expressions: ["document.documentElement.outerHTML"] });
     assert.deepEqual(seen.responses.filter((r) => r.endsWith("/")), [`401 ${ex.url}/`]);
     assert.doesNotMatch(String(seen.values[0]), /What is wrong now|gpu_oom/);
+  });
+});
+
+describe("Chromium in these tests, and the home directory", { skip }, () => {
+  it("was left nothing in HOME by the runs above: its crash database, dconf and caches stay in the profiles removed", () => {
+    assert.deepEqual(readdirSync(HOME), [], `left in HOME (${HOME})`);
   });
 });

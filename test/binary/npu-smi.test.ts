@@ -3,12 +3,25 @@
 // down) the default rules name the scenes and `why` names the cause.
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, eventually, scrape, startExporter, type RunningExporter } from "../_helpers.ts";
 
 const BINARY = process.env.XCTL_BINARY;
+
+// The processes npu-smi lists here have pids no process of this host can have (Linux's largest
+// pid_max is 4194304): a pid that leaves the table is ended only once /proc no longer has it
+// (exit-check.ts), and the stand-in's 7202 was now and then a live process of a busy machine
+// (pid_max 32768 wraps in minutes there), whose exit the test then waited for in vain.
+const PID0 = 4_194_401;
+const PID1 = 4_194_402;
+
+/** Replaces the stand-in's state at once (a run never reads it half written: its defaults are other pids). */
+function _setState(file: string, text: string): void {
+  writeFileSync(`${file}.tmp`, text);
+  renameSync(`${file}.tmp`, file);
+}
 
 describe("builtin:npu-smi in the binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
   let ex: RunningExporter | undefined;
@@ -20,7 +33,7 @@ describe("builtin:npu-smi in the binary", { skip: BINARY ? false : "XCTL_BINARY 
   });
 
   it("turns the processes on npu-00 and npu-01 into consumes edges", async () => {
-    writeFileSync(state, "");
+    _setState(state, `PID0=${PID0}\nPID1=${PID1}\n`);
     ex = await startExporter(["--collectors", "none", "--probe", "builtin:npu-smi?interval=0.2&detail=0.2"], {
       env: { PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin`, FAKE_NPU_STATE: state },
     });
@@ -30,16 +43,16 @@ describe("builtin:npu-smi in the binary", { skip: BINARY ? false : "XCTL_BINARY 
     }, 15_000, "two consumes edges");
     assert.equal(m.get('xctl_probe_up{probe="npu-smi"}'), 1);
     const rows = (await (await fetch(`${ex!.url}/api/v1/processes`)).json()) as { pid: number; resources: string[] }[];
-    assert.deepEqual(Object.fromEntries(rows.map((r) => [r.pid, r.resources])), { 7101: ["npu-00"], 7202: ["npu-01"] });
+    assert.deepEqual(Object.fromEntries(rows.map((r) => [r.pid, r.resources])), { [PID0]: ["npu-00"], [PID1]: ["npu-01"] });
   });
 
   it("HBM ECC errors and an HCCS link down fire npu_ecc_error and hccs_error; why names them", async () => {
-    writeFileSync(state, "HBM_DBE0=2\nHCCS_HEALTH0=NOK\n");
+    _setState(state, `PID0=${PID0}\nPID1=${PID1}\nHBM_DBE0=2\nHCCS_HEALTH0=NOK\n`);
     await eventually(async () => {
       const s = await scrape(ex!.url);
       return s.get('xctl_scene_active{scene="npu_ecc_error"}') === 1 && s.get('xctl_scene_active{scene="hccs_error"}') === 1;
     }, 15_000, "both scenes active");
-    const why = (await (await fetch(`${ex!.url}/api/v1/why/7101`)).json()) as {
+    const why = (await (await fetch(`${ex!.url}/api/v1/why/${PID0}`)).json()) as {
       root_causes: { entity: string; error_type: string }[];
       waits_on: { resource: string }[];
       scenes: { scene: string }[];
@@ -51,12 +64,12 @@ describe("builtin:npu-smi in the binary", { skip: BINARY ? false : "XCTL_BINARY 
     assert.deepEqual(why.waits_on.map((w) => w.resource), ["hccs-0"]);
     assert.ok(why.scenes.some((s) => s.scene === "npu_ecc_error"), JSON.stringify(why.scenes));
     // The process on the healthy NPU is not blamed.
-    const other = (await (await fetch(`${ex!.url}/api/v1/why/7202`)).json()) as { root_causes: unknown[]; waits_on: unknown[] };
+    const other = (await (await fetch(`${ex!.url}/api/v1/why/${PID1}`)).json()) as { root_causes: unknown[]; waits_on: unknown[] };
     assert.deepEqual([other.root_causes, other.waits_on], [[], []]);
   });
 
   it("a process gone from npu-smi's table leaves, and SIGTERM exits 0", async () => {
-    writeFileSync(state, "PID1=\n");
+    _setState(state, `PID0=${PID0}\nPID1=\n`);
     await eventually(async () => (await scrape(ex!.url)).get("xctl_active_processes") === 1, 15_000, "one process left");
     assert.equal(await ex!.stop(), 0);
   });
