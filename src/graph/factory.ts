@@ -15,6 +15,7 @@ export function newProcessNode(pid: number, jobId: string | null, ts: number, wa
     id: "pid-" + pid,
     pid,
     jobId,
+    jobInferred: false,
     state: "running",
     bornTs: -Infinity,
     updatedTs: ts,

@@ -10,7 +10,7 @@ import { FaultScopeTable } from "./fault-scope.ts";
 import type { EdgeCounts, GraphObserver, GraphOptions, LeaveReason, ProcessLeaving } from "./options.ts";
 import { detachProcess, unblockOne, unlinkResource, unwait } from "./unlink.ts";
 import { isWait, ownWaitReading, ReadingWatch, setMeta, waitOver } from "./readings.ts";
-import { CLOCK_SLACK_MS, isEnded, KEY_INDEX, otherJob, startsAnew, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
+import { CLOCK_SLACK_MS, isEnded, isInferredJob, KEY_INDEX, otherJob, startsAnew, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 
 export type { EdgeCounts, GraphObserver, GraphOptions, LeaveReason, ProcessLeaving } from "./options.ts";
 
@@ -190,10 +190,7 @@ export class StateGraph {
       p = undefined;
     }
     p ??= this._process(ev.pid, ev.job_id, ev.ts, wall, reborn)!;
-    if (ev.job_id !== null && p.jobId !== ev.job_id) {
-      p.jobId = ev.job_id;
-      this._observer?.nodeChanged(p, "job_id");
-    }
+    if (ev.job_id !== null && (p.jobId !== ev.job_id || p.jobInferred)) this._reportedJob(p, ev.job_id);
     p.updatedTs = ev.ts;
     p.updatedWall = wall;
     this._setState(p, value === "" ? "unknown" : value);
@@ -227,15 +224,19 @@ export class StateGraph {
     if (ev.pid === null || ev.job_id === null || this._before(ev)) return;
     let p = this.processes.get(ev.pid);
     if (p === undefined) return;
+    // A collector's inference (procfs saw no job, maybe just before a probe's line named one) names no new process and replaces no reported job.
+    const inferred = isInferredJob(ev.value);
     // Another job on the pid: a new process whose start no probe reported (pid reuse).
-    if (otherJob(p, ev.job_id)) {
+    if (!inferred && otherJob(p, ev.job_id)) {
       this.removeProcess(p, _taken(p));
       p = this._process(ev.pid, ev.job_id, ev.ts, wall, true)!;
     }
     p.updatedTs = ev.ts;
     p.updatedWall = wall;
-    if (p.jobId !== ev.job_id) {
+    if (!inferred) this._reportedJob(p, ev.job_id);
+    else if (p.jobId === null) {
       p.jobId = ev.job_id;
+      p.jobInferred = true;
       this._observer?.nodeChanged(p, "job_id");
     }
   }
@@ -282,21 +283,23 @@ export class StateGraph {
     }
     p.updatedTs = ts;
     p.updatedWall = wall;
-    if (jobId !== null && p.jobId !== jobId) {
-      p.jobId = jobId;
-      this._observer?.nodeChanged(p, "job_id");
-    }
+    if (jobId !== null && (p.jobId !== jobId || p.jobInferred)) this._reportedJob(p, jobId);
     return p;
+  }
+
+  /** A source reported `p`'s job: it replaces one a collector inferred (otherJob). */
+  private _reportedJob(p: ProcessNode, jobId: string): void {
+    p.jobInferred = false;
+    if (p.jobId === jobId) return;
+    p.jobId = jobId;
+    this._observer?.nodeChanged(p, "job_id");
   }
 
   /** The start of a process the graph holds, told after its readings (builtin:procfs reads it from /proc): its birth, if not known. */
   private _born(p: ProcessNode, ev: XEvent): void {
     if (p.bornTs !== -Infinity) return;
     p.bornTs = ev.ts;
-    if (ev.job_id !== null && p.jobId === null) {
-      p.jobId = ev.job_id;
-      this._observer?.nodeChanged(p, "job_id");
-    }
+    if (ev.job_id !== null && (p.jobId === null || p.jobInferred)) this._reportedJob(p, ev.job_id);
     this._blocking.born(p);
   }
 

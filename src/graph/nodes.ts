@@ -50,6 +50,12 @@ export interface ProcessNode extends NodeTimes {
   readonly id: string;
   readonly pid: number;
   jobId: string | null;
+  /**
+   * `jobId` came from a collector's inference (`intent.run` with a value `job_id from ...`:
+   * builtin:procfs reads a Slurm id or a pod uid), not from a source that reports jobs: a probe's
+   * own name for the job replaces it, the same process (otherJob).
+   */
+  jobInferred: boolean;
   state: string;
   /**
    * Event time of the `process.state start` that made this node (-Infinity when another event
@@ -205,10 +211,17 @@ export function startsAnew(p: ProcessNode, jobId: string | null): boolean {
 /**
  * Whether an event naming `jobId` for `p`'s pid is another process's: `p` belongs to another
  * job. A process never changes jobs (its scheduler environment and cgroup are fixed at its
- * start), so the pid was reused by a process whose start no probe reported.
+ * start), so the pid was reused by a process whose start no probe reported. A job id only
+ * inferred by a collector is not a job a source reported: another name for it is the same
+ * process (a site probe names the job its own way; procfs detects reuse by start time).
  */
 export function otherJob(p: ProcessNode, jobId: string | null): boolean {
-  return jobId !== null && p.jobId !== null && p.jobId !== jobId;
+  return jobId !== null && p.jobId !== null && p.jobId !== jobId && !p.jobInferred;
+}
+
+/** `intent.run`'s value when a collector inferred the job id (builtin:procfs: `job_id from SLURM_JOB_ID`). */
+export function isInferredJob(value: string): boolean {
+  return value.startsWith("job_id from ");
 }
 
 /** The value a rule's `metric` condition reads for `key` on a node. */

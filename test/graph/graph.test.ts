@@ -253,6 +253,28 @@ describe("lifecycle", () => {
     assert.equal(p.blockedBy.length, 1);
   });
 
+  it("a job id a collector inferred (procfs: 'job_id from ...') gives way to the name a probe reports for the same process: no new process, no edge lost", () => {
+    const g = new StateGraph();
+    // nvidia-smi lists the pid (no job), the GPU falls off the bus, procfs reads its Slurm id.
+    g.apply(ev("compute.util", "gpu-00", "90", 7, T0), T0);
+    g.apply(ev("error.hw", "gpu-00", "XID_79", null, T0 + 10), T0 + 10);
+    g.apply(ev("intent.run", "host", "job_id from SLURM_JOB_ID", 7, T0 + 20, "7001"), T0 + 20);
+    const p = g.processes.get(7)!;
+    assert.deepEqual([p.jobId, p.blockedBy.length], ["7001", 1]);
+    // The site's probe names the job its own way: the same process, still blocked by the Xid.
+    g.apply(ev("compute.mem", "gpu-00", "40", 7, T0 + 30, "llama-pretrain"), T0 + 30);
+    const q = g.processes.get(7)!;
+    assert.equal(q, p, "the same process node");
+    assert.deepEqual([q.jobId, q.blockedBy.map((e) => e.entityId), [...q.consumes].map((r) => r.id)], ["llama-pretrain", ["gpu-00"], ["gpu-00"]]);
+    // An inference read before the probe's line and arriving after it replaces nothing.
+    g.apply(ev("intent.run", "host", "job_id from SLURM_JOB_ID", 7, T0 + 35, "7001"), T0 + 35);
+    assert.deepEqual([g.processes.get(7), q.jobId, q.blockedBy.length], [q, "llama-pretrain", 1]);
+    // Once a source reported its job, another job on the pid is another process again (pid reuse).
+    g.apply(ev("compute.util", "gpu-01", "90", 7, T0 + 40, "other-job"), T0 + 40);
+    assert.notEqual(g.processes.get(7), q);
+    assert.deepEqual(g.processes.get(7)!.blockedBy, []);
+  });
+
   it("events stamped a little before a start (another source's clock) are the process's own: a job id read once is kept", () => {
     const g = new StateGraph();
     // A start pushed and stamped on receipt; a collector's round stamped 300 ms earlier by its own clock.
