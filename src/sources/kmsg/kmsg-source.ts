@@ -12,6 +12,7 @@ import { DEFAULT_HOST_PATHS, type HostPaths, type Source, type SourceContext } f
 import { DeviceMap } from "./devices.ts";
 import { findingEvents, oomChildEvent, type Resolvers } from "./events.ts";
 import { oomOwner, type OomOwner } from "./oom-owner.ts";
+import { bootTimeMs, threadGroup } from "../proc-task.ts";
 import { GpuMap } from "./gpu-map.ts";
 import { FallenOffBusJoiner, matchMessage, type Finding } from "./matchers.ts";
 import { KmsgReader } from "./reader.ts";
@@ -266,30 +267,3 @@ export class KmsgSource implements Source {
 
 /** A drift past this (the graph's clock slack) is said once at info. */
 const _SAY_DRIFT_MS = 5000;
-
-/** Boot time in ms since the epoch: `btime` of <procfs>/stat, else now minus <procfs>/uptime. */
-export async function bootTimeMs(procfs: string): Promise<number | null> {
-  try {
-    const m = /^btime (\d+)$/m.exec(await readFile(join(procfs, "stat"), "utf8"));
-    if (m !== null) return Number(m[1]) * 1000;
-  } catch {
-    // fall through to uptime
-  }
-  try {
-    const up = Number.parseFloat((await readFile(join(procfs, "uptime"), "utf8")).split(" ")[0]);
-    if (Number.isFinite(up)) return Date.now() - Math.round(up * 1000);
-  } catch {
-    // none
-  }
-  return null;
-}
-
-/** The process (thread group) a thread id belongs to, from `<procfs>/<tid>/status`; null when gone. */
-export async function threadGroup(procfs: string, tid: number): Promise<number | null> {
-  try {
-    const m = /^Tgid:\s*(\d+)$/m.exec(await readFile(join(procfs, String(tid), "status"), "utf8"));
-    return m === null ? null : Number(m[1]);
-  } catch {
-    return null;
-  }
-}

@@ -11,7 +11,7 @@ import { ProcReader } from "./read.ts";
 import { StuckTasks } from "./stuck-tasks.ts";
 import { TaskTree, type TaskInD } from "./task-tree.ts";
 import { ProcTracker, type PidObservation } from "./tracker.ts";
-import { bootTimeMs } from "../kmsg/kmsg-source.ts";
+import { bootTimeMs } from "../proc-task.ts";
 
 export const PROCFS_DEFAULTS = Object.freeze({
   intervalMs: 15_000,

@@ -11,6 +11,7 @@
 //   wait is over, `D ended after Ns` on the same device (a reading that is no wait) ends it.
 import type { KnownProcess, SourceEvent } from "../source.ts";
 import type { Job, StatRead } from "./read.ts";
+import { MS_PER_TICK } from "../proc-task.ts";
 
 // A type alias, not an interface, so it passes as Record<string, unknown> to ctx.emit.
 /** Every one names its pid. */
@@ -29,9 +30,6 @@ export interface PidObservation {
   /** A thread or child process stuck in `D` while the process itself is not (stuck-tasks.ts). */
   stuckTask?: { what: string; since: number; device: string | null };
 }
-
-/** `stat`'s start time counts USER_HZ ticks, 100 a second on every Linux ABI. */
-const _MS_PER_TICK = 10;
 
 export class ProcTracker {
   /** When each pid was first seen in `D` without a break. */
@@ -94,7 +92,7 @@ export class ProcTracker {
         // Its start, once: the graph knew the process only from readings (nvidia-smi lists it), so
         // not whether it was on its GPU at a fault logged before the exporter started and read from
         // the kernel log's backlog; started before that fault, it was. Stamped at the start.
-        const born = this.bootMs === null || p.startKnown !== false ? null : this.bootMs + o.start * _MS_PER_TICK;
+        const born = this.bootMs === null || p.startKnown !== false ? null : this.bootMs + o.start * MS_PER_TICK;
         if (born !== null && born < now && o.stat !== "gone" && o.stat !== "X" && o.stat !== "x" && o.stat !== "Z") {
           out.push({ ts: Math.round(born), event_type: "process.state", entity_id: entity, pid, value: "start" });
         }
