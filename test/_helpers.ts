@@ -10,13 +10,20 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 declare const Bun: unknown;
 declare const Deno: unknown;
 
-/** argv that runs src/main.ts under the runtime running this test (or the binary). */
+/**
+ * argv that runs src/main.ts under the runtime running this test (or the binary). Under Node,
+ * XCTL_NODE_JS names the same source as tsc wrote it out (scripts/test.sh sets it, after the
+ * type check): started through tsx's loader instead, each of the suite's few hundred exporters
+ * and CLI runs cost about three times the CPU. test/cli/npm-start.test.ts starts the tsx way.
+ */
 export function exporterCommand(): string[] {
   const bin = process.env.XCTL_BINARY;
   if (bin) return [bin];
   const main = join(ROOT, "src/main.ts");
   if (typeof Bun !== "undefined") return [process.execPath, main];
   if (typeof Deno !== "undefined") return [process.execPath, "run", "-A", main];
+  const js = process.env.XCTL_NODE_JS;
+  if (js) return [process.execPath, js];
   return [process.execPath, "--import", "tsx", main];
 }
 

@@ -100,6 +100,6 @@ export function versionText(): string {
   return [
     VERSION,
     `  runtime: ${runtimeName} ${runtimeVersion} on ${platform()}/${arch()}`,
-    `  build:   ${compiled ? "single-file executable (bun build --compile)" : `from source (${import.meta.url.replace(/\/cli\/help\.ts$/, "")})`}`,
+    `  build:   ${compiled ? "single-file executable (bun build --compile)" : `from source (${import.meta.url.replace(/\/cli\/help\.[jt]s$/, "")})`}`,
   ].join("\n") + "\n";
 }
