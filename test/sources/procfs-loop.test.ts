@@ -12,6 +12,7 @@ import { ProcfsSource } from "../../src/sources/procfs/index.ts";
 import { LoopBacking } from "../../src/sources/procfs/loop.ts";
 import { backingFile } from "../../src/sources/procfs/parse.ts";
 import { ProcReader } from "../../src/sources/procfs/read.ts";
+import { ProcTracker } from "../../src/sources/procfs/tracker.ts";
 import { ROOT } from "../_helpers.ts";
 import { harness, testClock } from "./_host-kit.ts";
 
@@ -85,5 +86,15 @@ describe("loop devices: the backing file", () => {
     const why = whyView(h.exporter.graph, 5000)!;
     assert.deepEqual(why.waits_on.map((w) => w.resource), ["nvme0n1"]);
     assert.match(JSON.stringify(why.waits_on[0]), /via loop0 \(\/images\/ubuntu-22\.04\.sif\) → nvme0n1p2/);
+  });
+
+  it("says the way down after a stuck child's wait too, and ends the wait on the same device", () => {
+    const t = new ProcTracker(30_000);
+    const graph = new Map([[4242, { pid: 4242, jobId: "7001", state: "running" }]]);
+    const via = "loop1 (/data/datasets/imagenet.sqsh) → dm-0";
+    const stuck = { what: "child 5555", since: 0, device: "dm-0", via };
+    const values = (obs: Parameters<ProcTracker["round"]>[0], now: number) => t.round(obs, graph, now, true).map((e) => `${e.entity_id} ${e.value}`);
+    assert.deepEqual(values([{ pid: 4242, stat: "S", stuckTask: stuck }], 30_000), [`dm-0 IO_WAIT D for 30s (child 5555) via ${via}`]);
+    assert.deepEqual(values([{ pid: 4242, stat: "S", treeClear: true }], 45_000), ["dm-0 D ended after 45s (child 5555)"]);
   });
 });
