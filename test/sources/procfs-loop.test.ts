@@ -3,7 +3,8 @@
 // not on `loopN`. The backing_file parser on strings, then the fixture tree
 // test/fixtures/loop-host (a sysfs in the kernel's layout: loop0..loop7 with `loop/backing_file`,
 // nvme0n1 with its partitions, dm-0 over sda2; the host's mount table in proc/1/mountinfo; a
-// job's processes in D on files of the images), read by the collector's own reader and rounds.
+// job's processes in D on files of the images, 5008 and 5009 also on a file of nvme0n1p2 itself),
+// read by the collector's own reader and rounds.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -68,6 +69,15 @@ describe("loop devices: the backing file", () => {
       5005: { device: "nvme0n1", via: "loop5 (/var/lib/apptainer/mnt/session/opt/data.img) → loop0 (/images/ubuntu-22.04.sif) → nvme0n1p2" },
       5007: { device: "loop7", via: "loop7 (/var/lib/containers/storage/overlay/merged/cache.img on overlay)" },
     });
+  });
+
+  it("says the way down only when it is the one: a disk reached both through an image and directly", async () => {
+    // Both have a file of the image on loop0 (fd 5) and a checkpoint on nvme0n1p2 itself (fd 6).
+    const reader = new ProcReader(HOST, () => {});
+    assert.deepEqual(await reader.waitDevice(5009), { device: "nvme0n1", via: "" }, "either way: the disk, with no way down said");
+    // Blocked in read(2) on fd 5 (x86-64's syscall numbers): through the image.
+    const through = process.arch === "x64" ? "loop0 (/images/ubuntu-22.04.sif) → nvme0n1p2" : "";
+    assert.deepEqual(await reader.waitDevice(5008), { device: "nvme0n1", via: through });
   });
 
   it("puts the job's wait on the disk under its image in the graph, and says the way down in why", async () => {
