@@ -1,9 +1,10 @@
 // builtin:procfs in the compiled binary, on a real storage wait of this kernel: a process writes
-// to an ext4 file system (on a loop device) that fsfreeze has frozen, and sits in D in write(2)
-// on that file. It also holds a file open on another disk (as a job holds its log), so the disk
-// cannot be told by elimination, and the frozen one has no I/O in flight to be told by: only the
-// call it is blocked in (<procfs>/<pid>/syscall: write on that fd) names the loop device. Needs
-// root (mount, fsfreeze), mkfs.ext4 and python3; skipped without them.
+// to an ext4 file system (on a loop device whose image lies on a tmpfs: no disk under it, so the
+// loop device is what it waits on) that fsfreeze has frozen, and sits in D in write(2) on that
+// file. It also holds a file open on another disk (as a job holds its log), so the disk cannot
+// be told by elimination, and the frozen one has no I/O in flight to be told by: only the call
+// it is blocked in (<procfs>/<pid>/syscall: write on that fd) names the loop device. Needs root
+// (mount, fsfreeze), mkfs.ext4 and python3; skipped without them.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -42,14 +43,19 @@ os.fsync(f.fileno())
 describe("a process blocked writing to a frozen file system, through the binary", { skip: SKIP }, () => {
   it("waits on the loop device of the file it writes, not on the disk of its other file", { timeout: 60_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), "xctl-frozen-"));
-    const img = join(dir, "fs.img");
+    const shm = join(dir, "shm");
+    const img = join(shm, "fs.img");
     const mnt = join(dir, "mnt");
     mkdirSync(mnt);
+    mkdirSync(shm);
+    let shmMounted = false;
     let mounted = false;
     let frozen = false;
     const ex = await startExporter(["--probe", "builtin:procfs?interval=300ms&dwait=600ms", "--collectors", "none", "--path.procfs", "/proc", "--path.sysfs", "/sys"]);
     let writer: ChildProcess | undefined;
     try {
+      assert.equal(spawnSync("mount", ["-t", "tmpfs", "-o", "size=40M", "tmpfs", shm]).status, 0, "mount -t tmpfs");
+      shmMounted = true;
       assert.equal(spawnSync("truncate", ["-s", "32M", img]).status, 0);
       assert.equal(spawnSync("mkfs.ext4", ["-q", "-F", img]).status, 0);
       assert.equal(spawnSync("mount", ["-o", "loop", img, mnt]).status, 0, "mount -o loop");
@@ -77,6 +83,9 @@ describe("a process blocked writing to a frozen file system, through the binary"
         return r?.state === "D" && r.waits_on.length > 0 ? r : undefined;
       }, 10_000, "the writer in D, waiting on a device");
       assert.deepEqual(row.waits_on, [loop], `not ${DISK!.disk}, the disk of its other file`);
+      // Its image is on tmpfs: nothing below the loop device, and the reading says so.
+      const why = (await (await fetch(`${ex.url}/api/v1/why/${pid}`)).json()) as { waits_on: { meta: Record<string, string> }[] };
+      assert.equal(why.waits_on[0].meta.qdepth?.replace(/^IO_WAIT D for \d+s /, ""), `via ${loop} (${img} on tmpfs)`);
     } finally {
       if (frozen) spawnSync("fsfreeze", ["-u", mnt]);
       // The writer's file keeps the file system busy until the writer is gone, not merely signalled:
@@ -88,6 +97,8 @@ describe("a process blocked writing to a frozen file system, through the binary"
       }
       await ex.stop();
       if (mounted) await eventually(() => spawnSync("umount", [mnt]).status === 0, 10_000, `umount ${mnt}`);
+      // The loop device lets go of its image once unmounted (autoclear), and the tmpfs is free.
+      if (shmMounted) await eventually(() => spawnSync("umount", [shm]).status === 0, 10_000, `umount ${shm}`);
       rmSync(dir, { recursive: true, force: true });
     }
   });

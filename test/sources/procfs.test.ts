@@ -524,7 +524,7 @@ describe("builtin:procfs on this machine's /proc", () => {
 
   it("finds what this process's open files lie on without error: a real disk or nothing", async () => {
     const reader = new ProcReader({ procfs: "/proc", sysfs: "/sys" }, () => {});
-    const dev = await reader.waitDevice(process.pid);
+    const dev = (await reader.waitDevice(process.pid))?.device ?? null;
     if (dev !== null) assert.ok(dev.startsWith("nfs-") || existsSync(`/sys/block/${dev}`), `${dev} is no disk of this machine`);
     assert.equal(await reader.waitDevice(2 ** 22 + 1), null, "a pid that does not exist");
   });

@@ -102,13 +102,21 @@ export class ProcfsSource extends PollingSource {
       if (typeof o.stat !== "string" || o.stat.length !== 1 || o.stat === "Z" || lookups <= 0) continue;
       if (stuck) {
         lookups--;
-        extra.push(async () => void (o.device = await reader.waitDevice(o.pid)));
+        extra.push(async () => {
+          const w = await reader.waitDevice(o.pid);
+          o.device = w?.device ?? null;
+          if (w?.via) o.via = w.via;
+        });
       }
       const stuckTask = o.stuckTask;
       const task = stuckTasks.get(o.pid);
       if (stuckTask !== undefined && task !== undefined && lookups > 0) {
         lookups--;
-        extra.push(async () => void (stuckTask.device = await reader.waitDevice(task.filesOf, task.dir)));
+        extra.push(async () => {
+          const w = await reader.waitDevice(task.filesOf, task.dir);
+          stuckTask.device = w?.device ?? null;
+          if (w?.via) stuckTask.via = w.via;
+        });
       }
       // Not while it or one of its own threads is in D: reading environ takes the process's mmap
       // lock, which a task stuck in a page fault holds, and the read would hang a thread of the

@@ -172,3 +172,16 @@ const _FD_CALLS: Record<string, ReadonlySet<number>> = {
   x64: new Set([0, 1, 17, 18, 19, 20, 74, 75, 77, 217, 277, 285, 295, 296, 306, 326, 327, 328]),
   arm64: new Set([63, 64, 67, 68, 65, 66, 82, 83, 46, 61, 84, 47, 69, 70, 267, 285, 286, 287]),
 };
+
+/**
+ * `<sysfs>/block/loopN/loop/backing_file`: the file a loop device reads and writes, as the kernel
+ * prints it (d_path and a newline): `path` to look up in a mount table, without the ` (deleted)`
+ * the kernel adds once the file is unlinked (its blocks stay on that file system until the loop
+ * device lets go, and the path is still that of the directory it was in); `shown` as printed.
+ * Null when empty or not a path from a root.
+ */
+export function backingFile(text: string): { path: string; shown: string } | null {
+  const shown = text.endsWith("\n") ? text.slice(0, -1) : text;
+  if (!shown.startsWith("/")) return null;
+  return { path: shown.replace(/ \(deleted\)$/, ""), shown };
+}

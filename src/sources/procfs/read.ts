@@ -3,10 +3,12 @@
 // `denied` instead of being taken for a vanished process.
 import { close, open, read } from "node:fs";
 import { readdir, readlink, stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { join } from "node:path";
 import { parseDiskstats } from "../diskstats/parse.ts";
 import { isDenied, isGone, readText } from "../poller.ts";
 import type { HostPaths } from "../source.ts";
+import { readBlockDev, type BlockDev } from "./block.ts";
+import { isLoop, LoopBacking } from "./loop.ts";
 import { jobFromCgroup, mountOf, NFS_TYPES, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState, syscallFd, wchanNotStorage, type Mount } from "./parse.ts";
 
 /** What reading a pid's `stat` found: its state letter, or that it is gone, or unreadable. */
@@ -18,23 +20,33 @@ export interface Job {
   from: string;
 }
 
+/** What a process waits on, and the way down to it through loop devices ("" when direct). */
+export interface WaitOn {
+  device: string;
+  via: string;
+}
+
 /** Fds looked at per process when finding what it waits on. */
 export const MAX_FDS = 512;
 
 export class ProcReader {
-  /** `maj:min` to disk name, read once per round (devices come and go with hot-plug). */
-  private _disks = new Map<string, string | null>();
+  /** `maj:min` to device and disk, read once per round (devices come and go with hot-plug). */
+  private _blocks = new Map<string, Promise<BlockDev | null>>();
   private _inFlight: Map<string, number> | null = null;
+  private readonly _loops: LoopBacking;
 
   constructor(
     readonly host: HostPaths,
     private readonly _denied: (kind: string, path: string) => void,
-  ) {}
+  ) {
+    this._loops = new LoopBacking(host, (dev) => this._block(dev));
+  }
 
   /** Forgets what was cached for the last round. */
   newRound(): void {
-    this._disks = new Map();
+    this._blocks = new Map();
     this._inFlight = null;
+    this._loops.newRound();
   }
 
   /**
@@ -107,7 +119,8 @@ export class ProcReader {
 
   /**
    * The device a process in uninterruptible sleep waits on, when that can be known: the disks
-   * (partition → disk) and NFS servers (`nfs-<server>`) behind its open files, narrowed by its
+   * (partition → disk; a loop device → the device that holds its backing file, loop.ts) and NFS
+   * servers (`nfs-<server>`) behind its open files, narrowed by its
    * `wchan` (an NFS/RPC wait) and, among several disks, by which have I/O in flight. Null when
    * none or still more than one remain: better no answer than the wrong device. `taskDir`: the
    * thread whose `wchan` to read (a thread of the process in `D`); default the process's own.
@@ -115,7 +128,7 @@ export class ProcReader {
    * mount that call hangs a thread of the fs pool for good, while readlink of the fd and
    * mountinfo never touch the file system in question.
    */
-  async waitDevice(pid: number, taskDir?: string): Promise<string | null> {
+  async waitDevice(pid: number, taskDir?: string): Promise<WaitOn | null> {
     const dir = join(this.host.procfs, String(pid));
     let mounts: Mount[];
     let fds: string[];
@@ -149,20 +162,27 @@ export class ProcReader {
     }
     const nfs = new Set<string>();
     const disks = new Set<string>();
-    const named = new Map<Mount, string>();
+    const named = new Map<Mount, WaitOn>();
+    // The way down to each device through loop devices; "" once it is also reached another way.
+    const via = new Map<string, string>();
+    const reach = (device: string, how: string) => via.set(device, via.has(device) && via.get(device) !== how ? "" : how);
     for (const m of devices) {
       if (NFS_TYPES.has(m.fsType)) {
         const server = nfsServer(m.source);
         if (server === null) continue;
         nfs.add("nfs-" + server);
-        named.set(m, "nfs-" + server);
+        named.set(m, { device: "nfs-" + server, via: "" });
+        reach("nfs-" + server, "");
       } else if (!m.dev.startsWith("0:")) {
-        const disk = await this._disk(m.dev);
-        if (disk === null) continue;
-        disks.add(disk);
-        named.set(m, disk);
+        const b = await this._block(m.dev);
+        if (b === null) continue;
+        const below = isLoop(b.disk) ? await this._loops.below(b.disk) : { device: b.disk, nfs: false, via: "" };
+        (below.nfs ? nfs : disks).add(below.device);
+        named.set(m, { device: below.device, via: below.via });
+        reach(below.device, below.via);
       }
     }
+    const on = (device: string): WaitOn => ({ device, via: via.get(device) ?? "" });
     if (nfs.size + disks.size === 0) return null;
     const wchan = await this._wchan(taskDir ?? dir);
     // Asleep somewhere that is no storage (a vfork() parent; the GPU, NPU or RDMA driver: a GPU
@@ -172,14 +192,14 @@ export class ProcReader {
     // guess (a write to a frozen file system has no I/O in flight, while the disk of its log is busy).
     const fd = syscallFd(await this._small(join(taskDir ?? dir, "syscall")), process.arch);
     const mount = fd === null ? undefined : byFd.get(String(fd));
-    const device = mount === undefined ? undefined : named.get(mount);
-    if (device !== undefined) return device;
-    if (/nfs|rpc/.test(wchan)) return nfs.size === 1 ? [...nfs][0] : null;
-    if (nfs.size + disks.size === 1) return [...nfs, ...disks][0];
+    const own = mount === undefined ? undefined : named.get(mount);
+    if (own !== undefined) return own;
+    if (/nfs|rpc/.test(wchan)) return nfs.size === 1 ? on([...nfs][0]) : null;
+    if (nfs.size + disks.size === 1) return on([...nfs, ...disks][0]);
     if (nfs.size > 0) return null;
     if (this._inFlight === null) await this._readInFlight();
     const busy = [...disks].filter((d) => (this._inFlight?.get(d) ?? 0) > 0);
-    return busy.length === 1 ? busy[0] : null;
+    return busy.length === 1 ? on(busy[0]) : null;
   }
 
   private async _wchan(dir: string): Promise<string> {
@@ -195,26 +215,11 @@ export class ProcReader {
     }
   }
 
-  /** `<sysfs>/dev/block/<maj:min>` → the disk's kernel name (a partition's parent disk). */
-  private async _disk(dev: string): Promise<string | null> {
-    const known = this._disks.get(dev);
-    if (known !== undefined) return known;
-    let disk: string | null = null;
-    const link = join(this.host.sysfs, "dev", "block", dev);
-    try {
-      const target = await readlink(link);
-      let isPartition = true;
-      try {
-        await stat(join(link, "partition"));
-      } catch {
-        isPartition = false;
-      }
-      disk = basename(isPartition ? dirname(target) : target);
-    } catch {
-      disk = null;
-    }
-    this._disks.set(dev, disk);
-    return disk;
+  /** `<sysfs>/dev/block/<maj:min>` → the device and its disk (block.ts), once a round. */
+  private _block(dev: string): Promise<BlockDev | null> {
+    let known = this._blocks.get(dev);
+    if (known === undefined) this._blocks.set(dev, (known = readBlockDev(this.host.sysfs, dev)));
+    return known;
   }
 
   private async _readInFlight(): Promise<void> {

@@ -24,11 +24,13 @@ export interface PidObservation {
   /** Start time from `stat` (clock ticks after boot), when it was read. */
   start?: number | null;
   device?: string | null;
+  /** The way down to `device` through loop devices (`loop0 (/images/a.sif) → nvme0n1p2`), when it is one. */
+  via?: string;
   job?: Job | null;
   /** True when its threads and descendants were all looked through this round and none is in `D` (the read budget may leave a process for the next). */
   treeClear?: boolean;
   /** A thread or child process stuck in `D` while the process itself is not (stuck-tasks.ts). */
-  stuckTask?: { what: string; since: number; device: string | null };
+  stuckTask?: { what: string; since: number; device: string | null; via?: string };
 }
 
 export class ProcTracker {
@@ -121,7 +123,7 @@ export class ProcTracker {
           this._marked.add(pid);
         }
         if (o.device) {
-          out.push(ev("storage.qdepth", `IO_WAIT D for ${Math.round((now - since) / 1000)}s`, o.device));
+          out.push(ev("storage.qdepth", `IO_WAIT D for ${Math.round((now - since) / 1000)}s${_via(o.via)}`, o.device));
           waits.set(o.device, { since, what: "" });
         }
       } else if (o.stat !== "D" && typeof o.stat === "string" && o.stat.length === 1 && (this._marked.has(pid) || (p.state === "D" && o.treeClear === true))) {
@@ -134,7 +136,7 @@ export class ProcTracker {
       // process waits on that device through it; its own state is left as it is.
       const t = o.stuckTask;
       if (o.stat !== "D" && t !== undefined && t.device) {
-        out.push(ev("storage.qdepth", `IO_WAIT D for ${Math.round((now - t.since) / 1000)}s (${t.what})`, t.device));
+        out.push(ev("storage.qdepth", `IO_WAIT D for ${Math.round((now - t.since) / 1000)}s (${t.what})${_via(t.via)}`, t.device));
         waits.set(t.device, { since: t.since, what: t.what });
       }
       this._endWaits(o, waits, now, out);
@@ -181,4 +183,9 @@ export class ProcTracker {
       for (const pid of set.keys()) if (!graph.has(pid)) set.delete(pid);
     }
   }
+}
+
+/** How the wait reaches its device through loop devices, said after the wait: ` via loop0 (/images/a.sif) → nvme0n1p2`. */
+function _via(via: string | undefined): string {
+  return via ? ` via ${via}` : "";
 }
