@@ -86,11 +86,15 @@ describe("a GPU fallen off the bus before the binary started, on an older driver
     const env = { PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin`, FAKE_SMI_LOST_FILE: dir, FAKE_SMI_LOST_FORM: "handle" };
     const ex = await startExporter(args, { env });
     try {
-      // The job's own probe says it runs on GPU 1 (nvidia-smi's process query fails while a GPU is lost).
+      type Graph = { nodes: { id: string; type: string; error_type?: string }[] };
+      const graph = async () => (await (await fetch(`${ex.url}/api/v1/graph`)).json()) as Graph;
+      await eventually(async () => (await graph()).nodes.some((n) => n.error_type?.startsWith("XID_79")), 15_000, "the Xid 79 from the ring's backlog");
+      // Then the job's own probe says it runs on GPU 1 (nvidia-smi's process query fails while a
+      // GPU is lost), and its start, a minute ago, before the fall.
       const now = Date.now();
       const body = [
-        { ts: now - 60_000, event_type: "process.state", entity_id: "pid-5900", pid: 5900, job_id: "job-59", value: "start" },
         { ts: now - 1000, event_type: "compute.util", entity_id: "gpu-01", pid: 5900, job_id: "job-59", value: "93" },
+        { ts: now - 60_000, event_type: "process.state", entity_id: "pid-5900", pid: 5900, job_id: "job-59", value: "start" },
       ];
       const res = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body: body.map((e) => JSON.stringify(e)).join("\n") });
       assert.equal(res.status, 200, await res.text());
@@ -100,8 +104,8 @@ describe("a GPU fallen off the bus before the binary started, on an older driver
         assert.match(why, /^ {2}GPU_LOST Unable to determine the device handle for GPU 0000:3B:00\.0: Unknown Error on gpu-01 \(error-gpu-01, /m, why);
         assert.match(why, /^ {2}XID_79 NVRM: Xid \(PCI:0000:3b:00\): 79, GPU has fallen off the bus\. on gpu-01 \(error-gpu-01, /m, why);
       }, 30_000);
-      const graph = (await (await fetch(`${ex.url}/api/v1/graph`)).json()) as { nodes: { id: string; type: string }[] };
-      const ids = (type: string) => graph.nodes.filter((n) => n.type === type).map((n) => n.id).sort();
+      const { nodes } = await graph();
+      const ids = (type: string) => nodes.filter((n) => n.type === type).map((n) => n.id).sort();
       assert.deepEqual(ids("resource"), ["gpu-00", "gpu-01"], "two GPUs, not three");
       assert.deepEqual(ids("error"), ["error-gpu-01"]);
     } finally {
