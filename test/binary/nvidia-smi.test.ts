@@ -1,11 +1,12 @@
 // builtin:nvidia-smi through the compiled binary, with the stand-in nvidia-smi first on PATH:
-// two compute processes become `consumes` edges on their GPUs.
+// two compute processes become `consumes` edges on their GPUs; with builtin:kmsg beside it, a GPU
+// that fell off the bus before the exporter started has one name in both.
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, eventually, runCli, scrape, startExporter, type RunningExporter } from "../_helpers.ts";
+import { ROOT, eventually, runCli, scrape, settled, startExporter, type RunningExporter } from "../_helpers.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 
@@ -62,6 +63,54 @@ describe("builtin:nvidia-smi in the binary", { skip: BINARY ? false : "XCTL_BINA
       assert.match(status.stdout, /7272/, status.stdout);
     } finally {
       await smi.stop();
+    }
+  });
+});
+
+describe("a GPU fallen off the bus before the binary started, on an older driver", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
+  it("is one GPU to builtin:nvidia-smi and builtin:kmsg: the job on it is blocked by both the Xid 79 and GPU_LOST", { timeout: 60_000 }, async () => {
+    // GPU 1 (0000:3b:00) fell off the bus a while ago: its Xid 79 is in the kernel's ring, and
+    // nvidia-smi prints "Unable to determine the device handle for GPU 0000:3B:00.0" (no index,
+    // as drivers before R550 say it) in its place. The driver still lists it under
+    // /proc/driver/nvidia/gpus (the fixture tree: 0000:18, 0000:3b, 0000:86, 0009:01).
+    const dir = mkdtempSync(join(tmpdir(), "xctl-smi-kmsg-"));
+    const procfs = join(dir, "proc");
+    mkdirSync(procfs, { recursive: true });
+    cpSync(join(ROOT, "test/fixtures/kmsg/procfs/driver"), join(procfs, "driver"), { recursive: true });
+    const btime = Math.floor(Date.now() / 1000) - 3600;
+    writeFileSync(join(procfs, "stat"), `cpu  1 2 3 4 5 6 7 0 0 0\nbtime ${btime}\nprocesses 10\n`);
+    const kmsg = join(dir, "kmsg");
+    const at = (Date.now() - 30_000 - btime * 1000) * 1000;
+    writeFileSync(kmsg, `4,1031,${at},-;NVRM: Xid (PCI:0000:3b:00): 79, GPU has fallen off the bus.\n`);
+    const args = ["--collectors", "none", "--probe", "builtin:nvidia-smi", "--probe", `builtin:kmsg?path=${kmsg}`, "--path.procfs", procfs, "--diagnosis-interval", "100ms", "--scene-settle", "0s"];
+    const env = { PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin`, FAKE_SMI_LOST_FILE: dir, FAKE_SMI_LOST_FORM: "handle" };
+    const ex = await startExporter(args, { env });
+    try {
+      type Graph = { nodes: { id: string; type: string; error_type?: string }[] };
+      const graph = async () => (await (await fetch(`${ex.url}/api/v1/graph`)).json()) as Graph;
+      await eventually(async () => (await graph()).nodes.some((n) => n.error_type?.startsWith("XID_79")), 15_000, "the Xid 79 from the ring's backlog");
+      // Then the job's own probe says it runs on GPU 1 (nvidia-smi's process query fails while a
+      // GPU is lost), and its start, a minute ago, before the fall.
+      const now = Date.now();
+      const body = [
+        { ts: now - 1000, event_type: "compute.util", entity_id: "gpu-01", pid: 5900, job_id: "job-59", value: "93" },
+        { ts: now - 60_000, event_type: "process.state", entity_id: "pid-5900", pid: 5900, job_id: "job-59", value: "start" },
+      ];
+      const res = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body: body.map((e) => JSON.stringify(e)).join("\n") });
+      assert.equal(res.status, 200, await res.text());
+      // nvidia-smi's faults wait for its first process snapshot, up to 10 s when none comes.
+      await settled(async () => {
+        const why = (await runCli(["why", "5900", "--url", ex.url])).stdout;
+        assert.match(why, /^ {2}GPU_LOST Unable to determine the device handle for GPU 0000:3B:00\.0: Unknown Error on gpu-01 \(error-gpu-01, /m, why);
+        assert.match(why, /^ {2}XID_79 NVRM: Xid \(PCI:0000:3b:00\): 79, GPU has fallen off the bus\. on gpu-01 \(error-gpu-01, /m, why);
+      }, 30_000);
+      const { nodes } = await graph();
+      const ids = (type: string) => nodes.filter((n) => n.type === type).map((n) => n.id).sort();
+      assert.deepEqual(ids("resource"), ["gpu-00", "gpu-01"], "two GPUs, not three");
+      assert.deepEqual(ids("error"), ["error-gpu-01"]);
+    } finally {
+      await ex.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -22,10 +22,10 @@
 //   nfs            error.net     nfs-<server>  NFS_NOT_RESPONDING <message>   ("OK": nothing)
 import { blockName, type DeviceMap } from "./devices.ts";
 import type { GpuMap } from "./gpu-map.ts";
-import { normaliseBus } from "./gpu-map.ts";
 import type { AerSeverity, Finding } from "./matchers.ts";
 import type { PciFunction, PciMap } from "./pci.ts";
 import type { BlockStack } from "./stack.ts";
+import { normaliseBus } from "../gpu-name.ts";
 import type { SourceEvent } from "../source.ts";
 
 export type KmsgEvent = SourceEvent;

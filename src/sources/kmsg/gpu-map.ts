@@ -1,27 +1,11 @@
-// PCI bus id of a GPU → the entity `builtin:nvidia-smi` gives it (`gpu-NN`, NN its index):
-// 1. `nvidia-smi --query-gpu=index,pci.bus_id`, run once, asynchronously, with a timeout, again
-//    when older than `refreshMs` or (at most once a minute) when a bus id is not in it;
-// 2. else the GPU's rank in PCI bus order among `<procfs>/driver/nvidia/gpus/<bus>` (nvidia-smi's
-//    own order; not the "Device Minor:" of its `information`, which need not follow it);
-// 3. else `gpu-<bus>` with the bus id normalised (`gpu-0000:3b:00`).
-// Bus ids are written `00000000:3B:00.0` by nvidia-smi and `PCI:0000:3b:00` by Xid lines: both
-// normalise to `0000:3b:00` (domain as 4 hex digits at least, lower case, no function).
-import { readdir } from "node:fs/promises";
+// PCI bus id of a GPU → the entity `builtin:nvidia-smi` gives it (`gpu-NN`, NN its index), by
+// gpu-name.ts's rule, shared with builtin:nvidia-smi; the index table it reads first comes from
+// `nvidia-smi --query-gpu=index,pci.bus_id`, run once, asynchronously, with a timeout, again when
+// older than `refreshMs` or (at most once a minute) when a bus id is not in it. Without an index:
+// the GPU's rank in PCI bus order under `<procfs>/driver/nvidia/gpus/`, else `gpu-<bus>`.
 import { join } from "node:path";
 import { runTool, startChild, StuckRuns, which, type Spawn } from "../child.ts";
-
-/** `0000:3b:00` from any spelling of a bus id, or null when it is not one. */
-export function normaliseBus(text: string): string | null {
-  const m = /^(?:PCI:)?(?:([0-9a-fA-F]{1,8}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})(?:\.[0-7])?$/.exec(text.trim());
-  if (m === null) return null;
-  const domain = Number.parseInt(m[1] ?? "0", 16).toString(16).padStart(4, "0");
-  return `${domain}:${m[2].toLowerCase().padStart(2, "0")}:${m[3].toLowerCase().padStart(2, "0")}`;
-}
-
-/** `gpu-03`: the names builtin:nvidia-smi gives (its gpuEntity), kept equal by a test. */
-export function gpuName(index: number): string {
-  return `gpu-${String(index).padStart(2, "0")}`;
-}
+import { driverGpus, gpuName, nameGpu, normaliseBus } from "../gpu-name.ts";
 
 /** Index per normalised bus id from `--query-gpu=index,pci.bus_id --format=csv,noheader` output. */
 export function parseSmiIndex(text: string): Map<string, number> {
@@ -85,8 +69,7 @@ export class GpuMap {
     else if (!this._table.has(key) && now - this._loadedAt > this._o.missRetryMs) await this._load();
     const idx = this._table.get(key);
     if (idx !== undefined) return gpuName(idx);
-    const minor = await this._minor(key);
-    return minor === null ? `gpu-${key}` : gpuName(minor);
+    return nameGpu(key, this._table, await driverGpus(this._o.procfs));
   }
 
   /**
@@ -136,25 +119,6 @@ export class GpuMap {
     if (!this._warned) this._o.warn?.(`${cmd}: ${r.why}; GPU names from ${join(this._o.procfs, "driver/nvidia/gpus")} or the bus id`);
     this._warned = true;
     return null;
-  }
-
-  /**
-   * The index nvidia-smi gives the GPU at `key`, told from the driver's own list of its GPUs:
-   * nvidia-smi numbers them in PCI bus order, so its index is the GPU's rank among their bus ids.
-   * Not the `Device Minor:` (the N of /dev/nvidiaN): the driver numbers minors in the order it
-   * probed the GPUs, which on HGX A100 boards and AMD hosts is not bus order (/dev/nvidia0 is
-   * nvidia-smi's GPU 6), and an Xid would land on another GPU, and its job.
-   */
-  private async _minor(key: string): Promise<number | null> {
-    let names: string[];
-    try {
-      names = await readdir(join(this._o.procfs, "driver/nvidia/gpus"));
-    } catch {
-      return null;
-    }
-    const buses = [...new Set(names.map((n) => normaliseBus(n)).filter((b) => b !== null))].sort();
-    const rank = buses.indexOf(key);
-    return rank === -1 ? null : rank;
   }
 
   /** Runs a command to its end or `timeoutMs`, its stdout capped at 64 KiB. */

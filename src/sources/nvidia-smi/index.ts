@@ -14,7 +14,8 @@
 import { Backoff, type BackoffOptions } from "../backoff.ts";
 import { killChild, lineSplitter, reap, startChild, StuckRuns, waitChild, which, type Child, type Env, type Spawn } from "../child.ts";
 import { ExitCheck } from "../exit-check.ts";
-import { APPS_QUERY, CSV_FORMAT, GPU_QUERY, parseAppLine, parseGpuLine, parseLostLine, refusedField, type AppSample } from "./csv.ts";
+import { driverGpus } from "../gpu-name.ts";
+import { APPS_QUERY, CSV_FORMAT, GPU_QUERY, parseAppLine, parseGpuLine, parseLostLine, refusedField, type AppSample, type LostGpu } from "./csv.ts";
 import { FaultHold } from "./hold.ts";
 import { discover, runOnce } from "./once.ts";
 import { RemapPoll } from "./remap.ts";
@@ -34,7 +35,7 @@ export interface NvidiaSmiOptions {
   backoff?: BackoffOptions;
   /** No GPU line for this long: the looping run is taken as hung and restarted. */
   stallMs?: number;
-  /** The host's /proc, to check that a pid no longer listed has exited (exit-check.ts). */
+  /** The host's /proc: whether a pid no longer listed has exited (exit-check.ts); the driver's GPUs, to name one without a handle (gpu-name.ts). */
   procfs?: string;
   /** Period of the row remapping query; default 30 s. */
   healthIntervalMs?: number;
@@ -59,6 +60,7 @@ export class NvidiaSmiSource implements Source {
   private readonly _tracker: NvidiaSmiTracker;
   private readonly _backoff: Backoff;
   private readonly _exits: ExitCheck;
+  private readonly _procfs: string | undefined;
   private _ctx: SourceContext | null = null;
   private _path: string | null = null;
   private _main: Child | null = null;
@@ -103,6 +105,7 @@ export class NvidiaSmiSource implements Source {
     this._tracker = new NvidiaSmiTracker({ tempThreshold: opts.tempThreshold ?? 90 });
     this._backoff = new Backoff(opts.backoff);
     this._exits = new ExitCheck(opts.procfs);
+    this._procfs = opts.procfs;
     this._faults = new FaultHold(this.stallMs);
     this._remap = new RemapPoll({
       command: this.command,
@@ -205,7 +208,7 @@ export class NvidiaSmiSource implements Source {
         lost = true;
         this._lastLineAt = Date.now();
         if (!this._up) this._markUp();
-        this._emit(this._tracker.lost(l, this._lastLineAt));
+        void this._lost(l, this._lastLineAt);
         return;
       }
       if (line.trim() === "") return;
@@ -254,6 +257,12 @@ export class NvidiaSmiSource implements Source {
     if (!this._lostSaid) this._ctx!.log.warn(`${why}; running it every ${this.intervalMs} ms while that lasts`);
     this._lostSaid = true;
     this._restartTimer = setTimeout(() => !this._stopping && this._launch(), this.intervalMs);
+  }
+
+  /** GPU_LOST for a GPU without a handle, named by the driver's GPU list when no index is known (gpu-name.ts). */
+  private async _lost(l: LostGpu, at: number): Promise<void> {
+    const driver = this._procfs !== undefined && this._tracker.needsDriverList(l) ? await driverGpus(this._procfs) : null;
+    if (!this._stopping) this._emit(this._tracker.lost(l, at, driver));
   }
 
   /** Emits the events of one GPU line; false when the line is not one. */

@@ -1,7 +1,7 @@
 // Turns nvidia-smi samples into SPEC §2 events. Pure: the caller passes the clock, so the
 // crossing and refresh rules are tested without waiting.
 import { memPercent, type AppSample, type GpuSample, type LostGpu, type RemapSample } from "./csv.ts";
-import { normaliseBus } from "../kmsg/gpu-map.ts";
+import { gpuName, nameGpu, normaliseBus } from "../gpu-name.ts";
 import type { SourceEvent } from "../source.ts";
 
 export type SmiEvent = SourceEvent<"compute.util" | "compute.mem" | "process.state" | "error.hw">;
@@ -42,17 +42,15 @@ const _SLOWDOWN_REASONS = [
   ["hwPowerBrakeSlowdown", "hw_power_brake_slowdown"],
 ] as const;
 
-/** `gpu-00`, `gpu-01`, ...: the names the default rules match with `gpu-*`. */
-export function gpuEntity(index: number): string {
-  return `gpu-${String(index).padStart(2, "0")}`;
-}
-
 export class NvidiaSmiTracker {
   readonly tempThreshold: number;
   readonly tempRefreshMs: number;
   readonly slowdownSamples: number;
   private readonly _gpus = new Map<number, GpuState>();
-  /** GPUs nvidia-smi has no handle for and no index was known: entity -> state (bounded). */
+  /**
+   * GPUs nvidia-smi has no handle for and no index was known: normalised bus id -> state, its
+   * entity named once (a rank or the bus id) and kept while it lasts (bounded).
+   */
   private readonly _unindexed = new Map<string, GpuState>();
   private readonly _byUuid = new Map<string, number>();
   private readonly _byBus = new Map<string, number>();
@@ -118,9 +116,12 @@ export class NvidiaSmiTracker {
 
   /**
    * A GPU nvidia-smi has no handle for: GPU_LOST on its `gpu-NN` when its bus id was seen in an
-   * earlier sample or the line names its index, else on `gpu-<bus>` as builtin:kmsg names a GPU it cannot map.
+   * earlier sample or the line names its index; else named as builtin:kmsg names the same GPU
+   * from an Xid's bus id (gpu-name.ts): by its rank in `driver`, the driver's GPUs in PCI bus
+   * order (driverGpus; null when not read), where that agrees with the indexes samples gave,
+   * else `gpu-<bus>`. An exporter started after the GPU fell off the bus has seen no sample of it.
    */
-  lost(l: LostGpu, now: number): SmiEvent[] {
+  lost(l: LostGpu, now: number, driver: readonly string[] | null = null): SmiEvent[] {
     const out: SmiEvent[] = [];
     // Its index from an earlier sample, else the one later drivers print in the line itself.
     const index = this._byBus.get(l.busId) ?? l.index;
@@ -128,14 +129,19 @@ export class NvidiaSmiTracker {
     if (index !== undefined) {
       st = this._state(index);
     } else {
-      const entity = `gpu-${normaliseBus(l.busId) ?? l.busId}`;
-      st = this._unindexed.get(entity) ?? { entity, sentAt: new Map(), slowRun: 0 };
-      if (!this._unindexed.has(entity) && this._unindexed.size >= 64) this._unindexed.clear();
-      this._unindexed.set(entity, st);
+      const key = normaliseBus(l.busId) ?? l.busId;
+      st = this._unindexed.get(key) ?? { entity: nameGpu(key, this._known(), driver), sentAt: new Map(), slowRun: 0 };
+      if (!this._unindexed.has(key) && this._unindexed.size >= 64) this._unindexed.clear();
+      this._unindexed.set(key, st);
     }
     this._hold(st, "lost", true, now, `GPU_LOST ${l.said}`, out);
     if (out.length > 0) _unknownLoad(st, "[GPU is lost]", now, out);
     return out;
+  }
+
+  /** Whether lost() would name this GPU by the driver's list: no index known for it, and not named yet. */
+  needsDriverList(l: LostGpu): boolean {
+    return l.index === undefined && !this._byBus.has(l.busId) && !this._unindexed.has(normaliseBus(l.busId) ?? l.busId);
   }
 
   /**
@@ -188,7 +194,7 @@ export class NvidiaSmiTracker {
   private _state(index: number): GpuState {
     let st = this._gpus.get(index);
     if (!st) {
-      st = { entity: gpuEntity(index), sentAt: new Map(), slowRun: 0 };
+      st = { entity: gpuName(index), sentAt: new Map(), slowRun: 0 };
       this._gpus.set(index, st);
     }
     return st;
@@ -204,6 +210,16 @@ export class NvidiaSmiTracker {
     if (at !== undefined && now - at < this.tempRefreshMs) return;
     out.push({ ts: now, event_type: "error.hw", entity_id: st.entity, value });
     st.sentAt.set(what, now);
+  }
+
+  /** The indexes samples gave, by normalised bus id. */
+  private _known(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [bus, index] of this._byBus) {
+      const key = normaliseBus(bus);
+      if (key !== null) out.set(key, index);
+    }
+    return out;
   }
 
   private _indexOf(row: Pick<AppSample, "gpuUuid" | "gpuBusId">): number | undefined {

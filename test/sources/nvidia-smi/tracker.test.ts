@@ -3,16 +3,17 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { GpuSample } from "../../../src/sources/nvidia-smi/csv.ts";
-import { gpuEntity, NvidiaSmiTracker } from "../../../src/sources/nvidia-smi/tracker.ts";
+import { gpuName } from "../../../src/sources/gpu-name.ts";
+import { NvidiaSmiTracker } from "../../../src/sources/nvidia-smi/tracker.ts";
 
 const gpu0: GpuSample = { index: 0, uuid: "GPU-a", busId: "0:18:00.0", util: 85, memUsed: 61440, memTotal: 81559, temp: 45, eccUncorrected: 0 };
 const gpu1: GpuSample = { index: 1, uuid: "GPU-b", busId: "0:3b:00.0", util: 35, memUsed: 20480, memTotal: 81559, temp: 41, eccUncorrected: 0 };
 
 describe("NvidiaSmiTracker", () => {
   it("names GPUs gpu-NN", () => {
-    assert.equal(gpuEntity(0), "gpu-00");
-    assert.equal(gpuEntity(7), "gpu-07");
-    assert.equal(gpuEntity(12), "gpu-12");
+    assert.equal(gpuName(0), "gpu-00");
+    assert.equal(gpuName(7), "gpu-07");
+    assert.equal(gpuName(12), "gpu-12");
   });
 
   it("emits util and mem percent per GPU, without pid", () => {
