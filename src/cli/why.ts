@@ -69,17 +69,17 @@ export function formatWhy(a: WhyAnswer | EndedAnswer): string {
     out.push(`(an earlier process on this pid, job ${_e(before.job_id ?? "-")}, state ${_e(String(before.state))}, left the graph at ${_e(String(before.left_at))}: xctl-exporter why ${a.pid} --ended gives its last answer)`);
   }
   out.push("");
-  out.push("root causes:");
+  out.push(`root causes${_cut(a.root_causes.length, a.root_causes_total, "newest first")}:`);
   if (a.root_causes.length === 0) out.push(a.scenes.length === 0 ? "  none known" : "  no blocking error (the scenes below say what holds)");
   for (const c of a.root_causes) {
     out.push(
       `  ${_e(c.error_type || "error")} on ${_e(c.entity)} (${_e(c.error)}${c.since ? `, since ${c.since}` : ""}${c.updated_at && c.updated_at !== c.since ? `, last reported ${c.updated_at}` : ""})`,
     );
   }
-  out.push("waits on:");
+  out.push(`waits on${_cut(a.waits_on.length, a.waits_on_total, "by name")}:`);
   if (a.waits_on.length === 0) out.push("  nothing");
   for (const w of a.waits_on) out.push(`  ${_e(w.resource)}${_meta(w.meta)}`);
-  out.push("consumes:");
+  out.push(`consumes${_cut(a.consumes.length, a.consumes_total, "by name")}:`);
   if (a.consumes.length === 0) out.push("  nothing");
   for (const w of a.consumes) out.push(`  ${_e(w.resource)}${_meta(w.meta)}`);
   const peers = a.ended === true ? undefined : a.job_blocked;
@@ -104,6 +104,11 @@ export function formatWhy(a: WhyAnswer | EndedAnswer): string {
     for (const s of settling) out.push(`  ${_e(String(s?.scene))} (${_e(String(s?.rule))}): last found for it at ${_e(String(s?.matched_at ?? "?"))}; its evidence then: GET /api/v1/diagnoses`);
   }
   return out.join("\n") + "\n";
+}
+
+/** ` (16 of 40, newest first)` after a list's heading when the answer cut it, else nothing. */
+function _cut(shown: number, total: unknown, order: string): string {
+  return typeof total === "number" && total > shown ? ` (${shown} of ${total}, ${order})` : "";
 }
 
 /** What an answer about a process that has left the graph says first: that it ended, and that this is its last answer. */

@@ -53,6 +53,13 @@ export interface WhyAnswer {
   job_blocked?: JobPeer[];
   /** How many such processes there are: more than `job_blocked` lists when it is cut (present with it). */
   job_blocked_total?: number;
+  /**
+   * How many root causes, waits and resources there were, each present only when its list is cut
+   * (an ended process's answer keeps MAX_LIST of each, ended.ts; a live answer is never cut).
+   */
+  root_causes_total?: number;
+  waits_on_total?: number;
+  consumes_total?: number;
 }
 
 /** A process of the same job and the faults that block it. */
@@ -119,17 +126,21 @@ export function whyOf(p: ProcessNode, scenes: SceneMatch[], max = Infinity, cloc
     (clock === undefined ? [{ type: blockedType(p, i), since: p.blockedAt[i], last: blockedLastTs(p, i) }] : blockingFaults(p, i, clock.eventNow, wall, clock.errorWindowMs)).map((f) => ({ e, type: f.type, since: f.since, last: f.last })),
   );
   causes.sort((a, b) => b.last - a.last || (a.e.id < b.e.id ? -1 : 1));
-  if (causes.length > max) causes.length = max;
-  return {
+  const answer: WhyAnswer = {
     pid: p.pid,
     job_id: p.jobId,
     state: p.state,
     ended: false,
-    root_causes: causes.map((c) => _rootCause(c.e, c.type, c.since, c.last)),
+    root_causes: causes.slice(0, max).map((c) => _rootCause(c.e, c.type, c.since, c.last)),
     waits_on: _refs(p.waitsOn, p.waitReadings, max),
     consumes: _refs(p.consumes, null, max),
     scenes,
   };
+  // A cut list says how long it was, so the reader knows there is more than it shows.
+  if (causes.length > max) answer.root_causes_total = causes.length;
+  if (p.waitsOn.size > max) answer.waits_on_total = p.waitsOn.size;
+  if (p.consumes.size > max) answer.consumes_total = p.consumes.size;
+  return answer;
 }
 
 function _rootCause(e: ErrorNode, type: string, since: number | null, last: number): RootCause {

@@ -59,6 +59,36 @@ describe("the last why answer of a process that left the graph", () => {
     assert.equal(s.ex.ended!.size, 0);
   });
 
+  it("says how long each list was when it keeps only the first 16 (the API's *_total, the CLI's heading)", () => {
+    const s = scenario();
+    const q = new Queries(s.ex);
+    s.send(start(100));
+    for (let g = 0; g < 20; g++) s.send({ ...ev("compute.util", `gpu-${String(g).padStart(2, "0")}`, "90", 100), job_id: "job-100" }, 100 + g);
+    for (let d = 0; d < 18; d++) s.send({ ...ev("storage.qdepth", `nvme${String(d).padStart(2, "0")}n1`, "IO_WAIT", 100), job_id: "job-100" }, 200 + d);
+    for (let g = 0; g < 20; g++) s.send(ev("error.hw", `gpu-${String(g).padStart(2, "0")}`, "XID_79"), 8_000 + g);
+    const live = q.why(100)!;
+    assert.deepEqual([live.root_causes.length, live.consumes.length, live.waits_on.length], [20, 20, 18], "a live answer is whole");
+    assert.equal(live.root_causes_total, undefined);
+    s.send({ ...ev("process.state", "host-01", "exit", 100), job_id: "job-100" }, 10_000);
+    s.send(ev("compute.util", "gpu-99", "1"), 12_000);
+    const a = q.why(100) as EndedAnswer;
+    assert.equal(a.ended, true);
+    assert.deepEqual([a.root_causes.length, a.root_causes_total], [16, 20]);
+    assert.deepEqual([a.consumes.length, a.consumes_total], [16, 20]);
+    assert.deepEqual([a.waits_on.length, a.waits_on_total], [16, 18]);
+    // The newest faults are the ones kept.
+    assert.equal(a.root_causes[0].entity, "gpu-19");
+    const text = formatWhy(a);
+    assert.match(text, /^root causes \(16 of 20, newest first\):$/m);
+    assert.match(text, /^waits on \(16 of 18, by name\):$/m);
+    assert.match(text, /^consumes \(16 of 20, by name\):$/m);
+    // A list that was not cut has a plain heading.
+    const { q: q2 } = crashed([7]);
+    const whole = q2.why(7) as EndedAnswer;
+    assert.equal(whole.consumes_total, undefined);
+    assert.match(formatWhy(whole), /^root causes:$/m);
+  });
+
   it("keeps --scene-settle instead when it is longer than the error window", () => {
     const { s } = crashed([100], { sceneSettleMs: 2 * WINDOW });
     assert.equal(s.ex.ended!.keepMs, 2 * WINDOW);
