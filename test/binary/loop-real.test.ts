@@ -8,15 +8,14 @@
 // and pid 1 in this mount namespace (the backing files are looked up in pid 1's mount table).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { eventually, startExporter } from "../_helpers.ts";
 import { mountOf, parseMountinfo } from "../../src/sources/procfs/parse.ts";
+import { frozenSkip, mountImage, openWriter, startJob, thaw, unmount, writeFrozen } from "./_frozen.ts";
 
-const BINARY = process.env.XCTL_BINARY;
-const _has = (cmd: string, arg = "--version") => !spawnSync(cmd, [arg]).error;
 // The line of the root mount (its id is unique across namespaces): pid 1 sees the mounts this
 // test makes when it has the same one (its ns/mnt link may not be readable).
 const _root = (pid: string) => {
@@ -37,29 +36,13 @@ function diskUnder(dir: string): { disk: string; dev: string } | null {
 }
 
 const UNDER = diskUnder(tmpdir());
-const SKIP = !BINARY
-  ? "XCTL_BINARY not set (scripts/test.sh sets it)"
-  : process.getuid?.() !== 0
-    ? "needs root to bind loop devices and mount"
-    : !_has("mkfs.ext4", "-V") || !_has("fsfreeze") || !_has("findmnt") || !_has("python3")
-      ? "needs mkfs.ext4, fsfreeze, findmnt and python3"
-      : UNDER === null || /^loop\d+$/.test(UNDER.disk)
-        ? `${tmpdir()} is on no disk here`
-        : _root("1") === null || _root("1") !== _root("self")
-          ? "pid 1 is in another mount namespace"
-          : false;
-
-// Opens FILE, says "ready", then on a line from stdin writes to it and syncs it (blocking while
-// its file system is frozen).
-const WRITER = `
-import os, sys
-f = open(sys.argv[1], "w")
-print("ready", flush=True)
-sys.stdin.readline()
-f.write("x" * 4096)
-f.flush()
-os.fsync(f.fileno())
-`;
+const SKIP =
+  frozenSkip() ||
+  (UNDER === null || /^loop\d+$/.test(UNDER.disk)
+    ? `${tmpdir()} is on no disk here`
+    : _root("1") === null || _root("1") !== _root("self")
+      ? "pid 1 is in another mount namespace"
+      : false);
 
 describe("a process blocked on an image inside an image, through the binary", { skip: SKIP }, () => {
   it("waits on the disk under both loop devices, and that disk's I/O error reaches it", { timeout: 60_000 }, async () => {
@@ -76,31 +59,18 @@ describe("a process blocked on an image inside an image, through the binary", { 
     const btime = Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))![1]);
     const ex = await startExporter(["--probe", "builtin:procfs?interval=300ms&dwait=600ms", "--probe", `builtin:kmsg?path=${kmsg}`, "--collectors", "none", "--path.procfs", "/proc", "--path.sysfs", "/sys"]);
     const mount = (img: string, at: string) => {
-      assert.equal(spawnSync("truncate", ["-s", "32M", img]).status, 0);
-      assert.equal(spawnSync("mkfs.ext4", ["-q", "-F", img]).status, 0);
-      assert.equal(spawnSync("mount", ["-o", "loop", img, at]).status, 0, `mount -o loop ${img}`);
+      const loop = mountImage(img, at);
       mounted.unshift(at);
-      const loop = basename(spawnSync("findmnt", ["-no", "SOURCE", at], { encoding: "utf8" }).stdout.trim());
-      assert.match(loop, /^loop\d+$/);
       return loop;
     };
     try {
       const loopOuter = mount(join(dir, "outer.img"), outer);
       const loopInner = mount(join(outer, "inner.img"), inner);
-      writer = spawn("python3", ["-c", WRITER, join(inner, "data")], { stdio: ["pipe", "pipe", "inherit"] });
-      let out = "";
-      writer.stdout!.on("data", (d) => (out += d));
-      await eventually(() => out.includes("ready"), 10_000, "the writer ready");
-      assert.equal(spawnSync("fsfreeze", ["-f", inner]).status, 0);
+      writer = await openWriter(join(inner, "data"));
       frozen = true;
-      writer.stdin!.write("go\n");
-      await eventually(() => spawnSync("grep", ["-q", "^State:.D", `/proc/${writer!.pid}/status`]).status === 0, 10_000, "the writer in D");
+      await writeFrozen(writer, inner);
       const pid = writer.pid!;
-      const res = await fetch(`${ex.url}/api/v1/events`, {
-        method: "POST",
-        body: JSON.stringify({ event_type: "process.state", entity_id: `pid-${pid}`, pid, job_id: "job-nested", value: "start" }),
-      });
-      assert.equal(((await res.json()) as { accepted: number }).accepted, 1);
+      await startJob(ex.url, pid, "job-nested");
       type Why = { waits_on: { resource: string; meta: Record<string, string> }[]; root_causes: { entity: string }[]; scenes: { scene: string }[] };
       const why = async () => (await (await fetch(`${ex.url}/api/v1/why/${pid}`)).json()) as Why;
       const w = await eventually(async () => {
@@ -118,15 +88,9 @@ describe("a process blocked on an image inside an image, through the binary", { 
       }, 10_000, "the disk's error reaching the writer");
       assert.deepEqual(hit.root_causes.map((c) => c.entity), [UNDER!.disk]);
     } finally {
-      if (frozen) spawnSync("fsfreeze", ["-u", inner]);
-      // A file open on a file system keeps it busy until its process is gone, not merely signalled.
-      if (writer !== undefined && writer.exitCode === null && writer.signalCode === null) {
-        const gone = new Promise((r) => writer!.once("exit", r));
-        writer.kill("SIGKILL");
-        await gone;
-      }
+      await thaw(writer, frozen ? inner : null);
       await ex.stop();
-      for (const at of mounted) await eventually(() => spawnSync("umount", [at]).status === 0, 10_000, `umount ${at}`);
+      for (const at of mounted) await unmount(at);
       rmSync(dir, { recursive: true, force: true });
     }
   });
