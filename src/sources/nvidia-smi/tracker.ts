@@ -165,14 +165,20 @@ export class NvidiaSmiTracker {
   }
 
   /**
-   * One complete `--query-compute-apps` snapshot: a pid-carrying event per process and GPU
-   * (so the graph gets `consumes` edges), and `exit` for processes gone since the last one.
-   * The pid events carry the GPU's own figures, because the graph keeps the value on the GPU
-   * node and a per-process share there would contradict the GPU-level event.
+   * One `--query-compute-apps` snapshot: a pid-carrying event per process and GPU (so the graph
+   * gets `consumes` edges), and `exit` for processes gone since the last one. The pid events
+   * carry the GPU's own figures, because the graph keeps the value on the GPU node and a
+   * per-process share there would contradict the GPU-level event.
+   *
+   * `lost`: the GPUs nvidia-smi printed no handle for in this run (apps.ts). A process last
+   * listed on one of them, or on a GPU whose fields read lost, has not left: its GPU can no
+   * longer be asked, and the process hangs in the driver (blocked by the GPU_LOST). It is kept,
+   * without readings, and ended only if a snapshot taken once the GPU answers again lacks it.
    */
-  apps(rows: readonly AppSample[], now: number): SmiEvent[] {
+  apps(rows: readonly AppSample[], now: number, lost: readonly LostGpu[] = []): SmiEvent[] {
     const out: SmiEvent[] = [];
     const seen = new Map<number, string>();
+    const unaskable = this._lostEntities(lost);
     for (const row of rows) {
       const index = this._indexOf(row);
       if (index === undefined) continue; // GPU not sampled yet: next snapshot
@@ -185,9 +191,22 @@ export class NvidiaSmiTracker {
       }
     }
     for (const [pid, entity] of this._procs) {
-      if (!seen.has(pid)) out.push({ ts: now, event_type: "process.state", entity_id: entity, pid, value: "exit" });
+      if (seen.has(pid)) continue;
+      if (unaskable.has(entity)) seen.set(pid, entity);
+      else out.push({ ts: now, event_type: "process.state", entity_id: entity, pid, value: "exit" });
     }
     this._procs = seen;
+    return out;
+  }
+
+  /** The entities of the GPUs that cannot be asked now: named by `lost`, or read lost by the GPU query. */
+  private _lostEntities(lost: readonly LostGpu[]): Set<string> {
+    const out = new Set<string>();
+    for (const l of lost) {
+      const index = this._byBus.get(l.busId) ?? l.index;
+      if (index !== undefined) out.add(gpuName(index));
+    }
+    for (const st of this._gpus.values()) if (st.sentAt.has("lost")) out.add(st.entity);
     return out;
   }
 
