@@ -5,7 +5,8 @@
 //   stands alone, so it is turned into events as it arrives.
 // - `--query-compute-apps=...` runs once per interval instead of looping, because a looping run
 //   prints nothing at all while no process is on any GPU: its blocks cannot be told apart, so
-//   "the last process has gone" would be invisible. A one-shot run's exit ends the snapshot.
+//   "the last process has gone" would be invisible. A one-shot run's exit ends the snapshot; one
+//   that names a GPU without a handle and exits 15 is a snapshot of the other GPUs (apps.ts).
 // - `--query-remapped-rows=...` once per health interval (30 s): row remapping pending or failed.
 // Health fields join the looping query only where this driver's `--help-query-gpu` lists them,
 // read once before the first run: an nvidia-smi asked for a field it does not know refuses the
