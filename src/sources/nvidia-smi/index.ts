@@ -367,6 +367,8 @@ export class NvidiaSmiSource implements Source {
     if (snap === null || this._stopping) return;
     const now = Date.now();
     const events = await this._exits.check(this._tracker.apps(snap.rows, now, snap.lost), now);
+    // A process kept on a GPU that cannot be asked ends when the host's /proc loses it.
+    for (const pid of await this._exits.gone(this._tracker.kept)) events.push(...this._tracker.end(pid, now));
     if (this._stopping) return;
     this._emit(events);
     this._send(this._faults.release(Date.now(), true));

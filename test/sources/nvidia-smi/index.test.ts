@@ -271,6 +271,25 @@ describe("NvidiaSmiSource against the stand-in nvidia-smi", () => {
     assert.doesNotMatch(rec.warns().join("\n"), /process events paused/);
   });
 
+  it("ends the job kept on a lost GPU once the host's /proc loses it, not before", async () => {
+    const rec = recorder();
+    const d = dir();
+    const lost = join(d, "lost");
+    // The host's /proc: pid 2 is kthreadd, and 4343 hangs in the driver (D) on the GPU that fell.
+    writeProcTree(join(d, "proc"), { 4242: "S", 4343: "D" });
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_SMI_LOST_FILE: lost, FAKE_SMI_LOST_FORM: "handle" }, procfs: join(d, "proc") });
+    await eventually(() => pidEvents(rec, 4343).length > 0, 10_000, "pid 4343");
+    writeFileSync(lost, "");
+    await eventually(() => rec.events.find((e) => e.event_type === "error.hw"), 10_000, "GPU_LOST");
+    const mark = rec.events.length;
+    await eventually(() => pidEvents(rec, 4242).filter((e) => rec.events.indexOf(e) >= mark).length >= 3 || undefined, 10_000, "later snapshots");
+    assert.ok(!rec.events.some((e) => e.event_type === "process.state"), "no exit while /proc has it");
+    rmSync(join(d, "proc", "4343"), { recursive: true });
+    const exit = await eventually(() => rec.events.find((e) => e.event_type === "process.state"), 10_000, "the exit");
+    assert.deepEqual(exit, { ts: exit.ts, event_type: "process.state", entity_id: "gpu-01", pid: 4343, value: "exit" });
+    assert.ok(existsSync(lost), "while its GPU is still lost");
+  });
+
   it("shows nvidia-smi's words as the reason when it cannot reach the driver (version mismatch), with no GPU event", async () => {
     const rec = recorder();
     const env = {

@@ -69,6 +69,8 @@ describe("NvidiaSmiTracker", () => {
       { ts: 4, event_type: "compute.util", entity_id: "gpu-02", pid: 12, value: "60" },
       { ts: 4, event_type: "process.state", entity_id: "gpu-00", pid: 10, value: "exit" },
     ]);
+    assert.deepEqual(t.kept, [11]);
+    assert.deepEqual(t.end(12, 4), [], "only a kept pid is ended so");
     // Read lost by the GPU query instead ([GPU is lost] fields): kept as well.
     t.gpu({ index: 1, uuid: "GPU-b", busId: "0:3b:00.0", lost: "GPU is lost" }, 5);
     assert.deepEqual(t.apps([{ pid: 12, gpuUuid: "GPU-c" }], 6).filter((e) => e.event_type === "process.state"), []);
@@ -77,6 +79,19 @@ describe("NvidiaSmiTracker", () => {
     assert.deepEqual(t.apps([{ pid: 12, gpuUuid: "GPU-c" }], 8).filter((e) => e.event_type === "process.state"), [
       { ts: 8, event_type: "process.state", entity_id: "gpu-01", pid: 11, value: "exit" },
     ]);
+    assert.deepEqual(t.kept, []);
+  });
+
+  it("ends a process kept on a lost GPU once the host says it has gone, and only once", () => {
+    const t = new NvidiaSmiTracker();
+    for (const g of [gpu0, gpu1]) t.gpu(g, 1);
+    t.apps([{ pid: 10, gpuUuid: "GPU-a" }, { pid: 11, gpuUuid: "GPU-b" }], 2);
+    const lost = { busId: "0:3b:00.0", said: "Unable to determine the device handle for GPU 0000:3B:00.0: Unknown Error" };
+    t.apps([{ pid: 10, gpuUuid: "GPU-a" }], 3, [lost]);
+    assert.deepEqual(t.end(11, 4), [{ ts: 4, event_type: "process.state", entity_id: "gpu-01", pid: 11, value: "exit" }]);
+    assert.deepEqual(t.end(11, 5), []);
+    assert.deepEqual(t.apps([{ pid: 10, gpuUuid: "GPU-a" }], 6, [lost]).filter((e) => e.event_type === "process.state"), []);
+    assert.deepEqual(t.kept, []);
   });
 
   it("reports uncorrected ECC errors when the count rises, not on every sample", () => {
