@@ -6,8 +6,9 @@
 // other query modes show, below, is what this reads it by):
 // - It asks the driver GPU by GPU in index order, prints the line of each GPU it has a handle
 //   for, and in the place of the lost one `Unable to determine the device handle for GPU
-//   0000:18:00.0: Unknown Error` (later drivers: `... for GPU1: 0000:3B:00.0: ...`, the text after
-//   the bus id may be `GPU is lost.  Reboot the system to recover this GPU`), then goes on with
+//   0000:18:00.0: Unknown Error` (later drivers: `... for GPU1: 0000:3B:00.0: ...`; the text after
+//   the bus id may be `GPU is lost. Reboot the system to recover this GPU`,
+//   https://github.com/JosephKJ/OWOD/issues/81), then goes on with
 //   the GPUs after it. `nvidia-smi -L` with GPU 0 lost printed that line first, then GPU 1, 2
 //   and 3 (https://github.com/NordicHPC/sonar/issues/72); asked GPU by GPU (`-i`), the healthy
 //   ones answer as usual (https://github.com/wookayin/gpustat/issues/125).
