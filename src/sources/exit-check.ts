@@ -67,6 +67,14 @@ export class ExitCheck {
     return out;
   }
 
+  /** Those of `pids` the host's `/proc` says have gone (or are zombies); none when it cannot say. */
+  async gone(pids: readonly number[]): Promise<number[]> {
+    if (pids.length === 0 || this._procfs === undefined || !(await this._usable())) return [];
+    const out: number[] = [];
+    for (const pid of pids) if ((await this._alive(pid)) === false) out.push(pid);
+    return out;
+  }
+
   /** True while `<procfs>/<pid>/stat` says it runs; false when gone or a zombie; null when unreadable. */
   private async _alive(pid: number): Promise<boolean | null> {
     try {

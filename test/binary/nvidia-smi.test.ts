@@ -1,6 +1,7 @@
 // builtin:nvidia-smi through the compiled binary, with the stand-in nvidia-smi first on PATH:
 // two compute processes become `consumes` edges on their GPUs; with builtin:kmsg beside it, a GPU
-// that fell off the bus before the exporter started has one name in both.
+// that fell off the bus before the exporter started has one name in both; one GPU lost does not
+// hide the processes of the others.
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -89,8 +90,8 @@ describe("a GPU fallen off the bus before the binary started, on an older driver
       type Graph = { nodes: { id: string; type: string; error_type?: string }[] };
       const graph = async () => (await (await fetch(`${ex.url}/api/v1/graph`)).json()) as Graph;
       await eventually(async () => (await graph()).nodes.some((n) => n.error_type?.startsWith("XID_79")), 15_000, "the Xid 79 from the ring's backlog");
-      // Then the job's own probe says it runs on GPU 1 (nvidia-smi's process query fails while a
-      // GPU is lost), and its start, a minute ago, before the fall.
+      // Then the job's own probe says it runs on GPU 1 (nvidia-smi lists no process of a GPU it
+      // has no handle for), and its start, a minute ago, before the fall.
       const now = Date.now();
       const body = [
         { ts: now - 1000, event_type: "compute.util", entity_id: "gpu-01", pid: 5900, job_id: "job-59", value: "93" },
@@ -108,6 +109,56 @@ describe("a GPU fallen off the bus before the binary started, on an older driver
       const ids = (type: string) => nodes.filter((n) => n.type === type).map((n) => n.id).sort();
       assert.deepEqual(ids("resource"), ["gpu-00", "gpu-01"], "two GPUs, not three");
       assert.deepEqual(ids("error"), ["error-gpu-01"]);
+    } finally {
+      await ex.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("one GPU of three fallen off the bus, through the binary", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
+  it("still reads the other GPUs' processes: a job on gpu-00 exits, a new one on gpu-02 appears, the one on gpu-01 stays, blocked by GPU_LOST", { timeout: 60_000 }, async () => {
+    // nvidia-smi prints GPU 0's process, "Unable to determine the device handle for GPU
+    // 0000:3B:00.0: Unknown Error" in GPU 1's place, GPU 2's processes, and exits 15. No host
+    // /proc (no kthreadd at pid 2), as in a container: nvidia-smi's word on exits is taken.
+    const dir = mkdtempSync(join(tmpdir(), "xctl-smi-lost-"));
+    const procfs = join(dir, "proc");
+    mkdirSync(procfs, { recursive: true });
+    const [lost, gone1, new3] = ["lost", "gone1", "new3"].map((f) => join(dir, f));
+    const args = ["--collectors", "none", "--probe", "builtin:nvidia-smi", "--path.procfs", procfs, "--diagnosis-interval", "100ms", "--scene-settle", "0s"];
+    const env = {
+      PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin`,
+      ...{ FAKE_SMI_GPUS: "3", FAKE_SMI_PID1: "5151", FAKE_SMI_PID2: "6262", FAKE_SMI_PID3: "7373" },
+      ...{ FAKE_SMI_PID3_FILE: new3, FAKE_SMI_GONE1_FILE: gone1, FAKE_SMI_LOST_FILE: lost, FAKE_SMI_LOST_FORM: "handle" },
+    };
+    const ex = await startExporter(args, { env });
+    try {
+      type Row = { pid: number; state: string; consumes: string[]; blocked_by_errors: { entity: string; error_type: string }[] };
+      const rows = async () => new Map(((await (await fetch(`${ex.url}/api/v1/processes`)).json()) as Row[]).map((r) => [r.pid, r]));
+      await eventually(async () => {
+        const r = await rows();
+        return r.get(5151)?.consumes[0] === "gpu-00" && r.get(6262)?.consumes[0] === "gpu-01";
+      }, 15_000, "the jobs on gpu-00 and gpu-01");
+      writeFileSync(lost, "");
+      type Graph = { nodes: { id: string; error_type?: string }[] };
+      await eventually(async () => ((await (await fetch(`${ex.url}/api/v1/graph`)).json()) as Graph).nodes.some((n) => n.id === "error-gpu-01" && n.error_type?.startsWith("GPU_LOST")), 15_000, "GPU_LOST on gpu-01");
+      // While GPU 1 stays lost: a job starts on GPU 2 and the one on GPU 0 ends.
+      writeFileSync(new3, "");
+      writeFileSync(gone1, "");
+      await eventually(async () => {
+        const r = await rows();
+        const gone = r.get(5151) === undefined || r.get(5151)!.state === "exit";
+        return gone && r.get(7373)?.consumes.join() === "gpu-02";
+      }, 15_000, "the exit on gpu-00 and the new job on gpu-02");
+      await settled(async () => {
+        const job = (await rows()).get(6262);
+        assert.ok(job, "the job on the lost GPU is still there");
+        assert.notEqual(job.state, "exit");
+        assert.deepEqual(job.consumes, ["gpu-01"]);
+        assert.ok(job.blocked_by_errors.some((e) => e.entity === "gpu-01" && e.error_type.startsWith("GPU_LOST")), JSON.stringify(job));
+        const why = (await runCli(["why", "6262", "--url", ex.url])).stdout;
+        assert.match(why, /^ {2}GPU_LOST Unable to determine the device handle for GPU 0000:3B:00\.0: Unknown Error on gpu-01 \(error-gpu-01, /m, why);
+      }, 30_000);
     } finally {
       await ex.stop();
       rmSync(dir, { recursive: true, force: true });

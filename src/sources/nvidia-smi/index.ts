@@ -5,7 +5,8 @@
 //   stands alone, so it is turned into events as it arrives.
 // - `--query-compute-apps=...` runs once per interval instead of looping, because a looping run
 //   prints nothing at all while no process is on any GPU: its blocks cannot be told apart, so
-//   "the last process has gone" would be invisible. A one-shot run's exit ends the snapshot.
+//   "the last process has gone" would be invisible. A one-shot run's exit ends the snapshot; one
+//   that names a GPU without a handle and exits 15 is a snapshot of the other GPUs (apps.ts).
 // - `--query-remapped-rows=...` once per health interval (30 s): row remapping pending or failed.
 // Health fields join the looping query only where this driver's `--help-query-gpu` lists them,
 // read once before the first run: an nvidia-smi asked for a field it does not know refuses the
@@ -15,7 +16,8 @@ import { Backoff, type BackoffOptions } from "../backoff.ts";
 import { killChild, lineSplitter, reap, startChild, StuckRuns, waitChild, which, type Child, type Env, type Spawn } from "../child.ts";
 import { ExitCheck } from "../exit-check.ts";
 import { driverGpus } from "../gpu-name.ts";
-import { APPS_QUERY, CSV_FORMAT, GPU_QUERY, parseAppLine, parseGpuLine, parseLostLine, refusedField, type AppSample, type LostGpu } from "./csv.ts";
+import { AppsQuery, type AppsSnapshot } from "./apps.ts";
+import { APPS_QUERY, CSV_FORMAT, GPU_QUERY, parseGpuLine, parseLostLine, refusedField, type LostGpu } from "./csv.ts";
 import { FaultHold } from "./hold.ts";
 import { discover, runOnce } from "./once.ts";
 import { RemapPoll } from "./remap.ts";
@@ -86,7 +88,7 @@ export class NvidiaSmiSource implements Source {
   private _downKey: string | null = null;
   /** The reason `status` was given with the last setUp(false), if any. */
   private _downReason: string | undefined;
-  private _appsFailKey: string | null = null;
+  private readonly _appsQuery: AppsQuery;
   /**
    * Runs killed that did not die (asleep in the driver: a GPU fallen off the bus): no other
    * nvidia-smi starts until they are gone, and the collector shows down with why meanwhile.
@@ -107,6 +109,7 @@ export class NvidiaSmiSource implements Source {
     this._exits = new ExitCheck(opts.procfs);
     this._procfs = opts.procfs;
     this._faults = new FaultHold(this.stallMs);
+    this._appsQuery = new AppsQuery({ warn: (m) => this._ctx!.log.warn(m), info: (m) => this._ctx!.log.info(m) });
     this._remap = new RemapPoll({
       command: this.command,
       intervalMs: this.intervalMs,
@@ -360,31 +363,22 @@ export class NvidiaSmiSource implements Source {
     if (this._stuck.first !== undefined) return this._stuckDown();
     this._send(this._faults.release(Date.now(), false));
     if (!this._up || this._path === null || this._tracker.gpuCount === 0) return;
-    const rows = await this._snapshot(this._path);
-    if (rows === null || this._stopping) return;
+    const snap = await this._snapshot(this._path);
+    if (snap === null || this._stopping) return;
     const now = Date.now();
-    const events = await this._exits.check(this._tracker.apps(rows, now), now);
+    const events = await this._exits.check(this._tracker.apps(snap.rows, now, snap.lost), now);
+    // A process kept on a GPU that cannot be asked ends when the host's /proc loses it.
+    for (const pid of await this._exits.gone(this._tracker.kept)) events.push(...this._tracker.end(pid, now));
     if (this._stopping) return;
     this._emit(events);
     this._send(this._faults.release(Date.now(), true));
   }
 
-  /** All compute processes, or null when the query failed (then nothing is concluded). */
-  private async _snapshot(path: string): Promise<AppSample[] | null> {
+  /** The compute processes (those of the GPUs nvidia-smi could ask), or null when the query failed (apps.ts). */
+  private async _snapshot(path: string): Promise<AppsSnapshot | null> {
     const args = [`--query-compute-apps=${APPS_QUERY.join(",")}`, CSV_FORMAT];
     const r = await runOnce(path, args, { ...this._onceOptions(), onChild: (c) => void (this._apps = c) });
-    if (this._stopping || r.stuck) return null;
-    const rows = r.lines.map(parseAppLine).filter((row) => row !== null);
-    const bad = r.lines.find((l) => parseAppLine(l) === null);
-    const failed = r.failed ?? (r.code !== 0 ? `exit ${r.code}` : bad !== undefined ? "unexpected output" : undefined);
-    if (failed !== undefined) {
-      if (failed !== this._appsFailKey) this._ctx!.log.warn(`compute process query failed (${failed})${bad ? `: ${bad.slice(0, 200)}` : ""}; process events paused`);
-      this._appsFailKey = failed;
-      return null;
-    }
-    if (this._appsFailKey !== null) this._ctx!.log.info("compute process query works again");
-    this._appsFailKey = null;
-    return rows;
+    return this._stopping || r.stuck ? null : this._appsQuery.read(r);
   }
 
   private _emit(events: SmiEvent[]): void {

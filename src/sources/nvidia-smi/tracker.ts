@@ -56,6 +56,8 @@ export class NvidiaSmiTracker {
   private readonly _byBus = new Map<string, number>();
   /** Compute processes in the last snapshot: pid -> the GPU it was first listed on. */
   private _procs = new Map<number, string>();
+  /** Those of `_procs` kept by the last snapshot only because their GPU could not be asked. */
+  private _kept: number[] = [];
   /** `gpu-NN: N` for each GPU whose first count of uncorrected ECC errors was above 0: the index logs and empties it. */
   staleEcc: string[] = [];
 
@@ -165,14 +167,22 @@ export class NvidiaSmiTracker {
   }
 
   /**
-   * One complete `--query-compute-apps` snapshot: a pid-carrying event per process and GPU
-   * (so the graph gets `consumes` edges), and `exit` for processes gone since the last one.
-   * The pid events carry the GPU's own figures, because the graph keeps the value on the GPU
-   * node and a per-process share there would contradict the GPU-level event.
+   * One `--query-compute-apps` snapshot: a pid-carrying event per process and GPU (so the graph
+   * gets `consumes` edges), and `exit` for processes gone since the last one. The pid events
+   * carry the GPU's own figures, because the graph keeps the value on the GPU node and a
+   * per-process share there would contradict the GPU-level event.
+   *
+   * `lost`: the GPUs nvidia-smi printed no handle for in this run (apps.ts). A process last
+   * listed on one of them, or on a GPU whose fields read lost, has not left: its GPU can no
+   * longer be asked, and the process hangs in the driver (blocked by the GPU_LOST). It is kept,
+   * without readings, and ended when a snapshot taken once the GPU answers again lacks it, or
+   * when the host's /proc says it has gone (`kept`, `end`).
    */
-  apps(rows: readonly AppSample[], now: number): SmiEvent[] {
+  apps(rows: readonly AppSample[], now: number, lost: readonly LostGpu[] = []): SmiEvent[] {
     const out: SmiEvent[] = [];
     const seen = new Map<number, string>();
+    const unaskable = this._lostEntities(lost);
+    this._kept = [];
     for (const row of rows) {
       const index = this._indexOf(row);
       if (index === undefined) continue; // GPU not sampled yet: next snapshot
@@ -185,9 +195,38 @@ export class NvidiaSmiTracker {
       }
     }
     for (const [pid, entity] of this._procs) {
-      if (!seen.has(pid)) out.push({ ts: now, event_type: "process.state", entity_id: entity, pid, value: "exit" });
+      if (seen.has(pid)) continue;
+      if (unaskable.has(entity)) {
+        seen.set(pid, entity);
+        this._kept.push(pid);
+      } else out.push({ ts: now, event_type: "process.state", entity_id: entity, pid, value: "exit" });
     }
     this._procs = seen;
+    return out;
+  }
+
+  /** The pids the last snapshot kept because their GPU could not be asked. */
+  get kept(): readonly number[] {
+    return this._kept;
+  }
+
+  /** Ends a kept pid that has gone from the host (its `exit`), or nothing when it is not kept. */
+  end(pid: number, now: number): SmiEvent[] {
+    const entity = this._procs.get(pid);
+    if (entity === undefined || !this._kept.includes(pid)) return [];
+    this._procs.delete(pid);
+    this._kept = this._kept.filter((p) => p !== pid);
+    return [{ ts: now, event_type: "process.state", entity_id: entity, pid, value: "exit" }];
+  }
+
+  /** The entities of the GPUs that cannot be asked now: named by `lost`, or read lost by the GPU query. */
+  private _lostEntities(lost: readonly LostGpu[]): Set<string> {
+    const out = new Set<string>();
+    for (const l of lost) {
+      const index = this._byBus.get(l.busId) ?? l.index;
+      if (index !== undefined) out.add(gpuName(index));
+    }
+    for (const st of this._gpus.values()) if (st.sentAt.has("lost")) out.add(st.entity);
     return out;
   }
 

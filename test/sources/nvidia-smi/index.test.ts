@@ -251,6 +251,45 @@ describe("NvidiaSmiSource against the stand-in nvidia-smi", () => {
     });
   }
 
+  it("keeps reading the processes of the other GPUs while one has no handle: exits and new jobs, the lost GPU's job kept", async () => {
+    const rec = recorder();
+    const d = dir();
+    const [lost, gone1, new3] = ["lost", "gone1", "new3"].map((f) => join(d, f));
+    const env = { ...process.env, FAKE_SMI_GPUS: "3", FAKE_SMI_PID3: "4444", FAKE_SMI_PID3_FILE: new3, FAKE_SMI_GONE1_FILE: gone1, FAKE_SMI_LOST_FILE: lost, FAKE_SMI_LOST_FORM: "handle" };
+    run(rec, { command: FAKE, env });
+    await eventually(() => pidEvents(rec, 4343).length > 0, 10_000, "gpu-01 sampled");
+    writeFileSync(lost, "");
+    await eventually(() => rec.events.find((e) => e.event_type === "error.hw"), 10_000, "GPU_LOST");
+    writeFileSync(new3, "");
+    writeFileSync(gone1, "");
+    const exit = await eventually(() => rec.events.find((e) => e.event_type === "process.state"), 10_000, "the exit of the job on gpu-00");
+    assert.deepEqual(exit, { ts: exit.ts, event_type: "process.state", entity_id: "gpu-00", pid: 4242, value: "exit" });
+    await eventually(() => pidEvents(rec, 4444).filter((e) => rec.events.indexOf(e) > rec.events.indexOf(exit)).length >= 3, 10_000, "the new job on gpu-02");
+    assert.deepEqual([...new Set(pidEvents(rec, 4444).map((e) => e.entity_id))], ["gpu-02"]);
+    assert.deepEqual(rec.events.filter((e) => e.event_type === "process.state").map((e) => e.pid), [4242], "the job on the lost GPU is not ended");
+    assert.match(rec.warns().join("\n"), /compute process query \(exit 15\): Unable to determine the device handle for GPU 0000:3B:00\.0: Unknown Error; the processes of the other GPUs are read/);
+    assert.doesNotMatch(rec.warns().join("\n"), /process events paused/);
+  });
+
+  it("ends the job kept on a lost GPU once the host's /proc loses it, not before", async () => {
+    const rec = recorder();
+    const d = dir();
+    const lost = join(d, "lost");
+    // The host's /proc: pid 2 is kthreadd, and 4343 hangs in the driver (D) on the GPU that fell.
+    writeProcTree(join(d, "proc"), { 4242: "S", 4343: "D" });
+    run(rec, { command: FAKE, env: { ...process.env, FAKE_SMI_LOST_FILE: lost, FAKE_SMI_LOST_FORM: "handle" }, procfs: join(d, "proc") });
+    await eventually(() => pidEvents(rec, 4343).length > 0, 10_000, "pid 4343");
+    writeFileSync(lost, "");
+    await eventually(() => rec.events.find((e) => e.event_type === "error.hw"), 10_000, "GPU_LOST");
+    const mark = rec.events.length;
+    await eventually(() => pidEvents(rec, 4242).filter((e) => rec.events.indexOf(e) >= mark).length >= 3 || undefined, 10_000, "later snapshots");
+    assert.ok(!rec.events.some((e) => e.event_type === "process.state"), "no exit while /proc has it");
+    rmSync(join(d, "proc", "4343"), { recursive: true });
+    const exit = await eventually(() => rec.events.find((e) => e.event_type === "process.state"), 10_000, "the exit");
+    assert.deepEqual(exit, { ts: exit.ts, event_type: "process.state", entity_id: "gpu-01", pid: 4343, value: "exit" });
+    assert.ok(existsSync(lost), "while its GPU is still lost");
+  });
+
   it("shows nvidia-smi's words as the reason when it cannot reach the driver (version mismatch), with no GPU event", async () => {
     const rec = recorder();
     const env = {

@@ -53,6 +53,47 @@ describe("NvidiaSmiTracker", () => {
     assert.deepEqual(t.apps([], 6), []);
   });
 
+  it("keeps the processes of a GPU nvidia-smi has no handle for, while the other GPUs' exits and starts go on", () => {
+    const t = new NvidiaSmiTracker();
+    const gpu2: GpuSample = { index: 2, uuid: "GPU-c", busId: "0:86:00.0", util: 60, memUsed: 1000, memTotal: 81559 };
+    for (const g of [gpu0, gpu1, gpu2]) t.gpu(g, 1);
+    t.apps([{ pid: 10, gpuUuid: "GPU-a" }, { pid: 11, gpuUuid: "GPU-b" }], 2);
+    // GPU 1 fell off the bus: the run lists GPU 0's process, the line for GPU 1, and a new one on GPU 2.
+    const lost = { busId: "0:3b:00.0", said: "Unable to determine the device handle for GPU 0000:3B:00.0: Unknown Error" };
+    assert.deepEqual(t.apps([{ pid: 10, gpuUuid: "GPU-a" }, { pid: 12, gpuUuid: "GPU-c" }], 3, [lost]), [
+      { ts: 3, event_type: "compute.util", entity_id: "gpu-00", pid: 10, value: "85" },
+      { ts: 3, event_type: "compute.util", entity_id: "gpu-02", pid: 12, value: "60" },
+    ]);
+    // GPU 0's process exits; the one on GPU 1 is not ended for leaving the table (also named by index).
+    assert.deepEqual(t.apps([{ pid: 12, gpuUuid: "GPU-c" }], 4, [{ ...lost, busId: "0:3b:00.0", index: 1 }]), [
+      { ts: 4, event_type: "compute.util", entity_id: "gpu-02", pid: 12, value: "60" },
+      { ts: 4, event_type: "process.state", entity_id: "gpu-00", pid: 10, value: "exit" },
+    ]);
+    assert.deepEqual(t.kept, [11]);
+    assert.deepEqual(t.end(12, 4), [], "only a kept pid is ended so");
+    // Read lost by the GPU query instead ([GPU is lost] fields): kept as well.
+    t.gpu({ index: 1, uuid: "GPU-b", busId: "0:3b:00.0", lost: "GPU is lost" }, 5);
+    assert.deepEqual(t.apps([{ pid: 12, gpuUuid: "GPU-c" }], 6).filter((e) => e.event_type === "process.state"), []);
+    // GPU 1 answers again and does not list it: then it has gone.
+    t.gpu(gpu1, 7);
+    assert.deepEqual(t.apps([{ pid: 12, gpuUuid: "GPU-c" }], 8).filter((e) => e.event_type === "process.state"), [
+      { ts: 8, event_type: "process.state", entity_id: "gpu-01", pid: 11, value: "exit" },
+    ]);
+    assert.deepEqual(t.kept, []);
+  });
+
+  it("ends a process kept on a lost GPU once the host says it has gone, and only once", () => {
+    const t = new NvidiaSmiTracker();
+    for (const g of [gpu0, gpu1]) t.gpu(g, 1);
+    t.apps([{ pid: 10, gpuUuid: "GPU-a" }, { pid: 11, gpuUuid: "GPU-b" }], 2);
+    const lost = { busId: "0:3b:00.0", said: "Unable to determine the device handle for GPU 0000:3B:00.0: Unknown Error" };
+    t.apps([{ pid: 10, gpuUuid: "GPU-a" }], 3, [lost]);
+    assert.deepEqual(t.end(11, 4), [{ ts: 4, event_type: "process.state", entity_id: "gpu-01", pid: 11, value: "exit" }]);
+    assert.deepEqual(t.end(11, 5), []);
+    assert.deepEqual(t.apps([{ pid: 10, gpuUuid: "GPU-a" }], 6, [lost]).filter((e) => e.event_type === "process.state"), []);
+    assert.deepEqual(t.kept, []);
+  });
+
   it("reports uncorrected ECC errors when the count rises, not on every sample", () => {
     const t = new NvidiaSmiTracker();
     const hw = (s: GpuSample, now: number) => t.gpu(s, now).filter((e) => e.event_type === "error.hw").map((e) => e.value);
