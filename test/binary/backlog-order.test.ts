@@ -38,12 +38,13 @@ describe("a job on a GPU whose Xid 79 the binary read from the kernel log's back
         const res = await fetch(`${ex.url}/api/v1/events`, { method: "POST", body: evs.map((e) => JSON.stringify(e)).join("\n") });
         assert.equal(res.status, 200, await res.text());
       };
-      // Started 10 s ago, after the fall (the GPU was reset under it: a later job): not blocked.
-      await post([start(5902, now - 10_000), use(5902)]);
-      await post([use(5903), start(5903, now - 10_000)]);
-      // Started a minute ago, before the fall: blocked, in either order.
-      await post([start(5900, now - 60_000), use(5900)]);
-      await post([use(5901), start(5901, now - 60_000)]);
+      // Started 20 s after the fall (the GPU was reset under it: a later job): not blocked. Stamped
+      // from the fall, not from now: a slow start of the exporter moves nothing.
+      await post([start(5902, fellAt + 20_000), use(5902)]);
+      await post([use(5903), start(5903, fellAt + 20_000)]);
+      // Started 30 s before the fall: blocked, in either order.
+      await post([start(5900, fellAt - 30_000), use(5900)]);
+      await post([use(5901), start(5901, fellAt - 30_000)]);
       const blockedBy = async () => {
         const ps = await runCli(["ps", "-o", "wide", "--url", ex.url]);
         assert.equal(ps.code, 0, ps.stderr);
