@@ -7,7 +7,11 @@
 // device fault is alive (inside the error window) is blocked by it at once: waiting on a faulted
 // device is being stuck on the fault (a NIC in a PFC storm, a disk returning I/O errors), and a
 // process often reports no use of a device before it starts waiting on it; unless it started
-// (`process.state start`) after the fault's last report, when only a new report links it. The first device fault on an entity links all its users in
+// (`process.state start`) after the fault's last report, when only a new report links it. A
+// device fault from before the graph saw the entity's users (`ErrorNode.deviceBlind`: a kernel
+// log's backlog at the exporter's start) says nothing of who used it then but their start times:
+// a user that started by the fault's time is blocked by it, whether its start or its first
+// reading there came first (`newUser`, `born`). The first device fault on an entity links all its users in
 // bounded chunks (`drain`), so one error on an entity with 50,000 users never holds the loop.
 import type { XEvent } from "../events/schema.ts";
 import { hasEdgeBit, setEdgeBit } from "./edge-bits.ts";
@@ -142,7 +146,8 @@ export class Blocking {
 
   /**
    * A process started using `r` (`waits` when it waits on it): blocked at once by a live device
-   * fault there when it waits, else remembered for the next device fault.
+   * fault there when it waits, or when it started before a device-blind one (`deviceBlind`);
+   * else remembered for the next device fault.
    */
   newUser(p: ProcessNode, r: ResourceNode, waits: boolean): void {
     const e = this._g.errors.get(r.id);
@@ -151,7 +156,13 @@ export class Blocking {
     // process that started after the fault's last report was not on the device then: like a new
     // consumer, the next report of the fault (a collector repeats one that lasts) links it.
     if (e.deviceSwept) return;
-    if (waits && p.bornTs <= e.deviceTs + CLOCK_SLACK_MS) return this.block(p, e, e.deviceTs, e.deviceType, e.deviceWall);
+    // Started by the fault's time: a waiter is blocked (as above); so is a consumer whose start is
+    // known when the fault came while the graph could not know the device's users (a kernel log's
+    // backlog): the rule `born` applies when the start is told after the readings, so the order
+    // the two arrive in changes nothing. A field test each: this runs on every new edge.
+    if (p.bornTs <= e.deviceTs + CLOCK_SLACK_MS && (waits || (e.deviceBlind && p.bornTs !== -Infinity))) {
+      return this.block(p, e, e.deviceTs, e.deviceType, e.deviceWall);
+    }
     e.joined.push(p);
     const users = r.consumers.size + r.waiters.size;
     if (e.joined.length > 1024 && e.joined.length > 2 * users) {
@@ -162,9 +173,11 @@ export class Blocking {
   /**
    * The start of `p` became known (it was -Infinity: first seen through readings) and is `bornTs`:
    * a live device fault from before the graph saw its device (a kernel log's backlog at the
-   * exporter's start, while the job ran on) concerns it when it had started by then.
+   * exporter's start, while the job ran on) concerns it when it had started by then; one that
+   * linked it while its start was not known, and came before it started, does not.
    */
   born(p: ProcessNode): void {
+    this._unbornFaults(p);
     // Its own faults that came before the graph held it, from its start on.
     const own = this._unclaimed.get(p.pid);
     if (own !== undefined) {
@@ -183,6 +196,34 @@ export class Blocking {
         if (i !== -1) e.joined.splice(i, 1);
         this.block(p, e, e.deviceTs, e.deviceType, e.deviceWall);
       }
+    }
+  }
+
+  /**
+   * Device faults that linked `p` while its start was not known (a reading, then the kernel log's
+   * backlog, then builtin:procfs's start) and came before it started, beyond the clocks' slack:
+   * a process that started after a fault was not on the device then (`_hit`'s rule once its start
+   * is known). A later device fault there, from after its start, concerns it: the edge is that
+   * one's. Without one, it is unlinked and waits for the next device fault, as a new user does.
+   * Its own faults' edges are left alone.
+   */
+  private _unbornFaults(p: ProcessNode): void {
+    const from = p.bornTs - CLOCK_SLACK_MS;
+    for (let i = p.blockedBy.length - 1; i >= 0; i--) {
+      const e = p.blockedBy[i];
+      if (p.blockedAt[i] >= from || e.ownEdges.has(p)) continue;
+      // deviceRecent holds the newest of each code: the earliest of those from its start on.
+      let since: DeviceFault | undefined;
+      for (const d of e.deviceRecent) if (d.ts >= from && (since === undefined || d.ts < since.ts)) since = d;
+      if (since !== undefined && !e.deviceSwept) {
+        p.blockedAt[i] = p.blockedLast[i] = since.ts;
+        p.blockedType[i] = since.type;
+        p.blockedLastWall[i] = since.wall;
+        continue;
+      }
+      unblockOne(p, e, this._g.edges, this._observer());
+      const r = this._g.resources.get(e.entityId);
+      if (r !== undefined && (r.consumers.has(p) || r.waiters.has(p))) e.joined.push(p);
     }
   }
 
@@ -241,6 +282,16 @@ export class Blocking {
     this._g.edges.blocked_by++;
     this._observer()?.edgeAdded("blocked_by", p, e);
   }
+}
+
+/** Removes `p`'s `blocked_by` edge to `e`: the fault that concerned it is over while the error node stays. */
+export function unblockOne(p: ProcessNode, e: ErrorNode, edges: EdgeCounts, observer: GraphObserver | undefined): void {
+  if (!e.blocked.delete(p)) return;
+  e.ownEdges.delete(p);
+  unblock(p, e);
+  if (e.ix >= 0) setEdgeBit(p, 2, e.ix, false);
+  edges.blocked_by--;
+  observer?.edgeRemoved("blocked_by", p, e);
 }
 
 /** Removes `e` from the process's blocked_by list (unordered) and its time beside it. */

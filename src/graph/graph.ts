@@ -323,8 +323,8 @@ export class StateGraph {
     (k === 0 ? r.consumers : r.waiters).add(p);
     if (ix >= 0) setEdgeBit(p, k, ix, true);
     this.edges[kind]++;
-    // A new user of an entity with a device fault: a waiter is blocked by it now, a new
-    // consumer (not waiting on it already) by the next device fault there (blocking.ts).
+    // A new user of an entity with a device fault: a waiter is blocked by it now, a new consumer (not
+    // waiting on it already) by the next one, or now when it started before a blind one (blocking.ts).
     if (this.errors.size !== 0 && (k === 1 || !r.waiters.has(p))) this._blocking.newUser(p, r, k === 1);
     this._observer?.edgeAdded(kind, p, r);
   }

@@ -162,7 +162,8 @@ export interface ErrorNode extends NodeTimes {
   /**
    * The last device fault is from before the graph's first reading of its device (a kernel log's
    * backlog read at the exporter's start): that a process was first seen there later says nothing
-   * of whether it was there then; its start time, once known, does (blocking.ts `born`).
+   * of whether it was there then; its start time, once known, does, whether it is told before its
+   * first reading there (blocking.ts `newUser`) or after (`born`).
    */
   deviceBlind: boolean;
   /**

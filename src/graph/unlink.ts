@@ -1,7 +1,7 @@
 // Removing one edge whose reason is over while both its ends stay (graph.ts): a wait the
 // process's own readings say ended (or drops that stopped), a fault that left the error window
 // for this process; and every edge of a process or a resource that leaves the graph.
-import { unblock } from "./blocking.ts";
+export { unblockOne } from "./blocking.ts";
 import { setEdgeBit } from "./edge-bits.ts";
 import type { ErrorNode, ProcessNode, ResourceNode } from "./nodes.ts";
 import type { EdgeCounts, GraphObserver } from "./options.ts";
@@ -14,16 +14,6 @@ export function unwait(p: ProcessNode, r: ResourceNode, edges: EdgeCounts, obser
   if (r.ix >= 0) setEdgeBit(p, 1, r.ix, false);
   edges.waits_on--;
   observer?.edgeRemoved("waits_on", p, r);
-}
-
-/** Removes `p`'s `blocked_by` edge to `e`: the fault that concerned it is over while the error node stays. */
-export function unblockOne(p: ProcessNode, e: ErrorNode, edges: EdgeCounts, observer: GraphObserver | undefined): void {
-  if (!e.blocked.delete(p)) return;
-  e.ownEdges.delete(p);
-  unblock(p, e);
-  if (e.ix >= 0) setEdgeBit(p, 2, e.ix, false);
-  edges.blocked_by--;
-  observer?.edgeRemoved("blocked_by", p, e);
 }
 
 /** Removes every edge of `p`, which leaves the graph: its edge bits die with it and need no clearing. */

@@ -205,11 +205,15 @@ describe("a device fault from before the graph saw its device (a kernel log's ba
     assert.equal(g.processes.get(1)!.blockedAt[0], T0 - 100_000, "charged at the fault's time");
     assert.equal(g.processes.get(1)!.state, "running");
     assert.equal(g.processes.get(1)!.updatedTs, T0 + 1000, "a late word of its start does not move its last news back");
-    // A process whose start was told before its first reading there (a probe's start) came to
-    // the device when that reading says, as any consumer does: after the fault.
+    // A process whose start was told before its first reading there (a probe's start): the same
+    // facts as pid 1's in the other order, the same answer (blind-order.test.ts has every order).
     at(g, START(4, T0 - 7200_000), T0 + 16_000);
     at(g, ev("compute.util", "gpu-1", "100", 4, T0 + 16_000));
-    assert.deepEqual(blockers(g, 4), []);
+    assert.deepEqual(blockers(g, 4), ["error-gpu-1"]);
+    // One that started after the fault came to the device after it, in either order.
+    at(g, START(5, T0 - 30_000), T0 + 16_000);
+    at(g, ev("compute.util", "gpu-1", "100", 5, T0 + 16_000));
+    assert.deepEqual(blockers(g, 5), []);
   });
 
   it("a process fault of a pid the graph did not hold yet reaches the process once its start is told, if it started by then", () => {
