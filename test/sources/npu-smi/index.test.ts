@@ -3,7 +3,7 @@
 // between intervals by rewriting that file.
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { createConsola, type LogObject } from "consola";
@@ -42,6 +42,16 @@ function recorder() {
     log,
   };
   return rec;
+}
+
+/**
+ * Replaces the stand-in's state at once (a temporary file renamed over it): written in place, a
+ * run could read it half written under load (a health line without its code), report that, and
+ * then hold the condition as lasting, so the full line the test waits for never came.
+ */
+function _setState(path: string, text: string): void {
+  writeFileSync(path + ".tmp", text);
+  renameSync(path + ".tmp", path);
 }
 
 const line = (e: Ev) => `${e.event_type} ${e.entity_id}${e.pid !== undefined ? ` pid=${e.pid}` : ""} ${e.value}`;
@@ -88,7 +98,7 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
     const state = join(dir(), "state");
     run(rec, { command: FAKE, tempThreshold: 90, env: { ...process.env, FAKE_NPU_STATE: state } });
     await eventually(() => rec.events.some((e) => e.pid === 7202), 10_000, "first snapshot");
-    writeFileSync(
+    _setState(
       state,
       [
         "TEMP0=95",
@@ -119,7 +129,7 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
     writeProcTree(join(d, "proc"), { 7202: "S" });
     run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state }, procfs: join(d, "proc") });
     await eventually(() => rec.events.some((e) => e.pid === 7202), 10_000, "first snapshot");
-    writeFileSync(state, "PID1=\n");
+    _setState(state, "PID1=\n");
     const mark = rec.events.length;
     await eventually(() => rec.events.filter((e) => e.pid === 7101).length - rec.events.slice(0, mark).filter((e) => e.pid === 7101).length >= 2 || undefined, 10_000, "later tables");
     assert.ok(!rec.events.some((e) => e.event_type === "process.state"), "no exit while /proc has it running");
@@ -130,13 +140,13 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
   it("says once that npu-smi fails, retries with backoff, and comes back up", async () => {
     const rec = recorder();
     const state = join(dir(), "state");
-    writeFileSync(state, "FAIL=3\nFAIL_SAYS='npu-smi: error while loading shared libraries: libdrvdsmi_host.so: cannot open shared object file'\n");
+    _setState(state, "FAIL=3\nFAIL_SAYS='npu-smi: error while loading shared libraries: libdrvdsmi_host.so: cannot open shared object file'\n");
     run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
     await eventually(() => rec.restarts >= 3, 10_000, "3 retries");
     assert.deepEqual(rec.ups, [false]);
     assert.equal(rec.warns().length, 1);
     assert.match(rec.warns()[0]!, /exited \(code 3\): npu-smi: error while loading shared libraries/);
-    writeFileSync(state, "");
+    _setState(state, "");
     await eventually(() => rec.ups.at(-1) === true, 10_000, "up again");
     assert.ok(rec.logs.some((l) => l.type === "info" && /answering again/.test(l.msg)));
     await eventually(() => rec.events.some((e) => e.pid === 7101), 10_000, "events after recovery");
@@ -164,7 +174,7 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
     const state = join(dir(), "state");
     run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
     await eventually(() => rec.events.some((e) => e.pid === 7202), 10_000, "first snapshot");
-    writeFileSync(state, "MISSING1=1\n");
+    _setState(state, "MISSING1=1\n");
     await eventually(() => rec.events.some((e) => line(e) === "process.state npu-01 pid=7202 exit"), 10_000, "the exit");
     const lines = rec.events.map(line);
     const lost = lines.indexOf("error.hw npu-01 NPU_LOST no longer listed by npu-smi info");
@@ -178,7 +188,7 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
   it("asks the health of a chip whose row reads NA, and blames that chip, not its neighbour", async () => {
     const rec = recorder();
     const state = join(dir(), "state");
-    writeFileSync(state, "BROKEN1=1\nHEALTH1=Critical\nCODE1=80A28008\nINFO1='node type=AICORE, sensor type=Hang'\n");
+    _setState(state, "BROKEN1=1\nHEALTH1=Critical\nCODE1=80A28008\nINFO1='node type=AICORE, sensor type=Hang'\n");
     run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
     await eventually(() => rec.events.some((e) => e.event_type === "error.hw"), 10_000, "the health event");
     assert.deepEqual(rec.events.filter((e) => e.event_type.startsWith("error.")).map(line), ["error.hw npu-01 NPU_FAULT health=Critical code=80A28008 node type=AICORE, sensor type=Hang"]);
@@ -191,7 +201,7 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
   it("uses the table of an info run that failed after printing it, and says the failure once", async () => {
     const rec = recorder();
     const state = join(dir(), "state");
-    writeFileSync(state, "INFO_EXIT=1\n");
+    _setState(state, "INFO_EXIT=1\n");
     run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
     await eventually(() => rec.events.filter((e) => e.pid === 7202).length >= 3, 10_000, "three tables");
     assert.deepEqual(rec.ups, [true]);
@@ -204,7 +214,7 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
     const state = join(dir(), "state");
     run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
     await eventually(() => rec.events.some((e) => e.pid === 7202), 10_000, "first snapshot");
-    writeFileSync(state, "INFO_EXIT=1\nINFO_CUT=1\n");
+    _setState(state, "INFO_EXIT=1\nINFO_CUT=1\n");
     await eventually(() => rec.ups.at(-1) === false, 10_000, "down");
     assert.ok(!rec.events.some((e) => e.event_type.startsWith("error.") || e.event_type === "process.state"), rec.events.map(line).join("\n"));
     assert.match(rec.warns().at(-1)!, /info exited \(code 1\): dcmi get device info failed\. ret is -8020; no NPU events until it works/);
@@ -217,7 +227,7 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
   for (const [exit, says] of refusals) it(`shows an npu-smi the driver refuses (exit ${exit}: ${says}) down with why, waiting, not crash-looping`, async () => {
     const rec = recorder();
     const state = join(dir(), "state");
-    writeFileSync(state, exit === 0 ? "FAIL=0\n" : `FAIL=${exit}\nFAIL_SAYS='${says}'\n`);
+    _setState(state, exit === 0 ? "FAIL=0\n" : `FAIL=${exit}\nFAIL_SAYS='${says}'\n`);
     run(rec, { command: FAKE, env: { ...process.env, FAKE_NPU_STATE: state } });
     await eventually(() => rec.warns().length > 0, 10_000, "a warning");
     assert.equal(rec.warns()[0], `${FAKE} info: ${says} (npu-smi cannot reach the NPU driver); no NPU events until it works, retrying with backoff`);
@@ -226,7 +236,7 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
     await new Promise((r) => setTimeout(r, 150));
     assert.equal(rec.restarts, 0);
     assert.equal(rec.warns().length, 1);
-    writeFileSync(state, "FAIL_SAYS='This npu-smi prints no table.'\nFAIL=0\n");
+    _setState(state, "FAIL_SAYS='This npu-smi prints no table.'\nFAIL=0\n");
     await eventually(() => rec.warns().length > 1, 10_000, "the next reason");
     assert.match(rec.warns()[1]!, /info listed no NPU: This npu-smi prints no table\./);
     assert.deepEqual(rec.reasons.at(-1), undefined, "no longer refused: the reason goes");

@@ -369,8 +369,11 @@ describe("NvidiaSmiSource against the stand-in nvidia-smi", () => {
   it("shows down with why while a killed compute-apps run stays stuck in the driver, starts no other, and resumes once it is gone", async () => {
     const rec = recorder();
     const { st, spawn } = stuckSpawn("--query-compute-apps");
-    run(rec, { command: FAKE, stallMs: 1000, killWaitMs: 200, spawn });
-    await eventually(() => rec.ups.at(-1) === false, 10_000, "down");
+    // stallMs also bounds the looping query's silence: at 1 s, a loaded machine (CI's two lanes
+    // of tests) now and then left the stand-in silent that long, the source killed the loop, and
+    // with the compute-apps run stuck none could start again: no more samples came.
+    run(rec, { command: FAKE, stallMs: 3000, killWaitMs: 200, spawn });
+    await eventually(() => rec.ups.at(-1) === false, 15_000, "down");
     assert.deepEqual(rec.ups, [true, false]);
     assert.equal(rec.reasons.at(-1), `${FAKE} pid 424242 stuck in the driver: killed, not gone`);
     assert.ok(st.kills >= 1);
