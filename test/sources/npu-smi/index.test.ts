@@ -116,7 +116,7 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
       "transport.drop hccs-0 pid=7101 link_down",
       "process.state npu-01 pid=7202 exit",
     ];
-    await eventually(() => want.every((w) => rec.events.some((e) => line(e) === w)), 10_000, "every change");
+    await eventually(() => want.every((w) => rec.events.some((e) => line(e) === w)), 20_000, "every change");
     const errors = rec.events.filter((e) => e.event_type.startsWith("error.")).map(line);
     assert.deepEqual(new Set(errors), new Set(want.filter((w) => w.startsWith("error."))), "each condition once, nothing else");
     assert.equal(errors.length, 4, "conditions that last are not repeated within the refresh period");
