@@ -42,3 +42,26 @@ export async function readStat(procfs: string, pid: number): Promise<string | nu
     return null;
   }
 }
+
+/** PF_EXITING in `stat`'s flags (field 9): the task is in do_exit. */
+const _PF_EXITING = 0x4;
+
+/**
+ * Whether process `pid` is gone or on its way out: a zombie, its main thread in do_exit, or
+ * SIGKILL pending on it (what a fatal signal in any of its threads sends the others). A process
+ * that is none of these was not killed by a thread's fatal signal.
+ */
+export async function groupEnding(procfs: string, pid: number): Promise<boolean> {
+  let status: string;
+  let stat: string | null;
+  try {
+    status = await readFile(join(procfs, String(pid), "status"), "utf8");
+    stat = await readStat(procfs, pid);
+  } catch {
+    return true;
+  }
+  if (stat === null || /^State:\s*[ZX]/m.test(status)) return true;
+  for (const m of status.matchAll(/^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)$/gm)) if ((BigInt(`0x${m[1]}`) >> 8n) & 1n) return true;
+  const flags = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ", 7)[6]);
+  return Number.isInteger(flags) && (flags & _PF_EXITING) !== 0;
+}

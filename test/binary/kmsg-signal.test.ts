@@ -55,6 +55,23 @@ sys.stdin.readline()
 ctypes.string_at(0)
 `;
 
+// A second thread waits, and on a line from stdin reads address 0, with core dumps off: the
+// kernel names that thread's id, and the whole thread group is gone within milliseconds.
+const THREAD_CRASHER = `
+import ctypes, os, resource, sys, threading
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+go = threading.Event()
+def worker():
+    go.wait()
+    ctypes.string_at(0)
+t = threading.Thread(target=worker)
+t.start()
+print("ready", t.native_id, flush=True)
+sys.stdin.readline()
+go.set()
+threading.Event().wait(30)
+`;
+
 describe("a job process killed by a fault signal, through the binary", () => {
   it("on this machine's /dev/kmsg: a real segfault ends the process as killed, not as a quiet exit", { skip: _realSkip(), timeout: 60_000 }, async () => {
     const ex = await startExporter(["--collectors", "kmsg"]);
@@ -78,6 +95,36 @@ describe("a job process killed by a fault signal, through the binary", () => {
         return w?.ended === true ? w : undefined;
       }, 15_000, "the process ended");
       assert.deepEqual([why.state, why.job_id], ["killed", "job-segv"]);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await ex.stop();
+    }
+  });
+
+  it("on this machine's /dev/kmsg: a segfault in a second thread (its id printed, its group gone when read) ends the process as killed, not as exit", { skip: _realSkip(), timeout: 60_000 }, async () => {
+    // builtin:procfs too: without the thread's owner, it is what ends the process, as `exit`.
+    const ex = await startExporter(["--collectors", "kmsg,procfs"]);
+    const env = { ...process.env };
+    delete env.PYTHONFAULTHANDLER;
+    const child = spawn("python3", ["-c", THREAD_CRASHER], { stdio: ["pipe", "pipe", "inherit"], env });
+    try {
+      let out = "";
+      child.stdout!.on("data", (d) => (out += d));
+      await eventually(() => /^ready \d+$/m.test(out), 10_000, "the crasher ready");
+      const pid = child.pid!;
+      const tid = Number(/^ready (\d+)$/m.exec(out)![1]);
+      assert.notEqual(tid, pid);
+      await _start(ex.url, pid, "job-thread-segv");
+      // The graph holds only this process: one thread listed is its second one.
+      await eventually(async () => /^xctl_kmsg_thread_map\{what="threads"\} 1$/m.test(await (await fetch(`${ex.url}/metrics`)).text()), 15_000, "its threads listed");
+      const died = new Promise<NodeJS.Signals | null>((r) => child.once("exit", (_c, sig) => r(sig)));
+      child.stdin!.write("go\n");
+      assert.equal(await died, "SIGSEGV");
+      const why = await eventually(async () => {
+        const w = await _why(ex.url, pid);
+        return w?.ended === true ? w : undefined;
+      }, 30_000, "the process ended");
+      assert.deepEqual([why.state, why.job_id], ["killed", "job-thread-segv"]);
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       await ex.stop();

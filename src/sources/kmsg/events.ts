@@ -18,7 +18,8 @@
 //                  error.hw      memory        OOM_KILL_CHILD child 5555 (python3): <message>   for the graph's process
 //                                                                   the killed task is a child or grandchild of (oom-owner.ts)
 //   hung_task      process.state kernel        D                    for the blocked pid, if the graph holds it (what it waits on is not known)
-//   fatal_signal   process.state SIGSEGV, ...  killed               for the task's process, if the graph holds it
+//   fatal_signal   process.state SIGSEGV, ...  killed               for the task's process, if the graph holds it;
+//                                SIGSEGV in thread 4243 (pt_autograd_0) of 4242   when another thread than the main one faulted
 //   nfs            error.net     nfs-<server>  NFS_NOT_RESPONDING <message>   ("OK": nothing)
 import { blockName, type DeviceMap } from "./devices.ts";
 import type { GpuMap } from "./gpu-map.ts";
@@ -79,7 +80,8 @@ export async function findingEvents(f: Finding, ts: number, r: Resolvers): Promi
     case "hung_task":
       return [{ ts, event_type: "process.state", entity_id: "kernel", pid: f.pid, value: "D" }];
     case "fatal_signal":
-      return [{ ts, event_type: "process.state", entity_id: f.signal, pid: f.pid, value: "killed" }];
+      // The value is the state the process ends in; which thread died, and what the kernel called it, is the entity.
+      return [{ ts, event_type: "process.state", entity_id: f.tid === undefined ? f.signal : `${f.signal} in thread ${f.tid} (${f.comm}) of ${f.pid}`, pid: f.pid, value: "killed" }];
     case "nfs":
       return f.ok ? [] : [{ ts, event_type: "error.net", entity_id: `nfs-${f.server}`, value: _value("NFS_NOT_RESPONDING", f.text) }];
   }

@@ -12,14 +12,15 @@ import { DEFAULT_HOST_PATHS, type HostPaths, type Source, type SourceContext } f
 import { DeviceMap } from "./devices.ts";
 import { findingEvents, oomChildEvent, type Resolvers } from "./events.ts";
 import { oomOwner, type OomOwner } from "./oom-owner.ts";
-import { bootTimeMs, threadGroup } from "../proc-task.ts";
+import { bootTimeMs, groupEnding, threadGroup } from "../proc-task.ts";
 import { GpuMap } from "./gpu-map.ts";
 import { FallenOffBusJoiner, matchMessage, type Finding } from "./matchers.ts";
 import { KmsgReader } from "./reader.ts";
 import { PciMap } from "./pci.ts";
 import { BlockStack } from "./stack.ts";
 import { parseRecord } from "./record.ts";
-import { newCounts, registerKmsgCounter } from "./stats.ts";
+import { newCounts, registerKmsgCounter, registerThreadMapGauge } from "./stats.ts";
+import { DEFAULT_THREAD_BOUNDS, ThreadMap, type ThreadBounds } from "./threads.ts";
 
 export const DEFAULT_KMSG_PATH = "/dev/kmsg";
 
@@ -42,6 +43,9 @@ export interface KmsgOptions {
    * may have been reused since. Default five minutes.
    */
   maxPidAgeMs?: number;
+  /** How often the threads of the graph's processes are looked at (threads.ts); default 2 s. */
+  threadsMs?: number;
+  threadBounds?: Partial<ThreadBounds>;
 }
 
 export class KmsgSource implements Source {
@@ -54,6 +58,9 @@ export class KmsgSource implements Source {
   private readonly _resolvers: Resolvers;
   private readonly _joiner = new FallenOffBusJoiner();
   private readonly _backoff = new Backoff();
+  /** Whose each thread of the graph's processes was, read before any of them died. */
+  readonly threads: ThreadMap;
+  private _threadsTimer: ReturnType<typeof setInterval> | undefined;
   private _ctx: SourceContext | null = null;
   private _reader: KmsgReader | null = null;
   private _running: Promise<void> | null = null;
@@ -90,10 +97,12 @@ export class KmsgSource implements Source {
       stack: new BlockStack(this.host.sysfs),
       pci: new PciMap(this.host.sysfs),
     };
+    this.threads = new ThreadMap(this.host.procfs, { ...DEFAULT_THREAD_BOUNDS, ...opts.threadBounds });
   }
 
   registerMetrics(registry: Registry): void {
     registerKmsgCounter(registry, this.counts);
+    registerThreadMapGauge(registry, this.threads.stats);
   }
 
   start(ctx: SourceContext): void {
@@ -101,11 +110,15 @@ export class KmsgSource implements Source {
     this._stopping = false;
     void this._resolvers.gpus.prefetch();
     this._launch();
+    void this._listThreads();
+    this._threadsTimer = setInterval(() => void this._listThreads(), this._o.threadsMs ?? 2000);
+    this._threadsTimer.unref?.();
   }
 
   async stop(): Promise<void> {
     this._stopping = true;
     clearTimeout(this._retry);
+    clearInterval(this._threadsTimer);
     await this._reader?.stop();
     await this._running;
   }
@@ -158,8 +171,9 @@ export class KmsgSource implements Source {
     // does a thread a memory failure signals (the signal takes its whole process down), and
     // one that dies of a fault signal (its process dies with it: the state says how it ended).
     if ((f.kind === "hung_task" || f.kind === "memory_failure" || f.kind === "fatal_signal") && !this._known(f.pid)) {
-      const tgid = await threadGroup(this.host.procfs, f.pid);
-      if (tgid !== null && this._known(tgid)) f = { ...f, pid: tgid };
+      // The thread still in /proc says whose it is; one already gone, what was listed before it died.
+      const tgid = (await threadGroup(this.host.procfs, f.pid)) ?? (f.kind === "fatal_signal" ? await this._listedOwner(f.pid) : null);
+      if (tgid !== null && this._known(tgid)) f = f.kind === "fatal_signal" ? { ...f, pid: tgid, tid: f.pid } : { ...f, pid: tgid };
       else if (f.kind === "hung_task") return [];
       else {
         // A worker of a process the graph holds, signalled for a page it mapped: the process fails of it.
@@ -193,6 +207,32 @@ export class KmsgSource implements Source {
     this._saidUserSpace.add(f.kind);
     const text = f.text.length > 160 ? f.text.slice(0, 160) + "..." : f.text;
     this._ctx?.log.info(`ignored a line written to the kernel log from user space (facility ${facility}), not by the kernel, that reads as ${f.kind}: only the kernel's own records are evidence: ${JSON.stringify(text)}`);
+  }
+
+  /**
+   * The graph's process that thread `tid`, gone from /proc, was listed under, if that process is
+   * gone or ending too: a fatal signal in one thread kills them all, so one still running was not
+   * that thread's process when it died (its id was taken again since it was listed).
+   */
+  private async _listedOwner(tid: number): Promise<number | null> {
+    const pid = this.threads.owner(tid);
+    if (pid === null || !this._known(pid)) return null;
+    if (await groupEnding(this.host.procfs, pid)) return pid;
+    this._ctx?.log.debug(`thread ${tid} was listed under process ${pid}, which still runs: its fault is another process's`);
+    return null;
+  }
+
+  /** Lists the threads of the graph's running processes again (threads.ts). */
+  private async _listThreads(): Promise<void> {
+    const ctx = this._ctx;
+    if (ctx === null || this._stopping) return;
+    const pids = [];
+    const held = new Set<number>();
+    for (const p of ctx.processes()) {
+      held.add(p.pid);
+      if (p.state !== "exit" && p.state !== "zombie" && p.state !== "killed" && p.state !== "oom_killed") pids.push(p.pid);
+    }
+    await this.threads.refresh(pids, (pid) => held.has(pid));
   }
 
   private _known(pid: number): boolean {

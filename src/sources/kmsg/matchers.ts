@@ -35,8 +35,12 @@ export type Finding =
   | { kind: "memory_failure"; pid: number; comm: string; text: string }
   | { kind: "oom_kill"; pid: number; comm: string; text: string }
   | { kind: "hung_task"; pid: number; comm: string; text: string }
-  /** The kernel's report of a fault signal the task had no handler for (`SIGSEGV`, ...): it dies of it. */
-  | { kind: "fatal_signal"; pid: number; comm: string; signal: string; text: string }
+  /**
+   * The kernel's report of a fault signal the task had no handler for (`SIGSEGV`, ...): it dies of
+   * it, and its whole process with it. `pid` is the id the kernel printed (the faulting thread's)
+   * until it is resolved to its process; then `tid` keeps the thread's when it was not the main one.
+   */
+  | { kind: "fatal_signal"; pid: number; comm: string; signal: string; text: string; tid?: number }
   | { kind: "nfs"; server: string; ok: boolean; text: string };
 
 export type AerSeverity = "fatal" | "nonfatal" | "unrecovered";

@@ -1,8 +1,10 @@
-// xctl_kmsg_records_total{kind}: records read, per matcher kind that took them (`other`: none).
+// xctl_kmsg_records_total{kind}: records read, per matcher kind that took them (`other`: none);
+// xctl_kmsg_thread_map{what}: what the thread map holds, and left out for its bounds.
 // Registered once per metrics registry, summing every kmsg source feeding it; labels bounded
 // by KMSG_KINDS.
-import { Counter, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
 import { KMSG_KINDS, type KmsgKind } from "./matchers.ts";
+import type { ThreadMapStats } from "./threads.ts";
 
 export const KMSG_RECORDS_METRIC = "xctl_kmsg_records_total";
 
@@ -37,4 +39,36 @@ export function registerKmsgCounter(registry: Registry, counts: KmsgCounts): voi
     });
   }
   all.add(counts);
+}
+
+export const KMSG_THREAD_MAP_METRIC = "xctl_kmsg_thread_map";
+
+const _maps = new WeakMap<Registry, Set<ThreadMapStats>>();
+const _MAP_WHAT = ["processes", "threads", "processes_left_out", "threads_left_out"] as const;
+
+/**
+ * xctl_kmsg_thread_map{what}: what each kmsg source's thread map (threads.ts) holds after its
+ * last refresh (`processes`, `threads`), and what that refresh left out for its bounds
+ * (`processes_left_out`: not looked at; `threads_left_out`: not kept).
+ */
+export function registerThreadMapGauge(registry: Registry, stats: ThreadMapStats): void {
+  let all = _maps.get(registry);
+  if (all === undefined) {
+    const sources = (all = new Set());
+    _maps.set(registry, all);
+    new Gauge({
+      name: KMSG_THREAD_MAP_METRIC,
+      help: "Processes and threads whose owner builtin:kmsg holds (to tell whose a dead thread was), and what its last refresh left out for its bounds.",
+      labelNames: ["what"],
+      registers: [registry],
+      collect() {
+        for (const what of _MAP_WHAT) {
+          let total = 0;
+          for (const l of sources) total += l[what];
+          this.set({ what }, total);
+        }
+      },
+    });
+  }
+  all.add(stats);
 }
