@@ -396,6 +396,13 @@ describe("builtin:kmsg follows a file", () => {
       await eventually(() => rec.events.length === 7, 5000, "the memory failure read");
       assert.deepEqual(shapes(rec.events.slice(6)), ["error.hw memory pid=4242 HW_MEMORY_CORRUPTION"]);
       assert.match(String(rec.events[6].value), /^HW_MEMORY_CORRUPTION child 5555 \(python3\): Memory failure: 0x3f2c5d: Sending SIGBUS/);
+      // A worker that dies of its own segfault killed only itself: the rank above it runs on (it
+      // may fail of it, and its own end then says so); it is not `killed`, as its thread would be.
+      // (Records are handled in order: the OOM kill after it says when it has been.)
+      appendFileSync(file, `6,7,${usec()},-;python3[5555]: segfault at 0 ip 00007f1c2a4b5d3a sp 00007ffd3c9e1e48 error 4 in libc.so.6[7f1c2a42d000+195000] likely on CPU 3 (core 3, socket 0)\n` + line(8, 8001));
+      await eventually(() => rec.events.length > 7 && rec.events.at(-1)!.pid === 8001, 5000, "the segfault and the kill after it read");
+      assert.equal(src.counts.fatal_signal, 1);
+      assert.deepEqual(shapes(rec.events.slice(7)), ["process.state memory pid=8001 oom_killed"], "nothing for the rank above the worker");
     } finally {
       await src.stop();
     }

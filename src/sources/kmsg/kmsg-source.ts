@@ -174,7 +174,9 @@ export class KmsgSource implements Source {
       // The thread still in /proc says whose it is; one already gone, what was listed before it died.
       const tgid = (await threadGroup(this.host.procfs, f.pid)) ?? (f.kind === "fatal_signal" ? await this._listedOwner(f.pid) : null);
       if (tgid !== null && this._known(tgid)) f = f.kind === "fatal_signal" ? { ...f, pid: tgid, tid: f.pid } : { ...f, pid: tgid };
-      else if (f.kind === "hung_task") return [];
+      // A task below the process (a data-loader worker) that dies of its own fault signal killed
+      // itself only: the process runs on (if it fails of it, its own end says so).
+      else if (f.kind !== "memory_failure") return [];
       else {
         // A worker of a process the graph holds, signalled for a page it mapped: the process fails of it.
         const up = await oomOwner(this.host.procfs, f.pid, f.comm, ts, this._bootMs, (pid) => this._known(pid));
