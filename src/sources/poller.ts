@@ -181,6 +181,15 @@ export function readText(path: string, max = 1 << 20, encoding: "utf8" | "latin1
   });
 }
 
+/** `readText`, or null when the file cannot be read (gone, denied, not there on this kernel). */
+export async function readOrNull(path: string, max?: number): Promise<string | null> {
+  try {
+    return await readText(path, max);
+  } catch {
+    return null;
+  }
+}
+
 /** The errno code of a failed fs call (`ENOENT`, `EACCES`, ...), or "" for anything else. */
 export function errCode(e: unknown): string {
   const c = (e as { code?: unknown } | null)?.code;

@@ -9,8 +9,9 @@
 //   `MAX_BELOW_DEPTH` levels and `MAX_BELOW` functions.
 // A function sysfs does not list (gone, or sysfs not mounted there) is known by the driver the
 // kernel's line names: `nvidia` a GPU, `mlx5_core` an RDMA NIC; anything else is not named.
-import { readFile, realpath } from "node:fs/promises";
+import { realpath } from "node:fs/promises";
 import { join } from "node:path";
+import { readOrNull } from "../poller.ts";
 import { listSorted as _list, TtlCache } from "./sysfs-cache.ts";
 
 export const MAX_BELOW_DEPTH = 6;
@@ -54,7 +55,7 @@ export class PciMap {
 
   private async _function(pci: string, hint: string | null): Promise<PciFunction> {
     const base = join(this._sysfs, "bus/pci/devices", pci);
-    const cls = await _read(join(base, "class"));
+    const cls = await readOrNull(join(base, "class"));
     if (cls === null) {
       // Not in sysfs: the driver the line names is all there is to go by.
       if (hint === "nvidia") return { kind: "gpu", pci };
@@ -64,7 +65,7 @@ export class PciMap {
     const ctrls = (await _list(join(base, "nvme"))).filter((n) => /^nvme\d+$/.test(n));
     if (ctrls.length > 0) return { kind: "nvme", pci, ctrls };
     if ((await _list(join(base, "infiniband"))).length > 0) return { kind: "rdma", pci };
-    return { kind: classifyPci(cls, await _read(join(base, "vendor")), await _driver(base)), pci };
+    return { kind: classifyPci(cls, await readOrNull(join(base, "vendor")), await _driver(base)), pci };
   }
 
   private async _below(bridge: string): Promise<PciFunction[]> {
@@ -91,14 +92,6 @@ export class PciMap {
       level = next;
     }
     return out;
-  }
-}
-
-async function _read(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, "utf8");
-  } catch {
-    return null;
   }
 }
 

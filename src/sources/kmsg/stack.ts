@@ -21,8 +21,8 @@
 //     PVs), else no (an unknown target over several devices may be redundant);
 //   - any other holder (bcache, drbd): only over one device.
 // Better to blame no holder than a process whose I/O the array served from another member.
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { readOrNull } from "../poller.ts";
 import { listSorted as _list, TtlCache } from "./sysfs-cache.ts";
 
 /** Levels above a member looked at, holders reported per error (cycles are cut by name). */
@@ -145,26 +145,26 @@ export class BlockStack {
    */
   private async _failsWith(h: string, m: string, hit: ReadonlySet<string>): Promise<string | null> {
     const dir = join(this._sysfs, "class/block", h);
-    const level = await _read(join(dir, "md/level"));
+    const level = await readOrNull(join(dir, "md/level"));
     if (level !== null) {
       const { raidDisks, othersInSync } = await this._mdMembers(dir, m, hit);
       return mdFailsWithMember(level, raidDisks, othersInSync) ? h : null;
     }
-    const uuid = await _read(join(dir, "dm/uuid"));
+    const uuid = await readOrNull(join(dir, "dm/uuid"));
     const slaves = await _list(join(dir, "slaves"));
-    if (uuid === null && (await _read(join(dir, "dm/name"))) === null) return slaves.length === 1 ? h : null;
-    const member = await _read(join(this._sysfs, "class/block", m, "dm/name"));
+    if (uuid === null && (await readOrNull(join(dir, "dm/name"))) === null) return slaves.length === 1 ? h : null;
+    const member = await readOrNull(join(this._sysfs, "class/block", m, "dm/name"));
     let othersRunning = 1;
     if (uuid !== null && /^mpath-/i.test(uuid.trim())) {
       othersRunning = 0;
       for (const s of slaves) {
         if (s === m || hit.has(s)) continue;
-        const state = await _read(join(dir, "slaves", s, "device/state"));
+        const state = await readOrNull(join(dir, "slaves", s, "device/state"));
         if (state === null || state.trim() === "running") othersRunning++;
       }
     }
     if (!dmFailsWithMember(uuid ?? "", slaves.length, member?.trim() ?? null, othersRunning)) return null;
-    const name = (await _read(join(dir, "dm/name")))?.trim() ?? "";
+    const name = (await readOrNull(join(dir, "dm/name")))?.trim() ?? "";
     return name === "" ? h : `${h} (${name.slice(0, 128)})`;
   }
 
@@ -173,7 +173,7 @@ export class BlockStack {
    * `m` is not among them (the listing could not be read: not known).
    */
   private async _mdMembers(dir: string, m: string, hit: ReadonlySet<string>): Promise<{ raidDisks: number | null; othersInSync: number | null }> {
-    const disks = Number((await _read(join(dir, "md/raid_disks")))?.trim() ?? NaN);
+    const disks = Number((await readOrNull(join(dir, "md/raid_disks")))?.trim() ?? NaN);
     const raidDisks = Number.isSafeInteger(disks) ? disks : null;
     let own = false;
     let others = 0;
@@ -181,7 +181,7 @@ export class BlockStack {
       if (!e.startsWith("dev-")) continue;
       if (e === `dev-${m}`) own = true;
       if (hit.has(e.slice(4))) continue;
-      const state = await _read(join(dir, "md", e, "state"));
+      const state = await readOrNull(join(dir, "md", e, "state"));
       if (state !== null && state.trim().split(",").includes("in_sync") && !state.includes("faulty")) others++;
     }
     return { raidDisks, othersInSync: own ? others : null };
@@ -194,9 +194,9 @@ export class BlockStack {
       const out: Partition[] = [];
       for (const n of await _list(dir)) {
         if (!n.startsWith(disk) || n === disk || out.length >= _MAX_PARTS) continue;
-        const start = Number((await _read(join(dir, n, "start")))?.trim() ?? NaN);
-        const size = Number((await _read(join(dir, n, "size")))?.trim() ?? NaN);
-        if ((await _read(join(dir, n, "partition"))) === null || !Number.isSafeInteger(start) || !Number.isSafeInteger(size)) continue;
+        const start = Number((await readOrNull(join(dir, n, "start")))?.trim() ?? NaN);
+        const size = Number((await readOrNull(join(dir, n, "size")))?.trim() ?? NaN);
+        if ((await readOrNull(join(dir, n, "partition"))) === null || !Number.isSafeInteger(start) || !Number.isSafeInteger(size)) continue;
         out.push({ name: n, start, size });
       }
       return out;
@@ -205,13 +205,5 @@ export class BlockStack {
 
   private _cached<T>(key: string, make: () => Promise<T>, ttl = _TTL_MS): Promise<T> {
     return this._cache.get(key, make, ttl);
-  }
-}
-
-async function _read(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, "utf8");
-  } catch {
-    return null;
   }
 }

@@ -7,7 +7,7 @@ import type { Registry } from "prom-client";
 import { mapLimit, PollingSource } from "../poller.ts";
 import { DeniedReads, registerDeniedCounter } from "../reads-denied.ts";
 import type { HostPaths, KnownProcess, SourceContext } from "../source.ts";
-import { ProcReader } from "./read.ts";
+import { ProcReader, type WaitOn } from "./read.ts";
 import { StuckTasks } from "./stuck-tasks.ts";
 import { TaskTree, type TaskInD } from "./task-tree.ts";
 import { ProcTracker, type PidObservation } from "./tracker.ts";
@@ -102,21 +102,13 @@ export class ProcfsSource extends PollingSource {
       if (typeof o.stat !== "string" || o.stat.length !== 1 || o.stat === "Z" || lookups <= 0) continue;
       if (stuck) {
         lookups--;
-        extra.push(async () => {
-          const w = await reader.waitDevice(o.pid);
-          o.device = w?.device ?? null;
-          if (w?.via) o.via = w.via;
-        });
+        extra.push(async () => _waitOn(o, await reader.waitDevice(o.pid)));
       }
       const stuckTask = o.stuckTask;
       const task = stuckTasks.get(o.pid);
       if (stuckTask !== undefined && task !== undefined && lookups > 0) {
         lookups--;
-        extra.push(async () => {
-          const w = await reader.waitDevice(task.filesOf, task.dir);
-          stuckTask.device = w?.device ?? null;
-          if (w?.via) stuckTask.via = w.via;
-        });
+        extra.push(async () => _waitOn(stuckTask, await reader.waitDevice(task.filesOf, task.dir)));
       }
       // Not while it or one of its own threads is in D: reading environ takes the process's mmap
       // lock, which a task stuck in a page fault holds, and the read would hang a thread of the
@@ -191,4 +183,10 @@ export class ProcfsSource extends PollingSource {
     if (out.length < this.maxPids) out.push(...live.slice(0, this.maxPids - out.length));
     return out;
   }
+}
+
+/** Sets what a process (or its stuck task) waits on, and the way down to it, from `waitDevice`. */
+function _waitOn(into: { device?: string | null; via?: string }, w: WaitOn | null): void {
+  into.device = w?.device ?? null;
+  if (w?.via) into.via = w.via;
 }

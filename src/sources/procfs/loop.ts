@@ -17,7 +17,7 @@
 // system until the loop device lets go, and the kernel still prints the directory it was in.
 // The file is never stat()ed: on a hung NFS mount that call hangs a thread of the fs pool.
 import { join } from "node:path";
-import { readText } from "../poller.ts";
+import { readOrNull } from "../poller.ts";
 import type { HostPaths } from "../source.ts";
 import { readBlockDev, type BlockDev } from "./block.ts";
 import { backingFile, mountOf, NFS_TYPES, nfsServer, parseMountinfo, type Mount } from "./parse.ts";
@@ -66,7 +66,7 @@ export class LoopBacking {
     const stop = (last = "") => ({ device: name, nfs: false, via: [...hops, ...(last === "" ? [] : [last])].join(" → ") });
     for (let depth = 0; depth < MAX_LOOP_DEPTH && !seen.has(name); depth++) {
       seen.add(name);
-      const file = backingFile((await _read(join(this._host.sysfs, "class/block", name, "loop/backing_file"))) ?? "");
+      const file = backingFile((await readOrNull(join(this._host.sysfs, "class/block", name, "loop/backing_file"), 8192)) ?? "");
       if (file === null) return stop();
       const hop = `${name} (${_short(file.shown)})`;
       const mounts = await this._hostMounts();
@@ -86,7 +86,7 @@ export class LoopBacking {
   }
 
   private _hostMounts(): Promise<Mount[] | null> {
-    return (this._mounts ??= _read(join(this._host.procfs, "1", "mountinfo"), 4 << 20).then((t) => (t === null ? null : parseMountinfo(t))));
+    return (this._mounts ??= readOrNull(join(this._host.procfs, "1", "mountinfo"), 4 << 20).then((t) => (t === null ? null : parseMountinfo(t))));
   }
 }
 
@@ -97,12 +97,4 @@ export function isLoop(name: string): boolean {
 
 function _short(path: string): string {
   return path.length <= _MAX_SHOWN ? path : "…" + path.slice(path.length - _MAX_SHOWN + 1);
-}
-
-async function _read(path: string, max = 8192): Promise<string | null> {
-  try {
-    return await readText(path, max);
-  } catch {
-    return null;
-  }
 }
