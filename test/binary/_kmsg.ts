@@ -3,7 +3,7 @@
 // a procfs tree booted at `btime` (a record's timestamp counts from boot); an older binary reads
 // this machine's /proc. Resolves once the source is up.
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, cpSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, eventually, scrape, startExporter, type RunningExporter } from "../_helpers.ts";
 
@@ -39,4 +39,10 @@ export async function startKmsgExporter(file: string, o: KmsgExporterOptions): P
   const ex = await startExporter(args, { env: { PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin` } });
   await eventually(async () => (await scrape(ex.url)).get('xctl_probe_up{probe="kmsg"}') === 1, 15_000, "kmsg up");
   return ex;
+}
+
+/** Appends error-level records to `file`, numbered from 1, stamped now on a host booted at `btime` (seconds). */
+export function kernelLog(file: string, btime: number): (message: string) => void {
+  let seq = 1;
+  return (message) => appendFileSync(file, `3,${seq++},${(Date.now() - btime * 1000) * 1000},-;${message}\n`);
 }

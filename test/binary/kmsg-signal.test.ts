@@ -6,7 +6,7 @@
 // debug.exception-trace = 1, python3), then on a record file of Linux 6.18's own trap reports.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { arch, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -72,31 +72,52 @@ go.set()
 threading.Event().wait(30)
 `;
 
+/**
+ * Starts python3 on `script` without faulthandler (PYTHONFAULTHANDLER in the environment installs
+ * it: a handled SIGSEGV is re-raised by the handler, which the kernel does not report), and waits
+ * for its "ready" line; `crash()` sends the line that makes it fault and resolves with its signal.
+ */
+async function _crasher(script: string): Promise<{ child: ChildProcess; ready: string; crash: () => Promise<NodeJS.Signals | null> }> {
+  const env = { ...process.env };
+  delete env.PYTHONFAULTHANDLER;
+  const child = spawn("python3", ["-c", script], { stdio: ["pipe", "pipe", "inherit"], env });
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  await eventually(() => /^ready\b.*$/m.test(out), 10_000, "the crasher ready");
+  const crash = () => {
+    const died = new Promise<NodeJS.Signals | null>((r) => child.once("exit", (_c, sig) => r(sig)));
+    child.stdin!.write("go\n");
+    return died;
+  };
+  return { child, ready: /^ready\b.*$/m.exec(out)![0], crash };
+}
+
+/** The last answer about `pid` once it has left the graph. */
+function _ended(url: string, pid: number, timeoutMs: number): Promise<Why> {
+  return eventually(async () => {
+    const w = await _why(url, pid);
+    return w?.ended === true ? w : undefined;
+  }, timeoutMs, "the process ended");
+}
+
+function _kill(child: ChildProcess | undefined): void {
+  if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+}
+
 describe("a job process killed by a fault signal, through the binary", () => {
   it("on this machine's /dev/kmsg: a real segfault ends the process as killed, not as a quiet exit", { skip: _realSkip(), timeout: 60_000 }, async () => {
     const ex = await startExporter(["--collectors", "kmsg"]);
-    // Without faulthandler (PYTHONFAULTHANDLER in the environment installs it): a handled SIGSEGV is
-    // re-raised by the handler, which the kernel does not report.
-    const env = { ...process.env };
-    delete env.PYTHONFAULTHANDLER;
-    const child = spawn("python3", ["-c", CRASHER], { stdio: ["pipe", "pipe", "inherit"], env });
+    let c: Awaited<ReturnType<typeof _crasher>> | undefined;
     try {
-      let out = "";
-      child.stdout!.on("data", (d) => (out += d));
-      await eventually(() => out.includes("ready"), 10_000, "the crasher ready");
-      const pid = child.pid!;
+      c = await _crasher(CRASHER);
+      const pid = c.child.pid!;
       await _start(ex.url, pid, "job-segv");
       await eventually(async () => (await _why(ex.url, pid))?.state === "running", 10_000, "the process in the graph");
-      const died = new Promise<NodeJS.Signals | null>((r) => child.once("exit", (_c, sig) => r(sig)));
-      child.stdin!.write("go\n");
-      assert.equal(await died, "SIGSEGV");
-      const why = await eventually(async () => {
-        const w = await _why(ex.url, pid);
-        return w?.ended === true ? w : undefined;
-      }, 15_000, "the process ended");
+      assert.equal(await c.crash(), "SIGSEGV");
+      const why = await _ended(ex.url, pid, 15_000);
       assert.deepEqual([why.state, why.job_id], ["killed", "job-segv"]);
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      _kill(c?.child);
       await ex.stop();
     }
   });
@@ -104,29 +125,20 @@ describe("a job process killed by a fault signal, through the binary", () => {
   it("on this machine's /dev/kmsg: a segfault in a second thread (its id printed, its group gone when read) ends the process as killed, not as exit", { skip: _realSkip(), timeout: 60_000 }, async () => {
     // builtin:procfs too: without the thread's owner, it is what ends the process, as `exit`.
     const ex = await startExporter(["--collectors", "kmsg,procfs"]);
-    const env = { ...process.env };
-    delete env.PYTHONFAULTHANDLER;
-    const child = spawn("python3", ["-c", THREAD_CRASHER], { stdio: ["pipe", "pipe", "inherit"], env });
+    let c: Awaited<ReturnType<typeof _crasher>> | undefined;
     try {
-      let out = "";
-      child.stdout!.on("data", (d) => (out += d));
-      await eventually(() => /^ready \d+$/m.test(out), 10_000, "the crasher ready");
-      const pid = child.pid!;
-      const tid = Number(/^ready (\d+)$/m.exec(out)![1]);
+      c = await _crasher(THREAD_CRASHER);
+      const pid = c.child.pid!;
+      const tid = Number(/^ready (\d+)$/.exec(c.ready)![1]);
       assert.notEqual(tid, pid);
       await _start(ex.url, pid, "job-thread-segv");
       // The graph holds only this process: one thread listed is its second one.
       await eventually(async () => /^xctl_kmsg_thread_map\{what="threads"\} 1$/m.test(await (await fetch(`${ex.url}/metrics`)).text()), 15_000, "its threads listed");
-      const died = new Promise<NodeJS.Signals | null>((r) => child.once("exit", (_c, sig) => r(sig)));
-      child.stdin!.write("go\n");
-      assert.equal(await died, "SIGSEGV");
-      const why = await eventually(async () => {
-        const w = await _why(ex.url, pid);
-        return w?.ended === true ? w : undefined;
-      }, 30_000, "the process ended");
+      assert.equal(await c.crash(), "SIGSEGV");
+      const why = await _ended(ex.url, pid, 30_000);
       assert.deepEqual([why.state, why.job_id], ["killed", "job-thread-segv"]);
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      _kill(c?.child);
       await ex.stop();
     }
   });

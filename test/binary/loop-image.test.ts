@@ -8,11 +8,11 @@
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { appendFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, eventually, type RunningExporter } from "../_helpers.ts";
-import { PATH_FLAGS, startKmsgExporter } from "./_kmsg.ts";
+import { PATH_FLAGS, kernelLog, startKmsgExporter } from "./_kmsg.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 const FIXTURE = join(ROOT, "test/fixtures/loop-host");
@@ -29,8 +29,7 @@ describe("jobs on loop-mounted images in the binary", { skip: !BINARY ? "XCTL_BI
   const procfs = join(dir, "proc");
   const file = join(dir, "kmsg");
   const btime = Math.floor(Date.now() / 1000) - 3600;
-  let seq = 1;
-  const kernel = (message: string) => appendFileSync(file, `3,${seq++},${(Date.now() - btime * 1000) * 1000},-;${message}\n`);
+  const kernel = kernelLog(file, btime);
   let ex: RunningExporter;
   after(async () => {
     await ex?.stop();

@@ -6,13 +6,13 @@
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventually, type RunningExporter } from "../_helpers.ts";
 import { writeProcTree } from "../sources/_host-kit.ts";
 import { stackTree } from "../sources/_stack-kit.ts";
-import { PATH_FLAGS, startKmsgExporter } from "./_kmsg.ts";
+import { PATH_FLAGS, kernelLog, startKmsgExporter } from "./_kmsg.ts";
 
 const BINARY = process.env.XCTL_BINARY;
 const MOUNTS = [
@@ -33,8 +33,7 @@ describe("stacked storage in the binary", { skip: !BINARY ? "XCTL_BINARY not set
   const procfs = join(dir, "proc");
   const file = join(dir, "kmsg");
   const btime = Math.floor(Date.now() / 1000) - 3600;
-  let seq = 1;
-  const kernel = (message: string) => appendFileSync(file, `3,${seq++},${(Date.now() - btime * 1000) * 1000},-;${message}\n`);
+  const kernel = kernelLog(file, btime);
   let ex: RunningExporter;
   after(async () => {
     await ex?.stop();
