@@ -54,6 +54,15 @@ function _setState(path: string, text: string): void {
   renameSync(path + ".tmp", path);
 }
 
+/** The stand-in's calls so far, one argument line each (FAKE_NPU_LOG). */
+function _calls(path: string): string[] {
+  try {
+    return readFileSync(path, "utf8").trim().split("\n");
+  } catch {
+    return [];
+  }
+}
+
 const line = (e: Ev) => `${e.event_type} ${e.entity_id}${e.pid !== undefined ? ` pid=${e.pid}` : ""} ${e.value}`;
 
 describe("NpuSmiSource against the stand-in npu-smi", () => {
@@ -96,8 +105,13 @@ describe("NpuSmiSource against the stand-in npu-smi", () => {
   it("follows the host between intervals: heat, health codes, ECC, an HCCS link down, a process gone", async () => {
     const rec = recorder();
     const state = join(dir(), "state");
-    run(rec, { command: FAKE, tempThreshold: 90, env: { ...process.env, FAKE_NPU_STATE: state } });
+    const calls = join(dir(), "calls");
+    run(rec, { command: FAKE, tempThreshold: 90, env: { ...process.env, FAKE_NPU_STATE: state, FAKE_NPU_LOG: calls } });
     await eventually(() => rec.events.some((e) => e.pid === 7202), 10_000, "first snapshot");
+    // And the first ECC read done (a second one has started): ECC counts the first read finds are
+    // taken as counted before the exporter started, no fault (tracker.ts). Changed before it, under
+    // load, the new count was that baseline and the ECC fault never came.
+    await eventually(() => _calls(calls).filter((c) => c === "info -t ecc -i 0").length >= 2, 10_000, "the first ECC read done");
     _setState(
       state,
       [
