@@ -63,7 +63,7 @@ const MAY: Record<string, string[]> = {
 const CROSSINGS: { from: string; to: string; type: boolean; why: string }[] = [
   { from: "src/cli/rules.ts", to: "src/diagnosis/rules-load.ts", type: false, why: "`rules check` loads and checks rule files; it touches no diagnosis state" },
   { from: "src/cli/rules.ts", to: "src/diagnosis/rule.ts", type: true, why: "the Rule type that loading returns" },
-  { from: "src/cli/serve.ts", to: "src/diagnosis/rules-load.ts", type: false, why: "serve loads the rule files named by its flags before it builds the exporter" },
+  { from: "src/cli/serve-run.ts", to: "src/diagnosis/rules-load.ts", type: false, why: "serve names the embedded scenes in its start-up summary" },
   { from: "src/runtime/serve.ts", to: "src/http/env.ts", type: true, why: "the adapter hands each request the connection facts the app reads" },
   { from: "src/runtime/serve.ts", to: "src/http/web-config.ts", type: true, why: "TLS settings parsed from the web-config file" },
   { from: "src/runtime/tls.ts", to: "src/http/web-config.ts", type: true, why: "TLS settings parsed from the web-config file" },

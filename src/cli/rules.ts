@@ -1,5 +1,5 @@
 // `xctl-exporter rules check PATH... [--strict]`, `rules list` and `rules show SCENE`, and the
-// rule flags that serve and replay share.
+// loading of the rules that serve's and replay's rule flags (rule-flags.ts) name.
 //
 // `rules check` takes rule files and directories (`*.yaml` and `*.yml`), and names every
 // problem of every file at once, one line each: `FILE:LINE: FIELD: REASON`. Errors exit 2; warnings
@@ -10,51 +10,23 @@ import type { Rule } from "../diagnosis/rule.ts";
 import { checkRulePaths, formatProblem, loadRuleSet, ruleText, type RuleProblem } from "../diagnosis/rules-load.ts";
 import { escapeControl } from "../escape.ts";
 import { UsageError, XctlError } from "./errors.ts";
-import { flagLabel, parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
-import { parseDuration } from "./parse-values.ts";
+import { parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
+import { RULE_FLAGS, resolveRuleTiming, rulesDir, type RuleTiming } from "./rule-flags.ts";
 import { suggest } from "../suggest.ts";
 import { writeErr, writeOut } from "../stdio.ts";
 
-export const RULE_FLAGS: FlagDefs = {
-  // `multiple` only so that a second --rules is refused (rulesDir) rather than dropping the first in silence.
-  rules: { type: "string", multiple: true, description: "Add the rules of this directory (*.yaml, *.yml); a scene already loaded is replaced", valueHint: "dir" },
-  "no-default-rules": { type: "boolean", default: false, description: "Leave out the embedded rule set" },
-  "diagnosis-interval": { type: "string", default: "1s", description: "Debounce of automatic diagnosis runs", valueHint: "duration" },
-  "scene-settle": { type: "string", default: "1m", description: "A scene clears only after it has not held for this long", valueHint: "duration" },
-};
-
-export interface RuleConfig {
+export interface RuleConfig extends RuleTiming {
   rules: Rule[];
-  diagnosisIntervalMs: number;
-  sceneSettleMs: number;
   /** Problems of the --rules files that do not stop them from loading (conditions that can never hold, no solution steps). */
   warnings: string[];
 }
 
-/**
- * The --rules directory, if any. It takes one: a second one is refused (exit 2), since taking the
- * last would leave the rules of the first out with nothing said.
- */
-export function rulesDir(v: FlagValues): string | undefined {
-  const given = v.rules === undefined ? [] : ([] as string[]).concat(v.rules as string | string[]).filter((d) => d !== "");
-  const dirs = [...new Set(given)];
-  if (dirs.length > 1) {
-    throw new UsageError(`${flagLabel(v, "rules")}: given ${dirs.length} directories (${dirs.join(", ")}); it takes one: put the rule files in one directory`);
-  }
-  return dirs[0];
-}
-
 /** Reads the rule flags and loads the rules; a bad rule file throws a ConfigError (exit 2). */
 export function resolveRuleConfig(v: FlagValues): RuleConfig {
-  // Errors name what the user set: the flag, or its XCTL_* variable.
-  const interval = flagLabel(v, "diagnosis-interval");
-  const intervalText = v["diagnosis-interval"] as string;
-  const diagnosisIntervalMs = parseDuration(interval, intervalText);
-  if (diagnosisIntervalMs < 1) throw new UsageError(`${interval}: "${intervalText}" is too small (at least 1ms)`);
-  const sceneSettleMs = parseDuration(flagLabel(v, "scene-settle"), v["scene-settle"] as string);
+  const timing = resolveRuleTiming(v);
   const problems: RuleProblem[] = [];
   const rules = loadRuleSet({ dir: rulesDir(v), defaults: v["no-default-rules"] !== true, warnings: problems });
-  return { rules, diagnosisIntervalMs, sceneSettleMs, warnings: problems.map(formatProblem) };
+  return { ...timing, rules, warnings: problems.map(formatProblem) };
 }
 
 export const CHECK_FLAGS: FlagDefs = {

@@ -1,26 +1,17 @@
-// `xctl-exporter [serve]`: flags to a running exporter. Only wiring lives here.
-import { Exporter } from "../exporter.ts";
-import { createApp, metricsPathProblem } from "../http/app.ts";
+// `xctl-exporter [serve]`: its flags and what they say before anything loads. A bad flag,
+// value or variable stops start-up here with one line (exit 2), before the rules, the exporter,
+// its sources and the HTTP app are loaded (on Node, most of a start's CPU); serve-run.ts then
+// builds and runs the exporter from the configuration read here.
+import type { ConsolaInstance } from "consola/core";
 import { createLogger, setProcessLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevelName } from "../log.ts";
-import { AddressInUseError, onHangupSignal, onShutdownSignal, serve } from "../runtime/serve.ts";
-import { loadWebConfig } from "../http/web-config.ts";
-import { checkTlsSupport } from "../runtime/tls.ts";
-import { BUILTIN_PROBES, createProbes } from "../sources/index.ts";
-import { describePlan, planCollectors } from "../sources/collectors.ts";
-import { StdinSource } from "../sources/stdin.ts";
-import { runtimeName, runtimeVersion } from "../runtime-name.ts";
-import { VERSION } from "../version.ts";
+import { onHangupSignal } from "../runtime/serve.ts";
+import { metricsPathProblem } from "../http/routes-table.ts";
 import { UsageError } from "./errors.ts";
-import { RULE_FLAGS, resolveRuleConfig, rulesDir } from "./rules.ts";
-import { flagLabel, misspeltVariables, parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
-import { CLIENT_FLAGS } from "./client.ts";
+import { RULE_FLAGS, resolveRuleTiming, rulesDir } from "./rule-flags.ts";
+import { flagLabel, parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
 import { ALIAS_FLAGS, applyAliases } from "./aliases.ts";
-import { checkHost, checkResolves, describeBindError } from "./bind-error.ts";
-import { logStartSummary } from "./start-summary.ts";
-import { startServiceLog } from "./service-log.ts";
-import { defaultRules } from "../diagnosis/rules-load.ts";
-import { Queries } from "../query/queries.ts";
-import { COLLECTOR_FLAGS, resolveCollectorConfig } from "./collectors.ts";
+import { checkHost } from "./bind-error.ts";
+import { COLLECTOR_FLAGS, resolveCollectorConfig, type CollectorConfig } from "./collectors.ts";
 import { GRAPH_FLAGS, INGEST_FLAGS, resolveGraphConfig, resolveIngestConfig, type GraphConfig, type IngestConfig } from "./graph-flags.ts";
 import { parseChoice, parseInteger, parsePort, parseSize } from "./parse-values.ts";
 
@@ -93,14 +84,38 @@ export function resolveServeConfig(v: FlagValues): ServeConfig {
   };
 }
 
+/** What serve knows once its flags are read, before it loads anything else. */
+export interface ServeStart {
+  values: FlagValues;
+  config: ServeConfig;
+  collectors: CollectorConfig;
+  log: ConsolaInstance;
+  hangups: Hangups;
+}
+
+/**
+ * SIGHUP from the first moment of serve: a reload once the exporter serves, and until then kept
+ * (one that comes while start-up reads the rules, the web config or binds, `systemctl reload`
+ * right after a start, runs once it serves) rather than ending the process.
+ */
+export class Hangups {
+  private _reload: (() => void) | undefined;
+  private _early = false;
+
+  constructor() {
+    onHangupSignal(() => (this._reload !== undefined ? this._reload() : (this._early = true)));
+  }
+
+  /** From now on SIGHUP runs `reload`; one that came during start-up runs it now. */
+  reloadWith(reload: () => void): void {
+    this._reload = reload;
+    if (this._early) reload();
+  }
+}
+
 /** Runs until SIGTERM/SIGINT. Throws UsageError (exit 2) or AddressInUseError (exit 1). */
 export async function runServe(argv: string[]): Promise<void> {
-  // SIGHUP from here on reloads the rules (below) rather than ending the process: one that comes
-  // while start-up reads the rules, the web config or binds (`systemctl reload` right after a
-  // start) is kept, and one reload runs once the exporter serves.
-  let reload: (() => void) | undefined;
-  let hangupDuringStart = false;
-  onHangupSignal(() => (reload !== undefined ? reload() : (hangupDuringStart = true)));
+  const hangups = new Hangups();
   const { values, positionals } = parseFlags(SERVE_FLAGS, argv);
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}" (see --help)`);
   applyAliases(values);
@@ -109,102 +124,10 @@ export async function runServe(argv: string[]): Promise<void> {
   const log = createLogger(parseChoice(flagLabel(values, "log-level"), values["log-level"] as string, Object.keys(LOG_LEVELS) as LogLevelName[]), logFormat);
   setProcessLogger(log, logFormat);
   const config = resolveServeConfig(values);
-  const hostConfig = resolveCollectorConfig(values);
-  // Rules load before anything starts: a bad rule file exits 2 with one line.
-  const diagnosis = resolveRuleConfig(values);
-  const webConfigFile = (values["web-config"] as string | undefined) || undefined;
-  const web = webConfigFile === undefined ? undefined : await loadWebConfig(webConfigFile);
-  if (web?.tls) checkTlsSupport(web.tls, webConfigFile!);
-
-  const exporter = new Exporter({
-    log,
-    rules: diagnosis.rules,
-    ruleSource: { dir: rulesDir(values), defaults: values["no-default-rules"] !== true },
-    diagnosisIntervalMs: diagnosis.diagnosisIntervalMs,
-    sceneSettleMs: diagnosis.sceneSettleMs,
-    ...config.graph,
-    ...config.ingest,
-    maxSseClients: config.maxSseClients,
-  });
-  const stdin = config.stdin ? new StdinSource() : null;
-  const plan = planCollectors(hostConfig.collectors, { paths: hostConfig.host, env: process.env }, config.probes, BUILTIN_PROBES);
-  const specs = [...config.probes, ...plan.run.map((c) => c.spec)];
-  const sources = [..._probesNamingVariable(values, () => createProbes(specs, stdin ? [stdin.name] : [], hostConfig.host)), ...(stdin ? [stdin] : [])];
-  for (const source of sources) exporter.addSource(source);
-
-  const queries = new Queries(exporter, VERSION);
-  // What auto left out stays visible in `status` and on the landing page, not in the start log alone.
-  if (hostConfig.collectors === "auto") queries.collectorsSkipped = plan.skipped.filter((s) => s.reason !== "given as --probe");
-  const app = createApp(exporter, {
-    queries,
-    metricsPath: config.metricsPath,
-    web,
-    ingest: {
-      maxBodyBytes: config.maxBodyBytes,
-      token: config.ingestToken,
-      allowRemote: config.ingestAllowRemote,
-      queueBytes: config.ingestQueueBytes,
-    },
-  });
-  for (const w of diagnosis.warnings) log.warn(w);
-  // The clients read the same environment file: their variables are known too.
-  for (const w of misspeltVariables([SERVE_FLAGS, CLIENT_FLAGS], ["XCTL_DEBUG"])) log.warn(w);
-  let server: Awaited<ReturnType<typeof serve>>;
-  await checkResolves(config.host, config.port, flagLabel(values, "host"));
-  try {
-    server = await serve({ port: config.port, hostname: config.host, tls: web?.tls, fetch: (req, env) => app.fetch(req, env), log: (line) => log.warn(line) });
-  } catch (e) {
-    throw describeBindError(e, config.host, config.port, flagLabel(values, "host"));
-  }
-  exporter.start();
-  logStartSummary(log, {
-    version: VERSION,
-    runtime: `${runtimeName} ${runtimeVersion}`,
-    scheme: web?.tls ? "https" : "http",
-    host: config.host,
-    port: server.port,
-    metricsPath: config.metricsPath,
-    sources: sources.map((s) => s.name),
-    rules: diagnosis.rules,
-    rulesDir: rulesDir(values),
-    defaults: values["no-default-rules"] !== true,
-    defaultScenes: defaultRules().map((r) => r.scene),
-    web,
-    ingestToken: config.ingestToken !== undefined,
-    ingestAllowRemote: config.ingestAllowRemote,
-  });
-  const serviceLog = startServiceLog(queries, log);
-  log.info(hostConfig.collectors === "none" ? "collectors: none (--collectors none)" : describePlan(plan));
-  for (const c of plan.run) if (c.missing !== null) log.warn(`collector ${c.name} listed in --collectors but ${c.missing}: it shows as down until its source appears`);
-
-  // SIGHUP reloads the rules (as it reloads Prometheus's configuration), keeping what the
-  // diagnosis knows; a bad rule set is refused and the one in force stays. Flags and probes are
-  // read at start only.
-  reload = () => void exporter.reloadRules();
-  if (hangupDuringStart) reload();
-  await new Promise<void>((resolve) => {
-    onShutdownSignal((signal) => {
-      log.info(`${signal}: shutting down`);
-      serviceLog.stop();
-      // A stuck child or connection must not hold the exit past a second.
-      setTimeout(() => process.exit(0), 900).unref?.();
-      Promise.allSettled([exporter.stop(), server.close()]).then(() => resolve());
-    });
-  });
-}
-
-export { AddressInUseError };
-
-/**
- * Runs `make` (which parses the probe specs); a spec it refuses names `--probe`, so when the
- * probes came from XCTL_PROBE the error is said of that variable, which is what the user set.
- */
-function _probesNamingVariable<T>(values: FlagValues, make: () => T): T {
-  try {
-    return make();
-  } catch (e) {
-    const label = flagLabel(values, "probe");
-    if (!(e instanceof UsageError) || label === "--probe" || !e.message.startsWith("--probe")) throw e;
-    throw new UsageError(label + e.message.slice("--probe".length));
-  }
+  const collectors = resolveCollectorConfig(values);
+  // The rule flags' own values; the rule files load in serve-run.ts (a bad one exits 2 there).
+  resolveRuleTiming(values);
+  rulesDir(values);
+  const { serveExporter } = await import("./serve-run.ts");
+  await serveExporter({ values, config, collectors, log, hangups });
 }
