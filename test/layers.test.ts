@@ -92,6 +92,8 @@ function _layer(file: string): string | undefined {
 interface Import {
   spec: string;
   typeOnly: boolean;
+  /** An import() (loads when it runs), not a static import (loads with the file). */
+  dynamic?: boolean;
 }
 
 /**
@@ -108,7 +110,7 @@ function _imports(text: string): Import[] {
   for (const m of text.matchAll(/\bimport\s*\(\s*(?:(["'])([^"'\n]+)\1\s*\)(\s*\.\s*(?!then\b|catch\b|finally\b)[\w$])?)?/g)) {
     // An import() whose argument is not a string literal cannot be checked: report it as one
     // that leads nowhere in the table.
-    out.push({ spec: m[2] ?? "<computed>", typeOnly: m[3] !== undefined });
+    out.push({ spec: m[2] ?? "<computed>", typeOnly: m[3] !== undefined, dynamic: true });
   }
   return out;
 }
@@ -212,6 +214,27 @@ describe("layers", () => {
       }
     }
     assert.deepEqual(reach, []);
+  });
+
+  it("serve reads its flags before it loads the exporter: a bad one exits without loading the rules, the app or the sources", () => {
+    // The files src/main.ts loads statically before `serve` parses its flags (main.ts loads
+    // src/cli/serve.ts with import(); serve.ts loads serve-run.ts with import() once they hold).
+    const loaded = new Set<string>();
+    const packages = new Set<string>();
+    const visit = (file: string): void => {
+      if (loaded.has(file)) return;
+      loaded.add(file);
+      for (const imp of _imports(readFileSync(file, "utf8"))) {
+        if (imp.typeOnly || imp.dynamic) continue;
+        if (imp.spec.startsWith(".")) visit(resolve(dirname(file), imp.spec));
+        else if (!imp.spec.startsWith("node:")) packages.add(imp.spec);
+      }
+    };
+    visit(join(SRC, "main.ts"));
+    visit(join(SRC, "cli/serve.ts"));
+    const heavy = [...loaded].map((f) => relative(ROOT, f).split(sep).join("/")).filter((f) => /^src\/(exporter|diagnosis\/|graph\/|ingest\/|sources\/(?!collectors|child|source)|query\/|metrics\/|http\/(?!routes-table))/.test(f) || f === "src/cli/serve-run.ts");
+    assert.deepEqual(heavy, []);
+    assert.deepEqual([...packages].filter((p) => !p.startsWith("consola")), [], "packages beside the logger");
   });
 
   it("no file in src/ is over 400 lines, but generated ones", () => {
