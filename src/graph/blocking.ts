@@ -11,7 +11,8 @@
 // device fault from before the graph saw the entity's users (`ErrorNode.deviceBlind`: a kernel
 // log's backlog at the exporter's start) says nothing of who used it then but their start times:
 // a user that started by the fault's time is blocked by it, whether its start or its first
-// reading there came first (`newUser`, `born`). The first device fault on an entity links all its users in
+// reading there came first (`newUser`, `born`); a consumer whose start is never told is not (it
+// may have started after: a wrong blame is worse than none), a waiter is. The first device fault on an entity links all its users in
 // bounded chunks (`drain`), so one error on an entity with 50,000 users never holds the loop.
 import type { XEvent } from "../events/schema.ts";
 import { hasEdgeBit, setEdgeBit } from "./edge-bits.ts";
@@ -260,13 +261,15 @@ export class Blocking {
   }
 
   /**
-   * A device fault at `ts` reaches a user of its entity: blocked, unless the process started
-   * after it (a record read late, a kernel log's backlog; beyond the clocks' slack): then the next
-   * fault there reaches it.
+   * A device fault at `ts` reaches a user of its entity: blocked, unless the process started after
+   * it (beyond the clocks' slack), or its start is not known and it only consumes an entity whose
+   * fault came before the graph saw it (newUser's rule): then the next fault there reaches it.
    */
   private _hit(p: ProcessNode, e: ErrorNode, ts: number, type: string, wall: number): void {
-    if (ts >= p.bornTs - CLOCK_SLACK_MS) this.block(p, e, ts, type, wall);
-    else e.joined.push(p);
+    const r = p.bornTs === -Infinity ? this._g.resources.get(e.entityId) : undefined;
+    const blind = r !== undefined && !r.waiters.has(p) && ts < r.firstTs - CLOCK_SLACK_MS;
+    if (ts < p.bornTs - CLOCK_SLACK_MS || blind) e.joined.push(p);
+    else this.block(p, e, ts, type, wall);
   }
 
   /** One `blocked_by` edge made by a fault of value `type` at event time `ts`, received at `wall` (nothing when it exists). */

@@ -178,11 +178,13 @@ describe("a device fault stamped before a process started", () => {
     const g = new StateGraph();
     g.apply({ ...ev("process.state", "gpu-0", "start", 5, T0), job_id: "job-b" }, T0);
     g.apply(ev("compute.util", "gpu-0", "90", 5, T0 + 1), T0 + 1);
-    g.apply(ev("compute.util", "gpu-0", "90", 6, T0 + 1), T0 + 1); // known from readings only: it may have been there
+    // Known from readings only: it may have started after the fault too, so it is not blamed for
+    // it (a fault that came first would not reach it either: test/graph/blind-order.test.ts).
+    g.apply(ev("compute.util", "gpu-0", "90", 6, T0 + 1), T0 + 1);
     g.apply(ev("error.hw", "gpu-0", "XID_48", null, T0 - 60_000), T0 + 2);
-    assert.deepEqual([blockers(g, 5), blockers(g, 6)], [[], ["error-gpu-0"]]);
+    assert.deepEqual([blockers(g, 5), blockers(g, 6)], [[], []]);
     g.apply(ev("error.hw", "gpu-0", "XID_48", null, T0 + 10), T0 + 10);
-    assert.deepEqual(blockers(g, 5), ["error-gpu-0"]);
+    assert.deepEqual([blockers(g, 5), blockers(g, 6)], [["error-gpu-0"], ["error-gpu-0"]]);
   });
 });
 
