@@ -93,6 +93,14 @@ export function formatWhy(a: WhyAnswer | EndedAnswer): string {
       out.push(`  pid ${q.pid} (${_e(String(q.state))}): ${errors.join(", ")}`);
     }
   }
+  const spared = a.ended === true ? undefined : a.not_charged;
+  if (Array.isArray(spared) && spared.length > 0) {
+    out.push("faults on what it uses, not charged to it:");
+    for (const f of spared) {
+      const why = Object.hasOwn(_SPARED, String(f?.reason)) ? _SPARED[f.reason] : _e(String(f?.reason));
+      out.push(`  ${_e(String(f?.error_type ?? "").split(" ")[0])} on ${_e(String(f?.entity))} at ${_e(String(f?.at ?? "?"))}: ${why}`);
+    }
+  }
   out.push("scenes:");
   if (a.ended === true && (a as EndedAnswer).scenes_asked === false) out.push("  not asked as it left (more processes left at once than the rules are asked about): see xctl-exporter status");
   else if (a.scenes.length === 0) out.push("  none matching");
@@ -120,6 +128,12 @@ function _ended(a: EndedAnswer): string[] {
     `This is its last answer, as it stood just before it left; kept until ${_e(String(a.kept_until ?? "?"))}.`,
   ];
 }
+
+const _SPARED: Record<string, string> = {
+  started_after: "it started after that fault; a new report of the fault would charge it",
+  start_unknown: "the fault came before the exporter saw who used the device, and this process's start is not known (it may have come later); a new report of the fault would charge it",
+  came_after: "it came to the device after that fault; a new report of the fault would charge it",
+};
 
 const _LEFT: Record<string, string> = {
   ended: "removed after it ended",

@@ -3,7 +3,7 @@
 import type { ConditionEvidence, SceneMatch } from "../diagnosis/evidence.ts";
 import { blockedLastTs, blockedType, blockingFaults } from "../graph/blocking.ts";
 import type { StateGraph } from "../graph/graph.ts";
-import { reportedMeta, type ErrorNode, type ProcessNode, type ResourceMeta, type ResourceNode } from "../graph/nodes.ts";
+import { CLOCK_SLACK_MS, reportedMeta, type ErrorNode, type ProcessNode, type ResourceMeta, type ResourceNode } from "../graph/nodes.ts";
 import { byId } from "./processes.ts";
 import { isoTime } from "./time.ts";
 
@@ -54,12 +54,32 @@ export interface WhyAnswer {
   /** How many such processes there are: more than `job_blocked` lists when it is cut (present with it). */
   job_blocked_total?: number;
   /**
+   * Device faults inside the error window on what it uses that do not block it, each with the
+   * reason (a live answer, present when there is one): the fault a host-wide scene names on its
+   * GPU is not its root cause, and the answer says why rather than "none known" alone.
+   */
+  not_charged?: NotCharged[];
+  /**
    * How many root causes, waits and resources there were, each present only when its list is cut
    * (an ended process's answer keeps MAX_LIST of each, ended.ts; a live answer is never cut).
    */
   root_causes_total?: number;
   waits_on_total?: number;
   consumes_total?: number;
+}
+
+/**
+ * A device fault on a resource the process uses that is not charged to it, and why:
+ * `started_after`: it started after the fault (its start told); `start_unknown`: the fault came
+ * before the exporter saw the device's users and its start was never told (it may have come
+ * after: a wrong blame is worse than none); `came_after`: it came to the device after the fault.
+ * In each case the next report of the fault there charges it.
+ */
+export interface NotCharged {
+  entity: string;
+  error_type: string;
+  at: string | null;
+  reason: "started_after" | "start_unknown" | "came_after";
 }
 
 /** A process of the same job and the faults that block it. */
@@ -89,7 +109,23 @@ export function whyView(graph: StateGraph, pid: number, scenesFor?: ScenesFor): 
     a.job_blocked = peers.length > MAX_JOB_PEERS ? peers.slice(0, MAX_JOB_PEERS) : peers;
     a.job_blocked_total = peers.length;
   }
+  const spared = notCharged(graph, p);
+  if (spared.length > 0) a.not_charged = spared;
   return a;
+}
+
+/** See `WhyAnswer.not_charged`: the live device faults on `p`'s resources that block it not, by entity. */
+export function notCharged(graph: StateGraph, p: ProcessNode): NotCharged[] {
+  const out: NotCharged[] = [];
+  if (graph.pendingLinks !== 0) return out; // a first fault's links still being made: not yet known whom it spares
+  for (const r of new Set([...p.consumes, ...p.waitsOn])) {
+    const e = graph.errors.get(r.id);
+    if (e === undefined || e.deviceTs === -Infinity || e.deviceSwept || e.blocked.has(p)) continue;
+    const reason =
+      p.bornTs > e.deviceTs + CLOCK_SLACK_MS ? "started_after" : p.bornTs === -Infinity && e.deviceTs < r.firstTs - CLOCK_SLACK_MS ? "start_unknown" : "came_after";
+    out.push({ entity: e.entityId, error_type: e.deviceType, at: isoTime(e.deviceTs), reason });
+  }
+  return out.sort((a, b) => (a.entity < b.entity ? -1 : 1));
 }
 
 /**

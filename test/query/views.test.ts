@@ -262,3 +262,39 @@ describe("why: a job with more blocked ranks than it lists", () => {
     assert.match(formatWhy(b), /^other processes of job job-b blocked by errors:$/m);
   });
 });
+
+describe("why names the device faults on what a process uses that are not charged to it", () => {
+  const XID = "XID_48 NVRM: Xid (PCI:0000:2a:00): 48, An uncorrectable double bit error (DBE) has been detected";
+  it("with the reason for each: started after, start not known, came to the device after; a blocked process has it as its root cause instead", () => {
+    const g = new StateGraph();
+    const at = (e: XEvent) => g.apply(e, T0 + 120_000);
+    // gpu-02: a backlog fault from before the graph saw the GPU. gpu-03: a fault while the graph watched it.
+    at(ev("compute.util", "gpu-02", "100", 21, null, T0 + 60_000)); // readings only, its start never told
+    at(ev("error.hw", "gpu-02", XID, null, null, T0));
+    at(ev("compute.util", "gpu-03", "0", null, null, T0 - 60_000));
+    at(ev("process.state", "pid-31", "start", 31, "job-b", T0 - 120_000));
+    at(ev("compute.util", "gpu-03", "90", 31, "job-b", T0 - 100_000)); // on it before the fault: blocked
+    at(ev("process.state", "pid-32", "start", 32, "job-c", T0 - 90_000)); // started before it, came to it after
+    at(ev("error.hw", "gpu-03", "XID_79 GPU has fallen off the bus", null, null, T0 + 10_000));
+    at(ev("compute.util", "gpu-03", "90", 32, "job-c", T0 + 20_000));
+    at(ev("process.state", "pid-33", "start", 33, "job-d", T0 + 30_000)); // started after it
+    at(ev("compute.util", "gpu-03", "90", 33, "job-d", T0 + 31_000));
+
+    const spared = (pid: number) => whyView(g, pid)!.not_charged?.map((f) => `${f.entity} ${f.error_type.split(" ")[0]} ${f.reason}`);
+    assert.deepEqual(spared(21), ["gpu-02 XID_48 start_unknown"]);
+    assert.equal(spared(31), undefined, "blocked: its root cause, not a spared fault");
+    assert.deepEqual(whyView(g, 31)!.root_causes.map((c) => c.entity), ["gpu-03"]);
+    assert.deepEqual(spared(32), ["gpu-03 XID_79 came_after"]);
+    assert.deepEqual(spared(33), ["gpu-03 XID_79 started_after"]);
+
+    const text = formatWhy(whyView(g, 21)!);
+    assert.match(text, /root causes:\n  none known\n/);
+    assert.match(text, /faults on what it uses, not charged to it:\n  XID_48 on gpu-02 at 2024-11-25T02:00:00\.000Z: the fault came before the exporter saw who used the device, and this process's start is not known/);
+    assert.match(formatWhy(whyView(g, 33)!), /XID_79 on gpu-03 at \S+: it started after that fault; a new report of the fault would charge it\n/);
+
+    // The next report of the fault there charges each of them.
+    at(ev("error.hw", "gpu-03", "XID_79 GPU has fallen off the bus", null, null, T0 + 60_000));
+    assert.equal(spared(32), undefined);
+    assert.deepEqual(whyView(g, 33)!.root_causes.map((c) => c.entity), ["gpu-03"]);
+  });
+});
