@@ -2,7 +2,8 @@
 // the ring's backlog, then the jobs' probes tell their starts and readings on the GPU. Whether a
 // job is blocked by the Xid is a fact about its start and the fault's time (SPEC §3: a device
 // fault hits every process on the device at that moment), not about which of its start and its
-// first reading the exporter received first.
+// first reading the exporter received first. A job whose start is never told is not blamed for it
+// (it may have started after), and `why` says so.
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -45,6 +46,8 @@ describe("a job on a GPU whose Xid 79 the binary read from the kernel log's back
       // Started 30 s before the fall: blocked, in either order.
       await post([start(5900, fellAt - 30_000), use(5900)]);
       await post([use(5901), start(5901, fellAt - 30_000)]);
+      // Readings alone, its start never told: it may have come after the fall, so it is not blamed.
+      await post([use(5904)]);
       const blockedBy = async () => {
         const ps = await runCli(["ps", "-o", "wide", "--url", ex.url]);
         assert.equal(ps.code, 0, ps.stderr);
@@ -55,13 +58,23 @@ describe("a job on a GPU whose Xid 79 the binary read from the kernel log's back
       // The later posts were applied after the earlier ones: once the last shows, all do.
       const { table, by } = await eventually(async () => {
         const b = await blockedBy();
-        return b.by.size === 4 && b.by.get(5901) !== "-" ? b : undefined;
-      }, 15_000, "the four jobs, the last one blocked");
+        return b.by.size === 5 && b.by.get(5901) !== "-" ? b : undefined;
+      }, 15_000, "the five jobs, the fourth one blocked");
       assert.deepEqual(
-        [5900, 5901, 5902, 5903].map((pid) => by.get(pid)),
-        ["XID_79@gpu-01", "XID_79@gpu-01", "-", "-"],
+        [5900, 5901, 5902, 5903, 5904].map((pid) => by.get(pid)),
+        ["XID_79@gpu-01", "XID_79@gpu-01", "-", "-", "-"],
         table,
       );
+      // `why` of those the Xid is not charged to says why, beside "none known".
+      const why = async (pid: number) => {
+        const r = await runCli(["why", String(pid), "--url", ex.url]);
+        assert.equal(r.code, 0, r.stderr);
+        return r.stdout;
+      };
+      const spared = /root causes:\n  none known\n[\s\S]*faults on what it uses, not charged to it:\n  XID_79 on gpu-01 at \S+: /;
+      assert.match(await why(5902), new RegExp(spared.source + "it started after that fault"));
+      assert.match(await why(5904), new RegExp(spared.source + "the fault came before the exporter saw who used the device, and this process's start is not known"));
+      assert.doesNotMatch(await why(5900), /not charged/);
     } finally {
       await ex.stop();
     }
