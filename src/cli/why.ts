@@ -95,9 +95,9 @@ export function formatWhy(a: WhyAnswer | EndedAnswer): string {
   }
   const spared = a.ended === true ? undefined : a.not_charged;
   if (Array.isArray(spared) && spared.length > 0) {
-    out.push("faults on what it uses, not charged to it:");
+    out.push(`faults on what it uses, not charged to it${_cut(spared.length, a.ended === true ? undefined : a.not_charged_total, "newest first")}:`);
     for (const f of spared) {
-      const why = Object.hasOwn(_SPARED, String(f?.reason)) ? _SPARED[f.reason] : _e(String(f?.reason));
+      const why = f?.reason === "another_process" ? `pid ${Number(f.pid)}'s own fault` : Object.hasOwn(_SPARED, String(f?.reason)) ? _SPARED[f.reason] : _e(String(f?.reason));
       out.push(`  ${_e(String(f?.error_type ?? "").split(" ")[0])} on ${_e(String(f?.entity))} at ${_e(String(f?.at ?? "?"))}: ${why}`);
     }
   }

@@ -59,6 +59,8 @@ export interface WhyAnswer {
    * GPU is not its root cause, and the answer says why rather than "none known" alone.
    */
   not_charged?: NotCharged[];
+  /** How many such faults there are: more than `not_charged` lists when it is cut (present with it). */
+  not_charged_total?: number;
   /**
    * How many root causes, waits and resources there were, each present only when its list is cut
    * (an ended process's answer keeps MAX_LIST of each, ended.ts; a live answer is never cut).
@@ -69,18 +71,23 @@ export interface WhyAnswer {
 }
 
 /**
- * A device fault on a resource the process uses that is not charged to it, and why:
- * `started_after`: it started after the fault (its start told); `start_unknown`: the fault came
- * before the exporter saw the device's users and its start was never told (it may have come
- * after: a wrong blame is worse than none); `came_after`: it came to the device after the fault.
- * In each case the next report of the fault there charges it.
+ * A fault on a resource the process uses that is not charged to it, and why:
+ * `started_after`: it started after the device fault (its start told); `start_unknown`: the
+ * device fault came before the exporter saw the device's users and its start was never told (it
+ * may have come after: a wrong blame is worse than none); `came_after`: it came to the device
+ * after the device fault (in these three, the next report of the fault there charges it);
+ * `another_process`: another process's own fault there (an OOM, an Xid 13 naming its pid), `pid`.
  */
 export interface NotCharged {
   entity: string;
   error_type: string;
   at: string | null;
-  reason: "started_after" | "start_unknown" | "came_after";
+  reason: "started_after" | "start_unknown" | "came_after" | "another_process";
+  pid?: number;
 }
+
+/** Faults `not_charged` lists at most (newest first); `not_charged_total` says how many there are. */
+export const MAX_NOT_CHARGED = 16;
 
 /** A process of the same job and the faults that block it. */
 export interface JobPeer {
@@ -110,22 +117,33 @@ export function whyView(graph: StateGraph, pid: number, scenesFor?: ScenesFor): 
     a.job_blocked_total = peers.length;
   }
   const spared = notCharged(graph, p);
-  if (spared.length > 0) a.not_charged = spared;
+  if (spared.length > 0) a.not_charged = spared.length > MAX_NOT_CHARGED ? spared.slice(0, MAX_NOT_CHARGED) : spared;
+  if (spared.length > MAX_NOT_CHARGED) a.not_charged_total = spared.length;
   return a;
 }
 
-/** See `WhyAnswer.not_charged`: the live device faults on `p`'s resources that block it not, by entity. */
+/** See `WhyAnswer.not_charged`: the faults inside the window on `p`'s resources that block it not, newest first. */
 export function notCharged(graph: StateGraph, p: ProcessNode): NotCharged[] {
-  const out: NotCharged[] = [];
+  const out: (NotCharged & { ts: number })[] = [];
   if (graph.pendingLinks !== 0) return out; // a first fault's links still being made: not yet known whom it spares
+  const wall = Date.now();
+  const fresh = (ts: number, at: number) => graph.eventNow - ts <= graph.errorWindowMs && wall - at <= graph.errorWindowMs;
   for (const r of new Set([...p.consumes, ...p.waitsOn])) {
     const e = graph.errors.get(r.id);
-    if (e === undefined || e.deviceTs === -Infinity || e.deviceSwept || e.blocked.has(p)) continue;
-    const reason =
-      p.bornTs > e.deviceTs + CLOCK_SLACK_MS ? "started_after" : p.bornTs === -Infinity && e.deviceTs < r.firstTs - CLOCK_SLACK_MS ? "start_unknown" : "came_after";
-    out.push({ entity: e.entityId, error_type: e.deviceType, at: isoTime(e.deviceTs), reason });
+    if (e === undefined || e.blocked.has(p)) continue;
+    if (e.deviceTs !== -Infinity && !e.deviceSwept) {
+      const reason =
+        p.bornTs > e.deviceTs + CLOCK_SLACK_MS ? "started_after" : p.bornTs === -Infinity && e.deviceTs < r.firstTs - CLOCK_SLACK_MS ? "start_unknown" : "came_after";
+      out.push({ entity: e.entityId, error_type: e.deviceType, at: isoTime(e.deviceTs), reason, ts: e.deviceTs });
+    }
+    for (const q of e.ownEdges.keys()) {
+      const i = q.blockedBy.indexOf(e);
+      if (q === p || i === -1 || !fresh(q.blockedLast[i], q.blockedLastWall[i])) continue;
+      out.push({ entity: e.entityId, error_type: q.blockedType[i], at: isoTime(q.blockedLast[i]), reason: "another_process", pid: q.pid, ts: q.blockedLast[i] });
+    }
   }
-  return out.sort((a, b) => (a.entity < b.entity ? -1 : 1));
+  out.sort((a, b) => b.ts - a.ts || (a.entity < b.entity ? -1 : a.entity > b.entity ? 1 : (a.pid ?? 0) - (b.pid ?? 0)));
+  return out.map(({ ts: _, ...f }) => f);
 }
 
 /**

@@ -75,6 +75,10 @@ describe("a job on a GPU whose Xid 79 the binary read from the kernel log's back
       assert.match(await why(5902), new RegExp(spared.source + "it started after that fault"));
       assert.match(await why(5904), new RegExp(spared.source + "the fault came before the exporter saw who used the device, and this process's start is not known"));
       assert.doesNotMatch(await why(5900), /not charged/);
+      // Another job's own fault on the GPU (its OOM) is named as that job's.
+      await post([{ ts: Date.now(), event_type: "error.hw", entity_id: "gpu-01", pid: 5900, job_id: "job-5900", value: "OOM CUDA out of memory" }]);
+      await eventually(async () => /OOM on gpu-01 at \S+: pid 5900's own fault\n/.test(await why(5902)) || undefined, 10_000, "why 5902 names pid 5900's OOM as its own");
+      assert.doesNotMatch(await why(5900), /not charged/);
     } finally {
       await ex.stop();
     }

@@ -267,7 +267,8 @@ describe("why names the device faults on what a process uses that are not charge
   const XID = "XID_48 NVRM: Xid (PCI:0000:2a:00): 48, An uncorrectable double bit error (DBE) has been detected";
   it("with the reason for each: started after, start not known, came to the device after; a blocked process has it as its root cause instead", () => {
     const g = new StateGraph();
-    const at = (e: XEvent) => g.apply(e, T0 + 120_000);
+    // Received now: a fault's window runs by event time and by receipt (why's answer reads the wall clock).
+    const at = (e: XEvent) => g.apply(e, Date.now());
     // gpu-02: a backlog fault from before the graph saw the GPU. gpu-03: a fault while the graph watched it.
     at(ev("compute.util", "gpu-02", "100", 21, null, T0 + 60_000)); // readings only, its start never told
     at(ev("error.hw", "gpu-02", XID, null, null, T0));
@@ -292,9 +293,30 @@ describe("why names the device faults on what a process uses that are not charge
     assert.match(text, /faults on what it uses, not charged to it:\n  XID_48 on gpu-02 at 2024-11-25T02:00:00\.000Z: the fault came before the exporter saw who used the device, and this process's start is not known/);
     assert.match(formatWhy(whyView(g, 33)!), /XID_79 on gpu-03 at \S+: it started after that fault; a new report of the fault would charge it\n/);
 
+    // A shared GPU: another process's own fault there is named as its, not this one's.
+    at(ev("compute.util", "gpu-05", "90", 41, "job-e", T0 + 40_000));
+    at(ev("compute.util", "gpu-05", "90", 42, "job-f", T0 + 40_000));
+    at(ev("error.hw", "gpu-05", "OOM CUDA out of memory", 41, "job-e", T0 + 50_000));
+    assert.deepEqual(whyView(g, 41)!.root_causes.map((c) => c.error_type), ["OOM CUDA out of memory"]);
+    assert.equal(spared(41), undefined);
+    assert.deepEqual(whyView(g, 42)!.not_charged, [{ entity: "gpu-05", error_type: "OOM CUDA out of memory", at: isoTime(T0 + 50_000), reason: "another_process", pid: 41 }]);
+    assert.match(formatWhy(whyView(g, 42)!), /not charged to it:\n  OOM on gpu-05 at \S+: pid 41's own fault\n/);
+
     // The next report of the fault there charges each of them.
     at(ev("error.hw", "gpu-03", "XID_79 GPU has fallen off the bus", null, null, T0 + 60_000));
     assert.equal(spared(32), undefined);
     assert.deepEqual(whyView(g, 33)!.root_causes.map((c) => c.entity), ["gpu-03"]);
+  });
+});
+
+describe("why's list of faults not charged", () => {
+  it("is cut at 16, newest first, and says how many there are", () => {
+    const g = new StateGraph();
+    for (let pid = 100; pid <= 120; pid++) g.apply(ev("compute.util", "gpu-07", "90", pid, `job-${pid}`, T0), Date.now());
+    for (let pid = 101; pid <= 120; pid++) g.apply(ev("error.hw", "gpu-07", "OOM", pid, `job-${pid}`, T0 + pid), Date.now());
+    const a = whyView(g, 100)!;
+    assert.equal(a.not_charged_total, 20);
+    assert.deepEqual(a.not_charged!.map((f) => f.pid), Array.from({ length: 16 }, (_, i) => 120 - i));
+    assert.match(formatWhy(a), /faults on what it uses, not charged to it \(16 of 20, newest first\):/);
   });
 });
