@@ -54,9 +54,9 @@ export interface WhyAnswer {
   /** How many such processes there are: more than `job_blocked` lists when it is cut (present with it). */
   job_blocked_total?: number;
   /**
-   * Device faults inside the error window on what it uses that do not block it, each with the
-   * reason (a live answer, present when there is one): the fault a host-wide scene names on its
-   * GPU is not its root cause, and the answer says why rather than "none known" alone.
+   * Faults inside the error window on what it uses that do not block it, each with the reason
+   * (a live answer, present when there is one): the fault a host-wide scene names on its GPU is
+   * not its root cause, and the answer says why rather than "none known" alone.
    */
   not_charged?: NotCharged[];
   /** How many such faults there are: more than `not_charged` lists when it is cut (present with it). */
