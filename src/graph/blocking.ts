@@ -18,7 +18,7 @@ import type { XEvent } from "../events/schema.ts";
 import { hasEdgeBit, setEdgeBit } from "./edge-bits.ts";
 import type { FaultScopeTable } from "./fault-scope.ts";
 import type { EdgeCounts, GraphObserver } from "./graph.ts";
-import { CLOCK_SLACK_MS, DEVICE_CODES_KEPT, type DeviceFault, type ErrorNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
+import { beforeSeen, CLOCK_SLACK_MS, DEVICE_CODES_KEPT, sparedBy, type DeviceFault, type ErrorNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 
 /** What the linker reads of the graph. */
 export interface BlockingGraph {
@@ -90,8 +90,7 @@ export class Blocking {
       e.deviceType = ev.value;
       e.deviceWall = wall;
       e.deviceSwept = false;
-      const seen = this._g.resources.get(e.entityId);
-      e.deviceBlind = seen === undefined || ev.ts < seen.firstTs - CLOCK_SLACK_MS;
+      e.deviceBlind = beforeSeen(this._g.resources.get(e.entityId), ev.ts);
     }
     _noteDevice(e, ev.value, ev.ts, wall);
     if (e.deviceLinked) {
@@ -260,15 +259,9 @@ export class Blocking {
     }
   }
 
-  /**
-   * A device fault at `ts` reaches a user of its entity: blocked, unless the process started after
-   * it (beyond the clocks' slack), or its start is not known and it only consumes an entity whose
-   * fault came before the graph saw it (newUser's rule): then the next fault there reaches it.
-   */
+  /** A device fault at `ts` reaches a user of its entity: blocked, unless `sparedBy` says why not; then the next fault there reaches it. */
   private _hit(p: ProcessNode, e: ErrorNode, ts: number, type: string, wall: number): void {
-    const r = p.bornTs === -Infinity ? this._g.resources.get(e.entityId) : undefined;
-    const blind = r !== undefined && !r.waiters.has(p) && ts < r.firstTs - CLOCK_SLACK_MS;
-    if (ts < p.bornTs - CLOCK_SLACK_MS || blind) e.joined.push(p);
+    if (sparedBy(p, this._g.resources.get(e.entityId), ts) !== null) e.joined.push(p);
     else this.block(p, e, ts, type, wall);
   }
 

@@ -201,6 +201,23 @@ export function isEnded(state: string): boolean {
 }
 
 /**
+ * Why a device fault at `ts` on `r` does not reach `p`, a user of `r`, or null when it does:
+ * `started_after`, `p` started after it (beyond the clocks' slack); `start_unknown`, `p`'s start
+ * is not known, it only consumes `r` (a waiter is stuck on the fault), and the fault came before
+ * the graph saw `r` (`p` may have come after: a wrong blame is worse than none).
+ */
+export function sparedBy(p: ProcessNode, r: ResourceNode | undefined, ts: number): "started_after" | "start_unknown" | null {
+  if (ts < p.bornTs - CLOCK_SLACK_MS) return "started_after";
+  if (p.bornTs === -Infinity && r !== undefined && !r.waiters.has(p) && beforeSeen(r, ts)) return "start_unknown";
+  return null;
+}
+
+/** Whether a fault at `ts` came before the graph's first reading of its entity `r` (none yet: it did), beyond the clocks' slack. */
+export function beforeSeen(r: ResourceNode | undefined, ts: number): boolean {
+  return r === undefined || ts < r.firstTs - CLOCK_SLACK_MS;
+}
+
+/**
  * Whether a `start` naming `jobId` begins a new process on `p`'s pid: `p` has ended, or belongs
  * to another job (its exit never reported). The old process leaves with its edges, so no fault
  * of its is charged to the new one.

@@ -1,7 +1,6 @@
 // Removing one edge whose reason is over while both its ends stay (graph.ts): a wait the
 // process's own readings say ended (or drops that stopped), a fault that left the error window
 // for this process; and every edge of a process or a resource that leaves the graph.
-export { unblockOne } from "./blocking.ts";
 import { setEdgeBit } from "./edge-bits.ts";
 import type { ErrorNode, ProcessNode, ResourceNode } from "./nodes.ts";
 import type { EdgeCounts, GraphObserver } from "./options.ts";

@@ -3,7 +3,7 @@
 import type { ConditionEvidence, SceneMatch } from "../diagnosis/evidence.ts";
 import { blockedLastTs, blockedType, blockingFaults } from "../graph/blocking.ts";
 import type { StateGraph } from "../graph/graph.ts";
-import { CLOCK_SLACK_MS, reportedMeta, type ErrorNode, type ProcessNode, type ResourceMeta, type ResourceNode } from "../graph/nodes.ts";
+import { reportedMeta, sparedBy, type ErrorNode, type ProcessNode, type ResourceMeta, type ResourceNode } from "../graph/nodes.ts";
 import { byId } from "./processes.ts";
 import { isoTime } from "./time.ts";
 
@@ -132,8 +132,7 @@ export function notCharged(graph: StateGraph, p: ProcessNode): NotCharged[] {
     const e = graph.errors.get(r.id);
     if (e === undefined || e.blocked.has(p)) continue;
     if (e.deviceTs !== -Infinity && !e.deviceSwept) {
-      const reason =
-        p.bornTs > e.deviceTs + CLOCK_SLACK_MS ? "started_after" : p.bornTs === -Infinity && e.deviceTs < r.firstTs - CLOCK_SLACK_MS ? "start_unknown" : "came_after";
+      const reason = sparedBy(p, r, e.deviceTs) ?? "came_after";
       out.push({ entity: e.entityId, error_type: e.deviceType, at: isoTime(e.deviceTs), reason, ts: e.deviceTs });
     }
     for (const q of e.ownEdges.keys()) {
