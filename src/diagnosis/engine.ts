@@ -4,10 +4,10 @@
 // still reported by the next (latch.ts). Only automatic runs move scene state and the run counters
 // alerts read; a run asked for through the API (or `why`) reads the same state and changes none
 // of it, and its result goes to a ring of its own: on-demand runs never push automatic ones out.
-import { EVENT_TYPES, eventTypeIndex, type XEvent } from "../events/schema.ts";
+import { EVENT_TYPES, eventTypeIndex, isEnded, type XEvent } from "../events/schema.ts";
 import type { GraphObserver, StateGraph } from "../graph/graph.ts";
 import { FaultScopeTable } from "../graph/fault-scope.ts";
-import { CLOCK_SLACK_MS, isEnded, type EdgeKind, type EdgeTarget, type GraphNode, type ProcessNode } from "../graph/nodes.ts";
+import { CLOCK_SLACK_MS, type EdgeKind, type EdgeTarget, type GraphNode, type ProcessNode } from "../graph/nodes.ts";
 import type { ProcessContext } from "./conditions/node.ts";
 import { describeHost, describeLatched, describeProcesses, MAX_PIDS, type SceneMatch } from "./evidence.ts";
 import { CatchUp } from "./catch-up.ts";

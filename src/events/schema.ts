@@ -53,6 +53,11 @@ export interface XEvent {
   value: string;
 }
 
+/** `process.state` values that end a process (it leaves the graph at the next cleanup). */
+export function isEnded(state: string): boolean {
+  return state === "exit" || state === "zombie" || state === "oom_killed" || state === "killed";
+}
+
 export const REJECT_REASONS = [
   "invalid_json",
   "invalid_utf8",

@@ -3,7 +3,8 @@
 // first), then the oldest error nodes, then processes that are neither running nor ended, and
 // running processes last. Past the bound a twentieth of it is freed in one go, so the sorts
 // are paid rarely. Each removal counts under its node kind (xctl_graph_evictions_total{kind}).
-import { isEnded, type ErrorNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
+import { isEnded } from "../events/schema.ts";
+import { type ErrorNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 import type { LeaveReason } from "./options.ts";
 
 export type EvictedKind = "process" | "resource" | "error";

@@ -1,6 +1,6 @@
 // The live state graph of SPEC §3. Every count the metrics report is kept as the graph
 // changes; nothing here walks all nodes or edges per event or per read.
-import type { XEvent } from "../events/schema.ts";
+import { isEnded, type XEvent } from "../events/schema.ts";
 import { Blocking, unblock, unblockOne } from "./blocking.ts";
 import { DropWaits } from "./drop-waits.ts";
 import { hasEdgeBit, setEdgeBit, TargetIndexes } from "./edge-bits.ts";
@@ -10,7 +10,7 @@ import { FaultScopeTable } from "./fault-scope.ts";
 import type { EdgeCounts, GraphObserver, GraphOptions, LeaveReason, ProcessLeaving } from "./options.ts";
 import { detachProcess, unlinkResource, unwait } from "./unlink.ts";
 import { isWait, ownWaitReading, ReadingWatch, setMeta, waitOver } from "./readings.ts";
-import { CLOCK_SLACK_MS, isEnded, isInferredJob, KEY_INDEX, otherJob, startsAnew, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
+import { CLOCK_SLACK_MS, isInferredJob, KEY_INDEX, otherJob, startsAnew, RESOURCE_KEYS, type EdgeKind, type EdgeTarget, type ErrorNode, type GraphNode, type ProcessNode, type ResourceNode } from "./nodes.ts";
 
 export type { EdgeCounts, GraphObserver, GraphOptions, LeaveReason, ProcessLeaving } from "./options.ts";
 

@@ -1,5 +1,6 @@
 // The three node kinds of SPEC §3. Edges live as sets on both ends, so adding, removing and
 // counting them never walks the graph.
+import { isEnded } from "../events/schema.ts";
 
 export type EdgeKind = "consumes" | "waits_on" | "blocked_by";
 export const EDGE_KINDS: readonly EdgeKind[] = ["consumes", "waits_on", "blocked_by"];
@@ -194,11 +195,6 @@ export type EdgeTarget = ResourceNode | ErrorNode;
  * heard of alive) allow this much.
  */
 export const CLOCK_SLACK_MS = 5000;
-
-/** States after which a process leaves the graph at the next cleanup. */
-export function isEnded(state: string): boolean {
-  return state === "exit" || state === "zombie" || state === "oom_killed" || state === "killed";
-}
 
 /**
  * Why a device fault at `ts` on `r` does not reach `p`, a user of `r`, or null when it does:

@@ -5,6 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Registry } from "prom-client";
+import { isEnded } from "../../events/schema.ts";
 import { describeErrno } from "../../errno.ts";
 import { Backoff } from "../backoff.ts";
 import { KmsgClock } from "./clock.ts";
@@ -232,7 +233,7 @@ export class KmsgSource implements Source {
     const held = new Set<number>();
     for (const p of ctx.processes()) {
       held.add(p.pid);
-      if (p.state !== "exit" && p.state !== "zombie" && p.state !== "killed" && p.state !== "oom_killed") pids.push(p.pid);
+      if (!isEnded(p.state)) pids.push(p.pid);
     }
     await this.threads.refresh(pids, (pid) => held.has(pid));
   }
