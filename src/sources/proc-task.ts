@@ -3,6 +3,7 @@
 // a thread's process. Parsers of /proc/<pid>/stat are procfs/parse.ts's.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { statFlags } from "./procfs/parse.ts";
 
 /** `stat`'s start time (field 22) counts USER_HZ ticks, 100 a second on every Linux ABI. */
 export const MS_PER_TICK = 10;
@@ -62,6 +63,6 @@ export async function groupEnding(procfs: string, pid: number): Promise<boolean>
   }
   if (stat === null || /^State:\s*[ZX]/m.test(status)) return true;
   for (const m of status.matchAll(/^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)$/gm)) if ((BigInt(`0x${m[1]}`) >> 8n) & 1n) return true;
-  const flags = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ", 7)[6]);
-  return Number.isInteger(flags) && (flags & _PF_EXITING) !== 0;
+  const flags = statFlags(stat);
+  return flags !== null && (flags & _PF_EXITING) !== 0;
 }

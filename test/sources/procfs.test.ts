@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { whyView } from "../../src/query/why.ts";
-import { childPids, jobFromCgroup, mountOf, nfsServer, parseMountinfo, slurmJobFromEnviron, statStart, statState, statusSwitches, syscallFd, wchanNotStorage } from "../../src/sources/procfs/parse.ts";
+import { childPids, jobFromCgroup, mountOf, nfsServer, parseMountinfo, slurmJobFromEnviron, statFlags, statStart, statState, statusSwitches, syscallFd, wchanNotStorage } from "../../src/sources/procfs/parse.ts";
 import { ProcfsSource } from "../../src/sources/procfs/index.ts";
 import { ProcReader } from "../../src/sources/procfs/read.ts";
 import { harness, hostTree, testClock, type Harness, type HostTree } from "./_host-kit.ts";
@@ -56,6 +56,8 @@ describe("procfs parsers", () => {
     assert.equal(statState(""), null);
     assert.equal(statStart(stat(7, "a) Z (b", "S")), 2318844);
     assert.equal(statStart("7 (x) S 1 2 3"), null);
+    assert.equal(statFlags(stat(7, "a) Z (b", "S")), 4194560);
+    assert.equal(statFlags("7 (x) S 1 2 3"), null);
   });
 
   it("finds SLURM_JOB_ID in a NUL-separated environment, not in a longer name or a bad value", () => {

@@ -31,6 +31,14 @@ export function statStart(text: string): number | null {
   return /^\d{1,19}$/.test(v) ? Number(v) : null;
 }
 
+/** The kernel's flags for the task in `/proc/<pid>/stat` (field 9: PF_*). Null when malformed. */
+export function statFlags(text: string): number | null {
+  const close = text.lastIndexOf(")");
+  if (close === -1) return null;
+  const v = text.slice(close + 2).split(" ", 7)[6] ?? "";
+  return /^\d{1,10}$/.test(v) ? Number(v) : null;
+}
+
 /**
  * Context switches so far (voluntary and not) from `/proc/<pid>/status`: a task that has not
  * switched between two looks has not run at all, and in `D` it is stuck, not busy. Null when absent.
