@@ -17,10 +17,7 @@ export function newCounts(): KmsgCounts {
 const _fed = new WeakMap<Registry, Set<KmsgCounts>>();
 
 export function registerKmsgCounter(registry: Registry, counts: KmsgCounts): void {
-  let all = _fed.get(registry);
-  if (all === undefined) {
-    const sources = (all = new Set());
-    _fed.set(registry, all);
+  _feeding(_fed, registry, (sources) => {
     const reported = newCounts();
     new Counter({
       name: KMSG_RECORDS_METRIC,
@@ -37,8 +34,7 @@ export function registerKmsgCounter(registry: Registry, counts: KmsgCounts): voi
         }
       },
     });
-  }
-  all.add(counts);
+  }).add(counts);
 }
 
 export const KMSG_THREAD_MAP_METRIC = "xctl_kmsg_thread_map";
@@ -52,10 +48,7 @@ const _MAP_WHAT = ["processes", "threads", "processes_left_out", "threads_left_o
  * (`processes_left_out`: not looked at; `threads_left_out`: not kept).
  */
 export function registerThreadMapGauge(registry: Registry, stats: ThreadMapStats): void {
-  let all = _maps.get(registry);
-  if (all === undefined) {
-    const sources = (all = new Set());
-    _maps.set(registry, all);
+  _feeding(_maps, registry, (sources) => {
     new Gauge({
       name: KMSG_THREAD_MAP_METRIC,
       help: "Processes and threads whose owner builtin:kmsg holds (to tell whose a dead thread was), and what its last refresh left out for its bounds.",
@@ -69,6 +62,15 @@ export function registerThreadMapGauge(registry: Registry, stats: ThreadMapStats
         }
       },
     });
+  }).add(stats);
+}
+
+/** The sources feeding `registry`'s metric in `all`; the first time, `register` makes that metric over them. */
+function _feeding<T>(all: WeakMap<Registry, Set<T>>, registry: Registry, register: (sources: ReadonlySet<T>) => void): Set<T> {
+  let sources = all.get(registry);
+  if (sources === undefined) {
+    all.set(registry, (sources = new Set()));
+    register(sources);
   }
-  all.add(stats);
+  return sources;
 }
