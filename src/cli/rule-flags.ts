@@ -1,5 +1,5 @@
 // The rule flags that serve and replay share, and what they say before any rule file is read:
-// the --rules directory and the diagnosis timings. Light on purpose: a bad value stops start-up
+// the --rules directory, whether the embedded set loads, and the diagnosis timings. Light on purpose: a bad value stops start-up
 // before the rules (YAML) and the exporter are loaded; rules.ts loads the rule files.
 import { UsageError } from "./errors.ts";
 import { flagLabel, type FlagDefs, type FlagValues } from "./flags.ts";
@@ -13,7 +13,12 @@ export const RULE_FLAGS: FlagDefs = {
   "scene-settle": { type: "string", default: "1m", description: "A scene clears only after it has not held for this long", valueHint: "duration" },
 };
 
-export interface RuleTiming {
+/** What the rule flags say before any rule file is read. */
+export interface RuleFlags {
+  /** The --rules directory, if any. */
+  dir: string | undefined;
+  /** The embedded rule set too (no --no-default-rules). */
+  defaults: boolean;
   diagnosisIntervalMs: number;
   sceneSettleMs: number;
 }
@@ -31,12 +36,12 @@ export function rulesDir(v: FlagValues): string | undefined {
   return dirs[0];
 }
 
-/** --diagnosis-interval and --scene-settle; errors name what the user set (the flag, or its XCTL_* variable). */
-export function resolveRuleTiming(v: FlagValues): RuleTiming {
+/** The rule flags' values; errors name what the user set (the flag, or its XCTL_* variable). */
+export function resolveRuleFlags(v: FlagValues): RuleFlags {
   const interval = flagLabel(v, "diagnosis-interval");
   const intervalText = v["diagnosis-interval"] as string;
   const diagnosisIntervalMs = parseDuration(interval, intervalText);
   if (diagnosisIntervalMs < 1) throw new UsageError(`${interval}: "${intervalText}" is too small (at least 1ms)`);
   const sceneSettleMs = parseDuration(flagLabel(v, "scene-settle"), v["scene-settle"] as string);
-  return { diagnosisIntervalMs, sceneSettleMs };
+  return { dir: rulesDir(v), defaults: v["no-default-rules"] !== true, diagnosisIntervalMs, sceneSettleMs };
 }

@@ -11,22 +11,29 @@ import { checkRulePaths, formatProblem, loadRuleSet, ruleText, type RuleProblem 
 import { escapeControl } from "../escape.ts";
 import { UsageError, XctlError } from "./errors.ts";
 import { parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
-import { RULE_FLAGS, resolveRuleTiming, rulesDir, type RuleTiming } from "./rule-flags.ts";
+import { RULE_FLAGS, resolveRuleFlags, rulesDir, type RuleFlags } from "./rule-flags.ts";
 import { suggest } from "../suggest.ts";
 import { writeErr, writeOut } from "../stdio.ts";
 
-export interface RuleConfig extends RuleTiming {
+/** The rules the flags name, and the problems of the --rules files that do not stop them from loading (conditions that can never hold, no solution steps). */
+export interface LoadedRules {
   rules: Rule[];
-  /** Problems of the --rules files that do not stop them from loading (conditions that can never hold, no solution steps). */
   warnings: string[];
 }
 
-/** Reads the rule flags and loads the rules; a bad rule file throws a ConfigError (exit 2). */
-export function resolveRuleConfig(v: FlagValues): RuleConfig {
-  const timing = resolveRuleTiming(v);
+export type RuleConfig = RuleFlags & LoadedRules;
+
+/** Loads the rules `f` names; a bad rule file throws a ConfigError (exit 2). */
+export function loadRules(f: RuleFlags): LoadedRules {
   const problems: RuleProblem[] = [];
-  const rules = loadRuleSet({ dir: rulesDir(v), defaults: v["no-default-rules"] !== true, warnings: problems });
-  return { ...timing, rules, warnings: problems.map(formatProblem) };
+  const rules = loadRuleSet({ dir: f.dir, defaults: f.defaults, warnings: problems });
+  return { rules, warnings: problems.map(formatProblem) };
+}
+
+/** Reads the rule flags and loads the rules (replay's; serve reads the flags first, serve.ts). */
+export function resolveRuleConfig(v: FlagValues): RuleConfig {
+  const f = resolveRuleFlags(v);
+  return { ...f, ...loadRules(f) };
 }
 
 export const CHECK_FLAGS: FlagDefs = {

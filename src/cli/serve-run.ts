@@ -11,8 +11,7 @@ import { StdinSource } from "../sources/stdin.ts";
 import { runtimeName, runtimeVersion } from "../runtime-name.ts";
 import { VERSION } from "../version.ts";
 import { UsageError } from "./errors.ts";
-import { resolveRuleConfig } from "./rules.ts";
-import { rulesDir } from "./rule-flags.ts";
+import { loadRules } from "./rules.ts";
 import { flagLabel, misspeltVariables, type FlagValues } from "./flags.ts";
 import { CLIENT_FLAGS } from "./client.ts";
 import { checkResolves, describeBindError } from "./bind-error.ts";
@@ -23,9 +22,9 @@ import { Queries } from "../query/queries.ts";
 import { SERVE_FLAGS, type ServeStart } from "./serve.ts";
 
 /** Runs until SIGTERM/SIGINT. Throws ConfigError or UsageError (exit 2), AddressInUseError (exit 1). */
-export async function serveExporter({ values, config, collectors: hostConfig, log, hangups }: ServeStart): Promise<void> {
+export async function serveExporter({ values, config, collectors: hostConfig, rules: ruleFlags, log, hangups }: ServeStart): Promise<void> {
   // Rules load before anything starts: a bad rule file exits 2 with one line.
-  const diagnosis = resolveRuleConfig(values);
+  const diagnosis = loadRules(ruleFlags);
   const webConfigFile = (values["web-config"] as string | undefined) || undefined;
   const web = webConfigFile === undefined ? undefined : await loadWebConfig(webConfigFile);
   if (web?.tls) checkTlsSupport(web.tls, webConfigFile!);
@@ -33,9 +32,9 @@ export async function serveExporter({ values, config, collectors: hostConfig, lo
   const exporter = new Exporter({
     log,
     rules: diagnosis.rules,
-    ruleSource: { dir: rulesDir(values), defaults: values["no-default-rules"] !== true },
-    diagnosisIntervalMs: diagnosis.diagnosisIntervalMs,
-    sceneSettleMs: diagnosis.sceneSettleMs,
+    ruleSource: { dir: ruleFlags.dir, defaults: ruleFlags.defaults },
+    diagnosisIntervalMs: ruleFlags.diagnosisIntervalMs,
+    sceneSettleMs: ruleFlags.sceneSettleMs,
     ...config.graph,
     ...config.ingest,
     maxSseClients: config.maxSseClients,
@@ -80,8 +79,8 @@ export async function serveExporter({ values, config, collectors: hostConfig, lo
     metricsPath: config.metricsPath,
     sources: sources.map((s) => s.name),
     rules: diagnosis.rules,
-    rulesDir: rulesDir(values),
-    defaults: values["no-default-rules"] !== true,
+    rulesDir: ruleFlags.dir,
+    defaults: ruleFlags.defaults,
     defaultScenes: defaultRules().map((r) => r.scene),
     web,
     ingestToken: config.ingestToken !== undefined,

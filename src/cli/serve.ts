@@ -7,7 +7,7 @@ import { createLogger, setProcessLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat
 import { onHangupSignal } from "../runtime/serve.ts";
 import { metricsPathProblem } from "../http/routes-table.ts";
 import { UsageError } from "./errors.ts";
-import { RULE_FLAGS, resolveRuleTiming, rulesDir } from "./rule-flags.ts";
+import { RULE_FLAGS, resolveRuleFlags, type RuleFlags } from "./rule-flags.ts";
 import { flagLabel, parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
 import { ALIAS_FLAGS, applyAliases } from "./aliases.ts";
 import { checkHost } from "./bind-error.ts";
@@ -89,6 +89,7 @@ export interface ServeStart {
   values: FlagValues;
   config: ServeConfig;
   collectors: CollectorConfig;
+  rules: RuleFlags;
   log: ConsolaInstance;
   hangups: Hangups;
 }
@@ -126,8 +127,7 @@ export async function runServe(argv: string[]): Promise<void> {
   const config = resolveServeConfig(values);
   const collectors = resolveCollectorConfig(values);
   // The rule flags' own values; the rule files load in serve-run.ts (a bad one exits 2 there).
-  resolveRuleTiming(values);
-  rulesDir(values);
+  const rules = resolveRuleFlags(values);
   const { serveExporter } = await import("./serve-run.ts");
-  await serveExporter({ values, config, collectors, log, hangups });
+  await serveExporter({ values, config, collectors, rules, log, hangups });
 }
