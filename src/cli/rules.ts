@@ -11,7 +11,7 @@ import { checkRulePaths, formatProblem, loadRuleSet, ruleText, type RuleProblem 
 import { escapeControl } from "../escape.ts";
 import { UsageError, XctlError } from "./errors.ts";
 import { parseFlags, type FlagDefs, type FlagValues } from "./flags.ts";
-import { RULE_FLAGS, resolveRuleFlags, rulesDir, type RuleFlags } from "./rule-flags.ts";
+import { RULE_FLAGS, rulesDir, type RuleFlags } from "./rule-flags.ts";
 import { suggest } from "../suggest.ts";
 import { writeErr, writeOut } from "../stdio.ts";
 
@@ -21,19 +21,11 @@ export interface LoadedRules {
   warnings: string[];
 }
 
-export type RuleConfig = RuleFlags & LoadedRules;
-
 /** Loads the rules `f` names; a bad rule file throws a ConfigError (exit 2). */
 export function loadRules(f: RuleFlags): LoadedRules {
   const problems: RuleProblem[] = [];
   const rules = loadRuleSet({ dir: f.dir, defaults: f.defaults, warnings: problems });
   return { rules, warnings: problems.map(formatProblem) };
-}
-
-/** Reads the rule flags and loads the rules (replay's; serve reads the flags first, serve.ts). */
-export function resolveRuleConfig(v: FlagValues): RuleConfig {
-  const f = resolveRuleFlags(v);
-  return { ...f, ...loadRules(f) };
 }
 
 export const CHECK_FLAGS: FlagDefs = {

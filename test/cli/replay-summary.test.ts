@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { formatSummary } from "../../src/cli/replay.ts";
+import { formatSummary } from "../../src/cli/replay-run.ts";
 import { runCli } from "../_helpers.ts";
 
 describe("replay summary", () => {
