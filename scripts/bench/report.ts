@@ -151,6 +151,7 @@ export function summaryLines(r: Results): string[] {
 const _STAGE_BASE: Record<string, string> = {
   "framer+parse+validate": "framer",
   "framer+scan": "framer",
+  "+maps": "framer+scan",
   "+graph": "framer+scan",
   "exporter-no-rules": "+graph",
   "exporter-default-rules": "exporter-no-rules",
@@ -261,8 +262,10 @@ export function renderReport(r: Results): string {
     const st = r.stages;
     p(`Where the time goes (scripts/bench/stages.ts on Bun, in one process, CPU seconds for the whole file, median of ${r.config.runs} runs; ` +
       "each stage builds on the one it names; framer+parse+validate is the full path a line takes when the scanner declines it, " +
-      "framer+scan the path the exporter takes; the exporter stages add counters, the event stream and the diagnosis engine; " +
-      "the two (warm) rows run the floor and the whole exporter again in the same process, once the JIT has compiled the code, " +
+      "framer+scan the path the exporter takes; +maps is the least any graph does per event (the entity's and the pid's node found or made in a Map, " +
+      "the reading kept, the edge between them in a Set; no edge kinds, faults, expiry, counters or observers), a lower bound for the graph's design; " +
+      "the exporter stages add counters, the event stream and the diagnosis engine; " +
+      "the (warm) rows run the floor, +maps and the exporter again in the same process, once the JIT has compiled the code, " +
       "and are compared with the warm floor: the difference to the first pass is warm-up, which a long-running exporter pays once):");
     p();
     const sr = r.stagesRandom;

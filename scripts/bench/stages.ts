@@ -95,6 +95,28 @@ const stages: Record<string, () => void> = {
     _feed((c) => f.push(c));
     f.end();
   },
+  // The least any graph does per event, as a lower bound for a redesign: the entity's node and
+  // the pid's found or made in a Map, the reading kept, and the edge between them in a Set. No
+  // edge kinds, faults, expiry, counters or observers.
+  "+maps"() {
+    const resources = new Map<string, { ts: number; value: string }>();
+    const processes = new Map<number, { ts: number; uses: Set<object> }>();
+    const f = _scanningFramer(() => 0, (ev) => {
+      let r = resources.get(ev.entity_id);
+      if (r === undefined) resources.set(ev.entity_id, (r = { ts: ev.ts, value: ev.value }));
+      else {
+        r.ts = ev.ts;
+        r.value = ev.value;
+      }
+      if (ev.pid === null) return;
+      let p = processes.get(ev.pid);
+      if (p === undefined) processes.set(ev.pid, (p = { ts: ev.ts, uses: new Set() }));
+      p.ts = ev.ts;
+      if (!p.uses.has(r)) p.uses.add(r);
+    });
+    _feed((c) => f.push(c));
+    f.end();
+  },
   "+graph"() {
     const g = new StateGraph();
     let wall = 0;
@@ -137,6 +159,8 @@ for (const [name, run] of Object.entries(stages)) {
 // native from the start). What a long-running exporter pays per event is the warm pass.
 if (!only) {
   time("floor (warm)", stages.floor);
+  time("+maps (warm)", stages["+maps"]);
+  time("exporter-no-rules (warm)", stages["exporter-no-rules"]);
   time("exporter-default-rules (warm)", stages["exporter-default-rules"]);
 }
 process.stdout.write(JSON.stringify(out) + "\n");
