@@ -152,3 +152,32 @@ describe("builtin:npu-smi in the binary when a chip goes bad", { skip: BINARY ? 
     assert.deepEqual([again[0]!.state, again[0]!.restarts], ["down", restarts], "retried without counting restarts");
   });
 });
+
+// A minor (Warning) alarm of a chip's memory, as npu-smi's health lists it when correctable ECC
+// errors pass their threshold: sub-health, a warning, not the critical npu_ecc_error, which
+// needs a major or critical alarm or uncorrectable errors counted.
+describe("builtin:npu-smi in the binary with a minor memory alarm", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {
+  let ex: RunningExporter | undefined;
+  const dir = mkdtempSync(join(tmpdir(), "xctl-npu-minor-"));
+  const state = join(dir, "state");
+  after(async () => {
+    await ex?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("is npu_subhealth (warning) for the process on the chip, not npu_ecc_error", async () => {
+    writeFileSync(state, "HEALTH1=Warning\nCODE1=80CB8000\nINFO1='node type=HBM, sensor type=Memory, event state=single-bit ECC errors over threshold'\n");
+    ex = await startExporter(["--collectors", "none", "--probe", "builtin:npu-smi?interval=0.2&detail=0.2"], {
+      env: { PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin`, FAKE_NPU_STATE: state },
+    });
+    const alarm = "ECC memory error health=Warning code=80CB8000 node type=HBM, sensor type=Memory, event state=single-bit ECC errors over threshold";
+    await eventually(async () => (await scrape(ex!.url)).get('xctl_scene_active{scene="npu_subhealth"}') === 1, 15_000, "npu_subhealth active");
+    const w = (await (await fetch(`${ex!.url}/api/v1/why/7202`)).json()) as { root_causes: { entity: string; error_type: string }[]; scenes: { scene: string; severity?: string }[] };
+    assert.deepEqual(w.root_causes.map((c) => [c.entity, c.error_type]), [["npu-01", alarm]]);
+    assert.deepEqual(w.scenes.map((x) => x.scene), ["npu_subhealth"]);
+    const m = await scrape(ex!.url);
+    assert.equal(m.get('xctl_scene_active{scene="npu_ecc_error"}'), 0);
+    const other = (await (await fetch(`${ex!.url}/api/v1/why/7101`)).json()) as { root_causes: unknown[]; scenes: unknown[] };
+    assert.deepEqual([other.root_causes, other.scenes], [[], []], "the process on the healthy chip is not blamed");
+  });
+});
