@@ -72,6 +72,10 @@ describe("kmsg matchers", () => {
       ["NVRM: Xid (PCI:0009:01:00): 149, NETIR_LINK_EVT  Fatal   XC0 i0 Link 01 (0x021425c6 0x00000000)", "0009:01:00", 149, null],
       ["NVRM: Xid (PCI:0000:cb:00): 109, pid=1797828, name=pt_main_thread, Ch 00000008, errorString CTX SWITCH TIMEOUT, Info 0x58005", "0000:cb:00", 109, 1797828],
       ["NVRM: Xid (PCI:0000:18:00): 31, pid=0, name=kworker, Ch 00000010", "0000:18:00", 31, null],
+      // GSP (the GPU System Processor) stopped answering: the pid is whoever called the driver.
+      ["NVRM: Xid (PCI:0000:b5:00): 119, pid=3120, name=nv-hostengine, Timeout after 6s of waiting for RPC response from GPU5 GSP! Expected function 76 (GSP_RM_CONTROL) (0x2080014b 0x5).", "0000:b5:00", 119, 3120],
+      // The recovery action the driver asks for (R550 and later), with no pid.
+      ["NVRM: Xid (PCI:0000:b5:00): 154, GPU recovery action changed from 0x0 (None) to 0x1 (GPU Reset Required)", "0000:b5:00", 154, null],
       // A MIG-enabled GPU names the GPU instance too (NVIDIA's GPU memory error management).
       ["NVRM: Xid (PCI:0000:01:00 GPU-I:05): 94, pid=7194, Contained: CE User Channel (0x9). RST: No, D-RST: No", "0000:01:00", 94, 7194],
       // ... and the compute instance after it when the error is that instance's (the driver's
