@@ -66,6 +66,26 @@ describe("builtin:nvidia-smi in the binary", { skip: BINARY ? false : "XCTL_BINA
       await smi.stop();
     }
   });
+
+  it("says a GPU's PCIe link runs on half its lanes as gpu_slowdown, a warning, for the process on it alone", async () => {
+    const smi = await startExporter(["--probe", "builtin:nvidia-smi"], {
+      env: { PATH: `${join(ROOT, "test/fixtures")}:/usr/bin:/bin`, FAKE_SMI_PID1: "7171", FAKE_SMI_PID2: "7272", FAKE_SMI_LINK_WIDTH1: "8" },
+    });
+    try {
+      await eventually(async () => (await scrape(smi.url)).get('xctl_scene_active{scene="gpu_slowdown"}') === 1, 15_000, "gpu_slowdown active");
+      const why = await runCli(["why", "7272", "--url", smi.url]);
+      assert.equal(why.code, 0, why.stderr);
+      assert.match(why.stdout, /^ {2}PCIE_LINK_DEGRADED width x8 of x16 on gpu-01 \(error-gpu-01, since /m, why.stdout);
+      assert.match(why.stdout, /^ {2}gpu_slowdown \(GPU hardware slowdown\), warning/m, why.stdout);
+      assert.doesNotMatch(why.stdout, /gpu_xid|process_crash/, why.stdout);
+      // pid 7171 on gpu-00, whose link is whole, is not concerned.
+      const other = await runCli(["why", "7171", "--url", smi.url]);
+      assert.doesNotMatch(other.stdout, /PCIE_LINK|gpu_slowdown/, other.stdout);
+      assert.equal((await scrape(smi.url)).get('xctl_scene_active{scene="gpu_xid"}'), 0);
+    } finally {
+      await smi.stop();
+    }
+  });
 });
 
 describe("a GPU fallen off the bus before the binary started, on an older driver", { skip: BINARY ? false : "XCTL_BINARY not set (scripts/test.sh sets it)" }, () => {

@@ -26,6 +26,10 @@ export const HEALTH_FIELDS = {
   hwSlowdown: ["clocks_event_reasons.hw_slowdown", "clocks_throttle_reasons.hw_slowdown"],
   hwThermalSlowdown: ["clocks_event_reasons.hw_thermal_slowdown", "clocks_throttle_reasons.hw_thermal_slowdown"],
   hwPowerBrakeSlowdown: ["clocks_event_reasons.hw_power_brake_slowdown", "clocks_throttle_reasons.hw_power_brake_slowdown"],
+  // The PCIe link's lanes now, and the most this GPU and the slot it sits in can train to (NVML:
+  // a x16 GPU in a x8 slot reads 8): fewer now is a link trained narrower than it should be.
+  linkWidth: ["pcie.link.width.current"],
+  linkWidthMax: ["pcie.link.width.max"],
 } as const;
 export type HealthKey = keyof typeof HEALTH_FIELDS;
 const _HEALTH_KEYS = Object.keys(HEALTH_FIELDS) as HealthKey[];
@@ -59,6 +63,9 @@ export interface GpuSample {
   hwSlowdown?: boolean;
   hwThermalSlowdown?: boolean;
   hwPowerBrakeSlowdown?: boolean;
+  /** PCIe lanes the link has now, and the most the GPU and its slot support. */
+  linkWidth?: number;
+  linkWidthMax?: number;
   /** The driver lost the GPU: what its fields read instead of values (`GPU is lost`). */
   lost?: string;
 }
@@ -161,7 +168,7 @@ export function parseGpuLine(line: string, fields: readonly string[] = GPU_QUERY
   _set(sample, "eccUncorrected", numField(f[7]));
   for (let i = GPU_QUERY.length; i < fields.length; i++) {
     const key = _HEALTH_KEYS.find((k) => (HEALTH_FIELDS[k] as readonly string[]).includes(fields[i]));
-    if (key !== undefined) _set(sample, key, key === "retiredPending" ? yesNo(f[i]) : activeField(f[i]));
+    if (key !== undefined) _set(sample, key, _HEALTH_PARSE[key](f[i]));
   }
   // A lost GPU keeps its index and bus id (nvidia-smi has them from enumeration) and reads a
   // marker in every field the driver would have to answer.
@@ -196,6 +203,22 @@ export function parseLostLine(line: string): LostGpu | null {
   const lost: LostGpu = { busId: _busId(m[2])!, said: s.slice(0, 200) };
   if (m[1] !== undefined) lost.index = Number(m[1]);
   return lost;
+}
+
+/** How each health field reads. */
+const _HEALTH_PARSE: Record<HealthKey, (raw: string | undefined) => boolean | number | undefined> = {
+  retiredPending: (raw) => yesNo(raw),
+  hwSlowdown: (raw) => activeField(raw),
+  hwThermalSlowdown: (raw) => activeField(raw),
+  hwPowerBrakeSlowdown: (raw) => activeField(raw),
+  linkWidth: (raw) => _lanes(raw),
+  linkWidthMax: (raw) => _lanes(raw),
+};
+
+/** A lane count (1 to 32), or undefined. */
+function _lanes(raw: string | undefined): number | undefined {
+  const n = numField(raw);
+  return n !== undefined && Number.isInteger(n) && n >= 1 && n <= 32 ? n : undefined;
 }
 
 /** `Yes`/`No` (also `1`/`0`), or undefined for `[N/A]` and anything else. */

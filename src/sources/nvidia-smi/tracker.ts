@@ -10,7 +10,7 @@ export interface TrackerOptions {
   /** TEMP_HIGH above this many degrees C. */
   tempThreshold?: number;
   /**
-   * While a condition lasts (hot, lost, rows or pages pending, a remap failure, HW slowdown),
+   * While a condition lasts (hot, lost, rows or pages pending, a remap failure, HW slowdown, a narrowed PCIe link),
    * repeat its event this often so its error node does not expire.
    */
   tempRefreshMs?: number;
@@ -22,7 +22,7 @@ export interface TrackerOptions {
 }
 
 /** Conditions that last, each repeated like TEMP_HIGH while it holds. */
-type Held = "hot" | "lost" | "retired" | "remapPending" | "remapFailure" | "slowdown";
+type Held = "hot" | "lost" | "retired" | "remapPending" | "remapFailure" | "slowdown" | "narrowLink";
 
 interface GpuState {
   entity: string;
@@ -33,6 +33,8 @@ interface GpuState {
   sentAt: Map<Held, number>;
   /** HW slowdown samples in a row. */
   slowRun: number;
+  /** Samples in a row whose PCIe link had fewer lanes than it can train to. */
+  narrowRun: number;
 }
 
 /** Names of the HW clock event reasons, as the event value lists them. */
@@ -113,6 +115,13 @@ export class NvidiaSmiTracker {
       st.slowRun = reasons.length > 0 ? st.slowRun + 1 : 0;
       this._hold(st, "slowdown", st.slowRun >= this.slowdownSamples, now, `HW_SLOWDOWN ${reasons.join(",")}`, out);
     }
+    // A link trained to fewer lanes than the GPU and its slot support (a riser, a cable, a seat):
+    // every copy to and from the host is slower. Said as HW slowdown is, once it held for as many
+    // samples in a row (a link retrains for an instant after an error), then each refresh.
+    if (s.linkWidth !== undefined && s.linkWidthMax !== undefined) {
+      st.narrowRun = s.linkWidth < s.linkWidthMax ? st.narrowRun + 1 : 0;
+      this._hold(st, "narrowLink", st.narrowRun >= this.slowdownSamples, now, `PCIE_LINK_DEGRADED width x${s.linkWidth} of x${s.linkWidthMax}`, out);
+    }
     return out;
   }
 
@@ -132,7 +141,7 @@ export class NvidiaSmiTracker {
       st = this._state(index);
     } else {
       const key = normaliseBus(l.busId) ?? l.busId;
-      st = this._unindexed.get(key) ?? { entity: nameGpu(key, this._known(), driver), sentAt: new Map(), slowRun: 0 };
+      st = this._unindexed.get(key) ?? { entity: nameGpu(key, this._known(), driver), sentAt: new Map(), slowRun: 0, narrowRun: 0 };
       if (!this._unindexed.has(key) && this._unindexed.size >= 64) this._unindexed.clear();
       this._unindexed.set(key, st);
     }
@@ -233,7 +242,7 @@ export class NvidiaSmiTracker {
   private _state(index: number): GpuState {
     let st = this._gpus.get(index);
     if (!st) {
-      st = { entity: gpuName(index), sentAt: new Map(), slowRun: 0 };
+      st = { entity: gpuName(index), sentAt: new Map(), slowRun: 0, narrowRun: 0 };
       this._gpus.set(index, st);
     }
     return st;

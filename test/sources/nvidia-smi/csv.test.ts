@@ -163,6 +163,20 @@ describe("nvidia-smi CSV", () => {
     assert.deepEqual(s, { index: 1, uuid: "GPU-bb", busId: "0:3b:00.0", memUsed: 20480, memTotal: 81559, temp: 41, eccUncorrected: 0 });
   });
 
+  it("asks for the PCIe link's width, now and at most, where the driver lists them, and reads them as lane counts", () => {
+    const help = `${HELP_R550}\n"pcie.link.width.current"\nThe current PCI-E link width.\n\n"pcie.link.width.max"\nThe maximum PCI-E link width possible with this GPU and system configuration.\n`;
+    const fields = gpuQuery(helpFields(help));
+    assert.deepEqual(fields.slice(-2), ["pcie.link.width.current", "pcie.link.width.max"]);
+    const s = parseGpuLine("2, GPU-cc, 00000000:5D:00.0, 97, 1551, 81559, 60, 0, No, Not Active, Not Active, Not Active, 8, 16", fields);
+    assert.deepEqual([s?.linkWidth, s?.linkWidthMax], [8, 16]);
+    // Unknown, or no lane count (a unit, a marker, nonsense): left out.
+    for (const raw of ["[N/A]", "[Unknown Error]", "16x", "0", "64", "8.5"]) {
+      const t = parseGpuLine(`2, GPU-cc, 00000000:5D:00.0, 97, 1551, 81559, 60, 0, No, Not Active, Not Active, Not Active, ${raw}, 16`, fields);
+      assert.equal(t?.linkWidth, undefined, raw);
+      assert.equal(t?.linkWidthMax, 16, raw);
+    }
+  });
+
   it("marks a GPU whose fields read [GPU is lost] or [GPU requires reset]", () => {
     const lost = parseGpuLine(
       "1, GPU-bb, 00000000:3B:00.0, [GPU is lost], [GPU is lost], [GPU is lost], [GPU is lost], [GPU is lost], [GPU is lost], [GPU is lost], [GPU is lost], [GPU is lost]",

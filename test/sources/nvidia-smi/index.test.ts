@@ -171,19 +171,27 @@ describe("NvidiaSmiSource against the stand-in nvidia-smi", () => {
   const hwOf = (r: Recorder) => [...new Set(r.events.filter((e) => e.event_type === "error.hw").map((e) => `${e.entity_id} ${e.value}`))].sort();
   const HEALTH = { healthIntervalMs: 80 };
 
-  it("reads row remapping, pages pending retirement and HW slowdown from a driver that knows them", async () => {
+  it("reads row remapping, pages pending retirement, HW slowdown and a narrowed PCIe link from a driver that knows them", async () => {
     const rec = recorder();
-    const env = { ...process.env, FAKE_SMI_REMAP_FAILURE: "1", FAKE_SMI_REMAP_PENDING: "0", FAKE_SMI_RETIRED_PENDING: "1", FAKE_SMI_THROTTLE0: "hw_slowdown hw_thermal_slowdown" };
+    const env = {
+      ...process.env,
+      FAKE_SMI_REMAP_FAILURE: "1",
+      FAKE_SMI_REMAP_PENDING: "0",
+      FAKE_SMI_RETIRED_PENDING: "1",
+      FAKE_SMI_THROTTLE0: "hw_slowdown hw_thermal_slowdown",
+      FAKE_SMI_LINK_WIDTH1: "8",
+    };
     run(rec, { command: FAKE, env, ...HEALTH });
-    await eventually(() => hwOf(rec).length >= 4, 10_000, "four health events");
+    await eventually(() => hwOf(rec).length >= 5, 10_000, "five health events");
     assert.deepEqual(hwOf(rec), [
       "gpu-00 HW_SLOWDOWN hw_slowdown,hw_thermal_slowdown",
       "gpu-00 ROW_REMAP_PENDING remapped_rows.pending=Yes: reset the GPU once drained",
+      "gpu-01 PCIE_LINK_DEGRADED width x8 of x16",
       "gpu-01 RETIRED_PAGES_PENDING retired_pages.pending=Yes: takes effect at the next GPU reset",
       "gpu-01 ROW_REMAP_FAILURE remapped_rows.failure=Yes: replace the GPU",
     ]);
     // Each once: they are repeated each minute, not each sample.
-    assert.equal(rec.events.filter((e) => e.event_type === "error.hw").length, 4);
+    assert.equal(rec.events.filter((e) => e.event_type === "error.hw").length, 5);
     // Standing when the collector started, they follow the first process snapshot: the graph
     // charges a device fault to the processes on the GPU when it arrives.
     const firstPid = rec.events.findIndex((e) => e.pid !== undefined);

@@ -201,6 +201,26 @@ describe("NvidiaSmiTracker", () => {
     assert.deepEqual(hw(true, 61_000).length, 1);
   });
 
+  it("reports a PCIe link on fewer lanes than it can train to once it held 3 samples in a row, each minute while it lasts", () => {
+    const t = new NvidiaSmiTracker();
+    const link = (linkWidth: number | null, now: number, linkWidthMax: number | null = 16) =>
+      t.gpu({ index: 2, ...(linkWidth === null ? {} : { linkWidth }), ...(linkWidthMax === null ? {} : { linkWidthMax }) }, now).map((e) => `${e.entity_id} ${e.value}`);
+    // A link that retrains for a sample or two after an error: nothing.
+    assert.deepEqual([link(16, 0), link(8, 1_000), link(8, 2_000), link(16, 3_000)], [[], [], [], []]);
+    assert.deepEqual([link(8, 4_000), link(8, 5_000)], [[], []]);
+    assert.deepEqual(link(8, 6_000), ["gpu-02 PCIE_LINK_DEGRADED width x8 of x16"]);
+    assert.deepEqual(link(8, 7_000), []);
+    assert.deepEqual(link(4, 66_000), ["gpu-02 PCIE_LINK_DEGRADED width x4 of x16"]);
+    // Unknown fields neither end nor start a run; a full-width link ends it.
+    assert.deepEqual(link(null, 67_000), []);
+    assert.deepEqual(link(8, 127_000, null), []);
+    assert.deepEqual(link(16, 128_000), []);
+    assert.deepEqual(link(8, 129_000), []);
+    // A x16 GPU in a x8 slot reads x8 of x8: as it should be.
+    const t2 = new NvidiaSmiTracker({ slowdownSamples: 1 });
+    assert.deepEqual(t2.gpu({ index: 0, linkWidth: 8, linkWidthMax: 8 }, 0), []);
+  });
+
   it("reports HW slowdown once it held 3 samples in a row, not a blip, and each minute while it lasts", () => {
     const t = new NvidiaSmiTracker();
     const hw = (on: { hwSlowdown?: boolean; hwThermalSlowdown?: boolean; hwPowerBrakeSlowdown?: boolean }, now: number) =>
