@@ -8,8 +8,10 @@ export async function readPassword(prompt: string): Promise<string> {
   if (!stdin.isTTY || typeof stdin.setRawMode !== "function") {
     throw new UsageError("--user: give --password (or XCTL_PASSWORD) too; there is no terminal to ask on");
   }
-  writeErr(prompt);
+  // Echo off before the prompt shows: what is typed once it is asked for is never echoed (the
+  // other way round, a password typed the moment the prompt appeared was echoed in clear).
   stdin.setRawMode(true);
+  writeErr(prompt);
   stdin.resume();
   try {
     return await new Promise<string>((resolve, reject) => {
