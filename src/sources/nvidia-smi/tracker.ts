@@ -10,8 +10,8 @@ export interface TrackerOptions {
   /** TEMP_HIGH above this many degrees C. */
   tempThreshold?: number;
   /**
-   * While a condition lasts (hot, lost, rows or pages pending, a remap failure, HW slowdown, a narrowed PCIe link),
-   * repeat its event this often so its error node does not expire.
+   * While a condition lasts (hot, lost, rows or pages pending, a remap failure, HW slowdown, a
+   * narrowed PCIe link), repeat its event this often so its error node does not expire.
    */
   tempRefreshMs?: number;
   /**
