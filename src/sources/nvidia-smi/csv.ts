@@ -207,12 +207,12 @@ export function parseLostLine(line: string): LostGpu | null {
 
 /** How each health field reads. */
 const _HEALTH_PARSE: Record<HealthKey, (raw: string | undefined) => boolean | number | undefined> = {
-  retiredPending: (raw) => yesNo(raw),
-  hwSlowdown: (raw) => activeField(raw),
-  hwThermalSlowdown: (raw) => activeField(raw),
-  hwPowerBrakeSlowdown: (raw) => activeField(raw),
-  linkWidth: (raw) => _lanes(raw),
-  linkWidthMax: (raw) => _lanes(raw),
+  retiredPending: yesNo,
+  hwSlowdown: activeField,
+  hwThermalSlowdown: activeField,
+  hwPowerBrakeSlowdown: activeField,
+  linkWidth: _lanes,
+  linkWidthMax: _lanes,
 };
 
 /** A lane count (1 to 32), or undefined. */

@@ -31,10 +31,8 @@ interface GpuState {
   ecc?: number;
   /** When each condition's event was last sent; absent while it does not hold. */
   sentAt: Map<Held, number>;
-  /** HW slowdown samples in a row. */
-  slowRun: number;
-  /** Samples in a row whose PCIe link had fewer lanes than it can train to. */
-  narrowRun: number;
+  /** Samples in a row in which a condition said only once sustained (HW slowdown, a narrowed link) held. */
+  runs: Map<Held, number>;
 }
 
 /** Names of the HW clock event reasons, as the event value lists them. */
@@ -112,15 +110,13 @@ export class NvidiaSmiTracker {
     const reasons = _SLOWDOWN_REASONS.filter(([key]) => s[key] === true).map(([, name]) => name);
     const known = _SLOWDOWN_REASONS.some(([key]) => s[key] !== undefined);
     if (known) {
-      st.slowRun = reasons.length > 0 ? st.slowRun + 1 : 0;
-      this._hold(st, "slowdown", st.slowRun >= this.slowdownSamples, now, `HW_SLOWDOWN ${reasons.join(",")}`, out);
+      this._sustained(st, "slowdown", reasons.length > 0, now, `HW_SLOWDOWN ${reasons.join(",")}`, out);
     }
     // A link trained to fewer lanes than the GPU and its slot support (a riser, a cable, a seat):
-    // every copy to and from the host is slower. Said as HW slowdown is, once it held for as many
-    // samples in a row (a link retrains for an instant after an error), then each refresh.
+    // every copy to and from the host is slower. Sustained, as HW slowdown (a link retrains for an
+    // instant after an error).
     if (s.linkWidth !== undefined && s.linkWidthMax !== undefined) {
-      st.narrowRun = s.linkWidth < s.linkWidthMax ? st.narrowRun + 1 : 0;
-      this._hold(st, "narrowLink", st.narrowRun >= this.slowdownSamples, now, `PCIE_LINK_DEGRADED width x${s.linkWidth} of x${s.linkWidthMax}`, out);
+      this._sustained(st, "narrowLink", s.linkWidth < s.linkWidthMax, now, `PCIE_LINK_DEGRADED width x${s.linkWidth} of x${s.linkWidthMax}`, out);
     }
     return out;
   }
@@ -141,7 +137,7 @@ export class NvidiaSmiTracker {
       st = this._state(index);
     } else {
       const key = normaliseBus(l.busId) ?? l.busId;
-      st = this._unindexed.get(key) ?? { entity: nameGpu(key, this._known(), driver), sentAt: new Map(), slowRun: 0, narrowRun: 0 };
+      st = this._unindexed.get(key) ?? { entity: nameGpu(key, this._known(), driver), sentAt: new Map(), runs: new Map() };
       if (!this._unindexed.has(key) && this._unindexed.size >= 64) this._unindexed.clear();
       this._unindexed.set(key, st);
     }
@@ -242,13 +238,20 @@ export class NvidiaSmiTracker {
   private _state(index: number): GpuState {
     let st = this._gpus.get(index);
     if (!st) {
-      st = { entity: gpuName(index), sentAt: new Map(), slowRun: 0, narrowRun: 0 };
+      st = { entity: gpuName(index), sentAt: new Map(), runs: new Map() };
       this._gpus.set(index, st);
     }
     return st;
   }
 
   /** A lasting condition: its event on onset and every tempRefreshMs while it holds. */
+  /** `_hold` for a condition nvidia-smi may show for an instant: once it held `slowdownSamples` samples in a row. */
+  private _sustained(st: GpuState, what: Held, holds: boolean, now: number, value: string, out: SmiEvent[]): void {
+    const run = holds ? (st.runs.get(what) ?? 0) + 1 : 0;
+    st.runs.set(what, run);
+    this._hold(st, what, run >= this.slowdownSamples, now, value, out);
+  }
+
   private _hold(st: GpuState, what: Held, holds: boolean, now: number, value: string, out: SmiEvent[]): void {
     if (!holds) {
       st.sentAt.delete(what);
