@@ -2,12 +2,11 @@
 // value or variable stops replay here with one line (exit 2), before the rules, the exporter and
 // the query layer are loaded; replay-run.ts then reads the file through them.
 import { defineCommand } from "citty";
-import { LOG_FORMATS, LOG_LEVELS, type LogLevelName } from "../log.ts";
 import { UsageError } from "./errors.ts";
 import { RULE_FLAGS, resolveRuleFlags } from "./rule-flags.ts";
-import { cittyArgs, flagLabel, parseFlags, type FlagDefs } from "./flags.ts";
+import { cittyArgs, parseFlags, type FlagDefs } from "./flags.ts";
 import { GRAPH_FLAGS, INGEST_FLAGS, resolveGraphConfig, resolveIngestConfig } from "./graph-flags.ts";
-import { parseChoice } from "./parse-values.ts";
+import { resolveLogFlags } from "./log-flags.ts";
 
 export const REPLAY_FLAGS: FlagDefs = {
   ...GRAPH_FLAGS,
@@ -23,14 +22,13 @@ export async function runReplay(argv: string[]): Promise<void> {
   if (positionals.length !== 1) {
     throw new UsageError(positionals.length === 0 ? "replay: give an event file, or - for standard input" : `replay: unexpected argument "${positionals[1]}"`);
   }
-  const logLevel = parseChoice(flagLabel(values, "log-level"), values["log-level"] as string, Object.keys(LOG_LEVELS) as LogLevelName[]);
-  const logFormat = parseChoice(flagLabel(values, "log-format"), values["log-format"] as string, LOG_FORMATS);
+  const logFlags = resolveLogFlags(values);
   // The rule flags' own values; the rule files load in replay-run.ts (a bad one exits 2 there).
   const rules = resolveRuleFlags(values);
   const graph = resolveGraphConfig(values);
   const ingest = resolveIngestConfig(values);
   const { replayFile } = await import("./replay-run.ts");
-  await replayFile({ file: positionals[0], json: values.json === true, logLevel, logFormat, rules, graph, ingest });
+  await replayFile({ file: positionals[0], json: values.json === true, logLevel: logFlags.level, logFormat: logFlags.format, rules, graph, ingest });
 }
 
 export const replayCommand = defineCommand({

@@ -3,7 +3,8 @@
 // its sources and the HTTP app are loaded (on Node, most of a start's CPU); serve-run.ts then
 // builds and runs the exporter from the configuration read here.
 import type { ConsolaInstance } from "consola/core";
-import { createLogger, setProcessLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevelName } from "../log.ts";
+import { createLogger, setProcessLogger } from "../log.ts";
+import { resolveLogFlags } from "./log-flags.ts";
 import { onHangupSignal } from "../runtime/serve.ts";
 import { metricsPathProblem } from "../http/routes-table.ts";
 import { UsageError } from "./errors.ts";
@@ -13,7 +14,7 @@ import { ALIAS_FLAGS, applyAliases } from "./aliases.ts";
 import { checkHost } from "./bind-error.ts";
 import { COLLECTOR_FLAGS, resolveCollectorConfig, type CollectorConfig } from "./collectors.ts";
 import { GRAPH_FLAGS, INGEST_FLAGS, resolveGraphConfig, resolveIngestConfig, type GraphConfig, type IngestConfig } from "./graph-flags.ts";
-import { parseChoice, parseInteger, parsePort, parseSize } from "./parse-values.ts";
+import { parseInteger, parsePort, parseSize } from "./parse-values.ts";
 
 export const SERVE_FLAGS: FlagDefs = {
   port: { type: "string", default: "9091", description: "TCP port to listen on", valueHint: "port" },
@@ -54,8 +55,6 @@ export interface ServeConfig {
   ingestToken: string | undefined;
   ingestAllowRemote: boolean;
   ingestQueueBytes: number;
-  logLevel: LogLevelName;
-  logFormat: LogFormat;
 }
 
 export function resolveServeConfig(v: FlagValues): ServeConfig {
@@ -79,8 +78,6 @@ export function resolveServeConfig(v: FlagValues): ServeConfig {
     ingestAllowRemote: v["ingest-allow-remote"] === true,
     ingestQueueBytes:
       v["ingest-queue-bytes"] === undefined ? 4 * maxBodyBytes : parseSize(L("ingest-queue-bytes"), v["ingest-queue-bytes"] as string),
-    logLevel: parseChoice(L("log-level"), v["log-level"] as string, Object.keys(LOG_LEVELS) as LogLevelName[]),
-    logFormat: parseChoice(L("log-format"), v["log-format"] as string, LOG_FORMATS),
   };
 }
 
@@ -121,9 +118,9 @@ export async function runServe(argv: string[]): Promise<void> {
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}" (see --help)`);
   applyAliases(values);
   // The logger first, so that a bad value of any other flag stops start-up in the chosen format.
-  const logFormat = parseChoice(flagLabel(values, "log-format"), values["log-format"] as string, LOG_FORMATS);
-  const log = createLogger(parseChoice(flagLabel(values, "log-level"), values["log-level"] as string, Object.keys(LOG_LEVELS) as LogLevelName[]), logFormat);
-  setProcessLogger(log, logFormat);
+  const logFlags = resolveLogFlags(values);
+  const log = createLogger(logFlags.level, logFlags.format);
+  setProcessLogger(log, logFlags.format);
   const config = resolveServeConfig(values);
   const collectors = resolveCollectorConfig(values);
   // The rule flags' own values; the rule files load in serve-run.ts (a bad one exits 2 there).
